@@ -1,0 +1,112 @@
+"""The Starlette application: /graphql, /health, /ready, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from api.graphql_view import MeteredGraphQLView
+from api.metrics import OUTBOX_LAG, REGISTRY, SUBSCRIBERS
+from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from api.migrate import is_current
+from api.runtime import Runtime, open_runtime
+from domain.events.outbox import oldest_pending_age_seconds
+from domain.shared.settings import Settings
+from schema.root import build_schema
+
+
+def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlette:
+    """Build the app; services open in the lifespan so an unreachable dependency fails start-up."""
+    settings.check_production()
+    schema = build_schema(settings)
+    state: dict[str, Runtime] = {}
+
+    class _LazyView:
+        """Routes need the view before the lifespan opens the pools."""
+
+        view: MeteredGraphQLView | None = None
+
+        async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+            assert self.view is not None, "lifespan has not started"
+            await self.view(scope, receive, send)
+
+    lazy = _LazyView()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = await open_runtime(settings, database_url, redis_url)
+        state["runtime"] = runtime
+        lazy.view = MeteredGraphQLView(
+            runtime.services,
+            schema=schema,
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            allow_queries_via_get=False,
+            keep_alive=True,
+            keep_alive_interval=15,
+            connection_init_wait_timeout=timedelta(seconds=10),
+            max_subscriptions_per_connection=50,
+            allowed_origins=settings.allowed_ws_origins,
+        )
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    async def health(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def ready(_: Request) -> Response:
+        runtime = state.get("runtime")
+        checks: dict[str, str] = {}
+        if runtime is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        try:
+            async with asyncio.timeout(2):
+                checks["migrations"] = "current" if await is_current(runtime.engine) else "pending"
+                checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            async with asyncio.timeout(2):
+                await runtime.services.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+        checks["events"] = "ok" if runtime.services.hub.connected.is_set() else "reconnecting"
+        ok = checks.get("database") == "ok" and checks["redis"] == "ok" and checks.get("migrations") == "current"
+        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    async def metrics(_: Request) -> Response:
+        runtime = state.get("runtime")
+        if runtime is not None:
+            SUBSCRIBERS.set(runtime.services.hub.subscriber_count)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1), runtime.services.session_factory() as session:
+                    OUTBOX_LAG.set(await oldest_pending_age_seconds(session))
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/graphql", lazy, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", lazy),
+        Route("/health", health),
+        Route("/ready", ready),
+        Route("/metrics", metrics),
+    ]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
+    )

@@ -1,0 +1,203 @@
+"""The `forexcrm` command line: run everything for development, or each part for production."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from api.embedded import EmbeddedServices
+from api.logging import configure_logging
+from domain.shared.settings import ConfigurationError, Settings, get_settings
+
+app = typer.Typer(help="Forex brokerage CRM: GraphQL API platform.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=2)
+
+
+@contextlib.contextmanager
+def resolved_urls(settings: Settings) -> Iterator[tuple[str, str]]:
+    """The configured URLs, or embedded servers (development only) for whichever is missing."""
+    if not settings.uses_embedded_services:
+        assert settings.database_url is not None and settings.redis_url is not None
+        yield settings.database_url, settings.redis_url
+        return
+    if settings.is_production:
+        raise _fail("DATABASE_URL and REDIS_URL must be set in production")
+    embedded = EmbeddedServices(settings.data_dir)
+    with console.status(f"starting embedded services under {settings.data_dir.resolve()} ..."):
+        urls = embedded.start(settings.database_url, settings.redis_url)
+    try:
+        yield urls.database_url, urls.redis_url
+    finally:
+        embedded.stop()
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    try:
+        settings.check_production()
+    except ConfigurationError as exc:
+        raise _fail(str(exc)) from exc
+    return settings
+
+
+def _migrate(database_url: str) -> None:
+    from api.migrate import upgrade
+
+    with console.status("applying database migrations ..."):
+        try:
+            upgrade(database_url)
+        except Exception as exc:
+            raise _fail(f"migrations failed: {exc}") from exc
+    console.print("[green]database schema is current[/green]")
+
+
+async def _check_reachable(settings: Settings, database_url: str, redis_url: str) -> None:
+    from api.runtime import ServiceUnreachable, open_runtime
+
+    try:
+        runtime = await open_runtime(settings, database_url, redis_url, start_hub=False)
+    except ServiceUnreachable as exc:
+        raise _fail(str(exc)) from exc
+    await runtime.close()
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (production runs this explicitly before deploying)."""
+    settings = _settings()
+    with resolved_urls(settings) as (database_url, redis_url):
+        asyncio.run(_check_reachable(settings, database_url, redis_url))
+        _migrate(database_url)
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
+) -> None:
+    """Serve the GraphQL API under uvicorn (migrations run first in development only)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    with resolved_urls(settings) as (database_url, redis_url):
+        asyncio.run(_check_reachable(settings, database_url, redis_url))
+        if not settings.is_production:
+            _migrate(database_url)
+        application = create_app(settings, database_url, redis_url)
+        config = uvicorn.Config(
+            application, host=host or settings.host, port=port or settings.port, log_config=None,
+            access_log=False, proxy_headers=True, ws_max_size=1_000_000, lifespan="on",
+        )
+        server = uvicorn.Server(config)
+        asyncio.run(server.serve())
+
+
+@app.command()
+def worker(burst: Annotated[bool, typer.Option(help="Stop when the queue is empty")] = False) -> None:
+    """Run the arq worker: background jobs, cron schedule and the outbox relay."""
+    from jobs.worker import run_worker
+
+    settings = _settings()
+    with resolved_urls(settings) as (database_url, redis_url):
+        asyncio.run(_check_reachable(settings, database_url, redis_url))
+
+        async def main() -> None:
+            task = asyncio.create_task(run_worker(settings, database_url, redis_url, burst=burst))
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, task.cancel)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+
+
+@app.command()
+def run(
+    port: Annotated[int | None, typer.Option(help="API port")] = None,
+) -> None:
+    """Run the whole system for development: embedded services, migrations, API and worker."""
+    settings = _settings()
+    with resolved_urls(settings) as (database_url, redis_url):
+        asyncio.run(_check_reachable(settings, database_url, redis_url))
+        _migrate(database_url)
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        exe = [sys.executable, "-m", "api"]
+        children: list[subprocess.Popen[bytes]] = [
+            subprocess.Popen([*exe, "worker"], env=env),  # noqa: S603
+            subprocess.Popen([*exe, "api", *(["--port", str(port)] if port else [])], env=env),  # noqa: S603
+        ]
+        api_port = port or settings.port
+        console.print(f"[bold green]forexcrm is starting[/bold green]: GraphQL at "
+                      f"http://{settings.host}:{api_port}/graphql (Ctrl+C to stop)")
+        stopping = False
+
+        def stop(*_: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and all(child.poll() is None for child in children):
+                time.sleep(0.2)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for child in children:
+                try:
+                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        failed = [c.args[-1] for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
+        if failed and not stopping:
+            raise _fail(f"a component stopped unexpectedly: {failed}")
+
+
+@app.command("export-schema")
+def export_schema(
+    output: Annotated[Path, typer.Option(help="Where to write the SDL")] = Path("schema.graphql"),
+    check: Annotated[bool, typer.Option(help="Fail if the file differs instead of writing it")] = False,
+) -> None:
+    """Write the GraphQL SDL to schema.graphql (or check it is current)."""
+    from schema.root import export_sdl
+
+    sdl = export_sdl()
+    if check:
+        current = output.read_text() if output.exists() else ""
+        if current != sdl:
+            raise _fail(f"{output} is out of date: run `forexcrm export-schema`")
+        console.print(f"{output} is current")
+        return
+    output.write_text(sdl)
+    console.print(f"wrote {output}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

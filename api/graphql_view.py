@@ -1,0 +1,137 @@
+"""The /graphql endpoint: strawberry's ASGI view with our context, metrics and error shapes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.http import GraphQLHTTPResponse
+from cross_web import HTTPException
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+
+from api.auth import authenticate
+from api.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, HTTP_ERRORS, operation_label
+from api.middleware import error_body
+from schema.context import AppServices, Context
+
+log = structlog.get_logger(__name__)
+
+_HTTP_CODES = {
+    "Unable to parse request body as JSON": "MALFORMED_JSON",
+    "Unsupported content type": "UNSUPPORTED_CONTENT_TYPE",
+    "No GraphQL query found in the request": "MISSING_QUERY",
+}
+
+
+def _http_error_code(exc: HTTPException) -> str:
+    for prefix, code in _HTTP_CODES.items():
+        if exc.reason.startswith(prefix):
+            return code
+    if "operation" in exc.reason.lower():
+        return "OPERATION_NOT_FOUND" if "Unknown operation" in exc.reason or "named" in exc.reason else "BAD_OPERATION"
+    if "batch" in exc.reason.lower():
+        return "BATCHING_DISABLED"
+    return "BAD_REQUEST"
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, services: AppServices, **kwargs: Any) -> None:
+        self.services = services
+        super().__init__(**kwargs)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            code = _http_error_code(exc)
+            status = 415 if code == "UNSUPPORTED_CONTENT_TYPE" else exc.status_code
+            HTTP_ERRORS.labels(code).inc()
+            response = Response(error_body(code, exc.reason), status_code=status, media_type="application/json")
+        await response(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        request_id = request.scope.get("state", {}).get("request_id") or "-"
+        is_ws = request.scope["type"] == "websocket"
+        ctx = Context(services=self.services, request=request, response=response, request_id=request_id,
+                      is_websocket=is_ws)
+        if not is_ws:
+            ctx.actor = await authenticate(
+                self.services,
+                headers=request.headers, cookies=request.cookies, params=None,
+                ip=request.client.host if request.client else None,
+                user_agent=request.headers.get("user-agent"), request_id=request_id,
+            )
+        return ctx
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        """connection_init: authenticate from the payload (mobile apps) or the cookie (browsers)."""
+        request = context.request
+        params = context.connection_params
+        context.actor = await authenticate(
+            self.services,
+            headers=request.headers, cookies=request.cookies, params=params,
+            ip=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"), request_id=context.request_id,
+        )
+        return None
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        data: GraphQLHTTPResponse = {"data": result.data}
+        if result.errors:
+            data["errors"] = [self._format_error(err) for err in result.errors]
+        if result.extensions:
+            data["extensions"] = result.extensions
+        return data
+
+    def _format_error(self, error: GraphQLError) -> dict[str, Any]:
+        formatted = error.formatted
+        ext = dict(formatted.get("extensions") or {})
+        if "code" not in ext:
+            original = error.original_error
+            if original is None:
+                ext["code"] = "GRAPHQL_VALIDATION_FAILED"
+            elif isinstance(original, StrawberryGraphQLError):
+                ext["code"] = (original.extensions or {}).get("code", "BAD_REQUEST")
+            elif getattr(original, "code", None):
+                ext["code"] = original.code
+            else:
+                ext["code"] = "INTERNAL_SERVER_ERROR"
+        formatted["extensions"] = ext
+        return dict(formatted)
+
+
+class MeteredGraphQLView(GraphQLView):
+    """Records per-operation counts and latency."""
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        started = time.perf_counter()
+        request_data = kwargs.get("request_data")
+        label = operation_label(getattr(request_data, "operation_name", None))
+        try:
+            result = await super().execute_single(*args, **kwargs)
+        except Exception:
+            GRAPHQL_REQUESTS.labels(label, "rejected").inc()
+            raise
+        GRAPHQL_LATENCY.labels(label).observe(time.perf_counter() - started)
+        GRAPHQL_REQUESTS.labels(label, "error" if result.errors else "ok").inc()
+        return result
+
+
+def health_response() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+__all__ = ["GRAPHQL_TRANSPORT_WS_PROTOCOL", "GraphQLView", "MeteredGraphQLView", "health_response"]

@@ -1,0 +1,78 @@
+"""Opening and closing the process-wide services, failing fast with a message naming what is wrong."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.events.hub import EventHub
+from domain.shared.db import create_engine, create_session_factory
+from domain.shared.settings import Settings
+from schema.context import AppServices
+
+
+class ServiceUnreachable(RuntimeError):
+    pass
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, safe for error messages and logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://{user}@{host}"
+    return url
+
+
+def redis_client(url: str, settings: Settings) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=settings.redis_connect_timeout_s, health_check_interval=30)
+
+
+async def check_database(engine: AsyncEngine, url: str, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise ServiceUnreachable(f"PostgreSQL is unreachable at {_redacted(url)}: {exc or type(exc).__name__}") from exc
+
+
+async def check_redis(redis: Redis, url: str, timeout: float) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await redis.ping()
+    except Exception as exc:
+        raise ServiceUnreachable(f"Redis is unreachable at {_redacted(url)}: {exc or type(exc).__name__}") from exc
+
+
+@dataclass
+class Runtime:
+    services: AppServices
+    engine: AsyncEngine
+
+    async def close(self) -> None:
+        await self.services.hub.stop()
+        await self.services.redis.aclose()
+        await self.engine.dispose()
+
+
+async def open_runtime(settings: Settings, database_url: str, redis_url: str, *, start_hub: bool = True) -> Runtime:
+    engine = create_engine(database_url, settings)
+    redis = redis_client(redis_url, settings)
+    try:
+        await check_database(engine, database_url, settings.db_connect_timeout_s + 1)
+        await check_redis(redis, redis_url, settings.redis_connect_timeout_s + 1)
+    except BaseException:
+        await redis.aclose()
+        await engine.dispose()
+        raise
+    hub = EventHub(redis=redis, channel_prefix=settings.channel_prefix, queue_size=settings.subscriber_queue_size)
+    if start_hub:
+        await hub.start()
+    services = AppServices(settings=settings, session_factory=create_session_factory(engine), redis=redis, hub=hub)
+    return Runtime(services=services, engine=engine)

@@ -1,0 +1,1 @@
+"""Trading-platform port, adapters (MT5 Web API) and the MT5-compatible simulator."""

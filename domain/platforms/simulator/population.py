@@ -1,0 +1,33 @@
+"""A default population of accounts and traders, for a live simulator started with no traders."""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from domain.platforms.simulator.engine import Engine
+from domain.platforms.simulator.traders import attach
+
+_MIX = ("ordinary",) * 6 + ("scalper",) * 3 + ("latency_arbitrage", "news_trader")
+
+
+def populate(engine: Engine, groups: int = 1) -> list[int]:
+    """Create accounts funded with 10 000 USD: `groups` times (6 ordinary, 3 scalpers, 1 arbitrageur,
+    1 news trader, 1 hedger pair). Returns the new logins."""
+    logins: list[int] = []
+    for g in range(groups):
+        for i, profile in enumerate((*_MIX, "hedger", "hedger")):
+            account = engine.add_user(
+                {
+                    "Group": "real\\raw" if i % 2 else "real\\standard",
+                    "Leverage": 100,
+                    "Name": f"Sim {profile} {g}-{i}",
+                    "PassMain": secrets.token_urlsafe(12) + "Aa1",
+                }
+            )
+            engine.balance_operation(account.login, 2, Decimal(10_000), "initial deposit", False)
+            logins.append(account.login)
+            if profile != "hedger":
+                attach(engine, account.login, profile)
+        attach(engine, logins[-2], "hedger", partner=logins[-1])
+    return logins

@@ -1,0 +1,155 @@
+"""Simulated traders with behaviour profiles, attached to accounts of the simulated server.
+
+Profiles (ground truth exported at /sim/ground-truth):
+- ordinary: a few trades an hour, random symbol and side, holds minutes to an hour;
+- scalper: many short trades (seconds to a minute);
+- latency_arbitrage: trades only when the broker quote is stale (lagging the market by several
+  spreads, e.g. during a feed gap or after news), in the market's direction; holds 1-3 s; wins;
+- news_trader: trades in a window around scheduled news, in the direction of the news move;
+- hedger: two accounts opening opposite positions of equal size on one symbol within ~40 ms.
+"""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+from typing import Any
+
+from domain.platforms.simulator.engine import Engine, SimError
+from domain.platforms.simulator.market import INSTRUMENTS, NEWS_SYMBOLS, last_news_ms, next_news_ms
+
+PROFILES = ("ordinary", "scalper", "latency_arbitrage", "news_trader", "hedger")
+# Opens per simulated minute at activity 1.0 (each open later produces a closing deal).
+BASE_OPENS_PER_MIN = {"ordinary": 0.5, "scalper": 6.0, "latency_arbitrage": 2.0, "news_trader": 1.0, "hedger": 0.4}
+_FX = [s for s, i in INSTRUMENTS.items() if i.path.startswith("Forex")]
+_SCALPER_SYMBOLS = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US500"]
+
+
+def attach(engine: Engine, login: int, profile: str, partner: int | None = None) -> None:
+    if profile not in PROFILES:
+        raise SimError(3, f"unknown profile {profile}")
+    engine.account(login)
+    trader: dict[str, Any] = {"login": login, "profile": profile, "partner": partner, "open": {}, "leader": True}
+    if profile == "hedger":
+        if partner is None or partner == login:
+            raise SimError(3, "a hedger needs a partner login")
+        engine.account(partner)
+        follower = {"login": partner, "profile": "hedger", "partner": login, "open": {}, "leader": False}
+        engine.traders[partner] = follower
+        engine.store.put_trader(partner, follower)
+    engine.traders[login] = trader
+    engine.store.put_trader(login, trader)
+
+
+def ground_truth(engine: Engine) -> dict[str, Any]:
+    pairs = sorted(
+        {tuple(sorted((t["login"], t["partner"]))) for t in engine.traders.values() if t["profile"] == "hedger"}
+    )
+    return {
+        "traders": {str(login): t["profile"] for login, t in sorted(engine.traders.items())},
+        "hedge_pairs": [list(p) for p in pairs],
+    }
+
+
+def expected_deals_per_second(engine: Engine) -> float:
+    opens = sum(BASE_OPENS_PER_MIN[t["profile"]] for t in engine.traders.values() if t.get("leader", True))
+    return opens * 2 / 60  # every open is closed later; hedgers counted per account
+
+
+def act_all(engine: Engine, rng: random.Random, now_ms: int, activity: float, dt_ms: int) -> None:
+    dt_min = dt_ms / 60_000  # decisions are made once per step; probabilities scale with its length
+    for login in sorted(engine.traders):
+        trader = engine.traders[login]
+        _close_due(engine, trader, now_ms)
+        if not trader.get("leader", True):
+            continue
+        profile = trader["profile"]
+        p_open = min(1.0, BASE_OPENS_PER_MIN[profile] * dt_min * activity)
+        if profile == "ordinary":
+            _ordinary(engine, trader, rng, now_ms, p_open)
+        elif profile == "scalper":
+            _scalper(engine, trader, rng, now_ms, p_open)
+        elif profile == "latency_arbitrage":
+            _arbitrage(engine, trader, rng, now_ms, activity)
+        elif profile == "news_trader":
+            _news(engine, trader, rng, now_ms, p_open)
+        elif profile == "hedger":
+            _hedger(engine, trader, rng, now_ms, p_open)
+
+
+def _close_due(engine: Engine, trader: dict[str, Any], now_ms: int) -> None:
+    due = [int(p) for p, close_at in trader["open"].items() if close_at <= now_ms]
+    for position in sorted(due):
+        del trader["open"][str(position)]
+        if position in engine.positions:
+            engine.close_position(position, time_ms=now_ms)
+    if due:
+        engine.store.put_trader(trader["login"], trader)
+
+
+def _open(
+    engine: Engine,
+    trader: dict[str, Any],
+    symbol: str,
+    action: int,
+    lots: str,
+    close_at: int,
+    now_ms: int,
+    price: Decimal | None = None,
+) -> bool:
+    try:
+        pos = engine.open_position(trader["login"], symbol, action, Decimal(lots), time_ms=now_ms, price=price)
+    except SimError:
+        return False  # no money, trading disabled...: the trader just does not trade
+    trader["open"][str(pos.position)] = close_at
+    engine.store.put_trader(trader["login"], trader)
+    return True
+
+
+def _ordinary(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int, p: float) -> None:
+    if len(trader["open"]) < 3 and rng.random() < p:
+        hold = rng.randint(5 * 60_000, 60 * 60_000)
+        symbol = rng.choice(list(INSTRUMENTS))
+        _open(engine, trader, symbol, rng.randint(0, 1), rng.choice(["0.01", "0.05", "0.1", "0.2", "0.5"]), now + hold, now)
+
+
+def _scalper(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int, p: float) -> None:
+    if len(trader["open"]) < 2 and rng.random() < p:
+        hold = rng.randint(5_000, 60_000)
+        symbol = rng.choice(_SCALPER_SYMBOLS)
+        _open(engine, trader, symbol, rng.randint(0, 1), rng.choice(["0.5", "1", "2"]), now + hold, now)
+
+
+def _arbitrage(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int, activity: float) -> None:
+    if trader["open"]:
+        return
+    edges = sorted(((abs(engine.feed.stale_edge(s)), s) for s in INSTRUMENTS), reverse=True)
+    edge, symbol = edges[0]
+    if edge < 2.0 or rng.random() > min(1.0, 0.8 * activity):
+        return
+    action = 0 if engine.feed.stale_edge(symbol) > 0 else 1  # buy the stale quote below the market
+    _open(engine, trader, symbol, action, rng.choice(["1", "2", "5"]), now + rng.randint(1_000, 3_000), now)
+
+
+def _news(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int, p: float) -> None:
+    since, until = now - last_news_ms(now), next_news_ms(now) - now
+    if not (since <= 30_000 or until <= 10_000) or len(trader["open"]) >= 2:
+        return
+    if rng.random() < min(1.0, p * 30):  # very active inside the window, idle outside it
+        symbol = rng.choice(NEWS_SYMBOLS)
+        jump = engine.feed.symbols[symbol].news_jump
+        action = (0 if jump > 0 else 1) if since <= 30_000 else rng.randint(0, 1)
+        _open(engine, trader, symbol, action, rng.choice(["0.5", "1", "3"]), now + rng.randint(20_000, 180_000), now)
+
+
+def _hedger(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int, p: float) -> None:
+    partner = engine.traders.get(trader["partner"] or 0)
+    if partner is None or trader["open"] or partner["open"] or rng.random() >= p:
+        return
+    symbol = rng.choice(_FX + ["XAUUSD"])
+    lots = rng.choice(["0.5", "1", "2"])
+    action = rng.randint(0, 1)
+    close_at = now + rng.randint(2 * 60_000, 30 * 60_000)
+    if _open(engine, trader, symbol, action, lots, close_at, now):
+        lag = rng.randint(1, 40)  # the partner's terminal fires a few milliseconds later
+        _open(engine, partner, symbol, 1 - action, lots, close_at + lag, now + lag)

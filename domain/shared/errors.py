@@ -1,0 +1,84 @@
+"""Typed domain errors.
+
+Domain code raises these; one mapper at the GraphQL edge turns them into payload errors
+`{field, message, code}`. Codes are stable strings (SCREAMING_SNAKE) that frontends switch on.
+"""
+
+from __future__ import annotations
+
+# Every code a DomainError can carry; the schema's ErrorCode enum is built from it, so a code
+# used anywhere must be declared (class attribute or declare_codes) before the schema is built.
+KNOWN_CODES: set[str] = set()
+
+
+def declare_codes(*codes: str) -> None:
+    KNOWN_CODES.update(codes)
+
+
+class DomainError(Exception):
+    """An expected failure that callers can show to the user.
+
+    `code` is stable and documented in the schema's `ErrorCode` enum; `field` names the input
+    field at fault (dotted path) when there is one.
+    """
+
+    code: str = "DOMAIN_ERROR"
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        KNOWN_CODES.add(cls.code)
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            if code not in KNOWN_CODES:
+                raise ValueError(f"undeclared error code {code!r}: declare it with declare_codes()")
+            self.code = code
+
+
+class ValidationFailed(DomainError):
+    code = "VALIDATION_FAILED"
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+
+class PermissionDenied(DomainError):
+    code = "PERMISSION_DENIED"
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+
+
+class RateLimited(DomainError):
+    code = "RATE_LIMITED"
+
+
+class InvalidCursor(DomainError):
+    code = "INVALID_CURSOR"
+
+
+class InvalidAmount(DomainError):
+    code = "INVALID_AMOUNT"
+
+
+class UnknownCurrency(DomainError):
+    code = "UNKNOWN_CURRENCY"
+
+
+class ExternalServiceUnavailable(DomainError):
+    """A third party (trading server, PSP, KYC provider) could not be reached or timed out."""
+
+    code = "EXTERNAL_SERVICE_UNAVAILABLE"
+
+
+KNOWN_CODES.add(DomainError.code)
+declare_codes("AMOUNT_PRECISION", "INVALID_PAGE_SIZE")

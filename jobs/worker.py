@@ -1,0 +1,87 @@
+"""The arq worker: job functions, cron schedule, and the outbox relay running beside them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from arq import cron
+from arq.connections import RedisSettings, create_pool
+from arq.worker import Worker
+
+from api.metrics import JOBS
+from api.runtime import open_runtime
+from domain.events.outbox import emit, purge_published
+from domain.shared.settings import Settings
+from jobs.relay import OutboxRelay
+from schema.system.resolvers import HEARTBEAT_TOPIC
+
+log = structlog.get_logger(__name__)
+
+WorkerCtx = dict[str, Any]
+
+
+async def heartbeat(ctx: WorkerCtx) -> None:
+    """Emits a heartbeat through the outbox, proving the event path end to end."""
+    async with ctx["session_factory"]() as session, session.begin():
+        await emit(session, HEARTBEAT_TOPIC, {"at": datetime.now(UTC).isoformat()})
+    JOBS.labels("heartbeat", "ok").inc()
+
+
+async def purge_outbox(ctx: WorkerCtx) -> int:
+    async with ctx["session_factory"]() as session, session.begin():
+        purged = await purge_published(session, older_than_days=7)
+    JOBS.labels("purge_outbox", "ok").inc()
+    return purged
+
+
+FUNCTIONS: list[Any] = [heartbeat, purge_outbox]
+
+
+def _every(seconds: float) -> set[int]:
+    step = max(1, int(seconds))
+    return set(range(0, 60, step))
+
+
+async def run_worker(settings: Settings, database_url: str, redis_url: str, *, burst: bool = False) -> None:
+    runtime = await open_runtime(settings, database_url, redis_url, start_hub=False)
+    redis_settings = RedisSettings.from_dsn(redis_url)
+    arq_pool = await create_pool(redis_settings)
+    relay = OutboxRelay(runtime.services.session_factory, runtime.services.redis, arq_pool, database_url,
+                        settings.channel_prefix)
+
+    async def on_startup(ctx: WorkerCtx) -> None:
+        ctx["session_factory"] = runtime.services.session_factory
+        ctx["services"] = runtime.services
+        ctx["settings"] = settings
+        await relay.start()
+        log.info("worker.started", queue=settings.queue_name)
+
+    async def on_shutdown(ctx: WorkerCtx) -> None:
+        await relay.stop()
+
+    worker = Worker(
+        functions=FUNCTIONS,
+        cron_jobs=[
+            cron(heartbeat, second=_every(settings.heartbeat_interval_s), run_at_startup=True, unique=True),
+            cron(purge_outbox, hour={3}, minute={17}, second={0}, unique=True),
+        ],
+        redis_pool=arq_pool,
+        queue_name=settings.queue_name,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        burst=burst,
+        handle_signals=False,
+        max_jobs=20,
+        job_timeout=300,
+        keep_result=3600,
+    )
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:
+        pass
+    finally:
+        await worker.close()
+        await runtime.close()

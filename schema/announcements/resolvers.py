@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from domain.announcements import service
+from domain.announcements.models import Announcement as AnnouncementRow
+from domain.shared.pagination import check_page_size
+from schema.announcements.types import Announcement, AnnouncementSeverity, PostAnnouncementInput, PostAnnouncementPayload
+from schema.context import Context
+from schema.errors import UserError, payload_or_errors
+from schema.pagination import Connection, to_connection
+from schema.permissions import IsAuthenticated, Requires
+
+
+def _key(row: AnnouncementRow) -> tuple[datetime, int]:
+    return row.created_at, row.id
+
+
+@strawberry.type
+class AnnouncementQueries:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Announcements, newest first.")
+    async def announcements(
+        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+    ) -> Connection[Announcement]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        async with info.context.session() as session:
+            page = await service.list_announcements(session, first=size, after=after)
+        return to_connection(page, Announcement.from_row, _key)
+
+
+@strawberry.type
+class AnnouncementMutations:
+    @strawberry.mutation(permission_classes=[Requires("system.announce")])
+    async def post_announcement(
+        self, info: Info[Context, Any], input: PostAnnouncementInput
+    ) -> PostAnnouncementPayload:
+        ctx = info.context
+
+        async def work() -> PostAnnouncementPayload:
+            async def txn(session: AsyncSession) -> AnnouncementRow:
+                return await service.post_announcement(
+                    session, ctx.actor, title=input.title, body=input.body,
+                    severity=service.Severity(input.severity.value),
+                )
+
+            row = await ctx.transaction(txn)
+            return PostAnnouncementPayload(announcement=Announcement.from_row(row))
+
+        def failed(errors: list[UserError]) -> PostAnnouncementPayload:
+            return PostAnnouncementPayload(errors=errors)
+
+        return await payload_or_errors(work, failed)
+
+
+@strawberry.type
+class AnnouncementSubscriptions:
+    @strawberry.subscription(permission_classes=[IsAuthenticated], description="Announcements as they are posted.")
+    async def announcement_posted(self, info: Info[Context, Any]) -> AsyncGenerator[Announcement, None]:
+        async with info.context.services.hub.subscribe(service.TOPIC_POSTED) as sub:
+            while True:
+                event = await sub.queue.get()
+                p = event.payload
+                yield Announcement(
+                    id=strawberry.ID(str(p["id"])), title=p["title"], body=p["body"],
+                    severity=AnnouncementSeverity(p["severity"]),
+                    created_at=datetime.fromisoformat(p["created_at"]),
+                )

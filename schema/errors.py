@@ -1,0 +1,90 @@
+"""The error model at the edge.
+
+Expected failures are data: mutations return payloads with `errors: [UserError!]!`. Domain
+errors are converted here and nowhere else. Authorisation failures are top-level GraphQL errors
+with a stable `extensions.code`; every other exception is masked and logged with the request id.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import strawberry
+import structlog
+from graphql import GraphQLError
+from strawberry.exceptions import StrawberryGraphQLError
+
+from domain.shared.errors import KNOWN_CODES, DomainError
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+class PublicError(GraphQLError):
+    """A top-level GraphQL error whose message is safe to show; `code` goes to extensions."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message, extensions={"code": code})
+        self.code = code
+
+
+def build_error_code_enum() -> type[enum.Enum]:
+    """ErrorCode is built from every code the domain declares (imported before the schema)."""
+    members = {code: code for code in sorted(KNOWN_CODES)}
+    codes = enum.Enum("ErrorCode", members)  # type: ignore[misc]
+    return strawberry.enum(codes, description="Stable machine-readable error codes.")  # type: ignore[no-any-return]
+
+
+def _import_domain_errors() -> None:
+    # Importing the domain packages registers their codes.
+    import domain.announcements.service  # noqa: F401
+    import domain.shared.money  # noqa: F401
+    import domain.shared.pagination  # noqa: F401
+
+    for module in ("domain.identity.errors", "domain.audit.errors", "domain.platforms.errors"):
+        try:
+            __import__(module)
+        except ModuleNotFoundError:
+            continue
+
+
+_import_domain_errors()
+ErrorCode = build_error_code_enum()
+
+
+@strawberry.type(description="An expected failure: which input field, what happened, a stable code.")
+class UserError:
+    field: str | None
+    message: str
+    code: ErrorCode  # type: ignore[valid-type]
+
+
+def user_error(exc: DomainError) -> UserError:
+    return UserError(field=exc.field, message=exc.message, code=ErrorCode[exc.code])
+
+
+async def payload_or_errors(
+    work: Callable[[], Awaitable[T]], on_error: Callable[[list[UserError]], T]
+) -> T:
+    """Run the mutation body; a DomainError becomes the payload's `errors` (nothing committed)."""
+    try:
+        return await work()
+    except DomainError as exc:
+        return on_error([user_error(exc)])
+
+
+def should_mask(error: GraphQLError) -> bool:
+    original = error.original_error
+    if original is None:
+        return False  # syntax and validation errors are the client's own, safe to show
+    if isinstance(original, PublicError | DomainError | StrawberryGraphQLError):
+        return False  # raised on purpose with a safe message (permissions, limits)
+    return True
+
+
+def public_extensions_for(exc: Any) -> dict[str, str]:
+    if isinstance(exc, DomainError):
+        return {"code": exc.code}
+    return {"code": "INTERNAL_SERVER_ERROR"}

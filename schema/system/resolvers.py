@@ -1,0 +1,46 @@
+"""System-level fields: server time, API version, and the heartbeat subscription.
+
+The heartbeat travels the whole event path (worker cron -> outbox -> relay -> Redis pub/sub ->
+this process's hub -> subscriber), so a client watching it knows live updates work end to end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from schema.context import Context
+
+HEARTBEAT_TOPIC = "system.heartbeat"
+API_VERSION = "0.1.0"
+
+
+@strawberry.type
+class Heartbeat:
+    sequence: int
+    at: datetime
+
+
+@strawberry.type
+class SystemQueries:
+    @strawberry.field(description="The server's current time (UTC).")
+    def server_time(self) -> datetime:
+        return datetime.now(UTC)
+
+    @strawberry.field(description="The API version.")
+    def api_version(self) -> str:
+        return API_VERSION
+
+
+@strawberry.type
+class SystemSubscriptions:
+    @strawberry.subscription(description="A tick from the worker every few seconds, through the event pipeline.")
+    async def heartbeat(self, info: Info[Context, Any]) -> AsyncGenerator[Heartbeat, None]:
+        async with info.context.services.hub.subscribe(HEARTBEAT_TOPIC) as sub:
+            while True:
+                event = await sub.queue.get()
+                yield Heartbeat(sequence=event.id, at=datetime.fromisoformat(event.payload["at"]))
