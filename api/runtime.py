@@ -30,21 +30,24 @@ def _redacted(url: str) -> str:
 
 
 def redis_client(url: str, settings: Settings) -> Redis:
-    return Redis.from_url(url, socket_connect_timeout=settings.redis_connect_timeout_s, health_check_interval=30)
+    client: Redis = Redis.from_url(
+        url, socket_connect_timeout=settings.redis_connect_timeout_s, health_check_interval=30
+    )
+    return client
 
 
-async def check_database(engine: AsyncEngine, url: str, timeout: float) -> None:
+async def check_database(engine: AsyncEngine, url: str, timeout_s: float) -> None:
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout_s):
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
     except Exception as exc:
         raise ServiceUnreachable(f"PostgreSQL is unreachable at {_redacted(url)}: {exc or type(exc).__name__}") from exc
 
 
-async def check_redis(redis: Redis, url: str, timeout: float) -> None:
+async def check_redis(redis: Redis, url: str, timeout_s: float) -> None:
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(timeout_s):
             await redis.ping()
     except Exception as exc:
         raise ServiceUnreachable(f"Redis is unreachable at {_redacted(url)}: {exc or type(exc).__name__}") from exc

@@ -39,8 +39,8 @@ def build_error_code_enum() -> type[enum.Enum]:
 
 def _import_domain_errors() -> None:
     # Importing the domain packages registers their codes.
-    import domain.announcements.service  # noqa: F401
-    import domain.shared.money  # noqa: F401
+    import domain.announcements.service
+    import domain.shared.money
     import domain.shared.pagination  # noqa: F401
 
     for module in ("domain.identity.errors", "domain.audit.errors", "domain.platforms.errors"):
@@ -79,9 +79,8 @@ def should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:
         return False  # syntax and validation errors are the client's own, safe to show
-    if isinstance(original, PublicError | DomainError | StrawberryGraphQLError):
-        return False  # raised on purpose with a safe message (permissions, limits)
-    return True
+    # Raised on purpose with a safe message (permissions, limits, domain rules): shown as is.
+    return not isinstance(original, PublicError | DomainError | StrawberryGraphQLError)
 
 
 def public_extensions_for(exc: Any) -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import Any
 from graphql import (
     ASTValidationRule,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
@@ -40,8 +41,9 @@ def cost_rule(max_cost: int) -> type[ASTValidationRule]:
     class QueryCostRule(ASTValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
-            self.fragments = {f.name.value: f for f in context.document.definitions if hasattr(f, "selection_set")
-                              and f.__class__.__name__ == "FragmentDefinitionNode"}
+            self.fragments = {
+                f.name.value: f for f in context.document.definitions if isinstance(f, FragmentDefinitionNode)
+            }
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             variables: dict[str, Any] = {}

@@ -18,7 +18,7 @@ from schema.errors import PublicError
 
 class IsAuthenticated(BasePermission):
     message = "You must be signed in."
-    error_extensions: ClassVar[dict[str, object]] = {"code": "UNAUTHENTICATED"}
+    error_extensions = {"code": "UNAUTHENTICATED"}
 
     def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
         return info.context.actor.is_authenticated
@@ -27,7 +27,7 @@ class IsAuthenticated(BasePermission):
 class _RequiresBase(BasePermission):
     permission: ClassVar[str] = ""
     message = "You do not have permission to do this."
-    error_extensions: ClassVar[dict[str, object]] = {"code": "FORBIDDEN"}
+    error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
         actor = info.context.actor
@@ -41,7 +41,7 @@ _REQUIRES_CACHE: dict[str, type[BasePermission]] = {}
 DECLARED_PERMISSIONS: set[str] = set()
 
 
-def Requires(permission: str) -> type[BasePermission]:  # noqa: N802 - reads as a declaration
+def Requires(permission: str) -> type[BasePermission]:
     """A permission class requiring the staff permission `<context>.<action>`."""
     if permission.count(".") != 1:
         raise ValueError(f"permission codes look like context.action, not {permission!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
@@ -22,11 +24,12 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     query = merge_types("Query", QUERIES)
     mutation = merge_types("Mutation", MUTATIONS)
     subscription = merge_types("Subscription", SUBSCRIPTIONS)
+    extensions: list[Any] = [*limit_extensions(settings), MaskErrors(should_mask_error=should_mask)]
     return strawberry.Schema(
         query=query,
         mutation=mutation,
         subscription=subscription,
-        extensions=[*limit_extensions(settings), MaskErrors(should_mask_error=should_mask)],
+        extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )
 

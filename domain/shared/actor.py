@@ -11,7 +11,7 @@ class ActorKind(StrEnum):
     CLIENT = "client"
     IB = "ib"
     STAFF = "staff"
-    API_TOKEN = "api_token"
+    API_TOKEN = "api_token"  # noqa: S105 - an enum label, not a secret
     SYSTEM = "system"
 
 

@@ -42,7 +42,7 @@ def currency(code: str) -> Currency:
     if upper in CRYPTO_SCALES:
         return Currency(upper, upper, CRYPTO_SCALES[upper], is_crypto=True)
     entry = pycountry.currencies.get(alpha_3=upper) if len(upper) == 3 else None
-    if entry is None or upper.startswith("X") and upper not in {"XAU", "XAG"}:
+    if entry is None or (upper.startswith("X") and upper not in {"XAU", "XAG"}):
         raise UnknownCurrency(f"unknown currency {code!r}", field="currency")
     return Currency(upper, entry.name, get_currency_precision(upper))
 

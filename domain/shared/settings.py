@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     subscriber_queue_size: int = 256
 
     heartbeat_interval_s: float = 5.0
+    # Serves /bench/anchor (plain Starlette, same payload as the benchmark query) for bench/.
+    bench_anchor: bool = False
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -11,7 +11,12 @@ from strawberry.types import Info
 from domain.announcements import service
 from domain.announcements.models import Announcement as AnnouncementRow
 from domain.shared.pagination import check_page_size
-from schema.announcements.types import Announcement, AnnouncementSeverity, PostAnnouncementInput, PostAnnouncementPayload
+from schema.announcements.types import (
+    Announcement,
+    AnnouncementSeverity,
+    PostAnnouncementInput,
+    PostAnnouncementPayload,
+)
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
 from schema.pagination import Connection, to_connection

@@ -157,7 +157,7 @@ class Engine:
         self.traders: dict[int, dict[str, Any]] = {t["login"]: t for t in store.load("traders")}
         self.feed = PriceFeed(store.get_meta("feed"), self.c.now_ms)
         # Re-seeding from (seed, steps) keeps a restarted server deterministic.
-        self.rng = random.Random(f"{seed}:{self.c.steps}")  # noqa: S311 - simulation, not security
+        self.rng = random.Random(f"{seed}:{self.c.steps}")
         self.deals_created = 0
 
     # -- durability -----------------------------------------------------------------------------
@@ -232,7 +232,12 @@ class Engine:
             account.leverage = leverage
         if "Rights" in changes:
             account.rights = _int(changes["Rights"], account.rights)
-        for key, attr in (("Name", "name"), ("EMail", "email"), ("Country", "country"), ("Comment", "comment")):
+        for key, attr in (
+            ("Name", "name"),
+            ("EMail", "email"),
+            ("Country", "country"),
+            ("Comment", "comment"),
+        ):
             if key in changes:
                 setattr(account, attr, str(changes[key]))
         self.store.put_account(login, account.to_json())
@@ -252,7 +257,9 @@ class Engine:
         floating, margin = money(floating), money(margin)
         equity = account.balance + account.credit + floating + storage
         level = money(equity / margin * 100) if margin > 0 else Decimal("0.00")
-        return Figures(account.balance, account.credit, floating, storage, equity, margin, equity - margin, level)
+        return Figures(
+            account.balance, account.credit, floating, storage, equity, margin, equity - margin, level
+        )
 
     def position_profit(self, pos: Pos) -> Decimal:
         inst = INSTRUMENTS[pos.symbol]
@@ -269,7 +276,9 @@ class Engine:
             return Decimal(repr(self.feed.symbols[inst.symbol].quote_mid)) * self.feed.to_usd(inst.profit)
         return self.feed.to_usd(inst.base)
 
-    def balance_operation(self, login: int, action: int, amount: Decimal, comment: str, check_margin: bool) -> int:
+    def balance_operation(
+        self, login: int, action: int, amount: Decimal, comment: str, check_margin: bool
+    ) -> int:
         account = self.account(login)
         if action not in BALANCE_ACTIONS or not amount.is_finite() or amount == 0:
             raise SimError(rc.PARAMS)
@@ -334,7 +343,12 @@ class Engine:
         return pos
 
     def close_position(
-        self, position: int, *, price: Decimal | None = None, time_ms: int | None = None, reason: int = REASON_EXPERT
+        self,
+        position: int,
+        *,
+        price: Decimal | None = None,
+        time_ms: int | None = None,
+        reason: int = REASON_EXPERT,
     ) -> int:
         pos = self.positions.get(position)
         if pos is None:
@@ -393,7 +407,8 @@ class Engine:
             "Order": str(order), "Action": str(action), "Entry": str(entry), "Reason": str(reason),
             "Digits": str(inst.digits if inst else 0), "DigitsCurrency": "2",
             "ContractSize": str(inst.contract_size if inst else 0), "Time": str(now // 1000),
-            "TimeMsc": str(now), "Symbol": symbol, "Price": str(price), "PricePosition": str(price_position or 0),
+            "TimeMsc": str(now), "Symbol": symbol, "Price": str(price),
+            "PricePosition": str(price_position or 0),
             "Volume": str(volume_ext // 10_000), "VolumeExt": str(volume_ext),
             "VolumeClosed": str(volume_ext // 10_000 if entry == ENTRY_OUT else 0),
             "VolumeClosedExt": str(volume_ext if entry == ENTRY_OUT else 0),
@@ -401,7 +416,8 @@ class Engine:
             "Commission": str(commission), "Fee": "0.00", "Value": "0.00",
             "RateProfit": f"{rate_profit:.8f}", "RateMargin": f"{rate_margin:.8f}",
             "ExpertID": "0", "PositionID": str(position), "Comment": comment[:COMMENT_MAX],
-            "PriceSL": "0", "PriceTP": "0", "Flags": "0", "Gateway": "", "PriceGateway": "0", "ModifyFlags": "0",
+            "PriceSL": "0", "PriceTP": "0", "Flags": "0", "Gateway": "", "PriceGateway": "0",
+            "ModifyFlags": "0",
         }  # fmt: skip
         self.store.add_deal(deal_id, account.login, now, data)
         self.deals_created += 1

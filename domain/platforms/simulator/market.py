@@ -117,7 +117,9 @@ class PriceFeed:
                 sigma *= 4  # turbulence after the release
             move = rng.gauss(0.0, sigma)
             if news_now and name in NEWS_SYMBOLS:
-                jump = rng.choice((-1, 1)) * rng.uniform(15, 40) * inst.spread_points * inst.point / inst.start
+                jump = (
+                    rng.choice((-1, 1)) * rng.uniform(15, 40) * inst.spread_points * inst.point / inst.start
+                )
                 feed.news_jump = jump
                 move += jump
             previous_true = feed.true_mid

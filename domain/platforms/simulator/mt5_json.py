@@ -39,7 +39,8 @@ def position(engine: Engine, p: Pos) -> dict[str, Any]:
     inst = INSTRUMENTS[p.symbol]
     bid, ask = engine.feed.bid_ask(p.symbol)
     return {
-        "Position": str(p.position), "ExternalID": "", "Login": str(p.login), "Dealer": "0", "Symbol": p.symbol,
+        "Position": str(p.position), "ExternalID": "", "Login": str(p.login), "Dealer": "0",
+        "Symbol": p.symbol,
         "Action": str(p.action), "Digits": str(inst.digits), "DigitsCurrency": "2", "Reason": "1",
         "ContractSize": str(inst.contract_size), "TimeCreate": str(p.time_create_msc // 1000),
         "TimeUpdate": str(p.time_update_msc // 1000), "TimeCreateMsc": str(p.time_create_msc),

@@ -15,7 +15,8 @@ from typing import Any
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accounts (login INTEGER PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS positions (position INTEGER PRIMARY KEY, login INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (
+    position INTEGER PRIMARY KEY, login INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deals (
     deal INTEGER PRIMARY KEY, login INTEGER NOT NULL, time_msc INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS deals_time ON deals (time_msc, deal);
@@ -54,10 +55,14 @@ class Store:
             yield json.loads(data)
 
     def put_account(self, login: int, data: dict[str, Any]) -> None:
-        self._db.execute("INSERT OR REPLACE INTO accounts (login, data) VALUES (?, ?)", (login, json.dumps(data)))
+        self._db.execute(
+            "INSERT OR REPLACE INTO accounts (login, data) VALUES (?, ?)", (login, json.dumps(data))
+        )
 
     def put_trader(self, login: int, data: dict[str, Any]) -> None:
-        self._db.execute("INSERT OR REPLACE INTO traders (login, data) VALUES (?, ?)", (login, json.dumps(data)))
+        self._db.execute(
+            "INSERT OR REPLACE INTO traders (login, data) VALUES (?, ?)", (login, json.dumps(data))
+        )
 
     def put_position(self, position: int, login: int, data: dict[str, Any]) -> None:
         self._db.execute(

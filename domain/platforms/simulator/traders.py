@@ -20,7 +20,13 @@ from domain.platforms.simulator.market import INSTRUMENTS, NEWS_SYMBOLS, last_ne
 
 PROFILES = ("ordinary", "scalper", "latency_arbitrage", "news_trader", "hedger")
 # Opens per simulated minute at activity 1.0 (each open later produces a closing deal).
-BASE_OPENS_PER_MIN = {"ordinary": 0.5, "scalper": 6.0, "latency_arbitrage": 2.0, "news_trader": 1.0, "hedger": 0.4}
+BASE_OPENS_PER_MIN = {
+    "ordinary": 0.5,
+    "scalper": 6.0,
+    "latency_arbitrage": 2.0,
+    "news_trader": 1.0,
+    "hedger": 0.4,
+}
 _FX = [s for s, i in INSTRUMENTS.items() if i.path.startswith("Forex")]
 _SCALPER_SYMBOLS = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US500"]
 
@@ -29,7 +35,13 @@ def attach(engine: Engine, login: int, profile: str, partner: int | None = None)
     if profile not in PROFILES:
         raise SimError(3, f"unknown profile {profile}")
     engine.account(login)
-    trader: dict[str, Any] = {"login": login, "profile": profile, "partner": partner, "open": {}, "leader": True}
+    trader: dict[str, Any] = {
+        "login": login,
+        "profile": profile,
+        "partner": partner,
+        "open": {},
+        "leader": True,
+    }
     if profile == "hedger":
         if partner is None or partner == login:
             raise SimError(3, "a hedger needs a partner login")
@@ -43,7 +55,11 @@ def attach(engine: Engine, login: int, profile: str, partner: int | None = None)
 
 def ground_truth(engine: Engine) -> dict[str, Any]:
     pairs = sorted(
-        {tuple(sorted((t["login"], t["partner"]))) for t in engine.traders.values() if t["profile"] == "hedger"}
+        {
+            tuple(sorted((t["login"], t["partner"])))
+            for t in engine.traders.values()
+            if t["profile"] == "hedger"
+        }
     )
     return {
         "traders": {str(login): t["profile"] for login, t in sorted(engine.traders.items())},
@@ -98,7 +114,9 @@ def _open(
     price: Decimal | None = None,
 ) -> bool:
     try:
-        pos = engine.open_position(trader["login"], symbol, action, Decimal(lots), time_ms=now_ms, price=price)
+        pos = engine.open_position(
+            trader["login"], symbol, action, Decimal(lots), time_ms=now_ms, price=price
+        )
     except SimError:
         return False  # no money, trading disabled...: the trader just does not trade
     trader["open"][str(pos.position)] = close_at
@@ -110,7 +128,15 @@ def _ordinary(engine: Engine, trader: dict[str, Any], rng: random.Random, now: i
     if len(trader["open"]) < 3 and rng.random() < p:
         hold = rng.randint(5 * 60_000, 60 * 60_000)
         symbol = rng.choice(list(INSTRUMENTS))
-        _open(engine, trader, symbol, rng.randint(0, 1), rng.choice(["0.01", "0.05", "0.1", "0.2", "0.5"]), now + hold, now)
+        _open(
+            engine,
+            trader,
+            symbol,
+            rng.randint(0, 1),
+            rng.choice(["0.01", "0.05", "0.1", "0.2", "0.5"]),
+            now + hold,
+            now,
+        )
 
 
 def _scalper(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int, p: float) -> None:
@@ -139,17 +165,25 @@ def _news(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int, 
         symbol = rng.choice(NEWS_SYMBOLS)
         jump = engine.feed.symbols[symbol].news_jump
         action = (0 if jump > 0 else 1) if since <= 30_000 else rng.randint(0, 1)
-        _open(engine, trader, symbol, action, rng.choice(["0.5", "1", "3"]), now + rng.randint(20_000, 180_000), now)
+        _open(
+            engine,
+            trader,
+            symbol,
+            action,
+            rng.choice(["0.5", "1", "3"]),
+            now + rng.randint(20_000, 180_000),
+            now,
+        )
 
 
 def _hedger(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int, p: float) -> None:
     partner = engine.traders.get(trader["partner"] or 0)
     if partner is None or trader["open"] or partner["open"] or rng.random() >= p:
         return
-    symbol = rng.choice(_FX + ["XAUUSD"])
+    symbol = rng.choice([*_FX, "XAUUSD"])
     lots = rng.choice(["0.5", "1", "2"])
     action = rng.randint(0, 1)
-    close_at = now + rng.randint(2 * 60_000, 30 * 60_000)
+    close_at = now + rng.randint(60_000, 10 * 60_000)
     if _open(engine, trader, symbol, action, lots, close_at, now):
         lag = rng.randint(1, 40)  # the partner's terminal fires a few milliseconds later
         _open(engine, partner, symbol, 1 - action, lots, close_at + lag, now + lag)

@@ -1,0 +1,94 @@
+"""Shared set-up for scenarios: real services (configured or embedded) and a scratch database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+from api.embedded import EmbeddedServices
+from api.migrate import upgrade
+from domain.shared.db import asyncpg_dsn, normalise_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def bench_services(name: str) -> AsyncIterator[tuple[str, str]]:
+    """(database_url, redis_url) for a freshly migrated database named bench_<name>."""
+    embedded: EmbeddedServices | None = None
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    if not database_url or not redis_url:
+        embedded = EmbeddedServices(ROOT / ".data" / "bench")
+        urls = embedded.start(database_url or None, redis_url or None)
+        database_url, redis_url = urls.database_url, urls.redis_url
+    admin = normalise_database_url(database_url)
+    db_name = f"bench_{name}"
+    conn = await asyncpg.connect(asyncpg_dsn(admin))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{db_name}"')
+    finally:
+        await conn.close()
+    parts = urlsplit(admin)
+    url = urlunsplit((parts.scheme, parts.netloc, "/" + db_name, parts.query, parts.fragment))
+    await asyncio.to_thread(upgrade, url)
+    try:
+        yield url, redis_url
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@contextlib.asynccontextmanager
+async def api_process(database_url: str, redis_url: str, extra_env: dict[str, str] | None = None) -> AsyncIterator[int]:
+    """`forexcrm api` in its own process (as in production), on a free port."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "FOREXCRM_LOG_LEVEL": "WARNING",
+           "FOREXCRM_BENCH_ANCHOR": "true", **(extra_env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "api", "api", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        async with httpx.AsyncClient() as client:
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError("API exited: " + (proc.stderr.read().decode() if proc.stderr else ""))
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/ready")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("API did not become ready")
+                await _sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)

@@ -1,0 +1,224 @@
+"""Test fixtures against real PostgreSQL and Redis.
+
+The configured DATABASE_URL / REDIS_URL are used when set (CI uses the machine's services),
+otherwise the embedded servers under .data/test. Each xdist worker gets its own database,
+migrated from scratch, and its own Redis database number, so workers never see each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+
+from api.embedded import EmbeddedServices
+from api.migrate import upgrade
+from domain.shared.db import asyncpg_dsn, normalise_database_url
+from domain.shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _worker_index() -> int:
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name[2:]) if name.startswith("gw") and name[2:].isdigit() else 0
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def _redis_with_db(url: str, db: int) -> str:
+    if url.startswith("unix://"):
+        base = url.split("?", 1)[0]
+        return f"{base}?db={db}"
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class TestServices:
+    database_url: str
+    redis_url: str
+    admin_url: str
+
+
+@pytest.fixture(scope="session")
+def base_urls() -> Iterator[tuple[str, str]]:
+    database_url = os.environ.get("DATABASE_URL")
+    redis_url = os.environ.get("REDIS_URL")
+    embedded: EmbeddedServices | None = None
+    if not database_url or not redis_url:
+        embedded = EmbeddedServices(ROOT / ".data" / "test")
+        urls = embedded.start(database_url or None, redis_url or None)
+        database_url, redis_url = urls.database_url, urls.redis_url
+    try:
+        yield normalise_database_url(database_url), redis_url
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def services(base_urls: tuple[str, str]) -> TestServices:
+    admin_url, base_redis = base_urls
+    worker = _worker_index()
+    name = f"forexcrm_test_{worker}"
+
+    async def recreate() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+        try:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(recreate())
+    database_url = _with_database(admin_url, name)
+    upgrade(database_url)
+    redis_url = _redis_with_db(base_redis, 1 + worker % 15)
+    return TestServices(database_url=database_url, redis_url=redis_url, admin_url=admin_url)
+
+
+@pytest.fixture(scope="session")
+def settings(services: TestServices) -> Settings:
+    worker = _worker_index()
+    return Settings(
+        database_url=services.database_url,
+        redis_url=services.redis_url,
+        channel_prefix=f"forexcrm-test-{worker}:events:",
+        queue_name=f"forexcrm-test-{worker}:queue",
+        log_json=False,
+        log_level="WARNING",
+        heartbeat_interval_s=1,
+    )
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Any]:
+    from api.runtime import open_runtime
+
+    assert settings.database_url and settings.redis_url
+    rt = await open_runtime(settings, settings.database_url, settings.redis_url)
+    await rt.services.redis.flushdb()
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture
+def session_factory(runtime: Any) -> Any:
+    return runtime.services.session_factory
+
+
+@pytest.fixture
+async def db(session_factory: Any) -> AsyncIterator[Any]:
+    async with session_factory() as session:
+        yield session
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    settings: Settings
+
+    @property
+    def graphql_url(self) -> str:
+        return self.base_url + "/graphql"
+
+    @property
+    def ws_url(self) -> str:
+        return self.graphql_url.replace("http://", "ws://")
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[LiveServer]:
+    """The real app under uvicorn on a loopback port, in this event loop."""
+    from api.app import create_app
+
+    assert settings.database_url and settings.redis_url
+    port = free_port()
+    app = create_app(settings, settings.database_url, settings.redis_url)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", settings)
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    async with serve(settings) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+async def relay(runtime: Any, settings: Settings) -> AsyncIterator[Any]:
+    """The outbox relay running in the test loop, as the worker runs it."""
+    from jobs.relay import OutboxRelay
+
+    assert settings.database_url
+    r = OutboxRelay(runtime.services.session_factory, runtime.services.redis, None, settings.database_url,
+                    settings.channel_prefix, poll_s=0.1)
+    await r.start()
+    yield r
+    await r.stop()
+
+
+@pytest.fixture
+async def http(live_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=live_server.base_url, timeout=10) as client:
+        yield client
+
+
+class GraphQLClient:
+    def __init__(self, http: httpx.AsyncClient, token: str | None = None) -> None:
+        self.http = http
+        self.token = token
+
+    async def __call__(self, query: str, variables: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}, **extra}, headers=headers
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,153 @@
+"""The real `forexcrm run` on embedded defaults, as a newcomer would start it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+
+from api.embedded import EmbeddedServices
+from domain.shared.db import asyncpg_dsn
+from tests.conftest import free_port
+from tests.wsclient import graphql_ws
+
+
+def _embedded_env(data_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("FOREXCRM_")}
+    env.update(FOREXCRM_DATA_DIR=str(data_dir), FOREXCRM_PORT=str(port), FOREXCRM_HEARTBEAT_INTERVAL_S="1",
+               FOREXCRM_LOG_LEVEL="WARNING")
+    return env
+
+
+def _servers_using(data_dir: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if str(data_dir) in cmd and ("postgres" in cmd or "redis" in cmd):
+            found.append(proc)
+    return found
+
+
+def _wait_stopped(data_dir: Path, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while _servers_using(data_dir):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+async def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, "forexcrm run exited early"
+            try:
+                r = await client.get(base + "/ready")
+                if r.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.3)
+    raise AssertionError("never became ready")
+
+
+async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api", "run"], env=_embedded_env(data_dir, port), cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_ready(base, proc)
+        async with httpx.AsyncClient() as client:
+            r = await client.post(base + "/graphql", json={"query": "{ apiVersion serverTime }"})
+            assert r.status_code == 200 and r.json()["data"]["apiVersion"]
+        async with graphql_ws(base.replace("http", "ws") + "/graphql", origin=None) as ws:
+            await ws.subscribe("subscription { heartbeat { sequence at } }")
+            message = await ws.receive(timeout=15)
+            assert message["type"] == "next" and message["payload"]["data"]["heartbeat"]["sequence"] > 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, stderr = proc.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    # Embedded servers are stopped with the last process using them.
+    assert _wait_stopped(data_dir)
+
+    # Data survives a restart: the heartbeats of the first run are still there.
+    embedded = EmbeddedServices(data_dir)
+    urls = embedded.start(None, None)
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(urls.database_url))
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM outbox WHERE topic = 'system.heartbeat'") > 0
+        finally:
+            await conn.close()
+    finally:
+        embedded.stop()
+
+
+async def test_two_processes_on_one_folder_share_the_servers(tmp_path: Path) -> None:
+    data_dir = tmp_path / "shared"
+    embedded = EmbeddedServices(data_dir)
+    urls = embedded.start(None, None)
+    try:
+        env = _embedded_env(data_dir, free_port())
+        result = subprocess.run([sys.executable, "-m", "api", "migrate"], env=env, cwd=tmp_path,
+                                capture_output=True, timeout=120)
+        assert result.returncode == 0, result.stderr.decode()[-2000:]
+        # The second process left; our handle keeps both servers running and usable.
+        conn = await asyncpg.connect(asyncpg_dsn(urls.database_url))
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM alembic_version") >= 1
+        finally:
+            await conn.close()
+        assert len({p.pid for p in _servers_using(data_dir)}) >= 2
+    finally:
+        embedded.stop()
+    assert _wait_stopped(data_dir)
+
+
+def test_unreachable_database_fails_fast_naming_it(tmp_path: Path) -> None:
+    env = _embedded_env(tmp_path, free_port())
+    env.update(DATABASE_URL=f"postgresql://nobody@127.0.0.1:{free_port()}/nothing", REDIS_URL="redis://127.0.0.1:6379/0",
+               FOREXCRM_DB_CONNECT_TIMEOUT_S="2")
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "api", "migrate"], env=env, capture_output=True, timeout=60)
+    assert result.returncode == 2
+    assert "PostgreSQL is unreachable" in result.stderr.decode()
+    assert time.monotonic() - started < 20
+
+
+def test_unreachable_redis_fails_fast_naming_it(tmp_path: Path) -> None:
+    env = _embedded_env(tmp_path, free_port())
+    env.update(DATABASE_URL=os.environ.get("DATABASE_URL", ""), REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+               FOREXCRM_REDIS_CONNECT_TIMEOUT_S="2")
+    if not env["DATABASE_URL"]:
+        env.pop("DATABASE_URL")
+    result = subprocess.run([sys.executable, "-m", "api", "migrate"], env=env, capture_output=True, timeout=90)
+    assert result.returncode == 2
+    assert "Redis is unreachable" in result.stderr.decode()
+
+
+def test_production_mode_refuses_development_secrets(tmp_path: Path) -> None:
+    env = _embedded_env(tmp_path, free_port())
+    env.update(FOREXCRM_MODE="production", DATABASE_URL="postgresql://x@127.0.0.1/x", REDIS_URL="redis://127.0.0.1")
+    result = subprocess.run([sys.executable, "-m", "api", "api"], env=env, capture_output=True, timeout=60)
+    assert result.returncode == 2
+    assert "FOREXCRM_SECRET_KEY" in result.stderr.decode()

@@ -1,0 +1,61 @@
+"""The Money scalar and currency scales: strict decimal strings, no float, no excess digits."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.shared.errors import InvalidAmount, UnknownCurrency
+from domain.shared.money import currency, parse_decimal, quantize_exact, round_to
+from schema.scalars import _parse_money, _serialize_money
+
+BAD = ["1e3", "NaN", "nan", "Infinity", "-inf", "1.2.3", " 1", "1,00", "", "+1", "01", "0x10"]
+
+
+@pytest.mark.parametrize("text", BAD)
+def test_bad_money_strings_are_refused(text: str) -> None:
+    with pytest.raises(InvalidAmount):
+        parse_decimal(text)
+
+
+def test_json_numbers_are_refused_by_the_scalar() -> None:
+    with pytest.raises(InvalidAmount):
+        _parse_money(12.5)
+    with pytest.raises(InvalidAmount):
+        _parse_money(12)
+
+
+def test_excess_digits_for_the_currency_are_refused() -> None:
+    with pytest.raises(InvalidAmount) as exc:
+        quantize_exact(Decimal("0.001"), "USD")
+    assert exc.value.code == "AMOUNT_PRECISION"
+    assert quantize_exact(Decimal("0.1"), "USD") == Decimal("0.10")
+    assert quantize_exact(Decimal("5"), "JPY") == Decimal("5")
+    with pytest.raises(InvalidAmount):
+        quantize_exact(Decimal("5.5"), "JPY")
+    assert quantize_exact(Decimal("0.001"), "KWD") == Decimal("0.001")
+    assert quantize_exact(Decimal("0.00000001"), "BTC") == Decimal("0.00000001")
+
+
+def test_unknown_currencies_are_refused() -> None:
+    for code in ("ABC", "US", "XXX", ""):
+        with pytest.raises(UnknownCurrency):
+            currency(code)
+    assert currency("eur").code == "EUR" and currency("EUR").scale == 2
+
+
+@given(st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), places=2, allow_nan=False))
+def test_money_round_trips_exactly(value: Decimal) -> None:
+    text = _serialize_money(value)
+    assert "E" not in text and "e" not in text
+    assert _parse_money(text) == value
+
+
+@given(st.decimals(min_value=Decimal("-1e9"), max_value=Decimal("1e9"), places=6, allow_nan=False))
+def test_round_to_never_adds_digits(value: Decimal) -> None:
+    rounded = round_to(value, "USD")
+    assert rounded.as_tuple().exponent == -2
+    assert abs(rounded - value) <= Decimal("0.005")

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from domain.shared.settings import ConfigurationError, Mode, Settings
+
+
+def _prod(**overrides: Any) -> Settings:
+    base: dict[str, Any] = dict(mode=Mode.PRODUCTION, secret_key=SecretStr("x" * 40), database_url="postgresql://db/x",
+                redis_url="redis://r:6379/0")
+    base.update(overrides)
+    return Settings(**base)
+
+
+def test_production_refuses_development_secret() -> None:
+    with pytest.raises(ConfigurationError, match="FOREXCRM_SECRET_KEY"):
+        Settings(mode=Mode.PRODUCTION, database_url="postgresql://db/x", redis_url="redis://r").check_production()
+
+
+def test_production_refuses_graphiql_and_introspection() -> None:
+    with pytest.raises(ConfigurationError, match="FOREXCRM_GRAPHIQL"):
+        _prod(graphiql=True).check_production()
+    with pytest.raises(ConfigurationError, match="FOREXCRM_INTROSPECTION"):
+        _prod(introspection=True).check_production()
+
+
+def test_production_refuses_embedded_services() -> None:
+    with pytest.raises(ConfigurationError, match="DATABASE_URL"):
+        _prod(database_url=None).check_production()
+
+
+def test_valid_production_settings_pass_and_default_to_safe() -> None:
+    s = _prod()
+    s.check_production()
+    assert not s.graphiql_enabled and not s.introspection_enabled
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://example/db")
+    monkeypatch.setenv("FOREXCRM_MAX_QUERY_DEPTH", "7")
+    monkeypatch.setenv("FOREXCRM_ALLOWED_WS_ORIGINS", '["https://portal.example"]')
+    s = Settings()
+    assert s.database_url == "postgresql://example/db"
+    assert s.max_query_depth == 7
+    assert s.allowed_ws_origins == ["https://portal.example"]
