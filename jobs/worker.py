@@ -40,9 +40,30 @@ async def purge_outbox(ctx: WorkerCtx) -> int:
 FUNCTIONS: list[Any] = [heartbeat, purge_outbox]
 
 
-def _every(seconds: float) -> set[int]:
+def every(seconds: float) -> set[int]:
+    """Cron seconds for an interval under a minute."""
     step = max(1, int(seconds))
     return set(range(0, 60, step))
+
+
+def discover() -> tuple[list[Any], list[Any]]:
+    """Job modules `jobs/<context>.py` export FUNCTIONS and optionally `cron_jobs(settings)`."""
+    import importlib
+    import pkgutil
+
+    import jobs
+
+    functions: list[Any] = []
+    crons: list[Any] = []
+    for info in sorted(pkgutil.iter_modules(jobs.__path__), key=lambda m: m.name):
+        if info.name in ("worker", "relay") or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"jobs.{info.name}")
+        functions += list(getattr(module, "FUNCTIONS", ()))
+        cron_factory = getattr(module, "cron_jobs", None)
+        if cron_factory is not None:
+            crons.append(cron_factory)
+    return functions, crons
 
 
 async def run_worker(settings: Settings, database_url: str, redis_url: str, *, burst: bool = False) -> None:
@@ -62,12 +83,16 @@ async def run_worker(settings: Settings, database_url: str, redis_url: str, *, b
     async def on_shutdown(ctx: WorkerCtx) -> None:
         await relay.stop()
 
+    extra_functions, cron_factories = discover()
+    cron_jobs = [
+        cron(heartbeat, second=every(settings.heartbeat_interval_s), run_at_startup=True, unique=True),
+        cron(purge_outbox, hour={3}, minute={17}, second={0}, unique=True),
+    ]
+    for factory in cron_factories:
+        cron_jobs += list(factory(settings))
     worker = Worker(
-        functions=FUNCTIONS,
-        cron_jobs=[
-            cron(heartbeat, second=_every(settings.heartbeat_interval_s), run_at_startup=True, unique=True),
-            cron(purge_outbox, hour={3}, minute={17}, second={0}, unique=True),
-        ],
+        functions=[*FUNCTIONS, *extra_functions],
+        cron_jobs=cron_jobs,
         redis_pool=arq_pool,
         queue_name=settings.queue_name,
         on_startup=on_startup,

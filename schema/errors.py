@@ -38,16 +38,21 @@ def build_error_code_enum() -> type[enum.Enum]:
 
 
 def _import_domain_errors() -> None:
-    # Importing the domain packages registers their codes.
-    import domain.announcements.service
+    """Import every `domain.<context>.errors` module (and the shared ones) to register their codes."""
+    import importlib
+    import pkgutil
+
+    import domain
     import domain.shared.money
     import domain.shared.pagination  # noqa: F401
 
-    for module in ("domain.identity.errors", "domain.audit.errors", "domain.platforms.errors"):
-        try:
-            __import__(module)
-        except ModuleNotFoundError:
-            continue
+    for info in pkgutil.iter_modules(domain.__path__):
+        if info.ispkg:
+            try:
+                importlib.import_module(f"domain.{info.name}.errors")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"domain.{info.name}.errors":
+                    raise
 
 
 _import_domain_errors()
@@ -62,7 +67,12 @@ class UserError:
 
 
 def user_error(exc: DomainError) -> UserError:
-    return UserError(field=exc.field, message=exc.message, code=ErrorCode[exc.code])
+    try:
+        code = ErrorCode[exc.code]
+    except KeyError:  # a code declared outside domain/<context>/errors.py: a bug, but not a 500
+        log.error("error_code.undeclared", code=exc.code)
+        code = ErrorCode["DOMAIN_ERROR"]
+    return UserError(field=exc.field, message=exc.message, code=code)
 
 
 async def payload_or_errors(

@@ -1,7 +1,13 @@
-"""The schema: every context's queries, mutations and subscriptions merged into one."""
+"""The schema: every context's queries, mutations and subscriptions merged into one.
+
+Each `schema/<context>/resolvers.py` exports `QUERIES`, `MUTATIONS` and `SUBSCRIPTIONS` (tuples of
+strawberry types); they are discovered here, so adding a context never edits this file.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 import strawberry
@@ -9,26 +15,41 @@ from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+import schema as schema_pkg
 from domain.shared.settings import Settings
-from schema.announcements.resolvers import AnnouncementMutations, AnnouncementQueries, AnnouncementSubscriptions
 from schema.errors import should_mask
 from schema.limits import limit_extensions
-from schema.system.resolvers import SystemQueries, SystemSubscriptions
 
-QUERIES: tuple[type, ...] = (SystemQueries, AnnouncementQueries)
-MUTATIONS: tuple[type, ...] = (AnnouncementMutations,)
-SUBSCRIPTIONS: tuple[type, ...] = (SystemSubscriptions, AnnouncementSubscriptions)
+
+def _discover() -> tuple[list[type], list[type], list[type], list[type]]:
+    queries: list[type] = []
+    mutations: list[type] = []
+    subscriptions: list[type] = []
+    extra_types: list[type] = []
+    for info in sorted(pkgutil.iter_modules(schema_pkg.__path__), key=lambda m: m.name):
+        if not info.ispkg:
+            continue
+        try:
+            module = importlib.import_module(f"schema.{info.name}.resolvers")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"schema.{info.name}.resolvers":
+                continue
+            raise
+        queries += list(getattr(module, "QUERIES", ()))
+        mutations += list(getattr(module, "MUTATIONS", ()))
+        subscriptions += list(getattr(module, "SUBSCRIPTIONS", ()))
+        extra_types += list(getattr(module, "TYPES", ()))
+    return queries, mutations, subscriptions, extra_types
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    query = merge_types("Query", QUERIES)
-    mutation = merge_types("Mutation", MUTATIONS)
-    subscription = merge_types("Subscription", SUBSCRIPTIONS)
+    queries, mutations, subscriptions, extra_types = _discover()
     extensions: list[Any] = [*limit_extensions(settings), MaskErrors(should_mask_error=should_mask)]
     return strawberry.Schema(
-        query=query,
-        mutation=mutation,
-        subscription=subscription,
+        query=merge_types("Query", tuple(queries)),
+        mutation=merge_types("Mutation", tuple(mutations)) if mutations else None,
+        subscription=merge_types("Subscription", tuple(subscriptions)) if subscriptions else None,
+        types=extra_types,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True),
     )

@@ -13,7 +13,7 @@ from bench.loadgen import build_request, run_load
 QUERY = "query Small { apiVersion serverTime }"
 
 
-async def graphql_small_query(*, quick: bool = False) -> dict[str, Any]:
+async def run(*, quick: bool = False) -> dict[str, Any]:
     seconds = 2.0 if quick else 10.0
     concurrency = 32
     async with bench_services("graphql_small") as (db_url, redis_url), api_process(db_url, redis_url) as port:

@@ -76,3 +76,8 @@ class AnnouncementSubscriptions:
                     severity=AnnouncementSeverity(p["severity"]),
                     created_at=datetime.fromisoformat(p["created_at"]),
                 )
+
+
+QUERIES = (AnnouncementQueries,)
+MUTATIONS = (AnnouncementMutations,)
+SUBSCRIPTIONS = (AnnouncementSubscriptions,)

@@ -44,3 +44,7 @@ class SystemSubscriptions:
             while True:
                 event = await sub.queue.get()
                 yield Heartbeat(sequence=event.id, at=datetime.fromisoformat(event.payload["at"]))
+
+
+QUERIES = (SystemQueries,)
+SUBSCRIPTIONS = (SystemSubscriptions,)
