@@ -1,16 +1,63 @@
-"""Who is calling: turns request credentials into an Actor (HTTP and WebSocket alike)."""
+"""Who is calling: turns request credentials into an Actor (HTTP and WebSocket alike).
+
+Credentials, in order: `Authorization: Bearer <JWT or fxc_ API token>`, then the httpOnly
+`forexcrm_access` cookie (browsers), or for WebSockets the `authorization` key of the
+`connection_init` payload. A bad or expired credential is anonymous, never an error here: fields
+that need a caller refuse with UNAUTHENTICATED.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from domain.shared.actor import ANONYMOUS, Actor
+from domain.identity import api_tokens
+from domain.identity.jwt_tokens import verify_access_token
+from domain.identity.sessions import load_principal, touch_session
+from domain.shared.actor import ANONYMOUS, Actor, ActorKind
+from domain.shared.errors import DomainError
 from schema.context import AppServices
+
+ACCESS_COOKIE = "forexcrm_access"
+REFRESH_COOKIE = "forexcrm_refresh"
+
+
+def _credential(headers: Mapping[str, str], cookies: Mapping[str, str], params: Mapping[str, Any] | None) -> str | None:
+    raw: Any = None
+    if params:
+        raw = params.get("authorization") or params.get("Authorization")
+    if raw is None:
+        raw = headers.get("authorization")
+    if isinstance(raw, str) and raw.lower().startswith("bearer "):
+        return raw[7:].strip() or None
+    cookie = cookies.get(ACCESS_COOKIE)
+    return cookie or None
 
 
 async def authenticate(
     services: AppServices, *, headers: Mapping[str, str], cookies: Mapping[str, str],
     params: Mapping[str, Any] | None, ip: str | None, user_agent: str | None, request_id: str,
 ) -> Actor:
-    return ANONYMOUS
+    token = _credential(headers, cookies, params)
+    if token is None:
+        return Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
+    async with services.session_factory() as session, session.begin():
+        if token.startswith(api_tokens.PREFIX):
+            actor = await api_tokens.authenticate(session, token, ip=ip, user_agent=user_agent,
+                                                  correlation_id=request_id)
+            return actor or Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
+        try:
+            claims = verify_access_token(services.settings, token)
+        except DomainError:
+            return Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
+        principal = await load_principal(session, claims.user_id, claims.session_id)
+        if principal is None:
+            return Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
+        await touch_session(session, principal.session_id)
+    return Actor(principal.kind, user_id=principal.user_id, permissions=principal.permissions, ip=ip,
+                 user_agent=user_agent, correlation_id=request_id, stepped_up_at=principal.stepped_up_at,
+                 session_id=principal.session_id, expires_at=claims.expires_at, desk=principal.desk,
+                 mfa_enrolled=principal.mfa_enrolled)
+
+
+__all__ = ["ACCESS_COOKIE", "ANONYMOUS", "REFRESH_COOKIE", "authenticate"]

@@ -58,12 +58,14 @@ def _settings() -> Settings:
     return settings
 
 
-def _migrate(database_url: str) -> None:
+def _migrate(database_url: str, settings: Settings) -> None:
+    from api.bootstrap import seed
     from api.migrate import upgrade
 
     with console.status("applying database migrations ..."):
         try:
             upgrade(database_url)
+            asyncio.run(seed(settings, database_url))
         except Exception as exc:
             raise _fail(f"migrations failed: {exc}") from exc
     console.print("[green]database schema is current[/green]")
@@ -85,7 +87,7 @@ def migrate() -> None:
     settings = _settings()
     with resolved_urls(settings) as (database_url, redis_url):
         asyncio.run(_check_reachable(settings, database_url, redis_url))
-        _migrate(database_url)
+        _migrate(database_url, settings)
 
 
 @app.command()
@@ -102,7 +104,7 @@ def api(
     with resolved_urls(settings) as (database_url, redis_url):
         asyncio.run(_check_reachable(settings, database_url, redis_url))
         if not settings.is_production:
-            _migrate(database_url)
+            _migrate(database_url, settings)
         application = create_app(settings, database_url, redis_url)
         config = uvicorn.Config(
             application, host=host or settings.host, port=port or settings.port, log_config=None,
@@ -140,7 +142,7 @@ def run(
     settings = _settings()
     with resolved_urls(settings) as (database_url, redis_url):
         asyncio.run(_check_reachable(settings, database_url, redis_url))
-        _migrate(database_url)
+        _migrate(database_url, settings)
         env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
         exe = [sys.executable, "-m", "api"]
         children: list[subprocess.Popen[bytes]] = [
@@ -174,6 +176,48 @@ def run(
         failed = [str(c.args) for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
         if failed and not stopping:
             raise _fail(f"a component stopped unexpectedly: {failed}")
+
+
+@app.command("create-staff")
+def create_staff(
+    email: Annotated[str, typer.Option(help="Sign-in email of the staff user")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          help="Initial password (prompted when omitted)")],
+    role: Annotated[list[str] | None, typer.Option(help="Role(s) to grant; repeatable")] = None,
+    display_name: Annotated[str, typer.Option(help="Name shown to colleagues")] = "",
+) -> None:
+    """Create a staff user (the first administrator); they enrol 2FA at first sign-in."""
+    from domain.identity import roles as roles_service
+    from domain.identity.sessions import create_user
+    from domain.shared.actor import system_actor
+    from domain.shared.db import create_engine, create_session_factory
+    from domain.shared.errors import DomainError
+
+    settings = _settings()
+    granted = role or ["administrator"]
+    with resolved_urls(settings) as (database_url, redis_url):
+        asyncio.run(_check_reachable(settings, database_url, redis_url))
+        _migrate(database_url, settings)
+
+        async def main() -> int:
+            engine = create_engine(database_url, settings, pool_size=1)
+            actor = system_actor("cli.create-staff")
+            try:
+                async with create_session_factory(engine)() as session, session.begin():
+                    user = await create_user(session, settings, actor, email=email, password=password,
+                                             display_name=display_name, is_staff=True)
+                    for name in granted:
+                        await roles_service.assign(session, actor, user.id, name)
+                    return user.id
+            finally:
+                await engine.dispose()
+
+        try:
+            user_id = asyncio.run(main())
+        except DomainError as exc:
+            raise _fail(f"{exc.code}: {exc.message}") from exc
+    console.print(f"[green]created staff user {user_id}[/green] ({email}) with roles {', '.join(granted)}; "
+                  "they must enrol two-factor authentication at first sign-in")
 
 
 @app.command("export-schema")

@@ -19,6 +19,10 @@ def split_statements(script: str) -> list[str]:
             current.append("$$")
             i += 2
             continue
+        if not in_dollar and not in_quote and script.startswith("--", i):
+            end = script.find("\n", i)
+            i = len(script) if end == -1 else end  # comments may contain ';'
+            continue
         if not in_dollar and ch == "'":
             in_quote = not in_quote
         if ch == ";" and not in_dollar and not in_quote:

@@ -7,7 +7,9 @@ loaders are built per access with caching off, and the actor is re-checked per o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,15 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
-from domain.events.hub import EventHub
+from domain.events.hub import Event, EventHub, Subscriber
 from domain.shared.actor import ANONYMOUS, Actor
 from domain.shared.db import SessionFactory, in_transaction
 from domain.shared.settings import Settings
+from schema.errors import PublicError
 
 if TYPE_CHECKING:
     from schema.loaders import Loaders
 
 T = TypeVar("T")
+REVALIDATE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,29 @@ class Context:
         """A read session of its own for one resolver."""
         async with self.services.session_factory() as session:
             yield session
+
+    async def next_event(self, sub: Subscriber) -> Event:
+        """The next event for a subscription, re-checking the caller while it waits: the stream ends
+        when the access token expires or the session is revoked (at most a minute late)."""
+        while True:
+            timeout = REVALIDATE_S
+            if self.actor.expires_at is not None:
+                remaining = self.actor.expires_at - time.time()
+                if remaining <= 0:
+                    raise PublicError("Your session expired; reconnect with a fresh token.", "TOKEN_EXPIRED")
+                timeout = min(timeout, remaining)
+            try:
+                return await asyncio.wait_for(sub.queue.get(), timeout)
+            except TimeoutError:
+                if self.actor.session_id is not None and not await self._session_alive():
+                    raise PublicError("Your session has ended.", "UNAUTHENTICATED") from None
+
+    async def _session_alive(self) -> bool:
+        from domain.identity.sessions import load_principal
+
+        assert self.actor.user_id is not None and self.actor.session_id is not None
+        async with self.services.session_factory() as session:
+            return await load_principal(session, self.actor.user_id, self.actor.session_id) is not None
 
     async def transaction(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run a mutation's work in one transaction, retrying serialization failures."""

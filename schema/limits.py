@@ -85,6 +85,30 @@ def cost_rule(max_cost: int) -> type[ASTValidationRule]:
     return QueryCostRule
 
 
+# Fields that guess or spend a secret: at most one of them per request, so aliases cannot multiply
+# password or code attempts inside one rate-limited request.
+ONCE_PER_REQUEST = frozenset({
+    "login", "register", "refreshToken", "stepUp", "confirmTotpEnrollment", "requestPasswordReset",
+    "resetPassword", "confirmEmailChange", "changePassword", "createApiToken",
+})
+
+
+class OncePerRequestRule(ASTValidationRule):
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self.seen = 0
+
+    def enter_field(self, node: FieldNode, *_: Any) -> None:
+        parent = self.context.get_parent_type()
+        if node.name.value in ONCE_PER_REQUEST and parent is not None and parent.name == "Mutation":
+            self.seen += 1
+            if self.seen == 2:
+                self.report_error(GraphQLError(
+                    f"{node.name.value}: sign-in and secret-handling fields may appear once per request",
+                    node, extensions={"code": "SENSITIVE_FIELD_REPEATED"},
+                ))
+
+
 def limit_extensions(settings: Settings) -> list[SchemaExtension | type[SchemaExtension]]:
     extensions: list[SchemaExtension | type[SchemaExtension]] = [
         ParserCache(maxsize=settings.parser_cache_size),
@@ -92,7 +116,7 @@ def limit_extensions(settings: Settings) -> list[SchemaExtension | type[SchemaEx
         MaxTokensLimiter(max_token_count=settings.max_tokens),
         QueryDepthLimiter(max_depth=settings.max_query_depth),
         MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        AddValidationRules([cost_rule(settings.max_query_cost)]),
+        AddValidationRules([cost_rule(settings.max_query_cost), OncePerRequestRule]),
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection())

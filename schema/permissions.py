@@ -43,8 +43,10 @@ DECLARED_PERMISSIONS: set[str] = set()
 
 def Requires(permission: str) -> type[BasePermission]:
     """A permission class requiring the staff permission `<context>.<action>`."""
-    if permission.count(".") != 1:
-        raise ValueError(f"permission codes look like context.action, not {permission!r}")
+    from domain.identity.permissions import is_known
+
+    if not is_known(permission):
+        raise ValueError(f"{permission!r} is not in domain/identity/permissions.py PERMISSIONS")
     cls = _REQUIRES_CACHE.get(permission)
     if cls is None:
         cls = type(f"Requires_{permission.replace('.', '_')}", (_RequiresBase,), {"permission": permission})

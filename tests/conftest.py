@@ -73,10 +73,11 @@ def base_urls() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def services(base_urls: tuple[str, str]) -> TestServices:
+def services(base_urls: tuple[str, str], testrun_uid: str) -> Iterator[TestServices]:
     admin_url, base_redis = base_urls
     worker = _worker_index()
-    name = f"forexcrm_test_{worker}"
+    # Unique per run and worker: concurrent runs on one server never touch each other's database.
+    name = f"forexcrm_test_{testrun_uid[:10]}_{worker}"
 
     async def recreate() -> None:
         conn = await asyncpg.connect(asyncpg_dsn(admin_url))
@@ -93,21 +94,40 @@ def services(base_urls: tuple[str, str]) -> TestServices:
     asyncio.run(recreate())
     database_url = _with_database(admin_url, name)
     upgrade(database_url)
+    from api.bootstrap import seed
+
+    asyncio.run(seed(Settings(), database_url))
     redis_url = _redis_with_db(base_redis, 1 + worker % 15)
-    return TestServices(database_url=database_url, redis_url=redis_url, admin_url=admin_url)
+    yield TestServices(database_url=database_url, redis_url=redis_url, admin_url=admin_url)
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(admin_url))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    with contextlib.suppress(Exception):
+        asyncio.run(drop())
 
 
 @pytest.fixture(scope="session")
-def settings(services: TestServices) -> Settings:
-    worker = _worker_index()
+def settings(services: TestServices, testrun_uid: str) -> Settings:
+    run = f"{testrun_uid[:10]}-{_worker_index()}"
     return Settings(
         database_url=services.database_url,
         redis_url=services.redis_url,
-        channel_prefix=f"forexcrm-test-{worker}:events:",
-        queue_name=f"forexcrm-test-{worker}:queue",
+        channel_prefix=f"forexcrm-test-{run}:events:",
+        queue_name=f"forexcrm-test-{run}:queue",
         log_json=False,
         log_level="WARNING",
         heartbeat_interval_s=1,
+        # Cheap Argon2 in tests (the bench measures the configured cost); same code path.
+        argon2_time_cost=1,
+        argon2_memory_kib=8192,
+        argon2_parallelism=1,
+        # Every test signs in from 127.0.0.1; the per-IP limit has its own test.
+        login_attempts_per_ip=100_000,
     )
 
 
@@ -117,7 +137,6 @@ async def runtime(settings: Settings) -> AsyncIterator[Any]:
 
     assert settings.database_url and settings.redis_url
     rt = await open_runtime(settings, settings.database_url, settings.redis_url)
-    await rt.services.redis.flushdb()
     yield rt
     await rt.close()
 

@@ -8,6 +8,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.announcements.models import Announcement
+from domain.audit.service import record
 from domain.events.outbox import emit
 from domain.shared.actor import Actor
 from domain.shared.errors import ValidationFailed
@@ -47,6 +48,8 @@ async def post_announcement(
         {"id": row.id, "title": title, "body": body, "severity": severity.value,
          "created_at": row.created_at.isoformat()},
     )
+    await record(session, actor, action="announcement.posted", entity_type="announcement", entity_id=row.id,
+                 after={"title": title, "body": body, "severity": severity.value})
     return row
 
 

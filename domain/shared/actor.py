@@ -29,6 +29,11 @@ class Actor:
     # When the session's last fresh 2FA code was given (epoch seconds), for step-up checks.
     stepped_up_at: float | None = None
     session_id: int | None = None
+    # Epoch seconds when the access token expires: long-lived subscriptions end then.
+    expires_at: int | None = None
+    # Sales staff scoped to a desk/region see only that desk's clients.
+    desk: str | None = None
+    mfa_enrolled: bool = False
 
     @property
     def is_authenticated(self) -> bool:

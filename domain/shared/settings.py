@@ -71,6 +71,24 @@ class Settings(BaseSettings):
     validation_cache_size: int = 512
     subscriber_queue_size: int = 256
 
+    # Identity
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 2
+    password_min_length: int = 12
+    access_token_ttl_s: int = 900
+    refresh_token_ttl_s: int = 30 * 86400
+    step_up_ttl_s: int = 300
+    # JSON Web Key Set of private signing keys (first signs; all verify) for key rotation. Unset in
+    # development: a P-256 key is derived from the secret key so every local process agrees.
+    jwt_private_jwks: SecretStr | None = None
+    jwt_audience: str = "forexcrm-api"
+    staff_password_login: bool = True
+    login_attempts_per_account: int = 10
+    login_attempts_per_ip: int = 50
+    rate_limit_window_s: int = 900
+    smtp_url: str | None = None
+    mail_from: str = "no-reply@forexcrm.local"
     heartbeat_interval_s: float = 5.0
     # Serves /bench/anchor (plain Starlette, same payload as the benchmark query) for bench/.
     bench_anchor: bool = False

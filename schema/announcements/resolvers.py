@@ -69,7 +69,7 @@ class AnnouncementSubscriptions:
     async def announcement_posted(self, info: Info[Context, Any]) -> AsyncGenerator[Announcement, None]:
         async with info.context.services.hub.subscribe(service.TOPIC_POSTED) as sub:
             while True:
-                event = await sub.queue.get()
+                event = await info.context.next_event(sub)
                 p = event.payload
                 yield Announcement(
                     id=strawberry.ID(str(p["id"])), title=p["title"], body=p["body"],

@@ -42,7 +42,7 @@ class SystemSubscriptions:
     async def heartbeat(self, info: Info[Context, Any]) -> AsyncGenerator[Heartbeat, None]:
         async with info.context.services.hub.subscribe(HEARTBEAT_TOPIC) as sub:
             while True:
-                event = await sub.queue.get()
+                event = await info.context.next_event(sub)
                 yield Heartbeat(sequence=event.id, at=datetime.fromisoformat(event.payload["at"]))
 
 

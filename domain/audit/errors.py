@@ -1,0 +1,15 @@
+"""Typed errors of the audit trail."""
+
+from __future__ import annotations
+
+from domain.shared.errors import DomainError, ValidationFailed
+
+
+class InvalidAuditEvent(DomainError):
+    """A caller passed an event the trail cannot store (a programming error, surfaced clearly)."""
+
+    code = "INVALID_AUDIT_EVENT"
+
+
+class UnknownRegulatorCategory(ValidationFailed):
+    code = "UNKNOWN_REGULATOR_CATEGORY"

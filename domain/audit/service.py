@@ -1,0 +1,195 @@
+"""The audit trail's public API: record() in the caller's transaction, and the staff read queries.
+
+Call record() after the transaction's other writes, right before commit: it takes the chain
+partition's lock (pg_advisory_xact_lock plus the partition's head row), which is held until the
+transaction ends, so every statement run after it lengthens the time other writers to that
+partition wait. A transaction uses a single partition however many events it records, so two
+transactions can never deadlock on audit locks.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit.chain import (
+    LOCK_NAMESPACE,
+    PARTITIONS,
+    EventContent,
+    canonical_json,
+    link_hash,
+    partition_for,
+    truncate_ms,
+)
+from domain.audit.diff import changed_fields
+from domain.audit.errors import InvalidAuditEvent, UnknownRegulatorCategory
+from domain.audit.models import AuditEvent
+from domain.audit.retention import REGULATOR_CATEGORIES, retain_until_for
+from domain.shared.actor import Actor
+from domain.shared.db import utcnow
+from domain.shared.pagination import Page, decode_cursor
+
+# The source of occurred_at; tests replace it to write events into past days.
+clock: Callable[[], datetime] = utcnow
+
+_ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_PARTITION_KEY = "audit.partition"
+MAX_USER_AGENT = 512
+MAX_REASON = 4000
+
+# One round trip: the partition's advisory lock, then its head row FOR UPDATE. FOR UPDATE returns
+# the newest head even though the statement's snapshot predates the lock wait (READ COMMITTED),
+# and raises a retryable serialization failure under REPEATABLE READ instead of forking the
+# chain. The id is drawn under the lock, so ids rise with seq and the hash can cover the id.
+_HEAD = text(
+    """
+    WITH lock AS (SELECT pg_advisory_xact_lock(:ns, :p))
+    SELECT h.seq, h.hash, nextval('audit_events_id_seq')
+    FROM lock, audit_chain_heads h WHERE h.partition = :p FOR UPDATE OF h
+    """
+)
+_INSERT = text(
+    """
+    WITH ins AS (
+        INSERT INTO audit_events (
+            id, partition, seq, occurred_at, actor_kind, actor_user_id, api_token_id, ip, user_agent,
+            action, entity_type, entity_id, before, after, reason, category, correlation_id,
+            retain_until, prev_hash, hash
+        ) VALUES (
+            :id, :partition, :seq, :occurred_at, :actor_kind, :actor_user_id, :api_token_id, :ip, :user_agent,
+            :action, :entity_type, :entity_id, CAST(:before AS jsonb), CAST(:after AS jsonb), :reason,
+            :category, :correlation_id, :retain_until, :prev_hash, :hash
+        ) RETURNING id
+    ), head AS (
+        UPDATE audit_chain_heads SET seq = :seq, hash = :hash WHERE partition = :partition
+    )
+    SELECT id FROM ins
+    """
+)
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return None if value is None else value.replace("\x00", "\ufffd")[:limit]
+
+
+def _validate(action: str, entity_type: str, entity_id: str | int | None, category: str) -> str | None:
+    if not _ACTION_RE.match(action) or len(action) > 120:
+        raise InvalidAuditEvent(f"audit action {action!r} must look like 'entity.verb'", field="action")
+    if not _NAME_RE.match(entity_type):
+        raise InvalidAuditEvent(f"audit entity type {entity_type!r} must be snake_case", field="entity_type")
+    if not _NAME_RE.match(category):
+        raise InvalidAuditEvent(f"audit category {category!r} must be snake_case", field="category")
+    ident = None if entity_id is None else str(entity_id)
+    if ident is not None and not 0 < len(ident) <= 128:
+        raise InvalidAuditEvent("audit entity id must be 1 to 128 characters", field="entity_id")
+    return ident
+
+
+async def _partition(session: AsyncSession, actor: Actor) -> int:
+    """One partition per transaction: the correlation id's, else a random one."""
+    await session.connection()  # begins the transaction if the caller has not yet
+    txn = session.sync_session.get_transaction()
+    chosen = session.info.get(_PARTITION_KEY)
+    if chosen is not None and chosen[0] is txn:
+        return int(chosen[1])
+    part = partition_for(actor.correlation_id) if actor.correlation_id else random.randrange(PARTITIONS)
+    session.info[_PARTITION_KEY] = (txn, part)
+    return part
+
+
+async def record(
+    session: AsyncSession, actor: Actor, *, action: str, entity_type: str, entity_id: str | int | None,
+    before: Mapping[str, Any] | None = None, after: Mapping[str, Any] | None = None,
+    reason: str | None = None, category: str = "general", retain_until: date | None = None,
+) -> int:
+    """Append an audit event in the caller's transaction and return its id.
+
+    Only the changed fields of before/after are kept, with secrets redacted. `retain_until`
+    (e.g. retention.relationship_retention(end)) extends the category's retention, never shortens it.
+    """
+    ident = _validate(action, entity_type, entity_id, category)
+    old, new = changed_fields(before, after)
+    # The caller's pending writes go first, so their lock waits happen before ours is taken.
+    await session.flush()
+    part = await _partition(session, actor)
+    prev_seq, prev_hash, event_id = (await session.execute(_HEAD, {"ns": LOCK_NAMESPACE, "p": part})).one()
+    occurred_at = truncate_ms(clock())
+    content = EventContent(
+        id=int(event_id), partition=part, seq=prev_seq + 1, occurred_at=occurred_at, actor_kind=actor.kind.value,
+        actor_user_id=actor.user_id, api_token_id=actor.token_id, ip=_clip(actor.ip, 64),
+        user_agent=_clip(actor.user_agent, MAX_USER_AGENT), action=action, entity_type=entity_type,
+        entity_id=ident, before=old, after=new, reason=_clip(reason, MAX_REASON), category=category,
+        correlation_id=_clip(actor.correlation_id, 128),
+        retain_until=retain_until_for(category, occurred_at.date(), retain_until),
+    )
+    digest = link_hash(bytes(prev_hash), content)
+    params = {
+        **{k: v for k, v in vars(content).items() if k not in ("before", "after")},
+        "before": None if old is None else canonical_json(old).decode(),
+        "after": None if new is None else canonical_json(new).decode(),
+        "prev_hash": bytes(prev_hash), "hash": digest,
+    }
+    return int((await session.execute(_INSERT, params)).scalar_one())
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    entity_type: str | None = None
+    entity_id: str | None = None
+    actor_user_id: int | None = None
+    action: str | None = None
+    category: str | None = None
+    categories: frozenset[str] | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None  # exclusive
+
+
+def _filtered(flt: EventFilter) -> Select[AuditEvent]:
+    stmt = select(AuditEvent)
+    if flt.entity_type is not None:
+        stmt = stmt.where(AuditEvent.entity_type == flt.entity_type)
+    if flt.entity_id is not None:
+        stmt = stmt.where(AuditEvent.entity_id == flt.entity_id)
+    if flt.actor_user_id is not None:
+        stmt = stmt.where(AuditEvent.actor_user_id == flt.actor_user_id)
+    if flt.action is not None:
+        stmt = stmt.where(AuditEvent.action == flt.action)
+    if flt.category is not None:
+        stmt = stmt.where(AuditEvent.category == flt.category)
+    if flt.categories is not None:
+        stmt = stmt.where(AuditEvent.category.in_(sorted(flt.categories)))
+    if flt.occurred_from is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= flt.occurred_from)
+    if flt.occurred_to is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < flt.occurred_to)
+    return stmt
+
+
+async def list_events(session: AsyncSession, flt: EventFilter, *, first: int, after: str | None) -> Page[AuditEvent]:
+    """Newest first, keyset-paginated on (occurred_at, id)."""
+    stmt = _filtered(flt).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+    if after is not None:
+        at, row_id = decode_cursor(after)
+        stmt = stmt.where(or_(AuditEvent.occurred_at < at, and_(AuditEvent.occurred_at == at, AuditEvent.id < row_id)))
+    rows = list((await session.execute(stmt.limit(first + 1))).scalars())
+    return Page(rows[:first], has_next_page=len(rows) > first)
+
+
+async def regulator_records(
+    session: AsyncSession, *, category: str | None, occurred_from: datetime | None,
+    occurred_to: datetime | None, first: int, after: str | None,
+) -> Page[AuditEvent]:
+    """Events of the regulator-facing categories (one, or all of them)."""
+    if category is not None and category not in REGULATOR_CATEGORIES:
+        raise UnknownRegulatorCategory(f"{category!r} is not a regulator-facing category", field="category")
+    categories = frozenset({category}) if category is not None else REGULATOR_CATEGORIES
+    flt = EventFilter(categories=categories, occurred_from=occurred_from, occurred_to=occurred_to)
+    return await list_events(session, flt, first=first, after=after)

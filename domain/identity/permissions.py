@@ -1,0 +1,56 @@
+"""The permission catalogue (`<context>.<action>`) and the built-in staff roles.
+
+Permissions are declared here once; `schema.permissions.Requires` refuses codes not in the
+catalogue, so a typo cannot silently create a permission nobody holds.
+"""
+
+from __future__ import annotations
+
+PERMISSIONS: dict[str, str] = {
+    "staff.manage": "Create staff users, roles and assign permissions",
+    "audit.read": "Read the audit trail and verify its integrity",
+    "system.announce": "Post announcements to all users",
+    "clients.read": "Read client profiles (scoped to desk for sales)",
+    "clients.update": "Update client profiles and status",
+    "clients.notes": "Log notes, calls and messages on clients",
+    "kyc.review": "Review KYC documents and screening results",
+    "kyc.approve": "Approve or reject clients (compliance)",
+    "compliance.manage": "Manage screening lists, monitoring rules and cases",
+    "config.manage": "Manage brokerage configuration (account types, groups, leverage caps)",
+    "trading.read": "Read trading servers, accounts, deals and positions",
+    "trading.manage": "Manage trading servers and accounts (group, leverage, rights)",
+    "ledger.read": "Read ledger accounts, entries and balances",
+    "ledger.adjust": "Post balance adjustments (bonus, correction, compensation)",
+    "payments.read": "Read payments and gateway logs",
+    "payments.approve_withdrawal": "Approve withdrawals",
+    "payments.manage": "Manage payment methods, fees and limits; record chargebacks",
+    "reconciliation.manage": "Run reconciliation and work breaks",
+    "ib.read": "Read IB networks, plans and commissions",
+    "ib.manage_plans": "Create and assign commission plans",
+    "ib.manage_network": "Approve IBs, move IBs and reassign clients",
+    "ib.payouts": "Approve and run IB payouts",
+    "risk.read": "Read exposure, client metrics and toxic-flow flags",
+    "risk.manage_segments": "Change A/B-book segmentation and limits",
+    "reports.read": "Read business reports",
+}
+
+BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
+    "administrator": ("Everything, including staff and roles", sorted(PERMISSIONS)),
+    "compliance": ("KYC, AML, audit", ["audit.read", "clients.read", "clients.update", "clients.notes", "kyc.review",
+                                       "kyc.approve", "compliance.manage", "payments.read", "ledger.read",
+                                       "trading.read", "ib.read", "risk.read", "reports.read"]),
+    "finance": ("Payments, ledger, reconciliation", ["clients.read", "ledger.read", "ledger.adjust", "payments.read",
+                                                     "payments.approve_withdrawal", "payments.manage",
+                                                     "reconciliation.manage", "ib.read", "ib.payouts",
+                                                     "reports.read", "audit.read"]),
+    "dealer": ("Dealing desk and risk", ["trading.read", "trading.manage", "risk.read", "risk.manage_segments",
+                                         "clients.read", "reports.read"]),
+    "support": ("Client support", ["clients.read", "clients.notes", "trading.read", "payments.read", "ledger.read"]),
+    "sales": ("Sales (scoped to a desk)", ["clients.read", "clients.notes"]),
+    "ib_manager": ("IB network and plans", ["ib.read", "ib.manage_plans", "ib.manage_network", "clients.read",
+                                            "reports.read"]),
+}
+
+
+def is_known(permission: str) -> bool:
+    return permission in PERMISSIONS

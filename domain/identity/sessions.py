@@ -1,0 +1,268 @@
+"""Sign-in, sessions and rotating refresh tokens with reuse detection."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit.service import record
+from domain.events.outbox import emit
+from domain.identity import ratelimit
+from domain.identity.emails import normalise
+from domain.identity.errors import (
+    AccountDisabled,
+    InvalidCredentials,
+    RefreshTokenReused,
+    SecondFactorRequired,
+    TokenExpired,
+    TokenInvalid,
+)
+from domain.identity.jwt_tokens import issue_access_token
+from domain.identity.models import AuthSession, RefreshToken, User
+from domain.identity.passwords import hash_password, verify_password
+from domain.identity.results import Outcome
+from domain.identity.secrets import new_token, token_hash
+from domain.shared.actor import Actor, ActorKind
+from domain.shared.errors import DomainError, NotFound
+from domain.shared.settings import Settings
+
+NOTIFICATION_TOPIC = "user.notification"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user_id: int
+    session_id: int
+
+
+def actor_for_attempt(actor: Actor, user: User | None) -> Actor:
+    """The attempt is recorded against the account it targeted (if any)."""
+    return Actor(ActorKind.ANONYMOUS, user_id=user.id if user else None, ip=actor.ip,
+                 user_agent=actor.user_agent, correlation_id=actor.correlation_id)
+
+
+async def _new_session_tokens(session: AsyncSession, settings: Settings, user: User, *, device: str,
+                              ip: str | None, stepped_up: bool) -> Tokens:
+    auth = AuthSession(user_id=user.id, device=device[:200], ip=ip,
+                       stepped_up_at=datetime.now(UTC) if stepped_up else None)
+    session.add(auth)
+    await session.flush()
+    refresh = await _issue_refresh(session, settings, auth.id)
+    access = issue_access_token(settings, user.id, auth.id)
+    return Tokens(access, refresh, settings.access_token_ttl_s, user.id, auth.id)
+
+
+async def _issue_refresh(session: AsyncSession, settings: Settings, session_id: int) -> str:
+    token = new_token("rt_")
+    session.add(RefreshToken(session_id=session_id, token_hash=token_hash(token),
+                             expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_s)))
+    await session.flush()
+    return token
+
+
+async def login(
+    session: AsyncSession, settings: Settings, redis: Redis, actor: Actor, *, email: str, password: str,
+    totp_code: str | None, device: str,
+) -> Outcome[Tokens]:
+    """Password (+ TOTP when enrolled) sign-in. Unknown and known emails fail the same way."""
+    from domain.identity.totp import consume_code
+
+    now = int(time.time())
+    try:
+        _, key = normalise(email)
+    except DomainError:
+        key = email.strip().lower()
+    await ratelimit.hit(redis, "login:account", key, limit=settings.login_attempts_per_account,
+                        window_s=settings.rate_limit_window_s, now_s=now)
+    await ratelimit.hit(redis, "login:ip", actor.ip or "-", limit=settings.login_attempts_per_ip,
+                        window_s=settings.rate_limit_window_s, now_s=now)
+    user = await session.scalar(select(User).where(User.email_normalized == key))
+    matches, needs_rehash = await verify_password(user.password_hash if user else None, password, settings)
+    attempt = actor_for_attempt(actor, user)
+    if user is None or not matches:
+        await record(session, attempt, action="auth.login_failed", entity_type="user",
+                     entity_id=user.id if user else None, after={"reason": "invalid_credentials"}, category="auth")
+        return Outcome.fail(InvalidCredentials("email or password is wrong"))
+    if user.status != "active":
+        await record(session, attempt, action="auth.login_refused", entity_type="user", entity_id=user.id,
+                     after={"reason": f"account_{user.status}"}, category="auth")
+        return Outcome.fail(AccountDisabled("this account is not active"))
+    if user.is_staff and not settings.staff_password_login:
+        return Outcome.fail(DomainError("staff sign in through single sign-on", code="PASSWORD_LOGIN_DISABLED"))
+    stepped_up = False
+    if user.totp_enabled_at is not None:
+        if not totp_code:
+            return Outcome.fail(SecondFactorRequired("enter the code from your authenticator app", field="totpCode"))
+        await ratelimit.hit(redis, "totp:account", str(user.id), limit=settings.login_attempts_per_account,
+                            window_s=settings.rate_limit_window_s, now_s=now)
+        problem = await consume_code(session, settings, user, totp_code)
+        if problem is not None:
+            await record(session, attempt, action="auth.totp_failed", entity_type="user", entity_id=user.id,
+                         after={"reason": problem.code}, category="auth")
+            if problem.code == "TOTP_REPLAYED":
+                await notify(session, user.id, "security.totp_replay",
+                             "A sign-in reused a two-factor code that was already used. If this was not you, "
+                             "change your password.")
+            return Outcome.fail(problem)
+        stepped_up = True
+    if needs_rehash:
+        user.password_hash = await hash_password(password, settings)
+    tokens = await _new_session_tokens(session, settings, user, device=device, ip=actor.ip, stepped_up=stepped_up)
+    await record(session, Actor(actor_kind(user), user_id=user.id, ip=actor.ip, user_agent=actor.user_agent,
+                                correlation_id=actor.correlation_id, session_id=tokens.session_id),
+                 action="auth.login", entity_type="session", entity_id=tokens.session_id,
+                 after={"device": device[:200], "second_factor": stepped_up}, category="auth")
+    return Outcome.ok(tokens)
+
+
+def actor_kind(user: User) -> ActorKind:
+    if user.is_staff:
+        return ActorKind.STAFF
+    if user.is_ib:
+        return ActorKind.IB
+    return ActorKind.CLIENT
+
+
+async def notify(session: AsyncSession, user_id: int, kind: str, message: str) -> None:
+    """A notification to the user: delivered live (subscription) and by email through the outbox."""
+    await emit(session, NOTIFICATION_TOPIC, {"user_id": user_id, "kind": kind, "message": message},
+               job="deliver_notification")
+
+
+async def refresh(session: AsyncSession, settings: Settings, actor: Actor, *, refresh_token: str) -> Outcome[Tokens]:
+    """Rotate: a refresh token works once. Presenting a used one revokes the whole family."""
+    row = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == token_hash(refresh_token)).with_for_update()
+    )
+    if row is None:
+        return Outcome.fail(TokenInvalid("the refresh token is not valid"))
+    auth = await session.scalar(select(AuthSession).where(AuthSession.id == row.session_id).with_for_update())
+    assert auth is not None
+    if auth.revoked_at is not None:
+        return Outcome.fail(TokenInvalid("this session has ended; sign in again"))
+    user = await session.get(User, auth.user_id)
+    assert user is not None
+    if row.used_at is not None:
+        auth.revoked_at = datetime.now(UTC)
+        auth.revoked_reason = "refresh_token_reuse"
+        await record(session, actor_for_attempt(actor, user), action="auth.refresh_reuse_detected",
+                     entity_type="session", entity_id=auth.id, after={"revoked": True}, category="auth")
+        await notify(session, user.id, "security.refresh_reuse",
+                     "A stale sign-in token was reused, so that session was ended. Sign in again.")
+        return Outcome.fail(RefreshTokenReused("this refresh token was already used; the session is revoked"))
+    if row.expires_at <= datetime.now(UTC):
+        return Outcome.fail(TokenExpired("the refresh token has expired; sign in again"))
+    if user.status != "active":
+        return Outcome.fail(AccountDisabled("this account is not active"))
+    row.used_at = datetime.now(UTC)
+    auth.last_seen_at = datetime.now(UTC)
+    if actor.ip:
+        auth.ip = actor.ip
+    new_refresh = await _issue_refresh(session, settings, auth.id)
+    access = issue_access_token(settings, user.id, auth.id)
+    return Outcome.ok(Tokens(access, new_refresh, settings.access_token_ttl_s, user.id, auth.id))
+
+
+async def revoke_session(session: AsyncSession, actor: Actor, session_id: int, *, reason: str) -> None:
+    auth = await session.scalar(
+        select(AuthSession).where(AuthSession.id == session_id, AuthSession.user_id == actor.user_id)
+    )
+    if auth is None or auth.revoked_at is not None:
+        raise NotFound("no such active session", field="sessionId", code="SESSION_NOT_FOUND")
+    auth.revoked_at = datetime.now(UTC)
+    auth.revoked_reason = reason
+    await record(session, actor, action="auth.session_revoked", entity_type="session", entity_id=session_id,
+                 after={"reason": reason}, category="auth")
+
+
+async def revoke_all_sessions(session: AsyncSession, actor: Actor, user_id: int, *, reason: str) -> int:
+    result = await session.execute(
+        update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC), revoked_reason=reason)
+    )
+    count = int(getattr(result, "rowcount", 0) or 0)
+    await record(session, actor, action="auth.sessions_revoked_all", entity_type="user", entity_id=user_id,
+                 after={"count": count, "reason": reason}, category="auth")
+    return count
+
+
+async def active_sessions(session: AsyncSession, user_id: int) -> list[AuthSession]:
+    rows = await session.scalars(
+        select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+        .order_by(AuthSession.last_seen_at.desc())
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class SessionPrincipal:
+    user_id: int
+    session_id: int
+    kind: ActorKind
+    permissions: frozenset[str]
+    stepped_up_at: float | None
+    mfa_enrolled: bool
+    desk: str | None
+
+
+async def load_principal(session: AsyncSession, user_id: int, session_id: int) -> SessionPrincipal | None:
+    """One query: the user, the session (must be live) and the union of role permissions."""
+    row = (await session.execute(text(
+        """
+        SELECT u.id, u.is_staff, u.is_ib, u.status, u.totp_enabled_at IS NOT NULL AS mfa, u.desk,
+               s.stepped_up_at,
+               COALESCE((SELECT array_agg(DISTINCT p) FROM user_roles ur JOIN roles r ON r.id = ur.role_id,
+                         unnest(r.permissions) p WHERE ur.user_id = u.id), '{}') AS perms
+        FROM auth_sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.id = :sid AND s.user_id = :uid AND s.revoked_at IS NULL
+        """), {"sid": session_id, "uid": user_id})).first()
+    if row is None or row.status != "active":
+        return None
+    kind = ActorKind.STAFF if row.is_staff else ActorKind.IB if row.is_ib else ActorKind.CLIENT
+    # Staff must enrol 2FA before any permission applies (DESIGN.md section 9).
+    perms = frozenset(row.perms) if (not row.is_staff or row.mfa) else frozenset()
+    stepped = row.stepped_up_at.timestamp() if row.stepped_up_at else None
+    return SessionPrincipal(row.id, session_id, kind, perms, stepped, bool(row.mfa), row.desk)
+
+
+async def touch_session(session: AsyncSession, session_id: int) -> None:
+    """Last seen, at most once a minute per session, so reads do not write on every request."""
+    await session.execute(text(
+        "UPDATE auth_sessions SET last_seen_at = now() WHERE id = :sid AND last_seen_at < now() - interval '60 seconds'"
+    ), {"sid": session_id})
+
+
+async def create_user(
+    session: AsyncSession, settings: Settings, actor: Actor, *, email: str, password: str | None,
+    display_name: str = "", is_client: bool = False, is_staff: bool = False, is_ib: bool = False,
+) -> User:
+    from sqlalchemy.dialects.postgresql import insert
+
+    from domain.identity.errors import EmailTaken
+    from domain.identity.passwords import check_policy
+
+    cleaned, key = normalise(email)
+    if password is not None:
+        check_policy(password, settings, email=cleaned)
+    hashed = await hash_password(password, settings) if password is not None else None
+    stmt = (insert(User).values(email=cleaned, email_normalized=key, password_hash=hashed,
+                                display_name=display_name.strip()[:200], is_client=is_client, is_staff=is_staff,
+                                is_ib=is_ib, password_changed_at=datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=[User.email_normalized]).returning(User.id))
+    user_id = await session.scalar(stmt)
+    if user_id is None:
+        raise EmailTaken("an account with this email already exists", field="email")
+    user = await session.get(User, user_id)
+    assert user is not None
+    await record(session, actor, action="user.created", entity_type="user", entity_id=user_id,
+                 after={"email": cleaned, "is_client": is_client, "is_staff": is_staff, "is_ib": is_ib},
+                 category="auth")
+    return user

@@ -1,0 +1,1 @@
+"""Double-entry ledger: accounts, immutable journal, balances, holds, idempotency, wallets, transfers."""

@@ -1,0 +1,219 @@
+"""Ledger accounts: typed, per currency, with an owner and a purpose; created on demand.
+
+House accounts (PSP clearing, revenue, FX, ...) are sharded into HOUSE_SHARDS balance rows and a
+posting picks one at random, so concurrent postings to the same house account do not queue on a
+single row lock; their balance is the sum of the shards. Client wallets and trading-account
+mirrors belong to one client and have a single row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.ledger.errors import TradingAccountNotFound, WalletNotFound
+from domain.shared.errors import Conflict
+from domain.shared.money import currency as currency_info
+
+HOUSE_SHARDS = 8
+
+
+class AccountType(StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    INCOME = "income"
+    EXPENSE = "expense"
+    EQUITY = "equity"
+
+
+class Purpose(StrEnum):
+    CLIENT_WALLET = "client_wallet"
+    TRADING_ACCOUNT_MIRROR = "trading_account_mirror"
+    PSP_CLEARING = "psp_clearing"
+    BANK = "bank"
+    IB_PAYABLE = "ib_payable"
+    BROKER_REVENUE = "broker_revenue"
+    FEES = "fees"
+    FX = "fx"
+    SUSPENSE = "suspense"
+    HOUSE_EQUITY = "house_equity"
+
+
+HOUSE_TYPES: dict[Purpose, AccountType] = {
+    Purpose.PSP_CLEARING: AccountType.ASSET,
+    Purpose.BANK: AccountType.ASSET,
+    Purpose.IB_PAYABLE: AccountType.LIABILITY,
+    Purpose.BROKER_REVENUE: AccountType.INCOME,
+    Purpose.FEES: AccountType.INCOME,
+    Purpose.FX: AccountType.EQUITY,
+    Purpose.SUSPENSE: AccountType.LIABILITY,
+    Purpose.HOUSE_EQUITY: AccountType.EQUITY,
+}
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    id: int
+    type: AccountType
+    purpose: Purpose
+    currency: str
+    owner_id: int | None
+    shards: int
+    server_id: str | None = None
+    login: int | None = None
+
+    @property
+    def sign(self) -> int:
+        """+1 when debits increase the natural balance (assets, expenses), else -1."""
+        return 1 if self.type in (AccountType.ASSET, AccountType.EXPENSE) else -1
+
+    @property
+    def non_negative(self) -> bool:
+        return self.purpose is Purpose.CLIENT_WALLET
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance: Decimal
+    held: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.balance - self.held
+
+
+_COLUMNS = "id, type, purpose, currency, owner_id, shards, server_id, login"
+# House account ids never change once committed; cached per database URL.
+_HOUSE_CACHE: dict[tuple[str, str, str, str], AccountRef] = {}
+
+
+def _ref(row: object) -> AccountRef:
+    r = row._mapping  # type: ignore[attr-defined]
+    return AccountRef(
+        id=int(r["id"]), type=AccountType(r["type"]), purpose=Purpose(r["purpose"]), currency=r["currency"],
+        owner_id=r["owner_id"], shards=int(r["shards"]), server_id=r["server_id"], login=r["login"],
+    )
+
+
+async def _get_or_create(
+    session: AsyncSession, *, type_: AccountType, purpose: Purpose, currency: str, owner_id: int | None = None,
+    server_id: str | None = None, login: int | None = None, provider: str | None = None, shards: int = 1,
+) -> tuple[AccountRef, bool]:
+    """(account, committed_before_this_transaction)."""
+    params = {"type": type_.value, "purpose": purpose.value, "currency": currency, "owner": owner_id,
+              "server": server_id, "login": login, "provider": provider, "shards": shards,
+              "nn": purpose is Purpose.CLIENT_WALLET}
+    select_sql = text(  # _COLUMNS is a constant: no input reaches the SQL text
+        f"SELECT {_COLUMNS}, created_at < now() AS committed FROM ledger_accounts WHERE purpose = :purpose "  # noqa: S608
+        "AND currency = :currency AND owner_id IS NOT DISTINCT FROM CAST(:owner AS bigint) "
+        "AND server_id IS NOT DISTINCT FROM CAST(:server AS varchar) "
+        "AND login IS NOT DISTINCT FROM CAST(:login AS bigint) "
+        "AND provider IS NOT DISTINCT FROM CAST(:provider AS varchar)"
+    )
+    row = (await session.execute(select_sql, params)).first()
+    if row is not None:
+        return _ref(row), bool(row.committed)
+    created = (await session.execute(text(
+        "WITH a AS (INSERT INTO ledger_accounts "  # noqa: S608 - constant column list
+        "(type, purpose, currency, owner_id, server_id, login, provider, shards) "
+        "VALUES (:type, :purpose, :currency, :owner, :server, :login, :provider, :shards) "
+        f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}), "
+        "b AS (INSERT INTO ledger_balances (account_id, shard, non_negative) "
+        "SELECT a.id, g, :nn FROM a, generate_series(0, a.shards - 1) g) "
+        f"SELECT {_COLUMNS} FROM a"
+    ), params)).first()
+    if created is not None:
+        return _ref(created), False
+    row = (await session.execute(select_sql, params)).first()
+    if row is None:  # a conflict on another unique index (a login owned by someone else)
+        raise Conflict("the account exists with a different owner or currency")
+    return _ref(row), bool(row.committed)
+
+
+async def house_account(
+    session: AsyncSession, purpose: Purpose, currency: str, *, provider: str | None = None
+) -> AccountRef:
+    code = currency_info(currency).code
+    bind = session.bind
+    key = (str(getattr(bind, "url", "")), purpose.value, code, provider or "")
+    cached = _HOUSE_CACHE.get(key)
+    if cached is not None:
+        return cached
+    ref, committed = await _get_or_create(
+        session, type_=HOUSE_TYPES[purpose], purpose=purpose, currency=code, provider=provider, shards=HOUSE_SHARDS
+    )
+    if committed:  # never cache an id whose creating transaction might still roll back
+        _HOUSE_CACHE[key] = ref
+    return ref
+
+
+async def wallet_for(session: AsyncSession, user_id: int, currency: str) -> AccountRef:
+    """The client's wallet in this currency, created on demand."""
+    code = currency_info(currency).code
+    ref, _ = await _get_or_create(
+        session, type_=AccountType.LIABILITY, purpose=Purpose.CLIENT_WALLET, currency=code, owner_id=user_id
+    )
+    return ref
+
+
+async def get_account(session: AsyncSession, account_id: int) -> AccountRef | None:
+    row = (await session.execute(text(f"SELECT {_COLUMNS} FROM ledger_accounts WHERE id = :id"),  # noqa: S608
+                                 {"id": account_id})).first()
+    return _ref(row) if row is not None else None
+
+
+async def get_wallet(session: AsyncSession, wallet_id: int, *, owner_id: int | None) -> AccountRef:
+    """A wallet by id; another user's wallet (when owner_id is given) is simply not found."""
+    ref = await get_account(session, wallet_id)
+    if ref is None or ref.purpose is not Purpose.CLIENT_WALLET or (owner_id is not None and ref.owner_id != owner_id):
+        raise WalletNotFound("no such wallet", field="walletId")
+    return ref
+
+
+async def link_trading_account(
+    session: AsyncSession, *, user_id: int, server_id: str, login: int, currency: str
+) -> AccountRef:
+    """Register a client's trading account in the ledger (its mirror); idempotent.
+
+    Called by whoever opens trading accounts; transfers only reach linked accounts.
+    """
+    code = currency_info(currency).code
+    ref, _ = await _get_or_create(
+        session, type_=AccountType.LIABILITY, purpose=Purpose.TRADING_ACCOUNT_MIRROR, currency=code,
+        owner_id=user_id, server_id=server_id, login=login,
+    )
+    return ref
+
+
+async def trading_account(session: AsyncSession, *, user_id: int, server_id: str, login: int) -> AccountRef:
+    row = (await session.execute(text(
+        f"SELECT {_COLUMNS} FROM ledger_accounts WHERE purpose = 'trading_account_mirror' "  # noqa: S608
+        "AND server_id = :server AND login = :login"), {"server": server_id, "login": login})).first()
+    if row is None or row.owner_id != user_id:
+        raise TradingAccountNotFound("no such trading account", field="tradingAccountLogin")
+    return _ref(row)
+
+
+async def balance_of(session: AsyncSession, account_id: int) -> Balance:
+    row = (await session.execute(text(
+        "SELECT coalesce(sum(balance), 0) AS balance, coalesce(sum(held), 0) AS held "
+        "FROM ledger_balances WHERE account_id = :id"), {"id": account_id})).one()
+    return Balance(Decimal(row.balance), Decimal(row.held))
+
+
+@dataclass(frozen=True)
+class WalletView:
+    account: AccountRef
+    balance: Balance
+
+
+async def wallets_of(session: AsyncSession, user_id: int) -> list[WalletView]:
+    rows = (await session.execute(text(
+        f"SELECT a.{_COLUMNS.replace(', ', ', a.')}, b.balance, b.held FROM ledger_accounts a "  # noqa: S608
+        "JOIN ledger_balances b ON b.account_id = a.id AND b.shard = 0 "
+        "WHERE a.owner_id = :uid AND a.purpose = 'client_wallet' ORDER BY a.currency"), {"uid": user_id})).all()
+    return [WalletView(_ref(r), Balance(Decimal(r.balance), Decimal(r.held))) for r in rows]

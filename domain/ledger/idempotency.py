@@ -1,0 +1,107 @@
+"""Idempotency keys for every money movement.
+
+`claim()` inserts (scope, key, fingerprint) with INSERT ... ON CONFLICT DO NOTHING inside the
+operation's transaction. A concurrent repeat blocks on the unique index until the first
+transaction ends, then sees its committed row: a repeat never executes twice. The fingerprint is
+the SHA-256 of the canonical JSON of the operation name and its (already normalised) input; the
+same key with other input is refused. Rows are kept at least 7 days (CHECK in the table).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.ledger.errors import IdempotencyInProgress, IdempotencyKeyReused
+from domain.shared.errors import ValidationFailed
+
+MAX_KEY = 200
+IN_PROGRESS, SUCCEEDED, FAILED = "in_progress", "succeeded", "failed"
+
+
+@dataclass(frozen=True)
+class Claim:
+    fresh: bool  # True: this caller owns the key and must do the work
+    status: str
+    result: dict[str, Any] | None
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"cannot fingerprint {type(value).__name__}")
+
+
+def fingerprint(operation: str, payload: Mapping[str, Any]) -> str:
+    canonical = orjson.dumps({"op": operation, "input": payload}, default=_default, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def check_key(key: str) -> str:
+    key = key.strip() if isinstance(key, str) else ""
+    if not key or len(key) > MAX_KEY:
+        raise ValidationFailed(f"idempotency key must be 1 to {MAX_KEY} characters", field="idempotencyKey")
+    return key
+
+
+async def claim(
+    session: AsyncSession, *, scope: str, key: str, operation: str, payload: Mapping[str, Any]
+) -> Claim:
+    """Own the key, or learn what happened to the first call with it."""
+    key = check_key(key)
+    fp = fingerprint(operation, payload)
+    inserted = (await session.execute(text(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES (:scope, :key, :fp) "
+        "ON CONFLICT (scope, key) DO NOTHING RETURNING status"), {"scope": scope, "key": key, "fp": fp})).first()
+    if inserted is not None:
+        return Claim(True, IN_PROGRESS, None)
+    row = (await session.execute(text(
+        "SELECT fingerprint, status, result FROM idempotency_keys WHERE scope = :scope AND key = :key"),
+        {"scope": scope, "key": key})).one()
+    if row.fingerprint != fp:
+        raise IdempotencyKeyReused("this idempotency key was used for a different request", field="idempotencyKey")
+    if row.status == IN_PROGRESS:
+        raise IdempotencyInProgress("a request with this idempotency key is still in progress",
+                                    field="idempotencyKey")
+    return Claim(False, row.status, row.result)
+
+
+async def peek(session: AsyncSession, *, scope: str, key: str, operation: str,
+               payload: Mapping[str, Any]) -> Claim | None:
+    """What a repeat would get, without claiming (None when the key is unused)."""
+    key = check_key(key)
+    row = (await session.execute(text(
+        "SELECT fingerprint, status, result FROM idempotency_keys WHERE scope = :scope AND key = :key"),
+        {"scope": scope, "key": key})).first()
+    if row is None:
+        return None
+    if row.fingerprint != fingerprint(operation, payload):
+        raise IdempotencyKeyReused("this idempotency key was used for a different request", field="idempotencyKey")
+    if row.status == IN_PROGRESS:
+        raise IdempotencyInProgress("a request with this idempotency key is still in progress",
+                                    field="idempotencyKey")
+    return Claim(False, row.status, row.result)
+
+
+async def finish(
+    session: AsyncSession, *, scope: str, key: str, result: Mapping[str, Any], status: str = SUCCEEDED
+) -> None:
+    await session.execute(text(
+        "UPDATE idempotency_keys SET status = :status, result = CAST(:result AS jsonb), updated_at = now() "
+        "WHERE scope = :scope AND key = :key"),
+        {"scope": scope, "key": key.strip(), "status": status,
+         "result": orjson.dumps(result, default=_default).decode()})
+
+
+async def purge_expired(session: AsyncSession, *, limit: int = 10_000) -> int:
+    result = await session.execute(text(
+        "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
+        "WHERE expires_at < now() AND status <> 'in_progress' LIMIT :limit)"), {"limit": limit})
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,264 @@
+"""Client wallets: deposits, staff adjustments, internal exchange and wallet-to-wallet moves.
+
+Every service here takes an idempotency key, runs inside the caller's transaction, posts one
+balanced entry and records an audit event. A refused call raises before commit, so the caller's
+rollback leaves no trace (not even the idempotency row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit import service as audit
+from domain.ledger import idempotency
+from domain.ledger.accounts import AccountRef, Purpose, get_wallet, house_account, wallet_for
+from domain.ledger.errors import CurrencyMismatch
+from domain.ledger.posting import Leg, post
+from domain.ledger.rates import DEFAULT_RATES, RateSource
+from domain.shared.actor import Actor
+from domain.shared.errors import InvalidAmount, ValidationFailed
+from domain.shared.money import currency as currency_info
+from domain.shared.money import quantize_exact, round_to
+from domain.shared.pagination import Page, decode_cursor
+
+DEFAULT_EXCHANGE_MARKUP = Decimal("0.005")  # 50 bp of the mid rate, booked as broker revenue
+MAX_REASON = 1000
+
+
+@dataclass(frozen=True)
+class Movement:
+    entry_id: int
+    replayed: bool  # True when an earlier call with the same idempotency key produced it
+
+
+@dataclass(frozen=True)
+class ExchangeResult:
+    entry_id: int
+    replayed: bool
+    sold: Decimal
+    sold_currency: str
+    bought: Decimal
+    bought_currency: str
+    mid_rate: Decimal
+    applied_rate: Decimal
+    fee: Decimal
+
+
+def positive(amount: Decimal, code: str, *, field: str = "amount") -> Decimal:
+    amount = quantize_exact(amount, code, field=field)
+    if amount <= 0:
+        raise InvalidAmount("amount must be positive", field=field)
+    return amount
+
+
+def entry_key(actor: Actor, key: str) -> str:
+    return f"{actor.label}:{key.strip()}"
+
+
+async def once(
+    session: AsyncSession, actor: Actor, key: str, operation: str, payload: Mapping[str, Any],
+    work: Callable[[], Awaitable[dict[str, Any]]],
+) -> tuple[dict[str, Any], bool]:
+    """Run `work` once per (actor, key); a repeat returns the stored result and True."""
+    claim = await idempotency.claim(session, scope=actor.label, key=key, operation=operation, payload=payload)
+    if not claim.fresh:
+        return dict(claim.result or {}), True
+    result = await work()
+    await idempotency.finish(session, scope=actor.label, key=key, result=result)
+    return result, False
+
+
+async def deposit_to_wallet(
+    session: AsyncSession, actor: Actor, *, user_id: int, currency: str, amount: Decimal, idempotency_key: str,
+    provider: str = "test", reference: str = "",
+) -> Movement:
+    """Money arrived at a PSP for the client: debit PSP clearing, credit the wallet."""
+    code = currency_info(currency).code
+    amount = positive(amount, code)
+    payload = {"user_id": user_id, "currency": code, "amount": amount, "provider": provider, "reference": reference}
+
+    async def work() -> dict[str, Any]:
+        wallet = await wallet_for(session, user_id, code)
+        clearing = await house_account(session, Purpose.PSP_CLEARING, code, provider=provider)
+        entry = await post(session, actor, [Leg(clearing, amount), Leg(wallet, -amount)], ref_kind="deposit",
+                           ref_id=reference or idempotency_key, idempotency_key=entry_key(actor, idempotency_key),
+                           description=f"deposit via {provider}")
+        await audit.record(session, actor, action="wallet.deposit", entity_type="ledger_entry", entity_id=entry.id,
+                           after={"wallet_id": wallet.id, "amount": str(amount), "currency": code})
+        return {"entry_id": entry.id}
+
+    result, replayed = await once(session, actor, idempotency_key, "deposit_to_wallet", payload, work)
+    return Movement(int(result["entry_id"]), replayed)
+
+
+async def adjust_balance(
+    session: AsyncSession, actor: Actor, *, wallet_id: int, amount: Decimal, reason: str, idempotency_key: str,
+    allow_negative: bool = False,
+) -> Movement:
+    """Staff correction of a wallet (signed amount) against house equity, with a mandatory reason."""
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise ValidationFailed(f"a reason of 1 to {MAX_REASON} characters is required", field="reason")
+    wallet = await get_wallet(session, wallet_id, owner_id=None)
+    amount = quantize_exact(amount, wallet.currency, field="amount")
+    if amount == 0:
+        raise InvalidAmount("amount must not be zero", field="amount")
+    payload = {"wallet_id": wallet_id, "amount": amount, "reason": reason, "allow_negative": allow_negative}
+
+    async def work() -> dict[str, Any]:
+        equity = await house_account(session, Purpose.HOUSE_EQUITY, wallet.currency)
+        legs = [Leg(equity, amount), Leg(wallet, -amount, allow_negative=allow_negative)]
+        entry = await post(session, actor, legs, ref_kind="adjustment", ref_id=idempotency_key,
+                           idempotency_key=entry_key(actor, idempotency_key), description=reason)
+        await audit.record(session, actor, action="wallet.adjust", entity_type="ledger_entry", entity_id=entry.id,
+                           after={"wallet_id": wallet.id, "amount": str(amount), "currency": wallet.currency,
+                                  "allow_negative": allow_negative},
+                           reason=reason, category="balance_adjustment")
+        return {"entry_id": entry.id}
+
+    result, replayed = await once(session, actor, idempotency_key, "adjust_balance", payload, work)
+    return Movement(int(result["entry_id"]), replayed)
+
+
+async def exchange(
+    session: AsyncSession, actor: Actor, *, user_id: int, from_currency: str, to_currency: str, amount: Decimal,
+    idempotency_key: str, rates: RateSource = DEFAULT_RATES, markup: Decimal = DEFAULT_EXCHANGE_MARKUP,
+) -> ExchangeResult:
+    """Sell `amount` of one wallet's currency for another of the client's wallets at the mid rate
+    less the markup; the markup is booked as broker revenue in the bought currency."""
+    src, dst = currency_info(from_currency).code, currency_info(to_currency).code
+    if src == dst:
+        raise CurrencyMismatch("choose two different currencies", field="toCurrency")
+    amount = positive(amount, src)
+    payload = {"user_id": user_id, "from": src, "to": dst, "amount": amount}
+
+    async def work() -> dict[str, Any]:
+        mid = await rates.mid_rate(src, dst)
+        gross = round_to(amount * mid, dst)
+        bought = round_to(amount * mid * (1 - markup), dst)
+        if bought <= 0:
+            raise InvalidAmount("amount too small to exchange", field="amount")
+        fee = gross - bought
+        source = await wallet_for(session, user_id, src)
+        target = await wallet_for(session, user_id, dst)
+        fx_src = await house_account(session, Purpose.FX, src)
+        fx_dst = await house_account(session, Purpose.FX, dst)
+        legs = [Leg(source, amount), Leg(fx_src, -amount), Leg(fx_dst, gross), Leg(target, -bought)]
+        if fee:
+            legs.append(Leg(await house_account(session, Purpose.BROKER_REVENUE, dst), -fee))
+        applied = (bought / amount).quantize(Decimal("1e-10"))
+        details = {"mid_rate": str(mid), "applied_rate": str(applied), "markup": str(markup), "fee": str(fee)}
+        entry = await post(session, actor, legs, ref_kind="exchange", ref_id=idempotency_key,
+                           idempotency_key=entry_key(actor, idempotency_key),
+                           description=f"exchange {src}->{dst}", details=details)
+        await audit.record(session, actor, action="wallet.exchange", entity_type="ledger_entry",
+                           entity_id=entry.id, after={"sold": f"{amount} {src}", "bought": f"{bought} {dst}",
+                                                      **details})
+        return {"entry_id": entry.id, "bought": str(bought), "mid_rate": str(mid), "applied_rate": str(applied),
+                "fee": str(fee)}
+
+    result, replayed = await once(session, actor, idempotency_key, "exchange", payload, work)
+    return ExchangeResult(
+        entry_id=int(result["entry_id"]), replayed=replayed, sold=amount, sold_currency=src,
+        bought=Decimal(result["bought"]), bought_currency=dst, mid_rate=Decimal(result["mid_rate"]),
+        applied_rate=Decimal(result["applied_rate"]), fee=Decimal(result["fee"]),
+    )
+
+
+async def wallet_transfer(
+    session: AsyncSession, actor: Actor, *, from_wallet_id: int, to_wallet_id: int, amount: Decimal,
+    idempotency_key: str, owner_id: int | None,
+) -> Movement:
+    """Move money between two wallets in the same currency (both the owner's when owner_id is given)."""
+    source = await get_wallet(session, from_wallet_id, owner_id=owner_id)
+    target = await get_wallet(session, to_wallet_id, owner_id=owner_id)
+    if source.id == target.id:
+        raise ValidationFailed("choose two different wallets", field="toWalletId")
+    if source.currency != target.currency:
+        raise CurrencyMismatch("wallets differ in currency: use exchange", field="toWalletId")
+    amount = positive(amount, source.currency)
+    payload = {"from": source.id, "to": target.id, "amount": amount}
+
+    async def work() -> dict[str, Any]:
+        entry = await post(session, actor, [Leg(source, amount), Leg(target, -amount)], ref_kind="transfer",
+                           ref_id=idempotency_key, idempotency_key=entry_key(actor, idempotency_key),
+                           description="wallet to wallet")
+        await audit.record(session, actor, action="wallet.transfer", entity_type="ledger_entry", entity_id=entry.id,
+                           after={"from": source.id, "to": target.id, "amount": str(amount)})
+        return {"entry_id": entry.id}
+
+    result, replayed = await once(session, actor, idempotency_key, "wallet_transfer", payload, work)
+    return Movement(int(result["entry_id"]), replayed)
+
+
+async def reverse(
+    session: AsyncSession, actor: Actor, *, entry_id: int, reason: str, idempotency_key: str,
+    allow_negative: bool = False,
+) -> Movement:
+    """Staff correction: post the reversing entry of `entry_id` (at most once)."""
+    from domain.ledger.posting import reverse_entry
+
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise ValidationFailed(f"a reason of 1 to {MAX_REASON} characters is required", field="reason")
+    payload = {"entry_id": entry_id, "reason": reason, "allow_negative": allow_negative}
+
+    async def work() -> dict[str, Any]:
+        entry = await reverse_entry(session, actor, entry_id, reason=reason,
+                                    idempotency_key=entry_key(actor, idempotency_key), allow_negative=allow_negative)
+        await audit.record(session, actor, action="ledger.reverse", entity_type="ledger_entry", entity_id=entry.id,
+                           after={"reverses": entry_id, "allow_negative": allow_negative}, reason=reason,
+                           category="balance_adjustment")
+        return {"entry_id": entry.id}
+
+    result, replayed = await once(session, actor, idempotency_key, "reverse_entry", payload, work)
+    return Movement(int(result["entry_id"]), replayed)
+
+
+@dataclass(frozen=True)
+class WalletTransaction:
+    id: int  # the posting id
+    entry_id: int
+    created_at: datetime
+    amount: Decimal  # signed as the client sees it: + money in, - money out
+    currency: str
+    kind: str
+    reference: str
+    description: str
+
+
+async def wallet_transactions(
+    session: AsyncSession, wallet: AccountRef, *, first: int, after: str | None = None,
+    kinds: list[str] | None = None, since: datetime | None = None, until: datetime | None = None,
+) -> Page[WalletTransaction]:
+    """A wallet's postings, newest first, keyset-paginated on (created_at, id)."""
+    where = ["p.account_id = :acc"]
+    params: dict[str, Any] = {"acc": wallet.id, "limit": first + 1}
+    if kinds:
+        where.append("e.ref_kind = ANY(CAST(:kinds AS text[]))")
+        params["kinds"] = kinds
+    if since is not None:
+        where.append("p.created_at >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("p.created_at < :until")
+        params["until"] = until
+    if after is not None:
+        params["at"], params["aid"] = decode_cursor(after)
+        where.append("(p.created_at, p.id) < (:at, :aid)")
+    rows = (await session.execute(text(  # the WHERE parts are constants; values are bound
+        "SELECT p.id, p.entry_id, p.created_at, p.amount, p.currency, e.ref_kind, e.ref_id, e.description "  # noqa: S608
+        "FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
+        f"WHERE {' AND '.join(where)} ORDER BY p.created_at DESC, p.id DESC LIMIT :limit"
+    ), params)).all()
+    items = [WalletTransaction(int(r.id), int(r.entry_id), r.created_at,
+                               round_to(Decimal(r.amount) * wallet.sign, r.currency),
+                               r.currency, r.ref_kind, r.ref_id, r.description) for r in rows[:first]]
+    return Page(items, has_next_page=len(rows) > first)

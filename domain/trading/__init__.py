@@ -1,0 +1,1 @@
+"""Trading: servers, accounts, instruments, deal ingestion, balance operations and positions."""

@@ -1,0 +1,21 @@
+"""Typed errors of the trading context."""
+
+from __future__ import annotations
+
+from domain.shared.errors import Conflict, NotFound, ValidationFailed
+
+
+class TradingServerNotFound(NotFound):
+    code = "TRADING_SERVER_NOT_FOUND"
+
+
+class TradingAccountNotFound(NotFound):
+    code = "TRADING_ACCOUNT_NOT_FOUND"
+
+
+class TradingServerExists(Conflict):
+    code = "TRADING_SERVER_EXISTS"
+
+
+class InvalidSymbolMapping(ValidationFailed):
+    code = "TRADING_INVALID_SYMBOL_MAPPING"

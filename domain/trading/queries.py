@@ -1,0 +1,68 @@
+"""Reads for the API: visibility rules and keyset-paginated lists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.shared.actor import Actor, ActorKind
+from domain.shared.pagination import Page, decode_cursor
+from domain.trading.errors import TradingAccountNotFound
+from domain.trading.models import DealRow, IngestionError, TradingAccount
+
+READ_PERMISSION = "trading.read"
+
+
+def can_see_account(actor: Actor, account: TradingAccount) -> bool:
+    """Staff with trading.read, or the client who owns the account."""
+    if actor.kind in (ActorKind.STAFF, ActorKind.SYSTEM) and actor.has(READ_PERMISSION):
+        return True
+    return actor.is_authenticated and actor.user_id is not None and actor.user_id == account.user_id
+
+
+async def visible_account(session: AsyncSession, actor: Actor, account_id: int) -> TradingAccount:
+    """The account if the actor may see it; otherwise "not found", never "forbidden"."""
+    account = await session.get(TradingAccount, account_id)
+    if account is None or not can_see_account(actor, account):
+        raise TradingAccountNotFound("trading account not found", field="accountId")
+    return account
+
+
+async def list_deals(
+    session: AsyncSession, account: TradingAccount, *, first: int, after: str | None = None,
+    symbol: str | None = None, start: datetime | None = None, end: datetime | None = None,
+) -> Page[DealRow]:
+    """The account's deals, newest first; keyset on (time, deal_id)."""
+    query = select(DealRow).where(DealRow.server_id == account.server_id, DealRow.login == account.login)
+    if symbol:
+        query = query.where(DealRow.symbol == symbol)
+    if start is not None:
+        query = query.where(DealRow.time >= start)
+    if end is not None:
+        query = query.where(DealRow.time < end)
+    if after:
+        when, deal_id = decode_cursor(after)
+        query = query.where(tuple_(DealRow.time, DealRow.deal_id) < tuple_(when, deal_id))
+    rows = list(
+        await session.scalars(query.order_by(DealRow.time.desc(), DealRow.deal_id.desc()).limit(first + 1))
+    )
+    return Page(rows[:first], len(rows) > first)
+
+
+async def list_ingestion_errors(
+    session: AsyncSession, *, first: int, after: str | None = None, include_resolved: bool = False
+) -> Page[IngestionError]:
+    query = select(IngestionError)
+    if not include_resolved:
+        query = query.where(IngestionError.resolved_at.is_(None))
+    if after:
+        when, row_id = decode_cursor(after)
+        query = query.where(tuple_(IngestionError.created_at, IngestionError.id) < tuple_(when, row_id))
+    rows = list(
+        await session.scalars(
+            query.order_by(IngestionError.created_at.desc(), IngestionError.id.desc()).limit(first + 1)
+        )
+    )
+    return Page(rows[:first], len(rows) > first)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from domain.audit import service
+from domain.audit import verify as verify_service
+from domain.audit.models import AuditEvent as AuditEventRow
+from domain.shared.pagination import check_page_size
+from schema.audit.types import AuditEvent, AuditEventFilter, AuditVerification, RegulatorCategory
+from schema.context import Context
+from schema.pagination import Connection, to_connection
+from schema.permissions import Requires
+
+
+def _key(row: AuditEventRow) -> tuple[datetime, int]:
+    return row.occurred_at, row.id
+
+
+@strawberry.type
+class AuditQueries:
+    @strawberry.field(permission_classes=[Requires("audit.read")], description="Audit events, newest first.")
+    async def audit_events(
+        self, info: Info[Context, Any], filter: AuditEventFilter | None = None,
+        first: int | None = None, after: str | None = None,
+    ) -> Connection[AuditEvent]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        f = filter or AuditEventFilter()
+        flt = service.EventFilter(
+            entity_type=f.entity_type, entity_id=f.entity_id, actor_user_id=f.actor_user_id, action=f.action,
+            category=f.category, occurred_from=f.from_, occurred_to=f.to,
+        )
+        async with info.context.session() as session:
+            page = await service.list_events(session, flt, first=size, after=after)
+        return to_connection(page, AuditEvent.from_row, _key)
+
+    @strawberry.field(permission_classes=[Requires("audit.read")],
+                      description="Events of the regulator-facing categories (one, or all), newest first.")
+    async def regulator_records(
+        self, info: Info[Context, Any], category: RegulatorCategory | None = None,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None, first: int | None = None, after: str | None = None,
+    ) -> Connection[AuditEvent]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        async with info.context.session() as session:
+            page = await service.regulator_records(
+                session, category=None if category is None else category.value, occurred_from=from_,
+                occurred_to=to, first=size, after=after,
+            )
+        return to_connection(page, AuditEvent.from_row, _key)
+
+    @strawberry.field(permission_classes=[Requires("audit.read")],
+                      description="Recompute every audit chain and daily seal; reports the first broken links.")
+    async def audit_verify(self, info: Info[Context, Any]) -> AuditVerification:
+        async with info.context.session() as session:
+            report = await verify_service.verify(session)
+        return AuditVerification.from_report(report)
+
+
+QUERIES = (AuditQueries,)
+MUTATIONS = ()
+SUBSCRIPTIONS = ()

@@ -1,0 +1,410 @@
+"""Sign-in, sessions, 2FA, password and email flows, API tokens, roles and staff users."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import strawberry
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from api.auth import ACCESS_COOKIE, REFRESH_COOKIE
+from domain.identity import api_tokens, links, roles, sessions, totp
+from domain.identity.models import Role as RoleRow
+from domain.identity.models import User
+from domain.identity.permissions import PERMISSIONS
+from domain.identity.results import Outcome
+from domain.identity.sessions import NOTIFICATION_TOPIC, Tokens
+from domain.shared.errors import DomainError
+from schema.context import Context
+from schema.errors import UserError, payload_or_errors, user_error
+from schema.identity.types import (
+    ApiToken,
+    ApiTokenPayload,
+    AuthPayload,
+    CreateApiTokenInput,
+    CreateRoleInput,
+    CreateStaffUserInput,
+    LoginInput,
+    Notification,
+    OkPayload,
+    Permission,
+    RecoveryCodesPayload,
+    RegisterInput,
+    Role,
+    RolePayload,
+    Session,
+    StaffUser,
+    StaffUserPayload,
+    TotpEnrollmentPayload,
+    Viewer,
+)
+from schema.permissions import IsAuthenticated, Requires
+
+P = TypeVar("P")
+Ctx = Info[Context, Any]
+
+
+async def viewer_for(session: AsyncSession, user_id: int, permissions: frozenset[str]) -> Viewer:
+    user = await session.get(User, user_id)
+    assert user is not None
+    return Viewer(
+        id=strawberry.ID(str(user.id)), email=user.email, display_name=user.display_name, is_client=user.is_client,
+        is_ib=user.is_ib, is_staff=user.is_staff, two_factor_enabled=user.totp_enabled_at is not None,
+        permissions=sorted(permissions), roles=await roles.roles_of(session, user.id),
+        email_verified=user.email_verified_at is not None,
+    )
+
+
+async def _mutate(ctx: Context, fn: Callable[[AsyncSession], Awaitable[P]], failed: Callable[[list[UserError]], P]) -> P:
+    async def work() -> P:
+        return await ctx.transaction(fn)
+
+    return await payload_or_errors(work, failed)
+
+
+def _set_auth_cookies(ctx: Context, tokens: Tokens) -> None:
+    response = ctx.response
+    secure = ctx.settings.public_base_url.startswith("https://")
+    response.set_cookie(ACCESS_COOKIE, tokens.access_token, max_age=tokens.expires_in, httponly=True,
+                        secure=secure, samesite="strict", path="/")
+    response.set_cookie(REFRESH_COOKIE, tokens.refresh_token, max_age=ctx.settings.refresh_token_ttl_s,
+                        httponly=True, secure=secure, samesite="strict", path="/graphql")
+
+
+async def _auth_payload(ctx: Context, outcome: Outcome[Tokens], cookie: bool) -> AuthPayload:
+    if outcome.error is not None:
+        return AuthPayload(errors=[user_error(outcome.error)])
+    tokens = outcome.value
+    assert tokens is not None
+    async with ctx.session() as session:
+        principal = await sessions.load_principal(session, tokens.user_id, tokens.session_id)
+        viewer = await viewer_for(session, tokens.user_id, principal.permissions if principal else frozenset())
+    if cookie:
+        _set_auth_cookies(ctx, tokens)
+        return AuthPayload(access_token=None, refresh_token=None, expires_in=tokens.expires_in, viewer=viewer)
+    return AuthPayload(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
+                       expires_in=tokens.expires_in, viewer=viewer)
+
+
+def _user_id(ctx: Context) -> int:
+    assert ctx.actor.user_id is not None
+    return ctx.actor.user_id
+
+
+@strawberry.type
+class IdentityQueries:
+    @strawberry.field(description="The signed-in user, or null.")
+    async def me(self, info: Ctx) -> Viewer | None:
+        actor = info.context.actor
+        if actor.user_id is None or not actor.is_authenticated:
+            return None
+        async with info.context.session() as session:
+            return await viewer_for(session, actor.user_id, actor.permissions)
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Your signed-in devices.")
+    async def my_sessions(self, info: Ctx) -> list[Session]:
+        async with info.context.session() as session:
+            rows = await sessions.active_sessions(session, _user_id(info.context))
+        return [Session.from_row(r, info.context.actor.session_id) for r in rows]
+
+    @strawberry.field(permission_classes=[IsAuthenticated])
+    async def my_api_tokens(self, info: Ctx) -> list[ApiToken]:
+        async with info.context.session() as session:
+            return [ApiToken.from_row(r) for r in await api_tokens.list_for(session, _user_id(info.context))]
+
+    @strawberry.field(permission_classes=[Requires("staff.manage")])
+    async def roles(self, info: Ctx) -> list[Role]:
+        async with info.context.session() as session:
+            return [Role.from_row(r) for r in await session.scalars(select(RoleRow).order_by(RoleRow.name))]
+
+    @strawberry.field(permission_classes=[Requires("staff.manage")], description="The permission catalogue.")
+    def permissions(self) -> list[Permission]:
+        return [Permission(code=c, description=d) for c, d in sorted(PERMISSIONS.items())]
+
+    @strawberry.field(permission_classes=[Requires("staff.manage")])
+    async def staff_users(self, info: Ctx) -> list[StaffUser]:
+        async with info.context.session() as session:
+            users = list(await session.scalars(select(User).where(User.is_staff).order_by(User.id)))
+            return [StaffUser(id=strawberry.ID(str(u.id)), email=u.email, display_name=u.display_name, desk=u.desk,
+                              roles=await roles.roles_of(session, u.id), two_factor_enabled=u.totp_enabled_at is not None,
+                              status=u.status) for u in users]
+
+
+@strawberry.type
+class IdentityMutations:
+    @strawberry.mutation(description="Create a client account and sign in.")
+    async def register(self, info: Ctx, input: RegisterInput) -> AuthPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> Outcome[Tokens]:
+            user = await sessions.create_user(session, ctx.settings, ctx.actor, email=input.email,
+                                              password=input.password, display_name=input.display_name,
+                                              is_client=True)
+            return await sessions.login(session, ctx.settings, ctx.services.redis, ctx.actor, email=user.email,
+                                        password=input.password, totp_code=None, device="registration")
+
+        async def work() -> AuthPayload:
+            return await _auth_payload(ctx, await ctx.transaction(txn), cookie=False)
+
+        return await payload_or_errors(work, lambda errors: AuthPayload(errors=errors))
+
+    @strawberry.mutation(description="Sign in with email and password (+ a TOTP code when 2FA is on).")
+    async def login(self, info: Ctx, input: LoginInput) -> AuthPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> Outcome[Tokens]:
+            return await sessions.login(session, ctx.settings, ctx.services.redis, ctx.actor, email=input.email,
+                                        password=input.password, totp_code=input.totp_code,
+                                        device=input.device or (ctx.actor.user_agent or "")[:200])
+
+        async def work() -> AuthPayload:
+            return await _auth_payload(ctx, await ctx.transaction(txn), cookie=input.cookie)
+
+        return await payload_or_errors(work, lambda errors: AuthPayload(errors=errors))
+
+    @strawberry.mutation(description="Exchange a refresh token (or the refresh cookie) for new tokens.")
+    async def refresh_token(self, info: Ctx, refresh_token: str | None = None) -> AuthPayload:
+        ctx = info.context
+        from_cookie = refresh_token is None
+        token = refresh_token if refresh_token is not None else ctx.request.cookies.get(REFRESH_COOKIE, "")
+
+        async def txn(session: AsyncSession) -> Outcome[Tokens]:
+            return await sessions.refresh(session, ctx.settings, ctx.actor, refresh_token=token)
+
+        async def work() -> AuthPayload:
+            return await _auth_payload(ctx, await ctx.transaction(txn), cookie=from_cookie)
+
+        return await payload_or_errors(work, lambda errors: AuthPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Sign out this device.")
+    async def logout(self, info: Ctx) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            if ctx.actor.session_id is None:
+                raise DomainError("API tokens are revoked, not signed out", code="SESSION_NOT_FOUND")
+            await sessions.revoke_session(session, ctx.actor, ctx.actor.session_id, reason="logout")
+            return OkPayload(ok=True)
+
+        result = await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+        if result.ok and ctx.response is not None and hasattr(ctx.response, "delete_cookie"):
+            ctx.response.delete_cookie(ACCESS_COOKIE, path="/")
+            ctx.response.delete_cookie(REFRESH_COOKIE, path="/graphql")
+        return result
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Sign out every device.")
+    async def logout_everywhere(self, info: Ctx) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            await sessions.revoke_all_sessions(session, ctx.actor, _user_id(ctx), reason="logout_everywhere")
+            return OkPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Sign out one of your devices.")
+    async def revoke_session(self, info: Ctx, session_id: strawberry.ID) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            sid = int(session_id) if str(session_id).isdigit() else -1
+            await sessions.revoke_session(session, ctx.actor, sid, reason="revoked_by_user")
+            return OkPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def start_totp_enrollment(self, info: Ctx) -> TotpEnrollmentPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> TotpEnrollmentPayload:
+            secret, uri = await totp.start_enrollment(session, ctx.settings, ctx.actor)
+            return TotpEnrollmentPayload(secret=secret, provisioning_uri=uri)
+
+        return await _mutate(ctx, txn, lambda e: TotpEnrollmentPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Turn 2FA on with a first code.")
+    async def confirm_totp_enrollment(self, info: Ctx, code: str) -> RecoveryCodesPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> RecoveryCodesPayload:
+            return RecoveryCodesPayload(recovery_codes=await totp.confirm_enrollment(session, ctx.settings,
+                                                                                    ctx.actor, code))
+
+        return await _mutate(ctx, txn, lambda e: RecoveryCodesPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Confirm a sensitive operation with a fresh 2FA code (valid a few minutes).")
+    async def step_up(self, info: Ctx, code: str) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> DomainError | None:
+            return await totp.step_up(session, ctx.settings, ctx.actor, code)
+
+        async def work() -> OkPayload:
+            problem = await ctx.transaction(txn)
+            return OkPayload(errors=[user_error(problem)]) if problem else OkPayload(ok=True)
+
+        return await payload_or_errors(work, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Turn 2FA off (needs a step-up).")
+    async def disable_totp(self, info: Ctx) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            await totp.disable(session, ctx.settings, ctx.actor)
+            return OkPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(description="Email a reset link. Answers the same whether or not the email exists.")
+    async def request_password_reset(self, info: Ctx, email: str) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            await links.request_password_reset(session, ctx.settings, ctx.services.redis, ctx.actor, email)
+            return OkPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(description="Choose a new password with the emailed link's token; signs out everywhere.")
+    async def reset_password(self, info: Ctx, token: str, new_password: str) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            await links.reset_password(session, ctx.settings, ctx.actor, token, new_password)
+            return OkPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Needs a step-up.")
+    async def change_password(self, info: Ctx, current_password: str, new_password: str) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            await links.change_password(session, ctx.settings, ctx.actor, current_password, new_password)
+            return OkPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Needs a step-up; emails the new address.")
+    async def request_email_change(self, info: Ctx, new_email: str) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            await links.request_email_change(session, ctx.settings, ctx.actor, new_email)
+            return OkPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(description="Confirm a new email address with the emailed link's token.")
+    async def confirm_email_change(self, info: Ctx, token: str) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            await links.confirm_email_change(session, ctx.actor, token)
+            return OkPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Needs a step-up. The secret is shown once.")
+    async def create_api_token(self, info: Ctx, input: CreateApiTokenInput) -> ApiTokenPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> ApiTokenPayload:
+            created = await api_tokens.create(session, ctx.settings, ctx.actor, name=input.name, scopes=input.scopes,
+                                              expires_in_days=input.expires_in_days)
+            return ApiTokenPayload(api_token=ApiToken.from_row(created.token), token=created.plaintext)
+
+        return await _mutate(ctx, txn, lambda e: ApiTokenPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated])
+    async def revoke_api_token(self, info: Ctx, id: strawberry.ID) -> ApiTokenPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> ApiTokenPayload:
+            row = await api_tokens.revoke(session, ctx.actor, int(id) if str(id).isdigit() else -1)
+            return ApiTokenPayload(api_token=ApiToken.from_row(row))
+
+        return await _mutate(ctx, txn, lambda e: ApiTokenPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("staff.manage")])
+    async def create_role(self, info: Ctx, input: CreateRoleInput) -> RolePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> RolePayload:
+            row = await roles.create_role(session, ctx.actor, name=input.name, description=input.description,
+                                          permissions=input.permissions)
+            return RolePayload(role=Role.from_row(row))
+
+        return await _mutate(ctx, txn, lambda e: RolePayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("staff.manage")])
+    async def set_role_permissions(self, info: Ctx, role_id: strawberry.ID, permissions: list[str]) -> RolePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> RolePayload:
+            row = await roles.set_permissions(session, ctx.actor, int(role_id) if str(role_id).isdigit() else -1,
+                                              permissions)
+            return RolePayload(role=Role.from_row(row))
+
+        return await _mutate(ctx, txn, lambda e: RolePayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("staff.manage")])
+    async def assign_role(self, info: Ctx, user_id: strawberry.ID, role: str) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            await roles.assign(session, ctx.actor, int(user_id) if str(user_id).isdigit() else -1, role)
+            return OkPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("staff.manage")])
+    async def unassign_role(self, info: Ctx, user_id: strawberry.ID, role: str) -> OkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> OkPayload:
+            await roles.unassign(session, ctx.actor, int(user_id) if str(user_id).isdigit() else -1, role)
+            return OkPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("staff.manage")],
+                         description="Create a staff user; they must enrol 2FA before any permission applies.")
+    async def create_staff_user(self, info: Ctx, input: CreateStaffUserInput) -> StaffUserPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> StaffUserPayload:
+            user = await sessions.create_user(session, ctx.settings, ctx.actor, email=input.email,
+                                              password=input.password, display_name=input.display_name,
+                                              is_staff=True)
+            user.desk = input.desk
+            for role in input.roles:
+                await roles.assign(session, ctx.actor, user.id, role)
+            return StaffUserPayload(staff_user=StaffUser(
+                id=strawberry.ID(str(user.id)), email=user.email, display_name=user.display_name, desk=user.desk,
+                roles=await roles.roles_of(session, user.id), two_factor_enabled=False, status=user.status))
+
+        return await _mutate(ctx, txn, lambda e: StaffUserPayload(errors=e))
+
+
+@strawberry.type
+class IdentitySubscriptions:
+    @strawberry.subscription(permission_classes=[IsAuthenticated], description="Your notifications, live.")
+    async def notifications(self, info: Ctx) -> AsyncGenerator[Notification, None]:
+        ctx = info.context
+        user_id = ctx.actor.user_id
+        async with ctx.services.hub.subscribe(NOTIFICATION_TOPIC) as sub:
+            while True:
+                event = await ctx.next_event(sub)
+                if event.payload.get("user_id") == user_id:
+                    yield Notification(kind=str(event.payload["kind"]), message=str(event.payload["message"]))
+
+
+QUERIES = (IdentityQueries,)
+MUTATIONS = (IdentityMutations,)
+SUBSCRIPTIONS = (IdentitySubscriptions,)
