@@ -340,8 +340,8 @@ async def recover_transfers(
         rows = list((await session.execute(
             select(Transfer).where(
                 Transfer.status.in_(OPEN),
-                text("coalesce(next_check_at, created_at + CAST(:stale AS interval)) <= :now"),
-            ).params(stale=f"{int(STALE_AFTER.total_seconds())} seconds", now=now)
+                text("coalesce(next_check_at, created_at + :stale) <= :now"),
+            ).params(stale=STALE_AFTER, now=now)
             .order_by(Transfer.id).limit(limit).with_for_update(skip_locked=True)
         )).scalars())
         for row in rows:

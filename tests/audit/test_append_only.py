@@ -21,7 +21,7 @@ from tests.audit.conftest import write_events
     "TRUNCATE audit_seals",
 ])
 async def test_trigger_refuses_changes_even_for_the_owner(session_factory: Any, statement: str) -> None:
-    (event_id,) = await write_events(session_factory, 1)
+    await write_events(session_factory, 1)
     with pytest.raises(DBAPIError, match="append-only"):
         async with session_factory() as session, session.begin():
             await session.execute(text(statement))

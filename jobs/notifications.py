@@ -1,0 +1,57 @@
+"""Outbound messages relayed from the outbox: emails (SMTP, or the log sink in development) and
+user notifications (already live over subscriptions; emailed when they are security alerts)."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiosmtplib
+import structlog
+from sqlalchemy import select
+
+from api.metrics import JOBS
+from domain.identity.models import User
+from domain.shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+async def deliver_email(settings: Settings, *, to: str, subject: str, body: str) -> None:
+    if not settings.smtp_url:
+        log.info("email.log_sink", to=to, subject=subject, body=body)
+        return
+    url = urlsplit(settings.smtp_url)
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(body)
+    await aiosmtplib.send(
+        message, hostname=url.hostname or "localhost", port=url.port or (465 if url.scheme == "smtps" else 25),
+        username=unquote(url.username) if url.username else None,
+        password=unquote(url.password) if url.password else None,
+        use_tls=url.scheme == "smtps", start_tls=True if url.scheme == "smtp+starttls" else None, timeout=20,
+    )
+
+
+async def send_email(ctx: dict[str, Any], event_id: int, topic: str, payload: dict[str, Any]) -> None:
+    """arq job; at-least-once: the SMTP server may see a duplicate after a crash, never a loss."""
+    settings: Settings = ctx["settings"]
+    await deliver_email(settings, to=str(payload["to"]), subject=str(payload["subject"]), body=str(payload["body"]))
+    JOBS.labels("send_email", "ok").inc()
+
+
+async def deliver_notification(ctx: dict[str, Any], event_id: int, topic: str, payload: dict[str, Any]) -> None:
+    """Security notifications are also emailed; others are only live (the subscription)."""
+    if not str(payload.get("kind", "")).startswith("security."):
+        return
+    async with ctx["session_factory"]() as session:
+        email = await session.scalar(select(User.email).where(User.id == int(payload["user_id"])))
+    if email:
+        await deliver_email(ctx["settings"], to=email, subject="Security notice", body=str(payload["message"]))
+    JOBS.labels("deliver_notification", "ok").inc()
+
+
+FUNCTIONS = [send_email, deliver_notification]

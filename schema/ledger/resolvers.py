@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from domain.ledger import transfers, wallets
+from domain.ledger.accounts import WalletView, balance_of, get_wallet, wallets_of
+from domain.ledger.errors import TransferFailed, WalletNotFound
+from domain.ledger.posting import TOPIC_WALLET_UPDATED
+from domain.shared.errors import KNOWN_CODES, DomainError
+from domain.shared.pagination import check_page_size
+from schema.context import Context
+from schema.errors import UserError, payload_or_errors, user_error
+from schema.ledger.types import (
+    AdjustBalanceInput,
+    AdjustBalancePayload,
+    Exchange,
+    ExchangeInput,
+    ExchangePayload,
+    Transfer,
+    TransferFromTradingAccountInput,
+    TransferPayload,
+    TransferToTradingAccountInput,
+    Wallet,
+    WalletTransaction,
+    WalletTransactionFilter,
+)
+from schema.pagination import Connection, to_connection
+from schema.permissions import IsAuthenticated, Requires
+
+
+def _id(value: strawberry.ID | str, field: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise WalletNotFound("no such wallet", field=field) from None
+
+
+def _owner(ctx: Context) -> int:
+    if ctx.actor.user_id is None:
+        raise WalletNotFound("no such wallet", field="walletId")
+    return ctx.actor.user_id
+
+
+def _key(t: wallets.WalletTransaction) -> tuple[datetime, int]:
+    return t.created_at, t.id
+
+
+@strawberry.type
+class LedgerQueries:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in client's wallets.")
+    async def my_wallets(self, info: Info[Context, Any]) -> list[Wallet]:
+        uid = info.context.actor.user_id
+        if uid is None:
+            return []
+        async with info.context.session() as session:
+            return [Wallet.of(w) for w in await wallets_of(session, uid)]
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="Movements on one of your wallets, newest first.")
+    async def wallet_transactions(
+        self, info: Info[Context, Any], wallet_id: strawberry.ID, filter: WalletTransactionFilter | None = None,
+        first: int | None = None, after: str | None = None,
+    ) -> Connection[WalletTransaction]:
+        ctx = info.context
+        size = check_page_size(first, ctx.settings.max_page_size)
+        async with ctx.session() as session:
+            wallet = await get_wallet(session, _id(wallet_id, "walletId"), owner_id=_owner(ctx))
+            page = await wallets.wallet_transactions(
+                session, wallet, first=size, after=after, kinds=filter.kinds if filter else None,
+                since=filter.since if filter else None, until=filter.until if filter else None)
+        return to_connection(page, WalletTransaction.of, _key)
+
+
+def _transfer_payload(view: transfers.TransferView) -> TransferPayload:
+    errors: list[UserError] = []
+    if view.status is transfers.TransferStatus.FAILED:
+        code = view.error_code if view.error_code in KNOWN_CODES else None
+        exc = DomainError(view.error_message or "the transfer failed", code=code) if code else \
+            TransferFailed(view.error_message or "the transfer failed")
+        errors.append(user_error(exc))
+    return TransferPayload(transfer=Transfer.of(view), errors=errors)
+
+
+def _transfer_failed(errors: list[UserError]) -> TransferPayload:
+    return TransferPayload(errors=errors)
+
+
+@strawberry.type
+class LedgerMutations:
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Move money from your wallet to your trading account.")
+    async def transfer_to_trading_account(
+        self, info: Info[Context, Any], input: TransferToTradingAccountInput
+    ) -> TransferPayload:
+        ctx = info.context
+
+        async def work() -> TransferPayload:
+            view = await transfers.transfer_to_trading_account(
+                ctx.services.session_factory, ctx.actor, user_id=_owner(ctx),
+                wallet_id=_id(input.wallet_id, "walletId"),
+                server_id=input.server_id, login=input.trading_account_login, amount=input.amount,
+                idempotency_key=input.idempotency_key)
+            return _transfer_payload(view)
+
+        return await payload_or_errors(work, _transfer_failed)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Move money from your trading account back to your wallet.")
+    async def transfer_from_trading_account(
+        self, info: Info[Context, Any], input: TransferFromTradingAccountInput
+    ) -> TransferPayload:
+        ctx = info.context
+
+        async def work() -> TransferPayload:
+            view = await transfers.transfer_from_trading_account(
+                ctx.services.session_factory, ctx.actor, user_id=_owner(ctx),
+                wallet_id=_id(input.wallet_id, "walletId"),
+                server_id=input.server_id, login=input.trading_account_login, amount=input.amount,
+                idempotency_key=input.idempotency_key)
+            return _transfer_payload(view)
+
+        return await payload_or_errors(work, _transfer_failed)
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Exchange between two of your wallets at the quoted rate.")
+    async def exchange(self, info: Info[Context, Any], input: ExchangeInput) -> ExchangePayload:
+        ctx = info.context
+
+        async def work() -> ExchangePayload:
+            async def txn(session: AsyncSession) -> wallets.ExchangeResult:
+                return await wallets.exchange(
+                    session, ctx.actor, user_id=_owner(ctx), from_currency=input.from_currency,
+                    to_currency=input.to_currency, amount=input.amount, idempotency_key=input.idempotency_key)
+
+            return ExchangePayload(exchange=Exchange.of(await ctx.transaction(txn)))
+
+        return await payload_or_errors(work, lambda errors: ExchangePayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("ledger.adjust")],
+                         description="Staff: correct a wallet's balance, with a reason (audited).")
+    async def adjust_balance(self, info: Info[Context, Any], input: AdjustBalanceInput) -> AdjustBalancePayload:
+        ctx = info.context
+
+        async def work() -> AdjustBalancePayload:
+            wid = _id(input.wallet_id, "walletId")
+
+            async def txn(session: AsyncSession) -> tuple[int, Wallet]:
+                moved = await wallets.adjust_balance(
+                    session, ctx.actor, wallet_id=wid, amount=input.amount, reason=input.reason,
+                    idempotency_key=input.idempotency_key, allow_negative=input.allow_negative)
+                account = await get_wallet(session, wid, owner_id=None)
+                return moved.entry_id, Wallet.of(WalletView(account, await balance_of(session, wid)))
+
+            entry_id, wallet = await ctx.transaction(txn)
+            return AdjustBalancePayload(entry_id=strawberry.ID(str(entry_id)), wallet=wallet)
+
+        return await payload_or_errors(work, lambda errors: AdjustBalancePayload(errors=errors))
+
+
+@strawberry.type
+class LedgerSubscriptions:
+    @strawberry.subscription(permission_classes=[IsAuthenticated], description="Your wallets as they change.")
+    async def wallet_updated(self, info: Info[Context, Any]) -> AsyncGenerator[Wallet, None]:
+        uid = info.context.actor.user_id
+        async with info.context.services.hub.subscribe(TOPIC_WALLET_UPDATED) as sub:
+            while True:
+                event = await sub.queue.get()
+                if uid is not None and event.payload.get("user_id") == uid:
+                    yield Wallet.from_event(event.payload)
+
+
+QUERIES = (LedgerQueries,)
+MUTATIONS = (LedgerMutations,)
+SUBSCRIPTIONS = (LedgerSubscriptions,)

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+
+from domain.ledger.accounts import WalletView
+from domain.ledger.transfers import TransferView
+from domain.ledger.wallets import ExchangeResult
+from domain.ledger.wallets import WalletTransaction as WalletTransactionRow
+from domain.shared.money import round_to
+from schema.errors import UserError
+from schema.scalars import Money
+
+
+@strawberry.type(description="A client's wallet in one currency. available = balance - held.")
+class Wallet:
+    id: strawberry.ID
+    currency: str
+    balance: Money  # type: ignore[valid-type]
+    held: Money  # type: ignore[valid-type]
+    available: Money  # type: ignore[valid-type]
+
+    @classmethod
+    def of(cls, view: WalletView) -> Wallet:
+        cur = view.account.currency
+        return cls(id=strawberry.ID(str(view.account.id)), currency=cur, balance=round_to(view.balance.balance, cur),
+                   held=round_to(view.balance.held, cur), available=round_to(view.balance.available, cur))
+
+    @classmethod
+    def from_event(cls, p: dict[str, str]) -> Wallet:
+        cur = p["currency"]
+        return cls(id=strawberry.ID(str(p["wallet_id"])), currency=cur,
+                   balance=round_to(Decimal(p["balance"]), cur), held=round_to(Decimal(p["held"]), cur),
+                   available=round_to(Decimal(p["available"]), cur))
+
+
+@strawberry.type(description="One movement on a wallet: + money in, - money out.")
+class WalletTransaction:
+    id: strawberry.ID
+    entry_id: strawberry.ID
+    created_at: datetime
+    amount: Money  # type: ignore[valid-type]
+    currency: str
+    kind: str
+    reference: str
+    description: str
+
+    @classmethod
+    def of(cls, t: WalletTransactionRow) -> WalletTransaction:
+        return cls(id=strawberry.ID(str(t.id)), entry_id=strawberry.ID(str(t.entry_id)), created_at=t.created_at,
+                   amount=t.amount, currency=t.currency, kind=t.kind, reference=t.reference,
+                   description=t.description)
+
+
+@strawberry.input
+class WalletTransactionFilter:
+    kinds: list[str] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@strawberry.enum
+class TransferStatus(Enum):
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@strawberry.enum
+class TransferDirection(Enum):
+    TO_ACCOUNT = "to_account"
+    FROM_ACCOUNT = "from_account"
+
+
+@strawberry.type(description="A move between a wallet and a trading account.")
+class Transfer:
+    id: strawberry.ID
+    direction: TransferDirection
+    status: TransferStatus
+    wallet_id: strawberry.ID
+    server_id: str
+    trading_account_login: int
+    currency: str
+    amount: Money  # type: ignore[valid-type]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, t: TransferView) -> Transfer:
+        return cls(id=strawberry.ID(str(t.id)), direction=TransferDirection(t.direction.value),
+                   status=TransferStatus(t.status.value), wallet_id=strawberry.ID(str(t.wallet_id)),
+                   server_id=t.server_id, trading_account_login=t.login, currency=t.currency,
+                   amount=round_to(t.amount, t.currency), created_at=t.created_at)
+
+
+@strawberry.input
+class TransferToTradingAccountInput:
+    wallet_id: strawberry.ID
+    trading_account_login: int
+    server_id: str
+    amount: Money  # type: ignore[valid-type]
+    idempotency_key: str
+
+
+@strawberry.input
+class TransferFromTradingAccountInput:
+    wallet_id: strawberry.ID
+    trading_account_login: int
+    server_id: str
+    amount: Money  # type: ignore[valid-type]
+    idempotency_key: str
+
+
+@strawberry.type
+class TransferPayload:
+    transfer: Transfer | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class ExchangeInput:
+    from_currency: str
+    to_currency: str
+    amount: Money  # type: ignore[valid-type]
+    idempotency_key: str
+
+
+@strawberry.type
+class Exchange:
+    sold: Money  # type: ignore[valid-type]
+    sold_currency: str
+    bought: Money  # type: ignore[valid-type]
+    bought_currency: str
+    mid_rate: str
+    applied_rate: str
+    fee: Money  # type: ignore[valid-type]
+
+    @classmethod
+    def of(cls, r: ExchangeResult) -> Exchange:
+        return cls(sold=r.sold, sold_currency=r.sold_currency, bought=r.bought, bought_currency=r.bought_currency,
+                   mid_rate=str(r.mid_rate), applied_rate=str(r.applied_rate), fee=r.fee)
+
+
+@strawberry.type
+class ExchangePayload:
+    exchange: Exchange | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class AdjustBalanceInput:
+    wallet_id: strawberry.ID
+    amount: Money  # type: ignore[valid-type]
+    reason: str
+    idempotency_key: str
+    allow_negative: bool = False
+
+
+@strawberry.type
+class AdjustBalancePayload:
+    entry_id: strawberry.ID | None = None
+    wallet: Wallet | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

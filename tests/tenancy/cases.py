@@ -1,0 +1,80 @@
+"""One case per ID-taking field: the owner creates something, then the case names the operation an
+outsider runs against it and the strings that must never appear in the outsider's answer.
+
+The test in test_cross_tenant.py fails for any discovered field without a case here, so this
+list grows with the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.conftest import GraphQLClient
+
+
+@dataclass
+class Env:
+    owner: GraphQLClient
+    owner_id: int
+    owner_email: str
+    admin: GraphQLClient
+    session_factory: Any
+    settings: Any
+    http: Any
+
+
+@dataclass
+class Probe:
+    query: str
+    variables: dict[str, Any] = field(default_factory=dict)
+    secrets: list[str] = field(default_factory=list)
+
+
+Case = Callable[[Env], Awaitable[Probe]]
+CASES: dict[str, Case] = {}
+
+
+def case(*names: str) -> Callable[[Case], Case]:
+    def wrap(fn: Case) -> Case:
+        for name in names:
+            CASES[name] = fn
+        return fn
+
+    return wrap
+
+
+@case("Mutation.revokeSession")
+async def revoke_session(env: Env) -> Probe:
+    sid = (await env.owner("{ mySessions { id } }"))["data"]["mySessions"][0]["id"]
+    return Probe("mutation($s: ID!) { revokeSession(sessionId: $s) { ok errors { code } } }", {"s": sid})
+
+
+@case("Mutation.revokeApiToken")
+async def revoke_api_token(env: Env) -> Probe:
+    from domain.identity import api_tokens
+    from domain.shared.actor import Actor, ActorKind
+
+    async with env.session_factory() as s, s.begin():
+        actor = Actor(ActorKind.CLIENT, user_id=env.owner_id, stepped_up_at=__import__("time").time())
+        made = await api_tokens.create(s, env.settings, actor, name="secret-name-xyz", scopes=["profile.read"],
+                                       expires_in_days=5)
+    return Probe("mutation($i: ID!) { revokeApiToken(id: $i) { apiToken { name lastFour } errors { code } } }",
+                 {"i": str(made.token.id)}, secrets=["secret-name-xyz", made.plaintext[-4:]])
+
+
+@case("Mutation.setRolePermissions")
+async def set_role_permissions(env: Env) -> Probe:
+    made = await env.admin("""mutation { createRole(input: {name: "tenancy-role", permissions: ["clients.read"]}) {
+        role { id } errors { code } } }""")
+    role = made["data"]["createRole"]["role"]
+    role_id = role["id"] if role else (await env.admin("{ roles { id name } }"))["data"]["roles"][-1]["id"]
+    return Probe("mutation($r: ID!) { setRolePermissions(roleId: $r, permissions: [\"staff.manage\"]) {"
+                 " role { name permissions } errors { code } } }", {"r": role_id}, secrets=["tenancy-role"])
+
+
+@case("Mutation.assignRole", "Mutation.unassignRole")
+async def assign_role(env: Env) -> Probe:
+    return Probe("mutation($u: ID!) { assignRole(userId: $u, role: \"administrator\") { ok errors { code } } }",
+                 {"u": str(env.owner_id)})

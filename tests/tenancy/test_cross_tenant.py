@@ -1,0 +1,58 @@
+"""Every field that takes an ID refuses callers outside the owner's tenant, leaking nothing.
+
+Fields are discovered from the schema; each needs a case in cases.py (a new field without one
+fails `test_every_id_field_has_a_case`). Outsiders: anonymous, another client, and a staff user
+with 2FA but without the permission.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from domain.shared.settings import Settings
+from schema.root import build_schema
+from tests.conftest import GraphQLClient
+from tests.identity.helpers import register
+from tests.identity.staff import make_staff
+from tests.tenancy.cases import CASES, Env, Probe
+from tests.tenancy.discovery import fields_taking_ids
+
+DISCOVERED = sorted(fields_taking_ids(build_schema(Settings())._schema))
+REFUSALS = {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "SESSION_NOT_FOUND"}
+
+
+def test_every_id_field_has_a_case() -> None:
+    missing = [name for name in DISCOVERED if name not in CASES]
+    assert not missing, f"add a cross-tenant case in tests/tenancy/cases.py for: {missing}"
+
+
+def _refused(body: dict, probe: Probe) -> None:
+    text = json.dumps(body)
+    for secret in probe.secrets:
+        assert secret not in text, f"leaked {secret!r}: {text}"
+    codes = {e.get("extensions", {}).get("code") for e in body.get("errors") or []}
+    data = body.get("data") or {}
+    for value in data.values():
+        if isinstance(value, dict) and value.get("errors"):
+            codes |= {e["code"] for e in value["errors"]}
+            assert value.get("ok") in (None, False)
+        elif value is not None and not isinstance(value, dict):
+            raise AssertionError(f"an outsider got data: {text}")
+    assert codes & REFUSALS, f"not refused: {text}"
+
+
+@pytest.mark.parametrize("name", DISCOVERED)
+async def test_outsiders_are_refused(name: str, http: httpx.AsyncClient, session_factory, settings) -> None:
+    owner = await register(GraphQLClient(http))
+    admin = await make_staff(http, session_factory, settings, ["administrator"])
+    env = Env(owner=GraphQLClient(http, owner["accessToken"]), owner_id=int(owner["viewer"]["id"]),
+              owner_email=owner["email"], admin=admin.client, session_factory=session_factory, settings=settings,
+              http=http)
+    probe = await CASES[name](env)
+    other_client = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    staff_without = (await make_staff(http, session_factory, settings, ["sales"])).client
+    for outsider in (GraphQLClient(http), other_client, staff_without):
+        _refused(await outsider(probe.query, probe.variables), probe)
