@@ -44,7 +44,7 @@ def _import_domain_errors() -> None:
 
     import domain
     import domain.shared.money
-    import domain.shared.pagination  # noqa: F401
+    import domain.shared.pagination
 
     for info in pkgutil.iter_modules(domain.__path__):
         if info.ispkg:

@@ -99,7 +99,7 @@ class OncePerRequestRule(ASTValidationRule):
         self.seen = 0
 
     def enter_field(self, node: FieldNode, *_: Any) -> None:
-        parent = self.context.get_parent_type()
+        parent = self.context.get_parent_type() if isinstance(self.context, ValidationContext) else None
         if node.name.value in ONCE_PER_REQUEST and parent is not None and parent.name == "Mutation":
             self.seen += 1
             if self.seen == 2:

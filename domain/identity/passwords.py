@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from functools import lru_cache
 
@@ -16,12 +17,13 @@ MAX_LENGTH = 256
 
 # The most common passwords from public breach corpora (a short list; the patterns below catch
 # the variations). Compared case-insensitively, ignoring trailing digits and symbols.
-COMMON = frozenset(
-    """password passw0rd qwerty qwertyuiop letmein welcome admin administrator iloveyou monkey dragon
-    football baseball master sunshine princess shadow superman michael trustno1 abc123 starwars
-    whatever freedom ninja mustang access batman login hello charlie donald secret forex trading
-    changeme default summer winter spring autumn pokemon computer internet mypassword""".split()
-)
+COMMON = frozenset((
+    "password", "passw0rd", "qwerty", "qwertyuiop", "letmein", "welcome", "admin", "administrator", "iloveyou",
+    "monkey", "dragon", "football", "baseball", "master", "sunshine", "princess", "shadow", "superman",
+    "michael", "trustno1", "abc123", "starwars", "whatever", "freedom", "ninja", "mustang", "access", "batman",
+    "login", "hello", "charlie", "donald", "secret", "forex", "trading", "changeme", "default", "summer",
+    "winter", "spring", "autumn", "pokemon", "computer", "internet", "mypassword",
+))
 _SEQUENCES = ("0123456789", "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm")
 
 
@@ -73,10 +75,8 @@ async def verify_password(stored: str | None, password: str, settings: Settings)
         target = stored
 
         def _dummy() -> None:
-            try:
+            with contextlib.suppress(VerificationError):
                 h.verify(target, password)
-            except VerificationError:
-                pass
 
         await asyncio.to_thread(_dummy)
         return False, False

@@ -9,9 +9,9 @@ from __future__ import annotations
 from migrations.sql import run_sql
 
 revision = "0004_trading"
-down_revision = "0001_foundation"
+down_revision = "0002_identity"
 branch_labels = ("trading",)
-depends_on = ("0002_identity",)
+depends_on = None
 
 
 def upgrade() -> None:

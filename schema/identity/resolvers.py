@@ -58,7 +58,9 @@ async def viewer_for(session: AsyncSession, user_id: int, permissions: frozenset
     )
 
 
-async def _mutate(ctx: Context, fn: Callable[[AsyncSession], Awaitable[P]], failed: Callable[[list[UserError]], P]) -> P:
+async def _mutate(
+    ctx: Context, fn: Callable[[AsyncSession], Awaitable[P]], failed: Callable[[list[UserError]], P]
+) -> P:
     async def work() -> P:
         return await ctx.transaction(fn)
 
@@ -129,8 +131,8 @@ class IdentityQueries:
         async with info.context.session() as session:
             users = list(await session.scalars(select(User).where(User.is_staff).order_by(User.id)))
             return [StaffUser(id=strawberry.ID(str(u.id)), email=u.email, display_name=u.display_name, desk=u.desk,
-                              roles=await roles.roles_of(session, u.id), two_factor_enabled=u.totp_enabled_at is not None,
-                              status=u.status) for u in users]
+                              roles=await roles.roles_of(session, u.id),
+                              two_factor_enabled=u.totp_enabled_at is not None, status=u.status) for u in users]
 
 
 @strawberry.type

@@ -94,3 +94,13 @@ async def test_seal_detects_a_row_slipped_into_a_sealed_empty_day(
         report = await verify(session)
     assert report.first is not None and report.first.kind is ProblemKind.SEAL_MISMATCH
     assert report.first.day == at.date()
+
+
+async def test_seal_job_and_cron(session_factory: Any, monkeypatch: pytest.MonkeyPatch, settings: Any) -> None:
+    from jobs.audit import cron_jobs, seal_audit_days
+
+    await _events_days_ago(session_factory, monkeypatch, 1, 1)
+    ctx = {"session_factory": session_factory}
+    assert await seal_audit_days(ctx) == 1
+    assert await seal_audit_days(ctx) == 0  # a second delivery changes nothing
+    assert [job.name for job in cron_jobs(settings)] == ["cron:seal_audit_days"]

@@ -110,3 +110,16 @@ async def test_fully_rehashed_edit_passes_the_chain_check(session_factory: Any, 
     await attacker.execute("UPDATE audit_events SET reason = 'rewritten' WHERE id = $1", ids[1])
     await rehash(attacker, PART, 2)
     assert (await _verify(session_factory)).ok
+
+
+async def test_verify_cli_exit_status(
+    session_factory: Any, attacker: asyncpg.Connection, settings: Any, capsys: Any
+) -> None:
+    from domain.audit.verify import verify_cli
+
+    ids = await write_events(session_factory, 3)
+    assert await verify_cli(settings.database_url) == 0
+    assert "audit trail intact" in capsys.readouterr().out
+    await attacker.execute("DELETE FROM audit_events WHERE id = $1", ids[0])
+    assert await verify_cli(settings.database_url) == 1
+    assert "missing_seq" in capsys.readouterr().out

@@ -8,6 +8,7 @@ with 2FA but without the permission.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -29,7 +30,7 @@ def test_every_id_field_has_a_case() -> None:
     assert not missing, f"add a cross-tenant case in tests/tenancy/cases.py for: {missing}"
 
 
-def _refused(body: dict, probe: Probe) -> None:
+def _refused(body: dict[str, Any], probe: Probe) -> None:
     text = json.dumps(body)
     for secret in probe.secrets:
         assert secret not in text, f"leaked {secret!r}: {text}"

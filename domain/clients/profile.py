@@ -1,0 +1,149 @@
+"""Personal (and corporate) profile data, validated: ISO countries (pycountry), phone numbers
+(phonenumbers, stored E.164), age of majority by country, tax residency, employment and source
+of funds. A complete profile moves an email-verified client to profile_complete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import phonenumbers
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit.service import record
+from domain.clients.config import country_code
+from domain.clients.errors import InvalidPhone, JurisdictionNotServed, UnderAge
+from domain.clients.models import Client, Jurisdiction
+from domain.clients.status import EDITABLE, Status, require_status, transition
+from domain.shared.actor import Actor
+from domain.shared.errors import ValidationFailed
+
+# Where the age of majority differs from 18 (civil-law majority; contracts below it are voidable).
+AGE_OF_MAJORITY: dict[str, int] = {"AE": 21, "BH": 21, "CM": 21, "CI": 21, "EG": 21, "GA": 21, "KW": 21,
+                                   "LS": 21, "MG": 21, "NA": 21, "SG": 21, "SZ": 21, "KR": 19, "DZ": 19,
+                                   "NE": 21, "PR": 21, "TH": 20, "TW": 18, "NZ": 20}
+EMPLOYMENT = ("employed", "self_employed", "unemployed", "retired", "student")
+SOURCES_OF_FUNDS = ("salary", "savings", "investments", "business", "inheritance", "pension", "other")
+
+
+@dataclass(frozen=True)
+class TaxResidency:
+    country: str
+    tin: str
+
+
+@dataclass(frozen=True)
+class Director:
+    first_name: str
+    last_name: str
+    date_of_birth: date | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Company:
+    name: str
+    registration_number: str
+    country: str
+    directors: list[Director] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    first_name: str
+    last_name: str
+    date_of_birth: date
+    country: str
+    phone: str
+    address_line: str
+    city: str
+    postal_code: str
+    tax_residencies: list[TaxResidency]
+    employment_status: str
+    source_of_funds: str
+    occupation: str = ""
+    company: Company | None = None
+
+
+def age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _required(value: str, name: str, limit: int = 100) -> str:
+    cleaned = " ".join(value.split())
+    if not cleaned or len(cleaned) > limit:
+        raise ValidationFailed(f"{name} is required (at most {limit} characters)", field=name)
+    return cleaned
+
+
+def _phone(number: str, country: str) -> str:
+    try:
+        parsed = phonenumbers.parse(number, country)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone("not a phone number", field="phone") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhone("not a valid phone number", field="phone")
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+async def validate(session: AsyncSession, data: ProfileInput, today: date) -> dict[str, Any]:
+    country = country_code(data.country)
+    served = await session.get(Jurisdiction, country)
+    if served is None or not served.served:
+        raise JurisdictionNotServed(f"we do not accept clients from {country}", field="country")
+    majority = AGE_OF_MAJORITY.get(country, 18)
+    if data.date_of_birth > today or age_on(data.date_of_birth, today) < majority:
+        raise UnderAge(f"clients in {country} must be at least {majority}", field="dateOfBirth")
+    if age_on(data.date_of_birth, today) > 120:
+        raise ValidationFailed("date of birth is not plausible", field="dateOfBirth")
+    if data.employment_status not in EMPLOYMENT:
+        raise ValidationFailed(f"employment status is one of {', '.join(EMPLOYMENT)}", field="employmentStatus")
+    if data.source_of_funds not in SOURCES_OF_FUNDS:
+        raise ValidationFailed(f"source of funds is one of {', '.join(SOURCES_OF_FUNDS)}", field="sourceOfFunds")
+    if not data.tax_residencies:
+        raise ValidationFailed("at least one tax residency is required", field="taxResidencies")
+    taxes = [{"country": country_code(t.country, "taxResidencies.country"),
+              "tin": _required(t.tin, "taxResidencies.tin", 40)} for t in data.tax_residencies]
+    profile: dict[str, Any] = {
+        "phone": _phone(data.phone, country),
+        "address": {"line": _required(data.address_line, "addressLine", 200), "city": _required(data.city, "city"),
+                    "postal_code": _required(data.postal_code, "postalCode", 20), "country": country},
+        "tax_residencies": taxes, "employment_status": data.employment_status,
+        "source_of_funds": data.source_of_funds, "occupation": data.occupation.strip()[:100],
+    }
+    if data.company is not None:
+        c = data.company
+        if not c.directors:
+            raise ValidationFailed("a company needs at least one director", field="company.directors")
+        profile["company"] = {
+            "name": _required(c.name, "company.name", 200),
+            "registration_number": _required(c.registration_number, "company.registrationNumber", 60),
+            "country": country_code(c.country, "company.country"),
+            "directors": [{"first_name": _required(d.first_name, "company.directors.firstName"),
+                           "last_name": _required(d.last_name, "company.directors.lastName"),
+                           "date_of_birth": d.date_of_birth.isoformat() if d.date_of_birth else None,
+                           "country": country_code(d.country, "company.directors.country") if d.country else None}
+                          for d in c.directors],
+        }
+    return profile
+
+
+async def update_profile(session: AsyncSession, actor: Actor, client: Client, data: ProfileInput,
+                         today: date) -> Client:
+    require_status(client, EDITABLE, "change the profile")
+    if client.kind == "corporate" and data.company is None:
+        raise ValidationFailed("corporate clients must give company data", field="company")
+    profile = await validate(session, data, today)
+    before = {"first_name": client.first_name, "last_name": client.last_name, "country": client.country,
+              "date_of_birth": client.date_of_birth.isoformat() if client.date_of_birth else None, **client.profile}
+    client.first_name = _required(data.first_name, "firstName")
+    client.last_name = _required(data.last_name, "lastName")
+    client.date_of_birth, client.country, client.profile = data.date_of_birth, profile["address"]["country"], profile
+    after = {"first_name": client.first_name, "last_name": client.last_name, "country": client.country,
+             "date_of_birth": data.date_of_birth.isoformat(), **profile}
+    await record(session, actor, action="client.profile_updated", entity_type="client", entity_id=client.id,
+                 before=before, after=after, category="general")
+    if client.status == Status.EMAIL_VERIFIED.value:
+        await transition(session, actor, client, Status.PROFILE_COMPLETE, reason="profile completed")
+    return client

@@ -1,0 +1,17 @@
+"""Typed errors of compliance screening."""
+
+from __future__ import annotations
+
+from domain.shared.errors import Conflict, NotFound, ValidationFailed
+
+
+class InvalidScreeningList(ValidationFailed):
+    code = "INVALID_SCREENING_LIST"
+
+
+class ScreeningResultNotFound(NotFound):
+    code = "SCREENING_RESULT_NOT_FOUND"
+
+
+class ScreeningAlreadyResolved(Conflict):
+    code = "SCREENING_ALREADY_RESOLVED"

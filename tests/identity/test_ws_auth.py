@@ -1,0 +1,43 @@
+"""Subscriptions authenticate in connection_init and see only their own user's notifications."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from tests.conftest import GraphQLClient
+from tests.identity.helpers import register
+from tests.wsclient import graphql_ws
+
+SUB = "subscription { notifications { kind message } }"
+REFRESH = "mutation($t: String) { refreshToken(refreshToken: $t) { errors { code } } }"
+
+
+async def test_notifications_reach_only_their_user(http: httpx.AsyncClient, live_server, relay) -> None:
+    anon = GraphQLClient(http)
+    alice, bob = await register(anon), await register(anon)
+    async with graphql_ws(live_server.ws_url, payload={"authorization": f"Bearer {alice['accessToken']}"}) as a_ws, \
+            graphql_ws(live_server.ws_url, payload={"authorization": f"Bearer {bob['accessToken']}"}) as b_ws:
+        await a_ws.subscribe(SUB)
+        await b_ws.subscribe(SUB)
+        await asyncio.sleep(0.3)
+        # Reusing Alice's first refresh token raises a security notification for Alice only.
+        await anon(REFRESH, {"t": alice["refreshToken"]})
+        await anon(REFRESH, {"t": alice["refreshToken"]})
+        message = await a_ws.receive(timeout=5)
+        assert message["type"] == "next"
+        assert message["payload"]["data"]["notifications"]["kind"] == "security.refresh_reuse"
+        try:
+            other = await b_ws.receive(timeout=1)
+        except TimeoutError:
+            other = None
+        assert other is None, other
+
+
+async def test_subscription_without_credentials_is_refused(live_server) -> None:
+    async with graphql_ws(live_server.ws_url) as ws:
+        await ws.subscribe(SUB)
+        message = await ws.receive(timeout=5)
+        assert message["type"] == "error"
+        assert message["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"

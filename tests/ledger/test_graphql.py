@@ -1,0 +1,84 @@
+"""The ledger schema executed directly with a Context carrying a hand-built actor."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from domain.ledger import wallets
+from domain.ledger.accounts import wallet_for
+from domain.shared.actor import Actor
+from domain.shared.db import in_transaction
+from schema.context import Context
+from schema.root import build_schema
+from tests.ledger.conftest import check_invariants, client, key, snapshot, staff
+
+
+@pytest.fixture(scope="module")
+def schema(settings: Any) -> Any:
+    return build_schema(settings)
+
+
+async def run(schema: Any, runtime: Any, actor: Actor, query: str, **variables: Any) -> Any:
+    ctx = Context(services=runtime.services, request=None, response=None, request_id="t", actor=actor)  # type: ignore[arg-type]
+    return await schema.execute(query, variable_values=variables, context_value=ctx)
+
+
+WALLETS = "{ myWallets { id currency balance held available } }"
+TXNS = """query($w: ID!, $first: Int, $after: String) { walletTransactions(walletId: $w, first: $first, after: $after)
+  { edges { node { amount kind } } pageInfo { hasNextPage endCursor } } }"""
+EXCHANGE = """mutation($i: ExchangeInput!) { exchange(input: $i) { exchange { bought fee } errors { code field } } }"""
+ADJUST = """mutation($i: AdjustBalanceInput!) { adjustBalance(input: $i) { wallet { balance } errors { code } } }"""
+
+
+async def test_wallets_transactions_and_ownership(schema, runtime, session_factory, make_user):
+    uid, other = await make_user(), await make_user()
+    for amount in ("10", "20", "30"):
+        await in_transaction(session_factory, lambda s, a=amount: wallets.deposit_to_wallet(
+            s, client(uid), user_id=uid, currency="EUR", amount=Decimal(a), idempotency_key=key()))
+    wid = (await in_transaction(session_factory, lambda s: wallet_for(s, uid, "EUR"))).id
+
+    mine = await run(schema, runtime, client(uid), WALLETS)
+    page1 = await run(schema, runtime, client(uid), TXNS, w=str(wid), first=2)
+    cursor = page1.data["walletTransactions"]["pageInfo"]["endCursor"]
+    page2 = await run(schema, runtime, client(uid), TXNS, w=str(wid), first=2, after=cursor)
+    foreign = await run(schema, runtime, client(other), TXNS, w=str(wid))
+
+    assert mine.errors is None
+    assert mine.data["myWallets"] == [{"id": str(wid), "currency": "EUR", "balance": "60.00", "held": "0.00",
+                                       "available": "60.00"}]
+    assert [e["node"]["amount"] for e in page1.data["walletTransactions"]["edges"]] == ["30.00", "20.00"]
+    assert page1.data["walletTransactions"]["pageInfo"]["hasNextPage"] is True
+    assert [e["node"]["amount"] for e in page2.data["walletTransactions"]["edges"]] == ["10.00"]
+    assert foreign.data is None and foreign.errors[0].original_error.code == "WALLET_NOT_FOUND"
+
+
+async def test_exchange_mutation_and_typed_errors(schema, runtime, session_factory, make_user):
+    uid = await make_user()
+    await in_transaction(session_factory, lambda s: wallets.deposit_to_wallet(
+        s, client(uid), user_id=uid, currency="USD", amount=Decimal("100"), idempotency_key=key()))
+    before = await snapshot(session_factory)
+
+    refused = await run(schema, runtime, client(uid), EXCHANGE,
+                        i={"fromCurrency": "USD", "toCurrency": "EUR", "amount": "100.01", "idempotencyKey": key()})
+    assert refused.data["exchange"]["errors"] == [{"code": "INSUFFICIENT_FUNDS", "field": "amount"}]
+    assert await snapshot(session_factory) == before
+
+    done = await run(schema, runtime, client(uid), EXCHANGE,
+                     i={"fromCurrency": "USD", "toCurrency": "EUR", "amount": "50", "idempotencyKey": key()})
+    assert done.data["exchange"]["errors"] == [] and Decimal(done.data["exchange"]["exchange"]["bought"]) > 0
+    await check_invariants(session_factory)
+
+
+async def test_adjust_balance_requires_permission(schema, runtime, session_factory, make_user):
+    uid, sid = await make_user(), await make_user(staff=True)
+    wid = (await in_transaction(session_factory, lambda s: wallet_for(s, uid, "USD"))).id
+    variables = {"walletId": str(wid), "amount": "12.50", "reason": "goodwill", "idempotencyKey": key()}
+
+    denied = await run(schema, runtime, client(uid), ADJUST, i=variables)
+    granted = await run(schema, runtime, staff(sid), ADJUST, i=variables)
+
+    assert denied.errors[0].extensions["code"] == "FORBIDDEN"
+    assert granted.data["adjustBalance"] == {"wallet": {"balance": "12.50"}, "errors": []}
