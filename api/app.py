@@ -10,6 +10,7 @@ from datetime import timedelta
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -117,5 +118,10 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+            # Portals live on their own origins: the same allow-list as WebSockets, with cookies.
+            Middleware(CORSMiddleware, allow_origins=settings.allowed_ws_origins, allow_credentials=True,
+                       allow_methods=["GET", "POST", "OPTIONS"],
+                       allow_headers=["authorization", "content-type", "x-request-id"],
+                       expose_headers=["x-request-id"], max_age=600),
         ],
     )

@@ -220,6 +220,16 @@ def create_staff(
                   "they must enrol two-factor authentication at first sign-in")
 
 
+@app.command("audit-verify")
+def audit_verify() -> None:
+    """Recompute every audit chain and daily seal; exit 1 and name the first broken link if any."""
+    from domain.audit.verify import verify_cli
+
+    settings = _settings()
+    with resolved_urls(settings) as (database_url, _redis_url):
+        raise typer.Exit(code=asyncio.run(verify_cli(database_url)))
+
+
 @app.command("export-schema")
 def export_schema(
     output: Annotated[Path, typer.Option(help="Where to write the SDL")] = Path("schema.graphql"),

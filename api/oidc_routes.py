@@ -172,11 +172,13 @@ class OidcEndpoints:
         self.services = services
         self.oidc = oidc
         # Discovery and the JWKS are fetched on first use and cached by the client (JWKS again on an
-        # unknown kid, i.e. after the IdP rotates keys).
+        # unknown kid, i.e. after the IdP rotates keys). authlib opens an httpx client per call: one
+        # shared TLS context spares loading the CA bundle (~0.1 s of CPU) on every sign-in.
         self.client: Any = OAuth().register(
             name=CLIENT_NAME, server_metadata_url=oidc.metadata_url, client_id=oidc.client_id,
             client_secret=oidc.client_secret.get_secret_value() if oidc.client_secret else None,
-            client_kwargs={"scope": oidc.scopes, "code_challenge_method": "S256", "timeout": oidc.http_timeout_s},
+            client_kwargs={"scope": oidc.scopes, "code_challenge_method": "S256", "timeout": oidc.http_timeout_s,
+                           "verify": httpx.create_ssl_context()},
         )
 
     async def _transaction(self, fn: Callable[[Any], Awaitable[SsoSignIn | None]]) -> SsoSignIn | None:

@@ -30,6 +30,7 @@ CLIENT_ID = "forexcrm-staff"
 CLIENT_SECRET = "s3cret-for-tests"
 ROLE_MAP = {"fx-admins": ["administrator"], "fx-finance": ["finance"], "fx-dealers": ["dealer"]}
 ME = "{ me { id email isStaff roles permissions } }"
+TLS = httpx.create_ssl_context()  # one CA bundle load for all the test browsers
 
 
 @dataclass
@@ -88,7 +89,7 @@ def _mfa_session_hook(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 async def browser(sso: SsoEnv) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10, verify=TLS) as client:
         yield client
 
 
@@ -166,7 +167,7 @@ async def test_without_idp_mfa_staff_still_needs_totp(sso: SsoEnv, browser, sess
 
     # Enrolled now: an SSO sign-in without IdP MFA opens no session until the TOTP code is given.
     sessions_before = await count(session_factory, "auth_sessions", "user_id = :u", u=int(viewer["id"]))
-    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10) as second:
+    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10, verify=TLS) as second:
         final = await sign_in(second)
         assert final.status_code == 200 and final.url.params.get("sso") == "totp_required"
         assert "forexcrm_access" not in second.cookies
@@ -192,7 +193,7 @@ async def test_group_change_replaces_sso_roles_and_is_audited(sso: SsoEnv, brows
 
     user.groups = ["fx-finance"]
     audit_from = await max_id(session_factory, "audit_events")
-    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10) as second:
+    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10, verify=TLS) as second:
         assert (await sign_in(second)).status_code == 200
         viewer = await me(second)
     assert viewer["roles"] == ["finance", "support"]
@@ -283,7 +284,7 @@ async def test_callback_without_the_flow_cookie_is_a_state_mismatch(sso: SsoEnv,
 
     # Another browser (an attacker's link, or a forged cookie) lands on the callback with this state.
     for cookies in ({}, {FLOW_COOKIE: flow_cookie[:-2] + "xx"}):
-        async with httpx.AsyncClient(follow_redirects=True, timeout=10, cookies=cookies) as other:
+        async with httpx.AsyncClient(follow_redirects=True, timeout=10, cookies=cookies, verify=TLS) as other:
             final = await other.get(start.headers["location"])
         assert final.status_code == 400
         assert final.json()["errors"][0]["extensions"]["code"] == "SSO_STATE_MISMATCH"

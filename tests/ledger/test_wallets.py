@@ -42,7 +42,8 @@ async def test_deposit_credits_wallet_and_debits_psp_clearing(session_factory, m
         outbox = (await s.execute(text(
             "SELECT payload FROM outbox WHERE topic = 'wallet.updated' AND (payload->>'entry_id')::bigint = :e"),
             {"e": moved.entry_id})).scalar_one()
-    assert [(r.purpose, r.amount) for r in rows] == [("client_wallet", Decimal("-250")), ("psp_clearing", Decimal("250"))]
+    assert [(r.purpose, r.amount) for r in rows] == [("client_wallet", Decimal("-250")),
+                                                     ("psp_clearing", Decimal("250"))]
     assert shards == HOUSE_SHARDS
     assert outbox["user_id"] == uid and outbox["available"] == "250.00000000"
     await check_invariants(session_factory)

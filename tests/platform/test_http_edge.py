@@ -124,3 +124,12 @@ async def test_health_ready_metrics(http: httpx.AsyncClient) -> None:
     metrics = (await http.get("/metrics")).text
     assert 'forexcrm_graphql_requests_total{operation="MetricsProbe",outcome="ok"}' in metrics
     assert "forexcrm_outbox_lag_seconds" in metrics
+
+
+async def test_cors_allows_listed_portal_origins_only(http: httpx.AsyncClient) -> None:
+    preflight = {"access-control-request-method": "POST", "access-control-request-headers": "content-type"}
+    ok = await http.options("/graphql", headers={"origin": "http://localhost:5173", **preflight})
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert ok.headers["access-control-allow-credentials"] == "true"
+    bad = await http.options("/graphql", headers={"origin": "https://evil.example", **preflight})
+    assert "access-control-allow-origin" not in bad.headers

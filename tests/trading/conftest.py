@@ -12,10 +12,9 @@ import asyncpg
 import pytest
 
 from api.migrate import upgrade
-from domain.shared.db import asyncpg_dsn
-
 from domain.platforms.mt5 import MT5Platform
 from domain.platforms.port import Deal, DealCursor
+from domain.shared.db import asyncpg_dsn
 from domain.trading.servers import ServerConfig, upsert_server
 from tests.conftest import TestServices, _redis_with_db, _with_database, _worker_index, unique
 from tests.platforms.conftest import MANAGER_LOGIN, SimServer

@@ -27,7 +27,9 @@ DEALS = """query($id: ID!, $after: String, $symbol: String) {
 
 @pytest.fixture(scope="module")
 def schema() -> strawberry.Schema:
-    return strawberry.Schema(query=merge_types("Query", QUERIES), extensions=[MaskErrors(should_mask_error=should_mask)])
+    return strawberry.Schema(
+        query=merge_types("Query", QUERIES), extensions=[MaskErrors(should_mask_error=should_mask)]
+    )
 
 
 async def _run(schema: strawberry.Schema, runtime: Any, actor: Actor, query: str, **variables: Any) -> Any:

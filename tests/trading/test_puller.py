@@ -94,7 +94,7 @@ async def test_killed_puller_resumes_without_loss_or_duplicates(
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     # given a puller in its own process, killed with SIGKILL after a few pages
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE)  # noqa: S603
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE)
     try:
         for _ in range(400):
             async with session_factory() as session:
@@ -111,7 +111,7 @@ async def test_killed_puller_resumes_without_loss_or_duplicates(
     assert 0 < len(partial) < len(sim_ids), "the kill must land in the middle of ingestion"
 
     # when it is started again and runs to the end
-    done = subprocess.run(cmd[:-2] + ["500", "0"], cwd=ROOT, env=env, capture_output=True, timeout=60)  # noqa: S603
+    done = subprocess.run([*cmd[:-2], "500", "0"], cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()
 
     # then every simulator deal is stored exactly once
@@ -140,7 +140,7 @@ async def test_gap_is_detected_by_period_counts_and_refetched(
     async with session_factory() as session, session.begin():
         for table in ("trading_deals", "trading_deal_keys"):
             await session.execute(text(
-                f"DELETE FROM {table} WHERE server_id = :s AND time >= :a AND time < :b"),  # noqa: S608
+                f"DELETE FROM {table} WHERE server_id = :s AND time >= :a AND time < :b"),
                 {"s": server_id, "a": hole, "b": hole + timedelta(minutes=1)})
     assert len(await _deal_ids(session_factory, server_id)) < len(all_ids)
 

@@ -1,0 +1,400 @@
+"""Client lifecycle: lead capture, registration and email verification, profile, documents,
+questionnaire, submission, compliance decisions, live accounts, communications, configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import strawberry
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.file_uploads import Upload
+from strawberry.types import Info
+
+from domain.clients import accounts, communications, config, documents, leads, profile, questionnaire, review
+from domain.clients.access import client_for, own_client, parse_id, visible_filter
+from domain.clients.models import Client, Document, StatusChange
+from domain.clients.registration import register_client, verify_email
+from domain.clients.storage import default_store
+from domain.compliance.models import ScreeningResult
+from domain.identity import sessions
+from domain.identity.models import User
+from domain.shared.errors import DomainError
+from domain.trading.models import TradingAccount
+from schema.clients.types import (
+    AnswerInput,
+    AttributionInput,
+    Client360,
+    ClientDocument,
+    ClientPayload,
+    ClientStatus,
+    ClientSummary,
+    CommunicationEntry,
+    CommunicationPayload,
+    ConfigPayload,
+    DocumentPayload,
+    LeadInput,
+    LeadPayload,
+    LiveAccount,
+    LiveAccountPayload,
+    MyClient,
+    MyClientPayload,
+    ProfileInput,
+    Question,
+    QuestionnaireDefinition,
+    QuestionnairePayload,
+    QuestionnaireResult,
+    QuestionOption,
+    RegisterClientInput,
+    RegisterClientPayload,
+    ReviewDecision,
+    ScreeningHit,
+    StatusEntry,
+)
+from schema.context import Context
+from schema.errors import UserError, payload_or_errors, user_error
+from schema.permissions import IsAuthenticated, Requires
+
+P = TypeVar("P")
+Ctx = Info[Context, Any]
+
+
+async def _mutate(ctx: Context, fn: Callable[[AsyncSession], Awaitable[P]],
+                  failed: Callable[[list[UserError]], P]) -> P:
+    async def work() -> P:
+        return await ctx.transaction(fn)
+
+    return await payload_or_errors(work, failed)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _attribution(a: AttributionInput | None) -> leads.Attribution:
+    if a is None:
+        return leads.Attribution()
+    return leads.Attribution(a.utm_source, a.utm_medium, a.utm_campaign, a.utm_content, a.referrer,
+                             a.landing_page, a.ib_code)
+
+
+def _profile(p: ProfileInput) -> profile.ProfileInput:
+    company = None
+    if p.company is not None:
+        company = profile.Company(p.company.name, p.company.registration_number, p.company.country,
+                                  [profile.Director(d.first_name, d.last_name, d.date_of_birth, d.country)
+                                   for d in p.company.directors])
+    return profile.ProfileInput(
+        first_name=p.first_name, last_name=p.last_name, date_of_birth=p.date_of_birth, country=p.country,
+        phone=p.phone, address_line=p.address_line, city=p.city, postal_code=p.postal_code,
+        tax_residencies=[profile.TaxResidency(t.country, t.tin) for t in p.tax_residencies],
+        employment_status=p.employment_status, source_of_funds=p.source_of_funds, occupation=p.occupation,
+        company=company)
+
+
+async def client_360(session: AsyncSession, client: Client) -> Client360:
+    user = await session.get(User, client.user_id)
+    assert user is not None
+    history = await session.scalars(select(StatusChange).where(StatusChange.client_id == client.id)
+                                    .order_by(StatusChange.id))
+    docs = await session.scalars(select(Document).where(Document.client_id == client.id).order_by(Document.id))
+    hits = await session.scalars(select(ScreeningResult).where(ScreeningResult.client_id == client.id)
+                                 .order_by(ScreeningResult.id))
+    accts = await session.scalars(select(TradingAccount).where(TradingAccount.user_id == client.user_id)
+                                  .order_by(TradingAccount.id))
+    answered = await questionnaire.latest(session, client.id)
+    return Client360(
+        id=strawberry.ID(str(client.id)), status=ClientStatus(client.status), kind=client.kind, email=user.email,
+        first_name=client.first_name, last_name=client.last_name, date_of_birth=client.date_of_birth,
+        country=client.country, desk=client.desk, phone=client.profile.get("phone"), profile_json=client.profile,
+        attribution=client.attribution, risk_category=client.risk_category, risk_level=client.risk_level,
+        review_round=client.review_round, status_history=[StatusEntry.from_row(r) for r in history],
+        documents=[ClientDocument.from_row(d) for d in docs], screening=[ScreeningHit.from_row(h) for h in hits],
+        questionnaire=QuestionnaireResult.from_row(answered) if answered else None,
+        accounts=[LiveAccount.from_row(a) for a in accts],
+        communications=[CommunicationEntry.from_row(c) for c in await communications.for_client(session, client.id)],
+    )
+
+
+@strawberry.type
+class ClientQueries:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Your own client record, if any.")
+    async def my_client(self, info: Ctx) -> MyClient | None:
+        async with info.context.session() as session:
+            try:
+                return MyClient.from_row(await own_client(session, info.context.actor))
+            except DomainError:
+                return None
+
+    @strawberry.field(description="The active appropriateness questionnaire.")
+    async def questionnaire(self, info: Ctx) -> QuestionnaireDefinition:
+        async with info.context.session() as session, session.begin():
+            row = await questionnaire.active(session)
+        questions = [Question(id=q["id"], text=q["text"], options=[QuestionOption(id=o["id"], text=o["text"])
+                                                                   for o in q["options"]])
+                     for q in row.definition["questions"]]
+        return QuestionnaireDefinition(version=row.version, questions=questions)
+
+    @strawberry.field(permission_classes=[Requires("clients.read")], description="The client-360 view.")
+    async def client(self, info: Ctx, id: strawberry.ID) -> Client360 | None:
+        async with info.context.session() as session:
+            try:
+                found = await client_for(session, info.context.actor, parse_id(str(id), "id"))
+            except DomainError:
+                return None
+            return await client_360(session, found)
+
+    @strawberry.field(permission_classes=[Requires("clients.read")],
+                      description="Clients you may see, newest first, optionally by status.")
+    async def clients(self, info: Ctx, status: ClientStatus | None = None, first: int = 50) -> list[ClientSummary]:
+        stmt = select(Client).where(visible_filter(info.context.actor))
+        if status is not None:
+            stmt = stmt.where(Client.status == status.value)
+        async with info.context.session() as session:
+            rows = await session.scalars(stmt.order_by(Client.created_at.desc(), Client.id.desc())
+                                         .limit(max(1, min(first, info.context.settings.max_page_size))))
+            return [ClientSummary.from_row(c) for c in rows]
+
+    @strawberry.field(permission_classes=[Requires("kyc.approve")],
+                      description="Clients waiting for a compliance decision, oldest first.")
+    async def review_queue(self, info: Ctx) -> list[ClientSummary]:
+        async with info.context.session() as session:
+            rows = await session.scalars(select(Client).where(Client.status == "under_review")
+                                         .order_by(Client.updated_at, Client.id).limit(200))
+            return [ClientSummary.from_row(c) for c in rows]
+
+    @strawberry.field(permission_classes=[Requires("clients.notes")],
+                      description="Search notes, calls, emails and messages of the clients you may see.")
+    async def search_communications(self, info: Ctx, query: str) -> list[CommunicationEntry]:
+        async with info.context.session() as session:
+            rows = await communications.search(session, info.context.actor, query)
+            return [CommunicationEntry.from_row(r) for r in rows]
+
+
+@strawberry.type
+class ClientMutations:
+    @strawberry.mutation(description="Record a lead (public): deduped by email, attributed, assigned to sales.")
+    async def capture_lead(self, info: Ctx, input: LeadInput) -> LeadPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> LeadPayload:
+            await leads.capture_lead(session, ctx.actor, leads.LeadInput(
+                input.email, input.first_name, input.last_name, input.country, input.language,
+                _attribution(input.attribution)))
+            return LeadPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: LeadPayload(errors=e))
+
+    @strawberry.mutation(description="Register as a client; a verification link is emailed.")
+    async def register_client(self, info: Ctx, input: RegisterClientInput) -> RegisterClientPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> tuple[Client, sessions.Tokens | None, DomainError | None]:
+            client = await register_client(session, ctx.settings, ctx.actor, email=input.email,
+                                           password=input.password, display_name=input.display_name,
+                                           kind="corporate" if input.corporate else "individual",
+                                           attribution=_attribution(input.attribution))
+            user = await session.get(User, client.user_id)
+            assert user is not None
+            outcome = await sessions.login(session, ctx.settings, ctx.services.redis, ctx.actor, email=user.email,
+                                           password=input.password, totp_code=None, device="registration")
+            return client, outcome.value, outcome.error
+
+        async def work() -> RegisterClientPayload:
+            client, tokens, error = await ctx.transaction(txn)
+            if tokens is None:
+                return RegisterClientPayload(client=MyClient.from_row(client),
+                                             errors=[user_error(error)] if error else [])
+            return RegisterClientPayload(client=MyClient.from_row(client), access_token=tokens.access_token,
+                                         refresh_token=tokens.refresh_token)
+
+        return await payload_or_errors(work, lambda e: RegisterClientPayload(errors=e))
+
+    @strawberry.mutation(description="Confirm your email address with the token from the emailed link.")
+    async def verify_client_email(self, info: Ctx, token: str) -> MyClientPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> MyClientPayload:
+            return MyClientPayload(client=MyClient.from_row(await verify_email(session, ctx.actor, token)))
+
+        return await _mutate(ctx, txn, lambda e: MyClientPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Complete or correct your profile.")
+    async def update_my_profile(self, info: Ctx, input: ProfileInput) -> MyClientPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> MyClientPayload:
+            client = await own_client(session, ctx.actor, lock=True)
+            await profile.update_profile(session, ctx.actor, client, _profile(input), _today())
+            return MyClientPayload(client=MyClient.from_row(client))
+
+        return await _mutate(ctx, txn, lambda e: MyClientPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Upload a KYC document (GraphQL multipart request): PDF, JPEG, PNG, WebP, HEIC.")
+    async def upload_document(self, info: Ctx, kind: str, file: Upload,
+                              expires_on: date | None = None) -> DocumentPayload:
+        ctx = info.context
+        # One byte over the limit is enough to refuse it without reading a huge body into memory.
+        data: bytes = await file.read(documents.MAX_BYTES + 1)  # type: ignore[attr-defined]
+        filename = str(getattr(file, "filename", "") or "")
+
+        async def txn(session: AsyncSession) -> DocumentPayload:
+            client = await own_client(session, ctx.actor, lock=True)
+            doc = await documents.upload(session, ctx.settings, default_store(ctx.settings), ctx.actor, client,
+                                         kind=kind, filename=filename, data=data, expires_on=expires_on,
+                                         today=_today())
+            return DocumentPayload(document=ClientDocument.from_row(doc))
+
+        return await _mutate(ctx, txn, lambda e: DocumentPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Answer the questionnaire.")
+    async def submit_questionnaire(self, info: Ctx, answers: list[AnswerInput]) -> QuestionnairePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> QuestionnairePayload:
+            client = await own_client(session, ctx.actor, lock=True)
+            given = {a.question: a.option for a in answers}
+            return QuestionnairePayload(result=QuestionnaireResult.from_row(
+                await questionnaire.submit(session, ctx.actor, client, given)))
+
+        return await _mutate(ctx, txn, lambda e: QuestionnairePayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Submit your application for review.")
+    async def submit_application(self, info: Ctx) -> MyClientPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> MyClientPayload:
+            client = await own_client(session, ctx.actor, lock=True)
+            return MyClientPayload(client=MyClient.from_row(await review.submit(session, ctx.actor, client)))
+
+        return await _mutate(ctx, txn, lambda e: MyClientPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("clients.update")],
+                         description="Submit a client's application on their behalf.")
+    async def submit_client_for_review(self, info: Ctx, client_id: strawberry.ID) -> ClientPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> ClientPayload:
+            client = await client_for(session, ctx.actor, parse_id(str(client_id), "clientId"), lock=True)
+            return ClientPayload(client=ClientSummary.from_row(await review.submit(session, ctx.actor, client)))
+
+        return await _mutate(ctx, txn, lambda e: ClientPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("kyc.review")], description="Accept or reject a document.")
+    async def review_document(self, info: Ctx, document_id: strawberry.ID, accept: bool,
+                              reason: str = "") -> DocumentPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> DocumentPayload:
+            doc = await documents.document_for(session, ctx.actor, parse_id(str(document_id), "documentId"))
+            return DocumentPayload(document=ClientDocument.from_row(
+                await documents.review(session, ctx.actor, doc, accept=accept, reason=reason)))
+
+        return await _mutate(ctx, txn, lambda e: DocumentPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("kyc.approve")],
+                         description="Approve, reject or request more information (four eyes for high risk).")
+    async def decide_client(self, info: Ctx, client_id: strawberry.ID, decision: ReviewDecision,
+                            reason: str = "") -> ClientPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> ClientPayload:
+            client = await client_for(session, ctx.actor, parse_id(str(client_id), "clientId"), lock=True)
+            verdict = review.Verdict(decision.value)
+            return ClientPayload(client=ClientSummary.from_row(
+                await review.decide(session, ctx.actor, client, verdict, reason)))
+
+        return await _mutate(ctx, txn, lambda e: ClientPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("trading.manage")],
+                         description="Open an approved client's live account (idempotent per key).")
+    async def open_live_account(self, info: Ctx, client_id: strawberry.ID, idempotency_key: str = "initial",
+                                leverage: int | None = None) -> LiveAccountPayload:
+        ctx = info.context
+
+        async def work() -> LiveAccountPayload:
+            request = await accounts.open_live_account(
+                ctx.services.session_factory, ctx.settings, ctx.actor, parse_id(str(client_id), "clientId"),
+                idempotency_key=idempotency_key, leverage=leverage)
+            async with ctx.session() as session:
+                row = await session.get(TradingAccount, request.trading_account_id) \
+                    if request.trading_account_id else None
+            return LiveAccountPayload(account=LiveAccount.from_row(row) if row else None, status=request.status)
+
+        return await payload_or_errors(work, lambda e: LiveAccountPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("clients.notes")],
+                         description="Log a note, call, email or message on a client.")
+    async def log_client_communication(self, info: Ctx, client_id: strawberry.ID, kind: str, body: str,
+                                       subject: str = "", direction: str = "internal") -> CommunicationPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> CommunicationPayload:
+            client = await client_for(session, ctx.actor, parse_id(str(client_id), "clientId"))
+            row = await communications.log(session, ctx.actor, client, kind=kind, body=body, subject=subject,
+                                           direction=direction)
+            return CommunicationPayload(communication=CommunicationEntry.from_row(row))
+
+        return await _mutate(ctx, txn, lambda e: CommunicationPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("config.manage")],
+                         description="Set whether a country is served, regulated or high risk.")
+    async def set_jurisdiction(self, info: Ctx, country: str, served: bool, regulated: bool, regulator: str = "",
+                               high_risk: bool = False, esma_retail_caps: bool = False) -> ConfigPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> ConfigPayload:
+            await config.set_jurisdiction(session, ctx.actor, country=country, served=served, regulated=regulated,
+                                          regulator=regulator, high_risk=high_risk)
+            if esma_retail_caps:
+                await config.apply_esma_retail(session, ctx.actor, country)
+            return ConfigPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: ConfigPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("config.manage")], description="Define an account type.")
+    async def set_account_type(self, info: Ctx, code: str, name: str, pricing: str,
+                               currencies: list[str]) -> ConfigPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> ConfigPayload:
+            await config.set_account_type(session, ctx.actor, code=code, name=name, pricing=pricing,
+                                          currencies=currencies)
+            return ConfigPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: ConfigPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("config.manage")],
+                         description="Map (jurisdiction, account type, currency, book, risk category) to a group.")
+    async def set_group_mapping(self, info: Ctx, jurisdiction: str, account_type: str, currency: str, book: str,
+                                risk_category: str, server_id: strawberry.ID, group_name: str) -> ConfigPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> ConfigPayload:
+            await config.set_group_mapping(session, ctx.actor, jurisdiction=jurisdiction, account_type=account_type,
+                                           currency=currency, book=book, risk_category=risk_category,
+                                           server_id=parse_id(str(server_id), "serverId"), group_name=group_name)
+            return ConfigPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: ConfigPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("config.manage")],
+                         description="Cap leverage per jurisdiction and asset class, or per risk category.")
+    async def set_leverage_cap(self, info: Ctx, scope: str, key: str, asset_class: str,
+                               max_leverage: int) -> ConfigPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> ConfigPayload:
+            await config.set_leverage_cap(session, ctx.actor, scope=scope, key=key, asset_class=asset_class,
+                                          max_leverage=max_leverage)
+            return ConfigPayload(ok=True)
+
+        return await _mutate(ctx, txn, lambda e: ConfigPayload(errors=e))
+
+
+QUERIES = (ClientQueries,)
+MUTATIONS = (ClientMutations,)
+SUBSCRIPTIONS = ()

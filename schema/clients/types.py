@@ -1,0 +1,359 @@
+"""GraphQL types of the client lifecycle, written by hand from the domain rows (never ORM exposure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+
+import strawberry
+
+from domain.clients import models as m
+from domain.compliance.models import ScreeningResult as ScreeningRow
+from domain.trading.models import TradingAccount as AccountRow
+from schema.errors import UserError
+
+
+@strawberry.enum
+class ClientStatus(Enum):
+    LEAD = "lead"
+    REGISTERED = "registered"
+    EMAIL_VERIFIED = "email_verified"
+    PROFILE_COMPLETE = "profile_complete"
+    DOCUMENTS_SUBMITTED = "documents_submitted"
+    UNDER_REVIEW = "under_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    MORE_INFO_REQUIRED = "more_info_required"
+    ACTIVE = "active"
+    DORMANT = "dormant"
+    CLOSED = "closed"
+    BLOCKED = "blocked"
+
+
+@strawberry.enum
+class ReviewDecision(Enum):
+    APPROVE = "approve"
+    REJECT = "reject"
+    REQUEST_INFO = "request_info"
+
+
+@strawberry.input
+class AttributionInput:
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    utm_content: str = ""
+    referrer: str = ""
+    landing_page: str = ""
+    ib_code: str = ""
+
+
+@strawberry.input
+class LeadInput:
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    country: str | None = None
+    language: str | None = None
+    attribution: AttributionInput | None = None
+
+
+@strawberry.input
+class RegisterClientInput:
+    email: str
+    password: str
+    display_name: str = ""
+    corporate: bool = False
+    attribution: AttributionInput | None = None
+
+
+@strawberry.input
+class TaxResidencyInput:
+    country: str
+    tin: str
+
+
+@strawberry.input
+class DirectorInput:
+    first_name: str
+    last_name: str
+    date_of_birth: dt.date | None = None
+    country: str | None = None
+
+
+@strawberry.input
+class CompanyInput:
+    name: str
+    registration_number: str
+    country: str
+    directors: list[DirectorInput]
+
+
+@strawberry.input
+class ProfileInput:
+    first_name: str
+    last_name: str
+    date_of_birth: dt.date
+    country: str
+    phone: str
+    address_line: str
+    city: str
+    postal_code: str
+    tax_residencies: list[TaxResidencyInput]
+    employment_status: str
+    source_of_funds: str
+    occupation: str = ""
+    company: CompanyInput | None = None
+
+
+@strawberry.input
+class AnswerInput:
+    question: str
+    option: str
+
+
+@strawberry.type
+class StatusEntry:
+    from_status: ClientStatus | None
+    to_status: ClientStatus
+    reason: str
+    actor_kind: str
+    at: dt.datetime
+
+    @classmethod
+    def from_row(cls, r: m.StatusChange) -> StatusEntry:
+        return cls(from_status=ClientStatus(r.from_status) if r.from_status else None,
+                   to_status=ClientStatus(r.to_status), reason=r.reason, actor_kind=r.actor_kind, at=r.created_at)
+
+
+@strawberry.type
+class ClientDocument:
+    id: strawberry.ID
+    kind: str
+    status: str
+    reject_reason: str | None
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    expires_on: dt.date | None
+    uploaded_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, r: m.Document) -> ClientDocument:
+        return cls(id=strawberry.ID(str(r.id)), kind=r.kind, status=r.status, reject_reason=r.reject_reason,
+                   filename=r.filename, content_type=r.content_type, size_bytes=r.size_bytes, sha256=r.sha256,
+                   expires_on=r.expires_on, uploaded_at=r.created_at)
+
+
+@strawberry.type
+class ScreeningHit:
+    id: strawberry.ID
+    client_id: strawberry.ID
+    list_name: str
+    list_version: str
+    matcher_version: str
+    score: float
+    threshold: float
+    entity_id: str | None
+    entity_caption: str | None
+    topics: list[str]
+    status: str
+    at: dt.datetime
+
+    @classmethod
+    def from_row(cls, r: ScreeningRow) -> ScreeningHit:
+        return cls(id=strawberry.ID(str(r.id)), client_id=strawberry.ID(str(r.client_id)), list_name=r.list_name,
+                   list_version=r.list_version, matcher_version=r.matcher_version, score=float(r.score),
+                   threshold=float(r.threshold), entity_id=r.entity_id, entity_caption=r.entity_caption,
+                   topics=list(r.topics), status=r.status, at=r.created_at)
+
+
+@strawberry.type
+class LiveAccount:
+    id: strawberry.ID
+    login: str
+    group: str
+    leverage: int
+    currency: str
+
+    @classmethod
+    def from_row(cls, r: AccountRow) -> LiveAccount:
+        return cls(id=strawberry.ID(str(r.id)), login=str(r.login), group=r.group, leverage=r.leverage,
+                   currency=r.currency)
+
+
+@strawberry.type
+class CommunicationEntry:
+    id: strawberry.ID
+    client_id: strawberry.ID
+    kind: str
+    direction: str
+    subject: str
+    body: str
+    author_user_id: strawberry.ID | None
+    at: dt.datetime
+
+    @classmethod
+    def from_row(cls, r: m.Communication) -> CommunicationEntry:
+        return cls(id=strawberry.ID(str(r.id)), client_id=strawberry.ID(str(r.client_id)), kind=r.kind,
+                   direction=r.direction, subject=r.subject, body=r.body,
+                   author_user_id=strawberry.ID(str(r.author_user_id)) if r.author_user_id else None,
+                   at=r.created_at)
+
+
+@strawberry.type
+class QuestionnaireResult:
+    score: int
+    risk_category: str
+    blocked_products: list[str]
+    at: dt.datetime
+
+    @classmethod
+    def from_row(cls, r: m.QuestionnaireResponse) -> QuestionnaireResult:
+        return cls(score=r.score, risk_category=r.risk_category, blocked_products=list(r.blocked_products),
+                   at=r.created_at)
+
+
+@strawberry.type
+class QuestionOption:
+    id: str
+    text: str
+
+
+@strawberry.type
+class Question:
+    id: str
+    text: str
+    options: list[QuestionOption]
+
+
+@strawberry.type
+class QuestionnaireDefinition:
+    version: int
+    questions: list[Question]
+
+
+@strawberry.type(description="A client as the client sees themselves.")
+class MyClient:
+    id: strawberry.ID
+    status: ClientStatus
+    kind: str
+    first_name: str
+    last_name: str
+    country: str | None
+    date_of_birth: dt.date | None
+    risk_category: str | None
+    blocked_products: list[str]
+
+    @classmethod
+    def from_row(cls, c: m.Client) -> MyClient:
+        return cls(id=strawberry.ID(str(c.id)), status=ClientStatus(c.status), kind=c.kind,
+                   first_name=c.first_name, last_name=c.last_name, country=c.country,
+                   date_of_birth=c.date_of_birth, risk_category=c.risk_category,
+                   blocked_products=list(c.blocked_products))
+
+
+@strawberry.type(description="A client as staff see them (list rows).")
+class ClientSummary:
+    id: strawberry.ID
+    status: ClientStatus
+    kind: str
+    name: str
+    country: str | None
+    desk: str | None
+    risk_level: str | None
+    created_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, c: m.Client) -> ClientSummary:
+        return cls(id=strawberry.ID(str(c.id)), status=ClientStatus(c.status), kind=c.kind, name=c.full_name,
+                   country=c.country, desk=c.desk, risk_level=c.risk_level, created_at=c.created_at)
+
+
+@strawberry.type(description="The client-360 view: profile, history, documents, screening, accounts, notes.")
+class Client360:
+    id: strawberry.ID
+    status: ClientStatus
+    kind: str
+    email: str
+    first_name: str
+    last_name: str
+    date_of_birth: dt.date | None
+    country: str | None
+    desk: str | None
+    phone: str | None
+    profile_json: strawberry.scalars.JSON
+    attribution: strawberry.scalars.JSON
+    risk_category: str | None
+    risk_level: str | None
+    review_round: int
+    status_history: list[StatusEntry]
+    documents: list[ClientDocument]
+    screening: list[ScreeningHit]
+    questionnaire: QuestionnaireResult | None
+    accounts: list[LiveAccount]
+    communications: list[CommunicationEntry]
+
+
+@strawberry.type
+class LeadPayload:
+    ok: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RegisterClientPayload:
+    client: MyClient | None = None
+    access_token: str | None = None
+    refresh_token: str | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class MyClientPayload:
+    client: MyClient | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ClientPayload:
+    client: ClientSummary | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DocumentPayload:
+    document: ClientDocument | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class QuestionnairePayload:
+    result: QuestionnaireResult | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ScreeningHitPayload:
+    hit: ScreeningHit | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class LiveAccountPayload:
+    account: LiveAccount | None = None
+    status: str | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class CommunicationPayload:
+    communication: CommunicationEntry | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ConfigPayload:
+    ok: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)

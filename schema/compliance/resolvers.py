@@ -1,0 +1,87 @@
+"""Compliance screening: list imports (FollowTheMoney JSON, OFAC SDN CSV), the hit review queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.file_uploads import Upload
+from strawberry.types import Info
+
+from domain.clients.access import parse_id
+from domain.compliance import lists, screening
+from domain.compliance.models import ScreeningResult
+from schema.clients.types import ScreeningHit, ScreeningHitPayload
+from schema.context import Context
+from schema.errors import UserError, payload_or_errors
+from schema.permissions import Requires
+
+Ctx = Info[Context, Any]
+MAX_LIST_BYTES = 200 * 1024 * 1024
+
+
+@strawberry.type
+class ScreeningListInfo:
+    name: str
+    format: str
+    version: str
+    entity_count: int
+
+
+@strawberry.type
+class ScreeningListPayload:
+    list: ScreeningListInfo | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ComplianceQueries:
+    @strawberry.field(permission_classes=[Requires("kyc.review")], description="Screening hits awaiting review.")
+    async def screening_hits(self, info: Ctx, status: str = "pending", first: int = 100) -> list[ScreeningHit]:
+        async with info.context.session() as session:
+            rows = await session.scalars(select(ScreeningResult).where(ScreeningResult.status == status)
+                                         .order_by(ScreeningResult.id).limit(max(1, min(first, 500))))
+            return [ScreeningHit.from_row(r) for r in rows]
+
+
+@strawberry.type
+class ComplianceMutations:
+    @strawberry.mutation(permission_classes=[Requires("compliance.manage")],
+                         description="Load a sanctions/PEP list file (format ftm or ofac); clients are re-screened.")
+    async def import_screening_list(self, info: Ctx, name: str, format: str, file: Upload) -> ScreeningListPayload:
+        ctx = info.context
+        data: bytes = await file.read(MAX_LIST_BYTES)  # type: ignore[attr-defined]
+
+        async def work() -> ScreeningListPayload:
+            async def txn(session: AsyncSession) -> ScreeningListPayload:
+                row = await lists.load_list(session, ctx.actor, name=name, fmt=format, data=data)
+                return ScreeningListPayload(list=ScreeningListInfo(name=row.name, format=row.format,
+                                                                   version=row.version,
+                                                                   entity_count=row.entity_count))
+
+            return await ctx.transaction(txn)
+
+        return await payload_or_errors(work, lambda e: ScreeningListPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("kyc.review")],
+                         description="Confirm (blocks the client) or dismiss a screening hit.")
+    async def resolve_screening_hit(self, info: Ctx, result_id: strawberry.ID, confirmed: bool,
+                                    reason: str) -> ScreeningHitPayload:
+        ctx = info.context
+
+        async def work() -> ScreeningHitPayload:
+            async def txn(session: AsyncSession) -> ScreeningHitPayload:
+                row = await screening.resolve_hit(session, ctx.actor, parse_id(str(result_id), "resultId"),
+                                                  confirmed=confirmed, reason=reason)
+                return ScreeningHitPayload(hit=ScreeningHit.from_row(row))
+
+            return await ctx.transaction(txn)
+
+        return await payload_or_errors(work, lambda e: ScreeningHitPayload(errors=e))
+
+
+QUERIES = (ComplianceQueries,)
+MUTATIONS = (ComplianceMutations,)
+SUBSCRIPTIONS = ()
