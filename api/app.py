@@ -55,6 +55,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             keep_alive_interval=15,
             connection_init_wait_timeout=timedelta(seconds=10),
             max_subscriptions_per_connection=50,
+            multipart_uploads_enabled=True,
             allowed_origins=settings.allowed_ws_origins,
         )
         try:
@@ -110,6 +111,10 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         Route("/ready", ready),
         Route("/metrics", metrics),
     ]
+    from api.oidc_routes import oidc_routes
+
+    # Staff SSO (/auth/oidc/*) when FOREXCRM_OIDC_DISCOVERY_URL and FOREXCRM_OIDC_CLIENT_ID are set.
+    routes += oidc_routes(settings, lambda: state["runtime"].services)
     if settings.bench_anchor and not settings.is_production:
         routes.append(Route("/bench/anchor", bench_anchor))
     return Starlette(
@@ -117,7 +122,8 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         lifespan=lifespan,
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       max_upload_bytes=settings.max_upload_bytes),
             # Portals live on their own origins: the same allow-list as WebSockets, with cookies.
             Middleware(CORSMiddleware, allow_origins=settings.allowed_ws_origins, allow_credentials=True,
                        allow_methods=["GET", "POST", "OPTIONS"],

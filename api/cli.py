@@ -143,15 +143,7 @@ def run(
     with resolved_urls(settings) as (database_url, redis_url):
         asyncio.run(_check_reachable(settings, database_url, redis_url))
         _migrate(database_url, settings)
-        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
-        exe = [sys.executable, "-m", "api"]
-        children: list[subprocess.Popen[bytes]] = [
-            subprocess.Popen([*exe, "worker"], env=env),  # noqa: S603
-            subprocess.Popen([*exe, "api", *(["--port", str(port)] if port else [])], env=env),  # noqa: S603
-        ]
-        api_port = port or settings.port
-        console.print(f"[bold green]forexcrm is starting[/bold green]: GraphQL at "
-                      f"http://{settings.host}:{api_port}/graphql (Ctrl+C to stop)")
+        children: list[subprocess.Popen[bytes]] = []
         stopping = False
 
         def stop(*_: object) -> None:
@@ -161,9 +153,30 @@ def run(
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         try:
+            creds: dict[str, str] = {}
+            if settings.simulators > 0 or settings.demo_data:
+                from api.demo import ensure_demo_data
+                from api.simulators import start_simulators
+
+                with console.status(f"starting {settings.simulators} trading-server simulator(s) ..."):
+                    sims = start_simulators(settings.data_dir, settings.simulators, settings.simulator_port)
+                children += sims
+                creds = asyncio.run(ensure_demo_data(settings, database_url, sims)) if settings.demo_data else {}
+            env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+            exe = [sys.executable, "-m", "api"]
+            children += [
+                subprocess.Popen([*exe, "worker"], env=env),  # noqa: S603
+                subprocess.Popen([*exe, "api", *(["--port", str(port)] if port else [])], env=env),  # noqa: S603
+            ]
+            api_port = port or settings.port
+            console.print(f"[bold green]forexcrm is starting[/bold green]: GraphQL at "
+                          f"http://{settings.host}:{api_port}/graphql (Ctrl+C to stop)")
+            for email, password in creds.items():
+                console.print(f"  demo sign-in: {email} / {password}")
             while not stopping and all(child.poll() is None for child in children):
                 time.sleep(0.2)
         finally:
+            # Children first (they use the embedded servers), whatever happened above.
             for child in children:
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)

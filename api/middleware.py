@@ -59,25 +59,29 @@ class _BodyTooLarge(Exception):
 class BodySizeLimitMiddleware:
     """Refuses bodies over the limit with 413, by Content-Length and while streaming."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Multipart requests (document uploads) get their own, larger limit.
+        self.max_upload_bytes = max_upload_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = scope.get("state", {}).get("request_id")
-        length = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        limit = self.max_upload_bytes if headers.get(b"content-type", b"").startswith(b"multipart/") else self.max_bytes
+        length = headers.get(b"content-length")
         if length is not None:
             try:
-                too_big = int(length) > self.max_bytes
+                too_big = int(length) > limit
             except ValueError:
                 await send_json_error(send, 400, "BAD_REQUEST", "Invalid Content-Length", request_id)
                 return
             if too_big:
                 await send_json_error(
-                    send, 413, "PAYLOAD_TOO_LARGE", f"Request body over {self.max_bytes} bytes", request_id
+                    send, 413, "PAYLOAD_TOO_LARGE", f"Request body over {limit} bytes", request_id
                 )
                 return
         received = 0
@@ -88,7 +92,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _BodyTooLarge
             return message
 
@@ -103,5 +107,5 @@ class BodySizeLimitMiddleware:
         except _BodyTooLarge:
             if not started:
                 await send_json_error(
-                    send, 413, "PAYLOAD_TOO_LARGE", f"Request body over {self.max_bytes} bytes", request_id
+                    send, 413, "PAYLOAD_TOO_LARGE", f"Request body over {limit} bytes", request_id
                 )

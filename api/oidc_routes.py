@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from api.middleware import error_body
+from domain.identity import ratelimit
 from domain.identity.oidc import (
     PROVIDER_ERROR,
     STATE_MISMATCH,
@@ -219,6 +220,12 @@ class OidcEndpoints:
 
     async def callback(self, request: Request) -> Response:
         actor = request_actor(request)
+        try:  # the per-IP budget password login uses: a refused callback writes an audit event
+            await ratelimit.hit(self.services().redis, "login:ip", actor.ip or "-",
+                                limit=self.settings.login_attempts_per_ip, window_s=self.settings.rate_limit_window_s,
+                                now_s=int(time.time()))
+        except DomainError as exc:
+            return refused(SsoRefused(exc.code, exc.message), status=429)
         identity = await self._identity(request)
         if isinstance(identity, SsoRefused):
             problem = identity

@@ -78,4 +78,17 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str, *,
     if start_hub:
         await hub.start()
     services = AppServices(settings=settings, session_factory=create_session_factory(engine), redis=redis, hub=hub)
+    await _register_platforms(services)
     return Runtime(services=services, engine=engine)
+
+
+async def _register_platforms(services: AppServices) -> None:
+    """Adapters for the configured trading servers (a fresh database has none yet: fine)."""
+    import structlog
+
+    from domain.trading.directory import refresh_platforms
+
+    try:
+        await refresh_platforms(services.session_factory, services.settings.secret_key.get_secret_value())
+    except Exception as exc:  # e.g. before migrations: the worker's cron refreshes later
+        structlog.get_logger(__name__).warning("platforms.refresh_failed", error=str(exc))

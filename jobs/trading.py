@@ -116,8 +116,15 @@ FUNCTIONS: list[Any] = [
 ]
 
 
+async def refresh_trading_platforms(ctx: dict[str, Any]) -> int:
+    from domain.trading.directory import refresh_platforms
+
+    return await refresh_platforms(ctx["session_factory"], ctx["settings"].secret_key.get_secret_value())
+
+
 def cron_jobs(settings: Settings) -> list[Any]:
     return [
+        cron(refresh_trading_platforms, second={50}, unique=True, keep_result=0),
         cron(schedule_pulls, second=_every(3), unique=True, keep_result=0),
         cron(snapshot_positions, minute=_every(5), second={30}, unique=True),
         cron(verify_deal_gaps, minute={7, 37}, second={15}, unique=True),

@@ -3,9 +3,10 @@
 Discovery, /authorize (auto-approves `provider.user`, checks client, redirect URI and PKCE S256,
 keeps state and nonce), /token (client authentication, single-use code, PKCE verifier), /jwks,
 /userinfo. ID tokens are RS256, signed with a key generated per provider (joserfc). `user` and
-`mode` are changed per test: mode "bad_nonce" signs a foreign nonce, "error" answers the
-authorization request with access_denied, "wrong_audience" issues the ID token to another client,
-"groups_in_userinfo" leaves the groups out of the ID token (only /userinfo has them).
+`mode` are changed per test: "bad_nonce" signs a foreign nonce, "error" answers the authorization
+request with access_denied, "wrong_audience" issues the ID token to another client (azp naming
+ours), "bad_signature" signs with a key not in the JWKS (same kid), "expired" issues an ID token
+that expired ten minutes ago, "groups_in_userinfo" leaves the groups out of the ID token.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from starlette.routing import Route
 
 from tests.conftest import free_port
 
-Mode = Literal["ok", "bad_nonce", "error", "wrong_audience", "groups_in_userinfo"]
+Mode = Literal["ok", "bad_nonce", "error", "wrong_audience", "bad_signature", "expired", "groups_in_userinfo"]
 
 
 @dataclass
@@ -62,7 +63,9 @@ class OidcProvider:
         self.client_id = client_id
         self.client_secret = client_secret
         self.redirect_uri = redirect_uri
-        self.key = RSAKey.generate_key(2048, parameters={"kid": secrets.token_hex(4), "use": "sig", "alg": "RS256"})
+        kid = secrets.token_hex(4)
+        self.key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
+        self.impostor = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"})
         self.user = IdpUser(email="nobody@broker.example")
         self.mode: Mode = "ok"
         self.base_url = ""
@@ -143,15 +146,18 @@ class OidcProvider:
                 "name": user.name, "groups": list(user.groups)}
 
     def _id_token(self, grant: Grant) -> str:
-        now = int(time.time())
+        now = int(time.time()) - (600 if grant.mode == "expired" else 0)
         claims: dict[str, Any] = {
             **self._user_claims(grant.user), "iss": self.base_url, "iat": now, "exp": now + 300, "amr": grant.user.amr,
             "aud": "someone-else" if grant.mode == "wrong_audience" else grant.client_id,
             "nonce": "not-the-nonce-you-sent" if grant.mode == "bad_nonce" else grant.nonce,
         }
+        if grant.mode == "wrong_audience":
+            claims["azp"] = grant.client_id  # names us as the party, so only the audience check can refuse it
         if grant.mode == "groups_in_userinfo":
             claims.pop("groups")
-        return jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, KeySet([self.key]))
+        key = self.impostor if grant.mode == "bad_signature" else self.key
+        return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, KeySet([key]))
 
     def app(self) -> Starlette:
         return Starlette(routes=[

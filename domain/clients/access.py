@@ -1,6 +1,6 @@
-"""Who may see which client: a client only themselves; back-office staff (kyc.review or
-clients.update) every client; other staff (sales, support) only their own desk's clients.
-Anything else answers "not found", never "forbidden"."""
+"""Who may see which client: a client only themselves; back-office staff (kyc.review,
+clients.update, kyc.approve or trading.manage) every client; other staff (sales, support) only
+their own desk's clients. Anything else answers "not found", never "forbidden"."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from domain.clients.errors import ClientNotFound
 from domain.clients.models import Client
 from domain.shared.actor import Actor, ActorKind
 
-BACK_OFFICE = ("kyc.review", "clients.update", "kyc.approve")
+BACK_OFFICE = ("kyc.review", "clients.update", "kyc.approve", "trading.manage")
 
 
 def is_back_office(actor: Actor) -> bool:

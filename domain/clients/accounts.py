@@ -23,6 +23,7 @@ from domain.clients.emails import email_client
 from domain.clients.models import AccountRequest, Client
 from domain.clients.status import Status, require_status, transition
 from domain.identity.models import User
+from domain.ledger.accounts import link_trading_account
 from domain.platforms.errors import AccountAlreadyExists, AccountNotFound, OutcomeUnknown
 from domain.platforms.port import AccountInfo, AccountRights, NewAccount, TradingPlatform
 from domain.shared.actor import Actor
@@ -133,6 +134,9 @@ async def _complete(session: AsyncSession, actor: Actor, request_id: int, info: 
         info.login, info.group, info.leverage, request.currency, info.rights.value, user_id=client.user_id)])
     account_id = await session.scalar(select(TradingAccount.id).where(
         TradingAccount.server_id == request.server_id, TradingAccount.login == info.login))
+    # The ledger mirror, so the client can move money to and from this account.
+    await link_trading_account(session, user_id=client.user_id, server_id=str(request.server_id), login=info.login,
+                               currency=request.currency)
     request.status, request.trading_account_id, request.updated_at = "created", account_id, utcnow()
     if client.status == Status.APPROVED.value:
         await transition(session, actor, client, Status.ACTIVE, reason=f"live account {info.login} opened")

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-import filetype
+import filetype  # type: ignore[import-untyped]
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 

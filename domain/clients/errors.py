@@ -6,7 +6,7 @@ from domain.shared.errors import Conflict, DomainError, NotFound, PermissionDeni
 
 
 class ClientNotFound(NotFound):
-    code = "CLIENT_NOT_FOUND"
+    code = "NOT_FOUND"
 
 
 class InvalidTransition(Conflict):
@@ -50,7 +50,7 @@ class DocumentTypeRefused(ValidationFailed):
 
 
 class DocumentNotFound(NotFound):
-    code = "DOCUMENT_NOT_FOUND"
+    code = "NOT_FOUND"
 
 
 class StepIncomplete(Conflict):

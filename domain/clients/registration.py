@@ -55,8 +55,25 @@ async def register_client(session: AsyncSession, settings: Settings, actor: Acto
     as_client = Actor(ActorKind.CLIENT, user_id=user.id, ip=actor.ip, user_agent=actor.user_agent,
                       correlation_id=actor.correlation_id)
     await start(session, as_client, client, "registered" + (" from lead" if lead else ""))
+    await _attribute_to_ib(session, as_client, user.id, str((client.attribution or {}).get("ib_code", "")))
     await send_verification(session, settings, client, user)
     return client
+
+
+async def _attribute_to_ib(session: AsyncSession, actor: Actor, user_id: int, code: str) -> None:
+    """First touch wins: the IB whose referral code brought the client is attributed and locked.
+
+    An unknown or disabled code does not block registration; the code stays in the attribution."""
+    from domain.ib.attribution import attribute_at_registration
+    from domain.shared.errors import DomainError
+
+    if not code.strip():
+        return
+    try:
+        async with session.begin_nested():
+            await attribute_at_registration(session, actor, user_id, code)
+    except DomainError:
+        return
 
 
 async def send_verification(session: AsyncSession, settings: Settings, client: Client, user: User) -> None:

@@ -10,7 +10,7 @@ class InvalidScreeningList(ValidationFailed):
 
 
 class ScreeningResultNotFound(NotFound):
-    code = "SCREENING_RESULT_NOT_FOUND"
+    code = "NOT_FOUND"
 
 
 class ScreeningAlreadyResolved(Conflict):

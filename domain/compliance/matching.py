@@ -141,7 +141,7 @@ class MatchIndex:
             return []
         plain, ordered = " ".join(tokens), " ".join(sorted(tokens))
         candidates: set[int] = set()
-        cutoff = 100.0 * max(0.0, threshold - 0.3)
+        cutoff = 100.0 * max(0.0, threshold - 0.15)
         for choices, text in ((self._sorted, ordered), (self._plain, plain)):
             for _, _, alias in process.extract(text, choices, scorer=fuzz.ratio, processor=None,
                                                limit=_PREFILTER_LIMIT, score_cutoff=cutoff):

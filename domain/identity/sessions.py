@@ -227,8 +227,9 @@ async def load_principal(session: AsyncSession, user_id: int, session_id: int) -
     if row is None or row.status != "active":
         return None
     kind = ActorKind.STAFF if row.is_staff else ActorKind.IB if row.is_ib else ActorKind.CLIENT
-    # Staff must enrol 2FA before any permission applies (DESIGN.md section 9).
-    perms = frozenset(row.perms) if (not row.is_staff or row.mfa) else frozenset()
+    # Staff must enrol 2FA before any permission applies (DESIGN.md section 9); a session whose second
+    # factor was verified (a TOTP code, or the IdP's MFA through single sign-on) also satisfies it.
+    perms = frozenset(row.perms) if (not row.is_staff or row.mfa or row.stepped_up_at is not None) else frozenset()
     stepped = row.stepped_up_at.timestamp() if row.stepped_up_at else None
     return SessionPrincipal(row.id, session_id, kind, perms, stepped, bool(row.mfa), row.desk)
 

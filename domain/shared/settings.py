@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     max_query_cost: int = 5000
     max_page_size: int = 100
     max_body_bytes: int = 1_000_000
+    max_upload_bytes: int = 10_000_000
     parser_cache_size: int = 512
     validation_cache_size: int = 512
     subscriber_queue_size: int = 256
@@ -90,6 +91,10 @@ class Settings(BaseSettings):
     rate_limit_window_s: int = 900
     smtp_url: str | None = None
     mail_from: str = "no-reply@forexcrm.local"
+    # `forexcrm run` (development): trading-server simulators to start, from this port up, and demo users.
+    simulators: int = 1
+    simulator_port: int = 18501
+    demo_data: bool = True
     heartbeat_interval_s: float = 5.0
     # Serves /bench/anchor (plain Starlette, same payload as the benchmark query) for bench/.
     bench_anchor: bool = False

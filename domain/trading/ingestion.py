@@ -267,5 +267,6 @@ async def ingest_batch(session: AsyncSession, server_id: int, deals: Sequence[De
     )
     if inserted == 0:
         return result
-    event_id = await emit(session, TOPIC_DEALS_INGESTED, result.event_payload(server_id))
+    # Consumers: the IB commission engine (its job), risk and reporting (the topic).
+    event_id = await emit(session, TOPIC_DEALS_INGESTED, result.event_payload(server_id), job="ib_process_deal_batch")
     return BatchResult(**{**result.__dict__, "event_id": event_id})

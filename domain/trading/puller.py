@@ -138,13 +138,13 @@ async def ensure_instruments(session_factory: SessionFactory, server_id: int, pl
 async def pull_server(
     session_factory: SessionFactory, server_id: int, platform: TradingPlatform, *,
     page_size: int = PAGE_SIZE, max_pages: int | None = None, ignore_backoff: bool = False,
-    page_pause_s: float = 0.0,
+    page_pause_s: float = 0.0, now: datetime | None = None,
 ) -> PullResult:
     """Ingest every deal after the server's cursor, page by page (see the module docstring)."""
     result = PullResult(server_id)
     async with session_factory() as session:
         server = await servers.get_server(session, server_id)
-        if not ignore_backoff and server.next_attempt_at is not None and server.next_attempt_at > utcnow():
+        if not ignore_backoff and server.next_attempt_at is not None and server.next_attempt_at > (now or utcnow()):
             result.skipped, result.next_attempt_at = True, server.next_attempt_at
             return result
         cursor = await read_cursor(session, server_id)

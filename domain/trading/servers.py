@@ -104,12 +104,13 @@ def platform_for(server: TradingServer, secret_key: str, **client_options: Any) 
     return MT5Platform.connect(credentials, **client_options)
 
 
-async def due_server_ids(session: AsyncSession) -> list[int]:
-    """Enabled servers whose backoff (if any) has expired."""
+async def due_server_ids(session: AsyncSession, now: datetime | None = None) -> list[int]:
+    """Enabled servers whose backoff (if any) has expired by `now` (default: the current time)."""
+    at = now or utcnow()
     rows = await session.scalars(
         select(TradingServer.id)
         .where(TradingServer.enabled.is_(True))
-        .where((TradingServer.next_attempt_at.is_(None)) | (TradingServer.next_attempt_at <= utcnow()))
+        .where((TradingServer.next_attempt_at.is_(None)) | (TradingServer.next_attempt_at <= at))
         .order_by(TradingServer.id)
     )
     return list(rows)

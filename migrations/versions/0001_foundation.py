@@ -27,6 +27,8 @@ def upgrade() -> None:
         );
         CREATE INDEX ix_outbox_pending ON outbox (id) WHERE published_at IS NULL;
         CREATE INDEX ix_outbox_published_at ON outbox (published_at) WHERE published_at IS NOT NULL;
+        -- Consumers that sweep for events they may have missed look them up by topic.
+        CREATE INDEX ix_outbox_topic ON outbox (topic, id);
 
         -- Wake the relay as soon as an event commits (NOTIFY is delivered at commit).
         CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -113,6 +113,8 @@ def upgrade() -> None:
         ) PARTITION BY RANGE (time);
         CREATE INDEX ix_trading_deals_login ON trading_deals (server_id, login, time, deal_id);
         CREATE INDEX ix_trading_deals_time ON trading_deals USING brin (time);
+        -- Downstream consumers (IB engine, risk) read one ingested batch at a time.
+        CREATE INDEX ix_trading_deals_batch ON trading_deals (server_id, batch_id);
         CREATE TABLE trading_deals_default PARTITION OF trading_deals DEFAULT;
 
         -- Monthly partitions from one month back to months_ahead ahead; rows already sitting in

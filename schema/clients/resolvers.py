@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import strawberry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from domain.clients import accounts, communications, config, documents, leads, profile, questionnaire, review
@@ -54,7 +55,7 @@ from schema.clients.types import (
     StatusEntry,
 )
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors, user_error
+from schema.errors import PublicError, UserError, payload_or_errors, user_error
 from schema.permissions import IsAuthenticated, Requires
 
 P = TypeVar("P")
@@ -108,8 +109,9 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
     return Client360(
         id=strawberry.ID(str(client.id)), status=ClientStatus(client.status), kind=client.kind, email=user.email,
         first_name=client.first_name, last_name=client.last_name, date_of_birth=client.date_of_birth,
-        country=client.country, desk=client.desk, phone=client.profile.get("phone"), profile_json=client.profile,
-        attribution=client.attribution, risk_category=client.risk_category, risk_level=client.risk_level,
+        country=client.country, desk=client.desk, phone=client.profile.get("phone"),
+        profile_json=cast(JSON, client.profile),
+        attribution=cast(JSON, client.attribution), risk_category=client.risk_category, risk_level=client.risk_level,
         review_round=client.review_round, status_history=[StatusEntry.from_row(r) for r in history],
         documents=[ClientDocument.from_row(d) for d in docs], screening=[ScreeningHit.from_row(h) for h in hits],
         questionnaire=QuestionnaireResult.from_row(answered) if answered else None,
@@ -143,7 +145,7 @@ class ClientQueries:
             try:
                 found = await client_for(session, info.context.actor, parse_id(str(id), "id"))
             except DomainError:
-                return None
+                raise PublicError("Client not found.", "NOT_FOUND") from None
             return await client_360(session, found)
 
     @strawberry.field(permission_classes=[Requires("clients.read")],

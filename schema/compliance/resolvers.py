@@ -32,7 +32,7 @@ class ScreeningListInfo:
 
 @strawberry.type
 class ScreeningListPayload:
-    list: ScreeningListInfo | None = None
+    screening_list: ScreeningListInfo | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -57,7 +57,7 @@ class ComplianceMutations:
         async def work() -> ScreeningListPayload:
             async def txn(session: AsyncSession) -> ScreeningListPayload:
                 row = await lists.load_list(session, ctx.actor, name=name, fmt=format, data=data)
-                return ScreeningListPayload(list=ScreeningListInfo(name=row.name, format=row.format,
+                return ScreeningListPayload(screening_list=ScreeningListInfo(name=row.name, format=row.format,
                                                                    version=row.version,
                                                                    entity_count=row.entity_count))
 

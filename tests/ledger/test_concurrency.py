@@ -22,9 +22,9 @@ async def test_fifty_concurrent_movements(session_factory, make_user):
     uids = [await make_user() for _ in range(6)]
     wids = []
     for uid in uids:
-        await in_transaction(session_factory, lambda s, u=uid: wallets.deposit_to_wallet(
+        await in_transaction(session_factory, lambda s, u=uid: wallets.deposit_to_wallet(  # type: ignore[misc]
             s, client(u), user_id=u, currency="USD", amount=Decimal("100"), idempotency_key=uuid.uuid4().hex))
-        wids.append((await in_transaction(session_factory, lambda s, u=uid: wallet_for(s, u, "USD"))).id)
+        wids.append((await in_transaction(session_factory, lambda s, u=uid: wallet_for(s, u, "USD"))).id)  # type: ignore[misc]
     deposited = Decimal(600)
 
     async def one(i: int) -> tuple[str, Decimal]:

@@ -36,7 +36,7 @@ ADJUST = """mutation($i: AdjustBalanceInput!) { adjustBalance(input: $i) { walle
 async def test_wallets_transactions_and_ownership(schema, runtime, session_factory, make_user):
     uid, other = await make_user(), await make_user()
     for amount in ("10", "20", "30"):
-        await in_transaction(session_factory, lambda s, a=amount: wallets.deposit_to_wallet(
+        await in_transaction(session_factory, lambda s, a=amount: wallets.deposit_to_wallet(  # type: ignore[misc]
             s, client(uid), user_id=uid, currency="EUR", amount=Decimal(a), idempotency_key=key()))
     wid = (await in_transaction(session_factory, lambda s: wallet_for(s, uid, "EUR"))).id
 

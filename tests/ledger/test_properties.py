@@ -105,7 +105,7 @@ async def test_random_sequences_keep_the_ledger_sound(session_factory, make_user
             if entry_id is None:
                 continue
             try:
-                await in_transaction(session_factory, lambda s, e=entry_id, a=op[2]: wallets.reverse(
+                await in_transaction(session_factory, lambda s, e=entry_id, a=op[2]: wallets.reverse(  # type: ignore[misc]
                     s, staff(sid), entry_id=e, reason="property reversal", idempotency_key=uuid.uuid4().hex,
                     allow_negative=a))
             except DomainError as exc:

@@ -82,7 +82,7 @@ class OptimisticMargin:
         return getattr(self._inner, name)
 
     async def get_account_state(self, login: int) -> AccountState:
-        state = await self._inner.get_account_state(login)
+        state: AccountState = await self._inner.get_account_state(login)
         return dataclasses.replace(state, margin_free=Decimal("1000000"))
 
 

@@ -107,7 +107,7 @@ async def test_adjustment_needs_reason_and_may_go_negative_only_by_rule(session_
 
     for reason, amount in (("", "-5"), ("chargeback", "-30")):
         with pytest.raises(DomainError) as err:
-            await in_transaction(session_factory, lambda s, r=reason, a=amount: wallets.adjust_balance(
+            await in_transaction(session_factory, lambda s, r=reason, a=amount: wallets.adjust_balance(  # type: ignore[misc]
                 s, staff(sid), wallet_id=wid, amount=Decimal(a), reason=r, idempotency_key=key()))
         assert err.value.code in ("VALIDATION_FAILED", "INSUFFICIENT_FUNDS")
     assert await snapshot(session_factory) == before

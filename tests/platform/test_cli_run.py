@@ -24,7 +24,7 @@ def _embedded_env(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("FOREXCRM_")}
     env.update(FOREXCRM_DATA_DIR=str(data_dir), FOREXCRM_PORT=str(port), FOREXCRM_HEARTBEAT_INTERVAL_S="1",
-               FOREXCRM_LOG_LEVEL="WARNING")
+               FOREXCRM_LOG_LEVEL="WARNING", FOREXCRM_SIMULATOR_PORT=str(free_port()))
     return env
 
 
@@ -78,6 +78,24 @@ async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(t
             await ws.subscribe("subscription { heartbeat { sequence at } }")
             message = await ws.receive(timeout=15)
             assert message["type"] == "next" and message["payload"]["data"]["heartbeat"]["sequence"] > 0
+        # The demo simulator's traders trade; the worker ingests their deals continuously.
+        shared = EmbeddedServices(data_dir)
+        urls = shared.start(None, None)
+        try:
+            conn = await asyncpg.connect(asyncpg_dsn(urls.database_url))
+            try:
+                counts = []
+                for _ in range(60):
+                    counts.append(await conn.fetchval("SELECT count(*) FROM trading_deals"))
+                    if len(counts) > 1 and counts[-1] > counts[0] > 0:
+                        break
+                    await asyncio.sleep(1)
+                assert counts[-1] > counts[0] > 0, counts
+                assert await conn.fetchval("SELECT count(*) FROM users WHERE email LIKE '%@demo.example.com'") == 2
+            finally:
+                await conn.close()
+        finally:
+            shared.stop()
     finally:
         proc.send_signal(signal.SIGINT)
         try:

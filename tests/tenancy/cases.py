@@ -78,3 +78,7 @@ async def set_role_permissions(env: Env) -> Probe:
 async def assign_role(env: Env) -> Probe:
     return Probe("mutation($u: ID!) { assignRole(userId: $u, role: \"administrator\") { ok errors { code } } }",
                  {"u": str(env.owner_id)})
+
+
+# Cases of other contexts register themselves on import.
+import tests.tenancy.cases_clients  # noqa: E402,F401

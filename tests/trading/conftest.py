@@ -3,44 +3,19 @@ pointing at it. Every test registers its own server row, so each starts from an 
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 
-from api.migrate import upgrade
 from domain.platforms.mt5 import MT5Platform
 from domain.platforms.port import Deal, DealCursor
-from domain.shared.db import asyncpg_dsn
 from domain.trading.servers import ServerConfig, upsert_server
-from tests.conftest import TestServices, _redis_with_db, _with_database, _worker_index, unique
+from tests.conftest import unique
 from tests.platforms.conftest import MANAGER_LOGIN, SimServer
 
 SECRET = "test-secret-key-for-trading-0123456789abcdef"
-
-
-@pytest.fixture(scope="session")
-def services(base_urls: tuple[str, str]) -> TestServices:
-    """As tests/conftest.py, but a database of our own: other suites may share the server."""
-    admin_url, base_redis = base_urls
-    worker = _worker_index()
-    name = f"forexcrm_trading_test_{worker}"
-
-    async def recreate() -> None:
-        conn = await asyncpg.connect(asyncpg_dsn(admin_url))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(recreate())
-    database_url = _with_database(admin_url, name)
-    upgrade(database_url)
-    return TestServices(database_url, _redis_with_db(base_redis, 13 + worker % 3), admin_url)
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ DEALS = """query($id: ID!, $after: String, $symbol: String) {
 @pytest.fixture(scope="module")
 def schema() -> strawberry.Schema:
     return strawberry.Schema(
-        query=merge_types("Query", QUERIES), extensions=[MaskErrors(should_mask_error=should_mask)]
+        query=merge_types("Query", QUERIES), extensions=[MaskErrors(should_mask_error=should_mask)],  # type: ignore[list-item]
     )
 
 

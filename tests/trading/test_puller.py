@@ -71,16 +71,18 @@ async def test_server_down_backs_off_and_does_not_block_others(
     assert alive.error is None and alive.inserted == len(await all_sim_deals(platform))
     async with session_factory() as session:
         status = {s.id: s for s in await server_statuses(session)}
-        due = await due_server_ids(session)
+        failed_at = status[dead_id].last_attempt_at
+        due = await due_server_ids(session, now=failed_at)
+        due_later = await due_server_ids(session, now=dead.next_attempt_at)
     assert status[dead_id].consecutive_failures == 1 and status[dead_id].last_error
     assert status[dead_id].next_attempt_at is not None and status[dead_id].last_success_at is None
     assert status[server_id].last_error is None and status[server_id].last_success_at is not None
-    assert dead_id not in due and server_id in due
+    assert dead_id not in due and server_id in due and dead_id in due_later
     kinds = await _rows(session_factory, "SELECT kind FROM trading_ingestion_errors WHERE server_id = :s", s=dead_id)
     assert [k[0] for k in kinds] == ["unavailable"]
 
     # and a pull before the backoff expires does not even try
-    again = await pull_server(session_factory, dead_id, dead_platform)
+    again = await pull_server(session_factory, dead_id, dead_platform, now=failed_at)
     assert again.skipped and again.pages == 0
     await dead_platform.aclose()
 

@@ -1,0 +1,1 @@
+"""IB network, commission plans, the set-based commission engine, accruals and payouts."""

@@ -1,0 +1,75 @@
+"""Typed errors of the IB context (stable codes for the schema's ErrorCode enum)."""
+
+from __future__ import annotations
+
+from domain.shared.errors import Conflict, NotFound, ValidationFailed
+
+
+class IbNotFound(NotFound):
+    code = "IB_NOT_FOUND"
+
+
+class ClientNotFound(NotFound):
+    code = "IB_CLIENT_NOT_FOUND"
+
+
+class PlanNotFound(NotFound):
+    code = "IB_PLAN_NOT_FOUND"
+
+
+class ReferralCodeUnknown(NotFound):
+    code = "IB_REFERRAL_CODE_UNKNOWN"
+
+
+class IbAlreadyApplied(Conflict):
+    code = "IB_ALREADY_APPLIED"
+
+
+class IbNotPending(Conflict):
+    code = "IB_NOT_PENDING"
+
+
+class IbNotApproved(Conflict):
+    code = "IB_NOT_APPROVED"
+
+
+class TreeCycle(ValidationFailed):
+    """An IB placed under itself or one of its own descendants."""
+
+    code = "IB_TREE_CYCLE"
+
+
+class ChangeBeforeLastChange(Conflict):
+    """Effective dates only move forward: history before the last change is not rewritten."""
+
+    code = "IB_CHANGE_BEFORE_LAST_CHANGE"
+
+
+class RetroactiveNotAllowed(ValidationFailed):
+    code = "IB_RETROACTIVE_NOT_ALLOWED"
+
+
+class ClientAlreadyAttributed(Conflict):
+    code = "IB_CLIENT_ALREADY_ATTRIBUTED"
+
+
+class SelfReferral(ValidationFailed):
+    code = "IB_SELF_REFERRAL"
+
+
+class PlanExceedsCap(ValidationFailed):
+    """The levels of a clause would pay more than the plan allows."""
+
+    code = "IB_PLAN_EXCEEDS_CAP"
+
+
+class InvalidPlan(ValidationFailed):
+    code = "IB_PLAN_INVALID"
+
+
+class PlanVersionOverlap(Conflict):
+    code = "IB_PLAN_VERSION_OVERLAP"
+
+
+class PayoutNotHeld(Conflict):
+    code = "IB_PAYOUT_NOT_HELD"

@@ -1,0 +1,64 @@
+"""IB jobs: commission accrual per ingested deal batch, and a sweeper that catches missed batches.
+
+`ib_process_deal_batch(ctx, event_id, topic, payload)` matches the relay's job call for a
+`trading.deals_ingested` outbox event. The engine is idempotent per batch (ib_batches), so a
+redelivered event, a retry after a crash and the sweeper racing the relay all write once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from arq import cron
+from sqlalchemy import text
+
+from domain.ib.engine import BatchOutcome, DealBatch, process_batch
+from domain.shared.actor import system_actor
+from domain.shared.db import SessionFactory, in_transaction
+from domain.shared.settings import Settings
+from domain.trading.ingestion import TOPIC_DEALS_INGESTED
+
+log = structlog.get_logger(__name__)
+WorkerCtx = dict[str, Any]
+SWEEP_LIMIT = 200
+
+
+async def _process(factory: SessionFactory, event_id: int | None, payload: dict[str, Any]) -> BatchOutcome | None:
+    batch = DealBatch.from_event(payload, event_id)
+    if batch is None:
+        return None
+    actor = system_actor("ib.accrual", correlation_id=f"ib-batch:{batch.batch_id}")
+    return await in_transaction(factory, lambda s: process_batch(s, actor, batch))
+
+
+async def ib_process_deal_batch(ctx: WorkerCtx, event_id: int, topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    if topic != TOPIC_DEALS_INGESTED:
+        return {"skipped": topic}
+    out = await _process(ctx["session_factory"], event_id, payload)
+    if out is None:
+        return {"lines": 0}
+    log.info("ib.batch", batch=str(out.batch_id), fresh=out.fresh, lines=out.lines, unpriced=out.unpriced)
+    return {"batch": str(out.batch_id), "fresh": out.fresh, "lines": out.lines, "unpriced": out.unpriced}
+
+
+async def ib_sweep_deal_batches(ctx: WorkerCtx) -> int:
+    """Process ingested batches whose event the engine has not seen (e.g. emitted without a job)."""
+    factory: SessionFactory = ctx["session_factory"]
+    async with factory() as session:
+        rows = (await session.execute(text(
+            "SELECT o.id, o.payload FROM outbox o WHERE o.topic = :t AND NOT EXISTS ("
+            "SELECT 1 FROM ib_batches b WHERE b.batch_id = CAST(o.payload->>'batch_id' AS uuid)) "
+            "ORDER BY o.id LIMIT :n"), {"t": TOPIC_DEALS_INGESTED, "n": SWEEP_LIMIT})).all()
+    done = 0
+    for row in rows:
+        if await _process(factory, int(row.id), dict(row.payload)) is not None:
+            done += 1
+    return done
+
+
+FUNCTIONS: list[Any] = [ib_process_deal_batch, ib_sweep_deal_batches]
+
+
+def cron_jobs(settings: Settings) -> list[Any]:
+    return [cron(ib_sweep_deal_batches, second={10, 40}, unique=True, keep_result=0)]

@@ -1,0 +1,92 @@
+"""Cross-tenant cases for the client lifecycle and compliance fields (imported by cases.py).
+
+The owner's client record is put on a desk, so sales staff without that desk must not see it."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from domain.clients.models import Client
+from domain.compliance.models import ScreeningResult
+from tests.tenancy.cases import Env, Probe, case
+
+
+async def _owner_client(env: Env) -> int:
+    """A client record (on a desk) for the owner, with a document and a pending screening hit."""
+    async with env.session_factory() as s, s.begin():
+        found = await s.scalar(text("SELECT id FROM clients WHERE user_id = :u"), {"u": env.owner_id})
+        if found is not None:
+            return int(found)
+        client = Client(user_id=env.owner_id, status="under_review", kind="individual", desk="tenancy-desk",
+                        first_name="Secret", last_name="Ownerclient", profile={}, attribution={},
+                        blocked_products=[], review_round=1, submitted_by=env.owner_id)
+        s.add(client)
+        await s.flush()
+        await s.execute(text(
+            "INSERT INTO client_documents (client_id, kind, filename, content_type, size_bytes, sha256, "
+            "storage_key) VALUES (:c, 'proof_of_address', 'secret-bill.pdf', 'application/pdf', 10, "
+            "repeat('a', 64), :k)"), {"c": client.id, "k": f"{client.id}/tenancy"})
+        s.add(ScreeningResult(client_id=client.id, list_name="tenancy-list", list_version="v1",
+                              matcher_version="align-1", threshold=0.85, score=0.9, entity_id="secret-entity",
+                              entity_caption="Secret Listed", topics=[], status="pending"))
+        return int(client.id)
+
+
+@case("Query.client")
+async def client_view(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    return Probe("query($c: ID!) { client(id: $c) { firstName lastName email } }", {"c": str(cid)},
+                 secrets=["Ownerclient", env.owner_email])
+
+
+@case("Mutation.submitClientForReview")
+async def submit_for_review(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    return Probe("mutation($c: ID!) { submitClientForReview(clientId: $c) { client { name } errors { code } } }",
+                 {"c": str(cid)}, secrets=["Ownerclient"])
+
+
+@case("Mutation.decideClient")
+async def decide(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    return Probe("mutation($c: ID!) { decideClient(clientId: $c, decision: REJECT, reason: \"x\") {"
+                 " client { name } errors { code } } }", {"c": str(cid)}, secrets=["Ownerclient"])
+
+
+@case("Mutation.openLiveAccount")
+async def open_account(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    return Probe("mutation($c: ID!) { openLiveAccount(clientId: $c) { account { login } errors { code } } }",
+                 {"c": str(cid)})
+
+
+@case("Mutation.logClientCommunication")
+async def log_note(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    return Probe("mutation($c: ID!) { logClientCommunication(clientId: $c, kind: \"note\", body: \"hi\") {"
+                 " communication { id } errors { code } } }", {"c": str(cid)})
+
+
+@case("Mutation.reviewDocument")
+async def review_document(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    async with env.session_factory() as s:
+        doc = await s.scalar(text("SELECT id FROM client_documents WHERE client_id = :c"), {"c": cid})
+    return Probe("mutation($d: ID!) { reviewDocument(documentId: $d, accept: true) { document { filename }"
+                 " errors { code } } }", {"d": str(doc)}, secrets=["secret-bill.pdf"])
+
+
+@case("Mutation.resolveScreeningHit")
+async def resolve_hit(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    async with env.session_factory() as s:
+        hit = await s.scalar(text("SELECT id FROM screening_results WHERE client_id = :c"), {"c": cid})
+    return Probe("mutation($r: ID!) { resolveScreeningHit(resultId: $r, confirmed: true, reason: \"x\") {"
+                 " hit { entityCaption } errors { code } } }", {"r": str(hit)}, secrets=["Secret Listed"])
+
+
+@case("Mutation.setGroupMapping")
+async def set_group_mapping(env: Env) -> Probe:
+    return Probe("mutation($s: ID!) { setGroupMapping(jurisdiction: \"DE\", accountType: \"standard\","
+                 " currency: \"USD\", book: \"B\", riskCategory: \"low\", serverId: $s, groupName: \"real\\\\\\\\x\")"
+                 " { ok errors { code } } }", {"s": "1"})
