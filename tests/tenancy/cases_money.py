@@ -1,0 +1,89 @@
+"""Cross-tenant cases for trading accounts, deals, positions, instruments and wallets."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from decimal import Decimal
+
+from domain.ledger.accounts import link_trading_account, wallets_of
+from domain.ledger.wallets import deposit_to_wallet
+from domain.shared.actor import system_actor
+from domain.trading.accounts import AccountSpec, register_accounts
+from domain.trading.models import TradingAccount
+from domain.trading.servers import ServerConfig, upsert_server
+from tests.tenancy.cases import Env, Probe, case
+
+
+async def _owned_account(env: Env) -> tuple[int, int, int]:
+    """(server id, login, trading account id) owned by the case's owner."""
+    from sqlalchemy import select
+
+    login = random.randint(10_000_000, 99_999_999)
+    async with env.session_factory() as s, s.begin():
+        server_id = await upsert_server(s, env.settings.secret_key.get_secret_value(), ServerConfig(
+            f"tenancy-{uuid.uuid4().hex[:8]}", "http://127.0.0.1:9", 1000, "pw"))
+        await register_accounts(s, server_id, [AccountSpec(login, "real\\standard", 100, "USD", user_id=env.owner_id)])
+        await link_trading_account(s, user_id=env.owner_id, server_id=str(server_id), login=login, currency="USD")
+        account_id = await s.scalar(select(TradingAccount.id).where(TradingAccount.server_id == server_id,
+                                                                    TradingAccount.login == login))
+    assert account_id is not None
+    return server_id, login, int(account_id)
+
+
+async def _funded_wallet(env: Env) -> tuple[int, str]:
+    amount = f"{random.randint(1000, 9999)}.37"
+    async with env.session_factory() as s, s.begin():
+        await deposit_to_wallet(s, system_actor("tenancy"), user_id=env.owner_id, currency="USD",
+                                amount=Decimal(amount), idempotency_key=uuid.uuid4().hex, reference="tenancy")
+        wallets = await wallets_of(s, env.owner_id)
+    return wallets[0].account.id, amount
+
+
+@case("Query.tradingAccount")
+async def trading_account(env: Env) -> Probe:
+    _, login, account_id = await _owned_account(env)
+    return Probe("query($i: ID!) { tradingAccount(id: $i) { id login } }", {"i": str(account_id)}, [str(login)])
+
+
+@case("Query.deals")
+async def deals(env: Env) -> Probe:
+    _, login, account_id = await _owned_account(env)
+    return Probe("query($i: ID!) { deals(accountId: $i) { nodes { dealId } } }", {"i": str(account_id)}, [str(login)])
+
+
+@case("Query.positions")
+async def positions(env: Env) -> Probe:
+    _, login, account_id = await _owned_account(env)
+    return Probe("query($i: ID!) { positions(accountId: $i) { symbol } }", {"i": str(account_id)}, [str(login)])
+
+
+@case("Query.instruments")
+async def instruments(env: Env) -> Probe:
+    server_id, _, _ = await _owned_account(env)
+    return Probe("query($i: ID!) { instruments(serverId: $i) { symbol } }", {"i": str(server_id)})
+
+
+@case("Query.walletTransactions")
+async def wallet_transactions(env: Env) -> Probe:
+    wallet_id, amount = await _funded_wallet(env)
+    return Probe("query($w: ID!) { walletTransactions(walletId: $w) { nodes { amount } } }", {"w": str(wallet_id)},
+                 [amount])
+
+
+@case("Mutation.transferToTradingAccount", "Mutation.transferFromTradingAccount")
+async def transfers(env: Env) -> Probe:
+    server_id, login, _ = await _owned_account(env)
+    wallet_id, amount = await _funded_wallet(env)
+    return Probe("""mutation($i: TransferToTradingAccountInput!) { transferToTradingAccount(input: $i) {
+        errors { code } } }""", {"i": {"walletId": str(wallet_id), "tradingAccountLogin": login,
+                                      "serverId": str(server_id), "amount": "1.00",
+                                      "idempotencyKey": uuid.uuid4().hex}}, [amount])
+
+
+@case("Mutation.adjustBalance")
+async def adjust_balance(env: Env) -> Probe:
+    wallet_id, amount = await _funded_wallet(env)
+    return Probe("""mutation($i: AdjustBalanceInput!) { adjustBalance(input: $i) { entryId errors { code } } }""",
+                 {"i": {"walletId": str(wallet_id), "amount": "500.00", "reason": "tenancy probe",
+                        "idempotencyKey": uuid.uuid4().hex}}, [amount])
