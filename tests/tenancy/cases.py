@@ -81,5 +81,5 @@ async def assign_role(env: Env) -> Probe:
 
 
 # Cases of other contexts register themselves on import.
-import tests.tenancy.cases_clients  # noqa: E402,F401
+import tests.tenancy.cases_clients  # noqa: E402
 import tests.tenancy.cases_money  # noqa: E402,F401
