@@ -115,6 +115,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
 
     # Staff SSO (/auth/oidc/*) when FOREXCRM_OIDC_DISCOVERY_URL and FOREXCRM_OIDC_CLIENT_ID are set.
     routes += oidc_routes(settings, lambda: state["runtime"].services)
+    from api.webhooks import webhook_routes
+
+    routes += webhook_routes(lambda: state["runtime"].services)
     if settings.bench_anchor and not settings.is_production:
         routes.append(Route("/bench/anchor", bench_anchor))
     return Starlette(

@@ -1,0 +1,64 @@
+"""`POST /webhooks/<provider>`: providers' callbacks, dispatched to their context's handler.
+
+Handlers live with their context: a module `domain/<ctx>/webhooks.py` exporting
+`WEBHOOK_HANDLERS: dict[str, WebhookHandler]` registers its providers (discovered here).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+import domain
+from domain.shared.errors import DomainError
+from domain.shared.webhooks import WebhookHandler, WebhookRequest
+from schema.context import AppServices
+
+log = structlog.get_logger(__name__)
+MAX_WEBHOOK_BYTES = 256_000
+
+
+def discover_handlers() -> dict[str, WebhookHandler]:
+    handlers: dict[str, WebhookHandler] = {}
+    for info in pkgutil.iter_modules(domain.__path__):
+        if not info.ispkg:
+            continue
+        try:
+            module = importlib.import_module(f"domain.{info.name}.webhooks")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"domain.{info.name}.webhooks":
+                continue
+            raise
+        handlers.update(getattr(module, "WEBHOOK_HANDLERS", {}))
+    return handlers
+
+
+def webhook_routes(services: Callable[[], AppServices]) -> list[Route]:
+    handlers = discover_handlers()
+
+    async def endpoint(request: Request) -> Response:
+        provider = request.path_params["provider"]
+        handler = handlers.get(provider)
+        if handler is None:
+            return JSONResponse({"errors": [{"message": "unknown provider",
+                                             "extensions": {"code": "WEBHOOK_UNKNOWN_PROVIDER"}}]}, status_code=404)
+        body = await request.body()
+        if len(body) > MAX_WEBHOOK_BYTES:
+            return JSONResponse({"errors": [{"message": "payload too large",
+                                             "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}, status_code=413)
+        try:
+            status, payload = await handler(services(), WebhookRequest(provider, body, request.headers))
+        except DomainError as exc:
+            log.warning("webhook.rejected", provider=provider, code=exc.code)
+            status = 401 if "SIGNATURE" in exc.code or "TIMESTAMP" in exc.code else 400
+            return JSONResponse({"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
+                                status_code=status)
+        return JSONResponse(payload, status_code=status)
+
+    return [Route("/webhooks/{provider}", endpoint, methods=["POST"])]
