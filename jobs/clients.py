@@ -1,5 +1,7 @@
 """Client lifecycle jobs: open the initial live account after approval, re-screen clients when a
-list changes, expire ID documents daily. Each survives running twice (idempotent services)."""
+list changes, expire ID documents daily, retry leverage changes not yet on the platform, and ask
+the KYC provider for verdicts whose webhook never came. Each survives running twice (idempotent
+services)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ from typing import Any
 from arq import cron
 from sqlalchemy import select
 
+from domain.clients import kyc, leverage
 from domain.clients.accounts import open_live_account
 from domain.clients.documents import expire_documents
+from domain.clients.kyc_port import kyc_settings
 from domain.clients.models import Client
 from domain.compliance.screening import screen_client
-from domain.shared.actor import Actor, ActorKind
+from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import in_transaction
 from domain.shared.settings import Settings
 
@@ -48,8 +52,28 @@ async def expire_client_documents(ctx: dict[str, Any]) -> None:
     await in_transaction(ctx["session_factory"], txn)
 
 
-FUNCTIONS = [open_initial_account, rescreen_clients, expire_client_documents]
+async def apply_leverage_changes(ctx: dict[str, Any]) -> None:
+    """Approved leverage changes whose platform call failed; setting an absolute value twice is harmless."""
+    async with ctx["session_factory"]() as session:
+        ids = await leverage.unapplied(session)
+    for request_id in ids:
+        await leverage.apply(ctx["session_factory"], ctx["settings"], system_actor("leverage-retry"), request_id)
+
+
+async def poll_kyc_verdicts(ctx: dict[str, Any]) -> None:
+    async with ctx["session_factory"]() as session:
+        ids = await kyc.awaiting_verdict(session)
+    if not ids or not kyc_settings().configured:
+        return
+    for client_id in ids:
+        await kyc.refresh_verdict(ctx["session_factory"], system_actor("kyc-poll"), client_id)
+
+
+FUNCTIONS = [open_initial_account, rescreen_clients, expire_client_documents, apply_leverage_changes,
+             poll_kyc_verdicts]
 
 
 def cron_jobs(settings: Settings) -> list[Any]:
-    return [cron(expire_client_documents, hour={3}, minute={15})]
+    return [cron(expire_client_documents, hour={3}, minute={15}),
+            cron(apply_leverage_changes, minute=set(range(0, 60, 5))),
+            cron(poll_kyc_verdicts, minute=set(range(7, 60, 15)))]

@@ -1,4 +1,5 @@
-"""IB jobs: commission accrual per ingested deal batch, and a sweeper that catches missed batches.
+"""IB jobs: commission accrual per ingested deal batch, a sweeper that catches missed batches, and
+the payout run (each IB's last closed cycle period; idempotent per IB, currency and period).
 
 `ib_process_deal_batch(ctx, event_id, topic, payload)` matches the relay's job call for a
 `trading.deals_ingested` outbox event. The engine is idempotent per batch (ib_batches), so a
@@ -7,15 +8,20 @@ redelivered event, a retry after a crash and the sweeper racing the relay all wr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import structlog
 from arq import cron
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.ib import payouts
 from domain.ib.engine import BatchOutcome, DealBatch, process_batch
 from domain.shared.actor import system_actor
-from domain.shared.db import SessionFactory, in_transaction
+from domain.shared.db import SessionFactory, in_transaction, utcnow
+from domain.shared.errors import DomainError
 from domain.shared.settings import Settings
 from domain.trading.ingestion import TOPIC_DEALS_INGESTED
 
@@ -57,8 +63,34 @@ async def ib_sweep_deal_batches(ctx: WorkerCtx) -> int:
     return done
 
 
-FUNCTIONS: list[Any] = [ib_process_deal_batch, ib_sweep_deal_batches]
+def _payout_run(ib_id: int, now: datetime) -> Callable[[AsyncSession], Awaitable[list[payouts.Payout]]]:
+    actor = system_actor("ib.payouts", correlation_id=f"ib-payout:{ib_id}")
+    return lambda s: payouts.run_for_ib(s, actor, ib_id, now=now)
+
+
+async def ib_run_payouts(ctx: WorkerCtx) -> dict[str, int]:
+    """One transaction per IB, so one IB's failure never blocks the others' payouts."""
+    factory: SessionFactory = ctx["session_factory"]
+    now = utcnow()
+    async with factory() as session:
+        ibs = await payouts.due_ibs(session)
+    paid = held = failed = 0
+    for ib_id in ibs:
+        try:
+            made = await in_transaction(factory, _payout_run(ib_id, now))
+        except DomainError as exc:
+            failed += 1
+            log.warning("ib.payout_failed", ib_id=ib_id, code=exc.code)
+            continue
+        paid += sum(1 for p in made if p.status == "paid")
+        held += sum(1 for p in made if p.status == "held")
+    return {"ibs": len(ibs), "paid": paid, "held": held, "failed": failed}
+
+
+FUNCTIONS: list[Any] = [ib_process_deal_batch, ib_sweep_deal_batches, ib_run_payouts]
 
 
 def cron_jobs(settings: Settings) -> list[Any]:
-    return [cron(ib_sweep_deal_batches, second={10, 40}, unique=True, keep_result=0)]
+    return [cron(ib_sweep_deal_batches, second={10, 40}, unique=True, keep_result=0),
+            # Shortly after midnight UTC: daily, weekly (Mondays) and monthly (1st) periods have closed.
+            cron(ib_run_payouts, hour={0}, minute={15}, unique=True, keep_result=0)]

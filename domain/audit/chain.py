@@ -21,7 +21,7 @@ from uuid import UUID
 import orjson
 
 # Changing the partition count re-routes correlation ids; it needs a migration (heads rows).
-PARTITIONS = 16
+PARTITIONS = 64
 GENESIS = bytes(32)
 # The first key of pg_advisory_xact_lock(int, int): "audit" in ASCII, so it collides with nobody.
 LOCK_NAMESPACE = 0x61756474

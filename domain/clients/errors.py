@@ -89,3 +89,21 @@ class InvalidConfiguration(ValidationFailed):
 
 class WebhookRejected(DomainError):
     code = "WEBHOOK_REJECTED"
+
+
+class KycProviderUnavailable(DomainError):
+    """The KYC provider refused or did not answer; nothing was recorded, the client may retry."""
+
+    code = "KYC_PROVIDER_UNAVAILABLE"
+
+
+class KycNotConfigured(Conflict):
+    code = "KYC_NOT_CONFIGURED"
+
+
+class LeverageRequestPending(Conflict):
+    code = "LEVERAGE_REQUEST_PENDING"
+
+
+class LeverageRequestNotFound(NotFound):
+    code = "NOT_FOUND"

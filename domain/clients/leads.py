@@ -14,7 +14,9 @@ from domain.audit.service import record
 from domain.clients.config import country_code
 from domain.clients.emails import check_email
 from domain.clients.models import Lead, LeadTouch, SalesRule
+from domain.identity.models import User
 from domain.shared.actor import Actor
+from domain.shared.errors import NotFound, ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,17 @@ async def capture_lead(session: AsyncSession, actor: Actor, data: LeadInput) -> 
 
 async def add_sales_rule(session: AsyncSession, actor: Actor, *, desk: str, assignees: list[int],
                          country: str | None = None, language: str | None = None, priority: int = 100) -> SalesRule:
-    rule = SalesRule(desk=desk[:64], assignees=assignees, country=country_code(country) if country else None,
+    if not desk.strip():
+        raise ValidationFailed("name the desk", field="desk")
+    if not 0 <= priority <= 1_000_000:
+        raise ValidationFailed("priority is between 0 and 1000000", field="priority")
+    staff = set(await session.scalars(select(User.id).where(
+        User.id.in_(assignees), User.is_staff.is_(True), User.status == "active")))
+    if not assignees or staff != set(assignees):
+        # Unknown and non-staff users alike: never reveal which IDs exist.
+        raise NotFound("assign the rule to active staff users", field="assignees")
+    rule = SalesRule(desk=desk.strip()[:64], assignees=list(dict.fromkeys(assignees)),
+                     country=country_code(country) if country else None,
                      language=language.lower()[:8] if language else None, priority=priority, next_index=0)
     session.add(rule)
     await session.flush()

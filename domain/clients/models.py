@@ -225,3 +225,39 @@ class Communication(Base):
     body: Mapped[str] = mapped_column(Text)
     author_user_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+
+class KycApplicant(Base):
+    """The client's applicant at the KYC provider and the provider's latest verdict (0006 + 0013)."""
+
+    __tablename__ = "kyc_applicants"
+
+    client_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    applicant_id: Mapped[str] = mapped_column(String(120))
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    reject_type: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    verdict_at: Mapped[datetime | None] = mapped_column(TS)
+    event_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+
+
+class LeverageRequest(Base):
+    __tablename__ = "leverage_requests"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[int] = mapped_column(BigInteger)
+    trading_account_id: Mapped[int] = mapped_column(BigInteger)
+    from_leverage: Mapped[int] = mapped_column(Integer)
+    to_leverage: Mapped[int] = mapped_column(Integer)
+    cap: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    auto_approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    decided_by: Mapped[int | None] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    applied_at: Mapped[datetime | None] = mapped_column(TS)

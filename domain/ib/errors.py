@@ -73,3 +73,15 @@ class PlanVersionOverlap(Conflict):
 
 class PayoutNotHeld(Conflict):
     code = "IB_PAYOUT_NOT_HELD"
+
+
+class PayoutNotFound(NotFound):
+    code = "IB_PAYOUT_NOT_FOUND"
+
+
+class PayoutExceedsPayable(Conflict):
+    code = "IB_PAYOUT_EXCEEDS_PAYABLE"
+
+
+class DisputeNotFound(NotFound):
+    code = "IB_DISPUTE_NOT_FOUND"

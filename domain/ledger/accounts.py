@@ -19,7 +19,7 @@ from domain.ledger.errors import TradingAccountNotFound, WalletNotFound
 from domain.shared.errors import Conflict
 from domain.shared.money import currency as currency_info
 
-HOUSE_SHARDS = 8
+HOUSE_SHARDS = 64
 
 
 class AccountType(StrEnum):

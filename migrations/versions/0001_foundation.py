@@ -29,15 +29,8 @@ def upgrade() -> None:
         CREATE INDEX ix_outbox_published_at ON outbox (published_at) WHERE published_at IS NOT NULL;
         -- Consumers that sweep for events they may have missed look them up by topic.
         CREATE INDEX ix_outbox_topic ON outbox (topic, id);
-
-        -- Wake the relay as soon as an event commits (NOTIFY is delivered at commit).
-        CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            PERFORM pg_notify('forexcrm_outbox', '');
-            RETURN NULL;
-        END $$;
-        CREATE TRIGGER outbox_notify AFTER INSERT ON outbox
-            FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify();
+        -- No NOTIFY trigger: PostgreSQL serialises the commits of all notifying transactions, which
+        -- would cap money movements at one commit flush at a time. The relay polls the partial index.
 
         CREATE TABLE announcements (
             id bigserial PRIMARY KEY,
@@ -54,6 +47,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     run_sql(
-        "DROP TABLE announcements; DROP TRIGGER outbox_notify ON outbox; DROP FUNCTION outbox_notify(); "
-        "DROP TABLE outbox;"
+        "DROP TABLE announcements; DROP TABLE outbox;"
     )

@@ -1,4 +1,4 @@
-"""Audit: append-only, hash-chained audit events in 16 partitions, chain heads, daily seals.
+"""Audit: append-only, hash-chained audit events in 64 partitions, chain heads, daily seals.
 
 Revision ID: 0003_audit
 Revises: 0001_foundation
@@ -12,7 +12,7 @@ down_revision = "0001_foundation"
 branch_labels = ("audit",)
 depends_on = None
 
-# 16 partitions: must equal domain.audit.chain.PARTITIONS (spelled out, so this migration never
+# 64 partitions: must equal domain.audit.chain.PARTITIONS (spelled out, so this migration never
 # changes with the code).
 
 
@@ -21,7 +21,7 @@ def upgrade() -> None:
         """
         CREATE TABLE audit_events (
             id bigserial PRIMARY KEY,
-            partition smallint NOT NULL CHECK (partition >= 0 AND partition < 16),
+            partition smallint NOT NULL CHECK (partition >= 0 AND partition < 64),
             seq bigint NOT NULL CHECK (seq > 0),
             occurred_at timestamptz NOT NULL,
             actor_kind varchar(16) NOT NULL,
@@ -57,7 +57,7 @@ def upgrade() -> None:
             hash bytea NOT NULL
         ) WITH (fillfactor = 50);
         INSERT INTO audit_chain_heads (partition, seq, hash)
-            SELECT p, 0, decode(repeat('00', 32), 'hex') FROM generate_series(0, 15) AS p;
+            SELECT p, 0, decode(repeat('00', 32), 'hex') FROM generate_series(0, 63) AS p;
 
         CREATE TABLE audit_seals (
             day date PRIMARY KEY,

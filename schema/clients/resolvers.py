@@ -14,15 +14,30 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from domain.clients import accounts, communications, config, documents, leads, profile, questionnaire, review
+from domain.clients import (
+    accounts,
+    communications,
+    config,
+    documents,
+    kyc,
+    leads,
+    profile,
+    questionnaire,
+    review,
+)
+from domain.clients import leverage as lev
 from domain.clients.access import client_for, own_client, parse_id, visible_filter
-from domain.clients.models import Client, Document, StatusChange
+from domain.clients.errors import InvalidConfiguration
+from domain.clients.models import Client, Document, KycApplicant, StatusChange
+from domain.clients.models import LeverageRequest as LeverageRow
+from domain.clients.paging import newest_first
 from domain.clients.registration import register_client, verify_email
 from domain.clients.storage import default_store
 from domain.compliance.models import ScreeningResult
 from domain.identity import sessions
 from domain.identity.models import User
 from domain.shared.errors import DomainError
+from domain.shared.pagination import check_page_size
 from domain.trading.models import TradingAccount
 from schema.clients.types import (
     AnswerInput,
@@ -36,13 +51,19 @@ from schema.clients.types import (
     CommunicationPayload,
     ConfigPayload,
     DocumentPayload,
+    KycStatus,
+    KycVerification,
+    KycVerificationPayload,
     LeadInput,
     LeadPayload,
+    LeverageRequest,
+    LeverageRequestPayload,
     LiveAccount,
     LiveAccountPayload,
     MyClient,
     MyClientPayload,
     ProfileInput,
+    PublishQuestionnairePayload,
     Question,
     QuestionnaireDefinition,
     QuestionnairePayload,
@@ -51,11 +72,14 @@ from schema.clients.types import (
     RegisterClientInput,
     RegisterClientPayload,
     ReviewDecision,
+    SalesRule,
+    SalesRulePayload,
     ScreeningHit,
     StatusEntry,
 )
 from schema.context import Context
 from schema.errors import PublicError, UserError, payload_or_errors, user_error
+from schema.pagination import Connection, PageInfo, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
 P = TypeVar("P")
@@ -106,6 +130,7 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
     accts = await session.scalars(select(TradingAccount).where(TradingAccount.user_id == client.user_id)
                                   .order_by(TradingAccount.id))
     answered = await questionnaire.latest(session, client.id)
+    applicant = await session.get(KycApplicant, client.id)
     return Client360(
         id=strawberry.ID(str(client.id)), status=ClientStatus(client.status), kind=client.kind, email=user.email,
         first_name=client.first_name, last_name=client.last_name, date_of_birth=client.date_of_birth,
@@ -117,7 +142,23 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
         questionnaire=QuestionnaireResult.from_row(answered) if answered else None,
         accounts=[LiveAccount.from_row(a) for a in accts],
         communications=[CommunicationEntry.from_row(c) for c in await communications.for_client(session, client.id)],
+        kyc=KycStatus.from_row(applicant) if applicant else None,
     )
+
+
+def _client_key(c: Client) -> tuple[datetime, int]:
+    return c.created_at, c.id
+
+
+def _leverage_key(r: LeverageRow) -> tuple[datetime, int]:
+    return r.created_at, r.id
+
+
+async def _applied(ctx: Context, row: LeverageRow) -> LeverageRequestPayload:
+    """After commit: set an approved change on the platform (a failure is retried by a job)."""
+    if row.status == "approved":
+        row = await lev.apply(ctx.services.session_factory, ctx.settings, ctx.actor, row.id)
+    return LeverageRequestPayload(request=LeverageRequest.from_row(row))
 
 
 @strawberry.type
@@ -150,14 +191,35 @@ class ClientQueries:
 
     @strawberry.field(permission_classes=[Requires("clients.read")],
                       description="Clients you may see, newest first, optionally by status.")
-    async def clients(self, info: Ctx, status: ClientStatus | None = None, first: int = 50) -> list[ClientSummary]:
+    async def clients(self, info: Ctx, status: ClientStatus | None = None, first: int | None = None,
+                      after: str | None = None) -> Connection[ClientSummary]:
+        size = check_page_size(first, info.context.settings.max_page_size)
         stmt = select(Client).where(visible_filter(info.context.actor))
         if status is not None:
             stmt = stmt.where(Client.status == status.value)
         async with info.context.session() as session:
-            rows = await session.scalars(stmt.order_by(Client.created_at.desc(), Client.id.desc())
-                                         .limit(max(1, min(first, info.context.settings.max_page_size))))
-            return [ClientSummary.from_row(c) for c in rows]
+            page = await newest_first(session, stmt, Client.created_at, Client.id, first=size, after=after)
+        return to_connection(page, ClientSummary.from_row, _client_key)
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Your leverage change requests, newest first.")
+    async def my_leverage_requests(self, info: Ctx, first: int | None = None,
+                                   after: str | None = None) -> Connection[LeverageRequest]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        async with info.context.session() as session:
+            try:
+                page = await lev.mine(session, info.context.actor, first=size, after=after)
+            except DomainError:
+                return Connection(edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None))
+        return to_connection(page, LeverageRequest.from_row, _leverage_key)
+
+    @strawberry.field(permission_classes=[Requires("trading.manage")],
+                      description="Leverage change requests waiting for a dealer, newest first.")
+    async def pending_leverage_requests(self, info: Ctx, first: int | None = None,
+                                        after: str | None = None) -> Connection[LeverageRequest]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        async with info.context.session() as session:
+            page = await lev.pending(session, first=size, after=after)
+        return to_connection(page, LeverageRequest.from_row, _leverage_key)
 
     @strawberry.field(permission_classes=[Requires("kyc.approve")],
                       description="Clients waiting for a compliance decision, oldest first.")
@@ -397,6 +459,78 @@ class ClientMutations:
         return await _mutate(ctx, txn, lambda e: ConfigPayload(errors=e))
 
 
+@strawberry.type
+class ClientMoreMutations:
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Start identity verification: the KYC provider's applicant and SDK token.")
+    async def start_kyc_verification(self, info: Ctx) -> KycVerificationPayload:
+        ctx = info.context
+
+        async def work() -> KycVerificationPayload:
+            made = await kyc.start_verification(ctx.services.session_factory, ctx.actor)
+            return KycVerificationPayload(verification=KycVerification(
+                provider=made.provider, applicant_id=made.applicant_id, access_token=made.access_token))
+
+        return await payload_or_errors(work, lambda e: KycVerificationPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Ask for a different leverage on one of your live accounts.")
+    async def request_leverage_change(self, info: Ctx, account_id: strawberry.ID,
+                                      leverage: int) -> LeverageRequestPayload:
+        ctx = info.context
+
+        async def work() -> LeverageRequestPayload:
+            async def txn(session: AsyncSession) -> LeverageRow:
+                return await lev.request_change(session, ctx.actor, parse_id(str(account_id), "accountId"),
+                                                     leverage)
+
+            return await _applied(ctx, await ctx.transaction(txn))
+
+        return await payload_or_errors(work, lambda e: LeverageRequestPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("trading.manage")],
+                         description="Approve or reject a leverage change waiting for staff.")
+    async def decide_leverage_change(self, info: Ctx, id: strawberry.ID, approve: bool,
+                                     reason: str = "") -> LeverageRequestPayload:
+        ctx = info.context
+
+        async def work() -> LeverageRequestPayload:
+            async def txn(session: AsyncSession) -> LeverageRow:
+                row = await lev.request_for(session, parse_id(str(id), "id"))
+                return await lev.decide(session, ctx.actor, row, approve=approve, reason=reason)
+
+            return await _applied(ctx, await ctx.transaction(txn))
+
+        return await payload_or_errors(work, lambda e: LeverageRequestPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("config.manage")],
+                         description="Assign new leads by country and language to a desk, round robin among staff.")
+    async def add_sales_rule(self, info: Ctx, desk: str, assignee_ids: list[strawberry.ID], country: str | None = None,
+                             language: str | None = None, priority: int = 100) -> SalesRulePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> SalesRulePayload:
+            ids = [parse_id(str(a), "assigneeIds") for a in assignee_ids]
+            rule = await leads.add_sales_rule(session, ctx.actor, desk=desk, assignees=ids, country=country,
+                                              language=language, priority=priority)
+            return SalesRulePayload(rule=SalesRule.from_row(rule))
+
+        return await _mutate(ctx, txn, lambda e: SalesRulePayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("config.manage")],
+                         description="Publish a new version of the appropriateness questionnaire.")
+    async def publish_questionnaire(self, info: Ctx, definition: JSON) -> PublishQuestionnairePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> PublishQuestionnairePayload:
+            if not isinstance(definition, dict):
+                raise InvalidConfiguration("the definition is an object", field="definition")
+            row = await questionnaire.publish(session, ctx.actor, definition)
+            return PublishQuestionnairePayload(version=row.version)
+
+        return await _mutate(ctx, txn, lambda e: PublishQuestionnairePayload(errors=e))
+
+
 QUERIES = (ClientQueries,)
-MUTATIONS = (ClientMutations,)
+MUTATIONS = (ClientMutations, ClientMoreMutations)
 SUBSCRIPTIONS = ()

@@ -294,6 +294,7 @@ class Client360:
     questionnaire: QuestionnaireResult | None
     accounts: list[LiveAccount]
     communications: list[CommunicationEntry]
+    kyc: KycStatus | None = None
 
 
 @strawberry.type
@@ -356,4 +357,85 @@ class CommunicationPayload:
 @strawberry.type
 class ConfigPayload:
     ok: bool = False
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="The KYC provider's applicant for a client and its latest verdict.")
+class KycStatus:
+    provider: str
+    applicant_id: str
+    verdict: str | None
+    reject_type: str | None
+    reason: str | None
+    verdict_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, r: m.KycApplicant) -> KycStatus:
+        return cls(provider=r.provider, applicant_id=r.applicant_id, verdict=r.verdict, reject_type=r.reject_type,
+                   reason=r.reason, verdict_at=r.verdict_at)
+
+
+@strawberry.type(description="What the provider's SDK needs to run the verification in the client's app.")
+class KycVerification:
+    provider: str
+    applicant_id: str
+    access_token: str
+
+
+@strawberry.type
+class KycVerificationPayload:
+    verification: KycVerification | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class LeverageRequest:
+    id: strawberry.ID
+    account_id: strawberry.ID
+    from_leverage: int
+    to_leverage: int
+    cap: int | None
+    status: str
+    auto_approved: bool
+    reason: str
+    created_at: dt.datetime
+    applied_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, r: m.LeverageRequest) -> LeverageRequest:
+        return cls(id=strawberry.ID(str(r.id)), account_id=strawberry.ID(str(r.trading_account_id)),
+                   from_leverage=r.from_leverage, to_leverage=r.to_leverage, cap=r.cap, status=r.status,
+                   auto_approved=r.auto_approved, reason=r.reason, created_at=r.created_at, applied_at=r.applied_at)
+
+
+@strawberry.type
+class LeverageRequestPayload:
+    request: LeverageRequest | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SalesRule:
+    id: strawberry.ID
+    desk: str
+    country: str | None
+    language: str | None
+    priority: int
+    assignee_ids: list[strawberry.ID]
+
+    @classmethod
+    def from_row(cls, r: m.SalesRule) -> SalesRule:
+        return cls(id=strawberry.ID(str(r.id)), desk=r.desk, country=r.country, language=r.language,
+                   priority=r.priority, assignee_ids=[strawberry.ID(str(a)) for a in r.assignees])
+
+
+@strawberry.type
+class SalesRulePayload:
+    rule: SalesRule | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PublishQuestionnairePayload:
+    version: int | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)

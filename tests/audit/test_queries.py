@@ -90,7 +90,7 @@ async def test_audit_verify_query_reports_the_first_problem(schema: Any, runtime
     ids = await write_events(runtime.services.session_factory, 3)
     ok = await _run(schema, runtime, READER,
                     "{ auditVerify { ok rowsChecked partitionsChecked firstProblem { kind } } }")
-    assert ok.data["auditVerify"] == {"ok": True, "rowsChecked": 3, "partitionsChecked": 16, "firstProblem": None}
+    assert ok.data["auditVerify"] == {"ok": True, "rowsChecked": 3, "partitionsChecked": 64, "firstProblem": None}
     await attacker.execute("UPDATE audit_events SET reason = 'x' WHERE id = $1", ids[1])
     bad = await _run(schema, runtime, READER,
                      "{ auditVerify { ok firstProblem { kind partition seq eventId detail } } }")

@@ -52,7 +52,7 @@ async def test_sealing_is_idempotent_and_covers_empty_days(
     assert sealed == [today - timedelta(days=d) for d in (3, 2, 1)]
     async with session_factory() as session, session.begin():
         first = await session.get(AuditSeal, today - timedelta(days=3))
-        assert first is not None and first.row_count == 6 and first.partition_count == 16
+        assert first is not None and first.row_count == 6 and first.partition_count == 64
         assert await seal_due_days(session) == []
         again = await seal_day(session, first.day)
         assert bytes(again.merkle_root) == bytes(first.merkle_root) and again.sealed_at == first.sealed_at

@@ -1,5 +1,6 @@
 """Fixtures: the GraphQL view with multipart uploads on (as api/app.py will mount it), a simulator
-process behind a configured trading server, and brokerage configuration for Germany (ESMA)."""
+process behind a configured trading server, brokerage configuration for Germany (ESMA), and the
+stand-in KYC provider wired to the live server's /webhooks/kyc."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from domain.shared.actor import system_actor
 from domain.shared.settings import Settings
 from domain.trading.servers import ServerConfig, upsert_server
 from schema.root import build_schema
-from tests.conftest import free_port, unique
+from tests.conftest import LiveServer, free_port, unique
+from tests.kyc_standin import KycStandIn, kyc_standin
 from tests.platforms.conftest import MANAGER_LOGIN, SimServer
 
 SAMPLE_LIST = Path(__file__).resolve().parents[2] / "domain" / "compliance" / "data" / "sample_ftm.jsonl"
@@ -61,10 +63,12 @@ async def brokerage(runtime: Any, settings: Settings, client_sim: SimServer) -> 
         server_id = await upsert_server(s, settings.secret_key.get_secret_value(), ServerConfig(
             name=unique("clients-sim"), base_url=client_sim.base_url, manager_login=MANAGER_LOGIN,
             password=client_sim.password))
-        for country, high_risk in (("DE", False), ("AE", False), ("CY", True)):
-            await config.set_jurisdiction(s, actor, country=country, served=True, regulated=True,
+        # SC: offshore and unregulated, no leverage caps, so leverage changes there go to a dealer.
+        for country, high_risk in (("DE", False), ("AE", False), ("CY", True), ("SC", False)):
+            await config.set_jurisdiction(s, actor, country=country, served=True, regulated=country != "SC",
                                           regulator="BaFin", high_risk=high_risk)
-            await config.apply_esma_retail(s, actor, country)
+            if country != "SC":
+                await config.apply_esma_retail(s, actor, country)
             await config.set_account_type(s, actor, code="standard", name="Standard", pricing="spread",
                                           currencies=["USD", "EUR"])
             for risk in config.RISK_CATEGORIES:
@@ -87,3 +91,23 @@ async def upload(http: httpx.AsyncClient, url: str, token: str, query: str, vari
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+# The provider's previous webhook secret, still accepted while it rotates to the stand-in's.
+OLD_WEBHOOK_SECRET = secrets.token_hex(16)
+
+
+@pytest.fixture(scope="session")
+async def kyc_server(live_server: LiveServer) -> AsyncIterator[KycStandIn]:
+    async with kyc_standin(live_server.base_url + "/webhooks/kyc") as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def kyc(kyc_server: KycStandIn, brokerage: int, monkeypatch: pytest.MonkeyPatch) -> KycStandIn:
+    """The stand-in, configured as our provider (FOREXCRM_KYC_* are read per use)."""
+    monkeypatch.setenv("FOREXCRM_KYC_BASE_URL", kyc_server.base_url)
+    monkeypatch.setenv("FOREXCRM_KYC_APP_TOKEN", kyc_server.app_token)
+    monkeypatch.setenv("FOREXCRM_KYC_SECRET_KEY", kyc_server.secret_key)
+    monkeypatch.setenv("FOREXCRM_KYC_WEBHOOK_SECRETS", f"{kyc_server.webhook_secret},{OLD_WEBHOOK_SECRET}")
+    return kyc_server

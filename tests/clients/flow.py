@@ -71,6 +71,18 @@ async def registered(http: httpx.AsyncClient, email: str | None = None, **extra:
     return GraphQLClient(http, payload["accessToken"]), email, payload["client"]["id"]
 
 
+async def to_profile(http: httpx.AsyncClient, session_factory: Any, **profile: Any) -> tuple[GraphQLClient, str, str]:
+    """Register, verify, complete the profile and answer the questionnaire: no documents uploaded."""
+    client, email, client_id = await registered(http)
+    token = await verification_token(session_factory, email)
+    assert (await client(VERIFY, {"t": token}))["data"]["verifyClientEmail"]["errors"] == []
+    done = await client(PROFILE, {"i": profile_input(**profile)})
+    assert done["data"]["updateMyProfile"]["errors"] == [], done
+    answered = await client(QUESTIONNAIRE, {"a": ANSWERS})
+    assert answered["data"]["submitQuestionnaire"]["errors"] == [], answered
+    return client, email, client_id
+
+
 async def to_documents(http: httpx.AsyncClient, session_factory: Any, upload_url: str,
                        **profile: Any) -> tuple[GraphQLClient, str, str]:
     """Register, verify, complete the profile, upload ID and address documents, answer the questionnaire."""

@@ -1,0 +1,1 @@
+"""Payments: deposits and withdrawals through PSP adapters, bank statements, disputes, signals."""

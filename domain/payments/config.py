@@ -1,0 +1,49 @@
+"""Payment configuration that is not per method: provider secrets, four-eyes threshold, risk lists.
+
+Provider secrets come from the environment (`FOREXCRM_PSP_<PROVIDER>_WEBHOOK_SECRETS`, comma-separated
+so several are accepted during rotation; `FOREXCRM_PSP_<PROVIDER>_API_KEY`). Without them a
+development secret is derived from the application secret key, so `forexcrm run` and the tests work
+with no configuration; production must set them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from decimal import Decimal
+
+from domain.shared.settings import Settings
+
+# Withdrawals at or above this amount (in their own currency) need two different approvers.
+FOUR_EYES_DEFAULT = Decimal("1000")
+HIGH_RISK_COUNTRIES = frozenset({"IR", "KP", "MM", "SY", "YE", "AF"})
+# A deposit within this fraction below the method's maximum counts as "just below the limit".
+NEAR_LIMIT_FRACTION = Decimal("0.9")
+NEAR_LIMIT_COUNT = 3
+RAPID_WITHDRAWAL_S = 24 * 3600
+
+
+def _env_key(provider: str, name: str) -> str:
+    return f"FOREXCRM_PSP_{provider.upper().replace('-', '_')}_{name}"
+
+
+def _derived(settings: Settings, purpose: str, provider: str) -> str:
+    key = settings.secret_key.get_secret_value().encode()
+    return hmac.new(key, f"{purpose}:{provider}".encode(), hashlib.sha256).hexdigest()
+
+
+def webhook_secrets(settings: Settings, provider: str) -> list[str]:
+    raw = os.environ.get(_env_key(provider, "WEBHOOK_SECRETS"), "")
+    secrets = [s.strip() for s in raw.split(",") if s.strip()]
+    return secrets or [_derived(settings, "psp-webhook", provider)]
+
+
+def api_key(settings: Settings, provider: str) -> str:
+    return os.environ.get(_env_key(provider, "API_KEY")) or _derived(settings, "psp-api", provider)
+
+
+def four_eyes_threshold(currency: str) -> Decimal:
+    raw = os.environ.get(f"FOREXCRM_PAYMENTS_FOUR_EYES_{currency.upper()}") or os.environ.get(
+        "FOREXCRM_PAYMENTS_FOUR_EYES")
+    return Decimal(raw) if raw else FOUR_EYES_DEFAULT

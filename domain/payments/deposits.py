@@ -1,0 +1,127 @@
+"""Deposits: create a payment (card/local: a provider session with a redirect URL; wire: a reference
+to quote on the transfer), credit the wallet once when the money is confirmed.
+
+Creating is three short steps so no transaction waits on the network: record the payment, call the
+provider, store its session id and apply any webhook that was parked because it came first.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit import service as audit
+from domain.ledger.accounts import Purpose, house_account, wallet_for
+from domain.ledger.posting import Leg, post
+from domain.payments import methods, repo, signals
+from domain.payments.errors import PaymentMethodUnavailable
+from domain.payments.gateway import HostedCheckoutGateway
+from domain.payments.repo import Payment
+from domain.payments.status import Status
+from domain.shared.actor import Actor
+from domain.shared.db import SessionFactory, in_transaction
+from domain.shared.errors import DomainError, InvalidAmount
+from domain.shared.money import currency as currency_info
+from domain.shared.money import quantize_exact
+from domain.shared.settings import Settings
+
+REDIRECT_KINDS = frozenset({"card", "local"})
+
+
+async def provider_lock(session: AsyncSession, provider: str, provider_payment_id: str) -> None:
+    """Serialises storing a provider id with webhooks naming it, so none is parked after the sweep."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                          {"k": f"psp:{provider}:{provider_payment_id}"})
+
+
+async def _record(session: AsyncSession, actor: Actor, *, user_id: int, method_code: str, currency: str,
+                  amount: Decimal, country: str | None) -> tuple[Payment, methods.Method]:
+    code = currency_info(currency).code
+    amount = quantize_exact(amount, code, field="amount")
+    if amount <= 0:
+        raise InvalidAmount("amount must be positive", field="amount")
+    method = await methods.resolve(session, method_code, code, country)
+    if not method.deposits:
+        raise PaymentMethodUnavailable(f"{method_code} does not take deposits", field="methodCode")
+    method.check_amount(amount)
+    await methods.check_first_deposit(session, method, user_id, amount)
+    payment = await repo.insert(session, user_id=user_id, direction="deposit", method_code=method.code,
+                                method_kind=method.kind, provider=method.provider, currency=code, amount=amount,
+                                fee=method.fee_for(amount), country=country.upper() if country else None)
+    await audit.record(session, actor, action="payment.create", entity_type="payment", entity_id=payment.id,
+                       after={"reference": payment.reference, "amount": str(amount), "currency": code,
+                              "method": method.code}, category="payments")
+    if method.kind == "wire":  # nothing to call: the client now sends the transfer quoting the reference
+        payment = await repo.move(session, actor, payment, Status.PENDING)
+    else:
+        await repo.announce(session, payment)
+    return payment, method
+
+
+async def create_deposit(factory: SessionFactory, settings: Settings, actor: Actor, *, user_id: int,
+                         method_code: str, currency: str, amount: Decimal, country: str | None,
+                         return_url: str) -> Payment:
+    async def record(session: AsyncSession) -> tuple[Payment, methods.Method]:
+        return await _record(session, actor, user_id=user_id, method_code=method_code, currency=currency,
+                             amount=amount, country=country)
+
+    payment, method = await in_transaction(factory, record)
+    if method.kind not in REDIRECT_KINDS:
+        return payment
+    async with factory() as s:
+        name = str(await s.scalar(text("SELECT display_name FROM users WHERE id = :u"), {"u": user_id}) or "")
+    try:
+        session_obj = await HostedCheckoutGateway(method, settings, factory).create_session(
+            payment, return_url=return_url, customer_name=name)
+    except DomainError as exc:
+        reason = exc.message[:500]
+
+        async def failed(session: AsyncSession) -> Payment:
+            current = await repo.get(session, payment.id, lock=True)
+            assert current is not None
+            return await repo.move(session, actor, current, Status.FAILED, reason=reason)
+
+        await in_transaction(factory, failed)
+        raise
+
+    async def attach(session: AsyncSession) -> Payment:
+        await provider_lock(session, method.provider, session_obj.id)
+        current = await repo.get(session, payment.id, lock=True)
+        assert current is not None
+        current = await repo.update(session, current, provider_payment_id=session_obj.id,
+                                    redirect_url=session_obj.url)
+        if current.status is Status.CREATED:
+            current = await repo.move(session, actor, current, Status.PENDING)
+        from domain.payments.webhooks import apply_parked
+
+        await apply_parked(session, current)
+        refreshed = await repo.get(session, payment.id)
+        assert refreshed is not None
+        return refreshed
+
+    return await in_transaction(factory, attach)
+
+
+async def credit(session: AsyncSession, actor: Actor, payment: Payment) -> Payment:
+    """Money arrived: debit clearing (PSP) or bank, credit the wallet net of fee, book the fee.
+
+    The entry's idempotency key is derived from the payment id: a second credit cannot post."""
+    wallet = await wallet_for(session, payment.user_id, payment.currency)
+    source = (await house_account(session, Purpose.BANK, payment.currency) if payment.method_kind == "wire"
+              else await house_account(session, Purpose.PSP_CLEARING, payment.currency, provider=payment.provider))
+    legs = [Leg(source, payment.amount), Leg(wallet, -payment.net)]
+    if payment.fee > 0:
+        legs.append(Leg(await house_account(session, Purpose.FEES, payment.currency), -payment.fee))
+    entry = await post(session, actor, legs, ref_kind="deposit", ref_id=payment.reference,
+                       idempotency_key=f"payment:{payment.id}:credit", description=f"deposit {payment.reference}",
+                       details={"payment_id": payment.id, "fee": str(payment.fee)})
+    updated = await repo.move(session, actor, payment, Status.SUCCEEDED, entry_id=entry.id)
+    method_max = await session.scalar(text(
+        "SELECT max_amount FROM payment_methods WHERE code = :c AND currency = :cur AND country IN ('*', :country) "
+        "ORDER BY (country = '*') LIMIT 1"),
+        {"c": payment.method_code, "cur": payment.currency, "country": payment.country or "*"})
+    await signals.on_deposit_credited(session, updated,
+                                      max_amount=Decimal(method_max) if method_max is not None else None)
+    return updated

@@ -1,0 +1,57 @@
+"""Payment errors with stable codes."""
+
+from __future__ import annotations
+
+from domain.shared.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
+
+
+class PaymentNotFound(NotFound):
+    code = "PAYMENT_NOT_FOUND"
+
+
+class PaymentMethodUnavailable(ValidationFailed):
+    code = "PAYMENT_METHOD_UNAVAILABLE"
+
+
+class AmountOutOfLimits(ValidationFailed):
+    code = "AMOUNT_OUT_OF_LIMITS"
+
+
+class FirstDepositTooSmall(ValidationFailed):
+    code = "FIRST_DEPOSIT_TOO_SMALL"
+
+
+class InvalidTransition(Conflict):
+    code = "PAYMENT_INVALID_TRANSITION"
+
+
+class ClosedLoopRequired(ValidationFailed):
+    """Withdrawals go back to the method deposits came from, up to what it deposited."""
+
+    code = "CLOSED_LOOP_REQUIRED"
+
+
+class SelfApprovalForbidden(PermissionDenied):
+    code = "SELF_APPROVAL_FORBIDDEN"
+
+
+class AlreadyApproved(Conflict):
+    code = "ALREADY_APPROVED_BY_YOU"
+
+
+class NotAwaitingApproval(Conflict):
+    code = "WITHDRAWAL_NOT_AWAITING_APPROVAL"
+
+
+class DisputeExceedsPayment(ValidationFailed):
+    code = "DISPUTE_EXCEEDS_PAYMENT"
+
+
+class StatementMalformed(ValidationFailed):
+    code = "STATEMENT_MALFORMED"
+
+
+class GatewayError(DomainError):
+    """The provider answered with a definite refusal."""
+
+    code = "GATEWAY_REFUSED"

@@ -1,0 +1,166 @@
+"""Payment rows: reading, locking and status changes (each change audited and announced)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit import service as audit
+from domain.events.outbox import emit
+from domain.payments.errors import PaymentNotFound
+from domain.payments.reference import new_reference
+from domain.payments.status import Status, check_move
+from domain.shared.actor import Actor
+from domain.shared.pagination import Page, decode_cursor
+
+TOPIC_PAYMENT_UPDATED = "payment.updated"
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: int
+    reference: str
+    user_id: int
+    direction: str
+    method_code: str
+    method_kind: str
+    provider: str
+    provider_payment_id: str | None
+    currency: str
+    amount: Decimal
+    fee: Decimal
+    country: str | None
+    status: Status
+    approval: str | None
+    redirect_url: str | None
+    hold_id: int | None
+    entry_id: int | None
+    payer_name: str | None
+    card_bin_country: str | None
+    instrument: str | None
+    destination: dict[str, Any]
+    failure_reason: str | None
+    correlation_id: uuid.UUID
+    requested_by: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def net(self) -> Decimal:
+        return self.amount - self.fee
+
+
+_COLS = ("id, reference, user_id, direction, method_code, method_kind, provider, provider_payment_id, currency, "
+         "amount, fee, country, status, approval, redirect_url, hold_id, entry_id, payer_name, card_bin_country, "
+         "instrument, destination, failure_reason, correlation_id, requested_by, created_at, updated_at")
+
+
+def _row(r: Any) -> Payment:
+    m = dict(r._mapping)
+    m["status"] = Status(m["status"])
+    m["amount"], m["fee"] = Decimal(m["amount"]), Decimal(m["fee"])
+    return Payment(**m)
+
+
+async def insert(session: AsyncSession, *, user_id: int, direction: str, method_code: str, method_kind: str,
+                 provider: str, currency: str, amount: Decimal, fee: Decimal, country: str | None,
+                 approval: str | None = None, destination: dict[str, Any] | None = None,
+                 instrument: str | None = None, requested_by: int | None = None) -> Payment:
+    import orjson
+
+    row = (await session.execute(text(
+        "INSERT INTO payments (reference, user_id, direction, method_code, method_kind, provider, currency, amount, "  # noqa: S608
+        "fee, country, approval, destination, instrument, correlation_id, requested_by) VALUES (:ref, :uid, :dir, "
+        ":mc, :mk, :prov, :cur, :amt, :fee, :country, :appr, CAST(:dest AS jsonb), :inst, :corr, :rb) "
+        f"RETURNING {_COLS}"),
+        {"ref": new_reference(direction), "uid": user_id, "dir": direction, "mc": method_code, "mk": method_kind,
+         "prov": provider, "cur": currency, "amt": amount, "fee": fee, "country": country, "appr": approval,
+         "dest": orjson.dumps(destination or {}).decode(), "inst": instrument, "corr": uuid.uuid4(),
+         "rb": requested_by})).one()
+    return _row(row)
+
+
+async def get(session: AsyncSession, payment_id: int, *, lock: bool = False) -> Payment | None:
+    sql = f"SELECT {_COLS} FROM payments WHERE id = :id" + (" FOR UPDATE" if lock else "")  # noqa: S608
+    row = (await session.execute(text(sql), {"id": payment_id})).first()
+    return _row(row) if row is not None else None
+
+
+async def get_visible(session: AsyncSession, actor: Actor, payment_id: int) -> Payment:
+    """The owner's payment, or any payment for staff with payments.read; otherwise not found."""
+    payment = await get(session, payment_id)
+    if payment is None or not (payment.user_id == actor.user_id or actor.has("payments.read")):
+        raise PaymentNotFound("no such payment", field="id")
+    return payment
+
+
+async def by_provider_id(session: AsyncSession, provider: str, provider_payment_id: str) -> Payment | None:
+    row = (await session.execute(text(
+        f"SELECT {_COLS} FROM payments WHERE provider = :p AND provider_payment_id = :pid FOR UPDATE"),  # noqa: S608
+        {"p": provider, "pid": provider_payment_id})).first()
+    return _row(row) if row is not None else None
+
+
+async def by_reference(session: AsyncSession, reference: str) -> Payment | None:
+    row = (await session.execute(text(
+        f"SELECT {_COLS} FROM payments WHERE reference = :r FOR UPDATE"), {"r": reference})).first()  # noqa: S608
+    return _row(row) if row is not None else None
+
+
+async def update(session: AsyncSession, payment: Payment, **fields: Any) -> Payment:
+    sets = ", ".join(f"{k} = :{k}" for k in fields)  # keys are code-supplied column names
+    row = (await session.execute(text(
+        f"UPDATE payments SET {sets}, updated_at = now() WHERE id = :id RETURNING {_COLS}"),  # noqa: S608
+        {**fields, "id": payment.id})).one()
+    return _row(row)
+
+
+async def announce(session: AsyncSession, payment: Payment) -> None:
+    await emit(session, TOPIC_PAYMENT_UPDATED, {
+        "user_id": payment.user_id, "payment_id": payment.id, "reference": payment.reference,
+        "status": payment.status.value, "direction": payment.direction, "amount": str(payment.amount),
+        "currency": payment.currency})
+
+
+async def move(session: AsyncSession, actor: Actor, payment: Payment, target: Status, *, reason: str | None = None,
+               **fields: Any) -> Payment:
+    """Change status along the machine (refusing invalid moves), audited and announced."""
+    check_move(payment.status, target)
+    if reason is not None:
+        fields["failure_reason"] = reason
+    updated = await update(session, payment, status=target.value, **fields)
+    await audit.record(session, actor, action=f"payment.{target.value}", entity_type="payment", entity_id=payment.id,
+                       before={"status": payment.status.value}, after={"status": target.value}, reason=reason,
+                       category="payments")
+    await announce(session, updated)
+    return updated
+
+
+async def list_for_user(session: AsyncSession, user_id: int, *, first: int, after: str | None) -> Page[Payment]:
+    params: dict[str, Any] = {"uid": user_id, "limit": first + 1}
+    where = "user_id = :uid"
+    if after is not None:
+        params["at"], params["aid"] = decode_cursor(after)
+        where += " AND (created_at, id) < (:at, :aid)"
+    rows = (await session.execute(text(
+        f"SELECT {_COLS} FROM payments WHERE {where} ORDER BY created_at DESC, id DESC LIMIT :limit"),  # noqa: S608
+        params)).all()
+    return Page([_row(r) for r in rows[:first]], has_next_page=len(rows) > first)
+
+
+async def awaiting_approval(session: AsyncSession, *, first: int, after: str | None) -> Page[Payment]:
+    params: dict[str, Any] = {"limit": first + 1}
+    where = "approval = 'awaiting'"
+    if after is not None:
+        params["at"], params["aid"] = decode_cursor(after)
+        where += " AND (created_at, id) > (:at, :aid)"
+    rows = (await session.execute(text(
+        f"SELECT {_COLS} FROM payments WHERE {where} ORDER BY created_at, id LIMIT :limit"),  # noqa: S608
+        params)).all()
+    return Page([_row(r) for r in rows[:first]], has_next_page=len(rows) > first)

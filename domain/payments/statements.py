@@ -1,0 +1,184 @@
+"""Bank statements (CSV and ISO 20022 camt.053): incoming credits matched to wire deposits by the
+payment reference quoted in the remittance information.
+
+Each statement line is stored once per (account, bank entry reference), so re-importing a file is
+harmless; an exact match (reference, amount, currency) credits the wallet, anything else is left
+for finance to review.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import xml.etree.ElementTree as ET  # DTDs are refused before parsing (no entity expansion)
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit import service as audit
+from domain.payments import repo
+from domain.payments.deposits import credit
+from domain.payments.errors import StatementMalformed
+from domain.payments.reference import find_reference
+from domain.payments.status import Status
+from domain.shared.actor import Actor
+from domain.shared.errors import DomainError
+from domain.shared.money import currency as currency_info
+
+MAX_LINES = 10_000
+CSV_COLUMNS = ("entry_ref", "booking_date", "amount", "currency", "payer_name", "remittance")
+
+
+@dataclass(frozen=True)
+class Line:
+    line_ref: str
+    booked_on: date | None
+    amount: Decimal
+    currency: str
+    payer_name: str
+    remittance: str
+
+
+@dataclass
+class ImportResult:
+    matched: list[str] = field(default_factory=list)  # payment references credited
+    unmatched: list[str] = field(default_factory=list)  # bank entry refs with no usable reference
+    amount_mismatch: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+
+
+def _amount(raw: str, line_ref: str) -> Decimal:
+    try:
+        return Decimal(raw.strip())
+    except InvalidOperation as exc:
+        raise StatementMalformed(f"line {line_ref}: {raw!r} is not an amount", field="content") from exc
+
+
+def _date(raw: str) -> date | None:
+    try:
+        return date.fromisoformat(raw.strip()[:10]) if raw.strip() else None
+    except ValueError:
+        return None
+
+
+def parse_csv(content: str) -> list[Line]:
+    reader = csv.DictReader(io.StringIO(content.strip()))
+    if reader.fieldnames is None or not set(CSV_COLUMNS) <= {c.strip() for c in reader.fieldnames}:
+        raise StatementMalformed(f"the CSV needs the columns {', '.join(CSV_COLUMNS)}", field="content")
+    lines = []
+    for row in reader:
+        ref = (row.get("entry_ref") or "").strip()
+        if not ref:
+            raise StatementMalformed("every line needs an entry_ref", field="content")
+        lines.append(Line(ref, _date(row.get("booking_date") or ""), _amount(row.get("amount") or "", ref),
+                          (row.get("currency") or "").strip().upper(), (row.get("payer_name") or "").strip(),
+                          (row.get("remittance") or "").strip()))
+    return lines
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _find(node: ET.Element, *path: str) -> ET.Element | None:
+    current: ET.Element | None = node
+    for name in path:
+        if current is None:
+            return None
+        current = next((c for c in current if _local(c.tag) == name), None)
+    return current
+
+
+def _text(node: ET.Element, *path: str) -> str:
+    found = _find(node, *path)
+    return (found.text or "").strip() if found is not None else ""
+
+
+def parse_camt053(content: str) -> list[Line]:
+    if "<!DOCTYPE" in content.upper() or "<!ENTITY" in content.upper():
+        raise StatementMalformed("DTDs are not accepted in statements", field="content")
+    try:
+        root = ET.fromstring(content)  # noqa: S314 - no DTD, so no entity expansion
+    except ET.ParseError as exc:
+        raise StatementMalformed(f"not well-formed XML: {exc}", field="content") from exc
+    lines: list[Line] = []
+    for ntry in root.iter():
+        if _local(ntry.tag) != "Ntry":
+            continue
+        amt = _find(ntry, "Amt")
+        if amt is None:
+            raise StatementMalformed("an entry has no Amt", field="content")
+        ref = _text(ntry, "AcctSvcrRef") or _text(ntry, "NtryRef")
+        if not ref:
+            raise StatementMalformed("an entry has no AcctSvcrRef or NtryRef", field="content")
+        amount = _amount(amt.text or "", ref)
+        if _text(ntry, "CdtDbtInd") == "DBIT":
+            amount = -amount
+        tx = _find(ntry, "NtryDtls", "TxDtls")
+        payer = _text(tx, "RltdPties", "Dbtr", "Nm") if tx is not None else ""
+        remittance = " ".join(
+            (e.text or "").strip() for e in (tx.iter() if tx is not None else ()) if _local(e.tag) in ("Ustrd", "Ref"))
+        lines.append(Line(ref, _date(_text(ntry, "BookgDt", "Dt") or _text(ntry, "BookgDt", "DtTm")), amount,
+                          (amt.get("Ccy") or "").upper(), payer, remittance))
+    return lines
+
+
+async def import_statement(session: AsyncSession, actor: Actor, *, account: str, fmt: str,
+                           content: str) -> ImportResult:
+    account = account.strip()
+    if not account or len(account) > 64:
+        raise StatementMalformed("name the bank account (1 to 64 characters)", field="account")
+    lines = parse_csv(content) if fmt == "csv" else parse_camt053(content)
+    if len(lines) > MAX_LINES:
+        raise StatementMalformed(f"at most {MAX_LINES} lines per statement", field="content")
+    result = ImportResult()
+    for line in lines:
+        if line.amount <= 0:
+            continue  # outgoing lines are reconciled with withdrawals elsewhere
+        reference = find_reference(line.remittance)
+        status, payment_id = await _match(session, actor, account, line, reference)
+        inserted = await session.scalar(text(
+            "INSERT INTO bank_statement_lines (account, line_ref, booked_on, amount, currency, payer_name, remittance, "
+            "reference, status, payment_id, imported_by) VALUES (:acc, :ref, :d, :amt, :cur, :payer, :rem, :pref, "
+            ":st, :pid, :by) ON CONFLICT (account, line_ref) DO NOTHING RETURNING id"),
+            {"acc": account, "ref": line.line_ref[:200], "d": line.booked_on, "amt": line.amount,
+             "cur": line.currency[:8], "payer": line.payer_name[:200], "rem": line.remittance[:2000],
+             "pref": reference, "st": status, "pid": payment_id, "by": actor.user_id})
+        if inserted is None:
+            result.duplicates.append(line.line_ref)
+        elif status == "matched":
+            result.matched.append(reference or "")
+        elif status == "amount_mismatch":
+            result.amount_mismatch.append(line.line_ref)
+        else:
+            result.unmatched.append(line.line_ref)
+    await audit.record(session, actor, action="payment.statement_import", entity_type="bank_account",
+                       entity_id=account, after={"matched": len(result.matched), "unmatched": len(result.unmatched),
+                                                 "amount_mismatch": len(result.amount_mismatch),
+                                                 "duplicates": len(result.duplicates)}, category="payments")
+    return result
+
+
+async def _match(session: AsyncSession, actor: Actor, account: str, line: Line,
+                 reference: str | None) -> tuple[str, int | None]:
+    already = await session.scalar(text(
+        "SELECT 1 FROM bank_statement_lines WHERE account = :a AND line_ref = :r"), {"a": account, "r": line.line_ref})
+    if already is not None:
+        return "duplicate", None
+    payment = await repo.by_reference(session, reference) if reference else None
+    if payment is None or payment.direction != "deposit" or payment.method_kind != "wire":
+        return "unmatched", None
+    try:
+        same_currency = currency_info(line.currency).code == payment.currency
+    except DomainError:  # an unknown currency code on a bank line simply does not match
+        same_currency = False
+    if not same_currency or line.amount != payment.amount:
+        return "amount_mismatch", payment.id
+    if payment.status not in (Status.CREATED, Status.PENDING):
+        return "unmatched", payment.id  # already settled: a second transfer quoting it goes to review
+    payment = await repo.update(session, payment, payer_name=line.payer_name[:200] or None)
+    await credit(session, actor, payment)
+    return "matched", payment.id

@@ -1,0 +1,212 @@
+"""Withdrawals: step-up, hold at once, closed-loop and balance checks, approval (four eyes above a
+threshold, never the requester), payout through the gateway, then settle or fail.
+
+Closed loop: money goes back to the card/method it came from, up to what that method deposited
+(less what was already returned or disputed); only the rest may leave by wire.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit import service as audit
+from domain.identity.totp import require_step_up
+from domain.ledger.accounts import Purpose, balance_of, house_account, wallet_for
+from domain.ledger.errors import InsufficientFunds
+from domain.ledger.holds import capture_hold, place_hold, release_hold
+from domain.ledger.wallets import once
+from domain.payments import methods, repo, signals
+from domain.payments.config import four_eyes_threshold
+from domain.payments.errors import (
+    AlreadyApproved,
+    ClosedLoopRequired,
+    NotAwaitingApproval,
+    PaymentMethodUnavailable,
+    PaymentNotFound,
+    SelfApprovalForbidden,
+)
+from domain.payments.gateway import HostedCheckoutGateway
+from domain.payments.repo import Payment
+from domain.payments.status import Status
+from domain.shared.actor import Actor
+from domain.shared.db import SessionFactory, in_transaction
+from domain.shared.errors import InvalidAmount, ValidationFailed
+from domain.shared.money import currency as currency_info
+from domain.shared.money import quantize_exact
+from domain.shared.settings import Settings
+
+LOOP_KINDS = ("card", "local", "crypto")
+OPEN = ("failed", "cancelled")
+
+
+async def refundable_by_method(session: AsyncSession, user_id: int, currency: str) -> dict[str, Decimal]:
+    """Per closed-loop method: deposited - disputed - already withdrawn to it (not failed/cancelled)."""
+    rows = (await session.execute(text(
+        "SELECT method_code, sum(CASE WHEN direction = 'deposit' THEN amount - coalesce(("
+        "  SELECT sum(d.amount) FROM payment_disputes d WHERE d.payment_id = p.id), 0) ELSE -amount END) AS left "
+        "FROM payments p WHERE user_id = :u AND currency = :c AND method_kind = ANY(CAST(:kinds AS text[])) "
+        "AND ((direction = 'deposit' AND status IN ('succeeded', 'refunded', 'charged_back')) "
+        "  OR (direction = 'withdrawal' AND status <> ALL(CAST(:open AS text[])))) "
+        "GROUP BY method_code"), {"u": user_id, "c": currency, "kinds": list(LOOP_KINDS), "open": list(OPEN)})).all()
+    return {r.method_code: max(Decimal(r.left), Decimal(0)) for r in rows}
+
+
+def check_closed_loop(method: methods.Method, amount: Decimal, available: Decimal,
+                      refundable: dict[str, Decimal]) -> None:
+    if method.kind in LOOP_KINDS:
+        allowed = refundable.get(method.code, Decimal(0))
+        if amount > allowed:
+            raise ClosedLoopRequired(
+                f"at most {allowed.normalize():f} {method.currency} can go back to {method.code}; "
+                "withdraw the rest by wire", field="amount")
+        return
+    owed = sum(refundable.values(), Decimal(0))
+    if amount > available - owed:
+        raise ClosedLoopRequired(
+            f"first return {owed.normalize():f} {method.currency} to the methods you deposited with",
+            field="methodCode")
+
+
+async def request_withdrawal(session: AsyncSession, settings: Settings, actor: Actor, *, user_id: int,
+                             method_code: str, currency: str, amount: Decimal, country: str | None,
+                             destination: dict[str, Any], idempotency_key: str) -> Payment:
+    require_step_up(actor, settings)
+    code = currency_info(currency).code
+    amount = quantize_exact(amount, code, field="amount")
+    if amount <= 0:
+        raise InvalidAmount("amount must be positive", field="amount")
+    method = await methods.resolve(session, method_code, code, country)
+    if not method.withdrawals:
+        raise PaymentMethodUnavailable(f"{method_code} does not pay out", field="methodCode")
+    method.check_amount(amount)
+    payload = {"user_id": user_id, "method": method.code, "currency": code, "amount": amount,
+               "destination": destination}
+
+    async def work() -> dict[str, Any]:
+        wallet = await wallet_for(session, user_id, code)
+        available = (await balance_of(session, wallet.id)).available
+        if amount > available:  # checked again atomically by the hold below
+            raise InsufficientFunds("not enough available funds", field="amount")
+        check_closed_loop(method, amount, available, await refundable_by_method(session, user_id, code))
+        payment = await repo.insert(session, user_id=user_id, direction="withdrawal", method_code=method.code,
+                                    method_kind=method.kind, provider=method.provider, currency=code, amount=amount,
+                                    fee=Decimal(0), country=country.upper() if country else None,
+                                    approval="awaiting", destination=destination, requested_by=actor.user_id)
+        hold = await place_hold(session, wallet, amount, ref_kind="withdrawal", ref_id=payment.reference)
+        payment = await repo.update(session, payment, hold_id=hold.id)
+        await audit.record(session, actor, action="payment.withdrawal_request", entity_type="payment",
+                           entity_id=payment.id, after={"reference": payment.reference, "amount": str(amount),
+                                                        "currency": code, "method": method.code},
+                           category="payments")
+        await repo.announce(session, payment)
+        await signals.on_withdrawal_requested(session, payment)
+        return {"payment_id": payment.id}
+
+    result, _ = await once(session, actor, idempotency_key, "request_withdrawal", payload, work)
+    found = await repo.get(session, int(result["payment_id"]))
+    assert found is not None
+    return found
+
+
+async def _awaiting(session: AsyncSession, payment_id: int) -> Payment:
+    payment = await repo.get(session, payment_id, lock=True)
+    if payment is None or payment.direction != "withdrawal":
+        raise PaymentNotFound("no such withdrawal", field="id")
+    if payment.approval != "awaiting":
+        raise NotAwaitingApproval("this withdrawal is not awaiting approval", field="id")
+    return payment
+
+
+async def approve(session: AsyncSession, actor: Actor, payment_id: int) -> tuple[Payment, bool]:
+    """Record one approval; (payment, fully approved). Above the threshold two different staff approve."""
+    payment = await _awaiting(session, payment_id)
+    if actor.user_id is None or actor.user_id in (payment.user_id, payment.requested_by):
+        raise SelfApprovalForbidden("you cannot approve your own withdrawal", field="id")
+    inserted = await session.scalar(text(
+        "INSERT INTO payment_approvals (payment_id, approver_id) VALUES (:p, :a) ON CONFLICT DO NOTHING "
+        "RETURNING approver_id"), {"p": payment.id, "a": actor.user_id})
+    if inserted is None:
+        raise AlreadyApproved("you already approved this withdrawal; a second approver is needed", field="id")
+    count = int(await session.scalar(text("SELECT count(*) FROM payment_approvals WHERE payment_id = :p"),
+                                     {"p": payment.id}) or 0)
+    needed = 2 if payment.amount >= four_eyes_threshold(payment.currency) else 1
+    done = count >= needed
+    if done:
+        payment = await repo.update(session, payment, approval="approved")
+    await audit.record(session, actor, action="payment.withdrawal_approve", entity_type="payment",
+                       entity_id=payment.id, after={"approvals": count, "needed": needed}, category="payments")
+    await repo.announce(session, payment)
+    return payment, done
+
+
+async def reject(session: AsyncSession, actor: Actor, payment_id: int, reason: str) -> Payment:
+    reason = reason.strip()
+    if not reason or len(reason) > 1000:
+        raise ValidationFailed("a reason of 1 to 1000 characters is required", field="reason")
+    payment = await _awaiting(session, payment_id)
+    wallet = await wallet_for(session, payment.user_id, payment.currency)
+    assert payment.hold_id is not None
+    await release_hold(session, wallet, payment.hold_id)
+    payment = await repo.update(session, payment, approval="rejected")
+    return await repo.move(session, actor, payment, Status.CANCELLED, reason=reason)
+
+
+async def payout(factory: SessionFactory, settings: Settings, actor: Actor, payment_id: int) -> Payment:
+    """Send an approved withdrawal to the provider (safe to repeat: the reference is its idempotency key)."""
+    async with factory() as s:
+        payment = await repo.get(s, payment_id)
+        assert payment is not None
+        if payment.approval != "approved" or payment.status is not Status.CREATED:
+            return payment
+        method = await methods.resolve(s, payment.method_code, payment.currency, payment.country)
+        source = await s.scalar(text(
+            "SELECT provider_payment_id FROM payments WHERE user_id = :u AND direction = 'deposit' "
+            "AND method_code = :m AND status = 'succeeded' ORDER BY id DESC LIMIT 1"),
+            {"u": payment.user_id, "m": payment.method_code})
+    if not method.base_url:  # wire paid out by finance from the bank: waits for the bank's confirmation
+        obj_id = None
+    else:
+        obj_id = (await HostedCheckoutGateway(method, settings, factory).payout(payment, source_payment_id=source)).id
+
+    async def sent(session: AsyncSession) -> Payment:
+        current = await repo.get(session, payment_id, lock=True)
+        assert current is not None
+        if current.status is not Status.CREATED:
+            return current
+        if obj_id is not None:
+            from domain.payments.deposits import provider_lock
+            from domain.payments.webhooks import apply_parked
+
+            await provider_lock(session, current.provider, obj_id)
+            current = await repo.update(session, current, provider_payment_id=obj_id)
+            current = await repo.move(session, actor, current, Status.PENDING)
+            await apply_parked(session, current)
+            refreshed = await repo.get(session, payment_id)
+            assert refreshed is not None
+            return refreshed
+        return await repo.move(session, actor, current, Status.PENDING)
+
+    return await in_transaction(factory, sent)
+
+
+async def settle(session: AsyncSession, actor: Actor, payment: Payment) -> Payment:
+    """The provider paid out: capture the hold into the provider's clearing account."""
+    wallet = await wallet_for(session, payment.user_id, payment.currency)
+    counter = (await house_account(session, Purpose.BANK, payment.currency) if payment.method_kind == "wire"
+               else await house_account(session, Purpose.PSP_CLEARING, payment.currency, provider=payment.provider))
+    assert payment.hold_id is not None
+    entry = await capture_hold(session, actor, wallet, payment.hold_id, counter, ref_kind="withdrawal",
+                               ref_id=payment.reference, idempotency_key=f"payment:{payment.id}:settle",
+                               description=f"withdrawal {payment.reference}")
+    return await repo.move(session, actor, payment, Status.SUCCEEDED, entry_id=entry.id)
+
+
+async def fail(session: AsyncSession, actor: Actor, payment: Payment, reason: str) -> Payment:
+    wallet = await wallet_for(session, payment.user_id, payment.currency)
+    assert payment.hold_id is not None
+    await release_hold(session, wallet, payment.hold_id)
+    return await repo.move(session, actor, payment, Status.FAILED, reason=reason)

@@ -1,0 +1,174 @@
+"""Running a reconciliation as of a cutoff, and reading runs.
+
+A run is one transaction: the four section statements fill a temp table, then matches are
+replaced and breaks upserted on (run, section, key). Re-running a cutoff therefore yields the same
+breaks for the same data, keeps their workflow state, reopens a cleared one that is back, and
+marks `cleared` (never deletes) an open break whose cause went away. Concurrent runs of one cutoff
+queue on an advisory lock, so arq delivering the job twice is harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit import service as audit
+from domain.reconciliation.errors import InvalidCutoff, RunNotFound
+from domain.reconciliation.sections import CREATE_ROWS, SECTIONS
+from domain.shared.actor import Actor
+from domain.shared.db import utcnow
+from domain.shared.pagination import Page, decode_cursor
+
+WINDOW = timedelta(days=1)
+# How far past either end of the window a counterpart is still looked for (timing breaks).
+GRACE = timedelta(days=1)
+# Platform snapshots older than this before the cutoff are not used for section (d).
+SNAPSHOT_MAX_AGE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: int
+    cutoff: datetime
+    window_start: datetime
+    status: str
+    summary: dict[str, Any]
+    attempts: int
+    duration_ms: int | None
+    started_at: datetime
+    finished_at: datetime | None
+    created_at: datetime
+
+
+_RUN_COLUMNS = ("id, cutoff, window_start, status, summary, attempts, duration_ms, started_at, finished_at, "
+                "created_at")
+
+
+def _view(r: Any) -> RunView:
+    return RunView(int(r.id), r.cutoff, r.window_start, r.status, dict(r.summary), int(r.attempts), r.duration_ms,
+                   r.started_at, r.finished_at, r.created_at)
+
+
+_CLAIM = text(
+    f"""
+    INSERT INTO reconciliation_runs (cutoff, window_start, status, attempts, started_at)
+    VALUES (:cutoff, :start, 'running', 1, clock_timestamp())
+    ON CONFLICT (cutoff) DO UPDATE SET attempts = reconciliation_runs.attempts + 1, status = 'running',
+        window_start = excluded.window_start, started_at = excluded.started_at
+    RETURNING {_RUN_COLUMNS}
+    """  # noqa: S608 - constant column list
+)
+_MATCHES = text(
+    "INSERT INTO reconciliation_matches (run_id, section, key, ledger_ref, other_ref, amount) "
+    "SELECT :run, section, key, ledger_ref, other_ref, amount FROM recon_rows "
+    "WHERE kind = 'matched' AND section IN ('trading', 'psp')"
+)
+_UPSERT_BREAKS = text(
+    """
+    INSERT INTO reconciliation_breaks (run_id, section, kind, key, currency, amount_diff, evidence, suggested_cause)
+    SELECT :run, section, kind, key, currency, amount_diff, evidence, cause FROM recon_rows WHERE kind <> 'matched'
+    ON CONFLICT (run_id, section, key) DO UPDATE SET
+        kind = excluded.kind, currency = excluded.currency, amount_diff = excluded.amount_diff,
+        evidence = excluded.evidence, suggested_cause = excluded.suggested_cause,
+        status = CASE WHEN reconciliation_breaks.status = 'cleared' THEN 'open' ELSE reconciliation_breaks.status END,
+        updated_at = now()
+    WHERE (reconciliation_breaks.kind, reconciliation_breaks.amount_diff, reconciliation_breaks.evidence,
+           reconciliation_breaks.status = 'cleared')
+        IS DISTINCT FROM (excluded.kind, excluded.amount_diff, excluded.evidence, false)
+    """
+)
+_CLEAR_GONE = text(
+    """
+    UPDATE reconciliation_breaks b SET status = 'cleared', updated_at = now()
+    WHERE b.run_id = :run AND b.status = 'open' AND NOT EXISTS (
+        SELECT 1 FROM recon_rows r WHERE r.kind <> 'matched' AND r.section = b.section AND r.key = b.key)
+    """
+)
+_COUNTS = text("SELECT section, kind, count(*) AS n FROM recon_rows GROUP BY 1, 2 ORDER BY 1, 2")
+
+
+def latest_midnight(now: datetime | None = None) -> datetime:
+    """The daily cutoff: the most recent 00:00 UTC."""
+    return (now or utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+async def run_reconciliation(
+    session: AsyncSession, actor: Actor, cutoff: datetime, *, window: timedelta = WINDOW, grace: timedelta = GRACE,
+) -> RunView:
+    """Reconcile the window (cutoff - window, cutoff]; the caller owns the transaction."""
+    if cutoff.tzinfo is None:
+        raise InvalidCutoff("the cutoff needs a UTC offset", field="cutoff")
+    if cutoff > utcnow():
+        raise InvalidCutoff("the cutoff cannot be in the future", field="cutoff")
+    if window <= timedelta(0) or grace < timedelta(0):
+        raise InvalidCutoff("the window must be positive", field="cutoff")
+    began = time.perf_counter()
+    start = cutoff - window
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('recon.run'), hashtext(:c))"),
+                          {"c": cutoff.isoformat()})
+    run = _view((await session.execute(_CLAIM, {"cutoff": cutoff, "start": start})).one())
+    await session.execute(CREATE_ROWS)
+    await session.execute(text("TRUNCATE recon_rows"))
+    params = {"start": start, "cutoff": cutoff, "lo": start - grace, "hi": cutoff + grace,
+              "snap_from": cutoff - SNAPSHOT_MAX_AGE}
+    timings: dict[str, int] = {}
+    for name, statement in SECTIONS:
+        t0 = time.perf_counter()
+        await session.execute(statement, params)
+        timings[name] = round((time.perf_counter() - t0) * 1000)
+    await session.execute(text("ANALYZE recon_rows"))
+    await session.execute(text("DELETE FROM reconciliation_matches WHERE run_id = :run"), {"run": run.id})
+    await session.execute(_MATCHES, {"run": run.id})
+    await session.execute(_UPSERT_BREAKS, {"run": run.id})
+    await session.execute(_CLEAR_GONE, {"run": run.id})
+    summary = await _summary(session, run.id, timings)
+    duration = round((time.perf_counter() - began) * 1000)
+    row = (await session.execute(text(
+        f"UPDATE reconciliation_runs SET status = 'done', summary = CAST(:s AS jsonb), duration_ms = :d, "  # noqa: S608
+        f"finished_at = clock_timestamp() WHERE id = :id RETURNING {_RUN_COLUMNS}"),
+        {"s": _json(summary), "d": duration, "id": run.id})).one()
+    await audit.record(session, actor, action="reconciliation.run", entity_type="reconciliation_run",
+                       entity_id=run.id, after={"cutoff": cutoff.isoformat(), "breaks": summary["breaks"],
+                                                "attempt": run.attempts})
+    return _view(row)
+
+
+async def _summary(session: AsyncSession, run_id: int, timings: dict[str, int]) -> dict[str, Any]:
+    sections: dict[str, dict[str, int]] = {name: {} for name, _ in SECTIONS}
+    for r in (await session.execute(_COUNTS)).all():
+        sections[r.section][r.kind] = int(r.n)
+    open_breaks = await session.scalar(text(
+        "SELECT count(*) FROM reconciliation_breaks WHERE run_id = :r AND status = 'open'"), {"r": run_id})
+    found = sum(n for counts in sections.values() for kind, n in counts.items() if kind != "matched")
+    return {"sections": sections, "breaks": found, "openBreaks": int(open_breaks or 0),
+            "matched": sum(c.get("matched", 0) for c in sections.values()), "timingsMs": timings}
+
+
+def _json(value: Any) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode()
+
+
+async def get_run(session: AsyncSession, run_id: int) -> RunView:
+    row = (await session.execute(text(f"SELECT {_RUN_COLUMNS} FROM reconciliation_runs WHERE id = :id"),  # noqa: S608
+                                 {"id": run_id})).first()
+    if row is None:
+        raise RunNotFound("no such reconciliation run", field="id")
+    return _view(row)
+
+
+async def list_runs(session: AsyncSession, *, first: int, after: str | None) -> Page[RunView]:
+    where, params = "", dict[str, Any](n=first + 1)
+    if after is not None:
+        at, rid = decode_cursor(after)
+        where, params = "WHERE (created_at, id) < (:at, :id)", {**params, "at": at, "id": rid}
+    rows = (await session.execute(text(
+        f"SELECT {_RUN_COLUMNS} FROM reconciliation_runs {where} ORDER BY created_at DESC, id DESC LIMIT :n"),  # noqa: S608
+        params)).all()
+    return Page([_view(r) for r in rows[:first]], len(rows) > first)

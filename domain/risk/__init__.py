@@ -1,0 +1,1 @@
+"""Risk: exposure, client metrics, toxic-flow detectors, segmentation (A/B book)."""

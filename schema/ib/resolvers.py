@@ -1,0 +1,322 @@
+"""IB queries and mutations.
+
+Partner (portal) fields act for the signed-in IB, or for the owner of an API token whose scopes
+include `ib.tree.read` (rate-limited per token); every read is scoped to that IB's own downline in
+domain/ib/portal.py. Staff fields declare `ib.*` permissions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from domain.ib import attribution, network, partners, plans, portal, reports
+from domain.ib import payouts as payouts_service
+from domain.ib.errors import ClientNotFound, IbNotFound, PayoutNotFound, PlanNotFound
+from domain.identity import ratelimit
+from domain.shared.actor import ActorKind
+from domain.shared.db import utcnow
+from domain.shared.errors import DomainError, ValidationFailed
+from domain.shared.money import parse_decimal
+from domain.shared.pagination import check_page_size
+from schema.context import Context
+from schema.errors import PublicError, UserError, payload_or_errors
+from schema.ib.types import (
+    AddIbPlanVersionInput,
+    ApproveIbInput,
+    ApproveIbPayoutInput,
+    AssignIbPlanInput,
+    CreateIbPlanInput,
+    IbChangePayload,
+    IbClauseInput,
+    IbClient,
+    IbCommissionGroup,
+    IbCommissionGroupBy,
+    IbPartnerProfile,
+    IbPayout,
+    IbPayoutsPayload,
+    IbPerformance,
+    IbReferralLink,
+    IbTree,
+    IbTreeMember,
+    MoveIbInput,
+    ReassignIbClientInput,
+    UpdateIbSettingsInput,
+)
+from schema.pagination import Connection, to_connection
+from schema.permissions import Requires
+
+Ctx = Info[Context, Any]
+T = TypeVar("T")
+TREE_SCOPE = "ib.tree.read"
+# Partner tokens are for integrations polling a tree, not for scraping: per token, per minute.
+TOKEN_REQUESTS_PER_MINUTE = 120
+
+
+class IsIbPartner(BasePermission):
+    """An approved IB signed in, or its API token carrying the ib.tree.read scope."""
+
+    message = "Only IBs, or their API tokens with the ib.tree.read scope, may do this."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Ctx, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if not actor.is_authenticated:
+            raise PublicError("You must be signed in.", "UNAUTHENTICATED")
+        if actor.kind is ActorKind.API_TOKEN:
+            return TREE_SCOPE in actor.scopes
+        return actor.kind is ActorKind.IB
+
+
+def _id(value: strawberry.ID | str | None, exc: type[DomainError], field: str) -> int:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        raise exc("not found", field=field) from None
+
+
+async def _read(info: Ctx, fn: Callable[[AsyncSession, portal.Partner], Awaitable[T]]) -> T:
+    """Run a partner read for the caller's own IB (rate-limited for tokens)."""
+    ctx = info.context
+    actor = ctx.actor
+    if actor.kind is ActorKind.API_TOKEN:
+        await ratelimit.hit(ctx.services.redis, "ib.partner_token", str(actor.token_id),
+                            limit=TOKEN_REQUESTS_PER_MINUTE, window_s=60, now_s=int(time.time()))
+    async with ctx.session() as session:
+        p = await portal.partner(session, actor.user_id)
+        return await fn(session, p)
+
+
+def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    t1 = until or utcnow()
+    t0 = since or datetime(t1.year, t1.month, 1, tzinfo=t1.tzinfo)
+    reports.check_period(t0, t1)
+    return t0, t1
+
+
+@strawberry.type
+class IbQueries:
+    @strawberry.field(permission_classes=[IsIbPartner], description="IB portal: your settings.")
+    async def my_ib_profile(self, info: Ctx) -> IbPartnerProfile:
+        async def go(_s: AsyncSession, p: portal.Partner) -> IbPartnerProfile:
+            return IbPartnerProfile.of(p)
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[IsIbPartner],
+                      description="IB portal: your sub-IBs to `depth` (capped at your visible depth).")
+    async def my_ib_tree(self, info: Ctx, depth: int | None = None) -> IbTree:
+        async def go(s: AsyncSession, p: portal.Partner) -> IbTree:
+            shown = portal.clamp_depth(p, depth)
+            return IbTree(visible_depth=p.visible_depth, depth=shown,
+                          members=[IbTreeMember.of(m) for m in await portal.tree(s, p, shown)])
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[IsIbPartner],
+                      description="IB portal: clients of your downline (depth 0 = your own clients).")
+    async def my_ib_clients(self, info: Ctx, first: int | None = None, after: str | None = None,
+                            depth: int | None = None) -> Connection[IbClient]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+
+        async def go(s: AsyncSession, p: portal.Partner) -> Connection[IbClient]:
+            page = await portal.clients(s, p, first=size, after=after, depth=depth)
+            return to_connection(page, IbClient.of, lambda c: (c.registered_at, c.client_id))
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[IsIbPartner],
+                      description="IB portal: one client of your downline; any other id is not found.")
+    async def my_ib_client(self, info: Ctx, client_id: strawberry.ID) -> IbClient:
+        cid = _id(client_id, ClientNotFound, "clientId")
+
+        async def go(s: AsyncSession, p: portal.Partner) -> IbClient:
+            return IbClient.of(await portal.client(s, p, cid))
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[IsIbPartner],
+                      description="IB portal: your net commissions in [since, until), grouped.")
+    async def my_ib_commissions(self, info: Ctx, group_by: IbCommissionGroupBy, since: datetime | None = None,
+                                until: datetime | None = None,
+                                client_id: strawberry.ID | None = None) -> list[IbCommissionGroup]:
+        t0, t1 = _period(since, until)
+        cid = _id(client_id, ClientNotFound, "clientId") if client_id is not None else None
+
+        async def go(s: AsyncSession, p: portal.Partner) -> list[IbCommissionGroup]:
+            groups = await portal.commissions(s, p, t0, t1, portal.GroupBy(group_by.value), client_id=cid)
+            return [IbCommissionGroup.of(g) for g in groups]
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[IsIbPartner], description="IB portal: your payouts, newest first.")
+    async def my_ib_payouts(self, info: Ctx) -> list[IbPayout]:
+        async def go(s: AsyncSession, p: portal.Partner) -> list[IbPayout]:
+            return [IbPayout.of(x) for x in await payouts_service.list_for(s, p.ib_id)]
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[IsIbPartner],
+                      description="IB portal: your commission statement for [since, until) as CSV text.")
+    async def my_ib_statement_csv(self, info: Ctx, since: datetime, until: datetime) -> str:
+        async def go(s: AsyncSession, p: portal.Partner) -> str:
+            return await reports.statement_csv(s, p, since, until)
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[IsIbPartner],
+                      description="IB portal: your referral links with registrations and depositing clients.")
+    async def my_ib_referral_links(self, info: Ctx) -> list[IbReferralLink]:
+        async def go(s: AsyncSession, p: portal.Partner) -> list[IbReferralLink]:
+            return [IbReferralLink.of(x) for x in await portal.referral_links(s, p)]
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[Requires("ib.read")],
+                      description="Staff: an IB's clients, volume, deposits, commissions, revenue, cost per client.")
+    async def ib_performance(self, info: Ctx, ib_id: strawberry.ID, since: datetime | None = None,
+                             until: datetime | None = None) -> IbPerformance:
+        t0, t1 = _period(since, until)
+        async with info.context.session() as s:
+            return IbPerformance.of(await reports.performance(s, _id(ib_id, IbNotFound, "ibId"), t0, t1))
+
+    @strawberry.field(permission_classes=[Requires("ib.read")],
+                      description="Staff: IB relationships and commission lines of a period, as CSV for regulators.")
+    async def ib_regulator_export_csv(self, info: Ctx, since: datetime, until: datetime) -> str:
+        async with info.context.session() as s:
+            return await reports.regulator_export_csv(s, since, until)
+
+
+def _rate(value: str, field: str) -> Any:
+    d = parse_decimal(value, field=field)
+    if d < 0:
+        raise ValidationFailed("rates cannot be negative", field=field)
+    return d
+
+
+def _clause(c: IbClauseInput) -> plans.ClauseSpec:
+    return plans.ClauseSpec(
+        kind=plans.ClauseKind(c.kind), level_rates=tuple(_rate(r, "levelRates") for r in c.level_rates),
+        base_rate=_rate(c.base_rate, "baseRate"), max_total=_rate(c.max_total, "maxTotal"),
+        symbols=tuple(c.symbols) if c.symbols is not None else None, excluded_symbols=tuple(c.excluded_symbols),
+        account_groups=tuple(c.account_groups) if c.account_groups is not None else None,
+        side=plans.Side(c.side), lot_modifier=_rate(c.lot_modifier, "lotModifier"),
+        markup_pips=_rate(c.markup_pips, "markupPips"), min_hold_seconds=c.min_hold_seconds)
+
+
+async def _change(info: Ctx, fn: Callable[[AsyncSession], Awaitable[int | None]]) -> IbChangePayload:
+    ctx = info.context
+
+    async def work() -> IbChangePayload:
+        made = await ctx.transaction(fn)
+        return IbChangePayload(ok=True, id=strawberry.ID(str(made)) if made is not None else None)
+
+    return await payload_or_errors(work, lambda errors: IbChangePayload(errors=errors))
+
+
+def _errors(errors: list[UserError]) -> IbPayoutsPayload:
+    return IbPayoutsPayload(errors=errors)
+
+
+@strawberry.type
+class IbMutations:
+    @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")], description="Staff: a new commission plan.")
+    async def create_ib_plan(self, info: Ctx, input: CreateIbPlanInput) -> IbChangePayload:
+        actor = info.context.actor
+        return await _change(info, lambda s: plans.create_plan(s, actor, name=input.name, currency=input.currency,
+                                                                is_default=input.is_default))
+
+    @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")],
+                         description="Staff: a plan version in force from validFrom (never overlapping another).")
+    async def add_ib_plan_version(self, info: Ctx, input: AddIbPlanVersionInput) -> IbChangePayload:
+        actor = info.context.actor
+
+        async def fn(s: AsyncSession) -> int:
+            return await plans.add_version(
+                s, actor, _id(input.plan_id, PlanNotFound, "planId"),
+                distribution=plans.Distribution(input.distribution), clauses=[_clause(c) for c in input.clauses],
+                valid_from=input.valid_from, valid_to=input.valid_to, allow_retroactive=input.allow_retroactive)
+
+        return await _change(info, fn)
+
+    @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")], description="Staff: assign a plan to an IB.")
+    async def assign_ib_plan(self, info: Ctx, input: AssignIbPlanInput) -> IbChangePayload:
+        actor = info.context.actor
+
+        async def fn(s: AsyncSession) -> None:
+            await plans.assign(s, actor, _id(input.ib_id, IbNotFound, "ibId"),
+                               _id(input.plan_id, PlanNotFound, "planId"), effective_from=input.effective_from,
+                               reason=input.reason, allow_retroactive=input.allow_retroactive)
+
+        return await _change(info, fn)
+
+    @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
+                         description="Staff: approve an IB application (under its requested or the given parent).")
+    async def approve_ib(self, info: Ctx, input: ApproveIbInput) -> IbChangePayload:
+        actor = info.context.actor
+
+        async def fn(s: AsyncSession) -> None:
+            parent = _id(input.parent_id, IbNotFound, "parentId") if input.parent_id is not None else None
+            await network.approve(s, actor, _id(input.ib_id, IbNotFound, "ibId"), parent_id=parent)
+
+        return await _change(info, fn)
+
+    @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
+                         description="Staff: move an IB with its downline under another parent from a date.")
+    async def move_ib(self, info: Ctx, input: MoveIbInput) -> IbChangePayload:
+        actor = info.context.actor
+
+        async def fn(s: AsyncSession) -> None:
+            parent = _id(input.new_parent_id, IbNotFound, "parentId") if input.new_parent_id is not None else None
+            await network.move(s, actor, _id(input.ib_id, IbNotFound, "ibId"), parent,
+                               effective_from=input.effective_from, reason=input.reason,
+                               allow_retroactive=input.allow_retroactive)
+
+        return await _change(info, fn)
+
+    @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
+                         description="Staff: move a client to another IB from a date, with a reason.")
+    async def reassign_ib_client(self, info: Ctx, input: ReassignIbClientInput) -> IbChangePayload:
+        actor = info.context.actor
+
+        async def fn(s: AsyncSession) -> None:
+            await attribution.reassign(s, actor, _id(input.client_id, ClientNotFound, "clientId"),
+                                       _id(input.ib_id, IbNotFound, "ibId"), effective_from=input.effective_from,
+                                       reason=input.reason, allow_retroactive=input.allow_retroactive)
+
+        return await _change(info, fn)
+
+    @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
+                         description="Staff: an IB's visible depth, PII flag and payout cycle, minimum and hold.")
+    async def update_ib_settings(self, info: Ctx, input: UpdateIbSettingsInput) -> IbChangePayload:
+        actor = info.context.actor
+        change = partners.SettingsChange(input.visible_depth, input.show_client_pii, input.payout_cycle,
+                                          input.payout_min, input.payout_hold)
+
+        async def fn(s: AsyncSession) -> None:
+            await partners.update_settings(s, actor, _id(input.ib_id, IbNotFound, "ibId"), change)
+
+        return await _change(info, fn)
+
+    @strawberry.mutation(permission_classes=[Requires("ib.payouts")],
+                         description="Staff: release a payout held for review (the money moves now).")
+    async def approve_ib_payout(self, info: Ctx, input: ApproveIbPayoutInput) -> IbPayoutsPayload:
+        ctx = info.context
+
+        async def work() -> IbPayoutsPayload:
+            paid = await ctx.transaction(lambda s: payouts_service.approve(
+                s, ctx.actor, _id(input.payout_id, PayoutNotFound, "payoutId"), reason=input.reason))
+            return IbPayoutsPayload(payouts=[IbPayout.of(paid)])
+
+        return await payload_or_errors(work, _errors)
+
+
+QUERIES = (IbQueries,)
+MUTATIONS = (IbMutations,)

@@ -1,0 +1,270 @@
+"""GraphQL types of the IB context: partner (portal) views and staff inputs/payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+import strawberry
+
+from domain.ib import payouts as payouts_service
+from domain.ib import portal, reports
+from domain.ib.plans import ClauseKind, Distribution, Side
+from domain.shared.money import round_to
+from schema.errors import UserError
+from schema.scalars import Money
+
+
+@strawberry.type(description="An amount in one currency.")
+class IbAmount:
+    currency: str
+    amount: Money  # type: ignore[valid-type]
+
+
+def amounts(values: dict[str, Decimal]) -> list[IbAmount]:
+    return [IbAmount(currency=c, amount=round_to(a, c)) for c, a in sorted(values.items())]
+
+
+@strawberry.type(description="Contact data as this IB may see it: masked unless the brokerage allows it.")
+class IbContact:
+    name: str
+    email: str
+    phone: str
+
+    @classmethod
+    def of(cls, c: portal.Contact) -> IbContact:
+        return cls(name=c.name, email=c.email, phone=c.phone)
+
+
+@strawberry.type(description="The signed-in IB's own settings.")
+class IbPartnerProfile:
+    ib_id: strawberry.ID
+    visible_depth: int
+    shows_client_pii: bool
+    payout_cycle: str
+    payout_min: Money  # type: ignore[valid-type]
+    payout_hold: bool
+
+    @classmethod
+    def of(cls, p: portal.Partner) -> IbPartnerProfile:
+        return cls(ib_id=strawberry.ID(str(p.ib_id)), visible_depth=p.visible_depth,
+                   shows_client_pii=p.show_client_pii, payout_cycle=p.payout_cycle, payout_min=p.payout_min,
+                   payout_hold=p.payout_hold)
+
+
+@strawberry.type(description="A sub-IB in your downline; depth 1 = your direct sub-IBs.")
+class IbTreeMember:
+    ib_id: strawberry.ID
+    parent_id: strawberry.ID | None
+    depth: int
+    contact: IbContact
+    clients: int
+    joined_at: datetime | None
+
+    @classmethod
+    def of(cls, m: portal.TreeMember) -> IbTreeMember:
+        return cls(ib_id=strawberry.ID(str(m.ib_id)),
+                   parent_id=strawberry.ID(str(m.parent_id)) if m.parent_id is not None else None, depth=m.depth,
+                   contact=IbContact.of(m.contact), clients=m.clients, joined_at=m.joined_at)
+
+
+@strawberry.type(description="Your downline to the depth shown (never beyond your visible depth).")
+class IbTree:
+    visible_depth: int
+    depth: int
+    members: list[IbTreeMember]
+
+
+@strawberry.type(description="A client of your downline: status, lots traded, deposits; contact masked.")
+class IbClient:
+    client_id: strawberry.ID
+    ib_id: strawberry.ID
+    depth: int
+    contact: IbContact
+    status: str
+    registered_at: datetime
+    lots: Decimal
+    deposits: list[IbAmount]
+
+    @classmethod
+    def of(cls, c: portal.ClientRow) -> IbClient:
+        return cls(client_id=strawberry.ID(str(c.client_id)), ib_id=strawberry.ID(str(c.ib_id)), depth=c.depth,
+                   contact=IbContact.of(c.contact), status=c.status, registered_at=c.registered_at, lots=c.lots,
+                   deposits=amounts(c.deposits))
+
+
+@strawberry.enum(description="How commissions are grouped.")
+class IbCommissionGroupBy(Enum):
+    DAY = "day"
+    MONTH = "month"
+    SYMBOL = "symbol"
+    LEVEL = "level"
+    CLIENT = "client"
+    SOURCE = "source"
+
+
+@strawberry.type(description="Net commissions (accruals, adjustments, clawbacks) of one group.")
+class IbCommissionGroup:
+    key: str
+    currency: str
+    amount: Money  # type: ignore[valid-type]
+    lines: int
+    lots: Decimal
+
+    @classmethod
+    def of(cls, g: portal.CommissionGroup) -> IbCommissionGroup:
+        return cls(key=g.key, currency=g.currency, amount=round_to(g.amount, g.currency), lines=g.lines, lots=g.lots)
+
+
+@strawberry.type(description="A payout of an IB's payable to its wallet for one cycle period.")
+class IbPayout:
+    id: strawberry.ID
+    ib_id: strawberry.ID
+    currency: str
+    period_key: str
+    amount: Money  # type: ignore[valid-type]
+    status: str
+    entry_id: strawberry.ID | None
+    created_at: datetime
+    paid_at: datetime | None
+
+    @classmethod
+    def of(cls, p: payouts_service.Payout) -> IbPayout:
+        return cls(id=strawberry.ID(str(p.id)), ib_id=strawberry.ID(str(p.ib_id)), currency=p.currency,
+                   period_key=p.period_key, amount=round_to(p.amount, p.currency), status=p.status,
+                   entry_id=strawberry.ID(str(p.entry_id)) if p.entry_id is not None else None,
+                   created_at=p.created_at, paid_at=p.paid_at)
+
+
+@strawberry.type(description="A referral link and how it converts (registrations, then depositing clients).")
+class IbReferralLink:
+    id: strawberry.ID
+    code: str
+    campaign: str
+    clicks: int
+    registrations: int
+    depositors: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, s: portal.LinkStats) -> IbReferralLink:
+        return cls(id=strawberry.ID(str(s.id)), code=s.code, campaign=s.campaign, clicks=s.clicks,
+                   registrations=s.registrations, depositors=s.depositors, created_at=s.created_at)
+
+
+@strawberry.type(description="Staff: an IB's performance over a period.")
+class IbPerformance:
+    ib_id: strawberry.ID
+    clients: int
+    new_clients: int
+    lots: Decimal
+    deposits: list[IbAmount]
+    commissions_paid: list[IbAmount]
+    revenue_generated: list[IbAmount]
+    cost_per_acquired_client: list[IbAmount]
+
+    @classmethod
+    def of(cls, p: reports.Performance) -> IbPerformance:
+        return cls(ib_id=strawberry.ID(str(p.ib_id)), clients=p.clients, new_clients=p.new_clients, lots=p.lots,
+                   deposits=amounts(p.deposits), commissions_paid=amounts(p.commissions_paid),
+                   revenue_generated=amounts(p.revenue), cost_per_acquired_client=amounts(p.cost_per_client))
+
+
+IbClauseKind = strawberry.enum(ClauseKind, name="IbClauseKind")
+IbDistribution = strawberry.enum(Distribution, name="IbDistribution")
+IbSide = strawberry.enum(Side, name="IbSide")
+
+
+@strawberry.input
+class CreateIbPlanInput:
+    name: str
+    currency: str
+    is_default: bool = False
+
+
+@strawberry.input(description="One clause; rates are decimal strings (\"0.2\" = 20% for share/percent plans).")
+class IbClauseInput:
+    kind: IbClauseKind  # type: ignore[valid-type]
+    level_rates: list[str]
+    base_rate: str = "1"
+    max_total: str = "1"
+    symbols: list[str] | None = None
+    excluded_symbols: list[str] = strawberry.field(default_factory=list)
+    account_groups: list[str] | None = None
+    side: IbSide = Side.BOTH  # type: ignore[valid-type]
+    lot_modifier: str = "1"
+    markup_pips: str = "0"
+    min_hold_seconds: int = 0
+
+
+@strawberry.input
+class AddIbPlanVersionInput:
+    plan_id: strawberry.ID
+    distribution: IbDistribution  # type: ignore[valid-type]
+    clauses: list[IbClauseInput]
+    valid_from: datetime
+    valid_to: datetime | None = None
+    allow_retroactive: bool = False
+
+
+@strawberry.input
+class AssignIbPlanInput:
+    ib_id: strawberry.ID
+    plan_id: strawberry.ID
+    effective_from: datetime
+    reason: str = ""
+    allow_retroactive: bool = False
+
+
+@strawberry.input
+class ApproveIbInput:
+    ib_id: strawberry.ID
+    parent_id: strawberry.ID | None = None
+
+
+@strawberry.input
+class MoveIbInput:
+    ib_id: strawberry.ID
+    new_parent_id: strawberry.ID | None
+    effective_from: datetime
+    reason: str
+    allow_retroactive: bool = False
+
+
+@strawberry.input
+class ReassignIbClientInput:
+    client_id: strawberry.ID
+    ib_id: strawberry.ID
+    effective_from: datetime
+    reason: str
+    allow_retroactive: bool = False
+
+
+@strawberry.input
+class UpdateIbSettingsInput:
+    ib_id: strawberry.ID
+    visible_depth: int | None = None
+    show_client_pii: bool | None = None
+    payout_cycle: str | None = None
+    payout_min: Money | None = None  # type: ignore[valid-type]
+    payout_hold: bool | None = None
+
+
+@strawberry.input
+class ApproveIbPayoutInput:
+    payout_id: strawberry.ID
+    reason: str = ""
+
+
+@strawberry.type(description="Result of an IB management mutation; `id` is what was created, when anything was.")
+class IbChangePayload:
+    ok: bool = False
+    id: strawberry.ID | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class IbPayoutsPayload:
+    payouts: list[IbPayout] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from domain.reconciliation import breaks, runs, settlement
+from domain.reconciliation.errors import AdjustmentEntryNotFound, AssigneeNotFound, BreakNotFound, RunNotFound
+from domain.shared.errors import DomainError
+from domain.shared.pagination import check_page_size
+from schema.context import Context
+from schema.errors import payload_or_errors
+from schema.pagination import Connection, to_connection
+from schema.permissions import Requires
+from schema.reconciliation.types import (
+    BreakComment,
+    BreakPayload,
+    BreakResolutionInput,
+    CommentOnBreakPayload,
+    ImportSettlementReportPayload,
+    ReconciliationBreak,
+    ReconciliationBreakFilter,
+    ReconciliationRun,
+    RunReconciliationPayload,
+    SettlementReport,
+)
+
+MANAGE = "reconciliation.manage"
+
+
+def _id(value: strawberry.ID | str, error: type[DomainError], field: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise error("no such object", field=field) from None
+
+
+def _run_key(r: runs.RunView) -> tuple[datetime, int]:
+    return r.created_at, r.id
+
+
+def _break_key(b: breaks.BreakView) -> tuple[datetime, int]:
+    return b.created_at, b.id
+
+
+async def _with_comments(session: AsyncSession, items: list[breaks.BreakView]) -> list[ReconciliationBreak]:
+    comments = await breaks.comments_of(session, [b.id for b in items])
+    return [ReconciliationBreak.of(b, comments[b.id]) for b in items]
+
+
+@strawberry.type
+class ReconciliationQueries:
+    @strawberry.field(permission_classes=[Requires(MANAGE)], description="Reconciliation runs, newest first.")
+    async def reconciliation_runs(
+        self, info: Info[Context, Any], first: int | None = None, after: str | None = None,
+    ) -> Connection[ReconciliationRun]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        async with info.context.session() as session:
+            page = await runs.list_runs(session, first=size, after=after)
+        return to_connection(page, ReconciliationRun.of, _run_key)
+
+    @strawberry.field(permission_classes=[Requires(MANAGE)], description="One run with its summary.")
+    async def reconciliation_run(self, info: Info[Context, Any], id: strawberry.ID) -> ReconciliationRun:
+        async with info.context.session() as session:
+            return ReconciliationRun.of(await runs.get_run(session, _id(id, RunNotFound, "id")))
+
+    @strawberry.field(permission_classes=[Requires(MANAGE)], description="Breaks, newest first, with comments.")
+    async def reconciliation_breaks(
+        self, info: Info[Context, Any], filter: ReconciliationBreakFilter | None = None, first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[ReconciliationBreak]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        f = filter or ReconciliationBreakFilter()
+        async with info.context.session() as session:
+            run_id = _id(f.run_id, RunNotFound, "filter.runId") if f.run_id is not None else None
+            if run_id is not None:
+                await runs.get_run(session, run_id)
+            page = await breaks.list_breaks(
+                session, run_id=run_id, status=breaks.BreakStatus(f.status.value) if f.status else None,
+                kind=breaks.BreakKind(f.kind.value) if f.kind else None, first=size, after=after)
+            converted = dict(zip([b.id for b in page.items], await _with_comments(session, list(page.items)),
+                                 strict=True))
+        return to_connection(page, lambda b: converted[b.id], _break_key)
+
+
+@strawberry.type
+class ReconciliationMutations:
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
+                         description="Reconcile as of a cutoff (default: the latest midnight UTC); re-running "
+                                     "a cutoff updates its breaks in place.")
+    async def run_reconciliation(
+        self, info: Info[Context, Any], cutoff: datetime | None = None,
+    ) -> RunReconciliationPayload:
+        ctx = info.context
+
+        async def work() -> RunReconciliationPayload:
+            cut = cutoff or runs.latest_midnight()
+            view = await ctx.transaction(lambda s: runs.run_reconciliation(s, ctx.actor, cut))
+            return RunReconciliationPayload(run=ReconciliationRun.of(view))
+
+        return await payload_or_errors(work, lambda errors: RunReconciliationPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)], description="Assign a break to a staff user.")
+    async def assign_break(self, info: Info[Context, Any], id: strawberry.ID, user_id: strawberry.ID) -> BreakPayload:
+        ctx = info.context
+
+        async def work() -> BreakPayload:
+            bid, uid = _id(id, BreakNotFound, "id"), _id(user_id, AssigneeNotFound, "userId")
+
+            async def txn(s: AsyncSession) -> ReconciliationBreak:
+                return (await _with_comments(s, [await breaks.assign_break(s, ctx.actor, bid, uid)]))[0]
+
+            return BreakPayload(reconciliation_break=await ctx.transaction(txn))
+
+        return await payload_or_errors(work, lambda errors: BreakPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)], description="Add a comment to a break.")
+    async def comment_on_break(self, info: Info[Context, Any], id: strawberry.ID, text: str) -> CommentOnBreakPayload:
+        ctx = info.context
+
+        async def work() -> CommentOnBreakPayload:
+            bid = _id(id, BreakNotFound, "id")
+            made = await ctx.transaction(lambda s: breaks.comment_on_break(s, ctx.actor, bid, text))
+            return CommentOnBreakPayload(comment=BreakComment.of(made))
+
+        return await payload_or_errors(work, lambda errors: CommentOnBreakPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
+                         description="Close a break with the adjustment entry that fixed it, or an explanation.")
+    async def resolve_break(
+        self, info: Info[Context, Any], id: strawberry.ID, resolution: BreakResolutionInput,
+    ) -> BreakPayload:
+        ctx = info.context
+
+        async def work() -> BreakPayload:
+            bid = _id(id, BreakNotFound, "id")
+            entry = (_id(resolution.adjustment_entry_id, AdjustmentEntryNotFound, "resolution.adjustmentEntryId")
+                     if resolution.adjustment_entry_id is not None else None)
+
+            async def txn(s: AsyncSession) -> ReconciliationBreak:
+                done = await breaks.resolve_break(s, ctx.actor, bid, adjustment_entry_id=entry,
+                                                  explanation=resolution.explanation)
+                return (await _with_comments(s, [done]))[0]
+
+            return BreakPayload(reconciliation_break=await ctx.transaction(txn))
+
+        return await payload_or_errors(work, lambda errors: BreakPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
+                         description="Import a PSP settlement report (CSV: provider, reference, amount, currency, "
+                                     "fee, settled_at, status); the same file twice is stored once.")
+    async def import_settlement_report(
+        self, info: Info[Context, Any], provider: str, csv: str,
+    ) -> ImportSettlementReportPayload:
+        ctx = info.context
+
+        async def work() -> ImportSettlementReportPayload:
+            report = await ctx.transaction(lambda s: settlement.import_csv(s, ctx.actor, provider, csv))
+            return ImportSettlementReportPayload(report=SettlementReport.of(report))
+
+        return await payload_or_errors(work, lambda errors: ImportSettlementReportPayload(errors=errors))
+
+
+QUERIES = (ReconciliationQueries,)
+MUTATIONS = (ReconciliationMutations,)
+SUBSCRIPTIONS = ()

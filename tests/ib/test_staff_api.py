@@ -1,0 +1,90 @@
+"""Staff IB mutations over HTTP: permissions declared, typed errors that change nothing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from domain.shared.db import utcnow
+from tests.ib.conftest import World, counts
+from tests.identity.staff import make_staff
+
+ADD_VERSION = """mutation($i: AddIbPlanVersionInput!) { addIbPlanVersion(input: $i) { ok id errors { code field } } }"""
+CREATE = """mutation($n: String!) { createIbPlan(input: {name: $n, currency: "USD"}) { ok id errors { code } } }"""
+MOVE = """mutation($i: MoveIbInput!) { moveIb(input: $i) { ok errors { code field } } }"""
+REASSIGN = """mutation($i: ReassignIbClientInput!) { reassignIbClient(input: $i) { ok errors { code field } } }"""
+
+
+def _clause(*rates: str, cap: str = "10") -> dict[str, Any]:
+    return {"kind": "PER_LOT", "levelRates": list(rates), "maxTotal": cap}
+
+
+async def test_plan_and_network_mutations_refuse_bad_input_and_write_nothing(
+    world: World, http: httpx.AsyncClient, session_factory: Any, settings: Any,
+) -> None:
+    manager = (await make_staff(http, session_factory, settings, ["ib_manager"])).client
+    made = await manager(CREATE, {"n": f"api-{world.server_id}"})
+    plan_id = made["data"]["createIbPlan"]["id"]
+    start = (utcnow() + timedelta(days=1)).isoformat()
+    ok = await manager(ADD_VERSION, {"i": {"planId": plan_id, "distribution": "OVERRIDE", "validFrom": start,
+                                           "validTo": (utcnow() + timedelta(days=30)).isoformat(),
+                                           "clauses": [_clause("7", "10")]}})
+    assert ok["data"]["addIbPlanVersion"]["ok"] is True
+    a = await world.ib()
+    b = await world.ib(a)
+    client = await world.client_of(a)
+    before = await counts(world.factory)
+    refusals = [
+        (ADD_VERSION, {"i": {"planId": plan_id, "distribution": "OVERRIDE", "validFrom": start,
+                             "clauses": [_clause("7", "12")]}}, "IB_PLAN_EXCEEDS_CAP"),
+        (ADD_VERSION, {"i": {"planId": plan_id, "distribution": "OVERRIDE",
+                             "validFrom": (utcnow() + timedelta(days=5)).isoformat(),
+                             "clauses": [_clause("7", "10")]}}, "IB_PLAN_VERSION_OVERLAP"),
+        (ADD_VERSION, {"i": {"planId": plan_id, "distribution": "PERCENT", "validFrom": start,
+                             "clauses": [_clause("1e3")]}}, "INVALID_AMOUNT"),
+        (MOVE, {"i": {"ibId": str(a), "newParentId": str(b), "effectiveFrom": start, "reason": "x"}},
+         "IB_TREE_CYCLE"),
+        (REASSIGN, {"i": {"clientId": str(client), "ibId": str(b), "reason": "dispute",
+                          "effectiveFrom": (utcnow() - timedelta(days=3)).isoformat()}}, "IB_RETROACTIVE_NOT_ALLOWED"),
+        (REASSIGN, {"i": {"clientId": str(client), "ibId": "999999999", "reason": "dispute",
+                          "effectiveFrom": start}}, "IB_NOT_FOUND"),
+    ]
+    for query, variables, code in refusals:
+        body = await manager(query, variables)
+        payload = next(iter(body["data"].values()))
+        assert payload["ok"] is False and [e["code"] for e in payload["errors"]] == [code], body
+    assert await counts(world.factory) == before
+    # a move dated ahead of now is fine and audited
+    moved = await manager(MOVE, {"i": {"ibId": str(b), "newParentId": None, "effectiveFrom": start,
+                                       "reason": "went independent"}})
+    assert moved["data"]["moveIb"] == {"ok": True, "errors": []}
+
+
+async def test_staff_without_the_permission_are_forbidden(world: World, http: httpx.AsyncClient,
+                                                          session_factory: Any, settings: Any) -> None:
+    ib = await world.ib()
+    support = (await make_staff(http, session_factory, settings, ["support"])).client
+    before = await counts(world.factory)
+    for query, variables in [
+        (CREATE, {"n": "nope"}),
+        ("mutation($i: ID!) { updateIbSettings(input: {ibId: $i, visibleDepth: 9}) { ok } }", {"i": str(ib)}),
+        ("mutation { approveIbPayout(input: {payoutId: \"1\"}) { errors { code } } }", {}),
+        ("query($i: ID!) { ibPerformance(ibId: $i) { clients } }", {"i": str(ib)}),
+    ]:
+        body = await support(query, variables)
+        assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
+    assert await counts(world.factory) == before
+    # the IB manager may change settings but not approve payouts (finance holds ib.payouts)
+    manager = (await make_staff(http, session_factory, settings, ["ib_manager"])).client
+    body = await manager("mutation($i: ID!) { updateIbSettings(input: {ibId: $i, visibleDepth: 2, "
+                         "showClientPii: true}) { ok errors { code } } }", {"i": str(ib)})
+    assert body["data"]["updateIbSettings"] == {"ok": True, "errors": []}
+    rows = await world.sql("SELECT visible_depth, show_client_pii FROM ib_partners WHERE user_id = :i", i=ib)
+    assert tuple(rows[0]) == (2, True)
+    body = await manager("mutation { approveIbPayout(input: {payoutId: \"1\"}) { errors { code } } }")
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    finance = (await make_staff(http, session_factory, settings, ["finance"])).client
+    body = await finance("mutation { approveIbPayout(input: {payoutId: \"999999999\"}) { errors { code } } }")
+    assert body["data"]["approveIbPayout"]["errors"] == [{"code": "IB_PAYOUT_NOT_FOUND"}]

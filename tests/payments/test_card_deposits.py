@@ -1,0 +1,164 @@
+"""Card deposits through the stand-in PSP and our real /webhooks endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from domain.payments.errors import AmountOutOfLimits
+from domain.payments.status import Status
+from tests.payments.conftest import (
+    card_deposit,
+    check_invariants,
+    paid_card_deposit,
+    payment_row,
+    snapshot,
+    wallet_of,
+)
+
+
+async def test_card_deposit_end_to_end_credits_net_of_fee_once(configured, session_factory, settings, make_user):
+    uid = await make_user()
+
+    payment = await card_deposit(session_factory, settings, uid, "100.00")
+
+    assert payment.status is Status.PENDING
+    assert payment.redirect_url and payment.redirect_url.startswith(configured.base_url + "/pay/cs_")
+    assert payment.reference.startswith("DEP-") and len(payment.reference) == 13
+    assert payment.fee == Decimal("2.00")
+    response = await configured.deliver(configured.paid_event(payment.provider_payment_id or ""))
+    assert response.status_code == 200 and response.json() == {"status": "applied"}
+    row = await payment_row(session_factory, payment.id)
+    assert row.status == "succeeded" and row.entry_id is not None
+    assert await wallet_of(session_factory, uid) == (Decimal("98.00"), Decimal(0))
+    await check_invariants(session_factory)
+
+
+async def test_gateway_log_ties_requests_to_the_payment_and_redacts_card_data(configured, session_factory, settings,
+                                                                               make_user):
+    uid = await make_user()
+    payment = await paid_card_deposit(session_factory, settings, configured, uid, "50.00")
+
+    async with session_factory() as s:
+        logs = (await s.execute(text(
+            "SELECT direction, endpoint, request::text AS req, response::text AS resp FROM payment_gateway_logs "
+            "WHERE correlation_id = :c ORDER BY id"), {"c": payment.correlation_id})).all()
+    assert [(r.direction, r.endpoint) for r in logs] == [("outbound", "/v1/checkout/sessions"),
+                                                          ("inbound", "/webhooks/cardpay")]
+    assert payment.reference in logs[0].req
+    dumped = " ".join(r.req + r.resp for r in logs)
+    assert "4242424242424242" not in dumped and '"123"' not in dumped and "[REDACTED]" in dumped
+
+
+async def test_replayed_webhook_has_one_effect(configured, session_factory, settings, make_user):
+    uid = await make_user()
+    payment = await card_deposit(session_factory, settings, uid, "40.00")
+    body = configured.paid_event(payment.provider_payment_id or "")
+
+    first = await configured.deliver(body)
+    second = await configured.deliver(body)
+
+    assert first.json() == {"status": "applied"} and second.json() == {"status": "duplicate"}
+    assert await wallet_of(session_factory, uid) == (Decimal("39.20"), Decimal(0))
+
+
+async def test_same_webhook_delivered_ten_times_concurrently_credits_once(configured, session_factory, settings,
+                                                                          make_user):
+    uid = await make_user()
+    payment = await card_deposit(session_factory, settings, uid, "25.00")
+    body = configured.paid_event(payment.provider_payment_id or "")
+
+    responses = await asyncio.gather(*(configured.deliver(body) for _ in range(10)))
+
+    assert sorted(r.json()["status"] for r in responses) == ["applied"] + ["duplicate"] * 9
+    assert await wallet_of(session_factory, uid) == (Decimal("24.50"), Decimal(0))
+    async with session_factory() as s:
+        entries = await s.scalar(text("SELECT count(*) FROM ledger_entries WHERE ref_id = :r"),
+                                 {"r": payment.reference})
+    assert entries == 1
+    await check_invariants(session_factory)
+
+
+async def test_distinct_success_events_for_one_payment_credit_once(configured, session_factory, settings, make_user):
+    uid = await make_user()
+    payment = await card_deposit(session_factory, settings, uid, "30.00")
+
+    a = await configured.deliver(configured.paid_event(payment.provider_payment_id or ""))
+    b = await configured.deliver(configured.paid_event(payment.provider_payment_id or ""))
+
+    assert a.json()["status"] == "applied" and b.json()["status"].startswith("ignored")
+    assert await wallet_of(session_factory, uid) == (Decimal("29.40"), Decimal(0))
+
+
+@pytest.mark.parametrize("tamper", ["wrong_secret", "body_changed", "missing"])
+async def test_bad_signature_is_refused_with_401_and_nothing_written(configured, session_factory, settings,
+                                                                     make_user, tamper, http):
+    uid = await make_user()
+    payment = await card_deposit(session_factory, settings, uid, "60.00")
+    body = configured.paid_event(payment.provider_payment_id or "")
+    before = await snapshot(session_factory)
+
+    if tamper == "wrong_secret":
+        response = await configured.deliver(body, secret="not-the-secret")
+    else:
+        from domain.shared.webhooks import sign
+
+        headers: dict[str, Any] = {"Content-Type": "application/json"}
+        if tamper == "body_changed":
+            headers["X-Signature"] = sign(configured.secret, body)
+            body = body.replace(b"60", b"90")
+        response = await http.post("/webhooks/cardpay", content=body, headers=headers)
+
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "WEBHOOK_SIGNATURE_INVALID"
+    assert await snapshot(session_factory) == before
+
+
+async def test_out_of_order_events_follow_the_status_machine(configured, session_factory, settings, make_user):
+    uid = await make_user()
+    payment = await card_deposit(session_factory, settings, uid, "70.00")
+    pid = payment.provider_payment_id or ""
+
+    failed = await configured.deliver(configured.event("payment.failed", {"payment_id": pid, "reason": "declined"}))
+    succeeded = await configured.deliver(configured.paid_event(pid))
+    late_pending = await configured.deliver(configured.event("payment.pending", {"payment_id": pid}))
+    late_failed = await configured.deliver(configured.event("payment.failed", {"payment_id": pid}))
+
+    assert failed.json() == {"status": "applied"}
+    assert succeeded.json() == {"status": "applied"}  # a captured retry after a decline: money did arrive
+    assert late_pending.json() == {"status": "ignored: succeeded payment"}
+    assert late_failed.json() == {"status": "ignored: succeeded payment"}
+    assert (await payment_row(session_factory, payment.id)).status == "succeeded"
+    assert await wallet_of(session_factory, uid) == (Decimal("68.60"), Decimal(0))
+
+
+async def test_webhook_before_our_record_is_parked_then_applied(configured, session_factory, settings, make_user):
+    uid = await make_user()
+    configured.auto_complete = True  # the PSP reports success before answering the session request
+    try:
+        payment = await card_deposit(session_factory, settings, uid, "80.00")
+    finally:
+        configured.auto_complete = False
+
+    async with session_factory() as s:
+        parked = (await s.execute(text(
+            "SELECT applied_at FROM payment_parked_webhooks WHERE provider_payment_id = :p"),
+            {"p": payment.provider_payment_id})).all()
+    assert len(parked) == 1 and parked[0].applied_at is not None
+    assert payment.status is Status.SUCCEEDED
+    assert await wallet_of(session_factory, uid) == (Decimal("78.40"), Decimal(0))
+
+
+async def test_amount_outside_limits_is_refused_and_writes_nothing(configured, session_factory, settings, make_user):
+    uid = await make_user()
+    before = await snapshot(session_factory)
+
+    with pytest.raises(AmountOutOfLimits) as refused:
+        await card_deposit(session_factory, settings, uid, "5000.01")
+
+    assert refused.value.code == "AMOUNT_OUT_OF_LIMITS"
+    assert await snapshot(session_factory) == before
