@@ -1,7 +1,7 @@
 """Toxic-flow detectors, run for the accounts a batch touched, over their running metrics and trade log.
 
-- latency_arbitrage: most holds under a few seconds and consistently profitable (opens on a stale
-  quote are only profitable if closed before the quote catches up);
+- latency_arbitrage: most holds under a few seconds and consistently profitable (profit factor: the
+  wins on stale quotes are large, the losses small, so the win rate alone says little);
 - news: opens concentrated in the window around high-impact calendar releases, held beyond seconds;
 - abnormal_execution: HFT-style short holds (under a minute) not explained by latency arbitrage,
   few-but-very-profitable deals, or equity doubling on deposits;
@@ -28,11 +28,11 @@ from domain.audit.service import record
 from domain.shared.actor import Actor
 
 DEFAULTS: dict[str, dict[str, float]] = {
-    "latency_arbitrage": {"min_trades": 8, "max_hold_ms": 5000, "min_short_share": 0.6, "min_win_rate": 0.65},
+    "latency_arbitrage": {"min_trades": 8, "max_hold_ms": 5000, "min_short_share": 0.6, "min_profit_factor": 1.5},
     "news": {"min_opens": 6, "min_news_share": 0.6, "max_short_share": 0.5},
     "abnormal_execution": {"min_trades": 10, "min_sub_minute_share": 0.6, "max_arb_share": 0.5,
                            "few_trades": 5, "few_profit_vs_deposit": 0.5, "equity_multiple": 2.0},
-    "hedging": {"window_ms": 1000, "size_tolerance": 0.1, "min_pairs_linked": 3, "min_pairs_unlinked": 8},
+    "hedging": {"window_ms": 500, "size_tolerance": 0.1, "min_pairs_linked": 3, "min_pairs_unlinked": 8},
 }  # fmt: skip
 WEIGHTS = {"latency_arbitrage": 40, "hedging": 30, "news": 25, "abnormal_execution": 25}
 _EVIDENCE_DEALS = 20
@@ -101,14 +101,15 @@ async def _account_findings(session: AsyncSession, th: Thresholds, accounts: lis
         sub_minute = _share(int(m.hold_lt_5s) + int(m.hold_lt_1m), closed)
         win_rate = _share(int(m.wins), closed)
         realised = Decimal(m.gross_profit) - Decimal(m.gross_loss)
-        figures = {"closed_trades": closed, "opens": opens, "win_rate": round(win_rate, 4),
+        profit_factor = float(m.gross_profit / m.gross_loss) if m.gross_loss else (99.0 if m.gross_profit else 0.0)
+        figures = {"closed_trades": closed, "opens": opens, "win_rate": round(win_rate, 4), "profit_factor": round(profit_factor, 3),
                    "short_hold_share": round(short, 4), "sub_minute_share": round(sub_minute, 4),
                    "news_share": round(_share(int(m.news_opens), opens), 4), "realised_pnl": str(realised),
                    "deposits": str(m.deposits)}  # fmt: skip
         t = th.get("latency_arbitrage", m.grp)
-        if closed >= t["min_trades"] and short >= t["min_short_share"] and win_rate >= t["min_win_rate"]:
+        if closed >= t["min_trades"] and short >= t["min_short_share"] and profit_factor >= t["min_profit_factor"]:
             deals = await _short_winners(session, m.account_id, t["max_hold_ms"])
-            out.append(Finding(m.account_id, "latency_arbitrage", Decimal(round(100 * short * win_rate, 2)),
+            out.append(Finding(m.account_id, "latency_arbitrage", Decimal(round(100 * short * min(1.0, profit_factor / 3), 2)),
                                {"figures": figures, "thresholds": t, "deals": deals}))
         t = th.get("news", m.grp)
         news_share = _share(int(m.news_opens), opens)

@@ -151,7 +151,8 @@ def test_unreachable_database_fails_fast_naming_it(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "api", "migrate"], env=env, capture_output=True, timeout=60)
     assert result.returncode == 2
     assert "PostgreSQL is unreachable" in result.stderr.decode()
-    assert time.monotonic() - started < 20
+    # Well under the connect timeouts of a hanging client (process start-up dominates on a busy machine).
+    assert time.monotonic() - started < 45
 
 
 def test_unreachable_redis_fails_fast_naming_it(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ class World:
 
     async def hand_operation(self, amount: str, comment: str = "manual correction") -> None:
         """A balance operation a dealer makes in the platform's own UI: no external id in the comment."""
-        result = await self.platform._client.get_write(  # noqa: SLF001 - the wire call a manager terminal makes
+        result = await self.platform._client.get_write(
             "trade/balance", {"login": self.login, "type": 2, "balance": amount, "comment": comment,
                               "check_margin": 0})
         assert result.answer() is not None
@@ -128,7 +128,7 @@ class World:
 
 
 @pytest.fixture
-async def world(session_factory: Any, make_user: Any, recon_sim: SimServer, window_start: datetime,
+async def world(session_factory: Any, make_user: Any, recon_sim: SimServer, window_start: datetime,  # noqa: F811
                 ) -> AsyncIterator[World]:
     platform = recon_sim.platform(timeout=2.0)
     server_id = await new_server(session_factory, recon_sim.base_url, recon_sim.password)

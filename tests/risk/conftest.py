@@ -18,7 +18,7 @@ from domain.trading.ingestion import TOPIC_DEALS_INGESTED
 from tests.platforms.conftest import SimServer
 
 NEWS_INTERVAL_MS = 300_000
-MINUTES = 50
+MINUTES = 30
 
 
 @pytest.fixture(scope="session")

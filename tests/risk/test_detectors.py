@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -14,6 +15,7 @@ from tests.platforms.conftest import SimServer
 from tests.risk.conftest import MINUTES, calendar_csv, process_pending
 from tests.trading.conftest import new_server, sim_platform
 
+# abnormal_execution is scored on its HFT sub-rule (short holds) against the planted scalpers.
 EXPECTED = {"latency_arbitrage": "latency_arbitrage", "news": "news_trader", "abnormal_execution": "scalper",
             "hedging": "hedger"}  # fmt: skip
 MIN_PRECISION = {"latency_arbitrage": 1.0, "news": 0.75, "abnormal_execution": 0.8, "hedging": 1.0}
@@ -64,26 +66,30 @@ async def test_detectors_find_planted_profiles_and_leave_ordinary_traders_alone(
     assert audited == len(flags)
     figures = {}
     for detector, profile in EXPECTED.items():
-        flagged = {login_of[f.account_id] for f in flags if f.detector == detector}
+        flagged = {login_of[f.account_id] for f in flags if f.detector == detector
+                   and (detector != "abnormal_execution" or "hft_short_holds" in f.evidence["reasons"])}
         planted = {login for login, p in truth.items() if p == profile}
         hits = len(flagged & planted)
         precision = hits / len(flagged) if flagged else 0.0
         recall = hits / len(planted)
         figures[detector] = (round(precision, 3), round(recall, 3), len(flagged), len(planted))
         wrong = {login: truth[login] for login in flagged - planted}
-        for f in flags:
-            if f.detector == detector and login_of[f.account_id] not in planted:
-                print("  FP", truth[login_of[f.account_id]], f.evidence.get("figures"))
         print(f"{detector}: precision={precision:.3f} recall={recall:.3f} flagged={len(flagged)} "
               f"planted={len(planted)} false_positives={wrong}")
     for detector, (precision, recall, _, _) in figures.items():
         assert precision >= MIN_PRECISION[detector], figures
         assert recall >= MIN_RECALL[detector], figures
+    # Equity doubling is scored on its own: each such flag must sit on an account that did double.
+    for f in flags:
+        if f.detector == "abnormal_execution" and "equity_doubling" in f.evidence["reasons"]:
+            fig = f.evidence["figures"]
+            assert Decimal(fig["realised_pnl"]) >= Decimal(fig["deposits"]), fig
+            print(f"equity_doubling: {truth[login_of[f.account_id]]} realised={fig['realised_pnl']}")
     ordinary = {ids[login] for login, p in truth.items() if p == "ordinary"}
     assert not [f for f in flags if f.account_id in ordinary]
     # Evidence names deals and the thresholds in force.
     sample = next(f for f in flags if f.detector == "latency_arbitrage")
-    assert sample.evidence["deals"] and sample.evidence["thresholds"]["min_win_rate"] == 0.65
+    assert sample.evidence["deals"] and sample.evidence["thresholds"]["min_profit_factor"] == 1.5
 
     # The same batches again change nothing (idempotent per batch).
     assert await process_pending(session_factory, server_id) == []

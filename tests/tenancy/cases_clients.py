@@ -90,3 +90,36 @@ async def set_group_mapping(env: Env) -> Probe:
     return Probe("mutation($s: ID!) { setGroupMapping(jurisdiction: \"DE\", accountType: \"standard\","
                  " currency: \"USD\", book: \"B\", riskCategory: \"low\", serverId: $s, groupName: \"real\\\\\\\\x\")"
                  " { ok errors { code } } }", {"s": "1"})
+
+
+@case("Mutation.requestLeverageChange")
+async def request_leverage(env: Env) -> Probe:
+    from tests.tenancy.cases_money import _owned_account
+
+    await _owner_client(env)
+    _, _, account_id = await _owned_account(env)
+    return Probe("mutation($a: ID!) { requestLeverageChange(accountId: $a, leverage: 5) {"
+                 " request { id fromLeverage } errors { code } } }", {"a": str(account_id)})
+
+
+@case("Mutation.decideLeverageChange")
+async def decide_leverage(env: Env) -> Probe:
+    from domain.clients.models import LeverageRequest
+    from tests.tenancy.cases_money import _owned_account
+
+    cid = await _owner_client(env)
+    _, _, account_id = await _owned_account(env)
+    async with env.session_factory() as s, s.begin():
+        row = LeverageRequest(client_id=cid, trading_account_id=account_id, from_leverage=100, to_leverage=377,
+                              cap=None, status="pending", auto_approved=False, reason="")
+        s.add(row)
+        await s.flush()
+        request_id = row.id
+    return Probe("mutation($i: ID!) { decideLeverageChange(id: $i, approve: true) {"
+                 " request { toLeverage } errors { code } } }", {"i": str(request_id)})
+
+
+@case("Mutation.addSalesRule")
+async def add_sales_rule(env: Env) -> Probe:
+    return Probe("mutation($u: ID!) { addSalesRule(desk: \"tenancy\", assigneeIds: [$u]) { rule { id }"
+                 " errors { code } } }", {"u": str(env.owner_id)})
