@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, func, select, text, update
+from sqlalchemy import BigInteger, DateTime, Integer, String, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -43,11 +43,12 @@ class PendingEvent:
 
 
 async def emit(session: AsyncSession, topic: str, payload: dict[str, Any], *, job: str | None = None) -> int:
-    """Record an event in the current transaction; returns its id."""
-    event = OutboxEvent(topic=topic, payload=payload, job=job)
-    session.add(event)
-    await session.flush()
-    return event.id
+    """Record an event in the current transaction; returns its id (one statement, no ORM flush)."""
+    event_id = await session.scalar(
+        insert(OutboxEvent).values(topic=topic, payload=payload, job=job).returning(OutboxEvent.id)
+    )
+    assert event_id is not None
+    return int(event_id)
 
 
 async def claim_batch(session: AsyncSession, limit: int) -> list[PendingEvent]:

@@ -162,3 +162,22 @@ async def test_amount_outside_limits_is_refused_and_writes_nothing(configured, s
 
     assert refused.value.code == "AMOUNT_OUT_OF_LIMITS"
     assert await snapshot(session_factory) == before
+
+
+async def test_parked_webhook_sweeper_applies_events_once(configured, session_factory, settings, make_user, runtime):
+    from jobs.payments import apply_parked_webhooks
+
+    uid = await make_user()
+    payment = await card_deposit(session_factory, settings, uid, "90.00")
+    # a park that lost the race with our record (simulated: parked after the provider id was stored)
+    async with session_factory() as s, s.begin():
+        await s.execute(text(
+            "INSERT INTO payment_parked_webhooks (provider, provider_payment_id, event_id, payload) "
+            "VALUES ('cardpay', :p, :e, CAST(:b AS jsonb))"),
+            {"p": payment.provider_payment_id, "e": f"late-{payment.id}",
+             "b": configured.paid_event(payment.provider_payment_id or "").decode()})
+    ctx = {"session_factory": session_factory, "services": runtime.services}
+
+    assert await apply_parked_webhooks(ctx) == 1
+    assert await apply_parked_webhooks(ctx) == 0
+    assert await wallet_of(session_factory, uid) == (Decimal("88.20"), Decimal(0))

@@ -22,6 +22,17 @@ MIN_PRECISION = {"latency_arbitrage": 1.0, "news": 0.75, "abnormal_execution": 0
 MIN_RECALL = {"latency_arbitrage": 1.0, "news": 0.66, "abnormal_execution": 0.8, "hedging": 1.0}
 
 
+_PULLED: dict[str, tuple[int, dict[int, str], dict[int, int]]] = {}
+
+
+async def pulled(session_factory: Any, risk_sim: SimServer) -> tuple[int, dict[int, str], dict[int, int]]:
+    """The simulator's deals pulled and run through the risk step once per test session."""
+    if risk_sim.base_url not in _PULLED:
+        _PULLED[risk_sim.base_url] = await _setup(session_factory, risk_sim)
+        await process_pending(session_factory, _PULLED[risk_sim.base_url][0])
+    return _PULLED[risk_sim.base_url]
+
+
 async def _setup(session_factory: Any, risk_sim: SimServer) -> tuple[int, dict[int, str], dict[int, int]]:
     server_id = await new_server(session_factory, risk_sim.base_url, risk_sim.password)
     truth = {int(k): v for k, v in risk_sim.ok("GET", "ground-truth")["traders"].items()}
@@ -52,9 +63,9 @@ async def _setup(session_factory: Any, risk_sim: SimServer) -> tuple[int, dict[i
 async def test_detectors_find_planted_profiles_and_leave_ordinary_traders_alone(
     session_factory: Any, risk_sim: SimServer
 ) -> None:
-    server_id, truth, ids = await _setup(session_factory, risk_sim)
-    outcomes = await process_pending(session_factory, server_id)
-    assert outcomes and all(o.fresh for o in outcomes)
+    server_id, truth, ids = await pulled(session_factory, risk_sim)
+    async with session_factory() as s:
+        assert await s.scalar(text("SELECT count(*) FROM risk_batches WHERE server_id = :s"), {"s": server_id})
     login_of = {v: k for k, v in ids.items()}
     async with session_factory() as s:
         flags = (await s.execute(text(
