@@ -31,7 +31,7 @@ WHERE symbol <> '' AND price > 0 AND action IN (0, 1)
 ORDER BY symbol, time DESC, deal_id DESC
 ON CONFLICT (server_id, symbol) DO UPDATE SET price = excluded.price, price_time = excluded.price_time
 WHERE excluded.price_time >= p.price_time
-"""
+"""  # noqa: S608 - constant SQL fragments
 
 # Both halves of a position may arrive in one batch or in different ones, in either order.
 _TRADES = f"""
@@ -54,7 +54,7 @@ ON CONFLICT (server_id, position_id) DO UPDATE SET
     close_deal = COALESCE(excluded.close_deal, t.close_deal), close_ms = COALESCE(excluded.close_ms, t.close_ms),
     close_price = COALESCE(excluded.close_price, t.close_price),
     profit = CASE WHEN excluded.profit IS NULL THEN t.profit ELSE COALESCE(t.profit, 0) + excluded.profit END
-"""
+"""  # noqa: S608 - constant SQL fragments
 
 # Opens, volume, news-window opens and money in/out of this batch, per account.
 _METRICS_FLOW = f"""
@@ -78,7 +78,7 @@ ON CONFLICT (account_id) DO UPDATE SET
     first_ms = LEAST(m.first_ms, excluded.first_ms), last_ms = GREATEST(m.last_ms, excluded.last_ms),
     updated_at = now()
 RETURNING account_id
-"""
+"""  # noqa: S608 - constant SQL fragments
 
 # Trades completed (both halves known) and not yet counted, folded into the metrics once.
 _METRICS_CLOSED = """
@@ -152,7 +152,8 @@ async def update_metrics(session: AsyncSession, batch: RiskBatch) -> list[int]:
     touched = set(await session.scalars(
         text(_METRICS_FLOW), {**p, "before_s": NEWS_BEFORE_S, "after_s": NEWS_AFTER_S}))
     positions = list(await session.scalars(
-        text(f"SELECT DISTINCT position_id FROM ({_DEALS}) d WHERE position_id <> 0 AND action IN (0, 1)"), p))
+        text(f"SELECT DISTINCT position_id FROM ({_DEALS}) d WHERE position_id <> 0 AND action IN (0, 1)"),  # noqa: S608
+        p))
     touched.update(await session.scalars(text(_METRICS_CLOSED), {"s": batch.server_id, "positions": positions}))
     return sorted(touched)
 

@@ -102,14 +102,16 @@ async def _account_findings(session: AsyncSession, th: Thresholds, accounts: lis
         win_rate = _share(int(m.wins), closed)
         realised = Decimal(m.gross_profit) - Decimal(m.gross_loss)
         profit_factor = float(m.gross_profit / m.gross_loss) if m.gross_loss else (99.0 if m.gross_profit else 0.0)
-        figures = {"closed_trades": closed, "opens": opens, "win_rate": round(win_rate, 4), "profit_factor": round(profit_factor, 3),
+        figures = {"closed_trades": closed, "opens": opens, "win_rate": round(win_rate, 4),
+                   "profit_factor": round(profit_factor, 3),
                    "short_hold_share": round(short, 4), "sub_minute_share": round(sub_minute, 4),
                    "news_share": round(_share(int(m.news_opens), opens), 4), "realised_pnl": str(realised),
                    "deposits": str(m.deposits)}  # fmt: skip
         t = th.get("latency_arbitrage", m.grp)
         if closed >= t["min_trades"] and short >= t["min_short_share"] and profit_factor >= t["min_profit_factor"]:
             deals = await _short_winners(session, m.account_id, t["max_hold_ms"])
-            out.append(Finding(m.account_id, "latency_arbitrage", Decimal(round(100 * short * min(1.0, profit_factor / 3), 2)),
+            score = Decimal(round(100 * short * min(1.0, profit_factor / 3), 2))
+            out.append(Finding(m.account_id, "latency_arbitrage", score,
                                {"figures": figures, "thresholds": t, "deals": deals}))
         t = th.get("news", m.grp)
         news_share = _share(int(m.news_opens), opens)
@@ -126,7 +128,8 @@ async def _account_findings(session: AsyncSession, th: Thresholds, accounts: lis
         if closed >= t["min_trades"] and sub_minute >= t["min_sub_minute_share"] and short < t["max_arb_share"]:
             reasons.append("hft_short_holds")
         deposits = Decimal(m.deposits)
-        if deposits > 0 and 0 < closed <= t["few_trades"] and realised >= deposits * Decimal(str(t["few_profit_vs_deposit"])):
+        few = 0 < closed <= t["few_trades"]
+        if deposits > 0 and few and realised >= deposits * Decimal(str(t["few_profit_vs_deposit"])):
             reasons.append("few_very_profitable_deals")
         if deposits > 0 and deposits + realised >= deposits * Decimal(str(t["equity_multiple"])):
             reasons.append("equity_doubling")
@@ -176,7 +179,8 @@ async def _hedge_findings(session: AsyncSession, th: Thresholds, accounts: list[
         needed = t["min_pairs_linked"] if e["links"] else t["min_pairs_unlinked"]
         if e["pairs"] >= needed:
             evidence = {"counterparty_account": other, "matched_pairs": e["pairs"], "by_symbol": e["symbols"],
-                        "links": sorted(e["links"]), "deals": e["deals"][:_EVIDENCE_DEALS], "thresholds": t}  # fmt: skip
+                        "links": sorted(e["links"]), "deals": e["deals"][:_EVIDENCE_DEALS],
+                        "thresholds": t}  # fmt: skip
             out.append(Finding(acc, "hedging", Decimal(min(100, 10 * e["pairs"])), evidence))
     return out
 

@@ -47,8 +47,10 @@ _PX = """
 px AS (
     SELECT i.server_id, i.symbol, i.canonical, i.asset_class, i.contract_size, p.price,
         CASE WHEN i.quote_currency = 'USD' THEN 1::numeric ELSE COALESCE(
-            (SELECT q.price FROM risk_prices q WHERE q.server_id = i.server_id AND q.symbol = i.quote_currency || 'USD'),
-            (SELECT 1 / q.price FROM risk_prices q WHERE q.server_id = i.server_id AND q.symbol = 'USD' || i.quote_currency),
+            (SELECT q.price FROM risk_prices q
+             WHERE q.server_id = i.server_id AND q.symbol = i.quote_currency || 'USD'),
+            (SELECT 1 / q.price FROM risk_prices q
+             WHERE q.server_id = i.server_id AND q.symbol = 'USD' || i.quote_currency),
             (SELECT u.rate FROM trading_usd_rates u WHERE u.currency = i.quote_currency
              ORDER BY u.valid_from DESC LIMIT 1)) END AS q_usd
     FROM trading_instruments i LEFT JOIN risk_prices p USING (server_id, symbol)
@@ -130,7 +132,8 @@ async def exposure(
     session: AsyncSession, by: Dimension, *, server_id: int | None = None, symbol: str | None = None
 ) -> ExposureReport:
     """Net exposure broken down by one dimension, optionally for one server and/or symbol."""
-    where, params = "", {}
+    where = ""
+    params: dict[str, Any] = {}
     if server_id is not None:
         where += " AND e.server_id = :server_id"
         params["server_id"] = server_id
@@ -238,12 +241,15 @@ async def rebuild(session: AsyncSession) -> None:
     await session.execute(text("LOCK TABLE risk_exposure IN EXCLUSIVE MODE"))
     await session.execute(text("DELETE FROM risk_exposure"))
     await session.execute(text(
-        "INSERT INTO risk_exposure (server_id, symbol, grp, country, net_lots, long_lots, short_lots, open_value, positions) "
+        "INSERT INTO risk_exposure (server_id, symbol, grp, country, net_lots, long_lots, short_lots, open_value, "
+        "positions) "
         "SELECT p.server_id, p.symbol, COALESCE(a.\"group\", ''), COALESCE(c.country, ''), "
         "sum(CASE WHEN p.side = 'BUY' THEN p.volume ELSE -p.volume END), "
-        "sum(CASE WHEN p.side = 'BUY' THEN p.volume ELSE 0 END), sum(CASE WHEN p.side = 'SELL' THEN p.volume ELSE 0 END), "
+        "sum(CASE WHEN p.side = 'BUY' THEN p.volume ELSE 0 END), "
+        "sum(CASE WHEN p.side = 'SELL' THEN p.volume ELSE 0 END), "
         "sum(CASE WHEN p.side = 'BUY' THEN 1 ELSE -1 END * p.volume "
-        "    * CASE WHEN p.in_volume > 0 THEN p.in_value / p.in_volume ELSE 0 END), count(*) FILTER (WHERE p.volume <> 0) "
+        "    * CASE WHEN p.in_volume > 0 THEN p.in_value / p.in_volume ELSE 0 END), "
+        "count(*) FILTER (WHERE p.volume <> 0) "
         "FROM trading_positions p LEFT JOIN trading_accounts a ON a.id = p.account_id "
         "LEFT JOIN clients c ON c.user_id = a.user_id GROUP BY 1, 2, 3, 4"
     ))  # fmt: skip

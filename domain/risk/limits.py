@@ -69,7 +69,8 @@ async def set_limit(
     await record(
         session, actor, action="risk.limit_set", entity_type="risk_limit", entity_id=row.id,
         before=None if before is None else {"max_net_lots": str(before[0]), "max_notional_usd": str(before[1])},
-        after={"scope": scope, "key": key, "max_net_lots": str(max_net_lots), "max_notional_usd": str(max_notional_usd)},
+        after={"scope": scope, "key": key, "max_net_lots": str(max_net_lots),
+               "max_notional_usd": str(max_notional_usd)},
     )  # fmt: skip
     return Limit(int(row.id), scope, key, max_net_lots, max_notional_usd)
 

@@ -44,7 +44,7 @@ def _apply(sql_sign: str, src: str) -> str:
             net_lots = e.net_lots + excluded.net_lots, long_lots = e.long_lots + excluded.long_lots,
             short_lots = e.short_lots + excluded.short_lots, open_value = e.open_value + excluded.open_value,
             positions = e.positions + excluded.positions, updated_at = now();
-    """
+    """  # noqa: S608 - constant SQL fragments
 
 
 def upgrade() -> None:
@@ -295,7 +295,7 @@ def upgrade() -> None:
         );
         CREATE INDEX ix_risk_assignments_account ON risk_assignments (account_id, effective_at DESC, id DESC);
         CREATE INDEX ix_risk_assignments_sync ON risk_assignments (id) WHERE sync_status = 'pending';
-        """
+        """  # noqa: S608 - constant SQL fragments
     )
 
 

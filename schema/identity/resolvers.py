@@ -137,15 +137,17 @@ class IdentityQueries:
 
 @strawberry.type
 class IdentityMutations:
-    @strawberry.mutation(description="Create a client account and sign in.")
+    @strawberry.mutation(description="Create a client account (its onboarding record and the verification "
+                                     "email included) and sign in.")
     async def register(self, info: Ctx, input: RegisterInput) -> AuthPayload:
+        from domain.clients.registration import register_client
+
         ctx = info.context
 
         async def txn(session: AsyncSession) -> Outcome[Tokens]:
-            user = await sessions.create_user(session, ctx.settings, ctx.actor, email=input.email,
-                                              password=input.password, display_name=input.display_name,
-                                              is_client=True)
-            return await sessions.login(session, ctx.settings, ctx.services.redis, ctx.actor, email=user.email,
+            await register_client(session, ctx.settings, ctx.actor, email=input.email, password=input.password,
+                                  display_name=input.display_name)
+            return await sessions.login(session, ctx.settings, ctx.services.redis, ctx.actor, email=input.email,
                                         password=input.password, totp_code=None, device="registration")
 
         async def work() -> AuthPayload:

@@ -41,7 +41,7 @@ async def test_blocked_meanwhile_is_compensated(http: httpx.AsyncClient, session
 
     with pytest.raises(InvalidTransition):
         await open_live_account(session_factory, settings, DEALER, int(client_id),
-                                platforms=lambda server: BlockedWhileCreating())  # type: ignore[arg-type,return-value]
+                                platforms=lambda server: BlockedWhileCreating())
     async with session_factory() as s:
         status, login = (await s.execute(text(
             "SELECT status, login FROM client_account_requests WHERE client_id = :c"), {"c": int(client_id)})).one()

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
-from domain.identity import api_tokens
 from domain.ib import network, partners
 from domain.ib.plans import ClauseKind, ClauseSpec, Distribution
+from domain.identity import api_tokens
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import in_transaction
 from tests.conftest import GraphQLClient
@@ -142,7 +142,7 @@ async def test_commissions_by_level_and_client_and_statement_csv(world: World, h
     assert sum(D(row.split(",")[-2]) for row in lines[1:]) == D("10.00")
 
 
-async def _token(world: World, owner: int, scopes: list[str], settings: Any) -> GraphQLClient | str:
+async def _token(world: World, owner: int, scopes: list[str], settings: Any) -> str:
     async with world.factory() as s, s.begin():
         actor = Actor(ActorKind.IB, user_id=owner, stepped_up_at=time.time())
         made = await api_tokens.create(s, settings, actor, name="partner feed", scopes=scopes, expires_in_days=5)
@@ -152,7 +152,7 @@ async def _token(world: World, owner: int, scopes: list[str], settings: Any) -> 
 async def test_partner_token_reads_the_tree_only_with_its_scope(world: World, http: httpx.AsyncClient,
                                                                 settings: Any) -> None:
     net = await network_of(world, http)
-    tree_token = GraphQLClient(http, str(await _token(world, net.master, ["ib.tree.read"], settings)))
+    tree_token = GraphQLClient(http, await _token(world, net.master, ["ib.tree.read"], settings))
     body = await tree_token(TREE, {"d": 2})
     assert [int(m["ibId"]) for m in body["data"]["myIbTree"]["members"]] == [net.a, net.b]
     body = await tree_token(CLIENT, {"c": str(net.client_sibling)})
@@ -160,7 +160,7 @@ async def test_partner_token_reads_the_tree_only_with_its_scope(world: World, ht
     # the token cannot reach staff queries or other contexts' data it was not scoped for
     body = await tree_token("query($i: ID!) { ibPerformance(ibId: $i) { clients } }", {"i": str(net.master)})
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    other = GraphQLClient(http, str(await _token(world, net.master, ["profile.read"], settings)))
+    other = GraphQLClient(http, await _token(world, net.master, ["profile.read"], settings))
     body = await other(TREE)
     assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 

@@ -23,7 +23,7 @@ async def test_duplicate_registration_is_refused_and_changes_nothing(http: httpx
     users = await count(session_factory, "users")
     body = await anon("""mutation($i: RegisterInput!) { register(input: $i) { accessToken errors { field code } } }""",
                       {"i": {"email": reg["email"].upper(), "password": PASSWORD}})
-    assert body["data"]["register"]["errors"] == [{"field": "email", "code": "EMAIL_TAKEN"}]
+    assert body["data"]["register"]["errors"] == [{"field": "email", "code": "DUPLICATE_REGISTRATION"}]
     assert body["data"]["register"]["accessToken"] is None
     assert await count(session_factory, "users") == users
 

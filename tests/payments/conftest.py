@@ -18,7 +18,9 @@ from domain.payments.repo import Payment
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import in_transaction
 from tests.conftest import LiveServer
-from tests.ledger.conftest import SNAPSHOT_TABLES, check_invariants, wallet_balance  # noqa: F401
+from tests.ledger.conftest import SNAPSHOT_TABLES, check_invariants, wallet_balance
+
+__all__ = ["SNAPSHOT_TABLES", "check_invariants", "wallet_balance"]
 from tests.psp_standins import StandInPSP, running_psp
 
 CARD = "card-test"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -57,7 +58,7 @@ async def process_pending(factory: Any, server_id: int) -> list[BatchOutcome]:
     for row in rows:
         batch = RiskBatch.from_event(dict(row.payload))
         assert batch is not None
-        out.append(await in_transaction(factory, lambda s, b=batch: process_batch(s, actor, b)))
+        out.append(await in_transaction(factory, partial(process_batch, actor=actor, batch=batch)))
     return out
 
 

@@ -82,4 +82,7 @@ async def assign_role(env: Env) -> Probe:
 
 # Cases of other contexts register themselves on import.
 import tests.tenancy.cases_clients  # noqa: E402
-import tests.tenancy.cases_money  # noqa: E402,F401
+import tests.tenancy.cases_ib  # noqa: E402
+import tests.tenancy.cases_money  # noqa: E402
+import tests.tenancy.cases_payments  # noqa: E402
+import tests.tenancy.cases_reconciliation  # noqa: E402,F401

@@ -1,0 +1,170 @@
+"""Daily three-way reconciliation over 100,000 trading accounts (10,000 in quick mode).
+
+Generated with set-based SQL straight into the tables: per account a client wallet and a trading
+account mirror, a PSP deposit (clearing -> wallet) with its settlement line, a wallet -> account
+transfer with its platform balance operation (tagged with the transfer's external id), one
+trading deal carrying P&L, and a platform balance snapshot = transfer + P&L. A few faults of each
+kind are injected so the run is checked to find exactly them. The figure is the run's wall time
+(one transaction, all four sections); loading is reported separately. No anchor: the target is
+absolute (<= 60 s for 100k accounts).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from bench.harness import bench_services
+from domain.reconciliation.runs import run_reconciliation
+from domain.shared.actor import system_actor
+from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory, in_transaction, utcnow
+from domain.shared.settings import Settings
+
+FAULTS = 10  # of each kind
+PROVIDER = "benchpsp"
+
+LOAD = """
+INSERT INTO users (email, email_normalized, is_client)
+SELECT 'u' || i || '@bench.example', 'u' || i || '@bench.example', true FROM generate_series(1, $1) i;
+
+INSERT INTO trading_servers (name, platform, base_url, manager_login, password_enc)
+VALUES ('bench', 'mt5', 'http://127.0.0.1:9', 1000, 'x');
+
+-- Wallet (id 2i-1) and mirror (id 2i) per user, then the sharded PSP clearing account.
+INSERT INTO ledger_accounts (id, type, purpose, currency, owner_id, server_id, login)
+SELECT CASE WHEN k = 0 THEN 2 * i - 1 ELSE 2 * i END, 'liability',
+       CASE WHEN k = 0 THEN 'client_wallet' ELSE 'trading_account_mirror' END, 'USD', i,
+       CASE WHEN k = 1 THEN (SELECT id::text FROM trading_servers) END, CASE WHEN k = 1 THEN 100000 + i END
+FROM generate_series(1, $1) i, generate_series(0, 1) k;
+INSERT INTO ledger_accounts (id, type, purpose, currency, provider, shards)
+VALUES (2 * $1 + 1, 'asset', 'psp_clearing', 'USD', 'benchpsp', 8);
+SELECT setval('ledger_accounts_id_seq', 2 * $1 + 1);
+
+CREATE TEMP TABLE gen AS
+SELECT i, (100 + i % 900)::numeric AS dep, (50 + i % 40)::numeric AS moved, ((i % 21) - 10)::numeric AS pnl,
+       gen_random_uuid() AS xid, now() - (i % 72000) * interval '1 second' - interval '10 minutes' AS at
+FROM generate_series(1, $1) i;
+
+-- Entries: deposit 2i-1, transfer 2i.
+INSERT INTO ledger_entries (id, ref_kind, ref_id, idempotency_key, actor, created_at)
+SELECT CASE WHEN k = 0 THEN 2 * i - 1 ELSE 2 * i END, CASE WHEN k = 0 THEN 'deposit' ELSE 'transfer' END,
+       CASE WHEN k = 0 THEN 'dep-' || i ELSE xid::text END, 'bench:' || k || ':' || i, 'bench', at
+FROM gen, generate_series(0, 1) k;
+SELECT setval('ledger_entries_id_seq', 2 * $1);
+INSERT INTO ledger_postings (entry_id, account_id, shard, currency, amount, created_at)
+SELECT 2 * i - 1, 2 * $1 + 1, i % 8, 'USD', dep, at FROM gen
+UNION ALL SELECT 2 * i - 1, 2 * i - 1, 0, 'USD', -dep, at FROM gen
+UNION ALL SELECT 2 * i, 2 * i - 1, 0, 'USD', moved, at FROM gen
+UNION ALL SELECT 2 * i, 2 * i, 0, 'USD', -moved, at FROM gen;
+INSERT INTO ledger_balances (account_id, shard, balance, non_negative)
+SELECT 2 * i - 1, 0, dep - moved, true FROM gen UNION ALL SELECT 2 * i, 0, moved, false FROM gen
+UNION ALL SELECT 2 * $1 + 1, s, (SELECT coalesce(sum(dep), 0) FROM gen WHERE i % 8 = s), false
+FROM generate_series(0, 7) s;
+
+INSERT INTO ledger_transfers (external_id, user_id, direction, wallet_account_id, mirror_account_id, server_id,
+    login, currency, amount, status, entry_id, idem_scope, idem_key, created_at)
+SELECT xid, i, 'to_account', 2 * i - 1, 2 * i, (SELECT id::text FROM trading_servers), 100000 + i, 'USD', moved,
+       'done', 2 * i, 'bench', 'k' || i, at FROM gen;
+
+INSERT INTO trading_balance_operations (server_id, deal_id, time, login, action, kind, amount, comment, external_tag)
+SELECT (SELECT id FROM trading_servers), i, at + interval '1 second', 100000 + i, 2, 'DEPOSIT', moved, '',
+       rtrim(translate(encode(uuid_send(xid), 'base64'), '+/', '-_'), '=') FROM gen;
+
+INSERT INTO trading_deals (server_id, deal_id, time, time_ms, login, order_id, position_id, action, entry, symbol,
+    price, volume, profit, commission, storage, fee, reason, contract_size, rate_profit, rate_margin, batch_id)
+SELECT (SELECT id FROM trading_servers), 10000000 + i, at + interval '2 seconds', 0, 100000 + i, i, i, 1, 1,
+       'EURUSD', 1.1, 0.1, pnl + 1, -0.7, -0.3, 0, 0, 100000, 1, 1, gen_random_uuid() FROM gen;
+
+INSERT INTO reconciliation_settlement_reports (id, provider, sha256, line_count, imported_by)
+VALUES (1, 'benchpsp', repeat('0', 64), $1, 'bench');
+INSERT INTO reconciliation_settlement_lines (report_id, line_no, provider, reference, amount, currency, fee,
+    settled_at, status)
+SELECT 1, i, 'benchpsp', 'dep-' || i, dep, 'USD', 0, at + interval '5 minutes', 'settled' FROM gen;
+
+INSERT INTO reconciliation_platform_balances (server_id, login, captured_at, currency, balance)
+SELECT (SELECT id::text FROM trading_servers), 100000 + i, date_trunc('milliseconds', now()), 'USD', moved + pnl
+FROM gen;
+"""
+
+# $1 = FAULTS: the first accounts get one fault kind each, in disjoint ranges.
+INJECT = """
+-- dropped webhooks: settled lines nobody posted
+INSERT INTO reconciliation_settlement_lines (report_id, line_no, provider, reference, amount, currency, fee,
+    settled_at, status)
+SELECT 1, 1000000 + i, 'benchpsp', 'lost-' || i, 10, 'USD', 0, now() - interval '1 hour', 'settled'
+FROM generate_series(1, $1) i;
+-- duplicate PSP lines
+INSERT INTO reconciliation_settlement_lines (report_id, line_no, provider, reference, amount, currency, fee,
+    settled_at, status)
+SELECT report_id, 2000000 + line_no, provider, reference, amount, currency, fee, settled_at, status
+FROM reconciliation_settlement_lines WHERE line_no BETWEEN 1 AND $1;
+-- PSP amounts off by a cent
+UPDATE reconciliation_settlement_lines SET amount = amount + 0.01 WHERE line_no BETWEEN $1 + 1 AND 2 * $1;
+-- balance operations made by hand on the platform (also move the platform balance)
+INSERT INTO trading_balance_operations (server_id, deal_id, time, login, action, kind, amount, comment)
+SELECT (SELECT id FROM trading_servers), 5000000 + i, now() - interval '2 hours', 100000 + 2 * $1 + i, 2,
+       'DEPOSIT', 25, 'manual' FROM generate_series(1, $1) i;
+UPDATE reconciliation_platform_balances SET balance = balance + 25 WHERE login BETWEEN 100000 + 2 * $1 + 1
+    AND 100000 + 3 * $1;
+"""
+
+
+async def load(database_url: str, n: int) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        async with conn.transaction():
+            # Bulk load: skip the per-posting balance trigger (the generated entries balance by construction).
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            for statement in (s.strip() for s in LOAD.split(";")):
+                if statement:
+                    await conn.execute(statement, *([n] if "$1" in statement else []))
+            for statement in (s.strip() for s in INJECT.split(";")):
+                if statement:
+                    await conn.execute(statement, *([FAULTS] if "$1" in statement else []))
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def run(*, quick: bool) -> dict[str, Any]:
+    n = 10_000 if quick else 100_000
+    async with bench_services("reconciliation") as (database_url, _redis):
+        t = time.perf_counter()
+        await load(database_url, n)
+        load_s = time.perf_counter() - t
+        settings = Settings()
+        engine = create_engine(database_url, settings, pool_size=2)
+        try:
+            factory = create_session_factory(engine)
+            actor = system_actor("bench")
+            cutoff = utcnow()
+            t = time.perf_counter()
+            first = await in_transaction(factory, lambda s: run_reconciliation(
+                s, actor, cutoff, window=timedelta(days=1)))
+            first_s = time.perf_counter() - t
+            t = time.perf_counter()
+            again = await in_transaction(factory, lambda s: run_reconciliation(
+                s, actor, cutoff, window=timedelta(days=1)))
+            rerun_s = time.perf_counter() - t
+        finally:
+            await engine.dispose()
+    sections = first.summary["sections"]
+    expected = {"psp": {"missing_in_ledger": FAULTS, "duplicate": FAULTS, "amount_mismatch": FAULTS},
+                "trading": {"missing_in_ledger": FAULTS}, "balance": {"balance_mismatch": FAULTS}}
+    found = {sec: {k: v for k, v in counts.items() if k != "matched"} for sec, counts in sections.items()}
+    assert {k: v for k, v in found.items() if v} == expected, found
+    assert again.summary["sections"] == sections
+    return {
+        "accounts": n,
+        "load_s": round(load_s, 2),
+        "run_s": round(first_s, 3),
+        "rerun_s": round(rerun_s, 3),
+        "section_ms": first.summary["timingsMs"],
+        "matched": first.summary["matched"],
+        "breaks": first.summary["breaks"],
+        "target_s": 60,
+        "within_target": first_s <= 60 * n / 100_000 if quick else first_s <= 60,
+    }

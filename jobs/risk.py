@@ -1,0 +1,77 @@
+"""Risk jobs: a sweeper applying every ingested deal batch once (the outbox event names only the IB
+job), periodic exposure snapshots, and the segmentation sync to the trading servers.
+
+`risk_batches` makes the batch step idempotent, so overlapping sweeps, retries and a future
+fan-out of the event to `risk_process_deal_batch` all write once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from arq import cron
+from sqlalchemy import text
+
+from domain.risk import exposure, segmentation
+from domain.risk.batch import RiskBatch, process_batch
+from domain.shared.actor import system_actor
+from domain.shared.db import SessionFactory, in_transaction
+from domain.shared.settings import Settings
+from domain.trading.ingestion import TOPIC_DEALS_INGESTED
+
+log = structlog.get_logger(__name__)
+WorkerCtx = dict[str, Any]
+SWEEP_LIMIT = 200
+
+
+async def _process(factory: SessionFactory, payload: dict[str, Any]) -> bool:
+    batch = RiskBatch.from_event(payload)
+    if batch is None:
+        return False
+    actor = system_actor("risk.batch", correlation_id=f"risk-batch:{batch.batch_id}")
+    out = await in_transaction(factory, lambda s: process_batch(s, actor, batch))
+    if out.fresh:
+        log.info("risk.batch", batch=str(out.batch_id), accounts=out.accounts, flags=out.flags, alerts=out.alerts)
+    return out.fresh
+
+
+async def risk_process_deal_batch(ctx: WorkerCtx, event_id: int, topic: str, payload: dict[str, Any]) -> bool:
+    """For a fan-out of `trading.deals_ingested` (same signature as the IB job)."""
+    if topic != TOPIC_DEALS_INGESTED:
+        return False
+    return await _process(ctx["session_factory"], payload)
+
+
+async def risk_sweep_deal_batches(ctx: WorkerCtx) -> int:
+    factory: SessionFactory = ctx["session_factory"]
+    async with factory() as session:
+        rows = (await session.execute(text(
+            "SELECT o.payload FROM outbox o WHERE o.topic = :t AND NOT EXISTS ("
+            "SELECT 1 FROM risk_batches b WHERE b.batch_id = CAST(o.payload->>'batch_id' AS uuid)) "
+            "ORDER BY o.id LIMIT :n"), {"t": TOPIC_DEALS_INGESTED, "n": SWEEP_LIMIT})).all()  # fmt: skip
+    done = 0
+    for row in rows:
+        done += await _process(factory, dict(row.payload))
+    return done
+
+
+async def risk_exposure_snapshot(ctx: WorkerCtx) -> int:
+    return await in_transaction(ctx["session_factory"], exposure.take_snapshot)
+
+
+async def risk_sync_segments(ctx: WorkerCtx) -> int:
+    return await segmentation.sync_pending(ctx["session_factory"], system_actor("risk.segment_sync"))
+
+
+FUNCTIONS: list[Any] = [risk_process_deal_batch, risk_sweep_deal_batches, risk_exposure_snapshot,
+                        risk_sync_segments]  # fmt: skip
+
+
+def cron_jobs(settings: Settings) -> list[Any]:
+    every_5s = set(range(0, 60, 5))
+    return [
+        cron(risk_sweep_deal_batches, second=every_5s, unique=True, keep_result=0),
+        cron(risk_exposure_snapshot, minute=set(range(0, 60, 5)), second={30}, unique=True, keep_result=0),
+        cron(risk_sync_segments, second={20, 50}, unique=True, keep_result=0),
+    ]

@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from domain.payments import deposits, disputes, methods, repo, statements, withdrawals
+from domain.payments.errors import PaymentNotFound
+from domain.payments.repo import TOPIC_PAYMENT_UPDATED
+from domain.payments.repo import Payment as PaymentRow
+from domain.shared.pagination import check_page_size
+from schema.context import Context
+from schema.errors import payload_or_errors
+from schema.pagination import Connection, to_connection
+from schema.payments.types import (
+    CreateDepositInput,
+    Dispute,
+    DisputePayload,
+    Payment,
+    PaymentMethod,
+    PaymentPayload,
+    PaymentUpdate,
+    RecordChargebackInput,
+    RequestWithdrawalInput,
+    StatementFormat,
+    StatementImport,
+    StatementImportPayload,
+)
+from schema.permissions import IsAuthenticated, Requires
+
+
+def _pid(value: strawberry.ID | str, field: str = "id") -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise PaymentNotFound("no such payment", field=field) from None
+
+
+def _owner(ctx: Context) -> int:
+    if ctx.actor.user_id is None:
+        raise PaymentNotFound("no such payment")
+    return ctx.actor.user_id
+
+
+def _key(p: PaymentRow) -> tuple[datetime, int]:
+    return p.created_at, p.id
+
+
+@strawberry.type
+class PaymentQueries:
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="Payment methods available for a country and currency.")
+    async def payment_methods(self, info: Info[Context, Any], country: str | None = None,
+                              currency: str | None = None) -> list[PaymentMethod]:
+        async with info.context.session() as session:
+            return [PaymentMethod.of(m) for m in await methods.available(session, country=country,
+                                                                          currency=currency)]
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Your payments, newest first.")
+    async def my_payments(self, info: Info[Context, Any], first: int | None = None,
+                          after: str | None = None) -> Connection[Payment]:
+        ctx = info.context
+        size = check_page_size(first, ctx.settings.max_page_size)
+        async with ctx.session() as session:
+            page = await repo.list_for_user(session, _owner(ctx), first=size, after=after)
+        return to_connection(page, Payment.of, _key)
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="One payment: your own, or any for staff with payments.read.")
+    async def payment(self, info: Info[Context, Any], id: strawberry.ID) -> Payment:
+        async with info.context.session() as session:
+            return Payment.of(await repo.get_visible(session, info.context.actor, _pid(id)))
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Your chargebacks and refunds.")
+    async def my_disputes(self, info: Info[Context, Any]) -> list[Dispute]:
+        async with info.context.session() as session:
+            return [Dispute.of(d) for d in await disputes.history(session, _owner(info.context))]
+
+    @strawberry.field(permission_classes=[Requires("payments.approve_withdrawal")],
+                      description="Staff: withdrawals awaiting approval, oldest first.")
+    async def pending_withdrawals(self, info: Info[Context, Any], first: int | None = None,
+                                  after: str | None = None) -> Connection[Payment]:
+        ctx = info.context
+        size = check_page_size(first, ctx.settings.max_page_size)
+        async with ctx.session() as session:
+            page = await repo.awaiting_approval(session, first=size, after=after)
+        return to_connection(page, Payment.of, _key)
+
+
+@strawberry.type
+class PaymentMutations:
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Start a deposit: a card/local payment returns the URL to send the client to.")
+    async def create_deposit(self, info: Info[Context, Any], input: CreateDepositInput) -> PaymentPayload:
+        ctx = info.context
+
+        async def work() -> PaymentPayload:
+            payment = await deposits.create_deposit(
+                ctx.services.session_factory, ctx.settings, ctx.actor, user_id=_owner(ctx),
+                method_code=input.method_code, currency=input.currency, amount=input.amount,
+                country=input.country, return_url=input.return_url)
+            return PaymentPayload(payment=Payment.of(payment))
+
+        return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Request a withdrawal (needs a fresh 2FA step-up); the amount is held at once.")
+    async def request_withdrawal(self, info: Info[Context, Any], input: RequestWithdrawalInput) -> PaymentPayload:
+        ctx = info.context
+
+        async def work() -> PaymentPayload:
+            async def txn(session: AsyncSession) -> PaymentRow:
+                return await withdrawals.request_withdrawal(
+                    session, ctx.settings, ctx.actor, user_id=_owner(ctx), method_code=input.method_code,
+                    currency=input.currency, amount=input.amount, country=input.country,
+                    destination={"iban": input.iban} if input.iban else {}, idempotency_key=input.idempotency_key)
+
+            return PaymentPayload(payment=Payment.of(await ctx.transaction(txn)))
+
+        return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("payments.approve_withdrawal")],
+                         description="Staff: approve a withdrawal (two approvers above the threshold).")
+    async def approve_withdrawal(self, info: Info[Context, Any], id: strawberry.ID) -> PaymentPayload:
+        ctx = info.context
+
+        async def work() -> PaymentPayload:
+            payment, done = await ctx.transaction(lambda s: withdrawals.approve(s, ctx.actor, _pid(id)))
+            if done:
+                payment = await withdrawals.payout(ctx.services.session_factory, ctx.settings, ctx.actor,
+                                                   payment.id)
+            return PaymentPayload(payment=Payment.of(payment))
+
+        return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("payments.approve_withdrawal")],
+                         description="Staff: reject a withdrawal; the held amount is released.")
+    async def reject_withdrawal(self, info: Info[Context, Any], id: strawberry.ID, reason: str) -> PaymentPayload:
+        ctx = info.context
+
+        async def work() -> PaymentPayload:
+            payment = await ctx.transaction(lambda s: withdrawals.reject(s, ctx.actor, _pid(id), reason))
+            return PaymentPayload(payment=Payment.of(payment))
+
+        return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("payments.manage")],
+                         description="Staff: record a chargeback or refund against a deposit.")
+    async def record_chargeback(self, info: Info[Context, Any], input: RecordChargebackInput) -> DisputePayload:
+        ctx = info.context
+
+        async def work() -> DisputePayload:
+            async def txn(session: AsyncSession) -> Dispute:
+                payment = await repo.get(session, _pid(input.payment_id, "paymentId"), lock=True)
+                if payment is None:
+                    raise PaymentNotFound("no such payment", field="paymentId")
+                return Dispute.of(await disputes.record(session, ctx.actor, payment, kind=input.kind.value,
+                                                        amount=input.amount, case_id=input.case_id,
+                                                        reason=input.reason))
+
+            return DisputePayload(dispute=await ctx.transaction(txn))
+
+        return await payload_or_errors(work, lambda errors: DisputePayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("payments.manage")],
+                         description="Staff: import a bank statement (CSV or camt.053 XML) and match wire deposits.")
+    async def import_bank_statement(self, info: Info[Context, Any], account: str, format: StatementFormat,
+                                    content: str) -> StatementImportPayload:
+        ctx = info.context
+
+        async def work() -> StatementImportPayload:
+            result = await ctx.transaction(lambda s: statements.import_statement(
+                s, ctx.actor, account=account, fmt=format.value, content=content))
+            return StatementImportPayload(result=StatementImport.of(result))
+
+        return await payload_or_errors(work, lambda errors: StatementImportPayload(errors=errors))
+
+
+@strawberry.type
+class PaymentSubscriptions:
+    @strawberry.subscription(permission_classes=[IsAuthenticated], description="Your payments as they change.")
+    async def payment_updated(self, info: Info[Context, Any]) -> AsyncGenerator[PaymentUpdate, None]:
+        uid = info.context.actor.user_id
+        async with info.context.services.hub.subscribe(TOPIC_PAYMENT_UPDATED) as sub:
+            while True:
+                event = await info.context.next_event(sub)
+                if uid is not None and event.payload.get("user_id") == uid:
+                    yield PaymentUpdate.from_event(event.payload)
+
+
+QUERIES = (PaymentQueries,)
+MUTATIONS = (PaymentMutations,)
+SUBSCRIPTIONS = (PaymentSubscriptions,)

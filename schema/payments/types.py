@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import strawberry
+
+from domain.payments.disputes import Dispute as DisputeRow
+from domain.payments.methods import Method
+from domain.payments.repo import Payment as PaymentRow
+from domain.payments.statements import ImportResult
+from domain.shared.money import round_to
+from schema.errors import UserError
+from schema.scalars import Money
+
+
+@strawberry.enum
+class PaymentStatus(Enum):
+    CREATED = "created"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+    CHARGED_BACK = "charged_back"
+
+
+@strawberry.enum
+class StatementFormat(Enum):
+    CSV = "csv"
+    CAMT053 = "camt053"
+
+
+@strawberry.enum
+class DisputeKind(Enum):
+    CHARGEBACK = "chargeback"
+    REFUND = "refund"
+
+
+@strawberry.type(description="A way to pay in or out, with its limits and fees for one currency.")
+class PaymentMethod:
+    code: str
+    kind: str
+    name: str
+    currency: str
+    min_amount: Money  # type: ignore[valid-type]
+    max_amount: Money  # type: ignore[valid-type]
+    fee_fixed: Money  # type: ignore[valid-type]
+    fee_percent: str
+    first_deposit_min: Money  # type: ignore[valid-type]
+    deposits: bool
+    withdrawals: bool
+
+    @classmethod
+    def of(cls, m: Method) -> PaymentMethod:
+        c = m.currency
+        return cls(code=m.code, kind=m.kind, name=m.display_name, currency=c, min_amount=round_to(m.min_amount, c),
+                   max_amount=round_to(m.max_amount, c), fee_fixed=round_to(m.fee_fixed, c),
+                   fee_percent=format(m.fee_percent.normalize(), "f"),
+                   first_deposit_min=round_to(m.first_deposit_min, c), deposits=m.deposits,
+                   withdrawals=m.withdrawals)
+
+
+@strawberry.type(description="A deposit or withdrawal. `reference` is quoted on bank transfers.")
+class Payment:
+    id: strawberry.ID
+    reference: str
+    direction: str
+    method_code: str
+    status: PaymentStatus
+    approval: str | None
+    currency: str
+    amount: Money  # type: ignore[valid-type]
+    fee: Money  # type: ignore[valid-type]
+    redirect_url: str | None
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, p: PaymentRow) -> Payment:
+        c = p.currency
+        return cls(id=strawberry.ID(str(p.id)), reference=p.reference, direction=p.direction,
+                   method_code=p.method_code, status=PaymentStatus(p.status.value), approval=p.approval,
+                   currency=c, amount=round_to(p.amount, c), fee=round_to(p.fee, c), redirect_url=p.redirect_url,
+                   failure_reason=p.failure_reason, created_at=p.created_at, updated_at=p.updated_at)
+
+
+@strawberry.type(description="A payment's new status, pushed to its owner.")
+class PaymentUpdate:
+    id: strawberry.ID
+    reference: str
+    status: PaymentStatus
+    direction: str
+    amount: Money  # type: ignore[valid-type]
+    currency: str
+
+    @classmethod
+    def from_event(cls, e: dict[str, Any]) -> PaymentUpdate:
+        return cls(id=strawberry.ID(str(e["payment_id"])), reference=e["reference"],
+                   status=PaymentStatus(e["status"]), direction=e["direction"],
+                   amount=round_to(Decimal(e["amount"]), e["currency"]), currency=e["currency"])
+
+
+@strawberry.type
+class Dispute:
+    id: strawberry.ID
+    payment_id: strawberry.ID
+    kind: DisputeKind
+    case_id: str
+    amount: Money  # type: ignore[valid-type]
+    currency: str
+    reason: str
+    negative_balance: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, d: DisputeRow) -> Dispute:
+        return cls(id=strawberry.ID(str(d.id)), payment_id=strawberry.ID(str(d.payment_id)),
+                   kind=DisputeKind(d.kind), case_id=d.case_id, amount=round_to(d.amount, d.currency),
+                   currency=d.currency, reason=d.reason, negative_balance=d.negative_balance,
+                   created_at=d.created_at)
+
+
+@strawberry.type
+class StatementImport:
+    matched: list[str]
+    unmatched: list[str]
+    amount_mismatch: list[str]
+    duplicates: list[str]
+
+    @classmethod
+    def of(cls, r: ImportResult) -> StatementImport:
+        return cls(matched=r.matched, unmatched=r.unmatched, amount_mismatch=r.amount_mismatch,
+                   duplicates=r.duplicates)
+
+
+@strawberry.input
+class CreateDepositInput:
+    method_code: str
+    currency: str
+    amount: Money  # type: ignore[valid-type]
+    country: str | None = None
+    return_url: str = ""
+
+
+@strawberry.input
+class RequestWithdrawalInput:
+    method_code: str
+    currency: str
+    amount: Money  # type: ignore[valid-type]
+    idempotency_key: str
+    country: str | None = None
+    iban: str | None = None
+
+
+@strawberry.input
+class RecordChargebackInput:
+    payment_id: strawberry.ID
+    amount: Money  # type: ignore[valid-type]
+    case_id: str
+    reason: str = ""
+    kind: DisputeKind = DisputeKind.CHARGEBACK
+
+
+@strawberry.type
+class PaymentPayload:
+    payment: Payment | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class DisputePayload:
+    dispute: Dispute | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class StatementImportPayload:
+    result: StatementImport | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -1,0 +1,54 @@
+"""The payments API over HTTP: methods, createDeposit -> stand-in PSP -> webhook, myPayments,
+payment(id) ownership, requestWithdrawal with step-up, staff approval and payout."""
+
+from __future__ import annotations
+
+from tests.conftest import GraphQLClient
+from tests.identity.helpers import code_at, enrol_totp, register
+from tests.identity.staff import make_staff
+from tests.payments.conftest import CARD
+
+CREATE = """mutation($i: CreateDepositInput!) { createDeposit(input: $i) {
+  payment { id reference status redirectUrl amount fee } errors { field code } } }"""
+WITHDRAW = """mutation($i: RequestWithdrawalInput!) { requestWithdrawal(input: $i) {
+  payment { id status approval amount } errors { field code } } }"""
+APPROVE = "mutation($i: ID!) { approveWithdrawal(id: $i) { payment { id status approval } errors { code } } }"
+
+
+async def test_deposit_and_withdrawal_over_graphql(configured, http, session_factory, settings):
+    owner = await register(GraphQLClient(http))
+    client = GraphQLClient(http, owner["accessToken"])
+
+    methods = await client('{ paymentMethods(country: "DE", currency: "USD") { code kind minAmount maxAmount } }')
+    assert {"code": CARD, "kind": "card", "minAmount": "10.00", "maxAmount": "5000.00"} in \
+        methods["data"]["paymentMethods"]
+    created = (await client(CREATE, {"i": {"methodCode": CARD, "currency": "USD", "amount": "120.00",
+                                           "country": "DE"}}))["data"]["createDeposit"]
+    assert created["errors"] == [] and created["payment"]["status"] == "PENDING"
+    assert created["payment"]["fee"] == "2.40"
+    session_id = created["payment"]["redirectUrl"].rsplit("/", 1)[-1]
+    assert (await configured.deliver(configured.paid_event(session_id, payer_name="Test Client"))).status_code == 200
+    mine = await client("{ myPayments(first: 5) { nodes { reference status } } }")
+    assert mine["data"]["myPayments"]["nodes"] == [{"reference": created["payment"]["reference"],
+                                                    "status": "SUCCEEDED"}]
+    other = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    hidden = await other("query($i: ID!) { payment(id: $i) { reference } }", {"i": created["payment"]["id"]})
+    assert hidden["data"] is None and hidden["errors"][0]["extensions"]["code"] == "PAYMENT_NOT_FOUND"
+
+    ask = {"i": {"methodCode": CARD, "currency": "USD", "amount": "50.00", "idempotencyKey": "gql-wd-1"}}
+    no_step_up = (await client(WITHDRAW, ask))["data"]["requestWithdrawal"]
+    assert no_step_up == {"payment": None, "errors": [{"field": None, "code": "STEP_UP_REQUIRED"}]}
+    secret, _ = await enrol_totp(client)
+    stepped = await client("mutation($c: String!) { stepUp(code: $c) { ok errors { code } } }",
+                           {"c": code_at(secret, 0)})
+    assert stepped["data"]["stepUp"]["ok"] is True, stepped
+    requested = (await client(WITHDRAW, ask))["data"]["requestWithdrawal"]
+    assert requested["errors"] == [] and requested["payment"]["approval"] == "awaiting"
+
+    staff = await make_staff(http, session_factory, settings, ["finance"])
+    queue = await staff.client("{ pendingWithdrawals(first: 50) { nodes { id } } }")
+    assert {"id": requested["payment"]["id"]} in queue["data"]["pendingWithdrawals"]["nodes"]
+    approved = (await staff.client(APPROVE, {"i": requested["payment"]["id"]}))["data"]["approveWithdrawal"]
+    assert approved["errors"] == [] and approved["payment"]["status"] == "PENDING"
+    denied = await client(APPROVE, {"i": requested["payment"]["id"]})
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"

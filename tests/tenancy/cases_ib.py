@@ -1,0 +1,101 @@
+"""Cross-tenant cases for the IB portal (own downline only) and staff IB management fields."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import text
+
+from domain.ib import network
+from domain.shared.actor import Actor, ActorKind
+from domain.shared.db import utcnow
+from tests.tenancy.cases import Env, Probe, case
+
+STAFF = Actor(ActorKind.STAFF, permissions=frozenset({"ib.manage_network"}))
+
+
+async def _ib_with_client(env: Env) -> tuple[int, str]:
+    """The owner becomes an approved IB with one referred client; returns (client id, client email)."""
+    email = f"ib-client-{uuid.uuid4().hex[:10]}@example.com"
+    async with env.session_factory() as s, s.begin():
+        await network.apply(s, STAFF, env.owner_id)
+        await network.approve(s, STAFF, env.owner_id)
+        client = int(await s.scalar(text(
+            "INSERT INTO users (email, email_normalized, is_client) VALUES (:e, :e, true) RETURNING id"), {"e": email}))
+        await s.execute(text("INSERT INTO ib_client_attributions (client_id, ib_id, source, valid_from) "
+                             "VALUES (:c, :ib, 'registration', now())"), {"c": client, "ib": env.owner_id})
+    return client, email
+
+
+@case("Query.myIbClient")
+async def my_ib_client(env: Env) -> Probe:
+    client, email = await _ib_with_client(env)
+    return Probe("query($c: ID!) { myIbClient(clientId: $c) { clientId contact { email } } }", {"c": str(client)},
+                 [email, email.split("@")[0]])
+
+
+@case("Query.myIbCommissions")
+async def my_ib_commissions(env: Env) -> Probe:
+    client, _ = await _ib_with_client(env)
+    return Probe("query($c: ID!) { myIbCommissions(groupBy: CLIENT, clientId: $c) { key amount } }",
+                 {"c": str(client)})
+
+
+@case("Query.ibPerformance")
+async def ib_performance(env: Env) -> Probe:
+    await _ib_with_client(env)
+    return Probe("query($i: ID!) { ibPerformance(ibId: $i) { clients lots } }", {"i": str(env.owner_id)})
+
+
+@case("Mutation.updateIbSettings")
+async def update_ib_settings(env: Env) -> Probe:
+    await _ib_with_client(env)
+    return Probe("mutation($i: ID!) { updateIbSettings(input: {ibId: $i, showClientPii: true}) { ok errors { code } } }",
+                 {"i": str(env.owner_id)})
+
+
+@case("Mutation.approveIb")
+async def approve_ib(env: Env) -> Probe:
+    async with env.session_factory() as s, s.begin():
+        await network.apply(s, STAFF, env.owner_id)
+    return Probe("mutation($i: ID!) { approveIb(input: {ibId: $i}) { ok errors { code } } }", {"i": str(env.owner_id)})
+
+
+@case("Mutation.moveIb")
+async def move_ib(env: Env) -> Probe:
+    await _ib_with_client(env)
+    when = (utcnow() + timedelta(days=1)).isoformat()
+    return Probe("mutation($i: ID!, $t: DateTime!) { moveIb(input: {ibId: $i, newParentId: null, effectiveFrom: $t, "
+                 "reason: \"probe\"}) { ok errors { code } } }", {"i": str(env.owner_id), "t": when})
+
+
+@case("Mutation.reassignIbClient")
+async def reassign_ib_client(env: Env) -> Probe:
+    client, email = await _ib_with_client(env)
+    when = (utcnow() + timedelta(days=1)).isoformat()
+    return Probe("mutation($c: ID!, $i: ID!, $t: DateTime!) { reassignIbClient(input: {clientId: $c, ibId: $i, "
+                 "effectiveFrom: $t, reason: \"probe\"}) { ok errors { code } } }",
+                 {"c": str(client), "i": str(env.owner_id), "t": when}, [email])
+
+
+@case("Mutation.assignIbPlan", "Mutation.addIbPlanVersion")
+async def plan_changes(env: Env) -> Probe:
+    await _ib_with_client(env)
+    made = await env.admin("mutation($n: String!) { createIbPlan(input: {name: $n, currency: \"USD\"}) { id } }",
+                           {"n": f"tenancy-{uuid.uuid4().hex[:8]}"})
+    plan = made["data"]["createIbPlan"]["id"]
+    when = (utcnow() + timedelta(days=1)).isoformat()
+    return Probe("mutation($i: ID!, $p: ID!, $t: DateTime!) { assignIbPlan(input: {ibId: $i, planId: $p, "
+                 "effectiveFrom: $t}) { ok errors { code } } }", {"i": str(env.owner_id), "p": plan, "t": when})
+
+
+@case("Mutation.approveIbPayout")
+async def approve_ib_payout(env: Env) -> Probe:
+    await _ib_with_client(env)
+    async with env.session_factory() as s, s.begin():
+        payout = int(await s.scalar(text(
+            "INSERT INTO ib_payouts (ib_id, currency, period_key, amount, status) "
+            "VALUES (:ib, 'USD', 'tenancy', 12.34, 'held') RETURNING id"), {"ib": env.owner_id}))
+    return Probe("mutation($p: ID!) { approveIbPayout(input: {payoutId: $p}) { payouts { amount } errors { code } } }",
+                 {"p": str(payout)}, ["12.34"])

@@ -1,0 +1,70 @@
+"""Cross-tenant cases for payments (registered on import from tests/tenancy/cases.py)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from decimal import Decimal
+
+from domain.ledger.wallets import deposit_to_wallet
+from domain.payments import methods, repo, withdrawals
+from domain.payments.status import Status
+from domain.shared.actor import Actor, ActorKind, system_actor
+from tests.tenancy.cases import Env, Probe, case
+
+METHOD = "tenancy-wire"
+
+
+async def _withdrawal(env: Env) -> tuple[int, str]:
+    """A withdrawal of the owner's awaiting approval: (payment id, reference)."""
+    async with env.session_factory() as s, s.begin():
+        await methods.upsert(s, code=METHOD, kind="wire", provider="bank", currency="USD",
+                             max_amount=Decimal(100000))
+        await deposit_to_wallet(s, system_actor("tenancy"), user_id=env.owner_id, currency="USD",
+                                amount=Decimal("500"), idempotency_key=uuid.uuid4().hex, reference="tenancy")
+        actor = Actor(ActorKind.CLIENT, user_id=env.owner_id, stepped_up_at=time.time())
+        payment = await withdrawals.request_withdrawal(
+            s, env.settings, actor, user_id=env.owner_id, method_code=METHOD, currency="USD", amount=Decimal("123"),
+            country=None, destination={"iban": "DE89370400440532013000"}, idempotency_key=uuid.uuid4().hex)
+    return payment.id, payment.reference
+
+
+async def _succeeded_deposit(env: Env) -> tuple[int, str]:
+    async with env.session_factory() as s, s.begin():
+        await methods.upsert(s, code=METHOD, kind="wire", provider="bank", currency="USD",
+                             max_amount=Decimal(100000))
+        payment = await repo.insert(s, user_id=env.owner_id, direction="deposit", method_code=METHOD,
+                                    method_kind="wire", provider="bank", currency="USD", amount=Decimal("321"),
+                                    fee=Decimal(0), country=None)
+        from domain.payments.deposits import credit
+
+        payment = await repo.move(s, system_actor("tenancy"), payment, Status.PENDING)
+        await credit(s, system_actor("tenancy"), payment)
+    return payment.id, payment.reference
+
+
+@case("Query.payment")
+async def payment(env: Env) -> Probe:
+    pid, ref = await _withdrawal(env)
+    return Probe("query($i: ID!) { payment(id: $i) { reference amount } }", {"i": str(pid)}, [ref])
+
+
+@case("Mutation.approveWithdrawal")
+async def approve_withdrawal(env: Env) -> Probe:
+    pid, ref = await _withdrawal(env)
+    return Probe("mutation($i: ID!) { approveWithdrawal(id: $i) { payment { reference } errors { code } } }",
+                 {"i": str(pid)}, [ref])
+
+
+@case("Mutation.rejectWithdrawal")
+async def reject_withdrawal(env: Env) -> Probe:
+    pid, ref = await _withdrawal(env)
+    return Probe("mutation($i: ID!) { rejectWithdrawal(id: $i, reason: \"x\") { payment { reference } "
+                 "errors { code } } }", {"i": str(pid)}, [ref])
+
+
+@case("Mutation.recordChargeback")
+async def record_chargeback(env: Env) -> Probe:
+    pid, ref = await _succeeded_deposit(env)
+    return Probe("mutation($i: ID!) { recordChargeback(input: {paymentId: $i, amount: \"1.00\", caseId: \"c1\"}) "
+                 "{ dispute { caseId } errors { code } } }", {"i": str(pid)}, [ref])
