@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -73,7 +74,7 @@ async def test_resolve_with_adjustment_entry_then_closed(session_factory, make_u
     brk = await a_break(session_factory, staff_id)
     actor = Actor(ActorKind.STAFF, user_id=staff_id)
     entry = await in_transaction(session_factory, lambda s: deposit_to_wallet(
-        s, system_actor("test"), user_id=client_id, currency="EUR", amount=brk.amount_diff or 0,
+        s, system_actor("test"), user_id=client_id, currency="EUR", amount=brk.amount_diff or Decimal(0),
         idempotency_key=uuid.uuid4().hex))
 
     done = await in_transaction(session_factory, lambda s: breaks.resolve_break(
