@@ -200,9 +200,10 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
         yield live
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def relay(runtime: Any, settings: Settings) -> AsyncIterator[Any]:
-    """The outbox relay running in the test loop, as the worker runs it."""
+    """The outbox relay running in the test loop, as the worker runs it (only during the test that asks
+    for it: tests that compare table snapshots must not see it mark events published meanwhile)."""
     from jobs.relay import OutboxRelay
 
     assert settings.database_url

@@ -86,12 +86,74 @@ async def run_domain(db_url: str, seconds: float) -> dict[str, Any]:
         await engine.dispose()
 
 
+async def run_graphql(db_url: str, redis_url: str, seconds: float) -> dict[str, Any]:
+    """The `exchange` mutation (a ledger movement with its idempotency key) over HTTP, 32 clients."""
+    import httpx
+
+    from bench.harness import api_process
+    from domain.shared.actor import system_actor
+
+    env = {"FOREXCRM_LOGIN_ATTEMPTS_PER_IP": "100000000", "FOREXCRM_DB_POOL_SIZE": str(CONCURRENCY)}
+    async with api_process(db_url, redis_url, env) as port:
+        base = f"http://127.0.0.1:{port}/graphql"
+        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            async def register(i: int) -> tuple[str, int]:
+                email = f"gql-{i}-{uuid.uuid4().hex[:6]}@example.com"
+                r = await http.post(base, json={"query": "mutation($i: RegisterInput!) { register(input: $i) "
+                                                         "{ accessToken viewer { id } errors { code } } }",
+                                                "variables": {"i": {"email": email,
+                                                                    "password": "bench passphrase long 42"}}})
+                data = r.json()["data"]["register"]
+                return data["accessToken"], int(data["viewer"]["id"])
+
+            users = [await register(i) for i in range(CONCURRENCY)]
+            engine = create_engine(db_url, Settings(), pool_size=2)
+            factory = create_session_factory(engine)
+            for _, uid in users:
+                await in_transaction(factory, lambda s, uid=uid: wallets.deposit_to_wallet(
+                    s, system_actor("bench"), user_id=uid, currency="USD", amount=Decimal("100000"),
+                    idempotency_key=uuid.uuid4().hex))
+            await engine.dispose()
+            query = ("mutation($i: ExchangeInput!) { exchange(input: $i) { exchange { bought } errors { code } } }")
+            done = 0
+            errors = 0
+            latencies: list[float] = []
+
+            async def client(token: str, deadline: float) -> None:
+                nonlocal done, errors
+                headers = {"authorization": f"Bearer {token}"}
+                while time.monotonic() < deadline:
+                    started = time.perf_counter()
+                    r = await http.post(base, headers=headers, json={"query": query, "variables": {"i": {
+                        "fromCurrency": "USD", "toCurrency": "EUR", "amount": "1.00",
+                        "idempotencyKey": uuid.uuid4().hex}}})
+                    body = r.json()
+                    if r.status_code != 200 or body.get("errors") or body["data"]["exchange"]["errors"]:
+                        errors += 1
+                    latencies.append(time.perf_counter() - started)
+                    done += 1
+
+            await asyncio.gather(*(client(t, time.monotonic() + 1.0) for t, _ in users))
+            done, errors, latencies = 0, 0, []
+            started = time.monotonic()
+            await asyncio.gather(*(client(t, started + seconds) for t, _ in users))
+            elapsed = time.monotonic() - started
+    latencies.sort()
+    return {"tps": round(done / elapsed, 1), "transactions": done, "errors": errors,
+            "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2) if latencies else None,
+            "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2) if latencies else None}
+
+
 async def run(*, quick: bool = False) -> dict[str, Any]:
     seconds = 3 if quick else 15
-    async with bench_services("ledger") as (db_url, _redis_url):
+    async with bench_services("ledger") as (db_url, redis_url):
         binary = find_pgbench()
         domain = await run_domain(db_url, seconds)
+        graphql = await run_graphql(db_url, redis_url, seconds)
         anchor = await asyncio.to_thread(run_pgbench, binary, asyncpg_dsn(db_url), seconds) if binary else 0.0
     ratio = domain["tps"] / anchor if anchor else 0.0
     return {"concurrency": CONCURRENCY, "seconds": seconds, "domain_deposits": domain,
-            "anchor_pgbench_tpcb_tps": anchor, "ratio": round(ratio, 3), "target": 0.6}
+            "graphql_exchange_over_http": graphql, "anchor_pgbench_tpcb_tps": anchor, "ratio": round(ratio, 3),
+            "ratio_graphql": round(graphql["tps"] / anchor, 3) if anchor else 0.0,
+            "targets": {"ratio": 0.6, "ratio_graphql": 0.25}}

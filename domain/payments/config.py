@@ -13,7 +13,7 @@ import hmac
 import os
 from decimal import Decimal
 
-from domain.shared.settings import Settings
+from domain.shared.settings import ConfigurationError, Settings
 
 # Withdrawals at or above this amount (in their own currency) need two different approvers.
 FOUR_EYES_DEFAULT = Decimal("1000")
@@ -33,14 +33,25 @@ def _derived(settings: Settings, purpose: str, provider: str) -> str:
     return hmac.new(key, f"{purpose}:{provider}".encode(), hashlib.sha256).hexdigest()
 
 
+def _production_needs(settings: Settings, name: str) -> None:
+    # A secret derived from the app key is for development and the stand-ins only.
+    if settings.is_production:
+        raise ConfigurationError(f"{name} must be set in production")
+
+
 def webhook_secrets(settings: Settings, provider: str) -> list[str]:
     raw = os.environ.get(_env_key(provider, "WEBHOOK_SECRETS"), "")
     secrets = [s.strip() for s in raw.split(",") if s.strip()]
+    if not secrets:
+        _production_needs(settings, _env_key(provider, "WEBHOOK_SECRETS"))
     return secrets or [_derived(settings, "psp-webhook", provider)]
 
 
 def api_key(settings: Settings, provider: str) -> str:
-    return os.environ.get(_env_key(provider, "API_KEY")) or _derived(settings, "psp-api", provider)
+    configured = os.environ.get(_env_key(provider, "API_KEY"))
+    if not configured:
+        _production_needs(settings, _env_key(provider, "API_KEY"))
+    return configured or _derived(settings, "psp-api", provider)
 
 
 def four_eyes_threshold(currency: str) -> Decimal:

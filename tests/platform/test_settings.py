@@ -46,3 +46,16 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     assert s.database_url == "postgresql://example/db"
     assert s.max_query_depth == 7
     assert s.allowed_ws_origins == ["https://portal.example"]
+
+
+def test_production_refuses_derived_psp_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from domain.payments.config import api_key, webhook_secrets
+
+    monkeypatch.delenv("FOREXCRM_PSP_CARDPAY_WEBHOOK_SECRETS", raising=False)
+    monkeypatch.delenv("FOREXCRM_PSP_CARDPAY_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="FOREXCRM_PSP_CARDPAY_WEBHOOK_SECRETS"):
+        webhook_secrets(_prod(), "cardpay")
+    with pytest.raises(ConfigurationError, match="FOREXCRM_PSP_CARDPAY_API_KEY"):
+        api_key(_prod(), "cardpay")
+    monkeypatch.setenv("FOREXCRM_PSP_CARDPAY_WEBHOOK_SECRETS", "new-secret, old-secret")
+    assert webhook_secrets(_prod(), "cardpay") == ["new-secret", "old-secret"]
