@@ -5,6 +5,7 @@ same PostgreSQL in the same run (the anchor)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import glob
 import re
 import shutil
@@ -110,10 +111,12 @@ async def run_graphql(db_url: str, redis_url: str, seconds: float) -> dict[str, 
             users = [await register(i) for i in range(CONCURRENCY)]
             engine = create_engine(db_url, Settings(), pool_size=2)
             factory = create_session_factory(engine)
+            async def fund(session: Any, uid: int) -> Any:
+                return await wallets.deposit_to_wallet(session, system_actor("bench"), user_id=uid, currency="USD",
+                                                       amount=Decimal("100000"), idempotency_key=uuid.uuid4().hex)
+
             for _, uid in users:
-                await in_transaction(factory, lambda s, uid=uid: wallets.deposit_to_wallet(
-                    s, system_actor("bench"), user_id=uid, currency="USD", amount=Decimal("100000"),
-                    idempotency_key=uuid.uuid4().hex))
+                await in_transaction(factory, functools.partial(fund, uid=uid))
             await engine.dispose()
             query = ("mutation($i: ExchangeInput!) { exchange(input: $i) { exchange { bought } errors { code } } }")
             done = 0
