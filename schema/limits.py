@@ -110,13 +110,18 @@ class OncePerRequestRule(ASTValidationRule):
 
 
 def limit_extensions(settings: Settings) -> list[SchemaExtension | type[SchemaExtension]]:
+    # One extension carries every validation rule: each extension adds hook overhead to every request.
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+        cost_rule(settings.max_query_cost),
+        OncePerRequestRule,
+    ]
     extensions: list[SchemaExtension | type[SchemaExtension]] = [
         ParserCache(maxsize=settings.parser_cache_size),
         ValidationCache(maxsize=settings.validation_cache_size),
         MaxTokensLimiter(max_token_count=settings.max_tokens),
-        QueryDepthLimiter(max_depth=settings.max_query_depth),
-        MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        AddValidationRules([cost_rule(settings.max_query_cost), OncePerRequestRule]),
+        AddValidationRules(rules),
     ]
     if not settings.introspection_enabled:
         extensions.append(DisableIntrospection())
