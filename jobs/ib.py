@@ -17,7 +17,7 @@ from arq import cron
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.ib import payouts
+from domain.ib import cpa, payouts, revshare
 from domain.ib.engine import BatchOutcome, DealBatch, process_batch
 from domain.shared.actor import system_actor
 from domain.shared.db import SessionFactory, in_transaction, utcnow
@@ -87,10 +87,52 @@ async def ib_run_payouts(ctx: WorkerCtx) -> dict[str, int]:
     return {"ibs": len(ibs), "paid": paid, "held": held, "failed": failed}
 
 
-FUNCTIONS: list[Any] = [ib_process_deal_batch, ib_sweep_deal_batches, ib_run_payouts]
+async def ib_evaluate_cpa(ctx: WorkerCtx) -> dict[str, int]:
+    """Every candidate client is checked in one statement; a qualified client is paid once, ever."""
+    actor = system_actor("ib.cpa")
+    now = utcnow()
+    run = await in_transaction(ctx["session_factory"], lambda s: cpa.evaluate(s, actor, now=now))
+    return {"clients": run.clients, "lines": run.lines}
+
+
+async def ib_clawback_chargebacks(ctx: WorkerCtx) -> int:
+    """Claw back the CPA of clients whose deposits were charged back (one transaction per client)."""
+    factory: SessionFactory = ctx["session_factory"]
+    async with factory() as session:
+        found = await cpa.charged_back_clients(session)
+    done = 0
+    for client_id, ref in found:
+        actor = system_actor("ib.cpa_clawback", correlation_id=f"ib-cpa-clawback:{client_id}")
+        now = utcnow()
+        out = await in_transaction(factory, _chargeback(actor, client_id, ref, now))
+        done += out is not None
+    return done
+
+
+def _chargeback(actor: Any, client_id: int, ref: str,
+                now: datetime) -> Callable[[AsyncSession], Awaitable[cpa.Clawback | None]]:
+    return lambda s: cpa.on_chargeback(s, actor, client_id, reference=ref, now=now)
+
+
+
+async def ib_run_revenue_share(ctx: WorkerCtx) -> dict[str, Any]:
+    """Revenue share of the last closed month for every IB; idempotent per (IB, currency, month)."""
+    period = payouts.last_closed_period("monthly", utcnow())
+    actor = system_actor("ib.revshare", correlation_id=f"ib-revshare:{period.key}")
+    run = await in_transaction(ctx["session_factory"], lambda s: revshare.run_period(
+        s, actor, period.key, period.start, period.end))
+    return {"period": period.key, "ibs": run.periods, "lines": run.lines}
+
+
+FUNCTIONS: list[Any] = [ib_process_deal_batch, ib_sweep_deal_batches, ib_run_payouts, ib_evaluate_cpa,
+                         ib_clawback_chargebacks, ib_run_revenue_share]
 
 
 def cron_jobs(settings: Settings) -> list[Any]:
     return [cron(ib_sweep_deal_batches, second={10, 40}, unique=True, keep_result=0),
             # Shortly after midnight UTC: daily, weekly (Mondays) and monthly (1st) periods have closed.
-            cron(ib_run_payouts, hour={0}, minute={15}, unique=True, keep_result=0)]
+            cron(ib_run_payouts, hour={0}, minute={15}, unique=True, keep_result=0),
+            # Before the payout run: the month's revenue share is payable when payouts are computed.
+            cron(ib_run_revenue_share, day={1}, hour={0}, minute={5}, unique=True, keep_result=0),
+            cron(ib_evaluate_cpa, second={25}, unique=True, keep_result=0),
+            cron(ib_clawback_chargebacks, second={50}, unique=True, keep_result=0)]

@@ -1,9 +1,14 @@
 """Personal (and corporate) profile data, validated: ISO countries (pycountry), phone numbers
 (phonenumbers, stored E.164), age of majority by country, tax residency, employment and source
-of funds. A complete profile moves an email-verified client to profile_complete."""
+of funds. A complete profile moves an email-verified client to profile_complete.
+
+Corporate clients also give the company (name, ISO country of registration, registration number,
+date of incorporation) and its directors; each director is validated like a person (name, adult
+on a known date of birth, ISO nationality) and screened like one (domain.compliance.screening)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -25,6 +30,10 @@ AGE_OF_MAJORITY: dict[str, int] = {"AE": 21, "BH": 21, "CM": 21, "CI": 21, "EG":
                                    "NE": 21, "PR": 21, "TH": 20, "TW": 18, "NZ": 20}
 EMPLOYMENT = ("employed", "self_employed", "unemployed", "retired", "student")
 SOURCES_OF_FUNDS = ("salary", "savings", "investments", "business", "inheritance", "pension", "other")
+MAX_DIRECTORS = 20
+# Registry numbers across registries: "HRB 12345 B", "SC123456", "2019/123456/07", "C-12345.01".
+REGISTRATION_NUMBER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ./-]{0,58}[A-Za-z0-9])?")
+EARLIEST_INCORPORATION = date(1600, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class Company:
     registration_number: str
     country: str
     directors: list[Director] = field(default_factory=list)
+    incorporated_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -113,20 +123,43 @@ async def validate(session: AsyncSession, data: ProfileInput, today: date) -> di
         "source_of_funds": data.source_of_funds, "occupation": data.occupation.strip()[:100],
     }
     if data.company is not None:
-        c = data.company
-        if not c.directors:
-            raise ValidationFailed("a company needs at least one director", field="company.directors")
-        profile["company"] = {
-            "name": _required(c.name, "company.name", 200),
-            "registration_number": _required(c.registration_number, "company.registrationNumber", 60),
-            "country": country_code(c.country, "company.country"),
-            "directors": [{"first_name": _required(d.first_name, "company.directors.firstName"),
-                           "last_name": _required(d.last_name, "company.directors.lastName"),
-                           "date_of_birth": d.date_of_birth.isoformat() if d.date_of_birth else None,
-                           "country": country_code(d.country, "company.directors.country") if d.country else None}
-                          for d in c.directors],
-        }
+        profile["company"] = _company(data.company, today)
     return profile
+
+
+def _company(c: Company, today: date) -> dict[str, Any]:
+    name = _required(c.name, "company.name", 200)
+    country = country_code(c.country, "company.country")
+    number = " ".join(c.registration_number.split()).upper()
+    if not REGISTRATION_NUMBER.fullmatch(number) or not any(ch.isdigit() for ch in number):
+        raise ValidationFailed("the registration number has letters, digits, spaces, '.', '/' or '-' and at least "
+                               "one digit (at most 60 characters)", field="company.registrationNumber")
+    if c.incorporated_on is not None and not EARLIEST_INCORPORATION <= c.incorporated_on <= today:
+        raise ValidationFailed("the date of incorporation must be a past date", field="company.incorporatedOn")
+    if not c.directors:
+        raise ValidationFailed("a company needs at least one director", field="company.directors")
+    if len(c.directors) > MAX_DIRECTORS:
+        raise ValidationFailed(f"at most {MAX_DIRECTORS} directors", field="company.directors")
+    directors = [_director(d, today) for d in c.directors]
+    names = [(d["first_name"].casefold(), d["last_name"].casefold(), d["date_of_birth"]) for d in directors]
+    if len(set(names)) != len(names):
+        raise ValidationFailed("a director is listed twice", field="company.directors")
+    return {"name": name, "registration_number": number, "country": country,
+            "incorporated_on": c.incorporated_on.isoformat() if c.incorporated_on else None,
+            "directors": directors}
+
+
+def _director(d: Director, today: date) -> dict[str, Any]:
+    country = country_code(d.country, "company.directors.country") if d.country else None
+    if d.date_of_birth is not None:
+        majority = AGE_OF_MAJORITY.get(country or "", 18)
+        if d.date_of_birth > today or age_on(d.date_of_birth, today) < majority:
+            raise UnderAge(f"a director must be at least {majority}", field="company.directors.dateOfBirth")
+        if age_on(d.date_of_birth, today) > 120:
+            raise ValidationFailed("date of birth is not plausible", field="company.directors.dateOfBirth")
+    return {"first_name": _required(d.first_name, "company.directors.firstName"),
+            "last_name": _required(d.last_name, "company.directors.lastName"),
+            "date_of_birth": d.date_of_birth.isoformat() if d.date_of_birth else None, "country": country}
 
 
 async def update_profile(session: AsyncSession, actor: Actor, client: Client, data: ProfileInput,

@@ -85,3 +85,17 @@ class PayoutExceedsPayable(Conflict):
 
 class DisputeNotFound(NotFound):
     code = "IB_DISPUTE_NOT_FOUND"
+
+
+class DisputeNotOpen(Conflict):
+    code = "IB_DISPUTE_NOT_OPEN"
+
+
+class CpaNotFound(NotFound):
+    """No CPA was paid for this client (nothing to claw back)."""
+
+    code = "IB_CPA_NOT_FOUND"
+
+
+class CpaAlreadyClawedBack(Conflict):
+    code = "IB_CPA_ALREADY_CLAWED_BACK"

@@ -282,7 +282,7 @@ async def complete_with_totp(session: AsyncSession, settings: Settings, redis: R
     if user is None or not user.is_staff or user.status != "active" or user.totp_enabled_at is None:
         return SsoSignIn(error=SsoRefused(TOTP_NOT_PENDING, "no single sign-on is waiting for a code"))
     now = int(datetime.now(UTC).timestamp())
-    await ratelimit.hit(redis, "totp:account", str(user.id), limit=settings.login_attempts_per_account,
+    await ratelimit.hit(redis, "totp:account", user.email_normalized, limit=settings.login_attempts_per_account,
                         window_s=settings.rate_limit_window_s, now_s=now)
     problem = await consume_code(session, settings, user, code)
     if problem is not None:

@@ -101,7 +101,7 @@ async def login(
     if user.totp_enabled_at is not None:
         if not totp_code:
             return Outcome.fail(SecondFactorRequired("enter the code from your authenticator app", field="totpCode"))
-        await ratelimit.hit(redis, "totp:account", str(user.id), limit=settings.login_attempts_per_account,
+        await ratelimit.hit(redis, "totp:account", user.email_normalized, limit=settings.login_attempts_per_account,
                             window_s=settings.rate_limit_window_s, now_s=now)
         problem = await consume_code(session, settings, user, totp_code)
         if problem is not None:

@@ -7,6 +7,7 @@ rollback leaves no trace (not even the idempotency row).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit import service as audit
 from domain.ledger import idempotency
 from domain.ledger.accounts import AccountRef, Purpose, get_wallet, house_account, wallet_for
-from domain.ledger.errors import CurrencyMismatch
+from domain.ledger.errors import CurrencyMismatch, IdempotencyKeyReused
 from domain.ledger.posting import Leg, post
 from domain.ledger.rates import DEFAULT_RATES, RateSource
 from domain.shared.actor import Actor
-from domain.shared.errors import InvalidAmount, ValidationFailed
+from domain.shared.errors import Conflict, InvalidAmount, NotFound, PermissionDenied, ValidationFailed
 from domain.shared.money import currency as currency_info
 from domain.shared.money import quantize_exact, round_to
 from domain.shared.pagination import Page, decode_cursor
@@ -98,18 +99,32 @@ async def deposit_to_wallet(
     return Movement(int(result["entry_id"]), replayed)
 
 
-async def adjust_balance(
-    session: AsyncSession, actor: Actor, *, wallet_id: int, amount: Decimal, reason: str, idempotency_key: str,
-    allow_negative: bool = False,
-) -> Movement:
-    """Staff correction of a wallet (signed amount) against house equity, with a mandatory reason."""
+def _checked_reason(reason: str) -> str:
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON:
         raise ValidationFailed(f"a reason of 1 to {MAX_REASON} characters is required", field="reason")
+    return reason
+
+
+async def _adjustment_input(session: AsyncSession, wallet_id: int, amount: Decimal,
+                            reason: str) -> tuple[AccountRef, Decimal, str]:
+    reason = _checked_reason(reason)
     wallet = await get_wallet(session, wallet_id, owner_id=None)
     amount = quantize_exact(amount, wallet.currency, field="amount")
     if amount == 0:
         raise InvalidAmount("amount must not be zero", field="amount")
+    return wallet, amount, reason
+
+
+async def adjust_balance(
+    session: AsyncSession, actor: Actor, *, wallet_id: int, amount: Decimal, reason: str, idempotency_key: str,
+    allow_negative: bool = False,
+) -> Movement:
+    """Staff correction of a wallet (signed amount) against house equity, with a mandatory reason.
+
+    Posts directly whatever the amount: the staff-facing entry point is `request_adjustment`, which
+    sends adjustments above the four-eyes threshold for a second approval first."""
+    wallet, amount, reason = await _adjustment_input(session, wallet_id, amount, reason)
     payload = {"wallet_id": wallet_id, "amount": amount, "reason": reason, "allow_negative": allow_negative}
 
     async def work() -> dict[str, Any]:
@@ -262,3 +277,186 @@ async def wallet_transactions(
                                round_to(Decimal(r.amount) * wallet.sign, r.currency),
                                r.currency, r.ref_kind, r.ref_id, r.description) for r in rows[:first]]
     return Page(items, has_next_page=len(rows) > first)
+
+
+# --- four-eyes staff adjustments ---------------------------------------------------------------------------------
+
+ADJUST_FOUR_EYES_DEFAULT = Decimal("1000")
+
+
+class AdjustmentNotFound(NotFound):
+    code = "BALANCE_ADJUSTMENT_NOT_FOUND"
+
+
+class AdjustmentNotPending(Conflict):
+    code = "BALANCE_ADJUSTMENT_NOT_PENDING"
+
+
+class AdjustmentSelfApproval(PermissionDenied):
+    code = "SELF_APPROVAL_FORBIDDEN"
+
+
+def adjustment_threshold(currency: str) -> Decimal:
+    """Adjustments whose absolute amount is above this (in the wallet's currency) need a second staff member.
+
+    FOREXCRM_LEDGER_ADJUST_FOUR_EYES_<CURRENCY>, else FOREXCRM_LEDGER_ADJUST_FOUR_EYES, else 1000."""
+    raw = (os.environ.get(f"FOREXCRM_LEDGER_ADJUST_FOUR_EYES_{currency.upper()}")
+           or os.environ.get("FOREXCRM_LEDGER_ADJUST_FOUR_EYES"))
+    return Decimal(raw) if raw else ADJUST_FOUR_EYES_DEFAULT
+
+
+@dataclass(frozen=True)
+class AdjustmentRequest:
+    id: int
+    wallet_id: int
+    amount: Decimal
+    currency: str
+    reason: str
+    allow_negative: bool
+    status: str  # pending | approved | rejected
+    requested_by: int
+    decided_by: int | None
+    decision_reason: str | None
+    entry_id: int | None
+    created_at: datetime
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AdjustmentOutcome:
+    """Either the posted movement (at or below the threshold) or the pending request."""
+
+    movement: Movement | None = None
+    request: AdjustmentRequest | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.request is not None and self.request.status == "pending"
+
+
+_REQ_COLS = ("id, wallet_id, amount, currency, reason, allow_negative, status, requested_by, decided_by, "
+             "decision_reason, entry_id, created_at, decided_at")
+
+
+def _request(r: Any) -> AdjustmentRequest:
+    m = dict(r._mapping)
+    m["amount"] = Decimal(m["amount"])
+    return AdjustmentRequest(**m)
+
+
+async def _get_request(session: AsyncSession, request_id: int, *, lock: bool = False) -> AdjustmentRequest:
+    row = (await session.execute(text(
+        f"SELECT {_REQ_COLS} FROM balance_adjustment_requests WHERE id = :id"  # noqa: S608
+        + (" FOR UPDATE" if lock else "")), {"id": request_id})).first()
+    if row is None:
+        raise AdjustmentNotFound("no such balance adjustment", field="id")
+    return _request(row)
+
+
+def _staff_id(actor: Actor) -> int:
+    if actor.user_id is None:
+        raise PermissionDenied("a signed-in staff member is required")
+    return actor.user_id
+
+
+async def request_adjustment(
+    session: AsyncSession, actor: Actor, *, wallet_id: int, amount: Decimal, reason: str, idempotency_key: str,
+    allow_negative: bool = False,
+) -> AdjustmentOutcome:
+    """A staff adjustment: posted at once at or below the threshold, else a pending request that a
+    different staff member with ledger.adjust approves (then it posts) or rejects.
+
+    Idempotent per (requester, key): a repeat returns the same request; a different payload under
+    the same key is refused."""
+    wallet, amount, reason = await _adjustment_input(session, wallet_id, amount, reason)
+    if abs(amount) <= adjustment_threshold(wallet.currency):
+        return AdjustmentOutcome(movement=await adjust_balance(
+            session, actor, wallet_id=wallet_id, amount=amount, reason=reason, idempotency_key=idempotency_key,
+            allow_negative=allow_negative))
+    requester = _staff_id(actor)
+    key = idempotency_key.strip()
+    if not key or len(key) > 200:
+        raise ValidationFailed("an idempotency key of 1 to 200 characters is required", field="idempotencyKey")
+    row = (await session.execute(text(
+        "INSERT INTO balance_adjustment_requests (wallet_id, amount, currency, reason, allow_negative, "  # noqa: S608
+        "idempotency_key, requested_by) VALUES (:w, :a, :c, :r, :n, :k, :u) "
+        f"ON CONFLICT (requested_by, idempotency_key) DO NOTHING RETURNING {_REQ_COLS}"),
+        {"w": wallet.id, "a": amount, "c": wallet.currency, "r": reason, "n": allow_negative, "k": key,
+         "u": requester})).first()
+    if row is None:
+        existing = (await session.execute(text(
+            f"SELECT {_REQ_COLS} FROM balance_adjustment_requests "  # noqa: S608
+            "WHERE requested_by = :u AND idempotency_key = :k"), {"u": requester, "k": key})).one()
+        earlier = _request(existing)
+        if (earlier.wallet_id, earlier.amount, earlier.reason, earlier.allow_negative) != (
+                wallet.id, amount, reason, allow_negative):
+            raise IdempotencyKeyReused("this idempotency key was used for a different adjustment",
+                                       field="idempotencyKey")
+        return AdjustmentOutcome(request=earlier)
+    made = _request(row)
+    await audit.record(session, actor, action="wallet.adjust_requested", entity_type="balance_adjustment_request",
+                       entity_id=made.id, after={"wallet_id": wallet.id, "amount": str(amount),
+                                                 "currency": wallet.currency, "allow_negative": allow_negative,
+                                                 "threshold": str(adjustment_threshold(wallet.currency))},
+                       reason=reason, category="balance_adjustment")
+    return AdjustmentOutcome(request=made)
+
+
+async def approve_adjustment(session: AsyncSession, actor: Actor, request_id: int) -> AdjustmentRequest:
+    """The second staff member approves: the adjustment posts (once) and the request is closed."""
+    approver = _staff_id(actor)
+    req = await _get_request(session, request_id, lock=True)
+    if req.status != "pending":
+        raise AdjustmentNotPending(f"this adjustment is already {req.status}", field="id")
+    if req.requested_by == approver:
+        raise AdjustmentSelfApproval("the requester cannot approve their own adjustment", field="id")
+    wallet = await get_wallet(session, req.wallet_id, owner_id=None)
+    equity = await house_account(session, Purpose.HOUSE_EQUITY, wallet.currency)
+    ref = f"adjustment-request:{req.id}"
+    entry = await post(session, actor, [Leg(equity, req.amount),
+                                        Leg(wallet, -req.amount, allow_negative=req.allow_negative)],
+                       ref_kind="adjustment", ref_id=ref, idempotency_key=ref, description=req.reason,
+                       details={"requested_by": req.requested_by, "approved_by": approver})
+    row = (await session.execute(text(
+        "UPDATE balance_adjustment_requests SET status = 'approved', decided_by = :u, decided_at = now(), "  # noqa: S608
+        f"entry_id = :e WHERE id = :id RETURNING {_REQ_COLS}"), {"u": approver, "e": entry.id, "id": req.id})).one()
+    await audit.record(session, actor, action="wallet.adjust", entity_type="ledger_entry", entity_id=entry.id,
+                       after={"wallet_id": wallet.id, "amount": str(req.amount), "currency": wallet.currency,
+                              "allow_negative": req.allow_negative, "request_id": req.id,
+                              "requested_by": req.requested_by, "approved_by": approver},
+                       reason=req.reason, category="balance_adjustment")
+    await audit.record(session, actor, action="wallet.adjust_approved", entity_type="balance_adjustment_request",
+                       entity_id=req.id, before={"status": "pending"},
+                       after={"status": "approved", "entry_id": entry.id}, category="balance_adjustment")
+    return _request(row)
+
+
+async def reject_adjustment(session: AsyncSession, actor: Actor, request_id: int, reason: str) -> AdjustmentRequest:
+    """Reject a pending adjustment (nothing posts). The requester may withdraw their own request."""
+    decider = _staff_id(actor)
+    reason = _checked_reason(reason)
+    req = await _get_request(session, request_id, lock=True)
+    if req.status != "pending":
+        raise AdjustmentNotPending(f"this adjustment is already {req.status}", field="id")
+    row = (await session.execute(text(
+        "UPDATE balance_adjustment_requests SET status = 'rejected', decided_by = :u, decided_at = now(), "  # noqa: S608
+        f"decision_reason = :r WHERE id = :id RETURNING {_REQ_COLS}"), {"u": decider, "r": reason, "id": req.id})).one()
+    await audit.record(session, actor, action="wallet.adjust_rejected", entity_type="balance_adjustment_request",
+                       entity_id=req.id, before={"status": "pending"},
+                       after={"status": "rejected", "withdrawn_by_requester": decider == req.requested_by},
+                       reason=reason, category="balance_adjustment")
+    return _request(row)
+
+
+async def pending_adjustments(session: AsyncSession, *, first: int,
+                              after: str | None = None) -> Page[AdjustmentRequest]:
+    """Adjustments awaiting a second staff member, oldest first."""
+    params: dict[str, Any] = {"limit": first + 1}
+    where = "status = 'pending'"
+    if after is not None:
+        params["at"], params["aid"] = decode_cursor(after)
+        where += " AND (created_at, id) > (:at, :aid)"
+    rows = (await session.execute(text(
+        f"SELECT {_REQ_COLS} FROM balance_adjustment_requests WHERE {where} "  # noqa: S608
+        "ORDER BY created_at, id LIMIT :limit"), params)).all()
+    return Page([_request(r) for r in rows[:first]], has_next_page=len(rows) > first)

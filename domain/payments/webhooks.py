@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.payments import disputes, gateway_log, repo, withdrawals
+from domain.payments import crypto, disputes, gateway_log, repo, withdrawals
 from domain.payments.config import webhook_secrets
 from domain.payments.deposits import credit, provider_lock
 from domain.payments.repo import Payment
@@ -137,4 +137,7 @@ async def handle(services: Any, request: WebhookRequest) -> tuple[int, dict[str,
     return await in_transaction(services.session_factory, txn)
 
 
-WEBHOOK_HANDLERS: dict[str, WebhookHandler] = {provider: handle for provider in PROVIDERS}
+WEBHOOK_HANDLERS: dict[str, WebhookHandler] = {
+    **{provider: handle for provider in PROVIDERS},
+    **{provider: crypto.handle for provider in crypto.PROVIDERS},
+}

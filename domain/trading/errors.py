@@ -19,3 +19,15 @@ class TradingServerExists(Conflict):
 
 class InvalidSymbolMapping(ValidationFailed):
     code = "TRADING_INVALID_SYMBOL_MAPPING"
+
+
+class InvalidTradingServer(ValidationFailed):
+    code = "TRADING_INVALID_SERVER"
+
+
+class IngestionErrorNotFound(NotFound):
+    code = "TRADING_INGESTION_ERROR_NOT_FOUND"
+
+
+class IngestionErrorResolved(Conflict):
+    code = "TRADING_INGESTION_ERROR_RESOLVED"

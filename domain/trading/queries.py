@@ -7,12 +7,16 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.ib import portal
+from domain.ib.errors import ClientNotFound, IbNotFound
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.pagination import Page, decode_cursor
 from domain.trading.errors import TradingAccountNotFound
 from domain.trading.models import DealRow, IngestionError, TradingAccount
 
 READ_PERMISSION = "trading.read"
+# Callers who may reach a downline client's account as that client's IB.
+_IB_KINDS = (ActorKind.CLIENT, ActorKind.IB)
 
 
 def can_see_account(actor: Actor, account: TradingAccount) -> bool:
@@ -22,10 +26,25 @@ def can_see_account(actor: Actor, account: TradingAccount) -> bool:
     return actor.is_authenticated and actor.user_id is not None and actor.user_id == account.user_id
 
 
+async def in_ib_downline(session: AsyncSession, actor: Actor, client_id: int | None) -> bool:
+    """Whether the actor is an approved IB and the client is in its visible downline (portal rules)."""
+    if client_id is None or actor.user_id is None or actor.kind not in _IB_KINDS:
+        return False
+    try:
+        partner = await portal.partner(session, actor.user_id)
+        await portal.client(session, partner, client_id)
+    except (IbNotFound, ClientNotFound):
+        return False
+    return True
+
+
 async def visible_account(session: AsyncSession, actor: Actor, account_id: int) -> TradingAccount:
-    """The account if the actor may see it; otherwise "not found", never "forbidden"."""
+    """The account if the actor may see it (staff, owner, or the owner's IB within its visible depth);
+    otherwise "not found", never "forbidden"."""
     account = await session.get(TradingAccount, account_id)
-    if account is None or not can_see_account(actor, account):
+    if account is None or not (
+        can_see_account(actor, account) or await in_ib_downline(session, actor, account.user_id)
+    ):
         raise TradingAccountNotFound("trading account not found", field="accountId")
     return account
 

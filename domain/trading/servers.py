@@ -148,14 +148,22 @@ async def record_failure(session: AsyncSession, server_id: int, error: str) -> d
     return due
 
 
-async def server_statuses(session: AsyncSession) -> list[ServerStatus]:
-    rows = (
-        await session.execute(
-            select(TradingServer, IngestionCursor.time_ms)
-            .outerjoin(IngestionCursor, IngestionCursor.server_id == TradingServer.id)
-            .order_by(TradingServer.id)
-        )
-    ).all()
+async def server_status(session: AsyncSession, server_id: int) -> ServerStatus:
+    found = await server_statuses(session, server_id=server_id)
+    if not found:
+        raise TradingServerNotFound(f"trading server {server_id} not found", field="id")
+    return found[0]
+
+
+async def server_statuses(session: AsyncSession, *, server_id: int | None = None) -> list[ServerStatus]:
+    query = (
+        select(TradingServer, IngestionCursor.time_ms)
+        .outerjoin(IngestionCursor, IngestionCursor.server_id == TradingServer.id)
+        .order_by(TradingServer.id)
+    )
+    if server_id is not None:
+        query = query.where(TradingServer.id == server_id)
+    rows = (await session.execute(query)).all()
     now = utcnow()
     return [
         ServerStatus(

@@ -29,6 +29,7 @@ from domain.clients import leverage as lev
 from domain.clients.access import client_for, own_client, parse_id, visible_filter
 from domain.clients.errors import InvalidConfiguration
 from domain.clients.models import Client, Document, KycApplicant, StatusChange
+from domain.clients.models import Communication as CommunicationRow
 from domain.clients.models import LeverageRequest as LeverageRow
 from domain.clients.paging import newest_first
 from domain.clients.registration import register_client, verify_email
@@ -110,7 +111,7 @@ def _profile(p: ProfileInput) -> profile.ProfileInput:
     if p.company is not None:
         company = profile.Company(p.company.name, p.company.registration_number, p.company.country,
                                   [profile.Director(d.first_name, d.last_name, d.date_of_birth, d.country)
-                                   for d in p.company.directors])
+                                   for d in p.company.directors], p.company.incorporated_on)
     return profile.ProfileInput(
         first_name=p.first_name, last_name=p.last_name, date_of_birth=p.date_of_birth, country=p.country,
         phone=p.phone, address_line=p.address_line, city=p.city, postal_code=p.postal_code,
@@ -148,6 +149,10 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
 
 def _client_key(c: Client) -> tuple[datetime, int]:
     return c.created_at, c.id
+
+
+def _communication_key(r: CommunicationRow) -> tuple[datetime, int]:
+    return r.created_at, r.id
 
 
 def _leverage_key(r: LeverageRow) -> tuple[datetime, int]:
@@ -229,12 +234,21 @@ class ClientQueries:
                                          .order_by(Client.updated_at, Client.id).limit(200))
             return [ClientSummary.from_row(c) for c in rows]
 
-    @strawberry.field(permission_classes=[Requires("clients.notes")],
-                      description="Search notes, calls, emails and messages of the clients you may see.")
-    async def search_communications(self, info: Ctx, query: str) -> list[CommunicationEntry]:
-        async with info.context.session() as session:
-            rows = await communications.search(session, info.context.actor, query)
-            return [CommunicationEntry.from_row(r) for r in rows]
+    @strawberry.field(permission_classes=[Requires("clients.read"), Requires("clients.notes")],
+                      description="Search notes, calls, emails (system emails included) and messages of the "
+                                  "clients you may see, newest first: every word of `query` in the subject or "
+                                  "body, one client, some kinds, created in [since, until).")
+    async def search_communications(self, info: Ctx, query: str = "", client_id: strawberry.ID | None = None,
+                                    kinds: list[str] | None = None, since: datetime | None = None,
+                                    until: datetime | None = None, first: int | None = None,
+                                    after: str | None = None) -> Connection[CommunicationEntry]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        criteria = communications.SearchFilter(
+            text=query, client_id=parse_id(str(client_id), "clientId") if client_id is not None else None,
+            kinds=tuple(kinds or ()), since=since, until=until)
+        async with info.context.session() as session:  # a DomainError is shown with its code
+            page = await communications.search(session, info.context.actor, criteria, first=size, after=after)
+        return to_connection(page, CommunicationEntry.from_row, _communication_key)
 
 
 @strawberry.type

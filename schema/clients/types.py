@@ -87,6 +87,7 @@ class CompanyInput:
     registration_number: str
     country: str
     directors: list[DirectorInput]
+    incorporated_on: dt.date | None = None
 
 
 @strawberry.input

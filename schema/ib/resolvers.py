@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
-from domain.ib import attribution, network, partners, plans, portal, reports
+from domain.ib import attribution, cpa, disputes, network, partners, plans, portal, reports
 from domain.ib import payouts as payouts_service
-from domain.ib.errors import ClientNotFound, IbNotFound, PayoutNotFound, PlanNotFound
+from domain.ib.errors import ClientNotFound, DisputeNotFound, IbNotFound, PayoutNotFound, PlanNotFound
 from domain.identity import ratelimit
 from domain.shared.actor import ActorKind
 from domain.shared.db import utcnow
@@ -33,12 +33,15 @@ from schema.ib.types import (
     ApproveIbInput,
     ApproveIbPayoutInput,
     AssignIbPlanInput,
+    ClawbackIbCpaInput,
     CreateIbPlanInput,
     IbChangePayload,
     IbClauseInput,
     IbClient,
     IbCommissionGroup,
     IbCommissionGroupBy,
+    IbDispute,
+    IbDisputePayload,
     IbPartnerProfile,
     IbPayout,
     IbPayoutsPayload,
@@ -47,7 +50,10 @@ from schema.ib.types import (
     IbTree,
     IbTreeMember,
     MoveIbInput,
+    OpenIbDisputeInput,
+    OpenMyIbDisputeInput,
     ReassignIbClientInput,
+    ResolveIbDisputeInput,
     UpdateIbSettingsInput,
 )
 from schema.pagination import Connection, to_connection
@@ -179,6 +185,21 @@ class IbQueries:
 
         return await _read(info, go)
 
+    @strawberry.field(permission_classes=[IsIbPartner], description="IB portal: your disputes, newest first.")
+    async def my_ib_disputes(self, info: Ctx) -> list[IbDispute]:
+        async def go(s: AsyncSession, p: portal.Partner) -> list[IbDispute]:
+            return [IbDispute.of(d) for d in await disputes.list_disputes(s, ib_id=p.ib_id)]
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[Requires("ib.read")],
+                      description="Staff: disputes, newest first (at most 100), by status and IB.")
+    async def ib_disputes(self, info: Ctx, status: str | None = None,
+                          ib_id: strawberry.ID | None = None) -> list[IbDispute]:
+        ib = _id(ib_id, IbNotFound, "ibId") if ib_id is not None else None
+        async with info.context.session() as s:
+            return [IbDispute.of(d) for d in await disputes.list_disputes(s, ib_id=ib, status=status)]
+
     @strawberry.field(permission_classes=[Requires("ib.read")],
                       description="Staff: an IB's clients, volume, deposits, commissions, revenue, cost per client.")
     async def ib_performance(self, info: Ctx, ib_id: strawberry.ID, since: datetime | None = None,
@@ -208,7 +229,16 @@ def _clause(c: IbClauseInput) -> plans.ClauseSpec:
         symbols=tuple(c.symbols) if c.symbols is not None else None, excluded_symbols=tuple(c.excluded_symbols),
         account_groups=tuple(c.account_groups) if c.account_groups is not None else None,
         side=plans.Side(c.side), lot_modifier=_rate(c.lot_modifier, "lotModifier"),
-        markup_pips=_rate(c.markup_pips, "markupPips"), min_hold_seconds=c.min_hold_seconds)
+        markup_pips=_rate(c.markup_pips, "markupPips"), min_hold_seconds=c.min_hold_seconds,
+        params=_params(c.params))
+
+
+def _params(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationFailed("params is an object", field="params")
+    return dict(value)
 
 
 async def _change(info: Ctx, fn: Callable[[AsyncSession], Awaitable[int | None]]) -> IbChangePayload:
@@ -318,5 +348,83 @@ class IbMutations:
         return await payload_or_errors(work, _errors)
 
 
+class IsSignedInIb(BasePermission):
+    """An IB acting itself (API tokens read, they do not open cases)."""
+
+    message = "Only a signed-in IB may do this."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Ctx, **kwargs: Any) -> bool:
+        actor = info.context.actor
+        if not actor.is_authenticated:
+            raise PublicError("You must be signed in.", "UNAUTHENTICATED")
+        return actor.kind is ActorKind.IB
+
+
+def _dispute_errors(errors: list[UserError]) -> IbDisputePayload:
+    return IbDisputePayload(errors=errors)
+
+
+async def _dispute(info: Ctx, fn: Callable[[AsyncSession], Awaitable[disputes.Dispute]]) -> IbDisputePayload:
+    ctx = info.context
+
+    async def work() -> IbDisputePayload:
+        return IbDisputePayload(dispute=IbDispute.of(await ctx.transaction(fn)))
+
+    return await payload_or_errors(work, _dispute_errors)
+
+
+@strawberry.type
+class IbDisputeMutations:
+    @strawberry.mutation(permission_classes=[IsSignedInIb],
+                         description="IB portal: dispute one of your commission lines or a period of them.")
+    async def open_my_ib_dispute(self, info: Ctx, input: OpenMyIbDisputeInput) -> IbDisputePayload:
+        actor = info.context.actor
+
+        async def fn(s: AsyncSession) -> disputes.Dispute:
+            p = await portal.partner(s, actor.user_id)
+            line = _id(input.line_id, IbNotFound, "lineId") if input.line_id is not None else None
+            return await disputes.open_dispute(s, actor, p.ib_id, reason=input.reason, line_id=line,
+                                               period_from=input.since, period_to=input.until)
+
+        return await _dispute(info, fn)
+
+    @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")],
+                         description="Staff: open a dispute for an IB on one of its lines or a period.")
+    async def open_ib_dispute(self, info: Ctx, input: OpenIbDisputeInput) -> IbDisputePayload:
+        actor = info.context.actor
+
+        async def fn(s: AsyncSession) -> disputes.Dispute:
+            line = _id(input.line_id, IbNotFound, "lineId") if input.line_id is not None else None
+            return await disputes.open_dispute(s, actor, _id(input.ib_id, IbNotFound, "ibId"), reason=input.reason,
+                                               line_id=line, period_from=input.since, period_to=input.until)
+
+        return await _dispute(info, fn)
+
+    @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")],
+                         description="Staff: accept a dispute with an adjustment, or reject it, with a reason.")
+    async def resolve_ib_dispute(self, info: Ctx, input: ResolveIbDisputeInput) -> IbDisputePayload:
+        actor = info.context.actor
+
+        async def fn(s: AsyncSession) -> disputes.Dispute:
+            return await disputes.resolve(s, actor, _id(input.dispute_id, DisputeNotFound, "disputeId"),
+                                          accept=input.accept, reason=input.reason, adjustment=input.adjustment,
+                                          currency=input.currency, now=utcnow())
+
+        return await _dispute(info, fn)
+
+    @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")],
+                         description="Staff: claw back the CPA paid for a client (fraud), with a reason.")
+    async def clawback_ib_cpa(self, info: Ctx, input: ClawbackIbCpaInput) -> IbChangePayload:
+        actor = info.context.actor
+
+        async def fn(s: AsyncSession) -> int:
+            client = _id(input.client_id, ClientNotFound, "clientId")
+            await cpa.clawback(s, actor, client, cause="fraud", reason=input.reason, now=utcnow())
+            return client
+
+        return await _change(info, fn)
+
+
 QUERIES = (IbQueries,)
-MUTATIONS = (IbMutations,)
+MUTATIONS = (IbMutations, IbDisputeMutations)

@@ -7,9 +7,10 @@ from decimal import Decimal
 from enum import Enum
 
 import strawberry
+from strawberry.scalars import JSON
 
+from domain.ib import disputes, portal, reports
 from domain.ib import payouts as payouts_service
-from domain.ib import portal, reports
 from domain.ib.plans import ClauseKind, Distribution, Side
 from domain.shared.money import round_to
 from schema.errors import UserError
@@ -196,6 +197,9 @@ class IbClauseInput:
     lot_modifier: str = "1"
     markup_pips: str = "0"
     min_hold_seconds: int = 0
+    params: JSON | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="CPA: minDeposit, depositDays, minLots, lotsDays (as min_deposit, ...); "
+                                  "revenue share: cost_per_lot, carry_forward.")
 
 
 @strawberry.input
@@ -267,4 +271,69 @@ class IbChangePayload:
 @strawberry.type
 class IbPayoutsPayload:
     payouts: list[IbPayout] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="A dispute on a commission line or a period, with the explanation as it was when opened.")
+class IbDispute:
+    id: strawberry.ID
+    ib_id: strawberry.ID
+    line_id: strawberry.ID | None
+    period_from: datetime | None
+    period_to: datetime | None
+    reason: str
+    explanation: JSON  # type: ignore[valid-type]
+    status: str
+    resolution: str | None
+    adjustment_line_id: strawberry.ID | None
+    created_at: datetime
+    resolved_at: datetime | None
+
+    @classmethod
+    def of(cls, d: disputes.Dispute) -> IbDispute:
+        def opt(v: int | None) -> strawberry.ID | None:
+            return strawberry.ID(str(v)) if v is not None else None
+
+        return cls(id=strawberry.ID(str(d.id)), ib_id=strawberry.ID(str(d.ib_id)), line_id=opt(d.line_id),
+                   period_from=d.period_from, period_to=d.period_to, reason=d.reason,
+                   explanation=d.explanation,  # type: ignore[arg-type]
+                   status=d.status, resolution=d.resolution, adjustment_line_id=opt(d.adjustment_line_id),
+                   created_at=d.created_at, resolved_at=d.resolved_at)
+
+
+@strawberry.input(description="Dispute one of your lines (lineId) or a period (since, until).")
+class OpenMyIbDisputeInput:
+    reason: str
+    line_id: strawberry.ID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@strawberry.input(description="Staff: open a dispute for an IB on one of its lines or a period.")
+class OpenIbDisputeInput:
+    ib_id: strawberry.ID
+    reason: str
+    line_id: strawberry.ID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@strawberry.input(description="Accept with a non-zero adjustment (currency defaults to the line's) or reject.")
+class ResolveIbDisputeInput:
+    dispute_id: strawberry.ID
+    accept: bool
+    reason: str
+    adjustment: Money | None = None  # type: ignore[valid-type]
+    currency: str | None = None
+
+
+@strawberry.input(description="Staff: claw back the CPA paid for a client (fraud), with a reason.")
+class ClawbackIbCpaInput:
+    client_id: strawberry.ID
+    reason: str
+
+
+@strawberry.type
+class IbDisputePayload:
+    dispute: IbDispute | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)

@@ -19,6 +19,8 @@ from schema.errors import UserError, payload_or_errors, user_error
 from schema.ledger.types import (
     AdjustBalanceInput,
     AdjustBalancePayload,
+    BalanceAdjustment,
+    BalanceAdjustmentPayload,
     Exchange,
     ExchangeInput,
     ExchangePayload,
@@ -76,6 +78,16 @@ class LedgerQueries:
                 since=filter.since if filter else None, until=filter.until if filter else None)
         return to_connection(page, WalletTransaction.of, _key)
 
+    @strawberry.field(permission_classes=[Requires("ledger.adjust")],
+                      description="Staff: balance adjustments awaiting a second staff member, oldest first.")
+    async def pending_balance_adjustments(self, info: Info[Context, Any], first: int | None = None,
+                                          after: str | None = None) -> Connection[BalanceAdjustment]:
+        ctx = info.context
+        size = check_page_size(first, ctx.settings.max_page_size)
+        async with ctx.session() as session:
+            page = await wallets.pending_adjustments(session, first=size, after=after)
+        return to_connection(page, BalanceAdjustment.of, _adjustment_key)
+
 
 def _transfer_payload(view: transfers.TransferView) -> TransferPayload:
     errors: list[UserError] = []
@@ -89,6 +101,10 @@ def _transfer_payload(view: transfers.TransferView) -> TransferPayload:
 
 def _transfer_failed(errors: list[UserError]) -> TransferPayload:
     return TransferPayload(errors=errors)
+
+
+def _adjustment_key(r: wallets.AdjustmentRequest) -> tuple[datetime, int]:
+    return r.created_at, r.id
 
 
 @strawberry.type
@@ -150,17 +166,58 @@ class LedgerMutations:
         async def work() -> AdjustBalancePayload:
             wid = _id(input.wallet_id, "walletId")
 
-            async def txn(session: AsyncSession) -> tuple[int, Wallet]:
-                moved = await wallets.adjust_balance(
+            async def txn(session: AsyncSession) -> AdjustBalancePayload:
+                outcome = await wallets.request_adjustment(
                     session, ctx.actor, wallet_id=wid, amount=input.amount, reason=input.reason,
                     idempotency_key=input.idempotency_key, allow_negative=input.allow_negative)
                 account = await get_wallet(session, wid, owner_id=None)
-                return moved.entry_id, Wallet.of(WalletView(account, await balance_of(session, wid)))
+                wallet = Wallet.of(WalletView(account, await balance_of(session, wid)))
+                if outcome.request is not None:
+                    return AdjustBalancePayload(pending=outcome.pending, wallet=wallet,
+                                                adjustment_id=strawberry.ID(str(outcome.request.id)),
+                                                adjustment=BalanceAdjustment.of(outcome.request))
+                assert outcome.movement is not None
+                return AdjustBalancePayload(entry_id=strawberry.ID(str(outcome.movement.entry_id)), wallet=wallet)
 
-            entry_id, wallet = await ctx.transaction(txn)
-            return AdjustBalancePayload(entry_id=strawberry.ID(str(entry_id)), wallet=wallet)
+            return await ctx.transaction(txn)
 
         return await payload_or_errors(work, lambda errors: AdjustBalancePayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("ledger.adjust")],
+                         description="Staff: approve another staff member's pending balance adjustment (it posts).")
+    async def approve_balance_adjustment(self, info: Info[Context, Any], id: strawberry.ID) -> BalanceAdjustmentPayload:
+        return await _decide(info.context, id, None)
+
+    @strawberry.mutation(permission_classes=[Requires("ledger.adjust")],
+                         description="Staff: reject a pending balance adjustment (nothing posts).")
+    async def reject_balance_adjustment(self, info: Info[Context, Any], id: strawberry.ID,
+                                        reason: str) -> BalanceAdjustmentPayload:
+        return await _decide(info.context, id, reason)
+
+
+def _adjustment_id(value: strawberry.ID | str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise wallets.AdjustmentNotFound("no such balance adjustment", field="id") from None
+
+
+async def _decide(ctx: Context, id: strawberry.ID, reject_reason: str | None) -> BalanceAdjustmentPayload:
+    async def work() -> BalanceAdjustmentPayload:
+        rid = _adjustment_id(id)
+
+        async def txn(session: AsyncSession) -> BalanceAdjustmentPayload:
+            if reject_reason is None:
+                decided = await wallets.approve_adjustment(session, ctx.actor, rid)
+            else:
+                decided = await wallets.reject_adjustment(session, ctx.actor, rid, reject_reason)
+            account = await get_wallet(session, decided.wallet_id, owner_id=None)
+            return BalanceAdjustmentPayload(adjustment=BalanceAdjustment.of(decided), wallet=Wallet.of(
+                WalletView(account, await balance_of(session, decided.wallet_id))))
+
+        return await ctx.transaction(txn)
+
+    return await payload_or_errors(work, lambda errors: BalanceAdjustmentPayload(errors=errors))
 
 
 @strawberry.type

@@ -8,7 +8,7 @@ import strawberry
 
 from domain.ledger.accounts import WalletView
 from domain.ledger.transfers import TransferView
-from domain.ledger.wallets import ExchangeResult
+from domain.ledger.wallets import AdjustmentRequest, ExchangeResult
 from domain.ledger.wallets import WalletTransaction as WalletTransactionRow
 from domain.shared.money import round_to
 from schema.errors import UserError
@@ -159,8 +159,55 @@ class AdjustBalanceInput:
     allow_negative: bool = False
 
 
-@strawberry.type
+@strawberry.enum
+class BalanceAdjustmentStatus(Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+@strawberry.type(description="A staff balance adjustment above the four-eyes threshold, awaiting or decided.")
+class BalanceAdjustment:
+    id: strawberry.ID
+    wallet_id: strawberry.ID
+    amount: Money  # type: ignore[valid-type]
+    currency: str
+    reason: str
+    allow_negative: bool
+    status: BalanceAdjustmentStatus
+    requested_by: strawberry.ID
+    decided_by: strawberry.ID | None
+    decision_reason: str | None
+    entry_id: strawberry.ID | None
+    created_at: datetime
+    decided_at: datetime | None
+
+    @classmethod
+    def of(cls, r: AdjustmentRequest) -> BalanceAdjustment:
+        def opt(v: int | None) -> strawberry.ID | None:
+            return strawberry.ID(str(v)) if v is not None else None
+
+        return cls(id=strawberry.ID(str(r.id)), wallet_id=strawberry.ID(str(r.wallet_id)),
+                   amount=round_to(r.amount, r.currency), currency=r.currency, reason=r.reason,
+                   allow_negative=r.allow_negative, status=BalanceAdjustmentStatus(r.status),
+                   requested_by=strawberry.ID(str(r.requested_by)), decided_by=opt(r.decided_by),
+                   decision_reason=r.decision_reason, entry_id=opt(r.entry_id), created_at=r.created_at,
+                   decided_at=r.decided_at)
+
+
+@strawberry.type(description="Posted at once (entryId, wallet), or pending a second staff member "
+                             "(pending: true, adjustmentId) when above the four-eyes threshold.")
 class AdjustBalancePayload:
     entry_id: strawberry.ID | None = None
+    wallet: Wallet | None = None
+    pending: bool = False
+    adjustment_id: strawberry.ID | None = None
+    adjustment: BalanceAdjustment | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class BalanceAdjustmentPayload:
+    adjustment: BalanceAdjustment | None = None
     wallet: Wallet | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)

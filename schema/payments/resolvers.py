@@ -8,7 +8,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from domain.payments import deposits, disputes, methods, repo, statements, withdrawals
+from domain.payments import crypto, deposits, disputes, methods, repo, statements, withdrawals
 from domain.payments.errors import PaymentNotFound
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
 from domain.payments.repo import Payment as PaymentRow
@@ -18,6 +18,7 @@ from schema.errors import payload_or_errors
 from schema.pagination import Connection, to_connection
 from schema.payments.types import (
     CreateDepositInput,
+    CryptoDepositAddress,
     Dispute,
     DisputePayload,
     Payment,
@@ -74,6 +75,13 @@ class PaymentQueries:
     async def payment(self, info: Info[Context, Any], id: strawberry.ID) -> Payment:
         async with info.context.session() as session:
             return Payment.of(await repo.get_visible(session, info.context.actor, _pid(id)))
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="Your deposit address for a crypto asset (issued by the provider on first use).")
+    async def crypto_deposit_address(self, info: Info[Context, Any], asset: str) -> CryptoDepositAddress:
+        ctx = info.context
+        return CryptoDepositAddress.of(await crypto.deposit_address(
+            ctx.services.session_factory, ctx.settings, ctx.actor, user_id=_owner(ctx), asset=asset))
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="Your chargebacks and refunds.")
     async def my_disputes(self, info: Info[Context, Any]) -> list[Dispute]:

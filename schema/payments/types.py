@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 
+from domain.payments.crypto import DepositAddress
 from domain.payments.disputes import Dispute as DisputeRow
 from domain.payments.methods import Method
 from domain.payments.repo import Payment as PaymentRow
@@ -181,3 +182,14 @@ class DisputePayload:
 class StatementImportPayload:
     result: StatementImport | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="Your deposit address for a crypto asset; deposits credit after the confirmations.")
+class CryptoDepositAddress:
+    asset: str
+    address: str
+    confirmations_required: int
+
+    @classmethod
+    def of(cls, a: DepositAddress) -> CryptoDepositAddress:
+        return cls(asset=a.asset, address=a.address, confirmations_required=a.confirmations_required)

@@ -1,33 +1,44 @@
 """Trading queries. Servers, instruments and the error queue are staff-only (trading.read);
-an account, its deals and positions are visible to such staff and to the client who owns it, and
-answer "not found" to anyone else."""
+an account, its deals and positions are visible to such staff, to the client who owns it and to that
+client's IB (within its visible depth), and answer "not found" to anyone else. Staff with
+trading.manage configure servers and resolve ingestion errors."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 import strawberry
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.shared.errors import NotFound
 from domain.shared.pagination import check_page_size
-from domain.trading import instruments, positions, queries, servers
-from domain.trading.errors import TradingAccountNotFound, TradingServerNotFound
-from domain.trading.models import DealRow, IngestionError
+from domain.trading import admin, instruments, positions, queries, servers
+from domain.trading.directory import refresh_platforms
+from domain.trading.errors import IngestionErrorNotFound, TradingAccountNotFound, TradingServerNotFound
+from domain.trading.models import DealRow, IngestionError, TradingAccount
 from schema.context import Context
-from schema.errors import PublicError
+from schema.errors import PublicError, payload_or_errors
 from schema.pagination import Connection, to_connection
 from schema.permissions import IsAuthenticated, Requires
 from schema.trading.types import (
     DealFilter,
     DealType,
+    IngestionErrorPayload,
     IngestionErrorType,
     InstrumentType,
     PositionType,
     TradingAccountType,
     TradingServer,
+    TradingServerInput,
+    TradingServerPayload,
 )
+
+log = logging.getLogger(__name__)
+MAX_MY_ACCOUNTS = 200
 
 
 def _id(value: strawberry.ID, exc: type[NotFound]) -> int:
@@ -82,6 +93,17 @@ class TradingQueries:
                 raise _not_found(exc) from None
         return TradingAccountType.from_row(account)
 
+    @strawberry.field(permission_classes=[IsAuthenticated], description="The caller's own trading accounts.")
+    async def my_trading_accounts(self, info: Info[Context, Any]) -> list[TradingAccountType]:
+        user_id = info.context.actor.user_id
+        if user_id is None:
+            return []
+        async with info.context.session() as session:
+            rows = await session.scalars(
+                select(TradingAccount).where(TradingAccount.user_id == user_id)
+                .order_by(TradingAccount.id).limit(MAX_MY_ACCOUNTS))
+            return [TradingAccountType.from_row(a) for a in rows]
+
     @strawberry.field(permission_classes=[IsAuthenticated], description="An account's deals, newest first.")
     async def deals(
         self, info: Info[Context, Any], account_id: strawberry.ID, filter: DealFilter | None = None,
@@ -111,6 +133,76 @@ class TradingQueries:
         return [PositionType.from_row(p) for p in rows]
 
 
+async def _refresh(ctx: Context) -> None:
+    """Make a changed server usable (or unusable) by ledger transfers and live state right away."""
+    try:
+        await refresh_platforms(ctx.services.session_factory, ctx.settings.secret_key.get_secret_value())
+    except Exception:  # the periodic refresh job will catch up
+        log.exception("refreshing trading platforms failed")
+
+
+async def _server(session: AsyncSession, server_id: int) -> TradingServer:
+    return TradingServer.from_status(await servers.server_status(session, server_id))
+
+
+@strawberry.type
+class TradingMutations:
+    @strawberry.mutation(permission_classes=[Requires("trading.manage")],
+                         description="Create or update (by name) a trading server; the password is never returned.")
+    async def upsert_trading_server(self, info: Info[Context, Any], input: TradingServerInput) -> TradingServerPayload:
+        ctx = info.context
+        config = input.to_config()
+
+        async def work() -> TradingServerPayload:
+            async def txn(session: AsyncSession) -> TradingServerPayload:
+                sid = await admin.save_server(session, ctx.actor, ctx.settings.secret_key.get_secret_value(), config)
+                return TradingServerPayload(trading_server=await _server(session, sid))
+
+            done = await ctx.transaction(txn)
+            await _refresh(ctx)
+            return done
+
+        return await payload_or_errors(work, lambda e: TradingServerPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("trading.manage")],
+                         description="Enable or disable a trading server (its deal feed and platform calls).")
+    async def set_trading_server_enabled(
+        self, info: Info[Context, Any], id: strawberry.ID, enabled: bool
+    ) -> TradingServerPayload:
+        ctx = info.context
+
+        async def work() -> TradingServerPayload:
+            sid = _id(id, TradingServerNotFound)
+
+            async def txn(session: AsyncSession) -> TradingServerPayload:
+                await admin.set_server_enabled(session, ctx.actor, sid, enabled)
+                return TradingServerPayload(trading_server=await _server(session, sid))
+
+            done = await ctx.transaction(txn)
+            await _refresh(ctx)
+            return done
+
+        return await payload_or_errors(work, lambda e: TradingServerPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("trading.manage")],
+                         description="Mark an ingestion error resolved, with a note kept in the audit trail.")
+    async def resolve_ingestion_error(
+        self, info: Info[Context, Any], id: strawberry.ID, note: str
+    ) -> IngestionErrorPayload:
+        ctx = info.context
+
+        async def work() -> IngestionErrorPayload:
+            eid = _id(id, IngestionErrorNotFound)
+
+            async def txn(session: AsyncSession) -> IngestionErrorPayload:
+                row = await admin.resolve_error(session, ctx.actor, eid, note)
+                return IngestionErrorPayload(ingestion_error=IngestionErrorType.from_row(row))
+
+            return await ctx.transaction(txn)
+
+        return await payload_or_errors(work, lambda e: IngestionErrorPayload(errors=e))
+
+
 QUERIES = (TradingQueries,)
-MUTATIONS = ()
+MUTATIONS = (TradingMutations,)
 SUBSCRIPTIONS = ()

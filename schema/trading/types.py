@@ -2,15 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
 
+from domain.trading.live import Key, LiveState, account_states
 from domain.trading.models import DealRow, IngestionError, Instrument, PositionRow, TradingAccount
 from domain.trading.positions import average_open_price
-from domain.trading.servers import ServerStatus
+from domain.trading.servers import ServerConfig, ServerStatus
+from schema.errors import UserError
+from schema.loaders import register_loader
 from schema.scalars import Money
+
+STATE_LOADER = "TradingAccountStateByLoginLoader"
+
+
+@register_loader(STATE_LOADER)
+async def _load_states(session: AsyncSession, keys: Sequence[Key]) -> list[LiveState | None]:
+    # The platform is asked, not the database: the session stays unused (never connects).
+    return await account_states(keys)
+
+
+@strawberry.type(name="TradingAccountState", description="Live figures of an account, asked of its trading server.")
+class TradingAccountStateType:
+    currency: str
+    balance: Money  # type: ignore[valid-type]
+    credit: Money  # type: ignore[valid-type]
+    equity: Money  # type: ignore[valid-type]
+    margin: Money  # type: ignore[valid-type]
+    margin_free: Money  # type: ignore[valid-type]
+    margin_level: Decimal = strawberry.field(description="Percent; 0 when no margin is in use.")
+    floating_profit: Money  # type: ignore[valid-type]
+    as_of: datetime = strawberry.field(description="When the server reported these figures.")
+    stale: bool = strawberry.field(
+        description="True when the server did not answer now and these are the last figures seen.")
+
+    @classmethod
+    def from_live(cls, live: LiveState) -> TradingAccountStateType:
+        s = live.state
+        return cls(
+            currency=s.currency, balance=s.balance, credit=s.credit, equity=s.equity, margin=s.margin,
+            margin_free=s.margin_free, margin_level=s.margin_level, floating_profit=s.floating_profit,
+            as_of=live.as_of, stale=live.stale,
+        )  # fmt: skip
 
 
 @strawberry.type(description="A trading server (MT5 or the simulator) and the health of its deal feed.")
@@ -47,6 +86,20 @@ class TradingAccountType:
     account_type: str
     rights: str
     created_at: datetime
+
+    async def _live(self, info: Info[Any, Any]) -> LiveState | None:
+        return await info.context.loaders.get(STATE_LOADER).load((int(self.server_id), self.login))  # type: ignore[no-any-return]
+
+    @strawberry.field(description="Live balance, equity and margin from the trading server (at most ~2 s); null "
+                                  "when the server cannot be reached and no recent figures are known.")
+    async def state(self, info: Info[Any, Any]) -> TradingAccountStateType | None:
+        live = await self._live(info)
+        return None if live is None else TradingAccountStateType.from_live(live)
+
+    @strawberry.field(description="True when live figures are unavailable now (state is null or stale).")
+    async def state_stale(self, info: Info[Any, Any]) -> bool:
+        live = await self._live(info)
+        return live is None or live.stale
 
     @classmethod
     def from_row(cls, a: TradingAccount) -> TradingAccountType:
@@ -146,3 +199,37 @@ class DealFilter:
     symbol: str | None = None
     from_time: datetime | None = strawberry.field(default=None, name="from")
     to_time: datetime | None = strawberry.field(default=None, name="to")
+
+
+@strawberry.input(description="A server symbol and the canonical symbol it stands for.")
+class SymbolMappingInput:
+    server_symbol: str
+    canonical: str
+
+
+@strawberry.input
+class TradingServerInput:
+    name: str
+    base_url: str
+    manager_login: int
+    password: str
+    symbol_map: list[SymbolMappingInput] = strawberry.field(default_factory=list)
+    enabled: bool = True
+
+    def to_config(self) -> ServerConfig:
+        return ServerConfig(
+            name=self.name, base_url=self.base_url, manager_login=self.manager_login, password=self.password,
+            symbol_map={m.server_symbol: m.canonical for m in self.symbol_map}, enabled=self.enabled,
+        )  # fmt: skip
+
+
+@strawberry.type
+class TradingServerPayload:
+    trading_server: TradingServer | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class IngestionErrorPayload:
+    ingestion_error: IngestionErrorType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -99,3 +99,59 @@ async def approve_ib_payout(env: Env) -> Probe:
             "VALUES (:ib, 'USD', 'tenancy', 12.34, 'held') RETURNING id"), {"ib": env.owner_id}))
     return Probe("mutation($p: ID!) { approveIbPayout(input: {payoutId: $p}) { payouts { amount } errors { code } } }",
                  {"p": str(payout)}, ["12.34"])
+
+
+async def _owner_line(env: Env) -> int:
+    """A commission line of the owner (an approved IB) worth 43.21."""
+    client, _ = await _ib_with_client(env)
+    async with env.session_factory() as s, s.begin():
+        return int(await s.scalar(text(
+            "INSERT INTO ib_commission_lines (kind, source, deal_time, client_id, ib_id, level, direct_ib_id, plan_id, "
+            "plan_version_id, clause_no, clause_kind, formula, inputs, quantity, rate, fx_rate, amount, currency) "
+            "VALUES ('accrual', 'manual', now(), :c, :ib, 0, :ib, 0, 0, 1, 'per_lot', 'tenancy-formula', '{}', 1, 1, "
+            "1, 43.21, 'USD') RETURNING id"), {"c": client, "ib": env.owner_id}))
+
+
+@case("Mutation.openMyIbDispute")
+async def open_my_ib_dispute(env: Env) -> Probe:
+    line = await _owner_line(env)
+    return Probe("mutation($l: ID!) { openMyIbDispute(input: {lineId: $l, reason: \"probe\"}) { "
+                 "dispute { explanation } errors { code } } }", {"l": str(line)}, ["43.21", "tenancy-formula"])
+
+
+@case("Mutation.openIbDispute")
+async def open_ib_dispute(env: Env) -> Probe:
+    line = await _owner_line(env)
+    return Probe("mutation($i: ID!, $l: ID!) { openIbDispute(input: {ibId: $i, lineId: $l, reason: \"probe\"}) { "
+                 "dispute { explanation } errors { code } } }", {"i": str(env.owner_id), "l": str(line)},
+                 ["43.21", "tenancy-formula"])
+
+
+async def _owner_dispute(env: Env) -> int:
+    from domain.ib import disputes
+
+    line = await _owner_line(env)
+    async with env.session_factory() as s, s.begin():
+        return (await disputes.open_dispute(s, STAFF, env.owner_id, reason="secret-dispute-reason", line_id=line)).id
+
+
+@case("Query.ibDisputes")
+async def ib_disputes(env: Env) -> Probe:
+    await _owner_dispute(env)
+    return Probe("query($i: ID!) { ibDisputes(ibId: $i) { reason explanation } }", {"i": str(env.owner_id)},
+                 ["secret-dispute-reason", "43.21"])
+
+
+@case("Mutation.resolveIbDispute")
+async def resolve_ib_dispute(env: Env) -> Probe:
+    dispute = await _owner_dispute(env)
+    return Probe("mutation($d: ID!) { resolveIbDispute(input: {disputeId: $d, accept: true, adjustment: \"1.00\", "
+                 "reason: \"probe\"}) { dispute { reason explanation } errors { code } } }", {"d": str(dispute)},
+                 ["secret-dispute-reason", "43.21"])
+
+
+@case("Mutation.clawbackIbCpa")
+async def clawback_ib_cpa(env: Env) -> Probe:
+    client, email = await _ib_with_client(env)
+    return Probe("mutation($c: ID!) { clawbackIbCpa(input: {clientId: $c, reason: \"probe\"}) { ok errors { code } } }",
+                 {"c": str(client)}, [email])

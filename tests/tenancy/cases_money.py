@@ -87,3 +87,54 @@ async def adjust_balance(env: Env) -> Probe:
     return Probe("""mutation($i: AdjustBalanceInput!) { adjustBalance(input: $i) { entryId errors { code } } }""",
                  {"i": {"walletId": str(wallet_id), "amount": "500.00", "reason": "tenancy probe",
                         "idempotencyKey": uuid.uuid4().hex}}, [amount])
+
+
+async def _pending_adjustment(env: Env) -> tuple[str, str]:
+    """A balance adjustment above the four-eyes threshold on the owner's wallet, requested by staff:
+    (request id, its reason)."""
+    wallet_id, _ = await _funded_wallet(env)
+    reason = f"tenancy four-eyes {uuid.uuid4().hex[:8]}"
+    made = await env.admin("""mutation($i: AdjustBalanceInput!) { adjustBalance(input: $i) {
+        pending adjustmentId errors { code } } }""", {"i": {
+        "walletId": str(wallet_id), "amount": "98765.43", "reason": reason, "idempotencyKey": uuid.uuid4().hex}})
+    payload = made["data"]["adjustBalance"]
+    assert payload["pending"] is True, made
+    return str(payload["adjustmentId"]), reason
+
+
+@case("Mutation.approveBalanceAdjustment")
+async def approve_balance_adjustment(env: Env) -> Probe:
+    rid, reason = await _pending_adjustment(env)
+    return Probe("mutation($i: ID!) { approveBalanceAdjustment(id: $i) { adjustment { reason amount } "
+                 "wallet { balance } errors { code } } }", {"i": rid}, [reason, "98765.43"])
+
+
+@case("Mutation.rejectBalanceAdjustment")
+async def reject_balance_adjustment(env: Env) -> Probe:
+    rid, reason = await _pending_adjustment(env)
+    return Probe("mutation($i: ID!) { rejectBalanceAdjustment(id: $i, reason: \"probe\") { adjustment { reason "
+                 "amount } errors { code } } }", {"i": rid}, [reason, "98765.43"])
+
+
+@case("Mutation.setTradingServerEnabled")
+async def set_trading_server_enabled(env: Env) -> Probe:
+    name = f"tenancy-{uuid.uuid4().hex[:8]}"
+    async with env.session_factory() as s, s.begin():
+        server_id = await upsert_server(s, env.settings.secret_key.get_secret_value(), ServerConfig(
+            name, "http://127.0.0.1:9", 1000, "pw", enabled=False))
+    return Probe("mutation($i: ID!) { setTradingServerEnabled(id: $i, enabled: true) { tradingServer { name } "
+                 "errors { code } } }", {"i": str(server_id)}, [name])
+
+
+@case("Mutation.resolveIngestionError")
+async def resolve_ingestion_error(env: Env) -> Probe:
+    from sqlalchemy import text
+
+    server_id, _, _ = await _owned_account(env)
+    detail = f"secret-detail-{uuid.uuid4().hex[:8]}"
+    async with env.session_factory() as s, s.begin():
+        error_id = await s.scalar(text(
+            "INSERT INTO trading_ingestion_errors (server_id, kind, detail) VALUES (:s, 'unavailable', :d) "
+            "RETURNING id"), {"s": server_id, "d": detail})
+    return Probe("mutation($i: ID!) { resolveIngestionError(id: $i, note: \"probe\") { ingestionError { detail } "
+                 "errors { code } } }", {"i": str(error_id)}, [detail])

@@ -1,0 +1,289 @@
+"""Crypto deposits: a deposit address per client and asset issued by the provider (HTTP), and chain
+transactions reported by signed webhook with their confirmation counts.
+
+A transaction output to one of our addresses becomes a pending deposit (a payment of kind crypto)
+when first seen and credits the client's wallet in that asset once it has the configured number
+of confirmations. Exactly once: the transaction row is unique per (provider, asset, txid, address)
+and is handled under an advisory lock, and the ledger entry's idempotency key is derived from the
+payment id. A transaction the provider reports dropped (reorg, eviction from the mempool) before
+reaching the threshold is cancelled and never credited automatically; if it is later reported
+confirmed again, a compliance signal asks staff to look (they can adjust the wallet by hand).
+
+Event shape: {"id", "type": "transaction.updated" | "transaction.dropped",
+              "data": {"asset", "txid", "address", "amount": "<decimal string>", "confirmations": n}}
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit import service as audit
+from domain.payments import gateway_log, methods, repo, signals
+from domain.payments.config import api_key, webhook_secrets
+from domain.payments.deposits import credit
+from domain.payments.errors import GatewayError, PaymentMethodUnavailable
+from domain.payments.methods import Method
+from domain.payments.status import Status
+from domain.shared.actor import Actor, system_actor
+from domain.shared.db import SessionFactory, in_transaction
+from domain.shared.errors import DomainError, ExternalServiceUnavailable, UnknownCurrency
+from domain.shared.money import currency as currency_info
+from domain.shared.money import parse_decimal, quantize_exact
+from domain.shared.settings import Settings
+from domain.shared.webhooks import (
+    SIGNATURE_HEADER,
+    WebhookRejected,
+    WebhookRequest,
+    first_delivery,
+    verify_signature,
+)
+
+PROVIDERS = ("cryptopay",)
+TIMEOUT_S = 10.0
+# Confirmations before a deposit is credited; FOREXCRM_PAYMENTS_CRYPTO_CONFIRMATIONS_<ASSET> overrides.
+DEFAULT_CONFIRMATIONS = {"BTC": 3, "LTC": 6, "ETH": 12, "USDT": 12, "USDC": 12, "XRP": 1}
+FALLBACK_CONFIRMATIONS = 6
+# Ledger balances and postings are numeric(28, 8): a finer amount cannot be booked exactly.
+LEDGER_SCALE = 8
+UPDATED, DROPPED = "transaction.updated", "transaction.dropped"
+
+
+def confirmations_required(asset: str) -> int:
+    code = asset.upper()
+    raw = os.environ.get(f"FOREXCRM_PAYMENTS_CRYPTO_CONFIRMATIONS_{code}")
+    return int(raw) if raw else DEFAULT_CONFIRMATIONS.get(code, FALLBACK_CONFIRMATIONS)
+
+
+@dataclass(frozen=True)
+class DepositAddress:
+    asset: str
+    address: str
+    provider: str
+    confirmations_required: int
+
+
+def _crypto_asset(asset: str) -> str:
+    info = currency_info(asset)
+    if not info.is_crypto:
+        raise UnknownCurrency(f"{info.code} is not a crypto asset", field="asset")
+    return info.code
+
+
+async def crypto_method(session: AsyncSession, asset: str) -> Method:
+    """The enabled crypto deposit method for the asset (the default row)."""
+    for method in await methods.available(session, country=None, currency=asset):
+        if method.kind == "crypto" and method.deposits:
+            return method
+    raise PaymentMethodUnavailable(f"no crypto deposits are available for {asset}", field="asset")
+
+
+class CryptoGateway:
+    """The provider's address API: POST /v1/addresses {asset, customer} -> {address}.
+
+    The idempotency key is per client and asset, so a repeated or concurrent call returns the same
+    address."""
+
+    def __init__(self, method: Method, settings: Settings, factory: SessionFactory) -> None:
+        if not method.base_url:
+            raise ExternalServiceUnavailable(f"{method.code} has no provider endpoint configured")
+        self.method, self.settings, self.factory = method, settings, factory
+
+    async def issue_address(self, *, user_id: int, asset: str) -> str:
+        path = "/v1/addresses"
+        body = {"asset": asset, "customer": f"client-{user_id}"}
+        headers = {"Authorization": f"Bearer {api_key(self.settings, self.method.provider)}",
+                   "Idempotency-Key": f"address:{user_id}:{asset}"}
+        log: dict[str, Any] = {"provider": self.method.provider, "direction": "outbound", "endpoint": path,
+                               "request": body}
+        try:
+            async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
+                response = await client.post(self.method.base_url.rstrip("/") + path, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            await gateway_log.write_apart(self.factory, **log, response={"error": type(exc).__name__})
+            raise ExternalServiceUnavailable("the crypto provider could not be reached") from exc
+        try:
+            data: dict[str, Any] = response.json()
+        except ValueError:
+            data = {"raw": response.text[:2000]}
+        await gateway_log.write_apart(self.factory, **log, response=data, status_code=response.status_code)
+        if response.status_code >= 500:
+            raise ExternalServiceUnavailable("the crypto provider failed; try again later")
+        address = str(data.get("address") or "")
+        if response.status_code >= 400 or not address or len(address) > 200:
+            raise GatewayError(str(data.get("error", "the crypto provider refused the request"))[:200])
+        return address
+
+
+async def _stored_address(session: AsyncSession, user_id: int, asset: str, provider: str) -> str | None:
+    found = await session.scalar(text(
+        "SELECT address FROM crypto_deposit_addresses WHERE user_id = :u AND asset = :a AND provider = :p"),
+        {"u": user_id, "a": asset, "p": provider})
+    return str(found) if found is not None else None
+
+
+async def deposit_address(factory: SessionFactory, settings: Settings, actor: Actor, *, user_id: int,
+                          asset: str) -> DepositAddress:
+    """The client's deposit address for the asset, issued by the provider on first request."""
+    code = _crypto_asset(asset)
+    async with factory() as s:
+        method = await crypto_method(s, code)
+        address = await _stored_address(s, user_id, code, method.provider)
+    if address is None:
+        issued = await CryptoGateway(method, settings, factory).issue_address(user_id=user_id, asset=code)
+
+        async def store(session: AsyncSession) -> str:
+            inserted = await session.scalar(text(
+                "INSERT INTO crypto_deposit_addresses (user_id, asset, provider, address) VALUES (:u, :a, :p, :addr) "
+                "ON CONFLICT DO NOTHING RETURNING id"), {"u": user_id, "a": code, "p": method.provider, "addr": issued})
+            if inserted is not None:
+                await audit.record(session, actor, action="crypto_address.issue", entity_type="crypto_deposit_address",
+                                   entity_id=int(inserted), after={"asset": code, "address": issued},
+                                   category="payments")
+            stored = await _stored_address(session, user_id, code, method.provider)
+            if stored is None:  # the provider gave an address already bound to someone else
+                raise GatewayError("the crypto provider issued an address that is already in use")
+            return stored
+
+        address = await in_transaction(factory, store)
+    return DepositAddress(code, address, method.provider, confirmations_required(code))
+
+
+# --- webhooks -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainEvent:
+    id: str
+    type: str
+    asset: str
+    txid: str
+    address: str
+    amount: Decimal
+    confirmations: int
+
+
+def _parse(body: bytes) -> ChainEvent:
+    try:
+        event = orjson.loads(body)
+        data = event["data"]
+        asset = _crypto_asset(str(data["asset"]))
+        amount = quantize_exact(parse_decimal(str(data["amount"]), field="amount"), asset, field="amount")
+        confirmations = int(data.get("confirmations", 0))
+        txid, address, event_type = str(data["txid"]), str(data["address"]), str(event["type"])
+        if (not txid or not address or len(txid) > 200 or len(address) > 200 or amount <= 0 or confirmations < 0
+                or event_type not in (UPDATED, DROPPED)):
+            raise ValueError("bad field")
+        return ChainEvent(str(event["id"]), event_type, asset, txid, address, amount, confirmations)
+    except (ValueError, KeyError, TypeError, DomainError, orjson.JSONDecodeError) as exc:
+        raise WebhookRejected("the event is not valid JSON of the expected shape", code="WEBHOOK_MALFORMED") from exc
+
+
+async def _tx_lock(session: AsyncSession, provider: str, ev: ChainEvent) -> None:
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                          {"k": f"chain:{provider}:{ev.asset}:{ev.txid}:{ev.address}"})
+
+
+async def _open_deposit(session: AsyncSession, provider: str, ev: ChainEvent, user_id: int) -> int:
+    """First sight of the transaction: a pending crypto deposit and its transaction row."""
+    method = await crypto_method(session, ev.asset)
+    actor = system_actor(f"webhook:{provider}", ev.txid[:64])
+    payment = await repo.insert(session, user_id=user_id, direction="deposit", method_code=method.code,
+                                method_kind="crypto", provider=provider, currency=ev.asset, amount=ev.amount,
+                                fee=method.fee_for(ev.amount), country=None,
+                                destination={"address": ev.address, "txid": ev.txid})
+    payment = await repo.update(session, payment, provider_payment_id=f"{ev.asset}:{ev.txid}:{ev.address}"[:200])
+    await audit.record(session, actor, action="payment.create", entity_type="payment", entity_id=payment.id,
+                       after={"reference": payment.reference, "amount": str(ev.amount), "currency": ev.asset,
+                              "method": method.code, "txid": ev.txid}, category="payments")
+    await repo.move(session, actor, payment, Status.PENDING)
+    await session.execute(text(
+        "INSERT INTO crypto_transactions (provider, asset, txid, address, amount, confirmations, payment_id) "
+        "VALUES (:p, :a, :t, :addr, :amt, 0, :pid)"),
+        {"p": provider, "a": ev.asset, "t": ev.txid, "addr": ev.address, "amt": ev.amount, "pid": payment.id})
+    return payment.id
+
+
+async def apply_chain_event(session: AsyncSession, provider: str, ev: ChainEvent) -> tuple[str, int | None]:
+    """Apply one event under the transaction's lock; returns (outcome, payment id)."""
+    owner = await session.scalar(text(
+        "SELECT user_id FROM crypto_deposit_addresses WHERE provider = :p AND asset = :a AND address = :addr"),
+        {"p": provider, "a": ev.asset, "addr": ev.address})
+    if owner is None:
+        return "ignored: not one of our addresses", None
+    tx = (await session.execute(text(
+        "SELECT id, amount, payment_id, dropped_at FROM crypto_transactions "
+        "WHERE provider = :p AND asset = :a AND txid = :t AND address = :addr FOR UPDATE"),
+        {"p": provider, "a": ev.asset, "t": ev.txid, "addr": ev.address})).first()
+    if tx is None:
+        if ev.type == DROPPED:
+            return "ignored: unknown transaction dropped", None
+        payment_id = await _open_deposit(session, provider, ev, int(owner))
+    else:
+        payment_id = int(tx.payment_id)
+        if Decimal(tx.amount) != ev.amount:
+            return "ignored: amount differs from the transaction", payment_id
+    payment = await repo.get(session, payment_id, lock=True)
+    assert payment is not None
+    actor = system_actor(f"webhook:{provider}", str(payment.correlation_id))
+    threshold = confirmations_required(ev.asset)
+
+    if ev.type == DROPPED:
+        if payment.status is not Status.PENDING:
+            if payment.status is Status.SUCCEEDED:
+                await signals.raise_signal(session, user_id=payment.user_id, payment_id=payment.id,
+                                           kind="crypto_dropped_after_credit", details={"txid": ev.txid})
+            return f"ignored: {payment.status.value} payment", payment_id
+        await session.execute(text(
+            "UPDATE crypto_transactions SET dropped_at = now(), confirmations = 0, updated_at = now() "
+            "WHERE payment_id = :pid"), {"pid": payment_id})
+        await repo.move(session, actor, payment, Status.CANCELLED, reason="the transaction was dropped from the chain")
+        return "applied", payment_id
+
+    await session.execute(text(
+        "UPDATE crypto_transactions SET confirmations = :c, updated_at = now() WHERE payment_id = :pid"),
+        {"c": ev.confirmations, "pid": payment_id})
+    if payment.status is not Status.PENDING:
+        if payment.status is Status.CANCELLED and ev.confirmations >= threshold:
+            await signals.raise_signal(session, user_id=payment.user_id, payment_id=payment.id,
+                                       kind="crypto_dropped_tx_confirmed",
+                                       details={"txid": ev.txid, "confirmations": ev.confirmations})
+        return f"ignored: {payment.status.value} payment", payment_id
+    if ev.confirmations < threshold:
+        return f"pending: {ev.confirmations} of {threshold} confirmations", payment_id
+    if ev.amount != ev.amount.quantize(Decimal(1).scaleb(-LEDGER_SCALE)) or (
+            payment.net != payment.net.quantize(Decimal(1).scaleb(-LEDGER_SCALE))):
+        await signals.raise_signal(session, user_id=payment.user_id, payment_id=payment.id,
+                                   kind="crypto_amount_needs_review",
+                                   details={"amount": str(ev.amount), "ledger_scale": LEDGER_SCALE})
+        return "held: amount finer than the ledger books", payment_id
+    await credit(session, actor, payment)
+    return "credited", payment_id
+
+
+async def handle(services: Any, request: WebhookRequest) -> tuple[int, dict[str, Any]]:
+    provider = request.provider
+    verify_signature(request.headers.get(SIGNATURE_HEADER), request.body,
+                     webhook_secrets(services.settings, provider))
+    ev = _parse(request.body)
+    event = orjson.loads(request.body)
+
+    async def txn(session: AsyncSession) -> tuple[int, dict[str, Any]]:
+        await _tx_lock(session, provider, ev)
+        if not await first_delivery(session, provider, ev.id, event):
+            return 200, {"status": "duplicate"}
+        outcome, payment_id = await apply_chain_event(session, provider, ev)
+        payment = await repo.get(session, payment_id) if payment_id is not None else None
+        await gateway_log.write(session, provider=provider, direction="inbound", endpoint=f"/webhooks/{provider}",
+                                request=event, response={"outcome": outcome}, status_code=200,
+                                payment_id=payment_id, correlation_id=payment.correlation_id if payment else None)
+        return 200, {"status": outcome}
+
+    return await in_transaction(services.session_factory, txn)

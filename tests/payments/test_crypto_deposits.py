@@ -1,0 +1,237 @@
+"""Crypto deposits through the stand-in chain provider and our real /webhooks/cryptopay endpoint:
+addresses per client and asset, credit after the confirmations exactly once, drops never credited."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from domain.payments import crypto, methods
+from domain.payments.config import api_key, webhook_secrets
+from domain.shared.db import in_transaction
+from tests.conftest import GraphQLClient, LiveServer
+from tests.crypto_standin import StandInChain, running_chain
+from tests.identity.helpers import register
+from tests.payments.conftest import check_invariants, client, payment_row, snapshot, wallet_of
+
+PROVIDER = "cryptopay"
+BTC_NEEDS = crypto.DEFAULT_CONFIRMATIONS["BTC"]
+
+
+@pytest.fixture(scope="session")
+async def chain(live_server: LiveServer, runtime: Any) -> AsyncIterator[StandInChain]:
+    settings = live_server.settings
+    async with running_chain(PROVIDER, live_server.base_url, webhook_secrets(settings, PROVIDER)[0],
+                             api_key(settings, PROVIDER)) as stand_in:
+        async def setup(s: Any) -> None:
+            for asset, code in (("BTC", "crypto-btc"), ("ETH", "crypto-eth"), ("USDT", "crypto-usdt")):
+                await methods.upsert(s, code=code, kind="crypto", provider=PROVIDER, currency=asset,
+                                     base_url=stand_in.base_url, max_amount=Decimal(1000), withdrawals=False)
+
+        await in_transaction(runtime.services.session_factory, setup)
+        yield stand_in
+
+
+async def address_for(chain: StandInChain, factory: Any, settings: Any, uid: int, asset: str = "BTC") -> str:
+    issued = await crypto.deposit_address(factory, settings, client(uid), user_id=uid, asset=asset)
+    return issued.address
+
+
+async def credited_entries(factory: Any, payment_id: int) -> int:
+    async with factory() as s:
+        return int(await s.scalar(text(
+            "SELECT count(*) FROM ledger_entries WHERE idempotency_key = :k"), {"k": f"payment:{payment_id}:credit"}))
+
+
+async def tx_payment(factory: Any, txid: str) -> Any:
+    async with factory() as s:
+        pid = await s.scalar(text("SELECT payment_id FROM crypto_transactions WHERE txid = :t"), {"t": txid})
+    assert pid is not None
+    return await payment_row(factory, int(pid))
+
+
+async def test_address_is_issued_once_per_client_and_asset(chain, session_factory, settings, make_user):
+    uid, other = await make_user(), await make_user()
+
+    first = await address_for(chain, session_factory, settings, uid)
+    again = await address_for(chain, session_factory, settings, uid)
+    eth = await address_for(chain, session_factory, settings, uid, "ETH")
+    others = await address_for(chain, session_factory, settings, other)
+
+    assert first == again and first.startswith("bc1q")
+    assert len({first, eth, others}) == 3
+    concurrent = await asyncio.gather(*(address_for(chain, session_factory, settings, uid, "USDT") for _ in range(5)))
+    assert len(set(concurrent)) == 1
+    async with session_factory() as s:
+        rows = await s.scalar(text("SELECT count(*) FROM crypto_deposit_addresses WHERE user_id = :u"), {"u": uid})
+    assert rows == 3
+
+
+async def test_below_threshold_is_not_credited_and_at_threshold_credits_once(chain, session_factory, settings,
+                                                                             make_user):
+    uid = await make_user()
+    address = await address_for(chain, session_factory, settings, uid)
+
+    tx, seen = await chain.broadcast(address, "0.5")
+    assert seen.status_code == 200 and seen.json() == {"status": f"pending: 0 of {BTC_NEEDS} confirmations"}
+    for n in range(1, BTC_NEEDS):
+        assert (await chain.confirm(tx, n)).json()["status"].startswith("pending")
+    assert await wallet_of(session_factory, uid, "BTC") == (Decimal(0), Decimal(0))
+    assert (await tx_payment(session_factory, tx.txid)).status == "pending"
+
+    at = await chain.confirm(tx, BTC_NEEDS)
+    later = await chain.confirm(tx, BTC_NEEDS + 3)
+
+    assert at.json() == {"status": "credited"}
+    assert later.json() == {"status": "ignored: succeeded payment"}
+    payment = await tx_payment(session_factory, tx.txid)
+    assert payment.status == "succeeded" and payment.method_kind == "crypto" and payment.currency == "BTC"
+    assert await wallet_of(session_factory, uid, "BTC") == (Decimal("0.5"), Decimal(0))
+    assert await credited_entries(session_factory, payment.id) == 1
+    await check_invariants(session_factory)
+
+
+async def test_replayed_confirmation_webhook_credits_once(chain, session_factory, settings, make_user):
+    uid = await make_user()
+    tx, _ = await chain.broadcast(await address_for(chain, session_factory, settings, uid), "0.01")
+    tx.confirmations = BTC_NEEDS
+    body = chain.event("transaction.updated", tx)
+
+    first, second = await chain.deliver(body), await chain.deliver(body)
+
+    assert first.json() == {"status": "credited"} and second.json() == {"status": "duplicate"}
+    assert await wallet_of(session_factory, uid, "BTC") == (Decimal("0.01"), Decimal(0))
+
+
+async def test_concurrent_duplicates_and_distinct_events_credit_once(chain, session_factory, settings, make_user):
+    uid = await make_user()
+    address = await address_for(chain, session_factory, settings, uid)
+    tx = crypto_tx = (await chain.broadcast(address, "0.2"))[0]
+    tx.confirmations = BTC_NEEDS
+    same = chain.event("transaction.updated", tx)
+    # the same delivery ten times, and ten distinct events reporting the same confirmed transaction
+    bodies = [same] * 10 + [chain.event("transaction.updated", crypto_tx) for _ in range(10)]
+
+    responses = await asyncio.gather(*(chain.deliver(b) for b in bodies))
+
+    statuses = sorted(r.json()["status"] for r in responses)
+    assert statuses.count("credited") == 1 and statuses.count("duplicate") == 9
+    assert await wallet_of(session_factory, uid, "BTC") == (Decimal("0.2"), Decimal(0))
+    assert await credited_entries(session_factory, (await tx_payment(session_factory, tx.txid)).id) == 1
+    await check_invariants(session_factory)
+
+
+async def test_first_sight_delivered_concurrently_opens_one_deposit(chain, session_factory, settings, make_user):
+    uid = await make_user()
+    address = await address_for(chain, session_factory, settings, uid)
+    from tests.crypto_standin import ChainTx
+
+    tx = ChainTx("f" * 64, "BTC", address, "0.3", BTC_NEEDS)
+    responses = await asyncio.gather(*(chain.deliver(chain.event("transaction.updated", tx)) for _ in range(8)))
+
+    assert sorted(r.json()["status"] for r in responses) == ["credited"] + ["ignored: succeeded payment"] * 7
+    async with session_factory() as s:
+        count = await s.scalar(text("SELECT count(*) FROM crypto_transactions WHERE txid = :t"), {"t": tx.txid})
+    assert count == 1
+    assert await wallet_of(session_factory, uid, "BTC") == (Decimal("0.3"), Decimal(0))
+
+
+async def test_amount_precision_is_kept_to_the_satoshi(chain, session_factory, settings, make_user):
+    uid = await make_user()
+    tx, _ = await chain.broadcast(await address_for(chain, session_factory, settings, uid), "0.00012345")
+
+    assert (await chain.confirm(tx, BTC_NEEDS)).json() == {"status": "credited"}
+    assert await wallet_of(session_factory, uid, "BTC") == (Decimal("0.00012345"), Decimal(0))
+    assert Decimal((await tx_payment(session_factory, tx.txid)).amount) == Decimal("0.00012345")
+
+
+async def test_amount_finer_than_the_asset_is_refused_and_writes_nothing(chain, session_factory, settings,
+                                                                         make_user):
+    uid = await make_user()
+    address = await address_for(chain, session_factory, settings, uid)
+    from tests.crypto_standin import ChainTx
+
+    before = await snapshot(session_factory)
+    response = await chain.deliver(chain.event("transaction.updated",
+                                               ChainTx("a" * 64, "BTC", address, "0.000000001", BTC_NEEDS)))
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "WEBHOOK_MALFORMED"
+    assert await snapshot(session_factory) == before
+
+
+async def test_eth_amount_beyond_ledger_scale_is_held_for_review(chain, session_factory, settings, make_user):
+    uid = await make_user()
+    tx, _ = await chain.broadcast(await address_for(chain, session_factory, settings, uid, "ETH"),
+                                  "0.123456789012345678", asset="ETH")
+
+    held = await chain.confirm(tx, crypto.DEFAULT_CONFIRMATIONS["ETH"])
+
+    assert held.json() == {"status": "held: amount finer than the ledger books"}
+    assert await wallet_of(session_factory, uid, "ETH") == (Decimal(0), Decimal(0))
+    async with session_factory() as s:
+        kinds = set((await s.scalars(text("SELECT kind FROM payment_signals WHERE user_id = :u"), {"u": uid})).all())
+    assert "crypto_amount_needs_review" in kinds
+
+
+async def test_dropped_transaction_is_never_credited(chain, session_factory, settings, make_user):
+    uid = await make_user()
+    tx, _ = await chain.broadcast(await address_for(chain, session_factory, settings, uid), "1.5")
+    await chain.confirm(tx, 1)
+
+    dropped = await chain.drop(tx)
+    late = await chain.confirm(tx, BTC_NEEDS)  # reported again after the reorg: staff review, no credit
+
+    assert dropped.json() == {"status": "applied"}
+    assert late.json() == {"status": "ignored: cancelled payment"}
+    payment = await tx_payment(session_factory, tx.txid)
+    assert payment.status == "cancelled" and "dropped" in payment.failure_reason
+    assert await wallet_of(session_factory, uid, "BTC") == (Decimal(0), Decimal(0))
+    async with session_factory() as s:
+        kinds = set((await s.scalars(text("SELECT kind FROM payment_signals WHERE user_id = :u"), {"u": uid})).all())
+    assert "crypto_dropped_tx_confirmed" in kinds
+
+
+async def test_transaction_to_an_unknown_address_is_ignored(chain, session_factory):
+    from tests.crypto_standin import ChainTx
+
+    response = await chain.deliver(chain.event("transaction.updated",
+                                               ChainTx("b" * 64, "BTC", "bc1qnotours", "1", BTC_NEEDS)))
+
+    assert response.json() == {"status": "ignored: not one of our addresses"}
+    async with session_factory() as s:
+        assert await s.scalar(text("SELECT count(*) FROM crypto_transactions WHERE txid = :t"), {"t": "b" * 64}) == 0
+
+
+async def test_bad_signature_is_refused_and_writes_nothing(chain, session_factory, settings, make_user):
+    uid = await make_user()
+    address = await address_for(chain, session_factory, settings, uid)
+    from tests.crypto_standin import ChainTx
+
+    before = await snapshot(session_factory)
+    response = await chain.deliver(chain.event("transaction.updated", ChainTx("c" * 64, "BTC", address, "1", 9)),
+                                   secret="not-the-secret")
+
+    assert response.status_code == 401
+    assert await snapshot(session_factory) == before
+
+
+async def test_crypto_deposit_address_over_graphql(chain, http, session_factory):
+    owner = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    query = "query($a: String!) { cryptoDepositAddress(asset: $a) { asset address confirmationsRequired } }"
+
+    first = await owner(query, {"a": "btc"})
+    again = await owner(query, {"a": "BTC"})
+    fiat = await owner(query, {"a": "USD"})
+    anonymous = await GraphQLClient(http)(query, {"a": "BTC"})
+
+    got = first["data"]["cryptoDepositAddress"]
+    assert got["asset"] == "BTC" and got["confirmationsRequired"] == BTC_NEEDS and got["address"].startswith("bc1q")
+    assert again["data"]["cryptoDepositAddress"] == got
+    assert fiat["errors"][0]["extensions"]["code"] == "UNKNOWN_CURRENCY"
+    assert anonymous["errors"][0]["extensions"]["code"] in {"UNAUTHENTICATED", "FORBIDDEN"}
