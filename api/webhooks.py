@@ -6,8 +6,6 @@ Handlers live with their context: a module `domain/<ctx>/webhooks.py` exporting
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 
 import structlog
@@ -16,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import domain
+from domain.shared.discovery import context_modules
 from domain.shared.errors import DomainError
 from domain.shared.webhooks import WebhookHandler, WebhookRequest
 from schema.context import AppServices
@@ -26,15 +25,7 @@ MAX_WEBHOOK_BYTES = 256_000
 
 def discover_handlers() -> dict[str, WebhookHandler]:
     handlers: dict[str, WebhookHandler] = {}
-    for info in pkgutil.iter_modules(domain.__path__):
-        if not info.ispkg:
-            continue
-        try:
-            module = importlib.import_module(f"domain.{info.name}.webhooks")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"domain.{info.name}.webhooks":
-                continue
-            raise
+    for module in context_modules(domain, "webhooks"):
         handlers.update(getattr(module, "WEBHOOK_HANDLERS", {}))
     return handlers
 

@@ -39,21 +39,13 @@ def build_error_code_enum() -> type[enum.Enum]:
 
 def _import_domain_errors() -> None:
     """Import every `domain.<context>.errors` module (and the shared ones) to register their codes."""
-    import importlib
-    import pkgutil
-
     import domain
     import domain.shared.money
     import domain.shared.pagination
+    import domain.shared.webhooks
+    from domain.shared.discovery import context_modules
 
-    for info in pkgutil.iter_modules(domain.__path__):
-        if info.ispkg:
-            try:
-                importlib.import_module(f"domain.{info.name}.errors")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"domain.{info.name}.errors":
-                    raise
-
+    context_modules(domain, "errors")
 
 _import_domain_errors()
 ErrorCode = build_error_code_enum()

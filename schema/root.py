@@ -6,8 +6,6 @@ strawberry types); they are discovered here, so adding a context never edits thi
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any
 
 import strawberry
@@ -16,6 +14,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 import schema as schema_pkg
+from domain.shared.discovery import context_modules
 from domain.shared.settings import Settings
 from schema.errors import should_mask
 from schema.limits import limit_extensions
@@ -26,15 +25,7 @@ def _discover() -> tuple[list[type], list[type], list[type], list[type]]:
     mutations: list[type] = []
     subscriptions: list[type] = []
     extra_types: list[type] = []
-    for info in sorted(pkgutil.iter_modules(schema_pkg.__path__), key=lambda m: m.name):
-        if not info.ispkg:
-            continue
-        try:
-            module = importlib.import_module(f"schema.{info.name}.resolvers")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"schema.{info.name}.resolvers":
-                continue
-            raise
+    for module in context_modules(schema_pkg, "resolvers"):
         queries += list(getattr(module, "QUERIES", ()))
         mutations += list(getattr(module, "MUTATIONS", ()))
         subscriptions += list(getattr(module, "SUBSCRIPTIONS", ()))
