@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.risk import detectors, limits
+from domain.risk import detectors, exposure, limits
 from domain.shared.actor import Actor
 
 # The batch's deals, found through the key range the event carries (pruned by time partition).
@@ -169,6 +169,7 @@ async def process_batch(
     accounts = await update_metrics(session, batch)
     flags = await detectors.run(session, actor, accounts) if detect else 0
     alerts = await limits.evaluate(session, actor)
+    await exposure.publish_update(session, source=f"batch:{batch.batch_id}")
     await session.execute(text(
         "UPDATE risk_batches SET deals = :n, flags = :f WHERE batch_id = :b"
     ), {"n": batch.last_deal_id - batch.first_deal_id + 1, "f": flags, "b": batch.batch_id})  # fmt: skip

@@ -27,3 +27,15 @@ class RiskFlagNotFound(NotFound):
 
 class RiskAccountNotFound(NotFound):
     code = "RISK_ACCOUNT_NOT_FOUND"
+
+
+class RiskClientNotFound(NotFound):
+    code = "RISK_CLIENT_NOT_FOUND"
+
+
+class RiskFlagReviewInvalid(ValidationFailed):
+    code = "RISK_FLAG_REVIEW_INVALID"
+
+
+class WhatIfInvalid(ValidationFailed):
+    code = "RISK_WHAT_IF_INVALID"

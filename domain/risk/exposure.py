@@ -253,3 +253,25 @@ async def rebuild(session: AsyncSession) -> None:
         "FROM trading_positions p LEFT JOIN trading_accounts a ON a.id = p.account_id "
         "LEFT JOIN clients c ON c.user_id = a.user_id GROUP BY 1, 2, 3, 4"
     ))  # fmt: skip
+
+
+TOPIC_EXPOSURE_UPDATED = "risk.exposure_updated"
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+async def publish_update(session: AsyncSession, *, source: str) -> int:
+    """Emit the current exposure by symbol (small: one line per symbol) for live dashboards."""
+    from domain.events.outbox import emit
+
+    report = await exposure(session, Dimension.SYMBOL)
+    payload = {
+        "source": source, "as_of": report.as_of.isoformat() if report.as_of else None,
+        "unpriced": report.unpriced,
+        "lines": [{"symbol": x.key, "net_lots": str(x.net_lots), "positions": x.positions,
+                   "notional_usd": _s(x.notional_usd), "client_pnl_usd": _s(x.client_pnl_usd),
+                   "bbook_pnl_usd": _s(x.bbook_pnl_usd)} for x in report.lines],
+    }  # fmt: skip
+    return await emit(session, TOPIC_EXPOSURE_UPDATED, payload)
