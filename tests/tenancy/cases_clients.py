@@ -123,3 +123,13 @@ async def decide_leverage(env: Env) -> Probe:
 async def add_sales_rule(env: Env) -> Probe:
     return Probe("mutation($u: ID!) { addSalesRule(desk: \"tenancy\", assigneeIds: [$u]) { rule { id }"
                  " errors { code } } }", {"u": str(env.owner_id)})
+
+
+@case("Query.searchCommunications")
+async def search_communications(env: Env) -> Probe:
+    """Staff search: the owner's own communications (its verification email) must not reach outsiders.
+    A sales user of another desk gets an empty page, which leaks nothing either."""
+    async with env.session_factory() as s:
+        client_id = await s.scalar(text("SELECT id FROM clients WHERE user_id = :u"), {"u": env.owner_id})
+    return Probe("query($c: ID) { searchCommunications(clientId: $c) { nodes { subject body clientId } } }",
+                 {"c": str(client_id)}, secrets=[f'"clientId": "{client_id}"'], empty_ok=True)
