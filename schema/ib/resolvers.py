@@ -178,6 +178,19 @@ class IbQueries:
         return await _read(info, go)
 
     @strawberry.field(permission_classes=[IsIbPartner],
+                      description="IB portal: your commission statement for [since, until) as a PDF, base64-encoded.")
+    async def my_ib_statement_pdf(self, info: Ctx, since: datetime, until: datetime) -> str:
+        import base64
+
+        from domain.ib.statement_pdf import statement_pdf
+
+        async def go(s: AsyncSession, p: portal.Partner) -> str:
+            data = await statement_pdf(s, p, since, until, title="Commission statement")
+            return base64.b64encode(data).decode()
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[IsIbPartner],
                       description="IB portal: your referral links with registrations and depositing clients.")
     async def my_ib_referral_links(self, info: Ctx) -> list[IbReferralLink]:
         async def go(s: AsyncSession, p: portal.Partner) -> list[IbReferralLink]:

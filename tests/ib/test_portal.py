@@ -3,6 +3,7 @@ a sibling master, masked PII, not-found for clients outside the downline, and pa
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from dataclasses import dataclass
@@ -140,6 +141,10 @@ async def test_commissions_by_level_and_client_and_statement_csv(world: World, h
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("line_id,time,kind") and len(lines) == 3
     assert sum(D(row.split(",")[-2]) for row in lines[1:]) == D("10.00")
+    pdf_b64 = (await net.gql("query($s: DateTime!, $u: DateTime!) { myIbStatementPdf(since: $s, until: $u) }",
+                             period))["data"]["myIbStatementPdf"]
+    pdf = base64.b64decode(pdf_b64)
+    assert pdf.startswith(b"%PDF-") and b"Total USD: 10.00" in pdf
 
 
 async def _token(world: World, owner: int, scopes: list[str], settings: Any) -> str:
