@@ -38,14 +38,13 @@ def build_error_code_enum() -> type[enum.Enum]:
 
 
 def _import_domain_errors() -> None:
-    """Import every `domain.<context>.errors` module (and the shared ones) to register their codes."""
+    """Register every error code the domain declares, before the ErrorCode enum is built."""
     import domain
-    import domain.shared.money
-    import domain.shared.pagination
-    import domain.shared.webhooks
-    from domain.shared.discovery import context_modules
+    from domain.shared.discovery import import_all
 
-    context_modules(domain, "errors")
+    # Codes may be declared next to the code that raises them: import the whole domain first.
+    import_all(domain)
+
 
 _import_domain_errors()
 ErrorCode = build_error_code_enum()

@@ -23,3 +23,10 @@ def context_modules(package: ModuleType, submodule: str) -> list[ModuleType]:
             if exc.name != name:
                 raise
     return found
+
+
+def import_all(package: ModuleType) -> None:
+    """Import every module below `package` (never a `__main__`): registers everything declared at import."""
+    for info in pkgutil.walk_packages(package.__path__, prefix=package.__name__ + "."):
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)

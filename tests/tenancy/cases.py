@@ -32,6 +32,8 @@ class Probe:
     secrets: list[str] = field(default_factory=list)
     # Lists scoped to the caller may answer an outsider with an empty page instead of refusing.
     empty_ok: bool = False
+    # Undo what the case created that other suites count across the database (run after the probe).
+    cleanup: Callable[[], Awaitable[None]] | None = None
 
 
 Case = Callable[[Env], Awaitable[Probe]]

@@ -57,5 +57,9 @@ async def test_outsiders_are_refused(name: str, http: httpx.AsyncClient, session
     probe = await CASES[name](env)
     other_client = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
     staff_without = (await make_staff(http, session_factory, settings, ["sales"])).client
-    for outsider in (GraphQLClient(http), other_client, staff_without):
-        _refused(await outsider(probe.query, probe.variables), probe)
+    try:
+        for outsider in (GraphQLClient(http), other_client, staff_without):
+            _refused(await outsider(probe.query, probe.variables), probe)
+    finally:
+        if probe.cleanup is not None:
+            await probe.cleanup()
