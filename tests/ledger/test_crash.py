@@ -23,9 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 INITIAL = Decimal("1000.00")
 
 
-async def _transfer_count(factory, login: int) -> int:
+async def _transfer_count(factory, login: int, uid: int) -> int:
+    # Logins repeat across simulator instances: the user id makes the rows this test's own.
     async with factory() as s:
-        return int(await s.scalar(text("SELECT count(*) FROM ledger_transfers WHERE login = :l"), {"l": login}) or 0)
+        return int(await s.scalar(text("SELECT count(*) FROM ledger_transfers WHERE login = :l AND user_id = :u"),
+                                  {"l": login, "u": uid}) or 0)
 
 
 async def test_killed_client_process_loses_and_doubles_nothing(session_factory, make_user, sim, settings) -> None:
@@ -49,7 +51,7 @@ async def test_killed_client_process_loses_and_doubles_nothing(session_factory, 
     first = subprocess.Popen(argv, cwd=REPO, env=os.environ.copy(), stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     for _ in range(400):
-        if await _transfer_count(session_factory, login) >= 6 or first.poll() is not None:
+        if await _transfer_count(session_factory, login, uid) >= 6 or first.poll() is not None:
             break
         await asyncio.sleep(0.02)
     first.send_signal(signal.SIGKILL)
@@ -63,7 +65,8 @@ async def test_killed_client_process_loses_and_doubles_nothing(session_factory, 
 
     async with session_factory() as s:
         rows = (await s.execute(text(
-            "SELECT status, direction, amount FROM ledger_transfers WHERE login = :l"), {"l": login})).all()
+            "SELECT status, direction, amount FROM ledger_transfers WHERE login = :l AND user_id = :u"),
+            {"l": login, "u": uid})).all()
     assert len(rows) <= len(keys)
     assert {r.status for r in rows} <= {"done", "failed"}, rows
     moved = sum((r.amount if r.direction == "to_account" else -r.amount) for r in rows if r.status == "done")
