@@ -74,10 +74,19 @@ def base_urls() -> Iterator[tuple[str, str]]:
 
 @pytest.fixture(scope="session")
 def services(base_urls: tuple[str, str], testrun_uid: str) -> Iterator[TestServices]:
+    yield from fresh_database(base_urls, testrun_uid)
+
+
+def fresh_database(base_urls: tuple[str, str], testrun_uid: str, suite: str = "") -> Iterator[TestServices]:
+    """A freshly migrated database of its own (per run, worker and optional suite), dropped afterwards.
+
+    A suite that rewrites shared tables wholesale (the audit tamper tests) gets its own `suite` database
+    so it never disturbs what other suites on the same worker have written.
+    """
     admin_url, base_redis = base_urls
     worker = _worker_index()
     # Unique per run and worker: concurrent runs on one server never touch each other's database.
-    name = f"forexcrm_test_{testrun_uid[:10]}_{worker}"
+    name = f"forexcrm_test_{testrun_uid[:10]}_{worker}{'_' + suite if suite else ''}"
 
     async def recreate() -> None:
         conn = await asyncpg.connect(asyncpg_dsn(admin_url))
@@ -113,6 +122,10 @@ def services(base_urls: tuple[str, str], testrun_uid: str) -> Iterator[TestServi
 
 @pytest.fixture(scope="session")
 def settings(services: TestServices, testrun_uid: str) -> Settings:
+    return suite_settings(services, testrun_uid)
+
+
+def suite_settings(services: TestServices, testrun_uid: str) -> Settings:
     run = f"{testrun_uid[:10]}-{_worker_index()}"
     return Settings(
         database_url=services.database_url,
@@ -133,6 +146,11 @@ def settings(services: TestServices, testrun_uid: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings) -> AsyncIterator[Any]:
+    async for rt in suite_runtime(settings):
+        yield rt
+
+
+async def suite_runtime(settings: Settings) -> AsyncIterator[Any]:
     from api.runtime import open_runtime
 
     assert settings.database_url and settings.redis_url

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -14,8 +14,26 @@ from domain.audit.chain import EventContent, link_hash
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import asyncpg_dsn
 from domain.shared.settings import Settings
+from tests.conftest import TestServices, fresh_database, suite_runtime, suite_settings
 
 STAFF = Actor(ActorKind.STAFF, user_id=7, ip="203.0.113.9", user_agent="pytest", correlation_id="req-1")
+
+
+# The audit suite truncates and tampers with the audit trail: it works in a database of its own.
+@pytest.fixture(scope="session")
+def services(base_urls: tuple[str, str], testrun_uid: str) -> Iterator[TestServices]:
+    yield from fresh_database(base_urls, testrun_uid, suite="audit")
+
+
+@pytest.fixture(scope="session")
+def settings(services: TestServices, testrun_uid: str) -> Settings:
+    return suite_settings(services, testrun_uid)
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Any]:
+    async for rt in suite_runtime(settings):
+        yield rt
 
 
 @pytest.fixture
