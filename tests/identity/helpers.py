@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -40,7 +41,14 @@ def code_at(secret: str, offset_steps: int) -> str:
 
 
 async def enrol_totp(client: GraphQLClient) -> tuple[str, list[str]]:
-    """Enrols with the previous step's code, leaving the current and next steps for the test."""
+    """Enrols with the previous step's code, leaving the current and next steps for the test.
+
+    Starts clear of a 30 s step edge: a step change between computing a code and the server checking
+    it would move the previous step out of the +/-1 window on a slow machine.
+    """
+    remaining = 30 - time.time() % 30
+    if remaining < 10:
+        await asyncio.sleep(remaining + 0.2)
     started = (await client("mutation { startTotpEnrollment { secret provisioningUri errors { code } } }"))
     secret = started["data"]["startTotpEnrollment"]["secret"]
     assert started["data"]["startTotpEnrollment"]["provisioningUri"].startswith("otpauth://totp/")
