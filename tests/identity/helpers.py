@@ -47,7 +47,7 @@ async def enrol_totp(client: GraphQLClient) -> tuple[str, list[str]]:
     it would move the previous step out of the +/-1 window on a slow machine.
     """
     remaining = 30 - time.time() % 30
-    if remaining < 10:
+    if remaining < 5:
         await asyncio.sleep(remaining + 0.2)
     started = (await client("mutation { startTotpEnrollment { secret provisioningUri errors { code } } }"))
     secret = started["data"]["startTotpEnrollment"]["secret"]
