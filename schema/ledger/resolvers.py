@@ -107,6 +107,21 @@ def _adjustment_key(r: wallets.AdjustmentRequest) -> tuple[datetime, int]:
     return r.created_at, r.id
 
 
+async def _transfer(
+    ctx: Context, move: Any, input: TransferToTradingAccountInput | TransferFromTradingAccountInput
+) -> TransferPayload:
+    """Both directions share one shape: the saga in domain/ledger/transfers.py does the rest."""
+
+    async def work() -> TransferPayload:
+        view = await move(
+            ctx.services.session_factory, ctx.actor, user_id=_owner(ctx), wallet_id=_id(input.wallet_id, "walletId"),
+            server_id=input.server_id, login=input.trading_account_login, amount=input.amount,
+            idempotency_key=input.idempotency_key)
+        return _transfer_payload(view)
+
+    return await payload_or_errors(work, _transfer_failed)
+
+
 @strawberry.type
 class LedgerMutations:
     @strawberry.mutation(permission_classes=[IsAuthenticated],
@@ -114,34 +129,14 @@ class LedgerMutations:
     async def transfer_to_trading_account(
         self, info: Info[Context, Any], input: TransferToTradingAccountInput
     ) -> TransferPayload:
-        ctx = info.context
-
-        async def work() -> TransferPayload:
-            view = await transfers.transfer_to_trading_account(
-                ctx.services.session_factory, ctx.actor, user_id=_owner(ctx),
-                wallet_id=_id(input.wallet_id, "walletId"),
-                server_id=input.server_id, login=input.trading_account_login, amount=input.amount,
-                idempotency_key=input.idempotency_key)
-            return _transfer_payload(view)
-
-        return await payload_or_errors(work, _transfer_failed)
+        return await _transfer(info.context, transfers.transfer_to_trading_account, input)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Move money from your trading account back to your wallet.")
     async def transfer_from_trading_account(
         self, info: Info[Context, Any], input: TransferFromTradingAccountInput
     ) -> TransferPayload:
-        ctx = info.context
-
-        async def work() -> TransferPayload:
-            view = await transfers.transfer_from_trading_account(
-                ctx.services.session_factory, ctx.actor, user_id=_owner(ctx),
-                wallet_id=_id(input.wallet_id, "walletId"),
-                server_id=input.server_id, login=input.trading_account_login, amount=input.amount,
-                idempotency_key=input.idempotency_key)
-            return _transfer_payload(view)
-
-        return await payload_or_errors(work, _transfer_failed)
+        return await _transfer(info.context, transfers.transfer_from_trading_account, input)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Exchange between two of your wallets at the quoted rate.")
