@@ -1,10 +1,10 @@
 """The audit trail's public API: record() in the caller's transaction, and the staff read queries.
 
-Call record() after the transaction's other writes, right before commit: it takes the chain
-partition's lock (pg_advisory_xact_lock plus the partition's head row), which is held until the
-transaction ends, so every statement run after it lengthens the time other writers to that
-partition wait. A transaction uses a single partition however many events it records, so two
-transactions can never deadlock on audit locks.
+Call record() after the transaction's other writes, right before commit: it takes a chain
+partition's lock (pg_advisory_xact_lock plus the partition's head row), held until the
+transaction ends. A writer finding its preferred partition locked takes the next free one rather
+than queueing behind the holder's commit. A transaction uses a single partition however many
+events it records, so two transactions can never deadlock on audit locks.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select, text
+from asyncpg import Record
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.chain import (
@@ -33,7 +34,7 @@ from domain.audit.errors import InvalidAuditEvent, UnknownRegulatorCategory
 from domain.audit.models import AuditEvent
 from domain.audit.retention import REGULATOR_CATEGORIES, retain_until_for
 from domain.shared.actor import Actor
-from domain.shared.db import utcnow
+from domain.shared.db import driver, utcnow
 from domain.shared.pagination import Page, decode_cursor
 
 # The source of occurred_at; tests replace it to write events into past days.
@@ -49,31 +50,36 @@ MAX_REASON = 4000
 # the newest head even though the statement's snapshot predates the lock wait (READ COMMITTED),
 # and raises a retryable serialization failure under REPEATABLE READ instead of forking the
 # chain. The id is drawn under the lock, so ids rise with seq and the hash can cover the id.
-_HEAD = text(
+_HEAD = """
+    WITH lock AS (SELECT pg_advisory_xact_lock($1, $2))
+    SELECT h.partition, h.seq, h.hash, nextval('audit_events_id_seq') AS id
+    FROM lock, audit_chain_heads h WHERE h.partition = $2 FOR UPDATE OF h
     """
-    WITH lock AS (SELECT pg_advisory_xact_lock(:ns, :p))
-    SELECT h.seq, h.hash, nextval('audit_events_id_seq')
-    FROM lock, audit_chain_heads h WHERE h.partition = :p FOR UPDATE OF h
+# The same without waiting: the first partition from the preferred one ($2) whose lock is free.
+# The scan stops at the first lock taken (LIMIT 1, no ORDER BY), so only one is held; no row when
+# all are busy. Writers that wait for each other's partitions would queue behind commits (fsync).
+_HEAD_FREE = """
+    WITH free AS MATERIALIZED (
+        SELECT c.p FROM (SELECT (($2 + i) % $3)::smallint AS p FROM generate_series(0, $3 - 1) i) c
+        WHERE pg_try_advisory_xact_lock($1, c.p) LIMIT 1
+    )
+    SELECT h.partition, h.seq, h.hash, nextval('audit_events_id_seq') AS id
+    FROM free, audit_chain_heads h WHERE h.partition = free.p FOR UPDATE OF h
     """
-)
-_INSERT = text(
-    """
+_INSERT = """
     WITH ins AS (
         INSERT INTO audit_events (
             id, partition, seq, occurred_at, actor_kind, actor_user_id, api_token_id, ip, user_agent,
             action, entity_type, entity_id, before, after, reason, category, correlation_id,
             retain_until, prev_hash, hash
-        ) VALUES (
-            :id, :partition, :seq, :occurred_at, :actor_kind, :actor_user_id, :api_token_id, :ip, :user_agent,
-            :action, :entity_type, :entity_id, CAST(:before AS jsonb), CAST(:after AS jsonb), :reason,
-            :category, :correlation_id, :retain_until, :prev_hash, :hash
-        ) RETURNING id
+        ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17, $18,
+                  $19, $20)
+        RETURNING id
     ), head AS (
-        UPDATE audit_chain_heads SET seq = :seq, hash = :hash WHERE partition = :partition
+        UPDATE audit_chain_heads SET seq = $3, hash = $20 WHERE partition = $2
     )
     SELECT id FROM ins
     """
-)
 
 
 def _clip(value: str | None, limit: int) -> str | None:
@@ -93,16 +99,23 @@ def _validate(action: str, entity_type: str, entity_id: str | int | None, catego
     return ident
 
 
-async def _partition(session: AsyncSession, actor: Actor) -> int:
-    """One partition per transaction: the correlation id's, else a random one."""
-    await session.connection()  # begins the transaction if the caller has not yet
+async def _lock_head(session: AsyncSession, actor: Actor) -> Record:
+    """Lock this transaction's partition and read its head: (partition, seq, hash, id for the event).
+
+    One partition per transaction. The first event takes the correlation id's partition (else a
+    random one) or, when another transaction holds it, the next free one; later events reuse it.
+    """
+    conn = await driver(session)  # begins the transaction if the caller has not yet
     txn = session.sync_session.get_transaction()
     chosen = session.info.get(_PARTITION_KEY)
     if chosen is not None and chosen[0] is txn:
-        return int(chosen[1])
-    part = partition_for(actor.correlation_id) if actor.correlation_id else random.randrange(PARTITIONS)
-    session.info[_PARTITION_KEY] = (txn, part)
-    return part
+        return await conn.fetchrow(_HEAD, LOCK_NAMESPACE, chosen[1])
+    preferred = partition_for(actor.correlation_id) if actor.correlation_id else random.randrange(PARTITIONS)
+    head = await conn.fetchrow(_HEAD_FREE, LOCK_NAMESPACE, preferred, PARTITIONS)
+    if head is None:  # every partition busy: queue for the preferred one
+        head = await conn.fetchrow(_HEAD, LOCK_NAMESPACE, preferred)
+    session.info[_PARTITION_KEY] = (txn, int(head["partition"]))
+    return head
 
 
 async def record(
@@ -117,27 +130,27 @@ async def record(
     """
     ident = _validate(action, entity_type, entity_id, category)
     old, new = changed_fields(before, after)
-    # The caller's pending writes go first, so their lock waits happen before ours is taken.
-    await session.flush()
-    part = await _partition(session, actor)
-    prev_seq, prev_hash, event_id = (await session.execute(_HEAD, {"ns": LOCK_NAMESPACE, "p": part})).one()
+    if session.new or session.dirty or session.deleted:
+        # The caller's pending writes go first, so their lock waits happen before ours is taken.
+        await session.flush()
+    head = await _lock_head(session, actor)
+    prev_hash = bytes(head["hash"])
     occurred_at = truncate_ms(clock())
     content = EventContent(
-        id=int(event_id), partition=part, seq=prev_seq + 1, occurred_at=occurred_at, actor_kind=actor.kind.value,
-        actor_user_id=actor.user_id, api_token_id=actor.token_id, ip=_clip(actor.ip, 64),
-        user_agent=_clip(actor.user_agent, MAX_USER_AGENT), action=action, entity_type=entity_type,
-        entity_id=ident, before=old, after=new, reason=_clip(reason, MAX_REASON), category=category,
-        correlation_id=_clip(actor.correlation_id, 128),
+        id=int(head["id"]), partition=int(head["partition"]), seq=head["seq"] + 1, occurred_at=occurred_at,
+        actor_kind=actor.kind.value, actor_user_id=actor.user_id, api_token_id=actor.token_id,
+        ip=_clip(actor.ip, 64), user_agent=_clip(actor.user_agent, MAX_USER_AGENT), action=action,
+        entity_type=entity_type, entity_id=ident, before=old, after=new, reason=_clip(reason, MAX_REASON),
+        category=category, correlation_id=_clip(actor.correlation_id, 128),
         retain_until=retain_until_for(category, occurred_at.date(), retain_until),
     )
-    digest = link_hash(bytes(prev_hash), content)
-    params = {
-        **{k: v for k, v in vars(content).items() if k not in ("before", "after")},
-        "before": None if old is None else canonical_json(old).decode(),
-        "after": None if new is None else canonical_json(new).decode(),
-        "prev_hash": bytes(prev_hash), "hash": digest,
-    }
-    return int((await session.execute(_INSERT, params)).scalar_one())
+    digest = link_hash(prev_hash, content)
+    c = content
+    return int(await (await driver(session)).fetchval(
+        _INSERT, c.id, c.partition, c.seq, c.occurred_at, c.actor_kind, c.actor_user_id, c.api_token_id, c.ip,
+        c.user_agent, c.action, c.entity_type, c.entity_id, None if old is None else canonical_json(old).decode(),
+        None if new is None else canonical_json(new).decode(), c.reason, c.category, c.correlation_id,
+        c.retain_until, prev_hash, digest))
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, func, insert, select, text, update
+import orjson
+from sqlalchemy import BigInteger, DateTime, Integer, String, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.shared.db import Base
+from domain.shared.db import Base, driver
 
 
 class OutboxEvent(Base):
@@ -44,11 +45,9 @@ class PendingEvent:
 
 async def emit(session: AsyncSession, topic: str, payload: dict[str, Any], *, job: str | None = None) -> int:
     """Record an event in the current transaction; returns its id (one statement, no ORM flush)."""
-    event_id = await session.scalar(
-        insert(OutboxEvent).values(topic=topic, payload=payload, job=job).returning(OutboxEvent.id)
-    )
-    assert event_id is not None
-    return int(event_id)
+    return int(await (await driver(session)).fetchval(
+        "INSERT INTO outbox (topic, payload, job) VALUES ($1, $2::jsonb, $3) RETURNING id",
+        topic, orjson.dumps(payload).decode(), job))
 
 
 async def claim_batch(session: AsyncSession, limit: int) -> list[PendingEvent]:
