@@ -8,6 +8,7 @@ mirrors belong to one client and have a single row.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -87,8 +88,11 @@ class Balance:
 
 
 _COLUMNS = "id, type, purpose, currency, owner_id, shards, server_id, login"
-# House account ids never change once committed; cached per database URL.
+# Ledger accounts are never updated or deleted, so a committed one can be cached: house accounts
+# (a few) without bound, client wallets in a bounded LRU. Keyed per database URL.
 _HOUSE_CACHE: dict[tuple[str, str, str, str], AccountRef] = {}
+_WALLET_CACHE: OrderedDict[tuple[str, int, str], AccountRef] = OrderedDict()
+WALLET_CACHE_SIZE = 50_000
 
 
 def _ref(row: object) -> AccountRef:
@@ -154,9 +158,18 @@ async def house_account(
 async def wallet_for(session: AsyncSession, user_id: int, currency: str) -> AccountRef:
     """The client's wallet in this currency, created on demand."""
     code = currency_info(currency).code
-    ref, _ = await _get_or_create(
+    key = (str(getattr(session.bind, "url", "")), user_id, code)
+    cached = _WALLET_CACHE.get(key)
+    if cached is not None:
+        _WALLET_CACHE.move_to_end(key)
+        return cached
+    ref, committed = await _get_or_create(
         session, type_=AccountType.LIABILITY, purpose=Purpose.CLIENT_WALLET, currency=code, owner_id=user_id
     )
+    if committed:  # never cache an id whose creating transaction might still roll back
+        _WALLET_CACHE[key] = ref
+        if len(_WALLET_CACHE) > WALLET_CACHE_SIZE:
+            _WALLET_CACHE.popitem(last=False)
     return ref
 
 

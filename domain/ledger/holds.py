@@ -14,9 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger.accounts import AccountRef, Balance
 from domain.ledger.errors import HoldNotActive, InsufficientFunds
-from domain.ledger.posting import Leg, PostedEntry, emit_wallet_updates, post
+from domain.ledger.posting import Leg, PostedEntry, post, wallet_events
 from domain.shared.actor import Actor
 from domain.shared.money import quantize_exact
+
+_EVENTS = wallet_events("upd", "NULL")  # a hold changes what is available: the wallet announces it
 
 
 @dataclass(frozen=True)
@@ -32,30 +34,31 @@ async def place_hold(
     if amount <= 0 or wallet.shards != 1:
         raise InsufficientFunds("a hold needs a positive amount on a single-row account", field="amount")
     row = (await session.execute(text(
-        "WITH upd AS (UPDATE ledger_balances SET held = held + :amt, updated_at = now() "
-        "  WHERE account_id = :acc AND shard = 0 AND balance - held - :amt >= 0 RETURNING balance, held), "
+        "WITH upd AS (UPDATE ledger_balances SET held = held + :amt, updated_at = now() "  # noqa: S608 - constant
+        "  WHERE account_id = :acc AND shard = 0 AND balance - held - :amt >= 0 "
+        "  RETURNING account_id, shard, balance, held), "
         "h AS (INSERT INTO ledger_holds (account_id, amount, ref_kind, ref_id) "
-        "  SELECT :acc, :amt, :rk, :rid FROM upd RETURNING id) "
+        "  SELECT :acc, :amt, :rk, :rid FROM upd RETURNING id), "
+        f"ev AS ({_EVENTS}) "
         "SELECT h.id, upd.balance, upd.held FROM h, upd"),
         {"acc": wallet.id, "amt": amount, "rk": ref_kind, "rid": str(ref_id)})).first()
     if row is None:
         raise InsufficientFunds("not enough available funds", field="amount")
     bal = Balance(Decimal(row.balance), Decimal(row.held))
-    await emit_wallet_updates(session, [wallet], {wallet.id: bal}, entry_id=None)
     return PlacedHold(int(row.id), bal)
 
 
 async def release_hold(session: AsyncSession, wallet: AccountRef, hold_id: int) -> Balance:
     row = (await session.execute(text(
-        "WITH h AS (UPDATE ledger_holds SET status = 'released', settled_at = now() "
+        "WITH h AS (UPDATE ledger_holds SET status = 'released', settled_at = now() "  # noqa: S608 - constant
         "  WHERE id = :id AND account_id = :acc AND status = 'active' RETURNING account_id, amount), "
         "upd AS (UPDATE ledger_balances b SET held = b.held - h.amount, updated_at = now() FROM h "
-        "  WHERE b.account_id = h.account_id AND b.shard = 0 RETURNING b.balance, b.held) "
+        "  WHERE b.account_id = h.account_id AND b.shard = 0 RETURNING b.account_id, b.shard, b.balance, b.held), "
+        f"ev AS ({_EVENTS}) "
         "SELECT balance, held FROM upd"), {"id": hold_id, "acc": wallet.id})).first()
     if row is None:
         raise HoldNotActive("the hold is not active")
     bal = Balance(Decimal(row.balance), Decimal(row.held))
-    await emit_wallet_updates(session, [wallet], {wallet.id: bal}, entry_id=None)
     return bal
 
 

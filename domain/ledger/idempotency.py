@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -20,10 +20,22 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger.errors import IdempotencyInProgress, IdempotencyKeyReused
+from domain.shared.db import driver
 from domain.shared.errors import ValidationFailed
 
 MAX_KEY = 200
 IN_PROGRESS, SUCCEEDED, FAILED = "in_progress", "succeeded", "failed"
+
+
+@dataclass
+class Settlement:
+    """A freshly claimed key whose result the work's posting statement records (posting.post
+    `settles=`), saving the separate finish() round trip: {"entry_id": ..., **extra}."""
+
+    scope: str
+    key: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    settled: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,47 +69,44 @@ async def claim(
     """Own the key, or learn what happened to the first call with it."""
     key = check_key(key)
     fp = fingerprint(operation, payload)
-    inserted = (await session.execute(text(
-        "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES (:scope, :key, :fp) "
-        "ON CONFLICT (scope, key) DO NOTHING RETURNING status"), {"scope": scope, "key": key, "fp": fp})).first()
-    if inserted is not None:
+    conn = await driver(session)
+    inserted = await conn.fetchval(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3) "
+        "ON CONFLICT (scope, key) DO NOTHING RETURNING true", scope, key, fp)
+    if inserted:
         return Claim(True, IN_PROGRESS, None)
-    row = (await session.execute(text(
-        "SELECT fingerprint, status, result FROM idempotency_keys WHERE scope = :scope AND key = :key"),
-        {"scope": scope, "key": key})).one()
-    if row.fingerprint != fp:
+    row = await conn.fetchrow(_LOOKUP, scope, key)
+    return _settled(row, fp)
+
+
+_LOOKUP = "SELECT fingerprint, status, result FROM idempotency_keys WHERE scope = $1 AND key = $2"
+
+
+def _settled(row: Mapping[str, Any], fp: str) -> Claim:
+    """What a repeat with fingerprint `fp` gets from the key's row."""
+    if row["fingerprint"] != fp:
         raise IdempotencyKeyReused("this idempotency key was used for a different request", field="idempotencyKey")
-    if row.status == IN_PROGRESS:
+    if row["status"] == IN_PROGRESS:
         raise IdempotencyInProgress("a request with this idempotency key is still in progress",
                                     field="idempotencyKey")
-    return Claim(False, row.status, row.result)
+    result = row["result"]
+    return Claim(False, row["status"], orjson.loads(result) if isinstance(result, str | bytes) else result)
 
 
 async def peek(session: AsyncSession, *, scope: str, key: str, operation: str,
                payload: Mapping[str, Any]) -> Claim | None:
     """What a repeat would get, without claiming (None when the key is unused)."""
     key = check_key(key)
-    row = (await session.execute(text(
-        "SELECT fingerprint, status, result FROM idempotency_keys WHERE scope = :scope AND key = :key"),
-        {"scope": scope, "key": key})).first()
-    if row is None:
-        return None
-    if row.fingerprint != fingerprint(operation, payload):
-        raise IdempotencyKeyReused("this idempotency key was used for a different request", field="idempotencyKey")
-    if row.status == IN_PROGRESS:
-        raise IdempotencyInProgress("a request with this idempotency key is still in progress",
-                                    field="idempotencyKey")
-    return Claim(False, row.status, row.result)
+    row = await (await driver(session)).fetchrow(_LOOKUP, scope, key)
+    return None if row is None else _settled(row, fingerprint(operation, payload))
 
 
 async def finish(
     session: AsyncSession, *, scope: str, key: str, result: Mapping[str, Any], status: str = SUCCEEDED
 ) -> None:
-    await session.execute(text(
-        "UPDATE idempotency_keys SET status = :status, result = CAST(:result AS jsonb), updated_at = now() "
-        "WHERE scope = :scope AND key = :key"),
-        {"scope": scope, "key": key.strip(), "status": status,
-         "result": orjson.dumps(result, default=_default).decode()})
+    await (await driver(session)).execute(
+        "UPDATE idempotency_keys SET status = $3, result = $4::jsonb, updated_at = now() "
+        "WHERE scope = $1 AND key = $2", scope, key.strip(), status, orjson.dumps(result, default=_default).decode())
 
 
 async def purge_expired(session: AsyncSession, *, limit: int = 10_000) -> int:

@@ -19,15 +19,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.events.outbox import emit
-from domain.ledger.accounts import AccountRef, Balance, Purpose, get_account
+from domain.ledger.accounts import HOUSE_SHARDS, AccountRef, Balance, get_account
 from domain.ledger.errors import AlreadyReversed, EntryNotFound, InsufficientFunds, UnbalancedEntry
+from domain.ledger.idempotency import Settlement
 from domain.shared.actor import Actor
+from domain.shared.db import driver
 from domain.shared.money import quantize_exact
 
 TOPIC_WALLET_UPDATED = "wallet.updated"
@@ -50,13 +51,29 @@ class PostedEntry:
     balances: dict[int, Balance] = field(default_factory=dict)
 
 
-_POST = text(
-    """
-    WITH d AS (
-        SELECT * FROM unnest(CAST(:acc AS bigint[]), CAST(:shard AS smallint[]), CAST(:cur AS text[]),
-                             CAST(:amount AS numeric[]), CAST(:delta AS numeric[]),
-                             CAST(:release AS numeric[]), CAST(:allow AS boolean[]))
+_POST = """
+    WITH d0 AS (
+        SELECT * FROM unnest(CAST($1 AS bigint[]), CAST($2 AS smallint[]), CAST($3 AS text[]),
+                             CAST($4 AS numeric[]), CAST($5 AS numeric[]),
+                             CAST($6 AS numeric[]), CAST($7 AS boolean[]))
             AS d(account_id, shard, currency, amount, delta, release, allow_negative)
+    ), sharded AS (
+        SELECT DISTINCT account_id FROM d0 WHERE shard < 0
+    ), free AS MATERIALIZED (
+        -- a shard of each house account that no other transaction holds, from a random start
+        SELECT x.account_id, s.shard FROM sharded x CROSS JOIN LATERAL (
+            SELECT b.shard FROM ledger_balances b WHERE b.account_id = x.account_id
+            ORDER BY b.shard >= $15 DESC, b.shard FOR UPDATE SKIP LOCKED LIMIT 1) s
+    ), waited AS MATERIALIZED (
+        -- all shards busy (more writers than shards): queue for one
+        SELECT x.account_id, s.shard FROM sharded x CROSS JOIN LATERAL (
+            SELECT b.shard FROM ledger_balances b
+            WHERE b.account_id = x.account_id AND NOT EXISTS (SELECT 1 FROM free f WHERE f.account_id = x.account_id)
+            ORDER BY b.shard >= $15 DESC, b.shard FOR UPDATE LIMIT 1) s
+    ), d AS (
+        SELECT d0.account_id, coalesce(f.shard, w.shard, d0.shard) AS shard, d0.currency, d0.amount, d0.delta,
+               d0.release, d0.allow_negative
+        FROM d0 LEFT JOIN free f ON f.account_id = d0.account_id LEFT JOIN waited w ON w.account_id = d0.account_id
     ), agg AS (
         SELECT account_id, shard, sum(delta) AS delta, sum(release) AS release, bool_or(allow_negative) AS allow
         FROM d GROUP BY account_id, shard
@@ -74,12 +91,18 @@ _POST = text(
         RETURNING b.account_id, b.shard, b.balance, b.held
     ), e AS (
         INSERT INTO ledger_entries (ref_kind, ref_id, idempotency_key, description, details, reverses_entry_id, actor)
-        VALUES (:ref_kind, :ref_id, :key, :description, CAST(:details AS jsonb), :reverses, :actor)
+        VALUES ($8, $9, $10, $11, CAST($12 AS jsonb), $13, $14)
         RETURNING id, created_at
     ), p AS (
         INSERT INTO ledger_postings (entry_id, account_id, shard, currency, amount, allow_negative)
         SELECT e.id, d.account_id, d.shard, d.currency, d.amount, d.allow_negative FROM e, d
         RETURNING 1
+    ), ev AS (
+        {wallet_events}
+    ), settled AS (
+        UPDATE idempotency_keys k SET status = 'succeeded', result = $18::jsonb || jsonb_build_object('entry_id', e.id),
+               updated_at = now()
+        FROM e WHERE k.scope = $16 AND k.key = $17
     )
     SELECT e.id, e.created_at,
            (SELECT count(*) FROM agg) AS wanted, (SELECT count(*) FROM p) AS posted,
@@ -87,7 +110,21 @@ _POST = text(
            (SELECT array_agg(balance) FROM upd) AS balances, (SELECT array_agg(held) FROM upd) AS helds
     FROM e
     """
-)
+
+
+def wallet_events(changed: str, entry_id: str) -> str:
+    """INSERT of a wallet.updated outbox event per client wallet among `changed` (a CTE returning
+    account_id, shard, balance, held): the statement that moves a balance announces it itself."""
+    return (
+        f"INSERT INTO outbox (topic, payload) SELECT '{TOPIC_WALLET_UPDATED}', jsonb_build_object("  # noqa: S608
+        "'user_id', a.owner_id, 'wallet_id', a.id, 'currency', a.currency, 'balance', c.balance::text, "
+        "'held', c.held::text, 'available', (c.balance - c.held)::text, "
+        f"'entry_id', {entry_id}) FROM {changed} c JOIN ledger_accounts a ON a.id = c.account_id "
+        "WHERE a.purpose = 'client_wallet' AND c.shard = 0"
+    )
+
+
+_POST = _POST.replace("{wallet_events}", wallet_events("upd", "(SELECT id FROM e)"))
 
 
 def check_balanced(legs: list[Leg]) -> list[Leg]:
@@ -111,53 +148,42 @@ def check_balanced(legs: list[Leg]) -> list[Leg]:
 
 
 def _shard(account: AccountRef) -> int:
-    return 0 if account.shards == 1 else random.randrange(account.shards)  # load spreading, not security
+    return 0 if account.shards == 1 else -1  # -1: the statement picks a free shard
 
 
 async def post(
     session: AsyncSession, actor: Actor, legs: list[Leg], *, ref_kind: str, ref_id: str | int, idempotency_key: str,
     description: str = "", details: dict[str, Any] | None = None, reverses_entry_id: int | None = None,
+    settles: Settlement | None = None,
 ) -> PostedEntry:
-    """Write one balanced entry and apply it to the balances; refuses to take a guarded wallet negative."""
+    """Write one balanced entry and apply it to the balances; refuses to take a guarded wallet negative.
+
+    `settles`: the operation's claimed idempotency key, settled by the same statement with the
+    entry id (and the settlement's extra fields) as its result."""
     legs = check_balanced(legs)
     shards = [_shard(leg.account) for leg in legs]
-    params = {
-        "acc": [leg.account.id for leg in legs], "shard": shards, "cur": [leg.account.currency for leg in legs],
-        "amount": [leg.amount for leg in legs], "delta": [leg.amount * leg.account.sign for leg in legs],
-        "release": [leg.release_hold for leg in legs], "allow": [leg.allow_negative for leg in legs],
-        "ref_kind": ref_kind, "ref_id": str(ref_id), "key": idempotency_key, "description": description,
-        "details": orjson.dumps(details or {}).decode(), "reverses": reverses_entry_id, "actor": actor.label[:80],
-    }
     try:
-        row = (await session.execute(_POST, params)).one()
-    except IntegrityError as exc:
-        if reverses_entry_id is not None and "reverses_entry_id" in str(exc.orig):
+        row = await (await driver(session)).fetchrow(
+            _POST, [leg.account.id for leg in legs], shards, [leg.account.currency for leg in legs],
+            [leg.amount for leg in legs], [leg.amount * leg.account.sign for leg in legs],
+            [leg.release_hold for leg in legs], [leg.allow_negative for leg in legs],
+            ref_kind, str(ref_id), idempotency_key, description, orjson.dumps(details or {}).decode(),
+            reverses_entry_id, actor.label[:80], random.randrange(HOUSE_SHARDS),  # load spreading, not security
+            settles and settles.scope, settles and settles.key,
+            orjson.dumps(settles.extra if settles else {}, default=str).decode())
+    except asyncpg.UniqueViolationError as exc:
+        if reverses_entry_id is not None and "reverses_entry_id" in str(exc):
             raise AlreadyReversed("this entry has already been reversed", field="entryId") from exc
         raise
-    if row.wanted != len(row.ids or ()):
+    if row["wanted"] != len(row["ids"] or ()):
         raise InsufficientFunds("not enough available funds", field="amount")
     balances: dict[int, Balance] = {}
-    for acc, shard, bal, held in zip(row.ids, row.shards, row.balances, row.helds, strict=True):
+    for acc, shard, bal, held in zip(row["ids"], row["shards"], row["balances"], row["helds"], strict=True):
         if shard == 0:
-            balances[int(acc)] = Balance(Decimal(bal), Decimal(held))
-    posted = PostedEntry(int(row.id), row.created_at, balances)
-    await emit_wallet_updates(session, [leg.account for leg in legs], posted.balances, entry_id=posted.id)
-    return posted
-
-
-async def emit_wallet_updates(
-    session: AsyncSession, accounts: list[AccountRef], balances: dict[int, Balance], *, entry_id: int | None
-) -> None:
-    seen: set[int] = set()
-    for acc in accounts:
-        if acc.purpose is not Purpose.CLIENT_WALLET or acc.id in seen or acc.id not in balances:
-            continue
-        seen.add(acc.id)
-        bal = balances[acc.id]
-        await emit(session, TOPIC_WALLET_UPDATED, {
-            "user_id": acc.owner_id, "wallet_id": acc.id, "currency": acc.currency, "balance": str(bal.balance),
-            "held": str(bal.held), "available": str(bal.available), "entry_id": entry_id,
-        })
+            balances[int(acc)] = Balance(bal, held)
+    if settles is not None:
+        settles.settled = True
+    return PostedEntry(int(row["id"]), row["created_at"], balances)
 
 
 @dataclass(frozen=True)
@@ -176,7 +202,7 @@ async def entry_postings(session: AsyncSession, entry_id: int) -> list[EntryPost
 
 async def reverse_entry(
     session: AsyncSession, actor: Actor, entry_id: int, *, reason: str, idempotency_key: str,
-    allow_negative: bool = False,
+    allow_negative: bool = False, settles: Settlement | None = None,
 ) -> PostedEntry:
     """Post the mirror image of an entry, referencing it; an entry is reversed at most once.
 
@@ -197,5 +223,5 @@ async def reverse_entry(
     return await post(
         session, actor, legs, ref_kind="reversal", ref_id=entry_id, idempotency_key=idempotency_key,
         description=reason, details={"reverses": entry_id, "original_ref": [original.ref_kind, original.ref_id]},
-        reverses_entry_id=entry_id,
+        reverses_entry_id=entry_id, settles=settles,
     )

@@ -21,6 +21,7 @@ from domain.audit import service as audit
 from domain.ledger import idempotency
 from domain.ledger.accounts import AccountRef, Purpose, get_wallet, house_account, wallet_for
 from domain.ledger.errors import CurrencyMismatch, IdempotencyKeyReused
+from domain.ledger.idempotency import Settlement
 from domain.ledger.posting import Leg, post
 from domain.ledger.rates import DEFAULT_RATES, RateSource
 from domain.shared.actor import Actor
@@ -65,14 +66,19 @@ def entry_key(actor: Actor, key: str) -> str:
 
 async def once(
     session: AsyncSession, actor: Actor, key: str, operation: str, payload: Mapping[str, Any],
-    work: Callable[[], Awaitable[dict[str, Any]]],
+    work: Callable[[Settlement], Awaitable[dict[str, Any]]],
 ) -> tuple[dict[str, Any], bool]:
-    """Run `work` once per (actor, key); a repeat returns the stored result and True."""
+    """Run `work` once per (actor, key); a repeat returns the stored result and True.
+
+    `work` gets the key's Settlement: passing it to post() stores the result with the entry;
+    otherwise the result `work` returns is stored here."""
     claim = await idempotency.claim(session, scope=actor.label, key=key, operation=operation, payload=payload)
     if not claim.fresh:
         return dict(claim.result or {}), True
-    result = await work()
-    await idempotency.finish(session, scope=actor.label, key=key, result=result)
+    settlement = Settlement(actor.label, idempotency.check_key(key))
+    result = await work(settlement)
+    if not settlement.settled:
+        await idempotency.finish(session, scope=actor.label, key=key, result=result)
     return result, False
 
 
@@ -85,12 +91,12 @@ async def deposit_to_wallet(
     amount = positive(amount, code)
     payload = {"user_id": user_id, "currency": code, "amount": amount, "provider": provider, "reference": reference}
 
-    async def work() -> dict[str, Any]:
+    async def work(settlement: Settlement) -> dict[str, Any]:
         wallet = await wallet_for(session, user_id, code)
         clearing = await house_account(session, Purpose.PSP_CLEARING, code, provider=provider)
         entry = await post(session, actor, [Leg(clearing, amount), Leg(wallet, -amount)], ref_kind="deposit",
                            ref_id=reference or idempotency_key, idempotency_key=entry_key(actor, idempotency_key),
-                           description=f"deposit via {provider}")
+                           description=f"deposit via {provider}", settles=settlement)
         await audit.record(session, actor, action="wallet.deposit", entity_type="ledger_entry", entity_id=entry.id,
                            after={"wallet_id": wallet.id, "amount": str(amount), "currency": code})
         return {"entry_id": entry.id}
@@ -127,11 +133,11 @@ async def adjust_balance(
     wallet, amount, reason = await _adjustment_input(session, wallet_id, amount, reason)
     payload = {"wallet_id": wallet_id, "amount": amount, "reason": reason, "allow_negative": allow_negative}
 
-    async def work() -> dict[str, Any]:
+    async def work(settlement: Settlement) -> dict[str, Any]:
         equity = await house_account(session, Purpose.HOUSE_EQUITY, wallet.currency)
         legs = [Leg(equity, amount), Leg(wallet, -amount, allow_negative=allow_negative)]
         entry = await post(session, actor, legs, ref_kind="adjustment", ref_id=idempotency_key,
-                           idempotency_key=entry_key(actor, idempotency_key), description=reason)
+                           idempotency_key=entry_key(actor, idempotency_key), description=reason, settles=settlement)
         await audit.record(session, actor, action="wallet.adjust", entity_type="ledger_entry", entity_id=entry.id,
                            after={"wallet_id": wallet.id, "amount": str(amount), "currency": wallet.currency,
                                   "allow_negative": allow_negative},
@@ -154,7 +160,7 @@ async def exchange(
     amount = positive(amount, src)
     payload = {"user_id": user_id, "from": src, "to": dst, "amount": amount}
 
-    async def work() -> dict[str, Any]:
+    async def work(settlement: Settlement) -> dict[str, Any]:
         mid = await rates.mid_rate(src, dst)
         gross = round_to(amount * mid, dst)
         bought = round_to(amount * mid * (1 - markup), dst)
@@ -170,14 +176,15 @@ async def exchange(
             legs.append(Leg(await house_account(session, Purpose.BROKER_REVENUE, dst), -fee))
         applied = (bought / amount).quantize(Decimal("1e-10"))
         details = {"mid_rate": str(mid), "applied_rate": str(applied), "markup": str(markup), "fee": str(fee)}
+        settlement.extra = {"bought": str(bought), "mid_rate": str(mid), "applied_rate": str(applied),
+                            "fee": str(fee)}
         entry = await post(session, actor, legs, ref_kind="exchange", ref_id=idempotency_key,
                            idempotency_key=entry_key(actor, idempotency_key),
-                           description=f"exchange {src}->{dst}", details=details)
+                           description=f"exchange {src}->{dst}", details=details, settles=settlement)
         await audit.record(session, actor, action="wallet.exchange", entity_type="ledger_entry",
                            entity_id=entry.id, after={"sold": f"{amount} {src}", "bought": f"{bought} {dst}",
                                                       **details})
-        return {"entry_id": entry.id, "bought": str(bought), "mid_rate": str(mid), "applied_rate": str(applied),
-                "fee": str(fee)}
+        return {"entry_id": entry.id, **settlement.extra}
 
     result, replayed = await once(session, actor, idempotency_key, "exchange", payload, work)
     return ExchangeResult(
@@ -201,10 +208,10 @@ async def wallet_transfer(
     amount = positive(amount, source.currency)
     payload = {"from": source.id, "to": target.id, "amount": amount}
 
-    async def work() -> dict[str, Any]:
+    async def work(settlement: Settlement) -> dict[str, Any]:
         entry = await post(session, actor, [Leg(source, amount), Leg(target, -amount)], ref_kind="transfer",
                            ref_id=idempotency_key, idempotency_key=entry_key(actor, idempotency_key),
-                           description="wallet to wallet")
+                           description="wallet to wallet", settles=settlement)
         await audit.record(session, actor, action="wallet.transfer", entity_type="ledger_entry", entity_id=entry.id,
                            after={"from": source.id, "to": target.id, "amount": str(amount)})
         return {"entry_id": entry.id}
@@ -225,9 +232,10 @@ async def reverse(
         raise ValidationFailed(f"a reason of 1 to {MAX_REASON} characters is required", field="reason")
     payload = {"entry_id": entry_id, "reason": reason, "allow_negative": allow_negative}
 
-    async def work() -> dict[str, Any]:
+    async def work(settlement: Settlement) -> dict[str, Any]:
         entry = await reverse_entry(session, actor, entry_id, reason=reason,
-                                    idempotency_key=entry_key(actor, idempotency_key), allow_negative=allow_negative)
+                                    idempotency_key=entry_key(actor, idempotency_key), allow_negative=allow_negative,
+                                    settles=settlement)
         await audit.record(session, actor, action="ledger.reverse", entity_type="ledger_entry", entity_id=entry.id,
                            after={"reverses": entry_id, "allow_negative": allow_negative}, reason=reason,
                            category="balance_adjustment")

@@ -18,6 +18,7 @@ from domain.identity.totp import require_step_up
 from domain.ledger.accounts import Purpose, balance_of, house_account, wallet_for
 from domain.ledger.errors import InsufficientFunds
 from domain.ledger.holds import capture_hold, place_hold, release_hold
+from domain.ledger.idempotency import Settlement
 from domain.ledger.wallets import once
 from domain.payments import methods, repo, signals
 from domain.payments.config import four_eyes_threshold
@@ -86,7 +87,7 @@ async def request_withdrawal(session: AsyncSession, settings: Settings, actor: A
     payload = {"user_id": user_id, "method": method.code, "currency": code, "amount": amount,
                "destination": destination}
 
-    async def work() -> dict[str, Any]:
+    async def work(_: Settlement) -> dict[str, Any]:
         wallet = await wallet_for(session, user_id, code)
         available = (await balance_of(session, wallet.id)).available
         if amount > available:  # checked again atomically by the hold below
