@@ -13,7 +13,7 @@ from typing import Any
 
 from domain.identity import api_tokens
 from domain.identity.jwt_tokens import verify_access_token
-from domain.identity.sessions import load_principal, touch_session
+from domain.identity.sessions import request_principal
 from domain.shared.actor import ANONYMOUS, Actor, ActorKind
 from domain.shared.errors import DomainError
 from schema.context import AppServices
@@ -41,19 +41,18 @@ async def authenticate(
     token = _credential(headers, cookies, params)
     if token is None:
         return Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
-    async with services.session_factory() as session, session.begin():
-        if token.startswith(api_tokens.PREFIX):
+    if token.startswith(api_tokens.PREFIX):
+        async with services.session_factory() as session, session.begin():
             actor = await api_tokens.authenticate(session, token, ip=ip, user_agent=user_agent,
                                                   correlation_id=request_id)
-            return actor or Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
-        try:
-            claims = verify_access_token(services.settings, token)
-        except DomainError:
-            return Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
-        principal = await load_principal(session, claims.user_id, claims.session_id)
-        if principal is None:
-            return Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
-        await touch_session(session, principal.session_id)
+        return actor or Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
+    try:
+        claims = verify_access_token(services.settings, token)
+    except DomainError:
+        return Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
+    principal = await request_principal(services.session_factory, claims.user_id, claims.session_id)
+    if principal is None:
+        return Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
     return Actor(principal.kind, user_id=principal.user_id, permissions=principal.permissions, ip=ip,
                  user_agent=user_agent, correlation_id=request_id, stepped_up_at=principal.stepped_up_at,
                  session_id=principal.session_id, expires_at=claims.expires_at, desk=principal.desk,

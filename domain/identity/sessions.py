@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
@@ -28,6 +30,7 @@ from domain.identity.passwords import hash_password, verify_password
 from domain.identity.results import Outcome
 from domain.identity.secrets import new_token, token_hash
 from domain.shared.actor import Actor, ActorKind
+from domain.shared.db import SessionFactory, autocommit_fetchrow, driver
 from domain.shared.errors import DomainError, NotFound
 from domain.shared.settings import Settings
 
@@ -213,32 +216,43 @@ class SessionPrincipal:
     desk: str | None
 
 
-async def load_principal(session: AsyncSession, user_id: int, session_id: int) -> SessionPrincipal | None:
-    """One query: the user, the session (must be live) and the union of role permissions."""
-    row = (await session.execute(text(
-        """
-        SELECT u.id, u.is_staff, u.is_ib, u.status, u.totp_enabled_at IS NOT NULL AS mfa, u.desk,
-               s.stepped_up_at,
-               COALESCE((SELECT array_agg(DISTINCT p) FROM user_roles ur JOIN roles r ON r.id = ur.role_id,
-                         unnest(r.permissions) p WHERE ur.user_id = u.id), '{}') AS perms
-        FROM auth_sessions s JOIN users u ON u.id = s.user_id
-        WHERE s.id = :sid AND s.user_id = :uid AND s.revoked_at IS NULL
-        """), {"sid": session_id, "uid": user_id})).first()
-    if row is None or row.status != "active":
+# The user, the session (must be live) and the union of role permissions; $1 session, $2 user.
+_PRINCIPAL = """
+    SELECT u.id, u.is_staff, u.is_ib, u.status, u.totp_enabled_at IS NOT NULL AS mfa, u.desk, s.stepped_up_at,
+           COALESCE((SELECT array_agg(DISTINCT p) FROM user_roles ur JOIN roles r ON r.id = ur.role_id,
+                     unnest(r.permissions) p WHERE ur.user_id = u.id), '{}') AS perms
+    FROM auth_sessions s JOIN users u ON u.id = s.user_id
+    WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL
+    """
+# The same, touching last seen at most once a minute per session, so reads rarely write.
+_PRINCIPAL_TOUCHED = """
+    WITH touch AS (
+        UPDATE auth_sessions SET last_seen_at = now()
+        WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND last_seen_at < now() - interval '60 seconds'
+    )""" + _PRINCIPAL  # noqa: S608 - two constants
+
+
+def _principal(row: Mapping[str, Any] | None, session_id: int) -> SessionPrincipal | None:
+    if row is None or row["status"] != "active":
         return None
-    kind = ActorKind.STAFF if row.is_staff else ActorKind.IB if row.is_ib else ActorKind.CLIENT
+    kind = ActorKind.STAFF if row["is_staff"] else ActorKind.IB if row["is_ib"] else ActorKind.CLIENT
     # Staff must enrol 2FA before any permission applies (DESIGN.md section 9); a session whose second
     # factor was verified (a TOTP code, or the IdP's MFA through single sign-on) also satisfies it.
-    perms = frozenset(row.perms) if (not row.is_staff or row.mfa or row.stepped_up_at is not None) else frozenset()
-    stepped = row.stepped_up_at.timestamp() if row.stepped_up_at else None
-    return SessionPrincipal(row.id, session_id, kind, perms, stepped, bool(row.mfa), row.desk)
+    verified = row["mfa"] or row["stepped_up_at"] is not None
+    perms = frozenset(row["perms"]) if (not row["is_staff"] or verified) else frozenset()
+    stepped = row["stepped_up_at"].timestamp() if row["stepped_up_at"] else None
+    return SessionPrincipal(row["id"], session_id, kind, perms, stepped, bool(row["mfa"]), row["desk"])
 
 
-async def touch_session(session: AsyncSession, session_id: int) -> None:
-    """Last seen, at most once a minute per session, so reads do not write on every request."""
-    await session.execute(text(
-        "UPDATE auth_sessions SET last_seen_at = now() WHERE id = :sid AND last_seen_at < now() - interval '60 seconds'"
-    ), {"sid": session_id})
+async def load_principal(session: AsyncSession, user_id: int, session_id: int) -> SessionPrincipal | None:
+    """One query: the user, the session (must be live) and the union of role permissions."""
+    return _principal(await (await driver(session)).fetchrow(_PRINCIPAL, session_id, user_id), session_id)
+
+
+async def request_principal(factory: SessionFactory, user_id: int, session_id: int) -> SessionPrincipal | None:
+    """load_principal plus the last-seen touch, for each authenticated request: one autocommit
+    statement, so one round trip rather than BEGIN, query, update and COMMIT."""
+    return _principal(await autocommit_fetchrow(factory, _PRINCIPAL_TOUCHED, session_id, user_id), session_id)
 
 
 async def create_user(

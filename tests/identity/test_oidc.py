@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,16 +12,14 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-import api.auth
 from api.app import create_app
 from api.oidc_routes import FLOW_COOKIE, PREFIX, oidc_routes
 from domain.identity import ratelimit
 from domain.identity import roles as roles_service
-from domain.identity import sessions as sessions_module
 from domain.identity.oidc import OidcSettings
 from domain.identity.permissions import PERMISSIONS
 from domain.identity.sessions import create_user
-from domain.shared.actor import ActorKind, system_actor
+from domain.shared.actor import system_actor
 from domain.shared.settings import Settings
 from tests.conftest import GraphQLClient, unique
 from tests.identity.helpers import PASSWORD, code_at, count, enrol_totp, login, max_id
@@ -65,28 +62,6 @@ async def sso(settings: Settings, runtime: Any) -> AsyncIterator[SsoEnv]:
     async with serve_asgi(app) as base_url, running_provider(CLIENT_ID, CLIENT_SECRET,
                                                              f"{base_url}{PREFIX}/callback") as provider:
         yield SsoEnv(base_url, provider, app, app_settings, runtime.services)
-
-
-async def _load_principal_sso_aware(session: Any, user_id: int, session_id: int) -> Any:
-    """The proposed sessions.load_principal hook (staff permissions also apply in a session whose second
-    factor was verified, i.e. stepped_up_at is set). A no-op once the hook has landed."""
-    principal = await _ORIGINAL_LOAD(session, user_id, session_id)
-    if principal is None or principal.permissions or principal.kind is not ActorKind.STAFF \
-            or principal.mfa_enrolled or principal.stepped_up_at is None:
-        return principal
-    perms = await session.scalars(text(
-        "SELECT DISTINCT p FROM user_roles ur JOIN roles r ON r.id = ur.role_id, unnest(r.permissions) p "
-        "WHERE ur.user_id = :uid"), {"uid": user_id})
-    return dataclasses.replace(principal, permissions=frozenset(perms))
-
-
-_ORIGINAL_LOAD = sessions_module.load_principal
-
-
-@pytest.fixture(autouse=True)
-def _mfa_session_hook(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(api.auth, "load_principal", _load_principal_sso_aware)
-    monkeypatch.setattr(sessions_module, "load_principal", _load_principal_sso_aware)
 
 
 @pytest.fixture
