@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.risk import detectors, exposure, limits
+from domain.risk import detectors, exposure, hedging, limits
 from domain.shared.actor import Actor
 
 # The batch's deals, found through the key range the event carries (pruned by time partition).
@@ -81,11 +81,12 @@ RETURNING account_id
 """  # noqa: S608 - constant SQL fragments
 
 # Trades completed (both halves known) and not yet counted, folded into the metrics once.
-_METRICS_CLOSED = """
+_METRICS_CLOSED = f"""
 WITH done AS (
     UPDATE risk_trades SET counted = true
     WHERE server_id = :s AND NOT counted AND account_id IS NOT NULL AND open_ms IS NOT NULL
-      AND close_ms IS NOT NULL AND position_id = ANY(:positions)
+      AND close_ms IS NOT NULL AND position_id IN (
+        SELECT position_id FROM ({_DEALS}) d WHERE position_id <> 0 AND action IN (0, 1))
     RETURNING account_id, profit, close_ms - open_ms AS hold
 )
 INSERT INTO risk_account_metrics AS m (account_id, server_id, login, closed, wins, gross_profit, gross_loss,
@@ -104,11 +105,12 @@ ON CONFLICT (account_id) DO UPDATE SET
     hold_lt_1h = m.hold_lt_1h + excluded.hold_lt_1h, hold_ge_1h = m.hold_ge_1h + excluded.hold_ge_1h,
     updated_at = now()
 RETURNING account_id
-"""
+"""  # noqa: S608 - constant SQL fragments
 
 # The news window used by the metric "share of trades around news" (the detector reads the same count).
 NEWS_BEFORE_S = 15
 NEWS_AFTER_S = 45
+_LOCK_KEY = 0x7269736B  # advisory lock class of the risk batch step ("risk"), keyed by server
 
 
 @dataclass(frozen=True)
@@ -144,30 +146,35 @@ class BatchOutcome:
     alerts: int = 0
 
 
-async def update_metrics(session: AsyncSession, batch: RiskBatch) -> list[int]:
-    """Prices, trade log and metrics for one batch (no claim, no detectors); returns touched accounts."""
+async def update_metrics(session: AsyncSession, batch: RiskBatch, th: detectors.Thresholds | None = None) -> list[int]:
+    """Prices, trade log, hedge pairs and metrics for one batch (no claim, no detectors); returns
+    the touched accounts."""
     p = batch.params()
+    th = th or await detectors.load_thresholds(session)
+    hedge = th.get("hedging")
     await session.execute(text(_PRICES), p)
     await session.execute(text(_TRADES), p)
+    await hedging.match(session, _DEALS, p, hedge["window_ms"], hedge["size_tolerance"])
     touched = set(await session.scalars(
         text(_METRICS_FLOW), {**p, "before_s": NEWS_BEFORE_S, "after_s": NEWS_AFTER_S}))
-    positions = list(await session.scalars(
-        text(f"SELECT DISTINCT position_id FROM ({_DEALS}) d WHERE position_id <> 0 AND action IN (0, 1)"),  # noqa: S608
-        p))
-    touched.update(await session.scalars(text(_METRICS_CLOSED), {"s": batch.server_id, "positions": positions}))
+    touched.update(await session.scalars(text(_METRICS_CLOSED), p))
     return sorted(touched)
 
 
 async def process_batch(
     session: AsyncSession, actor: Actor, batch: RiskBatch, *, detect: bool = True
 ) -> BatchOutcome:
+    # One batch of a server at a time: a hedge pair whose two trades arrive in two batches processed
+    # concurrently would otherwise be seen by neither.
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k, :s)"), {"k": _LOCK_KEY, "s": batch.server_id})
     claimed = await session.scalar(text(
         "INSERT INTO risk_batches (batch_id, server_id, deals) VALUES (:b, :s, 0) ON CONFLICT DO NOTHING "
         "RETURNING batch_id"), {"b": batch.batch_id, "s": batch.server_id})  # fmt: skip
     if claimed is None:
         return BatchOutcome(batch.batch_id, fresh=False)
-    accounts = await update_metrics(session, batch)
-    flags = await detectors.run(session, actor, accounts) if detect else 0
+    th = await detectors.load_thresholds(session)
+    accounts = await update_metrics(session, batch, th)
+    flags = await detectors.run(session, actor, accounts, th) if detect else 0
     alerts = await limits.evaluate(session, actor)
     await exposure.publish_update(session, source=f"batch:{batch.batch_id}")
     await session.execute(text(

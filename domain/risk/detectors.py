@@ -6,7 +6,8 @@
 - abnormal_execution: HFT-style short holds (under a minute) not explained by latency arbitrage,
   few-but-very-profitable deals, or equity doubling on deposits;
 - hedging: repeated opposite positions on one symbol, opened close in time with similar size, in
-  another account linked by user, shared sign-in IP or an explicit link.
+  another account linked by user, shared sign-in IP or an explicit link (pairs matched batch by batch
+  in risk_hedge_pairs, domain/risk/hedging.py).
 
 Thresholds: `risk_thresholds` rows per detector, group and symbol ('*' = any), most specific first,
 over the defaults below. A flag stores its evidence (deals, figures, thresholds in force); a new flag
@@ -56,6 +57,13 @@ class Thresholds:
             merged.update({k: float(v) for k, v in self._rows.get(key, {}).items() if k in merged})
         return merged
 
+    def lowest(self, detector: str, *params: str) -> float:
+        """The smallest value any of these parameters takes for any group and symbol."""
+        values = [DEFAULTS[detector][p] for p in params]
+        for (d, _, _), row in self._rows.items():
+            values += [float(row[p]) for p in params if d == detector and p in row]
+        return min(values)
+
 
 async def load_thresholds(session: AsyncSession) -> Thresholds:
     return Thresholds((await session.execute(text("SELECT detector, grp, symbol, params FROM risk_thresholds"))).all())
@@ -83,10 +91,28 @@ def _share(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
-async def _short_winners(session: AsyncSession, account_id: int, max_hold_ms: float) -> list[int]:
-    return list(await session.scalars(text(
-        "SELECT open_deal FROM risk_trades WHERE account_id = :a AND close_ms - open_ms < :h AND profit > 0 "
-        "ORDER BY open_ms DESC LIMIT :n"), {"a": account_id, "h": max_hold_ms, "n": _EVIDENCE_DEALS}))
+# Evidence deals for many accounts in one statement: per account its own threshold, newest first.
+_SHORT_WINNERS = """
+SELECT x.a AS account_id, ARRAY(
+    SELECT open_deal FROM risk_trades WHERE account_id = x.a AND close_ms - open_ms < x.h AND profit > 0
+    ORDER BY open_ms DESC LIMIT :n) AS deals
+FROM unnest(CAST(:ids AS bigint[]), CAST(:hs AS float8[])) AS x(a, h)
+"""
+_NEWS_DEALS = """
+SELECT x.a AS account_id, ARRAY(
+    SELECT r.open_deal FROM risk_trades r WHERE r.account_id = x.a AND EXISTS (SELECT 1 FROM risk_calendar c
+        WHERE c.impact = 'high' AND c.at BETWEEN to_timestamp(r.open_ms / 1000.0) - interval '45 seconds'
+        AND to_timestamp(r.open_ms / 1000.0) + interval '15 seconds')
+    ORDER BY r.open_ms DESC LIMIT :n) AS deals
+FROM unnest(CAST(:ids AS bigint[])) AS x(a)
+"""
+
+
+async def _evidence_deals(session: AsyncSession, sql: str, params: dict[str, Any]) -> dict[int, list[int]]:
+    if not params["ids"]:
+        return {}
+    rows = await session.execute(text(sql), {**params, "n": _EVIDENCE_DEALS})
+    return {int(r.account_id): list(r.deals) for r in rows}
 
 
 async def _account_findings(session: AsyncSession, th: Thresholds, accounts: list[int]) -> list[Finding]:
@@ -95,6 +121,8 @@ async def _account_findings(session: AsyncSession, th: Thresholds, accounts: lis
         "LEFT JOIN trading_accounts a ON a.id = m.account_id WHERE m.account_id = ANY(:ids)"
     ), {"ids": accounts})).all()  # fmt: skip
     out: list[Finding] = []
+    arb: list[tuple[int, int, float]] = []  # (finding index, account, max hold) awaiting evidence deals
+    news: list[tuple[int, int]] = []
     for m in rows:
         closed, opens = int(m.closed), int(m.opens)
         short = _share(int(m.hold_lt_5s), closed)
@@ -109,20 +137,16 @@ async def _account_findings(session: AsyncSession, th: Thresholds, accounts: lis
                    "deposits": str(m.deposits)}  # fmt: skip
         t = th.get("latency_arbitrage", m.grp)
         if closed >= t["min_trades"] and short >= t["min_short_share"] and profit_factor >= t["min_profit_factor"]:
-            deals = await _short_winners(session, m.account_id, t["max_hold_ms"])
             score = Decimal(round(100 * short * min(1.0, profit_factor / 3), 2))
+            arb.append((len(out), m.account_id, t["max_hold_ms"]))
             out.append(Finding(m.account_id, "latency_arbitrage", score,
-                               {"figures": figures, "thresholds": t, "deals": deals}))
+                               {"figures": figures, "thresholds": t, "deals": []}))
         t = th.get("news", m.grp)
         news_share = _share(int(m.news_opens), opens)
         if opens >= t["min_opens"] and news_share >= t["min_news_share"] and short < t["max_short_share"]:
-            deals = list(await session.scalars(text(
-                "SELECT r.open_deal FROM risk_trades r WHERE r.account_id = :a AND EXISTS (SELECT 1 FROM "
-                "risk_calendar c WHERE c.impact = 'high' AND c.at BETWEEN to_timestamp(r.open_ms / 1000.0) - "
-                "interval '45 seconds' AND to_timestamp(r.open_ms / 1000.0) + interval '15 seconds') "
-                "ORDER BY r.open_ms DESC LIMIT :n"), {"a": m.account_id, "n": _EVIDENCE_DEALS}))  # fmt: skip
+            news.append((len(out), m.account_id))
             out.append(Finding(m.account_id, "news", Decimal(round(100 * news_share, 2)),
-                               {"figures": figures, "thresholds": t, "deals": deals}))
+                               {"figures": figures, "thresholds": t, "deals": []}))
         t = th.get("abnormal_execution", m.grp)
         reasons: list[str] = []
         if closed >= t["min_trades"] and sub_minute >= t["min_sub_minute_share"] and short < t["max_arb_share"]:
@@ -136,33 +160,43 @@ async def _account_findings(session: AsyncSession, th: Thresholds, accounts: lis
         if reasons:
             out.append(Finding(m.account_id, "abnormal_execution", Decimal(round(100 * max(sub_minute, 0.5), 2)),
                                {"figures": figures, "thresholds": t, "reasons": reasons}))
+    arb_deals = await _evidence_deals(session, _SHORT_WINNERS, {"ids": [a for _, a, _ in arb],
+                                                                "hs": [h for _, _, h in arb]})  # fmt: skip
+    news_deals = await _evidence_deals(session, _NEWS_DEALS, {"ids": [a for _, a in news]})
+    for i, account in [(i, a) for i, a, _ in arb]:
+        out[i].evidence["deals"] = arb_deals.get(account, [])
+    for i, account in news:
+        out[i].evidence["deals"] = news_deals.get(account, [])
     return out
 
 
+# Pairs come from risk_hedge_pairs (kept per batch by domain/risk/hedging.py); links are read now.
+# Account pairs with fewer matches than any hedging threshold in force could ask for are skipped.
 _HEDGE_PAIRS = """
-SELECT a.account_id AS acc, b.account_id AS other, a.symbol, count(*) AS pairs,
-    (array_agg(a.open_deal ORDER BY a.open_ms DESC))[1:20] AS deals,
-    (array_agg(b.open_deal ORDER BY a.open_ms DESC))[1:20] AS other_deals,
-    bool_or(ua.user_id IS NOT NULL AND ua.user_id = ub.user_id) AS same_user,
-    bool_or(EXISTS (SELECT 1 FROM risk_account_links l WHERE l.account_a = least(a.account_id, b.account_id)
-        AND l.account_b = greatest(a.account_id, b.account_id))) AS explicit_link,
-    bool_or(EXISTS (SELECT 1 FROM auth_sessions sa JOIN auth_sessions sb ON sb.ip = sa.ip
-        WHERE sa.user_id = ua.user_id AND sb.user_id = ub.user_id AND ua.user_id <> ub.user_id)) AS shared_ip
-FROM risk_trades a
-JOIN risk_trades b ON b.server_id = a.server_id AND b.symbol = a.symbol AND b.side <> a.side
-    AND b.open_ms BETWEEN a.open_ms - :w AND a.open_ms + :w AND b.account_id <> a.account_id
-    AND abs(b.lots - a.lots) <= :tol * greatest(a.lots, b.lots)
-LEFT JOIN trading_accounts ua ON ua.id = a.account_id
-LEFT JOIN trading_accounts ub ON ub.id = b.account_id
-WHERE a.account_id = ANY(:ids) AND a.open_ms IS NOT NULL
-GROUP BY 1, 2, 3
+SELECT p.acc, p.other, p.symbol, p.pairs, p.deals, p.other_deals,
+    ua.user_id IS NOT NULL AND ua.user_id = ub.user_id AS same_user,
+    EXISTS (SELECT 1 FROM risk_account_links l WHERE l.account_a = least(p.acc, p.other)
+        AND l.account_b = greatest(p.acc, p.other)) AS explicit_link,
+    EXISTS (SELECT 1 FROM auth_sessions sa JOIN auth_sessions sb ON sb.ip = sa.ip
+        WHERE sa.user_id = ua.user_id AND sb.user_id = ub.user_id AND ua.user_id <> ub.user_id) AS shared_ip
+FROM (
+    SELECT account_id AS acc, other_account AS other, symbol, count(*) AS pairs,
+        (array_agg(open_deal ORDER BY open_ms DESC))[1:20] AS deals,
+        (array_agg(other_deal ORDER BY open_ms DESC))[1:20] AS other_deals
+    FROM risk_hedge_pairs
+    WHERE (account_id, other_account) IN (
+        SELECT account_id, other_account FROM risk_hedge_pairs WHERE account_id = ANY(:ids)
+        GROUP BY 1, 2 HAVING count(*) >= :floor)
+    GROUP BY 1, 2, 3
+) p
+LEFT JOIN trading_accounts ua ON ua.id = p.acc
+LEFT JOIN trading_accounts ub ON ub.id = p.other
 """
 
 
 async def _hedge_findings(session: AsyncSession, th: Thresholds, accounts: list[int]) -> list[Finding]:
-    base = th.get("hedging")
-    rows = (await session.execute(text(_HEDGE_PAIRS), {
-        "ids": accounts, "w": base["window_ms"], "tol": base["size_tolerance"]})).all()  # fmt: skip
+    floor = th.lowest("hedging", "min_pairs_linked", "min_pairs_unlinked")
+    rows = (await session.execute(text(_HEDGE_PAIRS), {"ids": accounts, "floor": floor})).all()
     by_pair: dict[tuple[int, int], dict[str, Any]] = {}
     for r in rows:
         entry = by_pair.setdefault((r.acc, r.other), {"pairs": 0, "symbols": {}, "deals": [], "links": set()})
@@ -185,36 +219,53 @@ async def _hedge_findings(session: AsyncSession, th: Thresholds, accounts: list[
     return out
 
 
-async def store(session: AsyncSession, actor: Actor, finding: Finding) -> bool:
-    """Insert or refresh the flag; True when a new flag was raised."""
-    dismissed = await session.scalar(text(
-        "SELECT 1 FROM risk_flags WHERE account_id = :a AND detector = :d AND status = 'dismissed' LIMIT 1"
-    ), {"a": finding.account_id, "d": finding.detector})  # fmt: skip
-    if dismissed:
-        return False
-    row = (await session.execute(text(
-        "INSERT INTO risk_flags (account_id, server_id, login, user_id, detector, score, evidence) "
-        "SELECT a.id, a.server_id, a.login, a.user_id, :d, :score, CAST(:ev AS jsonb) FROM trading_accounts a "
-        "WHERE a.id = :a ON CONFLICT (account_id, detector) WHERE status <> 'dismissed' DO UPDATE SET "
-        "score = excluded.score, evidence = excluded.evidence, updated_at = now() "
-        "RETURNING id, (xmax = 0) AS created"
-    ), {"a": finding.account_id, "d": finding.detector, "score": finding.score,
-        "ev": json.dumps(finding.evidence, default=str)})).first()  # fmt: skip
-    if row is None or not row.created:
-        return False
-    await record(session, actor, action="risk.flag_raised", entity_type="risk_flag", entity_id=row.id,
-                 after={"account_id": finding.account_id, "detector": finding.detector, "score": str(finding.score),
-                        "evidence": finding.evidence})  # fmt: skip
-    return True
+# All findings of a batch in one statement: a dismissed flag is never re-raised, an active one is
+# refreshed with the latest evidence, a new one is created (and audited below).
+_STORE = """
+INSERT INTO risk_flags AS f (account_id, server_id, login, user_id, detector, score, evidence)
+SELECT a.id, a.server_id, a.login, a.user_id, x.d, x.score, CAST(x.ev AS jsonb)
+FROM unnest(CAST(:accounts AS bigint[]), CAST(:detectors AS text[]), CAST(:scores AS numeric[]),
+    CAST(:evidence AS text[])) AS x(a, d, score, ev)
+JOIN trading_accounts a ON a.id = x.a
+WHERE NOT EXISTS (SELECT 1 FROM risk_flags r WHERE r.account_id = x.a AND r.detector = x.d AND r.status = 'dismissed')
+ORDER BY x.a, x.d
+ON CONFLICT (account_id, detector) WHERE status <> 'dismissed' DO UPDATE SET
+    score = excluded.score, evidence = excluded.evidence, updated_at = now()
+RETURNING f.id, f.account_id, f.detector, (f.xmax = 0) AS created
+"""
 
 
-async def run(session: AsyncSession, actor: Actor, accounts: list[int]) -> int:
+async def store(session: AsyncSession, actor: Actor, findings: Sequence[Finding]) -> int:
+    """Insert or refresh the flags of these findings; returns the number of new flags.
+
+    Several findings for one (account, detector) (hedging against several counterparties) act as if
+    stored one after the other: the first raises the flag (and is audited), the last one's evidence stays.
+    """
+    first: dict[tuple[int, str], Finding] = {}
+    last: dict[tuple[int, str], Finding] = {}
+    for f in findings:
+        first.setdefault((f.account_id, f.detector), f)
+        last[(f.account_id, f.detector)] = f
+    if not last:
+        return 0
+    rows = (await session.execute(text(_STORE), {
+        "accounts": [k[0] for k in last], "detectors": [k[1] for k in last],
+        "scores": [f.score for f in last.values()],
+        "evidence": [json.dumps(f.evidence, default=str) for f in last.values()],
+    })).all()  # fmt: skip
+    created = sorted((r for r in rows if r.created), key=lambda r: r.id)
+    for r in created:
+        f = first[(r.account_id, r.detector)]
+        await record(session, actor, action="risk.flag_raised", entity_type="risk_flag", entity_id=r.id,
+                     after={"account_id": f.account_id, "detector": f.detector, "score": str(f.score),
+                            "evidence": f.evidence})  # fmt: skip
+    return len(created)
+
+
+async def run(session: AsyncSession, actor: Actor, accounts: list[int], th: Thresholds | None = None) -> int:
     """Evaluate every detector for these accounts; returns the number of new flags."""
     if not accounts:
         return 0
-    th = await load_thresholds(session)
+    th = th or await load_thresholds(session)
     findings = await _account_findings(session, th, accounts) + await _hedge_findings(session, th, accounts)
-    new = 0
-    for f in findings:
-        new += await store(session, actor, f)
-    return new
+    return await store(session, actor, findings)
