@@ -16,12 +16,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from api.graphql_view import MeteredGraphQLView
+from api.logging import configure_logging
 from api.metrics import OUTBOX_LAG, REGISTRY, SUBSCRIBERS
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from api.migrate import is_current
 from api.runtime import Runtime, open_runtime
 from domain.events.outbox import oldest_pending_age_seconds
-from domain.shared.settings import Settings
+from domain.shared.settings import Settings, get_settings
 from schema.root import build_schema
 
 
@@ -134,3 +135,12 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
                        expose_headers=["x-request-id"], max_age=600),
         ],
     )
+
+
+def app_from_environment() -> Starlette:
+    """The app of one `forexcrm api --workers N` process: settings and URLs from the environment."""
+    settings = get_settings()
+    if settings.database_url is None or settings.redis_url is None:
+        raise RuntimeError("DATABASE_URL and REDIS_URL must be set for a worker process")
+    configure_logging(settings.log_level, settings.log_json)
+    return create_app(settings, settings.database_url, settings.redis_url)

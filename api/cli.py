@@ -94,6 +94,7 @@ def migrate() -> None:
 def api(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes serving the port (about one per core)")] = 1,
 ) -> None:
     """Serve the GraphQL API under uvicorn (migrations run first in development only)."""
     import uvicorn
@@ -105,13 +106,16 @@ def api(
         asyncio.run(_check_reachable(settings, database_url, redis_url))
         if not settings.is_production:
             _migrate(database_url, settings)
-        application = create_app(settings, database_url, redis_url)
-        config = uvicorn.Config(
-            application, host=host or settings.host, port=port or settings.port, log_config=None,
-            access_log=False, proxy_headers=True, ws_max_size=1_000_000, lifespan="on",
-        )
-        server = uvicorn.Server(config)
-        asyncio.run(server.serve())
+        options = {"host": host or settings.host, "port": port or settings.port, "log_config": None,
+                   "access_log": False, "proxy_headers": True, "ws_max_size": 1_000_000, "lifespan": "on"}
+        if workers > 1:
+            # Each worker process builds its own app (pools, hub) from the environment; subscriptions
+            # and rate limits already go through Redis, so the processes need nothing else shared.
+            os.environ.update({"DATABASE_URL": database_url, "REDIS_URL": redis_url})
+            uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+            return
+        config = uvicorn.Config(create_app(settings, database_url, redis_url), **options)  # type: ignore[arg-type]
+        asyncio.run(uvicorn.Server(config).serve())
 
 
 @app.command()

@@ -58,13 +58,14 @@ async def bench_services(name: str) -> AsyncIterator[tuple[str, str]]:
 
 
 @contextlib.asynccontextmanager
-async def api_process(database_url: str, redis_url: str, extra_env: dict[str, str] | None = None) -> AsyncIterator[int]:
-    """`forexcrm api` in its own process (as in production), on a free port."""
+async def api_process(database_url: str, redis_url: str, extra_env: dict[str, str] | None = None, *,
+                      workers: int = 1) -> AsyncIterator[int]:
+    """`forexcrm api` in its own process(es) (as in production), on a free port."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "FOREXCRM_LOG_LEVEL": "WARNING",
            "FOREXCRM_BENCH_ANCHOR": "true", **(extra_env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "api", "api", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    command = [sys.executable, "-m", "api", "api", "--port", str(port), "--workers", str(workers)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient() as client:

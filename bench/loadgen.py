@@ -9,7 +9,11 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+
+# A fixed request, or one built per call for a worker (e.g. a fresh idempotency key per mutation).
+Request = bytes | Callable[[int], bytes]
 
 
 @dataclass(frozen=True)
@@ -39,7 +43,7 @@ def build_request(host: str, port: int, path: str, body: bytes | None, headers: 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     length = 0
@@ -50,45 +54,48 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
             length = int(line.split(b":", 1)[1])
         elif lower.startswith(b"transfer-encoding:") and b"chunked" in lower:
             chunked = True
+    body = b""
     if chunked:
         while True:
             size = int((await reader.readuntil(b"\r\n")).strip(), 16)
-            await reader.readexactly(size + 2)
+            body += (await reader.readexactly(size + 2))[:-2]
             if size == 0:
                 break
     elif length:
-        await reader.readexactly(length)
-    return status
+        body = await reader.readexactly(length)
+    return status, body
 
 
-async def run_load(host: str, port: int, request: bytes, *, concurrency: int, seconds: float,
-                   warmup: float = 0.5) -> LoadResult:
+async def run_load(host: str, port: int, request: Request, *, concurrency: int, seconds: float,
+                   warmup: float = 0.5, ok: Callable[[bytes], bool] | None = None) -> LoadResult:
+    """Keep `concurrency` connections busy for `seconds`; a response counts as an error when its
+    status is not 200 or `ok(body)` says so."""
     latencies: list[float] = []
     errors = 0
     stop_at = 0.0
     measuring = False
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
         nonlocal errors
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while time.perf_counter() < stop_at:
                 t0 = time.perf_counter()
-                writer.write(request)
-                status = await _read_response(reader)
+                writer.write(request if isinstance(request, bytes) else request(index))
+                status, body = await _read_response(reader)
                 if measuring:
                     latencies.append(time.perf_counter() - t0)
-                    if status != 200:
+                    if status != 200 or (ok is not None and not ok(body)):
                         errors += 1
         finally:
             writer.close()
 
     stop_at = time.perf_counter() + warmup
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
     measuring = True
     started = time.perf_counter()
     stop_at = started + seconds
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(concurrency)))
     elapsed = time.perf_counter() - started
     latencies.sort()
     if not latencies:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -172,3 +173,35 @@ def test_production_mode_refuses_development_secrets(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "api", "api"], env=env, capture_output=True, timeout=60)
     assert result.returncode == 2
     assert "FOREXCRM_SECRET_KEY" in result.stderr.decode()
+
+
+async def test_api_with_two_workers_serves_authenticated_requests(settings: Any) -> None:
+    """`forexcrm api --workers 2`: each process builds its app from the environment and
+    authenticates a token issued by the other (shared signing key and database)."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "FOREXCRM_LOG_LEVEL": "WARNING", "FOREXCRM_LOGIN_ATTEMPTS_PER_IP": "100000"}
+    proc = subprocess.Popen([sys.executable, "-m", "api", "api", "--port", str(port), "--workers", "2"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await _wait_ready(base, proc)
+        workers = [c for c in psutil.Process(proc.pid).children(recursive=True) if "python" in c.name()]
+        assert len(workers) >= 2
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            r = await client.post("/graphql", json={
+                "query": "mutation($i: RegisterInput!) { register(input: $i) { accessToken errors { code } } }",
+                "variables": {"i": {"email": f"workers-{port}@example.com", "password": "workers passphrase 42"}}})
+            assert r.json()["data"]["register"]["accessToken"], r.text
+            token = r.json()["data"]["register"]["accessToken"]
+            for _ in range(8):  # new connections: both processes answer in turn
+                async with httpx.AsyncClient(base_url=base, timeout=10) as fresh:
+                    me = await fresh.post("/graphql", json={"query": "{ me { email } }"},
+                                          headers={"authorization": f"Bearer {token}"})
+                    assert me.json()["data"]["me"]["email"] == f"workers-{port}@example.com"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
