@@ -14,3 +14,8 @@ _BY_COUNTRY = {c: region for region, countries in _REGIONS.items() for c in coun
 
 def region_of(country: str | None) -> str:
     return _BY_COUNTRY.get((country or "").upper(), "Unknown")
+
+
+def country_regions() -> dict[str, str]:
+    """Every known country and its region (for SQL-side grouping)."""
+    return dict(_BY_COUNTRY)

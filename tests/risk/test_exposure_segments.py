@@ -46,11 +46,16 @@ async def test_exposure_cube_matches_a_full_scan_and_prices_breakdowns(
         by_book = await exposure.exposure(s, Dimension.BOOK, server_id=server_id)
         by_symbol = await exposure.exposure(s, Dimension.SYMBOL, server_id=server_id)
         by_class = await exposure.exposure(s, Dimension.ASSET_CLASS, server_id=server_id)
+        by_region = await exposure.exposure(s, Dimension.REGION, server_id=server_id)
     assert {line.key for line in by_book.lines} <= {"A", "B", "HYBRID"} and not by_book.unmapped_groups
     assert by_symbol.unpriced == [] and all(line.notional_usd is not None for line in by_symbol.lines)
     # Every breakdown is a partition of the same positions.
     assert sum(x.net_lots for x in by_symbol.lines) == sum(x.net_lots for x in by_class.lines)
     assert sum(x.positions for x in by_book.lines) == sum(x.positions for x in by_symbol.lines)
+    # Simulator accounts have no client record, so no country: one "Unknown" region holds them all.
+    assert [x.key for x in by_region.lines] == ["Unknown"]
+    assert by_region.lines[0].net_lots == sum(x.net_lots for x in by_symbol.lines)
+    assert by_region.lines[0].positions == sum(x.positions for x in by_symbol.lines)
     eur = next((x for x in by_symbol.lines if x.key == "EURUSD"), None)
     if eur is not None:  # base units = lots x 100 000 EUR
         assert eur.base_units == (eur.net_lots * 100_000).quantize(Decimal("0.01"))
