@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -70,8 +71,30 @@ def issue_access_token(settings: Settings, user_id: int, session_id: int, *, now
     return jwt.encode({"alg": ALGORITHM, "kid": signing.kid, "typ": "JWT"}, claims, key_set)
 
 
+# Tokens whose signature and claims were verified, by (key set, token): a client sends the same
+# access token with every request, and the ES256 check plus claim parsing is a large share of a
+# small request's CPU. A hit still re-checks expiry; revocation is the session row's business.
+_VERIFIED: OrderedDict[tuple[str, str], AccessClaims] = OrderedDict()
+VERIFIED_CACHE_SIZE = 10_000
+
+
 def verify_access_token(settings: Settings, token: str) -> AccessClaims:
-    key_set, _ = keys(settings)
+    key_set, signing = keys(settings)
+    cache_key = (str(signing.kid), token)  # another signing key (rotation, other settings) misses
+    cached = _VERIFIED.get(cache_key)
+    if cached is not None:
+        if cached.expires_at <= time.time():
+            raise TokenExpired("the access token has expired; refresh it")
+        _VERIFIED.move_to_end(cache_key)
+        return cached
+    claims = _verify(key_set, settings, token)
+    _VERIFIED[cache_key] = claims
+    if len(_VERIFIED) > VERIFIED_CACHE_SIZE:
+        _VERIFIED.popitem(last=False)
+    return claims
+
+
+def _verify(key_set: KeySet, settings: Settings, token: str) -> AccessClaims:
     try:
         decoded = jwt.decode(token, key_set, algorithms=[ALGORITHM])
     except (JoseError, ValueError, TypeError) as exc:
