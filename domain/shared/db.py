@@ -93,6 +93,9 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+_DRIVER_KEY = "db.driver"
+
+
 async def driver(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under the session's transaction, for hot-path statements.
 
@@ -101,11 +104,18 @@ async def driver(session: AsyncSession) -> asyncpg.Connection:
     this, with positional `$n` parameters; everything else stays on the session. The statements
     share the session's transaction, so the adaptor's lazy BEGIN is issued first when still due.
     """
+    txn = session.sync_session.get_transaction()
+    cached = session.info.get(_DRIVER_KEY)
+    if txn is not None and cached is not None and cached[0] is txn:
+        return cached[1]  # a transaction keeps its connection: look it up once, not per statement
     raw = await (await session.connection()).get_raw_connection()
     adapted = raw.dbapi_connection
     if adapted is not None and getattr(adapted, "_transaction", 0) is None:
         await adapted._start_transaction()  # private in SQLAlchemy; tests/platform/test_driver.py guards it
-    return raw.driver_connection
+    conn: asyncpg.Connection = raw.driver_connection
+    session.info[_DRIVER_KEY] = (session.sync_session.get_transaction(), conn)
+    return conn
+
 
 
 async def autocommit_fetchrow(factory: SessionFactory, sql: str, *args: Any) -> asyncpg.Record | None:
