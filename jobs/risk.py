@@ -1,5 +1,6 @@
 """Risk jobs: a sweeper applying every ingested deal batch once (the outbox event names only the IB
-job), periodic exposure snapshots, and the segmentation sync to the trading servers.
+job), the order-request pull (slippage, request floods), periodic exposure snapshots, and the
+segmentation sync to the trading servers.
 
 `risk_batches` makes the batch step idempotent, so overlapping sweeps, retries and a future
 fan-out of the event to `risk_process_deal_batch` all write once.
@@ -13,12 +14,17 @@ import structlog
 from arq import cron
 from sqlalchemy import text
 
+from domain.platforms.errors import PlatformAuthFailed, PlatformProtocolError
 from domain.risk import exposure, segmentation
 from domain.risk.batch import RiskBatch, process_batch
+from domain.risk.requests import pull_requests
 from domain.shared.actor import system_actor
 from domain.shared.db import SessionFactory, in_transaction
+from domain.shared.errors import ExternalServiceUnavailable
 from domain.shared.settings import Settings
+from domain.trading import servers
 from domain.trading.ingestion import TOPIC_DEALS_INGESTED
+from jobs.trading import _platform as server_platform  # one adapter per server per worker, shared with deal pulls
 
 log = structlog.get_logger(__name__)
 WorkerCtx = dict[str, Any]
@@ -56,6 +62,26 @@ async def risk_sweep_deal_batches(ctx: WorkerCtx) -> int:
     return done
 
 
+async def risk_pull_order_requests(ctx: WorkerCtx) -> dict[int, int]:
+    """Order requests of every server whose deal pull is not backing off; a server down is left to
+    the deal pull's backoff and error queue."""
+    factory: SessionFactory = ctx["session_factory"]
+    async with factory() as session:
+        due = await servers.due_server_ids(session)
+    fetched: dict[int, int] = {}
+    for server_id in due:
+        try:
+            result = await pull_requests(factory, server_id, await server_platform(ctx, server_id),
+                                         system_actor("risk.requests"))  # fmt: skip
+        except (ExternalServiceUnavailable, PlatformAuthFailed, PlatformProtocolError) as exc:
+            log.warning("risk.requests_pull_failed", server_id=server_id, error=exc.code)
+            continue
+        fetched[server_id] = result.fetched
+        if result.fetched:
+            log.info("risk.requests", server_id=server_id, fetched=result.fetched, flags=result.flags)
+    return fetched
+
+
 async def risk_exposure_snapshot(ctx: WorkerCtx) -> int:
     return await in_transaction(ctx["session_factory"], exposure.take_snapshot)
 
@@ -64,14 +90,15 @@ async def risk_sync_segments(ctx: WorkerCtx) -> int:
     return await segmentation.sync_pending(ctx["session_factory"], system_actor("risk.segment_sync"))
 
 
-FUNCTIONS: list[Any] = [risk_process_deal_batch, risk_sweep_deal_batches, risk_exposure_snapshot,
-                        risk_sync_segments]  # fmt: skip
+FUNCTIONS: list[Any] = [risk_process_deal_batch, risk_sweep_deal_batches, risk_pull_order_requests,
+                        risk_exposure_snapshot, risk_sync_segments]  # fmt: skip
 
 
 def cron_jobs(settings: Settings) -> list[Any]:
     every_5s = set(range(0, 60, 5))
     return [
         cron(risk_sweep_deal_batches, second=every_5s, unique=True, keep_result=0),
+        cron(risk_pull_order_requests, second={2, 12, 22, 32, 42, 52}, unique=True, keep_result=0),
         cron(risk_exposure_snapshot, minute=set(range(0, 60, 5)), second={30}, unique=True, keep_result=0),
         cron(risk_sync_segments, second={20, 50}, unique=True, keep_result=0),
     ]

@@ -217,6 +217,46 @@ class DealPage:
     has_more: bool
 
 
+class OrderState(enum.Enum):
+    FILLED = "FILLED"
+    REJECTED = "REJECTED"  # refused by the server or the dealer: requote, off quotes, no money...
+    CANCELED = "CANCELED"  # withdrawn or expired before execution
+    OTHER = "OTHER"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One market request from the order history, filled or not: what the client asked for.
+
+    Slippage is `executed_price` against `requested_price`; either may be unknown (None).
+    """
+
+    order: int
+    login: int
+    time: datetime
+    time_msc: int
+    symbol: str
+    action: int  # 0 buy, 1 sell
+    volume: Decimal  # lots
+    requested_price: Decimal | None
+    executed_price: Decimal | None
+    state: OrderState
+    position_id: int
+    comment: str
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def cursor(self) -> DealCursor:
+        return DealCursor(self.time_msc, self.order)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequestPage:
+    requests: Sequence[OrderRequest]
+    next_cursor: DealCursor  # (time_ms, order id)
+    has_more: bool
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     position: int
@@ -279,6 +319,11 @@ class TradingPlatform(Protocol):
     async def deals_since(self, cursor: DealCursor, limit: int = 1000) -> DealPage: ...
 
     async def deal_totals(self, start: datetime, end: datetime) -> int: ...
+
+    async def order_requests_since(self, cursor: DealCursor, limit: int = 1000) -> OrderRequestPage | None:
+        """Order requests (filled, rejected, requoted) after (time_ms, order id); None when the
+        platform does not expose its order history."""
+        ...
 
     async def open_positions(self, logins: Sequence[int] | None = None) -> list[Position]: ...
 

@@ -1,10 +1,14 @@
 """Toxic-flow detectors, run for the accounts a batch touched, over their running metrics and trade log.
 
 - latency_arbitrage: most holds under a few seconds and consistently profitable (profit factor: the
-  wins on stale quotes are large, the losses small, so the win rate alone says little);
+  wins on stale quotes are large, the losses small, so the win rate alone says little), and, where
+  the platform reports requested prices, slippage asymmetric in the client's favour (fills that
+  would have slipped against it were refused instead);
 - news: opens concentrated in the window around high-impact calendar releases, held beyond seconds;
 - abnormal_execution: HFT-style short holds (under a minute) not explained by latency arbitrage,
   few-but-very-profitable deals, or equity doubling on deposits;
+- request_flood: bursts of market requests (at least `min_requests_per_s` in one second, in at least
+  `min_burst_seconds` seconds), from the order history the platform exposes (domain/risk/requests.py);
 - hedging: repeated opposite positions on one symbol, opened close in time with similar size, in
   another account linked by user, shared sign-in IP or an explicit link (pairs matched batch by batch
   in risk_hedge_pairs, domain/risk/hedging.py).
@@ -29,13 +33,15 @@ from domain.audit.service import record
 from domain.shared.actor import Actor
 
 DEFAULTS: dict[str, dict[str, float]] = {
-    "latency_arbitrage": {"min_trades": 8, "max_hold_ms": 5000, "min_short_share": 0.6, "min_profit_factor": 1.5},
+    "latency_arbitrage": {"min_trades": 8, "max_hold_ms": 5000, "min_short_share": 0.6, "min_profit_factor": 1.5,
+                          "min_slipped_fills": 5, "min_favour_share": 0.75},
     "news": {"min_opens": 6, "min_news_share": 0.6, "max_short_share": 0.5},
     "abnormal_execution": {"min_trades": 10, "min_sub_minute_share": 0.6, "max_arb_share": 0.5,
                            "few_trades": 5, "few_profit_vs_deposit": 0.5, "equity_multiple": 2.0},
     "hedging": {"window_ms": 500, "size_tolerance": 0.1, "min_pairs_linked": 3, "min_pairs_unlinked": 8},
+    "request_flood": {"min_requests_per_s": 10, "min_burst_seconds": 3},
 }  # fmt: skip
-WEIGHTS = {"latency_arbitrage": 40, "hedging": 30, "news": 25, "abnormal_execution": 25}
+WEIGHTS = {"latency_arbitrage": 40, "hedging": 30, "news": 25, "abnormal_execution": 25, "request_flood": 20}
 _EVIDENCE_DEALS = 20
 
 
@@ -115,6 +121,13 @@ async def _evidence_deals(session: AsyncSession, sql: str, params: dict[str, Any
     return {int(r.account_id): list(r.deals) for r in rows}
 
 
+def _slippage_figures(m: Any) -> dict[str, Any]:
+    slipped = int(m.slip_favour) + int(m.slip_against)
+    return {"order_requests": int(m.requests), "rejected_requests": int(m.rejected_requests),
+            "slipped_fills": slipped, "favour_share": round(_share(int(m.slip_favour), slipped), 4),
+            "avg_slippage_points": str(round(Decimal(m.slip_points_sum) / m.slip_fills, 2)) if m.slip_fills else None}
+
+
 async def _account_findings(session: AsyncSession, th: Thresholds, accounts: list[int]) -> list[Finding]:
     rows = (await session.execute(text(
         "SELECT m.*, COALESCE(a.\"group\", '') AS grp FROM risk_account_metrics m "
@@ -134,9 +147,13 @@ async def _account_findings(session: AsyncSession, th: Thresholds, accounts: lis
                    "profit_factor": round(profit_factor, 3),
                    "short_hold_share": round(short, 4), "sub_minute_share": round(sub_minute, 4),
                    "news_share": round(_share(int(m.news_opens), opens), 4), "realised_pnl": str(realised),
-                   "deposits": str(m.deposits)}  # fmt: skip
+                   "deposits": str(m.deposits), **_slippage_figures(m)}  # fmt: skip
         t = th.get("latency_arbitrage", m.grp)
-        if closed >= t["min_trades"] and short >= t["min_short_share"] and profit_factor >= t["min_profit_factor"]:
+        slipped = int(m.slip_favour) + int(m.slip_against)
+        # Without enough slipped fills (or no requested prices at all) slippage is no evidence either way.
+        asymmetric = slipped < t["min_slipped_fills"] or _share(int(m.slip_favour), slipped) >= t["min_favour_share"]
+        if (closed >= t["min_trades"] and short >= t["min_short_share"] and profit_factor >= t["min_profit_factor"]
+                and asymmetric):
             score = Decimal(round(100 * short * min(1.0, profit_factor / 3), 2))
             arb.append((len(out), m.account_id, t["max_hold_ms"]))
             out.append(Finding(m.account_id, "latency_arbitrage", score,
@@ -269,3 +286,52 @@ async def run(session: AsyncSession, actor: Actor, accounts: list[int], th: Thre
     th = th or await load_thresholds(session)
     findings = await _account_findings(session, th, accounts) + await _hedge_findings(session, th, accounts)
     return await store(session, actor, findings)
+
+
+# Seconds in which an account sent many requests, busiest first; only counts any threshold could use.
+_BURSTS = """
+SELECT s.account_id, COALESCE(a."group", '') AS grp, m.requests, m.rejected_requests,
+    array_agg(s.requests ORDER BY s.requests DESC, s.second DESC) AS counts,
+    array_agg(s.second ORDER BY s.requests DESC, s.second DESC) AS seconds
+FROM risk_request_seconds s
+JOIN risk_account_metrics m ON m.account_id = s.account_id
+LEFT JOIN trading_accounts a ON a.id = s.account_id
+WHERE s.account_id = ANY(:ids) AND s.requests >= :floor
+GROUP BY 1, 2, 3, 4
+"""
+_BURST_ORDERS = """
+SELECT x.a AS account_id, ARRAY(
+    SELECT order_id FROM risk_order_requests WHERE account_id = x.a AND time_ms >= x.sec * 1000
+      AND time_ms < x.sec * 1000 + 1000 ORDER BY order_id LIMIT :n) AS deals
+FROM unnest(CAST(:ids AS bigint[]), CAST(:secs AS bigint[])) AS x(a, sec)
+"""
+
+
+async def _flood_findings(session: AsyncSession, th: Thresholds, accounts: list[int]) -> list[Finding]:
+    floor = th.lowest("request_flood", "min_requests_per_s")
+    rows = (await session.execute(text(_BURSTS), {"ids": accounts, "floor": floor})).all()
+    out: list[Finding] = []
+    for r in rows:
+        t = th.get("request_flood", r.grp)
+        bursts = [(sec, n) for sec, n in zip(r.seconds, r.counts, strict=True) if n >= t["min_requests_per_s"]]
+        if len(bursts) < t["min_burst_seconds"]:
+            continue
+        figures = {"order_requests": int(r.requests), "rejected_share": round(_share(int(r.rejected_requests),
+                   int(r.requests)), 4), "burst_seconds": len(bursts), "peak_requests_per_s": bursts[0][1]}  # fmt: skip
+        score = Decimal(min(100, 10 * len(bursts)))
+        out.append(Finding(r.account_id, "request_flood", score, {
+            "figures": figures, "thresholds": t, "bursts": [[sec, n] for sec, n in bursts[:_EVIDENCE_DEALS]],
+            "peak_second_orders": []}))  # fmt: skip
+    orders = await _evidence_deals(session, _BURST_ORDERS, {"ids": [f.account_id for f in out],
+                                                            "secs": [f.evidence["bursts"][0][0] for f in out]})
+    for f in out:
+        f.evidence["peak_second_orders"] = orders.get(f.account_id, [])
+    return out
+
+
+async def run_requests(session: AsyncSession, actor: Actor, accounts: list[int], th: Thresholds | None = None) -> int:
+    """The request-flood detector for accounts whose order requests were just stored; new flags."""
+    if not accounts:
+        return 0
+    th = th or await load_thresholds(session)
+    return await store(session, actor, await _flood_findings(session, th, accounts))

@@ -20,7 +20,9 @@ SELECT {key} AS key, sum(opens) AS opens, sum(closed) AS closed, sum(wins) AS wi
     sum(gross_profit) AS gp, sum(gross_loss) AS gl, sum(hold_ms_sum) AS hold,
     sum(hold_lt_5s) AS h0, sum(hold_lt_1m) AS h1, sum(hold_lt_10m) AS h2, sum(hold_lt_1h) AS h3,
     sum(hold_ge_1h) AS h4, sum(volume_lots) AS volume, sum(news_opens) AS news, sum(deposits) AS dep,
-    sum(withdrawals) AS wd, min(first_ms) AS first_ms, max(last_ms) AS last_ms,
+    sum(withdrawals) AS wd, min(first_ms) AS first_ms, max(last_ms) AS last_ms, sum(requests) AS requests,
+    sum(rejected_requests) AS rejected, sum(slip_fills) AS slip_fills, sum(slip_points_sum) AS slip_sum,
+    sum(slip_favour) AS slip_favour, sum(slip_against) AS slip_against,
     array_agg(account_id) AS accounts
 FROM risk_account_metrics WHERE {where} GROUP BY 1
 """
@@ -51,7 +53,10 @@ class ClientMetrics:
     trades_per_day: float | None
     volume_lots: Decimal
     news_share: float | None
-    slippage_points: Decimal | None  # the platform port carries no requested price: not measurable yet
+    slippage_points: Decimal | None  # average per fill, + in the client's favour; None: no requested prices
+    positive_slippage_share: float | None  # of the fills that slipped, the share in the client's favour
+    order_requests: int
+    rejected_request_share: float | None
     net_deposits: Decimal
     equity_growth: float | None  # realised P&L over net deposits
     risk_score: int
@@ -63,6 +68,7 @@ def _build(r: Any, floating: Decimal | None, score: int) -> ClientMetrics:
     realised = gp - gl
     net_dep = Decimal(r.dep) - Decimal(r.wd)
     span_days = ((r.last_ms or 0) - (r.first_ms or 0)) / 86_400_000
+    slipped = int(r.slip_favour) + int(r.slip_against)
     return ClientMetrics(
         key=int(r.key), accounts=sorted(int(a) for a in r.accounts), realised_pnl=realised.quantize(_CENT),
         floating_pnl=floating, closed_trades=closed,
@@ -73,7 +79,11 @@ def _build(r: Any, floating: Decimal | None, score: int) -> ClientMetrics:
         hold_distribution=dict(zip(HOLD_BUCKETS, (int(r.h0), int(r.h1), int(r.h2), int(r.h3), int(r.h4)), strict=True)),
         trades_per_day=opens / max(span_days, 1 / 24) if opens else None,
         volume_lots=Decimal(r.volume), news_share=int(r.news) / opens if opens else None,
-        slippage_points=None, net_deposits=net_dep.quantize(_CENT),
+        slippage_points=(Decimal(r.slip_sum) / int(r.slip_fills)).quantize(_CENT) if int(r.slip_fills) else None,
+        positive_slippage_share=int(r.slip_favour) / slipped if slipped else None,
+        order_requests=int(r.requests),
+        rejected_request_share=int(r.rejected) / int(r.requests) if r.requests else None,
+        net_deposits=net_dep.quantize(_CENT),
         equity_growth=float(realised / net_dep) if net_dep > 0 else None, risk_score=score,
     )  # fmt: skip
 

@@ -141,7 +141,14 @@ class ClientMetricsType:
     trades_per_day: float | None
     volume_lots: Decimal
     news_share: float | None
-    slippage_points: Decimal | None
+    slippage_points: Decimal | None = strawberry.field(
+        description="Average slippage per fill in points, positive in the client's favour; null when the "
+        "trading server reports no requested prices.")
+    positive_slippage_share: float | None = strawberry.field(
+        description="Of the fills that slipped, the share that slipped in the client's favour.")
+    order_requests: int = strawberry.field(description="Market requests sent, filled or not.")
+    rejected_request_share: float | None = strawberry.field(
+        description="Share of the requests the server refused (requotes, off quotes, no money).")
     net_deposits: Money  # type: ignore[valid-type]
     equity_growth: float | None
     risk_score: int
@@ -153,7 +160,9 @@ class ClientMetricsType:
                    expectancy=m.expectancy, profit_factor=m.profit_factor, avg_hold_seconds=m.avg_hold_seconds,
                    hold_distribution=cast(JSON, m.hold_distribution), trades_per_day=m.trades_per_day,
                    volume_lots=m.volume_lots, news_share=m.news_share, slippage_points=m.slippage_points,
-                   net_deposits=m.net_deposits, equity_growth=m.equity_growth, risk_score=m.risk_score)  # fmt: skip
+                   positive_slippage_share=m.positive_slippage_share, order_requests=m.order_requests,
+                   rejected_request_share=m.rejected_request_share, net_deposits=m.net_deposits,
+                   equity_growth=m.equity_growth, risk_score=m.risk_score)  # fmt: skip
 
 
 @strawberry.type(description="A toxic-flow flag with the evidence that raised it.")

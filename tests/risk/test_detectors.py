@@ -7,7 +7,10 @@ from typing import Any
 
 from sqlalchemy import text
 
+from domain.risk import metrics
 from domain.risk.calendar import import_calendar
+from domain.risk.detectors import _account_findings, load_thresholds, set_threshold
+from domain.risk.requests import pull_requests
 from domain.shared.actor import system_actor
 from domain.trading import accounts
 from domain.trading.puller import pull_server
@@ -17,9 +20,11 @@ from tests.trading.conftest import new_server, sim_platform
 
 # abnormal_execution is scored on its HFT sub-rule (short holds) against the planted scalpers.
 EXPECTED = {"latency_arbitrage": "latency_arbitrage", "news": "news_trader", "abnormal_execution": "scalper",
-            "hedging": "hedger"}  # fmt: skip
-MIN_PRECISION = {"latency_arbitrage": 1.0, "news": 0.75, "abnormal_execution": 0.8, "hedging": 1.0}
-MIN_RECALL = {"latency_arbitrage": 1.0, "news": 0.66, "abnormal_execution": 0.8, "hedging": 1.0}
+            "hedging": "hedger", "request_flood": "flooder"}  # fmt: skip
+MIN_PRECISION = {"latency_arbitrage": 1.0, "news": 0.75, "abnormal_execution": 0.8, "hedging": 1.0,
+                 "request_flood": 1.0}  # fmt: skip
+MIN_RECALL = {"latency_arbitrage": 1.0, "news": 0.66, "abnormal_execution": 0.8, "hedging": 1.0,
+              "request_flood": 1.0}  # fmt: skip
 
 
 _PULLED: dict[str, tuple[int, dict[int, str], dict[int, int]]] = {}
@@ -55,6 +60,9 @@ async def _setup(session_factory: Any, risk_sim: SimServer) -> tuple[int, dict[i
                                      "VALUES (:a, :b, 'payment')"), {"a": x, "b": y})
         result = await pull_server(session_factory, server_id, platform, page_size=500)
         assert result.error is None
+        # Order requests first, as their job may well run before the deals' risk step.
+        requests = await pull_requests(session_factory, server_id, platform, system_actor("test"), page_size=500)
+        assert requests.supported and requests.fetched > result.fetched / 2
     finally:
         await platform.aclose()
     return server_id, truth, ids
@@ -104,3 +112,65 @@ async def test_detectors_find_planted_profiles_and_leave_ordinary_traders_alone(
 
     # The same batches again change nothing (idempotent per batch).
     assert await process_pending(session_factory, server_id) == []
+
+
+async def test_slippage_is_asymmetric_for_latency_arbitrage_only(session_factory: Any, risk_sim: SimServer) -> None:
+    _, truth, ids = await pulled(session_factory, risk_sim)
+    async with session_factory() as s:
+        figures = {login: await metrics.account_metrics(s, ids[login]) for login in truth}
+    arb = [m for login, m in figures.items() if truth[login] == "latency_arbitrage" and m is not None]
+    ordinary = [m for login, m in figures.items() if truth[login] == "ordinary" and m is not None]
+    assert arb and ordinary
+    for m in arb:  # fills slip their way, never against them
+        assert m.slippage_points is not None and m.slippage_points > 0
+        assert m.positive_slippage_share == 1.0 and m.order_requests > m.closed_trades
+    # Ordinary fills slip both ways about equally: pooled, neither side dominates.
+    async with session_factory() as s:
+        favour, against = (await s.execute(text(
+            "SELECT sum(slip_favour), sum(slip_against) FROM risk_account_metrics WHERE account_id = ANY(:ids)"
+        ), {"ids": [ids[login] for login, p in truth.items() if p == "ordinary"]})).one()  # fmt: skip
+    assert favour + against >= 20 and 0.3 <= favour / (favour + against) <= 0.7
+    assert all(m.rejected_request_share is not None and m.rejected_request_share < 0.3 for m in ordinary)
+
+
+async def test_request_pull_is_idempotent_and_flood_flags_carry_evidence(
+    session_factory: Any, risk_sim: SimServer
+) -> None:
+    server_id, _, _ = await pulled(session_factory, risk_sim)
+    platform = sim_platform(risk_sim)
+    try:
+        again = await pull_requests(session_factory, server_id, platform, system_actor("test"))
+    finally:
+        await platform.aclose()
+    assert again.fetched == 0 and again.flags == 0
+    async with session_factory() as s:
+        flags = (await s.execute(text(
+            "SELECT account_id, evidence FROM risk_flags WHERE server_id = :s AND detector = 'request_flood'"
+        ), {"s": server_id})).all()  # fmt: skip
+        audited = await s.scalar(text(
+            "SELECT count(*) FROM audit_events WHERE action = 'risk.flag_raised' AND entity_id = ANY(CAST(:ids AS text[]))"
+        ), {"ids": [str(i) for i in await s.scalars(text(
+            "SELECT id FROM risk_flags WHERE server_id = :s AND detector = 'request_flood'"), {"s": server_id})]})
+    assert flags and audited == len(flags)
+    for f in flags:
+        ev = f.evidence
+        assert ev["figures"]["burst_seconds"] >= ev["thresholds"]["min_burst_seconds"]
+        assert ev["bursts"][0][1] >= ev["thresholds"]["min_requests_per_s"] and ev["peak_second_orders"]
+
+
+async def test_latency_arbitrage_needs_asymmetric_slippage_where_it_is_known(
+    session_factory: Any, risk_sim: SimServer
+) -> None:
+    _, truth, ids = await pulled(session_factory, risk_sim)
+    arb = [ids[login] for login, p in truth.items() if p == "latency_arbitrage"]
+    actor = system_actor("test")
+    async with session_factory() as s, s.begin():
+        # given a favour share no account can reach, the arbitrageurs' fills no longer count as asymmetric
+        await set_threshold(s, actor, "latency_arbitrage", {"min_favour_share": 1.01})
+        found = await _account_findings(s, await load_thresholds(s), arb)
+        assert not [f for f in found if f.detector == "latency_arbitrage"]
+        # given too few slipped fills to judge, slippage is no evidence either way and they are found again
+        await set_threshold(s, actor, "latency_arbitrage", {"min_favour_share": 1.01, "min_slipped_fills": 10_000})
+        found = await _account_findings(s, await load_thresholds(s), arb)
+        assert {f.account_id for f in found if f.detector == "latency_arbitrage"} == set(arb)
+        await s.rollback()

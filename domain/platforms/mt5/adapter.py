@@ -25,6 +25,8 @@ from domain.platforms.port import (
     DealPage,
     GroupSpec,
     NewAccount,
+    OrderRequest,
+    OrderRequestPage,
     Position,
     SymbolSpec,
     ms_from_utc,
@@ -236,6 +238,27 @@ class MT5Platform:
         has_more = not exhausted or len(collected) > limit
         return DealPage(deals=deals, next_cursor=deals[-1].cursor if deals else cursor, has_more=has_more)
 
+    async def order_requests_since(self, cursor: DealCursor, limit: int = 1000) -> OrderRequestPage | None:
+        """Closed orders (history/get_page) after (time_ms, order id), paged as deals_since pages deals."""
+        if limit < 1:
+            raise ValueError("limit must be positive")
+        start_s = cursor.time_ms // 1000
+        end_s = int(time.time()) + _FUTURE_SLACK_S
+        collected: list[OrderRequest] = []
+        offset = 0
+        exhausted = False
+        while len(collected) < limit:
+            page = await self._page("history/get_page", {"group": ALL_GROUPS}, start_s, end_s, offset)
+            collected.extend(r for r in map(wire.order_request, page) if r.cursor > cursor)
+            offset += len(page)
+            if len(page) < PAGE_SIZE:
+                exhausted = True
+                break
+        collected.sort(key=lambda r: (r.time_msc, r.order))
+        requests = collected[:limit]
+        has_more = not exhausted or len(collected) > limit
+        return OrderRequestPage(requests, requests[-1].cursor if requests else cursor, has_more)
+
     async def deal_totals(self, start: datetime, end: datetime) -> int:
         params: dict[str, str | int] = {
             "group": ALL_GROUPS,
@@ -290,12 +313,17 @@ class MT5Platform:
     async def _deal_page(
         self, selector: dict[str, str | int], start_s: int, end_s: int, offset: int
     ) -> list[dict[str, Any]]:
+        return await self._page("deal/get_page", selector, start_s, end_s, offset)
+
+    async def _page(
+        self, command: str, selector: dict[str, str | int], start_s: int, end_s: int, offset: int
+    ) -> list[dict[str, Any]]:
         params = {**selector, "from": start_s, "to": end_s, "offset": offset, "total": PAGE_SIZE}
-        result = await self._client.get("deal/get_page", params)
+        result = await self._client.get(command, params)
         if result.retcode == retcodes.MT_RET_ERR_NOTFOUND and "login" in selector:
             raise AccountNotFound(f"MT5 account {selector['login']} not found", field="login")
-        self._raise_unless_ok(result, "deal/get_page")
-        return wire.expect_list(result.answer() or [], "deal/get_page")
+        self._raise_unless_ok(result, command)
+        return wire.expect_list(result.answer() or [], command)
 
     async def _enumerate(self, kind: str) -> list[dict[str, Any]]:
         total_result = await self._client.get(f"{kind}/total")

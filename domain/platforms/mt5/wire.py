@@ -15,6 +15,8 @@ from domain.platforms.port import (
     AccountState,
     Deal,
     GroupSpec,
+    OrderRequest,
+    OrderState,
     Position,
     PositionSide,
     SymbolSpec,
@@ -223,5 +225,35 @@ def symbol(obj: dict[str, Any]) -> SymbolSpec:
         margin_currency=text(obj, "CurrencyMargin") or text(obj, "CurrencyBase"),
         point=point,
         pip_size=pip,
+        raw=obj,
+    )
+
+
+# IMTOrder::EnOrderState -> the port's states (placed/started/partial orders are not requests that ended).
+_ORDER_STATES = {4: OrderState.FILLED, 5: OrderState.REJECTED, 2: OrderState.CANCELED, 6: OrderState.CANCELED}
+
+
+def order_request(obj: dict[str, Any]) -> OrderRequest:
+    """An IMTOrder from history/get_page. PriceOrder is the price asked for (0: market, none given);
+    PriceCurrent of a filled market order is taken as its execution price."""
+    time_msc = integer(obj, "TimeSetupMsc", integer(obj, "TimeSetup", 0) * 1000)
+    state = _ORDER_STATES.get(integer(obj, "State", -1), OrderState.OTHER)
+    requested = dec(obj, "PriceOrder", Decimal(0))
+    executed = dec(obj, "PriceCurrent", Decimal(0))
+    volume = dec(obj, "VolumeInitialExt", Decimal(0)) / VOLUME_EXT_PER_LOT or (
+        dec(obj, "VolumeInitial", Decimal(0)) / VOLUME_PER_LOT)
+    return OrderRequest(
+        order=integer(obj, "Order"),
+        login=integer(obj, "Login"),
+        time=utc_from_ms(time_msc),
+        time_msc=time_msc,
+        symbol=text(obj, "Symbol"),
+        action=integer(obj, "Type", 0),
+        volume=volume,
+        requested_price=requested if requested > 0 else None,
+        executed_price=executed if executed > 0 and state is OrderState.FILLED else None,
+        state=state,
+        position_id=integer(obj, "PositionID", 0),
+        comment=text(obj, "Comment"),
         raw=obj,
     )

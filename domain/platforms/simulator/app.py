@@ -262,6 +262,16 @@ async def deal_page(sim: Simulator, request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
+async def history_total(sim: Simulator, request: Request) -> Response:
+    return _ok({"total": str(sim.store.order_total(_logins(sim, request), *_range_ms(request)))})
+
+
+async def history_page(sim: Simulator, request: Request) -> Response:
+    """Closed orders (filled, rejected, requoted) by setup time, as MT5 history/get_page."""
+    rows = sim.store.order_page(_logins(sim, request), *_range_ms(request), *_paging(request))
+    return Response(b'{"retcode":"0 Done","answer":[' + ",".join(rows).encode() + b"]}", media_type="application/json")
+
+
 def _positions(sim: Simulator, request: Request) -> list[Any]:
     logins = _logins(sim, request)
     chosen = set(logins) if logins is not None else None
@@ -327,6 +337,8 @@ _COMMANDS: dict[tuple[str, str], Handler] = {
     ("GET", "trade/balance"): trade_balance,
     ("GET", "deal/get_total"): deal_total,
     ("GET", "deal/get_page"): deal_page,
+    ("GET", "history/get_total"): history_total,
+    ("GET", "history/get_page"): history_page,
     ("GET", "position/get_total"): position_total,
     ("GET", "position/get_page"): position_page,
     ("GET", "group/total"): group_total,

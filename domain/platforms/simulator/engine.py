@@ -23,6 +23,8 @@ RIGHT_ENABLED, RIGHT_TRADE_DISABLED, RIGHT_READONLY = 0x1, 0x4, 0x200
 RIGHTS_DEFAULT = 0x1E3
 REASON_CLIENT, REASON_EXPERT, REASON_SO = 0, 1, 5
 ENTRY_IN, ENTRY_OUT = 0, 1
+# IMTOrder::EnOrderState values the simulator writes to the order history.
+ORDER_CANCELED, ORDER_FILLED, ORDER_REJECTED = 2, 4, 5
 BALANCE_ACTIONS = {2, 3, 4, 5, 6}
 COMMENT_MAX = 31
 
@@ -158,6 +160,9 @@ class Engine:
         self.feed = PriceFeed(store.get_meta("feed"), self.c.now_ms)
         # Re-seeding from (seed, steps) keeps a restarted server deterministic.
         self.rng = random.Random(f"{seed}:{self.c.steps}")
+        # Order-request detail (slippage, requotes, floods) draws from its own stream, so adding it
+        # left every trader's decisions (and so every existing deal) as they were.
+        self.req_rng = random.Random(f"{seed}:requests:{self.c.steps}")
         self.deals_created = 0
 
     # -- durability -----------------------------------------------------------------------------
@@ -314,7 +319,23 @@ class Engine:
         time_ms: int | None = None,
         reason: int = REASON_EXPERT,
         comment: str = "",
+        slip_points: int = 0,
     ) -> Pos:
+        """Open at the current quote (or `price`). The request carried a price `slip_points` points
+        away from the fill: positive when the fill is better for the client. A refused request is
+        kept in the order history as rejected."""
+        now = time_ms if time_ms is not None else self.clock()
+        try:
+            return self._open(login, symbol, action, lots, price, now, reason, comment, slip_points)
+        except SimError as exc:
+            if symbol in INSTRUMENTS and action in (0, 1) and login in self.accounts:
+                self.reject_request(login, symbol, action, lots, now, rc.text(exc.retcode))
+            raise
+
+    def _open(
+        self, login: int, symbol: str, action: int, lots: Decimal, price: Decimal | None, now: int, reason: int,
+        comment: str, slip_points: int,
+    ) -> Pos:  # fmt: skip
         account = self.account(login)
         if not account.can_trade:
             raise SimError(rc.REQUEST_TRADE_DISABLED)
@@ -326,7 +347,6 @@ class Engine:
             raise SimError(rc.REQUEST_INVALID_VOLUME)
         bid, ask = self.feed.bid_ask(symbol)
         fill = price if price is not None else (ask if action == 0 else bid)
-        now = time_ms if time_ms is not None else self.clock()
         order = self._next_order()
         pos = Pos(order, login, symbol, action, volume_ext, fill, now, now, comment=comment[:COMMENT_MAX])
         needed = self.position_margin(pos, account.leverage)
@@ -335,6 +355,8 @@ class Engine:
         self.positions[pos.position] = pos
         self.store.put_position(pos.position, login, pos.to_json())
         commission = -money(GROUPS[account.group].commission_per_lot * pos.lots)
+        self._order(order, login, inst, action, volume_ext, _requested(inst, action, fill, slip_points), fill,
+                    ORDER_FILLED, now, pos.position, reason, comment)  # fmt: skip
         self._deal(
             account, action=action, entry=ENTRY_IN, symbol=symbol, price=fill, volume_ext=volume_ext,
             profit=Decimal("0.00"), commission=commission, comment=pos.comment, position=pos.position,
@@ -349,6 +371,7 @@ class Engine:
         price: Decimal | None = None,
         time_ms: int | None = None,
         reason: int = REASON_EXPERT,
+        slip_points: int = 0,
     ) -> int:
         pos = self.positions.get(position)
         if pos is None:
@@ -362,12 +385,45 @@ class Engine:
         commission = -money(GROUPS[account.group].commission_per_lot * pos.lots)
         del self.positions[position]
         self.store.delete_position(position)
+        now = time_ms if time_ms is not None else self.clock()
+        order = self._next_order()
+        side = 1 - pos.action
+        self._order(order, pos.login, inst, side, pos.volume_ext, _requested(inst, side, fill, slip_points), fill,
+                    ORDER_FILLED, now, position, reason, pos.comment)  # fmt: skip
         return self._deal(
-            account, action=1 - pos.action, entry=ENTRY_OUT, symbol=pos.symbol, price=fill,
+            account, action=side, entry=ENTRY_OUT, symbol=pos.symbol, price=fill,
             volume_ext=pos.volume_ext, profit=profit, commission=commission, storage=pos.storage,
-            comment=pos.comment, position=position, order=self._next_order(), reason=reason, inst=inst,
-            time_ms=time_ms, price_position=pos.price_open,
+            comment=pos.comment, position=position, order=order, reason=reason, inst=inst,
+            time_ms=now, price_position=pos.price_open,
         )  # fmt: skip
+
+    def reject_request(self, login: int, symbol: str, action: int, lots: Decimal, time_ms: int, why: str) -> int:
+        """A market request the server refused (requote, off quotes, no money...): history only."""
+        inst = INSTRUMENTS[symbol]
+        bid, ask = self.feed.bid_ask(symbol)
+        order = self._next_order()
+        self._order(order, login, inst, action, int(lots * LOT_EXT), ask if action == 0 else bid, None,
+                    ORDER_REJECTED, time_ms, 0, REASON_EXPERT, why)  # fmt: skip
+        return order
+
+    def _order(
+        self, order: int, login: int, inst: Instrument, action: int, volume_ext: int, requested: Decimal,
+        fill: Decimal | None, state: int, time_ms: int, position: int, reason: int, comment: str,
+    ) -> None:  # fmt: skip
+        # IMTOrder: PriceOrder is the price the client asked for; for a filled market order the
+        # simulator reports the execution price in PriceCurrent (0 when nothing was executed).
+        data = {
+            "Order": str(order), "ExternalID": "", "Login": str(login), "Dealer": "0", "Symbol": inst.symbol,
+            "Digits": str(inst.digits), "DigitsCurrency": "2", "ContractSize": str(inst.contract_size),
+            "State": str(state), "Reason": str(reason), "TimeSetup": str(time_ms // 1000),
+            "TimeSetupMsc": str(time_ms), "TimeDoneMsc": str(time_ms), "TimeExpiration": "0",
+            "Type": str(action), "TypeFill": "0", "TypeTime": "0", "PriceOrder": str(requested),
+            "PriceTrigger": "0", "PriceCurrent": str(fill if fill is not None else 0), "PriceSL": "0",
+            "PriceTP": "0", "VolumeInitial": str(volume_ext // 10_000), "VolumeInitialExt": str(volume_ext),
+            "VolumeCurrent": "0", "VolumeCurrentExt": "0", "ExpertID": "0", "PositionID": str(position),
+            "PositionByID": "0", "Comment": comment[:COMMENT_MAX],
+        }  # fmt: skip
+        self.store.add_order(order, login, time_ms, data)
 
     def _next_order(self) -> int:
         self.c.next_order += 1
@@ -466,6 +522,13 @@ class Engine:
         if trader and str(position) in trader["open"]:
             del trader["open"][str(position)]
             self.store.put_trader(login, trader)
+
+
+def _requested(inst: Instrument, action: int, fill: Decimal, slip_points: int) -> Decimal:
+    """The requested price of a fill that slipped `slip_points` in the client's favour (negative:
+    against): a buy filled below, a sell filled above the price asked for is in the client's favour."""
+    point = Decimal(1).scaleb(-inst.digits)
+    return fill + (1 if action == 0 else -1) * slip_points * point
 
 
 def _day(ms: int) -> int:

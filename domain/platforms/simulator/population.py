@@ -13,10 +13,10 @@ _MIX = ("ordinary",) * 6 + ("scalper",) * 3 + ("latency_arbitrage", "news_trader
 
 def populate(engine: Engine, groups: int = 1) -> list[int]:
     """Create accounts funded with 10 000 USD: `groups` times (6 ordinary, 3 scalpers, 1 arbitrageur,
-    1 news trader, 1 hedger pair). Returns the new logins."""
+    1 news trader, 1 hedger pair, 1 request flooder). Returns the new logins."""
     logins: list[int] = []
     for g in range(groups):
-        for i, profile in enumerate((*_MIX, "hedger", "hedger")):
+        for i, profile in enumerate((*_MIX, "hedger", "hedger", "flooder")):
             account = engine.add_user(
                 {
                     "Group": "real\\raw" if i % 2 else "real\\standard",
@@ -27,7 +27,8 @@ def populate(engine: Engine, groups: int = 1) -> list[int]:
             )
             engine.balance_operation(account.login, 2, Decimal(10_000), "initial deposit", False)
             logins.append(account.login)
-            if profile != "hedger":
+            if profile not in ("hedger", "flooder"):
                 attach(engine, account.login, profile)
-        attach(engine, logins[-2], "hedger", partner=logins[-1])
+        attach(engine, logins[-3], "hedger", partner=logins[-2])
+        attach(engine, logins[-1], "flooder")  # last, so the other traders keep their order
     return logins

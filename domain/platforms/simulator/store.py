@@ -22,6 +22,10 @@ CREATE TABLE IF NOT EXISTS deals (
 CREATE INDEX IF NOT EXISTS deals_time ON deals (time_msc, deal);
 CREATE INDEX IF NOT EXISTS deals_login ON deals (login, time_msc, deal);
 CREATE TABLE IF NOT EXISTS traders (login INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS orders (
+    "order" INTEGER PRIMARY KEY, login INTEGER NOT NULL, time_msc INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS orders_time ON orders (time_msc, "order");
+CREATE INDEX IF NOT EXISTS orders_login ON orders (login, time_msc, "order");
 """
 
 
@@ -96,14 +100,37 @@ class Store:
     def deal_page(
         self, logins: Iterable[int] | None, from_ms: int, to_ms: int, offset: int, total: int
     ) -> list[str]:
+        return self._page("deals", "deal", logins, from_ms, to_ms, offset, total)
+
+    def deal_total(self, logins: Iterable[int] | None, from_ms: int, to_ms: int) -> int:
+        return self._total("deals", logins, from_ms, to_ms)
+
+    # order requests (filled, rejected, requoted), in MT5 IMTOrder JSON form
+    def add_order(self, order: int, login: int, time_msc: int, data: dict[str, Any]) -> None:
+        self._db.execute(
+            'INSERT INTO orders ("order", login, time_msc, data) VALUES (?, ?, ?, ?)',
+            (order, login, time_msc, json.dumps(data, separators=(",", ":"))),
+        )
+
+    def order_page(
+        self, logins: Iterable[int] | None, from_ms: int, to_ms: int, offset: int, total: int
+    ) -> list[str]:
+        return self._page("orders", '"order"', logins, from_ms, to_ms, offset, total)
+
+    def order_total(self, logins: Iterable[int] | None, from_ms: int, to_ms: int) -> int:
+        return self._total("orders", logins, from_ms, to_ms)
+
+    def _page(
+        self, table: str, key: str, logins: Iterable[int] | None, from_ms: int, to_ms: int, offset: int, total: int
+    ) -> list[str]:
         clause, args = self._where(logins, from_ms, to_ms)
         rows = self._db.execute(
-            f"SELECT data FROM deals WHERE {clause} ORDER BY time_msc, deal LIMIT ? OFFSET ?",  # noqa: S608
+            f"SELECT data FROM {table} WHERE {clause} ORDER BY time_msc, {key} LIMIT ? OFFSET ?",  # noqa: S608
             [*args, total, offset],
         )
         return [data for (data,) in rows]
 
-    def deal_total(self, logins: Iterable[int] | None, from_ms: int, to_ms: int) -> int:
+    def _total(self, table: str, logins: Iterable[int] | None, from_ms: int, to_ms: int) -> int:
         clause, args = self._where(logins, from_ms, to_ms)
-        row = self._db.execute(f"SELECT COUNT(*) FROM deals WHERE {clause}", args).fetchone()  # noqa: S608
+        row = self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE {clause}", args).fetchone()  # noqa: S608
         return int(row[0])

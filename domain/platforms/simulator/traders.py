@@ -6,7 +6,14 @@ Profiles (ground truth exported at /sim/ground-truth):
 - latency_arbitrage: trades only when the broker quote is stale (lagging the market by several
   spreads, e.g. during a feed gap or after news), in the market's direction; holds 1-3 s; wins;
 - news_trader: trades in a window around scheduled news, in the direction of the news move;
-- hedger: two accounts opening opposite positions of equal size on one symbol within ~40 ms.
+- hedger: two accounts opening opposite positions of equal size on one symbol within ~40 ms;
+- flooder: an expert advisor firing bursts of 15-40 market requests in one millisecond, nearly all
+  refused (off quotes, requotes), now and then one filled and held for minutes.
+
+Every request lands in the order history with the price asked for. Fills slip a few points either
+way for most traders, about symmetrically; the latency arbitrageur's fills slip in its favour (its
+requests that would slip against it are refused instead). These draws use the engine's separate
+`req_rng`, so they leave the traders' decisions, and so their deals, unchanged.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 from domain.platforms.simulator.engine import Engine, SimError
 from domain.platforms.simulator.market import INSTRUMENTS, NEWS_SYMBOLS, last_news_ms, next_news_ms
 
-PROFILES = ("ordinary", "scalper", "latency_arbitrage", "news_trader", "hedger")
+PROFILES = ("ordinary", "scalper", "latency_arbitrage", "news_trader", "hedger", "flooder")
 # Opens per simulated minute at activity 1.0 (each open later produces a closing deal).
 BASE_OPENS_PER_MIN = {
     "ordinary": 0.5,
@@ -26,7 +33,10 @@ BASE_OPENS_PER_MIN = {
     "latency_arbitrage": 2.0,
     "news_trader": 1.0,
     "hedger": 0.4,
+    "flooder": 1.5,  # bursts per minute; a fill is rare
 }
+REQUOTE_P = 0.03  # share of ordinary requests requoted once before they fill
+FLOOD_REFUSALS = ("Off quotes", "Requote", "No prices")
 _FX = [s for s, i in INSTRUMENTS.items() if i.path.startswith("Forex")]
 _SCALPER_SYMBOLS = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US500"]
 
@@ -68,7 +78,8 @@ def ground_truth(engine: Engine) -> dict[str, Any]:
 
 
 def expected_deals_per_second(engine: Engine) -> float:
-    opens = sum(BASE_OPENS_PER_MIN[t["profile"]] for t in engine.traders.values() if t.get("leader", True))
+    opens = sum(BASE_OPENS_PER_MIN[t["profile"]] for t in engine.traders.values()
+                if t.get("leader", True) and t["profile"] != "flooder")  # fmt: skip
     return opens * 2 / 60  # every open is closed later; hedgers counted per account
 
 
@@ -91,6 +102,16 @@ def act_all(engine: Engine, rng: random.Random, now_ms: int, activity: float, dt
             _news(engine, trader, rng, now_ms, p_open)
         elif profile == "hedger":
             _hedger(engine, trader, rng, now_ms, p_open)
+        elif profile == "flooder":
+            _flooder(engine, trader, now_ms, p_open)
+
+
+def _slip(engine: Engine, profile: str) -> int:
+    """Points a fill slips in the client's favour (negative: against)."""
+    r = engine.req_rng
+    if profile == "latency_arbitrage":
+        return r.choice((0, 1, 2, 2, 3, 4))  # adverse requests are refused, never filled worse
+    return 0 if r.random() < 0.7 else r.choice((-3, -2, -1, 1, 2, 3))
 
 
 def _close_due(engine: Engine, trader: dict[str, Any], now_ms: int) -> None:
@@ -98,7 +119,7 @@ def _close_due(engine: Engine, trader: dict[str, Any], now_ms: int) -> None:
     for position in sorted(due):
         del trader["open"][str(position)]
         if position in engine.positions:
-            engine.close_position(position, time_ms=now_ms)
+            engine.close_position(position, time_ms=now_ms, slip_points=_slip(engine, trader["profile"]))
     if due:
         engine.store.put_trader(trader["login"], trader)
 
@@ -113,9 +134,14 @@ def _open(
     now_ms: int,
     price: Decimal | None = None,
 ) -> bool:
+    profile = trader["profile"]
+    requote = REQUOTE_P if profile != "latency_arbitrage" else 0.15
+    if engine.req_rng.random() < requote and trader["login"] in engine.accounts:
+        engine.reject_request(trader["login"], symbol, action, Decimal(lots), now_ms, "Requote")
     try:
         pos = engine.open_position(
-            trader["login"], symbol, action, Decimal(lots), time_ms=now_ms, price=price
+            trader["login"], symbol, action, Decimal(lots), time_ms=now_ms, price=price,
+            slip_points=_slip(engine, profile),
         )
     except SimError:
         return False  # no money, trading disabled...: the trader just does not trade
@@ -187,3 +213,17 @@ def _hedger(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int
     if _open(engine, trader, symbol, action, lots, close_at, now):
         lag = rng.randint(1, 40)  # the partner's terminal fires a few milliseconds later
         _open(engine, partner, symbol, 1 - action, lots, close_at + lag, now + lag)
+
+
+def _flooder(engine: Engine, trader: dict[str, Any], now: int, p: float) -> None:
+    r = engine.req_rng
+    if r.random() >= p:
+        return
+    symbol = r.choice(_SCALPER_SYMBOLS)
+    action = r.randint(0, 1)
+    burst = r.randint(15, 40)
+    fill = not trader["open"] and r.random() < 0.3
+    for _ in range(burst - 1 if fill else burst):
+        engine.reject_request(trader["login"], symbol, action, Decimal("0.1"), now, r.choice(FLOOD_REFUSALS))
+    if fill:
+        _open(engine, trader, symbol, action, "0.1", now + r.randint(5 * 60_000, 20 * 60_000), now)
