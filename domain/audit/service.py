@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from asyncpg import Record
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +24,7 @@ from domain.audit.chain import (
     PARTITIONS,
     EventContent,
     canonical_json,
-    link_hash,
+    content_digest,
     partition_for,
     truncate_ms,
 )
@@ -46,40 +45,41 @@ _PARTITION_KEY = "audit.partition"
 MAX_USER_AGENT = 512
 MAX_REASON = 4000
 
-# One round trip: the partition's advisory lock, then its head row FOR UPDATE. FOR UPDATE returns
-# the newest head even though the statement's snapshot predates the lock wait (READ COMMITTED),
-# and raises a retryable serialization failure under REPEATABLE READ instead of forking the
-# chain. The id is drawn under the lock, so ids rise with seq and the hash can cover the id.
-_HEAD = """
-    WITH lock AS (SELECT pg_advisory_xact_lock($1, $2))
-    SELECT h.partition, h.seq, h.hash, nextval('audit_events_id_seq') AS id
-    FROM lock, audit_chain_heads h WHERE h.partition = $2 FOR UPDATE OF h
-    """
-# The same without waiting: the first partition from the preferred one ($2) whose lock is free.
-# The scan stops at the first lock taken (LIMIT 1, no ORDER BY), so only one is held; no row when
-# all are busy. Writers that wait for each other's partitions would queue behind commits (fsync).
-_HEAD_FREE = """
-    WITH free AS MATERIALIZED (
-        SELECT c.p FROM (SELECT (($2 + i) % $3)::smallint AS p FROM generate_series(0, $3 - 1) i) c
-        WHERE pg_try_advisory_xact_lock($1, c.p) LIMIT 1
-    )
-    SELECT h.partition, h.seq, h.hash, nextval('audit_events_id_seq') AS id
-    FROM free, audit_chain_heads h WHERE h.partition = free.p FOR UPDATE OF h
-    """
-_INSERT = """
-    WITH ins AS (
+# Appending is one statement: lock a partition, read its head FOR UPDATE, draw the id, insert the
+# event with its v2 link computed here (chain.py), move the head. FOR UPDATE returns the newest
+# head even though the statement's snapshot predates the lock wait (READ COMMITTED), and raises a
+# retryable serialization failure under REPEATABLE READ instead of forking the chain. The id is
+# drawn under the lock, so ids rise with seq. $17 lock namespace, $18 partition, $19 partitions.
+_APPEND = """
+    WITH {lock}, head AS MATERIALIZED (
+        SELECT h.partition, h.seq + 1 AS seq, h.hash AS prev, nextval('audit_events_id_seq') AS id
+        FROM lock, audit_chain_heads h WHERE h.partition = lock.p FOR UPDATE OF h
+    ), ins AS (
         INSERT INTO audit_events (
             id, partition, seq, occurred_at, actor_kind, actor_user_id, api_token_id, ip, user_agent,
             action, entity_type, entity_id, before, after, reason, category, correlation_id,
             retain_until, prev_hash, hash
-        ) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16, $17, $18,
-                  $19, $20)
-        RETURNING id
-    ), head AS (
-        UPDATE audit_chain_heads SET seq = $3, hash = $20 WHERE partition = $2
+        )
+        SELECT id, partition, seq, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb, $12, $13, $14, $15,
+               prev, sha256(prev || int8send(id) || int2send(partition) || int8send(seq) || $16::bytea)
+        FROM head
+        RETURNING id, partition, seq, hash
+    ), moved AS (
+        UPDATE audit_chain_heads h SET seq = ins.seq, hash = ins.hash FROM ins WHERE h.partition = ins.partition
     )
-    SELECT id FROM ins
+    SELECT id, partition FROM ins
     """
+# The first partition from the preferred one whose lock is free: the scan stops at the first lock
+# taken (LIMIT 1, no ORDER BY), so only one is held; nothing is appended when all are busy. Writers
+# waiting for each other's partitions would queue behind commits (fsync).
+_APPEND_FREE = _APPEND.format(lock="""lock AS MATERIALIZED (
+        SELECT c.p FROM (SELECT (($18 + i) % $19)::smallint AS p FROM generate_series(0, $19 - 1) i) c
+        WHERE pg_try_advisory_xact_lock($17, c.p) LIMIT 1
+    )""")
+# Queue for one partition: this transaction's own (re-entrant), or any when all are busy.
+_APPEND_AT = _APPEND.format(lock="""lock AS MATERIALIZED (
+        SELECT $18::smallint AS p FROM (SELECT pg_advisory_xact_lock($17, $18)) l
+    )""")
 
 
 def _clip(value: str | None, limit: int) -> str | None:
@@ -99,25 +99,6 @@ def _validate(action: str, entity_type: str, entity_id: str | int | None, catego
     return ident
 
 
-async def _lock_head(session: AsyncSession, actor: Actor) -> Record:
-    """Lock this transaction's partition and read its head: (partition, seq, hash, id for the event).
-
-    One partition per transaction. The first event takes the correlation id's partition (else a
-    random one) or, when another transaction holds it, the next free one; later events reuse it.
-    """
-    conn = await driver(session)  # begins the transaction if the caller has not yet
-    txn = session.sync_session.get_transaction()
-    chosen = session.info.get(_PARTITION_KEY)
-    if chosen is not None and chosen[0] is txn:
-        return await conn.fetchrow(_HEAD, LOCK_NAMESPACE, chosen[1])
-    preferred = partition_for(actor.correlation_id) if actor.correlation_id else random.randrange(PARTITIONS)
-    head = await conn.fetchrow(_HEAD_FREE, LOCK_NAMESPACE, preferred, PARTITIONS)
-    if head is None:  # every partition busy: queue for the preferred one
-        head = await conn.fetchrow(_HEAD, LOCK_NAMESPACE, preferred)
-    session.info[_PARTITION_KEY] = (txn, int(head["partition"]))
-    return head
-
-
 async def record(
     session: AsyncSession, actor: Actor, *, action: str, entity_type: str, entity_id: str | int | None,
     before: Mapping[str, Any] | None = None, after: Mapping[str, Any] | None = None,
@@ -133,24 +114,34 @@ async def record(
     if session.new or session.dirty or session.deleted:
         # The caller's pending writes go first, so their lock waits happen before ours is taken.
         await session.flush()
-    head = await _lock_head(session, actor)
-    prev_hash = bytes(head["hash"])
     occurred_at = truncate_ms(clock())
-    content = EventContent(
-        id=int(head["id"]), partition=int(head["partition"]), seq=head["seq"] + 1, occurred_at=occurred_at,
-        actor_kind=actor.kind.value, actor_user_id=actor.user_id, api_token_id=actor.token_id,
-        ip=_clip(actor.ip, 64), user_agent=_clip(actor.user_agent, MAX_USER_AGENT), action=action,
-        entity_type=entity_type, entity_id=ident, before=old, after=new, reason=_clip(reason, MAX_REASON),
-        category=category, correlation_id=_clip(actor.correlation_id, 128),
+    content = EventContent(  # the chain position (id, partition, seq) is the database's to fill in
+        id=0, partition=0, seq=0, occurred_at=occurred_at, actor_kind=actor.kind.value,
+        actor_user_id=actor.user_id, api_token_id=actor.token_id, ip=_clip(actor.ip, 64),
+        user_agent=_clip(actor.user_agent, MAX_USER_AGENT), action=action, entity_type=entity_type,
+        entity_id=ident, before=old, after=new, reason=_clip(reason, MAX_REASON), category=category,
+        correlation_id=_clip(actor.correlation_id, 128),
         retain_until=retain_until_for(category, occurred_at.date(), retain_until),
     )
-    digest = link_hash(prev_hash, content)
     c = content
-    return int(await (await driver(session)).fetchval(
-        _INSERT, c.id, c.partition, c.seq, c.occurred_at, c.actor_kind, c.actor_user_id, c.api_token_id, c.ip,
-        c.user_agent, c.action, c.entity_type, c.entity_id, None if old is None else canonical_json(old).decode(),
-        None if new is None else canonical_json(new).decode(), c.reason, c.category, c.correlation_id,
-        c.retain_until, prev_hash, digest))
+    args = (c.occurred_at, c.actor_kind, c.actor_user_id, c.api_token_id, c.ip, c.user_agent, c.action,
+            c.entity_type, c.entity_id, None if old is None else canonical_json(old).decode(),
+            None if new is None else canonical_json(new).decode(), c.reason, c.category, c.correlation_id,
+            c.retain_until, content_digest(content), LOCK_NAMESPACE)
+    # One partition per transaction: the first event takes the correlation id's partition (else a
+    # random one) or, when another transaction holds it, the next free one; later events reuse it.
+    conn = await driver(session)
+    txn = session.sync_session.get_transaction()
+    chosen = session.info.get(_PARTITION_KEY)
+    if chosen is not None and chosen[0] is txn:
+        row = await conn.fetchrow(_APPEND_AT, *args, chosen[1])
+    else:
+        preferred = partition_for(actor.correlation_id) if actor.correlation_id else random.randrange(PARTITIONS)
+        row = await conn.fetchrow(_APPEND_FREE, *args, preferred, PARTITIONS)
+        if row is None:  # every partition busy: queue for the preferred one
+            row = await conn.fetchrow(_APPEND_AT, *args, preferred)
+        session.info[_PARTITION_KEY] = (txn, int(row["partition"]))
+    return int(row["id"])
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.audit.chain import GENESIS, PARTITIONS, EventContent, link_hash
+from domain.audit.chain import GENESIS, PARTITIONS, EventContent, links
 from domain.audit.models import AuditChainHead, AuditEvent, AuditSeal
 from domain.audit.seal import compute_day
 
@@ -91,7 +91,7 @@ def _chained_at(row: Any) -> int | None:
     """The seq under which this row's content hashes correctly, if not its own (a moved row)."""
     prev = bytes(row.prev_hash)
     for seq in range(max(1, row.seq - REORDER_WINDOW), row.seq + REORDER_WINDOW):
-        if seq != row.seq and link_hash(prev, _content(row, seq)) == bytes(row.hash):
+        if seq != row.seq and links(prev, _content(row, seq), bytes(row.hash)):
             return seq
     return None
 
@@ -104,7 +104,7 @@ def check_row(row: Any, expected_seq: int, expected_prev: bytes, last_id: int) -
                        part, expected_seq, row.id)
     if row.seq < expected_seq:
         return Problem(ProblemKind.REORDERED, f"seq {row.seq} appears again at event {row.id}", part, row.seq, row.id)
-    if link_hash(bytes(row.prev_hash), _content(row)) != bytes(row.hash):
+    if not links(bytes(row.prev_hash), _content(row), bytes(row.hash)):
         moved_from = _chained_at(row)
         if moved_from is not None:
             return Problem(ProblemKind.REORDERED, f"event {row.id} was written at seq {moved_from}, found at seq "

@@ -111,3 +111,30 @@ async def test_posting_an_announcement_is_audited(session_factory: Any) -> None:
         (event,) = list(events)
     assert event.action == "announcement.posted" and event.actor_user_id == 7
     assert event.after == {"title": "Holiday", "body": "Closed Monday", "severity": "info"}
+
+
+async def test_database_links_the_event_as_the_application_verifies_it(session_factory: Any) -> None:
+    """The v2 link is computed in SQL (sha256, int8send); Python must derive the same bytes."""
+    import asyncpg
+
+    from domain.audit.chain import GENESIS, link_hash, link_hash_v2
+    from domain.shared.db import asyncpg_dsn
+    from tests.audit.conftest import content_of
+
+    async with session_factory() as session, session.begin():
+        first = await service.record(session, STAFF, action="thing.changed", entity_type="thing", entity_id=1,
+                                     before={"n": Decimal("1.5")}, after={"n": Decimal("2"), "note": "é\x00"})
+        second = await service.record(session, STAFF, action="thing.changed", entity_type="thing", entity_id=2)
+        url = str(session.bind.url.render_as_string(hide_password=False))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        rows = await conn.fetch("SELECT * FROM audit_events WHERE id = ANY($1) ORDER BY seq", [first, second])
+    finally:
+        await conn.close()
+    assert rows[0]["partition"] == rows[1]["partition"] and rows[1]["seq"] == rows[0]["seq"] + 1
+    for row in rows:
+        content = content_of(row)
+        assert bytes(row["hash"]) == link_hash_v2(bytes(row["prev_hash"]), content)
+        assert bytes(row["hash"]) != link_hash(bytes(row["prev_hash"]), content)
+    assert bytes(rows[1]["prev_hash"]) == bytes(rows[0]["hash"])
+    assert rows[0]["seq"] > 1 or bytes(rows[0]["prev_hash"]) == GENESIS
