@@ -146,9 +146,6 @@ async def exposure(
         params["rc"], params["rr"] = list(mapping), list(mapping.values())
     sql = _QUERY.format(px=_PX, inner=_INNER.get(by, "''"), regions=regions, where_cube=where_cube, key=_KEYS[by],
                         where=where)  # fmt: skip
-    # JIT compilation costs 100-250 ms here, against a few ms of execution; the planner would turn it
-    # on once the cube grows past jit_above_cost (more servers, groups, countries): never for this read.
-    await session.execute(text("SET LOCAL jit = off"))
     rows = (await session.execute(text(sql), params)).all()
     unpriced: set[str] = set()
     unmapped: set[str] = set()

@@ -47,3 +47,8 @@ async def test_driver_errors_are_retried_like_session_errors(session_factory: An
             await (await driver(session)).execute(
                 "DO $$ BEGIN RAISE EXCEPTION 'dup' USING ERRCODE = 'unique_violation'; END $$")
         await in_transaction(session_factory, duplicate)
+
+
+async def test_application_connections_never_jit_compile(session_factory: Any) -> None:
+    async with session_factory() as s:
+        assert await s.scalar(text("SHOW jit")) == "off"
