@@ -35,6 +35,7 @@ class SimServer:
     data_dir: Path
     password: str
     seed: int = 7
+    start_ms: int | None = None  # a fixed simulated start makes a seeded run identical on any day
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
 
@@ -48,7 +49,8 @@ class SimServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "domain.platforms.simulator", "--port", str(self.port),
              "--data-dir", str(self.data_dir), "--seed", str(self.seed), "--rate", "0",
-             "--manager-login", str(MANAGER_LOGIN)],
+             "--manager-login", str(MANAGER_LOGIN),
+             *(["--start-ms", str(self.start_ms)] if self.start_ms is not None else [])],
             cwd=REPO, env=env,
         )  # fmt: skip
         deadline = time.monotonic() + 15

@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manager-login", type=int, required=True)
     parser.add_argument("--manager-password", default=os.environ.get("SIM_MANAGER_PASSWORD"))
     parser.add_argument("--populate-groups", type=int, default=1, help="default population when live")
+    parser.add_argument("--start-ms", type=int, default=None,
+                        help="simulated time of a fresh data dir (default: now); a fixed start makes a seeded "
+                             "manual-clock run identical whenever it runs")
     args = parser.parse_args(argv)
     if not args.manager_password:
         parser.error("--manager-password or $SIM_MANAGER_PASSWORD is required")
@@ -34,6 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         rate=args.rate,
         populate_groups=args.populate_groups,
+        start_ms=args.start_ms,
     )
     # A long keep-alive: the MT5 session lives as long as the TCP connection.
     uvicorn.run(

@@ -46,6 +46,7 @@ class SimConfig:
     seed: int = 1
     rate: float = 0.0  # target deals per second of the live clock; 0 = manual clock (/sim/tick)
     populate_groups: int = 1  # default population when live and no trader is attached
+    start_ms: int | None = None  # simulated time of a fresh data dir (None: now)
 
 
 @dataclass(slots=True)
@@ -59,7 +60,7 @@ class Simulator:
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.store = Store(config.data_dir)
-        self.engine = Engine(self.store, seed=config.seed, live=config.rate > 0)
+        self.engine = Engine(self.store, seed=config.seed, live=config.rate > 0, start_ms=config.start_ms)
         self.faults = Faults()
         self.sessions: dict[tuple[str, int], Session] = {}
         self._pw_hash = _password_hash(config.manager_password)

@@ -144,13 +144,13 @@ class Counters:
 
 
 class Engine:
-    def __init__(self, store: Store, *, seed: int, live: bool) -> None:
+    def __init__(self, store: Store, *, seed: int, live: bool, start_ms: int | None = None) -> None:
         self.store = store
         self.seed = seed
         self.live = live
         saved = store.get_meta("counters")
         wall = int(time.time() * 1000)
-        self.c = Counters(**saved) if saved else Counters(now_ms=wall)
+        self.c = Counters(**saved) if saved else Counters(now_ms=wall if start_ms is None else start_ms)
         self.c.next_deal = max(self.c.next_deal, store.max_deal() + 1)
         if live:
             self.c.now_ms = max(self.c.now_ms, wall)
