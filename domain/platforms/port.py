@@ -224,11 +224,22 @@ class OrderState(enum.Enum):
     OTHER = "OTHER"
 
 
+class OrderKind(enum.Enum):
+    """How the order was to be executed; its side is `OrderRequest.action`."""
+
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    STOP = "STOP"
+    STOP_LIMIT = "STOP_LIMIT"
+    OTHER = "OTHER"  # close-by and anything the platform adds later
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """One market request from the order history, filled or not: what the client asked for.
+    """One request from the order history, filled or not: what the client asked for.
 
-    Slippage is `executed_price` against `requested_price`; either may be unknown (None).
+    Slippage is `executed_price` against `requested_price`; either may be unknown (None). `time_msc`
+    is when the order was placed; a pending order (`kind` LIMIT/STOP...) ended at `done_msc`.
     """
 
     order: int
@@ -244,6 +255,8 @@ class OrderRequest:
     position_id: int
     comment: str
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    kind: OrderKind = OrderKind.MARKET
+    done_msc: int | None = None  # when it was filled, cancelled or rejected, if the platform says
 
     @property
     def cursor(self) -> DealCursor:

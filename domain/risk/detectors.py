@@ -5,6 +5,9 @@
   the platform reports requested prices, slippage asymmetric in the client's favour (fills that
   would have slipped against it were refused instead);
 - news: opens concentrated in the window around high-impact calendar releases, held beyond seconds;
+  or pending-order straddles: a buy stop above and a sell stop below on one symbol, placed within
+  `straddle_pair_ms` of each other and within `straddle_window_ms` before a high-impact release, at
+  least `min_straddles` times (from the order history, domain/risk/requests.py);
 - abnormal_execution: HFT-style short holds (under a minute) not explained by latency arbitrage,
   few-but-very-profitable deals, or equity doubling on deposits;
 - request_flood: bursts of market requests (at least `min_requests_per_s` in one second, in at least
@@ -35,7 +38,8 @@ from domain.shared.actor import Actor
 DEFAULTS: dict[str, dict[str, float]] = {
     "latency_arbitrage": {"min_trades": 8, "max_hold_ms": 5000, "min_short_share": 0.6, "min_profit_factor": 1.5,
                           "min_slipped_fills": 5, "min_favour_share": 0.75},
-    "news": {"min_opens": 6, "min_news_share": 0.6, "max_short_share": 0.5},
+    "news": {"min_opens": 6, "min_news_share": 0.6, "max_short_share": 0.5,
+             "straddle_window_ms": 60_000, "straddle_pair_ms": 5_000, "min_straddles": 2},
     "abnormal_execution": {"min_trades": 10, "min_sub_minute_share": 0.6, "max_arb_share": 0.5,
                            "few_trades": 5, "few_profit_vs_deposit": 0.5, "equity_multiple": 2.0},
     "hedging": {"window_ms": 500, "size_tolerance": 0.1, "min_pairs_linked": 3, "min_pairs_unlinked": 8},
@@ -65,10 +69,17 @@ class Thresholds:
 
     def lowest(self, detector: str, *params: str) -> float:
         """The smallest value any of these parameters takes for any group and symbol."""
+        return min(self._values(detector, params))
+
+    def highest(self, detector: str, *params: str) -> float:
+        """The largest value any of these parameters takes for any group and symbol."""
+        return max(self._values(detector, params))
+
+    def _values(self, detector: str, params: Sequence[str]) -> list[float]:
         values = [DEFAULTS[detector][p] for p in params]
         for (d, _, _), row in self._rows.items():
             values += [float(row[p]) for p in params if d == detector and p in row]
-        return min(values)
+        return values
 
 
 async def load_thresholds(session: AsyncSession) -> Thresholds:
@@ -133,6 +144,7 @@ async def _account_findings(session: AsyncSession, th: Thresholds, accounts: lis
         "SELECT m.*, COALESCE(a.\"group\", '') AS grp FROM risk_account_metrics m "
         "LEFT JOIN trading_accounts a ON a.id = m.account_id WHERE m.account_id = ANY(:ids)"
     ), {"ids": accounts})).all()  # fmt: skip
+    straddles = await _straddles(session, th, {m.account_id: m.grp for m in rows})
     out: list[Finding] = []
     arb: list[tuple[int, int, float]] = []  # (finding index, account, max hold) awaiting evidence deals
     news: list[tuple[int, int]] = []
@@ -158,12 +170,10 @@ async def _account_findings(session: AsyncSession, th: Thresholds, accounts: lis
             arb.append((len(out), m.account_id, t["max_hold_ms"]))
             out.append(Finding(m.account_id, "latency_arbitrage", score,
                                {"figures": figures, "thresholds": t, "deals": []}))
-        t = th.get("news", m.grp)
-        news_share = _share(int(m.news_opens), opens)
-        if opens >= t["min_opens"] and news_share >= t["min_news_share"] and short < t["max_short_share"]:
+        finding = _news_finding(m, th.get("news", m.grp), figures, short, straddles.get(m.account_id, []))
+        if finding is not None:
             news.append((len(out), m.account_id))
-            out.append(Finding(m.account_id, "news", Decimal(round(100 * news_share, 2)),
-                               {"figures": figures, "thresholds": t, "deals": []}))
+            out.append(finding)
         t = th.get("abnormal_execution", m.grp)
         reasons: list[str] = []
         if closed >= t["min_trades"] and sub_minute >= t["min_sub_minute_share"] and short < t["max_arb_share"]:
@@ -184,6 +194,76 @@ async def _account_findings(session: AsyncSession, th: Thresholds, accounts: lis
         out[i].evidence["deals"] = arb_deals.get(account, [])
     for i, account in news:
         out[i].evidence["deals"] = news_deals.get(account, [])
+    return out
+
+
+def _news_finding(
+    m: Any, t: dict[str, float], figures: dict[str, Any], short: float, straddles: list[dict[str, Any]]
+) -> Finding | None:
+    """Trading concentrated around releases, or repeated straddles before them (or both)."""
+    opens = int(m.opens)
+    news_share = _share(int(m.news_opens), opens)
+    reasons: list[str] = []
+    score = 0.0
+    if opens >= t["min_opens"] and news_share >= t["min_news_share"] and short < t["max_short_share"]:
+        reasons.append("trading_around_releases")
+        score = 100 * news_share
+    if len(straddles) >= t["min_straddles"]:
+        reasons.append("pending_straddles")
+        score = max(score, min(100.0, 25.0 * len(straddles)))
+    if not reasons:
+        return None
+    return Finding(m.account_id, "news", Decimal(round(score, 2)), {
+        "figures": {**figures, "straddles": len(straddles)}, "thresholds": t, "reasons": reasons, "deals": [],
+        "straddles": straddles[:_EVIDENCE_DEALS]})  # fmt: skip
+
+
+# Candidate straddles: each buy stop with the nearest sell stop of the account on the same symbol below
+# it, and the first high-impact release after both were placed, within the widest thresholds any group
+# or symbol has; the thresholds in force for each are applied in `_straddles`.
+_STRADDLES = """
+SELECT b.account_id, b.symbol, b.order_id AS buy_order, s.order_id AS sell_order, b.time_ms AS buy_ms,
+    s.time_ms AS sell_ms, b.requested_price AS buy_stop, s.requested_price AS sell_stop, b.state AS buy_state,
+    s.state AS sell_state, r.at AS release, (extract(epoch FROM r.at) * 1000)::bigint AS release_ms
+FROM risk_order_requests b
+JOIN LATERAL (
+    SELECT * FROM risk_order_requests s WHERE s.account_id = b.account_id AND s.order_kind = 'STOP'
+        AND s.side = 'SELL' AND s.symbol = b.symbol AND s.requested_price < b.requested_price
+        AND s.time_ms BETWEEN b.time_ms - :pair AND b.time_ms + :pair
+    ORDER BY abs(s.time_ms - b.time_ms), s.order_id LIMIT 1
+) s ON true
+JOIN LATERAL (
+    SELECT c.at FROM risk_calendar c WHERE c.impact = 'high'
+        AND c.at > to_timestamp(greatest(b.time_ms, s.time_ms) / 1000.0)
+        AND c.at <= to_timestamp((least(b.time_ms, s.time_ms) + :window) / 1000.0)
+    ORDER BY c.at LIMIT 1
+) r ON true
+WHERE b.account_id = ANY(:ids) AND b.order_kind = 'STOP' AND b.side = 'BUY'
+ORDER BY b.account_id, b.time_ms DESC, b.order_id DESC
+"""
+
+
+async def _straddles(session: AsyncSession, th: Thresholds, groups: dict[int, str]) -> dict[int, list[dict[str, Any]]]:
+    """Per account, its straddles under the thresholds of its group and the symbol, newest first."""
+    if not groups:
+        return {}
+    rows = (await session.execute(text(_STRADDLES), {
+        "ids": list(groups), "pair": int(th.highest("news", "straddle_pair_ms")),
+        "window": int(th.highest("news", "straddle_window_ms"))})).all()  # fmt: skip
+    out: dict[int, list[dict[str, Any]]] = {}
+    used: set[int] = set()  # a sell stop belongs to one straddle
+    for r in rows:
+        t = th.get("news", groups[r.account_id], r.symbol)
+        placed = min(r.buy_ms, r.sell_ms)
+        too_far = abs(r.buy_ms - r.sell_ms) > t["straddle_pair_ms"] or r.release_ms - placed > t["straddle_window_ms"]
+        if too_far or r.sell_order in used:
+            continue
+        used.add(r.sell_order)
+        filled = "BUY" if r.buy_state == "FILLED" else "SELL" if r.sell_state == "FILLED" else None
+        out.setdefault(r.account_id, []).append({
+            "symbol": r.symbol, "buy_stop_order": r.buy_order, "sell_stop_order": r.sell_order,
+            "buy_stop": str(r.buy_stop), "sell_stop": str(r.sell_stop), "placed_ms": [r.buy_ms, r.sell_ms],
+            "release": r.release.isoformat(), "lead_ms": r.release_ms - placed, "filled": filled})  # fmt: skip
     return out
 
 
@@ -330,8 +410,10 @@ async def _flood_findings(session: AsyncSession, th: Thresholds, accounts: list[
 
 
 async def run_requests(session: AsyncSession, actor: Actor, accounts: list[int], th: Thresholds | None = None) -> int:
-    """The request-flood detector for accounts whose order requests were just stored; new flags."""
+    """The detectors that read the order history (request floods; the news detector, for its straddles)
+    for accounts whose order requests were just stored; returns the number of new flags."""
     if not accounts:
         return 0
     th = th or await load_thresholds(session)
-    return await store(session, actor, await _flood_findings(session, th, accounts))
+    news = [f for f in await _account_findings(session, th, accounts) if f.detector == "news"]
+    return await store(session, actor, await _flood_findings(session, th, accounts) + news)

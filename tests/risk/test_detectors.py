@@ -5,11 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
+from domain.platforms.errors import PlatformProtocolError
+from domain.platforms.mt5 import wire
+from domain.platforms.port import OrderKind
 from domain.risk import metrics
 from domain.risk.calendar import import_calendar
-from domain.risk.detectors import _account_findings, load_thresholds, set_threshold
+from domain.risk.detectors import DEFAULTS, _account_findings, load_thresholds, set_threshold
+from domain.risk.errors import RiskLimitInvalid
 from domain.risk.requests import pull_requests
 from domain.shared.actor import system_actor
 from domain.trading import accounts
@@ -173,4 +178,80 @@ async def test_latency_arbitrage_needs_asymmetric_slippage_where_it_is_known(
         await set_threshold(s, actor, "latency_arbitrage", {"min_favour_share": 1.01, "min_slipped_fills": 10_000})
         found = await _account_findings(s, await load_thresholds(s), arb)
         assert {f.account_id for f in found if f.detector == "latency_arbitrage"} == set(arb)
+        await s.rollback()
+
+
+async def test_news_detector_finds_pending_straddles_of_news_traders_only(
+    session_factory: Any, risk_sim: SimServer
+) -> None:
+    server_id, truth, ids = await pulled(session_factory, risk_sim)
+    login_of = {v: k for k, v in ids.items()}
+    planted = {int(k): n for k, n in risk_sim.ok("GET", "ground-truth")["straddles"].items()}
+    assert planted and {truth[login] for login in planted} == {"news_trader"}
+    async with session_factory() as s:
+        stops = dict((await s.execute(text(
+            "SELECT account_id, count(*) FROM risk_order_requests WHERE server_id = :s AND order_kind = 'STOP' "
+            "GROUP BY 1"), {"s": server_id})).all())  # fmt: skip
+        flags = (await s.execute(text(
+            "SELECT id, account_id, evidence FROM risk_flags WHERE server_id = :s AND detector = 'news'"
+        ), {"s": server_id})).all()  # fmt: skip
+        audited = set(await s.scalars(text(
+            "SELECT entity_id FROM audit_events WHERE action = 'risk.flag_raised' AND entity_id = ANY(:ids)"
+        ), {"ids": [str(f.id) for f in flags]}))  # fmt: skip
+    # Stop orders reach the CRM with their kind: two per straddle, from the news traders alone.
+    assert {login_of[a]: n for a, n in stops.items()} == {login: 2 * n for login, n in planted.items()}
+    found = {login_of[f.account_id]: f.evidence for f in flags if "pending_straddles" in f.evidence["reasons"]}
+    expected = {login for login, n in planted.items() if n >= DEFAULTS["news"]["min_straddles"]}
+    print(f"straddles: planted={planted} flagged={ {login: e['figures']['straddles'] for login, e in found.items()} }")
+    assert expected and set(found) == expected
+    assert audited == {str(f.id) for f in flags}
+    for login, ev in found.items():
+        t = ev["thresholds"]
+        assert ev["figures"]["straddles"] == planted[login] == len(ev["straddles"])  # every one recognised
+        for st in ev["straddles"]:
+            assert 0 < st["lead_ms"] <= t["straddle_window_ms"] and Decimal(st["buy_stop"]) > Decimal(st["sell_stop"])
+            assert abs(st["placed_ms"][0] - st["placed_ms"][1]) <= t["straddle_pair_ms"]
+        assert any(st["filled"] for st in ev["straddles"])  # the news move triggered one leg
+
+    # Thresholds decide: placed earlier than a 1 s window allows, they are no straddles any more;
+    # one symbol's own window narrows only that symbol's straddles.
+    news_ids = [ids[login] for login in expected]
+    actor = system_actor("test")
+    async with session_factory() as s, s.begin():
+        await set_threshold(s, actor, "news", {"straddle_window_ms": 1000})
+        found_now = await _account_findings(s, await load_thresholds(s), news_ids)
+        assert not [f for f in found_now if "pending_straddles" in f.evidence["reasons"]]
+        await set_threshold(s, actor, "news", {"straddle_window_ms": 60_000})
+        symbol = found[min(expected)]["straddles"][0]["symbol"]
+        await set_threshold(s, actor, "news", {"straddle_window_ms": 1000}, symbol=symbol)
+        narrowed = {f.account_id: f.evidence for f in await _account_findings(s, await load_thresholds(s), news_ids)
+                    if f.detector == "news"}  # fmt: skip
+        kept = [st for login in sorted(expected, key=lambda x: ids[x]) for st in found[login]["straddles"]
+                if st["symbol"] != symbol]  # fmt: skip
+        assert [st for ev in narrowed.values() for st in ev["straddles"]] == kept
+        await s.rollback()
+
+
+def test_order_kinds_from_the_history_and_bad_input() -> None:
+    base = {"Order": "7", "Login": "100", "Symbol": "EURUSD", "State": "2", "TimeSetupMsc": "1000",
+            "TimeDoneMsc": "61000", "PriceOrder": "1.1", "VolumeInitialExt": "10000000"}  # fmt: skip
+    sell_stop = wire.order_request({**base, "Type": "5"})
+    assert (sell_stop.kind, sell_stop.action, sell_stop.time_msc, sell_stop.done_msc) == (OrderKind.STOP, 1, 1000, 61000)
+    market = wire.order_request({k: v for k, v in base.items() if k != "TimeDoneMsc"})  # no Type: a market buy
+    assert (market.kind, market.action, market.done_msc) == (OrderKind.MARKET, 0, None)
+    close_by = wire.order_request({**base, "Type": "8"})  # close-by and unknown types: no kind of ours, no side
+    assert (close_by.kind, close_by.action) == (OrderKind.OTHER, 0)
+    assert wire.order_request({**base, "Type": "42"}).kind is OrderKind.OTHER
+    with pytest.raises(PlatformProtocolError):
+        wire.order_request({**base, "Type": "stop"})
+
+
+async def test_straddle_thresholds_refuse_unknown_parameters(session_factory: Any) -> None:
+    count = "SELECT (SELECT count(*) FROM risk_thresholds) + (SELECT count(*) FROM audit_events)"
+    async with session_factory() as s, s.begin():
+        before = await s.scalar(text(count))
+        with pytest.raises(RiskLimitInvalid) as err:
+            await set_threshold(s, system_actor("test"), "news", {"straddle_window": 1000})
+        assert err.value.code == "RISK_LIMIT_INVALID"
+        assert await s.scalar(text(count)) == before  # refused: no threshold stored, nothing audited
         await s.rollback()

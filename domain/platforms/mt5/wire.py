@@ -15,6 +15,7 @@ from domain.platforms.port import (
     AccountState,
     Deal,
     GroupSpec,
+    OrderKind,
     OrderRequest,
     OrderState,
     Position,
@@ -231,24 +232,35 @@ def symbol(obj: dict[str, Any]) -> SymbolSpec:
 
 # IMTOrder::EnOrderState -> the port's states (placed/started/partial orders are not requests that ended).
 _ORDER_STATES = {4: OrderState.FILLED, 5: OrderState.REJECTED, 2: OrderState.CANCELED, 6: OrderState.CANCELED}
+# IMTOrder::EnOrderType 0-7 alternate buy/sell: market, limit, stop, stop-limit; 8 is close-by.
+_ORDER_KINDS = (OrderKind.MARKET, OrderKind.LIMIT, OrderKind.STOP, OrderKind.STOP_LIMIT)
+
+
+def _kind_and_side(order_type: int) -> tuple[OrderKind, int]:
+    if 0 <= order_type < 2 * len(_ORDER_KINDS):
+        return _ORDER_KINDS[order_type // 2], order_type % 2
+    return OrderKind.OTHER, 0  # close-by or unknown: no side of its own to report
 
 
 def order_request(obj: dict[str, Any]) -> OrderRequest:
-    """An IMTOrder from history/get_page. PriceOrder is the price asked for (0: market, none given);
-    PriceCurrent of a filled market order is taken as its execution price."""
+    """An IMTOrder from history/get_page. PriceOrder is the price asked for (0: market, none given;
+    a stop order's trigger price); PriceCurrent of a filled order is taken as its execution price.
+    Type carries both the kind (market, limit, stop...) and the side."""
     time_msc = integer(obj, "TimeSetupMsc", integer(obj, "TimeSetup", 0) * 1000)
     state = _ORDER_STATES.get(integer(obj, "State", -1), OrderState.OTHER)
     requested = dec(obj, "PriceOrder", Decimal(0))
     executed = dec(obj, "PriceCurrent", Decimal(0))
     volume = dec(obj, "VolumeInitialExt", Decimal(0)) / VOLUME_EXT_PER_LOT or (
         dec(obj, "VolumeInitial", Decimal(0)) / VOLUME_PER_LOT)
+    kind, side = _kind_and_side(integer(obj, "Type", 0))
+    done_msc = integer(obj, "TimeDoneMsc", 0)
     return OrderRequest(
         order=integer(obj, "Order"),
         login=integer(obj, "Login"),
         time=utc_from_ms(time_msc),
         time_msc=time_msc,
         symbol=text(obj, "Symbol"),
-        action=integer(obj, "Type", 0),
+        action=side,
         volume=volume,
         requested_price=requested if requested > 0 else None,
         executed_price=executed if executed > 0 and state is OrderState.FILLED else None,
@@ -256,4 +268,6 @@ def order_request(obj: dict[str, Any]) -> OrderRequest:
         position_id=integer(obj, "PositionID", 0),
         comment=text(obj, "Comment"),
         raw=obj,
+        kind=kind,
+        done_msc=done_msc or None,
     )

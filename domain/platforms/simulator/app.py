@@ -268,7 +268,8 @@ async def history_total(sim: Simulator, request: Request) -> Response:
 
 
 async def history_page(sim: Simulator, request: Request) -> Response:
-    """Closed orders (filled, rejected, requoted) by setup time, as MT5 history/get_page."""
+    """Ended orders (market requests filled, rejected or requoted; stop orders filled or cancelled) by
+    setup time, as MT5 history/get_page."""
     rows = sim.store.order_page(_logins(sim, request), *_range_ms(request), *_paging(request))
     return Response(b'{"retcode":"0 Done","answer":[' + ",".join(rows).encode() + b"]}", media_type="application/json")
 

@@ -25,6 +25,8 @@ REASON_CLIENT, REASON_EXPERT, REASON_SO = 0, 1, 5
 ENTRY_IN, ENTRY_OUT = 0, 1
 # IMTOrder::EnOrderState values the simulator writes to the order history.
 ORDER_CANCELED, ORDER_FILLED, ORDER_REJECTED = 2, 4, 5
+# IMTOrder::EnOrderType of the pending orders simulated traders place (market orders are 0 buy, 1 sell).
+ORDER_BUY_STOP, ORDER_SELL_STOP = 4, 5
 BALANCE_ACTIONS = {2, 3, 4, 5, 6}
 COMMENT_MAX = 31
 
@@ -122,6 +124,31 @@ class Pos:
 
 
 @dataclass(slots=True)
+class Pending:
+    """A stop order waiting for the market. Its ticket is taken when it is placed; it reaches the
+    order history only when it ends (filled, cancelled or rejected), as MT5 history holds ended orders."""
+
+    order: int
+    login: int
+    symbol: str
+    type: int  # ORDER_BUY_STOP or ORDER_SELL_STOP
+    lots: Decimal
+    price: Decimal  # the stop (trigger) price
+    setup_ms: int
+
+    @property
+    def action(self) -> int:
+        return self.type % 2  # 0 buy, 1 sell, as for market orders
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(asdict(self), lots=str(self.lots), price=str(self.price))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Pending:
+        return cls(**dict(data, lots=Decimal(data["lots"]), price=Decimal(data["price"])))
+
+
+@dataclass(slots=True)
 class Figures:
     balance: Decimal
     credit: Decimal
@@ -163,6 +190,8 @@ class Engine:
         # Order-request detail (slippage, requotes, floods) draws from its own stream, so adding it
         # left every trader's decisions (and so every existing deal) as they were.
         self.req_rng = random.Random(f"{seed}:requests:{self.c.steps}")
+        # Pending-order straddles likewise: their own stream leaves the other streams untouched.
+        self.straddle_rng = random.Random(f"{seed}:straddles:{self.c.steps}")
         self.deals_created = 0
 
     # -- durability -----------------------------------------------------------------------------
@@ -334,7 +363,7 @@ class Engine:
 
     def _open(
         self, login: int, symbol: str, action: int, lots: Decimal, price: Decimal | None, now: int, reason: int,
-        comment: str, slip_points: int,
+        comment: str, slip_points: int, pending: Pending | None = None,
     ) -> Pos:  # fmt: skip
         account = self.account(login)
         if not account.can_trade:
@@ -347,7 +376,7 @@ class Engine:
             raise SimError(rc.REQUEST_INVALID_VOLUME)
         bid, ask = self.feed.bid_ask(symbol)
         fill = price if price is not None else (ask if action == 0 else bid)
-        order = self._next_order()
+        order = pending.order if pending else self._next_order()
         pos = Pos(order, login, symbol, action, volume_ext, fill, now, now, comment=comment[:COMMENT_MAX])
         needed = self.position_margin(pos, account.leverage)
         if needed > self.figures(login).margin_free:
@@ -355,8 +384,9 @@ class Engine:
         self.positions[pos.position] = pos
         self.store.put_position(pos.position, login, pos.to_json())
         commission = -money(GROUPS[account.group].commission_per_lot * pos.lots)
-        self._order(order, login, inst, action, volume_ext, _requested(inst, action, fill, slip_points), fill,
-                    ORDER_FILLED, now, pos.position, reason, comment)  # fmt: skip
+        requested = pending.price if pending else _requested(inst, action, fill, slip_points)
+        self._order(order, login, inst, action, volume_ext, requested, fill, ORDER_FILLED, now, pos.position, reason,
+                    comment, pending)  # fmt: skip
         self._deal(
             account, action=action, entry=ENTRY_IN, symbol=symbol, price=fill, volume_ext=volume_ext,
             profit=Decimal("0.00"), commission=commission, comment=pos.comment, position=pos.position,
@@ -406,24 +436,53 @@ class Engine:
                     ORDER_REJECTED, time_ms, 0, REASON_EXPERT, why)  # fmt: skip
         return order
 
+    def place_stop(
+        self, login: int, symbol: str, order_type: int, lots: Decimal, price: Decimal, time_ms: int
+    ) -> Pending:
+        """Accept a buy-stop or sell-stop order; the caller keeps it until it triggers or is cancelled."""
+        self.account(login)
+        if symbol not in INSTRUMENTS or order_type not in (ORDER_BUY_STOP, ORDER_SELL_STOP) or price <= 0:
+            raise SimError(rc.REQUEST_INVALID)
+        return Pending(self._next_order(), login, symbol, order_type, lots, price, time_ms)
+
+    def trigger_stop(self, pending: Pending, time_ms: int) -> Pos:
+        """The market reached the stop: filled at the current quote, so a gap through it slips the fill.
+        A fill the account cannot afford is rejected, as MT5 rejects an activation without margin."""
+        try:
+            return self._open(pending.login, pending.symbol, pending.action, pending.lots, None, time_ms,
+                              REASON_EXPERT, "", 0, pending)  # fmt: skip
+        except SimError as exc:
+            self.end_pending(pending, time_ms, ORDER_REJECTED, rc.text(exc.retcode))
+            raise
+
+    def end_pending(self, pending: Pending, time_ms: int, state: int = ORDER_CANCELED, comment: str = "") -> None:
+        """A pending order that ends unfilled enters the history (cancelled by the client, or rejected)."""
+        inst = INSTRUMENTS[pending.symbol]
+        self._order(pending.order, pending.login, inst, pending.action, int(pending.lots * LOT_EXT), pending.price,
+                    None, state, time_ms, 0, REASON_EXPERT, comment, pending)  # fmt: skip
+
     def _order(
         self, order: int, login: int, inst: Instrument, action: int, volume_ext: int, requested: Decimal,
         fill: Decimal | None, state: int, time_ms: int, position: int, reason: int, comment: str,
+        pending: Pending | None = None,
     ) -> None:  # fmt: skip
-        # IMTOrder: PriceOrder is the price the client asked for; for a filled market order the
-        # simulator reports the execution price in PriceCurrent (0 when nothing was executed).
+        # IMTOrder: PriceOrder is the price the client asked for (a stop order's trigger price); for a
+        # filled order the simulator reports the execution price in PriceCurrent (0 when nothing was
+        # executed). A pending order was set up before it ended; a market order ends when it is sent.
+        setup_ms = pending.setup_ms if pending else time_ms
         data = {
             "Order": str(order), "ExternalID": "", "Login": str(login), "Dealer": "0", "Symbol": inst.symbol,
             "Digits": str(inst.digits), "DigitsCurrency": "2", "ContractSize": str(inst.contract_size),
-            "State": str(state), "Reason": str(reason), "TimeSetup": str(time_ms // 1000),
-            "TimeSetupMsc": str(time_ms), "TimeDoneMsc": str(time_ms), "TimeExpiration": "0",
-            "Type": str(action), "TypeFill": "0", "TypeTime": "0", "PriceOrder": str(requested),
+            "State": str(state), "Reason": str(reason), "TimeSetup": str(setup_ms // 1000),
+            "TimeSetupMsc": str(setup_ms), "TimeDoneMsc": str(time_ms), "TimeExpiration": "0",
+            "Type": str(pending.type if pending else action), "TypeFill": "0", "TypeTime": "0",
+            "PriceOrder": str(requested),
             "PriceTrigger": "0", "PriceCurrent": str(fill if fill is not None else 0), "PriceSL": "0",
             "PriceTP": "0", "VolumeInitial": str(volume_ext // 10_000), "VolumeInitialExt": str(volume_ext),
             "VolumeCurrent": "0", "VolumeCurrentExt": "0", "ExpertID": "0", "PositionID": str(position),
             "PositionByID": "0", "Comment": comment[:COMMENT_MAX],
         }  # fmt: skip
-        self.store.add_order(order, login, time_ms, data)
+        self.store.add_order(order, login, setup_ms, data)  # the history is paged by setup time
 
     def _next_order(self) -> int:
         self.c.next_order += 1
@@ -519,9 +578,10 @@ class Engine:
 
     def _forget_trader_position(self, login: int, position: int) -> None:
         trader = self.traders.get(login)
-        if trader and str(position) in trader["open"]:
-            del trader["open"][str(position)]
-            self.store.put_trader(login, trader)
+        for held in ("open", "straddle_open"):  # straddle fills are held apart from the trader's own
+            if trader and str(position) in trader.get(held, {}):
+                del trader[held][str(position)]
+                self.store.put_trader(login, trader)
 
 
 def _requested(inst: Instrument, action: int, fill: Decimal, slip_points: int) -> Decimal:

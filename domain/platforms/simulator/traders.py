@@ -5,7 +5,9 @@ Profiles (ground truth exported at /sim/ground-truth):
 - scalper: many short trades (seconds to a minute);
 - latency_arbitrage: trades only when the broker quote is stale (lagging the market by several
   spreads, e.g. during a feed gap or after news), in the market's direction; holds 1-3 s; wins;
-- news_trader: trades in a window around scheduled news, in the direction of the news move;
+- news_trader: trades in a window around scheduled news, in the direction of the news move; before
+  some releases it also straddles the market with a buy stop above and a sell stop below on one
+  symbol, placed within a minute of the release: the news move triggers one, the other is cancelled;
 - hedger: two accounts opening opposite positions of equal size on one symbol within ~40 ms;
 - flooder: an expert advisor firing bursts of 15-40 market requests in one millisecond, nearly all
   refused (off quotes, requotes), now and then one filled and held for minutes.
@@ -13,7 +15,8 @@ Profiles (ground truth exported at /sim/ground-truth):
 Every request lands in the order history with the price asked for. Fills slip a few points either
 way for most traders, about symmetrically; the latency arbitrageur's fills slip in its favour (its
 requests that would slip against it are refused instead). These draws use the engine's separate
-`req_rng`, so they leave the traders' decisions, and so their deals, unchanged.
+`req_rng`, so they leave the traders' decisions, and so their deals, unchanged. Straddles draw from
+`straddle_rng` for the same reason: only the news traders' own deals change.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from domain.platforms.simulator.engine import Engine, SimError
+from domain.platforms.simulator.engine import ORDER_BUY_STOP, ORDER_SELL_STOP, Engine, Pending, SimError
 from domain.platforms.simulator.market import INSTRUMENTS, NEWS_SYMBOLS, last_news_ms, next_news_ms
 
 PROFILES = ("ordinary", "scalper", "latency_arbitrage", "news_trader", "hedger", "flooder")
@@ -37,6 +40,15 @@ BASE_OPENS_PER_MIN = {
 }
 REQUOTE_P = 0.03  # share of ordinary requests requoted once before they fill
 FLOOD_REFUSALS = ("Off quotes", "Requote", "No prices")
+_FX_MAJORS = {s for s, i in INSTRUMENTS.items() if i.path.startswith("Forex\\Majors")}
+STRADDLE_P = 0.5  # share of releases a news trader straddles
+STRADDLE_LEAD_MS = (5_000, 60_000)  # placed this long before the release
+STRADDLE_SPREADS = (6, 10)  # each stop this many spreads from the quote: beyond the noise, within the jump
+STRADDLE_EXPIRY_MS = 60_000  # after the release, a straddle no move reached is withdrawn
+# Small FX stops: their margin seldom decides whether the trader's own news trades fit, so those (and
+# the main random stream they draw from) stay as they were before straddles existed.
+STRADDLE_SYMBOLS = tuple(s for s in NEWS_SYMBOLS if s in _FX_MAJORS)
+STRADDLE_LOTS = ("0.1", "0.2", "0.3")
 _FX = [s for s, i in INSTRUMENTS.items() if i.path.startswith("Forex")]
 _SCALPER_SYMBOLS = ["EURUSD", "GBPUSD", "USDJPY", "XAUUSD", "US500"]
 
@@ -74,6 +86,7 @@ def ground_truth(engine: Engine) -> dict[str, Any]:
     return {
         "traders": {str(login): t["profile"] for login, t in sorted(engine.traders.items())},
         "hedge_pairs": [list(p) for p in pairs],
+        "straddles": {str(login): t["straddles"] for login, t in sorted(engine.traders.items()) if t.get("straddles")},
     }
 
 
@@ -100,6 +113,7 @@ def act_all(engine: Engine, rng: random.Random, now_ms: int, activity: float, dt
             _arbitrage(engine, trader, rng, now_ms, activity)
         elif profile == "news_trader":
             _news(engine, trader, rng, now_ms, p_open)
+            _straddle(engine, trader, now_ms)
         elif profile == "hedger":
             _hedger(engine, trader, rng, now_ms, p_open)
         elif profile == "flooder":
@@ -200,6 +214,84 @@ def _news(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int, 
             now + rng.randint(20_000, 180_000),
             now,
         )
+
+
+def _straddle(engine: Engine, trader: dict[str, Any], now: int) -> None:
+    """Bracket the market with pending stops before some releases (news traders only)."""
+    r = engine.straddle_rng
+    _close_straddle_fills(engine, trader, now)
+    if trader.get("straddle"):
+        _resolve_straddle(engine, trader, now)
+        return
+    release = next_news_ms(now)
+    plan = trader.get("straddle_plan") or {}
+    if plan.get("release") != release:
+        # One draw per release, whatever the step length: whether to straddle it, and when to place.
+        at = release - r.randint(*STRADDLE_LEAD_MS) if r.random() < STRADDLE_P else None
+        plan = trader["straddle_plan"] = {"release": release, "at": at}
+        engine.store.put_trader(trader["login"], trader)
+    if plan["at"] is not None and plan["at"] <= now:
+        plan["at"] = None  # once per release, placed or not
+        _place_straddle(engine, trader, now, release)
+        engine.store.put_trader(trader["login"], trader)
+
+
+def _place_straddle(engine: Engine, trader: dict[str, Any], now: int, release: int) -> None:
+    r = engine.straddle_rng
+    symbol = r.choice(STRADDLE_SYMBOLS)
+    inst = INSTRUMENTS[symbol]
+    bid, ask = engine.feed.bid_ask(symbol)
+    gap = Decimal(r.randint(*STRADDLE_SPREADS) * inst.spread_points).scaleb(-inst.digits)
+    lots = Decimal(r.choice(STRADDLE_LOTS))
+    lag = r.randint(50, 900)  # the second order leaves the terminal a moment after the first
+    try:
+        buy = engine.place_stop(trader["login"], symbol, ORDER_BUY_STOP, lots, ask + gap, now)
+        sell = engine.place_stop(trader["login"], symbol, ORDER_SELL_STOP, lots, bid - gap, now + lag)
+    except SimError:
+        return
+    trader["straddle"] = {"buy": buy.to_json(), "sell": sell.to_json(), "release": release}
+
+
+def _resolve_straddle(engine: Engine, trader: dict[str, Any], now: int) -> None:
+    """One-cancels-other: the first stop the quote reaches is filled, the other cancelled."""
+    state = trader["straddle"]
+    buy, sell = Pending.from_json(state["buy"]), Pending.from_json(state["sell"])
+    if now < sell.setup_ms:
+        return
+    bid, ask = engine.feed.bid_ask(buy.symbol)
+    hit = buy if ask >= buy.price else sell if bid <= sell.price else None
+    if hit is None:
+        if now >= state["release"] + STRADDLE_EXPIRY_MS:
+            engine.end_pending(buy, now)
+            engine.end_pending(sell, now)
+            _straddle_ended(engine, trader)
+        return
+    hold = engine.straddle_rng.randint(20_000, 180_000)
+    try:
+        pos = engine.trigger_stop(hit, now)
+        trader.setdefault("straddle_open", {})[str(pos.position)] = now + hold
+    except SimError:
+        pass  # rejected on activation (no margin): already in the history as such
+    engine.end_pending(sell if hit is buy else buy, now)
+    _straddle_ended(engine, trader)
+
+
+def _straddle_ended(engine: Engine, trader: dict[str, Any]) -> None:
+    # Ground truth counts straddles once in the order history, i.e. ended: that is what a CRM can see.
+    trader["straddle"] = None
+    trader["straddles"] = trader.get("straddles", 0) + 1
+    engine.store.put_trader(trader["login"], trader)
+
+
+def _close_straddle_fills(engine: Engine, trader: dict[str, Any], now: int) -> None:
+    held = trader.get("straddle_open", {})
+    due = sorted(int(p) for p, close_at in held.items() if close_at <= now)
+    for position in due:
+        del held[str(position)]
+        if position in engine.positions:
+            engine.close_position(position, time_ms=now)  # no slippage draw: req_rng stays as it was
+    if due:
+        engine.store.put_trader(trader["login"], trader)
 
 
 def _hedger(engine: Engine, trader: dict[str, Any], rng: random.Random, now: int, p: float) -> None:
