@@ -260,7 +260,9 @@ class OrderRequest:
 
     @property
     def cursor(self) -> DealCursor:
-        return DealCursor(self.time_msc, self.order)
+        """Position in the history stream: an order enters it when it ends (a pending order later
+        than it was placed; a market order at once)."""
+        return DealCursor(self.done_msc or self.time_msc, self.order)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,9 +6,9 @@ counters, requests per second) and run through the request-flood detector in one
 also advances the cursor, so a retry or a second worker applies a page once. Platforms without an
 order history answer None and nothing is stored.
 
-Pending orders (e.g. the stops of a straddle) enter the history only when they end, but the history
-is paged by setup time: one that ends after the cursor has passed its setup time is not pulled. A
-pull after the fact (as in the tests) sees them all; a frequent live pull needs a look-back, not yet built.
+The cursor follows the order history by end time: a pending order (e.g. a straddle's stops) enters it
+when it is filled or cancelled, after orders placed later; the platform adapter looks back far enough
+to find it (for MT5, pending orders that lived up to PENDING_LOOKBACK_S).
 """
 
 from __future__ import annotations

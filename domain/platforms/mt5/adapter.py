@@ -37,6 +37,9 @@ PAGE_SIZE = 100  # MT5 serves at most 100 records per get_page request
 ALL_GROUPS = "*"
 # MT5 server time runs in the broker's time zone, usually ahead of UTC: look a little into the future.
 _FUTURE_SLACK_S = 2 * 86_400
+# history/get_page selects orders by setup time, but a pending order enters the history when it ends:
+# each read looks back this far so pending orders that lived up to this long are not skipped.
+PENDING_LOOKBACK_S = 300
 
 # kind -> (MT5 deal action for trade/balance, sign applied to the positive amount; 0 = signed amount)
 _BALANCE_TYPES: dict[BalanceOpKind, tuple[int, int]] = {
@@ -239,24 +242,31 @@ class MT5Platform:
         return DealPage(deals=deals, next_cursor=deals[-1].cursor if deals else cursor, has_more=has_more)
 
     async def order_requests_since(self, cursor: DealCursor, limit: int = 1000) -> OrderRequestPage | None:
-        """Closed orders (history/get_page) after (time_ms, order id), paged as deals_since pages deals."""
+        """Ended orders (history/get_page) after `cursor`, a position by end time and order id (see
+        `OrderRequest.cursor`), read from PENDING_LOOKBACK_S before it in setup-time order."""
         if limit < 1:
             raise ValueError("limit must be positive")
-        start_s = cursor.time_ms // 1000
+        start_s = max(cursor.time_ms // 1000 - PENDING_LOOKBACK_S, 0)
         end_s = int(time.time()) + _FUTURE_SLACK_S
         collected: list[OrderRequest] = []
         offset = 0
-        exhausted = False
-        while len(collected) < limit:
-            page = await self._page("history/get_page", {"group": ALL_GROUPS}, start_s, end_s, offset)
-            collected.extend(r for r in map(wire.order_request, page) if r.cursor > cursor)
+        frontier: int | None = None  # setup time of the last order read, when more remain unread
+        while True:
+            page = [wire.order_request(o) for o in await self._page(
+                "history/get_page", {"group": ALL_GROUPS}, start_s, end_s, offset)]  # fmt: skip
+            collected.extend(r for r in page if r.cursor > cursor)
             offset += len(page)
             if len(page) < PAGE_SIZE:
-                exhausted = True
+                frontier = None
                 break
-        collected.sort(key=lambda r: (r.time_msc, r.order))
+            frontier = page[-1].time_msc
+            if sum(r.cursor.time_ms < frontier for r in collected) >= limit:
+                break
+        if frontier is not None:  # unread orders were set up, so ended, at the frontier or later
+            collected = [r for r in collected if r.cursor.time_ms < frontier]
+        collected.sort(key=lambda r: (r.cursor.time_ms, r.order))
         requests = collected[:limit]
-        has_more = not exhausted or len(collected) > limit
+        has_more = frontier is not None or len(collected) > limit
         return OrderRequestPage(requests, requests[-1].cursor if requests else cursor, has_more)
 
     async def deal_totals(self, start: datetime, end: datetime) -> int:
