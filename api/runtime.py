@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.events.hub import EventHub
 from domain.shared.db import create_engine, create_session_factory
+from domain.shared.group_commit import GroupCommit
 from domain.shared.settings import Settings
 from schema.context import AppServices
 
@@ -77,7 +78,9 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str, *,
     hub = EventHub(redis=redis, channel_prefix=settings.channel_prefix, queue_size=settings.subscriber_queue_size)
     if start_hub:
         await hub.start()
-    services = AppServices(settings=settings, session_factory=create_session_factory(engine), redis=redis, hub=hub)
+    factory = create_session_factory(engine)
+    services = AppServices(settings=settings, session_factory=factory, redis=redis, hub=hub,
+                           group_commit=GroupCommit(factory))
     await _register_platforms(services)
     return Runtime(services=services, engine=engine)
 

@@ -21,7 +21,8 @@ from starlette.websockets import WebSocket
 
 from domain.events.hub import Event, EventHub, Subscriber
 from domain.shared.actor import ANONYMOUS, Actor
-from domain.shared.db import SessionFactory, in_transaction
+from domain.shared.db import SessionFactory
+from domain.shared.group_commit import GroupCommit
 from domain.shared.settings import Settings
 from schema.errors import PublicError
 
@@ -40,6 +41,7 @@ class AppServices:
     session_factory: SessionFactory
     redis: Redis
     hub: EventHub
+    group_commit: GroupCommit  # mutations' transactions, committed together under load
 
 
 @dataclass
@@ -98,5 +100,8 @@ class Context:
             return await load_principal(session, self.actor.user_id, self.actor.session_id) is not None
 
     async def transaction(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run a mutation's work in one transaction, retrying serialization failures."""
-        return await in_transaction(self.services.session_factory, fn)
+        """Run a mutation's work in a transaction, retrying serialization failures. Concurrent
+        mutations share one transaction and commit (group commit); a failing one is replayed alone,
+        so its error is its own and the others still commit."""
+        result: T = await self.services.group_commit.run(fn)
+        return result

@@ -26,6 +26,7 @@ from bench.loadgen import build_request, run_load
 from domain.ledger import wallets
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory, in_transaction
+from domain.shared.group_commit import GroupCommit
 from domain.shared.settings import Settings
 
 CONCURRENCY = 32
@@ -59,6 +60,7 @@ async def _deposit_clients(db_url: str, uids: list[int], start_at: float, second
     """`len(uids)` concurrent clients depositing through the domain service in this process."""
     engine = create_engine(db_url, Settings(db_max_overflow=0), pool_size=len(uids))
     factory = create_session_factory(engine)
+    group = GroupCommit(factory)
     done = 0
     latencies: list[float] = []
 
@@ -67,7 +69,7 @@ async def _deposit_clients(db_url: str, uids: list[int], start_at: float, second
         actor = Actor(ActorKind.CLIENT, user_id=uid)
         while time.time() < deadline:
             started = time.perf_counter()
-            await in_transaction(factory, lambda s: wallets.deposit_to_wallet(
+            await group.run(lambda s: wallets.deposit_to_wallet(
                 s, actor, user_id=uid, currency="USD", amount=Decimal("1.00"), idempotency_key=uuid.uuid4().hex))
             latencies.append(time.perf_counter() - started)
             done += 1

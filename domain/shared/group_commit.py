@@ -1,0 +1,80 @@
+"""Group commit: many callers' short transactions run and commit as one.
+
+Under load a money movement's own BEGIN and COMMIT (with its WAL flush) cost as much as its work.
+`GroupCommit.run(fn)` queues `fn`; a few drain tasks each take what is queued and run it in one
+transaction, in arrival order. Nobody learns an outcome before its batch has committed.
+
+A batch is all or nothing, so one failing item must not take the others with it: on any error the
+batch is rolled back and every item is replayed alone through `in_transaction`, where it commits or
+fails on its own. Work functions must therefore have no side effects outside the session, as for
+`in_transaction` retries; idempotency keys make a replay of an item that repeats a key harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.shared.db import SessionFactory, TxnFn, in_transaction
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 32
+DRAINS = 8  # batches in flight per process (connections): one waits on the database, others run
+
+
+class GroupCommit:
+    def __init__(self, factory: SessionFactory, *, max_batch: int = MAX_BATCH, drains: int = DRAINS) -> None:
+        self._factory = factory
+        self._max_batch = max_batch
+        self._drains = drains
+        self._queue: list[tuple[TxnFn[Any], asyncio.Future[Any]]] = []
+        self._active: set[asyncio.Task[None]] = set()
+
+    async def run(self, fn: TxnFn[Any]) -> Any:
+        """fn(session)'s result once the transaction it ran in has committed."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((fn, future))
+        if len(self._active) < self._drains:
+            task = asyncio.create_task(self._drain())
+            self._active.add(task)
+            task.add_done_callback(self._active.discard)
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            try:
+                await self._commit(batch)
+            except BaseException as exc:  # cancelled mid-batch (shutdown): nobody may wait forever
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                raise
+
+    async def _commit(self, batch: list[tuple[TxnFn[Any], asyncio.Future[Any]]]) -> None:
+        if len(batch) > 1:
+            async def together(session: AsyncSession) -> list[Any]:
+                return [await fn(session) for fn, _ in batch]
+
+            try:
+                results = await in_transaction(self._factory, together)
+            except Exception as exc:  # whichever item failed, each is replayed alone below
+                log.debug("group commit: batch of %d rolled back (%s); replaying each alone", len(batch), exc)
+            else:
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+                return
+        for fn, future in batch:
+            try:
+                result = await in_transaction(self._factory, fn)
+            except Exception as exc:  # handed to the caller awaiting this item
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(result)

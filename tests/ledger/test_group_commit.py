@@ -1,0 +1,98 @@
+"""Group commit: batched movements commit together, a failing item fails alone and leaves no trace."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from domain.ledger import wallets
+from domain.ledger.errors import InsufficientFunds
+from domain.shared.group_commit import GroupCommit
+from tests.ledger.conftest import check_invariants, client, key, snapshot, wallet_balance
+from tests.ledger.test_wallets import deposit, wallet_id
+
+
+def depositing(uid: int, amount: str, k: str) -> Any:
+    return lambda s: wallets.deposit_to_wallet(s, client(uid), user_id=uid, currency="USD",
+                                               amount=Decimal(amount), idempotency_key=k)
+
+
+async def test_concurrent_movements_commit_in_batches_with_exact_balances(session_factory, make_user):
+    users = [await make_user() for _ in range(5)]
+    group = GroupCommit(session_factory, drains=2)
+
+    moved = await asyncio.gather(*(group.run(depositing(uid, "1.25", key())) for uid in users for _ in range(12)))
+
+    assert len({m.entry_id for m in moved}) == 60 and not any(m.replayed for m in moved)
+    for uid in users:
+        assert await wallet_balance(session_factory, await wallet_id(session_factory, uid, "USD")) == (
+            Decimal("15.00"), Decimal("0"))
+    async with session_factory() as s:
+        transactions = await s.scalar(text(
+            "SELECT count(DISTINCT xmin::text) FROM ledger_entries WHERE id = ANY(:ids)"),
+            {"ids": [m.entry_id for m in moved]})
+        audited = await s.scalar(text(
+            "SELECT count(*) FROM audit_events WHERE action = 'wallet.deposit' AND entity_id = ANY(:ids)"),
+            {"ids": [str(m.entry_id) for m in moved]})
+    assert transactions < 60  # batched: fewer commits than movements
+    assert audited == 60
+    await check_invariants(session_factory)
+
+
+async def test_a_failing_item_fails_alone_and_changes_nothing(session_factory, make_user):
+    rich, poor = await make_user(), await make_user()
+    await deposit(session_factory, rich, "100")
+    await deposit(session_factory, poor, "1")
+    rich_wallet = await wallet_id(session_factory, rich, "USD")
+    poor_wallet = await wallet_id(session_factory, poor, "USD")
+    before = await snapshot(session_factory)
+    group = GroupCommit(session_factory, drains=1)
+    overdraw_key = key()
+
+    def overdraw(s: Any) -> Any:  # 5.00 out of a wallet holding 1.00
+        return wallets.adjust_balance(s, client(poor), wallet_id=poor_wallet, amount=Decimal("-5"),
+                                      reason="test", idempotency_key=overdraw_key)
+
+    results = await asyncio.gather(group.run(depositing(rich, "2", key())), group.run(overdraw),
+                                   group.run(depositing(rich, "3", key())), return_exceptions=True)
+
+    assert isinstance(results[1], InsufficientFunds)
+    assert not isinstance(results[0], BaseException) and not isinstance(results[2], BaseException)
+    assert await wallet_balance(session_factory, rich_wallet) == (Decimal("105"), Decimal("0"))
+    assert await wallet_balance(session_factory, poor_wallet) == (Decimal("1"), Decimal("0"))
+    after = await snapshot(session_factory)
+    # Exactly the two deposits were added: the refused adjustment left no entry, key, audit or outbox row.
+    added = {table: len(after[table]) - len(rows) for table, rows in before.items()}
+    assert added == {"ledger_accounts": 0, "ledger_balances": 0, "ledger_entries": 2, "ledger_postings": 4,
+                     "ledger_holds": 0, "idempotency_keys": 2, "ledger_transfers": 0, "outbox": 2,
+                     "audit_events": 2}
+    assert [r for r in before["ledger_entries"]] == after["ledger_entries"][: len(before["ledger_entries"])]
+    async with session_factory() as s:
+        assert not await s.scalar(text("SELECT count(*) FROM idempotency_keys WHERE key = :k"), {"k": overdraw_key})
+    await check_invariants(session_factory)
+
+
+async def test_a_repeated_key_in_one_batch_has_one_effect(session_factory, make_user):
+    uid = await make_user()
+    group = GroupCommit(session_factory, drains=1)
+    k = key()
+
+    first, second = await asyncio.gather(group.run(depositing(uid, "7", k)), group.run(depositing(uid, "7", k)))
+
+    assert first.entry_id == second.entry_id and [first.replayed, second.replayed] == [False, True]
+    assert await wallet_balance(session_factory, await wallet_id(session_factory, uid, "USD")) == (
+        Decimal("7"), Decimal("0"))
+
+
+async def test_an_item_failing_alone_reaches_its_caller(session_factory, make_user):
+    group = GroupCommit(session_factory)
+
+    async def broken(s: Any) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await group.run(broken)
