@@ -30,14 +30,24 @@ async def test_event_is_not_written_when_the_transaction_rolls_back(session_fact
 
 
 async def test_heartbeat_subscription_over_websocket_end_to_end(live_server, relay, session_factory) -> None:
+    emitted: list[int] = []
     async with graphql_ws(live_server.ws_url) as ws:
         await ws.subscribe("subscription { heartbeat { sequence at } }")
-        await asyncio.sleep(0.2)  # the subscription is registered with the hub
-        async with session_factory() as s, s.begin():
-            event_id = await emit(s, HEARTBEAT_TOPIC, {"at": "2026-01-01T00:00:00+00:00"})
-        message = await ws.receive(timeout=5)
-        assert message["type"] == "next", message
-        assert message["payload"]["data"]["heartbeat"]["sequence"] == event_id
+        # The subscription reaches the hub asynchronously: emit until one of ours arrives (an event
+        # published before the registration is, correctly, not delivered).
+        for _ in range(20):
+            async with session_factory() as s, s.begin():
+                emitted.append(await emit(s, HEARTBEAT_TOPIC, {"at": "2026-01-01T00:00:00+00:00"}))
+            try:
+                message = await ws.receive(timeout=0.5)
+            except TimeoutError:
+                continue
+            assert message["type"] == "next", message
+            event_id = message["payload"]["data"]["heartbeat"]["sequence"]
+            if event_id in emitted:
+                break
+        else:
+            raise AssertionError("no emitted heartbeat reached the subscriber")
     async with session_factory() as s:
         row = await s.get(OutboxEvent, event_id)
         assert row is not None and row.published_at is not None
