@@ -29,13 +29,19 @@ IN_PROGRESS, SUCCEEDED, FAILED = "in_progress", "succeeded", "failed"
 
 @dataclass
 class Settlement:
-    """A freshly claimed key whose result the work's posting statement records (posting.post
-    `settles=`), saving the separate finish() round trip: {"entry_id": ..., **extra}."""
+    """A key whose result the work's posting statement records (posting.post `settles=`), saving
+    the separate finish() round trip: {"entry_id": ..., **extra}. With a `fingerprint` the key is
+    not claimed yet and the posting statement claims it too (saving claim()'s round trip)."""
 
     scope: str
     key: str
     extra: dict[str, Any] = field(default_factory=dict)
     settled: bool = False
+    fingerprint: str | None = None
+
+
+class KeyTaken(Exception):
+    """The posting statement found its idempotency key already used and wrote nothing."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,11 @@ def _settled(row: Mapping[str, Any], fp: str) -> Claim:
                                     field="idempotencyKey")
     result = row["result"]
     return Claim(False, row["status"], orjson.loads(result) if isinstance(result, str | bytes) else result)
+
+
+async def settled(session: AsyncSession, *, scope: str, key: str, fingerprint: str) -> Claim:
+    """What a repeat gets once its key turned out taken (the first call committed by now)."""
+    return _settled(await (await driver(session)).fetchrow(_LOOKUP, scope, key), fingerprint)
 
 
 async def peek(session: AsyncSession, *, scope: str, key: str, operation: str,

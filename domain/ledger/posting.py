@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger.accounts import HOUSE_SHARDS, AccountRef, Balance, get_account
 from domain.ledger.errors import AlreadyReversed, EntryNotFound, InsufficientFunds, UnbalancedEntry
-from domain.ledger.idempotency import Settlement
+from domain.ledger.idempotency import KeyTaken, Settlement
 from domain.shared.actor import Actor
 from domain.shared.db import driver
 from domain.shared.money import quantize_exact
@@ -77,6 +77,18 @@ _POST = """
     ), agg AS (
         SELECT account_id, shard, sum(delta) AS delta, sum(release) AS release, bool_or(allow_negative) AS allow
         FROM d GROUP BY account_id, shard
+    ), ids AS MATERIALIZED (
+        SELECT nextval('ledger_entries_id_seq') AS id
+    ), claimed AS (
+        -- claim-and-settle mode ($19, the fingerprint, given): the operation's idempotency key is
+        -- inserted settled, with this entry as its result; a concurrent holder of the key makes this
+        -- wait until it ends, and an existing key turns the whole statement into a no-op
+        INSERT INTO idempotency_keys (scope, key, fingerprint, status, result)
+        SELECT $16, $17, $19, 'succeeded', $18::jsonb || jsonb_build_object('entry_id', ids.id) FROM ids
+        WHERE $19::bpchar IS NOT NULL
+        ON CONFLICT (scope, key) DO NOTHING RETURNING 1
+    ), go AS MATERIALIZED (
+        SELECT $19::bpchar IS NULL OR EXISTS (SELECT 1 FROM claimed) AS ok
     ), locked AS MATERIALIZED (
         SELECT b.account_id, b.shard FROM ledger_balances b
         WHERE (b.account_id, b.shard) IN (SELECT account_id, shard FROM agg)
@@ -84,14 +96,15 @@ _POST = """
     ), upd AS (
         UPDATE ledger_balances b
         SET balance = b.balance + a.delta, held = b.held - a.release, updated_at = now()
-        FROM agg a, locked l
-        WHERE l.account_id = b.account_id AND l.shard = b.shard
+        FROM agg a, locked l, go
+        WHERE go.ok AND l.account_id = b.account_id AND l.shard = b.shard
           AND a.account_id = b.account_id AND a.shard = b.shard
           AND (a.delta >= 0 OR NOT b.non_negative OR a.allow OR b.balance + a.delta - (b.held - a.release) >= 0)
         RETURNING b.account_id, b.shard, b.balance, b.held
     ), e AS (
-        INSERT INTO ledger_entries (ref_kind, ref_id, idempotency_key, description, details, reverses_entry_id, actor)
-        VALUES ($8, $9, $10, $11, CAST($12 AS jsonb), $13, $14)
+        INSERT INTO ledger_entries (id, ref_kind, ref_id, idempotency_key, description, details, reverses_entry_id,
+                                    actor)
+        SELECT ids.id, $8, $9, $10, $11, CAST($12 AS jsonb), $13, $14 FROM ids, go WHERE go.ok
         RETURNING id, created_at
     ), p AS (
         INSERT INTO ledger_postings (entry_id, account_id, shard, currency, amount, allow_negative)
@@ -102,7 +115,7 @@ _POST = """
     ), settled AS (
         UPDATE idempotency_keys k SET status = 'succeeded', result = $18::jsonb || jsonb_build_object('entry_id', e.id),
                updated_at = now()
-        FROM e WHERE k.scope = $16 AND k.key = $17
+        FROM e WHERE k.scope = $16 AND k.key = $17 AND $19::bpchar IS NULL
     )
     SELECT e.id, e.created_at,
            (SELECT count(*) FROM agg) AS wanted, (SELECT count(*) FROM p) AS posted,
@@ -158,8 +171,9 @@ async def post(
 ) -> PostedEntry:
     """Write one balanced entry and apply it to the balances; refuses to take a guarded wallet negative.
 
-    `settles`: the operation's claimed idempotency key, settled by the same statement with the
-    entry id (and the settlement's extra fields) as its result."""
+    `settles`: the operation's idempotency key, settled by the same statement with the entry id
+    (and the settlement's extra fields) as its result; claimed by it too when the settlement
+    carries the fingerprint, and then KeyTaken (nothing written) when the key already exists."""
     legs = check_balanced(legs)
     shards = [_shard(leg.account) for leg in legs]
     try:
@@ -170,11 +184,13 @@ async def post(
             ref_kind, str(ref_id), idempotency_key, description, orjson.dumps(details or {}).decode(),
             reverses_entry_id, actor.label[:80], random.randrange(HOUSE_SHARDS),  # load spreading, not security
             settles and settles.scope, settles and settles.key,
-            orjson.dumps(settles.extra if settles else {}, default=str).decode())
+            orjson.dumps(settles.extra if settles else {}, default=str).decode(), settles and settles.fingerprint)
     except asyncpg.UniqueViolationError as exc:
         if reverses_entry_id is not None and "reverses_entry_id" in str(exc):
             raise AlreadyReversed("this entry has already been reversed", field="entryId") from exc
         raise
+    if row is None:  # only in claim-and-settle mode: the key was taken, nothing was written
+        raise KeyTaken
     if row["wanted"] != len(row["ids"] or ()):
         raise InsufficientFunds("not enough available funds", field="amount")
     balances: dict[int, Balance] = {}

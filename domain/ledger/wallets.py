@@ -66,16 +66,28 @@ def entry_key(actor: Actor, key: str) -> str:
 
 async def once(
     session: AsyncSession, actor: Actor, key: str, operation: str, payload: Mapping[str, Any],
-    work: Callable[[Settlement], Awaitable[dict[str, Any]]],
+    work: Callable[[Settlement], Awaitable[dict[str, Any]]], *, posts_first: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """Run `work` once per (actor, key); a repeat returns the stored result and True.
 
     `work` gets the key's Settlement: passing it to post() stores the result with the entry;
-    otherwise the result `work` returns is stored here."""
+    otherwise the result `work` returns is stored here.
+
+    `posts_first`: work writes nothing that matters before its post() (lookups, wallets created on
+    demand), so the posting statement claims the key as well: one round trip fewer. Otherwise the
+    key is claimed before work runs."""
+    key = idempotency.check_key(key)
+    if posts_first:
+        fingerprint = idempotency.fingerprint(operation, payload)
+        try:
+            return await work(Settlement(actor.label, key, fingerprint=fingerprint)), False
+        except idempotency.KeyTaken:
+            claim = await idempotency.settled(session, scope=actor.label, key=key, fingerprint=fingerprint)
+            return dict(claim.result or {}), True
     claim = await idempotency.claim(session, scope=actor.label, key=key, operation=operation, payload=payload)
     if not claim.fresh:
         return dict(claim.result or {}), True
-    settlement = Settlement(actor.label, idempotency.check_key(key))
+    settlement = Settlement(actor.label, key)
     result = await work(settlement)
     if not settlement.settled:
         await idempotency.finish(session, scope=actor.label, key=key, result=result)
@@ -101,7 +113,7 @@ async def deposit_to_wallet(
                            after={"wallet_id": wallet.id, "amount": str(amount), "currency": code})
         return {"entry_id": entry.id}
 
-    result, replayed = await once(session, actor, idempotency_key, "deposit_to_wallet", payload, work)
+    result, replayed = await once(session, actor, idempotency_key, "deposit_to_wallet", payload, work, posts_first=True)
     return Movement(int(result["entry_id"]), replayed)
 
 
@@ -144,7 +156,7 @@ async def adjust_balance(
                            reason=reason, category="balance_adjustment")
         return {"entry_id": entry.id}
 
-    result, replayed = await once(session, actor, idempotency_key, "adjust_balance", payload, work)
+    result, replayed = await once(session, actor, idempotency_key, "adjust_balance", payload, work, posts_first=True)
     return Movement(int(result["entry_id"]), replayed)
 
 
@@ -186,7 +198,7 @@ async def exchange(
                                                       **details})
         return {"entry_id": entry.id, **settlement.extra}
 
-    result, replayed = await once(session, actor, idempotency_key, "exchange", payload, work)
+    result, replayed = await once(session, actor, idempotency_key, "exchange", payload, work, posts_first=True)
     return ExchangeResult(
         entry_id=int(result["entry_id"]), replayed=replayed, sold=amount, sold_currency=src,
         bought=Decimal(result["bought"]), bought_currency=dst, mid_rate=Decimal(result["mid_rate"]),
@@ -216,7 +228,7 @@ async def wallet_transfer(
                            after={"from": source.id, "to": target.id, "amount": str(amount)})
         return {"entry_id": entry.id}
 
-    result, replayed = await once(session, actor, idempotency_key, "wallet_transfer", payload, work)
+    result, replayed = await once(session, actor, idempotency_key, "wallet_transfer", payload, work, posts_first=True)
     return Movement(int(result["entry_id"]), replayed)
 
 
