@@ -20,7 +20,7 @@ from api.logging import configure_logging
 from api.metrics import OUTBOX_LAG, REGISTRY, SUBSCRIBERS
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from api.migrate import is_current
-from api.runtime import Runtime, open_runtime
+from api.runtime import Runtime, freeze_heap, open_runtime
 from domain.events.outbox import oldest_pending_age_seconds
 from domain.shared.settings import Settings, get_settings
 from schema.root import build_schema
@@ -59,6 +59,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             multipart_uploads_enabled=True,
             allowed_origins=settings.allowed_ws_origins,
         )
+        freeze_heap()
         try:
             yield
         finally:

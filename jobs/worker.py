@@ -12,7 +12,7 @@ from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 
 from api.metrics import JOBS
-from api.runtime import open_runtime
+from api.runtime import freeze_heap, open_runtime
 from domain.events.outbox import emit, purge_published
 from domain.shared.settings import Settings
 from jobs.relay import OutboxRelay
@@ -78,6 +78,7 @@ async def run_worker(settings: Settings, database_url: str, redis_url: str, *, b
         ctx["services"] = runtime.services
         ctx["settings"] = settings
         await relay.start()
+        freeze_heap()
         log.info("worker.started", queue=settings.queue_name)
 
     async def on_shutdown(ctx: WorkerCtx) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from sqlalchemy import text
 
+from api.runtime import freeze_heap
 from bench.harness import bench_services
 from bench.loadgen import build_request, run_load
 from domain.ledger import wallets
@@ -61,6 +62,7 @@ async def _deposit_clients(db_url: str, uids: list[int], start_at: float, second
     engine = create_engine(db_url, Settings(db_max_overflow=0), pool_size=len(uids))
     factory = create_session_factory(engine)
     group = GroupCommit(factory)
+    freeze_heap()  # as the API and worker processes do once started
     done = 0
     latencies: list[float] = []
 
