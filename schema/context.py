@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 
 from domain.events.hub import Event, EventHub, Subscriber
 from domain.shared.actor import ANONYMOUS, Actor
-from domain.shared.db import SessionFactory
+from domain.shared.db import SessionFactory, in_transaction
 from domain.shared.group_commit import GroupCommit
 from domain.shared.settings import Settings
 from schema.errors import PublicError
@@ -99,9 +99,15 @@ class Context:
         async with self.services.session_factory() as session:
             return await load_principal(session, self.actor.user_id, self.actor.session_id) is not None
 
-    async def transaction(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run a mutation's work in a transaction, retrying serialization failures. Concurrent
-        mutations share one transaction and commit (group commit); a failing one is replayed alone,
-        so its error is its own and the others still commit."""
-        result: T = await self.services.group_commit.run(fn)
-        return result
+    async def transaction(self, fn: Callable[[AsyncSession], Awaitable[T]], *, grouped: bool = False) -> T:
+        """Run a mutation's work in one transaction, retrying serialization failures.
+
+        `grouped`: for short money movements whose work only touches the database. Concurrent
+        grouped mutations share one transaction and commit (group commit); when one fails, each
+        is replayed alone, so its error is its own and the others still commit. Work with costly
+        steps or effects outside the database (password hashing, rate limits, mail) stays ungrouped:
+        a neighbour's failure would run it twice."""
+        if grouped:
+            result: T = await self.services.group_commit.run(fn)
+            return result
+        return await in_transaction(self.services.session_factory, fn)

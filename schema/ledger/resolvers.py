@@ -149,7 +149,7 @@ class LedgerMutations:
                     session, ctx.actor, user_id=_owner(ctx), from_currency=input.from_currency,
                     to_currency=input.to_currency, amount=input.amount, idempotency_key=input.idempotency_key)
 
-            return ExchangePayload(exchange=Exchange.of(await ctx.transaction(txn)))
+            return ExchangePayload(exchange=Exchange.of(await ctx.transaction(txn, grouped=True)))
 
         return await payload_or_errors(work, lambda errors: ExchangePayload(errors=errors))
 
