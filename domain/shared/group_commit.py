@@ -7,7 +7,8 @@ transaction, in arrival order. Nobody learns an outcome before its batch has com
 A batch is all or nothing, so one failing item must not take the others with it: on any error the
 batch is rolled back and every item is replayed alone through `in_transaction`, where it commits or
 fails on its own. Work functions must therefore have no side effects outside the session, as for
-`in_transaction` retries; idempotency keys make a replay of an item that repeats a key harmless.
+`in_transaction` retries, and carry an idempotency key: a batch whose COMMIT outcome was lost (the
+connection dropped) is replayed too, and the key turns the replay of a committed item into a repeat.
 """
 
 from __future__ import annotations
