@@ -172,6 +172,28 @@ async def test_journal_is_immutable_and_unbalanced_entries_are_refused(session_f
     await check_invariants(session_factory)
 
 
+async def test_postings_must_name_a_real_entry_and_an_account_in_its_currency(session_factory, make_user):
+    uid = await make_user()
+    moved = await deposit(session_factory, uid, "5")
+    before = await snapshot(session_factory)
+    async with session_factory() as s:
+        wallet = await wallet_for(s, uid, "USD")
+    insert = ("INSERT INTO ledger_postings (entry_id, account_id, shard, currency, amount) "
+              "SELECT :e, :a, 0, :c, v FROM unnest(ARRAY[1, -1]) v")
+    cases = [({"e": 10**12, "a": wallet.id, "c": "USD"}, "names entry"),  # no such entry
+             ({"e": moved.entry_id, "a": 10**12, "c": "USD"}, "names account"),  # no such account
+             ({"e": moved.entry_id, "a": wallet.id, "c": "EUR"}, "names account")]  # the wallet is in USD
+    for params, message in cases:
+        with pytest.raises(Exception, match=message):  # checked at commit, without locking the account
+            async with session_factory() as s, s.begin():
+                await s.execute(text(insert), params)
+    for sql in ("DELETE FROM ledger_accounts WHERE id = :a", "UPDATE ledger_accounts SET currency = 'EUR' WHERE id = :a"):
+        with pytest.raises(Exception, match="permanent"):
+            async with session_factory() as s, s.begin():
+                await s.execute(text(sql), {"a": wallet.id})
+    assert await snapshot(session_factory) == before
+
+
 async def test_wallet_transfer_between_own_wallets_and_foreign_wallet_is_not_found(session_factory, make_user):
     uid, other = await make_user(), await make_user()
     await deposit(session_factory, uid, "40")
