@@ -60,10 +60,16 @@ _POST = """
     ), sharded AS (
         SELECT DISTINCT account_id FROM d0 WHERE shard < 0
     ), free AS MATERIALIZED (
-        -- a shard of each house account that no other transaction holds, from a random start
+        -- a shard of each house account that no other transaction holds, from a random start and
+        -- wrapping round: two index-ordered scans that stop at the first free row (one sorted
+        -- scan read and sorted every shard)
         SELECT x.account_id, s.shard FROM sharded x CROSS JOIN LATERAL (
-            SELECT b.shard FROM ledger_balances b WHERE b.account_id = x.account_id
-            ORDER BY b.shard >= $15 DESC, b.shard FOR UPDATE SKIP LOCKED LIMIT 1) s
+            SELECT * FROM (SELECT b.shard FROM ledger_balances b WHERE b.account_id = x.account_id
+                           AND b.shard >= $15 ORDER BY b.shard FOR UPDATE SKIP LOCKED LIMIT 1) above
+            UNION ALL
+            SELECT * FROM (SELECT b.shard FROM ledger_balances b WHERE b.account_id = x.account_id
+                           AND b.shard < $15 ORDER BY b.shard FOR UPDATE SKIP LOCKED LIMIT 1) below
+            LIMIT 1) s
     ), waited AS MATERIALIZED (
         -- all shards busy (more writers than shards): queue for one
         SELECT x.account_id, s.shard FROM sharded x CROSS JOIN LATERAL (
