@@ -8,15 +8,18 @@ mirrors belong to one client and have a single row.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger.errors import TradingAccountNotFound, WalletNotFound
+from domain.shared.db import driver
 from domain.shared.errors import Conflict
 from domain.shared.money import currency as currency_info
 
@@ -96,54 +99,68 @@ WALLET_CACHE_SIZE = 50_000
 
 
 def _ref(row: object) -> AccountRef:
-    r = row._mapping  # type: ignore[attr-defined]
+    r = row if isinstance(row, asyncpg.Record) else row._mapping  # type: ignore[attr-defined]
     return AccountRef(
         id=int(r["id"]), type=AccountType(r["type"]), purpose=Purpose(r["purpose"]), currency=r["currency"],
         owner_id=r["owner_id"], shards=int(r["shards"]), server_id=r["server_id"], login=r["login"],
     )
 
 
+# $1 purpose, $2 currency, $3 owner, $4 server, $5 login, $6 provider (then $7 type, $8 shards, $9 non-negative)
+_FIND = (
+    f"SELECT {_COLUMNS}, created_at < now() AS committed FROM ledger_accounts "  # noqa: S608 - constant columns
+    "WHERE purpose = $1 AND currency = $2 AND owner_id IS NOT DISTINCT FROM $3::bigint "
+    "AND server_id IS NOT DISTINCT FROM $4::varchar AND login IS NOT DISTINCT FROM $5::bigint "
+    "AND provider IS NOT DISTINCT FROM $6::varchar"
+)
+_CREATE = (
+    "WITH a AS (INSERT INTO ledger_accounts "  # noqa: S608 - constant column list
+    "(type, purpose, currency, owner_id, server_id, login, provider, shards) "
+    f"VALUES ($7, $1, $2, $3, $4, $5, $6, $8) ON CONFLICT DO NOTHING RETURNING {_COLUMNS}), "
+    "b AS (INSERT INTO ledger_balances (account_id, shard, non_negative) "
+    "SELECT a.id, g, $9 FROM a, generate_series(0, a.shards - 1) g) "
+    f"SELECT {_COLUMNS} FROM a"
+)
+
+
 async def _get_or_create(
     session: AsyncSession, *, type_: AccountType, purpose: Purpose, currency: str, owner_id: int | None = None,
     server_id: str | None = None, login: int | None = None, provider: str | None = None, shards: int = 1,
 ) -> tuple[AccountRef, bool]:
-    """(account, committed_before_this_transaction)."""
-    params = {"type": type_.value, "purpose": purpose.value, "currency": currency, "owner": owner_id,
-              "server": server_id, "login": login, "provider": provider, "shards": shards,
-              "nn": purpose is Purpose.CLIENT_WALLET}
-    select_sql = text(  # _COLUMNS is a constant: no input reaches the SQL text
-        f"SELECT {_COLUMNS}, created_at < now() AS committed FROM ledger_accounts WHERE purpose = :purpose "  # noqa: S608
-        "AND currency = :currency AND owner_id IS NOT DISTINCT FROM CAST(:owner AS bigint) "
-        "AND server_id IS NOT DISTINCT FROM CAST(:server AS varchar) "
-        "AND login IS NOT DISTINCT FROM CAST(:login AS bigint) "
-        "AND provider IS NOT DISTINCT FROM CAST(:provider AS varchar)"
-    )
-    row = (await session.execute(select_sql, params)).first()
+    """(account, committed_before_this_transaction). On the session's driver connection, so money
+    movements run in group commit's driver-only transactions can open a wallet on demand."""
+    conn = await driver(session)
+    identity = (purpose.value, currency, owner_id, server_id, login, provider)
+    row = await conn.fetchrow(_FIND, *identity)
     if row is not None:
-        return _ref(row), bool(row.committed)
-    created = (await session.execute(text(
-        "WITH a AS (INSERT INTO ledger_accounts "  # noqa: S608 - constant column list
-        "(type, purpose, currency, owner_id, server_id, login, provider, shards) "
-        "VALUES (:type, :purpose, :currency, :owner, :server, :login, :provider, :shards) "
-        f"ON CONFLICT DO NOTHING RETURNING {_COLUMNS}), "
-        "b AS (INSERT INTO ledger_balances (account_id, shard, non_negative) "
-        "SELECT a.id, g, :nn FROM a, generate_series(0, a.shards - 1) g) "
-        f"SELECT {_COLUMNS} FROM a"
-    ), params)).first()
+        return _ref(row), bool(row["committed"])
+    created = await conn.fetchrow(_CREATE, *identity, type_.value, shards, purpose is Purpose.CLIENT_WALLET)
     if created is not None:
         return _ref(created), False
-    row = (await session.execute(select_sql, params)).first()
+    row = await conn.fetchrow(_FIND, *identity)
     if row is None:  # a conflict on another unique index (a login owned by someone else)
         raise Conflict("the account exists with a different owner or currency")
-    return _ref(row), bool(row.committed)
+    return _ref(row), bool(row["committed"])
+
+
+_DATABASES: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+
+
+def _database(session: AsyncSession) -> str:
+    """Which database a cached account belongs to (tests use several): the engine's URL, rendered
+    once per engine rather than on every lookup (rendering costs more than the lookup)."""
+    bind = session.bind
+    name = _DATABASES.get(bind)
+    if name is None:
+        name = _DATABASES[bind] = str(getattr(bind, "url", ""))
+    return name
 
 
 async def house_account(
     session: AsyncSession, purpose: Purpose, currency: str, *, provider: str | None = None
 ) -> AccountRef:
     code = currency_info(currency).code
-    bind = session.bind
-    key = (str(getattr(bind, "url", "")), purpose.value, code, provider or "")
+    key = (_database(session), purpose.value, code, provider or "")
     cached = _HOUSE_CACHE.get(key)
     if cached is not None:
         return cached
@@ -158,7 +175,7 @@ async def house_account(
 async def wallet_for(session: AsyncSession, user_id: int, currency: str) -> AccountRef:
     """The client's wallet in this currency, created on demand."""
     code = currency_info(currency).code
-    key = (str(getattr(session.bind, "url", "")), user_id, code)
+    key = (_database(session), user_id, code)
     cached = _WALLET_CACHE.get(key)
     if cached is not None:
         _WALLET_CACHE.move_to_end(key)

@@ -2,7 +2,9 @@
 
 Under load a money movement's own BEGIN and COMMIT (with its WAL flush) cost as much as its work.
 `GroupCommit.run(fn)` queues `fn`; a few drain tasks each take what is queued and run it in one
-transaction, in arrival order. Nobody learns an outcome before its batch has committed.
+transaction, in arrival order. Nobody learns an outcome before its batch has committed. Batches run
+on `raw_transaction` (straight on asyncpg), so grouped work must do its statements through
+`driver()`; work that reaches for the ORM is refused there (NeedsSession) and replayed alone.
 
 A batch is all or nothing, so one failing item must not take the others with it: on any error the
 batch is rolled back and every item is replayed alone through `in_transaction`, where it commits or
@@ -17,9 +19,7 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from domain.shared.db import SessionFactory, TxnFn, in_transaction
+from domain.shared.db import SessionFactory, TxnFn, in_transaction, raw_transaction
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +57,16 @@ class GroupCommit:
                 raise
 
     async def _commit(self, batch: list[tuple[TxnFn[Any], asyncio.Future[Any]]]) -> None:
-        if len(batch) > 1:
-            async def together(session: AsyncSession) -> list[Any]:
-                return [await fn(session) for fn, _ in batch]
-
-            try:
-                results = await in_transaction(self._factory, together)
-            except Exception as exc:  # whichever item failed, each is replayed alone below
-                log.debug("group commit: batch of %d rolled back (%s); replaying each alone", len(batch), exc)
-            else:
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
-                return
+        try:
+            async with raw_transaction(self._factory) as session:
+                results = [await fn(session) for fn, _ in batch]
+        except Exception as exc:  # whichever item failed, each is replayed alone below
+            log.debug("group commit: batch of %d rolled back (%s); replaying each alone", len(batch), exc)
+        else:
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+            return
         for fn, future in batch:
             try:
                 result = await in_transaction(self._factory, fn)

@@ -96,3 +96,19 @@ async def test_an_item_failing_alone_reaches_its_caller(session_factory, make_us
 
     with pytest.raises(RuntimeError, match="boom"):
         await group.run(broken)
+
+
+async def test_work_that_needs_the_orm_is_replayed_in_an_ordinary_transaction(session_factory, make_user):
+    uid = await make_user()
+    group = GroupCommit(session_factory)
+
+    async def with_orm(s: Any) -> Any:
+        await s.execute(text("SELECT 1"))  # SQLAlchemy Core: refused in the driver-only batch
+        return await depositing(uid, "4", key())(s)
+
+    moved = await asyncio.gather(group.run(with_orm), group.run(depositing(uid, "1", key())))
+
+    assert not any(m.replayed for m in moved)
+    assert await wallet_balance(session_factory, await wallet_id(session_factory, uid, "USD")) == (
+        Decimal("5"), Decimal("0"))
+    await check_invariants(session_factory)

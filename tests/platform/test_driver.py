@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from domain.shared.db import driver, in_transaction, is_retryable
+from domain.shared.db import NeedsSession, autocommit_fetchrow, driver, in_transaction, is_retryable, raw_transaction
 
 
 async def test_driver_statements_roll_back_with_the_session(session_factory: Any) -> None:
@@ -52,3 +52,52 @@ async def test_driver_errors_are_retried_like_session_errors(session_factory: An
 async def test_application_connections_never_jit_compile(session_factory: Any) -> None:
     async with session_factory() as s:
         assert await s.scalar(text("SHOW jit")) == "off"
+
+
+async def _probe_table(session_factory: Any) -> None:
+    async with session_factory() as s, s.begin():
+        await s.execute(text("CREATE TABLE IF NOT EXISTS raw_probe (v int)"))
+        await s.execute(text("DELETE FROM raw_probe"))
+
+
+async def _probe_sum(session_factory: Any) -> int:
+    async with session_factory() as s:
+        return int(await s.scalar(text("SELECT coalesce(sum(v), 0) FROM raw_probe")))
+
+
+async def test_raw_transaction_commits_or_rolls_back_and_returns_a_clean_connection(session_factory: Any) -> None:
+    await _probe_table(session_factory)
+    async with raw_transaction(session_factory) as s:
+        conn = await driver(s)
+        assert conn.is_in_transaction()
+        await conn.execute("INSERT INTO raw_probe VALUES (3)")
+    assert await _probe_sum(session_factory) == 3
+    with pytest.raises(RuntimeError):
+        async with raw_transaction(session_factory) as s:
+            await (await driver(s)).execute("INSERT INTO raw_probe VALUES (4)")
+            raise RuntimeError("work failed")
+    assert await _probe_sum(session_factory) == 3
+    held = [await session_factory.kw["bind"].raw_connection() for _ in range(3)]
+    try:  # whatever connections the pool hands out next are outside any transaction
+        assert not any(p.driver_connection.is_in_transaction() for p in held)
+    finally:
+        for p in held:
+            p.close()
+
+
+async def test_raw_transaction_refuses_the_orm_and_commits_nothing(session_factory: Any) -> None:
+    await _probe_table(session_factory)
+    with pytest.raises(NeedsSession):
+        async with raw_transaction(session_factory) as s:
+            await (await driver(s)).execute("INSERT INTO raw_probe VALUES (5)")
+            await s.execute(text("INSERT INTO raw_probe VALUES (6)"))  # would run on another connection
+    assert await _probe_sum(session_factory) == 0
+
+
+async def test_autocommit_statements_run_alone(session_factory: Any) -> None:
+    await _probe_table(session_factory)
+    row = await autocommit_fetchrow(session_factory, "INSERT INTO raw_probe VALUES (7) RETURNING v")
+    assert row is not None and row["v"] == 7
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await autocommit_fetchrow(session_factory, "SELECT * FROM raw_probe_missing")
+    assert await _probe_sum(session_factory) == 7
