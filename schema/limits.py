@@ -2,14 +2,20 @@
 
 The cost rule charges 1 per field and multiplies a list field's selection by its page size
 (`first`, default 50), so one request cannot ask for pages of pages of pages.
+
+Every rule depends on the query text alone (never on variables), so each distinct text is parsed
+and validated once and the outcome kept (`DocumentCache`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 from graphql import (
     ASTValidationRule,
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -20,17 +26,11 @@ from graphql import (
     SelectionSetNode,
     ValidationContext,
     VariableNode,
+    parse,
 )
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.schema.schema import validate_document
 
 from domain.shared.settings import Settings
 
@@ -109,20 +109,78 @@ class OncePerRequestRule(ASTValidationRule):
                 ))
 
 
-def limit_extensions(settings: Settings) -> list[SchemaExtension | type[SchemaExtension]]:
-    # One extension carries every validation rule: each extension adds hook overhead to every request.
-    rules = [
+class _Checked(NamedTuple):
+    document: DocumentNode
+    errors: list[GraphQLError] | None  # None until first validated
+
+
+class DocumentCache:
+    """Each distinct query text parsed (within the token limit) and validated (every rule) once.
+
+    strawberry's ParserCache and ValidationCache key an LRU on the parsed document, which hashes
+    the whole syntax tree on every request; a client sends the same few texts again and again, so
+    this keys on the text and keeps the document and its validation errors together."""
+
+    def __init__(self, *, maxsize: int, max_tokens: int, rules: Sequence[type[ASTValidationRule]]) -> None:
+        self._maxsize = maxsize
+        self._max_tokens = max_tokens
+        self._rules = tuple(rules)
+        self._entries: OrderedDict[str, _Checked] = OrderedDict()
+
+    def parse(self, query: str) -> DocumentNode:
+        entry = self._entries.get(query)
+        if entry is not None:
+            self._entries.move_to_end(query)
+            return entry.document
+        document = parse(query, max_tokens=self._max_tokens)  # raises GraphQLError: not kept
+        self._entries[query] = _Checked(document, None)
+        if len(self._entries) > self._maxsize:
+            self._entries.popitem(last=False)
+        return document
+
+    def validate(self, context: Any) -> list[GraphQLError]:
+        query, document = context.query, context.graphql_document
+        entry = self._entries.get(query) if query else None
+        if entry is not None and entry.document is document and entry.errors is not None:
+            return list(entry.errors)
+        errors = validate_document(context.schema._schema, document, (*context.validation_rules, *self._rules))
+        if entry is not None and entry.document is document:
+            self._entries[query] = _Checked(document, errors)
+        return list(errors)
+
+    def extension(self) -> SchemaExtension:
+        """The per-request strawberry extension (a factory for `Schema(extensions=...)`)."""
+        return _CachedDocument(self)
+
+
+class _CachedDocument(SchemaExtension):
+    def __init__(self, cache: DocumentCache) -> None:
+        super().__init__()
+        self._cache = cache
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            context.graphql_document = self._cache.parse(context.query)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        # Set here, strawberry's own validation step sees the errors and does not run again.
+        self.execution_context.pre_execution_errors = self._cache.validate(self.execution_context)
+        yield
+
+
+def limit_extensions(settings: Settings) -> list[Any]:
+    # One extension does parsing, every validation rule and both caches: each extension adds hook
+    # overhead to every request.
+    rules: list[type[ASTValidationRule]] = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
         cost_rule(settings.max_query_cost),
         OncePerRequestRule,
     ]
-    extensions: list[SchemaExtension | type[SchemaExtension]] = [
-        ParserCache(maxsize=settings.parser_cache_size),
-        ValidationCache(maxsize=settings.validation_cache_size),
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        AddValidationRules(rules),
-    ]
     if not settings.introspection_enabled:
-        extensions.append(DisableIntrospection())
-    return extensions
+        rules.append(NoSchemaIntrospectionCustomRule)
+    cache = DocumentCache(maxsize=max(settings.parser_cache_size, settings.validation_cache_size),
+                          max_tokens=settings.max_tokens, rules=rules)
+    return [cache.extension]
