@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ REDACTED = "[REDACTED]"
 SECRET_MARKERS = ("password", "secret", "token", "totp", "code_hash", "recovery")
 
 
+@functools.lru_cache(maxsize=4096)  # a few hundred distinct field names, looked up on every audited change
 def is_secret(key: str) -> bool:
     lowered = key.lower()
     return any(marker in lowered for marker in SECRET_MARKERS)

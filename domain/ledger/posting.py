@@ -192,7 +192,7 @@ async def post(
             settles and settles.scope, settles and settles.key,
             orjson.dumps(settles.extra if settles else {}, default=str).decode(), settles and settles.fingerprint)
     except asyncpg.UniqueViolationError as exc:
-        if reverses_entry_id is not None and "reverses_entry_id" in str(exc):
+        if reverses_entry_id is not None and "reverses" in (getattr(exc, "constraint_name", None) or ""):
             raise AlreadyReversed("this entry has already been reversed", field="entryId") from exc
         raise
     if row is None:  # only in claim-and-settle mode: the key was taken, nothing was written

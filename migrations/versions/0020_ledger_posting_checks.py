@@ -8,6 +8,9 @@ holds without locks: accounts can no longer be deleted or change id or currency,
 already append-only, and the deferred trigger that checks an entry balances also checks that each
 posting's entry exists and its account exists in the posting's currency.
 
+Also: the uniqueness of `reverses_entry_id` is kept by a partial index, so the entries that reverse
+nothing (nearly all) no longer add a NULL to it.
+
 Revision ID: 0020_ledger_posting_checks
 Revises: 0019_risk_order_types
 """
@@ -94,6 +97,10 @@ def upgrade() -> None:
 
         ALTER TABLE ledger_postings DROP CONSTRAINT fk_ledger_postings_account_currency,
                                     DROP CONSTRAINT ledger_postings_entry_id_fkey;
+
+        CREATE UNIQUE INDEX uq_ledger_entries_reverses ON ledger_entries (reverses_entry_id)
+            WHERE reverses_entry_id IS NOT NULL;
+        ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_reverses_entry_id_key;
         """
     )
 
@@ -105,6 +112,8 @@ def downgrade() -> None:
             ADD CONSTRAINT ledger_postings_entry_id_fkey FOREIGN KEY (entry_id) REFERENCES ledger_entries(id),
             ADD CONSTRAINT fk_ledger_postings_account_currency FOREIGN KEY (account_id, currency)
                 REFERENCES ledger_accounts (id, currency);
+        ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_reverses_entry_id_key UNIQUE (reverses_entry_id);
+        DROP INDEX uq_ledger_entries_reverses;
         DROP TRIGGER ledger_accounts_no_truncate ON ledger_accounts;
         DROP TRIGGER ledger_accounts_permanent ON ledger_accounts;
         DROP FUNCTION ledger_account_permanent();
