@@ -20,6 +20,7 @@ import logging
 from typing import Any
 
 from domain.shared.db import SessionFactory, TxnFn, in_transaction, raw_transaction
+from domain.shared.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,14 @@ class GroupCommit:
         try:
             async with raw_transaction(self._factory) as session:
                 results = [await fn(session) for fn, _ in batch]
+        except DomainError as exc:
+            if len(batch) > 1:  # whichever item was refused, each is replayed alone below
+                log.debug("group commit: batch of %d refused (%s); replaying each alone", len(batch), exc)
+            else:  # a lone item's refusal is its own answer: running it again would only repeat the work
+                _, future = batch[0]
+                if not future.done():
+                    future.set_exception(exc)
+                return
         except Exception as exc:  # whichever item failed, each is replayed alone below
             log.debug("group commit: batch of %d rolled back (%s); replaying each alone", len(batch), exc)
         else:

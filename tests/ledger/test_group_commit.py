@@ -112,3 +112,22 @@ async def test_work_that_needs_the_orm_is_replayed_in_an_ordinary_transaction(se
     assert await wallet_balance(session_factory, await wallet_id(session_factory, uid, "USD")) == (
         Decimal("5"), Decimal("0"))
     await check_invariants(session_factory)
+
+
+async def test_a_lone_refused_item_runs_once_and_changes_nothing(session_factory, make_user):
+    uid = await make_user()
+    await deposit(session_factory, uid, "1")
+    before = await snapshot(session_factory)
+    group = GroupCommit(session_factory)
+    runs = 0
+
+    async def overdraw(s: Any) -> Any:
+        nonlocal runs
+        runs += 1
+        return await wallets.exchange(s, client(uid), user_id=uid, from_currency="USD", to_currency="EUR",
+                                      amount=Decimal("5"), idempotency_key=key())  # driver-only work
+
+    with pytest.raises(InsufficientFunds):
+        await group.run(overdraw)
+    assert runs == 1
+    assert await snapshot(session_factory) == before
