@@ -50,7 +50,8 @@ async def authenticate(
         claims = verify_access_token(services.settings, token)
     except DomainError:
         return Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
-    principal = await request_principal(services.session_factory, claims.user_id, claims.session_id)
+    principal = await request_principal(services.session_factory, claims.user_id, claims.session_id,
+                                        services.principals)
     if principal is None:
         return Actor(ActorKind.ANONYMOUS, ip=ip, user_agent=user_agent, correlation_id=request_id)
     return Actor(principal.kind, user_id=principal.user_id, permissions=principal.permissions, ip=ip,

@@ -100,6 +100,7 @@ def api(
     import uvicorn
 
     from api.app import create_app
+    from api.http_protocol import CoalescingHttpToolsProtocol
 
     settings = _settings()
     with resolved_urls(settings) as (database_url, redis_url):
@@ -107,7 +108,8 @@ def api(
         if not settings.is_production:
             _migrate(database_url, settings)
         options = {"host": host or settings.host, "port": port or settings.port, "log_config": None,
-                   "access_log": False, "proxy_headers": True, "ws_max_size": 1_000_000, "lifespan": "on"}
+                   "access_log": False, "proxy_headers": True,
+                   "http": CoalescingHttpToolsProtocol, "ws_max_size": 1_000_000, "lifespan": "on"}
         if workers > 1:
             # Each worker process builds its own app (pools, hub) from the environment; subscriptions
             # and rate limits already go through Redis, so the processes need nothing else shared.

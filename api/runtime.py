@@ -11,7 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.events.hub import EventHub
-from domain.shared.db import create_engine, create_session_factory
+from domain.identity.principal_cache import PrincipalCache
+from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory
 from domain.shared.group_commit import GroupCommit
 from domain.shared.settings import Settings
 from schema.context import AppServices
@@ -61,6 +62,8 @@ class Runtime:
     engine: AsyncEngine
 
     async def close(self) -> None:
+        if self.services.principals is not None:
+            await self.services.principals.close()
         await self.services.hub.stop()
         await self.services.redis.aclose()
         await self.engine.dispose()
@@ -80,8 +83,12 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str, *,
     if start_hub:
         await hub.start()
     factory = create_session_factory(engine)
+    principals = None
+    if start_hub and settings.principal_cache_ttl_s > 0:  # processes serving requests (workers start no hub)
+        principals = PrincipalCache(asyncpg_dsn(database_url), settings.principal_cache_ttl_s)
+        await principals.start()
     services = AppServices(settings=settings, session_factory=factory, redis=redis, hub=hub,
-                           group_commit=GroupCommit(factory))
+                           group_commit=GroupCommit(factory), principals=principals)
     await _register_platforms(services)
     return Runtime(services=services, engine=engine)
 
@@ -98,9 +105,15 @@ async def _register_platforms(services: AppServices) -> None:
         structlog.get_logger(__name__).warning("platforms.refresh_failed", error=str(exc))
 
 
+# The young generation is collected every GC_THRESHOLDS[0] net allocations (CPython's default 700
+# made collections a sixth of a small mutation's CPU); the older ones proportionally less often.
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def freeze_heap() -> None:
     """After start-up: move the long-lived objects (schema, ORM mappings, pools) out of the garbage
     collector's reach, or every full collection re-walks them. In the API this was about a third of
     a small mutation's CPU (bench/scenarios/wallet_transfers.py)."""
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.websockets import WebSocket
 
 from domain.events.hub import Event, EventHub, Subscriber
+from domain.identity.principal_cache import PrincipalCache
 from domain.shared.actor import ANONYMOUS, Actor
 from domain.shared.db import SessionFactory, in_transaction
 from domain.shared.group_commit import GroupCommit
@@ -42,6 +43,7 @@ class AppServices:
     redis: Redis
     hub: EventHub
     group_commit: GroupCommit  # mutations' transactions, committed together under load
+    principals: PrincipalCache | None = None  # sessions' principals between requests (API processes)
 
 
 @dataclass
@@ -110,4 +112,9 @@ class Context:
         if grouped:
             result: T = await self.services.group_commit.run(fn)
             return result
-        return await in_transaction(self.services.session_factory, fn)
+        outcome = await in_transaction(self.services.session_factory, fn)
+        if self.services.principals is not None:
+            # What this transaction changed about sessions or roles is applied to this process's
+            # cached principals before the caller hears back (money movements, grouped, change none).
+            await self.services.principals.sync()
+        return outcome

@@ -42,7 +42,7 @@ class CreatedToken:
 
 async def create(session: AsyncSession, settings: Settings, actor: Actor, *, name: str, scopes: list[str],
                  expires_in_days: int) -> CreatedToken:
-    require_step_up(actor, settings)
+    await require_step_up(session, actor, settings)
     name = name.strip()
     if not 1 <= len(name) <= 120:
         raise ValidationFailed("name must be 1 to 120 characters", field="name")

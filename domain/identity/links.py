@@ -98,7 +98,7 @@ async def reset_password(session: AsyncSession, settings: Settings, actor: Actor
 
 
 async def change_password(session: AsyncSession, settings: Settings, actor: Actor, current: str, new: str) -> None:
-    require_step_up(actor, settings)
+    await require_step_up(session, actor, settings)
     user = await session.scalar(select(User).where(User.id == actor.user_id).with_for_update())
     if user is None:
         raise NotFound("no such user")
@@ -114,7 +114,7 @@ async def change_password(session: AsyncSession, settings: Settings, actor: Acto
 
 
 async def request_email_change(session: AsyncSession, settings: Settings, actor: Actor, new_email: str) -> None:
-    require_step_up(actor, settings)
+    await require_step_up(session, actor, settings)
     cleaned, key = normalise(new_email, field="newEmail")
     if await session.scalar(select(User.id).where(User.email_normalized == key)) is not None:
         raise EmailTaken("an account with this email already exists", field="newEmail")

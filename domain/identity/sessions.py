@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from sqlalchemy import select, update
@@ -27,6 +27,7 @@ from domain.identity.errors import (
 from domain.identity.jwt_tokens import issue_access_token
 from domain.identity.models import AuthSession, RefreshToken, User
 from domain.identity.passwords import hash_password, verify_password
+from domain.identity.principal_cache import PrincipalCache
 from domain.identity.results import Outcome
 from domain.identity.secrets import new_token, token_hash
 from domain.shared.actor import Actor, ActorKind
@@ -249,10 +250,20 @@ async def load_principal(session: AsyncSession, user_id: int, session_id: int) -
     return _principal(await (await driver(session)).fetchrow(_PRINCIPAL, session_id, user_id), session_id)
 
 
-async def request_principal(factory: SessionFactory, user_id: int, session_id: int) -> SessionPrincipal | None:
+async def request_principal(factory: SessionFactory, user_id: int, session_id: int,
+                            cache: PrincipalCache | None = None) -> SessionPrincipal | None:
     """load_principal plus the last-seen touch, for each authenticated request: one autocommit
-    statement, so one round trip rather than BEGIN, query, update and COMMIT."""
-    return _principal(await autocommit_fetchrow(factory, _PRINCIPAL_TOUCHED, session_id, user_id), session_id)
+    statement, so one round trip rather than BEGIN, query, update and COMMIT; none when the
+    process's cache still holds the principal."""
+    if cache is not None:
+        cached = cache.get(user_id, session_id)
+        if cached is not None:
+            return cast(SessionPrincipal, cached)
+        generation = cache.generation
+    principal = _principal(await autocommit_fetchrow(factory, _PRINCIPAL_TOUCHED, session_id, user_id), session_id)
+    if cache is not None and principal is not None:
+        cache.put(user_id, session_id, principal, generation)
+    return principal
 
 
 async def create_user(

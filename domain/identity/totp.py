@@ -136,14 +136,27 @@ async def step_up(session: AsyncSession, settings: Settings, actor: Actor, code:
     return None
 
 
-def require_step_up(actor: Actor, settings: Settings) -> None:
-    """Sensitive operations need a code given within the last few minutes in this session."""
-    if actor.stepped_up_at is None or time.time() - actor.stepped_up_at > settings.step_up_ttl_s:
-        raise StepUpRequired("confirm with a fresh two-factor code first (stepUp)")
+async def require_step_up(session: AsyncSession, actor: Actor, settings: Settings) -> None:
+    """Sensitive operations need a code given within the last few minutes in this session.
+
+    The actor's step-up time comes from its principal, which an API process may have cached a
+    moment before a step-up made in another process: a stale answer is confirmed from the
+    database before it refuses."""
+    if _fresh(actor.stepped_up_at, settings):
+        return
+    if actor.session_id is not None:
+        stepped = await session_stepped_up_at(session, actor.session_id)
+        if stepped is not None and _fresh(stepped.timestamp(), settings):
+            return
+    raise StepUpRequired("confirm with a fresh two-factor code first (stepUp)")
+
+
+def _fresh(stepped_up_at: float | None, settings: Settings) -> bool:
+    return stepped_up_at is not None and time.time() - stepped_up_at <= settings.step_up_ttl_s
 
 
 async def disable(session: AsyncSession, settings: Settings, actor: Actor) -> None:
-    require_step_up(actor, settings)
+    await require_step_up(session, actor, settings)
     user = await _user(session, actor)
     if user.is_staff:
         raise DomainError("two-factor authentication is mandatory for staff", code="TOTP_ALREADY_ENABLED")

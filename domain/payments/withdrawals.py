@@ -75,7 +75,7 @@ def check_closed_loop(method: methods.Method, amount: Decimal, available: Decima
 async def request_withdrawal(session: AsyncSession, settings: Settings, actor: Actor, *, user_id: int,
                              method_code: str, currency: str, amount: Decimal, country: str | None,
                              destination: dict[str, Any], idempotency_key: str) -> Payment:
-    require_step_up(actor, settings)
+    await require_step_up(session, actor, settings)
     code = currency_info(currency).code
     amount = quantize_exact(amount, code, field="amount")
     if amount <= 0:

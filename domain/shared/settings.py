@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     access_token_ttl_s: int = 900
     refresh_token_ttl_s: int = 30 * 86400
     step_up_ttl_s: int = 300
+    # How long an API process may keep a session's principal between requests (0: read it on every
+    # request). Changes reach every process at commit through NOTIFY; this only bounds the rest.
+    principal_cache_ttl_s: float = 30.0
     # JSON Web Key Set of private signing keys (first signs; all verify) for key rotation. Unset in
     # development: a P-256 key is derived from the secret key so every local process agrees.
     jwt_private_jwks: SecretStr | None = None
