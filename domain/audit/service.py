@@ -50,10 +50,10 @@ MAX_REASON = 4000
 # head even though the statement's snapshot predates the lock wait (READ COMMITTED), and raises a
 # retryable serialization failure under REPEATABLE READ instead of forking the chain. The id is
 # drawn under the lock, so ids rise with seq. $17 lock namespace, $18 partition, $19 partitions.
-_APPEND = """
-    WITH {lock}, head AS MATERIALIZED (
+_APPEND_CTES = """
+    {lock}, head AS MATERIALIZED (
         SELECT h.partition, h.seq + 1 AS seq, h.hash AS prev, nextval('audit_events_id_seq') AS id
-        FROM lock, audit_chain_heads h WHERE h.partition = lock.p FOR UPDATE OF h
+        FROM lock, audit_chain_heads h WHERE h.partition = lock.p {gate} FOR UPDATE OF h
     ), ins AS (
         INSERT INTO audit_events (
             id, partition, seq, occurred_at, actor_kind, actor_user_id, api_token_id, ip, user_agent,
@@ -66,20 +66,30 @@ _APPEND = """
         RETURNING id, partition, seq, hash
     ), moved AS (
         UPDATE audit_chain_heads h SET seq = ins.seq, hash = ins.hash FROM ins WHERE h.partition = ins.partition
-    )
-    SELECT id, partition FROM ins
-    """
+    )"""
 # The first partition from the preferred one whose lock is free: the scan stops at the first lock
 # taken (LIMIT 1, no ORDER BY), so only one is held; nothing is appended when all are busy. Writers
 # waiting for each other's partitions would queue behind commits (fsync).
-_APPEND_FREE = _APPEND.format(lock="""lock AS MATERIALIZED (
+_LOCK_FREE = """lock AS MATERIALIZED (
         SELECT c.p FROM (SELECT (($18 + i) % $19)::smallint AS p FROM generate_series(0, $19 - 1) i) c
         WHERE pg_try_advisory_xact_lock($17, c.p) LIMIT 1
-    )""")
+    )"""
 # Queue for one partition: this transaction's own (re-entrant), or any when all are busy.
-_APPEND_AT = _APPEND.format(lock="""lock AS MATERIALIZED (
+_LOCK_AT = """lock AS MATERIALIZED (
         SELECT $18::smallint AS p FROM (SELECT pg_advisory_xact_lock($17, $18)) l
-    )""")
+    )"""
+
+
+def append_ctes(*, free: bool, offset: int = 0, gate: str = "") -> str:
+    """The append as CTEs (lock, head, ins, moved) for a statement of another's to carry, its
+    parameters numbered from $(1 + offset); `gate` (SQL after AND) must hold for anything to be
+    appended. `ins` returns the event's id and partition."""
+    ctes = _APPEND_CTES.format(lock=_LOCK_FREE if free else _LOCK_AT, gate=f"AND {gate}" if gate else "")
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + offset}", ctes)
+
+
+APPEND_FREE = "WITH " + append_ctes(free=True) + " SELECT id, partition FROM ins"  # noqa: S608 - constants
+APPEND_AT = "WITH " + append_ctes(free=False) + " SELECT id, partition FROM ins"  # noqa: S608 - constants
 
 
 def _clip(value: str | None, limit: int) -> str | None:
@@ -99,21 +109,23 @@ def _validate(action: str, entity_type: str, entity_id: str | int | None, catego
     return ident
 
 
-async def record(
-    session: AsyncSession, actor: Actor, *, action: str, entity_type: str, entity_id: str | int | None,
+@dataclass(frozen=True)
+class PreparedEvent:
+    """An event ready to append: the statement's arguments ($1-$17), its partition to come."""
+
+    args: tuple[Any, ...]
+    preferred: int  # the partition tried first when the transaction has none yet
+
+
+def prepare(
+    actor: Actor, *, action: str, entity_type: str, entity_id: str | int | None,
     before: Mapping[str, Any] | None = None, after: Mapping[str, Any] | None = None,
     reason: str | None = None, category: str = "general", retain_until: date | None = None,
-) -> int:
-    """Append an audit event in the caller's transaction and return its id.
-
-    Only the changed fields of before/after are kept, with secrets redacted. `retain_until`
-    (e.g. retention.relationship_retention(end)) extends the category's retention, never shortens it.
-    """
+) -> PreparedEvent:
+    """Validate and digest an event (see record()) without writing it: `append` writes it, or a
+    statement folding the append into its own (posting.post's `audit=`) does."""
     ident = _validate(action, entity_type, entity_id, category)
     old, new = changed_fields(before, after)
-    if session.new or session.dirty or session.deleted:
-        # The caller's pending writes go first, so their lock waits happen before ours is taken.
-        await session.flush()
     occurred_at = truncate_ms(clock())
     content = EventContent(  # the chain position (id, partition, seq) is the database's to fill in
         id=0, partition=0, seq=0, occurred_at=occurred_at, actor_kind=actor.kind.value,
@@ -130,18 +142,50 @@ async def record(
             c.retain_until, content_digest(content), LOCK_NAMESPACE)
     # One partition per transaction: the first event takes the correlation id's partition (else a
     # random one) or, when another transaction holds it, the next free one; later events reuse it.
-    conn = await driver(session)
-    txn = session.sync_session.get_transaction()
+    preferred = partition_for(actor.correlation_id) if actor.correlation_id else random.randrange(PARTITIONS)
+    return PreparedEvent(args, preferred)
+
+
+def held_partition(session: AsyncSession) -> int | None:
+    """The chain partition this transaction appends to, once its first event has taken one."""
     chosen = session.info.get(_PARTITION_KEY)
-    if chosen is not None and chosen[0] is txn:
-        row = await conn.fetchrow(_APPEND_AT, *args, chosen[1])
+    return chosen[1] if chosen is not None and chosen[0] is session.sync_session.get_transaction() else None
+
+
+def hold_partition(session: AsyncSession, partition: int) -> None:
+    session.info[_PARTITION_KEY] = (session.sync_session.get_transaction(), partition)
+
+
+async def append(session: AsyncSession, event: PreparedEvent) -> int:
+    """Write a prepared event in the caller's transaction; returns its id."""
+    if session.new or session.dirty or session.deleted:
+        # The caller's pending writes go first, so their lock waits happen before ours is taken.
+        await session.flush()
+    conn = await driver(session)
+    partition = held_partition(session)
+    if partition is not None:
+        row = await conn.fetchrow(APPEND_AT, *event.args, partition)
     else:
-        preferred = partition_for(actor.correlation_id) if actor.correlation_id else random.randrange(PARTITIONS)
-        row = await conn.fetchrow(_APPEND_FREE, *args, preferred, PARTITIONS)
+        row = await conn.fetchrow(APPEND_FREE, *event.args, event.preferred, PARTITIONS)
         if row is None:  # every partition busy: queue for the preferred one
-            row = await conn.fetchrow(_APPEND_AT, *args, preferred)
-        session.info[_PARTITION_KEY] = (txn, int(row["partition"]))
+            row = await conn.fetchrow(APPEND_AT, *event.args, event.preferred)
+        hold_partition(session, int(row["partition"]))
     return int(row["id"])
+
+
+async def record(
+    session: AsyncSession, actor: Actor, *, action: str, entity_type: str, entity_id: str | int | None,
+    before: Mapping[str, Any] | None = None, after: Mapping[str, Any] | None = None,
+    reason: str | None = None, category: str = "general", retain_until: date | None = None,
+) -> int:
+    """Append an audit event in the caller's transaction and return its id.
+
+    Only the changed fields of before/after are kept, with secrets redacted. `retain_until`
+    (e.g. retention.relationship_retention(end)) extends the category's retention, never shortens it.
+    """
+    return await append(session, prepare(
+        actor, action=action, entity_type=entity_type, entity_id=entity_id, before=before, after=after,
+        reason=reason, category=category, retain_until=retain_until))
 
 
 @dataclass(frozen=True)

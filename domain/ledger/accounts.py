@@ -146,7 +146,7 @@ async def _get_or_create(
 _DATABASES: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 
 
-def _database(session: AsyncSession) -> str:
+def database_key(session: AsyncSession) -> str:
     """Which database a cached account belongs to (tests use several): the engine's URL, rendered
     once per engine rather than on every lookup (rendering costs more than the lookup)."""
     bind = session.bind
@@ -160,7 +160,7 @@ async def house_account(
     session: AsyncSession, purpose: Purpose, currency: str, *, provider: str | None = None
 ) -> AccountRef:
     code = currency_info(currency).code
-    key = (_database(session), purpose.value, code, provider or "")
+    key = (database_key(session), purpose.value, code, provider or "")
     cached = _HOUSE_CACHE.get(key)
     if cached is not None:
         return cached
@@ -175,7 +175,7 @@ async def house_account(
 async def wallet_for(session: AsyncSession, user_id: int, currency: str) -> AccountRef:
     """The client's wallet in this currency, created on demand."""
     code = currency_info(currency).code
-    key = (_database(session), user_id, code)
+    key = (database_key(session), user_id, code)
     cached = _WALLET_CACHE.get(key)
     if cached is not None:
         _WALLET_CACHE.move_to_end(key)

@@ -13,7 +13,9 @@ A DomainError raised here leaves the transaction half-written: the caller must r
 from __future__ import annotations
 
 import random
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -24,7 +26,9 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.ledger.accounts import HOUSE_SHARDS, AccountRef, Balance, get_account
+from domain.audit import service as audit_events
+from domain.audit.chain import PARTITIONS as AUDIT_PARTITIONS
+from domain.ledger.accounts import HOUSE_SHARDS, AccountRef, Balance, database_key, get_account
 from domain.ledger.errors import AlreadyReversed, EntryNotFound, InsufficientFunds, UnbalancedEntry
 from domain.ledger.idempotency import KeyTaken, Settlement
 from domain.shared.actor import Actor
@@ -84,7 +88,7 @@ _POST = """
         SELECT account_id, shard, sum(delta) AS delta, sum(release) AS release, bool_or(allow_negative) AS allow
         FROM d GROUP BY account_id, shard
     ), ids AS MATERIALIZED (
-        SELECT nextval('ledger_entries_id_seq') AS id
+        SELECT $20::bigint AS id
     ), claimed AS (
         -- claim-and-settle mode ($19, the fingerprint, given): the operation's idempotency key is
         -- inserted settled, with this entry as its result; a concurrent holder of the key makes this
@@ -122,11 +126,12 @@ _POST = """
         UPDATE idempotency_keys k SET status = 'succeeded', result = $18::jsonb || jsonb_build_object('entry_id', e.id),
                updated_at = now()
         FROM e WHERE k.scope = $16 AND k.key = $17 AND $19::bpchar IS NULL
-    )
+    ){audit_ctes}
     SELECT e.id, e.created_at,
            (SELECT count(*) FROM agg) AS wanted, (SELECT count(*) FROM p) AS posted,
            (SELECT array_agg(account_id) FROM upd) AS ids, (SELECT array_agg(shard) FROM upd) AS shards,
-           (SELECT array_agg(balance) FROM upd) AS balances, (SELECT array_agg(held) FROM upd) AS helds
+           (SELECT array_agg(balance) FROM upd) AS balances, (SELECT array_agg(held) FROM upd) AS helds,
+           {audit_columns}
     FROM e
     """
 
@@ -144,6 +149,38 @@ def wallet_events(changed: str, entry_id: str) -> str:
 
 
 _POST = _POST.replace("{wallet_events}", wallet_events("upd", "(SELECT id FROM e)"))
+# With the entry's audit event appended by the same statement ($21 on, see audit.append_ctes):
+# one round trip fewer per movement. Only once the entry is written (`e`), so a taken key appends
+# nothing either.
+_AUDITED = "(SELECT id FROM ins) AS audit_id, (SELECT partition FROM ins) AS audit_partition"
+
+
+def _post_audited(*, free: bool) -> str:
+    ctes = ", " + audit_events.append_ctes(free=free, offset=20, gate="EXISTS (SELECT 1 FROM e)")  # noqa: S608 - constants
+    return _POST.replace("{audit_ctes}", ctes).replace("{audit_columns}", _AUDITED)
+
+
+_POST_AUDITED_FREE, _POST_AUDITED_AT = _post_audited(free=True), _post_audited(free=False)
+_POST = _POST.replace("{audit_ctes}", "").replace("{audit_columns}", "NULL::bigint AS audit_id")
+
+# Entry ids are drawn from the sequence a block at a time per process, so an entry's id is known
+# before its statement runs and the audit event naming it can travel in that statement. Ids never
+# repeat; a block unused for ID_BLOCK_TTL_S is dropped (its ids are gaps), so an entry's id is never
+# older than that: ids rise with time across processes as closely as concurrent commits allow.
+ID_BLOCK = 16
+ID_BLOCK_TTL_S = 1.0
+_ENTRY_IDS: dict[str, tuple[float, list[int]]] = {}
+
+
+async def next_entry_id(session: AsyncSession) -> int:
+    key = database_key(session)
+    drawn_at, pool = _ENTRY_IDS.get(key, (0.0, []))
+    if not pool or time.monotonic() - drawn_at > ID_BLOCK_TTL_S:
+        drawn = await (await driver(session)).fetchval(
+            "SELECT array_agg(nextval('ledger_entries_id_seq')) FROM generate_series(1, $1)", ID_BLOCK)
+        pool = sorted(drawn, reverse=True)  # pop() takes the lowest
+        _ENTRY_IDS[key] = (time.monotonic(), pool)
+    return pool.pop()
 
 
 def check_balanced(legs: list[Leg]) -> list[Leg]:
@@ -173,24 +210,37 @@ def _shard(account: AccountRef) -> int:
 async def post(
     session: AsyncSession, actor: Actor, legs: list[Leg], *, ref_kind: str, ref_id: str | int, idempotency_key: str,
     description: str = "", details: dict[str, Any] | None = None, reverses_entry_id: int | None = None,
-    settles: Settlement | None = None,
+    settles: Settlement | None = None, audit: Callable[[int], audit_events.PreparedEvent] | None = None,
 ) -> PostedEntry:
     """Write one balanced entry and apply it to the balances; refuses to take a guarded wallet negative.
 
     `settles`: the operation's idempotency key, settled by the same statement with the entry id
     (and the settlement's extra fields) as its result; claimed by it too when the settlement
-    carries the fingerprint, and then KeyTaken (nothing written) when the key already exists."""
+    carries the fingerprint, and then KeyTaken (nothing written) when the key already exists.
+    `audit`: the entry's audit event (given the entry id), appended by the same statement."""
     legs = check_balanced(legs)
     shards = [_shard(leg.account) for leg in legs]
+    entry_id = await next_entry_id(session)
+    sql, audit_args, event, partition = _POST, (), None, None
+    if audit is not None:
+        event = audit(entry_id)
+        if session.new or session.dirty or session.deleted:
+            await session.flush()  # as audit.append: the caller's pending writes go first
+        partition = audit_events.held_partition(session)
+        if partition is None:
+            sql, audit_args = _POST_AUDITED_FREE, (*event.args, event.preferred, AUDIT_PARTITIONS)
+        else:
+            sql, audit_args = _POST_AUDITED_AT, (*event.args, partition)
     try:
         row = await (await driver(session)).fetchrow(
-            _POST, [leg.account.id for leg in legs], shards, [leg.account.currency for leg in legs],
+            sql, [leg.account.id for leg in legs], shards, [leg.account.currency for leg in legs],
             [leg.amount for leg in legs], [leg.amount * leg.account.sign for leg in legs],
             [leg.release_hold for leg in legs], [leg.allow_negative for leg in legs],
             ref_kind, str(ref_id), idempotency_key, description, orjson.dumps(details or {}).decode(),
             reverses_entry_id, actor.label[:80], random.randrange(HOUSE_SHARDS),  # load spreading, not security
             settles and settles.scope, settles and settles.key,
-            orjson.dumps(settles.extra if settles else {}, default=str).decode(), settles and settles.fingerprint)
+            orjson.dumps(settles.extra if settles else {}, default=str).decode(), settles and settles.fingerprint,
+            entry_id, *audit_args)
     except asyncpg.UniqueViolationError as exc:
         if reverses_entry_id is not None and "reverses" in (getattr(exc, "constraint_name", None) or ""):
             raise AlreadyReversed("this entry has already been reversed", field="entryId") from exc
@@ -199,6 +249,11 @@ async def post(
         raise KeyTaken
     if row["wanted"] != len(row["ids"] or ()):
         raise InsufficientFunds("not enough available funds", field="amount")
+    if event is not None:
+        if row["audit_id"] is None:  # every chain partition busy: queue for one, on its own
+            await audit_events.append(session, event)
+        elif partition is None:
+            audit_events.hold_partition(session, int(row["audit_partition"]))
     balances: dict[int, Balance] = {}
     for acc, shard, bal, held in zip(row["ids"], row["shards"], row["balances"], row["helds"], strict=True):
         if shard == 0:

@@ -108,9 +108,10 @@ async def deposit_to_wallet(
         clearing = await house_account(session, Purpose.PSP_CLEARING, code, provider=provider)
         entry = await post(session, actor, [Leg(clearing, amount), Leg(wallet, -amount)], ref_kind="deposit",
                            ref_id=reference or idempotency_key, idempotency_key=entry_key(actor, idempotency_key),
-                           description=f"deposit via {provider}", settles=settlement)
-        await audit.record(session, actor, action="wallet.deposit", entity_type="ledger_entry", entity_id=entry.id,
-                           after={"wallet_id": wallet.id, "amount": str(amount), "currency": code})
+                           description=f"deposit via {provider}", settles=settlement,
+                           audit=lambda entry_id: audit.prepare(
+                               actor, action="wallet.deposit", entity_type="ledger_entry", entity_id=entry_id,
+                               after={"wallet_id": wallet.id, "amount": str(amount), "currency": code}))
         return {"entry_id": entry.id}
 
     result, replayed = await once(session, actor, idempotency_key, "deposit_to_wallet", payload, work, posts_first=True)
@@ -149,11 +150,12 @@ async def adjust_balance(
         equity = await house_account(session, Purpose.HOUSE_EQUITY, wallet.currency)
         legs = [Leg(equity, amount), Leg(wallet, -amount, allow_negative=allow_negative)]
         entry = await post(session, actor, legs, ref_kind="adjustment", ref_id=idempotency_key,
-                           idempotency_key=entry_key(actor, idempotency_key), description=reason, settles=settlement)
-        await audit.record(session, actor, action="wallet.adjust", entity_type="ledger_entry", entity_id=entry.id,
-                           after={"wallet_id": wallet.id, "amount": str(amount), "currency": wallet.currency,
-                                  "allow_negative": allow_negative},
-                           reason=reason, category="balance_adjustment")
+                           idempotency_key=entry_key(actor, idempotency_key), description=reason, settles=settlement,
+                           audit=lambda entry_id: audit.prepare(
+                               actor, action="wallet.adjust", entity_type="ledger_entry", entity_id=entry_id,
+                               after={"wallet_id": wallet.id, "amount": str(amount), "currency": wallet.currency,
+                                      "allow_negative": allow_negative},
+                               reason=reason, category="balance_adjustment"))
         return {"entry_id": entry.id}
 
     result, replayed = await once(session, actor, idempotency_key, "adjust_balance", payload, work, posts_first=True)
@@ -192,10 +194,10 @@ async def exchange(
                             "fee": str(fee)}
         entry = await post(session, actor, legs, ref_kind="exchange", ref_id=idempotency_key,
                            idempotency_key=entry_key(actor, idempotency_key),
-                           description=f"exchange {src}->{dst}", details=details, settles=settlement)
-        await audit.record(session, actor, action="wallet.exchange", entity_type="ledger_entry",
-                           entity_id=entry.id, after={"sold": f"{amount} {src}", "bought": f"{bought} {dst}",
-                                                      **details})
+                           description=f"exchange {src}->{dst}", details=details, settles=settlement,
+                           audit=lambda entry_id: audit.prepare(
+                               actor, action="wallet.exchange", entity_type="ledger_entry", entity_id=entry_id,
+                               after={"sold": f"{amount} {src}", "bought": f"{bought} {dst}", **details}))
         return {"entry_id": entry.id, **settlement.extra}
 
     result, replayed = await once(session, actor, idempotency_key, "exchange", payload, work, posts_first=True)
@@ -223,9 +225,10 @@ async def wallet_transfer(
     async def work(settlement: Settlement) -> dict[str, Any]:
         entry = await post(session, actor, [Leg(source, amount), Leg(target, -amount)], ref_kind="transfer",
                            ref_id=idempotency_key, idempotency_key=entry_key(actor, idempotency_key),
-                           description="wallet to wallet", settles=settlement)
-        await audit.record(session, actor, action="wallet.transfer", entity_type="ledger_entry", entity_id=entry.id,
-                           after={"from": source.id, "to": target.id, "amount": str(amount)})
+                           description="wallet to wallet", settles=settlement,
+                           audit=lambda entry_id: audit.prepare(
+                               actor, action="wallet.transfer", entity_type="ledger_entry", entity_id=entry_id,
+                               after={"from": source.id, "to": target.id, "amount": str(amount)}))
         return {"entry_id": entry.id}
 
     result, replayed = await once(session, actor, idempotency_key, "wallet_transfer", payload, work, posts_first=True)
