@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import text
 
@@ -49,12 +50,25 @@ def find_pgbench() -> str | None:
     return candidates[0] if candidates else None
 
 
-def run_pgbench(binary: str, dsn: str, seconds: int) -> float:
+def init_pgbench(binary: str, dsn: str) -> None:
     subprocess.run([binary, "-i", "-s", "10", "-q", dsn], check=True, capture_output=True)
+
+
+def run_pgbench(binary: str, dsn: str, seconds: int) -> float:
     out = subprocess.run([binary, "-c", str(CONCURRENCY), "-j", "2", "-T", str(seconds), "-n", dsn],
                          check=True, capture_output=True, text=True).stdout
     match = re.search(r"tps = ([0-9.]+)", out)
     return float(match.group(1)) if match else 0.0
+
+
+async def checkpoint(db_url: str) -> None:
+    """Each measured part starts from a checkpoint: one forced mid-run by the previous part's WAL
+    (and the full-page images after it) would land on whichever part runs then."""
+    conn = await asyncpg.connect(asyncpg_dsn(db_url))
+    try:
+        await conn.execute("CHECKPOINT")
+    finally:
+        await conn.close()
 
 
 async def _deposit_clients(db_url: str, uids: list[int], start_at: float, seconds: float) -> tuple[int, list[float]]:
@@ -104,6 +118,7 @@ async def run_domain(db_url: str, seconds: float) -> dict[str, Any]:
                     {"e": email})))
     finally:
         await engine.dispose()
+    await checkpoint(db_url)
     start_at = time.time() + 4.0  # process start-up and one warm-up second
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(DOMAIN_PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -161,6 +176,7 @@ async def run_graphql(db_url: str, redis_url: str, seconds: float) -> dict[str, 
                 reply = orjson.loads(body)
                 return not reply.get("errors") and not reply["data"]["exchange"]["errors"]
 
+            await checkpoint(db_url)
             # The raw-stream load generator: httpx would cost the client more CPU than the server spends.
             result = await run_load("127.0.0.1", port, request, concurrency=CONCURRENCY, seconds=seconds, ok=ok)
     return {"tps": round(result.rps, 1), "transactions": result.requests, "errors": result.errors,
@@ -173,7 +189,11 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
         binary = find_pgbench()
         domain = await run_domain(db_url, seconds)
         graphql = await run_graphql(db_url, redis_url, seconds)
-        anchor = await asyncio.to_thread(run_pgbench, binary, asyncpg_dsn(db_url), seconds) if binary else 0.0
+        anchor = 0.0
+        if binary:
+            await asyncio.to_thread(init_pgbench, binary, asyncpg_dsn(db_url))
+            await checkpoint(db_url)
+            anchor = await asyncio.to_thread(run_pgbench, binary, asyncpg_dsn(db_url), seconds)
     ratio = domain["tps"] / anchor if anchor else 0.0
     return {"concurrency": CONCURRENCY, "seconds": seconds, "domain_deposits": domain,
             "graphql_exchange_over_http": graphql, "anchor_pgbench_tpcb_tps": anchor, "ratio": round(ratio, 3),
