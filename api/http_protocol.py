@@ -32,7 +32,7 @@ class _CoalescingTransport:
             self._loop.call_soon(self.flush)
         else:
             held, self._held = self._held, None
-            self._transport.write(held + data)
+            self._transport.writelines((held, data))  # one system call, no copy of the body
 
     def flush(self) -> None:
         if self._held is not None:

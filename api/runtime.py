@@ -85,7 +85,8 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str, *,
     factory = create_session_factory(engine)
     principals = None
     if start_hub and settings.principal_cache_ttl_s > 0:  # processes serving requests (workers start no hub)
-        principals = PrincipalCache(asyncpg_dsn(database_url), settings.principal_cache_ttl_s)
+        listen_url = settings.principal_listen_url or database_url
+        principals = PrincipalCache(asyncpg_dsn(listen_url), settings.principal_cache_ttl_s)
         await principals.start()
     services = AppServices(settings=settings, session_factory=factory, redis=redis, hub=hub,
                            group_commit=GroupCommit(factory), principals=principals)

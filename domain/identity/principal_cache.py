@@ -10,8 +10,12 @@ can have changed:
   ("*" when a role's permissions change: everyone holding it). NOTIFY is delivered at commit.
 - One LISTEN connection per process drops the named user's entries on each notification.
 - A principal read while a notification arrived is not kept: the read may predate the change.
-- Nothing is served while the LISTEN connection is down (all entries dropped; it reconnects), and
-  entries expire after `principal_cache_ttl_s` whatever happens, which also keeps the session's
+- Nothing is served while the LISTEN connection is down (all entries dropped; it reconnects). A
+  listener is trusted only once a probe NOTIFY sent from another connection has reached it (behind
+  a transaction-mode pooler it never would: `principal_listen_url` then names PostgreSQL itself),
+  and one that stops answering (a half-open connection) is dropped: a heartbeat every few seconds,
+  and `sync()`, give it ROUND_TRIP_TIMEOUT_S.
+- Entries expire after `principal_cache_ttl_s` whatever happens, which also keeps the session's
   last-seen time (touched on each read) fresh.
 
 A change is seen by other processes once its notification arrives, normally well under a
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from typing import Any
 
@@ -30,7 +35,10 @@ import structlog
 
 CHANNEL = "principal_changed"
 EVERYONE = "*"
-RECONNECT_S = 1.0
+PROBE_PREFIX = "probe-"
+RECONNECT_S = (1.0, 30.0)  # first retry, longest wait between retries
+HEARTBEAT_S = 5.0
+ROUND_TRIP_TIMEOUT_S = 2.0
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +53,8 @@ class PrincipalCache:
         self._generation = 0  # counts notifications and outages: a read spanning one is not kept
         self._conn: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._probe: tuple[str, asyncio.Event] | None = None
         self._closing = False
         self._sync_lock = asyncio.Lock()
         self._sync_asked = 0  # sync() calls so far
@@ -58,22 +68,29 @@ class PrincipalCache:
     def generation(self) -> int:
         return self._generation
 
+    @property
+    def listener_pid(self) -> int | None:
+        """The listening backend's process id (for operators and tests)."""
+        return self._conn.get_server_pid() if self.live and self._conn is not None else None
+
     async def start(self) -> None:
-        """Listen now; if the database refuses, keep trying in the background (serving nothing)."""
+        """Listen now; if that fails, keep trying in the background (serving nothing meanwhile)."""
         if self._ttl_s <= 0:
             return
         try:
             await self._listen()
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("principal_cache.listen_failed", error=str(exc))
+        except Exception as exc:  # any failure only means nothing is cached yet
+            log.warning("principal_cache.listen_failed", error=str(exc) or type(exc).__name__)
             self._task = asyncio.create_task(self._reconnect())
+        self._heartbeat = asyncio.create_task(self._beat())
 
     async def close(self) -> None:
         self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._heartbeat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._conn is not None:
             conn, self._conn = self._conn, None
             with contextlib.suppress(Exception):
@@ -119,7 +136,12 @@ class PrincipalCache:
             if self._sync_done >= ticket or conn is None or conn.is_closed():
                 return  # answered meanwhile, or not listening (and then nothing is served)
             covered = self._sync_asked
-            await conn.fetchval("SELECT 1")
+            try:
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), ROUND_TRIP_TIMEOUT_S)
+            except Exception as exc:  # a listener that does not answer hears nothing either
+                log.warning("principal_cache.listener_unresponsive", error=str(exc) or type(exc).__name__)
+                self._lost(conn)
+                return
             self._sync_done = covered
 
     # -- internals
@@ -137,31 +159,64 @@ class PrincipalCache:
         self._size = 0
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
-        if payload == EVERYONE or not payload.isdigit():
+        if payload.startswith(PROBE_PREFIX):  # a listener checking itself (this one or another's)
+            if self._probe is not None and payload == self._probe[0]:
+                self._probe[1].set()
+        elif payload == EVERYONE or not payload.isdigit():
             self._drop_all()
         else:
             self.forget_user(int(payload))
 
-    def _on_lost(self, _conn: Any) -> None:
-        self._conn = None
+    def _on_lost(self, conn: Any) -> None:
+        self._lost(conn)
+
+    def _lost(self, conn: asyncpg.Connection) -> None:
+        if self._conn is conn:
+            self._conn = None
         self._drop_all()
+        if not conn.is_closed():
+            conn.terminate()
         if not self._closing and self._task is None:
             self._task = asyncio.create_task(self._reconnect())
 
     async def _listen(self) -> None:
         conn = await asyncpg.connect(self._dsn, timeout=5)
-        await conn.add_listener(CHANNEL, self._on_notify)
+        try:
+            heard = asyncio.Event()
+            self._probe = (PROBE_PREFIX + secrets.token_hex(8), heard)
+            await conn.add_listener(CHANNEL, self._on_notify)
+            # Trust the listener once a notification sent elsewhere reaches it.
+            notifier = await asyncpg.connect(self._dsn, timeout=5)
+            try:
+                await notifier.execute("SELECT pg_notify($1, $2)", CHANNEL, self._probe[0])
+            finally:
+                await notifier.close()
+            await asyncio.wait_for(heard.wait(), ROUND_TRIP_TIMEOUT_S)
+        except BaseException:
+            conn.terminate()
+            raise
+        finally:
+            self._probe = None
         conn.add_termination_listener(self._on_lost)
         self._drop_all()  # whatever changed while nobody listened
         self._conn = conn
 
     async def _reconnect(self) -> None:
+        wait, longest = RECONNECT_S
         try:
             while not self._closing and not self.live:
-                await asyncio.sleep(RECONNECT_S)
+                await asyncio.sleep(wait)
                 try:
                     await self._listen()
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("principal_cache.listen_failed", error=str(exc))
+                except Exception as exc:  # keep trying; nothing is served meanwhile
+                    log.warning("principal_cache.listen_failed", error=str(exc) or type(exc).__name__)
+                    wait = min(wait * 2, longest)
         finally:
             self._task = None
+
+    async def _beat(self) -> None:
+        """A listener whose connection silently died (failover, a dropped NAT entry) would look
+        alive while hearing nothing: ask it something now and then."""
+        while not self._closing:
+            await asyncio.sleep(HEARTBEAT_S)
+            await self.sync()

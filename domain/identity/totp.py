@@ -145,7 +145,9 @@ async def require_step_up(session: AsyncSession, actor: Actor, settings: Setting
     if _fresh(actor.stepped_up_at, settings):
         return
     if actor.session_id is not None:
-        stepped = await session_stepped_up_at(session, actor.session_id)
+        stepped = await session.scalar(select(AuthSession.stepped_up_at).where(
+            AuthSession.id == actor.session_id, AuthSession.user_id == actor.user_id,
+            AuthSession.revoked_at.is_(None)))
         if stepped is not None and _fresh(stepped.timestamp(), settings):
             return
     raise StepUpRequired("confirm with a fresh two-factor code first (stepUp)")

@@ -165,8 +165,8 @@ _POST = _POST.replace("{audit_ctes}", "").replace("{audit_columns}", "NULL::bigi
 
 # Entry ids are drawn from the sequence a block at a time per process, so an entry's id is known
 # before its statement runs and the audit event naming it can travel in that statement. Ids never
-# repeat; a block unused for ID_BLOCK_TTL_S is dropped (its ids are gaps), so an entry's id is never
-# older than that: ids rise with time across processes as closely as concurrent commits allow.
+# repeat; a block drawn more than ID_BLOCK_TTL_S ago is dropped (its ids are gaps), so an entry's id
+# is never older than that: across processes ids are out of commit order by at most about that.
 ID_BLOCK = 16
 ID_BLOCK_TTL_S = 1.0
 _ENTRY_IDS: dict[str, tuple[float, list[int]]] = {}

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # How long an API process may keep a session's principal between requests (0: read it on every
     # request). Changes reach every process at commit through NOTIFY; this only bounds the rest.
     principal_cache_ttl_s: float = 30.0
+    # Where that cache LISTENs when DATABASE_URL goes through a transaction-mode pooler (PgBouncer),
+    # which would not deliver notifications: PostgreSQL itself. Unset: DATABASE_URL.
+    principal_listen_url: str | None = None
     # JSON Web Key Set of private signing keys (first signs; all verify) for key rotation. Unset in
     # development: a P-256 key is derived from the secret key so every local process agrees.
     jwt_private_jwks: SecretStr | None = None

@@ -163,9 +163,7 @@ async def test_nothing_is_served_while_not_listening(session_factory: Any, cache
     until the cache listens again."""
     user_id, session_id = await _session(db)
     first = await request_principal(session_factory, user_id, session_id, cache)
-    listener_pid = await db.fetchval(
-        "SELECT pid FROM pg_stat_activity WHERE query LIKE 'LISTEN %principal_changed%' AND pid <> pg_backend_pid() "
-        "AND backend_start = (SELECT max(backend_start) FROM pg_stat_activity WHERE query LIKE 'LISTEN %principal%')")
+    listener_pid = cache.listener_pid
     assert listener_pid is not None
     await db.execute("SELECT pg_terminate_backend($1)", listener_pid)
     deadline = time.monotonic() + 5
@@ -200,3 +198,40 @@ async def test_a_step_up_seen_late_is_confirmed_from_the_database(session_factor
     async with session_factory() as session:
         with pytest.raises(StepUpRequired):
             await require_step_up(session, actor, settings)
+
+
+async def test_another_listeners_probe_changes_nothing(session_factory: Any, cache: PrincipalCache,
+                                                       db: asyncpg.Connection) -> None:
+    user_id, session_id = await _session(db)
+    first = await request_principal(session_factory, user_id, session_id, cache)
+    await db.execute("SELECT pg_notify('principal_changed', 'probe-0123456789abcdef')")
+    await cache.sync()
+    assert await request_principal(session_factory, user_id, session_id, cache) is first
+
+
+async def test_a_listener_that_stops_answering_is_replaced(session_factory: Any, cache: PrincipalCache,
+                                                           db: asyncpg.Connection,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A half-open connection (failover, a dropped NAT entry) looks alive and hears nothing: the
+    round trip that should prove it current times out instead, and the cache stops serving."""
+    from domain.identity import principal_cache
+
+    user_id, session_id = await _session(db)
+    await request_principal(session_factory, user_id, session_id, cache)
+    monkeypatch.setattr(principal_cache, "ROUND_TRIP_TIMEOUT_S", 0.2)
+    listener = cache._conn
+    assert listener is not None
+
+    async def silent(*_args: Any, **_kwargs: Any) -> Any:
+        await asyncio.sleep(3600)  # the network swallows the query and its answer
+
+    with monkeypatch.context() as patched:  # only while the cache asks (Connection has slots)
+        patched.setattr(asyncpg.Connection, "fetchval", silent)
+        started = time.monotonic()
+        await cache.sync()  # returns: the caller's mutation is not held up
+        assert time.monotonic() - started < 2
+    assert not cache.live and cache.get(user_id, session_id) is None
+    deadline = time.monotonic() + 10
+    while not cache.live and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert cache.live and cache._conn is not listener

@@ -97,3 +97,18 @@ async def test_entry_ids_are_never_reused_nor_long_held(session_factory, make_us
     monkeypatch.setattr(posting, "ID_BLOCK_TTL_S", 0.0)
     second = await deposit(session_factory, uid, "1")
     assert second.entry_id > taken_elsewhere > first.entry_id
+
+
+async def test_movements_sharing_a_transaction_share_its_chain_partition(session_factory, make_user):
+    """The first folded append takes a partition; later ones in the same transaction queue on it
+    (no correlation id here, so nothing else would put them on the same one)."""
+    uid = await make_user()
+
+    async def two(s: Any) -> list[int]:
+        moved = [await wallets.deposit_to_wallet(s, client(uid), user_id=uid, currency="USD",
+                                                 amount=Decimal("1"), idempotency_key=key()) for _ in range(2)]
+        return [m.entry_id for m in moved]
+
+    ids = await in_transaction(session_factory, two)
+    first, second = await _events(session_factory, ids)
+    assert first["partition"] == second["partition"] and second["seq"] == first["seq"] + 1

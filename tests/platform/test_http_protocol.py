@@ -23,6 +23,9 @@ class _Recorder:
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
 
+    def writelines(self, chunks: Any) -> None:  # one system call (writev) for all of them
+        self.writes.append(b"".join(chunks))
+
     def is_closing(self) -> bool:
         return self.closed
 
