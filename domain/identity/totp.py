@@ -169,7 +169,3 @@ async def disable(session: AsyncSession, settings: Settings, actor: Actor) -> No
     user.totp_last_step = None
     await session.execute(text("DELETE FROM totp_recovery_codes WHERE user_id = :uid"), {"uid": user.id})
     await record(session, actor, action="auth.totp_disabled", entity_type="user", entity_id=user.id, category="auth")
-
-
-async def session_stepped_up_at(session: AsyncSession, session_id: int) -> datetime | None:
-    return await session.scalar(select(AuthSession.stepped_up_at).where(AuthSession.id == session_id))
