@@ -10,7 +10,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # A fixed request, or one built per call for a worker (e.g. a fresh idempotency key per mutation).
 Request = bytes | Callable[[int], bytes]
@@ -23,6 +23,7 @@ class LoadResult:
     seconds: float
     p50_ms: float
     p99_ms: float
+    latencies: tuple[float, ...] = field(default=(), repr=False)  # seconds, sorted: to pool several runs
 
     @property
     def rps(self) -> float:
@@ -101,4 +102,5 @@ async def run_load(host: str, port: int, request: Request, *, concurrency: int, 
     if not latencies:
         return LoadResult(0, errors, elapsed, 0.0, 0.0)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return LoadResult(len(latencies), errors, elapsed, statistics.median(latencies) * 1000, p99 * 1000)
+    return LoadResult(len(latencies), errors, elapsed, statistics.median(latencies) * 1000, p99 * 1000,
+                      tuple(latencies))

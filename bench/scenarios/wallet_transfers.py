@@ -1,10 +1,11 @@
-"""Wallet deposits (PSP clearing -> client wallet, through the domain service with idempotency,
-sharded house account, outbox and audit) at 32 concurrent clients, beside pgbench tpcb-like on the
-same PostgreSQL in the same run (the anchor)."""
+"""Wallet movements at 32 concurrent clients, beside pgbench tpcb-like on the same PostgreSQL in the
+same run (the anchor): deposits (PSP clearing -> client wallet) through the domain service, and the
+`exchange` mutation over HTTP, each with its idempotency key, sharded house accounts, outbox and audit."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import glob
 import multiprocessing
@@ -13,7 +14,9 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,16 @@ from domain.shared.settings import Settings
 CONCURRENCY = 32
 API_WORKERS = 2
 DOMAIN_PROCESSES = 2
+WARM_UP_S = 3.0
+
+
+@dataclass
+class Phase:
+    """One measured window: completed transactions and their latencies (seconds)."""
+    done: int
+    latencies: list[float]
+    seconds: float
+    errors: int = 0
 
 
 def find_pgbench() -> str | None:
@@ -54,8 +67,8 @@ def init_pgbench(binary: str, dsn: str) -> None:
     subprocess.run([binary, "-i", "-s", "10", "-q", dsn], check=True, capture_output=True)
 
 
-def run_pgbench(binary: str, dsn: str, seconds: int) -> float:
-    out = subprocess.run([binary, "-c", str(CONCURRENCY), "-j", "2", "-T", str(seconds), "-n", dsn],
+def run_pgbench(binary: str, dsn: str, seconds: float) -> float:
+    out = subprocess.run([binary, "-c", str(CONCURRENCY), "-j", "2", "-T", str(round(seconds)), "-n", dsn],
                          check=True, capture_output=True, text=True).stdout
     match = re.search(r"tps = ([0-9.]+)", out)
     return float(match.group(1)) if match else 0.0
@@ -103,9 +116,7 @@ def _deposit_process(db_url: str, uids: list[int], start_at: float, seconds: flo
     return asyncio.run(_deposit_clients(db_url, uids, start_at, seconds))
 
 
-async def run_domain(db_url: str, seconds: float) -> dict[str, Any]:
-    """CONCURRENCY clients split over DOMAIN_PROCESSES processes, as the service is deployed (one
-    process per core; pgbench runs -j 2), measured over one common window."""
+async def create_domain_clients(db_url: str) -> list[int]:
     engine = create_engine(db_url, Settings(), pool_size=2)
     factory = create_session_factory(engine)
     try:
@@ -116,31 +127,43 @@ async def run_domain(db_url: str, seconds: float) -> dict[str, Any]:
                 uids.append(int(await s.scalar(text(
                     "INSERT INTO users (email, email_normalized, is_client) VALUES (:e, :e, true) RETURNING id"),
                     {"e": email})))
+        return uids
     finally:
         await engine.dispose()
-    await checkpoint(db_url)
+
+
+async def run_domain(db_url: str, uids: list[int], seconds: float) -> Phase:
+    """CONCURRENCY clients split over DOMAIN_PROCESSES processes, as the service is deployed (one
+    process per core; pgbench runs -j 2), measured over one common window."""
     start_at = time.time() + 4.0  # process start-up and one warm-up second
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(DOMAIN_PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
         parts = await asyncio.gather(*(
             loop.run_in_executor(pool, _deposit_process, db_url, uids[i::DOMAIN_PROCESSES], start_at, seconds)
             for i in range(DOMAIN_PROCESSES)))
-    done = sum(n for n, _ in parts)
-    latencies = sorted(t for _, ts in parts for t in ts)
-    return {"tps": round(done / seconds, 1), "transactions": done, "processes": DOMAIN_PROCESSES,
+    return Phase(sum(n for n, _ in parts), [t for _, ts in parts for t in ts], seconds)
+
+
+def summary(phases: list[Phase]) -> dict[str, Any]:
+    done = sum(p.done for p in phases)
+    seconds = sum(p.seconds for p in phases)
+    latencies = sorted(t for p in phases for t in p.latencies)
+    return {"tps": round(done / seconds, 1), "transactions": done, "errors": sum(p.errors for p in phases),
             "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2) if latencies else None,
             "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2) if latencies else None}
 
 
-async def run_graphql(db_url: str, redis_url: str, seconds: float) -> dict[str, Any]:
-    """The `exchange` mutation (a ledger movement with its idempotency key) over HTTP, 32 clients."""
+@contextlib.asynccontextmanager
+async def graphql_exchange(db_url: str, redis_url: str) -> AsyncIterator[Callable[[float], Awaitable[Phase]]]:
+    """An API (one process per core, as deployed) with CONCURRENCY funded clients signed in; yields
+    a function that runs the `exchange` mutation (a ledger movement with its idempotency key) over
+    HTTP from all of them for a number of seconds."""
     import httpx
 
     from bench.harness import api_process
     from domain.shared.actor import system_actor
 
     env = {"FOREXCRM_LOGIN_ATTEMPTS_PER_IP": "100000000", "FOREXCRM_DB_POOL_SIZE": str(CONCURRENCY)}
-    # As deployed: one API process per core (pgbench, the anchor, runs -j 2 as well).
     async with api_process(db_url, redis_url, env, workers=API_WORKERS) as port:
         base = f"http://127.0.0.1:{port}/graphql"
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
@@ -155,47 +178,75 @@ async def run_graphql(db_url: str, redis_url: str, seconds: float) -> dict[str, 
                 return data["accessToken"], int(data["viewer"]["id"])
 
             users = [await register(i) for i in range(CONCURRENCY)]
-            engine = create_engine(db_url, Settings(), pool_size=2)
-            factory = create_session_factory(engine)
-            async def fund(session: Any, uid: int) -> Any:
-                return await wallets.deposit_to_wallet(session, system_actor("bench"), user_id=uid, currency="USD",
-                                                       amount=Decimal("100000"), idempotency_key=uuid.uuid4().hex)
+        engine = create_engine(db_url, Settings(), pool_size=2)
+        factory = create_session_factory(engine)
 
+        async def fund(session: Any, uid: int) -> Any:
+            return await wallets.deposit_to_wallet(session, system_actor("bench"), user_id=uid, currency="USD",
+                                                   amount=Decimal("100000"), idempotency_key=uuid.uuid4().hex)
+
+        try:
             for _, uid in users:
                 await in_transaction(factory, functools.partial(fund, uid=uid))
+        finally:
             await engine.dispose()
-            query = ("mutation($i: ExchangeInput!) { exchange(input: $i) { exchange { bought } errors { code } } }")
+        query = "mutation($i: ExchangeInput!) { exchange(input: $i) { exchange { bought } errors { code } } }"
 
-            def request(index: int) -> bytes:
-                body = orjson.dumps({"query": query, "variables": {"i": {
-                    "fromCurrency": "USD", "toCurrency": "EUR", "amount": "1.00", "idempotencyKey": uuid.uuid4().hex}}})
-                return build_request("127.0.0.1", port, "/graphql", body,
-                                     {"Authorization": f"Bearer {users[index][0]}"})
+        def request(index: int) -> bytes:
+            body = orjson.dumps({"query": query, "variables": {"i": {
+                "fromCurrency": "USD", "toCurrency": "EUR", "amount": "1.00", "idempotencyKey": uuid.uuid4().hex}}})
+            return build_request("127.0.0.1", port, "/graphql", body, {"Authorization": f"Bearer {users[index][0]}"})
 
-            def ok(body: bytes) -> bool:
-                reply = orjson.loads(body)
-                return not reply.get("errors") and not reply["data"]["exchange"]["errors"]
+        def ok(body: bytes) -> bool:
+            reply = orjson.loads(body)
+            return not reply.get("errors") and not reply["data"]["exchange"]["errors"]
 
-            await checkpoint(db_url)
+        async def measure(seconds: float) -> Phase:
             # The raw-stream load generator: httpx would cost the client more CPU than the server spends.
             result = await run_load("127.0.0.1", port, request, concurrency=CONCURRENCY, seconds=seconds, ok=ok)
-    return {"tps": round(result.rps, 1), "transactions": result.requests, "errors": result.errors,
-            "p50_ms": round(result.p50_ms, 2), "p99_ms": round(result.p99_ms, 2)}
+            return Phase(result.requests, list(result.latencies), result.seconds, result.errors)
+
+        # Warm-up, not measured: each pooled connection prepares the statements and plans them on
+        # its first executions (PostgreSQL settles on a generic plan after five), some 64 x 5 runs.
+        await measure(WARM_UP_S)
+        yield measure
 
 
 async def run(*, quick: bool = False) -> dict[str, Any]:
-    seconds = 3 if quick else 15
+    """ROUNDS rounds, each measuring pgbench, the domain service and the GraphQL mutation one after
+    the other (the order turning each round): the machine's speed drifts over a run, and the anchor
+    measured beside each part in every round sees the same drift as the parts it is compared with."""
+    rounds, seconds = (2, 2) if quick else (3, 5)  # 15 s of each part in full
+    phases: dict[str, list[Phase]] = {"pgbench": [], "domain": [], "graphql": []}
     async with bench_services("ledger") as (db_url, redis_url):
         binary = find_pgbench()
-        domain = await run_domain(db_url, seconds)
-        graphql = await run_graphql(db_url, redis_url, seconds)
-        anchor = 0.0
         if binary:
             await asyncio.to_thread(init_pgbench, binary, asyncpg_dsn(db_url))
-            await checkpoint(db_url)
-            anchor = await asyncio.to_thread(run_pgbench, binary, asyncpg_dsn(db_url), seconds)
-    ratio = domain["tps"] / anchor if anchor else 0.0
-    return {"concurrency": CONCURRENCY, "seconds": seconds, "domain_deposits": domain,
-            "graphql_exchange_over_http": graphql, "anchor_pgbench_tpcb_tps": anchor, "ratio": round(ratio, 3),
-            "ratio_graphql": round(graphql["tps"] / anchor, 3) if anchor else 0.0,
+        uids = await create_domain_clients(db_url)
+        async with graphql_exchange(db_url, redis_url) as graphql:
+            async def pgbench(seconds: float) -> Phase:
+                assert binary
+                tps = await asyncio.to_thread(run_pgbench, binary, asyncpg_dsn(db_url), seconds)
+                return Phase(round(tps * seconds), [], seconds)
+
+            parts: dict[str, Callable[[float], Awaitable[Phase]]] = {
+                "domain": lambda secs: run_domain(db_url, uids, secs), "graphql": graphql}
+            if binary:
+                parts["pgbench"] = pgbench
+            names = list(parts)
+            for r in range(rounds):
+                for name in names[r % len(names):] + names[: r % len(names)]:
+                    await checkpoint(db_url)
+                    phases[name].append(await parts[name](seconds))
+    anchor = sum(p.done for p in phases["pgbench"]) / (rounds * seconds) if phases["pgbench"] else 0.0
+    domain, graphql_summary = summary(phases["domain"]), summary(phases["graphql"])
+    per_round = [{"pgbench_tps": round(phases["pgbench"][r].done / seconds, 1) if phases["pgbench"] else None,
+                  "domain_tps": round(phases["domain"][r].done / seconds, 1),
+                  "graphql_tps": round(phases["graphql"][r].done / seconds, 1)} for r in range(rounds)]
+    return {"concurrency": CONCURRENCY, "rounds": rounds, "seconds_per_round": seconds,
+            "domain_deposits": {**domain, "processes": DOMAIN_PROCESSES},
+            "graphql_exchange_over_http": {**graphql_summary, "api_workers": API_WORKERS},
+            "anchor_pgbench_tpcb_tps": round(anchor, 1), "per_round": per_round,
+            "ratio": round(domain["tps"] / anchor, 3) if anchor else 0.0,
+            "ratio_graphql": round(graphql_summary["tps"] / anchor, 3) if anchor else 0.0,
             "targets": {"ratio": 0.6, "ratio_graphql": 0.25}}
