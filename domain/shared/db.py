@@ -101,7 +101,7 @@ _RAW_KEY = "db.raw"
 
 
 class NeedsSession(Exception):
-    """Work in a driver-only transaction (`raw_transaction`) reached for the ORM or SQLAlchemy Core,
+    """Work in a driver-only transaction (`raw_chain`) reached for the ORM or SQLAlchemy Core,
     which would run on another connection outside the transaction: nothing of it is committed, and
     the caller runs the work again in an ordinary transaction."""
 
@@ -143,36 +143,74 @@ def _engine(factory: SessionFactory) -> AsyncEngine:
     return bind
 
 
+class RawChain:
+    """Transactions one after another on one pooled asyncpg connection (see `raw_chain`)."""
+
+    def __init__(self, factory: SessionFactory, conn: asyncpg.Connection) -> None:
+        self._factory = factory
+        self._conn = conn
+        self._open = False
+        self._session: AsyncSession | None = None
+
+    @property
+    def usable(self) -> bool:
+        """False once the connection broke or is in a state this chain did not leave it in."""
+        return not self._conn.is_closed() and self._open == self._conn.is_in_transaction()
+
+    async def begin(self) -> AsyncSession:
+        """The session of the transaction now open (begun by the last commit when it chained one)."""
+        if not self._open:
+            await self._conn.execute("BEGIN")
+            self._open = True
+        if self._session is None:
+            self._session = self._factory()
+            self._session.info[_RAW_KEY] = self._conn
+        return self._session
+
+    async def commit(self, *, then_begin: bool = False) -> None:
+        """COMMIT, and with `then_begin` the next transaction's BEGIN in the same round trip (a
+        failed COMMIT skips the BEGIN: the connection is then outside any transaction)."""
+        self._open = False
+        await self._end_session()
+        await self._conn.execute("COMMIT; BEGIN" if then_begin else "COMMIT")
+        self._open = then_begin
+
+    async def rollback(self) -> None:
+        self._open = False
+        await self._end_session()
+        if self._conn.is_in_transaction():
+            await self._conn.execute("ROLLBACK")
+
+    async def _end_session(self) -> None:
+        # Each transaction gets its own session: its info (e.g. a held audit partition) is per transaction.
+        session, self._session = self._session, None
+        if session is not None and session.in_transaction():  # the work reached for the ORM (NeedsSession)
+            await session.close()
+
+
 @contextlib.asynccontextmanager
-async def raw_transaction(factory: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """A transaction straight on a pooled asyncpg connection, for work whose statements all go
-    through `driver()`: the session it yields carries the connection, and SQLAlchemy's own
-    transaction machinery (about 300 us of CPU per transaction) is not involved. Work that reaches
-    for the ORM gets NeedsSession and nothing is committed. Commits when the block ends, rolls back
-    when it raises."""
+async def raw_chain(factory: SessionFactory) -> AsyncIterator[RawChain]:
+    """Transactions straight on a pooled asyncpg connection, for work whose statements all go
+    through `driver()`: each session a `RawChain` hands out carries the connection, and SQLAlchemy's
+    own transaction machinery (about 300 us of CPU per transaction) is not involved; work that
+    reaches for the ORM gets NeedsSession. When one transaction follows another, the COMMIT of the
+    first and the BEGIN of the next travel as one round trip (group commit's steady state)."""
     pooled = await _engine(factory).raw_connection()
     conn: asyncpg.Connection = pooled.driver_connection
-    session = factory()
-    session.info[_RAW_KEY] = conn
+    chain = RawChain(factory, conn)
     clean = False
     try:
-        await conn.execute("BEGIN")
         try:
-            yield session
-        except BaseException:
+            yield chain
+        finally:
             with contextlib.suppress(Exception):
-                await conn.execute("ROLLBACK")
-                clean = True
-            raise
-        await conn.execute("COMMIT")
+                await chain.rollback()  # whatever is still open (a chained BEGIN unused, or an error)
         clean = True
     finally:
-        if clean and not conn.is_in_transaction():
+        if clean and not conn.is_closed() and not conn.is_in_transaction():
             pooled.close()
         else:
             pooled.invalidate()  # a connection in an unknown state never goes back to the pool
-        if session.in_transaction():  # the work reached for the ORM (NeedsSession): release that too
-            await session.close()
 
 
 async def autocommit_fetchrow(factory: SessionFactory, sql: str, *args: Any) -> asyncpg.Record | None:

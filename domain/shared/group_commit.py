@@ -2,9 +2,10 @@
 
 Under load a money movement's own BEGIN and COMMIT (with its WAL flush) cost as much as its work.
 `GroupCommit.run(fn)` queues `fn`; a few drain tasks each take what is queued and run it in one
-transaction, in arrival order. Nobody learns an outcome before its batch has committed. Batches run
-on `raw_transaction` (straight on asyncpg), so grouped work must do its statements through
-`driver()`; work that reaches for the ORM is refused there (NeedsSession) and replayed alone.
+transaction, in arrival order. Nobody learns an outcome before its batch has committed. A drain keeps
+its connection while work is queued, and a batch's COMMIT carries the next batch's BEGIN (`raw_chain`,
+straight on asyncpg), so grouped work must do its statements through `driver()`; work that reaches
+for the ORM is refused there (NeedsSession) and replayed alone.
 
 A batch is all or nothing, so one failing item must not take the others with it: on any error the
 batch is rolled back and every item is replayed alone through `in_transaction`, where it commits or
@@ -16,10 +17,11 @@ connection dropped) is replayed too, and the key turns the replay of a committed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
-from domain.shared.db import SessionFactory, TxnFn, in_transaction, raw_transaction
+from domain.shared.db import RawChain, SessionFactory, TxnFn, in_transaction, raw_chain
 from domain.shared.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -46,22 +48,39 @@ class GroupCommit:
             task.add_done_callback(self._active.discard)
         return await future
 
-    async def _drain(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            try:
-                await self._commit(batch)
-            except BaseException as exc:  # cancelled mid-batch (shutdown): nobody may wait forever
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
-                raise
+    def _take(self) -> list[tuple[TxnFn[Any], asyncio.Future[Any]]]:
+        batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        return batch
 
-    async def _commit(self, batch: list[tuple[TxnFn[Any], asyncio.Future[Any]]]) -> None:
+    async def _drain(self) -> None:
+        batch = self._take()
+        while batch:
+            async with raw_chain(self._factory) as chain:
+                while batch and chain.usable:
+                    following: list[tuple[TxnFn[Any], asyncio.Future[Any]]] = []
+                    try:
+                        await self._commit(chain, batch, following)
+                    except BaseException as exc:  # cancelled mid-batch (shutdown): nobody may wait forever
+                        for _, future in batch + following:
+                            if not future.done():
+                                future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                        raise
+                    batch = following or self._take()
+
+    async def _commit(self, chain: RawChain, batch: list[tuple[TxnFn[Any], asyncio.Future[Any]]],
+                      following: list[tuple[TxnFn[Any], asyncio.Future[Any]]]) -> None:
+        """Run and commit one batch; the next one, when work is queued, is taken into `following`."""
         try:
-            async with raw_transaction(self._factory) as session:
-                results = [await fn(session) for fn, _ in batch]
+            session = await chain.begin()
+            results = [await fn(session) for fn, _ in batch]
+            # Work queued meanwhile: this COMMIT begins its transaction too. It is taken only once the
+            # COMMIT is back (taking it before made batches smaller); should another drain take it
+            # first, the begun transaction goes unused and is rolled back.
+            await chain.commit(then_begin=bool(self._queue))
+            following.extend(self._take())
         except DomainError as exc:
+            with contextlib.suppress(Exception):  # a broken connection ends the chain (`usable`)
+                await chain.rollback()
             if len(batch) > 1:  # whichever item was refused, each is replayed alone below
                 log.debug("group commit: batch of %d refused (%s); replaying each alone", len(batch), exc)
             else:  # a lone item's refusal is its own answer: running it again would only repeat the work
@@ -71,6 +90,8 @@ class GroupCommit:
                 return
         except Exception as exc:  # whichever item failed, each is replayed alone below
             log.debug("group commit: batch of %d rolled back (%s); replaying each alone", len(batch), exc)
+            with contextlib.suppress(Exception):
+                await chain.rollback()
         else:
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():

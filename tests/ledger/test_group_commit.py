@@ -77,6 +77,33 @@ async def test_a_failing_item_fails_alone_and_changes_nothing(session_factory, m
     await check_invariants(session_factory)
 
 
+async def test_batches_chained_on_one_connection_go_on_past_a_refused_one(session_factory, make_user):
+    rich, poor = await make_user(), await make_user()
+    await deposit(session_factory, poor, "1")
+    poor_wallet = await wallet_id(session_factory, poor, "USD")
+    group = GroupCommit(session_factory, drains=1, max_batch=2)  # one connection, batches one after another
+
+    def overdraw(s: Any) -> Any:
+        return wallets.adjust_balance(s, client(poor), wallet_id=poor_wallet, amount=Decimal("-5"),
+                                      reason="test", idempotency_key=key())
+
+    work = [depositing(rich, "1", key()) for _ in range(4)] + [overdraw] + [depositing(rich, "1", key()) for _ in range(5)]
+    results = await asyncio.gather(*(group.run(fn) for fn in work), return_exceptions=True)
+
+    assert isinstance(results[4], InsufficientFunds)
+    moved = [r for i, r in enumerate(results) if i != 4]
+    assert not any(isinstance(r, BaseException) for r in moved)
+    assert await wallet_balance(session_factory, await wallet_id(session_factory, rich, "USD")) == (
+        Decimal("9"), Decimal("0"))
+    assert await wallet_balance(session_factory, poor_wallet) == (Decimal("1"), Decimal("0"))
+    async with session_factory() as s:
+        transactions = await s.scalar(text(
+            "SELECT count(DISTINCT xmin::text) FROM ledger_entries WHERE id = ANY(:ids)"),
+            {"ids": [m.entry_id for m in moved]})
+    assert 1 < transactions < 9  # several batches, each committed on its own
+    await check_invariants(session_factory)
+
+
 async def test_a_repeated_key_in_one_batch_has_one_effect(session_factory, make_user):
     uid = await make_user()
     group = GroupCommit(session_factory, drains=1)

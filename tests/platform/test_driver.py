@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from domain.shared.db import NeedsSession, autocommit_fetchrow, driver, in_transaction, is_retryable, raw_transaction
+from domain.shared.db import NeedsSession, autocommit_fetchrow, driver, in_transaction, is_retryable, raw_chain
 
 
 async def test_driver_statements_roll_back_with_the_session(session_factory: Any) -> None:
@@ -65,18 +65,7 @@ async def _probe_sum(session_factory: Any) -> int:
         return int(await s.scalar(text("SELECT coalesce(sum(v), 0) FROM raw_probe")))
 
 
-async def test_raw_transaction_commits_or_rolls_back_and_returns_a_clean_connection(session_factory: Any) -> None:
-    await _probe_table(session_factory)
-    async with raw_transaction(session_factory) as s:
-        conn = await driver(s)
-        assert conn.is_in_transaction()
-        await conn.execute("INSERT INTO raw_probe VALUES (3)")
-    assert await _probe_sum(session_factory) == 3
-    with pytest.raises(RuntimeError):
-        async with raw_transaction(session_factory) as s:
-            await (await driver(s)).execute("INSERT INTO raw_probe VALUES (4)")
-            raise RuntimeError("work failed")
-    assert await _probe_sum(session_factory) == 3
+async def _pool_hands_out_clean_connections(session_factory: Any) -> None:
     held = [await session_factory.kw["bind"].raw_connection() for _ in range(3)]
     try:  # whatever connections the pool hands out next are outside any transaction
         assert not any(p.driver_connection.is_in_transaction() for p in held)
@@ -85,10 +74,62 @@ async def test_raw_transaction_commits_or_rolls_back_and_returns_a_clean_connect
             p.close()
 
 
-async def test_raw_transaction_refuses_the_orm_and_commits_nothing(session_factory: Any) -> None:
+async def test_raw_chain_commits_or_rolls_back_and_returns_a_clean_connection(session_factory: Any) -> None:
+    await _probe_table(session_factory)
+    async with raw_chain(session_factory) as chain:
+        s = await chain.begin()
+        conn = await driver(s)
+        assert conn.is_in_transaction()
+        await conn.execute("INSERT INTO raw_probe VALUES (3)")
+        await chain.commit()
+    assert await _probe_sum(session_factory) == 3
+    with pytest.raises(RuntimeError):
+        async with raw_chain(session_factory) as chain:
+            await (await driver(await chain.begin())).execute("INSERT INTO raw_probe VALUES (4)")
+            raise RuntimeError("work failed")
+    assert await _probe_sum(session_factory) == 3
+    await _pool_hands_out_clean_connections(session_factory)
+
+
+async def test_raw_chain_begins_the_next_transaction_with_the_commit(session_factory: Any) -> None:
+    await _probe_table(session_factory)
+    async with raw_chain(session_factory) as chain:
+        first = await chain.begin()
+        conn = await driver(first)
+        await conn.execute("INSERT INTO raw_probe VALUES (1)")
+        await chain.commit(then_begin=True)
+        assert conn.is_in_transaction() and chain.usable  # the next one is open already
+        assert await _probe_sum(session_factory) == 1  # and the first is committed
+        second = await chain.begin()
+        assert second is not first  # a session per transaction: its info is that transaction's
+        await (await driver(second)).execute("INSERT INTO raw_probe VALUES (2)")
+        await chain.rollback()
+        await chain.commit(then_begin=True)  # begun again, then left unused: rolled back on leaving
+    assert await _probe_sum(session_factory) == 1
+    await _pool_hands_out_clean_connections(session_factory)
+
+
+async def test_a_failed_chained_commit_does_not_begin_the_next(session_factory: Any) -> None:
+    async with session_factory() as s, s.begin():
+        await s.execute(text("CREATE TABLE IF NOT EXISTS raw_probe_deferred (v int UNIQUE DEFERRABLE INITIALLY DEFERRED)"))
+        await s.execute(text("DELETE FROM raw_probe_deferred"))
+    async with raw_chain(session_factory) as chain:
+        conn = await driver(await chain.begin())
+        await conn.execute("INSERT INTO raw_probe_deferred VALUES (1), (1)")  # refused only at COMMIT
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await chain.commit(then_begin=True)
+        assert not conn.is_in_transaction() and chain.usable
+        await (await driver(await chain.begin())).execute("INSERT INTO raw_probe_deferred VALUES (2)")
+        await chain.commit()
+    async with session_factory() as s:
+        assert (await s.execute(text("SELECT v FROM raw_probe_deferred"))).scalars().all() == [2]
+
+
+async def test_raw_chain_refuses_the_orm_and_commits_nothing(session_factory: Any) -> None:
     await _probe_table(session_factory)
     with pytest.raises(NeedsSession):
-        async with raw_transaction(session_factory) as s:
+        async with raw_chain(session_factory) as chain:
+            s = await chain.begin()
             await (await driver(s)).execute("INSERT INTO raw_probe VALUES (5)")
             await s.execute(text("INSERT INTO raw_probe VALUES (6)"))  # would run on another connection
     assert await _probe_sum(session_factory) == 0
