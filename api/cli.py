@@ -117,7 +117,7 @@ def api(
             uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, **options)  # type: ignore[arg-type]
             return
         config = uvicorn.Config(create_app(settings, database_url, redis_url), **options)  # type: ignore[arg-type]
-        asyncio.run(uvicorn.Server(config).serve())
+        uvicorn.Server(config).run()  # on uvicorn's loop (uvloop), as the multi-worker path
 
 
 @app.command()
