@@ -10,7 +10,7 @@ and validated once and the outcome kept (`DocumentCache`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from graphql import (
@@ -29,8 +29,9 @@ from graphql import (
     parse,
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
 
 from domain.shared.settings import Settings
 
@@ -148,31 +149,21 @@ class DocumentCache:
             self._entries[query] = _Checked(document, errors)
         return list(errors)
 
-    def extension(self) -> SchemaExtension:
-        """The per-request strawberry extension (a factory for `Schema(extensions=...)`)."""
-        return _CachedDocument(self)
+    def prepare(self, context: ExecutionContext) -> None:
+        """Give a request's execution context its document and validation errors: strawberry then
+        neither parses nor validates (no extension hooks either: they cost more than a cache hit).
+        A text that does not parse is left to strawberry, under the same token limit, to report."""
+        if context.graphql_document is not None or not context.query:
+            return
+        try:
+            context.graphql_document = self.parse(context.query)
+        except GraphQLError:
+            context.parse_options = {"max_tokens": self._max_tokens}
+            return
+        context.pre_execution_errors = self.validate(context)
 
 
-class _CachedDocument(SchemaExtension):
-    def __init__(self, cache: DocumentCache) -> None:
-        super().__init__()
-        self._cache = cache
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        if context.graphql_document is None and context.query:
-            context.graphql_document = self._cache.parse(context.query)
-        yield
-
-    def on_validate(self) -> Iterator[None]:
-        # Set here, strawberry's own validation step sees the errors and does not run again.
-        self.execution_context.pre_execution_errors = self._cache.validate(self.execution_context)
-        yield
-
-
-def limit_extensions(settings: Settings) -> list[Any]:
-    # One extension does parsing, every validation rule and both caches: each extension adds hook
-    # overhead to every request.
+def document_cache(settings: Settings) -> DocumentCache:
     rules: list[type[ASTValidationRule]] = [
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
@@ -181,6 +172,5 @@ def limit_extensions(settings: Settings) -> list[Any]:
     ]
     if not settings.introspection_enabled:
         rules.append(NoSchemaIntrospectionCustomRule)
-    cache = DocumentCache(maxsize=max(settings.parser_cache_size, settings.validation_cache_size),
-                          max_tokens=settings.max_tokens, rules=rules)
-    return [cache.extension]
+    return DocumentCache(maxsize=max(settings.parser_cache_size, settings.validation_cache_size),
+                         max_tokens=settings.max_tokens, rules=rules)

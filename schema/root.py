@@ -6,18 +6,21 @@ strawberry types); they are discovered here, so adding a context never edits thi
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
 from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
 import schema as schema_pkg
 from domain.shared.discovery import context_modules
 from domain.shared.settings import Settings
 from schema.errors import should_mask
-from schema.limits import limit_extensions
+from schema.limits import DocumentCache, document_cache
 
 
 def _discover() -> tuple[list[type], list[type], list[type], list[type]]:
@@ -33,16 +36,38 @@ def _discover() -> tuple[list[type], list[type], list[type], list[type]]:
     return queries, mutations, subscriptions, extra_types
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+class ApiSchema(strawberry.Schema):
+    """strawberry's schema with each query text parsed, limited and validated once (DocumentCache),
+    handed to every request's execution context as it is created."""
+
+    def __init__(self, *args: Any, documents: DocumentCache, **kwargs: Any) -> None:
+        self.documents = documents
+        super().__init__(*args, **kwargs)
+
+    def _create_execution_context(self, *args: Any, **kwargs: Any) -> ExecutionContext:
+        context = super()._create_execution_context(*args, **kwargs)
+        self.documents.prepare(context)
+        return context
+
+
+def api_schema(settings: Settings, *, query: type, mutation: type | None = None, subscription: type | None = None,
+               types: Sequence[type] = ()) -> ApiSchema:
+    # A factory, not an instance: strawberry would share one MaskErrors across concurrent
+    # requests, and one request's errors could be read against another's (left unmasked).
+    masking = functools.partial(MaskErrors, should_mask_error=should_mask)
+    return ApiSchema(query=query, mutation=mutation, subscription=subscription, types=types,
+                     extensions=[masking], config=StrawberryConfig(auto_camel_case=True),
+                     documents=document_cache(settings))
+
+
+def build_schema(settings: Settings) -> ApiSchema:
     queries, mutations, subscriptions, extra_types = _discover()
-    extensions: list[Any] = [*limit_extensions(settings), MaskErrors(should_mask_error=should_mask)]
-    return strawberry.Schema(
+    return api_schema(
+        settings,
         query=merge_types("Query", tuple(queries)),
         mutation=merge_types("Mutation", tuple(mutations)) if mutations else None,
         subscription=merge_types("Subscription", tuple(subscriptions)) if subscriptions else None,
         types=extra_types,
-        extensions=extensions,
-        config=StrawberryConfig(auto_camel_case=True),
     )
 
 

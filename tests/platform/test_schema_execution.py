@@ -1,0 +1,82 @@
+"""The schema's execution path: error masking per request and the document cache."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import strawberry
+from graphql import print_ast
+
+from domain.shared.errors import DomainError
+from domain.shared.settings import Settings
+from schema import limits
+from schema.root import api_schema
+
+
+@strawberry.type
+class _Query:
+    @strawberry.field
+    async def fails(self) -> str:
+        await asyncio.sleep(0.01)
+        raise RuntimeError("db password is hunter2")
+
+    @strawberry.field
+    async def slow(self) -> str:
+        await asyncio.sleep(0.05)
+        return "ok"
+
+    @strawberry.field
+    def refused(self) -> str:
+        raise DomainError("not allowed here")
+
+
+async def test_an_internal_error_is_masked_while_other_requests_run() -> None:
+    schema = api_schema(Settings(), query=_Query)
+
+    # The failing request ends while the slow one is still running (a shared masking extension
+    # would read the slow one's state and let the first error through as it is).
+    failed, slow = await asyncio.gather(schema.execute("{ fails }"), schema.execute("{ slow }"))
+
+    assert [e.message for e in failed.errors or []] == ["Unexpected error."]
+    assert slow.data == {"slow": "ok"} and not slow.errors
+
+
+async def test_public_errors_are_shown_and_internal_ones_masked_alone() -> None:
+    schema = api_schema(Settings(), query=_Query)
+
+    refused = await schema.execute("{ refused }")
+    failed = await schema.execute("{ fails }")
+
+    assert [e.message for e in refused.errors or []] == ["not allowed here"]
+    assert [e.message for e in failed.errors or []] == ["Unexpected error."]
+
+
+async def test_a_query_text_is_parsed_and_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    schema = api_schema(Settings(max_query_depth=3), query=_Query)
+    validated: list[str] = []
+    validate_document = limits.validate_document
+
+    def counting(schema_, document, rules):  # type: ignore[no-untyped-def]
+        validated.append(print_ast(document))
+        return validate_document(schema_, document, rules)
+
+    monkeypatch.setattr(limits, "validate_document", counting)
+    first = await schema.execute("{ slow }")
+    second = await schema.execute("{ slow }")
+    wrong = [await schema.execute("{ nope }") for _ in range(2)]
+
+    assert first.data == second.data == {"slow": "ok"}
+    assert all(r.errors and "nope" in r.errors[0].message for r in wrong)
+    assert len(validated) == 2  # each text once; its outcome, errors included, is reused
+
+
+async def test_a_text_that_does_not_parse_is_reported_under_the_token_limit() -> None:
+    schema = api_schema(Settings(max_tokens=20), query=_Query)
+
+    broken = await schema.execute("{ slow ")
+    too_long = await schema.execute("{ " + " ".join("slow" for _ in range(30)) + " }")
+
+    assert broken.errors and "Syntax Error" in broken.errors[0].message
+    assert too_long.errors and "token" in too_long.errors[0].message.lower()
+    assert not schema.documents._entries  # neither is kept
