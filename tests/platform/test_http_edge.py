@@ -49,6 +49,22 @@ async def test_batching_is_off(http: httpx.AsyncClient) -> None:
     assert "errors" in r.json()
 
 
+async def test_a_request_of_the_wrong_shape_is_a_400_with_code(http: httpx.AsyncClient) -> None:
+    for body in ({"query": 5}, {"query": "{ serverTime }", "variables": [1]}, {"query": "{ serverTime }",
+                                                                             "operationName": 7}):
+        r = await http.post("/graphql", json=body)
+        assert r.status_code == 400, body
+        assert r.json()["errors"][0]["extensions"]["code"] == "BAD_OPERATION"
+
+
+async def test_variables_and_operation_name_are_honoured(gql: GraphQLClient) -> None:
+    body = await gql("query A { serverTime } query B { apiVersion @include(if: true) a: apiVersion @skip(if: false) }",
+                     operationName="B")
+    assert "errors" not in body and set(body["data"]) == {"apiVersion", "a"}
+    body = await gql("query C($on: Boolean!) { apiVersion @include(if: $on) }", {"on": False})
+    assert body == {"data": {}}
+
+
 async def test_queries_via_get_are_refused(http: httpx.AsyncClient) -> None:
     r = await http.get("/graphql", params={"query": "{ serverTime }"}, headers={"accept": "application/json"})
     assert r.status_code in (400, 405)
