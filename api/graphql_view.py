@@ -167,20 +167,36 @@ class GraphQLView(GraphQL[Context, None]):
         return dict(formatted)
 
 
+class _OperationMetrics:
+    """One operation name's metric children, looked up once (a labels() call takes a lock and a
+    dictionary walk on every request)."""
+
+    def __init__(self, label: str) -> None:
+        self.latency = GRAPHQL_LATENCY.labels(label)
+        self.ok = GRAPHQL_REQUESTS.labels(label, "ok")
+        self.error = GRAPHQL_REQUESTS.labels(label, "error")
+        self.rejected = GRAPHQL_REQUESTS.labels(label, "rejected")
+
+
 class MeteredGraphQLView(GraphQLView):
     """Records per-operation counts and latency."""
+
+    _metrics: dict[str, _OperationMetrics] = {}  # bounded: operation_label caps the distinct names
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         started = time.perf_counter()
         request_data = kwargs.get("request_data")
         label = operation_label(getattr(request_data, "operation_name", None))
+        metrics = self._metrics.get(label)
+        if metrics is None:
+            metrics = self._metrics[label] = _OperationMetrics(label)
         try:
             result = await super().execute_single(*args, **kwargs)
         except Exception:
-            GRAPHQL_REQUESTS.labels(label, "rejected").inc()
+            metrics.rejected.inc()
             raise
-        GRAPHQL_LATENCY.labels(label).observe(time.perf_counter() - started)
-        GRAPHQL_REQUESTS.labels(label, "error" if result.errors else "ok").inc()
+        metrics.latency.observe(time.perf_counter() - started)
+        (metrics.error if result.errors else metrics.ok).inc()
         return result
 
 
