@@ -91,8 +91,8 @@ async def test_batches_chained_on_one_connection_go_on_past_a_refused_one(sessio
     results = await asyncio.gather(*(group.run(fn) for fn in work), return_exceptions=True)
 
     assert isinstance(results[4], InsufficientFunds)
-    moved = [r for i, r in enumerate(results) if i != 4]
-    assert not any(isinstance(r, BaseException) for r in moved)
+    moved = [r for i, r in enumerate(results) if i != 4 and not isinstance(r, BaseException)]
+    assert len(moved) == 9
     assert await wallet_balance(session_factory, await wallet_id(session_factory, rich, "USD")) == (
         Decimal("9"), Decimal("0"))
     assert await wallet_balance(session_factory, poor_wallet) == (Decimal("1"), Decimal("0"))

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 import strawberry
 from graphql import print_ast
+from strawberry.schema import schema as strawberry_schema
 
 from domain.shared.errors import DomainError
 from domain.shared.settings import Settings
@@ -55,7 +56,7 @@ async def test_public_errors_are_shown_and_internal_ones_masked_alone() -> None:
 async def test_a_query_text_is_parsed_and_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
     schema = api_schema(Settings(max_query_depth=3), query=_Query)
     validated: list[str] = []
-    validate_document = limits.validate_document
+    validate_document = strawberry_schema.validate_document
 
     def counting(schema_, document, rules):  # type: ignore[no-untyped-def]
         validated.append(print_ast(document))
