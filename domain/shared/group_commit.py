@@ -30,12 +30,15 @@ MAX_BATCH = 32
 DRAINS = 8  # batches in flight per process (connections): one waits on the database, others run
 
 
+Items = list[tuple[TxnFn[Any], asyncio.Future[Any]]]
+
+
 class GroupCommit:
     def __init__(self, factory: SessionFactory, *, max_batch: int = MAX_BATCH, drains: int = DRAINS) -> None:
         self._factory = factory
         self._max_batch = max_batch
         self._drains = drains
-        self._queue: list[tuple[TxnFn[Any], asyncio.Future[Any]]] = []
+        self._queue: Items = []
         self._active: set[asyncio.Task[None]] = set()
 
     async def run(self, fn: TxnFn[Any]) -> Any:
@@ -43,33 +46,57 @@ class GroupCommit:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((fn, future))
         if len(self._active) < self._drains:
-            task = asyncio.create_task(self._drain())
-            self._active.add(task)
-            task.add_done_callback(self._active.discard)
+            self._active.add(asyncio.create_task(self._drain()))
         return await future
 
-    def _take(self) -> list[tuple[TxnFn[Any], asyncio.Future[Any]]]:
+    def _take(self) -> Items:
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
         return batch
 
     async def _drain(self) -> None:
-        batch = self._take()
-        while batch:
+        batch: Items = []
+        replay: Items = []
+        try:
+            batch = self._take()
+            while batch:
+                replay, batch = await self._run_chain(batch)
+                await self._replay(replay)
+                replay = []
+                batch = batch or self._take()
+        except BaseException as exc:  # cancelled (shutdown): nobody may wait forever
+            _fail(replay + batch, exc)
+            raise
+        finally:
+            # Leaves the active set with no await after its last look at the queue, so work queued
+            # meanwhile has started a drain of its own.
+            self._active.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    async def _run_chain(self, batch: Items) -> tuple[Items, Items]:
+        """Run `batch`, and the batches queued after it, on one connection. Returns, once the
+        connection is given back, a batch to replay item by item (its transaction failed, or no
+        connection could be had) and the batch to run next."""
+        replay: Items = []
+        try:
             async with raw_chain(self._factory) as chain:
                 while batch and chain.usable:
-                    following: list[tuple[TxnFn[Any], asyncio.Future[Any]]] = []
+                    following: Items = []
                     try:
-                        await self._commit(chain, batch, following)
-                    except BaseException as exc:  # cancelled mid-batch (shutdown): nobody may wait forever
-                        for _, future in batch + following:
-                            if not future.done():
-                                future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                        committed = await self._commit(chain, batch, following)
+                    except BaseException as exc:
+                        _fail(batch + following, exc)
                         raise
+                    if not committed:  # replayed outside the chain: a replay takes a connection of its own
+                        replay, batch = batch, following
+                        break
                     batch = following or self._take()
+        except Exception:  # no connection (pool exhausted, database down): each item finds out on its own
+            if not replay:
+                replay, batch = batch, []
+        return replay, batch
 
-    async def _commit(self, chain: RawChain, batch: list[tuple[TxnFn[Any], asyncio.Future[Any]]],
-                      following: list[tuple[TxnFn[Any], asyncio.Future[Any]]]) -> None:
-        """Run and commit one batch; the next one, when work is queued, is taken into `following`."""
+    async def _commit(self, chain: RawChain, batch: Items, following: Items) -> bool:
+        """Run and commit one batch, taking the next one into `following` when work is queued.
+        False when the batch's transaction failed and each item must be replayed alone."""
         try:
             session = await chain.begin()
             results = [await fn(session) for fn, _ in batch]
@@ -81,28 +108,39 @@ class GroupCommit:
         except DomainError as exc:
             with contextlib.suppress(Exception):  # a broken connection ends the chain (`usable`)
                 await chain.rollback()
-            if len(batch) > 1:  # whichever item was refused, each is replayed alone below
+            if len(batch) > 1:  # whichever item was refused, each is replayed alone
                 log.debug("group commit: batch of %d refused (%s); replaying each alone", len(batch), exc)
-            else:  # a lone item's refusal is its own answer: running it again would only repeat the work
-                _, future = batch[0]
-                if not future.done():
-                    future.set_exception(exc)
-                return
-        except Exception as exc:  # whichever item failed, each is replayed alone below
+                return False
+            _, future = batch[0]  # a lone item's refusal is its own answer: running it again would only repeat the work
+            if not future.done():
+                future.set_exception(exc)
+            return True
+        except Exception as exc:  # whichever item failed, each is replayed alone
             log.debug("group commit: batch of %d rolled back (%s); replaying each alone", len(batch), exc)
             with contextlib.suppress(Exception):
                 await chain.rollback()
-        else:
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-            return
-        for fn, future in batch:
+            return False
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+        return True
+
+    async def _replay(self, items: Items) -> None:
+        for index, (fn, future) in enumerate(items):
             try:
                 result = await in_transaction(self._factory, fn)
             except Exception as exc:  # handed to the caller awaiting this item
                 if not future.done():
                     future.set_exception(exc)
+            except BaseException as exc:
+                _fail(items[index:], exc)
+                raise
             else:
                 if not future.done():
                     future.set_result(result)
+
+
+def _fail(items: Items, exc: BaseException) -> None:
+    for _, future in items:
+        if not future.done():
+            future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())

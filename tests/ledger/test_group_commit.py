@@ -11,7 +11,9 @@ from sqlalchemy import text
 
 from domain.ledger import wallets
 from domain.ledger.errors import InsufficientFunds
+from domain.shared.db import RawChain, create_engine, create_session_factory
 from domain.shared.group_commit import GroupCommit
+from domain.shared.settings import Settings
 from tests.ledger.conftest import check_invariants, client, key, snapshot, wallet_balance
 from tests.ledger.test_wallets import deposit, wallet_id
 
@@ -159,3 +161,43 @@ async def test_a_lone_refused_item_runs_once_and_changes_nothing(session_factory
         await group.run(overdraw)
     assert runs == 1
     assert await snapshot(session_factory) == before
+
+
+async def test_without_a_connection_to_be_had_every_caller_gets_an_answer(services, session_factory, make_user):
+    uid = await make_user()
+    engine = create_engine(services.database_url, Settings(db_max_overflow=0, db_pool_timeout_s=0.3), pool_size=1)
+    held = await engine.raw_connection()  # the pool's only connection
+    try:
+        group = GroupCommit(create_session_factory(engine), drains=2)
+        results = await asyncio.wait_for(asyncio.gather(
+            *(group.run(depositing(uid, "1", key())) for _ in range(3)), return_exceptions=True), timeout=20)
+        assert all(isinstance(r, Exception) and "QueuePool limit" in str(r) for r in results), results
+    finally:
+        held.close()
+        await engine.dispose()
+    assert await wallet_balance(session_factory, await wallet_id(session_factory, uid, "USD")) == (
+        Decimal("0"), Decimal("0"))
+
+
+async def test_work_queued_while_the_drain_is_leaving_still_runs(session_factory, make_user, monkeypatch):
+    uid = await make_user()
+    leaving = asyncio.Event()
+    rollback = RawChain.rollback
+
+    async def slow_rollback(chain: RawChain) -> None:  # the drain's way out, held open for a moment
+        leaving.set()
+        await asyncio.sleep(0.2)
+        await rollback(chain)
+
+    monkeypatch.setattr(RawChain, "rollback", slow_rollback)
+    group = GroupCommit(session_factory, drains=1)
+    first = asyncio.ensure_future(group.run(depositing(uid, "1", key())))
+    await asyncio.wait_for(leaving.wait(), timeout=10)
+
+    # The only drain has committed and, its queue empty, is giving its connection back: a movement
+    # queued now must not wait for a drain that will never look at the queue again.
+    late = await asyncio.wait_for(group.run(depositing(uid, "2", key())), timeout=10)
+
+    assert (await first).entry_id != late.entry_id
+    assert await wallet_balance(session_factory, await wallet_id(session_factory, uid, "USD")) == (
+        Decimal("3"), Decimal("0"))
