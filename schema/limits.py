@@ -27,8 +27,9 @@ from graphql import (
     ValidationContext,
     VariableNode,
     parse,
+    validate,
 )
-from graphql.validation import NoSchemaIntrospectionCustomRule
+from graphql.validation import NoFragmentCyclesRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
@@ -36,6 +37,7 @@ from strawberry.types import ExecutionContext
 from domain.shared.settings import Settings
 
 DEFAULT_PAGE = 50
+MAX_PAGE_READ = 10**9
 
 
 def cost_rule(max_cost: int) -> type[ASTValidationRule]:
@@ -45,6 +47,7 @@ def cost_rule(max_cost: int) -> type[ASTValidationRule]:
             self.fragments = {
                 f.name.value: f for f in context.document.definitions if isinstance(f, FragmentDefinitionNode)
             }
+            self.costs: dict[str, int] = {}
 
         def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
             variables: dict[str, Any] = {}
@@ -61,8 +64,9 @@ def cost_rule(max_cost: int) -> type[ASTValidationRule]:
         def _page(self, field: FieldNode) -> int:
             for arg in field.arguments or ():
                 if arg.name.value in ("first", "last", "limit"):
-                    if isinstance(arg.value, IntValueNode):
-                        return max(1, int(arg.value.value))
+                    if isinstance(arg.value, IntValueNode):  # any number of digits: read at most ten
+                        digits = arg.value.value.lstrip("-")
+                        return MAX_PAGE_READ if len(digits) > 9 else max(1, int(arg.value.value))
                     if isinstance(arg.value, VariableNode):
                         return DEFAULT_PAGE * 2  # unknown until execution: assume the maximum page
             return 1
@@ -78,10 +82,17 @@ def cost_rule(max_cost: int) -> type[ASTValidationRule]:
                 elif isinstance(sel, InlineFragmentNode):
                     total += self._cost(sel.selection_set, variables, depth + 1)
                 elif isinstance(sel, FragmentSpreadNode):
-                    frag = self.fragments.get(sel.name.value)
-                    if frag is not None:
-                        total += self._cost(frag.selection_set, variables, depth + 1)
+                    total += self._fragment_cost(sel.name.value, variables, depth)
             return total
+
+        def _fragment_cost(self, name: str, variables: dict[str, Any], depth: int) -> int:
+            # Once per fragment: spreads repeated at every level would otherwise double the work each time.
+            if name not in self.costs:
+                frag = self.fragments.get(name)
+                self.costs[name] = 0  # a cycle (refused by NoFragmentCycles) adds nothing
+                if frag is not None:
+                    self.costs[name] = self._cost(frag.selection_set, variables, depth + 1)
+            return self.costs[name]
 
     return QueryCostRule
 
@@ -122,9 +133,11 @@ class DocumentCache:
     the whole syntax tree on every request; a client sends the same few texts again and again, so
     this keys on the text and keeps the document and its validation errors together."""
 
-    def __init__(self, *, maxsize: int, max_tokens: int, rules: Sequence[type[ASTValidationRule]]) -> None:
+    def __init__(self, *, maxsize: int, max_tokens: int, max_fields: int,
+                 rules: Sequence[type[ASTValidationRule]]) -> None:
         self._maxsize = maxsize
         self._max_tokens = max_tokens
+        self._max_fields = max_fields
         self._rules = tuple(rules)
         self._entries: OrderedDict[str, _Checked] = OrderedDict()
 
@@ -144,10 +157,22 @@ class DocumentCache:
         entry = self._entries.get(query) if query else None
         if entry is not None and entry.document is document and entry.errors is not None:
             return list(entry.errors)
-        errors = validate_document(context.schema._schema, document, (*context.validation_rules, *self._rules))
+        errors = self._check(context, document)
         if entry is not None and entry.document is document:
             self._entries[query] = _Checked(document, errors)
         return list(errors)
+
+    def _check(self, context: Any, document: DocumentNode) -> list[GraphQLError]:
+        # The rules walk fragment spreads as written, so a few hundred tokens of fragments spreading
+        # the next one twice would keep them busy for hours: the expanded size is counted first,
+        # once per fragment, and a document too large (or cyclic) meets no other rule.
+        fields = expanded_fields(document, self._max_fields)
+        if fields is None:
+            return list(validate(context.schema._schema, document, [NoFragmentCyclesRule]))
+        if fields > self._max_fields:
+            return [GraphQLError(f"The query selects more than {self._max_fields} fields once its fragments are "
+                                 "expanded; ask for fewer fields.", extensions={"code": "QUERY_TOO_COSTLY"})]
+        return validate_document(context.schema._schema, document, (*context.validation_rules, *self._rules))
 
     def prepare(self, context: ExecutionContext) -> None:
         """Give a request's execution context its document and validation errors: strawberry then
@@ -160,7 +185,51 @@ class DocumentCache:
         except GraphQLError:
             context.parse_options = {"max_tokens": self._max_tokens}
             return
-        context.pre_execution_errors = self.validate(context)
+        try:
+            context.pre_execution_errors = self.validate(context)
+        except Exception as exc:  # a rule that failed: an error (masked), never an escape past strawberry
+            context.pre_execution_errors = [GraphQLError(str(exc), original_error=exc)]
+
+
+def expanded_fields(document: DocumentNode, limit: int) -> int | None:
+    """Fields the document's operations select with every fragment spread expanded, counting each
+    fragment once (memo); counting stops past `limit`. None when fragments spread in a cycle."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    sizes: dict[str, int] = {}
+
+    class _Cycle(Exception):
+        pass
+
+    def count(selection_set: SelectionSetNode, open_: frozenset[str]) -> int:
+        total = 0
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                total += 1 + (count(sel.selection_set, open_) if sel.selection_set else 0)
+            elif isinstance(sel, InlineFragmentNode):
+                total += count(sel.selection_set, open_)
+            elif isinstance(sel, FragmentSpreadNode):
+                name = sel.name.value
+                if name in open_:
+                    raise _Cycle
+                fragment = fragments.get(name)
+                if fragment is not None:  # unknown: refused by validation
+                    if name not in sizes:
+                        sizes[name] = count(fragment.selection_set, open_ | {name})
+                    total += sizes[name]
+            if total > limit:
+                return total
+        return total
+
+    try:
+        total = 0
+        for definition in document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                total += count(definition.selection_set, frozenset())
+                if total > limit:
+                    break
+        return total
+    except _Cycle:
+        return None
 
 
 def document_cache(settings: Settings) -> DocumentCache:
@@ -173,4 +242,4 @@ def document_cache(settings: Settings) -> DocumentCache:
     if not settings.introspection_enabled:
         rules.append(NoSchemaIntrospectionCustomRule)
     return DocumentCache(maxsize=max(settings.parser_cache_size, settings.validation_cache_size),
-                         max_tokens=settings.max_tokens, rules=rules)
+                         max_tokens=settings.max_tokens, max_fields=settings.max_query_cost, rules=rules)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import strawberry
@@ -15,7 +16,7 @@ from schema import limits
 from schema.root import api_schema
 
 
-@strawberry.type
+@strawberry.type(name="Query")
 class _Query:
     @strawberry.field
     async def fails(self) -> str:
@@ -30,6 +31,10 @@ class _Query:
     @strawberry.field
     def refused(self) -> str:
         raise DomainError("not allowed here")
+
+    @strawberry.field
+    def items(self, first: int = 10) -> list[str]:
+        return ["x"] * min(first, 10)
 
 
 async def test_an_internal_error_is_masked_while_other_requests_run() -> None:
@@ -81,3 +86,33 @@ async def test_a_text_that_does_not_parse_is_reported_under_the_token_limit() ->
     assert broken.errors and "Syntax Error" in broken.errors[0].message
     assert too_long.errors and "token" in too_long.errors[0].message.lower()
     assert not schema.documents._entries  # neither is kept
+
+
+async def test_fragments_that_double_at_every_level_are_refused_at_once() -> None:
+    schema = api_schema(Settings(), query=_Query)
+    fragments = " ".join(f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, 31))
+    query = "query Bomb { ...F30 } fragment F0 on Query { slow } " + fragments
+
+    started = time.perf_counter()
+    result = await asyncio.wait_for(schema.execute(query), timeout=10)
+
+    assert time.perf_counter() - started < 2
+    assert result.errors and result.errors[0].extensions == {"code": "QUERY_TOO_COSTLY"}
+    assert result.data is None
+
+
+async def test_fragments_in_a_cycle_are_refused() -> None:
+    schema = api_schema(Settings(), query=_Query)
+
+    result = await schema.execute("query C { ...A } fragment A on Query { slow ...B } fragment B on Query { ...A }")
+
+    assert result.errors and "Cannot spread fragment" in result.errors[0].message
+    assert result.data is None
+
+
+async def test_a_page_size_of_any_length_is_an_error_not_a_crash() -> None:
+    schema = api_schema(Settings(), query=_Query)
+
+    result = await schema.execute("{ items(first: " + "9" * 5000 + ") }")
+
+    assert result.errors and result.data is None
