@@ -27,7 +27,8 @@ class LoadResult:
 
     @property
     def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
+        """Successful responses per second (an error is not throughput)."""
+        return (self.requests - self.errors) / self.seconds if self.seconds else 0.0
 
     def as_dict(self) -> dict[str, float]:
         return {"requests": self.requests, "errors": self.errors, "rps": round(self.rps, 1),

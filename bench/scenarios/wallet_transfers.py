@@ -84,7 +84,8 @@ async def checkpoint(db_url: str) -> None:
         await conn.close()
 
 
-async def _deposit_clients(db_url: str, uids: list[int], start_at: float, seconds: float) -> tuple[int, list[float]]:
+async def _deposit_clients(db_url: str, uids: list[int], start_at: float, seconds: float,
+                           ) -> tuple[int, list[float], float]:
     """`len(uids)` concurrent clients depositing through the domain service in this process."""
     engine = create_engine(db_url, Settings(db_max_overflow=0), pool_size=len(uids))
     factory = create_session_factory(engine)
@@ -106,13 +107,15 @@ async def _deposit_clients(db_url: str, uids: list[int], start_at: float, second
     try:
         await asyncio.gather(*(client(u, start_at) for u in uids))  # warm-up (accounts, pool) until the common start
         done, latencies = 0, []
+        started = time.time()  # later than start_at when this process was slow to start
         await asyncio.gather(*(client(u, start_at + seconds) for u in uids))
-        return done, latencies
+        return done, latencies, time.time() - started
     finally:
         await engine.dispose()
 
 
-def _deposit_process(db_url: str, uids: list[int], start_at: float, seconds: float) -> tuple[int, list[float]]:
+def _deposit_process(db_url: str, uids: list[int], start_at: float, seconds: float,
+                     ) -> tuple[int, list[float], float]:
     return asyncio.run(_deposit_clients(db_url, uids, start_at, seconds))
 
 
@@ -141,7 +144,10 @@ async def run_domain(db_url: str, uids: list[int], seconds: float) -> Phase:
         parts = await asyncio.gather(*(
             loop.run_in_executor(pool, _deposit_process, db_url, uids[i::DOMAIN_PROCESSES], start_at, seconds)
             for i in range(DOMAIN_PROCESSES)))
-    return Phase(sum(n for n, _ in parts), [t for _, ts in parts for t in ts], seconds)
+    # Each process's rate over the window it measured, summed: one that started late (a busy machine)
+    # measured a shorter window, not a slower service.
+    rate = sum(n / window for n, _, window in parts if window > 0)
+    return Phase(round(rate * seconds), [t for _, ts, _ in parts for t in ts], seconds)
 
 
 def summary(phases: list[Phase]) -> dict[str, Any]:
@@ -204,7 +210,7 @@ async def graphql_exchange(db_url: str, redis_url: str) -> AsyncIterator[Callabl
         async def measure(seconds: float) -> Phase:
             # The raw-stream load generator: httpx would cost the client more CPU than the server spends.
             result = await run_load("127.0.0.1", port, request, concurrency=CONCURRENCY, seconds=seconds, ok=ok)
-            return Phase(result.requests, list(result.latencies), result.seconds, result.errors)
+            return Phase(result.requests - result.errors, list(result.latencies), result.seconds, result.errors)
 
         # Warm-up, not measured: each pooled connection prepares the statements and plans them on
         # its first executions (PostgreSQL settles on a generic plan after five), some 64 x 5 runs.
