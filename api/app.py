@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from datetime import timedelta
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,12 +18,13 @@ from starlette.routing import Route, WebSocketRoute
 
 from api.graphql_view import MeteredGraphQLView
 from api.logging import configure_logging
-from api.metrics import OUTBOX_LAG, REGISTRY, SUBSCRIBERS
+from api.metrics import JOB_QUEUE, OUTBOX_LAG, REGISTRY, SUBSCRIBERS
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from api.migrate import is_current
 from api.runtime import Runtime, freeze_heap, open_runtime
 from domain.events.outbox import oldest_pending_age_seconds
 from domain.shared.settings import Settings, get_settings
+from jobs.stats import read_queue_stats
 from schema.root import build_schema
 
 
@@ -97,6 +99,11 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1), runtime.services.session_factory() as session:
                     OUTBOX_LAG.set(await oldest_pending_age_seconds(session))
+            try:
+                async with asyncio.timeout(1):
+                    JOB_QUEUE.snapshot = asdict(await read_queue_stats(runtime.services.redis, settings.queue_name))
+            except Exception:  # Redis unreachable: no job figures rather than stale ones
+                JOB_QUEUE.snapshot = None
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     async def bench_anchor(_: Request) -> Response:
@@ -143,5 +150,5 @@ def app_from_environment() -> Starlette:
     settings = get_settings()
     if settings.database_url is None or settings.redis_url is None:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set for a worker process")
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, settings.log_field_max_chars)
     return create_app(settings, settings.database_url, settings.redis_url)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -39,3 +41,31 @@ def operation_label(name: str | None) -> str:
             return "other"
         _seen.add(name)
     return name
+
+
+class JobQueueCollector:
+    """The worker queue's counts (every worker's, read from Redis by /metrics just before a scrape):
+    jobs queued and running now, and completed, failed and retried since Redis last started."""
+
+    def __init__(self) -> None:
+        self.snapshot: dict[str, int] | None = None
+
+    def describe(self) -> list[Metric]:
+        return []  # values exist only after the first read; nothing to check against at registration
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snapshot
+        if snap is None:
+            return
+        yield GaugeMetricFamily("forexcrm_jobs_queued", "Jobs waiting in the worker queue (all workers)",
+                                value=snap["queued"])
+        yield GaugeMetricFamily("forexcrm_jobs_running", "Jobs running now (all live workers)", value=snap["running"])
+        finished = CounterMetricFamily("forexcrm_jobs_finished", "Jobs finished by the workers, by outcome "
+                                       "(failed: gave up; retried: will run again)", labels=["outcome"])
+        for outcome in ("complete", "failed", "retried"):
+            finished.add_metric([outcome], snap[outcome])
+        yield finished
+
+
+JOB_QUEUE = JobQueueCollector()
+REGISTRY.register(JOB_QUEUE)  # type: ignore[arg-type]

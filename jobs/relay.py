@@ -25,11 +25,15 @@ log = structlog.get_logger(__name__)
 
 
 class OutboxRelay:
-    def __init__(self, session_factory: SessionFactory, redis: Redis, arq: ArqRedis | None,
-                 database_url: str, channel_prefix: str, *, batch: int = 500, poll_s: float = 0.05) -> None:
+    def __init__(self, session_factory: SessionFactory, redis: Redis, arq: ArqRedis,
+                 database_url: str, channel_prefix: str, *, queue_name: str, batch: int = 500,
+                 poll_s: float = 0.05) -> None:
         self.session_factory = session_factory
         self.redis = redis
         self.arq = arq
+        # The worker's queue (settings.queue_name), named on every enqueue: arq's pool would
+        # otherwise use its own default (`arq:queue`), which no worker of ours reads.
+        self.queue_name = queue_name
         self.prefix = channel_prefix
         self.batch = batch
         self.poll_s = poll_s
@@ -67,11 +71,14 @@ class OutboxRelay:
                 wire = Event(ev.id, ev.topic, ev.payload, ev.created_at.isoformat())
                 pipe.publish(self.prefix + ev.topic, wire.to_json())
             await pipe.execute()
-            if self.arq is not None:
-                for ev in events:
-                    if ev.job:
-                        # _job_id dedupes a re-relayed event while arq still knows the job.
-                        await self.arq.enqueue_job(ev.job, ev.id, ev.topic, ev.payload, _job_id=f"outbox:{ev.id}")
+            for ev in events:
+                if ev.job:
+                    # _job_id dedupes a re-relayed event while arq still knows the job. arq's job keys
+                    # are global to the Redis database, so the id names the queue: two deployments
+                    # (or test runs) sharing a Redis never swallow each other's event of the same id.
+                    await self.arq.enqueue_job(ev.job, ev.id, ev.topic, ev.payload,
+                                               _job_id=f"outbox:{self.queue_name}:{ev.id}",
+                                               _queue_name=self.queue_name)
             await mark_published(session, [ev.id for ev in events])
         OUTBOX_RELAYED.inc(len(events))
         return len(events)

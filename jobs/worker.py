@@ -16,6 +16,7 @@ from api.runtime import freeze_heap, open_runtime
 from domain.events.outbox import emit, purge_published
 from domain.shared.settings import Settings
 from jobs.relay import OutboxRelay
+from jobs.stats import WorkerStats
 from schema.system.resolvers import HEARTBEAT_TOPIC
 
 log = structlog.get_logger(__name__)
@@ -56,7 +57,7 @@ def discover() -> tuple[list[Any], list[Any]]:
     functions: list[Any] = []
     crons: list[Any] = []
     for info in sorted(pkgutil.iter_modules(jobs.__path__), key=lambda m: m.name):
-        if info.name in ("worker", "relay") or info.name.startswith("_"):
+        if info.name in ("worker", "relay", "stats") or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"jobs.{info.name}")
         functions += list(getattr(module, "FUNCTIONS", ()))
@@ -66,25 +67,38 @@ def discover() -> tuple[list[Any], list[Any]]:
     return functions, crons
 
 
+def job_functions() -> list[Any]:
+    """Everything the worker registers (job names for `outbox.emit(..., job=...)` and enqueues)."""
+    return [*FUNCTIONS, *discover()[0]]
+
+
+def job_name(function: Any) -> str:
+    """An arq `func(...)` wrapper carries its name; a plain coroutine function is named by itself."""
+    return str(getattr(function, "name", None) or function.__name__)
+
+
 async def run_worker(settings: Settings, database_url: str, redis_url: str, *, burst: bool = False) -> None:
     runtime = await open_runtime(settings, database_url, redis_url, start_hub=False)
     redis_settings = RedisSettings.from_dsn(redis_url)
-    arq_pool = await create_pool(redis_settings)
+    # default_queue_name: any enqueue through this pool lands on the queue this worker reads.
+    arq_pool = await create_pool(redis_settings, default_queue_name=settings.queue_name)
     relay = OutboxRelay(runtime.services.session_factory, runtime.services.redis, arq_pool, database_url,
-                        settings.channel_prefix)
+                        settings.channel_prefix, queue_name=settings.queue_name)
 
     async def on_startup(ctx: WorkerCtx) -> None:
         ctx["session_factory"] = runtime.services.session_factory
         ctx["services"] = runtime.services
         ctx["settings"] = settings
         await relay.start()
+        stats.start()
         freeze_heap()
         log.info("worker.started", queue=settings.queue_name)
 
     async def on_shutdown(ctx: WorkerCtx) -> None:
         await relay.stop()
+        await stats.stop()
 
-    extra_functions, cron_factories = discover()
+    _, cron_factories = discover()
     cron_jobs = [
         cron(heartbeat, second=every(settings.heartbeat_interval_s), run_at_startup=True, unique=True),
         cron(purge_outbox, hour={3}, minute={17}, second={0}, unique=True),
@@ -92,7 +106,7 @@ async def run_worker(settings: Settings, database_url: str, redis_url: str, *, b
     for factory in cron_factories:
         cron_jobs += list(factory(settings))
     worker = Worker(
-        functions=[*FUNCTIONS, *extra_functions],
+        functions=job_functions(),
         cron_jobs=cron_jobs,
         redis_pool=arq_pool,
         queue_name=settings.queue_name,
@@ -104,6 +118,7 @@ async def run_worker(settings: Settings, database_url: str, redis_url: str, *, b
         job_timeout=300,
         keep_result=3600,
     )
+    stats = WorkerStats(worker, arq_pool, settings.queue_name, settings.job_stats_interval_s)
     try:
         await worker.async_run()
     except asyncio.CancelledError:

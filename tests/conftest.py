@@ -224,14 +224,23 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
 async def relay(runtime: Any, settings: Settings) -> AsyncIterator[Any]:
     """The outbox relay running in the test loop, as the worker runs it (only during the test that asks
     for it: tests that compare table snapshots must not see it mark events published meanwhile)."""
+    from arq.connections import RedisSettings, create_pool
+
     from jobs.relay import OutboxRelay
 
-    assert settings.database_url
-    r = OutboxRelay(runtime.services.session_factory, runtime.services.redis, None, settings.database_url,
-                    settings.channel_prefix, poll_s=0.1)
+    assert settings.database_url and settings.redis_url
+    # A real arq pool, as the worker builds it: jobs land on the test run's queue (no worker reads it
+    # here; the seam tests in tests/platform/test_jobs_seam.py run one). The queue is dropped after.
+    arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name)
+    r = OutboxRelay(runtime.services.session_factory, runtime.services.redis, arq, settings.database_url,
+                    settings.channel_prefix, queue_name=settings.queue_name, poll_s=0.1)
     await r.start()
-    yield r
-    await r.stop()
+    try:
+        yield r
+    finally:
+        await r.stop()
+        await arq.delete(settings.queue_name)
+        await arq.aclose()
 
 
 @pytest.fixture

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     redis_connect_timeout_s: float = 5.0
     redis_db: int = 0
     queue_name: str = "forexcrm:queue"
+    # How often each worker writes its job counts to Redis for the API's /metrics.
+    job_stats_interval_s: float = 5.0
     channel_prefix: str = "forexcrm:events:"
 
     # GraphQL limits
@@ -96,6 +98,12 @@ class Settings(BaseSettings):
     login_attempts_per_ip: int = 50
     rate_limit_window_s: int = 900
     smtp_url: str | None = None
+    # Production refuses to start without `smtp_url` unless mail is switched off on purpose (emails are
+    # then dropped, and the worker logs that one was, never its content). Development without
+    # `smtp_url` logs that an email was sent (recipient masked, no body: it carries links).
+    mail_disabled: bool = False
+    # Log lines: each field (and a traceback, four times this) is cut to this many characters.
+    log_field_max_chars: int = 2000
     mail_from: str = "no-reply@forexcrm.local"
     # `forexcrm run` (development): trading-server simulators to start, from this port up, and demo users.
     simulators: int = 1
@@ -139,6 +147,9 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL must be set in production (embedded PostgreSQL is for development)")
         if self.redis_url is None:
             problems.append("REDIS_URL must be set in production (embedded Redis is for development)")
+        if not self.smtp_url and not self.mail_disabled:
+            problems.append("FOREXCRM_SMTP_URL must be set in production (verification and password-reset "
+                            "emails), or FOREXCRM_MAIL_DISABLED=true to run without email on purpose")
         if problems:
             raise ConfigurationError("refusing to start in production mode: " + "; ".join(problems))
 

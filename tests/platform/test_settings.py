@@ -10,7 +10,7 @@ from domain.shared.settings import ConfigurationError, Mode, Settings
 
 def _prod(**overrides: Any) -> Settings:
     base: dict[str, Any] = dict(mode=Mode.PRODUCTION, secret_key=SecretStr("x" * 40), database_url="postgresql://db/x",
-                redis_url="redis://r:6379/0")
+                redis_url="redis://r:6379/0", smtp_url="smtp://mail.example:587")
     base.update(overrides)
     return Settings(**base)
 
@@ -59,3 +59,14 @@ def test_production_refuses_derived_psp_secrets(monkeypatch: pytest.MonkeyPatch)
         api_key(_prod(), "cardpay")
     monkeypatch.setenv("FOREXCRM_PSP_CARDPAY_WEBHOOK_SECRETS", "new-secret, old-secret")
     assert webhook_secrets(_prod(), "cardpay") == ["new-secret", "old-secret"]
+
+
+def test_production_refuses_to_start_without_mail() -> None:
+    with pytest.raises(ConfigurationError, match="FOREXCRM_SMTP_URL"):
+        _prod(smtp_url=None).check_production()
+    with pytest.raises(ConfigurationError, match="FOREXCRM_MAIL_DISABLED"):
+        _prod(smtp_url="").check_production()
+
+
+def test_production_runs_without_mail_only_when_disabled_on_purpose() -> None:
+    _prod(smtp_url=None, mail_disabled=True).check_production()
