@@ -73,8 +73,8 @@ def job_functions() -> list[Any]:
 
 
 def job_name(function: Any) -> str:
-    """An arq `func(...)` wrapper carries its name; a plain coroutine function is named by itself."""
-    return str(getattr(function, "name", None) or function.__name__)
+    """The name arq registers: a `func(...)` wrapper's own, else the function's qualified name."""
+    return str(getattr(function, "name", None) or function.__qualname__)
 
 
 async def run_worker(settings: Settings, database_url: str, redis_url: str, *, burst: bool = False) -> None:
