@@ -50,7 +50,7 @@ def resolved_urls(settings: Settings) -> Iterator[tuple[str, str]]:
 
 def _settings() -> Settings:
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json, settings.log_field_max_chars)
     try:
         settings.check_production()
     except ConfigurationError as exc:

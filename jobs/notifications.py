@@ -11,6 +11,7 @@ import aiosmtplib
 import structlog
 from sqlalchemy import select
 
+from api.logging import mask_email
 from api.metrics import JOBS
 from domain.identity.models import User
 from domain.shared.settings import Settings
@@ -20,7 +21,12 @@ log = structlog.get_logger(__name__)
 
 async def deliver_email(settings: Settings, *, to: str, subject: str, body: str) -> None:
     if not settings.smtp_url:
-        log.info("email.log_sink", to=to, subject=subject, body=body)
+        # The body carries single-use links (password reset, verification): it never reaches a log.
+        if settings.mail_disabled:
+            log.info("email.dropped", reason="mail disabled", to=mask_email(to), subject=subject)
+        else:
+            log.info("email.log_sink", to=mask_email(to), subject=subject,
+                     note="not delivered: set FOREXCRM_SMTP_URL to send email")
         return
     url = urlsplit(settings.smtp_url)
     message = EmailMessage()
