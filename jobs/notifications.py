@@ -3,6 +3,8 @@ user notifications (already live over subscriptions; emailed when they are secur
 
 from __future__ import annotations
 
+import secrets
+import time
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -20,26 +22,37 @@ log = structlog.get_logger(__name__)
 
 
 async def deliver_email(settings: Settings, *, to: str, subject: str, body: str) -> None:
-    if not settings.smtp_url:
-        # The body carries single-use links (password reset, verification): it never reaches a log.
-        if settings.mail_disabled:
-            log.info("email.dropped", reason="mail disabled", to=mask_email(to), subject=subject)
-        else:
-            log.info("email.log_sink", to=mask_email(to), subject=subject,
-                     note="not delivered: set FOREXCRM_SMTP_URL to send email")
-        return
-    url = urlsplit(settings.smtp_url)
     message = EmailMessage()
     message["From"] = settings.mail_from
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
+    if not settings.smtp_url:
+        # The body carries single-use links (password reset, verification): it never reaches a log.
+        if settings.mail_disabled or settings.is_production:
+            log.info("email.dropped", reason="mail disabled", to=mask_email(to), subject=subject)
+        else:
+            log.info("email.log_sink", to=mask_email(to), subject=subject, file=_to_dev_mailbox(settings, message),
+                     note="not delivered: set FOREXCRM_SMTP_URL to send email")
+        return
+    url = urlsplit(settings.smtp_url)
     await aiosmtplib.send(
         message, hostname=url.hostname or "localhost", port=url.port or (465 if url.scheme == "smtps" else 25),
         username=unquote(url.username) if url.username else None,
         password=unquote(url.password) if url.password else None,
         use_tls=url.scheme == "smtps", start_tls=True if url.scheme == "smtp+starttls" else None, timeout=20,
     )
+
+
+def _to_dev_mailbox(settings: Settings, message: EmailMessage) -> str:
+    """Development only: the message as an .eml file under <data_dir>/mail (owner-only), so a developer
+    can follow a link without the link ever being logged."""
+    folder = settings.data_dir / "mail"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}.eml"
+    path.touch(mode=0o600)
+    path.write_bytes(bytes(message))
+    return str(path)
 
 
 async def send_email(ctx: dict[str, Any], event_id: int, topic: str, payload: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -53,16 +54,21 @@ def logs(caplog: pytest.LogCaptureFixture) -> Iterator[Captured]:
     structlog.reset_defaults()
 
 
-async def test_development_log_sink_says_an_email_went_but_not_its_link(logs: Captured) -> None:
+async def test_development_log_sink_says_an_email_went_but_not_its_link(logs: Captured, tmp_path: Path) -> None:
     token = secrets.token_urlsafe(24)
     body = f"Use this link within 30 minutes:\nhttp://127.0.0.1:8000/reset-password?token={token}\n"
 
-    await deliver_email(Settings(smtp_url=None), to="anna.weber@example.com", subject="Reset your password", body=body)
+    await deliver_email(Settings(smtp_url=None, data_dir=tmp_path), to="anna.weber@example.com",
+                        subject="Reset your password", body=body)
 
     out = logs.text()
     assert token not in out and "anna.weber" not in out
     [line] = [json.loads(x) for x in out.splitlines() if "email.log_sink" in x]
     assert line["to"] == "a***@example.com" and line["subject"] == "Reset your password"
+    # The developer's copy is a file of their own, not a log line.
+    [eml] = (tmp_path / "mail").glob("*.eml")
+    assert line["file"] == str(eml) and eml.stat().st_mode & 0o077 == 0
+    assert token in eml.read_text()
 
 
 async def test_mail_disabled_drops_the_email_with_one_line_and_no_content(logs: Captured) -> None:
