@@ -29,6 +29,7 @@ _BEARER_RE = re.compile(r"(?i)\b(?P<key>bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 _URL_USERINFO_RE = re.compile(r"(?P<key>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@")
 
 DEFAULT_FIELD_MAX_CHARS = 2000
+_ARQ_JOB_START = "%6.2fs → %s(%s)%s"  # arq.worker's line as a job starts, with its arguments
 
 
 def redact(text: str) -> str:
@@ -81,6 +82,10 @@ def _install_record_factory(limit: int) -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         cap = _installed_limit[0]
+        if record.name == "arq.worker" and record.msg == _ARQ_JOB_START and len(record.args or ()) == 4:
+            # A job's arguments are its event payload: recipients, message bodies. The job id and
+            # name say which job it was.
+            record.args = (record.args[0], record.args[1], "…", record.args[3])  # type: ignore[index]
         try:
             message = record.getMessage()
         except Exception:  # a library's malformed format string: leave the record to logging's own report

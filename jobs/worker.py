@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,6 +106,9 @@ async def run_worker(settings: Settings, database_url: str, redis_url: str, *, b
     ]
     for factory in cron_factories:
         cron_jobs += list(factory(settings))
+    # A unique cron run's job id is its name and time, and arq's job keys are global to the Redis
+    # database: named after the queue, two deployments sharing a Redis never swallow each other's runs.
+    cron_jobs = [replace(c, name=f"{settings.queue_name}:{c.name}") for c in cron_jobs]
     worker = Worker(
         functions=job_functions(),
         cron_jobs=cron_jobs,
