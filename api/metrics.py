@@ -45,7 +45,7 @@ def operation_label(name: str | None) -> str:
 
 class JobQueueCollector:
     """The worker queue's counts (every worker's, read from Redis by /metrics just before a scrape):
-    jobs queued and running now, and completed, failed and retried since Redis last started."""
+    jobs queued, deferred and running now, and completed, failed and retried so far."""
 
     def __init__(self) -> None:
         self.snapshot: dict[str, int] | None = None
@@ -57,8 +57,10 @@ class JobQueueCollector:
         snap = self.snapshot
         if snap is None:
             return
-        yield GaugeMetricFamily("forexcrm_jobs_queued", "Jobs waiting in the worker queue (all workers)",
+        yield GaugeMetricFamily("forexcrm_jobs_queued", "Jobs due and waiting for a worker (the backlog)",
                                 value=snap["queued"])
+        yield GaugeMetricFamily("forexcrm_jobs_deferred", "Jobs scheduled to run later (delayed retries, deferred)",
+                                value=snap["deferred"])
         yield GaugeMetricFamily("forexcrm_jobs_running", "Jobs running now (all live workers)", value=snap["running"])
         finished = CounterMetricFamily("forexcrm_jobs_finished", "Jobs finished by the workers, by outcome "
                                        "(failed: gave up; retried: will run again)", labels=["outcome"])

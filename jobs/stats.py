@@ -3,7 +3,8 @@
 Each worker adds what it completed, failed and retried since its last flush to one hash per queue
 (`<queue>:stats`, monotonic across workers and restarts: Prometheus counters), and writes how many
 jobs it is running now under its own field of `<queue>:running` with an expiry time, so a worker
-that died stops counting after `3 × interval`. Queued jobs are the queue's sorted set itself.
+that died stops counting after `3 × interval`. Queued and deferred jobs are read from the queue's
+sorted set itself.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def running_key(queue_name: str) -> str:
 
 @dataclass(frozen=True)
 class QueueStats:
-    queued: int
+    queued: int  # due and waiting for a worker (the backlog)
+    deferred: int  # scheduled for later (retries with a delay, `_defer_by`, cron runs just ahead)
     running: int
     complete: int
     failed: int
@@ -42,12 +44,16 @@ class QueueStats:
 
 async def read_queue_stats(redis: Redis, queue_name: str) -> QueueStats:
     """One round trip; a dead worker's stale `running` field is dropped here."""
+    now = time.time()
+    now_ms = int(now * 1000)
     pipe = redis.pipeline(transaction=False)
-    pipe.zcard(queue_name)
+    # arq scores a job by when it may run and removes it only when it finishes: the due ones include
+    # those running now.
+    pipe.zcount(queue_name, "-inf", now_ms)
+    pipe.zcount(queue_name, f"({now_ms}", "+inf")
     pipe.hgetall(stats_key(queue_name))
     pipe.hgetall(running_key(queue_name))
-    queued, totals, running = await pipe.execute()
-    now = time.time()
+    due, deferred, totals, running = await pipe.execute()
     live, stale = 0, []
     for field, value in running.items():
         count, _, expires = _text(value).partition(" ")
@@ -58,7 +64,8 @@ async def read_queue_stats(redis: Redis, queue_name: str) -> QueueStats:
     if stale:
         await redis.hdel(running_key(queue_name), *stale)  # type: ignore[misc]
     counts = {_text(k): int(v) for k, v in totals.items()}
-    return QueueStats(queued=int(queued), running=live, **{o: counts.get(o, 0) for o in OUTCOMES})
+    return QueueStats(queued=max(0, int(due) - live), deferred=int(deferred), running=live,
+                      **{o: counts.get(o, 0) for o in OUTCOMES})
 
 
 def _text(value: bytes | str) -> str:

@@ -116,7 +116,7 @@ async def test_worker_stats_count_running_complete_failed_and_retried(settings: 
             return current
 
         now = await until(lambda s: s.running == 1 and s.retried == 1 and s.failed == 1 and s.complete == 1)
-        assert now.queued == 2  # the deferred job and the one still running (arq dequeues on completion)
+        assert (now.queued, now.deferred) == (0, 1)  # nothing waits; one job is for later
         release.set()
         done = await until(lambda s: s.running == 0 and s.complete == 2)
         assert (done.failed, done.retried) == (1, 1)
@@ -127,4 +127,25 @@ async def test_worker_stats_count_running_complete_failed_and_retried(settings: 
         await worker.close()
         assert await pool.hget(running_key(queue), stats.worker_id) is None  # type: ignore[misc]
         await pool.delete(queue, stats_key(queue), running_key(queue))
+        await pool.aclose()
+
+
+async def test_queue_stats_without_workers_show_the_backlog_and_forget_dead_workers(settings: Settings) -> None:
+    assert settings.redis_url
+    queue = f"{settings.queue_name}:{unique('backlog')}"
+    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=queue)
+    try:
+        await pool.enqueue_job("send_email", 1, _job_id=unique("a"))
+        await pool.enqueue_job("send_email", 2, _job_id=unique("b"))
+        await pool.enqueue_job("send_email", 3, _job_id=unique("c"), _defer_by=600)
+        # A worker that stopped reporting a minute ago (killed: no final flush) and a live one.
+        await pool.hset(running_key(queue), mapping={"dead": f"5 {time.time() - 60:.3f}",  # type: ignore[misc]
+                                                     "live": f"1 {time.time() + 60:.3f}"})
+
+        stats = await read_queue_stats(pool, queue)
+
+        assert (stats.queued, stats.deferred, stats.running) == (1, 1, 1)  # two due, one of them running
+        assert await pool.hkeys(running_key(queue)) == [b"live"]  # type: ignore[misc]
+    finally:
+        await pool.delete(queue, running_key(queue))
         await pool.aclose()
