@@ -108,9 +108,11 @@ class SessionBoundWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 self.context.actor = await live.authorise()
             except PublicError as error:
                 if not self.closing:
-                    await self.send_message({"id": message["id"], "type": "error",
-                                             "payload": [error.formatted]})
-                return  # the session's end closes the socket
+                    with contextlib.suppress(Exception):  # the peer may be gone already
+                        await self.send_message({"id": message["id"], "type": "error",
+                                                 "payload": [error.formatted]})
+                await live.end(error)  # running subscriptions end too, then the socket closes
+                return
         await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:

@@ -32,6 +32,7 @@ import structlog
 from strawberry.types import Info
 
 from domain.events.hub import Event, Subscriber
+from domain.identity.errors import SessionEnded, TokenExpired
 from domain.identity.principal_cache import PrincipalCache
 from domain.shared.actor import Actor
 from schema.errors import PublicError
@@ -44,11 +45,11 @@ WAKE = Event(-1, "", {}, "")
 
 
 def session_ended() -> PublicError:
-    return PublicError("Your session has ended; sign in again.", "SESSION_ENDED")
+    return PublicError("Your session has ended; sign in again.", SessionEnded.code)
 
 
 def token_expired() -> PublicError:
-    return PublicError("Your session expired; reconnect with a fresh token.", "TOKEN_EXPIRED")
+    return PublicError("Your session expired; reconnect with a fresh token.", TokenExpired.code)
 
 
 class LiveSession:
@@ -105,18 +106,17 @@ class LiveSession:
             recheck.cancel()
 
     async def authorise(self) -> Actor:
-        """The actor for an operation starting now, checked against the live session."""
+        """The actor for an operation starting now, checked against the live session; raises the
+        typed error when there is none (the caller reports it, then calls `end`)."""
         if self.ended is not None:
             raise self.ended
         if not self.bound:
             return self.actor
         if self._expired():
-            await self.end(token_expired())
             raise token_expired()
         assert self._reauthenticate is not None
         actor = await self._reauthenticate()
         if actor is None:
-            await self.end(session_ended())
             raise session_ended()
         self._adopt(actor)
         return actor

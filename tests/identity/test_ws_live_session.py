@@ -229,6 +229,27 @@ async def test_no_money_moves_over_a_socket_after_logout_everywhere(
     assert await snapshot(session_factory) == before
 
 
+async def test_each_operation_is_checked_even_when_no_change_is_heard(
+    session_factory: Any, settings: Any,
+) -> None:
+    """With the principal cache off nothing tells the socket that its session ended; the next
+    operation still finds out, is refused with SESSION_ENDED, and the socket closes."""
+    uncached = settings.model_copy(update={"principal_cache_ttl_s": 0})
+    async with serve(uncached) as server, httpx.AsyncClient(base_url=server.base_url, timeout=10) as plain:
+        client, _uid = await _funded_client(plain, session_factory)
+        async with graphql_ws(server.ws_url, payload={"authorization": f"Bearer {client['accessToken']}"}) as ws:
+            body = await GraphQLClient(plain, client["accessToken"])("mutation { logoutEverywhere { ok } }")
+            assert body["data"]["logoutEverywhere"]["ok"] is True
+            before = await snapshot(session_factory)
+            await ws.send({"id": "late", "type": "subscribe", "payload": {"query": EXCHANGE, "variables": {"i": {
+                "fromCurrency": "USD", "toCurrency": "EUR", "amount": "10", "idempotencyKey": unique("x")}}}})
+            message = await ws.receive(timeout=10)
+            assert message["type"] == "error" and message["id"] == "late", message
+            assert message["payload"][0]["extensions"] == {"code": "SESSION_ENDED"}, message
+            assert (await ws.closed()).code == 4401
+    assert await snapshot(session_factory) == before
+
+
 async def test_no_money_moves_over_a_socket_after_its_token_expired(
     http: httpx.AsyncClient, session_factory: Any, settings: Any,
 ) -> None:
