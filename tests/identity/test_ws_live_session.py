@@ -11,8 +11,10 @@ nobody closes the socket with 4401.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -71,6 +73,14 @@ def test_the_table_names_every_subscription(settings: Any) -> None:
     names = {f.graphql_name or f.python_name for f in subscription.fields}  # type: ignore[union-attr]
     camel = {"".join(w.capitalize() if i else w for i, w in enumerate(n.split("_"))) for n in names}
     assert camel == set(SUBSCRIPTIONS)
+
+
+def test_subscriptions_read_events_only_through_the_live_session() -> None:
+    """A resolver reading the hub directly would stream past the end of its caller's session."""
+    schema_dir = Path(__file__).resolve().parents[2] / "schema"
+    offenders = [str(p) for p in schema_dir.rglob("*.py")
+                 if p.name not in ("context.py", "live_session.py") and ("hub.subscribe(" in p.read_text() or "queue.get()" in p.read_text())]
+    assert offenders == []
 
 
 async def _subscribe_all(ws: Subscription, session_factory: Any, uid: int) -> None:
@@ -139,7 +149,7 @@ async def test_every_subscription_ends_with_the_session(
 async def test_every_subscription_ends_when_the_access_token_expires(
     http: httpx.AsyncClient, session_factory: Any, settings: Any, relay: Any,
 ) -> None:
-    short = settings.model_copy(update={"access_token_ttl_s": 6})
+    short = settings.model_copy(update={"access_token_ttl_s": 8})
     async with serve(short) as server, httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
         dealer = await _dealer(client, session_factory, short)
         async with graphql_ws(server.ws_url, payload={"authorization": f"Bearer {dealer.client.token}"}) as ws:
@@ -253,12 +263,13 @@ async def test_each_operation_is_checked_even_when_no_change_is_heard(
 async def test_no_money_moves_over_a_socket_after_its_token_expired(
     http: httpx.AsyncClient, session_factory: Any, settings: Any,
 ) -> None:
-    short = settings.model_copy(update={"access_token_ttl_s": 3})
+    short = settings.model_copy(update={"access_token_ttl_s": 5})
     async with serve(short) as server, httpx.AsyncClient(base_url=server.base_url, timeout=10) as plain:
+        issued = time.time()
         client, _uid = await _funded_client(plain, session_factory)
         before = await snapshot(session_factory)
         async with graphql_ws(server.ws_url, payload={"authorization": f"Bearer {client['accessToken']}"}) as ws:
-            await asyncio.sleep(3.5)
+            await asyncio.sleep(max(0.0, issued + 5.5 - time.time()))
             await _exchange_refused(ws, "late", "TOKEN_EXPIRED")
     assert await snapshot(session_factory) == before
 
