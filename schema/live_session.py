@@ -70,6 +70,7 @@ class LiveSession:
         self._settled.set()
         self._again = False  # another change was heard during a re-read
         self._recheck: asyncio.Task[None] | None = None
+        self._ending: asyncio.Future[None] | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._poll_timer: asyncio.TimerHandle | None = None
         self._retry: asyncio.TimerHandle | None = None
@@ -109,7 +110,7 @@ class LiveSession:
         """The actor for an operation starting now, checked against the live session; raises the
         typed error when there is none (the caller reports it, then calls `end`)."""
         if self.ended is not None:
-            raise self.ended
+            raise _fresh(self.ended)
         if not self.bound:
             return self.actor
         if self._expired():
@@ -176,7 +177,7 @@ class LiveSession:
 
     def _check_alive(self) -> None:
         if self.ended is not None:
-            raise self.ended
+            raise _fresh(self.ended)  # one exception object per task raising it
         if self._expired():
             self._spawn(self.end(token_expired()))
             raise token_expired()
@@ -244,7 +245,12 @@ class LiveSession:
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
+        self._ending = task  # the loop keeps only a weak reference to a task
         task.add_done_callback(_log_failure)
+
+
+def _fresh(error: PublicError) -> PublicError:
+    return PublicError(error.message, error.code)
 
 
 @dataclass
