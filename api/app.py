@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from api.graphql_view import MeteredGraphQLView
+from api.graphql_view import GRAPHQL_TRANSPORT_WS_PROTOCOL, MeteredGraphQLView
 from api.logging import configure_logging
 from api.metrics import JOB_QUEUE, OUTBOX_LAG, REGISTRY, SUBSCRIBERS
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -60,6 +60,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             max_subscriptions_per_connection=50,
             multipart_uploads_enabled=True,
             allowed_origins=settings.allowed_ws_origins,
+            # Only graphql-transport-ws: its handler binds every operation to the live session
+            # (the legacy subscriptions-transport-ws protocol would bypass that).
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         )
         freeze_heap()
         try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -18,12 +20,17 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 from strawberry.types import ExecutionResult
 
-from api.auth import authenticate
+from api.auth import authenticate, credential_of, resolve_credential
 from api.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, HTTP_ERRORS, operation_label
 from api.middleware import error_body
+from domain.shared.actor import Actor, ActorKind
 from schema.context import AppServices, Context
+from schema.errors import PublicError
+from schema.live_session import LiveSession
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +66,70 @@ def _plain_json_post(scope: Scope) -> bool:
             and b"multipart" not in accept and b"event-stream" not in accept)
 
 
+# WebSocket close codes (graphql-transport-ws): a credential that stands for nobody, or a session
+# that ended or expired while the socket was open; the client signs in again and reconnects.
+CLOSE_UNAUTHORIZED = 4401
+
+
+class SocketRejected(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class SessionBoundWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws bound to the caller's live session (schema/live_session.py): a
+    credential in connection_init that stands for nobody closes the socket (4401); every operation
+    (query, mutation, subscribe) is authorised against the live session as it starts; when the
+    session ends or expires, running subscriptions end with a typed error and the socket closes
+    (4401)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.closing = False
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except SocketRejected as exc:
+            self.closing = True
+            await self.websocket.close(code=exc.code, reason=exc.reason)
+            return
+        live = self.context.live
+        if self.connection_acknowledged and live is not None:
+            live.on_end = self.session_ended
+            live.start()
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        live = self.context.live
+        if self.connection_acknowledged and live is not None and message.get("id") not in self.operations:
+            try:
+                self.context.actor = await live.authorise()
+            except PublicError as error:
+                if not self.closing:
+                    with contextlib.suppress(Exception):  # the peer may be gone already
+                        await self.send_message({"id": message["id"], "type": "error",
+                                                 "payload": [error.formatted]})
+                await live.end(error)  # running subscriptions end too, then the socket closes
+                return
+        await super().handle_subscribe(message)
+
+    async def shutdown(self) -> None:
+        if self.context.live is not None:
+            self.context.live.close()
+        await super().shutdown()
+
+    async def session_ended(self, error: PublicError) -> None:
+        if not self.closing:
+            self.closing = True
+            with contextlib.suppress(Exception):  # the peer may be gone already
+                await self.websocket.close(code=CLOSE_UNAUTHORIZED, reason=error.message[:120])
+
+
 class GraphQLView(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = SessionBoundWSHandler
+
     def __init__(self, services: AppServices, **kwargs: Any) -> None:
         self.services = services
         super().__init__(**kwargs)
@@ -128,19 +198,40 @@ class GraphQLView(GraphQL[Context, None]):
                 ip=request.client.host if request.client else None,
                 user_agent=request.headers.get("user-agent"), request_id=request_id,
             )
+            if ctx.actor.is_authenticated:  # for a subscription streamed over HTTP
+                ctx.reauthenticate = self._reauthenticate(request, None, request_id)
         return ctx
 
     async def on_ws_connect(self, context: Context) -> Any:
-        """connection_init: authenticate from the payload (mobile apps) or the cookie (browsers)."""
+        """connection_init: authenticate from the payload (mobile apps) or the cookie (browsers).
+        No credential is anonymous (public subscriptions such as `heartbeat`); one that stands
+        for nobody (garbage, expired, revoked) closes the socket with 4401."""
         request = context.request
-        params = context.connection_params
-        context.actor = await authenticate(
-            self.services,
-            headers=request.headers, cookies=request.cookies, params=params,
-            ip=request.client.host if request.client else None,
-            user_agent=request.headers.get("user-agent"), request_id=context.request_id,
-        )
+        reauthenticate = self._reauthenticate(request, context.connection_params, context.request_id)
+        actor = await reauthenticate() if reauthenticate is not None else None
+        if reauthenticate is not None and actor is None:
+            raise SocketRejected(CLOSE_UNAUTHORIZED, "Unauthorized")
+        context.actor = actor or Actor(ActorKind.ANONYMOUS, ip=request.client.host if request.client else None,
+                                       user_agent=request.headers.get("user-agent"),
+                                       correlation_id=context.request_id)
+        context.reauthenticate = reauthenticate
+        context.live = LiveSession(context.actor, reauthenticate, self.services.principals,
+                                   on_change=context.adopt)
         return None
+
+    def _reauthenticate(self, request: Request | WebSocket, params: dict[str, Any] | None,
+                        request_id: str) -> Callable[[], Awaitable[Actor | None]] | None:
+        """The caller's credential, to be asked again whenever needed (None: there is none)."""
+        token = credential_of(request.headers, request.cookies, params)
+        if token is None:
+            return None
+        services, ip = self.services, request.client.host if request.client else None
+        user_agent = request.headers.get("user-agent")
+
+        async def reauthenticate() -> Actor | None:
+            return await resolve_credential(services, token, ip=ip, user_agent=user_agent, request_id=request_id)
+
+        return reauthenticate
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         data: GraphQLHTTPResponse = {"data": result.data}

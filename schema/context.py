@@ -2,14 +2,13 @@
 
 Resolvers never share an AsyncSession: each resolver (and each loader batch) opens its own from
 the factory. A WebSocket context lives for the whole connection, so it holds no caches: its
-loaders are built per access with caching off, and the actor is re-checked per operation.
+loaders are built per access with caching off, and its actor is kept bound to the live session
+(schema/live_session.py): re-checked per operation and whenever the session changes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,6 +17,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.websockets import WebSocket
+from strawberry.types import Info
 
 from domain.events.hub import Event, EventHub, Subscriber
 from domain.identity.principal_cache import PrincipalCache
@@ -25,13 +25,12 @@ from domain.shared.actor import ANONYMOUS, Actor
 from domain.shared.db import SessionFactory, in_transaction
 from domain.shared.group_commit import GroupCommit
 from domain.shared.settings import Settings
-from schema.errors import PublicError
+from schema.live_session import LiveSession
 
 if TYPE_CHECKING:
     from schema.loaders import Loaders
 
 T = TypeVar("T")
-REVALIDATE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,10 @@ class Context:
     _loaders: Loaders | None = field(default=None, repr=False)
     # Set on WebSocket connections by connection_init; validated again for every operation.
     connection_params: dict[str, Any] = field(default_factory=dict)
+    # The caller's credential asked again (None: there was none); set by the view.
+    reauthenticate: Callable[[], Awaitable[Actor | None]] | None = field(default=None, repr=False)
+    # Keeps a socket's (or a streamed subscription's) actor bound to the live session.
+    live: LiveSession | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -78,28 +81,38 @@ class Context:
         async with self.services.session_factory() as session:
             yield session
 
-    async def next_event(self, sub: Subscriber) -> Event:
-        """The next event for a subscription, re-checking the caller while it waits: the stream ends
-        when the access token expires or the session is revoked (at most a minute late)."""
-        while True:
-            timeout = REVALIDATE_S
-            if self.actor.expires_at is not None:
-                remaining = self.actor.expires_at - time.time()
-                if remaining <= 0:
-                    raise PublicError("Your session expired; reconnect with a fresh token.", "TOKEN_EXPIRED")
-                timeout = min(timeout, remaining)
+    @contextlib.asynccontextmanager
+    async def subscribe(self, info: Info[Any, Any], *topics: str) -> AsyncIterator[Subscriber]:
+        """A subscription's events, bound to its caller's live session: read them with
+        `next_event`, which ends the stream with a typed error (SESSION_ENDED, TOKEN_EXPIRED,
+        FORBIDDEN) as soon as the session ends or expires or the subscription's permission is
+        lost, and streams nothing after that."""
+        live = self.live
+        if live is None:  # a subscription streamed over HTTP: bound for as long as it runs
+            live = self.live = LiveSession(self.actor, self.reauthenticate, self.services.principals,
+                                           on_change=self.adopt)
+            live.close_when_idle = True
+            live.start()
+        async with self.services.hub.subscribe(*topics) as sub:
+            live.follow(sub, info)
             try:
-                return await asyncio.wait_for(sub.queue.get(), timeout)
-            except TimeoutError:
-                if self.actor.session_id is not None and not await self._session_alive():
-                    raise PublicError("Your session has ended.", "UNAUTHENTICATED") from None
+                yield sub
+            finally:
+                live.unfollow(sub)
 
-    async def _session_alive(self) -> bool:
-        from domain.identity.sessions import load_principal
+    async def next_event(self, sub: Subscriber) -> Event:
+        assert self.live is not None, "subscribe first"
+        return await self.live.next_event(sub)
 
-        assert self.actor.user_id is not None and self.actor.session_id is not None
-        async with self.services.session_factory() as session:
-            return await load_principal(session, self.actor.user_id, self.actor.session_id) is not None
+    async def admit(self, sub: Subscriber) -> None:
+        """For a subscription that sends something it did not get from `next_event` (coalesced
+        events): raises as `next_event` would if its caller may no longer have it."""
+        assert self.live is not None, "subscribe first"
+        await self.live.admit(sub)
+
+    def adopt(self, actor: Actor) -> None:
+        """The live session's actor changed (roles, step-up): later operations act as it."""
+        self.actor = actor
 
     async def transaction(self, fn: Callable[[AsyncSession], Awaitable[T]], *, grouped: bool = False) -> T:
         """Run a mutation's work in one transaction, retrying serialization failures.

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from httpx_ws import AsyncWebSocketSession, aconnect_ws
+from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
 
 
 class Subscription:
@@ -25,6 +25,14 @@ class Subscription:
                 continue
             return message
 
+    async def closed(self, timeout: float = 10.0) -> WebSocketDisconnect:
+        """Wait for the server to close the socket (skipping anything sent before); its code and reason."""
+        while True:
+            try:
+                await self.ws.receive_text(timeout=timeout)
+            except WebSocketDisconnect as closed:
+                return closed
+
     async def subscribe(self, query: str, variables: dict[str, Any] | None = None, op_id: str = "1") -> None:
         await self.send({"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables or {}}})
 
@@ -32,16 +40,18 @@ class Subscription:
 @contextlib.asynccontextmanager
 async def graphql_ws(
     url: str, *, payload: dict[str, Any] | None = None, origin: str | None = "http://localhost:8000",
-    headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None, ack: bool = True, subprotocol: str = "graphql-transport-ws",
 ) -> AsyncIterator[Subscription]:
+    """`ack=False`: yield right after connection_init, for tests of a refused one."""
     hdrs = dict(headers or {})
     if origin:
         hdrs["origin"] = origin
     async with httpx.AsyncClient() as client:
-        connect: Any = aconnect_ws(url, client, subprotocols=["graphql-transport-ws"], headers=hdrs)
+        connect: Any = aconnect_ws(url, client, subprotocols=[subprotocol], headers=hdrs)
         async with connect as ws:
             sub = Subscription(ws)
             await sub.send({"type": "connection_init", "payload": payload or {}})
-            ack = await sub.receive()
-            assert ack["type"] == "connection_ack", ack
+            if ack:
+                acked = await sub.receive()
+                assert acked["type"] == "connection_ack", acked
             yield sub

@@ -27,6 +27,13 @@ class TokenExpired(DomainError):
     code = "TOKEN_EXPIRED"
 
 
+class SessionEnded(DomainError):
+    """An open socket's session was revoked (logout, logout everywhere, password reset, the user
+    disabled) while it was open: its subscriptions end with this, then it closes with 4401."""
+
+    code = "SESSION_ENDED"
+
+
 class RefreshTokenReused(DomainError):
     code = "REFRESH_TOKEN_REUSED"
 

@@ -17,6 +17,9 @@ can have changed:
   and `sync()`, give it ROUND_TRIP_TIMEOUT_S.
 - Entries expire after `principal_cache_ttl_s` whatever happens, which also keeps the session's
   last-seen time (touched on each read) fresh.
+- Long-lived holders of a principal (open WebSockets) `watch` a user: they are called whenever that
+  user's entries are dropped for a change (or everyone's are, or the listener reconnects after
+  hearing nothing for a while), and then re-read the principal (schema/live_session.py).
 
 A change is seen by other processes once its notification arrives, normally well under a
 millisecond after commit. `sync()` waits for every notification committed before it was called.
@@ -28,6 +31,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -59,6 +63,7 @@ class PrincipalCache:
         self._sync_lock = asyncio.Lock()
         self._sync_asked = 0  # sync() calls so far
         self._sync_done = 0  # sync() calls answered by a round trip begun after them
+        self._watchers: dict[int, set[Callable[[], None]]] = {}
 
     @property
     def live(self) -> bool:
@@ -95,7 +100,7 @@ class PrincipalCache:
             conn, self._conn = self._conn, None
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)
-        self._drop_all()
+        self._drop_all(changed=False)
 
     def get(self, user_id: int, session_id: int) -> Any | None:
         if not self.live:
@@ -115,7 +120,7 @@ class PrincipalCache:
         if generation != self._generation or not self.live:
             return
         if self._size >= self._max_entries:
-            self._drop_all()
+            self._drop_all(changed=False)
         sessions = self._by_user.setdefault(user_id, {})
         if session_id not in sessions:
             self._size += 1
@@ -124,6 +129,22 @@ class PrincipalCache:
     def forget_user(self, user_id: int) -> None:
         self._generation += 1
         self._size -= len(self._by_user.pop(user_id, {}))
+        for callback in tuple(self._watchers.get(user_id, ())):
+            _call(callback)
+
+    def watch(self, user_id: int, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` (cheap, synchronous) whenever what is known about `user_id` may have
+        changed; returns the function that stops watching."""
+        self._watchers.setdefault(user_id, set()).add(callback)
+
+        def unwatch() -> None:
+            callbacks = self._watchers.get(user_id)
+            if callbacks is not None:
+                callbacks.discard(callback)
+                if not callbacks:
+                    del self._watchers[user_id]
+
+        return unwatch
 
     async def sync(self) -> None:
         """Return once every notification committed before the call has been applied: the
@@ -153,10 +174,16 @@ class PrincipalCache:
             if not sessions:
                 del self._by_user[user_id]
 
-    def _drop_all(self) -> None:
+    def _drop_all(self, *, changed: bool = True) -> None:
+        """Forget everything; `changed`: anything may have changed (tell the watchers), rather
+        than only making room or closing."""
         self._generation += 1
         self._by_user.clear()
         self._size = 0
+        if changed:
+            for callbacks in tuple(self._watchers.values()):
+                for callback in tuple(callbacks):
+                    _call(callback)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         if payload.startswith(PROBE_PREFIX):  # a listener checking itself (this one or another's)
@@ -173,7 +200,8 @@ class PrincipalCache:
     def _lost(self, conn: asyncpg.Connection) -> None:
         if self._conn is conn:
             self._conn = None
-        self._drop_all()
+        # Watchers hear once listening resumes (`_listen` drops everything again, telling them).
+        self._drop_all(changed=False)
         if not conn.is_closed():
             conn.terminate()
         if not self._closing and self._task is None:
@@ -220,3 +248,10 @@ class PrincipalCache:
         while not self._closing:
             await asyncio.sleep(HEARTBEAT_S)
             await self.sync()
+
+
+def _call(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:  # one watcher's failure must not stop the others or the listener
+        log.exception("principal_cache.watcher_failed")

@@ -67,7 +67,7 @@ class AnnouncementMutations:
 class AnnouncementSubscriptions:
     @strawberry.subscription(permission_classes=[IsAuthenticated], description="Announcements as they are posted.")
     async def announcement_posted(self, info: Info[Context, Any]) -> AsyncGenerator[Announcement, None]:
-        async with info.context.services.hub.subscribe(service.TOPIC_POSTED) as sub:
+        async with info.context.subscribe(info, service.TOPIC_POSTED) as sub:
             while True:
                 event = await info.context.next_event(sub)
                 p = event.payload

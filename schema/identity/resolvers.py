@@ -402,7 +402,7 @@ class IdentitySubscriptions:
     async def notifications(self, info: Ctx) -> AsyncGenerator[Notification, None]:
         ctx = info.context
         user_id = ctx.actor.user_id
-        async with ctx.services.hub.subscribe(NOTIFICATION_TOPIC) as sub:
+        async with ctx.subscribe(info, NOTIFICATION_TOPIC) as sub:
             while True:
                 event = await ctx.next_event(sub)
                 if event.payload.get("user_id") == user_id:

@@ -220,9 +220,9 @@ class LedgerSubscriptions:
     @strawberry.subscription(permission_classes=[IsAuthenticated], description="Your wallets as they change.")
     async def wallet_updated(self, info: Info[Context, Any]) -> AsyncGenerator[Wallet, None]:
         uid = info.context.actor.user_id
-        async with info.context.services.hub.subscribe(TOPIC_WALLET_UPDATED) as sub:
+        async with info.context.subscribe(info, TOPIC_WALLET_UPDATED) as sub:
             while True:
-                event = await sub.queue.get()
+                event = await info.context.next_event(sub)
                 if uid is not None and event.payload.get("user_id") == uid:
                     yield Wallet.from_event(event.payload)
 

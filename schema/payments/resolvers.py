@@ -193,7 +193,7 @@ class PaymentSubscriptions:
     @strawberry.subscription(permission_classes=[IsAuthenticated], description="Your payments as they change.")
     async def payment_updated(self, info: Info[Context, Any]) -> AsyncGenerator[PaymentUpdate, None]:
         uid = info.context.actor.user_id
-        async with info.context.services.hub.subscribe(TOPIC_PAYMENT_UPDATED) as sub:
+        async with info.context.subscribe(info, TOPIC_PAYMENT_UPDATED) as sub:
             while True:
                 event = await info.context.next_event(sub)
                 if uid is not None and event.payload.get("user_id") == uid:

@@ -22,6 +22,7 @@ from domain.risk.exposure import TOPIC_EXPOSURE_UPDATED, Dimension
 from domain.shared.errors import DomainError
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
+from schema.live_session import WAKE
 from schema.pagination import Connection, to_connection
 from schema.permissions import Requires
 from schema.risk.types import (
@@ -216,7 +217,7 @@ class RiskSubscriptions:
         ctx = info.context
         interval = 1.0 / max(1, min(MAX_UPDATES_PER_SECOND, max_per_second))
         last = float("-inf")
-        async with ctx.services.hub.subscribe(TOPIC_EXPOSURE_UPDATED) as sub:
+        async with ctx.subscribe(info, TOPIC_EXPOSURE_UPDATED) as sub:
             while True:
                 event = await ctx.next_event(sub)
                 folded = 0
@@ -224,8 +225,11 @@ class RiskSubscriptions:
                 if wait > 0:
                     await asyncio.sleep(wait)  # later updates queue up meanwhile and are folded below
                 while not sub.queue.empty():
-                    event = sub.queue.get_nowait()
-                    folded += 1
+                    queued = sub.queue.get_nowait()
+                    if queued is not WAKE:  # a nudge to look at the session again, not an update
+                        event = queued
+                        folded += 1
+                await ctx.admit(sub)  # the session may have changed while this slept
                 last = time.monotonic()
                 yield ExposureUpdateType.of(event.id, event.payload, folded)
 

@@ -40,7 +40,7 @@ class SystemQueries:
 class SystemSubscriptions:
     @strawberry.subscription(description="A tick from the worker every few seconds, through the event pipeline.")
     async def heartbeat(self, info: Info[Context, Any]) -> AsyncGenerator[Heartbeat, None]:
-        async with info.context.services.hub.subscribe(HEARTBEAT_TOPIC) as sub:
+        async with info.context.subscribe(info, HEARTBEAT_TOPIC) as sub:
             while True:
                 event = await info.context.next_event(sub)
                 yield Heartbeat(sequence=event.id, at=datetime.fromisoformat(event.payload["at"]))

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 
 from tests.conftest import GraphQLClient
-from tests.identity.helpers import register
+from tests.identity.helpers import login, register
 from tests.wsclient import graphql_ws
 
 SUB = "subscription { notifications { kind message } }"
@@ -17,7 +17,9 @@ REFRESH = "mutation($t: String) { refreshToken(refreshToken: $t) { errors { code
 async def test_notifications_reach_only_their_user(http: httpx.AsyncClient, live_server, relay) -> None:
     anon = GraphQLClient(http)
     alice, bob = await register(anon), await register(anon)
-    async with graphql_ws(live_server.ws_url, payload={"authorization": f"Bearer {alice['accessToken']}"}) as a_ws, \
+    # Alice listens from a second session: refresh-token reuse revokes the session it belongs to.
+    watching = await login(anon, alice["email"])
+    async with graphql_ws(live_server.ws_url, payload={"authorization": f"Bearer {watching['accessToken']}"}) as a_ws, \
             graphql_ws(live_server.ws_url, payload={"authorization": f"Bearer {bob['accessToken']}"}) as b_ws:
         await a_ws.subscribe(SUB)
         await b_ws.subscribe(SUB)
