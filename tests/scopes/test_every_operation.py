@@ -35,7 +35,6 @@ from graphql import (
     get_named_type,
     is_composite_type,
 )
-from sqlalchemy import text
 from strawberry.types.base import get_object_definition
 
 from domain.ib import network
@@ -49,6 +48,7 @@ from schema.root import ApiSchema, build_schema
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import register
 from tests.identity.staff import make_staff
+from tests.scopes.helpers import table_state
 from tests.wsclient import graphql_ws
 
 SCOPES = sorted(api_tokens.valid_scopes())
@@ -71,8 +71,6 @@ SCALAR_SAMPLES: dict[str, Any] = {
     "Int": 1, "Float": 1.5, "String": "x", "Boolean": False, "ID": "1", "Money": "1", "Decimal": "1",
     "DateTime": "2026-01-01T00:00:00+00:00", "Date": "2026-01-01", "JSON": {}, "Upload": None,
 }
-# Every table is compared after the refusals except where reading a token or session stamps a time.
-STAMPED = {"api_tokens", "auth_sessions"}
 
 
 @dataclass(frozen=True)
@@ -209,22 +207,6 @@ async def _tokens(http: httpx.AsyncClient, session_factory: Any, settings: Any) 
     return tokens
 
 
-async def _state(session_factory: Any) -> dict[str, str]:
-    """Every table's row count, and a digest of its rows (except rows stamped on each use)."""
-    out = {}
-    async with session_factory() as s:
-        tables = (await s.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"))).scalars().all()
-        for table in tables:
-            if table in STAMPED:
-                out[table] = str(await s.scalar(text(f'SELECT count(*) FROM "{table}"')))
-            else:
-                out[table] = str(await s.scalar(text(
-                    f'SELECT count(*) || md5(coalesce(string_agg(t::text, \',\' ORDER BY t::text), \'\')) '
-                    f'FROM "{table}" t')))
-    return out
-
-
 def _codes(body: dict[str, Any]) -> set[str]:
     return {str((e.get("extensions") or {}).get("code")) for e in body.get("errors") or []}
 
@@ -248,12 +230,12 @@ async def test_every_query_and_mutation_by_every_scope(http: httpx.AsyncClient, 
     async def run(op: Operation, scopes: frozenset[str]) -> dict[str, Any]:
         return await GraphQLClient(http, await tokens.get(scopes))(op.document, op.variables, operationName="Probe")
 
-    before = await _state(session_factory)
+    before = await table_state(session_factory)
     answers = await _gather([run(op, frozenset({s})) for op, s in refused])
     wrong = [(op.key, s, body) for (op, s), body in zip(refused, answers, strict=True)
              if body.get("data") is not None or _codes(body) != {"INSUFFICIENT_SCOPE"}]
     assert not wrong, wrong[:5]
-    assert await _state(session_factory) == before, "a refused operation changed the database"
+    assert await table_state(session_factory) == before, "a refused operation changed the database"
 
     answers = await _gather([run(op, scopes) for op, scopes in allowed], width=4)
     wrong = [(op.key, sorted(scopes), body) for (op, scopes), body in zip(allowed, answers, strict=True)
