@@ -59,7 +59,7 @@ async def _mint(session_factory: Any, settings: Any, owner: int, kind: ActorKind
 async def test_read_tokens_cannot_move_money_or_change_leverage(http: httpx.AsyncClient, session_factory,
                                                                settings) -> None:
     owner = await _ib_client(http, session_factory)
-    probes = [
+    probes: list[tuple[str, dict[str, Any]]] = [
         (EXCHANGE, {"i": {"fromCurrency": "USD", "toCurrency": "EUR", "amount": "50", "idempotencyKey": key()}}),
         ("""mutation($i: TransferToTradingAccountInput!) { transferToTradingAccount(input: $i) { errors { code } } }""",
          {"i": {"walletId": "1", "tradingAccountLogin": 1, "serverId": "1", "amount": "1", "idempotencyKey": key()}}),
