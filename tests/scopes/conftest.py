@@ -1,5 +1,9 @@
 """The scope matrix runs every root operation for real with sample arguments, staff mutations
-included: it works in a database of its own, so what those runs change never meets another suite."""
+included: it works in a database of its own, so what those runs change never meets another suite.
+
+Every fixture that holds a connection to that database is overridden here (a session fixture of
+tests/conftest.py, once built by another file on the same worker, would still point at the shared
+database), with small pools: the suite runs beside the rest of the run."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 import pytest
 
 from domain.shared.settings import Settings
-from tests.conftest import TestServices, fresh_database, suite_runtime, suite_settings
+from tests.conftest import LiveServer, TestServices, fresh_database, serve, suite_runtime, suite_settings
 
 
 @pytest.fixture(scope="session")
@@ -19,10 +23,18 @@ def services(base_urls: tuple[str, str], testrun_uid: str) -> Iterator[TestServi
 
 @pytest.fixture(scope="session")
 def settings(services: TestServices, testrun_uid: str) -> Settings:
-    return suite_settings(services, testrun_uid)
+    base = suite_settings(services, testrun_uid)
+    return base.model_copy(update={"db_pool_size": 3, "db_max_overflow": 3,
+                                   "channel_prefix": base.channel_prefix.replace(":events:", "-scopes:events:")})
 
 
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings) -> AsyncIterator[Any]:
     async for rt in suite_runtime(settings):
         yield rt
+
+
+@pytest.fixture(scope="session")
+async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
+    async with serve(settings) as live:
+        yield live
