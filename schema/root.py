@@ -47,7 +47,7 @@ class ApiSchema(strawberry.Schema):
     def __init__(self, *args: Any, documents: DocumentCache, **kwargs: Any) -> None:
         self.documents = documents
         super().__init__(*args, **kwargs)
-        # Every root field's declared token scopes; a permission class declaring none fails here.
+        # Every root field's declared token scopes; a permission class not derived from Declared fails here.
         self.token_rules = token_rules(
             {OperationType.QUERY: self.query, OperationType.MUTATION: self.mutation,
              OperationType.SUBSCRIPTION: self.subscription},
