@@ -13,16 +13,19 @@ from typing import Any
 import strawberry
 import structlog
 from graphql import GraphQLError
+from graphql import OperationType
 from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 import schema as schema_pkg
+from domain.shared.actor import ActorKind
 from domain.shared.discovery import context_modules
 from domain.shared.settings import Settings
 from schema.errors import should_mask
 from schema.limits import DocumentCache, document_cache
+from schema.permissions import scope_refusal, token_rules
 
 log = structlog.get_logger(__name__)
 
@@ -42,15 +45,28 @@ def _discover() -> tuple[list[type], list[type], list[type], list[type]]:
 
 class ApiSchema(strawberry.Schema):
     """strawberry's schema with each query text parsed, limited and validated once (DocumentCache),
-    handed to every request's execution context as it is created."""
+    handed to every request's execution context as it is created; an API token's operation is
+    checked against its scopes there too, before any field runs (schema/permissions.py)."""
 
     def __init__(self, *args: Any, documents: DocumentCache, **kwargs: Any) -> None:
         self.documents = documents
         super().__init__(*args, **kwargs)
+        # Every root field's declared token scopes; a permission class not derived from Declared fails here.
+        self.token_rules = token_rules(
+            {OperationType.QUERY: self.query, OperationType.MUTATION: self.mutation,
+             OperationType.SUBSCRIPTION: self.subscription},
+            self.config.name_converter.get_graphql_name)
 
     def _create_execution_context(self, *args: Any, **kwargs: Any) -> ExecutionContext:
         context = super()._create_execution_context(*args, **kwargs)
         self.documents.prepare(context)
+        actor = getattr(context.context, "actor", None)
+        if (actor is not None and actor.kind is ActorKind.API_TOKEN and context.graphql_document is not None
+                and not context.pre_execution_errors):
+            refusal = scope_refusal(actor, context.graphql_document, context.operation_name,
+                                    self.token_rules)
+            if refusal is not None:
+                context.pre_execution_errors = [refusal]
         return context
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:

@@ -1,7 +1,16 @@
 """API tokens for partners and integrations: scoped, expiring, hashed, revocable.
 
 A token acts as its owner but only within its scopes: its permissions are the owner's
-permissions intersected with the scopes it was given.
+permissions intersected with the scopes it was given, and it may run only the root fields whose
+declared scopes it holds (schema/permissions.py; deny by default).
+
+A caller mints only scopes that apply to it (`applicable`): a staff permission code needs a staff
+owner holding that permission, `ib.tree.read` an IB, `profile.read` a client or IB. The same test
+runs on every use, so a token outlives no role, permission or IB status its owner loses.
+
+Tokens end with `logoutEverywhere` and a password reset (`revoke_all`): both answer "this account
+may be in someone else's hands", and a token minted from a session no longer trusted is no safer
+than that session. A plain `logout` (one device) leaves them: a partner feed is not a device.
 """
 
 from __future__ import annotations
@@ -9,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
@@ -22,16 +31,26 @@ from domain.shared.errors import DomainError, NotFound, ValidationFailed
 from domain.shared.settings import Settings
 
 PREFIX = "fxc_"
-# Scopes beyond staff permission codes: what a client or IB may delegate.
+# Scopes beyond staff permission codes: what a client or IB may delegate, and who may.
 OWNER_SCOPES: dict[str, str] = {
-    "profile.read": "Read the owner's own profile, accounts and balances",
+    "profile.read": "Read the owner's own client profile, trading accounts, deals, wallets and payments",
     "ib.tree.read": "Read the owner's IB tree, clients (masked), commissions and payouts",
+}
+_OWNER_SCOPE_KINDS: dict[str, frozenset[ActorKind]] = {
+    "profile.read": frozenset({ActorKind.CLIENT, ActorKind.IB}),
+    "ib.tree.read": frozenset({ActorKind.IB}),
 }
 MAX_DAYS = 365
 
 
 def valid_scopes() -> set[str]:
     return set(PERMISSIONS) | set(OWNER_SCOPES)
+
+
+def applicable(kind: ActorKind, permissions: frozenset[str]) -> frozenset[str]:
+    """The scopes an owner of this kind holding these permissions may give a token."""
+    staff = permissions & set(PERMISSIONS) if kind is ActorKind.STAFF else frozenset()
+    return staff | {scope for scope, kinds in _OWNER_SCOPE_KINDS.items() if kind in kinds}
 
 
 @dataclass(frozen=True)
@@ -50,9 +69,10 @@ async def create(session: AsyncSession, settings: Settings, actor: Actor, *, nam
     if not scopes or unknown:
         raise DomainError(f"unknown scopes: {', '.join(unknown) or '(none given)'}", field="scopes",
                           code="INVALID_SCOPE")
-    staff_scopes = set(scopes) & set(PERMISSIONS)
-    if staff_scopes - actor.permissions:
-        raise DomainError("a token cannot have permissions its owner lacks", field="scopes", code="INVALID_SCOPE")
+    foreign = sorted(set(scopes) - applicable(actor.kind, actor.permissions))
+    if foreign:
+        raise DomainError(f"scopes that do not apply to you: {', '.join(foreign)}", field="scopes",
+                          code="SCOPE_NOT_ALLOWED")
     if not 1 <= expires_in_days <= MAX_DAYS:
         raise ValidationFailed(f"expiry must be 1 to {MAX_DAYS} days", field="expiresInDays")
     assert actor.user_id is not None
@@ -79,6 +99,18 @@ async def revoke(session: AsyncSession, actor: Actor, token_id: int) -> ApiToken
     return row
 
 
+async def revoke_all(session: AsyncSession, actor: Actor, user_id: int, *, reason: str) -> int:
+    """End every live token of the user (logout everywhere, password reset), in the caller's transaction."""
+    result = await session.execute(
+        update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC)))
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        await record(session, actor, action="api_token.revoked_all", entity_type="user", entity_id=user_id,
+                     after={"count": count, "reason": reason}, category="permission_change")
+    return count
+
+
 async def list_for(session: AsyncSession, user_id: int) -> list[ApiToken]:
     return list(await session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
 
@@ -87,7 +119,7 @@ async def authenticate(session: AsyncSession, plaintext: str, *, ip: str | None,
                        correlation_id: str | None) -> Actor | None:
     row = (await session.execute(text(
         """
-        SELECT t.id, t.user_id, t.scopes, u.is_staff, u.is_ib, u.status,
+        SELECT t.id, t.user_id, t.scopes, u.is_staff, u.is_ib, u.status, u.totp_enabled_at IS NOT NULL AS mfa,
                COALESCE((SELECT array_agg(DISTINCT p) FROM user_roles ur JOIN roles r ON r.id = ur.role_id,
                          unnest(r.permissions) p WHERE ur.user_id = u.id), '{}') AS perms
         FROM api_tokens t JOIN users u ON u.id = t.user_id
@@ -98,6 +130,11 @@ async def authenticate(session: AsyncSession, plaintext: str, *, ip: str | None,
     await session.execute(text(
         "UPDATE api_tokens SET last_used_at = now() WHERE id = :id "
         "AND (last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"), {"id": row.id})
-    scopes = frozenset(row.scopes)
-    return Actor(ActorKind.API_TOKEN, user_id=row.user_id, permissions=frozenset(row.perms) & scopes, ip=ip,
+    kind = ActorKind.STAFF if row.is_staff else ActorKind.IB if row.is_ib else ActorKind.CLIENT
+    # As for sessions, a staff owner's permissions apply only with 2FA enrolled.
+    perms = frozenset(row.perms) if (not row.is_staff or row.mfa) else frozenset()
+    # Only what still applies to the owner: a token loses ib.tree.read when its owner stops being an IB,
+    # and a permission scope when the owner loses the permission.
+    scopes = frozenset(row.scopes) & applicable(kind, perms)
+    return Actor(ActorKind.API_TOKEN, user_id=row.user_id, permissions=perms & scopes, ip=ip,
                  user_agent=user_agent, correlation_id=correlation_id, token_id=row.id, scopes=scopes)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
 from domain.events.outbox import emit
-from domain.identity import ratelimit
+from domain.identity import api_tokens, ratelimit
 from domain.identity.emails import normalise
 from domain.identity.errors import EmailTaken, InvalidCredentials, TokenInvalid
 from domain.identity.models import OneTimeToken, User
@@ -91,6 +91,7 @@ async def reset_password(session: AsyncSession, settings: Settings, actor: Actor
     user.password_hash = await hash_password(new_password, settings)
     user.password_changed_at = datetime.now(UTC)
     await revoke_all_sessions(session, actor, user.id, reason="password_reset")
+    await api_tokens.revoke_all(session, actor, user.id, reason="password_reset")
     await record(session, actor, action="auth.password_reset", entity_type="user", entity_id=user.id,
                  after={"password": "changed"}, category="auth")
     await notify(session, user.id, "security.password_changed", "Your password was reset.")

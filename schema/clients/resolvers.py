@@ -168,7 +168,8 @@ async def _applied(ctx: Context, row: LeverageRow) -> LeverageRequestPayload:
 
 @strawberry.type
 class ClientQueries:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Your own client record, if any.")
+    @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
+                      description="Your own client record, if any.")
     async def my_client(self, info: Ctx) -> MyClient | None:
         async with info.context.session() as session:
             try:
@@ -206,7 +207,8 @@ class ClientQueries:
             page = await newest_first(session, stmt, Client.created_at, Client.id, first=size, after=after)
         return to_connection(page, ClientSummary.from_row, _client_key)
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Your leverage change requests, newest first.")
+    @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
+                      description="Your leverage change requests, newest first.")
     async def my_leverage_requests(self, info: Ctx, first: int | None = None,
                                    after: str | None = None) -> Connection[LeverageRequest]:
         size = check_page_size(first, info.context.settings.max_page_size)

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from domain.ib import attribution, cpa, disputes, network, partners, plans, portal, reports
@@ -57,7 +56,7 @@ from schema.ib.types import (
     UpdateIbSettingsInput,
 )
 from schema.pagination import Connection, to_connection
-from schema.permissions import Requires
+from schema.permissions import Declared, Requires
 
 Ctx = Info[Context, Any]
 T = TypeVar("T")
@@ -66,9 +65,10 @@ TREE_SCOPE = "ib.tree.read"
 TOKEN_REQUESTS_PER_MINUTE = 120
 
 
-class IsIbPartner(BasePermission):
+class IsIbPartner(Declared):
     """An approved IB signed in, or its API token carrying the ib.tree.read scope."""
 
+    token_scopes = frozenset({TREE_SCOPE})
     message = "Only IBs, or their API tokens with the ib.tree.read scope, may do this."
     error_extensions = {"code": "FORBIDDEN"}
 
@@ -361,8 +361,8 @@ class IbMutations:
         return await payload_or_errors(work, _errors)
 
 
-class IsSignedInIb(BasePermission):
-    """An IB acting itself (API tokens read, they do not open cases)."""
+class IsSignedInIb(Declared):
+    """An IB acting itself (API tokens read, they do not open cases: no token scopes)."""
 
     message = "Only a signed-in IB may do this."
     error_extensions = {"code": "FORBIDDEN"}

@@ -41,7 +41,7 @@ from schema.identity.types import (
     TotpEnrollmentPayload,
     Viewer,
 )
-from schema.permissions import IsAuthenticated, Requires
+from schema.permissions import IsAuthenticated, Public, Requires
 
 P = TypeVar("P")
 Ctx = Info[Context, Any]
@@ -98,7 +98,8 @@ def _user_id(ctx: Context) -> int:
 
 @strawberry.type
 class IdentityQueries:
-    @strawberry.field(description="The signed-in user, or null.")
+    @strawberry.field(permission_classes=[Public.or_token("profile.read", "ib.tree.read")],
+                      description="The signed-in user (or an API token's owner), or null.")
     async def me(self, info: Ctx) -> Viewer | None:
         actor = info.context.actor
         if actor.user_id is None or not actor.is_authenticated:
@@ -183,7 +184,9 @@ class IdentityMutations:
 
         return await payload_or_errors(work, lambda errors: AuthPayload(errors=errors))
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Sign out this device.")
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Sign out this device. API tokens keep working (a partner feed is not a "
+                                     "device); `logoutEverywhere` or a password reset revokes them.")
     async def logout(self, info: Ctx) -> OkPayload:
         ctx = info.context
 
@@ -199,12 +202,17 @@ class IdentityMutations:
             ctx.response.delete_cookie(REFRESH_COOKIE, path="/graphql")
         return result
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Sign out every device.")
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Sign out every device and revoke every API token you made: this is the "
+                                     "answer to a lost device or a leaked password, and a token minted from a "
+                                     "session you no longer trust is no safer than that session. (`logout` signs "
+                                     "out this device only and leaves API tokens working.)")
     async def logout_everywhere(self, info: Ctx) -> OkPayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> OkPayload:
             await sessions.revoke_all_sessions(session, ctx.actor, _user_id(ctx), reason="logout_everywhere")
+            await api_tokens.revoke_all(session, ctx.actor, _user_id(ctx), reason="logout_everywhere")
             return OkPayload(ok=True)
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
@@ -274,7 +282,8 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
-    @strawberry.mutation(description="Choose a new password with the emailed link's token; signs out everywhere.")
+    @strawberry.mutation(description="Choose a new password with the emailed link's token; signs out everywhere "
+                                     "and revokes every API token (the old password may have been someone else's).")
     async def reset_password(self, info: Ctx, token: str, new_password: str) -> OkPayload:
         ctx = info.context
 
@@ -314,7 +323,12 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Needs a step-up. The secret is shown once.")
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Needs a step-up. The secret is shown once. Scopes must apply to you: a staff "
+                                     "permission you hold, `ib.tree.read` for an IB, `profile.read` for a client "
+                                     "or IB (SCOPE_NOT_ALLOWED otherwise, INVALID_SCOPE for an unknown one). A "
+                                     "token runs only the operations its scopes declare; it is revoked by "
+                                     "`logoutEverywhere` and by a password reset, not by `logout`.")
     async def create_api_token(self, info: Ctx, input: CreateApiTokenInput) -> ApiTokenPayload:
         ctx = info.context
 

@@ -55,7 +55,8 @@ def _key(t: wallets.WalletTransaction) -> tuple[datetime, int]:
 
 @strawberry.type
 class LedgerQueries:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in client's wallets.")
+    @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
+                      description="The signed-in client's wallets.")
     async def my_wallets(self, info: Info[Context, Any]) -> list[Wallet]:
         uid = info.context.actor.user_id
         if uid is None:
@@ -63,7 +64,7 @@ class LedgerQueries:
         async with info.context.session() as session:
             return [Wallet.of(w) for w in await wallets_of(session, uid)]
 
-    @strawberry.field(permission_classes=[IsAuthenticated],
+    @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="Movements on one of your wallets, newest first.")
     async def wallet_transactions(
         self, info: Info[Context, Any], wallet_id: strawberry.ID, filter: WalletTransactionFilter | None = None,
@@ -217,7 +218,8 @@ async def _decide(ctx: Context, id: strawberry.ID, reject_reason: str | None) ->
 
 @strawberry.type
 class LedgerSubscriptions:
-    @strawberry.subscription(permission_classes=[IsAuthenticated], description="Your wallets as they change.")
+    @strawberry.subscription(permission_classes=[IsAuthenticated.or_token("profile.read")],
+                             description="Your wallets as they change.")
     async def wallet_updated(self, info: Info[Context, Any]) -> AsyncGenerator[Wallet, None]:
         uid = info.context.actor.user_id
         async with info.context.subscribe(info, TOPIC_WALLET_UPDATED) as sub:

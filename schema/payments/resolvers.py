@@ -61,7 +61,8 @@ class PaymentQueries:
             return [PaymentMethod.of(m) for m in await methods.available(session, country=country,
                                                                           currency=currency)]
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Your payments, newest first.")
+    @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
+                      description="Your payments, newest first.")
     async def my_payments(self, info: Info[Context, Any], first: int | None = None,
                           after: str | None = None) -> Connection[Payment]:
         ctx = info.context
@@ -70,7 +71,7 @@ class PaymentQueries:
             page = await repo.list_for_user(session, _owner(ctx), first=size, after=after)
         return to_connection(page, Payment.of, _key)
 
-    @strawberry.field(permission_classes=[IsAuthenticated],
+    @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="One payment: your own, or any for staff with payments.read.")
     async def payment(self, info: Info[Context, Any], id: strawberry.ID) -> Payment:
         async with info.context.session() as session:
@@ -190,7 +191,8 @@ class PaymentMutations:
 
 @strawberry.type
 class PaymentSubscriptions:
-    @strawberry.subscription(permission_classes=[IsAuthenticated], description="Your payments as they change.")
+    @strawberry.subscription(permission_classes=[IsAuthenticated.or_token("profile.read")],
+                             description="Your payments as they change.")
     async def payment_updated(self, info: Info[Context, Any]) -> AsyncGenerator[PaymentUpdate, None]:
         uid = info.context.actor.user_id
         async with info.context.subscribe(info, TOPIC_PAYMENT_UPDATED) as sub:

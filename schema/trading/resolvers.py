@@ -83,7 +83,7 @@ class TradingQueries:
         async with info.context.session() as session:
             return [InstrumentType.from_row(i) for i in await instruments.list_instruments(session, sid)]
 
-    @strawberry.field(permission_classes=[IsAuthenticated])
+    @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")])
     async def trading_account(self, info: Info[Context, Any], id: strawberry.ID) -> TradingAccountType:
         async with info.context.session() as session:
             try:
@@ -93,7 +93,8 @@ class TradingQueries:
                 raise _not_found(exc) from None
         return TradingAccountType.from_row(account)
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="The caller's own trading accounts.")
+    @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
+                      description="The caller's own trading accounts.")
     async def my_trading_accounts(self, info: Info[Context, Any]) -> list[TradingAccountType]:
         user_id = info.context.actor.user_id
         if user_id is None:
@@ -104,7 +105,8 @@ class TradingQueries:
                 .order_by(TradingAccount.id).limit(MAX_MY_ACCOUNTS))
             return [TradingAccountType.from_row(a) for a in rows]
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="An account's deals, newest first.")
+    @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
+                      description="An account's deals, newest first.")
     async def deals(
         self, info: Info[Context, Any], account_id: strawberry.ID, filter: DealFilter | None = None,
         first: int | None = None, after: str | None = None,
@@ -121,7 +123,8 @@ class TradingQueries:
                 session, account, first=size, after=after, symbol=f.symbol, start=f.from_time, end=f.to_time)
         return to_connection(page, DealType.from_row, _deal_key)
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="An account's open positions.")
+    @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
+                      description="An account's open positions.")
     async def positions(self, info: Info[Context, Any], account_id: strawberry.ID) -> list[PositionType]:
         async with info.context.session() as session:
             try:

@@ -164,10 +164,10 @@ async def test_partner_token_reads_the_tree_only_with_its_scope(world: World, ht
     assert body["errors"][0]["extensions"]["code"] == "IB_CLIENT_NOT_FOUND"
     # the token cannot reach staff queries or other contexts' data it was not scoped for
     body = await tree_token("query($i: ID!) { ibPerformance(ibId: $i) { clients } }", {"i": str(net.master)})
-    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert body["errors"][0]["extensions"]["code"] == "INSUFFICIENT_SCOPE"
     other = GraphQLClient(http, await _token(world, net.master, ["profile.read"], settings))
     body = await other(TREE)
-    assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "INSUFFICIENT_SCOPE"
 
 
 async def test_a_client_who_is_not_an_ib_is_refused(http: httpx.AsyncClient) -> None:

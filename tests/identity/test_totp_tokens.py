@@ -90,7 +90,7 @@ async def test_api_token_lifecycle(http: httpx.AsyncClient, session_factory) -> 
     bad = await client(CREATE_TOKEN, {"i": {"name": "x", "scopes": ["root.everything"]}})
     assert bad["data"]["createApiToken"]["errors"] == [{"field": "scopes", "code": "INVALID_SCOPE"}]
     escalate = await client(CREATE_TOKEN, {"i": {"name": "x", "scopes": ["ledger.adjust"]}})
-    assert escalate["data"]["createApiToken"]["errors"][0]["code"] == "INVALID_SCOPE"
+    assert escalate["data"]["createApiToken"]["errors"][0]["code"] == "SCOPE_NOT_ALLOWED"
     made = (await client(CREATE_TOKEN, {"i": {"name": "partner feed", "scopes": ["profile.read"]}}))["data"]
     token = made["createApiToken"]["token"]
     assert token.startswith("fxc_") and made["createApiToken"]["apiToken"]["lastFour"] == token[-4:]
