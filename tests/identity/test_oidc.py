@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +13,6 @@ from sqlalchemy import select, text
 
 from api.app import create_app
 from api.oidc_routes import FLOW_COOKIE, PREFIX, oidc_routes
-from domain.identity import ratelimit
 from domain.identity import roles as roles_service
 from domain.identity.oidc import OidcSettings
 from domain.identity.permissions import PERMISSIONS
@@ -142,10 +140,6 @@ async def test_without_idp_mfa_staff_still_needs_totp(sso: SsoEnv, browser, sess
     assert viewer["roles"] == ["dealer"] and viewer["permissions"] == []  # no 2FA yet: no permissions
     secret, _ = await enrol_totp(GraphQLClient(browser))
     assert (await me(browser))["permissions"] == sorted(PERMISSIONS_OF["dealer"])
-
-    # Rate-limit keys name the user id and Redis outlives the per-run database: start this user's count at 0.
-    now = int(time.time())
-    await sso.services.redis.delete(ratelimit._key("totp:account", viewer["id"], sso.settings.rate_limit_window_s, now))
 
     # Enrolled now: an SSO sign-in without IdP MFA opens no session until the TOTP code is given.
     sessions_before = await count(session_factory, "auth_sessions", "user_id = :u", u=int(viewer["id"]))
