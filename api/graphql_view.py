@@ -20,7 +20,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
-from api.auth import authenticate
+from api.auth import ACCESS_COOKIE, REFRESH_COOKIE, authenticate
 from api.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, HTTP_ERRORS, operation_label
 from api.middleware import error_body
 from schema.context import AppServices, Context
@@ -59,6 +59,36 @@ def _plain_json_post(scope: Scope) -> bool:
             and b"multipart" not in accept and b"event-stream" not in accept)
 
 
+# A header a browser sends cross-origin only after a CORS preflight (which our allow-list answers):
+# X-Requested-With, or the Apollo clients' own (apollo-upload-client sends Apollo-Require-Preflight).
+PREFLIGHT_HEADERS = ("x-requested-with", "apollo-require-preflight", "x-apollo-operation-name")
+_PREFLIGHT = frozenset(h.encode() for h in PREFLIGHT_HEADERS)
+# Content types a page on any origin may POST without a preflight (a plain HTML form can).
+_SIMPLE_TYPES = frozenset({b"", b"multipart/form-data", b"application/x-www-form-urlencoded", b"text/plain"})
+_AUTH_COOKIES = (ACCESS_COOKIE.encode() + b"=", REFRESH_COOKIE.encode() + b"=")
+
+
+def _cross_site_forgeable(scope: Scope) -> bool:
+    """A POST another site's page could make with the user's cookies: multipart (always; the upload
+    spec's clients send a preflight header), or any CORS-simple content type carrying our cookies,
+    unless it carries a preflight header. application/json itself needs a preflight, so the usual
+    request never meets this check's refusal."""
+    content_type = b""
+    cookie = authorization = False
+    for name, value in scope["headers"]:
+        if name in _PREFLIGHT and value.strip():
+            return False
+        if name == b"content-type":
+            content_type = value.split(b";", 1)[0].strip().lower()
+        elif name == b"cookie":
+            cookie = cookie or any(c in value for c in _AUTH_COOKIES)
+        elif name == b"authorization":
+            authorization = True
+    if content_type == b"multipart/form-data":
+        return True
+    return content_type in _SIMPLE_TYPES and cookie and not authorization
+
+
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, services: AppServices, **kwargs: Any) -> None:
         self.services = services
@@ -69,8 +99,15 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        plain = _plain_json_post(scope)
+        if not plain and scope["method"] == "POST" and _cross_site_forgeable(scope):
+            HTTP_ERRORS.labels("PREFLIGHT_REQUIRED").inc()
+            await Response(error_body("PREFLIGHT_REQUIRED", "this request needs an X-Requested-With or "
+                                      "Apollo-Require-Preflight header (cross-site request forgery protection)"),
+                           status_code=403, media_type="application/json")(scope, receive, send)
+            return
         try:
-            response = (await self._run_plain_post(request) if _plain_json_post(scope) else None) or (
+            response = (await self._run_plain_post(request) if plain else None) or (
                 await self.run(request))
         except HTTPException as exc:
             code = _http_error_code(exc)
@@ -204,4 +241,4 @@ def health_response() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-__all__ = ["GRAPHQL_TRANSPORT_WS_PROTOCOL", "GraphQLView", "MeteredGraphQLView", "health_response"]
+__all__ = ["GRAPHQL_TRANSPORT_WS_PROTOCOL", "PREFLIGHT_HEADERS", "GraphQLView", "MeteredGraphQLView", "health_response"]
