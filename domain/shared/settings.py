@@ -217,9 +217,12 @@ def data_folder_secret(data_dir: Path) -> str:
 
 
 def with_development_secret(settings: Settings) -> Settings:
-    """Development on the published default secret key: use the data folder's own secret instead,
-    and export it so the processes `forexcrm run` starts (worker, API workers) use it too."""
-    if settings.is_production or settings.secret_key.get_secret_value() != DEV_SECRET_KEY:
+    """Development on the published default secret key with the data folder's embedded services
+    (`forexcrm run` and friends): use the data folder's own secret instead, and export it so the
+    processes `forexcrm run` starts (worker, API) use it too. Processes given their own DATABASE_URL
+    and REDIS_URL keep the configured key, so they agree with whatever else uses those services."""
+    if (settings.is_production or settings.secret_key.get_secret_value() != DEV_SECRET_KEY
+            or not settings.uses_embedded_services):
         return settings
     secret = data_folder_secret(settings.data_dir)
     os.environ["FOREXCRM_SECRET_KEY"] = secret

@@ -273,6 +273,8 @@ def test_development_signs_with_the_data_folders_own_secret(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOREXCRM_SECRET_KEY", DEV_SECRET_KEY)  # restored (to unset) after the test
     monkeypatch.delenv("FOREXCRM_SECRET_KEY")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
     first = with_development_secret(Settings(data_dir=tmp_path / "a"))
     secret = first.secret_key.get_secret_value()
     assert secret != DEV_SECRET_KEY and len(secret) == 64
@@ -284,3 +286,6 @@ def test_development_signs_with_the_data_folders_own_secret(tmp_path: Path,
     assert other != secret
     explicit = Settings(data_dir=tmp_path / "c", secret_key=SecretStr("configured"))
     assert with_development_secret(explicit).secret_key.get_secret_value() == "configured"
+    monkeypatch.delenv("FOREXCRM_SECRET_KEY")
+    external = Settings(data_dir=tmp_path / "d", database_url="postgresql://db/x", redis_url="redis://r")
+    assert with_development_secret(external).secret_key.get_secret_value() == DEV_SECRET_KEY
