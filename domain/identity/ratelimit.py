@@ -88,6 +88,20 @@ async def reserve(redis: Redis, scope: str, subject: str, *, free: int, window_s
     return result
 
 
+async def reserve_all(redis: Redis, subjects: list[tuple[str, str, int]], *, window_s: int) -> None:
+    """Reserve one guess against each (scope, subject, free), or none: when one refuses, those
+    already reserved are taken back, so a refused attempt costs no other budget."""
+    reserved: list[tuple[str, str]] = []
+    try:
+        for scope, subject, free in subjects:
+            await reserve(redis, scope, subject, free=free, window_s=window_s)
+            reserved.append((scope, subject))
+    except RateLimited:
+        for scope, subject in reserved:
+            await refund(redis, scope, subject)
+        raise
+
+
 async def forgive(redis: Redis, scope: str, subject: str) -> None:
     """The subject proved the secret: its failures and delay are forgotten."""
     await redis.delete(*_failure_keys(scope, subject))

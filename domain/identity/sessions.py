@@ -141,12 +141,11 @@ async def _reserve_login(redis: Redis, settings: Settings, key: str, ip: str) ->
     account (any IP). The first is tight and is what a single attacker meets; it slows down that
     attacker's address only, so the owner signing in from elsewhere is not locked out. The others
     bound spraying many accounts from one IP and guessing one account from many IPs."""
-    window = settings.rate_limit_window_s
-    await ratelimit.reserve(redis, "login:ip", ip, free=settings.login_attempts_per_ip, window_s=window)
-    await ratelimit.reserve(redis, "login:account", key, free=settings.login_failures_per_account_all_ips,
-                            window_s=window)
-    await ratelimit.reserve(redis, "login:account_ip", f"{key}|{ip}", free=settings.login_attempts_per_account,
-                            window_s=window)
+    await ratelimit.reserve_all(redis, [
+        ("login:ip", ip, settings.login_attempts_per_ip),
+        ("login:account", key, settings.login_failures_per_account_all_ips),
+        ("login:account_ip", f"{key}|{ip}", settings.login_attempts_per_account),
+    ], window_s=settings.rate_limit_window_s)
     return _LoginLimits(redis, key, ip)
 
 

@@ -154,8 +154,8 @@ def _totp_subjects(user: User, session_id: int | None) -> list[tuple[str, str]]:
 async def reserve_totp(redis: Redis, settings: Settings, user: User, session_id: int | None = None) -> None:
     """Reserve one TOTP guess for the user (login, SSO and step-up share it) and, for a step-up, the
     session; a right code forgives them (`forgive_totp`)."""
-    for scope, subject in _totp_subjects(user, session_id):
-        await ratelimit.reserve(redis, scope, subject, free=settings.totp_attempts_free,
+    await ratelimit.reserve_all(redis, [(scope, subject, settings.totp_attempts_free)
+                                        for scope, subject in _totp_subjects(user, session_id)],
                                 window_s=settings.rate_limit_window_s)
 
 

@@ -160,3 +160,19 @@ async def test_forwarded_for_from_a_configured_proxy_is_believed(live_server: Li
             "query": "mutation($i: LoginInput!) { login(input: $i) { errors { code } } }",
             "variables": {"i": {"email": reg["email"], "password": "not it at all, no"}}})
     assert await _audited_ips(session_factory, reg["email"]) == ["203.0.113.78", other_ip]
+
+
+async def test_a_refused_attempt_costs_no_other_budget(live_server: LiveServer) -> None:
+    assert live_server.settings.redis_url
+    redis = Redis.from_url(live_server.settings.redis_url)
+    wide, narrow = f"wide-{secrets.token_hex(4)}", f"narrow-{secrets.token_hex(4)}"
+    try:
+        await ratelimit.reserve_all(redis, [("test", wide, 100), ("test", narrow, 0)], window_s=60)  # heard
+        for _ in range(3):
+            with pytest.raises(RateLimited):  # the narrow subject is slowed down
+                await ratelimit.reserve_all(redis, [("test", wide, 100), ("test", narrow, 0)], window_s=60)
+        assert int(await redis.get(ratelimit._failure_keys("test", wide)[0]) or 0) == 1
+    finally:
+        for subject in (wide, narrow):
+            await ratelimit.forgive(redis, "test", subject)
+        await redis.aclose()
