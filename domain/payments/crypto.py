@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
 from domain.payments import gateway_log, methods, repo, signals
-from domain.payments.config import api_key, webhook_secrets
+from domain.payments.config import call_api_key, webhook_secrets
 from domain.payments.deposits import credit
 from domain.payments.errors import GatewayError, PaymentMethodUnavailable
 from domain.payments.methods import Method
@@ -99,7 +99,7 @@ class CryptoGateway:
     async def issue_address(self, *, user_id: int, asset: str) -> str:
         path = "/v1/addresses"
         body = {"asset": asset, "customer": f"client-{user_id}"}
-        headers = {"Authorization": f"Bearer {api_key(self.settings, self.method.provider)}",
+        headers = {"Authorization": f"Bearer {call_api_key(self.settings, self.method.provider)}",
                    "Idempotency-Key": f"address:{user_id}:{asset}"}
         log: dict[str, Any] = {"provider": self.method.provider, "direction": "outbound", "endpoint": path,
                                "request": body}

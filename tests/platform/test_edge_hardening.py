@@ -289,3 +289,14 @@ def test_development_signs_with_the_data_folders_own_secret(tmp_path: Path,
     monkeypatch.delenv("FOREXCRM_SECRET_KEY")
     external = Settings(data_dir=tmp_path / "d", database_url="postgresql://db/x", redis_url="redis://r")
     assert with_development_secret(external).secret_key.get_secret_value() == DEV_SECRET_KEY
+
+
+def test_unconfigured_provider_is_a_typed_refusal_for_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    from domain.payments.config import call_api_key
+    from domain.payments.errors import PaymentMethodUnavailable
+
+    monkeypatch.delenv("FOREXCRM_PSP_CARDPAY_API_KEY", raising=False)
+    with pytest.raises(PaymentMethodUnavailable):
+        call_api_key(_prod(), "cardpay")
+    monkeypatch.setenv("FOREXCRM_PSP_CARDPAY_API_KEY", "configured-key")
+    assert call_api_key(_prod(), "cardpay") == "configured-key"
