@@ -45,48 +45,40 @@ def _http_error_code(exc: HTTPException) -> str:
     return "BAD_REQUEST"
 
 
-def _plain_json_post(scope: Scope) -> bool:
-    """A POST of a JSON body asking for a plain JSON answer (no multipart or event stream)."""
-    if scope["method"] != "POST":
-        return False
-    content_type = accept = b""
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            content_type = value
-        elif name == b"accept":
-            accept = value
-    return (content_type.split(b";", 1)[0].strip().lower() == b"application/json"
-            and b"multipart" not in accept and b"event-stream" not in accept)
-
-
 # A header a browser sends cross-origin only after a CORS preflight (which our allow-list answers):
 # X-Requested-With, or the Apollo clients' own (apollo-upload-client sends Apollo-Require-Preflight).
 PREFLIGHT_HEADERS = ("x-requested-with", "apollo-require-preflight", "x-apollo-operation-name")
 _PREFLIGHT = frozenset(h.encode() for h in PREFLIGHT_HEADERS)
-# Content types a page on any origin may POST without a preflight (a plain HTML form can).
-_SIMPLE_TYPES = frozenset({b"", b"multipart/form-data", b"application/x-www-form-urlencoded", b"text/plain"})
 _AUTH_COOKIES = (ACCESS_COOKIE.encode() + b"=", REFRESH_COOKIE.encode() + b"=")
 
 
-def _cross_site_forgeable(scope: Scope) -> bool:
-    """A POST another site's page could make with the user's cookies: multipart (always; the upload
-    spec's clients send a preflight header), or any CORS-simple content type carrying our cookies,
-    unless it carries a preflight header. application/json itself needs a preflight, so the usual
-    request never meets this check's refusal."""
-    content_type = b""
-    cookie = authorization = False
+def _classify_post(scope: Scope) -> tuple[bool, bool]:
+    """(a POST of a JSON body asking for a plain JSON answer, a request that needs a preflight
+    header and lacks one), from one pass over the headers.
+
+    Cross-site request forgery: a page on another site can make the browser send our cookies with a
+    form post (multipart, form-encoded, text/plain) or, if anything ever relaxed CORS, more. So a
+    request authenticated by our cookies, and every multipart request (uploads), must carry a
+    header only a preflighted request can: a browser sends it cross-origin only after our CORS
+    allow-list said yes. Bearer-token requests (no cookie credential) need nothing more."""
+    if scope["method"] != "POST":
+        return False, False
+    content_type = accept = b""
+    cookie = authorization = preflight = False
     for name, value in scope["headers"]:
-        if name in _PREFLIGHT and value.strip():
-            return False
         if name == b"content-type":
             content_type = value.split(b";", 1)[0].strip().lower()
+        elif name == b"accept":
+            accept = value
         elif name == b"cookie":
             cookie = cookie or any(c in value for c in _AUTH_COOKIES)
         elif name == b"authorization":
             authorization = True
-    if content_type == b"multipart/form-data":
-        return True
-    return content_type in _SIMPLE_TYPES and cookie and not authorization
+        elif name in _PREFLIGHT and value.strip():
+            preflight = True
+    plain = content_type == b"application/json" and b"multipart" not in accept and b"event-stream" not in accept
+    forgeable = (content_type == b"multipart/form-data" or (cookie and not authorization)) and not preflight
+    return plain, forgeable
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -99,8 +91,8 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        plain = _plain_json_post(scope)
-        if not plain and scope["method"] == "POST" and _cross_site_forgeable(scope):
+        plain, forgeable = _classify_post(scope)
+        if forgeable:
             HTTP_ERRORS.labels("PREFLIGHT_REQUIRED").inc()
             await Response(error_body("PREFLIGHT_REQUIRED", "this request needs an X-Requested-With or "
                                       "Apollo-Require-Preflight header (cross-site request forgery protection)"),

@@ -111,7 +111,8 @@ async def test_cannot_revoke_someone_elses_session(http: httpx.AsyncClient, sess
 
 async def test_cookie_login_sets_httponly_cookies_and_they_authenticate(http: httpx.AsyncClient, live_server) -> None:
     reg = await register(GraphQLClient(http))
-    async with httpx.AsyncClient(base_url=live_server.base_url) as browser:
+    # A browser app sends the CSRF preflight header with cookie-authenticated requests.
+    async with httpx.AsyncClient(base_url=live_server.base_url, headers={"X-Requested-With": "fetch"}) as browser:
         r = await browser.post("/graphql", json={"query": """mutation($i: LoginInput!) { login(input: $i) {
             accessToken refreshToken errors { code } } }""",
             "variables": {"i": {"email": reg["email"], "password": PASSWORD, "cookie": True}}})

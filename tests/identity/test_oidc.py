@@ -64,8 +64,13 @@ async def sso(settings: Settings, runtime: Any) -> AsyncIterator[SsoEnv]:
 
 @pytest.fixture
 async def browser(sso: SsoEnv) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10, verify=TLS) as client:
+    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10, verify=TLS,
+                                 headers=BROWSER_HEADERS) as client:
         yield client
+
+
+# What the staff app sends with its cookie-authenticated requests (CSRF preflight header).
+BROWSER_HEADERS = {"X-Requested-With": "fetch"}
 
 
 def new_user(groups: list[str], *, amr: list[str] | None = None, domain: str = "broker.example",
@@ -143,7 +148,8 @@ async def test_without_idp_mfa_staff_still_needs_totp(sso: SsoEnv, browser, sess
 
     # Enrolled now: an SSO sign-in without IdP MFA opens no session until the TOTP code is given.
     sessions_before = await count(session_factory, "auth_sessions", "user_id = :u", u=int(viewer["id"]))
-    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10, verify=TLS) as second:
+    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10, verify=TLS,
+                                 headers=BROWSER_HEADERS) as second:
         final = await sign_in(second)
         assert final.status_code == 200 and final.url.params.get("sso") == "totp_required"
         assert "forexcrm_access" not in second.cookies
@@ -169,7 +175,8 @@ async def test_group_change_replaces_sso_roles_and_is_audited(sso: SsoEnv, brows
 
     user.groups = ["fx-finance"]
     audit_from = await max_id(session_factory, "audit_events")
-    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10, verify=TLS) as second:
+    async with httpx.AsyncClient(base_url=sso.base_url, follow_redirects=True, timeout=10, verify=TLS,
+                                 headers=BROWSER_HEADERS) as second:
         assert (await sign_in(second)).status_code == 200
         viewer = await me(second)
     assert viewer["roles"] == ["finance", "support"]

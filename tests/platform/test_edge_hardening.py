@@ -85,8 +85,11 @@ async def test_multipart_with_only_the_cookie_is_refused(live_server: LiveServer
         # The app's own upload client sends the header (needs a CORS preflight cross-origin): heard.
         heard = await browser.post("/graphql", data=form, files=files, headers={"Apollo-Require-Preflight": "true"})
         assert heard.status_code == 200 and "PREFLIGHT_REQUIRED" not in heard.text
-        # JSON needs a preflight by itself: cookie sign-ins keep working without the header.
-        me = await browser.post("/graphql", json={"query": "{ me { id } }"})
+        # JSON with only the cookie too (the design: cookie-authenticated requests carry the header) ...
+        bare = await browser.post("/graphql", json={"query": "{ me { id } }"})
+        assert bare.status_code == 403 and bare.json()["errors"][0]["extensions"]["code"] == "PREFLIGHT_REQUIRED"
+        # ... which the app sends: heard.
+        me = await browser.post("/graphql", json={"query": "{ me { id } }"}, headers={"X-Requested-With": "fetch"})
         assert me.json()["data"]["me"]["id"]
     finally:
         await browser.aclose()
