@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import ipaddress
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import timedelta
@@ -15,11 +17,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api.graphql_view import GRAPHQL_TRANSPORT_WS_PROTOCOL, MeteredGraphQLView
+from api.graphql_view import GRAPHQL_TRANSPORT_WS_PROTOCOL, PREFLIGHT_HEADERS, MeteredGraphQLView
 from api.logging import configure_logging
 from api.metrics import JOB_QUEUE, OUTBOX_LAG, REGISTRY, SUBSCRIBERS
-from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, error_body
 from api.migrate import is_current
 from api.runtime import Runtime, freeze_heap, open_runtime
 from domain.events.outbox import oldest_pending_age_seconds
@@ -95,7 +98,11 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
         return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
                             status_code=200 if ok else 503)
 
-    async def metrics(_: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        if not metrics_allowed(settings, request):
+            return Response(error_body("UNAUTHENTICATED", "metrics need FOREXCRM_METRICS_TOKEN as a bearer token"),
+                            status_code=401, media_type="application/json",
+                            headers={"www-authenticate": 'Bearer realm="metrics"'})
         runtime = state.get("runtime")
         if runtime is not None:
             SUBSCRIBERS.set(runtime.services.hub.subscriber_count)
@@ -132,20 +139,38 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     routes += webhook_routes(lambda: state["runtime"].services)
     if settings.bench_anchor and not settings.is_production:
         routes.append(Route("/bench/anchor", bench_anchor))
+    # Forwarded headers are believed only from configured proxies (FOREXCRM_TRUSTED_PROXIES): from
+    # anyone else X-Forwarded-For would let a caller pick the IP that rate limits and audit see.
+    proxies = [Middleware(ProxyHeadersMiddleware, trusted_hosts=",".join(settings.trusted_proxies))
+               ] if settings.trusted_proxies else []
     return Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(RequestIdMiddleware),
+            *proxies,
+            Middleware(RequestIdMiddleware, hsts=settings.is_production),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       max_upload_bytes=settings.max_upload_bytes),
+                       max_upload_bytes=settings.max_upload_bytes, body_timeout_s=settings.body_timeout_s),
             # Portals live on their own origins: the same allow-list as WebSockets, with cookies.
             Middleware(CORSMiddleware, allow_origins=settings.allowed_ws_origins, allow_credentials=True,
                        allow_methods=["GET", "POST", "OPTIONS"],
-                       allow_headers=["authorization", "content-type", "x-request-id"],
+                       allow_headers=["authorization", "content-type", "x-request-id", *PREFLIGHT_HEADERS],
                        expose_headers=["x-request-id"], max_age=600),
         ],
     )
+
+
+def metrics_allowed(settings: Settings, request: Request) -> bool:
+    """/metrics tells a lot about traffic and failures: with FOREXCRM_METRICS_TOKEN set (required in
+    production) only a scraper presenting it as a bearer token reads it; without one, only loopback."""
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    if token:
+        given = request.headers.get("authorization", "")
+        return given[:7].lower() == "bearer " and hmac.compare_digest(given[7:].strip().encode(), token.encode())
+    try:
+        return request.client is not None and ipaddress.ip_address(request.client.host).is_loopback
+    except ValueError:
+        return False
 
 
 def app_from_environment() -> Starlette:

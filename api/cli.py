@@ -18,7 +18,7 @@ from rich.console import Console
 
 from api.embedded import EmbeddedServices
 from api.logging import configure_logging
-from domain.shared.settings import ConfigurationError, Settings, get_settings
+from domain.shared.settings import ConfigurationError, Settings, get_settings, with_development_secret
 
 app = typer.Typer(help="Forex brokerage CRM: GraphQL API platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -49,7 +49,7 @@ def resolved_urls(settings: Settings) -> Iterator[tuple[str, str]]:
 
 
 def _settings() -> Settings:
-    settings = get_settings()
+    settings = with_development_secret(get_settings())
     configure_logging(settings.log_level, settings.log_json, settings.log_field_max_chars)
     try:
         settings.check_production()
@@ -100,16 +100,15 @@ def api(
     import uvicorn
 
     from api.app import create_app
-    from api.http_protocol import CoalescingHttpToolsProtocol
+    from api.http_protocol import uvicorn_options
 
     settings = _settings()
     with resolved_urls(settings) as (database_url, redis_url):
         asyncio.run(_check_reachable(settings, database_url, redis_url))
         if not settings.is_production:
             _migrate(database_url, settings)
-        options = {"host": host or settings.host, "port": port or settings.port, "log_config": None,
-                   "access_log": False, "proxy_headers": True,
-                   "http": CoalescingHttpToolsProtocol, "ws_max_size": 1_000_000, "lifespan": "on"}
+        options = {"host": host or settings.host, "port": port or settings.port,
+                   **uvicorn_options(settings, workers=workers)}
         if workers > 1:
             # Each worker process builds its own app (pools, hub) from the environment; subscriptions
             # and rate limits already go through Redis, so the processes need nothing else shared.

@@ -24,7 +24,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 from strawberry.types import ExecutionResult
 
-from api.auth import authenticate, credential_of, resolve_credential
+from api.auth import ACCESS_COOKIE, REFRESH_COOKIE, authenticate, credential_of, resolve_credential
 from api.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, HTTP_ERRORS, operation_label
 from api.middleware import error_body
 from domain.shared.actor import Actor, ActorKind
@@ -52,18 +52,40 @@ def _http_error_code(exc: HTTPException) -> str:
     return "BAD_REQUEST"
 
 
-def _plain_json_post(scope: Scope) -> bool:
-    """A POST of a JSON body asking for a plain JSON answer (no multipart or event stream)."""
+# A header a browser sends cross-origin only after a CORS preflight (which our allow-list answers):
+# X-Requested-With, or the Apollo clients' own (apollo-upload-client sends Apollo-Require-Preflight).
+PREFLIGHT_HEADERS = ("x-requested-with", "apollo-require-preflight", "x-apollo-operation-name")
+_PREFLIGHT = frozenset(h.encode() for h in PREFLIGHT_HEADERS)
+_AUTH_COOKIES = (ACCESS_COOKIE.encode() + b"=", REFRESH_COOKIE.encode() + b"=")
+
+
+def _classify_post(scope: Scope) -> tuple[bool, bool]:
+    """(a POST of a JSON body asking for a plain JSON answer, a request that needs a preflight
+    header and lacks one), from one pass over the headers.
+
+    Cross-site request forgery: a page on another site can make the browser send our cookies with a
+    form post (multipart, form-encoded, text/plain) or, if anything ever relaxed CORS, more. So a
+    request authenticated by our cookies, and every multipart request (uploads), must carry a
+    header only a preflighted request can: a browser sends it cross-origin only after our CORS
+    allow-list said yes. Bearer-token requests (no cookie credential) need nothing more."""
     if scope["method"] != "POST":
-        return False
+        return False, False
     content_type = accept = b""
+    cookie = authorization = preflight = False
     for name, value in scope["headers"]:
         if name == b"content-type":
-            content_type = value
+            content_type = value.split(b";", 1)[0].strip().lower()
         elif name == b"accept":
             accept = value
-    return (content_type.split(b";", 1)[0].strip().lower() == b"application/json"
-            and b"multipart" not in accept and b"event-stream" not in accept)
+        elif name == b"cookie":
+            cookie = cookie or any(c in value for c in _AUTH_COOKIES)
+        elif name == b"authorization":
+            authorization = True
+        elif name in _PREFLIGHT and value.strip():
+            preflight = True
+    plain = content_type == b"application/json" and b"multipart" not in accept and b"event-stream" not in accept
+    forgeable = (content_type == b"multipart/form-data" or (cookie and not authorization)) and not preflight
+    return plain, forgeable
 
 
 # WebSocket close codes (graphql-transport-ws): a credential that stands for nobody, or a session
@@ -139,8 +161,15 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
+        plain, forgeable = _classify_post(scope)
+        if forgeable:
+            HTTP_ERRORS.labels("PREFLIGHT_REQUIRED").inc()
+            await Response(error_body("PREFLIGHT_REQUIRED", "this request needs an X-Requested-With or "
+                                      "Apollo-Require-Preflight header (cross-site request forgery protection)"),
+                           status_code=403, media_type="application/json")(scope, receive, send)
+            return
         try:
-            response = (await self._run_plain_post(request) if _plain_json_post(scope) else None) or (
+            response = (await self._run_plain_post(request) if plain else None) or (
                 await self.run(request))
         except HTTPException as exc:
             code = _http_error_code(exc)
@@ -295,4 +324,4 @@ def health_response() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-__all__ = ["GRAPHQL_TRANSPORT_WS_PROTOCOL", "GraphQLView", "MeteredGraphQLView", "health_response"]
+__all__ = ["GRAPHQL_TRANSPORT_WS_PROTOCOL", "PREFLIGHT_HEADERS", "GraphQLView", "MeteredGraphQLView", "health_response"]

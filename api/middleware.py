@@ -1,7 +1,9 @@
-"""Pure ASGI middleware: request ids and body size limits (no per-request task overhead)."""
+"""Pure ASGI middleware: request ids, security headers, body size limits and the body read
+timeout (no per-request task overhead)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
@@ -18,20 +20,44 @@ def error_body(code: str, message: str) -> bytes:
     return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
 
 
-async def send_json_error(send: Send, status: int, code: str, message: str, request_id: str | None = None) -> None:
+async def send_json_error(send: Send, status: int, code: str, message: str, request_id: str | None = None,
+                          *, close: bool = False) -> None:
     HTTP_ERRORS.labels(code).inc()
     headers = [(b"content-type", b"application/json")]
     if request_id:
         headers.append((b"x-request-id", request_id.encode()))
+    if close:  # the rest of the request will not be read: the connection cannot carry another one
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": error_body(code, message)})
 
 
-class RequestIdMiddleware:
-    """Takes a sane X-Request-ID from the caller or makes one; binds it to logs and echoes it."""
+# Every response: no MIME sniffing, no referrer leaving the API, never framed (clickjacking). An API
+# answer loads nothing at all; the GraphiQL page (development) loads its scripts from unpkg.com.
+_BASE_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_HTML_CSP = (b"content-security-policy",
+             b"default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
+             b"style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://unpkg.com; "
+             b"font-src 'self' data: https://unpkg.com; connect-src 'self' ws: wss:; frame-ancestors 'none'")
+_HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def security_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
+    return [*_BASE_HEADERS, *([_HSTS] if hsts else [])]
+
+
+class RequestIdMiddleware:
+    """Takes a sane X-Request-ID from the caller or makes one; binds it to logs and echoes it.
+    Adds the security headers to every response on the way (one layer, not two)."""
+
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app = app
+        self.headers = security_headers(hsts=hsts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -44,6 +70,9 @@ class RequestIdMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
+                html = any(k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in headers)
+                headers += self.headers
+                headers.append(_HTML_CSP if html else _API_CSP)
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
@@ -56,14 +85,22 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class BodySizeLimitMiddleware:
-    """Refuses bodies over the limit with 413, by Content-Length and while streaming."""
+class _BodyTooSlow(Exception):
+    pass
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None) -> None:
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over the limit with 413, by Content-Length and while streaming, and bodies
+    that stall (a client that sends its headers and then trickles or stops) with 408 after
+    `body_timeout_s` without the next chunk: a slow client must not hold a worker's request open."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_upload_bytes: int | None = None,
+                 body_timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
         # Multipart requests (document uploads) get their own, larger limit.
         self.max_upload_bytes = max_upload_bytes or max_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -86,14 +123,24 @@ class BodySizeLimitMiddleware:
                 return
         received = 0
         started = False
+        body_done = False
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:  # waiting for a disconnect while streaming an answer: no deadline
+                return await receive()
+            try:
+                async with asyncio.timeout(self.body_timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise _BodyTooSlow from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise _BodyTooLarge
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -109,3 +156,8 @@ class BodySizeLimitMiddleware:
                 await send_json_error(
                     send, 413, "PAYLOAD_TOO_LARGE", f"Request body over {limit} bytes", request_id
                 )
+        except _BodyTooSlow:
+            if not started:
+                await send_json_error(send, 408, "REQUEST_TIMEOUT",
+                                      f"The request body did not arrive within {self.body_timeout_s:g} s",
+                                      request_id, close=True)

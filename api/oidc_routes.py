@@ -220,10 +220,10 @@ class OidcEndpoints:
 
     async def callback(self, request: Request) -> Response:
         actor = request_actor(request)
-        try:  # the per-IP budget password login uses: a refused callback writes an audit event
-            await ratelimit.hit(self.services().redis, "login:ip", actor.ip or "-",
-                                limit=self.settings.login_attempts_per_ip, window_s=self.settings.rate_limit_window_s,
-                                now_s=int(time.time()))
+        redis, ip = self.services().redis, actor.ip or "-"
+        try:  # the per-IP budget password login uses (failures only): a refused callback writes an audit event
+            await ratelimit.reserve(redis, "login:ip", ip, free=self.settings.login_attempts_per_ip,
+                                    window_s=self.settings.rate_limit_window_s)
         except DomainError as exc:
             return refused(SsoRefused(exc.code, exc.message), status=429)
         identity = await self._identity(request)
@@ -244,6 +244,8 @@ class OidcEndpoints:
         except DomainError as exc:
             return refused(SsoRefused(exc.code, exc.message))
         assert result is not None
+        if result.error is None:
+            await ratelimit.refund(redis, "login:ip", ip)
         return self._answer(request, result)
 
     def _answer(self, request: Request, result: SsoSignIn) -> Response:

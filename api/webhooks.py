@@ -16,6 +16,7 @@ from starlette.routing import Route
 import domain
 from domain.shared.discovery import context_modules
 from domain.shared.errors import DomainError
+from domain.shared.settings import ConfigurationError
 from domain.shared.webhooks import WebhookHandler, WebhookRequest
 from schema.context import AppServices
 
@@ -45,6 +46,12 @@ def webhook_routes(services: Callable[[], AppServices]) -> list[Route]:
                                              "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}, status_code=413)
         try:
             status, payload = await handler(services(), WebhookRequest(provider, body, request.headers))
+        except ConfigurationError:
+            # A provider this deployment has not configured (no secrets): nothing to verify against.
+            log.warning("webhook.unconfigured", provider=provider)
+            return JSONResponse({"errors": [{"message": "this provider is not configured here",
+                                             "extensions": {"code": "WEBHOOK_PROVIDER_NOT_CONFIGURED"}}]},
+                                status_code=404)
         except DomainError as exc:
             log.warning("webhook.rejected", provider=provider, code=exc.code)
             status = 401 if "SIGNATURE" in exc.code or "TIMESTAMP" in exc.code else 400

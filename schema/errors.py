@@ -55,6 +55,8 @@ class UserError:
     field: str | None
     message: str
     code: ErrorCode  # type: ignore[valid-type]
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="RATE_LIMITED: seconds until the next attempt will be heard.")
 
 
 def user_error(exc: DomainError) -> UserError:
@@ -63,7 +65,8 @@ def user_error(exc: DomainError) -> UserError:
     except KeyError:  # a code declared outside domain/<context>/errors.py: a bug, but not a 500
         log.error("error_code.undeclared", code=exc.code)
         code = ErrorCode["DOMAIN_ERROR"]
-    return UserError(field=exc.field, message=exc.message, code=code)
+    return UserError(field=exc.field, message=exc.message, code=code,
+                     retry_after_seconds=getattr(exc, "retry_after_s", None))
 
 
 async def payload_or_errors(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from graphql import (
+    ArgumentNode,
     ASTValidationRule,
     DocumentNode,
     FieldNode,
@@ -24,6 +25,7 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     ValidationContext,
     VariableNode,
     parse,
@@ -31,7 +33,8 @@ from graphql import (
 )
 from graphql.validation import NoFragmentCyclesRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
-from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from domain.shared.settings import Settings
@@ -121,6 +124,67 @@ class OncePerRequestRule(ASTValidationRule):
                 ))
 
 
+# Arguments that carry a whole document as text (statement and report imports): bounded by the
+# body size limit, not by `max_string_length`. (type, field, argument)
+LONG_TEXT_ARGUMENTS = frozenset({
+    ("Mutation", "importSettlementReport", "csv"),
+    ("Mutation", "importBankStatement", "content"),
+})
+INPUT_TOO_LONG = "INPUT_TOO_LONG"
+
+
+def _too_long(max_length: int, node: Any = None) -> GraphQLError:
+    return GraphQLError(f"A string input is longer than {max_length} characters.", node,
+                        extensions={"code": INPUT_TOO_LONG})
+
+
+def string_length_rule(max_length: int) -> type[ASTValidationRule]:
+    """String literals in the query text are capped like variables (`DocumentCache.prepare`)."""
+
+    class StringLengthRule(ASTValidationRule):
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> Any:
+            context = self.context
+            if not isinstance(context, ValidationContext):
+                return None
+            parent, field = context.get_parent_type(), context.get_field_def()
+            if parent is not None and field is not None:
+                name = next((n for n, f in parent.fields.items() if f is field), None)  # type: ignore[union-attr]
+                if (parent.name, name, node.name.value) in LONG_TEXT_ARGUMENTS:
+                    return self.SKIP
+            return None
+
+        def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+            if len(node.value) > max_length:
+                self.report_error(_too_long(max_length, node))
+
+    return StringLengthRule
+
+
+def _longest_string_over(value: Any, limit: int) -> bool:
+    """Whether any string inside a variable's value (objects and lists walked) is over the limit."""
+    if isinstance(value, str):
+        return len(value) > limit
+    if isinstance(value, dict):
+        return any(_longest_string_over(v, limit) for v in value.values())
+    if isinstance(value, list):
+        return any(_longest_string_over(v, limit) for v in value)
+    return False
+
+
+def _long_text_variables(document: DocumentNode) -> set[str]:
+    """Variables passed straight to a LONG_TEXT_ARGUMENTS argument of a root mutation field."""
+    names: set[str] = set()
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and definition.operation.value == "mutation":
+            for sel in definition.selection_set.selections:
+                if isinstance(sel, FieldNode):
+                    for arg in sel.arguments or ():
+                        if (("Mutation", sel.name.value, arg.name.value) in LONG_TEXT_ARGUMENTS
+                                and isinstance(arg.value, VariableNode)):
+                            names.add(arg.value.name.value)
+    return names
+
+
 class _Checked(NamedTuple):
     document: DocumentNode
     errors: list[GraphQLError] | None  # None until first validated
@@ -134,11 +198,16 @@ class DocumentCache:
     this keys on the text and keeps the document and its validation errors together."""
 
     def __init__(self, *, maxsize: int, max_tokens: int, max_fields: int,
-                 rules: Sequence[type[ASTValidationRule]]) -> None:
+                 rules: Sequence[type[ASTValidationRule]], max_string_length: int = 10_000,
+                 hide_suggestions: bool = False) -> None:
         self._maxsize = maxsize
         self._max_tokens = max_tokens
         self._max_fields = max_fields
-        self._rules = tuple(rules)
+        self._max_string = max_string_length
+        # With introspection off, "Did you mean ...?" would spell out the schema field by field.
+        self._hide_suggestions = hide_suggestions
+        self._rules = (*rules, string_length_rule(max_string_length), MaybeNullValidationRule,
+                       OneOfInputValidationRule)
         self._entries: OrderedDict[str, _Checked] = OrderedDict()
 
     def parse(self, query: str) -> DocumentNode:
@@ -172,7 +241,8 @@ class DocumentCache:
         if fields > self._max_fields:
             return [GraphQLError(f"The query selects more than {self._max_fields} fields once its fragments are "
                                  "expanded; ask for fewer fields.", extensions={"code": "QUERY_TOO_COSTLY"})]
-        return validate_document(context.schema._schema, document, (*context.validation_rules, *self._rules))
+        return validate(context.schema._schema, document, (*context.validation_rules, *self._rules),
+                        hide_suggestions=self._hide_suggestions)
 
     def prepare(self, context: ExecutionContext) -> None:
         """Give a request's execution context its document and validation errors: strawberry then
@@ -186,9 +256,22 @@ class DocumentCache:
             context.parse_options = {"max_tokens": self._max_tokens}
             return
         try:
-            context.pre_execution_errors = self.validate(context)
+            context.pre_execution_errors = self.validate(context) or self._check_variables(context)
         except Exception as exc:  # a rule that failed: an error (masked), never an escape past strawberry
             context.pre_execution_errors = [GraphQLError(str(exc), original_error=exc)]
+
+    def _check_variables(self, context: ExecutionContext) -> list[GraphQLError]:
+        """Strings in variables over `max_string_length` are refused before any resolver runs (a
+        900 KB e-mail address must not reach the parser of e-mail addresses). The walk is cheap;
+        which variables may carry a whole document is worked out only when one is long."""
+        variables = context.variables
+        if not variables or not _longest_string_over(variables, self._max_string):
+            return []
+        assert context.graphql_document is not None
+        exempt = _long_text_variables(context.graphql_document)
+        if any(_longest_string_over(v, self._max_string) for k, v in variables.items() if k not in exempt):
+            return [_too_long(self._max_string)]
+        return []
 
 
 def expanded_fields(document: DocumentNode, limit: int) -> int | None:
@@ -242,4 +325,6 @@ def document_cache(settings: Settings) -> DocumentCache:
     if not settings.introspection_enabled:
         rules.append(NoSchemaIntrospectionCustomRule)
     return DocumentCache(maxsize=max(settings.parser_cache_size, settings.validation_cache_size),
-                         max_tokens=settings.max_tokens, max_fields=settings.max_query_cost, rules=rules)
+                         max_tokens=settings.max_tokens, max_fields=settings.max_query_cost, rules=rules,
+                         max_string_length=settings.max_string_length,
+                         hide_suggestions=not settings.introspection_enabled)

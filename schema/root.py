@@ -16,6 +16,7 @@ from graphql import GraphQLError
 from graphql import OperationType
 from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
@@ -82,6 +83,16 @@ class ApiSchema(strawberry.Schema):
                          path=".".join(str(p) for p in error.path or ()) or None)
 
 
+class _NoSuggestionsExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Execution without "Did you mean ...?" in variable coercion errors (enum values, input
+    fields): used when introspection is off, as the document cache's validation is."""
+
+    @classmethod
+    def build(cls, *args: Any, **kwargs: Any) -> Any:
+        kwargs["hide_suggestions"] = True
+        return super().build(*args, **kwargs)
+
+
 class _MaskErrors(MaskErrors):
     def _process_result(self, result: object) -> None:
         # The same test as strawberry's (has errors), without isinstance against a runtime-checkable
@@ -98,7 +109,8 @@ def api_schema(settings: Settings, *, query: type, mutation: type | None = None,
     masking = functools.partial(_MaskErrors, should_mask_error=should_mask)
     return ApiSchema(query=query, mutation=mutation, subscription=subscription, types=types,
                      extensions=[masking], config=StrawberryConfig(auto_camel_case=True),
-                     documents=document_cache(settings))
+                     documents=document_cache(settings),
+                     execution_context_class=None if settings.introspection_enabled else _NoSuggestionsExecutor)
 
 
 def build_schema(settings: Settings) -> ApiSchema:

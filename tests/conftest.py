@@ -194,13 +194,12 @@ class LiveServer:
 async def serve(settings: Settings) -> AsyncIterator[LiveServer]:
     """The real app under uvicorn on a loopback port, in this event loop."""
     from api.app import create_app
-    from api.http_protocol import CoalescingHttpToolsProtocol
+    from api.http_protocol import uvicorn_options
 
     assert settings.database_url and settings.redis_url
     port = free_port()
     app = create_app(settings, settings.database_url, settings.redis_url)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False,
-                            http=CoalescingHttpToolsProtocol)  # as `forexcrm api` serves
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **uvicorn_options(settings))  # as `forexcrm api` serves
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -21,6 +21,7 @@ from domain.clients.kyc_port import kyc_settings
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
+from domain.shared.settings import ConfigurationError
 from domain.shared.webhooks import SIGNATURE_HEADER, WebhookHandler, WebhookRequest, first_delivery, verify_signature
 
 REVIEWED = "applicantReviewed"
@@ -74,6 +75,8 @@ async def _process(session: AsyncSession, provider: str, event: KycEvent, signed
 
 async def handle_kyc(services: Any, request: WebhookRequest) -> tuple[int, dict[str, Any]]:
     settings = kyc_settings()
+    if not settings.secrets:  # answered as an unconfigured provider (404), not as a bad signature
+        raise ConfigurationError("FOREXCRM_KYC_WEBHOOK_SECRETS is not set")
     signed_at = verify_signature(request.headers.get(SIGNATURE_HEADER), request.body, settings.secrets)
     event = parse(request.body)
 

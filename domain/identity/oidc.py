@@ -31,7 +31,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
-from domain.identity import ratelimit
 from domain.identity.emails import normalise
 from domain.identity.models import Role, User, UserRole
 from domain.identity.roles import CATEGORY as PERMISSION_CHANGE
@@ -276,18 +275,17 @@ async def sign_in(session: AsyncSession, settings: Settings, oidc: OidcSettings,
 async def complete_with_totp(session: AsyncSession, settings: Settings, redis: Redis, actor: Actor, user_id: int,
                              code: str, *, device: str) -> SsoSignIn:
     """Second step of an SSO sign-in the IdP did not back with MFA: a TOTP code, as password login asks."""
-    from domain.identity.totp import consume_code
+    from domain.identity.totp import consume_code, forgive_totp, reserve_totp
 
     user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
     if user is None or not user.is_staff or user.status != "active" or user.totp_enabled_at is None:
         return SsoSignIn(error=SsoRefused(TOTP_NOT_PENDING, "no single sign-on is waiting for a code"))
-    now = int(datetime.now(UTC).timestamp())
-    await ratelimit.hit(redis, "totp:account", user.email_normalized, limit=settings.login_attempts_per_account,
-                        window_s=settings.rate_limit_window_s, now_s=now)
+    await reserve_totp(redis, settings, user)
     problem = await consume_code(session, settings, user, code)
     if problem is not None:
         await record(session, actor_for_attempt(actor, user), action="auth.totp_failed", entity_type="user",
                      entity_id=user.id, after={"reason": problem.code, "method": "oidc"}, category="auth")
         return SsoSignIn(error=SsoRefused(problem.code, problem.message))
+    await forgive_totp(redis, user)
     tokens = await open_session(session, settings, actor, user, device=device, second_factor=True, subject=None)
     return SsoSignIn(tokens=tokens)

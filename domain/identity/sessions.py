@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -77,17 +76,13 @@ async def login(
     totp_code: str | None, device: str,
 ) -> Outcome[Tokens]:
     """Password (+ TOTP when enrolled) sign-in. Unknown and known emails fail the same way."""
-    from domain.identity.totp import consume_code
+    from domain.identity.totp import consume_code, forgive_totp, reserve_totp
 
-    now = int(time.time())
     try:
         _, key = normalise(email)
     except DomainError:
-        key = email.strip().lower()
-    await ratelimit.hit(redis, "login:account", key, limit=settings.login_attempts_per_account,
-                        window_s=settings.rate_limit_window_s, now_s=now)
-    await ratelimit.hit(redis, "login:ip", actor.ip or "-", limit=settings.login_attempts_per_ip,
-                        window_s=settings.rate_limit_window_s, now_s=now)
+        key = email.strip().lower()[:320]
+    limits = await _reserve_login(redis, settings, key, actor.ip or "-")
     user = await session.scalar(select(User).where(User.email_normalized == key))
     matches, needs_rehash = await verify_password(user.password_hash if user else None, password, settings)
     attempt = actor_for_attempt(actor, user)
@@ -105,8 +100,7 @@ async def login(
     if user.totp_enabled_at is not None:
         if not totp_code:
             return Outcome.fail(SecondFactorRequired("enter the code from your authenticator app", field="totpCode"))
-        await ratelimit.hit(redis, "totp:account", user.email_normalized, limit=settings.login_attempts_per_account,
-                            window_s=settings.rate_limit_window_s, now_s=now)
+        await reserve_totp(redis, settings, user)
         problem = await consume_code(session, settings, user, totp_code)
         if problem is not None:
             await record(session, attempt, action="auth.totp_failed", entity_type="user", entity_id=user.id,
@@ -116,7 +110,9 @@ async def login(
                              "A sign-in reused a two-factor code that was already used. If this was not you, "
                              "change your password.")
             return Outcome.fail(problem)
+        await forgive_totp(redis, user)
         stepped_up = True
+    await limits.succeeded()
     if needs_rehash:
         user.password_hash = await hash_password(password, settings)
     tokens = await _new_session_tokens(session, settings, user, device=device, ip=actor.ip, stepped_up=stepped_up)
@@ -125,6 +121,32 @@ async def login(
                  action="auth.login", entity_type="session", entity_id=tokens.session_id,
                  after={"device": device[:200], "second_factor": stepped_up}, category="auth")
     return Outcome.ok(tokens)
+
+
+@dataclass(frozen=True)
+class _LoginLimits:
+    redis: Redis
+    key: str
+    ip: str
+
+    async def succeeded(self) -> None:
+        """Only failures count: a sign-in that succeeded takes its reservations back."""
+        await ratelimit.forgive(self.redis, "login:account_ip", f"{self.key}|{self.ip}")
+        await ratelimit.refund(self.redis, "login:ip", self.ip)
+        await ratelimit.refund(self.redis, "login:account", self.key)
+
+
+async def _reserve_login(redis: Redis, settings: Settings, key: str, ip: str) -> _LoginLimits:
+    """Reserve one password guess against this account from this IP, this IP (any account) and this
+    account (any IP). The first is tight and is what a single attacker meets; it slows down that
+    attacker's address only, so the owner signing in from elsewhere is not locked out. The others
+    bound spraying many accounts from one IP and guessing one account from many IPs."""
+    await ratelimit.reserve_all(redis, [
+        ("login:ip", ip, settings.login_attempts_per_ip),
+        ("login:account", key, settings.login_failures_per_account_all_ips),
+        ("login:account_ip", f"{key}|{ip}", settings.login_attempts_per_account),
+    ], window_s=settings.rate_limit_window_s)
+    return _LoginLimits(redis, key, ip)
 
 
 def actor_kind(user: User) -> ActorKind:

@@ -13,10 +13,12 @@ import time
 from datetime import UTC, datetime
 
 import pyotp
+from redis.asyncio import Redis
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
+from domain.identity import ratelimit
 from domain.identity.errors import InvalidTotp, StepUpRequired, TotpReplay
 from domain.identity.models import AuthSession, TotpRecoveryCode, User
 from domain.identity.secrets import decrypt, encrypt, token_hash
@@ -119,21 +121,47 @@ async def _mark_stepped_up(session: AsyncSession, session_id: int) -> None:
     await session.execute(text("UPDATE auth_sessions SET stepped_up_at = now() WHERE id = :sid"), {"sid": session_id})
 
 
-async def step_up(session: AsyncSession, settings: Settings, actor: Actor, code: str) -> DomainError | None:
-    """A fresh code marks this session as stepped up for a few minutes."""
+async def step_up(session: AsyncSession, settings: Settings, redis: Redis, actor: Actor,
+                  code: str) -> DomainError | None:
+    """A fresh code marks this session as stepped up for a few minutes. Guesses are limited per user
+    and per session like sign-in's (RATE_LIMITED with a retry-after while slowed down)."""
     user = await _user(session, actor)
     if user.totp_enabled_at is None:
         return DomainError("turn on two-factor authentication first", code="TOTP_NOT_ENABLED")
+    await reserve_totp(redis, settings, user, actor.session_id)
     problem = await consume_code(session, settings, user, code)
     if problem is not None:
         await record(session, actor, action="auth.step_up_failed", entity_type="user", entity_id=user.id,
                      after={"reason": problem.code}, category="auth")
         return problem
     assert actor.session_id is not None
+    await forgive_totp(redis, user, actor.session_id)
     await _mark_stepped_up(session, actor.session_id)
     await record(session, actor, action="auth.stepped_up", entity_type="session", entity_id=actor.session_id,
                  category="auth")
     return None
+
+
+def _totp_subjects(user: User, session_id: int | None) -> list[tuple[str, str]]:
+    # Keyed by the sign-in address (and the session within it): ids restart when a database is
+    # recreated and Redis outlives it (development, tests), an address stays with its account.
+    subjects = [("totp:user", user.email_normalized)]
+    if session_id is not None:
+        subjects.append(("totp:session", f"{user.email_normalized}#{session_id}"))
+    return subjects
+
+
+async def reserve_totp(redis: Redis, settings: Settings, user: User, session_id: int | None = None) -> None:
+    """Reserve one TOTP guess for the user (login, SSO and step-up share it) and, for a step-up, the
+    session; a right code forgives them (`forgive_totp`)."""
+    await ratelimit.reserve_all(redis, [(scope, subject, settings.totp_attempts_free)
+                                        for scope, subject in _totp_subjects(user, session_id)],
+                                window_s=settings.rate_limit_window_s)
+
+
+async def forgive_totp(redis: Redis, user: User, session_id: int | None = None) -> None:
+    for scope, subject in _totp_subjects(user, session_id):
+        await ratelimit.forgive(redis, scope, subject)
 
 
 async def require_step_up(session: AsyncSession, actor: Actor, settings: Settings) -> None:

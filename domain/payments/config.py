@@ -54,6 +54,17 @@ def api_key(settings: Settings, provider: str) -> str:
     return configured or _derived(settings, "psp-api", provider)
 
 
+def call_api_key(settings: Settings, provider: str) -> str:
+    """The API key for a call to the provider: one this deployment has not configured is a typed
+    refusal of the method (PAYMENT_METHOD_UNAVAILABLE), not an internal error."""
+    from domain.payments.errors import PaymentMethodUnavailable
+
+    try:
+        return api_key(settings, provider)
+    except ConfigurationError as exc:
+        raise PaymentMethodUnavailable(f"the payment provider {provider} is not configured") from exc
+
+
 def four_eyes_threshold(currency: str) -> Decimal:
     raw = os.environ.get(f"FOREXCRM_PAYMENTS_FOUR_EYES_{currency.upper()}") or os.environ.get(
         "FOREXCRM_PAYMENTS_FOUR_EYES")

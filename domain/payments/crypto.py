@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
 from domain.payments import gateway_log, methods, repo, signals
-from domain.payments.config import api_key, webhook_secrets
+from domain.payments.config import call_api_key, webhook_secrets
 from domain.payments.deposits import credit
 from domain.payments.errors import GatewayError, PaymentMethodUnavailable
 from domain.payments.methods import Method
@@ -99,7 +99,7 @@ class CryptoGateway:
     async def issue_address(self, *, user_id: int, asset: str) -> str:
         path = "/v1/addresses"
         body = {"asset": asset, "customer": f"client-{user_id}"}
-        headers = {"Authorization": f"Bearer {api_key(self.settings, self.method.provider)}",
+        headers = {"Authorization": f"Bearer {call_api_key(self.settings, self.method.provider)}",
                    "Idempotency-Key": f"address:{user_id}:{asset}"}
         log: dict[str, Any] = {"provider": self.method.provider, "direction": "outbound", "endpoint": path,
                                "request": body}
@@ -178,10 +178,11 @@ def _parse(body: bytes) -> ChainEvent:
         amount = quantize_exact(parse_decimal(str(data["amount"]), field="amount"), asset, field="amount")
         confirmations = int(data.get("confirmations", 0))
         txid, address, event_type = str(data["txid"]), str(data["address"]), str(event["type"])
+        event_id = str(event["id"])
         if (not txid or not address or len(txid) > 200 or len(address) > 200 or amount <= 0 or confirmations < 0
-                or event_type not in (UPDATED, DROPPED)):
+                or not event_id or len(event_id) > 200 or event_type not in (UPDATED, DROPPED)):
             raise ValueError("bad field")
-        return ChainEvent(str(event["id"]), event_type, asset, txid, address, amount, confirmations)
+        return ChainEvent(event_id, event_type, asset, txid, address, amount, confirmations)
     except (ValueError, KeyError, TypeError, DomainError, orjson.JSONDecodeError) as exc:
         raise WebhookRejected("the event is not valid JSON of the expected shape", code="WEBHOOK_MALFORMED") from exc
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from domain.payments import gateway_log
-from domain.payments.config import api_key
+from domain.payments.config import call_api_key
 from domain.payments.errors import GatewayError
 from domain.payments.methods import Method
 from domain.payments.repo import Payment
@@ -42,7 +42,7 @@ class HostedCheckoutGateway:
 
     async def _call(self, payment: Payment, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self.method.base_url.rstrip("/") + path
-        headers = {"Authorization": f"Bearer {api_key(self.settings, self.method.provider)}",
+        headers = {"Authorization": f"Bearer {call_api_key(self.settings, self.method.provider)}",
                    "Idempotency-Key": f"{payment.reference}{path}", "X-Correlation-Id": str(payment.correlation_id)}
         log = {"provider": self.method.provider, "direction": "outbound", "endpoint": path, "request": body,
                "payment_id": payment.id, "correlation_id": payment.correlation_id}

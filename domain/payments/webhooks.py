@@ -39,13 +39,19 @@ PAYOUT_EVENTS = {"payout.paid": Status.SUCCEEDED, "payout.failed": Status.FAILED
 DISPUTE_EVENTS = {"dispute.created": "chargeback", "refund.succeeded": "refund"}
 
 
+MAX_ID = 200
+
+
 def _parse(body: bytes) -> tuple[str, str, dict[str, Any]]:
     try:
         event = orjson.loads(body)
         data = event["data"]
         if not isinstance(data, dict) or not str(data["payment_id"]):
             raise ValueError("no payment id")
-        return str(event["id"]), str(event["type"]), data
+        event_id, payment_id = str(event["id"]), str(data["payment_id"])
+        if not event_id or len(event_id) > MAX_ID or len(payment_id) > MAX_ID:  # the columns' width
+            raise ValueError("id too long")
+        return event_id, str(event["type"]), data
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
         raise WebhookRejected("the event is not valid JSON of the expected shape", code="WEBHOOK_MALFORMED") from exc
 

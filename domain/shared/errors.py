@@ -59,7 +59,13 @@ class Conflict(DomainError):
 
 
 class RateLimited(DomainError):
+    """Too many attempts; `retry_after_s` says when the next one will be heard."""
+
     code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after_s: int | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
 
 
 class InvalidCursor(DomainError):

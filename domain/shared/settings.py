@@ -6,6 +6,11 @@ Every variable is prefixed `FOREXCRM_` except the two conventional ones, `DATABA
 
 from __future__ import annotations
 
+import math
+import os
+import secrets
+import time
+from collections import Counter
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +21,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # Development-only secrets: safe defaults so `forexcrm run` works with no configuration, refused
 # in production so a deployment cannot forget to set real ones.
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"  # noqa: S105
+
+
+# What a production secret must carry at least, as estimated by `estimated_entropy_bits`: a random
+# hex string of 32 characters estimates 96 to 125 bits, 32 x "a" 0 and "abcd" repeated 64.
+MIN_SECRET_BITS = 80
+
+
+def estimated_entropy_bits(value: str) -> float:
+    """Shannon entropy of the characters times the length: an upper bound on a secret's strength,
+    low for repeated or patterned values (it cannot see that a random-looking value is not)."""
+    if not value:
+        return 0.0
+    counts = Counter(value)
+    per_char = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return per_char * len(value)
 
 
 class Mode(StrEnum):
@@ -70,9 +90,17 @@ class Settings(BaseSettings):
     max_page_size: int = 100
     max_body_bytes: int = 1_000_000
     max_upload_bytes: int = 10_000_000
+    # Any string input (variables and literals) longer than this is refused before any work (statement
+    # and report imports, which carry whole files as text, are bounded by max_body_bytes instead).
+    max_string_length: int = 10_000
     parser_cache_size: int = 512
     validation_cache_size: int = 512
     subscriber_queue_size: int = 256
+    # Slow clients: the request line and headers must arrive within header_timeout_s, each chunk of
+    # the body within body_timeout_s; an idle kept-alive connection closes after keep_alive_timeout_s.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keep_alive_timeout_s: float = 5.0
 
     # Identity
     # OWASP password storage cheat sheet: Argon2id, 19 MiB, 2 iterations, 1 lane.
@@ -94,9 +122,17 @@ class Settings(BaseSettings):
     jwt_private_jwks: SecretStr | None = None
     jwt_audience: str = "forexcrm-api"
     staff_password_login: bool = True
+    # Failed guesses before slowing down (exponential delay from 1 s up to the window); successes do not
+    # count. Per account from one IP (what one attacker meets; the owner elsewhere is not affected),
+    # per IP over all accounts, per account over all IPs, and TOTP codes per user and per session.
     login_attempts_per_account: int = 10
     login_attempts_per_ip: int = 50
+    login_failures_per_account_all_ips: int = 100
+    totp_attempts_free: int = 5
     rate_limit_window_s: int = 900
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDRs, e.g.
+    # ["10.0.0.0/8"]). Empty: forwarded headers are ignored and the peer address is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
     smtp_url: str | None = None
     # Production refuses to start without `smtp_url` unless mail is switched off on purpose (emails are
     # then dropped, and the worker logs that one was, never its content). Development without
@@ -112,6 +148,9 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 5.0
     # Serves /bench/anchor (plain Starlette, same payload as the benchmark query) for bench/.
     bench_anchor: bool = False
+    # Bearer token a Prometheus scraper presents to read /metrics (required in production; unset in
+    # development: loopback callers only).
+    metrics_token: SecretStr | None = None
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -137,8 +176,13 @@ class Settings(BaseSettings):
             return
         problems: list[str] = []
         key = self.secret_key.get_secret_value()
-        if key == DEV_SECRET_KEY or len(key) < 32:
-            problems.append("FOREXCRM_SECRET_KEY must be set to a random value of at least 32 characters")
+        if key == DEV_SECRET_KEY or len(key) < 32 or estimated_entropy_bits(key) < MIN_SECRET_BITS:
+            problems.append("FOREXCRM_SECRET_KEY must be set to a random value of at least 32 characters "
+                            "(e.g. `openssl rand -hex 32`); repeated or patterned values are refused")
+        metrics = self.metrics_token.get_secret_value() if self.metrics_token else ""
+        if len(metrics) < 16 or estimated_entropy_bits(metrics) < 48:
+            problems.append("FOREXCRM_METRICS_TOKEN must be set to a random value of at least 16 characters "
+                            "(Prometheus sends it as a bearer token to read /metrics)")
         if self.graphiql_enabled:
             problems.append("FOREXCRM_GRAPHIQL must be false in production")
         if self.introspection_enabled:
@@ -152,6 +196,48 @@ class Settings(BaseSettings):
                             "emails), or FOREXCRM_MAIL_DISABLED=true to run without email on purpose")
         if problems:
             raise ConfigurationError("refusing to start in production mode: " + "; ".join(problems))
+
+
+DATA_FOLDER_SECRET = "secret-key"  # noqa: S105 (a file name)
+
+
+def data_folder_secret(data_dir: Path) -> str:
+    """A random secret kept in the data folder (created once, mode 0600), for development: the
+    repository's DEV_SECRET_KEY is public, so tokens signed with a key derived from it could be
+    forged by anyone. Every process started on the same folder reads the same value."""
+    path = data_dir / DATA_FOLDER_SECRET
+    for _ in range(50):
+        if path.exists():
+            value = path.read_text().strip()
+            if value:
+                return value
+            time.sleep(0.02)  # another process is writing it
+            continue
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{DATA_FOLDER_SECRET}.{os.getpid()}"
+        fd = os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32) + "\n")
+        try:
+            os.link(tmp, path)  # atomic, and refuses to replace one another process made first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    raise ConfigurationError(f"{path} is empty: delete it and start again")
+
+
+def with_development_secret(settings: Settings) -> Settings:
+    """Development on the published default secret key with the data folder's embedded services
+    (`forexcrm run` and friends): use the data folder's own secret instead, and export it so the
+    processes `forexcrm run` starts (worker, API) use it too. Processes given their own DATABASE_URL
+    and REDIS_URL keep the configured key, so they agree with whatever else uses those services."""
+    if (settings.is_production or settings.secret_key.get_secret_value() != DEV_SECRET_KEY
+            or not settings.uses_embedded_services):
+        return settings
+    secret = data_folder_secret(settings.data_dir)
+    os.environ["FOREXCRM_SECRET_KEY"] = secret
+    return settings.model_copy(update={"secret_key": SecretStr(secret)})
 
 
 @lru_cache(maxsize=1)

@@ -67,10 +67,12 @@ async def first_delivery(session: AsyncSession, provider: str, event_id: str, pa
     """Records the event in the caller's transaction; False when it was already processed."""
     import orjson
 
+    if len(event_id) > 200:  # clipped, two different events would pass for one
+        raise WebhookRejected("the event id is longer than 200 characters", code="WEBHOOK_MALFORMED")
     inserted = await session.scalar(text(
         "INSERT INTO webhook_events (provider, event_id, payload) VALUES (:p, :e, CAST(:b AS jsonb)) "
         "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id"
-    ), {"p": provider, "e": event_id[:200], "b": orjson.dumps(dict(payload)).decode()})
+    ), {"p": provider, "e": event_id, "b": orjson.dumps(dict(payload)).decode()})
     return inserted is not None
 
 

@@ -13,13 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
+from domain.platforms.errors import PlatformAuthFailed, PlatformProtocolError, PlatformUnavailable
+from domain.platforms.mt5.client import MT5Credentials, MT5WebAPIClient
 from domain.shared.actor import Actor
 from domain.shared.db import utcnow
 from domain.trading.errors import (
     IngestionErrorNotFound,
     IngestionErrorResolved,
     InvalidTradingServer,
+    TradingServerAuthFailed,
     TradingServerNotFound,
+    TradingServerUnreachable,
 )
 from domain.trading.models import IngestionError, TradingServer
 from domain.trading.servers import ServerConfig, _check_mapping, upsert_server
@@ -51,6 +55,25 @@ def check_config(config: ServerConfig) -> None:
     if config.platform != "mt5":
         raise InvalidTradingServer("only mt5 servers are supported", field="platform")
     _check_mapping(config.symbol_map)
+
+
+async def verify_credentials(config: ServerConfig, *, timeout_s: float = 10.0) -> None:
+    """Sign in to the server with these credentials before they are saved: a wrong password would
+    otherwise be stored silently and show up later as a feed that never pulls. Call it outside
+    the transaction (no database connection held over the network round trips)."""
+    check_config(config)
+    client = MT5WebAPIClient(MT5Credentials(config.base_url, config.manager_login, config.password),
+                             timeout=timeout_s, connect_timeout=min(timeout_s, 5.0), retries=1)
+    try:
+        await client.authenticate()
+    except PlatformAuthFailed as exc:
+        raise TradingServerAuthFailed("the trading server refused this manager login and password",
+                                      field="password") from exc
+    except (PlatformUnavailable, PlatformProtocolError) as exc:
+        raise TradingServerUnreachable(f"the trading server could not be reached at {config.base_url}",
+                                       field="baseUrl") from exc
+    finally:
+        await client.aclose()
 
 
 async def save_server(session: AsyncSession, actor: Actor, secret_key: str, config: ServerConfig) -> int:

@@ -25,6 +25,18 @@ class InvalidTradingServer(ValidationFailed):
     code = "TRADING_INVALID_SERVER"
 
 
+class TradingServerAuthFailed(ValidationFailed):
+    """The server refused the manager login and password (nothing was saved)."""
+
+    code = "TRADING_SERVER_AUTH_FAILED"
+
+
+class TradingServerUnreachable(ValidationFailed):
+    """The server could not be reached, or did not speak the platform's protocol (nothing was saved)."""
+
+    code = "TRADING_SERVER_UNREACHABLE"
+
+
 class IngestionErrorNotFound(NotFound):
     code = "TRADING_INGESTION_ERROR_NOT_FOUND"
 

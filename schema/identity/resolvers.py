@@ -254,7 +254,7 @@ class IdentityMutations:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> DomainError | None:
-            return await totp.step_up(session, ctx.settings, ctx.actor, code)
+            return await totp.step_up(session, ctx.settings, ctx.services.redis, ctx.actor, code)
 
         async def work() -> OkPayload:
             problem = await ctx.transaction(txn)

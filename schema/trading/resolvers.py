@@ -157,6 +157,8 @@ class TradingMutations:
         config = input.to_config()
 
         async def work() -> TradingServerPayload:
+            await admin.verify_credentials(config)  # before the transaction: a wrong password saves nothing
+
             async def txn(session: AsyncSession) -> TradingServerPayload:
                 sid = await admin.save_server(session, ctx.actor, ctx.settings.secret_key.get_secret_value(), config)
                 return TradingServerPayload(trading_server=await _server(session, sid))

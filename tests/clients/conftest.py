@@ -85,7 +85,7 @@ async def upload(http: httpx.AsyncClient, url: str, token: str, query: str, vari
     import json
 
     mapping = {key: [f"variables.{key}"] for key in files}
-    response = await http.post(url, headers={"Authorization": f"Bearer {token}"}, data={
+    response = await http.post(url, headers={"Authorization": f"Bearer {token}", "Apollo-Require-Preflight": "true"}, data={
         "operations": json.dumps({"query": query, "variables": {**variables, **{k: None for k in files}}}),
         "map": json.dumps(mapping)}, files={k: (name, data) for k, (name, data) in files.items()})
     assert response.status_code == 200, response.text

@@ -9,7 +9,8 @@ from domain.shared.settings import ConfigurationError, Mode, Settings
 
 
 def _prod(**overrides: Any) -> Settings:
-    base: dict[str, Any] = dict(mode=Mode.PRODUCTION, secret_key=SecretStr("x" * 40), database_url="postgresql://db/x",
+    base: dict[str, Any] = dict(mode=Mode.PRODUCTION, secret_key=SecretStr("3f9c1b7e5a2d48c6b0e1f7a9d3c5b8e2" * 2),
+                metrics_token=SecretStr("7d1e9a4c2b8f6e30"), database_url="postgresql://db/x",
                 redis_url="redis://r:6379/0", smtp_url="smtp://mail.example:587")
     base.update(overrides)
     return Settings(**base)

@@ -237,3 +237,35 @@ async def test_staff_manage_servers_and_errors(
                         "'trading_ingestion_error' AND entity_id = :i AND reason = 'checked with the dealer'",
                         i=str(eid)) == 1
     assert (await _run(schema, runtime, staff, ENABLE, id=sid, e=False)).errors is None
+
+
+async def test_wrong_server_credentials_are_refused_and_save_nothing(
+    schema: strawberry.Schema, runtime: Any, session_factory: Any, trading_sim: SimServer
+) -> None:
+    """upsertTradingServer signs in to the server first: a wrong password (or no server at the
+    address) is a typed error, and nothing is stored or audited."""
+    from tests.conftest import free_port
+
+    staff = Actor(ActorKind.STAFF, user_id=await _user(session_factory), permissions=frozenset({"trading.manage"}))
+    name = unique("wrong-pw-srv")
+    good = {"name": name, "baseUrl": trading_sim.base_url, "managerLogin": 1000, "password": trading_sim.password,
+            "symbolMap": [], "enabled": True}
+    audits = "SELECT count(*) FROM audit_events"
+    before = await _count(session_factory, audits)
+    for bad, code, field in (({"password": trading_sim.password + "x"}, "TRADING_SERVER_AUTH_FAILED", "password"),
+                             ({"managerLogin": 999_999}, "TRADING_SERVER_AUTH_FAILED", "password"),
+                             ({"baseUrl": f"http://127.0.0.1:{free_port()}"}, "TRADING_SERVER_UNREACHABLE", "baseUrl")):
+        refused = await _run(schema, runtime, staff, UPSERT, i={**good, **bad})
+        assert refused.errors is None, refused.errors
+        payload = refused.data["upsertTradingServer"]
+        assert payload["tradingServer"] is None and payload["errors"] == [{"code": code, "field": field}]
+    assert await _count(session_factory, "SELECT count(*) FROM trading_servers WHERE name = :n", n=name) == 0
+    assert await _count(session_factory, audits) == before
+    made = await _run(schema, runtime, staff, UPSERT, i=good)
+    assert made.data["upsertTradingServer"]["errors"] == []
+    sid = made.data["upsertTradingServer"]["tradingServer"]["id"]
+    # A later update with a wrong password is refused too and leaves the stored one working.
+    wrong = await _run(schema, runtime, staff, UPSERT, i={**good, "password": "not the password"})
+    assert wrong.data["upsertTradingServer"]["errors"][0]["code"] == "TRADING_SERVER_AUTH_FAILED"
+    assert registered_platform(sid) is not None
+    assert (await _run(schema, runtime, staff, ENABLE, id=sid, e=False)).errors is None
