@@ -12,17 +12,28 @@ from decimal import Decimal
 from typing import NewType
 
 import strawberry
+from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
 from domain.shared.errors import InvalidAmount
 from domain.shared.money import decimal_text, money_text, parse_decimal
 
 
+def _typed(exc: InvalidAmount) -> StrawberryGraphQLError:
+    # graphql-core keeps a GraphQLError raised by a parser (and its extensions) but turns any other
+    # exception into an untyped message: this carries the domain code (INVALID_AMOUNT,
+    # AMOUNT_PRECISION) to the client, and is not masked.
+    return StrawberryGraphQLError(exc.message, original_error=exc, extensions={"code": exc.code})
+
+
 def _parse_money(value: object) -> Decimal:
-    if not isinstance(value, str):
-        # A JSON number may already have lost precision in the client: refuse it.
-        raise InvalidAmount("Money must be sent as a decimal string such as \"12.34\"")
-    return parse_decimal(value)
+    try:
+        if not isinstance(value, str):
+            # A JSON number may already have lost precision in the client: refuse it.
+            raise InvalidAmount("Money must be sent as a decimal string such as \"12.34\"")
+        return parse_decimal(value)
+    except InvalidAmount as exc:
+        raise _typed(exc) from exc
 
 
 def _serialize_money(value: Decimal) -> str:
@@ -43,9 +54,12 @@ Money = strawberry.scalar(
 
 
 def _parse_decimal(value: object) -> Decimal:
-    if not isinstance(value, str):
-        raise InvalidAmount("Decimal must be sent as a string such as \"12.5\"")
-    return parse_decimal(value)
+    try:
+        if not isinstance(value, str):
+            raise InvalidAmount("Decimal must be sent as a string such as \"12.5\"")
+        return parse_decimal(value)
+    except InvalidAmount as exc:
+        raise _typed(exc) from exc
 
 
 DECIMAL_OVERRIDE = ScalarDefinition(

@@ -27,8 +27,8 @@ MAX_INTEGER_DIGITS = 20
 
 # Plain decimal notation only: no exponent, no sign other than a leading minus, no spaces and no
 # trailing newline (matched with fullmatch: `$` would let "10.00\n" through).
-_DECIMAL_RE = re.compile(rf"-?(?:0|[1-9]\d{{0,{MAX_INTEGER_DIGITS - 1}}})(?:\.\d{{1,{MAX_SCALE}}})?")
-_TOO_FINE_RE = re.compile(rf"-?(?:0|[1-9]\d{{0,{MAX_INTEGER_DIGITS - 1}}})\.\d{{{MAX_SCALE + 1},}}")
+_DECIMAL_RE = re.compile(rf"-?(?:0|[1-9]\d{{0,{MAX_INTEGER_DIGITS - 1}}})(?:\.\d{{1,{MAX_SCALE}}})?", re.ASCII)
+_TOO_FINE_RE = re.compile(rf"-?(?:0|[1-9]\d{{0,{MAX_INTEGER_DIGITS - 1}}})\.\d{{{MAX_SCALE + 1},}}", re.ASCII)
 
 CRYPTO_SCALES: dict[str, int] = {"BTC": 8, "ETH": 18, "USDT": 6, "USDC": 6, "LTC": 8, "XRP": 6}
 assert max(CRYPTO_SCALES.values()) <= MAX_SCALE, "widen the ledger's columns before configuring a finer scale"
@@ -86,18 +86,23 @@ def quantize_exact(amount: Decimal, code: str, *, field: str | None = None) -> D
     """The amount at its currency's scale; refuses (AMOUNT_PRECISION) amounts with more digits than the
     currency has, or more integer digits than the ledger holds: never rounds."""
     cur = currency(code)
-    if not isinstance(amount, Decimal) or not amount.is_finite():
+    return exact_places(amount, cur.scale, field=field, what=f"{cur.code} amounts")
+
+
+def exact_places(value: Decimal, places: int, *, field: str | None = None, what: str = "amounts",
+                 integer_digits: int = MAX_INTEGER_DIGITS) -> Decimal:
+    """`value` at exactly `places` decimal places, refused (AMOUNT_PRECISION) if that would drop a
+    digit, or INVALID_AMOUNT if it has more than `integer_digits` integer digits."""
+    if not isinstance(value, Decimal) or not value.is_finite():
         raise InvalidAmount("amount must be a finite decimal", field=field)
     try:
-        q = amount.quantize(cur.quantum, context=_EXACT)
+        q = value.quantize(Decimal(1).scaleb(-places), context=_EXACT)
     except (Inexact, InvalidOperation):
         q = None
-    if q is None or q != amount:
-        raise InvalidAmount(
-            f"{cur.code} amounts have at most {cur.scale} decimal places", field=field, code="AMOUNT_PRECISION"
-        )
-    if q.adjusted() >= MAX_INTEGER_DIGITS:
-        raise InvalidAmount(f"amounts have at most {MAX_INTEGER_DIGITS} integer digits", field=field)
+    if q is None or q != value:
+        raise InvalidAmount(f"{what} have at most {places} decimal places", field=field, code="AMOUNT_PRECISION")
+    if q and q.adjusted() >= integer_digits:
+        raise InvalidAmount(f"{what} have at most {integer_digits} integer digits", field=field)
     return q if q else abs(q)
 
 

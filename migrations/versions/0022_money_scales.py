@@ -46,7 +46,7 @@ WIDE = "numeric(38, 18)"
 
 def _alter(to: dict[str, str]) -> str:
     return "\n".join(
-        f"ALTER TABLE {table} "  # noqa: S608 - constants
+        f"ALTER TABLE {table} "
         + ", ".join(f"ALTER COLUMN {c} TYPE {to[table]}" for c in cols) + ";"
         for table, (cols, _) in COLUMNS.items()
     )

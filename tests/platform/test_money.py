@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strawberry.exceptions import StrawberryGraphQLError
 
 from domain.shared.errors import InvalidAmount, UnknownCurrency
 from domain.shared.money import currency, parse_decimal, quantize_exact, round_to
@@ -22,10 +23,10 @@ def test_bad_money_strings_are_refused(text: str) -> None:
 
 
 def test_json_numbers_are_refused_by_the_scalar() -> None:
-    with pytest.raises(InvalidAmount):
-        _parse_money(12.5)
-    with pytest.raises(InvalidAmount):
-        _parse_money(12)
+    for number in (12.5, 12, float("nan")):
+        with pytest.raises(StrawberryGraphQLError) as exc:
+            _parse_money(number)
+        assert exc.value.extensions == {"code": "INVALID_AMOUNT"}
 
 
 def test_excess_digits_for_the_currency_are_refused() -> None:
