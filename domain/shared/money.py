@@ -36,8 +36,8 @@ assert max(CRYPTO_SCALES.values()) <= MAX_SCALE, "widen the ledger's columns bef
 # Python's default context keeps 28 significant digits: an 18-place ETH amount of 10^10 or more
 # would be rounded by any sum or product (or make quantize raise). Money arithmetic needs the
 # ledger's 38 digits and headroom for products (amount x rate): every context in this process,
-# the main thread's and every thread's or task's derived from it, gets 80.
-MONEY_PRECISION = 80
+# the main thread's and every thread's or task's derived from it, gets 50.
+MONEY_PRECISION = 50
 decimal.DefaultContext.prec = MONEY_PRECISION
 decimal.getcontext().prec = MONEY_PRECISION
 # Quantizing input exactly: dropping a non-zero digit is an error, never silently applied.

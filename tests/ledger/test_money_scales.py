@@ -166,7 +166,7 @@ async def test_inline_money_literals_are_refused(schema, runtime, session_factor
 async def test_outputs_are_fixed_to_each_currency_scale(schema, runtime, session_factory, make_user):
     uid = await make_user()
     for cur in ("USD", "JPY", "KWD", "BTC", "ETH"):
-        await in_transaction(session_factory, lambda s, c=cur: wallet_for(s, uid, c))
+        await in_transaction(session_factory, lambda s, c=cur: wallet_for(s, uid, c))  # type: ignore[misc]
     await in_transaction(session_factory, lambda s: wallets.deposit_to_wallet(
         s, client(uid), user_id=uid, currency="USD", amount=Decimal("12.5"), idempotency_key=key()))
 
