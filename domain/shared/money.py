@@ -82,6 +82,14 @@ def parse_decimal(text: object, *, field: str | None = None) -> Decimal:
     return value if value else abs(value)  # "-0" is 0
 
 
+def wire_amount(value: object, *, field: str | None = "amount") -> Decimal:
+    """An amount from a third party's JSON: a decimal string, or a JSON number written plainly
+    (PSPs send both); parsed strictly like any input (no NaN, exponent or junk: INVALID_AMOUNT)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidAmount(f"{value!r} is not an amount", field=field)
+    return parse_decimal(value if isinstance(value, str) else repr(value), field=field)
+
+
 def quantize_exact(amount: Decimal, code: str, *, field: str | None = None) -> Decimal:
     """The amount at its currency's scale; refuses (AMOUNT_PRECISION) amounts with more digits than the
     currency has, or more integer digits than the ledger holds: never rounds."""
