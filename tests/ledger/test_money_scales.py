@@ -79,6 +79,22 @@ async def test_one_billionth_eth_books_exactly(session_factory, make_user):
     await check_invariants(session_factory)
 
 
+async def test_eth_billionth_through_the_api_books_exactly_and_its_exponent_form_is_refused(
+        schema, runtime, session_factory, make_user):
+    uid, sid = await make_user(), await make_user(staff=True)
+    wid = (await in_transaction(session_factory, lambda s: wallet_for(s, uid, "ETH"))).id
+    before = await snapshot(session_factory)
+
+    exponent = await adjust(schema, runtime, sid, wid, "1e-9")
+    assert exponent.data is None and [e.extensions["code"] for e in exponent.errors] == ["INVALID_AMOUNT"]
+    assert await snapshot(session_factory) == before
+
+    plain = await adjust(schema, runtime, sid, wid, "0.000000001")
+    assert plain.data["adjustBalance"] == {"wallet": {"balance": "0.000000001000000000"}, "errors": []}
+    assert await postings_of(session_factory, uid, "ETH") == [Decimal("-0.000000001")]
+    await check_invariants(session_factory)
+
+
 async def test_large_eth_amounts_are_not_rounded_by_python_arithmetic(session_factory, make_user):
     # 38 significant digits: Python's default 28-digit context would round the sum of the legs.
     uid = await make_user()
