@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import strawberry
@@ -27,6 +28,7 @@ from domain.shared.settings import Settings
 from schema.errors import should_mask
 from schema.limits import DocumentCache, document_cache
 from schema.permissions import scope_refusal, token_rules
+from schema.scalars import DECIMAL_OVERRIDE
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +111,7 @@ def api_schema(settings: Settings, *, query: type, mutation: type | None = None,
     masking = functools.partial(_MaskErrors, should_mask_error=should_mask)
     return ApiSchema(query=query, mutation=mutation, subscription=subscription, types=types,
                      extensions=[masking], config=StrawberryConfig(auto_camel_case=True),
-                     documents=document_cache(settings),
+                     scalar_overrides={Decimal: DECIMAL_OVERRIDE}, documents=document_cache(settings),
                      execution_context_class=None if settings.introspection_enabled else _NoSuggestionsExecutor)
 
 

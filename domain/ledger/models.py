@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.shared.db import Base
 
-AMOUNT = Numeric(28, 8, asdecimal=True)
+AMOUNT = Numeric(38, 18, asdecimal=True)  # domain.shared.money.MAX_SCALE (migration 0022)
 
 
 class LedgerAccount(Base):

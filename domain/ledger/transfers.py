@@ -43,6 +43,7 @@ from domain.platforms.port import BalanceOpKind, BalanceOpResult, TradingPlatfor
 from domain.shared.actor import Actor, system_actor
 from domain.shared.db import SessionFactory, in_transaction, utcnow
 from domain.shared.errors import DomainError
+from domain.shared.money import at_scale
 
 log = structlog.get_logger(__name__)
 
@@ -244,7 +245,9 @@ def _is_definite_refusal(exc: BaseException) -> bool:
 async def _execute(factory: SessionFactory, actor: Actor, platform: TradingPlatform, row: Transfer) -> Transfer:
     kind = BalanceOpKind.DEPOSIT if row.direction == Direction.TO_ACCOUNT else BalanceOpKind.WITHDRAWAL
     try:
-        op = await platform.balance_operation(row.login, kind, row.amount, "wallet transfer", str(row.external_id))
+        # at the currency's scale: the column keeps 18 places, the platform is sent "12.50", not 18 zeros
+        op = await platform.balance_operation(row.login, kind, at_scale(row.amount, row.currency), "wallet transfer",
+                                              str(row.external_id))
     except Exception as exc:
         if _is_definite_refusal(exc):
             code, message = str(getattr(exc, "code", "TRANSFER_FAILED")), str(exc)

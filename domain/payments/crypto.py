@@ -51,8 +51,6 @@ TIMEOUT_S = 10.0
 # Confirmations before a deposit is credited; FOREXCRM_PAYMENTS_CRYPTO_CONFIRMATIONS_<ASSET> overrides.
 DEFAULT_CONFIRMATIONS = {"BTC": 3, "LTC": 6, "ETH": 12, "USDT": 12, "USDC": 12, "XRP": 1}
 FALLBACK_CONFIRMATIONS = 6
-# Ledger balances and postings are numeric(28, 8): a finer amount cannot be booked exactly.
-LEDGER_SCALE = 8
 UPDATED, DROPPED = "transaction.updated", "transaction.dropped"
 
 
@@ -259,12 +257,6 @@ async def apply_chain_event(session: AsyncSession, provider: str, ev: ChainEvent
         return f"ignored: {payment.status.value} payment", payment_id
     if ev.confirmations < threshold:
         return f"pending: {ev.confirmations} of {threshold} confirmations", payment_id
-    if ev.amount != ev.amount.quantize(Decimal(1).scaleb(-LEDGER_SCALE)) or (
-            payment.net != payment.net.quantize(Decimal(1).scaleb(-LEDGER_SCALE))):
-        await signals.raise_signal(session, user_id=payment.user_id, payment_id=payment.id,
-                                   kind="crypto_amount_needs_review",
-                                   details={"amount": str(ev.amount), "ledger_scale": LEDGER_SCALE})
-        return "held: amount finer than the ledger books", payment_id
     await credit(session, actor, payment)
     return "credited", payment_id
 

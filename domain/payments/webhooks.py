@@ -8,7 +8,6 @@ payment id (unique in the journal).
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -22,6 +21,7 @@ from domain.payments.repo import Payment
 from domain.payments.status import Status, can_move
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
+from domain.shared.money import wire_amount
 from domain.shared.webhooks import (
     SIGNATURE_HEADER,
     WebhookHandler,
@@ -60,7 +60,7 @@ async def apply_event(session: AsyncSession, payment: Payment, event_type: str, 
     """Apply one event to a locked payment; returns what happened ("applied", "ignored: ...")."""
     actor = system_actor(f"webhook:{payment.provider}", str(payment.correlation_id))
     if event_type in DISPUTE_EVENTS:
-        amount = Decimal(str(data.get("amount") or payment.amount))
+        amount = wire_amount(data["amount"]) if data.get("amount") else payment.amount
         await disputes.record(session, actor, payment, kind=DISPUTE_EVENTS[event_type], amount=amount,
                               case_id=str(data.get("case_id") or data.get("refund_id") or event_type),
                               reason=str(data.get("reason") or ""))
@@ -78,7 +78,7 @@ async def apply_event(session: AsyncSession, payment: Payment, event_type: str, 
             await withdrawals.fail(session, actor, payment, str(data.get("reason") or "payout failed"))
         return "applied"
     if target is Status.SUCCEEDED:
-        if Decimal(str(data.get("amount", "0"))) != payment.amount or data.get("currency") != payment.currency:
+        if wire_amount(data.get("amount", "0")) != payment.amount or data.get("currency") != payment.currency:
             return "ignored: amount or currency differs from the payment"
         card = data.get("card") or {}
         payment = await repo.update(session, payment, payer_name=_clip(data.get("payer_name")),

@@ -85,10 +85,11 @@ TRADING = text(  # constants only are interpolated
            CASE WHEN j.kind <> 'matched' THEN jsonb_build_object(
                'ledger', CASE WHEN l_tag IS NOT NULL THEN jsonb_build_object(
                    'transferId', l_id, 'externalId', l_xid, 'entryId', l_entry, 'serverId', l_server,
-                   'login', l_login, 'amount', l_amount::text, 'currency', l_currency, 'postedAt', l_at) END,
+                   'login', l_login, 'amount', trim_scale(l_amount)::text, 'currency', l_currency,
+                   'postedAt', l_at) END,
                'platform', CASE WHEN p_tag IS NOT NULL THEN jsonb_build_object(
                    'serverId', p_server, 'login', p_login, 'dealIds', p_deals, 'operations', p_n,
-                   'amount', p_amount::text, 'firstAt', p_at, 'lastAt', p_last, 'tagged', p_tagged) END,
+                   'amount', trim_scale(p_amount)::text, 'firstAt', p_at, 'lastAt', p_last, 'tagged', p_tagged) END,
                'transferFound', CASE WHEN ot.id IS NOT NULL THEN jsonb_build_object(
                    'transferId', ot.id, 'status', ot.status, 'postedAt', ot.posted_at) END) END,
            CASE j.kind
@@ -107,7 +108,8 @@ TRADING = text(  # constants only are interpolated
                WHEN 'duplicate' THEN 'the platform applied the operation ' || p_n
                    || ' times (a retried request?): reverse the extra ones on the platform'
                WHEN 'amount_mismatch' THEN 'platform and ledger amounts differ by '
-                   || (coalesce(p_amount, 0) - coalesce(l_amount, 0)) || ': compare the operation with the entry'
+                   || trim_scale(coalesce(p_amount, 0) - coalesce(l_amount, 0))
+                   || ': compare the operation with the entry'
                WHEN 'account_mismatch' THEN 'the operation landed on another account than the transfer names'
                ELSE 'the two sides fall either side of the cutoff: should clear in the next run' END
     FROM j
@@ -157,11 +159,13 @@ PSP = text(
            'entry:' || l_entries[1], 'line:' || p_lines[1], coalesce(l_amount, p_amount),
            CASE WHEN kind <> 'matched' THEN jsonb_build_object(
                'ledger', CASE WHEN l_ref IS NOT NULL THEN jsonb_build_object(
-                   'provider', l_provider, 'reference', l_ref, 'entryIds', l_entries, 'amount', l_amount::text,
+                   'provider', l_provider, 'reference', l_ref, 'entryIds', l_entries,
+                   'amount', trim_scale(l_amount)::text,
                    'currency', l_currency, 'postedAt', l_at) END,
                'psp', CASE WHEN p_ref IS NOT NULL THEN jsonb_build_object(
                    'provider', p_provider, 'reference', p_ref, 'lineIds', p_lines, 'reportIds', p_reports,
-                   'lines', p_n, 'amount', p_amount::text, 'fee', p_fee::text, 'currency', p_currency,
+                   'lines', p_n, 'amount', trim_scale(p_amount)::text, 'fee', trim_scale(p_fee)::text,
+                   'currency', p_currency,
                    'firstSettledAt', p_at, 'lastSettledAt', p_last) END) END,
            CASE kind
                WHEN 'matched' THEN NULL
@@ -172,7 +176,7 @@ PSP = text(
                WHEN 'duplicate' THEN 'the PSP reports the same amount ' || p_n || ' times for this reference: a '
                    || 'duplicated report line, or a double charge to refund'
                WHEN 'amount_mismatch' THEN 'PSP and ledger amounts differ by '
-                   || (coalesce(p_amount, 0) - coalesce(l_amount, 0)) || ' (fee ' || p_fee || ')'
+                   || trim_scale(coalesce(p_amount, 0) - coalesce(l_amount, 0)) || ' (fee ' || trim_scale(p_fee) || ')'
                ELSE 'the two sides fall either side of the cutoff: should clear in the next run' END
     FROM j
     """
@@ -190,8 +194,8 @@ INTEGRITY = text(
     SELECT 'integrity', CASE WHEN materialised = from_postings THEN 'matched' ELSE 'balance_drift' END,
            'account:' || id, currency, materialised - from_postings,
            CASE WHEN materialised <> from_postings THEN jsonb_build_object(
-               'accountId', id, 'purpose', purpose, 'materialisedBalance', materialised::text,
-               'sumOfPostings', from_postings::text) END,
+               'accountId', id, 'purpose', purpose, 'materialisedBalance', trim_scale(materialised)::text,
+               'sumOfPostings', trim_scale(from_postings)::text) END,
            CASE WHEN materialised <> from_postings THEN 'the materialised balance drifted from its postings: '
                || 'a balance row was changed outside posting (manual SQL?); restore it from the postings' END
     FROM j
@@ -231,8 +235,9 @@ BALANCE = text(  # constants only are interpolated
            server_id || ':' || login, currency, diff,
            CASE WHEN account_id IS NULL OR diff <> 0 THEN jsonb_build_object(
                'serverId', server_id, 'login', login, 'capturedAt', captured_at,
-               'platformBalance', balance::text, 'mirrorAccountId', account_id, 'mirrorBalance', mirror::text,
-               'pnlFromDeals', pnl::text, 'pnlDeals', deals,
+               'platformBalance', trim_scale(balance)::text, 'mirrorAccountId', account_id,
+               'mirrorBalance', trim_scale(mirror)::text,
+               'pnlFromDeals', trim_scale(pnl)::text, 'pnlDeals', deals,
                'formula', 'platformBalance - (mirrorBalance + pnlFromDeals)') END,
            CASE WHEN account_id IS NULL THEN 'the platform reports this login but the ledger has no mirror for it'
                 WHEN diff <> 0 THEN 'platform balance differs from ledger mirror + P&L by ' || diff

@@ -18,6 +18,7 @@ from domain.events.outbox import emit
 from domain.risk.errors import RiskLimitInvalid
 from domain.risk.exposure import Dimension, exposure
 from domain.shared.actor import Actor
+from domain.shared.money import exact_places
 
 TOPIC_ALERT = "risk.limit_alert"
 SCOPES = {"symbol": Dimension.SYMBOL, "asset_class": Dimension.ASSET_CLASS}
@@ -58,6 +59,12 @@ async def set_limit(
     for name, value in (("maxNetLots", max_net_lots), ("maxNotionalUsd", max_notional_usd)):
         if value is not None and (not value.is_finite() or value <= 0):
             raise RiskLimitInvalid("limits must be positive", field=name)
+    # Exactly what the columns hold (numeric(24, 8) lots, numeric(24, 2) USD): refused, never rounded.
+    if max_net_lots is not None:
+        max_net_lots = exact_places(max_net_lots, 8, field="maxNetLots", what="lots", integer_digits=16)
+    if max_notional_usd is not None:
+        max_notional_usd = exact_places(max_notional_usd, 2, field="maxNotionalUsd", what="USD amounts",
+                                        integer_digits=22)
     before = (await session.execute(text(
         "SELECT max_net_lots, max_notional_usd FROM risk_limits WHERE scope = :s AND key = :k FOR UPDATE"
     ), {"s": scope, "k": key})).first()  # fmt: skip

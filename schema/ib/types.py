@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 from domain.ib import disputes, portal, reports
 from domain.ib import payouts as payouts_service
 from domain.ib.plans import ClauseKind, Distribution, Side
-from domain.shared.money import round_to
+from domain.shared.money import at_scale
 from schema.errors import UserError
 from schema.scalars import Money
 
@@ -24,7 +24,7 @@ class IbAmount:
 
 
 def amounts(values: dict[str, Decimal]) -> list[IbAmount]:
-    return [IbAmount(currency=c, amount=round_to(a, c)) for c, a in sorted(values.items())]
+    return [IbAmount(currency=c, amount=at_scale(a, c)) for c, a in sorted(values.items())]
 
 
 @strawberry.type(description="Contact data as this IB may see it: masked unless the brokerage allows it.")
@@ -50,7 +50,8 @@ class IbPartnerProfile:
     @classmethod
     def of(cls, p: portal.Partner) -> IbPartnerProfile:
         return cls(ib_id=strawberry.ID(str(p.ib_id)), visible_depth=p.visible_depth,
-                   shows_client_pii=p.show_client_pii, payout_cycle=p.payout_cycle, payout_min=p.payout_min,
+                   shows_client_pii=p.show_client_pii, payout_cycle=p.payout_cycle,
+                   payout_min=p.payout_min.normalize(),  # one threshold for every currency: no scale of its own
                    payout_hold=p.payout_hold)
 
 
@@ -115,7 +116,7 @@ class IbCommissionGroup:
 
     @classmethod
     def of(cls, g: portal.CommissionGroup) -> IbCommissionGroup:
-        return cls(key=g.key, currency=g.currency, amount=round_to(g.amount, g.currency), lines=g.lines, lots=g.lots)
+        return cls(key=g.key, currency=g.currency, amount=at_scale(g.amount, g.currency), lines=g.lines, lots=g.lots)
 
 
 @strawberry.type(description="A payout of an IB's payable to its wallet for one cycle period.")
@@ -133,7 +134,7 @@ class IbPayout:
     @classmethod
     def of(cls, p: payouts_service.Payout) -> IbPayout:
         return cls(id=strawberry.ID(str(p.id)), ib_id=strawberry.ID(str(p.ib_id)), currency=p.currency,
-                   period_key=p.period_key, amount=round_to(p.amount, p.currency), status=p.status,
+                   period_key=p.period_key, amount=at_scale(p.amount, p.currency), status=p.status,
                    entry_id=strawberry.ID(str(p.entry_id)) if p.entry_id is not None else None,
                    created_at=p.created_at, paid_at=p.paid_at)
 

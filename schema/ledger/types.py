@@ -10,7 +10,7 @@ from domain.ledger.accounts import WalletView
 from domain.ledger.transfers import TransferView
 from domain.ledger.wallets import AdjustmentRequest, ExchangeResult
 from domain.ledger.wallets import WalletTransaction as WalletTransactionRow
-from domain.shared.money import round_to
+from domain.shared.money import at_scale, decimal_text
 from schema.errors import UserError
 from schema.scalars import Money
 
@@ -26,15 +26,15 @@ class Wallet:
     @classmethod
     def of(cls, view: WalletView) -> Wallet:
         cur = view.account.currency
-        return cls(id=strawberry.ID(str(view.account.id)), currency=cur, balance=round_to(view.balance.balance, cur),
-                   held=round_to(view.balance.held, cur), available=round_to(view.balance.available, cur))
+        return cls(id=strawberry.ID(str(view.account.id)), currency=cur, balance=at_scale(view.balance.balance, cur),
+                   held=at_scale(view.balance.held, cur), available=at_scale(view.balance.available, cur))
 
     @classmethod
     def from_event(cls, p: dict[str, str]) -> Wallet:
         cur = p["currency"]
         return cls(id=strawberry.ID(str(p["wallet_id"])), currency=cur,
-                   balance=round_to(Decimal(p["balance"]), cur), held=round_to(Decimal(p["held"]), cur),
-                   available=round_to(Decimal(p["available"]), cur))
+                   balance=at_scale(Decimal(p["balance"]), cur), held=at_scale(Decimal(p["held"]), cur),
+                   available=at_scale(Decimal(p["available"]), cur))
 
 
 @strawberry.type(description="One movement on a wallet: + money in, - money out.")
@@ -51,7 +51,7 @@ class WalletTransaction:
     @classmethod
     def of(cls, t: WalletTransactionRow) -> WalletTransaction:
         return cls(id=strawberry.ID(str(t.id)), entry_id=strawberry.ID(str(t.entry_id)), created_at=t.created_at,
-                   amount=t.amount, currency=t.currency, kind=t.kind, reference=t.reference,
+                   amount=at_scale(t.amount, t.currency), currency=t.currency, kind=t.kind, reference=t.reference,
                    description=t.description)
 
 
@@ -93,7 +93,7 @@ class Transfer:
         return cls(id=strawberry.ID(str(t.id)), direction=TransferDirection(t.direction.value),
                    status=TransferStatus(t.status.value), wallet_id=strawberry.ID(str(t.wallet_id)),
                    server_id=t.server_id, trading_account_login=t.login, currency=t.currency,
-                   amount=round_to(t.amount, t.currency), created_at=t.created_at)
+                   amount=at_scale(t.amount, t.currency), created_at=t.created_at)
 
 
 @strawberry.input
@@ -140,8 +140,10 @@ class Exchange:
 
     @classmethod
     def of(cls, r: ExchangeResult) -> Exchange:
-        return cls(sold=r.sold, sold_currency=r.sold_currency, bought=r.bought, bought_currency=r.bought_currency,
-                   mid_rate=str(r.mid_rate), applied_rate=str(r.applied_rate), fee=r.fee)
+        return cls(sold=at_scale(r.sold, r.sold_currency), sold_currency=r.sold_currency,
+                   bought=at_scale(r.bought, r.bought_currency), bought_currency=r.bought_currency,
+                   mid_rate=decimal_text(r.mid_rate), applied_rate=decimal_text(r.applied_rate),
+                   fee=at_scale(r.fee, r.bought_currency))
 
 
 @strawberry.type
@@ -188,7 +190,7 @@ class BalanceAdjustment:
             return strawberry.ID(str(v)) if v is not None else None
 
         return cls(id=strawberry.ID(str(r.id)), wallet_id=strawberry.ID(str(r.wallet_id)),
-                   amount=round_to(r.amount, r.currency), currency=r.currency, reason=r.reason,
+                   amount=at_scale(r.amount, r.currency), currency=r.currency, reason=r.reason,
                    allow_negative=r.allow_negative, status=BalanceAdjustmentStatus(r.status),
                    requested_by=strawberry.ID(str(r.requested_by)), decided_by=opt(r.decided_by),
                    decision_reason=r.decision_reason, entry_id=opt(r.entry_id), created_at=r.created_at,

@@ -12,7 +12,7 @@ from domain.payments.disputes import Dispute as DisputeRow
 from domain.payments.methods import Method
 from domain.payments.repo import Payment as PaymentRow
 from domain.payments.statements import ImportResult
-from domain.shared.money import round_to
+from domain.shared.money import at_scale
 from schema.errors import UserError
 from schema.scalars import Money
 
@@ -57,10 +57,10 @@ class PaymentMethod:
     @classmethod
     def of(cls, m: Method) -> PaymentMethod:
         c = m.currency
-        return cls(code=m.code, kind=m.kind, name=m.display_name, currency=c, min_amount=round_to(m.min_amount, c),
-                   max_amount=round_to(m.max_amount, c), fee_fixed=round_to(m.fee_fixed, c),
+        return cls(code=m.code, kind=m.kind, name=m.display_name, currency=c, min_amount=at_scale(m.min_amount, c),
+                   max_amount=at_scale(m.max_amount, c), fee_fixed=at_scale(m.fee_fixed, c),
                    fee_percent=format(m.fee_percent.normalize(), "f"),
-                   first_deposit_min=round_to(m.first_deposit_min, c), deposits=m.deposits,
+                   first_deposit_min=at_scale(m.first_deposit_min, c), deposits=m.deposits,
                    withdrawals=m.withdrawals)
 
 
@@ -85,7 +85,7 @@ class Payment:
         c = p.currency
         return cls(id=strawberry.ID(str(p.id)), reference=p.reference, direction=p.direction,
                    method_code=p.method_code, status=PaymentStatus(p.status.value), approval=p.approval,
-                   currency=c, amount=round_to(p.amount, c), fee=round_to(p.fee, c), redirect_url=p.redirect_url,
+                   currency=c, amount=at_scale(p.amount, c), fee=at_scale(p.fee, c), redirect_url=p.redirect_url,
                    failure_reason=p.failure_reason, created_at=p.created_at, updated_at=p.updated_at)
 
 
@@ -102,7 +102,7 @@ class PaymentUpdate:
     def from_event(cls, e: dict[str, Any]) -> PaymentUpdate:
         return cls(id=strawberry.ID(str(e["payment_id"])), reference=e["reference"],
                    status=PaymentStatus(e["status"]), direction=e["direction"],
-                   amount=round_to(Decimal(e["amount"]), e["currency"]), currency=e["currency"])
+                   amount=at_scale(Decimal(e["amount"]), e["currency"]), currency=e["currency"])
 
 
 @strawberry.type
@@ -120,7 +120,7 @@ class Dispute:
     @classmethod
     def of(cls, d: DisputeRow) -> Dispute:
         return cls(id=strawberry.ID(str(d.id)), payment_id=strawberry.ID(str(d.payment_id)),
-                   kind=DisputeKind(d.kind), case_id=d.case_id, amount=round_to(d.amount, d.currency),
+                   kind=DisputeKind(d.kind), case_id=d.case_id, amount=at_scale(d.amount, d.currency),
                    currency=d.currency, reason=d.reason, negative_balance=d.negative_balance,
                    created_at=d.created_at)
 

@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 from domain.reconciliation.breaks import BreakView, CommentView
 from domain.reconciliation.runs import RunView
 from domain.reconciliation.settlement import ImportedReport
+from domain.shared.money import decimal_text
 from schema.errors import UserError
 
 
@@ -133,7 +134,8 @@ class ReconciliationBreak:
         return cls(
             id=strawberry.ID(str(b.id)), run_id=strawberry.ID(str(b.run_id)),
             section=ReconciliationSection(b.section), kind=BreakKind(b.kind.value), key=b.key, currency=b.currency,
-            amount_diff=str(b.amount_diff) if b.amount_diff is not None else None, evidence=cast(JSON, b.evidence),
+            amount_diff=decimal_text(b.amount_diff) if b.amount_diff is not None else None,
+            evidence=cast(JSON, b.evidence),
             suggested_cause=b.suggested_cause, status=BreakStatus(b.status.value), assignee_id=opt(b.assignee_id),
             adjustment_entry_id=opt(b.adjustment_entry_id), explanation=b.explanation, resolved_at=b.resolved_at,
             created_at=b.created_at, updated_at=b.updated_at, comments=[BreakComment.of(c) for c in comments or []],

@@ -44,6 +44,7 @@ from schema.risk.types import (
     TopClientType,
     WhatIfReportType,
 )
+from schema.scalars import Money
 
 Ctx = Info[Context, Any]
 READ = "risk.read"
@@ -139,8 +140,7 @@ class RiskQueries:
         return RiskRulesType(
             segment_rules=[SegmentRuleType.of(r) for r in rules],
             thresholds=[RiskThresholdType.of(t) for t in thresholds],
-            limits=[RiskLimitType(id=strawberry.ID(str(x.id)), scope=x.scope, key=x.key, max_net_lots=x.max_net_lots,
-                                  max_notional_usd=x.max_notional_usd) for x in lims],
+            limits=[RiskLimitType.of(x) for x in lims],
         )  # fmt: skip
 
     @strawberry.field(permission_classes=[Requires(READ)],
@@ -172,7 +172,29 @@ class OverrideSegmentPayload:
 
 
 @strawberry.type
+class SetRiskLimitPayload:
+    limit: RiskLimitType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
 class RiskMutations:
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
+                         description="Set an exposure limit for a symbol or asset class (scope `symbol` or "
+                                     "`asset_class`): net lots, USD notional or both.")
+    async def set_risk_limit(
+        self, info: Ctx, scope: str, key: str, max_net_lots: Decimal | None = None,
+        max_notional_usd: Money | None = None,  # type: ignore[valid-type]
+    ) -> SetRiskLimitPayload:
+        ctx = info.context
+
+        async def work() -> SetRiskLimitPayload:
+            x = await ctx.transaction(lambda s: limits.set_limit(s, ctx.actor, scope, key, max_net_lots,
+                                                                 max_notional_usd))
+            return SetRiskLimitPayload(limit=RiskLimitType.of(x))
+
+        return await payload_or_errors(work, lambda errors: SetRiskLimitPayload(errors=errors))
+
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Confirm or dismiss an open toxic-flow flag (dismissing needs a note).")
     async def review_risk_flag(

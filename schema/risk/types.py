@@ -12,10 +12,11 @@ from strawberry.scalars import JSON
 
 from domain.risk.desk import AssignmentRow, Flag, ThresholdSet, as_json
 from domain.risk.exposure import Dimension, ExposureLine, ExposureReport, HistoryPoint, TopClient
-from domain.risk.limits import Alert
+from domain.risk.limits import Alert, Limit
 from domain.risk.metrics import ClientMetrics
 from domain.risk.segmentation import Rule
 from domain.risk.whatif import WhatIfLine, WhatIfReport
+from domain.shared.money import at_scale
 from schema.scalars import Money
 
 ExposureDimension = strawberry.enum(Dimension, name="ExposureDimension")
@@ -258,7 +259,12 @@ class RiskLimitType:
     scope: str
     key: str
     max_net_lots: Decimal | None
-    max_notional_usd: Decimal | None
+    max_notional_usd: Money | None  # type: ignore[valid-type]
+
+    @classmethod
+    def of(cls, x: Limit) -> RiskLimitType:
+        return cls(id=strawberry.ID(str(x.id)), scope=x.scope, key=x.key, max_net_lots=x.max_net_lots,
+                   max_notional_usd=None if x.max_notional_usd is None else at_scale(x.max_notional_usd, "USD"))
 
 
 @strawberry.type(description="Per-symbol outcome of a what-if booking, beside the booking in force; money in USD.")

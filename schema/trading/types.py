@@ -11,6 +11,8 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from domain.shared.errors import UnknownCurrency
+from domain.shared.money import at_scale
 from domain.trading.live import Key, LiveState, account_states
 from domain.trading.models import DealRow, IngestionError, Instrument, PositionRow, TradingAccount
 from domain.trading.positions import average_open_price
@@ -45,9 +47,17 @@ class TradingAccountStateType:
     @classmethod
     def from_live(cls, live: LiveState) -> TradingAccountStateType:
         s = live.state
+        cur = s.currency
+
+        def amt(value: Decimal) -> Decimal:
+            try:
+                return at_scale(value, cur)
+            except UnknownCurrency:  # a server's own currency label: shown as it reported it
+                return value
+
         return cls(
-            currency=s.currency, balance=s.balance, credit=s.credit, equity=s.equity, margin=s.margin,
-            margin_free=s.margin_free, margin_level=s.margin_level, floating_profit=s.floating_profit,
+            currency=cur, balance=amt(s.balance), credit=amt(s.credit), equity=amt(s.equity), margin=amt(s.margin),
+            margin_free=amt(s.margin_free), margin_level=s.margin_level, floating_profit=amt(s.floating_profit),
             as_of=live.as_of, stale=live.stale,
         )  # fmt: skip
 

@@ -45,7 +45,7 @@ async def test_deposit_credits_wallet_and_debits_psp_clearing(session_factory, m
     assert [(r.purpose, r.amount) for r in rows] == [("client_wallet", Decimal("-250")),
                                                      ("psp_clearing", Decimal("250"))]
     assert shards == HOUSE_SHARDS
-    assert outbox["user_id"] == uid and outbox["available"] == "250.00000000"
+    assert outbox["user_id"] == uid and Decimal(outbox["available"]) == Decimal("250")  # exact; shown via at_scale
     await check_invariants(session_factory)
 
 

@@ -181,3 +181,18 @@ async def test_parked_webhook_sweeper_applies_events_once(configured, session_fa
     assert await apply_parked_webhooks(ctx) == 1
     assert await apply_parked_webhooks(ctx) == 0
     assert await wallet_of(session_factory, uid) == (Decimal("88.20"), Decimal(0))
+
+
+@pytest.mark.parametrize("amount", ["NaN", "garbage", "1e2", "100.00\n", "Infinity"])
+async def test_malformed_webhook_amount_is_refused_typed_and_writes_nothing(configured, session_factory, settings,
+                                                                            make_user, amount):
+    # Decimal(str(...)) took "NaN" and "1e2", and "garbage" raised an internal error (500).
+    uid = await make_user()
+    payment = await card_deposit(session_factory, settings, uid, "100.00")
+    before = await snapshot(session_factory)
+
+    response = await configured.deliver(configured.paid_event(payment.provider_payment_id or "", amount=amount))
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "INVALID_AMOUNT"
+    assert await snapshot(session_factory) == before

@@ -165,18 +165,23 @@ async def test_amount_finer_than_the_asset_is_refused_and_writes_nothing(chain, 
     assert await snapshot(session_factory) == before
 
 
-async def test_eth_amount_beyond_ledger_scale_is_held_for_review(chain, session_factory, settings, make_user):
+async def test_eth_amount_at_full_scale_is_credited_exactly(chain, session_factory, settings, make_user):
+    # The ledger kept 8 places: this deposit was held for review (and, before that, rounded).
     uid = await make_user()
     tx, _ = await chain.broadcast(await address_for(chain, session_factory, settings, uid, "ETH"),
                                   "0.123456789012345678", asset="ETH")
 
-    held = await chain.confirm(tx, crypto.DEFAULT_CONFIRMATIONS["ETH"])
+    credited = await chain.confirm(tx, crypto.DEFAULT_CONFIRMATIONS["ETH"])
 
-    assert held.json() == {"status": "held: amount finer than the ledger books"}
-    assert await wallet_of(session_factory, uid, "ETH") == (Decimal(0), Decimal(0))
+    assert credited.json() == {"status": "credited"}
+    balance, held = await wallet_of(session_factory, uid, "ETH")
+    assert balance == Decimal("0.123456789012345678") and held == 0
     async with session_factory() as s:
-        kinds = set((await s.scalars(text("SELECT kind FROM payment_signals WHERE user_id = :u"), {"u": uid})).all())
-    assert "crypto_amount_needs_review" in kinds
+        amounts = (await s.scalars(text(
+            "SELECT p.amount FROM ledger_postings p JOIN payments y ON y.entry_id = p.entry_id "
+            "WHERE y.user_id = :u"), {"u": uid})).all()
+    assert sorted(abs(a) for a in amounts) == [Decimal("0.123456789012345678")] * 2
+    await check_invariants(session_factory)
 
 
 async def test_dropped_transaction_is_never_credited(chain, session_factory, settings, make_user):

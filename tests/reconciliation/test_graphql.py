@@ -46,7 +46,7 @@ async def test_staff_imports_runs_and_works_a_break(http, session_factory, setti
     assert bad["data"]["importSettlementReport"] == {
         "report": None, "errors": [{"code": "INVALID_SETTLEMENT_REPORT", "field": "csv"}]}
     assert ran["data"]["runReconciliation"]["errors"] == [] and run["summary"]["breaks"] >= 1
-    assert brk["section"] == "PSP" and brk["evidence"]["psp"]["amount"] == "5.55000000"
+    assert brk["section"] == "PSP" and brk["evidence"]["psp"]["amount"] == "5.55"
     assert assigned["data"]["assignBreak"] == {"reconciliationBreak": {"assigneeId": str(staff.user_id)},
                                                "errors": []}
     assert commented["data"]["commentOnBreak"]["comment"] == {"text": "webhook log checked"}

@@ -101,8 +101,8 @@ async def test_desk_reads_for_risk_read_and_forbidden_without(
     assert answers["rules"]["riskRules"]["thresholds"][0]["isDefault"] is True
     assert {t["detector"] for t in answers["rules"]["riskRules"]["thresholds"]} >= {"hedging", "news"}
     assert answers["top"]["riskTopClients"] == [{"accountId": str(w.account_id), "clientUserId": str(w.user_id),
-                                                 "login": w.login, "netLots": "2.00000000", "positions": 1}]
-    assert [p["netLots"] for p in answers["history"]["riskExposureHistory"]][-1:] == ["2.00000000"]
+                                                 "login": w.login, "netLots": "2", "positions": 1}]
+    assert [p["netLots"] for p in answers["history"]["riskExposureHistory"]][-1:] == ["2"]
     client = answers["client"]["riskClientMetrics"]
     assert client["accountIds"] == [str(w.account_id)] and client["closedTrades"] == 2
     assert client["realisedPnl"] == "290.00" and client["riskScore"] == 40 and client["winRate"] == 0.5
@@ -149,7 +149,7 @@ async def test_review_flag_and_override_segment_need_manage_and_are_audited(
     assert again["errors"][0]["code"] == "RISK_FLAG_REVIEW_INVALID"
     over = (await dealer(OVERRIDE, {"c": str(w.client_id), "b": "A", "p": "0", "r": "toxic flow"}))
     assert over["data"]["overrideSegment"] == {"assignments": [
-        {"accountId": str(w.account_id), "book": "A", "aBookPercent": "100.00", "targetGroup": A_GROUP,
+        {"accountId": str(w.account_id), "book": "A", "aBookPercent": "100", "targetGroup": A_GROUP,
          "syncStatus": "pending", "source": "override"}], "errors": []}  # fmt: skip
     async with session_factory() as s:
         actions = list(await s.scalars(text(
@@ -178,7 +178,7 @@ async def test_what_if_worked_example(
     body = await dealer(WHAT_IF, variables)
     assert "errors" not in body, body
     got = body["data"]["riskWhatIf"]
-    assert got["lines"][0]["brokerPnlWhatIfUsd"] == "-290.00" and got["lines"][0]["brokerNetLotsWhatIf"] == "-2.00000000"
+    assert got["lines"][0]["brokerPnlWhatIfUsd"] == "-290.00" and got["lines"][0]["brokerNetLotsWhatIf"] == "-2"
     assert got["total"]["brokerPnlWhatIfUsd"] == "-290.00"
     sales = (await _staff(http, session_factory, settings, "sales")).client
     assert _codes(await sales(WHAT_IF, variables)) == {"FORBIDDEN"}
