@@ -48,6 +48,8 @@ RUNTIME_REFUSED = [
     "DELETE FROM audit_seals",
     "TRUNCATE audit_seals",
     "DELETE FROM audit_chain_heads",
+    "UPDATE audit_chain_heads SET seq = 0, hash = decode(repeat('00', 32), 'hex')",  # rewind
+    "UPDATE audit_chain_heads SET seq = seq + 5",  # skip ahead
     "TRUNCATE audit_chain_heads",
     "INSERT INTO audit_chain_heads VALUES (64, 0, decode(repeat('00', 32), 'hex'))",
     "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only",
