@@ -193,10 +193,10 @@ async def _verify_exported(
                                            f"the audit seal key {archive.key.key_id}", day=day))
             prev = None
             continue
-        if i > 0 and exported.body.get("prev") != prev:
-            report.problems.append(Problem(ProblemKind.SEAL_CHAIN, f"the exported seal of {day} does not follow the "
-                                           f"previous exported seal ({names[i - 1]}): one was removed or replaced",
-                                           day=day))
+        if exported.body.get("prev") != prev:  # the first one ever exported has none
+            before = f"the previous exported seal ({names[i - 1]})" if i else "nothing (the first exported seal)"
+            report.problems.append(Problem(ProblemKind.SEAL_CHAIN, f"the exported seal of {day} does not follow "
+                                           f"{before}: one was removed or replaced", day=day))
         prev = body_digest(exported.body)
         mismatch = problems_with_export(exported.body, await compute_day(session, day))
         if mismatch is not None:

@@ -172,6 +172,10 @@ async def test_a_forged_or_removed_exported_seal_is_detected(
     (folder / names[1]).unlink()
     first = (await _verify(session_factory, archive)).first
     assert first is not None and (first.kind, first.day) == (ProblemKind.SEAL_CHAIN, date.fromisoformat(names[2][11:21]))
+    # Removing the first: the earliest left claims a predecessor.
+    (folder / names[0]).unlink()
+    first = (await _verify(session_factory, archive)).first
+    assert first is not None and (first.kind, first.day) == (ProblemKind.SEAL_CHAIN, date.fromisoformat(names[2][11:21]))
 
 
 async def test_a_database_seal_never_exported_is_reported(
