@@ -150,7 +150,10 @@ def worker(burst: Annotated[bool, typer.Option(help="Stop when the queue is empt
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-        asyncio.run(main())
+        try:
+            asyncio.run(main())
+        except ConfigurationError as exc:  # e.g. no audit seal key or export in production
+            raise _fail(str(exc)) from exc
 
 
 @app.command()

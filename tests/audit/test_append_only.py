@@ -117,3 +117,13 @@ async def test_public_has_no_update_delete_or_truncate(settings: Settings) -> No
     assert granted == []
     # The ACL was made explicit by REVOKE; no "=<privs>/" entry (PUBLIC) remains.
     assert acl is not None and not any(item.startswith("=") for item in acl.strip("{}").split(","))
+
+
+async def test_migrations_refuse_to_grant_a_runtime_role_that_could_rewrite_the_trail(services: Services) -> None:
+    from api.dbroles import grant_runtime
+    from domain.shared.settings import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="superuser"):
+        await grant_runtime(services.owner_url, "postgres")
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        await grant_runtime(services.owner_url, "forexcrm_no_such_role")
