@@ -30,6 +30,16 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+# The owner's URL of each embedded database, by its runtime URL: migrations run as the owner.
+_embedded_owner_urls: dict[str, str] = {}
+
+
+def migration_url(settings: Settings, database_url: str) -> str:
+    """Where migrations run: FOREXCRM_MIGRATION_DATABASE_URL, the embedded server's owner, or
+    (one role for everything, nothing separated) DATABASE_URL itself."""
+    return settings.migration_database_url or _embedded_owner_urls.get(database_url) or database_url
+
+
 @contextlib.contextmanager
 def resolved_urls(settings: Settings) -> Iterator[tuple[str, str]]:
     """The configured URLs, or embedded servers (development only) for whichever is missing."""
@@ -42,6 +52,8 @@ def resolved_urls(settings: Settings) -> Iterator[tuple[str, str]]:
     embedded = EmbeddedServices(settings.data_dir)
     with console.status(f"starting embedded services under {settings.data_dir.resolve()} ..."):
         urls = embedded.start(settings.database_url, settings.redis_url)
+    if urls.migration_url is not None:
+        _embedded_owner_urls[urls.database_url] = urls.migration_url
     try:
         yield urls.database_url, urls.redis_url
     finally:
@@ -63,9 +75,10 @@ def _migrate(database_url: str, settings: Settings) -> None:
     from api.migrate import upgrade
 
     with console.status("applying database migrations ..."):
+        owner_url = migration_url(settings, database_url)
         try:
-            upgrade(database_url)
-            asyncio.run(seed(settings, database_url))
+            upgrade(owner_url, database_url)
+            asyncio.run(seed(settings, owner_url))
         except Exception as exc:
             raise _fail(f"migrations failed: {exc}") from exc
     console.print("[green]database schema is current[/green]")
@@ -75,8 +88,8 @@ async def _check_reachable(settings: Settings, database_url: str, redis_url: str
     from api.runtime import ServiceUnreachable, open_runtime
 
     try:
-        runtime = await open_runtime(settings, database_url, redis_url, start_hub=False)
-    except ServiceUnreachable as exc:
+        runtime = await open_runtime(settings, database_url, redis_url, start_hub=False, check_role=False)
+    except (ServiceUnreachable, ConfigurationError) as exc:
         raise _fail(str(exc)) from exc
     await runtime.close()
 
@@ -136,7 +149,10 @@ def worker(burst: Annotated[bool, typer.Option(help="Stop when the queue is empt
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-        asyncio.run(main())
+        try:
+            asyncio.run(main())
+        except ConfigurationError as exc:  # e.g. no audit seal key or export in production
+            raise _fail(str(exc)) from exc
 
 
 @app.command()
@@ -167,7 +183,8 @@ def run(
                     sims = start_simulators(settings.data_dir, settings.simulators, settings.simulator_port)
                 children += sims
                 creds = asyncio.run(ensure_demo_data(settings, database_url, sims)) if settings.demo_data else {}
-            env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+            env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                   "FOREXCRM_MIGRATION_DATABASE_URL": migration_url(settings, database_url)}
             exe = [sys.executable, "-m", "api"]
             children += [
                 subprocess.Popen([*exe, "worker"], env=env),  # noqa: S603
@@ -240,12 +257,13 @@ def create_staff(
 
 @app.command("audit-verify")
 def audit_verify() -> None:
-    """Recompute every audit chain and daily seal; exit 1 and name the first broken link if any."""
+    """Recompute every audit chain and check it against the exported, signed daily seals; exit 1
+    and name the first broken link or day if any."""
     from domain.audit.verify import verify_cli
 
     settings = _settings()
     with resolved_urls(settings) as (database_url, _redis_url):
-        raise typer.Exit(code=asyncio.run(verify_cli(database_url)))
+        raise typer.Exit(code=asyncio.run(verify_cli(database_url, settings)))
 
 
 @app.command("export-schema")

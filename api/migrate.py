@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -11,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import migrations
+from api.dbroles import grant_runtime, role_of
 from domain.shared.db import normalise_database_url
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
@@ -23,10 +25,13 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str) -> None:
-    """Upgrade to every head (contexts keep their own branches). Runs its own event loop: call
-    it from a thread when one is already running."""
+def upgrade(database_url: str, runtime_url: str | None = None) -> None:
+    """Upgrade to every head (contexts keep their own branches) as the owner, `database_url`, then
+    grant the runtime role (the user of `runtime_url`, when another) its privileges on every
+    table. Runs its own event loop: call it from a thread when one is already running."""
     command.upgrade(alembic_config(database_url), "heads")
+    if runtime_url is not None and role_of(runtime_url) != role_of(database_url):
+        asyncio.run(grant_runtime(database_url, role_of(runtime_url)))
 
 
 def expected_heads() -> set[str]:

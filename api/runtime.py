@@ -69,12 +69,17 @@ class Runtime:
         await self.engine.dispose()
 
 
-async def open_runtime(settings: Settings, database_url: str, redis_url: str, *, start_hub: bool = True) -> Runtime:
+async def open_runtime(settings: Settings, database_url: str, redis_url: str, *, start_hub: bool = True,
+                       check_role: bool = True) -> Runtime:
+    from api.dbroles import enforce_runtime_role
+
     engine = create_engine(database_url, settings)
     redis = redis_client(redis_url, settings)
     try:
         await check_database(engine, database_url, settings.db_connect_timeout_s + 1)
         await check_redis(redis, redis_url, settings.redis_connect_timeout_s + 1)
+        if check_role:  # the API and workers; not `migrate`'s reachability probe
+            await enforce_runtime_role(settings, engine)
     except BaseException:
         await redis.aclose()
         await engine.dispose()

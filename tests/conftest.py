@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,12 +24,16 @@ import httpx
 import pytest
 import uvicorn
 
+from api.dbroles import RUNTIME_ROLE, ensure_login_role, with_role
 from api.embedded import EmbeddedServices
 from api.migrate import upgrade
 from domain.shared.db import asyncpg_dsn, normalise_database_url
 from domain.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# The runtime role is server-wide and shared by concurrent runs; a password only matters where the
+# server does not trust local connections.
+RUNTIME_TEST_PASSWORD = "forexcrm-runtime-test"
 
 
 def _worker_index() -> int:
@@ -51,9 +56,10 @@ def _redis_with_db(url: str, db: int) -> str:
 
 @dataclass(frozen=True)
 class TestServices:
-    database_url: str
+    database_url: str  # the runtime role's, as the API and workers connect
     redis_url: str
-    admin_url: str
+    admin_url: str  # a superuser's, on the server's maintenance database
+    owner_url: str = ""  # the owner's (here a superuser's), on this database: migrations, attackers
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +70,7 @@ def base_urls() -> Iterator[tuple[str, str]]:
     if not database_url or not redis_url:
         embedded = EmbeddedServices(ROOT / ".data" / "test")
         urls = embedded.start(database_url or None, redis_url or None)
-        database_url, redis_url = urls.database_url, urls.redis_url
+        database_url, redis_url = urls.migration_url or urls.database_url, urls.redis_url
     try:
         yield normalise_database_url(database_url), redis_url
     finally:
@@ -91,6 +97,7 @@ def fresh_database(base_urls: tuple[str, str], testrun_uid: str, suite: str = ""
     async def recreate() -> None:
         conn = await asyncpg.connect(asyncpg_dsn(admin_url))
         try:
+            await ensure_login_role(conn, RUNTIME_ROLE, RUNTIME_TEST_PASSWORD)
             await conn.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
                 name,
@@ -101,13 +108,15 @@ def fresh_database(base_urls: tuple[str, str], testrun_uid: str, suite: str = ""
             await conn.close()
 
     asyncio.run(recreate())
-    database_url = _with_database(admin_url, name)
-    upgrade(database_url)
+    # Migrations as the owner; everything else as the runtime role, as deployed (api/dbroles.py).
+    owner_url = _with_database(admin_url, name)
+    database_url = with_role(owner_url, RUNTIME_ROLE, RUNTIME_TEST_PASSWORD)
+    upgrade(owner_url, database_url)
     from api.bootstrap import seed
 
-    asyncio.run(seed(Settings(), database_url))
+    asyncio.run(seed(Settings(), owner_url))
     redis_url = _redis_with_db(base_redis, 1 + worker % 15)
-    yield TestServices(database_url=database_url, redis_url=redis_url, admin_url=admin_url)
+    yield TestServices(database_url=database_url, redis_url=redis_url, admin_url=admin_url, owner_url=owner_url)
 
     async def drop() -> None:
         conn = await asyncpg.connect(asyncpg_dsn(admin_url))
@@ -141,7 +150,15 @@ def suite_settings(services: TestServices, testrun_uid: str) -> Settings:
         argon2_parallelism=1,
         # Every test signs in from 127.0.0.1; the per-IP limit has its own test.
         login_attempts_per_ip=100_000,
+        # Audit seals are signed with a key of this run's and exported to a folder of its own.
+        audit_seal_key_file=run_folder(run) / "audit-seal-key.pem",
+        audit_seal_export=str(run_folder(run) / "audit-seals"),
     )
+
+
+def run_folder(run: str) -> Path:
+    """A folder for this run and worker only (concurrent runs share the machine's temp folder)."""
+    return Path(tempfile.gettempdir()) / f"forexcrm-test-{run}"
 
 
 @pytest.fixture(scope="session")

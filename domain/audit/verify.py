@@ -10,6 +10,12 @@ What each check catches:
   outside record() (HEAD_MISMATCH);
 - a sealed day no longer has the sealed Merkle root: rows of that day were changed, added or
   removed, even with the chain re-hashed (SEAL_MISMATCH).
+
+Against an insider who also re-seals the day in the database, the seals that count are the signed
+copies exported off it (export.py): each exported day is recomputed from the rows (SEAL_MISMATCH),
+its signature checked with the configured public key (SEAL_SIGNATURE), its link to the previous
+exported seal followed (SEAL_CHAIN: one removed or replaced), the database's own seal compared
+with it (SEAL_MISMATCH: re-sealed), and a database seal never exported is reported (SEAL_NOT_EXPORTED).
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.chain import GENESIS, PARTITIONS, EventContent, links
+from domain.audit.export import SealArchive, body_digest, day_of, problems_with_export, read_document, seal_archive
 from domain.audit.models import AuditChainHead, AuditEvent, AuditSeal
 from domain.audit.seal import compute_day
+from domain.shared.settings import ConfigurationError, Settings
 
 # How far from its place a moved row is looked for when telling "reordered" from "edited".
 REORDER_WINDOW = 1024
@@ -41,6 +49,9 @@ class ProblemKind(StrEnum):
     REORDERED = "reordered"
     HEAD_MISMATCH = "head_mismatch"
     SEAL_MISMATCH = "seal_mismatch"
+    SEAL_SIGNATURE = "seal_signature"
+    SEAL_CHAIN = "seal_chain"
+    SEAL_NOT_EXPORTED = "seal_not_exported"
 
 
 @dataclass(frozen=True)
@@ -161,8 +172,51 @@ async def _verify_seal(session: AsyncSession, seal: AuditSeal, report: VerifyRep
                                    "its own partition roots (the seal was altered)", None, None, None, seal.day))
 
 
-async def verify(session: AsyncSession, *, progress: Progress | None = None) -> VerifyReport:
-    """Check every partition's chain and every seal, in one consistent snapshot."""
+async def _verify_exported(
+    session: AsyncSession, archive: SealArchive, db_seals: dict[date, AuditSeal], report: VerifyReport,
+    progress: Progress | None,
+) -> set[date]:
+    """Check the rows against every exported, signed seal; returns the days those cover."""
+    names = await archive.store.names()
+    covered: set[date] = set()
+    prev: str | None = None
+    for i, name in enumerate(names):
+        day = day_of(name)
+        covered.add(day)
+        blob = await archive.store.get(name)
+        exported = read_document(name, blob or b"", archive.key)
+        report.seals_checked += 1
+        if progress:
+            progress(f"exported seal {day}", PARTITIONS + i + 1, PARTITIONS + len(names))
+        if not exported.signature_ok or exported.body.get("day") != day.isoformat():
+            report.problems.append(Problem(ProblemKind.SEAL_SIGNATURE, f"the exported seal of {day} is not signed by "
+                                           f"the audit seal key {archive.key.key_id}", day=day))
+            prev = None
+            continue
+        if exported.body.get("prev") != prev:  # the first one ever exported has none
+            before = f"the previous exported seal ({names[i - 1]})" if i else "nothing (the first exported seal)"
+            report.problems.append(Problem(ProblemKind.SEAL_CHAIN, f"the exported seal of {day} does not follow "
+                                           f"{before}: one was removed or replaced", day=day))
+        prev = body_digest(exported.body)
+        mismatch = problems_with_export(exported.body, await compute_day(session, day))
+        if mismatch is not None:
+            part, seq, detail = mismatch
+            report.problems.append(Problem(ProblemKind.SEAL_MISMATCH, f"day {day} {detail}", part, seq, None, day))
+            continue
+        mine = db_seals.get(day)
+        if mine is None or bytes(mine.merkle_root).hex() != exported.body.get("merkle_root"):
+            report.problems.append(Problem(ProblemKind.SEAL_MISMATCH, f"day {day}: the database's seal "
+                                           f"{'is missing' if mine is None else 'differs'} from the exported, "
+                                           "signed one (re-sealed)", day=day))
+    return covered
+
+
+async def verify(
+    session: AsyncSession, *, progress: Progress | None = None, archive: SealArchive | None = None,
+) -> VerifyReport:
+    """Check every partition's chain and every seal, in one consistent snapshot: the exported,
+    signed seals of `archive` when given (what an insider cannot forge), and the database's own
+    seals of the days not exported."""
     if not session.in_transaction():
         await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
     report = VerifyReport()
@@ -173,7 +227,15 @@ async def verify(session: AsyncSession, *, progress: Progress | None = None) -> 
         report.partitions_checked += 1
         if progress:
             progress(f"partition {part}", part + 1, total)
+    covered: set[date] = set()
+    if archive is not None:
+        covered = await _verify_exported(session, archive, {s.day: s for s in seals}, report, progress)
     for i, seal in enumerate(seals):
+        if seal.day in covered:
+            continue
+        if archive is not None:
+            report.problems.append(Problem(ProblemKind.SEAL_NOT_EXPORTED, f"day {seal.day} is sealed in the database "
+                                           "but has no exported, signed seal", day=seal.day))
         await _verify_seal(session, seal, report)
         report.seals_checked += 1
         if progress:
@@ -181,7 +243,21 @@ async def verify(session: AsyncSession, *, progress: Progress | None = None) -> 
     return report
 
 
-async def verify_cli(database_url: str) -> int:
+async def verify_configured(
+    session: AsyncSession, settings: Settings, *, progress: Progress | None = None
+) -> VerifyReport:
+    """verify() against the configured archive of exported seals; without one (production,
+    unconfigured) the trail cannot be trusted and the report says why."""
+    try:
+        archive = seal_archive(settings)
+    except ConfigurationError as exc:
+        report = await verify(session, progress=progress)
+        report.problems.append(Problem(ProblemKind.SEAL_NOT_EXPORTED, f"seals cannot be checked: {exc}"))
+        return report
+    return await verify(session, progress=progress, archive=archive)
+
+
+async def verify_cli(database_url: str, settings: Settings) -> int:
     """`forexcrm audit-verify`: verify with a progress bar, print a summary; exit status 0 when intact."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
@@ -201,7 +277,7 @@ async def verify_cli(database_url: str) -> int:
                 bar.update(task, description=f"verifying {stage}", completed=done, total=total)
 
             async with create_session_factory(engine)() as session:
-                report = await verify(session, progress=advance)
+                report = await verify_configured(session, settings, progress=advance)
     finally:
         await engine.dispose()
     console.print(f"checked {report.rows_checked} events in {report.partitions_checked} partitions "

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "FOREXCRM_REDIS_URL")
     )
+    # DATABASE_URL is the runtime role (API, worker): it may only insert audit rows and owns no
+    # table. Migrations run as the owner through this URL, then grant the runtime role what it
+    # needs (api/migrate.py). Unset: migrations use DATABASE_URL (one role, nothing separated).
+    migration_database_url: str | None = None
     data_dir: Path = Path(".data")
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     public_base_url: str = "http://127.0.0.1:8000"
@@ -153,6 +157,17 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     log_level: str = "INFO"
     log_json: bool = True
+    # Daily audit seals are signed with this Ed25519 private key (PEM; the database never holds it)
+    # and exported to `audit_seal_export`: a folder, or s3://bucket/prefix on an S3-compatible
+    # store. Unset in development: a key and a folder under data_dir, made on first use.
+    audit_seal_key_file: Path | None = None
+    # Verifiers that must not hold the private key: the raw 32-byte public key, hex.
+    audit_seal_public_key: str | None = None
+    audit_seal_export: str | None = None
+    audit_seal_s3_endpoint: str = ""
+    audit_seal_s3_region: str = "us-east-1"
+    audit_seal_s3_access_key: SecretStr = SecretStr("")
+    audit_seal_s3_secret_key: SecretStr = SecretStr("")
 
     @property
     def is_production(self) -> bool:

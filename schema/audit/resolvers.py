@@ -53,10 +53,11 @@ class AuditQueries:
         return to_connection(page, AuditEvent.from_row, _key)
 
     @strawberry.field(permission_classes=[Requires("audit.read")],
-                      description="Recompute every audit chain and daily seal; reports the first broken links.")
+                      description="Recompute every audit chain and check it against the exported, signed daily "
+                                  "seals; reports the first broken links and days.")
     async def audit_verify(self, info: Info[Context, Any]) -> AuditVerification:
         async with info.context.session() as session:
-            report = await verify_service.verify(session)
+            report = await verify_service.verify_configured(session, info.context.settings)
         return AuditVerification.from_report(report)
 
 

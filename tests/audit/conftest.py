@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from domain.audit import service
 from domain.audit.chain import EventContent, link_hash
+from domain.audit.export import SealArchive, seal_archive
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import asyncpg_dsn
 from domain.shared.settings import Settings
@@ -27,7 +29,15 @@ def services(base_urls: tuple[str, str], testrun_uid: str) -> Iterator[TestServi
 
 @pytest.fixture(scope="session")
 def settings(services: TestServices, testrun_uid: str) -> Settings:
-    return suite_settings(services, testrun_uid)
+    base = suite_settings(services, testrun_uid)
+    assert base.audit_seal_export
+    return base.model_copy(update={"audit_seal_export": base.audit_seal_export + "-audit-suite"})
+
+
+@pytest.fixture
+def archive(settings: Settings) -> SealArchive:
+    """The exported, signed seals (a folder of this suite's), as verification reads them."""
+    return seal_archive(settings)
 
 
 @pytest.fixture(scope="session")
@@ -37,17 +47,19 @@ async def runtime(settings: Settings) -> AsyncIterator[Any]:
 
 
 @pytest.fixture
-async def attacker(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    """A superuser connection with every trigger disabled, as a DBA covering their tracks would."""
-    assert settings.database_url
-    conn = await asyncpg.connect(asyncpg_dsn(settings.database_url), server_settings={"timezone": "UTC"})
+async def attacker(services: TestServices) -> AsyncIterator[asyncpg.Connection]:
+    """The owner's (a superuser's) connection with every trigger disabled, as a DBA covering their
+    tracks would: the runtime role can do none of this (test_roles.py)."""
+    conn = await asyncpg.connect(asyncpg_dsn(services.owner_url), server_settings={"timezone": "UTC"})
     await conn.execute("SET session_replication_role = replica")
     yield conn
     await conn.close()
 
 
 @pytest.fixture(autouse=True)
-async def empty_trail(attacker: asyncpg.Connection) -> None:
+async def empty_trail(attacker: asyncpg.Connection, settings: Settings) -> None:
+    assert settings.audit_seal_export
+    shutil.rmtree(settings.audit_seal_export, ignore_errors=True)
     await attacker.execute(
         "TRUNCATE audit_events, audit_seals; "
         "UPDATE audit_chain_heads SET seq = 0, hash = decode(repeat('00', 32), 'hex')"

@@ -97,3 +97,22 @@ async def test_audit_verify_query_reports_the_first_problem(schema: Any, runtime
     problem = bad.data["auditVerify"]["firstProblem"]
     assert bad.data["auditVerify"]["ok"] is False
     assert (problem["kind"], problem["seq"], problem["eventId"]) == ("HASH_MISMATCH", 2, str(ids[1]))
+
+
+async def test_audit_verify_query_checks_the_exported_seals(
+    schema: Any, runtime: Any, attacker: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner deletes the last event of a sealed day, rewinds the head and re-seals the day in
+    the database: the query still names the day, from the seal exported and signed before."""
+    from tests.audit.test_insider import PART, _reseal, _rewind_head, _sealed_day
+
+    day, ids = await _sealed_day(runtime.services.session_factory, monkeypatch, settings, days_ago=1)
+    query = "{ auditVerify { ok sealsChecked firstProblem { kind partition day } } }"
+    ok = await _run(schema, runtime, READER, query)
+    assert ok.data["auditVerify"] == {"ok": True, "sealsChecked": 1, "firstProblem": None}
+    await attacker.execute("DELETE FROM audit_events WHERE id = $1", ids[-1])
+    await _rewind_head(attacker, ids[-2])
+    await _reseal(attacker, runtime.services.session_factory, day)
+    bad = await _run(schema, runtime, READER, query)
+    assert bad.data["auditVerify"]["firstProblem"] == {"kind": "SEAL_MISMATCH", "partition": PART,
+                                                      "day": day.isoformat()}

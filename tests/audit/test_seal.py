@@ -100,7 +100,7 @@ async def test_seal_job_and_cron(session_factory: Any, monkeypatch: pytest.Monke
     from jobs.audit import cron_jobs, seal_audit_days
 
     await _events_days_ago(session_factory, monkeypatch, 1, 1)
-    ctx = {"session_factory": session_factory}
+    ctx = {"session_factory": session_factory, "settings": settings}
     assert await seal_audit_days(ctx) == 1
     assert await seal_audit_days(ctx) == 0  # a second delivery changes nothing
     assert [job.name for job in cron_jobs(settings)] == ["cron:seal_audit_days"]

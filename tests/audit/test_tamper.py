@@ -118,8 +118,8 @@ async def test_verify_cli_exit_status(
     from domain.audit.verify import verify_cli
 
     ids = await write_events(session_factory, 3)
-    assert await verify_cli(settings.database_url) == 0
+    assert await verify_cli(settings.database_url, settings) == 0
     assert "audit trail intact" in capsys.readouterr().out
     await attacker.execute("DELETE FROM audit_events WHERE id = $1", ids[0])
-    assert await verify_cli(settings.database_url) == 1
+    assert await verify_cli(settings.database_url, settings) == 1
     assert "missing_seq" in capsys.readouterr().out

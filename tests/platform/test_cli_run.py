@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import psutil
 
+from api.dbroles import RUNTIME_ROLE
 from api.embedded import EmbeddedServices
 from domain.shared.db import asyncpg_dsn
 from tests.conftest import free_port
@@ -95,6 +96,11 @@ async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(t
                 first = next((c for c in counts if c > 0), 0)
                 assert counts[-1] > first > 0, counts  # ingested, then kept ingesting
                 assert await conn.fetchval("SELECT count(*) FROM users WHERE email LIKE '%@demo.example.com'") == 2
+                # The API and worker connect as the runtime role, which owns no table (api/dbroles.py).
+                assert await conn.fetchval("SELECT current_user") == RUNTIME_ROLE
+                assert await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = 'forexcrm' "
+                                           "AND usename = $1 AND pid <> pg_backend_pid()", RUNTIME_ROLE) > 0
+                assert not await conn.fetchval("SELECT has_table_privilege('audit_events', 'UPDATE')")
             finally:
                 await conn.close()
         finally:

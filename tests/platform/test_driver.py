@@ -8,12 +8,33 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from domain.shared.db import NeedsSession, autocommit_fetchrow, driver, in_transaction, is_retryable, raw_chain
+from api.dbroles import RUNTIME_ROLE
+from domain.shared.db import (
+    NeedsSession,
+    asyncpg_dsn,
+    autocommit_fetchrow,
+    driver,
+    in_transaction,
+    is_retryable,
+    raw_chain,
+)
+from tests.conftest import TestServices as Services
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def probe_tables(services: Services) -> None:
+    """The probes are the owner's tables, written by the runtime role (which may create none)."""
+    conn = await asyncpg.connect(asyncpg_dsn(services.owner_url))
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS driver_probe (v int); CREATE TABLE IF NOT EXISTS raw_probe (v int); "
+            "CREATE TABLE IF NOT EXISTS raw_probe_deferred (v int UNIQUE DEFERRABLE INITIALLY DEFERRED); "
+            f"GRANT SELECT, INSERT, DELETE ON driver_probe, raw_probe, raw_probe_deferred TO {RUNTIME_ROLE}")
+    finally:
+        await conn.close()
 
 
 async def test_driver_statements_roll_back_with_the_session(session_factory: Any) -> None:
-    async with session_factory() as s, s.begin():
-        await s.execute(text("CREATE TABLE IF NOT EXISTS driver_probe (v int)"))
     async with session_factory() as s:
         await s.begin()
         conn = await driver(s)  # first statement of the transaction: BEGIN must precede it
@@ -26,7 +47,7 @@ async def test_driver_statements_roll_back_with_the_session(session_factory: Any
         assert await s.scalar(text("SELECT sum(v) FROM driver_probe")) == 2  # one transaction, both paths
     async with session_factory() as s, s.begin():
         assert await s.scalar(text("SELECT sum(v) FROM driver_probe")) == 2
-        await s.execute(text("DROP TABLE driver_probe"))
+        await s.execute(text("DELETE FROM driver_probe"))
 
 
 async def test_driver_errors_are_retried_like_session_errors(session_factory: Any) -> None:
@@ -56,7 +77,6 @@ async def test_application_connections_never_jit_compile(session_factory: Any) -
 
 async def _probe_table(session_factory: Any) -> None:
     async with session_factory() as s, s.begin():
-        await s.execute(text("CREATE TABLE IF NOT EXISTS raw_probe (v int)"))
         await s.execute(text("DELETE FROM raw_probe"))
 
 
@@ -111,7 +131,6 @@ async def test_raw_chain_begins_the_next_transaction_with_the_commit(session_fac
 
 async def test_a_failed_chained_commit_does_not_begin_the_next(session_factory: Any) -> None:
     async with session_factory() as s, s.begin():
-        await s.execute(text("CREATE TABLE IF NOT EXISTS raw_probe_deferred (v int UNIQUE DEFERRABLE INITIALLY DEFERRED)"))
         await s.execute(text("DELETE FROM raw_probe_deferred"))
     async with raw_chain(session_factory) as chain:
         conn = await driver(await chain.begin())
