@@ -93,7 +93,7 @@ async def test_group_filter_matches_mt5_group_names_with_a_backslash_literally(w
     lookalike = await world.account(client, group="realraw")
     await make_plan(world, Distribution.PERCENT, [ClauseSpec(ClauseKind.COMMISSION_SHARE, (D("0.5"),),
                                                              account_groups=("real\\raw",))], ibs=(a,))
-    # when the real\\raw account pays 7 USD commission and the realraw one 9
+    # when the real\raw account pays 7 USD commission and the realraw one 9
     await world.trade([world.deal(raw, commission="-7"), world.deal(lookalike, commission="-9")])
     # then only real\raw pays: |-7| x 0.5 = 3.50
     assert await world.earned(a) == {0: D("3.50")}

@@ -6,7 +6,6 @@ import csv
 import io
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from domain.audit import service as audit
 from domain.ib import reports
