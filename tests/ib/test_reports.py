@@ -17,7 +17,7 @@ from tests.ib.test_engine import make_plan
 D = Decimal
 
 
-async def _regulator(world: World, category: str) -> list[tuple[str, str]]:
+async def _regulator(world: World, category: str) -> list[tuple[str, str | None]]:
     async with world.factory() as s:
         page = await audit.regulator_records(s, category=category, occurred_from=None, occurred_to=None,
                                              first=500, after=None)
