@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -19,7 +20,7 @@ from strawberry.types import ExecutionContext
 import schema as schema_pkg
 from domain.shared.discovery import context_modules
 from domain.shared.settings import Settings
-from schema.errors import should_mask
+from schema.errors import internal_error, should_mask, with_input_code
 from schema.limits import DocumentCache, document_cache
 
 
@@ -51,6 +52,10 @@ class ApiSchema(strawberry.Schema):
 
 
 class _MaskErrors(MaskErrors):
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        return [internal_error(e, request_id) if self.should_mask_error(e) else with_input_code(e) for e in errors]
+
     def _process_result(self, result: object) -> None:
         # The same test as strawberry's (has errors), without isinstance against a runtime-checkable
         # Protocol: that alone cost about 45 us on every request.

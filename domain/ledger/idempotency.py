@@ -112,6 +112,31 @@ async def peek(session: AsyncSession, *, scope: str, key: str, operation: str,
     return None if row is None else _settled(row, fingerprint(operation, payload))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of an operation sent with an idempotency key, as its caller may ask."""
+
+    key: str
+    status: str
+    result: dict[str, Any] | None
+    created_at: Any
+    updated_at: Any
+
+
+async def outcome(session: AsyncSession, *, scope: str, key: str) -> Outcome | None:
+    """The stored outcome of the caller's own key (scope = the caller); None when never used (or
+    expired), so a caller who saw an internal error can tell whether its operation was applied."""
+    key = check_key(key)
+    row = await (await driver(session)).fetchrow(
+        "SELECT status, result, created_at, updated_at FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        scope, key)
+    if row is None:
+        return None
+    result = row["result"]
+    return Outcome(key, row["status"], orjson.loads(result) if isinstance(result, str | bytes) else result,
+                   row["created_at"], row["updated_at"])
+
+
 async def finish(
     session: AsyncSession, *, scope: str, key: str, result: Mapping[str, Any], status: str = SUCCEEDED
 ) -> None:

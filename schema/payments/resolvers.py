@@ -112,7 +112,7 @@ class PaymentMutations:
             payment = await deposits.create_deposit(
                 ctx.services.session_factory, ctx.settings, ctx.actor, user_id=_owner(ctx),
                 method_code=input.method_code, currency=input.currency, amount=input.amount,
-                country=input.country, return_url=input.return_url)
+                country=input.country, return_url=input.return_url, idempotency_key=input.idempotency_key)
             return PaymentPayload(payment=Payment.of(payment))
 
         return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))

@@ -148,6 +148,9 @@ class CreateDepositInput:
     amount: Money  # type: ignore[valid-type]
     country: str | None = None
     return_url: str = ""
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="A repeat with the same key returns the same deposit; look it up with "
+                                  "operationByIdempotencyKey.")
 
 
 @strawberry.input
