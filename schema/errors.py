@@ -16,7 +16,7 @@ import structlog
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryGraphQLError
 
-from domain.shared.errors import KNOWN_CODES, DomainError
+from domain.shared.errors import KNOWN_CODES, DomainError, InvalidFields
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -57,6 +57,11 @@ class UserError:
     code: ErrorCode  # type: ignore[valid-type]
 
 
+def user_errors(exc: DomainError) -> list[UserError]:
+    """A form's several field errors (InvalidFields) each on its own, or the one error."""
+    return [user_error(e) for e in exc.errors] if isinstance(exc, InvalidFields) else [user_error(exc)]
+
+
 def user_error(exc: DomainError) -> UserError:
     try:
         code = ErrorCode[exc.code]
@@ -73,7 +78,7 @@ async def payload_or_errors(
     try:
         return await work()
     except DomainError as exc:
-        return on_error([user_error(exc)])
+        return on_error(user_errors(exc))
 
 
 def should_mask(error: GraphQLError) -> bool:
