@@ -12,6 +12,7 @@ from domain.ledger import idempotency, transfers, wallets
 from domain.ledger.accounts import WalletView, balance_of, get_wallet, wallets_of
 from domain.ledger.errors import TransferFailed, WalletNotFound
 from domain.ledger.posting import TOPIC_WALLET_UPDATED
+from domain.shared.actor import ActorKind
 from domain.shared.errors import KNOWN_CODES, DomainError
 from domain.shared.pagination import check_page_size
 from schema.context import Context
@@ -62,7 +63,9 @@ class LedgerQueries:
                                   "ask here before retrying with a new key.")
     async def operation_by_idempotency_key(self, info: Info[Context, Any], key: str) -> IdempotentOperation | None:
         async with info.context.session() as session:
-            found = await idempotency.outcome(session, scope=info.context.actor.label, key=key)
+            actor = info.context.actor
+            found = await idempotency.outcome(session, scope=actor.label, key=key,
+                                              user_id=actor.user_id if actor.kind is ActorKind.STAFF else None)
         return IdempotentOperation.of(found) if found is not None else None
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="The signed-in client's wallets.")
