@@ -109,7 +109,9 @@ def with_input_code(error: GraphQLError) -> GraphQLError:
     BAD_USER_INPUT code; its message names the variable and the field."""
     if (error.extensions or {}).get("code") or not isinstance(error.original_error, GraphQLError):
         return error
-    return GraphQLError(error.message, nodes=error.nodes, source=error.source, positions=error.positions,
+    # graphql-core speaks Python ("not to be None"); callers send JSON.
+    message = error.message.replace("not to be None", "not to be null")
+    return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
                         path=error.path, original_error=error.original_error,
                         extensions={**(error.extensions or {}), "code": "BAD_USER_INPUT"})
 
