@@ -3,6 +3,7 @@ or finance with evidence marks one paid and posts the hold; a return releases it
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
 from typing import Any
@@ -214,8 +215,16 @@ async def test_mark_paid_and_returned_over_graphql(configured, http, session_fac
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     blank = (await finance_staff.client(MARK_PAID, {"i": str(wd.id), "r": "", "n": "n"}))["data"]
     assert blank["markWithdrawalPaid"]["errors"] == [{"field": "bankReference", "code": "VALIDATION_FAILED"}]
-    paid = (await finance_staff.client(MARK_PAID, {"i": str(wd.id), "r": "TX-1", "n": "sent"}))["data"]
-    assert paid["markWithdrawalPaid"] == {"payment": {"id": str(wd.id), "status": "SUCCEEDED"}, "errors": []}
+    # the evidence file goes as a GraphQL multipart request
+    query = MARK_PAID.replace("$n: String!)", "$n: String!, $f: Upload)").replace("note: $n)", "note: $n, evidence: $f)")
+    response = await http.post("/graphql", headers={"Authorization": f"Bearer {finance_staff.client.token}",
+                                                    "apollo-require-preflight": "true"}, data={
+        "operations": json.dumps({"query": query, "variables": {"i": str(wd.id), "r": "TX-1", "n": "sent", "f": None}}),
+        "map": json.dumps({"f": ["variables.f"]})}, files={"f": ("advice.pdf", b"%PDF-1.4 bank advice")})
+    paid = response.json()["data"]
+    assert paid["markWithdrawalPaid"] == {"payment": {"id": str(wd.id), "status": "SUCCEEDED"}, "errors": []}, paid
+    [evidence] = [a[1] for a in await audits(session_factory, wd.id) if a[0] == "payment.withdrawal_paid"]
+    assert evidence["file"]["filename"] == "advice.pdf" and evidence["file"]["size"] == 20
     back = (await finance_staff.client(MARK_RETURNED, {"i": str(wd.id), "r": "closed"}))["data"]
     assert back["markWithdrawalReturned"] == {"payment": {"id": str(wd.id), "status": "RETURNED"}, "errors": []}
     assert await wallet_of(session_factory, uid) == (Decimal("1000.00"), Decimal(0))
