@@ -271,16 +271,20 @@ async def _wire(session: AsyncSession, payment_id: int) -> Payment:
     return payment
 
 
+def _check_payable(payment: Payment) -> None:
+    if payment.approval != "approved":
+        raise WithdrawalNotApproved("this withdrawal is not approved, so it cannot have been paid", field="id")
+    if payment.status not in (Status.CREATED, Status.PENDING):
+        raise InvalidTransition(f"a {payment.status.value} withdrawal cannot be marked paid", field="id")
+
+
 async def mark_paid(session: AsyncSession, actor: Actor, payment_id: int, evidence: Evidence) -> Payment:
     """The bank paid an approved wire withdrawal out: post the hold to the bank account. Marking a
     paid one again changes nothing (the same statement line, or a retried request)."""
     payment = await _wire(session, payment_id)
     if payment.status is Status.SUCCEEDED:
         return payment
-    if payment.approval != "approved":
-        raise WithdrawalNotApproved("this withdrawal is not approved, so it cannot have been paid", field="id")
-    if payment.status not in (Status.CREATED, Status.PENDING):
-        raise InvalidTransition(f"a {payment.status.value} withdrawal cannot be marked paid", field="id")
+    _check_payable(payment)
     paid = await settle(session, actor, payment)
     await audit.record(session, actor, action="payment.withdrawal_paid", entity_type="payment", entity_id=payment.id,
                        after={"reference": payment.reference, "amount": str(payment.amount),
@@ -322,6 +326,7 @@ async def staff_mark_paid(session: AsyncSession, settings: Settings, store: Any,
     payment = await _wire(session, payment_id)
     if payment.status is Status.SUCCEEDED:
         return payment
+    _check_payable(payment)  # before the file is stored
     stored = await store_evidence(settings, store, payment.id, *file) if file is not None else None
     return await mark_paid(session, actor, payment.id, Evidence(bank_reference, note, "staff", stored))
 

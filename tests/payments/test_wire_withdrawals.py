@@ -184,10 +184,10 @@ async def test_mark_paid_refuses_what_was_not_approved_and_changes_nothing(
         configured, session_factory, settings, make_user):
     uid, staff, _ = await sent_wire(session_factory, settings, make_user, "100.00")
     waiting = await request(session_factory, settings, uid, "50.00", method=WIRE, key=f"wait-{uid}")
-    before = await snapshot(session_factory)
+    before, store = await snapshot(session_factory), MemoryStore()
     for call, code in (
-        (lambda s: withdrawals.staff_mark_paid(s, settings, MemoryStore(), stepped(staff), waiting.id,
-                                               bank_reference="X1", note="n"), "WITHDRAWAL_NOT_APPROVED"),
+        (lambda s: withdrawals.staff_mark_paid(s, settings, store, stepped(staff), waiting.id, bank_reference="X1",
+                                               note="n", file=("a.pdf", b"%PDF")), "WITHDRAWAL_NOT_APPROVED"),
         (lambda s: withdrawals.staff_mark_returned(s, settings, stepped(staff), waiting.id, "r"),
          "WITHDRAWAL_NOT_APPROVED"),
         (lambda s: withdrawals.staff_mark_paid(s, settings, MemoryStore(), stepped(staff), 10**12,
@@ -196,7 +196,7 @@ async def test_mark_paid_refuses_what_was_not_approved_and_changes_nothing(
         with pytest.raises(DomainError) as exc:
             await in_transaction(session_factory, call)
         assert exc.value.code == code
-    assert await snapshot(session_factory) == before
+    assert await snapshot(session_factory) == before and store.blobs == {}
 
 
 MARK_PAID = """mutation($i: ID!, $r: String!, $n: String!) { markWithdrawalPaid(id: $i, bankReference: $r, note: $n) {
