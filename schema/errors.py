@@ -16,7 +16,7 @@ import structlog
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryGraphQLError
 
-from domain.shared.errors import KNOWN_CODES, DomainError
+from domain.shared.errors import KNOWN_CODES, DomainError, InvalidFields
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -59,6 +59,11 @@ class UserError:
         default=None, description="RATE_LIMITED: seconds until the next attempt will be heard.")
 
 
+def user_errors(exc: DomainError) -> list[UserError]:
+    """A form's several field errors (InvalidFields) each on its own, or the one error."""
+    return [user_error(e) for e in exc.errors] if isinstance(exc, InvalidFields) else [user_error(exc)]
+
+
 def user_error(exc: DomainError) -> UserError:
     try:
         code = ErrorCode[exc.code]
@@ -76,15 +81,42 @@ async def payload_or_errors(
     try:
         return await work()
     except DomainError as exc:
-        return on_error([user_error(exc)])
+        return on_error(user_errors(exc))
 
 
 def should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None:
         return False  # syntax and validation errors are the client's own, safe to show
-    # Raised on purpose with a safe message (permissions, limits, domain rules): shown as is.
-    return not isinstance(original, PublicError | DomainError | StrawberryGraphQLError)
+    # Raised on purpose with a safe message (permissions, limits, domain rules), or graphql-core's
+    # own account of a variable that does not fit its type (a null for a required one, say): shown.
+    return not isinstance(original, PublicError | DomainError | StrawberryGraphQLError | GraphQLError)
+
+
+INTERNAL_MESSAGE = "Unexpected error."
+
+
+def internal_error(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    """What a caller sees of a failure we did not expect: its own code, and the request id to
+    quote (the log line carries the same id). The operation may have been applied all the same:
+    a money mutation's outcome can be looked up by its idempotency key."""
+    extensions = {"code": "INTERNAL_SERVER_ERROR"}
+    if request_id:
+        extensions["requestId"] = request_id
+    return GraphQLError(INTERNAL_MESSAGE, nodes=error.nodes, source=error.source, positions=error.positions,
+                        path=error.path, original_error=None, extensions=extensions)
+
+
+def with_input_code(error: GraphQLError) -> GraphQLError:
+    """graphql-core's refusal of a variable value (wrong type, null for a required one) gets the
+    BAD_USER_INPUT code; its message names the variable and the field."""
+    if (error.extensions or {}).get("code") or not isinstance(error.original_error, GraphQLError):
+        return error
+    # graphql-core speaks Python ("not to be None"); callers send JSON.
+    message = error.message.replace("not to be None", "not to be null")
+    return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
+                        path=error.path, original_error=error.original_error,
+                        extensions={**(error.extensions or {}), "code": "BAD_USER_INPUT"})
 
 
 def public_extensions_for(exc: Any) -> dict[str, str]:

@@ -13,8 +13,7 @@ from typing import Any
 
 import strawberry
 import structlog
-from graphql import GraphQLError
-from graphql import OperationType
+from graphql import GraphQLError, OperationType
 from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -25,7 +24,7 @@ import schema as schema_pkg
 from domain.shared.actor import ActorKind
 from domain.shared.discovery import context_modules
 from domain.shared.settings import Settings
-from schema.errors import should_mask
+from schema.errors import internal_error, should_mask, with_input_code
 from schema.limits import DocumentCache, document_cache
 from schema.permissions import scope_refusal, token_rules
 from schema.scalars import DECIMAL_OVERRIDE
@@ -96,6 +95,10 @@ class _NoSuggestionsExecutor(StrawberryGraphQLCoreExecutionContext):
 
 
 class _MaskErrors(MaskErrors):
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        return [internal_error(e, request_id) if self.should_mask_error(e) else with_input_code(e) for e in errors]
+
     def _process_result(self, result: object) -> None:
         # The same test as strawberry's (has errors), without isinstance against a runtime-checkable
         # Protocol: that alone cost about 45 us on every request.

@@ -22,7 +22,7 @@ from domain.clients.errors import InvalidPhone, JurisdictionNotServed, UnderAge
 from domain.clients.models import Client, Jurisdiction
 from domain.clients.status import EDITABLE, Status, require_status, transition
 from domain.shared.actor import Actor
-from domain.shared.errors import ValidationFailed
+from domain.shared.errors import FieldErrors, ValidationFailed
 
 # Where the age of majority differs from 18 (civil-law majority; contracts below it are voidable).
 AGE_OF_MAJORITY: dict[str, int] = {"AE": 21, "BH": 21, "CM": 21, "CI": 21, "EG": 21, "GA": 21, "KW": 21,
@@ -97,51 +97,65 @@ def _phone(number: str, country: str) -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
-async def validate(session: AsyncSession, data: ProfileInput, today: date) -> dict[str, Any]:
-    country = country_code(data.country)
-    served = await session.get(Jurisdiction, country)
-    if served is None or not served.served:
-        raise JurisdictionNotServed(f"we do not accept clients from {country}", field="country")
-    majority = AGE_OF_MAJORITY.get(country, 18)
+async def validate(session: AsyncSession, data: ProfileInput, today: date,
+                   form: FieldErrors | None = None) -> dict[str, Any]:
+    """The profile to store; every field at fault is reported at once (into `form` when given,
+    which the caller then raises; raised here otherwise)."""
+    own = form is None
+    form = form if form is not None else FieldErrors()
+    country = form.take(lambda: country_code(data.country))
+    if country is not None:
+        served = await session.get(Jurisdiction, country)
+        if served is None or not served.served:
+            form.add(JurisdictionNotServed(f"we do not accept clients from {country}", field="country"))
+    majority = AGE_OF_MAJORITY.get(country or "", 18)
     if data.date_of_birth > today or age_on(data.date_of_birth, today) < majority:
-        raise UnderAge(f"clients in {country} must be at least {majority}", field="dateOfBirth")
-    if age_on(data.date_of_birth, today) > 120:
-        raise ValidationFailed("date of birth is not plausible", field="dateOfBirth")
+        form.add(UnderAge(f"clients in {country or 'your country'} must be at least {majority}", field="dateOfBirth"))
+    elif age_on(data.date_of_birth, today) > 120:
+        form.add(ValidationFailed("date of birth is not plausible", field="dateOfBirth"))
     if data.employment_status not in EMPLOYMENT:
-        raise ValidationFailed(f"employment status is one of {', '.join(EMPLOYMENT)}", field="employmentStatus")
+        form.add(ValidationFailed(f"employment status is one of {', '.join(EMPLOYMENT)}", field="employmentStatus"))
     if data.source_of_funds not in SOURCES_OF_FUNDS:
-        raise ValidationFailed(f"source of funds is one of {', '.join(SOURCES_OF_FUNDS)}", field="sourceOfFunds")
+        form.add(ValidationFailed(f"source of funds is one of {', '.join(SOURCES_OF_FUNDS)}", field="sourceOfFunds"))
     if not data.tax_residencies:
-        raise ValidationFailed("at least one tax residency is required", field="taxResidencies")
-    taxes = [{"country": country_code(t.country, "taxResidencies.country"),
-              "tin": _required(t.tin, "taxResidencies.tin", 40)} for t in data.tax_residencies]
+        form.add(ValidationFailed("at least one tax residency is required", field="taxResidencies"))
+    taxes = [{"country": form.take(lambda t=t: country_code(t.country, "taxResidencies.country")),  # type: ignore[misc]
+              "tin": form.take(lambda t=t: _required(t.tin, "taxResidencies.tin", 40))}  # type: ignore[misc]
+             for t in data.tax_residencies]
+    phone = form.take(lambda: _phone(data.phone, country)) if country is not None else None
+    address = {"line": form.take(lambda: _required(data.address_line, "addressLine", 200)),
+               "city": form.take(lambda: _required(data.city, "city")),
+               "postal_code": form.take(lambda: _required(data.postal_code, "postalCode", 20)), "country": country}
+    company = data.company
+    company_data = form.take(lambda: _company(company, today)) if company is not None else None
+    if own:
+        form.raise_if_any()
     profile: dict[str, Any] = {
-        "phone": _phone(data.phone, country),
-        "address": {"line": _required(data.address_line, "addressLine", 200), "city": _required(data.city, "city"),
-                    "postal_code": _required(data.postal_code, "postalCode", 20), "country": country},
-        "tax_residencies": taxes, "employment_status": data.employment_status,
+        "phone": phone, "address": address, "tax_residencies": taxes, "employment_status": data.employment_status,
         "source_of_funds": data.source_of_funds, "occupation": data.occupation.strip()[:100],
     }
-    if data.company is not None:
-        profile["company"] = _company(data.company, today)
+    if company_data is not None:
+        profile["company"] = company_data
     return profile
 
 
 def _company(c: Company, today: date) -> dict[str, Any]:
-    name = _required(c.name, "company.name", 200)
-    country = country_code(c.country, "company.country")
+    form = FieldErrors()
+    name = form.take(lambda: _required(c.name, "company.name", 200))
+    country = form.take(lambda: country_code(c.country, "company.country"))
     number = " ".join(c.registration_number.split()).upper()
     if not REGISTRATION_NUMBER.fullmatch(number) or not any(ch.isdigit() for ch in number):
-        raise ValidationFailed("the registration number has letters, digits, spaces, '.', '/' or '-' and at least "
-                               "one digit (at most 60 characters)", field="company.registrationNumber")
+        form.add(ValidationFailed("the registration number has letters, digits, spaces, '.', '/' or '-' and at least "
+                                  "one digit (at most 60 characters)", field="company.registrationNumber"))
     if c.incorporated_on is not None and not EARLIEST_INCORPORATION <= c.incorporated_on <= today:
-        raise ValidationFailed("the date of incorporation must be a past date", field="company.incorporatedOn")
+        form.add(ValidationFailed("the date of incorporation must be a past date", field="company.incorporatedOn"))
     if not c.directors:
-        raise ValidationFailed("a company needs at least one director", field="company.directors")
+        form.add(ValidationFailed("a company needs at least one director", field="company.directors"))
     if len(c.directors) > MAX_DIRECTORS:
-        raise ValidationFailed(f"at most {MAX_DIRECTORS} directors", field="company.directors")
-    directors = [_director(d, today) for d in c.directors]
-    names = [(d["first_name"].casefold(), d["last_name"].casefold(), d["date_of_birth"]) for d in directors]
+        form.add(ValidationFailed(f"at most {MAX_DIRECTORS} directors", field="company.directors"))
+    directors = [form.take(lambda d=d: _director(d, today)) for d in c.directors]  # type: ignore[misc]
+    form.raise_if_any()
+    names = [(d["first_name"].casefold(), d["last_name"].casefold(), d["date_of_birth"]) for d in directors if d]
     if len(set(names)) != len(names):
         raise ValidationFailed("a director is listed twice", field="company.directors")
     return {"name": name, "registration_number": number, "country": country,
@@ -150,28 +164,36 @@ def _company(c: Company, today: date) -> dict[str, Any]:
 
 
 def _director(d: Director, today: date) -> dict[str, Any]:
-    country = country_code(d.country, "company.directors.country") if d.country else None
+    form = FieldErrors()
+    given = d.country
+    country = form.take(lambda: country_code(given, "company.directors.country")) if given else None
     if d.date_of_birth is not None:
         majority = AGE_OF_MAJORITY.get(country or "", 18)
         if d.date_of_birth > today or age_on(d.date_of_birth, today) < majority:
-            raise UnderAge(f"a director must be at least {majority}", field="company.directors.dateOfBirth")
-        if age_on(d.date_of_birth, today) > 120:
-            raise ValidationFailed("date of birth is not plausible", field="company.directors.dateOfBirth")
-    return {"first_name": _required(d.first_name, "company.directors.firstName"),
-            "last_name": _required(d.last_name, "company.directors.lastName"),
+            form.add(UnderAge(f"a director must be at least {majority}", field="company.directors.dateOfBirth"))
+        elif age_on(d.date_of_birth, today) > 120:
+            form.add(ValidationFailed("date of birth is not plausible", field="company.directors.dateOfBirth"))
+    first = form.take(lambda: _required(d.first_name, "company.directors.firstName"))
+    last = form.take(lambda: _required(d.last_name, "company.directors.lastName"))
+    form.raise_if_any()
+    return {"first_name": first, "last_name": last,
             "date_of_birth": d.date_of_birth.isoformat() if d.date_of_birth else None, "country": country}
 
 
 async def update_profile(session: AsyncSession, actor: Actor, client: Client, data: ProfileInput,
                          today: date) -> Client:
     require_status(client, EDITABLE, "change the profile")
+    form = FieldErrors()
+    first_name = form.take(lambda: _required(data.first_name, "firstName"))
+    last_name = form.take(lambda: _required(data.last_name, "lastName"))
     if client.kind == "corporate" and data.company is None:
-        raise ValidationFailed("corporate clients must give company data", field="company")
-    profile = await validate(session, data, today)
+        form.add(ValidationFailed("corporate clients must give company data", field="company"))
+    profile = await validate(session, data, today, form)
+    form.raise_if_any()  # every field at fault at once
+    assert first_name is not None and last_name is not None
     before = {"first_name": client.first_name, "last_name": client.last_name, "country": client.country,
               "date_of_birth": client.date_of_birth.isoformat() if client.date_of_birth else None, **client.profile}
-    client.first_name = _required(data.first_name, "firstName")
-    client.last_name = _required(data.last_name, "lastName")
+    client.first_name, client.last_name = first_name, last_name
     client.date_of_birth, client.country, client.profile = data.date_of_birth, profile["address"]["country"], profile
     after = {"first_name": client.first_name, "last_name": client.last_name, "country": client.country,
              "date_of_birth": data.date_of_birth.isoformat(), **profile}

@@ -18,9 +18,11 @@ from domain.clients.models import Client, Lead, LeadTouch
 from domain.clients.status import Status, start, transition
 from domain.identity.errors import EmailTaken, TokenInvalid
 from domain.identity.models import OneTimeToken, User
+from domain.identity.passwords import check_policy
 from domain.identity.secrets import new_token, token_hash
 from domain.identity.sessions import create_user
 from domain.shared.actor import Actor, ActorKind
+from domain.shared.errors import FieldErrors
 from domain.shared.settings import Settings
 
 VERIFY_PURPOSE = "client_email_verify"
@@ -31,7 +33,10 @@ async def register_client(session: AsyncSession, settings: Settings, actor: Acto
                           display_name: str, kind: str = "individual",
                           attribution: Attribution | None = None) -> Client:
     """A client user and record (status registered), converting a lead with the same email."""
-    check_email(email)
+    form = FieldErrors()  # a bad email and a weak password are reported together
+    cleaned = form.take(lambda: check_email(email))
+    form.take(lambda: check_policy(password, settings, email=cleaned[0] if cleaned else None))
+    form.raise_if_any()
     if kind not in ("individual", "corporate"):
         kind = "individual"
     try:

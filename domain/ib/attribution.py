@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
+from domain.ib import RELATIONSHIP_CATEGORY
 from domain.ib.errors import (
     ChangeBeforeLastChange,
     ClientAlreadyAttributed,
@@ -98,7 +99,8 @@ async def attribute_at_registration(
         "INSERT INTO ib_client_attributions (client_id, ib_id, link_id, source, valid_from) "
         "VALUES (:c, :ib, :l, 'registration', :at)"), {"c": client_id, "ib": link.ib_id, "l": link.id, "at": at})
     await record(session, actor, action="ib.client_attributed", entity_type="client", entity_id=client_id,
-                 before={"ib_id": existing}, after={"ib_id": int(link.ib_id), "link_id": int(link.id)})
+                 before={"ib_id": existing}, after={"ib_id": int(link.ib_id), "link_id": int(link.id)},
+                 category=RELATIONSHIP_CATEGORY)
     return int(link.ib_id)
 
 
@@ -138,4 +140,4 @@ async def reassign(
                  before={"ib_id": before},
                  after={"ib_id": new_ib_id, "effective_from": effective_from.isoformat(),
                         "retroactive": allow_retroactive},
-                 reason=reason)
+                 reason=reason, category=RELATIONSHIP_CATEGORY)

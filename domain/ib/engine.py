@@ -74,9 +74,10 @@ WITH d AS (
     JOIN ib_plan_clauses c ON c.version_id = g.version_id
          AND c.kind IN ('per_lot', 'commission_share', 'spread_share')
     LEFT JOIN trading_instruments i ON c.kind = 'spread_share' AND i.server_id = g.server_id AND i.symbol = g.symbol
-    WHERE (c.symbols IS NULL OR g.symbol LIKE ANY (c.symbols))
+    WHERE (c.symbols IS NULL OR EXISTS (SELECT FROM unnest(c.symbols) p WHERE g.symbol LIKE p ESCAPE ''))
       AND NOT (g.symbol = ANY (c.excluded_symbols))
-      AND (c.account_groups IS NULL OR g.acct_group LIKE ANY (c.account_groups))
+      AND (c.account_groups IS NULL
+           OR EXISTS (SELECT FROM unnest(c.account_groups) p WHERE g.acct_group LIKE p ESCAPE ''))
       AND NOT (g.login = ANY (c.excluded_logins))
       AND (c.side = 'both' OR (c.side = 'open' AND g.entry = 0) OR (c.side = 'close' AND g.entry IN (1, 3)))
       AND (c.min_hold_seconds = 0 OR g.time - (

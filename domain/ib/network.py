@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
+from domain.ib import RELATIONSHIP_CATEGORY
 from domain.ib.errors import (
     ChangeBeforeLastChange,
     IbAlreadyApplied,
@@ -69,7 +70,7 @@ async def apply(session: AsyncSession, actor: Actor, user_id: int, *, parent_id:
     if inserted is None:
         raise IbAlreadyApplied("this user has already applied", field="userId")
     await record(session, actor, action="ib.applied", entity_type="ib_partner", entity_id=user_id,
-                 after={"status": "pending", "requested_parent_id": parent_id})
+                 after={"status": "pending", "requested_parent_id": parent_id}, category=RELATIONSHIP_CATEGORY)
 
 
 async def approve(session: AsyncSession, actor: Actor, ib_id: int, *, parent_id: int | None = None,
@@ -102,7 +103,8 @@ async def approve(session: AsyncSession, actor: Actor, ib_id: int, *, parent_id:
             f"SELECT c.ancestor_id, :id, c.depth + 1, :at FROM ib_closure c WHERE c.descendant_id = :p AND {_AS_OF}"),
             {"id": ib_id, "p": parent, "at": at})
     await record(session, actor, action="ib.approved", entity_type="ib_partner", entity_id=ib_id,
-                 before={"status": "pending"}, after={"status": "approved", "parent_id": parent})
+                 before={"status": "pending"}, after={"status": "approved", "parent_id": parent},
+                 category=RELATIONSHIP_CATEGORY)
     return at
 
 
@@ -116,7 +118,8 @@ async def reject(session: AsyncSession, actor: Actor, ib_id: int, *, reason: str
         "UPDATE ib_partners SET status = 'rejected', decided_at = now(), decided_by = :by WHERE user_id = :id"),
         {"by": actor.user_id, "id": ib_id})
     await record(session, actor, action="ib.rejected", entity_type="ib_partner", entity_id=ib_id,
-                 before={"status": "pending"}, after={"status": "rejected"}, reason=reason)
+                 before={"status": "pending"}, after={"status": "rejected"}, reason=reason,
+                 category=RELATIONSHIP_CATEGORY)
 
 
 async def move(session: AsyncSession, actor: Actor, ib_id: int, new_parent_id: int | None, *,
@@ -176,7 +179,7 @@ async def move(session: AsyncSession, actor: Actor, ib_id: int, new_parent_id: i
         {**params, "r": reason[:2000]})
     await record(session, actor, action="ib.moved", entity_type="ib_partner", entity_id=ib_id,
                  before={"parent_id": old_parent}, after={"parent_id": new_parent_id, "effective_from": at.isoformat()},
-                 reason=reason)
+                 reason=reason, category=RELATIONSHIP_CATEGORY)
 
 
 @dataclass(frozen=True)

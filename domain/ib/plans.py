@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
+from domain.ib import PLAN_CATEGORY
 from domain.ib.errors import InvalidPlan, PlanExceedsCap, PlanNotFound, PlanVersionOverlap, RetroactiveNotAllowed
 from domain.ib.network import PAST_TOLERANCE, require_approved
 from domain.shared.actor import Actor
@@ -67,9 +68,11 @@ class ClauseSpec:
     base_rate: Decimal = ONE
     # The most all levels together may earn per unit.
     max_total: Decimal = ONE
-    symbols: tuple[str, ...] | None = None  # SQL LIKE patterns, e.g. ("EUR%", "XAUUSD"); None = all
+    # Patterns where % and _ are wildcards and every other character is literal (matched with LIKE ... ESCAPE '':
+    # MT5 group names such as real\raw carry backslashes, which LIKE would otherwise read as an escape).
+    symbols: tuple[str, ...] | None = None  # e.g. ("EUR%", "XAUUSD"); None = all
     excluded_symbols: tuple[str, ...] = ()
-    account_groups: tuple[str, ...] | None = None  # LIKE patterns over the trading account's group
+    account_groups: tuple[str, ...] | None = None  # patterns (as symbols) over the account's group
     excluded_logins: tuple[int, ...] = ()
     side: Side = Side.BOTH
     lot_modifier: Decimal = ONE
@@ -128,7 +131,7 @@ async def create_plan(session: AsyncSession, actor: Actor, *, name: str, currenc
     if plan_id is None:
         raise Conflict("a plan with this name exists", field="name")
     await record(session, actor, action="ib.plan_created", entity_type="ib_plan", entity_id=int(plan_id),
-                 after={"name": name, "currency": cur.code, "is_default": is_default})
+                 after={"name": name, "currency": cur.code, "is_default": is_default}, category=PLAN_CATEGORY)
     return int(plan_id)
 
 
@@ -193,7 +196,7 @@ async def add_version(
                         "valid_from": valid_from.isoformat(), "valid_to": valid_to.isoformat() if valid_to else None,
                         "clauses": [{"kind": s.kind.value, "level_rates": [str(r) for r in s.level_rates],
                                      "payout_rates": [str(r) for r in d]}
-                                    for s, d in zip(clauses, derived, strict=True)]})
+                                    for s, d in zip(clauses, derived, strict=True)]}, category=PLAN_CATEGORY)
     return int(version_id)
 
 
@@ -227,4 +230,5 @@ async def assign(session: AsyncSession, actor: Actor, ib_id: int, plan_id: int, 
         {"ib": ib_id, "p": plan_id, "t": effective_from, "r": reason[:2000], "by": actor.user_id})
     await record(session, actor, action="ib.plan_assigned", entity_type="ib_partner", entity_id=ib_id,
                  before={"plan_id": current.plan_id if current else None},
-                 after={"plan_id": plan_id, "effective_from": effective_from.isoformat()}, reason=reason or None)
+                 after={"plan_id": plan_id, "effective_from": effective_from.isoformat()}, reason=reason or None,
+                 category=PLAN_CATEGORY)

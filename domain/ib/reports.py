@@ -25,13 +25,21 @@ def check_period(t0: datetime, t1: datetime) -> None:
         raise ValidationFailed("a period is two UTC instants, from before to", field="period")
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(v: Any) -> Any:
+    """A text starting like a formula (= + - @, or a tab/CR a spreadsheet strips first) is neutralised with a
+    leading quote (CSV injection); anything else, the empty text included, is written as it is."""
+    return "'" + v if isinstance(v, str) and v.startswith(_FORMULA_STARTS) else v
+
+
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     for row in rows:
-        # A leading = + - @ would be a formula in a spreadsheet: neutralise (CSV injection).
-        w.writerow(["'" + v if isinstance(v, str) and v[:1] in "=+-@" else v for v in row])
+        w.writerow([_cell(v) for v in row])
     return buf.getvalue()
 
 

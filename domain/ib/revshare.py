@@ -65,9 +65,10 @@ WITH d AS (
     JOIN ib_plan_versions v ON v.plan_id = gp.plan_id
          AND v.valid_from <= d.time AND (v.valid_to IS NULL OR v.valid_to > d.time)
     JOIN ib_plan_clauses c ON c.version_id = v.id AND c.kind = 'revenue_share'
-    WHERE (c.symbols IS NULL OR d.symbol LIKE ANY (c.symbols))
+    WHERE (c.symbols IS NULL OR EXISTS (SELECT FROM unnest(c.symbols) p WHERE d.symbol LIKE p ESCAPE ''))
       AND NOT (d.symbol = ANY (c.excluded_symbols))
-      AND (c.account_groups IS NULL OR d.acct_group LIKE ANY (c.account_groups))
+      AND (c.account_groups IS NULL
+           OR EXISTS (SELECT FROM unnest(c.account_groups) p WHERE d.acct_group LIKE p ESCAPE ''))
       AND NOT (d.login = ANY (c.excluded_logins))
 ), pc AS (
     SELECT client_id, direct_ib, version_id, plan_id, clause_no, payout_rates, payout_currency, scale, acct_currency,

@@ -112,6 +112,43 @@ async def peek(session: AsyncSession, *, scope: str, key: str, operation: str,
     return None if row is None else _settled(row, fingerprint(operation, payload))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of an operation sent with an idempotency key, as its caller may ask."""
+
+    key: str
+    status: str
+    result: dict[str, Any] | None
+    created_at: Any
+    updated_at: Any
+
+
+async def outcome(session: AsyncSession, *, scope: str, key: str, user_id: int | None = None) -> Outcome | None:
+    """The stored outcome of the caller's own key (scope = the caller); None when never used (or
+    expired), so a caller who saw an internal error can tell whether its operation was applied.
+    A staff adjustment above the four-eyes threshold keeps its key on its request instead
+    (`user_id`: the requester): pending is in progress, approved succeeded, rejected failed."""
+    key = check_key(key)
+    conn = await driver(session)
+    row = await conn.fetchrow(
+        "SELECT status, result, created_at, updated_at FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        scope, key)
+    if row is not None:
+        result = row["result"]
+        return Outcome(key, row["status"], orjson.loads(result) if isinstance(result, str | bytes) else result,
+                       row["created_at"], row["updated_at"])
+    if user_id is None:
+        return None
+    req = await conn.fetchrow(
+        "SELECT id, status, entry_id, created_at, coalesce(decided_at, created_at) AS updated_at "
+        "FROM balance_adjustment_requests WHERE requested_by = $1 AND idempotency_key = $2", user_id, key)
+    if req is None:
+        return None
+    status = {"pending": IN_PROGRESS, "approved": SUCCEEDED}.get(req["status"], FAILED)
+    return Outcome(key, status, {"adjustment_request_id": req["id"], "request_status": req["status"],
+                                 "entry_id": req["entry_id"]}, req["created_at"], req["updated_at"])
+
+
 async def finish(
     session: AsyncSession, *, scope: str, key: str, result: Mapping[str, Any], status: str = SUCCEEDED
 ) -> None:

@@ -8,13 +8,16 @@ provider, store its session id and apply any webhook that was parked because it 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
 from domain.ledger.accounts import Purpose, house_account, wallet_for
+from domain.ledger.idempotency import Settlement
 from domain.ledger.posting import Leg, post
+from domain.ledger.wallets import once
 from domain.payments import methods, repo, signals
 from domain.payments.errors import PaymentMethodUnavailable
 from domain.payments.gateway import HostedCheckoutGateway
@@ -62,12 +65,31 @@ async def _record(session: AsyncSession, actor: Actor, *, user_id: int, method_c
 
 async def create_deposit(factory: SessionFactory, settings: Settings, actor: Actor, *, user_id: int,
                          method_code: str, currency: str, amount: Decimal, country: str | None,
-                         return_url: str) -> Payment:
+                         return_url: str, idempotency_key: str | None = None) -> Payment:
+    """With an idempotency key a repeat returns the first call's deposit (the same key with other
+    input is refused), and the outcome can be looked up by the key."""
     async def record(session: AsyncSession) -> tuple[Payment, methods.Method]:
         return await _record(session, actor, user_id=user_id, method_code=method_code, currency=currency,
                              amount=amount, country=country)
 
-    payment, method = await in_transaction(factory, record)
+    async def record_once(session: AsyncSession) -> tuple[Payment, methods.Method]:
+        assert idempotency_key is not None
+        code = currency_info(currency).code
+        payload = {"user_id": user_id, "method": method_code.strip(), "currency": code,
+                   "amount": quantize_exact(amount, code, field="amount"),
+                   "country": country.upper() if country else None, "return_url": return_url}
+
+        async def work(_: Settlement) -> dict[str, Any]:
+            return {"payment_id": (await record(session))[0].id}
+
+        result, _ = await once(session, actor, idempotency_key, "create_deposit", payload, work)
+        found = await repo.get(session, int(result["payment_id"]))
+        assert found is not None
+        return found, await methods.resolve(session, found.method_code, found.currency, found.country)
+
+    payment, method = await in_transaction(factory, record if idempotency_key is None else record_once)
+    if payment.status is not Status.CREATED:  # a repeat of a deposit already under way (or wire, pending)
+        return payment
     if method.kind not in REDIRECT_KINDS:
         return payment
     async with factory() as s:

@@ -43,6 +43,12 @@ class NotAwaitingApproval(Conflict):
     code = "WITHDRAWAL_NOT_AWAITING_APPROVAL"
 
 
+class WithdrawalNotApproved(Conflict):
+    """Only an approved withdrawal can have been paid out (or come back)."""
+
+    code = "WITHDRAWAL_NOT_APPROVED"
+
+
 class DisputeExceedsPayment(ValidationFailed):
     code = "DISPUTE_EXCEEDS_PAYMENT"
 

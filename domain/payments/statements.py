@@ -1,5 +1,7 @@
 """Bank statements (CSV and ISO 20022 camt.053): incoming credits matched to wire deposits by the
-payment reference quoted in the remittance information.
+payment reference quoted in the remittance information; outgoing debits quoting a wire
+withdrawal's reference settle it, and a credit quoting one (the bank sending it back, camt.053
+RtrInf) returns it.
 
 Each statement line is stored once per (account, bank entry reference), so re-importing a file is
 harmless; an exact match (reference, amount, currency) credits the wallet, anything else is left
@@ -19,10 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
-from domain.payments import repo
+from domain.payments import repo, withdrawals
 from domain.payments.deposits import credit
 from domain.payments.errors import StatementMalformed
-from domain.payments.reference import find_reference
+from domain.payments.reference import PREFIXES, find_reference
 from domain.payments.status import Status
 from domain.shared.actor import Actor
 from domain.shared.errors import DomainError
@@ -30,6 +32,8 @@ from domain.shared.money import currency as currency_info
 
 MAX_LINES = 10_000
 CSV_COLUMNS = ("entry_ref", "booking_date", "amount", "currency", "payer_name", "remittance")
+# Optional CSV column: why the bank sent a payment back (camt.053: RtrInf/Rsn/Cd and AddtlInf).
+CSV_RETURN_REASON = "return_reason"
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,14 @@ class Line:
     currency: str
     payer_name: str
     remittance: str
+    return_reason: str = ""
 
 
 @dataclass
 class ImportResult:
     matched: list[str] = field(default_factory=list)  # payment references credited
+    settled: list[str] = field(default_factory=list)  # wire withdrawal references paid out
+    returned: list[str] = field(default_factory=list)  # wire withdrawal references sent back
     unmatched: list[str] = field(default_factory=list)  # bank entry refs with no usable reference
     amount_mismatch: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
@@ -75,7 +82,7 @@ def parse_csv(content: str) -> list[Line]:
             raise StatementMalformed("every line needs an entry_ref", field="content")
         lines.append(Line(ref, _date(row.get("booking_date") or ""), _amount(row.get("amount") or "", ref),
                           (row.get("currency") or "").strip().upper(), (row.get("payer_name") or "").strip(),
-                          (row.get("remittance") or "").strip()))
+                          (row.get("remittance") or "").strip(), (row.get(CSV_RETURN_REASON) or "").strip()))
     return lines
 
 
@@ -121,8 +128,12 @@ def parse_camt053(content: str) -> list[Line]:
         payer = _text(tx, "RltdPties", "Dbtr", "Nm") if tx is not None else ""
         remittance = " ".join(
             (e.text or "").strip() for e in (tx.iter() if tx is not None else ()) if _local(e.tag) in ("Ustrd", "Ref"))
+        rtr = " ".join(x for x in (_text(tx, "RtrInf", "Rsn", "Cd"), _text(tx, "RtrInf", "Rsn", "Prtry"),
+                                   _text(tx, "RtrInf", "AddtlInf")) if x) if tx is not None else ""
+        if tx is not None and not rtr and _find(tx, "RtrInf") is not None:
+            rtr = "returned"
         lines.append(Line(ref, _date(_text(ntry, "BookgDt", "Dt") or _text(ntry, "BookgDt", "DtTm")), amount,
-                          (amt.get("Ccy") or "").upper(), payer, remittance))
+                          (amt.get("Ccy") or "").upper(), payer, remittance, rtr))
     return lines
 
 
@@ -136,10 +147,16 @@ async def import_statement(session: AsyncSession, actor: Actor, *, account: str,
         raise StatementMalformed(f"at most {MAX_LINES} lines per statement", field="content")
     result = ImportResult()
     for line in lines:
-        if line.amount <= 0:
-            continue  # outgoing lines are reconciled with withdrawals elsewhere
         reference = find_reference(line.remittance)
-        status, payment_id = await _match(session, actor, account, line, reference)
+        outgoing = reference is not None and reference.startswith(PREFIXES["withdrawal"] + "-")
+        if line.amount <= 0 and not outgoing:
+            continue  # bank fees and other outgoing lines that name no withdrawal
+        if await _seen(session, account, line):
+            status, payment_id = "duplicate", None
+        elif outgoing:
+            status, payment_id = await _match_withdrawal(session, actor, account, line, reference or "")
+        else:
+            status, payment_id = await _match(session, actor, line, reference)
         inserted = await session.scalar(text(
             "INSERT INTO bank_statement_lines (account, line_ref, booked_on, amount, currency, payer_name, remittance, "
             "reference, status, payment_id, imported_by) VALUES (:acc, :ref, :d, :amt, :cur, :payer, :rem, :pref, "
@@ -150,32 +167,73 @@ async def import_statement(session: AsyncSession, actor: Actor, *, account: str,
         if inserted is None:
             result.duplicates.append(line.line_ref)
         elif status == "matched":
-            result.matched.append(reference or "")
+            (result.settled if outgoing else result.matched).append(reference or "")
+        elif status == "returned":
+            result.returned.append(reference or "")
         elif status == "amount_mismatch":
             result.amount_mismatch.append(line.line_ref)
         else:
             result.unmatched.append(line.line_ref)
     await audit.record(session, actor, action="payment.statement_import", entity_type="bank_account",
-                       entity_id=account, after={"matched": len(result.matched), "unmatched": len(result.unmatched),
+                       entity_id=account, after={"matched": len(result.matched), "settled": len(result.settled),
+                                                 "returned": len(result.returned), "unmatched": len(result.unmatched),
                                                  "amount_mismatch": len(result.amount_mismatch),
                                                  "duplicates": len(result.duplicates)}, category="payments")
     return result
 
 
-async def _match(session: AsyncSession, actor: Actor, account: str, line: Line,
-                 reference: str | None) -> tuple[str, int | None]:
+async def _seen(session: AsyncSession, account: str, line: Line) -> bool:
     already = await session.scalar(text(
         "SELECT 1 FROM bank_statement_lines WHERE account = :a AND line_ref = :r"), {"a": account, "r": line.line_ref})
-    if already is not None:
-        return "duplicate", None
-    payment = await repo.by_reference(session, reference) if reference else None
-    if payment is None or payment.direction != "deposit" or payment.method_kind != "wire":
-        return "unmatched", None
+    return already is not None
+
+
+def _same_money(line: Line, payment: repo.Payment) -> bool:
     try:
         same_currency = currency_info(line.currency).code == payment.currency
     except DomainError:  # an unknown currency code on a bank line simply does not match
         same_currency = False
-    if not same_currency or line.amount != payment.amount:
+    return same_currency and abs(line.amount) == payment.amount
+
+
+async def _match_withdrawal(session: AsyncSession, actor: Actor, account: str, line: Line,
+                            reference: str) -> tuple[str, int | None]:
+    """A debit quoting a wire withdrawal pays it; a credit quoting one is the bank sending it back.
+    Anything unexpected (not approved, already paid by another line, already returned) goes to review."""
+    payment = await repo.by_reference(session, reference)
+    if payment is None or payment.direction != "withdrawal" or payment.method_kind != "wire":
+        return "unmatched", None
+    if not _same_money(line, payment):
+        return "amount_mismatch", payment.id
+    if payment.approval != "approved":
+        return "unmatched", payment.id
+    if line.amount < 0:
+        if payment.status is Status.SUCCEEDED:
+            # Staff marked it paid already: this line confirms it, unless another line did (a second debit).
+            confirmed = await session.scalar(text(
+                "SELECT 1 FROM bank_statement_lines WHERE payment_id = :p AND status = 'matched' AND amount < 0"),
+                {"p": payment.id})
+            return ("unmatched" if confirmed else "matched"), payment.id
+        if payment.status not in (Status.CREATED, Status.PENDING):
+            return "unmatched", payment.id
+        await withdrawals.mark_paid(session, actor, payment.id, withdrawals.Evidence(
+            bank_reference=line.line_ref[:64], note=f"bank statement {account}, booked {line.booked_on or '-'}",
+            source="statement"))
+        return "matched", payment.id
+    if payment.status not in (Status.CREATED, Status.PENDING, Status.SUCCEEDED):
+        return "unmatched", payment.id
+    await withdrawals.mark_returned(session, actor, payment.id,
+                                    f"{line.return_reason or 'credited back'} (bank statement {account}, "
+                                    f"line {line.line_ref[:64]})")
+    return "returned", payment.id
+
+
+async def _match(session: AsyncSession, actor: Actor, line: Line,
+                 reference: str | None) -> tuple[str, int | None]:
+    payment = await repo.by_reference(session, reference) if reference else None
+    if payment is None or payment.direction != "deposit" or payment.method_kind != "wire":
+        return "unmatched", None
+    if not _same_money(line, payment):
         return "amount_mismatch", payment.id
     if payment.status not in (Status.CREATED, Status.PENDING):
         return "unmatched", payment.id  # already settled: a second transfer quoting it goes to review

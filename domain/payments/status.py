@@ -16,17 +16,19 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
     CHARGED_BACK = "charged_back"
+    RETURNED = "returned"  # a wire withdrawal the beneficiary's bank sent back: the money is the client's again
 
 
 ALLOWED: dict[Status, frozenset[Status]] = {
-    Status.CREATED: frozenset({Status.PENDING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}),
-    Status.PENDING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}),
+    Status.CREATED: frozenset({Status.PENDING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.RETURNED}),
+    Status.PENDING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.RETURNED}),
     # A card processor may capture a retried attempt after reporting a failure: money did arrive.
     Status.FAILED: frozenset({Status.SUCCEEDED}),
-    Status.SUCCEEDED: frozenset({Status.REFUNDED, Status.CHARGED_BACK}),
+    Status.SUCCEEDED: frozenset({Status.REFUNDED, Status.CHARGED_BACK, Status.RETURNED}),
     Status.REFUNDED: frozenset({Status.CHARGED_BACK}),
     Status.CANCELLED: frozenset(),
     Status.CHARGED_BACK: frozenset(),
+    Status.RETURNED: frozenset(),
 }
 # Moving to one of these from a later state is a stale (out-of-order) event, not an error.
 EARLY = frozenset({Status.CREATED, Status.PENDING})

@@ -7,6 +7,9 @@ Closed loop: money goes back to the card/method it came from, up to what that me
 
 from __future__ import annotations
 
+import hashlib
+import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -19,16 +22,19 @@ from domain.ledger.accounts import Purpose, balance_of, house_account, wallet_fo
 from domain.ledger.errors import InsufficientFunds
 from domain.ledger.holds import capture_hold, place_hold, release_hold
 from domain.ledger.idempotency import Settlement
+from domain.ledger.posting import Leg, post
 from domain.ledger.wallets import once
 from domain.payments import methods, repo, signals
 from domain.payments.config import four_eyes_threshold
 from domain.payments.errors import (
     AlreadyApproved,
     ClosedLoopRequired,
+    InvalidTransition,
     NotAwaitingApproval,
     PaymentMethodUnavailable,
     PaymentNotFound,
     SelfApprovalForbidden,
+    WithdrawalNotApproved,
 )
 from domain.payments.gateway import HostedCheckoutGateway
 from domain.payments.repo import Payment
@@ -41,7 +47,7 @@ from domain.shared.money import quantize_exact
 from domain.shared.settings import Settings
 
 LOOP_KINDS = ("card", "local", "crypto")
-OPEN = ("failed", "cancelled")
+OPEN = ("failed", "cancelled", "returned")  # withdrawals whose money stayed with (or came back to) the client
 
 
 async def refundable_by_method(session: AsyncSession, user_id: int, currency: str) -> dict[str, Decimal]:
@@ -211,3 +217,122 @@ async def fail(session: AsyncSession, actor: Actor, payment: Payment, reason: st
     assert payment.hold_id is not None
     await release_hold(session, wallet, payment.hold_id)
     return await repo.move(session, actor, payment, Status.FAILED, reason=reason)
+
+
+# Wire withdrawals are paid by finance from the bank, so no provider reports the outcome: the bank
+# statement's debit line quoting the reference (statements.import_statement), or a staff member with
+# evidence, marks one paid; a line sending the money back, or staff, marks it returned.
+MAX_EVIDENCE_BYTES = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a wire withdrawal is taken as paid: the bank's reference, a note, and the file if any
+    (stored encrypted like client documents; its checksum goes into the audit record)."""
+
+    bank_reference: str
+    note: str
+    source: str  # "staff" or "statement"
+    file: dict[str, Any] | None = None
+
+    def audit(self) -> dict[str, Any]:
+        return {"bank_reference": self.bank_reference, "note": self.note, "source": self.source,
+                "file": self.file}
+
+
+def check_evidence(bank_reference: str, note: str) -> tuple[str, str]:
+    bank_reference, note = bank_reference.strip(), note.strip()
+    if not 0 < len(bank_reference) <= 64:
+        raise ValidationFailed("the bank's reference for the transfer (1 to 64 characters) is required",
+                               field="bankReference")
+    if not 0 < len(note) <= 1000:
+        raise ValidationFailed("a note of 1 to 1000 characters is required", field="note")
+    return bank_reference, note
+
+
+async def store_evidence(settings: Settings, store: Any, payment_id: int, filename: str,
+                         data: bytes) -> dict[str, Any]:
+    """Keep the evidence file (encrypted at rest) and describe it for the audit record."""
+    from domain.clients.storage import encrypt
+
+    if not data or len(data) > MAX_EVIDENCE_BYTES:
+        raise ValidationFailed(f"the evidence file has 1 byte to {MAX_EVIDENCE_BYTES // 1024 // 1024} MB",
+                               field="evidence")
+    key = f"payments/{payment_id}/{uuid.uuid4().hex}"
+    await store.put(key, encrypt(settings, key, data))
+    return {"filename": filename[:200], "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+            "storage_key": key}
+
+
+async def _wire(session: AsyncSession, payment_id: int) -> Payment:
+    payment = await repo.get(session, payment_id, lock=True)
+    if payment is None or payment.direction != "withdrawal" or payment.method_kind != "wire":
+        raise PaymentNotFound("no such wire withdrawal", field="id")
+    return payment
+
+
+def _check_payable(payment: Payment) -> None:
+    if payment.approval != "approved":
+        raise WithdrawalNotApproved("this withdrawal is not approved, so it cannot have been paid", field="id")
+    if payment.status not in (Status.CREATED, Status.PENDING):
+        raise InvalidTransition(f"a {payment.status.value} withdrawal cannot be marked paid", field="id")
+
+
+async def mark_paid(session: AsyncSession, actor: Actor, payment_id: int, evidence: Evidence) -> Payment:
+    """The bank paid an approved wire withdrawal out: post the hold to the bank account. Marking a
+    paid one again changes nothing (the same statement line, or a retried request)."""
+    payment = await _wire(session, payment_id)
+    if payment.status is Status.SUCCEEDED:
+        return payment
+    _check_payable(payment)
+    paid = await settle(session, actor, payment)
+    await audit.record(session, actor, action="payment.withdrawal_paid", entity_type="payment", entity_id=payment.id,
+                       after={"reference": payment.reference, "amount": str(payment.amount),
+                              "currency": payment.currency, **evidence.audit()}, category="payments")
+    return paid
+
+
+async def mark_returned(session: AsyncSession, actor: Actor, payment_id: int, reason: str) -> Payment:
+    """The bank sent an approved wire withdrawal back: a held amount is released; one already
+    posted to the bank is credited back to the wallet. Returning a returned one changes nothing."""
+    reason = reason.strip()
+    if not 0 < len(reason) <= 1000:
+        raise ValidationFailed("a reason of 1 to 1000 characters is required", field="reason")
+    payment = await _wire(session, payment_id)
+    if payment.status is Status.RETURNED:
+        return payment
+    if payment.approval != "approved":
+        raise WithdrawalNotApproved("this withdrawal is not approved, so it cannot have been returned", field="id")
+    if payment.status not in (Status.CREATED, Status.PENDING, Status.SUCCEEDED):
+        raise InvalidTransition(f"a {payment.status.value} withdrawal cannot be returned", field="id")
+    wallet = await wallet_for(session, payment.user_id, payment.currency)
+    if payment.status is Status.SUCCEEDED:
+        bank = await house_account(session, Purpose.BANK, payment.currency)
+        await post(session, actor, [Leg(bank, payment.amount), Leg(wallet, -payment.amount)],
+                   ref_kind="withdrawal_return", ref_id=payment.reference,
+                   idempotency_key=f"payment:{payment.id}:return", description=f"returned {payment.reference}",
+                   details={"payment_id": payment.id})
+    else:
+        assert payment.hold_id is not None
+        await release_hold(session, wallet, payment.hold_id)
+    return await repo.move(session, actor, payment, Status.RETURNED, reason=f"returned by the bank: {reason}")
+
+
+async def staff_mark_paid(session: AsyncSession, settings: Settings, store: Any, actor: Actor, payment_id: int, *,
+                          bank_reference: str, note: str, file: tuple[str, bytes] | None = None) -> Payment:
+    """Finance confirms a wire withdrawal left the bank (fresh step-up; evidence audited)."""
+    bank_reference, note = check_evidence(bank_reference, note)
+    await require_step_up(session, actor, settings)
+    payment = await _wire(session, payment_id)
+    if payment.status is Status.SUCCEEDED:
+        return payment
+    _check_payable(payment)  # before the file is stored
+    stored = await store_evidence(settings, store, payment.id, *file) if file is not None else None
+    return await mark_paid(session, actor, payment.id, Evidence(bank_reference, note, "staff", stored))
+
+
+async def staff_mark_returned(session: AsyncSession, settings: Settings, actor: Actor, payment_id: int,
+                              reason: str) -> Payment:
+    """Finance records that the bank sent a wire withdrawal back (fresh step-up)."""
+    await require_step_up(session, actor, settings)
+    return await mark_returned(session, actor, payment_id, reason)

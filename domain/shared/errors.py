@@ -6,6 +6,11 @@ Domain code raises these; one mapper at the GraphQL edge turns them into payload
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
 # Every code a DomainError can carry; the schema's ErrorCode enum is built from it, so a code
 # used anywhere must be declared (class attribute or declare_codes) before the schema is built.
 KNOWN_CODES: set[str] = set()
@@ -84,6 +89,44 @@ class ExternalServiceUnavailable(DomainError):
     """A third party (trading server, PSP, KYC provider) could not be reached or timed out."""
 
     code = "EXTERNAL_SERVICE_UNAVAILABLE"
+
+
+class InvalidFields(ValidationFailed):
+    """Several fields of one form are wrong: `errors` holds each field's own error, so the form
+    can show all of them at once (the GraphQL edge turns each into a payload error)."""
+
+    def __init__(self, errors: list[DomainError]) -> None:
+        super().__init__("; ".join(f"{e.field or '-'}: {e.message}" for e in errors), field=None)
+        self.errors = errors
+
+
+class FieldErrors:
+    """Collects a form's field errors instead of stopping at the first one.
+
+        form = FieldErrors()
+        name = form.take(lambda: required(data.name, "name"))  # None when it failed
+        if age < 18: form.add(UnderAge("...", field="dateOfBirth"))
+        form.raise_if_any()  # one error as it is, several as InvalidFields
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[DomainError] = []
+
+    def add(self, error: DomainError) -> None:
+        self.errors.extend(error.errors if isinstance(error, InvalidFields) else [error])
+
+    def take(self, check: Callable[[], T]) -> T | None:
+        try:
+            return check()
+        except DomainError as exc:
+            self.add(exc)
+            return None
+
+    def raise_if_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise InvalidFields(list(self.errors))
 
 
 KNOWN_CODES.add(DomainError.code)

@@ -8,10 +8,11 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from domain.ledger import transfers, wallets
+from domain.ledger import idempotency, transfers, wallets
 from domain.ledger.accounts import WalletView, balance_of, get_wallet, wallets_of
 from domain.ledger.errors import TransferFailed, WalletNotFound
 from domain.ledger.posting import TOPIC_WALLET_UPDATED
+from domain.shared.actor import ActorKind
 from domain.shared.errors import KNOWN_CODES, DomainError
 from domain.shared.pagination import check_page_size
 from schema.context import Context
@@ -24,6 +25,7 @@ from schema.ledger.types import (
     Exchange,
     ExchangeInput,
     ExchangePayload,
+    IdempotentOperation,
     Transfer,
     TransferFromTradingAccountInput,
     TransferPayload,
@@ -55,6 +57,17 @@ def _key(t: wallets.WalletTransaction) -> tuple[datetime, int]:
 
 @strawberry.type
 class LedgerQueries:
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="The outcome of one of your money operations by the idempotency key you sent it "
+                                  "with (null: never received, or expired after 7 days). After an internal error, "
+                                  "ask here before retrying with a new key.")
+    async def operation_by_idempotency_key(self, info: Info[Context, Any], key: str) -> IdempotentOperation | None:
+        async with info.context.session() as session:
+            actor = info.context.actor
+            found = await idempotency.outcome(session, scope=actor.label, key=key,
+                                              user_id=actor.user_id if actor.kind is ActorKind.STAFF else None)
+        return IdempotentOperation.of(found) if found is not None else None
+
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="The signed-in client's wallets.")
     async def my_wallets(self, info: Info[Context, Any]) -> list[Wallet]:

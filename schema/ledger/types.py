@@ -5,8 +5,10 @@ from decimal import Decimal
 from enum import Enum
 
 import strawberry
+from strawberry.scalars import JSON
 
 from domain.ledger.accounts import WalletView
+from domain.ledger.idempotency import Outcome
 from domain.ledger.transfers import TransferView
 from domain.ledger.wallets import AdjustmentRequest, ExchangeResult
 from domain.ledger.wallets import WalletTransaction as WalletTransactionRow
@@ -213,3 +215,25 @@ class BalanceAdjustmentPayload:
     adjustment: BalanceAdjustment | None = None
     wallet: Wallet | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.enum(description="Where an operation sent with an idempotency key stands.")
+class OperationStatus(Enum):
+    IN_PROGRESS = "in_progress"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@strawberry.type(description="The stored outcome of one of your money operations, by its idempotency key: "
+                             "whether it was applied, and what it returned (ids of the entry, transfer or payment).")
+class IdempotentOperation:
+    idempotency_key: str
+    status: OperationStatus
+    result: JSON | None  # type: ignore[valid-type]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, o: Outcome) -> IdempotentOperation:
+        return cls(idempotency_key=o.key, status=OperationStatus(o.status), result=o.result,  # type: ignore[arg-type]
+                   created_at=o.created_at, updated_at=o.updated_at)

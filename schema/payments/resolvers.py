@@ -6,8 +6,10 @@ from typing import Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
+from domain.clients.storage import default_store
 from domain.payments import crypto, deposits, disputes, methods, repo, statements, withdrawals
 from domain.payments.errors import PaymentNotFound
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
@@ -111,7 +113,7 @@ class PaymentMutations:
             payment = await deposits.create_deposit(
                 ctx.services.session_factory, ctx.settings, ctx.actor, user_id=_owner(ctx),
                 method_code=input.method_code, currency=input.currency, amount=input.amount,
-                country=input.country, return_url=input.return_url)
+                country=input.country, return_url=input.return_url, idempotency_key=input.idempotency_key)
             return PaymentPayload(payment=Payment.of(payment))
 
         return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
@@ -187,6 +189,40 @@ class PaymentMutations:
             return StatementImportPayload(result=StatementImport.of(result))
 
         return await payload_or_errors(work, lambda errors: StatementImportPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("payments.manage")],
+                         description="Staff: a wire withdrawal left the bank (needs a fresh step-up): posts the held "
+                                     "amount; the bank's reference, a note and an optional file are the evidence.")
+    async def mark_withdrawal_paid(self, info: Info[Context, Any], id: strawberry.ID, bank_reference: str, note: str,
+                                   evidence: Upload | None = None) -> PaymentPayload:
+        ctx = info.context
+        file: tuple[str, bytes] | None = None
+        if evidence is not None:
+            # One byte over the limit is enough to refuse it without reading a huge body into memory.
+            data: bytes = await evidence.read(withdrawals.MAX_EVIDENCE_BYTES + 1)  # type: ignore[attr-defined]
+            file = (str(getattr(evidence, "filename", "") or ""), data)
+
+        async def work() -> PaymentPayload:
+            payment = await ctx.transaction(lambda s: withdrawals.staff_mark_paid(
+                s, ctx.settings, default_store(ctx.settings), ctx.actor, _pid(id), bank_reference=bank_reference,
+                note=note, file=file))
+            return PaymentPayload(payment=Payment.of(payment))
+
+        return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("payments.manage")],
+                         description="Staff: the bank sent a wire withdrawal back (needs a fresh step-up): the held "
+                                     "amount is released, or a paid amount credited back to the wallet.")
+    async def mark_withdrawal_returned(self, info: Info[Context, Any], id: strawberry.ID,
+                                       reason: str) -> PaymentPayload:
+        ctx = info.context
+
+        async def work() -> PaymentPayload:
+            payment = await ctx.transaction(lambda s: withdrawals.staff_mark_returned(
+                s, ctx.settings, ctx.actor, _pid(id), reason))
+            return PaymentPayload(payment=Payment.of(payment))
+
+        return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
 
 
 @strawberry.type

@@ -26,6 +26,7 @@ class PaymentStatus(Enum):
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
     CHARGED_BACK = "charged_back"
+    RETURNED = "returned"
 
 
 @strawberry.enum
@@ -127,15 +128,17 @@ class Dispute:
 
 @strawberry.type
 class StatementImport:
-    matched: list[str]
+    matched: list[str] = strawberry.field(description="References of wire deposits credited.")
+    settled: list[str] = strawberry.field(description="References of wire withdrawals the bank paid out (debits).")
+    returned: list[str] = strawberry.field(description="References of wire withdrawals the bank sent back.")
     unmatched: list[str]
     amount_mismatch: list[str]
     duplicates: list[str]
 
     @classmethod
     def of(cls, r: ImportResult) -> StatementImport:
-        return cls(matched=r.matched, unmatched=r.unmatched, amount_mismatch=r.amount_mismatch,
-                   duplicates=r.duplicates)
+        return cls(matched=r.matched, settled=r.settled, returned=r.returned, unmatched=r.unmatched,
+                   amount_mismatch=r.amount_mismatch, duplicates=r.duplicates)
 
 
 @strawberry.input
@@ -145,6 +148,9 @@ class CreateDepositInput:
     amount: Money  # type: ignore[valid-type]
     country: str | None = None
     return_url: str = ""
+    idempotency_key: str | None = strawberry.field(
+        default=None, description="A repeat with the same key returns the same deposit; look it up with "
+                                  "operationByIdempotencyKey.")
 
 
 @strawberry.input

@@ -45,7 +45,7 @@ async def test_profile_refusals(http: httpx.AsyncClient, session_factory: Any, b
         "data"]["verifyClientEmail"]["errors"] == []
     adult_in_de_minor_in_ae = date(date.today().year - 19, 1, 1).isoformat()
     cases = [({"country": "XX"}, "INVALID_COUNTRY"), ({"phone": "+49 12"}, "INVALID_PHONE"),
-             ({"country": "AE", "phone": "+971 4 123 4567", "dateOfBirth": adult_in_de_minor_in_ae}, "UNDER_AGE"),
+             ({"country": "AE", "phone": "+971 4 312 3456", "dateOfBirth": adult_in_de_minor_in_ae}, "UNDER_AGE"),
              ({"country": "US", "phone": "+1 212 555 0100"}, "JURISDICTION_NOT_SERVED")]
     for overrides, code in cases:
         before = await snapshot(session_factory)
@@ -107,3 +107,26 @@ async def test_submitter_cannot_approve_and_high_risk_needs_four_eyes(
     third = await make_staff(http, session_factory, settings, ["compliance"])
     done = await third.client(DECIDE, {"c": client_id, "d": "APPROVE", "r": "agreed"})
     assert done["data"]["decideClient"]["client"]["status"] == "APPROVED"
+
+
+async def test_a_form_reports_all_its_field_errors_at_once(http: httpx.AsyncClient, session_factory: Any,
+                                                           brokerage: int) -> None:
+    anon = GraphQLClient(http)
+    before = await snapshot(session_factory)
+    body = await anon(REGISTER, {"i": {"email": "not-an-email", "password": "short"}})
+    assert sorted((e["field"], e["code"]) for e in body["data"]["registerClient"]["errors"]) == [
+        ("email", "INVALID_EMAIL"), ("password", "WEAK_PASSWORD")], body
+    assert await snapshot(session_factory) == before
+
+    client, email, _ = await registered(http)
+    await client(VERIFY, {"t": await verification_token(session_factory, email)})
+    before = await snapshot(session_factory)
+    wrong = profile_input(firstName=" ", phone="+49 12", city="", employmentStatus="astronaut",
+                          taxResidencies=[{"country": "ZZ", "tin": ""}], dateOfBirth="1890-01-01")
+    body = await client(PROFILE, {"i": wrong})
+    assert body["data"]["updateMyProfile"]["client"] is None
+    assert sorted((e["field"], e["code"]) for e in body["data"]["updateMyProfile"]["errors"]) == sorted([
+        ("firstName", "VALIDATION_FAILED"), ("phone", "INVALID_PHONE"), ("city", "VALIDATION_FAILED"),
+        ("employmentStatus", "VALIDATION_FAILED"), ("taxResidencies.country", "INVALID_COUNTRY"),
+        ("taxResidencies.tin", "VALIDATION_FAILED"), ("dateOfBirth", "VALIDATION_FAILED")]), body
+    assert await snapshot(session_factory) == before

@@ -76,13 +76,27 @@ async def test_commission_share_on_raw_accounts_converts_to_the_payout_currency(
     await world.sql("INSERT INTO trading_usd_rates (currency, valid_from, rate) VALUES ('EUR', :t, 1.1) "
                     "ON CONFLICT DO NOTHING", t=world.day - timedelta(days=400))
     await make_plan(world, Distribution.PERCENT, [ClauseSpec(ClauseKind.COMMISSION_SHARE, (D("0.5"),),
-                                                             account_groups=("real\\\\raw%",))], ibs=(a,))
+                                                             account_groups=("real\\raw%",))], ibs=(a,))
     # when
     await world.trade([world.deal(raw, commission="-7"), world.deal(std, commission="-7")])
     # then only the raw deal pays: |-7 EUR| x 0.5 x 1.1 = 3.85 USD, with the rate recorded on the line
     assert await world.earned(a) == {0: D("3.85")}
     rows = await world.sql("SELECT fx_rate, formula FROM ib_commission_lines WHERE ib_id = :a", a=a)
     assert rows[0][0] == D("1.1") and "commission" in rows[0][1]
+
+
+async def test_group_filter_matches_mt5_group_names_with_a_backslash_literally(world: World) -> None:
+    # given a raw-commission share for the MT5 group real\raw exactly (a backslash LIKE would read as an escape)
+    a = await world.ib()
+    client = await world.client_of(a)
+    raw = await world.account(client, group="real\\raw")
+    lookalike = await world.account(client, group="realraw")
+    await make_plan(world, Distribution.PERCENT, [ClauseSpec(ClauseKind.COMMISSION_SHARE, (D("0.5"),),
+                                                             account_groups=("real\\raw",))], ibs=(a,))
+    # when the real\raw account pays 7 USD commission and the realraw one 9
+    await world.trade([world.deal(raw, commission="-7"), world.deal(lookalike, commission="-9")])
+    # then only real\raw pays: |-7| x 0.5 = 3.50
+    assert await world.earned(a) == {0: D("3.50")}
 
 
 async def test_spread_markup_share(world: World) -> None:

@@ -82,3 +82,38 @@ async def test_adjust_balance_requires_permission(schema, runtime, session_facto
 
     assert denied.errors[0].extensions["code"] == "FORBIDDEN"
     assert granted.data["adjustBalance"] == {"wallet": {"balance": "12.50"}, "errors": []}
+
+
+OUTCOME = "query($k: String!) { operationByIdempotencyKey(key: $k) { idempotencyKey status result } }"
+
+
+async def test_money_operations_can_be_looked_up_by_their_idempotency_key(schema, runtime, session_factory,
+                                                                          make_user):
+    uid, other, sid = await make_user(), await make_user(), await make_user(staff=True)
+    await in_transaction(session_factory, lambda s: wallets.deposit_to_wallet(
+        s, client(uid), user_id=uid, currency="USD", amount=Decimal("100"), idempotency_key=key()))
+    refused_key, done_key, big_key = key(), key(), key()
+    await run(schema, runtime, client(uid), EXCHANGE,
+              i={"fromCurrency": "USD", "toCurrency": "EUR", "amount": "100.01", "idempotencyKey": refused_key})
+    done = await run(schema, runtime, client(uid), EXCHANGE,
+                     i={"fromCurrency": "USD", "toCurrency": "EUR", "amount": "50", "idempotencyKey": done_key})
+    assert done.data["exchange"]["errors"] == []
+
+    # applied: succeeded, with the entry it posted; refused: nothing was applied, so nothing is stored
+    applied = (await run(schema, runtime, client(uid), OUTCOME, k=done_key)).data["operationByIdempotencyKey"]
+    assert applied["status"] == "SUCCEEDED" and applied["idempotencyKey"] == done_key
+    assert isinstance(applied["result"]["entry_id"], int)
+    assert (await run(schema, runtime, client(uid), OUTCOME, k=refused_key)).data == {
+        "operationByIdempotencyKey": None}
+    # another caller does not see it
+    assert (await run(schema, runtime, client(other), OUTCOME, k=done_key)).data == {
+        "operationByIdempotencyKey": None}
+    # a staff adjustment waiting for a second approver is in progress
+    wid = (await in_transaction(session_factory, lambda s: wallet_for(s, uid, "USD"))).id
+    pending = await run(schema, runtime, staff(sid), ADJUST, i={"walletId": str(wid), "amount": "5000",
+                                                                "reason": "bonus", "idempotencyKey": big_key})
+    assert pending.data["adjustBalance"]["errors"] == []
+    waiting = (await run(schema, runtime, staff(sid), OUTCOME, k=big_key)).data["operationByIdempotencyKey"]
+    assert waiting["status"] == "IN_PROGRESS" and waiting["result"]["request_status"] == "pending"
+    bad = await run(schema, runtime, client(uid), OUTCOME, k="")
+    assert bad.errors[0].original_error.code == "VALIDATION_FAILED"

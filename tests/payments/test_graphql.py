@@ -52,3 +52,38 @@ async def test_deposit_and_withdrawal_over_graphql(configured, http, session_fac
     assert approved["errors"] == [] and approved["payment"]["status"] == "PENDING"
     denied = await client(APPROVE, {"i": requested["payment"]["id"]})
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+LOOKUP = """query($k: String!) { operationByIdempotencyKey(key: $k) { idempotencyKey status result } }"""
+CREATE_KEYED = """mutation($i: CreateDepositInput!) { createDeposit(input: $i) {
+  payment { id reference status } errors { field code } } }"""
+
+
+async def test_create_deposit_with_an_idempotency_key_and_its_outcome_by_key(configured, http, session_factory):
+    from sqlalchemy import text
+
+    from tests.payments.conftest import WIRE
+
+    owner = await register(GraphQLClient(http))
+    client = GraphQLClient(http, owner["accessToken"])
+    deposit = {"methodCode": WIRE, "currency": "USD", "amount": "150.00", "country": "DE", "idempotencyKey": "dep-1"}
+    assert (await client(LOOKUP, {"k": "dep-1"}))["data"]["operationByIdempotencyKey"] is None
+
+    first = (await client(CREATE_KEYED, {"i": deposit}))["data"]["createDeposit"]
+    again = (await client(CREATE_KEYED, {"i": deposit}))["data"]["createDeposit"]
+    changed = (await client(CREATE_KEYED, {"i": {**deposit, "amount": "151.00"}}))["data"]["createDeposit"]
+
+    assert first["errors"] == [] and first["payment"]["status"] == "PENDING"
+    assert again == first  # the same deposit, not a second one
+    assert changed == {"payment": None, "errors": [{"field": "idempotencyKey", "code": "IDEMPOTENCY_KEY_REUSED"}]}
+    async with session_factory() as s:
+        owner_id = await s.scalar(text("SELECT user_id FROM payments WHERE id = :i"), {"i": int(first["payment"]["id"])})
+        assert await s.scalar(text("SELECT count(*) FROM payments WHERE user_id = :u"), {"u": owner_id}) == 1
+    outcome = (await client(LOOKUP, {"k": "dep-1"}))["data"]["operationByIdempotencyKey"]
+    assert outcome == {"idempotencyKey": "dep-1", "status": "SUCCEEDED",
+                       "result": {"payment_id": int(first["payment"]["id"])}}
+    # another caller's keys are not theirs to read
+    other = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    assert (await other(LOOKUP, {"k": "dep-1"}))["data"]["operationByIdempotencyKey"] is None
+    anonymous = await GraphQLClient(http)(LOOKUP, {"k": "dep-1"})
+    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -149,3 +149,10 @@ async def test_cors_allows_listed_portal_origins_only(http: httpx.AsyncClient) -
     assert ok.headers["access-control-allow-credentials"] == "true"
     bad = await http.options("/graphql", headers={"origin": "https://evil.example", **preflight})
     assert "access-control-allow-origin" not in bad.headers
+
+
+async def test_a_null_for_a_required_variable_is_named_over_http(gql: GraphQLClient) -> None:
+    body = await gql("query($k: String!) { operationByIdempotencyKey(key: $k) { status } }", {"k": None})
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "Variable '$k'" in error["message"] and "not to be null" in error["message"], error

@@ -116,3 +116,34 @@ async def test_a_page_size_of_any_length_is_an_error_not_a_crash() -> None:
     result = await schema.execute("{ items(first: " + "9" * 5000 + ") }")
 
     assert result.errors and result.data is None
+
+
+@strawberry.type(name="Mutation")
+class _Mutation:
+    @strawberry.mutation
+    def need(self, id: strawberry.ID, note: str) -> str:
+        return f"{id}:{note}"
+
+
+class _Ctx:
+    request_id = "req-4711"
+
+
+async def test_an_internal_error_has_its_own_code_and_the_request_id_to_quote() -> None:
+    schema = api_schema(Settings(), query=_Query)
+    failed = await schema.execute("{ fails }", context_value=_Ctx())
+    [error] = failed.errors or []
+    assert error.message == "Unexpected error." and "hunter2" not in str(error.formatted)
+    assert error.extensions == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-4711"}
+
+
+async def test_a_null_or_missing_required_variable_says_so() -> None:
+    schema = api_schema(Settings(), query=_Query, mutation=_Mutation)
+    doc = "mutation($i: ID!, $n: String!) { need(id: $i, note: $n) }"
+    nulled = await schema.execute(doc, variable_values={"i": None, "n": "x"})
+    missing = await schema.execute(doc, variable_values={"i": "1"})
+    for result, name in ((nulled, "$i"), (missing, "$n")):
+        [error] = result.errors or []
+        assert f"Variable '{name}'" in error.message and "non-null type" in error.message and "None" not in error.message, error.message
+        assert error.extensions == {"code": "BAD_USER_INPUT"}
+        assert result.data is None

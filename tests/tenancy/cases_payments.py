@@ -63,6 +63,20 @@ async def reject_withdrawal(env: Env) -> Probe:
                  "errors { code } } }", {"i": str(pid)}, [ref])
 
 
+@case("Mutation.markWithdrawalPaid")
+async def mark_withdrawal_paid(env: Env) -> Probe:
+    pid, ref = await _withdrawal(env)
+    return Probe("mutation($i: ID!) { markWithdrawalPaid(id: $i, bankReference: \"TX\", note: \"n\") "
+                 "{ payment { reference } errors { code } } }", {"i": str(pid)}, [ref])
+
+
+@case("Mutation.markWithdrawalReturned")
+async def mark_withdrawal_returned(env: Env) -> Probe:
+    pid, ref = await _withdrawal(env)
+    return Probe("mutation($i: ID!) { markWithdrawalReturned(id: $i, reason: \"x\") { payment { reference } "
+                 "errors { code } } }", {"i": str(pid)}, [ref])
+
+
 @case("Mutation.recordChargeback")
 async def record_chargeback(env: Env) -> Probe:
     pid, ref = await _succeeded_deposit(env)
