@@ -12,7 +12,7 @@ import pyotp
 
 from domain.identity.jwt_tokens import issue_access_token
 from domain.shared.settings import Settings
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, unique
 from tests.identity.helpers import PASSWORD, code_at, count, enrol_totp, login, outbox_for, register
 
 ME = "{ me { id email twoFactorEnabled } }"
@@ -136,7 +136,9 @@ async def test_password_reset_link_is_single_use_and_signs_out_everywhere(http: 
     anon = GraphQLClient(http)
     reg = await register(anon)
     q = "mutation($e: String!) { requestPasswordReset(email: $e) { ok errors { code } } }"
-    unknown = await anon(q, {"e": "nobody-at-all@example.com"})
+    # A fresh unknown address each run: reset requests are rate-limited per address in Redis, which
+    # outlives the per-run test databases.
+    unknown = await anon(q, {"e": f"{unique('nobody')}@example.com"})
     known = await anon(q, {"e": reg["email"]})
     assert unknown["data"] == {"requestPasswordReset": {"ok": True, "errors": []}} == known["data"]
     mails = [m for m in await outbox_for(session_factory, "email.send") if m["to"] == reg["email"]]
