@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     jwt_private_jwks: SecretStr | None = None
     jwt_audience: str = "forexcrm-api"
     staff_password_login: bool = True
+    # Four eyes: thresholds count everything one person moved alone over this rolling window, per
+    # initiator and per client, not each request on its own (domain/identity/four_eyes.py).
+    four_eyes_window_s: int = Field(default=24 * 3600, ge=60)
     login_attempts_per_account: int = 10
     login_attempts_per_ip: int = 50
     rate_limit_window_s: int = 900
