@@ -410,7 +410,8 @@ async def request_adjustment(
     posted = await idempotency.peek(session, scope=actor.label, key=key, operation="adjust_balance",
                                     payload=solo_payload)
     threshold = adjustment_threshold(wallet.currency)
-    if posted is not None or not await four_eyes.needs_second_approver(
+    own_wallet = wallet.owner_id == requester  # staff crediting themselves always need a second person
+    if posted is not None or not own_wallet and not await four_eyes.needs_second_approver(
             session, flow=ADJUST_FLOW, initiator=requester, client=wallet.owner_id, currency=wallet.currency,
             amount=amount, threshold=threshold, inclusive=False):
         movement = await adjust_balance(session, actor, wallet_id=wallet_id, amount=amount, reason=reason,
@@ -462,10 +463,11 @@ async def approve_adjustment(session: AsyncSession, actor: Actor, request_id: in
     req = await _get_request(session, request_id, lock=True)
     if req.status != "pending":
         raise AdjustmentNotPending(f"this adjustment is already {req.status}", field="id")
-    if req.requested_by == approver:
-        raise AdjustmentSelfApproval("the requester cannot approve their own adjustment", field="id")
-    await four_eyes.require_independent(session, approver, [req.requested_by])
     wallet = await get_wallet(session, req.wallet_id, owner_id=None)
+    if approver in (req.requested_by, wallet.owner_id):
+        raise AdjustmentSelfApproval("the requester (or the wallet's owner) cannot approve this adjustment",
+                                     field="id")
+    await four_eyes.require_independent(session, approver, [req.requested_by, wallet.owner_id])
     equity = await house_account(session, Purpose.HOUSE_EQUITY, wallet.currency)
     ref = f"adjustment-request:{req.id}"
     entry = await post(session, actor, [Leg(equity, req.amount),

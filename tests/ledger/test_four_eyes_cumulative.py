@@ -108,3 +108,17 @@ async def test_an_approver_related_to_the_requester_is_refused(session_factory, 
     async with session_factory() as s:
         assert await s.scalar(text("SELECT count(*) FROM balance_adjustment_requests WHERE id IN (:a, :b) "
                                    "AND status = 'pending'"), {"a": rid, "b": rid2}) == 2
+
+
+async def test_staff_adjusting_their_own_wallet_always_need_someone_else(session_factory, make_user):
+    sid, other = await make_user(staff=True), await make_user(staff=True)
+    wid = await new_wallet(session_factory, sid)
+
+    made = await ask(session_factory, sid, wid, "1.00")
+
+    assert made.pending and made.request is not None
+    with pytest.raises(wallets.AdjustmentSelfApproval):
+        await in_transaction(session_factory, lambda s: wallets.approve_adjustment(s, staff(sid), made.request.id))
+    approved = await in_transaction(session_factory, lambda s: wallets.approve_adjustment(
+        s, staff(other), made.request.id))
+    assert approved.status == "approved"
