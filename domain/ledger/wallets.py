@@ -411,9 +411,9 @@ async def request_adjustment(
                                     payload=solo_payload)
     threshold = adjustment_threshold(wallet.currency)
     own_wallet = wallet.owner_id == requester  # staff crediting themselves always need a second person
-    if posted is not None or not own_wallet and not await four_eyes.needs_second_approver(
+    if posted is not None or (not own_wallet and not await four_eyes.needs_second_approver(
             session, flow=ADJUST_FLOW, initiator=requester, client=wallet.owner_id, currency=wallet.currency,
-            amount=amount, threshold=threshold, inclusive=False):
+            amount=amount, threshold=threshold, inclusive=False)):
         movement = await adjust_balance(session, actor, wallet_id=wallet_id, amount=amount, reason=reason,
                                         idempotency_key=key, allow_negative=allow_negative)
         if not movement.replayed:

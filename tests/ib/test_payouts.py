@@ -109,7 +109,11 @@ async def test_a_held_payout_is_not_released_by_the_ib_nor_by_staff_related_to_t
         await four_eyes.record_provenance(s, subject_id=ib, actor_id=related, kind="granted", role="ib_manager")
     before = await counts(world.factory)
     for who, code in ((ib, "SELF_APPROVAL_FORBIDDEN"), (related, "FOUR_EYES_RELATED_APPROVER")):
+        actor = replace(STAFF, user_id=who)
+
+        async def release(s: Any, a: Any = actor) -> Any:
+            return await payouts.approve(s, a, made[0].id)
+
         with pytest.raises(DomainError) as err:
-            await in_transaction(world.factory, lambda s, w=who: payouts.approve(s, replace(STAFF, user_id=w),
-                                                                                 made[0].id))
+            await in_transaction(world.factory, release)
         assert err.value.code == code and await counts(world.factory) == before
