@@ -178,6 +178,11 @@ async def test_privileged_roles_wait_for_an_unrelated_second_approver(
 
     # An unrelated administrator approves and the role applies.
     other = await make_staff(http, session_factory, settings, ["administrator"])
+    await stale_step_up(session_factory, other)  # approving a grant takes a step-up too
+    mid = await traces(session_factory)
+    body = (await other.client(APPROVE, {"i": rid}))["data"]["approveStaffChange"]
+    assert body == {"request": None, "errors": [{"code": "STEP_UP_REQUIRED"}]}
+    assert await traces(session_factory) == mid
     await step_up(other)
     assert (await other.client(APPROVE, {"i": rid}))["data"]["approveStaffChange"]["request"]["status"] == "approved"
     assert "staff.manage" in (await target.client("{ me { permissions } }"))["data"]["me"]["permissions"]
