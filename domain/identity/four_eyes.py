@@ -103,13 +103,20 @@ class SoloTotals:
     by_client: Decimal
 
 
+async def lock_parties(session: AsyncSession, *, flow: str, initiator: int, client: int | None) -> None:
+    """Serialise this flow's requests per initiator and per client until commit (re-entrant: taking
+    it again in the same transaction is free). Take it before deciding anything a concurrent
+    request could change, such as whether an idempotency key was already used."""
+    await _lock(session, flow, "initiator", initiator)
+    if client is not None:
+        await _lock(session, flow, "client", client)
+
+
 async def solo_totals(session: AsyncSession, *, flow: str, initiator: int, client: int | None,
                       currency: str) -> SoloTotals:
     """Locks the initiator and the client for this flow (until commit), then sums what moved alone
     within the window."""
-    await _lock(session, flow, "initiator", initiator)
-    if client is not None:
-        await _lock(session, flow, "client", client)
+    await lock_parties(session, flow=flow, initiator=initiator, client=client)
     row = (await session.execute(text(
         "SELECT coalesce(sum(amount) FILTER (WHERE initiator_id = :i), 0) AS by_i, "
         "coalesce(sum(amount) FILTER (WHERE client_user_id = :c), 0) AS by_c FROM four_eyes_solo "

@@ -402,6 +402,8 @@ async def request_adjustment(
     key = idempotency_key.strip()
     if not key or len(key) > 200:
         raise ValidationFailed("an idempotency key of 1 to 200 characters is required", field="idempotencyKey")
+    # Locked first, so a concurrent repeat of this key sees what the first call did (posting or request).
+    await four_eyes.lock_parties(session, flow=ADJUST_FLOW, initiator=requester, client=wallet.owner_id)
     earlier = await _request_by_key(session, requester, key)
     if earlier is not None:
         return AdjustmentOutcome(request=_same_request(earlier, wallet.id, amount, reason, allow_negative))

@@ -122,3 +122,18 @@ async def test_staff_adjusting_their_own_wallet_always_need_someone_else(session
     approved = await in_transaction(session_factory, lambda s: wallets.approve_adjustment(
         s, staff(other), made.request.id))
     assert approved.status == "approved"
+
+
+async def test_concurrent_repeats_of_a_solo_adjustment_post_once_and_file_nothing(session_factory, make_user):
+    uid, sid = await make_user(), await make_user(staff=True)
+    wid = await new_wallet(session_factory, uid)
+    k = key()
+
+    outcomes = await asyncio.gather(*(ask(session_factory, sid, wid, "800.00", k) for _ in range(4)))
+
+    assert all(o.movement is not None for o in outcomes)
+    assert len({o.movement.entry_id for o in outcomes}) == 1
+    assert await wallet_balance(session_factory, wid) == (Decimal("800.00"), Decimal(0))
+    async with session_factory() as s:
+        assert await s.scalar(text("SELECT count(*) FROM balance_adjustment_requests WHERE requested_by = :u"),
+                              {"u": sid}) == 0
