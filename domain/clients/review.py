@@ -18,6 +18,7 @@ from domain.clients.models import Client, Decision, Jurisdiction
 from domain.clients.status import Status, require_status, transition
 from domain.compliance.screening import has_pending_hits, screen_client
 from domain.events.outbox import emit
+from domain.identity import four_eyes
 from domain.identity.models import User
 from domain.shared.actor import Actor
 from domain.shared.errors import ValidationFailed
@@ -67,6 +68,14 @@ async def decide(session: AsyncSession, actor: Actor, client: Client, verdict: V
     if verdict is Verdict.APPROVE and await has_pending_hits(session, client.id):
         raise ScreeningBlocked("resolve the screening hits first", field="clientId")
     assert actor.user_id is not None
+    if verdict is Verdict.APPROVE:
+        # The second approval of a high-risk client is a second pair of eyes only from someone the
+        # first approver did not create or grant roles to (and the reverse).
+        earlier = list(await session.scalars(select(Decision.decided_by).where(
+            Decision.client_id == client.id, Decision.review_round == client.review_round,
+            Decision.decision == "approve")))
+        await four_eyes.require_independent(session, actor.user_id, [client.submitted_by, *earlier],
+                                            field="clientId")
     inserted = await session.scalar(
         insert(Decision).values(client_id=client.id, review_round=client.review_round, decision=verdict.value,
                                 decided_by=actor.user_id, reason=reason.strip()[:2000])

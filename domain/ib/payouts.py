@@ -20,6 +20,7 @@ from domain.audit.service import record
 from domain.ib.accrual import payable_accounts
 from domain.ib.errors import PayoutExceedsPayable, PayoutNotFound, PayoutNotHeld
 from domain.ib.portal import Partner, partner
+from domain.identity import four_eyes
 from domain.ledger.accounts import wallet_for
 from domain.ledger.posting import Leg, post
 from domain.shared.actor import Actor
@@ -142,6 +143,11 @@ async def approve(session: AsyncSession, actor: Actor, payout_id: int, *, reason
     held = _payout(row)
     if held.status != "held":
         raise PayoutNotHeld("this payout is not held for review", field="payoutId")
+    # The release is the payout's second pair of eyes: never the IB paid, nor staff related to them.
+    if actor.user_id == held.ib_id:
+        raise four_eyes.SelfApproval("you cannot release your own payout", field="payoutId")
+    if actor.user_id is not None:
+        await four_eyes.require_independent(session, actor.user_id, [held.ib_id], field="payoutId")
     payable = (await payable_accounts(session, held.currency, [held.ib_id]))[held.ib_id]
     balance = -Decimal(await session.scalar(text(
         "SELECT coalesce(sum(amount), 0) FROM ledger_postings WHERE account_id = :a"), {"a": payable.id}) or 0)

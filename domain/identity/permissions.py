@@ -52,5 +52,16 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
 }
 
 
+# Reading and note-taking grant no power over money, clients' status or staff: granting only these
+# needs one person. Any other permission is privileged: a role carrying one is granted (and a new
+# staff user created) only with a step-up and a second staff member's approval.
+UNPRIVILEGED: frozenset[str] = frozenset({p for p in PERMISSIONS if p.endswith(".read")} | {"clients.notes"})
+
+
+def privileged(permissions: list[str] | set[str] | frozenset[str]) -> list[str]:
+    """The privileged permissions among these, sorted."""
+    return sorted(set(permissions) - UNPRIVILEGED)
+
+
 def is_known(permission: str) -> bool:
     return permission in PERMISSIONS

@@ -24,7 +24,7 @@ async def ensure_builtin_roles(session: AsyncSession) -> None:
         ))
 
 
-def _check(permissions: list[str]) -> list[str]:
+def check_permissions(permissions: list[str]) -> list[str]:
     unknown = sorted(set(permissions) - set(PERMISSIONS))
     if unknown:
         raise DomainError(f"unknown permissions: {', '.join(unknown)}", field="permissions", code="UNKNOWN_PERMISSION")
@@ -36,7 +36,7 @@ async def create_role(session: AsyncSession, actor: Actor, *, name: str, descrip
     name = name.strip().lower()
     if not name or len(name) > 64 or not name.replace("_", "").replace("-", "").isalnum():
         raise ValidationFailed("role names are 1-64 letters, digits, - or _", field="name")
-    perms = _check(permissions)
+    perms = check_permissions(permissions)
     role_id = await session.scalar(insert(Role).values(name=name, description=description.strip(), permissions=perms)
                                    .on_conflict_do_nothing(index_elements=[Role.name]).returning(Role.id))
     if role_id is None:
@@ -48,14 +48,18 @@ async def create_role(session: AsyncSession, actor: Actor, *, name: str, descrip
     return role
 
 
+def check_changeable(role: Role) -> None:
+    if role.builtin:
+        raise DomainError("built-in roles follow the catalogue; create a custom role", code="BUILTIN_ROLE")
+
+
 async def set_permissions(session: AsyncSession, actor: Actor, role_id: int, permissions: list[str]) -> Role:
     role = await session.scalar(select(Role).where(Role.id == role_id).with_for_update())
     if role is None:
         raise NotFound("no such role", field="roleId")
-    if role.builtin:
-        raise DomainError("built-in roles follow the catalogue; create a custom role", code="BUILTIN_ROLE")
+    check_changeable(role)
     before = list(role.permissions)
-    role.permissions = _check(permissions)
+    role.permissions = check_permissions(permissions)
     await record(session, actor, action="role.permissions_changed", entity_type="role", entity_id=role.id,
                  before={"permissions": before}, after={"permissions": role.permissions}, category=CATEGORY)
     return role

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
+from domain.identity import four_eyes
 from domain.ledger import idempotency
 from domain.ledger.accounts import AccountRef, Purpose, get_wallet, house_account, wallet_for
 from domain.ledger.errors import CurrencyMismatch, IdempotencyKeyReused
@@ -305,6 +306,7 @@ async def wallet_transactions(
 # --- four-eyes staff adjustments ---------------------------------------------------------------------------------
 
 ADJUST_FOUR_EYES_DEFAULT = Decimal("1000")
+ADJUST_FLOW = "balance_adjustment"
 
 
 class AdjustmentNotFound(NotFound):
@@ -320,7 +322,9 @@ class AdjustmentSelfApproval(PermissionDenied):
 
 
 def adjustment_threshold(currency: str) -> Decimal:
-    """Adjustments whose absolute amount is above this (in the wallet's currency) need a second staff member.
+    """Adjustments whose absolute amount, with what the requester or anyone on this client adjusted
+    alone within the four-eyes window, is above this (in the wallet's currency) need a second staff
+    member.
 
     FOREXCRM_LEDGER_ADJUST_FOUR_EYES_<CURRENCY>, else FOREXCRM_LEDGER_ADJUST_FOUR_EYES, else 1000."""
     raw = (os.environ.get(f"FOREXCRM_LEDGER_ADJUST_FOUR_EYES_{currency.upper()}")
@@ -386,43 +390,73 @@ async def request_adjustment(
     session: AsyncSession, actor: Actor, *, wallet_id: int, amount: Decimal, reason: str, idempotency_key: str,
     allow_negative: bool = False,
 ) -> AdjustmentOutcome:
-    """A staff adjustment: posted at once at or below the threshold, else a pending request that a
-    different staff member with ledger.adjust approves (then it posts) or rejects.
+    """A staff adjustment: posted at once while it and what the requester (or anyone, on this client)
+    adjusted alone within the four-eyes window stay at or below the threshold, else a pending
+    request that a different, unrelated staff member with ledger.adjust approves (then it posts) or
+    rejects.
 
-    Idempotent per (requester, key): a repeat returns the same request; a different payload under
-    the same key is refused."""
+    Idempotent per (requester, key): a repeat returns the same posting or request; a different
+    payload under the same key is refused."""
     wallet, amount, reason = await _adjustment_input(session, wallet_id, amount, reason)
-    if abs(amount) <= adjustment_threshold(wallet.currency):
-        return AdjustmentOutcome(movement=await adjust_balance(
-            session, actor, wallet_id=wallet_id, amount=amount, reason=reason, idempotency_key=idempotency_key,
-            allow_negative=allow_negative))
     requester = _staff_id(actor)
     key = idempotency_key.strip()
     if not key or len(key) > 200:
         raise ValidationFailed("an idempotency key of 1 to 200 characters is required", field="idempotencyKey")
+    # Locked first, so a concurrent repeat of this key sees what the first call did (posting or request).
+    await four_eyes.lock_parties(session, flow=ADJUST_FLOW, initiator=requester, client=wallet.owner_id)
+    earlier = await _request_by_key(session, requester, key)
+    if earlier is not None:
+        return AdjustmentOutcome(request=_same_request(earlier, wallet.id, amount, reason, allow_negative))
+    solo_payload = {"wallet_id": wallet_id, "amount": amount, "reason": reason, "allow_negative": allow_negative}
+    # A repeat of an adjustment that posted alone replays it, whatever the window holds by now.
+    posted = await idempotency.peek(session, scope=actor.label, key=key, operation="adjust_balance",
+                                    payload=solo_payload)
+    threshold = adjustment_threshold(wallet.currency)
+    own_wallet = wallet.owner_id == requester  # staff crediting themselves always need a second person
+    if posted is not None or (not own_wallet and not await four_eyes.needs_second_approver(
+            session, flow=ADJUST_FLOW, initiator=requester, client=wallet.owner_id, currency=wallet.currency,
+            amount=amount, threshold=threshold, inclusive=False)):
+        movement = await adjust_balance(session, actor, wallet_id=wallet_id, amount=amount, reason=reason,
+                                        idempotency_key=key, allow_negative=allow_negative)
+        if not movement.replayed:
+            await four_eyes.record_solo(session, flow=ADJUST_FLOW, ref=f"entry:{movement.entry_id}",
+                                        initiator=requester, client=wallet.owner_id, currency=wallet.currency,
+                                        amount=amount)
+        return AdjustmentOutcome(movement=movement)
     row = (await session.execute(text(
         "INSERT INTO balance_adjustment_requests (wallet_id, amount, currency, reason, allow_negative, "  # noqa: S608
         "idempotency_key, requested_by) VALUES (:w, :a, :c, :r, :n, :k, :u) "
         f"ON CONFLICT (requested_by, idempotency_key) DO NOTHING RETURNING {_REQ_COLS}"),
         {"w": wallet.id, "a": amount, "c": wallet.currency, "r": reason, "n": allow_negative, "k": key,
          "u": requester})).first()
-    if row is None:
-        existing = (await session.execute(text(
-            f"SELECT {_REQ_COLS} FROM balance_adjustment_requests "  # noqa: S608
-            "WHERE requested_by = :u AND idempotency_key = :k"), {"u": requester, "k": key})).one()
-        earlier = _request(existing)
-        if (earlier.wallet_id, earlier.amount, earlier.reason, earlier.allow_negative) != (
-                wallet.id, amount, reason, allow_negative):
-            raise IdempotencyKeyReused("this idempotency key was used for a different adjustment",
-                                       field="idempotencyKey")
-        return AdjustmentOutcome(request=earlier)
+    if row is None:  # a concurrent repeat won the key
+        raced = await _request_by_key(session, requester, key)
+        assert raced is not None
+        return AdjustmentOutcome(request=_same_request(raced, wallet.id, amount, reason, allow_negative))
     made = _request(row)
     await audit.record(session, actor, action="wallet.adjust_requested", entity_type="balance_adjustment_request",
                        entity_id=made.id, after={"wallet_id": wallet.id, "amount": str(amount),
                                                  "currency": wallet.currency, "allow_negative": allow_negative,
-                                                 "threshold": str(adjustment_threshold(wallet.currency))},
+                                                 "threshold": str(threshold),
+                                                 "window_s": four_eyes.window_s()},
                        reason=reason, category="balance_adjustment")
     return AdjustmentOutcome(request=made)
+
+
+async def _request_by_key(session: AsyncSession, requester: int, key: str) -> AdjustmentRequest | None:
+    row = (await session.execute(text(
+        f"SELECT {_REQ_COLS} FROM balance_adjustment_requests "  # noqa: S608
+        "WHERE requested_by = :u AND idempotency_key = :k"), {"u": requester, "k": key})).first()
+    return None if row is None else _request(row)
+
+
+def _same_request(earlier: AdjustmentRequest, wallet_id: int, amount: Decimal, reason: str,
+                  allow_negative: bool) -> AdjustmentRequest:
+    if (earlier.wallet_id, earlier.amount, earlier.reason, earlier.allow_negative) != (
+            wallet_id, amount, reason, allow_negative):
+        raise IdempotencyKeyReused("this idempotency key was used for a different adjustment",
+                                   field="idempotencyKey")
+    return earlier
 
 
 async def approve_adjustment(session: AsyncSession, actor: Actor, request_id: int) -> AdjustmentRequest:
@@ -431,9 +465,11 @@ async def approve_adjustment(session: AsyncSession, actor: Actor, request_id: in
     req = await _get_request(session, request_id, lock=True)
     if req.status != "pending":
         raise AdjustmentNotPending(f"this adjustment is already {req.status}", field="id")
-    if req.requested_by == approver:
-        raise AdjustmentSelfApproval("the requester cannot approve their own adjustment", field="id")
     wallet = await get_wallet(session, req.wallet_id, owner_id=None)
+    if approver in (req.requested_by, wallet.owner_id):
+        raise AdjustmentSelfApproval("the requester (or the wallet's owner) cannot approve this adjustment",
+                                     field="id")
+    await four_eyes.require_independent(session, approver, [req.requested_by, wallet.owner_id])
     equity = await house_account(session, Purpose.HOUSE_EQUITY, wallet.currency)
     ref = f"adjustment-request:{req.id}"
     entry = await post(session, actor, [Leg(equity, req.amount),

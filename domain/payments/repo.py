@@ -93,9 +93,14 @@ async def get(session: AsyncSession, payment_id: int, *, lock: bool = False) -> 
 
 
 async def get_visible(session: AsyncSession, actor: Actor, payment_id: int) -> Payment:
-    """The owner's payment, or any payment for staff with payments.read; otherwise not found."""
+    """The owner's payment, or for staff with payments.read one whose client they may see (desk
+    scoping, domain/clients/access.py); otherwise not found."""
+    from domain.clients.access import staff_sees_owner
+
     payment = await get(session, payment_id)
-    if payment is None or not (payment.user_id == actor.user_id or actor.has("payments.read")):
+    if payment is not None and actor.user_id is not None and payment.user_id == actor.user_id:
+        return payment
+    if payment is None or not (actor.has("payments.read") and await staff_sees_owner(session, actor, payment.user_id)):
         raise PaymentNotFound("no such payment", field="id")
     return payment
 

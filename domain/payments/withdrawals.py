@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
+from domain.identity import four_eyes
 from domain.identity.totp import require_step_up
 from domain.ledger.accounts import Purpose, balance_of, house_account, wallet_for
 from domain.ledger.errors import InsufficientFunds
@@ -48,6 +49,7 @@ from domain.shared.settings import Settings
 
 LOOP_KINDS = ("card", "local", "crypto")
 OPEN = ("failed", "cancelled", "returned")  # withdrawals whose money stayed with (or came back to) the client
+WITHDRAWAL_FLOW = "withdrawal"
 
 
 async def refundable_by_method(session: AsyncSession, user_id: int, currency: str) -> dict[str, Decimal]:
@@ -129,23 +131,37 @@ async def _awaiting(session: AsyncSession, payment_id: int) -> Payment:
 
 
 async def approve(session: AsyncSession, actor: Actor, payment_id: int) -> tuple[Payment, bool]:
-    """Record one approval; (payment, fully approved). Above the threshold two different staff approve."""
+    """Record one approval; (payment, fully approved). Two different, unrelated staff approve when the
+    amount, with what this requester or this client withdrew on one approval within the four-eyes
+    window, reaches the threshold."""
     payment = await _awaiting(session, payment_id)
     if actor.user_id is None or actor.user_id in (payment.user_id, payment.requested_by):
         raise SelfApprovalForbidden("you cannot approve your own withdrawal", field="id")
-    inserted = await session.scalar(text(
-        "INSERT INTO payment_approvals (payment_id, approver_id) VALUES (:p, :a) ON CONFLICT DO NOTHING "
-        "RETURNING approver_id"), {"p": payment.id, "a": actor.user_id})
-    if inserted is None:
+    earlier = list(await session.scalars(text(
+        "SELECT approver_id FROM payment_approvals WHERE payment_id = :p ORDER BY approver_id"), {"p": payment.id}))
+    if actor.user_id in earlier:
         raise AlreadyApproved("you already approved this withdrawal; a second approver is needed", field="id")
-    count = int(await session.scalar(text("SELECT count(*) FROM payment_approvals WHERE payment_id = :p"),
-                                     {"p": payment.id}) or 0)
-    needed = 2 if payment.amount >= four_eyes_threshold(payment.currency) else 1
+    await four_eyes.require_independent(session, actor.user_id, [payment.requested_by, payment.user_id, *earlier])
+    initiator = payment.requested_by or payment.user_id
+    threshold = four_eyes_threshold(payment.currency)
+    cumulative = await four_eyes.needs_second_approver(
+        session, flow=WITHDRAWAL_FLOW, initiator=initiator, client=payment.user_id, currency=payment.currency,
+        amount=payment.amount, threshold=threshold, inclusive=True)
+    await session.execute(text("INSERT INTO payment_approvals (payment_id, approver_id) VALUES (:p, :a)"),
+                          {"p": payment.id, "a": actor.user_id})
+    count = len(earlier) + 1
+    needed = 2 if cumulative else 1
     done = count >= needed
     if done:
         payment = await repo.update(session, payment, approval="approved")
+        if count == 1:
+            await four_eyes.record_solo(session, flow=WITHDRAWAL_FLOW, ref=f"payment:{payment.id}",
+                                        initiator=initiator, client=payment.user_id, currency=payment.currency,
+                                        amount=payment.amount)
     await audit.record(session, actor, action="payment.withdrawal_approve", entity_type="payment",
-                       entity_id=payment.id, after={"approvals": count, "needed": needed}, category="payments")
+                       entity_id=payment.id, after={"approvals": count, "needed": needed,
+                                                    "threshold": str(threshold),
+                                                    "window_s": four_eyes.window_s()}, category="payments")
     await repo.announce(session, payment)
     return payment, done
 

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     jwt_private_jwks: SecretStr | None = None
     jwt_audience: str = "forexcrm-api"
     staff_password_login: bool = True
+    # Four eyes: thresholds count everything one person moved alone over this rolling window, per
+    # initiator and per client, not each request on its own (domain/identity/four_eyes.py).
+    four_eyes_window_s: int = Field(default=24 * 3600, ge=60)
     # Failed guesses before slowing down (exponential delay from 1 s up to the window); successes do not
     # count. Per account from one IP (what one attacker meets; the owner elsewhere is not affected),
     # per IP over all accounts, per account over all IPs, and TOTP codes per user and per session.

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.clients.access import staff_sees_owner
 from domain.ib import portal
 from domain.ib.errors import ClientNotFound, IbNotFound
 from domain.shared.actor import Actor, ActorKind
@@ -19,11 +20,13 @@ READ_PERMISSION = "trading.read"
 _IB_KINDS = (ActorKind.CLIENT, ActorKind.IB)
 
 
-def can_see_account(actor: Actor, account: TradingAccount) -> bool:
-    """Staff with trading.read, or the client who owns the account."""
-    if actor.kind in (ActorKind.STAFF, ActorKind.SYSTEM) and actor.has(READ_PERMISSION):
+async def can_see_account(session: AsyncSession, actor: Actor, account: TradingAccount) -> bool:
+    """The client who owns the account, or staff with trading.read who may see that client (desk
+    scoping, domain/clients/access.py)."""
+    if actor.is_authenticated and actor.user_id is not None and actor.user_id == account.user_id:
         return True
-    return actor.is_authenticated and actor.user_id is not None and actor.user_id == account.user_id
+    return (actor.kind in (ActorKind.STAFF, ActorKind.SYSTEM) and actor.has(READ_PERMISSION)
+            and await staff_sees_owner(session, actor, account.user_id))
 
 
 async def in_ib_downline(session: AsyncSession, actor: Actor, client_id: int | None) -> bool:
@@ -43,7 +46,7 @@ async def visible_account(session: AsyncSession, actor: Actor, account_id: int) 
     otherwise "not found", never "forbidden"."""
     account = await session.get(TradingAccount, account_id)
     if account is None or not (
-        can_see_account(actor, account) or await in_ib_downline(session, actor, account.user_id)
+        await can_see_account(session, actor, account) or await in_ib_downline(session, actor, account.user_id)
     ):
         raise TradingAccountNotFound("trading account not found", field="accountId")
     return account

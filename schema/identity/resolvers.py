@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from api.auth import ACCESS_COOKIE, REFRESH_COOKIE
-from domain.identity import api_tokens, links, roles, sessions, totp
+from domain.identity import api_tokens, four_eyes, links, roles, sessions, staff_changes, totp
 from domain.identity.models import Role as RoleRow
 from domain.identity.models import User
 from domain.identity.permissions import PERMISSIONS
 from domain.identity.results import Outcome
 from domain.identity.sessions import NOTIFICATION_TOPIC, Tokens
 from domain.shared.errors import DomainError
+from domain.shared.pagination import check_page_size
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors, user_error
 from schema.identity.types import (
@@ -34,13 +35,18 @@ from schema.identity.types import (
     RecoveryCodesPayload,
     RegisterInput,
     Role,
+    RoleGrantPayload,
     RolePayload,
     Session,
+    StaffChangePayload,
+    StaffChangeRequest,
+    StaffGrant,
     StaffUser,
     StaffUserPayload,
     TotpEnrollmentPayload,
     Viewer,
 )
+from schema.pagination import Connection, to_connection
 from schema.permissions import IsAuthenticated, Public, Requires
 
 P = TypeVar("P")
@@ -131,9 +137,27 @@ class IdentityQueries:
     async def staff_users(self, info: Ctx) -> list[StaffUser]:
         async with info.context.session() as session:
             users = list(await session.scalars(select(User).where(User.is_staff).order_by(User.id)))
-            return [StaffUser(id=strawberry.ID(str(u.id)), email=u.email, display_name=u.display_name, desk=u.desk,
-                              roles=await roles.roles_of(session, u.id),
-                              two_factor_enabled=u.totp_enabled_at is not None, status=u.status) for u in users]
+            return await _staff_users(session, users)
+
+    @strawberry.field(permission_classes=[Requires("staff.manage")],
+                      description="Staff changes waiting for a second staff member, oldest first.")
+    async def pending_staff_changes(self, info: Ctx, first: int | None = None,
+                                    after: str | None = None) -> Connection[StaffChangeRequest]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        async with info.context.session() as session:
+            page = await staff_changes.pending(session, first=size, after=after)
+        return to_connection(page, StaffChangeRequest.of, lambda c: (c.created_at, c.id))
+
+
+async def _staff_users(session: AsyncSession, users: list[User]) -> list[StaffUser]:
+    provenance = await four_eyes.provenance_of(session, [u.id for u in users])
+    return [StaffUser(id=strawberry.ID(str(u.id)), email=u.email, display_name=u.display_name, desk=u.desk,
+                      roles=await roles.roles_of(session, u.id), two_factor_enabled=u.totp_enabled_at is not None,
+                      status=u.status, provenance=[StaffGrant.of(e) for e in provenance[u.id]]) for u in users]
+
+
+def _int_id(value: strawberry.ID | str) -> int:
+    return int(value) if str(value).isdigit() and len(str(value)) <= 18 else -1
 
 
 @strawberry.type
@@ -360,26 +384,55 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: RolePayload(errors=e))
 
-    @strawberry.mutation(permission_classes=[Requires("staff.manage")])
+    @strawberry.mutation(permission_classes=[Requires("staff.manage")],
+                         description="Adding privileged permissions needs a step-up and waits for a second "
+                                     "staff member (pending).")
     async def set_role_permissions(self, info: Ctx, role_id: strawberry.ID, permissions: list[str]) -> RolePayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> RolePayload:
-            row = await roles.set_permissions(session, ctx.actor, int(role_id) if str(role_id).isdigit() else -1,
-                                              permissions)
-            return RolePayload(role=Role.from_row(row))
+            row, change = await staff_changes.set_role_permissions(session, ctx.settings, ctx.actor,
+                                                                   _int_id(role_id), permissions)
+            return RolePayload(role=Role.from_row(row), pending=change is not None,
+                               request=None if change is None else StaffChangeRequest.of(change))
 
         return await _mutate(ctx, txn, lambda e: RolePayload(errors=e))
 
-    @strawberry.mutation(permission_classes=[Requires("staff.manage")])
-    async def assign_role(self, info: Ctx, user_id: strawberry.ID, role: str) -> OkPayload:
+    @strawberry.mutation(permission_classes=[Requires("staff.manage")],
+                         description="A role with privileged permissions needs a step-up and waits for a second "
+                                     "staff member (pending); others apply at once.")
+    async def assign_role(self, info: Ctx, user_id: strawberry.ID, role: str) -> RoleGrantPayload:
         ctx = info.context
 
-        async def txn(session: AsyncSession) -> OkPayload:
-            await roles.assign(session, ctx.actor, int(user_id) if str(user_id).isdigit() else -1, role)
-            return OkPayload(ok=True)
+        async def txn(session: AsyncSession) -> RoleGrantPayload:
+            change = await staff_changes.grant_role(session, ctx.settings, ctx.actor, _int_id(user_id), role)
+            return RoleGrantPayload(ok=True, pending=change is not None,
+                                    request=None if change is None else StaffChangeRequest.of(change))
 
-        return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
+        return await _mutate(ctx, txn, lambda e: RoleGrantPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("staff.manage")],
+                         description="Approve another staff member's pending staff change (needs a step-up; not "
+                                     "the requester, the user concerned, nor anyone related to them).")
+    async def approve_staff_change(self, info: Ctx, id: strawberry.ID) -> StaffChangePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> StaffChangePayload:
+            change = await staff_changes.approve(session, ctx.settings, ctx.actor, _int_id(id))
+            return StaffChangePayload(request=StaffChangeRequest.of(change))
+
+        return await _mutate(ctx, txn, lambda e: StaffChangePayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("staff.manage")],
+                         description="Refuse a pending staff change (the requester may withdraw their own).")
+    async def reject_staff_change(self, info: Ctx, id: strawberry.ID, reason: str) -> StaffChangePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> StaffChangePayload:
+            change = await staff_changes.reject(session, ctx.actor, _int_id(id), reason)
+            return StaffChangePayload(request=StaffChangeRequest.of(change))
+
+        return await _mutate(ctx, txn, lambda e: StaffChangePayload(errors=e))
 
     @strawberry.mutation(permission_classes=[Requires("staff.manage")])
     async def unassign_role(self, info: Ctx, user_id: strawberry.ID, role: str) -> OkPayload:
@@ -392,20 +445,18 @@ class IdentityMutations:
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
     @strawberry.mutation(permission_classes=[Requires("staff.manage")],
-                         description="Create a staff user; they must enrol 2FA before any permission applies.")
+                         description="Create a staff user (needs a step-up). They can sign in, with the roles "
+                                     "asked for, once a second staff member approves the request; then they must "
+                                     "enrol 2FA before any permission applies.")
     async def create_staff_user(self, info: Ctx, input: CreateStaffUserInput) -> StaffUserPayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> StaffUserPayload:
-            user = await sessions.create_user(session, ctx.settings, ctx.actor, email=input.email,
-                                              password=input.password, display_name=input.display_name,
-                                              is_staff=True)
-            user.desk = input.desk
-            for role in input.roles:
-                await roles.assign(session, ctx.actor, user.id, role)
-            return StaffUserPayload(staff_user=StaffUser(
-                id=strawberry.ID(str(user.id)), email=user.email, display_name=user.display_name, desk=user.desk,
-                roles=await roles.roles_of(session, user.id), two_factor_enabled=False, status=user.status))
+            user, change = await staff_changes.create_staff(
+                session, ctx.settings, ctx.actor, email=input.email, password=input.password,
+                display_name=input.display_name, desk=input.desk, role_names=input.roles)
+            return StaffUserPayload(staff_user=(await _staff_users(session, [user]))[0],
+                                    request=StaffChangeRequest.of(change))
 
         return await _mutate(ctx, txn, lambda e: StaffUserPayload(errors=e))
 

@@ -4,9 +4,11 @@ from datetime import datetime
 
 import strawberry
 
+from domain.identity.four_eyes import ProvenanceEntry
 from domain.identity.models import ApiToken as ApiTokenRow
 from domain.identity.models import AuthSession as AuthSessionRow
 from domain.identity.models import Role as RoleRow
+from domain.identity.staff_changes import StaffChange
 from schema.errors import UserError
 
 
@@ -85,7 +87,67 @@ class StaffUser:
     desk: str | None
     roles: list[str]
     two_factor_enabled: bool
-    status: str
+    status: str = strawberry.field(description="active, pending_approval (created, waiting for a second "
+                                               "staff member), locked, disabled")
+    provenance: list[StaffGrant] = strawberry.field(
+        default_factory=list, description="Who created this user, granted them roles or approved either, "
+                                          "oldest first: none of them may be their second pair of eyes.")
+
+
+@strawberry.type(description="One step of a staff user's provenance.")
+class StaffGrant:
+    kind: str = strawberry.field(description="created | granted | approved")
+    actor_id: strawberry.ID
+    role: str | None
+    request_id: strawberry.ID | None
+    at: datetime
+
+    @classmethod
+    def of(cls, e: ProvenanceEntry) -> StaffGrant:
+        return cls(kind=e.kind, actor_id=strawberry.ID(str(e.actor_id)), role=e.role,
+                   request_id=None if e.request_id is None else strawberry.ID(str(e.request_id)), at=e.created_at)
+
+
+@strawberry.type(description="A staff change waiting for (or decided by) a second staff member with staff.manage.")
+class StaffChangeRequest:
+    id: strawberry.ID
+    kind: str = strawberry.field(description="create_staff | grant_role | set_role_permissions")
+    status: str = strawberry.field(description="pending | approved | rejected")
+    target_user_id: strawberry.ID | None
+    role: str | None
+    roles: list[str]
+    permissions: list[str]
+    requested_by: strawberry.ID
+    decided_by: strawberry.ID | None
+    decision_reason: str | None
+    created_at: datetime
+    decided_at: datetime | None
+
+    @classmethod
+    def of(cls, c: StaffChange) -> StaffChangeRequest:
+        def opt(v: int | None) -> strawberry.ID | None:
+            return None if v is None else strawberry.ID(str(v))
+
+        return cls(id=strawberry.ID(str(c.id)), kind=c.kind, status=c.status, target_user_id=opt(c.target_user_id),
+                   role=c.payload.get("role"), roles=list(c.payload.get("roles", [])),
+                   permissions=list(c.payload.get("permissions", [])), requested_by=strawberry.ID(str(c.requested_by)),
+                   decided_by=opt(c.decided_by), decision_reason=c.decision_reason, created_at=c.created_at,
+                   decided_at=c.decided_at)
+
+
+@strawberry.type
+class StaffChangePayload:
+    request: StaffChangeRequest | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class RoleGrantPayload:
+    ok: bool = strawberry.field(default=False, description="The grant was accepted (applied, or filed when pending).")
+    pending: bool = strawberry.field(default=False, description="A privileged role: it applies once a second "
+                                                                "staff member approves the request.")
+    request: StaffChangeRequest | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -128,12 +190,17 @@ class ApiTokenPayload:
 @strawberry.type
 class RolePayload:
     role: Role | None = None
+    pending: bool = strawberry.field(default=False, description="Privileged permissions were added: they apply "
+                                                                "once a second staff member approves the request.")
+    request: StaffChangeRequest | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
 class StaffUserPayload:
     staff_user: StaffUser | None = None
+    request: StaffChangeRequest | None = strawberry.field(
+        default=None, description="The user cannot sign in until a second staff member approves this.")
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from domain.identity import four_eyes
 from tests.clients.conftest import upload
 from tests.clients.flow import (
     DECIDE,
@@ -104,6 +105,14 @@ async def test_submitter_cannot_approve_and_high_risk_needs_four_eyes(
     assert one["data"]["decideClient"]["client"]["status"] == "UNDER_REVIEW"  # waits for a second approver
     twice = await second.client(DECIDE, {"c": client_id, "d": "APPROVE", "r": "again"})
     assert twice["data"]["decideClient"]["errors"] == [{"code": "SECOND_APPROVER_REQUIRED"}]
+    # Someone the first approver created (or granted roles to) is not a second pair of eyes.
+    creature = await make_staff(http, session_factory, settings, ["compliance"])
+    async with session_factory() as s, s.begin():
+        await four_eyes.record_provenance(s, subject_id=creature.user_id, actor_id=second.user_id, kind="created")
+    before = await snapshot(session_factory)
+    related = await creature.client(DECIDE, {"c": client_id, "d": "APPROVE", "r": "sure"})
+    assert related["data"]["decideClient"]["errors"] == [{"code": "FOUR_EYES_RELATED_APPROVER"}]
+    assert await snapshot(session_factory) == before
     third = await make_staff(http, session_factory, settings, ["compliance"])
     done = await third.client(DECIDE, {"c": client_id, "d": "APPROVE", "r": "agreed"})
     assert done["data"]["decideClient"]["client"]["status"] == "APPROVED"

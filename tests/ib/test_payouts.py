@@ -93,3 +93,27 @@ async def test_held_payout_waits_for_approval_and_is_paid_once(world: World) -> 
     with pytest.raises(DomainError) as err:
         await in_transaction(world.factory, lambda s: payouts.approve(s, STAFF, made[0].id))
     assert err.value.code == "IB_PAYOUT_NOT_HELD" and await counts(world.factory) == before
+
+
+async def test_a_held_payout_is_not_released_by_the_ib_nor_by_staff_related_to_them(world: World) -> None:
+    """Four eyes (issue 15, item 5): the release is the second pair of eyes on a payout."""
+    from dataclasses import replace
+
+    from domain.identity import four_eyes
+
+    ib = await _earning_ib(world, "2", payout_hold=True)
+    made = await in_transaction(world.factory, lambda s: payouts.run_for_ib(
+        s, RUN, ib, now=utcnow() + timedelta(days=1)))
+    related = await world.user()
+    async with world.factory() as s, s.begin():
+        await four_eyes.record_provenance(s, subject_id=ib, actor_id=related, kind="granted", role="ib_manager")
+    before = await counts(world.factory)
+    for who, code in ((ib, "SELF_APPROVAL_FORBIDDEN"), (related, "FOUR_EYES_RELATED_APPROVER")):
+        actor = replace(STAFF, user_id=who)
+
+        async def release(s: Any, a: Any = actor) -> Any:
+            return await payouts.approve(s, a, made[0].id)
+
+        with pytest.raises(DomainError) as err:
+            await in_transaction(world.factory, release)
+        assert err.value.code == code and await counts(world.factory) == before

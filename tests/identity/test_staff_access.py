@@ -35,10 +35,16 @@ async def test_administrator_with_2fa_manages_roles_and_changes_are_audited(http
     assert made["data"]["createRole"]["role"]["permissions"] == ["audit.read"]
     support = await make_staff(http, session_factory, settings, ["support"])
     assert (await support.client(ROLES))["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-    assigned = await admin.client("mutation($u: ID!) { assignRole(userId: $u, role: \"administrator\") { ok } }",
-                                  {"u": str(support.user_id)})
-    assert assigned["data"]["assignRole"]["ok"] is True
-    # Permissions are read per request: the promotion applies immediately.
+    assigned = await admin.client("mutation($u: ID!) { assignRole(userId: $u, role: \"administrator\") {"
+                                  " ok pending request { id } } }", {"u": str(support.user_id)})
+    assert assigned["data"]["assignRole"]["ok"] is True and assigned["data"]["assignRole"]["pending"] is True
+    assert (await support.client(ROLES))["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # A privileged role waits for a second staff member; permissions are read per request, so the
+    # promotion applies as soon as they approve.
+    second = await make_staff(http, session_factory, settings, ["administrator"])
+    approved = await second.client("mutation($i: ID!) { approveStaffChange(id: $i) { errors { code } } }",
+                                   {"i": assigned["data"]["assignRole"]["request"]["id"]})
+    assert approved["data"]["approveStaffChange"]["errors"] == []
     assert (await support.client(ROLES))["data"]["roles"]
     assert await count(session_factory, "audit_events", "category = 'permission_change'") >= before + 2
 

@@ -84,6 +84,25 @@ async def assign_role(env: Env) -> Probe:
                  {"u": str(env.owner_id)})
 
 
+@case("Mutation.approveStaffChange", "Mutation.rejectStaffChange")
+async def decide_staff_change(env: Env) -> Probe:
+    """A pending request to create a staff user; outsiders may neither see nor decide it."""
+    import time
+    import uuid
+
+    from domain.identity import staff_changes
+    from domain.shared.actor import Actor, ActorKind
+
+    email = f"secret-staff-{uuid.uuid4().hex[:8]}@broker.example"
+    async with env.session_factory() as s, s.begin():
+        actor = Actor(ActorKind.STAFF, user_id=env.owner_id, stepped_up_at=time.time())
+        _, change = await staff_changes.create_staff(s, env.settings, actor, email=email,
+                                                     password="a long and unusual passphrase 9", display_name="",
+                                                     desk=None, role_names=["administrator"])
+    return Probe("mutation($i: ID!) { approveStaffChange(id: $i) { request { id targetUserId roles } "
+                 "errors { code } } }", {"i": str(change.id)}, secrets=[email])
+
+
 # Cases of other contexts register themselves on import.
 import tests.tenancy.cases_clients  # noqa: E402
 import tests.tenancy.cases_ib  # noqa: E402

@@ -1,17 +1,20 @@
 """Every field that takes an ID refuses callers outside the owner's tenant, leaking nothing.
 
 Fields are discovered from the schema; each needs a case in cases.py (a new field without one
-fails `test_every_id_field_has_a_case`). Outsiders: anonymous, another client, and a staff user
-with 2FA but without the permission.
+fails `test_every_id_field_has_a_case`). Outsiders: anonymous, another client, a staff user
+with 2FA but without the permission, and desk staff (support + sales, every read a desk role has)
+on another desk than the owner's client: desk scoping answers "not found" like a tenancy miss.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from domain.shared.settings import Settings
 from schema.root import build_schema
@@ -23,6 +26,8 @@ from tests.tenancy.discovery import fields_taking_ids
 
 DISCOVERED = sorted(fields_taking_ids(build_schema(Settings())._schema))
 REFUSALS = {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "SESSION_NOT_FOUND"}
+# Fields whose objects belong to no client, so to no desk: desk staff with the permission may read them.
+NOT_DESK_SCOPED = {"Query.instruments": "a trading server's symbols are the same for every desk"}
 
 
 def test_every_id_field_has_a_case() -> None:
@@ -54,11 +59,17 @@ async def test_outsiders_are_refused(name: str, http: httpx.AsyncClient, session
     env = Env(owner=GraphQLClient(http, owner["accessToken"]), owner_id=int(owner["viewer"]["id"]),
               owner_email=owner["email"], admin=admin.client, session_factory=session_factory, settings=settings,
               http=http)
+    home, away = f"home-{uuid.uuid4().hex[:8]}", f"away-{uuid.uuid4().hex[:8]}"
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE clients SET desk = :d WHERE user_id = :u"), {"d": home, "u": env.owner_id})
     probe = await CASES[name](env)
     other_client = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
     staff_without = (await make_staff(http, session_factory, settings, ["sales"])).client
+    outsiders = [GraphQLClient(http), other_client, staff_without]
+    if name not in NOT_DESK_SCOPED:
+        outsiders.append((await make_staff(http, session_factory, settings, ["support", "sales"], desk=away)).client)
     try:
-        for outsider in (GraphQLClient(http), other_client, staff_without):
+        for outsider in outsiders:
             _refused(await outsider(probe.query, probe.variables), probe)
     finally:
         if probe.cleanup is not None:

@@ -83,8 +83,12 @@ async def test_owner_pages_through_deals_and_others_see_nothing(
     missing = await _run(schema, runtime, client, DEALS, id="987654321")
     assert missing.errors[0].extensions == {"code": "NOT_FOUND"}
 
-    # staff with trading.read see it, and positions answer too
-    staff = Actor(ActorKind.STAFF, user_id=other, permissions=frozenset({"trading.read"}))
+    # desk staff with trading.read but not on the owner's desk (here: no client record, so no desk) do
+    # not; dealing staff (back office: every desk) see it, and positions answer too
+    support = Actor(ActorKind.STAFF, user_id=other, permissions=frozenset({"trading.read"}), desk="emea")
+    assert (await _run(schema, runtime, support, DEALS, id=str(account_id))).errors[0].extensions == {
+        "code": "NOT_FOUND"}
+    staff = Actor(ActorKind.STAFF, user_id=other, permissions=frozenset({"trading.read", "trading.manage"}))
     ok = await _run(schema, runtime, staff, DEALS, id=str(account_id))
     assert ok.errors is None and len(ok.data["deals"]["edges"]) == 7
     pos = await _run(schema, runtime, client, "query($id: ID!) { positions(accountId: $id) { positionId volume } }",
