@@ -12,14 +12,15 @@ Also: the uniqueness of `reverses_entry_id` is kept by a partial index, so the e
 nothing (nearly all) no longer add a NULL to it.
 
 Revision ID: 0020_ledger_posting_checks
-Revises: 0019_risk_order_types
+Revises: 0019_risk_order_types, 0005_ledger
 """
 from __future__ import annotations
 
 from migrations.sql import run_sql
 
 revision = "0020_ledger_posting_checks"
-down_revision = "0019_risk_order_types"
+# 0005_ledger: the tables it alters (it was reached only by the order alembic happened to pick).
+down_revision = ("0019_risk_order_types", "0005_ledger")
 branch_labels = None
 depends_on = None
 
