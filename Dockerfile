@@ -5,6 +5,8 @@ WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md ./
 COPY api ./api
+COPY infra ./infra
+COPY sandbox ./sandbox
 COPY schema ./schema
 COPY domain ./domain
 COPY jobs ./jobs

@@ -20,13 +20,13 @@ from starlette.routing import Route, WebSocketRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.graphql_view import GRAPHQL_TRANSPORT_WS_PROTOCOL, PREFLIGHT_HEADERS, MeteredGraphQLView
-from api.logging import configure_logging
-from api.metrics import JOB_QUEUE, OUTBOX_LAG, REGISTRY, SUBSCRIBERS
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, error_body
 from api.migrate import is_current
-from api.runtime import Runtime, freeze_heap, open_runtime
 from domain.events.outbox import oldest_pending_age_seconds
 from domain.shared.settings import Settings, get_settings
+from infra.logging import configure_logging
+from infra.metrics import JOB_QUEUE, OUTBOX_LAG, REGISTRY, SUBSCRIBERS
+from infra.runtime import Runtime, freeze_heap, open_runtime
 from jobs.stats import read_queue_stats
 from schema.root import build_schema
 

@@ -18,10 +18,8 @@ from domain.identity.jwt_tokens import verify_access_token
 from domain.identity.sessions import request_principal
 from domain.shared.actor import ANONYMOUS, Actor, ActorKind
 from domain.shared.errors import DomainError
-from schema.context import AppServices
-
-ACCESS_COOKIE = "forexcrm_access"
-REFRESH_COOKIE = "forexcrm_refresh"
+from infra.cookies import ACCESS_COOKIE, REFRESH_COOKIE
+from infra.services import AppServices
 
 
 def credential_of(headers: Mapping[str, str], cookies: Mapping[str, str],

@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 
 from api.embedded import EmbeddedServices
-from api.logging import configure_logging
 from domain.shared.settings import ConfigurationError, Settings, get_settings, with_development_secret
+from infra.logging import configure_logging
 
 app = typer.Typer(help="Forex brokerage CRM: GraphQL API platform.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -85,7 +85,7 @@ def _migrate(database_url: str, settings: Settings) -> None:
 
 
 async def _check_reachable(settings: Settings, database_url: str, redis_url: str) -> None:
-    from api.runtime import ServiceUnreachable, open_runtime
+    from infra.runtime import ServiceUnreachable, open_runtime
 
     try:
         runtime = await open_runtime(settings, database_url, redis_url, start_hub=False, check_role=False)
@@ -177,7 +177,7 @@ def run(
             creds: dict[str, str] = {}
             if settings.simulators > 0 or settings.demo_data:
                 from api.demo import ensure_demo_data
-                from api.simulators import start_simulators
+                from sandbox.launcher import start_simulators
 
                 with console.status(f"starting {settings.simulators} trading-server simulator(s) ..."):
                     sims = start_simulators(settings.data_dir, settings.simulators, settings.simulator_port)

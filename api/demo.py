@@ -11,13 +11,13 @@ from pathlib import Path
 
 import orjson
 
-from api.simulators import SimulatorProcess, register_dev_servers
 from domain.identity import roles
 from domain.identity.models import User
 from domain.identity.sessions import create_user
 from domain.shared.actor import system_actor
 from domain.shared.db import create_engine, create_session_factory
 from domain.shared.settings import Settings
+from sandbox.launcher import SimulatorProcess, register_dev_servers
 
 DEMO_USERS = (("admin@demo.example.com", "administrator"), ("client@demo.example.com", None))
 

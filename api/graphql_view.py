@@ -24,11 +24,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 from strawberry.types import ExecutionResult
 
-from api.auth import ACCESS_COOKIE, REFRESH_COOKIE, authenticate, credential_of, resolve_credential
-from api.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, HTTP_ERRORS, operation_label
+from api.auth import authenticate, credential_of, resolve_credential
 from api.middleware import error_body
 from domain.shared.actor import Actor, ActorKind
-from schema.context import AppServices, Context
+from infra.cookies import ACCESS_COOKIE, REFRESH_COOKIE
+from infra.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, HTTP_ERRORS, operation_label
+from infra.services import AppServices
+from schema.context import Context
 from schema.errors import PublicError
 from schema.live_session import LiveSession
 

@@ -11,7 +11,7 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.metrics import HTTP_ERRORS
+from infra.metrics import HTTP_ERRORS
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 

@@ -36,7 +36,6 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from api.middleware import error_body
 from domain.identity import ratelimit
 from domain.identity.oidc import (
@@ -57,7 +56,8 @@ from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
 from domain.shared.settings import Settings
-from schema.context import AppServices
+from infra.cookies import ACCESS_COOKIE, REFRESH_COOKIE
+from infra.services import AppServices
 
 PREFIX = "/auth/oidc"
 FLOW_COOKIE = "forexcrm_oidc"

@@ -18,7 +18,7 @@ from domain.shared.discovery import context_modules
 from domain.shared.errors import DomainError
 from domain.shared.settings import ConfigurationError
 from domain.shared.webhooks import WebhookHandler, WebhookRequest
-from schema.context import AppServices
+from infra.services import AppServices
 
 log = structlog.get_logger(__name__)
 MAX_WEBHOOK_BYTES = 256_000

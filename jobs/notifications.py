@@ -13,10 +13,10 @@ import aiosmtplib
 import structlog
 from sqlalchemy import select
 
-from api.logging import mask_email
-from api.metrics import JOBS
 from domain.identity.models import User
 from domain.shared.settings import Settings
+from infra.logging import mask_email
+from infra.metrics import JOBS
 
 log = structlog.get_logger(__name__)
 

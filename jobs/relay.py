@@ -16,10 +16,10 @@ import structlog
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
-from api.metrics import OUTBOX_RELAYED
 from domain.events.hub import Event
 from domain.events.outbox import claim_batch, mark_published
 from domain.shared.db import SessionFactory
+from infra.metrics import OUTBOX_RELAYED
 
 log = structlog.get_logger(__name__)
 

@@ -12,10 +12,10 @@ from arq import cron
 from arq.connections import RedisSettings, create_pool
 from arq.worker import Worker
 
-from api.metrics import JOBS
-from api.runtime import freeze_heap, open_runtime
 from domain.events.outbox import emit, purge_published
 from domain.shared.settings import Settings
+from infra.metrics import JOBS
+from infra.runtime import freeze_heap, open_runtime
 from jobs.relay import OutboxRelay
 from jobs.stats import WorkerStats
 from schema.system.resolvers import HEARTBEAT_TOPIC

@@ -13,36 +13,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.types import Info
 
-from domain.events.hub import Event, EventHub, Subscriber
-from domain.identity.principal_cache import PrincipalCache
+from domain.events.hub import Event, Subscriber
 from domain.shared.actor import ANONYMOUS, Actor
-from domain.shared.db import SessionFactory, in_transaction
-from domain.shared.group_commit import GroupCommit
+from domain.shared.db import in_transaction
 from domain.shared.settings import Settings
+from infra.services import AppServices
 from schema.live_session import LiveSession
 
 if TYPE_CHECKING:
     from schema.loaders import Loaders
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class AppServices:
-    """Process-wide services shared by all requests (pools, not connections)."""
-
-    settings: Settings
-    session_factory: SessionFactory
-    redis: Redis
-    hub: EventHub
-    group_commit: GroupCommit  # mutations' transactions, committed together under load
-    principals: PrincipalCache | None = None  # sessions' principals between requests (API processes)
 
 
 @dataclass

@@ -74,7 +74,7 @@ class ApiSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         """An expected error (the client's syntax or validation mistake, a refusal, a domain rule) is
         one log line without a traceback: strawberry's default logs each with its stack, 1.5 KB for a
-        33-byte request. Anything else keeps its traceback (bounded by api.logging)."""
+        33-byte request. Anything else keeps its traceback (bounded by infra.logging)."""
         for error in errors:
             if should_mask(error):
                 super().process_errors([error], execution_context)

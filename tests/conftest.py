@@ -168,7 +168,7 @@ async def runtime(settings: Settings) -> AsyncIterator[Any]:
 
 
 async def suite_runtime(settings: Settings) -> AsyncIterator[Any]:
-    from api.runtime import open_runtime
+    from infra.runtime import open_runtime
 
     assert settings.database_url and settings.redis_url
     rt = await open_runtime(settings, settings.database_url, settings.redis_url)

@@ -115,7 +115,7 @@ async def _pull_rate(quick: bool) -> dict[str, Any]:
     env = {**os.environ, "SIM_MANAGER_PASSWORD": password}
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "domain.platforms.simulator", "--port", str(port), "--data-dir", tmp,
+            [sys.executable, "-m", "sandbox.simulator", "--port", str(port), "--data-dir", tmp,
              "--rate", "0", "--manager-login", "1000"], env=env, cwd=Path(__file__).resolve().parents[2],
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"

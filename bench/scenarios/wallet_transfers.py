@@ -25,7 +25,6 @@ import asyncpg
 import orjson
 from sqlalchemy import text
 
-from api.runtime import freeze_heap
 from bench.harness import bench_services
 from bench.loadgen import build_request, run_load
 from domain.ledger import wallets
@@ -33,6 +32,7 @@ from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory, in_transaction
 from domain.shared.group_commit import GroupCommit
 from domain.shared.settings import Settings
+from infra.runtime import freeze_heap
 
 CONCURRENCY = 32
 API_WORKERS = 2

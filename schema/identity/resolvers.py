@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from api.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from domain.identity import api_tokens, four_eyes, links, roles, sessions, staff_changes, totp
 from domain.identity.models import Role as RoleRow
 from domain.identity.models import User
@@ -19,6 +18,7 @@ from domain.identity.results import Outcome
 from domain.identity.sessions import NOTIFICATION_TOPIC, Tokens
 from domain.shared.errors import DomainError
 from domain.shared.pagination import check_page_size
+from infra.cookies import ACCESS_COOKIE, REFRESH_COOKIE
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors, user_error
 from schema.identity.types import (

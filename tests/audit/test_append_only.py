@@ -96,8 +96,8 @@ async def test_the_runtime_role_is_separated(runtime: Any, services: Services) -
 
 
 async def test_production_refuses_a_runtime_role_that_owns_the_trail(services: Services) -> None:
-    from api.runtime import open_runtime
     from domain.shared.settings import ConfigurationError, Mode
+    from infra.runtime import open_runtime
 
     prod = Settings(mode=Mode.PRODUCTION, database_url=services.owner_url, redis_url=services.redis_url)
     with pytest.raises(ConfigurationError, match="FOREXCRM_MIGRATION_DATABASE_URL"):

@@ -21,9 +21,9 @@ from domain.clients import config
 from domain.shared.actor import system_actor
 from domain.shared.settings import Settings
 from domain.trading.servers import ServerConfig, upsert_server
+from sandbox.kyc import KycStandIn, kyc_standin
 from schema.root import build_schema
 from tests.conftest import LiveServer, free_port, unique
-from tests.kyc_standin import KycStandIn, kyc_standin
 from tests.platforms.conftest import MANAGER_LOGIN, SimServer
 
 SAMPLE_LIST = Path(__file__).resolve().parents[2] / "domain" / "compliance" / "data" / "sample_ftm.jsonl"

@@ -15,11 +15,11 @@ from sqlalchemy import text
 from domain.clients.errors import KycProviderUnavailable
 from domain.clients.kyc_http import HttpKycProvider
 from domain.clients.kyc_port import FINAL, RED, kyc_settings
+from sandbox.kyc import KycStandIn
 from tests.clients.conftest import OLD_WEBHOOK_SECRET
 from tests.clients.flow import DECIDE, snapshot, to_profile
 from tests.conftest import GraphQLClient
 from tests.identity.staff import make_staff
-from tests.kyc_standin import KycStandIn
 
 START = """mutation { startKycVerification { verification { provider applicantId accessToken }
   errors { field code message } } }"""

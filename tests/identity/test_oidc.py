@@ -19,9 +19,9 @@ from domain.identity.permissions import PERMISSIONS
 from domain.identity.sessions import create_user
 from domain.shared.actor import system_actor
 from domain.shared.settings import Settings
+from sandbox.oidc import IdpUser, OidcProvider, running_provider, serve_asgi
 from tests.conftest import GraphQLClient, unique
 from tests.identity.helpers import PASSWORD, code_at, count, enrol_totp, login, max_id
-from tests.oidc_provider import IdpUser, OidcProvider, running_provider, serve_asgi
 
 CLIENT_ID = "forexcrm-staff"
 CLIENT_SECRET = "s3cret-for-tests"

@@ -21,7 +21,7 @@ from tests.conftest import LiveServer
 from tests.ledger.conftest import SNAPSHOT_TABLES, check_invariants, wallet_balance
 
 __all__ = ["SNAPSHOT_TABLES", "check_invariants", "wallet_balance"]
-from tests.psp_standins import StandInPSP, running_psp
+from sandbox.psp import StandInPSP, running_psp
 
 CARD = "card-test"
 WIRE = "wire-test"

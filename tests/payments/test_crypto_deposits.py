@@ -14,8 +14,8 @@ from sqlalchemy import text
 from domain.payments import crypto, methods
 from domain.payments.config import api_key, webhook_secrets
 from domain.shared.db import in_transaction
+from sandbox.crypto import StandInChain, running_chain
 from tests.conftest import GraphQLClient, LiveServer
-from tests.crypto_standin import StandInChain, running_chain
 from tests.identity.helpers import register
 from tests.payments.conftest import check_invariants, client, payment_row, snapshot, wallet_of
 
@@ -129,7 +129,7 @@ async def test_concurrent_duplicates_and_distinct_events_credit_once(chain, sess
 async def test_first_sight_delivered_concurrently_opens_one_deposit(chain, session_factory, settings, make_user):
     uid = await make_user()
     address = await address_for(chain, session_factory, settings, uid)
-    from tests.crypto_standin import ChainTx
+    from sandbox.crypto import ChainTx
 
     tx = ChainTx("f" * 64, "BTC", address, "0.3", BTC_NEEDS)
     responses = await asyncio.gather(*(chain.deliver(chain.event("transaction.updated", tx)) for _ in range(8)))
@@ -154,7 +154,7 @@ async def test_amount_finer_than_the_asset_is_refused_and_writes_nothing(chain, 
                                                                          make_user):
     uid = await make_user()
     address = await address_for(chain, session_factory, settings, uid)
-    from tests.crypto_standin import ChainTx
+    from sandbox.crypto import ChainTx
 
     before = await snapshot(session_factory)
     response = await chain.deliver(chain.event("transaction.updated",
@@ -203,7 +203,7 @@ async def test_dropped_transaction_is_never_credited(chain, session_factory, set
 
 
 async def test_transaction_to_an_unknown_address_is_ignored(chain, session_factory):
-    from tests.crypto_standin import ChainTx
+    from sandbox.crypto import ChainTx
 
     response = await chain.deliver(chain.event("transaction.updated",
                                                ChainTx("b" * 64, "BTC", "bc1qnotours", "1", BTC_NEEDS)))
@@ -216,7 +216,7 @@ async def test_transaction_to_an_unknown_address_is_ignored(chain, session_facto
 async def test_bad_signature_is_refused_and_writes_nothing(chain, session_factory, settings, make_user):
     uid = await make_user()
     address = await address_for(chain, session_factory, settings, uid)
-    from tests.crypto_standin import ChainTx
+    from sandbox.crypto import ChainTx
 
     before = await snapshot(session_factory)
     response = await chain.deliver(chain.event("transaction.updated", ChainTx("c" * 64, "BTC", address, "1", 9)),

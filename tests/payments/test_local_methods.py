@@ -16,10 +16,10 @@ from domain.payments.errors import PaymentMethodUnavailable
 from domain.payments.repo import Payment
 from domain.payments.status import Status
 from domain.shared.db import in_transaction
+from sandbox.psp import StandInPSP, running_psp
 from tests.conftest import GraphQLClient, LiveServer
 from tests.identity.helpers import register
 from tests.payments.conftest import check_invariants, client, payment_row, snapshot, wallet_of
-from tests.psp_standins import StandInPSP, running_psp
 
 PROVIDER = "localpay"
 # One local method per country, each in the country's currency with its own fees and limits.

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from api.logging import configure_logging
 from domain.shared.settings import Settings
+from infra.logging import configure_logging
 from jobs.notifications import deliver_email
 from tests.conftest import ROOT, free_port
 

@@ -47,7 +47,7 @@ class SimServer:
         self.port = _free_port()
         env = {**os.environ, "SIM_MANAGER_PASSWORD": self.password}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "domain.platforms.simulator", "--port", str(self.port),
+            [sys.executable, "-m", "sandbox.simulator", "--port", str(self.port),
              "--data-dir", str(self.data_dir), "--seed", str(self.seed), "--rate", "0",
              "--manager-login", str(MANAGER_LOGIN),
              *(["--start-ms", str(self.start_ms)] if self.start_ms is not None else [])],

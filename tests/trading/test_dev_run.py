@@ -8,8 +8,8 @@ from typing import Any
 from arq.connections import RedisSettings, create_pool
 from sqlalchemy import text
 
-from api.simulators import register_dev_servers, start_simulators
 from jobs.trading import maintain_deal_partitions, pull_deals, schedule_pulls
+from sandbox.launcher import register_dev_servers, start_simulators
 from tests.conftest import free_port
 
 

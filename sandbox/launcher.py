@@ -57,7 +57,7 @@ def start_simulators(data_dir: Path, count: int = 1, base_port: int = 18501) -> 
     for i in range(count):
         port = base_port + i
         proc = SimulatorProcess(
-            [sys.executable, "-m", "domain.platforms.simulator", "--port", str(port),
+            [sys.executable, "-m", "sandbox.simulator", "--port", str(port),
              "--data-dir", str(folder / f"sim-{i}"), "--seed", str(1 + i), "--rate", str(DEV_RATE),
              "--manager-login", str(MANAGER_LOGIN)],
             cwd=ROOT, env=env,

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from domain.platforms.simulator import mt5_codes as rc
-from domain.platforms.simulator.market import INSTRUMENTS, Instrument, PriceFeed
-from domain.platforms.simulator.store import Store
+from sandbox.simulator import mt5_codes as rc
+from sandbox.simulator.market import INSTRUMENTS, Instrument, PriceFeed
+from sandbox.simulator.store import Store
 
 CENT = Decimal("0.01")
 LOT_EXT = 100_000_000  # VolumeExt units per lot
@@ -542,7 +542,7 @@ class Engine:
 
     def step(self, dt_ms: int, activity: float) -> None:
         """Advance simulated time by dt_ms: prices, rollover swaps, traders, stop-out."""
-        from domain.platforms.simulator.traders import act_all  # traders depend on the engine
+        from sandbox.simulator.traders import act_all  # traders depend on the engine
 
         prev = self.c.now_ms
         self.c.now_ms = prev + dt_ms

@@ -1,4 +1,4 @@
-"""Entry point: python -m domain.platforms.simulator --port N --data-dir DIR [--seed S] [--rate R]
+"""Entry point: python -m sandbox.simulator --port N --data-dir DIR [--seed S] [--rate R]
 --manager-login L --manager-password P   (or the password in $SIM_MANAGER_PASSWORD)."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import uvicorn
 
-from domain.platforms.simulator.app import SimConfig, create_app
+from sandbox.simulator.app import SimConfig, create_app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m domain.platforms.simulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sandbox.simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)

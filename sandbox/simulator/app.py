@@ -25,14 +25,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from domain.platforms.simulator import mt5_codes as rc
-from domain.platforms.simulator import mt5_json as js
-from domain.platforms.simulator.engine import GROUPS, Engine, SimError
-from domain.platforms.simulator.faults import Faults
-from domain.platforms.simulator.market import INSTRUMENTS, next_news_ms
-from domain.platforms.simulator.population import populate
-from domain.platforms.simulator.store import Store
-from domain.platforms.simulator.traders import attach, expected_deals_per_second, ground_truth
+from sandbox.simulator import mt5_codes as rc
+from sandbox.simulator import mt5_json as js
+from sandbox.simulator.engine import GROUPS, Engine, SimError
+from sandbox.simulator.faults import Faults
+from sandbox.simulator.market import INSTRUMENTS, next_news_ms
+from sandbox.simulator.population import populate
+from sandbox.simulator.store import Store
+from sandbox.simulator.traders import attach, expected_deals_per_second, ground_truth
 
 PAGE_MAX = 100
 CLOCK_INTERVAL_S = 0.2

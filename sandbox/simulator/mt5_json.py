@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from domain.platforms.simulator.engine import GROUPS, Account, Engine, Group, Pos
-from domain.platforms.simulator.market import INSTRUMENTS, Instrument
+from sandbox.simulator.engine import GROUPS, Account, Engine, Group, Pos
+from sandbox.simulator.market import INSTRUMENTS, Instrument
 
 
 def user(a: Account) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from domain.identity.principal_cache import PrincipalCache
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory
 from domain.shared.group_commit import GroupCommit
 from domain.shared.settings import Settings
-from schema.context import AppServices
+from infra.services import AppServices
 
 
 class ServiceUnreachable(RuntimeError):

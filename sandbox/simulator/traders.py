@@ -25,8 +25,8 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from domain.platforms.simulator.engine import ORDER_BUY_STOP, ORDER_SELL_STOP, Engine, Pending, SimError
-from domain.platforms.simulator.market import INSTRUMENTS, NEWS_SYMBOLS, last_news_ms, next_news_ms
+from sandbox.simulator.engine import ORDER_BUY_STOP, ORDER_SELL_STOP, Engine, Pending, SimError
+from sandbox.simulator.market import INSTRUMENTS, NEWS_SYMBOLS, last_news_ms, next_news_ms
 
 PROFILES = ("ordinary", "scalper", "latency_arbitrage", "news_trader", "hedger", "flooder")
 # Opens per simulated minute at activity 1.0 (each open later produces a closing deal).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
-from domain.platforms.simulator.engine import Engine
-from domain.platforms.simulator.traders import attach
+from sandbox.simulator.engine import Engine
+from sandbox.simulator.traders import attach
 
 _MIX = ("ordinary",) * 6 + ("scalper",) * 3 + ("latency_arbitrage", "news_trader")
 

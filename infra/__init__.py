@@ -1,0 +1,1 @@
+"""Runtime pieces shared by api/, schema/ and jobs/: services, metrics, logging, cookie names."""

@@ -1,0 +1,25 @@
+"""Process-wide services the API, the schema and the workers share (pools, not connections)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from domain.events.hub import EventHub
+from domain.identity.principal_cache import PrincipalCache
+from domain.shared.db import SessionFactory
+from domain.shared.group_commit import GroupCommit
+from domain.shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class AppServices:
+    """Process-wide services shared by all requests (pools, not connections)."""
+
+    settings: Settings
+    session_factory: SessionFactory
+    redis: Redis
+    hub: EventHub
+    group_commit: GroupCommit  # mutations' transactions, committed together under load
+    principals: PrincipalCache | None = None  # sessions' principals between requests (API processes)
