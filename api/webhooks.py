@@ -17,7 +17,7 @@ import domain
 from domain.shared.discovery import context_modules
 from domain.shared.errors import DomainError
 from domain.shared.settings import ConfigurationError
-from domain.shared.webhooks import WebhookHandler, WebhookRequest
+from domain.shared.webhooks import RESPONSE_HEADERS, WebhookHandler, WebhookRequest
 from infra.services import AppServices
 
 log = structlog.get_logger(__name__)
@@ -57,6 +57,7 @@ def webhook_routes(services: Callable[[], AppServices]) -> list[Route]:
             status = 401 if "SIGNATURE" in exc.code or "TIMESTAMP" in exc.code else 400
             return JSONResponse({"errors": [{"message": exc.message, "extensions": {"code": exc.code}}]},
                                 status_code=status)
-        return JSONResponse(payload, status_code=status)
+        headers = payload.pop(RESPONSE_HEADERS, None)
+        return JSONResponse(payload, status_code=status, headers=headers)
 
     return [Route("/webhooks/{provider}", endpoint, methods=["POST"])]

@@ -1,7 +1,8 @@
 """Payment configuration that is not per method: provider secrets, four-eyes threshold, risk lists.
 
 Provider secrets come from the environment (`FOREXCRM_PSP_<PROVIDER>_WEBHOOK_SECRETS`, comma-separated
-so several are accepted during rotation; `FOREXCRM_PSP_<PROVIDER>_API_KEY`). Without them a
+so several are accepted during rotation; `FOREXCRM_PSP_<PROVIDER>_API_KEY`; adapter-specific values
+such as `FOREXCRM_PSP_<PROVIDER>_MERCHANT_ID`). <PROVIDER> is the payment method's provider key. Without them a
 development secret is derived from the application secret key, so `forexcrm run` and the tests work
 with no configuration; production must set them.
 """
@@ -63,6 +64,19 @@ def call_api_key(settings: Settings, provider: str) -> str:
         return api_key(settings, provider)
     except ConfigurationError as exc:
         raise PaymentMethodUnavailable(f"the payment provider {provider} is not configured") from exc
+
+
+def provider_value(settings: Settings, provider: str, name: str) -> str:
+    """Another per-provider value (`FOREXCRM_PSP_<PROVIDER>_<NAME>`, e.g. Praxis MERCHANT_ID and
+    APPLICATION_KEY); development derives one from the application secret key."""
+    configured = os.environ.get(_env_key(provider, name))
+    if not configured:
+        _production_needs(settings, _env_key(provider, name))
+    return configured or _derived(settings, f"psp-{name.lower()}", provider)[:32]
+
+
+def optional_value(provider: str, name: str) -> str | None:
+    return os.environ.get(_env_key(provider, name)) or None
 
 
 def four_eyes_threshold(currency: str) -> Decimal:

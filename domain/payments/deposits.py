@@ -18,9 +18,8 @@ from domain.ledger.accounts import Purpose, house_account, wallet_for
 from domain.ledger.idempotency import Settlement
 from domain.ledger.posting import Leg, post
 from domain.ledger.wallets import once
-from domain.payments import methods, repo, signals
+from domain.payments import methods, psp_port, repo, signals
 from domain.payments.errors import PaymentMethodUnavailable
-from domain.payments.gateway import HostedCheckoutGateway
 from domain.payments.repo import Payment
 from domain.payments.status import Status
 from domain.shared.actor import Actor
@@ -95,8 +94,9 @@ async def create_deposit(factory: SessionFactory, settings: Settings, actor: Act
     async with factory() as s:
         name = str(await s.scalar(text("SELECT display_name FROM users WHERE id = :u"), {"u": user_id}) or "")
     try:
-        session_obj = await HostedCheckoutGateway(method, settings, factory).create_session(
-            payment, return_url=return_url, customer_name=name)
+        ctx = psp_port.context(method.provider, method, settings, factory)
+        session_obj = await psp_port.adapter_for(method.provider).create_hosted_payment(
+            ctx, payment, return_url=return_url, customer_name=name)
     except DomainError as exc:
         reason = exc.message[:500]
 
@@ -112,7 +112,8 @@ async def create_deposit(factory: SessionFactory, settings: Settings, actor: Act
         await provider_lock(session, method.provider, session_obj.id)
         current = await repo.get(session, payment.id, lock=True)
         assert current is not None
-        current = await repo.update(session, current, provider_payment_id=session_obj.id,
+        # a webhook that came first may already have stored the provider's later id (kept)
+        current = await repo.update(session, current, provider_payment_id=current.provider_payment_id or session_obj.id,
                                     redirect_url=session_obj.url)
         if current.status is Status.CREATED:
             current = await repo.move(session, actor, current, Status.PENDING)

@@ -1,5 +1,6 @@
-"""Provider webhooks: verify (several secrets during rotation), dedupe by event id, apply along the
-status machine, and park events naming a provider payment we have not stored yet.
+"""Provider webhooks through the PSP port: the provider's adapter verifies and normalises a delivery
+(domain/payments/psp_port.py); here each event is deduped by its id, applied along the status
+machine, or parked when it names a provider payment we have not stored yet.
 
 Money moves at most once: a redelivered event is dropped by first_delivery, a different event
 with the same effect meets the status machine, and ledger entries carry keys derived from the
@@ -15,58 +16,34 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.payments import crypto, disputes, gateway_log, repo, withdrawals
-from domain.payments.config import webhook_secrets
 from domain.payments.deposits import credit, provider_lock
+from domain.payments.psp_port import EventKind, PspEvent, adapter_for, provider_keys
 from domain.payments.repo import Payment
 from domain.payments.status import Status, can_move
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
-from domain.shared.money import wire_amount
-from domain.shared.webhooks import (
-    SIGNATURE_HEADER,
-    WebhookHandler,
-    WebhookRejected,
-    WebhookRequest,
-    first_delivery,
-    verify_signature,
-)
+from domain.shared.webhooks import RESPONSE_HEADERS, WebhookHandler, WebhookRequest, first_delivery
 
-# The providers speaking the hosted-checkout protocol (card processors, local redirect methods).
-PROVIDERS = ("cardpay", "localpay")
-DEPOSIT_EVENTS = {"payment.pending": Status.PENDING, "payment.succeeded": Status.SUCCEEDED,
-                  "payment.failed": Status.FAILED, "payment.cancelled": Status.CANCELLED}
-PAYOUT_EVENTS = {"payout.paid": Status.SUCCEEDED, "payout.failed": Status.FAILED}
-DISPUTE_EVENTS = {"dispute.created": "chargeback", "refund.succeeded": "refund"}
+DEPOSIT_EVENTS = {EventKind.PAYMENT_PENDING: Status.PENDING, EventKind.PAYMENT_SUCCEEDED: Status.SUCCEEDED,
+                  EventKind.PAYMENT_FAILED: Status.FAILED, EventKind.PAYMENT_CANCELLED: Status.CANCELLED}
+PAYOUT_EVENTS = {EventKind.PAYOUT_PAID: Status.SUCCEEDED, EventKind.PAYOUT_FAILED: Status.FAILED}
+DISPUTE_EVENTS = {EventKind.CHARGED_BACK: "chargeback", EventKind.REFUNDED: "refund"}
 
 
-MAX_ID = 200
-
-
-def _parse(body: bytes) -> tuple[str, str, dict[str, Any]]:
-    try:
-        event = orjson.loads(body)
-        data = event["data"]
-        if not isinstance(data, dict) or not str(data["payment_id"]):
-            raise ValueError("no payment id")
-        event_id, payment_id = str(event["id"]), str(data["payment_id"])
-        if not event_id or len(event_id) > MAX_ID or len(payment_id) > MAX_ID:  # the columns' width
-            raise ValueError("id too long")
-        return event_id, str(event["type"]), data
-    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
-        raise WebhookRejected("the event is not valid JSON of the expected shape", code="WEBHOOK_MALFORMED") from exc
-
-
-async def apply_event(session: AsyncSession, payment: Payment, event_type: str, data: dict[str, Any]) -> str:
+async def apply_event(session: AsyncSession, payment: Payment, event: PspEvent) -> str:
     """Apply one event to a locked payment; returns what happened ("applied", "ignored: ...")."""
     actor = system_actor(f"webhook:{payment.provider}", str(payment.correlation_id))
-    if event_type in DISPUTE_EVENTS:
-        amount = wire_amount(data["amount"]) if data.get("amount") else payment.amount
-        await disputes.record(session, actor, payment, kind=DISPUTE_EVENTS[event_type], amount=amount,
-                              case_id=str(data.get("case_id") or data.get("refund_id") or event_type),
-                              reason=str(data.get("reason") or ""))
+    if event.currency is not None and event.currency != payment.currency:
+        return "ignored: amount or currency differs from the payment"
+    if event.kind in DISPUTE_EVENTS:
+        if payment.direction != "deposit":
+            return "ignored: event does not apply to this payment"
+        await disputes.record(session, actor, payment, kind=DISPUTE_EVENTS[event.kind],
+                              amount=event.amount if event.amount is not None else payment.amount,
+                              case_id=event.case_id or event.event_id, reason=event.reason or "")
         return "applied"
     targets = DEPOSIT_EVENTS if payment.direction == "deposit" else PAYOUT_EVENTS
-    target = targets.get(event_type)
+    target = targets.get(event.kind)
     if target is None:
         return "ignored: event does not apply to this payment"
     if payment.status is target or not can_move(payment.status, target):
@@ -75,18 +52,17 @@ async def apply_event(session: AsyncSession, payment: Payment, event_type: str, 
         if target is Status.SUCCEEDED:
             await withdrawals.settle(session, actor, payment)
         else:
-            await withdrawals.fail(session, actor, payment, str(data.get("reason") or "payout failed"))
+            await withdrawals.fail(session, actor, payment, event.reason or "payout failed")
         return "applied"
     if target is Status.SUCCEEDED:
-        if wire_amount(data.get("amount", "0")) != payment.amount or data.get("currency") != payment.currency:
+        if event.amount != payment.amount:
             return "ignored: amount or currency differs from the payment"
-        card = data.get("card") or {}
-        payment = await repo.update(session, payment, payer_name=_clip(data.get("payer_name")),
-                                    card_bin_country=_clip(card.get("bin_country"), 2),
-                                    instrument=_clip(card.get("fingerprint"), 100))
+        payment = await repo.update(session, payment, payer_name=_clip(event.payer_name),
+                                    card_bin_country=_clip(event.card_country, 2),
+                                    instrument=_clip(event.instrument, 100))
         await credit(session, actor, payment)
         return "applied"
-    await repo.move(session, actor, payment, target, reason=str(data.get("reason")) if data.get("reason") else None)
+    await repo.move(session, actor, payment, target, reason=event.reason)
     return "applied"
 
 
@@ -104,7 +80,7 @@ async def apply_parked(session: AsyncSession, payment: Payment) -> int:
     for row in rows:
         current = await repo.get(session, payment.id, lock=True)
         assert current is not None
-        outcome = await apply_event(session, current, str(row.payload["type"]), dict(row.payload["data"]))
+        outcome = await apply_event(session, current, PspEvent.from_json(row.payload))
         await session.execute(text("UPDATE payment_parked_webhooks SET applied_at = now() WHERE id = :id"),
                               {"id": row.id})
         await gateway_log.write(session, provider=payment.provider, direction="inbound", endpoint="parked",
@@ -113,37 +89,72 @@ async def apply_parked(session: AsyncSession, payment: Payment) -> int:
     return len(rows)
 
 
-async def handle(services: Any, request: WebhookRequest) -> tuple[int, dict[str, Any]]:
-    provider = request.provider
-    verify_signature(request.headers.get(SIGNATURE_HEADER), request.body,
-                     webhook_secrets(services.settings, provider))
-    event_id, event_type, data = _parse(request.body)
-    event = orjson.loads(request.body)
-    provider_payment_id = str(data["payment_id"])
+async def _find(session: AsyncSession, provider: str, event: PspEvent) -> Payment | None:
+    payment = await repo.by_provider_id(session, provider, event.provider_payment_id)
+    if payment is None and event.reference:
+        found = await repo.by_reference(session, event.reference)
+        if found is not None and found.provider == provider:
+            payment = found
+    return payment
 
-    async def txn(session: AsyncSession) -> tuple[int, dict[str, Any]]:
-        await provider_lock(session, provider, provider_payment_id)
-        if not await first_delivery(session, provider, event_id, event):
-            return 200, {"status": "duplicate"}
-        payment = await repo.by_provider_id(session, provider, provider_payment_id)
-        if payment is None:
-            await session.execute(text(
-                "INSERT INTO payment_parked_webhooks (provider, provider_payment_id, event_id, payload) "
-                "VALUES (:p, :pid, :e, CAST(:b AS jsonb)) ON CONFLICT DO NOTHING"),
-                {"p": provider, "pid": provider_payment_id, "e": event_id, "b": request.body.decode()})
-            await gateway_log.write(session, provider=provider, direction="inbound", endpoint=f"/webhooks/{provider}",
-                                    request=event, response={"outcome": "parked"}, status_code=202)
-            return 202, {"status": "parked"}
-        outcome = await apply_event(session, payment, event_type, data)
-        await gateway_log.write(session, provider=provider, direction="inbound", endpoint=f"/webhooks/{provider}",
-                                request=event, response={"outcome": outcome}, status_code=200, payment_id=payment.id,
-                                correlation_id=payment.correlation_id)
-        return 200, {"status": outcome}
 
-    return await in_transaction(services.session_factory, txn)
+async def apply_delivered(session: AsyncSession, provider: str, event: PspEvent) -> tuple[str, int | None]:
+    """One normalised event in the caller's transaction: (outcome, payment id)."""
+    await provider_lock(session, provider, event.provider_payment_id)
+    if not await first_delivery(session, provider, event.event_id, event.raw):
+        return "duplicate", None
+    payment = await _find(session, provider, event)
+    if payment is None:
+        parked = {**event.to_json(), "raw": {}}
+        await session.execute(text(
+            "INSERT INTO payment_parked_webhooks (provider, provider_payment_id, event_id, payload) "
+            "VALUES (:p, :pid, :e, CAST(:b AS jsonb)) ON CONFLICT DO NOTHING"),
+            {"p": provider, "pid": event.provider_payment_id, "e": event.event_id,
+             "b": orjson.dumps(parked).decode()})
+        return "parked", None
+    outcome = await apply_event(session, payment, event)
+    if event.replaces_id and event.replaces_id != payment.provider_payment_id:
+        # the provider's later object for this payment (Stripe: the PaymentIntent) names it from now on
+        await provider_lock(session, provider, event.replaces_id)
+        current = await repo.get(session, payment.id, lock=True)
+        assert current is not None
+        current = await repo.update(session, current, provider_payment_id=event.replaces_id)
+        await apply_parked(session, current)
+    return outcome, payment.id
+
+
+def handler_for(provider: str) -> WebhookHandler:
+    async def handle(services: Any, request: WebhookRequest) -> tuple[int, dict[str, Any]]:
+        adapter = adapter_for(provider)
+        events = adapter.parse_webhook(services.settings, provider, request.body, request.headers)
+        logged = orjson.loads(request.body)
+
+        async def txn(session: AsyncSession) -> list[str]:
+            outcomes: list[str] = []
+            for event in events:
+                outcome, payment_id = await apply_delivered(session, provider, event)
+                outcomes.append(outcome)
+                current = await repo.get(session, payment_id) if payment_id is not None else None
+                await gateway_log.write(session, provider=provider, direction="inbound",
+                                        endpoint=f"/webhooks/{provider}", request=logged,
+                                        response={"outcome": outcome},
+                                        status_code=202 if outcome == "parked" else 200, payment_id=payment_id,
+                                        correlation_id=current.correlation_id if current else None)
+            return outcomes
+
+        outcomes = await in_transaction(services.session_factory, txn) if events else []
+        status = (outcomes[0] if len(set(outcomes)) == 1 else "applied" if "applied" in outcomes
+                  else outcomes[0]) if outcomes else "ignored: event type not used"
+        answer = adapter.answer(services.settings, provider, {"status": status})
+        body = dict(answer.body)
+        if answer.headers:
+            body[RESPONSE_HEADERS] = answer.headers
+        return answer.status, body
+
+    return handle
 
 
 WEBHOOK_HANDLERS: dict[str, WebhookHandler] = {
-    **{provider: handle for provider in PROVIDERS},
+    **{provider: handler_for(provider) for provider in provider_keys()},
     **{provider: crypto.handle for provider in crypto.PROVIDERS},
 }

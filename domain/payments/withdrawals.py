@@ -25,7 +25,7 @@ from domain.ledger.holds import capture_hold, place_hold, release_hold
 from domain.ledger.idempotency import Settlement
 from domain.ledger.posting import Leg, post
 from domain.ledger.wallets import once
-from domain.payments import methods, repo, signals
+from domain.payments import methods, psp_port, repo, signals
 from domain.payments.config import four_eyes_threshold
 from domain.payments.errors import (
     AlreadyApproved,
@@ -37,7 +37,6 @@ from domain.payments.errors import (
     SelfApprovalForbidden,
     WithdrawalNotApproved,
 )
-from domain.payments.gateway import HostedCheckoutGateway
 from domain.payments.repo import Payment
 from domain.payments.status import Status
 from domain.shared.actor import Actor
@@ -193,7 +192,8 @@ async def payout(factory: SessionFactory, settings: Settings, actor: Actor, paym
     if not method.base_url:  # wire paid out by finance from the bank: waits for the bank's confirmation
         obj_id = None
     else:
-        obj_id = (await HostedCheckoutGateway(method, settings, factory).payout(payment, source_payment_id=source)).id
+        ctx = psp_port.context(method.provider, method, settings, factory)
+        obj_id = (await psp_port.adapter_for(method.provider).payout(ctx, payment, source_payment_id=source)).id
 
     async def sent(session: AsyncSession) -> Payment:
         current = await repo.get(session, payment_id, lock=True)

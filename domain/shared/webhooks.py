@@ -83,5 +83,7 @@ class WebhookRequest:
     headers: Mapping[str, str]
 
 
-# A handler verifies, dedupes and applies one delivery; it returns (HTTP status, JSON body).
+# A handler verifies, dedupes and applies one delivery; it returns (HTTP status, JSON body). Headers a
+# provider expects on the answer (Praxis: a signed acknowledgement) travel under RESPONSE_HEADERS.
+RESPONSE_HEADERS = "__headers__"
 WebhookHandler = Callable[[Any, WebhookRequest], Awaitable[tuple[int, dict[str, Any]]]]

@@ -1,8 +1,9 @@
-"""Payments fixtures: a stand-in card PSP wired to the live API's /webhooks endpoint, configured
+"""Payments fixtures: the Stripe stand-in wired to the live API's /webhooks/stripe endpoint, configured
 methods, users created with SQL, and snapshots of every table a payment may touch."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,7 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from domain.payments import deposits, methods
-from domain.payments.config import api_key, webhook_secrets
+from domain.payments.config import api_key, provider_value, webhook_secrets
 from domain.payments.repo import Payment
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import in_transaction
@@ -21,7 +22,8 @@ from tests.conftest import LiveServer
 from tests.ledger.conftest import SNAPSHOT_TABLES, check_invariants, wallet_balance
 
 __all__ = ["SNAPSHOT_TABLES", "check_invariants", "wallet_balance"]
-from sandbox.psp import StandInPSP, running_psp
+from sandbox.praxis import PraxisStandIn, running_praxis
+from sandbox.stripe import StripeStandIn, running_stripe
 
 CARD = "card-test"
 WIRE = "wire-test"
@@ -40,17 +42,36 @@ def finance(uid: int) -> Actor:
 
 
 @pytest.fixture(scope="session")
-async def psp(live_server: LiveServer) -> AsyncIterator[StandInPSP]:
+async def psp(live_server: LiveServer) -> AsyncIterator[StripeStandIn]:
     settings = live_server.settings
-    async with running_psp("cardpay", live_server.base_url, webhook_secrets(settings, "cardpay")[0],
-                           api_key(settings, "cardpay")) as stand_in:
+    async with running_stripe(f"{live_server.base_url}/webhooks/stripe", webhook_secrets(settings, "stripe")[0],
+                              api_key(settings, "stripe")) as stand_in:
         yield stand_in
 
 
 @pytest.fixture(scope="session")
-async def configured(psp: StandInPSP, runtime: Any) -> StandInPSP:
+async def praxis(live_server: LiveServer) -> AsyncIterator[PraxisStandIn]:
+    """The Praxis stand-in; notifications go to the live API (FOREXCRM_PSP_PRAXIS_NOTIFICATION_URL)."""
+    settings = live_server.settings
+    name = "FOREXCRM_PSP_PRAXIS_NOTIFICATION_URL"
+    previous = os.environ.get(name)
+    os.environ[name] = f"{live_server.base_url}/webhooks/praxis"
+    try:
+        async with running_praxis(provider_value(settings, "praxis", "MERCHANT_ID"),
+                                  provider_value(settings, "praxis", "APPLICATION_KEY"),
+                                  webhook_secrets(settings, "praxis")[0]) as stand_in:
+            yield stand_in
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+@pytest.fixture(scope="session")
+async def configured(psp: StripeStandIn, runtime: Any) -> StripeStandIn:
     async def setup(s: Any) -> None:
-        await methods.upsert(s, code=CARD, kind="card", provider="cardpay", currency="USD", base_url=psp.base_url,
+        await methods.upsert(s, code=CARD, kind="card", provider="stripe", currency="USD", base_url=psp.base_url,
                              min_amount=Decimal(10), max_amount=Decimal(5000), fee_percent=Decimal(2),
                              display_name="Card")
         await methods.upsert(s, code=WIRE, kind="wire", provider="bank", currency="USD",
@@ -79,7 +100,7 @@ async def card_deposit(factory: Any, settings: Any, uid: int, amount: str, *, co
                                          return_url="https://portal.example/return")
 
 
-async def paid_card_deposit(factory: Any, settings: Any, psp: StandInPSP, uid: int, amount: str) -> Payment:
+async def paid_card_deposit(factory: Any, settings: Any, psp: StripeStandIn, uid: int, amount: str) -> Payment:
     payment = await card_deposit(factory, settings, uid, amount)
     assert payment.provider_payment_id
     response = await psp.deliver(psp.paid_event(payment.provider_payment_id))

@@ -1,4 +1,4 @@
-"""Card deposits through the stand-in PSP and our real /webhooks endpoint."""
+"""Card deposits through the Stripe adapter, the Stripe stand-in and our real /webhooks/stripe endpoint."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import text
 
 from domain.payments.errors import AmountOutOfLimits
+from domain.payments.psp_port import EventKind, PspEvent
 from domain.payments.status import Status
 from tests.payments.conftest import (
     card_deposit,
@@ -27,7 +29,7 @@ async def test_card_deposit_end_to_end_credits_net_of_fee_once(configured, sessi
     payment = await card_deposit(session_factory, settings, uid, "100.00")
 
     assert payment.status is Status.PENDING
-    assert payment.redirect_url and payment.redirect_url.startswith(configured.base_url + "/pay/cs_")
+    assert payment.redirect_url and payment.redirect_url.startswith(configured.base_url + "/c/pay/cs_")
     assert payment.reference.startswith("DEP-") and len(payment.reference) == 13
     assert payment.fee == Decimal("2.00")
     response = await configured.deliver(configured.paid_event(payment.provider_payment_id or ""))
@@ -48,10 +50,10 @@ async def test_gateway_log_ties_requests_to_the_payment_and_redacts_card_data(co
             "SELECT direction, endpoint, request::text AS req, response::text AS resp FROM payment_gateway_logs "
             "WHERE correlation_id = :c ORDER BY id"), {"c": payment.correlation_id})).all()
     assert [(r.direction, r.endpoint) for r in logs] == [("outbound", "/v1/checkout/sessions"),
-                                                          ("inbound", "/webhooks/cardpay")]
-    assert payment.reference in logs[0].req
+                                                          ("inbound", "/webhooks/stripe")]
+    assert payment.reference in logs[0].req and '"5000"' in logs[0].req
     dumped = " ".join(r.req + r.resp for r in logs)
-    assert "4242424242424242" not in dumped and '"123"' not in dumped and "[REDACTED]" in dumped
+    assert configured.api_key not in dumped and configured.webhook_secret not in dumped
 
 
 async def test_replayed_webhook_has_one_effect(configured, session_factory, settings, make_user):
@@ -105,13 +107,13 @@ async def test_bad_signature_is_refused_with_401_and_nothing_written(configured,
     if tamper == "wrong_secret":
         response = await configured.deliver(body, secret="not-the-secret")
     else:
-        from domain.shared.webhooks import sign
+        from sandbox.stripe import stripe_signature
 
         headers: dict[str, Any] = {"Content-Type": "application/json"}
         if tamper == "body_changed":
-            headers["X-Signature"] = sign(configured.secret, body)
-            body = body.replace(b"60", b"90")
-        response = await http.post("/webhooks/cardpay", content=body, headers=headers)
+            headers["Stripe-Signature"] = stripe_signature(configured.webhook_secret, body)
+            body = body.replace(b"6000", b"9000")
+        response = await http.post("/webhooks/stripe", content=body, headers=headers)
 
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"]["code"] == "WEBHOOK_SIGNATURE_INVALID"
@@ -123,10 +125,11 @@ async def test_out_of_order_events_follow_the_status_machine(configured, session
     payment = await card_deposit(session_factory, settings, uid, "70.00")
     pid = payment.provider_payment_id or ""
 
-    failed = await configured.deliver(configured.event("payment.failed", {"payment_id": pid, "reason": "declined"}))
+    failed = await configured.deliver(configured.failed_event(pid))
     succeeded = await configured.deliver(configured.paid_event(pid))
-    late_pending = await configured.deliver(configured.event("payment.pending", {"payment_id": pid}))
-    late_failed = await configured.deliver(configured.event("payment.failed", {"payment_id": pid}))
+    late_pending = await configured.deliver(configured.event(
+        "checkout.session.completed", {**configured.sessions[pid], "payment_status": "unpaid"}))
+    late_failed = await configured.deliver(configured.failed_event(pid))
 
     assert failed.json() == {"status": "applied"}
     assert succeeded.json() == {"status": "applied"}  # a captured retry after a decline: money did arrive
@@ -136,7 +139,7 @@ async def test_out_of_order_events_follow_the_status_machine(configured, session
     assert await wallet_of(session_factory, uid) == (Decimal("68.60"), Decimal(0))
 
 
-async def test_webhook_before_our_record_is_parked_then_applied(configured, session_factory, settings, make_user):
+async def test_webhook_before_our_record_is_applied_by_reference(configured, session_factory, settings, make_user):
     uid = await make_user()
     configured.auto_complete = True  # the PSP reports success before answering the session request
     try:
@@ -144,13 +147,27 @@ async def test_webhook_before_our_record_is_parked_then_applied(configured, sess
     finally:
         configured.auto_complete = False
 
-    async with session_factory() as s:
-        parked = (await s.execute(text(
-            "SELECT applied_at FROM payment_parked_webhooks WHERE provider_payment_id = :p"),
-            {"p": payment.provider_payment_id})).all()
-    assert len(parked) == 1 and parked[0].applied_at is not None
+    # client_reference_id names our payment, so nothing waits; the PaymentIntent names it from then on
     assert payment.status is Status.SUCCEEDED
+    assert (payment.provider_payment_id or "").startswith("pi_") and (payment.redirect_url or "").startswith(
+        configured.base_url)
     assert await wallet_of(session_factory, uid) == (Decimal("78.40"), Decimal(0))
+
+
+async def test_dispute_naming_an_unknown_payment_is_parked_then_applied(configured, session_factory, settings,
+                                                                         make_user):
+    uid = await make_user()
+    payment = await card_deposit(session_factory, settings, uid, "80.00")
+    sid = payment.provider_payment_id or ""
+    dispute = configured.dispute_event(sid, dispute_id=f"dp_{payment.id}")  # names the PaymentIntent, unknown yet
+
+    parked = await configured.deliver(dispute)
+    paid = await configured.deliver(configured.paid_event(sid))  # completion names the PaymentIntent
+
+    assert parked.status_code == 202 and parked.json() == {"status": "parked"}
+    assert paid.json() == {"status": "applied"}
+    assert (await payment_row(session_factory, payment.id)).status == "charged_back"
+    assert await wallet_of(session_factory, uid) == (Decimal("-1.60"), Decimal(0))
 
 
 async def test_amount_outside_limits_is_refused_and_writes_nothing(configured, session_factory, settings, make_user):
@@ -170,12 +187,13 @@ async def test_parked_webhook_sweeper_applies_events_once(configured, session_fa
     uid = await make_user()
     payment = await card_deposit(session_factory, settings, uid, "90.00")
     # a park that lost the race with our record (simulated: parked after the provider id was stored)
+    event = PspEvent(f"late-{payment.id}", EventKind.PAYMENT_SUCCEEDED, payment.provider_payment_id or "",
+                     amount=Decimal("90.00"), currency="USD")
     async with session_factory() as s, s.begin():
         await s.execute(text(
             "INSERT INTO payment_parked_webhooks (provider, provider_payment_id, event_id, payload) "
-            "VALUES ('cardpay', :p, :e, CAST(:b AS jsonb))"),
-            {"p": payment.provider_payment_id, "e": f"late-{payment.id}",
-             "b": configured.paid_event(payment.provider_payment_id or "").decode()})
+            "VALUES ('stripe', :p, :e, CAST(:b AS jsonb))"),
+            {"p": payment.provider_payment_id, "e": event.event_id, "b": orjson.dumps(event.to_json()).decode()})
     ctx = {"session_factory": session_factory, "services": runtime.services}
 
     assert await apply_parked_webhooks(ctx) == 1

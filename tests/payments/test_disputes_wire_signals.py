@@ -29,8 +29,7 @@ async def test_chargeback_takes_wallet_negative_and_flags_client(configured, ses
     payment = await paid_card_deposit(session_factory, settings, configured, uid, "100.00")  # wallet 98
     await request(session_factory, settings, uid, "90.00")  # held
 
-    notice = configured.event("dispute.created", {"payment_id": payment.provider_payment_id, "case_id": "dp_1",
-                                                  "amount": "100.00", "reason": "fraudulent"})
+    notice = configured.dispute_event(payment.provider_payment_id or "", dispute_id="dp_1", amount=10000)
     first, again = await configured.deliver(notice), await configured.deliver(notice)
 
     assert first.json() == {"status": "applied"} and again.json() == {"status": "duplicate"}

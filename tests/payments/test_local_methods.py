@@ -1,9 +1,9 @@
-"""Local payment methods: the generic redirect-and-webhook adapter (provider `localpay`) configured
-with one method per country, run end to end through a stand-in and our real /webhooks/localpay."""
+"""Local payment methods through the cashier aggregator (the Praxis adapter, provider key `praxis`)
+configured with one method per country, run end to end through the Praxis stand-in and our real
+/webhooks/praxis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -11,17 +11,16 @@ import pytest
 from sqlalchemy import text
 
 from domain.payments import deposits, methods
-from domain.payments.config import api_key, webhook_secrets
 from domain.payments.errors import PaymentMethodUnavailable
 from domain.payments.repo import Payment
 from domain.payments.status import Status
 from domain.shared.db import in_transaction
-from sandbox.psp import StandInPSP, running_psp
-from tests.conftest import GraphQLClient, LiveServer
+from sandbox.praxis import PraxisStandIn
+from tests.conftest import GraphQLClient
 from tests.identity.helpers import register
 from tests.payments.conftest import check_invariants, client, payment_row, snapshot, wallet_of
 
-PROVIDER = "localpay"
+PROVIDER = "praxis"
 # One local method per country, each in the country's currency with its own fees and limits.
 COUNTRIES: dict[str, dict[str, Any]] = {
     "BR": {"code": "local-pix", "currency": "BRL", "fee_percent": Decimal("1.5"), "fee_fixed": Decimal(0)},
@@ -31,20 +30,17 @@ COUNTRIES: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="session")
-async def local_psp(live_server: LiveServer, runtime: Any) -> AsyncIterator[StandInPSP]:
-    settings = live_server.settings
-    async with running_psp(PROVIDER, live_server.base_url, webhook_secrets(settings, PROVIDER)[0],
-                           api_key(settings, PROVIDER)) as stand_in:
-        async def setup(s: Any) -> None:
-            for country, m in COUNTRIES.items():
-                await methods.upsert(s, code=str(m["code"]), kind="local", provider=PROVIDER,
-                                     currency=str(m["currency"]), country=country, base_url=stand_in.base_url,
-                                     min_amount=Decimal(10), max_amount=Decimal(50000),
-                                     fee_percent=Decimal(m["fee_percent"]), fee_fixed=Decimal(m["fee_fixed"]),
-                                     display_name=f"Local {country}", withdrawals=False)
+async def local_psp(praxis: PraxisStandIn, runtime: Any) -> PraxisStandIn:
+    async def setup(s: Any) -> None:
+        for country, m in COUNTRIES.items():
+            await methods.upsert(s, code=str(m["code"]), kind="local", provider=PROVIDER,
+                                 currency=str(m["currency"]), country=country, base_url=praxis.base_url,
+                                 min_amount=Decimal(10), max_amount=Decimal(50000),
+                                 fee_percent=Decimal(m["fee_percent"]), fee_fixed=Decimal(m["fee_fixed"]),
+                                 display_name=f"Local {country}", withdrawals=False)
 
-        await in_transaction(runtime.services.session_factory, setup)
-        yield stand_in
+    await in_transaction(runtime.services.session_factory, setup)
+    return praxis
 
 
 async def local_deposit(factory: Any, settings: Any, uid: int, country: str, amount: str) -> Payment:
@@ -54,11 +50,8 @@ async def local_deposit(factory: Any, settings: Any, uid: int, country: str, amo
                                          return_url="https://portal.example/return")
 
 
-def local_paid_event(psp: StandInPSP, session_id: str, *, amount: str | None = None) -> bytes:
-    s = psp.sessions[session_id]
-    return psp.event("payment.succeeded", {"payment_id": session_id, "reference": s["reference"],
-                                           "amount": amount or s["amount"], "currency": s["currency"],
-                                           "payer_name": "Test Client"})
+def local_paid_event(psp: PraxisStandIn, token: str, *, amount: int | None = None) -> dict[str, Any]:
+    return psp.notification(token, "approved", amount=amount)
 
 
 @pytest.mark.parametrize(("country", "amount", "fee"), [("BR", "200.00", "3.00"), ("MX", "150.00", "5.00"),
@@ -71,20 +64,22 @@ async def test_local_deposit_end_to_end_per_country(local_psp, session_factory, 
     payment = await local_deposit(session_factory, settings, uid, country, amount)
 
     assert payment.status is Status.PENDING and payment.method_kind == "local" and payment.provider == PROVIDER
-    assert payment.redirect_url and payment.redirect_url.startswith(local_psp.base_url + "/pay/cs_")
+    assert payment.redirect_url and payment.redirect_url.startswith(local_psp.base_url + "/cashier/pay/")
     assert payment.fee == Decimal(fee) and payment.country == country
     sent = local_psp.requests[-1]
-    assert sent["path"] == "/v1/checkout/sessions" and sent["body"]["customer"]["country"] == country
-    assert sent["body"]["currency"] == currency and sent["body"]["reference"] == payment.reference
+    assert sent["path"] == "/cashier/cashier" and sent["body"]["customer_data"]["country"] == country
+    assert sent["body"]["currency"] == currency and sent["body"]["order_id"] == payment.reference
+    assert sent["body"]["intent"] == "payment" and sent["body"]["amount"] == int(Decimal(amount) * 100)
     response = await local_psp.deliver(local_paid_event(local_psp, payment.provider_payment_id or ""))
-    assert response.status_code == 200 and response.json() == {"status": "applied"}
+    assert response.status_code == 200 and response.json()["outcome"] == "applied"
+    assert response.json()["status"] == 0 and response.headers["GT-Authentication"]
     row = await payment_row(session_factory, payment.id)
     assert row.status == "succeeded" and row.entry_id is not None
     assert await wallet_of(session_factory, uid, currency) == (Decimal(amount) - Decimal(fee), Decimal(0))
     async with session_factory() as s:
         logs = (await s.execute(text("SELECT direction, endpoint FROM payment_gateway_logs WHERE correlation_id = :c "
                                      "ORDER BY id"), {"c": payment.correlation_id})).all()
-    assert [tuple(r) for r in logs] == [("outbound", "/v1/checkout/sessions"), ("inbound", "/webhooks/localpay")]
+    assert [tuple(r) for r in logs] == [("outbound", "/cashier/cashier"), ("inbound", "/webhooks/praxis")]
     await check_invariants(session_factory)
 
 
@@ -111,14 +106,14 @@ async def test_local_failure_then_replay_and_wrong_amount_are_not_credited(local
     payment = await local_deposit(session_factory, settings, uid, "BR", "100.00")
     pid = payment.provider_payment_id or ""
 
-    wrong = await local_psp.deliver(local_paid_event(local_psp, pid, amount="1000.00"))
-    assert wrong.json() == {"status": "ignored: amount or currency differs from the payment"}
-    cancelled = local_psp.event("payment.cancelled", {"payment_id": pid, "reason": "customer abandoned"})
-    assert (await local_psp.deliver(cancelled)).json() == {"status": "applied"}
-    assert (await local_psp.deliver(cancelled)).json() == {"status": "duplicate"}
+    wrong = await local_psp.deliver(local_paid_event(local_psp, pid, amount=100000))
+    assert wrong.json()["outcome"] == "ignored: amount or currency differs from the payment"
+    cancelled = local_psp.notification(pid, "cancelled", status_details="customer abandoned")
+    assert (await local_psp.deliver(cancelled)).json()["outcome"] == "applied"
+    assert (await local_psp.deliver(cancelled)).json()["outcome"] == "duplicate"
     late = await local_psp.deliver(local_paid_event(local_psp, pid))
 
-    assert late.json() == {"status": "ignored: cancelled payment"}
+    assert late.json()["outcome"] == "ignored: cancelled payment"
     assert (await payment_row(session_factory, payment.id)).status == "cancelled"
     assert await wallet_of(session_factory, uid, "BRL") == (Decimal(0), Decimal(0))
 
@@ -135,6 +130,6 @@ async def test_local_deposit_over_graphql(local_psp, http, session_factory):
     made = created["data"]["createDeposit"]
     assert made["errors"] == [] and made["payment"]["status"] == "PENDING" and made["payment"]["fee"] == "5.00"
     session_id = made["payment"]["redirectUrl"].rsplit("/", 1)[-1]
-    assert (await local_psp.deliver(local_paid_event(local_psp, session_id))).json() == {"status": "applied"}
+    assert (await local_psp.deliver(local_paid_event(local_psp, session_id))).json()["outcome"] == "applied"
     status = await owner("query($i: ID!) { payment(id: $i) { status } }", {"i": made["payment"]["id"]})
     assert status["data"]["payment"]["status"] == "SUCCEEDED"

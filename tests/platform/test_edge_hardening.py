@@ -242,11 +242,12 @@ async def test_oversized_strings_are_refused_before_any_work(gql: GraphQLClient,
 
 async def test_long_webhook_ids_are_a_typed_400(http: httpx.AsyncClient, live_server: LiveServer,
                                                 session_factory: Any) -> None:
-    secret = webhook_secrets(live_server.settings, "cardpay")[0]
+    secret = webhook_secrets(live_server.settings, "stripe")[0]
     before = {t: await _count(session_factory, t) for t in ("webhook_events", "payment_parked_webhooks")}
-    for event_id, payment_id in (("e" * 5000, "p1"), (unique("evt"), "p" * 5000)):
-        body = orjson.dumps({"id": event_id, "type": "payment.succeeded", "data": {"payment_id": payment_id}})
-        r = await http.post("/webhooks/cardpay", content=body, headers={SIGNATURE_HEADER: sign(secret, body)})
+    for event_id, object_id in (("e" * 5000, "cs_1"), (unique("evt"), "cs_" + "p" * 5000)):
+        body = orjson.dumps({"id": event_id, "type": "checkout.session.completed", "data": {"object": {
+            "id": object_id, "payment_status": "paid", "amount_total": 100, "currency": "usd"}}})
+        r = await http.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(secret, body)})
         assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "WEBHOOK_MALFORMED"
     crypto_secret = webhook_secrets(live_server.settings, "cryptopay")[0]
     body = orjson.dumps({"id": "c" * 5000, "type": "tx.updated", "data": {
@@ -258,12 +259,13 @@ async def test_long_webhook_ids_are_a_typed_400(http: httpx.AsyncClient, live_se
 
 
 async def test_unconfigured_provider_is_a_typed_404(runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FOREXCRM_PSP_CARDPAY_WEBHOOK_SECRETS", raising=False)
+    monkeypatch.delenv("FOREXCRM_PSP_STRIPE_WEBHOOK_SECRETS", raising=False)
+    monkeypatch.delenv("FOREXCRM_PSP_PRAXIS_WEBHOOK_SECRETS", raising=False)
     monkeypatch.delenv("FOREXCRM_KYC_WEBHOOK_SECRETS", raising=False)
     services = SimpleNamespace(settings=_prod(), session_factory=runtime.services.session_factory)
     app = Starlette(routes=webhook_routes(lambda: services))  # type: ignore[arg-type,return-value]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        for provider in ("cardpay", "kyc"):
+        for provider in ("stripe", "praxis", "kyc"):
             r = await c.post(f"/webhooks/{provider}", content=b'{"id": "x"}')
             assert r.status_code == 404, r.text
             assert r.json()["errors"][0]["extensions"]["code"] == "WEBHOOK_PROVIDER_NOT_CONFIGURED"
