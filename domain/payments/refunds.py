@@ -24,8 +24,11 @@ from domain.shared.settings import Settings
 async def request_refund(factory: SessionFactory, settings: Settings, actor: Actor, payment_id: int,
                          amount: Decimal) -> ProviderObject:
     async with factory() as s:
-        payment = await repo.get(s, payment_id)
-        if (payment is None or payment.direction != "deposit" or payment.method_kind == "wire"
+        try:  # staff who may see the client, else not found
+            payment = await repo.get_visible(s, actor, payment_id)
+        except PaymentNotFound as exc:
+            raise PaymentNotFound("no such payment", field="paymentId") from exc
+        if (payment.direction != "deposit" or payment.method_kind == "wire"
                 or payment.status not in (Status.SUCCEEDED, Status.REFUNDED)):
             raise PaymentNotFound("only a succeeded card or local deposit can be refunded", field="paymentId")
         amount = quantize_exact(amount, payment.currency, field="amount")

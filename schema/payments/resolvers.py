@@ -10,7 +10,7 @@ from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from domain.clients.storage import default_store
-from domain.payments import crypto, deposits, disputes, methods, repo, statements, withdrawals
+from domain.payments import crypto, deposits, disputes, methods, refunds, repo, statements, withdrawals
 from domain.payments.errors import PaymentNotFound
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
 from domain.payments.repo import Payment as PaymentRow
@@ -27,7 +27,10 @@ from schema.payments.types import (
     PaymentMethod,
     PaymentPayload,
     PaymentUpdate,
+    ProviderRefund,
     RecordChargebackInput,
+    RefundDepositInput,
+    RefundPayload,
     RequestWithdrawalInput,
     StatementFormat,
     StatementImport,
@@ -176,6 +179,20 @@ class PaymentMutations:
             return DisputePayload(dispute=await ctx.transaction(txn))
 
         return await payload_or_errors(work, lambda errors: DisputePayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("payments.manage")],
+                         description="Staff: ask the provider to refund a card or local deposit (all or part); the "
+                                     "wallet is debited when the provider confirms the refund by webhook.")
+    async def refund_deposit(self, info: Info[Context, Any], input: RefundDepositInput) -> RefundPayload:
+        ctx = info.context
+
+        async def work() -> RefundPayload:
+            made = await refunds.request_refund(ctx.services.session_factory, ctx.settings, ctx.actor,
+                                                _pid(input.payment_id, "paymentId"), input.amount)
+            return RefundPayload(refund=ProviderRefund(payment_id=input.payment_id, provider_refund_id=made.id,
+                                                       status=made.status))
+
+        return await payload_or_errors(work, lambda errors: RefundPayload(errors=errors))
 
     @strawberry.mutation(permission_classes=[Requires("payments.manage")],
                          description="Staff: import a bank statement (CSV or camt.053 XML) and match wire deposits.")

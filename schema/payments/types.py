@@ -172,6 +172,26 @@ class RecordChargebackInput:
     kind: DisputeKind = DisputeKind.CHARGEBACK
 
 
+@strawberry.input
+class RefundDepositInput:
+    payment_id: strawberry.ID
+    amount: Money  # type: ignore[valid-type]
+
+
+@strawberry.type(description="A refund the provider accepted; it is booked (a refund record on the deposit) when "
+                             "the provider confirms it by webhook.")
+class ProviderRefund:
+    payment_id: strawberry.ID
+    provider_refund_id: str
+    status: str
+
+
+@strawberry.type
+class RefundPayload:
+    refund: ProviderRefund | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class PaymentPayload:
     payment: Payment | None = None

@@ -87,3 +87,46 @@ async def test_create_deposit_with_an_idempotency_key_and_its_outcome_by_key(con
     assert (await other(LOOKUP, {"k": "dep-1"}))["data"]["operationByIdempotencyKey"] is None
     anonymous = await GraphQLClient(http)(LOOKUP, {"k": "dep-1"})
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+REFUND = """mutation($i: RefundDepositInput!) { refundDeposit(input: $i) {
+  refund { paymentId providerRefundId status } errors { field code } } }"""
+
+
+async def test_staff_refund_goes_to_the_provider_and_is_booked_by_its_webhook(configured, http, session_factory,
+                                                                               settings):
+    import asyncio
+
+    from sqlalchemy import text
+
+    from tests.payments.conftest import snapshot
+
+    owner = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    created = (await owner(CREATE, {"i": {"methodCode": CARD, "currency": "USD", "amount": "100.00",
+                                          "country": "DE"}}))["data"]["createDeposit"]
+    pid = created["payment"]["id"]
+    assert (await configured.complete(created["payment"]["redirectUrl"].rsplit("/", 1)[-1])).status_code == 303
+    staff = await make_staff(http, session_factory, settings, ["finance"])
+
+    denied = await owner(REFUND, {"i": {"paymentId": pid, "amount": "10.00"}})
+    before = await snapshot(session_factory)
+    too_much = (await staff.client(REFUND, {"i": {"paymentId": pid, "amount": "100.01"}}))["data"]["refundDeposit"]
+    unknown = (await staff.client(REFUND, {"i": {"paymentId": "999999999", "amount": "1.00"}}))["data"]["refundDeposit"]
+    assert await snapshot(session_factory) == before
+    made = (await staff.client(REFUND, {"i": {"paymentId": pid, "amount": "30.00"}}))["data"]["refundDeposit"]
+
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert too_much == {"refund": None, "errors": [{"field": "amount", "code": "DISPUTE_EXCEEDS_PAYMENT"}]}
+    assert unknown == {"refund": None, "errors": [{"field": "paymentId", "code": "PAYMENT_NOT_FOUND"}]}
+    assert made["errors"] == [] and made["refund"]["providerRefundId"].startswith("re_")
+    assert configured.refunds[made["refund"]["providerRefundId"]]["amount"] == 3000
+    for _ in range(200):
+        status = await owner("query($i: ID!) { payment(id: $i) { status } }", {"i": pid})
+        if status["data"]["payment"]["status"] == "REFUNDED":
+            break
+        await asyncio.sleep(0.05)
+    assert status["data"]["payment"]["status"] == "REFUNDED"
+    async with session_factory() as s:
+        audited = await s.scalar(text("SELECT count(*) FROM audit_events WHERE action = 'payment.refund_request' "
+                                      "AND entity_id = :p"), {"p": str(pid)})
+    assert audited == 1

@@ -44,7 +44,8 @@ class Harness:
         assert payment.provider_payment_id
         if isinstance(self.stand_in, StripeStandIn):
             return await self.stand_in.complete(payment.provider_payment_id)
-        return await self.stand_in.complete(payment.provider_payment_id, "approved")
+        response: httpx.Response = await self.stand_in.complete(payment.provider_payment_id, "approved")
+        return response
 
     def paid(self, payment: Payment, *, secret: str | None = None, age_s: int = 0) -> tuple[bytes, dict[str, str]]:
         """A signed "paid" delivery naming the payment (as the provider would resend it)."""

@@ -82,3 +82,10 @@ async def record_chargeback(env: Env) -> Probe:
     pid, ref = await _succeeded_deposit(env)
     return Probe("mutation($i: ID!) { recordChargeback(input: {paymentId: $i, amount: \"1.00\", caseId: \"c1\"}) "
                  "{ dispute { caseId } errors { code } } }", {"i": str(pid)}, [ref])
+
+
+@case("Mutation.refundDeposit")
+async def refund_deposit(env: Env) -> Probe:
+    pid, ref = await _succeeded_deposit(env)
+    return Probe("mutation($i: ID!) { refundDeposit(input: {paymentId: $i, amount: \"1.00\"}) "
+                 "{ refund { paymentId providerRefundId } errors { code } } }", {"i": str(pid)}, [ref])
