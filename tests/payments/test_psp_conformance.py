@@ -206,3 +206,76 @@ async def test_payout_settles_the_withdrawal_by_webhook(harnesses, provider, ses
     again = await withdrawals.payout(session_factory, settings, finance(approver), wd.id)  # a retried job
     assert again.status.value == "succeeded"
     await check_invariants(session_factory)
+
+
+# -- webhook verification, adapter by adapter (no database: verification refuses before any write) --------
+
+
+def _settings() -> Any:
+    from domain.shared.settings import Settings
+
+    return Settings()
+
+
+def test_stripe_accepts_any_current_secret_and_any_v1_during_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
+    from domain.payments.psp.stripe import ADAPTER
+    from domain.shared.webhooks import WebhookRejected
+
+    monkeypatch.setenv("FOREXCRM_PSP_STRIPE_WEBHOOK_SECRETS", "whsec_new,whsec_old")
+    body = orjson.dumps({"id": "evt_rot", "type": "checkout.session.completed", "data": {"object": {
+        "id": "cs_1", "payment_status": "paid", "amount_total": 1050, "currency": "usd",
+        "client_reference_id": "DEP-1", "payment_intent": "pi_1"}}})
+    old = stripe_signature("whsec_old", body)
+    t, v1 = old.split(",")
+    both = f"{t},v1={'0' * 64},{v1}"  # Stripe sends one v1 per active secret
+
+    for header in (old, both, stripe_signature("whsec_new", body)):
+        [event] = ADAPTER.parse_webhook(_settings(), "stripe", body, {"stripe-signature": header})
+        assert (event.kind, event.amount, event.currency, event.reference, event.replaces_id) == (
+            psp_port.EventKind.PAYMENT_SUCCEEDED, Decimal("10.50"), "USD", "DEP-1", "pi_1")
+    with pytest.raises(WebhookRejected) as refused:
+        ADAPTER.parse_webhook(_settings(), "stripe", body, {"stripe-signature": stripe_signature("whsec_gone", body)})
+    assert refused.value.code == "WEBHOOK_SIGNATURE_INVALID"
+    with pytest.raises(WebhookRejected) as stale:
+        ADAPTER.parse_webhook(_settings(), "stripe", body, {
+            "stripe-signature": stripe_signature("whsec_new", body, int(time.time()) - 301)})
+    assert stale.value.code == "WEBHOOK_TIMESTAMP_OUT_OF_RANGE"
+
+
+def test_stripe_event_types_the_port_does_not_use_yield_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from domain.payments.psp.stripe import ADAPTER
+
+    monkeypatch.setenv("FOREXCRM_PSP_STRIPE_WEBHOOK_SECRETS", "whsec_a")
+    body = orjson.dumps({"id": "evt_x", "type": "customer.created", "data": {"object": {"id": "cus_1"}}})
+    assert ADAPTER.parse_webhook(_settings(), "stripe", body, {"stripe-signature": stripe_signature("whsec_a", body)}) \
+        == []
+
+
+def test_praxis_notification_signature_rotation_and_merchant(monkeypatch: pytest.MonkeyPatch) -> None:
+    from domain.payments.config import provider_value
+    from domain.payments.psp.praxis import ADAPTER
+    from domain.shared.webhooks import WebhookRejected
+
+    monkeypatch.setenv("FOREXCRM_PSP_PRAXIS_WEBHOOK_SECRETS", "new-secret,old-secret")
+    settings = _settings()
+    stand_in = PraxisStandIn(provider_value(settings, "praxis", "MERCHANT_ID"),
+                             provider_value(settings, "praxis", "APPLICATION_KEY"), "old-secret")
+    stand_in.sessions["tok"] = {"intent": "payment", "order_id": "DEP-9", "cid": "7", "currency": "JPY",
+                                "amount": 1500, "payment_method": "local", "notification_url": "", "return_url": "",
+                                "customer_data": {"first_name": "Ann", "last_name": "Lee"}, "customer_token": "ct",
+                                "session_status": "created"}
+    notice = stand_in.notification("tok", "approved", tid="555")
+    body = orjson.dumps(notice)
+
+    [event] = ADAPTER.parse_webhook(settings, "praxis", body, {"gt-authentication": stand_in.sign(notice)})
+
+    assert (event.event_id, event.kind, event.provider_payment_id, event.reference, event.amount, event.currency,
+            event.payer_name) == ("555:approved", psp_port.EventKind.PAYMENT_SUCCEEDED, "tok", "DEP-9",
+                                  Decimal("1500"), "JPY", "Ann Lee")  # JPY has no minor unit
+    foreign = {**notice, "merchant_id": "someone-else"}
+    for headers, payload in (({"gt-authentication": stand_in.sign(notice, "gone")}, body),
+                             ({"gt-authentication": stand_in.sign(foreign)}, orjson.dumps(foreign)),
+                             ({}, body)):
+        with pytest.raises(WebhookRejected) as refused:
+            ADAPTER.parse_webhook(settings, "praxis", payload, headers)
+        assert refused.value.code == "WEBHOOK_SIGNATURE_INVALID"
