@@ -279,3 +279,14 @@ def test_praxis_notification_signature_rotation_and_merchant(monkeypatch: pytest
         with pytest.raises(WebhookRejected) as refused:
             ADAPTER.parse_webhook(settings, "praxis", payload, headers)
         assert refused.value.code == "WEBHOOK_SIGNATURE_INVALID"
+
+
+def test_registry_maps_configured_provider_keys_to_adapters(monkeypatch: pytest.MonkeyPatch) -> None:
+    from domain.payments.errors import PaymentMethodUnavailable
+
+    monkeypatch.setenv("FOREXCRM_PSP_ADAPTERS", "cardpay=stripe, apm-eu=praxis, broken=nosuchadapter")
+
+    assert psp_port.provider_keys() == ["apm-eu", "cardpay", "praxis", "stripe"]
+    assert psp_port.adapter_for("cardpay").name == "stripe" and psp_port.adapter_for("apm-eu").name == "praxis"
+    with pytest.raises(PaymentMethodUnavailable):
+        psp_port.adapter_for("broken")
