@@ -1,4 +1,5 @@
 """Economic calendar, imported from CSV or iCalendar (.ics) by staff; the news detector reads it.
+Samples of both formats: data/calendar_sample.csv, data/calendar_sample.ics.
 
 CSV: a header `time_utc,currency,impact,title`, then one release a line (e.g. data/calendar_sample.csv):
 `time_utc` ISO 8601 with a UTC offset (`2024-01-05T13:30:00Z`), `currency` a currency code, `impact`
