@@ -30,7 +30,8 @@ PERMISSIONS: dict[str, str] = {
     "ib.manage_network": "Approve IBs, move IBs and reassign clients",
     "ib.payouts": "Approve and run IB payouts",
     "risk.read": "Read exposure, client metrics and toxic-flow flags",
-    "risk.manage_segments": "Change A/B-book segmentation and limits",
+    "risk.manage_segments": "Change A/B-book segmentation and review toxic-flow flags",
+    "risk.manage": "Manage exposure limits, group books, detector thresholds, the economic calendar and account links",
     "reports.read": "Read business reports",
 }
 
@@ -44,6 +45,7 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
                                                      "reconciliation.manage", "ib.read", "ib.payouts",
                                                      "reports.read", "audit.read"]),
     "dealer": ("Dealing desk and risk", ["trading.read", "trading.manage", "risk.read", "risk.manage_segments",
+                                         "risk.manage",
                                          "clients.read", "reports.read"]),
     "support": ("Client support", ["clients.read", "clients.notes", "trading.read", "payments.read", "ledger.read"]),
     "sales": ("Sales (scoped to a desk)", ["clients.read", "clients.notes"]),

@@ -33,6 +33,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
+from domain.risk.errors import RiskThresholdInvalid, RiskThresholdNotFound
 from domain.shared.actor import Actor
 
 DEFAULTS: dict[str, dict[str, float]] = {
@@ -86,22 +87,83 @@ async def load_thresholds(session: AsyncSession) -> Thresholds:
     return Thresholds((await session.execute(text("SELECT detector, grp, symbol, params FROM risk_thresholds"))).all())
 
 
-async def set_threshold(
-    session: AsyncSession, actor: Actor, detector: str, params: dict[str, float], *, group: str = "*", symbol: str = "*"
-) -> None:
-    from domain.risk.errors import RiskLimitInvalid
+# Every parameter is a count, a share, a multiple or milliseconds, never negative (a minimum share above 1
+# switches its criterion off). Hedge pairing is bounded: a wider window rebuilds far more pairs.
+_BOUNDS = {("hedging", "size_tolerance"): 1.0, ("hedging", "window_ms"): 60_000.0}
+# Hedge pairs are matched once for every group and symbol (domain/risk/hedging.py): these two are global.
+_GLOBAL_ONLY = {("hedging", "window_ms"), ("hedging", "size_tolerance")}
+_MAX_VALUE = 1e12
 
+
+def _check_scope(name: str, value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > (64 if name == "group" else 32):
+        raise RiskThresholdInvalid(f"{name} must be '*' or a name of at most {64 if name == 'group' else 32} "
+                                   "characters", field=name)
+    return value
+
+
+def check_threshold(
+    detector: str, params: dict[str, float], group: str = "*", symbol: str = "*"
+) -> tuple[dict[str, float], str, str]:
+    """The override as stored, or RiskThresholdInvalid (unknown detector or parameter, value out of range)."""
     if detector not in DEFAULTS:
-        raise RiskLimitInvalid(f"unknown detector {detector}", field="detector")
+        raise RiskThresholdInvalid(f"unknown detector {detector}; one of {', '.join(sorted(DEFAULTS))}",
+                                   field="detector")
+    group, symbol = _check_scope("group", group), _check_scope("symbol", symbol)
+    if not params:
+        raise RiskThresholdInvalid("give at least one parameter", field="params")
     unknown = sorted(set(params) - set(DEFAULTS[detector]))
     if unknown:
-        raise RiskLimitInvalid(f"unknown parameters for {detector}: {', '.join(unknown)}", field="params")
+        raise RiskThresholdInvalid(f"unknown parameters for {detector}: {', '.join(unknown)}", field="params")
+    out: dict[str, float] = {}
+    for name, raw in sorted(params.items()):
+        value = float(raw)
+        if value != value or value < 0 or value > _MAX_VALUE:
+            raise RiskThresholdInvalid(f"{name} must be a number from 0", field="params")
+        bound = _BOUNDS.get((detector, name))
+        if bound is not None and value > bound:
+            raise RiskThresholdInvalid(f"{name} is at most {bound:g}", field="params")
+        if (detector, name) in _GLOBAL_ONLY and (group, symbol) != ("*", "*"):
+            raise RiskThresholdInvalid(f"{detector}.{name} applies to every group and symbol: set it for '*'",
+                                       field="params")
+        out[name] = int(value) if value.is_integer() else value
+    return out, group, symbol
+
+
+async def set_threshold(
+    session: AsyncSession, actor: Actor, detector: str, params: dict[str, float], *, group: str = "*", symbol: str = "*"
+) -> dict[str, float]:
+    """Store the override of (detector, group, symbol), replacing the previous one; returns it."""
+    params, group, symbol = check_threshold(detector, params, group, symbol)
+    before = await session.scalar(text(
+        "SELECT params FROM risk_thresholds WHERE detector = :d AND grp = :g AND symbol = :s FOR UPDATE"
+    ), {"d": detector, "g": group, "s": symbol})  # fmt: skip
     await session.execute(text(
         "INSERT INTO risk_thresholds (detector, grp, symbol, params) VALUES (:d, :g, :s, CAST(:p AS jsonb)) "
         "ON CONFLICT (detector, grp, symbol) DO UPDATE SET params = excluded.params, updated_at = now()"
     ), {"d": detector, "g": group, "s": symbol, "p": json.dumps(params)})  # fmt: skip
     await record(session, actor, action="risk.threshold_set", entity_type="risk_threshold",
-                 entity_id=f"{detector}:{group}:{symbol}", after=params)
+                 entity_id=f"{detector}:{group}:{symbol}", before=None if before is None else dict(before),
+                 after=params)
+    return params
+
+
+async def clear_threshold(
+    session: AsyncSession, actor: Actor, detector: str, *, group: str = "*", symbol: str = "*"
+) -> dict[str, float]:
+    """Remove an override (the next less specific one, or the defaults, apply again); returns it."""
+    if detector not in DEFAULTS:
+        raise RiskThresholdInvalid(f"unknown detector {detector}", field="detector")
+    group, symbol = _check_scope("group", group), _check_scope("symbol", symbol)
+    before = await session.scalar(text(
+        "DELETE FROM risk_thresholds WHERE detector = :d AND grp = :g AND symbol = :s RETURNING params"
+    ), {"d": detector, "g": group, "s": symbol})  # fmt: skip
+    if before is None:
+        raise RiskThresholdNotFound("no override for this detector, group and symbol", field="detector")
+    await record(session, actor, action="risk.threshold_cleared", entity_type="risk_threshold",
+                 entity_id=f"{detector}:{group}:{symbol}", before=dict(before), after=None)
+    return {k: float(v) for k, v in dict(before).items()}
 
 
 def _share(part: int, whole: int) -> float:
@@ -272,8 +334,8 @@ async def _straddles(session: AsyncSession, th: Thresholds, groups: dict[int, st
 _HEDGE_PAIRS = """
 SELECT p.acc, p.other, p.symbol, p.pairs, p.deals, p.other_deals,
     ua.user_id IS NOT NULL AND ua.user_id = ub.user_id AS same_user,
-    EXISTS (SELECT 1 FROM risk_account_links l WHERE l.account_a = least(p.acc, p.other)
-        AND l.account_b = greatest(p.acc, p.other)) AS explicit_link,
+    ARRAY(SELECT l.kind FROM risk_account_links l WHERE l.account_a = least(p.acc, p.other)
+        AND l.account_b = greatest(p.acc, p.other) ORDER BY l.kind) AS link_kinds,
     EXISTS (SELECT 1 FROM auth_sessions sa JOIN auth_sessions sb ON sb.ip = sa.ip
         WHERE sa.user_id = ua.user_id AND sb.user_id = ub.user_id AND ua.user_id <> ub.user_id) AS shared_ip
 FROM (
@@ -300,9 +362,10 @@ async def _hedge_findings(session: AsyncSession, th: Thresholds, accounts: list[
         entry["pairs"] += int(r.pairs)
         entry["symbols"][r.symbol] = int(r.pairs)
         entry["deals"] += [[d, o] for d, o in zip(r.deals, r.other_deals, strict=False)]
-        for kind, on in (("same_user", r.same_user), ("manual_link", r.explicit_link), ("shared_ip", r.shared_ip)):
+        for kind, on in (("same_user", r.same_user), ("shared_ip", r.shared_ip)):
             if on:
                 entry["links"].add(kind)
+        entry["links"].update(f"declared_{kind}" for kind in r.link_kinds or ())  # staff links (domain/risk/links.py)
     out: list[Finding] = []
     for (acc, other), e in by_pair.items():
         symbol = max(e["symbols"], key=e["symbols"].get)

@@ -39,3 +39,56 @@ class RiskFlagReviewInvalid(ValidationFailed):
 
 class WhatIfInvalid(ValidationFailed):
     code = "RISK_WHAT_IF_INVALID"
+
+
+class RiskLimitNotFound(NotFound):
+    code = "RISK_LIMIT_NOT_FOUND"
+
+
+class RiskThresholdInvalid(ValidationFailed):
+    code = "RISK_THRESHOLD_INVALID"
+
+
+class RiskThresholdNotFound(NotFound):
+    code = "RISK_THRESHOLD_NOT_FOUND"
+
+
+class GroupBookInvalid(ValidationFailed):
+    code = "RISK_GROUP_BOOK_INVALID"
+
+
+class GroupBookNotFound(NotFound):
+    code = "RISK_GROUP_BOOK_NOT_FOUND"
+
+
+class RiskServerNotFound(NotFound):
+    code = "RISK_SERVER_NOT_FOUND"
+
+
+# One per kind of bad calendar line (reported per line, nothing imported).
+class CalendarTimeInvalid(ValidationFailed):
+    code = "RISK_CALENDAR_TIME_INVALID"
+
+
+class CalendarCurrencyInvalid(ValidationFailed):
+    code = "RISK_CALENDAR_CURRENCY_INVALID"
+
+
+class CalendarImpactInvalid(ValidationFailed):
+    code = "RISK_CALENDAR_IMPACT_INVALID"
+
+
+class CalendarTitleInvalid(ValidationFailed):
+    code = "RISK_CALENDAR_TITLE_INVALID"
+
+
+class CalendarEventNotFound(NotFound):
+    code = "RISK_CALENDAR_EVENT_NOT_FOUND"
+
+
+class AccountLinkInvalid(ValidationFailed):
+    code = "RISK_ACCOUNT_LINK_INVALID"
+
+
+class AccountLinkNotFound(NotFound):
+    code = "RISK_ACCOUNT_LINK_NOT_FOUND"

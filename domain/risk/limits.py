@@ -1,4 +1,4 @@
-"""Exposure limits per symbol and asset class; alerts open when a limit is exceeded, clear when not.
+"""Exposure limits per symbol, asset class, region or book; alerts open when a limit is exceeded, clear when not.
 
 One open alert per (limit, measure) at a time (a partial unique index), so re-evaluating after every
 batch is idempotent; opening and clearing are audited.
@@ -15,13 +15,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
 from domain.events.outbox import emit
-from domain.risk.errors import RiskLimitInvalid
+from domain.risk.errors import RiskLimitInvalid, RiskLimitNotFound
 from domain.risk.exposure import Dimension, exposure
+from domain.risk.regions import country_regions
 from domain.shared.actor import Actor
 from domain.shared.money import exact_places
 
 TOPIC_ALERT = "risk.limit_alert"
-SCOPES = {"symbol": Dimension.SYMBOL, "asset_class": Dimension.ASSET_CLASS}
+SCOPES = {"symbol": Dimension.SYMBOL, "asset_class": Dimension.ASSET_CLASS, "region": Dimension.REGION,
+          "book": Dimension.BOOK}
+BOOK_KEYS = ("A", "B", "HYBRID", "UNMAPPED")  # the keys of the exposure's book breakdown
+
+
+def _check_key(scope: str, key: str) -> str:
+    """The key as the exposure breakdown spells it (regions and books are a closed list)."""
+    if scope == "book":
+        if key.upper() not in BOOK_KEYS:
+            raise RiskLimitInvalid(f"a book limit's key is one of {', '.join(BOOK_KEYS)}", field="key")
+        return key.upper()
+    if scope == "region":
+        regions = sorted(set(country_regions().values()) | {"Unknown"})
+        if key not in regions:
+            raise RiskLimitInvalid(f"a region limit's key is one of {', '.join(regions)}", field="key")
+    return key
 
 
 @dataclass(frozen=True)
@@ -52,8 +68,10 @@ async def set_limit(
 ) -> Limit:  # fmt: skip
     if scope not in SCOPES:
         raise RiskLimitInvalid(f"scope must be one of {sorted(SCOPES)}", field="scope")
+    key = key.strip()
     if not key or len(key) > 32:
         raise RiskLimitInvalid("key must be 1-32 characters", field="key")
+    key = _check_key(scope, key)
     if max_net_lots is None and max_notional_usd is None:
         raise RiskLimitInvalid("give a lot limit, a USD notional limit or both", field="maxNetLots")
     for name, value in (("maxNetLots", max_net_lots), ("maxNotionalUsd", max_notional_usd)):
@@ -75,11 +93,39 @@ async def set_limit(
     ), {"s": scope, "k": key, "l": max_net_lots, "u": max_notional_usd})).one()  # fmt: skip
     await record(
         session, actor, action="risk.limit_set", entity_type="risk_limit", entity_id=row.id,
-        before=None if before is None else {"max_net_lots": str(before[0]), "max_notional_usd": str(before[1])},
-        after={"scope": scope, "key": key, "max_net_lots": str(max_net_lots),
-               "max_notional_usd": str(max_notional_usd)},
+        before=None if before is None else {"scope": scope, "key": key, "max_net_lots": _s(before[0]),
+                                             "max_notional_usd": _s(before[1])},
+        after={"scope": scope, "key": key, "max_net_lots": _s(max_net_lots),
+               "max_notional_usd": _s(max_notional_usd)},
     )  # fmt: skip
     return Limit(int(row.id), scope, key, max_net_lots, max_notional_usd)
+
+
+def _s(value: Decimal | None) -> str | None:
+    """As written: the columns' trailing zeros dropped (0.01000000 reads 0.01)."""
+    return None if value is None else f"{value.normalize():f}"
+
+
+async def delete_limit(session: AsyncSession, actor: Actor, limit_id: int) -> Limit:
+    """Remove a limit; its open alerts are cleared first (audited as clearings), then go with it."""
+    row = (await session.execute(text(
+        "SELECT id, scope, key, max_net_lots, max_notional_usd FROM risk_limits WHERE id = :i FOR UPDATE"
+    ), {"i": limit_id})).first()  # fmt: skip
+    if row is None:
+        raise RiskLimitNotFound("not found", field="id")
+    lim = Limit(int(row.id), row.scope, row.key, row.max_net_lots, row.max_notional_usd)
+    cleared = (await session.execute(text(
+        "UPDATE risk_alerts SET cleared_at = now() WHERE limit_id = :i AND cleared_at IS NULL RETURNING id, observed"
+    ), {"i": limit_id})).all()  # fmt: skip
+    for a in cleared:
+        await record(session, actor, action="risk.limit_cleared", entity_type="risk_alert", entity_id=a.id,
+                     after={"observed": str(a.observed), "limit_deleted": True})
+    await session.execute(text("DELETE FROM risk_limits WHERE id = :i"), {"i": limit_id})
+    await record(session, actor, action="risk.limit_deleted", entity_type="risk_limit", entity_id=limit_id,
+                 before={"scope": lim.scope, "key": lim.key, "max_net_lots": _s(lim.max_net_lots),
+                         "max_notional_usd": _s(lim.max_notional_usd)},
+                 after={"open_alerts_cleared": len(cleared)})  # fmt: skip
+    return lim
 
 
 async def list_limits(session: AsyncSession) -> list[Limit]:

@@ -21,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
 from domain.ledger.transfers import registered_platform
-from domain.risk.errors import GroupMappingMissing, RiskAccountNotFound, SegmentRuleInvalid
+from domain.risk.errors import (
+    GroupBookInvalid,
+    GroupBookNotFound,
+    GroupMappingMissing,
+    RiskAccountNotFound,
+    RiskServerNotFound,
+    SegmentRuleInvalid,
+)
 from domain.risk.metrics import account_metrics
 from domain.shared.actor import Actor
 from domain.shared.db import SessionFactory, in_transaction
@@ -273,3 +280,83 @@ async def drift_report(factory: SessionFactory, server_id: int) -> list[Drift]:
         if not (r.target_group == r.crm == remote):
             out.append(Drift(int(r.id), int(r.login), r.target_group, r.crm, remote))
     return out
+
+
+# --- group books: which trading-server group routes which book ------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupBook:
+    server_id: int
+    group: str
+    book: str
+    a_book_pct: Decimal
+
+
+def _group_book(r: Any) -> GroupBook:
+    return GroupBook(int(r.server_id), r.grp, r.book, r.a_book_pct)
+
+
+async def list_group_books(session: AsyncSession, server_id: int | None = None) -> list[GroupBook]:
+    rows = await session.execute(text(
+        "SELECT server_id, grp, book, a_book_pct FROM risk_group_books WHERE CAST(:s AS bigint) IS NULL "
+        "OR server_id = :s ORDER BY server_id, grp"), {"s": server_id})  # fmt: skip
+    return [_group_book(r) for r in rows]
+
+
+def _check_group(group: str) -> str:
+    group = group.strip()
+    if not group or len(group) > 64:
+        raise GroupBookInvalid("group must be 1-64 characters", field="group")
+    return group
+
+
+async def set_group_book(
+    session: AsyncSession, actor: Actor, server_id: int, group: str, book: str, a_book_pct: Decimal | None
+) -> GroupBook:
+    """Route a server's group to a book: A (100 % to the LP), B (0 %) or HYBRID (0 < share < 100)."""
+    group = _check_group(group)
+    if book not in BOOKS:
+        raise GroupBookInvalid(f"book must be one of {', '.join(BOOKS)}", field="book")
+    if book == "HYBRID":
+        if a_book_pct is None or not a_book_pct.is_finite() or not Decimal(0) < a_book_pct < Decimal(100):
+            raise GroupBookInvalid("a hybrid book needs aBookPercent strictly between 0 and 100",
+                                   field="aBookPercent")
+        if a_book_pct != a_book_pct.quantize(Decimal("0.01")):
+            raise GroupBookInvalid("aBookPercent takes at most 2 decimal places", field="aBookPercent")
+        pct = a_book_pct
+    else:
+        expected = Decimal(100) if book == "A" else Decimal(0)
+        if a_book_pct is not None and a_book_pct != expected:
+            raise GroupBookInvalid(f"book {book} is {expected} % A-booked; leave aBookPercent out",
+                                   field="aBookPercent")
+        pct = expected
+    if not await session.scalar(text("SELECT 1 FROM trading_servers WHERE id = :s"), {"s": server_id}):
+        raise RiskServerNotFound("not found", field="serverId")
+    before = (await session.execute(text(
+        "SELECT server_id, grp, book, a_book_pct FROM risk_group_books WHERE server_id = :s AND grp = :g FOR UPDATE"
+    ), {"s": server_id, "g": group})).first()  # fmt: skip
+    await session.execute(text(
+        "INSERT INTO risk_group_books (server_id, grp, book, a_book_pct) VALUES (:s, :g, :b, :p) "
+        "ON CONFLICT (server_id, grp) DO UPDATE SET book = excluded.book, a_book_pct = excluded.a_book_pct"
+    ), {"s": server_id, "g": group, "b": book, "p": pct})  # fmt: skip
+    await record(session, actor, action="risk.group_book_set", entity_type="risk_group_book",
+                 entity_id=f"{server_id}:{group}",
+                 before=None if before is None else {"book": before.book, "a_book_pct": str(before.a_book_pct)},
+                 after={"server_id": server_id, "group": group, "book": book, "a_book_pct": str(pct)})
+    return GroupBook(server_id, group, book, pct)
+
+
+async def unset_group_book(session: AsyncSession, actor: Actor, server_id: int, group: str) -> GroupBook:
+    """Remove a group's book: segmentation no longer routes to it, exposure reports it unmapped."""
+    group = _check_group(group)
+    row = (await session.execute(text(
+        "DELETE FROM risk_group_books WHERE server_id = :s AND grp = :g RETURNING server_id, grp, book, a_book_pct"
+    ), {"s": server_id, "g": group})).first()  # fmt: skip
+    if row is None:
+        raise GroupBookNotFound("not found", field="group")
+    gone = _group_book(row)
+    await record(session, actor, action="risk.group_book_unset", entity_type="risk_group_book",
+                 entity_id=f"{server_id}:{group}", before={"book": gone.book, "a_book_pct": str(gone.a_book_pct)},
+                 after=None)
+    return gone

@@ -25,6 +25,7 @@ from schema.errors import UserError, payload_or_errors
 from schema.live_session import WAKE
 from schema.pagination import Connection, to_connection
 from schema.permissions import Requires
+from schema.risk.config import RiskConfigMutations, RiskConfigQueries
 from schema.risk.types import (
     Book,
     ClientMetricsType,
@@ -49,6 +50,7 @@ from schema.scalars import Money
 Ctx = Info[Context, Any]
 READ = "risk.read"
 MANAGE = "risk.manage_segments"
+MANAGE_CONFIG = "risk.manage"
 MAX_UPDATES_PER_SECOND = 10
 DEFAULT_UPDATES_PER_SECOND = 2
 
@@ -179,9 +181,10 @@ class SetRiskLimitPayload:
 
 @strawberry.type
 class RiskMutations:
-    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
-                         description="Set an exposure limit for a symbol or asset class (scope `symbol` or "
-                                     "`asset_class`): net lots, USD notional or both.")
+    @strawberry.mutation(permission_classes=[Requires(MANAGE_CONFIG)],
+                         description="Create or update the exposure limit of a scope and key (scope `symbol`, "
+                                     "`asset_class`, `region` or `book` with key A, B, HYBRID or UNMAPPED): net lots, "
+                                     "USD notional or both. Alerts open and clear as exposure is evaluated.")
     async def set_risk_limit(
         self, info: Ctx, scope: str, key: str, max_net_lots: Decimal | None = None,
         max_notional_usd: Money | None = None,  # type: ignore[valid-type]
@@ -256,6 +259,6 @@ class RiskSubscriptions:
                 yield ExposureUpdateType.of(event.id, event.payload, folded)
 
 
-QUERIES = (RiskQueries,)
-MUTATIONS = (RiskMutations,)
+QUERIES = (RiskQueries, RiskConfigQueries)
+MUTATIONS = (RiskMutations, RiskConfigMutations)
 SUBSCRIPTIONS = (RiskSubscriptions,)

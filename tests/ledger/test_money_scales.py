@@ -201,7 +201,7 @@ async def test_outputs_are_fixed_to_each_currency_scale(schema, runtime, session
 SET_LIMIT = """mutation($scope: String!, $key: String!, $lots: Decimal, $usd: Money) {
   setRiskLimit(scope: $scope, key: $key, maxNetLots: $lots, maxNotionalUsd: $usd) {
     limit { maxNetLots maxNotionalUsd } errors { code field } } }"""
-RISK = Actor(ActorKind.STAFF, user_id=None, permissions=frozenset({"risk.manage_segments", "risk.read"}))
+RISK = Actor(ActorKind.STAFF, user_id=None, permissions=frozenset({"risk.manage", "risk.read"}))
 
 
 async def limit_rows(session_factory: Any) -> list[Any]:

@@ -11,10 +11,10 @@ from sqlalchemy import text
 from domain.platforms.errors import PlatformProtocolError
 from domain.platforms.mt5 import wire
 from domain.platforms.port import OrderKind
-from domain.risk import metrics
+from domain.risk import links, metrics
 from domain.risk.calendar import import_calendar
 from domain.risk.detectors import DEFAULTS, _account_findings, load_thresholds, set_threshold
-from domain.risk.errors import RiskLimitInvalid
+from domain.risk.errors import RiskThresholdInvalid
 from domain.risk.requests import pull_requests
 from domain.shared.actor import system_actor
 from domain.trading import accounts
@@ -60,9 +60,7 @@ async def _setup(session_factory: Any, risk_sim: SimServer) -> tuple[int, dict[i
             # (a household), which alone must not raise a flag.
             ordinary = [login for login, p in sorted(truth.items()) if p == "ordinary"][:2]
             for a, b in [*pairs, ordinary]:
-                x, y = sorted((ids[a], ids[b]))
-                await s.execute(text("INSERT INTO risk_account_links (account_a, account_b, kind) "
-                                     "VALUES (:a, :b, 'payment')"), {"a": x, "b": y})
+                await links.link(s, system_actor("test"), ids[a], ids[b], "payment", "shared card")
         result = await pull_server(session_factory, server_id, platform, page_size=500)
         assert result.error is None
         # Order requests first, as their job may well run before the deals' risk step.
@@ -250,8 +248,8 @@ async def test_straddle_thresholds_refuse_unknown_parameters(session_factory: An
     count = "SELECT (SELECT count(*) FROM risk_thresholds) + (SELECT count(*) FROM audit_events)"
     async with session_factory() as s, s.begin():
         before = await s.scalar(text(count))
-        with pytest.raises(RiskLimitInvalid) as err:
+        with pytest.raises(RiskThresholdInvalid) as err:
             await set_threshold(s, system_actor("test"), "news", {"straddle_window": 1000})
-        assert err.value.code == "RISK_LIMIT_INVALID"
+        assert err.value.code == "RISK_THRESHOLD_INVALID"
         assert await s.scalar(text(count)) == before  # refused: no threshold stored, nothing audited
         await s.rollback()

@@ -15,6 +15,7 @@ from domain.risk.errors import CalendarInvalid, GroupMappingMissing, RiskLimitIn
 from domain.risk.exposure import Dimension
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
+from domain.shared.errors import InvalidFields
 from tests.platforms.conftest import SimServer
 from tests.risk.test_detectors import pulled
 from tests.trading.conftest import sim_platform
@@ -104,9 +105,10 @@ async def test_a_calendar_that_does_not_parse_is_refused_whole(session_factory: 
     before = await _count(session_factory, "SELECT count(*) FROM risk_calendar")
     content = ("time_utc,currency,impact,title\n2024-01-05T13:30:00Z,USD,high,NFP\n"
                "yesterday,USD,high,Broken\n2024-01-05T15:00:00Z,USD,extreme,Bad impact\n")
-    with pytest.raises(CalendarInvalid) as exc:
+    with pytest.raises(InvalidFields) as exc:
         await in_transaction(session_factory, lambda s: import_calendar(s, ACTOR, content))
-    assert "line 3" in exc.value.message and "line 4" in exc.value.message
+    assert [(e.code, e.message.split(":")[0]) for e in exc.value.errors] == [
+        ("RISK_CALENDAR_TIME_INVALID", "line 3"), ("RISK_CALENDAR_IMPACT_INVALID", "line 4")]
     assert await _count(session_factory, "SELECT count(*) FROM risk_calendar") == before
     with pytest.raises(CalendarInvalid):
         await in_transaction(session_factory, lambda s: import_calendar(s, ACTOR, "a,b\n1,2\n"))
