@@ -17,6 +17,9 @@ METHOD = "tenancy-wire"
 
 async def _withdrawal(env: Env) -> tuple[int, str]:
     """A withdrawal of the owner's awaiting approval: (payment id, reference)."""
+    from tests.payments.conftest import onboarded
+
+    await onboarded(env.session_factory, env.owner_id)  # payment status gates: approved clients withdraw
     async with env.session_factory() as s, s.begin():
         await methods.upsert(s, code=METHOD, kind="wire", provider="bank", currency="USD",
                              max_amount=Decimal(100000))
