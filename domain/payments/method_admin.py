@@ -189,18 +189,18 @@ async def update(session: AsyncSession, actor: Actor, rule_id: int, changes: dic
     unknown = set(changes) - set(MUTABLE)
     assert not unknown, unknown  # the schema only hands over these
     current = await rule_for(session, rule_id, lock=True)
-    spec = validate(replace(MethodSpec(**{k: getattr(current, k) for k in MethodSpec.__dataclass_fields__}),
-                            **changes))
+    as_spec = MethodSpec(**{k: getattr(current, k) for k in MethodSpec.__dataclass_fields__})
+    spec = validate(replace(as_spec, **changes))
+    if spec == as_spec:
+        return current  # nothing to change, nothing to audit
     await _kind_agrees(session, spec, rule_id)
     sets = ", ".join(f"{k} = :{k}" for k in MUTABLE)  # column names from the code, values bound
     row = (await session.execute(text(
         f"UPDATE payment_methods SET {sets}, updated_at = now() WHERE id = :id RETURNING {_COLS}"),  # noqa: S608
         {**{k: getattr(spec, k) for k in MUTABLE}, "id": rule_id})).one()
     rule = _rule(row)
-    before, after = _audited(current), _audited(rule)
-    if before != after:
-        await record(session, actor, action="payment_method.updated", entity_type="payment_method",
-                     entity_id=rule_id, before=before, after=after, category="payments")
+    await record(session, actor, action="payment_method.updated", entity_type="payment_method",
+                 entity_id=rule_id, before=_audited(current), after=_audited(rule), category="payments")
     return rule
 
 

@@ -97,6 +97,8 @@ async def test_staff_create_update_disable_and_list_methods(http, session_factor
     on = (await finance.client(ENABLE, {"id": de["method"]["id"], "e": True}))["data"]["setPaymentMethodEnabled"]
     assert on["method"]["enabled"] is True
 
+    same = (await finance.client(UPDATE, {"id": rule["id"], "i": {"feePercent": "1.750", "maxAmount": "8000.00"}}))
+    assert same["data"]["updatePaymentMethod"]["errors"] == []  # no change: nothing audited
     trail = await _audit(session_factory, rule["id"])
     assert [a for a, _, _ in trail] == ["payment_method.created", "payment_method.updated"]
     _, before, after = trail[1]
