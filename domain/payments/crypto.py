@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
+from domain.clients import payment_gates
 from domain.payments import gateway_log, methods, repo, signals
 from domain.payments.config import call_api_key, webhook_secrets
 from domain.payments.deposits import credit
@@ -129,9 +130,11 @@ async def _stored_address(session: AsyncSession, user_id: int, asset: str, provi
 
 async def deposit_address(factory: SessionFactory, settings: Settings, actor: Actor, *, user_id: int,
                           asset: str) -> DepositAddress:
-    """The client's deposit address for the asset, issued by the provider on first request."""
+    """The client's deposit address for the asset, issued by the provider on first request (to clients
+    whose status may deposit in their jurisdiction)."""
     code = _crypto_asset(asset)
     async with factory() as s:
+        await payment_gates.require_allowed(s, user_id, "deposit")  # an address is a standing deposit channel
         method = await crypto_method(s, code)
         address = await _stored_address(s, user_id, code, method.provider)
     if address is None:

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
+from domain.clients import payment_gates
 from domain.ledger.accounts import Purpose, house_account, wallet_for
 from domain.ledger.idempotency import Settlement
 from domain.ledger.posting import Leg, post
@@ -40,6 +41,7 @@ async def provider_lock(session: AsyncSession, provider: str, provider_payment_i
 
 async def _record(session: AsyncSession, actor: Actor, *, user_id: int, method_code: str, currency: str,
                   amount: Decimal, country: str | None) -> tuple[Payment, methods.Method]:
+    await payment_gates.require_allowed(session, user_id, "deposit")
     code = currency_info(currency).code
     amount = quantize_exact(amount, code, field="amount")
     if amount <= 0:

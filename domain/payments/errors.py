@@ -61,3 +61,41 @@ class GatewayError(DomainError):
     """The provider answered with a definite refusal."""
 
     code = "GATEWAY_REFUSED"
+
+
+class PaymentMethodNotFound(NotFound):
+    code = "PAYMENT_METHOD_NOT_FOUND"
+
+
+class PaymentMethodExists(Conflict):
+    """A method rule is one per (code, currency, country)."""
+
+    code = "PAYMENT_METHOD_EXISTS"
+
+
+class InvalidPaymentMethod(ValidationFailed):
+    """A method's code, name, kind or provider endpoint is malformed or inconsistent."""
+
+    code = "INVALID_PAYMENT_METHOD"
+
+
+class InvalidPaymentMethodLimits(ValidationFailed):
+    code = "INVALID_PAYMENT_METHOD_LIMITS"
+
+
+class InvalidPaymentMethodFee(ValidationFailed):
+    code = "INVALID_PAYMENT_METHOD_FEE"
+
+
+class UnknownPaymentProvider(ValidationFailed):
+    code = "UNKNOWN_PAYMENT_PROVIDER"
+
+
+class DepositNotAllowedForStatus(PermissionDenied):
+    """The client's status does not allow deposits in their jurisdiction (payment status gates)."""
+
+    code = "DEPOSIT_NOT_ALLOWED_FOR_STATUS"
+
+
+class WithdrawalNotAllowedForStatus(PermissionDenied):
+    code = "WITHDRAWAL_NOT_ALLOWED_FOR_STATUS"

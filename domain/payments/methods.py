@@ -1,7 +1,8 @@
 """Payment methods with their fees and limits per currency and country.
 
 A method has one row per currency with country '*' and optional rows for single countries that
-override it (the most specific row wins).
+override it (the most specific row wins; a disabled country row makes the method unavailable in
+that country even when the default row is enabled).
 """
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ class Method:
                 f"{self.max_amount.normalize():f} {self.currency}", field="amount")
 
 
+_FIELDS = frozenset(Method.__dataclass_fields__)
 _COLS = ("code, kind, provider, display_name, base_url, currency, country, min_amount, max_amount, fee_fixed, "
          "fee_percent, first_deposit_min, deposits, withdrawals")
 
 
 def _method(r: Any) -> Method:
-    m = dict(r._mapping)
+    m = {k: v for k, v in r._mapping.items() if k in _FIELDS}
     for k in ("min_amount", "max_amount", "fee_fixed", "fee_percent", "first_deposit_min"):
         m[k] = Decimal(m[k])
     return Method(**m)
@@ -70,7 +72,7 @@ async def upsert(session: AsyncSession, *, code: str, kind: str, provider: str, 
         "base_url = EXCLUDED.base_url, min_amount = EXCLUDED.min_amount, max_amount = EXCLUDED.max_amount, "
         "fee_fixed = EXCLUDED.fee_fixed, fee_percent = EXCLUDED.fee_percent, "
         "first_deposit_min = EXCLUDED.first_deposit_min, deposits = EXCLUDED.deposits, "
-        "withdrawals = EXCLUDED.withdrawals, enabled = true"),
+        "withdrawals = EXCLUDED.withdrawals, enabled = true, updated_at = now()"),
         {"code": code, "kind": kind, "prov": provider, "name": display_name or code, "url": base_url,
          "cur": currency_info(currency).code, "country": country.upper(), "min": min_amount, "max": max_amount,
          "ff": fee_fixed, "fp": fee_percent, "fdm": first_deposit_min, "dep": deposits, "wd": withdrawals})
@@ -78,10 +80,10 @@ async def upsert(session: AsyncSession, *, code: str, kind: str, provider: str, 
 
 async def resolve(session: AsyncSession, code: str, currency: str, country: str | None) -> Method:
     row = (await session.execute(text(
-        f"SELECT {_COLS} FROM payment_methods WHERE code = :code AND currency = :cur AND enabled "  # noqa: S608
+        f"SELECT {_COLS}, enabled FROM payment_methods WHERE code = :code AND currency = :cur "  # noqa: S608
         "AND country IN ('*', :country) ORDER BY (country = '*') LIMIT 1"),
         {"code": code, "cur": currency, "country": (country or "*").upper()})).first()
-    if row is None:
+    if row is None or not row.enabled:
         raise PaymentMethodUnavailable(f"{code} is not available for {currency}", field="methodCode")
     return _method(row)
 
@@ -89,9 +91,9 @@ async def resolve(session: AsyncSession, code: str, currency: str, country: str 
 async def available(session: AsyncSession, *, country: str | None, currency: str | None) -> list[Method]:
     """Methods a client may use: per code and currency, the country's row or else the default."""
     rows = (await session.execute(text(
-        f"SELECT DISTINCT ON (code, currency) {_COLS} FROM payment_methods "  # noqa: S608
-        "WHERE enabled AND country IN ('*', :country) AND (CAST(:cur AS text) IS NULL OR currency = :cur) "
-        "ORDER BY code, currency, (country = '*')"),
+        f"SELECT * FROM (SELECT DISTINCT ON (code, currency) {_COLS}, enabled FROM payment_methods "  # noqa: S608
+        "WHERE country IN ('*', :country) AND (CAST(:cur AS text) IS NULL OR currency = :cur) "
+        "ORDER BY code, currency, (country = '*')) m WHERE enabled ORDER BY code, currency"),
         {"country": (country or "*").upper(), "cur": currency})).all()
     return [_method(r) for r in rows]
 

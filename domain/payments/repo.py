@@ -147,9 +147,17 @@ async def move(session: AsyncSession, actor: Actor, payment: Payment, target: St
     return updated
 
 
-async def list_for_user(session: AsyncSession, user_id: int, *, first: int, after: str | None) -> Page[Payment]:
+async def list_for_user(session: AsyncSession, user_id: int, *, first: int, after: str | None,
+                        statuses: list[str] | None = None, direction: str | None = None) -> Page[Payment]:
+    """The user's payments newest first, optionally only some statuses or one direction."""
     params: dict[str, Any] = {"uid": user_id, "limit": first + 1}
     where = "user_id = :uid"
+    if statuses:
+        params["statuses"] = statuses
+        where += " AND status = ANY(CAST(:statuses AS text[]))"
+    if direction is not None:
+        params["direction"] = direction
+        where += " AND direction = :direction"
     if after is not None:
         params["at"], params["aid"] = decode_cursor(after)
         where += " AND (created_at, id) < (:at, :aid)"

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
+from domain.clients import payment_gates
 from domain.identity import four_eyes
 from domain.identity.totp import require_step_up
 from domain.ledger.accounts import Purpose, balance_of, house_account, wallet_for
@@ -83,6 +84,7 @@ async def request_withdrawal(session: AsyncSession, settings: Settings, actor: A
                              method_code: str, currency: str, amount: Decimal, country: str | None,
                              destination: dict[str, Any], idempotency_key: str) -> Payment:
     await require_step_up(session, actor, settings)
+    await payment_gates.require_allowed(session, user_id, "withdrawal")
     code = currency_info(currency).code
     amount = quantize_exact(amount, code, field="amount")
     if amount <= 0:

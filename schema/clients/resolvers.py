@@ -21,6 +21,7 @@ from domain.clients import (
     documents,
     kyc,
     leads,
+    payment_gates,
     profile,
     questionnaire,
     review,
@@ -63,6 +64,8 @@ from schema.clients.types import (
     LiveAccountPayload,
     MyClient,
     MyClientPayload,
+    PaymentStatusGate,
+    PaymentStatusGatePayload,
     ProfileInput,
     PublishQuestionnairePayload,
     Question,
@@ -143,7 +146,7 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
         questionnaire=QuestionnaireResult.from_row(answered) if answered else None,
         accounts=[LiveAccount.from_row(a) for a in accts],
         communications=[CommunicationEntry.from_row(c) for c in await communications.for_client(session, client.id)],
-        kyc=KycStatus.from_row(applicant) if applicant else None,
+        kyc=KycStatus.from_row(applicant) if applicant else None, owner_user_id=client.user_id,
     )
 
 
@@ -206,6 +209,13 @@ class ClientQueries:
         async with info.context.session() as session:
             page = await newest_first(session, stmt, Client.created_at, Client.id, first=size, after=after)
         return to_connection(page, ClientSummary.from_row, _client_key)
+
+    @strawberry.field(permission_classes=[Requires("config.manage")],
+                      description="Which client statuses may deposit and withdraw, per jurisdiction; the '*' "
+                                  "default first.")
+    async def payment_status_gates(self, info: Ctx) -> list[PaymentStatusGate]:
+        async with info.context.session() as session:
+            return [PaymentStatusGate.of(g) for g in await payment_gates.gates(session)]
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="Your leverage change requests, newest first.")
@@ -532,6 +542,21 @@ class ClientMoreMutations:
             return SalesRulePayload(rule=SalesRule.from_row(rule))
 
         return await _mutate(ctx, txn, lambda e: SalesRulePayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("config.manage")],
+                         description="Set which client statuses may deposit and withdraw in a jurisdiction ('*': "
+                                     "the default for jurisdictions without a gate and clients of unknown country).")
+    async def set_payment_status_gate(self, info: Ctx, jurisdiction: str, deposit_statuses: list[ClientStatus],
+                                      withdrawal_statuses: list[ClientStatus]) -> PaymentStatusGatePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> PaymentStatusGatePayload:
+            gate = await payment_gates.set_gate(session, ctx.actor, jurisdiction=jurisdiction,
+                                                deposit_statuses=[s.value for s in deposit_statuses],
+                                                withdrawal_statuses=[s.value for s in withdrawal_statuses])
+            return PaymentStatusGatePayload(gate=PaymentStatusGate.of(gate))
+
+        return await _mutate(ctx, txn, lambda e: PaymentStatusGatePayload(errors=e))
 
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Publish a new version of the appropriateness questionnaire.")

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
+from typing import Any
 
 import strawberry
 
 from domain.clients import models as m
+from domain.clients.payment_gates import Gate
 from domain.compliance.models import ScreeningResult as ScreeningRow
+from domain.ledger.accounts import wallets_of
+from domain.payments import repo as payment_repo
+from domain.payments.repo import Payment as PaymentRow
+from domain.shared.pagination import check_page_size
 from domain.trading.models import TradingAccount as AccountRow
+from schema.context import Context
 from schema.errors import UserError
+from schema.ledger.types import Wallet
+from schema.pagination import Connection, to_connection
+from schema.payments.types import Payment, PaymentDirection, PaymentStatus
+from schema.permissions import Requires
+
+
+def _payment_key(p: PaymentRow) -> tuple[dt.datetime, int]:
+    return p.created_at, p.id
 
 
 @strawberry.enum
@@ -296,6 +311,27 @@ class Client360:
     accounts: list[LiveAccount]
     communications: list[CommunicationEntry]
     kyc: KycStatus | None = None
+    owner_user_id: strawberry.Private[int] = 0
+
+    @strawberry.field(permission_classes=[Requires("ledger.read")],
+                      description="The client's wallets with their balances (needs ledger.read).")
+    async def wallets(self, info: strawberry.Info[Context, Any]) -> list[Wallet] | None:
+        async with info.context.session() as session:
+            return [Wallet.of(w) for w in await wallets_of(session, self.owner_user_id)]
+
+    @strawberry.field(permission_classes=[Requires("payments.read")],
+                      description="The client's deposits and withdrawals, newest first, optionally only some "
+                                  "statuses or one direction (needs payments.read).")
+    async def payments(self, info: strawberry.Info[Context, Any], first: int | None = None, after: str | None = None,
+                       status: list[PaymentStatus] | None = None,
+                       direction: PaymentDirection | None = None) -> Connection[Payment] | None:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        async with info.context.session() as session:
+            page = await payment_repo.list_for_user(
+                session, self.owner_user_id, first=size, after=after,
+                statuses=[s.value for s in status] if status else None,
+                direction=direction.value if direction is not None else None)
+        return to_connection(page, Payment.of, _payment_key)
 
 
 @strawberry.type
@@ -439,4 +475,26 @@ class SalesRulePayload:
 @strawberry.type
 class PublishQuestionnairePayload:
     version: int | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="Which client statuses may deposit and withdraw in a jurisdiction ('*': every "
+                             "jurisdiction without a gate of its own, and clients whose country is not known yet).")
+class PaymentStatusGate:
+    jurisdiction: str
+    deposit_statuses: list[ClientStatus]
+    withdrawal_statuses: list[ClientStatus]
+    built_in: bool = strawberry.field(description="The built-in default (no '*' gate has been set).")
+    updated_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, g: Gate) -> PaymentStatusGate:
+        return cls(jurisdiction=g.jurisdiction, deposit_statuses=[ClientStatus(s) for s in g.deposit_statuses],
+                   withdrawal_statuses=[ClientStatus(s) for s in g.withdrawal_statuses], built_in=g.built_in,
+                   updated_at=g.updated_at)
+
+
+@strawberry.type
+class PaymentStatusGatePayload:
+    gate: PaymentStatusGate | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)

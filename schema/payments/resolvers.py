@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import strawberry
@@ -10,8 +11,8 @@ from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from domain.clients.storage import default_store
-from domain.payments import crypto, deposits, disputes, methods, refunds, repo, statements, withdrawals
-from domain.payments.errors import PaymentNotFound
+from domain.payments import crypto, deposits, disputes, method_admin, methods, refunds, repo, statements, withdrawals
+from domain.payments.errors import PaymentMethodNotFound, PaymentNotFound
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
 from domain.payments.repo import Payment as PaymentRow
 from domain.shared.pagination import check_page_size
@@ -20,11 +21,14 @@ from schema.errors import payload_or_errors
 from schema.pagination import Connection, to_connection
 from schema.payments.types import (
     CreateDepositInput,
+    CreatePaymentMethodInput,
     CryptoDepositAddress,
     Dispute,
     DisputePayload,
     Payment,
     PaymentMethod,
+    PaymentMethodConfig,
+    PaymentMethodConfigPayload,
     PaymentPayload,
     PaymentUpdate,
     ProviderRefund,
@@ -35,6 +39,7 @@ from schema.payments.types import (
     StatementFormat,
     StatementImport,
     StatementImportPayload,
+    UpdatePaymentMethodInput,
 )
 from schema.permissions import IsAuthenticated, Requires
 
@@ -44,6 +49,21 @@ def _pid(value: strawberry.ID | str, field: str = "id") -> int:
         return int(value)
     except (TypeError, ValueError):
         raise PaymentNotFound("no such payment", field=field) from None
+
+
+def _rule_id(value: strawberry.ID | str) -> int:
+    raw = str(value)
+    if not raw.isdigit() or len(raw) > 18:
+        raise PaymentMethodNotFound("no such payment method", field="id")
+    return int(raw)
+
+
+def _changes(input: UpdatePaymentMethodInput) -> dict[str, Any]:
+    given = {k: getattr(input, k) for k in method_admin.MUTABLE}
+    changes = {k: v for k, v in given.items() if v is not None}
+    if "kind" in changes:
+        changes["kind"] = changes["kind"].value
+    return changes
 
 
 def _owner(ctx: Context) -> int:
@@ -65,6 +85,16 @@ class PaymentQueries:
         async with info.context.session() as session:
             return [PaymentMethod.of(m) for m in await methods.available(session, country=country,
                                                                           currency=currency)]
+
+    @strawberry.field(permission_classes=[Requires("payments.read")],
+                      description="Staff: every payment method rule, disabled ones included, by code, currency and "
+                                  "country ('*' first); optionally one code, currency or country.")
+    async def payment_method_configs(self, info: Info[Context, Any], code: str | None = None,
+                                     currency: str | None = None,
+                                     country: str | None = None) -> list[PaymentMethodConfig]:
+        async with info.context.session() as session:
+            return [PaymentMethodConfig.of(r) for r in await method_admin.list_rules(
+                session, code=code, currency=currency, country=country)]
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="Your payments, newest first.")
@@ -243,6 +273,53 @@ class PaymentMutations:
 
 
 @strawberry.type
+class PaymentMethodMutations:
+    @strawberry.mutation(permission_classes=[Requires("payments.methods.manage")],
+                         description="Staff: add a payment method rule for a currency and country ('*' the default), "
+                                     "with fees, limits and the PSP account it goes through.")
+    async def create_payment_method(self, info: Info[Context, Any],
+                                    input: CreatePaymentMethodInput) -> PaymentMethodConfigPayload:
+        ctx = info.context
+        zero = Decimal(0)
+        spec = method_admin.MethodSpec(
+            code=input.code, kind=input.kind.value, provider=input.provider, currency=input.currency,
+            country=input.country, max_amount=input.max_amount, min_amount=input.min_amount or zero,
+            fee_fixed=input.fee_fixed or zero, fee_percent=input.fee_percent or zero,
+            first_deposit_min=input.first_deposit_min or zero, base_url=input.base_url,
+            display_name=input.display_name, deposits=input.deposits, withdrawals=input.withdrawals)
+
+        async def work() -> PaymentMethodConfigPayload:
+            rule = await ctx.transaction(lambda s: method_admin.create(s, ctx.actor, spec))
+            return PaymentMethodConfigPayload(method=PaymentMethodConfig.of(rule))
+
+        return await payload_or_errors(work, lambda errors: PaymentMethodConfigPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("payments.methods.manage")],
+                         description="Staff: change a payment method rule (the fields given).")
+    async def update_payment_method(self, info: Info[Context, Any], id: strawberry.ID,
+                                    input: UpdatePaymentMethodInput) -> PaymentMethodConfigPayload:
+        ctx = info.context
+
+        async def work() -> PaymentMethodConfigPayload:
+            rule = await ctx.transaction(lambda s: method_admin.update(s, ctx.actor, _rule_id(id), _changes(input)))
+            return PaymentMethodConfigPayload(method=PaymentMethodConfig.of(rule))
+
+        return await payload_or_errors(work, lambda errors: PaymentMethodConfigPayload(errors=errors))
+
+    @strawberry.mutation(permission_classes=[Requires("payments.methods.manage")],
+                         description="Staff: enable or disable a payment method rule (payments under way go on).")
+    async def set_payment_method_enabled(self, info: Info[Context, Any], id: strawberry.ID,
+                                         enabled: bool) -> PaymentMethodConfigPayload:
+        ctx = info.context
+
+        async def work() -> PaymentMethodConfigPayload:
+            rule = await ctx.transaction(lambda s: method_admin.set_enabled(s, ctx.actor, _rule_id(id), enabled))
+            return PaymentMethodConfigPayload(method=PaymentMethodConfig.of(rule))
+
+        return await payload_or_errors(work, lambda errors: PaymentMethodConfigPayload(errors=errors))
+
+
+@strawberry.type
 class PaymentSubscriptions:
     @strawberry.subscription(permission_classes=[IsAuthenticated.or_token("profile.read")],
                              description="Your payments as they change.")
@@ -256,5 +333,5 @@ class PaymentSubscriptions:
 
 
 QUERIES = (PaymentQueries,)
-MUTATIONS = (PaymentMutations,)
+MUTATIONS = (PaymentMutations, PaymentMethodMutations)
 SUBSCRIPTIONS = (PaymentSubscriptions,)

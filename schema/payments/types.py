@@ -9,6 +9,7 @@ import strawberry
 
 from domain.payments.crypto import DepositAddress
 from domain.payments.disputes import Dispute as DisputeRow
+from domain.payments.method_admin import MethodRule
 from domain.payments.methods import Method
 from domain.payments.repo import Payment as PaymentRow
 from domain.payments.statements import ImportResult
@@ -27,6 +28,12 @@ class PaymentStatus(Enum):
     REFUNDED = "refunded"
     CHARGED_BACK = "charged_back"
     RETURNED = "returned"
+
+
+@strawberry.enum
+class PaymentDirection(Enum):
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
 
 
 @strawberry.enum
@@ -219,3 +226,86 @@ class CryptoDepositAddress:
     @classmethod
     def of(cls, a: DepositAddress) -> CryptoDepositAddress:
         return cls(asset=a.asset, address=a.address, confirmations_required=a.confirmations_required)
+
+
+@strawberry.enum
+class PaymentMethodKind(Enum):
+    CARD = "card"
+    WIRE = "wire"
+    CRYPTO = "crypto"
+    LOCAL = "local"
+
+
+@strawberry.type(description="Staff: one payment method rule, disabled ones included. country '*' is the default "
+                             "row for the method and currency; a country row overrides it (a disabled one makes the "
+                             "method unavailable in that country). provider is the adapter key, baseUrl the provider "
+                             "account's endpoint.")
+class PaymentMethodConfig:
+    id: strawberry.ID
+    code: str
+    kind: PaymentMethodKind
+    provider: str
+    base_url: str
+    display_name: str
+    currency: str
+    country: str
+    min_amount: Money  # type: ignore[valid-type]
+    max_amount: Money  # type: ignore[valid-type]
+    fee_fixed: Money  # type: ignore[valid-type]
+    fee_percent: Decimal
+    first_deposit_min: Money  # type: ignore[valid-type]
+    deposits: bool
+    withdrawals: bool
+    enabled: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, r: MethodRule) -> PaymentMethodConfig:
+        c = r.currency
+        return cls(id=strawberry.ID(str(r.id)), code=r.code, kind=PaymentMethodKind(r.kind), provider=r.provider,
+                   base_url=r.base_url, display_name=r.display_name, currency=c, country=r.country,
+                   min_amount=at_scale(r.min_amount, c), max_amount=at_scale(r.max_amount, c),
+                   fee_fixed=at_scale(r.fee_fixed, c), fee_percent=r.fee_percent.normalize(),
+                   first_deposit_min=at_scale(r.first_deposit_min, c), deposits=r.deposits,
+                   withdrawals=r.withdrawals, enabled=r.enabled, created_at=r.created_at, updated_at=r.updated_at)
+
+
+@strawberry.input(description="A payment method rule for one currency and country ('*': every country without a "
+                              "rule of its own). Omitted amounts are 0.")
+class CreatePaymentMethodInput:
+    code: str
+    kind: PaymentMethodKind
+    provider: str
+    currency: str
+    max_amount: Money  # type: ignore[valid-type]
+    country: str = "*"
+    min_amount: Money | None = None  # type: ignore[valid-type]
+    fee_fixed: Money | None = None  # type: ignore[valid-type]
+    fee_percent: Decimal | None = None
+    first_deposit_min: Money | None = None  # type: ignore[valid-type]
+    base_url: str = ""
+    display_name: str = ""
+    deposits: bool = True
+    withdrawals: bool = True
+
+
+@strawberry.input(description="What to change in a payment method rule; omitted fields stay as they are.")
+class UpdatePaymentMethodInput:
+    kind: PaymentMethodKind | None = None
+    provider: str | None = None
+    base_url: str | None = None
+    display_name: str | None = None
+    min_amount: Money | None = None  # type: ignore[valid-type]
+    max_amount: Money | None = None  # type: ignore[valid-type]
+    fee_fixed: Money | None = None  # type: ignore[valid-type]
+    fee_percent: Decimal | None = None
+    first_deposit_min: Money | None = None  # type: ignore[valid-type]
+    deposits: bool | None = None
+    withdrawals: bool | None = None
+
+
+@strawberry.type
+class PaymentMethodConfigPayload:
+    method: PaymentMethodConfig | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -81,6 +81,16 @@ async def configured(psp: StripeStandIn, runtime: Any) -> StripeStandIn:
     return psp
 
 
+async def onboarded(factory: Any, uid: int, *, status: str = "approved", country: str | None = None) -> None:
+    """The user as a client compliance has approved (payment status gates let approved clients move money):
+    the end state of the onboarding tests/clients drives through the API, written directly."""
+    async with factory() as s, s.begin():
+        await s.execute(text(
+            "INSERT INTO clients (user_id, status, country) VALUES (:u, :st, :c) "
+            "ON CONFLICT (user_id) DO UPDATE SET status = EXCLUDED.status, country = EXCLUDED.country"),
+            {"u": uid, "st": status, "c": country})
+
+
 @pytest.fixture
 def make_user(session_factory: Any) -> Callable[..., Awaitable[int]]:
     async def make(*, staff: bool = False, name: str = "Test Client") -> int:
@@ -89,6 +99,8 @@ def make_user(session_factory: Any) -> Callable[..., Awaitable[int]]:
             uid = await s.scalar(text(
                 "INSERT INTO users (email, email_normalized, is_client, is_staff, display_name) "
                 "VALUES (:e, :e, :c, :s, :n) RETURNING id"), {"e": email, "c": not staff, "s": staff, "n": name})
+        if not staff:
+            await onboarded(session_factory, int(uid))
         return int(uid)
 
     return make

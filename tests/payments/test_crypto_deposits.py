@@ -17,7 +17,7 @@ from domain.shared.db import in_transaction
 from sandbox.crypto import StandInChain, running_chain
 from tests.conftest import GraphQLClient, LiveServer
 from tests.identity.helpers import register
-from tests.payments.conftest import check_invariants, client, payment_row, snapshot, wallet_of
+from tests.payments.conftest import check_invariants, client, onboarded, payment_row, snapshot, wallet_of
 
 PROVIDER = "cryptopay"
 BTC_NEEDS = crypto.DEFAULT_CONFIRMATIONS["BTC"]
@@ -227,8 +227,15 @@ async def test_bad_signature_is_refused_and_writes_nothing(chain, session_factor
 
 
 async def test_crypto_deposit_address_over_graphql(chain, http, session_factory):
-    owner = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    registered = await register(GraphQLClient(http))
+    owner = GraphQLClient(http, registered["accessToken"])
     query = "query($a: String!) { cryptoDepositAddress(asset: $a) { asset address confirmationsRequired } }"
+    # an unverified registrant gets no deposit address (payment status gates), and nothing is issued
+    before = await snapshot(session_factory)
+    refused = await owner(query, {"a": "BTC"})
+    assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "DEPOSIT_NOT_ALLOWED_FOR_STATUS"
+    assert await snapshot(session_factory) == before
+    await onboarded(session_factory, int(registered["viewer"]["id"]))
 
     first = await owner(query, {"a": "btc"})
     again = await owner(query, {"a": "BTC"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import code_at, enrol_totp, register
 from tests.identity.staff import make_staff
-from tests.payments.conftest import CARD
+from tests.payments.conftest import CARD, onboarded
 
 CREATE = """mutation($i: CreateDepositInput!) { createDeposit(input: $i) {
   payment { id reference status redirectUrl amount fee } errors { field code } } }"""
@@ -17,6 +17,7 @@ APPROVE = "mutation($i: ID!) { approveWithdrawal(id: $i) { payment { id status a
 
 async def test_deposit_and_withdrawal_over_graphql(configured, http, session_factory, settings):
     owner = await register(GraphQLClient(http))
+    await onboarded(session_factory, int(owner["viewer"]["id"]))
     client = GraphQLClient(http, owner["accessToken"])
 
     methods = await client('{ paymentMethods(country: "DE", currency: "USD") { code kind minAmount maxAmount } }')
@@ -65,6 +66,7 @@ async def test_create_deposit_with_an_idempotency_key_and_its_outcome_by_key(con
     from tests.payments.conftest import WIRE
 
     owner = await register(GraphQLClient(http))
+    await onboarded(session_factory, int(owner["viewer"]["id"]))
     client = GraphQLClient(http, owner["accessToken"])
     deposit = {"methodCode": WIRE, "currency": "USD", "amount": "150.00", "country": "DE", "idempotencyKey": "dep-1"}
     assert (await client(LOOKUP, {"k": "dep-1"}))["data"]["operationByIdempotencyKey"] is None

@@ -18,7 +18,7 @@ from domain.shared.db import in_transaction
 from sandbox.praxis import PraxisStandIn
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import register
-from tests.payments.conftest import check_invariants, client, payment_row, snapshot, wallet_of
+from tests.payments.conftest import check_invariants, client, onboarded, payment_row, snapshot, wallet_of
 
 PROVIDER = "praxis"
 # One local method per country, each in the country's currency with its own fees and limits.
@@ -119,7 +119,9 @@ async def test_local_failure_then_replay_and_wrong_amount_are_not_credited(local
 
 
 async def test_local_deposit_over_graphql(local_psp, http, session_factory):
-    owner = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    registered = await register(GraphQLClient(http))
+    await onboarded(session_factory, int(registered["viewer"]["id"]))
+    owner = GraphQLClient(http, registered["accessToken"])
 
     offered = await owner('{ paymentMethods(country: "MX") { code kind currency } }')
     created = await owner("""mutation($i: CreateDepositInput!) { createDeposit(input: $i) {

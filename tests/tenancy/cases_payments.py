@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from domain.ledger.wallets import deposit_to_wallet
 from domain.payments import methods, repo, withdrawals
@@ -17,6 +18,9 @@ METHOD = "tenancy-wire"
 
 async def _withdrawal(env: Env) -> tuple[int, str]:
     """A withdrawal of the owner's awaiting approval: (payment id, reference)."""
+    from tests.payments.conftest import onboarded
+
+    await onboarded(env.session_factory, env.owner_id)  # payment status gates: approved clients withdraw
     async with env.session_factory() as s, s.begin():
         await methods.upsert(s, code=METHOD, kind="wire", provider="bank", currency="USD",
                              max_amount=Decimal(100000))
@@ -89,3 +93,35 @@ async def refund_deposit(env: Env) -> Probe:
     pid, ref = await _succeeded_deposit(env)
     return Probe("mutation($i: ID!) { refundDeposit(input: {paymentId: $i, amount: \"1.00\"}) "
                  "{ refund { paymentId providerRefundId } errors { code } } }", {"i": str(pid)}, [ref])
+async def _method_rule(env: Env) -> tuple[str, str, str]:
+    """A payment method rule made by an administrator: (rule id, code, secret display name)."""
+    code, secret = f"tn-{uuid.uuid4().hex[:10]}", f"secret-method-{uuid.uuid4().hex[:8]}"
+    made = await env.admin("""mutation($i: CreatePaymentMethodInput!) { createPaymentMethod(input: $i) {
+        method { id } errors { code } } }""", {"i": {
+        "code": code, "kind": "WIRE", "provider": "bank", "currency": "USD", "maxAmount": "1000.00",
+        "country": "LI", "displayName": secret, "baseUrl": "https://bank.example/secret-endpoint"}})
+    return made["data"]["createPaymentMethod"]["method"]["id"], code, secret
+
+
+def _disable(env: Env, rule_id: str) -> Any:
+    async def cleanup() -> None:
+        await env.admin("mutation($i: ID!) { setPaymentMethodEnabled(id: $i, enabled: false) { errors { code } } }",
+                        {"i": rule_id})
+
+    return cleanup
+
+
+@case("Mutation.updatePaymentMethod")
+async def update_payment_method(env: Env) -> Probe:
+    rule_id, _, secret = await _method_rule(env)
+    return Probe("mutation($i: ID!) { updatePaymentMethod(id: $i, input: {feePercent: \"1\"}) { method { "
+                 "displayName baseUrl } errors { code } } }", {"i": rule_id}, [secret, "secret-endpoint"],
+                 cleanup=_disable(env, rule_id))
+
+
+@case("Mutation.setPaymentMethodEnabled")
+async def set_payment_method_enabled(env: Env) -> Probe:
+    rule_id, _, secret = await _method_rule(env)
+    return Probe("mutation($i: ID!) { setPaymentMethodEnabled(id: $i, enabled: false) { method { displayName "
+                 "baseUrl } errors { code } } }", {"i": rule_id}, [secret, "secret-endpoint"],
+                 cleanup=_disable(env, rule_id))
