@@ -192,6 +192,10 @@ async def payout(factory: SessionFactory, settings: Settings, actor: Actor, paym
             {"u": payment.user_id, "m": payment.method_code})
     if not method.base_url:  # wire paid out by finance from the bank: waits for the bank's confirmation
         obj_id = None
+    elif method.kind == "crypto":  # the crypto gateway's port (domain/payments/crypto_port.py)
+        from domain.payments.crypto import send_payout
+
+        obj_id = await send_payout(factory, settings, method, payment)
     else:
         obj_id = (await HostedCheckoutGateway(method, settings, factory).payout(payment, source_payment_id=source)).id
 
