@@ -225,9 +225,7 @@ async def apply_payout_event(session: AsyncSession, provider: str, ev: PayoutEve
     if payment.status is target or not can_move(payment.status, target):
         return f"ignored: {payment.status.value} payment", payment.id
     actor = system_actor(f"webhook:{provider}", str(payment.correlation_id))
-    if target is Status.SUCCEEDED:
-        if ev.txid:
-            payment = await repo.update(session, payment, destination={**payment.destination, "txid": ev.txid})
+    if target is Status.SUCCEEDED:  # the chain transaction id stays in the gateway log with the callback
         await withdrawals.settle(session, actor, payment)
     else:
         await withdrawals.fail(session, actor, payment, ev.reason or "the crypto gateway cancelled the payout")

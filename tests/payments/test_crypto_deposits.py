@@ -4,37 +4,18 @@ addresses per client and asset, credit after the confirmations exactly once, dro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 
-from domain.payments import crypto, methods
-from domain.payments.config import api_key, webhook_secrets
-from domain.shared.db import in_transaction
-from sandbox.coinspaid import CoinsPaidStandIn, running_coinspaid
-from tests.conftest import GraphQLClient, LiveServer
+from domain.payments import crypto
+from sandbox.coinspaid import CoinsPaidStandIn
+from tests.conftest import GraphQLClient
 from tests.identity.helpers import register
 from tests.payments.conftest import check_invariants, client, payment_row, snapshot, wallet_of
 
-PROVIDER = "coinspaid"
 BTC_NEEDS = crypto.DEFAULT_CONFIRMATIONS["BTC"]
-
-
-@pytest.fixture(scope="session")
-async def chain(live_server: LiveServer, runtime: Any) -> AsyncIterator[CoinsPaidStandIn]:
-    settings = live_server.settings
-    async with running_coinspaid(f"{live_server.base_url}/webhooks/{PROVIDER}", api_key(settings, PROVIDER),
-                                 webhook_secrets(settings, PROVIDER)[0]) as stand_in:
-        async def setup(s: Any) -> None:
-            for asset, code in (("BTC", "crypto-btc"), ("ETH", "crypto-eth"), ("USDT", "crypto-usdt")):
-                await methods.upsert(s, code=code, kind="crypto", provider=PROVIDER, currency=asset,
-                                     base_url=stand_in.api_url, max_amount=Decimal(1000), withdrawals=True)
-
-        await in_transaction(runtime.services.session_factory, setup)
-        yield stand_in
 
 
 async def address_for(chain: CoinsPaidStandIn, factory: Any, settings: Any, uid: int, asset: str = "BTC") -> str:
