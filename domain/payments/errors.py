@@ -61,3 +61,9 @@ class GatewayError(DomainError):
     """The provider answered with a definite refusal."""
 
     code = "GATEWAY_REFUSED"
+
+
+class CryptoAddressInvalid(ValidationFailed):
+    """A crypto withdrawal names no destination address, or one that cannot be an address."""
+
+    code = "CRYPTO_ADDRESS_INVALID"

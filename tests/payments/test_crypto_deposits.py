@@ -7,9 +7,12 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
-from domain.payments import crypto
+from domain.payments import crypto, withdrawals
+from domain.shared.db import in_transaction
+from domain.shared.errors import DomainError
 from sandbox.coinspaid import CoinsPaidStandIn
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import register
@@ -212,3 +215,24 @@ async def test_crypto_deposit_address_over_graphql(chain, http, session_factory)
     assert again["data"]["cryptoDepositAddress"] == got
     assert fiat["errors"][0]["extensions"]["code"] == "UNKNOWN_CURRENCY"
     assert anonymous["errors"][0]["extensions"]["code"] in {"UNAUTHENTICATED", "FORBIDDEN"}
+
+
+async def test_crypto_withdrawal_needs_a_destination_address_and_changes_nothing(chain, session_factory, settings,
+                                                                                make_user):
+    uid = await make_user()
+
+    def requested(destination: dict[str, Any]) -> Any:
+        async def run(session: Any) -> Any:
+            return await withdrawals.request_withdrawal(
+                session, settings, client(uid, stepped_up=True), user_id=uid, method_code="crypto-btc",
+                currency="BTC", amount=Decimal("0.1"), country=None, destination=destination,
+                idempotency_key=f"wd-{uid}-{len(destination)}")
+
+        return run
+
+    before = await snapshot(session_factory)
+    for destination in ({}, {"address": "not an address"}, {"address": "bc1q" + "0" * 36, "tag": "x y"}):
+        with pytest.raises(DomainError) as refused:
+            await in_transaction(session_factory, requested(destination))
+        assert refused.value.code == "CRYPTO_ADDRESS_INVALID"
+    assert await snapshot(session_factory) == before
