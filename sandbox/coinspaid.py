@@ -16,7 +16,7 @@ Public endpoints, standing in for the chain and the gateway's back office:
   (callback not_confirmed, or confirmed once it reaches the asset's required count)
 - POST /sandbox/deposits/<id>/cancel: dropped from the chain (callback cancelled)
 - POST /sandbox/withdrawals/<id>/complete {status: confirmed | cancelled}: the payout is on chain or not
-`callback` in each answer is our endpoint's HTTP status.
+`callback` in each answer is our endpoint's HTTP status (null when it could not be reached).
 
 Run: `python -m sandbox.coinspaid --host 127.0.0.1 --port N`; COINSPAID_API_KEY and
 COINSPAID_SECRET_KEY (default: what our configuration uses, FOREXCRM_PSP_COINSPAID_* or derived
@@ -109,6 +109,13 @@ class CoinsPaidStandIn:
         async with httpx.AsyncClient(timeout=10) as client:
             return await client.post(self.callback_url, content=body,
                                      headers=self.headers(body, secret=secret) if headers is None else headers)
+
+    async def _notify(self, body: bytes) -> int | None:
+        """A callback from a public endpoint: our endpoint's status, None when it could not be reached."""
+        try:
+            return (await self.deliver(body)).status_code
+        except httpx.HTTPError:
+            return None
 
     # --- the chain, driven by tests and the demo ------------------------------------------------------------------
 
@@ -210,24 +217,26 @@ class CoinsPaidStandIn:
         data = orjson.loads(await request.body() or b"{}")
         if not data.get("address") or not data.get("amount"):
             return JSONResponse({"errors": {"request": "address and amount are required"}}, status_code=400)
-        tx, response = await self.broadcast(str(data["address"]), str(data["amount"]), str(data.get("currency", "BTC")))
-        return JSONResponse({"id": tx.id, "txid": tx.txid, "callback": response.status_code})
+        tx = self.transaction(str(data["address"]), str(data["amount"]), str(data.get("currency", "BTC")))
+        return JSONResponse({"id": tx.id, "txid": tx.txid, "callback": await self._notify(self.event(tx))})
 
     async def _public_confirm(self, request: Request) -> JSONResponse:
         tx = self.transactions.get(int(request.path_params["id"]))
         if tx is None:
             return JSONResponse({"errors": {"id": "unknown transaction"}}, status_code=404)
         data = orjson.loads(await request.body() or b"{}")
-        needed = self.required.get(tx.asset, FALLBACK_CONFIRMATIONS)
-        response = await self.confirm(tx, int(data.get("confirmations", needed)))
-        return JSONResponse({"id": tx.id, "confirmations": tx.confirmations, "callback": response.status_code})
+        tx.confirmations = int(data.get("confirmations", self.required.get(tx.asset, FALLBACK_CONFIRMATIONS)))
+        callback = await self._notify(self.event(tx))
+        return JSONResponse({"id": tx.id, "confirmations": tx.confirmations, "callback": callback})
 
     async def _public_cancel(self, request: Request) -> JSONResponse:
         tx = self.transactions.get(int(request.path_params["id"]))
         if tx is None:
             return JSONResponse({"errors": {"id": "unknown transaction"}}, status_code=404)
-        response = await self.drop(tx)
-        return JSONResponse({"id": tx.id, "callback": response.status_code})
+        tx.cancelled, tx.confirmations = True, 0
+        callback = await self._notify(self.event(tx))
+        tx.cancelled = False
+        return JSONResponse({"id": tx.id, "callback": callback})
 
     async def _public_withdrawal(self, request: Request) -> JSONResponse:
         withdrawal_id = int(request.path_params["id"])
@@ -237,8 +246,9 @@ class CoinsPaidStandIn:
         status = str(data.get("status", "confirmed"))
         if status not in ("confirmed", "cancelled"):
             return JSONResponse({"errors": {"status": "confirmed or cancelled"}}, status_code=400)
-        response = await self.complete_withdrawal(withdrawal_id, status)
-        return JSONResponse({"id": withdrawal_id, "status": status, "callback": response.status_code})
+        self.withdrawals[withdrawal_id]["status"] = status
+        callback = await self._notify(self.withdrawal_event(withdrawal_id, status, error="cancelled by the gateway"))
+        return JSONResponse({"id": withdrawal_id, "status": status, "callback": callback})
 
     def app(self) -> Starlette:
         return Starlette(routes=[

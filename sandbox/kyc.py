@@ -13,7 +13,8 @@ Public, as the person finishing the WebSDK would (authorised by the access token
 - POST /websdk/submit {accessToken, reviewAnswer?: GREEN|RED, reviewRejectType?: RETRY|FINAL,
   moderationComment?, rejectLabels?}: the applicant's documents are in (applicantPending), the
   review completes (applicantReviewed); both webhooks are sent, signed with X-Payload-Digest and
-  X-Payload-Digest-Alg, to the configured webhook URL before the call answers.
+  X-Payload-Digest-Alg, to the configured webhook URL before the call answers (`webhooks`: our
+  endpoint's HTTP statuses, null when it could not be reached).
 
 Run: `python -m sandbox.kyc --host 127.0.0.1 --port N`. Secrets from the environment:
 SUMSUB_APP_TOKEN, SUMSUB_SECRET_KEY, SUMSUB_WEBHOOK_SECRET (default: the values our own
@@ -170,11 +171,17 @@ class SumsubStandIn:
         return JSONResponse({"applicantId": applicant["id"], "reviewAnswer": answer, "webhooks": statuses})
 
     async def complete(self, applicant_id: str, answer: str, *, reject_type: str = "RETRY", comment: str = "",
-                       labels: list[str] | None = None) -> list[int]:
+                       labels: list[str] | None = None) -> list[int | None]:
         """Documents submitted, then the review decided: sends applicantPending and applicantReviewed."""
         pending = self.event(applicant_id, "applicantPending")
         reviewed = self.review(applicant_id, answer, reject_type=reject_type, comment=comment, labels=labels)
-        return [(await self.deliver(d)).status_code for d in (pending, reviewed)]
+        statuses: list[int | None] = []
+        for delivery in (pending, reviewed):
+            try:
+                statuses.append((await self.deliver(delivery)).status_code)
+            except httpx.HTTPError:  # our endpoint is down: the review stands, as at Sumsub (poll or resend)
+                statuses.append(None)
+        return statuses
 
     # --- webhooks ----------------------------------------------------------------------------------------------
 
