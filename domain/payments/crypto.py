@@ -29,6 +29,7 @@ from domain.audit import service as audit
 from domain.payments import gateway_log, methods, repo, signals
 from domain.payments.crypto_port import (
     DROPPED,
+    PAYOUT_FAILED,
     PAYOUT_SUCCEEDED,
     ChainEvent,
     PayoutEvent,
@@ -219,7 +220,7 @@ async def apply_payout_event(session: AsyncSession, provider: str, ev: PayoutEve
         return "ignored: not one of our payouts", None
     payment = await repo.get(session, found.id, lock=True)
     assert payment is not None
-    if ev.outcome not in (PAYOUT_SUCCEEDED, "failed"):
+    if ev.outcome not in (PAYOUT_SUCCEEDED, PAYOUT_FAILED):
         return "pending", payment.id
     target = Status.SUCCEEDED if ev.outcome == PAYOUT_SUCCEEDED else Status.FAILED
     if payment.status is target or not can_move(payment.status, target):
