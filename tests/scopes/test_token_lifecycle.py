@@ -62,10 +62,10 @@ async def test_read_tokens_cannot_move_money_or_change_leverage(http: httpx.Asyn
     probes: list[tuple[str, dict[str, Any]]] = [
         (EXCHANGE, {"i": {"fromCurrency": "USD", "toCurrency": "EUR", "amount": "50", "idempotencyKey": key()}}),
         ("""mutation($i: TransferToTradingAccountInput!) { transferToTradingAccount(input: $i) { errors { code } } }""",
-         {"i": {"walletId": "1", "tradingAccountLogin": 1, "serverId": "1", "amount": "1", "idempotencyKey": key()}}),
+         {"i": {"walletId": "1", "tradingAccountId": "1", "amount": "1", "idempotencyKey": key()}}),
         ("""mutation($i: TransferFromTradingAccountInput!) { transferFromTradingAccount(input: $i) {
            errors { code } } }""",
-         {"i": {"walletId": "1", "tradingAccountLogin": 1, "serverId": "1", "amount": "1", "idempotencyKey": key()}}),
+         {"i": {"walletId": "1", "tradingAccountId": "1", "amount": "1", "idempotencyKey": key()}}),
         ("""mutation($i: CreateDepositInput!) { createDeposit(input: $i) { errors { code } } }""",
          {"i": {"methodCode": "card", "currency": "USD", "amount": "10"}}),
         ("mutation { requestLeverageChange(accountId: \"1\", leverage: 500) { errors { code } } }", {}),

@@ -73,11 +73,11 @@ async def wallet_transactions(env: Env) -> Probe:
 
 @case("Mutation.transferToTradingAccount", "Mutation.transferFromTradingAccount")
 async def transfers(env: Env) -> Probe:
-    server_id, login, _ = await _owned_account(env)
+    _, _, account_id = await _owned_account(env)
     wallet_id, amount = await _funded_wallet(env)
     return Probe("""mutation($i: TransferToTradingAccountInput!) { transferToTradingAccount(input: $i) {
-        errors { code } } }""", {"i": {"walletId": str(wallet_id), "tradingAccountLogin": login,
-                                      "serverId": str(server_id), "amount": "1.00",
+        errors { code } } }""", {"i": {"walletId": str(wallet_id), "tradingAccountId": str(account_id),
+                                      "amount": "1.00",
                                       "idempotencyKey": uuid.uuid4().hex}}, [amount])
 
 
