@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from domain.fx import quotes
 from domain.ledger import idempotency, transfers, wallets
 from domain.ledger.accounts import WalletView, balance_of, get_wallet, owned_trading_account, wallets_of
 from domain.ledger.errors import TradingAccountNotFound, TransferFailed, WalletNotFound
@@ -164,15 +165,17 @@ class LedgerMutations:
         return await _transfer(info.context, transfers.transfer_from_trading_account, input)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated],
-                         description="Exchange between two of your wallets at the quoted rate.")
+                         description="Exchange between two of your wallets at the rate of a quote from quoteExchange: "
+                                     "accepts the quote (once, before it expires).")
     async def exchange(self, info: Info[Context, Any], input: ExchangeInput) -> ExchangePayload:
         ctx = info.context
 
         async def work() -> ExchangePayload:
+            owner, qid = _owner(ctx), quotes.quote_id(input.quote_id)
+
             async def txn(session: AsyncSession) -> wallets.ExchangeResult:
-                return await wallets.exchange(
-                    session, ctx.actor, user_id=_owner(ctx), from_currency=input.from_currency,
-                    to_currency=input.to_currency, amount=input.amount, idempotency_key=input.idempotency_key)
+                return await quotes.accept_quote(session, ctx.actor, user_id=owner, quote=qid,
+                                                 idempotency_key=input.idempotency_key)
 
             return ExchangePayload(exchange=Exchange.of(await ctx.transaction(txn, grouped=True)))
 

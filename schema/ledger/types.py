@@ -122,11 +122,9 @@ class TransferPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.input
+@strawberry.input(description="Accept a quote from quoteExchange (before it expires, once).")
 class ExchangeInput:
-    from_currency: str
-    to_currency: str
-    amount: Money  # type: ignore[valid-type]
+    quote_id: strawberry.ID
     idempotency_key: str
 
 
