@@ -226,3 +226,11 @@ async def test_bad_quotes_are_refused_and_change_nothing(schema, runtime, sessio
     # none of the refusals consumed the quote
     ok = await run(schema, runtime, client(uid), ACCEPT, i={"quoteId": mine, "idempotencyKey": key()})
     assert ok.data["exchange"]["errors"] == []
+
+
+async def test_the_refresh_job_stores_the_configured_sources_rates(session_factory, settings, ecb) -> None:
+    from jobs import fx as fx_jobs
+
+    assert fx_jobs.refresh_fx_rates in fx_jobs.FUNCTIONS and len(fx_jobs.cron_jobs(settings)) == 1
+    done = await fx_jobs.refresh_fx_rates({"session_factory": session_factory})
+    assert done["source"] == "ecb" and done["count"] == len(ecb.rates)
