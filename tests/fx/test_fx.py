@@ -234,3 +234,29 @@ async def test_the_refresh_job_stores_the_configured_sources_rates(session_facto
     assert fx_jobs.refresh_fx_rates in fx_jobs.FUNCTIONS and len(fx_jobs.cron_jobs(settings)) == 1
     done = await fx_jobs.refresh_fx_rates({"session_factory": session_factory})
     assert done["source"] == "ecb" and done["count"] == len(ecb.rates)
+
+
+async def test_concurrent_quotes_and_accepts_share_group_commits(schema, runtime, session_factory, make_user) -> None:
+    """Quote and accept are group-committed: many clients at once all get their exchange, once each."""
+    from tests.fx.helpers import seed_rates
+
+    await seed_rates(session_factory)
+    uids = [await funded(session_factory, make_user, "100") for _ in range(12)]
+
+    async def exchange_twice(uid: int) -> list[str]:
+        bought = []
+        for _ in range(2):
+            quoted = await run(schema, runtime, client(uid), QUOTE, i={"fromCurrency": "USD", "toCurrency": "EUR",
+                                                                        "amount": "1.00"})
+            quote = quoted.data["quoteExchange"]["quote"]["id"]
+            done = await run(schema, runtime, client(uid), ACCEPT, i={"quoteId": quote, "idempotencyKey": key()})
+            assert done.data["exchange"]["errors"] == [], done
+            bought.append(done.data["exchange"]["exchange"]["bought"])
+        return bought
+
+    results = await asyncio.wait_for(asyncio.gather(*(exchange_twice(u) for u in uids)), timeout=60)
+    assert all(len(r) == 2 for r in results)
+    async with session_factory() as s:
+        used = await s.scalar(text("SELECT count(*) FROM fx_quotes WHERE user_id = ANY(:u) AND used_at IS NOT NULL"),
+                              {"u": uids})
+    assert used == 24
