@@ -128,3 +128,15 @@ async def test_staff_and_anonymous_cannot_apply(http: httpx.AsyncClient, session
     assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     body = await GraphQLClient(http)(APPLY, {"i": GOOD})
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_two_submissions_at_once_leave_one_open_application(world: World, http: httpx.AsyncClient) -> None:
+    import asyncio
+
+    reg = await register(GraphQLClient(http))
+    client = GraphQLClient(http, reg["accessToken"])
+    bodies = await asyncio.gather(*[client(APPLY, {"i": GOOD}) for _ in range(4)])
+    codes = sorted(e["code"] for b in bodies for e in _payload(b)["errors"])
+    assert codes == ["IB_ALREADY_APPLIED"] * 3, bodies
+    rows = await world.sql("SELECT count(*) FROM ib_applications WHERE user_id = :u", u=int(reg["viewer"]["id"]))
+    assert rows[0][0] == 1
