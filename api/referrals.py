@@ -34,19 +34,17 @@ def referral_routes(services: Callable[[], AppServices]) -> list[Route]:
         urls = target_urls(svc.settings)
         code = str(request.path_params["code"])
         landing = links.Landing(None, links.LinkTarget.REGISTRATION.value, {})
-        if links.valid_code(code):
-            counted = False
-            ip = request.client.host if request.client else ""
-            try:
-                key = links.visitor_key(svc.settings.secret_key.get_secret_value(), code.upper(), ip, utcnow())
-                counted = bool(await svc.redis.set(key, b"1", nx=True, ex=VISITOR_TTL_S))
-            except Exception:  # Redis unavailable: the visitor still lands; the click goes uncounted
-                log.warning("ib.click_uncounted")
-            try:
-                async with svc.session_factory() as session, session.begin():
-                    landing = await links.count_click(session, code, counted=counted)
-            except Exception:
-                log.warning("ib.click_failed")
+        try:
+            if links.valid_code(code):
+                landing = await links.landing(svc.session_factory, code)
+            if landing.code is not None:
+                # Only known, active codes reach Redis: junk codes cost a lookup and nothing else.
+                ip = request.client.host if request.client else ""
+                key = links.visitor_key(svc.settings.secret_key.get_secret_value(), landing.code, ip, utcnow())
+                if await svc.redis.set(key, b"1", nx=True, ex=VISITOR_TTL_S):
+                    await links.add_click(svc.session_factory, landing.code)
+        except Exception:  # the database or Redis is unavailable: the visitor still lands
+            log.warning("ib.click_uncounted")
         url = links.landing_url(urls.get(landing.target, urls[links.LinkTarget.REGISTRATION.value]), landing)
         return RedirectResponse(url, status_code=302, headers={"cache-control": "no-store",
                                                                 "referrer-policy": "no-referrer"})

@@ -27,6 +27,7 @@ from domain.audit.service import record
 from domain.ib.errors import LinkDisabled, LinkNotFound
 from domain.ib.network import require_approved
 from domain.shared.actor import Actor
+from domain.shared.db import SessionFactory, autocommit_fetchrow
 from domain.shared.errors import FieldErrors, ValidationFailed
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by people
@@ -194,17 +195,22 @@ class Landing:
     utm: dict[str, str]
 
 
-async def count_click(session: AsyncSession, code: str, *, counted: bool) -> Landing:
-    """The link's landing (one statement); `counted` adds the click."""
-    row = (await session.execute(text(
-        "UPDATE ib_referral_links SET clicks = clicks + 1 WHERE code = :c AND disabled_at IS NULL "
-        "RETURNING code, target, utm_source, utm_medium, utm_campaign, utm_content") if counted else text(
-        "SELECT code, target, utm_source, utm_medium, utm_campaign, utm_content FROM ib_referral_links "
-        "WHERE code = :c AND disabled_at IS NULL"), {"c": code.upper()})).first()
+_LANDING = ("SELECT code, target, utm_source, utm_medium, utm_campaign, utm_content FROM ib_referral_links "
+            "WHERE code = $1 AND disabled_at IS NULL")
+_CLICK = "UPDATE ib_referral_links SET clicks = clicks + 1 WHERE code = $1 AND disabled_at IS NULL RETURNING id"
+
+
+async def landing(factory: SessionFactory, code: str) -> Landing:
+    """Where an active link's visitors land; an unknown or disabled code lands without attribution.
+    One autocommit statement on a pooled connection (a public, per-request path)."""
+    row = await autocommit_fetchrow(factory, _LANDING, code.upper())
     if row is None:
         return Landing(None, LinkTarget.REGISTRATION.value, {})
-    m = row._mapping
-    return Landing(str(m["code"]), str(m["target"]), {k: m[k] for k in UTM_FIELDS if m[k]})
+    return Landing(str(row["code"]), str(row["target"]), {k: row[k] for k in UTM_FIELDS if row[k]})
+
+
+async def add_click(factory: SessionFactory, code: str) -> None:
+    await autocommit_fetchrow(factory, _CLICK, code)
 
 
 def landing_url(base: str, landing: Landing) -> str:

@@ -172,3 +172,21 @@ async def test_an_ib_does_not_see_who_below_its_visible_depth(world: World, http
     got = (await gql(EXPLAIN, {"l": str(line)}))["data"]["myIbCommissionLine"]
     assert got["level"] == 1 and got["amount"] == "3.00"
     assert got["line"]["client_id"] is None and got["line"]["login"] is None and got["deal"]["login"] is None
+
+
+def test_the_visitor_key_holds_no_address_and_changes_daily() -> None:
+    from datetime import UTC, datetime
+
+    from domain.ib.links import landing_url, visitor_key
+
+    day = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    key = visitor_key("s3cret", "ABCDEFGHJKLM", "203.0.113.7", day)
+    assert "203.0.113.7" not in key and "ABCDEFGHJKLM" not in key
+    assert key == visitor_key("s3cret", "ABCDEFGHJKLM", "203.0.113.7", day.replace(hour=23))
+    assert key != visitor_key("s3cret", "ABCDEFGHJKLM", "203.0.113.8", day)
+    assert key != visitor_key("s3cret", "ABCDEFGHJKLM", "203.0.113.7", datetime(2026, 3, 2, tzinfo=UTC))
+    assert key != visitor_key("other", "ABCDEFGHJKLM", "203.0.113.7", day)
+    from domain.ib.links import Landing
+
+    assert landing_url("https://portal.example/join?lang=en", Landing("ABC", "registration", {"utm_medium": "x y"})) \
+        == "https://portal.example/join?lang=en&ib_code=ABC&utm_medium=x+y"
