@@ -30,7 +30,7 @@ def upgrade() -> None:
             decided_by bigint REFERENCES users(id),
             decision_reason text,
             parent_id bigint REFERENCES users(id),
-            plan_id bigint
+            plan_id bigint REFERENCES ib_plans(id)
         );
         -- One open application per user at a time (a rejected applicant may apply again).
         CREATE UNIQUE INDEX uq_ib_applications_open ON ib_applications (user_id) WHERE status = 'pending';
