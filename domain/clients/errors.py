@@ -107,3 +107,21 @@ class LeverageRequestPending(Conflict):
 
 class LeverageRequestNotFound(NotFound):
     code = "NOT_FOUND"
+
+
+class DocumentLinkInvalid(NotFound):
+    """A document link that was not issued by us, or was altered."""
+
+    code = "DOCUMENT_LINK_INVALID"
+
+
+class DocumentLinkExpired(NotFound):
+    code = "DOCUMENT_LINK_EXPIRED"
+
+
+class DeskInvalid(ValidationFailed):
+    code = "DESK_INVALID"
+
+
+class SearchQueryInvalid(ValidationFailed):
+    code = "SEARCH_QUERY_INVALID"

@@ -61,3 +61,11 @@ class GatewayError(DomainError):
     """The provider answered with a definite refusal."""
 
     code = "GATEWAY_REFUSED"
+
+
+class SignalNotFound(NotFound):
+    code = "SIGNAL_NOT_FOUND"
+
+
+class SignalAlreadyReviewed(Conflict):
+    code = "SIGNAL_ALREADY_REVIEWED"
