@@ -127,7 +127,8 @@ async def search(session: AsyncSession, actor: Actor, query: str, *, first: int,
         keyset = "(r.rank, r.id) < (:after_rank, :after_id)"
     params["limit"] = first + 1
     # Built from constants above; every value is a bound parameter.
-    sql = (f"WITH hits AS ({hits_sql}), ranked AS (SELECT id, round(max(score)::numeric, 4) AS rank, "  # noqa: S608
+    sql = (f"WITH hits (id, score, source) AS ({hits_sql}), "  # noqa: S608
+           "ranked AS (SELECT id, round(max(score)::numeric, 4) AS rank, "
            "(array_agg(source ORDER BY score DESC))[1] AS source FROM hits GROUP BY id) "
            f"SELECT r.id, r.rank, r.source FROM ranked r JOIN clients c ON c.id = r.id WHERE {scope} AND {keyset} "
            "ORDER BY r.rank DESC, r.id DESC LIMIT :limit")
