@@ -1,14 +1,16 @@
 """Staff client search (trigram indexes) and the review of suspicious-transaction signals.
 
 Search: pg_trgm GIN indexes on what staff type (a client's name, the account's e-mail, the phone
-as digits), so `LIKE '%...%'` on any of them is an index scan at any number of clients. pg_trgm is
+as digits), so `LIKE '%...%'` on any of them is an index scan at any number of clients; without
+fastupdate, so a search never reads through a list of pending entries (clients are written far
+less often than searched); and trading logins on their own (the unique key leads with the server). pg_trgm is
 a trusted extension: the owner running migrations may create it; the runtime role creates nothing
 and only calls its functions and operators.
 
 Signals: a review state (open -> escalated -> dismissed / confirmed), who reviewed and why.
 
 Revision ID: 0033_staff_search_signals
-Revises: 0009_payments, 0006_clients
+Revises: 0009_payments, 0006_clients (and so 0004_trading)
 """
 from __future__ import annotations
 
@@ -25,10 +27,12 @@ def upgrade() -> None:
         r"""
         CREATE EXTENSION IF NOT EXISTS pg_trgm;
         CREATE INDEX ix_clients_name_trgm ON clients
-            USING gin (lower(first_name || ' ' || last_name) gin_trgm_ops);
+            USING gin (lower(first_name || ' ' || last_name) gin_trgm_ops) WITH (fastupdate = off);
         CREATE INDEX ix_clients_phone_trgm ON clients
-            USING gin (regexp_replace(coalesce(profile->>'phone', ''), '[^0-9]', '', 'g') gin_trgm_ops);
-        CREATE INDEX ix_users_email_trgm ON users USING gin (email_normalized gin_trgm_ops);
+            USING gin (regexp_replace(coalesce(profile->>'phone', ''), '[^0-9]', '', 'g') gin_trgm_ops)
+            WITH (fastupdate = off);
+        CREATE INDEX ix_users_email_trgm ON users USING gin (email_normalized gin_trgm_ops) WITH (fastupdate = off);
+        CREATE INDEX ix_trading_accounts_login ON trading_accounts (login);
 
         ALTER TABLE payment_signals
             ADD COLUMN status varchar(16) NOT NULL DEFAULT 'open'
@@ -47,6 +51,6 @@ def downgrade() -> None:
         """
         DROP INDEX ix_payment_signals_user; DROP INDEX ix_payment_signals_status; DROP INDEX ix_payment_signals_newest;
         ALTER TABLE payment_signals DROP COLUMN review_note, DROP COLUMN reviewed_by, DROP COLUMN status;
-        DROP INDEX ix_users_email_trgm; DROP INDEX ix_clients_phone_trgm; DROP INDEX ix_clients_name_trgm;
+        DROP INDEX ix_trading_accounts_login; DROP INDEX ix_users_email_trgm; DROP INDEX ix_clients_phone_trgm; DROP INDEX ix_clients_name_trgm;
         """
     )
