@@ -92,7 +92,7 @@ def _anchor_sql(query: str) -> tuple[str, list[Any]]:
     params["limit"] = PAGE + 1
     sql = (f"WITH hits (id, score, source) AS ({hits}), ranked AS (SELECT id, round(max(score)::numeric, 4) "
            "AS rank, (array_agg(source ORDER BY score DESC))[1] AS source FROM hits GROUP BY id) "
-           "SELECT c.id, c.user_id, c.first_name, c.last_name, c.status, c.desk, u.email, r.rank, r.source "
+           f"SELECT r.rank, r.source, u.email, {', '.join('c.' + col for col in search._COLUMNS)} "
            "FROM ranked r JOIN clients c ON c.id = r.id JOIN users u ON u.id = c.user_id "
            "ORDER BY r.rank DESC, r.id DESC LIMIT :limit")
     names: list[str] = []

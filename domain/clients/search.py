@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clients.access import is_back_office
 from domain.clients.errors import SearchQueryInvalid
 from domain.clients.models import Client
-from domain.identity.models import User
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.errors import InvalidCursor
 
@@ -66,6 +65,8 @@ def _like(fragment: str) -> str:
     return fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+_COLUMNS = ("id", "user_id", "status", "kind", "first_name", "last_name", "country", "desk", "risk_level",
+            "created_at")
 _NAME = "lower(c.first_name || ' ' || c.last_name)"
 _PHONE = "regexp_replace(coalesce(c.profile->>'phone', ''), '[^0-9]', '', 'g')"
 
@@ -126,16 +127,15 @@ async def search(session: AsyncSession, actor: Actor, query: str, *, first: int,
         params["after_rank"], params["after_id"] = decode_cursor(after)
         keyset = "(r.rank, r.id) < (:after_rank, :after_id)"
     params["limit"] = first + 1
-    # Built from constants above; every value is a bound parameter.
+    # Built from constants above; every value is a bound parameter. One statement: the page with the
+    # columns a staff list shows (transient Client objects, never attached to the session).
     sql = (f"WITH hits (id, score, source) AS ({hits_sql}), "  # noqa: S608
            "ranked AS (SELECT id, round(max(score)::numeric, 4) AS rank, "
            "(array_agg(source ORDER BY score DESC))[1] AS source FROM hits GROUP BY id) "
-           f"SELECT r.id, r.rank, r.source FROM ranked r JOIN clients c ON c.id = r.id WHERE {scope} AND {keyset} "
-           "ORDER BY r.rank DESC, r.id DESC LIMIT :limit")
+           f"SELECT r.rank, r.source, u.email, {', '.join('c.' + col for col in _COLUMNS)} "
+           "FROM ranked r JOIN clients c ON c.id = r.id JOIN users u ON u.id = c.user_id "
+           f"WHERE {scope} AND {keyset} ORDER BY r.rank DESC, r.id DESC LIMIT :limit")
     rows = (await session.execute(text(sql), params)).all()
-    page = rows[:first]
-    ids = [int(r.id) for r in page]
-    loaded = {c.id: (c, email) for c, email in (await session.execute(
-        select(Client, User.email).join(User, User.id == Client.user_id).where(Client.id.in_(ids)))).all()}
-    return Found([Hit(loaded[r.id][0], loaded[r.id][1], Decimal(r.rank), r.source) for r in page if r.id in loaded],
-                 len(rows) > first)
+    hits = [Hit(Client(**{col: getattr(r, col) for col in _COLUMNS}), r.email, Decimal(r.rank), r.source)
+            for r in rows[:first]]
+    return Found(hits, len(rows) > first)
