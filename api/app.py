@@ -178,5 +178,6 @@ def app_from_environment() -> Starlette:
     settings = get_settings()
     if settings.database_url is None or settings.redis_url is None:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set for a worker process")
-    configure_logging(settings.log_level, settings.log_json, settings.log_field_max_chars)
+    configure_logging(settings.log_level, settings.log_json, settings.log_field_max_chars,
+                      settings.access_log)
     return create_app(settings, settings.database_url, settings.redis_url)

@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from domain.shared.webhooks import sign
-from tests.conftest import free_port
+from sandbox.serve import free_port
 
 
 @dataclass
@@ -107,3 +107,14 @@ async def running_chain(provider: str, webhook_base: str, secret: str, api_key: 
     finally:
         server.should_exit = True
         await task
+
+
+if __name__ == "__main__":
+    from sandbox.serve import env, serve_main
+
+    def _build(base_url: str) -> Starlette:
+        provider = env("SANDBOX_CRYPTO_PROVIDER", "cryptopay")
+        return StandInChain(provider, env("SANDBOX_CRYPTO_WEBHOOK_URL"), env("SANDBOX_CRYPTO_WEBHOOK_SECRET"),
+                            env("SANDBOX_CRYPTO_API_KEY"), base_url=base_url).app()
+
+    serve_main("crypto", _build)

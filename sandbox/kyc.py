@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from domain.clients.kyc_http import request_signature
 from domain.shared.webhooks import SIGNATURE_HEADER, sign
-from tests.conftest import free_port
+from sandbox.serve import free_port
 
 
 @dataclass(frozen=True)
@@ -132,3 +132,14 @@ async def kyc_standin(webhook_url: str) -> AsyncIterator[KycStandIn]:
     finally:
         server.should_exit = True
         await task
+
+
+if __name__ == "__main__":
+    from sandbox.serve import env, serve_main
+
+    def _build(base_url: str) -> Starlette:
+        return KycStandIn(app_token=env("SANDBOX_KYC_APP_TOKEN"), secret_key=env("SANDBOX_KYC_SECRET_KEY"),
+                          webhook_secret=env("SANDBOX_KYC_WEBHOOK_SECRET"),
+                          webhook_url=env("SANDBOX_KYC_WEBHOOK_URL"), base_url=base_url).app()
+
+    serve_main("kyc", _build)

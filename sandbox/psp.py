@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from domain.shared.webhooks import sign
-from tests.conftest import free_port
+from sandbox.serve import free_port
 
 
 @dataclass
@@ -129,3 +129,14 @@ async def running_psp(provider: str, webhook_base: str, secret: str, api_key: st
     finally:
         server.should_exit = True
         await task
+
+
+if __name__ == "__main__":
+    from sandbox.serve import env, serve_main
+
+    def _build(base_url: str) -> Starlette:
+        provider = env("SANDBOX_PSP_PROVIDER", "cardpay")
+        return StandInPSP(provider, env("SANDBOX_PSP_WEBHOOK_URL"), env("SANDBOX_PSP_WEBHOOK_SECRET"),
+                          env("SANDBOX_PSP_API_KEY"), base_url=base_url).app()
+
+    serve_main("psp", _build)
