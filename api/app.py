@@ -137,6 +137,13 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     from api.webhooks import webhook_routes
 
     routes += webhook_routes(lambda: state["runtime"].services)
+    if settings.graphiql_enabled:  # the page's scripts and styles, from this origin (works offline)
+        from starlette.routing import Mount
+        from starlette.staticfiles import StaticFiles
+
+        from api.graphql_view import GRAPHIQL_ASSETS
+
+        routes.append(Mount("/graphiql-assets", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql-assets"))
     if settings.bench_anchor and not settings.is_production:
         routes.append(Route("/bench/anchor", bench_anchor))
     # Forwarded headers are believed only from configured proxies (FOREXCRM_TRUSTED_PROXIES): from
