@@ -196,7 +196,9 @@ def run(
     _override_env(port=port, access_log=access_log)
     # Quiet by default: warnings and errors only (every job and migration step at INFO would bury
     # the banner); FOREXCRM_LOG_LEVEL=INFO shows them.
-    os.environ.setdefault("FOREXCRM_LOG_LEVEL", "WARNING")
+    if "log_level" not in get_settings().model_fields_set:  # neither the environment nor .env set it
+        os.environ["FOREXCRM_LOG_LEVEL"] = "WARNING"
+        get_settings.cache_clear()
     os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     settings = _settings()
     with resolved_urls(settings) as (database_url, redis_url):
