@@ -74,6 +74,7 @@ def test_a_stand_in_that_cannot_start_is_named_and_the_others_stopped(tmp_path: 
         taken.bind(("127.0.0.1", base + 1))  # the kyc stand-in's port
         taken.listen()
         with pytest.raises(RuntimeError, match="kyc"):
-            start_stand_ins(tmp_path, "http://127.0.0.1:8999", base, environ={"PATH": "/usr/bin:/bin"},
-                            timeout_s=10)
+            started = start_stand_ins(tmp_path, "http://127.0.0.1:8999", base, environ={"PATH": "/usr/bin:/bin"},
+                                      timeout_s=10)
+            stop_processes(started.processes)  # reached only if it wrongly started: leave nothing running
     assert not _accepts(base) and not _accepts(base + 2)
