@@ -222,8 +222,11 @@ def run(
             creds: dict[str, str] = {}
             stand_in_urls: dict[str, str] = {}
             if settings.stand_ins:
-                with console.status("starting the providers' stand-ins ..."):
-                    stand_ins = start_stand_ins(settings.data_dir, api_url, settings.stand_in_port)
+                try:
+                    with console.status("starting the providers' stand-ins ..."):
+                        stand_ins = start_stand_ins(settings.data_dir, api_url, settings.stand_in_port)
+                except RuntimeError as exc:  # names the stand-in, its port and its log
+                    raise _fail(f"{exc}; FOREXCRM_STAND_INS=false runs without them") from exc
                 children += stand_ins.processes
                 env.update(stand_ins.api_env)
                 stand_in_urls = stand_ins.urls
