@@ -237,7 +237,9 @@ def run(
                     sims = start_simulators(settings.data_dir, settings.simulators, settings.simulator_port)
                 children += sims
                 stand_in_urls |= {sim.name: sim.base_url for sim in sims}
-                creds = asyncio.run(ensure_demo_data(settings, database_url, sims)) if settings.demo_data else {}
+                if settings.demo_data:
+                    with console.status("seeding the demo brokerage ..."):
+                        creds = asyncio.run(ensure_demo_data(settings, database_url, sims, stand_in_urls))
             exe = [sys.executable, "-m", "api"]
             children += [
                 subprocess.Popen([*exe, "worker"], env=env),  # noqa: S603
@@ -270,7 +272,7 @@ def _wait_healthy(url: str, children: list[subprocess.Popen[bytes]], stopping: C
 
 
 def _banner(settings: Settings, api_url: str, creds: dict[str, str], stand_ins: dict[str, str]) -> None:
-    from api.demo import DEMO_USERS, credentials_path
+    from api.demo import DEMO_IBS, DEMO_USERS, credentials_path
 
     def say(line: str) -> None:  # unwrapped: paths and URLs stay whole to copy
         console.print(line, soft_wrap=True)
@@ -284,6 +286,7 @@ def _banner(settings: Settings, api_url: str, creds: dict[str, str], stand_ins: 
                     "(sign in, startTotpEnrollment, confirmTotpEnrollment); until then staff hold no permission")
             else:
                 say(f"  client sign-in: {email}")
+        say(f"  IB sign-in:     {' and '.join(DEMO_IBS)} (an IB and its sub-IB; the demo client is the sub-IB's)")
         say(f"  passwords:      {credentials_path(settings.data_dir).resolve()} (generated once, mode 0600)")
     for name, url in stand_ins.items():
         say(f"  {name + ':':<15} {url}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,9 @@ import httpx
 from api.embedded import EmbeddedServices
 from api.migrate import upgrade
 from domain.shared.db import asyncpg_dsn, normalise_database_url
+from sandbox.serving import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

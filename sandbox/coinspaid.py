@@ -25,13 +25,10 @@ from the app secret), COINSPAID_CALLBACK_URL (default http://127.0.0.1:$FOREXCRM
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import contextlib
 import hmac
 import itertools
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -39,7 +36,6 @@ from typing import Any
 
 import httpx
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -47,6 +43,7 @@ from starlette.routing import Route
 
 from domain.payments.coinspaid import signature
 from domain.payments.crypto import DEFAULT_CONFIRMATIONS, FALLBACK_CONFIRMATIONS
+from sandbox.serving import free_port, serve_main, serving
 
 # Confirmations after which the gateway reports a deposit confirmed: our own defaults.
 REQUIRED = dict(DEFAULT_CONFIRMATIONS)
@@ -266,31 +263,15 @@ class CoinsPaidStandIn:
         return f"{self.base_url}/api"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def running_coinspaid(callback_url: str, api_key: str, secret: str) -> AsyncIterator[CoinsPaidStandIn]:
     port = free_port()
     stand_in = CoinsPaidStandIn(callback_url, api_key, secret, base_url=f"http://127.0.0.1:{port}")
-    server = uvicorn.Server(uvicorn.Config(stand_in.app(), host="127.0.0.1", port=port, log_config=None,
-                                           lifespan="off", access_log=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
+    async with serving(stand_in.app(), port):
         yield stand_in
-    finally:
-        server.should_exit = True
-        await task
 
 
-def from_environment(host: str, port: int) -> CoinsPaidStandIn:
+def from_environment(base_url: str) -> CoinsPaidStandIn:
     from domain.payments.config import api_key, webhook_secrets
     from domain.shared.settings import get_settings
 
@@ -300,16 +281,11 @@ def from_environment(host: str, port: int) -> CoinsPaidStandIn:
         os.environ.get("COINSPAID_CALLBACK_URL", f"http://127.0.0.1:{api_port}/webhooks/coinspaid"),
         os.environ.get("COINSPAID_API_KEY") or api_key(settings, "coinspaid"),
         os.environ.get("COINSPAID_SECRET_KEY") or webhook_secrets(settings, "coinspaid")[0],
-        base_url=f"http://{host}:{port}")
+        base_url=base_url)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.coinspaid", description="A CoinsPaid stand-in.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=18611)
-    args = parser.parse_args(argv)
-    stand_in = from_environment(args.host, args.port)
-    uvicorn.run(stand_in.app(), host=args.host, port=args.port, log_level="warning", access_log=False)
+    serve_main("coinspaid", lambda base_url: from_environment(base_url).app(), argv)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,8 @@ python -m sandbox.fx --host 127.0.0.1 --port N  (ready when the port accepts con
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,11 +22,12 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from sandbox.serving import env, serve_main, serving
 
 ECB_PATH = "/stats/eurofxref/eurofxref-daily.xml"
 # A day of the ECB's published reference rates (units per one EUR), as the simulation's start.
@@ -98,41 +97,20 @@ class FxStandIn:
                                  Route("/sim/rates", self._set, methods=["POST"])])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @asynccontextmanager
 async def fx_standin(**options: object) -> AsyncIterator[FxStandIn]:
     """The stand-in in this process on a free loopback port (tests)."""
     stand_in = FxStandIn(**options)  # type: ignore[arg-type]
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(stand_in.app(), host="127.0.0.1", port=port, log_config=None,
-                                           lifespan="off", access_log=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    stand_in.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(stand_in.app()) as base_url:
+        stand_in.base_url = base_url
         yield stand_in
-    finally:
-        server.should_exit = True
-        await task
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="ECB reference-rate stand-in with moving rates")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--interval", type=float, default=1.0, help="seconds between streamed updates")
-    args = parser.parse_args()
-    stand_in = FxStandIn(seed=args.seed, interval_s=args.interval)
-    uvicorn.run(stand_in.app(), host=args.host, port=args.port, log_level="warning", access_log=False)
+def main(argv: list[str] | None = None) -> None:
+    """No secrets; FX_SEED and FX_INTERVAL_S (seconds between streamed updates) tune the simulation."""
+    serve_main("fx", lambda base_url: FxStandIn(seed=int(env("FX_SEED", "7")),
+                                                interval_s=float(env("FX_INTERVAL_S", "1.0")),
+                                                base_url=base_url).app(), argv)
 
 
 if __name__ == "__main__":

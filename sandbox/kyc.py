@@ -24,12 +24,9 @@ http://127.0.0.1:$FOREXCRM_PORT/webhooks/sumsub), SUMSUB_WEBHOOK_ALG (default HM
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import hmac
 import os
 import secrets
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,13 +36,13 @@ from typing import Any
 
 import httpx
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from domain.clients.sumsub import DIGEST_ALG_HEADER, DIGEST_HEADER, payload_digest, request_signature
+from sandbox.serving import serve_main, serving
 
 
 @dataclass(frozen=True)
@@ -236,34 +233,17 @@ class SumsubStandIn:
 KycStandIn = SumsubStandIn  # the name the tests used before the stand-in spoke Sumsub's format
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @asynccontextmanager
 async def kyc_standin(webhook_url: str, **overrides: Any) -> AsyncIterator[SumsubStandIn]:
     """A stand-in with fresh secrets, served on a free loopback port inside the running event loop."""
     stand_in = SumsubStandIn(app_token="sbx:" + secrets.token_hex(8), secret_key=secrets.token_hex(16),
                              webhook_secret=secrets.token_hex(16), webhook_url=webhook_url, **overrides)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(stand_in.app(), host="127.0.0.1", port=port, log_config=None,
-                                           lifespan="off", access_log=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    stand_in.base_url = f"http://127.0.0.1:{port}"
-    try:
+    async with serving(stand_in.app()) as base_url:
+        stand_in.base_url = base_url
         yield stand_in
-    finally:
-        server.should_exit = True
-        await task
 
 
-def from_environment(host: str, port: int) -> SumsubStandIn:
+def from_environment(base_url: str) -> SumsubStandIn:
     """Secrets from SUMSUB_* or, unset, the ones our own configuration uses (FOREXCRM_KYC_* or derived)."""
     from domain.clients.kyc_port import KycSettings
 
@@ -278,16 +258,11 @@ def from_environment(host: str, port: int) -> SumsubStandIn:
                          webhook_url=os.environ.get("SUMSUB_WEBHOOK_URL",
                                                     f"http://127.0.0.1:{api_port}/webhooks/sumsub"),
                          digest_alg=os.environ.get("SUMSUB_WEBHOOK_ALG", "HMAC_SHA256_HEX"),
-                         base_url=f"http://{host}:{port}", level_name=ours.level_name)
+                         base_url=base_url, level_name=ours.level_name)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.kyc", description="A Sumsub stand-in.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=18601)
-    args = parser.parse_args(argv)
-    stand_in = from_environment(args.host, args.port)
-    uvicorn.run(stand_in.app(), host=args.host, port=args.port, log_level="warning", access_log=False)
+    serve_main("kyc", lambda base_url: from_environment(base_url).app(), argv)
 
 
 if __name__ == "__main__":

@@ -126,24 +126,34 @@ class StandIn:
     api_env: Mapping[str, str] = field(default_factory=dict)  # the API's and worker's (their Settings)
 
 
-# The stand-ins `forexcrm run` starts, one line each: add a provider here.
+# The stand-ins `forexcrm run` starts, one line each: add a provider here. `env` names what
+# `python -m sandbox.<name>` reads; `api_env` what the provider's adapter reads in the API and worker.
 STAND_INS: tuple[StandIn, ...] = (
-    StandIn("psp", 0, ("api_key", "webhook_secret"),
-            env={"SANDBOX_PSP_PROVIDER": "cardpay", "SANDBOX_PSP_API_KEY": "{api_key}",
-                 "SANDBOX_PSP_WEBHOOK_SECRET": "{webhook_secret}", "SANDBOX_PSP_WEBHOOK_URL": "{api}/webhooks/cardpay"},
-            api_env={"FOREXCRM_PSP_CARDPAY_API_KEY": "{api_key}",
-                     "FOREXCRM_PSP_CARDPAY_WEBHOOK_SECRETS": "{webhook_secret}"}),
+    StandIn("stripe", 0, ("api_key", "webhook_secret"),
+            env={"STRIPE_API_KEY": "{api_key}", "STRIPE_WEBHOOK_SECRET": "{webhook_secret}",
+                 "STRIPE_WEBHOOK_URL": "{api}/webhooks/stripe"},
+            api_env={"FOREXCRM_PSP_STRIPE_API_KEY": "{api_key}",
+                     "FOREXCRM_PSP_STRIPE_WEBHOOK_SECRETS": "{webhook_secret}"}),
     StandIn("kyc", 1, ("app_token", "secret_key", "webhook_secret"),
-            env={"SANDBOX_KYC_APP_TOKEN": "{app_token}", "SANDBOX_KYC_SECRET_KEY": "{secret_key}",
-                 "SANDBOX_KYC_WEBHOOK_SECRET": "{webhook_secret}", "SANDBOX_KYC_WEBHOOK_URL": "{api}/webhooks/kyc"},
-            api_env={"FOREXCRM_KYC_BASE_URL": "{url}", "FOREXCRM_KYC_APP_TOKEN": "{app_token}",
-                     "FOREXCRM_KYC_SECRET_KEY": "{secret_key}", "FOREXCRM_KYC_WEBHOOK_SECRETS": "{webhook_secret}"}),
-    StandIn("crypto", 2, ("api_key", "webhook_secret"),
-            env={"SANDBOX_CRYPTO_PROVIDER": "cryptopay", "SANDBOX_CRYPTO_API_KEY": "{api_key}",
-                 "SANDBOX_CRYPTO_WEBHOOK_SECRET": "{webhook_secret}",
-                 "SANDBOX_CRYPTO_WEBHOOK_URL": "{api}/webhooks/cryptopay"},
-            api_env={"FOREXCRM_PSP_CRYPTOPAY_API_KEY": "{api_key}",
-                     "FOREXCRM_PSP_CRYPTOPAY_WEBHOOK_SECRETS": "{webhook_secret}"}),
+            env={"SUMSUB_APP_TOKEN": "{app_token}", "SUMSUB_SECRET_KEY": "{secret_key}",
+                 "SUMSUB_WEBHOOK_SECRET": "{webhook_secret}", "SUMSUB_WEBHOOK_URL": "{api}/webhooks/sumsub"},
+            api_env={"FOREXCRM_KYC_PROVIDER": "sumsub", "FOREXCRM_KYC_BASE_URL": "{url}",
+                     "FOREXCRM_KYC_APP_TOKEN": "{app_token}", "FOREXCRM_KYC_SECRET_KEY": "{secret_key}",
+                     "FOREXCRM_KYC_WEBHOOK_SECRETS": "{webhook_secret}"}),
+    StandIn("coinspaid", 2, ("api_key", "secret_key"),
+            env={"COINSPAID_API_KEY": "{api_key}", "COINSPAID_SECRET_KEY": "{secret_key}",
+                 "COINSPAID_CALLBACK_URL": "{api}/webhooks/coinspaid"},
+            api_env={"FOREXCRM_PSP_COINSPAID_API_KEY": "{api_key}",
+                     "FOREXCRM_PSP_COINSPAID_WEBHOOK_SECRETS": "{secret_key}"}),
+    StandIn("praxis", 3, ("merchant_id", "application_key", "merchant_secret"),
+            env={"PRAXIS_MERCHANT_ID": "{merchant_id}", "PRAXIS_APPLICATION_KEY": "{application_key}",
+                 "PRAXIS_MERCHANT_SECRET": "{merchant_secret}"},
+            api_env={"FOREXCRM_PSP_PRAXIS_MERCHANT_ID": "{merchant_id}",
+                     "FOREXCRM_PSP_PRAXIS_APPLICATION_KEY": "{application_key}",
+                     "FOREXCRM_PSP_PRAXIS_WEBHOOK_SECRETS": "{merchant_secret}",
+                     "FOREXCRM_PSP_PRAXIS_NOTIFICATION_URL": "{api}/webhooks/praxis"}),
+    StandIn("fx", 4, api_env={"FOREXCRM_FX_SOURCE": "ecb",
+                              "FOREXCRM_FX_ECB_URL": "{url}/stats/eurofxref/eurofxref-daily.xml"}),
 )
 
 

@@ -11,7 +11,6 @@ that expired ten minutes ago, "groups_in_userinfo" leaves the groups out of the 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import hashlib
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 from starlette.applications import Starlette
@@ -30,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.conftest import free_port
+from sandbox.serving import serving
 
 Mode = Literal["ok", "bad_nonce", "error", "wrong_audience", "bad_signature", "expired", "groups_in_userinfo"]
 
@@ -170,26 +168,8 @@ class OidcProvider:
 
 
 @contextlib.asynccontextmanager
-async def serve_asgi(app: Any) -> AsyncIterator[str]:
-    """Any ASGI app under uvicorn on a free loopback port, in this event loop; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on",
-                                           access_log=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-@contextlib.asynccontextmanager
 async def running_provider(client_id: str, client_secret: str, redirect_uri: str) -> AsyncIterator[OidcProvider]:
     provider = OidcProvider(client_id, client_secret, redirect_uri)
-    async with serve_asgi(provider.app()) as base_url:
+    async with serving(provider.app(), lifespan="on") as base_url:
         provider.base_url = base_url
         yield provider

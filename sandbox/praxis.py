@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import html
 import itertools
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -34,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from sandbox.serving import free_port, parse_args, run_forever, serving
+from sandbox.serving import env, free_port, serve_main, serving
 
 VERSION = "1.3"
 REQUEST_FIELDS = ("merchant_id", "application_key", "timestamp", "intent", "cid", "order_id")
@@ -241,11 +240,10 @@ async def running_praxis(merchant_id: str, application_key: str, merchant_secret
         yield stand_in
 
 
-def main() -> None:
-    args = parse_args("A Praxis Cashier stand-in on loopback")
-    stand_in = PraxisStandIn(os.environ["PRAXIS_MERCHANT_ID"], os.environ["PRAXIS_APPLICATION_KEY"],
-                             os.environ["PRAXIS_MERCHANT_SECRET"], base_url=f"http://{args.host}:{args.port}")
-    run_forever(stand_in.app(), args.host, args.port)
+def main(argv: list[str] | None = None) -> None:
+    serve_main("praxis", lambda base_url: PraxisStandIn(
+        env("PRAXIS_MERCHANT_ID"), env("PRAXIS_APPLICATION_KEY"), env("PRAXIS_MERCHANT_SECRET"),
+        base_url=base_url).app(), argv)
 
 
 if __name__ == "__main__":

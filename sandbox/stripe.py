@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import html
 import itertools
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -34,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from sandbox.serving import free_port, parse_args, run_forever, serving
+from sandbox.serving import env, free_port, serve_main, serving
 
 DECLINED = "4000000000000002"
 DISPUTED = "4000000000000259"
@@ -320,11 +319,9 @@ async def running_stripe(webhook_url: str, webhook_secret: str, api_key: str) ->
         yield stand_in
 
 
-def main() -> None:
-    args = parse_args("A Stripe stand-in on loopback")
-    stand_in = StripeStandIn(os.environ["STRIPE_API_KEY"], os.environ["STRIPE_WEBHOOK_URL"],
-                             os.environ["STRIPE_WEBHOOK_SECRET"], base_url=f"http://{args.host}:{args.port}")
-    run_forever(stand_in.app(), args.host, args.port)
+def main(argv: list[str] | None = None) -> None:
+    serve_main("stripe", lambda base_url: StripeStandIn(
+        env("STRIPE_API_KEY"), env("STRIPE_WEBHOOK_URL"), env("STRIPE_WEBHOOK_SECRET"), base_url=base_url).app(), argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +28,7 @@ from api.embedded import EmbeddedServices
 from api.migrate import upgrade
 from domain.shared.db import asyncpg_dsn, normalise_database_url
 from domain.shared.settings import Settings
+from sandbox.serving import free_port as free_port  # the tests import it from here
 
 ROOT = Path(__file__).resolve().parent.parent
 # The runtime role is server-wide and shared by concurrent runs; a password only matters where the
@@ -186,12 +186,6 @@ def session_factory(runtime: Any) -> Any:
 async def db(session_factory: Any) -> AsyncIterator[Any]:
     async with session_factory() as session:
         yield session
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

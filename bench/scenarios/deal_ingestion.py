@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.harness import bench_services, free_port
+from bench.harness import bench_services
 from domain.platforms.mt5 import MT5Credentials, MT5Platform
 from domain.platforms.port import Deal, DealCursor, utc_from_ms
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory
@@ -28,6 +28,7 @@ from domain.shared.settings import Settings
 from domain.trading.accounts import AccountSpec, register_accounts
 from domain.trading.ingestion import _STAGE_COLUMNS, ingest_batch, stage_record
 from domain.trading.servers import ServerConfig, upsert_server
+from sandbox.serving import free_port
 
 BATCH = 5_000
 LOGINS = 2_000

@@ -4,7 +4,6 @@ Sumsub stand-in wired to the live server's /webhooks/sumsub."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -22,8 +20,9 @@ from domain.shared.actor import system_actor
 from domain.shared.settings import Settings
 from domain.trading.servers import ServerConfig, upsert_server
 from sandbox.kyc import KycStandIn, kyc_standin
+from sandbox.serving import serving
 from schema.root import build_schema
-from tests.conftest import LiveServer, free_port, unique
+from tests.conftest import LiveServer, unique
 from tests.platforms.conftest import MANAGER_LOGIN, SimServer
 
 SAMPLE_LIST = Path(__file__).resolve().parents[2] / "domain" / "compliance" / "data" / "sample_ftm.jsonl"
@@ -34,17 +33,8 @@ async def upload_url(runtime: Any, settings: Settings) -> AsyncIterator[str]:
     view = MeteredGraphQLView(runtime.services, schema=build_schema(settings), multipart_uploads_enabled=True,
                               allow_queries_via_get=False)
     app = Starlette(routes=[Route("/graphql", view, methods=["POST"])])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off",
-                                           access_log=False))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/graphql"
-    server.should_exit = True
-    await task
+    async with serving(app) as base_url:
+        yield f"{base_url}/graphql"
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from domain.payments.coinspaid import signature
-from sandbox.kyc import free_port
+from sandbox.serving import free_port
 from tests.clients.flow import to_profile
 from tests.conftest import LiveServer
 

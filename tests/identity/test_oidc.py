@@ -19,7 +19,8 @@ from domain.identity.permissions import PERMISSIONS
 from domain.identity.sessions import create_user
 from domain.shared.actor import system_actor
 from domain.shared.settings import Settings
-from sandbox.oidc import IdpUser, OidcProvider, running_provider, serve_asgi
+from sandbox.oidc import IdpUser, OidcProvider, running_provider
+from sandbox.serving import serving
 from tests.conftest import GraphQLClient, unique
 from tests.identity.helpers import PASSWORD, code_at, count, enrol_totp, login, max_id
 
@@ -57,7 +58,7 @@ async def sso(settings: Settings, runtime: Any) -> AsyncIterator[SsoEnv]:
     app_settings = settings.model_copy(update={"staff_password_login": False})
     assert app_settings.database_url and app_settings.redis_url
     app = create_app(app_settings, app_settings.database_url, app_settings.redis_url)
-    async with serve_asgi(app) as base_url, running_provider(CLIENT_ID, CLIENT_SECRET,
+    async with serving(app, lifespan="on") as base_url, running_provider(CLIENT_ID, CLIENT_SECRET,
                                                              f"{base_url}{PREFIX}/callback") as provider:
         yield SsoEnv(base_url, provider, app, app_settings, runtime.services)
 

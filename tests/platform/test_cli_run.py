@@ -75,6 +75,38 @@ async def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float =
     raise AssertionError("never became ready")
 
 
+async def _demo_brokerage(base: str, data_dir: Path, env: dict[str, str]) -> None:
+    """The demo is a whole brokerage, seen through GraphQL: the client signs in and sees funded
+    wallets, live accounts (which the simulator's traders trade) and the payment methods."""
+    creds = json.loads((data_dir / "demo-credentials.json").read_text())
+    login = "mutation($i: LoginInput!) { login(input: $i) { accessToken errors { code } } }"
+    async with httpx.AsyncClient(timeout=20) as client:
+        async def gql(query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> Any:
+            headers = {"authorization": f"Bearer {token}"} if token else {}
+            r = await client.post(base + "/graphql", json={"query": query, "variables": variables or {}},
+                                  headers=headers)
+            assert r.status_code == 200 and "errors" not in r.json(), r.text
+            return r.json()["data"]
+
+        tokens = {}
+        for email in ("client@demo.example.com", "ib@demo.example.com", "subib@demo.example.com"):
+            signed = (await gql(login, {"i": {"email": email, "password": creds[email]}}))["login"]
+            assert signed["errors"] == [] and signed["accessToken"], (email, signed)
+            tokens[email] = signed["accessToken"]
+        seen = await gql("{ myWallets { currency balance } myTradingAccounts { login group currency } "
+                         "paymentMethods { code kind currency } }", token=tokens["client@demo.example.com"])
+        balances = {w["currency"]: float(w["balance"]) for w in seen["myWallets"]}
+        assert balances["USD"] > 0 and balances["EUR"] > 0, balances
+        accounts = seen["myTradingAccounts"]
+        assert {a["group"] for a in accounts} == {"real\\standard", "real\\raw"}, accounts
+        methods = {(m["code"], m["currency"]) for m in seen["paymentMethods"]}
+        assert {("card", "USD"), ("card", "EUR"), ("wire", "USD"), ("crypto-btc", "BTC")} <= methods, methods
+        # The simulator's traders trade the client's accounts.
+        sim = f"http://127.0.0.1:{env['FOREXCRM_SIMULATOR_PORT']}"
+        traders = (await client.get(sim + "/sim/ground-truth")).json()["traders"]
+        assert all(str(a["login"]) in traders for a in accounts), traders
+
+
 async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
@@ -94,6 +126,7 @@ async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(t
         async with httpx.AsyncClient() as client:
             r = await client.post(base + "/graphql", json={"query": "{ apiVersion serverTime }"})
             assert r.status_code == 200 and r.json()["data"]["apiVersion"]
+        await _demo_brokerage(base, data_dir, env)
         async with graphql_ws(base.replace("http", "ws") + "/graphql", origin=None) as ws:
             await ws.subscribe("subscription { heartbeat { sequence at } }")
             message = await ws.receive(timeout=15)
@@ -113,7 +146,8 @@ async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(t
                     await asyncio.sleep(1)
                 first = next((c for c in counts if c > 0), 0)
                 assert counts[-1] > first > 0, counts  # ingested, then kept ingesting
-                assert await conn.fetchval("SELECT count(*) FROM users WHERE email LIKE '%@demo.example.com'") == 2
+                # The admin, the client, the IB and its sub-IB.
+                assert await conn.fetchval("SELECT count(*) FROM users WHERE email LIKE '%@demo.example.com'") == 4
                 # The API and worker connect as the runtime role, which owns no table (api/dbroles.py).
                 assert await conn.fetchval("SELECT current_user") == RUNTIME_ROLE
                 assert await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = 'forexcrm' "
@@ -133,9 +167,11 @@ async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(t
     assert proc.returncode == 0, stderr.decode()[-2000:]
     # The first start logs no failure (the platforms are looked up after migrations, not before).
     assert b"refresh_failed" not in stderr, stderr.decode()[-2000:]
+    assert b"demo data:" not in stderr, stderr.decode()[-2000:]  # every piece of the demo seeded
     # The banner: who signs in, the 2FA enrolment, where the passwords are (never the passwords).
     banner = " ".join(stderr.decode().split())
     assert "admin@demo.example.com" in banner and "client@demo.example.com" in banner
+    assert "ib@demo.example.com" in banner and "subib@demo.example.com" in banner
     assert "two-factor" in banner and "demo-credentials.json" in banner
     for password in json.loads((data_dir / "demo-credentials.json").read_text()).values():
         assert password not in stderr.decode()

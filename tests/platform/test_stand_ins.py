@@ -28,7 +28,7 @@ def test_stand_ins_start_hand_their_settings_to_the_api_and_stop(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     base = free_port()
     environ = {"PATH": "/usr/bin:/bin", "FOREXCRM_KYC_LEVEL_NAME": "x",
-               "FOREXCRM_PSP_CRYPTOPAY_API_KEY": "configured-by-the-operator"}
+               "FOREXCRM_PSP_COINSPAID_API_KEY": "configured-by-the-operator"}
     started = start_stand_ins(tmp_path, "http://127.0.0.1:8999", base, environ=environ)
     try:
         assert {p.name for p in started.processes} == {s.name for s in STAND_INS}
@@ -45,15 +45,20 @@ def test_stand_ins_start_hand_their_settings_to_the_api_and_stop(tmp_path: Path,
             assert not any(v in " ".join(map(str, proc.args)) for v in secrets)  # type: ignore[arg-type]
         assert stat.S_IMODE((tmp_path / "sandbox" / "secrets.json").stat().st_mode) == 0o600
         assert env["FOREXCRM_KYC_APP_TOKEN"] == stored["kyc"]["app_token"]
-        assert env["FOREXCRM_PSP_CARDPAY_WEBHOOK_SECRETS"] == stored["psp"]["webhook_secret"]
+        assert env["FOREXCRM_PSP_STRIPE_WEBHOOK_SECRETS"] == stored["stripe"]["webhook_secret"]
+        assert env["FOREXCRM_PSP_PRAXIS_MERCHANT_ID"] == stored["praxis"]["merchant_id"]
+        assert env["FOREXCRM_FX_ECB_URL"].startswith(started.urls["fx"])
         # A provider the operator configured is left alone.
-        assert "FOREXCRM_PSP_CRYPTOPAY_API_KEY" not in env
-        # The PSP stand-in holds the same API key: it answers a call made with it, refuses others.
-        url = started.urls["psp"] + "/v1/checkout/sessions"
-        body = {"reference": "r-1", "amount": "10.00", "currency": "USD"}
-        ok = httpx.post(url, json=body, headers={"authorization": f"Bearer {stored['psp']['api_key']}"})
-        assert ok.status_code == 200 and ok.json()["url"].startswith(started.urls["psp"])
-        assert httpx.post(url, json=body, headers={"authorization": "Bearer wrong"}).status_code == 401
+        assert "FOREXCRM_PSP_COINSPAID_API_KEY" not in env
+        # The Stripe stand-in holds the same API key: it answers a call made with it, refuses others.
+        url = started.urls["stripe"] + "/v1/checkout/sessions"
+        form = {"mode": "payment", "success_url": "http://127.0.0.1:8999/done", "line_items[0][quantity]": "1",
+                "line_items[0][price_data][currency]": "usd", "line_items[0][price_data][unit_amount]": "1000"}
+        ok = httpx.post(url, data=form, headers={"authorization": f"Bearer {stored['stripe']['api_key']}"})
+        assert ok.status_code == 200 and ok.json()["url"].startswith(started.urls["stripe"])
+        assert httpx.post(url, data=form, headers={"authorization": "Bearer wrong"}).status_code == 401
+        # The ECB stand-in answers the daily reference-rate XML where the API is told to look.
+        assert b"eurofxref" in httpx.get(env["FOREXCRM_FX_ECB_URL"]).content
     finally:
         stop_processes(started.processes)
     assert all(p.returncode is not None for p in started.processes)
@@ -77,4 +82,4 @@ def test_a_stand_in_that_cannot_start_is_named_and_the_others_stopped(tmp_path: 
             started = start_stand_ins(tmp_path, "http://127.0.0.1:8999", base, environ={"PATH": "/usr/bin:/bin"},
                                       timeout_s=10)
             stop_processes(started.processes)  # reached only if it wrongly started: leave nothing running
-    assert not _accepts(base) and not _accepts(base + 2)
+    assert not any(_accepts(base + s.port_offset) for s in STAND_INS if s.name != "kyc")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ import pytest
 
 from domain.platforms.mt5 import MT5Credentials, MT5Platform
 from domain.platforms.port import BalanceOpKind, NewAccount
+from sandbox.serving import free_port
 
 MANAGER_LOGIN = 1000
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -44,7 +38,7 @@ class SimServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         env = {**os.environ, "SIM_MANAGER_PASSWORD": self.password}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sandbox.simulator", "--port", str(self.port),
