@@ -20,9 +20,7 @@ from domain.audit.service import record
 from domain.clients import documents, questionnaire, review
 from domain.clients.access import own_client
 from domain.clients.emails import email_client
-from domain.clients.errors import KycNotConfigured
-from domain.clients.kyc_http import HttpKycProvider
-from domain.clients.kyc_port import FINAL, GREEN, Applicant, ApplicantData, KycProvider, ProviderVerdict, kyc_settings
+from domain.clients.kyc_port import FINAL, GREEN, Applicant, ApplicantData, KycProvider, ProviderVerdict, provider_for
 from domain.clients.models import Client, Document, KycApplicant
 from domain.clients.status import Status, can, require_status, transition
 from domain.identity.models import User
@@ -35,10 +33,8 @@ ProviderFactory = Callable[[], KycProvider]
 
 
 def default_provider() -> KycProvider:
-    settings = kyc_settings()
-    if not settings.configured:
-        raise KycNotConfigured("identity verification is not configured", field=None)
-    return HttpKycProvider(settings)
+    """The adapter FOREXCRM_KYC_PROVIDER names (KycNotConfigured when it cannot be called)."""
+    return provider_for()
 
 
 def external_id(client_id: int) -> str:

@@ -1,16 +1,17 @@
-"""Crypto deposits: a deposit address per client and asset issued by the provider (HTTP), and chain
-transactions reported by signed webhook with their confirmation counts.
+"""Crypto deposits and payouts through a crypto gateway (the port in crypto_port.py; CoinsPaid is the
+built-in adapter): a deposit address per client and asset issued by the gateway, chain
+transactions reported by signed callback with their confirmation counts, and payouts.
 
 A transaction output to one of our addresses becomes a pending deposit (a payment of kind crypto)
 when first seen and credits the client's wallet in that asset once it has the configured number
-of confirmations. Exactly once: the transaction row is unique per (provider, asset, txid, address)
-and is handled under an advisory lock, and the ledger entry's idempotency key is derived from the
-payment id. A transaction the provider reports dropped (reorg, eviction from the mempool) before
-reaching the threshold is cancelled and never credited automatically; if it is later reported
-confirmed again, a compliance signal asks staff to look (they can adjust the wallet by hand).
+of confirmations or the gateway reports it confirmed (final). Exactly once: the transaction row is
+unique per (provider, asset, txid, address) and is handled under an advisory lock, and the ledger
+entry's idempotency key is derived from the payment id. A transaction the gateway reports
+cancelled (reorg, eviction from the mempool) before that is cancelled and never credited
+automatically; if it is later reported confirmed again, a compliance signal asks staff to look.
 
-Event shape: {"id", "type": "transaction.updated" | "transaction.dropped",
-              "data": {"asset", "txid", "address", "amount": "<decimal string>", "confirmations": n}}
+A crypto withdrawal, once approved, is sent to the gateway with our payment reference; the
+gateway's payout callback settles or fails it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,31 +28,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit import service as audit
 from domain.clients import payment_gates
 from domain.payments import gateway_log, methods, repo, signals
-from domain.payments.config import call_api_key, webhook_secrets
+from domain.payments.crypto_port import (
+    DROPPED,
+    PAYOUT_FAILED,
+    PAYOUT_SUCCEEDED,
+    ChainEvent,
+    PayoutEvent,
+    gateway_for,
+    gateways,
+)
 from domain.payments.deposits import credit
 from domain.payments.errors import GatewayError, PaymentMethodUnavailable
 from domain.payments.methods import Method
-from domain.payments.status import Status
+from domain.payments.repo import Payment
+from domain.payments.status import Status, can_move
 from domain.shared.actor import Actor, system_actor
 from domain.shared.db import SessionFactory, in_transaction
-from domain.shared.errors import DomainError, ExternalServiceUnavailable, UnknownCurrency
+from domain.shared.errors import DomainError, UnknownCurrency
 from domain.shared.money import currency as currency_info
-from domain.shared.money import parse_decimal, quantize_exact
+from domain.shared.money import quantize_exact
 from domain.shared.settings import Settings
-from domain.shared.webhooks import (
-    SIGNATURE_HEADER,
-    WebhookRejected,
-    WebhookRequest,
-    first_delivery,
-    verify_signature,
-)
+from domain.shared.webhooks import WebhookRejected, WebhookRequest, first_delivery
 
-PROVIDERS = ("cryptopay",)
-TIMEOUT_S = 10.0
+PROVIDERS = tuple(gateways())  # each adapter's callbacks arrive at /webhooks/<name>
 # Confirmations before a deposit is credited; FOREXCRM_PAYMENTS_CRYPTO_CONFIRMATIONS_<ASSET> overrides.
 DEFAULT_CONFIRMATIONS = {"BTC": 3, "LTC": 6, "ETH": 12, "USDT": 12, "USDC": 12, "XRP": 1}
 FALLBACK_CONFIRMATIONS = 6
-UPDATED, DROPPED = "transaction.updated", "transaction.dropped"
 
 
 def confirmations_required(asset: str) -> int:
@@ -84,43 +85,6 @@ async def crypto_method(session: AsyncSession, asset: str) -> Method:
     raise PaymentMethodUnavailable(f"no crypto deposits are available for {asset}", field="asset")
 
 
-class CryptoGateway:
-    """The provider's address API: POST /v1/addresses {asset, customer} -> {address}.
-
-    The idempotency key is per client and asset, so a repeated or concurrent call returns the same
-    address."""
-
-    def __init__(self, method: Method, settings: Settings, factory: SessionFactory) -> None:
-        if not method.base_url:
-            raise ExternalServiceUnavailable(f"{method.code} has no provider endpoint configured")
-        self.method, self.settings, self.factory = method, settings, factory
-
-    async def issue_address(self, *, user_id: int, asset: str) -> str:
-        path = "/v1/addresses"
-        body = {"asset": asset, "customer": f"client-{user_id}"}
-        headers = {"Authorization": f"Bearer {call_api_key(self.settings, self.method.provider)}",
-                   "Idempotency-Key": f"address:{user_id}:{asset}"}
-        log: dict[str, Any] = {"provider": self.method.provider, "direction": "outbound", "endpoint": path,
-                               "request": body}
-        try:
-            async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
-                response = await client.post(self.method.base_url.rstrip("/") + path, json=body, headers=headers)
-        except httpx.HTTPError as exc:
-            await gateway_log.write_apart(self.factory, **log, response={"error": type(exc).__name__})
-            raise ExternalServiceUnavailable("the crypto provider could not be reached") from exc
-        try:
-            data: dict[str, Any] = response.json()
-        except ValueError:
-            data = {"raw": response.text[:2000]}
-        await gateway_log.write_apart(self.factory, **log, response=data, status_code=response.status_code)
-        if response.status_code >= 500:
-            raise ExternalServiceUnavailable("the crypto provider failed; try again later")
-        address = str(data.get("address") or "")
-        if response.status_code >= 400 or not address or len(address) > 200:
-            raise GatewayError(str(data.get("error", "the crypto provider refused the request"))[:200])
-        return address
-
-
 async def _stored_address(session: AsyncSession, user_id: int, asset: str, provider: str) -> str | None:
     found = await session.scalar(text(
         "SELECT address FROM crypto_deposit_addresses WHERE user_id = :u AND asset = :a AND provider = :p"),
@@ -138,7 +102,8 @@ async def deposit_address(factory: SessionFactory, settings: Settings, actor: Ac
         method = await crypto_method(s, code)
         address = await _stored_address(s, user_id, code, method.provider)
     if address is None:
-        issued = await CryptoGateway(method, settings, factory).issue_address(user_id=user_id, asset=code)
+        gateway = gateway_for(method.provider, method, settings, factory)
+        issued = await gateway.take_address(user_id=user_id, asset=code)
 
         async def store(session: AsyncSession) -> str:
             inserted = await session.scalar(text(
@@ -160,32 +125,17 @@ async def deposit_address(factory: SessionFactory, settings: Settings, actor: Ac
 # --- webhooks -------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChainEvent:
-    id: str
-    type: str
-    asset: str
-    txid: str
-    address: str
-    amount: Decimal
-    confirmations: int
-
-
-def _parse(body: bytes) -> ChainEvent:
+def _checked(ev: ChainEvent) -> ChainEvent:
+    """The asset is a crypto currency we know and the amount fits its scale, or the callback is refused."""
     try:
-        event = orjson.loads(body)
-        data = event["data"]
-        asset = _crypto_asset(str(data["asset"]))
-        amount = quantize_exact(parse_decimal(str(data["amount"]), field="amount"), asset, field="amount")
-        confirmations = int(data.get("confirmations", 0))
-        txid, address, event_type = str(data["txid"]), str(data["address"]), str(event["type"])
-        event_id = str(event["id"])
-        if (not txid or not address or len(txid) > 200 or len(address) > 200 or amount <= 0 or confirmations < 0
-                or not event_id or len(event_id) > 200 or event_type not in (UPDATED, DROPPED)):
-            raise ValueError("bad field")
-        return ChainEvent(event_id, event_type, asset, txid, address, amount, confirmations)
-    except (ValueError, KeyError, TypeError, DomainError, orjson.JSONDecodeError) as exc:
-        raise WebhookRejected("the event is not valid JSON of the expected shape", code="WEBHOOK_MALFORMED") from exc
+        asset = _crypto_asset(ev.asset)
+        amount = quantize_exact(ev.amount, asset, field="amount")
+    except DomainError as exc:
+        raise WebhookRejected("the callback's asset or amount is not acceptable", code="WEBHOOK_MALFORMED") from exc
+    if amount <= 0:
+        raise WebhookRejected("the callback's amount is not positive", code="WEBHOOK_MALFORMED")
+    return ev if (asset, amount) == (ev.asset, ev.amount) else ChainEvent(
+        ev.id, ev.type, asset, ev.txid, ev.address, amount, ev.confirmations, ev.confirmed)
 
 
 async def _tx_lock(session: AsyncSession, provider: str, ev: ChainEvent) -> None:
@@ -253,29 +203,65 @@ async def apply_chain_event(session: AsyncSession, provider: str, ev: ChainEvent
         "UPDATE crypto_transactions SET confirmations = :c, updated_at = now() WHERE payment_id = :pid"),
         {"c": ev.confirmations, "pid": payment_id})
     if payment.status is not Status.PENDING:
-        if payment.status is Status.CANCELLED and ev.confirmations >= threshold:
+        if payment.status is Status.CANCELLED and (ev.confirmations >= threshold or ev.confirmed):
             await signals.raise_signal(session, user_id=payment.user_id, payment_id=payment.id,
                                        kind="crypto_dropped_tx_confirmed",
                                        details={"txid": ev.txid, "confirmations": ev.confirmations})
         return f"ignored: {payment.status.value} payment", payment_id
-    if ev.confirmations < threshold:
+    if ev.confirmations < threshold and not ev.confirmed:
         return f"pending: {ev.confirmations} of {threshold} confirmations", payment_id
     await credit(session, actor, payment)
     return "credited", payment_id
 
 
+async def apply_payout_event(session: AsyncSession, provider: str, ev: PayoutEvent) -> tuple[str, int | None]:
+    """The gateway's word on a payout we sent (found by our reference, locked)."""
+    from domain.payments import withdrawals
+
+    found = await repo.by_reference(session, ev.reference)
+    if found is None or found.direction != "withdrawal" or found.provider != provider:
+        return "ignored: not one of our payouts", None
+    payment = await repo.get(session, found.id, lock=True)
+    assert payment is not None
+    if ev.outcome not in (PAYOUT_SUCCEEDED, PAYOUT_FAILED):
+        return "pending", payment.id
+    target = Status.SUCCEEDED if ev.outcome == PAYOUT_SUCCEEDED else Status.FAILED
+    if payment.status is target or not can_move(payment.status, target):
+        return f"ignored: {payment.status.value} payment", payment.id
+    actor = system_actor(f"webhook:{provider}", str(payment.correlation_id))
+    if target is Status.SUCCEEDED:  # the chain transaction id stays in the gateway log with the callback
+        await withdrawals.settle(session, actor, payment)
+    else:
+        await withdrawals.fail(session, actor, payment, ev.reason or "the crypto gateway cancelled the payout")
+    return "applied", payment.id
+
+
+async def send_payout(factory: SessionFactory, settings: Settings, method: Method, payment: Payment) -> str:
+    """An approved crypto withdrawal to the gateway; returns the gateway's payout id."""
+    if not (payment.destination or {}).get("address"):
+        raise GatewayError("a crypto withdrawal needs a destination address")
+    return await gateway_for(method.provider, method, settings, factory).withdraw(payment)
+
+
 async def handle(services: Any, request: WebhookRequest) -> tuple[int, dict[str, Any]]:
     provider = request.provider
-    verify_signature(request.headers.get(SIGNATURE_HEADER), request.body,
-                     webhook_secrets(services.settings, provider))
-    ev = _parse(request.body)
+    ev = gateway_for(provider, None, services.settings, None).verify_callback(request.headers, request.body)
+    if isinstance(ev, ChainEvent):
+        ev = _checked(ev)
     event = orjson.loads(request.body)
 
     async def txn(session: AsyncSession) -> tuple[int, dict[str, Any]]:
-        await _tx_lock(session, provider, ev)
+        if isinstance(ev, ChainEvent):
+            await _tx_lock(session, provider, ev)
+        else:
+            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+                                  {"k": f"payout:{provider}:{ev.reference}"})
         if not await first_delivery(session, provider, ev.id, event):
             return 200, {"status": "duplicate"}
-        outcome, payment_id = await apply_chain_event(session, provider, ev)
+        if isinstance(ev, ChainEvent):
+            outcome, payment_id = await apply_chain_event(session, provider, ev)
+        else:
+            outcome, payment_id = await apply_payout_event(session, provider, ev)
         payment = await repo.get(session, payment_id) if payment_id is not None else None
         await gateway_log.write(session, provider=provider, direction="inbound", endpoint=f"/webhooks/{provider}",
                                 request=event, response={"outcome": outcome}, status_code=200,

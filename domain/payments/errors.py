@@ -99,3 +99,7 @@ class DepositNotAllowedForStatus(PermissionDenied):
 
 class WithdrawalNotAllowedForStatus(PermissionDenied):
     code = "WITHDRAWAL_NOT_ALLOWED_FOR_STATUS"
+class CryptoAddressInvalid(ValidationFailed):
+    """A crypto withdrawal names no destination address, or one that cannot be an address."""
+
+    code = "CRYPTO_ADDRESS_INVALID"

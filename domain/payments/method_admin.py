@@ -40,11 +40,11 @@ MAX_NAME, MAX_URL, PERCENT_PLACES = 100, 300, 6
 def check_provider(kind: str, provider: str) -> str:
     """The provider adapter key a method of this kind may name: hosted methods go through a PSP
     adapter of the registry (domain/payments/psp_port.py), crypto through a crypto gateway."""
-    from domain.payments.crypto import PROVIDERS as CRYPTO_PROVIDERS
+    from domain.payments.crypto_port import gateways as crypto_gateways
     from domain.payments.psp_port import provider_keys
 
     hosted = tuple(provider_keys())
-    known = {"card": hosted, "local": hosted, "crypto": CRYPTO_PROVIDERS, "wire": ("bank",)}[kind]
+    known = {"card": hosted, "local": hosted, "crypto": tuple(crypto_gateways()), "wire": ("bank",)}[kind]
     key = provider.strip().lower()
     if key not in known:
         raise UnknownPaymentProvider(f"{kind} methods go through {', '.join(known)}; not {provider!r}",

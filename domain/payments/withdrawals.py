@@ -8,6 +8,7 @@ Closed loop: money goes back to the card/method it came from, up to what that me
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,6 +32,7 @@ from domain.payments.config import four_eyes_threshold
 from domain.payments.errors import (
     AlreadyApproved,
     ClosedLoopRequired,
+    CryptoAddressInvalid,
     InvalidTransition,
     NotAwaitingApproval,
     PaymentMethodUnavailable,
@@ -80,6 +82,20 @@ def check_closed_loop(method: methods.Method, amount: Decimal, available: Decima
             field="methodCode")
 
 
+CRYPTO_ADDRESS = re.compile(r"[A-Za-z0-9:_\-]{20,120}")
+CRYPTO_TAG = re.compile(r"[A-Za-z0-9]{1,64}")
+
+
+def crypto_destination(destination: dict[str, Any]) -> dict[str, Any]:
+    """{address, tag?} of a crypto payout, checked for shape (the gateway checks the chain's rules)."""
+    address, tag = str(destination.get("address") or "").strip(), str(destination.get("tag") or "").strip()
+    if not CRYPTO_ADDRESS.fullmatch(address):
+        raise CryptoAddressInvalid("give the address to send the coins to", field="address")
+    if tag and not CRYPTO_TAG.fullmatch(tag):
+        raise CryptoAddressInvalid("the destination tag is letters and digits", field="tag")
+    return {"address": address, **({"tag": tag} if tag else {})}
+
+
 async def request_withdrawal(session: AsyncSession, settings: Settings, actor: Actor, *, user_id: int,
                              method_code: str, currency: str, amount: Decimal, country: str | None,
                              destination: dict[str, Any], idempotency_key: str) -> Payment:
@@ -93,6 +109,8 @@ async def request_withdrawal(session: AsyncSession, settings: Settings, actor: A
     if not method.withdrawals:
         raise PaymentMethodUnavailable(f"{method_code} does not pay out", field="methodCode")
     method.check_amount(amount)
+    if method.kind == "crypto":
+        destination = crypto_destination(destination)
     payload = {"user_id": user_id, "method": method.code, "currency": code, "amount": amount,
                "destination": destination}
 
@@ -193,6 +211,10 @@ async def payout(factory: SessionFactory, settings: Settings, actor: Actor, paym
             {"u": payment.user_id, "m": payment.method_code})
     if not method.base_url:  # wire paid out by finance from the bank: waits for the bank's confirmation
         obj_id = None
+    elif method.kind == "crypto":  # the crypto gateway's port (domain/payments/crypto_port.py)
+        from domain.payments.crypto import send_payout
+
+        obj_id = await send_payout(factory, settings, method, payment)
     else:
         ctx = psp_port.context(method.provider, method, settings, factory)
         obj_id = (await psp_port.adapter_for(method.provider).payout(ctx, payment, source_payment_id=source)).id

@@ -161,7 +161,7 @@ class PaymentMutations:
                 return await withdrawals.request_withdrawal(
                     session, ctx.settings, ctx.actor, user_id=_owner(ctx), method_code=input.method_code,
                     currency=input.currency, amount=input.amount, country=input.country,
-                    destination={"iban": input.iban} if input.iban else {}, idempotency_key=input.idempotency_key)
+                    destination=_destination(input), idempotency_key=input.idempotency_key)
 
             return PaymentPayload(payment=Payment.of(await ctx.transaction(txn)))
 
@@ -335,3 +335,9 @@ class PaymentSubscriptions:
 QUERIES = (PaymentQueries,)
 MUTATIONS = (PaymentMutations, PaymentMethodMutations)
 SUBSCRIPTIONS = (PaymentSubscriptions,)
+
+
+def _destination(input: RequestWithdrawalInput) -> dict[str, Any]:
+    if input.address or input.tag:
+        return {"address": input.address, "tag": input.tag}
+    return {"iban": input.iban} if input.iban else {}

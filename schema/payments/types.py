@@ -168,6 +168,8 @@ class RequestWithdrawalInput:
     idempotency_key: str
     country: str | None = None
     iban: str | None = None
+    address: str | None = strawberry.field(default=None, description="A crypto method's destination address.")
+    tag: str | None = strawberry.field(default=None, description="Its destination tag or memo (XRP and the like).")
 
 
 @strawberry.input

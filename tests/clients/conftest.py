@@ -1,6 +1,6 @@
 """Fixtures: the GraphQL view with multipart uploads on (as api/app.py will mount it), a simulator
 process behind a configured trading server, brokerage configuration for Germany (ESMA), and the
-stand-in KYC provider wired to the live server's /webhooks/kyc."""
+Sumsub stand-in wired to the live server's /webhooks/sumsub."""
 
 from __future__ import annotations
 
@@ -99,13 +99,14 @@ OLD_WEBHOOK_SECRET = secrets.token_hex(16)
 
 @pytest.fixture(scope="session")
 async def kyc_server(live_server: LiveServer) -> AsyncIterator[KycStandIn]:
-    async with kyc_standin(live_server.base_url + "/webhooks/kyc") as stand_in:
+    async with kyc_standin(live_server.base_url + "/webhooks/sumsub") as stand_in:
         yield stand_in
 
 
 @pytest.fixture
 def kyc(kyc_server: KycStandIn, brokerage: int, monkeypatch: pytest.MonkeyPatch) -> KycStandIn:
     """The stand-in, configured as our provider (FOREXCRM_KYC_* are read per use)."""
+    monkeypatch.setenv("FOREXCRM_KYC_PROVIDER", "sumsub")
     monkeypatch.setenv("FOREXCRM_KYC_BASE_URL", kyc_server.base_url)
     monkeypatch.setenv("FOREXCRM_KYC_APP_TOKEN", kyc_server.app_token)
     monkeypatch.setenv("FOREXCRM_KYC_SECRET_KEY", kyc_server.secret_key)

@@ -1,7 +1,7 @@
-"""KYC through the stand-in provider over HTTP: the client starts a verification, the provider calls
-our real /webhooks/kyc with a signed verdict, and the verdict moves the client on. Unsigned,
-mis-signed, stale and replayed deliveries are refused with nothing written; verdicts delivered out
-of order settle on the newest."""
+"""KYC through the Sumsub stand-in over HTTP: the client starts a verification, Sumsub calls our real
+/webhooks/sumsub with a digest-signed verdict, and the verdict moves the client on. Unsigned and
+mis-signed deliveries are refused with nothing written, a redelivery changes nothing; verdicts
+delivered out of order settle on the newest."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import text
 
 from domain.clients.errors import KycProviderUnavailable
-from domain.clients.kyc_http import HttpKycProvider
 from domain.clients.kyc_port import FINAL, RED, kyc_settings
+from domain.clients.sumsub import SumsubProvider
 from sandbox.kyc import KycStandIn
 from tests.clients.conftest import OLD_WEBHOOK_SECRET
 from tests.clients.flow import DECIDE, snapshot, to_profile
@@ -56,7 +56,7 @@ async def test_verified_client_moves_to_review_and_staff_see_the_verdict(
     assert await _status(client) == "PROFILE_COMPLETE"
     # the SDK token is the provider's, for our applicant; starting again reuses the applicant
     again = (await client(START))["data"]["startKycVerification"]["verification"]
-    assert again["applicantId"] == applicant_id and again["provider"] == "kyc"
+    assert again["applicantId"] == applicant_id and again["provider"] == "sumsub"
     assert kyc.tokens[again["accessToken"]] == f"client-{client_id}"
     assert kyc.applicants[applicant_id]["fixedInfo"]["country"] == "DE"
 
@@ -80,32 +80,31 @@ async def test_verified_client_moves_to_review_and_staff_see_the_verdict(
     assert decided["data"]["decideClient"] == {"client": {"status": "APPROVED", "riskLevel": "low"}, "errors": []}
 
 
-async def test_unsigned_missigned_stale_and_replayed_webhooks_write_nothing(
+async def test_unsigned_missigned_and_redelivered_webhooks_write_nothing(
         http: httpx.AsyncClient, session_factory: Any, kyc: KycStandIn) -> None:
     client, _, applicant_id = await _started(http, session_factory, kyc)
     delivery = kyc.review(applicant_id, "RED", reject_type="FINAL", comment="forged passport")
     before = await _written(session_factory)
 
-    unsigned = await kyc.deliver(delivery, header="")
-    wrong_secret = await kyc.deliver(delivery, header=kyc.review(applicant_id, "RED", secret="not-ours").header)
-    stale = kyc.review(applicant_id, "RED", reject_type="FINAL", signed_at=int(time.time()) - 301)
-    too_old = await kyc.deliver(stale)
-    tampered = await kyc.deliver(type(delivery)(delivery.body.replace(b"FINAL", b"RETRY"), delivery.header,
-                                                delivery.event_id))
+    unsigned = await kyc.deliver(delivery, headers={"Content-Type": "application/json"})
+    wrong_secret = await kyc.deliver(delivery, headers=kyc.sign(delivery.body, secret="not-ours"))
+    tampered = await kyc.deliver(type(delivery)(delivery.body.replace(b"FINAL", b"RETRY"), delivery.headers,
+                                                delivery.type))
+    unknown_alg = await kyc.deliver(delivery, headers={**delivery.headers, "x-payload-digest-alg": "MD5_HEX"})
 
-    codes = [r.json()["errors"][0]["extensions"]["code"] for r in (unsigned, wrong_secret, too_old, tampered)]
-    assert [r.status_code for r in (unsigned, wrong_secret, too_old, tampered)] == [401] * 4
-    assert codes == ["WEBHOOK_SIGNATURE_INVALID", "WEBHOOK_SIGNATURE_INVALID", "WEBHOOK_TIMESTAMP_OUT_OF_RANGE",
-                     "WEBHOOK_SIGNATURE_INVALID"]
+    responses = (unsigned, wrong_secret, tampered, unknown_alg)
+    assert [r.status_code for r in responses] == [401, 401, 401, 400]
+    assert [r.json()["errors"][0]["extensions"]["code"] for r in responses] == [
+        "WEBHOOK_SIGNATURE_INVALID", "WEBHOOK_SIGNATURE_INVALID", "WEBHOOK_SIGNATURE_INVALID", "WEBHOOK_MALFORMED"]
     assert await _written(session_factory) == before
     assert await _status(client) == "PROFILE_COMPLETE"
 
-    # the genuine delivery is applied once; the same bytes again are a replay and change nothing
-    assert (await kyc.deliver(delivery)).status_code == 200
+    # the genuine delivery is applied once; Sumsub's redelivery of the same payload changes nothing
+    assert (await kyc.deliver(delivery)).json() == {"status": "applied"}
     assert await _status(client) == "REJECTED"
     after = await _written(session_factory)
-    replay = await kyc.deliver(delivery)
-    assert replay.status_code == 401 and replay.json()["errors"][0]["extensions"]["code"] == "WEBHOOK_REPLAYED"
+    redelivered = await kyc.deliver(delivery)
+    assert redelivered.status_code == 200 and redelivered.json() == {"status": "duplicate"}
     assert await _written(session_factory) == after
 
 
@@ -137,7 +136,7 @@ async def test_out_of_order_verdicts_settle_on_the_newest(http: httpx.AsyncClien
     assert "document forged" in history
 
     # the adapter fetches the same verdict from the provider (what the poll job uses)
-    provider = HttpKycProvider(kyc_settings())
+    provider = SumsubProvider(kyc_settings())
     try:
         fetched = await provider.fetch_verdict(applicant_id)
     finally:
@@ -148,7 +147,7 @@ async def test_out_of_order_verdicts_settle_on_the_newest(http: httpx.AsyncClien
 async def test_adapter_requests_are_signed(kyc: KycStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOREXCRM_KYC_SECRET_KEY", "not-the-secret")
     refused = kyc.refused
-    provider = HttpKycProvider(kyc_settings())
+    provider = SumsubProvider(kyc_settings())
     try:
         with pytest.raises(KycProviderUnavailable):
             await provider.fetch_verdict("anything")

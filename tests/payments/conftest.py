@@ -18,6 +18,7 @@ from domain.payments.config import api_key, provider_value, webhook_secrets
 from domain.payments.repo import Payment
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import in_transaction
+from sandbox.coinspaid import CoinsPaidStandIn, running_coinspaid
 from tests.conftest import LiveServer
 from tests.ledger.conftest import SNAPSHOT_TABLES, check_invariants, wallet_balance
 
@@ -145,3 +146,24 @@ async def wallet_of(factory: Any, uid: int, currency: str = "USD") -> tuple[Deci
 async def signal_kinds(factory: Any, uid: int) -> set[str]:
     async with factory() as s:
         return set((await s.scalars(text("SELECT kind FROM payment_signals WHERE user_id = :u"), {"u": uid})).all())
+
+
+# --- the crypto gateway (CoinsPaid stand-in) ------------------------------------------------------------------
+
+CRYPTO_PROVIDER = "coinspaid"
+CRYPTO_METHODS = (("BTC", "crypto-btc"), ("ETH", "crypto-eth"), ("USDT", "crypto-usdt"))
+
+
+@pytest.fixture(scope="session")
+async def chain(live_server: LiveServer, runtime: Any) -> AsyncIterator[CoinsPaidStandIn]:
+    settings = live_server.settings
+    async with running_coinspaid(f"{live_server.base_url}/webhooks/{CRYPTO_PROVIDER}",
+                                 api_key(settings, CRYPTO_PROVIDER),
+                                 webhook_secrets(settings, CRYPTO_PROVIDER)[0]) as stand_in:
+        async def setup(s: Any) -> None:
+            for asset, code in CRYPTO_METHODS:
+                await methods.upsert(s, code=code, kind="crypto", provider=CRYPTO_PROVIDER, currency=asset,
+                                     base_url=stand_in.api_url, max_amount=Decimal(1000), withdrawals=True)
+
+        await in_transaction(runtime.services.session_factory, setup)
+        yield stand_in

@@ -1,43 +1,27 @@
-"""Crypto deposits through the stand-in chain provider and our real /webhooks/cryptopay endpoint:
+"""Crypto deposits through the CoinsPaid stand-in and our real /webhooks/coinspaid endpoint:
 addresses per client and asset, credit after the confirmations exactly once, drops never credited."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from domain.payments import crypto, methods
-from domain.payments.config import api_key, webhook_secrets
+from domain.payments import crypto, withdrawals
 from domain.shared.db import in_transaction
-from sandbox.crypto import StandInChain, running_chain
-from tests.conftest import GraphQLClient, LiveServer
+from domain.shared.errors import DomainError
+from sandbox.coinspaid import CoinsPaidStandIn
+from tests.conftest import GraphQLClient
 from tests.identity.helpers import register
 from tests.payments.conftest import check_invariants, client, onboarded, payment_row, snapshot, wallet_of
 
-PROVIDER = "cryptopay"
 BTC_NEEDS = crypto.DEFAULT_CONFIRMATIONS["BTC"]
 
 
-@pytest.fixture(scope="session")
-async def chain(live_server: LiveServer, runtime: Any) -> AsyncIterator[StandInChain]:
-    settings = live_server.settings
-    async with running_chain(PROVIDER, live_server.base_url, webhook_secrets(settings, PROVIDER)[0],
-                             api_key(settings, PROVIDER)) as stand_in:
-        async def setup(s: Any) -> None:
-            for asset, code in (("BTC", "crypto-btc"), ("ETH", "crypto-eth"), ("USDT", "crypto-usdt")):
-                await methods.upsert(s, code=code, kind="crypto", provider=PROVIDER, currency=asset,
-                                     base_url=stand_in.base_url, max_amount=Decimal(1000), withdrawals=False)
-
-        await in_transaction(runtime.services.session_factory, setup)
-        yield stand_in
-
-
-async def address_for(chain: StandInChain, factory: Any, settings: Any, uid: int, asset: str = "BTC") -> str:
+async def address_for(chain: CoinsPaidStandIn, factory: Any, settings: Any, uid: int, asset: str = "BTC") -> str:
     issued = await crypto.deposit_address(factory, settings, client(uid), user_id=uid, asset=asset)
     return issued.address
 
@@ -100,7 +84,7 @@ async def test_replayed_confirmation_webhook_credits_once(chain, session_factory
     uid = await make_user()
     tx, _ = await chain.broadcast(await address_for(chain, session_factory, settings, uid), "0.01")
     tx.confirmations = BTC_NEEDS
-    body = chain.event("transaction.updated", tx)
+    body = chain.event(tx)
 
     first, second = await chain.deliver(body), await chain.deliver(body)
 
@@ -113,9 +97,9 @@ async def test_concurrent_duplicates_and_distinct_events_credit_once(chain, sess
     address = await address_for(chain, session_factory, settings, uid)
     tx = crypto_tx = (await chain.broadcast(address, "0.2"))[0]
     tx.confirmations = BTC_NEEDS
-    same = chain.event("transaction.updated", tx)
-    # the same delivery ten times, and ten distinct events reporting the same confirmed transaction
-    bodies = [same] * 10 + [chain.event("transaction.updated", crypto_tx) for _ in range(10)]
+    same = chain.event(tx)
+    # the same delivery ten times, and ten distinct callbacks (other ids) reporting the same confirmed transaction
+    bodies = [same] * 10 + [chain.event(crypto_tx, event_id=900_000 + i) for i in range(10)]
 
     responses = await asyncio.gather(*(chain.deliver(b) for b in bodies))
 
@@ -129,10 +113,8 @@ async def test_concurrent_duplicates_and_distinct_events_credit_once(chain, sess
 async def test_first_sight_delivered_concurrently_opens_one_deposit(chain, session_factory, settings, make_user):
     uid = await make_user()
     address = await address_for(chain, session_factory, settings, uid)
-    from sandbox.crypto import ChainTx
-
-    tx = ChainTx("f" * 64, "BTC", address, "0.3", BTC_NEEDS)
-    responses = await asyncio.gather(*(chain.deliver(chain.event("transaction.updated", tx)) for _ in range(8)))
+    tx = chain.transaction(address, "0.3", confirmations=BTC_NEEDS, txid="f" * 64)
+    responses = await asyncio.gather(*(chain.deliver(chain.event(tx, event_id=800_000 + i)) for i in range(8)))
 
     assert sorted(r.json()["status"] for r in responses) == ["credited"] + ["ignored: succeeded payment"] * 7
     async with session_factory() as s:
@@ -154,11 +136,8 @@ async def test_amount_finer_than_the_asset_is_refused_and_writes_nothing(chain, 
                                                                          make_user):
     uid = await make_user()
     address = await address_for(chain, session_factory, settings, uid)
-    from sandbox.crypto import ChainTx
-
     before = await snapshot(session_factory)
-    response = await chain.deliver(chain.event("transaction.updated",
-                                               ChainTx("a" * 64, "BTC", address, "0.000000001", BTC_NEEDS)))
+    response = await chain.deliver(chain.event(chain.transaction(address, "0.000000001", confirmations=BTC_NEEDS)))
 
     assert response.status_code == 400
     assert response.json()["errors"][0]["extensions"]["code"] == "WEBHOOK_MALFORMED"
@@ -203,10 +182,8 @@ async def test_dropped_transaction_is_never_credited(chain, session_factory, set
 
 
 async def test_transaction_to_an_unknown_address_is_ignored(chain, session_factory):
-    from sandbox.crypto import ChainTx
-
-    response = await chain.deliver(chain.event("transaction.updated",
-                                               ChainTx("b" * 64, "BTC", "bc1qnotours", "1", BTC_NEEDS)))
+    response = await chain.deliver(chain.event(chain.transaction("bc1qnotours", "1", confirmations=BTC_NEEDS,
+                                                                 txid="b" * 64)))
 
     assert response.json() == {"status": "ignored: not one of our addresses"}
     async with session_factory() as s:
@@ -216,10 +193,8 @@ async def test_transaction_to_an_unknown_address_is_ignored(chain, session_facto
 async def test_bad_signature_is_refused_and_writes_nothing(chain, session_factory, settings, make_user):
     uid = await make_user()
     address = await address_for(chain, session_factory, settings, uid)
-    from sandbox.crypto import ChainTx
-
     before = await snapshot(session_factory)
-    response = await chain.deliver(chain.event("transaction.updated", ChainTx("c" * 64, "BTC", address, "1", 9)),
+    response = await chain.deliver(chain.event(chain.transaction(address, "1", confirmations=9)),
                                    secret="not-the-secret")
 
     assert response.status_code == 401
@@ -247,3 +222,24 @@ async def test_crypto_deposit_address_over_graphql(chain, http, session_factory)
     assert again["data"]["cryptoDepositAddress"] == got
     assert fiat["errors"][0]["extensions"]["code"] == "UNKNOWN_CURRENCY"
     assert anonymous["errors"][0]["extensions"]["code"] in {"UNAUTHENTICATED", "FORBIDDEN"}
+
+
+async def test_crypto_withdrawal_needs_a_destination_address_and_changes_nothing(chain, session_factory, settings,
+                                                                                make_user):
+    uid = await make_user()
+
+    def requested(destination: dict[str, Any]) -> Any:
+        async def run(session: Any) -> Any:
+            return await withdrawals.request_withdrawal(
+                session, settings, client(uid, stepped_up=True), user_id=uid, method_code="crypto-btc",
+                currency="BTC", amount=Decimal("0.1"), country=None, destination=destination,
+                idempotency_key=f"wd-{uid}-{len(destination)}")
+
+        return run
+
+    before = await snapshot(session_factory)
+    for destination in ({}, {"address": "not an address"}, {"address": "bc1q" + "0" * 36, "tag": "x y"}):
+        with pytest.raises(DomainError) as refused:
+            await in_transaction(session_factory, requested(destination))
+        assert refused.value.code == "CRYPTO_ADDRESS_INVALID"
+    assert await snapshot(session_factory) == before

@@ -24,7 +24,8 @@ from starlette.routing import Route
 
 from api.middleware import RequestIdMiddleware
 from api.webhooks import webhook_routes
-from domain.payments.config import webhook_secrets
+from domain.payments.coinspaid import signature as coinspaid_signature
+from domain.payments.config import api_key, webhook_secrets
 from domain.shared.settings import (
     DEV_SECRET_KEY,
     ConfigurationError,
@@ -33,7 +34,7 @@ from domain.shared.settings import (
     data_folder_secret,
     with_development_secret,
 )
-from domain.shared.webhooks import SIGNATURE_HEADER, sign
+from domain.shared.webhooks import sign
 from schema.root import build_schema
 from tests.conftest import GraphQLClient, LiveServer, serve, unique
 from tests.identity.helpers import PASSWORD, register
@@ -249,10 +250,14 @@ async def test_long_webhook_ids_are_a_typed_400(http: httpx.AsyncClient, live_se
             "id": object_id, "payment_status": "paid", "amount_total": 100, "currency": "usd"}}})
         r = await http.post("/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(secret, body)})
         assert r.status_code == 400 and r.json()["errors"][0]["extensions"]["code"] == "WEBHOOK_MALFORMED"
-    crypto_secret = webhook_secrets(live_server.settings, "cryptopay")[0]
-    body = orjson.dumps({"id": "c" * 5000, "type": "tx.updated", "data": {
-        "asset": "BTC", "amount": "0.1", "txid": "t1", "address": "a1", "confirmations": 1}})
-    r = await http.post("/webhooks/cryptopay", content=body, headers={SIGNATURE_HEADER: sign(crypto_secret, body)})
+    crypto_secret = webhook_secrets(live_server.settings, "coinspaid")[0]
+    body = orjson.dumps({"id": "c" * 5000, "type": "deposit", "status": "not_confirmed",
+                         "crypto_address": {"currency": "BTC", "address": "a1"},
+                         "currency_sent": {"currency": "BTC", "amount": "0.1"},
+                         "transactions": [{"txid": "t1", "confirmations": 1}]})
+    r = await http.post("/webhooks/coinspaid", content=body, headers={
+        "X-Processing-Key": api_key(live_server.settings, "coinspaid"),
+        "X-Processing-Signature": coinspaid_signature(crypto_secret, body)})
     assert r.status_code == 400
     after = {t: await _count(session_factory, t) for t in before}
     assert after == before
