@@ -9,6 +9,8 @@ simulator's dealing endpoints). One world per module; the steps run in order and
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import subprocess
 import sys
 import time
@@ -16,14 +18,15 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pyotp
 import pytest
 
-from tests.conftest import ROOT, TestServices, fresh_database
+from tests import conftest as base
+from tests.conftest import ROOT, fresh_database
 from tests.lifecycle.world import (
     TOKEN_RE,
     Api,
@@ -39,6 +42,7 @@ from tests.smtp import Inbox, smtp_server
 
 PASSWORD = "a long and unusual passphrase 42"
 MANAGER_LOGIN = 1000
+STEP_UP_TTL_S = 30  # an operator's choice: sensitive operations need a code from the last 30 s
 COUNTRY = "CY"  # served, regulated, high risk: the client's approval needs two different approvers
 
 LOGIN = """mutation($i: LoginInput!) { login(input: $i) { accessToken viewer { id isStaff twoFactorEnabled }
@@ -84,7 +88,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def database(base_urls: tuple[str, str], testrun_uid: str) -> Iterator[TestServices]:
+def database(base_urls: tuple[str, str], testrun_uid: str) -> Iterator[base.TestServices]:
     """A fresh database of this module's own: reconciliation must see this brokerage only."""
     yield from fresh_database(base_urls, testrun_uid, suite="lifecycle")
 
@@ -96,14 +100,15 @@ def _create_staff(env: dict[str, str], email: str, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def world(database: TestServices, tmp_path_factory: pytest.TempPathFactory, testrun_uid: str,
+async def world(database: base.TestServices, tmp_path_factory: pytest.TempPathFactory, testrun_uid: str,
                 ) -> AsyncIterator[World]:
     folder = tmp_path_factory.mktemp("brokerage")
     processes = Processes(folder)
-    api_port, stripe_port, sim_port = free_port(), free_port(), free_port()
+    api_port, stripe_port, sim_port, sumsub_port = free_port(), free_port(), free_port(), free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     stripe_key, stripe_hook = new_secret("sk_test_"), new_secret("whsec_")
     sim_password = new_secret() + "Aa1!"
+    sumsub = {"token": "sbx:" + new_secret(), "key": new_secret(), "hook": new_secret()}
     run = f"{testrun_uid[:10]}-lifecycle"
     with smtp_server() as (inbox, smtp_port):
         # What an operator puts in the environment of the API and the worker.
@@ -117,6 +122,10 @@ async def world(database: TestServices, tmp_path_factory: pytest.TempPathFactory
             FOREXCRM_ARGON2_TIME_COST="1", FOREXCRM_ARGON2_MEMORY_KIB="8192",
             FOREXCRM_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}", FOREXCRM_MAIL_FROM="crm@broker.example",
             FOREXCRM_PSP_STRIPE_API_KEY=stripe_key, FOREXCRM_PSP_STRIPE_WEBHOOK_SECRETS=stripe_hook,
+            FOREXCRM_KYC_PROVIDER="sumsub", FOREXCRM_KYC_BASE_URL=f"http://127.0.0.1:{sumsub_port}",
+            FOREXCRM_KYC_APP_TOKEN=sumsub["token"], FOREXCRM_KYC_SECRET_KEY=sumsub["key"],
+            FOREXCRM_KYC_WEBHOOK_SECRETS=sumsub["hook"],
+            FOREXCRM_STEP_UP_TTL_S=str(STEP_UP_TTL_S),
             FOREXCRM_DB_POOL_SIZE="4", FOREXCRM_DB_MAX_OVERFLOW="4",
         )
         try:
@@ -128,14 +137,20 @@ async def world(database: TestServices, tmp_path_factory: pytest.TempPathFactory
                 "-m", "sandbox.simulator", "--host", "127.0.0.1", "--port", str(sim_port),
                 "--data-dir", str(folder / "simulator"), "--rate", "2", "--populate-groups", "0",
                 "--manager-login", str(MANAGER_LOGIN)], base_env(SIM_MANAGER_PASSWORD=sim_password))
+            kyc = processes.start("sumsub", ["-m", "sandbox.kyc", "--host", "127.0.0.1", "--port", str(sumsub_port)],
+                                  base_env(SUMSUB_APP_TOKEN=sumsub["token"], SUMSUB_SECRET_KEY=sumsub["key"],
+                                           SUMSUB_WEBHOOK_SECRET=sumsub["hook"],
+                                           SUMSUB_WEBHOOK_URL=f"{api_url}/webhooks/sumsub"))
             api = processes.start("api", ["-m", "api", "api", "--port", str(api_port)], env)
             worker = processes.start("worker", ["-m", "api", "worker"], env)
-            for proc, port in ((stripe, stripe_port), (sim, sim_port), (api, api_port)):
+            for proc, port in ((stripe, stripe_port), (sim, sim_port), (kyc, sumsub_port), (api, api_port)):
                 await wait_port(proc, port, processes, within_s=90)
             assert worker.proc.poll() is None, processes.logs()
             async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
-                yield World(Api(http, processes), processes, inbox, f"http://127.0.0.1:{stripe_port}",
-                            f"http://127.0.0.1:{sim_port}", sim_password, api_url, env, http)
+                world = World(Api(http, processes), processes, inbox, f"http://127.0.0.1:{stripe_port}",
+                              f"http://127.0.0.1:{sim_port}", sim_password, api_url, env, http)
+                world.state["sumsub_url"] = f"http://127.0.0.1:{sumsub_port}"
+                yield world
         finally:
             processes.stop_all()
 
@@ -188,8 +203,12 @@ async def test_02_brokerage_configured_through_the_api(world: World) -> None:
     await admin("""mutation($c: String!) { setJurisdiction(country: $c, served: true, regulated: true,
         regulator: "CySEC", highRisk: true, esmaRetailCaps: true) { ok errors { code field message } } }""",
                 {"c": COUNTRY})
-    await admin("""mutation { setAccountType(code: "standard", name: "Standard", pricing: "spread",
-        currencies: ["USD", "EUR"]) { ok errors { code field message } } }""")
+    # The account type clients choose (D: createAccountType), placed per jurisdiction and risk category.
+    await admin("""mutation($i: AccountTypeInput!) { createAccountType(input: $i) {
+        accountType { code currencies } errors { code field message } } }""",
+                {"i": {"code": "standard", "name": "Standard", "currencies": ["USD", "EUR"], "pricing": "spread",
+                       "serverId": server_id, "groupName": "real\\standard", "defaultLeverage": 30,
+                       "maxLeverage": 30}})
     for risk in ("low", "medium", "high"):
         await admin("""mutation($j: String!, $r: String!, $s: ID!) { setGroupMapping(jurisdiction: $j,
             accountType: "standard", currency: "USD", book: "B", riskCategory: $r, serverId: $s,
@@ -203,7 +222,48 @@ async def test_02_brokerage_configured_through_the_api(world: World) -> None:
     assert method["createPaymentMethod"]["errors"] == []
 
 
-async def test_03_lead_registration_and_email_link(world: World) -> None:
+async def test_03_an_ib_applies_is_approved_on_a_plan_and_shares_a_referral_link(world: World) -> None:
+    admin = world.as_("admin")
+    plan = (await admin("""mutation { createIbPlan(input: {name: "Partners 2026", currency: "USD"}) {
+        ok id errors { code field message } } }"""))["createIbPlan"]["id"]
+    valid_from = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    await admin("""mutation($i: AddIbPlanVersionInput!) { addIbPlanVersion(input: $i) { ok id errors { code field } } }""",
+                {"i": {"planId": plan, "distribution": "OVERRIDE", "validFrom": valid_from,
+                       "clauses": [{"kind": "PER_LOT", "levelRates": ["7"], "maxTotal": "7"}]}})
+    world.people["ib"] = Person("ivan.partner@example.com")
+    made = (await world.api.as_(None)(IB_REGISTER, {"i": {"email": "ivan.partner@example.com", "password": PASSWORD,
+                                                          "displayName": "Ivan Partner"}}))["register"]
+    world.people["ib"].token, world.people["ib"].user_id = made["accessToken"], made["viewer"]["id"]
+    ib = world.as_("ib")
+    applied = (await ib("""mutation($i: ApplyForIbInput!) { applyForIb(input: $i) { application { id status }
+        errors { code field } } }""", {"i": {"channels": ["WEBSITE"], "expectedClients": 25,
+                                             "website": "https://fx-school.example", "message": "FX school"}}))
+    application = applied["applyForIb"]["application"]["id"]
+    pending = await admin("""{ ibApplications(status: PENDING) { nodes { id applicantEmail } } }""")
+    assert {"id": application, "applicantEmail": "ivan.partner@example.com"} in pending["ibApplications"]["nodes"]
+    approved = await admin("""mutation($i: ApproveIbApplicationInput!) { approveIbApplication(input: $i) {
+        application { status planId } errors { code field } } }""",
+                           {"i": {"applicationId": application, "planId": plan, "reason": "school with 2k students"}})
+    assert approved["approveIbApplication"]["application"] == {"status": "APPROVED", "planId": plan}
+    link = (await ib("""mutation($i: CreateMyIbReferralLinkInput!) { createMyIbReferralLink(input: $i) {
+        link { id code path } errors { code field } } }""",
+                     {"i": {"name": "Webinar", "utmSource": "webinar", "utmCampaign": "winter"}}))
+    path = link["createMyIbReferralLink"]["link"]["path"]
+    # A visitor follows the link: the click is counted and the landing carries the IB's code.
+    landed = await world.http.get(path, follow_redirects=False)
+    assert landed.status_code == 302, landed.text
+    query = parse_qs(urlsplit(landed.headers["location"]).query)
+    assert query["ib_code"], landed.headers["location"]
+    world.state["attribution"] = {"ibCode": query["ib_code"][0], "utmSource": query.get("utm_source", [""])[0],
+                                  "utmCampaign": query.get("utm_campaign", [""])[0], "landingPage": path}
+    links = await ib("{ myIbManagedLinks { code clicks } }")
+    assert links["myIbManagedLinks"][0]["clicks"] == 1
+
+
+ACCOUNTS = "{ myTradingAccounts { id login serverId group currency accountType } }"
+
+
+async def test_04_lead_registration_and_email_link(world: World) -> None:
     email = "anna.client@example.com"
     world.people["client"] = Person(email)
     anon = world.api.as_(None)
@@ -239,7 +299,7 @@ async def _status(world: World) -> str:
     return str((await world.as_("client")("{ myClient { status } }"))["myClient"]["status"])
 
 
-async def test_04_profile_and_kyc_through_the_providers_websdk(world: World) -> None:
+async def test_05_profile_and_kyc_through_the_providers_websdk(world: World) -> None:
     client = world.as_("client")
     done = await client("""mutation($i: ProfileInput!) { updateMyProfile(input: $i) { client { status }
         errors { field code message } } }""", {"i": PROFILE})
@@ -255,7 +315,7 @@ async def test_04_profile_and_kyc_through_the_providers_websdk(world: World) -> 
     assert await _status(world) == "DOCUMENTS_SUBMITTED"
 
 
-async def test_05_questionnaire_screening_and_four_eyes_approval(world: World) -> None:
+async def test_06_questionnaire_screening_and_four_eyes_approval(world: World) -> None:
     client = world.as_("client")
     answered = await client("""mutation($a: [AnswerInput!]!) { submitQuestionnaire(answers: $a) {
         result { score riskCategory } errors { code field message } } }""", {"a": ANSWERS})
@@ -278,3 +338,228 @@ async def test_05_questionnaire_screening_and_four_eyes_approval(world: World) -
     second = await admin2(decide, {"c": client_id})
     assert second["decideClient"]["client"]["status"] == "APPROVED"
     assert await _status(world) == "APPROVED"
+
+
+IB_REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { accessToken viewer { id }
+  errors { field code message } } }"""
+
+
+async def test_07_live_account_of_a_chosen_type_and_currency(world: World) -> None:
+    client = world.as_("client")
+    # Approval opens the initial account (the worker's job); the client opens one more of a chosen type.
+    await world.until("the initial live account after approval",
+                      lambda: _accounts(client), within_s=60)
+    opened = await client("""mutation($i: OpenMyLiveAccountInput!) { openMyLiveAccount(input: $i) {
+        account { id login group currency } status errors { code field message } } }""",
+                          {"i": {"accountType": "standard", "currency": "USD", "idempotencyKey": "second-usd"}})
+    login = int(opened["openMyLiveAccount"]["account"]["login"])
+    accounts = await _accounts(client)
+    [account] = [a for a in accounts if a["login"] == login]
+    assert (account["currency"], account["accountType"], account["serverId"]) == (
+        "USD", "standard", world.state["server_id"])
+    world.state["account"] = account
+
+
+async def _accounts(client: Api) -> list[dict[str, Any]]:
+    return list((await client(ACCOUNTS))["myTradingAccounts"])
+
+
+async def _wallet(client: Api, currency: str = "USD") -> dict[str, Any] | None:
+    wallets = (await client("{ myWallets { id currency balance held available } }"))["myWallets"]
+    return next((w for w in wallets if w["currency"] == currency), None)
+
+
+async def test_08_card_deposit_paid_on_the_stripe_hosted_page(world: World) -> None:
+    client = world.as_("client")
+    methods = await client("""query($c: String!) { paymentMethods(country: $c, currency: "USD") { code kind } }""",
+                           {"c": COUNTRY})
+    assert {"code": "card", "kind": "CARD"} in methods["paymentMethods"]
+    created = await client("""mutation($i: CreateDepositInput!) { createDeposit(input: $i) {
+        payment { id reference status amount redirectUrl } errors { code field message } } }""",
+                           {"i": {"methodCode": "card", "currency": "USD", "amount": "1000.00", "country": COUNTRY,
+                                  "returnUrl": "https://portal.broker.example/deposits/done",
+                                  "idempotencyKey": "first-deposit"}})
+    payment = created["createDeposit"]["payment"]
+    assert payment["redirectUrl"].startswith(world.stripe_url), payment
+    # The client pays on Stripe's hosted page with a test card; Stripe's signed webhook credits the wallet.
+    page = await world.http.get(payment["redirectUrl"])
+    assert page.status_code == 200, page.text
+    paid = await world.http.post(payment["redirectUrl"], data={"card_number": "4242 4242 4242 4242",
+                                                               "name": "Anna Lifecycle", "country": COUNTRY},
+                                 follow_redirects=False)
+    assert paid.status_code == 303 and paid.headers["location"].startswith("https://portal.broker.example/")
+    wallet = await world.until("the wallet credited by the Stripe webhook",
+                               lambda: _credited(client, Decimal("1000")))
+    world.state["wallet_id"] = wallet["id"]
+    world.state["deposit"] = payment
+    world.state["stripe_session"] = payment["redirectUrl"].rsplit("/", 1)[-1]
+
+
+async def _credited(client: Api, amount: Decimal) -> dict[str, Any] | None:
+    wallet = await _wallet(client)
+    return wallet if wallet and Decimal(wallet["available"]) == amount else None
+
+
+async def test_09_transfer_to_the_trading_account_by_its_id(world: World) -> None:
+    client = world.as_("client")
+    account = world.state["account"]
+    moved = await client("""mutation($i: TransferToTradingAccountInput!) { transferToTradingAccount(input: $i) {
+        transfer { id status amount tradingAccountLogin } errors { code field message } } }""",
+                         {"i": {"walletId": world.state["wallet_id"], "tradingAccountId": account["id"],
+                                "amount": "500.00", "idempotencyKey": "fund-trading"}})
+    transfer = moved["transferToTradingAccount"]["transfer"]
+    assert (transfer["status"], transfer["amount"], transfer["tradingAccountLogin"]) == (
+        "DONE", "500.00", account["login"]), transfer
+    assert Decimal((await _wallet(client) or {})["available"]) == Decimal("500")
+
+    async def on_platform() -> Any:
+        state = (await client("""query($a: ID!) { tradingAccount(id: $a) { state { balance } } }""",
+                              {"a": account["id"]}))["tradingAccount"]["state"]
+        return state if state and Decimal(state["balance"]) == Decimal("500") else None
+
+    await world.until("the trading account's balance on the trading server", on_platform)
+
+
+async def test_10_simulator_trades_ingested_by_the_worker(world: World) -> None:
+    login = world.state["account"]["login"]
+    async with httpx.AsyncClient(base_url=world.sim_url, timeout=20) as sim:
+        traded = await sim.post("/sim/trade", json={"login": login, "symbol": "EURUSD", "side": "buy", "lots": "1"})
+        assert traded.status_code == 200, traded.text
+        [position] = traded.json()["positions"]
+        await asyncio.sleep(1.0)  # the simulator's clock moves the price a little
+        closed = await sim.post("/sim/close", json={"position": position})
+        assert closed.status_code == 200, closed.text
+    client = world.as_("client")
+
+    async def ingested() -> list[dict[str, Any]] | None:
+        deals = (await client("""query($a: ID!) { deals(accountId: $a, first: 50) { nodes { dealId action entry
+            symbol volume profit } } }""", {"a": world.state["account"]["id"]}))["deals"]["nodes"]
+        trades = [d for d in deals if d["symbol"] == "EURUSD"]
+        return deals if len(trades) == 2 else None
+
+    deals = await world.until("both EURUSD deals pulled from the trading server by the worker", ingested, within_s=45)
+    world.state["deals"] = deals
+
+
+async def test_11_ib_commission_for_those_deals_with_its_explain(world: World) -> None:
+    ib = world.as_("ib")
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+
+    async def earned() -> list[dict[str, Any]] | None:
+        groups = (await ib("""query($s: DateTime) { myIbCommissions(groupBy: CLIENT, since: $s) { key currency
+            amount lines lots } }""", {"s": since}))["myIbCommissions"]
+        return groups if groups and sum(Decimal(g["amount"]) for g in groups) > 0 else None
+
+    groups = await world.until("the IB's commission on the client's deals", earned, within_s=45)
+    assert [g["currency"] for g in groups] == ["USD"]
+    # The statement lists each line with its id; the IB asks how one line was computed, and so may staff.
+    until_ = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    csv_text = (await ib("""query($s: DateTime!, $u: DateTime!) { myIbStatementCsv(since: $s, until: $u) }""",
+                         {"s": since, "u": until_}))["myIbStatementCsv"]
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert rows, csv_text
+    line_id = rows[0]["line_id"]
+    explained = (await ib("""query($l: ID!) { myIbCommissionLine(lineId: $l) { lineId ibId amount currency formula
+        deal clause } }""", {"l": line_id}))["myIbCommissionLine"]
+    assert explained["lineId"] == line_id and explained["ibId"] == world.people["ib"].user_id
+    assert Decimal(explained["amount"]) > 0 and explained["formula"] and explained["deal"], explained
+    staff_view = (await world.as_("admin")("""query($l: ID!) { ibCommissionLine(lineId: $l) { lineId amount
+        formula } }""", {"l": line_id}))["ibCommissionLine"]
+    assert (staff_view["amount"], staff_view["formula"]) == (explained["amount"], explained["formula"])
+    world.state["commission"] = sum(Decimal(g["amount"]) for g in groups)
+
+
+async def test_12_payout_run_triggered_by_staff(world: World) -> None:
+    admin = world.as_("admin")
+    ib_id = world.people["ib"].user_id
+    today = datetime.now(UTC).date()
+    # Today's commission belongs to a period that has not closed: a run for it is refused, nothing written.
+    refused = await admin.raw("""mutation($i: RunIbPayoutsInput!) { runIbPayouts(input: $i) { run { ibs }
+        errors { code field } } }""", {"i": {"period": today.isoformat(), "idempotencyKey": "today", "ibId": ib_id}})
+    assert [e["code"] for e in refused["data"]["runIbPayouts"]["errors"]] == ["IB_PAYOUT_PERIOD_NOT_CLOSED"]
+    yesterday = (today - timedelta(days=1)).isoformat()
+    preview = await admin("""query($p: String!, $i: ID) { ibPayoutPreview(period: $p, ibId: $i) { ibId currency
+        amount outcome } }""", {"p": yesterday, "i": ib_id})
+    run = await admin("""mutation($i: RunIbPayoutsInput!) { runIbPayouts(input: $i) { run { periodKey ibs
+        created { id amount status } existing { id } replayed } errors { code field } } }""",
+                      {"i": {"period": yesterday, "idempotencyKey": f"payout-{yesterday}", "ibId": ib_id}})
+    assert run["runIbPayouts"]["run"]["periodKey"] == yesterday
+    world.state["payout_preview"] = preview["ibPayoutPreview"]
+
+
+async def test_13_withdrawal_with_step_up_and_staff_approval_settled_by_the_provider(world: World) -> None:
+    client = world.as_("client")
+    person = world.people["client"]
+    # The client enrols an authenticator app (pyotp); sensitive operations then need a fresh code.
+    me = client
+    started = await me("mutation { startTotpEnrollment { secret errors { code } } }")
+    person.totp = started["startTotpEnrollment"]["secret"]
+    person.last_step = int(time.time() // 30) - 2
+    await me("mutation($c: String!) { confirmTotpEnrollment(code: $c) { recoveryCodes errors { code } } }",
+             {"c": person.code()})
+    request = """mutation($i: RequestWithdrawalInput!) { requestWithdrawal(input: $i) {
+        payment { id reference status approval amount } errors { code field message } } }"""
+    variables = {"i": {"methodCode": "card", "currency": "USD", "amount": "200.00", "country": COUNTRY,
+                       "idempotencyKey": "first-withdrawal"}}
+    await asyncio.sleep(0)  # (enrolment itself may count as a step-up: wait it out below if so)
+    await world.until("the enrolment's step-up to expire",
+                      lambda: _refused_without_step_up(client, request, variables),
+                      within_s=STEP_UP_TTL_S + 15, every_s=2)
+    await client("mutation($c: String!) { stepUp(code: $c) { ok errors { code } } }", {"c": person.code()})
+    payment = (await client(request, variables))["requestWithdrawal"]["payment"]
+    assert (payment["approval"], payment["amount"]) == ("awaiting", "200.00"), payment
+    wallet = await _wallet(client)
+    assert wallet and Decimal(wallet["held"]) == Decimal("200")
+    admin = world.as_("admin")
+    pending = await admin("{ pendingWithdrawals(first: 20) { nodes { id reference } } }")
+    assert {"id": payment["id"], "reference": payment["reference"]} in pending["pendingWithdrawals"]["nodes"]
+    await admin("""mutation($p: ID!) { approveWithdrawal(id: $p) { payment { id status approval }
+        errors { code field message } } }""", {"p": payment["id"]})
+
+    async def settled() -> dict[str, Any] | None:
+        got = (await client("""query($p: ID!) { payment(id: $p) { id status approval amount } }""",
+                            {"p": payment["id"]}))["payment"]
+        return got if got["status"] == "SUCCEEDED" else None
+
+    await world.until("the Stripe payout webhook settling the withdrawal", settled, within_s=45)
+    wallet = await _wallet(client)
+    assert wallet and (Decimal(wallet["balance"]), Decimal(wallet["held"])) == (Decimal("300"), Decimal("0"))
+    world.state["withdrawal"] = payment
+
+
+async def _refused_without_step_up(client: Api, query: str, variables: dict[str, Any]) -> bool:
+    body = await client.raw(query, variables)
+    errors = body["data"]["requestWithdrawal"]["errors"]
+    assert not body["data"]["requestWithdrawal"]["payment"] or not errors, body
+    if errors:
+        assert [e["code"] for e in errors] == ["STEP_UP_REQUIRED"], errors
+        return True
+    raise AssertionError(f"a withdrawal went through without a fresh step-up: {body}")
+
+
+async def test_14_reconciliation_with_no_break(world: World) -> None:
+    admin = world.as_("admin")
+    deposit, withdrawal = world.state["deposit"], world.state["withdrawal"]
+    # The PSP's settlement report for the day, as finance downloads it from the provider: what Stripe
+    # collected (the Checkout Session, read with the broker's secret key) and what it paid out.
+    async with httpx.AsyncClient(base_url=world.stripe_url, timeout=20,
+                                 headers={"Authorization": f"Bearer {world.env['FOREXCRM_PSP_STRIPE_API_KEY']}"}) as s:
+        session = (await s.get(f"/v1/checkout/sessions/{world.state['stripe_session']}")).json()
+    assert session["client_reference_id"] == deposit["reference"], session
+    now = datetime.now(UTC).isoformat()
+    collected = Decimal(session["amount_total"]) / 100
+    report = "provider,reference,amount,currency,fee,settled_at,status\n" + "".join(
+        f"stripe,{ref},{amount},USD,0,{now},settled\n"
+        for ref, amount in ((deposit["reference"], f"{collected:.2f}"),
+                            (withdrawal["reference"], f"-{Decimal(withdrawal['amount']):.2f}")))
+    imported = await admin("""mutation($c: String!) { importSettlementReport(provider: "stripe", csv: $c) {
+        errors { code field message } } }""", {"c": report})
+    assert imported["importSettlementReport"]["errors"] == []
+    await asyncio.sleep(0.1)
+    run = (await admin("""mutation($c: DateTime) { runReconciliation(cutoff: $c) { run { id status summary {
+        matched breaks openBreaks sections { section matched breaks } } } errors { code field message } } }""",
+                       {"c": datetime.now(UTC).isoformat()}))["runReconciliation"]["run"]
+    if run["summary"]["breaks"]:
+        breaks = await admin("""{ reconciliationBreaks(first: 50) { nodes { section kind key amountDiff suggestedCause evidence } } }""")
+        raise AssertionError(f"reconciliation found breaks: {run['summary']}\n{breaks}")
+    assert run["status"] == "done" and run["summary"]["matched"] > 0, run
