@@ -137,6 +137,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     from api.webhooks import webhook_routes
 
     routes += webhook_routes(lambda: state["runtime"].services)
+    from api.referrals import referral_routes
+
+    routes += referral_routes(lambda: state["runtime"].services)  # GET /r/<code>: IB referral links
     if settings.bench_anchor and not settings.is_production:
         routes.append(Route("/bench/anchor", bench_anchor))
     # Forwarded headers are believed only from configured proxies (FOREXCRM_TRUSTED_PROXIES): from

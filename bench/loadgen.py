@@ -69,9 +69,11 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 async def run_load(host: str, port: int, request: Request, *, concurrency: int, seconds: float,
-                   warmup: float = 0.5, ok: Callable[[bytes], bool] | None = None) -> LoadResult:
+                   warmup: float = 0.5, ok: Callable[[bytes], bool] | None = None,
+                   seen: Callable[[int, bytes], None] | None = None) -> LoadResult:
     """Keep `concurrency` connections busy for `seconds`; a response counts as an error when its
-    status is not 200 or `ok(body)` says so."""
+    status is not 200 or `ok(body)` says so. `seen(index, body)` hears every response, warm-up
+    included (a worker whose next request depends on the last answer, e.g. quote then accept)."""
     latencies: list[float] = []
     errors = 0
     stop_at = 0.0
@@ -85,6 +87,8 @@ async def run_load(host: str, port: int, request: Request, *, concurrency: int, 
                 t0 = time.perf_counter()
                 writer.write(request if isinstance(request, bytes) else request(index))
                 status, body = await _read_response(reader)
+                if seen is not None:
+                    seen(index, body)
                 if measuring:
                     latencies.append(time.perf_counter() - t0)
                     if status != 200 or (ok is not None and not ok(body)):

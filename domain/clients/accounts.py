@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
+from domain.clients import account_types
 from domain.clients.access import client_for
 from domain.clients.config import placement
 from domain.clients.emails import email_client
@@ -42,7 +43,8 @@ def _tag(request: AccountRequest) -> str:
 
 
 async def reserve(session: AsyncSession, actor: Actor, client: Client, *, idempotency_key: str,
-                  leverage: int | None = None) -> AccountRequest:
+                  leverage: int | None = None, account_type: str | None = None,
+                  currency: str | None = None) -> AccountRequest:
     """The request for this key (existing, or new with a reserved login and its placement)."""
     existing = await session.scalar(select(AccountRequest).where(
         AccountRequest.client_id == client.id, AccountRequest.idempotency_key == idempotency_key).with_for_update())
@@ -50,9 +52,14 @@ async def reserve(session: AsyncSession, actor: Actor, client: Client, *, idempo
         return existing
     require_status(client, OPEN_STATES, "open a live account")
     assert client.country is not None
-    where = await placement(session, jurisdiction=client.country, account_type=client.account_type,
-                            currency=client.currency, risk_category=client.risk_category or "high",
-                            requested_leverage=leverage)
+    if account_type is not None:  # the client's choice, checked against the type
+        kind, chosen = await account_types.offered(session, account_type, currency or "")
+        where = await account_types.place(session, kind, jurisdiction=client.country, currency=chosen,
+                                          risk_category=client.risk_category or "high", requested_leverage=leverage)
+    else:  # the initial account after approval: the client's profile defaults
+        where = await placement(session, jurisdiction=client.country, account_type=client.account_type,
+                                currency=client.currency, risk_category=client.risk_category or "high",
+                                requested_leverage=leverage)
     login = int(await session.scalar(text("SELECT nextval('client_login_seq')")) or 0)
     request = AccountRequest(client_id=client.id, idempotency_key=idempotency_key[:80], server_id=where.server_id,
                              login=login, group_name=where.group, leverage=where.leverage, currency=where.currency,
@@ -61,7 +68,8 @@ async def reserve(session: AsyncSession, actor: Actor, client: Client, *, idempo
     await session.flush()
     await record(session, actor, action="trading_account.requested", entity_type="client", entity_id=client.id,
                  after={"login": login, "group": where.group, "leverage": where.leverage,
-                        "server_id": where.server_id}, category="general")
+                        "server_id": where.server_id, "account_type": account_type or client.account_type,
+                        "currency": where.currency}, category="general")
     return request
 
 
@@ -88,13 +96,15 @@ def _password() -> str:
 
 async def open_live_account(factory: SessionFactory, settings: Settings, actor: Actor, client_id: int, *,
                             idempotency_key: str = "initial", leverage: int | None = None,
-                            platforms: PlatformFactory | None = None) -> AccountRequest:
+                            platforms: PlatformFactory | None = None, account_type: str | None = None,
+                            currency: str | None = None) -> AccountRequest:
     """Reserve, create on the platform (no transaction open meanwhile), then record."""
     make_platform = platforms or (lambda server: platform_for(server, settings.secret_key.get_secret_value()))
 
     async def reserve_txn(session: AsyncSession) -> tuple[AccountRequest, Client, str, TradingServer]:
         client = await client_for(session, actor, client_id, lock=True)
-        request = await reserve(session, actor, client, idempotency_key=idempotency_key, leverage=leverage)
+        request = await reserve(session, actor, client, idempotency_key=idempotency_key, leverage=leverage,
+                                account_type=account_type, currency=currency)
         user = await session.get(User, client.user_id)
         server = await session.get(TradingServer, request.server_id)
         assert user is not None and server is not None

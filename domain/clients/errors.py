@@ -107,3 +107,19 @@ class LeverageRequestPending(Conflict):
 
 class LeverageRequestNotFound(NotFound):
     code = "NOT_FOUND"
+
+
+class AccountTypeNotFound(NotFound):
+    """No such account type, or one a client may not open now (disabled, or demo for a live account)."""
+
+    code = "ACCOUNT_TYPE_NOT_FOUND"
+
+
+class AccountTypeExists(Conflict):
+    code = "ACCOUNT_TYPE_EXISTS"
+
+
+class CurrencyNotOffered(ValidationFailed):
+    """The account type does not offer accounts in this currency."""
+
+    code = "ACCOUNT_CURRENCY_NOT_OFFERED"

@@ -36,6 +36,13 @@ class AccountType(Base):
     markup_pips: Mapped[Decimal] = mapped_column(Numeric(20, 8), default=Decimal(0))
     currencies: Mapped[list[str]] = mapped_column(ARRAY(String(8)))
     updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    live: Mapped[bool] = mapped_column(Boolean, default=True)
+    server_id: Mapped[int | None] = mapped_column(BigInteger)
+    group_name: Mapped[str | None] = mapped_column(String(64))
+    default_leverage: Mapped[int] = mapped_column(Integer, default=100)
+    max_leverage: Mapped[int] = mapped_column(Integer, default=500)
+    min_deposit: Mapped[Decimal] = mapped_column(Numeric(38, 18), default=Decimal(0))
 
 
 class GroupMapping(Base):

@@ -99,3 +99,37 @@ class CpaNotFound(NotFound):
 
 class CpaAlreadyClawedBack(Conflict):
     code = "IB_CPA_ALREADY_CLAWED_BACK"
+
+
+class ApplicationNotFound(NotFound):
+    code = "IB_APPLICATION_NOT_FOUND"
+
+
+class AlreadyIb(Conflict):
+    """The applicant is an IB already (approved or suspended)."""
+
+    code = "IB_ALREADY_PARTNER"
+
+
+class LinkNotFound(NotFound):
+    code = "IB_LINK_NOT_FOUND"
+
+
+class LinkDisabled(Conflict):
+    code = "IB_LINK_DISABLED"
+
+
+class PeriodInvalid(ValidationFailed):
+    """A payout period key that is not a day (2025-01-14), an ISO week (2025-W03) or a month (2025-01)."""
+
+    code = "IB_PAYOUT_PERIOD_INVALID"
+
+
+class PeriodNotClosed(ValidationFailed):
+    code = "IB_PAYOUT_PERIOD_NOT_CLOSED"
+
+
+class PeriodCycleMismatch(ValidationFailed):
+    """The IB is paid on another cycle than the period's (a monthly IB has no weekly period)."""
+
+    code = "IB_PAYOUT_CYCLE_MISMATCH"

@@ -91,3 +91,24 @@ async def explain_period(session: AsyncSession, ib_id: int, period_from: datetim
         "ORDER BY deal_time, id LIMIT :lim"), {**params, "lim": line_limit + 1})).all()
     lines = [dict(r._mapping) for r in rows[:line_limit]]
     return PeriodExplanation(ib_id, period_from, period_to, totals, groups, lines, len(rows) > line_limit)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: decimals and instants as strings."""
+    import orjson
+
+    return orjson.loads(orjson.dumps(value, default=str))
+
+
+async def explain_for(session: AsyncSession, line_id: int, *, ib_id: int | None = None,
+                      visible_depth: int | None = None) -> LineExplanation:
+    """`explain_line` as JSON-ready dicts; for an IB, a client below its visible depth is not named."""
+    e = await explain_line(session, line_id, ib_id=ib_id)
+    line, deal = _plain(e.line), _plain(e.deal)
+    if visible_depth is not None and int(line["level"]) > visible_depth:
+        for key in ("client_id", "account_id", "login"):
+            line[key] = None
+        if deal is not None:
+            deal["login"] = None
+            deal["position_id"] = None
+    return LineExplanation(line, deal, _plain(e.clause))

@@ -224,8 +224,20 @@ async def trading_account(session: AsyncSession, *, user_id: int, server_id: str
         f"SELECT {_COLUMNS} FROM ledger_accounts WHERE purpose = 'trading_account_mirror' "  # noqa: S608
         "AND server_id = :server AND login = :login"), {"server": server_id, "login": login})).first()
     if row is None or row.owner_id != user_id:
-        raise TradingAccountNotFound("no such trading account", field="tradingAccountLogin")
+        raise TradingAccountNotFound("no such trading account", field="tradingAccountId")
     return _ref(row)
+
+
+async def owned_trading_account(session: AsyncSession, *, user_id: int, account_id: int) -> tuple[str, int]:
+    """(server id as the ledger names it, login) of the caller's trading account by its id; another
+    user's account, or one never linked to the ledger, is simply not found."""
+    row = (await session.execute(text(
+        "SELECT t.server_id, t.login FROM trading_accounts t JOIN ledger_accounts l "
+        "ON l.purpose = 'trading_account_mirror' AND l.server_id = CAST(t.server_id AS text) AND l.login = t.login "
+        "WHERE t.id = :id AND t.user_id = :uid AND l.owner_id = :uid"), {"id": account_id, "uid": user_id})).first()
+    if row is None:
+        raise TradingAccountNotFound("no such trading account", field="tradingAccountId")
+    return str(row.server_id), int(row.login)
 
 
 async def balance_of(session: AsyncSession, account_id: int) -> Balance:

@@ -104,6 +104,7 @@ class TransferView:
     error_message: str | None
     created_at: datetime
     replayed: bool = False
+    trading_account_id: int | None = None  # trading_accounts.id, when the caller named the account by it
 
     @classmethod
     def of(cls, row: Transfer, *, replayed: bool = False) -> TransferView:

@@ -163,50 +163,91 @@ async def adjust_balance(
     return Movement(int(result["entry_id"]), replayed)
 
 
-async def exchange(
-    session: AsyncSession, actor: Actor, *, user_id: int, from_currency: str, to_currency: str, amount: Decimal,
-    idempotency_key: str, rates: RateSource = DEFAULT_RATES, markup: Decimal = DEFAULT_EXCHANGE_MARKUP,
-) -> ExchangeResult:
-    """Sell `amount` of one wallet's currency for another of the client's wallets at the mid rate
-    less the markup; the markup is booked as broker revenue in the bought currency."""
+@dataclass(frozen=True)
+class ExchangeTerms:
+    """What an exchange posts: computed from a rate at once (exchange) or fixed by a quote."""
+
+    src: str
+    dst: str
+    amount: Decimal  # sold, in src
+    gross: Decimal  # amount at the mid rate, in dst
+    bought: Decimal  # what the client receives, in dst
+    mid: Decimal
+    applied: Decimal
+    markup: Decimal
+
+    @property
+    def fee(self) -> Decimal:
+        return self.gross - self.bought
+
+
+def exchange_terms(src: str, dst: str, amount: Decimal, mid: Decimal, markup: Decimal) -> ExchangeTerms:
+    """Sell `amount` of src at the mid rate less the markup (amount already validated)."""
+    gross = round_to(amount * mid, dst)
+    bought = round_to(amount * mid * (1 - markup), dst)
+    if bought <= 0:
+        raise InvalidAmount("amount too small to exchange", field="amount")
+    return ExchangeTerms(src, dst, amount, gross, bought, mid, (bought / amount).quantize(Decimal("1e-10")), markup)
+
+
+def exchange_pair(from_currency: str, to_currency: str, amount: Decimal) -> tuple[str, str, Decimal]:
     src, dst = currency_info(from_currency).code, currency_info(to_currency).code
     if src == dst:
         raise CurrencyMismatch("choose two different currencies", field="toCurrency")
-    amount = positive(amount, src)
-    payload = {"user_id": user_id, "from": src, "to": dst, "amount": amount}
+    return src, dst, positive(amount, src)
 
-    async def work(settlement: Settlement) -> dict[str, Any]:
-        mid = await rates.mid_rate(src, dst)
-        gross = round_to(amount * mid, dst)
-        bought = round_to(amount * mid * (1 - markup), dst)
-        if bought <= 0:
-            raise InvalidAmount("amount too small to exchange", field="amount")
-        fee = gross - bought
-        source = await wallet_for(session, user_id, src)
-        target = await wallet_for(session, user_id, dst)
-        fx_src = await house_account(session, Purpose.FX, src)
-        fx_dst = await house_account(session, Purpose.FX, dst)
-        legs = [Leg(source, amount), Leg(fx_src, -amount), Leg(fx_dst, gross), Leg(target, -bought)]
-        if fee:
-            legs.append(Leg(await house_account(session, Purpose.BROKER_REVENUE, dst), -fee))
-        applied = (bought / amount).quantize(Decimal("1e-10"))
-        details = {"mid_rate": str(mid), "applied_rate": str(applied), "markup": str(markup), "fee": str(fee)}
-        settlement.extra = {"bought": str(bought), "mid_rate": str(mid), "applied_rate": str(applied),
-                            "fee": str(fee)}
-        entry = await post(session, actor, legs, ref_kind="exchange", ref_id=idempotency_key,
-                           idempotency_key=entry_key(actor, idempotency_key),
-                           description=f"exchange {src}->{dst}", details=details, settles=settlement,
-                           audit=lambda entry_id: audit.prepare(
-                               actor, action="wallet.exchange", entity_type="ledger_entry", entity_id=entry_id,
-                               after={"sold": f"{amount} {src}", "bought": f"{bought} {dst}", **details}))
-        return {"entry_id": entry.id, **settlement.extra}
 
-    result, replayed = await once(session, actor, idempotency_key, "exchange", payload, work, posts_first=True)
+async def post_exchange(
+    session: AsyncSession, actor: Actor, *, user_id: int, terms: ExchangeTerms, idempotency_key: str,
+    settlement: Settlement, details: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Post an exchange at fixed terms: the markup is booked as broker revenue in the bought currency.
+    The rate used (and `details`: its source, time, quote) is stored with the entry and audited."""
+    src, dst, amount, bought, fee = terms.src, terms.dst, terms.amount, terms.bought, terms.fee
+    source = await wallet_for(session, user_id, src)
+    target = await wallet_for(session, user_id, dst)
+    fx_src = await house_account(session, Purpose.FX, src)
+    fx_dst = await house_account(session, Purpose.FX, dst)
+    legs = [Leg(source, amount), Leg(fx_src, -amount), Leg(fx_dst, terms.gross), Leg(target, -bought)]
+    if fee:
+        legs.append(Leg(await house_account(session, Purpose.BROKER_REVENUE, dst), -fee))
+    info = {"mid_rate": str(terms.mid), "applied_rate": str(terms.applied), "markup": str(terms.markup),
+            "fee": str(fee), **(details or {})}
+    settlement.extra = {"bought": str(bought), "mid_rate": str(terms.mid), "applied_rate": str(terms.applied),
+                        "fee": str(fee)}
+    entry = await post(session, actor, legs, ref_kind="exchange", ref_id=idempotency_key,
+                       idempotency_key=entry_key(actor, idempotency_key),
+                       description=f"exchange {src}->{dst}", details=info, settles=settlement,
+                       audit=lambda entry_id: audit.prepare(
+                           actor, action="wallet.exchange", entity_type="ledger_entry", entity_id=entry_id,
+                           after={"sold": f"{amount} {src}", "bought": f"{bought} {dst}", **info}))
+    return {"entry_id": entry.id, **settlement.extra}
+
+
+def exchange_result(result: Mapping[str, Any], replayed: bool, src: str, dst: str, amount: Decimal) -> ExchangeResult:
     return ExchangeResult(
         entry_id=int(result["entry_id"]), replayed=replayed, sold=amount, sold_currency=src,
         bought=Decimal(result["bought"]), bought_currency=dst, mid_rate=Decimal(result["mid_rate"]),
         applied_rate=Decimal(result["applied_rate"]), fee=Decimal(result["fee"]),
     )
+
+
+async def exchange(
+    session: AsyncSession, actor: Actor, *, user_id: int, from_currency: str, to_currency: str, amount: Decimal,
+    idempotency_key: str, rates: RateSource = DEFAULT_RATES, markup: Decimal = DEFAULT_EXCHANGE_MARKUP,
+) -> ExchangeResult:
+    """Exchange at once at a rate source's current mid rate less the markup (internal tools and tests;
+    clients exchange through a quote they accept: domain.fx.quotes)."""
+    src, dst, amount = exchange_pair(from_currency, to_currency, amount)
+    payload = {"user_id": user_id, "from": src, "to": dst, "amount": amount}
+
+    async def work(settlement: Settlement) -> dict[str, Any]:
+        terms = exchange_terms(src, dst, amount, await rates.mid_rate(src, dst), markup)
+        return await post_exchange(session, actor, user_id=user_id, terms=terms, idempotency_key=idempotency_key,
+                                   settlement=settlement)
+
+    result, replayed = await once(session, actor, idempotency_key, "exchange", payload, work, posts_first=True)
+    return exchange_result(result, replayed, src, dst, amount)
 
 
 async def wallet_transfer(

@@ -58,3 +58,9 @@ class InvalidGroup(ValidationFailed):
 
 class InvalidPlatformRequest(ValidationFailed):
     code = "PLATFORM_INVALID_REQUEST"
+
+
+class UnknownPlatform(ValidationFailed):
+    """A server names a platform no adapter package registered."""
+
+    code = "TRADING_UNKNOWN_PLATFORM"

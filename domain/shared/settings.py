@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     allowed_ws_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000", "http://localhost:5173"]
     )
+    # Where `GET /r/<code>` (IB referral links) sends visitors; unset: public_base_url + /register or /.
+    ib_referral_registration_url: str = ""
+    ib_referral_home_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
 

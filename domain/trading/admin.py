@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
 from domain.platforms.errors import PlatformAuthFailed, PlatformProtocolError, PlatformUnavailable
-from domain.platforms.mt5.client import MT5Credentials, MT5WebAPIClient
+from domain.platforms.registry import Connection, platform_kind
 from domain.shared.actor import Actor
 from domain.shared.db import utcnow
 from domain.trading.errors import (
@@ -52,8 +52,7 @@ def check_config(config: ServerConfig) -> None:
         raise InvalidTradingServer("managerLogin must be a positive integer", field="managerLogin")
     if not config.password or len(config.password) > 256:
         raise InvalidTradingServer("password must be 1 to 256 characters", field="password")
-    if config.platform != "mt5":
-        raise InvalidTradingServer("only mt5 servers are supported", field="platform")
+    platform_kind(config.platform)  # TRADING_UNKNOWN_PLATFORM unless a package registered it
     _check_mapping(config.symbol_map)
 
 
@@ -62,18 +61,15 @@ async def verify_credentials(config: ServerConfig, *, timeout_s: float = 10.0) -
     otherwise be stored silently and show up later as a feed that never pulls. Call it outside
     the transaction (no database connection held over the network round trips)."""
     check_config(config)
-    client = MT5WebAPIClient(MT5Credentials(config.base_url, config.manager_login, config.password),
-                             timeout=timeout_s, connect_timeout=min(timeout_s, 5.0), retries=1)
+    kind = platform_kind(config.platform)
     try:
-        await client.authenticate()
+        await kind.verify(Connection(config.base_url, config.manager_login, config.password), timeout_s=timeout_s)
     except PlatformAuthFailed as exc:
         raise TradingServerAuthFailed("the trading server refused this manager login and password",
                                       field="password") from exc
     except (PlatformUnavailable, PlatformProtocolError) as exc:
         raise TradingServerUnreachable(f"the trading server could not be reached at {config.base_url}",
                                        field="baseUrl") from exc
-    finally:
-        await client.aclose()
 
 
 async def save_server(session: AsyncSession, actor: Actor, secret_key: str, config: ServerConfig) -> int:

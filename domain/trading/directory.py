@@ -9,6 +9,7 @@ import logging
 from sqlalchemy import select
 
 from domain.ledger.transfers import register_platform, unregister_platform
+from domain.platforms.errors import UnknownPlatform
 from domain.shared.db import SessionFactory
 from domain.trading.crypto import PasswordDecryptionFailed
 from domain.trading.models import TradingServer
@@ -34,6 +35,9 @@ async def refresh_platforms(factory: SessionFactory, secret_key: str) -> int:
                 adapter = platform_for(server, secret_key)
             except PasswordDecryptionFailed:
                 log.error("trading server %s: the password does not decrypt with this secret key", server.id)
+                continue
+            except UnknownPlatform:
+                log.error("trading server %s: no adapter is registered for platform %r", server.id, server.platform)
                 continue
             register_platform(key, adapter)
             _KNOWN[key] = fingerprint

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.platforms.mt5 import MT5Credentials, MT5Platform
 from domain.platforms.port import TradingPlatform, utc_from_ms
+from domain.platforms.registry import Connection, platform_kind
 from domain.shared.db import utcnow
 from domain.trading.crypto import decrypt_password, encrypt_password
 from domain.trading.errors import InvalidSymbolMapping, TradingServerNotFound
@@ -98,10 +98,11 @@ async def get_server(session: AsyncSession, server_id: int) -> TradingServer:
 
 
 def platform_for(server: TradingServer, secret_key: str, **client_options: Any) -> TradingPlatform:
-    """The adapter for a configured server (one per server; safe to share between coroutines)."""
+    """The adapter for a configured server (one per server; safe to share between coroutines), built by
+    the platform registered under `server.platform`; an unknown platform raises UnknownPlatform."""
+    kind = platform_kind(server.platform, field="serverId")
     password = decrypt_password(secret_key, server.password_enc)
-    credentials = MT5Credentials(server.base_url, server.manager_login, password)
-    return MT5Platform.connect(credentials, **client_options)
+    return kind.connect(Connection(server.base_url, server.manager_login, password), **client_options)
 
 
 async def due_server_ids(session: AsyncSession, now: datetime | None = None) -> list[int]:

@@ -7,7 +7,6 @@ domain/ib/portal.py. Staff fields declare `ib.*` permissions.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,14 +18,14 @@ from strawberry.types import Info
 from domain.ib import attribution, cpa, disputes, network, partners, plans, portal, reports
 from domain.ib import payouts as payouts_service
 from domain.ib.errors import ClientNotFound, DisputeNotFound, IbNotFound, PayoutNotFound, PlanNotFound
-from domain.identity import ratelimit
-from domain.shared.actor import ActorKind
 from domain.shared.db import utcnow
-from domain.shared.errors import DomainError, ValidationFailed
+from domain.shared.errors import ValidationFailed
 from domain.shared.money import parse_decimal
 from domain.shared.pagination import check_page_size
 from schema.context import Context
-from schema.errors import PublicError, UserError, payload_or_errors
+from schema.errors import UserError, payload_or_errors
+from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read
+from schema.ib.operable import IbOperableMutations, IbOperableQueries, IbPartnerLinkQueries
 from schema.ib.types import (
     AddIbPlanVersionInput,
     ApproveIbInput,
@@ -56,50 +55,10 @@ from schema.ib.types import (
     UpdateIbSettingsInput,
 )
 from schema.pagination import Connection, to_connection
-from schema.permissions import Declared, Requires
+from schema.permissions import Requires
 
 Ctx = Info[Context, Any]
 T = TypeVar("T")
-TREE_SCOPE = "ib.tree.read"
-# Partner tokens are for integrations polling a tree, not for scraping: per token, per minute.
-TOKEN_REQUESTS_PER_MINUTE = 120
-
-
-class IsIbPartner(Declared):
-    """An approved IB signed in, or its API token carrying the ib.tree.read scope."""
-
-    token_scopes = frozenset({TREE_SCOPE})
-    message = "Only IBs, or their API tokens with the ib.tree.read scope, may do this."
-    error_extensions = {"code": "FORBIDDEN"}
-
-    def has_permission(self, source: Any, info: Ctx, **kwargs: Any) -> bool:
-        actor = info.context.actor
-        if not actor.is_authenticated:
-            raise PublicError("You must be signed in.", "UNAUTHENTICATED")
-        if actor.kind is ActorKind.API_TOKEN:
-            return TREE_SCOPE in actor.scopes
-        return actor.kind is ActorKind.IB
-
-
-def _id(value: strawberry.ID | str | None, exc: type[DomainError], field: str) -> int:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        raise exc("not found", field=field) from None
-
-
-async def _read(info: Ctx, fn: Callable[[AsyncSession, portal.Partner], Awaitable[T]]) -> T:
-    """Run a partner read for the caller's own IB (rate-limited for tokens)."""
-    ctx = info.context
-    actor = ctx.actor
-    if actor.kind is ActorKind.API_TOKEN:
-        await ratelimit.hit(ctx.services.redis, "ib.partner_token", str(actor.token_id),
-                            limit=TOKEN_REQUESTS_PER_MINUTE, window_s=60, now_s=int(time.time()))
-    async with ctx.session() as session:
-        p = await portal.partner(session, actor.user_id)
-        return await fn(session, p)
-
-
 def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     t1 = until or utcnow()
     t0 = since or datetime(t1.year, t1.month, 1, tzinfo=t1.tzinfo)
@@ -361,19 +320,6 @@ class IbMutations:
         return await payload_or_errors(work, _errors)
 
 
-class IsSignedInIb(Declared):
-    """An IB acting itself (API tokens read, they do not open cases: no token scopes)."""
-
-    message = "Only a signed-in IB may do this."
-    error_extensions = {"code": "FORBIDDEN"}
-
-    def has_permission(self, source: Any, info: Ctx, **kwargs: Any) -> bool:
-        actor = info.context.actor
-        if not actor.is_authenticated:
-            raise PublicError("You must be signed in.", "UNAUTHENTICATED")
-        return actor.kind is ActorKind.IB
-
-
 def _dispute_errors(errors: list[UserError]) -> IbDisputePayload:
     return IbDisputePayload(errors=errors)
 
@@ -439,5 +385,6 @@ class IbDisputeMutations:
         return await _change(info, fn)
 
 
-QUERIES = (IbQueries,)
-MUTATIONS = (IbMutations, IbDisputeMutations)
+QUERIES = (IbQueries, IbOperableQueries, IbPartnerLinkQueries)
+MUTATIONS = (IbMutations, IbDisputeMutations, IbOperableMutations)
+

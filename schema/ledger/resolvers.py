@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
@@ -8,9 +9,10 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from domain.fx import quotes
 from domain.ledger import idempotency, transfers, wallets
-from domain.ledger.accounts import WalletView, balance_of, get_wallet, wallets_of
-from domain.ledger.errors import TransferFailed, WalletNotFound
+from domain.ledger.accounts import WalletView, balance_of, get_wallet, owned_trading_account, wallets_of
+from domain.ledger.errors import TradingAccountNotFound, TransferFailed, WalletNotFound
 from domain.ledger.posting import TOPIC_WALLET_UPDATED
 from domain.shared.actor import ActorKind
 from domain.shared.errors import KNOWN_CODES, DomainError
@@ -43,6 +45,13 @@ def _id(value: strawberry.ID | str, field: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise WalletNotFound("no such wallet", field=field) from None
+
+
+def _account_id(value: strawberry.ID | str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise TradingAccountNotFound("no such trading account", field="tradingAccountId") from None
 
 
 def _owner(ctx: Context) -> int:
@@ -127,11 +136,14 @@ async def _transfer(
     """Both directions share one shape: the saga in domain/ledger/transfers.py does the rest."""
 
     async def work() -> TransferPayload:
+        owner = _owner(ctx)
+        account_id = _account_id(input.trading_account_id)
+        async with ctx.session() as session:
+            server_id, login = await owned_trading_account(session, user_id=owner, account_id=account_id)
         view = await move(
-            ctx.services.session_factory, ctx.actor, user_id=_owner(ctx), wallet_id=_id(input.wallet_id, "walletId"),
-            server_id=input.server_id, login=input.trading_account_login, amount=input.amount,
-            idempotency_key=input.idempotency_key)
-        return _transfer_payload(view)
+            ctx.services.session_factory, ctx.actor, user_id=owner, wallet_id=_id(input.wallet_id, "walletId"),
+            server_id=server_id, login=login, amount=input.amount, idempotency_key=input.idempotency_key)
+        return _transfer_payload(dataclasses.replace(view, trading_account_id=account_id))
 
     return await payload_or_errors(work, _transfer_failed)
 
@@ -153,15 +165,17 @@ class LedgerMutations:
         return await _transfer(info.context, transfers.transfer_from_trading_account, input)
 
     @strawberry.mutation(permission_classes=[IsAuthenticated],
-                         description="Exchange between two of your wallets at the quoted rate.")
+                         description="Exchange between two of your wallets at the rate of a quote from quoteExchange: "
+                                     "accepts the quote (once, before it expires).")
     async def exchange(self, info: Info[Context, Any], input: ExchangeInput) -> ExchangePayload:
         ctx = info.context
 
         async def work() -> ExchangePayload:
+            owner, qid = _owner(ctx), quotes.quote_id(input.quote_id)
+
             async def txn(session: AsyncSession) -> wallets.ExchangeResult:
-                return await wallets.exchange(
-                    session, ctx.actor, user_id=_owner(ctx), from_currency=input.from_currency,
-                    to_currency=input.to_currency, amount=input.amount, idempotency_key=input.idempotency_key)
+                return await quotes.accept_quote(session, ctx.actor, user_id=owner, quote=qid,
+                                                 idempotency_key=input.idempotency_key)
 
             return ExchangePayload(exchange=Exchange.of(await ctx.transaction(txn, grouped=True)))
 

@@ -84,6 +84,7 @@ class Transfer:
     direction: TransferDirection
     status: TransferStatus
     wallet_id: strawberry.ID
+    trading_account_id: strawberry.ID | None
     server_id: str
     trading_account_login: int
     currency: str
@@ -94,6 +95,7 @@ class Transfer:
     def of(cls, t: TransferView) -> Transfer:
         return cls(id=strawberry.ID(str(t.id)), direction=TransferDirection(t.direction.value),
                    status=TransferStatus(t.status.value), wallet_id=strawberry.ID(str(t.wallet_id)),
+                   trading_account_id=strawberry.ID(str(t.trading_account_id)) if t.trading_account_id else None,
                    server_id=t.server_id, trading_account_login=t.login, currency=t.currency,
                    amount=at_scale(t.amount, t.currency), created_at=t.created_at)
 
@@ -101,8 +103,7 @@ class Transfer:
 @strawberry.input
 class TransferToTradingAccountInput:
     wallet_id: strawberry.ID
-    trading_account_login: int
-    server_id: str
+    trading_account_id: strawberry.ID = strawberry.field(description="The trading account's id (tradingAccount.id).")
     amount: Money  # type: ignore[valid-type]
     idempotency_key: str
 
@@ -110,8 +111,7 @@ class TransferToTradingAccountInput:
 @strawberry.input
 class TransferFromTradingAccountInput:
     wallet_id: strawberry.ID
-    trading_account_login: int
-    server_id: str
+    trading_account_id: strawberry.ID = strawberry.field(description="The trading account's id (tradingAccount.id).")
     amount: Money  # type: ignore[valid-type]
     idempotency_key: str
 
@@ -122,11 +122,9 @@ class TransferPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.input
+@strawberry.input(description="Accept a quote from quoteExchange (before it expires, once).")
 class ExchangeInput:
-    from_currency: str
-    to_currency: str
-    amount: Money  # type: ignore[valid-type]
+    quote_id: strawberry.ID
     idempotency_key: str
 
 

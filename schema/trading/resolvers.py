@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from domain.platforms import registry as platform_registry
 from domain.shared.errors import NotFound
 from domain.shared.pagination import check_page_size
 from domain.trading import admin, instruments, positions, queries, servers
@@ -67,6 +68,11 @@ class TradingQueries:
     async def trading_servers(self, info: Info[Context, Any]) -> list[TradingServer]:
         async with info.context.session() as session:
             return [TradingServer.from_status(s) for s in await servers.server_statuses(session)]
+
+    @strawberry.field(permission_classes=[Requires("trading.read")],
+                      description="Trading platforms a server may name (each registered by its adapter package).")
+    def trading_platforms(self) -> list[str]:
+        return platform_registry.names()
 
     @strawberry.field(permission_classes=[Requires("trading.read")], description="Open ingestion errors, newest first.")
     async def ingestion_errors(

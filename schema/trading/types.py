@@ -225,10 +225,12 @@ class TradingServerInput:
     password: str
     symbol_map: list[SymbolMappingInput] = strawberry.field(default_factory=list)
     enabled: bool = True
+    platform: str = strawberry.field(default="mt5", description="A registered trading platform (tradingPlatforms).")
 
     def to_config(self) -> ServerConfig:
         return ServerConfig(
             name=self.name, base_url=self.base_url, manager_login=self.manager_login, password=self.password,
+            platform=self.platform,
             symbol_map={m.server_symbol: m.canonical for m in self.symbol_map}, enabled=self.enabled,
         )  # fmt: skip
 

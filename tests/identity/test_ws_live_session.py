@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,6 +35,7 @@ from domain.shared.db import in_transaction
 from schema.root import build_schema
 from schema.system.resolvers import HEARTBEAT_TOPIC
 from tests.conftest import GraphQLClient, serve, unique
+from tests.fx.helpers import new_quote
 from tests.identity.helpers import login, register
 from tests.identity.staff import make_staff
 from tests.ledger.conftest import snapshot
@@ -206,7 +208,7 @@ async def _exchange_refused(ws: Subscription, op_id: str, code: str) -> None:
     """The mutation is refused with `code` and the socket closes with 4401 (or is already closed)."""
     try:
         await ws.send({"id": op_id, "type": "subscribe", "payload": {"query": EXCHANGE, "variables": {"i": {
-            "fromCurrency": "USD", "toCurrency": "EUR", "amount": "10", "idempotencyKey": unique("x")}}}})
+            "quoteId": str(uuid.uuid4()), "idempotencyKey": unique("x")}}}})
     except LocalProtocolError:  # the server closed it already
         assert (await ws.closed()).code == 4401
         return
@@ -223,10 +225,11 @@ async def _exchange_refused(ws: Subscription, op_id: str, code: str) -> None:
 async def test_no_money_moves_over_a_socket_after_logout_everywhere(
     http: httpx.AsyncClient, session_factory: Any, live_server: Any,
 ) -> None:
-    client, _uid = await _funded_client(http, session_factory)
+    client, uid = await _funded_client(http, session_factory)
+    quote = await new_quote(session_factory, uid)
     async with graphql_ws(live_server.ws_url, payload={"authorization": f"Bearer {client['accessToken']}"}) as ws:
         await ws.send({"id": "ok", "type": "subscribe", "payload": {"query": EXCHANGE, "variables": {"i": {
-            "fromCurrency": "USD", "toCurrency": "EUR", "amount": "10", "idempotencyKey": unique("x")}}}})
+            "quoteId": quote, "idempotencyKey": unique("x")}}}})
         done = await ws.receive(timeout=10)
         assert done["payload"]["data"]["exchange"]["errors"] == [], done  # the path works while signed in
         assert (await ws.receive(timeout=5))["type"] == "complete"
@@ -252,7 +255,7 @@ async def test_each_operation_is_checked_even_when_no_change_is_heard(
             assert body["data"]["logoutEverywhere"]["ok"] is True
             before = await snapshot(session_factory)
             await ws.send({"id": "late", "type": "subscribe", "payload": {"query": EXCHANGE, "variables": {"i": {
-                "fromCurrency": "USD", "toCurrency": "EUR", "amount": "10", "idempotencyKey": unique("x")}}}})
+                "quoteId": str(uuid.uuid4()), "idempotencyKey": unique("x")}}}})
             message = await ws.receive(timeout=10)
             assert message["type"] == "error" and message["id"] == "late", message
             assert message["payload"][0]["extensions"] == {"code": "SESSION_ENDED"}, message

@@ -13,6 +13,7 @@ from domain.shared.actor import Actor
 from domain.shared.db import in_transaction
 from schema.context import Context
 from schema.root import build_schema
+from tests.fx.helpers import new_quote
 from tests.ledger.conftest import check_invariants, client, key, snapshot, staff
 
 
@@ -59,15 +60,14 @@ async def test_exchange_mutation_and_typed_errors(schema, runtime, session_facto
     uid = await make_user()
     await in_transaction(session_factory, lambda s: wallets.deposit_to_wallet(
         s, client(uid), user_id=uid, currency="USD", amount=Decimal("100"), idempotency_key=key()))
+    too_much, half = await new_quote(session_factory, uid, amount="100.01"), await new_quote(session_factory, uid,
+                                                                                              amount="50")
     before = await snapshot(session_factory)
-
-    refused = await run(schema, runtime, client(uid), EXCHANGE,
-                        i={"fromCurrency": "USD", "toCurrency": "EUR", "amount": "100.01", "idempotencyKey": key()})
+    refused = await run(schema, runtime, client(uid), EXCHANGE, i={"quoteId": too_much, "idempotencyKey": key()})
     assert refused.data["exchange"]["errors"] == [{"code": "INSUFFICIENT_FUNDS", "field": "amount"}]
     assert await snapshot(session_factory) == before
 
-    done = await run(schema, runtime, client(uid), EXCHANGE,
-                     i={"fromCurrency": "USD", "toCurrency": "EUR", "amount": "50", "idempotencyKey": key()})
+    done = await run(schema, runtime, client(uid), EXCHANGE, i={"quoteId": half, "idempotencyKey": key()})
     assert done.data["exchange"]["errors"] == [] and Decimal(done.data["exchange"]["exchange"]["bought"]) > 0
     await check_invariants(session_factory)
 
@@ -94,9 +94,9 @@ async def test_money_operations_can_be_looked_up_by_their_idempotency_key(schema
         s, client(uid), user_id=uid, currency="USD", amount=Decimal("100"), idempotency_key=key()))
     refused_key, done_key, big_key = key(), key(), key()
     await run(schema, runtime, client(uid), EXCHANGE,
-              i={"fromCurrency": "USD", "toCurrency": "EUR", "amount": "100.01", "idempotencyKey": refused_key})
+              i={"quoteId": await new_quote(session_factory, uid, amount="100.01"), "idempotencyKey": refused_key})
     done = await run(schema, runtime, client(uid), EXCHANGE,
-                     i={"fromCurrency": "USD", "toCurrency": "EUR", "amount": "50", "idempotencyKey": done_key})
+                     i={"quoteId": await new_quote(session_factory, uid, amount="50"), "idempotencyKey": done_key})
     assert done.data["exchange"]["errors"] == []
 
     # applied: succeeded, with the entry it posted; refused: nothing was applied, so nothing is stored

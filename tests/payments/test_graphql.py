@@ -103,7 +103,9 @@ async def test_staff_refund_goes_to_the_provider_and_is_booked_by_its_webhook(co
 
     from tests.payments.conftest import snapshot
 
-    owner = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    registered = await register(GraphQLClient(http))
+    await onboarded(session_factory, int(registered["viewer"]["id"]))
+    owner = GraphQLClient(http, registered["accessToken"])
     created = (await owner(CREATE, {"i": {"methodCode": CARD, "currency": "USD", "amount": "100.00",
                                           "country": "DE"}}))["data"]["createDeposit"]
     pid = created["payment"]["id"]

@@ -25,8 +25,7 @@ def refused(query: str, operation: str | None = None, actor: Actor = PROFILE) ->
 
 
 @pytest.mark.parametrize("query", [
-    "mutation { exchange(input: {fromCurrency: \"USD\", toCurrency: \"EUR\", amount: \"1\", idempotencyKey: \"k\"}) "
-    "{ errors { code } } }",
+    "mutation { exchange(input: {quoteId: \"1\", idempotencyKey: \"k\"}) { errors { code } } }",
     "query { myWallets { balance } sessions: mySessions { id } }",  # an alias changes nothing
     "query { ...F } fragment F on Query { myWallets { balance } ... on Query { myApiTokens { id } } }",
     "query { ... on Query { ... on Query { staffUsers { id } } } }",

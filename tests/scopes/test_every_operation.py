@@ -62,7 +62,8 @@ OPEN_TO_OWNER_SCOPES: dict[str, set[str]] = {
     **{f"Subscription.{name}": {"profile.read"} for name in ("walletUpdated", "paymentUpdated")},
     **{f"Query.{name}": {"ib.tree.read"} for name in (
         "myIbProfile", "myIbTree", "myIbClients", "myIbClient", "myIbCommissions", "myIbPayouts",
-        "myIbStatementCsv", "myIbStatementPdf", "myIbReferralLinks", "myIbDisputes")},
+        "myIbStatementCsv", "myIbStatementPdf", "myIbReferralLinks", "myIbDisputes", "myIbCommissionLine",
+        "myIbManagedLinks")},
 }
 # Codes a permission refusal carries: an allowed token must meet none of them.
 REFUSAL_CODES = {"INSUFFICIENT_SCOPE", "FORBIDDEN", "UNAUTHENTICATED"}

@@ -18,6 +18,7 @@ from domain.ledger import wallets
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import in_transaction
 from tests.conftest import GraphQLClient
+from tests.fx.helpers import new_quote
 from tests.identity.helpers import code_at, enrol_totp, login, outbox_for, register
 from tests.identity.staff import make_staff
 from tests.scopes.helpers import table_state
@@ -59,13 +60,16 @@ async def _mint(session_factory: Any, settings: Any, owner: int, kind: ActorKind
 async def test_read_tokens_cannot_move_money_or_change_leverage(http: httpx.AsyncClient, session_factory,
                                                                settings) -> None:
     owner = await _ib_client(http, session_factory)
+    quote = await new_quote(session_factory, int(owner["id"]), amount="50")
     probes: list[tuple[str, dict[str, Any]]] = [
-        (EXCHANGE, {"i": {"fromCurrency": "USD", "toCurrency": "EUR", "amount": "50", "idempotencyKey": key()}}),
+        (EXCHANGE, {"i": {"quoteId": quote, "idempotencyKey": key()}}),
+        ("""mutation($i: QuoteExchangeInput!) { quoteExchange(input: $i) { errors { code } } }""",
+         {"i": {"fromCurrency": "USD", "toCurrency": "EUR", "amount": "50"}}),
         ("""mutation($i: TransferToTradingAccountInput!) { transferToTradingAccount(input: $i) { errors { code } } }""",
-         {"i": {"walletId": "1", "tradingAccountLogin": 1, "serverId": "1", "amount": "1", "idempotencyKey": key()}}),
+         {"i": {"walletId": "1", "tradingAccountId": "1", "amount": "1", "idempotencyKey": key()}}),
         ("""mutation($i: TransferFromTradingAccountInput!) { transferFromTradingAccount(input: $i) {
            errors { code } } }""",
-         {"i": {"walletId": "1", "tradingAccountLogin": 1, "serverId": "1", "amount": "1", "idempotencyKey": key()}}),
+         {"i": {"walletId": "1", "tradingAccountId": "1", "amount": "1", "idempotencyKey": key()}}),
         ("""mutation($i: CreateDepositInput!) { createDeposit(input: $i) { errors { code } } }""",
          {"i": {"methodCode": "card", "currency": "USD", "amount": "10"}}),
         ("mutation { requestLeverageChange(accountId: \"1\", leverage: 500) { errors { code } } }", {}),

@@ -155,3 +155,57 @@ async def clawback_ib_cpa(env: Env) -> Probe:
     client, email = await _ib_with_client(env)
     return Probe("mutation($c: ID!) { clawbackIbCpa(input: {clientId: $c, reason: \"probe\"}) { ok errors { code } } }",
                  {"c": str(client)}, [email])
+
+
+@case("Query.myIbCommissionLine", "Query.ibCommissionLine")
+async def explain_line(env: Env) -> Probe:
+    line = await _owner_line(env)
+    return Probe("query($l: ID!) { myIbCommissionLine(lineId: $l) { amount formula } "
+                 "ibCommissionLine(lineId: $l) { amount formula } }", {"l": str(line)}, ["43.21", "tenancy-formula"])
+
+
+async def _owner_held_payout(env: Env) -> None:
+    await _ib_with_client(env)
+    async with env.session_factory() as s, s.begin():
+        await s.execute(text("INSERT INTO ib_payouts (ib_id, currency, period_key, amount, status) "
+                             "VALUES (:ib, 'USD', '2024-01', 12.34, 'held')"), {"ib": env.owner_id})
+
+
+@case("Query.ibPayoutPreview")
+async def payout_preview(env: Env) -> Probe:
+    await _owner_held_payout(env)
+    return Probe("query($i: ID!) { ibPayoutPreview(period: \"2024-01\", ibId: $i) { amount heldBefore "
+                 "existingPayout { amount } } }", {"i": str(env.owner_id)}, ["12.34"])
+
+
+@case("Mutation.runIbPayouts")
+async def payout_run(env: Env) -> Probe:
+    await _owner_held_payout(env)
+    return Probe("mutation($i: ID!) { runIbPayouts(input: {period: \"2024-01\", ibId: $i, idempotencyKey: \"t\"}) {"
+                 " run { existing { amount } } errors { code } } }", {"i": str(env.owner_id)}, ["12.34"])
+
+
+async def _owner_application(env: Env) -> str:
+    made = await env.owner("mutation { applyForIb(input: {channels: [WEBSITE], expectedClients: 3, "
+                           "message: \"secret-pitch\"}) { application { id } errors { code } } }")
+    return str(made["data"]["applyForIb"]["application"]["id"])
+
+
+@case("Mutation.approveIbApplication", "Mutation.rejectIbApplication")
+async def decide_application(env: Env) -> Probe:
+    app = await _owner_application(env)
+    return Probe("mutation($a: ID!) { approveIbApplication(input: {applicationId: $a}) { application { message } "
+                 "errors { code } } rejectIbApplication(input: {applicationId: $a, reason: \"probe\"}) { "
+                 "application { message } errors { code } } }", {"a": app}, ["secret-pitch"])
+
+
+@case("Mutation.renameMyIbReferralLink", "Mutation.disableMyIbReferralLink")
+async def manage_link(env: Env) -> Probe:
+    from domain.ib import links
+
+    await _ib_with_client(env)
+    async with env.session_factory() as s, s.begin():
+        link = await links.create(s, STAFF, env.owner_id, links.LinkSpec("secret-link-name"))
+    return Probe("mutation($l: ID!) { renameMyIbReferralLink(input: {linkId: $l, name: \"x\"}) { link { code } "
+                 "errors { code } } disableMyIbReferralLink(input: {linkId: $l}) { link { code name } "
+                 "errors { code } } }", {"l": str(link.id)}, [link.code, "secret-link-name"])

@@ -73,11 +73,11 @@ async def wallet_transactions(env: Env) -> Probe:
 
 @case("Mutation.transferToTradingAccount", "Mutation.transferFromTradingAccount")
 async def transfers(env: Env) -> Probe:
-    server_id, login, _ = await _owned_account(env)
+    _, _, account_id = await _owned_account(env)
     wallet_id, amount = await _funded_wallet(env)
     return Probe("""mutation($i: TransferToTradingAccountInput!) { transferToTradingAccount(input: $i) {
-        errors { code } } }""", {"i": {"walletId": str(wallet_id), "tradingAccountLogin": login,
-                                      "serverId": str(server_id), "amount": "1.00",
+        errors { code } } }""", {"i": {"walletId": str(wallet_id), "tradingAccountId": str(account_id),
+                                      "amount": "1.00",
                                       "idempotencyKey": uuid.uuid4().hex}}, [amount])
 
 
@@ -138,3 +138,24 @@ async def resolve_ingestion_error(env: Env) -> Probe:
             "RETURNING id"), {"s": server_id, "d": detail})
     return Probe("mutation($i: ID!) { resolveIngestionError(id: $i, note: \"probe\") { ingestionError { detail } "
                  "errors { code } } }", {"i": str(error_id)}, [detail])
+
+
+@case("Mutation.exchange")
+async def accept_quote(env: Env) -> Probe:
+    """The owner's quote, accepted by an outsider: not found, and the quote stays the owner's to use."""
+    from tests.fx.helpers import new_quote
+
+    await _funded_wallet(env)
+    quote = await new_quote(env.session_factory, env.owner_id, amount="10")
+    return Probe("""mutation($i: ExchangeInput!) { exchange(input: $i) { exchange { bought } errors { code } } }""",
+                 {"i": {"quoteId": quote, "idempotencyKey": uuid.uuid4().hex}}, [quote])
+
+
+@case("Mutation.createAccountType", "Mutation.updateAccountType")
+async def account_types(env: Env) -> Probe:
+    """Staff configuration naming a trading server: an outsider is refused and learns nothing of it."""
+    server_id, _, _ = await _owned_account(env)
+    code = f"tenancy_{uuid.uuid4().hex[:8]}"
+    return Probe("""mutation($i: AccountTypeInput!) { createAccountType(input: $i) { accountType { groupName }
+        errors { code } } }""", {"i": {"code": code, "name": "T", "currencies": ["USD"], "serverId": str(server_id),
+                                      "groupName": "real\\secret-group"}}, ["secret-group"])

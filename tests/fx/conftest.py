@@ -1,0 +1,3 @@
+from tests.ledger.conftest import make_user
+
+__all__ = ["make_user"]
