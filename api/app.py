@@ -140,6 +140,11 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     from api.referrals import referral_routes
 
     routes += referral_routes(lambda: state["runtime"].services)  # GET /r/<code>: IB referral links
+    from api.documents import document_routes
+    from api.portal_pages import portal_page_routes
+
+    routes += document_routes(settings, lambda: state["runtime"].services)  # GET /documents/<signed token>
+    routes += portal_page_routes(settings)  # /verify-email, /reset-password, /confirm-email (development)
     if settings.bench_anchor and not settings.is_production:
         routes.append(Route("/bench/anchor", bench_anchor))
     # Forwarded headers are believed only from configured proxies (FOREXCRM_TRUSTED_PROXIES): from

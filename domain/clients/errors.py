@@ -123,3 +123,19 @@ class CurrencyNotOffered(ValidationFailed):
     """The account type does not offer accounts in this currency."""
 
     code = "ACCOUNT_CURRENCY_NOT_OFFERED"
+class DocumentLinkInvalid(NotFound):
+    """A document link that was not issued by us, or was altered."""
+
+    code = "DOCUMENT_LINK_INVALID"
+
+
+class DocumentLinkExpired(NotFound):
+    code = "DOCUMENT_LINK_EXPIRED"
+
+
+class DeskInvalid(ValidationFailed):
+    code = "DESK_INVALID"
+
+
+class SearchQueryInvalid(ValidationFailed):
+    code = "SEARCH_QUERY_INVALID"

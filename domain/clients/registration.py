@@ -85,7 +85,7 @@ async def send_verification(session: AsyncSession, settings: Settings, client: C
     token = new_token()
     session.add(OneTimeToken(user_id=user.id, purpose=VERIFY_PURPOSE, token_hash=token_hash(token), payload={},
                              expires_at=datetime.now(UTC) + VERIFY_TTL))
-    link = f"{settings.public_base_url}/verify-email?token={token}"
+    link = settings.portal_link("verify-email", token)
     body = f"Welcome! Confirm your email address within 48 hours:\n\n{link}\n"
     await email_client(session, client, to=user.email, subject="Confirm your email address", body=body,
                        record_body="Email verification link sent.")

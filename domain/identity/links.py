@@ -75,7 +75,7 @@ async def request_password_reset(session: AsyncSession, settings: Settings, redi
     if user is None or user.status != "active":
         return
     token = await _issue(session, user.id, "password_reset", RESET_TTL)
-    link = f"{settings.public_base_url}/reset-password?token={token}"
+    link = settings.portal_link("reset-password", token)
     await send_email(session, to=user.email, subject="Reset your password", user_id=user.id,
                      body=f"Use this link within 30 minutes to choose a new password:\n{link}\n\n"
                           "If you did not ask for this, ignore this email.")
@@ -121,7 +121,7 @@ async def request_email_change(session: AsyncSession, settings: Settings, actor:
         raise EmailTaken("an account with this email already exists", field="newEmail")
     assert actor.user_id is not None
     token = await _issue(session, actor.user_id, "email_change", EMAIL_CHANGE_TTL, {"email": cleaned})
-    link = f"{settings.public_base_url}/confirm-email?token={token}"
+    link = settings.portal_link("confirm-email", token)
     await send_email(session, to=cleaned, subject="Confirm your new email address", user_id=actor.user_id,
                      body=f"Confirm this address for your account within 24 hours:\n{link}")
     await record(session, actor, action="auth.email_change_requested", entity_type="user", entity_id=actor.user_id,

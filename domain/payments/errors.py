@@ -103,3 +103,9 @@ class CryptoAddressInvalid(ValidationFailed):
     """A crypto withdrawal names no destination address, or one that cannot be an address."""
 
     code = "CRYPTO_ADDRESS_INVALID"
+class SignalNotFound(NotFound):
+    code = "SIGNAL_NOT_FOUND"
+
+
+class SignalAlreadyReviewed(Conflict):
+    code = "SIGNAL_ALREADY_REVIEWED"

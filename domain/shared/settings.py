@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".data")
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     public_base_url: str = "http://127.0.0.1:8000"
+    # Where e-mailed links point (FOREXCRM_PORTAL_URL): the client portal, which reads `token` from
+    # <portal>/verify-email, /reset-password and /confirm-email and calls the matching mutation.
+    # Unset: the API's public_base_url, which answers those paths with a page saying so.
+    portal_url: str | None = None
     allowed_ws_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000", "http://localhost:5173"]
     )
@@ -174,6 +178,10 @@ class Settings(BaseSettings):
     audit_seal_s3_region: str = "us-east-1"
     audit_seal_s3_access_key: SecretStr = SecretStr("")
     audit_seal_s3_secret_key: SecretStr = SecretStr("")
+
+    def portal_link(self, path: str, token: str) -> str:
+        """An e-mailed link: `<portal>/<path>?token=<token>`."""
+        return f"{(self.portal_url or self.public_base_url).rstrip('/')}/{path.lstrip('/')}?token={token}"
 
     @property
     def is_production(self) -> bool:

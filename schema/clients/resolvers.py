@@ -41,6 +41,7 @@ from domain.identity.models import User
 from domain.shared.errors import DomainError
 from domain.shared.pagination import check_page_size
 from domain.trading.models import TradingAccount
+from schema.clients.staff import ClientStaffMutations, ClientStaffQueries
 from schema.clients.types import (
     AnswerInput,
     AttributionInput,
@@ -136,7 +137,8 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
     answered = await questionnaire.latest(session, client.id)
     applicant = await session.get(KycApplicant, client.id)
     return Client360(
-        id=strawberry.ID(str(client.id)), status=ClientStatus(client.status), kind=client.kind, email=user.email,
+        id=strawberry.ID(str(client.id)), user_id=strawberry.ID(str(client.user_id)),
+        status=ClientStatus(client.status), kind=client.kind, email=user.email,
         first_name=client.first_name, last_name=client.last_name, date_of_birth=client.date_of_birth,
         country=client.country, desk=client.desk, phone=client.profile.get("phone"),
         profile_json=cast(JSON, client.profile),
@@ -572,6 +574,6 @@ class ClientMoreMutations:
         return await _mutate(ctx, txn, lambda e: PublishQuestionnairePayload(errors=e))
 
 
-QUERIES = (ClientQueries,)
-MUTATIONS = (ClientMutations, ClientMoreMutations)
+QUERIES = (ClientQueries, ClientStaffQueries)
+MUTATIONS = (ClientMutations, ClientMoreMutations, ClientStaffMutations)
 SUBSCRIPTIONS = ()

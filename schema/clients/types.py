@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.types import Info
 
 from domain.clients import models as m
 from domain.clients.payment_gates import Gate
@@ -16,6 +17,7 @@ from domain.payments import repo as payment_repo
 from domain.payments.repo import Payment as PaymentRow
 from domain.shared.pagination import check_page_size
 from domain.trading.models import TradingAccount as AccountRow
+from schema.clients.ids import user_id_of
 from schema.context import Context
 from schema.errors import UserError
 from schema.ledger.types import Wallet
@@ -177,6 +179,10 @@ class ScreeningHit:
     status: str
     at: dt.datetime
 
+    @strawberry.field(description="The client's user id (beside clientId).")
+    async def user_id(self, info: Info[Any, Any]) -> strawberry.ID | None:
+        return await user_id_of(info, self.client_id)
+
     @classmethod
     def from_row(cls, r: ScreeningRow) -> ScreeningHit:
         return cls(id=strawberry.ID(str(r.id)), client_id=strawberry.ID(str(r.client_id)), list_name=r.list_name,
@@ -209,6 +215,10 @@ class CommunicationEntry:
     body: str
     author_user_id: strawberry.ID | None
     at: dt.datetime
+
+    @strawberry.field(description="The client's user id (beside clientId).")
+    async def user_id(self, info: Info[Any, Any]) -> strawberry.ID | None:
+        return await user_id_of(info, self.client_id)
 
     @classmethod
     def from_row(cls, r: m.Communication) -> CommunicationEntry:
@@ -273,6 +283,7 @@ class MyClient:
 @strawberry.type(description="A client as staff see them (list rows).")
 class ClientSummary:
     id: strawberry.ID
+    user_id: strawberry.ID = strawberry.field(description="The client's user id (beside the client id).")
     status: ClientStatus
     kind: str
     name: str
@@ -283,13 +294,15 @@ class ClientSummary:
 
     @classmethod
     def from_row(cls, c: m.Client) -> ClientSummary:
-        return cls(id=strawberry.ID(str(c.id)), status=ClientStatus(c.status), kind=c.kind, name=c.full_name,
+        return cls(id=strawberry.ID(str(c.id)), user_id=strawberry.ID(str(c.user_id)), status=ClientStatus(c.status),
+                   kind=c.kind, name=c.full_name,
                    country=c.country, desk=c.desk, risk_level=c.risk_level, created_at=c.created_at)
 
 
 @strawberry.type(description="The client-360 view: profile, history, documents, screening, accounts, notes.")
 class Client360:
     id: strawberry.ID
+    user_id: strawberry.ID = strawberry.field(description="The client's user id (beside the client id).")
     status: ClientStatus
     kind: str
     email: str

@@ -14,6 +14,7 @@ from domain.clients.access import parse_id
 from domain.compliance import lists, screening
 from domain.compliance.models import ScreeningResult
 from schema.clients.types import ScreeningHit, ScreeningHitPayload
+from schema.compliance.signals import SignalMutations, SignalQueries
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
 from schema.permissions import Requires
@@ -82,6 +83,6 @@ class ComplianceMutations:
         return await payload_or_errors(work, lambda e: ScreeningHitPayload(errors=e))
 
 
-QUERIES = (ComplianceQueries,)
-MUTATIONS = (ComplianceMutations,)
+QUERIES = (ComplianceQueries, SignalQueries)
+MUTATIONS = (ComplianceMutations, SignalMutations)
 SUBSCRIPTIONS = ()

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
 from domain.risk.desk import AssignmentRow, Flag, ThresholdSet, as_json
 from domain.risk.exposure import Dimension, ExposureLine, ExposureReport, HistoryPoint, TopClient
@@ -17,6 +18,7 @@ from domain.risk.metrics import ClientMetrics
 from domain.risk.segmentation import Rule
 from domain.risk.whatif import WhatIfLine, WhatIfReport
 from domain.shared.money import at_scale
+from schema.clients.ids import client_id_of, user_id_of
 from schema.scalars import Money
 
 ExposureDimension = strawberry.enum(Dimension, name="ExposureDimension")
@@ -110,6 +112,10 @@ class TopClientType:
     net_lots: Decimal
     positions: int
 
+    @strawberry.field(description="The client id of clientUserId.")
+    async def client_id(self, info: Info[Any, Any]) -> strawberry.ID | None:
+        return await client_id_of(info, self.client_user_id)
+
     @classmethod
     def of(cls, t: TopClient) -> TopClientType:
         return cls(account_id=_id(t.account_id), client_user_id=_id(t.user_id),
@@ -181,6 +187,10 @@ class RiskFlagType:
     updated_at: datetime
     review_note: str | None
 
+    @strawberry.field(description="The client id of clientUserId.")
+    async def client_id(self, info: Info[Any, Any]) -> strawberry.ID | None:
+        return await client_id_of(info, self.client_user_id)
+
     @classmethod
     def of(cls, f: Flag) -> RiskFlagType:
         return cls(id=strawberry.ID(str(f.id)), account_id=strawberry.ID(str(f.account_id)),
@@ -207,6 +217,10 @@ class SegmentAssignmentType:
     target_group: str | None
     sync_status: str
     sync_error: str | None
+
+    @strawberry.field(description="The user id of clientId.")
+    async def client_user_id(self, info: Info[Any, Any]) -> strawberry.ID | None:
+        return await user_id_of(info, self.client_id)
 
     @classmethod
     def of(cls, a: AssignmentRow) -> SegmentAssignmentType:

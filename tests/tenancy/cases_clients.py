@@ -133,3 +133,41 @@ async def search_communications(env: Env) -> Probe:
         client_id = await s.scalar(text("SELECT id FROM clients WHERE user_id = :u"), {"u": env.owner_id})
     return Probe("query($c: ID) { searchCommunications(clientId: $c) { nodes { subject body clientId } } }",
                  {"c": str(client_id)}, secrets=[f'"clientId": "{client_id}"'], empty_ok=True)
+
+
+async def _owner_signal(env: Env) -> int:
+    async with env.session_factory() as s, s.begin():
+        return int(await s.scalar(text(
+            "INSERT INTO payment_signals (user_id, payment_id, kind, details) VALUES (:u, NULL, 'tenancy_kind', "
+            "'{\"payer\": \"Secret Payer\"}') RETURNING id"), {"u": env.owner_id}))
+
+
+@case("Query.paymentSignals")
+async def payment_signals(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    await _owner_signal(env)
+    return Probe("query($c: ID!) { paymentSignals(clientId: $c) { nodes { kind details } } }", {"c": str(cid)},
+                 secrets=["tenancy_kind", "Secret Payer"], empty_ok=True)
+
+
+@case("Mutation.reviewPaymentSignal")
+async def review_signal(env: Env) -> Probe:
+    sid = await _owner_signal(env)
+    return Probe("mutation($s: ID!) { reviewPaymentSignal(signalId: $s, decision: DISMISS, note: \"x\") {"
+                 " signal { kind details } errors { code } } }", {"s": str(sid)}, secrets=["Secret Payer"])
+
+
+@case("Mutation.assignClientDesk")
+async def assign_desk(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    return Probe("mutation($c: ID!) { assignClientDesk(clientId: $c, desk: \"elsewhere\") {"
+                 " client { name desk } errors { code } } }", {"c": str(cid)}, secrets=["Ownerclient"])
+
+
+@case("Mutation.documentViewLink")
+async def document_link(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    async with env.session_factory() as s:
+        doc = await s.scalar(text("SELECT id FROM client_documents WHERE client_id = :c"), {"c": cid})
+    return Probe("mutation($d: ID!) { documentViewLink(documentId: $d) { link { url } errors { code } } }",
+                 {"d": str(doc)}, secrets=["/documents/"])

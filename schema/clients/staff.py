@@ -1,0 +1,94 @@
+"""Staff tools on clients: search, desk assignment, and short-lived links to view a KYC document."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from domain.clients import desks, document_links, search
+from domain.clients.access import client_for, parse_id
+from domain.shared.pagination import check_page_size
+from schema.clients.types import ClientPayload, ClientSummary
+from schema.context import Context
+from schema.errors import UserError, payload_or_errors
+from schema.pagination import Connection, Edge, PageInfo
+from schema.permissions import Requires
+
+Ctx = Info[Context, Any]
+
+
+@strawberry.type(description="A client found by a staff search, with how well and by what it matched.")
+class ClientSearchHit:
+    client: ClientSummary
+    email: str
+    rank: float = strawberry.field(description="1.0 for an exact id or login, lower for looser matches.")
+    matched_on: str = strawberry.field(description="id, login, email, name or phone: the best of the matches.")
+
+
+@strawberry.type(description="A signed link to one document, valid about a minute; opening it is audited.")
+class DocumentViewLink:
+    url: str
+    expires_at: dt.datetime
+
+
+@strawberry.type
+class DocumentViewLinkPayload:
+    link: DocumentViewLink | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class ClientStaffQueries:
+    @strawberry.field(permission_classes=[Requires("clients.read")],
+                      description="Find clients you may see by client id, trading login, e-mail, name or phone "
+                                  "(3 characters at least, or an id/login), best match first.")
+    async def search_clients(self, info: Ctx, query: str, first: int | None = None,
+                             after: str | None = None) -> Connection[ClientSearchHit]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        async with info.context.session() as session:  # a DomainError is shown with its code
+            found = await search.search(session, info.context.actor, query, first=size, after=after)
+        edges = [Edge(cursor=search.encode_cursor(h.rank, h.client.id),
+                      node=ClientSearchHit(client=ClientSummary.from_row(h.client), email=h.email,
+                                           rank=float(h.rank), matched_on=h.matched_on)) for h in found.hits]
+        return Connection(edges=edges, page_info=PageInfo(has_next_page=found.has_next_page,
+                                                          end_cursor=edges[-1].cursor if edges else None))
+
+
+@strawberry.type
+class ClientStaffMutations:
+    @strawberry.mutation(permission_classes=[Requires("clients.assign_desk")],
+                         description="Put a client on a desk (null: no desk); staff scoped to that desk see them.")
+    async def assign_client_desk(self, info: Ctx, client_id: strawberry.ID, desk: str | None,
+                                 reason: str = "") -> ClientPayload:
+        ctx = info.context
+
+        async def work() -> ClientPayload:
+            async def txn(session: AsyncSession) -> ClientPayload:
+                client = await client_for(session, ctx.actor, parse_id(str(client_id), "clientId"), lock=True)
+                await desks.assign_desk(session, ctx.actor, client, desk, reason=reason)
+                return ClientPayload(client=ClientSummary.from_row(client))
+
+            return await ctx.transaction(txn)
+
+        return await payload_or_errors(work, lambda e: ClientPayload(errors=e))
+
+    @strawberry.mutation(permission_classes=[Requires("kyc.review")],
+                         description="A link (GET, about 60 s, this session only) that shows one KYC document; "
+                                     "issuing and every opening are audited.")
+    async def document_view_link(self, info: Ctx, document_id: strawberry.ID) -> DocumentViewLinkPayload:
+        ctx = info.context
+
+        async def work() -> DocumentViewLinkPayload:
+            async def txn(session: AsyncSession) -> document_links.IssuedLink:
+                return await document_links.issue(session, ctx.settings, ctx.actor,
+                                                  parse_id(str(document_id), "documentId"))
+
+            issued = await ctx.transaction(txn)
+            return DocumentViewLinkPayload(link=DocumentViewLink(
+                url=issued.url, expires_at=dt.datetime.fromtimestamp(issued.expires_at, dt.UTC)))
+
+        return await payload_or_errors(work, lambda e: DocumentViewLinkPayload(errors=e))

@@ -1,0 +1,112 @@
+"""Suspicious-transaction signals (domain/payments/signals.py): listed and reviewed by compliance."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from typing import Any, cast
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from domain.clients.access import parse_id
+from domain.payments import signals
+from domain.payments.signals import PaymentSignal
+from domain.shared.pagination import check_page_size
+from schema.clients.ids import client_id_of
+from schema.context import Context
+from schema.errors import UserError, payload_or_errors
+from schema.pagination import Connection, to_connection
+from schema.permissions import Requires
+
+Ctx = Info[Context, Any]
+
+
+@strawberry.enum
+class SignalStatus(Enum):
+    OPEN = "open"
+    ESCALATED = "escalated"
+    DISMISSED = "dismissed"
+    CONFIRMED = "confirmed"
+
+
+@strawberry.enum
+class SignalDecision(Enum):
+    ESCALATE = "escalated"
+    DISMISS = "dismissed"
+    CONFIRM = "confirmed"
+
+
+@strawberry.type(description="A suspicious-transaction signal raised on a payment, and its review.")
+class PaymentSignalType:
+    id: strawberry.ID
+    kind: str
+    status: SignalStatus
+    user_id: strawberry.ID
+    payment_id: strawberry.ID | None
+    details: JSON
+    created_at: dt.datetime
+    reviewed_by: strawberry.ID | None
+    reviewed_at: dt.datetime | None
+    review_note: str | None
+
+    @strawberry.field(description="The client id of userId (null for a user without a client record).")
+    async def client_id(self, info: Ctx) -> strawberry.ID | None:
+        return await client_id_of(info, self.user_id)
+
+    @classmethod
+    def from_row(cls, r: PaymentSignal) -> PaymentSignalType:
+        return cls(id=strawberry.ID(str(r.id)), kind=r.kind, status=SignalStatus(r.status),
+                   user_id=strawberry.ID(str(r.user_id)),
+                   payment_id=strawberry.ID(str(r.payment_id)) if r.payment_id is not None else None,
+                   details=cast(JSON, r.details), created_at=r.created_at,
+                   reviewed_by=strawberry.ID(str(r.reviewed_by)) if r.reviewed_by is not None else None,
+                   reviewed_at=r.reviewed_at, review_note=r.review_note)
+
+
+@strawberry.type
+class PaymentSignalPayload:
+    signal: PaymentSignalType | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def _key(r: PaymentSignal) -> tuple[dt.datetime, int]:
+    return r.created_at, r.id
+
+
+@strawberry.type
+class SignalQueries:
+    @strawberry.field(permission_classes=[Requires("compliance.read")],
+                      description="Suspicious-transaction signals of clients you may see, newest first: by "
+                                  "status, kind, client.")
+    async def payment_signals(self, info: Ctx, status: list[SignalStatus] | None = None,
+                              kinds: list[str] | None = None, client_id: strawberry.ID | None = None,
+                              first: int | None = None, after: str | None = None) -> Connection[PaymentSignalType]:
+        size = check_page_size(first, info.context.settings.max_page_size)
+        criteria = signals.SignalFilter(
+            statuses=tuple(s.value for s in status or ()), kinds=tuple(kinds or ()),
+            client_id=parse_id(str(client_id), "clientId") if client_id is not None else None)
+        async with info.context.session() as session:  # a DomainError is shown with its code
+            page = await signals.list_signals(session, info.context.actor, criteria, first=size, after=after)
+        return to_connection(page, PaymentSignalType.from_row, _key)
+
+
+@strawberry.type
+class SignalMutations:
+    @strawberry.mutation(permission_classes=[Requires("compliance.review")],
+                         description="Escalate, dismiss or confirm a signal, with a note (who and when are kept).")
+    async def review_payment_signal(self, info: Ctx, signal_id: strawberry.ID, decision: SignalDecision,
+                                    note: str) -> PaymentSignalPayload:
+        ctx = info.context
+
+        async def work() -> PaymentSignalPayload:
+            async def txn(session: AsyncSession) -> PaymentSignalPayload:
+                row = await signals.review_signal(session, ctx.actor, parse_id(str(signal_id), "signalId"),
+                                                  decision=decision.value, note=note)
+                return PaymentSignalPayload(signal=PaymentSignalType.from_row(row))
+
+            return await ctx.transaction(txn)
+
+        return await payload_or_errors(work, lambda e: PaymentSignalPayload(errors=e))
