@@ -247,6 +247,9 @@ async def test_03_an_ib_applies_is_approved_on_a_plan_and_shares_a_referral_link
         application { status planId } errors { code field } } }""",
                            {"i": {"applicationId": application, "planId": plan, "reason": "school with 2k students"}})
     assert approved["approveIbApplication"]["application"] == {"status": "APPROVED", "planId": plan}
+    ib_id = world.people["ib"].user_id
+    await admin("""mutation($i: UpdateIbSettingsInput!) { updateIbSettings(input: $i) { ok errors { code field } } }""",
+                {"i": {"ibId": ib_id, "payoutCycle": "daily", "payoutMin": "0"}})
     link = (await ib("""mutation($i: CreateMyIbReferralLinkInput!) { createMyIbReferralLink(input: $i) {
         link { id code path } errors { code field } } }""",
                      {"i": {"name": "Webinar", "utmSource": "webinar", "utmCampaign": "winter"}}))
@@ -494,6 +497,7 @@ async def test_12_payout_run_triggered_by_staff(world: World) -> None:
         created { id amount status } existing { id } replayed } errors { code field } } }""",
                       {"i": {"period": yesterday, "idempotencyKey": f"payout-{yesterday}", "ibId": ib_id}})
     assert run["runIbPayouts"]["run"]["periodKey"] == yesterday
+    assert [(p["ibId"], p["currency"]) for p in preview["ibPayoutPreview"]] in ([], [(ib_id, "USD")]), preview
     world.state["payout_preview"] = preview["ibPayoutPreview"]
 
 
