@@ -58,11 +58,14 @@ class Person:
     totp: str = ""
     last_step: int = 0
 
-    def code(self) -> str:
-        """A TOTP code as an authenticator app shows it, never one of a step already used (replays are refused)."""
+    async def code(self) -> str:
+        """A TOTP code as an authenticator app shows it, never one of a step already used (replays are
+        refused): the next step's code is still inside the server's window, beyond that wait for it."""
         step = int(time.time() // 30)
         if step <= self.last_step:
-            step = self.last_step + 1  # the next step is still inside the server's window
+            step = self.last_step + 1
+        while step > int(time.time() // 30) + 1:
+            await asyncio.sleep(0.5)
         self.last_step = step
         return str(pyotp.TOTP(self.totp).at(step * 30))
 
@@ -174,12 +177,17 @@ async def _sign_in(w: World, who: str, *, enrol: bool) -> None:
     assert started["startTotpEnrollment"]["provisioningUri"].startswith("otpauth://totp/")
     person.last_step = int(time.time() // 30) - 2
     confirmed = await me("mutation($c: String!) { confirmTotpEnrollment(code: $c) { recoveryCodes errors { code } } }",
-                         {"c": person.code()})
+                         {"c": await person.code()})
     assert len(confirmed["confirmTotpEnrollment"]["recoveryCodes"]) == 10
-    again = (await anon(LOGIN, {"i": {"email": person.email, "password": PASSWORD, "totpCode": person.code(),
+    again = (await anon(LOGIN, {"i": {"email": person.email, "password": PASSWORD, "totpCode": await person.code(),
                                       "device": "lifecycle"}}))["login"]
     assert again["viewer"]["twoFactorEnabled"] is True
     person.token = again["accessToken"]
+
+
+async def _step_up(world: World, who: str) -> None:
+    await world.as_(who)("mutation($c: String!) { stepUp(code: $c) { ok errors { code } } }",
+                         {"c": await world.people[who].code()})
 
 
 async def test_01_staff_bootstrap_with_the_cli_then_2fa(world: World) -> None:
@@ -191,7 +199,24 @@ async def test_01_staff_bootstrap_with_the_cli_then_2fa(world: World) -> None:
         await _sign_in(world, who, enrol=True)
     me = await world.as_("admin")("{ me { isStaff permissions twoFactorEnabled } }")
     assert me["me"]["isStaff"] and me["me"]["twoFactorEnabled"]
-    assert {"clients.review", "payments.manage"} <= set(me["me"]["permissions"]) or me["me"]["permissions"]
+    assert {"kyc.approve", "staff.manage"} <= set(me["me"]["permissions"]), me
+    # Everyone after them through the API: a finance officer, created by one administrator (stepped up)
+    # and approved by the other (four eyes on staff changes), who then enrols 2FA at first sign-in.
+    admin, admin2 = world.as_("admin"), world.as_("admin2")
+    await _step_up(world, "admin")
+    made = await admin("""mutation($i: CreateStaffUserInput!) { createStaffUser(input: $i) { staffUser { id status }
+        request { id status } errors { code field } } }""",
+                       {"i": {"email": "fiona@broker.example", "password": PASSWORD, "displayName": "Fiona Finance",
+                              "roles": ["finance"]}})
+    assert made["createStaffUser"]["request"]["status"] == "pending"
+    await _step_up(world, "admin2")
+    approved = await admin2("""mutation($i: ID!) { approveStaffChange(id: $i) { request { status } errors { code } } }""",
+                            {"i": made["createStaffUser"]["request"]["id"]})
+    assert approved["approveStaffChange"]["request"]["status"] == "approved"
+    world.people["finance"] = Person("fiona@broker.example")
+    await _sign_in(world, "finance", enrol=True)
+    roles = await world.as_("finance")("{ me { permissions } }")
+    assert "payments.approve_withdrawal" in roles["me"]["permissions"]
 
 
 async def test_02_brokerage_configured_through_the_api(world: World) -> None:
@@ -216,7 +241,7 @@ async def test_02_brokerage_configured_through_the_api(world: World) -> None:
             accountType: "standard", currency: "USD", book: "B", riskCategory: $r, serverId: $s,
             groupName: "real\\\\standard") { ok errors { code field message } } }""",
                     {"j": COUNTRY, "r": risk, "s": server_id})
-    method = await admin("""mutation($i: CreatePaymentMethodInput!) { createPaymentMethod(input: $i) {
+    method = await world.as_("finance")("""mutation($i: CreatePaymentMethodInput!) { createPaymentMethod(input: $i) {
         errors { code field message } } }""",
                          {"i": {"code": "card", "kind": "CARD", "provider": "stripe", "currency": "USD",
                                 "minAmount": "10", "maxAmount": "10000", "baseUrl": world.stripe_url,
@@ -296,7 +321,7 @@ async def test_04_lead_registration_and_email_link(world: World) -> None:
     person.totp = started["startTotpEnrollment"]["secret"]
     person.last_step = int(time.time() // 30) - 2
     await client("mutation($c: String!) { confirmTotpEnrollment(code: $c) { recoveryCodes errors { code } } }",
-                 {"c": person.code()})
+                 {"c": await person.code()})
     world.state["client_enrolled_at"] = time.monotonic()
 
 
@@ -476,24 +501,24 @@ async def test_11_ib_commission_for_those_deals_with_its_explain(world: World) -
         deal clause } }""", {"l": line_id}))["myIbCommissionLine"]
     assert explained["lineId"] == line_id and explained["ibId"] == world.people["ib"].user_id
     assert Decimal(explained["amount"]) > 0 and explained["formula"] and explained["deal"], explained
-    staff_view = (await world.as_("admin")("""query($l: ID!) { ibCommissionLine(lineId: $l) { lineId amount
+    staff_view = (await world.as_("finance")("""query($l: ID!) { ibCommissionLine(lineId: $l) { lineId amount
         formula } }""", {"l": line_id}))["ibCommissionLine"]
     assert (staff_view["amount"], staff_view["formula"]) == (explained["amount"], explained["formula"])
     world.state["commission"] = sum(Decimal(g["amount"]) for g in groups)
 
 
 async def test_12_payout_run_triggered_by_staff(world: World) -> None:
-    admin = world.as_("admin")
+    finance = world.as_("finance")
     ib_id = world.people["ib"].user_id
     today = datetime.now(UTC).date()
     # Today's commission belongs to a period that has not closed: a run for it is refused, nothing written.
-    refused = await admin.raw("""mutation($i: RunIbPayoutsInput!) { runIbPayouts(input: $i) { run { ibs }
+    refused = await finance.raw("""mutation($i: RunIbPayoutsInput!) { runIbPayouts(input: $i) { run { ibs }
         errors { code field } } }""", {"i": {"period": today.isoformat(), "idempotencyKey": "today", "ibId": ib_id}})
     assert [e["code"] for e in refused["data"]["runIbPayouts"]["errors"]] == ["IB_PAYOUT_PERIOD_NOT_CLOSED"]
     yesterday = (today - timedelta(days=1)).isoformat()
-    preview = await admin("""query($p: String!, $i: ID) { ibPayoutPreview(period: $p, ibId: $i) { ibId currency
+    preview = await finance("""query($p: String!, $i: ID) { ibPayoutPreview(period: $p, ibId: $i) { ibId currency
         amount outcome } }""", {"p": yesterday, "i": ib_id})
-    run = await admin("""mutation($i: RunIbPayoutsInput!) { runIbPayouts(input: $i) { run { periodKey ibs
+    run = await finance("""mutation($i: RunIbPayoutsInput!) { runIbPayouts(input: $i) { run { periodKey ibs
         created { id amount status } existing { id } replayed } errors { code field } } }""",
                       {"i": {"period": yesterday, "idempotencyKey": f"payout-{yesterday}", "ibId": ib_id}})
     assert run["runIbPayouts"]["run"]["periodKey"] == yesterday
@@ -516,15 +541,15 @@ async def test_13_withdrawal_with_step_up_and_staff_approval_settled_by_the_prov
     assert [e["code"] for e in refused["data"]["requestWithdrawal"]["errors"]] == ["STEP_UP_REQUIRED"], refused
     before = await _wallet(client)
     assert before and Decimal(before["held"]) == Decimal("0")
-    await client("mutation($c: String!) { stepUp(code: $c) { ok errors { code } } }", {"c": person.code()})
+    await client("mutation($c: String!) { stepUp(code: $c) { ok errors { code } } }", {"c": await person.code()})
     payment = (await client(request, variables))["requestWithdrawal"]["payment"]
     assert (payment["approval"], payment["amount"]) == ("awaiting", "200.00"), payment
     wallet = await _wallet(client)
     assert wallet and Decimal(wallet["held"]) == Decimal("200")
-    admin = world.as_("admin")
-    pending = await admin("{ pendingWithdrawals(first: 20) { nodes { id reference } } }")
+    finance = world.as_("finance")
+    pending = await finance("{ pendingWithdrawals(first: 20) { nodes { id reference } } }")
     assert {"id": payment["id"], "reference": payment["reference"]} in pending["pendingWithdrawals"]["nodes"]
-    await admin("""mutation($p: ID!) { approveWithdrawal(id: $p) { payment { id status approval }
+    await finance("""mutation($p: ID!) { approveWithdrawal(id: $p) { payment { id status approval }
         errors { code field message } } }""", {"p": payment["id"]})
 
     async def settled() -> dict[str, Any] | None:
@@ -540,7 +565,7 @@ async def test_13_withdrawal_with_step_up_and_staff_approval_settled_by_the_prov
 
 
 async def test_14_reconciliation_with_no_break(world: World) -> None:
-    admin = world.as_("admin")
+    finance = world.as_("finance")
     deposit, withdrawal = world.state["deposit"], world.state["withdrawal"]
     # The PSP's settlement report for the day, as finance downloads it from the provider: what Stripe
     # collected (the Checkout Session, read with the broker's secret key) and what it paid out.
@@ -554,14 +579,14 @@ async def test_14_reconciliation_with_no_break(world: World) -> None:
         f"stripe,{ref},{amount},USD,0,{now},settled\n"
         for ref, amount in ((deposit["reference"], f"{collected:.2f}"),
                             (withdrawal["reference"], f"-{Decimal(withdrawal['amount']):.2f}")))
-    imported = await admin("""mutation($c: String!) { importSettlementReport(provider: "stripe", csv: $c) {
+    imported = await finance("""mutation($c: String!) { importSettlementReport(provider: "stripe", csv: $c) {
         errors { code field message } } }""", {"c": report})
     assert imported["importSettlementReport"]["errors"] == []
     await asyncio.sleep(0.1)
-    run = (await admin("""mutation($c: DateTime) { runReconciliation(cutoff: $c) { run { id status summary {
+    run = (await finance("""mutation($c: DateTime) { runReconciliation(cutoff: $c) { run { id status summary {
         matched breaks openBreaks sections { section matched breaks } } } errors { code field message } } }""",
                        {"c": datetime.now(UTC).isoformat()}))["runReconciliation"]["run"]
     if run["summary"]["breaks"]:
-        breaks = await admin("""{ reconciliationBreaks(first: 50) { nodes { section kind key amountDiff suggestedCause evidence } } }""")
+        breaks = await finance("""{ reconciliationBreaks(first: 50) { nodes { section kind key amountDiff suggestedCause evidence } } }""")
         raise AssertionError(f"reconciliation found breaks: {run['summary']}\n{breaks}")
     assert run["status"] == "done" and run["summary"]["matched"] > 0, run
