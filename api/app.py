@@ -145,6 +145,13 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
 
     routes += document_routes(settings, lambda: state["runtime"].services)  # GET /documents/<signed token>
     routes += portal_page_routes(settings)  # /verify-email, /reset-password, /confirm-email (development)
+    if settings.graphiql_enabled:  # the page's scripts and styles, from this origin (works offline)
+        from starlette.routing import Mount
+        from starlette.staticfiles import StaticFiles
+
+        from api.graphql_view import GRAPHIQL_ASSETS
+
+        routes.append(Mount("/graphiql-assets", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql-assets"))
     if settings.bench_anchor and not settings.is_production:
         routes.append(Route("/bench/anchor", bench_anchor))
     # Forwarded headers are believed only from configured proxies (FOREXCRM_TRUSTED_PROXIES): from
@@ -186,5 +193,6 @@ def app_from_environment() -> Starlette:
     settings = get_settings()
     if settings.database_url is None or settings.redis_url is None:
         raise RuntimeError("DATABASE_URL and REDIS_URL must be set for a worker process")
-    configure_logging(settings.log_level, settings.log_json, settings.log_field_max_chars)
+    configure_logging(settings.log_level, settings.log_json, settings.log_field_max_chars,
+                      settings.access_log)
     return create_app(settings, settings.database_url, settings.redis_url)

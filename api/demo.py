@@ -22,8 +22,12 @@ from sandbox.launcher import SimulatorProcess, register_dev_servers
 DEMO_USERS = (("admin@demo.example.com", "administrator"), ("client@demo.example.com", None))
 
 
+def credentials_path(data_dir: Path) -> Path:
+    return data_dir / "demo-credentials.json"
+
+
 def _credentials(data_dir: Path) -> dict[str, str]:
-    path = data_dir / "demo-credentials.json"
+    path = credentials_path(data_dir)
     if path.exists():
         stored: dict[str, str] = orjson.loads(path.read_bytes())
         return stored

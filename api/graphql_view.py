@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -93,6 +95,11 @@ def _classify_post(scope: Scope) -> tuple[bool, bool]:
 # WebSocket close codes (graphql-transport-ws): a credential that stands for nobody, or a session
 # that ended or expired while the socket was open; the client signs in again and reconnects.
 CLOSE_UNAUTHORIZED = 4401
+
+
+@functools.cache
+def _graphiql_page() -> str:
+    return (GRAPHIQL_ASSETS / "index.html").read_text()
 
 
 class SocketRejected(Exception):
@@ -300,8 +307,17 @@ class _OperationMetrics:
         self.rejected = GRAPHQL_REQUESTS.labels(label, "rejected")
 
 
+# GraphiQL (development): the page and the files it loads, vendored (api/static/graphiql/README.md)
+# and served by the API under /graphiql-assets, so it works offline and under a self-only policy.
+GRAPHIQL_ASSETS = Path(__file__).resolve().parent / "static" / "graphiql"
+
+
 class MeteredGraphQLView(GraphQLView):
     """Records per-operation counts and latency."""
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return _graphiql_page()
 
     _metrics: dict[str, _OperationMetrics] = {}  # bounded: operation_label caps the distinct names
 

@@ -117,5 +117,5 @@ def uvicorn_options(settings: Settings, *, workers: int = 1) -> dict[str, Any]:
     if workers == 1:
         protocol = type("HttpProtocol", (protocol,), {"header_timeout_s": settings.header_timeout_s})
     return {"http": protocol, "proxy_headers": False, "timeout_keep_alive": settings.keep_alive_timeout_s,
-            "h11_max_incomplete_event_size": 64 * 1024, "log_config": None, "access_log": False,
+            "h11_max_incomplete_event_size": 64 * 1024, "log_config": None, "access_log": settings.access_log,
             "ws_max_size": 1_000_000, "lifespan": "on"}

@@ -33,7 +33,8 @@ async def send_json_error(send: Send, status: int, code: str, message: str, requ
 
 
 # Every response: no MIME sniffing, no referrer leaving the API, never framed (clickjacking). An API
-# answer loads nothing at all; the GraphiQL page (development) loads its scripts from unpkg.com.
+# answer loads nothing at all; the GraphiQL page (development) loads its scripts and styles from this
+# origin only (api/static/graphiql; React and GraphiQL set inline style attributes, hence that one).
 _BASE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -41,9 +42,9 @@ _BASE_HEADERS = [
 ]
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 _HTML_CSP = (b"content-security-policy",
-             b"default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
-             b"style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://unpkg.com; "
-             b"font-src 'self' data: https://unpkg.com; connect-src 'self' ws: wss:; frame-ancestors 'none'")
+             b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+             b"font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; "
+             b"frame-ancestors 'none'")
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 

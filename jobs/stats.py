@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,16 @@ from redis.asyncio import Redis
 log = structlog.get_logger(__name__)
 
 OUTCOMES = ("complete", "failed", "retried")
+
+
+WORKER_HEALTH_INTERVAL_S = 10
+
+
+def worker_health_key(queue_name: str) -> str:
+    """The Redis key a worker refreshes every WORKER_HEALTH_INTERVAL_S (expiring a second later; arq's
+    health check): one per host, so a container's health check sees its own worker, not any worker
+    on the queue."""
+    return f"{queue_name}:health-check:{socket.gethostname()}"
 
 
 def stats_key(queue_name: str) -> str:

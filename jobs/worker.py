@@ -17,7 +17,7 @@ from domain.shared.settings import Settings
 from infra.metrics import JOBS
 from infra.runtime import freeze_heap, open_runtime
 from jobs.relay import OutboxRelay
-from jobs.stats import WorkerStats
+from jobs.stats import WORKER_HEALTH_INTERVAL_S, WorkerStats, worker_health_key
 from schema.system.resolvers import HEARTBEAT_TOPIC
 
 log = structlog.get_logger(__name__)
@@ -121,6 +121,9 @@ async def run_worker(settings: Settings, database_url: str, redis_url: str, *, b
         max_jobs=20,
         job_timeout=300,
         keep_result=3600,
+        # `forexcrm healthcheck --worker` (the container's HEALTHCHECK) looks for this key.
+        health_check_interval=WORKER_HEALTH_INTERVAL_S,
+        health_check_key=worker_health_key(settings.queue_name),
     )
     stats = WorkerStats(worker, arq_pool, settings.queue_name, settings.job_stats_interval_s)
     try:

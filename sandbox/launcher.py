@@ -1,23 +1,34 @@
-"""Simulated trading servers for `forexcrm run`: processes, and the rows that point at them.
+"""What `forexcrm run` starts beside the API: trading-server simulators (and the rows that point at
+them) and the providers' stand-ins (STAND_INS below).
 
 Each simulator speaks the MT5 Web API on 127.0.0.1:<base_port + i>, keeps its state under
 <data_dir>/simulators/sim-<i>, and trades continuously (a modest --rate). The manager password is
 generated once, kept in <data_dir>/simulators/manager_password (mode 0600) and passed to the
 process through its environment, never on the command line.
+
+Each stand-in runs as `python -m sandbox.<name> --host 127.0.0.1 --port N`, its secrets generated
+once per data folder (<data_dir>/sandbox/secrets.json, mode 0600) and handed to it and to the API
+and worker through their environments: the API's side lands in its Settings (FOREXCRM_* variables,
+plus FOREXCRM_SANDBOX_URLS naming each stand-in's base URL). A stand-in is ready when its port
+accepts connections; its output goes to <data_dir>/logs/<name>.log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from domain.shared.db import SessionFactory, in_transaction
 from domain.shared.settings import Settings, get_settings
@@ -101,3 +112,142 @@ async def register_dev_servers(
             )
 
     await in_transaction(session_factory, txn)
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """One provider stand-in `forexcrm run` starts. Templates are formatted with `url` (the
+    stand-in's base URL), `api` (the API's base URL) and each of `secrets` (generated once)."""
+
+    name: str  # the module: python -m sandbox.<name>
+    port_offset: int  # its port: FOREXCRM_STAND_IN_PORT + offset
+    secrets: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)  # the stand-in's own environment
+    api_env: Mapping[str, str] = field(default_factory=dict)  # the API's and worker's (their Settings)
+
+
+# The stand-ins `forexcrm run` starts, one line each: add a provider here.
+STAND_INS: tuple[StandIn, ...] = (
+    StandIn("psp", 0, ("api_key", "webhook_secret"),
+            env={"SANDBOX_PSP_PROVIDER": "cardpay", "SANDBOX_PSP_API_KEY": "{api_key}",
+                 "SANDBOX_PSP_WEBHOOK_SECRET": "{webhook_secret}", "SANDBOX_PSP_WEBHOOK_URL": "{api}/webhooks/cardpay"},
+            api_env={"FOREXCRM_PSP_CARDPAY_API_KEY": "{api_key}",
+                     "FOREXCRM_PSP_CARDPAY_WEBHOOK_SECRETS": "{webhook_secret}"}),
+    StandIn("kyc", 1, ("app_token", "secret_key", "webhook_secret"),
+            env={"SANDBOX_KYC_APP_TOKEN": "{app_token}", "SANDBOX_KYC_SECRET_KEY": "{secret_key}",
+                 "SANDBOX_KYC_WEBHOOK_SECRET": "{webhook_secret}", "SANDBOX_KYC_WEBHOOK_URL": "{api}/webhooks/kyc"},
+            api_env={"FOREXCRM_KYC_BASE_URL": "{url}", "FOREXCRM_KYC_APP_TOKEN": "{app_token}",
+                     "FOREXCRM_KYC_SECRET_KEY": "{secret_key}", "FOREXCRM_KYC_WEBHOOK_SECRETS": "{webhook_secret}"}),
+    StandIn("crypto", 2, ("api_key", "webhook_secret"),
+            env={"SANDBOX_CRYPTO_PROVIDER": "cryptopay", "SANDBOX_CRYPTO_API_KEY": "{api_key}",
+                 "SANDBOX_CRYPTO_WEBHOOK_SECRET": "{webhook_secret}",
+                 "SANDBOX_CRYPTO_WEBHOOK_URL": "{api}/webhooks/cryptopay"},
+            api_env={"FOREXCRM_PSP_CRYPTOPAY_API_KEY": "{api_key}",
+                     "FOREXCRM_PSP_CRYPTOPAY_WEBHOOK_SECRETS": "{webhook_secret}"}),
+)
+
+
+class StandInProcess(subprocess.Popen[bytes]):
+    name: str
+    base_url: str
+    port: int
+
+
+@dataclass
+class StartedStandIns:
+    processes: list[StandInProcess]
+    api_env: dict[str, str]  # what the API and worker need (FOREXCRM_* variables)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return {p.name: p.base_url for p in self.processes}
+
+
+def _stand_in_secrets(folder: Path, stand_ins: Sequence[StandIn]) -> dict[str, dict[str, str]]:
+    """Each stand-in's secrets, generated once per data folder and kept there (mode 0600)."""
+    path = folder / "secrets.json"
+    stored: dict[str, dict[str, str]] = orjson.loads(path.read_bytes()) if path.exists() else {}
+    changed = False
+    for s in stand_ins:
+        mine = stored.setdefault(s.name, {})
+        for name in s.secrets:
+            if name not in mine:
+                mine[name], changed = secrets.token_hex(24), True
+    if changed:
+        path.touch(mode=0o600)
+        path.write_bytes(orjson.dumps(stored, option=orjson.OPT_INDENT_2))
+    return stored
+
+
+def start_stand_ins(data_dir: Path, api_base_url: str, base_port: int,
+                    stand_ins: Sequence[StandIn] = STAND_INS, *, environ: Mapping[str, str] | None = None,
+                    timeout_s: float = 20.0) -> StartedStandIns:
+    """Start each stand-in, wait until every port accepts connections; returns the processes and the
+    environment the API needs. A variable already set in `environ` (a real provider configured)
+    is left alone."""
+    environ = os.environ if environ is None else environ
+    folder = data_dir / "sandbox"
+    logs = data_dir / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    all_secrets = _stand_in_secrets(folder, stand_ins)
+    started: list[StandInProcess] = []
+    api_env: dict[str, str] = {}
+    try:
+        for s in stand_ins:
+            port = base_port + s.port_offset
+            _check_free(s.name, port)
+            values = {"url": f"http://127.0.0.1:{port}", "api": api_base_url.rstrip("/"), **all_secrets[s.name]}
+            child_env = {**environ, **{k: v.format(**values) for k, v in s.env.items()}}
+            with (logs / f"{s.name}.log").open("ab") as log:
+                proc = StandInProcess(
+                    [sys.executable, "-m", f"sandbox.{s.name}", "--host", "127.0.0.1", "--port", str(port)],
+                    cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+            proc.name, proc.base_url, proc.port = s.name, values["url"], port
+            started.append(proc)
+            api_env.update({k: v.format(**values) for k, v in s.api_env.items() if k not in environ})
+        for proc in started:
+            _wait_port(proc, logs / f"{proc.name}.log", timeout_s)
+    except BaseException:
+        stop_processes(started)
+        raise
+    api_env["FOREXCRM_SANDBOX_URLS"] = orjson.dumps({p.name: p.base_url for p in started}).decode()
+    return StartedStandIns(started, api_env)
+
+
+def _check_free(name: str, port: int) -> None:
+    """Something else answering on the port would pass for the stand-in: refuse to start instead."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: TIME_WAIT is no obstacle
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise RuntimeError(f"stand-in {name}: port {port} is in use (FOREXCRM_STAND_IN_PORT moves "
+                               "the stand-ins)") from exc
+
+
+def _wait_port(proc: StandInProcess, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"stand-in {proc.name} exited during start (is port {proc.port} free? see {log})")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", proc.port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"stand-in {proc.name} did not accept connections on port {proc.port} within "
+                       f"{timeout_s:.0f} s (see {log})")
+
+
+def stop_processes(processes: Sequence[subprocess.Popen[bytes]], timeout_s: float = 15.0) -> None:
+    """SIGTERM each still running, then wait (killing what outlives the deadline)."""
+    for proc in processes:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + timeout_s
+    for proc in processes:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

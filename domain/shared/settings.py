@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development-only secrets: safe defaults so `forexcrm run` works with no configuration, refused
@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     migration_database_url: str | None = None
     data_dir: Path = Path(".data")
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # Unset: both follow `port` (see _port_defaults): the token issuer and e-mail links use
+    # public_base_url, subscriptions and CORS accept allowed_ws_origins.
     public_base_url: str = "http://127.0.0.1:8000"
     # Where e-mailed links point (FOREXCRM_PORTAL_URL): the client portal, which reads `token` from
     # <portal>/verify-email, /reset-password and /confirm-email and calls the matching mutation.
@@ -78,6 +80,8 @@ class Settings(BaseSettings):
     ib_referral_home_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
+    # One line per request in the API's log (uvicorn's access log): off unless asked (`--access-log`).
+    access_log: bool = False
 
     graphiql: bool | None = None  # None: on in development, off in production
     introspection: bool | None = None
@@ -159,6 +163,11 @@ class Settings(BaseSettings):
     simulators: int = 1
     simulator_port: int = 18501
     demo_data: bool = True
+    # ... the providers' stand-ins (sandbox/launcher.py STAND_INS) from this port up, and where they
+    # listen: `forexcrm run` hands the API and worker {"psp": "http://127.0.0.1:18601", ...}.
+    stand_ins: bool = True
+    stand_in_port: int = 18601
+    sandbox_urls: dict[str, str] = Field(default_factory=dict)
     heartbeat_interval_s: float = 5.0
     # Serves /bench/anchor (plain Starlette, same payload as the benchmark query) for bench/.
     bench_anchor: bool = False
@@ -182,6 +191,15 @@ class Settings(BaseSettings):
     def portal_link(self, path: str, token: str) -> str:
         """An e-mailed link: `<portal>/<path>?token=<token>`."""
         return f"{(self.portal_url or self.public_base_url).rstrip('/')}/{path.lstrip('/')}?token={token}"
+    @model_validator(mode="after")
+    def _port_defaults(self) -> Settings:
+        """Defaults that name the API's own address follow FOREXCRM_PORT unless set themselves."""
+        if "public_base_url" not in self.model_fields_set:
+            self.public_base_url = f"http://127.0.0.1:{self.port}"
+        if "allowed_ws_origins" not in self.model_fields_set:
+            self.allowed_ws_origins = [f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}",
+                                       "http://localhost:5173"]
+        return self
 
     @property
     def is_production(self) -> bool:

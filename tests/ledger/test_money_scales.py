@@ -231,12 +231,12 @@ async def test_decimal_inputs_are_strict_too(schema, runtime, session_factory, l
 
 async def test_risk_limit_precision_and_canonical_outputs(schema, runtime, session_factory):
     before = await limit_rows(session_factory)
-    too_fine = await run(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="GBPUSD", usd="1000.001")
+    too_fine = await run(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="USDSEK", usd="1000.001")
     assert too_fine.data["setRiskLimit"] == {"limit": None,
                                              "errors": [{"code": "AMOUNT_PRECISION", "field": "maxNotionalUsd"}]}
     assert await limit_rows(session_factory) == before
 
-    done = await run(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="GBPUSD", lots="0.50", usd="2500000.5")
+    done = await run(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="USDSEK", lots="0.50", usd="2500000.5")
 
     assert done.errors is None
     assert done.data["setRiskLimit"] == {"limit": {"maxNetLots": "0.5", "maxNotionalUsd": "2500000.50"},

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ import psutil
 from api.dbroles import RUNTIME_ROLE
 from api.embedded import EmbeddedServices
 from domain.shared.db import asyncpg_dsn
+from sandbox.launcher import STAND_INS
 from tests.conftest import free_port
 from tests.wsclient import graphql_ws
 
@@ -26,8 +29,17 @@ def _embedded_env(data_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("FOREXCRM_")}
     env.update(FOREXCRM_DATA_DIR=str(data_dir), FOREXCRM_PORT=str(port), FOREXCRM_HEARTBEAT_INTERVAL_S="1",
-               FOREXCRM_LOG_LEVEL="WARNING", FOREXCRM_SIMULATOR_PORT=str(free_port()))
+               FOREXCRM_LOG_LEVEL="WARNING", FOREXCRM_SIMULATOR_PORT=str(free_port()),
+               FOREXCRM_STAND_IN_PORT=str(free_port()))
     return env
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def _servers_using(data_dir: Path) -> list[psutil.Process]:
@@ -66,13 +78,19 @@ async def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float =
 async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     port = free_port()
+    env = _embedded_env(data_dir, port)
+    stand_in_ports = [int(env["FOREXCRM_STAND_IN_PORT"]) + s.port_offset for s in STAND_INS]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api", "run"], env=_embedded_env(data_dir, port), cwd=tmp_path,
+        [sys.executable, "-m", "api", "run"], env=env, cwd=tmp_path,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         await _wait_ready(base, proc)
+        # The providers' stand-ins run beside the simulator, as processes of their own.
+        assert all(_accepts(p) for p in stand_in_ports)
+        stand_ins = [c for c in psutil.Process(proc.pid).children() if "sandbox." in " ".join(c.cmdline())]
+        assert {c.cmdline()[2] for c in stand_ins} >= {f"sandbox.{s.name}" for s in STAND_INS}
         async with httpx.AsyncClient() as client:
             r = await client.post(base + "/graphql", json={"query": "{ apiVersion serverTime }"})
             assert r.status_code == 200 and r.json()["data"]["apiVersion"]
@@ -113,6 +131,17 @@ async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(t
             proc.kill()
             raise
     assert proc.returncode == 0, stderr.decode()[-2000:]
+    # The first start logs no failure (the platforms are looked up after migrations, not before).
+    assert b"refresh_failed" not in stderr, stderr.decode()[-2000:]
+    # The banner: who signs in, the 2FA enrolment, where the passwords are (never the passwords).
+    banner = " ".join(stderr.decode().split())
+    assert "admin@demo.example.com" in banner and "client@demo.example.com" in banner
+    assert "two-factor" in banner and "demo-credentials.json" in banner
+    for password in json.loads((data_dir / "demo-credentials.json").read_text()).values():
+        assert password not in stderr.decode()
+    # Stand-ins stop with it.
+    assert not any(_accepts(p) for p in stand_in_ports)
+    assert not any(s.is_running() and s.status() != psutil.STATUS_ZOMBIE for s in stand_ins)
     # Embedded servers are stopped with the last process using them.
     assert _wait_stopped(data_dir)
 
