@@ -320,6 +320,7 @@ async def test_04_lead_registration_and_email_link(world: World) -> None:
     payload = registered["registerClient"]
     world.state["client_id"] = payload["client"]["id"]
     world.people["client"].token = payload["accessToken"]
+    world.people["client"].user_id = (await world.as_("client")("{ me { id } }"))["me"]["id"]
     # The real worker sends the verification e-mail to the SMTP server; the link in it verifies.
     body = await mail_to(world.inbox, email, world.processes, within_s=90)
     match = TOKEN_RE.search(body)
@@ -378,6 +379,18 @@ async def test_06_questionnaire_screening_and_four_eyes_approval(world: World) -
     assert submitted["submitApplication"]["client"]["status"] == "UNDER_REVIEW"
     client_id = world.state["client_id"]
     admin, admin2 = world.as_("admin"), world.as_("admin2")
+    # Compliance finds the client by e-mail and sees where they came from (the lead's first touch, the IB).
+    found = await admin("""query($q: String!) { searchClients(query: $q) { nodes { client { id status }
+        email matchedOn } } }""", {"q": world.people["client"].email})
+    assert [(h["client"]["id"], h["client"]["status"]) for h in found["searchClients"]["nodes"]] == [
+        (client_id, "UNDER_REVIEW")]
+    view = (await admin("""query($c: ID!) { client(id: $c) { userId email attribution kyc { __typename }
+        statusHistory { toStatus } screening { status } } }""", {"c": client_id}))["client"]
+    assert (view["userId"], view["email"], view["screening"]) == (
+        world.people["client"].user_id, world.people["client"].email, [])
+    assert view["attribution"]["ib_code"] == world.state["attribution"]["ibCode"], view
+    assert [h["toStatus"] for h in view["statusHistory"]] == [
+        "REGISTERED", "EMAIL_VERIFIED", "PROFILE_COMPLETE", "DOCUMENTS_SUBMITTED", "UNDER_REVIEW"]
     hits = await admin("{ screeningHits(status: \"pending\") { clientId status } }")
     assert [h for h in hits["screeningHits"] if h["clientId"] == client_id] == []
     queue = await admin("{ reviewQueue { id status riskLevel } }")
