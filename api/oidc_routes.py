@@ -222,8 +222,9 @@ class OidcEndpoints:
         actor = request_actor(request)
         redis, ip = self.services().redis, actor.ip or "-"
         try:  # the per-IP budget password login uses (failures only): a refused callback writes an audit event
-            await ratelimit.reserve(redis, "login:ip", ip, free=self.settings.login_attempts_per_ip,
-                                    window_s=self.settings.rate_limit_window_s)
+            limits = self.settings
+            await ratelimit.reserve(redis, limits.redis_namespace, "login:ip", ip,
+                                    free=limits.login_attempts_per_ip, window_s=limits.rate_limit_window_s)
         except DomainError as exc:
             return refused(SsoRefused(exc.code, exc.message), status=429)
         identity = await self._identity(request)
@@ -245,7 +246,7 @@ class OidcEndpoints:
             return refused(SsoRefused(exc.code, exc.message))
         assert result is not None
         if result.error is None:
-            await ratelimit.refund(redis, "login:ip", ip)
+            await ratelimit.refund(redis, self.settings.redis_namespace, "login:ip", ip)
         return self._answer(request, result)
 
     def _answer(self, request: Request, result: SsoSignIn) -> Response:

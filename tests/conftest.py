@@ -141,6 +141,7 @@ def suite_settings(services: TestServices, testrun_uid: str) -> Settings:
         redis_url=services.redis_url,
         channel_prefix=f"forexcrm-test-{run}:events:",
         queue_name=f"forexcrm-test-{run}:queue",
+        redis_namespace=f"forexcrm-test-{run}",
         log_json=False,
         log_level="WARNING",
         heartbeat_interval_s=1,

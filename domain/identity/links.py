@@ -68,9 +68,10 @@ async def request_password_reset(session: AsyncSession, settings: Settings, redi
         _, key = normalise(email)
     except DomainError:
         return  # same answer as for an unknown address
-    await ratelimit.hit(redis, "reset:account", key, limit=5, window_s=settings.rate_limit_window_s, now_s=now)
-    await ratelimit.hit(redis, "reset:ip", actor.ip or "-", limit=settings.login_attempts_per_ip,
+    await ratelimit.hit(redis, settings.redis_namespace, "reset:account", key, limit=5,
                         window_s=settings.rate_limit_window_s, now_s=now)
+    await ratelimit.hit(redis, settings.redis_namespace, "reset:ip", actor.ip or "-",
+                        limit=settings.login_attempts_per_ip, window_s=settings.rate_limit_window_s, now_s=now)
     user = await session.scalar(select(User).where(User.email_normalized == key))
     if user is None or user.status != "active":
         return

@@ -286,6 +286,6 @@ async def complete_with_totp(session: AsyncSession, settings: Settings, redis: R
         await record(session, actor_for_attempt(actor, user), action="auth.totp_failed", entity_type="user",
                      entity_id=user.id, after={"reason": problem.code, "method": "oidc"}, category="auth")
         return SsoSignIn(error=SsoRefused(problem.code, problem.message))
-    await forgive_totp(redis, user)
+    await forgive_totp(redis, settings, user)
     tokens = await open_session(session, settings, actor, user, device=device, second_factor=True, subject=None)
     return SsoSignIn(tokens=tokens)

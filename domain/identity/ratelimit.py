@@ -49,12 +49,12 @@ def _digest(subject: str) -> str:
     return hashlib.sha256(subject.lower().encode()).hexdigest()[:32]
 
 
-def _key(scope: str, subject: str, window_s: int, now_s: int) -> str:
-    return f"forexcrm:rl:{scope}:{_digest(subject)}:{now_s // window_s}"
+def _key(namespace: str, scope: str, subject: str, window_s: int, now_s: int) -> str:
+    return f"{namespace}:rl:{scope}:{_digest(subject)}:{now_s // window_s}"
 
 
-def _failure_keys(scope: str, subject: str) -> list[str]:
-    base = f"forexcrm:rlf:{scope}:{_digest(subject)}"
+def _failure_keys(namespace: str, scope: str, subject: str) -> list[str]:
+    base = f"{namespace}:rlf:{scope}:{_digest(subject)}"
     return [base, base + ":slow"]
 
 
@@ -62,9 +62,9 @@ def too_many(retry_after_s: int) -> RateLimited:
     return RateLimited(f"too many attempts; try again in {retry_after_s} seconds", retry_after_s=retry_after_s)
 
 
-async def hit(redis: Redis, scope: str, subject: str, *, limit: int, window_s: int, now_s: int) -> int:
+async def hit(redis: Redis, namespace: str, scope: str, subject: str, *, limit: int, window_s: int, now_s: int) -> int:
     """Count one request; raises RateLimited once the window's limit is exceeded."""
-    key = _key(scope, subject, window_s, now_s)
+    key = _key(namespace, scope, subject, window_s, now_s)
     pipe = redis.pipeline(transaction=True)
     pipe.incr(key)
     pipe.expire(key, window_s + 5)
@@ -74,39 +74,39 @@ async def hit(redis: Redis, scope: str, subject: str, *, limit: int, window_s: i
     return int(count)
 
 
-async def reserve(redis: Redis, scope: str, subject: str, *, free: int, window_s: int,
+async def reserve(redis: Redis, namespace: str, scope: str, subject: str, *, free: int, window_s: int,
                   base_delay_s: float = 1.0, max_delay_s: float | None = None) -> int:
     """Reserve one guess for `subject`; raises RateLimited (with retry-after) while it is slowed down.
 
     Failures are forgotten `window_s` after the last one; the delay never exceeds `max_delay_s`
     (default: the window)."""
     cap = window_s if max_delay_s is None else max_delay_s
-    result = int(await redis.eval(_RESERVE, 2, *_failure_keys(scope, subject), str(window_s), str(free),
+    result = int(await redis.eval(_RESERVE, 2, *_failure_keys(namespace, scope, subject), str(window_s), str(free),
                                   str(int(base_delay_s * 1000)), str(int(cap * 1000))))  # type: ignore[misc]
     if result < 0:
         raise too_many(max(1, math.ceil(-result / 1000)))
     return result
 
 
-async def reserve_all(redis: Redis, subjects: list[tuple[str, str, int]], *, window_s: int) -> None:
+async def reserve_all(redis: Redis, namespace: str, subjects: list[tuple[str, str, int]], *, window_s: int) -> None:
     """Reserve one guess against each (scope, subject, free), or none: when one refuses, those
     already reserved are taken back, so a refused attempt costs no other budget."""
     reserved: list[tuple[str, str]] = []
     try:
         for scope, subject, free in subjects:
-            await reserve(redis, scope, subject, free=free, window_s=window_s)
+            await reserve(redis, namespace, scope, subject, free=free, window_s=window_s)
             reserved.append((scope, subject))
     except RateLimited:
         for scope, subject in reserved:
-            await refund(redis, scope, subject)
+            await refund(redis, namespace, scope, subject)
         raise
 
 
-async def forgive(redis: Redis, scope: str, subject: str) -> None:
+async def forgive(redis: Redis, namespace: str, scope: str, subject: str) -> None:
     """The subject proved the secret: its failures and delay are forgotten."""
-    await redis.delete(*_failure_keys(scope, subject))
+    await redis.delete(*_failure_keys(namespace, scope, subject))
 
 
-async def refund(redis: Redis, scope: str, subject: str) -> None:
+async def refund(redis: Redis, namespace: str, scope: str, subject: str) -> None:
     """Take back one reservation of a shared subject (an IP) after a success."""
-    await redis.eval(_REFUND, 1, _failure_keys(scope, subject)[0])  # type: ignore[misc]
+    await redis.eval(_REFUND, 1, _failure_keys(namespace, scope, subject)[0])  # type: ignore[misc]

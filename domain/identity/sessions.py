@@ -110,7 +110,7 @@ async def login(
                              "A sign-in reused a two-factor code that was already used. If this was not you, "
                              "change your password.")
             return Outcome.fail(problem)
-        await forgive_totp(redis, user)
+        await forgive_totp(redis, settings, user)
         stepped_up = True
     await limits.succeeded()
     if needs_rehash:
@@ -126,14 +126,15 @@ async def login(
 @dataclass(frozen=True)
 class _LoginLimits:
     redis: Redis
+    namespace: str
     key: str
     ip: str
 
     async def succeeded(self) -> None:
         """Only failures count: a sign-in that succeeded takes its reservations back."""
-        await ratelimit.forgive(self.redis, "login:account_ip", f"{self.key}|{self.ip}")
-        await ratelimit.refund(self.redis, "login:ip", self.ip)
-        await ratelimit.refund(self.redis, "login:account", self.key)
+        await ratelimit.forgive(self.redis, self.namespace, "login:account_ip", f"{self.key}|{self.ip}")
+        await ratelimit.refund(self.redis, self.namespace, "login:ip", self.ip)
+        await ratelimit.refund(self.redis, self.namespace, "login:account", self.key)
 
 
 async def _reserve_login(redis: Redis, settings: Settings, key: str, ip: str) -> _LoginLimits:
@@ -141,12 +142,12 @@ async def _reserve_login(redis: Redis, settings: Settings, key: str, ip: str) ->
     account (any IP). The first is tight and is what a single attacker meets; it slows down that
     attacker's address only, so the owner signing in from elsewhere is not locked out. The others
     bound spraying many accounts from one IP and guessing one account from many IPs."""
-    await ratelimit.reserve_all(redis, [
+    await ratelimit.reserve_all(redis, settings.redis_namespace, [
         ("login:ip", ip, settings.login_attempts_per_ip),
         ("login:account", key, settings.login_failures_per_account_all_ips),
         ("login:account_ip", f"{key}|{ip}", settings.login_attempts_per_account),
     ], window_s=settings.rate_limit_window_s)
-    return _LoginLimits(redis, key, ip)
+    return _LoginLimits(redis, settings.redis_namespace, key, ip)
 
 
 def actor_kind(user: User) -> ActorKind:

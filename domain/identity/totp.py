@@ -135,7 +135,7 @@ async def step_up(session: AsyncSession, settings: Settings, redis: Redis, actor
                      after={"reason": problem.code}, category="auth")
         return problem
     assert actor.session_id is not None
-    await forgive_totp(redis, user, actor.session_id)
+    await forgive_totp(redis, settings, user, actor.session_id)
     await _mark_stepped_up(session, actor.session_id)
     await record(session, actor, action="auth.stepped_up", entity_type="session", entity_id=actor.session_id,
                  category="auth")
@@ -154,14 +154,14 @@ def _totp_subjects(user: User, session_id: int | None) -> list[tuple[str, str]]:
 async def reserve_totp(redis: Redis, settings: Settings, user: User, session_id: int | None = None) -> None:
     """Reserve one TOTP guess for the user (login, SSO and step-up share it) and, for a step-up, the
     session; a right code forgives them (`forgive_totp`)."""
-    await ratelimit.reserve_all(redis, [(scope, subject, settings.totp_attempts_free)
+    await ratelimit.reserve_all(redis, settings.redis_namespace, [(scope, subject, settings.totp_attempts_free)
                                         for scope, subject in _totp_subjects(user, session_id)],
                                 window_s=settings.rate_limit_window_s)
 
 
-async def forgive_totp(redis: Redis, user: User, session_id: int | None = None) -> None:
+async def forgive_totp(redis: Redis, settings: Settings, user: User, session_id: int | None = None) -> None:
     for scope, subject in _totp_subjects(user, session_id):
-        await ratelimit.forgive(redis, scope, subject)
+        await ratelimit.forgive(redis, settings.redis_namespace, scope, subject)
 
 
 async def require_step_up(session: AsyncSession, actor: Actor, settings: Settings) -> None:

@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     login_failures_per_account_all_ips: int = 100
     totp_attempts_free: int = 5
     rate_limit_window_s: int = 900
+    # Prefix of this deployment's own Redis keys (rate limits): deployments sharing one Redis need
+    # distinct ones, like their queue names and channel prefixes.
+    redis_namespace: str = "forexcrm"
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDRs, e.g.
     # ["10.0.0.0/8"]). Empty: forwarded headers are ignored and the peer address is the client.
     trusted_proxies: list[str] = Field(default_factory=list)

@@ -53,7 +53,7 @@ async def _read(info: Ctx, fn: Callable[[AsyncSession, portal.Partner], Awaitabl
     ctx = info.context
     actor = ctx.actor
     if actor.kind is ActorKind.API_TOKEN:
-        await ratelimit.hit(ctx.services.redis, "ib.partner_token", str(actor.token_id),
+        await ratelimit.hit(ctx.services.redis, ctx.settings.redis_namespace, "ib.partner_token", str(actor.token_id),
                             limit=TOKEN_REQUESTS_PER_MINUTE, window_s=60, now_s=int(time.time()))
     async with ctx.session() as session:
         p = await portal.partner(session, actor.user_id)

@@ -86,20 +86,36 @@ async def test_slowdown_grows_and_ends(live_server: LiveServer, client_from: Any
     subject = f"someone-{secrets.token_hex(4)}"
     try:
         for _ in range(3):
-            await ratelimit.reserve(redis, "test", subject, free=3, window_s=60)
-        await ratelimit.reserve(redis, "test", subject, free=3, window_s=60)  # 4th: heard, then 1 s delay
+            await ratelimit.reserve(redis, "forexcrm-test", "test", subject, free=3, window_s=60)
+        await ratelimit.reserve(redis, "forexcrm-test", "test", subject, free=3, window_s=60)  # 4th: heard, then 1 s delay
         with pytest.raises(RateLimited) as first:
-            await ratelimit.reserve(redis, "test", subject, free=3, window_s=60)
+            await ratelimit.reserve(redis, "forexcrm-test", "test", subject, free=3, window_s=60)
         assert first.value.retry_after_s == 1
-        await redis.delete(ratelimit._failure_keys("test", subject)[1])  # the delay passes
-        await ratelimit.reserve(redis, "test", subject, free=3, window_s=60)  # 5th: heard, then 2 s
+        await redis.delete(ratelimit._failure_keys("forexcrm-test", "test", subject)[1])  # the delay passes
+        await ratelimit.reserve(redis, "forexcrm-test", "test", subject, free=3, window_s=60)  # 5th: heard, then 2 s
         with pytest.raises(RateLimited) as second:
-            await ratelimit.reserve(redis, "test", subject, free=3, window_s=60)
+            await ratelimit.reserve(redis, "forexcrm-test", "test", subject, free=3, window_s=60)
         assert second.value.retry_after_s == 2
-        await ratelimit.forgive(redis, "test", subject)
-        assert await ratelimit.reserve(redis, "test", subject, free=3, window_s=60) == 1
+        await ratelimit.forgive(redis, "forexcrm-test", "test", subject)
+        assert await ratelimit.reserve(redis, "forexcrm-test", "test", subject, free=3, window_s=60) == 1
     finally:
-        await ratelimit.forgive(redis, "test", subject)
+        await ratelimit.forgive(redis, "forexcrm-test", "test", subject)
+        await redis.aclose()
+
+
+async def test_deployments_sharing_a_redis_keep_their_own_budgets(live_server: LiveServer) -> None:
+    """One deployment slowed down (here: another namespace) leaves the next one's budget whole."""
+    assert live_server.settings.redis_url
+    redis = Redis.from_url(live_server.settings.redis_url)
+    subject, other = f"ip-{secrets.token_hex(4)}", f"other-{secrets.token_hex(4)}"
+    try:
+        await ratelimit.reserve(redis, other, "login:ip", subject, free=0, window_s=60)  # heard, then slowed
+        with pytest.raises(RateLimited):
+            await ratelimit.reserve(redis, other, "login:ip", subject, free=0, window_s=60)
+        assert await ratelimit.reserve(redis, "forexcrm-test", "login:ip", subject, free=0, window_s=60) == 1
+    finally:
+        for namespace in (other, "forexcrm-test"):
+            await ratelimit.forgive(redis, namespace, "login:ip", subject)
         await redis.aclose()
 
 
@@ -169,12 +185,12 @@ async def test_a_refused_attempt_costs_no_other_budget(live_server: LiveServer) 
     redis = Redis.from_url(live_server.settings.redis_url)
     wide, narrow = f"wide-{secrets.token_hex(4)}", f"narrow-{secrets.token_hex(4)}"
     try:
-        await ratelimit.reserve_all(redis, [("test", wide, 100), ("test", narrow, 0)], window_s=60)  # heard
+        await ratelimit.reserve_all(redis, "forexcrm-test", [("test", wide, 100), ("test", narrow, 0)], window_s=60)  # heard
         for _ in range(3):
             with pytest.raises(RateLimited):  # the narrow subject is slowed down
-                await ratelimit.reserve_all(redis, [("test", wide, 100), ("test", narrow, 0)], window_s=60)
-        assert int(await redis.get(ratelimit._failure_keys("test", wide)[0]) or 0) == 1
+                await ratelimit.reserve_all(redis, "forexcrm-test", [("test", wide, 100), ("test", narrow, 0)], window_s=60)
+        assert int(await redis.get(ratelimit._failure_keys("forexcrm-test", "test", wide)[0]) or 0) == 1
     finally:
         for subject in (wide, narrow):
-            await ratelimit.forgive(redis, "test", subject)
+            await ratelimit.forgive(redis, "forexcrm-test", "test", subject)
         await redis.aclose()
