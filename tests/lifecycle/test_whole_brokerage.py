@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import random
 import subprocess
 import sys
 import time
@@ -44,9 +43,6 @@ from tests.smtp import Inbox, smtp_server
 PASSWORD = "a long and unusual passphrase 42"
 MANAGER_LOGIN = 1000
 STEP_UP_TTL_S = 12  # an operator's choice: sensitive operations need a code from the last 12 s
-# A Redis database the other suites do not use (they take 1 + xdist worker % 15): arq's job keys, such as
-# the deal puller's `pull:<server id>`, are not namespaced by queue, and fresh databases share server ids.
-REDIS_DB = 15
 PORTAL = "https://portal.broker.example"  # where e-mailed links and the referral landing point
 COUNTRY = "CY"  # served, regulated, high risk: the client's approval needs two different approvers
 
@@ -113,8 +109,8 @@ def _create_staff(env: dict[str, str], email: str, name: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def world(database: base.TestServices, base_urls: tuple[str, str], tmp_path_factory: pytest.TempPathFactory,
-                testrun_uid: str) -> AsyncIterator[World]:
+async def world(database: base.TestServices, tmp_path_factory: pytest.TempPathFactory, testrun_uid: str,
+                ) -> AsyncIterator[World]:
     folder = tmp_path_factory.mktemp("brokerage")
     processes = Processes(folder)
     api_port, stripe_port, sim_port, sumsub_port = free_port(), free_port(), free_port(), free_port()
@@ -126,11 +122,12 @@ async def world(database: base.TestServices, base_urls: tuple[str, str], tmp_pat
     with smtp_server() as (inbox, smtp_port):
         # What an operator puts in the environment of the API and the worker.
         env = base_env(
-            DATABASE_URL=database.database_url, REDIS_URL=base._redis_with_db(base_urls[1], REDIS_DB),
+            DATABASE_URL=database.database_url, REDIS_URL=database.redis_url,
             FOREXCRM_MIGRATION_DATABASE_URL=database.owner_url,
             FOREXCRM_SECRET_KEY=new_secret(), FOREXCRM_DATA_DIR=str(folder / "data"),
             FOREXCRM_PORT=str(api_port), FOREXCRM_PUBLIC_BASE_URL=api_url, FOREXCRM_PORTAL_URL=PORTAL,
             FOREXCRM_IB_REFERRAL_REGISTRATION_URL=f"{PORTAL}/register",
+            FOREXCRM_REDIS_NAMESPACE=f"forexcrm-test-{run}",  # sign-in counters of this world only
             FOREXCRM_QUEUE_NAME=f"forexcrm-test-{run}:queue", FOREXCRM_CHANNEL_PREFIX=f"forexcrm-test-{run}:events:",
             FOREXCRM_LOG_JSON="false", FOREXCRM_LOG_LEVEL="WARNING",
             FOREXCRM_ARGON2_TIME_COST="1", FOREXCRM_ARGON2_MEMORY_KIB="8192",
@@ -160,10 +157,7 @@ async def world(database: base.TestServices, base_urls: tuple[str, str], tmp_pat
             for proc, port in ((stripe, stripe_port), (sim, sim_port), (kyc, sumsub_port), (api, api_port)):
                 await wait_port(proc, port, processes, within_s=90)
             assert worker.proc.poll() is None, processes.logs()
-            # The people of this world connect from a loopback address of this run's own: sign-in rate
-            # limits count per address in Redis, which other test runs (rate-limit tests) share.
-            transport = httpx.AsyncHTTPTransport(local_address=f"127.0.{random.randint(1, 254)}.{random.randint(2, 254)}")
-            async with httpx.AsyncClient(base_url=api_url, timeout=30, transport=transport) as http:
+            async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
                 world = World(Api(http, processes), processes, inbox, f"http://127.0.0.1:{stripe_port}",
                               f"http://127.0.0.1:{sim_port}", sim_password, api_url, env, http,
                               testrun_uid[:8].lower())
