@@ -453,7 +453,6 @@ async def test_08_card_deposit_paid_on_the_stripe_hosted_page(world: World) -> N
                                lambda: _credited(client, Decimal("1000")))
     world.state["wallet_id"] = wallet["id"]
     world.state["deposit"] = payment
-    world.state["stripe_session"] = payment["redirectUrl"].rsplit("/", 1)[-1]
 
 
 async def _credited(client: Api, amount: Decimal) -> dict[str, Any] | None:
@@ -590,18 +589,21 @@ async def test_13_withdrawal_with_step_up_and_staff_approval_settled_by_the_prov
 async def test_14_reconciliation_with_no_break(world: World) -> None:
     finance = world.as_("finance")
     deposit, withdrawal = world.state["deposit"], world.state["withdrawal"]
-    # The PSP's settlement report for the day, as finance downloads it from the provider: what Stripe
-    # collected (the Checkout Session, read with the broker's secret key) and what it paid out.
+    # The PSP's settlement report for the day, as finance builds it from Stripe's balance transactions
+    # (read with the broker's secret key): each charge and refund, with our reference from its metadata.
+    lines = []
     async with httpx.AsyncClient(base_url=world.stripe_url, timeout=20,
-                                 headers={"Authorization": f"Bearer {world.env['FOREXCRM_PSP_STRIPE_API_KEY']}"}) as s:
-        session = (await s.get(f"/v1/checkout/sessions/{world.state['stripe_session']}")).json()
-    assert session["client_reference_id"] == deposit["reference"], session
-    now = datetime.now(UTC).isoformat()
-    collected = Decimal(session["amount_total"]) / 100
-    report = "provider,reference,amount,currency,fee,settled_at,status\n" + "".join(
-        f"stripe,{ref},{amount},USD,0,{now},settled\n"
-        for ref, amount in ((deposit["reference"], f"{collected:.2f}"),
-                            (withdrawal["reference"], f"-{Decimal(withdrawal['amount']):.2f}")))
+                                 headers={"Authorization": f"Bearer {world.env['FOREXCRM_PSP_STRIPE_API_KEY']}"}) as stripe:
+        listed = (await stripe.get("/v1/balance_transactions", params={"expand[]": "data.source"})).json()
+        for txn in listed["data"]:
+            metadata = txn["source"].get("metadata") or {}
+            if txn["type"] == "charge":  # the reference travels on the PaymentIntent
+                metadata = (await stripe.get(f"/v1/payment_intents/{txn['source']['payment_intent']}")).json()["metadata"]
+            settled = datetime.fromtimestamp(txn["created"], UTC).isoformat()
+            lines.append(f"stripe,{metadata['reference']},{Decimal(txn['amount']) / 100:.2f},{txn['currency'].upper()},"
+                         f"{Decimal(txn['fee']) / 100:.2f},{settled},settled\n")
+    assert sorted(line.split(",")[1] for line in lines) == sorted([deposit["reference"], withdrawal["reference"]])
+    report = "provider,reference,amount,currency,fee,settled_at,status\n" + "".join(lines)
     imported = await finance("""mutation($c: String!) { importSettlementReport(provider: "stripe", csv: $c) {
         errors { code field message } } }""", {"c": report})
     assert imported["importSettlementReport"]["errors"] == []
@@ -610,7 +612,8 @@ async def test_14_reconciliation_with_no_break(world: World) -> None:
         matched breaks openBreaks sections { section matched breaks } } } errors { code field message } } }""",
                        {"c": datetime.now(UTC).isoformat()}))["runReconciliation"]["run"]
     if run["summary"]["breaks"]:
-        breaks = await finance("""{ reconciliationBreaks(first: 50) { nodes { section kind key amountDiff suggestedCause evidence } } }""")
+        breaks = await finance("""{ reconciliationBreaks(first: 50) { nodes { section kind key amountDiff
+            suggestedCause evidence } } }""")
         raise AssertionError(f"reconciliation found breaks: {run['summary']}\n{breaks}")
     sections = {s["section"]: (s["matched"], s["breaks"]) for s in run["summary"]["sections"]}
     # Stripe's deposit and payout against the ledger; the transfer against the platform's balance operation.
