@@ -48,6 +48,15 @@ COUNTRY = "CY"  # served, regulated, high risk: the client's approval needs two 
 
 LOGIN = """mutation($i: LoginInput!) { login(input: $i) { accessToken viewer { id isStaff twoFactorEnabled }
   errors { field code message } } }"""
+ACCOUNTS = "{ myTradingAccounts { id login serverId group currency accountType } }"
+PROFILE = {"firstName": "Anna", "lastName": "Lifecycle", "dateOfBirth": "1985-04-12", "country": COUNTRY,
+           "phone": "+357 22 123456", "addressLine": "Makariou 1", "city": "Nicosia", "postalCode": "1065",
+           "taxResidencies": [{"country": COUNTRY, "tin": "12345678X"}], "employmentStatus": "employed",
+           "sourceOfFunds": "salary", "occupation": "Engineer"}
+ANSWERS = [{"question": "experience", "option": "often"}, {"question": "stop_out", "option": "closed"},
+           {"question": "leverage", "option": "thirty"}, {"question": "loss_capacity", "option": "yes"}]
+IB_REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { accessToken viewer { id }
+  errors { field code message } } }"""
 
 
 @dataclass
@@ -297,9 +306,6 @@ async def test_03_an_ib_applies_is_approved_on_a_plan_and_shares_a_referral_link
     assert links["myIbManagedLinks"][0]["clicks"] == 1
 
 
-ACCOUNTS = "{ myTradingAccounts { id login serverId group currency accountType } }"
-
-
 async def test_04_lead_registration_and_email_link(world: World) -> None:
     email = world.email("anna.client")
     world.people["client"] = Person(email)
@@ -333,14 +339,6 @@ async def test_04_lead_registration_and_email_link(world: World) -> None:
     await client("mutation($c: String!) { confirmTotpEnrollment(code: $c) { recoveryCodes errors { code } } }",
                  {"c": await person.code()})
     world.state["client_enrolled_at"] = time.monotonic()
-
-
-PROFILE = {"firstName": "Anna", "lastName": "Lifecycle", "dateOfBirth": "1985-04-12", "country": COUNTRY,
-           "phone": "+357 22 123456", "addressLine": "Makariou 1", "city": "Nicosia", "postalCode": "1065",
-           "taxResidencies": [{"country": COUNTRY, "tin": "12345678X"}], "employmentStatus": "employed",
-           "sourceOfFunds": "salary", "occupation": "Engineer"}
-ANSWERS = [{"question": "experience", "option": "often"}, {"question": "stop_out", "option": "closed"},
-           {"question": "leverage", "option": "thirty"}, {"question": "loss_capacity", "option": "yes"}]
 
 
 async def _status(world: World) -> str:
@@ -398,10 +396,6 @@ async def test_06_questionnaire_screening_and_four_eyes_approval(world: World) -
     second = await admin2(decide, {"c": client_id})
     assert second["decideClient"]["client"]["status"] == "APPROVED"
     assert await _status(world) == "APPROVED"
-
-
-IB_REGISTER = """mutation($i: RegisterInput!) { register(input: $i) { accessToken viewer { id }
-  errors { field code message } } }"""
 
 
 async def test_07_live_account_of_a_chosen_type_and_currency(world: World) -> None:
