@@ -176,6 +176,18 @@ async def world(database: base.TestServices, tmp_path_factory: pytest.TempPathFa
             processes.stop_all()
 
 
+@pytest.fixture(autouse=True)
+def _in_order(request: pytest.FixtureRequest, world: World) -> Iterator[None]:
+    """The steps build on each other: after a failed one the rest are skipped; a failure prints the logs."""
+    if world.state.get("failed"):
+        pytest.skip(f"an earlier step failed: {world.state['failed']}")
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        world.state["failed"] = request.node.name
+        print(world.processes.logs())  # shown with the failed step's report
+
+
 # -- steps ------------------------------------------------------------------------------------------
 
 
