@@ -1,8 +1,10 @@
 """Trading jobs: deal pulls (one at a time per server), position snapshots, gap checks, partitions.
 
-A cron tick enqueues one `pull_deals` per due server under `_job_id=f"pull:{id}"`: arq refuses a
-second job with the same id while one is queued or running, so a server never has two pulls. The
-pull job keeps no result (keep_result=0), otherwise its stored result would block the next enqueue.
+A cron tick enqueues one `pull_deals` per due server under `pull_job_id` ("pull:<queue>:<id>"): arq
+refuses a second job with the same id while one is queued or running, so a server never has two
+pulls. arq's job keys are not namespaced by queue, so the id carries the queue name: deployments (or
+test runs) sharing a Redis, whose server ids repeat, never block each other's pulls. The pull job
+keeps no result (keep_result=0), otherwise its stored result would block the next enqueue.
 """
 
 from __future__ import annotations
@@ -55,13 +57,17 @@ async def pull_deals(ctx: WorkerCtx, server_id: int) -> dict[str, Any]:
     return {"inserted": result.inserted, "error": result.error, "skipped": result.skipped}
 
 
+def pull_job_id(settings: Settings, server_id: int) -> str:
+    return f"pull:{settings.queue_name}:{server_id}"
+
+
 async def schedule_pulls(ctx: WorkerCtx) -> int:
     async with ctx["session_factory"]() as session:
         due = await servers.due_server_ids(session)
     settings: Settings = ctx["settings"]
     for server_id in due:
         await ctx["redis"].enqueue_job(
-            "pull_deals", server_id, _job_id=f"pull:{server_id}", _queue_name=settings.queue_name
+            "pull_deals", server_id, _job_id=pull_job_id(settings, server_id), _queue_name=settings.queue_name
         )
     return len(due)
 

@@ -1,6 +1,7 @@
 """A Stripe stand-in on loopback speaking Stripe's wire format (the parts domain/payments/psp/stripe.py
 uses): form-encoded `POST /v1/checkout/sessions`, `GET /v1/checkout/sessions/{id}`,
-`GET /v1/payment_intents/{id}`, `POST /v1/refunds`, `GET /v1/refunds/{id}`, Bearer secret key,
+`GET /v1/payment_intents/{id}`, `GET /v1/charges/{id}`, `POST /v1/refunds`, `GET /v1/refunds/{id}`,
+`GET /v1/balance_transactions` (what finance reconciles from; `expand[]=data.source`), Bearer secret key,
 Idempotency-Key replay, Stripe error bodies, and events signed `Stripe-Signature: t=..,v1=..`.
 
 The hosted page `GET/POST /c/pay/{session}` is where a client "pays", as on checkout.stripe.com;
@@ -74,6 +75,7 @@ class StripeStandIn:
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balance_transactions: list[dict[str, Any]] = field(default_factory=list)
     idempotent: dict[str, tuple[bytes, dict[str, Any]]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -94,6 +96,13 @@ class StripeStandIn:
         async with httpx.AsyncClient(timeout=10) as client:
             return await client.post(self.webhook_url, content=body,
                                      headers={"Stripe-Signature": signature, "Content-Type": "application/json"})
+
+    def _book(self, kind: str, amount: int, currency: str, source: str) -> None:
+        """A balance transaction, as Stripe books money moving on the account (no fees here)."""
+        self.balance_transactions.insert(0, {
+            "id": self._new_id("txn"), "object": "balance_transaction", "amount": amount, "fee": 0, "net": amount,
+            "currency": currency, "type": kind, "reporting_category": kind, "source": source,
+            "status": "available", "created": int(time.time())})
 
     def _intent_for(self, session_id: str) -> dict[str, Any]:
         s = self.sessions[session_id]
@@ -117,6 +126,7 @@ class StripeStandIn:
                 "currency": intent["currency"], "payment_intent": intent["id"], "refunded": False,
                 "refunds": {"object": "list", "data": []},
                 "payment_method_details": {"card": {"country": country, "last4": last4}}}
+            self._book("charge", intent["amount"], intent["currency"], charge_id)
             intent.update(status="succeeded", amount_received=intent["amount"], latest_charge=charge_id,
                           last_payment_error=None, payment_method_details={"card": {"country": country}})
             s.update(status="complete", payment_status="paid",
@@ -232,7 +242,7 @@ class StripeStandIn:
                 return refused
             kind, oid = request.path_params["kind"], request.path_params["id"]
             table = {"checkout/sessions": self.sessions, "payment_intents": self.intents,
-                     "refunds": self.refunds}.get(kind, {})
+                     "refunds": self.refunds, "charges": self.charges}.get(kind, {})
             if oid not in table:
                 return _error(404, f"No such object: '{oid}'", code="resource_missing")
             return JSONResponse({k: v for k, v in table[oid].items() if k != "payment_intent_metadata"})
@@ -287,7 +297,18 @@ class StripeStandIn:
             return RedirectResponse(session["success_url"] if session["status"] == "complete"
                                     else f"{self.base_url}/c/pay/{sid}", status_code=303)
 
+        async def balance_transactions(request: Request) -> Response:
+            """GET /v1/balance_transactions, newest first; `expand[]=data.source` embeds each source."""
+            if (refused := authorised(request)) is not None:
+                return refused
+            expand = "data.source" in request.query_params.getlist("expand[]")
+            sources = {**self.charges, **self.refunds}
+            data = [{**t, "source": sources[t["source"]]} if expand else t for t in self.balance_transactions]
+            return JSONResponse({"object": "list", "url": "/v1/balance_transactions", "has_more": False,
+                                 "data": data})
+
         return Starlette(routes=[
+            Route("/v1/balance_transactions", balance_transactions, methods=["GET"]),
             Route("/v1/checkout/sessions", create_session, methods=["POST"]),
             Route("/v1/refunds", create_refund, methods=["POST"]),
             Route("/v1/{kind:path}/{id}", get_object, methods=["GET"]),
@@ -299,12 +320,14 @@ class StripeStandIn:
         if refund["metadata"].get("kind") == "payout":
             refund["status"] = self.payout_outcome
             if self.payout_outcome == "succeeded":
+                self._book("refund", -refund["amount"], refund["currency"], refund_id)
                 await self.deliver(self.event("refund.updated", dict(refund)))
             else:
                 refund["failure_reason"] = "expired_or_canceled_card"
                 await self.deliver(self.event("refund.failed", dict(refund)))
             return
         refund["status"] = "succeeded"
+        self._book("refund", -refund["amount"], refund["currency"], refund_id)
         charge = self.charges[refund["charge"]]
         charge["refunds"]["data"].insert(0, dict(refund))
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]

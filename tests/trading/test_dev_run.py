@@ -8,7 +8,7 @@ from typing import Any
 from arq.connections import RedisSettings, create_pool
 from sqlalchemy import text
 
-from jobs.trading import maintain_deal_partitions, pull_deals, schedule_pulls
+from jobs.trading import maintain_deal_partitions, pull_deals, pull_job_id, schedule_pulls
 from sandbox.launcher import register_dev_servers, start_simulators
 from tests.conftest import free_port
 
@@ -33,7 +33,7 @@ async def test_simulators_register_idempotently_and_jobs_pull_them(
 
         # one pull per server at a time: the second enqueue under the same job id is refused
         assert await schedule_pulls(ctx) >= 1
-        again = await redis.enqueue_job("pull_deals", server_id, _job_id=f"pull:{server_id}",
+        again = await redis.enqueue_job("pull_deals", server_id, _job_id=pull_job_id(settings, server_id),
                                         _queue_name=settings.queue_name)
         assert again is None
         assert await maintain_deal_partitions(ctx) == 0
