@@ -9,6 +9,7 @@ A held payout moves no money until staff with ib.payouts approve it.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -104,10 +105,21 @@ async def _pay(session: AsyncSession, actor: Actor, payout_id: int, ib_id: int, 
     return entry.id
 
 
+INSTANT = "instant"
+
+
 def parse_period(key: str) -> tuple[str, Period]:
-    """(cycle, period) of a period key: a day "2025-01-14", an ISO week "2025-W03", a month "2025-01"."""
+    """(cycle, period) of a period key: a day "2025-01-14", an ISO week "2025-W03", a month "2025-01",
+    or an instant "2025-01-14T10:30:00Z" (an on-demand run: everything accrued before it, whatever the
+    IB's cycle; stored as "20250114T103000Z"). Dues are cumulative (accrued before the end, less every
+    payout), so a run up to an instant and the IB's next cyclic run never pay the same money twice."""
     key = key.strip() if isinstance(key, str) else ""
     try:
+        if "T" in key:
+            for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y%m%dT%H%M%SZ"):
+                with contextlib.suppress(ValueError):
+                    at = datetime.strptime(key, fmt).replace(tzinfo=UTC)
+                    return INSTANT, Period(at.strftime("%Y%m%dT%H%M%SZ"), at, at)
         if len(key) == 10:
             start = datetime.strptime(key, "%Y-%m-%d").replace(tzinfo=UTC)
             return "daily", Period(start.date().isoformat(), start, start + timedelta(days=1))
@@ -121,8 +133,8 @@ def parse_period(key: str) -> tuple[str, Period]:
             return "monthly", Period(f"{start.year}-{start.month:02d}", start, end)
     except ValueError:
         pass
-    raise PeriodInvalid("a period is a day (2025-01-14), an ISO week (2025-W03) or a month (2025-01)",
-                        field="period")
+    raise PeriodInvalid("a period is a day (2025-01-14), an ISO week (2025-W03), a month (2025-01) or an "
+                        "instant (2025-01-14T10:30:00Z)", field="period")
 
 
 @dataclass(frozen=True)
@@ -242,10 +254,11 @@ async def _period_ibs(session: AsyncSession, cycle: str, period: Period, ib_id: 
         raise PeriodNotClosed("this period has not ended yet", field="period")
     if ib_id is not None:
         p = await partner(session, ib_id)
-        if p.payout_cycle != cycle:
+        if cycle != INSTANT and p.payout_cycle != cycle:
             raise PeriodCycleMismatch(f"this IB is paid {p.payout_cycle}, not {cycle}", field="period")
         return [p]
-    return [p for p in [await partner(session, i) for i in await due_ibs(session)] if p.payout_cycle == cycle]
+    return [p for p in [await partner(session, i) for i in await due_ibs(session)]
+            if cycle == INSTANT or p.payout_cycle == cycle]
 
 
 async def preview_period(session: AsyncSession, period_key: str, *, now: datetime,

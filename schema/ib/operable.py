@@ -246,7 +246,9 @@ class IbPayoutDue:
 
 
 @strawberry.input(description="Staff: pay a closed period (2025-01-14, 2025-W03 or 2025-01) to every IB on that "
-                              "cycle, or to ibId only. A period already paid pays nothing again.")
+                              "cycle, or to ibId only; or, on demand, everything accrued before a past instant "
+                              "(2025-01-14T10:30:00Z) whatever the cycle. A period already paid pays nothing "
+                              "again, and no money is paid twice across runs.")
 class RunIbPayoutsInput:
     period: str
     idempotency_key: str

@@ -133,3 +133,40 @@ async def test_a_held_payout_waits_for_release(world: World, http: httpx.AsyncCl
                              "errors { code } } }", {"p": run["created"][0]["id"]})
     assert released["data"]["approveIbPayout"] == {"payouts": [{"status": "paid"}], "errors": []}
     assert await _balances(world, ib) == (D(0), D("10.00"))
+
+
+async def test_an_on_demand_run_pays_what_accrued_before_an_instant_and_never_twice(
+    world: World, http: httpx.AsyncClient, session_factory: Any, settings: Any
+) -> None:
+    # given an IB on a daily cycle that earned 3 lots x $5 = 15.00 just now (today's period is still open)
+    ib = await _earning_ib(world, "3", payout_min=D("10"))
+    finance = (await make_staff(http, session_factory, settings, ["finance"])).client
+    await asyncio.sleep(1.1)  # the instant is whole seconds: let it pass the accrual
+    instant = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    key = instant.replace("-", "").replace(":", "")
+
+    # refused and nothing written: an instant still ahead, a malformed one
+    before = await _counts(world.factory)
+    ahead = (utcnow() + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for period, code in [(ahead, "IB_PAYOUT_PERIOD_NOT_CLOSED"), ("2025-01-14T25:00:00Z", "IB_PAYOUT_PERIOD_INVALID")]:
+        body = await finance(RUN, {"i": {"period": period, "idempotencyKey": f"od-bad-{ib}", "ibId": str(ib)}})
+        assert [e["code"] for e in body["data"]["runIbPayouts"]["errors"]] == [code], body
+    assert await _counts(world.factory) == before and await _balances(world, ib) == (D("15.00"), D(0))
+
+    # the preview and the run up to the instant pay the 15.00, whatever the IB's cycle
+    preview = (await finance(PREVIEW, {"p": instant, "i": str(ib)}))["data"]["ibPayoutPreview"]
+    assert [(d["periodKey"], d["amount"], d["outcome"]) for d in preview] == [(key, "15.00", "PAY")]
+    runs = await asyncio.gather(*[finance(RUN, {"i": {"period": instant, "idempotencyKey": f"od-{ib}-{n}",
+                                                      "ibId": str(ib)}}) for n in range(2)])
+    created = [p for r in runs for p in r["data"]["runIbPayouts"]["run"]["created"]]
+    assert [(p["amount"], p["status"], p["periodKey"]) for p in created] == [("15.00", "paid", key)]
+    assert await _balances(world, ib) == (D(0), D("15.00"))
+
+    # a later instant, and the cyclic run for today once it closes, find nothing more to pay
+    await asyncio.sleep(1.1)
+    later = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
+    body = await finance(RUN, {"i": {"period": later, "idempotencyKey": f"od-later-{ib}", "ibId": str(ib)}})
+    assert body["data"]["runIbPayouts"]["run"]["created"] == []
+    tomorrow = utcnow() + timedelta(days=1)
+    job = await in_transaction(world.factory, lambda s: payouts.run_for_ib(s, system_actor("job"), ib, now=tomorrow))
+    assert job == [] and await _balances(world, ib) == (D(0), D("15.00"))

@@ -543,14 +543,38 @@ async def test_12_payout_run_triggered_by_staff(world: World) -> None:
     refused = await finance.raw("""mutation($i: RunIbPayoutsInput!) { runIbPayouts(input: $i) { run { ibs }
         errors { code field } } }""", {"i": {"period": today.isoformat(), "idempotencyKey": "today", "ibId": ib_id}})
     assert [e["code"] for e in refused["data"]["runIbPayouts"]["errors"]] == ["IB_PAYOUT_PERIOD_NOT_CLOSED"]
-    yesterday = (today - timedelta(days=1)).isoformat()
+    # On demand: everything accrued before a past instant, whatever the IB's cycle (the cyclic run
+    # that follows pays only what came after: dues are cumulative less every payout).
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+
+    async def accrued() -> Decimal:
+        groups = (await world.as_("ib")("""query($s: DateTime) { myIbCommissions(groupBy: CLIENT, since: $s) {
+            currency amount } }""", {"s": since}))["myIbCommissions"]
+        return sum((Decimal(g["amount"]) for g in groups), Decimal(0))
+
+    async def settled() -> Decimal | None:  # the close's line too: the same total twice, a second apart
+        first = await accrued()
+        await asyncio.sleep(1.1)  # also lets the whole-second instant below pass the last accrual
+        return first if first == await accrued() else None
+
+    earned = await world.until("the IB's accruals to settle", settled, within_s=30)
+    assert earned >= world.state["commission"] > 0
+    instant = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    key = instant.replace("-", "").replace(":", "")
     preview = await finance("""query($p: String!, $i: ID) { ibPayoutPreview(period: $p, ibId: $i) { ibId currency
-        amount outcome } }""", {"p": yesterday, "i": ib_id})
+        periodKey amount outcome } }""", {"p": instant, "i": ib_id})
+    assert [(d["ibId"], d["currency"], d["periodKey"], Decimal(d["amount"]), d["outcome"])
+            for d in preview["ibPayoutPreview"]] == [(ib_id, "USD", key, earned, "PAY")], preview
     run = await finance("""mutation($i: RunIbPayoutsInput!) { runIbPayouts(input: $i) { run { periodKey ibs
         created { id amount status } existing { id } replayed } errors { code field } } }""",
-                      {"i": {"period": yesterday, "idempotencyKey": f"payout-{yesterday}", "ibId": ib_id}})
-    assert run["runIbPayouts"]["run"]["periodKey"] == yesterday
-    assert [(p["ibId"], p["currency"]) for p in preview["ibPayoutPreview"]] in ([], [(ib_id, "USD")]), preview
+                      {"i": {"period": instant, "idempotencyKey": f"payout-{key}", "ibId": ib_id}})
+    assert run["runIbPayouts"]["errors"] == [], run
+    assert [(Decimal(p["amount"]), p["status"]) for p in run["runIbPayouts"]["run"]["created"]] == [(earned, "paid")]
+    wallets = (await world.as_("ib")("{ myWallets { currency balance } }"))["myWallets"]
+    assert [Decimal(w["balance"]) for w in wallets if w["currency"] == "USD"] == [earned], wallets
+    again = await finance("""mutation($i: RunIbPayoutsInput!) { runIbPayouts(input: $i) { run { created { id } }
+        errors { code } } }""", {"i": {"period": instant, "idempotencyKey": f"payout-{key}-again", "ibId": ib_id}})
+    assert again["runIbPayouts"]["run"]["created"] == []  # the same instant pays nothing twice
     world.state["payout_preview"] = preview["ibPayoutPreview"]
 
 
