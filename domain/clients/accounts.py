@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
@@ -63,7 +63,7 @@ async def reserve(session: AsyncSession, actor: Actor, client: Client, *, idempo
     login = int(await session.scalar(text("SELECT nextval('client_login_seq')")) or 0)
     request = AccountRequest(client_id=client.id, idempotency_key=idempotency_key[:80], server_id=where.server_id,
                              login=login, group_name=where.group, leverage=where.leverage, currency=where.currency,
-                             status="pending")
+                             status="pending", account_type_code=account_type or client.account_type)
     session.add(request)
     await session.flush()
     await record(session, actor, action="trading_account.requested", entity_type="client", entity_id=client.id,
@@ -148,6 +148,8 @@ async def _complete(session: AsyncSession, actor: Actor, request_id: int, info: 
     await link_trading_account(session, user_id=client.user_id, server_id=str(request.server_id), login=info.login,
                                currency=request.currency)
     request.status, request.trading_account_id, request.updated_at = "created", account_id, utcnow()
+    await session.execute(update(TradingAccount).where(TradingAccount.id == account_id)
+                          .values(account_type_code=request.account_type_code))
     if client.status == Status.APPROVED.value:
         await transition(session, actor, client, Status.ACTIVE, reason=f"live account {info.login} opened")
     user = await session.get(User, client.user_id)
@@ -156,7 +158,8 @@ async def _complete(session: AsyncSession, actor: Actor, request_id: int, info: 
                        body=f"Your live trading account {info.login} is ready (leverage 1:{info.leverage}).")
     await record(session, actor, action="trading_account.opened", entity_type="trading_account",
                  entity_id=account_id, after={"login": info.login, "group": info.group, "leverage": info.leverage,
-                                              "client_id": client.id}, category="general")
+                                              "client_id": client.id, "account_type": request.account_type_code},
+                 category="general")
     return request
 
 

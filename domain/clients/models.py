@@ -217,6 +217,7 @@ class AccountRequest(Base):
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text)
     trading_account_id: Mapped[int | None] = mapped_column(BigInteger)
+    account_type_code: Mapped[str | None] = mapped_column(String(32))  # the type chosen (or the profile's)
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
 

@@ -52,6 +52,7 @@ class TradingAccount(Base):
     leverage: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(8))
     account_type: Mapped[str] = mapped_column(String(8), default="real")
+    account_type_code: Mapped[str | None] = mapped_column(String(32))  # brokerage_account_types.code
     rights: Mapped[str] = mapped_column(String(24), default="ENABLED")
     created_at: Mapped[datetime] = mapped_column(TS)
 

@@ -198,11 +198,13 @@ class LiveAccount:
     group: str
     leverage: int
     currency: str
+    account_type_code: str | None = strawberry.field(
+        default=None, description="The account type chosen when opening it (accountTypes' code).")
 
     @classmethod
     def from_row(cls, r: AccountRow) -> LiveAccount:
         return cls(id=strawberry.ID(str(r.id)), login=str(r.login), group=r.group, leverage=r.leverage,
-                   currency=r.currency)
+                   currency=r.currency, account_type_code=r.account_type_code)
 
 
 @strawberry.type

@@ -96,6 +96,9 @@ class TradingAccountType:
     account_type: str
     rights: str
     created_at: datetime
+    account_type_code: str | None = strawberry.field(
+        default=None, description="The account type the client chose when opening it (accountTypes' code); "
+                                  "null for accounts not opened through one.")
 
     async def _live(self, info: Info[Any, Any]) -> LiveState | None:
         return await info.context.loaders.get(STATE_LOADER).load((int(self.server_id), self.login))  # type: ignore[no-any-return]
@@ -116,7 +119,7 @@ class TradingAccountType:
         return cls(
             id=strawberry.ID(str(a.id)), server_id=strawberry.ID(str(a.server_id)), login=a.login,
             group=a.group, leverage=a.leverage, currency=a.currency, account_type=a.account_type,
-            rights=a.rights, created_at=a.created_at,
+            rights=a.rights, created_at=a.created_at, account_type_code=a.account_type_code,
         )  # fmt: skip
 
 

@@ -22,7 +22,7 @@ ENABLE = """mutation($c: String!, $e: Boolean!) { setAccountTypeEnabled(code: $c
   accountType { code enabled } errors { code field } } }"""
 LIST = "{ accountTypes { code currencies maxLeverage serverId groupName } }"
 OPEN = """mutation($i: OpenMyLiveAccountInput!) { openMyLiveAccount(input: $i) {
-  account { id login group leverage currency } status errors { code field } } }"""
+  account { id login group leverage currency accountTypeCode } status errors { code field } } }"""
 
 
 async def _rows(session_factory: Any, code: str) -> tuple[int, int]:
@@ -126,7 +126,9 @@ async def test_clients_open_the_type_and_currency_they_choose(
     payload = opened["data"]["openMyLiveAccount"]
     assert payload["errors"] == [] and payload["status"] == "created", opened
     assert payload["account"]["currency"] == "EUR" and payload["account"]["group"] == "real\\raw"
-    assert payload["account"]["leverage"] == 20
+    assert payload["account"]["leverage"] == 20 and payload["account"]["accountTypeCode"] == code
+    mine = (await client("{ myTradingAccounts { id accountTypeCode } }"))["data"]["myTradingAccounts"]
+    assert {"id": payload["account"]["id"], "accountTypeCode": code} in mine
     repeat = await client(OPEN, {"i": {"accountType": code, "currency": "EUR", "idempotencyKey": "first"}})
     assert repeat["data"]["openMyLiveAccount"]["account"]["id"] == payload["account"]["id"]
 
