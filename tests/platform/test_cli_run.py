@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ async def _demo_brokerage(base: str, data_dir: Path, env: dict[str, str]) -> Non
             tokens[email] = signed["accessToken"]
         seen = await gql("{ myWallets { currency balance } myTradingAccounts { login group currency } "
                          "paymentMethods { code kind currency } }", token=tokens["client@demo.example.com"])
-        balances = {w["currency"]: float(w["balance"]) for w in seen["myWallets"]}
+        balances = {w["currency"]: Decimal(w["balance"]) for w in seen["myWallets"]}
         assert balances["USD"] > 0 and balances["EUR"] > 0, balances
         accounts = seen["myTradingAccounts"]
         assert {a["group"] for a in accounts} == {"real\\standard", "real\\raw"}, accounts
