@@ -33,6 +33,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_ports(count: int) -> int:
+    """The first of `count` consecutive loopback ports free now (for a table of stand-ins at
+    base + offset). Drawn below the kernel's ephemeral range, which hands out `free_port()`s and
+    client sockets, so the block is not taken a moment later by one of those."""
+    import random
+
+    for _ in range(200):
+        base = random.randint(20_000, 32_000 - count)
+        if all(_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def env(name: str, default: str | None = None) -> str:
     """A setting of the stand-in from its environment; a missing required one stops it, naming it."""
     value = os.environ.get(name) or default

@@ -22,6 +22,7 @@ from api.dbroles import RUNTIME_ROLE
 from api.embedded import EmbeddedServices
 from domain.shared.db import asyncpg_dsn
 from sandbox.launcher import STAND_INS
+from sandbox.serving import free_ports
 from tests.conftest import free_port
 from tests.wsclient import graphql_ws
 
@@ -31,7 +32,7 @@ def _embedded_env(data_dir: Path, port: int) -> dict[str, str]:
            if k not in ("DATABASE_URL", "REDIS_URL") and not k.startswith("FOREXCRM_")}
     env.update(FOREXCRM_DATA_DIR=str(data_dir), FOREXCRM_PORT=str(port), FOREXCRM_HEARTBEAT_INTERVAL_S="1",
                FOREXCRM_LOG_LEVEL="WARNING", FOREXCRM_SIMULATOR_PORT=str(free_port()),
-               FOREXCRM_STAND_IN_PORT=str(free_port()))
+               FOREXCRM_STAND_IN_PORT=str(free_ports(len(STAND_INS))))
     return env
 
 
@@ -65,7 +66,9 @@ async def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float =
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=2) as client:
         while time.monotonic() < deadline:
-            assert proc.poll() is None, "forexcrm run exited early"
+            if proc.poll() is not None:
+                stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise AssertionError(f"forexcrm run exited early ({proc.returncode}):\n{stderr[-3000:]}")
             try:
                 r = await client.get(base + "/ready")
                 if r.status_code == 200:

@@ -13,7 +13,7 @@ import pytest
 
 from domain.shared.settings import Settings
 from sandbox.launcher import STAND_INS, start_stand_ins, stop_processes
-from tests.conftest import free_port
+from sandbox.serving import free_ports
 
 
 def _accepts(port: int) -> bool:
@@ -26,7 +26,7 @@ def _accepts(port: int) -> bool:
 
 def test_stand_ins_start_hand_their_settings_to_the_api_and_stop(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    base = free_port()
+    base = free_ports(len(STAND_INS))
     environ = {"PATH": "/usr/bin:/bin", "FOREXCRM_KYC_LEVEL_NAME": "x",
                "FOREXCRM_PSP_COINSPAID_API_KEY": "configured-by-the-operator"}
     started = start_stand_ins(tmp_path, "http://127.0.0.1:8999", base, environ=environ)
@@ -66,7 +66,7 @@ def test_stand_ins_start_hand_their_settings_to_the_api_and_stop(tmp_path: Path,
     assert {f.name for f in (tmp_path / "logs").iterdir()} == {f"{s.name}.log" for s in STAND_INS}
 
     # The secrets are kept: a second start hands over the same ones.
-    again = start_stand_ins(tmp_path, "http://127.0.0.1:8999", free_port(), environ=environ)
+    again = start_stand_ins(tmp_path, "http://127.0.0.1:8999", free_ports(len(STAND_INS)), environ=environ)
     try:
         assert again.api_env["FOREXCRM_KYC_APP_TOKEN"] == env["FOREXCRM_KYC_APP_TOKEN"]
     finally:
@@ -74,7 +74,7 @@ def test_stand_ins_start_hand_their_settings_to_the_api_and_stop(tmp_path: Path,
 
 
 def test_a_stand_in_that_cannot_start_is_named_and_the_others_stopped(tmp_path: Path) -> None:
-    base = free_port()
+    base = free_ports(len(STAND_INS))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", base + 1))  # the kyc stand-in's port
         taken.listen()
