@@ -421,6 +421,41 @@ def export_schema(
     console.print(f"wrote {output}")
 
 
+@app.command("schema-check")
+def schema_check(
+    release: Annotated[bool, typer.Option("--release", help="Record the current schema as the released one")] = False,
+) -> None:
+    """Compare schema.graphql with the released schema: fail on a breaking change without a row in
+    docs/SCHEMA_CHANGELOG.md, or a deprecation without a reason naming its removal date."""
+    import shutil
+
+    from api import schema_evolution as evolution
+
+    try:
+        report = evolution.check(evolution.RELEASED.read_text(), evolution.CURRENT.read_text(),
+                                 evolution.CHANGELOG.read_text())
+    except (OSError, evolution.ChangelogError) as exc:
+        raise _fail(str(exc)) from exc
+    for dangerous in report.dangerous:
+        console.print(f"[yellow]dangerous:[/yellow] {escape(dangerous.description)}")
+    for listed in report.listed:
+        console.print(f"breaking, in the changelog: {escape(listed.description)}")
+    for unlisted in report.unlisted:
+        console.print(f"[red]breaking, not in {evolution.CHANGELOG}:[/red] "
+                      f"{escape(evolution.coordinate(unlisted))}: {escape(unlisted.description)}")
+    for deprecation in report.undated_deprecations:
+        console.print(f"[red]deprecation without a removal date[/red] (\"Removal on YYYY-MM-DD.\"): "
+                      f"{escape(deprecation)}")
+    if not report.ok:
+        raise _fail(f"schema-check: {len(report.unlisted)} breaking change(s) not in {evolution.CHANGELOG}, "
+                    f"{len(report.undated_deprecations)} undated deprecation(s)")
+    if release:
+        shutil.copyfile(evolution.CURRENT, evolution.RELEASED)
+        console.print(f"released: {evolution.RELEASED} is now {evolution.CURRENT}")
+        return
+    console.print(f"schema-check: no unlisted breaking change against {evolution.RELEASED}")
+
+
 def main() -> None:
     app()
 
