@@ -56,7 +56,7 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             runtime.services,
             schema=schema,
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
-            allow_queries_via_get=False,
+            allow_queries_via_get=True,  # queries only (api/graphql_view.py answers a GET mutation 405)
             keep_alive=True,
             keep_alive_interval=15,
             connection_init_wait_timeout=timedelta(seconds=10),

@@ -26,6 +26,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Bas
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 from strawberry.types import ExecutionResult
 
+from api import graphql_http
 from api.auth import authenticate, credential_of, resolve_credential
 from api.middleware import error_body
 from domain.shared.actor import Actor, ActorKind
@@ -63,17 +64,20 @@ _PREFLIGHT = frozenset(h.encode() for h in PREFLIGHT_HEADERS)
 _AUTH_COOKIES = (ACCESS_COOKIE.encode() + b"=", REFRESH_COOKIE.encode() + b"=")
 
 
-def _classify_post(scope: Scope) -> tuple[bool, bool]:
-    """(a POST of a JSON body asking for a plain JSON answer, a request that needs a preflight
-    header and lacks one), from one pass over the headers.
+def _classify(scope: Scope) -> tuple[bool, bool, bytes]:
+    """(a request our GraphQL-over-HTTP path serves: a POST of a JSON body or a GET, neither asking
+    for a stream nor, without a query, for the GraphiQL page; a request that needs a preflight header
+    and lacks one; the Accept header), from one pass over the headers.
 
     Cross-site request forgery: a page on another site can make the browser send our cookies with a
-    form post (multipart, form-encoded, text/plain) or, if anything ever relaxed CORS, more. So a
-    request authenticated by our cookies, and every multipart request (uploads), must carry a
-    header only a preflighted request can: a browser sends it cross-origin only after our CORS
-    allow-list said yes. Bearer-token requests (no cookie credential) need nothing more."""
-    if scope["method"] != "POST":
-        return False, False
+    form post (multipart, form-encoded, text/plain), a link or an image (GET) or, if anything ever
+    relaxed CORS, more. So a request authenticated by our cookies, and every multipart request
+    (uploads), must carry a header only a preflighted request can: a browser sends it cross-origin
+    only after our CORS allow-list said yes. Bearer-token requests (no cookie credential) need nothing
+    more."""
+    method = scope["method"]
+    if method != "POST" and method != "GET":
+        return False, False, b""
     content_type = accept = b""
     cookie = authorization = preflight = False
     for name, value in scope["headers"]:
@@ -87,9 +91,12 @@ def _classify_post(scope: Scope) -> tuple[bool, bool]:
             authorization = True
         elif name in _PREFLIGHT and value.strip():
             preflight = True
+    if method == "GET":
+        served = b"event-stream" not in accept and (bool(scope["query_string"]) or b"text/html" not in accept)
+        return served, served and cookie and not authorization and not preflight, accept
     plain = content_type == b"application/json" and b"multipart" not in accept and b"event-stream" not in accept
     forgeable = (content_type == b"multipart/form-data" or (cookie and not authorization)) and not preflight
-    return plain, forgeable
+    return plain, forgeable, accept
 
 
 # WebSocket close codes (graphql-transport-ws): a credential that stands for nobody, or a session
@@ -170,7 +177,7 @@ class GraphQLView(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        plain, forgeable = _classify_post(scope)
+        served, forgeable, accept = _classify(scope)
         if forgeable:
             HTTP_ERRORS.labels("PREFLIGHT_REQUIRED").inc()
             await Response(error_body("PREFLIGHT_REQUIRED", "this request needs an X-Requested-With or "
@@ -178,41 +185,57 @@ class GraphQLView(GraphQL[Context, None]):
                            status_code=403, media_type="application/json")(scope, receive, send)
             return
         try:
-            response = (await self._run_plain_post(request) if plain else None) or (
-                await self.run(request))
+            response = await self._serve(request, accept) if served else await self.run(request)
         except HTTPException as exc:
             code = _http_error_code(exc)
             status = 415 if code == "UNSUPPORTED_CONTENT_TYPE" else exc.status_code
-            HTTP_ERRORS.labels(code).inc()
-            response = Response(error_body(code, exc.reason), status_code=status, media_type="application/json")
+            response = _error_response(status, code, exc.reason, graphql_http.JSON)
         await response(scope, receive, send)
 
-    async def _run_plain_post(self, request: Request) -> Response | None:
-        """The common request (one operation POSTed as JSON, a JSON answer) without the generic
-        view's negotiation of methods, content types, uploads, batches and streams: that costs
-        about as much CPU as executing a small operation. Anything else (None) takes `run`, which
-        reads the body kept by the request."""
+    async def _serve(self, request: Request, accept: bytes) -> Response:
+        """GraphQL over HTTP for one operation POSTed as JSON or sent by GET, without the generic
+        view's negotiation of methods, content types, uploads, batches and streams (that costs about as
+        much CPU as executing a small operation): the spec's media types and status codes
+        (api/graphql_http.py); a GET runs queries only (a mutation is 405) and says how it may be cached."""
+        media = graphql_http.negotiate(accept)
+        if media is None:
+            return _error_response(406, "NOT_ACCEPTABLE", "Accept application/graphql-response+json or "
+                                   "application/json.", graphql_http.JSON)
+        is_get = request.method == "GET"
         try:
-            data = orjson.loads(await request.body())
-        except orjson.JSONDecodeError as exc:
-            raise HTTPException(400, "Unable to parse request body as JSON") from exc
-        if not isinstance(data, dict):
-            return None  # a batch: refused by `run` with its own message
-        query, variables = data.get("query"), data.get("variables")
-        name, extensions = data.get("operationName"), data.get("extensions")
-        if not isinstance(name, str | None):  # `run` would pass it on and fail on it
-            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null, if provided.")
-        if not (isinstance(query, str) and isinstance(variables, dict | None) and isinstance(extensions, dict | None)):
-            return None  # `run` explains what is wrong
+            params = (graphql_http.from_query_string(request.scope["query_string"]) if is_get
+                      else graphql_http.from_body(await request.body()))
+        except graphql_http.BadRequest as exc:
+            return _error_response(exc.status, exc.code, exc.message, media)
+        if params.query is None:
+            return _error_response(400, "MISSING_QUERY", "No GraphQL query found in the request", media)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
-        result = await self.execute_single(
-            request=request, request_adapter=self.request_adapter_class(request), sub_response=sub_response,
-            context=context, root_value=None,
-            request_data=GraphQLRequestData(query=query, variables=variables, operation_name=name,
-                                            extensions=extensions, protocol="http"))
+        try:
+            result = await self.execute_single(
+                request=request, request_adapter=self.request_adapter_class(request), sub_response=sub_response,
+                context=context, root_value=None,
+                request_data=GraphQLRequestData(query=params.query, variables=params.variables,
+                                                operation_name=params.operation_name,
+                                                extensions=params.extensions, protocol="http"))
+        except HTTPException as exc:
+            if is_get and "not allowed when using GET" in exc.reason:
+                response = _error_response(405, "METHOD_NOT_ALLOWED", "Only queries run over GET: send a "
+                                           "mutation as a POST.", media)
+                response.headers["allow"] = "POST"
+                return response
+            return _error_response(exc.status_code, _http_error_code(exc), exc.reason, media)
         response_data = await self.process_result(request=request, result=result)
-        return self.create_response(response_data=response_data, sub_response=sub_response)
+        status = 200
+        if media == graphql_http.GRAPHQL_RESPONSE and graphql_http.is_request_error(result.data, result.errors):
+            status = 400
+            response_data.pop("data", None)  # type: ignore[misc]
+        response = Response(_json_bytes(response_data), status_code=sub_response.status_code or status,
+                            media_type=graphql_http.CONTENT_TYPES[media])
+        response.headers.raw.extend(sub_response.headers.raw)
+        if is_get:
+            response.headers.raw.extend(_cache_headers(context, result))
+        return response
 
     def encode_json(self, data: object) -> str:
         # Text, not bytes: WebSocket messages are sent as text frames (bytes would go as binary).
@@ -294,6 +317,32 @@ class GraphQLView(GraphQL[Context, None]):
                 ext["code"] = "INTERNAL_SERVER_ERROR"
         formatted["extensions"] = ext
         return dict(formatted)
+
+
+def _json_bytes(data: object) -> bytes:
+    try:
+        return orjson.dumps(data)
+    except TypeError:  # an integer beyond 64 bits, say: the standard library takes anything JSON can
+        return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _error_response(status: int, code: str, message: str, media: str) -> Response:
+    HTTP_ERRORS.labels(code).inc()
+    return Response(error_body(code, message), status_code=status, media_type=graphql_http.CONTENT_TYPES[media])
+
+
+# A GET's answer may be kept by shared caches only when it is public: read by a caller without any
+# credential (what anyone may read) and without an error; it varies with the credential headers, so
+# a cache never hands it to a signed-in caller. Anything else is the caller's alone and not stored.
+_PUBLIC_VARY = (b"vary", b"Accept, Authorization, Cookie")
+_NOT_STORED = ((b"cache-control", b"private, no-store"),)
+
+
+def _cache_headers(context: Context, result: ExecutionResult) -> tuple[tuple[bytes, bytes], ...]:
+    if result.errors or context.actor is None or context.actor.kind is not ActorKind.ANONYMOUS:
+        return _NOT_STORED
+    max_age = context.services.settings.graphql_public_max_age_s
+    return ((b"cache-control", f"public, max-age={max_age}".encode()), _PUBLIC_VARY)
 
 
 class _OperationMetrics:

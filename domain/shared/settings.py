@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     # and report imports, which carry whole files as text, are bounded by max_body_bytes instead).
     max_string_length: int = 10_000
     parser_cache_size: int = 512
+    # How long shared caches may keep a public GET answer (a query read without a credential).
+    graphql_public_max_age_s: int = Field(default=30, ge=0)
     validation_cache_size: int = 512
     subscriber_queue_size: int = 256
     # Slow clients: the request line and headers must arrive within header_timeout_s, each chunk of
