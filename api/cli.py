@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -455,6 +455,94 @@ def schema_check(
         return
     console.print(f"schema-check: no unlisted breaking change against {evolution.RELEASED}")
 
+
+
+documents_app = typer.Typer(help="Trusted GraphQL documents: register a build's manifest, list, revoke.",
+                            no_args_is_help=True)
+app.add_typer(documents_app, name="documents")
+
+
+def _documents(work: Callable[[Any, Any], Any]) -> Any:
+    """Run `work(session, actor)` in one transaction on the configured database (migrated first)."""
+    from domain.shared.actor import system_actor
+    from domain.shared.db import create_engine, create_session_factory
+    from domain.shared.errors import DomainError
+
+    settings = _settings()
+    with resolved_urls(settings) as (database_url, redis_url):
+        asyncio.run(_check_reachable(settings, database_url, redis_url))
+        _migrate(database_url, settings)
+
+        async def main() -> Any:
+            engine = create_engine(database_url, settings, pool_size=1)
+            try:
+                async with create_session_factory(engine)() as session, session.begin():
+                    return await work(session, system_actor("cli.documents"))
+            finally:
+                await engine.dispose()
+
+        try:
+            return asyncio.run(main())
+        except DomainError as exc:
+            raise _fail(f"{exc.code}{' at ' + exc.field if exc.field else ''}: {exc.message}") from exc
+
+
+@documents_app.command("add")
+def documents_add(
+    manifest: Annotated[Path, typer.Argument(help="A build's manifest: JSON {sha256-hex: document}")],
+    client: Annotated[str, typer.Option(help="Who sends these documents, e.g. client-portal")],
+) -> None:
+    """Register every document of a manifest as trusted (all or nothing)."""
+    import json
+
+    from domain.trusted_documents import service
+
+    try:
+        documents = json.loads(manifest.read_text())
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read the manifest {manifest}: {exc}") from exc
+    if not isinstance(documents, dict):
+        raise _fail(f"{manifest} is not a JSON object of {{hash: document}}")
+    done = _documents(lambda session, actor: service.register(session, actor, client_name=client,
+                                                               documents=documents))
+    console.print(f"[green]{len(done.added)} added[/green], {len(done.reinstated)} trusted again, "
+                  f"{done.unchanged} already trusted (client {escape(client)})")
+
+
+@documents_app.command("list")
+def documents_list(
+    client: Annotated[str | None, typer.Option(help="Only this client's documents")] = None,
+    revoked: Annotated[bool, typer.Option("--revoked", help="Include revoked documents")] = False,
+) -> None:
+    """Print the trusted documents, newest first: hash, client, registered, revoked."""
+    from domain.shared.pagination import encode_cursor
+    from domain.trusted_documents import service
+
+    async def every(session: Any, _actor: Any) -> list[Any]:
+        rows: list[Any] = []
+        after = None
+        while True:
+            page = await service.list_documents(session, first=500, after=after, client_name=client,
+                                                include_revoked=revoked)
+            rows += page.items
+            if not page.has_next_page:
+                return rows
+            after = encode_cursor(page.items[-1].registered_at, page.items[-1].id)
+
+    for row in _documents(every):
+        status = f"revoked {row.revoked_at:%Y-%m-%d %H:%M} by {row.revoked_by}" if row.revoked_at else "trusted"
+        print(f"{row.hash}\t{row.client_name}\t{row.registered_at:%Y-%m-%d %H:%M}\t{status}")
+
+
+@documents_app.command("revoke")
+def documents_revoke(
+    document: Annotated[str, typer.Argument(help="The document's hash (sha256:<hex> or <hex>)")],
+) -> None:
+    """Stop trusting a document (requests naming it get PersistedQueryNotFound)."""
+    from domain.trusted_documents import service
+
+    row = _documents(lambda session, actor: service.revoke(session, actor, document))
+    console.print(f"revoked {row.hash} ({escape(row.client_name)})")
 
 def main() -> None:
     app()

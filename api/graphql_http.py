@@ -118,6 +118,15 @@ def from_query_string(query_string: bytes) -> GraphQLParams:
     return _params(data)
 
 
+def document_id(params: GraphQLParams) -> str | None:
+    """The trusted document a request names: `documentId`, else Apollo's persisted-query hash."""
+    if params.document_id is not None:
+        return params.document_id
+    persisted = (params.extensions or {}).get("persistedQuery")
+    digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
 def is_request_error(data: object, errors: list[GraphQLError] | None) -> bool:
     """Nothing executed: no data, and every error is about the request (a field's error has a path)."""
     return data is None and bool(errors) and all(not error.path for error in errors or ())

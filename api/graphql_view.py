@@ -30,6 +30,7 @@ from api import graphql_http
 from api.auth import authenticate, credential_of, resolve_credential
 from api.middleware import error_body
 from domain.shared.actor import Actor, ActorKind
+from domain.trusted_documents import service as trusted_documents
 from infra.cookies import ACCESS_COOKIE, REFRESH_COOKIE
 from infra.metrics import GRAPHQL_LATENCY, GRAPHQL_REQUESTS, HTTP_ERRORS, operation_label
 from infra.services import AppServices
@@ -207,15 +208,22 @@ class GraphQLView(GraphQL[Context, None]):
                       else graphql_http.from_body(await request.body()))
         except graphql_http.BadRequest as exc:
             return _error_response(exc.status, exc.code, exc.message, media)
-        if params.query is None:
+        document_id = graphql_http.document_id(params)
+        if params.query is None and document_id is None:
             return _error_response(400, "MISSING_QUERY", "No GraphQL query found in the request", media)
         sub_response = await self.get_sub_response(request)
         context = await self.get_context(request, response=sub_response)
+        query = params.query
+        if document_id is not None or context.actor.kind in self.services.settings.trusted_documents_required:
+            query_or_refusal = await self._trusted_query(context, params.query, document_id)
+            if isinstance(query_or_refusal, graphql_http.BadRequest):
+                return _request_error(query_or_refusal, media)
+            query = query_or_refusal
         try:
             result = await self.execute_single(
                 request=request, request_adapter=self.request_adapter_class(request), sub_response=sub_response,
                 context=context, root_value=None,
-                request_data=GraphQLRequestData(query=params.query, variables=params.variables,
+                request_data=GraphQLRequestData(query=query, variables=params.variables,
                                                 operation_name=params.operation_name,
                                                 extensions=params.extensions, protocol="http"))
         except HTTPException as exc:
@@ -236,6 +244,25 @@ class GraphQLView(GraphQL[Context, None]):
         if is_get:
             response.headers.raw.extend(_cache_headers(context, result))
         return response
+
+    async def _trusted_query(self, context: Context, query: str | None,
+                             document_id: str | None) -> str | graphql_http.BadRequest:
+        """The text to run for a request naming a trusted document by hash (or sending text where
+        its caller's kind must name one: FOREXCRM_TRUSTED_DOCUMENTS_REQUIRED), or why not."""
+        required = context.actor.kind in self.services.settings.trusted_documents_required
+        if document_id is None:
+            return graphql_http.BadRequest(
+                "TRUSTED_DOCUMENT_REQUIRED", "This API runs only trusted documents for this caller: send the "
+                "document's `documentId` (sha256:<hex>) instead of its text.")
+        digest = trusted_documents.normalise_hash(document_id)
+        body = None if digest is None else await self.services.trusted_documents.body(digest)
+        if body is None:
+            if query is not None and not required and digest == trusted_documents.document_hash(query):
+                return query  # Apollo's automatic persisted queries: the text sent along with its hash
+            return graphql_http.BadRequest("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound")
+        if query is not None and query != body:
+            return graphql_http.BadRequest("BAD_OPERATION", "The query text is not the document its hash names.")
+        return body
 
     def encode_json(self, data: object) -> str:
         # Text, not bytes: WebSocket messages are sent as text frames (bytes would go as binary).
@@ -324,6 +351,15 @@ def _json_bytes(data: object) -> bytes:
         return orjson.dumps(data)
     except TypeError:  # an integer beyond 64 bits, say: the standard library takes anything JSON can
         return json.dumps(data, separators=(",", ":")).encode()
+
+
+def _request_error(refusal: graphql_http.BadRequest, media: str) -> Response:
+    """A request error found before execution: 400 in application/graphql-response+json, 200 in the
+    legacy application/json (as any request error), never stored by a cache."""
+    response = _error_response(400 if media == graphql_http.GRAPHQL_RESPONSE else 200, refusal.code,
+                               refusal.message, media)
+    response.headers.raw.extend(_NOT_STORED)
+    return response
 
 
 def _error_response(status: int, code: str, message: str, media: str) -> Response:

@@ -15,6 +15,7 @@ from domain.identity.principal_cache import PrincipalCache
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory
 from domain.shared.group_commit import GroupCommit
 from domain.shared.settings import Settings
+from domain.trusted_documents.lookup import DocumentLookup
 from infra.services import AppServices
 
 
@@ -94,7 +95,8 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str, *,
         principals = PrincipalCache(asyncpg_dsn(listen_url), settings.principal_cache_ttl_s)
         await principals.start()
     services = AppServices(settings=settings, session_factory=factory, redis=redis, hub=hub,
-                           group_commit=GroupCommit(factory), principals=principals)
+                           group_commit=GroupCommit(factory), principals=principals,
+                           trusted_documents=DocumentLookup(factory, ttl_s=settings.trusted_document_cache_s))
     if register_platforms:  # not the CLI's reachability probe, which may run before migrations
         await _register_platforms(services)
     return Runtime(services=services, engine=engine)

@@ -11,6 +11,7 @@ from domain.identity.principal_cache import PrincipalCache
 from domain.shared.db import SessionFactory
 from domain.shared.group_commit import GroupCommit
 from domain.shared.settings import Settings
+from domain.trusted_documents.lookup import DocumentLookup
 
 
 @dataclass(frozen=True)
@@ -22,4 +23,5 @@ class AppServices:
     redis: Redis
     hub: EventHub
     group_commit: GroupCommit  # mutations' transactions, committed together under load
+    trusted_documents: DocumentLookup  # documents sent by hash (api/graphql_view.py)
     principals: PrincipalCache | None = None  # sessions' principals between requests (API processes)

@@ -37,6 +37,8 @@ PERMISSIONS: dict[str, str] = {
     "risk.manage_segments": "Change A/B-book segmentation and review toxic-flow flags",
     "risk.manage": "Manage exposure limits, group books, detector thresholds, the economic calendar and account links",
     "reports.read": "Read business reports",
+    "trusted_documents.read": "Read the GraphQL documents registered as trusted (portal builds, partners)",
+    "trusted_documents.manage": "Register and revoke trusted GraphQL documents",
 }
 
 BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {

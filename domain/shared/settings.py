@@ -18,6 +18,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.shared.actor import ActorKind
+
 # Development-only secrets: safe defaults so `forexcrm run` works with no configuration, refused
 # in production so a deployment cannot forget to set real ones.
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-in-production-0000"  # noqa: S105
@@ -111,6 +113,13 @@ class Settings(BaseSettings):
     parser_cache_size: int = 512
     # How long shared caches may keep a public GET answer (a query read without a credential).
     graphql_public_max_age_s: int = Field(default=30, ge=0)
+    # Callers that may run only trusted documents (sent by hash), by kind: anonymous, client, ib,
+    # staff, api_token (e.g. '["anonymous","client","ib"]': the portals are first-party apps whose
+    # every operation is in their build's manifest). Empty: any caller may send a document's text.
+    trusted_documents_required: list[ActorKind] = Field(default_factory=list)
+    # How long an API process keeps a trusted document it looked up: another process's revocation
+    # applies here within this time (the revoking process's at once).
+    trusted_document_cache_s: float = Field(default=10.0, ge=0)
     validation_cache_size: int = 512
     subscriber_queue_size: int = 256
     # Slow clients: the request line and headers must arrive within header_timeout_s, each chunk of
