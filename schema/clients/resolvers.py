@@ -27,13 +27,14 @@ from domain.clients import (
     review,
 )
 from domain.clients import leverage as lev
-from domain.clients.access import client_for, own_client, parse_id, visible_filter
+from domain.clients import lists as client_lists
+from domain.clients.access import client_for, own_client, parse_id
 from domain.clients.errors import InvalidConfiguration
 from domain.clients.models import Client, Document, KycApplicant, StatusChange
 from domain.clients.models import Communication as CommunicationRow
 from domain.clients.models import LeverageRequest as LeverageRow
-from domain.clients.paging import newest_first
 from domain.clients.registration import register_client, verify_email
+from domain.clients.status import Status
 from domain.clients.storage import default_store
 from domain.compliance.models import ScreeningResult
 from domain.identity import sessions
@@ -201,15 +202,18 @@ class ClientQueries:
             return await client_360(session, found)
 
     @strawberry.field(permission_classes=[Requires("clients.read")],
-                      description="Clients you may see, newest first, optionally by status.")
+                      description="Clients you may see, newest first; optionally by status, country (ISO 3166 "
+                                  "code) and desk, and narrowed to names or e-mails containing `search` (up "
+                                  "to 100 characters, a word of 3 at least). A page costs the same at any "
+                                  "number of clients.")
     async def clients(self, info: Ctx, status: ClientStatus | None = None, first: int | None = None,
-                      after: str | None = None) -> Connection[ClientSummary]:
+                      after: str | None = None, country: str | None = None, desk: str | None = None,
+                      search: str | None = None) -> Connection[ClientSummary]:
         size = check_page_size(first, info.context.settings.max_page_size)
-        stmt = select(Client).where(visible_filter(info.context.actor))
-        if status is not None:
-            stmt = stmt.where(Client.status == status.value)
+        criteria = client_lists.client_filter(status=Status(status.value) if status is not None else None,
+                                              country=country, desk=desk, search=search)
         async with info.context.session() as session:
-            page = await newest_first(session, stmt, Client.created_at, Client.id, first=size, after=after)
+            page = await client_lists.newest(session, info.context.actor, criteria, first=size, after=after)
         return to_connection(page, ClientSummary.from_row, _client_key)
 
     @strawberry.field(permission_classes=[Requires("config.manage")],

@@ -1,0 +1,103 @@
+"""The staff client list: newest first, filtered by status, country and desk, narrowed by text in
+the name or e-mail, keyset-paginated on (created_at, id), desk-scoped (access.py).
+
+Every shape is an index walk that stops after a page at any number of clients (migration 0035):
+newest first on (created_at, id); one filter on (status | country | desk, created_at, id); a desk's
+clients by status on (desk, status, created_at, id); other combinations walk one of those and
+filter, reading about a page divided by the other filters' selectivity. Text narrows with two
+branches, the name (trigram index on clients) and the e-mail (trigram index on users), each cut to
+a page before the union: the first page of a union is within the first pages of its branches, and
+each branch is either a walk down the newest-first index that stops early (common text) or a
+trigram lookup of the few matching rows (rare text), whichever the planner expects cheaper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.clients.access import visible_filter
+from domain.clients.config import country_code
+from domain.clients.desks import clean_desk
+from domain.clients.errors import SearchQueryInvalid
+from domain.clients.models import Client
+from domain.clients.status import Status
+from domain.identity.models import User
+from domain.shared.actor import Actor
+from domain.shared.pagination import Page, decode_cursor
+
+_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
+MIN_TEXT = 3  # the trigram indexes need a word of three characters; shorter text would walk every client
+MAX_TEXT = 100
+
+# What the list shows (schema ClientSummary): no JSON documents loaded for a list.
+COLUMNS = (Client.id, Client.user_id, Client.status, Client.kind, Client.first_name, Client.last_name,
+           Client.country, Client.desk, Client.risk_level, Client.created_at)
+_NAME = func.lower(Client.first_name + " " + Client.last_name)  # as indexed by ix_clients_name_trgm
+
+
+@dataclass(frozen=True)
+class ClientFilter:
+    """Validated filters; build with `client_filter`."""
+    status: str | None = None
+    country: str | None = None
+    desk: str | None = None
+    text: str | None = None
+
+
+def _like(fragment: str) -> str:
+    return "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def client_filter(*, status: Status | None = None, country: str | None = None, desk: str | None = None,
+                  search: str | None = None) -> ClientFilter:
+    """Checks each filter value; a bad one is a typed error naming its argument."""
+    text = None
+    if search is not None:
+        text = " ".join(search.split()).lower()
+        if len(text) > MAX_TEXT or max(len(word) for word in text.split(" ")) < MIN_TEXT:
+            raise SearchQueryInvalid(f"search text is at most {MAX_TEXT} characters with a word of {MIN_TEXT} "
+                                     "at least", field="search")
+    return ClientFilter(status=status.value if status is not None else None,
+                        country=country_code(country) if country is not None else None,
+                        desk=clean_desk(desk) if desk is not None else None, text=text)
+
+
+def _conditions(actor: Actor, f: ClientFilter, after: tuple[datetime, int] | None) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = [visible_filter(actor)]
+    if f.status is not None:
+        out.append(Client.status == f.status)
+    if f.country is not None:
+        out.append(Client.country == f.country)
+    if f.desk is not None:
+        out.append(Client.desk == f.desk)
+    if after is not None:
+        out.append(tuple_(Client.created_at, Client.id) < tuple_(*after))
+    return out
+
+
+def _newest(stmt: _S, limit: int) -> _S:
+    return stmt.order_by(Client.created_at.desc(), Client.id.desc()).limit(limit)
+
+
+async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, *, first: int,
+                 after: str | None) -> Page[Client]:
+    """A page of the clients the actor may see, newest first (transient Client rows with COLUMNS)."""
+    key = decode_cursor(after) if after else None
+    where = _conditions(actor, f, key)
+    if f.text is None:
+        stmt = _newest(select(*COLUMNS).where(*where), first + 1)
+    else:
+        pattern = _like(f.text)
+        by_name = _newest(select(Client.id, Client.created_at).where(*where, _NAME.like(pattern)), first + 1)
+        by_email = _newest(select(Client.id, Client.created_at).join(User, User.id == Client.user_id)
+                           .where(*where, User.email_normalized.like(pattern)), first + 1)
+        hits = by_name.union(by_email).subquery("hits")
+        stmt = _newest(select(*COLUMNS).join(hits, and_(hits.c.id == Client.id)), first + 1)
+    rows = (await session.execute(stmt)).all()
+    clients = [Client(**row._mapping) for row in rows[:first]]
+    return Page(clients, len(rows) > first)

@@ -1,0 +1,121 @@
+"""The staff client list: newest first, filtered by status, country and desk, narrowed by name or
+e-mail text, keyset pages without gaps or repeats, desk scope kept, bad filter values refused with
+typed errors (issue 17)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from tests.clients.staff_world import make_client
+from tests.identity.staff import make_staff
+
+CLIENTS = """query($s: ClientStatus, $c: String, $d: String, $q: String, $f: Int, $a: String) {
+  clients(status: $s, country: $c, desk: $d, search: $q, first: $f, after: $a) {
+    edges { cursor node { id status country desk name createdAt } } pageInfo { hasNextPage endCursor } } }"""
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def _given(session_factory: Any, settings: Any, desk: str, tag: str) -> list[tuple[int, str, str, datetime]]:
+    """Seven clients on one desk: (id, status, country, created_at); three share one instant."""
+    specs = [("registered", "GB", 0), ("active", "DE", 1), ("active", "GB", 2), ("registered", "GB", 2),
+             ("active", "GB", 2), ("blocked", "MT", 3), ("active", "DE", 4)]
+    made = []
+    for i, (status, country, minute) in enumerate(specs):
+        cid, _, _ = await make_client(session_factory, settings, first=f"Ann{i}", last=f"List{tag}", desk=desk,
+                                      status=status, email=f"list{i}.{tag}@lists.example")
+        at = BASE + timedelta(minutes=minute)
+        async with session_factory() as s, s.begin():
+            await s.execute(text("UPDATE clients SET country = :c, created_at = :t WHERE id = :i"),
+                            {"c": country, "t": at, "i": cid})
+        made.append((cid, status, country, at))
+    return made
+
+
+def _newest(rows: list[tuple[int, str, str, datetime]]) -> list[str]:
+    return [str(r[0]) for r in sorted(rows, key=lambda r: (r[3], r[0]), reverse=True)]
+
+
+async def _walk(staff: Any, page_size: int, **variables: Any) -> list[str]:
+    seen: list[str] = []
+    after = None
+    while True:
+        body = await staff(CLIENTS, {**variables, "f": page_size, "a": after})
+        page = body["data"]["clients"]
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            assert page["edges"] == [] or page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
+            return seen
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_filters_order_newest_first_and_pages_walk_every_client_once(
+        http: httpx.AsyncClient, session_factory: Any, settings: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    desk = f"lists-{tag}"
+    made = await _given(session_factory, settings, desk, tag)
+    staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
+
+    first = (await staff(CLIENTS, {"d": desk, "f": 3}))["data"]["clients"]
+    assert [e["node"]["id"] for e in first["edges"]] == _newest(made)[:3] and first["pageInfo"]["hasNextPage"]
+    node = first["edges"][0]["node"]
+    assert (node["status"], node["country"], node["desk"], node["name"]) == ("ACTIVE", "DE", desk, f"Ann6 List{tag}")
+    # Pages of every size (the tie of three clients at one instant included): no gap, no repeat.
+    for size in (1, 2, 3, 7, 50):
+        assert await _walk(staff, size, d=desk) == _newest(made), size
+
+    assert await _walk(staff, 2, d=desk, s="ACTIVE") == _newest([r for r in made if r[1] == "active"])
+    assert await _walk(staff, 2, d=desk, c="gb") == _newest([r for r in made if r[2] == "GB"])  # ISO code, any case
+    assert await _walk(staff, 1, d=desk, c="GBR", s="ACTIVE") == _newest(
+        [r for r in made if r[2] == "GB" and r[1] == "active"])
+    assert await _walk(staff, 2, d=desk, s="CLOSED") == []
+    assert await _walk(staff, 2, d=f"other-{tag}") == []
+
+
+async def test_search_narrows_by_name_or_email_and_keeps_newest_first(
+        http: httpx.AsyncClient, session_factory: Any, settings: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    made = await _given(session_factory, settings, f"lists-{tag}", tag)
+    staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
+
+    by_name = _newest(made)
+    assert await _walk(staff, 2, q=f"  list{tag.upper()} ") == by_name  # name: every word of the surname
+    assert await _walk(staff, 2, q=f"ann3 list{tag}") == [str(made[3][0])]
+    assert await _walk(staff, 2, q=f"list4.{tag}@lists") == [str(made[4][0])]  # e-mail only
+    assert await _walk(staff, 1, q=f"{tag}", s="ACTIVE", c="DE") == _newest(
+        [r for r in made if r[1] == "active" and r[2] == "DE"])
+    # LIKE wildcards are literal: "%%%" matches no one rather than everyone.
+    assert await _walk(staff, 50, q="%%%") == []
+
+
+async def test_desk_staff_list_only_their_desk(http: httpx.AsyncClient, session_factory: Any, settings: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    home, away = f"home-{tag}", f"away-{tag}"
+    mine, _, _ = await make_client(session_factory, settings, first="Mine", last=f"Desk{tag}", desk=home)
+    await make_client(session_factory, settings, first="Theirs", last=f"Desk{tag}", desk=away)
+    sales = (await make_staff(http, session_factory, settings, ["sales"], desk=home)).client
+    assert await _walk(sales, 10, q=f"desk{tag}") == [str(mine)]
+    assert await _walk(sales, 10, d=away) == []
+    no_desk = (await make_staff(http, session_factory, settings, ["sales"])).client
+    assert await _walk(no_desk, 10, q=f"desk{tag}") == []
+
+
+async def test_bad_filter_values_are_typed_errors(http: httpx.AsyncClient, session_factory: Any,
+                                                  settings: Any) -> None:
+    staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
+    for variables, code in (({"c": "XX"}, "INVALID_COUNTRY"), ({"c": "Germany"}, "INVALID_COUNTRY"),
+                            ({"d": "   "}, "DESK_INVALID"), ({"d": "x" * 65}, "DESK_INVALID"),
+                            ({"q": "ab"}, "SEARCH_QUERY_INVALID"), ({"q": " a  b "}, "SEARCH_QUERY_INVALID"),
+                            ({"q": "x" * 101}, "SEARCH_QUERY_INVALID"),
+                            ({"a": "not-a-cursor"}, "INVALID_CURSOR"), ({"f": 0}, "INVALID_PAGE_SIZE")):
+        body = await staff(CLIENTS, variables)
+        assert body["data"] is None and body["errors"][0]["extensions"]["code"] == code, (variables, body)
+    unknown = await staff(CLIENTS, {"s": "SLEEPING"})
+    assert unknown.get("data") is None and "SLEEPING" in unknown["errors"][0]["message"]
+    no_role = await make_staff(http, session_factory, settings, [])
+    refused = await no_role.client(CLIENTS, {})
+    assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
