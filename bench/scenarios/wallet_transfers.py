@@ -26,6 +26,7 @@ import asyncpg
 import orjson
 from sqlalchemy import text
 
+from bench import wallet_paths
 from bench.harness import bench_services
 from bench.loadgen import build_request, run_load
 from domain.ledger import wallets
@@ -176,7 +177,8 @@ async def _refresh_rates(db_url: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def graphql_exchange(db_url: str, redis_url: str) -> AsyncIterator[Callable[[float], Awaitable[Phase]]]:
+async def graphql_exchange(db_url: str, redis_url: str,
+                           ) -> AsyncIterator[tuple[Callable[[float], Awaitable[Phase]], int]]:
     """An API (one process per core, as deployed) with CONCURRENCY funded clients signed in; yields
     a function that has all of them exchange over HTTP for a number of seconds: each asks for a quote,
     then accepts it (a ledger movement with its idempotency key); an exchange is the pair."""
@@ -185,7 +187,9 @@ async def graphql_exchange(db_url: str, redis_url: str) -> AsyncIterator[Callabl
     from bench.harness import api_process
     from domain.shared.actor import system_actor
 
-    env = {"FOREXCRM_LOGIN_ATTEMPTS_PER_IP": "100000000", "FOREXCRM_DB_POOL_SIZE": str(CONCURRENCY)}
+    # A worker serves about CONCURRENCY / API_WORKERS requests at once: as many connections, no more
+    # (the server's connection limit is shared with pgbench and the other parts).
+    env = {"FOREXCRM_LOGIN_ATTEMPTS_PER_IP": "100000000", "FOREXCRM_DB_POOL_SIZE": str(CONCURRENCY // API_WORKERS)}
     async with api_process(db_url, redis_url, env, workers=API_WORKERS) as port:
         base = f"http://127.0.0.1:{port}/graphql"
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
@@ -257,7 +261,7 @@ async def graphql_exchange(db_url: str, redis_url: str) -> AsyncIterator[Callabl
         # Warm-up, not measured: each pooled connection prepares the statements and plans them on
         # its first executions (PostgreSQL settles on a generic plan after five), some 64 x 5 runs.
         await measure(WARM_UP_S)
-        yield measure
+        yield measure, port
 
 
 async def run(*, quick: bool = False) -> dict[str, Any]:
@@ -265,20 +269,32 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
     the other (the order turning each round): the machine's speed drifts over a run, and the anchor
     measured beside each part in every round sees the same drift as the parts it is compared with."""
     rounds, seconds = (2, 2) if quick else (3, 5)  # 15 s of each part in full
-    phases: dict[str, list[Phase]] = {"pgbench": [], "domain": [], "graphql": []}
+    phases: dict[str, list[Phase]] = {name: [] for name in ("pgbench", "domain", "graphql", "webhook", "transfer")}
     async with bench_services("ledger") as (db_url, redis_url):
         binary = find_pgbench()
         if binary:
             await asyncio.to_thread(init_pgbench, binary, asyncpg_dsn(db_url))
         uids = await create_domain_clients(db_url)
-        async with graphql_exchange(db_url, redis_url) as graphql:
+        async with contextlib.AsyncExitStack() as stack:
+            graphql, port = await stack.enter_async_context(graphql_exchange(db_url, redis_url))
+            webhook = await stack.enter_async_context(wallet_paths.webhook_deposits(db_url, port, uids, CONCURRENCY))
+            transfer = await stack.enter_async_context(wallet_paths.account_transfers(db_url, uids))
+
             async def pgbench(seconds: float) -> Phase:
                 assert binary
                 tps = await asyncio.to_thread(run_pgbench, binary, asyncpg_dsn(db_url), seconds)
                 return Phase(round(tps * seconds), [], seconds)
 
+            def tupled(measure: Callable[[float], Awaitable[tuple[int, list[float], float, int]]],
+                       ) -> Callable[[float], Awaitable[Phase]]:
+                async def run_phase(secs: float) -> Phase:
+                    done, latencies, took, errors = await measure(secs)
+                    return Phase(done, latencies, took, errors)
+                return run_phase
+
             parts: dict[str, Callable[[float], Awaitable[Phase]]] = {
-                "domain": lambda secs: run_domain(db_url, uids, secs), "graphql": graphql}
+                "domain": lambda secs: run_domain(db_url, uids, secs), "graphql": graphql,
+                "webhook": tupled(webhook), "transfer": tupled(transfer)}
             if binary:
                 parts["pgbench"] = pgbench
             names = list(parts)
@@ -287,15 +303,25 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
                     await checkpoint(db_url)
                     phases[name].append(await parts[name](seconds))
     anchor = sum(p.done for p in phases["pgbench"]) / (rounds * seconds) if phases["pgbench"] else 0.0
-    domain, graphql_summary = summary(phases["domain"]), summary(phases["graphql"])
-    per_round = [{"pgbench_tps": round(phases["pgbench"][r].done / seconds, 1) if phases["pgbench"] else None,
-                  "domain_tps": round(phases["domain"][r].done / seconds, 1),
-                  "graphql_tps": round(phases["graphql"][r].done / seconds, 1)} for r in range(rounds)]
+    figures = {name: summary(phases[name]) for name in ("domain", "graphql", "webhook", "transfer")}
+
+    def tps(name: str, r: int) -> float | None:
+        return round(phases[name][r].done / phases[name][r].seconds, 1) if phases[name] else None
+
+    per_round = [{f"{name}_tps": tps(name, r) for name in phases} for r in range(rounds)]
+
+    def ratio(name: str) -> float:
+        return round(figures[name]["tps"] / anchor, 3) if anchor else 0.0
+
     return {"concurrency": CONCURRENCY, "rounds": rounds, "seconds_per_round": seconds,
-            "domain_deposits": {**domain, "processes": DOMAIN_PROCESSES},
-            "graphql_exchange_over_http": {**graphql_summary, "api_workers": API_WORKERS,
+            "domain_deposits": {**figures["domain"], "processes": DOMAIN_PROCESSES, "path": "group-committed"},
+            "graphql_exchange_over_http": {**figures["graphql"], "api_workers": API_WORKERS,
                                            "requests_per_exchange": 2, "latencies": "per request"},
+            "webhook_deposit_credits": {**figures["webhook"], "api_workers": API_WORKERS,
+                                        "path": "signed Stripe checkout.session.completed -> /webhooks/stripe"},
+            "transfers_to_trading_account": {**figures["transfer"], "processes": 1,
+                                             "path": "domain saga against the MT5 simulator process"},
             "anchor_pgbench_tpcb_tps": round(anchor, 1), "per_round": per_round,
-            "ratio": round(domain["tps"] / anchor, 3) if anchor else 0.0,
-            "ratio_graphql": round(graphql_summary["tps"] / anchor, 3) if anchor else 0.0,
+            "ratio": ratio("domain"), "ratio_graphql": ratio("graphql"), "ratio_webhook": ratio("webhook"),
+            "ratio_transfer": ratio("transfer"),
             "targets": {"ratio": 0.6, "ratio_graphql": 0.25}}
