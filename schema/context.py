@@ -23,6 +23,7 @@ from domain.shared.actor import ANONYMOUS, Actor
 from domain.shared.db import in_transaction
 from domain.shared.settings import Settings
 from infra.services import AppServices
+from schema.errors import PublicError
 from schema.live_session import LiveSession
 
 if TYPE_CHECKING:
@@ -67,19 +68,29 @@ class Context:
         async with self.services.session_factory() as session:
             yield session
 
+    def subscribe_own(self, info: Info[Any, Any], *topics: str) -> contextlib.AbstractAsyncContextManager[Subscriber]:
+        """As `subscribe`, for the caller's own events only (the payload's `user_id`): the hub
+        routes them by user, so nobody else's event wakes this subscription."""
+        user_id = self.actor.user_id
+        if user_id is None:
+            raise PublicError("Sign in to follow your own events.", "UNAUTHENTICATED")
+        return self.subscribe(info, *topics, user_id=user_id)
+
     @contextlib.asynccontextmanager
-    async def subscribe(self, info: Info[Any, Any], *topics: str) -> AsyncIterator[Subscriber]:
+    async def subscribe(self, info: Info[Any, Any], *topics: str, user_id: int | None = None
+                        ) -> AsyncIterator[Subscriber]:
         """A subscription's events, bound to its caller's live session: read them with
         `next_event`, which ends the stream with a typed error (SESSION_ENDED, TOKEN_EXPIRED,
         FORBIDDEN) as soon as the session ends or expires or the subscription's permission is
-        lost, and streams nothing after that."""
+        lost, and streams nothing after that. Turn an event into its GraphQL value with
+        `schema.events.converted` (or `shared` for a broadcast): once per event, bad ones skipped."""
         live = self.live
         if live is None:  # a subscription streamed over HTTP: bound for as long as it runs
             live = self.live = LiveSession(self.actor, self.reauthenticate, self.services.principals,
                                            on_change=self.adopt)
             live.close_when_idle = True
             live.start()
-        async with self.services.hub.subscribe(*topics) as sub:
+        async with self.services.hub.subscribe(*topics, user_id=user_id) as sub:
             live.follow(sub, info)
             try:
                 yield sub

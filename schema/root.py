@@ -6,11 +6,14 @@ strawberry types); they are discovered here, so adding a context never edits thi
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import inspect
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import strawberry
 import structlog
 from graphql import GraphQLError, OperationType
@@ -25,6 +28,7 @@ from domain.shared.actor import ActorKind
 from domain.shared.discovery import context_modules
 from domain.shared.settings import Settings
 from schema.errors import internal_error, should_mask, with_input_code
+from schema.events import Shared
 from schema.limits import DocumentCache, document_cache
 from schema.permissions import scope_refusal, token_rules
 from schema.scalars import DECIMAL_OVERRIDE
@@ -84,7 +88,28 @@ class ApiSchema(strawberry.Schema):
                          path=".".join(str(p) for p in error.path or ()) or None)
 
 
-class _NoSuggestionsExecutor(StrawberryGraphQLCoreExecutionContext):
+class _Executor(StrawberryGraphQLCoreExecutionContext):
+    """strawberry's executor, running a broadcast subscription event (`schema.events.Shared`) once
+    per operation and variables for all its subscribers: the same document text is the same parsed
+    operation (DocumentCache), and a broadcast's value does not depend on who receives it."""
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        root = self.root_value
+        if type(root) is not Shared:
+            return super().execute_operation(serially)
+        coerced = self.variable_values.coerced
+        key = (id(self.operation), orjson.dumps(coerced, option=orjson.OPT_SORT_KEYS, default=str) if coerced else b"")
+        result = root.results.get(key)
+        if result is None:
+            self.root_value = root.value
+            result = super().execute_operation(serially)
+            if inspect.isawaitable(result):
+                result = asyncio.ensure_future(result)  # awaited by each subscriber, run once
+            root.results[key] = result
+        return result
+
+
+class _NoSuggestionsExecutor(_Executor):
     """Execution without "Did you mean ...?" in variable coercion errors (enum values, input
     fields): used when introspection is off, as the document cache's validation is."""
 
@@ -115,7 +140,7 @@ def api_schema(settings: Settings, *, query: type, mutation: type | None = None,
     return ApiSchema(query=query, mutation=mutation, subscription=subscription, types=types,
                      extensions=[masking], config=StrawberryConfig(auto_camel_case=True),
                      scalar_overrides={Decimal: DECIMAL_OVERRIDE}, documents=document_cache(settings),
-                     execution_context_class=None if settings.introspection_enabled else _NoSuggestionsExecutor)
+                     execution_context_class=_Executor if settings.introspection_enabled else _NoSuggestionsExecutor)
 
 
 def build_schema(settings: Settings) -> ApiSchema:

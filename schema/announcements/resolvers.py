@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,6 +10,7 @@ from strawberry.types import Info
 
 from domain.announcements import service
 from domain.announcements.models import Announcement as AnnouncementRow
+from domain.events.hub import Event
 from domain.shared.pagination import check_page_size
 from schema.announcements.types import (
     Announcement,
@@ -19,6 +20,7 @@ from schema.announcements.types import (
 )
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
+from schema.events import shared
 from schema.pagination import Connection, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
@@ -63,19 +65,22 @@ class AnnouncementMutations:
         return await payload_or_errors(work, failed)
 
 
+def _announcement(event: Event) -> Announcement:
+    p = event.payload
+    return Announcement(id=strawberry.ID(str(p["id"])), title=p["title"], body=p["body"],
+                        severity=AnnouncementSeverity(p["severity"]),
+                        created_at=datetime.fromisoformat(p["created_at"]))
+
+
 @strawberry.type
 class AnnouncementSubscriptions:
     @strawberry.subscription(permission_classes=[IsAuthenticated], description="Announcements as they are posted.")
     async def announcement_posted(self, info: Info[Context, Any]) -> AsyncGenerator[Announcement, None]:
         async with info.context.subscribe(info, service.TOPIC_POSTED) as sub:
             while True:
-                event = await info.context.next_event(sub)
-                p = event.payload
-                yield Announcement(
-                    id=strawberry.ID(str(p["id"])), title=p["title"], body=p["body"],
-                    severity=AnnouncementSeverity(p["severity"]),
-                    created_at=datetime.fromisoformat(p["created_at"]),
-                )
+                announcement = shared(await info.context.next_event(sub), _announcement)
+                if announcement is not None:
+                    yield cast(Announcement, announcement)  # one value for all: the executor unwraps it
 
 
 QUERIES = (AnnouncementQueries,)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from domain.events.hub import Event
 from domain.identity import api_tokens, four_eyes, links, roles, sessions, staff_changes, totp
 from domain.identity.models import Role as RoleRow
 from domain.identity.models import User
@@ -21,6 +22,7 @@ from domain.shared.pagination import check_page_size
 from infra.cookies import ACCESS_COOKIE, REFRESH_COOKIE
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors, user_error
+from schema.events import converted
 from schema.identity.types import (
     ApiToken,
     ApiTokenPayload,
@@ -461,17 +463,20 @@ class IdentityMutations:
         return await _mutate(ctx, txn, lambda e: StaffUserPayload(errors=e))
 
 
+def _notification(event: Event) -> Notification:
+    return Notification(kind=str(event.payload["kind"]), message=str(event.payload["message"]))
+
+
 @strawberry.type
 class IdentitySubscriptions:
     @strawberry.subscription(permission_classes=[IsAuthenticated], description="Your notifications, live.")
     async def notifications(self, info: Ctx) -> AsyncGenerator[Notification, None]:
         ctx = info.context
-        user_id = ctx.actor.user_id
-        async with ctx.subscribe(info, NOTIFICATION_TOPIC) as sub:
+        async with ctx.subscribe_own(info, NOTIFICATION_TOPIC) as sub:
             while True:
-                event = await ctx.next_event(sub)
-                if event.payload.get("user_id") == user_id:
-                    yield Notification(kind=str(event.payload["kind"]), message=str(event.payload["message"]))
+                notification = converted(await ctx.next_event(sub), _notification)
+                if notification is not None:
+                    yield notification
 
 
 QUERIES = (IdentityQueries,)

@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from domain.events.hub import Event
 from domain.fx import quotes
 from domain.ledger import idempotency, transfers, wallets
 from domain.ledger.accounts import WalletView, balance_of, get_wallet, owned_trading_account, wallets_of
@@ -19,6 +20,7 @@ from domain.shared.errors import KNOWN_CODES, DomainError
 from domain.shared.pagination import check_page_size
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors, user_error
+from schema.events import converted
 from schema.ledger.types import (
     AdjustBalanceInput,
     AdjustBalancePayload,
@@ -243,17 +245,20 @@ async def _decide(ctx: Context, id: strawberry.ID, reject_reason: str | None) ->
     return await payload_or_errors(work, lambda errors: BalanceAdjustmentPayload(errors=errors))
 
 
+def _wallet(event: Event) -> Wallet:
+    return Wallet.from_event(event.payload)
+
+
 @strawberry.type
 class LedgerSubscriptions:
     @strawberry.subscription(permission_classes=[IsAuthenticated.or_token("profile.read")],
                              description="Your wallets as they change.")
     async def wallet_updated(self, info: Info[Context, Any]) -> AsyncGenerator[Wallet, None]:
-        uid = info.context.actor.user_id
-        async with info.context.subscribe(info, TOPIC_WALLET_UPDATED) as sub:
+        async with info.context.subscribe_own(info, TOPIC_WALLET_UPDATED) as sub:
             while True:
-                event = await info.context.next_event(sub)
-                if uid is not None and event.payload.get("user_id") == uid:
-                    yield Wallet.from_event(event.payload)
+                wallet = converted(await info.context.next_event(sub), _wallet)
+                if wallet is not None:
+                    yield wallet
 
 
 QUERIES = (LedgerQueries,)

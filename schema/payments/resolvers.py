@@ -11,6 +11,7 @@ from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from domain.clients.storage import default_store
+from domain.events.hub import Event
 from domain.payments import crypto, deposits, disputes, method_admin, methods, refunds, repo, statements, withdrawals
 from domain.payments.errors import PaymentMethodNotFound, PaymentNotFound
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
@@ -18,6 +19,7 @@ from domain.payments.repo import Payment as PaymentRow
 from domain.shared.pagination import check_page_size
 from schema.context import Context
 from schema.errors import payload_or_errors
+from schema.events import converted
 from schema.pagination import Connection, to_connection
 from schema.payments.types import (
     CreateDepositInput,
@@ -319,17 +321,20 @@ class PaymentMethodMutations:
         return await payload_or_errors(work, lambda errors: PaymentMethodConfigPayload(errors=errors))
 
 
+def _payment(event: Event) -> PaymentUpdate:
+    return PaymentUpdate.from_event(event.payload)
+
+
 @strawberry.type
 class PaymentSubscriptions:
     @strawberry.subscription(permission_classes=[IsAuthenticated.or_token("profile.read")],
                              description="Your payments as they change.")
     async def payment_updated(self, info: Info[Context, Any]) -> AsyncGenerator[PaymentUpdate, None]:
-        uid = info.context.actor.user_id
-        async with info.context.subscribe(info, TOPIC_PAYMENT_UPDATED) as sub:
+        async with info.context.subscribe_own(info, TOPIC_PAYMENT_UPDATED) as sub:
             while True:
-                event = await info.context.next_event(sub)
-                if uid is not None and event.payload.get("user_id") == uid:
-                    yield PaymentUpdate.from_event(event.payload)
+                update = converted(await info.context.next_event(sub), _payment)
+                if update is not None:
+                    yield update
 
 
 QUERIES = (PaymentQueries,)

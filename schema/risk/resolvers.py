@@ -22,6 +22,7 @@ from domain.risk.exposure import TOPIC_EXPOSURE_UPDATED, Dimension
 from domain.shared.errors import DomainError
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
+from schema.events import skipped
 from schema.live_session import WAKE
 from schema.pagination import Connection, to_connection
 from schema.permissions import Requires
@@ -256,7 +257,12 @@ class RiskSubscriptions:
                         folded += 1
                 await ctx.admit(sub)  # the session may have changed while this slept
                 last = time.monotonic()
-                yield ExposureUpdateType.of(event.id, event.payload, folded)
+                try:  # folded differs per subscriber: converted here, not once per event
+                    update = ExposureUpdateType.of(event.id, event.payload, folded)
+                except Exception as exc:  # a malformed event is skipped, never the end of the stream
+                    skipped(event, exc)
+                    continue
+                yield update
 
 
 QUERIES = (RiskQueries, RiskConfigQueries)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.types import Info
 
+from domain.events.hub import Event
 from schema.context import Context
+from schema.events import shared
 
 HEARTBEAT_TOPIC = "system.heartbeat"
 API_VERSION = "0.1.0"
@@ -36,14 +38,19 @@ class SystemQueries:
         return API_VERSION
 
 
+def _heartbeat(event: Event) -> Heartbeat:
+    return Heartbeat(sequence=event.id, at=datetime.fromisoformat(event.payload["at"]))
+
+
 @strawberry.type
 class SystemSubscriptions:
     @strawberry.subscription(description="A tick from the worker every few seconds, through the event pipeline.")
     async def heartbeat(self, info: Info[Context, Any]) -> AsyncGenerator[Heartbeat, None]:
         async with info.context.subscribe(info, HEARTBEAT_TOPIC) as sub:
             while True:
-                event = await info.context.next_event(sub)
-                yield Heartbeat(sequence=event.id, at=datetime.fromisoformat(event.payload["at"]))
+                beat = shared(await info.context.next_event(sub), _heartbeat)
+                if beat is not None:
+                    yield cast(Heartbeat, beat)  # one value for all: the executor unwraps it
 
 
 QUERIES = (SystemQueries,)
