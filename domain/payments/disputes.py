@@ -3,6 +3,7 @@ money is gone, flagged for collections), credit the provider's clearing, keep a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -96,3 +97,11 @@ async def history(session: AsyncSession, user_id: int) -> list[Dispute]:
         "SELECT id, payment_id, kind, case_id, amount, currency, reason, negative_balance, created_at "
         "FROM payment_disputes WHERE user_id = :u ORDER BY created_at DESC, id DESC"), {"u": user_id})).all()
     return [Dispute(*r) for r in rows]
+
+
+async def by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[Dispute, int]]:
+    """Disputes by id with their client's user id (for visibility), one statement."""
+    rows = (await session.execute(text(
+        "SELECT id, payment_id, kind, case_id, amount, currency, reason, negative_balance, created_at, user_id "
+        "FROM payment_disputes WHERE id = ANY(:ids)"), {"ids": list(ids)})).all()
+    return {r.id: (Dispute(*r[:9]), r.user_id) for r in rows}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -92,15 +93,25 @@ async def get(session: AsyncSession, payment_id: int, *, lock: bool = False) -> 
     return _row(row) if row is not None else None
 
 
-async def get_visible(session: AsyncSession, actor: Actor, payment_id: int) -> Payment:
-    """The owner's payment, or for staff with payments.read one whose client they may see (desk
-    scoping, domain/clients/access.py); otherwise not found."""
+async def get_many(session: AsyncSession, ids: Sequence[int]) -> dict[int, Payment]:
+    rows = (await session.execute(text(f"SELECT {_COLS} FROM payments WHERE id = ANY(:ids)"),  # noqa: S608
+                                  {"ids": list(ids)})).all()
+    return {p.id: p for p in map(_row, rows)}
+
+
+async def visible_to(session: AsyncSession, actor: Actor, payment: Payment) -> bool:
+    """The owner, or staff with payments.read who may see the payment's client (desk scoping)."""
     from domain.clients.access import staff_sees_owner
 
+    if actor.user_id is not None and payment.user_id == actor.user_id:
+        return True
+    return actor.has("payments.read") and await staff_sees_owner(session, actor, payment.user_id)
+
+
+async def get_visible(session: AsyncSession, actor: Actor, payment_id: int) -> Payment:
+    """The payment if `visible_to` the actor; otherwise not found."""
     payment = await get(session, payment_id)
-    if payment is not None and actor.user_id is not None and payment.user_id == actor.user_id:
-        return payment
-    if payment is None or not (actor.has("payments.read") and await staff_sees_owner(session, actor, payment.user_id)):
+    if payment is None or not await visible_to(session, actor, payment):
         raise PaymentNotFound("no such payment", field="id")
     return payment
 

@@ -131,3 +131,13 @@ class FieldErrors:
 
 KNOWN_CODES.add(DomainError.code)
 declare_codes("AMOUNT_PRECISION", "INVALID_PAGE_SIZE")
+
+
+class InvalidId(DomainError):
+    """An id argument that is neither a global id of the expected type nor a database id."""
+
+    code = "INVALID_ID"
+
+
+class TooManyIds(DomainError):
+    code = "TOO_MANY_IDS"

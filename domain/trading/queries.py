@@ -41,13 +41,15 @@ async def in_ib_downline(session: AsyncSession, actor: Actor, client_id: int | N
     return True
 
 
+async def visible_to(session: AsyncSession, actor: Actor, account: TradingAccount) -> bool:
+    """Staff, the owner, or the owner's IB within its visible depth."""
+    return await can_see_account(session, actor, account) or await in_ib_downline(session, actor, account.user_id)
+
+
 async def visible_account(session: AsyncSession, actor: Actor, account_id: int) -> TradingAccount:
-    """The account if the actor may see it (staff, owner, or the owner's IB within its visible depth);
-    otherwise "not found", never "forbidden"."""
+    """The account if `visible_to` the actor; otherwise "not found", never "forbidden"."""
     account = await session.get(TradingAccount, account_id)
-    if account is None or not (
-        await can_see_account(session, actor, account) or await in_ib_downline(session, actor, account.user_id)
-    ):
+    if account is None or not await visible_to(session, actor, account):
         raise TradingAccountNotFound("trading account not found", field="accountId")
     return account
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,8 +12,15 @@ from strawberry.types import Info
 from domain.events.hub import Event
 from domain.fx import quotes
 from domain.ledger import idempotency, transfers, wallets
-from domain.ledger.accounts import WalletView, balance_of, get_wallet, owned_trading_account, wallets_of
-from domain.ledger.errors import TradingAccountNotFound, TransferFailed, WalletNotFound
+from domain.ledger.accounts import (
+    WalletView,
+    balance_of,
+    get_wallet,
+    owned_trading_account,
+    wallets_by_ids,
+    wallets_of,
+)
+from domain.ledger.errors import TransferFailed, WalletNotFound
 from domain.ledger.posting import TOPIC_WALLET_UPDATED
 from domain.shared.actor import ActorKind
 from domain.shared.errors import KNOWN_CODES, DomainError
@@ -38,22 +45,27 @@ from schema.ledger.types import (
     WalletTransaction,
     WalletTransactionFilter,
 )
+from schema.node import AnyId, key_of, node_type
 from schema.pagination import Connection, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
 
 def _id(value: strawberry.ID | str, field: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise WalletNotFound("no such wallet", field=field) from None
+    return key_of(value, "Wallet", field=field)
 
 
 def _account_id(value: strawberry.ID | str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise TradingAccountNotFound("no such trading account", field="tradingAccountId") from None
+    return key_of(value, "TradingAccount", field="tradingAccountId")
+
+
+@node_type("Wallet")
+async def _wallet_nodes(ctx: Context, keys: Sequence[int]) -> list[Wallet | None]:
+    """The caller's own wallets only, as myWallets (staff see balances through the client's record)."""
+    if ctx.actor.user_id is None:
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await wallets_by_ids(session, keys, owner_id=ctx.actor.user_id)
+    return [Wallet.of(w) if (w := found.get(k)) is not None else None for k in keys]
 
 
 def _owner(ctx: Context) -> int:
@@ -91,7 +103,7 @@ class LedgerQueries:
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="Movements on one of your wallets, newest first.")
     async def wallet_transactions(
-        self, info: Info[Context, Any], wallet_id: strawberry.ID, filter: WalletTransactionFilter | None = None,
+        self, info: Info[Context, Any], wallet_id: AnyId, filter: WalletTransactionFilter | None = None,
         first: int | None = None, after: str | None = None,
     ) -> Connection[WalletTransaction]:
         ctx = info.context

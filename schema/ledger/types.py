@@ -14,12 +14,13 @@ from domain.ledger.wallets import AdjustmentRequest, ExchangeResult
 from domain.ledger.wallets import WalletTransaction as WalletTransactionRow
 from domain.shared.money import at_scale, decimal_text
 from schema.errors import UserError
+from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id, optional_global_id
 from schema.scalars import Money
 
 
 @strawberry.type(description="A client's wallet in one currency. available = balance - held.")
-class Wallet:
-    id: strawberry.ID
+class Wallet(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     currency: str
     balance: Money  # type: ignore[valid-type]
     held: Money  # type: ignore[valid-type]
@@ -28,13 +29,16 @@ class Wallet:
     @classmethod
     def of(cls, view: WalletView) -> Wallet:
         cur = view.account.currency
-        return cls(id=strawberry.ID(str(view.account.id)), currency=cur, balance=at_scale(view.balance.balance, cur),
+        wid = view.account.id
+        return cls(id=global_id("Wallet", wid), database_id=strawberry.ID(str(wid)), currency=cur,
+                   balance=at_scale(view.balance.balance, cur),
                    held=at_scale(view.balance.held, cur), available=at_scale(view.balance.available, cur))
 
     @classmethod
     def from_event(cls, p: dict[str, str]) -> Wallet:
         cur = p["currency"]
-        return cls(id=strawberry.ID(str(p["wallet_id"])), currency=cur,
+        return cls(id=global_id("Wallet", p["wallet_id"]), database_id=strawberry.ID(str(p["wallet_id"])),
+                   currency=cur,
                    balance=at_scale(Decimal(p["balance"]), cur), held=at_scale(Decimal(p["held"]), cur),
                    available=at_scale(Decimal(p["available"]), cur))
 
@@ -83,8 +87,9 @@ class Transfer:
     id: strawberry.ID
     direction: TransferDirection
     status: TransferStatus
-    wallet_id: strawberry.ID
-    trading_account_id: strawberry.ID | None
+    wallet_id: strawberry.ID = strawberry.field(description="The wallet's global id (Wallet.id).")
+    trading_account_id: strawberry.ID | None = strawberry.field(
+        description="The trading account's global id (TradingAccount.id).")
     server_id: str
     trading_account_login: int
     currency: str
@@ -94,24 +99,26 @@ class Transfer:
     @classmethod
     def of(cls, t: TransferView) -> Transfer:
         return cls(id=strawberry.ID(str(t.id)), direction=TransferDirection(t.direction.value),
-                   status=TransferStatus(t.status.value), wallet_id=strawberry.ID(str(t.wallet_id)),
-                   trading_account_id=strawberry.ID(str(t.trading_account_id)) if t.trading_account_id else None,
+                   status=TransferStatus(t.status.value), wallet_id=global_id("Wallet", t.wallet_id),
+                   trading_account_id=optional_global_id("TradingAccount", t.trading_account_id or None),
                    server_id=t.server_id, trading_account_login=t.login, currency=t.currency,
                    amount=at_scale(t.amount, t.currency), created_at=t.created_at)
 
 
 @strawberry.input
 class TransferToTradingAccountInput:
-    wallet_id: strawberry.ID
-    trading_account_id: strawberry.ID = strawberry.field(description="The trading account's id (tradingAccount.id).")
+    wallet_id: strawberry.ID = strawberry.field(description=RAW_ID_NOTE)
+    trading_account_id: strawberry.ID = strawberry.field(description="The trading account's id (TradingAccount.id). "
+                                                                     + RAW_ID_NOTE)
     amount: Money  # type: ignore[valid-type]
     idempotency_key: str
 
 
 @strawberry.input
 class TransferFromTradingAccountInput:
-    wallet_id: strawberry.ID
-    trading_account_id: strawberry.ID = strawberry.field(description="The trading account's id (tradingAccount.id).")
+    wallet_id: strawberry.ID = strawberry.field(description=RAW_ID_NOTE)
+    trading_account_id: strawberry.ID = strawberry.field(description="The trading account's id (TradingAccount.id). "
+                                                                     + RAW_ID_NOTE)
     amount: Money  # type: ignore[valid-type]
     idempotency_key: str
 
@@ -154,7 +161,7 @@ class ExchangePayload:
 
 @strawberry.input
 class AdjustBalanceInput:
-    wallet_id: strawberry.ID
+    wallet_id: strawberry.ID = strawberry.field(description=RAW_ID_NOTE)
     amount: Money  # type: ignore[valid-type]
     reason: str
     idempotency_key: str
@@ -171,7 +178,7 @@ class BalanceAdjustmentStatus(Enum):
 @strawberry.type(description="A staff balance adjustment above the four-eyes threshold, awaiting or decided.")
 class BalanceAdjustment:
     id: strawberry.ID
-    wallet_id: strawberry.ID
+    wallet_id: strawberry.ID = strawberry.field(description="The wallet's global id (Wallet.id).")
     amount: Money  # type: ignore[valid-type]
     currency: str
     reason: str
@@ -189,7 +196,7 @@ class BalanceAdjustment:
         def opt(v: int | None) -> strawberry.ID | None:
             return strawberry.ID(str(v)) if v is not None else None
 
-        return cls(id=strawberry.ID(str(r.id)), wallet_id=strawberry.ID(str(r.wallet_id)),
+        return cls(id=strawberry.ID(str(r.id)), wallet_id=global_id("Wallet", r.wallet_id),
                    amount=at_scale(r.amount, r.currency), currency=r.currency, reason=r.reason,
                    allow_negative=r.allow_negative, status=BalanceAdjustmentStatus(r.status),
                    requested_by=strawberry.ID(str(r.requested_by)), decided_by=opt(r.decided_by),

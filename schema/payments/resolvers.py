@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
+from domain.clients.access import staff_sees_owner
 from domain.clients.storage import default_store
 from domain.events.hub import Event
 from domain.payments import crypto, deposits, disputes, method_admin, methods, refunds, repo, statements, withdrawals
@@ -20,6 +21,7 @@ from domain.shared.pagination import check_page_size
 from schema.context import Context
 from schema.errors import payload_or_errors
 from schema.events import converted
+from schema.node import AnyId, global_id, key_of, node_type
 from schema.pagination import Connection, to_connection
 from schema.payments.types import (
     CreateDepositInput,
@@ -47,10 +49,29 @@ from schema.permissions import IsAuthenticated, Requires
 
 
 def _pid(value: strawberry.ID | str, field: str = "id") -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise PaymentNotFound("no such payment", field=field) from None
+    return key_of(value, "Payment", field=field)
+
+
+@node_type("Payment")
+async def _payment_nodes(ctx: Context, keys: Sequence[int]) -> list[Payment | None]:
+    async with ctx.session() as session:
+        found = await repo.get_many(session, keys)
+        return [Payment.of(p) if (p := found.get(k)) is not None and await repo.visible_to(session, ctx.actor, p)
+                else None for k in keys]
+
+
+@node_type("Dispute")
+async def _dispute_nodes(ctx: Context, keys: Sequence[int]) -> list[Dispute | None]:
+    """The client's own (myDisputes), or staff with payments.read who may see the client (as payments)."""
+    async with ctx.session() as session:
+        found = await disputes.by_ids(session, keys)
+        out: list[Dispute | None] = []
+        for k in keys:
+            row = found.get(k)
+            visible = row is not None and (row[1] == ctx.actor.user_id or (
+                ctx.actor.has("payments.read") and await staff_sees_owner(session, ctx.actor, row[1])))
+            out.append(Dispute.of(row[0]) if row is not None and visible else None)
+        return out
 
 
 def _rule_id(value: strawberry.ID | str) -> int:
@@ -110,7 +131,7 @@ class PaymentQueries:
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="One payment: your own, or any for staff with payments.read.")
-    async def payment(self, info: Info[Context, Any], id: strawberry.ID) -> Payment:
+    async def payment(self, info: Info[Context, Any], id: AnyId) -> Payment:
         async with info.context.session() as session:
             return Payment.of(await repo.get_visible(session, info.context.actor, _pid(id)))
 
@@ -171,7 +192,7 @@ class PaymentMutations:
 
     @strawberry.mutation(permission_classes=[Requires("payments.approve_withdrawal")],
                          description="Staff: approve a withdrawal (two approvers above the threshold).")
-    async def approve_withdrawal(self, info: Info[Context, Any], id: strawberry.ID) -> PaymentPayload:
+    async def approve_withdrawal(self, info: Info[Context, Any], id: AnyId) -> PaymentPayload:
         ctx = info.context
 
         async def work() -> PaymentPayload:
@@ -185,7 +206,7 @@ class PaymentMutations:
 
     @strawberry.mutation(permission_classes=[Requires("payments.approve_withdrawal")],
                          description="Staff: reject a withdrawal; the held amount is released.")
-    async def reject_withdrawal(self, info: Info[Context, Any], id: strawberry.ID, reason: str) -> PaymentPayload:
+    async def reject_withdrawal(self, info: Info[Context, Any], id: AnyId, reason: str) -> PaymentPayload:
         ctx = info.context
 
         async def work() -> PaymentPayload:
@@ -219,10 +240,11 @@ class PaymentMutations:
         ctx = info.context
 
         async def work() -> RefundPayload:
-            made = await refunds.request_refund(ctx.services.session_factory, ctx.settings, ctx.actor,
-                                                _pid(input.payment_id, "paymentId"), input.amount)
-            return RefundPayload(refund=ProviderRefund(payment_id=input.payment_id, provider_refund_id=made.id,
-                                                       status=made.status))
+            pid = _pid(input.payment_id, "paymentId")
+            made = await refunds.request_refund(ctx.services.session_factory, ctx.settings, ctx.actor, pid,
+                                                input.amount)
+            return RefundPayload(refund=ProviderRefund(payment_id=global_id("Payment", pid),
+                                                       provider_refund_id=made.id, status=made.status))
 
         return await payload_or_errors(work, lambda errors: RefundPayload(errors=errors))
 
@@ -242,7 +264,7 @@ class PaymentMutations:
     @strawberry.mutation(permission_classes=[Requires("payments.manage")],
                          description="Staff: a wire withdrawal left the bank (needs a fresh step-up): posts the held "
                                      "amount; the bank's reference, a note and an optional file are the evidence.")
-    async def mark_withdrawal_paid(self, info: Info[Context, Any], id: strawberry.ID, bank_reference: str, note: str,
+    async def mark_withdrawal_paid(self, info: Info[Context, Any], id: AnyId, bank_reference: str, note: str,
                                    evidence: Upload | None = None) -> PaymentPayload:
         ctx = info.context
         file: tuple[str, bytes] | None = None
@@ -262,7 +284,7 @@ class PaymentMutations:
     @strawberry.mutation(permission_classes=[Requires("payments.manage")],
                          description="Staff: the bank sent a wire withdrawal back (needs a fresh step-up): the held "
                                      "amount is released, or a paid amount credited back to the wallet.")
-    async def mark_withdrawal_returned(self, info: Info[Context, Any], id: strawberry.ID,
+    async def mark_withdrawal_returned(self, info: Info[Context, Any], id: AnyId,
                                        reason: str) -> PaymentPayload:
         ctx = info.context
 

@@ -15,6 +15,7 @@ from domain.payments.repo import Payment as PaymentRow
 from domain.payments.statements import ImportResult
 from domain.shared.money import at_scale
 from schema.errors import UserError
+from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id
 from schema.scalars import Money
 
 
@@ -73,8 +74,8 @@ class PaymentMethod:
 
 
 @strawberry.type(description="A deposit or withdrawal. `reference` is quoted on bank transfers.")
-class Payment:
-    id: strawberry.ID
+class Payment(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     reference: str
     direction: str
     method_code: str
@@ -91,15 +92,16 @@ class Payment:
     @classmethod
     def of(cls, p: PaymentRow) -> Payment:
         c = p.currency
-        return cls(id=strawberry.ID(str(p.id)), reference=p.reference, direction=p.direction,
-                   method_code=p.method_code, status=PaymentStatus(p.status.value), approval=p.approval,
+        return cls(id=global_id("Payment", p.id), database_id=strawberry.ID(str(p.id)), reference=p.reference,
+                   direction=p.direction, method_code=p.method_code, status=PaymentStatus(p.status.value),
+                   approval=p.approval,
                    currency=c, amount=at_scale(p.amount, c), fee=at_scale(p.fee, c), redirect_url=p.redirect_url,
                    failure_reason=p.failure_reason, created_at=p.created_at, updated_at=p.updated_at)
 
 
 @strawberry.type(description="A payment's new status, pushed to its owner.")
 class PaymentUpdate:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The payment's global id (Payment.id).")
     reference: str
     status: PaymentStatus
     direction: str
@@ -108,15 +110,15 @@ class PaymentUpdate:
 
     @classmethod
     def from_event(cls, e: dict[str, Any]) -> PaymentUpdate:
-        return cls(id=strawberry.ID(str(e["payment_id"])), reference=e["reference"],
+        return cls(id=global_id("Payment", e["payment_id"]), reference=e["reference"],
                    status=PaymentStatus(e["status"]), direction=e["direction"],
                    amount=at_scale(Decimal(e["amount"]), e["currency"]), currency=e["currency"])
 
 
 @strawberry.type
-class Dispute:
-    id: strawberry.ID
-    payment_id: strawberry.ID
+class Dispute(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
+    payment_id: strawberry.ID = strawberry.field(description="The payment's global id (Payment.id).")
     kind: DisputeKind
     case_id: str
     amount: Money  # type: ignore[valid-type]
@@ -127,7 +129,8 @@ class Dispute:
 
     @classmethod
     def of(cls, d: DisputeRow) -> Dispute:
-        return cls(id=strawberry.ID(str(d.id)), payment_id=strawberry.ID(str(d.payment_id)),
+        return cls(id=global_id("Dispute", d.id), database_id=strawberry.ID(str(d.id)),
+                   payment_id=global_id("Payment", d.payment_id),
                    kind=DisputeKind(d.kind), case_id=d.case_id, amount=at_scale(d.amount, d.currency),
                    currency=d.currency, reason=d.reason, negative_balance=d.negative_balance,
                    created_at=d.created_at)
@@ -174,7 +177,7 @@ class RequestWithdrawalInput:
 
 @strawberry.input
 class RecordChargebackInput:
-    payment_id: strawberry.ID
+    payment_id: strawberry.ID = strawberry.field(description=RAW_ID_NOTE)
     amount: Money  # type: ignore[valid-type]
     case_id: str
     reason: str = ""
@@ -183,14 +186,14 @@ class RecordChargebackInput:
 
 @strawberry.input
 class RefundDepositInput:
-    payment_id: strawberry.ID
+    payment_id: strawberry.ID = strawberry.field(description=RAW_ID_NOTE)
     amount: Money  # type: ignore[valid-type]
 
 
 @strawberry.type(description="A refund the provider accepted; it is booked (a refund record on the deposit) when "
                              "the provider confirms it by webhook.")
 class ProviderRefund:
-    payment_id: strawberry.ID
+    payment_id: strawberry.ID = strawberry.field(description="The payment's global id (Payment.id).")
     provider_refund_id: str
     status: str
 

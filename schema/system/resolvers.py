@@ -16,6 +16,7 @@ from strawberry.types import Info
 from domain.events.hub import Event
 from schema.context import Context
 from schema.events import shared
+from schema.node import NodeQueries
 
 HEARTBEAT_TOPIC = "system.heartbeat"
 API_VERSION = "0.1.0"
@@ -53,5 +54,5 @@ class SystemSubscriptions:
                     yield cast(Heartbeat, beat)  # one value for all: the executor unwraps it
 
 
-QUERIES = (SystemQueries,)
+QUERIES = (SystemQueries, NodeQueries)
 SUBSCRIPTIONS = (SystemSubscriptions,)

@@ -6,6 +6,7 @@ trading.manage configure servers and resolve ingestion errors."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.platforms import registry as platform_registry
-from domain.shared.errors import NotFound
+from domain.shared.errors import InvalidId, NotFound
 from domain.shared.pagination import check_page_size
 from domain.trading import admin, instruments, positions, queries, servers
 from domain.trading.directory import refresh_platforms
@@ -23,6 +24,7 @@ from domain.trading.errors import IngestionErrorNotFound, TradingAccountNotFound
 from domain.trading.models import DealRow, IngestionError, TradingAccount
 from schema.context import Context
 from schema.errors import PublicError, payload_or_errors
+from schema.node import AnyId, key_of, node_type
 from schema.pagination import Connection, to_connection
 from schema.permissions import IsAuthenticated, Requires
 from schema.trading.types import (
@@ -47,6 +49,26 @@ def _id(value: strawberry.ID, exc: type[NotFound]) -> int:
         return int(value)
     except ValueError:
         raise exc("not found", field="id") from None
+
+
+@node_type("TradingAccount")
+async def _account_nodes(ctx: Context, keys: Sequence[int]) -> list[TradingAccountType | None]:
+    """As tradingAccount: the owner, staff with trading.read who may see the client, the client's IB."""
+    async with ctx.session() as session:
+        rows = {a.id: a for a in await session.scalars(select(TradingAccount).where(TradingAccount.id.in_(keys)))}
+        out: list[TradingAccountType | None] = []
+        for k in keys:
+            a = rows.get(k)
+            visible = a is not None and await queries.visible_to(session, ctx.actor, a)
+            out.append(TradingAccountType.from_row(a) if a is not None and visible else None)
+        return out
+
+
+def _account(value: strawberry.ID) -> int:
+    try:
+        return key_of(value, "TradingAccount")
+    except InvalidId as exc:
+        raise PublicError("Not a trading account id.", exc.code) from None
 
 
 def _not_found(exc: NotFound) -> PublicError:
@@ -90,11 +112,11 @@ class TradingQueries:
             return [InstrumentType.from_row(i) for i in await instruments.list_instruments(session, sid)]
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")])
-    async def trading_account(self, info: Info[Context, Any], id: strawberry.ID) -> TradingAccountType:
+    async def trading_account(self, info: Info[Context, Any], id: AnyId) -> TradingAccountType:
         async with info.context.session() as session:
             try:
                 account = await queries.visible_account(
-                    session, info.context.actor, _id(id, TradingAccountNotFound))
+                    session, info.context.actor, _account(id))
             except TradingAccountNotFound as exc:
                 raise _not_found(exc) from None
         return TradingAccountType.from_row(account)
@@ -114,7 +136,7 @@ class TradingQueries:
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="An account's deals, newest first.")
     async def deals(
-        self, info: Info[Context, Any], account_id: strawberry.ID, filter: DealFilter | None = None,
+        self, info: Info[Context, Any], account_id: AnyId, filter: DealFilter | None = None,
         first: int | None = None, after: str | None = None,
     ) -> Connection[DealType]:
         size = check_page_size(first, info.context.settings.max_page_size)
@@ -122,7 +144,7 @@ class TradingQueries:
         async with info.context.session() as session:
             try:
                 account = await queries.visible_account(
-                    session, info.context.actor, _id(account_id, TradingAccountNotFound))
+                    session, info.context.actor, _account(account_id))
             except TradingAccountNotFound as exc:
                 raise _not_found(exc) from None
             page = await queries.list_deals(
@@ -131,11 +153,11 @@ class TradingQueries:
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="An account's open positions.")
-    async def positions(self, info: Info[Context, Any], account_id: strawberry.ID) -> list[PositionType]:
+    async def positions(self, info: Info[Context, Any], account_id: AnyId) -> list[PositionType]:
         async with info.context.session() as session:
             try:
                 account = await queries.visible_account(
-                    session, info.context.actor, _id(account_id, TradingAccountNotFound))
+                    session, info.context.actor, _account(account_id))
             except TradingAccountNotFound as exc:
                 raise _not_found(exc) from None
             rows = await positions.positions_for_login(session, account.server_id, account.login)

@@ -19,6 +19,7 @@ from domain.trading.positions import average_open_price
 from domain.trading.servers import ServerConfig, ServerStatus
 from schema.errors import UserError
 from schema.loaders import register_loader
+from schema.node import DATABASE_ID_DOC, Node, global_id
 from schema.scalars import Money
 
 STATE_LOADER = "TradingAccountStateByLoginLoader"
@@ -86,8 +87,8 @@ class TradingServer:
 
 
 @strawberry.type(name="TradingAccount", description="An account (login) on a trading server.")
-class TradingAccountType:
-    id: strawberry.ID
+class TradingAccountType(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     server_id: strawberry.ID
     login: int
     group: str
@@ -117,7 +118,8 @@ class TradingAccountType:
     @classmethod
     def from_row(cls, a: TradingAccount) -> TradingAccountType:
         return cls(
-            id=strawberry.ID(str(a.id)), server_id=strawberry.ID(str(a.server_id)), login=a.login,
+            id=global_id("TradingAccount", a.id), database_id=strawberry.ID(str(a.id)),
+            server_id=strawberry.ID(str(a.server_id)), login=a.login,
             group=a.group, leverage=a.leverage, currency=a.currency, account_type=a.account_type,
             rights=a.rights, created_at=a.created_at, account_type_code=a.account_type_code,
         )  # fmt: skip

@@ -159,3 +159,21 @@ async def account_types(env: Env) -> Probe:
     return Probe("""mutation($i: AccountTypeInput!) { createAccountType(input: $i) { accountType { groupName }
         errors { code } } }""", {"i": {"code": code, "name": "T", "currencies": ["USD"], "serverId": str(server_id),
                                       "groupName": "real\\secret-group"}}, ["secret-group"])
+
+
+@case("Query.node", "Query.nodes")
+async def nodes(env: Env) -> Probe:
+    """`node`/`nodes` answer null for what the caller may not see: the owner's wallet, trading account and
+    withdrawal by global id, through both fields in one operation."""
+    from schema.node import global_id
+    from tests.tenancy.cases_payments import _withdrawal
+
+    _, login, account_id = await _owned_account(env)
+    wallet_id, amount = await _funded_wallet(env)
+    payment_id, reference = await _withdrawal(env)
+    ids = [global_id("TradingAccount", account_id), global_id("Wallet", wallet_id), global_id("Payment", payment_id)]
+    return Probe("""query($ids: [ID!]!, $one: ID!) {
+        one: node(id: $one) { id ... on TradingAccount { login } }
+        many: nodes(ids: $ids) { id ... on TradingAccount { login } ... on Wallet { balance }
+                                 ... on Payment { reference } } }""",
+                 {"ids": ids, "one": ids[0]}, [str(login), amount.split(".")[0], reference], empty_ok=True)
