@@ -12,6 +12,7 @@ from domain.ledger.accounts import wallet_for
 from domain.shared.actor import Actor
 from domain.shared.db import in_transaction
 from schema.context import Context
+from schema.node import global_id
 from schema.root import build_schema
 from tests.fx.helpers import new_quote
 from tests.ledger.conftest import check_invariants, client, key, snapshot, staff
@@ -48,7 +49,7 @@ async def test_wallets_transactions_and_ownership(schema, runtime, session_facto
     foreign = await run(schema, runtime, client(other), TXNS, w=str(wid))
 
     assert mine.errors is None
-    assert mine.data["myWallets"] == [{"id": str(wid), "currency": "EUR", "balance": "60.00", "held": "0.00",
+    assert mine.data["myWallets"] == [{"id": global_id("Wallet", wid), "currency": "EUR", "balance": "60.00", "held": "0.00",
                                        "available": "60.00"}]
     assert [e["node"]["amount"] for e in page1.data["walletTransactions"]["edges"]] == ["30.00", "20.00"]
     assert page1.data["walletTransactions"]["pageInfo"]["hasNextPage"] is True

@@ -18,6 +18,7 @@ from domain.trading.accounts import AccountSpec, register_accounts
 from domain.trading.models import TradingAccount
 from domain.trading.servers import ServerConfig, upsert_server
 from schema.context import Context
+from schema.node import global_id
 from schema.root import build_schema
 from tests.ledger.conftest import client, key, snapshot
 from tests.platforms.conftest import SimServer
@@ -68,18 +69,21 @@ async def test_transfer_by_account_id(schema, runtime, setup):
                                                  "amount": "120.00", "idempotencyKey": key()})
     assert out.errors is None, out.errors
     assert out.data["transferToTradingAccount"] == {"transfer": {
-        "status": "DONE", "amount": "120.00", "tradingAccountId": str(account_id), "tradingAccountLogin": login},
+        "status": "DONE", "amount": "120.00", "tradingAccountId": global_id("TradingAccount", account_id), "tradingAccountLogin": login},
         "errors": []}
 
 
-@pytest.mark.parametrize("bad", ["0", "not-a-number", "999999999999"])
-async def test_unknown_account_id_refused_and_nothing_changed(schema, runtime, session_factory, setup, bad):
+@pytest.mark.parametrize(("bad", "code"), [("0", "TRADING_ACCOUNT_NOT_FOUND"), ("not-a-number", "INVALID_ID"),
+                                         ("999999999999", "TRADING_ACCOUNT_NOT_FOUND"),
+                                         (global_id("TradingAccount", 999999999999), "TRADING_ACCOUNT_NOT_FOUND"),
+                                         (global_id("Wallet", 1), "INVALID_ID")])
+async def test_unknown_account_id_refused_and_nothing_changed(schema, runtime, session_factory, setup, bad, code):
     uid, wid, _, _ = setup
     before = await snapshot(session_factory)
     out = await run(schema, runtime, uid, TO, i={"walletId": str(wid), "tradingAccountId": bad, "amount": "1.00",
                                                  "idempotencyKey": key()})
     assert out.data["transferToTradingAccount"] == {"transfer": None, "errors": [
-        {"code": "TRADING_ACCOUNT_NOT_FOUND", "field": "tradingAccountId"}]}
+        {"code": code, "field": "tradingAccountId"}]}
     assert await snapshot(session_factory) == before
 
 

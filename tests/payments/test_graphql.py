@@ -3,6 +3,7 @@ payment(id) ownership, requestWithdrawal with step-up, staff approval and payout
 
 from __future__ import annotations
 
+from schema.node import key_of
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import code_at, enrol_totp, register
 from tests.identity.staff import make_staff
@@ -79,11 +80,11 @@ async def test_create_deposit_with_an_idempotency_key_and_its_outcome_by_key(con
     assert again == first  # the same deposit, not a second one
     assert changed == {"payment": None, "errors": [{"field": "idempotencyKey", "code": "IDEMPOTENCY_KEY_REUSED"}]}
     async with session_factory() as s:
-        owner_id = await s.scalar(text("SELECT user_id FROM payments WHERE id = :i"), {"i": int(first["payment"]["id"])})
+        owner_id = await s.scalar(text("SELECT user_id FROM payments WHERE id = :i"), {"i": key_of(first["payment"]["id"], "Payment")})
         assert await s.scalar(text("SELECT count(*) FROM payments WHERE user_id = :u"), {"u": owner_id}) == 1
     outcome = (await client(LOOKUP, {"k": "dep-1"}))["data"]["operationByIdempotencyKey"]
     assert outcome == {"idempotencyKey": "dep-1", "status": "SUCCEEDED",
-                       "result": {"payment_id": int(first["payment"]["id"])}}
+                       "result": {"payment_id": key_of(first["payment"]["id"], "Payment")}}
     # another caller's keys are not theirs to read
     other = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
     assert (await other(LOOKUP, {"k": "dep-1"}))["data"]["operationByIdempotencyKey"] is None
@@ -123,6 +124,7 @@ async def test_staff_refund_goes_to_the_provider_and_is_booked_by_its_webhook(co
     assert too_much == {"refund": None, "errors": [{"field": "amount", "code": "DISPUTE_EXCEEDS_PAYMENT"}]}
     assert unknown == {"refund": None, "errors": [{"field": "paymentId", "code": "PAYMENT_NOT_FOUND"}]}
     assert made["errors"] == [] and made["refund"]["providerRefundId"].startswith("re_")
+    assert made["refund"]["paymentId"] == pid
     assert configured.refunds[made["refund"]["providerRefundId"]]["amount"] == 3000
     for _ in range(200):
         status = await owner("query($i: ID!) { payment(id: $i) { status } }", {"i": pid})
@@ -132,5 +134,5 @@ async def test_staff_refund_goes_to_the_provider_and_is_booked_by_its_webhook(co
     assert status["data"]["payment"]["status"] == "REFUNDED"
     async with session_factory() as s:
         audited = await s.scalar(text("SELECT count(*) FROM audit_events WHERE action = 'payment.refund_request' "
-                                      "AND entity_id = :p"), {"p": str(pid)})
+                                      "AND entity_id = :p"), {"p": str(key_of(pid, "Payment"))})
     assert audited == 1
