@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api.graphql_view import GRAPHQL_TRANSPORT_WS_PROTOCOL, PREFLIGHT_HEADERS, MeteredGraphQLView
+from api.graphql_view import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, PREFLIGHT_HEADERS, MeteredGraphQLView
 from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, error_body
 from api.migrate import is_current
 from domain.events.outbox import oldest_pending_age_seconds
@@ -63,9 +63,11 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
             max_subscriptions_per_connection=50,
             multipart_uploads_enabled=True,
             allowed_origins=settings.allowed_ws_origins,
-            # Only graphql-transport-ws: its handler binds every operation to the live session
-            # (the legacy subscriptions-transport-ws protocol would bypass that).
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            # graphql-transport-ws (its handler binds every operation to the live session) and
+            # graphql-sse for clients behind proxies that break WebSockets (a POST accepting
+            # text/event-stream; its stream is bound to the live session by Context.subscribe).
+            # Not the legacy subscriptions-transport-ws protocol: it would bypass those checks.
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_SSE_PROTOCOL),
         )
         freeze_heap()
         try:

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 from strawberry.types import ExecutionResult
@@ -427,4 +427,5 @@ def health_response() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-__all__ = ["GRAPHQL_TRANSPORT_WS_PROTOCOL", "PREFLIGHT_HEADERS", "GraphQLView", "MeteredGraphQLView", "health_response"]
+__all__ = ["GRAPHQL_SSE_PROTOCOL", "GRAPHQL_TRANSPORT_WS_PROTOCOL", "PREFLIGHT_HEADERS", "GraphQLView",
+           "MeteredGraphQLView", "health_response"]
