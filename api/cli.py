@@ -515,19 +515,18 @@ def documents_list(
     revoked: Annotated[bool, typer.Option("--revoked", help="Include revoked documents")] = False,
 ) -> None:
     """Print the trusted documents, newest first: hash, client, registered, revoked."""
-    from domain.shared.pagination import encode_cursor
+    from domain.shared.pagination import PageRequest
     from domain.trusted_documents import service
 
     async def every(session: Any, _actor: Any) -> list[Any]:
         rows: list[Any] = []
-        after = None
+        request = PageRequest(size=500)
         while True:
-            page = await service.list_documents(session, first=500, after=after, client_name=client,
-                                                include_revoked=revoked)
+            page = await service.list_documents(session, request, client_name=client, include_revoked=revoked)
             rows += page.items
             if not page.has_next_page:
                 return rows
-            after = encode_cursor(page.items[-1].registered_at, page.items[-1].id)
+            request = PageRequest(size=500, after=(page.items[-1].registered_at, page.items[-1].id))
 
     for row in _documents(every):
         status = f"revoked {row.revoked_at:%Y-%m-%d %H:%M} by {row.revoked_by}" if row.revoked_at else "trusted"

@@ -1,23 +1,36 @@
-"""Relay-style connections over keyset pagination (domain/shared/pagination.py)."""
+"""Relay connections over keyset pagination (domain/shared/pagination.py).
+
+Every growing list is a connection taking `first/after/last/before`; `page_request` turns those
+arguments (and whether `totalCount` was selected) into the domain's `PageRequest`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
+from strawberry.types import Info
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
-from domain.shared.pagination import Page, encode_cursor
+from domain.shared import pagination as paging
+from domain.shared.pagination import COUNT_CAP, Page, PageRequest, decode_cursor, encode_cursor
 
 T = TypeVar("T")
 S = TypeVar("S")
 
 
-@strawberry.type
+@strawberry.type(description="Where this page sits in the list (Relay cursor connections).")
 class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="More items follow `endCursor`. When paging backward (`last`/`before`) this is true "
+                    "whenever `before` was given.")
+    has_previous_page: bool = strawberry.field(
+        description="More items precede `startCursor`. When paging forward (`first`/`after`) this is true "
+                    "whenever `after` was given.")
+    start_cursor: str | None = strawberry.field(description="The first edge's cursor; pass as `before`.")
+    end_cursor: str | None = strawberry.field(description="The last edge's cursor; pass as `after`.")
 
 
 @strawberry.type
@@ -26,14 +39,43 @@ class Edge(Generic[T]):
     node: T
 
 
-@strawberry.type(description="A page of results; pass `pageInfo.endCursor` as `after` for the next.")
+@strawberry.type(description="A page of a list: `first`/`after` pages forward from `pageInfo.endCursor`, "
+                             "`last`/`before` backward from `pageInfo.startCursor`.")
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
+    total_count: int | None = strawberry.field(
+        default=None,
+        description=f"How many items the whole list holds, counted only when selected and only up to "
+                    f"{COUNT_CAP:,}: the value {COUNT_CAP + 1:,} means more than {COUNT_CAP:,}. Null where "
+                    f"the list cannot be counted cheaply.")
 
     @strawberry.field(description="The nodes of this page without their edges.")
     def nodes(self) -> list[T]:
         return [edge.node for edge in self.edges]
+
+
+def _selects(selections: Iterable[Selection], name: str) -> bool:
+    for sel in selections:
+        if isinstance(sel, SelectedField) and sel.name == name:
+            return True
+        if isinstance(sel, FragmentSpread | InlineFragment) and _selects(sel.selections, name):
+            return True
+    return False
+
+
+def page_request(info: Info[Any, Any], first: int | None, after: str | None, last: int | None,
+                 before: str | None, *, maximum: int | None = None,
+                 decode: Callable[[str, str], tuple[Any, int]] = decode_cursor) -> PageRequest:
+    """The connection's arguments as a PageRequest; INVALID_PAGE_ARGUMENTS when they do not fit."""
+    counted = any(_selects(f.selections, "totalCount") for f in info.selected_fields)
+    return paging.page_request(first, after, last, before, count_total=counted, decode=decode,
+                               maximum=maximum or info.context.settings.max_page_size)
+
+
+def empty_connection() -> Connection[Any]:
+    return Connection(edges=[], page_info=PageInfo(has_next_page=False, has_previous_page=False,
+                                                   start_cursor=None, end_cursor=None), total_count=0)
 
 
 def to_connection(
@@ -41,8 +83,16 @@ def to_connection(
     convert: Callable[[S], T],
     key: Callable[[S], tuple[datetime, int]],
 ) -> Connection[T]:
-    edges: Sequence[Edge[T]] = [Edge(cursor=encode_cursor(*key(item)), node=convert(item)) for item in page.items]
+    return keyed_connection(page, convert, lambda item: encode_cursor(*key(item)))
+
+
+def keyed_connection(page: Page[S], convert: Callable[[S], T], cursor: Callable[[S], str]) -> Connection[T]:
+    """A connection whose cursors are not (timestamp, id) keys: `cursor` encodes an item's key."""
+    edges = [Edge(cursor=cursor(item), node=convert(item)) for item in page.items]
     return Connection(
-        edges=list(edges),
-        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=edges[-1].cursor if edges else None),
+        edges=edges,
+        page_info=PageInfo(has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
+                           start_cursor=edges[0].cursor if edges else None,
+                           end_cursor=edges[-1].cursor if edges else None),
+        total_count=page.total,
     )

@@ -20,6 +20,7 @@ from bench.harness import bench_services
 from domain.clients import search
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory
+from domain.shared.pagination import PageRequest
 from domain.shared.settings import Settings
 
 CONCURRENCY = 4
@@ -149,7 +150,7 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
 
         async def service(q: str) -> None:
             async with factory() as session:
-                await search.search(session, ACTOR, q, first=PAGE, after=None)
+                await search.search(session, ACTOR, q, PageRequest(size=PAGE))
 
         async def anchor(q: str) -> None:
             sql, args = _anchor_sql(q)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.announcements.models import Announcement
@@ -12,7 +12,7 @@ from domain.audit.service import record
 from domain.events.outbox import emit
 from domain.shared.actor import Actor
 from domain.shared.errors import ValidationFailed
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, select_page
 
 TOPIC_POSTED = "announcement.posted"
 MAX_TITLE = 120
@@ -53,13 +53,7 @@ async def post_announcement(
     return row
 
 
-async def list_announcements(session: AsyncSession, *, first: int, after: str | None) -> Page[Announcement]:
+async def list_announcements(session: AsyncSession, page: PageRequest) -> Page[Announcement]:
     """Newest first, keyset-paginated on (created_at, id)."""
-    stmt = select(Announcement).order_by(Announcement.created_at.desc(), Announcement.id.desc())
-    if after is not None:
-        at, row_id = decode_cursor(after)
-        stmt = stmt.where(
-            or_(Announcement.created_at < at, and_(Announcement.created_at == at, Announcement.id < row_id))
-        )
-    rows = list((await session.execute(stmt.limit(first + 1))).scalars())
-    return Page(rows[:first], has_next_page=len(rows) > first)
+    return await select_page(session, page, select(Announcement), (Announcement.created_at, Announcement.id),
+                             descending=True, convert=lambda row: row)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.chain import (
@@ -34,7 +34,7 @@ from domain.audit.models import AuditEvent
 from domain.audit.retention import REGULATOR_CATEGORIES, retain_until_for
 from domain.shared.actor import Actor
 from domain.shared.db import driver, utcnow
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, select_page
 
 # The source of occurred_at; tests replace it to write events into past days.
 clock: Callable[[], datetime] = utcnow
@@ -221,23 +221,19 @@ def _filtered(flt: EventFilter) -> Select[AuditEvent]:
     return stmt
 
 
-async def list_events(session: AsyncSession, flt: EventFilter, *, first: int, after: str | None) -> Page[AuditEvent]:
+async def list_events(session: AsyncSession, flt: EventFilter, page: PageRequest) -> Page[AuditEvent]:
     """Newest first, keyset-paginated on (occurred_at, id)."""
-    stmt = _filtered(flt).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
-    if after is not None:
-        at, row_id = decode_cursor(after)
-        stmt = stmt.where(or_(AuditEvent.occurred_at < at, and_(AuditEvent.occurred_at == at, AuditEvent.id < row_id)))
-    rows = list((await session.execute(stmt.limit(first + 1))).scalars())
-    return Page(rows[:first], has_next_page=len(rows) > first)
+    return await select_page(session, page, _filtered(flt), (AuditEvent.occurred_at, AuditEvent.id),
+                             descending=True, convert=lambda row: row)
 
 
 async def regulator_records(
     session: AsyncSession, *, category: str | None, occurred_from: datetime | None,
-    occurred_to: datetime | None, first: int, after: str | None,
+    occurred_to: datetime | None, page: PageRequest,
 ) -> Page[AuditEvent]:
     """Events of the regulator-facing categories (one, or all of them)."""
     if category is not None and category not in REGULATOR_CATEGORIES:
         raise UnknownRegulatorCategory(f"{category!r} is not a regulator-facing category", field="category")
     categories = frozenset({category}) if category is not None else REGULATOR_CATEGORIES
     flt = EventFilter(categories=categories, occurred_from=occurred_from, occurred_to=occurred_to)
-    return await list_events(session, flt, first=first, after=after)
+    return await list_events(session, flt, page)

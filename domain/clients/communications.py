@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit.service import record
 from domain.clients.access import visible_filter
 from domain.clients.models import Client, Communication
-from domain.clients.paging import newest_first
 from domain.shared.actor import Actor
 from domain.shared.errors import ValidationFailed
-from domain.shared.pagination import Page
+from domain.shared.pagination import Page, PageRequest, select_page
 
 KINDS = ("note", "call", "email", "message")
 DIRECTIONS = ("in", "out", "internal")
@@ -61,8 +60,8 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
-async def search(session: AsyncSession, actor: Actor, criteria: SearchFilter, *, first: int,
-                 after: str | None) -> Page[Communication]:
+async def search(session: AsyncSession, actor: Actor, criteria: SearchFilter,
+                 page: PageRequest) -> Page[Communication]:
     """Communications (notes, calls, emails incl. system emails, messages) on clients the actor may
     see, newest first, one keyset page."""
     if len(criteria.text) > 200:
@@ -86,4 +85,5 @@ async def search(session: AsyncSession, actor: Actor, criteria: SearchFilter, *,
         stmt = stmt.where(Communication.created_at >= since)
     if until is not None:
         stmt = stmt.where(Communication.created_at < until)
-    return await newest_first(session, stmt, Communication.created_at, Communication.id, first=first, after=after)
+    return await select_page(session, page, stmt, (Communication.created_at, Communication.id), descending=True,
+                             convert=lambda row: row)

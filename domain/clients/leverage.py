@@ -21,13 +21,12 @@ from domain.clients.access import own_client
 from domain.clients.config import leverage_cap
 from domain.clients.errors import InvalidTransition, LeverageAboveCap, LeverageRequestNotFound, LeverageRequestPending
 from domain.clients.models import Client, LeverageRequest
-from domain.clients.paging import newest_first
 from domain.clients.status import Status, require_status
 from domain.platforms.port import TradingPlatform
 from domain.shared.actor import Actor
 from domain.shared.db import SessionFactory, in_transaction, utcnow
 from domain.shared.errors import NotFound, ValidationFailed
-from domain.shared.pagination import Page
+from domain.shared.pagination import Page, PageRequest, select_page
 from domain.shared.settings import Settings
 from domain.trading.models import TradingAccount, TradingServer
 from domain.trading.servers import platform_for
@@ -159,12 +158,19 @@ async def unapplied(session: AsyncSession, limit: int = 200) -> list[int]:
                                       .order_by(LeverageRequest.created_at, LeverageRequest.id).limit(limit)))
 
 
-async def mine(session: AsyncSession, actor: Actor, *, first: int, after: str | None) -> Page[LeverageRequest]:
+async def mine(session: AsyncSession, actor: Actor, page: PageRequest) -> Page[LeverageRequest]:
     client = await own_client(session, actor)
     stmt = select(LeverageRequest).where(LeverageRequest.client_id == client.id)
-    return await newest_first(session, stmt, LeverageRequest.created_at, LeverageRequest.id, first=first, after=after)
+    return await select_page(session, page, stmt, _KEY, descending=True, convert=_same)
 
 
-async def pending(session: AsyncSession, *, first: int, after: str | None) -> Page[LeverageRequest]:
+async def pending(session: AsyncSession, page: PageRequest) -> Page[LeverageRequest]:
     stmt = select(LeverageRequest).where(LeverageRequest.status == "pending")
-    return await newest_first(session, stmt, LeverageRequest.created_at, LeverageRequest.id, first=first, after=after)
+    return await select_page(session, page, stmt, _KEY, descending=True, convert=_same)
+
+
+_KEY = (LeverageRequest.created_at, LeverageRequest.id)
+
+
+def _same(row: LeverageRequest) -> LeverageRequest:
+    return row

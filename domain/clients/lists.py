@@ -14,10 +14,9 @@ trigram lookup of the few matching rows (rare text), whichever the planner expec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
+from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clients.access import visible_filter
@@ -28,7 +27,7 @@ from domain.clients.models import Client
 from domain.clients.status import Status
 from domain.identity.models import User
 from domain.shared.actor import Actor
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import COUNT_CAP, Page, PageRequest
 
 _S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 MIN_TEXT = 3  # the trigram indexes need a word of three characters; shorter text would walk every client
@@ -67,7 +66,7 @@ def client_filter(*, status: Status | None = None, country: str | None = None, d
                         desk=clean_desk(desk) if desk is not None else None, text=text)
 
 
-def _conditions(actor: Actor, f: ClientFilter, after: tuple[datetime, int] | None) -> list[ColumnElement[bool]]:
+def _conditions(actor: Actor, f: ClientFilter, page: PageRequest | None) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = [visible_filter(actor)]
     if f.status is not None:
         out.append(Client.status == f.status)
@@ -75,29 +74,46 @@ def _conditions(actor: Actor, f: ClientFilter, after: tuple[datetime, int] | Non
         out.append(Client.country == f.country)
     if f.desk is not None:
         out.append(Client.desk == f.desk)
-    if after is not None:
-        out.append(tuple_(Client.created_at, Client.id) < tuple_(*after))
+    key = tuple_(Client.created_at, Client.id)
+    if page is not None and page.after is not None:
+        out.append(key < tuple_(*page.after))
+    if page is not None and page.before is not None:
+        out.append(key > tuple_(*page.before))
     return out
 
 
-def _newest(stmt: _S, limit: int) -> _S:
-    return stmt.order_by(Client.created_at.desc(), Client.id.desc()).limit(limit)
+def _newest(stmt: _S, page: PageRequest) -> _S:
+    """Newest first, or oldest first when scanning backward from `before` (the page is reversed)."""
+    if page.backward:
+        return stmt.order_by(Client.created_at, Client.id).limit(page.fetch)
+    return stmt.order_by(Client.created_at.desc(), Client.id.desc()).limit(page.fetch)
 
 
-async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, *, first: int,
-                 after: str | None) -> Page[Client]:
+async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[Client]:
     """A page of the clients the actor may see, newest first (transient Client rows with COLUMNS)."""
-    key = decode_cursor(after) if after else None
-    where = _conditions(actor, f, key)
+    where = _conditions(actor, f, page)
     if f.text is None:
-        stmt = _newest(select(*COLUMNS).where(*where), first + 1)
+        stmt = _newest(select(*COLUMNS).where(*where), page)
     else:
         pattern = _like(f.text)
-        by_name = _newest(select(Client.id, Client.created_at).where(*where, _NAME.like(pattern)), first + 1)
+        by_name = _newest(select(Client.id, Client.created_at).where(*where, _NAME.like(pattern)), page)
         by_email = _newest(select(Client.id, Client.created_at).join(User, User.id == Client.user_id)
-                           .where(*where, User.email_normalized.like(pattern)), first + 1)
+                           .where(*where, User.email_normalized.like(pattern)), page)
         hits = by_name.union(by_email).subquery("hits")
-        stmt = _newest(select(*COLUMNS).join(hits, and_(hits.c.id == Client.id)), first + 1)
+        stmt = _newest(select(*COLUMNS).join(hits, and_(hits.c.id == Client.id)), page)
     rows = (await session.execute(stmt)).all()
-    clients = [Client(**row._mapping) for row in rows[:first]]
-    return Page(clients, len(rows) > first)
+    total = await _count(session, actor, f) if page.count_total else None
+    return page.finish(rows, lambda row: Client(**row._mapping), total)
+
+
+async def _count(session: AsyncSession, actor: Actor, f: ClientFilter) -> int:
+    """The whole list's size, counted up to COUNT_CAP + 1 rows."""
+    where = _conditions(actor, f, None)
+    ids: Select[int] | CompoundSelect[int]
+    if f.text is None:
+        ids = select(Client.id).where(*where)
+    else:
+        pattern = _like(f.text)
+        ids = select(Client.id).where(*where, _NAME.like(pattern)).union(
+            select(Client.id).join(User, User.id == Client.user_id).where(*where, User.email_normalized.like(pattern)))
+    return int(await session.scalar(select(func.count()).select_from(ids.limit(COUNT_CAP + 1).subquery())) or 0)

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clients.access import is_back_office
 from domain.clients.errors import SearchQueryInvalid
 from domain.clients.models import Client
 from domain.shared.actor import Actor, ActorKind
-from domain.shared.errors import InvalidCursor
+from domain.shared.pagination import InvalidPageArguments, Page, PageRequest, sql_page
 
 MIN_TEXT = 3  # trigram indexes need three characters; shorter text would scan every client
 MAX_QUERY = 100
@@ -40,24 +39,18 @@ class Hit:
     matched_on: str
 
 
-@dataclass(frozen=True)
-class Found:
-    hits: list[Hit]
-    has_next_page: bool
-
-
 def encode_cursor(rank: Decimal, client_id: int) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([str(rank), client_id])).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[Decimal, int]:
+def decode_cursor(cursor: str, field: str = "after") -> tuple[Decimal, int]:
     try:
         rank_text, client_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         rank = Decimal(rank_text)
         if not isinstance(client_id, int) or not rank.is_finite():
             raise ValueError("bad cursor shape")
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError, InvalidOperation) as exc:
-        raise InvalidCursor("the cursor is not one this API issued", field="after") from exc
+        raise InvalidPageArguments("the cursor is not one this API issued", field=field) from exc
     return rank, client_id
 
 
@@ -112,30 +105,24 @@ def build(query: str) -> tuple[str, dict[str, object]]:
     return " UNION ALL ".join(branches), params
 
 
-async def search(session: AsyncSession, actor: Actor, query: str, *, first: int, after: str | None) -> Found:
+async def search(session: AsyncSession, actor: Actor, query: str, page: PageRequest) -> Page[Hit]:
+    """Best match first (keyset on rank, id; the page request's cursors are this module's)."""
     hits_sql, params = build(query)
     if actor.kind is not ActorKind.STAFF and actor.kind is not ActorKind.SYSTEM:
-        return Found([], False)
+        return Page([], False, total=0 if page.count_total else None)
     scope = "true"
     if actor.kind is ActorKind.STAFF and not is_back_office(actor):
         if not actor.desk:
-            return Found([], False)
+            return Page([], False, total=0 if page.count_total else None)
         scope = "c.desk = :desk"
         params["desk"] = actor.desk
-    keyset = "true"
-    if after:
-        params["after_rank"], params["after_id"] = decode_cursor(after)
-        keyset = "(r.rank, r.id) < (:after_rank, :after_id)"
-    params["limit"] = first + 1
     # Built from constants above; every value is a bound parameter. One statement: the page with the
     # columns a staff list shows (transient Client objects, never attached to the session).
-    sql = (f"WITH hits (id, score, source) AS ({hits_sql}), "  # noqa: S608
-           "ranked AS (SELECT id, round(max(score)::numeric, 4) AS rank, "
-           "(array_agg(source ORDER BY score DESC))[1] AS source FROM hits GROUP BY id) "
-           f"SELECT r.rank, r.source, u.email, {', '.join('c.' + col for col in _COLUMNS)} "
-           "FROM ranked r JOIN clients c ON c.id = r.id JOIN users u ON u.id = c.user_id "
-           f"WHERE {scope} AND {keyset} ORDER BY r.rank DESC, r.id DESC LIMIT :limit")
-    rows = (await session.execute(text(sql), params)).all()
-    hits = [Hit(Client(**{col: getattr(r, col) for col in _COLUMNS}), r.email, Decimal(r.rank), r.source)
-            for r in rows[:first]]
-    return Found(hits, len(rows) > first)
+    source = (f"(WITH hits (id, score, source) AS ({hits_sql}), "  # noqa: S608
+              "ranked AS (SELECT id, round(max(score)::numeric, 4) AS rank, "
+              "(array_agg(source ORDER BY score DESC))[1] AS source FROM hits GROUP BY id) "
+              f"SELECT r.rank, r.source, u.email, {', '.join('c.' + col for col in _COLUMNS)} "
+              f"FROM ranked r JOIN clients c ON c.id = r.id JOIN users u ON u.id = c.user_id WHERE {scope}) h")
+    return await sql_page(session, page, columns="*", source=source, where=[], params=params, key=("h.rank", "h.id"),
+                          descending=True, convert=lambda r: Hit(Client(**{col: getattr(r, col) for col in _COLUMNS}),
+                                                                 r.email, Decimal(r.rank), r.source))

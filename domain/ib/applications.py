@@ -22,7 +22,7 @@ from domain.ib import RELATIONSHIP_CATEGORY, network, plans
 from domain.ib.errors import AlreadyIb, ApplicationNotFound, IbAlreadyApplied, IbNotPending, PlanNotFound
 from domain.shared.actor import Actor
 from domain.shared.errors import FieldErrors, ValidationFailed
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 CHANNELS = ("website", "social_media", "youtube", "telegram", "email", "seminars", "offline", "other")
 MAX_CHANNELS = len(CHANNELS)
@@ -123,21 +123,13 @@ async def mine(session: AsyncSession, user_id: int, *, limit: int = 20) -> list[
     return [_app(r) for r in rows]
 
 
-async def list_applications(session: AsyncSession, *, status: str | None, first: int,
-                            after: str | None = None) -> Page[Application]:
+async def list_applications(session: AsyncSession, *, status: str | None, page: PageRequest) -> Page[Application]:
     """Newest first, keyset on (created_at, id)."""
     if status is not None and status not in STATUSES:
         raise ValidationFailed("status is pending, approved or rejected", field="status")
-    params: dict[str, Any] = {"st": status, "n": first + 1}
-    where = ""
-    if after:
-        at, row_id = decode_cursor(after)
-        where = "AND (created_at, id) < (:at, :id)"
-        params |= {"at": at, "id": row_id}
-    rows = (await session.execute(text(
-        f"SELECT {_COLS} FROM ib_applications WHERE (CAST(:st AS text) IS NULL OR status = :st) {where} "
-        "ORDER BY created_at DESC, id DESC LIMIT :n"), params)).all()
-    return Page([_app(r) for r in rows[:first]], len(rows) > first)
+    return await sql_page(session, page, columns=_COLS, source="ib_applications",
+                          where=["(CAST(:st AS text) IS NULL OR status = :st)"], params={"st": status},
+                          key=("created_at", "id"), descending=True, convert=_app)
 
 
 async def _pending(session: AsyncSession, application_id: int) -> Application:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ib.errors import ClientNotFound, IbNotFound
 from domain.ib.masking import mask_email, mask_name, mask_phone
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 
 @dataclass(frozen=True)
@@ -126,9 +126,7 @@ FROM ib_client_attributions a
 JOIN sub ON sub.ib_id = a.ib_id
 JOIN users u ON u.id = a.client_id
 LEFT JOIN clients c ON c.user_id = a.client_id
-WHERE a.valid_to IS NULL {where}
-ORDER BY a.valid_from, a.client_id
-LIMIT :lim
+WHERE a.valid_to IS NULL
 """
 
 
@@ -140,22 +138,18 @@ def _client(p: Partner, r: object) -> ClientRow:
                      Decimal(m["lots"]), {k: Decimal(v) for k, v in dict(m["deposits"]).items()})
 
 
-async def clients(session: AsyncSession, p: Partner, *, first: int, after: str | None = None,
+async def clients(session: AsyncSession, p: Partner, page: PageRequest, *,
                   depth: int | None = None) -> Page[ClientRow]:
-    where = ""
-    params: dict[str, object] = {"ib": p.ib_id, "d": clamp_depth(p, depth), "lim": first + 1}
-    if after:
-        at, cid = decode_cursor(after)
-        where = "AND (a.valid_from, a.client_id) > (:at, :cid)"
-        params |= {"at": at, "cid": cid}
-    rows = (await session.execute(text(_CLIENTS.replace("{where}", where)), params)).all()
-    return Page([_client(p, r) for r in rows[:first]], len(rows) > first)
+    """The subtree's clients in the order they came (keyset on valid_from, client_id)."""
+    return await sql_page(session, page, columns="*", source=f"({_CLIENTS}) t", where=[],
+                          params={"ib": p.ib_id, "d": clamp_depth(p, depth)}, key=("t.valid_from", "t.client_id"),
+                          descending=False, convert=lambda r: _client(p, r))
 
 
 async def client(session: AsyncSession, p: Partner, client_id: int) -> ClientRow:
     """One client of the visible downline; any other id (a sibling's client, ...) is not found."""
-    rows = (await session.execute(text(_CLIENTS.replace("{where}", "AND a.client_id = :cid")),
-                                  {"ib": p.ib_id, "d": p.visible_depth, "lim": 1, "cid": client_id})).all()
+    rows = (await session.execute(text(_CLIENTS + " AND a.client_id = :cid"),
+                                  {"ib": p.ib_id, "d": p.visible_depth, "cid": client_id})).all()
     if not rows:
         raise ClientNotFound("no such client", field="clientId")
     return _client(p, rows[0])

@@ -25,7 +25,7 @@ from domain.identity.sessions import create_user
 from domain.identity.totp import require_step_up
 from domain.shared.actor import Actor
 from domain.shared.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, sql_page
 from domain.shared.settings import Settings
 
 PENDING_APPROVAL = "pending_approval"
@@ -232,14 +232,7 @@ async def reject(session: AsyncSession, actor: Actor, change_id: int, reason: st
     return _change(row)
 
 
-async def pending(session: AsyncSession, *, first: int, after: str | None = None) -> Page[StaffChange]:
+async def pending(session: AsyncSession, page: PageRequest) -> Page[StaffChange]:
     """Requests waiting for a second staff member, oldest first."""
-    params: dict[str, Any] = {"limit": first + 1}
-    where = "status = 'pending'"
-    if after is not None:
-        params["at"], params["aid"] = decode_cursor(after)
-        where += " AND (created_at, id) > (:at, :aid)"
-    rows = (await session.execute(text(
-        f"SELECT {_COLS} FROM staff_change_requests WHERE {where} ORDER BY created_at, id LIMIT :limit"),  # noqa: S608
-        params)).all()
-    return Page([_change(r) for r in rows[:first]], has_next_page=len(rows) > first)
+    return await sql_page(session, page, columns=_COLS, source="staff_change_requests", where=["status = 'pending'"],
+                          params={}, key=("created_at", "id"), descending=False, convert=_change)

@@ -29,7 +29,7 @@ from domain.shared.actor import Actor
 from domain.shared.errors import Conflict, InvalidAmount, NotFound, PermissionDenied, ValidationFailed
 from domain.shared.money import currency as currency_info
 from domain.shared.money import quantize_exact, round_to
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 DEFAULT_EXCHANGE_MARKUP = Decimal("0.005")  # 50 bp of the mid rate, booked as broker revenue
 MAX_REASON = 1000
@@ -315,12 +315,12 @@ class WalletTransaction:
 
 
 async def wallet_transactions(
-    session: AsyncSession, wallet: AccountRef, *, first: int, after: str | None = None,
+    session: AsyncSession, wallet: AccountRef, page: PageRequest, *,
     kinds: list[str] | None = None, since: datetime | None = None, until: datetime | None = None,
 ) -> Page[WalletTransaction]:
     """A wallet's postings, newest first, keyset-paginated on (created_at, id)."""
     where = ["p.account_id = :acc"]
-    params: dict[str, Any] = {"acc": wallet.id, "limit": first + 1}
+    params: dict[str, Any] = {"acc": wallet.id}
     if kinds:
         where.append("e.ref_kind = ANY(CAST(:kinds AS text[]))")
         params["kinds"] = kinds
@@ -330,18 +330,14 @@ async def wallet_transactions(
     if until is not None:
         where.append("p.created_at < :until")
         params["until"] = until
-    if after is not None:
-        params["at"], params["aid"] = decode_cursor(after)
-        where.append("(p.created_at, p.id) < (:at, :aid)")
-    rows = (await session.execute(text(  # the WHERE parts are constants; values are bound
-        "SELECT p.id, p.entry_id, p.created_at, p.amount, p.currency, e.ref_kind, e.ref_id, e.description "  # noqa: S608
-        "FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
-        f"WHERE {' AND '.join(where)} ORDER BY p.created_at DESC, p.id DESC LIMIT :limit"
-    ), params)).all()
-    items = [WalletTransaction(int(r.id), int(r.entry_id), r.created_at,
-                               round_to(Decimal(r.amount) * wallet.sign, r.currency),
-                               r.currency, r.ref_kind, r.ref_id, r.description) for r in rows[:first]]
-    return Page(items, has_next_page=len(rows) > first)
+    return await sql_page(  # the WHERE parts are constants; values are bound
+        session, page, columns="p.id, p.entry_id, p.created_at, p.amount, p.currency, e.ref_kind, e.ref_id, "
+                               "e.description",
+        source="ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id", where=where, params=params,
+        key=("p.created_at", "p.id"), descending=True,
+        convert=lambda r: WalletTransaction(int(r.id), int(r.entry_id), r.created_at,
+                                            round_to(Decimal(r.amount) * wallet.sign, r.currency),
+                                            r.currency, r.ref_kind, r.ref_id, r.description))
 
 
 # --- four-eyes staff adjustments ---------------------------------------------------------------------------------
@@ -548,15 +544,8 @@ async def reject_adjustment(session: AsyncSession, actor: Actor, request_id: int
     return _request(row)
 
 
-async def pending_adjustments(session: AsyncSession, *, first: int,
-                              after: str | None = None) -> Page[AdjustmentRequest]:
+async def pending_adjustments(session: AsyncSession, page: PageRequest) -> Page[AdjustmentRequest]:
     """Adjustments awaiting a second staff member, oldest first."""
-    params: dict[str, Any] = {"limit": first + 1}
-    where = "status = 'pending'"
-    if after is not None:
-        params["at"], params["aid"] = decode_cursor(after)
-        where += " AND (created_at, id) > (:at, :aid)"
-    rows = (await session.execute(text(
-        f"SELECT {_REQ_COLS} FROM balance_adjustment_requests WHERE {where} "  # noqa: S608
-        "ORDER BY created_at, id LIMIT :limit"), params)).all()
-    return Page([_request(r) for r in rows[:first]], has_next_page=len(rows) > first)
+    return await sql_page(session, page, columns=_REQ_COLS, source="balance_adjustment_requests",
+                          where=["status = 'pending'"], params={}, key=("created_at", "id"), descending=False,
+                          convert=_request)

@@ -18,7 +18,7 @@ from domain.payments.errors import PaymentNotFound
 from domain.payments.reference import new_reference
 from domain.payments.status import Status, check_move
 from domain.shared.actor import Actor
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 TOPIC_PAYMENT_UPDATED = "payment.updated"
 
@@ -158,33 +158,21 @@ async def move(session: AsyncSession, actor: Actor, payment: Payment, target: St
     return updated
 
 
-async def list_for_user(session: AsyncSession, user_id: int, *, first: int, after: str | None,
+async def list_for_user(session: AsyncSession, user_id: int, page: PageRequest, *,
                         statuses: list[str] | None = None, direction: str | None = None) -> Page[Payment]:
     """The user's payments newest first, optionally only some statuses or one direction."""
-    params: dict[str, Any] = {"uid": user_id, "limit": first + 1}
-    where = "user_id = :uid"
+    params: dict[str, Any] = {"uid": user_id}
+    where = ["user_id = :uid"]
     if statuses:
         params["statuses"] = statuses
-        where += " AND status = ANY(CAST(:statuses AS text[]))"
+        where.append("status = ANY(CAST(:statuses AS text[]))")
     if direction is not None:
         params["direction"] = direction
-        where += " AND direction = :direction"
-    if after is not None:
-        params["at"], params["aid"] = decode_cursor(after)
-        where += " AND (created_at, id) < (:at, :aid)"
-    rows = (await session.execute(text(
-        f"SELECT {_COLS} FROM payments WHERE {where} ORDER BY created_at DESC, id DESC LIMIT :limit"),  # noqa: S608
-        params)).all()
-    return Page([_row(r) for r in rows[:first]], has_next_page=len(rows) > first)
+        where.append("direction = :direction")
+    return await sql_page(session, page, columns=_COLS, source="payments", where=where, params=params,
+                          key=("created_at", "id"), descending=True, convert=_row)
 
 
-async def awaiting_approval(session: AsyncSession, *, first: int, after: str | None) -> Page[Payment]:
-    params: dict[str, Any] = {"limit": first + 1}
-    where = "approval = 'awaiting'"
-    if after is not None:
-        params["at"], params["aid"] = decode_cursor(after)
-        where += " AND (created_at, id) > (:at, :aid)"
-    rows = (await session.execute(text(
-        f"SELECT {_COLS} FROM payments WHERE {where} ORDER BY created_at, id LIMIT :limit"),  # noqa: S608
-        params)).all()
-    return Page([_row(r) for r in rows[:first]], has_next_page=len(rows) > first)
+async def awaiting_approval(session: AsyncSession, page: PageRequest) -> Page[Payment]:
+    return await sql_page(session, page, columns=_COLS, source="payments", where=["approval = 'awaiting'"],
+                          params={}, key=("created_at", "id"), descending=False, convert=_row)

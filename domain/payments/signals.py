@@ -20,6 +20,7 @@ from domain.payments.errors import SignalAlreadyReviewed, SignalNotFound
 from domain.payments.repo import Payment
 from domain.shared.db import Base
 from domain.shared.errors import ValidationFailed
+from domain.shared.pagination import Page, PageRequest, select_page
 
 if TYPE_CHECKING:
     from domain.shared.actor import Actor
@@ -137,11 +138,9 @@ def _visible(actor: Actor) -> ColumnElement[bool]:
     return PaymentSignal.user_id.in_(select(Client.user_id).where(visible_filter(actor)))
 
 
-async def list_signals(session: AsyncSession, actor: Actor, criteria: SignalFilter, *, first: int,
-                       after: str | None) -> Page[PaymentSignal]:
+async def list_signals(session: AsyncSession, actor: Actor, criteria: SignalFilter,
+                       page: PageRequest) -> Page[PaymentSignal]:
     from domain.clients.models import Client
-    from domain.clients.paging import newest_first
-
     bad_status = [s for s in criteria.statuses if s not in STATUSES]
     if bad_status:
         raise ValidationFailed(f"status is one of {', '.join(STATUSES)}", field="status")
@@ -152,7 +151,8 @@ async def list_signals(session: AsyncSession, actor: Actor, criteria: SignalFilt
         stmt = stmt.where(PaymentSignal.kind.in_(criteria.kinds))
     if criteria.client_id is not None:
         stmt = stmt.where(PaymentSignal.user_id.in_(select(Client.user_id).where(Client.id == criteria.client_id)))
-    return await newest_first(session, stmt, PaymentSignal.created_at, PaymentSignal.id, first=first, after=after)
+    return await select_page(session, page, stmt, (PaymentSignal.created_at, PaymentSignal.id), descending=True,
+                             convert=lambda row: row)
 
 
 async def review_signal(session: AsyncSession, actor: Actor, signal_id: int, *, decision: str,

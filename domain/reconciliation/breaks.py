@@ -22,7 +22,7 @@ from domain.reconciliation.errors import (
     InvalidResolution,
 )
 from domain.shared.actor import Actor
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 MAX_TEXT = 4000
 
@@ -102,11 +102,11 @@ async def get_break(session: AsyncSession, break_id: int, *, lock: bool = False)
 
 
 async def list_breaks(
-    session: AsyncSession, *, run_id: int | None, status: BreakStatus | None, kind: BreakKind | None, first: int,
-    after: str | None,
+    session: AsyncSession, *, run_id: int | None, status: BreakStatus | None, kind: BreakKind | None,
+    page: PageRequest,
 ) -> Page[BreakView]:
     conds: list[str] = []
-    params: dict[str, Any] = {"n": first + 1}
+    params: dict[str, Any] = {}
     if run_id is not None:
         conds.append("run_id = :run")
         params["run"] = run_id
@@ -116,15 +116,8 @@ async def list_breaks(
     if kind is not None:
         conds.append("kind = :kind")
         params["kind"] = kind.value
-    if after is not None:
-        at, bid = decode_cursor(after)
-        conds.append("(created_at, id) < (:at, :bid)")
-        params.update(at=at, bid=bid)
-    where = ("WHERE " + " AND ".join(conds)) if conds else ""
-    rows = (await session.execute(text(
-        f"SELECT {_COLUMNS} FROM reconciliation_breaks {where} ORDER BY created_at DESC, id DESC LIMIT :n"),  # noqa: S608
-        params)).all()
-    return Page([_view(r) for r in rows[:first]], len(rows) > first)
+    return await sql_page(session, page, columns=_COLUMNS, source="reconciliation_breaks", where=conds,
+                          params=params, key=("created_at", "id"), descending=True, convert=_view)
 
 
 async def comments_of(session: AsyncSession, break_ids: list[int]) -> dict[int, list[CommentView]]:

@@ -22,7 +22,7 @@ from domain.reconciliation.errors import InvalidCutoff, RunNotFound
 from domain.reconciliation.sections import CREATE_ROWS, SECTIONS
 from domain.shared.actor import Actor
 from domain.shared.db import utcnow
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 WINDOW = timedelta(days=1)
 # How far past either end of the window a counterpart is still looked for (timing breaks).
@@ -163,12 +163,6 @@ async def get_run(session: AsyncSession, run_id: int) -> RunView:
     return _view(row)
 
 
-async def list_runs(session: AsyncSession, *, first: int, after: str | None) -> Page[RunView]:
-    where, params = "", dict[str, Any](n=first + 1)
-    if after is not None:
-        at, rid = decode_cursor(after)
-        where, params = "WHERE (created_at, id) < (:at, :id)", {**params, "at": at, "id": rid}
-    rows = (await session.execute(text(
-        f"SELECT {_RUN_COLUMNS} FROM reconciliation_runs {where} ORDER BY created_at DESC, id DESC LIMIT :n"),  # noqa: S608
-        params)).all()
-    return Page([_view(r) for r in rows[:first]], len(rows) > first)
+async def list_runs(session: AsyncSession, page: PageRequest) -> Page[RunView]:
+    return await sql_page(session, page, columns=_RUN_COLUMNS, source="reconciliation_runs", where=[], params={},
+                          key=("created_at", "id"), descending=True, convert=_view)

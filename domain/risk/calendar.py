@@ -40,7 +40,7 @@ from domain.risk.errors import (
 )
 from domain.shared.actor import Actor
 from domain.shared.errors import DomainError, InvalidFields
-from domain.shared.pagination import CursorKey, Page, check_page_size, decode_cursor
+from domain.shared.pagination import CursorKey, Page, PageRequest, sql_page
 
 COLUMNS = ("time_utc", "currency", "impact", "title")
 IMPACTS = ("low", "medium", "high")
@@ -286,28 +286,21 @@ def event_key(e: StoredEvent) -> CursorKey:
 
 async def list_events(
     session: AsyncSession, *, since: datetime | None = None, until: datetime | None = None,
-    currency: str | None = None, impact: str | None = None, first: int | None = None, after: str | None = None,
+    currency: str | None = None, impact: str | None = None, page: PageRequest = PageRequest(),
 ) -> Page[StoredEvent]:  # fmt: skip
     """Releases in time order over [since, until) (keyset on at, id)."""
-    size = check_page_size(first, MAX_PAGE)
     if impact is not None and impact not in IMPACTS:
         raise CalendarImpactInvalid(f"impact must be one of {', '.join(IMPACTS)}", field="impact")
     where = ["true"]
-    params: dict[str, Any] = {"n": size + 1}
+    params: dict[str, Any] = {}
     for clause, name, value in (("at >= :since", "since", since), ("at < :until", "until", until),
                                 ("currency = :cur", "cur", None if currency is None else currency.strip().upper()),
                                 ("impact = :imp", "imp", impact)):  # fmt: skip
         if value is not None:
             where.append(clause)
             params[name] = value
-    if after is not None:
-        at, last_id = decode_cursor(after)
-        where.append("(at, id) > (:a_at, :a_id)")
-        params.update(a_at=at, a_id=last_id)
-    rows = (await session.execute(text(
-        "SELECT id, at, currency, impact, title FROM risk_calendar WHERE " + " AND ".join(where)  # noqa: S608
-        + " ORDER BY at, id LIMIT :n"), params)).all()  # fmt: skip
-    return Page([_stored(r) for r in rows[:size]], len(rows) > size)
+    return await sql_page(session, page, columns="id, at, currency, impact, title", source="risk_calendar",
+                          where=where, params=params, key=("at", "id"), descending=False, convert=_stored)
 
 
 async def delete_event(session: AsyncSession, actor: Actor, event_id: int) -> StoredEvent:

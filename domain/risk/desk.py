@@ -21,7 +21,7 @@ from domain.risk import segmentation
 from domain.risk.detectors import DEFAULTS
 from domain.risk.errors import RiskClientNotFound, RiskFlagNotFound, RiskFlagReviewInvalid
 from domain.shared.actor import Actor
-from domain.shared.pagination import CursorKey, Page, check_page_size, decode_cursor
+from domain.shared.pagination import CursorKey, Page, PageRequest, sql_page
 
 FLAG_STATUSES = ("open", "confirmed", "dismissed")
 DECISIONS = ("confirmed", "dismissed")
@@ -50,13 +50,12 @@ def _flag(r: Any) -> Flag:
 
 
 async def list_flags(
-    session: AsyncSession, *, status: str | None = "open", detector: str | None = None, first: int | None = None,
-    after: str | None = None,
+    session: AsyncSession, *, status: str | None = "open", detector: str | None = None,
+    page: PageRequest = PageRequest(),
 ) -> Page[Flag]:  # fmt: skip
     """The review queue, newest first (keyset on created_at, id)."""
-    size = check_page_size(first, MAX_PAGE)
     where: list[str] = ["true"]
-    params: dict[str, Any] = {"n": size + 1}
+    params: dict[str, Any] = {}
     if status is not None:
         if status not in FLAG_STATUSES:
             raise RiskFlagReviewInvalid(f"status must be one of {', '.join(FLAG_STATUSES)}", field="status")
@@ -65,14 +64,8 @@ async def list_flags(
     if detector is not None:
         where.append("detector = :d")
         params["d"] = detector
-    if after is not None:
-        at, last_id = decode_cursor(after)
-        where.append("(created_at, id) < (:at, :id)")
-        params.update(at=at, id=last_id)
-    rows = (await session.execute(text(
-        "SELECT * FROM risk_flags WHERE " + " AND ".join(where) + " ORDER BY created_at DESC, id DESC LIMIT :n"  # noqa: S608
-    ), params)).all()  # fmt: skip
-    return Page([_flag(r) for r in rows[:size]], len(rows) > size)
+    return await sql_page(session, page, columns="*", source="risk_flags", where=where, params=params,
+                          key=("created_at", "id"), descending=True, convert=_flag)
 
 
 def flag_key(f: Flag) -> CursorKey:
@@ -136,32 +129,29 @@ class AssignmentRow:
 
 
 async def list_assignments(
-    session: AsyncSession, *, client_id: int | None = None, current_only: bool = True, first: int | None = None,
-    after: str | None = None,
+    session: AsyncSession, *, client_id: int | None = None, current_only: bool = True,
+    page: PageRequest = PageRequest(),
 ) -> Page[AssignmentRow]:  # fmt: skip
     """Assignments newest first; `current_only` keeps the one in force per account."""
-    size = check_page_size(first, MAX_PAGE)
     where: list[str] = ["true"]
-    params: dict[str, Any] = {"n": size + 1}
+    params: dict[str, Any] = {}
     if client_id is not None:
         where.append("a.user_id = :u")
         params["u"] = await client_user(session, client_id)
     if current_only:
         where.append("s.id = (SELECT x.id FROM risk_assignments x WHERE x.account_id = s.account_id "
                      "ORDER BY x.effective_at DESC, x.id DESC LIMIT 1)")
-    if after is not None:
-        at, last_id = decode_cursor(after)
-        where.append("(s.effective_at, s.id) < (:at, :id)")
-        params.update(at=at, id=last_id)
-    rows = (await session.execute(text(
-        "SELECT s.*, a.server_id, a.login, c.id AS client_id FROM risk_assignments s "  # noqa: S608
-        "JOIN trading_accounts a ON a.id = s.account_id LEFT JOIN clients c ON c.user_id = a.user_id "
-        "WHERE " + " AND ".join(where) + " ORDER BY s.effective_at DESC, s.id DESC LIMIT :n"
-    ), params)).all()  # fmt: skip
-    items = [AssignmentRow(int(r.id), int(r.account_id), int(r.server_id), int(r.login), r.client_id, r.book,
-                           r.a_book_pct, r.source, r.rule_id, r.reason, dict(r.evidence), r.effective_at,
-                           r.target_group, r.sync_status, r.sync_error) for r in rows[:size]]  # fmt: skip
-    return Page(items, len(rows) > size)
+    return await sql_page(
+        session, page, columns="s.*, a.server_id, a.login, c.id AS client_id",
+        source="risk_assignments s JOIN trading_accounts a ON a.id = s.account_id "
+               "LEFT JOIN clients c ON c.user_id = a.user_id",
+        where=where, params=params, key=("s.effective_at", "s.id"), descending=True, convert=_assignment)
+
+
+def _assignment(r: Any) -> AssignmentRow:
+    return AssignmentRow(int(r.id), int(r.account_id), int(r.server_id), int(r.login), r.client_id, r.book,
+                         r.a_book_pct, r.source, r.rule_id, r.reason, dict(r.evidence), r.effective_at,
+                         r.target_group, r.sync_status, r.sync_error)
 
 
 def assignment_key(a: AssignmentRow) -> CursorKey:

@@ -73,10 +73,6 @@ class RateLimited(DomainError):
         self.retry_after_s = retry_after_s
 
 
-class InvalidCursor(DomainError):
-    code = "INVALID_CURSOR"
-
-
 class InvalidAmount(DomainError):
     code = "INVALID_AMOUNT"
 
@@ -130,7 +126,7 @@ class FieldErrors:
 
 
 KNOWN_CODES.add(DomainError.code)
-declare_codes("AMOUNT_PRECISION", "INVALID_PAGE_SIZE")
+declare_codes("AMOUNT_PRECISION")
 
 
 class InvalidId(DomainError):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clients.access import staff_sees_owner
 from domain.ib import portal
 from domain.ib.errors import ClientNotFound, IbNotFound
 from domain.shared.actor import Actor, ActorKind
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, select_page
 from domain.trading.errors import TradingAccountNotFound
 from domain.trading.models import DealRow, IngestionError, TradingAccount
 
@@ -55,7 +55,7 @@ async def visible_account(session: AsyncSession, actor: Actor, account_id: int) 
 
 
 async def list_deals(
-    session: AsyncSession, account: TradingAccount, *, first: int, after: str | None = None,
+    session: AsyncSession, account: TradingAccount, page: PageRequest, *,
     symbol: str | None = None, start: datetime | None = None, end: datetime | None = None,
 ) -> Page[DealRow]:
     """The account's deals, newest first; keyset on (time, deal_id)."""
@@ -66,27 +66,15 @@ async def list_deals(
         query = query.where(DealRow.time >= start)
     if end is not None:
         query = query.where(DealRow.time < end)
-    if after:
-        when, deal_id = decode_cursor(after)
-        query = query.where(tuple_(DealRow.time, DealRow.deal_id) < tuple_(when, deal_id))
-    rows = list(
-        await session.scalars(query.order_by(DealRow.time.desc(), DealRow.deal_id.desc()).limit(first + 1))
-    )
-    return Page(rows[:first], len(rows) > first)
+    return await select_page(session, page, query, (DealRow.time, DealRow.deal_id), descending=True,
+                             convert=lambda row: row)
 
 
 async def list_ingestion_errors(
-    session: AsyncSession, *, first: int, after: str | None = None, include_resolved: bool = False
+    session: AsyncSession, page: PageRequest, *, include_resolved: bool = False
 ) -> Page[IngestionError]:
     query = select(IngestionError)
     if not include_resolved:
         query = query.where(IngestionError.resolved_at.is_(None))
-    if after:
-        when, row_id = decode_cursor(after)
-        query = query.where(tuple_(IngestionError.created_at, IngestionError.id) < tuple_(when, row_id))
-    rows = list(
-        await session.scalars(
-            query.order_by(IngestionError.created_at.desc(), IngestionError.id.desc()).limit(first + 1)
-        )
-    )
-    return Page(rows[:first], len(rows) > first)
+    return await select_page(session, page, query, (IngestionError.created_at, IngestionError.id),
+                             descending=True, convert=lambda row: row)

@@ -15,14 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from graphql import GraphQLSyntaxError, parse
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
 from domain.shared.actor import Actor
 from domain.shared.db import utcnow
 from domain.shared.errors import ValidationFailed
-from domain.shared.pagination import Page, decode_cursor
+from domain.shared.pagination import Page, PageRequest, select_page
 from domain.trusted_documents.errors import DocumentHashMismatch, DocumentInvalid, DocumentNotFound
 from domain.trusted_documents.models import TrustedDocument
 
@@ -133,17 +133,13 @@ async def revoke(session: AsyncSession, actor: Actor, document_id: str) -> Trust
     return row
 
 
-async def list_documents(session: AsyncSession, *, first: int, after: str | None, client_name: str | None,
+async def list_documents(session: AsyncSession, page: PageRequest, *, client_name: str | None,
                          include_revoked: bool) -> Page[TrustedDocument]:
     """Newest first, keyset-paginated on (registered_at, id)."""
-    stmt = select(TrustedDocument).order_by(TrustedDocument.registered_at.desc(), TrustedDocument.id.desc())
+    stmt = select(TrustedDocument)
     if client_name is not None:
         stmt = stmt.where(TrustedDocument.client_name == client_name)
     if not include_revoked:
         stmt = stmt.where(TrustedDocument.revoked_at.is_(None))
-    if after is not None:
-        at, row_id = decode_cursor(after)
-        stmt = stmt.where(or_(TrustedDocument.registered_at < at,
-                              and_(TrustedDocument.registered_at == at, TrustedDocument.id < row_id)))
-    rows = list((await session.scalars(stmt.limit(first + 1))).all())
-    return Page(rows[:first], has_next_page=len(rows) > first)
+    return await select_page(session, page, stmt, (TrustedDocument.registered_at, TrustedDocument.id),
+                             descending=True, convert=lambda row: row)

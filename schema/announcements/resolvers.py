@@ -11,7 +11,6 @@ from strawberry.types import Info
 from domain.announcements import service
 from domain.announcements.models import Announcement as AnnouncementRow
 from domain.events.hub import Event
-from domain.shared.pagination import check_page_size
 from schema.announcements.types import (
     Announcement,
     AnnouncementSeverity,
@@ -21,7 +20,7 @@ from schema.announcements.types import (
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
 from schema.events import shared
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
 
@@ -33,11 +32,12 @@ def _key(row: AnnouncementRow) -> tuple[datetime, int]:
 class AnnouncementQueries:
     @strawberry.field(permission_classes=[IsAuthenticated], description="Announcements, newest first.")
     async def announcements(
-        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+        self, info: Info[Context, Any], first: int | None = None,
+        after: str | None = None, last: int | None = None, before: str | None = None
     ) -> Connection[Announcement]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            page = await service.list_announcements(session, first=size, after=after)
+            page = await service.list_announcements(session, page=req)
         return to_connection(page, Announcement.from_row, _key)
 
 

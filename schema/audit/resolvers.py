@@ -9,10 +9,9 @@ from strawberry.types import Info
 from domain.audit import service
 from domain.audit import verify as verify_service
 from domain.audit.models import AuditEvent as AuditEventRow
-from domain.shared.pagination import check_page_size
 from schema.audit.types import AuditEvent, AuditEventFilter, AuditVerification, RegulatorCategory
 from schema.context import Context
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
 
@@ -25,16 +24,16 @@ class AuditQueries:
     @strawberry.field(permission_classes=[Requires("audit.read")], description="Audit events, newest first.")
     async def audit_events(
         self, info: Info[Context, Any], filter: AuditEventFilter | None = None,
-        first: int | None = None, after: str | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[AuditEvent]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         f = filter or AuditEventFilter()
         flt = service.EventFilter(
             entity_type=f.entity_type, entity_id=f.entity_id, actor_user_id=f.actor_user_id, action=f.action,
             category=f.category, occurred_from=f.from_, occurred_to=f.to,
         )
         async with info.context.session() as session:
-            page = await service.list_events(session, flt, first=size, after=after)
+            page = await service.list_events(session, flt, page=req)
         return to_connection(page, AuditEvent.from_row, _key)
 
     @strawberry.field(permission_classes=[Requires("audit.read")],
@@ -42,13 +41,14 @@ class AuditQueries:
     async def regulator_records(
         self, info: Info[Context, Any], category: RegulatorCategory | None = None,
         from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
-        to: datetime | None = None, first: int | None = None, after: str | None = None,
+        to: datetime | None = None, first: int | None = None,
+        after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[AuditEvent]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
             page = await service.regulator_records(
                 session, category=None if category is None else category.value, occurred_from=from_,
-                occurred_to=to, first=size, after=after,
+                occurred_to=to, page=req,
             )
         return to_connection(page, AuditEvent.from_row, _key)
 

@@ -40,7 +40,6 @@ from domain.compliance.models import ScreeningResult
 from domain.identity import sessions
 from domain.identity.models import User
 from domain.shared.errors import DomainError
-from domain.shared.pagination import check_page_size
 from domain.trading.models import TradingAccount
 from schema.clients.staff import ClientStaffMutations, ClientStaffQueries
 from schema.clients.types import (
@@ -85,7 +84,7 @@ from schema.clients.types import (
 )
 from schema.context import Context
 from schema.errors import PublicError, UserError, payload_or_errors, user_error
-from schema.pagination import Connection, PageInfo, to_connection
+from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
 P = TypeVar("P")
@@ -207,13 +206,14 @@ class ClientQueries:
                                   "to 100 characters, a word of 3 at least). A page costs the same at any "
                                   "number of clients.")
     async def clients(self, info: Ctx, status: ClientStatus | None = None, first: int | None = None,
-                      after: str | None = None, country: str | None = None, desk: str | None = None,
+                      after: str | None = None, last: int | None = None, before: str | None = None,
+                      country: str | None = None, desk: str | None = None,
                       search: str | None = None) -> Connection[ClientSummary]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         criteria = client_lists.client_filter(status=Status(status.value) if status is not None else None,
                                               country=country, desk=desk, search=search)
         async with info.context.session() as session:
-            page = await client_lists.newest(session, info.context.actor, criteria, first=size, after=after)
+            page = await client_lists.newest(session, info.context.actor, criteria, req)
         return to_connection(page, ClientSummary.from_row, _client_key)
 
     @strawberry.field(permission_classes=[Requires("config.manage")],
@@ -226,22 +226,24 @@ class ClientQueries:
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="Your leverage change requests, newest first.")
     async def my_leverage_requests(self, info: Ctx, first: int | None = None,
-                                   after: str | None = None) -> Connection[LeverageRequest]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+                                   after: str | None = None,
+                                   last: int | None = None, before: str | None = None) -> Connection[LeverageRequest]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
             try:
-                page = await lev.mine(session, info.context.actor, first=size, after=after)
+                page = await lev.mine(session, info.context.actor, page=req)
             except DomainError:
-                return Connection(edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None))
+                return empty_connection()
         return to_connection(page, LeverageRequest.from_row, _leverage_key)
 
     @strawberry.field(permission_classes=[Requires("trading.manage")],
                       description="Leverage change requests waiting for a dealer, newest first.")
     async def pending_leverage_requests(self, info: Ctx, first: int | None = None,
-                                        after: str | None = None) -> Connection[LeverageRequest]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+                                        after: str | None = None, last: int | None = None,
+                                        before: str | None = None) -> Connection[LeverageRequest]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            page = await lev.pending(session, first=size, after=after)
+            page = await lev.pending(session, page=req)
         return to_connection(page, LeverageRequest.from_row, _leverage_key)
 
     @strawberry.field(permission_classes=[Requires("kyc.approve")],
@@ -259,13 +261,14 @@ class ClientQueries:
     async def search_communications(self, info: Ctx, query: str = "", client_id: strawberry.ID | None = None,
                                     kinds: list[str] | None = None, since: datetime | None = None,
                                     until: datetime | None = None, first: int | None = None,
-                                    after: str | None = None) -> Connection[CommunicationEntry]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+                                    after: str | None = None, last: int | None = None,
+                                    before: str | None = None) -> Connection[CommunicationEntry]:
+        req = page_request(info, first, after, last, before)
         criteria = communications.SearchFilter(
             text=query, client_id=parse_id(str(client_id), "clientId") if client_id is not None else None,
             kinds=tuple(kinds or ()), since=since, until=until)
         async with info.context.session() as session:  # a DomainError is shown with its code
-            page = await communications.search(session, info.context.actor, criteria, first=size, after=after)
+            page = await communications.search(session, info.context.actor, criteria, page=req)
         return to_connection(page, CommunicationEntry.from_row, _communication_key)
 
 

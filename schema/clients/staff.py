@@ -11,11 +11,10 @@ from strawberry.types import Info
 
 from domain.clients import desks, document_links, search
 from domain.clients.access import client_for, parse_id
-from domain.shared.pagination import check_page_size
 from schema.clients.types import ClientPayload, ClientSummary
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
-from schema.pagination import Connection, Edge, PageInfo
+from schema.pagination import Connection, keyed_connection, page_request
 from schema.permissions import Requires
 
 Ctx = Info[Context, Any]
@@ -47,15 +46,15 @@ class ClientStaffQueries:
                       description="Find clients you may see by client id, trading login, e-mail, name or phone "
                                   "(3 characters at least, or an id/login), best match first.")
     async def search_clients(self, info: Ctx, query: str, first: int | None = None,
-                             after: str | None = None) -> Connection[ClientSearchHit]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+                             after: str | None = None,
+                             last: int | None = None, before: str | None = None) -> Connection[ClientSearchHit]:
+        req = page_request(info, first, after, last, before, decode=search.decode_cursor)
         async with info.context.session() as session:  # a DomainError is shown with its code
-            found = await search.search(session, info.context.actor, query, first=size, after=after)
-        edges = [Edge(cursor=search.encode_cursor(h.rank, h.client.id),
-                      node=ClientSearchHit(client=ClientSummary.from_row(h.client), email=h.email,
-                                           rank=float(h.rank), matched_on=h.matched_on)) for h in found.hits]
-        return Connection(edges=edges, page_info=PageInfo(has_next_page=found.has_next_page,
-                                                          end_cursor=edges[-1].cursor if edges else None))
+            found = await search.search(session, info.context.actor, query, page=req)
+        return keyed_connection(found, lambda h: ClientSearchHit(client=ClientSummary.from_row(h.client),
+                                                                 email=h.email, rank=float(h.rank),
+                                                                 matched_on=h.matched_on),
+                                lambda h: search.encode_cursor(h.rank, h.client.id))
 
 
 @strawberry.type

@@ -15,13 +15,12 @@ from domain.compliance.models import ScreeningResult as ScreeningRow
 from domain.ledger.accounts import wallets_of
 from domain.payments import repo as payment_repo
 from domain.payments.repo import Payment as PaymentRow
-from domain.shared.pagination import check_page_size
 from domain.trading.models import TradingAccount as AccountRow
 from schema.clients.ids import user_id_of
 from schema.context import Context
 from schema.errors import UserError
 from schema.ledger.types import Wallet
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.payments.types import Payment, PaymentDirection, PaymentStatus
 from schema.permissions import Requires
 
@@ -337,13 +336,14 @@ class Client360:
     @strawberry.field(permission_classes=[Requires("payments.read")],
                       description="The client's deposits and withdrawals, newest first, optionally only some "
                                   "statuses or one direction (needs payments.read).")
-    async def payments(self, info: strawberry.Info[Context, Any], first: int | None = None, after: str | None = None,
+    async def payments(self, info: strawberry.Info[Context, Any], first: int | None = None,
+                       after: str | None = None, last: int | None = None, before: str | None = None,
                        status: list[PaymentStatus] | None = None,
                        direction: PaymentDirection | None = None) -> Connection[Payment] | None:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
             page = await payment_repo.list_for_user(
-                session, self.owner_user_id, first=size, after=after,
+                session, self.owner_user_id, page=req,
                 statuses=[s.value for s in status] if status else None,
                 direction=direction.value if direction is not None else None)
         return to_connection(page, Payment.of, _payment_key)

@@ -14,11 +14,10 @@ from strawberry.types import Info
 from domain.clients.access import parse_id
 from domain.payments import signals
 from domain.payments.signals import PaymentSignal
-from domain.shared.pagination import check_page_size
 from schema.clients.ids import client_id_of
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
 Ctx = Info[Context, Any]
@@ -83,13 +82,14 @@ class SignalQueries:
                                   "status, kind, client.")
     async def payment_signals(self, info: Ctx, status: list[SignalStatus] | None = None,
                               kinds: list[str] | None = None, client_id: strawberry.ID | None = None,
-                              first: int | None = None, after: str | None = None) -> Connection[PaymentSignalType]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+                              first: int | None = None, after: str | None = None,
+                              last: int | None = None, before: str | None = None) -> Connection[PaymentSignalType]:
+        req = page_request(info, first, after, last, before)
         criteria = signals.SignalFilter(
             statuses=tuple(s.value for s in status or ()), kinds=tuple(kinds or ()),
             client_id=parse_id(str(client_id), "clientId") if client_id is not None else None)
         async with info.context.session() as session:  # a DomainError is shown with its code
-            page = await signals.list_signals(session, info.context.actor, criteria, first=size, after=after)
+            page = await signals.list_signals(session, info.context.actor, criteria, page=req)
         return to_connection(page, PaymentSignalType.from_row, _key)
 
 

@@ -21,12 +21,11 @@ from domain.ledger import idempotency
 from domain.shared.actor import ActorKind
 from domain.shared.db import utcnow
 from domain.shared.money import at_scale
-from domain.shared.pagination import check_page_size
 from schema.context import Context
 from schema.errors import PublicError, UserError, payload_or_errors
 from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read
 from schema.ib.types import IbPayout
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Declared, Requires
 from schema.scalars import Money
 
@@ -282,11 +281,11 @@ class IbOperableQueries:
     @strawberry.field(permission_classes=[Requires("ib.read")],
                       description="Staff: IB applications, newest first, by status.")
     async def ib_applications(self, info: Ctx, status: IbApplicationStatus | None = None, first: int | None = None,
-                              after: str | None = None) -> Connection[IbApplication]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+                              after: str | None = None,
+                              last: int | None = None, before: str | None = None) -> Connection[IbApplication]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as s:
-            page = await applications.list_applications(s, status=status.value if status else None, first=size,
-                                                        after=after)
+            page = await applications.list_applications(s, status=status.value if status else None, page=req)
             emails = await applications.applicant_emails(s, [a.user_id for a in page.items])
         return to_connection(page, lambda a: IbApplication.of(a, emails.get(a.user_id)),
                              lambda a: (a.created_at, a.id))

@@ -21,7 +21,6 @@ from domain.ib.errors import ClientNotFound, DisputeNotFound, IbNotFound, Payout
 from domain.shared.db import utcnow
 from domain.shared.errors import ValidationFailed
 from domain.shared.money import parse_decimal
-from domain.shared.pagination import check_page_size
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
 from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read
@@ -54,7 +53,7 @@ from schema.ib.types import (
     ResolveIbDisputeInput,
     UpdateIbSettingsInput,
 )
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
 Ctx = Info[Context, Any]
@@ -87,12 +86,13 @@ class IbQueries:
 
     @strawberry.field(permission_classes=[IsIbPartner],
                       description="IB portal: clients of your downline (depth 0 = your own clients).")
-    async def my_ib_clients(self, info: Ctx, first: int | None = None, after: str | None = None,
+    async def my_ib_clients(self, info: Ctx, first: int | None = None,
+                            after: str | None = None, last: int | None = None, before: str | None = None,
                             depth: int | None = None) -> Connection[IbClient]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
 
         async def go(s: AsyncSession, p: portal.Partner) -> Connection[IbClient]:
-            page = await portal.clients(s, p, first=size, after=after, depth=depth)
+            page = await portal.clients(s, p, page=req, depth=depth)
             return to_connection(page, IbClient.of, lambda c: (c.registered_at, c.client_id))
 
         return await _read(info, go)

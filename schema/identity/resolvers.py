@@ -18,7 +18,6 @@ from domain.identity.permissions import PERMISSIONS
 from domain.identity.results import Outcome
 from domain.identity.sessions import NOTIFICATION_TOPIC, Tokens
 from domain.shared.errors import DomainError
-from domain.shared.pagination import check_page_size
 from infra.cookies import ACCESS_COOKIE, REFRESH_COOKIE
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors, user_error
@@ -48,7 +47,7 @@ from schema.identity.types import (
     TotpEnrollmentPayload,
     Viewer,
 )
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Public, Requires
 
 P = TypeVar("P")
@@ -144,10 +143,11 @@ class IdentityQueries:
     @strawberry.field(permission_classes=[Requires("staff.manage")],
                       description="Staff changes waiting for a second staff member, oldest first.")
     async def pending_staff_changes(self, info: Ctx, first: int | None = None,
-                                    after: str | None = None) -> Connection[StaffChangeRequest]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+                                    after: str | None = None, last: int | None = None,
+                                    before: str | None = None) -> Connection[StaffChangeRequest]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            page = await staff_changes.pending(session, first=size, after=after)
+            page = await staff_changes.pending(session, page=req)
         return to_connection(page, StaffChangeRequest.of, lambda c: (c.created_at, c.id))
 
 

@@ -24,7 +24,6 @@ from domain.ledger.errors import TransferFailed, WalletNotFound
 from domain.ledger.posting import TOPIC_WALLET_UPDATED
 from domain.shared.actor import ActorKind
 from domain.shared.errors import KNOWN_CODES, DomainError
-from domain.shared.pagination import check_page_size
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors, user_error
 from schema.events import converted
@@ -46,7 +45,7 @@ from schema.ledger.types import (
     WalletTransactionFilter,
 )
 from schema.node import AnyId, key_of, node_type
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
 
@@ -104,25 +103,26 @@ class LedgerQueries:
                       description="Movements on one of your wallets, newest first.")
     async def wallet_transactions(
         self, info: Info[Context, Any], wallet_id: AnyId, filter: WalletTransactionFilter | None = None,
-        first: int | None = None, after: str | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[WalletTransaction]:
         ctx = info.context
-        size = check_page_size(first, ctx.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         async with ctx.session() as session:
             wallet = await get_wallet(session, _id(wallet_id, "walletId"), owner_id=_owner(ctx))
             page = await wallets.wallet_transactions(
-                session, wallet, first=size, after=after, kinds=filter.kinds if filter else None,
+                session, wallet, page=req, kinds=filter.kinds if filter else None,
                 since=filter.since if filter else None, until=filter.until if filter else None)
         return to_connection(page, WalletTransaction.of, _key)
 
     @strawberry.field(permission_classes=[Requires("ledger.adjust")],
                       description="Staff: balance adjustments awaiting a second staff member, oldest first.")
     async def pending_balance_adjustments(self, info: Info[Context, Any], first: int | None = None,
-                                          after: str | None = None) -> Connection[BalanceAdjustment]:
+                                          after: str | None = None, last: int | None = None,
+                                          before: str | None = None) -> Connection[BalanceAdjustment]:
         ctx = info.context
-        size = check_page_size(first, ctx.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         async with ctx.session() as session:
-            page = await wallets.pending_adjustments(session, first=size, after=after)
+            page = await wallets.pending_adjustments(session, page=req)
         return to_connection(page, BalanceAdjustment.of, _adjustment_key)
 
 

@@ -17,12 +17,11 @@ from domain.payments import crypto, deposits, disputes, method_admin, methods, r
 from domain.payments.errors import PaymentMethodNotFound, PaymentNotFound
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
 from domain.payments.repo import Payment as PaymentRow
-from domain.shared.pagination import check_page_size
 from schema.context import Context
 from schema.errors import payload_or_errors
 from schema.events import converted
 from schema.node import AnyId, global_id, key_of, node_type
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.payments.types import (
     CreateDepositInput,
     CreatePaymentMethodInput,
@@ -122,11 +121,12 @@ class PaymentQueries:
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="Your payments, newest first.")
     async def my_payments(self, info: Info[Context, Any], first: int | None = None,
-                          after: str | None = None) -> Connection[Payment]:
+                          after: str | None = None,
+                          last: int | None = None, before: str | None = None) -> Connection[Payment]:
         ctx = info.context
-        size = check_page_size(first, ctx.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         async with ctx.session() as session:
-            page = await repo.list_for_user(session, _owner(ctx), first=size, after=after)
+            page = await repo.list_for_user(session, _owner(ctx), page=req)
         return to_connection(page, Payment.of, _key)
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
@@ -150,11 +150,12 @@ class PaymentQueries:
     @strawberry.field(permission_classes=[Requires("payments.approve_withdrawal")],
                       description="Staff: withdrawals awaiting approval, oldest first.")
     async def pending_withdrawals(self, info: Info[Context, Any], first: int | None = None,
-                                  after: str | None = None) -> Connection[Payment]:
+                                  after: str | None = None,
+                                  last: int | None = None, before: str | None = None) -> Connection[Payment]:
         ctx = info.context
-        size = check_page_size(first, ctx.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         async with ctx.session() as session:
-            page = await repo.awaiting_approval(session, first=size, after=after)
+            page = await repo.awaiting_approval(session, page=req)
         return to_connection(page, Payment.of, _key)
 
 

@@ -10,10 +10,9 @@ from strawberry.types import Info
 from domain.reconciliation import breaks, runs, settlement
 from domain.reconciliation.errors import AdjustmentEntryNotFound, AssigneeNotFound, BreakNotFound, RunNotFound
 from domain.shared.errors import DomainError
-from domain.shared.pagination import check_page_size
 from schema.context import Context
 from schema.errors import payload_or_errors
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.reconciliation.types import (
     BreakComment,
@@ -55,11 +54,12 @@ async def _with_comments(session: AsyncSession, items: list[breaks.BreakView]) -
 class ReconciliationQueries:
     @strawberry.field(permission_classes=[Requires(MANAGE)], description="Reconciliation runs, newest first.")
     async def reconciliation_runs(
-        self, info: Info[Context, Any], first: int | None = None, after: str | None = None,
+        self, info: Info[Context, Any], first: int | None = None,
+        after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[ReconciliationRun]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            page = await runs.list_runs(session, first=size, after=after)
+            page = await runs.list_runs(session, page=req)
         return to_connection(page, ReconciliationRun.of, _run_key)
 
     @strawberry.field(permission_classes=[Requires(MANAGE)], description="One run with its summary.")
@@ -70,9 +70,9 @@ class ReconciliationQueries:
     @strawberry.field(permission_classes=[Requires(MANAGE)], description="Breaks, newest first, with comments.")
     async def reconciliation_breaks(
         self, info: Info[Context, Any], filter: ReconciliationBreakFilter | None = None, first: int | None = None,
-        after: str | None = None,
+        after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[ReconciliationBreak]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         f = filter or ReconciliationBreakFilter()
         async with info.context.session() as session:
             run_id = _id(f.run_id, RunNotFound, "filter.runId") if f.run_id is not None else None
@@ -80,7 +80,7 @@ class ReconciliationQueries:
                 await runs.get_run(session, run_id)
             page = await breaks.list_breaks(
                 session, run_id=run_id, status=breaks.BreakStatus(f.status.value) if f.status else None,
-                kind=breaks.BreakKind(f.kind.value) if f.kind else None, first=size, after=after)
+                kind=breaks.BreakKind(f.kind.value) if f.kind else None, page=req)
             converted = dict(zip([b.id for b in page.items], await _with_comments(session, list(page.items)),
                                  strict=True))
         return to_connection(page, lambda b: converted[b.id], _break_key)

@@ -23,7 +23,7 @@ from domain.risk.errors import (
 from domain.shared.errors import DomainError
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.risk.types import Book, RiskLimitType, RiskThresholdType
 
@@ -168,12 +168,13 @@ class RiskConfigQueries:
                       description="Economic-calendar releases in time order over [since, until).")
     async def risk_calendar_events(
         self, info: Ctx, since: datetime | None = None, until: datetime | None = None, currency: str | None = None,
-        impact: CalendarImpact | None = None, first: int | None = None, after: str | None = None,
+        impact: CalendarImpact | None = None, first: int | None = None,
+        after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[RiskCalendarEventType]:  # fmt: skip
+        req = page_request(info, first, after, last, before, maximum=calendar.MAX_PAGE)
         async with info.context.session() as session:
             page = await calendar.list_events(session, since=since, until=until, currency=currency,
-                                              impact=None if impact is None else impact.value, first=first,
-                                              after=after)  # fmt: skip
+                                              impact=None if impact is None else impact.value, page=req)  # fmt: skip
         return to_connection(page, RiskCalendarEventType.of, calendar.event_key)
 
     @strawberry.field(permission_classes=[Requires(READ)],

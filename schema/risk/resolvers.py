@@ -24,7 +24,7 @@ from schema.context import Context
 from schema.errors import UserError, payload_or_errors
 from schema.events import skipped
 from schema.live_session import WAKE
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.risk.config import RiskConfigMutations, RiskConfigQueries
 from schema.risk.types import (
@@ -114,23 +114,24 @@ class RiskQueries:
                       description="The toxic-flow review queue, newest first (status null: every status).")
     async def risk_flags(
         self, info: Ctx, status: FlagStatus | None = FlagStatus.OPEN, detector: str | None = None,
-        first: int | None = None, after: str | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[RiskFlagType]:  # fmt: skip
+        req = page_request(info, first, after, last, before, maximum=desk.MAX_PAGE)
         async with info.context.session() as session:
             page = await desk.list_flags(session, status=None if status is None else status.value,
-                                         detector=detector, first=first, after=after)
+                                         detector=detector, page=req)
         return to_connection(page, RiskFlagType.of, desk.flag_key)
 
     @strawberry.field(permission_classes=[Requires(READ)],
                       description="Segment assignments newest first: the one in force per account, or the history.")
     async def risk_segment_assignments(
         self, info: Ctx, client_id: strawberry.ID | None = None, current_only: bool = True,
-        first: int | None = None, after: str | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[SegmentAssignmentType]:  # fmt: skip
+        req = page_request(info, first, after, last, before, maximum=desk.MAX_PAGE)
         cid = None if client_id is None else _id(client_id, RiskClientNotFound, "clientId")
         async with info.context.session() as session:
-            page = await desk.list_assignments(session, client_id=cid, current_only=current_only, first=first,
-                                               after=after)
+            page = await desk.list_assignments(session, client_id=cid, current_only=current_only, page=req)
         return to_connection(page, SegmentAssignmentType.of, desk.assignment_key)
 
     @strawberry.field(permission_classes=[Requires(READ)],

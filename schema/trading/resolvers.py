@@ -17,7 +17,6 @@ from strawberry.types import Info
 
 from domain.platforms import registry as platform_registry
 from domain.shared.errors import InvalidId, NotFound
-from domain.shared.pagination import check_page_size
 from domain.trading import admin, instruments, positions, queries, servers
 from domain.trading.directory import refresh_platforms
 from domain.trading.errors import IngestionErrorNotFound, TradingAccountNotFound, TradingServerNotFound
@@ -25,7 +24,7 @@ from domain.trading.models import DealRow, IngestionError, TradingAccount
 from schema.context import Context
 from schema.errors import PublicError, payload_or_errors
 from schema.node import AnyId, key_of, node_type
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 from schema.trading.types import (
     DealFilter,
@@ -98,11 +97,12 @@ class TradingQueries:
 
     @strawberry.field(permission_classes=[Requires("trading.read")], description="Open ingestion errors, newest first.")
     async def ingestion_errors(
-        self, info: Info[Context, Any], first: int | None = None, after: str | None = None
+        self, info: Info[Context, Any], first: int | None = None,
+        after: str | None = None, last: int | None = None, before: str | None = None
     ) -> Connection[IngestionErrorType]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            page = await queries.list_ingestion_errors(session, first=size, after=after)
+            page = await queries.list_ingestion_errors(session, page=req)
         return to_connection(page, IngestionErrorType.from_row, _error_key)
 
     @strawberry.field(permission_classes=[Requires("trading.read")], description="Symbols a server offers.")
@@ -137,9 +137,9 @@ class TradingQueries:
                       description="An account's deals, newest first.")
     async def deals(
         self, info: Info[Context, Any], account_id: AnyId, filter: DealFilter | None = None,
-        first: int | None = None, after: str | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
     ) -> Connection[DealType]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         f = filter or DealFilter()
         async with info.context.session() as session:
             try:
@@ -148,7 +148,7 @@ class TradingQueries:
             except TradingAccountNotFound as exc:
                 raise _not_found(exc) from None
             page = await queries.list_deals(
-                session, account, first=size, after=after, symbol=f.symbol, start=f.from_time, end=f.to_time)
+                session, account, page=req, symbol=f.symbol, start=f.from_time, end=f.to_time)
         return to_connection(page, DealType.from_row, _deal_key)
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],

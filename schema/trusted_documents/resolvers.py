@@ -7,12 +7,11 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from domain.shared.pagination import check_page_size
 from domain.trusted_documents import service
 from domain.trusted_documents.models import TrustedDocument as TrustedDocumentRow
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
-from schema.pagination import Connection, to_connection
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.trusted_documents.types import (
     RegisterTrustedDocumentsInput,
@@ -31,12 +30,13 @@ class TrustedDocumentQueries:
     @strawberry.field(permission_classes=[Requires("trusted_documents.read")],
                       description="Trusted documents, newest first (revoked ones only when asked).")
     async def trusted_documents(
-        self, info: Info[Context, Any], first: int | None = None, after: str | None = None,
+        self, info: Info[Context, Any], first: int | None = None,
+        after: str | None = None, last: int | None = None, before: str | None = None,
         client_name: str | None = None, include_revoked: bool = False,
     ) -> Connection[TrustedDocument]:
-        size = check_page_size(first, info.context.settings.max_page_size)
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            page = await service.list_documents(session, first=size, after=after, client_name=client_name,
+            page = await service.list_documents(session, page=req, client_name=client_name,
                                                 include_revoked=include_revoked)
         return to_connection(page, TrustedDocument.from_row, _key)
 

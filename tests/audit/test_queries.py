@@ -7,6 +7,7 @@ import pytest
 
 from domain.audit import service
 from domain.shared.actor import ANONYMOUS, Actor, ActorKind
+from domain.shared.pagination import PageRequest
 from domain.shared.settings import Settings
 from schema.context import Context
 from schema.root import build_schema
@@ -83,7 +84,7 @@ async def test_regulator_category_outside_the_list_is_refused(runtime: Any) -> N
     async with runtime.services.session_factory() as session:
         with pytest.raises(UnknownRegulatorCategory):
             await service.regulator_records(session, category="general", occurred_from=None, occurred_to=None,
-                                            first=10, after=None)
+                                            page=PageRequest(size=10))
 
 
 async def test_audit_verify_query_reports_the_first_problem(schema: Any, runtime: Any, attacker: Any) -> None:

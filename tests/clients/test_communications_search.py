@@ -78,8 +78,8 @@ async def test_search_refusals_and_desk_scope(http: httpx.AsyncClient, session_f
                             ({"since": "2030-01-02T00:00:00+00:00", "until": "2030-01-01T00:00:00+00:00"},
                              "VALIDATION_FAILED"),
                             ({"since": "2030-01-01T00:00:00"}, "VALIDATION_FAILED"),
-                            ({"first": 0}, "INVALID_PAGE_SIZE"),
-                            ({"after": "not-a-cursor"}, "INVALID_CURSOR"),
+                            ({"first": 0}, "INVALID_PAGE_ARGUMENTS"),
+                            ({"after": "not-a-cursor"}, "INVALID_PAGE_ARGUMENTS"),
                             ({"q": "x" * 201}, "VALIDATION_FAILED")):
         body = await staff.client(SEARCH, variables)
         assert body["data"] is None and body["errors"][0]["extensions"]["code"] == code, (variables, body)

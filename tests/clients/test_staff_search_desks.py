@@ -78,8 +78,8 @@ async def test_search_refuses_bad_input_with_exact_codes(http: httpx.AsyncClient
     staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
     for variables, code in (({"q": "ab"}, "SEARCH_QUERY_INVALID"), ({"q": "   "}, "SEARCH_QUERY_INVALID"),
                             ({"q": "x" * 101}, "SEARCH_QUERY_INVALID"),
-                            ({"q": "anna", "a": "not-a-cursor"}, "INVALID_CURSOR"),
-                            ({"q": "anna", "f": 0}, "INVALID_PAGE_SIZE")):
+                            ({"q": "anna", "a": "not-a-cursor"}, "INVALID_PAGE_ARGUMENTS"),
+                            ({"q": "anna", "f": 0}, "INVALID_PAGE_ARGUMENTS")):
         body = await staff(SEARCH, variables)
         assert body["data"] is None and body["errors"][0]["extensions"]["code"] == code, (variables, body)
     # LIKE wildcards are literal: a search for "%%%" matches no one rather than everyone.

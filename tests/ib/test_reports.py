@@ -11,6 +11,7 @@ from domain.audit import service as audit
 from domain.ib import reports
 from domain.ib.plans import ClauseKind, ClauseSpec, Distribution
 from domain.ib.portal import partner
+from domain.shared.pagination import PageRequest
 from tests.ib.conftest import World
 from tests.ib.test_engine import make_plan
 
@@ -20,7 +21,7 @@ D = Decimal
 async def _regulator(world: World, category: str) -> list[tuple[str, str | None]]:
     async with world.factory() as s:
         page = await audit.regulator_records(s, category=category, occurred_from=None, occurred_to=None,
-                                             first=500, after=None)
+                                             page=PageRequest(size=500))
     return [(e.action, e.entity_id) for e in page.items]
 
 

@@ -56,7 +56,7 @@ async def test_staff_see_a_clients_wallets_and_payments(configured, http, sessio
     both = (await support.client(VIEW, {"id": cid, "s": ["PENDING", "SUCCEEDED"], "d": "DEPOSIT"}))
     assert len(both["data"]["client"]["payments"]["edges"]) == 2
     bad = await support.client(VIEW, {"id": cid, "a": "not-a-cursor"})
-    assert bad["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
+    assert bad["errors"][0]["extensions"]["code"] == "INVALID_PAGE_ARGUMENTS"
 
 
 async def test_money_views_are_desk_scoped_and_permission_checked(configured, http, session_factory, settings,

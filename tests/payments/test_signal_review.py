@@ -110,7 +110,7 @@ async def test_bad_reviews_are_refused_with_exact_codes_and_change_nothing(
         refused = await support(query, variables)
         assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     bad_cursor = await officer(LIST, {"a": "nope"})
-    assert bad_cursor["data"] is None and bad_cursor["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
+    assert bad_cursor["data"] is None and bad_cursor["errors"][0]["extensions"]["code"] == "INVALID_PAGE_ARGUMENTS"
     assert await scalar(session_factory, "SELECT status FROM payment_signals WHERE id = :i", i=open_id) == "open"
 
 

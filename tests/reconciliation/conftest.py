@@ -27,6 +27,7 @@ from domain.reconciliation import runs, settlement, snapshots
 from domain.reconciliation.breaks import BreakView, list_breaks
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import in_transaction, utcnow
+from domain.shared.pagination import PageRequest
 from domain.trading.puller import pull_server
 from tests.platforms.conftest import SimServer
 from tests.trading.conftest import new_server
@@ -123,7 +124,7 @@ class World:
 
     async def breaks(self, run_id: int) -> list[BreakView]:
         async with self.factory() as s:
-            page = await list_breaks(s, run_id=run_id, status=None, kind=None, first=500, after=None)
+            page = await list_breaks(s, run_id=run_id, status=None, kind=None, page=PageRequest(size=500))
         return list(page.items)
 
 

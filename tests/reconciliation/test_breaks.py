@@ -16,6 +16,7 @@ from domain.reconciliation.breaks import BreakView
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import in_transaction, utcnow
 from domain.shared.errors import DomainError
+from domain.shared.pagination import PageRequest
 
 
 async def a_break(session_factory: Any, staff_id: int) -> BreakView:
@@ -29,7 +30,7 @@ async def a_break(session_factory: Any, staff_id: int) -> BreakView:
     cut = utcnow()
     run = await in_transaction(session_factory, lambda s: runs.run_reconciliation(s, actor, cut, window=cut - start))
     async with session_factory() as s:
-        page = await breaks.list_breaks(s, run_id=run.id, status=None, kind=None, first=10, after=None)
+        page = await breaks.list_breaks(s, run_id=run.id, status=None, kind=None, page=PageRequest(size=10))
     [brk] = page.items
     return brk
 

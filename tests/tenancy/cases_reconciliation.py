@@ -7,6 +7,7 @@ import uuid
 from domain.reconciliation import breaks, runs, settlement
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction, utcnow
+from domain.shared.pagination import PageRequest
 from tests.tenancy.cases import Env, Probe, case
 
 
@@ -21,7 +22,7 @@ async def _break(env: Env) -> tuple[int, int, str]:
     run = await in_transaction(env.session_factory,
                                lambda s: runs.run_reconciliation(s, actor, cut, window=cut - start))
     async with env.session_factory() as s:
-        page = await breaks.list_breaks(s, run_id=run.id, status=None, kind=None, first=5, after=None)
+        page = await breaks.list_breaks(s, run_id=run.id, status=None, kind=None, page=PageRequest(size=5))
     brk = next(b for b in page.items if ref in b.key)
     return run.id, brk.id, ref
 
