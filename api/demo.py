@@ -37,6 +37,7 @@ from domain.identity.models import User
 from domain.identity.sessions import create_user
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import SessionFactory, create_engine, create_session_factory, in_transaction
+from domain.shared.pagination import PageRequest
 from domain.shared.settings import Settings
 from sandbox.launcher import SimulatorProcess, register_dev_servers
 
@@ -254,7 +255,7 @@ class _Demo:
                 for uid in (master, sub):
                     await plans.assign(session, self.admin, uid, int(plan), effective_from=now)
             for uid, names in ((master, ("Website", "Partners")), (sub, ("Telegram", "YouTube"))):
-                if not await links.stats(session, uid, include_disabled=True):
+                if not (await links.stats(session, uid, PageRequest(size=1), include_disabled=True)).items:
                     for name in names:
                         await links.create(session, Actor(ActorKind.IB, user_id=uid), uid, links.LinkSpec(
                             name, utm={"utm_source": name.lower(), "utm_medium": "referral"}))
@@ -264,7 +265,7 @@ class _Demo:
     async def sub_ib_code(self, session: AsyncSession) -> str:
         from domain.ib import links
 
-        found = await links.stats(session, self.ids[SUB_IB_EMAIL])
+        found = (await links.stats(session, self.ids[SUB_IB_EMAIL], PageRequest(size=1))).items
         return found[0].link.code if found else ""
 
     # -- the client -----------------------------------------------------------------------------------

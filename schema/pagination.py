@@ -15,7 +15,7 @@ from strawberry.types import Info
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from domain.shared import pagination as paging
-from domain.shared.pagination import COUNT_CAP, Page, PageRequest, decode_cursor, encode_cursor
+from domain.shared.pagination import COUNT_CAP, Key, Page, PageRequest, decode_cursor, encode_cursor
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -66,7 +66,7 @@ def _selects(selections: Iterable[Selection], name: str) -> bool:
 
 def page_request(info: Info[Any, Any], first: int | None, after: str | None, last: int | None,
                  before: str | None, *, maximum: int | None = None,
-                 decode: Callable[[str, str], tuple[Any, int]] = decode_cursor) -> PageRequest:
+                 decode: Callable[[str, str], Key] = decode_cursor) -> PageRequest:
     """The connection's arguments as a PageRequest; INVALID_PAGE_ARGUMENTS when they do not fit."""
     counted = any(_selects(f.selections, "totalCount") for f in info.selected_fields)
     return paging.page_request(first, after, last, before, count_total=counted, decode=decode,
@@ -81,7 +81,7 @@ def empty_connection() -> Connection[Any]:
 def to_connection(
     page: Page[S],
     convert: Callable[[S], T],
-    key: Callable[[S], tuple[datetime, int]],
+    key: Callable[[S], tuple[datetime | int | str, ...]],
 ) -> Connection[T]:
     return keyed_connection(page, convert, lambda item: encode_cursor(*key(item)))
 

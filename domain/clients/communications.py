@@ -35,9 +35,10 @@ async def log(session: AsyncSession, actor: Actor, client: Client, *, kind: str,
     return row
 
 
-async def for_client(session: AsyncSession, client_id: int, limit: int = 100) -> list[Communication]:
-    return list(await session.scalars(select(Communication).where(Communication.client_id == client_id)
-                                      .order_by(Communication.id.desc()).limit(limit)))
+async def for_client(session: AsyncSession, client_id: int, page: PageRequest) -> Page[Communication]:
+    """One client's communications, newest first."""
+    return await select_page(session, page, select(Communication).where(Communication.client_id == client_id),
+                             (Communication.created_at, Communication.id), descending=True, convert=lambda row: row)
 
 
 @dataclass(frozen=True)

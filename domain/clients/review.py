@@ -22,6 +22,7 @@ from domain.identity import four_eyes
 from domain.identity.models import User
 from domain.shared.actor import Actor
 from domain.shared.errors import ValidationFailed
+from domain.shared.pagination import Page, PageRequest, select_page
 
 APPROVED_TOPIC = "client.approved"
 
@@ -108,3 +109,9 @@ async def decide(session: AsyncSession, actor: Actor, client: Client, verdict: V
         await email_client(session, client, to=user.email, subject="We need more information",
                            body=f"Please update your application: {reason.strip()}")
     return client
+
+
+async def review_queue(session: AsyncSession, page: PageRequest) -> Page[Client]:
+    """Clients waiting for a compliance decision, oldest first (ix_clients_status)."""
+    return await select_page(session, page, select(Client).where(Client.status == Status.UNDER_REVIEW.value),
+                             (Client.created_at, Client.id), descending=False, convert=lambda row: row)

@@ -16,6 +16,7 @@ from domain.compliance.lists import indexes
 from domain.compliance.matching import DEFAULT_THRESHOLD, MATCHER_VERSION, Match, Query
 from domain.compliance.models import ScreeningResult
 from domain.shared.actor import Actor
+from domain.shared.pagination import Page, PageRequest, select_page
 
 
 def queries_for(client: Client) -> list[Query]:
@@ -95,3 +96,10 @@ async def resolve_hit(session: AsyncSession, actor: Actor, result_id: int, *, co
                  entity_id=row.id, before={"status": "pending"}, after={"status": row.status},
                  reason=reason, category="general")
     return row
+
+
+async def hits(session: AsyncSession, status: str, page: PageRequest) -> Page[ScreeningResult]:
+    """Screening hits in one status, oldest first."""
+    return await select_page(session, page, select(ScreeningResult).where(ScreeningResult.status == status),
+                             (ScreeningResult.created_at, ScreeningResult.id), descending=False,
+                             convert=lambda row: row)

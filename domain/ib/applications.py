@@ -116,11 +116,10 @@ async def apply(session: AsyncSession, actor: Actor, user_id: int, data: Applica
     return app
 
 
-async def mine(session: AsyncSession, user_id: int, *, limit: int = 20) -> list[Application]:
-    rows = (await session.execute(text(
-        f"SELECT {_COLS} FROM ib_applications WHERE user_id = :u ORDER BY id DESC LIMIT :n"),
-        {"u": user_id, "n": limit})).all()
-    return [_app(r) for r in rows]
+async def mine(session: AsyncSession, user_id: int, page: PageRequest) -> Page[Application]:
+    """The user's applications, newest first."""
+    return await sql_page(session, page, columns=_COLS, source="ib_applications", where=["user_id = :u"],
+                          params={"u": user_id}, key=("created_at", "id"), descending=True, convert=_app)
 
 
 async def list_applications(session: AsyncSession, *, status: str | None, page: PageRequest) -> Page[Application]:

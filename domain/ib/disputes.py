@@ -27,6 +27,7 @@ from domain.shared.actor import Actor
 from domain.shared.errors import ValidationFailed
 from domain.shared.money import currency as currency_info
 from domain.shared.money import quantize_exact
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 
 @dataclass(frozen=True)
@@ -112,14 +113,19 @@ async def get(session: AsyncSession, dispute_id: int, *, ib_id: int | None = Non
     return _dispute(row)
 
 
-async def list_disputes(session: AsyncSession, *, ib_id: int | None = None, status: str | None = None,
-                        limit: int = 100) -> list[Dispute]:
-    """Newest first (at most `limit`)."""
-    rows = (await session.execute(text(
-        f"SELECT {_COLS} FROM ib_disputes WHERE (CAST(:ib AS bigint) IS NULL OR ib_id = :ib) "
-        "AND (CAST(:st AS text) IS NULL OR status = :st) ORDER BY id DESC LIMIT :n"),
-        {"ib": ib_id, "st": status, "n": limit})).all()
-    return [_dispute(r) for r in rows]
+async def list_disputes(session: AsyncSession, page: PageRequest, *, ib_id: int | None = None,
+                        status: str | None = None) -> Page[Dispute]:
+    """Newest first, one IB's or all, optionally in one status."""
+    where: list[str] = []
+    params: dict[str, object] = {}
+    if ib_id is not None:
+        where.append("ib_id = :ib")
+        params["ib"] = ib_id
+    if status is not None:
+        where.append("status = :st")
+        params["st"] = status
+    return await sql_page(session, page, columns=_COLS, source="ib_disputes", where=where, params=params,
+                          key=("created_at", "id"), descending=True, convert=_dispute)
 
 
 async def resolve(session: AsyncSession, actor: Actor, dispute_id: int, *, accept: bool, reason: str,

@@ -29,6 +29,7 @@ from domain.ib.network import require_approved
 from domain.shared.actor import Actor
 from domain.shared.db import SessionFactory, autocommit_fetchrow
 from domain.shared.errors import FieldErrors, ValidationFailed
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by people
 CODE_LENGTH = 12  # 60 bits: not guessable, still short enough to read out
@@ -157,10 +158,12 @@ class LinkStats:
     first_deposits: int
 
 
-async def stats(session: AsyncSession, ib_id: int, *, include_disabled: bool = False) -> list[LinkStats]:
-    """The IB's links with clicks, registrations and clients who made a first deposit."""
-    rows = (await session.execute(text(
-        f"""
+async def stats(session: AsyncSession, ib_id: int, page: PageRequest, *,
+                include_disabled: bool = False) -> Page[LinkStats]:
+    """The IB's links in the order they were made, with clicks, registrations and clients who made a
+    first deposit (counted for the page's links only)."""
+    return await sql_page(
+        session, page, columns="*", source=f"""(
         SELECT {", ".join("l." + c for c in _COLS.split(", "))},
                count(DISTINCT a.client_id) AS registrations,
                count(DISTINCT a.client_id) FILTER (WHERE EXISTS (
@@ -170,9 +173,8 @@ async def stats(session: AsyncSession, ib_id: int, *, include_disabled: bool = F
                    AS first_deposits
         FROM ib_referral_links l LEFT JOIN ib_client_attributions a ON a.link_id = l.id
         WHERE l.ib_id = :ib AND (:all OR l.disabled_at IS NULL)
-        GROUP BY l.id ORDER BY l.id
-        """), {"ib": ib_id, "all": include_disabled})).all()
-    return [LinkStats(_link(r), int(r.registrations), int(r.first_deposits)) for r in rows]
+        GROUP BY l.id) s""", where=[], params={"ib": ib_id, "all": include_disabled}, key=("s.created_at", "s.id"),
+        descending=False, convert=lambda r: LinkStats(_link(r), int(r.registrations), int(r.first_deposits)))
 
 
 # --- the public redirect -------------------------------------------------------------------------

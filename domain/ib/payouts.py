@@ -33,6 +33,7 @@ from domain.ledger.accounts import wallet_for
 from domain.ledger.posting import Leg, post
 from domain.shared.actor import Actor
 from domain.shared.money import round_to
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 
 @dataclass(frozen=True)
@@ -325,11 +326,10 @@ async def approve(session: AsyncSession, actor: Actor, payout_id: int, *, reason
     return _payout(row)
 
 
-async def list_for(session: AsyncSession, ib_id: int, *, limit: int = 100) -> list[Payout]:
-    rows = (await session.execute(text(
-        f"SELECT {_COLS} FROM ib_payouts WHERE ib_id = :ib ORDER BY created_at DESC, id DESC LIMIT :n"),  # noqa: S608
-        {"ib": ib_id, "n": limit})).all()
-    return [_payout(r) for r in rows]
+async def list_for(session: AsyncSession, ib_id: int, page: PageRequest) -> Page[Payout]:
+    """The IB's payouts, newest first."""
+    return await sql_page(session, page, columns=_COLS, source="ib_payouts", where=["ib_id = :ib"],
+                          params={"ib": ib_id}, key=("created_at", "id"), descending=True, convert=_payout)
 
 
 async def due_ibs(session: AsyncSession) -> list[int]:

@@ -211,9 +211,10 @@ class LinkStats:
     created_at: datetime
 
 
-async def referral_links(session: AsyncSession, p: Partner) -> list[LinkStats]:
-    rows = (await session.execute(text(
-        """
+async def referral_links(session: AsyncSession, p: Partner, page: PageRequest) -> Page[LinkStats]:
+    """The partner's active links in the order they were made (counts for the page's links only)."""
+    return await sql_page(
+        session, page, columns="*", source="""(
         SELECT l.id, l.code, l.campaign, l.clicks, l.created_at,
                count(DISTINCT a.client_id) AS registrations,
                count(DISTINCT a.client_id) FILTER (WHERE EXISTS (
@@ -223,7 +224,6 @@ async def referral_links(session: AsyncSession, p: Partner) -> list[LinkStats]:
                    AS depositors
         FROM ib_referral_links l LEFT JOIN ib_client_attributions a ON a.link_id = l.id
         WHERE l.ib_id = :ib AND l.disabled_at IS NULL
-        GROUP BY l.id ORDER BY l.id
-        """), {"ib": p.ib_id})).all()
-    return [LinkStats(int(r.id), r.code, r.campaign, int(r.clicks), int(r.registrations), int(r.depositors),
-                      r.created_at) for r in rows]
+        GROUP BY l.id) s""", where=[], params={"ib": p.ib_id}, key=("s.created_at", "s.id"), descending=False,
+        convert=lambda r: LinkStats(int(r.id), r.code, r.campaign, int(r.clicks), int(r.registrations),
+                                    int(r.depositors), r.created_at))

@@ -28,6 +28,7 @@ from domain.identity.secrets import new_token, token_hash
 from domain.identity.totp import require_step_up
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.errors import DomainError, NotFound, ValidationFailed
+from domain.shared.pagination import Page, PageRequest, select_page
 from domain.shared.settings import Settings
 
 PREFIX = "fxc_"
@@ -111,8 +112,10 @@ async def revoke_all(session: AsyncSession, actor: Actor, user_id: int, *, reaso
     return count
 
 
-async def list_for(session: AsyncSession, user_id: int) -> list[ApiToken]:
-    return list(await session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)))
+async def list_for(session: AsyncSession, user_id: int, page: PageRequest) -> Page[ApiToken]:
+    """The user's tokens in the order they were issued."""
+    return await select_page(session, page, select(ApiToken).where(ApiToken.user_id == user_id),
+                             (ApiToken.created_at, ApiToken.id), descending=False, convert=lambda row: row)
 
 
 async def authenticate(session: AsyncSession, plaintext: str, *, ip: str | None, user_agent: str | None,

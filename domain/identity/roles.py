@@ -11,6 +11,7 @@ from domain.identity.models import Role, User, UserRole
 from domain.identity.permissions import BUILTIN_ROLES, PERMISSIONS
 from domain.shared.actor import Actor
 from domain.shared.errors import DomainError, NotFound, ValidationFailed
+from domain.shared.pagination import Page, PageRequest, select_page
 
 CATEGORY = "permission_change"
 
@@ -92,3 +93,9 @@ async def roles_of(session: AsyncSession, user_id: int) -> list[str]:
     rows = await session.scalars(select(Role.name).join(UserRole, UserRole.role_id == Role.id)
                                  .where(UserRole.user_id == user_id).order_by(Role.name))
     return list(rows)
+
+
+async def staff_users(session: AsyncSession, page: PageRequest) -> Page[User]:
+    """Staff members in the order they were created."""
+    return await select_page(session, page, select(User).where(User.is_staff), (User.created_at, User.id),
+                             descending=False, convert=lambda row: row)

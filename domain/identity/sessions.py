@@ -32,6 +32,7 @@ from domain.identity.secrets import new_token, token_hash
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import SessionFactory, autocommit_fetchrow, driver
 from domain.shared.errors import DomainError, NotFound
+from domain.shared.pagination import Page, PageRequest, select_page
 from domain.shared.settings import Settings
 
 NOTIFICATION_TOPIC = "user.notification"
@@ -221,12 +222,11 @@ async def revoke_all_sessions(session: AsyncSession, actor: Actor, user_id: int,
     return count
 
 
-async def active_sessions(session: AsyncSession, user_id: int) -> list[AuthSession]:
-    rows = await session.scalars(
-        select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-        .order_by(AuthSession.last_seen_at.desc())
-    )
-    return list(rows)
+async def active_sessions(session: AsyncSession, user_id: int, page: PageRequest) -> Page[AuthSession]:
+    """The user's sessions not revoked, newest sign-in first."""
+    stmt = select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
+    return await select_page(session, page, stmt, (AuthSession.created_at, AuthSession.id), descending=True,
+                             convert=lambda row: row)
 
 
 @dataclass(frozen=True)

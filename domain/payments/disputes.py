@@ -21,6 +21,7 @@ from domain.payments.status import Status, can_move
 from domain.shared.actor import Actor
 from domain.shared.errors import InvalidAmount, ValidationFailed
 from domain.shared.money import quantize_exact
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 KINDS = {"chargeback": Status.CHARGED_BACK, "refund": Status.REFUNDED}
 
@@ -92,11 +93,12 @@ async def _find(session: AsyncSession, payment_id: int, kind: str, case_id: str)
     return Dispute(*r) if r is not None else None
 
 
-async def history(session: AsyncSession, user_id: int) -> list[Dispute]:
-    rows = (await session.execute(text(
-        "SELECT id, payment_id, kind, case_id, amount, currency, reason, negative_balance, created_at "
-        "FROM payment_disputes WHERE user_id = :u ORDER BY created_at DESC, id DESC"), {"u": user_id})).all()
-    return [Dispute(*r) for r in rows]
+async def history(session: AsyncSession, user_id: int, page: PageRequest) -> Page[Dispute]:
+    """The user's chargebacks and refunds, newest first."""
+    return await sql_page(
+        session, page, columns="id, payment_id, kind, case_id, amount, currency, reason, negative_balance, created_at",
+        source="payment_disputes", where=["user_id = :u"], params={"u": user_id}, key=("created_at", "id"),
+        descending=True, convert=lambda r: Dispute(*r))
 
 
 async def by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, tuple[Dispute, int]]:

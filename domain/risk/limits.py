@@ -20,6 +20,7 @@ from domain.risk.exposure import Dimension, exposure
 from domain.risk.regions import country_regions
 from domain.shared.actor import Actor
 from domain.shared.money import exact_places
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 TOPIC_ALERT = "risk.limit_alert"
 SCOPES = {"symbol": Dimension.SYMBOL, "asset_class": Dimension.ASSET_CLASS, "region": Dimension.REGION,
@@ -194,11 +195,12 @@ async def _clear(session: AsyncSession, actor: Actor, limit_id: int, measure: st
                      after={"observed": str(value)})
 
 
-async def list_alerts(session: AsyncSession, *, open_only: bool = True, limit: int = 100) -> list[Alert]:
-    rows = await session.execute(text(
-        "SELECT a.id, a.limit_id, l.scope, l.key, a.measure, a.observed, a.threshold, a.opened_at, a.cleared_at "
-        "FROM risk_alerts a JOIN risk_limits l ON l.id = a.limit_id "
-        + ("WHERE a.cleared_at IS NULL " if open_only else "") + "ORDER BY a.opened_at DESC, a.id DESC LIMIT :n"
-    ), {"n": limit})  # fmt: skip
-    return [Alert(int(r.id), int(r.limit_id), r.scope, r.key, r.measure, r.observed, r.threshold, r.opened_at,
-                  r.cleared_at) for r in rows]  # fmt: skip
+async def list_alerts(session: AsyncSession, page: PageRequest, *, open_only: bool = True) -> Page[Alert]:
+    """Alerts newest first (the open ones, or every one)."""
+    return await sql_page(
+        session, page,
+        columns="a.id, a.limit_id, l.scope, l.key, a.measure, a.observed, a.threshold, a.opened_at, a.cleared_at",
+        source="risk_alerts a JOIN risk_limits l ON l.id = a.limit_id",
+        where=["a.cleared_at IS NULL"] if open_only else [], params={}, key=("a.opened_at", "a.id"), descending=True,
+        convert=lambda r: Alert(int(r.id), int(r.limit_id), r.scope, r.key, r.measure, r.observed, r.threshold,
+                                r.opened_at, r.cleared_at))  # fmt: skip

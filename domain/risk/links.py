@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit.service import record
 from domain.risk.errors import AccountLinkInvalid, AccountLinkNotFound, RiskAccountNotFound
 from domain.shared.actor import Actor
+from domain.shared.pagination import Page, PageRequest, cursor_decoder, sql_page
 
 # Stored kind: what it means.
 KINDS = {
@@ -29,7 +30,6 @@ KINDS = {
     "manual": "a relation declared by staff",
 }
 MAX_DETAIL = 200
-MAX_LIST = 500
 
 
 @dataclass(frozen=True)
@@ -45,11 +45,11 @@ class AccountLink:
     created_at: datetime
 
 
-_SELECT = """
-SELECT l.account_a, l.account_b, l.kind, l.detail, l.created_at, a.server_id AS server_a, a.login AS login_a,
-    b.server_id AS server_b, b.login AS login_b
-FROM risk_account_links l JOIN trading_accounts a ON a.id = l.account_a JOIN trading_accounts b ON b.id = l.account_b
-"""
+_COLUMNS = """l.account_a, l.account_b, l.kind, l.detail, l.created_at, a.server_id AS server_a, a.login AS login_a,
+    b.server_id AS server_b, b.login AS login_b"""
+_FROM = ("risk_account_links l JOIN trading_accounts a ON a.id = l.account_a "
+         "JOIN trading_accounts b ON b.id = l.account_b")
+_SELECT = f"SELECT {_COLUMNS} FROM {_FROM}"  # noqa: S608 - constants
 
 
 def _link(r: Any) -> AccountLink:
@@ -108,9 +108,16 @@ async def unlink(session: AsyncSession, actor: Actor, account_a: int, account_b:
     return gone
 
 
-async def list_links(session: AsyncSession, account_id: int | None = None) -> list[AccountLink]:
-    """Every link (or one account's), newest first."""
-    rows = await session.execute(text(
-        _SELECT + " WHERE CAST(:x AS bigint) IS NULL OR :x IN (l.account_a, l.account_b) "
-        "ORDER BY l.created_at DESC, l.account_a, l.account_b, l.kind LIMIT :n"), {"x": account_id, "n": MAX_LIST})
-    return [_link(r) for r in rows]
+LINK_KEY = ("l.created_at", "l.account_a", "l.account_b", "l.kind")
+decode_link_cursor = cursor_decoder(datetime, int, int, str)
+
+
+def link_key(link: AccountLink) -> tuple[datetime, int, int, str]:
+    return link.created_at, link.account_a, link.account_b, link.kind
+
+
+async def list_links(session: AsyncSession, page: PageRequest, account_id: int | None = None) -> Page[AccountLink]:
+    """Every link (or one account's), newest first (keyset on the creation time and the primary key)."""
+    where = ["(l.account_a = :x OR l.account_b = :x)"] if account_id is not None else []
+    return await sql_page(session, page, columns=_COLUMNS, source=_FROM, where=where, params={"x": account_id},
+                          key=LINK_KEY, descending=True, convert=_link)

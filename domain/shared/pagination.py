@@ -38,22 +38,42 @@ class InvalidPageArguments(DomainError):
     code = "INVALID_PAGE_ARGUMENTS"
 
 
-def encode_cursor(created_at: datetime, row_id: int) -> str:
-    raw = orjson.dumps([created_at.isoformat(), row_id])
+Key = tuple[Any, ...]
+"""A row's sort key: timestamps, integers and strings, compared left to right."""
+
+
+def encode_cursor(*parts: datetime | int | str) -> str:
+    raw = orjson.dumps([p.isoformat() if isinstance(p, datetime) else p for p in parts])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, field: str = "after") -> CursorKey:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
-        stamp, row_id = data
-        when = datetime.fromisoformat(stamp)
-        if not isinstance(row_id, int) or isinstance(row_id, bool) or when.tzinfo is None:
-            raise ValueError("bad cursor shape")
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
-        raise InvalidPageArguments("the cursor is not one this API issued", field=field) from exc
-    return when, row_id
+def _part(kind: type, value: Any) -> Any:
+    if kind is datetime:
+        when = datetime.fromisoformat(value)
+        if when.tzinfo is None:
+            raise ValueError("a naive timestamp")
+        return when
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError("bad cursor part")
+    return value
+
+
+def cursor_decoder(*shape: type) -> Callable[[str, str], Key]:
+    """Decodes cursors of keys with these part types (datetime, int, str); anything else is refused."""
+    def decode(cursor: str, field: str = "after") -> Key:
+        try:
+            padded = cursor + "=" * (-len(cursor) % 4)
+            data = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+            if not isinstance(data, list) or len(data) != len(shape):
+                raise ValueError("bad cursor shape")
+            return tuple(_part(kind, value) for kind, value in zip(shape, data, strict=True))
+        except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+            raise InvalidPageArguments("the cursor is not one this API issued", field=field) from exc
+    return decode
+
+
+decode_cursor = cursor_decoder(datetime, int)
+"""Most lists sort on (timestamp, id)."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +81,8 @@ class PageRequest:
     """One page of a list: `size` rows after `after` (forward) or before `before` (backward)."""
 
     size: int = DEFAULT_PAGE
-    after: tuple[Any, int] | None = None
-    before: tuple[Any, int] | None = None
+    after: Key | None = None
+    before: Key | None = None
     backward: bool = False
     count_total: bool = False
 
@@ -83,7 +103,7 @@ class PageRequest:
 
 def page_request(first: int | None, after: str | None, last: int | None, before: str | None, *,
                  maximum: int, count_total: bool = False,
-                 decode: Callable[[str, str], tuple[Any, int]] = decode_cursor) -> PageRequest:
+                 decode: Callable[[str, str], Key] = decode_cursor) -> PageRequest:
     """Relay's arguments checked: one of first/last, each within 1..maximum, cursors we issued."""
     if first is not None and last is not None:
         raise InvalidPageArguments("give first or last, not both", field="last")
@@ -105,7 +125,7 @@ class Page(Generic[T]):
     total: int | None = field(default=None)
 
 
-def _bounds(page: PageRequest, descending: bool) -> list[tuple[str, tuple[Any, int]]]:
+def _bounds(page: PageRequest, descending: bool) -> list[tuple[str, Key]]:
     """(operator, key) pairs: rows strictly between the cursors in list order."""
     later, earlier = ("<", ">") if descending else (">", "<")
     out = []
@@ -118,21 +138,22 @@ def _bounds(page: PageRequest, descending: bool) -> list[tuple[str, tuple[Any, i
 
 async def sql_page(
     session: AsyncSession, page: PageRequest, *, columns: str, source: str, where: Sequence[str],
-    params: Mapping[str, Any], key: tuple[str, str], descending: bool, convert: Callable[[Any], T],
+    params: Mapping[str, Any], key: tuple[str, ...], descending: bool, convert: Callable[[Any], T],
 ) -> Page[T]:
-    """A keyset page over text SQL. `key` is the (timestamp, id) sort key as two column expressions
-    backed by an index; `where` holds constant SQL with bound parameters only."""
+    """A keyset page over text SQL. `key` is the sort key's column expressions (unique together, backed
+    by an index); `where` holds constant SQL with bound parameters only."""
     bound = dict(params)
     conds = list(where) or ["true"]
-    for i, (op, (at, row_id)) in enumerate(_bounds(page, descending)):
-        conds.append(f"({key[0]}, {key[1]}) {op} (:_pk_at{i}, :_pk_id{i})")
-        bound[f"_pk_at{i}"], bound[f"_pk_id{i}"] = at, row_id
+    for i, (op, cursor) in enumerate(_bounds(page, descending)):
+        names = [f"_pk{i}_{j}" for j in range(len(key))]
+        conds.append(f"({', '.join(key)}) {op} ({', '.join(':' + n for n in names)})")
+        bound.update(zip(names, cursor, strict=True))
     down = descending != page.backward
     order = "DESC" if down else "ASC"
     bound["_pk_n"] = page.fetch
     rows = (await session.execute(text(
         f"SELECT {columns} FROM {source} WHERE {' AND '.join(conds)} "  # noqa: S608 - constants only
-        f"ORDER BY {key[0]} {order}, {key[1]} {order} LIMIT :_pk_n"), bound)).all()
+        f"ORDER BY {', '.join(f'{k} {order}' for k in key)} LIMIT :_pk_n"), bound)).all()
     total = None
     if page.count_total:
         total = int((await session.execute(text(
@@ -142,10 +163,10 @@ async def sql_page(
 
 
 async def select_page(
-    session: AsyncSession, page: PageRequest, stmt: Select[Any], key: tuple[Any, Any], *,
+    session: AsyncSession, page: PageRequest, stmt: Select[Any], key: tuple[Any, ...], *,
     descending: bool, convert: Callable[[Any], T], scalars: bool = True,
 ) -> Page[T]:
-    """A keyset page over a SQLAlchemy select on the (timestamp, id) sort key `key`."""
+    """A keyset page over a SQLAlchemy select on the sort key `key` (columns unique together)."""
     base = stmt
     for op, cursor in _bounds(page, descending):
         pair = tuple_(*key)

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.platforms.port import DealCursor, Position, utc_from_ms
+from domain.shared.pagination import Page, PageRequest, cursor_decoder, select_page
 from domain.trading.models import PositionRow
 
 
@@ -27,13 +28,14 @@ class ReconcileResult:
     skipped: int  # touched by deals after the cursor: left to ingestion
 
 
-async def positions_for_login(session: AsyncSession, server_id: int, login: int) -> list[PositionRow]:
-    rows = await session.scalars(
-        select(PositionRow)
-        .where(PositionRow.server_id == server_id, PositionRow.login == login)
-        .order_by(PositionRow.position_id)
-    )
-    return list(rows)
+decode_position_cursor = cursor_decoder(int)
+
+
+async def positions_for_login(session: AsyncSession, server_id: int, login: int,
+                              page: PageRequest) -> Page[PositionRow]:
+    """An account's open positions in ticket order (keyset on the position id)."""
+    stmt = select(PositionRow).where(PositionRow.server_id == server_id, PositionRow.login == login)
+    return await select_page(session, page, stmt, (PositionRow.position_id,), descending=False, convert=lambda r: r)
 
 
 async def _touched_since(session: AsyncSession, server_id: int, cursor: DealCursor) -> set[int]:

@@ -78,3 +78,9 @@ async def list_ingestion_errors(
         query = query.where(IngestionError.resolved_at.is_(None))
     return await select_page(session, page, query, (IngestionError.created_at, IngestionError.id),
                              descending=True, convert=lambda row: row)
+
+
+async def accounts_of(session: AsyncSession, user_id: int, page: PageRequest) -> Page[TradingAccount]:
+    """A user's trading accounts in the order they were opened."""
+    return await select_page(session, page, select(TradingAccount).where(TradingAccount.user_id == user_id),
+                             (TradingAccount.created_at, TradingAccount.id), descending=False, convert=lambda r: r)

@@ -147,7 +147,6 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
         documents=[ClientDocument.from_row(d) for d in docs], screening=[ScreeningHit.from_row(h) for h in hits],
         questionnaire=QuestionnaireResult.from_row(answered) if answered else None,
         accounts=[LiveAccount.from_row(a) for a in accts],
-        communications=[CommunicationEntry.from_row(c) for c in await communications.for_client(session, client.id)],
         kyc=KycStatus.from_row(applicant) if applicant else None, owner_user_id=client.user_id,
     )
 
@@ -248,11 +247,12 @@ class ClientQueries:
 
     @strawberry.field(permission_classes=[Requires("kyc.approve")],
                       description="Clients waiting for a compliance decision, oldest first.")
-    async def review_queue(self, info: Ctx) -> list[ClientSummary]:
+    async def review_queue(self, info: Ctx, first: int | None = None, after: str | None = None,
+                           last: int | None = None, before: str | None = None) -> Connection[ClientSummary]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            rows = await session.scalars(select(Client).where(Client.status == "under_review")
-                                         .order_by(Client.updated_at, Client.id).limit(200))
-            return [ClientSummary.from_row(c) for c in rows]
+            page = await review.review_queue(session, req)
+        return to_connection(page, ClientSummary.from_row, _client_key)
 
     @strawberry.field(permission_classes=[Requires("clients.read"), Requires("clients.notes")],
                       description="Search notes, calls, emails (system emails included) and messages of the "

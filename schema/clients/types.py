@@ -9,6 +9,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from domain.clients import communications as client_communications
 from domain.clients import models as m
 from domain.clients.payment_gates import Gate
 from domain.compliance.models import ScreeningResult as ScreeningRow
@@ -323,9 +324,17 @@ class Client360:
     screening: list[ScreeningHit]
     questionnaire: QuestionnaireResult | None
     accounts: list[LiveAccount]
-    communications: list[CommunicationEntry]
     kyc: KycStatus | None = None
     owner_user_id: strawberry.Private[int] = 0
+
+    @strawberry.field(description="Notes, calls, e-mails and messages, newest first.")
+    async def communications(self, info: strawberry.Info[Context, Any], first: int | None = None,
+                             after: str | None = None, last: int | None = None,
+                             before: str | None = None) -> Connection[CommunicationEntry]:
+        req = page_request(info, first, after, last, before)
+        async with info.context.session() as session:
+            page = await client_communications.for_client(session, int(self.id), req)
+        return to_connection(page, CommunicationEntry.from_row, lambda c: (c.created_at, c.id))
 
     @strawberry.field(permission_classes=[Requires("ledger.read")],
                       description="The client's wallets with their balances (needs ledger.read).")

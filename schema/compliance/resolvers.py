@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from domain.clients.access import parse_id
 from domain.compliance import lists, screening
-from domain.compliance.models import ScreeningResult
 from schema.clients.types import ScreeningHit, ScreeningHitPayload
 from schema.compliance.signals import SignalMutations, SignalQueries
 from schema.context import Context
 from schema.errors import UserError, payload_or_errors
+from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
 Ctx = Info[Context, Any]
@@ -39,12 +38,15 @@ class ScreeningListPayload:
 
 @strawberry.type
 class ComplianceQueries:
-    @strawberry.field(permission_classes=[Requires("kyc.review")], description="Screening hits awaiting review.")
-    async def screening_hits(self, info: Ctx, status: str = "pending", first: int = 100) -> list[ScreeningHit]:
+    @strawberry.field(permission_classes=[Requires("kyc.review")],
+                      description="Screening hits in one status (pending: awaiting review), oldest first.")
+    async def screening_hits(self, info: Ctx, status: str = "pending", first: int | None = None,
+                             after: str | None = None, last: int | None = None,
+                             before: str | None = None) -> Connection[ScreeningHit]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            rows = await session.scalars(select(ScreeningResult).where(ScreeningResult.status == status)
-                                         .order_by(ScreeningResult.id).limit(max(1, min(first, 500))))
-            return [ScreeningHit.from_row(r) for r in rows]
+            page = await screening.hits(session, status, req)
+        return to_connection(page, ScreeningHit.from_row, lambda r: (r.created_at, r.id))
 
 
 @strawberry.type

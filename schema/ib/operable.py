@@ -274,9 +274,13 @@ class IbPayoutRunPayload:
 @strawberry.type
 class IbOperableQueries:
     @strawberry.field(permission_classes=[IsApplicant], description="Your IB applications, newest first.")
-    async def my_ib_applications(self, info: Ctx) -> list[IbApplication]:
+    async def my_ib_applications(self, info: Ctx, first: int | None = None,
+                                 after: str | None = None, last: int | None = None,
+                                 before: str | None = None) -> Connection[IbApplication]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as s:
-            return [IbApplication.of(a) for a in await applications.mine(s, info.context.actor.user_id or 0)]
+            page = await applications.mine(s, info.context.actor.user_id or 0, req)
+        return to_connection(page, IbApplication.of, lambda a: (a.created_at, a.id))
 
     @strawberry.field(permission_classes=[Requires("ib.read")],
                       description="Staff: IB applications, newest first, by status.")
@@ -323,10 +327,15 @@ class IbPartnerLinkQueries:
     @strawberry.field(permission_classes=[IsIbPartner],
                       description="IB portal: the referral links you manage, with clicks, registrations and first "
                                   "deposits.")
-    async def my_ib_managed_links(self, info: Ctx, include_disabled: bool = False) -> list[IbManagedLink]:
-        async def go(s: AsyncSession, p: portal.Partner) -> list[IbManagedLink]:
-            return [IbManagedLink.of(x.link, x.registrations, x.first_deposits)
-                    for x in await links.stats(s, p.ib_id, include_disabled=include_disabled)]
+    async def my_ib_managed_links(self, info: Ctx, include_disabled: bool = False, first: int | None = None,
+                                  after: str | None = None, last: int | None = None,
+                                  before: str | None = None) -> Connection[IbManagedLink]:
+        req = page_request(info, first, after, last, before)
+
+        async def go(s: AsyncSession, p: portal.Partner) -> Connection[IbManagedLink]:
+            page = await links.stats(s, p.ib_id, req, include_disabled=include_disabled)
+            return to_connection(page, lambda x: IbManagedLink.of(x.link, x.registrations, x.first_deposits),
+                                 lambda x: (x.link.created_at, x.link.id))
 
         return await _read(info, go)
 

@@ -122,9 +122,14 @@ class IbQueries:
         return await _read(info, go)
 
     @strawberry.field(permission_classes=[IsIbPartner], description="IB portal: your payouts, newest first.")
-    async def my_ib_payouts(self, info: Ctx) -> list[IbPayout]:
-        async def go(s: AsyncSession, p: portal.Partner) -> list[IbPayout]:
-            return [IbPayout.of(x) for x in await payouts_service.list_for(s, p.ib_id)]
+    async def my_ib_payouts(self, info: Ctx, first: int | None = None,
+                            after: str | None = None, last: int | None = None,
+                            before: str | None = None) -> Connection[IbPayout]:
+        req = page_request(info, first, after, last, before)
+
+        async def go(s: AsyncSession, p: portal.Partner) -> Connection[IbPayout]:
+            page = await payouts_service.list_for(s, p.ib_id, req)
+            return to_connection(page, IbPayout.of, lambda x: (x.created_at, x.id))
 
         return await _read(info, go)
 
@@ -151,26 +156,40 @@ class IbQueries:
 
     @strawberry.field(permission_classes=[IsIbPartner],
                       description="IB portal: your referral links with registrations and depositing clients.")
-    async def my_ib_referral_links(self, info: Ctx) -> list[IbReferralLink]:
-        async def go(s: AsyncSession, p: portal.Partner) -> list[IbReferralLink]:
-            return [IbReferralLink.of(x) for x in await portal.referral_links(s, p)]
+    async def my_ib_referral_links(self, info: Ctx, first: int | None = None,
+                                   after: str | None = None, last: int | None = None,
+                                   before: str | None = None) -> Connection[IbReferralLink]:
+        req = page_request(info, first, after, last, before)
+
+        async def go(s: AsyncSession, p: portal.Partner) -> Connection[IbReferralLink]:
+            page = await portal.referral_links(s, p, req)
+            return to_connection(page, IbReferralLink.of, lambda x: (x.created_at, x.id))
 
         return await _read(info, go)
 
     @strawberry.field(permission_classes=[IsIbPartner], description="IB portal: your disputes, newest first.")
-    async def my_ib_disputes(self, info: Ctx) -> list[IbDispute]:
-        async def go(s: AsyncSession, p: portal.Partner) -> list[IbDispute]:
-            return [IbDispute.of(d) for d in await disputes.list_disputes(s, ib_id=p.ib_id)]
+    async def my_ib_disputes(self, info: Ctx, first: int | None = None,
+                             after: str | None = None, last: int | None = None,
+                             before: str | None = None) -> Connection[IbDispute]:
+        req = page_request(info, first, after, last, before)
+
+        async def go(s: AsyncSession, p: portal.Partner) -> Connection[IbDispute]:
+            page = await disputes.list_disputes(s, req, ib_id=p.ib_id)
+            return to_connection(page, IbDispute.of, lambda d: (d.created_at, d.id))
 
         return await _read(info, go)
 
     @strawberry.field(permission_classes=[Requires("ib.read")],
-                      description="Staff: disputes, newest first (at most 100), by status and IB.")
-    async def ib_disputes(self, info: Ctx, status: str | None = None,
-                          ib_id: strawberry.ID | None = None) -> list[IbDispute]:
+                      description="Staff: disputes, newest first, by status and IB.")
+    async def ib_disputes(self, info: Ctx, status: str | None = None, ib_id: strawberry.ID | None = None,
+                          first: int | None = None,
+                          after: str | None = None, last: int | None = None,
+                          before: str | None = None) -> Connection[IbDispute]:
+        req = page_request(info, first, after, last, before)
         ib = _id(ib_id, IbNotFound, "ibId") if ib_id is not None else None
         async with info.context.session() as s:
-            return [IbDispute.of(d) for d in await disputes.list_disputes(s, ib_id=ib, status=status)]
+            page = await disputes.list_disputes(s, req, ib_id=ib, status=status)
+        return to_connection(page, IbDispute.of, lambda d: (d.created_at, d.id))
 
     @strawberry.field(permission_classes=[Requires("ib.read")],
                       description="Staff: an IB's clients, volume, deposits, commissions, revenue, cost per client.")

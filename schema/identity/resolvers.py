@@ -115,15 +115,23 @@ class IdentityQueries:
             return await viewer_for(session, actor.user_id, actor.permissions)
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="Your signed-in devices.")
-    async def my_sessions(self, info: Ctx) -> list[Session]:
+    async def my_sessions(self, info: Ctx, first: int | None = None,
+                          after: str | None = None, last: int | None = None,
+                          before: str | None = None) -> Connection[Session]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            rows = await sessions.active_sessions(session, _user_id(info.context))
-        return [Session.from_row(r, info.context.actor.session_id) for r in rows]
+            page = await sessions.active_sessions(session, _user_id(info.context), req)
+        return to_connection(page, lambda r: Session.from_row(r, info.context.actor.session_id),
+                             lambda r: (r.created_at, r.id))
 
-    @strawberry.field(permission_classes=[IsAuthenticated])
-    async def my_api_tokens(self, info: Ctx) -> list[ApiToken]:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Your API tokens, oldest first.")
+    async def my_api_tokens(self, info: Ctx, first: int | None = None,
+                            after: str | None = None, last: int | None = None,
+                            before: str | None = None) -> Connection[ApiToken]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            return [ApiToken.from_row(r) for r in await api_tokens.list_for(session, _user_id(info.context))]
+            page = await api_tokens.list_for(session, _user_id(info.context), req)
+        return to_connection(page, ApiToken.from_row, lambda r: (r.created_at, r.id))
 
     @strawberry.field(permission_classes=[Requires("staff.manage")])
     async def roles(self, info: Ctx) -> list[Role]:
@@ -134,11 +142,16 @@ class IdentityQueries:
     def permissions(self) -> list[Permission]:
         return [Permission(code=c, description=d) for c, d in sorted(PERMISSIONS.items())]
 
-    @strawberry.field(permission_classes=[Requires("staff.manage")])
-    async def staff_users(self, info: Ctx) -> list[StaffUser]:
+    @strawberry.field(permission_classes=[Requires("staff.manage")], description="Staff members, oldest first.")
+    async def staff_users(self, info: Ctx, first: int | None = None,
+                          after: str | None = None, last: int | None = None,
+                          before: str | None = None) -> Connection[StaffUser]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            users = list(await session.scalars(select(User).where(User.is_staff).order_by(User.id)))
-            return await _staff_users(session, users)
+            page = await roles.staff_users(session, req)
+            staff = await _staff_users(session, list(page.items))
+            converted = dict(zip([u.id for u in page.items], staff, strict=True))
+        return to_connection(page, lambda u: converted[u.id], lambda u: (u.created_at, u.id))
 
     @strawberry.field(permission_classes=[Requires("staff.manage")],
                       description="Staff changes waiting for a second staff member, oldest first.")

@@ -143,9 +143,13 @@ class PaymentQueries:
             ctx.services.session_factory, ctx.settings, ctx.actor, user_id=_owner(ctx), asset=asset))
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="Your chargebacks and refunds.")
-    async def my_disputes(self, info: Info[Context, Any]) -> list[Dispute]:
+    async def my_disputes(self, info: Info[Context, Any], first: int | None = None,
+                          after: str | None = None, last: int | None = None,
+                          before: str | None = None) -> Connection[Dispute]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            return [Dispute.of(d) for d in await disputes.history(session, _owner(info.context))]
+            page = await disputes.history(session, _owner(info.context), req)
+        return to_connection(page, Dispute.of, lambda d: (d.created_at, d.id))
 
     @strawberry.field(permission_classes=[Requires("payments.approve_withdrawal")],
                       description="Staff: withdrawals awaiting approval, oldest first.")

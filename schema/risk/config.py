@@ -178,12 +178,15 @@ class RiskConfigQueries:
         return to_connection(page, RiskCalendarEventType.of, calendar.event_key)
 
     @strawberry.field(permission_classes=[Requires(READ)],
-                      description="Account links for hedging detection, newest first (one account's, or all; "
-                                  "at most 500).")
-    async def risk_account_links(self, info: Ctx, account_id: strawberry.ID | None = None) -> list[RiskAccountLinkType]:
+                      description="Account links for hedging detection, newest first (one account's, or all).")
+    async def risk_account_links(self, info: Ctx, account_id: strawberry.ID | None = None, first: int | None = None,
+                                 after: str | None = None, last: int | None = None,
+                                 before: str | None = None) -> Connection[RiskAccountLinkType]:
+        req = page_request(info, first, after, last, before, decode=links.decode_link_cursor)
         aid = None if account_id is None else _id(account_id, RiskAccountNotFound, "accountId")
         async with info.context.session() as session:
-            return [RiskAccountLinkType.of(x) for x in await links.list_links(session, aid)]
+            page = await links.list_links(session, req, aid)
+        return to_connection(page, RiskAccountLinkType.of, links.link_key)
 
 
 # --- mutations -----------------------------------------------------------------------------------

@@ -74,9 +74,13 @@ class RiskQueries:
             return ExposureReportType.from_report(await exposure.exposure(session, Dimension(by), symbol=symbol))
 
     @strawberry.field(permission_classes=[Requires(READ)], description="Open limit alerts, newest first.")
-    async def risk_alerts(self, info: Ctx) -> list[RiskAlertType]:
+    async def risk_alerts(self, info: Ctx, first: int | None = None,
+                          after: str | None = None, last: int | None = None,
+                          before: str | None = None) -> Connection[RiskAlertType]:
+        req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            return [RiskAlertType.from_alert(a) for a in await limits.list_alerts(session)]
+            page = await limits.list_alerts(session, req)
+        return to_connection(page, RiskAlertType.from_alert, lambda a: (a.opened_at, a.id))
 
     @strawberry.field(permission_classes=[Requires(READ)],
                       description="Accounts with the largest absolute net position in one symbol.")

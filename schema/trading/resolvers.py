@@ -24,7 +24,7 @@ from domain.trading.models import DealRow, IngestionError, TradingAccount
 from schema.context import Context
 from schema.errors import PublicError, payload_or_errors
 from schema.node import AnyId, key_of, node_type
-from schema.pagination import Connection, page_request, to_connection
+from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 from schema.trading.types import (
     DealFilter,
@@ -40,7 +40,6 @@ from schema.trading.types import (
 )
 
 log = logging.getLogger(__name__)
-MAX_MY_ACCOUNTS = 200
 
 
 def _id(value: strawberry.ID, exc: type[NotFound]) -> int:
@@ -122,16 +121,17 @@ class TradingQueries:
         return TradingAccountType.from_row(account)
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
-                      description="The caller's own trading accounts.")
-    async def my_trading_accounts(self, info: Info[Context, Any]) -> list[TradingAccountType]:
+                      description="The caller's own trading accounts, oldest first.")
+    async def my_trading_accounts(self, info: Info[Context, Any], first: int | None = None,
+                                  after: str | None = None, last: int | None = None,
+                                  before: str | None = None) -> Connection[TradingAccountType]:
+        req = page_request(info, first, after, last, before)
         user_id = info.context.actor.user_id
         if user_id is None:
-            return []
+            return empty_connection()
         async with info.context.session() as session:
-            rows = await session.scalars(
-                select(TradingAccount).where(TradingAccount.user_id == user_id)
-                .order_by(TradingAccount.id).limit(MAX_MY_ACCOUNTS))
-            return [TradingAccountType.from_row(a) for a in rows]
+            page = await queries.accounts_of(session, user_id, req)
+        return to_connection(page, TradingAccountType.from_row, lambda a: (a.created_at, a.id))
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="An account's deals, newest first.")
@@ -152,16 +152,19 @@ class TradingQueries:
         return to_connection(page, DealType.from_row, _deal_key)
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
-                      description="An account's open positions.")
-    async def positions(self, info: Info[Context, Any], account_id: AnyId) -> list[PositionType]:
+                      description="An account's open positions in ticket order.")
+    async def positions(self, info: Info[Context, Any], account_id: AnyId, first: int | None = None,
+                        after: str | None = None, last: int | None = None,
+                        before: str | None = None) -> Connection[PositionType]:
+        req = page_request(info, first, after, last, before, decode=positions.decode_position_cursor)
         async with info.context.session() as session:
             try:
                 account = await queries.visible_account(
                     session, info.context.actor, _account(account_id))
             except TradingAccountNotFound as exc:
                 raise _not_found(exc) from None
-            rows = await positions.positions_for_login(session, account.server_id, account.login)
-        return [PositionType.from_row(p) for p in rows]
+            page = await positions.positions_for_login(session, account.server_id, account.login, req)
+        return to_connection(page, PositionType.from_row, lambda p: (p.position_id,))
 
 
 async def _refresh(ctx: Context) -> None:

@@ -127,7 +127,7 @@ async def test_clients_open_the_type_and_currency_they_choose(
     assert payload["errors"] == [] and payload["status"] == "created", opened
     assert payload["account"]["currency"] == "EUR" and payload["account"]["group"] == "real\\raw"
     assert payload["account"]["leverage"] == 20 and payload["account"]["accountTypeCode"] == code
-    mine = (await client("{ myTradingAccounts { id accountTypeCode } }"))["data"]["myTradingAccounts"]
+    mine = (await client("{ myTradingAccounts { nodes { id accountTypeCode } } }"))["data"]["myTradingAccounts"]["nodes"]
     assert {"id": payload["account"]["id"], "accountTypeCode": code} in mine
     repeat = await client(OPEN, {"i": {"accountType": code, "currency": "EUR", "idempotencyKey": "first"}})
     assert repeat["data"]["openMyLiveAccount"]["account"]["id"] == payload["account"]["id"]

@@ -30,7 +30,7 @@ OPEN = """mutation($c: ID!, $k: String!, $l: Int) { openLiveAccount(clientId: $c
 VIEW = """query($c: ID!) { client(id: $c) { status email desk attribution riskLevel
   statusHistory { toStatus reason } documents { kind status sha256 } screening { listName listVersion
   matcherVersion score threshold status } questionnaire { riskCategory } accounts { login group leverage }
-  communications { kind subject } } }"""
+  communications { nodes { kind subject } } } }"""
 IMPORT = """mutation($n: String!, $f: Upload!) { importScreeningList(name: $n, format: "ftm", file: $f) {
   screeningList { version entityCount } errors { code } } }"""
 
@@ -66,8 +66,8 @@ async def test_lead_to_live_account(http: httpx.AsyncClient, session_factory: An
     assert submitted["data"]["submitApplication"]["client"]["status"] == "UNDER_REVIEW", submitted
 
     compliance = await make_staff(http, session_factory, settings, ["compliance"])
-    queue = await compliance.client("{ reviewQueue { id } }")
-    assert {"id": client_id} in queue["data"]["reviewQueue"]
+    queue = await compliance.client("{ reviewQueue { nodes { id } } }")
+    assert {"id": client_id} in queue["data"]["reviewQueue"]["nodes"]
     approved = await compliance.client(DECIDE, {"c": client_id, "d": "APPROVE", "r": "documents verified"})
     assert approved["data"]["decideClient"]["client"]["status"] == "APPROVED", approved
 
@@ -94,7 +94,7 @@ async def test_lead_to_live_account(http: httpx.AsyncClient, session_factory: An
     assert view["screening"] and all(r["status"] == "clear" and r["matcherVersion"] for r in view["screening"])
     assert view["accounts"] == [{"login": account["login"], "group": "real\\standard", "leverage": 30}]
     assert {"Confirm your email address", "Your account is approved", "Your live account is ready"} <= {
-        c["subject"] for c in view["communications"]}
+        c["subject"] for c in view["communications"]["nodes"]}
 
     # The lead's first touch stays with the client; the later touch is recorded on the lead.
     first = (await compliance.client(VIEW, {"c": (await _client_id_for(session_factory, email))}))["data"]["client"]

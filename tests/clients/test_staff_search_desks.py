@@ -152,6 +152,6 @@ async def test_staff_lists_show_the_user_id_beside_the_client_id(http: httpx.Asy
 
         await s.execute(text("INSERT INTO client_communications (client_id, kind, direction, subject, body) "
                              "VALUES (:c, 'note', 'internal', '', 'ids note')"), {"c": cid})
-    notes = (await staff("query($c: ID!) { client(id: $c) { userId communications { clientId userId } } }",
+    notes = (await staff("query($c: ID!) { client(id: $c) { userId communications { nodes { clientId userId } } } }",
                          {"c": str(cid)}))["data"]["client"]
-    assert notes == {"userId": str(uid), "communications": [{"clientId": str(cid), "userId": str(uid)}]}
+    assert notes == {"userId": str(uid), "communications": {"nodes": [{"clientId": str(cid), "userId": str(uid)}]}}

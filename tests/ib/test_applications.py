@@ -15,7 +15,7 @@ from tests.identity.staff import make_staff
 
 APPLY = """mutation($i: ApplyForIbInput!) { applyForIb(input: $i) {
   application { id userId status channels expectedClients website message } errors { code field } } }"""
-MINE = "{ myIbApplications { id status decisionReason parentId planId } }"
+MINE = "{ myIbApplications { nodes { id status decisionReason parentId planId } } }"
 LIST = """query($s: IbApplicationStatus) { ibApplications(status: $s, first: 50) {
   nodes { id userId applicantEmail status channels } pageInfo { hasNextPage } } }"""
 APPROVE = """mutation($i: ApproveIbApplicationInput!) { approveIbApplication(input: $i) {
@@ -86,7 +86,7 @@ async def test_apply_reject_reapply_approve(world: World, http: httpx.AsyncClien
     assert await _counts(world.factory) == before
     rejected = _payload(await manager(REJECT, {"i": {"applicationId": app_id, "reason": "no audience yet"}}))
     assert rejected["application"] == {"id": app_id, "status": "REJECTED", "decisionReason": "no audience yet"}
-    assert (await client(MINE))["data"]["myIbApplications"] == [
+    assert (await client(MINE))["data"]["myIbApplications"]["nodes"] == [
         {"id": app_id, "status": "REJECTED", "decisionReason": "no audience yet", "parentId": None, "planId": None}]
     body = await manager(REJECT, {"i": {"applicationId": app_id, "reason": "again"}})
     assert [e["code"] for e in _payload(body)["errors"]] == ["IB_NOT_PENDING"]

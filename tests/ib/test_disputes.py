@@ -47,12 +47,12 @@ async def test_line_and_period_disputes_are_resolved_by_staff(world: World, http
     explained = case["explanation"]["line"]
     assert D(explained["line"]["amount"]) == D("8.00") and explained["line"]["formula"].startswith("volume")
     assert D(explained["deal"]["volume"]) == D(2)
-    mine = (await gql("{ myIbDisputes { id status } }"))["data"]["myIbDisputes"]
+    mine = (await gql("{ myIbDisputes { nodes { id status } } }"))["data"]["myIbDisputes"]["nodes"]
     assert mine == [{"id": case["id"], "status": "open"}]
     # staff: list, accept with an adjustment of 2 lots x $1 = 2.00
     manager = (await make_staff(http, session_factory, settings, ["ib_manager"])).client
-    listed = (await manager("query($i: ID) { ibDisputes(status: \"open\", ibId: $i) { id } }",
-                            {"i": str(ib)}))["data"]["ibDisputes"]
+    listed = (await manager("query($i: ID) { ibDisputes(status: \"open\", ibId: $i) { nodes { id } } }",
+                            {"i": str(ib)}))["data"]["ibDisputes"]["nodes"]
     assert [x["id"] for x in listed] == [case["id"]]
     bad = await manager(RESOLVE, {"i": {"disputeId": case["id"], "accept": True, "reason": "ok"}})
     assert bad["data"]["resolveIbDispute"]["errors"][0] == {"code": "VALIDATION_FAILED", "field": "adjustment"}

@@ -27,8 +27,8 @@ RENAME = """mutation($i: RenameMyIbReferralLinkInput!) { renameMyIbReferralLink(
   link { id name } errors { code field } } }"""
 DISABLE = """mutation($i: DisableMyIbReferralLinkInput!) { disableMyIbReferralLink(input: $i) {
   link { id disabledAt } errors { code field } } }"""
-LINKS = """query($all: Boolean!) { myIbManagedLinks(includeDisabled: $all) {
-  id code name clicks registrations firstDeposits disabledAt } }"""
+LINKS = """query($all: Boolean!) { myIbManagedLinks(includeDisabled: $all) { nodes {
+  id code name clicks registrations firstDeposits disabledAt } } }"""
 REGISTER = """mutation($i: RegisterClientInput!) { registerClient(input: $i) { errors { code } } }"""
 TABLES = ("ib_referral_links", "audit_events", "outbox")
 
@@ -75,7 +75,7 @@ async def test_links_are_managed_by_their_ib_and_count_clicks(world: World, http
         body = await client(query, {"i": variables})
         assert [(e["code"], e["field"]) for e in _payload(body)["errors"]] == [code], body
     assert await _counts(world.factory) == before
-    assert (await other(LINKS, {"all": True}))["data"]["myIbManagedLinks"] == []
+    assert (await other(LINKS, {"all": True}))["data"]["myIbManagedLinks"]["nodes"] == []
 
     renamed = _payload(await gql(RENAME, {"i": {"linkId": link["id"], "name": "Spring webinar (EN)"}}))
     assert renamed == {"link": {"id": link["id"], "name": "Spring webinar (EN)"}, "errors": []}
@@ -94,7 +94,7 @@ async def test_links_are_managed_by_their_ib_and_count_clicks(world: World, http
     reg = await http.post("/graphql", json={"query": REGISTER, "variables": {"i": {
         "email": f"{unique('ref')}@example.com", "password": PASSWORD, "attribution": {"ibCode": link["code"]}}}})
     assert reg.json()["data"]["registerClient"]["errors"] == []
-    listed = (await gql(LINKS, {"all": False}))["data"]["myIbManagedLinks"]
+    listed = (await gql(LINKS, {"all": False}))["data"]["myIbManagedLinks"]["nodes"]
     assert listed == [{"id": link["id"], "code": link["code"], "name": "Spring webinar (EN)", "clicks": 1,
                        "registrations": 1, "firstDeposits": 0, "disabledAt": None}]
     rows = await world.sql("SELECT count(*) FROM ib_client_attributions a JOIN ib_referral_links l "
@@ -103,7 +103,7 @@ async def test_links_are_managed_by_their_ib_and_count_clicks(world: World, http
 
     # a partner token with ib.tree.read reads the links but cannot manage them
     token = GraphQLClient(http, await _token(world.factory, ib, ["ib.tree.read"], settings))
-    assert [x["id"] for x in (await token(LINKS, {"all": True}))["data"]["myIbManagedLinks"]] == [link["id"]]
+    assert [x["id"] for x in (await token(LINKS, {"all": True}))["data"]["myIbManagedLinks"]["nodes"]] == [link["id"]]
     body = await token(DISABLE, {"i": {"linkId": link["id"]}})
     assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "INSUFFICIENT_SCOPE"
 
@@ -114,8 +114,8 @@ async def test_links_are_managed_by_their_ib_and_count_clicks(world: World, http
     assert response.headers["location"] == f"{settings.public_base_url}/register"
     body = await gql(DISABLE, {"i": {"linkId": link["id"]}})
     assert [e["code"] for e in _payload(body)["errors"]] == ["IB_LINK_DISABLED"]
-    assert (await gql(LINKS, {"all": False}))["data"]["myIbManagedLinks"] == []
-    assert [x["clicks"] for x in (await gql(LINKS, {"all": True}))["data"]["myIbManagedLinks"]] == [1]
+    assert (await gql(LINKS, {"all": False}))["data"]["myIbManagedLinks"]["nodes"] == []
+    assert [x["clicks"] for x in (await gql(LINKS, {"all": True}))["data"]["myIbManagedLinks"]["nodes"]] == [1]
     audit = await world.sql("SELECT action FROM audit_events WHERE entity_type = 'ib_referral_link' "
                             "AND entity_id = :i ORDER BY id", i=link["id"])
     assert [r[0] for r in audit] == ["ib.link_created", "ib.link_renamed", "ib.link_disabled"]

@@ -30,7 +30,7 @@ ASSIGN = """mutation($u: ID!, $r: String!) { assignRole(userId: $u, role: $r) {
 SET_PERMS = """mutation($r: ID!, $p: [String!]!) { setRolePermissions(roleId: $r, permissions: $p) {
   role { permissions } pending request { id permissions } errors { code } } }"""
 PENDING = "{ pendingStaffChanges(first: 100) { nodes { id kind targetUserId } } }"
-STAFF = "{ staffUsers { id status roles provenance { kind actorId role requestId } } }"
+STAFF = "{ staffUsers { nodes { id status roles provenance { kind actorId role requestId } } } }"
 ADJUST = """mutation($i: AdjustBalanceInput!) { adjustBalance(input: $i) {
   entryId pending adjustmentId errors { code } } }"""
 APPROVE_ADJ = """mutation($i: ID!) { approveBalanceAdjustment(id: $i) {
@@ -111,7 +111,7 @@ async def test_a_staff_user_created_by_an_admin_cannot_approve_that_admins_adjus
     creature = await sign_in_new_staff(http, email)
 
     # Provenance: who created, granted and approved is queryable.
-    users = {u["id"]: u for u in (await second.client(STAFF))["data"]["staffUsers"]}
+    users = {u["id"]: u for u in (await second.client(STAFF))["data"]["staffUsers"]["nodes"]}
     assert users[str(creature_id)]["status"] == "active" and users[str(creature_id)]["roles"] == ["finance"]
     assert users[str(creature_id)]["provenance"] == [
         {"kind": "created", "actorId": str(admin.user_id), "role": None, "requestId": rid},

@@ -85,7 +85,7 @@ async def test_sessions_list_logout_and_logout_everywhere(http: httpx.AsyncClien
     second = await login(anon, reg["email"])
     c1 = GraphQLClient(http, reg["accessToken"])
     c2 = GraphQLClient(http, second["accessToken"])
-    listed = (await c1("{ mySessions { id device current } }"))["data"]["mySessions"]
+    listed = (await c1("{ mySessions { nodes { id device current } } }"))["data"]["mySessions"]["nodes"]
     assert len(listed) == 2 and sum(s["current"] for s in listed) == 1
     out = await c2("mutation { logout { ok errors { code } } }")
     assert out["data"]["logout"]["ok"] is True
@@ -100,7 +100,7 @@ async def test_sessions_list_logout_and_logout_everywhere(http: httpx.AsyncClien
 async def test_cannot_revoke_someone_elses_session(http: httpx.AsyncClient, session_factory) -> None:
     anon = GraphQLClient(http)
     alice, bob = await register(anon), await register(anon)
-    bob_sessions = (await GraphQLClient(http, bob["accessToken"])("{ mySessions { id } }"))["data"]["mySessions"]
+    bob_sessions = (await GraphQLClient(http, bob["accessToken"])("{ mySessions { nodes { id } } }"))["data"]["mySessions"]["nodes"]
     audit_before = await count(session_factory, "audit_events")
     body = await GraphQLClient(http, alice["accessToken"])(
         "mutation($s: ID!) { revokeSession(sessionId: $s) { ok errors { code } } }", {"s": bob_sessions[0]["id"]})

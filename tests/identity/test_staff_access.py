@@ -52,7 +52,7 @@ async def test_administrator_with_2fa_manages_roles_and_changes_are_audited(http
 async def test_clients_cannot_reach_staff_fields(http: httpx.AsyncClient) -> None:
     reg = await register(GraphQLClient(http))
     client = GraphQLClient(http, reg["accessToken"])
-    for query in (ROLES, "{ staffUsers { id } }", "{ permissions { code } }"):
+    for query in (ROLES, "{ staffUsers { nodes { id } } }", "{ permissions { code } }"):
         body = await client(query)
         assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN", query
     body = await client("""mutation { createStaffUser(input: {email: "evil@example.com", password: "x"}) {

@@ -48,7 +48,7 @@ COUNTRY = "CY"  # served, regulated, high risk: the client's approval needs two 
 
 LOGIN = """mutation($i: LoginInput!) { login(input: $i) { accessToken viewer { id isStaff twoFactorEnabled }
   errors { field code message } } }"""
-ACCOUNTS = "{ myTradingAccounts { id login serverId group currency accountType accountTypeCode } }"
+ACCOUNTS = "{ myTradingAccounts { nodes { id login serverId group currency accountType accountTypeCode } } }"
 PROFILE = {"firstName": "Anna", "lastName": "Lifecycle", "dateOfBirth": "1985-04-12", "country": COUNTRY,
            "phone": "+357 22 123456", "addressLine": "Makariou 1", "city": "Nicosia", "postalCode": "1065",
            "taxResidencies": [{"country": COUNTRY, "tin": "12345678X"}], "employmentStatus": "employed",
@@ -314,8 +314,8 @@ async def test_03_an_ib_applies_is_approved_on_a_plan_and_shares_a_referral_link
     assert query["ib_code"], landed.headers["location"]
     world.state["attribution"] = {"ibCode": query["ib_code"][0], "utmSource": query.get("utm_source", [""])[0],
                                   "utmCampaign": query.get("utm_campaign", [""])[0], "landingPage": path}
-    links = await ib("{ myIbManagedLinks { code clicks } }")
-    assert links["myIbManagedLinks"][0]["clicks"] == 1
+    links = await ib("{ myIbManagedLinks { nodes { code clicks } } }")
+    assert links["myIbManagedLinks"]["nodes"][0]["clicks"] == 1
 
 
 async def test_04_lead_registration_and_email_link(world: World) -> None:
@@ -341,8 +341,8 @@ async def test_04_lead_registration_and_email_link(world: World) -> None:
     verified = await client("""mutation($t: String!) { verifyClientEmail(token: $t) { client { status }
         errors { code } } }""", {"t": match.group(1)})
     assert verified["verifyClientEmail"]["client"]["status"] == "EMAIL_VERIFIED"
-    links = await world.as_("ib")("{ myIbManagedLinks { clicks registrations } }")
-    assert links["myIbManagedLinks"] == [{"clicks": 1, "registrations": 1}]  # attributed to the IB's link
+    links = await world.as_("ib")("{ myIbManagedLinks { nodes { clicks registrations } } }")
+    assert links["myIbManagedLinks"]["nodes"] == [{"clicks": 1, "registrations": 1}]  # attributed to the IB's link
     # The client sets up an authenticator app (pyotp plays it): withdrawals will ask for a fresh code.
     person = world.people["client"]
     started = await client("mutation { startTotpEnrollment { secret errors { code } } }")
@@ -395,10 +395,10 @@ async def test_06_questionnaire_screening_and_four_eyes_approval(world: World) -
     assert view["attribution"]["ib_code"] == world.state["attribution"]["ibCode"], view
     assert [h["toStatus"] for h in view["statusHistory"]] == [
         "REGISTERED", "EMAIL_VERIFIED", "PROFILE_COMPLETE", "DOCUMENTS_SUBMITTED", "UNDER_REVIEW"]
-    hits = await admin("{ screeningHits(status: \"pending\") { clientId status } }")
-    assert [h for h in hits["screeningHits"] if h["clientId"] == client_id] == []
-    queue = await admin("{ reviewQueue { id status riskLevel } }")
-    assert {"id": client_id, "status": "UNDER_REVIEW", "riskLevel": "high"} in queue["reviewQueue"]
+    hits = await admin("{ screeningHits(status: \"pending\") { nodes { clientId status } } }")
+    assert [h for h in hits["screeningHits"]["nodes"] if h["clientId"] == client_id] == []
+    queue = await admin("{ reviewQueue { nodes { id status riskLevel } } }")
+    assert {"id": client_id, "status": "UNDER_REVIEW", "riskLevel": "high"} in queue["reviewQueue"]["nodes"]
     decide = """mutation($c: ID!) { decideClient(clientId: $c, decision: APPROVE, reason: "documents and screening clear") {
         client { status riskLevel } errors { code field message } } }"""
     first = await admin(decide, {"c": client_id})
@@ -428,7 +428,7 @@ async def test_07_live_account_of_a_chosen_type_and_currency(world: World) -> No
 
 
 async def _accounts(client: Api) -> list[dict[str, Any]]:
-    return list((await client(ACCOUNTS))["myTradingAccounts"])
+    return list((await client(ACCOUNTS))["myTradingAccounts"]["nodes"])
 
 
 async def _wallet(client: Api, currency: str = "USD") -> dict[str, Any] | None:

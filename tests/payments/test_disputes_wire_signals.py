@@ -10,6 +10,7 @@ from domain.payments import deposits, disputes, repo, statements
 from domain.payments.statements import ImportResult
 from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
+from domain.shared.pagination import PageRequest
 from tests.payments.conftest import (
     WIRE,
     check_invariants,
@@ -37,7 +38,7 @@ async def test_chargeback_takes_wallet_negative_and_flags_client(configured, ses
     assert (await payment_row(session_factory, payment.id)).status == "charged_back"
     assert "negative_balance" in await signal_kinds(session_factory, uid)
     async with session_factory() as s:
-        history = await disputes.history(s, uid)
+        history = (await disputes.history(s, uid, PageRequest())).items
     assert [(d.kind, d.case_id, d.amount, d.negative_balance) for d in history] == [
         ("chargeback", "dp_1", Decimal("100"), True)]
     before = await snapshot(session_factory)

@@ -97,11 +97,11 @@ async def _demo_brokerage(base: str, data_dir: Path, env: dict[str, str]) -> Non
             signed = (await gql(login, {"i": {"email": email, "password": creds[email]}}))["login"]
             assert signed["errors"] == [] and signed["accessToken"], (email, signed)
             tokens[email] = signed["accessToken"]
-        seen = await gql("{ myWallets { currency balance } myTradingAccounts { login group currency } "
+        seen = await gql("{ myWallets { currency balance } myTradingAccounts { nodes { login group currency } } "
                          "paymentMethods { code kind currency } }", token=tokens["client@demo.example.com"])
         balances = {w["currency"]: Decimal(w["balance"]) for w in seen["myWallets"]}
         assert balances["USD"] > 0 and balances["EUR"] > 0, balances
-        accounts = seen["myTradingAccounts"]
+        accounts = seen["myTradingAccounts"]["nodes"]
         assert {a["group"] for a in accounts} == {"real\\standard", "real\\raw"}, accounts
         methods = {(m["code"], m["currency"]) for m in seen["paymentMethods"]}
         assert {("card", "USD"), ("card", "EUR"), ("wire", "USD"), ("crypto-btc", "BTC")} <= methods, methods

@@ -138,7 +138,7 @@ async def test_access_log_urls_carry_no_credentials(logs: Captured) -> None:
 async def test_expected_errors_log_one_line_without_a_traceback(logs: Captured, http: httpx.AsyncClient) -> None:
     requests = [
         ("{ nope }", "GRAPHQL_VALIDATION_FAILED"),  # a validation error: 33 bytes of request
-        ("{ me { id } mySessions { id } }", "UNAUTHENTICATED"),  # an authorisation refusal
+        ("{ me { id } mySessions { nodes { id } } }", "UNAUTHENTICATED"),  # an authorisation refusal
     ]
     for query, code in requests:
         body = (await http.post("/graphql", json={"query": query})).json()

@@ -104,7 +104,7 @@ async def test_limits_create_update_delete_with_alerts(
 
         # The world's client has no country: its open 2 lots count for region "Unknown"; the alert opens.
         await in_transaction(session_factory, lambda s: limits.evaluate(s, system_actor("test")))
-        alerts = (await dealer("{ riskAlerts { id scope key measure } }"))["data"]["riskAlerts"]
+        alerts = (await dealer("{ riskAlerts { nodes { id scope key measure } } }"))["data"]["riskAlerts"]["nodes"]
         mine = [a for a in alerts if (a["scope"], a["key"]) == ("region", "Unknown")]
         assert [a["measure"] for a in mine] == ["net_lots"]
     finally:
@@ -116,7 +116,7 @@ async def test_limits_create_update_delete_with_alerts(
     assert any(a["entity_id"] == mine[0]["id"] for a in cleared)
     dropped = [a for a in await _audits(session_factory, "risk.limit_deleted") if a["entity_id"] == lid]
     assert dropped[0]["before"]["key"] == "Unknown" and dropped[0]["after"] == {"open_alerts_cleared": 1}
-    alerts = (await dealer("{ riskAlerts { scope key } }"))["data"]["riskAlerts"]
+    alerts = (await dealer("{ riskAlerts { nodes { scope key } } }"))["data"]["riskAlerts"]["nodes"]
     assert {"scope": "region", "key": "Unknown"} not in alerts
 
 
@@ -298,7 +298,7 @@ LINK = """mutation($a: ID!, $b: ID!, $k: AccountLinkKind!, $d: String!) { linkRi
   kind: $k, detail: $d) { link { accountA accountB kind detail loginA } errors { code field } } }"""
 UNLINK = """mutation($a: ID!, $b: ID!, $k: AccountLinkKind!) { unlinkRiskAccounts(accountA: $a, accountB: $b,
   kind: $k) { link { kind } errors { code field } } }"""
-LINKS = "query($a: ID) { riskAccountLinks(accountId: $a) { accountA accountB kind detail } }"
+LINKS = "query($a: ID) { riskAccountLinks(accountId: $a) { nodes { accountA accountB kind detail } } }"
 
 
 async def test_account_links(http: httpx.AsyncClient, session_factory: Any, settings: Any, world: World) -> None:
@@ -334,7 +334,7 @@ async def test_account_links(http: httpx.AsyncClient, session_factory: Any, sett
     linked = await _audits(session_factory, "risk.accounts_linked")
     assert [a["entity_id"] for a in linked if a["entity_id"].startswith(f"{low}:{high}:")] == [
         f"{low}:{high}:person", f"{low}:{high}:device"]
-    listed = (await dealer(LINKS, {"a": str(other)}))["data"]["riskAccountLinks"]
+    listed = (await dealer(LINKS, {"a": str(other)}))["data"]["riskAccountLinks"]["nodes"]
     assert sorted(x["kind"] for x in listed) == ["SAME_DEVICE", "SAME_PERSON"]
     # The hedging detector sees the declared links.
     async with session_factory() as s:
@@ -346,7 +346,7 @@ async def test_account_links(http: httpx.AsyncClient, session_factory: Any, sett
     done = (await dealer(UNLINK, {"a": v["b"], "b": v["a"], "k": "SAME_PERSON"}))["data"]["unlinkRiskAccounts"]
     assert done == {"link": {"kind": "SAME_PERSON"}, "errors": []}
     await dealer(UNLINK, {"a": v["a"], "b": v["b"], "k": "SAME_DEVICE"})
-    assert (await dealer(LINKS, {"a": str(other)}))["data"]["riskAccountLinks"] == []
+    assert (await dealer(LINKS, {"a": str(other)}))["data"]["riskAccountLinks"]["nodes"] == []
     unlinked = [a for a in await _audits(session_factory, "risk.accounts_unlinked")
                 if a["entity_id"] == f"{low}:{high}:person"]  # fmt: skip
     assert unlinked[-1]["before"]["detail"] == "same passport"

@@ -16,6 +16,7 @@ from domain.risk.exposure import Dimension
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
 from domain.shared.errors import InvalidFields
+from domain.shared.pagination import PageRequest
 from tests.platforms.conftest import SimServer
 from tests.risk.test_detectors import pulled
 from tests.trading.conftest import sim_platform
@@ -96,7 +97,7 @@ async def test_limits_open_and_clear_alerts_and_refuse_bad_limits(session_factor
     await in_transaction(session_factory, lambda s: limits.set_limit(s, ACTOR, "symbol", top.key, roomy, None))
     await in_transaction(session_factory, lambda s: limits.evaluate(s, ACTOR))
     async with session_factory() as s:
-        assert await limits.list_alerts(s) == []
+        assert (await limits.list_alerts(s, PageRequest())).items == []
     assert await _count(session_factory, "SELECT count(*) FROM audit_events WHERE action IN "
                         "('risk.limit_exceeded', 'risk.limit_cleared')") >= 2
 

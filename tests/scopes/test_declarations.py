@@ -26,9 +26,9 @@ def refused(query: str, operation: str | None = None, actor: Actor = PROFILE) ->
 
 @pytest.mark.parametrize("query", [
     "mutation { exchange(input: {quoteId: \"1\", idempotencyKey: \"k\"}) { errors { code } } }",
-    "query { myWallets { balance } sessions: mySessions { id } }",  # an alias changes nothing
-    "query { ...F } fragment F on Query { myWallets { balance } ... on Query { myApiTokens { id } } }",
-    "query { ... on Query { ... on Query { staffUsers { id } } } }",
+    "query { myWallets { balance } sessions: mySessions { nodes { id } } }",  # an alias changes nothing
+    "query { ...F } fragment F on Query { myWallets { balance } ... on Query { myApiTokens { nodes { id } } } }",
+    "query { ... on Query { ... on Query { staffUsers { nodes { id } } } } }",
     "query { __typename ...F } fragment F on Query { ...G } fragment G on Query { auditEvents { nodes { id } } }",
     "subscription { notifications { kind } }",
     "{ serverTime }",  # public fields are not open to tokens either

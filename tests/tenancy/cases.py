@@ -51,7 +51,7 @@ def case(*names: str) -> Callable[[Case], Case]:
 
 @case("Mutation.revokeSession")
 async def revoke_session(env: Env) -> Probe:
-    sid = (await env.owner("{ mySessions { id } }"))["data"]["mySessions"][0]["id"]
+    sid = (await env.owner("{ mySessions { nodes { id } } }"))["data"]["mySessions"]["nodes"][0]["id"]
     return Probe("mutation($s: ID!) { revokeSession(sessionId: $s) { ok errors { code } } }", {"s": sid})
 
 

@@ -138,7 +138,7 @@ async def _owner_dispute(env: Env) -> int:
 @case("Query.ibDisputes")
 async def ib_disputes(env: Env) -> Probe:
     await _owner_dispute(env)
-    return Probe("query($i: ID!) { ibDisputes(ibId: $i) { reason explanation } }", {"i": str(env.owner_id)},
+    return Probe("query($i: ID!) { ibDisputes(ibId: $i) { nodes { reason explanation } } }", {"i": str(env.owner_id)},
                  ["secret-dispute-reason", "43.21"])
 
 

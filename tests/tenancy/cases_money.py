@@ -55,7 +55,7 @@ async def deals(env: Env) -> Probe:
 @case("Query.positions")
 async def positions(env: Env) -> Probe:
     _, login, account_id = await _owned_account(env)
-    return Probe("query($i: ID!) { positions(accountId: $i) { symbol } }", {"i": str(account_id)}, [str(login)])
+    return Probe("query($i: ID!) { positions(accountId: $i) { nodes { symbol } } }", {"i": str(account_id)}, [str(login)])
 
 
 @case("Query.instruments")

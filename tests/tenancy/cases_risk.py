@@ -159,5 +159,5 @@ async def unlink_risk_accounts(env: Env) -> Probe:
 @case("Query.riskAccountLinks")
 async def risk_account_links(env: Env) -> Probe:
     w, _, detail = await _linked(env)
-    return _probe(env, w, "query($a: ID!) { riskAccountLinks(accountId: $a) { detail } }",
+    return _probe(env, w, "query($a: ID!) { riskAccountLinks(accountId: $a) { nodes { detail } } }",
                   {"a": str(w.account_id)}, [detail])

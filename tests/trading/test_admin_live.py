@@ -29,7 +29,7 @@ STATE = """query($id: ID!) {
   a: tradingAccount(id: $id) { login state { currency balance equity margin marginFree marginLevel asOf stale }
                                stateStale }
   b: tradingAccount(id: $id) { state { balance } }
-  myTradingAccounts { login state { balance } stateStale }
+  myTradingAccounts { nodes { login state { balance } stateStale } }
 }"""
 
 
@@ -90,9 +90,9 @@ async def test_live_state_batched_and_never_failing(
         assert a["stateStale"] is False and a["state"]["stale"] is False
         assert a["state"]["currency"] and isinstance(a["state"]["balance"], str)
         assert ok.data["b"]["state"] == {"balance": a["state"]["balance"]}
-        assert len(ok.data["myTradingAccounts"]) == 2
+        assert len(ok.data["myTradingAccounts"]["nodes"]) == 2
         # two distinct logins asked, each once, though one appears three times
-        assert sorted(counting.calls) == sorted({m["login"] for m in ok.data["myTradingAccounts"]})
+        assert sorted(counting.calls) == sorted({m["login"] for m in ok.data["myTradingAccounts"]["nodes"]})
 
         # a server that does not answer in time: the last figures, marked stale, and no error
         monkeypatch.setattr(live, "STATE_TIMEOUT_S", 0.2)
@@ -115,7 +115,7 @@ async def test_live_state_batched_and_never_failing(
 
 
 ACCOUNT = """query($id: ID!) { tradingAccount(id: $id) { login }
-  deals(accountId: $id, first: 5) { edges { node { dealId } } } positions(accountId: $id) { positionId } }"""
+  deals(accountId: $id, first: 5) { edges { node { dealId } } } positions(accountId: $id) { nodes { positionId } } }"""
 
 
 async def test_ib_sees_downline_accounts_not_a_siblings(

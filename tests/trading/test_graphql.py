@@ -91,7 +91,7 @@ async def test_owner_pages_through_deals_and_others_see_nothing(
     staff = Actor(ActorKind.STAFF, user_id=other, permissions=frozenset({"trading.read", "trading.manage"}))
     ok = await _run(schema, runtime, staff, DEALS, id=str(account_id))
     assert ok.errors is None and len(ok.data["deals"]["edges"]) == 7
-    pos = await _run(schema, runtime, client, "query($id: ID!) { positions(accountId: $id) { positionId volume } }",
+    pos = await _run(schema, runtime, client, "query($id: ID!) { positions(accountId: $id) { nodes { positionId volume } } }",
                      id=str(account_id))
     assert pos.errors is None
 
