@@ -134,11 +134,11 @@ async def test_every_node_type_round_trips(schema, runtime, world) -> None:
 
 async def test_ids_from_fields_are_global_and_fetch_the_same_object(schema, runtime, world) -> None:
     uid, objects = world
-    listed = await run(schema, runtime, client(uid), "{ myWallets { id databaseId } myTradingAccounts { id } }")
+    listed = await run(schema, runtime, client(uid), "{ myWallets { id databaseId } myTradingAccounts { nodes { id } } }")
     assert listed.errors is None
     wallet = listed.data["myWallets"][0]
     assert wallet == {"id": global_id("Wallet", objects["Wallet"]), "databaseId": str(objects["Wallet"])}
-    assert listed.data["myTradingAccounts"] == [{"id": global_id("TradingAccount", objects["TradingAccount"])}]
+    assert listed.data["myTradingAccounts"]["nodes"] == [{"id": global_id("TradingAccount", objects["TradingAccount"])}]
     # Arguments take the global id, and the bare database id until 2027-06-30.
     for account in (global_id("TradingAccount", objects["TradingAccount"]), str(objects["TradingAccount"])):
         got = await run(schema, runtime, client(uid), "query($a: ID!) { tradingAccount(id: $a) { login } }", a=account)
