@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 import asyncpg
 from sqlalchemy import text
@@ -93,10 +94,26 @@ class Balance:
 
 _COLUMNS = "id, type, purpose, currency, owner_id, shards, server_id, login"
 # Ledger accounts are never updated or deleted, so a committed one can be cached: house accounts
-# (a few) without bound, client wallets in a bounded LRU. Keyed per database URL.
+# (a few) without bound, client wallets and accounts looked up by id or by trading login in bounded
+# LRUs (a transfer reads its wallet and mirror twice, in two transactions). Keyed per database URL.
 _HOUSE_CACHE: dict[tuple[str, str, str, str], AccountRef] = {}
 _WALLET_CACHE: OrderedDict[tuple[str, int, str], AccountRef] = OrderedDict()
+_BY_ID_CACHE: OrderedDict[tuple[str, int], AccountRef] = OrderedDict()
+_MIRROR_CACHE: OrderedDict[tuple[str, str, int], AccountRef] = OrderedDict()
 WALLET_CACHE_SIZE = 50_000
+
+
+def _cached(cache: OrderedDict[Any, AccountRef], key: Any) -> AccountRef | None:
+    found = cache.get(key)
+    if found is not None:
+        cache.move_to_end(key)
+    return found
+
+
+def _remember(cache: OrderedDict[Any, AccountRef], key: Any, ref: AccountRef) -> None:
+    cache[key] = ref
+    if len(cache) > WALLET_CACHE_SIZE:
+        cache.popitem(last=False)
 
 
 def _ref(row: object) -> AccountRef:
@@ -192,9 +209,19 @@ async def wallet_for(session: AsyncSession, user_id: int, currency: str) -> Acco
 
 
 async def get_account(session: AsyncSession, account_id: int) -> AccountRef | None:
-    row = (await session.execute(text(f"SELECT {_COLUMNS} FROM ledger_accounts WHERE id = :id"),  # noqa: S608
-                                 {"id": account_id})).first()
-    return _ref(row) if row is not None else None
+    key = (database_key(session), account_id)
+    cached = _cached(_BY_ID_CACHE, key)
+    if cached is not None:
+        return cached
+    row = (await session.execute(text(
+        f"SELECT {_COLUMNS}, created_at < now() AS committed FROM ledger_accounts WHERE id = :id"),  # noqa: S608
+        {"id": account_id})).first()
+    if row is None:
+        return None
+    ref = _ref(row)
+    if row.committed:  # never cache an id whose creating transaction might still roll back
+        _remember(_BY_ID_CACHE, key, ref)
+    return ref
 
 
 async def get_wallet(session: AsyncSession, wallet_id: int, *, owner_id: int | None) -> AccountRef:
@@ -221,12 +248,21 @@ async def link_trading_account(
 
 
 async def trading_account(session: AsyncSession, *, user_id: int, server_id: str, login: int) -> AccountRef:
-    row = (await session.execute(text(
-        f"SELECT {_COLUMNS} FROM ledger_accounts WHERE purpose = 'trading_account_mirror' "  # noqa: S608
-        "AND server_id = :server AND login = :login"), {"server": server_id, "login": login})).first()
-    if row is None or row.owner_id != user_id:
+    key = (database_key(session), server_id, login)
+    ref = _cached(_MIRROR_CACHE, key)
+    if ref is None:
+        row = (await session.execute(text(
+            f"SELECT {_COLUMNS}, created_at < now() AS committed FROM ledger_accounts "  # noqa: S608
+            "WHERE purpose = 'trading_account_mirror' AND server_id = :server AND login = :login"),
+            {"server": server_id, "login": login})).first()
+        if row is None:
+            raise TradingAccountNotFound("no such trading account", field="tradingAccountId")
+        ref = _ref(row)
+        if row.committed:
+            _remember(_MIRROR_CACHE, key, ref)
+    if ref.owner_id != user_id:
         raise TradingAccountNotFound("no such trading account", field="tradingAccountId")
-    return _ref(row)
+    return ref
 
 
 async def owned_trading_account(session: AsyncSession, *, user_id: int, account_id: int) -> tuple[str, int]:

@@ -100,6 +100,8 @@ class IdempotencyRecord(Base):
 
 class Transfer(Base):
     __tablename__ = "ledger_transfers"
+    # The INSERT returns created_at (the database's clock) instead of a SELECT after it.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     external_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)

@@ -167,7 +167,6 @@ async def _open(session: AsyncSession, actor: Actor, prep: _Prepared, direction:
     )
     session.add(row)
     await session.flush()
-    await session.refresh(row, ["created_at"])
     await session.execute(text(
         "UPDATE idempotency_keys SET result = CAST(:r AS jsonb) WHERE scope = :s AND key = :k"),
         {"r": f'{{"transfer_id": {row.id}}}', "s": actor.label, "k": key.strip()})

@@ -129,8 +129,9 @@ async def create_deposit(factory: SessionFactory, settings: Settings, actor: Act
     return await in_transaction(factory, attach)
 
 
-async def credit(session: AsyncSession, actor: Actor, payment: Payment) -> Payment:
+async def credit(session: AsyncSession, actor: Actor, payment: Payment, **fields: Any) -> Payment:
     """Money arrived: debit clearing (PSP) or bank, credit the wallet net of fee, book the fee.
+    `fields` are more columns the same UPDATE sets (what the provider told about the payer).
 
     The entry's idempotency key is derived from the payment id: a second credit cannot post."""
     wallet = await wallet_for(session, payment.user_id, payment.currency)
@@ -142,7 +143,7 @@ async def credit(session: AsyncSession, actor: Actor, payment: Payment) -> Payme
     entry = await post(session, actor, legs, ref_kind="deposit", ref_id=payment.reference,
                        idempotency_key=f"payment:{payment.id}:credit", description=f"deposit {payment.reference}",
                        details={"payment_id": payment.id, "fee": str(payment.fee)})
-    updated = await repo.move(session, actor, payment, Status.SUCCEEDED, entry_id=entry.id)
+    updated = await repo.move(session, actor, payment, Status.SUCCEEDED, entry_id=entry.id, **fields)
     method_max = await session.scalar(text(
         "SELECT max_amount FROM payment_methods WHERE code = :c AND currency = :cur AND country IN ('*', :country) "
         "ORDER BY (country = '*') LIMIT 1"),

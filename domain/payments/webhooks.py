@@ -57,10 +57,8 @@ async def apply_event(session: AsyncSession, payment: Payment, event: PspEvent) 
     if target is Status.SUCCEEDED:
         if event.amount != payment.amount:
             return "ignored: amount or currency differs from the payment"
-        payment = await repo.update(session, payment, payer_name=_clip(event.payer_name),
-                                    card_bin_country=_clip(event.card_country, 2),
-                                    instrument=_clip(event.instrument, 100))
-        await credit(session, actor, payment)
+        await credit(session, actor, payment, payer_name=_clip(event.payer_name),
+                     card_bin_country=_clip(event.card_country, 2), instrument=_clip(event.instrument, 100))
         return "applied"
     await repo.move(session, actor, payment, target, reason=event.reason)
     return "applied"
@@ -98,8 +96,8 @@ async def _find(session: AsyncSession, provider: str, event: PspEvent) -> Paymen
     return payment
 
 
-async def apply_delivered(session: AsyncSession, provider: str, event: PspEvent) -> tuple[str, int | None]:
-    """One normalised event in the caller's transaction: (outcome, payment id)."""
+async def apply_delivered(session: AsyncSession, provider: str, event: PspEvent) -> tuple[str, Payment | None]:
+    """One normalised event in the caller's transaction: (outcome, the payment it named, as found)."""
     await provider_lock(session, provider, event.provider_payment_id)
     if not await first_delivery(session, provider, event.event_id, event.raw):
         return "duplicate", None
@@ -120,7 +118,7 @@ async def apply_delivered(session: AsyncSession, provider: str, event: PspEvent)
         assert current is not None
         current = await repo.update(session, current, provider_payment_id=event.replaces_id)
         await apply_parked(session, current)
-    return outcome, payment.id
+    return outcome, payment
 
 
 def handler_for(provider: str) -> WebhookHandler:
@@ -132,14 +130,15 @@ def handler_for(provider: str) -> WebhookHandler:
         async def txn(session: AsyncSession) -> list[str]:
             outcomes: list[str] = []
             for event in events:
-                outcome, payment_id = await apply_delivered(session, provider, event)
+                outcome, payment = await apply_delivered(session, provider, event)
                 outcomes.append(outcome)
-                current = await repo.get(session, payment_id) if payment_id is not None else None
+                # A payment's id and correlation id never change: the row as found names both.
                 await gateway_log.write(session, provider=provider, direction="inbound",
                                         endpoint=f"/webhooks/{provider}", request=logged,
                                         response={"outcome": outcome},
-                                        status_code=202 if outcome == "parked" else 200, payment_id=payment_id,
-                                        correlation_id=current.correlation_id if current else None)
+                                        status_code=202 if outcome == "parked" else 200,
+                                        payment_id=payment.id if payment else None,
+                                        correlation_id=payment.correlation_id if payment else None)
             return outcomes
 
         outcomes = await in_transaction(services.session_factory, txn) if events else []
