@@ -306,3 +306,18 @@ async def wallets_by_ids(session: AsyncSession, ids: Sequence[int], *, owner_id:
         "WHERE a.id = ANY(:ids) AND a.owner_id = :uid AND a.purpose = 'client_wallet'"),
         {"ids": list(ids), "uid": owner_id})).all()
     return {r.id: WalletView(_ref(r), Balance(Decimal(r.balance), Decimal(r.held))) for r in rows}
+
+
+async def wallets_of_users(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, list[WalletView]]:
+    """The wallets of many users in one statement (a list page's rows), each user's by currency."""
+    found: dict[int, list[WalletView]] = {uid: [] for uid in user_ids}
+    if not found:
+        return found
+    rows = (await session.execute(text(
+        f"SELECT a.{_COLUMNS.replace(', ', ', a.')}, b.balance, b.held FROM ledger_accounts a "  # noqa: S608
+        "JOIN ledger_balances b ON b.account_id = a.id AND b.shard = 0 "
+        "WHERE a.owner_id = ANY(:uids) AND a.purpose = 'client_wallet' ORDER BY a.owner_id, a.currency"),
+        {"uids": list(found)})).all()
+    for r in rows:
+        found[int(r.owner_id)].append(WalletView(_ref(r), Balance(Decimal(r.balance), Decimal(r.held))))
+    return found

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.clients import communications as client_communications
 from domain.clients import models as m
 from domain.clients.payment_gates import Gate
 from domain.compliance.models import ScreeningResult as ScreeningRow
-from domain.ledger.accounts import wallets_of
+from domain.ledger.accounts import WalletView, wallets_of, wallets_of_users
 from domain.payments import repo as payment_repo
 from domain.payments.repo import Payment as PaymentRow
 from domain.trading.models import TradingAccount as AccountRow
@@ -21,9 +23,18 @@ from schema.clients.ids import user_id_of
 from schema.context import Context
 from schema.errors import UserError
 from schema.ledger.types import Wallet
+from schema.loaders import register_loader
 from schema.pagination import Connection, page_request, to_connection
 from schema.payments.types import Payment, PaymentDirection, PaymentStatus
 from schema.permissions import Requires
+
+WALLETS_BY_USER = "WalletsByUserIdLoader"
+
+
+@register_loader(WALLETS_BY_USER)
+async def _load_wallets(session: AsyncSession, user_ids: Sequence[int]) -> list[list[WalletView]]:
+    found = await wallets_of_users(session, user_ids)
+    return [found[uid] for uid in user_ids]
 
 
 def _payment_key(p: PaymentRow) -> tuple[dt.datetime, int]:
@@ -293,6 +304,13 @@ class ClientSummary:
     desk: str | None
     risk_level: str | None
     created_at: dt.datetime
+
+    @strawberry.field(permission_classes=[Requires("ledger.read")],
+                      description="The client's wallets with their balances (needs ledger.read).")
+    async def wallets(self, info: strawberry.Info[Context, Any]) -> list[Wallet] | None:
+        # One statement for the whole page's wallets (a loader batch), never one per row.
+        views = await info.context.loaders.get(WALLETS_BY_USER).load(int(self.user_id))
+        return [Wallet.of(w) for w in views]
 
     @classmethod
     def from_row(cls, c: m.Client) -> ClientSummary:
