@@ -34,7 +34,7 @@ from domain.shared.settings import Settings
 PAGE = 50
 
 ACCOUNTS_SQL = """SELECT id, server_id, login, "group", leverage, currency, account_type, created_at
-FROM trading_accounts WHERE user_id = $1 ORDER BY id LIMIT 200"""
+FROM trading_accounts WHERE user_id = $1 ORDER BY created_at, id LIMIT 50"""
 WALLETS_SQL = """SELECT a.owner_id, a.id, a.currency, b.balance, b.held FROM ledger_accounts a
 JOIN ledger_balances b ON b.account_id = a.id AND b.shard = 0
 WHERE a.owner_id = ANY($1::bigint[]) AND a.purpose = 'client_wallet' ORDER BY a.owner_id, a.currency"""
@@ -118,7 +118,7 @@ def build_app(dsn: str, settings: Settings) -> Starlette:
             wallets = await conn.fetch(WALLETS_SQL, [uid])
             deals = await conn.fetch(DEALS_SQL, account_id, uid, PAGE)
         fields = ("id", "currency", "balance", "held", "available")
-        body = {"data": {"myTradingAccounts": [account(r) for r in accounts],
+        body = {"data": {"myTradingAccounts": {"nodes": [account(r) for r in accounts]},
                          "myWallets": [wallet(r, fields) for r in wallets],
                          "deals": {"nodes": [deal(r) for r in deals]}}}
         return Response(orjson.dumps(body), media_type="application/json")

@@ -47,7 +47,7 @@ DEALS_ON_PAGE = 50
 
 # The documents a portal sends; the anchor answers the same shapes (bench/portal_anchor.py).
 PORTAL_QUERY = """query PortalPage($accountId: ID!) {
-  myTradingAccounts { id serverId login group leverage currency accountType createdAt }
+  myTradingAccounts(first: 50) { nodes { id serverId login group leverage currency accountType createdAt } }
   myWallets { id currency balance held available }
   deals(accountId: $accountId, first: 50) { nodes { dealId time login positionId action entry symbol price volume
     profit commission swap fee comment } }
