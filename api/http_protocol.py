@@ -118,4 +118,13 @@ def uvicorn_options(settings: Settings, *, workers: int = 1) -> dict[str, Any]:
         protocol = type("HttpProtocol", (protocol,), {"header_timeout_s": settings.header_timeout_s})
     return {"http": protocol, "proxy_headers": False, "timeout_keep_alive": settings.keep_alive_timeout_s,
             "h11_max_incomplete_event_size": 64 * 1024, "log_config": None, "access_log": settings.access_log,
-            "ws_max_size": 1_000_000, "lifespan": "on"}
+            "lifespan": "on", **WEBSOCKET_OPTIONS}
+
+
+# Subscriptions hold thousands of sockets per process, so what each costs matters. uvicorn's
+# sans-I/O websockets protocol keeps a socket in plain state (its keep-alive ping is a timer, the
+# legacy implementation runs tasks per connection); no per-message deflate (a compression context per
+# socket, tens of kB, for small JSON frames); a ping every 30 s finds dead peers.
+WEBSOCKET_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_max_size": 1_000_000,
+                                     "ws_per_message_deflate": False, "ws_ping_interval": 30.0,
+                                     "ws_ping_timeout": 30.0}

@@ -7,6 +7,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -53,19 +54,26 @@ async def bench_services(name: str) -> AsyncIterator[tuple[str, str]]:
 
 @contextlib.asynccontextmanager
 async def api_process(database_url: str, redis_url: str, extra_env: dict[str, str] | None = None, *,
-                      workers: int = 1) -> AsyncIterator[int]:
-    """`forexcrm api` in its own process(es) (as in production), on a free port."""
+                      workers: int = 1, pids: list[int] | None = None) -> AsyncIterator[int]:
+    """`forexcrm api` in its own process(es) (as in production), on a free port; `pids` gets the
+    process id (with one worker, the process serving requests: for its memory)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "FOREXCRM_LOG_LEVEL": "WARNING",
            "FOREXCRM_BENCH_ANCHOR": "true", **(extra_env or {})}
     command = [sys.executable, "-m", "api", "api", "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr to a file, not a pipe: nobody reads a pipe while the scenario runs, and once its 64 kB
+    # buffer fills the API blocks on its next log line.
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below, with the process)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+    if pids is not None:
+        pids.append(proc.pid)
     try:
         deadline = time.monotonic() + 60
         async with httpx.AsyncClient() as client:
             while True:
                 if proc.poll() is not None:
-                    raise RuntimeError("API exited: " + (proc.stderr.read().decode() if proc.stderr else ""))
+                    errors.seek(0)
+                    raise RuntimeError("API exited: " + errors.read().decode(errors="replace")[-4000:])
                 try:
                     if (await client.get(f"http://127.0.0.1:{port}/ready")).status_code == 200:
                         break
@@ -81,6 +89,7 @@ async def api_process(database_url: str, redis_url: str, extra_env: dict[str, st
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        errors.close()
 
 
 async def _sleep(seconds: float) -> None:

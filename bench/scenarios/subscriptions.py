@@ -1,0 +1,313 @@
+"""Subscriptions at scale on one API process, beside a bare Starlette WebSocket broadcast.
+
+Broadcast: N subscribers of `announcementPosted` (N = 10,000; each its own user, socket and live
+session) on one `forexcrm api` process, and N sockets on a bare Starlette broadcast of the same
+payload (bench/ws_anchor.py) in another; one event to all, in alternating rounds; delivery latency
+from publishing the event (to Redis, as the outbox relay does) or from asking the anchor to send, to
+arrival at each client. Clients run in separate load-generator processes (bench/ws_clients.py).
+Memory per subscriber: each server's resident memory grown by holding its N sockets, over N.
+
+Own events: N subscribers of `walletUpdated`, each a different user, while wallet events (the relay's
+wire format) are published at 1,000 a second spread over the users: each must reach its owner
+only (routed by user), all must arrive, and the lag from publishing to arrival is reported.
+Targets (issue #17): broadcast p99 <= 2x the anchor's, <= 25 kB per subscriber, no wallet event lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+from redis.asyncio import Redis
+
+from bench.harness import ROOT, api_process, bench_services
+from domain.events.hub import Event
+from domain.identity.jwt_tokens import issue_access_token
+from domain.ledger.posting import TOPIC_WALLET_UPDATED
+from domain.shared.db import asyncpg_dsn, normalise_database_url
+from domain.shared.settings import Settings
+from sandbox.serving import free_port
+
+BROADCAST = "subscription { announcementPosted { id title body severity createdAt } }"
+WALLET = "subscription { walletUpdated { databaseId balance available } }"
+ANNOUNCEMENT_TOPIC = "announcement.posted"
+LOADGENS = 2  # per server: the machine has 2 cores
+
+
+async def run(*, quick: bool = False) -> dict[str, Any]:
+    n = 200 if quick else 10_000
+    rounds = 2 if quick else 4  # even: each side goes first as often
+    rate, seconds = 1_000, (1.0 if quick else 10.0)
+    secret = "bench-" + uuid.uuid4().hex + uuid.uuid4().hex
+    async with bench_services("subscriptions") as (db_url, redis_url):
+        sessions = await _sessions(db_url, n)
+        pids: list[int] = []
+        redis = Redis.from_url(redis_url)
+        tokens_file = ""
+        try:
+            async with (_anchor() as (anchor_port, anchor_pid),
+                        api_process(db_url, redis_url, {"FOREXCRM_SECRET_KEY": secret}, pids=pids) as port):
+                settings = Settings(secret_key=secret, port=port)  # the API's issuer follows its port
+                users = [(uid, issue_access_token(settings, uid, sid)) for uid, sid in sessions]
+                with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as fh:
+                    fh.write("\n".join(token for _, token in users))
+                tokens_file = fh.name
+                broadcast = await _broadcast(redis, settings, port, anchor_port, pids[0], anchor_pid, tokens_file,
+                                             n, rounds)
+                own = await _own_events(redis, settings, port, tokens_file, users, rate, seconds)
+        finally:
+            await redis.aclose()
+            if tokens_file:
+                os.unlink(tokens_file)
+    return {"subscribers": n, **broadcast, "own_wallet_events": own,
+            "note": "loopback, 2 cores shared by servers and load generators: ratios, not absolutes"}
+
+
+# -- broadcast
+
+
+async def _broadcast(redis: Redis, settings: Settings, port: int, anchor_port: int, api_pid: int, anchor_pid: int,
+                     tokens_file: str, n: int, rounds: int) -> dict[str, Any]:
+    share = n // LOADGENS
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{anchor_port}") as anchor_http:
+        await _settle()
+        before = {"graphql": _rss_kb(api_pid), "anchor": _rss_kb(anchor_pid)}
+        async with (_loadgens([["--url", f"ws://127.0.0.1:{port}/graphql", "--graphql", "--query", BROADCAST,
+                                "--tokens", tokens_file, "--first", str(i * share), "--count", str(share)]
+                               for i in range(LOADGENS)]) as graphql,
+                    _loadgens([["--url", f"ws://127.0.0.1:{anchor_port}/ws", "--count", str(share)]
+                               for _ in range(LOADGENS)]) as anchor):
+            sequence = iter(range(1, 1 << 30))
+            payload = _announcement(0)
+            anchor_frame = orjson.dumps({"id": "1", "type": "next", "payload": {"data": {"announcementPosted": {
+                "id": str(payload["id"]), "title": payload["title"], "body": payload["body"], "severity": "INFO",
+                "createdAt": payload["created_at"]}}}})
+
+            async def publish() -> None:
+                event = Event(next(sequence), ANNOUNCEMENT_TOPIC, _announcement(0), datetime.now(UTC).isoformat())
+                await redis.publish(settings.channel_prefix + ANNOUNCEMENT_TOPIC, event.to_json())
+
+            async def send_anchor() -> None:
+                await anchor_http.post("/broadcast", content=anchor_frame)
+
+            senders = {"graphql": (graphql, publish), "anchor": (anchor, send_anchor)}
+            for group, send in senders.values():  # every socket streams (subscriptions register asynchronously)
+                await _until_all_seen(group, send, share * LOADGENS)
+            await _settle()
+            after = {"graphql": _rss_kb(api_pid), "anchor": _rss_kb(anchor_pid)}
+            latencies: dict[str, list[float]] = {"graphql": [], "anchor": []}
+            for r in range(rounds):
+                for side in (("anchor", "graphql") if r % 2 == 0 else ("graphql", "anchor")):
+                    group, send = senders[side]
+                    started = time.monotonic()
+                    await send()
+                    arrivals = await _collect(group, share * LOADGENS, 60.0)
+                    latencies[side] += [t - started for t, _ in arrivals]
+                    await asyncio.sleep(0.3)
+    figures = {side: _percentiles(latencies[side], expected=n * rounds) for side in latencies}
+    per_subscriber = {side: round((after[side] - before[side]) / n, 1) for side in after}
+    return {
+        "broadcast": {"graphql": {**figures["graphql"], "kb_per_subscriber": per_subscriber["graphql"]},
+                      "anchor_bare_starlette": {**figures["anchor"], "kb_per_subscriber": per_subscriber["anchor"]},
+                      "rounds": rounds,
+                      "p99_vs_anchor": _ratio(figures["graphql"]["p99_ms"], figures["anchor"]["p99_ms"]),
+                      "p50_vs_anchor": _ratio(figures["graphql"]["p50_ms"], figures["anchor"]["p50_ms"])},
+    }
+
+
+def _announcement(number: int) -> dict[str, Any]:
+    return {"id": 1000 + number, "title": "Trading hours change on Friday",
+            "body": "Index CFDs close one hour early on Friday; open positions are kept.", "severity": "info",
+            "created_at": "2026-12-04T08:00:00+00:00"}
+
+
+# -- own events
+
+
+async def _own_events(redis: Redis, settings: Settings, port: int, tokens_file: str, users: list[tuple[int, str]],
+                      rate: int, seconds: float) -> dict[str, Any]:
+    n = len(users)
+    share = n // LOADGENS
+    channel = settings.channel_prefix + TOPIC_WALLET_UPDATED
+    published: dict[int, float] = {}
+    owner: dict[int, int] = {}
+    counter = iter(range(1, 1 << 40))
+
+    def wire(user_id: int) -> tuple[int, bytes]:
+        seq = next(counter)
+        balance = f"{seq}.00"
+        event = Event(seq, TOPIC_WALLET_UPDATED, {"user_id": user_id, "wallet_id": seq, "currency": "USD",
+                                                  "balance": balance, "held": "0", "available": balance},
+                      "2026-12-04T08:00:00+00:00")
+        return seq, event.to_json()
+
+    async with _loadgens([["--url", f"ws://127.0.0.1:{port}/graphql", "--graphql", "--query", WALLET, "--key",
+                           "--tokens", tokens_file, "--first", str(i * share), "--count", str(share)]
+                          for i in range(LOADGENS)]) as group:
+
+        async def warm() -> None:
+            async with redis.pipeline(transaction=False) as pipe:
+                for user_id, _ in users[: share * LOADGENS]:
+                    pipe.publish(channel, wire(user_id)[1])
+                await pipe.execute()
+
+        await _until_all_seen(group, warm, share * LOADGENS)
+        await _collect(group, 1 << 40, 1.0)  # drain the warm-up
+        per_tick, tick = max(1, rate // 100), 0.01
+        started = time.monotonic()
+        ticks = int(seconds / tick)
+        for i in range(ticks):
+            async with redis.pipeline(transaction=False) as pipe:
+                now = time.monotonic()
+                for j in range(per_tick):
+                    user_id = users[(i * per_tick + j) % (share * LOADGENS)][0]
+                    seq, raw = wire(user_id)
+                    published[seq], owner[seq] = now, user_id
+                    pipe.publish(channel, raw)
+                await pipe.execute()
+            delay = started + (i + 1) * tick - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        publishing_s = time.monotonic() - started
+        arrivals = await _collect(group, len(published), 30.0)
+    lags = [t - published[int(key)] for t, key in arrivals if key is not None and int(key) in published]
+    delivered = {int(key) for _, key in arrivals if key is not None}
+    return {"published": len(published), "delivered": len(lags), "missing": len(set(published) - delivered),
+            "duplicates": len(lags) - len(delivered & set(published)),
+            "rate_per_s": round(len(published) / publishing_s, 1), **_percentiles(lags, expected=len(published))}
+
+
+# -- helpers
+
+
+async def _sessions(db_url: str, n: int) -> list[tuple[int, int]]:
+    """N client users, each signed in once: (user id, session id). Inserted in bulk, as the
+    register mutation's password hashing would take minutes for 10,000."""
+    conn = await asyncpg.connect(asyncpg_dsn(normalise_database_url(db_url)))
+    try:
+        tag = uuid.uuid4().hex[:8]
+        rows = await conn.fetch(
+            """WITH u AS (INSERT INTO users (email, email_normalized, password_hash, display_name, is_client,
+                                             is_staff, is_ib, status, password_changed_at)
+                          SELECT e, e, NULL, 'Bench', true, false, false, 'active', now()
+                          FROM (SELECT 'sub-' || $1 || '-' || g || '@bench.example' AS e
+                                FROM generate_series(1, $2::int) g) x RETURNING id)
+               INSERT INTO auth_sessions (user_id, device) SELECT id, 'bench' FROM u RETURNING id, user_id""",
+            tag, n)
+    finally:
+        await conn.close()
+    return [(r["user_id"], r["id"]) for r in rows]
+
+
+@contextlib.asynccontextmanager
+async def _anchor() -> AsyncIterator[tuple[int, int]]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.ws_anchor", "--port", str(port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"http://127.0.0.1:{port}/ready")).status_code == 200:
+                        break
+                assert proc.poll() is None, "the anchor exited"
+                await asyncio.sleep(0.1)
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+class LoadGen:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def ask(self, command: str) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(command.encode() + b"\n")
+        await self.proc.stdin.drain()
+        line = await self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a load generator exited on {command!r}")
+        answer: dict[str, Any] = orjson.loads(line)
+        return answer
+
+
+@contextlib.asynccontextmanager
+async def _loadgens(arguments: list[list[str]]) -> AsyncIterator[list[LoadGen]]:
+    procs = [await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.ws_clients", *args, cwd=ROOT,
+                                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=2**26)
+             for args in arguments]
+    group = [LoadGen(p) for p in procs]
+    try:
+        await asyncio.gather(*(g.ask("connect") for g in group))
+        yield group
+    finally:
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                assert proc.stdin is not None
+                proc.stdin.write(b"quit\n")
+                proc.stdin.close()
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+async def _until_all_seen(group: list[LoadGen], send: Any, expected: int) -> None:
+    for _ in range(100):
+        await send()
+        await asyncio.sleep(0.3)
+        seen = sum(a["seen"] for a in await asyncio.gather(*(g.ask("seen") for g in group)))
+        if seen >= expected:
+            await _collect(group, 1 << 40, 1.0)  # drain
+            return
+    raise RuntimeError(f"only {seen} of {expected} sockets ever received anything")
+
+
+async def _collect(group: list[LoadGen], count: int, timeout: float) -> list[tuple[float, Any]]:
+    """Every load generator's arrivals; `count` is the total expected (split evenly)."""
+    each = -(-count // len(group)) if count < (1 << 39) else count
+    answers = await asyncio.gather(*(g.ask(f"collect {each} {timeout}") for g in group))
+    return [(float(t), key) for a in answers for t, key in a["arrivals"]]
+
+
+async def _settle() -> None:
+    await asyncio.sleep(1.0)
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def _percentiles(seconds: list[float], *, expected: int) -> dict[str, Any]:
+    ordered = sorted(seconds)
+    if not ordered:
+        return {"delivered": 0, "expected": expected, "p50_ms": 0.0, "p99_ms": 0.0, "max_ms": 0.0}
+    return {"delivered": len(ordered), "expected": expected,
+            "p50_ms": round(statistics.median(ordered) * 1000, 1),
+            "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1),
+            "max_ms": round(ordered[-1] * 1000, 1)}
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 2) if b else 0.0

@@ -1,0 +1,127 @@
+"""A subscriptions benchmark load generator: one process holding many WebSockets.
+
+Started by bench/scenarios/subscriptions.py, several at a time, so the sockets' client side does not
+share a process (or the GIL) with the server it measures. It reads commands on stdin and answers
+one JSON line each on stdout:
+
+    connect                -> {"connected": n}   open the sockets (graphql-transport-ws: init with
+                                                  the socket's token, then subscribe to --query)
+    seen                   -> {"seen": n}        how many sockets have received anything yet
+    collect COUNT TIMEOUT  -> {"arrivals": [[t, key], ...]}  wait for COUNT messages (or TIMEOUT s)
+                                                  since the last collect; t is time.monotonic()
+                                                  (one clock for every process on the machine), key
+                                                  the result's `databaseId` when --key is given
+    quit
+
+    python -m bench.ws_clients --url ws://... [--graphql --query Q --tokens FILE --first I --count N] [--key]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+from typing import Any
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+
+CONNECT_AT_ONCE = 100
+
+
+class Clients:
+    def __init__(self, args: argparse.Namespace, tokens: list[str]) -> None:
+        self.args = args
+        self.tokens = tokens
+        self.sockets: list[ClientConnection] = []
+        self.readers: list[asyncio.Task[None]] = []
+        self.seen: set[int] = set()
+        self.arrivals: list[tuple[float, Any]] = []
+        self.arrived = asyncio.Event()
+
+    async def connect(self) -> int:
+        gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+
+        async def one(index: int, token: str | None) -> None:
+            async with gate:
+                protocols: Any = ["graphql-transport-ws"] if self.args.graphql else None
+                ws = await connect(self.args.url, subprotocols=protocols, compression=None, ping_interval=None,
+                                   max_size=2**20, open_timeout=60)
+                if self.args.graphql:
+                    await ws.send(orjson.dumps({"type": "connection_init",
+                                                "payload": {"authorization": f"Bearer {token}"}}).decode())
+                    ack = orjson.loads(await ws.recv())
+                    assert ack.get("type") == "connection_ack", ack
+                    await ws.send(orjson.dumps({"id": "1", "type": "subscribe",
+                                                "payload": {"query": self.args.query}}).decode())
+                self.sockets.append(ws)
+                self.readers.append(asyncio.create_task(self.read(index, ws)))
+
+        await asyncio.gather(*(one(i, self.tokens[i] if self.tokens else None) for i in range(self.args.count)))
+        return len(self.sockets)
+
+    async def read(self, index: int, ws: ClientConnection) -> None:
+        keyed = self.args.key
+        async for message in ws:
+            now = time.monotonic()
+            self.seen.add(index)
+            key = None
+            if keyed:
+                body = orjson.loads(message)
+                if body.get("type") != "next":
+                    continue
+                key = next(iter(body["payload"]["data"].values()))["databaseId"]
+            self.arrivals.append((now, key))
+            self.arrived.set()
+
+    async def collect(self, count: int, timeout: float) -> list[tuple[float, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.arrivals) < count and (left := deadline - time.monotonic()) > 0:
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), min(left, 0.5))
+        got, self.arrivals = self.arrivals, []
+        return got
+
+
+async def serve(args: argparse.Namespace) -> None:
+    tokens: list[str] = []
+    if args.tokens:
+        with open(args.tokens) as fh:
+            tokens = fh.read().split()[args.first:args.first + args.count]
+    clients = Clients(args, tokens)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := (await reader.readline()).decode().split():
+        command = line[0]
+        if command == "connect":
+            answer: dict[str, Any] = {"connected": await clients.connect()}
+        elif command == "seen":
+            answer = {"seen": len(clients.seen)}
+        elif command == "collect":
+            answer = {"arrivals": await clients.collect(int(line[1]), float(line[2]))}
+        else:
+            break
+        sys.stdout.buffer.write(orjson.dumps(answer) + b"\n")
+        sys.stdout.flush()
+    for task in clients.readers:
+        task.cancel()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ws_clients")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--graphql", action="store_true", help="speak graphql-transport-ws and subscribe")
+    parser.add_argument("--query", default="")
+    parser.add_argument("--tokens", help="a file of access tokens, one a line; socket i uses line first+i")
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--key", action="store_true", help="report each result's databaseId")
+    asyncio.run(serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
