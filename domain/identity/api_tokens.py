@@ -15,6 +15,7 @@ than that session. A plain `logout` (one device) leaves them: a partner feed is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -116,6 +117,11 @@ async def list_for(session: AsyncSession, user_id: int, page: PageRequest) -> Pa
     """The user's tokens in the order they were issued."""
     return await select_page(session, page, select(ApiToken).where(ApiToken.user_id == user_id),
                              (ApiToken.created_at, ApiToken.id), descending=False, convert=lambda row: row)
+
+
+async def owned_by_ids(session: AsyncSession, user_id: int, ids: Sequence[int]) -> list[ApiToken]:
+    """The user's tokens among `ids` (another user's are simply absent)."""
+    return list(await session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.id.in_(ids))))
 
 
 async def authenticate(session: AsyncSession, plaintext: str, *, ip: str | None, user_agent: str | None,

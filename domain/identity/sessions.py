@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -227,6 +227,12 @@ async def active_sessions(session: AsyncSession, user_id: int, page: PageRequest
     stmt = select(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
     return await select_page(session, page, stmt, (AuthSession.created_at, AuthSession.id), descending=True,
                              convert=lambda row: row)
+
+
+async def active_by_ids(session: AsyncSession, user_id: int, ids: Sequence[int]) -> list[AuthSession]:
+    """The user's live sessions among `ids` (another user's, or a revoked one, are simply absent)."""
+    return list(await session.scalars(select(AuthSession).where(
+        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.id.in_(ids))))
 
 
 @dataclass(frozen=True)

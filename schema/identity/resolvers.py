@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import strawberry
@@ -17,6 +17,7 @@ from domain.identity.models import User
 from domain.identity.permissions import PERMISSIONS
 from domain.identity.results import Outcome
 from domain.identity.sessions import NOTIFICATION_TOPIC, Tokens
+from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
 from infra.cookies import ACCESS_COOKIE, REFRESH_COOKIE
 from schema.context import Context
@@ -47,6 +48,7 @@ from schema.identity.types import (
     TotpEnrollmentPayload,
     Viewer,
 )
+from schema.node import AnyId, global_id, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Public, Requires
 
@@ -166,13 +168,55 @@ class IdentityQueries:
 
 async def _staff_users(session: AsyncSession, users: list[User]) -> list[StaffUser]:
     provenance = await four_eyes.provenance_of(session, [u.id for u in users])
-    return [StaffUser(id=strawberry.ID(str(u.id)), email=u.email, display_name=u.display_name, desk=u.desk,
+    return [StaffUser(id=global_id("StaffUser", u.id), database_id=strawberry.ID(str(u.id)), email=u.email,
+                      display_name=u.display_name, desk=u.desk,
                       roles=await roles.roles_of(session, u.id), two_factor_enabled=u.totp_enabled_at is not None,
                       status=u.status, provenance=[StaffGrant.of(e) for e in provenance[u.id]]) for u in users]
 
 
-def _int_id(value: strawberry.ID | str) -> int:
-    return int(value) if str(value).isdigit() and len(str(value)) <= 18 else -1
+@node_type("Session")
+async def _session_nodes(ctx: Context, keys: Sequence[int]) -> list[Session | None]:
+    """Your own signed-in devices, as mySessions (a revoked one is gone)."""
+    async with ctx.session() as session:
+        rows = {r.id: r for r in await sessions.active_by_ids(session, ctx.actor.user_id or -1, keys)}
+    return [Session.from_row(r, ctx.actor.session_id) if (r := rows.get(k)) else None for k in keys]
+
+
+@node_type("ApiToken")
+async def _token_nodes(ctx: Context, keys: Sequence[int]) -> list[ApiToken | None]:
+    """Your own API tokens, as myApiTokens."""
+    async with ctx.session() as session:
+        rows = {r.id: r for r in await api_tokens.owned_by_ids(session, ctx.actor.user_id or -1, keys)}
+    return [ApiToken.from_row(r) if (r := rows.get(k)) else None for k in keys]
+
+
+def _staff_manager(ctx: Context) -> bool:
+    return ctx.actor.kind is ActorKind.STAFF and ctx.actor.has("staff.manage")
+
+
+@node_type("Role")
+async def _role_nodes(ctx: Context, keys: Sequence[int]) -> list[Role | None]:
+    """Staff with staff.manage, as roles."""
+    if not _staff_manager(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        rows = {r.id: r for r in await session.scalars(select(RoleRow).where(RoleRow.id.in_(keys)))}
+    return [Role.from_row(r) if (r := rows.get(k)) else None for k in keys]
+
+
+@node_type("StaffUser")
+async def _staff_user_nodes(ctx: Context, keys: Sequence[int]) -> list[StaffUser | None]:
+    """Staff with staff.manage, as staffUsers."""
+    if not _staff_manager(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        users = list(await session.scalars(select(User).where(User.is_staff, User.id.in_(keys))))
+        found = {int(u.database_id): u for u in await _staff_users(session, users)}
+    return [found.get(k) for k in keys]
+
+
+def _int_id(value: strawberry.ID | str, type_name: str = "StaffUser", field: str = "userId") -> int:
+    return key_of(value, type_name, field=field)
 
 
 @strawberry.type
@@ -257,11 +301,11 @@ class IdentityMutations:
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Sign out one of your devices.")
-    async def revoke_session(self, info: Ctx, session_id: strawberry.ID) -> OkPayload:
+    async def revoke_session(self, info: Ctx, session_id: AnyId) -> OkPayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> OkPayload:
-            sid = int(session_id) if str(session_id).isdigit() else -1
+            sid = key_of(session_id, "Session", field="sessionId")
             await sessions.revoke_session(session, ctx.actor, sid, reason="revoked_by_user")
             return OkPayload(ok=True)
 
@@ -379,11 +423,11 @@ class IdentityMutations:
         return await _mutate(ctx, txn, lambda e: ApiTokenPayload(errors=e))
 
     @strawberry.mutation(permission_classes=[IsAuthenticated])
-    async def revoke_api_token(self, info: Ctx, id: strawberry.ID) -> ApiTokenPayload:
+    async def revoke_api_token(self, info: Ctx, id: AnyId) -> ApiTokenPayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> ApiTokenPayload:
-            row = await api_tokens.revoke(session, ctx.actor, int(id) if str(id).isdigit() else -1)
+            row = await api_tokens.revoke(session, ctx.actor, key_of(id, "ApiToken"))
             return ApiTokenPayload(api_token=ApiToken.from_row(row))
 
         return await _mutate(ctx, txn, lambda e: ApiTokenPayload(errors=e))
@@ -402,12 +446,12 @@ class IdentityMutations:
     @strawberry.mutation(permission_classes=[Requires("staff.manage")],
                          description="Adding privileged permissions needs a step-up and waits for a second "
                                      "staff member (pending).")
-    async def set_role_permissions(self, info: Ctx, role_id: strawberry.ID, permissions: list[str]) -> RolePayload:
+    async def set_role_permissions(self, info: Ctx, role_id: AnyId, permissions: list[str]) -> RolePayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> RolePayload:
             row, change = await staff_changes.set_role_permissions(session, ctx.settings, ctx.actor,
-                                                                   _int_id(role_id), permissions)
+                                                                   _int_id(role_id, "Role", "roleId"), permissions)
             return RolePayload(role=Role.from_row(row), pending=change is not None,
                                request=None if change is None else StaffChangeRequest.of(change))
 
@@ -416,7 +460,7 @@ class IdentityMutations:
     @strawberry.mutation(permission_classes=[Requires("staff.manage")],
                          description="A role with privileged permissions needs a step-up and waits for a second "
                                      "staff member (pending); others apply at once.")
-    async def assign_role(self, info: Ctx, user_id: strawberry.ID, role: str) -> RoleGrantPayload:
+    async def assign_role(self, info: Ctx, user_id: AnyId, role: str) -> RoleGrantPayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> RoleGrantPayload:
@@ -433,7 +477,8 @@ class IdentityMutations:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> StaffChangePayload:
-            change = await staff_changes.approve(session, ctx.settings, ctx.actor, _int_id(id))
+            change = await staff_changes.approve(session, ctx.settings, ctx.actor,
+                                                 _int_id(id, "StaffChangeRequest", "id"))
             return StaffChangePayload(request=StaffChangeRequest.of(change))
 
         return await _mutate(ctx, txn, lambda e: StaffChangePayload(errors=e))
@@ -444,17 +489,17 @@ class IdentityMutations:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> StaffChangePayload:
-            change = await staff_changes.reject(session, ctx.actor, _int_id(id), reason)
+            change = await staff_changes.reject(session, ctx.actor, _int_id(id, "StaffChangeRequest", "id"), reason)
             return StaffChangePayload(request=StaffChangeRequest.of(change))
 
         return await _mutate(ctx, txn, lambda e: StaffChangePayload(errors=e))
 
     @strawberry.mutation(permission_classes=[Requires("staff.manage")])
-    async def unassign_role(self, info: Ctx, user_id: strawberry.ID, role: str) -> OkPayload:
+    async def unassign_role(self, info: Ctx, user_id: AnyId, role: str) -> OkPayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> OkPayload:
-            await roles.unassign(session, ctx.actor, int(user_id) if str(user_id).isdigit() else -1, role)
+            await roles.unassign(session, ctx.actor, _int_id(user_id), role)
             return OkPayload(ok=True)
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))

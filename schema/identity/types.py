@@ -10,6 +10,7 @@ from domain.identity.models import AuthSession as AuthSessionRow
 from domain.identity.models import Role as RoleRow
 from domain.identity.staff_changes import StaffChange
 from schema.errors import UserError
+from schema.node import DATABASE_ID_DOC, Node, global_id
 
 
 @strawberry.type(description="The signed-in user.")
@@ -27,8 +28,8 @@ class Viewer:
 
 
 @strawberry.type(description="A signed-in device; revoke it to sign that device out.")
-class Session:
-    id: strawberry.ID
+class Session(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     device: str
     ip: str | None
     created_at: datetime
@@ -37,13 +38,14 @@ class Session:
 
     @classmethod
     def from_row(cls, row: AuthSessionRow, current_id: int | None) -> Session:
-        return cls(id=strawberry.ID(str(row.id)), device=row.device, ip=str(row.ip) if row.ip else None,
+        return cls(id=global_id("Session", row.id), database_id=strawberry.ID(str(row.id)), device=row.device,
+                   ip=str(row.ip) if row.ip else None,
                    created_at=row.created_at, last_seen_at=row.last_seen_at, current=row.id == current_id)
 
 
 @strawberry.type
-class ApiToken:
-    id: strawberry.ID
+class ApiToken(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     name: str
     last_four: str
     scopes: list[str]
@@ -54,14 +56,15 @@ class ApiToken:
 
     @classmethod
     def from_row(cls, row: ApiTokenRow) -> ApiToken:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, last_four=row.last_four, scopes=list(row.scopes),
-                   expires_at=row.expires_at, created_at=row.created_at, last_used_at=row.last_used_at,
+        return cls(id=global_id("ApiToken", row.id), database_id=strawberry.ID(str(row.id)), name=row.name,
+                   last_four=row.last_four, scopes=list(row.scopes), expires_at=row.expires_at,
+                   created_at=row.created_at, last_used_at=row.last_used_at,
                    revoked=row.revoked_at is not None)
 
 
 @strawberry.type
-class Role:
-    id: strawberry.ID
+class Role(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     name: str
     description: str
     builtin: bool
@@ -69,8 +72,8 @@ class Role:
 
     @classmethod
     def from_row(cls, row: RoleRow) -> Role:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, description=row.description, builtin=row.builtin,
-                   permissions=list(row.permissions))
+        return cls(id=global_id("Role", row.id), database_id=strawberry.ID(str(row.id)), name=row.name,
+                   description=row.description, builtin=row.builtin, permissions=list(row.permissions))
 
 
 @strawberry.type
@@ -80,8 +83,8 @@ class Permission:
 
 
 @strawberry.type
-class StaffUser:
-    id: strawberry.ID
+class StaffUser(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     email: str
     display_name: str
     desk: str | None

@@ -21,7 +21,7 @@ from tests.identity.helpers import PASSWORD, code_at, count, enrol_totp, login, 
 from tests.identity.staff import StaffLogin, make_staff
 
 CREATE = """mutation($i: CreateStaffUserInput!) { createStaffUser(input: $i) {
-  staffUser { id status roles } request { id kind status roles requestedBy } errors { code field } } }"""
+  staffUser { id databaseId status roles } request { id kind status roles requestedBy } errors { code field } } }"""
 APPROVE = "mutation($i: ID!) { approveStaffChange(id: $i) { request { id status decidedBy } errors { code } } }"
 REJECT = """mutation($i: ID!, $r: String!) { rejectStaffChange(id: $i, reason: $r) {
   request { status decisionReason } errors { code } } }"""
@@ -30,7 +30,7 @@ ASSIGN = """mutation($u: ID!, $r: String!) { assignRole(userId: $u, role: $r) {
 SET_PERMS = """mutation($r: ID!, $p: [String!]!) { setRolePermissions(roleId: $r, permissions: $p) {
   role { permissions } pending request { id permissions } errors { code } } }"""
 PENDING = "{ pendingStaffChanges(first: 100) { nodes { id kind targetUserId } } }"
-STAFF = "{ staffUsers { nodes { id status roles provenance { kind actorId role requestId } } } }"
+STAFF = "{ staffUsers { nodes { databaseId status roles provenance { kind actorId role requestId } } } }"
 ADJUST = """mutation($i: AdjustBalanceInput!) { adjustBalance(input: $i) {
   entryId pending adjustmentId errors { code } } }"""
 APPROVE_ADJ = """mutation($i: ID!) { approveBalanceAdjustment(id: $i) {
@@ -92,7 +92,7 @@ async def test_a_staff_user_created_by_an_admin_cannot_approve_that_admins_adjus
     assert made["staffUser"]["roles"] == []
     assert made["request"]["kind"] == "create_staff" and made["request"]["status"] == "pending"
     assert made["request"]["roles"] == ["finance"] and made["request"]["requestedBy"] == str(admin.user_id)
-    rid, creature_id = made["request"]["id"], int(made["staffUser"]["id"])
+    rid, creature_id = made["request"]["id"], int(made["staffUser"]["databaseId"])
     assert (await login(GraphQLClient(http), email))["errors"][0]["code"] == "ACCOUNT_DISABLED"
     assert {"id": rid, "kind": "create_staff", "targetUserId": str(creature_id)} in (
         await admin.client(PENDING))["data"]["pendingStaffChanges"]["nodes"]
@@ -111,7 +111,7 @@ async def test_a_staff_user_created_by_an_admin_cannot_approve_that_admins_adjus
     creature = await sign_in_new_staff(http, email)
 
     # Provenance: who created, granted and approved is queryable.
-    users = {u["id"]: u for u in (await second.client(STAFF))["data"]["staffUsers"]["nodes"]}
+    users = {u["databaseId"]: u for u in (await second.client(STAFF))["data"]["staffUsers"]["nodes"]}
     assert users[str(creature_id)]["status"] == "active" and users[str(creature_id)]["roles"] == ["finance"]
     assert users[str(creature_id)]["provenance"] == [
         {"kind": "created", "actorId": str(admin.user_id), "role": None, "requestId": rid},
@@ -232,4 +232,4 @@ async def test_rejected_staff_user_never_signs_in(http: httpx.AsyncClient, sessi
     body = (await other.client(REJECT, {"i": made["request"]["id"], "r": "not hired"}))["data"]["rejectStaffChange"]
     assert body["request"]["status"] == "rejected"
     assert (await login(GraphQLClient(http), email))["errors"][0]["code"] == "ACCOUNT_DISABLED"
-    assert Decimal(await count(session_factory, "user_roles", "user_id = :u", u=int(made["staffUser"]["id"]))) == 0
+    assert Decimal(await count(session_factory, "user_roles", "user_id = :u", u=int(made["staffUser"]["databaseId"]))) == 0

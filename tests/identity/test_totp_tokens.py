@@ -18,7 +18,7 @@ from tests.identity.helpers import PASSWORD, code_at, count, enrol_totp, login, 
 ME = "{ me { id email twoFactorEnabled } }"
 STEP_UP = "mutation($c: String!) { stepUp(code: $c) { ok errors { code } } }"
 CREATE_TOKEN = """mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) {
-  token apiToken { id lastFour scopes } errors { field code } } }"""
+  token apiToken { id databaseId lastFour scopes } errors { field code } } }"""
 
 
 async def test_totp_login_replay_and_window(http: httpx.AsyncClient, session_factory) -> None:
@@ -98,7 +98,7 @@ async def test_api_token_lifecycle(http: httpx.AsyncClient, session_factory) -> 
         from sqlalchemy import text
 
         stored = (await s.execute(text("SELECT token_hash FROM api_tokens WHERE id = :i"),
-                                  {"i": int(made["createApiToken"]["apiToken"]["id"])})).scalar_one()
+                                  {"i": int(made["createApiToken"]["apiToken"]["databaseId"])})).scalar_one()
         assert token.encode() not in bytes(stored)
     as_token = GraphQLClient(http, token)
     assert (await as_token(ME))["data"]["me"]["email"] == reg["email"]
