@@ -49,11 +49,11 @@ $("login").addEventListener("submit", async (event) => {
 });
 
 async function showMe() {
-  const { me, mySessions } = await gql(`{ me { email displayName twoFactorEnabled } mySessions { device lastSeenAt current } }`);
+  const { me, mySessions } = await gql(`{ me { email displayName twoFactorEnabled } mySessions(first: 20) { nodes { device lastSeenAt current } } }`);
   $("login").hidden = true;
   $("me").hidden = false;
   $("hello").textContent = `Hello ${me.displayName || me.email}${me.twoFactorEnabled ? " (2FA on)" : ""}`;
-  $("sessions").replaceChildren(...mySessions.map((s) => {
+  $("sessions").replaceChildren(...mySessions.nodes.map((s) => {
     const li = document.createElement("li");
     li.textContent = `${s.device || "unknown device"} — last seen ${new Date(s.lastSeenAt).toLocaleString()}${s.current ? " (this one)" : ""}`;
     return li;
