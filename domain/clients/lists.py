@@ -14,6 +14,7 @@ trigram lookup of the few matching rows (rare text), whichever the planner expec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, func, select, tuple_
@@ -37,6 +38,26 @@ MAX_TEXT = 100
 COLUMNS = (Client.id, Client.user_id, Client.status, Client.kind, Client.first_name, Client.last_name,
            Client.country, Client.desk, Client.risk_level, Client.created_at)
 _NAME = func.lower(Client.first_name + " " + Client.last_name)  # as indexed by ix_clients_name_trgm
+
+
+@dataclass(frozen=True, slots=True)
+class ListedClient:
+    """A client as lists show them (COLUMNS, in order): a plain row, not an ORM instance, which costs
+    about 50 us to build (2.5 ms for a page of 50)."""
+    id: int
+    user_id: int
+    status: str
+    kind: str
+    first_name: str
+    last_name: str
+    country: str | None
+    desk: str | None
+    risk_level: str | None
+    created_at: datetime
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
 
 
 @dataclass(frozen=True)
@@ -89,8 +110,8 @@ def _newest(stmt: _S, page: PageRequest) -> _S:
     return stmt.order_by(Client.created_at.desc(), Client.id.desc()).limit(page.fetch)
 
 
-async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[Client]:
-    """A page of the clients the actor may see, newest first (transient Client rows with COLUMNS)."""
+async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[ListedClient]:
+    """A page of the clients the actor may see, newest first."""
     where = _conditions(actor, f, page)
     if f.text is None:
         stmt = _newest(select(*COLUMNS).where(*where), page)
@@ -103,7 +124,7 @@ async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: Pag
         stmt = _newest(select(*COLUMNS).join(hits, and_(hits.c.id == Client.id)), page)
     rows = (await session.execute(stmt)).all()
     total = await _count(session, actor, f) if page.count_total else None
-    return page.finish(rows, lambda row: Client(**row._mapping), total)
+    return page.finish(rows, lambda row: ListedClient(**row._mapping), total)
 
 
 async def _count(session: AsyncSession, actor: Actor, f: ClientFilter) -> int:

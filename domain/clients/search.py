@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clients.access import is_back_office
 from domain.clients.errors import SearchQueryInvalid
-from domain.clients.models import Client
+from domain.clients.lists import COLUMNS, ListedClient
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.pagination import InvalidPageArguments, Page, PageRequest, sql_page
 
@@ -33,7 +33,7 @@ MAX_ID = 10**18
 
 @dataclass(frozen=True)
 class Hit:
-    client: Client
+    client: ListedClient
     email: str
     rank: Decimal
     matched_on: str
@@ -58,8 +58,7 @@ def _like(fragment: str) -> str:
     return fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_COLUMNS = ("id", "user_id", "status", "kind", "first_name", "last_name", "country", "desk", "risk_level",
-            "created_at")
+_COLUMNS = tuple(column.key for column in COLUMNS)  # ListedClient's fields, in order
 _NAME = "lower(c.first_name || ' ' || c.last_name)"
 _PHONE = "regexp_replace(coalesce(c.profile->>'phone', ''), '[^0-9]', '', 'g')"
 
@@ -117,12 +116,12 @@ async def search(session: AsyncSession, actor: Actor, query: str, page: PageRequ
         scope = "c.desk = :desk"
         params["desk"] = actor.desk
     # Built from constants above; every value is a bound parameter. One statement: the page with the
-    # columns a staff list shows (transient Client objects, never attached to the session).
+    # columns a staff list shows.
     source = (f"(WITH hits (id, score, source) AS ({hits_sql}), "  # noqa: S608
               "ranked AS (SELECT id, round(max(score)::numeric, 4) AS rank, "
               "(array_agg(source ORDER BY score DESC))[1] AS source FROM hits GROUP BY id) "
               f"SELECT r.rank, r.source, u.email, {', '.join('c.' + col for col in _COLUMNS)} "
               f"FROM ranked r JOIN clients c ON c.id = r.id JOIN users u ON u.id = c.user_id WHERE {scope}) h")
     return await sql_page(session, page, columns="*", source=source, where=[], params=params, key=("h.rank", "h.id"),
-                          descending=True, convert=lambda r: Hit(Client(**{col: getattr(r, col) for col in _COLUMNS}),
+                          descending=True, convert=lambda r: Hit(ListedClient(*(getattr(r, col) for col in _COLUMNS)),
                                                                  r.email, Decimal(r.rank), r.source))

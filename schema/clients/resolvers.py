@@ -151,7 +151,7 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
     )
 
 
-def _client_key(c: Client) -> tuple[datetime, int]:
+def _client_key(c: Client | client_lists.ListedClient) -> tuple[datetime, int]:
     return c.created_at, c.id
 
 

@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from domain.clients import communications as client_communications
 from domain.clients import models as m
+from domain.clients.lists import ListedClient
 from domain.clients.payment_gates import Gate
 from domain.compliance.models import ScreeningResult as ScreeningRow
 from domain.ledger.accounts import WalletView, wallets_of, wallets_of_users
@@ -313,7 +314,7 @@ class ClientSummary:
         return [Wallet.of(w) for w in views]
 
     @classmethod
-    def from_row(cls, c: m.Client) -> ClientSummary:
+    def from_row(cls, c: m.Client | ListedClient) -> ClientSummary:
         return cls(id=strawberry.ID(str(c.id)), user_id=strawberry.ID(str(c.user_id)), status=ClientStatus(c.status),
                    kind=c.kind, name=c.full_name,
                    country=c.country, desk=c.desk, risk_level=c.risk_level, created_at=c.created_at)

@@ -111,7 +111,7 @@ async def test_bad_filter_values_are_typed_errors(http: httpx.AsyncClient, sessi
                             ({"d": "   "}, "DESK_INVALID"), ({"d": "x" * 65}, "DESK_INVALID"),
                             ({"q": "ab"}, "SEARCH_QUERY_INVALID"), ({"q": " a  b "}, "SEARCH_QUERY_INVALID"),
                             ({"q": "x" * 101}, "SEARCH_QUERY_INVALID"),
-                            ({"a": "not-a-cursor"}, "INVALID_CURSOR"), ({"f": 0}, "INVALID_PAGE_SIZE")):
+                            ({"a": "not-a-cursor"}, "INVALID_PAGE_ARGUMENTS"), ({"f": 0}, "INVALID_PAGE_ARGUMENTS")):
         body = await staff(CLIENTS, variables)
         assert body["data"] is None and body["errors"][0]["extensions"]["code"] == code, (variables, body)
     unknown = await staff(CLIENTS, {"s": "SLEEPING"})
