@@ -101,6 +101,12 @@ async def get_break(session: AsyncSession, break_id: int, *, lock: bool = False)
     return _view(row)
 
 
+async def breaks_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, BreakView]:
+    rows = (await session.execute(text(
+        f"SELECT {_COLUMNS} FROM reconciliation_breaks WHERE id = ANY(:ids)"), {"ids": ids})).all()  # noqa: S608
+    return {v.id: v for v in map(_view, rows)}
+
+
 async def list_breaks(
     session: AsyncSession, *, run_id: int | None, status: BreakStatus | None, kind: BreakKind | None,
     page: PageRequest,

@@ -163,6 +163,12 @@ async def get_run(session: AsyncSession, run_id: int) -> RunView:
     return _view(row)
 
 
+async def runs_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, RunView]:
+    rows = (await session.execute(text(
+        f"SELECT {_RUN_COLUMNS} FROM reconciliation_runs WHERE id = ANY(:ids)"), {"ids": ids})).all()  # noqa: S608
+    return {v.id: v for v in map(_view, rows)}
+
+
 async def list_runs(session: AsyncSession, page: PageRequest) -> Page[RunView]:
     return await sql_page(session, page, columns=_RUN_COLUMNS, source="reconciliation_runs", where=[], params={},
                           key=("created_at", "id"), descending=True, convert=_view)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -8,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.reconciliation import breaks, runs, settlement
-from domain.reconciliation.errors import AdjustmentEntryNotFound, AssigneeNotFound, BreakNotFound, RunNotFound
+from domain.reconciliation.errors import AdjustmentEntryNotFound
+from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
 from schema.context import Context
 from schema.errors import payload_or_errors
+from schema.node import AnyId, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.reconciliation.types import (
@@ -31,10 +34,36 @@ MANAGE = "reconciliation.manage"
 
 
 def _id(value: strawberry.ID | str, error: type[DomainError], field: str) -> int:
+    """A ledger entry's id (entries are not Nodes): a malformed one is not found."""
     try:
         return int(value)
     except (TypeError, ValueError):
         raise error("no such object", field=field) from None
+
+
+def _staff(ctx: Context) -> bool:
+    return ctx.actor.kind is ActorKind.STAFF and ctx.actor.has(MANAGE)
+
+
+@node_type("ReconciliationRun")
+async def _run_nodes(ctx: Context, keys: Sequence[int]) -> list[ReconciliationRun | None]:
+    """Staff with reconciliation.manage, as reconciliationRun."""
+    if not _staff(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await runs.runs_by_ids(session, list(keys))
+    return [ReconciliationRun.of(r) if (r := found.get(k)) else None for k in keys]
+
+
+@node_type("ReconciliationBreak")
+async def _break_nodes(ctx: Context, keys: Sequence[int]) -> list[ReconciliationBreak | None]:
+    """Staff with reconciliation.manage, as reconciliationBreaks (with their comments)."""
+    if not _staff(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await breaks.breaks_by_ids(session, list(keys))
+        converted = {b.database_id: b for b in await _with_comments(session, list(found.values()))}
+    return [converted.get(strawberry.ID(str(k))) for k in keys]
 
 
 def _run_key(r: runs.RunView) -> tuple[datetime, int]:
@@ -63,9 +92,9 @@ class ReconciliationQueries:
         return to_connection(page, ReconciliationRun.of, _run_key)
 
     @strawberry.field(permission_classes=[Requires(MANAGE)], description="One run with its summary.")
-    async def reconciliation_run(self, info: Info[Context, Any], id: strawberry.ID) -> ReconciliationRun:
+    async def reconciliation_run(self, info: Info[Context, Any], id: AnyId) -> ReconciliationRun:
         async with info.context.session() as session:
-            return ReconciliationRun.of(await runs.get_run(session, _id(id, RunNotFound, "id")))
+            return ReconciliationRun.of(await runs.get_run(session, key_of(id, "ReconciliationRun")))
 
     @strawberry.field(permission_classes=[Requires(MANAGE)], description="Breaks, newest first, with comments.")
     async def reconciliation_breaks(
@@ -75,7 +104,7 @@ class ReconciliationQueries:
         req = page_request(info, first, after, last, before)
         f = filter or ReconciliationBreakFilter()
         async with info.context.session() as session:
-            run_id = _id(f.run_id, RunNotFound, "filter.runId") if f.run_id is not None else None
+            run_id = key_of(f.run_id, "ReconciliationRun", field="filter.runId") if f.run_id is not None else None
             if run_id is not None:
                 await runs.get_run(session, run_id)
             page = await breaks.list_breaks(
@@ -104,11 +133,11 @@ class ReconciliationMutations:
         return await payload_or_errors(work, lambda errors: RunReconciliationPayload(errors=errors))
 
     @strawberry.mutation(permission_classes=[Requires(MANAGE)], description="Assign a break to a staff user.")
-    async def assign_break(self, info: Info[Context, Any], id: strawberry.ID, user_id: strawberry.ID) -> BreakPayload:
+    async def assign_break(self, info: Info[Context, Any], id: AnyId, user_id: AnyId) -> BreakPayload:
         ctx = info.context
 
         async def work() -> BreakPayload:
-            bid, uid = _id(id, BreakNotFound, "id"), _id(user_id, AssigneeNotFound, "userId")
+            bid, uid = key_of(id, "ReconciliationBreak"), key_of(user_id, "StaffUser", field="userId")
 
             async def txn(s: AsyncSession) -> ReconciliationBreak:
                 return (await _with_comments(s, [await breaks.assign_break(s, ctx.actor, bid, uid)]))[0]
@@ -118,11 +147,11 @@ class ReconciliationMutations:
         return await payload_or_errors(work, lambda errors: BreakPayload(errors=errors))
 
     @strawberry.mutation(permission_classes=[Requires(MANAGE)], description="Add a comment to a break.")
-    async def comment_on_break(self, info: Info[Context, Any], id: strawberry.ID, text: str) -> CommentOnBreakPayload:
+    async def comment_on_break(self, info: Info[Context, Any], id: AnyId, text: str) -> CommentOnBreakPayload:
         ctx = info.context
 
         async def work() -> CommentOnBreakPayload:
-            bid = _id(id, BreakNotFound, "id")
+            bid = key_of(id, "ReconciliationBreak")
             made = await ctx.transaction(lambda s: breaks.comment_on_break(s, ctx.actor, bid, text))
             return CommentOnBreakPayload(comment=BreakComment.of(made))
 
@@ -131,12 +160,12 @@ class ReconciliationMutations:
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Close a break with the adjustment entry that fixed it, or an explanation.")
     async def resolve_break(
-        self, info: Info[Context, Any], id: strawberry.ID, resolution: BreakResolutionInput,
+        self, info: Info[Context, Any], id: AnyId, resolution: BreakResolutionInput,
     ) -> BreakPayload:
         ctx = info.context
 
         async def work() -> BreakPayload:
-            bid = _id(id, BreakNotFound, "id")
+            bid = key_of(id, "ReconciliationBreak")
             entry = (_id(resolution.adjustment_entry_id, AdjustmentEntryNotFound, "resolution.adjustmentEntryId")
                      if resolution.adjustment_entry_id is not None else None)
 

@@ -12,6 +12,7 @@ from domain.reconciliation.runs import RunView
 from domain.reconciliation.settlement import ImportedReport
 from domain.shared.money import decimal_text
 from schema.errors import UserError
+from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id
 
 
 @strawberry.enum(description="Where a break was found.")
@@ -66,8 +67,8 @@ class ReconciliationSummary:
 
 
 @strawberry.type(description="One reconciliation as of a cutoff, over (windowStart, cutoff].")
-class ReconciliationRun:
-    id: strawberry.ID
+class ReconciliationRun(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     cutoff: datetime
     window_start: datetime
     status: str
@@ -88,8 +89,9 @@ class ReconciliationRun:
         ]
         summary = ReconciliationSummary(matched=int(raw.get("matched", 0)), breaks=int(raw.get("breaks", 0)),
                                         open_breaks=int(raw.get("openBreaks", 0)), sections=sections)
-        return cls(id=strawberry.ID(str(run.id)), cutoff=run.cutoff, window_start=run.window_start, status=run.status,
-                   attempts=run.attempts, duration_ms=run.duration_ms, started_at=run.started_at,
+        return cls(id=global_id("ReconciliationRun", run.id), database_id=strawberry.ID(str(run.id)), cutoff=run.cutoff,
+                   window_start=run.window_start, status=run.status, attempts=run.attempts,
+                   duration_ms=run.duration_ms, started_at=run.started_at,
                    finished_at=run.finished_at, summary=summary)
 
 
@@ -107,9 +109,9 @@ class BreakComment:
 
 
 @strawberry.type(description="A difference between two sides, with each side's evidence and a suggested cause.")
-class ReconciliationBreak:
-    id: strawberry.ID
-    run_id: strawberry.ID
+class ReconciliationBreak(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
+    run_id: strawberry.ID = strawberry.field(description="The run's global id (ReconciliationRun.id).")
     section: ReconciliationSection
     kind: BreakKind
     key: str
@@ -132,7 +134,8 @@ class ReconciliationBreak:
             return strawberry.ID(str(v)) if v is not None else None
 
         return cls(
-            id=strawberry.ID(str(b.id)), run_id=strawberry.ID(str(b.run_id)),
+            id=global_id("ReconciliationBreak", b.id), database_id=strawberry.ID(str(b.id)),
+            run_id=global_id("ReconciliationRun", b.run_id),
             section=ReconciliationSection(b.section), kind=BreakKind(b.kind.value), key=b.key, currency=b.currency,
             amount_diff=decimal_text(b.amount_diff) if b.amount_diff is not None else None,
             evidence=cast(JSON, b.evidence),
@@ -144,7 +147,7 @@ class ReconciliationBreak:
 
 @strawberry.input
 class ReconciliationBreakFilter:
-    run_id: strawberry.ID | None = None
+    run_id: strawberry.ID | None = strawberry.field(default=None, description=RAW_ID_NOTE)
     status: BreakStatus | None = None
     kind: BreakKind | None = None
 

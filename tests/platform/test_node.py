@@ -35,7 +35,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on Dispute { databaseId paymentId }
   ... on TradingAccount { databaseId login }
   ... on Session { databaseId device } ... on ApiToken { databaseId name }
-  ... on Role { databaseId name } ... on StaffUser { databaseId email } }"""
+  ... on Role { databaseId name } ... on StaffUser { databaseId email }
+  ... on ReconciliationRun { databaseId status } ... on ReconciliationBreak { databaseId runId } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -105,15 +106,22 @@ async def world(session_factory: Any, settings: Any) -> tuple[int, dict[str, int
     return uid, await owned_objects(session_factory, settings, uid)
 
 
-ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "Role", "StaffUser"}
 # Objects of staff-only types, round-tripped by staff with the type's permission.
-STAFF_TYPES = {"Role": "staff.manage", "StaffUser": "staff.manage"}
+STAFF_TYPES = {"Role": "staff.manage", "StaffUser": "staff.manage", "ReconciliationRun": "reconciliation.manage",
+               "ReconciliationBreak": "reconciliation.manage"}
+ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", *STAFF_TYPES}
 
 
 async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
-    async with session_factory() as s:
+    async with session_factory() as s, s.begin():
         role = await s.scalar(text("SELECT id FROM roles ORDER BY id LIMIT 1"))
-    return {"Role": int(role), "StaffUser": staff_id}
+        run = await s.scalar(text(  # a cutoff long before any real run's
+            "INSERT INTO reconciliation_runs (cutoff, window_start, status) VALUES "
+            "(timestamptz '1990-01-01' + random() * interval '3000 days', timestamptz '1989-01-01', 'done') RETURNING id"))
+        brk = await s.scalar(text(
+            "INSERT INTO reconciliation_breaks (run_id, section, kind, key, evidence, suggested_cause) VALUES "
+            "(:r, 'psp', 'missing_at_psp', 'node-test', '{}', 'test') RETURNING id"), {"r": run})
+    return {"Role": int(role), "StaffUser": staff_id, "ReconciliationRun": int(run), "ReconciliationBreak": int(brk)}
 
 
 def test_every_node_type_has_a_loader_and_a_round_trip(schema) -> None:
