@@ -8,6 +8,7 @@ with a stable `extensions.code`; every other exception is masked and logged with
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -15,6 +16,7 @@ import strawberry
 import structlog
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.types.field import StrawberryField
 
 from domain.shared.errors import KNOWN_CODES, DomainError, InvalidFields
 
@@ -48,6 +50,35 @@ def _import_domain_errors() -> None:
 
 _import_domain_errors()
 ErrorCode = build_error_code_enum()
+
+
+DECLARED_ERRORS = re.compile(r"Error codes: (none|`[A-Z0-9_]+`(?:, `[A-Z0-9_]+`)*)\.$")
+
+
+def declares_errors(*codes: str) -> Callable[[StrawberryField], StrawberryField]:
+    """The error codes a mutation's payload can carry in `errors`, written into its schema
+    description ("Error codes: `A`, `B`." or "Error codes: none.") so generated clients can switch on
+    them. Goes above `@strawberry.mutation`. Every mutation declares (tests/platform/test_declared_errors.py)
+    and the test suite fails when a mutation returns a code it did not declare (tests/conftest.py)."""
+    unknown = sorted(set(codes) - KNOWN_CODES)
+    if unknown:
+        raise ValueError(f"undeclared error code(s) {unknown}: declare them in domain/<context>/errors.py")
+    listed = ", ".join(f"`{code}`" for code in sorted(set(codes))) or "none"
+
+    def declare(field: StrawberryField) -> StrawberryField:
+        note = f"Error codes: {listed}."
+        field.description = f"{field.description}\n\n{note}" if field.description else note
+        return field
+
+    return declare
+
+
+def declared_errors(description: str | None) -> frozenset[str] | None:
+    """The codes a mutation's description declares (None: it declares nothing)."""
+    found = DECLARED_ERRORS.search(description or "")
+    if found is None:
+        return None
+    return frozenset() if found[1] == "none" else frozenset(code.strip("`") for code in found[1].split(", "))
 
 
 @strawberry.type(description="An expected failure: which input field, what happened, a stable code.")

@@ -29,8 +29,22 @@ from api.migrate import upgrade
 from domain.shared.db import asyncpg_dsn, normalise_database_url
 from domain.shared.settings import Settings
 from sandbox.serving import free_port as free_port  # the tests import it from here
+from tests import declared_errors
 
 ROOT = Path(__file__).resolve().parent.parent
+
+declared_errors.install()
+
+
+@pytest.fixture(autouse=True)
+def _mutations_return_only_declared_errors() -> Iterator[None]:
+    """A mutation that returns an error code its schema description does not declare fails the test
+    (tests/declared_errors.py): generated clients switch on the declared codes."""
+    start = len(declared_errors.VIOLATIONS)
+    yield
+    seen = declared_errors.VIOLATIONS[start:]
+    del declared_errors.VIOLATIONS[start:]
+    assert not seen, "UNDECLARED: " + "; ".join(sorted(set(seen)))
 # The runtime role is server-wide and shared by concurrent runs; a password only matters where the
 # server does not trust local connections.
 RUNTIME_TEST_PASSWORD = "forexcrm-runtime-test"

@@ -13,7 +13,7 @@ from domain.trading.models import TradingAccount
 from schema.account_types.types import AccountTypeInput, AccountTypeOffer, AccountTypePayload, OpenMyLiveAccountInput
 from schema.clients.types import LiveAccount, LiveAccountPayload
 from schema.context import Context
-from schema.errors import payload_or_errors
+from schema.errors import declares_errors, payload_or_errors
 from schema.permissions import IsAuthenticated, Requires
 
 Ctx = Info[Context, Any]
@@ -46,12 +46,20 @@ async def _save(ctx: Context, fn: Any) -> AccountTypePayload:
 
 @strawberry.type
 class AccountTypeMutations:
+    @declares_errors(
+        "ACCOUNT_TYPE_EXISTS", "AMOUNT_PRECISION", "INVALID_AMOUNT", "INVALID_BROKERAGE_CONFIGURATION",
+        "UNKNOWN_CURRENCY",
+    )
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Staff: create an account type clients may open (audited).")
     async def create_account_type(self, info: Ctx, input: AccountTypeInput) -> AccountTypePayload:
         ctx = info.context
         return await _save(ctx, lambda s: account_types.create_account_type(s, ctx.actor, input.spec()))
 
+    @declares_errors(
+        "ACCOUNT_TYPE_NOT_FOUND", "AMOUNT_PRECISION", "INVALID_AMOUNT", "INVALID_BROKERAGE_CONFIGURATION",
+        "UNKNOWN_CURRENCY",
+    )
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Staff: change an account type (by code; audited). Accounts already open keep "
                                      "their group and leverage.")
@@ -59,12 +67,17 @@ class AccountTypeMutations:
         ctx = info.context
         return await _save(ctx, lambda s: account_types.update_account_type(s, ctx.actor, input.spec()))
 
+    @declares_errors("ACCOUNT_TYPE_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Staff: stop (or resume) offering an account type (audited).")
     async def set_account_type_enabled(self, info: Ctx, code: str, enabled: bool) -> AccountTypePayload:
         ctx = info.context
         return await _save(ctx, lambda s: account_types.set_account_type_enabled(s, ctx.actor, code, enabled))
 
+    @declares_errors(
+        "ACCOUNT_CURRENCY_NOT_OFFERED", "ACCOUNT_TYPE_NOT_FOUND", "CONFLICT", "INVALID_STATUS_TRANSITION",
+        "LEVERAGE_ABOVE_CAP", "NOT_FOUND", "NO_GROUP_MAPPING", "TRADING_UNKNOWN_PLATFORM", "UNKNOWN_CURRENCY",
+    )
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Open a live trading account of an offered type in one of its currencies "
                                      "(approved clients; idempotent per key).")

@@ -18,7 +18,7 @@ from schema.announcements.types import (
     PostAnnouncementPayload,
 )
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors
+from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.events import shared
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
@@ -43,6 +43,7 @@ class AnnouncementQueries:
 
 @strawberry.type
 class AnnouncementMutations:
+    @declares_errors("VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("system.announce")])
     async def post_announcement(
         self, info: Info[Context, Any], input: PostAnnouncementInput

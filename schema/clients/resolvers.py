@@ -83,7 +83,7 @@ from schema.clients.types import (
     StatusEntry,
 )
 from schema.context import Context
-from schema.errors import PublicError, UserError, payload_or_errors, user_error
+from schema.errors import PublicError, UserError, declares_errors, payload_or_errors, user_error
 from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
@@ -274,6 +274,7 @@ class ClientQueries:
 
 @strawberry.type
 class ClientMutations:
+    @declares_errors("DISPOSABLE_EMAIL", "INVALID_COUNTRY", "INVALID_EMAIL")
     @strawberry.mutation(description="Record a lead (public): deduped by email, attributed, assigned to sales.")
     async def capture_lead(self, info: Ctx, input: LeadInput) -> LeadPayload:
         ctx = info.context
@@ -286,6 +287,12 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: LeadPayload(errors=e))
 
+    @declares_errors(
+        "ACCOUNT_DISABLED", "DISPOSABLE_EMAIL", "DUPLICATE_REGISTRATION", "EMAIL_TAKEN",
+        "IB_CHANGE_BEFORE_LAST_CHANGE", "IB_CLIENT_ALREADY_ATTRIBUTED", "IB_CLIENT_NOT_FOUND",
+        "IB_REFERRAL_CODE_UNKNOWN", "IB_SELF_REFERRAL", "INVALID_CREDENTIALS", "INVALID_EMAIL",
+        "PASSWORD_LOGIN_DISABLED", "RATE_LIMITED", "TOTP_INVALID", "TOTP_REPLAYED", "TOTP_REQUIRED", "WEAK_PASSWORD",
+    )
     @strawberry.mutation(description="Register as a client; a verification link is emailed.")
     async def register_client(self, info: Ctx, input: RegisterClientInput) -> RegisterClientPayload:
         ctx = info.context
@@ -311,6 +318,7 @@ class ClientMutations:
 
         return await payload_or_errors(work, lambda e: RegisterClientPayload(errors=e))
 
+    @declares_errors("INVALID_STATUS_TRANSITION", "TOKEN_INVALID")
     @strawberry.mutation(description="Confirm your email address with the token from the emailed link.")
     async def verify_client_email(self, info: Ctx, token: str) -> MyClientPayload:
         ctx = info.context
@@ -320,6 +328,10 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: MyClientPayload(errors=e))
 
+    @declares_errors(
+        "INVALID_COUNTRY", "INVALID_PHONE", "INVALID_STATUS_TRANSITION", "JURISDICTION_NOT_SERVED", "NOT_FOUND",
+        "UNDER_AGE", "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Complete or correct your profile.")
     async def update_my_profile(self, info: Ctx, input: ProfileInput) -> MyClientPayload:
         ctx = info.context
@@ -331,6 +343,10 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: MyClientPayload(errors=e))
 
+    @declares_errors(
+        "DOCUMENT_EMPTY", "DOCUMENT_TOO_LARGE", "DOCUMENT_TYPE_REFUSED", "INVALID_STATUS_TRANSITION", "NOT_FOUND",
+        "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Upload a KYC document (GraphQL multipart request): PDF, JPEG, PNG, WebP, HEIC.")
     async def upload_document(self, info: Ctx, kind: str, file: Upload,
@@ -349,6 +365,7 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: DocumentPayload(errors=e))
 
+    @declares_errors("INVALID_QUESTIONNAIRE_ANSWERS", "INVALID_STATUS_TRANSITION", "NOT_FOUND")
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Answer the questionnaire.")
     async def submit_questionnaire(self, info: Ctx, answers: list[AnswerInput]) -> QuestionnairePayload:
         ctx = info.context
@@ -361,6 +378,7 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: QuestionnairePayload(errors=e))
 
+    @declares_errors("INVALID_STATUS_TRANSITION", "NOT_FOUND", "ONBOARDING_STEP_INCOMPLETE")
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Submit your application for review.")
     async def submit_application(self, info: Ctx) -> MyClientPayload:
         ctx = info.context
@@ -371,6 +389,7 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: MyClientPayload(errors=e))
 
+    @declares_errors("INVALID_STATUS_TRANSITION", "NOT_FOUND", "ONBOARDING_STEP_INCOMPLETE")
     @strawberry.mutation(permission_classes=[Requires("clients.update")],
                          description="Submit a client's application on their behalf.")
     async def submit_client_for_review(self, info: Ctx, client_id: strawberry.ID) -> ClientPayload:
@@ -382,6 +401,7 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: ClientPayload(errors=e))
 
+    @declares_errors("NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("kyc.review")], description="Accept or reject a document.")
     async def review_document(self, info: Ctx, document_id: strawberry.ID, accept: bool,
                               reason: str = "") -> DocumentPayload:
@@ -394,6 +414,10 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: DocumentPayload(errors=e))
 
+    @declares_errors(
+        "FOUR_EYES_RELATED_APPROVER", "INVALID_STATUS_TRANSITION", "NOT_FOUND", "SCREENING_HIT_UNRESOLVED",
+        "SECOND_APPROVER_REQUIRED", "SUBMITTER_CANNOT_APPROVE", "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[Requires("kyc.approve")],
                          description="Approve, reject or request more information (four eyes for high risk).")
     async def decide_client(self, info: Ctx, client_id: strawberry.ID, decision: ReviewDecision,
@@ -408,6 +432,10 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: ClientPayload(errors=e))
 
+    @declares_errors(
+        "ACCOUNT_CURRENCY_NOT_OFFERED", "ACCOUNT_TYPE_NOT_FOUND", "CONFLICT", "INVALID_STATUS_TRANSITION",
+        "LEVERAGE_ABOVE_CAP", "NOT_FOUND", "NO_GROUP_MAPPING", "TRADING_UNKNOWN_PLATFORM", "UNKNOWN_CURRENCY",
+    )
     @strawberry.mutation(permission_classes=[Requires("trading.manage")],
                          description="Open an approved client's live account (idempotent per key).")
     async def open_live_account(self, info: Ctx, client_id: strawberry.ID, idempotency_key: str = "initial",
@@ -425,6 +453,7 @@ class ClientMutations:
 
         return await payload_or_errors(work, lambda e: LiveAccountPayload(errors=e))
 
+    @declares_errors("NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("clients.notes")],
                          description="Log a note, call, email or message on a client.")
     async def log_client_communication(self, info: Ctx, client_id: strawberry.ID, kind: str, body: str,
@@ -439,6 +468,7 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: CommunicationPayload(errors=e))
 
+    @declares_errors("INVALID_BROKERAGE_CONFIGURATION", "INVALID_COUNTRY")
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Set whether a country is served, regulated or high risk.")
     async def set_jurisdiction(self, info: Ctx, country: str, served: bool, regulated: bool, regulator: str = "",
@@ -454,6 +484,7 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: ConfigPayload(errors=e))
 
+    @declares_errors("INVALID_BROKERAGE_CONFIGURATION", "UNKNOWN_CURRENCY")
     @strawberry.mutation(permission_classes=[Requires("config.manage")], description="Define an account type.")
     async def set_account_type(self, info: Ctx, code: str, name: str, pricing: str,
                                currencies: list[str]) -> ConfigPayload:
@@ -466,6 +497,10 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: ConfigPayload(errors=e))
 
+    @declares_errors(
+        "INVALID_BROKERAGE_CONFIGURATION", "INVALID_COUNTRY", "NOT_FOUND", "TRADING_SERVER_NOT_FOUND",
+        "UNKNOWN_CURRENCY",
+    )
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Map (jurisdiction, account type, currency, book, risk category) to a group.")
     async def set_group_mapping(self, info: Ctx, jurisdiction: str, account_type: str, currency: str, book: str,
@@ -480,6 +515,7 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: ConfigPayload(errors=e))
 
+    @declares_errors("INVALID_BROKERAGE_CONFIGURATION", "INVALID_COUNTRY")
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Cap leverage per jurisdiction and asset class, or per risk category.")
     async def set_leverage_cap(self, info: Ctx, scope: str, key: str, asset_class: str,
@@ -496,6 +532,7 @@ class ClientMutations:
 
 @strawberry.type
 class ClientMoreMutations:
+    @declares_errors("EXTERNAL_SERVICE_UNAVAILABLE", "INVALID_STATUS_TRANSITION", "NOT_FOUND")
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Start identity verification: the KYC provider's applicant and SDK token.")
     async def start_kyc_verification(self, info: Ctx) -> KycVerificationPayload:
@@ -508,6 +545,10 @@ class ClientMoreMutations:
 
         return await payload_or_errors(work, lambda e: KycVerificationPayload(errors=e))
 
+    @declares_errors(
+        "INVALID_STATUS_TRANSITION", "LEVERAGE_ABOVE_CAP", "LEVERAGE_REQUEST_PENDING", "NOT_FOUND",
+        "TRADING_UNKNOWN_PLATFORM", "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Ask for a different leverage on one of your live accounts.")
     async def request_leverage_change(self, info: Ctx, account_id: strawberry.ID,
@@ -523,6 +564,10 @@ class ClientMoreMutations:
 
         return await payload_or_errors(work, lambda e: LeverageRequestPayload(errors=e))
 
+    @declares_errors(
+        "INVALID_STATUS_TRANSITION", "LEVERAGE_ABOVE_CAP", "NOT_FOUND", "TRADING_UNKNOWN_PLATFORM",
+        "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[Requires("trading.manage")],
                          description="Approve or reject a leverage change waiting for staff.")
     async def decide_leverage_change(self, info: Ctx, id: strawberry.ID, approve: bool,
@@ -538,6 +583,7 @@ class ClientMoreMutations:
 
         return await payload_or_errors(work, lambda e: LeverageRequestPayload(errors=e))
 
+    @declares_errors("INVALID_COUNTRY", "NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Assign new leads by country and language to a desk, round robin among staff.")
     async def add_sales_rule(self, info: Ctx, desk: str, assignee_ids: list[strawberry.ID], country: str | None = None,
@@ -552,6 +598,7 @@ class ClientMoreMutations:
 
         return await _mutate(ctx, txn, lambda e: SalesRulePayload(errors=e))
 
+    @declares_errors("INVALID_BROKERAGE_CONFIGURATION", "INVALID_COUNTRY")
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Set which client statuses may deposit and withdraw in a jurisdiction ('*': "
                                      "the default for jurisdictions without a gate and clients of unknown country).")
@@ -567,6 +614,7 @@ class ClientMoreMutations:
 
         return await _mutate(ctx, txn, lambda e: PaymentStatusGatePayload(errors=e))
 
+    @declares_errors("INVALID_BROKERAGE_CONFIGURATION")
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Publish a new version of the appropriateness questionnaire.")
     async def publish_questionnaire(self, info: Ctx, definition: JSON) -> PublishQuestionnairePayload:

@@ -13,7 +13,7 @@ from domain.clients import desks, document_links, search
 from domain.clients.access import client_for, parse_id
 from schema.clients.types import ClientPayload, ClientSummary
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors
+from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.pagination import Connection, keyed_connection, page_request
 from schema.permissions import Requires
 
@@ -59,6 +59,7 @@ class ClientStaffQueries:
 
 @strawberry.type
 class ClientStaffMutations:
+    @declares_errors("DESK_INVALID", "NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires("clients.assign_desk")],
                          description="Put a client on a desk (null: no desk); staff scoped to that desk see them.")
     async def assign_client_desk(self, info: Ctx, client_id: strawberry.ID, desk: str | None,
@@ -75,6 +76,7 @@ class ClientStaffMutations:
 
         return await payload_or_errors(work, lambda e: ClientPayload(errors=e))
 
+    @declares_errors("NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires("kyc.review")],
                          description="A link (GET, about 60 s, this session only) that shows one KYC document; "
                                      "issuing and every opening are audited.")

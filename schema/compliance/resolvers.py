@@ -14,7 +14,7 @@ from domain.compliance import lists, screening
 from schema.clients.types import ScreeningHit, ScreeningHitPayload
 from schema.compliance.signals import SignalMutations, SignalQueries
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors
+from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
@@ -51,6 +51,7 @@ class ComplianceQueries:
 
 @strawberry.type
 class ComplianceMutations:
+    @declares_errors("INVALID_SCREENING_LIST")
     @strawberry.mutation(permission_classes=[Requires("compliance.manage")],
                          description="Load a sanctions/PEP list file (format ftm or ofac); clients are re-screened.")
     async def import_screening_list(self, info: Ctx, name: str, format: str, file: Upload) -> ScreeningListPayload:
@@ -68,6 +69,7 @@ class ComplianceMutations:
 
         return await payload_or_errors(work, lambda e: ScreeningListPayload(errors=e))
 
+    @declares_errors("INVALID_STATUS_TRANSITION", "NOT_FOUND", "SCREENING_ALREADY_RESOLVED")
     @strawberry.mutation(permission_classes=[Requires("kyc.review")],
                          description="Confirm (blocks the client) or dismiss a screening hit.")
     async def resolve_screening_hit(self, info: Ctx, result_id: strawberry.ID, confirmed: bool,

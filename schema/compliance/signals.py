@@ -16,7 +16,7 @@ from domain.payments import signals
 from domain.payments.signals import PaymentSignal
 from schema.clients.ids import client_id_of
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors
+from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
@@ -95,6 +95,7 @@ class SignalQueries:
 
 @strawberry.type
 class SignalMutations:
+    @declares_errors("NOT_FOUND", "SIGNAL_ALREADY_REVIEWED", "SIGNAL_NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("compliance.review")],
                          description="Escalate, dismiss or confirm a signal, with a note (who and when are kept).")
     async def review_payment_signal(self, info: Ctx, signal_id: strawberry.ID, decision: SignalDecision,

@@ -9,7 +9,7 @@ from strawberry.types import Info
 from domain.fx import quotes, rates
 from domain.ledger.errors import WalletNotFound
 from schema.context import Context
-from schema.errors import payload_or_errors
+from schema.errors import declares_errors, payload_or_errors
 from schema.fx.types import ExchangeQuote, FxRate, QuoteExchangeInput, QuoteExchangePayload, RefreshFxRatesPayload
 from schema.permissions import IsAuthenticated, Requires
 
@@ -25,6 +25,10 @@ class FxQueries:
 
 @strawberry.type
 class FxMutations:
+    @declares_errors(
+        "AMOUNT_PRECISION", "CURRENCY_MISMATCH", "FX_RATE_STALE", "INVALID_AMOUNT", "RATE_UNAVAILABLE",
+        "UNKNOWN_CURRENCY", "WALLET_NOT_FOUND",
+    )
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="A quote to exchange between two of your wallets: the rate (markup included), "
                                      "both amounts and when it expires. Accept it with exchange(quoteId).")
@@ -44,6 +48,7 @@ class FxMutations:
 
         return await payload_or_errors(work, lambda errors: QuoteExchangePayload(errors=errors))
 
+    @declares_errors("EXTERNAL_SERVICE_UNAVAILABLE", "FX_SOURCE_UNAVAILABLE", "FX_UNKNOWN_SOURCE")
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Staff: fetch the configured source's rates now and store them (audited).")
     async def refresh_fx_rates(self, info: Info[Context, Any]) -> RefreshFxRatesPayload:

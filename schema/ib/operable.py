@@ -22,7 +22,7 @@ from domain.shared.actor import ActorKind
 from domain.shared.db import utcnow
 from domain.shared.money import at_scale
 from schema.context import Context
-from schema.errors import PublicError, UserError, payload_or_errors
+from schema.errors import PublicError, UserError, declares_errors, payload_or_errors
 from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read
 from schema.ib.types import IbPayout
 from schema.pagination import Connection, page_request, to_connection
@@ -357,6 +357,7 @@ RUN_OPERATION = "ib.payout_run"
 
 @strawberry.type
 class IbOperableMutations:
+    @declares_errors("IB_ALREADY_APPLIED", "IB_ALREADY_PARTNER", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[IsApplicant],
                          description="Apply to become an IB (one open application at a time).")
     async def apply_for_ib(self, info: Ctx, input: ApplyForIbInput) -> IbApplicationPayload:
@@ -370,6 +371,10 @@ class IbOperableMutations:
 
         return await payload_or_errors(work, _application_errors)
 
+    @declares_errors(
+        "IB_APPLICATION_NOT_FOUND", "IB_NOT_FOUND", "IB_NOT_PENDING", "IB_PLAN_NOT_FOUND", "IB_PLAN_VERSION_OVERLAP",
+        "IB_RETROACTIVE_NOT_ALLOWED",
+    )
     @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
                          description="Staff: approve an IB application under a parent, on a plan.")
     async def approve_ib_application(self, info: Ctx, input: ApproveIbApplicationInput) -> IbApplicationPayload:
@@ -387,6 +392,7 @@ class IbOperableMutations:
 
         return await payload_or_errors(work, _application_errors)
 
+    @declares_errors("IB_APPLICATION_NOT_FOUND", "IB_NOT_PENDING", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
                          description="Staff: reject an IB application with a reason the applicant sees.")
     async def reject_ib_application(self, info: Ctx, input: RejectIbApplicationInput) -> IbApplicationPayload:
@@ -401,6 +407,7 @@ class IbOperableMutations:
 
         return await payload_or_errors(work, _application_errors)
 
+    @declares_errors("IB_NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[IsSignedInIb],
                          description="IB portal: a new referral link (its code is generated, unguessable).")
     async def create_my_ib_referral_link(self, info: Ctx, input: CreateMyIbReferralLinkInput) -> IbReferralLinkPayload:
@@ -418,6 +425,7 @@ class IbOperableMutations:
 
         return await payload_or_errors(work, _link_errors)
 
+    @declares_errors("IB_LINK_NOT_FOUND", "IB_NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[IsSignedInIb], description="IB portal: rename one of your links.")
     async def rename_my_ib_referral_link(self, info: Ctx, input: RenameMyIbReferralLinkInput) -> IbReferralLinkPayload:
         ctx = info.context
@@ -431,6 +439,7 @@ class IbOperableMutations:
 
         return await payload_or_errors(work, _link_errors)
 
+    @declares_errors("IB_LINK_DISABLED", "IB_LINK_NOT_FOUND", "IB_NOT_FOUND")
     @strawberry.mutation(permission_classes=[IsSignedInIb],
                          description="IB portal: disable one of your links (it stops attributing and counting).")
     async def disable_my_ib_referral_link(self, info: Ctx,
@@ -446,6 +455,12 @@ class IbOperableMutations:
 
         return await payload_or_errors(work, _link_errors)
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "IB_NOT_FOUND", "IB_PAYOUT_CYCLE_MISMATCH",
+        "IB_PAYOUT_PERIOD_INVALID", "IB_PAYOUT_PERIOD_NOT_CLOSED", "IDEMPOTENCY_IN_PROGRESS",
+        "IDEMPOTENCY_KEY_REUSED", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY",
+        "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[Requires("ib.payouts")],
                          description="Staff: run the payouts of a closed period now (what the 00:15 job does). A "
                                      "repeat with the same idempotency key replays; any second run of the period "

@@ -22,7 +22,7 @@ from domain.shared.db import utcnow
 from domain.shared.errors import ValidationFailed
 from domain.shared.money import parse_decimal
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors
+from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read
 from schema.ib.operable import IbOperableMutations, IbOperableQueries, IbPartnerLinkQueries
 from schema.ib.types import (
@@ -248,12 +248,17 @@ def _errors(errors: list[UserError]) -> IbPayoutsPayload:
 
 @strawberry.type
 class IbMutations:
+    @declares_errors("CONFLICT", "UNKNOWN_CURRENCY", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")], description="Staff: a new commission plan.")
     async def create_ib_plan(self, info: Ctx, input: CreateIbPlanInput) -> IbChangePayload:
         actor = info.context.actor
         return await _change(info, lambda s: plans.create_plan(s, actor, name=input.name, currency=input.currency,
                                                                 is_default=input.is_default))
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "IB_PLAN_EXCEEDS_CAP", "IB_PLAN_INVALID", "IB_PLAN_NOT_FOUND", "IB_PLAN_VERSION_OVERLAP",
+        "IB_RETROACTIVE_NOT_ALLOWED", "INVALID_AMOUNT", "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")],
                          description="Staff: a plan version in force from validFrom (never overlapping another).")
     async def add_ib_plan_version(self, info: Ctx, input: AddIbPlanVersionInput) -> IbChangePayload:
@@ -267,6 +272,7 @@ class IbMutations:
 
         return await _change(info, fn)
 
+    @declares_errors("IB_NOT_FOUND", "IB_PLAN_NOT_FOUND", "IB_PLAN_VERSION_OVERLAP", "IB_RETROACTIVE_NOT_ALLOWED")
     @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")], description="Staff: assign a plan to an IB.")
     async def assign_ib_plan(self, info: Ctx, input: AssignIbPlanInput) -> IbChangePayload:
         actor = info.context.actor
@@ -278,6 +284,7 @@ class IbMutations:
 
         return await _change(info, fn)
 
+    @declares_errors("IB_NOT_FOUND", "IB_NOT_PENDING")
     @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
                          description="Staff: approve an IB application (under its requested or the given parent).")
     async def approve_ib(self, info: Ctx, input: ApproveIbInput) -> IbChangePayload:
@@ -289,6 +296,10 @@ class IbMutations:
 
         return await _change(info, fn)
 
+    @declares_errors(
+        "IB_CHANGE_BEFORE_LAST_CHANGE", "IB_NOT_APPROVED", "IB_NOT_FOUND", "IB_RETROACTIVE_NOT_ALLOWED",
+        "IB_TREE_CYCLE",
+    )
     @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
                          description="Staff: move an IB with its downline under another parent from a date.")
     async def move_ib(self, info: Ctx, input: MoveIbInput) -> IbChangePayload:
@@ -302,6 +313,10 @@ class IbMutations:
 
         return await _change(info, fn)
 
+    @declares_errors(
+        "IB_CHANGE_BEFORE_LAST_CHANGE", "IB_CLIENT_NOT_FOUND", "IB_NOT_FOUND", "IB_RETROACTIVE_NOT_ALLOWED",
+        "IB_SELF_REFERRAL", "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
                          description="Staff: move a client to another IB from a date, with a reason.")
     async def reassign_ib_client(self, info: Ctx, input: ReassignIbClientInput) -> IbChangePayload:
@@ -314,6 +329,7 @@ class IbMutations:
 
         return await _change(info, fn)
 
+    @declares_errors("IB_NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
                          description="Staff: an IB's visible depth, PII flag and payout cycle, minimum and hold.")
     async def update_ib_settings(self, info: Ctx, input: UpdateIbSettingsInput) -> IbChangePayload:
@@ -326,6 +342,11 @@ class IbMutations:
 
         return await _change(info, fn)
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "FOUR_EYES_RELATED_APPROVER",
+        "IB_PAYOUT_EXCEEDS_PAYABLE", "IB_PAYOUT_NOT_FOUND", "IB_PAYOUT_NOT_HELD", "INSUFFICIENT_FUNDS",
+        "INVALID_AMOUNT", "SELF_APPROVAL_FORBIDDEN", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY",
+    )
     @strawberry.mutation(permission_classes=[Requires("ib.payouts")],
                          description="Staff: release a payout held for review (the money moves now).")
     async def approve_ib_payout(self, info: Ctx, input: ApproveIbPayoutInput) -> IbPayoutsPayload:
@@ -354,6 +375,7 @@ async def _dispute(info: Ctx, fn: Callable[[AsyncSession], Awaitable[disputes.Di
 
 @strawberry.type
 class IbDisputeMutations:
+    @declares_errors("IB_NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[IsSignedInIb],
                          description="IB portal: dispute one of your commission lines or a period of them.")
     async def open_my_ib_dispute(self, info: Ctx, input: OpenMyIbDisputeInput) -> IbDisputePayload:
@@ -367,6 +389,7 @@ class IbDisputeMutations:
 
         return await _dispute(info, fn)
 
+    @declares_errors("IB_NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")],
                          description="Staff: open a dispute for an IB on one of its lines or a period.")
     async def open_ib_dispute(self, info: Ctx, input: OpenIbDisputeInput) -> IbDisputePayload:
@@ -379,6 +402,10 @@ class IbDisputeMutations:
 
         return await _dispute(info, fn)
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "IB_DISPUTE_NOT_FOUND", "IB_DISPUTE_NOT_OPEN",
+        "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")],
                          description="Staff: accept a dispute with an adjustment, or reject it, with a reason.")
     async def resolve_ib_dispute(self, info: Ctx, input: ResolveIbDisputeInput) -> IbDisputePayload:
@@ -391,6 +418,11 @@ class IbDisputeMutations:
 
         return await _dispute(info, fn)
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "IB_CLIENT_NOT_FOUND", "IB_CPA_ALREADY_CLAWED_BACK",
+        "IB_CPA_NOT_FOUND", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY",
+        "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")],
                          description="Staff: claw back the CPA paid for a client (fraud), with a reason.")
     async def clawback_ib_cpa(self, info: Ctx, input: ClawbackIbCpaInput) -> IbChangePayload:

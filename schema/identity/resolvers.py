@@ -21,7 +21,7 @@ from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
 from infra.cookies import ACCESS_COOKIE, REFRESH_COOKIE
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors, user_error
+from schema.errors import UserError, declares_errors, payload_or_errors, user_error
 from schema.events import converted
 from schema.identity.types import (
     ApiToken,
@@ -221,6 +221,12 @@ def _int_id(value: strawberry.ID | str, type_name: str = "StaffUser", field: str
 
 @strawberry.type
 class IdentityMutations:
+    @declares_errors(
+        "ACCOUNT_DISABLED", "DISPOSABLE_EMAIL", "DUPLICATE_REGISTRATION", "EMAIL_TAKEN",
+        "IB_CHANGE_BEFORE_LAST_CHANGE", "IB_CLIENT_ALREADY_ATTRIBUTED", "IB_CLIENT_NOT_FOUND",
+        "IB_REFERRAL_CODE_UNKNOWN", "IB_SELF_REFERRAL", "INVALID_CREDENTIALS", "INVALID_EMAIL",
+        "PASSWORD_LOGIN_DISABLED", "RATE_LIMITED", "TOTP_INVALID", "TOTP_REPLAYED", "TOTP_REQUIRED", "WEAK_PASSWORD",
+    )
     @strawberry.mutation(description="Create a client account (its onboarding record and the verification "
                                      "email included) and sign in.")
     async def register(self, info: Ctx, input: RegisterInput) -> AuthPayload:
@@ -239,6 +245,10 @@ class IdentityMutations:
 
         return await payload_or_errors(work, lambda errors: AuthPayload(errors=errors))
 
+    @declares_errors(
+        "ACCOUNT_DISABLED", "INVALID_CREDENTIALS", "INVALID_EMAIL", "PASSWORD_LOGIN_DISABLED", "RATE_LIMITED",
+        "TOTP_INVALID", "TOTP_REPLAYED", "TOTP_REQUIRED",
+    )
     @strawberry.mutation(description="Sign in with email and password (+ a TOTP code when 2FA is on).")
     async def login(self, info: Ctx, input: LoginInput) -> AuthPayload:
         ctx = info.context
@@ -253,6 +263,7 @@ class IdentityMutations:
 
         return await payload_or_errors(work, lambda errors: AuthPayload(errors=errors))
 
+    @declares_errors("ACCOUNT_DISABLED", "REFRESH_TOKEN_REUSED", "TOKEN_EXPIRED", "TOKEN_INVALID")
     @strawberry.mutation(description="Exchange a refresh token (or the refresh cookie) for new tokens.")
     async def refresh_token(self, info: Ctx, refresh_token: str | None = None) -> AuthPayload:
         ctx = info.context
@@ -267,6 +278,7 @@ class IdentityMutations:
 
         return await payload_or_errors(work, lambda errors: AuthPayload(errors=errors))
 
+    @declares_errors("NOT_FOUND", "SESSION_NOT_FOUND")
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Sign out this device. API tokens keep working (a partner feed is not a "
                                      "device); `logoutEverywhere` or a password reset revokes them.")
@@ -285,6 +297,7 @@ class IdentityMutations:
             ctx.response.delete_cookie(REFRESH_COOKIE, path="/graphql")
         return result
 
+    @declares_errors()
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Sign out every device and revoke every API token you made: this is the "
                                      "answer to a lost device or a leaked password, and a token minted from a "
@@ -300,6 +313,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
+    @declares_errors("INVALID_ID", "NOT_FOUND", "SESSION_NOT_FOUND")
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Sign out one of your devices.")
     async def revoke_session(self, info: Ctx, session_id: AnyId) -> OkPayload:
         ctx = info.context
@@ -311,6 +325,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
+    @declares_errors("NOT_FOUND", "TOTP_ALREADY_ENABLED")
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def start_totp_enrollment(self, info: Ctx) -> TotpEnrollmentPayload:
         ctx = info.context
@@ -321,6 +336,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: TotpEnrollmentPayload(errors=e))
 
+    @declares_errors("NOT_FOUND", "TOTP_ALREADY_ENABLED", "TOTP_INVALID", "TOTP_NOT_ENABLED", "TOTP_REPLAYED")
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Turn 2FA on with a first code.")
     async def confirm_totp_enrollment(self, info: Ctx, code: str) -> RecoveryCodesPayload:
         ctx = info.context
@@ -331,6 +347,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: RecoveryCodesPayload(errors=e))
 
+    @declares_errors("NOT_FOUND", "RATE_LIMITED", "TOTP_INVALID", "TOTP_NOT_ENABLED", "TOTP_REPLAYED")
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Confirm a sensitive operation with a fresh 2FA code (valid a few minutes).")
     async def step_up(self, info: Ctx, code: str) -> OkPayload:
@@ -345,6 +362,7 @@ class IdentityMutations:
 
         return await payload_or_errors(work, lambda e: OkPayload(errors=e))
 
+    @declares_errors("NOT_FOUND", "STEP_UP_REQUIRED", "TOTP_ALREADY_ENABLED", "TOTP_NOT_ENABLED")
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Turn 2FA off (needs a step-up).")
     async def disable_totp(self, info: Ctx) -> OkPayload:
         ctx = info.context
@@ -355,6 +373,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
+    @declares_errors("INVALID_EMAIL", "RATE_LIMITED")
     @strawberry.mutation(description="Email a reset link. Answers the same whether or not the email exists.")
     async def request_password_reset(self, info: Ctx, email: str) -> OkPayload:
         ctx = info.context
@@ -365,6 +384,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
+    @declares_errors("TOKEN_INVALID", "WEAK_PASSWORD")
     @strawberry.mutation(description="Choose a new password with the emailed link's token; signs out everywhere "
                                      "and revokes every API token (the old password may have been someone else's).")
     async def reset_password(self, info: Ctx, token: str, new_password: str) -> OkPayload:
@@ -376,6 +396,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
+    @declares_errors("INVALID_CREDENTIALS", "NOT_FOUND", "STEP_UP_REQUIRED", "WEAK_PASSWORD")
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Needs a step-up.")
     async def change_password(self, info: Ctx, current_password: str, new_password: str) -> OkPayload:
         ctx = info.context
@@ -386,6 +407,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
+    @declares_errors("EMAIL_TAKEN", "INVALID_EMAIL", "STEP_UP_REQUIRED")
     @strawberry.mutation(permission_classes=[IsAuthenticated], description="Needs a step-up; emails the new address.")
     async def request_email_change(self, info: Ctx, new_email: str) -> OkPayload:
         ctx = info.context
@@ -396,6 +418,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
+    @declares_errors("EMAIL_TAKEN", "INVALID_EMAIL", "TOKEN_INVALID")
     @strawberry.mutation(description="Confirm a new email address with the emailed link's token.")
     async def confirm_email_change(self, info: Ctx, token: str) -> OkPayload:
         ctx = info.context
@@ -406,6 +429,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
+    @declares_errors("INVALID_SCOPE", "SCOPE_NOT_ALLOWED", "STEP_UP_REQUIRED", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Needs a step-up. The secret is shown once. Scopes must apply to you: a staff "
                                      "permission you hold, `ib.tree.read` for an IB, `profile.read` for a client "
@@ -422,6 +446,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: ApiTokenPayload(errors=e))
 
+    @declares_errors("INVALID_ID", "NOT_FOUND")
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def revoke_api_token(self, info: Ctx, id: AnyId) -> ApiTokenPayload:
         ctx = info.context
@@ -432,6 +457,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: ApiTokenPayload(errors=e))
 
+    @declares_errors("ROLE_EXISTS", "UNKNOWN_PERMISSION", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("staff.manage")])
     async def create_role(self, info: Ctx, input: CreateRoleInput) -> RolePayload:
         ctx = info.context
@@ -443,6 +469,9 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: RolePayload(errors=e))
 
+    @declares_errors(
+        "BUILTIN_ROLE", "INVALID_ID", "NOT_FOUND", "PERMISSION_DENIED", "STEP_UP_REQUIRED", "UNKNOWN_PERMISSION",
+    )
     @strawberry.mutation(permission_classes=[Requires("staff.manage")],
                          description="Adding privileged permissions needs a step-up and waits for a second "
                                      "staff member (pending).")
@@ -457,6 +486,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: RolePayload(errors=e))
 
+    @declares_errors("INVALID_ID", "NOT_FOUND", "PERMISSION_DENIED", "STEP_UP_REQUIRED")
     @strawberry.mutation(permission_classes=[Requires("staff.manage")],
                          description="A role with privileged permissions needs a step-up and waits for a second "
                                      "staff member (pending); others apply at once.")
@@ -470,6 +500,11 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: RoleGrantPayload(errors=e))
 
+    @declares_errors(
+        "BUILTIN_ROLE", "FOUR_EYES_RELATED_APPROVER", "INVALID_ID", "NOT_FOUND", "PERMISSION_DENIED",
+        "SELF_APPROVAL_FORBIDDEN", "STAFF_CHANGE_NOT_FOUND", "STAFF_CHANGE_NOT_PENDING", "STEP_UP_REQUIRED",
+        "UNKNOWN_PERMISSION",
+    )
     @strawberry.mutation(permission_classes=[Requires("staff.manage")],
                          description="Approve another staff member's pending staff change (needs a step-up; not "
                                      "the requester, the user concerned, nor anyone related to them).")
@@ -483,6 +518,9 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: StaffChangePayload(errors=e))
 
+    @declares_errors(
+        "INVALID_ID", "PERMISSION_DENIED", "STAFF_CHANGE_NOT_FOUND", "STAFF_CHANGE_NOT_PENDING", "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[Requires("staff.manage")],
                          description="Refuse a pending staff change (the requester may withdraw their own).")
     async def reject_staff_change(self, info: Ctx, id: strawberry.ID, reason: str) -> StaffChangePayload:
@@ -494,6 +532,7 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: StaffChangePayload(errors=e))
 
+    @declares_errors("INVALID_ID", "NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires("staff.manage")])
     async def unassign_role(self, info: Ctx, user_id: AnyId, role: str) -> OkPayload:
         ctx = info.context
@@ -504,6 +543,10 @@ class IdentityMutations:
 
         return await _mutate(ctx, txn, lambda e: OkPayload(errors=e))
 
+    @declares_errors(
+        "EMAIL_TAKEN", "INVALID_EMAIL", "NOT_FOUND", "PERMISSION_DENIED", "STEP_UP_REQUIRED", "VALIDATION_FAILED",
+        "WEAK_PASSWORD",
+    )
     @strawberry.mutation(permission_classes=[Requires("staff.manage")],
                          description="Create a staff user (needs a step-up). They can sign in, with the roles "
                                      "asked for, once a second staff member approves the request; then they must "

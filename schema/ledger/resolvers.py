@@ -25,7 +25,7 @@ from domain.ledger.posting import TOPIC_WALLET_UPDATED
 from domain.shared.actor import ActorKind
 from domain.shared.errors import KNOWN_CODES, DomainError
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors, user_error
+from schema.errors import UserError, declares_errors, payload_or_errors, user_error
 from schema.events import converted
 from schema.ledger.types import (
     AdjustBalanceInput,
@@ -164,6 +164,14 @@ async def _transfer(
 
 @strawberry.type
 class LedgerMutations:
+    @declares_errors(
+        "AMOUNT_PRECISION", "CURRENCY_MISMATCH", "HOLD_NOT_ACTIVE", "IDEMPOTENCY_IN_PROGRESS",
+        "IDEMPOTENCY_KEY_REUSED", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "INVALID_ID", "PLATFORM_ACCOUNT_EXISTS",
+        "PLATFORM_ACCOUNT_NOT_FOUND", "PLATFORM_AUTH_FAILED", "PLATFORM_INVALID_GROUP", "PLATFORM_INVALID_REQUEST",
+        "PLATFORM_NOT_ENOUGH_MONEY", "PLATFORM_OUTCOME_UNKNOWN", "PLATFORM_PROTOCOL_ERROR", "PLATFORM_REJECTED",
+        "PLATFORM_UNAVAILABLE", "TRADING_ACCOUNT_NOT_FOUND", "TRANSFER_FAILED", "UNKNOWN_CURRENCY",
+        "VALIDATION_FAILED", "WALLET_NOT_FOUND",
+    )
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Move money from your wallet to your trading account.")
     async def transfer_to_trading_account(
@@ -171,6 +179,14 @@ class LedgerMutations:
     ) -> TransferPayload:
         return await _transfer(info.context, transfers.transfer_to_trading_account, input)
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CURRENCY_MISMATCH", "HOLD_NOT_ACTIVE", "IDEMPOTENCY_IN_PROGRESS",
+        "IDEMPOTENCY_KEY_REUSED", "INSUFFICIENT_FREE_MARGIN", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "INVALID_ID",
+        "PLATFORM_ACCOUNT_EXISTS", "PLATFORM_ACCOUNT_NOT_FOUND", "PLATFORM_AUTH_FAILED", "PLATFORM_INVALID_GROUP",
+        "PLATFORM_INVALID_REQUEST", "PLATFORM_NOT_ENOUGH_MONEY", "PLATFORM_OUTCOME_UNKNOWN",
+        "PLATFORM_PROTOCOL_ERROR", "PLATFORM_REJECTED", "PLATFORM_UNAVAILABLE", "TRADING_ACCOUNT_NOT_FOUND",
+        "TRANSFER_FAILED", "UNKNOWN_CURRENCY", "VALIDATION_FAILED", "WALLET_NOT_FOUND",
+    )
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Move money from your trading account back to your wallet.")
     async def transfer_from_trading_account(
@@ -178,6 +194,11 @@ class LedgerMutations:
     ) -> TransferPayload:
         return await _transfer(info.context, transfers.transfer_from_trading_account, input)
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "FX_QUOTE_EXPIRED", "FX_QUOTE_NOT_FOUND",
+        "FX_QUOTE_USED", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_KEY_REUSED", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT",
+        "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED", "WALLET_NOT_FOUND",
+    )
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Exchange between two of your wallets at the rate of a quote from quoteExchange: "
                                      "accepts the quote (once, before it expires).")
@@ -195,6 +216,11 @@ class LedgerMutations:
 
         return await payload_or_errors(work, lambda errors: ExchangePayload(errors=errors))
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_KEY_REUSED",
+        "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "INVALID_ID", "PERMISSION_DENIED", "UNBALANCED_ENTRY",
+        "UNKNOWN_CURRENCY", "VALIDATION_FAILED", "WALLET_NOT_FOUND",
+    )
     @strawberry.mutation(permission_classes=[Requires("ledger.adjust")],
                          description="Staff: correct a wallet's balance, with a reason (audited).")
     async def adjust_balance(self, info: Info[Context, Any], input: AdjustBalanceInput) -> AdjustBalancePayload:
@@ -220,11 +246,23 @@ class LedgerMutations:
 
         return await payload_or_errors(work, lambda errors: AdjustBalancePayload(errors=errors))
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "BALANCE_ADJUSTMENT_NOT_FOUND", "BALANCE_ADJUSTMENT_NOT_PENDING", "CONFLICT",
+        "ENTRY_ALREADY_REVERSED", "FOUR_EYES_RELATED_APPROVER", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT",
+        "PERMISSION_DENIED", "SELF_APPROVAL_FORBIDDEN", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED",
+        "WALLET_NOT_FOUND",
+    )
     @strawberry.mutation(permission_classes=[Requires("ledger.adjust")],
                          description="Staff: approve another staff member's pending balance adjustment (it posts).")
     async def approve_balance_adjustment(self, info: Info[Context, Any], id: strawberry.ID) -> BalanceAdjustmentPayload:
         return await _decide(info.context, id, None)
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "BALANCE_ADJUSTMENT_NOT_FOUND", "BALANCE_ADJUSTMENT_NOT_PENDING", "CONFLICT",
+        "ENTRY_ALREADY_REVERSED", "FOUR_EYES_RELATED_APPROVER", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT",
+        "PERMISSION_DENIED", "SELF_APPROVAL_FORBIDDEN", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED",
+        "WALLET_NOT_FOUND",
+    )
     @strawberry.mutation(permission_classes=[Requires("ledger.adjust")],
                          description="Staff: reject a pending balance adjustment (nothing posts).")
     async def reject_balance_adjustment(self, info: Info[Context, Any], id: strawberry.ID,

@@ -18,7 +18,7 @@ from domain.payments.errors import PaymentMethodNotFound, PaymentNotFound
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
 from domain.payments.repo import Payment as PaymentRow
 from schema.context import Context
-from schema.errors import payload_or_errors
+from schema.errors import declares_errors, payload_or_errors
 from schema.events import converted
 from schema.node import AnyId, global_id, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
@@ -165,6 +165,13 @@ class PaymentQueries:
 
 @strawberry.type
 class PaymentMutations:
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "DEPOSIT_NOT_ALLOWED_FOR_STATUS", "DISPUTE_EXCEEDS_PAYMENT",
+        "ENTRY_ALREADY_REVERSED", "EXTERNAL_SERVICE_UNAVAILABLE", "FIRST_DEPOSIT_TOO_SMALL", "HOLD_NOT_ACTIVE",
+        "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_KEY_REUSED", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT",
+        "PAYMENT_INVALID_TRANSITION", "PAYMENT_METHOD_UNAVAILABLE", "PAYMENT_NOT_FOUND", "UNBALANCED_ENTRY",
+        "UNKNOWN_CURRENCY", "VALIDATION_FAILED", "WITHDRAWAL_NOT_ALLOWED_FOR_STATUS",
+    )
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Start a deposit: a card/local payment returns the URL to send the client to.")
     async def create_deposit(self, info: Info[Context, Any], input: CreateDepositInput) -> PaymentPayload:
@@ -179,6 +186,12 @@ class PaymentMutations:
 
         return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CLOSED_LOOP_REQUIRED", "CONFLICT", "CRYPTO_ADDRESS_INVALID",
+        "DEPOSIT_NOT_ALLOWED_FOR_STATUS", "IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_KEY_REUSED", "INSUFFICIENT_FUNDS",
+        "INVALID_AMOUNT", "PAYMENT_METHOD_UNAVAILABLE", "PAYMENT_NOT_FOUND", "STEP_UP_REQUIRED", "UNKNOWN_CURRENCY",
+        "VALIDATION_FAILED", "WITHDRAWAL_NOT_ALLOWED_FOR_STATUS",
+    )
     @strawberry.mutation(permission_classes=[IsAuthenticated],
                          description="Request a withdrawal (needs a fresh 2FA step-up); the amount is held at once.")
     async def request_withdrawal(self, info: Info[Context, Any], input: RequestWithdrawalInput) -> PaymentPayload:
@@ -195,6 +208,13 @@ class PaymentMutations:
 
         return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
 
+    @declares_errors(
+        "ALREADY_APPROVED_BY_YOU", "AMOUNT_PRECISION", "CONFLICT", "DISPUTE_EXCEEDS_PAYMENT",
+        "ENTRY_ALREADY_REVERSED", "EXTERNAL_SERVICE_UNAVAILABLE", "FOUR_EYES_RELATED_APPROVER", "GATEWAY_REFUSED",
+        "HOLD_NOT_ACTIVE", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "INVALID_ID", "PAYMENT_INVALID_TRANSITION",
+        "PAYMENT_METHOD_UNAVAILABLE", "PAYMENT_NOT_FOUND", "SELF_APPROVAL_FORBIDDEN", "UNBALANCED_ENTRY",
+        "UNKNOWN_CURRENCY", "VALIDATION_FAILED", "WITHDRAWAL_NOT_AWAITING_APPROVAL",
+    )
     @strawberry.mutation(permission_classes=[Requires("payments.approve_withdrawal")],
                          description="Staff: approve a withdrawal (two approvers above the threshold).")
     async def approve_withdrawal(self, info: Info[Context, Any], id: AnyId) -> PaymentPayload:
@@ -209,6 +229,10 @@ class PaymentMutations:
 
         return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
 
+    @declares_errors(
+        "CONFLICT", "HOLD_NOT_ACTIVE", "INVALID_ID", "PAYMENT_INVALID_TRANSITION", "PAYMENT_NOT_FOUND",
+        "UNKNOWN_CURRENCY", "VALIDATION_FAILED", "WITHDRAWAL_NOT_AWAITING_APPROVAL",
+    )
     @strawberry.mutation(permission_classes=[Requires("payments.approve_withdrawal")],
                          description="Staff: reject a withdrawal; the held amount is released.")
     async def reject_withdrawal(self, info: Info[Context, Any], id: AnyId, reason: str) -> PaymentPayload:
@@ -220,6 +244,11 @@ class PaymentMutations:
 
         return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "DISPUTE_EXCEEDS_PAYMENT", "ENTRY_ALREADY_REVERSED", "INSUFFICIENT_FUNDS",
+        "INVALID_AMOUNT", "INVALID_ID", "PAYMENT_INVALID_TRANSITION", "PAYMENT_NOT_FOUND", "UNBALANCED_ENTRY",
+        "UNKNOWN_CURRENCY", "VALIDATION_FAILED",
+    )
     @strawberry.mutation(permission_classes=[Requires("payments.manage")],
                          description="Staff: record a chargeback or refund against a deposit.")
     async def record_chargeback(self, info: Info[Context, Any], input: RecordChargebackInput) -> DisputePayload:
@@ -238,6 +267,10 @@ class PaymentMutations:
 
         return await payload_or_errors(work, lambda errors: DisputePayload(errors=errors))
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "DISPUTE_EXCEEDS_PAYMENT", "EXTERNAL_SERVICE_UNAVAILABLE", "INVALID_AMOUNT", "INVALID_ID",
+        "PAYMENT_METHOD_UNAVAILABLE", "PAYMENT_NOT_FOUND", "UNKNOWN_CURRENCY",
+    )
     @strawberry.mutation(permission_classes=[Requires("payments.manage")],
                          description="Staff: ask the provider to refund a card or local deposit (all or part); the "
                                      "wallet is debited when the provider confirms the refund by webhook.")
@@ -253,6 +286,11 @@ class PaymentMutations:
 
         return await payload_or_errors(work, lambda errors: RefundPayload(errors=errors))
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "HOLD_NOT_ACTIVE", "INSUFFICIENT_FUNDS",
+        "INVALID_AMOUNT", "PAYMENT_INVALID_TRANSITION", "PAYMENT_NOT_FOUND", "STATEMENT_MALFORMED",
+        "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED", "WITHDRAWAL_NOT_APPROVED",
+    )
     @strawberry.mutation(permission_classes=[Requires("payments.manage")],
                          description="Staff: import a bank statement (CSV or camt.053 XML) and match wire deposits.")
     async def import_bank_statement(self, info: Info[Context, Any], account: str, format: StatementFormat,
@@ -266,6 +304,11 @@ class PaymentMutations:
 
         return await payload_or_errors(work, lambda errors: StatementImportPayload(errors=errors))
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "HOLD_NOT_ACTIVE", "INSUFFICIENT_FUNDS",
+        "INVALID_AMOUNT", "INVALID_ID", "PAYMENT_INVALID_TRANSITION", "PAYMENT_NOT_FOUND", "STEP_UP_REQUIRED",
+        "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED", "WITHDRAWAL_NOT_APPROVED",
+    )
     @strawberry.mutation(permission_classes=[Requires("payments.manage")],
                          description="Staff: a wire withdrawal left the bank (needs a fresh step-up): posts the held "
                                      "amount; the bank's reference, a note and an optional file are the evidence.")
@@ -286,6 +329,11 @@ class PaymentMutations:
 
         return await payload_or_errors(work, lambda errors: PaymentPayload(errors=errors))
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "HOLD_NOT_ACTIVE", "INSUFFICIENT_FUNDS",
+        "INVALID_AMOUNT", "INVALID_ID", "PAYMENT_INVALID_TRANSITION", "PAYMENT_NOT_FOUND", "STEP_UP_REQUIRED",
+        "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED", "WITHDRAWAL_NOT_APPROVED",
+    )
     @strawberry.mutation(permission_classes=[Requires("payments.manage")],
                          description="Staff: the bank sent a wire withdrawal back (needs a fresh step-up): the held "
                                      "amount is released, or a paid amount credited back to the wallet.")
@@ -303,6 +351,11 @@ class PaymentMutations:
 
 @strawberry.type
 class PaymentMethodMutations:
+    @declares_errors(
+        "AMOUNT_PRECISION", "INVALID_AMOUNT", "INVALID_COUNTRY", "INVALID_PAYMENT_METHOD",
+        "INVALID_PAYMENT_METHOD_FEE", "INVALID_PAYMENT_METHOD_LIMITS", "PAYMENT_METHOD_EXISTS", "UNKNOWN_CURRENCY",
+        "UNKNOWN_PAYMENT_PROVIDER",
+    )
     @strawberry.mutation(permission_classes=[Requires("payments.methods.manage")],
                          description="Staff: add a payment method rule for a currency and country ('*' the default), "
                                      "with fees, limits and the PSP account it goes through.")
@@ -323,6 +376,11 @@ class PaymentMethodMutations:
 
         return await payload_or_errors(work, lambda errors: PaymentMethodConfigPayload(errors=errors))
 
+    @declares_errors(
+        "AMOUNT_PRECISION", "INVALID_AMOUNT", "INVALID_COUNTRY", "INVALID_PAYMENT_METHOD",
+        "INVALID_PAYMENT_METHOD_FEE", "INVALID_PAYMENT_METHOD_LIMITS", "PAYMENT_METHOD_NOT_FOUND", "UNKNOWN_CURRENCY",
+        "UNKNOWN_PAYMENT_PROVIDER",
+    )
     @strawberry.mutation(permission_classes=[Requires("payments.methods.manage")],
                          description="Staff: change a payment method rule (the fields given).")
     async def update_payment_method(self, info: Info[Context, Any], id: strawberry.ID,
@@ -335,6 +393,7 @@ class PaymentMethodMutations:
 
         return await payload_or_errors(work, lambda errors: PaymentMethodConfigPayload(errors=errors))
 
+    @declares_errors("PAYMENT_METHOD_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires("payments.methods.manage")],
                          description="Staff: enable or disable a payment method rule (payments under way go on).")
     async def set_payment_method_enabled(self, info: Info[Context, Any], id: strawberry.ID,

@@ -13,7 +13,7 @@ from domain.reconciliation.errors import AdjustmentEntryNotFound
 from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
 from schema.context import Context
-from schema.errors import payload_or_errors
+from schema.errors import declares_errors, payload_or_errors
 from schema.node import AnyId, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
@@ -117,6 +117,7 @@ class ReconciliationQueries:
 
 @strawberry.type
 class ReconciliationMutations:
+    @declares_errors("INVALID_CUTOFF")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Reconcile as of a cutoff (default: the latest midnight UTC); re-running "
                                      "a cutoff updates its breaks in place.")
@@ -132,6 +133,7 @@ class ReconciliationMutations:
 
         return await payload_or_errors(work, lambda errors: RunReconciliationPayload(errors=errors))
 
+    @declares_errors("ASSIGNEE_NOT_FOUND", "BREAK_ALREADY_CLOSED", "INVALID_ID", "RECONCILIATION_BREAK_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)], description="Assign a break to a staff user.")
     async def assign_break(self, info: Info[Context, Any], id: AnyId, user_id: AnyId) -> BreakPayload:
         ctx = info.context
@@ -146,6 +148,7 @@ class ReconciliationMutations:
 
         return await payload_or_errors(work, lambda errors: BreakPayload(errors=errors))
 
+    @declares_errors("INVALID_ID", "INVALID_RESOLUTION", "RECONCILIATION_BREAK_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)], description="Add a comment to a break.")
     async def comment_on_break(self, info: Info[Context, Any], id: AnyId, text: str) -> CommentOnBreakPayload:
         ctx = info.context
@@ -157,6 +160,10 @@ class ReconciliationMutations:
 
         return await payload_or_errors(work, lambda errors: CommentOnBreakPayload(errors=errors))
 
+    @declares_errors(
+        "ADJUSTMENT_ENTRY_NOT_FOUND", "BREAK_ALREADY_CLOSED", "INVALID_ID", "INVALID_RESOLUTION",
+        "RECONCILIATION_BREAK_NOT_FOUND",
+    )
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Close a break with the adjustment entry that fixed it, or an explanation.")
     async def resolve_break(
@@ -178,6 +185,7 @@ class ReconciliationMutations:
 
         return await payload_or_errors(work, lambda errors: BreakPayload(errors=errors))
 
+    @declares_errors("AMOUNT_PRECISION", "INVALID_AMOUNT", "INVALID_SETTLEMENT_REPORT", "UNKNOWN_CURRENCY")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Import a PSP settlement report (CSV: provider, reference, amount, currency, "
                                      "fee, settled_at, status); the same file twice is stored once.")

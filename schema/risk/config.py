@@ -22,7 +22,7 @@ from domain.risk.errors import (
 )
 from domain.shared.errors import DomainError
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors
+from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.risk.types import Book, RiskLimitType, RiskThresholdType
@@ -230,6 +230,7 @@ class RiskAccountLinkPayload:
 
 @strawberry.type
 class RiskConfigMutations:
+    @declares_errors("RISK_LIMIT_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Delete an exposure limit; its open alerts are cleared.")
     async def delete_risk_limit(self, info: Ctx, id: strawberry.ID) -> DeleteRiskLimitPayload:
@@ -242,6 +243,7 @@ class RiskConfigMutations:
 
         return await payload_or_errors(work, lambda errors: DeleteRiskLimitPayload(errors=errors))
 
+    @declares_errors("RISK_GROUP_BOOK_INVALID", "RISK_SERVER_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Route a trading-server group to a book (A, B, or HYBRID with aBookPercent "
                                      "strictly between 0 and 100); segmentation moves accounts to such groups.")
@@ -258,6 +260,7 @@ class RiskConfigMutations:
 
         return await payload_or_errors(work, lambda errors: RiskGroupBookPayload(errors=errors))
 
+    @declares_errors("RISK_GROUP_BOOK_INVALID", "RISK_GROUP_BOOK_NOT_FOUND", "RISK_SERVER_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Stop routing a book to a group (exposure then reports the group unmapped).")
     async def unset_risk_group_book(self, info: Ctx, server_id: strawberry.ID, group: str) -> RiskGroupBookPayload:
@@ -270,6 +273,7 @@ class RiskConfigMutations:
 
         return await payload_or_errors(work, lambda errors: RiskGroupBookPayload(errors=errors))
 
+    @declares_errors("RISK_THRESHOLD_INVALID")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Override a detector's thresholds for a group and/or symbol ('*' = any), "
                                      "replacing that scope's previous override.")
@@ -292,6 +296,7 @@ class RiskConfigMutations:
 
         return await payload_or_errors(work, lambda errors: RiskThresholdPayload(errors=errors))
 
+    @declares_errors("RISK_THRESHOLD_INVALID", "RISK_THRESHOLD_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Remove a threshold override (the less specific ones or the defaults apply).")
     async def clear_risk_threshold(
@@ -308,6 +313,10 @@ class RiskConfigMutations:
 
         return await payload_or_errors(work, lambda errors: RiskThresholdPayload(errors=errors))
 
+    @declares_errors(
+        "RISK_CALENDAR_CURRENCY_INVALID", "RISK_CALENDAR_IMPACT_INVALID", "RISK_CALENDAR_INVALID",
+        "RISK_CALENDAR_TIME_INVALID", "RISK_CALENDAR_TITLE_INVALID",
+    )
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Import an economic calendar given as the file's text (bounded by the request "
                                      "size). CSV: header time_utc,currency,impact,title. ICS: VEVENTs with DTSTART, "
@@ -325,6 +334,7 @@ class RiskConfigMutations:
 
         return await payload_or_errors(work, lambda errors: ImportRiskCalendarPayload(errors=errors))
 
+    @declares_errors("RISK_CALENDAR_EVENT_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)], description="Delete one calendar release.")
     async def delete_risk_calendar_event(self, info: Ctx, id: strawberry.ID) -> DeleteRiskCalendarEventPayload:
         ctx = info.context
@@ -336,6 +346,7 @@ class RiskConfigMutations:
 
         return await payload_or_errors(work, lambda errors: DeleteRiskCalendarEventPayload(errors=errors))
 
+    @declares_errors("RISK_ACCOUNT_LINK_INVALID", "RISK_ACCOUNT_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Link two trading accounts for hedging detection (linking twice is a no-op).")
     async def link_risk_accounts(
@@ -350,6 +361,7 @@ class RiskConfigMutations:
 
         return await payload_or_errors(work, lambda errors: RiskAccountLinkPayload(errors=errors))
 
+    @declares_errors("RISK_ACCOUNT_LINK_INVALID", "RISK_ACCOUNT_LINK_NOT_FOUND", "RISK_ACCOUNT_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)], description="Remove one link between two accounts.")
     async def unlink_risk_accounts(
         self, info: Ctx, account_a: strawberry.ID, account_b: strawberry.ID, kind: AccountLinkKind

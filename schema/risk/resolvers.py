@@ -21,7 +21,7 @@ from domain.risk.errors import RiskAccountNotFound, RiskClientNotFound, RiskFlag
 from domain.risk.exposure import TOPIC_EXPOSURE_UPDATED, Dimension
 from domain.shared.errors import DomainError
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors
+from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.events import skipped
 from schema.live_session import WAKE
 from schema.pagination import Connection, page_request, to_connection
@@ -187,6 +187,7 @@ class SetRiskLimitPayload:
 
 @strawberry.type
 class RiskMutations:
+    @declares_errors("AMOUNT_PRECISION", "INVALID_AMOUNT", "RISK_LIMIT_INVALID")
     @strawberry.mutation(permission_classes=[Requires(MANAGE_CONFIG)],
                          description="Create or update the exposure limit of a scope and key (scope `symbol`, "
                                      "`asset_class`, `region` or `book` with key A, B, HYBRID or UNMAPPED): net lots, "
@@ -204,6 +205,7 @@ class RiskMutations:
 
         return await payload_or_errors(work, lambda errors: SetRiskLimitPayload(errors=errors))
 
+    @declares_errors("RISK_FLAG_NOT_FOUND", "RISK_FLAG_REVIEW_INVALID")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Confirm or dismiss an open toxic-flow flag (dismissing needs a note).")
     async def review_risk_flag(
@@ -218,6 +220,9 @@ class RiskMutations:
 
         return await payload_or_errors(work, lambda errors: ReviewRiskFlagPayload(errors=errors))
 
+    @declares_errors(
+        "RISK_ACCOUNT_NOT_FOUND", "RISK_CLIENT_NOT_FOUND", "RISK_GROUP_MAPPING_MISSING", "RISK_SEGMENT_RULE_INVALID",
+    )
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Book every account of a client by hand (sticks until the next override).")
     async def override_segment(

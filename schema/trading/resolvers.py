@@ -22,7 +22,7 @@ from domain.trading.directory import refresh_platforms
 from domain.trading.errors import IngestionErrorNotFound, TradingAccountNotFound, TradingServerNotFound
 from domain.trading.models import DealRow, IngestionError, TradingAccount
 from schema.context import Context
-from schema.errors import PublicError, payload_or_errors
+from schema.errors import PublicError, declares_errors, payload_or_errors
 from schema.node import AnyId, key_of, node_type
 from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
@@ -181,6 +181,10 @@ async def _server(session: AsyncSession, server_id: int) -> TradingServer:
 
 @strawberry.type
 class TradingMutations:
+    @declares_errors(
+        "TRADING_INVALID_SERVER", "TRADING_INVALID_SYMBOL_MAPPING", "TRADING_SERVER_AUTH_FAILED",
+        "TRADING_SERVER_NOT_FOUND", "TRADING_SERVER_UNREACHABLE", "TRADING_UNKNOWN_PLATFORM",
+    )
     @strawberry.mutation(permission_classes=[Requires("trading.manage")],
                          description="Create or update (by name) a trading server; the password is never returned.")
     async def upsert_trading_server(self, info: Info[Context, Any], input: TradingServerInput) -> TradingServerPayload:
@@ -200,6 +204,7 @@ class TradingMutations:
 
         return await payload_or_errors(work, lambda e: TradingServerPayload(errors=e))
 
+    @declares_errors("NOT_FOUND", "TRADING_SERVER_NOT_FOUND", "TRADING_UNKNOWN_PLATFORM")
     @strawberry.mutation(permission_classes=[Requires("trading.manage")],
                          description="Enable or disable a trading server (its deal feed and platform calls).")
     async def set_trading_server_enabled(
@@ -220,6 +225,10 @@ class TradingMutations:
 
         return await payload_or_errors(work, lambda e: TradingServerPayload(errors=e))
 
+    @declares_errors(
+        "NOT_FOUND", "TRADING_INGESTION_ERROR_NOT_FOUND", "TRADING_INGESTION_ERROR_RESOLVED",
+        "TRADING_INVALID_SERVER",
+    )
     @strawberry.mutation(permission_classes=[Requires("trading.manage")],
                          description="Mark an ingestion error resolved, with a note kept in the audit trail.")
     async def resolve_ingestion_error(

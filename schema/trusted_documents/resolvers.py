@@ -10,7 +10,7 @@ from strawberry.types import Info
 from domain.trusted_documents import service
 from domain.trusted_documents.models import TrustedDocument as TrustedDocumentRow
 from schema.context import Context
-from schema.errors import UserError, payload_or_errors
+from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.trusted_documents.types import (
@@ -43,6 +43,7 @@ class TrustedDocumentQueries:
 
 @strawberry.type
 class TrustedDocumentMutations:
+    @declares_errors("DOCUMENT_HASH_MISMATCH", "DOCUMENT_INVALID", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("trusted_documents.manage")],
                          description="Register a build's or a partner's documents ({hash: body}); "
                                      "all or nothing: one faulty entry registers none.")
@@ -70,6 +71,7 @@ class TrustedDocumentMutations:
 
         return await payload_or_errors(work, failed)
 
+    @declares_errors("DOCUMENT_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires("trusted_documents.manage")],
                          description="Stop trusting a document: requests naming it get PersistedQueryNotFound.")
     async def revoke_trusted_document(self, info: Info[Context, Any], hash: str) -> RevokeTrustedDocumentPayload:
