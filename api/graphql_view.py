@@ -41,6 +41,7 @@ from schema.live_session import LiveSession
 log = structlog.get_logger(__name__)
 
 _HTTP_CODES = {
+    "This API runs only trusted documents": "TRUSTED_DOCUMENT_REQUIRED",
     "Unable to parse request body as JSON": "MALFORMED_JSON",
     "Unsupported content type": "UNSUPPORTED_CONTENT_TYPE",
     "No GraphQL query found in the request": "MISSING_QUERY",
@@ -100,6 +101,18 @@ def _classify(scope: Scope) -> tuple[bool, bool, bytes]:
     return plain, forgeable, accept
 
 
+TRUSTED_ONLY = ("This API runs only trusted documents for this caller: send the document's `documentId` "
+                "(sha256:<hex>) instead of its text.")
+
+
+async def _untrusted(services: AppServices, actor: Actor | None, query: str | None) -> bool:
+    """A caller of a kind that must run trusted documents (FOREXCRM_TRUSTED_DOCUMENTS_REQUIRED) sending
+    text that is no trusted document's (the paths that take text only: uploads, sockets)."""
+    if actor is None or actor.kind not in services.settings.trusted_documents_required:
+        return False
+    return query is None or await services.trusted_documents.body(trusted_documents.document_hash(query)) != query
+
+
 # WebSocket close codes (graphql-transport-ws): a credential that stands for nobody, or a session
 # that ended or expired while the socket was open; the client signs in again and reconnects.
 CLOSE_UNAUTHORIZED = 4401
@@ -152,6 +165,11 @@ class SessionBoundWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                                                  "payload": [error.formatted]})
                 await live.end(error)  # running subscriptions end too, then the socket closes
                 return
+        if self.connection_acknowledged and await _untrusted(self.context.services, self.context.actor,
+                                                              message.get("payload", {}).get("query")):
+            await self.send_message({"id": message["id"], "type": "error", "payload": [
+                {"message": TRUSTED_ONLY, "extensions": {"code": "TRUSTED_DOCUMENT_REQUIRED"}}]})
+            return
         await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
@@ -245,15 +263,24 @@ class GraphQLView(GraphQL[Context, None]):
             response.headers.raw.extend(_cache_headers(context, result))
         return response
 
+    async def execute_operation(self, request: Request, request_adapter: Any,
+                                request_data: GraphQLRequestData | list[GraphQLRequestData], context: Context,
+                                root_value: Any, sub_response: Any) -> Any:
+        """The generic path (uploads, streamed responses) takes text only: a caller that must run trusted
+        documents may send the text of one."""
+        for data in request_data if isinstance(request_data, list) else [request_data]:
+            if await _untrusted(self.services, context.actor, data.query):
+                raise HTTPException(400, TRUSTED_ONLY)
+        return await super().execute_operation(request, request_adapter, request_data, context, root_value,
+                                               sub_response)
+
     async def _trusted_query(self, context: Context, query: str | None,
                              document_id: str | None) -> str | graphql_http.BadRequest:
         """The text to run for a request naming a trusted document by hash (or sending text where
         its caller's kind must name one: FOREXCRM_TRUSTED_DOCUMENTS_REQUIRED), or why not."""
         required = context.actor.kind in self.services.settings.trusted_documents_required
         if document_id is None:
-            return graphql_http.BadRequest(
-                "TRUSTED_DOCUMENT_REQUIRED", "This API runs only trusted documents for this caller: send the "
-                "document's `documentId` (sha256:<hex>) instead of its text.")
+            return graphql_http.BadRequest("TRUSTED_DOCUMENT_REQUIRED", TRUSTED_ONLY)
         digest = trusted_documents.normalise_hash(document_id)
         body = None if digest is None else await self.services.trusted_documents.body(digest)
         if body is None:

@@ -21,6 +21,7 @@ from domain.trusted_documents.service import document_hash
 from tests.conftest import GraphQLClient, serve, unique
 from tests.identity.helpers import count
 from tests.identity.staff import make_staff
+from tests.wsclient import graphql_ws
 
 RESPONSE_ACCEPT = {"accept": "application/graphql-response+json"}
 REGISTER = """mutation($i: RegisterTrustedDocumentsInput!) { registerTrustedDocuments(input: $i) {
@@ -192,6 +193,19 @@ async def test_callers_of_a_required_kind_run_only_trusted_documents(session_fac
         assert apq.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
         by_hash = await http.get("/graphql", params={"documentId": f"sha256:{document_hash(body)}"})
         assert by_hash.status_code == 200 and by_hash.json()["data"]["apiVersion"]
+        # the paths that take text (uploads, the socket) run it only when it is a trusted document's
+        upload = await http.post("/graphql", headers={"x-requested-with": "test"}, files={"x": ("x.txt", b"x")},
+                                 data={"operations": json.dumps({"query": "{ apiVersion }"}), "map": "{}"})
+        assert upload.status_code == 400
+        assert upload.json()["errors"][0]["extensions"]["code"] == "TRUSTED_DOCUMENT_REQUIRED"
+        async with graphql_ws(live.ws_url, origin=live.base_url) as ws:
+            await ws.subscribe("{ apiVersion }", op_id="text")
+            refused = await ws.receive()
+            assert refused["type"] == "error" and refused["payload"][0]["extensions"]["code"] == (
+                "TRUSTED_DOCUMENT_REQUIRED")
+            await ws.subscribe(body, op_id="trusted")
+            answered = await ws.receive()
+            assert answered["type"] == "next" and answered["payload"]["data"]["apiVersion"]
         # signing up through the portal's trusted mutation; then a kind not listed (client) still sends text
         signed_up = await http.post("/graphql", json={"documentId": document_hash(sign_up), "variables": {"i": {
             "email": f"{unique('c')}@example.com", "password": "correct horse battery staple 42"}}})
