@@ -25,6 +25,7 @@ from domain.clients.status import Status, require_status, transition
 from domain.clients.storage import BlobStore, decrypt, encrypt
 from domain.shared.actor import Actor
 from domain.shared.errors import ValidationFailed
+from domain.shared.pagination import Page, PageRequest, select_page
 from domain.shared.settings import Settings
 
 MAX_BYTES = 8 * 1024 * 1024
@@ -136,3 +137,9 @@ async def expire_documents(session: AsyncSession, today: date) -> int:
         "UPDATE client_documents SET status = 'expired' WHERE expires_on IS NOT NULL AND expires_on < :d "
         "AND status IN ('pending', 'accepted')"), {"d": today})
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def for_client(session: AsyncSession, client_id: int, page: PageRequest) -> Page[Document]:
+    """A client's documents in upload order (ix_client_documents_client)."""
+    return await select_page(session, page, select(Document).where(Document.client_id == client_id),
+                             (Document.id,), descending=False, convert=lambda row: row)

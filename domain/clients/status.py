@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
@@ -12,6 +13,7 @@ from domain.clients.errors import InvalidTransition
 from domain.clients.models import Client, StatusChange
 from domain.shared.actor import Actor
 from domain.shared.db import utcnow
+from domain.shared.pagination import Page, PageRequest, select_page
 
 
 class Status(StrEnum):
@@ -81,3 +83,9 @@ async def start(session: AsyncSession, actor: Actor, client: Client, reason: str
                              actor_kind=actor.kind.value, actor_user_id=actor.user_id, reason=reason))
     await record(session, actor, action="client.created", entity_type="client", entity_id=client.id,
                  after={"status": client.status, "kind": client.kind}, reason=reason, category="general")
+
+
+async def history(session: AsyncSession, client_id: int, page: PageRequest) -> Page[StatusChange]:
+    """A client's status changes in the order they happened (ix_client_status_history_client)."""
+    return await select_page(session, page, select(StatusChange).where(StatusChange.client_id == client_id),
+                             (StatusChange.id,), descending=False, convert=lambda row: row)

@@ -103,3 +103,9 @@ async def hits(session: AsyncSession, status: str, page: PageRequest) -> Page[Sc
     return await select_page(session, page, select(ScreeningResult).where(ScreeningResult.status == status),
                              (ScreeningResult.created_at, ScreeningResult.id), descending=False,
                              convert=lambda row: row)
+
+
+async def for_client(session: AsyncSession, client_id: int, page: PageRequest) -> Page[ScreeningResult]:
+    """A client's screening hits in the order they were found (ix_screening_results_client)."""
+    return await select_page(session, page, select(ScreeningResult).where(ScreeningResult.client_id == client_id),
+                             (ScreeningResult.id,), descending=False, convert=lambda row: row)

@@ -179,3 +179,7 @@ async def select_page(
         total = int(await session.scalar(
             select(func.count()).select_from(base.order_by(None).limit(COUNT_CAP + 1).subquery())) or 0)
     return page.finish(rows, convert, total)
+
+
+decode_id_cursor = cursor_decoder(int)
+"""Lists sorted on an id alone (one client's history, documents, hits; an account's positions)."""

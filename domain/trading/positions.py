@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.platforms.port import DealCursor, Position, utc_from_ms
-from domain.shared.pagination import Page, PageRequest, cursor_decoder, select_page
+from domain.shared.pagination import Page, PageRequest, select_page
 from domain.trading.models import PositionRow
 
 
@@ -28,7 +28,7 @@ class ReconcileResult:
     skipped: int  # touched by deals after the cursor: left to ingestion
 
 
-decode_position_cursor = cursor_decoder(int)
+
 
 
 async def positions_for_login(session: AsyncSession, server_id: int, login: int,

@@ -8,7 +8,6 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
 import strawberry
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
@@ -30,13 +29,12 @@ from domain.clients import leverage as lev
 from domain.clients import lists as client_lists
 from domain.clients.access import client_for, own_client, parse_id
 from domain.clients.errors import InvalidConfiguration
-from domain.clients.models import Client, Document, KycApplicant, StatusChange
+from domain.clients.models import Client, KycApplicant
 from domain.clients.models import Communication as CommunicationRow
 from domain.clients.models import LeverageRequest as LeverageRow
 from domain.clients.registration import register_client, verify_email
 from domain.clients.status import Status
 from domain.clients.storage import default_store
-from domain.compliance.models import ScreeningResult
 from domain.identity import sessions
 from domain.identity.models import User
 from domain.shared.errors import DomainError
@@ -79,8 +77,6 @@ from schema.clients.types import (
     ReviewDecision,
     SalesRule,
     SalesRulePayload,
-    ScreeningHit,
-    StatusEntry,
 )
 from schema.context import Context
 from schema.errors import PublicError, UserError, declares_errors, payload_or_errors, user_error
@@ -127,13 +123,6 @@ def _profile(p: ProfileInput) -> profile.ProfileInput:
 async def client_360(session: AsyncSession, client: Client) -> Client360:
     user = await session.get(User, client.user_id)
     assert user is not None
-    history = await session.scalars(select(StatusChange).where(StatusChange.client_id == client.id)
-                                    .order_by(StatusChange.id))
-    docs = await session.scalars(select(Document).where(Document.client_id == client.id).order_by(Document.id))
-    hits = await session.scalars(select(ScreeningResult).where(ScreeningResult.client_id == client.id)
-                                 .order_by(ScreeningResult.id))
-    accts = await session.scalars(select(TradingAccount).where(TradingAccount.user_id == client.user_id)
-                                  .order_by(TradingAccount.id))
     answered = await questionnaire.latest(session, client.id)
     applicant = await session.get(KycApplicant, client.id)
     return Client360(
@@ -143,10 +132,8 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
         country=client.country, desk=client.desk, phone=client.profile.get("phone"),
         profile_json=cast(JSON, client.profile),
         attribution=cast(JSON, client.attribution), risk_category=client.risk_category, risk_level=client.risk_level,
-        review_round=client.review_round, status_history=[StatusEntry.from_row(r) for r in history],
-        documents=[ClientDocument.from_row(d) for d in docs], screening=[ScreeningHit.from_row(h) for h in hits],
+        review_round=client.review_round,
         questionnaire=QuestionnaireResult.from_row(answered) if answered else None,
-        accounts=[LiveAccount.from_row(a) for a in accts],
         kyc=KycStatus.from_row(applicant) if applicant else None, owner_user_id=client.user_id,
     )
 

@@ -12,13 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.clients import communications as client_communications
+from domain.clients import documents as client_documents
 from domain.clients import models as m
+from domain.clients import status as client_status
 from domain.clients.lists import ListedClient
 from domain.clients.payment_gates import Gate
+from domain.compliance import screening as screening_results
 from domain.compliance.models import ScreeningResult as ScreeningRow
 from domain.ledger.accounts import WalletView, wallets_of, wallets_of_users
 from domain.payments import repo as payment_repo
 from domain.payments.repo import Payment as PaymentRow
+from domain.shared.pagination import decode_id_cursor
+from domain.trading import queries as trading_queries
 from domain.trading.models import TradingAccount as AccountRow
 from schema.clients.ids import user_id_of
 from schema.context import Context
@@ -338,13 +343,45 @@ class Client360:
     risk_category: str | None
     risk_level: str | None
     review_round: int
-    status_history: list[StatusEntry]
-    documents: list[ClientDocument]
-    screening: list[ScreeningHit]
     questionnaire: QuestionnaireResult | None
-    accounts: list[LiveAccount]
     kyc: KycStatus | None = None
     owner_user_id: strawberry.Private[int] = 0
+
+    @strawberry.field(description="Status changes in the order they happened.")
+    async def status_history(self, info: strawberry.Info[Context, Any], first: int | None = None,
+                             after: str | None = None, last: int | None = None,
+                             before: str | None = None) -> Connection[StatusEntry]:
+        req = page_request(info, first, after, last, before, decode=decode_id_cursor)
+        async with info.context.session() as session:
+            page = await client_status.history(session, int(self.id), req)
+        return to_connection(page, StatusEntry.from_row, lambda r: (r.id,))
+
+    @strawberry.field(description="Documents in upload order.")
+    async def documents(self, info: strawberry.Info[Context, Any], first: int | None = None,
+                        after: str | None = None, last: int | None = None,
+                        before: str | None = None) -> Connection[ClientDocument]:
+        req = page_request(info, first, after, last, before, decode=decode_id_cursor)
+        async with info.context.session() as session:
+            page = await client_documents.for_client(session, int(self.id), req)
+        return to_connection(page, ClientDocument.from_row, lambda d: (d.id,))
+
+    @strawberry.field(description="Sanctions and PEP screening hits in the order they were found.")
+    async def screening(self, info: strawberry.Info[Context, Any], first: int | None = None,
+                        after: str | None = None, last: int | None = None,
+                        before: str | None = None) -> Connection[ScreeningHit]:
+        req = page_request(info, first, after, last, before, decode=decode_id_cursor)
+        async with info.context.session() as session:
+            page = await screening_results.for_client(session, int(self.id), req)
+        return to_connection(page, ScreeningHit.from_row, lambda h: (h.id,))
+
+    @strawberry.field(description="The client's trading accounts in the order they were opened.")
+    async def accounts(self, info: strawberry.Info[Context, Any], first: int | None = None,
+                       after: str | None = None, last: int | None = None,
+                       before: str | None = None) -> Connection[LiveAccount]:
+        req = page_request(info, first, after, last, before)
+        async with info.context.session() as session:
+            page = await trading_queries.accounts_of(session, self.owner_user_id, req)
+        return to_connection(page, LiveAccount.from_row, lambda a: (a.created_at, a.id))
 
     @strawberry.field(description="Notes, calls, e-mails and messages, newest first.")
     async def communications(self, info: strawberry.Info[Context, Any], first: int | None = None,

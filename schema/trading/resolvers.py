@@ -17,6 +17,7 @@ from strawberry.types import Info
 
 from domain.platforms import registry as platform_registry
 from domain.shared.errors import InvalidId, NotFound
+from domain.shared.pagination import decode_id_cursor
 from domain.trading import admin, instruments, positions, queries, servers
 from domain.trading.directory import refresh_platforms
 from domain.trading.errors import IngestionErrorNotFound, TradingAccountNotFound, TradingServerNotFound
@@ -156,7 +157,7 @@ class TradingQueries:
     async def positions(self, info: Info[Context, Any], account_id: AnyId, first: int | None = None,
                         after: str | None = None, last: int | None = None,
                         before: str | None = None) -> Connection[PositionType]:
-        req = page_request(info, first, after, last, before, decode=positions.decode_position_cursor)
+        req = page_request(info, first, after, last, before, decode=decode_id_cursor)
         async with info.context.session() as session:
             try:
                 account = await queries.visible_account(

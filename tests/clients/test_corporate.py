@@ -126,8 +126,8 @@ async def test_directors_are_screened_like_individuals(http: httpx.AsyncClient, 
     assert (await client(SUBMIT))["data"]["submitApplication"]["client"]["status"] == "UNDER_REVIEW"
 
     compliance = await make_staff(http, session_factory, settings, ["compliance"])
-    view = await compliance.client("query($c: ID!) { client(id: $c) { riskLevel screening { entityId status } } }",
+    view = await compliance.client("query($c: ID!) { client(id: $c) { riskLevel screening { nodes { entityId status } } } }",
                                    {"c": client_id})
-    hits = [h for h in view["data"]["client"]["screening"] if h["status"] == "pending"]
+    hits = [h for h in view["data"]["client"]["screening"]["nodes"] if h["status"] == "pending"]
     assert hits == [{"entityId": f"t-{listed}", "status": "pending"}]
     assert view["data"]["client"]["riskLevel"] == "high"

@@ -24,7 +24,7 @@ from tests.identity.staff import make_staff
 START = """mutation { startKycVerification { verification { provider applicantId accessToken }
   errors { field code message } } }"""
 MY_STATUS = "{ myClient { status } }"
-CLIENT_360 = """query($c: ID!) { client(id: $c) { status documents { status }
+CLIENT_360 = """query($c: ID!) { client(id: $c) { status documents { nodes { status } }
   kyc { provider applicantId verdict rejectType reason verdictAt } } }"""
 
 

@@ -28,8 +28,8 @@ from tests.identity.staff import make_staff
 OPEN = """mutation($c: ID!, $k: String!, $l: Int) { openLiveAccount(clientId: $c, idempotencyKey: $k, leverage: $l) {
   account { login group leverage currency } status errors { field code } } }"""
 VIEW = """query($c: ID!) { client(id: $c) { status email desk attribution riskLevel
-  statusHistory { toStatus reason } documents { kind status sha256 } screening { listName listVersion
-  matcherVersion score threshold status } questionnaire { riskCategory } accounts { login group leverage }
+  statusHistory { nodes { toStatus reason } } documents { nodes { kind status sha256 } } screening { nodes { listName listVersion
+  matcherVersion score threshold status } } questionnaire { riskCategory } accounts { nodes { login group leverage } }
   communications { nodes { kind subject } } } }"""
 IMPORT = """mutation($n: String!, $f: Upload!) { importScreeningList(name: $n, format: "ftm", file: $f) {
   screeningList { version entityCount } errors { code } } }"""
@@ -87,12 +87,12 @@ async def test_lead_to_live_account(http: httpx.AsyncClient, session_factory: An
 
     view = (await compliance.client(VIEW, {"c": client_id}))["data"]["client"]
     assert view["status"] == "ACTIVE" and view["email"] == email2
-    assert [h["toStatus"] for h in view["statusHistory"]] == [
+    assert [h["toStatus"] for h in view["statusHistory"]["nodes"]] == [
         "REGISTERED", "EMAIL_VERIFIED", "PROFILE_COMPLETE", "DOCUMENTS_SUBMITTED", "UNDER_REVIEW", "APPROVED",
         "ACTIVE"]
-    assert {d["kind"] for d in view["documents"]} == {"proof_of_identity", "proof_of_address"}
-    assert view["screening"] and all(r["status"] == "clear" and r["matcherVersion"] for r in view["screening"])
-    assert view["accounts"] == [{"login": account["login"], "group": "real\\standard", "leverage": 30}]
+    assert {d["kind"] for d in view["documents"]["nodes"]} == {"proof_of_identity", "proof_of_address"}
+    assert view["screening"]["nodes"] and all(r["status"] == "clear" and r["matcherVersion"] for r in view["screening"]["nodes"])
+    assert view["accounts"]["nodes"] == [{"login": account["login"], "group": "real\\standard", "leverage": 30}]
     assert {"Confirm your email address", "Your account is approved", "Your live account is ready"} <= {
         c["subject"] for c in view["communications"]["nodes"]}
 

@@ -389,11 +389,11 @@ async def test_06_questionnaire_screening_and_four_eyes_approval(world: World) -
     assert [(h["client"]["id"], h["client"]["status"]) for h in found["searchClients"]["nodes"]] == [
         (client_id, "UNDER_REVIEW")]
     view = (await admin("""query($c: ID!) { client(id: $c) { userId email attribution kyc { __typename }
-        statusHistory { toStatus } screening { status } } }""", {"c": client_id}))["client"]
-    assert (view["userId"], view["email"], view["screening"]) == (
+        statusHistory { nodes { toStatus } } screening { nodes { status } } } }""", {"c": client_id}))["client"]
+    assert (view["userId"], view["email"], view["screening"]["nodes"]) == (
         world.people["client"].user_id, world.people["client"].email, [])
     assert view["attribution"]["ib_code"] == world.state["attribution"]["ibCode"], view
-    assert [h["toStatus"] for h in view["statusHistory"]] == [
+    assert [h["toStatus"] for h in view["statusHistory"]["nodes"]] == [
         "REGISTERED", "EMAIL_VERIFIED", "PROFILE_COMPLETE", "DOCUMENTS_SUBMITTED", "UNDER_REVIEW"]
     hits = await admin("{ screeningHits(status: \"pending\") { nodes { clientId status } } }")
     assert [h for h in hits["screeningHits"]["nodes"] if h["clientId"] == client_id] == []

@@ -264,7 +264,7 @@ async def _sessions(session_factory: Any, settings: Any) -> tuple[Listing, list[
         RETURNING id, created_at""", u=uid)
     await sql(session_factory, "INSERT INTO auth_sessions (user_id, revoked_at) VALUES (:u, now())", u=uid)
     expected = [(str(r[0]),) for r in sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)]
-    return Listing("mySessions", "id", Actor(ActorKind.CLIENT, user_id=uid)), expected
+    return Listing("mySessions", "databaseId", Actor(ActorKind.CLIENT, user_id=uid)), expected
 
 
 @case("myApiTokens")
@@ -276,7 +276,7 @@ async def _tokens(session_factory: Any, settings: Any) -> tuple[Listing, list[tu
                timestamptz '2021-01-01' + (g / 2) * interval '1 second'
         FROM generate_series(1, 5) g RETURNING id, created_at""", u=uid, t=uuid.uuid4().hex)
     expected = [(str(r[0]),) for r in sorted(rows, key=lambda r: (r[1], r[0]))]
-    return Listing("myApiTokens", "id", Actor(ActorKind.CLIENT, user_id=uid)), expected
+    return Listing("myApiTokens", "databaseId", Actor(ActorKind.CLIENT, user_id=uid)), expected
 
 
 @case("staffUsers")
@@ -284,7 +284,7 @@ async def _staff(session_factory: Any, settings: Any) -> tuple[Listing, list[tup
     for _ in range(3):
         await user(session_factory, staff=True)
     expected = _ids(await sql(session_factory, "SELECT id FROM users WHERE is_staff ORDER BY created_at, id"))
-    return Listing("staffUsers", "id", staff_actor("staff.manage")), expected
+    return Listing("staffUsers", "databaseId", staff_actor("staff.manage")), expected
 
 
 @case("myDisputes")
@@ -370,6 +370,50 @@ async def _communications(session_factory: Any, settings: Any) -> tuple[Listing,
     return listing, expected
 
 
+async def _client_360(session_factory: Any, name: str, key: str, rows: list[Any],
+                      client: int) -> tuple[Listing, list[tuple[Any, ...]]]:
+    listing = Listing(name, key, staff_actor("clients.read", "kyc.review"), outer="client(id: $c) {{ {conn} }}",
+                      path=("client",), declare=", $c: ID!", variables={"c": str(client)})
+    return listing, [(str(r[0]),) for r in rows]
+
+
+@case("Client360.statusHistory")
+async def _status_history(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
+    [client] = await clients(session_factory, 1, "active")
+    rows = await sql(session_factory, "INSERT INTO client_status_history (client_id, to_status, actor_kind, reason) "
+                                      "SELECT :c, 'active', 'staff', 'r' || g FROM generate_series(1, 5) g "
+                                      "RETURNING id, reason", c=client)
+    listing, _ = await _client_360(session_factory, "statusHistory", "reason", [], client)
+    return listing, [(r[1],) for r in sorted(rows)]
+
+
+@case("Client360.documents")
+async def _documents(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
+    [client] = await clients(session_factory, 1, "active")
+    rows = await sql(session_factory, """
+        INSERT INTO client_documents (client_id, kind, filename, content_type, size_bytes, sha256, storage_key)
+        SELECT :c, 'proof_of_address', 'a.pdf', 'application/pdf', 1, repeat('0', 64), :t || g
+        FROM generate_series(1, 5) g RETURNING id""", c=client, t=uuid.uuid4().hex)
+    return await _client_360(session_factory, "documents", "id", sorted(rows), client)
+
+
+@case("Client360.screening")
+async def _client_screening(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
+    [client] = await clients(session_factory, 1, "active")
+    rows = await sql(session_factory, """
+        INSERT INTO screening_results (client_id, list_name, list_version, matcher_version, threshold, score, status)
+        SELECT :c, 'l', 'v', 'm', 0.9, 0.95, 'clear' FROM generate_series(1, 5) RETURNING id""", c=client)
+    return await _client_360(session_factory, "screening", "id", sorted(rows), client)
+
+
+@case("Client360.accounts")
+async def _client_accounts(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
+    [client] = await clients(session_factory, 1, "active")
+    [(owner,)] = await sql(session_factory, "SELECT user_id FROM clients WHERE id = :c", c=client)
+    made = await accounts(session_factory, await trading_server(session_factory), 5, int(owner))
+    return await _client_360(session_factory, "accounts", "id", [(a,) for a in made], client)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_every_list_pages_both_ways_without_caps(
     schema: Any, runtime: Any, session_factory: Any, settings: Any, name: str
@@ -407,7 +451,7 @@ async def test_bad_paging_arguments_are_one_typed_error(
     schema: Any, runtime: Any, session_factory: Any, paging: dict[str, Any], field: str
 ) -> None:
     uid = await user(session_factory)
-    listing = Listing("mySessions", "id", Actor(ActorKind.CLIENT, user_id=uid))
+    listing = Listing("mySessions", "databaseId", Actor(ActorKind.CLIENT, user_id=uid))
     result = await run(schema, runtime, listing.actor, listing.query(), **paging)
     assert result.data is None
     [error] = result.errors
