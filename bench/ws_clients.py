@@ -7,13 +7,14 @@ one JSON line each on stdout:
     connect                -> {"connected": n}   open the sockets (graphql-transport-ws: init with
                                                   the socket's token, then subscribe to --query)
     seen                   -> {"seen": n}        how many sockets have received anything yet
-    collect COUNT TIMEOUT  -> {"arrivals": [[t, key], ...]}  wait for COUNT messages (or TIMEOUT s)
-                                                  since the last collect; t is time.monotonic()
-                                                  (one clock for every process on the machine), key
-                                                  the result's `databaseId` when --key is given
+    collect COUNT TIMEOUT  -> {"arrivals": [[t, key, socket], ...]}  wait for COUNT messages (or
+                                                  TIMEOUT s) since the last collect; t is time.monotonic()
+                                                  (one clock for every process on the machine), key the
+                                                  result's --key field (GraphQL) or the frame's
+                                                  payload.data.*.id (anchor), socket its index here
     quit
 
-    python -m bench.ws_clients --url ws://... [--graphql --query Q --tokens FILE --first I --count N] [--key]
+    python -m bench.ws_clients --url ws://... --count N [--graphql --query Q --tokens FILE --first I] [--key F]
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class Clients:
         self.sockets: list[ClientConnection] = []
         self.readers: list[asyncio.Task[None]] = []
         self.seen: set[int] = set()
-        self.arrivals: list[tuple[float, Any]] = []
+        self.arrivals: list[tuple[float, Any, int]] = []
         self.arrived = asyncio.Event()
 
     async def connect(self) -> int:
@@ -63,20 +64,17 @@ class Clients:
         return len(self.sockets)
 
     async def read(self, index: int, ws: ClientConnection) -> None:
-        keyed = self.args.key
+        field = self.args.key
         async for message in ws:
             now = time.monotonic()
             self.seen.add(index)
-            key = None
-            if keyed:
-                body = orjson.loads(message)
-                if body.get("type") != "next":
-                    continue
-                key = next(iter(body["payload"]["data"].values()))["databaseId"]
-            self.arrivals.append((now, key))
+            body = orjson.loads(message)
+            if body.get("type") != "next":
+                continue
+            self.arrivals.append((now, next(iter(body["payload"]["data"].values()))[field], index))
             self.arrived.set()
 
-    async def collect(self, count: int, timeout: float) -> list[tuple[float, Any]]:
+    async def collect(self, count: int, timeout: float) -> list[tuple[float, Any, int]]:
         deadline = time.monotonic() + timeout
         while len(self.arrivals) < count and (left := deadline - time.monotonic()) > 0:
             self.arrived.clear()
@@ -119,7 +117,7 @@ def main() -> None:
     parser.add_argument("--query", default="")
     parser.add_argument("--tokens", help="a file of access tokens, one a line; socket i uses line first+i")
     parser.add_argument("--first", type=int, default=0)
-    parser.add_argument("--key", action="store_true", help="report each result's databaseId")
+    parser.add_argument("--key", default="id", help="the result's field to report with each arrival")
     asyncio.run(serve(parser.parse_args()))
 
 

@@ -91,31 +91,35 @@ async def _broadcast(redis: Redis, settings: Settings, port: int, anchor_port: i
                     _loadgens([["--url", f"ws://127.0.0.1:{anchor_port}/ws", "--count", str(share)]
                                for _ in range(LOADGENS)]) as anchor):
             sequence = iter(range(1, 1 << 30))
-            payload = _announcement(0)
-            anchor_frame = orjson.dumps({"id": "1", "type": "next", "payload": {"data": {"announcementPosted": {
-                "id": str(payload["id"]), "title": payload["title"], "body": payload["body"], "severity": "INFO",
-                "createdAt": payload["created_at"]}}}})
 
-            async def publish() -> None:
-                event = Event(next(sequence), ANNOUNCEMENT_TOPIC, _announcement(0), datetime.now(UTC).isoformat())
+            async def publish(number: int) -> None:
+                event = Event(number, ANNOUNCEMENT_TOPIC, _announcement(number), datetime.now(UTC).isoformat())
                 await redis.publish(settings.channel_prefix + ANNOUNCEMENT_TOPIC, event.to_json())
 
-            async def send_anchor() -> None:
-                await anchor_http.post("/broadcast", content=anchor_frame)
+            async def send_anchor(number: int) -> None:
+                payload = _announcement(number)
+                await anchor_http.post("/broadcast", content=orjson.dumps({"id": "1", "type": "next", "payload": {
+                    "data": {"announcementPosted": {
+                        "id": str(payload["id"]), "title": payload["title"], "body": payload["body"],
+                        "severity": "INFO", "createdAt": payload["created_at"]}}}}))
 
             senders = {"graphql": (graphql, publish), "anchor": (anchor, send_anchor)}
-            for group, send in senders.values():  # every socket streams (subscriptions register asynchronously)
-                await _until_all_seen(group, send, share * LOADGENS)
+            await _until_subscribed(f"http://127.0.0.1:{port}/metrics", "forexcrm_subscribers ", n)
+            await _until_subscribed(f"http://127.0.0.1:{anchor_port}/ready", "", n)
+            for group, send in senders.values():  # every socket streams
+                number = next(sequence)
+                await send(number)
+                await _arrivals(group, number, n, 120.0)
             await _settle()
             after = {"graphql": _rss_kb(api_pid), "anchor": _rss_kb(anchor_pid)}
             latencies: dict[str, list[float]] = {"graphql": [], "anchor": []}
             for r in range(rounds):
                 for side in (("anchor", "graphql") if r % 2 == 0 else ("graphql", "anchor")):
                     group, send = senders[side]
+                    number = next(sequence)
                     started = time.monotonic()
-                    await send()
-                    arrivals = await _collect(group, share * LOADGENS, 60.0)
-                    latencies[side] += [t - started for t, _ in arrivals]
+                    await send(number)
+                    latencies[side] += [t - started for t, _, _ in await _arrivals(group, number, n, 60.0)]
                     await asyncio.sleep(0.3)
     figures = {side: _percentiles(latencies[side], expected=n * rounds) for side in latencies}
     per_subscriber = {side: round((after[side] - before[side]) / n, 1) for side in after}
@@ -129,7 +133,7 @@ async def _broadcast(redis: Redis, settings: Settings, port: int, anchor_port: i
 
 
 def _announcement(number: int) -> dict[str, Any]:
-    return {"id": 1000 + number, "title": "Trading hours change on Friday",
+    return {"id": number, "title": "Trading hours change on Friday",
             "body": "Index CFDs close one hour early on Friday; open positions are kept.", "severity": "info",
             "created_at": "2026-12-04T08:00:00+00:00"}
 
@@ -154,18 +158,11 @@ async def _own_events(redis: Redis, settings: Settings, port: int, tokens_file: 
                       "2026-12-04T08:00:00+00:00")
         return seq, event.to_json()
 
-    async with _loadgens([["--url", f"ws://127.0.0.1:{port}/graphql", "--graphql", "--query", WALLET, "--key",
-                           "--tokens", tokens_file, "--first", str(i * share), "--count", str(share)]
-                          for i in range(LOADGENS)]) as group:
-
-        async def warm() -> None:
-            async with redis.pipeline(transaction=False) as pipe:
-                for user_id, _ in users[: share * LOADGENS]:
-                    pipe.publish(channel, wire(user_id)[1])
-                await pipe.execute()
-
-        await _until_all_seen(group, warm, share * LOADGENS)
-        await _collect(group, 1 << 40, 1.0)  # drain the warm-up
+    async with _loadgens([["--url", f"ws://127.0.0.1:{port}/graphql", "--graphql", "--query", WALLET,
+                           "--key", "databaseId", "--tokens", tokens_file, "--first", str(i * share),
+                           "--count", str(share)] for i in range(LOADGENS)]) as group:
+        await _until_subscribed(f"http://127.0.0.1:{port}/metrics", "forexcrm_subscribers ", share * LOADGENS)
+        await _collect(group, 1 << 40, 1.0)
         per_tick, tick = max(1, rate // 100), 0.01
         started = time.monotonic()
         ticks = int(seconds / tick)
@@ -182,11 +179,14 @@ async def _own_events(redis: Redis, settings: Settings, port: int, tokens_file: 
             if delay > 0:
                 await asyncio.sleep(delay)
         publishing_s = time.monotonic() - started
-        arrivals = await _collect(group, len(published), 30.0)
-    lags = [t - published[int(key)] for t, key in arrivals if key is not None and int(key) in published]
-    delivered = {int(key) for _, key in arrivals if key is not None}
+        arrivals = await _collect(group, len(published), 60.0)
+    lags = [t - published[int(key)] for t, key, _ in arrivals if int(key) in published]
+    delivered = {int(key) for _, key, _ in arrivals}
+    # Socket i of load generator g is user i + g * share: each event must reach its owner's socket only.
+    strangers = sum(1 for g, gen in enumerate(group) for _, key, i in gen.last
+                    if owner.get(int(key)) != users[g * share + i][0])
     return {"published": len(published), "delivered": len(lags), "missing": len(set(published) - delivered),
-            "duplicates": len(lags) - len(delivered & set(published)),
+            "duplicates": len(lags) - len(delivered & set(published)), "to_someone_else": strangers,
             "rate_per_s": round(len(published) / publishing_s, 1), **_percentiles(lags, expected=len(published))}
 
 
@@ -234,6 +234,7 @@ async def _anchor() -> AsyncIterator[tuple[int, int]]:
 class LoadGen:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
+        self.last: list[tuple[float, Any, int]] = []  # what the last collect brought
 
     async def ask(self, command: str) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -269,22 +270,32 @@ async def _loadgens(arguments: list[list[str]]) -> AsyncIterator[list[LoadGen]]:
                 await proc.wait()
 
 
-async def _until_all_seen(group: list[LoadGen], send: Any, expected: int) -> None:
-    for _ in range(100):
-        await send()
-        await asyncio.sleep(0.3)
-        seen = sum(a["seen"] for a in await asyncio.gather(*(g.ask("seen") for g in group)))
-        if seen >= expected:
-            await _collect(group, 1 << 40, 1.0)  # drain
-            return
-    raise RuntimeError(f"only {seen} of {expected} sockets ever received anything")
+async def _until_subscribed(url: str, prefix: str, expected: int) -> None:
+    """Wait until the server holds `expected` subscriptions (a line of its /metrics, or the anchor's
+    /ready): a subscription registers with the hub after its subscribe message is handled."""
+    async with httpx.AsyncClient() as client:
+        for _ in range(600):
+            text = (await client.get(url)).text
+            line = next((ln for ln in text.splitlines() if ln.startswith(prefix)), "0") if prefix else text
+            if float(line.removeprefix(prefix) or 0) >= expected:
+                return
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} never reached {expected} subscriptions")
 
 
-async def _collect(group: list[LoadGen], count: int, timeout: float) -> list[tuple[float, Any]]:
-    """Every load generator's arrivals; `count` is the total expected (split evenly)."""
+async def _collect(group: list[LoadGen], count: int, timeout: float) -> list[tuple[float, Any, int]]:
+    """Every load generator's arrivals (each generator's also kept as its `last`); `count` is the
+    total expected, split evenly."""
     each = -(-count // len(group)) if count < (1 << 39) else count
     answers = await asyncio.gather(*(g.ask(f"collect {each} {timeout}") for g in group))
-    return [(float(t), key) for a in answers for t, key in a["arrivals"]]
+    for g, answer in zip(group, answers, strict=True):
+        g.last = [(float(t), key, int(i)) for t, key, i in answer["arrivals"]]
+    return [a for g in group for a in g.last]
+
+
+async def _arrivals(group: list[LoadGen], number: int, n: int, timeout: float) -> list[tuple[float, Any, int]]:
+    """The arrivals of broadcast `number` (other, stray ones are left out)."""
+    return [a for a in await _collect(group, n, timeout) if int(a[1]) == number]
 
 
 async def _settle() -> None:
