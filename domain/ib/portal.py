@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ib.errors import ClientNotFound, IbNotFound
 from domain.ib.masking import mask_email, mask_name, mask_phone
-from domain.shared.pagination import Page, PageRequest, sql_page
+from domain.shared.pagination import Page, PageRequest, cursor_decoder, sql_page
 
 
 @dataclass(frozen=True)
@@ -71,26 +71,28 @@ class TreeMember:
     joined_at: datetime
 
 
-_TREE = text(
-    """
-    SELECT c.descendant_id AS ib_id, e.parent_id, c.depth, u.display_name, u.email, p.decided_at,
-           (SELECT count(*) FROM ib_client_attributions a WHERE a.ib_id = c.descendant_id AND a.valid_to IS NULL)
-               AS clients
-    FROM ib_closure c
+_TREE_COLUMNS = """c.descendant_id AS ib_id, e.parent_id, c.depth, u.display_name, u.email, p.decided_at,
+    (SELECT count(*) FROM ib_client_attributions a WHERE a.ib_id = c.descendant_id AND a.valid_to IS NULL) AS clients"""
+_TREE_FROM = """ib_closure c
     JOIN users u ON u.id = c.descendant_id
     JOIN ib_partners p ON p.user_id = c.descendant_id
-    LEFT JOIN ib_tree_edges e ON e.ib_id = c.descendant_id AND e.valid_to IS NULL
-    WHERE c.ancestor_id = :ib AND c.valid_to IS NULL AND c.depth BETWEEN 1 AND :d
-    ORDER BY c.depth, c.descendant_id
-    """
-)
+    LEFT JOIN ib_tree_edges e ON e.ib_id = c.descendant_id AND e.valid_to IS NULL"""
+decode_tree_cursor = cursor_decoder(int, int)
 
 
-async def tree(session: AsyncSession, p: Partner, depth: int | None = None) -> list[TreeMember]:
-    rows = (await session.execute(_TREE, {"ib": p.ib_id, "d": clamp_depth(p, depth)})).all()
-    return [TreeMember(int(r.ib_id), int(r.parent_id) if r.parent_id is not None else None, int(r.depth),
-                       _contact(p, r.display_name or "", r.email or "", ""), int(r.clients), r.decided_at)
-            for r in rows]
+def tree_key(m: TreeMember) -> tuple[int, int]:
+    return m.depth, m.ib_id
+
+
+async def tree(session: AsyncSession, p: Partner, page: PageRequest, depth: int | None = None) -> Page[TreeMember]:
+    """The sub-IBs to `depth`, level by level (keyset on depth, IB id)."""
+    return await sql_page(
+        session, page, columns=_TREE_COLUMNS, source=_TREE_FROM,
+        where=["c.ancestor_id = :ib", "c.valid_to IS NULL", "c.depth BETWEEN 1 AND :d"],
+        params={"ib": p.ib_id, "d": clamp_depth(p, depth)}, key=("c.depth", "c.descendant_id"), descending=False,
+        convert=lambda r: TreeMember(int(r.ib_id), int(r.parent_id) if r.parent_id is not None else None,
+                                     int(r.depth), _contact(p, r.display_name or "", r.email or "", ""),
+                                     int(r.clients), r.decided_at))
 
 
 @dataclass(frozen=True)

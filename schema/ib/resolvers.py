@@ -45,7 +45,6 @@ from schema.ib.types import (
     IbPerformance,
     IbReferralLink,
     IbTree,
-    IbTreeMember,
     MoveIbInput,
     OpenIbDisputeInput,
     OpenMyIbDisputeInput,
@@ -79,8 +78,7 @@ class IbQueries:
     async def my_ib_tree(self, info: Ctx, depth: int | None = None) -> IbTree:
         async def go(s: AsyncSession, p: portal.Partner) -> IbTree:
             shown = portal.clamp_depth(p, depth)
-            return IbTree(visible_depth=p.visible_depth, depth=shown,
-                          members=[IbTreeMember.of(m) for m in await portal.tree(s, p, shown)])
+            return IbTree(visible_depth=p.visible_depth, depth=shown, partner=p)
 
         return await _read(info, go)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -14,6 +15,7 @@ from domain.ib import payouts as payouts_service
 from domain.ib.plans import ClauseKind, Distribution, Side
 from domain.shared.money import at_scale
 from schema.errors import UserError
+from schema.pagination import Connection, page_request, to_connection
 from schema.scalars import Money
 
 
@@ -75,7 +77,15 @@ class IbTreeMember:
 class IbTree:
     visible_depth: int
     depth: int
-    members: list[IbTreeMember]
+    partner: strawberry.Private[portal.Partner]
+
+    @strawberry.field(description="Your sub-IBs to `depth`, level by level.")
+    async def members(self, info: strawberry.Info[Any, Any], first: int | None = None, after: str | None = None,
+                      last: int | None = None, before: str | None = None) -> Connection[IbTreeMember]:
+        req = page_request(info, first, after, last, before, decode=portal.decode_tree_cursor)
+        async with info.context.session() as session:
+            page = await portal.tree(session, self.partner, req, self.depth)
+        return to_connection(page, IbTreeMember.of, portal.tree_key)
 
 
 @strawberry.type(description="A client of your downline: status, lots traded, deposits; contact masked.")

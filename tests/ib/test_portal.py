@@ -24,8 +24,8 @@ from tests.ib.test_engine import make_plan
 from tests.identity.helpers import register
 
 D = Decimal
-TREE = "query($d: Int) { myIbTree(depth: $d) { visibleDepth depth members { ibId parentId depth clients " \
-       "contact { email } } } }"
+TREE = "query($d: Int) { myIbTree(depth: $d) { visibleDepth depth members { nodes { ibId parentId depth clients " \
+       "contact { email } } } } }"
 CLIENT = "query($c: ID!) { myIbClient(clientId: $c) { clientId depth status lots contact { name email } " \
          "deposits { currency amount } } }"
 
@@ -87,11 +87,11 @@ async def test_tree_stops_at_the_visible_depth_and_never_shows_the_sibling(world
     body = await net.gql(TREE, {"d": 10})
     tree = body["data"]["myIbTree"]
     assert tree["visibleDepth"] == 3 and tree["depth"] == 3
-    assert [(int(m["ibId"]), m["depth"], int(m["parentId"])) for m in tree["members"]] == [
+    assert [(int(m["ibId"]), m["depth"], int(m["parentId"])) for m in tree["members"]["nodes"]] == [
         (net.a, 1, net.master), (net.b, 2, net.a), (net.c, 3, net.b)]
-    assert all(m["contact"]["email"].count("***") == 2 for m in tree["members"])
+    assert all(m["contact"]["email"].count("***") == 2 for m in tree["members"]["nodes"])
     shallow = (await net.gql(TREE, {"d": 1}))["data"]["myIbTree"]
-    assert [int(m["ibId"]) for m in shallow["members"]] == [net.a]
+    assert [int(m["ibId"]) for m in shallow["members"]["nodes"]] == [net.a]
     # clients: own downline to depth 3 only (not D's client, not the sibling's)
     body = await net.gql("{ myIbClients(first: 50) { nodes { clientId depth } } }")
     seen = {int(n["clientId"]): n["depth"] for n in body["data"]["myIbClients"]["nodes"]}
@@ -159,7 +159,7 @@ async def test_partner_token_reads_the_tree_only_with_its_scope(world: World, ht
     net = await network_of(world, http)
     tree_token = GraphQLClient(http, await _token(world, net.master, ["ib.tree.read"], settings))
     body = await tree_token(TREE, {"d": 2})
-    assert [int(m["ibId"]) for m in body["data"]["myIbTree"]["members"]] == [net.a, net.b]
+    assert [int(m["ibId"]) for m in body["data"]["myIbTree"]["members"]["nodes"]] == [net.a, net.b]
     body = await tree_token(CLIENT, {"c": str(net.client_sibling)})
     assert body["errors"][0]["extensions"]["code"] == "IB_CLIENT_NOT_FOUND"
     # the token cannot reach staff queries or other contexts' data it was not scoped for

@@ -414,6 +414,20 @@ async def _client_accounts(session_factory: Any, settings: Any) -> tuple[Listing
     return await _client_360(session_factory, "accounts", "id", [(a,) for a in made], client)
 
 
+@case("IbTree.members")
+async def _ib_tree(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
+    master = await ib_partner(session_factory)
+    subs = [await ib_partner(session_factory) for _ in range(5)]
+    depths = [1, 2, 1, 2, 1]
+    await sql(session_factory, "INSERT INTO ib_closure (ancestor_id, descendant_id, depth, valid_from) "
+                               "SELECT :m, d, depth, now() FROM unnest(CAST(:ds AS bigint[]), CAST(:ns AS int[])) "
+                               "AS x(d, depth)", m=master, ds=subs, ns=depths)
+    expected = [(str(ib),) for _, ib in sorted(zip(depths, subs, strict=True))]
+    listing = Listing("members", "ibId", Actor(ActorKind.IB, user_id=master), outer="myIbTree {{ {conn} }}",
+                      path=("myIbTree",))
+    return listing, expected
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_every_list_pages_both_ways_without_caps(
     schema: Any, runtime: Any, session_factory: Any, settings: Any, name: str
