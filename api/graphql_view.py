@@ -14,7 +14,7 @@ import orjson
 import structlog
 from cross_web import HTTPException
 from graphql import GraphQLError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -204,14 +204,14 @@ class GraphQLView(GraphQL[Context, None]):
                            status_code=403, media_type="application/json")(scope, receive, send)
             return
         try:
-            response = await self._serve(request, accept) if served else await self.run(request)
+            response = await self._serve(request, receive, accept) if served else await self.run(request)
         except HTTPException as exc:
             code = _http_error_code(exc)
             status = 415 if code == "UNSUPPORTED_CONTENT_TYPE" else exc.status_code
             response = _error_response(status, code, exc.reason, graphql_http.JSON)
         await response(scope, receive, send)
 
-    async def _serve(self, request: Request, accept: bytes) -> Response:
+    async def _serve(self, request: Request, receive: Receive, accept: bytes) -> Response:
         """GraphQL over HTTP for one operation POSTed as JSON or sent by GET, without the generic
         view's negotiation of methods, content types, uploads, batches and streams (that costs about as
         much CPU as executing a small operation): the spec's media types and status codes
@@ -223,13 +223,13 @@ class GraphQLView(GraphQL[Context, None]):
         is_get = request.method == "GET"
         try:
             params = (graphql_http.from_query_string(request.scope["query_string"]) if is_get
-                      else graphql_http.from_body(await request.body()))
+                      else graphql_http.from_body(await _read_body(receive)))
         except graphql_http.BadRequest as exc:
             return _error_response(exc.status, exc.code, exc.message, media)
         document_id = graphql_http.document_id(params)
         if params.query is None and document_id is None:
             return _error_response(400, "MISSING_QUERY", "No GraphQL query found in the request", media)
-        sub_response = await self.get_sub_response(request)
+        sub_response = _sub_response()
         context = await self.get_context(request, response=sub_response)
         query = params.query
         if document_id is not None or context.actor.kind in self.services.settings.trusted_documents_required:
@@ -258,9 +258,9 @@ class GraphQLView(GraphQL[Context, None]):
             response_data.pop("data", None)  # type: ignore[misc]
         response = Response(_json_bytes(response_data), status_code=sub_response.status_code or status,
                             media_type=graphql_http.CONTENT_TYPES[media])
-        response.headers.raw.extend(sub_response.headers.raw)
+        response.raw_headers += sub_response.raw_headers
         if is_get:
-            response.headers.raw.extend(_cache_headers(context, result))
+            response.raw_headers += _cache_headers(context, result)
         return response
 
     async def execute_operation(self, request: Request, request_adapter: Any,
@@ -373,6 +373,29 @@ class GraphQLView(GraphQL[Context, None]):
         return dict(formatted)
 
 
+async def _read_body(receive: Receive) -> bytes:
+    """The request's body straight from the server: Starlette's Request.stream costs as much again."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _sub_response() -> Response:
+    """What resolvers set cookies (and a status) on, copied into the answer: strawberry's is a whole
+    rendered Response, built and then emptied again."""
+    response = Response.__new__(Response)
+    response.status_code = None  # type: ignore[assignment]
+    response.background = None
+    response.body = b""
+    response.raw_headers = []
+    return response
+
+
 def _json_bytes(data: object) -> bytes:
     try:
         return orjson.dumps(data)
@@ -385,7 +408,7 @@ def _request_error(refusal: graphql_http.BadRequest, media: str) -> Response:
     legacy application/json (as any request error), never stored by a cache."""
     response = _error_response(400 if media == graphql_http.GRAPHQL_RESPONSE else 200, refusal.code,
                                refusal.message, media)
-    response.headers.raw.extend(_NOT_STORED)
+    response.raw_headers += _NOT_STORED
     return response
 
 
