@@ -20,6 +20,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import greenlet_spawn
 
 from domain.shared.settings import Settings
 
@@ -208,7 +209,7 @@ async def raw_chain(factory: SessionFactory) -> AsyncIterator[RawChain]:
         clean = True
     finally:
         if clean and not conn.is_closed() and not conn.is_in_transaction():
-            pooled.close()
+            await _give_back(pooled)
         else:
             pooled.invalidate()  # a connection in an unknown state never goes back to the pool
 
@@ -225,10 +226,22 @@ async def autocommit_fetchrow(factory: SessionFactory, sql: str, *args: Any) -> 
         if not isinstance(exc, Exception) or conn.is_closed() or conn.is_in_transaction():
             pooled.invalidate()  # cancelled mid-statement, or broken: never back to the pool
         else:
-            pooled.close()
+            await _give_back(pooled)
         raise
-    pooled.close()
+    await _give_back(pooled)
     return row
+
+
+async def _give_back(pooled: Any) -> None:
+    """Return a raw pooled connection. Into a pool with room that is a plain call; an overflow
+    connection (a burst beyond pool_size: thousands of sockets authenticating at once) is closed
+    instead, which SQLAlchemy's asyncpg adapter can only do inside a greenlet: called bare it
+    raised MissingGreenlet, left the connection open on the server and logged a traceback each."""
+    pool = pooled._pool
+    if pool.checkedin() < pool.size():
+        pooled.close()
+    else:
+        await greenlet_spawn(pooled.close)
 
 
 def utcnow() -> datetime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -161,3 +162,27 @@ async def test_autocommit_statements_run_alone(session_factory: Any) -> None:
     with pytest.raises(asyncpg.UndefinedTableError):
         await autocommit_fetchrow(session_factory, "SELECT * FROM raw_probe_missing")
     assert await _probe_sum(session_factory) == 7
+
+
+async def test_a_burst_beyond_the_pool_returns_every_raw_connection(settings: Any, caplog: Any) -> None:
+    """Overflow connections are closed on their way back (thousands of sockets authenticating at once):
+    none is left open on the server, nothing is logged, the pool is whole afterwards."""
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from domain.shared.db import create_engine
+
+    engine = create_engine(settings.database_url, settings.model_copy(update={"db_max_overflow": 6}), pool_size=2)
+    factory = async_sessionmaker(bind=engine)
+    try:
+        rows = await asyncio.gather(*(autocommit_fetchrow(
+            factory, "SELECT pg_backend_pid() AS pid, pg_sleep(0.05)") for _ in range(40)))
+        used = {r["pid"] for r in rows if r is not None}
+        assert 2 < len(used) <= 8  # overflow connections were used
+        pool = engine.sync_engine.pool
+        assert pool.checkedout() == 0 and pool.checkedin() <= 2  # type: ignore[attr-defined]
+        alive = await autocommit_fetchrow(
+            factory, "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = ANY($1::int[])", list(used))
+        assert alive is not None and alive["n"] <= 2, f"{alive['n'] if alive else '?'} of {len(used)} still open"
+        assert "Exception closing connection" not in caplog.text
+    finally:
+        await engine.dispose()
