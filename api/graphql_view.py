@@ -468,6 +468,10 @@ class MeteredGraphQLView(GraphQLView):
         except Exception:
             metrics.rejected.inc()
             raise
+        finally:
+            context = kwargs.get("context")
+            if isinstance(context, Context):
+                await context.release_reads()
         metrics.latency.observe(time.perf_counter() - started)
         (metrics.error if result.errors else metrics.ok).inc()
         return result

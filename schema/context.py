@@ -8,12 +8,13 @@ loaders are built per access with caching off, and its actor is kept bound to th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.types import Info
@@ -47,6 +48,10 @@ class Context:
     reauthenticate: Callable[[], Awaitable[Actor | None]] | None = field(default=None, repr=False)
     # Keeps a socket's (or a streamed subscription's) actor bound to the live session.
     live: LiveSession | None = field(default=None, repr=False)
+    # The operation's one read connection (`read`), its lock and the task using it now.
+    _read_conn: AsyncConnection | None = field(default=None, repr=False)
+    _read_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _read_owner: asyncio.Task[Any] | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -59,7 +64,7 @@ class Context:
         if self.is_websocket:
             return Loaders(self.services.session_factory, cache=False)
         if self._loaders is None:
-            self._loaders = Loaders(self.services.session_factory, cache=True)
+            self._loaders = Loaders(self.read, cache=True)
         return self._loaders
 
     @contextlib.asynccontextmanager
@@ -75,6 +80,47 @@ class Context:
         if user_id is None:
             raise PublicError("Sign in to follow your own events.", "UNAUTHENTICATED")
         return self.subscribe(info, *topics, user_id=user_id)
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session for a read-only resolver, on one connection for the whole HTTP operation: a page
+        of several top-level fields checks out one pooled connection, not one per field. Its users
+        take turns (never two statements at once on it); the view releases it when the operation
+        ends (`release_reads`). Never await a dataloader inside: its batch may wait for this turn.
+        A socket's context lives for the connection, so there every read has a session of its own."""
+        factory = self.services.session_factory
+        if self.is_websocket:
+            async with factory() as session:
+                yield session
+            return
+        task = asyncio.current_task()
+        if self._read_owner is task and self._read_conn is not None:  # nested within one resolver
+            async with factory(bind=self._read_conn) as session:
+                yield session
+            return
+        async with self._read_lock:
+            if self._read_conn is None:
+                engine = factory.kw["bind"]
+                self._read_conn = await engine.connect()
+            conn = self._read_conn
+            self._read_owner = task
+            try:
+                async with factory(bind=conn) as session:
+                    yield session
+            except BaseException:
+                await conn.rollback()  # a failed statement must not poison the next reader's
+                raise
+            finally:
+                self._read_owner = None
+
+    async def release_reads(self) -> None:
+        """Return the operation's read connection to the pool (ending its read transaction)."""
+        if self._read_conn is None:
+            return
+        async with self._read_lock:
+            conn, self._read_conn = self._read_conn, None
+            if conn is not None:
+                await conn.close()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, info: Info[Any, Any], *topics: str, user_id: int | None = None

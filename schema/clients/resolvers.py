@@ -198,7 +198,7 @@ class ClientQueries:
         req = page_request(info, first, after, last, before)
         criteria = client_lists.client_filter(status=Status(status.value) if status is not None else None,
                                               country=country, desk=desk, search=search)
-        async with info.context.session() as session:
+        async with info.context.read() as session:
             page = await client_lists.newest(session, info.context.actor, criteria, req)
         return to_connection(page, ClientSummary.from_row, _client_key)
 

@@ -96,7 +96,7 @@ class LedgerQueries:
         uid = info.context.actor.user_id
         if uid is None:
             return []
-        async with info.context.session() as session:
+        async with info.context.read() as session:
             return [Wallet.of(w) for w in await wallets_of(session, uid)]
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],

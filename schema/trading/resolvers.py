@@ -130,7 +130,7 @@ class TradingQueries:
         user_id = info.context.actor.user_id
         if user_id is None:
             return empty_connection()
-        async with info.context.session() as session:
+        async with info.context.read() as session:
             page = await queries.accounts_of(session, user_id, req)
         return to_connection(page, TradingAccountType.from_row, lambda a: (a.created_at, a.id))
 
@@ -142,7 +142,7 @@ class TradingQueries:
     ) -> Connection[DealType]:
         req = page_request(info, first, after, last, before)
         f = filter or DealFilter()
-        async with info.context.session() as session:
+        async with info.context.read() as session:
             try:
                 account = await queries.visible_account(
                     session, info.context.actor, _account(account_id))

@@ -25,9 +25,9 @@ from schema.scalars import Money
 STATE_LOADER = "TradingAccountStateByLoginLoader"
 
 
-@register_loader(STATE_LOADER)
+@register_loader(STATE_LOADER, database=False)
 async def _load_states(session: AsyncSession, keys: Sequence[Key]) -> list[LiveState | None]:
-    # The platform is asked, not the database: the session stays unused (never connects).
+    # The platform is asked, not the database: no session, and no turn on the read connection.
     return await account_states(keys)
 
 

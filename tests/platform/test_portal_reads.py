@@ -1,0 +1,135 @@
+"""Portal reads cost a fixed number of SQL statements and one pooled connection per operation,
+whatever the size of the page (no N+1): the client-portal page and the staff client list, the
+documents `bench portal_read` measures, counted on the live API."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
+
+from bench.scenarios.portal_read import PORTAL_QUERY, STAFF_QUERY
+from domain.ledger import wallets
+from domain.shared.actor import system_actor
+from domain.shared.db import in_transaction
+from tests.conftest import GraphQLClient
+from tests.identity.helpers import register
+from tests.identity.staff import make_staff
+
+
+@contextlib.contextmanager
+def counting() -> Iterator[dict[str, int]]:
+    """Statements sent and pooled connections checked out, by every engine in this process (the
+    live API runs in the test's event loop)."""
+    seen = {"statements": 0, "checkouts": 0}
+
+    def statement(*_: Any) -> None:
+        seen["statements"] += 1
+
+    def checkout(*_: Any) -> None:
+        seen["checkouts"] += 1
+
+    event.listen(Engine, "before_cursor_execute", statement)
+    event.listen(Pool, "checkout", checkout)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", statement)
+        event.remove(Pool, "checkout", checkout)
+
+
+async def _client_with_deals(gql: GraphQLClient, session_factory: Any, deals: int) -> tuple[GraphQLClient, int]:
+    reg = await register(gql)
+    uid = int(await _scalar(session_factory, "SELECT id FROM users WHERE email = :e", e=reg["email"]))
+    async with session_factory() as s, s.begin():
+        server = await s.scalar(text(
+            "INSERT INTO trading_servers (name, platform, base_url, manager_login, password_enc) "
+            "VALUES (:n, 'mt5', 'http://127.0.0.1:9', 1000, 'x') RETURNING id"), {"n": uuid.uuid4().hex[:12]})
+        account = await s.scalar(text(
+            'INSERT INTO trading_accounts (server_id, login, user_id, "group", leverage, currency) '
+            "VALUES (:s, 7001, :u, 'real', 100, 'USD') RETURNING id"), {"s": server, "u": uid})
+        await s.execute(text(
+            "INSERT INTO trading_deals (server_id, deal_id, time, time_ms, login, order_id, position_id, action, "
+            "entry, symbol, price, volume, profit, commission, storage, fee, reason, contract_size, rate_profit, "
+            "rate_margin, comment, batch_id) SELECT :s, g, now() - make_interval(secs => g), 0, 7001, g, g, 0, 0, "
+            "'EURUSD', 1.1, 0.1, 0, 0, 0, 0, 0, 100000, 1, 1, '', gen_random_uuid() FROM generate_series(1, :n) g"),
+            {"s": server, "n": deals})
+    for currency in ("USD", "EUR"):
+        async def fund(s: Any, c: str = currency) -> Any:
+            return await wallets.deposit_to_wallet(s, system_actor("test"), user_id=uid, currency=c,
+                                                   amount=Decimal("10"), idempotency_key=uuid.uuid4().hex)
+
+        await in_transaction(session_factory, fund)
+    return GraphQLClient(gql.http, reg["accessToken"]), int(account)
+
+
+async def _scalar(session_factory: Any, sql: str, **params: Any) -> Any:
+    async with session_factory() as s:
+        return await s.scalar(text(sql), params)
+
+
+async def _portal_cost(client: GraphQLClient, account_id: str) -> dict[str, int]:
+    await client(PORTAL_QUERY, {"accountId": account_id})  # warm: the caller's principal is cached
+    with counting() as seen:
+        body = await client(PORTAL_QUERY, {"accountId": account_id})
+    assert "errors" not in body, body
+    assert body["data"]["deals"]["nodes"] and body["data"]["myWallets"], body
+    return dict(seen)
+
+
+async def test_portal_page_costs_the_same_statements_and_one_connection_at_any_size(
+        gql: GraphQLClient, session_factory: Any) -> None:
+    small, small_account = await _client_with_deals(gql, session_factory, 3)
+    large, large_account = await _client_with_deals(gql, session_factory, 60)
+    ids = []
+    for client in (small, large):
+        ids.append((await client("{ myTradingAccounts(first: 1) { nodes { id } } }"))
+                   ["data"]["myTradingAccounts"]["nodes"][0]["id"])
+    cost_small = await _portal_cost(small, ids[0])
+    cost_large = await _portal_cost(large, ids[1])
+    assert cost_small == cost_large
+    # accounts, wallets, the account's visibility and its deals: one statement each, on one connection.
+    assert cost_large["statements"] <= 4, cost_large
+    assert cost_large["checkouts"] == 1, cost_large
+    assert small_account != large_account
+
+
+async def test_staff_list_reads_every_row_s_wallets_in_one_statement(
+        http: Any, gql: GraphQLClient, session_factory: Any, settings: Any) -> None:
+    for _ in range(3):
+        await _client_with_deals(gql, session_factory, 1)
+    staff = await make_staff(http, session_factory, settings, ["compliance"])
+    few = STAFF_QUERY.replace("first: 50", "first: 1")
+    costs = []
+    for document in (few, STAFF_QUERY):
+        await staff.client(document)
+        with counting() as seen:
+            body = await staff.client(document)
+        assert "errors" not in body, body
+        nodes = body["data"]["clients"]["nodes"]
+        assert nodes and all(isinstance(n["wallets"], list) for n in nodes)
+        costs.append(dict(seen))
+    assert len((await staff.client(STAFF_QUERY))["data"]["clients"]["nodes"]) >= 3
+    assert costs[0] == costs[1], costs  # 1 row or many: the same statements
+    assert costs[1]["statements"] <= 2 and costs[1]["checkouts"] == 1, costs
+
+
+async def test_wallets_on_the_staff_list_need_ledger_read(
+        http: Any, gql: GraphQLClient, session_factory: Any, settings: Any) -> None:
+    _, account = await _client_with_deals(gql, session_factory, 1)
+    desk = uuid.uuid4().hex[:8]
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE clients SET desk = :d WHERE user_id = "
+                             "(SELECT user_id FROM trading_accounts WHERE id = :a)"), {"d": desk, "a": account})
+    staff = await make_staff(http, session_factory, settings, ["sales"], desk=desk)  # clients.read, no ledger.read
+    body = await staff.client("{ clients(first: 5) { nodes { id wallets { currency } } } }")
+    assert body["errors"][0]["path"][-1] == "wallets", body
+    assert body["data"]["clients"]["nodes"][0]["id"] and body["data"]["clients"]["nodes"][0]["wallets"] is None
+    granted = await staff.client("{ clients(first: 5) { nodes { id } } }")
+    assert "errors" not in granted and len(granted["data"]["clients"]["nodes"]) == 1
