@@ -61,7 +61,9 @@ class Listing:
 
 
 def _ident(node: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(node.values())
+    """The node's identifying leaf values, nested objects flattened."""
+    return tuple(leaf for value in node.values()
+                 for leaf in (_ident(value) if isinstance(value, dict) else (value,)))
 
 
 async def page(schema: Any, runtime: Any, listing: Listing, **paging: Any) -> dict[str, Any]:
@@ -425,6 +427,43 @@ async def _ib_tree(session_factory: Any, settings: Any) -> tuple[Listing, list[t
     expected = [(str(ib),) for _, ib in sorted(zip(depths, subs, strict=True))]
     listing = Listing("members", "ibId", Actor(ActorKind.IB, user_id=master), outer="myIbTree {{ {conn} }}",
                       path=("myIbTree",))
+    return listing, expected
+
+
+async def _named_clients(session_factory: Any, n: int, country: str) -> tuple[str, list[int]]:
+    """n clients named after a fresh tag in one country, two by two created at the same instant."""
+    tag = "zq" + uuid.uuid4().hex[:8]
+    made = await clients(session_factory, n, "active")
+    await sql(session_factory, "UPDATE clients SET first_name = :t, country = :c WHERE id = ANY(:ids)",
+              t=tag, c=country, ids=made)
+    return tag, made
+
+
+@case("clients(country:)")
+async def _clients_by_country(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
+    await _named_clients(session_factory, 7, "TV")
+    expected = _ids(await sql(session_factory, "SELECT id FROM clients WHERE country = 'TV' "
+                                               "ORDER BY created_at DESC, id DESC"))
+    return Listing("clients", "id", staff_actor("clients.read", "kyc.review"), args='country: "TV", '), expected
+
+
+@case("clients(search:)")
+async def _clients_by_text(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
+    tag, made = await _named_clients(session_factory, 7, "MT")
+    expected = _ids(await sql(session_factory, "SELECT id FROM clients WHERE id = ANY(:ids) "
+                                               "ORDER BY created_at DESC, id DESC", ids=made))
+    listing = Listing("clients", "id", staff_actor("clients.read", "kyc.review"), args="search: $q, ",
+                      declare=", $q: String", variables={"q": tag})
+    return listing, expected
+
+
+@case("searchClients")
+async def _search_clients(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
+    tag, made = await _named_clients(session_factory, 7, "MT")
+    expected = _ids(await sql(session_factory, "SELECT id FROM clients WHERE id = ANY(:ids) ORDER BY id DESC",
+                              ids=made))  # every hit ranks the same: the id breaks the tie, highest first
+    listing = Listing("searchClients", "client { id }", staff_actor("clients.read", "kyc.review"),
+                      args="query: $q, ", declare=", $q: String!", variables={"q": tag})
     return listing, expected
 
 
