@@ -86,9 +86,10 @@ async def checkpoint(db_url: str) -> None:
         await conn.close()
 
 
-async def _deposit_clients(db_url: str, uids: list[int], start_at: float, seconds: float,
+async def _deposit_clients(db_url: str, uids: list[int], start: Any, seconds: float,
                            ) -> tuple[int, list[float], float]:
-    """`len(uids)` concurrent clients depositing through the domain service in this process."""
+    """`len(uids)` concurrent clients depositing through the domain service in this process: a warm-up
+    second, then the common start (a barrier every process reaches after its warm-up), then the window."""
     engine = create_engine(db_url, Settings(db_max_overflow=0), pool_size=len(uids))
     factory = create_session_factory(engine)
     group = GroupCommit(factory)
@@ -107,18 +108,20 @@ async def _deposit_clients(db_url: str, uids: list[int], start_at: float, second
             done += 1
 
     try:
-        await asyncio.gather(*(client(u, start_at) for u in uids))  # warm-up (accounts, pool) until the common start
+        warm_until = time.time() + 1.0
+        await asyncio.gather(*(client(u, warm_until) for u in uids))  # accounts, pool, plans
+        await asyncio.to_thread(start.wait, 120)  # a process slow to start on a busy machine is waited for
         done, latencies = 0, []
-        started = time.time()  # later than start_at when this process was slow to start
-        await asyncio.gather(*(client(u, start_at + seconds) for u in uids))
+        started = time.time()
+        await asyncio.gather(*(client(u, started + seconds) for u in uids))
         return done, latencies, time.time() - started
     finally:
         await engine.dispose()
 
 
-def _deposit_process(db_url: str, uids: list[int], start_at: float, seconds: float,
+def _deposit_process(db_url: str, uids: list[int], start: Any, seconds: float,
                      ) -> tuple[int, list[float], float]:
-    return asyncio.run(_deposit_clients(db_url, uids, start_at, seconds))
+    return asyncio.run(_deposit_clients(db_url, uids, start, seconds))
 
 
 async def create_domain_clients(db_url: str) -> list[int]:
@@ -140,14 +143,13 @@ async def create_domain_clients(db_url: str) -> list[int]:
 async def run_domain(db_url: str, uids: list[int], seconds: float) -> Phase:
     """CONCURRENCY clients split over DOMAIN_PROCESSES processes, as the service is deployed (one
     process per core; pgbench runs -j 2), measured over one common window."""
-    start_at = time.time() + 4.0  # process start-up and one warm-up second
     loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(DOMAIN_PROCESSES, mp_context=multiprocessing.get_context("spawn")) as pool:
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(DOMAIN_PROCESSES, mp_context=context) as pool:
+        start = manager.Barrier(DOMAIN_PROCESSES)
         parts = await asyncio.gather(*(
-            loop.run_in_executor(pool, _deposit_process, db_url, uids[i::DOMAIN_PROCESSES], start_at, seconds)
+            loop.run_in_executor(pool, _deposit_process, db_url, uids[i::DOMAIN_PROCESSES], start, seconds)
             for i in range(DOMAIN_PROCESSES)))
-    # Each process's rate over the window it measured, summed: one that started late (a busy machine)
-    # measured a shorter window, not a slower service.
     rate = sum(n / window for n, _, window in parts if window > 0)
     return Phase(round(rate * seconds), [t for _, ts, _ in parts for t in ts], seconds)
 
