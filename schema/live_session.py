@@ -9,7 +9,9 @@ current actor and re-reads it
   a password reset, roles, status, desk, second factor: migration 0021's NOTIFY), through
   `PrincipalCache.watch`; events are held back from the moment the change is heard until it is
   re-read, so none reaches a caller who has just lost it;
-- every REVALIDATE_S regardless (API tokens, and a listener that is down, notify nothing);
+- at least every REVALIDATE_S regardless (API tokens, and a listener that is down, notify nothing),
+  at a random point of the second half of that interval: thousands of sockets opened together
+  would otherwise re-read their sessions in the same instant every minute and drain the pool;
 
 and ends at the access token's expiry (a timer). When the credential stands for nobody any more
 the session ends: waiting subscriptions raise SESSION_ENDED (TOKEN_EXPIRED at expiry) and
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -91,7 +94,7 @@ class LiveSession:
             self._unwatch = self._principals.watch(self.actor.user_id, self._changed)
         if self.actor.expires_at is not None:
             self._expiry = loop.call_later(max(0.0, self.actor.expires_at - time.time()), self._expire)
-        self._poll_timer = loop.call_later(REVALIDATE_S, self._poll)
+        self._poll_timer = loop.call_later(_poll_delay(), self._poll)
 
     def close(self) -> None:
         """Stop watching (the socket or stream is gone)."""
@@ -207,7 +210,7 @@ class LiveSession:
     def _poll(self) -> None:
         if self._closed:
             return
-        self._poll_timer = asyncio.get_running_loop().call_later(REVALIDATE_S, self._poll)
+        self._poll_timer = asyncio.get_running_loop().call_later(_poll_delay(), self._poll)
         self._start_recheck()
 
     def _expire(self) -> None:
@@ -241,12 +244,16 @@ class LiveSession:
         except Exception as exc:  # the database is unreachable: keep holding events, try again
             log.warning("live_session.recheck_failed", error=str(exc) or type(exc).__name__)
             if not self._closed:
-                self._retry = asyncio.get_running_loop().call_later(1.0, self._start_recheck)
+                self._retry = asyncio.get_running_loop().call_later(random.uniform(0.5, 1.5), self._start_recheck)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._ending = task  # the loop keeps only a weak reference to a task
         task.add_done_callback(_log_failure)
+
+
+def _poll_delay() -> float:
+    return REVALIDATE_S * random.uniform(0.5, 1.0)
 
 
 def _fresh(error: PublicError) -> PublicError:

@@ -158,3 +158,28 @@ async def test_a_broadcast_is_executed_once_for_all_its_subscribers_and_a_bad_on
         assert got_b["z"] == {"announcementPosted": {"title": "hello"}}
         # One execution per document for the one good event, whoever and however many received it.
         assert len(executed) == 2, executed
+
+
+async def test_live_sessions_opened_together_re_read_at_spread_times() -> None:
+    """Thousands of sockets open in the same second; their periodic session checks must not all fall
+    in one instant (they drained the database pool), yet each comes within REVALIDATE_S."""
+    import asyncio
+
+    from domain.shared.actor import Actor, ActorKind
+    from schema.live_session import REVALIDATE_S, LiveSession
+
+    async def same() -> Actor | None:
+        return None
+
+    loop = asyncio.get_running_loop()
+    sessions = [LiveSession(Actor(ActorKind.CLIENT, user_id=i), same, None) for i in range(200)]
+    started = loop.time()
+    for live in sessions:
+        live.start()
+    try:
+        due = sorted(live._poll_timer.when() - started for live in sessions if live._poll_timer is not None)
+        assert len(due) == 200 and all(0 < d <= REVALIDATE_S + 0.1 for d in due)
+        assert due[-1] - due[0] > REVALIDATE_S / 4, "the checks are not spread"
+    finally:
+        for live in sessions:
+            live.close()
