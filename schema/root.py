@@ -11,12 +11,13 @@ import functools
 import inspect
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import strawberry
 import structlog
 from graphql import GraphQLError, OperationType
+from graphql.pyutils import Undefined
 from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -31,6 +32,7 @@ from schema.errors import internal_error, should_mask, with_input_code
 from schema.events import Shared
 from schema.limits import DocumentCache, document_cache
 from schema.permissions import scope_refusal, token_rules
+from schema.plain_fields import Plan, plain_fields, resolve_plain
 from schema.scalars import DECIMAL_OVERRIDE
 
 log = structlog.get_logger(__name__)
@@ -91,7 +93,27 @@ class ApiSchema(strawberry.Schema):
 class _Executor(StrawberryGraphQLCoreExecutionContext):
     """strawberry's executor, running a broadcast subscription event (`schema.events.Shared`) once
     per operation and variables for all its subscribers: the same document text is the same parsed
-    operation (DocumentCache), and a broadcast's value does not depend on who receives it."""
+    operation (DocumentCache), and a broadcast's value does not depend on who receives it.
+    Plain leaf fields (schema/plain_fields.py) skip the generic per-field machinery."""
+
+    plan: ClassVar[Plan] = {}
+    check: ClassVar[bool] = False  # also resolve each plain field generically and compare (tests)
+
+    def execute_field(self, parent_type: Any, source: Any, field_details_list: Any, path: Any,
+                      position_context: Any) -> Any:
+        node = field_details_list[0].node
+        step = self.plan.get((parent_type.name, node.name.value))
+        middleware = self.middleware_manager  # strawberry always passes one; it may wrap nothing
+        if step is None or node.arguments or (middleware is not None and middleware.middlewares):
+            return super().execute_field(parent_type, source, field_details_list, path, position_context)
+        value = resolve_plain(step, source)
+        if value is Undefined:
+            return super().execute_field(parent_type, source, field_details_list, path, position_context)
+        if self.check:
+            generic = super().execute_field(parent_type, source, field_details_list, path, position_context)
+            if generic != value:
+                raise AssertionError(f"plain field {parent_type.name}.{node.name.value}: {value!r} != {generic!r}")
+        return value
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         root = self.root_value
@@ -137,10 +159,15 @@ def api_schema(settings: Settings, *, query: type, mutation: type | None = None,
     # A factory, not an instance: strawberry would share one MaskErrors across concurrent
     # requests, and one request's errors could be read against another's (left unmasked).
     masking = functools.partial(_MaskErrors, should_mask_error=should_mask)
-    return ApiSchema(query=query, mutation=mutation, subscription=subscription, types=types,
-                     extensions=[masking], config=StrawberryConfig(auto_camel_case=True),
-                     scalar_overrides={Decimal: DECIMAL_OVERRIDE}, documents=document_cache(settings),
-                     execution_context_class=_Executor if settings.introspection_enabled else _NoSuggestionsExecutor)
+    built = ApiSchema(query=query, mutation=mutation, subscription=subscription, types=types,
+                      extensions=[masking], config=StrawberryConfig(auto_camel_case=True),
+                      scalar_overrides={Decimal: DECIMAL_OVERRIDE}, documents=document_cache(settings),
+                      execution_context_class=_Executor if settings.introspection_enabled else _NoSuggestionsExecutor)
+    # The plain fields are known only once strawberry has built the graphql-core schema.
+    base = built.execution_context_class
+    built.execution_context_class = type(base.__name__, (base,), {
+        "plan": plain_fields(built._schema), "check": settings.executor_check})
+    return built
 
 
 def build_schema(settings: Settings) -> ApiSchema:

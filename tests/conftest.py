@@ -34,6 +34,9 @@ from tests import declared_errors
 ROOT = Path(__file__).resolve().parent.parent
 
 declared_errors.install()
+# Every document the suite runs goes through the plain-field fast path and the generic executor,
+# which must agree (schema/plain_fields.py); the APIs the tests start in subprocesses inherit it.
+os.environ.setdefault("FOREXCRM_EXECUTOR_CHECK", "true")
 
 
 @pytest.fixture(autouse=True)

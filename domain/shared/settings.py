@@ -87,6 +87,9 @@ class Settings(BaseSettings):
 
     graphiql: bool | None = None  # None: on in development, off in production
     introspection: bool | None = None
+    # Resolve every plain leaf field by both the fast path and graphql-core's generic one and fail
+    # on a difference (schema/plain_fields.py): on in the test suite, off in production.
+    executor_check: bool = False
 
     db_pool_size: int = 10
     db_max_overflow: int = 10
