@@ -77,6 +77,14 @@ def key_of(value: object, *types: str, field: str = "id", raw: bool = True) -> i
     return found[1]
 
 
+def query_key(value: object, *types: str, field: str = "id") -> int:
+    """`key_of` for a query's argument: a malformed id is a top-level INVALID_ID error."""
+    try:
+        return key_of(value, *types, field=field)
+    except InvalidId as exc:
+        raise PublicError(f"Not a {' or '.join(types)} id.", exc.code) from None
+
+
 def node_type(*type_names: str) -> Callable[[NodeLoader], NodeLoader]:
     """Decorator: `@node_type("Wallet")` on `async def load(ctx, keys) -> [Wallet | None per key]`.
     The loader answers None for a key the caller may not see, with the type's own rules."""

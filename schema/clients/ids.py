@@ -13,6 +13,7 @@ from strawberry.types import Info
 
 from domain.clients.models import Client
 from schema.loaders import register_loader
+from schema.node import key_of
 
 USER_BY_CLIENT = "UserIdByClientIdLoader"
 CLIENT_BY_USER = "ClientIdByUserIdLoader"
@@ -30,10 +31,18 @@ async def _clients(session: AsyncSession, keys: Sequence[int]) -> list[int | Non
     return [found.get(k) for k in keys]
 
 
+# A client shows as any of these types; a client id argument takes the global id of each.
+CLIENT_TYPES = ("Client360", "ClientSummary", "MyClient")
+
+
+def client_key(value: object, field: str = "clientId") -> int:
+    return key_of(value, *CLIENT_TYPES, field=field)
+
+
 async def user_id_of(info: Info[Any, Any], client_id: object) -> strawberry.ID | None:
     if client_id is None:
         return None
-    found = await info.context.loaders.get(USER_BY_CLIENT).load(int(str(client_id)))
+    found = await info.context.loaders.get(USER_BY_CLIENT).load(key_of(client_id, *CLIENT_TYPES))
     return strawberry.ID(str(found)) if found is not None else None
 
 

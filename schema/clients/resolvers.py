@@ -3,11 +3,12 @@ questionnaire, submission, compliance decisions, live accounts, communications, 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
 import strawberry
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
@@ -27,7 +28,7 @@ from domain.clients import (
 )
 from domain.clients import leverage as lev
 from domain.clients import lists as client_lists
-from domain.clients.access import client_for, own_client, parse_id
+from domain.clients.access import client_for, own_client, parse_id, visible_filter
 from domain.clients.errors import InvalidConfiguration
 from domain.clients.models import Client, KycApplicant
 from domain.clients.models import Communication as CommunicationRow
@@ -37,8 +38,10 @@ from domain.clients.status import Status
 from domain.clients.storage import default_store
 from domain.identity import sessions
 from domain.identity.models import User
+from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
 from domain.trading.models import TradingAccount
+from schema.clients.ids import CLIENT_TYPES, client_key
 from schema.clients.staff import ClientStaffMutations, ClientStaffQueries
 from schema.clients.types import (
     AnswerInput,
@@ -80,6 +83,7 @@ from schema.clients.types import (
 )
 from schema.context import Context
 from schema.errors import PublicError, UserError, declares_errors, payload_or_errors, user_error
+from schema.node import AnyId, global_id, node_type, query_key
 from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
@@ -126,7 +130,8 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
     answered = await questionnaire.latest(session, client.id)
     applicant = await session.get(KycApplicant, client.id)
     return Client360(
-        id=strawberry.ID(str(client.id)), user_id=strawberry.ID(str(client.user_id)),
+        id=global_id("Client360", client.id), database_id=strawberry.ID(str(client.id)),
+        user_id=strawberry.ID(str(client.user_id)),
         status=ClientStatus(client.status), kind=client.kind, email=user.email,
         first_name=client.first_name, last_name=client.last_name, date_of_birth=client.date_of_birth,
         country=client.country, desk=client.desk, phone=client.profile.get("phone"),
@@ -157,6 +162,47 @@ async def _applied(ctx: Context, row: LeverageRow) -> LeverageRequestPayload:
     return LeverageRequestPayload(request=LeverageRequest.from_row(row))
 
 
+def _sees_clients(ctx: Context) -> bool:
+    return ctx.actor.kind is ActorKind.STAFF and ctx.actor.has("clients.read")
+
+
+async def _visible_clients(ctx: Context, session: AsyncSession, keys: Sequence[int]) -> dict[int, Client]:
+    """Clients among `keys` that the staff caller may see (desk scoping, as `client`), one statement."""
+    rows = await session.scalars(select(Client).where(Client.id.in_(keys), visible_filter(ctx.actor)))
+    return {c.id: c for c in rows}
+
+
+@node_type("ClientSummary")
+async def _summary_nodes(ctx: Context, keys: Sequence[int]) -> list[ClientSummary | None]:
+    """Staff with clients.read who may see the client (as `clients`)."""
+    if not _sees_clients(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await _visible_clients(ctx, session, keys)
+    return [ClientSummary.from_row(c) if (c := found.get(k)) else None for k in keys]
+
+
+@node_type("Client360")
+async def _client_360_nodes(ctx: Context, keys: Sequence[int]) -> list[Client360 | None]:
+    """Staff with clients.read who may see the client (as `client`); the 360 view costs what `client` does."""
+    if not _sees_clients(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await _visible_clients(ctx, session, keys)
+        return [await client_360(session, c) if (c := found.get(k)) else None for k in keys]
+
+
+@node_type("MyClient")
+async def _my_client_nodes(ctx: Context, keys: Sequence[int]) -> list[MyClient | None]:
+    """Your own client record only (as `myClient`)."""
+    if ctx.actor.user_id is None:
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        rows = await session.scalars(select(Client).where(Client.id.in_(keys), Client.user_id == ctx.actor.user_id))
+        found = {c.id: c for c in rows}
+    return [MyClient.from_row(c) if (c := found.get(k)) else None for k in keys]
+
+
 @strawberry.type
 class ClientQueries:
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
@@ -178,10 +224,11 @@ class ClientQueries:
         return QuestionnaireDefinition(version=row.version, questions=questions)
 
     @strawberry.field(permission_classes=[Requires("clients.read")], description="The client-360 view.")
-    async def client(self, info: Ctx, id: strawberry.ID) -> Client360 | None:
+    async def client(self, info: Ctx, id: AnyId) -> Client360 | None:
+        key = query_key(id, *CLIENT_TYPES)
         async with info.context.session() as session:
             try:
-                found = await client_for(session, info.context.actor, parse_id(str(id), "id"))
+                found = await client_for(session, info.context.actor, key)
             except DomainError:
                 raise PublicError("Client not found.", "NOT_FOUND") from None
             return await client_360(session, found)
@@ -252,7 +299,7 @@ class ClientQueries:
                                     before: str | None = None) -> Connection[CommunicationEntry]:
         req = page_request(info, first, after, last, before)
         criteria = communications.SearchFilter(
-            text=query, client_id=parse_id(str(client_id), "clientId") if client_id is not None else None,
+            text=query, client_id=client_key(client_id, "clientId") if client_id is not None else None,
             kinds=tuple(kinds or ()), since=since, until=until)
         async with info.context.session() as session:  # a DomainError is shown with its code
             page = await communications.search(session, info.context.actor, criteria, page=req)
@@ -379,11 +426,11 @@ class ClientMutations:
     @declares_errors("INVALID_STATUS_TRANSITION", "NOT_FOUND", "ONBOARDING_STEP_INCOMPLETE")
     @strawberry.mutation(permission_classes=[Requires("clients.update")],
                          description="Submit a client's application on their behalf.")
-    async def submit_client_for_review(self, info: Ctx, client_id: strawberry.ID) -> ClientPayload:
+    async def submit_client_for_review(self, info: Ctx, client_id: AnyId) -> ClientPayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> ClientPayload:
-            client = await client_for(session, ctx.actor, parse_id(str(client_id), "clientId"), lock=True)
+            client = await client_for(session, ctx.actor, client_key(client_id, "clientId"), lock=True)
             return ClientPayload(client=ClientSummary.from_row(await review.submit(session, ctx.actor, client)))
 
         return await _mutate(ctx, txn, lambda e: ClientPayload(errors=e))
@@ -407,12 +454,12 @@ class ClientMutations:
     )
     @strawberry.mutation(permission_classes=[Requires("kyc.approve")],
                          description="Approve, reject or request more information (four eyes for high risk).")
-    async def decide_client(self, info: Ctx, client_id: strawberry.ID, decision: ReviewDecision,
+    async def decide_client(self, info: Ctx, client_id: AnyId, decision: ReviewDecision,
                             reason: str = "") -> ClientPayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> ClientPayload:
-            client = await client_for(session, ctx.actor, parse_id(str(client_id), "clientId"), lock=True)
+            client = await client_for(session, ctx.actor, client_key(client_id, "clientId"), lock=True)
             verdict = review.Verdict(decision.value)
             return ClientPayload(client=ClientSummary.from_row(
                 await review.decide(session, ctx.actor, client, verdict, reason)))
@@ -425,13 +472,13 @@ class ClientMutations:
     )
     @strawberry.mutation(permission_classes=[Requires("trading.manage")],
                          description="Open an approved client's live account (idempotent per key).")
-    async def open_live_account(self, info: Ctx, client_id: strawberry.ID, idempotency_key: str = "initial",
+    async def open_live_account(self, info: Ctx, client_id: AnyId, idempotency_key: str = "initial",
                                 leverage: int | None = None) -> LiveAccountPayload:
         ctx = info.context
 
         async def work() -> LiveAccountPayload:
             request = await accounts.open_live_account(
-                ctx.services.session_factory, ctx.settings, ctx.actor, parse_id(str(client_id), "clientId"),
+                ctx.services.session_factory, ctx.settings, ctx.actor, client_key(client_id, "clientId"),
                 idempotency_key=idempotency_key, leverage=leverage)
             async with ctx.session() as session:
                 row = await session.get(TradingAccount, request.trading_account_id) \
@@ -443,12 +490,12 @@ class ClientMutations:
     @declares_errors("NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("clients.notes")],
                          description="Log a note, call, email or message on a client.")
-    async def log_client_communication(self, info: Ctx, client_id: strawberry.ID, kind: str, body: str,
+    async def log_client_communication(self, info: Ctx, client_id: AnyId, kind: str, body: str,
                                        subject: str = "", direction: str = "internal") -> CommunicationPayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> CommunicationPayload:
-            client = await client_for(session, ctx.actor, parse_id(str(client_id), "clientId"))
+            client = await client_for(session, ctx.actor, client_key(client_id, "clientId"))
             row = await communications.log(session, ctx.actor, client, kind=kind, body=body, subject=subject,
                                            direction=direction)
             return CommunicationPayload(communication=CommunicationEntry.from_row(row))

@@ -11,9 +11,11 @@ from strawberry.types import Info
 
 from domain.clients import desks, document_links, search
 from domain.clients.access import client_for, parse_id
+from schema.clients.ids import client_key
 from schema.clients.types import ClientPayload, ClientSummary
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
+from schema.node import AnyId
 from schema.pagination import Connection, keyed_connection, page_request
 from schema.permissions import Requires
 
@@ -62,13 +64,13 @@ class ClientStaffMutations:
     @declares_errors("DESK_INVALID", "NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires("clients.assign_desk")],
                          description="Put a client on a desk (null: no desk); staff scoped to that desk see them.")
-    async def assign_client_desk(self, info: Ctx, client_id: strawberry.ID, desk: str | None,
+    async def assign_client_desk(self, info: Ctx, client_id: AnyId, desk: str | None,
                                  reason: str = "") -> ClientPayload:
         ctx = info.context
 
         async def work() -> ClientPayload:
             async def txn(session: AsyncSession) -> ClientPayload:
-                client = await client_for(session, ctx.actor, parse_id(str(client_id), "clientId"), lock=True)
+                client = await client_for(session, ctx.actor, client_key(client_id, "clientId"), lock=True)
                 await desks.assign_desk(session, ctx.actor, client, desk, reason=reason)
                 return ClientPayload(client=ClientSummary.from_row(client))
 

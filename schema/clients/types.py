@@ -30,6 +30,7 @@ from schema.context import Context
 from schema.errors import UserError
 from schema.ledger.types import Wallet
 from schema.loaders import register_loader
+from schema.node import DATABASE_ID_DOC, Node, global_id
 from schema.pagination import Connection, page_request, to_connection
 from schema.payments.types import Payment, PaymentDirection, PaymentStatus
 from schema.permissions import Requires
@@ -184,7 +185,7 @@ class ClientDocument:
 @strawberry.type
 class ScreeningHit:
     id: strawberry.ID
-    client_id: strawberry.ID
+    client_id: strawberry.ID = strawberry.field(description="The client's global id (Client360.id).")
     list_name: str
     list_version: str
     matcher_version: str
@@ -202,7 +203,7 @@ class ScreeningHit:
 
     @classmethod
     def from_row(cls, r: ScreeningRow) -> ScreeningHit:
-        return cls(id=strawberry.ID(str(r.id)), client_id=strawberry.ID(str(r.client_id)), list_name=r.list_name,
+        return cls(id=strawberry.ID(str(r.id)), client_id=global_id("Client360", r.client_id), list_name=r.list_name,
                    list_version=r.list_version, matcher_version=r.matcher_version, score=float(r.score),
                    threshold=float(r.threshold), entity_id=r.entity_id, entity_caption=r.entity_caption,
                    topics=list(r.topics), status=r.status, at=r.created_at)
@@ -210,7 +211,7 @@ class ScreeningHit:
 
 @strawberry.type
 class LiveAccount:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="The trading account's global id (TradingAccount.id).")
     login: str
     group: str
     leverage: int
@@ -220,14 +221,14 @@ class LiveAccount:
 
     @classmethod
     def from_row(cls, r: AccountRow) -> LiveAccount:
-        return cls(id=strawberry.ID(str(r.id)), login=str(r.login), group=r.group, leverage=r.leverage,
+        return cls(id=global_id("TradingAccount", r.id), login=str(r.login), group=r.group, leverage=r.leverage,
                    currency=r.currency, account_type_code=r.account_type_code)
 
 
 @strawberry.type
 class CommunicationEntry:
     id: strawberry.ID
-    client_id: strawberry.ID
+    client_id: strawberry.ID = strawberry.field(description="The client's global id (Client360.id).")
     kind: str
     direction: str
     subject: str
@@ -241,7 +242,7 @@ class CommunicationEntry:
 
     @classmethod
     def from_row(cls, r: m.Communication) -> CommunicationEntry:
-        return cls(id=strawberry.ID(str(r.id)), client_id=strawberry.ID(str(r.client_id)), kind=r.kind,
+        return cls(id=strawberry.ID(str(r.id)), client_id=global_id("Client360", r.client_id), kind=r.kind,
                    direction=r.direction, subject=r.subject, body=r.body,
                    author_user_id=strawberry.ID(str(r.author_user_id)) if r.author_user_id else None,
                    at=r.created_at)
@@ -280,8 +281,8 @@ class QuestionnaireDefinition:
 
 
 @strawberry.type(description="A client as the client sees themselves.")
-class MyClient:
-    id: strawberry.ID
+class MyClient(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     status: ClientStatus
     kind: str
     first_name: str
@@ -293,15 +294,16 @@ class MyClient:
 
     @classmethod
     def from_row(cls, c: m.Client) -> MyClient:
-        return cls(id=strawberry.ID(str(c.id)), status=ClientStatus(c.status), kind=c.kind,
+        return cls(id=global_id("MyClient", c.id), database_id=strawberry.ID(str(c.id)), status=ClientStatus(c.status),
+                   kind=c.kind,
                    first_name=c.first_name, last_name=c.last_name, country=c.country,
                    date_of_birth=c.date_of_birth, risk_category=c.risk_category,
                    blocked_products=list(c.blocked_products))
 
 
 @strawberry.type(description="A client as staff see them (list rows).")
-class ClientSummary:
-    id: strawberry.ID
+class ClientSummary(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     user_id: strawberry.ID = strawberry.field(description="The client's user id (beside the client id).")
     status: ClientStatus
     kind: str
@@ -320,14 +322,14 @@ class ClientSummary:
 
     @classmethod
     def from_row(cls, c: m.Client | ListedClient) -> ClientSummary:
-        return cls(id=strawberry.ID(str(c.id)), user_id=strawberry.ID(str(c.user_id)), status=ClientStatus(c.status),
-                   kind=c.kind, name=c.full_name,
+        return cls(id=global_id("ClientSummary", c.id), database_id=strawberry.ID(str(c.id)),
+                   user_id=strawberry.ID(str(c.user_id)), status=ClientStatus(c.status), kind=c.kind, name=c.full_name,
                    country=c.country, desk=c.desk, risk_level=c.risk_level, created_at=c.created_at)
 
 
 @strawberry.type(description="The client-360 view: profile, history, documents, screening, accounts, notes.")
-class Client360:
-    id: strawberry.ID
+class Client360(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     user_id: strawberry.ID = strawberry.field(description="The client's user id (beside the client id).")
     status: ClientStatus
     kind: str
@@ -389,7 +391,7 @@ class Client360:
                              before: str | None = None) -> Connection[CommunicationEntry]:
         req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
-            page = await client_communications.for_client(session, int(self.id), req)
+            page = await client_communications.for_client(session, int(self.database_id), req)
         return to_connection(page, CommunicationEntry.from_row, lambda c: (c.created_at, c.id))
 
     @strawberry.field(permission_classes=[Requires("ledger.read")],

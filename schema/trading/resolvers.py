@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.platforms import registry as platform_registry
-from domain.shared.errors import InvalidId, NotFound
+from domain.shared.errors import NotFound
 from domain.shared.pagination import decode_id_cursor
 from domain.trading import admin, instruments, positions, queries, servers
 from domain.trading.directory import refresh_platforms
@@ -24,7 +24,7 @@ from domain.trading.errors import IngestionErrorNotFound, TradingAccountNotFound
 from domain.trading.models import DealRow, IngestionError, TradingAccount
 from schema.context import Context
 from schema.errors import PublicError, declares_errors, payload_or_errors
-from schema.node import AnyId, key_of, node_type
+from schema.node import AnyId, node_type, query_key
 from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 from schema.trading.types import (
@@ -64,10 +64,7 @@ async def _account_nodes(ctx: Context, keys: Sequence[int]) -> list[TradingAccou
 
 
 def _account(value: strawberry.ID) -> int:
-    try:
-        return key_of(value, "TradingAccount")
-    except InvalidId as exc:
-        raise PublicError("Not a trading account id.", exc.code) from None
+    return query_key(value, "TradingAccount")
 
 
 def _not_found(exc: NotFound) -> PublicError:

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from tests.clients.flow import DECIDE, SUBMIT, registered, to_documents
 from tests.conftest import unique
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 FIELDS = "code name currencies defaultLeverage maxLeverage live minDeposit enabled serverId groupName"
 CREATE = f"""mutation($i: AccountTypeInput!) {{ createAccountType(input: $i) {{ accountType {{ {FIELDS} }}
@@ -107,9 +108,9 @@ async def test_clients_open_the_type_and_currency_they_choose(
     async def counts() -> tuple[int, int]:
         async with session_factory() as s:
             requests = await s.scalar(text("SELECT count(*) FROM client_account_requests WHERE client_id = :c"),
-                                      {"c": int(client_id)})
+                                      {"c": db_id(client_id)})
             accounts = await s.scalar(text("SELECT count(*) FROM trading_accounts t JOIN clients c ON "
-                                           "c.user_id = t.user_id WHERE c.id = :c"), {"c": int(client_id)})
+                                           "c.user_id = t.user_id WHERE c.id = :c"), {"c": db_id(client_id)})
         return int(requests or 0), int(accounts or 0)
 
     before = await counts()

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from tests.clients.staff_world import make_client
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 CLIENTS = """query($s: ClientStatus, $c: String, $d: String, $q: String, $f: Int, $a: String) {
   clients(status: $s, country: $c, desk: $d, search: $q, first: $f, after: $a) {
@@ -46,7 +47,7 @@ async def _walk(staff: Any, page_size: int, **variables: Any) -> list[str]:
     while True:
         body = await staff(CLIENTS, {**variables, "f": page_size, "a": after})
         page = body["data"]["clients"]
-        seen += [e["node"]["id"] for e in page["edges"]]
+        seen += [str(db_id(e["node"]["id"])) for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             assert page["edges"] == [] or page["pageInfo"]["endCursor"] == page["edges"][-1]["cursor"]
             return seen
@@ -61,7 +62,7 @@ async def test_filters_order_newest_first_and_pages_walk_every_client_once(
     staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
 
     first = (await staff(CLIENTS, {"d": desk, "f": 3}))["data"]["clients"]
-    assert [e["node"]["id"] for e in first["edges"]] == _newest(made)[:3] and first["pageInfo"]["hasNextPage"]
+    assert [str(db_id(e["node"]["id"])) for e in first["edges"]] == _newest(made)[:3] and first["pageInfo"]["hasNextPage"]
     node = first["edges"][0]["node"]
     assert (node["status"], node["country"], node["desk"], node["name"]) == ("ACTIVE", "DE", desk, f"Ann6 List{tag}")
     # Pages of every size (the tie of three clients at one instant included): no gap, no repeat.

@@ -8,9 +8,11 @@ from typing import Any
 
 import httpx
 
+from schema.node import global_id
 from tests.clients.flow import registered
 from tests.conftest import unique
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 LOG = """mutation($c: ID!, $k: String!, $b: String!, $s: String!) {
   logClientCommunication(clientId: $c, kind: $k, body: $b, subject: $s) { communication { id } errors { code } } }"""
@@ -64,7 +66,7 @@ async def test_search_by_text_client_kind_and_period_with_keyset_pages(
     # The verification email was recorded by the system: no author, the secret link left out.
     emails = await search(c=first_client, k=["email"])
     [email] = [e["node"] for e in emails["edges"]]
-    assert email == {"id": email["id"], "clientId": first_client, "kind": "email", "direction": "out",
+    assert email == {"id": email["id"], "clientId": global_id("Client360", db_id(first_client)), "kind": "email", "direction": "out",
                      "subject": "Confirm your email address", "body": "Email verification link sent.",
                      "authorUserId": None}
     assert ids(await search(q="confirm email", c=first_client)) == [email["id"]]

@@ -13,6 +13,7 @@ from domain.clients.questionnaire import DEFAULT_DEFINITION
 from tests.clients.flow import registered
 from tests.conftest import GraphQLClient, unique
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 ADD_RULE = """mutation($d: String!, $a: [ID!]!, $c: String) { addSalesRule(desk: $d, assigneeIds: $a, country: $c,
   priority: 1) { rule { id desk country assigneeIds } errors { field code } } }"""
@@ -34,7 +35,7 @@ async def test_sales_rules_assign_new_leads(http: httpx.AsyncClient, session_fac
     # a client user, an unknown id and no assignee at all are refused with nothing written
     _, _, client_id = await registered(http)
     async with session_factory() as s:
-        client_user = await s.scalar(text("SELECT user_id FROM clients WHERE id = :c"), {"c": int(client_id)})
+        client_user = await s.scalar(text("SELECT user_id FROM clients WHERE id = :c"), {"c": db_id(client_id)})
     rules, audit = await _count(session_factory, "sales_rules"), await _count(session_factory, "audit_events")
     for assignees in ([str(client_user)], ["999999999"], []):
         refused = (await admin.client(ADD_RULE, {"d": desk, "a": assignees, "c": "MX"}))["data"]["addSalesRule"]
@@ -74,7 +75,7 @@ async def test_client_list_is_keyset_paginated(http: httpx.AsyncClient, session_
     first = (await compliance.client(CLIENTS, {"f": 2}))["data"]["clients"]
     assert len(first["edges"]) == 2 and first["pageInfo"]["hasNextPage"] is True
     second = (await compliance.client(CLIENTS, {"f": 2, "a": first["pageInfo"]["endCursor"]}))["data"]["clients"]
-    ids = [int(e["node"]["id"]) for e in first["edges"] + second["edges"]]
+    ids = [db_id(e["node"]["id"]) for e in first["edges"] + second["edges"]]
     assert len(ids) == 4 and ids == sorted(ids, reverse=True)
     bad = await compliance.client(CLIENTS, {"f": 2, "a": "not-a-cursor"})
     assert bad["errors"][0]["extensions"]["code"] == "INVALID_PAGE_ARGUMENTS"

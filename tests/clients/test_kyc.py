@@ -20,6 +20,7 @@ from tests.clients.conftest import OLD_WEBHOOK_SECRET
 from tests.clients.flow import DECIDE, snapshot, to_profile
 from tests.conftest import GraphQLClient
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 START = """mutation { startKycVerification { verification { provider applicantId accessToken }
   errors { field code message } } }"""
@@ -57,7 +58,7 @@ async def test_verified_client_moves_to_review_and_staff_see_the_verdict(
     # the SDK token is the provider's, for our applicant; starting again reuses the applicant
     again = (await client(START))["data"]["startKycVerification"]["verification"]
     assert again["applicantId"] == applicant_id and again["provider"] == "sumsub"
-    assert kyc.tokens[again["accessToken"]] == f"client-{client_id}"
+    assert kyc.tokens[again["accessToken"]] == f"client-{db_id(client_id)}"
     assert kyc.applicants[applicant_id]["fixedInfo"]["country"] == "DE"
 
     # when the provider reviews the applicant GREEN and calls our webhook
@@ -73,7 +74,7 @@ async def test_verified_client_moves_to_review_and_staff_see_the_verdict(
     async with session_factory() as s:
         actions = list(await s.scalars(text(
             "SELECT action FROM audit_events WHERE entity_type = 'client' AND entity_id = :c ORDER BY id"),
-            {"c": client_id}))
+            {"c": str(db_id(client_id))}))
     assert "kyc.applicant_created" in actions and "kyc.verdict_received" in actions
     # and manual review remains: compliance decides
     decided = await compliance.client(DECIDE, {"c": client_id, "d": "APPROVE", "r": "KYC green"})
@@ -128,10 +129,10 @@ async def test_out_of_order_verdicts_settle_on_the_newest(http: httpx.AsyncClien
     async with session_factory() as s:
         verdict, reject_type, reason = (await s.execute(text(
             "SELECT verdict, reject_type, reason FROM kyc_applicants WHERE client_id = :c"),
-            {"c": int(client_id)})).one()
+            {"c": db_id(client_id)})).one()
         history = await s.scalar(text(
             "SELECT reason FROM client_status_history WHERE client_id = :c ORDER BY id DESC LIMIT 1"),
-            {"c": int(client_id)})
+            {"c": db_id(client_id)})
     assert (verdict, reject_type, reason) == ("red", "final", "document forged")
     assert "document forged" in history
 

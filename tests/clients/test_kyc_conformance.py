@@ -15,6 +15,7 @@ from domain.clients.kyc_port import adapters
 from sandbox.kyc import SumsubStandIn
 from tests.clients.flow import snapshot, to_profile
 from tests.conftest import GraphQLClient
+from tests.ids import db_id
 
 START = """mutation { startKycVerification { verification { provider applicantId accessToken }
   errors { field code message } } }"""
@@ -114,7 +115,7 @@ async def test_red_review_retry_and_final(http, session_factory, harness, reject
     assert await _status(client) == status
     async with session_factory() as s:
         verdict, stored_type = (await s.execute(text(
-            "SELECT verdict, reject_type FROM kyc_applicants WHERE client_id = :c"), {"c": int(client_id)})).one()
+            "SELECT verdict, reject_type FROM kyc_applicants WHERE client_id = :c"), {"c": db_id(client_id)})).one()
     assert (verdict, stored_type) == ("red", reject_type.lower())
 
 

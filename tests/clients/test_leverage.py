@@ -17,6 +17,7 @@ from tests.clients.flow import DECIDE, SUBMIT, snapshot, to_documents
 from tests.clients.test_live_account import DEALER
 from tests.conftest import GraphQLClient
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 REQUEST = """mutation($a: ID!, $l: Int!) { requestLeverageChange(accountId: $a, leverage: $l) {
   request { id status fromLeverage toLeverage cap autoApproved } errors { field code } } }"""
@@ -33,7 +34,7 @@ async def _active(http: httpx.AsyncClient, session_factory: Any, settings: Any, 
     assert (await client(SUBMIT))["data"]["submitApplication"]["errors"] == []
     compliance = await make_staff(http, session_factory, settings, ["compliance"])
     await compliance.client(DECIDE, {"c": client_id, "d": "APPROVE", "r": "ok"})
-    request = await open_live_account(session_factory, settings, DEALER, int(client_id))
+    request = await open_live_account(session_factory, settings, DEALER, db_id(client_id))
     assert request.trading_account_id is not None
     return client, str(request.trading_account_id), request.login
 

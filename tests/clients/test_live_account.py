@@ -15,6 +15,7 @@ from domain.platforms.port import AccountInfo, AccountRights, NewAccount
 from domain.shared.actor import Actor, ActorKind
 from tests.clients.flow import DECIDE, SUBMIT, to_documents
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 DEALER = Actor(ActorKind.STAFF, user_id=None, permissions=frozenset({"trading.manage"}))
 
@@ -33,18 +34,18 @@ async def test_blocked_meanwhile_is_compensated(http: httpx.AsyncClient, session
         async def create_account(self, account: NewAccount) -> AccountInfo:
             info: AccountInfo = await real.create_account(account)
             async with session_factory() as s, s.begin():
-                await s.execute(text("UPDATE clients SET status = 'blocked' WHERE id = :c"), {"c": int(client_id)})
+                await s.execute(text("UPDATE clients SET status = 'blocked' WHERE id = :c"), {"c": db_id(client_id)})
             return info
 
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
     with pytest.raises(InvalidTransition):
-        await open_live_account(session_factory, settings, DEALER, int(client_id),
+        await open_live_account(session_factory, settings, DEALER, db_id(client_id),
                                 platforms=lambda server: BlockedWhileCreating())
     async with session_factory() as s:
         status, login = (await s.execute(text(
-            "SELECT status, login FROM client_account_requests WHERE client_id = :c"), {"c": int(client_id)})).one()
+            "SELECT status, login FROM client_account_requests WHERE client_id = :c"), {"c": db_id(client_id)})).one()
         accounts = await s.scalar(text("SELECT count(*) FROM trading_accounts WHERE login = :l"), {"l": login})
     assert status == "compensated" and accounts == 0
     checker = client_sim.platform()

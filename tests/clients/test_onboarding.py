@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import text
 
 from domain.platforms.port import AccountRights
+from schema.node import global_id
 from tests.clients.conftest import SAMPLE_LIST, upload
 from tests.clients.flow import (
     DECIDE,
@@ -24,6 +25,7 @@ from tests.clients.flow import (
 )
 from tests.conftest import GraphQLClient, unique
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 OPEN = """mutation($c: ID!, $k: String!, $l: Int) { openLiveAccount(clientId: $c, idempotencyKey: $k, leverage: $l) {
   account { login group leverage currency } status errors { field code } } }"""
@@ -67,7 +69,7 @@ async def test_lead_to_live_account(http: httpx.AsyncClient, session_factory: An
 
     compliance = await make_staff(http, session_factory, settings, ["compliance"])
     queue = await compliance.client("{ reviewQueue { nodes { id } } }")
-    assert {"id": client_id} in queue["data"]["reviewQueue"]["nodes"]
+    assert {"id": global_id("ClientSummary", db_id(client_id))} in queue["data"]["reviewQueue"]["nodes"]
     approved = await compliance.client(DECIDE, {"c": client_id, "d": "APPROVE", "r": "documents verified"})
     assert approved["data"]["decideClient"]["client"]["status"] == "APPROVED", approved
 

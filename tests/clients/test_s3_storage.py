@@ -30,6 +30,7 @@ from domain.clients.storage import (
 from domain.shared.settings import Settings
 from tests.clients.flow import PDF, PNG, to_documents
 from tests.conftest import free_port, unique
+from tests.ids import db_id
 
 ACCESS, SECRET = "forexcrm-test", secrets.token_hex(16)
 
@@ -84,7 +85,7 @@ async def test_uploads_land_encrypted_in_the_bucket_and_read_back_verified(
         s3_endpoint: str, bucket: str) -> None:
     _, _, client_id = await to_documents(http, session_factory, upload_url)
     async with session_factory() as s:
-        docs = list(await s.scalars(select(Document).where(Document.client_id == int(client_id))
+        docs = list(await s.scalars(select(Document).where(Document.client_id == db_id(client_id))
                                     .order_by(Document.id)))
     assert [d.kind for d in docs] == ["proof_of_identity", "proof_of_address"]
     store = default_store(settings)

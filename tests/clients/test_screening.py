@@ -17,6 +17,7 @@ from tests.clients.conftest import SAMPLE_LIST, upload
 from tests.clients.flow import DECIDE, SUBMIT, snapshot, to_documents
 from tests.conftest import unique
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 OFAC = b'''36,"AKSONOV, Sergei Valerievich","individual","UKRAINE-EO13660",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,"DOB 26 Nov 1972; a.k.a. 'AKSYONOV, Sergey'."
 173,"ANGLO-CARIBBEAN CO., LTD.",-0- ,"CUBA",-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0- ,-0-
@@ -58,7 +59,7 @@ async def test_hit_blocks_approval_until_confirmed_then_blocks_client(
     assert (await client(SUBMIT))["data"]["submitApplication"]["client"]["status"] == "UNDER_REVIEW"
     compliance = await make_staff(http, session_factory, settings, ["compliance"])
     hits = (await compliance.client("{ screeningHits { nodes { id clientId entityId score threshold } } }"))["data"]["screeningHits"]["nodes"]
-    [hit] = [h for h in hits if h["clientId"] == client_id]
+    [hit] = [h for h in hits if db_id(h["clientId"]) == db_id(client_id)]
     assert hit["entityId"] == f"t-{listed}" and hit["score"] >= hit["threshold"]
     before = await snapshot(session_factory)
     refused = await compliance.client(DECIDE, {"c": client_id, "d": "APPROVE", "r": "ok"})

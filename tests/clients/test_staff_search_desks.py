@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 
+from schema.node import global_id
 from tests.clients.staff_world import audit_of, give_login, make_client, scalar
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 SEARCH = """query($q: String!, $f: Int, $a: String) { searchClients(query: $q, first: $f, after: $a) {
   edges { cursor node { rank matchedOn email client { id userId name desk } } } pageInfo { hasNextPage endCursor } } }"""
@@ -19,7 +21,7 @@ CLIENT = "query($i: ID!) { client(id: $i) { id userId desk } }"
 
 
 def _ids(body: dict[str, Any]) -> list[str]:
-    return [e["node"]["client"]["id"] for e in body["data"]["searchClients"]["edges"]]
+    return [str(db_id(e["node"]["client"]["id"])) for e in body["data"]["searchClients"]["edges"]]
 
 
 async def test_search_finds_by_id_login_email_name_and_phone(http: httpx.AsyncClient, session_factory: Any,
@@ -35,15 +37,17 @@ async def test_search_finds_by_id_login_email_name_and_phone(http: httpx.AsyncCl
 
     by_id = await staff(SEARCH, {"q": str(cid)})
     first = by_id["data"]["searchClients"]["edges"][0]["node"]
-    assert first["client"] == {"id": str(cid), "userId": str(uid), "name": f"Marta {surname}", "desk": None}
+    assert first["client"] == {"id": global_id("ClientSummary", cid), "userId": str(uid), "name": f"Marta {surname}",
+                               "desk": None}
     assert (first["rank"], first["matchedOn"], first["email"]) == (1.0, "id", email)
 
     by_login = (await staff(SEARCH, {"q": str(login)}))["data"]["searchClients"]["edges"][0]["node"]
-    assert (by_login["client"]["id"], by_login["matchedOn"], by_login["rank"]) == (str(cid), "login", 1.0)
+    assert (by_login["client"]["id"], by_login["matchedOn"], by_login["rank"]) == (global_id("ClientSummary", cid),
+                                                                           "login", 1.0)
 
     by_email = (await staff(SEARCH, {"q": email.upper()}))["data"]["searchClients"]["edges"]
     assert [(e["node"]["client"]["id"], e["node"]["matchedOn"], e["node"]["rank"]) for e in by_email] == [
-        (str(cid), "email", 0.95)]
+        (global_id("ClientSummary", cid), "email", 0.95)]
     assert _ids(await staff(SEARCH, {"q": f"marta.{tag}"})) == [str(cid)]
 
     # Words in any order; the exact full name ranks above the other client sharing the surname.
@@ -54,7 +58,7 @@ async def test_search_finds_by_id_login_email_name_and_phone(http: httpx.AsyncCl
 
     digits = "4930" + "5550" + tag[:4].translate(str.maketrans("abcdef", "123456"))
     by_phone = (await staff(SEARCH, {"q": digits[2:]}))["data"]["searchClients"]["edges"]
-    assert [(e["node"]["client"]["id"], e["node"]["matchedOn"]) for e in by_phone] == [(str(cid), "phone")]
+    assert [(e["node"]["client"]["id"], e["node"]["matchedOn"]) for e in by_phone] == [(global_id("ClientSummary", cid), "phone")]
 
 
 async def test_search_pages_by_rank_then_id_without_repeats(http: httpx.AsyncClient, session_factory: Any,
@@ -66,7 +70,7 @@ async def test_search_pages_by_rank_then_id_without_repeats(http: httpx.AsyncCli
     after = None
     while True:
         page = (await staff(SEARCH, {"q": surname, "f": 2, "a": after}))["data"]["searchClients"]
-        seen += [e["node"]["client"]["id"] for e in page["edges"]]
+        seen += [str(db_id(e["node"]["client"]["id"])) for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
@@ -112,8 +116,9 @@ async def test_assign_desk_moves_the_client_between_desks_and_is_audited(http: h
     assert hidden["data"] == {"client": None} and hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
 
     done = (await admin.client(ASSIGN, {"c": str(cid), "d": f"  {home} ", "r": "moved to Berlin"}))["data"]
-    assert done["assignClientDesk"] == {"client": {"id": str(cid), "userId": str(uid), "desk": home}, "errors": []}
-    assert (await sales(CLIENT, {"i": str(cid)}))["data"]["client"] == {"id": str(cid), "userId": str(uid),
+    assert done["assignClientDesk"] == {"client": {"id": global_id("ClientSummary", cid), "userId": str(uid),
+                                                   "desk": home}, "errors": []}
+    assert (await sales(CLIENT, {"i": str(cid)}))["data"]["client"] == {"id": global_id("Client360", cid), "userId": str(uid),
                                                                         "desk": home}
     [event] = await audit_of(session_factory, "client", cid)
     assert (event["action"], event["actor_user_id"], event["before"], event["after"], event["reason"]) == (
@@ -146,7 +151,7 @@ async def test_staff_lists_show_the_user_id_beside_the_client_id(http: httpx.Asy
     cid, uid, _ = await make_client(session_factory, settings, first="U", last=f"Ids{uuid.uuid4().hex[:6]}")
     staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
     listed = await staff("{ clients(first: 100) { nodes { id userId } } }")
-    assert {"id": str(cid), "userId": str(uid)} in listed["data"]["clients"]["nodes"]
+    assert {"id": global_id("ClientSummary", cid), "userId": str(uid)} in listed["data"]["clients"]["nodes"]
     async with session_factory() as s, s.begin():
         from sqlalchemy import text
 
@@ -154,4 +159,5 @@ async def test_staff_lists_show_the_user_id_beside_the_client_id(http: httpx.Asy
                              "VALUES (:c, 'note', 'internal', '', 'ids note')"), {"c": cid})
     notes = (await staff("query($c: ID!) { client(id: $c) { userId communications { nodes { clientId userId } } } }",
                          {"c": str(cid)}))["data"]["client"]
-    assert notes == {"userId": str(uid), "communications": {"nodes": [{"clientId": str(cid), "userId": str(uid)}]}}
+    assert notes == {"userId": str(uid), "communications": {"nodes": [{"clientId": global_id("Client360", cid),
+                                                                       "userId": str(uid)}]}}

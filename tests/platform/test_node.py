@@ -36,6 +36,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on TradingAccount { databaseId login }
   ... on Session { databaseId device } ... on ApiToken { databaseId name }
   ... on Role { databaseId name } ... on StaffUser { databaseId email }
+  ... on ClientSummary { databaseId name } ... on Client360 { databaseId email } ... on MyClient { databaseId }
   ... on ReconciliationRun { databaseId status } ... on ReconciliationBreak { databaseId runId } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
@@ -94,8 +95,11 @@ async def owned_objects(session_factory: Any, settings: Any, uid: int) -> dict[s
         stepped_up = Actor(ActorKind.CLIENT, user_id=uid, stepped_up_at=time.time())
         token = await api_tokens.create(s, settings, stepped_up, name="node-test", scopes=["profile.read"],
                                         expires_in_days=5)
+        record = await s.scalar(text("INSERT INTO clients (user_id, status, first_name, last_name) VALUES "
+                                     "(:u, 'registered', 'Node', 'Test') ON CONFLICT (user_id) DO UPDATE "
+                                     "SET first_name = 'Node' RETURNING id"), {"u": uid})
         return {"Wallet": wallet, "Payment": payment.id, "Dispute": int(dispute), "TradingAccount": int(account or 0),
-                "Session": int(device), "ApiToken": token.token.id}
+                "Session": int(device), "ApiToken": token.token.id, "MyClient": int(record)}
 
     return await in_transaction(session_factory, make)
 
@@ -107,9 +111,9 @@ async def world(session_factory: Any, settings: Any) -> tuple[int, dict[str, int
 
 
 # Objects of staff-only types, round-tripped by staff with the type's permission.
-STAFF_TYPES = {"Role": "staff.manage", "StaffUser": "staff.manage", "ReconciliationRun": "reconciliation.manage",
+STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Role": "staff.manage", "StaffUser": "staff.manage", "ReconciliationRun": "reconciliation.manage",
                "ReconciliationBreak": "reconciliation.manage"}
-ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", *STAFF_TYPES}
+ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", *STAFF_TYPES}
 
 
 async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
@@ -121,7 +125,10 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         brk = await s.scalar(text(
             "INSERT INTO reconciliation_breaks (run_id, section, kind, key, evidence, suggested_cause) VALUES "
             "(:r, 'psp', 'missing_at_psp', 'node-test', '{}', 'test') RETURNING id"), {"r": run})
-    return {"Role": int(role), "StaffUser": staff_id, "ReconciliationRun": int(run), "ReconciliationBreak": int(brk)}
+        record = await s.scalar(text(
+            "INSERT INTO clients (user_id, status, first_name, last_name) VALUES (:u, 'registered', 'Node', 'Staff') "
+            "RETURNING id"), {"u": await make_user(session_factory)})
+    return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id, "ReconciliationRun": int(run), "ReconciliationBreak": int(brk)}
 
 
 def test_every_node_type_has_a_loader_and_a_round_trip(schema) -> None:
@@ -162,9 +169,12 @@ async def test_staff_node_types_round_trip_for_staff_with_the_permission(schema,
     admin = await make_user(session_factory, is_staff=True)
     for type_name, key in (await staff_objects(session_factory, admin)).items():
         gid = global_id(type_name, key)
-        got = await run(schema, runtime, staff(admin, STAFF_TYPES[type_name]), NODE, id=gid)
+        got = await run(schema, runtime, staff(admin, STAFF_TYPES[type_name], "kyc.review"), NODE, id=gid)
         assert got.errors is None and got.data["node"]["id"] == gid and got.data["node"]["databaseId"] == str(key)
-        for outsider in (staff(admin, "clients.read"), client(await make_user(session_factory))):
+        outsiders = [staff(admin, "kyc.review"), client(await make_user(session_factory))]
+        if STAFF_TYPES[type_name] == "clients.read":  # desk staff see their own desk's clients only
+            outsiders.append(Actor(ActorKind.STAFF, user_id=admin, permissions=frozenset({"clients.read"}), desk="x"))
+        for outsider in outsiders:
             hidden = await run(schema, runtime, outsider, NODE, id=gid)
             assert hidden.errors is None and hidden.data["node"] is None, type_name
 
