@@ -355,7 +355,7 @@ class Client360(Node):
                              before: str | None = None) -> Connection[StatusEntry]:
         req = page_request(info, first, after, last, before, decode=decode_id_cursor)
         async with info.context.session() as session:
-            page = await client_status.history(session, int(self.id), req)
+            page = await client_status.history(session, int(self.database_id), req)
         return to_connection(page, StatusEntry.from_row, lambda r: (r.id,))
 
     @strawberry.field(description="Documents in upload order.")
@@ -364,7 +364,7 @@ class Client360(Node):
                         before: str | None = None) -> Connection[ClientDocument]:
         req = page_request(info, first, after, last, before, decode=decode_id_cursor)
         async with info.context.session() as session:
-            page = await client_documents.for_client(session, int(self.id), req)
+            page = await client_documents.for_client(session, int(self.database_id), req)
         return to_connection(page, ClientDocument.from_row, lambda d: (d.id,))
 
     @strawberry.field(description="Sanctions and PEP screening hits in the order they were found.")
@@ -373,7 +373,7 @@ class Client360(Node):
                         before: str | None = None) -> Connection[ScreeningHit]:
         req = page_request(info, first, after, last, before, decode=decode_id_cursor)
         async with info.context.session() as session:
-            page = await screening_results.for_client(session, int(self.id), req)
+            page = await screening_results.for_client(session, int(self.database_id), req)
         return to_connection(page, ScreeningHit.from_row, lambda h: (h.id,))
 
     @strawberry.field(description="The client's trading accounts in the order they were opened.")
