@@ -230,7 +230,7 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
 
 
 async def _run(quick: bool) -> dict[str, Any]:
-    rounds, seconds, clients = (2, 1.5, 200) if quick else (4, 4.0, 2000)
+    rounds, seconds, clients = (2, 1.0, 200) if quick else (4, 4.0, 2000)
     # One issuer for both processes: the anchor checks the API's tokens as the API does.
     env = {"FOREXCRM_LOGIN_ATTEMPTS_PER_IP": "100000000", "FOREXCRM_DB_POOL_SIZE": "12",
            "FOREXCRM_PUBLIC_BASE_URL": "http://127.0.0.1:8000"}
