@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from domain.payments import deposits
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 from tests.payments.conftest import WIRE, client, paid_card_deposit
 
 VIEW = """query($id: ID!, $f: Int, $a: String, $s: [PaymentStatus!], $d: PaymentDirection) {
@@ -74,13 +75,13 @@ async def test_money_views_are_desk_scoped_and_permission_checked(configured, ht
     assert "100.00" not in str(hidden)
     # sales see the client of their desk but neither wallets nor payments (no ledger.read / payments.read)
     partial = await sales.client(VIEW, {"id": cid})
-    assert partial["data"]["client"]["id"] == cid
+    assert db_id(partial["data"]["client"]["id"]) == db_id(cid)
     assert partial["data"]["client"]["wallets"] is None and partial["data"]["client"]["payments"] is None
     assert {e["extensions"]["code"] for e in partial["errors"]} == {"FORBIDDEN"}
     assert {tuple(e["path"]) for e in partial["errors"]} == {("client", "wallets"), ("client", "payments")}
     seen = (await finance.client(VIEW, {"id": cid}))["data"]["client"]
     assert seen["wallets"][0]["balance"] == "98.00" and len(seen["payments"]["edges"]) == 1
-    # another tenant's client id, or a malformed one, is simply not found
-    for missing in ("999999999", "x"):
+    # another tenant's client id is simply not found; a malformed one is INVALID_ID
+    for missing, code in (("999999999", "NOT_FOUND"), ("x", "INVALID_ID")):
         gone = await finance.client(VIEW, {"id": missing})
-        assert gone["data"]["client"] is None and gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        assert gone["data"]["client"] is None and gone["errors"][0]["extensions"]["code"] == code

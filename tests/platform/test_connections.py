@@ -21,6 +21,7 @@ from domain.payments import repo as payments
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.pagination import COUNT_CAP, encode_cursor
 from schema.context import Context
+from schema.node import decode
 from schema.root import build_schema
 
 CONN = ("{name}({args}first: $first, after: $after, last: $last, before: $before) {{ totalCount "
@@ -61,8 +62,8 @@ class Listing:
 
 
 def _ident(node: dict[str, Any]) -> tuple[Any, ...]:
-    """The node's identifying leaf values, nested objects flattened."""
-    return tuple(leaf for value in node.values()
+    """The node's identifying leaf values, nested objects flattened; a global id read as its database key."""
+    return tuple(str(found[1]) if key == "id" and (found := decode(str(leaf))) else leaf for key, value in node.items()
                  for leaf in (_ident(value) if isinstance(value, dict) else (value,)))
 
 
