@@ -25,8 +25,10 @@ import httpx
 import pyotp
 import pytest
 
+from schema.node import global_id
 from tests import conftest as base
 from tests.conftest import ROOT, fresh_database
+from tests.ids import db_id
 from tests.lifecycle.world import (
     TOKEN_RE,
     Api,
@@ -386,8 +388,8 @@ async def test_06_questionnaire_screening_and_four_eyes_approval(world: World) -
     # Compliance finds the client by e-mail and sees where they came from (the lead's first touch, the IB).
     found = await admin("""query($q: String!) { searchClients(query: $q) { nodes { client { id status }
         email matchedOn } } }""", {"q": world.people["client"].email})
-    assert [(h["client"]["id"], h["client"]["status"]) for h in found["searchClients"]["nodes"]] == [
-        (client_id, "UNDER_REVIEW")]
+    assert [(db_id(h["client"]["id"]), h["client"]["status"]) for h in found["searchClients"]["nodes"]] == [
+        (db_id(client_id), "UNDER_REVIEW")]
     view = (await admin("""query($c: ID!) { client(id: $c) { userId email attribution kyc { __typename }
         statusHistory { nodes { toStatus } } screening { nodes { status } } } }""", {"c": client_id}))["client"]
     assert (view["userId"], view["email"], view["screening"]["nodes"]) == (
@@ -396,9 +398,10 @@ async def test_06_questionnaire_screening_and_four_eyes_approval(world: World) -
     assert [h["toStatus"] for h in view["statusHistory"]["nodes"]] == [
         "REGISTERED", "EMAIL_VERIFIED", "PROFILE_COMPLETE", "DOCUMENTS_SUBMITTED", "UNDER_REVIEW"]
     hits = await admin("{ screeningHits(status: \"pending\") { nodes { clientId status } } }")
-    assert [h for h in hits["screeningHits"]["nodes"] if h["clientId"] == client_id] == []
+    assert [h for h in hits["screeningHits"]["nodes"] if db_id(h["clientId"]) == db_id(client_id)] == []
     queue = await admin("{ reviewQueue { nodes { id status riskLevel } } }")
-    assert {"id": client_id, "status": "UNDER_REVIEW", "riskLevel": "high"} in queue["reviewQueue"]["nodes"]
+    assert {"id": global_id("ClientSummary", db_id(client_id)), "status": "UNDER_REVIEW",
+            "riskLevel": "high"} in queue["reviewQueue"]["nodes"]
     decide = """mutation($c: ID!) { decideClient(clientId: $c, decision: APPROVE, reason: "documents and screening clear") {
         client { status riskLevel } errors { code field message } } }"""
     first = await admin(decide, {"c": client_id})
