@@ -47,7 +47,7 @@ ORDER BY created_at DESC, id DESC LIMIT $1"""
 STAFF_SQL = "SELECT is_staff FROM users WHERE id = $1"
 
 
-GLOBAL_IDS = {"Wallet", "TradingAccount"}  # the types with Relay global ids (schema/node.py)
+GLOBAL_IDS = {"Wallet", "TradingAccount", "ClientSummary"}  # the types with Relay global ids (schema/node.py)
 
 
 def node_id(type_name: str, pk: int) -> str:
