@@ -16,6 +16,7 @@ from domain.payments.repo import Payment
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
+from schema.node import global_id
 from tests.payments.conftest import WIRE, check_invariants, finance, payment_row, snapshot, wallet_of
 from tests.payments.test_disputes_wire_signals import CAMT, import_, wire_deposit
 from tests.payments.test_withdrawals import approve, request
@@ -222,9 +223,9 @@ async def test_mark_paid_and_returned_over_graphql(configured, http, session_fac
         "operations": json.dumps({"query": query, "variables": {"i": str(wd.id), "r": "TX-1", "n": "sent", "f": None}}),
         "map": json.dumps({"f": ["variables.f"]})}, files={"f": ("advice.pdf", b"%PDF-1.4 bank advice")})
     paid = response.json()["data"]
-    assert paid["markWithdrawalPaid"] == {"payment": {"id": str(wd.id), "status": "SUCCEEDED"}, "errors": []}, paid
+    assert paid["markWithdrawalPaid"] == {"payment": {"id": global_id("Payment", wd.id), "status": "SUCCEEDED"}, "errors": []}, paid
     [evidence] = [a[1] for a in await audits(session_factory, wd.id) if a[0] == "payment.withdrawal_paid"]
     assert evidence["file"]["filename"] == "advice.pdf" and evidence["file"]["size"] == 20
     back = (await finance_staff.client(MARK_RETURNED, {"i": str(wd.id), "r": "closed"}))["data"]
-    assert back["markWithdrawalReturned"] == {"payment": {"id": str(wd.id), "status": "RETURNED"}, "errors": []}
+    assert back["markWithdrawalReturned"] == {"payment": {"id": global_id("Payment", wd.id), "status": "RETURNED"}, "errors": []}
     assert await wallet_of(session_factory, uid) == (Decimal("1000.00"), Decimal(0))
