@@ -8,14 +8,14 @@ histogram entries that match, and at the default 100 entries any text rarer than
 of rows, so the planner fetched 10,000 users one by one where walking the newest clients (or the
 page's few filtered clients) was 20 times cheaper.
 
-Revision ID: 0035_client_lists
+Revision ID: 0037_client_lists
 Revises: 0033_staff_search_signals
 """
 from __future__ import annotations
 
 from migrations.sql import run_sql
 
-revision = "0035_client_lists"
+revision = "0037_client_lists"
 down_revision = "0033_staff_search_signals"
 branch_labels = None
 depends_on = None
