@@ -21,7 +21,7 @@ import strawberry
 from strawberry.relay import from_base64, to_base64
 from strawberry.types import Info
 
-from domain.shared.errors import InvalidId, TooManyIds
+from domain.shared.errors import DomainError, InvalidId, TooManyIds
 from schema.context import Context
 from schema.errors import PublicError
 from schema.permissions import IsAuthenticated
@@ -74,6 +74,26 @@ def key_of(value: object, *types: str, field: str = "id", raw: bool = True) -> i
     found = decode(text)
     if found is None or found[0] not in types:
         raise InvalidId(f"not a {' or '.join(types)} id", field=field)
+    return found[1]
+
+
+# Arguments that name a Node from a context whose own types are not Nodes yet (risk, IB, compliance):
+# they take that Node's global id too, so an id read from one part of the schema works in another.
+REFERENCED_TYPES: dict[str, tuple[str, ...]] = {
+    "clientId": ("Client360", "ClientSummary", "MyClient"),
+    "accountId": ("TradingAccount",),
+}
+
+
+def referenced_key(value: object, error: type[DomainError], field: str) -> int:
+    """The database key behind a `clientId`/`accountId`-style argument: a bare database id or the
+    global id of a type in REFERENCED_TYPES[field]; anything else is `error` (not found, no leak)."""
+    text = str(value)
+    if text.isdigit() and len(text) <= 18:
+        return int(text)
+    found = decode(text)
+    if found is None or found[0] not in REFERENCED_TYPES.get(field, ()):
+        raise error("not found", field=field)
     return found[1]
 
 

@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from domain.clients.models import Client
 from schema.loaders import register_loader
-from schema.node import key_of
+from schema.node import REFERENCED_TYPES, key_of
 
 USER_BY_CLIENT = "UserIdByClientIdLoader"
 CLIENT_BY_USER = "ClientIdByUserIdLoader"
@@ -32,7 +32,7 @@ async def _clients(session: AsyncSession, keys: Sequence[int]) -> list[int | Non
 
 
 # A client shows as any of these types; a client id argument takes the global id of each.
-CLIENT_TYPES = ("Client360", "ClientSummary", "MyClient")
+CLIENT_TYPES = REFERENCED_TYPES["clientId"]
 
 
 def client_key(value: object, field: str = "clientId") -> int:

@@ -29,7 +29,7 @@ from domain.clients import (
 from domain.clients import leverage as lev
 from domain.clients import lists as client_lists
 from domain.clients.access import client_for, own_client, parse_id, visible_filter
-from domain.clients.errors import InvalidConfiguration
+from domain.clients.errors import ClientNotFound, InvalidConfiguration
 from domain.clients.models import Client, KycApplicant
 from domain.clients.models import Communication as CommunicationRow
 from domain.clients.models import LeverageRequest as LeverageRow
@@ -83,7 +83,7 @@ from schema.clients.types import (
 )
 from schema.context import Context
 from schema.errors import PublicError, UserError, declares_errors, payload_or_errors, user_error
-from schema.node import AnyId, global_id, node_type, query_key
+from schema.node import AnyId, global_id, node_type, query_key, referenced_key
 from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
@@ -591,8 +591,8 @@ class ClientMoreMutations:
 
         async def work() -> LeverageRequestPayload:
             async def txn(session: AsyncSession) -> LeverageRow:
-                return await lev.request_change(session, ctx.actor, parse_id(str(account_id), "accountId"),
-                                                     leverage)
+                key = referenced_key(account_id, ClientNotFound, "accountId")
+                return await lev.request_change(session, ctx.actor, key, leverage)
 
             return await _applied(ctx, await ctx.transaction(txn))
 

@@ -12,11 +12,13 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from domain.clients.access import parse_id
+from domain.clients.errors import ClientNotFound
 from domain.payments import signals
 from domain.payments.signals import PaymentSignal
 from schema.clients.ids import client_id_of
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
+from schema.node import referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
@@ -87,7 +89,7 @@ class SignalQueries:
         req = page_request(info, first, after, last, before)
         criteria = signals.SignalFilter(
             statuses=tuple(s.value for s in status or ()), kinds=tuple(kinds or ()),
-            client_id=parse_id(str(client_id), "clientId") if client_id is not None else None)
+            client_id=referenced_key(client_id, ClientNotFound, "clientId") if client_id is not None else None)
         async with info.context.session() as session:  # a DomainError is shown with its code
             page = await signals.list_signals(session, info.context.actor, criteria, page=req)
         return to_connection(page, PaymentSignalType.from_row, _key)

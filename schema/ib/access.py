@@ -16,6 +16,7 @@ from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
 from schema.context import Context
 from schema.errors import PublicError
+from schema.node import referenced_key
 from schema.permissions import Declared
 
 Ctx = Info[Context, Any]
@@ -42,10 +43,8 @@ class IsIbPartner(Declared):
 
 
 def _id(value: strawberry.ID | str | None, exc: type[DomainError], field: str) -> int:
-    try:
-        return int(str(value))
-    except (TypeError, ValueError):
-        raise exc("not found", field=field) from None
+    """A bare database id, or a client's global id; anything else is not found."""
+    return referenced_key(value, exc, field)
 
 
 async def _read(info: Ctx, fn: Callable[[AsyncSession, portal.Partner], Awaitable[T]]) -> T:

@@ -23,6 +23,7 @@ from domain.risk.errors import (
 from domain.shared.errors import DomainError
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
+from schema.node import referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.risk.types import Book, RiskLimitType, RiskThresholdType
@@ -33,11 +34,8 @@ MANAGE = "risk.manage"
 
 
 def _id(value: strawberry.ID | str, error: type[DomainError], field: str) -> int:
-    """IDs are opaque at the edge; a malformed one is simply not found."""
-    raw = str(value)
-    if not raw.isdigit() or len(raw) > 18:
-        raise error("not found", field=field)
-    return int(raw)
+    """A bare database id, or a client's or trading account's global id; anything else is not found."""
+    return referenced_key(value, error, field)
 
 
 # --- types ---------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.events import skipped
 from schema.live_session import WAKE
+from schema.node import referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.risk.config import RiskConfigMutations, RiskConfigQueries
@@ -57,11 +58,8 @@ DEFAULT_UPDATES_PER_SECOND = 2
 
 
 def _id(value: strawberry.ID | str, error: type[DomainError], field: str) -> int:
-    """IDs are opaque at the edge; a malformed one is simply not found."""
-    raw = str(value)
-    if not raw.isdigit() or len(raw) > 18:
-        raise error("not found", field=field)
-    return int(raw)
+    """A bare database id, or a client's or trading account's global id; anything else is not found."""
+    return referenced_key(value, error, field)
 
 
 @strawberry.type

@@ -265,3 +265,23 @@ async def test_nodes_load_one_statement_per_type(schema, runtime, session_factor
     assert [n["id"] if n else None for n in got.data["nodes"]] == [*ids[:-1], None]
     # 4 objects of each type (one shared EUR wallet), the same statements as one of each: one per type.
     assert len(many) == len(few) <= len(made[0]), many
+
+
+async def test_other_contexts_take_a_clients_and_an_accounts_global_id(schema, runtime, world) -> None:
+    """Risk, IB and compliance arguments naming a client or a trading account take the global id read
+    from the clients' and accounts' own fields, as well as the bare id; another type's id is not found."""
+    _uid, objects = world
+    risk = staff(await make_user(runtime.services.session_factory, is_staff=True), "risk.read")
+    by_client = "query($c: ID!) { riskSegmentAssignments(clientId: $c, currentOnly: false) { totalCount } }"
+    by_account = "query($a: ID!) { riskAccountLinks(accountId: $a) { totalCount } }"
+    for client_id in (global_id("ClientSummary", objects["MyClient"]), global_id("MyClient", objects["MyClient"]),
+                      str(objects["MyClient"])):
+        got = await run(schema, runtime, risk, by_client, c=client_id)
+        assert got.errors is None, got.errors
+    for account_id in (global_id("TradingAccount", objects["TradingAccount"]), str(objects["TradingAccount"])):
+        got = await run(schema, runtime, risk, by_account, a=account_id)
+        assert got.errors is None, got.errors
+    wrong = await run(schema, runtime, risk, by_client, c=global_id("Wallet", objects["Wallet"]))
+    assert wrong.errors is not None and wrong.errors[0].original_error.code == "RISK_CLIENT_NOT_FOUND"
+    wrong = await run(schema, runtime, risk, by_account, a=global_id("ClientSummary", objects["MyClient"]))
+    assert wrong.errors is not None and wrong.errors[0].original_error.code == "RISK_ACCOUNT_NOT_FOUND"
