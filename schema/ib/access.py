@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.ib import portal
+from domain.ib.errors import IbNotFound
 from domain.identity import ratelimit
 from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
@@ -34,12 +35,9 @@ class IsIbPartner(Declared):
     error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Ctx, **kwargs: Any) -> bool:
-        actor = info.context.actor
-        if not actor.is_authenticated:
+        if not info.context.actor.is_authenticated:
             raise PublicError("You must be signed in.", "UNAUTHENTICATED")
-        if actor.kind is ActorKind.API_TOKEN:
-            return TREE_SCOPE in actor.scopes
-        return actor.kind is ActorKind.IB
+        return is_partner(info.context)
 
 
 def _id(value: strawberry.ID | str | None, exc: type[DomainError], field: str) -> int:
@@ -47,13 +45,39 @@ def _id(value: strawberry.ID | str | None, exc: type[DomainError], field: str) -
     return referenced_key(value, exc, field)
 
 
-async def _read(info: Ctx, fn: Callable[[AsyncSession, portal.Partner], Awaitable[T]]) -> T:
-    """Run a partner read for the caller's own IB (rate-limited for tokens)."""
-    ctx = info.context
+def is_partner(ctx: Context) -> bool:
+    """The caller acts as an IB partner: signed in as an IB, or its token carries ib.tree.read (as IsIbPartner)."""
+    actor = ctx.actor
+    if actor.kind is ActorKind.API_TOKEN:
+        return TREE_SCOPE in actor.scopes
+    return actor.kind is ActorKind.IB
+
+
+async def _limit(ctx: Context) -> None:
     actor = ctx.actor
     if actor.kind is ActorKind.API_TOKEN:
         await ratelimit.hit(ctx.services.redis, ctx.settings.redis_namespace, "ib.partner_token", str(actor.token_id),
                             limit=TOKEN_REQUESTS_PER_MINUTE, window_s=60, now_s=int(time.time()))
+
+
+async def partner_id(ctx: Context) -> int | None:
+    """For node loaders: the approved IB the caller reads as, or None when the caller is not one. (`node` is
+    not open to API tokens today; were it opened, a partner token's reads would count against its limit.)"""
+    if not is_partner(ctx):
+        return None
+    await _limit(ctx)
+    async with ctx.session() as session:
+        try:
+            return (await portal.partner(session, ctx.actor.user_id)).ib_id
+        except IbNotFound:
+            return None
+
+
+async def _read(info: Ctx, fn: Callable[[AsyncSession, portal.Partner], Awaitable[T]]) -> T:
+    """Run a partner read for the caller's own IB (rate-limited for tokens)."""
+    ctx = info.context
+    actor = ctx.actor
+    await _limit(ctx)
     async with ctx.session() as session:
         p = await portal.partner(session, actor.user_id)
         return await fn(session, p)

@@ -7,7 +7,7 @@ domain/ib/portal.py. Staff fields declare `ib.*` permissions.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,13 +17,14 @@ from strawberry.types import Info
 
 from domain.ib import attribution, cpa, disputes, network, partners, plans, portal, reports
 from domain.ib import payouts as payouts_service
-from domain.ib.errors import ClientNotFound, DisputeNotFound, IbNotFound, PayoutNotFound, PlanNotFound
+from domain.ib.errors import ClientNotFound, DisputeNotFound, IbNotFound, PlanNotFound
+from domain.shared.actor import ActorKind
 from domain.shared.db import utcnow
 from domain.shared.errors import ValidationFailed
 from domain.shared.money import parse_decimal
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
-from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read
+from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read, partner_id
 from schema.ib.operable import IbOperableMutations, IbOperableQueries, IbPartnerLinkQueries
 from schema.ib.types import (
     AddIbPlanVersionInput,
@@ -52,11 +53,28 @@ from schema.ib.types import (
     ResolveIbDisputeInput,
     UpdateIbSettingsInput,
 )
+from schema.node import key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
 Ctx = Info[Context, Any]
 T = TypeVar("T")
+def _staff(ctx: Context, *permissions: str) -> bool:
+    return ctx.actor.kind is ActorKind.STAFF and any(ctx.actor.has(p) for p in permissions)
+
+
+@node_type("IbPayout")
+async def _payout_nodes(ctx: Context, keys: Sequence[int]) -> list[IbPayout | None]:
+    """The IB's own (myIbPayouts); staff with ib.read (ibPayoutPreview) or ib.payouts (runs, approval)."""
+    staff = _staff(ctx, "ib.read", "ib.payouts")
+    owner = None if staff else await partner_id(ctx)
+    if not staff and owner is None:
+        return [None] * len(keys)
+    async with ctx.session() as s:
+        found = {p.id: p for p in await payouts_service.by_ids(s, list(keys)) if staff or p.ib_id == owner}
+    return [IbPayout.of(p) if (p := found.get(k)) else None for k in keys]
+
+
 def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
     t1 = until or utcnow()
     t0 = since or datetime(t1.year, t1.month, 1, tzinfo=t1.tzinfo)
@@ -343,7 +361,7 @@ class IbMutations:
     @declares_errors(
         "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "FOUR_EYES_RELATED_APPROVER",
         "IB_PAYOUT_EXCEEDS_PAYABLE", "IB_PAYOUT_NOT_FOUND", "IB_PAYOUT_NOT_HELD", "INSUFFICIENT_FUNDS",
-        "INVALID_AMOUNT", "SELF_APPROVAL_FORBIDDEN", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY",
+        "INVALID_AMOUNT", "INVALID_ID", "SELF_APPROVAL_FORBIDDEN", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY",
     )
     @strawberry.mutation(permission_classes=[Requires("ib.payouts")],
                          description="Staff: release a payout held for review (the money moves now).")
@@ -351,8 +369,8 @@ class IbMutations:
         ctx = info.context
 
         async def work() -> IbPayoutsPayload:
-            paid = await ctx.transaction(lambda s: payouts_service.approve(
-                s, ctx.actor, _id(input.payout_id, PayoutNotFound, "payoutId"), reason=input.reason))
+            payout = key_of(input.payout_id, "IbPayout", field="payoutId")
+            paid = await ctx.transaction(lambda s: payouts_service.approve(s, ctx.actor, payout, reason=input.reason))
             return IbPayoutsPayload(payouts=[IbPayout.of(paid)])
 
         return await payload_or_errors(work, _errors)

@@ -15,6 +15,7 @@ from domain.ib import payouts as payouts_service
 from domain.ib.plans import ClauseKind, Distribution, Side
 from domain.shared.money import at_scale
 from schema.errors import UserError
+from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id
 from schema.pagination import Connection, page_request, to_connection
 from schema.scalars import Money
 
@@ -130,8 +131,8 @@ class IbCommissionGroup:
 
 
 @strawberry.type(description="A payout of an IB's payable to its wallet for one cycle period.")
-class IbPayout:
-    id: strawberry.ID
+class IbPayout(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     ib_id: strawberry.ID
     currency: str
     period_key: str
@@ -143,7 +144,8 @@ class IbPayout:
 
     @classmethod
     def of(cls, p: payouts_service.Payout) -> IbPayout:
-        return cls(id=strawberry.ID(str(p.id)), ib_id=strawberry.ID(str(p.ib_id)), currency=p.currency,
+        return cls(id=global_id("IbPayout", p.id), database_id=strawberry.ID(str(p.id)),
+                   ib_id=strawberry.ID(str(p.ib_id)), currency=p.currency,
                    period_key=p.period_key, amount=at_scale(p.amount, p.currency), status=p.status,
                    entry_id=strawberry.ID(str(p.entry_id)) if p.entry_id is not None else None,
                    created_at=p.created_at, paid_at=p.paid_at)
@@ -268,7 +270,7 @@ class UpdateIbSettingsInput:
 
 @strawberry.input
 class ApproveIbPayoutInput:
-    payout_id: strawberry.ID
+    payout_id: strawberry.ID = strawberry.field(description=RAW_ID_NOTE)
     reason: str = ""
 
 

@@ -18,6 +18,7 @@ from domain.shared.db import asyncpg_dsn, in_transaction, utcnow
 from tests.ib.conftest import World
 from tests.ib.test_payouts import _balances, _earning_ib
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 D = Decimal
 PREVIEW = """query($p: String!, $i: ID) { ibPayoutPreview(period: $p, ibId: $i) { ibId currency periodKey amount
@@ -111,7 +112,7 @@ async def test_preview_then_run_a_period_exactly_once(world: World, http: httpx.
     # the 00:15 job goes through the same service: yesterday is its last closed daily period, nothing new
     before = await _counts(world.factory)
     job = await in_transaction(world.factory, lambda s: payouts.run_for_ib(s, system_actor("job"), ib, now=utcnow()))
-    assert [p.id for p in job] == [int(created[0]["id"])]
+    assert [p.id for p in job] == [db_id(created[0]["id"])]
     assert await _counts(world.factory) == before and await _balances(world, ib) == (D(0), D("15.00"))
     audit = await world.sql("SELECT count(*) FROM audit_events WHERE action = 'ib.payout_run'")
     assert audit[0][0] >= 1

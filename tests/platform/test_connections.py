@@ -204,7 +204,7 @@ async def _ib_payouts(session_factory: Any, settings: Any) -> tuple[Listing, lis
         SELECT :ib, 'USD', 'p' || g, 1, 'held', timestamptz '2021-01-01' + (g / 2) * interval '1 second'
         FROM generate_series(1, 105) g RETURNING id, created_at""", ib=ib)  # the old silent cap was 100
     expected = [(str(r[0]),) for r in sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)]
-    return Listing("myIbPayouts", "id", Actor(ActorKind.IB, user_id=ib)), expected
+    return Listing("myIbPayouts", "databaseId", Actor(ActorKind.IB, user_id=ib)), expected
 
 
 @case("myIbReferralLinks")
