@@ -30,7 +30,7 @@ ASSIGN = """mutation($u: ID!, $r: String!) { assignRole(userId: $u, role: $r) {
 SET_PERMS = """mutation($r: ID!, $p: [String!]!) { setRolePermissions(roleId: $r, permissions: $p) {
   role { permissions } pending request { id permissions } errors { code } } }"""
 PENDING = "{ pendingStaffChanges(first: 100) { nodes { id kind targetUserId } } }"
-STAFF = "{ staffUsers { nodes { databaseId status roles provenance { kind actorId role requestId } } } }"
+STAFF = "{ staffUsers(last: 100) { nodes { databaseId status roles provenance { kind actorId role requestId } } } }"
 ADJUST = """mutation($i: AdjustBalanceInput!) { adjustBalance(input: $i) {
   entryId pending adjustmentId errors { code } } }"""
 APPROVE_ADJ = """mutation($i: ID!) { approveBalanceAdjustment(id: $i) {
