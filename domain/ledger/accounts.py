@@ -290,12 +290,19 @@ class WalletView:
     balance: Balance
 
 
+# The wallets of users with their balances: a portal's and a list page's hot reads, straight on asyncpg.
+_WALLETS_OF_USERS = (
+    f"SELECT a.{_COLUMNS.replace(', ', ', a.')}, b.balance, b.held FROM ledger_accounts a "  # noqa: S608 - constant
+    "JOIN ledger_balances b ON b.account_id = a.id AND b.shard = 0 "
+    "WHERE a.owner_id = ANY($1::bigint[]) AND a.purpose = 'client_wallet' ORDER BY a.owner_id, a.currency")
+
+
+def _wallet_view(r: asyncpg.Record) -> WalletView:
+    return WalletView(_ref(r), Balance(Decimal(r["balance"]), Decimal(r["held"])))
+
+
 async def wallets_of(session: AsyncSession, user_id: int) -> list[WalletView]:
-    rows = (await session.execute(text(
-        f"SELECT a.{_COLUMNS.replace(', ', ', a.')}, b.balance, b.held FROM ledger_accounts a "  # noqa: S608
-        "JOIN ledger_balances b ON b.account_id = a.id AND b.shard = 0 "
-        "WHERE a.owner_id = :uid AND a.purpose = 'client_wallet' ORDER BY a.currency"), {"uid": user_id})).all()
-    return [WalletView(_ref(r), Balance(Decimal(r.balance), Decimal(r.held))) for r in rows]
+    return [_wallet_view(r) for r in await (await driver(session)).fetch(_WALLETS_OF_USERS, [user_id])]
 
 
 async def wallets_by_ids(session: AsyncSession, ids: Sequence[int], *, owner_id: int) -> dict[int, WalletView]:
@@ -313,11 +320,6 @@ async def wallets_of_users(session: AsyncSession, user_ids: Sequence[int]) -> di
     found: dict[int, list[WalletView]] = {uid: [] for uid in user_ids}
     if not found:
         return found
-    rows = (await session.execute(text(
-        f"SELECT a.{_COLUMNS.replace(', ', ', a.')}, b.balance, b.held FROM ledger_accounts a "  # noqa: S608
-        "JOIN ledger_balances b ON b.account_id = a.id AND b.shard = 0 "
-        "WHERE a.owner_id = ANY(:uids) AND a.purpose = 'client_wallet' ORDER BY a.owner_id, a.currency"),
-        {"uids": list(found)})).all()
-    for r in rows:
-        found[int(r.owner_id)].append(WalletView(_ref(r), Balance(Decimal(r.balance), Decimal(r.held))))
+    for r in await (await driver(session)).fetch(_WALLETS_OF_USERS, list(found)):
+        found[r["owner_id"]].append(_wallet_view(r))
     return found

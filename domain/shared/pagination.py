@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+import asyncpg
 import orjson
 from sqlalchemy import Select, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -159,6 +160,31 @@ async def sql_page(
         total = int((await session.execute(text(
             f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {' AND '.join(list(where) or ['true'])} "  # noqa: S608
             f"LIMIT {COUNT_CAP + 1}) capped"), dict(params))).scalar_one())
+    return page.finish(rows, convert, total)
+
+
+async def raw_page(
+    conn: asyncpg.Connection, page: PageRequest, *, columns: str, source: str, where: Sequence[str],
+    params: Sequence[Any], key: tuple[str, ...], descending: bool, convert: Callable[[asyncpg.Record], T],
+) -> Page[T]:
+    """As `sql_page`, straight on asyncpg (hot reads: no SQLAlchemy result processing). `where` uses
+    the positional parameters `$1..$n` of `params`; the keyset bounds and the limit follow them."""
+    bound = list(params)
+    conds = list(where) or ["true"]
+    for op, cursor in _bounds(page, descending):
+        first = len(bound) + 1
+        conds.append(f"({', '.join(key)}) {op} ({', '.join(f'${first + j}' for j in range(len(key)))})")
+        bound.extend(cursor)
+    order = "DESC" if descending != page.backward else "ASC"
+    bound.append(page.fetch)
+    rows = await conn.fetch(
+        f"SELECT {columns} FROM {source} WHERE {' AND '.join(conds)} "  # noqa: S608 - constants only
+        f"ORDER BY {', '.join(f'{k} {order}' for k in key)} LIMIT ${len(bound)}", *bound)
+    total = None
+    if page.count_total:
+        total = int(await conn.fetchval(
+            f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {' AND '.join(list(where) or ['true'])} "  # noqa: S608
+            f"LIMIT {COUNT_CAP + 1}) capped", *params))
     return page.finish(rows, convert, total)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+import asyncpg
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,9 +13,10 @@ from domain.clients.access import staff_sees_owner
 from domain.ib import portal
 from domain.ib.errors import ClientNotFound, IbNotFound
 from domain.shared.actor import Actor, ActorKind
-from domain.shared.pagination import Page, PageRequest, select_page
+from domain.shared.db import driver
+from domain.shared.pagination import Page, PageRequest, raw_page, select_page
 from domain.trading.errors import TradingAccountNotFound
-from domain.trading.models import DealRow, IngestionError, TradingAccount
+from domain.trading.models import IngestionError, TradingAccount
 
 READ_PERMISSION = "trading.read"
 # Callers who may reach a downline client's account as that client's IB.
@@ -54,20 +57,26 @@ async def visible_account(session: AsyncSession, actor: Actor, account_id: int) 
     return account
 
 
+DEAL_COLUMNS = ("deal_id, time, login, position_id, action, entry, symbol, price, volume, profit, commission, "
+                "storage, fee, notional_usd, comment")
+ACCOUNT_COLUMNS = ('id, server_id, login, user_id, "group", leverage, currency, account_type, account_type_code, '
+                   "rights, created_at")
+
+
 async def list_deals(
     session: AsyncSession, account: TradingAccount, page: PageRequest, *,
     symbol: str | None = None, start: datetime | None = None, end: datetime | None = None,
-) -> Page[DealRow]:
-    """The account's deals, newest first; keyset on (time, deal_id)."""
-    query = select(DealRow).where(DealRow.server_id == account.server_id, DealRow.login == account.login)
-    if symbol:
-        query = query.where(DealRow.symbol == symbol)
-    if start is not None:
-        query = query.where(DealRow.time >= start)
-    if end is not None:
-        query = query.where(DealRow.time < end)
-    return await select_page(session, page, query, (DealRow.time, DealRow.deal_id), descending=True,
-                             convert=lambda row: row)
+) -> Page[asyncpg.Record]:
+    """The account's deals (DEAL_COLUMNS), newest first; keyset on (time, deal_id). Raw rows: a page
+    of deals is a hot read, and ORM objects would cost more than the statement."""
+    where = ["server_id = $1", "login = $2"]
+    params: list[Any] = [account.server_id, account.login]
+    for cond, value in (("symbol = ${}", symbol or None), ("time >= ${}", start), ("time < ${}", end)):
+        if value is not None:
+            params.append(value)
+            where.append(cond.format(len(params)))
+    return await raw_page(await driver(session), page, columns=DEAL_COLUMNS, source="trading_deals", where=where,
+                          params=params, key=("time", "deal_id"), descending=True, convert=lambda r: r)
 
 
 async def list_ingestion_errors(
@@ -80,7 +89,8 @@ async def list_ingestion_errors(
                              descending=True, convert=lambda row: row)
 
 
-async def accounts_of(session: AsyncSession, user_id: int, page: PageRequest) -> Page[TradingAccount]:
-    """A user's trading accounts in the order they were opened."""
-    return await select_page(session, page, select(TradingAccount).where(TradingAccount.user_id == user_id),
-                             (TradingAccount.created_at, TradingAccount.id), descending=False, convert=lambda r: r)
+async def accounts_of(session: AsyncSession, user_id: int, page: PageRequest) -> Page[asyncpg.Record]:
+    """A user's trading accounts (ACCOUNT_COLUMNS) in the order they were opened, as raw rows."""
+    return await raw_page(await driver(session), page, columns=ACCOUNT_COLUMNS, source="trading_accounts",
+                          where=["user_id = $1"], params=[user_id], key=("created_at", "id"), descending=False,
+                          convert=lambda r: r)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
+import asyncpg
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
@@ -224,6 +225,12 @@ class LiveAccount:
         return cls(id=global_id("TradingAccount", r.id), login=str(r.login), group=r.group, leverage=r.leverage,
                    currency=r.currency, account_type_code=r.account_type_code)
 
+    @classmethod
+    def from_record(cls, r: asyncpg.Record) -> LiveAccount:
+        """From a raw row of domain.trading.queries.ACCOUNT_COLUMNS."""
+        return cls(id=global_id("TradingAccount", r["id"]), login=str(r["login"]), group=r["group"],
+                   leverage=r["leverage"], currency=r["currency"], account_type_code=r["account_type_code"])
+
 
 @strawberry.type
 class CommunicationEntry:
@@ -383,7 +390,7 @@ class Client360(Node):
         req = page_request(info, first, after, last, before)
         async with info.context.session() as session:
             page = await trading_queries.accounts_of(session, self.owner_user_id, req)
-        return to_connection(page, LiveAccount.from_row, lambda a: (a.created_at, a.id))
+        return to_connection(page, LiveAccount.from_record, lambda a: (a["created_at"], a["id"]))
 
     @strawberry.field(description="Notes, calls, e-mails and messages, newest first.")
     async def communications(self, info: strawberry.Info[Context, Any], first: int | None = None,

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import strawberry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,7 +22,7 @@ from domain.shared.pagination import decode_id_cursor
 from domain.trading import admin, instruments, positions, queries, servers
 from domain.trading.directory import refresh_platforms
 from domain.trading.errors import IngestionErrorNotFound, TradingAccountNotFound, TradingServerNotFound
-from domain.trading.models import DealRow, IngestionError, TradingAccount
+from domain.trading.models import IngestionError, TradingAccount
 from schema.context import Context
 from schema.errors import PublicError, declares_errors, payload_or_errors
 from schema.node import AnyId, node_type, query_key
@@ -72,8 +73,8 @@ def _not_found(exc: NotFound) -> PublicError:
     return PublicError("Trading account not found.", "NOT_FOUND")
 
 
-def _deal_key(row: DealRow) -> tuple[datetime, int]:
-    return row.time, row.deal_id
+def _deal_key(row: asyncpg.Record) -> tuple[datetime, int]:
+    return row["time"], row["deal_id"]
 
 
 def _error_key(row: IngestionError) -> tuple[datetime, int]:
@@ -129,7 +130,7 @@ class TradingQueries:
             return empty_connection()
         async with info.context.read() as session:
             page = await queries.accounts_of(session, user_id, req)
-        return to_connection(page, TradingAccountType.from_row, lambda a: (a.created_at, a.id))
+        return to_connection(page, TradingAccountType.from_record, lambda a: (a["created_at"], a["id"]))
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="An account's deals, newest first.")
@@ -147,7 +148,7 @@ class TradingQueries:
                 raise _not_found(exc) from None
             page = await queries.list_deals(
                 session, account, page=req, symbol=f.symbol, start=f.from_time, end=f.to_time)
-        return to_connection(page, DealType.from_row, _deal_key)
+        return to_connection(page, DealType.from_record, _deal_key)
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="An account's open positions in ticket order.")

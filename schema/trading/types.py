@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
@@ -14,7 +15,7 @@ from strawberry.types import Info
 from domain.shared.errors import UnknownCurrency
 from domain.shared.money import at_scale
 from domain.trading.live import Key, LiveState, account_states
-from domain.trading.models import DealRow, IngestionError, Instrument, PositionRow, TradingAccount
+from domain.trading.models import IngestionError, Instrument, PositionRow, TradingAccount
 from domain.trading.positions import average_open_price
 from domain.trading.servers import ServerConfig, ServerStatus
 from schema.errors import UserError
@@ -124,6 +125,17 @@ class TradingAccountType(Node):
             rights=a.rights, created_at=a.created_at, account_type_code=a.account_type_code,
         )  # fmt: skip
 
+    @classmethod
+    def from_record(cls, r: asyncpg.Record) -> TradingAccountType:
+        """From a raw row of domain.trading.queries.ACCOUNT_COLUMNS (hot list reads)."""
+        pk = r["id"]
+        return cls(
+            id=global_id("TradingAccount", pk), database_id=strawberry.ID(str(pk)),
+            server_id=strawberry.ID(str(r["server_id"])), login=r["login"], group=r["group"], leverage=r["leverage"],
+            currency=r["currency"], account_type=r["account_type"], rights=r["rights"], created_at=r["created_at"],
+            account_type_code=r["account_type_code"],
+        )  # fmt: skip
+
 
 @strawberry.type(name="Deal", description="A deal (trade or balance operation) as the server reported it.")
 class DealType:
@@ -144,12 +156,13 @@ class DealType:
     comment: str
 
     @classmethod
-    def from_row(cls, d: DealRow) -> DealType:
+    def from_record(cls, d: asyncpg.Record) -> DealType:
+        """From a raw row of domain.trading.queries.DEAL_COLUMNS."""
         return cls(
-            deal_id=str(d.deal_id), time=d.time, login=d.login, position_id=str(d.position_id),
-            action=d.action, entry=d.entry, symbol=d.symbol, price=d.price, volume=d.volume,
-            profit=d.profit, commission=d.commission, swap=d.storage, fee=d.fee,
-            notional_usd=d.notional_usd, comment=d.comment,
+            deal_id=str(d["deal_id"]), time=d["time"], login=d["login"], position_id=str(d["position_id"]),
+            action=d["action"], entry=d["entry"], symbol=d["symbol"], price=d["price"], volume=d["volume"],
+            profit=d["profit"], commission=d["commission"], swap=d["storage"], fee=d["fee"],
+            notional_usd=d["notional_usd"], comment=d["comment"],
         )  # fmt: skip
 
 

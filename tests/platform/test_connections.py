@@ -360,6 +360,30 @@ async def _positions(session_factory: Any, settings: Any) -> tuple[Listing, list
     return listing, [(str(p),) for p in range(895, 900)]
 
 
+@case("deals")
+async def _deals(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
+    """Newest first on (time, deal_id), raw rows: deals share timestamps, another symbol and another
+    login's deals are left out."""
+    uid = await user(session_factory)
+    server = await trading_server(session_factory)
+    [account] = await accounts(session_factory, server, 1, uid)
+    rows = await sql(session_factory, """
+        INSERT INTO trading_deals (server_id, deal_id, time, time_ms, login, order_id, position_id, action, entry,
+            symbol, price, volume, profit, commission, storage, fee, reason, contract_size, rate_profit,
+            rate_margin, comment, batch_id)
+        SELECT :s, 5000 + g, timestamptz '2021-01-01' + (g / 3) * interval '1 second', 0,
+               CASE WHEN g % 7 = 0 THEN 7000099 ELSE 7000001 END, g, g, 0, 0,
+               CASE WHEN g % 5 = 0 THEN 'GBPUSD' ELSE 'EURUSD' END, 1.1, 0.1, 0, 0, 0, 0, 0, 100000, 1, 1,
+               '', gen_random_uuid()
+        FROM generate_series(1, 40) g RETURNING deal_id, time, login, symbol""", s=server)
+    kept = [r for r in rows if r[2] == 7000001 and r[3] == "EURUSD"]
+    expected = [(str(r[0]),) for r in sorted(kept, key=lambda r: (r[1], r[0]), reverse=True)]
+    listing = Listing("deals", "dealId", Actor(ActorKind.CLIENT, user_id=uid),
+                      args='accountId: $a, filter: {symbol: "EURUSD"}, ', declare=", $a: ID!",
+                      variables={"a": str(account)})
+    return listing, expected
+
+
 @case("Client360.communications")
 async def _communications(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
     [client] = await clients(session_factory, 1, "active")
