@@ -158,12 +158,9 @@ class LinkStats:
     first_deposits: int
 
 
-async def stats(session: AsyncSession, ib_id: int, page: PageRequest, *,
-                include_disabled: bool = False) -> Page[LinkStats]:
-    """The IB's links in the order they were made, with clicks, registrations and clients who made a
-    first deposit (counted for the page's links only)."""
-    return await sql_page(
-        session, page, columns="*", source=f"""(
+def _stats_source(where: str) -> str:
+    """Links with their registrations and clients who made a first deposit, for the links `where` picks."""
+    return f"""
         SELECT {", ".join("l." + c for c in _COLS.split(", "))},
                count(DISTINCT a.client_id) AS registrations,
                count(DISTINCT a.client_id) FILTER (WHERE EXISTS (
@@ -172,9 +169,29 @@ async def stats(session: AsyncSession, ib_id: int, page: PageRequest, *,
                    WHERE la.owner_id = a.client_id AND la.purpose = 'client_wallet' AND le.ref_kind = 'deposit'))
                    AS first_deposits
         FROM ib_referral_links l LEFT JOIN ib_client_attributions a ON a.link_id = l.id
-        WHERE l.ib_id = :ib AND (:all OR l.disabled_at IS NULL)
-        GROUP BY l.id) s""", where=[], params={"ib": ib_id, "all": include_disabled}, key=("s.created_at", "s.id"),
-        descending=False, convert=lambda r: LinkStats(_link(r), int(r.registrations), int(r.first_deposits)))
+        WHERE {where}
+        GROUP BY l.id"""
+
+
+def _stats(r: Any) -> LinkStats:
+    return LinkStats(_link(r), int(r.registrations), int(r.first_deposits))
+
+
+async def stats(session: AsyncSession, ib_id: int, page: PageRequest, *,
+                include_disabled: bool = False) -> Page[LinkStats]:
+    """The IB's links in the order they were made, with clicks, registrations and clients who made a
+    first deposit (counted for the page's links only)."""
+    return await sql_page(
+        session, page, columns="*", source=f"({_stats_source('l.ib_id = :ib AND (:all OR l.disabled_at IS NULL)')}) s",
+        where=[], params={"ib": ib_id, "all": include_disabled}, key=("s.created_at", "s.id"),
+        descending=False, convert=_stats)
+
+
+async def stats_by_ids(session: AsyncSession, ib_id: int, ids: list[int]) -> dict[int, LinkStats]:
+    """The IB's own links among `ids` (another IB's are absent), as `stats` counts them."""
+    rows = (await session.execute(text(_stats_source("l.ib_id = :ib AND l.id = ANY(:ids)")),
+                                  {"ib": ib_id, "ids": ids})).all()
+    return {s.link.id: s for s in map(_stats, rows)}
 
 
 # --- the public redirect -------------------------------------------------------------------------

@@ -3,6 +3,7 @@ by the IB, commission explain outside disputes, payout preview and staff-trigger
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -15,7 +16,7 @@ from strawberry.types import Info
 
 from domain.ib import applications, links, portal
 from domain.ib import payouts as payouts_service
-from domain.ib.errors import ApplicationNotFound, IbNotFound, LinkNotFound, PlanNotFound
+from domain.ib.errors import ApplicationNotFound, IbNotFound, PlanNotFound
 from domain.ib.explain import LineExplanation, explain_for
 from domain.ledger import idempotency
 from domain.shared.actor import ActorKind
@@ -23,8 +24,9 @@ from domain.shared.db import utcnow
 from domain.shared.money import at_scale
 from schema.context import Context
 from schema.errors import PublicError, UserError, declares_errors, payload_or_errors
-from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read
-from schema.ib.types import IbPayout
+from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read, partner_id
+from schema.ib.types import IbPayout, IbReferralLink
+from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Declared, Requires
 from schema.scalars import Money
@@ -131,8 +133,8 @@ IbLinkTarget = strawberry.enum(links.LinkTarget, name="IbLinkTarget",
 
 @strawberry.type(description="A referral link you manage: /r/<code> counts the click and lands on its target "
                              "with your code; clicks (once per visitor and day), registrations, first deposits.")
-class IbManagedLink:
-    id: strawberry.ID
+class IbManagedLink(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     code: str
     path: str
     name: str
@@ -149,11 +151,16 @@ class IbManagedLink:
 
     @classmethod
     def of(cls, link: links.Link, registrations: int = 0, first_deposits: int = 0) -> IbManagedLink:
-        return cls(id=strawberry.ID(str(link.id)), code=link.code, path=f"/r/{link.code}", name=link.name,
+        return cls(id=global_id("IbManagedLink", link.id), database_id=strawberry.ID(str(link.id)), code=link.code,
+                   path=f"/r/{link.code}", name=link.name,
                    target=links.LinkTarget(link.target), utm_source=link.utm.get("utm_source", ""),
                    utm_medium=link.utm.get("utm_medium", ""), utm_campaign=link.utm.get("utm_campaign", ""),
                    utm_content=link.utm.get("utm_content", ""), clicks=link.clicks, registrations=registrations,
                    first_deposits=first_deposits, created_at=link.created_at, disabled_at=link.disabled_at)
+
+
+LINK_TYPES = ("IbManagedLink", "IbReferralLink")  # one link, read through either list
+LINK_ID_NOTE = f"The link's `IbManagedLink.id` or `IbReferralLink.id`. {RAW_ID_NOTE}"
 
 
 @strawberry.input
@@ -168,13 +175,36 @@ class CreateMyIbReferralLinkInput:
 
 @strawberry.input
 class RenameMyIbReferralLinkInput:
-    link_id: strawberry.ID
+    link_id: strawberry.ID = strawberry.field(description=LINK_ID_NOTE)
     name: str
 
 
 @strawberry.input
 class DisableMyIbReferralLinkInput:
-    link_id: strawberry.ID
+    link_id: strawberry.ID = strawberry.field(description=LINK_ID_NOTE)
+
+
+async def _own_links(ctx: Context, keys: Sequence[int]) -> dict[int, links.LinkStats]:
+    ib = await partner_id(ctx)
+    if ib is None:
+        return {}
+    async with ctx.session() as s:
+        return await links.stats_by_ids(s, ib, list(keys))
+
+
+@node_type("IbManagedLink")
+async def _managed_link_nodes(ctx: Context, keys: Sequence[int]) -> list[IbManagedLink | None]:
+    """The IB's own links, disabled ones too (myIbManagedLinks(includeDisabled: true))."""
+    found = await _own_links(ctx, keys)
+    return [IbManagedLink.of(x.link, x.registrations, x.first_deposits) if (x := found.get(k)) else None
+            for k in keys]
+
+
+@node_type("IbReferralLink")
+async def _referral_link_nodes(ctx: Context, keys: Sequence[int]) -> list[IbReferralLink | None]:
+    """The IB's own active links (myIbReferralLinks lists no disabled one)."""
+    found = await _own_links(ctx, keys)
+    return [IbReferralLink.of_link(x) if (x := found.get(k)) and x.link.disabled_at is None else None for k in keys]
 
 
 @strawberry.type
@@ -425,33 +455,35 @@ class IbOperableMutations:
 
         return await payload_or_errors(work, _link_errors)
 
-    @declares_errors("IB_LINK_NOT_FOUND", "IB_NOT_FOUND", "VALIDATION_FAILED")
+    @declares_errors("IB_LINK_NOT_FOUND", "IB_NOT_FOUND", "INVALID_ID", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[IsSignedInIb], description="IB portal: rename one of your links.")
     async def rename_my_ib_referral_link(self, info: Ctx, input: RenameMyIbReferralLinkInput) -> IbReferralLinkPayload:
         ctx = info.context
 
-        async def fn(s: AsyncSession) -> links.Link:
+        async def fn(s: AsyncSession, link: int) -> links.Link:
             p = await portal.partner(s, ctx.actor.user_id)
-            return await links.rename(s, ctx.actor, p.ib_id, _id(input.link_id, LinkNotFound, "linkId"), input.name)
+            return await links.rename(s, ctx.actor, p.ib_id, link, input.name)
 
         async def work() -> IbReferralLinkPayload:
-            return IbReferralLinkPayload(link=IbManagedLink.of(await ctx.transaction(fn)))
+            link = key_of(input.link_id, *LINK_TYPES, field="linkId")
+            return IbReferralLinkPayload(link=IbManagedLink.of(await ctx.transaction(lambda s: fn(s, link))))
 
         return await payload_or_errors(work, _link_errors)
 
-    @declares_errors("IB_LINK_DISABLED", "IB_LINK_NOT_FOUND", "IB_NOT_FOUND")
+    @declares_errors("IB_LINK_DISABLED", "IB_LINK_NOT_FOUND", "IB_NOT_FOUND", "INVALID_ID")
     @strawberry.mutation(permission_classes=[IsSignedInIb],
                          description="IB portal: disable one of your links (it stops attributing and counting).")
     async def disable_my_ib_referral_link(self, info: Ctx,
                                           input: DisableMyIbReferralLinkInput) -> IbReferralLinkPayload:
         ctx = info.context
 
-        async def fn(s: AsyncSession) -> links.Link:
+        async def fn(s: AsyncSession, link: int) -> links.Link:
             p = await portal.partner(s, ctx.actor.user_id)
-            return await links.disable(s, ctx.actor, p.ib_id, _id(input.link_id, LinkNotFound, "linkId"))
+            return await links.disable(s, ctx.actor, p.ib_id, link)
 
         async def work() -> IbReferralLinkPayload:
-            return IbReferralLinkPayload(link=IbManagedLink.of(await ctx.transaction(fn)))
+            link = key_of(input.link_id, *LINK_TYPES, field="linkId")
+            return IbReferralLinkPayload(link=IbManagedLink.of(await ctx.transaction(lambda s: fn(s, link))))
 
         return await payload_or_errors(work, _link_errors)
 

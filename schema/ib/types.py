@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.ib import disputes, portal, reports
+from domain.ib import disputes, links, portal, reports
 from domain.ib import payouts as payouts_service
 from domain.ib.plans import ClauseKind, Distribution, Side
 from domain.shared.money import at_scale
@@ -152,8 +152,8 @@ class IbPayout(Node):
 
 
 @strawberry.type(description="A referral link and how it converts (registrations, then depositing clients).")
-class IbReferralLink:
-    id: strawberry.ID
+class IbReferralLink(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     code: str
     campaign: str
     clicks: int
@@ -163,8 +163,15 @@ class IbReferralLink:
 
     @classmethod
     def of(cls, s: portal.LinkStats) -> IbReferralLink:
-        return cls(id=strawberry.ID(str(s.id)), code=s.code, campaign=s.campaign, clicks=s.clicks,
-                   registrations=s.registrations, depositors=s.depositors, created_at=s.created_at)
+        return cls(id=global_id("IbReferralLink", s.id), database_id=strawberry.ID(str(s.id)), code=s.code,
+                   campaign=s.campaign, clicks=s.clicks, registrations=s.registrations, depositors=s.depositors,
+                   created_at=s.created_at)
+
+    @classmethod
+    def of_link(cls, s: links.LinkStats) -> IbReferralLink:
+        """The same link and counts as read through the managed links (`node(id:)`)."""
+        return cls.of(portal.LinkStats(s.link.id, s.link.code, s.link.campaign, s.link.clicks, s.registrations,
+                                       s.first_deposits, s.link.created_at))
 
 
 @strawberry.type(description="Staff: an IB's performance over a period.")

@@ -14,12 +14,14 @@ from sqlalchemy import text
 from domain.ib.plans import ClauseKind, ClauseSpec, Distribution
 from domain.identity import api_tokens
 from domain.shared.actor import Actor, ActorKind
+from schema.node import global_id
 from tests.conftest import GraphQLClient, unique
 from tests.ib.conftest import World
 from tests.ib.test_engine import make_plan
 from tests.ib.test_portal import signed_in_ib
 from tests.identity.helpers import PASSWORD
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 CREATE = """mutation($i: CreateMyIbReferralLinkInput!) { createMyIbReferralLink(input: $i) {
   link { id code path name target utmSource utmCampaign clicks } errors { code field } } }"""
@@ -70,7 +72,8 @@ async def test_links_are_managed_by_their_ib_and_count_clicks(world: World, http
         (gql, RENAME, {"linkId": link["id"], "name": "y" * 81}, ("VALIDATION_FAILED", "name")),
         (other, RENAME, {"linkId": link["id"], "name": "mine now"}, ("IB_LINK_NOT_FOUND", "linkId")),
         (other, DISABLE, {"linkId": link["id"]}, ("IB_LINK_NOT_FOUND", "linkId")),
-        (gql, DISABLE, {"linkId": "nope"}, ("IB_LINK_NOT_FOUND", "linkId")),
+        (gql, DISABLE, {"linkId": "nope"}, ("INVALID_ID", "linkId")),
+        (gql, DISABLE, {"linkId": global_id("IbPayout", db_id(link["id"]))}, ("INVALID_ID", "linkId")),
     ]:
         body = await client(query, {"i": variables})
         assert [(e["code"], e["field"]) for e in _payload(body)["errors"]] == [code], body
@@ -117,7 +120,7 @@ async def test_links_are_managed_by_their_ib_and_count_clicks(world: World, http
     assert (await gql(LINKS, {"all": False}))["data"]["myIbManagedLinks"]["nodes"] == []
     assert [x["clicks"] for x in (await gql(LINKS, {"all": True}))["data"]["myIbManagedLinks"]["nodes"]] == [1]
     audit = await world.sql("SELECT action FROM audit_events WHERE entity_type = 'ib_referral_link' "
-                            "AND entity_id = :i ORDER BY id", i=link["id"])
+                            "AND entity_id = :i ORDER BY id", i=str(db_id(link["id"])))
     assert [r[0] for r in audit] == ["ib.link_created", "ib.link_renamed", "ib.link_disabled"]
     assert other_ib != ib
 

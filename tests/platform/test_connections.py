@@ -215,13 +215,13 @@ async def _ib_links(session_factory: Any, settings: Any) -> tuple[Listing, list[
         SELECT :ib, :t || g, timestamptz '2021-01-01' + (g / 2) * interval '1 second' FROM generate_series(1, 5) g
         RETURNING id, created_at""", ib=ib, t=uuid.uuid4().hex[:8])
     expected = [(str(r[0]),) for r in sorted(rows, key=lambda r: (r[1], r[0]))]
-    return Listing("myIbReferralLinks", "id", Actor(ActorKind.IB, user_id=ib)), expected
+    return Listing("myIbReferralLinks", "databaseId", Actor(ActorKind.IB, user_id=ib)), expected
 
 
 @case("myIbManagedLinks")
 async def _ib_managed_links(session_factory: Any, settings: Any) -> tuple[Listing, list[tuple[Any, ...]]]:
     listing, expected = await _ib_links(session_factory, settings)
-    return Listing("myIbManagedLinks", "id", listing.actor), expected
+    return Listing("myIbManagedLinks", "databaseId", listing.actor), expected
 
 
 async def _disputes(session_factory: Any, ib: int) -> list[Any]:

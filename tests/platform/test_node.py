@@ -38,7 +38,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on Role { databaseId name } ... on StaffUser { databaseId email }
   ... on ClientSummary { databaseId name } ... on Client360 { databaseId email } ... on MyClient { databaseId }
   ... on ReconciliationRun { databaseId status } ... on ReconciliationBreak { databaseId runId }
-  ... on IbPayout { databaseId status } }"""
+  ... on IbPayout { databaseId status } ... on IbReferralLink { databaseId code }
+  ... on IbManagedLink { databaseId code disabledAt } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -115,7 +116,8 @@ async def world(session_factory: Any, settings: Any) -> tuple[int, dict[str, int
 STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Role": "staff.manage", "StaffUser": "staff.manage", "ReconciliationRun": "reconciliation.manage",
                "ReconciliationBreak": "reconciliation.manage"}
 # Objects of IB partner types: their IB (or its token with ib.tree.read) and staff with one of these permissions.
-IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts")}
+IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbManagedLink": ()}
+IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
 ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", *STAFF_TYPES,
                  *IB_TYPES}
 
@@ -141,7 +143,9 @@ async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
         await s.execute(text("INSERT INTO ib_partners (user_id, status) VALUES (:u, 'approved')"), {"u": ib})
         payout = await s.scalar(text("INSERT INTO ib_payouts (ib_id, currency, period_key, amount, status) VALUES "
                                      "(:ib, 'USD', 'node-test', 1, 'held') RETURNING id"), {"ib": ib})
-    return {"IbPayout": int(payout)}
+        link = await s.scalar(text("INSERT INTO ib_referral_links (ib_id, code) VALUES (:ib, :c) RETURNING id"),
+                              {"ib": ib, "c": uuid.uuid4().hex[:16]})
+    return {"IbPayout": int(payout), "IbReferralLink": int(link), "IbManagedLink": int(link)}
 
 
 def ib_token(ib: int, *scopes: str) -> Actor:
@@ -209,13 +213,21 @@ async def test_ib_node_types_are_their_ibs_and_ib_staffs(schema, runtime, sessio
             got = await run(schema, runtime, viewer, NODE, id=gid)
             assert got.errors is None, got.errors
             assert got.data["node"]["id"] == gid and got.data["node"]["databaseId"] == str(key), (type_name, viewer)
-        for outsider in (Actor(ActorKind.IB, user_id=other), client(ib), staff(employee, "clients.read",
-                                                                                     "payments.manage")):
+        for outsider in (Actor(ActorKind.IB, user_id=other), client(ib),
+                         staff(employee, "clients.read", *(IB_PERMISSIONS - set(IB_TYPES[type_name])))):
             hidden = await run(schema, runtime, outsider, NODES, ids=[gid])
             assert hidden.errors is None and hidden.data["nodes"] == [None], (type_name, outsider)
         # Partner tokens read the IB portal's own fields (rate-limited), not `node`.
         token = await run(schema, runtime, ib_token(ib, "ib.tree.read"), NODE, id=gid)
         assert token.data is None and token.errors[0].extensions["code"] == "INSUFFICIENT_SCOPE"
+    # A disabled link: still one of the IB's managed links, no longer in its referral links.
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE ib_referral_links SET disabled_at = now() WHERE id = :l"),
+                        {"l": objects["IbManagedLink"]})
+    got = await run(schema, runtime, Actor(ActorKind.IB, user_id=ib), NODES,
+                    ids=[global_id("IbManagedLink", objects["IbManagedLink"]),
+                         global_id("IbReferralLink", objects["IbReferralLink"])])
+    assert got.errors is None and got.data["nodes"][0]["disabledAt"] is not None and got.data["nodes"][1] is None
 
 
 async def test_ib_payout_arguments_take_the_global_id(schema, runtime, session_factory) -> None:
@@ -235,6 +247,26 @@ async def test_ib_payout_arguments_take_the_global_id(schema, runtime, session_f
     # The global id reaches the payout (no payable to release here: the domain's own error, not INVALID_ID).
     reached = await run(schema, runtime, finance, approve, p=global_id("IbPayout", payout))
     assert reached.errors is None and reached.data["approveIbPayout"]["errors"][0]["code"] != "INVALID_ID"
+
+
+async def test_ib_link_arguments_take_either_links_global_id(schema, runtime, session_factory) -> None:
+    ib = await make_user(session_factory)
+    link = (await ib_objects(session_factory, ib))["IbManagedLink"]
+    rename = """mutation($l: ID!, $n: String!) { renameMyIbReferralLink(input: {linkId: $l, name: $n}) {
+        link { id databaseId name } errors { code field } } }"""
+    owner = Actor(ActorKind.IB, user_id=ib)
+    before = await count(session_factory, "audit_events")
+    for wrong in (global_id("IbPayout", link), "nope", "MTIz"):
+        refused = await run(schema, runtime, owner, rename, l=wrong, n="never")
+        assert refused.data["renameMyIbReferralLink"] == {"link": None,
+                                                          "errors": [{"code": "INVALID_ID", "field": "linkId"}]}
+    assert await count(session_factory, "audit_events") == before
+    for name, given in (("a", global_id("IbManagedLink", link)), ("b", global_id("IbReferralLink", link)),
+                        ("c", str(link))):
+        done = await run(schema, runtime, owner, rename, l=given, n=name)
+        assert done.data["renameMyIbReferralLink"] == {"link": {"id": global_id("IbManagedLink", link),
+                                                                "databaseId": str(link), "name": name},
+                                                       "errors": []}
 
 
 async def test_ids_from_fields_are_global_and_fetch_the_same_object(schema, runtime, world) -> None:
