@@ -113,6 +113,12 @@ async def get(session: AsyncSession, dispute_id: int, *, ib_id: int | None = Non
     return _dispute(row)
 
 
+async def by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Dispute]:
+    rows = (await session.execute(text(f"SELECT {_COLS} FROM ib_disputes WHERE id = ANY(:ids)"),
+                                  {"ids": ids})).all()
+    return {d.id: d for d in map(_dispute, rows)}
+
+
 async def list_disputes(session: AsyncSession, page: PageRequest, *, ib_id: int | None = None,
                         status: str | None = None) -> Page[Dispute]:
     """Newest first, one IB's or all, optionally in one status."""

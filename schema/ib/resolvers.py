@@ -17,7 +17,7 @@ from strawberry.types import Info
 
 from domain.ib import attribution, cpa, disputes, network, partners, plans, portal, reports
 from domain.ib import payouts as payouts_service
-from domain.ib.errors import ClientNotFound, DisputeNotFound, IbNotFound, PlanNotFound
+from domain.ib.errors import ClientNotFound, IbNotFound, PlanNotFound
 from domain.shared.actor import ActorKind
 from domain.shared.db import utcnow
 from domain.shared.errors import ValidationFailed
@@ -73,6 +73,18 @@ async def _payout_nodes(ctx: Context, keys: Sequence[int]) -> list[IbPayout | No
     async with ctx.session() as s:
         found = {p.id: p for p in await payouts_service.by_ids(s, list(keys)) if staff or p.ib_id == owner}
     return [IbPayout.of(p) if (p := found.get(k)) else None for k in keys]
+
+
+@node_type("IbDispute")
+async def _dispute_nodes(ctx: Context, keys: Sequence[int]) -> list[IbDispute | None]:
+    """The IB's own (myIbDisputes); staff with ib.read (ibDisputes) or ib.manage_plans (open, resolve)."""
+    staff = _staff(ctx, "ib.read", "ib.manage_plans")
+    owner = None if staff else await partner_id(ctx)
+    if not staff and owner is None:
+        return [None] * len(keys)
+    async with ctx.session() as s:
+        found = await disputes.by_ids(s, list(keys))
+    return [IbDispute.of(d) if (d := found.get(k)) and (staff or d.ib_id == owner) else None for k in keys]
 
 
 def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
@@ -420,7 +432,8 @@ class IbDisputeMutations:
 
     @declares_errors(
         "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "IB_DISPUTE_NOT_FOUND", "IB_DISPUTE_NOT_OPEN",
-        "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED",
+        "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "INVALID_ID", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY",
+        "VALIDATION_FAILED",
     )
     @strawberry.mutation(permission_classes=[Requires("ib.manage_plans")],
                          description="Staff: accept a dispute with an adjustment, or reject it, with a reason.")
@@ -428,7 +441,7 @@ class IbDisputeMutations:
         actor = info.context.actor
 
         async def fn(s: AsyncSession) -> disputes.Dispute:
-            return await disputes.resolve(s, actor, _id(input.dispute_id, DisputeNotFound, "disputeId"),
+            return await disputes.resolve(s, actor, key_of(input.dispute_id, "IbDispute", field="disputeId"),
                                           accept=input.accept, reason=input.reason, adjustment=input.adjustment,
                                           currency=input.currency, now=utcnow())
 

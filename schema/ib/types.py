@@ -295,8 +295,8 @@ class IbPayoutsPayload:
 
 
 @strawberry.type(description="A dispute on a commission line or a period, with the explanation as it was when opened.")
-class IbDispute:
-    id: strawberry.ID
+class IbDispute(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     ib_id: strawberry.ID
     line_id: strawberry.ID | None
     period_from: datetime | None
@@ -314,7 +314,8 @@ class IbDispute:
         def opt(v: int | None) -> strawberry.ID | None:
             return strawberry.ID(str(v)) if v is not None else None
 
-        return cls(id=strawberry.ID(str(d.id)), ib_id=strawberry.ID(str(d.ib_id)), line_id=opt(d.line_id),
+        return cls(id=global_id("IbDispute", d.id), database_id=strawberry.ID(str(d.id)),
+                   ib_id=strawberry.ID(str(d.ib_id)), line_id=opt(d.line_id),
                    period_from=d.period_from, period_to=d.period_to, reason=d.reason,
                    explanation=d.explanation,  # type: ignore[arg-type]
                    status=d.status, resolution=d.resolution, adjustment_line_id=opt(d.adjustment_line_id),
@@ -340,7 +341,7 @@ class OpenIbDisputeInput:
 
 @strawberry.input(description="Accept with a non-zero adjustment (currency defaults to the line's) or reject.")
 class ResolveIbDisputeInput:
-    dispute_id: strawberry.ID
+    dispute_id: strawberry.ID = strawberry.field(description=RAW_ID_NOTE)
     accept: bool
     reason: str
     adjustment: Money | None = None  # type: ignore[valid-type]

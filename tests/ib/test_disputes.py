@@ -16,6 +16,7 @@ from tests.ib.conftest import World, counts
 from tests.ib.test_engine import make_plan
 from tests.ib.test_portal import signed_in_ib
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 D = Decimal
 OPEN = """mutation($i: OpenMyIbDisputeInput!) { openMyIbDispute(input: $i) {
@@ -63,7 +64,7 @@ async def test_line_and_period_disputes_are_resolved_by_staff(world: World, http
     assert await world.total(ib) == D("10.00")
     adj = await world.sql("SELECT kind, source, amount, inputs FROM ib_commission_lines WHERE id = :i",
                           i=int(resolved["adjustmentLineId"]))
-    assert adj[0][:3] == ("adjustment", "manual", D("2.00")) and adj[0][3]["dispute_id"] == int(case["id"])
+    assert adj[0][:3] == ("adjustment", "manual", D("2.00")) and adj[0][3]["dispute_id"] == db_id(case["id"])
     payable = await world.sql("SELECT sum(b.balance) FROM ledger_accounts a JOIN ledger_balances b "
                               "ON b.account_id = a.id WHERE a.purpose = 'ib_payable' AND a.owner_id = :a", a=ib)
     assert payable[0][0] == D("10.00")
@@ -80,7 +81,7 @@ async def test_line_and_period_disputes_are_resolved_by_staff(world: World, http
     assert rejected["data"]["resolveIbDispute"]["dispute"]["status"] == "rejected"
     assert await world.total(ib) == D("10.00")
     audit = await world.sql("SELECT action FROM audit_events WHERE entity_type = 'ib_dispute' "
-                            "AND entity_id = ANY(:i) ORDER BY id", i=[case["id"], period_case["id"]])
+                            "AND entity_id = ANY(:i) ORDER BY id", i=[str(db_id(case["id"])), str(db_id(period_case["id"]))])
     assert [r[0] for r in audit] == ["ib.dispute_opened", "ib.dispute_accepted", "ib.dispute_opened",
                                      "ib.dispute_rejected"]
     # the IB cannot resolve; staff clawback of a client without CPA is not found

@@ -236,7 +236,7 @@ async def _my_ib_disputes(session_factory: Any, settings: Any) -> tuple[Listing,
     ib = await ib_partner(session_factory)
     rows = await _disputes(session_factory, ib)
     expected = [(str(r[0]),) for r in sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)]
-    return Listing("myIbDisputes", "id", Actor(ActorKind.IB, user_id=ib)), expected
+    return Listing("myIbDisputes", "databaseId", Actor(ActorKind.IB, user_id=ib)), expected
 
 
 @case("ibDisputes")
@@ -244,7 +244,7 @@ async def _ib_disputes(session_factory: Any, settings: Any) -> tuple[Listing, li
     ib = await ib_partner(session_factory)
     await _disputes(session_factory, ib)
     expected = _ids(await sql(session_factory, "SELECT id FROM ib_disputes ORDER BY created_at DESC, id DESC"))
-    return Listing("ibDisputes", "id", staff_actor("ib.read")), expected
+    return Listing("ibDisputes", "databaseId", staff_actor("ib.read")), expected
 
 
 @case("myIbApplications")

@@ -39,7 +39,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on ClientSummary { databaseId name } ... on Client360 { databaseId email } ... on MyClient { databaseId }
   ... on ReconciliationRun { databaseId status } ... on ReconciliationBreak { databaseId runId }
   ... on IbPayout { databaseId status } ... on IbReferralLink { databaseId code }
-  ... on IbManagedLink { databaseId code disabledAt } }"""
+  ... on IbManagedLink { databaseId code disabledAt } ... on IbDispute { databaseId reason } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -116,7 +116,8 @@ async def world(session_factory: Any, settings: Any) -> tuple[int, dict[str, int
 STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Role": "staff.manage", "StaffUser": "staff.manage", "ReconciliationRun": "reconciliation.manage",
                "ReconciliationBreak": "reconciliation.manage"}
 # Objects of IB partner types: their IB (or its token with ib.tree.read) and staff with one of these permissions.
-IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbManagedLink": ()}
+IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbManagedLink": (),
+            "IbDispute": ("ib.read", "ib.manage_plans")}
 IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
 ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", *STAFF_TYPES,
                  *IB_TYPES}
@@ -145,7 +146,11 @@ async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
                                      "(:ib, 'USD', 'node-test', 1, 'held') RETURNING id"), {"ib": ib})
         link = await s.scalar(text("INSERT INTO ib_referral_links (ib_id, code) VALUES (:ib, :c) RETURNING id"),
                               {"ib": ib, "c": uuid.uuid4().hex[:16]})
-    return {"IbPayout": int(payout), "IbReferralLink": int(link), "IbManagedLink": int(link)}
+        dispute = await s.scalar(text(
+            "INSERT INTO ib_disputes (ib_id, reason, explanation, period_from, period_to) VALUES "
+            "(:ib, 'node-test', '{}'::jsonb, date '2021-01-01', date '2021-02-01') RETURNING id"), {"ib": ib})
+    return {"IbPayout": int(payout), "IbReferralLink": int(link), "IbManagedLink": int(link),
+            "IbDispute": int(dispute)}
 
 
 def ib_token(ib: int, *scopes: str) -> Actor:
@@ -247,6 +252,22 @@ async def test_ib_payout_arguments_take_the_global_id(schema, runtime, session_f
     # The global id reaches the payout (no payable to release here: the domain's own error, not INVALID_ID).
     reached = await run(schema, runtime, finance, approve, p=global_id("IbPayout", payout))
     assert reached.errors is None and reached.data["approveIbPayout"]["errors"][0]["code"] != "INVALID_ID"
+
+
+async def test_resolve_ib_dispute_takes_the_global_id(schema, runtime, session_factory) -> None:
+    dispute = (await ib_objects(session_factory, await make_user(session_factory)))["IbDispute"]
+    manager = staff(await make_user(session_factory, is_staff=True), "ib.manage_plans")
+    resolve = """mutation($d: ID!) { resolveIbDispute(input: {disputeId: $d, accept: false, reason: "node"}) {
+        dispute { id status } errors { code field } } }"""
+    before = await count(session_factory, "audit_events")
+    for wrong in (global_id("IbPayout", dispute), "nope"):
+        refused = await run(schema, runtime, manager, resolve, d=wrong)
+        assert refused.data["resolveIbDispute"] == {"dispute": None,
+                                                    "errors": [{"code": "INVALID_ID", "field": "disputeId"}]}
+    assert await count(session_factory, "audit_events") == before
+    done = await run(schema, runtime, manager, resolve, d=global_id("IbDispute", dispute))
+    assert done.data["resolveIbDispute"] == {"dispute": {"id": global_id("IbDispute", dispute),
+                                                         "status": "rejected"}, "errors": []}
 
 
 async def test_ib_link_arguments_take_either_links_global_id(schema, runtime, session_factory) -> None:
