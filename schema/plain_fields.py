@@ -6,12 +6,15 @@ result for awaitability and dispatches on the type before serialising. For a fie
 schema build to be such a read (strawberry's basic field: no resolver, no permission or other
 extension, no arguments) of a scalar or enum type, the plan is fixed: read the attribute, serialise
 it. Anything unusual (a null for a non-null field, a value the scalar refuses) takes the generic
-path, which produces the standard error. With `check` on (the test suite) every plain field is
-also resolved by the generic path and the two results must be equal.
+path, which produces the standard error. An object whose selection is all plain fields (a list
+row: a deal, a wallet) is completed in one loop (`plain_row`), without a call per field. With
+`check` on (the test suite) every plain field and row is also resolved by the generic path and
+the results must be equal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from graphql import (
@@ -26,7 +29,10 @@ from graphql.pyutils import Undefined
 BASIC_RESOLVER = "_get_basic_result"  # strawberry's resolver of a basic field: getattr(source, python_name)
 
 # (parent type, field) -> (attribute, leaf type, non-null)
-Plan = dict[tuple[str, str], tuple[str, GraphQLLeafType, bool]]
+Step = tuple[str, GraphQLLeafType, bool]
+Plan = dict[tuple[str, str], Step]
+# An all-plain selection: (response name, step) per field.
+Row = list[tuple[str, Step]]
 
 
 def plain_fields(schema: GraphQLSchema) -> Plan:
@@ -46,7 +52,30 @@ def plain_fields(schema: GraphQLSchema) -> Plan:
     return plan
 
 
-def resolve_plain(step: tuple[str, GraphQLLeafType, bool], source: Any) -> Any:
+def row_steps(plan: Plan, parent: str, grouped_field_set: Mapping[str, Any]) -> Row | None:
+    """The steps of a selection made only of plain fields without arguments, else None."""
+    row: Row = []
+    for response_name, field_details_list in grouped_field_set.items():
+        node = field_details_list[0].node
+        step = plan.get((parent, node.name.value))
+        if step is None or node.arguments:
+            return None
+        row.append((response_name, step))
+    return row
+
+
+def plain_row(row: Row, source: Any) -> dict[str, Any] | None:
+    """The object's completed value, or None when one field must take the generic path."""
+    out: dict[str, Any] = {}
+    for response_name, step in row:
+        value = resolve_plain(step, source)
+        if value is Undefined:
+            return None
+        out[response_name] = value
+    return out
+
+
+def resolve_plain(step: Step, source: Any) -> Any:
     """The field's output value, or Undefined when the generic path must decide (null for a non-null
     field, a value the type will not serialise: the generic path raises the standard error)."""
     attribute, leaf, non_null = step

@@ -32,7 +32,7 @@ from schema.errors import internal_error, should_mask, with_input_code
 from schema.events import Shared
 from schema.limits import DocumentCache, document_cache
 from schema.permissions import scope_refusal, token_rules
-from schema.plain_fields import Plan, plain_fields, resolve_plain
+from schema.plain_fields import Plan, plain_fields, plain_row, resolve_plain, row_steps
 from schema.scalars import DECIMAL_OVERRIDE
 
 log = structlog.get_logger(__name__)
@@ -113,6 +113,27 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
             generic = super().execute_field(parent_type, source, field_details_list, path, position_context)
             if generic != value:
                 raise AssertionError(f"plain field {parent_type.name}.{node.name.value}: {value!r} != {generic!r}")
+        return value
+
+    def execute_fields(self, parent_type: Any, source_value: Any, path: Any, grouped_field_set: Any,
+                       position_context: Any) -> Any:
+        # A selection is collected once per operation and shared by every object of a list, so
+        # whether it is all plain is decided once per operation (by identity) and reused per row.
+        rows = self.__dict__.setdefault("_plain_rows", {})
+        known = rows.get(id(grouped_field_set))
+        if known is None or known[0] is not grouped_field_set:
+            middleware = self.middleware_manager
+            steps = None if middleware is not None and middleware.middlewares else row_steps(
+                self.plan, parent_type.name, grouped_field_set)
+            known = rows[id(grouped_field_set)] = (grouped_field_set, steps)
+        steps = known[1]
+        value = plain_row(steps, source_value) if steps else None
+        if value is None:
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        if self.check:
+            generic = super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+            if generic != value:
+                raise AssertionError(f"plain row {parent_type.name}: {value!r} != {generic!r}")
         return value
 
     def execute_operation(self, serially: bool | None = None) -> Any:
