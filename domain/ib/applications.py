@@ -122,6 +122,12 @@ async def mine(session: AsyncSession, user_id: int, page: PageRequest) -> Page[A
                           params={"u": user_id}, key=("created_at", "id"), descending=True, convert=_app)
 
 
+async def by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Application]:
+    rows = (await session.execute(text(f"SELECT {_COLS} FROM ib_applications WHERE id = ANY(:ids)"),
+                                  {"ids": ids})).all()
+    return {a.id: a for a in map(_app, rows)}
+
+
 async def list_applications(session: AsyncSession, *, status: str | None, page: PageRequest) -> Page[Application]:
     """Newest first, keyset on (created_at, id)."""
     if status is not None and status not in STATUSES:

@@ -16,7 +16,7 @@ from strawberry.types import Info
 
 from domain.ib import applications, links, portal
 from domain.ib import payouts as payouts_service
-from domain.ib.errors import ApplicationNotFound, IbNotFound, PlanNotFound
+from domain.ib.errors import IbNotFound, PlanNotFound
 from domain.ib.explain import LineExplanation, explain_for
 from domain.ledger import idempotency
 from domain.shared.actor import ActorKind
@@ -69,8 +69,8 @@ class IbApplicationStatus(Enum):
 
 
 @strawberry.type(description="An application to become an IB and its decision.")
-class IbApplication:
-    id: strawberry.ID
+class IbApplication(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     user_id: strawberry.ID
     applicant_email: str | None
     status: IbApplicationStatus
@@ -89,7 +89,8 @@ class IbApplication:
         def opt(v: int | None) -> strawberry.ID | None:
             return strawberry.ID(str(v)) if v is not None else None
 
-        return cls(id=strawberry.ID(str(a.id)), user_id=strawberry.ID(str(a.user_id)), applicant_email=email,
+        return cls(id=global_id("IbApplication", a.id), database_id=strawberry.ID(str(a.id)),
+                   user_id=strawberry.ID(str(a.user_id)), applicant_email=email,
                    status=IbApplicationStatus(a.status), website=a.website,
                    channels=[IbChannel(c) for c in a.channels], expected_clients=a.expected_clients,
                    message=a.message, created_at=a.created_at, decided_at=a.decided_at,
@@ -107,7 +108,7 @@ class ApplyForIbInput:
 @strawberry.input(description="Staff: approve an application; the applicant becomes an IB under parentId "
                               "(none: top level), on planId when given, from now.")
 class ApproveIbApplicationInput:
-    application_id: strawberry.ID
+    application_id: strawberry.ID = strawberry.field(description=RAW_ID_NOTE)
     parent_id: strawberry.ID | None = None
     plan_id: strawberry.ID | None = None
     reason: str = ""
@@ -115,7 +116,7 @@ class ApproveIbApplicationInput:
 
 @strawberry.input
 class RejectIbApplicationInput:
-    application_id: strawberry.ID
+    application_id: strawberry.ID = strawberry.field(description=RAW_ID_NOTE)
     reason: str
 
 
@@ -123,6 +124,22 @@ class RejectIbApplicationInput:
 class IbApplicationPayload:
     application: IbApplication | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@node_type("IbApplication")
+async def _application_nodes(ctx: Context, keys: Sequence[int]) -> list[IbApplication | None]:
+    """The applicant's own (myIbApplications); staff with ib.read (ibApplications, with the applicant's e-mail) or
+    ib.manage_network (approve, reject)."""
+    actor = ctx.actor
+    staff = actor.kind is ActorKind.STAFF and (actor.has("ib.read") or actor.has("ib.manage_network"))
+    if not staff and actor.kind not in (ActorKind.CLIENT, ActorKind.IB):
+        return [None] * len(keys)
+    async with ctx.session() as s:
+        found = {k: a for k, a in (await applications.by_ids(s, list(keys))).items()
+                 if staff or a.user_id == actor.user_id}
+        shown = actor.kind is ActorKind.STAFF and actor.has("ib.read")
+        emails = await applications.applicant_emails(s, [a.user_id for a in found.values()]) if shown else {}
+    return [IbApplication.of(a, emails.get(a.user_id)) if (a := found.get(k)) else None for k in keys]
 
 
 # --- referral links --------------------------------------------------------------------------------
@@ -403,7 +420,7 @@ class IbOperableMutations:
 
     @declares_errors(
         "IB_APPLICATION_NOT_FOUND", "IB_NOT_FOUND", "IB_NOT_PENDING", "IB_PLAN_NOT_FOUND", "IB_PLAN_VERSION_OVERLAP",
-        "IB_RETROACTIVE_NOT_ALLOWED",
+        "IB_RETROACTIVE_NOT_ALLOWED", "INVALID_ID",
     )
     @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
                          description="Staff: approve an IB application under a parent, on a plan.")
@@ -413,8 +430,8 @@ class IbOperableMutations:
         async def fn(s: AsyncSession) -> applications.Application:
             parent = _id(input.parent_id, IbNotFound, "parentId") if input.parent_id is not None else None
             plan = _id(input.plan_id, PlanNotFound, "planId") if input.plan_id is not None else None
-            return await applications.approve(s, ctx.actor, _id(input.application_id, ApplicationNotFound,
-                                                                 "applicationId"),
+            return await applications.approve(s, ctx.actor, key_of(input.application_id, "IbApplication",
+                                                                   field="applicationId"),
                                               parent_id=parent, plan_id=plan, reason=input.reason)
 
         async def work() -> IbApplicationPayload:
@@ -422,15 +439,15 @@ class IbOperableMutations:
 
         return await payload_or_errors(work, _application_errors)
 
-    @declares_errors("IB_APPLICATION_NOT_FOUND", "IB_NOT_PENDING", "VALIDATION_FAILED")
+    @declares_errors("IB_APPLICATION_NOT_FOUND", "IB_NOT_PENDING", "INVALID_ID", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("ib.manage_network")],
                          description="Staff: reject an IB application with a reason the applicant sees.")
     async def reject_ib_application(self, info: Ctx, input: RejectIbApplicationInput) -> IbApplicationPayload:
         ctx = info.context
 
         async def fn(s: AsyncSession) -> applications.Application:
-            return await applications.reject(s, ctx.actor, _id(input.application_id, ApplicationNotFound,
-                                                                "applicationId"), reason=input.reason)
+            return await applications.reject(s, ctx.actor, key_of(input.application_id, "IbApplication",
+                                                                  field="applicationId"), reason=input.reason)
 
         async def work() -> IbApplicationPayload:
             return IbApplicationPayload(application=IbApplication.of(await ctx.transaction(fn)))

@@ -12,6 +12,7 @@ from tests.conftest import GraphQLClient
 from tests.ib.conftest import World
 from tests.identity.helpers import register
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 APPLY = """mutation($i: ApplyForIbInput!) { applyForIb(input: $i) {
   application { id userId status channels expectedClients website message } errors { code field } } }"""
@@ -82,7 +83,7 @@ async def test_apply_reject_reapply_approve(world: World, http: httpx.AsyncClien
     body = await manager(REJECT, {"i": {"applicationId": "999999999", "reason": "no"}})
     assert [e["code"] for e in _payload(body)["errors"]] == ["IB_APPLICATION_NOT_FOUND"]
     body = await manager(REJECT, {"i": {"applicationId": "not-a-number", "reason": "no"}})
-    assert [e["code"] for e in _payload(body)["errors"]] == ["IB_APPLICATION_NOT_FOUND"]
+    assert [e["code"] for e in _payload(body)["errors"]] == ["INVALID_ID"]
     assert await _counts(world.factory) == before
     rejected = _payload(await manager(REJECT, {"i": {"applicationId": app_id, "reason": "no audience yet"}}))
     assert rejected["application"] == {"id": app_id, "status": "REJECTED", "decisionReason": "no audience yet"}
@@ -113,7 +114,7 @@ async def test_apply_reject_reapply_approve(world: World, http: httpx.AsyncClien
                            "ON a.ib_id = e.ib_id WHERE e.ib_id = :u AND e.valid_to IS NULL", u=int(uid))
     assert [tuple(r) for r in rows] == [(parent, int(plan))]
     audit = await world.sql("SELECT action FROM audit_events WHERE entity_type = 'ib_application' "
-                            "AND entity_id = :i ORDER BY id", i=second)
+                            "AND entity_id = :i ORDER BY id", i=str(db_id(second)))
     assert [r[0] for r in audit] == ["ib.application_submitted", "ib.application_approved"]
     body = await client(APPLY, {"i": GOOD})
     assert [e["code"] for e in _payload(body)["errors"]] == ["IB_ALREADY_PARTNER"]

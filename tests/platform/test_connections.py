@@ -255,7 +255,7 @@ async def _ib_applications(session_factory: Any, settings: Any) -> tuple[Listing
         SELECT :u, 1, 'rejected', timestamptz '2021-01-01' + (g / 2) * interval '1 second'
         FROM generate_series(1, 25) g RETURNING id, created_at""", u=uid)  # the old silent cap was 20
     expected = [(str(r[0]),) for r in sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)]
-    return Listing("myIbApplications", "id", Actor(ActorKind.CLIENT, user_id=uid)), expected
+    return Listing("myIbApplications", "databaseId", Actor(ActorKind.CLIENT, user_id=uid)), expected
 
 
 @case("mySessions")

@@ -39,7 +39,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on ClientSummary { databaseId name } ... on Client360 { databaseId email } ... on MyClient { databaseId }
   ... on ReconciliationRun { databaseId status } ... on ReconciliationBreak { databaseId runId }
   ... on IbPayout { databaseId status } ... on IbReferralLink { databaseId code }
-  ... on IbManagedLink { databaseId code disabledAt } ... on IbDispute { databaseId reason } }"""
+  ... on IbManagedLink { databaseId code disabledAt } ... on IbDispute { databaseId reason }
+  ... on IbApplication { databaseId applicantEmail } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -100,8 +101,11 @@ async def owned_objects(session_factory: Any, settings: Any, uid: int) -> dict[s
         record = await s.scalar(text("INSERT INTO clients (user_id, status, first_name, last_name) VALUES "
                                      "(:u, 'registered', 'Node', 'Test') ON CONFLICT (user_id) DO UPDATE "
                                      "SET first_name = 'Node' RETURNING id"), {"u": uid})
+        application = await s.scalar(text("INSERT INTO ib_applications (user_id, expected_clients, status) VALUES "
+                                          "(:u, 1, 'rejected') RETURNING id"), {"u": uid})
         return {"Wallet": wallet, "Payment": payment.id, "Dispute": int(dispute), "TradingAccount": int(account or 0),
-                "Session": int(device), "ApiToken": token.token.id, "MyClient": int(record)}
+                "Session": int(device), "ApiToken": token.token.id, "MyClient": int(record),
+                "IbApplication": int(application)}
 
     return await in_transaction(session_factory, make)
 
@@ -119,8 +123,8 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
 IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbManagedLink": (),
             "IbDispute": ("ib.read", "ib.manage_plans")}
 IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
-ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", *STAFF_TYPES,
-                 *IB_TYPES}
+ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", "IbApplication",
+                 *STAFF_TYPES, *IB_TYPES}
 
 
 async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
@@ -252,6 +256,34 @@ async def test_ib_payout_arguments_take_the_global_id(schema, runtime, session_f
     # The global id reaches the payout (no payable to release here: the domain's own error, not INVALID_ID).
     reached = await run(schema, runtime, finance, approve, p=global_id("IbPayout", payout))
     assert reached.errors is None and reached.data["approveIbPayout"]["errors"][0]["code"] != "INVALID_ID"
+
+
+async def test_ib_applications_are_their_applicants_and_ib_staffs(schema, runtime, session_factory, world) -> None:
+    uid, objects = world
+    gid = global_id("IbApplication", objects["IbApplication"])
+    employee = await make_user(session_factory, is_staff=True)
+    async with session_factory() as s:
+        email = await s.scalar(text("SELECT email FROM users WHERE id = :u"), {"u": uid})
+    # As ibApplications (ib.read) with the applicant's e-mail; as the approve/reject payloads (ib.manage_network)
+    # and myIbApplications without.
+    for viewer, shown in ((staff(employee, "ib.read"), email), (staff(employee, "ib.manage_network"), None),
+                          (client(uid), None), (Actor(ActorKind.IB, user_id=uid), None)):
+        got = await run(schema, runtime, viewer, NODE, id=gid)
+        assert got.errors is None and got.data["node"] == {
+            "__typename": "IbApplication", "id": gid, "databaseId": str(objects["IbApplication"]),
+            "applicantEmail": shown}, viewer
+    for outsider in (staff(employee, "ib.payouts", "ib.manage_plans", "clients.read"),
+                     Actor(ActorKind.IB, user_id=await make_user(session_factory))):
+        hidden = await run(schema, runtime, outsider, NODE, id=gid)
+        assert hidden.errors is None and hidden.data["node"] is None, outsider
+    reject = """mutation($a: ID!) { rejectIbApplication(input: {applicationId: $a, reason: "node"}) {
+        application { id } errors { code field } } }"""
+    refused = await run(schema, runtime, staff(employee, "ib.manage_network"), reject,
+                        a=global_id("IbDispute", objects["IbApplication"]))
+    assert refused.data["rejectIbApplication"] == {"application": None,
+                                                   "errors": [{"code": "INVALID_ID", "field": "applicationId"}]}
+    reached = await run(schema, runtime, staff(employee, "ib.manage_network"), reject, a=gid)
+    assert reached.data["rejectIbApplication"]["errors"] == [{"code": "IB_NOT_PENDING", "field": "applicationId"}]
 
 
 async def test_resolve_ib_dispute_takes_the_global_id(schema, runtime, session_factory) -> None:
