@@ -39,6 +39,20 @@ class Edge(Generic[T]):
     node: T
 
 
+class _LazyEdge(Edge[Any]):
+    """An Edge whose cursor is encoded when read: most pages select only `nodes`, and encoding costs
+    about 5 us an item. The schema still sees Edge (a plain `cursor` field read off the object)."""
+
+    def __init__(self, node: Any, item: Any, encode: Callable[[Any], str]) -> None:
+        self.node = node
+        self._item = item
+        self._encode = encode
+
+    @property
+    def cursor(self) -> str:  # type: ignore[override]
+        return self._encode(self._item)
+
+
 @strawberry.type(description="A page of a list: `first`/`after` pages forward from `pageInfo.endCursor`, "
                              "`last`/`before` backward from `pageInfo.startCursor`.")
 class Connection(Generic[T]):
@@ -88,11 +102,12 @@ def to_connection(
 
 def keyed_connection(page: Page[S], convert: Callable[[S], T], cursor: Callable[[S], str]) -> Connection[T]:
     """A connection whose cursors are not (timestamp, id) keys: `cursor` encodes an item's key."""
-    edges = [Edge(cursor=cursor(item), node=convert(item)) for item in page.items]
+    items = page.items
+    edges: list[Edge[T]] = [_LazyEdge(convert(item), item, cursor) for item in items]
     return Connection(
         edges=edges,
         page_info=PageInfo(has_next_page=page.has_next_page, has_previous_page=page.has_previous_page,
-                           start_cursor=edges[0].cursor if edges else None,
-                           end_cursor=edges[-1].cursor if edges else None),
+                           start_cursor=cursor(items[0]) if items else None,
+                           end_cursor=cursor(items[-1]) if items else None),
         total_count=page.total,
     )
