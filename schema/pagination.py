@@ -78,6 +78,15 @@ def _selects(selections: Iterable[Selection], name: str) -> bool:
     return False
 
 
+def selects_below(info: Info[Any, Any], name: str) -> bool:
+    """Whether a field called `name` is selected anywhere under this field (through fragments too):
+    a list resolver's test for reading a nested field's data with its page."""
+    def walk(selections: Iterable[Selection]) -> bool:
+        return any((isinstance(sel, SelectedField) and sel.name == name) or walk(sel.selections)
+                   for sel in selections)
+    return any(walk(f.selections) for f in info.selected_fields)
+
+
 def page_request(info: Info[Any, Any], first: int | None, after: str | None, last: int | None,
                  before: str | None, *, maximum: int | None = None,
                  decode: Callable[[str, str], Key] = decode_cursor) -> PageRequest:

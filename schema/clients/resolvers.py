@@ -44,6 +44,7 @@ from domain.trading.models import TradingAccount
 from schema.clients.ids import CLIENT_TYPES, client_key
 from schema.clients.staff import ClientStaffMutations, ClientStaffQueries
 from schema.clients.types import (
+    WALLETS_PERMISSION,
     AnswerInput,
     AttributionInput,
     Client360,
@@ -80,11 +81,12 @@ from schema.clients.types import (
     ReviewDecision,
     SalesRule,
     SalesRulePayload,
+    with_wallets,
 )
 from schema.context import Context
 from schema.errors import PublicError, UserError, declares_errors, payload_or_errors, user_error
 from schema.node import AnyId, global_id, node_type, query_key, referenced_key
-from schema.pagination import Connection, empty_connection, page_request, to_connection
+from schema.pagination import Connection, empty_connection, page_request, selects_below, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
 P = TypeVar("P")
@@ -245,9 +247,15 @@ class ClientQueries:
         req = page_request(info, first, after, last, before)
         criteria = client_lists.client_filter(status=Status(status.value) if status is not None else None,
                                               country=country, desk=desk, search=search)
+        # The page's wallets are read with it when selected and the caller may see them (checked
+        # once here; each row's field still declares and checks ledger.read).
+        wallets = info.context.actor.has(WALLETS_PERMISSION) and selects_below(info, "wallets")
         async with info.context.read() as session:
             page = await client_lists.newest(session, info.context.actor, criteria, req)
-        return to_connection(page, ClientSummary.from_row, _client_key)
+            connection = to_connection(page, ClientSummary.from_row, _client_key)
+            if wallets:
+                await with_wallets(session, [edge.node for edge in connection.edges])
+        return connection
 
     @strawberry.field(permission_classes=[Requires("config.manage")],
                       description="Which client statuses may deposit and withdraw, per jurisdiction; the '*' "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import strawberry
@@ -37,6 +37,7 @@ from schema.payments.types import Payment, PaymentDirection, PaymentStatus
 from schema.permissions import Requires
 
 WALLETS_BY_USER = "WalletsByUserIdLoader"
+WALLETS_PERMISSION = "ledger.read"  # ClientSummary.wallets
 
 
 @register_loader(WALLETS_BY_USER)
@@ -320,10 +321,19 @@ class ClientSummary(Node):
     risk_level: str | None
     created_at: dt.datetime
 
-    @strawberry.field(permission_classes=[Requires("ledger.read")],
+    # Set by a list that read its page's wallets with the page (`with_wallets`); else a loader batch.
+    prefetched_wallets: strawberry.Private[list[Wallet] | None] = None
+
+    @strawberry.field(permission_classes=[Requires(WALLETS_PERMISSION)],
                       description="The client's wallets with their balances (needs ledger.read).")
-    async def wallets(self, info: strawberry.Info[Context, Any]) -> list[Wallet] | None:
-        # One statement for the whole page's wallets (a loader batch), never one per row.
+    def wallets(self, info: strawberry.Info[Context, Any]) -> list[Wallet] | None:
+        # A plain function, so a prefetched row costs no coroutine; otherwise it answers an awaitable
+        # (graphql-core awaits it): one statement for the whole page's wallets, never one per row.
+        if self.prefetched_wallets is not None:
+            return self.prefetched_wallets
+        return cast(list[Wallet], self._load_wallets(info))
+
+    async def _load_wallets(self, info: strawberry.Info[Context, Any]) -> list[Wallet]:
         views = await info.context.loaders.get(WALLETS_BY_USER).load(int(self.user_id))
         return [Wallet.of(w) for w in views]
 
@@ -332,6 +342,14 @@ class ClientSummary(Node):
         return cls(id=global_id("ClientSummary", c.id), database_id=strawberry.ID(str(c.id)),
                    user_id=strawberry.ID(str(c.user_id)), status=ClientStatus(c.status), kind=c.kind, name=c.full_name,
                    country=c.country, desk=c.desk, risk_level=c.risk_level, created_at=c.created_at)
+
+
+async def with_wallets(session: AsyncSession, rows: list[ClientSummary]) -> None:
+    """A list page's wallets read with the page (one statement) and set on its rows: the list asks
+    once, for the whole page, whether the caller may see them (ClientSummary.wallets' ledger.read)."""
+    found = await wallets_of_users(session, [int(r.user_id) for r in rows])
+    for r in rows:
+        r.prefetched_wallets = [Wallet.of(w) for w in found[int(r.user_id)]]
 
 
 @strawberry.type(description="The client-360 view: profile, history, documents, screening, accounts, notes.")

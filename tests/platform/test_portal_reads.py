@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
@@ -26,7 +27,9 @@ from tests.identity.staff import make_staff
 @contextlib.contextmanager
 def counting() -> Iterator[dict[str, int]]:
     """Statements sent and pooled connections checked out, by every engine in this process (the
-    live API runs in the test's event loop)."""
+    live API runs in the test's event loop). Hot reads run straight on asyncpg (`domain.shared.db.driver`),
+    where SQLAlchemy's events do not see them: those are counted at asyncpg's `Connection._execute`
+    (which SQLAlchemy's own prepared statements do not pass through, so nothing counts twice)."""
     seen = {"statements": 0, "checkouts": 0}
 
     def statement(*_: Any) -> None:
@@ -35,11 +38,19 @@ def counting() -> Iterator[dict[str, int]]:
     def checkout(*_: Any) -> None:
         seen["checkouts"] += 1
 
+    raw_execute = asyncpg.Connection._execute
+
+    async def counted(self: asyncpg.Connection, *args: Any, **kwargs: Any) -> Any:
+        seen["statements"] += 1
+        return await raw_execute(self, *args, **kwargs)
+
     event.listen(Engine, "before_cursor_execute", statement)
     event.listen(Pool, "checkout", checkout)
+    asyncpg.Connection._execute = counted  # type: ignore[method-assign]
     try:
         yield seen
     finally:
+        asyncpg.Connection._execute = raw_execute  # type: ignore[method-assign]
         event.remove(Engine, "before_cursor_execute", statement)
         event.remove(Pool, "checkout", checkout)
 
@@ -133,3 +144,20 @@ async def test_wallets_on_the_staff_list_need_ledger_read(
     assert body["data"]["clients"]["nodes"][0]["id"] and body["data"]["clients"]["nodes"][0]["wallets"] is None
     granted = await staff.client("{ clients(first: 5) { nodes { id } } }")
     assert "errors" not in granted and len(granted["data"]["clients"]["nodes"]) == 1
+
+
+async def test_staff_list_wallets_read_with_the_page_equal_the_loader_s(
+        http: Any, gql: GraphQLClient, session_factory: Any, settings: Any) -> None:
+    """The list reads its page's wallets with the page; a client reached by id (node) reads them through
+    the loader: the same wallets either way."""
+    for _ in range(2):
+        await _client_with_deals(gql, session_factory, 1)
+    staff = await make_staff(http, session_factory, settings, ["compliance"])
+    fields = "id wallets { id currency balance held available }"
+    listed = (await staff.client(f"{{ clients(first: 5) {{ nodes {{ {fields} }} }} }}"))["data"]["clients"]["nodes"]
+    assert any(n["wallets"] for n in listed), listed
+    ids = [n["id"] for n in listed]
+    body = await staff.client(f"query($ids: [ID!]!) {{ nodes(ids: $ids) {{ ... on ClientSummary {{ {fields} }} }} }}",
+                              {"ids": ids})
+    assert "errors" not in body, body
+    assert body["data"]["nodes"] == listed
