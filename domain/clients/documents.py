@@ -131,6 +131,15 @@ async def document_for(session: AsyncSession, actor: Actor, doc_id: int) -> Docu
     return doc
 
 
+async def visible_documents(session: AsyncSession, actor: Actor, ids: list[int]) -> dict[int, Document]:
+    """Documents among `ids` of clients the actor may see (its own, its desk's, any for back office)."""
+    from domain.clients.access import visible_filter
+
+    visible = select(Client.id).where(visible_filter(actor))
+    rows = await session.scalars(select(Document).where(Document.id.in_(ids), Document.client_id.in_(visible)))
+    return {d.id: d for d in rows}
+
+
 async def expire_documents(session: AsyncSession, today: date) -> int:
     """ID documents past their expiry date: a job runs this daily."""
     result = await session.execute(text(

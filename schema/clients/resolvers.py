@@ -85,7 +85,7 @@ from schema.clients.types import (
 )
 from schema.context import Context
 from schema.errors import PublicError, UserError, declares_errors, payload_or_errors, user_error
-from schema.node import AnyId, global_id, node_type, query_key, referenced_key
+from schema.node import AnyId, global_id, key_of, node_type, query_key, referenced_key
 from schema.pagination import Connection, empty_connection, page_request, selects_below, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
@@ -192,6 +192,19 @@ async def _client_360_nodes(ctx: Context, keys: Sequence[int]) -> list[Client360
     async with ctx.session() as session:
         found = await _visible_clients(ctx, session, keys)
         return [await client_360(session, c) if (c := found.get(k)) else None for k in keys]
+
+
+@node_type("ClientDocument")
+async def _document_nodes(ctx: Context, keys: Sequence[int]) -> list[ClientDocument | None]:
+    """Your own (uploadDocument); staff with clients.read (Client360.documents) or kyc.review (reviewDocument)
+    for clients they may see (desk scoping as `client`)."""
+    actor = ctx.actor
+    if not (actor.kind is ActorKind.CLIENT or (actor.kind is ActorKind.STAFF and (
+            actor.has("clients.read") or actor.has("kyc.review")))):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await documents.visible_documents(session, actor, list(keys))
+    return [ClientDocument.from_row(d) if (d := found.get(k)) else None for k in keys]
 
 
 @node_type("MyClient")
@@ -443,14 +456,15 @@ class ClientMutations:
 
         return await _mutate(ctx, txn, lambda e: ClientPayload(errors=e))
 
-    @declares_errors("NOT_FOUND", "VALIDATION_FAILED")
+    @declares_errors("INVALID_ID", "NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("kyc.review")], description="Accept or reject a document.")
-    async def review_document(self, info: Ctx, document_id: strawberry.ID, accept: bool,
+    async def review_document(self, info: Ctx, document_id: AnyId, accept: bool,
                               reason: str = "") -> DocumentPayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> DocumentPayload:
-            doc = await documents.document_for(session, ctx.actor, parse_id(str(document_id), "documentId"))
+            doc = await documents.document_for(session, ctx.actor, key_of(document_id, "ClientDocument",
+                                                                          field="documentId"))
             return DocumentPayload(document=ClientDocument.from_row(
                 await documents.review(session, ctx.actor, doc, accept=accept, reason=reason)))
 

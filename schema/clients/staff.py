@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.clients import desks, document_links, search
-from domain.clients.access import client_for, parse_id
+from domain.clients.access import client_for
 from schema.clients.ids import client_key
 from schema.clients.types import ClientPayload, ClientSummary
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
-from schema.node import AnyId
+from schema.node import AnyId, key_of
 from schema.pagination import Connection, keyed_connection, page_request
 from schema.permissions import Requires
 
@@ -78,17 +78,17 @@ class ClientStaffMutations:
 
         return await payload_or_errors(work, lambda e: ClientPayload(errors=e))
 
-    @declares_errors("NOT_FOUND")
+    @declares_errors("INVALID_ID", "NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires("kyc.review")],
                          description="A link (GET, about 60 s, this session only) that shows one KYC document; "
                                      "issuing and every opening are audited.")
-    async def document_view_link(self, info: Ctx, document_id: strawberry.ID) -> DocumentViewLinkPayload:
+    async def document_view_link(self, info: Ctx, document_id: AnyId) -> DocumentViewLinkPayload:
         ctx = info.context
 
         async def work() -> DocumentViewLinkPayload:
             async def txn(session: AsyncSession) -> document_links.IssuedLink:
                 return await document_links.issue(session, ctx.settings, ctx.actor,
-                                                  parse_id(str(document_id), "documentId"))
+                                                  key_of(document_id, "ClientDocument", field="documentId"))
 
             issued = await ctx.transaction(txn)
             return DocumentViewLinkPayload(link=DocumentViewLink(

@@ -165,8 +165,8 @@ class StatusEntry:
 
 
 @strawberry.type
-class ClientDocument:
-    id: strawberry.ID
+class ClientDocument(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     kind: str
     status: str
     reject_reason: str | None
@@ -179,7 +179,8 @@ class ClientDocument:
 
     @classmethod
     def from_row(cls, r: m.Document) -> ClientDocument:
-        return cls(id=strawberry.ID(str(r.id)), kind=r.kind, status=r.status, reject_reason=r.reject_reason,
+        return cls(id=global_id("ClientDocument", r.id), database_id=strawberry.ID(str(r.id)), kind=r.kind,
+                   status=r.status, reject_reason=r.reject_reason,
                    filename=r.filename, content_type=r.content_type, size_bytes=r.size_bytes, sha256=r.sha256,
                    expires_on=r.expires_on, uploaded_at=r.created_at)
 

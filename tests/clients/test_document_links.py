@@ -21,6 +21,7 @@ from domain.events.outbox import OutboxEvent
 from domain.identity.models import User
 from domain.shared.actor import system_actor
 from infra.logging import redact
+from schema.node import global_id
 from tests.clients.flow import PNG
 from tests.clients.staff_world import audit_of, make_client, scalar
 from tests.conftest import GraphQLClient
@@ -118,11 +119,14 @@ async def test_links_are_issued_only_to_reviewers_for_documents_they_may_see(
     owner_view = await GraphQLClient(http)(LINK, {"d": str(doc_id)})
     assert owner_view["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     reviewer = (await make_staff(http, session_factory, settings, ["compliance"])).client
-    for missing in ("999999999999", "x"):
+    for missing, code in (("999999999999", "NOT_FOUND"), ("x", "INVALID_ID"),
+                          (global_id("ClientSummary", doc_id), "INVALID_ID")):
         body = (await reviewer(LINK, {"d": missing}))["data"]["documentViewLink"]
-        assert body == {"link": None, "errors": [{"field": "documentId", "code": "NOT_FOUND"}]}
+        assert body == {"link": None, "errors": [{"field": "documentId", "code": code}]}
+    issued = await reviewer(LINK, {"d": global_id("ClientDocument", doc_id)})
+    assert issued["data"]["documentViewLink"]["errors"] == [], issued
     assert await scalar(session_factory, "SELECT count(*) FROM audit_events "
-                        "WHERE action = 'client_document.view_link_issued'") == issued_before
+                        "WHERE action = 'client_document.view_link_issued'") == issued_before + 1
 
 
 def test_document_link_tokens_never_reach_a_log_line() -> None:

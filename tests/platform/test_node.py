@@ -40,7 +40,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on ReconciliationRun { databaseId status } ... on ReconciliationBreak { databaseId runId }
   ... on IbPayout { databaseId status } ... on IbReferralLink { databaseId code }
   ... on IbManagedLink { databaseId code disabledAt } ... on IbDispute { databaseId reason }
-  ... on IbApplication { databaseId applicantEmail } }"""
+  ... on IbApplication { databaseId applicantEmail } ... on ClientDocument { databaseId kind } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -103,9 +103,13 @@ async def owned_objects(session_factory: Any, settings: Any, uid: int) -> dict[s
                                      "SET first_name = 'Node' RETURNING id"), {"u": uid})
         application = await s.scalar(text("INSERT INTO ib_applications (user_id, expected_clients, status) VALUES "
                                           "(:u, 1, 'rejected') RETURNING id"), {"u": uid})
+        document = await s.scalar(text(
+            "INSERT INTO client_documents (client_id, kind, status, filename, content_type, size_bytes, sha256, "
+            "storage_key) VALUES (:c, 'passport', 'pending', 'p.pdf', 'application/pdf', 1, :h, :k) RETURNING id"),
+            {"c": record, "h": uuid.uuid4().hex, "k": uuid.uuid4().hex})
         return {"Wallet": wallet, "Payment": payment.id, "Dispute": int(dispute), "TradingAccount": int(account or 0),
                 "Session": int(device), "ApiToken": token.token.id, "MyClient": int(record),
-                "IbApplication": int(application)}
+                "IbApplication": int(application), "ClientDocument": int(document)}
 
     return await in_transaction(session_factory, make)
 
@@ -124,7 +128,7 @@ IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbMana
             "IbDispute": ("ib.read", "ib.manage_plans")}
 IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
 ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", "IbApplication",
-                 *STAFF_TYPES, *IB_TYPES}
+                 "ClientDocument", *STAFF_TYPES, *IB_TYPES}
 
 
 async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
@@ -284,6 +288,37 @@ async def test_ib_applications_are_their_applicants_and_ib_staffs(schema, runtim
                                                    "errors": [{"code": "INVALID_ID", "field": "applicationId"}]}
     reached = await run(schema, runtime, staff(employee, "ib.manage_network"), reject, a=gid)
     assert reached.data["rejectIbApplication"]["errors"] == [{"code": "IB_NOT_PENDING", "field": "applicationId"}]
+
+
+async def test_client_documents_are_their_clients_and_kyc_staffs(schema, runtime, session_factory, world) -> None:
+    _uid, objects = world
+    doc = objects["ClientDocument"]
+    gid = global_id("ClientDocument", doc)
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE clients SET desk = 'node-desk' WHERE id = :c"), {"c": objects["MyClient"]})
+    employee = await make_user(session_factory, is_staff=True)
+
+    def desk_staff(desk: str) -> Actor:
+        return Actor(ActorKind.STAFF, user_id=employee, permissions=frozenset({"clients.read"}), desk=desk)
+
+    # As client(id:).documents (clients.read, desk-scoped) and reviewDocument (kyc.review: back office).
+    for viewer in (desk_staff("node-desk"), staff(employee, "kyc.review")):
+        got = await run(schema, runtime, viewer, NODE, id=gid)
+        assert got.errors is None and got.data["node"]["databaseId"] == str(doc), viewer
+    for outsider in (desk_staff("other-desk"), staff(employee, "clients.read"), staff(employee, "risk.read")):
+        hidden = await run(schema, runtime, outsider, NODE, id=gid)
+        assert hidden.errors is None and hidden.data["node"] is None, outsider
+    review = """mutation($d: ID!) { reviewDocument(documentId: $d, accept: true) {
+        document { id status } errors { code field } } }"""
+    reviewer = staff(employee, "kyc.review")
+    before = await count(session_factory, "audit_events")
+    for wrong in (global_id("MyClient", doc), "nope"):
+        refused = await run(schema, runtime, reviewer, review, d=wrong)
+        assert refused.data["reviewDocument"] == {"document": None,
+                                                  "errors": [{"code": "INVALID_ID", "field": "documentId"}]}
+    assert await count(session_factory, "audit_events") == before
+    done = await run(schema, runtime, reviewer, review, d=gid)
+    assert done.data["reviewDocument"] == {"document": {"id": gid, "status": "accepted"}, "errors": []}
 
 
 async def test_resolve_ib_dispute_takes_the_global_id(schema, runtime, session_factory) -> None:
