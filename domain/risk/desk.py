@@ -68,6 +68,11 @@ async def list_flags(
                           key=("created_at", "id"), descending=True, convert=_flag)
 
 
+async def flags_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Flag]:
+    rows = (await session.execute(text("SELECT * FROM risk_flags WHERE id = ANY(:ids)"), {"ids": ids})).all()
+    return {f.id: f for f in map(_flag, rows)}
+
+
 def flag_key(f: Flag) -> CursorKey:
     return f.created_at, f.id
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -195,12 +196,24 @@ async def _clear(session: AsyncSession, actor: Actor, limit_id: int, measure: st
                      after={"observed": str(value)})
 
 
+_ALERT_COLUMNS = "a.id, a.limit_id, l.scope, l.key, a.measure, a.observed, a.threshold, a.opened_at, a.cleared_at"
+_ALERT_SOURCE = "risk_alerts a JOIN risk_limits l ON l.id = a.limit_id"
+
+
+def _alert(r: Any) -> Alert:
+    return Alert(int(r.id), int(r.limit_id), r.scope, r.key, r.measure, r.observed, r.threshold, r.opened_at,
+                 r.cleared_at)
+
+
 async def list_alerts(session: AsyncSession, page: PageRequest, *, open_only: bool = True) -> Page[Alert]:
     """Alerts newest first (the open ones, or every one)."""
     return await sql_page(
-        session, page,
-        columns="a.id, a.limit_id, l.scope, l.key, a.measure, a.observed, a.threshold, a.opened_at, a.cleared_at",
-        source="risk_alerts a JOIN risk_limits l ON l.id = a.limit_id",
+        session, page, columns=_ALERT_COLUMNS, source=_ALERT_SOURCE,
         where=["a.cleared_at IS NULL"] if open_only else [], params={}, key=("a.opened_at", "a.id"), descending=True,
-        convert=lambda r: Alert(int(r.id), int(r.limit_id), r.scope, r.key, r.measure, r.observed, r.threshold,
-                                r.opened_at, r.cleared_at))  # fmt: skip
+        convert=_alert)
+
+
+async def alerts_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Alert]:
+    query = f"SELECT {_ALERT_COLUMNS} FROM {_ALERT_SOURCE} WHERE a.id = ANY(:ids)"  # noqa: S608
+    rows = (await session.execute(text(query), {"ids": ids})).all()
+    return {a.id: a for a in map(_alert, rows)}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -17,14 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.risk import desk, exposure, limits, metrics, segmentation, whatif
-from domain.risk.errors import RiskAccountNotFound, RiskClientNotFound, RiskFlagNotFound, WhatIfInvalid
+from domain.risk.errors import RiskAccountNotFound, RiskClientNotFound, WhatIfInvalid
 from domain.risk.exposure import TOPIC_EXPOSURE_UPDATED, Dimension
+from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.events import skipped
 from schema.live_session import WAKE
-from schema.node import referenced_key
+from schema.node import AnyId, key_of, node_type, referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.risk.config import RiskConfigMutations, RiskConfigQueries
@@ -60,6 +61,30 @@ DEFAULT_UPDATES_PER_SECOND = 2
 def _id(value: strawberry.ID | str, error: type[DomainError], field: str) -> int:
     """A bare database id, or a client's or trading account's global id; anything else is not found."""
     return referenced_key(value, error, field)
+
+
+def _reads_risk(ctx: Context) -> bool:
+    return ctx.actor.kind is ActorKind.STAFF and ctx.actor.has(READ)
+
+
+@node_type("RiskAlertType")
+async def _alert_nodes(ctx: Context, keys: Sequence[int]) -> list[RiskAlertType | None]:
+    """Staff with risk.read (riskAlerts), cleared alerts too."""
+    if not _reads_risk(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await limits.alerts_by_ids(session, list(keys))
+    return [RiskAlertType.from_alert(a) if (a := found.get(k)) else None for k in keys]
+
+
+@node_type("RiskFlagType")
+async def _flag_nodes(ctx: Context, keys: Sequence[int]) -> list[RiskFlagType | None]:
+    """Staff with risk.read (riskFlags, every status)."""
+    if not _reads_risk(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await desk.flags_by_ids(session, list(keys))
+    return [RiskFlagType.of(f) if (f := found.get(k)) else None for k in keys]
 
 
 @strawberry.type
@@ -203,16 +228,16 @@ class RiskMutations:
 
         return await payload_or_errors(work, lambda errors: SetRiskLimitPayload(errors=errors))
 
-    @declares_errors("RISK_FLAG_NOT_FOUND", "RISK_FLAG_REVIEW_INVALID")
+    @declares_errors("INVALID_ID", "RISK_FLAG_NOT_FOUND", "RISK_FLAG_REVIEW_INVALID")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Confirm or dismiss an open toxic-flow flag (dismissing needs a note).")
     async def review_risk_flag(
-        self, info: Ctx, id: strawberry.ID, decision: FlagDecision, note: str = ""
+        self, info: Ctx, id: AnyId, decision: FlagDecision, note: str = ""
     ) -> ReviewRiskFlagPayload:
         ctx = info.context
 
         async def work() -> ReviewRiskFlagPayload:
-            fid = _id(id, RiskFlagNotFound, "id")
+            fid = key_of(id, "RiskFlagType")
             flag = await ctx.transaction(lambda s: desk.review_flag(s, ctx.actor, fid, decision.value, note))
             return ReviewRiskFlagPayload(flag=RiskFlagType.of(flag))
 

@@ -19,6 +19,7 @@ from domain.risk.segmentation import Rule
 from domain.risk.whatif import WhatIfLine, WhatIfReport
 from domain.shared.money import at_scale
 from schema.clients.ids import client_id_of, user_id_of
+from schema.node import DATABASE_ID_DOC, Node, global_id
 from schema.scalars import Money
 
 ExposureDimension = strawberry.enum(Dimension, name="ExposureDimension")
@@ -59,8 +60,8 @@ class ExposureReportType:
 
 
 @strawberry.type(description="A limit breach; open until exposure is back within the limit.")
-class RiskAlertType:
-    id: strawberry.ID
+class RiskAlertType(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     scope: str
     key: str
     measure: str
@@ -71,8 +72,9 @@ class RiskAlertType:
 
     @classmethod
     def from_alert(cls, a: Alert) -> RiskAlertType:
-        return cls(id=strawberry.ID(str(a.id)), scope=a.scope, key=a.key, measure=a.measure, observed=a.observed,
-                   threshold=a.threshold, opened_at=a.opened_at, cleared_at=a.cleared_at)
+        return cls(id=global_id("RiskAlertType", a.id), database_id=strawberry.ID(str(a.id)), scope=a.scope,
+                   key=a.key, measure=a.measure, observed=a.observed, threshold=a.threshold, opened_at=a.opened_at,
+                   cleared_at=a.cleared_at)
 
 
 # --- dealing desk --------------------------------------------------------------------------------
@@ -173,8 +175,8 @@ class ClientMetricsType:
 
 
 @strawberry.type(description="A toxic-flow flag with the evidence that raised it.")
-class RiskFlagType:
-    id: strawberry.ID
+class RiskFlagType(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     account_id: strawberry.ID
     server_id: strawberry.ID
     login: int
@@ -193,7 +195,8 @@ class RiskFlagType:
 
     @classmethod
     def of(cls, f: Flag) -> RiskFlagType:
-        return cls(id=strawberry.ID(str(f.id)), account_id=strawberry.ID(str(f.account_id)),
+        return cls(id=global_id("RiskFlagType", f.id), database_id=strawberry.ID(str(f.id)),
+                   account_id=strawberry.ID(str(f.account_id)),
                    server_id=strawberry.ID(str(f.server_id)), login=f.login, client_user_id=_id(f.user_id),
                    detector=f.detector, status=FlagStatus(f.status), score=f.score,
                    evidence=cast(JSON, as_json(f.evidence)), created_at=f.created_at, updated_at=f.updated_at,

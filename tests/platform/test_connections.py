@@ -319,7 +319,7 @@ async def _risk_alerts(session_factory: Any, settings: Any) -> tuple[Listing, li
         SELECT id, 'net', 2, 1, timestamptz '2021-01-01' + (id / 2) * interval '1 second' FROM l""", t=tag)
     expected = _ids(await sql(session_factory, "SELECT id FROM risk_alerts WHERE cleared_at IS NULL "
                                                "ORDER BY opened_at DESC, id DESC"))
-    return Listing("riskAlerts", "id", staff_actor("risk.read")), expected
+    return Listing("riskAlerts", "databaseId", staff_actor("risk.read")), expected
 
 
 @case("riskAccountLinks")

@@ -40,7 +40,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on ReconciliationRun { databaseId status } ... on ReconciliationBreak { databaseId runId }
   ... on IbPayout { databaseId status } ... on IbReferralLink { databaseId code }
   ... on IbManagedLink { databaseId code disabledAt } ... on IbDispute { databaseId reason }
-  ... on IbApplication { databaseId applicantEmail } ... on ClientDocument { databaseId kind } }"""
+  ... on IbApplication { databaseId applicantEmail } ... on ClientDocument { databaseId kind }
+  ... on RiskAlertType { databaseId measure } ... on RiskFlagType { databaseId detector } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -121,8 +122,9 @@ async def world(session_factory: Any, settings: Any) -> tuple[int, dict[str, int
 
 
 # Objects of staff-only types, round-tripped by staff with the type's permission.
-STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Role": "staff.manage", "StaffUser": "staff.manage", "ReconciliationRun": "reconciliation.manage",
-               "ReconciliationBreak": "reconciliation.manage"}
+STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Role": "staff.manage",
+               "StaffUser": "staff.manage", "ReconciliationRun": "reconciliation.manage",
+               "ReconciliationBreak": "reconciliation.manage", "RiskAlertType": "risk.read", "RiskFlagType": "risk.read"}
 # Objects of IB partner types: their IB (or its token with ib.tree.read) and staff with one of these permissions.
 IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbManagedLink": (),
             "IbDispute": ("ib.read", "ib.manage_plans")}
@@ -143,7 +145,16 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         record = await s.scalar(text(
             "INSERT INTO clients (user_id, status, first_name, last_name) VALUES (:u, 'registered', 'Node', 'Staff') "
             "RETURNING id"), {"u": await make_user(session_factory)})
-    return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id, "ReconciliationRun": int(run), "ReconciliationBreak": int(brk)}
+        alert = await s.scalar(text(
+            "WITH l AS (INSERT INTO risk_limits (scope, key, max_net_lots) VALUES ('symbol', :k, 1) RETURNING id) "
+            "INSERT INTO risk_alerts (limit_id, measure, observed, threshold) SELECT id, 'net_lots', 2, 1 FROM l "
+            "RETURNING id"), {"k": f"node-{uuid.uuid4().hex[:8]}"})
+        flag = await s.scalar(text(
+            "INSERT INTO risk_flags (account_id, server_id, login, detector, score, evidence) VALUES "
+            "(:a, 0, 1, 'node-test', 1, '{}') RETURNING id"), {"a": 10**15 + uuid.uuid4().int % 10**12})
+    return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
+            "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
+            "RiskFlagType": int(flag)}
 
 
 async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
@@ -319,6 +330,22 @@ async def test_client_documents_are_their_clients_and_kyc_staffs(schema, runtime
     assert await count(session_factory, "audit_events") == before
     done = await run(schema, runtime, reviewer, review, d=gid)
     assert done.data["reviewDocument"] == {"document": {"id": gid, "status": "accepted"}, "errors": []}
+
+
+async def test_review_risk_flag_takes_the_global_id(schema, runtime, session_factory) -> None:
+    dealer = await make_user(session_factory, is_staff=True)
+    flag = (await staff_objects(session_factory, dealer))["RiskFlagType"]
+    review = """mutation($f: ID!) { reviewRiskFlag(id: $f, decision: CONFIRMED) {
+        flag { id status } errors { code field } } }"""
+    manager = staff(dealer, "risk.manage_segments")
+    before = await count(session_factory, "audit_events")
+    for wrong in (global_id("RiskAlertType", flag), "nope"):
+        refused = await run(schema, runtime, manager, review, f=wrong)
+        assert refused.data["reviewRiskFlag"] == {"flag": None, "errors": [{"code": "INVALID_ID", "field": "id"}]}
+    assert await count(session_factory, "audit_events") == before
+    done = await run(schema, runtime, manager, review, f=global_id("RiskFlagType", flag))
+    assert done.data["reviewRiskFlag"] == {"flag": {"id": global_id("RiskFlagType", flag), "status": "CONFIRMED"},
+                                           "errors": []}
 
 
 async def test_resolve_ib_dispute_takes_the_global_id(schema, runtime, session_factory) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from domain.risk import exposure, whatif
 from domain.shared.db import in_transaction
+from schema.node import global_id
 from tests.identity.staff import make_staff
 from tests.risk.desk_world import A_GROUP, World, drop_world, make_world
 from tests.wsclient import graphql_ws
@@ -96,7 +97,7 @@ async def test_desk_reads_for_risk_read_and_forbidden_without(
         answers[name] = body["data"]
         refused = await sales(query, variables)
         assert _codes(refused) == {"FORBIDDEN"} and not any((refused.get("data") or {}).values()), (name, refused)
-    flag = next(f for f in answers["flags"]["riskFlags"]["nodes"] if f["id"] == str(w.flag_id))
+    flag = next(f for f in answers["flags"]["riskFlags"]["nodes"] if f["id"] == global_id("RiskFlagType", w.flag_id))
     assert flag["status"] == "OPEN" and flag["evidence"]["deals"] == [2, 5]
     assert answers["rules"]["riskRules"]["thresholds"][0]["isDefault"] is True
     assert {t["detector"] for t in answers["rules"]["riskRules"]["thresholds"]} >= {"hedging", "news"}
@@ -128,14 +129,16 @@ async def test_review_flag_and_override_segment_need_manage_and_are_audited(
     bad = [
         (await dealer(REVIEW, {"i": str(w.flag_id), "d": "DISMISSED", "n": " "}))["data"]["reviewRiskFlag"],
         (await dealer(REVIEW, {"i": "999999999", "d": "CONFIRMED", "n": ""}))["data"]["reviewRiskFlag"],
+        (await dealer(REVIEW, {"i": global_id("RiskAlertType", w.flag_id), "d": "CONFIRMED", "n": ""}))["data"]
+        ["reviewRiskFlag"],
         (await dealer(OVERRIDE, {"c": str(w.client_id), "b": "A", "p": "100", "r": ""}))["data"]["overrideSegment"],
         (await dealer(OVERRIDE, {"c": "999999999", "b": "A", "p": "100", "r": "x"}))["data"]["overrideSegment"],
         (await dealer(OVERRIDE, {"c": str(w.client_id), "b": "HYBRID", "p": "120", "r": "x"}))["data"]
         ["overrideSegment"],
     ]  # fmt: skip
     assert [b["errors"][0]["code"] for b in bad] == [
-        "RISK_FLAG_REVIEW_INVALID", "RISK_FLAG_NOT_FOUND", "RISK_SEGMENT_RULE_INVALID", "RISK_CLIENT_NOT_FOUND",
-        "RISK_SEGMENT_RULE_INVALID"]  # fmt: skip
+        "RISK_FLAG_REVIEW_INVALID", "RISK_FLAG_NOT_FOUND", "INVALID_ID", "RISK_SEGMENT_RULE_INVALID",
+        "RISK_CLIENT_NOT_FOUND", "RISK_SEGMENT_RULE_INVALID"]  # fmt: skip
     assert await _count(session_factory, "SELECT count(*) FROM audit_events") == audit0
     assert await _count(session_factory, "SELECT count(*) FROM risk_assignments WHERE account_id = :a",
                         a=w.account_id) == assigned0
@@ -143,7 +146,7 @@ async def test_review_flag_and_override_segment_need_manage_and_are_audited(
                         i=w.flag_id) == 1
 
     done = (await dealer(REVIEW, {"i": str(w.flag_id), "d": "DISMISSED", "n": "news scalper, fine"}))
-    assert done["data"]["reviewRiskFlag"] == {"flag": {"id": str(w.flag_id), "status": "DISMISSED",
+    assert done["data"]["reviewRiskFlag"] == {"flag": {"id": global_id("RiskFlagType", w.flag_id), "status": "DISMISSED",
                                                        "reviewNote": "news scalper, fine"}, "errors": []}
     again = (await dealer(REVIEW, {"i": str(w.flag_id), "d": "CONFIRMED", "n": ""}))["data"]["reviewRiskFlag"]
     assert again["errors"][0]["code"] == "RISK_FLAG_REVIEW_INVALID"
