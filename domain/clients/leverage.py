@@ -164,6 +164,15 @@ async def mine(session: AsyncSession, actor: Actor, page: PageRequest) -> Page[L
     return await select_page(session, page, stmt, _KEY, descending=True, convert=_same)
 
 
+async def requests_by_ids(session: AsyncSession, ids: list[int], *,
+                          user_id: int | None = None) -> dict[int, LeverageRequest]:
+    """Requests among `ids`; with `user_id`, only those on that user's own client record."""
+    stmt = select(LeverageRequest).where(LeverageRequest.id.in_(ids))
+    if user_id is not None:
+        stmt = stmt.where(LeverageRequest.client_id.in_(select(Client.id).where(Client.user_id == user_id)))
+    return {r.id: r for r in await session.scalars(stmt)}
+
+
 async def pending(session: AsyncSession, page: PageRequest) -> Page[LeverageRequest]:
     stmt = select(LeverageRequest).where(LeverageRequest.status == "pending")
     return await select_page(session, page, stmt, _KEY, descending=True, convert=_same)

@@ -207,6 +207,18 @@ async def _document_nodes(ctx: Context, keys: Sequence[int]) -> list[ClientDocum
     return [ClientDocument.from_row(d) if (d := found.get(k)) else None for k in keys]
 
 
+@node_type("LeverageRequest")
+async def _leverage_nodes(ctx: Context, keys: Sequence[int]) -> list[LeverageRequest | None]:
+    """Your own (myLeverageRequests); staff with trading.manage (pendingLeverageRequests, decisions)."""
+    actor = ctx.actor
+    dealer = actor.kind is ActorKind.STAFF and actor.has("trading.manage")
+    if not dealer and (actor.kind is not ActorKind.CLIENT or actor.user_id is None):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await lev.requests_by_ids(session, list(keys), user_id=None if dealer else actor.user_id)
+    return [LeverageRequest.from_row(r) if (r := found.get(k)) else None for k in keys]
+
+
 @node_type("MyClient")
 async def _my_client_nodes(ctx: Context, keys: Sequence[int]) -> list[MyClient | None]:
     """Your own client record only (as `myClient`)."""
@@ -621,18 +633,18 @@ class ClientMoreMutations:
         return await payload_or_errors(work, lambda e: LeverageRequestPayload(errors=e))
 
     @declares_errors(
-        "INVALID_STATUS_TRANSITION", "LEVERAGE_ABOVE_CAP", "NOT_FOUND", "TRADING_UNKNOWN_PLATFORM",
+        "INVALID_ID", "INVALID_STATUS_TRANSITION", "LEVERAGE_ABOVE_CAP", "NOT_FOUND", "TRADING_UNKNOWN_PLATFORM",
         "VALIDATION_FAILED",
     )
     @strawberry.mutation(permission_classes=[Requires("trading.manage")],
                          description="Approve or reject a leverage change waiting for staff.")
-    async def decide_leverage_change(self, info: Ctx, id: strawberry.ID, approve: bool,
+    async def decide_leverage_change(self, info: Ctx, id: AnyId, approve: bool,
                                      reason: str = "") -> LeverageRequestPayload:
         ctx = info.context
 
         async def work() -> LeverageRequestPayload:
             async def txn(session: AsyncSession) -> LeverageRow:
-                row = await lev.request_for(session, parse_id(str(id), "id"))
+                row = await lev.request_for(session, key_of(id, "LeverageRequest"))
                 return await lev.decide(session, ctx.actor, row, approve=approve, reason=reason)
 
             return await _applied(ctx, await ctx.transaction(txn))

@@ -534,8 +534,8 @@ class KycVerificationPayload:
 
 
 @strawberry.type
-class LeverageRequest:
-    id: strawberry.ID
+class LeverageRequest(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     account_id: strawberry.ID
     from_leverage: int
     to_leverage: int
@@ -548,7 +548,8 @@ class LeverageRequest:
 
     @classmethod
     def from_row(cls, r: m.LeverageRequest) -> LeverageRequest:
-        return cls(id=strawberry.ID(str(r.id)), account_id=strawberry.ID(str(r.trading_account_id)),
+        return cls(id=global_id("LeverageRequest", r.id), database_id=strawberry.ID(str(r.id)),
+                   account_id=strawberry.ID(str(r.trading_account_id)),
                    from_leverage=r.from_leverage, to_leverage=r.to_leverage, cap=r.cap, status=r.status,
                    auto_approved=r.auto_approved, reason=r.reason, created_at=r.created_at, applied_at=r.applied_at)
 

@@ -141,9 +141,9 @@ async def test_failed_platform_call_is_retried_by_the_job(http: httpx.AsyncClien
             return None
 
     async with session_factory() as s, s.begin():
-        row = await leverage.request_for(s, int(asked["id"]))
+        row = await leverage.request_for(s, db_id(asked["id"]))
         await leverage.decide(s, DEALER, row, approve=True, reason="ok")
-    stuck = await leverage.apply(session_factory, settings, DEALER, int(asked["id"]),
+    stuck = await leverage.apply(session_factory, settings, DEALER, db_id(asked["id"]),
                                  platforms=lambda server: Down())  # type: ignore[arg-type,return-value]
     assert stuck.status == "approved" and await _on_platform(client_sim, login) == 100
 

@@ -41,7 +41,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on IbPayout { databaseId status } ... on IbReferralLink { databaseId code }
   ... on IbManagedLink { databaseId code disabledAt } ... on IbDispute { databaseId reason }
   ... on IbApplication { databaseId applicantEmail } ... on ClientDocument { databaseId kind }
-  ... on RiskAlertType { databaseId measure } ... on RiskFlagType { databaseId detector } }"""
+  ... on RiskAlertType { databaseId measure } ... on RiskFlagType { databaseId detector }
+  ... on LeverageRequest { databaseId toLeverage } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -108,9 +109,14 @@ async def owned_objects(session_factory: Any, settings: Any, uid: int) -> dict[s
             "INSERT INTO client_documents (client_id, kind, status, filename, content_type, size_bytes, sha256, "
             "storage_key) VALUES (:c, 'passport', 'pending', 'p.pdf', 'application/pdf', 1, :h, :k) RETURNING id"),
             {"c": record, "h": uuid.uuid4().hex, "k": uuid.uuid4().hex})
+        leverage = await s.scalar(text(
+            "INSERT INTO leverage_requests (client_id, trading_account_id, from_leverage, to_leverage, status, "
+            "auto_approved, reason) VALUES (:c, :a, 100, 50, 'pending', false, '') RETURNING id"),
+            {"c": record, "a": account})
         return {"Wallet": wallet, "Payment": payment.id, "Dispute": int(dispute), "TradingAccount": int(account or 0),
                 "Session": int(device), "ApiToken": token.token.id, "MyClient": int(record),
-                "IbApplication": int(application), "ClientDocument": int(document)}
+                "IbApplication": int(application), "ClientDocument": int(document),
+                "LeverageRequest": int(leverage)}
 
     return await in_transaction(session_factory, make)
 
@@ -130,7 +136,7 @@ IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbMana
             "IbDispute": ("ib.read", "ib.manage_plans")}
 IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
 ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", "IbApplication",
-                 "ClientDocument", *STAFF_TYPES, *IB_TYPES}
+                 "ClientDocument", "LeverageRequest", *STAFF_TYPES, *IB_TYPES}
 
 
 async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
@@ -348,6 +354,23 @@ async def test_review_risk_flag_takes_the_global_id(schema, runtime, session_fac
                                            "errors": []}
 
 
+async def test_decide_leverage_change_takes_the_global_id(schema, runtime, session_factory, world) -> None:
+    _uid, objects = world
+    request = objects["LeverageRequest"]
+    dealer = staff(await make_user(session_factory, is_staff=True), "trading.manage")
+    decide = """mutation($i: ID!) { decideLeverageChange(id: $i, approve: false, reason: "node") {
+        request { id status } errors { code field } } }"""
+    before = await count(session_factory, "audit_events")
+    for wrong in (global_id("TradingAccount", request), "nope"):
+        refused = await run(schema, runtime, dealer, decide, i=wrong)
+        assert refused.data["decideLeverageChange"] == {"request": None,
+                                                        "errors": [{"code": "INVALID_ID", "field": "id"}]}
+    assert await count(session_factory, "audit_events") == before
+    done = await run(schema, runtime, dealer, decide, i=global_id("LeverageRequest", request))
+    assert done.data["decideLeverageChange"] == {"request": {"id": global_id("LeverageRequest", request),
+                                                             "status": "rejected"}, "errors": []}
+
+
 async def test_resolve_ib_dispute_takes_the_global_id(schema, runtime, session_factory) -> None:
     dispute = (await ib_objects(session_factory, await make_user(session_factory)))["IbDispute"]
     manager = staff(await make_user(session_factory, is_staff=True), "ib.manage_plans")
@@ -418,6 +441,8 @@ async def test_other_clients_and_staff_without_permission_get_null(schema, runti
     got = await run(schema, runtime, finance, NODES, ids=ids)
     seen = {n["__typename"] for n in got.data["nodes"] if n is not None}
     assert seen == {"Payment", "Dispute", "TradingAccount"}  # wallets: only their owner
+    dealer = await run(schema, runtime, staff(support, "trading.manage"), NODES, ids=ids)
+    assert {n["__typename"] for n in dealer.data["nodes"] if n is not None} == {"LeverageRequest"}
     missing = await run(schema, runtime, finance, NODE, id=global_id("Payment", 10**15))
     assert missing.errors is None and missing.data["node"] is None
 
