@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 import structlog
-from sqlalchemy import select, text
+from sqlalchemy import String, and_, cast, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
@@ -363,6 +363,16 @@ async def recover_transfers(
         settled = await _resolve(factory, actor, platform, row, reason="recovery", now=now)
         counts[settled.status if settled.status != TransferStatus.PENDING else "unknown"] += 1
     return counts
+
+
+async def transfers_by_ids(session: AsyncSession, ids: list[int], user_id: int) -> dict[int, TransferView]:
+    """The user's own transfers among `ids`, each with the trading account it moved money to or from."""
+    from domain.trading.models import TradingAccount
+
+    account = and_(cast(TradingAccount.server_id, String) == Transfer.server_id, TradingAccount.login == Transfer.login)
+    rows = await session.execute(select(Transfer, TradingAccount.id).outerjoin(TradingAccount, account)
+                                 .where(Transfer.id.in_(ids), Transfer.user_id == user_id))
+    return {t.id: replace(TransferView.of(t), trading_account_id=a) for t, a in rows}
 
 
 async def list_transfers(session: AsyncSession, user_id: int, *, limit: int = 50) -> list[TransferView]:

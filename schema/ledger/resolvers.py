@@ -67,6 +67,16 @@ async def _wallet_nodes(ctx: Context, keys: Sequence[int]) -> list[Wallet | None
     return [Wallet.of(w) if (w := found.get(k)) is not None else None for k in keys]
 
 
+@node_type("Transfer")
+async def _transfer_nodes(ctx: Context, keys: Sequence[int]) -> list[Transfer | None]:
+    """The caller's own transfers only, as the transfer mutations answer them."""
+    if ctx.actor.user_id is None:
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await transfers.transfers_by_ids(session, list(keys), ctx.actor.user_id)
+    return [Transfer.of(t) if (t := found.get(k)) is not None else None for k in keys]
+
+
 def _owner(ctx: Context) -> int:
     if ctx.actor.user_id is None:
         raise WalletNotFound("no such wallet", field="walletId")

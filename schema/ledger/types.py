@@ -83,8 +83,8 @@ class TransferDirection(Enum):
 
 
 @strawberry.type(description="A move between a wallet and a trading account.")
-class Transfer:
-    id: strawberry.ID
+class Transfer(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     direction: TransferDirection
     status: TransferStatus
     wallet_id: strawberry.ID = strawberry.field(description="The wallet's global id (Wallet.id).")
@@ -98,7 +98,8 @@ class Transfer:
 
     @classmethod
     def of(cls, t: TransferView) -> Transfer:
-        return cls(id=strawberry.ID(str(t.id)), direction=TransferDirection(t.direction.value),
+        return cls(id=global_id("Transfer", t.id), database_id=strawberry.ID(str(t.id)),
+                   direction=TransferDirection(t.direction.value),
                    status=TransferStatus(t.status.value), wallet_id=global_id("Wallet", t.wallet_id),
                    trading_account_id=optional_global_id("TradingAccount", t.trading_account_id or None),
                    server_id=t.server_id, trading_account_login=t.login, currency=t.currency,
