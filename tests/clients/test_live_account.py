@@ -44,9 +44,12 @@ async def test_blocked_meanwhile_is_compensated(http: httpx.AsyncClient, session
         await open_live_account(session_factory, settings, DEALER, db_id(client_id),
                                 platforms=lambda server: BlockedWhileCreating())
     async with session_factory() as s:
-        status, login = (await s.execute(text(
-            "SELECT status, login FROM client_account_requests WHERE client_id = :c"), {"c": db_id(client_id)})).one()
-        accounts = await s.scalar(text("SELECT count(*) FROM trading_accounts WHERE login = :l"), {"l": login})
+        status, server, login = (await s.execute(text(
+            "SELECT status, server_id, login FROM client_account_requests WHERE client_id = :c"),
+            {"c": db_id(client_id)})).one()
+        # a login is unique per server only: other tests' servers hand out the same numbers
+        accounts = await s.scalar(text("SELECT count(*) FROM trading_accounts WHERE server_id = :s AND login = :l"),
+                                  {"s": server, "l": login})
     assert status == "compensated" and accounts == 0
     checker = client_sim.platform()
     try:

@@ -68,7 +68,7 @@ async def test_lead_to_live_account(http: httpx.AsyncClient, session_factory: An
     assert submitted["data"]["submitApplication"]["client"]["status"] == "UNDER_REVIEW", submitted
 
     compliance = await make_staff(http, session_factory, settings, ["compliance"])
-    queue = await compliance.client("{ reviewQueue { nodes { id } } }")
+    queue = await compliance.client("{ reviewQueue(last: 100) { nodes { id } } }")  # oldest first: the newest page
     assert {"id": global_id("ClientSummary", db_id(client_id))} in queue["data"]["reviewQueue"]["nodes"]
     approved = await compliance.client(DECIDE, {"c": client_id, "d": "APPROVE", "r": "documents verified"})
     assert approved["data"]["decideClient"]["client"]["status"] == "APPROVED", approved
