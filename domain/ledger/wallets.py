@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit import service as audit
 from domain.identity import four_eyes
 from domain.ledger import idempotency
-from domain.ledger.accounts import AccountRef, Purpose, get_wallet, house_account, wallet_for
+from domain.ledger.accounts import AccountRef, AccountType, Purpose, get_wallet, house_account, wallet_for
 from domain.ledger.errors import CurrencyMismatch, IdempotencyKeyReused
 from domain.ledger.idempotency import Settlement
 from domain.ledger.posting import Leg, post
@@ -335,9 +335,25 @@ async def wallet_transactions(
                                "e.description",
         source="ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id", where=where, params=params,
         key=("p.created_at", "p.id"), descending=True,
-        convert=lambda r: WalletTransaction(int(r.id), int(r.entry_id), r.created_at,
-                                            round_to(Decimal(r.amount) * wallet.sign, r.currency),
-                                            r.currency, r.ref_kind, r.ref_id, r.description))
+        convert=lambda r: _transaction(r, wallet.sign))
+
+
+def _transaction(r: Any, sign: int) -> WalletTransaction:
+    return WalletTransaction(int(r.id), int(r.entry_id), r.created_at, round_to(Decimal(r.amount) * sign, r.currency),
+                             r.currency, r.ref_kind, r.ref_id, r.description)
+
+
+async def transactions_by_ids(session: AsyncSession, ids: list[int], *, owner_id: int) -> dict[int, WalletTransaction]:
+    """The owner's wallet postings among `ids` (any other posting is absent), signed as walletTransactions shows
+    them, one statement."""
+    rows = (await session.execute(text(
+        "SELECT p.id, p.entry_id, p.created_at, p.amount, p.currency, e.ref_kind, e.ref_id, e.description, a.type "
+        "FROM ledger_postings p JOIN ledger_entries e ON e.id = p.entry_id "
+        "JOIN ledger_accounts a ON a.id = p.account_id "
+        "WHERE p.id = ANY(:ids) AND a.owner_id = :uid AND a.purpose = 'client_wallet'"),
+        {"ids": ids, "uid": owner_id})).all()
+    debit_normal = {AccountType.ASSET.value, AccountType.EXPENSE.value}
+    return {int(r.id): _transaction(r, 1 if r.type in debit_normal else -1) for r in rows}
 
 
 # --- four-eyes staff adjustments ---------------------------------------------------------------------------------

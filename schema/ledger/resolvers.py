@@ -67,6 +67,16 @@ async def _wallet_nodes(ctx: Context, keys: Sequence[int]) -> list[Wallet | None
     return [Wallet.of(w) if (w := found.get(k)) is not None else None for k in keys]
 
 
+@node_type("WalletTransaction")
+async def _transaction_nodes(ctx: Context, keys: Sequence[int]) -> list[WalletTransaction | None]:
+    """Postings on the caller's own wallets only, as walletTransactions."""
+    if ctx.actor.user_id is None:
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await wallets.transactions_by_ids(session, list(keys), owner_id=ctx.actor.user_id)
+    return [WalletTransaction.of(t) if (t := found.get(k)) is not None else None for k in keys]
+
+
 @node_type("Transfer")
 async def _transfer_nodes(ctx: Context, keys: Sequence[int]) -> list[Transfer | None]:
     """The caller's own transfers only, as the transfer mutations answer them."""

@@ -44,8 +44,8 @@ class Wallet(Node):
 
 
 @strawberry.type(description="One movement on a wallet: + money in, - money out.")
-class WalletTransaction:
-    id: strawberry.ID
+class WalletTransaction(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     entry_id: strawberry.ID
     created_at: datetime
     amount: Money  # type: ignore[valid-type]
@@ -56,7 +56,8 @@ class WalletTransaction:
 
     @classmethod
     def of(cls, t: WalletTransactionRow) -> WalletTransaction:
-        return cls(id=strawberry.ID(str(t.id)), entry_id=strawberry.ID(str(t.entry_id)), created_at=t.created_at,
+        return cls(id=global_id("WalletTransaction", t.id), database_id=strawberry.ID(str(t.id)),
+                   entry_id=strawberry.ID(str(t.entry_id)), created_at=t.created_at,
                    amount=at_scale(t.amount, t.currency), currency=t.currency, kind=t.kind, reference=t.reference,
                    description=t.description)
 

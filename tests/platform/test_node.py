@@ -42,7 +42,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on IbManagedLink { databaseId code disabledAt } ... on IbDispute { databaseId reason }
   ... on IbApplication { databaseId applicantEmail } ... on ClientDocument { databaseId kind }
   ... on RiskAlertType { databaseId measure } ... on RiskFlagType { databaseId detector }
-  ... on LeverageRequest { databaseId toLeverage } ... on Transfer { databaseId tradingAccountId } }"""
+  ... on LeverageRequest { databaseId toLeverage } ... on Transfer { databaseId tradingAccountId }
+  ... on WalletTransaction { databaseId amount } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -113,6 +114,7 @@ async def owned_objects(session_factory: Any, settings: Any, uid: int) -> dict[s
             "INSERT INTO leverage_requests (client_id, trading_account_id, from_leverage, to_leverage, status, "
             "auto_approved, reason) VALUES (:c, :a, 100, 50, 'pending', false, '') RETURNING id"),
             {"c": record, "a": account})
+        posting = await s.scalar(text("SELECT max(id) FROM ledger_postings WHERE account_id = :w"), {"w": wallet})
         transfer = await s.scalar(text(
             "INSERT INTO ledger_transfers (external_id, user_id, direction, wallet_account_id, mirror_account_id, server_id, "
             "login, currency, amount, status, idem_scope, idem_key) VALUES (:x, :u, 'to_account', :w, :w, :s, :l, "
@@ -121,7 +123,7 @@ async def owned_objects(session_factory: Any, settings: Any, uid: int) -> dict[s
         return {"Wallet": wallet, "Payment": payment.id, "Dispute": int(dispute), "TradingAccount": int(account or 0),
                 "Session": int(device), "ApiToken": token.token.id, "MyClient": int(record),
                 "IbApplication": int(application), "ClientDocument": int(document),
-                "LeverageRequest": int(leverage), "Transfer": int(transfer)}
+                "LeverageRequest": int(leverage), "Transfer": int(transfer), "WalletTransaction": int(posting)}
 
     return await in_transaction(session_factory, make)
 
@@ -141,7 +143,7 @@ IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbMana
             "IbDispute": ("ib.read", "ib.manage_plans")}
 IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
 ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", "IbApplication",
-                 "ClientDocument", "LeverageRequest", "Transfer", *STAFF_TYPES, *IB_TYPES}
+                 "ClientDocument", "LeverageRequest", "Transfer", "WalletTransaction", *STAFF_TYPES, *IB_TYPES}
 
 
 async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
@@ -222,6 +224,8 @@ async def test_every_node_type_round_trips(schema, runtime, world) -> None:
     assert dispute.data["node"]["paymentId"] == global_id("Payment", objects["Payment"])
     transfer = (await run(schema, runtime, client(uid), NODE, id=global_id("Transfer", objects["Transfer"])))
     assert transfer.data["node"]["tradingAccountId"] == global_id("TradingAccount", objects["TradingAccount"])
+    moved = await run(schema, runtime, client(uid), NODE, id=global_id("WalletTransaction", objects["WalletTransaction"]))
+    assert moved.data["node"]["amount"] == "25.00"  # money in, signed as walletTransactions shows it
 
 
 async def test_staff_node_types_round_trip_for_staff_with_the_permission(schema, runtime, session_factory) -> None:
