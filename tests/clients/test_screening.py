@@ -58,7 +58,7 @@ async def test_hit_blocks_approval_until_confirmed_then_blocks_client(
                                               lastName=listed, dateOfBirth="1970-03-02")
     assert (await client(SUBMIT))["data"]["submitApplication"]["client"]["status"] == "UNDER_REVIEW"
     compliance = await make_staff(http, session_factory, settings, ["compliance"])
-    hits = (await compliance.client("{ screeningHits { nodes { id clientId entityId score threshold } } }"))["data"]["screeningHits"]["nodes"]
+    hits = (await compliance.client("{ screeningHits(last: 100) { nodes { id clientId entityId score threshold } } }"))["data"]["screeningHits"]["nodes"]
     [hit] = [h for h in hits if db_id(h["clientId"]) == db_id(client_id)]
     assert hit["entityId"] == f"t-{listed}" and hit["score"] >= hit["threshold"]
     before = await snapshot(session_factory)

@@ -397,9 +397,9 @@ async def test_06_questionnaire_screening_and_four_eyes_approval(world: World) -
     assert view["attribution"]["ib_code"] == world.state["attribution"]["ibCode"], view
     assert [h["toStatus"] for h in view["statusHistory"]["nodes"]] == [
         "REGISTERED", "EMAIL_VERIFIED", "PROFILE_COMPLETE", "DOCUMENTS_SUBMITTED", "UNDER_REVIEW"]
-    hits = await admin("{ screeningHits(status: \"pending\") { nodes { clientId status } } }")
+    hits = await admin("{ screeningHits(status: \"pending\", last: 100) { nodes { clientId status } } }")
     assert [h for h in hits["screeningHits"]["nodes"] if db_id(h["clientId"]) == db_id(client_id)] == []
-    queue = await admin("{ reviewQueue { nodes { id status riskLevel } } }")
+    queue = await admin("{ reviewQueue(last: 100) { nodes { id status riskLevel } } }")  # oldest first: newest page
     assert {"id": global_id("ClientSummary", db_id(client_id)), "status": "UNDER_REVIEW",
             "riskLevel": "high"} in queue["reviewQueue"]["nodes"]
     decide = """mutation($c: ID!) { decideClient(clientId: $c, decision: APPROVE, reason: "documents and screening clear") {
