@@ -18,6 +18,7 @@ from domain.risk import detectors, limits
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 from tests.risk.desk_world import A_GROUP, World, drop_world, make_world
 
 _STAFF: dict[str, Any] = {}
@@ -113,7 +114,7 @@ async def test_limits_create_update_delete_with_alerts(
     assert deleted == {"limit": {"id": lid, "scope": "region", "key": "Unknown"}, "errors": []}
     assert await _count(session_factory, "SELECT count(*) FROM risk_limits") == before_limits
     cleared = await _audits(session_factory, "risk.limit_cleared")
-    assert any(a["entity_id"] == mine[0]["id"] for a in cleared)
+    assert any(a["entity_id"] == str(db_id(mine[0]["id"])) for a in cleared)
     dropped = [a for a in await _audits(session_factory, "risk.limit_deleted") if a["entity_id"] == lid]
     assert dropped[0]["before"]["key"] == "Unknown" and dropped[0]["after"] == {"open_alerts_cleared": 1}
     alerts = (await dealer("{ riskAlerts { nodes { scope key } } }"))["data"]["riskAlerts"]["nodes"]
