@@ -84,12 +84,18 @@ async def api_process(database_url: str, redis_url: str, extra_env: dict[str, st
                 await _sleep(0.2)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         errors.close()
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """Ask a bench process (API, anchor, simulator) to stop; kill it if it does not within `timeout`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 async def _sleep(seconds: float) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from bench.harness import stop_process
 from bench.loadgen import build_request, run_load
 from domain.ledger import transfers, wallets
 from domain.ledger.accounts import link_trading_account, wallet_for
@@ -139,11 +140,7 @@ async def simulator() -> AsyncIterator[MT5Platform]:
             finally:
                 await platform.aclose()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_process(proc, timeout=10)
 
 
 @contextlib.asynccontextmanager

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.harness import bench_services
+from bench.harness import bench_services, stop_process
 from domain.platforms.mt5 import MT5Credentials, MT5Platform
 from domain.platforms.port import Deal, DealCursor, utc_from_ms
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory
@@ -144,8 +144,7 @@ async def _pull_rate(quick: bool) -> dict[str, Any]:
             finally:
                 await platform.aclose()
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop_process(proc, timeout=10)
     return {"deals": count, "seconds": round(elapsed, 3), "deals_per_s": round(count / elapsed)}
 
 

@@ -31,7 +31,7 @@ import httpx
 import orjson
 import pyotp
 
-from bench.harness import api_process, bench_services
+from bench.harness import api_process, bench_services, stop_process
 from bench.loadgen import LoadResult, _read_response, build_request, run_load
 from domain.identity import roles as roles_service
 from domain.identity.sessions import create_user
@@ -153,11 +153,7 @@ async def anchor_process(db_url: str, extra_env: dict[str, str]) -> AsyncIterato
                     await asyncio.sleep(0.2)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 async def _sign_in(base: str) -> tuple[str, str]:

@@ -33,7 +33,7 @@ import httpx
 import orjson
 from redis.asyncio import Redis
 
-from bench.harness import ROOT, api_process, bench_services
+from bench.harness import ROOT, api_process, bench_services, stop_process
 from domain.events.hub import Event
 from domain.identity.jwt_tokens import issue_access_token
 from domain.ledger.posting import TOPIC_WALLET_UPDATED
@@ -227,8 +227,7 @@ async def _anchor() -> AsyncIterator[tuple[int, int]]:
                 await asyncio.sleep(0.1)
         yield port, proc.pid
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        stop_process(proc)
 
 
 class LoadGen:
