@@ -14,8 +14,8 @@ from domain.ledger import wallets
 from domain.ledger.accounts import wallet_for
 from domain.shared.db import in_transaction
 from schema.root import build_schema
+from tests.graphql_exec import run_as
 from tests.ledger.conftest import check_invariants, client, key, snapshot, staff, wallet_balance
-from tests.ledger.test_graphql import run
 
 ADJUST = """mutation($i: AdjustBalanceInput!) { adjustBalance(input: $i) {
   entryId pending adjustmentId wallet { balance } errors { code field } } }"""
@@ -39,7 +39,7 @@ async def new_wallet(factory: Any, uid: int, currency: str = "USD") -> int:
 async def adjust(schema: Any, runtime: Any, sid: int, wid: int, amount: str, **extra: Any) -> dict[str, Any]:
     variables = {"walletId": str(wid), "amount": amount, "reason": "goodwill credit", "idempotencyKey": key(),
                  **extra}
-    result = await run(schema, runtime, staff(sid), ADJUST, i=variables)
+    result = await run_as(schema, runtime, staff(sid), ADJUST, i=variables)
     assert result.errors is None, result.errors
     return dict(result.data["adjustBalance"])
 
@@ -76,12 +76,12 @@ async def test_above_threshold_is_pending_then_approved_by_another_staff_member(
     assert requested["pending"] is True and requested["entryId"] is None and requested["errors"] == []
     assert requested["wallet"] == {"balance": "0.00"}
     rid = requested["adjustmentId"]
-    queue = await run(schema, runtime, staff(approver), PENDING)
+    queue = await run_as(schema, runtime, staff(approver), PENDING)
     assert {"id": rid, "amount": "2500.00", "currency": "USD", "reason": "goodwill credit",
             "requestedBy": str(requester)} in queue.data["pendingBalanceAdjustments"]["nodes"]
 
-    approved = (await run(schema, runtime, staff(approver), APPROVE, i=rid)).data["approveBalanceAdjustment"]
-    again = (await run(schema, runtime, staff(approver), APPROVE, i=rid)).data["approveBalanceAdjustment"]
+    approved = (await run_as(schema, runtime, staff(approver), APPROVE, i=rid)).data["approveBalanceAdjustment"]
+    again = (await run_as(schema, runtime, staff(approver), APPROVE, i=rid)).data["approveBalanceAdjustment"]
 
     assert approved["errors"] == [] and approved["adjustment"]["status"] == "APPROVED"
     assert approved["adjustment"]["decidedBy"] == str(approver) and approved["adjustment"]["entryId"]
@@ -89,7 +89,7 @@ async def test_above_threshold_is_pending_then_approved_by_another_staff_member(
     assert again == {"adjustment": None, "wallet": None,
                      "errors": [{"code": "BALANCE_ADJUSTMENT_NOT_PENDING", "field": "id"}]}
     assert await wallet_balance(session_factory, wid) == (Decimal("2500.00"), Decimal(0))
-    after = await run(schema, runtime, staff(approver), PENDING)
+    after = await run_as(schema, runtime, staff(approver), PENDING)
     assert rid not in [n["id"] for n in after.data["pendingBalanceAdjustments"]["nodes"]]
     assert await audit_actions(session_factory, "balance_adjustment_request", int(rid)) == [
         ("wallet.adjust_requested", "balance_adjustment"), ("wallet.adjust_approved", "balance_adjustment")]
@@ -104,7 +104,7 @@ async def test_requester_cannot_approve_and_nothing_changes(schema, runtime, ses
     rid = (await adjust(schema, runtime, requester, wid, "-1500.00", allowNegative=True))["adjustmentId"]
     before = await snapshot(session_factory)
 
-    refused = (await run(schema, runtime, staff(requester), APPROVE, i=rid)).data["approveBalanceAdjustment"]
+    refused = (await run_as(schema, runtime, staff(requester), APPROVE, i=rid)).data["approveBalanceAdjustment"]
 
     assert refused["errors"] == [{"code": "SELF_APPROVAL_FORBIDDEN", "field": "id"}]
     assert await snapshot(session_factory) == before
@@ -118,10 +118,10 @@ async def test_rejected_adjustment_never_posts(schema, runtime, session_factory,
     wid = await new_wallet(session_factory, uid)
     rid = (await adjust(schema, runtime, requester, wid, "5000.00"))["adjustmentId"]
 
-    no_reason = (await run(schema, runtime, staff(checker), REJECT, i=rid, r="  ")).data["rejectBalanceAdjustment"]
-    rejected = (await run(schema, runtime, staff(checker), REJECT, i=rid, r="no ticket")).data[
+    no_reason = (await run_as(schema, runtime, staff(checker), REJECT, i=rid, r="  ")).data["rejectBalanceAdjustment"]
+    rejected = (await run_as(schema, runtime, staff(checker), REJECT, i=rid, r="no ticket")).data[
         "rejectBalanceAdjustment"]
-    late = (await run(schema, runtime, staff(checker), APPROVE, i=rid)).data["approveBalanceAdjustment"]
+    late = (await run_as(schema, runtime, staff(checker), APPROVE, i=rid)).data["approveBalanceAdjustment"]
 
     assert no_reason["errors"] == [{"code": "VALIDATION_FAILED", "field": "reason"}]
     assert rejected["errors"] == [] and rejected["adjustment"] == {"id": rid, "status": "REJECTED",
@@ -139,10 +139,10 @@ async def test_permission_is_required_for_every_adjustment_field(schema, runtime
     before = await snapshot(session_factory)
 
     for query, variables in ((APPROVE, {"i": rid}), (REJECT, {"i": rid, "r": "x"}), (PENDING, {})):
-        denied = await run(schema, runtime, client(uid), query, **variables)
+        denied = await run_as(schema, runtime, client(uid), query, **variables)
         assert denied.errors[0].extensions["code"] == "FORBIDDEN"
-    unknown = (await run(schema, runtime, staff(uid), APPROVE, i="999999999")).data["approveBalanceAdjustment"]
-    junk = (await run(schema, runtime, staff(uid), APPROVE, i="abc")).data["approveBalanceAdjustment"]
+    unknown = (await run_as(schema, runtime, staff(uid), APPROVE, i="999999999")).data["approveBalanceAdjustment"]
+    junk = (await run_as(schema, runtime, staff(uid), APPROVE, i="abc")).data["approveBalanceAdjustment"]
 
     assert unknown["errors"] == [{"code": "BALANCE_ADJUSTMENT_NOT_FOUND", "field": "id"}]
     assert junk["errors"] == [{"code": "BALANCE_ADJUSTMENT_NOT_FOUND", "field": "id"}]

@@ -14,8 +14,8 @@ from domain.ledger.accounts import wallet_for
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
-from schema.context import Context
 from schema.root import build_schema
+from tests.graphql_exec import run_as
 from tests.ledger.conftest import check_invariants, client, key, snapshot, staff
 
 
@@ -23,10 +23,6 @@ from tests.ledger.conftest import check_invariants, client, key, snapshot, staff
 def schema(settings: Any) -> Any:
     return build_schema(settings)
 
-
-async def run(schema: Any, runtime: Any, actor: Actor, query: str, **variables: Any) -> Any:
-    ctx = Context(services=runtime.services, request=None, response=None, request_id="t", actor=actor)  # type: ignore[arg-type]
-    return await schema.execute(query, variable_values=variables, context_value=ctx)
 
 
 WALLETS = "{ myWallets { currency balance held available } }"
@@ -42,7 +38,7 @@ async def postings_of(session_factory: Any, uid: int, currency: str) -> list[Dec
 
 
 async def adjust(schema: Any, runtime: Any, sid: int, wid: int, amount: Any) -> Any:
-    return await run(schema, runtime, staff(sid), ADJUST, i={
+    return await run_as(schema, runtime, staff(sid), ADJUST, i={
         "walletId": str(wid), "amount": amount, "reason": "scale", "idempotencyKey": key()})
 
 
@@ -59,10 +55,10 @@ async def test_eth_amounts_book_exactly_to_eighteen_places(schema, runtime, sess
     assert finest.data["adjustBalance"] == {"wallet": {"balance": "0.123456789000000001"}, "errors": []}
     # a credit to the wallet is a negative posting
     assert await postings_of(session_factory, uid, "ETH") == [Decimal("-0.123456789"), Decimal("-1e-18")]
-    mine = await run(schema, runtime, client(uid), WALLETS)
+    mine = await run_as(schema, runtime, client(uid), WALLETS)
     assert mine.data["myWallets"] == [{"currency": "ETH", "balance": "0.123456789000000001",
                                        "held": "0.000000000000000000", "available": "0.123456789000000001"}]
-    txns = await run(schema, runtime, client(uid), TXNS, w=str(wid))
+    txns = await run_as(schema, runtime, client(uid), TXNS, w=str(wid))
     assert [e["node"]["amount"] for e in txns.data["walletTransactions"]["edges"]] == [
         "0.000000000000000001", "0.123456789000000000"]
     await check_invariants(session_factory)
@@ -173,7 +169,7 @@ async def test_inline_money_literals_are_refused(schema, runtime, session_factor
              'idempotencyKey: "k"}) { errors { code } } }')
     before = await snapshot(session_factory)
 
-    refused = await run(schema, runtime, staff(sid), query)
+    refused = await run_as(schema, runtime, staff(sid), query)
 
     assert refused.data is None and refused.errors  # refused before any resolver runs
     assert await snapshot(session_factory) == before
@@ -186,7 +182,7 @@ async def test_outputs_are_fixed_to_each_currency_scale(schema, runtime, session
     await in_transaction(session_factory, lambda s: wallets.deposit_to_wallet(
         s, client(uid), user_id=uid, currency="USD", amount=Decimal("12.5"), idempotency_key=key()))
 
-    mine = await run(schema, runtime, client(uid), WALLETS)
+    mine = await run_as(schema, runtime, client(uid), WALLETS)
 
     by_currency = {w["currency"]: w for w in mine.data["myWallets"]}
     assert by_currency["USD"] == {"currency": "USD", "balance": "12.50", "held": "0.00", "available": "12.50"}
@@ -213,7 +209,7 @@ async def limit_rows(session_factory: Any) -> list[Any]:
 async def test_max_notional_usd_takes_only_money_strings(schema, runtime, session_factory, usd):
     before = await limit_rows(session_factory)
 
-    refused = await run(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="EURUSD", usd=usd)
+    refused = await run_as(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="EURUSD", usd=usd)
 
     assert refused.data is None and [e.extensions["code"] for e in refused.errors] == ["INVALID_AMOUNT"]
     assert await limit_rows(session_factory) == before
@@ -223,7 +219,7 @@ async def test_max_notional_usd_takes_only_money_strings(schema, runtime, sessio
 async def test_decimal_inputs_are_strict_too(schema, runtime, session_factory, lots):
     before = await limit_rows(session_factory)
 
-    refused = await run(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="EURUSD", lots=lots)
+    refused = await run_as(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="EURUSD", lots=lots)
 
     assert refused.data is None and [e.extensions["code"] for e in refused.errors] == ["INVALID_AMOUNT"]
     assert await limit_rows(session_factory) == before
@@ -231,12 +227,12 @@ async def test_decimal_inputs_are_strict_too(schema, runtime, session_factory, l
 
 async def test_risk_limit_precision_and_canonical_outputs(schema, runtime, session_factory):
     before = await limit_rows(session_factory)
-    too_fine = await run(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="USDSEK", usd="1000.001")
+    too_fine = await run_as(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="USDSEK", usd="1000.001")
     assert too_fine.data["setRiskLimit"] == {"limit": None,
                                              "errors": [{"code": "AMOUNT_PRECISION", "field": "maxNotionalUsd"}]}
     assert await limit_rows(session_factory) == before
 
-    done = await run(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="USDSEK", lots="0.50", usd="2500000.5")
+    done = await run_as(schema, runtime, RISK, SET_LIMIT, scope="symbol", key="USDSEK", lots="0.50", usd="2500000.5")
 
     assert done.errors is None
     assert done.data["setRiskLimit"] == {"limit": {"maxNetLots": "0.5", "maxNotionalUsd": "2500000.50"},

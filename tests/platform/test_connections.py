@@ -20,9 +20,9 @@ from domain.ledger import wallets
 from domain.payments import repo as payments
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.pagination import COUNT_CAP, encode_cursor
-from schema.context import Context
 from schema.node import decode
 from schema.root import build_schema
+from tests.graphql_exec import run_as
 
 CONN = ("{name}({args}first: $first, after: $after, last: $last, before: $before) {{ totalCount "
         "edges {{ cursor node {{ {key} }} }} pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} }}")
@@ -32,10 +32,6 @@ CONN = ("{name}({args}first: $first, after: $after, last: $last, before: $before
 def schema(settings: Any) -> Any:
     return build_schema(settings)
 
-
-async def run(schema: Any, runtime: Any, actor: Actor, query: str, **variables: Any) -> Any:
-    ctx = Context(services=runtime.services, request=None, response=None, request_id="t", actor=actor)  # type: ignore[arg-type]
-    return await schema.execute(query, variable_values=variables, context_value=ctx)
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,7 @@ def _ident(node: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def page(schema: Any, runtime: Any, listing: Listing, **paging: Any) -> dict[str, Any]:
-    result = await run(schema, runtime, listing.actor, listing.query(), **paging, **(listing.variables or {}))
+    result = await run_as(schema, runtime, listing.actor, listing.query(), **paging, **(listing.variables or {}))
     assert result.errors is None, result.errors
     return listing.connection(result.data)
 
@@ -530,7 +526,7 @@ async def test_bad_paging_arguments_are_one_typed_error(
 ) -> None:
     uid = await user(session_factory)
     listing = Listing("mySessions", "databaseId", Actor(ActorKind.CLIENT, user_id=uid))
-    result = await run(schema, runtime, listing.actor, listing.query(), **paging)
+    result = await run_as(schema, runtime, listing.actor, listing.query(), **paging)
     assert result.data is None
     [error] = result.errors
     assert (error.original_error.code, error.original_error.field) == ("INVALID_PAGE_ARGUMENTS", field)
@@ -539,7 +535,7 @@ async def test_bad_paging_arguments_are_one_typed_error(
 async def test_positions_refuse_a_time_and_id_cursor(schema: Any, runtime: Any, session_factory: Any,
                                                       settings: Any) -> None:
     listing, _ = await _positions(session_factory, settings)
-    result = await run(schema, runtime, listing.actor, listing.query(), after=encode_cursor(datetime.now(UTC), 1),
+    result = await run_as(schema, runtime, listing.actor, listing.query(), after=encode_cursor(datetime.now(UTC), 1),
                        **(listing.variables or {}))
     assert result.data is None and result.errors[0].original_error.code == "INVALID_PAGE_ARGUMENTS"
 
@@ -559,17 +555,17 @@ async def test_total_count_is_counted_only_when_selected_and_capped(
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        counted = await run(schema, runtime, reader, "{ announcements(first: 1) { totalCount nodes { id } } }")
+        counted = await run_as(schema, runtime, reader, "{ announcements(first: 1) { totalCount nodes { id } } }")
         counting = len(statements)
         statements.clear()
-        plain = await run(schema, runtime, reader, "{ announcements(first: 1) { nodes { id } } }")
+        plain = await run_as(schema, runtime, reader, "{ announcements(first: 1) { nodes { id } } }")
         plain_statements = len(statements)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     assert counted.errors is None and plain.errors is None
     assert counted.data["announcements"]["totalCount"] == COUNT_CAP + 1  # "more than 10,000"
     assert plain_statements == counting - 1  # the count is one more statement, and only when asked
-    described = await run(schema, runtime, reader, """{ __type(name: "AnnouncementConnection") {
+    described = await run_as(schema, runtime, reader, """{ __type(name: "AnnouncementConnection") {
         fields { name description } } }""")
     total = next(f for f in described.data["__type"]["fields"] if f["name"] == "totalCount")
     assert "10,001 means more than 10,000" in total["description"]

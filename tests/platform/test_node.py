@@ -24,9 +24,9 @@ from domain.shared.db import in_transaction
 from domain.trading.accounts import AccountSpec, register_accounts
 from domain.trading.models import TradingAccount
 from domain.trading.servers import ServerConfig, upsert_server
-from schema.context import Context
 from schema.node import MAX_NODES, NODE_LOADERS, decode, global_id, key_of
 from schema.root import build_schema
+from tests.graphql_exec import run_as
 from tests.identity.helpers import count
 
 FIELDS = """fragment F on Node { __typename id
@@ -52,10 +52,6 @@ NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 def schema(settings: Any) -> Any:
     return build_schema(settings)
 
-
-async def run(schema: Any, runtime: Any, actor: Actor, query: str, **variables: Any) -> Any:
-    ctx = Context(services=runtime.services, request=None, response=None, request_id="t", actor=actor)  # type: ignore[arg-type]
-    return await schema.execute(query, variable_values=variables, context_value=ctx)
 
 
 def client(uid: int) -> Actor:
@@ -216,15 +212,15 @@ async def test_every_node_type_round_trips(schema, runtime, world) -> None:
     uid, objects = world
     for type_name, key in objects.items():
         gid = global_id(type_name, key)
-        got = await run(schema, runtime, client(uid), NODE, id=gid)
+        got = await run_as(schema, runtime, client(uid), NODE, id=gid)
         assert got.errors is None, got.errors
         node = got.data["node"]
         assert node["__typename"] == type_name and node["id"] == gid and node["databaseId"] == str(key)
-    dispute = (await run(schema, runtime, client(uid), NODE, id=global_id("Dispute", objects["Dispute"])))
+    dispute = (await run_as(schema, runtime, client(uid), NODE, id=global_id("Dispute", objects["Dispute"])))
     assert dispute.data["node"]["paymentId"] == global_id("Payment", objects["Payment"])
-    transfer = (await run(schema, runtime, client(uid), NODE, id=global_id("Transfer", objects["Transfer"])))
+    transfer = (await run_as(schema, runtime, client(uid), NODE, id=global_id("Transfer", objects["Transfer"])))
     assert transfer.data["node"]["tradingAccountId"] == global_id("TradingAccount", objects["TradingAccount"])
-    moved = await run(schema, runtime, client(uid), NODE, id=global_id("WalletTransaction", objects["WalletTransaction"]))
+    moved = await run_as(schema, runtime, client(uid), NODE, id=global_id("WalletTransaction", objects["WalletTransaction"]))
     assert moved.data["node"]["amount"] == "25.00"  # money in, signed as walletTransactions shows it
 
 
@@ -232,13 +228,13 @@ async def test_staff_node_types_round_trip_for_staff_with_the_permission(schema,
     admin = await make_user(session_factory, is_staff=True)
     for type_name, key in (await staff_objects(session_factory, admin)).items():
         gid = global_id(type_name, key)
-        got = await run(schema, runtime, staff(admin, STAFF_TYPES[type_name], "kyc.review"), NODE, id=gid)
+        got = await run_as(schema, runtime, staff(admin, STAFF_TYPES[type_name], "kyc.review"), NODE, id=gid)
         assert got.errors is None and got.data["node"]["id"] == gid and got.data["node"]["databaseId"] == str(key)
         outsiders = [staff(admin, "kyc.review"), client(await make_user(session_factory))]
         if STAFF_TYPES[type_name] == "clients.read":  # desk staff see their own desk's clients only
             outsiders.append(Actor(ActorKind.STAFF, user_id=admin, permissions=frozenset({"clients.read"}), desk="x"))
         for outsider in outsiders:
-            hidden = await run(schema, runtime, outsider, NODE, id=gid)
+            hidden = await run_as(schema, runtime, outsider, NODE, id=gid)
             assert hidden.errors is None and hidden.data["node"] is None, type_name
 
 
@@ -251,21 +247,21 @@ async def test_ib_node_types_are_their_ibs_and_ib_staffs(schema, runtime, sessio
         gid = global_id(type_name, key)
         viewers = [Actor(ActorKind.IB, user_id=ib), *(staff(employee, p) for p in IB_TYPES[type_name])]
         for viewer in viewers:
-            got = await run(schema, runtime, viewer, NODE, id=gid)
+            got = await run_as(schema, runtime, viewer, NODE, id=gid)
             assert got.errors is None, got.errors
             assert got.data["node"]["id"] == gid and got.data["node"]["databaseId"] == str(key), (type_name, viewer)
         for outsider in (Actor(ActorKind.IB, user_id=other), client(ib),
                          staff(employee, "clients.read", *(IB_PERMISSIONS - set(IB_TYPES[type_name])))):
-            hidden = await run(schema, runtime, outsider, NODES, ids=[gid])
+            hidden = await run_as(schema, runtime, outsider, NODES, ids=[gid])
             assert hidden.errors is None and hidden.data["nodes"] == [None], (type_name, outsider)
         # Partner tokens read the IB portal's own fields (rate-limited), not `node`.
-        token = await run(schema, runtime, ib_token(ib, "ib.tree.read"), NODE, id=gid)
+        token = await run_as(schema, runtime, ib_token(ib, "ib.tree.read"), NODE, id=gid)
         assert token.data is None and token.errors[0].extensions["code"] == "INSUFFICIENT_SCOPE"
     # A disabled link: still one of the IB's managed links, no longer in its referral links.
     async with session_factory() as s, s.begin():
         await s.execute(text("UPDATE ib_referral_links SET disabled_at = now() WHERE id = :l"),
                         {"l": objects["IbManagedLink"]})
-    got = await run(schema, runtime, Actor(ActorKind.IB, user_id=ib), NODES,
+    got = await run_as(schema, runtime, Actor(ActorKind.IB, user_id=ib), NODES,
                     ids=[global_id("IbManagedLink", objects["IbManagedLink"]),
                          global_id("IbReferralLink", objects["IbReferralLink"])])
     assert got.errors is None and got.data["nodes"][0]["disabledAt"] is not None and got.data["nodes"][1] is None
@@ -279,14 +275,14 @@ async def test_ib_payout_arguments_take_the_global_id(schema, runtime, session_f
         payouts { id status } errors { code field } } }"""
     before = await count(session_factory, "audit_events")
     for wrong in (global_id("Payment", payout), "nope"):  # another type's id, a malformed one: nothing moves
-        refused = await run(schema, runtime, finance, approve, p=wrong)
+        refused = await run_as(schema, runtime, finance, approve, p=wrong)
         assert refused.data["approveIbPayout"] == {"payouts": [],
                                                    "errors": [{"code": "INVALID_ID", "field": "payoutId"}]}
     assert await count(session_factory, "audit_events") == before
     async with session_factory() as s:
         assert await s.scalar(text("SELECT status FROM ib_payouts WHERE id = :p"), {"p": payout}) == "held"
     # The global id reaches the payout (no payable to release here: the domain's own error, not INVALID_ID).
-    reached = await run(schema, runtime, finance, approve, p=global_id("IbPayout", payout))
+    reached = await run_as(schema, runtime, finance, approve, p=global_id("IbPayout", payout))
     assert reached.errors is None and reached.data["approveIbPayout"]["errors"][0]["code"] != "INVALID_ID"
 
 
@@ -300,21 +296,21 @@ async def test_ib_applications_are_their_applicants_and_ib_staffs(schema, runtim
     # and myIbApplications without.
     for viewer, shown in ((staff(employee, "ib.read"), email), (staff(employee, "ib.manage_network"), None),
                           (client(uid), None), (Actor(ActorKind.IB, user_id=uid), None)):
-        got = await run(schema, runtime, viewer, NODE, id=gid)
+        got = await run_as(schema, runtime, viewer, NODE, id=gid)
         assert got.errors is None and got.data["node"] == {
             "__typename": "IbApplication", "id": gid, "databaseId": str(objects["IbApplication"]),
             "applicantEmail": shown}, viewer
     for outsider in (staff(employee, "ib.payouts", "ib.manage_plans", "clients.read"),
                      Actor(ActorKind.IB, user_id=await make_user(session_factory))):
-        hidden = await run(schema, runtime, outsider, NODE, id=gid)
+        hidden = await run_as(schema, runtime, outsider, NODE, id=gid)
         assert hidden.errors is None and hidden.data["node"] is None, outsider
     reject = """mutation($a: ID!) { rejectIbApplication(input: {applicationId: $a, reason: "node"}) {
         application { id } errors { code field } } }"""
-    refused = await run(schema, runtime, staff(employee, "ib.manage_network"), reject,
+    refused = await run_as(schema, runtime, staff(employee, "ib.manage_network"), reject,
                         a=global_id("IbDispute", objects["IbApplication"]))
     assert refused.data["rejectIbApplication"] == {"application": None,
                                                    "errors": [{"code": "INVALID_ID", "field": "applicationId"}]}
-    reached = await run(schema, runtime, staff(employee, "ib.manage_network"), reject, a=gid)
+    reached = await run_as(schema, runtime, staff(employee, "ib.manage_network"), reject, a=gid)
     assert reached.data["rejectIbApplication"]["errors"] == [{"code": "IB_NOT_PENDING", "field": "applicationId"}]
 
 
@@ -331,21 +327,21 @@ async def test_client_documents_are_their_clients_and_kyc_staffs(schema, runtime
 
     # As client(id:).documents (clients.read, desk-scoped) and reviewDocument (kyc.review: back office).
     for viewer in (desk_staff("node-desk"), staff(employee, "kyc.review")):
-        got = await run(schema, runtime, viewer, NODE, id=gid)
+        got = await run_as(schema, runtime, viewer, NODE, id=gid)
         assert got.errors is None and got.data["node"]["databaseId"] == str(doc), viewer
     for outsider in (desk_staff("other-desk"), staff(employee, "clients.read"), staff(employee, "risk.read")):
-        hidden = await run(schema, runtime, outsider, NODE, id=gid)
+        hidden = await run_as(schema, runtime, outsider, NODE, id=gid)
         assert hidden.errors is None and hidden.data["node"] is None, outsider
     review = """mutation($d: ID!) { reviewDocument(documentId: $d, accept: true) {
         document { id status } errors { code field } } }"""
     reviewer = staff(employee, "kyc.review")
     before = await count(session_factory, "audit_events")
     for wrong in (global_id("MyClient", doc), "nope"):
-        refused = await run(schema, runtime, reviewer, review, d=wrong)
+        refused = await run_as(schema, runtime, reviewer, review, d=wrong)
         assert refused.data["reviewDocument"] == {"document": None,
                                                   "errors": [{"code": "INVALID_ID", "field": "documentId"}]}
     assert await count(session_factory, "audit_events") == before
-    done = await run(schema, runtime, reviewer, review, d=gid)
+    done = await run_as(schema, runtime, reviewer, review, d=gid)
     assert done.data["reviewDocument"] == {"document": {"id": gid, "status": "accepted"}, "errors": []}
 
 
@@ -357,10 +353,10 @@ async def test_review_risk_flag_takes_the_global_id(schema, runtime, session_fac
     manager = staff(dealer, "risk.manage_segments")
     before = await count(session_factory, "audit_events")
     for wrong in (global_id("RiskAlertType", flag), "nope"):
-        refused = await run(schema, runtime, manager, review, f=wrong)
+        refused = await run_as(schema, runtime, manager, review, f=wrong)
         assert refused.data["reviewRiskFlag"] == {"flag": None, "errors": [{"code": "INVALID_ID", "field": "id"}]}
     assert await count(session_factory, "audit_events") == before
-    done = await run(schema, runtime, manager, review, f=global_id("RiskFlagType", flag))
+    done = await run_as(schema, runtime, manager, review, f=global_id("RiskFlagType", flag))
     assert done.data["reviewRiskFlag"] == {"flag": {"id": global_id("RiskFlagType", flag), "status": "CONFIRMED"},
                                            "errors": []}
 
@@ -373,11 +369,11 @@ async def test_decide_leverage_change_takes_the_global_id(schema, runtime, sessi
         request { id status } errors { code field } } }"""
     before = await count(session_factory, "audit_events")
     for wrong in (global_id("TradingAccount", request), "nope"):
-        refused = await run(schema, runtime, dealer, decide, i=wrong)
+        refused = await run_as(schema, runtime, dealer, decide, i=wrong)
         assert refused.data["decideLeverageChange"] == {"request": None,
                                                         "errors": [{"code": "INVALID_ID", "field": "id"}]}
     assert await count(session_factory, "audit_events") == before
-    done = await run(schema, runtime, dealer, decide, i=global_id("LeverageRequest", request))
+    done = await run_as(schema, runtime, dealer, decide, i=global_id("LeverageRequest", request))
     assert done.data["decideLeverageChange"] == {"request": {"id": global_id("LeverageRequest", request),
                                                              "status": "rejected"}, "errors": []}
 
@@ -389,11 +385,11 @@ async def test_resolve_ib_dispute_takes_the_global_id(schema, runtime, session_f
         dispute { id status } errors { code field } } }"""
     before = await count(session_factory, "audit_events")
     for wrong in (global_id("IbPayout", dispute), "nope"):
-        refused = await run(schema, runtime, manager, resolve, d=wrong)
+        refused = await run_as(schema, runtime, manager, resolve, d=wrong)
         assert refused.data["resolveIbDispute"] == {"dispute": None,
                                                     "errors": [{"code": "INVALID_ID", "field": "disputeId"}]}
     assert await count(session_factory, "audit_events") == before
-    done = await run(schema, runtime, manager, resolve, d=global_id("IbDispute", dispute))
+    done = await run_as(schema, runtime, manager, resolve, d=global_id("IbDispute", dispute))
     assert done.data["resolveIbDispute"] == {"dispute": {"id": global_id("IbDispute", dispute),
                                                          "status": "rejected"}, "errors": []}
 
@@ -406,13 +402,13 @@ async def test_ib_link_arguments_take_either_links_global_id(schema, runtime, se
     owner = Actor(ActorKind.IB, user_id=ib)
     before = await count(session_factory, "audit_events")
     for wrong in (global_id("IbPayout", link), "nope", "MTIz"):
-        refused = await run(schema, runtime, owner, rename, l=wrong, n="never")
+        refused = await run_as(schema, runtime, owner, rename, l=wrong, n="never")
         assert refused.data["renameMyIbReferralLink"] == {"link": None,
                                                           "errors": [{"code": "INVALID_ID", "field": "linkId"}]}
     assert await count(session_factory, "audit_events") == before
     for name, given in (("a", global_id("IbManagedLink", link)), ("b", global_id("IbReferralLink", link)),
                         ("c", str(link))):
-        done = await run(schema, runtime, owner, rename, l=given, n=name)
+        done = await run_as(schema, runtime, owner, rename, l=given, n=name)
         assert done.data["renameMyIbReferralLink"] == {"link": {"id": global_id("IbManagedLink", link),
                                                                 "databaseId": str(link), "name": name},
                                                        "errors": []}
@@ -420,19 +416,19 @@ async def test_ib_link_arguments_take_either_links_global_id(schema, runtime, se
 
 async def test_ids_from_fields_are_global_and_fetch_the_same_object(schema, runtime, world) -> None:
     uid, objects = world
-    listed = await run(schema, runtime, client(uid), "{ myWallets { id databaseId } myTradingAccounts { nodes { id } } }")
+    listed = await run_as(schema, runtime, client(uid), "{ myWallets { id databaseId } myTradingAccounts { nodes { id } } }")
     assert listed.errors is None
     wallet = listed.data["myWallets"][0]
     assert wallet == {"id": global_id("Wallet", objects["Wallet"]), "databaseId": str(objects["Wallet"])}
     assert listed.data["myTradingAccounts"]["nodes"] == [{"id": global_id("TradingAccount", objects["TradingAccount"])}]
     # Arguments take the global id, and the bare database id until 2027-06-30.
     for account in (global_id("TradingAccount", objects["TradingAccount"]), str(objects["TradingAccount"])):
-        got = await run(schema, runtime, client(uid), "query($a: ID!) { tradingAccount(id: $a) { login } }", a=account)
+        got = await run_as(schema, runtime, client(uid), "query($a: ID!) { tradingAccount(id: $a) { login } }", a=account)
         assert got.errors is None and got.data["tradingAccount"]["login"] > 0
     for payment in (global_id("Payment", objects["Payment"]), str(objects["Payment"])):
-        got = await run(schema, runtime, client(uid), "query($p: ID!) { payment(id: $p) { id } }", p=payment)
+        got = await run_as(schema, runtime, client(uid), "query($p: ID!) { payment(id: $p) { id } }", p=payment)
         assert got.errors is None and got.data["payment"]["id"] == global_id("Payment", objects["Payment"])
-    wrong = await run(schema, runtime, client(uid), "query($p: ID!) { payment(id: $p) { id } }",
+    wrong = await run_as(schema, runtime, client(uid), "query($p: ID!) { payment(id: $p) { id } }",
                       p=global_id("Wallet", objects["Wallet"]))
     assert wrong.data is None and wrong.errors[0].original_error.code == "INVALID_ID"
 
@@ -443,18 +439,18 @@ async def test_other_clients_and_staff_without_permission_get_null(schema, runti
     support = await make_user(session_factory, is_staff=True)
     ids = [global_id(t, k) for t, k in objects.items()]
     for outsider in (client(other), staff(support, "clients.read"), staff(support)):
-        got = await run(schema, runtime, outsider, NODES, ids=ids)
+        got = await run_as(schema, runtime, outsider, NODES, ids=ids)
         assert got.errors is None and got.data["nodes"] == [None] * len(ids), got.data
-        one = await run(schema, runtime, outsider, NODE, id=ids[0])
+        one = await run_as(schema, runtime, outsider, NODE, id=ids[0])
         assert one.errors is None and one.data["node"] is None
     # Back-office staff with the type's own read permission see what that type's field shows them.
     finance = staff(support, "payments.read", "trading.read", "payments.manage")
-    got = await run(schema, runtime, finance, NODES, ids=ids)
+    got = await run_as(schema, runtime, finance, NODES, ids=ids)
     seen = {n["__typename"] for n in got.data["nodes"] if n is not None}
     assert seen == {"Payment", "Dispute", "TradingAccount"}  # wallets: only their owner
-    dealer = await run(schema, runtime, staff(support, "trading.manage"), NODES, ids=ids)
+    dealer = await run_as(schema, runtime, staff(support, "trading.manage"), NODES, ids=ids)
     assert {n["__typename"] for n in dealer.data["nodes"] if n is not None} == {"LeverageRequest"}
-    missing = await run(schema, runtime, finance, NODE, id=global_id("Payment", 10**15))
+    missing = await run_as(schema, runtime, finance, NODE, id=global_id("Payment", 10**15))
     assert missing.errors is None and missing.data["node"] is None
 
 
@@ -462,14 +458,14 @@ async def test_invalid_ids_are_typed_errors_and_change_nothing(schema, runtime, 
     uid, objects = world
     before = await count(session_factory, "audit_events")
     for bad in ("nope", str(objects["Wallet"]), to_base64("Nope", 1), to_base64("Wallet", "1; DROP")):
-        got = await run(schema, runtime, client(uid), NODE, id=bad)
+        got = await run_as(schema, runtime, client(uid), NODE, id=bad)
         assert got.data == {"node": None} and got.errors[0].extensions["code"] == "INVALID_ID", bad
-    too_many = await run(schema, runtime, client(uid), NODES, ids=[global_id("Wallet", 1)] * (MAX_NODES + 1))
+    too_many = await run_as(schema, runtime, client(uid), NODES, ids=[global_id("Wallet", 1)] * (MAX_NODES + 1))
     assert too_many.data is None and too_many.errors[0].extensions["code"] == "TOO_MANY_IDS"
-    mixed = await run(schema, runtime, client(uid), NODES, ids=[global_id("Wallet", objects["Wallet"]), "nope"])
+    mixed = await run_as(schema, runtime, client(uid), NODES, ids=[global_id("Wallet", objects["Wallet"]), "nope"])
     assert mixed.data is None and mixed.errors[0].extensions["code"] == "INVALID_ID"
     # A mutation's id argument: a payload error, nothing written.
-    refused = await run(schema, runtime, client(uid), """mutation($i: TransferToTradingAccountInput!) {
+    refused = await run_as(schema, runtime, client(uid), """mutation($i: TransferToTradingAccountInput!) {
         transferToTradingAccount(input: $i) { transfer { id } errors { code field } } }""",
                         i={"walletId": global_id("Payment", 1), "amount": "1",
                            "tradingAccountId": global_id("TradingAccount", objects["TradingAccount"]),
@@ -499,9 +495,9 @@ async def test_nodes_load_one_statement_per_type(schema, runtime, session_factor
     ids = [global_id(t, k) for objects in made for t, k in objects.items()]
     ids.append(global_id("Payment", 10**15))  # absent: still in the same statement
     with statements(runtime) as few:
-        one_each = await run(schema, runtime, client(uid), NODES, ids=ids[:len(made[0])])
+        one_each = await run_as(schema, runtime, client(uid), NODES, ids=ids[:len(made[0])])
     with statements(runtime) as many:
-        got = await run(schema, runtime, client(uid), NODES, ids=ids)
+        got = await run_as(schema, runtime, client(uid), NODES, ids=ids)
     assert one_each.errors is None and got.errors is None
     assert [n["id"] if n else None for n in got.data["nodes"]] == [*ids[:-1], None]
     # 4 objects of each type (one shared EUR wallet), the same statements as one of each: one per type.
@@ -517,12 +513,12 @@ async def test_other_contexts_take_a_clients_and_an_accounts_global_id(schema, r
     by_account = "query($a: ID!) { riskAccountLinks(accountId: $a) { totalCount } }"
     for client_id in (global_id("ClientSummary", objects["MyClient"]), global_id("MyClient", objects["MyClient"]),
                       str(objects["MyClient"])):
-        got = await run(schema, runtime, risk, by_client, c=client_id)
+        got = await run_as(schema, runtime, risk, by_client, c=client_id)
         assert got.errors is None, got.errors
     for account_id in (global_id("TradingAccount", objects["TradingAccount"]), str(objects["TradingAccount"])):
-        got = await run(schema, runtime, risk, by_account, a=account_id)
+        got = await run_as(schema, runtime, risk, by_account, a=account_id)
         assert got.errors is None, got.errors
-    wrong = await run(schema, runtime, risk, by_client, c=global_id("Wallet", objects["Wallet"]))
+    wrong = await run_as(schema, runtime, risk, by_client, c=global_id("Wallet", objects["Wallet"]))
     assert wrong.errors is not None and wrong.errors[0].original_error.code == "RISK_CLIENT_NOT_FOUND"
-    wrong = await run(schema, runtime, risk, by_account, a=global_id("ClientSummary", objects["MyClient"]))
+    wrong = await run_as(schema, runtime, risk, by_account, a=global_id("ClientSummary", objects["MyClient"]))
     assert wrong.errors is not None and wrong.errors[0].original_error.code == "RISK_ACCOUNT_NOT_FOUND"

@@ -12,10 +12,10 @@ from strawberry.tools import merge_types
 
 from domain.shared.actor import Actor, ActorKind
 from domain.trading.puller import pull_server
-from schema.context import Context
 from schema.errors import should_mask
 from schema.trading.resolvers import QUERIES
 from tests.conftest import unique
+from tests.graphql_exec import run_as
 
 DEALS = """query($id: ID!, $after: String, $symbol: String) {
   deals(accountId: $id, first: 7, after: $after, filter: {symbol: $symbol}) {
@@ -31,10 +31,6 @@ def schema() -> strawberry.Schema:
         query=merge_types("Query", QUERIES), extensions=[MaskErrors(should_mask_error=should_mask)],  # type: ignore[list-item]
     )
 
-
-async def _run(schema: strawberry.Schema, runtime: Any, actor: Actor, query: str, **variables: Any) -> Any:
-    ctx = Context(services=runtime.services, request=None, response=None, request_id="t", actor=actor)  # type: ignore[arg-type]
-    return await schema.execute(query, variable_values=variables, context_value=ctx)
 
 
 async def _user(session_factory: Any) -> int:
@@ -66,7 +62,7 @@ async def test_owner_pages_through_deals_and_others_see_nothing(
     seen: list[int] = []
     after = None
     while True:
-        result = await _run(schema, runtime, client, DEALS, id=str(account_id), after=after)
+        result = await run_as(schema, runtime, client, DEALS, id=str(account_id), after=after)
         assert result.errors is None, result.errors
         conn = result.data["deals"]
         seen += [int(e["node"]["dealId"]) for e in conn["edges"]]
@@ -77,21 +73,21 @@ async def test_owner_pages_through_deals_and_others_see_nothing(
 
     # another client, and staff without trading.read, get "not found" and no data
     for stranger in (Actor(ActorKind.CLIENT, user_id=other), Actor(ActorKind.STAFF, user_id=other)):
-        refused = await _run(schema, runtime, stranger, DEALS, id=str(account_id))
+        refused = await run_as(schema, runtime, stranger, DEALS, id=str(account_id))
         assert refused.data is None
         assert refused.errors[0].extensions == {"code": "NOT_FOUND"}
-    missing = await _run(schema, runtime, client, DEALS, id="987654321")
+    missing = await run_as(schema, runtime, client, DEALS, id="987654321")
     assert missing.errors[0].extensions == {"code": "NOT_FOUND"}
 
     # desk staff with trading.read but not on the owner's desk (here: no client record, so no desk) do
     # not; dealing staff (back office: every desk) see it, and positions answer too
     support = Actor(ActorKind.STAFF, user_id=other, permissions=frozenset({"trading.read"}), desk="emea")
-    assert (await _run(schema, runtime, support, DEALS, id=str(account_id))).errors[0].extensions == {
+    assert (await run_as(schema, runtime, support, DEALS, id=str(account_id))).errors[0].extensions == {
         "code": "NOT_FOUND"}
     staff = Actor(ActorKind.STAFF, user_id=other, permissions=frozenset({"trading.read", "trading.manage"}))
-    ok = await _run(schema, runtime, staff, DEALS, id=str(account_id))
+    ok = await run_as(schema, runtime, staff, DEALS, id=str(account_id))
     assert ok.errors is None and len(ok.data["deals"]["edges"]) == 7
-    pos = await _run(schema, runtime, client, "query($id: ID!) { positions(accountId: $id) { nodes { positionId volume } } }",
+    pos = await run_as(schema, runtime, client, "query($id: ID!) { positions(accountId: $id) { nodes { positionId volume } } }",
                      id=str(account_id))
     assert pos.errors is None
 
@@ -102,10 +98,10 @@ async def test_staff_queries_require_trading_read(
     await pull_server(session_factory, server_id, platform)
     query = ("query($s: ID!) { tradingServers { id name lastError lagSeconds } "
              "instruments(serverId: $s) { symbol assetClass } ingestionErrors(first: 5) { edges { node { kind } } } }")
-    refused = await _run(schema, runtime, Actor(ActorKind.STAFF, user_id=1), query, s=str(server_id))
+    refused = await run_as(schema, runtime, Actor(ActorKind.STAFF, user_id=1), query, s=str(server_id))
     assert refused.data is None and refused.errors[0].extensions == {"code": "FORBIDDEN"}
     staff = Actor(ActorKind.STAFF, user_id=1, permissions=frozenset({"trading.read"}))
-    ok = await _run(schema, runtime, staff, query, s=str(server_id))
+    ok = await run_as(schema, runtime, staff, query, s=str(server_id))
     assert ok.errors is None
     assert str(server_id) in [s["id"] for s in ok.data["tradingServers"]]
     assert {"symbol": "EURUSD", "assetClass": "forex"} in ok.data["instruments"]

@@ -16,9 +16,9 @@ from domain.shared.actor import Actor, ActorKind
 from domain.trading.directory import refresh_platforms
 from domain.trading.models import TradingServer
 from domain.trading.servers import ServerConfig, platform_for, upsert_server
-from schema.context import Context
 from schema.trading.resolvers import MUTATIONS, QUERIES
 from tests.conftest import unique
+from tests.graphql_exec import run_as
 from tests.platforms.conftest import SimServer
 
 UPSERT = """mutation($i: TradingServerInput!) { upsertTradingServer(input: $i) {
@@ -29,10 +29,6 @@ UPSERT = """mutation($i: TradingServerInput!) { upsertTradingServer(input: $i) {
 def schema() -> strawberry.Schema:
     return strawberry.Schema(query=merge_types("Query", QUERIES), mutation=merge_types("Mutation", MUTATIONS))
 
-
-async def _run(schema: strawberry.Schema, runtime: Any, actor: Actor, query: str, **variables: Any) -> Any:
-    ctx = Context(services=runtime.services, request=None, response=None, request_id="t", actor=actor)  # type: ignore[arg-type]
-    return await schema.execute(query, variable_values=variables, context_value=ctx)
 
 
 async def _count(session_factory: Any, query: str, **params: Any) -> int:
@@ -50,23 +46,23 @@ def test_mt5_registers_itself_and_unknown_names_are_typed() -> None:
 
 async def test_staff_list_platforms_and_unknown_platform_is_refused(schema, runtime, session_factory, trading_sim: SimServer):
     staff = Actor(ActorKind.STAFF, user_id=None, permissions=frozenset({"trading.manage", "trading.read"}))
-    listed = await _run(schema, runtime, staff, "{ tradingPlatforms }")
+    listed = await run_as(schema, runtime, staff, "{ tradingPlatforms }")
     assert listed.errors is None and "mt5" in listed.data["tradingPlatforms"]
     name = unique("plat-srv")
     good = {"name": name, "baseUrl": trading_sim.base_url, "managerLogin": 1000, "password": trading_sim.password}
     audits = await _count(session_factory, "SELECT count(*) FROM audit_events")
     for bad in ("ctrader", "", "MT5"):
-        refused = await _run(schema, runtime, staff, UPSERT, i={**good, "platform": bad})
+        refused = await run_as(schema, runtime, staff, UPSERT, i={**good, "platform": bad})
         assert refused.errors is None, refused.errors
         assert refused.data["upsertTradingServer"] == {"tradingServer": None, "errors": [
             {"code": "TRADING_UNKNOWN_PLATFORM", "field": "platform"}]}
     assert await _count(session_factory, "SELECT count(*) FROM trading_servers WHERE name = :n", n=name) == 0
     assert await _count(session_factory, "SELECT count(*) FROM audit_events") == audits
-    made = await _run(schema, runtime, staff, UPSERT, i={**good, "platform": "mt5"})
+    made = await run_as(schema, runtime, staff, UPSERT, i={**good, "platform": "mt5"})
     assert made.data["upsertTradingServer"]["errors"] == []
     async with session_factory() as s:
         assert await s.scalar(text("SELECT platform FROM trading_servers WHERE name = :n"), {"n": name}) == "mt5"
-    off = await _run(schema, runtime, staff, "mutation($id: ID!) { setTradingServerEnabled(id: $id, enabled: false) "
+    off = await run_as(schema, runtime, staff, "mutation($id: ID!) { setTradingServerEnabled(id: $id, enabled: false) "
                      "{ errors { code } } }", id=made.data["upsertTradingServer"]["tradingServer"]["id"])
     assert off.data["setTradingServerEnabled"]["errors"] == []
 
