@@ -463,13 +463,15 @@ class MeteredGraphQLView(GraphQLView):
         metrics = self._metrics.get(label)
         if metrics is None:
             metrics = self._metrics[label] = _OperationMetrics(label)
+        context = kwargs.get("context")
+        if isinstance(context, Context):
+            context.operation_scoped = True
         try:
             result = await super().execute_single(*args, **kwargs)
         except Exception:
             metrics.rejected.inc()
             raise
         finally:
-            context = kwargs.get("context")
             if isinstance(context, Context):
                 await context.release_reads()
         metrics.latency.observe(time.perf_counter() - started)

@@ -41,6 +41,10 @@ class Context:
     request_id: str
     actor: Actor = ANONYMOUS
     is_websocket: bool = False
+    # Set by the view around one plain HTTP operation, which it ends with `release_reads`: only then do
+    # reads share one connection and loaders cache. A socket's or a streamed (SSE) operation's context
+    # outlives any one result, so there every read has its own session and nothing is cached.
+    operation_scoped: bool = False
     _loaders: Loaders | None = field(default=None, repr=False)
     # Set on WebSocket connections by connection_init; validated again for every operation.
     connection_params: dict[str, Any] = field(default_factory=dict)
@@ -61,7 +65,7 @@ class Context:
     def loaders(self) -> Loaders:
         from schema.loaders import Loaders
 
-        if self.is_websocket:
+        if not self.operation_scoped:
             return Loaders(self.services.session_factory, cache=False)
         if self._loaders is None:
             self._loaders = Loaders(self.read, cache=True)
@@ -87,9 +91,9 @@ class Context:
         of several top-level fields checks out one pooled connection, not one per field. Its users
         take turns (never two statements at once on it); the view releases it when the operation
         ends (`release_reads`). Never await a dataloader inside: its batch may wait for this turn.
-        A socket's context lives for the connection, so there every read has a session of its own."""
+        Outside one plain HTTP operation (`operation_scoped`) every read has a session of its own."""
         factory = self.services.session_factory
-        if self.is_websocket:
+        if not self.operation_scoped:
             async with factory() as session:
                 yield session
             return
