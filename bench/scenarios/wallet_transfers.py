@@ -15,9 +15,10 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ class Phase:
     latencies: list[float]
     seconds: float
     errors: int = 0
+    codes: Counter[str] = field(default_factory=Counter)  # what the failed requests answered
 
 
 def find_pgbench() -> str | None:
@@ -158,7 +160,9 @@ def summary(phases: list[Phase]) -> dict[str, Any]:
     done = sum(p.done for p in phases)
     seconds = sum(p.seconds for p in phases)
     latencies = sorted(t for p in phases for t in p.latencies)
+    codes: Counter[str] = sum((p.codes for p in phases), Counter())
     return {"tps": round(done / seconds, 1), "transactions": done, "errors": sum(p.errors for p in phases),
+            **({"error_codes": dict(codes)} if codes else {}),
             "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2) if latencies else None,
             "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2) if latencies else None}
 
@@ -225,6 +229,7 @@ async def graphql_exchange(db_url: str, redis_url: str,
         accept_query = "mutation($i: ExchangeInput!) { exchange(input: $i) { exchange { bought } errors { code } } }"
         pending: dict[int, str] = {}  # worker -> the quote it accepts next
         accepted = [0]
+        codes: Counter[str] = Counter()
 
         def request(index: int) -> bytes:
             """Each client quotes, then accepts that quote: two requests per exchange."""
@@ -248,17 +253,25 @@ async def graphql_exchange(db_url: str, redis_url: str,
         def ok(body: bytes) -> bool:
             reply = orjson.loads(body)
             if reply.get("errors"):
+                codes.update(str(e.get("extensions", {}).get("code", "request error")) for e in reply["errors"])
                 return False
             payload = reply["data"].get("quoteExchange") or reply["data"].get("exchange")
+            codes.update(e["code"] for e in payload["errors"])
             return not payload["errors"]
 
         async def measure(seconds: float) -> Phase:
             # The raw-stream load generator: httpx would cost the client more CPU than the server spends.
             # A phase's `done` counts completed exchanges (quote + accept), its latencies each request.
             accepted[0] = 0
+            codes.clear()
+            # A phase starts every client with a fresh quote. A quote left over from the previous phase is
+            # older than the quote's life (30 s) by now, since the other parts ran in between: accepting it
+            # was FX_QUOTE_EXPIRED, the 15-18 failed requests per run a client that accepts within seconds
+            # of quoting never sees.
+            pending.clear()
             result = await run_load("127.0.0.1", port, request, concurrency=CONCURRENCY, seconds=seconds, ok=ok,
                                     seen=seen, warmup=0.0)
-            return Phase(accepted[0], list(result.latencies), result.seconds, result.errors)
+            return Phase(accepted[0], list(result.latencies), result.seconds, result.errors, Counter(codes))
 
         # Warm-up, not measured: each pooled connection prepares the statements and plans them on
         # its first executions (PostgreSQL settles on a generic plan after five), some 64 x 5 runs.
