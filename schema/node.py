@@ -33,6 +33,14 @@ RAW_ID_NOTE = (f"A global id (`Node.id`); a bare database id is still accepted b
                f"(removal {RAW_ID_REMOVAL}).")
 
 DATABASE_ID_DOC = "The bare database id, for clients that keyed this object by it before global ids."
+
+
+def bare_id_deprecation(use: str) -> str:
+    """The deprecation reason of a field that carries another object's bare database id, kept beside `use`
+    (the field carrying its global id) until bare ids go."""
+    return f"A bare database id: use `{use}` (a global id). Removal on {RAW_ID_REMOVAL}."
+
+
 # An id argument in transition: a global id, or (deprecated) the bare database id.
 AnyId = Annotated[strawberry.ID, strawberry.argument(description=RAW_ID_NOTE)]
 
@@ -82,6 +90,7 @@ def key_of(value: object, *types: str, field: str = "id", raw: bool = True) -> i
 REFERENCED_TYPES: dict[str, tuple[str, ...]] = {
     "clientId": ("Client360", "ClientSummary", "MyClient"),
     "accountId": ("TradingAccount",),
+    "serverId": ("TradingServer",),
 }
 
 

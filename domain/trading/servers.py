@@ -7,6 +7,7 @@ status; the scheduler skips it until then, so one broken server never delays the
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -156,7 +157,8 @@ async def server_status(session: AsyncSession, server_id: int) -> ServerStatus:
     return found[0]
 
 
-async def server_statuses(session: AsyncSession, *, server_id: int | None = None) -> list[ServerStatus]:
+async def server_statuses(session: AsyncSession, *, server_id: int | None = None,
+                          server_ids: Sequence[int] | None = None) -> list[ServerStatus]:
     query = (
         select(TradingServer, IngestionCursor.time_ms)
         .outerjoin(IngestionCursor, IngestionCursor.server_id == TradingServer.id)
@@ -164,6 +166,8 @@ async def server_statuses(session: AsyncSession, *, server_id: int | None = None
     )
     if server_id is not None:
         query = query.where(TradingServer.id == server_id)
+    if server_ids is not None:
+        query = query.where(TradingServer.id.in_(list(server_ids)))
     rows = (await session.execute(query)).all()
     now = utcnow()
     return [

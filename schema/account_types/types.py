@@ -9,6 +9,7 @@ from domain.clients.errors import InvalidConfiguration
 from domain.clients.models import AccountType as AccountTypeRow
 from domain.shared.money import at_scale
 from schema.errors import UserError
+from schema.node import bare_id_deprecation, global_id, referenced_key
 from schema.scalars import Money
 
 
@@ -24,7 +25,11 @@ class AccountTypeOffer:
     min_deposit: str = strawberry.field(description="In the account's currency (0: none).")
     enabled: bool
     server_id: strawberry.ID | None = strawberry.field(description="Staff: the server used where no jurisdiction "
-                                                                   "mapping exists (null for clients).")
+                                                                   "mapping exists (null for clients).",
+                                                       deprecation_reason=bare_id_deprecation("tradingServerId"))
+    trading_server_id: strawberry.ID | None = strawberry.field(
+        description="Staff: the TradingServer's global id, used where no jurisdiction mapping exists "
+                    "(null for clients).")
     group_name: str | None
 
     @classmethod
@@ -34,6 +39,8 @@ class AccountTypeOffer:
                    min_deposit=str(at_scale(Decimal(r.min_deposit), r.currencies[0])) if r.currencies else "0",
                    enabled=r.enabled,
                    server_id=strawberry.ID(str(r.server_id)) if staff and r.server_id is not None else None,
+                   trading_server_id=global_id("TradingServer", r.server_id)
+                   if staff and r.server_id is not None else None,
                    group_name=r.group_name if staff else None)
 
 
@@ -53,9 +60,7 @@ class AccountTypeInput:
     def spec(self) -> AccountTypeSpec:
         server = None
         if self.server_id is not None:
-            if not str(self.server_id).isdigit() or len(str(self.server_id)) > 18:
-                raise InvalidConfiguration("no such trading server", field="serverId")
-            server = int(self.server_id)
+            server = referenced_key(self.server_id, InvalidConfiguration, "serverId")
         return AccountTypeSpec(code=self.code, name=self.name, currencies=list(self.currencies), pricing=self.pricing,
                                server_id=server, group_name=self.group_name, default_leverage=self.default_leverage,
                                max_leverage=self.max_leverage, live=self.live,

@@ -578,7 +578,8 @@ class ClientMutations:
         async def txn(session: AsyncSession) -> ConfigPayload:
             await config.set_group_mapping(session, ctx.actor, jurisdiction=jurisdiction, account_type=account_type,
                                            currency=currency, book=book, risk_category=risk_category,
-                                           server_id=parse_id(str(server_id), "serverId"), group_name=group_name)
+                                           server_id=referenced_key(server_id, ClientNotFound, "serverId"),
+                                           group_name=group_name)
             return ConfigPayload(ok=True)
 
         return await _mutate(ctx, txn, lambda e: ConfigPayload(errors=e))

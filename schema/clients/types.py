@@ -31,7 +31,7 @@ from schema.context import Context
 from schema.errors import UserError
 from schema.ledger.types import Wallet
 from schema.loaders import register_loader
-from schema.node import DATABASE_ID_DOC, Node, global_id
+from schema.node import DATABASE_ID_DOC, Node, bare_id_deprecation, global_id
 from schema.pagination import Connection, page_request, to_connection
 from schema.payments.types import Payment, PaymentDirection, PaymentStatus
 from schema.permissions import Requires
@@ -536,7 +536,8 @@ class KycVerificationPayload:
 @strawberry.type
 class LeverageRequest(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
-    account_id: strawberry.ID
+    account_id: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingAccountId"))
+    trading_account_id: strawberry.ID = strawberry.field(description="The TradingAccount's global id.")
     from_leverage: int
     to_leverage: int
     cap: int | None
@@ -550,6 +551,7 @@ class LeverageRequest(Node):
     def from_row(cls, r: m.LeverageRequest) -> LeverageRequest:
         return cls(id=global_id("LeverageRequest", r.id), database_id=strawberry.ID(str(r.id)),
                    account_id=strawberry.ID(str(r.trading_account_id)),
+                   trading_account_id=global_id("TradingAccount", r.trading_account_id),
                    from_leverage=r.from_leverage, to_leverage=r.to_leverage, cap=r.cap, status=r.status,
                    auto_approved=r.auto_approved, reason=r.reason, created_at=r.created_at, applied_at=r.applied_at)
 

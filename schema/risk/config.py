@@ -23,7 +23,7 @@ from domain.risk.errors import (
 from domain.shared.errors import DomainError
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
-from schema.node import referenced_key
+from schema.node import bare_id_deprecation, global_id, referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.risk.types import Book, RiskLimitType, RiskThresholdType
@@ -44,14 +44,16 @@ def _id(value: strawberry.ID | str, error: type[DomainError], field: str) -> int
 @strawberry.type(description="A trading-server group and the book it routes: A (100 % to the liquidity provider), "
                              "B (0 %) or HYBRID (aBookPercent to the LP, the rest kept).")
 class RiskGroupBookType:
-    server_id: strawberry.ID
+    server_id: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingServerId"))
+    trading_server_id: strawberry.ID = strawberry.field(description="The TradingServer's global id.")
     group: str
     book: Book
     a_book_percent: Decimal
 
     @classmethod
     def of(cls, g: segmentation.GroupBook) -> RiskGroupBookType:
-        return cls(server_id=strawberry.ID(str(g.server_id)), group=g.group, book=Book(g.book),
+        return cls(server_id=strawberry.ID(str(g.server_id)), trading_server_id=global_id("TradingServer", g.server_id),
+                   group=g.group, book=Book(g.book),
                    a_book_percent=g.a_book_pct)
 
 

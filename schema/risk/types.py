@@ -19,7 +19,7 @@ from domain.risk.segmentation import Rule
 from domain.risk.whatif import WhatIfLine, WhatIfReport
 from domain.shared.money import at_scale
 from schema.clients.ids import client_id_of, user_id_of
-from schema.node import DATABASE_ID_DOC, Node, global_id
+from schema.node import DATABASE_ID_DOC, Node, bare_id_deprecation, global_id, optional_global_id
 from schema.scalars import Money
 
 ExposureDimension = strawberry.enum(Dimension, name="ExposureDimension")
@@ -107,9 +107,11 @@ class FlagStatus(enum.Enum):
 
 @strawberry.type(description="An account's net position in one symbol.")
 class TopClientType:
-    account_id: strawberry.ID | None
+    account_id: strawberry.ID | None = strawberry.field(deprecation_reason=bare_id_deprecation("tradingAccountId"))
+    trading_account_id: strawberry.ID | None = strawberry.field(description="The TradingAccount's global id.")
     client_user_id: strawberry.ID | None
-    server_id: strawberry.ID
+    server_id: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingServerId"))
+    trading_server_id: strawberry.ID = strawberry.field(description="The TradingServer's global id.")
     login: int
     net_lots: Decimal
     positions: int
@@ -120,8 +122,9 @@ class TopClientType:
 
     @classmethod
     def of(cls, t: TopClient) -> TopClientType:
-        return cls(account_id=_id(t.account_id), client_user_id=_id(t.user_id),
-                   server_id=strawberry.ID(str(t.server_id)),
+        return cls(account_id=_id(t.account_id), trading_account_id=optional_global_id("TradingAccount", t.account_id),
+                   client_user_id=_id(t.user_id), server_id=strawberry.ID(str(t.server_id)),
+                   trading_server_id=global_id("TradingServer", t.server_id),
                    login=t.login, net_lots=t.net_lots, positions=t.positions)  # fmt: skip
 
 
@@ -177,8 +180,10 @@ class ClientMetricsType:
 @strawberry.type(description="A toxic-flow flag with the evidence that raised it.")
 class RiskFlagType(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
-    account_id: strawberry.ID
-    server_id: strawberry.ID
+    account_id: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingAccountId"))
+    trading_account_id: strawberry.ID = strawberry.field(description="The TradingAccount's global id.")
+    server_id: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingServerId"))
+    trading_server_id: strawberry.ID = strawberry.field(description="The TradingServer's global id.")
     login: int
     client_user_id: strawberry.ID | None
     detector: str
@@ -197,7 +202,9 @@ class RiskFlagType(Node):
     def of(cls, f: Flag) -> RiskFlagType:
         return cls(id=global_id("RiskFlagType", f.id), database_id=strawberry.ID(str(f.id)),
                    account_id=strawberry.ID(str(f.account_id)),
-                   server_id=strawberry.ID(str(f.server_id)), login=f.login, client_user_id=_id(f.user_id),
+                   trading_account_id=global_id("TradingAccount", f.account_id),
+                   server_id=strawberry.ID(str(f.server_id)), trading_server_id=global_id("TradingServer", f.server_id),
+                   login=f.login, client_user_id=_id(f.user_id),
                    detector=f.detector, status=FlagStatus(f.status), score=f.score,
                    evidence=cast(JSON, as_json(f.evidence)), created_at=f.created_at, updated_at=f.updated_at,
                    review_note=f.review_note)  # fmt: skip
@@ -206,8 +213,10 @@ class RiskFlagType(Node):
 @strawberry.type(description="A segment assignment: the book an account is routed to, why, and its sync state.")
 class SegmentAssignmentType:
     id: strawberry.ID
-    account_id: strawberry.ID
-    server_id: strawberry.ID
+    account_id: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingAccountId"))
+    trading_account_id: strawberry.ID = strawberry.field(description="The TradingAccount's global id.")
+    server_id: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingServerId"))
+    trading_server_id: strawberry.ID = strawberry.field(description="The TradingServer's global id.")
     login: int
     client_id: strawberry.ID | None
     book: Book
@@ -228,7 +237,9 @@ class SegmentAssignmentType:
     @classmethod
     def of(cls, a: AssignmentRow) -> SegmentAssignmentType:
         return cls(id=strawberry.ID(str(a.id)), account_id=strawberry.ID(str(a.account_id)),
-                   server_id=strawberry.ID(str(a.server_id)), login=a.login, client_id=_id(a.client_id),
+                   trading_account_id=global_id("TradingAccount", a.account_id),
+                   server_id=strawberry.ID(str(a.server_id)), trading_server_id=global_id("TradingServer", a.server_id),
+                   login=a.login, client_id=_id(a.client_id),
                    book=Book(a.book), a_book_percent=a.a_book_pct, source=a.source, rule_id=_id(a.rule_id),
                    reason=a.reason, evidence=cast(JSON, as_json(a.evidence)), effective_at=a.effective_at,
                    target_group=a.target_group, sync_status=a.sync_status, sync_error=a.sync_error)  # fmt: skip

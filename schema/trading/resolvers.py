@@ -17,15 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.platforms import registry as platform_registry
+from domain.shared.actor import ActorKind
 from domain.shared.errors import NotFound
 from domain.shared.pagination import decode_id_cursor
 from domain.trading import admin, instruments, positions, queries, servers
 from domain.trading.directory import refresh_platforms
-from domain.trading.errors import IngestionErrorNotFound, TradingAccountNotFound, TradingServerNotFound
+from domain.trading.errors import TradingAccountNotFound
 from domain.trading.models import IngestionError, TradingAccount
 from schema.context import Context
 from schema.errors import PublicError, declares_errors, payload_or_errors
-from schema.node import AnyId, node_type, query_key
+from schema.node import AnyId, key_of, node_type, query_key
 from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 from schema.trading.types import (
@@ -44,11 +45,28 @@ from schema.trading.types import (
 log = logging.getLogger(__name__)
 
 
-def _id(value: strawberry.ID, exc: type[NotFound]) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise exc("not found", field="id") from None
+def _reads_trading(ctx: Context) -> bool:
+    return ctx.actor.kind is ActorKind.STAFF and ctx.actor.has("trading.read")
+
+
+@node_type("TradingServer")
+async def _server_nodes(ctx: Context, keys: Sequence[int]) -> list[TradingServer | None]:
+    """As tradingServers: staff with trading.read."""
+    if not _reads_trading(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = {s.id: s for s in await servers.server_statuses(session, server_ids=keys)}
+    return [TradingServer.from_status(s) if (s := found.get(k)) else None for k in keys]
+
+
+@node_type("IngestionError")
+async def _ingestion_error_nodes(ctx: Context, keys: Sequence[int]) -> list[IngestionErrorType | None]:
+    """As ingestionErrors (staff with trading.read), resolved ones too (resolveIngestionError returns them)."""
+    if not _reads_trading(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = {e.id: e for e in await session.scalars(select(IngestionError).where(IngestionError.id.in_(keys)))}
+    return [IngestionErrorType.from_row(e) if (e := found.get(k)) else None for k in keys]
 
 
 @node_type("TradingAccount")
@@ -104,8 +122,8 @@ class TradingQueries:
         return to_connection(page, IngestionErrorType.from_row, _error_key)
 
     @strawberry.field(permission_classes=[Requires("trading.read")], description="Symbols a server offers.")
-    async def instruments(self, info: Info[Context, Any], server_id: strawberry.ID) -> list[InstrumentType]:
-        sid = _id(server_id, TradingServerNotFound)
+    async def instruments(self, info: Info[Context, Any], server_id: AnyId) -> list[InstrumentType]:
+        sid = query_key(server_id, "TradingServer", field="serverId")
         async with info.context.session() as session:
             return [InstrumentType.from_row(i) for i in await instruments.list_instruments(session, sid)]
 
@@ -203,16 +221,16 @@ class TradingMutations:
 
         return await payload_or_errors(work, lambda e: TradingServerPayload(errors=e))
 
-    @declares_errors("NOT_FOUND", "TRADING_SERVER_NOT_FOUND", "TRADING_UNKNOWN_PLATFORM")
+    @declares_errors("INVALID_ID", "NOT_FOUND", "TRADING_SERVER_NOT_FOUND", "TRADING_UNKNOWN_PLATFORM")
     @strawberry.mutation(permission_classes=[Requires("trading.manage")],
                          description="Enable or disable a trading server (its deal feed and platform calls).")
     async def set_trading_server_enabled(
-        self, info: Info[Context, Any], id: strawberry.ID, enabled: bool
+        self, info: Info[Context, Any], id: AnyId, enabled: bool
     ) -> TradingServerPayload:
         ctx = info.context
 
         async def work() -> TradingServerPayload:
-            sid = _id(id, TradingServerNotFound)
+            sid = key_of(id, "TradingServer")
 
             async def txn(session: AsyncSession) -> TradingServerPayload:
                 await admin.set_server_enabled(session, ctx.actor, sid, enabled)
@@ -225,18 +243,18 @@ class TradingMutations:
         return await payload_or_errors(work, lambda e: TradingServerPayload(errors=e))
 
     @declares_errors(
-        "NOT_FOUND", "TRADING_INGESTION_ERROR_NOT_FOUND", "TRADING_INGESTION_ERROR_RESOLVED",
+        "INVALID_ID", "NOT_FOUND", "TRADING_INGESTION_ERROR_NOT_FOUND", "TRADING_INGESTION_ERROR_RESOLVED",
         "TRADING_INVALID_SERVER",
     )
     @strawberry.mutation(permission_classes=[Requires("trading.manage")],
                          description="Mark an ingestion error resolved, with a note kept in the audit trail.")
     async def resolve_ingestion_error(
-        self, info: Info[Context, Any], id: strawberry.ID, note: str
+        self, info: Info[Context, Any], id: AnyId, note: str
     ) -> IngestionErrorPayload:
         ctx = info.context
 
         async def work() -> IngestionErrorPayload:
-            eid = _id(id, IngestionErrorNotFound)
+            eid = key_of(id, "IngestionError")
 
             async def txn(session: AsyncSession) -> IngestionErrorPayload:
                 row = await admin.resolve_error(session, ctx.actor, eid, note)

@@ -20,10 +20,11 @@ from domain.trading.positions import average_open_price
 from domain.trading.servers import ServerConfig, ServerStatus
 from schema.errors import UserError
 from schema.loaders import register_loader
-from schema.node import DATABASE_ID_DOC, Node, global_id
+from schema.node import DATABASE_ID_DOC, Node, bare_id_deprecation, global_id
 from schema.scalars import Money
 
 STATE_LOADER = "TradingAccountStateByLoginLoader"
+SERVER_ID_DEPRECATION = bare_id_deprecation("tradingServerId")
 
 
 @register_loader(STATE_LOADER, database=False)
@@ -65,8 +66,8 @@ class TradingAccountStateType:
 
 
 @strawberry.type(description="A trading server (MT5 or the simulator) and the health of its deal feed.")
-class TradingServer:
-    id: strawberry.ID
+class TradingServer(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     name: str
     platform: str
     enabled: bool
@@ -80,7 +81,8 @@ class TradingServer:
     @classmethod
     def from_status(cls, s: ServerStatus) -> TradingServer:
         return cls(
-            id=strawberry.ID(str(s.id)), name=s.name, platform=s.platform, enabled=s.enabled,
+            id=global_id("TradingServer", s.id), database_id=strawberry.ID(str(s.id)), name=s.name,
+            platform=s.platform, enabled=s.enabled,
             last_success_at=s.last_success_at, last_error=s.last_error,
             consecutive_failures=s.consecutive_failures, next_attempt_at=s.next_attempt_at,
             cursor_time=s.cursor_time, lag_seconds=s.lag_seconds,
@@ -90,7 +92,7 @@ class TradingServer:
 @strawberry.type(name="TradingAccount", description="An account (login) on a trading server.")
 class TradingAccountType(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
-    server_id: strawberry.ID
+    server_id: strawberry.ID = strawberry.field(deprecation_reason=SERVER_ID_DEPRECATION)
     login: int
     group: str
     leverage: int
@@ -101,6 +103,10 @@ class TradingAccountType(Node):
     account_type_code: str | None = strawberry.field(
         default=None, description="The account type the client chose when opening it (accountTypes' code); "
                                   "null for accounts not opened through one.")
+
+    @strawberry.field(description="The TradingServer's global id (`TradingServer.id`).")
+    def trading_server_id(self) -> strawberry.ID:
+        return global_id("TradingServer", self.server_id)
 
     async def _live(self, info: Info[Any, Any]) -> LiveState | None:
         return await info.context.loaders.get(STATE_LOADER).load((int(self.server_id), self.login))  # type: ignore[no-any-return]
@@ -184,9 +190,10 @@ class PositionType:
 
 
 @strawberry.type(name="IngestionError", description="A problem met while ingesting deals, awaiting resolution.")
-class IngestionErrorType:
-    id: strawberry.ID
-    server_id: strawberry.ID
+class IngestionErrorType(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
+    server_id: strawberry.ID = strawberry.field(deprecation_reason=SERVER_ID_DEPRECATION)
+    trading_server_id: strawberry.ID = strawberry.field(description="The TradingServer's global id.")
     deal_id: str | None
     kind: str
     detail: str
@@ -196,7 +203,8 @@ class IngestionErrorType:
     @classmethod
     def from_row(cls, e: IngestionError) -> IngestionErrorType:
         return cls(
-            id=strawberry.ID(str(e.id)), server_id=strawberry.ID(str(e.server_id)),
+            id=global_id("IngestionError", e.id), database_id=strawberry.ID(str(e.id)),
+            server_id=strawberry.ID(str(e.server_id)), trading_server_id=global_id("TradingServer", e.server_id),
             deal_id=str(e.deal_id) if e.deal_id is not None else None, kind=e.kind, detail=e.detail,
             created_at=e.created_at, resolved_at=e.resolved_at,
         )  # fmt: skip

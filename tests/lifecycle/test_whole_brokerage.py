@@ -50,7 +50,7 @@ COUNTRY = "CY"  # served, regulated, high risk: the client's approval needs two 
 
 LOGIN = """mutation($i: LoginInput!) { login(input: $i) { accessToken viewer { id isStaff twoFactorEnabled }
   errors { field code message } } }"""
-ACCOUNTS = "{ myTradingAccounts { nodes { id login serverId group currency accountType accountTypeCode } } }"
+ACCOUNTS = "{ myTradingAccounts { nodes { id login tradingServerId group currency accountType accountTypeCode } } }"
 PROFILE = {"firstName": "Anna", "lastName": "Lifecycle", "dateOfBirth": "1985-04-12", "country": COUNTRY,
            "phone": "+357 22 123456", "addressLine": "Makariou 1", "city": "Nicosia", "postalCode": "1065",
            "taxResidencies": [{"country": COUNTRY, "tin": "12345678X"}], "employmentStatus": "employed",
@@ -426,7 +426,7 @@ async def test_07_live_account_of_a_chosen_type_and_currency(world: World) -> No
     [account] = [a for a in accounts if a["login"] == login]
     # The offered type placed it in the group mapped for the client's jurisdiction and risk category.
     assert (account["currency"], account["group"], account["accountType"], account["accountTypeCode"],
-            account["serverId"]) == ("USD", "real\\standard", "real", "standard", world.state["server_id"])
+            account["tradingServerId"]) == ("USD", "real\\standard", "real", "standard", world.state["server_id"])
     world.state["account"] = account
 
 

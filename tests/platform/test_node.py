@@ -43,7 +43,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on IbApplication { databaseId applicantEmail } ... on ClientDocument { databaseId kind }
   ... on RiskAlertType { databaseId measure } ... on RiskFlagType { databaseId detector }
   ... on LeverageRequest { databaseId toLeverage } ... on Transfer { databaseId tradingAccountId }
-  ... on WalletTransaction { databaseId amount } }"""
+  ... on WalletTransaction { databaseId amount }
+  ... on TradingServer { databaseId name } ... on IngestionError { databaseId tradingServerId } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -133,7 +134,8 @@ async def world(session_factory: Any, settings: Any) -> tuple[int, dict[str, int
 # Objects of staff-only types, round-tripped by staff with the type's permission.
 STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Role": "staff.manage",
                "StaffUser": "staff.manage", "ReconciliationRun": "reconciliation.manage",
-               "ReconciliationBreak": "reconciliation.manage", "RiskAlertType": "risk.read", "RiskFlagType": "risk.read"}
+               "ReconciliationBreak": "reconciliation.manage", "RiskAlertType": "risk.read", "RiskFlagType": "risk.read",
+               "TradingServer": "trading.read", "IngestionError": "trading.read"}
 # Objects of IB partner types: their IB (or its token with ib.tree.read) and staff with one of these permissions.
 IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbManagedLink": (),
             "IbDispute": ("ib.read", "ib.manage_plans")}
@@ -144,6 +146,11 @@ ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "A
 
 async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
     async with session_factory() as s, s.begin():
+        server = await upsert_server(s, "node-test-secret", ServerConfig(
+            f"node-{uuid.uuid4().hex[:8]}", "http://127.0.0.1:9", 1000, "pw"))
+        ingestion = await s.scalar(text(
+            "INSERT INTO trading_ingestion_errors (server_id, kind, detail) VALUES (:s, 'unknown_symbol', 'node-test') "
+            "RETURNING id"), {"s": server})
         role = await s.scalar(text("SELECT id FROM roles ORDER BY id LIMIT 1"))
         run = await s.scalar(text(  # a cutoff long before any real run's
             "INSERT INTO reconciliation_runs (cutoff, window_start, status) VALUES "
@@ -163,7 +170,7 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "(:a, 0, 1, 'node-test', 1, '{}') RETURNING id"), {"a": 10**15 + uuid.uuid4().int % 10**12})
     return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
             "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
-            "RiskFlagType": int(flag)}
+            "RiskFlagType": int(flag), "TradingServer": int(server), "IngestionError": int(ingestion)}
 
 
 async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
@@ -522,3 +529,60 @@ async def test_other_contexts_take_a_clients_and_an_accounts_global_id(schema, r
     assert wrong.errors is not None and wrong.errors[0].original_error.code == "RISK_CLIENT_NOT_FOUND"
     wrong = await run_as(schema, runtime, risk, by_account, a=global_id("ClientSummary", objects["MyClient"]))
     assert wrong.errors is not None and wrong.errors[0].original_error.code == "RISK_ACCOUNT_NOT_FOUND"
+
+
+async def test_reference_fields_carry_global_ids(schema, runtime, session_factory, world) -> None:
+    """Fields naming another object carry its global id (the bare one stays, deprecated, until 2027-06-30)."""
+    uid, objects = world
+    account = global_id("TradingAccount", objects["TradingAccount"])
+    got = await run_as(schema, runtime, client(uid), "query($a: ID!) { tradingAccount(id: $a) { serverId tradingServerId } }",
+                       a=account)
+    server = got.data["tradingAccount"]
+    assert server["tradingServerId"] == global_id("TradingServer", int(server["serverId"]))
+    dealer = staff(await make_user(session_factory, is_staff=True), "trading.manage", "trading.read", "risk.read")
+    leverage = await run_as(schema, runtime, dealer, """query($l: ID!) { node(id: $l) {
+        ... on LeverageRequest { accountId tradingAccountId } } }""", l=global_id("LeverageRequest", objects["LeverageRequest"]))
+    assert leverage.errors is None, leverage.errors
+    assert leverage.data["node"]["tradingAccountId"] == account
+    assert leverage.data["node"]["accountId"] == str(objects["TradingAccount"])
+    seen = await run_as(schema, runtime, dealer, "query($s: ID!) { node(id: $s) { ... on TradingServer { id name } } }",
+                        s=server["tradingServerId"])
+    assert seen.errors is None and seen.data["node"]["id"] == server["tradingServerId"]
+    made = await staff_objects(session_factory, dealer.user_id or 0)
+    flag = await run_as(schema, runtime, dealer, """query($f: ID!) { node(id: $f) { ... on RiskFlagType {
+        accountId tradingAccountId serverId tradingServerId } } }""", f=global_id("RiskFlagType", made["RiskFlagType"]))
+    assert flag.errors is None and flag.data["node"]["tradingAccountId"] == global_id(
+        "TradingAccount", int(flag.data["node"]["accountId"]))
+    assert flag.data["node"]["tradingServerId"] == global_id("TradingServer", int(flag.data["node"]["serverId"]))
+
+
+async def test_trading_arguments_take_the_global_id(schema, runtime, session_factory) -> None:
+    employee = await make_user(session_factory, is_staff=True)
+    made = await staff_objects(session_factory, employee)
+    manager = staff(employee, "trading.manage", "trading.read")
+    resolve = """mutation($e: ID!) { resolveIngestionError(id: $e, note: "node") {
+        ingestionError { id resolvedAt } errors { code field } } }"""
+    enable = """mutation($s: ID!) { setTradingServerEnabled(id: $s, enabled: false) {
+        tradingServer { id enabled } errors { code field } } }"""
+    before = await count(session_factory, "audit_events")
+    for wrong in (global_id("TradingServer", made["IngestionError"]), "nope"):
+        refused = await run_as(schema, runtime, manager, resolve, e=wrong)
+        assert refused.data["resolveIngestionError"] == {"ingestionError": None,
+                                                         "errors": [{"code": "INVALID_ID", "field": "id"}]}
+    for wrong in (global_id("IngestionError", made["TradingServer"]), "nope"):
+        refused = await run_as(schema, runtime, manager, enable, s=wrong)
+        assert refused.data["setTradingServerEnabled"] == {"tradingServer": None,
+                                                           "errors": [{"code": "INVALID_ID", "field": "id"}]}
+    assert await count(session_factory, "audit_events") == before
+    async with session_factory() as s:
+        assert await s.scalar(text("SELECT resolved_at FROM trading_ingestion_errors WHERE id = :e"),
+                              {"e": made["IngestionError"]}) is None
+    gid = global_id("IngestionError", made["IngestionError"])
+    done = await run_as(schema, runtime, manager, resolve, e=gid)
+    assert done.data["resolveIngestionError"]["ingestionError"]["id"] == gid
+    wrong = await run_as(schema, runtime, manager, "query($s: ID!) { instruments(serverId: $s) { symbol } }",
+                         s=global_id("TradingAccount", made["TradingServer"]))
+    assert wrong.data is None and wrong.errors[0].original_error.code == "INVALID_ID"
+    for server in (global_id("TradingServer", made["TradingServer"]), str(made["TradingServer"])):
+        listed = await run_as(schema, runtime, manager, "query($s: ID!) { instruments(serverId: $s) { symbol } }", s=server)
+        assert listed.errors is None and listed.data["instruments"] == []

@@ -156,7 +156,7 @@ async def test_ib_sees_downline_accounts_not_a_siblings(
 
 
 UPSERT = """mutation($i: TradingServerInput!) { upsertTradingServer(input: $i) {
-  tradingServer { id name enabled } errors { code field } } }"""
+  tradingServer { id databaseId name enabled } errors { code field } } }"""
 ENABLE = """mutation($id: ID!, $e: Boolean!) { setTradingServerEnabled(id: $id, enabled: $e) {
   tradingServer { id enabled } errors { code } } }"""
 RESOLVE = """mutation($id: ID!, $n: String!) { resolveIngestionError(id: $id, note: $n) {
@@ -194,7 +194,8 @@ async def test_staff_manage_servers_and_errors(
     # created, audited without the password, and usable at once
     made = await run_as(schema, runtime, staff, UPSERT, i=good)
     assert made.errors is None and made.data["upsertTradingServer"]["errors"] == []
-    sid = made.data["upsertTradingServer"]["tradingServer"]["id"]
+    gid = made.data["upsertTradingServer"]["tradingServer"]["id"]
+    sid = made.data["upsertTradingServer"]["tradingServer"]["databaseId"]
     assert password not in str(made.data)
     async with session_factory() as s:
         trail = (await s.execute(text(
@@ -208,8 +209,8 @@ async def test_staff_manage_servers_and_errors(
     assert state.currency
 
     # disabled: unregistered; enabled again: registered
-    off = await run_as(schema, runtime, staff, ENABLE, id=sid, e=False)
-    assert off.data["setTradingServerEnabled"]["tradingServer"] == {"id": sid, "enabled": False}
+    off = await run_as(schema, runtime, staff, ENABLE, id=gid, e=False)
+    assert off.data["setTradingServerEnabled"]["tradingServer"] == {"id": gid, "enabled": False}
     with pytest.raises(TradingAccountNotFound):
         registered_platform(sid)
     on = await run_as(schema, runtime, staff, ENABLE, id=sid, e=True)
@@ -259,7 +260,7 @@ async def test_wrong_server_credentials_are_refused_and_save_nothing(
     assert await _count(session_factory, audits) == before
     made = await run_as(schema, runtime, staff, UPSERT, i=good)
     assert made.data["upsertTradingServer"]["errors"] == []
-    sid = made.data["upsertTradingServer"]["tradingServer"]["id"]
+    sid = made.data["upsertTradingServer"]["tradingServer"]["databaseId"]
     # A later update with a wrong password is refused too and leaves the stored one working.
     wrong = await run_as(schema, runtime, staff, UPSERT, i={**good, "password": "not the password"})
     assert wrong.data["upsertTradingServer"]["errors"][0]["code"] == "TRADING_SERVER_AUTH_FAILED"

@@ -96,12 +96,12 @@ async def test_staff_queries_require_trading_read(
     schema: strawberry.Schema, runtime: Any, session_factory: Any, server_id: int, platform: Any
 ) -> None:
     await pull_server(session_factory, server_id, platform)
-    query = ("query($s: ID!) { tradingServers { id name lastError lagSeconds } "
+    query = ("query($s: ID!) { tradingServers { databaseId name lastError lagSeconds } "
              "instruments(serverId: $s) { symbol assetClass } ingestionErrors(first: 5) { edges { node { kind } } } }")
     refused = await run_as(schema, runtime, Actor(ActorKind.STAFF, user_id=1), query, s=str(server_id))
     assert refused.data is None and refused.errors[0].extensions == {"code": "FORBIDDEN"}
     staff = Actor(ActorKind.STAFF, user_id=1, permissions=frozenset({"trading.read"}))
     ok = await run_as(schema, runtime, staff, query, s=str(server_id))
     assert ok.errors is None
-    assert str(server_id) in [s["id"] for s in ok.data["tradingServers"]]
+    assert str(server_id) in [s["databaseId"] for s in ok.data["tradingServers"]]
     assert {"symbol": "EURUSD", "assetClass": "forex"} in ok.data["instruments"]
