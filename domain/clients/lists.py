@@ -1,43 +1,44 @@
 """The staff client list: newest first, filtered by status, country and desk, narrowed by text in
-the name or e-mail, keyset-paginated on (created_at, id), desk-scoped (access.py).
+the name or e-mail, keyset-paginated on (created_at, id), desk-scoped (access.py). One statement
+straight on asyncpg (a hot read: no SQLAlchemy compilation or result processing).
 
-Every shape is an index walk that stops after a page at any number of clients (migration 0035):
-newest first on (created_at, id); one filter on (status | country | desk, created_at, id); a desk's
-clients by status on (desk, status, created_at, id); other combinations walk one of those and
-filter, reading about a page divided by the other filters' selectivity. Text narrows with two
-branches, the name (trigram index on clients) and the e-mail (trigram index on users), each cut to
-a page before the union: the first page of a union is within the first pages of its branches, and
-each branch is either a walk down the newest-first index that stops early (common text) or a
-trigram lookup of the few matching rows (rare text), whichever the planner expects cheaper.
+Every shape is an index walk that stops after a page at any number of clients (migrations 0037,
+0038): newest first on (created_at, id); one filter on (status | country | desk, created_at, id);
+status and country on (country, status, created_at, id); a desk's clients by status on (desk,
+status, created_at, id); other combinations walk one of those and filter, reading about a page
+divided by the other filters' selectivity. Text is one condition on the client row, `name LIKE p OR
+search_email LIKE p` (the e-mail copied onto the client, 0038): the planner walks the newest-first
+index and filters when the text is common, or takes the few matching rows from the two trigram
+indexes (a BitmapOr) and sorts them when it is rare, whichever it expects cheaper.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, Select, and_, func, select, tuple_
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.clients.access import visible_filter
+from domain.clients.access import is_back_office
 from domain.clients.config import country_code
 from domain.clients.desks import clean_desk
 from domain.clients.errors import SearchQueryInvalid
 from domain.clients.models import Client
 from domain.clients.status import Status
-from domain.identity.models import User
-from domain.shared.actor import Actor
-from domain.shared.pagination import COUNT_CAP, Page, PageRequest
+from domain.shared.actor import Actor, ActorKind
+from domain.shared.db import driver
+from domain.shared.pagination import Page, PageRequest, raw_page
 
-_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
 MIN_TEXT = 3  # the trigram indexes need a word of three characters; shorter text would walk every client
 MAX_TEXT = 100
 
 # What the list shows (schema ClientSummary): no JSON documents loaded for a list.
 COLUMNS = (Client.id, Client.user_id, Client.status, Client.kind, Client.first_name, Client.last_name,
            Client.country, Client.desk, Client.risk_level, Client.created_at)
-_NAME = func.lower(Client.first_name + " " + Client.last_name)  # as indexed by ix_clients_name_trgm
+SQL_COLUMNS = ", ".join(c.key for c in COLUMNS)
+NAME_SQL = "lower(first_name || ' ' || last_name)"  # as indexed by ix_clients_name_trgm
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,54 +88,46 @@ def client_filter(*, status: Status | None = None, country: str | None = None, d
                         desk=clean_desk(desk) if desk is not None else None, text=text)
 
 
-def _conditions(actor: Actor, f: ClientFilter, page: PageRequest | None) -> list[ColumnElement[bool]]:
-    out: list[ColumnElement[bool]] = [visible_filter(actor)]
+def conditions(actor: Actor, f: ClientFilter) -> tuple[list[str], list[Any]] | None:
+    """The list's WHERE conditions on `clients` with their `$n` parameters; None when the actor may
+    see no client at all (as access.visible_filter: back office every client, desk staff their desk's,
+    a client themselves)."""
+    where: list[str] = []
+    params: list[Any] = []
+
+    def add(sql: str, value: Any) -> None:
+        params.append(value)
+        where.append(sql.format(f"${len(params)}"))
+
+    if not is_back_office(actor):
+        if actor.kind is ActorKind.STAFF and actor.desk:
+            add("desk = {}", actor.desk)
+        elif actor.kind is ActorKind.CLIENT and actor.user_id is not None:
+            add("user_id = {}", actor.user_id)
+        else:
+            return None
     if f.status is not None:
-        out.append(Client.status == f.status)
+        add("status = {}", f.status)
     if f.country is not None:
-        out.append(Client.country == f.country)
+        add("country = {}", f.country)
     if f.desk is not None:
-        out.append(Client.desk == f.desk)
-    key = tuple_(Client.created_at, Client.id)
-    if page is not None and page.after is not None:
-        out.append(key < tuple_(*page.after))
-    if page is not None and page.before is not None:
-        out.append(key > tuple_(*page.before))
-    return out
+        add("desk = {}", f.desk)
+    if f.text is not None:
+        params.append(_like(f.text))
+        where.append(f"({NAME_SQL} LIKE ${len(params)} OR search_email LIKE ${len(params)})")
+    return where, params
 
 
-def _newest(stmt: _S, page: PageRequest) -> _S:
-    """Newest first, or oldest first when scanning backward from `before` (the page is reversed)."""
-    if page.backward:
-        return stmt.order_by(Client.created_at, Client.id).limit(page.fetch)
-    return stmt.order_by(Client.created_at.desc(), Client.id.desc()).limit(page.fetch)
+async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[asyncpg.Record]:
+    """A page of the clients the actor may see, newest first: raw rows of SQL_COLUMNS (ListedClient's
+    fields, in order)."""
+    found = conditions(actor, f)
+    if found is None:
+        return Page([], False, total=0 if page.count_total else None)
+    where, params = found
+    return await raw_page(await driver(session), page, columns=SQL_COLUMNS, source="clients", where=where,
+                          params=params, key=("created_at", "id"), descending=True, convert=_row)
 
 
-async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[ListedClient]:
-    """A page of the clients the actor may see, newest first."""
-    where = _conditions(actor, f, page)
-    if f.text is None:
-        stmt = _newest(select(*COLUMNS).where(*where), page)
-    else:
-        pattern = _like(f.text)
-        by_name = _newest(select(Client.id, Client.created_at).where(*where, _NAME.like(pattern)), page)
-        by_email = _newest(select(Client.id, Client.created_at).join(User, User.id == Client.user_id)
-                           .where(*where, User.email_normalized.like(pattern)), page)
-        hits = by_name.union(by_email).subquery("hits")
-        stmt = _newest(select(*COLUMNS).join(hits, and_(hits.c.id == Client.id)), page)
-    rows = (await session.execute(stmt)).all()
-    total = await _count(session, actor, f) if page.count_total else None
-    return page.finish(rows, lambda row: ListedClient(**row._mapping), total)
-
-
-async def _count(session: AsyncSession, actor: Actor, f: ClientFilter) -> int:
-    """The whole list's size, counted up to COUNT_CAP + 1 rows."""
-    where = _conditions(actor, f, None)
-    ids: Select[int] | CompoundSelect[int]
-    if f.text is None:
-        ids = select(Client.id).where(*where)
-    else:
-        pattern = _like(f.text)
-        ids = select(Client.id).where(*where, _NAME.like(pattern)).union(
-            select(Client.id).join(User, User.id == Client.user_id).where(*where, User.email_normalized.like(pattern)))
-    return int(await session.scalar(select(func.count()).select_from(ids.limit(COUNT_CAP + 1).subquery())) or 0)
+def _row(row: asyncpg.Record) -> asyncpg.Record:
+    return row

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+import asyncpg
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +25,8 @@ from domain.clients.access import is_back_office
 from domain.clients.errors import SearchQueryInvalid
 from domain.clients.lists import COLUMNS, ListedClient
 from domain.shared.actor import Actor, ActorKind
-from domain.shared.pagination import InvalidPageArguments, Page, PageRequest, sql_page
+from domain.shared.db import driver
+from domain.shared.pagination import COUNT_CAP, InvalidPageArguments, Page, PageRequest
 
 MIN_TEXT = 3  # trigram indexes need three characters; shorter text would scan every client
 MAX_QUERY = 100
@@ -81,9 +83,9 @@ def build(query: str) -> tuple[str, dict[str, object]]:
     if len(q) >= MIN_TEXT:
         params.update(q=q, q_sub=f"%{_like(q)}%", q_prefix=f"{_like(q)}%")
         branches.append(
-            "SELECT c.id, CASE WHEN u.email_normalized = :q THEN 0.95 WHEN u.email_normalized LIKE :q_prefix "
-            "THEN 0.8 ELSE 0.4 + 0.3 * similarity(u.email_normalized, :q) END, 'email' "
-            "FROM users u JOIN clients c ON c.user_id = u.id WHERE u.email_normalized LIKE :q_sub")
+            "SELECT c.id, CASE WHEN c.search_email = :q THEN 0.95 WHEN c.search_email LIKE :q_prefix "
+            "THEN 0.8 ELSE 0.4 + 0.3 * similarity(c.search_email, :q) END, 'email' "
+            "FROM clients c WHERE c.search_email LIKE :q_sub")
         words = [w for w in q.split(" ") if w]
         if all(len(w) >= MIN_TEXT for w in words):
             conditions = []
@@ -104,24 +106,60 @@ def build(query: str) -> tuple[str, dict[str, object]]:
     return " UNION ALL ".join(branches), params
 
 
+def _positional(sql: str, params: dict[str, object]) -> tuple[str, list[object]]:
+    """`:name` parameters as asyncpg's `$n` (each name one number)."""
+    names: list[str] = []
+
+    def number(m: re.Match[str]) -> str:
+        if m.group(1) not in names:
+            names.append(m.group(1))
+        return f"${names.index(m.group(1)) + 1}"
+
+    out = re.sub(r"(?<![:\w]):([a-z_0-9]+)", number, sql)
+    return out, [params[n] for n in names]
+
+
 async def search(session: AsyncSession, actor: Actor, query: str, page: PageRequest) -> Page[Hit]:
-    """Best match first (keyset on rank, id; the page request's cursors are this module's)."""
+    """Best match first (keyset on rank, id; the page request's cursors are this module's). One
+    statement straight on asyncpg: every branch reads the client row (the e-mail is copied onto it,
+    migration 0038) and keeps the desk scope, so the page is cut from the ranked ids first and only
+    its rows are joined to their clients and e-mails."""
     hits_sql, params = build(query)
     if actor.kind is not ActorKind.STAFF and actor.kind is not ActorKind.SYSTEM:
         return Page([], False, total=0 if page.count_total else None)
-    scope = "true"
     if actor.kind is ActorKind.STAFF and not is_back_office(actor):
         if not actor.desk:
             return Page([], False, total=0 if page.count_total else None)
-        scope = "c.desk = :desk"
         params["desk"] = actor.desk
-    # Built from constants above; every value is a bound parameter. One statement: the page with the
-    # columns a staff list shows.
-    source = (f"(WITH hits (id, score, source) AS ({hits_sql}), "  # noqa: S608
+        hits_sql = " UNION ALL ".join(f"{branch} AND c.desk = :desk" for branch in hits_sql.split(" UNION ALL "))
+    # Built from constants above; every value is a bound parameter.
+    ranked = (f"WITH hits (id, score, source) AS ({hits_sql}), "  # noqa: S608
               "ranked AS (SELECT id, round(max(score)::numeric, 4) AS rank, "
-              "(array_agg(source ORDER BY score DESC))[1] AS source FROM hits GROUP BY id) "
-              f"SELECT r.rank, r.source, u.email, {', '.join('c.' + col for col in _COLUMNS)} "
-              f"FROM ranked r JOIN clients c ON c.id = r.id JOIN users u ON u.id = c.user_id WHERE {scope}) h")
-    return await sql_page(session, page, columns="*", source=source, where=[], params=params, key=("h.rank", "h.id"),
-                          descending=True, convert=lambda r: Hit(ListedClient(*(getattr(r, col) for col in _COLUMNS)),
-                                                                 r.email, Decimal(r.rank), r.source))
+              "(array_agg(source ORDER BY score DESC))[1] AS source FROM hits GROUP BY id) ")
+    conds = ["true"]
+    for op, cursor in (("<", page.after), (">", page.before)):  # rows strictly between the cursors
+        if cursor is not None:
+            n = len(conds)
+            params[f"r{n}"], params[f"i{n}"] = cursor
+            conds.append(f"(rank, id) {op} (:r{n}, :i{n})")
+    down = not page.backward
+    params["fetch"] = page.fetch
+    order = "DESC" if down else "ASC"
+    sql, args = _positional(
+        ranked + f", cut AS (SELECT id, rank, source FROM ranked WHERE {' AND '.join(conds)} "  # noqa: S608
+        f"ORDER BY rank {order}, id {order} LIMIT :fetch) "
+        f"SELECT p.rank, p.source, u.email, {', '.join('c.' + col for col in _COLUMNS)} FROM cut p "
+        f"JOIN clients c ON c.id = p.id JOIN users u ON u.id = c.user_id ORDER BY p.rank {order}, p.id {order}",
+        params)
+    conn = await driver(session)
+    rows = await conn.fetch(sql, *args)
+    total = None
+    if page.count_total:
+        count_sql, count_args = _positional(
+            ranked + f"SELECT count(*) FROM (SELECT 1 FROM ranked LIMIT {COUNT_CAP + 1}) x", params)  # noqa: S608
+        total = int(await conn.fetchval(count_sql, *count_args))
+    return page.finish(rows, _hit, total)
+
+
+def _hit(r: asyncpg.Record) -> Hit:
+    return Hit(ListedClient(*(r[col] for col in _COLUMNS)), r["email"], r["rank"], r["source"])

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
+import asyncpg
 import strawberry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -149,6 +150,10 @@ def _client_key(c: Client | client_lists.ListedClient) -> tuple[datetime, int]:
     return c.created_at, c.id
 
 
+def _record_key(r: asyncpg.Record) -> tuple[datetime, int]:
+    return r["created_at"], r["id"]
+
+
 def _communication_key(r: CommunicationRow) -> tuple[datetime, int]:
     return r.created_at, r.id
 
@@ -277,7 +282,7 @@ class ClientQueries:
         wallets = info.context.actor.has(WALLETS_PERMISSION) and selects_below(info, "wallets")
         async with info.context.read() as session:
             page = await client_lists.newest(session, info.context.actor, criteria, req)
-            connection = to_connection(page, ClientSummary.from_row, _client_key)
+            connection = to_connection(page, ClientSummary.from_record, _record_key)
             if wallets:
                 await with_wallets(session, [edge.node for edge in connection.edges])
         return connection

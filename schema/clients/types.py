@@ -67,6 +67,9 @@ class ClientStatus(Enum):
     BLOCKED = "blocked"
 
 
+_STATUSES = {s.value: s for s in ClientStatus}
+
+
 @strawberry.enum
 class ReviewDecision(Enum):
     APPROVE = "approve"
@@ -337,6 +340,15 @@ class ClientSummary(Node):
     async def _load_wallets(self, info: strawberry.Info[Context, Any]) -> list[Wallet]:
         views = await info.context.loaders.get(WALLETS_BY_USER).load(int(self.user_id))
         return [Wallet.of(w) for w in views]
+
+    @classmethod
+    def from_record(cls, r: asyncpg.Record) -> ClientSummary:
+        """From a raw row of domain.clients.lists.SQL_COLUMNS (the staff list's hot read)."""
+        cid, uid, status, kind, first, last, country, desk, risk_level, created_at = r
+        return cls(id=global_id("ClientSummary", cid), database_id=strawberry.ID(str(cid)),
+                   user_id=strawberry.ID(str(uid)), status=_STATUSES[status], kind=kind,
+                   name=f"{first} {last}".strip(), country=country, desk=desk, risk_level=risk_level,
+                   created_at=created_at)
 
     @classmethod
     def from_row(cls, c: m.Client | ListedClient) -> ClientSummary:

@@ -120,3 +120,20 @@ async def test_bad_filter_values_are_typed_errors(http: httpx.AsyncClient, sessi
     no_role = await make_staff(http, session_factory, settings, [])
     refused = await no_role.client(CLIENTS, {})
     assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_search_follows_a_changed_e_mail(http: httpx.AsyncClient, session_factory: Any, settings: Any) -> None:
+    """The e-mail a search reads is the account's current one (copied onto the client by triggers)."""
+    tag = uuid.uuid4().hex[:8]
+    cid, uid, _ = await make_client(session_factory, settings, first="Mail", last="Mover", email=f"old.{tag}@x.example")
+    staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
+    assert await _walk(staff, 5, q=f"old.{tag}") == [str(cid)]
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE users SET email = :e, email_normalized = :e WHERE id = :i"),
+                        {"e": f"new.{tag}@x.example", "i": uid})
+    assert await _walk(staff, 5, q=f"old.{tag}") == []
+    assert await _walk(staff, 5, q=f"new.{tag}") == [str(cid)]
+    found = await staff("query($q: String!) { searchClients(query: $q) { nodes { email client { databaseId } } } }",
+                        {"q": f"new.{tag}@x"})
+    assert found["data"]["searchClients"]["nodes"] == [{"email": f"new.{tag}@x.example",
+                                                        "client": {"databaseId": str(cid)}}]
