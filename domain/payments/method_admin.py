@@ -217,6 +217,13 @@ async def set_enabled(session: AsyncSession, actor: Actor, rule_id: int, enabled
     return _rule(row)
 
 
+async def rules_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, MethodRule]:
+    """Rules by id, disabled ones included (one statement)."""
+    rows = (await session.execute(text(f"SELECT {_COLS} FROM payment_methods WHERE id = ANY(:ids)"),  # noqa: S608
+                                  {"ids": ids})).all()
+    return {int(r.id): _rule(r) for r in rows}
+
+
 async def list_rules(session: AsyncSession, *, code: str | None = None, currency: str | None = None,
                      country: str | None = None) -> list[MethodRule]:
     """Every rule, disabled ones included, by code, currency and country ('*' first)."""

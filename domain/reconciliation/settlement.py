@@ -137,6 +137,14 @@ _INSERT_LINES = text(
 )
 
 
+async def reports_by_ids(session: AsyncSession, ids: Sequence[int]) -> dict[int, ImportedReport]:
+    """Stored reports by id (one statement), as a later import of the same file would answer them."""
+    rows = (await session.execute(text(
+        "SELECT id, provider, line_count FROM reconciliation_settlement_reports WHERE id = ANY(:ids)"),
+        {"ids": list(ids)})).all()
+    return {int(r.id): ImportedReport(int(r.id), r.provider, int(r.line_count), replayed=False) for r in rows}
+
+
 async def store_report(
     session: AsyncSession, actor: Actor, provider: str, lines: Sequence[SettlementLine], *, source: str = "csv"
 ) -> ImportedReport:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 import strawberry
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
@@ -20,12 +21,23 @@ from schema.announcements.types import (
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.events import shared
+from schema.node import global_id, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
 
 def _key(row: AnnouncementRow) -> tuple[datetime, int]:
     return row.created_at, row.id
+
+
+@node_type("Announcement")
+async def _announcement_nodes(ctx: Context, keys: Sequence[int]) -> list[Announcement | None]:
+    """As announcements: everyone signed in."""
+    if not ctx.actor.is_authenticated:
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = {a.id: a for a in await session.scalars(select(AnnouncementRow).where(AnnouncementRow.id.in_(keys)))}
+    return [Announcement.from_row(a) if (a := found.get(k)) else None for k in keys]
 
 
 @strawberry.type
@@ -68,7 +80,8 @@ class AnnouncementMutations:
 
 def _announcement(event: Event) -> Announcement:
     p = event.payload
-    return Announcement(id=strawberry.ID(str(p["id"])), title=p["title"], body=p["body"],
+    return Announcement(id=global_id("Announcement", p["id"]), database_id=strawberry.ID(str(p["id"])),
+                        title=p["title"], body=p["body"],
                         severity=AnnouncementSeverity(p["severity"]),
                         created_at=datetime.fromisoformat(p["created_at"]))
 

@@ -7,6 +7,7 @@ import strawberry
 
 from domain.announcements.models import Announcement as AnnouncementRow
 from schema.errors import UserError
+from schema.node import DATABASE_ID_DOC, Node, global_id
 
 
 @strawberry.enum
@@ -17,8 +18,8 @@ class AnnouncementSeverity(Enum):
 
 
 @strawberry.type(description="A message from the brokerage to everyone signed in.")
-class Announcement:
-    id: strawberry.ID
+class Announcement(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     title: str
     body: str
     severity: AnnouncementSeverity
@@ -27,7 +28,8 @@ class Announcement:
     @classmethod
     def from_row(cls, row: AnnouncementRow) -> Announcement:
         return cls(
-            id=strawberry.ID(str(row.id)),
+            id=global_id("Announcement", row.id),
+            database_id=strawberry.ID(str(row.id)),
             title=row.title,
             body=row.body,
             severity=AnnouncementSeverity(row.severity),

@@ -1,22 +1,36 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
+from sqlalchemy import select
 from strawberry.types import Info
 
 from domain.audit import service
 from domain.audit import verify as verify_service
 from domain.audit.models import AuditEvent as AuditEventRow
+from domain.shared.actor import ActorKind
 from schema.audit.types import AuditEvent, AuditEventFilter, AuditVerification, RegulatorCategory
 from schema.context import Context
+from schema.node import node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
 
 def _key(row: AuditEventRow) -> tuple[datetime, int]:
     return row.occurred_at, row.id
+
+
+@node_type("AuditEvent")
+async def _event_nodes(ctx: Context, keys: Sequence[int]) -> list[AuditEvent | None]:
+    """As auditEvents: staff with audit.read."""
+    if not (ctx.actor.kind is ActorKind.STAFF and ctx.actor.has("audit.read")):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = {e.id: e for e in await session.scalars(select(AuditEventRow).where(AuditEventRow.id.in_(keys)))}
+    return [AuditEvent.from_row(e) if (e := found.get(k)) else None for k in keys]
 
 
 @strawberry.type

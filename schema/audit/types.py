@@ -9,11 +9,12 @@ from strawberry.scalars import JSON
 
 from domain.audit import verify as verify_service
 from domain.audit.models import AuditEvent as AuditEventRow
+from schema.node import DATABASE_ID_DOC, Node, bare_id_deprecation, global_id, optional_global_id
 
 
 @strawberry.type(description="One entry of the append-only, hash-chained audit trail.")
-class AuditEvent:
-    id: strawberry.ID
+class AuditEvent(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     occurred_at: datetime
     actor_kind: str
     actor_user_id: int | None
@@ -36,7 +37,8 @@ class AuditEvent:
     @classmethod
     def from_row(cls, row: AuditEventRow) -> AuditEvent:
         return cls(
-            id=strawberry.ID(str(row.id)), occurred_at=row.occurred_at, actor_kind=row.actor_kind,
+            id=global_id("AuditEvent", row.id), database_id=strawberry.ID(str(row.id)), occurred_at=row.occurred_at,
+            actor_kind=row.actor_kind,
             actor_user_id=row.actor_user_id, api_token_id=row.api_token_id, ip=row.ip, user_agent=row.user_agent,
             action=row.action, entity_type=row.entity_type, entity_id=row.entity_id, before=cast(JSON, row.before),
             after=cast(JSON, row.after), reason=row.reason, category=row.category, correlation_id=row.correlation_id,
@@ -73,13 +75,15 @@ class AuditProblem:
     detail: str
     partition: int | None
     seq: int | None
-    event_id: strawberry.ID | None
+    event_id: strawberry.ID | None = strawberry.field(deprecation_reason=bare_id_deprecation("auditEventId"))
+    audit_event_id: strawberry.ID | None = strawberry.field(description="The AuditEvent's global id.")
     day: date | None
 
     @classmethod
     def from_problem(cls, p: verify_service.Problem) -> AuditProblem:
         return cls(kind=p.kind, detail=p.detail, partition=p.partition, seq=p.seq,
-                   event_id=None if p.event_id is None else strawberry.ID(str(p.event_id)), day=p.day)
+                   event_id=None if p.event_id is None else strawberry.ID(str(p.event_id)),
+                   audit_event_id=optional_global_id("AuditEvent", p.event_id), day=p.day)
 
 
 @strawberry.type(description="The result of recomputing every audit chain and daily seal.")

@@ -14,9 +14,10 @@ from domain.clients.access import staff_sees_owner
 from domain.clients.storage import default_store
 from domain.events.hub import Event
 from domain.payments import crypto, deposits, disputes, method_admin, methods, refunds, repo, statements, withdrawals
-from domain.payments.errors import PaymentMethodNotFound, PaymentNotFound
+from domain.payments.errors import PaymentNotFound
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
 from domain.payments.repo import Payment as PaymentRow
+from domain.shared.actor import ActorKind
 from schema.context import Context
 from schema.errors import declares_errors, payload_or_errors
 from schema.events import converted
@@ -74,10 +75,17 @@ async def _dispute_nodes(ctx: Context, keys: Sequence[int]) -> list[Dispute | No
 
 
 def _rule_id(value: strawberry.ID | str) -> int:
-    raw = str(value)
-    if not raw.isdigit() or len(raw) > 18:
-        raise PaymentMethodNotFound("no such payment method", field="id")
-    return int(raw)
+    return key_of(value, "PaymentMethodConfig")
+
+
+@node_type("PaymentMethodConfig")
+async def _method_config_nodes(ctx: Context, keys: Sequence[int]) -> list[PaymentMethodConfig | None]:
+    """As paymentMethodConfigs: staff with payments.read, disabled rules included."""
+    if not (ctx.actor.kind is ActorKind.STAFF and ctx.actor.has("payments.read")):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await method_admin.rules_by_ids(session, list(keys))
+    return [PaymentMethodConfig.of(r) if (r := found.get(k)) else None for k in keys]
 
 
 def _changes(input: UpdatePaymentMethodInput) -> dict[str, Any]:
@@ -377,13 +385,13 @@ class PaymentMethodMutations:
         return await payload_or_errors(work, lambda errors: PaymentMethodConfigPayload(errors=errors))
 
     @declares_errors(
-        "AMOUNT_PRECISION", "INVALID_AMOUNT", "INVALID_COUNTRY", "INVALID_PAYMENT_METHOD",
+        "AMOUNT_PRECISION", "INVALID_AMOUNT", "INVALID_COUNTRY", "INVALID_ID", "INVALID_PAYMENT_METHOD",
         "INVALID_PAYMENT_METHOD_FEE", "INVALID_PAYMENT_METHOD_LIMITS", "PAYMENT_METHOD_NOT_FOUND", "UNKNOWN_CURRENCY",
         "UNKNOWN_PAYMENT_PROVIDER",
     )
     @strawberry.mutation(permission_classes=[Requires("payments.methods.manage")],
                          description="Staff: change a payment method rule (the fields given).")
-    async def update_payment_method(self, info: Info[Context, Any], id: strawberry.ID,
+    async def update_payment_method(self, info: Info[Context, Any], id: AnyId,
                                     input: UpdatePaymentMethodInput) -> PaymentMethodConfigPayload:
         ctx = info.context
 
@@ -393,10 +401,10 @@ class PaymentMethodMutations:
 
         return await payload_or_errors(work, lambda errors: PaymentMethodConfigPayload(errors=errors))
 
-    @declares_errors("PAYMENT_METHOD_NOT_FOUND")
+    @declares_errors("INVALID_ID", "PAYMENT_METHOD_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires("payments.methods.manage")],
                          description="Staff: enable or disable a payment method rule (payments under way go on).")
-    async def set_payment_method_enabled(self, info: Info[Context, Any], id: strawberry.ID,
+    async def set_payment_method_enabled(self, info: Info[Context, Any], id: AnyId,
                                          enabled: bool) -> PaymentMethodConfigPayload:
         ctx = info.context
 

@@ -245,8 +245,8 @@ class PaymentMethodKind(Enum):
                              "row for the method and currency; a country row overrides it (a disabled one makes the "
                              "method unavailable in that country). provider is the adapter key, baseUrl the provider "
                              "account's endpoint.")
-class PaymentMethodConfig:
-    id: strawberry.ID
+class PaymentMethodConfig(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     code: str
     kind: PaymentMethodKind
     provider: str
@@ -268,7 +268,8 @@ class PaymentMethodConfig:
     @classmethod
     def of(cls, r: MethodRule) -> PaymentMethodConfig:
         c = r.currency
-        return cls(id=strawberry.ID(str(r.id)), code=r.code, kind=PaymentMethodKind(r.kind), provider=r.provider,
+        return cls(id=global_id("PaymentMethodConfig", r.id), database_id=strawberry.ID(str(r.id)), code=r.code,
+                   kind=PaymentMethodKind(r.kind), provider=r.provider,
                    base_url=r.base_url, display_name=r.display_name, currency=c, country=r.country,
                    min_amount=at_scale(r.min_amount, c), max_amount=at_scale(r.max_amount, c),
                    fee_fixed=at_scale(r.fee_fixed, c), fee_percent=r.fee_percent.normalize(),

@@ -66,6 +66,16 @@ async def _break_nodes(ctx: Context, keys: Sequence[int]) -> list[Reconciliation
     return [converted.get(strawberry.ID(str(k))) for k in keys]
 
 
+@node_type("SettlementReport")
+async def _settlement_report_nodes(ctx: Context, keys: Sequence[int]) -> list[SettlementReport | None]:
+    """Staff with reconciliation.manage, as importSettlementReport."""
+    if not _staff(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await settlement.reports_by_ids(session, keys)
+    return [SettlementReport.of(r) if (r := found.get(k)) else None for k in keys]
+
+
 def _run_key(r: runs.RunView) -> tuple[datetime, int]:
     return r.created_at, r.id
 

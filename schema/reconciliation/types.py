@@ -159,15 +159,17 @@ class BreakResolutionInput:
 
 
 @strawberry.type
-class SettlementReport:
-    id: strawberry.ID
+class SettlementReport(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     provider: str
     line_count: int
-    replayed: bool
+    replayed: bool = strawberry.field(description="The import that answered found the same file stored already "
+                                                  "(false when the report is fetched again by id).")
 
     @classmethod
     def of(cls, r: ImportedReport) -> SettlementReport:
-        return cls(id=strawberry.ID(str(r.id)), provider=r.provider, line_count=r.line_count, replayed=r.replayed)
+        return cls(id=global_id("SettlementReport", r.id), database_id=strawberry.ID(str(r.id)), provider=r.provider,
+                   line_count=r.line_count, replayed=r.replayed)
 
 
 @strawberry.type

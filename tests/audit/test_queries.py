@@ -18,7 +18,7 @@ NOBODY = Actor(ActorKind.STAFF, user_id=2, permissions=frozenset({"system.announ
 
 EVENTS = """query($filter: AuditEventFilter, $first: Int, $after: String) {
   auditEvents(filter: $filter, first: $first, after: $after) {
-    edges { cursor node { id action entityType entityId actorUserId before after category seq hash } }
+    edges { cursor node { id databaseId action entityType entityId actorUserId before after category seq hash } }
     pageInfo { hasNextPage endCursor }
   }
 }"""
@@ -53,10 +53,10 @@ async def test_audit_events_filter_and_paginate_newest_first(schema: Any, runtim
     first = await _run(schema, runtime, READER, EVENTS, filter=flt, first=4)
     assert first.errors is None
     page = first.data["auditEvents"]
-    assert [int(e["node"]["id"]) for e in page["edges"]] == sorted(ids, reverse=True)[:4]
+    assert [int(e["node"]["databaseId"]) for e in page["edges"]] == sorted(ids, reverse=True)[:4]
     assert page["pageInfo"]["hasNextPage"] is True
     rest = await _run(schema, runtime, READER, EVENTS, filter=flt, first=4, after=page["pageInfo"]["endCursor"])
-    seen = [int(e["node"]["id"]) for e in page["edges"] + rest.data["auditEvents"]["edges"]]
+    seen = [int(e["node"]["databaseId"]) for e in page["edges"] + rest.data["auditEvents"]["edges"]]
     assert seen == sorted(ids, reverse=True) and rest.data["auditEvents"]["pageInfo"]["hasNextPage"] is False
     one = await _run(schema, runtime, READER, EVENTS, filter={"entityType": "thing", "entityId": "3"})
     nodes = [e["node"] for e in one.data["auditEvents"]["edges"]]

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from domain.payments import deposits
 from domain.payments.errors import PaymentMethodUnavailable
+from schema.node import global_id, key_of
 from tests.identity.staff import make_staff
 from tests.payments.conftest import client, snapshot
 
@@ -47,6 +48,7 @@ async def _state(factory: Any) -> dict[str, list[Any]]:
 
 
 async def _audit(factory: Any, rule_id: str) -> list[tuple[str, Any, Any]]:
+    rule_id = str(key_of(rule_id, "PaymentMethodConfig"))  # the rule's global id; audit rows name its database key
     async with factory() as s:
         rows = (await s.execute(text(
             "SELECT action, before, after FROM audit_events WHERE entity_type = 'payment_method' AND entity_id = :i "
@@ -151,12 +153,12 @@ async def test_bad_method_input_is_refused_and_changes_nothing(http, session_fac
     for given, field, code_ in updates:
         body = (await admin.client(UPDATE, {"id": rid, "i": given}))["data"]["updatePaymentMethod"]
         assert body == {"method": None, "errors": [{"field": field, "code": code_}]}, (given, body)
-    for missing in ("999999999", "nope"):
+    for missing, code_ in (("999999999", "PAYMENT_METHOD_NOT_FOUND"), ("nope", "INVALID_ID"),
+                           (global_id("Payment", 1), "INVALID_ID")):
         for query, variables in ((UPDATE, {"id": missing, "i": {"feePercent": "1"}}),
                                  (ENABLE, {"id": missing, "e": False})):
             data = (await admin.client(query, variables))["data"]
-            assert next(iter(data.values())) == {"method": None, "errors": [{"field": "id",
-                                                                           "code": "PAYMENT_METHOD_NOT_FOUND"}]}
+            assert next(iter(data.values())) == {"method": None, "errors": [{"field": "id", "code": code_}]}
     assert await _state(session_factory) == before
 
 

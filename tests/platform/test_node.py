@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event, select, text
 from strawberry.relay import to_base64
 
+from domain.audit import service as audit
 from domain.identity import api_tokens
 from domain.ledger import wallets
 from domain.ledger.accounts import link_trading_account, wallet_for
@@ -44,7 +45,9 @@ FIELDS = """fragment F on Node { __typename id
   ... on RiskAlertType { databaseId measure } ... on RiskFlagType { databaseId detector }
   ... on LeverageRequest { databaseId toLeverage } ... on Transfer { databaseId tradingAccountId }
   ... on WalletTransaction { databaseId amount }
-  ... on TradingServer { databaseId name } ... on IngestionError { databaseId tradingServerId } }"""
+  ... on TradingServer { databaseId name } ... on IngestionError { databaseId tradingServerId }
+  ... on AuditEvent { databaseId action } ... on Announcement { databaseId title }
+  ... on SettlementReport { databaseId provider } ... on PaymentMethodConfig { databaseId code } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -135,13 +138,17 @@ async def world(session_factory: Any, settings: Any) -> tuple[int, dict[str, int
 STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Role": "staff.manage",
                "StaffUser": "staff.manage", "ReconciliationRun": "reconciliation.manage",
                "ReconciliationBreak": "reconciliation.manage", "RiskAlertType": "risk.read", "RiskFlagType": "risk.read",
-               "TradingServer": "trading.read", "IngestionError": "trading.read"}
+               "TradingServer": "trading.read", "IngestionError": "trading.read", "AuditEvent": "audit.read",
+               "SettlementReport": "reconciliation.manage", "PaymentMethodConfig": "payments.read"}
+# Objects everyone signed in sees.
+PUBLIC_TYPES = {"Announcement"}
 # Objects of IB partner types: their IB (or its token with ib.tree.read) and staff with one of these permissions.
 IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbManagedLink": (),
             "IbDispute": ("ib.read", "ib.manage_plans")}
 IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
 ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", "IbApplication",
-                 "ClientDocument", "LeverageRequest", "Transfer", "WalletTransaction", *STAFF_TYPES, *IB_TYPES}
+                 "ClientDocument", "LeverageRequest", "Transfer", "WalletTransaction", *STAFF_TYPES, *IB_TYPES,
+                 *PUBLIC_TYPES}
 
 
 async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
@@ -151,6 +158,13 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         ingestion = await s.scalar(text(
             "INSERT INTO trading_ingestion_errors (server_id, kind, detail) VALUES (:s, 'unknown_symbol', 'node-test') "
             "RETURNING id"), {"s": server})
+        event = await audit.record(s, staff(staff_id), action="node.test", entity_type="node_test", entity_id=1)
+        report = await s.scalar(text(
+            "INSERT INTO reconciliation_settlement_reports (provider, sha256, source, line_count, imported_by) "
+            "VALUES ('stripe', :h, 'csv', 0, 'node-test') RETURNING id"), {"h": uuid.uuid4().hex})
+        method = await s.scalar(text(
+            "INSERT INTO payment_methods (code, kind, provider, currency, max_amount, enabled) VALUES "
+            "(:c, 'card', 'stripe', 'EUR', 100, false) RETURNING id"), {"c": f"node{uuid.uuid4().hex[:8]}"})
         role = await s.scalar(text("SELECT id FROM roles ORDER BY id LIMIT 1"))
         run = await s.scalar(text(  # a cutoff long before any real run's
             "INSERT INTO reconciliation_runs (cutoff, window_start, status) VALUES "
@@ -170,7 +184,8 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "(:a, 0, 1, 'node-test', 1, '{}') RETURNING id"), {"a": 10**15 + uuid.uuid4().int % 10**12})
     return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
             "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
-            "RiskFlagType": int(flag), "TradingServer": int(server), "IngestionError": int(ingestion)}
+            "RiskFlagType": int(flag), "TradingServer": int(server), "IngestionError": int(ingestion),
+            "AuditEvent": int(event), "SettlementReport": int(report), "PaymentMethodConfig": int(method)}
 
 
 async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
@@ -586,3 +601,38 @@ async def test_trading_arguments_take_the_global_id(schema, runtime, session_fac
     for server in (global_id("TradingServer", made["TradingServer"]), str(made["TradingServer"])):
         listed = await run_as(schema, runtime, manager, "query($s: ID!) { instruments(serverId: $s) { symbol } }", s=server)
         assert listed.errors is None and listed.data["instruments"] == []
+
+
+async def test_announcements_are_everyones(schema, runtime, session_factory) -> None:
+    async with session_factory() as s, s.begin():
+        key = await s.scalar(text("INSERT INTO announcements (title, body, severity, posted_by) VALUES ('node', 'test', 'info', 'node-test') "
+                                  "RETURNING id"))
+    gid = global_id("Announcement", key)
+    for viewer in (client(await make_user(session_factory)), staff(await make_user(session_factory, is_staff=True)),
+                   Actor(ActorKind.IB, user_id=await make_user(session_factory))):
+        got = await run_as(schema, runtime, viewer, NODE, id=gid)
+        assert got.errors is None and got.data["node"] == {"__typename": "Announcement", "id": gid,
+                                                           "databaseId": str(key), "title": "node"}, viewer
+    listed = await run_as(schema, runtime, client(await make_user(session_factory)), "{ announcements(first: 50) { nodes { id } } }")
+    assert {"id": gid} in listed.data["announcements"]["nodes"]
+
+
+async def test_payment_method_arguments_take_the_global_id(schema, runtime, session_factory) -> None:
+    employee = await make_user(session_factory, is_staff=True)
+    method = (await staff_objects(session_factory, employee))["PaymentMethodConfig"]
+    manager = staff(employee, "payments.methods.manage", "payments.read")
+    toggle = """mutation($m: ID!) { setPaymentMethodEnabled(id: $m, enabled: true) {
+        method { id enabled } errors { code field } } }"""
+    before = await count(session_factory, "audit_events")
+    for wrong in (global_id("Payment", method), "nope"):
+        refused = await run_as(schema, runtime, manager, toggle, m=wrong)
+        assert refused.data["setPaymentMethodEnabled"] == {"method": None,
+                                                           "errors": [{"code": "INVALID_ID", "field": "id"}]}
+    assert await count(session_factory, "audit_events") == before
+    async with session_factory() as s:
+        assert await s.scalar(text("SELECT enabled FROM payment_methods WHERE id = :m"), {"m": method}) is False
+    gid = global_id("PaymentMethodConfig", method)
+    done = await run_as(schema, runtime, manager, toggle, m=gid)
+    assert done.data["setPaymentMethodEnabled"] == {"method": {"id": gid, "enabled": True}, "errors": []}
+    async with session_factory() as s, s.begin():  # leave no enabled test method for other tests' listings
+        await s.execute(text("UPDATE payment_methods SET enabled = false WHERE id = :m"), {"m": method})
