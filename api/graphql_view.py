@@ -148,6 +148,7 @@ class SessionBoundWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.closing = True
             await self.websocket.close(code=exc.code, reason=exc.reason)
             return
+        self.connection_init_timeout_task = None  # cancelled above: nothing to keep for the socket's life
         live = self.context.live
         if self.connection_acknowledged and live is not None:
             live.on_end = self.session_ended

@@ -43,7 +43,7 @@ class Clients:
         self.arrived = asyncio.Event()
 
     async def connect(self) -> int:
-        gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+        gate = asyncio.Semaphore(self.args.at_once)
 
         async def one(index: int, token: str | None) -> None:
             async with gate:
@@ -118,6 +118,7 @@ def main() -> None:
     parser.add_argument("--tokens", help="a file of access tokens, one a line; socket i uses line first+i")
     parser.add_argument("--first", type=int, default=0)
     parser.add_argument("--key", default="id", help="the result's field to report with each arrival")
+    parser.add_argument("--at-once", type=int, default=CONNECT_AT_ONCE, help="sockets opening at a time")
     asyncio.run(serve(parser.parse_args()))
 
 

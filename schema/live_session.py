@@ -56,6 +56,12 @@ def token_expired() -> PublicError:
 
 
 class LiveSession:
+    # One per socket (or streamed subscription), thousands per process: slots, and a future only
+    # while a heard change is being re-read (an asyncio.Event keeps a deque, 760 bytes, for ever).
+    __slots__ = ("_again", "_closed", "_ending", "_expiry", "_following", "_on_change", "_poll_timer",
+                 "_principals", "_reauthenticate", "_recheck", "_retry", "_revision", "_settling", "_unwatch",
+                 "actor", "close_when_idle", "ended", "on_end")
+
     def __init__(self, actor: Actor, reauthenticate: Callable[[], Awaitable[Actor | None]] | None,
                  principals: PrincipalCache | None, *, on_change: Callable[[Actor], None] | None = None,
                  on_end: Callable[[PublicError], Awaitable[None]] | None = None) -> None:
@@ -69,8 +75,7 @@ class LiveSession:
         self._on_change = on_change
         self.on_end = on_end
         self._revision = 0  # bumped whenever the actor changes
-        self._settled = asyncio.Event()  # clear while a heard change is being re-read
-        self._settled.set()
+        self._settling: asyncio.Future[None] | None = None  # while a heard change is being re-read
         self._again = False  # another change was heard during a re-read
         self._recheck: asyncio.Task[None] | None = None
         self._ending: asyncio.Future[None] | None = None
@@ -138,7 +143,7 @@ class LiveSession:
         """The next event for a followed subscription while its caller may still have it."""
         while True:
             await self.admit(sub)
-            event = await sub.queue.get()
+            event = await sub.get()
             if event is not WAKE:
                 await self.admit(sub)  # a change heard while this waited is settled first
                 return event
@@ -149,8 +154,9 @@ class LiveSession:
         following = self._following[sub]
         while True:
             self._check_alive()
-            if not self._settled.is_set():
-                await self._settled.wait()
+            settling = self._settling
+            if settling is not None:
+                await asyncio.shield(settling)  # shielded: one waiter cancelled cancels no other
                 continue
             if following.revision != self._revision:
                 following.revision = self._revision
@@ -164,7 +170,7 @@ class LiveSession:
             return
         self.ended = error
         self.close()
-        self._settled.set()
+        self._settle()
         current = asyncio.current_task()
         tasks = [f.task for f in self._following.values() if f.task is not None and f.task is not current]
         self._wake_all()
@@ -195,16 +201,19 @@ class LiveSession:
 
     def _wake_all(self) -> None:
         for sub in tuple(self._following):
-            if sub.queue.full():
-                sub.queue.get_nowait()
-                sub.dropped += 1
-            sub.queue.put_nowait(WAKE)
+            sub.put_nowait(WAKE)  # when full, the oldest event makes room (and is counted dropped)
+
+    def _settle(self) -> None:
+        settling, self._settling = self._settling, None
+        if settling is not None and not settling.done():
+            settling.set_result(None)
 
     def _changed(self) -> None:
         """The principal cache heard that this user changed: hold events back until re-read."""
         if self._closed:
             return
-        self._settled.clear()
+        if self._settling is None:
+            self._settling = asyncio.get_running_loop().create_future()
         self._start_recheck()
 
     def _poll(self) -> None:
@@ -237,7 +246,7 @@ class LiveSession:
                 if self._again:
                     continue  # changed again meanwhile: what was read may predate it
                 self._adopt(actor)
-                self._settled.set()
+                self._settle()
                 return
         except asyncio.CancelledError:
             raise
@@ -260,7 +269,7 @@ def _fresh(error: PublicError) -> PublicError:
     return PublicError(error.message, error.code)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Following:
     info: Info[Any, Any]
     task: asyncio.Task[Any] | None
