@@ -22,7 +22,7 @@ STATUSES = ["registered"] * 5 + ["active"] * 4 + ["email_verified", "profile_com
 COUNTRIES = ["GB"] * 6 + ["DE"] * 5 + ["AE"] * 3 + ["ZA"] * 3 + ["CY", "FR", "IT", "ES", "NL", "PL", "SE", "MY",
                                                                "TH", "NG", "KE", "MX", "BR", "CL", "MT", "IE"]
 DESKS = [f"desk-{i}" for i in range(10)]
-GIN_INDEXES = ("ix_clients_name_trgm", "ix_clients_phone_trgm", "ix_clients_email_trgm", "ix_users_email_trgm")
+GIN_INDEXES = ("ix_clients_name_trgm", "ix_clients_phone_trgm", "ix_clients_search_trgm", "ix_users_email_trgm")
 
 
 def surnames(n: int) -> list[str]:

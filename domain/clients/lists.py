@@ -6,10 +6,11 @@ Every shape is an index walk that stops after a page at any number of clients (m
 0038): newest first on (created_at, id); one filter on (status | country | desk, created_at, id);
 status and country on (country, status, created_at, id); a desk's clients by status on (desk,
 status, created_at, id); other combinations walk one of those and filter, reading about a page
-divided by the other filters' selectivity. Text is one condition on the client row, `name LIKE p OR
-search_email LIKE p` (the e-mail copied onto the client, 0038): the planner walks the newest-first
-index and filters when the text is common, or takes the few matching rows from the two trigram
-indexes (a BitmapOr) and sorts them when it is rare, whichever it expects cheaper.
+divided by the other filters' selectivity. Text is one condition on one stored column,
+`search_text LIKE p` (the lower-cased name and the e-mail, kept by triggers: 0038): the planner walks
+an index of (created_at, id) carrying that column and filters without visiting the table when the
+text is common, or takes the few matching rows from its trigram index and sorts them when it is
+rare, whichever it expects cheaper; only the page's rows are then read.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from domain.clients.models import Client
 from domain.clients.status import Status
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import driver
-from domain.shared.pagination import Page, PageRequest, raw_page
+from domain.shared.pagination import COUNT_CAP, Page, PageRequest, raw_page
 
 MIN_TEXT = 3  # the trigram indexes need a word of three characters; shorter text would walk every client
 MAX_TEXT = 100
@@ -38,7 +39,6 @@ MAX_TEXT = 100
 COLUMNS = (Client.id, Client.user_id, Client.status, Client.kind, Client.first_name, Client.last_name,
            Client.country, Client.desk, Client.risk_level, Client.created_at)
 SQL_COLUMNS = ", ".join(c.key for c in COLUMNS)
-NAME_SQL = "lower(first_name || ' ' || last_name)"  # as indexed by ix_clients_name_trgm
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +113,7 @@ def conditions(actor: Actor, f: ClientFilter) -> tuple[list[str], list[Any]] | N
     if f.desk is not None:
         add("desk = {}", f.desk)
     if f.text is not None:
-        params.append(_like(f.text))
-        where.append(f"({NAME_SQL} LIKE ${len(params)} OR search_email LIKE ${len(params)})")
+        add("search_text LIKE {}", _like(f.text))
     return where, params
 
 
@@ -125,8 +124,29 @@ async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: Pag
     if found is None:
         return Page([], False, total=0 if page.count_total else None)
     where, params = found
-    return await raw_page(await driver(session), page, columns=SQL_COLUMNS, source="clients", where=where,
-                          params=params, key=("created_at", "id"), descending=True, convert=_row)
+    conn = await driver(session)
+    if f.text is None:
+        return await raw_page(conn, page, columns=SQL_COLUMNS, source="clients", where=where, params=params,
+                              key=("created_at", "id"), descending=True, convert=_row)
+    # Text: the page's ids first (a walk of (created_at, id) INCLUDE (search_text) that never visits
+    # the table, or the trigram index's few matches sorted), then only their rows.
+    bound, conds = list(params), list(where)
+    for op, cursor in (("<", page.after), (">", page.before)):  # rows strictly between the cursors
+        if cursor is not None:
+            bound.extend(cursor)
+            conds.append(f"(created_at, id) {op} (${len(bound) - 1}, ${len(bound)})")
+    bound.append(page.fetch)
+    order = "ASC" if page.backward else "DESC"
+    rows = await conn.fetch(
+        f"SELECT {SQL_COLUMNS} FROM clients WHERE id IN (SELECT id FROM clients WHERE {' AND '.join(conds)} "  # noqa: S608
+        f"ORDER BY created_at {order}, id {order} LIMIT ${len(bound)}) ORDER BY created_at {order}, id {order}",
+        *bound)
+    total = None
+    if page.count_total:
+        total = int(await conn.fetchval(
+            f"SELECT count(*) FROM (SELECT 1 FROM clients WHERE {' AND '.join(where)} LIMIT {COUNT_CAP + 1}) x",  # noqa: S608
+            *params))
+    return page.finish(rows, _row, total)
 
 
 def _row(row: asyncpg.Record) -> asyncpg.Record:

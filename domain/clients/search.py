@@ -62,6 +62,8 @@ def _like(fragment: str) -> str:
 
 _COLUMNS = tuple(column.key for column in COLUMNS)  # ListedClient's fields, in order
 _NAME = "lower(c.first_name || ' ' || c.last_name)"
+# The e-mail part of the client's search text (migration 0038), whose trigram index finds the candidates.
+_EMAIL = "split_part(c.search_text, E'\\n', 2)"
 _PHONE = "regexp_replace(coalesce(c.profile->>'phone', ''), '[^0-9]', '', 'g')"
 
 
@@ -83,9 +85,9 @@ def build(query: str) -> tuple[str, dict[str, object]]:
     if len(q) >= MIN_TEXT:
         params.update(q=q, q_sub=f"%{_like(q)}%", q_prefix=f"{_like(q)}%")
         branches.append(
-            "SELECT c.id, CASE WHEN c.search_email = :q THEN 0.95 WHEN c.search_email LIKE :q_prefix "
-            "THEN 0.8 ELSE 0.4 + 0.3 * similarity(c.search_email, :q) END, 'email' "
-            "FROM clients c WHERE c.search_email LIKE :q_sub")
+            f"SELECT c.id, CASE WHEN {_EMAIL} = :q THEN 0.95 WHEN {_EMAIL} LIKE :q_prefix "  # noqa: S608
+            f"THEN 0.8 ELSE 0.4 + 0.3 * similarity({_EMAIL}, :q) END, 'email' "
+            f"FROM clients c WHERE c.search_text LIKE :q_sub AND {_EMAIL} LIKE :q_sub")
         words = [w for w in q.split(" ") if w]
         if all(len(w) >= MIN_TEXT for w in words):
             conditions = []

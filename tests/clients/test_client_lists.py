@@ -133,7 +133,32 @@ async def test_search_follows_a_changed_e_mail(http: httpx.AsyncClient, session_
                         {"e": f"new.{tag}@x.example", "i": uid})
     assert await _walk(staff, 5, q=f"old.{tag}") == []
     assert await _walk(staff, 5, q=f"new.{tag}") == [str(cid)]
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE clients SET last_name = :n WHERE id = :i"), {"n": f"Renamed{tag}", "i": cid})
+    assert await _walk(staff, 5, q="mover") == []
+    assert await _walk(staff, 5, q=f"mail renamed{tag}") == [str(cid)]
     found = await staff("query($q: String!) { searchClients(query: $q) { nodes { email client { databaseId } } } }",
                         {"q": f"new.{tag}@x"})
     assert found["data"]["searchClients"]["nodes"] == [{"email": f"new.{tag}@x.example",
                                                         "client": {"databaseId": str(cid)}}]
+
+
+BACKWARD = """query($q: String, $l: Int, $b: String) {
+  clients(search: $q, last: $l, before: $b) { edges { cursor node { id } } pageInfo { hasPreviousPage startCursor } } }"""
+
+
+async def test_search_pages_backward_as_forward(http: httpx.AsyncClient, session_factory: Any, settings: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    made = await _given(session_factory, settings, f"lists-{tag}", tag)
+    staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
+    forward = await _walk(staff, 2, q=f"list{tag}")
+    assert forward == _newest(made)
+    seen: list[str] = []
+    before = None
+    while True:
+        page = (await staff(BACKWARD, {"q": f"list{tag}", "l": 2, "b": before}))["data"]["clients"]
+        seen = [str(db_id(e["node"]["id"])) for e in page["edges"]] + seen
+        if not page["pageInfo"]["hasPreviousPage"]:
+            break
+        before = page["pageInfo"]["startCursor"]
+    assert seen == forward
