@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import tracemalloc
 import uuid
 from typing import Any
@@ -65,13 +66,18 @@ async def probe(args: argparse.Namespace) -> None:
         while not server.started:
             await asyncio.sleep(0.05)
         # One socket first: what every later one shares (caches, compiled documents) is made here.
-        await _hold(url, extra, 1, lambda: asyncio.sleep(1.0))
+        await _hold(url, extra, 1, lambda _: asyncio.sleep(1.0))
         gc.collect()
         tracemalloc.start(args.depth)
         before, rss_before = tracemalloc.take_snapshot(), await _rss_kb()
+        if args.profile:
+            tracemalloc.stop()
 
-        async def measure() -> None:
+        async def measure(clients: Any) -> None:
             await asyncio.sleep(2.0)
+            if args.profile:
+                await _profile_broadcast(settings, redis_url, clients, n, args.top)
+                return
             gc.collect()
             after, rss_after = tracemalloc.take_snapshot(), await _rss_kb()
             stats = after.compare_to(before, "traceback" if args.depth > 1 else "lineno")
@@ -94,15 +100,45 @@ def _short(filename: str) -> str:
     return os.path.relpath(filename, ROOT) if filename.startswith(str(ROOT)) else filename.split("site-packages/")[-1]
 
 
+async def _profile_broadcast(settings: Settings, redis_url: str, clients: Any, n: int, top: int) -> None:
+    """One announcement to every subscriber under cProfile: where a delivery's CPU goes."""
+    import cProfile
+    import pstats
+    from datetime import UTC, datetime
+
+    from redis.asyncio import Redis
+
+    from bench.scenarios.subscriptions import ANNOUNCEMENT_TOPIC, _announcement
+    from domain.events.hub import Event
+
+    redis = Redis.from_url(redis_url)
+    for number in (1, 2):  # the first warms up (documents, plans), the second is profiled
+        profile = cProfile.Profile()
+        if number == 2:
+            profile.enable()
+        started = time.perf_counter()
+        cpu = time.process_time()
+        event = Event(number, ANNOUNCEMENT_TOPIC, _announcement(number), datetime.now(UTC).isoformat())
+        await redis.publish(settings.channel_prefix + ANNOUNCEMENT_TOPIC, event.to_json())
+        clients.stdin.write(f"collect {n} 60\n".encode())
+        await clients.stdin.drain()
+        await clients.stdout.readline()
+        profile.disable()
+        print(f"event {number}: {(time.perf_counter() - started) * 1000:.0f} ms wall, "
+              f"{(time.process_time() - cpu) / n * 1e6:.0f} us CPU per delivery", flush=True)
+    pstats.Stats(profile).sort_stats("tottime").print_stats(top)
+    await redis.aclose()
+
+
 async def _hold(url: str, extra: list[str], n: int, while_held: Any) -> None:
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.ws_clients", "--url", url,
                                                 "--count", str(n), "--at-once", "10", *extra, cwd=ROOT,
-                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=2**26)
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(b"connect\n")
     await proc.stdin.drain()
     await proc.stdout.readline()
-    await while_held()
+    await while_held(proc)
     proc.stdin.write(b"quit\n")
     proc.stdin.close()
     with contextlib.suppress(TimeoutError):
@@ -151,6 +187,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--depth", type=int, default=1, help="frames per allocation site")
     parser.add_argument("--classify", action="store_true", help="totals by component (use --depth 15)")
+    parser.add_argument("--profile", action="store_true", help="cProfile one broadcast to every socket instead")
     parser.add_argument("--only", help="with --classify: that component's allocation sites")
     asyncio.run(probe(parser.parse_args()))
 

@@ -9,7 +9,10 @@ Memory per subscriber: each server's resident memory grown by holding its N sock
 
 Own events: N subscribers of `walletUpdated`, each a different user, while wallet events (the relay's
 wire format) are published at 1,000 a second spread over the users: each must reach its owner
-only (routed by user), all must arrive, and the lag from publishing to arrival is reported.
+only (routed by user), all must arrive, and the lag from publishing to arrival is reported; keeping
+up is shown by the lag of the second half of the events against the first (a process falling
+behind lags more and more), the time to drain after the last one, and the API's CPU per event and
+share of a core.
 Targets (issue #17): broadcast p99 <= 2x the anchor's, <= 25 kB per subscriber, no wallet event lost.
 """
 
@@ -40,8 +43,9 @@ from domain.ledger.posting import TOPIC_WALLET_UPDATED
 from domain.shared.db import asyncpg_dsn, normalise_database_url
 from domain.shared.settings import Settings
 from sandbox.serving import free_port
+from schema.node import global_id
 
-BROADCAST = "subscription { announcementPosted { id title body severity createdAt } }"
+BROADCAST = "subscription { announcementPosted { id databaseId title body severity createdAt } }"
 WALLET = "subscription { walletUpdated { databaseId balance available } }"
 ANNOUNCEMENT_TOPIC = "announcement.posted"
 LOADGENS = 2  # per server: the machine has 2 cores
@@ -67,7 +71,7 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
                 tokens_file = fh.name
                 broadcast = await _broadcast(redis, settings, port, anchor_port, pids[0], anchor_pid, tokens_file,
                                              n, rounds)
-                own = await _own_events(redis, settings, port, tokens_file, users, rate, seconds)
+                own = await _own_events(redis, settings, port, pids[0], tokens_file, users, rate, seconds)
         finally:
             await redis.aclose()
             if tokens_file:
@@ -86,10 +90,10 @@ async def _broadcast(redis: Redis, settings: Settings, port: int, anchor_port: i
         await _settle()
         before = {"graphql": _rss_kb(api_pid), "anchor": _rss_kb(anchor_pid)}
         async with (_loadgens([["--url", f"ws://127.0.0.1:{port}/graphql", "--graphql", "--query", BROADCAST,
-                                "--tokens", tokens_file, "--first", str(i * share), "--count", str(share)]
-                               for i in range(LOADGENS)]) as graphql,
-                    _loadgens([["--url", f"ws://127.0.0.1:{anchor_port}/ws", "--count", str(share)]
-                               for _ in range(LOADGENS)]) as anchor):
+                                "--key", "databaseId", "--tokens", tokens_file, "--first", str(i * share),
+                                "--count", str(share)] for i in range(LOADGENS)]) as graphql,
+                    _loadgens([["--url", f"ws://127.0.0.1:{anchor_port}/ws", "--key", "databaseId",
+                                "--count", str(share)] for _ in range(LOADGENS)]) as anchor):
             sequence = iter(range(1, 1 << 30))
 
             async def publish(number: int) -> None:
@@ -100,7 +104,8 @@ async def _broadcast(redis: Redis, settings: Settings, port: int, anchor_port: i
                 payload = _announcement(number)
                 await anchor_http.post("/broadcast", content=orjson.dumps({"id": "1", "type": "next", "payload": {
                     "data": {"announcementPosted": {
-                        "id": str(payload["id"]), "title": payload["title"], "body": payload["body"],
+                        "id": global_id("Announcement", payload["id"]), "databaseId": str(payload["id"]),
+                        "title": payload["title"], "body": payload["body"],
                         "severity": "INFO", "createdAt": payload["created_at"]}}}}))
 
             senders = {"graphql": (graphql, publish), "anchor": (anchor, send_anchor)}
@@ -141,8 +146,8 @@ def _announcement(number: int) -> dict[str, Any]:
 # -- own events
 
 
-async def _own_events(redis: Redis, settings: Settings, port: int, tokens_file: str, users: list[tuple[int, str]],
-                      rate: int, seconds: float) -> dict[str, Any]:
+async def _own_events(redis: Redis, settings: Settings, port: int, api_pid: int, tokens_file: str,
+                      users: list[tuple[int, str]], rate: int, seconds: float) -> dict[str, Any]:
     n = len(users)
     share = n // LOADGENS
     channel = settings.channel_prefix + TOPIC_WALLET_UPDATED
@@ -164,6 +169,7 @@ async def _own_events(redis: Redis, settings: Settings, port: int, tokens_file: 
         await _until_subscribed(f"http://127.0.0.1:{port}/metrics", "forexcrm_subscribers ", share * LOADGENS)
         await _collect(group, 1 << 40, 1.0)
         per_tick, tick = max(1, rate // 100), 0.01
+        cpu_before = _cpu_s(api_pid)
         started = time.monotonic()
         ticks = int(seconds / tick)
         for i in range(ticks):
@@ -179,15 +185,29 @@ async def _own_events(redis: Redis, settings: Settings, port: int, tokens_file: 
             if delay > 0:
                 await asyncio.sleep(delay)
         publishing_s = time.monotonic() - started
+        published_at = time.monotonic()
         arrivals = await _collect(group, len(published), 60.0)
+        cpu_s = _cpu_s(api_pid) - cpu_before  # publishing and draining: every event's whole cost
     lags = [t - published[int(key)] for t, key, _ in arrivals if int(key) in published]
+    # Falling behind shows as a lag that grows while events keep coming: compare the two halves.
+    half = sorted(published)[len(published) // 2]
+    early = [t - published[int(key)] for t, key, _ in arrivals if int(key) < half]
+    late = [t - published[int(key)] for t, key, _ in arrivals if int(key) >= half]
+    last = max((t for t, _, _ in arrivals), default=published_at)
     delivered = {int(key) for _, key, _ in arrivals}
     # Socket i of load generator g is user i + g * share: each event must reach its owner's socket only.
     strangers = sum(1 for g, gen in enumerate(group) for _, key, i in gen.last
                     if owner.get(int(key)) != users[g * share + i][0])
     return {"published": len(published), "delivered": len(lags), "missing": len(set(published) - delivered),
             "duplicates": len(lags) - len(delivered & set(published)), "to_someone_else": strangers,
-            "rate_per_s": round(len(published) / publishing_s, 1), **_percentiles(lags, expected=len(published))}
+            "rate_per_s": round(len(published) / publishing_s, 1), **_percentiles(lags, expected=len(published)),
+            "lag_p50_first_half_ms": _percentiles(early, expected=0)["p50_ms"],
+            "lag_p50_second_half_ms": _percentiles(late, expected=0)["p50_ms"],
+            "drained_ms_after_last_publish": round(max(0.0, last - published_at) * 1000, 1),
+            # The API's CPU over publishing and draining, per event, and the share of one core it
+            # kept busy: below 1 it keeps up with room to spare (the rest of the core is headroom).
+            "api_cpu_us_per_event": round(cpu_s / max(1, len(published)) * 1e6, 1),
+            "api_core_share": round(cpu_s / max(publishing_s, last - started), 2)}
 
 
 # -- helpers
@@ -299,6 +319,13 @@ async def _arrivals(group: list[LoadGen], number: int, n: int, timeout: float) -
 
 async def _settle() -> None:
     await asyncio.sleep(1.0)
+
+
+def _cpu_s(pid: int) -> float:
+    """A process's user and system CPU time so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_kb(pid: int) -> int:
