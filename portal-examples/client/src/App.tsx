@@ -1,0 +1,70 @@
+import { useEffect, useRef } from "react";
+import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
+import { LanguagePicker, Loading, SignIn, useI18n, useSession } from "@forexcrm/portal-shared";
+import { Dashboard } from "./pages/Dashboard";
+import { Security } from "./pages/Security";
+
+function Shell({ children }: { children: React.ReactNode }) {
+  const { t } = useI18n();
+  const { viewer, signOut } = useSession();
+  const location = useLocation();
+  const first = useRef(true);
+  // Move focus to the new page's heading after navigation (screen readers announce it).
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    document.getElementById("page-title")?.focus();
+  }, [location.pathname]);
+  const links: Array<[string, string]> = [
+    ["/", t("nav.dashboard")],
+    ["/security", t("nav.security")],
+  ];
+  return (
+    <>
+      <a className="skip" href="#main">{t("common.skip")}</a>
+      <header className="top">
+        <strong>{t("app.name")}</strong>
+        <nav aria-label={t("nav.label")}>
+          <ul>
+            {links.map(([to, label]) => (
+              <li key={to}><NavLink to={to} end>{label}</NavLink></li>
+            ))}
+          </ul>
+        </nav>
+        <div className="actions">
+          <LanguagePicker />
+          <span className="muted">{viewer?.email}</span>
+          <button type="button" className="secondary" onClick={() => void signOut()}>{t("signout")}</button>
+        </div>
+      </header>
+      <main id="main">{children}</main>
+    </>
+  );
+}
+
+export function App() {
+  const { status } = useSession();
+  const { t } = useI18n();
+  if (status === "loading") return <main id="main"><Loading /></main>;
+  if (status === "signedOut") {
+    return (
+      <>
+        <header className="top"><strong>{t("app.name")}</strong><LanguagePicker /></header>
+        <Routes>
+          <Route path="*" element={<SignIn />} />
+        </Routes>
+      </>
+    );
+  }
+  return (
+    <Shell>
+      <Routes>
+        <Route path="/" element={<Dashboard />} />
+        <Route path="/security" element={<Security />} />
+        <Route path="*" element={<Navigate to="/" replace />} />
+      </Routes>
+    </Shell>
+  );
+}

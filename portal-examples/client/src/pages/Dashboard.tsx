@@ -1,0 +1,95 @@
+import { useEffect } from "react";
+import { useQuery, useSubscription } from "urql";
+import { ErrorMessage, Loading, Money, PageTitle, useI18n } from "@forexcrm/portal-shared";
+import { graphql } from "../gql";
+
+const DashboardQuery = graphql(`
+  query ClientDashboard {
+    myWallets { id currency balance held available }
+    myTradingAccounts(first: 50) {
+      nodes {
+        id login currency leverage accountType group
+        state { balance equity marginFree floatingProfit asOf stale }
+      }
+    }
+  }
+`);
+
+const WalletUpdated = graphql(`
+  subscription ClientWalletUpdated {
+    walletUpdated { id currency balance held available }
+  }
+`);
+
+/** Trading-account state is re-read this often (wallets arrive live over the subscription). */
+const ACCOUNT_REFRESH_MS = 5_000;
+
+export function Dashboard() {
+  const { t, dateTime } = useI18n();
+  const [{ data, error, fetching }, reexecute] = useQuery({ query: DashboardQuery });
+  // Each update carries the wallet's id, so urql's cache updates the table in place.
+  useSubscription({ query: WalletUpdated });
+  useEffect(() => {
+    const id = window.setInterval(() => reexecute({ requestPolicy: "network-only" }), ACCOUNT_REFRESH_MS);
+    return () => window.clearInterval(id);
+  }, [reexecute]);
+
+  return (
+    <>
+      <PageTitle>{t("dashboard.title")}</PageTitle>
+      <ErrorMessage error={error} />
+      {fetching && !data ? <Loading /> : null}
+      {data ? (
+        <>
+          <section className="card" aria-labelledby="wallets-h">
+            <h2 id="wallets-h">{t("dashboard.wallets")}</h2>
+            {data.myWallets.length === 0 ? <p>{t("dashboard.noWallets")}</p> : (
+              <div className="grid">
+                {data.myWallets.map((w) => (
+                  <div key={w.id} className="card" data-testid={`wallet-${w.currency}`}>
+                    <h3>{w.currency}</h3>
+                    <p className="stat"><Money amount={w.balance} currency={w.currency} /></p>
+                    <p className="muted">{t("wallet.available")}: <Money amount={w.available} currency={w.currency} /> · {t("wallet.held")}: <Money amount={w.held} currency={w.currency} /></p>
+                  </div>
+                ))}
+              </div>
+            )}
+          </section>
+          <section className="card" aria-labelledby="accounts-h">
+            <h2 id="accounts-h">{t("dashboard.accounts")}</h2>
+            {data.myTradingAccounts.nodes.length === 0 ? <p>{t("dashboard.noAccounts")}</p> : (
+              <div className="table-wrap">
+                <table>
+                  <thead>
+                    <tr>
+                      <th scope="col">{t("account.login")}</th>
+                      <th scope="col">{t("account.type")}</th>
+                      <th scope="col" className="num">{t("account.leverage")}</th>
+                      <th scope="col" className="num">{t("account.balance")}</th>
+                      <th scope="col" className="num">{t("account.equity")}</th>
+                      <th scope="col" className="num">{t("account.marginFree")}</th>
+                      <th scope="col">{t("account.asOf")}</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {data.myTradingAccounts.nodes.map((a) => (
+                      <tr key={a.id} data-testid={`account-${a.login}`}>
+                        <th scope="row">{a.login}</th>
+                        <td>{a.accountType} <span className="muted">{a.currency}</span></td>
+                        <td className="num">1:{a.leverage}</td>
+                        <td className="num">{a.state ? <Money amount={a.state.balance} currency={a.currency} /> : "—"}</td>
+                        <td className="num" data-testid="equity">{a.state ? <Money amount={a.state.equity} currency={a.currency} /> : "—"}</td>
+                        <td className="num">{a.state ? <Money amount={a.state.marginFree} currency={a.currency} /> : "—"}</td>
+                        <td>{a.state ? <>{dateTime(a.state.asOf)} {a.state.stale ? <span className="muted">{t("account.stale")}</span> : null}</> : "—"}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              </div>
+            )}
+          </section>
+        </>
+      ) : null}
+    </>
+  );
+}
