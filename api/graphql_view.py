@@ -292,8 +292,26 @@ class GraphQLView(GraphQL[Context, None]):
             return graphql_http.BadRequest("BAD_OPERATION", "The query text is not the document its hash names.")
         return body
 
+    _last_next: tuple[object, object, str] | None = None
+
     def encode_json(self, data: object) -> str:
         # Text, not bytes: WebSocket messages are sent as text frames (bytes would go as binary).
+        if type(data) is dict and data.get("type") == "next":
+            # A broadcast hands every subscriber the same result (schema.events.shared): its `next`
+            # message, for the same operation id, is encoded once and the same text object sent to
+            # each socket (whose protocol then frames it once too: api/ws_protocol.py).
+            payload = data.get("payload")
+            if type(payload) is dict and len(payload) == 1 and "data" in payload:
+                last = self._last_next
+                if last is not None and last[0] is payload["data"] and last[1] == data.get("id"):
+                    return last[2]
+                text = self._encode(data)
+                self._last_next = (payload["data"], data.get("id"), text)
+                return text
+        return self._encode(data)
+
+    @staticmethod
+    def _encode(data: object) -> str:
         try:
             return orjson.dumps(data).decode()
         except TypeError:  # an integer beyond 64 bits, say: the standard library takes anything JSON can

@@ -125,6 +125,8 @@ def uvicorn_options(settings: Settings, *, workers: int = 1) -> dict[str, Any]:
 # sans-I/O websockets protocol keeps a socket in plain state (its keep-alive ping is a timer, the
 # legacy implementation runs tasks per connection); no per-message deflate (a compression context per
 # socket, tens of kB, for small JSON frames); a ping every 30 s finds dead peers.
-WEBSOCKET_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_max_size": 1_000_000,
+# The protocol is uvicorn's sans-I/O one with less kept per socket and broadcast frames built once
+# (api/ws_protocol.py), named as a string so processes of `--workers N` import it themselves.
+WEBSOCKET_OPTIONS: dict[str, Any] = {"ws": "api.ws_protocol:LeanWebSocketProtocol", "ws_max_size": 1_000_000,
                                      "ws_per_message_deflate": False, "ws_ping_interval": 30.0,
                                      "ws_ping_timeout": 30.0}
