@@ -52,8 +52,9 @@ class Context:
     reauthenticate: Callable[[], Awaitable[Actor | None]] | None = field(default=None, repr=False)
     # Keeps a socket's (or a streamed subscription's) actor bound to the live session.
     live: LiveSession | None = field(default=None, repr=False)
-    # The operation's one read connection (`read`), its lock and the task using it now.
+    # The operation's one read connection and session (`read`), its lock and the task using it now.
     _read_conn: AsyncConnection | None = field(default=None, repr=False)
+    _read_session: AsyncSession | None = field(default=None, repr=False)
     _read_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _read_owner: asyncio.Task[Any] | None = field(default=None, repr=False)
 
@@ -88,9 +89,11 @@ class Context:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for a read-only resolver, on one connection for the whole HTTP operation: a page
-        of several top-level fields checks out one pooled connection, not one per field. Its users
-        take turns (never two statements at once on it); the view releases it when the operation
-        ends (`release_reads`). Never await a dataloader inside: its batch may wait for this turn.
+        of several top-level fields checks out one pooled connection and one session, not one per
+        field. The connection is in autocommit (each statement its own snapshot, as a hand-written
+        endpoint's reads): no BEGIN and ROLLBACK round trips around every resolver's reads. Its users
+        take turns (never two statements at once on it); the view releases it when the operation ends
+        (`release_reads`). Never await a dataloader inside: its batch may wait for this turn.
         Outside one plain HTTP operation (`operation_scoped`) every read has a session of its own."""
         factory = self.services.session_factory
         if not self.operation_scoped:
@@ -98,31 +101,37 @@ class Context:
                 yield session
             return
         task = asyncio.current_task()
-        if self._read_owner is task and self._read_conn is not None:  # nested within one resolver
-            async with factory(bind=self._read_conn) as session:
-                yield session
+        if self._read_owner is task and self._read_session is not None:  # nested within one resolver
+            yield self._read_session
             return
         async with self._read_lock:
             if self._read_conn is None:
                 engine = factory.kw["bind"]
-                self._read_conn = await engine.connect()
-            conn = self._read_conn
+                conn = await engine.connect()
+                self._read_conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if self._read_session is None:
+                self._read_session = factory(bind=self._read_conn)
+            session = self._read_session
             self._read_owner = task
             try:
-                async with factory(bind=conn) as session:
-                    yield session
+                yield session
             except BaseException:
-                await conn.rollback()  # a failed statement must not poison the next reader's
+                # A failed statement must not poison the next reader's session.
+                self._read_session = None
+                await session.close()
                 raise
             finally:
                 self._read_owner = None
 
     async def release_reads(self) -> None:
-        """Return the operation's read connection to the pool (ending its read transaction)."""
+        """Return the operation's read connection to the pool."""
         if self._read_conn is None:
             return
         async with self._read_lock:
+            session, self._read_session = self._read_session, None
             conn, self._read_conn = self._read_conn, None
+            if session is not None:
+                await session.close()
             if conn is not None:
                 await conn.close()
 

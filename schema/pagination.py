@@ -6,13 +6,22 @@ arguments (and whether `totalCount` was selected) into the domain's `PageRequest
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLIncludeDirective,
+    GraphQLResolveInfo,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
+from graphql.execution.values import get_argument_values
 from strawberry.types import Info
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from domain.shared import pagination as paging
 from domain.shared.pagination import COUNT_CAP, Key, Page, PageRequest, decode_cursor, encode_cursor
@@ -69,29 +78,55 @@ class Connection(Generic[T]):
         return [edge.node for edge in self.edges]
 
 
-def _selects(selections: Iterable[Selection], name: str) -> bool:
-    for sel in selections:
-        if isinstance(sel, SelectedField) and sel.name == name:
-            return True
-        if isinstance(sel, FragmentSpread | InlineFragment) and _selects(sel.selections, name):
-            return True
+def _included(node: Any, variables: Any) -> bool:
+    """@skip / @include on a selection (graphql-core's rule)."""
+    skip = next((d for d in node.directives if d.name.value == GraphQLSkipDirective.name), None)
+    if skip is not None and get_argument_values(GraphQLSkipDirective, skip, variables).get("if") is True:
+        return False
+    include = next((d for d in node.directives if d.name.value == GraphQLIncludeDirective.name), None)
+    return include is None or get_argument_values(GraphQLIncludeDirective, include, variables).get("if") is True
+
+
+def _ast_selects(selection_set: SelectionSetNode | None, name: str, info: GraphQLResolveInfo[Any],
+                 deep: bool) -> bool:
+    """Whether a field called `name` is selected in this selection set (through fragments; with `deep`,
+    anywhere under it). Read off the document's syntax tree: strawberry's `info.selected_fields` first
+    converts the field's whole selection into its own objects, about 25 calls a node on every request."""
+    if selection_set is None:
+        return False
+    for sel in selection_set.selections:
+        if sel.directives and not _included(sel, info.variable_values):
+            continue
+        if isinstance(sel, FieldNode):
+            if sel.name.value == name or (deep and _ast_selects(sel.selection_set, name, info, deep)):
+                return True
+        elif isinstance(sel, InlineFragmentNode):
+            if _ast_selects(sel.selection_set, name, info, deep):
+                return True
+        elif isinstance(sel, FragmentSpreadNode):
+            fragment = info.fragments.get(sel.name.value)
+            if fragment is not None and _ast_selects(fragment.selection_set, name, info, deep):
+                return True
     return False
 
 
 def selects_below(info: Info[Any, Any], name: str) -> bool:
     """Whether a field called `name` is selected anywhere under this field (through fragments too):
     a list resolver's test for reading a nested field's data with its page."""
-    def walk(selections: Iterable[Selection]) -> bool:
-        return any((isinstance(sel, SelectedField) and sel.name == name) or walk(sel.selections)
-                   for sel in selections)
-    return any(walk(f.selections) for f in info.selected_fields)
+    raw = info._raw_info
+    return any(_ast_selects(node.selection_set, name, raw, True) for node in raw.field_nodes)
+
+
+def _selects_directly(info: Info[Any, Any], name: str) -> bool:
+    raw = info._raw_info
+    return any(_ast_selects(node.selection_set, name, raw, False) for node in raw.field_nodes)
 
 
 def page_request(info: Info[Any, Any], first: int | None, after: str | None, last: int | None,
                  before: str | None, *, maximum: int | None = None,
                  decode: Callable[[str, str], Key] = decode_cursor) -> PageRequest:
     """The connection's arguments as a PageRequest; INVALID_PAGE_ARGUMENTS when they do not fit."""
-    counted = any(_selects(f.selections, "totalCount") for f in info.selected_fields)
+    counted = _selects_directly(info, "totalCount")
     return paging.page_request(first, after, last, before, count_total=counted, decode=decode,
                                maximum=maximum or info.context.settings.max_page_size)
 

@@ -7,20 +7,28 @@ schema build to be such a read (strawberry's basic field: no resolver, no permis
 extension, no arguments) of a scalar or enum type, the plan is fixed: read the attribute, serialise
 it. Anything unusual (a null for a non-null field, a value the scalar refuses) takes the generic
 path, which produces the standard error. An object whose selection is all plain fields (a list
-row: a deal, a wallet) is completed in one loop (`plain_row`), without a call per field. With
+row: a deal, a wallet) is completed by one function compiled for that selection (`compiled_row`):
+attribute reads and the common scalars' tests inline, one call per row instead of several per
+field; a list of such objects is completed in one loop by the executor (schema/root.py). With
 `check` on (the test suite) every plain field and row is also resolved by the generic path and
 the results must be equal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLString,
     is_leaf_type,
     is_non_null_type,
 )
@@ -64,15 +72,54 @@ def row_steps(plan: Plan, parent: str, grouped_field_set: Mapping[str, Any]) -> 
     return row
 
 
-def plain_row(row: Row, source: Any) -> dict[str, Any] | None:
-    """The object's completed value, or None when one field must take the generic path."""
-    out: dict[str, Any] = {}
-    for response_name, step in row:
-        value = resolve_plain(step, source)
-        if value is Undefined:
-            return None
-        out[response_name] = value
-    return out
+RowFunction = Callable[[Any], "dict[str, Any] | None"]
+
+# The built-in scalars' serialisers reduced to the test that passes a value through unchanged (what
+# a resolver almost always hands them); any other value goes to the scalar's own serialiser.
+_PASS_THROUGH: dict[Any, str] = {
+    GraphQLString: "type(v) is str",
+    GraphQLID: "type(v) is str",
+    GraphQLInt: "type(v) is int and -2147483648 <= v <= 2147483647",
+    GraphQLBoolean: "(v is True or v is False)",
+}
+# Our decimal scalars (schema/scalars.py) written inline for a finite Decimal exactly as
+# domain.shared.money's money_text and decimal_text write it (anything else goes to the serialiser;
+# the test suite's check mode compares every row with the generic path).
+_INLINE: dict[str, str] = {
+    "Money": "(format(v if v else abs(v), 'f') if type(v) is Decimal and v.is_finite() else {s}(v))",
+    "Decimal": "(format(n, 'f') if type(v) is Decimal and v.is_finite() and (n := v.normalize()) else {s}(v))",
+}
+
+
+def compiled_row(row: Row) -> RowFunction:
+    """A function completing an object with this all-plain selection: its output dict, or None when
+    one field must take the generic path (as `resolve_plain` decides per field)."""
+    return _compile(tuple(row))
+
+
+@functools.lru_cache(maxsize=4096)  # one per selection shape; the document cache bounds the shapes
+def _compile(row: tuple[tuple[str, Step], ...]) -> RowFunction:
+    env: dict[str, Any] = {"Decimal": Decimal}
+    body = ["def row(source):", "    try:"]
+    for i, (_response_name, (attribute, leaf, non_null)) in enumerate(row):
+        env[f"s{i}"] = leaf.coerce_output_value
+        read = f"source.{attribute}" if attribute.isidentifier() else f"getattr(source, {attribute!r})"
+        test, inline = _PASS_THROUGH.get(leaf), _INLINE.get(leaf.name)
+        serialised = (f"(v if {test} else s{i}(v))" if test else inline.format(s=f"s{i}") if inline
+                      else f"s{i}(v)")
+        body.append(f"        v = {read}")
+        if non_null:
+            body += ["        if v is None: return None", f"        o{i} = {serialised}",
+                     f"        if o{i} is None: return None"]
+        else:
+            body += [f"        o{i} = None if v is None else {serialised}",
+                     f"        if o{i} is None and v is not None: return None"]
+    body.append("    except Exception:  # the generic path raises the standard error")
+    body.append("        return None")
+    body.append("    return {" + ", ".join(f"{name!r}: o{i}" for i, (name, _) in enumerate(row)) + "}")
+    exec(compile("\n".join(body), f"<plain row {len(row)} fields>", "exec"), env)  # noqa: S102
+    function: RowFunction = env["row"]
+    return function
 
 
 def resolve_plain(step: Step, source: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import orjson
 import strawberry
 import structlog
-from graphql import GraphQLError, OperationType
+from graphql import GraphQLError, GraphQLNonNull, GraphQLObjectType, OperationType
 from graphql.pyutils import Undefined
 from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
@@ -32,7 +32,7 @@ from schema.errors import internal_error, should_mask, with_input_code
 from schema.events import Shared
 from schema.limits import DocumentCache, document_cache
 from schema.permissions import scope_refusal, token_rules
-from schema.plain_fields import Plan, plain_fields, plain_row, resolve_plain, row_steps
+from schema.plain_fields import Plan, RowFunction, compiled_row, plain_fields, resolve_plain, row_steps
 from schema.scalars import DECIMAL_OVERRIDE
 
 log = structlog.get_logger(__name__)
@@ -115,8 +115,7 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
                 raise AssertionError(f"plain field {parent_type.name}.{node.name.value}: {value!r} != {generic!r}")
         return value
 
-    def execute_fields(self, parent_type: Any, source_value: Any, path: Any, grouped_field_set: Any,
-                       position_context: Any) -> Any:
+    def _row_function(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> RowFunction | None:
         # A selection is collected once per operation and shared by every object of a list, so
         # whether it is all plain is decided once per operation (by identity) and reused per row.
         rows = self.__dict__.setdefault("_plain_rows", {})
@@ -125,9 +124,14 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
             middleware = self.middleware_manager
             steps = None if middleware is not None and middleware.middlewares else row_steps(
                 self.plan, parent_type.name, grouped_field_set)
-            known = rows[id(grouped_field_set)] = (grouped_field_set, steps)
-        steps = known[1]
-        value = plain_row(steps, source_value) if steps else None
+            known = rows[id(grouped_field_set)] = (grouped_field_set, compiled_row(steps) if steps else None)
+        function: RowFunction | None = known[1]
+        return function
+
+    def execute_fields(self, parent_type: Any, source_value: Any, path: Any, grouped_field_set: Any,
+                       position_context: Any) -> Any:
+        row = self._row_function(parent_type, grouped_field_set)
+        value = row(source_value) if row is not None else None
         if value is None:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
         if self.check:
@@ -135,6 +139,29 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
             if generic != value:
                 raise AssertionError(f"plain row {parent_type.name}: {value!r} != {generic!r}")
         return value
+
+    def complete_iterable_value(self, item_type: Any, field_details_list: Any, info: Any, path: Any,
+                                items: Any, position_context: Any) -> Any:
+        """A list of objects whose selection is all plain (a page of deals) in one loop: per item one
+        type check and one compiled row, instead of graphql-core's five calls per item before the
+        fields. Anything else (or any item the row function declines) takes the generic path."""
+        non_null = isinstance(item_type, GraphQLNonNull)
+        object_type = item_type.of_type if non_null else item_type
+        if isinstance(object_type, GraphQLObjectType) and type(items) is list and items and not any(
+                details.node.directives for details in field_details_list):
+            grouped_field_set = self.collect_subfields(object_type, field_details_list)[0]
+            row = self._row_function(object_type, grouped_field_set)
+            if row is not None:
+                completed = _complete_rows(row, object_type, info, items, non_null)
+                if completed is not None:
+                    if self.check:
+                        generic = super().complete_iterable_value(item_type, field_details_list, info, path,
+                                                                  items, position_context)
+                        if generic != completed:
+                            raise AssertionError(f"plain list of {object_type.name}: {completed!r} != {generic!r}")
+                    return completed
+        return super().complete_iterable_value(item_type, field_details_list, info, path, items,
+                                               position_context)
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         root = self.root_value
@@ -150,6 +177,25 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
                 result = asyncio.ensure_future(result)  # awaited by each subscriber, run once
             root.results[key] = result
         return result
+
+
+def _complete_rows(row: RowFunction, object_type: GraphQLObjectType, info: Any, items: list[Any],
+                   non_null: bool) -> list[Any] | None:
+    is_type_of = object_type.is_type_of
+    completed: list[Any] = []
+    for item in items:
+        if item is None:
+            if non_null:
+                return None
+            completed.append(None)
+            continue
+        if is_type_of is not None and is_type_of(item, info) is not True:
+            return None
+        value = row(item)
+        if value is None:
+            return None
+        completed.append(value)
+    return completed
 
 
 class _NoSuggestionsExecutor(_Executor):

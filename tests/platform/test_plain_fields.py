@@ -3,13 +3,20 @@ suite's check mode catches a difference."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from decimal import Decimal
 from typing import NewType
 
 import strawberry
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from domain.shared.money import decimal_text, money_text
 from domain.shared.settings import Settings
+from schema.plain_fields import compiled_row, plain_fields
 from schema.root import api_schema
+from schema.scalars import Money
 
 _counter = itertools.count()
 Drifting = strawberry.scalar(NewType("Drifting", str), serialize=lambda v: f"{v}-{next(_counter)}",
@@ -55,3 +62,66 @@ async def test_check_mode_fails_on_a_difference_between_the_two_paths() -> None:
     assert checked.errors[0].extensions == {"code": "INTERNAL_SERVER_ERROR"}
     same = await schema(check=True).execute("{ rows { name note } }")
     assert same.errors is None
+
+
+@strawberry.type
+class Amounts:
+    amount: Money  # type: ignore[valid-type]
+    lots: Decimal
+    count: int
+    flag: bool
+    key: strawberry.ID
+    maybe: Money | None  # type: ignore[valid-type]
+
+
+@strawberry.type
+class AmountsQuery:
+    @strawberry.field
+    def amounts(self) -> list[Amounts]:
+        return list(_AMOUNTS)
+
+
+_AMOUNTS: list[Amounts] = []
+_FIELDS = "{ amounts { amount lots count flag key maybe } }"
+
+
+def _expected(a: Amounts) -> dict[str, object]:
+    return {"amount": money_text(a.amount), "lots": decimal_text(a.lots), "count": a.count, "flag": a.flag,
+            "key": str(a.key), "maybe": None if a.maybe is None else money_text(a.maybe)}
+
+
+_finite = st.decimals(allow_nan=False, allow_infinity=False, places=None, min_value=-10**20, max_value=10**20)
+
+
+@given(rows=st.lists(st.builds(Amounts, amount=_finite, lots=_finite, count=st.integers(-2**31, 2**31 - 1),
+                               flag=st.booleans(), key=st.text(max_size=5).map(strawberry.ID),
+                               maybe=st.none() | _finite), max_size=5))
+@settings(max_examples=150, deadline=None)
+def test_compiled_rows_write_every_value_as_the_scalars_do(rows: list[Amounts]) -> None:
+    """Zero, negative zero, exponents and long fractions included: the inline forms of Money and
+    Decimal agree with money_text and decimal_text, and the generic path agrees with both."""
+    _AMOUNTS[:] = rows
+    for check in (False, True):
+        result = asyncio.run(api_schema(Settings(executor_check=check), query=AmountsQuery).execute(_FIELDS))
+        assert result.errors is None, result.errors
+        assert result.data == {"amounts": [_expected(a) for a in rows]}
+
+
+async def test_a_value_the_scalar_refuses_gets_the_standard_error_in_a_list() -> None:
+    _AMOUNTS[:] = [Amounts(amount=Decimal("1.00"), lots=Decimal(1), count=1, flag=True, key=strawberry.ID("a"),
+                           maybe=None),
+                   Amounts(amount=Decimal("NaN"), lots=Decimal(1), count=2**40, flag=True, key=strawberry.ID("b"),
+                           maybe=None)]
+    for check in (False, True):
+        result = await api_schema(Settings(executor_check=check), query=AmountsQuery).execute(_FIELDS)
+        assert result.data is None and result.errors
+        assert result.errors[0].path in (["amounts", 1, "amount"], ["amounts", 1, "count"])
+
+
+def test_one_compiled_function_per_selection_shape() -> None:
+    plan = plain_fields(api_schema(Settings(), query=AmountsQuery)._schema)
+    row = [("amount", plan[("Amounts", "amount")]), ("n", plan[("Amounts", "count")])]
+    assert compiled_row(row) is compiled_row(list(row))
+    one = Amounts(amount=Decimal("0E-8"), lots=Decimal(0), count=3, flag=False, key=strawberry.ID("k"), maybe=None)
+    assert compiled_row(row)(one) == {"amount": "0.00000000", "n": 3}
+    assert compiled_row(row)(object()) is None  # an attribute missing: the generic path decides
