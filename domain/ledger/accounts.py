@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger.errors import TradingAccountNotFound, WalletNotFound
-from domain.shared.db import driver
+from domain.shared.db import Reader, driver
 from domain.shared.errors import Conflict
 from domain.shared.money import currency as currency_info
 
@@ -301,7 +301,7 @@ def _wallet_view(r: asyncpg.Record) -> WalletView:
     return WalletView(_ref(r), Balance(Decimal(r["balance"]), Decimal(r["held"])))
 
 
-async def wallets_of(session: AsyncSession, user_id: int) -> list[WalletView]:
+async def wallets_of(session: Reader, user_id: int) -> list[WalletView]:
     return [_wallet_view(r) for r in await (await driver(session)).fetch(_WALLETS_OF_USERS, [user_id])]
 
 

@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 from sqlalchemy import MetaData, event
@@ -113,14 +113,22 @@ def _refuse_orm_in_raw_transaction(session: Session, transaction: SessionTransac
         raise NeedsSession("this work uses the ORM: run it with in_transaction")
 
 
-async def driver(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session's transaction, for hot-path statements.
+# What a hot read runs on: a session (its transaction's connection) or, for an API operation's
+# reads, the operation's own asyncpg connection (schema.context.Context.raw_read).
+Reader: TypeAlias = "AsyncSession | asyncpg.Connection"
+
+
+async def driver(session: Reader) -> asyncpg.Connection:
+    """The asyncpg connection under the session's transaction, for hot-path statements (a raw
+    connection is its own).
 
     A statement through SQLAlchemy costs about 200 us of CPU against about 55 us straight on
     asyncpg, and a money movement runs several (idempotency, posting, outbox, audit): those use
     this, with positional `$n` parameters; everything else stays on the session. The statements
     share the session's transaction, so the adaptor's lazy BEGIN is issued first when still due.
     """
+    if isinstance(session, asyncpg.Connection):
+        return session
     raw_conn: asyncpg.Connection | None = session.info.get(_RAW_KEY)
     if raw_conn is not None:
         return raw_conn

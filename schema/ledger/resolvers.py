@@ -116,8 +116,8 @@ class LedgerQueries:
         uid = info.context.actor.user_id
         if uid is None:
             return []
-        async with info.context.read() as session:
-            return [Wallet.of(w) for w in await wallets_of(session, uid)]
+        async with info.context.raw_read() as conn:
+            return [Wallet.of(w) for w in await wallets_of(conn, uid)]
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
                       description="Movements on one of your wallets, newest first.")

@@ -146,8 +146,8 @@ class TradingQueries:
         user_id = info.context.actor.user_id
         if user_id is None:
             return empty_connection()
-        async with info.context.read() as session:
-            page = await queries.accounts_of(session, user_id, req)
+        async with info.context.raw_read() as conn:
+            page = await queries.accounts_of(conn, user_id, req)
         return to_connection(page, TradingAccountType.from_record, lambda a: (a["created_at"], a["id"]))
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
@@ -158,14 +158,18 @@ class TradingQueries:
     ) -> Connection[DealType]:
         req = page_request(info, first, after, last, before)
         f = filter or DealFilter()
-        async with info.context.read() as session:
-            try:
-                account = await queries.visible_account(
-                    session, info.context.actor, _account(account_id))
-            except TradingAccountNotFound as exc:
-                raise _not_found(exc) from None
-            page = await queries.list_deals(
-                session, account, page=req, symbol=f.symbol, start=f.from_time, end=f.to_time)
+        ctx, key = info.context, _account(account_id)
+        async with ctx.raw_read() as conn:
+            account: queries.AccountRef | TradingAccount | None = await queries.owned_account(conn, ctx.actor, key)
+        if account is None:  # not the caller's own: staff and IB visibility rules
+            async with ctx.read() as session:
+                try:
+                    account = await queries.visible_account(session, ctx.actor, key)
+                except TradingAccountNotFound as exc:
+                    raise _not_found(exc) from None
+        async with ctx.raw_read() as conn:
+            page = await queries.list_deals(conn, account, page=req, symbol=f.symbol, start=f.from_time,
+                                            end=f.to_time)
         return to_connection(page, DealType.from_record, _deal_key)
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
