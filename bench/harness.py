@@ -35,7 +35,8 @@ async def bench_services(name: str) -> AsyncIterator[tuple[str, str]]:
         urls = embedded.start(database_url or None, redis_url or None)
         database_url, redis_url = urls.database_url, urls.redis_url
     admin = normalise_database_url(database_url)
-    db_name = f"bench_{name}"
+    # A suffix keeps concurrent runs from several checkouts on one server out of each other's way.
+    db_name = f"bench_{name}{os.environ.get('FOREXCRM_BENCH_DB_SUFFIX', '')}"
     conn = await asyncpg.connect(asyncpg_dsn(admin))
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
