@@ -98,6 +98,16 @@ async def resolve_hit(session: AsyncSession, actor: Actor, result_id: int, *, co
     return row
 
 
+async def visible_hits(session: AsyncSession, actor: Actor, ids: list[int]) -> dict[int, ScreeningResult]:
+    """Hits among `ids` of clients the actor may see (its desk's, any for back office), one statement."""
+    from domain.clients.access import visible_filter
+
+    visible = select(Client.id).where(visible_filter(actor))
+    rows = await session.scalars(select(ScreeningResult).where(ScreeningResult.id.in_(ids),
+                                                               ScreeningResult.client_id.in_(visible)))
+    return {r.id: r for r in rows}
+
+
 async def hits(session: AsyncSession, status: str, page: PageRequest) -> Page[ScreeningResult]:
     """Screening hits in one status, oldest first."""
     return await select_page(session, page, select(ScreeningResult).where(ScreeningResult.status == status),

@@ -433,6 +433,14 @@ async def _get_request(session: AsyncSession, request_id: int, *, lock: bool = F
     return _request(row)
 
 
+async def adjustments_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, AdjustmentRequest]:
+    """Adjustment requests by id, any status (one statement)."""
+    rows = (await session.execute(text(
+        f"SELECT {_REQ_COLS} FROM balance_adjustment_requests WHERE id = ANY(:ids)"),  # noqa: S608
+        {"ids": ids})).all()
+    return {r.id: r for r in (_request(row) for row in rows)}
+
+
 def _staff_id(actor: Actor) -> int:
     if actor.user_id is None:
         raise PermissionDenied("a signed-in staff member is required")

@@ -155,6 +155,12 @@ async def list_signals(session: AsyncSession, actor: Actor, criteria: SignalFilt
                              convert=lambda row: row)
 
 
+async def signals_by_ids(session: AsyncSession, actor: Actor, ids: list[int]) -> dict[int, PaymentSignal]:
+    """The given signals the actor may see (desk scoping as list_signals), one statement."""
+    rows = await session.scalars(select(PaymentSignal).where(PaymentSignal.id.in_(ids), _visible(actor)))
+    return {r.id: r for r in rows}
+
+
 async def review_signal(session: AsyncSession, actor: Actor, signal_id: int, *, decision: str,
                         note: str) -> PaymentSignal:
     """Escalate, dismiss or confirm a signal the actor may see (else not found), with a note."""

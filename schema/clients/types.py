@@ -189,8 +189,8 @@ class ClientDocument(Node):
 
 
 @strawberry.type
-class ScreeningHit:
-    id: strawberry.ID
+class ScreeningHit(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     client_id: strawberry.ID = strawberry.field(description="The client's global id (Client360.id).")
     list_name: str
     list_version: str
@@ -209,7 +209,8 @@ class ScreeningHit:
 
     @classmethod
     def from_row(cls, r: ScreeningRow) -> ScreeningHit:
-        return cls(id=strawberry.ID(str(r.id)), client_id=global_id("Client360", r.client_id), list_name=r.list_name,
+        return cls(id=global_id("ScreeningHit", r.id), database_id=strawberry.ID(str(r.id)),
+                   client_id=global_id("Client360", r.client_id), list_name=r.list_name,
                    list_version=r.list_version, matcher_version=r.matcher_version, score=float(r.score),
                    threshold=float(r.threshold), entity_id=r.entity_id, entity_caption=r.entity_caption,
                    topics=list(r.topics), status=r.status, at=r.created_at)

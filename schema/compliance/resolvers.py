@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
@@ -9,12 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
-from domain.clients.access import parse_id
 from domain.compliance import lists, screening
+from domain.shared.actor import ActorKind
 from schema.clients.types import ScreeningHit, ScreeningHitPayload
 from schema.compliance.signals import SignalMutations, SignalQueries
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
+from schema.node import AnyId, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
@@ -34,6 +36,18 @@ class ScreeningListInfo:
 class ScreeningListPayload:
     screening_list: ScreeningListInfo | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@node_type("ScreeningHit")
+async def _hit_nodes(ctx: Context, keys: Sequence[int]) -> list[ScreeningHit | None]:
+    """Staff with kyc.review (screeningHits, resolveScreeningHit) or clients.read (Client360.screening) for clients
+    they may see (desk scoping as `client`, as ClientDocument)."""
+    actor = ctx.actor
+    if not (actor.kind is ActorKind.STAFF and (actor.has("clients.read") or actor.has("kyc.review"))):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await screening.visible_hits(session, actor, list(keys))
+    return [ScreeningHit.from_row(h) if (h := found.get(k)) else None for k in keys]
 
 
 @strawberry.type
@@ -69,16 +83,18 @@ class ComplianceMutations:
 
         return await payload_or_errors(work, lambda e: ScreeningListPayload(errors=e))
 
-    @declares_errors("INVALID_STATUS_TRANSITION", "NOT_FOUND", "SCREENING_ALREADY_RESOLVED")
+    @declares_errors("INVALID_ID", "INVALID_STATUS_TRANSITION", "NOT_FOUND", "SCREENING_ALREADY_RESOLVED")
     @strawberry.mutation(permission_classes=[Requires("kyc.review")],
                          description="Confirm (blocks the client) or dismiss a screening hit.")
-    async def resolve_screening_hit(self, info: Ctx, result_id: strawberry.ID, confirmed: bool,
+    async def resolve_screening_hit(self, info: Ctx, result_id: AnyId, confirmed: bool,
                                     reason: str) -> ScreeningHitPayload:
         ctx = info.context
 
         async def work() -> ScreeningHitPayload:
+            key = key_of(result_id, "ScreeningHit", field="resultId")
+
             async def txn(session: AsyncSession) -> ScreeningHitPayload:
-                row = await screening.resolve_hit(session, ctx.actor, parse_id(str(result_id), "resultId"),
+                row = await screening.resolve_hit(session, ctx.actor, key,
                                                   confirmed=confirmed, reason=reason)
                 return ScreeningHitPayload(hit=ScreeningHit.from_row(row))
 

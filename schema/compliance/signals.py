@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any, cast
 
@@ -11,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from domain.clients.access import parse_id
 from domain.clients.errors import ClientNotFound
 from domain.payments import signals
 from domain.payments.signals import PaymentSignal
+from domain.shared.actor import ActorKind
 from schema.clients.ids import client_id_of
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
-from schema.node import referenced_key
+from schema.node import DATABASE_ID_DOC, AnyId, Node, global_id, key_of, node_type, optional_global_id, referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
@@ -41,12 +42,12 @@ class SignalDecision(Enum):
 
 
 @strawberry.type(description="A suspicious-transaction signal raised on a payment, and its review.")
-class PaymentSignalType:
-    id: strawberry.ID
+class PaymentSignalType(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     kind: str
     status: SignalStatus
     user_id: strawberry.ID
-    payment_id: strawberry.ID | None
+    payment_id: strawberry.ID | None = strawberry.field(description="The payment's global id (Payment.id).")
     details: JSON
     created_at: dt.datetime
     reviewed_by: strawberry.ID | None
@@ -59,9 +60,9 @@ class PaymentSignalType:
 
     @classmethod
     def from_row(cls, r: PaymentSignal) -> PaymentSignalType:
-        return cls(id=strawberry.ID(str(r.id)), kind=r.kind, status=SignalStatus(r.status),
-                   user_id=strawberry.ID(str(r.user_id)),
-                   payment_id=strawberry.ID(str(r.payment_id)) if r.payment_id is not None else None,
+        return cls(id=global_id("PaymentSignalType", r.id), database_id=strawberry.ID(str(r.id)), kind=r.kind,
+                   status=SignalStatus(r.status), user_id=strawberry.ID(str(r.user_id)),
+                   payment_id=optional_global_id("Payment", r.payment_id),
                    details=cast(JSON, r.details), created_at=r.created_at,
                    reviewed_by=strawberry.ID(str(r.reviewed_by)) if r.reviewed_by is not None else None,
                    reviewed_at=r.reviewed_at, review_note=r.review_note)
@@ -75,6 +76,16 @@ class PaymentSignalPayload:
 
 def _key(r: PaymentSignal) -> tuple[dt.datetime, int]:
     return r.created_at, r.id
+
+
+@node_type("PaymentSignalType")
+async def _signal_nodes(ctx: Context, keys: Sequence[int]) -> list[PaymentSignalType | None]:
+    """As paymentSignals: staff with compliance.read, desk-scoped to the clients they may see."""
+    if not (ctx.actor.kind is ActorKind.STAFF and ctx.actor.has("compliance.read")):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await signals.signals_by_ids(session, ctx.actor, list(keys))
+    return [PaymentSignalType.from_row(r) if (r := found.get(k)) else None for k in keys]
 
 
 @strawberry.type
@@ -97,16 +108,18 @@ class SignalQueries:
 
 @strawberry.type
 class SignalMutations:
-    @declares_errors("NOT_FOUND", "SIGNAL_ALREADY_REVIEWED", "SIGNAL_NOT_FOUND", "VALIDATION_FAILED")
+    @declares_errors("INVALID_ID", "NOT_FOUND", "SIGNAL_ALREADY_REVIEWED", "SIGNAL_NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("compliance.review")],
                          description="Escalate, dismiss or confirm a signal, with a note (who and when are kept).")
-    async def review_payment_signal(self, info: Ctx, signal_id: strawberry.ID, decision: SignalDecision,
+    async def review_payment_signal(self, info: Ctx, signal_id: AnyId, decision: SignalDecision,
                                     note: str) -> PaymentSignalPayload:
         ctx = info.context
 
         async def work() -> PaymentSignalPayload:
+            key = key_of(signal_id, "PaymentSignalType", field="signalId")
+
             async def txn(session: AsyncSession) -> PaymentSignalPayload:
-                row = await signals.review_signal(session, ctx.actor, parse_id(str(signal_id), "signalId"),
+                row = await signals.review_signal(session, ctx.actor, key,
                                                   decision=decision.value, note=note)
                 return PaymentSignalPayload(signal=PaymentSignalType.from_row(row))
 

@@ -60,7 +60,7 @@ async def _limit(ctx: Context) -> None:
                             limit=TOKEN_REQUESTS_PER_MINUTE, window_s=60, now_s=int(time.time()))
 
 
-async def partner_id(ctx: Context) -> int | None:
+async def partner_of(ctx: Context) -> portal.Partner | None:
     """For node loaders: the approved IB the caller reads as, or None when the caller is not one. (`node` is
     not open to API tokens today; were it opened, a partner token's reads would count against its limit.)"""
     if not is_partner(ctx):
@@ -68,9 +68,15 @@ async def partner_id(ctx: Context) -> int | None:
     await _limit(ctx)
     async with ctx.session() as session:
         try:
-            return (await portal.partner(session, ctx.actor.user_id)).ib_id
+            return await portal.partner(session, ctx.actor.user_id)
         except IbNotFound:
             return None
+
+
+async def partner_id(ctx: Context) -> int | None:
+    """`partner_of`'s IB id."""
+    found = await partner_of(ctx)
+    return None if found is None else found.ib_id
 
 
 async def _read(info: Ctx, fn: Callable[[AsyncSession, portal.Partner], Awaitable[T]]) -> T:

@@ -24,7 +24,7 @@ from domain.shared.errors import ValidationFailed
 from domain.shared.money import parse_decimal
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
-from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read, partner_id
+from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read, partner_id, partner_of
 from schema.ib.operable import IbOperableMutations, IbOperableQueries, IbPartnerLinkQueries
 from schema.ib.types import (
     AddIbPlanVersionInput,
@@ -46,6 +46,7 @@ from schema.ib.types import (
     IbPerformance,
     IbReferralLink,
     IbTree,
+    IbTreeMember,
     MoveIbInput,
     OpenIbDisputeInput,
     OpenMyIbDisputeInput,
@@ -85,6 +86,17 @@ async def _dispute_nodes(ctx: Context, keys: Sequence[int]) -> list[IbDispute | 
     async with ctx.session() as s:
         found = await disputes.by_ids(s, list(keys))
     return [IbDispute.of(d) if (d := found.get(k)) and (staff or d.ib_id == owner) else None for k in keys]
+
+
+@node_type("IbTreeMember")
+async def _tree_member_nodes(ctx: Context, keys: Sequence[int]) -> list[IbTreeMember | None]:
+    """As myIbTree: a sub-IB of the caller's tree within its visible depth, contact masked as the IB's settings say."""
+    p = await partner_of(ctx)
+    if p is None:
+        return [None] * len(keys)
+    async with ctx.session() as s:
+        found = await portal.tree_members(s, p, list(keys))
+    return [IbTreeMember.of(m) if (m := found.get(k)) else None for k in keys]
 
 
 def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:

@@ -15,7 +15,7 @@ from domain.ib import payouts as payouts_service
 from domain.ib.plans import ClauseKind, Distribution, Side
 from domain.shared.money import at_scale
 from schema.errors import UserError
-from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id
+from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id, optional_global_id
 from schema.pagination import Connection, page_request, to_connection
 from schema.scalars import Money
 
@@ -59,9 +59,12 @@ class IbPartnerProfile:
 
 
 @strawberry.type(description="A sub-IB in your downline; depth 1 = your direct sub-IBs.")
-class IbTreeMember:
+class IbTreeMember(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC + " (the sub-IB's id, as ibId).")
     ib_id: strawberry.ID
     parent_id: strawberry.ID | None
+    parent_member_id: strawberry.ID | None = strawberry.field(
+        description="The parent's global id (IbTreeMember.id) when it is in your tree; null for your direct sub-IBs.")
     depth: int
     contact: IbContact
     clients: int
@@ -69,8 +72,11 @@ class IbTreeMember:
 
     @classmethod
     def of(cls, m: portal.TreeMember) -> IbTreeMember:
-        return cls(ib_id=strawberry.ID(str(m.ib_id)),
-                   parent_id=strawberry.ID(str(m.parent_id)) if m.parent_id is not None else None, depth=m.depth,
+        return cls(id=global_id("IbTreeMember", m.ib_id), database_id=strawberry.ID(str(m.ib_id)),
+                   ib_id=strawberry.ID(str(m.ib_id)),
+                   parent_id=strawberry.ID(str(m.parent_id)) if m.parent_id is not None else None,
+                   parent_member_id=optional_global_id("IbTreeMember", m.parent_id if m.depth > 1 else None),
+                   depth=m.depth,
                    contact=IbContact.of(m.contact), clients=m.clients, joined_at=m.joined_at)
 
 

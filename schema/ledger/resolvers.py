@@ -44,7 +44,7 @@ from schema.ledger.types import (
     WalletTransaction,
     WalletTransactionFilter,
 )
-from schema.node import AnyId, key_of, node_type
+from schema.node import AnyId, global_id, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
@@ -257,7 +257,7 @@ class LedgerMutations:
                 wallet = Wallet.of(WalletView(account, await balance_of(session, wid)))
                 if outcome.request is not None:
                     return AdjustBalancePayload(pending=outcome.pending, wallet=wallet,
-                                                adjustment_id=strawberry.ID(str(outcome.request.id)),
+                                                adjustment_id=global_id("BalanceAdjustment", outcome.request.id),
                                                 adjustment=BalanceAdjustment.of(outcome.request))
                 assert outcome.movement is not None
                 return AdjustBalancePayload(entry_id=strawberry.ID(str(outcome.movement.entry_id)), wallet=wallet)
@@ -268,33 +268,40 @@ class LedgerMutations:
 
     @declares_errors(
         "AMOUNT_PRECISION", "BALANCE_ADJUSTMENT_NOT_FOUND", "BALANCE_ADJUSTMENT_NOT_PENDING", "CONFLICT",
-        "ENTRY_ALREADY_REVERSED", "FOUR_EYES_RELATED_APPROVER", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT",
+        "ENTRY_ALREADY_REVERSED", "FOUR_EYES_RELATED_APPROVER", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "INVALID_ID",
         "PERMISSION_DENIED", "SELF_APPROVAL_FORBIDDEN", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED",
         "WALLET_NOT_FOUND",
     )
     @strawberry.mutation(permission_classes=[Requires("ledger.adjust")],
                          description="Staff: approve another staff member's pending balance adjustment (it posts).")
-    async def approve_balance_adjustment(self, info: Info[Context, Any], id: strawberry.ID) -> BalanceAdjustmentPayload:
+    async def approve_balance_adjustment(self, info: Info[Context, Any], id: AnyId) -> BalanceAdjustmentPayload:
         return await _decide(info.context, id, None)
 
     @declares_errors(
         "AMOUNT_PRECISION", "BALANCE_ADJUSTMENT_NOT_FOUND", "BALANCE_ADJUSTMENT_NOT_PENDING", "CONFLICT",
-        "ENTRY_ALREADY_REVERSED", "FOUR_EYES_RELATED_APPROVER", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT",
+        "ENTRY_ALREADY_REVERSED", "FOUR_EYES_RELATED_APPROVER", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "INVALID_ID",
         "PERMISSION_DENIED", "SELF_APPROVAL_FORBIDDEN", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED",
         "WALLET_NOT_FOUND",
     )
     @strawberry.mutation(permission_classes=[Requires("ledger.adjust")],
                          description="Staff: reject a pending balance adjustment (nothing posts).")
-    async def reject_balance_adjustment(self, info: Info[Context, Any], id: strawberry.ID,
+    async def reject_balance_adjustment(self, info: Info[Context, Any], id: AnyId,
                                         reason: str) -> BalanceAdjustmentPayload:
         return await _decide(info.context, id, reason)
 
 
 def _adjustment_id(value: strawberry.ID | str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise wallets.AdjustmentNotFound("no such balance adjustment", field="id") from None
+    return key_of(value, "BalanceAdjustment")
+
+
+@node_type("BalanceAdjustment")
+async def _adjustment_nodes(ctx: Context, keys: Sequence[int]) -> list[BalanceAdjustment | None]:
+    """Staff with ledger.adjust (pendingBalanceAdjustments, and the decided ones approve/reject answer with)."""
+    if not (ctx.actor.kind is ActorKind.STAFF and ctx.actor.has("ledger.adjust")):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await wallets.adjustments_by_ids(session, list(keys))
+    return [BalanceAdjustment.of(r) if (r := found.get(k)) else None for k in keys]
 
 
 async def _decide(ctx: Context, id: strawberry.ID, reject_reason: str | None) -> BalanceAdjustmentPayload:

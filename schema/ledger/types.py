@@ -14,7 +14,7 @@ from domain.ledger.wallets import AdjustmentRequest, ExchangeResult
 from domain.ledger.wallets import WalletTransaction as WalletTransactionRow
 from domain.shared.money import at_scale, decimal_text
 from schema.errors import UserError
-from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id, optional_global_id
+from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, bare_id_deprecation, global_id, optional_global_id
 from schema.scalars import Money
 
 
@@ -178,16 +178,18 @@ class BalanceAdjustmentStatus(Enum):
 
 
 @strawberry.type(description="A staff balance adjustment above the four-eyes threshold, awaiting or decided.")
-class BalanceAdjustment:
-    id: strawberry.ID
+class BalanceAdjustment(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     wallet_id: strawberry.ID = strawberry.field(description="The wallet's global id (Wallet.id).")
     amount: Money  # type: ignore[valid-type]
     currency: str
     reason: str
     allow_negative: bool
     status: BalanceAdjustmentStatus
-    requested_by: strawberry.ID
-    decided_by: strawberry.ID | None
+    requested_by: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("requestedById"))
+    requested_by_id: strawberry.ID = strawberry.field(description="The requester's global id (StaffUser.id).")
+    decided_by: strawberry.ID | None = strawberry.field(deprecation_reason=bare_id_deprecation("decidedById"))
+    decided_by_id: strawberry.ID | None = strawberry.field(description="The decider's global id (StaffUser.id).")
     decision_reason: str | None
     entry_id: strawberry.ID | None
     created_at: datetime
@@ -198,7 +200,9 @@ class BalanceAdjustment:
         def opt(v: int | None) -> strawberry.ID | None:
             return strawberry.ID(str(v)) if v is not None else None
 
-        return cls(id=strawberry.ID(str(r.id)), wallet_id=global_id("Wallet", r.wallet_id),
+        return cls(id=global_id("BalanceAdjustment", r.id), database_id=strawberry.ID(str(r.id)),
+                   wallet_id=global_id("Wallet", r.wallet_id), requested_by_id=global_id("StaffUser", r.requested_by),
+                   decided_by_id=optional_global_id("StaffUser", r.decided_by),
                    amount=at_scale(r.amount, r.currency), currency=r.currency, reason=r.reason,
                    allow_negative=r.allow_negative, status=BalanceAdjustmentStatus(r.status),
                    requested_by=strawberry.ID(str(r.requested_by)), decided_by=opt(r.decided_by),

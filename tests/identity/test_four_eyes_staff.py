@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from domain.ledger.accounts import wallet_for
 from domain.shared.db import in_transaction
+from schema.node import key_of
 from tests.conftest import GraphQLClient, unique
 from tests.identity.helpers import PASSWORD, code_at, count, enrol_totp, login, register
 from tests.identity.staff import StaffLogin, make_staff
@@ -132,7 +133,7 @@ async def test_a_staff_user_created_by_an_admin_cannot_approve_that_admins_adjus
             await count(session_factory, "audit_events", "action = 'wallet.adjust_approved'")) == before_approval
     async with session_factory() as s:
         assert await s.scalar(text("SELECT status FROM balance_adjustment_requests WHERE id = :i"),
-                              {"i": int(pending["adjustmentId"])}) == "pending"
+                              {"i": key_of(pending["adjustmentId"], "BalanceAdjustment")}) == "pending"
     # ... and neither may the admin who approved the creature's creation (it approved a grant to them).
     # An unrelated finance member can.
     finance = await make_staff(http, session_factory, settings, ["finance"])

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from domain.ledger import wallets
 from domain.ledger.accounts import wallet_for
 from domain.shared.db import in_transaction
+from schema.node import key_of
 from schema.root import build_schema
 from tests.graphql_exec import run_as
 from tests.ledger.conftest import check_invariants, client, key, snapshot, staff, wallet_balance
@@ -91,7 +92,7 @@ async def test_above_threshold_is_pending_then_approved_by_another_staff_member(
     assert await wallet_balance(session_factory, wid) == (Decimal("2500.00"), Decimal(0))
     after = await run_as(schema, runtime, staff(approver), PENDING)
     assert rid not in [n["id"] for n in after.data["pendingBalanceAdjustments"]["nodes"]]
-    assert await audit_actions(session_factory, "balance_adjustment_request", int(rid)) == [
+    assert await audit_actions(session_factory, "balance_adjustment_request", key_of(rid, "BalanceAdjustment")) == [
         ("wallet.adjust_requested", "balance_adjustment"), ("wallet.adjust_approved", "balance_adjustment")]
     entry = int(approved["adjustment"]["entryId"])
     assert await audit_actions(session_factory, "ledger_entry", entry) == [("wallet.adjust", "balance_adjustment")]
@@ -109,7 +110,7 @@ async def test_requester_cannot_approve_and_nothing_changes(schema, runtime, ses
     assert refused["errors"] == [{"code": "SELF_APPROVAL_FORBIDDEN", "field": "id"}]
     assert await snapshot(session_factory) == before
     async with session_factory() as s:
-        status = await s.scalar(text("SELECT status FROM balance_adjustment_requests WHERE id = :i"), {"i": int(rid)})
+        status = await s.scalar(text("SELECT status FROM balance_adjustment_requests WHERE id = :i"), {"i": key_of(rid, "BalanceAdjustment")})
     assert status == "pending"
 
 
@@ -128,7 +129,7 @@ async def test_rejected_adjustment_never_posts(schema, runtime, session_factory,
                                                                    "decisionReason": "no ticket"}
     assert late["errors"][0]["code"] == "BALANCE_ADJUSTMENT_NOT_PENDING"
     assert await wallet_balance(session_factory, wid) == (Decimal(0), Decimal(0))
-    assert await audit_actions(session_factory, "balance_adjustment_request", int(rid)) == [
+    assert await audit_actions(session_factory, "balance_adjustment_request", key_of(rid, "BalanceAdjustment")) == [
         ("wallet.adjust_requested", "balance_adjustment"), ("wallet.adjust_rejected", "balance_adjustment")]
 
 
@@ -145,7 +146,7 @@ async def test_permission_is_required_for_every_adjustment_field(schema, runtime
     junk = (await run_as(schema, runtime, staff(uid), APPROVE, i="abc")).data["approveBalanceAdjustment"]
 
     assert unknown["errors"] == [{"code": "BALANCE_ADJUSTMENT_NOT_FOUND", "field": "id"}]
-    assert junk["errors"] == [{"code": "BALANCE_ADJUSTMENT_NOT_FOUND", "field": "id"}]
+    assert junk["errors"] == [{"code": "INVALID_ID", "field": "id"}]
     assert await snapshot(session_factory) == before
 
 

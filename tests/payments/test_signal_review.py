@@ -17,7 +17,7 @@ from tests.identity.staff import make_staff
 
 LIST = """query($s: [SignalStatus!], $k: [String!], $c: ID, $f: Int, $a: String) {
   paymentSignals(status: $s, kinds: $k, clientId: $c, first: $f, after: $a) {
-    nodes { id kind status userId clientId details reviewedBy reviewNote }
+    nodes { id: databaseId kind status userId clientId details reviewedBy reviewNote }
     pageInfo { hasNextPage endCursor } } }"""
 REVIEW = """mutation($i: ID!, $d: SignalDecision!, $n: String!) { reviewPaymentSignal(signalId: $i, decision: $d, note: $n) {
   signal { id status reviewedBy reviewedAt reviewNote } errors { field code } } }"""
@@ -97,7 +97,7 @@ async def test_bad_reviews_are_refused_with_exact_codes_and_change_nothing(
             ({"i": str(done_id), "d": "CONFIRM", "n": "changed my mind"},
              {"field": "signalId", "code": "SIGNAL_ALREADY_REVIEWED"}),
             ({"i": "999999999999", "d": "CONFIRM", "n": "x"}, {"field": "signalId", "code": "SIGNAL_NOT_FOUND"}),
-            ({"i": "abc", "d": "CONFIRM", "n": "x"}, {"field": "signalId", "code": "NOT_FOUND"})):
+            ({"i": "abc", "d": "CONFIRM", "n": "x"}, {"field": "signalId", "code": "INVALID_ID"})):
         body = (await officer(REVIEW, variables))["data"]["reviewPaymentSignal"]
         assert body == {"signal": None, "errors": [error]}, variables
     assert await scalar(session_factory, "SELECT status FROM payment_signals WHERE id = :i", i=open_id) == "open"

@@ -47,7 +47,10 @@ FIELDS = """fragment F on Node { __typename id
   ... on WalletTransaction { databaseId amount }
   ... on TradingServer { databaseId name } ... on IngestionError { databaseId tradingServerId }
   ... on AuditEvent { databaseId action } ... on Announcement { databaseId title }
-  ... on SettlementReport { databaseId provider } ... on PaymentMethodConfig { databaseId code } }"""
+  ... on SettlementReport { databaseId provider } ... on PaymentMethodConfig { databaseId code }
+  ... on IbTreeMember { databaseId depth parentMemberId contact { email } }
+  ... on PaymentSignalType { databaseId kind } ... on ScreeningHit { databaseId listName }
+  ... on BalanceAdjustment { databaseId requestedById } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -139,7 +142,10 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "StaffUser": "staff.manage", "ReconciliationRun": "reconciliation.manage",
                "ReconciliationBreak": "reconciliation.manage", "RiskAlertType": "risk.read", "RiskFlagType": "risk.read",
                "TradingServer": "trading.read", "IngestionError": "trading.read", "AuditEvent": "audit.read",
-               "SettlementReport": "reconciliation.manage", "PaymentMethodConfig": "payments.read"}
+               "SettlementReport": "reconciliation.manage", "PaymentMethodConfig": "payments.read",
+               "PaymentSignalType": "compliance.read", "BalanceAdjustment": "ledger.adjust"}
+# Staff types whose rows belong to a client: desk-scoped staff see their own desk's clients' only.
+DESK_SCOPED = {"ClientSummary", "Client360", "PaymentSignalType"}
 # Objects everyone signed in sees.
 PUBLIC_TYPES = {"Announcement"}
 # Objects of IB partner types: their IB (or its token with ib.tree.read) and staff with one of these permissions.
@@ -148,7 +154,7 @@ IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbMana
 IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
 ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", "IbApplication",
                  "ClientDocument", "LeverageRequest", "Transfer", "WalletTransaction", *STAFF_TYPES, *IB_TYPES,
-                 *PUBLIC_TYPES}
+                 *PUBLIC_TYPES, "IbTreeMember", "ScreeningHit"}
 
 
 async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
@@ -175,6 +181,16 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         record = await s.scalar(text(
             "INSERT INTO clients (user_id, status, first_name, last_name) VALUES (:u, 'registered', 'Node', 'Staff') "
             "RETURNING id"), {"u": await make_user(session_factory)})
+        signal = await s.scalar(text(
+            "INSERT INTO payment_signals (user_id, kind, details) SELECT user_id, 'node-test', '{}' FROM clients "
+            "WHERE id = :c RETURNING id"), {"c": record})
+        owner = await make_user(session_factory)
+        await wallets.deposit_to_wallet(s, client(owner), user_id=owner, currency="EUR", amount=Decimal("5"),
+                                        idempotency_key=uuid.uuid4().hex)
+        adjustment = await s.scalar(text(
+            "INSERT INTO balance_adjustment_requests (wallet_id, amount, currency, reason, idempotency_key, "
+            "requested_by) VALUES (:w, 1, 'EUR', 'node-test', :k, :u) RETURNING id"),
+            {"w": (await wallet_for(s, owner, "EUR")).id, "k": uuid.uuid4().hex, "u": staff_id})
         alert = await s.scalar(text(
             "WITH l AS (INSERT INTO risk_limits (scope, key, max_net_lots) VALUES ('symbol', :k, 1) RETURNING id) "
             "INSERT INTO risk_alerts (limit_id, measure, observed, threshold) SELECT id, 'net_lots', 2, 1 FROM l "
@@ -185,7 +201,8 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
     return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
             "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
             "RiskFlagType": int(flag), "TradingServer": int(server), "IngestionError": int(ingestion),
-            "AuditEvent": int(event), "SettlementReport": int(report), "PaymentMethodConfig": int(method)}
+            "AuditEvent": int(event), "SettlementReport": int(report), "PaymentMethodConfig": int(method),
+            "PaymentSignalType": int(signal), "BalanceAdjustment": int(adjustment)}
 
 
 async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
@@ -253,8 +270,9 @@ async def test_staff_node_types_round_trip_for_staff_with_the_permission(schema,
         got = await run_as(schema, runtime, staff(admin, STAFF_TYPES[type_name], "kyc.review"), NODE, id=gid)
         assert got.errors is None and got.data["node"]["id"] == gid and got.data["node"]["databaseId"] == str(key)
         outsiders = [staff(admin, "kyc.review"), client(await make_user(session_factory))]
-        if STAFF_TYPES[type_name] == "clients.read":  # desk staff see their own desk's clients only
-            outsiders.append(Actor(ActorKind.STAFF, user_id=admin, permissions=frozenset({"clients.read"}), desk="x"))
+        if type_name in DESK_SCOPED:  # desk staff see their own desk's clients only
+            outsiders.append(Actor(ActorKind.STAFF, user_id=admin, permissions=frozenset({STAFF_TYPES[type_name]}),
+                                   desk="x"))
         for outsider in outsiders:
             hidden = await run_as(schema, runtime, outsider, NODE, id=gid)
             assert hidden.errors is None and hidden.data["node"] is None, type_name
@@ -636,3 +654,99 @@ async def test_payment_method_arguments_take_the_global_id(schema, runtime, sess
     assert done.data["setPaymentMethodEnabled"] == {"method": {"id": gid, "enabled": True}, "errors": []}
     async with session_factory() as s, s.begin():  # leave no enabled test method for other tests' listings
         await s.execute(text("UPDATE payment_methods SET enabled = false WHERE id = :m"), {"m": method})
+
+
+async def test_ib_tree_members_are_their_upline_ibs_within_its_visible_depth(schema, runtime, session_factory) -> None:
+    """A sub-IB is a node to the IBs above it, within each one's visible depth, masked as its tree shows it."""
+    top, mid, low, other = [await make_user(session_factory) for _ in range(4)]
+    async with session_factory() as s, s.begin():
+        for ib, depth in ((top, 1), (mid, 3), (low, 3), (other, 3)):
+            await s.execute(text("INSERT INTO ib_partners (user_id, status, visible_depth, decided_at) VALUES "
+                                 "(:u, 'approved', :d, now())"), {"u": ib, "d": depth})
+        for ib, parent in ((mid, top), (low, mid)):
+            await s.execute(text("INSERT INTO ib_tree_edges (ib_id, parent_id, valid_from) VALUES (:i, :p, now())"),
+                            {"i": ib, "p": parent})
+        for ancestor, descendant, depth in ((top, mid, 1), (top, low, 2), (mid, low, 1)):
+            await s.execute(text("INSERT INTO ib_closure (ancestor_id, descendant_id, depth, valid_from) VALUES "
+                                 "(:a, :d, :n, now())"), {"a": ancestor, "d": descendant, "n": depth})
+    ids = [global_id("IbTreeMember", mid), global_id("IbTreeMember", low)]
+    seen = await run_as(schema, runtime, Actor(ActorKind.IB, user_id=top), NODES, ids=ids)
+    assert seen.errors is None, seen.errors
+    member = seen.data["nodes"][0]
+    assert member["id"] == ids[0] and member["databaseId"] == str(mid) and member["depth"] == 1
+    assert member["parentMemberId"] is None and "*" in member["contact"]["email"]  # masked: no PII setting
+    assert seen.data["nodes"][1] is None  # depth 2, beyond top's visible depth of 1
+    below = await run_as(schema, runtime, Actor(ActorKind.IB, user_id=mid), NODES, ids=ids)
+    assert below.data["nodes"][0] is None and below.data["nodes"][1]["depth"] == 1  # not itself; its own sub-IB
+    full = await run_as(schema, runtime, Actor(ActorKind.IB, user_id=top), "{ myIbTree { members { nodes { id } } } }")
+    assert full.data["myIbTree"]["members"]["nodes"] == [{"id": ids[0]}]  # as its tree shows it
+    for outsider in (Actor(ActorKind.IB, user_id=other), Actor(ActorKind.IB, user_id=low), client(top),
+                     staff(await make_user(session_factory, is_staff=True), *IB_PERMISSIONS, "clients.read")):
+        hidden = await run_as(schema, runtime, outsider, NODES, ids=ids)
+        assert hidden.errors is None and hidden.data["nodes"] == [None, None], outsider
+
+
+async def test_screening_hits_are_kyc_staffs_and_their_clients_desks(schema, runtime, session_factory) -> None:
+    employee = await make_user(session_factory, is_staff=True)
+    async with session_factory() as s, s.begin():
+        record = await s.scalar(text(
+            "INSERT INTO clients (user_id, status, first_name, last_name, desk) VALUES (:u, 'registered', 'Node', "
+            "'Hit', 'node-desk') RETURNING id"), {"u": await make_user(session_factory)})
+        hit = await s.scalar(text(
+            "INSERT INTO screening_results (client_id, list_name, list_version, matcher_version, threshold, score, "
+            "status) VALUES (:c, 'node-list', '1', '1', 0.8, 0.9, 'pending') RETURNING id"), {"c": record})
+    gid = global_id("ScreeningHit", hit)
+
+    def desk_staff(desk: str) -> Actor:
+        return Actor(ActorKind.STAFF, user_id=employee, permissions=frozenset({"clients.read"}), desk=desk)
+
+    # As Client360.screening (clients.read, desk-scoped) and screeningHits/resolveScreeningHit (kyc.review).
+    for viewer in (desk_staff("node-desk"), staff(employee, "kyc.review")):
+        got = await run_as(schema, runtime, viewer, NODE, id=gid)
+        assert got.errors is None and got.data["node"]["databaseId"] == str(hit), viewer
+        assert got.data["node"]["listName"] == "node-list"
+    for outsider in (desk_staff("other-desk"), staff(employee, "clients.read"), staff(employee, "risk.read"),
+                     client(await make_user(session_factory))):
+        hidden = await run_as(schema, runtime, outsider, NODE, id=gid)
+        assert hidden.errors is None and hidden.data["node"] is None, outsider
+    resolve = """mutation($r: ID!) { resolveScreeningHit(resultId: $r, confirmed: false, reason: "node") {
+        hit { id status } errors { code field } } }"""
+    reviewer = staff(employee, "kyc.review")
+    before = await count(session_factory, "audit_events")
+    for wrong in (global_id("PaymentSignalType", hit), "nope"):
+        refused = await run_as(schema, runtime, reviewer, resolve, r=wrong)
+        assert refused.data["resolveScreeningHit"] == {"hit": None,
+                                                       "errors": [{"code": "INVALID_ID", "field": "resultId"}]}
+    assert await count(session_factory, "audit_events") == before
+    done = await run_as(schema, runtime, reviewer, resolve, r=gid)
+    assert done.data["resolveScreeningHit"] == {"hit": {"id": gid, "status": "dismissed"}, "errors": []}
+
+
+async def test_signal_and_adjustment_arguments_take_the_global_id(schema, runtime, session_factory) -> None:
+    employee = await make_user(session_factory, is_staff=True)
+    made = await staff_objects(session_factory, employee)
+    reviewer = staff(employee, "compliance.review", "compliance.read", "kyc.review")  # back office: every desk
+    review = """mutation($s: ID!) { reviewPaymentSignal(signalId: $s, decision: ESCALATE, note: "node") {
+        signal { id status paymentId } errors { code field } } }"""
+    approver = staff(await make_user(session_factory, is_staff=True), "ledger.adjust")
+    reject = """mutation($a: ID!) { rejectBalanceAdjustment(id: $a, reason: "node") {
+        adjustment { id status requestedById decidedById } errors { code field } } }"""
+    before = await count(session_factory, "audit_events")
+    for wrong in (global_id("ScreeningHit", made["PaymentSignalType"]), "nope"):
+        refused = await run_as(schema, runtime, reviewer, review, s=wrong)
+        assert refused.data["reviewPaymentSignal"] == {"signal": None,
+                                                       "errors": [{"code": "INVALID_ID", "field": "signalId"}]}
+    for wrong in (global_id("Payment", made["BalanceAdjustment"]), "nope"):
+        refused = await run_as(schema, runtime, approver, reject, a=wrong)
+        assert refused.data["rejectBalanceAdjustment"] == {"adjustment": None,
+                                                           "errors": [{"code": "INVALID_ID", "field": "id"}]}
+    assert await count(session_factory, "audit_events") == before
+    signal = global_id("PaymentSignalType", made["PaymentSignalType"])
+    done = await run_as(schema, runtime, reviewer, review, s=signal)
+    assert done.data["reviewPaymentSignal"] == {"signal": {"id": signal, "status": "ESCALATED", "paymentId": None},
+                                                "errors": []}
+    adjustment = global_id("BalanceAdjustment", made["BalanceAdjustment"])
+    rejected = await run_as(schema, runtime, approver, reject, a=adjustment)
+    assert rejected.data["rejectBalanceAdjustment"] == {"adjustment": {
+        "id": adjustment, "status": "REJECTED", "requestedById": global_id("StaffUser", employee),
+        "decidedById": global_id("StaffUser", approver.user_id or 0)}, "errors": []}
