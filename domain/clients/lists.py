@@ -30,7 +30,7 @@ from domain.clients.models import Client
 from domain.clients.status import Status
 from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import driver
-from domain.shared.pagination import COUNT_CAP, Page, PageRequest, raw_page
+from domain.shared.pagination import COUNT_CAP, Page, PageRequest
 
 MIN_TEXT = 3  # the trigram indexes need a word of three characters; shorter text would walk every client
 MAX_TEXT = 100
@@ -117,37 +117,82 @@ def conditions(actor: Actor, f: ClientFilter) -> tuple[list[str], list[Any]] | N
     return where, params
 
 
-async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[asyncpg.Record]:
-    """A page of the clients the actor may see, newest first: raw rows of SQL_COLUMNS (ListedClient's
-    fields, in order)."""
-    found = conditions(actor, f)
-    if found is None:
-        return Page([], False, total=0 if page.count_total else None)
-    where, params = found
-    conn = await driver(session)
-    if f.text is None:
-        return await raw_page(conn, page, columns=SQL_COLUMNS, source="clients", where=where, params=params,
-                              key=("created_at", "id"), descending=True, convert=_row)
-    # Text: the page's ids first (a walk of (created_at, id) INCLUDE (search_text) that never visits
-    # the table, or the trigram index's few matches sorted), then only their rows.
-    bound, conds = list(params), list(where)
+# The wallets of a page's clients, joined to the page in the same statement (as
+# domain.ledger.accounts.wallets_of_users reads them: client wallets, balance shard 0, by currency).
+WALLETS_SQL = ("LEFT JOIN (ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id AND b.shard = 0) "
+               "ON a.owner_id = p.user_id AND a.purpose = 'client_wallet'")
+
+
+@dataclass(frozen=True, slots=True)
+class WithWallets:
+    """A listed client (a raw row of SQL_COLUMNS) and its wallets: the same rows, each carrying one
+    wallet after the client's columns (wallet_id, wallet_currency, balance, held)."""
+    client: asyncpg.Record
+    wallets: list[asyncpg.Record]
+
+
+def _page_sql(where: list[str], params: list[Any], f: ClientFilter, page: PageRequest) -> tuple[str, list[Any]]:
+    bound, conds = list(params), list(where) or ["true"]
     for op, cursor in (("<", page.after), (">", page.before)):  # rows strictly between the cursors
         if cursor is not None:
             bound.extend(cursor)
             conds.append(f"(created_at, id) {op} (${len(bound) - 1}, ${len(bound)})")
     bound.append(page.fetch)
     order = "ASC" if page.backward else "DESC"
+    keyset = f"ORDER BY created_at {order}, id {order}"
+    if f.text is None:
+        return (f"SELECT {SQL_COLUMNS} FROM clients WHERE {' AND '.join(conds)} {keyset} "  # noqa: S608
+                f"LIMIT ${len(bound)}"), bound
+    # Text: the page's ids first (a walk of (created_at, id) INCLUDE (search_text) that never visits
+    # the table, or the trigram index's few matches sorted), then only their rows.
+    return (f"SELECT {SQL_COLUMNS} FROM clients WHERE id IN (SELECT id FROM clients "  # noqa: S608
+            f"WHERE {' AND '.join(conds)} {keyset} LIMIT ${len(bound)}) {keyset}"), bound
+
+
+async def _count(conn: asyncpg.Connection, where: list[str], params: list[Any]) -> int:
+    return int(await conn.fetchval(
+        f"SELECT count(*) FROM (SELECT 1 FROM clients WHERE {' AND '.join(where) or 'true'} "  # noqa: S608
+        f"LIMIT {COUNT_CAP + 1}) x", *params))
+
+
+async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[asyncpg.Record]:
+    """A page of the clients the actor may see, newest first: raw rows of SQL_COLUMNS (ListedClient's
+    fields, in order). One statement (two with the total)."""
+    found = conditions(actor, f)
+    if found is None:
+        return Page([], False, total=0 if page.count_total else None)
+    where, params = found
+    conn = await driver(session)
+    sql, bound = _page_sql(where, params, f, page)
+    rows = await conn.fetch(sql, *bound)
+    return page.finish(rows, _row, await _count(conn, where, params) if page.count_total else None)
+
+
+async def newest_with_wallets(session: AsyncSession, actor: Actor, f: ClientFilter,
+                              page: PageRequest) -> Page[WithWallets]:
+    """As `newest`, each client with its wallets, still one statement: the page joined to its wallets."""
+    found = conditions(actor, f)
+    if found is None:
+        return Page([], False, total=0 if page.count_total else None)
+    where, params = found
+    conn = await driver(session)
+    sql, bound = _page_sql(where, params, f, page)
+    order = "ASC" if page.backward else "DESC"
     rows = await conn.fetch(
-        f"SELECT {SQL_COLUMNS} FROM clients WHERE id IN (SELECT id FROM clients WHERE {' AND '.join(conds)} "  # noqa: S608
-        f"ORDER BY created_at {order}, id {order} LIMIT ${len(bound)}) ORDER BY created_at {order}, id {order}",
-        *bound)
-    total = None
-    if page.count_total:
-        total = int(await conn.fetchval(
-            f"SELECT count(*) FROM (SELECT 1 FROM clients WHERE {' AND '.join(where)} LIMIT {COUNT_CAP + 1}) x",  # noqa: S608
-            *params))
-    return page.finish(rows, _row, total)
+        f"SELECT p.*, a.id AS wallet_id, a.currency AS wallet_currency, b.balance, b.held FROM ({sql}) p "  # noqa: S608
+        f"{WALLETS_SQL} ORDER BY p.created_at {order}, p.id {order}, a.currency", *bound)
+    listed: list[WithWallets] = []
+    for r in rows:
+        if not listed or listed[-1].client[0] != r[0]:  # id
+            listed.append(WithWallets(r, []))
+        if r[10] is not None:  # wallet_id
+            listed[-1].wallets.append(r)
+    return page.finish(listed, _same, await _count(conn, where, params) if page.count_total else None)
 
 
 def _row(row: asyncpg.Record) -> asyncpg.Record:
     return row
+
+
+def _same(item: WithWallets) -> WithWallets:
+    return item

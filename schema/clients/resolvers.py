@@ -82,7 +82,7 @@ from schema.clients.types import (
     ReviewDecision,
     SalesRule,
     SalesRulePayload,
-    with_wallets,
+    summary_with_wallets,
 )
 from schema.context import Context
 from schema.errors import PublicError, UserError, declares_errors, payload_or_errors, user_error
@@ -152,6 +152,10 @@ def _client_key(c: Client | client_lists.ListedClient) -> tuple[datetime, int]:
 
 def _record_key(r: asyncpg.Record) -> tuple[datetime, int]:
     return r["created_at"], r["id"]
+
+
+def _listed_key(item: client_lists.WithWallets) -> tuple[datetime, int]:
+    return item.client["created_at"], item.client["id"]
 
 
 def _communication_key(r: CommunicationRow) -> tuple[datetime, int]:
@@ -281,11 +285,11 @@ class ClientQueries:
         # once here; each row's field still declares and checks ledger.read).
         wallets = info.context.actor.has(WALLETS_PERMISSION) and selects_below(info, "wallets")
         async with info.context.read() as session:
-            page = await client_lists.newest(session, info.context.actor, criteria, req)
-            connection = to_connection(page, ClientSummary.from_record, _record_key)
             if wallets:
-                await with_wallets(session, [edge.node for edge in connection.edges])
-        return connection
+                listed = await client_lists.newest_with_wallets(session, info.context.actor, criteria, req)
+                return to_connection(listed, summary_with_wallets, _listed_key)
+            page = await client_lists.newest(session, info.context.actor, criteria, req)
+        return to_connection(page, ClientSummary.from_record, _record_key)
 
     @strawberry.field(permission_classes=[Requires("config.manage")],
                       description="Which client statuses may deposit and withdraw, per jurisdiction; the '*' "

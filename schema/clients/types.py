@@ -16,13 +16,14 @@ from domain.clients import communications as client_communications
 from domain.clients import documents as client_documents
 from domain.clients import models as m
 from domain.clients import status as client_status
-from domain.clients.lists import ListedClient
+from domain.clients.lists import ListedClient, WithWallets
 from domain.clients.payment_gates import Gate
 from domain.compliance import screening as screening_results
 from domain.compliance.models import ScreeningResult as ScreeningRow
 from domain.ledger.accounts import WalletView, wallets_of, wallets_of_users
 from domain.payments import repo as payment_repo
 from domain.payments.repo import Payment as PaymentRow
+from domain.shared.money import at_scale
 from domain.shared.pagination import decode_id_cursor
 from domain.trading import queries as trading_queries
 from domain.trading.models import TradingAccount as AccountRow
@@ -326,7 +327,7 @@ class ClientSummary(Node):
     risk_level: str | None
     created_at: dt.datetime
 
-    # Set by a list that read its page's wallets with the page (`with_wallets`); else a loader batch.
+    # Set by a list that read its page's wallets with the page (`summary_with_wallets`); else a loader batch.
     prefetched_wallets: strawberry.Private[list[Wallet] | None] = None
 
     @strawberry.field(permission_classes=[Requires(WALLETS_PERMISSION)],
@@ -345,7 +346,8 @@ class ClientSummary(Node):
     @classmethod
     def from_record(cls, r: asyncpg.Record) -> ClientSummary:
         """From a raw row of domain.clients.lists.SQL_COLUMNS (the staff list's hot read)."""
-        cid, uid, status, kind, first, last, country, desk, risk_level, created_at = r
+        cid, uid, status, kind, first, last, country, desk, risk_level, created_at = (
+            r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
         return cls(id=global_id("ClientSummary", cid), database_id=strawberry.ID(str(cid)),
                    user_id=strawberry.ID(str(uid)), status=_STATUSES[status], kind=kind,
                    name=f"{first} {last}".strip(), country=country, desk=desk, risk_level=risk_level,
@@ -358,12 +360,18 @@ class ClientSummary(Node):
                    country=c.country, desk=c.desk, risk_level=c.risk_level, created_at=c.created_at)
 
 
-async def with_wallets(session: AsyncSession, rows: list[ClientSummary]) -> None:
-    """A list page's wallets read with the page (one statement) and set on its rows: the list asks
-    once, for the whole page, whether the caller may see them (ClientSummary.wallets' ledger.read)."""
-    found = await wallets_of_users(session, [int(r.user_id) for r in rows])
-    for r in rows:
-        r.prefetched_wallets = [Wallet.of(w) for w in found[int(r.user_id)]]
+def summary_with_wallets(item: WithWallets) -> ClientSummary:
+    """A listed client with the wallets its page read in the same statement (domain.clients.lists
+    `newest_with_wallets`), as `Wallet.of` shows them."""
+    summary = ClientSummary.from_record(item.client)
+    summary.prefetched_wallets = [_page_wallet(w) for w in item.wallets]
+    return summary
+
+
+def _page_wallet(r: asyncpg.Record) -> Wallet:
+    wid, cur, balance, held = r[10], r[11], r[12], r[13]  # after the client's SQL_COLUMNS
+    return Wallet(id=global_id("Wallet", wid), database_id=strawberry.ID(str(wid)), currency=cur,
+                  balance=at_scale(balance, cur), held=at_scale(held, cur), available=at_scale(balance - held, cur))
 
 
 @strawberry.type(description="The client-360 view: profile, history, documents, screening, accounts, notes.")
