@@ -145,7 +145,7 @@ def refused(problem: SsoRefused, status: int = 400) -> Response:
 
 
 def set_auth_cookies(response: Response, settings: Settings, tokens: Tokens) -> None:
-    """The cookies `login(cookie: true)` sets (schema/identity/resolvers.py _set_auth_cookies)."""
+    """The cookies `login(cookie: true)` sets (schema/identity/resolvers.py set_auth_cookies)."""
     secure = settings.public_base_url.startswith("https://")
     response.set_cookie(ACCESS_COOKIE, tokens.access_token, max_age=tokens.expires_in, httponly=True,
                         secure=secure, samesite="strict", path="/")

@@ -86,6 +86,7 @@ from schema.clients.types import (
 )
 from schema.context import Context
 from schema.errors import PublicError, UserError, declares_errors, payload_or_errors, user_error
+from schema.identity.resolvers import set_auth_cookies
 from schema.node import AnyId, global_id, key_of, node_type, query_key, referenced_key
 from schema.pagination import Connection, empty_connection, page_request, selects_below, to_connection
 from schema.permissions import IsAuthenticated, Requires
@@ -389,8 +390,11 @@ class ClientMutations:
             if tokens is None:
                 return RegisterClientPayload(client=MyClient.from_row(client),
                                              errors=[user_error(error)] if error else [])
+            if input.cookie:
+                set_auth_cookies(ctx, tokens)
+                return RegisterClientPayload(client=MyClient.from_row(client), expires_in=tokens.expires_in)
             return RegisterClientPayload(client=MyClient.from_row(client), access_token=tokens.access_token,
-                                         refresh_token=tokens.refresh_token)
+                                         refresh_token=tokens.refresh_token, expires_in=tokens.expires_in)
 
         return await payload_or_errors(work, lambda e: RegisterClientPayload(errors=e))
 

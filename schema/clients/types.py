@@ -106,6 +106,8 @@ class RegisterClientInput:
     display_name: str = ""
     corporate: bool = False
     attribution: AttributionInput | None = None
+    cookie: bool = strawberry.field(default=False, description=(
+        "Set httpOnly cookies instead of returning tokens (browser portals), as `login(cookie: true)`."))
 
 
 @strawberry.input
@@ -474,6 +476,7 @@ class RegisterClientPayload:
     client: MyClient | None = None
     access_token: str | None = None
     refresh_token: str | None = None
+    expires_in: int | None = strawberry.field(default=None, description="Seconds the access token (or cookie) lasts.")
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 

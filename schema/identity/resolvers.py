@@ -76,7 +76,7 @@ async def _mutate(
     return await payload_or_errors(work, failed)
 
 
-def _set_auth_cookies(ctx: Context, tokens: Tokens) -> None:
+def set_auth_cookies(ctx: Context, tokens: Tokens) -> None:
     response = ctx.response
     secure = ctx.settings.public_base_url.startswith("https://")
     response.set_cookie(ACCESS_COOKIE, tokens.access_token, max_age=tokens.expires_in, httponly=True,
@@ -94,7 +94,7 @@ async def _auth_payload(ctx: Context, outcome: Outcome[Tokens], cookie: bool) ->
         principal = await sessions.load_principal(session, tokens.user_id, tokens.session_id)
         viewer = await viewer_for(session, tokens.user_id, principal.permissions if principal else frozenset())
     if cookie:
-        _set_auth_cookies(ctx, tokens)
+        set_auth_cookies(ctx, tokens)
         return AuthPayload(access_token=None, refresh_token=None, expires_in=tokens.expires_in, viewer=viewer)
     return AuthPayload(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
                        expires_in=tokens.expires_in, viewer=viewer)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, unique
 from tests.identity.helpers import PASSWORD, count, login, outbox_for, register
 
 ME = "{ me { id email isClient permissions } }"
@@ -144,3 +144,20 @@ async def test_login_is_rate_limited_per_account(http: httpx.AsyncClient, live_s
     assert codes[-1] == "RATE_LIMITED"
     # Even the right password is refused from this address while it is slowed down.
     assert (await login(anon, reg["email"]))["errors"][0]["code"] == "RATE_LIMITED"
+
+
+async def test_client_registration_in_cookie_mode_sets_cookies_and_returns_no_token(live_server) -> None:
+    """A browser portal registers with `cookie: true`: signed in by httpOnly cookies, no token in the body."""
+    email = f"{unique('cookie-reg')}@example.com"
+    async with httpx.AsyncClient(base_url=live_server.base_url, headers={"X-Requested-With": "fetch"}) as browser:
+        r = await browser.post("/graphql", json={"query": """mutation($i: RegisterClientInput!) {
+            registerClient(input: $i) { accessToken refreshToken expiresIn client { status } errors { code } } }""",
+            "variables": {"i": {"email": email, "password": PASSWORD, "displayName": "C", "cookie": True}}})
+        data = r.json()["data"]["registerClient"]
+        assert data["errors"] == [] and data["accessToken"] is None and data["refreshToken"] is None
+        assert data["expiresIn"] > 0 and data["client"]["status"] == "REGISTERED"
+        set_cookie = r.headers.get_list("set-cookie")
+        assert any("forexcrm_access=" in c and "HttpOnly" in c for c in set_cookie)
+        assert any("forexcrm_refresh=" in c and "HttpOnly" in c for c in set_cookie)
+        me = (await browser.post("/graphql", json={"query": ME})).json()
+        assert me["data"]["me"]["email"] == email
