@@ -1,8 +1,13 @@
 import { useEffect, useRef } from "react";
 import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
 import { LanguagePicker, Loading, SignIn, useI18n, useSession } from "@forexcrm/portal-shared";
+import { Link } from "react-router-dom";
 import { Dashboard } from "./pages/Dashboard";
 import { Security } from "./pages/Security";
+import { Register } from "./pages/Register";
+import { VerifyEmail } from "./pages/VerifyEmail";
+import { Onboarding } from "./pages/Onboarding";
+import { AccountPage } from "./pages/Account";
 
 function Shell({ children }: { children: React.ReactNode }) {
   const { t } = useI18n();
@@ -19,6 +24,7 @@ function Shell({ children }: { children: React.ReactNode }) {
   }, [location.pathname]);
   const links: Array<[string, string]> = [
     ["/", t("nav.dashboard")],
+    ["/onboarding", t("nav.onboarding")],
     ["/security", t("nav.security")],
   ];
   return (
@@ -53,7 +59,9 @@ export function App() {
       <>
         <header className="top"><strong>{t("app.name")}</strong><LanguagePicker /></header>
         <Routes>
-          <Route path="*" element={<SignIn />} />
+          <Route path="/register" element={<Register />} />
+          <Route path="/verify-email" element={<main id="main" className="narrow"><VerifyEmail /></main>} />
+          <Route path="*" element={<SignIn footer={<p>{t("register.noAccount")} <Link to="/register">{t("register.title")}</Link></p>} />} />
         </Routes>
       </>
     );
@@ -63,6 +71,10 @@ export function App() {
       <Routes>
         <Route path="/" element={<Dashboard />} />
         <Route path="/security" element={<Security />} />
+        <Route path="/onboarding" element={<Onboarding />} />
+        <Route path="/verify-email" element={<VerifyEmail />} />
+        <Route path="/accounts/:id" element={<AccountPage />} />
+        <Route path="/register" element={<Navigate to="/onboarding" replace />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
     </Shell>

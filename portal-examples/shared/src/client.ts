@@ -45,6 +45,8 @@ export function createPortalClient(options: PortalClientOptions = {}): PortalCli
   const client = new Client({
     url,
     preferGetMethod: false,
+    // Show what is cached at once and refresh it: mutations do not always name the types they change.
+    requestPolicy: "cache-and-network",
     // Plain JSON answers (not urql's default multipart/event-stream negotiation): the API runs a trusted
     // document by hash on its GraphQL-over-HTTP path, which serves JSON.
     fetchOptions: () => ({ credentials: "include", headers: { accept: "application/graphql-response+json, application/json", ...PREFLIGHT_HEADERS } }),

@@ -110,3 +110,17 @@ export function SelectField({ label, name, errors, id, children, ...select }: Se
     </div>
   );
 }
+
+/** A payload's errors, or the transport's error as a form-level one (never a blank screen). */
+export function errorsOf(
+  payload: { errors: readonly FieldError[] } | null | undefined,
+  error?: { message: string } | null,
+): FieldError[] {
+  if (payload) return [...payload.errors];
+  return [{ field: null, message: error?.message ?? "no answer from the server", code: "INTERNAL_SERVER_ERROR" }];
+}
+
+/** A fresh idempotency key for one money movement (reused if the same submission is retried). */
+export function newIdempotencyKey(): string {
+  return crypto.randomUUID();
+}

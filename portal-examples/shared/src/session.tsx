@@ -21,6 +21,8 @@ interface SessionValue {
   signIn(input: { email: string; password: string; totpCode?: string }): Promise<PayloadError[]>;
   signOut(): Promise<void>;
   reload(): Promise<void>;
+  /** Take over a session another mutation signed in with cookies (registration): its expiresIn. */
+  adopt(expiresIn: number): Promise<void>;
 }
 
 const SessionContext = createContext<SessionValue | null>(null);
@@ -131,14 +133,23 @@ export function SessionProvider({ children, url }: { children: ReactNode; url?: 
     return [];
   }, [portal, schedule]);
 
+  const adopt = useCallback(async (expiresIn: number) => {
+    schedule(expiresIn);
+    portal.restartSocket();
+    const me = await loadViewer();
+    setViewer(me);
+    setReason(null);
+    setStatus(me ? "signedIn" : "signedOut");
+  }, [portal, schedule, loadViewer]);
+
   const signOut = useCallback(async () => {
     await portal.client.mutation(LogoutMutation, {}).toPromise();
     signedOut("signedOut");
   }, [portal, signedOut]);
 
   const value = useMemo<SessionValue>(
-    () => ({ status, viewer, reason, portal, signIn, signOut, reload }),
-    [status, viewer, reason, portal, signIn, signOut, reload],
+    () => ({ status, viewer, reason, portal, signIn, signOut, reload, adopt }),
+    [status, viewer, reason, portal, signIn, signOut, reload, adopt],
   );
   return (
     <SessionContext.Provider value={value}>

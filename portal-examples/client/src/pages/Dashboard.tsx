@@ -1,4 +1,5 @@
 import { useEffect } from "react";
+import { Link } from "react-router-dom";
 import { useQuery, useSubscription } from "urql";
 import { ErrorMessage, Loading, Money, PageTitle, useI18n } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
@@ -74,7 +75,7 @@ export function Dashboard() {
                   <tbody>
                     {data.myTradingAccounts.nodes.map((a) => (
                       <tr key={a.id} data-testid={`account-${a.login}`}>
-                        <th scope="row">{a.login}</th>
+                        <th scope="row"><Link to={`/accounts/${encodeURIComponent(a.id)}`} aria-label={`${t("account.open")} ${a.login}`}>{a.login}</Link></th>
                         <td>{a.accountType} <span className="muted">{a.currency}</span></td>
                         <td className="num">1:{a.leverage}</td>
                         <td className="num">{a.state ? <Money amount={a.state.balance} currency={a.currency} /> : "—"}</td>

@@ -1,0 +1,207 @@
+// The client portal in a real browser, in order (one server, one demo brokerage):
+//   journey 6: a client cannot reach another client's data by editing an id in the URL;
+//   sign-in with 2FA: the demo client enrols an authenticator, signs out and in again, sees the dashboard;
+//   journey 1: a visitor registers, opens the e-mailed link, enrols 2FA, completes profile, documents
+//   and questionnaire, and submits the application.
+// Every page visited passes an axe check; the main pages are captured for portal-examples/README.md.
+import { expect, test, type Page } from "@playwright/test";
+import { demoPassword, expectAccessible, mailLink, portalUrl, screenshot } from "./fixtures";
+import { freshCode } from "./totp";
+
+test.describe.configure({ mode: "serial" });
+
+const DEMO = "client@demo.example.com";
+const PASSWORD = "correct horse battery staple 42";
+const PNG = Buffer.concat([Buffer.from("89504e470d0a1a0a0000000d49484452", "hex"), Buffer.alloc(64)]);
+const PDF = Buffer.from("%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n");
+
+function uniqueEmail(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}@example.com`;
+}
+
+async function signIn(page: Page, email: string, password: string): Promise<void> {
+  await page.goto(portalUrl("client"));
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function register(page: Page, email: string): Promise<void> {
+  await page.goto(`${portalUrl("client")}/register`);
+  await expect(page.getByRole("heading", { exact: true, name: "Open an account" })).toBeVisible();
+  await page.getByLabel("Your name").fill("Ana Example");
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Your application" })).toBeVisible();
+}
+
+async function enrolTotp(page: Page): Promise<string> {
+  await page.getByRole("link", { name: "Security" }).click();
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
+  await page.getByLabel("Code from the app").fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
+  return secret;
+}
+
+test("journey 6: another client's account is not reachable by editing the URL", async ({ browser }) => {
+  const ownerContext = await browser.newContext();
+  const owner = await ownerContext.newPage();
+  await signIn(owner, DEMO, demoPassword(DEMO));
+  await expect(owner.getByRole("heading", { exact: true, name: "Dashboard" })).toBeVisible();
+  const firstAccount = owner.getByRole("table").getByRole("link").first();
+  await firstAccount.click();
+  await expect(owner.getByRole("heading", { name: /^Trading account \d+$/ })).toBeVisible();
+  await expect(owner.getByTestId("equity")).toContainText("$");
+  await expectAccessible(owner);
+  await screenshot(owner, "client-account");
+  const ownersUrl = new URL(owner.url());
+  await ownerContext.close();
+
+  const otherContext = await browser.newContext();
+  const other = await otherContext.newPage();
+  await register(other, uniqueEmail("intruder"));
+  await other.goto(`${portalUrl("client")}${ownersUrl.pathname}`);
+  await expect(other.getByRole("heading", { exact: true, name: "There is no such account." })).toBeVisible();
+  await expect(other.getByTestId("equity")).toHaveCount(0);
+  // A bare database id (still accepted by the API) fares no better.
+  const bare = atob(decodeURIComponent(ownersUrl.pathname.split("/").pop()!)).split(":").pop();
+  await other.goto(`${portalUrl("client")}/accounts/${bare}`);
+  await expect(other.getByRole("heading", { exact: true, name: "There is no such account." })).toBeVisible();
+  await expectAccessible(other);
+  await otherContext.close();
+});
+
+test("a client enrols 2FA, signs in with it and sees the dashboard", async ({ page }) => {
+  await page.goto(portalUrl("client"));
+  await expect(page.getByRole("heading", { exact: true, name: "Sign in" })).toBeVisible();
+  await expectAccessible(page);
+  await screenshot(page, "client-sign-in");
+
+  // A wrong password is shown beside the form, not a blank screen.
+  await page.getByLabel("E-mail").fill(DEMO);
+  await page.getByLabel("Password").fill("not-the-password");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("alert")).toContainText(/password|credentials/i);
+
+  await page.getByLabel("Password").fill(demoPassword(DEMO));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Dashboard" })).toBeVisible();
+
+  // Enrol 2FA: a wrong code is refused beside the code field, then the right one turns it on.
+  await page.getByRole("link", { name: "Security" }).click();
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
+  await expectAccessible(page);
+  await page.getByLabel("Code from the app").fill("000000");
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await expect(page.locator(".field-error")).toBeVisible();
+  await page.getByLabel("Code from the app").fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await expect(page.getByText("You have signed out.")).toBeVisible();
+
+  // Signing in now asks for the authenticator code as a second step.
+  await page.getByLabel("E-mail").fill(DEMO);
+  await page.getByLabel("Password").fill(demoPassword(DEMO));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByLabel("Authenticator code")).toBeFocused();
+  await page.getByLabel("Authenticator code").fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Sign in" }).click();
+
+  // Signing in returns to the page the user was on; 2FA now shows as on.
+  await expect(page.getByRole("heading", { exact: true, name: "Security" })).toBeVisible();
+  await expect(page.getByText("Two-factor authentication is on.")).toBeVisible();
+  await page.getByRole("link", { name: "Dashboard" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Dashboard" })).toBeVisible();
+  await expect(page.getByTestId("wallet-USD")).toContainText("$");
+  await expect(page.getByRole("heading", { exact: true, name: "Trading accounts" })).toBeVisible();
+  await expect(page.getByRole("table").getByRole("row")).not.toHaveCount(1);
+  await expectAccessible(page);
+  await screenshot(page, "client-dashboard");
+
+  // A reload keeps the session (httpOnly cookies), and the language choice is kept too.
+  await page.getByLabel("Language").selectOption("es");
+  await expect(page.getByRole("heading", { exact: true, name: "Panel" })).toBeVisible();
+  await page.reload();
+  await expect(page.getByRole("heading", { exact: true, name: "Panel" })).toBeVisible();
+  await expect(page.getByTestId("wallet-USD")).toContainText(/\d,\d{2}/); // Spanish decimal comma
+  await expectAccessible(page);
+  await page.getByLabel("Idioma").selectOption("en");
+});
+
+test("journey 1: register, confirm the e-mail, enrol 2FA, profile, documents, questionnaire, submit", async ({ page }) => {
+  const email = uniqueEmail("ana");
+  await register(page, email);
+  await expect(page.getByTestId("application-status")).toHaveText("Registered");
+  await expectAccessible(page);
+
+  // The e-mailed link (read from the SMTP sink) opens the portal and confirms the address.
+  const link = await mailLink(email, /https?:\/\/[^\s]+\/verify-email\?token=[A-Za-z0-9_-]+/);
+  await page.goto(link);
+  await expect(page.getByText("Your e-mail address is confirmed.")).toBeVisible();
+  await expectAccessible(page);
+  await page.getByRole("link", { name: "Continue" }).click();
+  await expect(page.getByTestId("application-status")).toHaveText("E-mail confirmed");
+
+  await enrolTotp(page);
+  await page.getByRole("link", { name: "Application" }).click();
+  await expect(page.getByText("Two-factor authentication is on.")).toBeVisible();
+
+  // Profile: a field the API refuses is marked beside that field; then a valid profile.
+  const profile = page.locator("form", { has: page.getByRole("button", { name: "Save profile" }) });
+  await profile.getByLabel("First name").fill("Ana");
+  await profile.getByLabel("Last name").fill("Example");
+  await profile.getByLabel("Date of birth").fill("1985-04-12");
+  await profile.getByLabel("Country of residence").selectOption("DE");
+  await profile.getByLabel("Phone").fill("12");
+  await profile.getByLabel("Street and number").fill("Unter den Linden 1");
+  await profile.getByLabel("City").fill("Berlin");
+  await profile.getByLabel("Postal code").fill("10117");
+  await profile.getByLabel("Tax identification number").fill("12345678901");
+  await profile.getByLabel("Employment").selectOption("employed");
+  await profile.getByLabel("Source of funds").selectOption("salary");
+  await profile.getByRole("button", { name: "Save profile" }).click();
+  await expect(profile.getByLabel("Phone")).toHaveAttribute("aria-invalid", "true");
+  await expectAccessible(page);
+  await profile.getByLabel("Phone").fill("+49 30 901820");
+  await profile.getByRole("button", { name: "Save profile" }).click();
+  await expect(page.getByText("Profile saved.")).toBeVisible();
+  await expect(page.getByTestId("application-status")).toHaveText("Profile complete");
+
+  // Documents: multipart uploads.
+  const identity = page.locator("form", { has: page.getByRole("heading", { exact: true, name: "Proof of identity" }) });
+  await identity.getByLabel("File").setInputFiles({ name: "passport.png", mimeType: "image/png", buffer: PNG });
+  await identity.getByLabel("Expires on").fill(`${new Date().getFullYear() + 5}-01-01`);
+  await identity.getByRole("button", { name: "Upload" }).click();
+  await expect(identity.getByText("Uploaded passport.png.")).toBeVisible();
+  const address = page.locator("form", { has: page.getByRole("heading", { exact: true, name: "Proof of address" }) });
+  await address.getByLabel("File").setInputFiles({ name: "bill.pdf", mimeType: "application/pdf", buffer: PDF });
+  await address.getByRole("button", { name: "Upload" }).click();
+  await expect(address.getByText("Uploaded bill.pdf.")).toBeVisible();
+
+  // Questionnaire.
+  for (const [question, option] of [["experience", "often"], ["stop_out", "closed"], ["leverage", "thirty"], ["loss_capacity", "yes"]]) {
+    await page.locator(`input[name="q-${question}"][value="${option}"]`).check();
+  }
+  await page.getByRole("button", { name: "Send answers" }).click();
+  await expect(page.getByText(/Your risk category/)).toBeVisible();
+  await expectAccessible(page);
+
+  await page.getByRole("button", { name: "Submit for review" }).click();
+  await expect(page.getByTestId("application-status")).toHaveText(/Under review|Documents submitted/);
+  await screenshot(page, "client-application");
+
+  // Phone width: the page reflows without horizontal scrolling.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.reload();
+  await expect(page.getByTestId("application-status")).toBeVisible();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await expectAccessible(page);
+  await screenshot(page, "client-application-phone");
+});
