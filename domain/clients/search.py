@@ -61,9 +61,9 @@ def _like(fragment: str) -> str:
 
 
 _COLUMNS = tuple(column.key for column in COLUMNS)  # ListedClient's fields, in order
-_NAME = "lower(c.first_name || ' ' || c.last_name)"
-# The e-mail part of the client's search text (migration 0038), whose trigram index finds the candidates.
-_EMAIL = "split_part(c.search_text, E'\\n', 2)"
+# The parts of the client's search text (migration 0038), whose trigram index finds the candidates.
+_NAME_PART = "split_part(c.search_text, E'\\n', 1)"
+_EMAIL_PART = "split_part(c.search_text, E'\\n', 2)"
 _PHONE = "regexp_replace(coalesce(c.profile->>'phone', ''), '[^0-9]', '', 'g')"
 
 
@@ -83,20 +83,28 @@ def build(query: str) -> tuple[str, dict[str, object]]:
         branches.append("SELECT c.id, 1.0::float8, 'login' FROM trading_accounts a JOIN clients c "
                         "ON c.user_id = a.user_id WHERE a.login = :num")
     if len(q) >= MIN_TEXT:
+        # E-mail and name in one pass over the clients whose search text (name, line break, e-mail:
+        # migration 0038) holds every word, from its trigram index: each client's row is read once
+        # and scored for the e-mail (the whole text in it) and the name (every word in it).
         params.update(q=q, q_sub=f"%{_like(q)}%", q_prefix=f"{_like(q)}%")
-        branches.append(
-            f"SELECT c.id, CASE WHEN {_EMAIL} = :q THEN 0.95 WHEN {_EMAIL} LIKE :q_prefix "  # noqa: S608
-            f"THEN 0.8 ELSE 0.4 + 0.3 * similarity({_EMAIL}, :q) END, 'email' "
-            f"FROM clients c WHERE c.search_text LIKE :q_sub AND {_EMAIL} LIKE :q_sub")
+        email = ("CASE WHEN NOT (t.email LIKE :q_sub) THEN NULL WHEN t.email = :q THEN 0.95 "
+                 "WHEN t.email LIKE :q_prefix THEN 0.8 ELSE 0.4 + 0.3 * similarity(t.email, :q) END")
+        name, candidates = "NULL::float8", "c.search_text LIKE :q_sub"
         words = [w for w in q.split(" ") if w]
         if all(len(w) >= MIN_TEXT for w in words):
-            conditions = []
             for i, word in enumerate(words):
                 params[f"w{i}"] = f"%{_like(word)}%"
-                conditions.append(f"{_NAME} LIKE :w{i}")
-            branches.append(
-                f"SELECT c.id, CASE WHEN {_NAME} = :q THEN 0.9 WHEN {_NAME} LIKE :q_prefix THEN 0.75 "  # noqa: S608
-                f"ELSE 0.4 + 0.3 * similarity({_NAME}, :q) END, 'name' FROM clients c WHERE {' AND '.join(conditions)}")
+            in_name = " AND ".join(f"t.name LIKE :w{i}" for i in range(len(words)))
+            name = (f"CASE WHEN NOT ({in_name}) THEN NULL WHEN t.name = :q THEN 0.9 WHEN t.name LIKE :q_prefix "
+                    "THEN 0.75 ELSE 0.4 + 0.3 * similarity(t.name, :q) END")
+            candidates = " AND ".join(f"c.search_text LIKE :w{i}" for i in range(len(words)))
+        # One row per client, the better of its two scores (the e-mail on a tie); OFFSET 0 keeps each
+        # score computed once per row (a flattened subquery would repeat similarity() per mention).
+        branches.append(
+            "SELECT c.id, greatest(s.e, s.n), CASE WHEN s.n IS NULL OR s.e >= s.n THEN 'email' ELSE 'name' END "  # noqa: S608
+            f"FROM clients c CROSS JOIN LATERAL (SELECT {email} AS e, {name} AS n FROM (SELECT {_NAME_PART} "
+            f"AS name, {_EMAIL_PART} AS email) t OFFSET 0) s "
+            f"WHERE {candidates} AND (s.e IS NOT NULL OR s.n IS NOT NULL)")
     digits = re.sub(r"[^0-9]", "", q)
     if len(digits) >= 6 and re.fullmatch(r"[0-9+()\-. ]+", q):
         params.update(digits=digits, digits_sub=f"%{digits}%")
