@@ -232,6 +232,13 @@ async def reject(session: AsyncSession, actor: Actor, change_id: int, reason: st
     return _change(row)
 
 
+async def changes_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, StaffChange]:
+    """Requests by id, any status (one statement)."""
+    rows = (await session.execute(text(
+        f"SELECT {_COLS} FROM staff_change_requests WHERE id = ANY(:ids)"), {"ids": ids})).all()  # noqa: S608
+    return {c.id: c for c in (_change(r) for r in rows)}
+
+
 async def pending(session: AsyncSession, page: PageRequest) -> Page[StaffChange]:
     """Requests waiting for a second staff member, oldest first."""
     return await sql_page(session, page, columns=_COLS, source="staff_change_requests", where=["status = 'pending'"],

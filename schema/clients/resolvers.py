@@ -29,11 +29,12 @@ from domain.clients import (
 )
 from domain.clients import leverage as lev
 from domain.clients import lists as client_lists
-from domain.clients.access import client_for, own_client, parse_id, visible_filter
+from domain.clients.access import client_for, own_client, visible_filter
 from domain.clients.errors import ClientNotFound, InvalidConfiguration
 from domain.clients.models import Client, KycApplicant
 from domain.clients.models import Communication as CommunicationRow
 from domain.clients.models import LeverageRequest as LeverageRow
+from domain.clients.models import SalesRule as SalesRuleRow
 from domain.clients.registration import register_client, verify_email
 from domain.clients.status import Status
 from domain.clients.storage import default_store
@@ -227,6 +228,16 @@ async def _leverage_nodes(ctx: Context, keys: Sequence[int]) -> list[LeverageReq
     async with ctx.session() as session:
         found = await lev.requests_by_ids(session, list(keys), user_id=None if dealer else actor.user_id)
     return [LeverageRequest.from_row(r) if (r := found.get(k)) else None for k in keys]
+
+
+@node_type("SalesRule")
+async def _sales_rule_nodes(ctx: Context, keys: Sequence[int]) -> list[SalesRule | None]:
+    """Staff with config.manage (addSalesRule)."""
+    if not (ctx.actor.kind is ActorKind.STAFF and ctx.actor.has("config.manage")):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = {r.id: r for r in await session.scalars(select(SalesRuleRow).where(SalesRuleRow.id.in_(keys)))}
+    return [SalesRule.from_row(r) if (r := found.get(k)) else None for k in keys]
 
 
 @node_type("MyClient")
@@ -665,15 +676,15 @@ class ClientMoreMutations:
 
         return await payload_or_errors(work, lambda e: LeverageRequestPayload(errors=e))
 
-    @declares_errors("INVALID_COUNTRY", "NOT_FOUND", "VALIDATION_FAILED")
+    @declares_errors("INVALID_COUNTRY", "INVALID_ID", "NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("config.manage")],
                          description="Assign new leads by country and language to a desk, round robin among staff.")
-    async def add_sales_rule(self, info: Ctx, desk: str, assignee_ids: list[strawberry.ID], country: str | None = None,
+    async def add_sales_rule(self, info: Ctx, desk: str, assignee_ids: list[AnyId], country: str | None = None,
                              language: str | None = None, priority: int = 100) -> SalesRulePayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> SalesRulePayload:
-            ids = [parse_id(str(a), "assigneeIds") for a in assignee_ids]
+            ids = [key_of(a, "StaffUser", field="assigneeIds") for a in assignee_ids]
             rule = await leads.add_sales_rule(session, ctx.actor, desk=desk, assignees=ids, country=country,
                                               language=language, priority=priority)
             return SalesRulePayload(rule=SalesRule.from_row(rule))

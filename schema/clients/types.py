@@ -587,18 +587,22 @@ class LeverageRequestPayload:
 
 
 @strawberry.type
-class SalesRule:
-    id: strawberry.ID
+class SalesRule(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     desk: str
     country: str | None
     language: str | None
     priority: int
-    assignee_ids: list[strawberry.ID]
+    assignee_ids: list[strawberry.ID] = strawberry.field(deprecation_reason=bare_id_deprecation("assigneeStaffUserIds"))
+    assignee_staff_user_ids: list[strawberry.ID] = strawberry.field(
+        description="The staff users leads are dealt to, in turn: their global ids (StaffUser.id).")
 
     @classmethod
     def from_row(cls, r: m.SalesRule) -> SalesRule:
-        return cls(id=strawberry.ID(str(r.id)), desk=r.desk, country=r.country, language=r.language,
-                   priority=r.priority, assignee_ids=[strawberry.ID(str(a)) for a in r.assignees])
+        return cls(id=global_id("SalesRule", r.id), database_id=strawberry.ID(str(r.id)), desk=r.desk,
+                   country=r.country, language=r.language, priority=r.priority,
+                   assignee_ids=[strawberry.ID(str(a)) for a in r.assignees],
+                   assignee_staff_user_ids=[global_id("StaffUser", a) for a in r.assignees])
 
 
 @strawberry.type

@@ -215,6 +215,16 @@ async def _staff_user_nodes(ctx: Context, keys: Sequence[int]) -> list[StaffUser
     return [found.get(k) for k in keys]
 
 
+@node_type("StaffChangeRequest")
+async def _staff_change_nodes(ctx: Context, keys: Sequence[int]) -> list[StaffChangeRequest | None]:
+    """Staff with staff.manage, as pendingStaffChanges (and the decided ones approve/reject answer with)."""
+    if not _staff_manager(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await staff_changes.changes_by_ids(session, list(keys))
+    return [StaffChangeRequest.of(c) if (c := found.get(k)) else None for k in keys]
+
+
 def _int_id(value: strawberry.ID | str, type_name: str = "StaffUser", field: str = "userId") -> int:
     return key_of(value, type_name, field=field)
 
@@ -508,7 +518,7 @@ class IdentityMutations:
     @strawberry.mutation(permission_classes=[Requires("staff.manage")],
                          description="Approve another staff member's pending staff change (needs a step-up; not "
                                      "the requester, the user concerned, nor anyone related to them).")
-    async def approve_staff_change(self, info: Ctx, id: strawberry.ID) -> StaffChangePayload:
+    async def approve_staff_change(self, info: Ctx, id: AnyId) -> StaffChangePayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> StaffChangePayload:
@@ -523,7 +533,7 @@ class IdentityMutations:
     )
     @strawberry.mutation(permission_classes=[Requires("staff.manage")],
                          description="Refuse a pending staff change (the requester may withdraw their own).")
-    async def reject_staff_change(self, info: Ctx, id: strawberry.ID, reason: str) -> StaffChangePayload:
+    async def reject_staff_change(self, info: Ctx, id: AnyId, reason: str) -> StaffChangePayload:
         ctx = info.context
 
         async def txn(session: AsyncSession) -> StaffChangePayload:

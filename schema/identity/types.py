@@ -10,7 +10,7 @@ from domain.identity.models import AuthSession as AuthSessionRow
 from domain.identity.models import Role as RoleRow
 from domain.identity.staff_changes import StaffChange
 from schema.errors import UserError
-from schema.node import DATABASE_ID_DOC, Node, global_id
+from schema.node import DATABASE_ID_DOC, Node, bare_id_deprecation, global_id, optional_global_id
 
 
 @strawberry.type(description="The signed-in user.")
@@ -100,28 +100,37 @@ class StaffUser(Node):
 @strawberry.type(description="One step of a staff user's provenance.")
 class StaffGrant:
     kind: str = strawberry.field(description="created | granted | approved")
-    actor_id: strawberry.ID
+    actor_id: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("actorStaffUserId"))
+    actor_staff_user_id: strawberry.ID = strawberry.field(description="The staff user who acted: its global id.")
     role: str | None
-    request_id: strawberry.ID | None
+    request_id: strawberry.ID | None = strawberry.field(deprecation_reason=bare_id_deprecation("staffChangeRequestId"))
+    staff_change_request_id: strawberry.ID | None = strawberry.field(
+        description="The StaffChangeRequest's global id (none for grants made before four eyes).")
     at: datetime
 
     @classmethod
     def of(cls, e: ProvenanceEntry) -> StaffGrant:
-        return cls(kind=e.kind, actor_id=strawberry.ID(str(e.actor_id)), role=e.role,
+        return cls(kind=e.kind, actor_id=strawberry.ID(str(e.actor_id)),
+                   actor_staff_user_id=global_id("StaffUser", e.actor_id),
+                   staff_change_request_id=optional_global_id("StaffChangeRequest", e.request_id), role=e.role,
                    request_id=None if e.request_id is None else strawberry.ID(str(e.request_id)), at=e.created_at)
 
 
 @strawberry.type(description="A staff change waiting for (or decided by) a second staff member with staff.manage.")
-class StaffChangeRequest:
-    id: strawberry.ID
+class StaffChangeRequest(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     kind: str = strawberry.field(description="create_staff | grant_role | set_role_permissions")
     status: str = strawberry.field(description="pending | approved | rejected")
-    target_user_id: strawberry.ID | None
+    target_user_id: strawberry.ID | None = strawberry.field(deprecation_reason=bare_id_deprecation("targetStaffUserId"))
+    target_staff_user_id: strawberry.ID | None = strawberry.field(
+        description="The staff user concerned: its global id (StaffUser.id).")
     role: str | None
     roles: list[str]
     permissions: list[str]
-    requested_by: strawberry.ID
-    decided_by: strawberry.ID | None
+    requested_by: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("requestedById"))
+    requested_by_id: strawberry.ID = strawberry.field(description="The requester's global id (StaffUser.id).")
+    decided_by: strawberry.ID | None = strawberry.field(deprecation_reason=bare_id_deprecation("decidedById"))
+    decided_by_id: strawberry.ID | None = strawberry.field(description="The decider's global id (StaffUser.id).")
     decision_reason: str | None
     created_at: datetime
     decided_at: datetime | None
@@ -131,7 +140,11 @@ class StaffChangeRequest:
         def opt(v: int | None) -> strawberry.ID | None:
             return None if v is None else strawberry.ID(str(v))
 
-        return cls(id=strawberry.ID(str(c.id)), kind=c.kind, status=c.status, target_user_id=opt(c.target_user_id),
+        return cls(id=global_id("StaffChangeRequest", c.id), database_id=strawberry.ID(str(c.id)), kind=c.kind,
+                   status=c.status, target_user_id=opt(c.target_user_id),
+                   target_staff_user_id=optional_global_id("StaffUser", c.target_user_id),
+                   requested_by_id=global_id("StaffUser", c.requested_by),
+                   decided_by_id=optional_global_id("StaffUser", c.decided_by),
                    role=c.payload.get("role"), roles=list(c.payload.get("roles", [])),
                    permissions=list(c.payload.get("permissions", [])), requested_by=strawberry.ID(str(c.requested_by)),
                    decided_by=opt(c.decided_by), decision_reason=c.decision_reason, created_at=c.created_at,

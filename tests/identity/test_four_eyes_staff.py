@@ -31,7 +31,7 @@ ASSIGN = """mutation($u: ID!, $r: String!) { assignRole(userId: $u, role: $r) {
 SET_PERMS = """mutation($r: ID!, $p: [String!]!) { setRolePermissions(roleId: $r, permissions: $p) {
   role { permissions } pending request { id permissions } errors { code } } }"""
 PENDING = "{ pendingStaffChanges(first: 100) { nodes { id kind targetUserId } } }"
-STAFF = "{ staffUsers(last: 100) { nodes { databaseId status roles provenance { kind actorId role requestId } } } }"
+STAFF = "{ staffUsers(last: 100) { nodes { databaseId status roles provenance { kind actorId role requestId: staffChangeRequestId } } } }"
 ADJUST = """mutation($i: AdjustBalanceInput!) { adjustBalance(input: $i) {
   entryId pending adjustmentId errors { code } } }"""
 APPROVE_ADJ = """mutation($i: ID!) { approveBalanceAdjustment(id: $i) {
@@ -190,7 +190,7 @@ async def test_privileged_roles_wait_for_an_unrelated_second_approver(
     async with session_factory() as s:
         actions = list(await s.scalars(text(
             "SELECT action FROM audit_events WHERE entity_type = 'staff_change_request' AND entity_id = :i "
-            "ORDER BY id"), {"i": rid}))
+            "ORDER BY id"), {"i": str(key_of(rid, "StaffChangeRequest"))}))
     assert actions == ["staff_change.requested", "staff_change.approved"]
 
 

@@ -50,7 +50,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on SettlementReport { databaseId provider } ... on PaymentMethodConfig { databaseId code }
   ... on IbTreeMember { databaseId depth parentMemberId contact { email } }
   ... on PaymentSignalType { databaseId kind } ... on ScreeningHit { databaseId listName }
-  ... on BalanceAdjustment { databaseId requestedById } }"""
+  ... on BalanceAdjustment { databaseId requestedById }
+  ... on SalesRule { databaseId assigneeStaffUserIds } ... on StaffChangeRequest { databaseId requestedById } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -143,7 +144,8 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "ReconciliationBreak": "reconciliation.manage", "RiskAlertType": "risk.read", "RiskFlagType": "risk.read",
                "TradingServer": "trading.read", "IngestionError": "trading.read", "AuditEvent": "audit.read",
                "SettlementReport": "reconciliation.manage", "PaymentMethodConfig": "payments.read",
-               "PaymentSignalType": "compliance.read", "BalanceAdjustment": "ledger.adjust"}
+               "PaymentSignalType": "compliance.read", "BalanceAdjustment": "ledger.adjust", "SalesRule": "config.manage",
+               "StaffChangeRequest": "staff.manage"}
 # Staff types whose rows belong to a client: desk-scoped staff see their own desk's clients' only.
 DESK_SCOPED = {"ClientSummary", "Client360", "PaymentSignalType"}
 # Objects everyone signed in sees.
@@ -187,6 +189,12 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         owner = await make_user(session_factory)
         await wallets.deposit_to_wallet(s, client(owner), user_id=owner, currency="EUR", amount=Decimal("5"),
                                         idempotency_key=uuid.uuid4().hex)
+        rule = await s.scalar(text(  # a language no lead speaks: it deals nobody's leads
+            "INSERT INTO sales_rules (country, language, desk, assignees) VALUES ('AQ', 'zz', 'node-desk', "
+            "ARRAY[CAST(:u AS bigint)]) RETURNING id"), {"u": staff_id})
+        change = await s.scalar(text(  # decided: in nobody's pending queue
+            "INSERT INTO staff_change_requests (kind, target_user_id, requested_by, status, decided_by, decided_at) "
+            "VALUES ('grant_role', :u, :u, 'rejected', :u, now()) RETURNING id"), {"u": staff_id})
         adjustment = await s.scalar(text(
             "INSERT INTO balance_adjustment_requests (wallet_id, amount, currency, reason, idempotency_key, "
             "requested_by) VALUES (:w, 1, 'EUR', 'node-test', :k, :u) RETURNING id"),
@@ -202,7 +210,8 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
             "RiskFlagType": int(flag), "TradingServer": int(server), "IngestionError": int(ingestion),
             "AuditEvent": int(event), "SettlementReport": int(report), "PaymentMethodConfig": int(method),
-            "PaymentSignalType": int(signal), "BalanceAdjustment": int(adjustment)}
+            "PaymentSignalType": int(signal), "BalanceAdjustment": int(adjustment), "SalesRule": int(rule),
+            "StaffChangeRequest": int(change)}
 
 
 async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
@@ -750,3 +759,29 @@ async def test_signal_and_adjustment_arguments_take_the_global_id(schema, runtim
     assert rejected.data["rejectBalanceAdjustment"] == {"adjustment": {
         "id": adjustment, "status": "REJECTED", "requestedById": global_id("StaffUser", employee),
         "decidedById": global_id("StaffUser", approver.user_id or 0)}, "errors": []}
+
+
+async def test_staff_references_carry_staff_users_global_ids(schema, runtime, session_factory) -> None:
+    employee = await make_user(session_factory, is_staff=True)
+    made = await staff_objects(session_factory, employee)
+    admin = staff(employee, "staff.manage", "config.manage")
+    got = await run_as(schema, runtime, admin, """query($r: ID!, $c: ID!) {
+        rule: node(id: $r) { ... on SalesRule { assigneeIds assigneeStaffUserIds } }
+        change: node(id: $c) { ... on StaffChangeRequest { targetUserId targetStaffUserId requestedById decidedById } } }""",
+                       r=global_id("SalesRule", made["SalesRule"]), c=global_id("StaffChangeRequest", made["StaffChangeRequest"]))
+    assert got.errors is None, got.errors
+    me = global_id("StaffUser", employee)
+    assert got.data["rule"] == {"assigneeIds": [str(employee)], "assigneeStaffUserIds": [me]}
+    assert got.data["change"] == {"targetUserId": str(employee), "targetStaffUserId": me, "requestedById": me,
+                                  "decidedById": me}
+    reject = """mutation($c: ID!) { rejectStaffChange(id: $c, reason: "node") { request { id } errors { code field } } }"""
+    refused = await run_as(schema, runtime, admin, reject, c=global_id("SalesRule", made["StaffChangeRequest"]))
+    assert refused.data["rejectStaffChange"] == {"request": None, "errors": [{"code": "INVALID_ID", "field": "id"}]}
+    reached = await run_as(schema, runtime, admin, reject, c=global_id("StaffChangeRequest", made["StaffChangeRequest"]))
+    assert reached.data["rejectStaffChange"]["errors"][0]["code"] == "STAFF_CHANGE_NOT_PENDING"
+    add = """mutation($a: [ID!]!) { addSalesRule(desk: "node-desk", assigneeIds: $a, country: "AQ", language: "zy") {
+        rule { id assigneeStaffUserIds } errors { code field } } }"""
+    wrong = await run_as(schema, runtime, admin, add, a=[global_id("Role", employee)])
+    assert wrong.data["addSalesRule"] == {"rule": None, "errors": [{"code": "INVALID_ID", "field": "assigneeIds"}]}
+    added = await run_as(schema, runtime, admin, add, a=[me])
+    assert added.data["addSalesRule"]["rule"]["assigneeStaffUserIds"] == [me], added.data
