@@ -112,6 +112,16 @@ async def _profile_broadcast(settings: Settings, redis_url: str, clients: Any, n
     from domain.events.hub import Event
 
     redis = Redis.from_url(redis_url)
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    began: list[float] = [0.0]
+
+    def timed(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - began[0])
+
+    gc.callbacks.append(timed)
     for number in (1, 2):  # the first warms up (documents, plans), the second is profiled
         profile = cProfile.Profile()
         if number == 2:
@@ -125,7 +135,11 @@ async def _profile_broadcast(settings: Settings, redis_url: str, clients: Any, n
         await clients.stdout.readline()
         profile.disable()
         print(f"event {number}: {(time.perf_counter() - started) * 1000:.0f} ms wall, "
-              f"{(time.process_time() - cpu) / n * 1e6:.0f} us CPU per delivery", flush=True)
+              f"{(time.process_time() - cpu) / n * 1e6:.0f} us CPU per delivery, garbage collections "
+              + ", ".join(f"gen{g} {len(p)}x {sum(p) * 1000:.0f} ms" for g, p in pauses.items()), flush=True)
+        for p in pauses.values():
+            p.clear()
+    gc.callbacks.remove(timed)
     pstats.Stats(profile).sort_stats("tottime").print_stats(top)
     await redis.aclose()
 
