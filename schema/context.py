@@ -22,7 +22,7 @@ from strawberry.types import Info
 
 from domain.events.hub import Event, Subscriber
 from domain.shared.actor import ANONYMOUS, Actor
-from domain.shared.db import driver, in_transaction
+from domain.shared.db import PooledRaw, driver, in_transaction
 from domain.shared.settings import Settings
 from infra.services import AppServices
 from schema.errors import PublicError
@@ -57,6 +57,7 @@ class Context:
     _read_conn: AsyncConnection | None = field(default=None, repr=False)
     _read_session: AsyncSession | None = field(default=None, repr=False)
     _read_driver: asyncpg.Connection | None = field(default=None, repr=False)
+    _raw: PooledRaw | None = field(default=None, repr=False)
     _read_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
     _read_owner: asyncio.Task[Any] | None = field(default=None, repr=False)
 
@@ -123,10 +124,11 @@ class Context:
 
     @contextlib.asynccontextmanager
     async def raw_read(self) -> AsyncIterator[asyncpg.Connection]:
-        """The asyncpg connection under `read` itself, for hot reads (a portal page's lists, written with
-        `$n` parameters as the hot paths in CONTRIBUTING.md): no session, no SQLAlchemy statement
-        machinery, about a third of a session read's CPU. Taken in turns with `read`; outside one plain
-        HTTP operation it is a session's connection for the duration."""
+        """An asyncpg connection for hot reads (a portal page's lists, written with `$n` parameters as
+        the hot paths in CONTRIBUTING.md): no session, no SQLAlchemy statement machinery, about a third
+        of a session read's CPU. The operation's: a pooled connection taken without a session (or the
+        one under `read`'s session, if that came first), in turns with `read`. Outside one plain HTTP
+        operation it is a session's connection for the duration."""
         if not self.operation_scoped:
             async with self.services.session_factory() as session:
                 yield await driver(session)
@@ -137,10 +139,18 @@ class Context:
             return
         async with self._read_lock:
             if self._read_driver is None:
-                self._read_driver = (await (await self._read_connection()).get_raw_connection()).driver_connection
+                if self._read_conn is not None:
+                    self._read_driver = (await self._read_conn.get_raw_connection()).driver_connection
+                else:
+                    self._raw = await PooledRaw.take(self.services.session_factory)
+                    self._read_driver = self._raw.conn
             self._read_owner = task
             try:
                 yield self._read_driver
+            except BaseException as exc:
+                if self._raw is not None:
+                    self._raw.failed(exc)
+                raise
             finally:
                 self._read_owner = None
 
@@ -152,15 +162,18 @@ class Context:
 
     async def release_reads(self) -> None:
         """Return the operation's read connection to the pool."""
-        if self._read_conn is None:
+        if self._read_conn is None and self._raw is None:
             return
         async with self._read_lock:
             session, self._read_session = self._read_session, None
             conn, self._read_conn, self._read_driver = self._read_conn, None, None
+            raw, self._raw = self._raw, None
             if session is not None:
                 await session.close()
             if conn is not None:
                 await conn.close()
+            if raw is not None:
+                await raw.release()
 
     @contextlib.asynccontextmanager
     async def subscribe(self, info: Info[Any, Any], *topics: str, user_id: int | None = None

@@ -86,13 +86,35 @@ async def list_deals(
 ) -> Page[asyncpg.Record]:
     """The account's deals (DEAL_COLUMNS), newest first; keyset on (time, deal_id). Raw rows: a page
     of deals is a hot read, and ORM objects would cost more than the statement."""
-    where = ["server_id = $1", "login = $2"]
-    params: list[Any] = [account.server_id, account.login]
+    return await _deals(await driver(session), ["server_id = $1", "login = $2"], [account.server_id, account.login],
+                        page, symbol, start, end)
+
+
+async def own_deals(
+    reader: Reader, actor: Actor, account_id: int, page: PageRequest, *,
+    symbol: str | None = None, start: datetime | None = None, end: datetime | None = None,
+) -> Page[asyncpg.Record] | None:
+    """As `list_deals` for the client who owns the account (a portal's own page, the hot case), with
+    the account found inside the same statement: one round trip. None when the caller does not own
+    it (staff and IBs go through `visible_account`); an empty page is checked with `owned_account`."""
+    if not actor.is_authenticated or actor.user_id is None:
+        return None
+    conn = await driver(reader)
+    found = await _deals(
+        conn, ["(server_id, login) = (SELECT server_id, login FROM trading_accounts WHERE id = $1 AND user_id = $2)"],
+        [account_id, actor.user_id], page, symbol, start, end)
+    if found.items or await owned_account(conn, actor, account_id) is not None:
+        return found
+    return None
+
+
+async def _deals(conn: asyncpg.Connection, where: list[str], params: list[Any], page: PageRequest,
+                 symbol: str | None, start: datetime | None, end: datetime | None) -> Page[asyncpg.Record]:
     for cond, value in (("symbol = ${}", symbol or None), ("time >= ${}", start), ("time < ${}", end)):
         if value is not None:
             params.append(value)
             where.append(cond.format(len(params)))
-    return await raw_page(await driver(session), page, columns=DEAL_COLUMNS, source="trading_deals", where=where,
+    return await raw_page(conn, page, columns=DEAL_COLUMNS, source="trading_deals", where=where,
                           params=params, key=("time", "deal_id"), descending=True, convert=lambda r: r)
 
 

@@ -160,16 +160,16 @@ class TradingQueries:
         f = filter or DealFilter()
         ctx, key = info.context, _account(account_id)
         async with ctx.raw_read() as conn:
-            account: queries.AccountRef | TradingAccount | None = await queries.owned_account(conn, ctx.actor, key)
-        if account is None:  # not the caller's own: staff and IB visibility rules
+            page = await queries.own_deals(conn, ctx.actor, key, req, symbol=f.symbol, start=f.from_time,
+                                           end=f.to_time)
+        if page is None:  # not the caller's own: staff and IB visibility rules
             async with ctx.read() as session:
                 try:
                     account = await queries.visible_account(session, ctx.actor, key)
                 except TradingAccountNotFound as exc:
                     raise _not_found(exc) from None
-        async with ctx.raw_read() as conn:
-            page = await queries.list_deals(conn, account, page=req, symbol=f.symbol, start=f.from_time,
-                                            end=f.to_time)
+                page = await queries.list_deals(session, account, page=req, symbol=f.symbol, start=f.from_time,
+                                                end=f.to_time)
         return to_connection(page, DealType.from_record, _deal_key)
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")],
