@@ -303,6 +303,12 @@ async def list_events(
                           where=where, params=params, key=("at", "id"), descending=False, convert=_stored)
 
 
+async def events_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, StoredEvent]:
+    rows = await session.execute(text(
+        "SELECT id, at, currency, impact, title FROM risk_calendar WHERE id = ANY(:ids)"), {"ids": ids})
+    return {e.id: e for e in (_stored(r) for r in rows)}
+
+
 async def delete_event(session: AsyncSession, actor: Actor, event_id: int) -> StoredEvent:
     row = (await session.execute(text(
         "DELETE FROM risk_calendar WHERE id = :i RETURNING id, at, currency, impact, title"), {"i": event_id})).first()

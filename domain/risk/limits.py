@@ -130,6 +130,12 @@ async def delete_limit(session: AsyncSession, actor: Actor, limit_id: int) -> Li
     return lim
 
 
+async def limits_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Limit]:
+    rows = await session.execute(text(
+        "SELECT id, scope, key, max_net_lots, max_notional_usd FROM risk_limits WHERE id = ANY(:ids)"), {"ids": ids})
+    return {int(r.id): Limit(int(r.id), r.scope, r.key, r.max_net_lots, r.max_notional_usd) for r in rows}
+
+
 async def list_limits(session: AsyncSession) -> list[Limit]:
     rows = await session.execute(text(
         "SELECT id, scope, key, max_net_lots, max_notional_usd FROM risk_limits ORDER BY scope, key"))

@@ -104,6 +104,14 @@ def matches(rule: Rule, figures: dict[str, Any]) -> bool:
     return all(CONDITIONS[k](figures, v) for k, v in rule.condition.items())
 
 
+async def rules_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Rule]:
+    """Rules in force (enabled, as `rules`) by id."""
+    rows = await session.execute(text(
+        "SELECT id, name, priority, condition, book, a_book_pct FROM risk_segment_rules WHERE enabled "
+        "AND id = ANY(:ids)"), {"ids": ids})  # fmt: skip
+    return {int(r.id): Rule(int(r.id), r.name, int(r.priority), dict(r.condition), r.book, r.a_book_pct) for r in rows}
+
+
 async def rules(session: AsyncSession) -> list[Rule]:
     rows = await session.execute(text(
         "SELECT id, name, priority, condition, book, a_book_pct FROM risk_segment_rules WHERE enabled "

@@ -4,6 +4,7 @@ groups route which book, detector thresholds, the economic calendar and account 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -15,15 +16,23 @@ from strawberry.types import Info
 from domain.risk import calendar, detectors, limits, links, segmentation
 from domain.risk.desk import list_thresholds
 from domain.risk.errors import (
-    CalendarEventNotFound,
     RiskAccountNotFound,
-    RiskLimitNotFound,
     RiskServerNotFound,
 )
+from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
-from schema.node import bare_id_deprecation, global_id, referenced_key
+from schema.node import (
+    DATABASE_ID_DOC,
+    AnyId,
+    Node,
+    bare_id_deprecation,
+    global_id,
+    key_of,
+    node_type,
+    referenced_key,
+)
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.risk.types import Book, RiskLimitType, RiskThresholdType
@@ -77,8 +86,8 @@ class CalendarImpact(enum.Enum):
 
 
 @strawberry.type(description="A release in the economic calendar (the news detector watches high-impact ones).")
-class RiskCalendarEventType:
-    id: strawberry.ID
+class RiskCalendarEventType(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     at: datetime
     currency: str
     impact: CalendarImpact
@@ -86,8 +95,19 @@ class RiskCalendarEventType:
 
     @classmethod
     def of(cls, e: calendar.StoredEvent) -> RiskCalendarEventType:
-        return cls(id=strawberry.ID(str(e.id)), at=e.at, currency=e.currency, impact=CalendarImpact(e.impact),
+        return cls(id=global_id("RiskCalendarEventType", e.id), database_id=strawberry.ID(str(e.id)), at=e.at,
+                   currency=e.currency, impact=CalendarImpact(e.impact),
                    title=e.title)
+
+
+@node_type("RiskCalendarEventType")
+async def _calendar_nodes(ctx: Context, keys: Sequence[int]) -> list[RiskCalendarEventType | None]:
+    """Staff with risk.read (riskCalendarEvents)."""
+    if not (ctx.actor.kind is ActorKind.STAFF and ctx.actor.has(READ)):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await calendar.events_by_ids(session, list(keys))
+    return [RiskCalendarEventType.of(e) if (e := found.get(k)) else None for k in keys]
 
 
 @strawberry.type(description="What an import did: releases in the file, new ones stored, already known ones.")
@@ -230,14 +250,14 @@ class RiskAccountLinkPayload:
 
 @strawberry.type
 class RiskConfigMutations:
-    @declares_errors("RISK_LIMIT_NOT_FOUND")
+    @declares_errors("INVALID_ID", "RISK_LIMIT_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Delete an exposure limit; its open alerts are cleared.")
-    async def delete_risk_limit(self, info: Ctx, id: strawberry.ID) -> DeleteRiskLimitPayload:
+    async def delete_risk_limit(self, info: Ctx, id: AnyId) -> DeleteRiskLimitPayload:
         ctx = info.context
 
         async def work() -> DeleteRiskLimitPayload:
-            lid = _id(id, RiskLimitNotFound, "id")
+            lid = key_of(id, "RiskLimitType")
             gone = await ctx.transaction(lambda s: limits.delete_limit(s, ctx.actor, lid))
             return DeleteRiskLimitPayload(limit=RiskLimitType.of(gone))
 
@@ -334,13 +354,13 @@ class RiskConfigMutations:
 
         return await payload_or_errors(work, lambda errors: ImportRiskCalendarPayload(errors=errors))
 
-    @declares_errors("RISK_CALENDAR_EVENT_NOT_FOUND")
+    @declares_errors("INVALID_ID", "RISK_CALENDAR_EVENT_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)], description="Delete one calendar release.")
-    async def delete_risk_calendar_event(self, info: Ctx, id: strawberry.ID) -> DeleteRiskCalendarEventPayload:
+    async def delete_risk_calendar_event(self, info: Ctx, id: AnyId) -> DeleteRiskCalendarEventPayload:
         ctx = info.context
 
         async def work() -> DeleteRiskCalendarEventPayload:
-            eid = _id(id, CalendarEventNotFound, "id")
+            eid = key_of(id, "RiskCalendarEventType")
             gone = await ctx.transaction(lambda s: calendar.delete_event(s, ctx.actor, eid))
             return DeleteRiskCalendarEventPayload(event=RiskCalendarEventType.of(gone))
 

@@ -87,6 +87,36 @@ async def _flag_nodes(ctx: Context, keys: Sequence[int]) -> list[RiskFlagType | 
     return [RiskFlagType.of(f) if (f := found.get(k)) else None for k in keys]
 
 
+@node_type("RiskLimitType")
+async def _limit_nodes(ctx: Context, keys: Sequence[int]) -> list[RiskLimitType | None]:
+    """Staff with risk.read (riskLimits)."""
+    if not _reads_risk(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await limits.limits_by_ids(session, list(keys))
+    return [RiskLimitType.of(x) if (x := found.get(k)) else None for k in keys]
+
+
+@node_type("SegmentRuleType")
+async def _segment_rule_nodes(ctx: Context, keys: Sequence[int]) -> list[SegmentRuleType | None]:
+    """Staff with risk.read (riskRules: the rules in force)."""
+    if not _reads_risk(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await segmentation.rules_by_ids(session, list(keys))
+    return [SegmentRuleType.of(r) if (r := found.get(k)) else None for k in keys]
+
+
+@node_type("SegmentAssignmentType")
+async def _assignment_nodes(ctx: Context, keys: Sequence[int]) -> list[SegmentAssignmentType | None]:
+    """Staff with risk.read (riskSegmentAssignments, the history too)."""
+    if not _reads_risk(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = {a.id: a for a in await desk.assignments_by_id(session, list(keys))}
+    return [SegmentAssignmentType.of(a) if (a := found.get(k)) else None for k in keys]
+
+
 @strawberry.type
 class RiskQueries:
     @strawberry.field(permission_classes=[Requires(READ)], description="Net exposure by one dimension.")

@@ -211,8 +211,8 @@ class RiskFlagType(Node):
 
 
 @strawberry.type(description="A segment assignment: the book an account is routed to, why, and its sync state.")
-class SegmentAssignmentType:
-    id: strawberry.ID
+class SegmentAssignmentType(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     account_id: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingAccountId"))
     trading_account_id: strawberry.ID = strawberry.field(description="The TradingAccount's global id.")
     server_id: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingServerId"))
@@ -222,7 +222,8 @@ class SegmentAssignmentType:
     book: Book
     a_book_percent: Decimal
     source: str
-    rule_id: strawberry.ID | None
+    rule_id: strawberry.ID | None = strawberry.field(deprecation_reason=bare_id_deprecation("segmentRuleId"))
+    segment_rule_id: strawberry.ID | None = strawberry.field(description="The SegmentRuleType's global id.")
     reason: str
     evidence: JSON
     effective_at: datetime
@@ -236,7 +237,9 @@ class SegmentAssignmentType:
 
     @classmethod
     def of(cls, a: AssignmentRow) -> SegmentAssignmentType:
-        return cls(id=strawberry.ID(str(a.id)), account_id=strawberry.ID(str(a.account_id)),
+        return cls(id=global_id("SegmentAssignmentType", a.id), database_id=strawberry.ID(str(a.id)),
+                   account_id=strawberry.ID(str(a.account_id)),
+                   segment_rule_id=optional_global_id("SegmentRuleType", a.rule_id),
                    trading_account_id=global_id("TradingAccount", a.account_id),
                    server_id=strawberry.ID(str(a.server_id)), trading_server_id=global_id("TradingServer", a.server_id),
                    login=a.login, client_id=_id(a.client_id),
@@ -246,8 +249,8 @@ class SegmentAssignmentType:
 
 
 @strawberry.type(description="A segmentation rule (all conditions must hold; lowest priority first).")
-class SegmentRuleType:
-    id: strawberry.ID
+class SegmentRuleType(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     name: str
     priority: int
     condition: JSON
@@ -256,7 +259,8 @@ class SegmentRuleType:
 
     @classmethod
     def of(cls, r: Rule) -> SegmentRuleType:
-        return cls(id=strawberry.ID(str(r.id)), name=r.name, priority=r.priority, condition=cast(JSON, r.condition),
+        return cls(id=global_id("SegmentRuleType", r.id), database_id=strawberry.ID(str(r.id)), name=r.name,
+                   priority=r.priority, condition=cast(JSON, r.condition),
                    book=Book(r.book), a_book_percent=r.a_book_pct)  # fmt: skip
 
 
@@ -282,8 +286,8 @@ class RiskRulesType:
 
 
 @strawberry.type(description="An exposure limit.")
-class RiskLimitType:
-    id: strawberry.ID
+class RiskLimitType(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     scope: str
     key: str
     max_net_lots: Decimal | None
@@ -291,7 +295,8 @@ class RiskLimitType:
 
     @classmethod
     def of(cls, x: Limit) -> RiskLimitType:
-        return cls(id=strawberry.ID(str(x.id)), scope=x.scope, key=x.key, max_net_lots=x.max_net_lots,
+        return cls(id=global_id("RiskLimitType", x.id), database_id=strawberry.ID(str(x.id)), scope=x.scope, key=x.key,
+                   max_net_lots=x.max_net_lots,
                    max_notional_usd=None if x.max_notional_usd is None else at_scale(x.max_notional_usd, "USD"))
 
 

@@ -51,7 +51,9 @@ FIELDS = """fragment F on Node { __typename id
   ... on IbTreeMember { databaseId depth parentMemberId contact { email } }
   ... on PaymentSignalType { databaseId kind } ... on ScreeningHit { databaseId listName }
   ... on BalanceAdjustment { databaseId requestedById }
-  ... on SalesRule { databaseId assigneeStaffUserIds } ... on StaffChangeRequest { databaseId requestedById } }"""
+  ... on SalesRule { databaseId assigneeStaffUserIds } ... on StaffChangeRequest { databaseId requestedById }
+  ... on RiskLimitType { databaseId key } ... on RiskCalendarEventType { databaseId title }
+  ... on SegmentRuleType { databaseId name } ... on SegmentAssignmentType { databaseId segmentRuleId } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -145,7 +147,8 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "TradingServer": "trading.read", "IngestionError": "trading.read", "AuditEvent": "audit.read",
                "SettlementReport": "reconciliation.manage", "PaymentMethodConfig": "payments.read",
                "PaymentSignalType": "compliance.read", "BalanceAdjustment": "ledger.adjust", "SalesRule": "config.manage",
-               "StaffChangeRequest": "staff.manage"}
+               "StaffChangeRequest": "staff.manage", "RiskLimitType": "risk.read", "RiskCalendarEventType": "risk.read",
+               "SegmentRuleType": "risk.read", "SegmentAssignmentType": "risk.read"}
 # Staff types whose rows belong to a client: desk-scoped staff see their own desk's clients' only.
 DESK_SCOPED = {"ClientSummary", "Client360", "PaymentSignalType"}
 # Objects everyone signed in sees.
@@ -166,7 +169,10 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         ingestion = await s.scalar(text(
             "INSERT INTO trading_ingestion_errors (server_id, kind, detail) VALUES (:s, 'unknown_symbol', 'node-test') "
             "RETURNING id"), {"s": server})
-        event = await audit.record(s, staff(staff_id), action="node.test", entity_type="node_test", entity_id=1)
+        account = await s.scalar(text(
+            'INSERT INTO trading_accounts (server_id, login, user_id, "group", leverage, currency) VALUES '
+            "(:s, 1, :u, 'real', 100, 'USD') RETURNING id"), {"s": server, "u": staff_id})
+        audited = await audit.record(s, staff(staff_id), action="node.test", entity_type="node_test", entity_id=1)
         report = await s.scalar(text(
             "INSERT INTO reconciliation_settlement_reports (provider, sha256, source, line_count, imported_by) "
             "VALUES ('stripe', :h, 'csv', 0, 'node-test') RETURNING id"), {"h": uuid.uuid4().hex})
@@ -199,17 +205,29 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "INSERT INTO balance_adjustment_requests (wallet_id, amount, currency, reason, idempotency_key, "
             "requested_by) VALUES (:w, 1, 'EUR', 'node-test', :k, :u) RETURNING id"),
             {"w": (await wallet_for(s, owner, "EUR")).id, "k": uuid.uuid4().hex, "u": staff_id})
-        alert = await s.scalar(text(
-            "WITH l AS (INSERT INTO risk_limits (scope, key, max_net_lots) VALUES ('symbol', :k, 1) RETURNING id) "
-            "INSERT INTO risk_alerts (limit_id, measure, observed, threshold) SELECT id, 'net_lots', 2, 1 FROM l "
-            "RETURNING id"), {"k": f"node-{uuid.uuid4().hex[:8]}"})
+        limit = await s.scalar(text("INSERT INTO risk_limits (scope, key, max_net_lots) VALUES ('symbol', :k, 1) "
+                                    "RETURNING id"), {"k": f"node-{uuid.uuid4().hex[:8]}"})
+        alert = await s.scalar(text("INSERT INTO risk_alerts (limit_id, measure, observed, threshold) VALUES "
+                                    "(:l, 'net_lots', 2, 1) RETURNING id"), {"l": limit})
+        event = await s.scalar(text(  # long past, low impact: no detector looks at it
+            "INSERT INTO risk_calendar (at, currency, impact, title) VALUES (timestamptz '1990-01-01', 'EUR', 'low', "
+            ":t) RETURNING id"), {"t": f"node-{uuid.uuid4().hex[:8]}"})
+        segment_rule = await s.scalar(text(  # last in priority, on a flag no detector raises: it books no account
+            "INSERT INTO risk_segment_rules (name, priority, condition, book, a_book_pct) VALUES (:n, 2147483647, "
+            "CAST(:c AS jsonb), 'B', 0) RETURNING id"),
+            {"n": f"node-{uuid.uuid4().hex[:8]}", "c": '{"any_flag": ["node-test-never"]}'})
+        assignment = await s.scalar(text(
+            "INSERT INTO risk_assignments (account_id, book, a_book_pct, source, rule_id, sync_status) VALUES "
+            "(:a, 'B', 0, 'rule', :r, 'none') RETURNING id"), {"a": account, "r": segment_rule})
         flag = await s.scalar(text(
             "INSERT INTO risk_flags (account_id, server_id, login, detector, score, evidence) VALUES "
             "(:a, 0, 1, 'node-test', 1, '{}') RETURNING id"), {"a": 10**15 + uuid.uuid4().int % 10**12})
     return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
             "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
             "RiskFlagType": int(flag), "TradingServer": int(server), "IngestionError": int(ingestion),
-            "AuditEvent": int(event), "SettlementReport": int(report), "PaymentMethodConfig": int(method),
+            "AuditEvent": int(audited), "RiskLimitType": int(limit), "RiskCalendarEventType": int(event),
+            "SegmentRuleType": int(segment_rule), "SegmentAssignmentType": int(assignment),
+            "SettlementReport": int(report), "PaymentMethodConfig": int(method),
             "PaymentSignalType": int(signal), "BalanceAdjustment": int(adjustment), "SalesRule": int(rule),
             "StaffChangeRequest": int(change)}
 
@@ -596,6 +614,10 @@ async def test_reference_fields_carry_global_ids(schema, runtime, session_factor
     assert flag.errors is None and flag.data["node"]["tradingAccountId"] == global_id(
         "TradingAccount", int(flag.data["node"]["accountId"]))
     assert flag.data["node"]["tradingServerId"] == global_id("TradingServer", int(flag.data["node"]["serverId"]))
+    booked = await run_as(schema, runtime, dealer, """query($a: ID!) { node(id: $a) { ... on SegmentAssignmentType {
+        ruleId segmentRuleId tradingAccountId } } }""", a=global_id("SegmentAssignmentType", made["SegmentAssignmentType"]))
+    assert booked.errors is None and booked.data["node"]["segmentRuleId"] == global_id(
+        "SegmentRuleType", made["SegmentRuleType"]) and booked.data["node"]["ruleId"] == str(made["SegmentRuleType"])
 
 
 async def test_trading_arguments_take_the_global_id(schema, runtime, session_factory) -> None:

@@ -85,7 +85,7 @@ async def test_limits_create_update_delete_with_alerts(
         (["RISK_LIMIT_INVALID"], "maxNetLots")]  # fmt: skip
     gone = (await dealer(DELETE_LIMIT, {"i": "999999999"}))["data"]["deleteRiskLimit"]
     assert _errs(gone) == ["RISK_LIMIT_NOT_FOUND"]
-    assert _errs((await dealer(DELETE_LIMIT, {"i": "x"}))["data"]["deleteRiskLimit"]) == ["RISK_LIMIT_NOT_FOUND"]
+    assert _errs((await dealer(DELETE_LIMIT, {"i": "x"}))["data"]["deleteRiskLimit"]) == ["INVALID_ID"]  # not an id at all
     assert await _count(session_factory, "SELECT count(*) FROM risk_limits") == before_limits
     assert await _count(session_factory, AUDIT_RISK) == audit0
 
@@ -98,7 +98,7 @@ async def test_limits_create_update_delete_with_alerts(
     try:
         updated = (await dealer(SET_LIMIT, {"s": "region", "k": "Unknown", "l": "0.5"}))["data"]["setRiskLimit"]
         assert updated["limit"]["id"] == lid and updated["limit"]["maxNetLots"] == "0.5"
-        sets = [a for a in await _audits(session_factory, "risk.limit_set") if a["entity_id"] == lid]
+        sets = [a for a in await _audits(session_factory, "risk.limit_set") if a["entity_id"] == str(db_id(lid))]
         assert sets[-1]["before"]["max_net_lots"] == "0.01" and sets[-1]["after"]["max_net_lots"] == "0.5"
         listed = (await dealer("{ riskLimits { id scope key } }"))["data"]["riskLimits"]
         assert {"id": lid, "scope": "region", "key": "Unknown"} in listed
@@ -115,7 +115,7 @@ async def test_limits_create_update_delete_with_alerts(
     assert await _count(session_factory, "SELECT count(*) FROM risk_limits") == before_limits
     cleared = await _audits(session_factory, "risk.limit_cleared")
     assert any(a["entity_id"] == str(db_id(mine[0]["id"])) for a in cleared)
-    dropped = [a for a in await _audits(session_factory, "risk.limit_deleted") if a["entity_id"] == lid]
+    dropped = [a for a in await _audits(session_factory, "risk.limit_deleted") if a["entity_id"] == str(db_id(lid))]
     assert dropped[0]["before"]["key"] == "Unknown" and dropped[0]["after"] == {"open_alerts_cleared": 1}
     alerts = (await dealer("{ riskAlerts { nodes { scope key } } }"))["data"]["riskAlerts"]["nodes"]
     assert {"scope": "region", "key": "Unknown"} not in alerts
