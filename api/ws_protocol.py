@@ -7,7 +7,7 @@ nothing happens is what a subscriber costs. uvicorn's protocol keeps, for a sock
   front) and an asyncio.Event for back-pressure (another deque): here a list made when a message
   comes and a future only while someone waits;
 - the handshake's request and response (their headers, about 3 kB) once the socket is accepted:
-  dropped here (the app has its own copy in the ASGI scope).
+  dropped (and the request's headers emptied) here: the app has its own copy in the ASGI scope.
 
 And it frames each text message on its own: here a text frame is built by hand (a server frame is
 its header and the UTF-8 text, unmasked, uncompressed as per-message deflate is off) and the last
@@ -129,5 +129,9 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
                 return
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
-            # The handshake is over: its request and response are not needed again.
+            # The handshake is over: its request and response are not needed again (the app has the
+            # request's headers in its scope). The websockets parser's generator frame keeps the
+            # request object for the socket's life, so its headers are emptied, not just let go.
+            if self.request is not None:
+                self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
