@@ -70,6 +70,12 @@ async def test_owner_pages_through_deals_and_others_see_nothing(
             break
         after = conn["pageInfo"]["endCursor"]
     assert seen == expected
+    # a filter matching nothing: the owner's empty page, someone else's "not found" all the same
+    empty = await run_as(schema, runtime, client, DEALS, id=str(account_id), symbol="NO.SUCH")
+    assert empty.errors is None and empty.data["deals"]["edges"] == []
+    hidden = await run_as(schema, runtime, Actor(ActorKind.CLIENT, user_id=other), DEALS, id=str(account_id),
+                          symbol="NO.SUCH")
+    assert hidden.data is None and hidden.errors[0].extensions == {"code": "NOT_FOUND"}
 
     # another client, and staff without trading.read, get "not found" and no data
     for stranger in (Actor(ActorKind.CLIENT, user_id=other), Actor(ActorKind.STAFF, user_id=other)):
