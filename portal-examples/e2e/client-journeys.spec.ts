@@ -7,8 +7,12 @@
 import { expect, test, type Page } from "@playwright/test";
 import { demoPassword, expectAccessible, mailLink, portalUrl, screenshot } from "./fixtures";
 import { freshCode } from "./totp";
+import { STEP_UP_TTL_S } from "./harness";
 
 test.describe.configure({ mode: "serial" });
+
+/** The demo client's authenticator secret, once the 2FA test has enrolled it. */
+let demoSecret = "";
 
 const DEMO = "client@demo.example.com";
 const PASSWORD = "correct horse battery staple 42";
@@ -101,6 +105,7 @@ test("a client enrols 2FA, signs in with it and sees the dashboard", async ({ pa
   await page.getByLabel("Code from the app").fill(await freshCode(secret));
   await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
   await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
+  demoSecret = secret;
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page.getByText("You have signed out.")).toBeVisible();
@@ -204,4 +209,94 @@ test("journey 1: register, confirm the e-mail, enrol 2FA, profile, documents, qu
   expect(overflow).toBeLessThanOrEqual(0);
   await expectAccessible(page);
   await screenshot(page, "client-application-phone");
+});
+
+test("money: transfer, exchange on a quote, wire deposit reference, withdrawal with step-up, history, API token", async ({ page }) => {
+  test.setTimeout(240_000);
+  expect(demoSecret, "the 2FA test enrolled the demo client").not.toBe("");
+  await signIn(page, DEMO, demoPassword(DEMO));
+  await page.getByLabel("Authenticator code").fill(await freshCode(demoSecret));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Dashboard" })).toBeVisible();
+  const signedInAt = Date.now(); // signing in with a code counts as a step-up for STEP_UP_TTL_S
+
+  await page.getByRole("link", { name: "Funds" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Funds" })).toBeVisible();
+  await expectAccessible(page);
+
+  // Transfer wallet -> trading account; an amount beyond the currency's scale is refused beside the field.
+  const transfer = page.locator("form", { has: page.getByRole("heading", { name: "Transfer" }) });
+  await transfer.getByLabel("Wallet", { exact: true }).selectOption({ label: "USD" });
+  await transfer.getByLabel("Amount").fill("10.001");
+  await transfer.getByRole("button", { name: "Transfer" }).click();
+  await expect(transfer.getByLabel("Amount")).toHaveAttribute("aria-invalid", "true");
+  await transfer.getByLabel("Amount").fill("100");
+  await transfer.getByRole("button", { name: "Transfer" }).click();
+  await expect(transfer.getByText(/Moved \$100\.00/)).toBeVisible();
+
+  // Exchange on a quote that expires.
+  const exchange = page.locator("form", { has: page.getByRole("heading", { name: "Exchange" }) });
+  await exchange.getByLabel("Sell", { exact: true }).selectOption("USD");
+  await exchange.getByLabel("Buy", { exact: true }).selectOption("EUR");
+  await exchange.getByLabel("Amount to sell").fill("50");
+  await exchange.getByRole("button", { name: "Get a quote" }).click();
+  await expect(exchange.getByText(/This quote is valid for \d+ s/)).toBeVisible();
+  await exchange.getByRole("button", { name: "Accept quote" }).click();
+  await expect(exchange.getByText(/Exchanged \$50\.00 for €/)).toBeVisible();
+
+  // Wire deposit: the payment reference to quote.
+  const deposit = page.locator("form", { has: page.getByRole("heading", { name: "Deposit" }) });
+  const wireOption = deposit.getByLabel("Method").locator("option", { hasText: /wire/i }).first();
+  await deposit.getByLabel("Method").selectOption({ label: (await wireOption.textContent())! });
+  await deposit.getByLabel("Amount").fill("1000");
+  await deposit.getByRole("button", { name: "Continue" }).click();
+  await expect(deposit.getByTestId("wire-reference")).not.toBeEmpty();
+  await expectAccessible(page);
+  await screenshot(page, "client-funds");
+
+  // Withdrawal: once the sign-in's step-up has lapsed, the API answers STEP_UP_REQUIRED, the portal
+  // asks for a code, then sends the request again (same idempotency key).
+  await page.waitForTimeout(Math.max(0, (STEP_UP_TTL_S + 1) * 1000 - (Date.now() - signedInAt)));
+  const withdraw = page.locator("form", { has: page.getByRole("heading", { name: "Withdraw" }) });
+  const wireOut = withdraw.getByLabel("Method").locator("option", { hasText: /wire/i }).first();
+  await withdraw.getByLabel("Method").selectOption({ label: (await wireOut.textContent())! });
+  await withdraw.getByLabel("Amount").fill("150");
+  await withdraw.getByLabel("IBAN to pay to").fill("DE89370400440532013000");
+  await withdraw.getByRole("button", { name: "Request withdrawal" }).click();
+  const dialog = page.getByRole("dialog", { name: "Confirm with your authenticator" });
+  await expect(dialog).toBeVisible();
+  await expectAccessible(page);
+  await dialog.getByLabel("Authenticator code").fill(await freshCode(demoSecret));
+  await dialog.getByRole("button", { name: "Confirm" }).click();
+  await expect(page.getByRole("heading", { name: /^Payment / })).toBeVisible();
+  await expect(page.getByTestId("payment-status")).toHaveText(/Pending|Created/);
+  await expectAccessible(page);
+
+  await page.getByRole("link", { name: "Payments" }).first().click();
+  await expect(page.getByRole("table")).toContainText("Withdrawal");
+  await expectAccessible(page);
+
+  // History: filters and a CSV export with the amounts as the API wrote them.
+  await page.getByRole("link", { name: "History" }).click();
+  await page.getByLabel("Wallet").selectOption({ label: "USD" });
+  await page.getByLabel("Kind").selectOption("transfer");
+  await expect(page.getByRole("table")).toContainText("transfer");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Export CSV" }).click()]);
+  const csv = await (await import("node:fs/promises")).readFile((await download.path())!, "utf8");
+  expect(csv.split("\r\n")[0]).toBe("time,kind,amount,currency,reference,description");
+  expect(csv).toMatch(/,transfer,-100\.00,USD,/);
+  await expectAccessible(page);
+  await screenshot(page, "client-history");
+
+  // An API token: the step-up made for the withdrawal is still fresh, so it is created at once or after a code.
+  await page.getByRole("link", { name: "Sessions & tokens" }).click();
+  await page.getByLabel("Name").fill("my script");
+  await page.getByRole("button", { name: "Create token" }).click();
+  if (await dialog.isVisible()) {
+    await dialog.getByLabel("Authenticator code").fill(await freshCode(demoSecret));
+    await dialog.getByRole("button", { name: "Confirm" }).click();
+  }
+  await expect(page.getByTestId("api-token")).toContainText("fxc_");
+  await expect(page.getByRole("cell", { name: "profile.read" })).toBeVisible();
+  await expectAccessible(page);
 });

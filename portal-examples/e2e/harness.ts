@@ -12,6 +12,8 @@ import { SmtpSink } from "./smtp-sink";
 
 export const ROOT = resolve(import.meta.dirname, "..");
 const REPO = resolve(ROOT, "..");
+/** How long a step-up lasts on the server under test (seconds). */
+export const STEP_UP_TTL_S = 15;
 /** The portals under test: the apps that are built (dist/) take part. */
 export const APPS = ["client", "ib", "staff"] as const;
 
@@ -83,6 +85,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     FOREXCRM_TRUSTED_DOCUMENTS_REQUIRED: JSON.stringify(["anonymous", "client", "ib", "staff"]),
     FOREXCRM_LOG_LEVEL: "WARNING",
     FOREXCRM_HEARTBEAT_INTERVAL_S: "1",
+    // A step-up (a TOTP code at sign-in or in the prompt) lasts this long: short, so a test sees the prompt.
+    FOREXCRM_STEP_UP_TTL_S: String(STEP_UP_TTL_S),
   });
   const children: ChildProcess[] = [];
   const api = spawn(forexcrm(), ["run"], { env, cwd: dataDir, stdio: ["ignore", "ignore", "inherit"], detached: true });

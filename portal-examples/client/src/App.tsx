@@ -8,6 +8,13 @@ import { Register } from "./pages/Register";
 import { VerifyEmail } from "./pages/VerifyEmail";
 import { Onboarding } from "./pages/Onboarding";
 import { AccountPage } from "./pages/Account";
+import { Funds } from "./pages/Funds";
+import { PaymentPage, Payments } from "./pages/Payments";
+import { History } from "./pages/History";
+import { Accounts } from "./pages/Accounts";
+import { Settings } from "./pages/Settings";
+import { BecomeIb } from "./pages/BecomeIb";
+import { Notifications } from "./Notifications";
 
 function Shell({ children }: { children: React.ReactNode }) {
   const { t } = useI18n();
@@ -24,8 +31,14 @@ function Shell({ children }: { children: React.ReactNode }) {
   }, [location.pathname]);
   const links: Array<[string, string]> = [
     ["/", t("nav.dashboard")],
+    ["/funds", t("nav.funds")],
+    ["/accounts", t("nav.accounts")],
+    ["/payments", t("nav.payments")],
+    ["/history", t("nav.history")],
     ["/onboarding", t("nav.onboarding")],
     ["/security", t("nav.security")],
+    ["/settings", t("nav.settings")],
+    ["/become-ib", t("nav.ib")],
   ];
   return (
     <>
@@ -40,6 +53,7 @@ function Shell({ children }: { children: React.ReactNode }) {
           </ul>
         </nav>
         <div className="actions">
+          <Notifications />
           <LanguagePicker />
           <span className="muted">{viewer?.email}</span>
           <button type="button" className="secondary" onClick={() => void signOut()}>{t("signout")}</button>
@@ -74,6 +88,13 @@ export function App() {
         <Route path="/onboarding" element={<Onboarding />} />
         <Route path="/verify-email" element={<VerifyEmail />} />
         <Route path="/accounts/:id" element={<AccountPage />} />
+        <Route path="/accounts" element={<Accounts />} />
+        <Route path="/funds" element={<Funds />} />
+        <Route path="/payments" element={<Payments />} />
+        <Route path="/payments/:id" element={<PaymentPage />} />
+        <Route path="/history" element={<History />} />
+        <Route path="/settings" element={<Settings />} />
+        <Route path="/become-ib" element={<BecomeIb />} />
         <Route path="/register" element={<Navigate to="/onboarding" replace />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
