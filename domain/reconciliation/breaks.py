@@ -136,6 +136,13 @@ async def comments_of(session: AsyncSession, break_ids: list[int]) -> dict[int, 
     return out
 
 
+async def comments_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, CommentView]:
+    rows = (await session.execute(text(
+        "SELECT id, break_id, author_id, text, created_at FROM reconciliation_break_comments WHERE id = ANY(:ids)"),
+        {"ids": ids})).all()
+    return {int(r.id): CommentView(int(r.id), int(r.break_id), r.author_id, r.text, r.created_at) for r in rows}
+
+
 async def _open_for_change(session: AsyncSession, break_id: int) -> BreakView:
     brk = await get_break(session, break_id, lock=True)
     if brk.status.value in CLOSED:

@@ -76,6 +76,16 @@ async def _settlement_report_nodes(ctx: Context, keys: Sequence[int]) -> list[Se
     return [SettlementReport.of(r) if (r := found.get(k)) else None for k in keys]
 
 
+@node_type("BreakComment")
+async def _comment_nodes(ctx: Context, keys: Sequence[int]) -> list[BreakComment | None]:
+    """Staff with reconciliation.manage, as ReconciliationBreak.comments."""
+    if not _staff(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await breaks.comments_by_ids(session, list(keys))
+    return [BreakComment.of(c) if (c := found.get(k)) else None for k in keys]
+
+
 def _run_key(r: runs.RunView) -> tuple[datetime, int]:
     return r.created_at, r.id
 

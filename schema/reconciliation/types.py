@@ -12,7 +12,7 @@ from domain.reconciliation.runs import RunView
 from domain.reconciliation.settlement import ImportedReport
 from domain.shared.money import decimal_text
 from schema.errors import UserError
-from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id
+from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, bare_id_deprecation, global_id, optional_global_id
 
 
 @strawberry.enum(description="Where a break was found.")
@@ -96,15 +96,17 @@ class ReconciliationRun(Node):
 
 
 @strawberry.type
-class BreakComment:
-    id: strawberry.ID
-    author_id: strawberry.ID | None
+class BreakComment(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
+    author_id: strawberry.ID | None = strawberry.field(deprecation_reason=bare_id_deprecation("authorStaffUserId"))
+    author_staff_user_id: strawberry.ID | None = strawberry.field(description="The author's global id (StaffUser.id).")
     text: str
     created_at: datetime
 
     @classmethod
     def of(cls, c: CommentView) -> BreakComment:
-        return cls(id=strawberry.ID(str(c.id)), text=c.text, created_at=c.created_at,
+        return cls(id=global_id("BreakComment", c.id), database_id=strawberry.ID(str(c.id)), text=c.text,
+                   created_at=c.created_at, author_staff_user_id=optional_global_id("StaffUser", c.author_id),
                    author_id=strawberry.ID(str(c.author_id)) if c.author_id is not None else None)
 
 
@@ -120,7 +122,9 @@ class ReconciliationBreak(Node):
     evidence: JSON
     suggested_cause: str
     status: BreakStatus
-    assignee_id: strawberry.ID | None
+    assignee_id: strawberry.ID | None = strawberry.field(deprecation_reason=bare_id_deprecation("assigneeStaffUserId"))
+    assignee_staff_user_id: strawberry.ID | None = strawberry.field(
+        description="The assignee's global id (StaffUser.id).")
     adjustment_entry_id: strawberry.ID | None
     explanation: str | None
     resolved_at: datetime | None
@@ -140,6 +144,7 @@ class ReconciliationBreak(Node):
             amount_diff=decimal_text(b.amount_diff) if b.amount_diff is not None else None,
             evidence=cast(JSON, b.evidence),
             suggested_cause=b.suggested_cause, status=BreakStatus(b.status.value), assignee_id=opt(b.assignee_id),
+            assignee_staff_user_id=optional_global_id("StaffUser", b.assignee_id),
             adjustment_entry_id=opt(b.adjustment_entry_id), explanation=b.explanation, resolved_at=b.resolved_at,
             created_at=b.created_at, updated_at=b.updated_at, comments=[BreakComment.of(c) for c in comments or []],
         )

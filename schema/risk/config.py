@@ -129,11 +129,15 @@ class AccountLinkKind(enum.Enum):
 
 @strawberry.type(description="Two trading accounts linked for hedging detection (lower account id first).")
 class RiskAccountLinkType:
-    account_a: strawberry.ID
-    account_b: strawberry.ID
-    server_a: strawberry.ID
+    account_a: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingAccountAId"))
+    trading_account_a_id: strawberry.ID = strawberry.field(description="The first TradingAccount's global id.")
+    account_b: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingAccountBId"))
+    trading_account_b_id: strawberry.ID = strawberry.field(description="The second TradingAccount's global id.")
+    server_a: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingServerAId"))
+    trading_server_a_id: strawberry.ID = strawberry.field(description="The first account's TradingServer global id.")
     login_a: str
-    server_b: strawberry.ID
+    server_b: strawberry.ID = strawberry.field(deprecation_reason=bare_id_deprecation("tradingServerBId"))
+    trading_server_b_id: strawberry.ID = strawberry.field(description="The second account's TradingServer global id.")
     login_b: str
     kind: AccountLinkKind
     detail: str
@@ -144,7 +148,11 @@ class RiskAccountLinkType:
         return cls(account_a=strawberry.ID(str(x.account_a)), account_b=strawberry.ID(str(x.account_b)),
                    server_a=strawberry.ID(str(x.server_a)), login_a=str(x.login_a),
                    server_b=strawberry.ID(str(x.server_b)), login_b=str(x.login_b), kind=AccountLinkKind(x.kind),
-                   detail=x.detail, created_at=x.created_at)
+                   detail=x.detail, created_at=x.created_at,
+                   trading_account_a_id=global_id("TradingAccount", x.account_a),
+                   trading_account_b_id=global_id("TradingAccount", x.account_b),
+                   trading_server_a_id=global_id("TradingServer", x.server_a),
+                   trading_server_b_id=global_id("TradingServer", x.server_b))
 
 
 # --- queries -------------------------------------------------------------------------------------

@@ -53,7 +53,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on BalanceAdjustment { databaseId requestedById }
   ... on SalesRule { databaseId assigneeStaffUserIds } ... on StaffChangeRequest { databaseId requestedById }
   ... on RiskLimitType { databaseId key } ... on RiskCalendarEventType { databaseId title }
-  ... on SegmentRuleType { databaseId name } ... on SegmentAssignmentType { databaseId segmentRuleId } }"""
+  ... on SegmentRuleType { databaseId name } ... on SegmentAssignmentType { databaseId segmentRuleId }
+  ... on BreakComment { databaseId authorStaffUserId } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -148,7 +149,8 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "SettlementReport": "reconciliation.manage", "PaymentMethodConfig": "payments.read",
                "PaymentSignalType": "compliance.read", "BalanceAdjustment": "ledger.adjust", "SalesRule": "config.manage",
                "StaffChangeRequest": "staff.manage", "RiskLimitType": "risk.read", "RiskCalendarEventType": "risk.read",
-               "SegmentRuleType": "risk.read", "SegmentAssignmentType": "risk.read"}
+               "SegmentRuleType": "risk.read", "SegmentAssignmentType": "risk.read",
+               "BreakComment": "reconciliation.manage"}
 # Staff types whose rows belong to a client: desk-scoped staff see their own desk's clients' only.
 DESK_SCOPED = {"ClientSummary", "Client360", "PaymentSignalType"}
 # Objects everyone signed in sees.
@@ -186,6 +188,8 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         brk = await s.scalar(text(
             "INSERT INTO reconciliation_breaks (run_id, section, kind, key, evidence, suggested_cause) VALUES "
             "(:r, 'psp', 'missing_at_psp', 'node-test', '{}', 'test') RETURNING id"), {"r": run})
+        comment = await s.scalar(text("INSERT INTO reconciliation_break_comments (break_id, author_id, text) VALUES "
+                                      "(:b, :u, 'node-test') RETURNING id"), {"b": brk, "u": staff_id})
         record = await s.scalar(text(
             "INSERT INTO clients (user_id, status, first_name, last_name) VALUES (:u, 'registered', 'Node', 'Staff') "
             "RETURNING id"), {"u": await make_user(session_factory)})
@@ -229,7 +233,7 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "SegmentRuleType": int(segment_rule), "SegmentAssignmentType": int(assignment),
             "SettlementReport": int(report), "PaymentMethodConfig": int(method),
             "PaymentSignalType": int(signal), "BalanceAdjustment": int(adjustment), "SalesRule": int(rule),
-            "StaffChangeRequest": int(change)}
+            "StaffChangeRequest": int(change), "BreakComment": int(comment)}
 
 
 async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
@@ -796,6 +800,10 @@ async def test_staff_references_carry_staff_users_global_ids(schema, runtime, se
     assert got.data["rule"] == {"assigneeIds": [str(employee)], "assigneeStaffUserIds": [me]}
     assert got.data["change"] == {"targetUserId": str(employee), "targetStaffUserId": me, "requestedById": me,
                                   "decidedById": me}
+    commented = await run_as(schema, runtime, staff(employee, "reconciliation.manage"), """query($c: ID!) {
+        node(id: $c) { ... on BreakComment { authorId authorStaffUserId } } }""",
+                             c=global_id("BreakComment", made["BreakComment"]))
+    assert commented.data["node"] == {"authorId": str(employee), "authorStaffUserId": me}
     reject = """mutation($c: ID!) { rejectStaffChange(id: $c, reason: "node") { request { id } errors { code field } } }"""
     refused = await run_as(schema, runtime, admin, reject, c=global_id("SalesRule", made["StaffChangeRequest"]))
     assert refused.data["rejectStaffChange"] == {"request": None, "errors": [{"code": "INVALID_ID", "field": "id"}]}
