@@ -271,6 +271,7 @@ test("money: transfer, exchange on a quote, wire deposit reference, withdrawal w
   await expect(page.getByRole("heading", { name: /^Payment / })).toBeVisible();
   await expect(page.getByTestId("payment-status")).toHaveText(/Pending|Created/);
   await expectAccessible(page);
+  const withdrawalUrl = new URL(page.url());
 
   await page.getByRole("link", { name: "Payments" }).first().click();
   await expect(page.getByRole("table")).toContainText("Withdrawal");
@@ -299,4 +300,29 @@ test("money: transfer, exchange on a quote, wire deposit reference, withdrawal w
   await expect(page.getByTestId("api-token")).toContainText("fxc_");
   await expect(page.getByRole("cell", { name: "profile.read" })).toBeVisible();
   await expectAccessible(page);
+
+  // Card deposit through the provider's hosted checkout (the Stripe stand-in's page), back to the
+  // portal, where the payment's status follows the provider's webhook live.
+  await page.getByRole("link", { name: "Funds" }).click();
+  const card = page.locator("form", { has: page.getByRole("heading", { name: "Deposit" }) });
+  await card.getByLabel("Method").selectOption({ label: "Card (USD)" });
+  await card.getByLabel("Amount").fill("200");
+  await card.getByRole("button", { name: "Continue" }).click();
+  await page.waitForURL((url) => !url.href.startsWith(portalUrl("client")));
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.waitForURL((url) => url.href.startsWith(portalUrl("client")));
+  await expect(page.getByRole("heading", { exact: true, name: "Payments" })).toBeVisible();
+  const row = page.getByRole("row", { name: /Deposit.*card.*\$200\.00/ }).first();
+  await expect(row).toContainText("Succeeded", { timeout: 30_000 });
+  await expectAccessible(page);
+  await screenshot(page, "client-payments");
+
+  // Journey 6 again: another client cannot open this withdrawal by its URL.
+  const otherContext = await page.context().browser()!.newContext();
+  const other = await otherContext.newPage();
+  await register(other, uniqueEmail("intruder2"));
+  await other.goto(`${portalUrl("client")}${withdrawalUrl.pathname}`);
+  await expect(other.getByRole("heading", { exact: true, name: "There is no such payment." })).toBeVisible();
+  await expect(other.getByTestId("payment-status")).toHaveCount(0);
+  await otherContext.close();
 });

@@ -112,3 +112,11 @@ export async function uploadRequest<T>(
   const response = await fetch(url, { method: "POST", body: form, credentials: "include", headers: { ...PREFLIGHT_HEADERS } });
   return response.json();
 }
+
+/** A query refused because the object does not exist or is not the caller's (the API never says "forbidden" for those). */
+export function isNotFound(error: { graphQLErrors: ReadonlyArray<{ extensions?: Record<string, unknown> }> } | undefined): boolean {
+  return !!error?.graphQLErrors.some((e) => {
+    const code = errorCode(e) ?? "";
+    return code === "INVALID_ID" || code.endsWith("NOT_FOUND");
+  });
+}

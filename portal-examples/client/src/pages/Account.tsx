@@ -2,7 +2,7 @@
 // global id; the API answers "not found" for an account that is not the caller's.
 import { useParams } from "react-router-dom";
 import { useQuery } from "urql";
-import { ErrorMessage, Loading, Money, Notice, PageTitle, errorCode, useI18n } from "@forexcrm/portal-shared";
+import { ErrorMessage, Loading, Money, Notice, PageTitle, isNotFound, useI18n } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
 
 const AccountQuery = graphql(`
@@ -21,8 +21,7 @@ export function AccountPage() {
   const { t, dateTime, number } = useI18n();
   const [{ data, error, fetching }] = useQuery({ query: AccountQuery, variables: { id } });
   if (fetching && !data) return <Loading />;
-  const notFound = error?.graphQLErrors.some((e) => ["NOT_FOUND", "INVALID_ID"].includes(errorCode(e) ?? ""));
-  if (notFound || (!data?.tradingAccount && !error)) {
+  if (isNotFound(error) || (!data?.tradingAccount && !error)) {
     return (
       <>
         <PageTitle>{t("account.notFound")}</PageTitle>

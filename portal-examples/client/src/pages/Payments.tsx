@@ -2,7 +2,7 @@
 // by id (the API answers "not found" for another client's).
 import { Link, useParams } from "react-router-dom";
 import { useQuery, useSubscription } from "urql";
-import { ErrorMessage, Loading, Money, Notice, PageTitle, errorCode, useI18n } from "@forexcrm/portal-shared";
+import { ErrorMessage, Loading, Money, Notice, PageTitle, isNotFound, useI18n } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
 
 const PaymentsQuery = graphql(`
@@ -72,7 +72,7 @@ export function PaymentPage() {
     return event;
   });
   if (fetching && !data) return <Loading />;
-  if (error?.graphQLErrors.some((e) => ["NOT_FOUND", "INVALID_ID"].includes(errorCode(e) ?? "")) || (!data && !error)) {
+  if (isNotFound(error) || (!data && !error)) {
     return <><PageTitle>{t("payments.notFound")}</PageTitle><Notice tone="error">{t("payments.notFound")}</Notice></>;
   }
   if (!data) return <ErrorMessage error={error} />;
