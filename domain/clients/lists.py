@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clients.access import is_back_office
 from domain.clients.config import country_code
@@ -29,7 +28,7 @@ from domain.clients.errors import SearchQueryInvalid
 from domain.clients.models import Client
 from domain.clients.status import Status
 from domain.shared.actor import Actor, ActorKind
-from domain.shared.db import driver
+from domain.shared.db import Reader, driver
 from domain.shared.pagination import COUNT_CAP, Page, PageRequest
 
 MIN_TEXT = 3  # the trigram indexes need a word of three characters; shorter text would walk every client
@@ -155,7 +154,7 @@ async def _count(conn: asyncpg.Connection, where: list[str], params: list[Any]) 
         f"LIMIT {COUNT_CAP + 1}) x", *params))
 
 
-async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[asyncpg.Record]:
+async def newest(session: Reader, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[asyncpg.Record]:
     """A page of the clients the actor may see, newest first: raw rows of SQL_COLUMNS (ListedClient's
     fields, in order). One statement (two with the total)."""
     found = conditions(actor, f)
@@ -168,7 +167,7 @@ async def newest(session: AsyncSession, actor: Actor, f: ClientFilter, page: Pag
     return page.finish(rows, _row, await _count(conn, where, params) if page.count_total else None)
 
 
-async def newest_with_wallets(session: AsyncSession, actor: Actor, f: ClientFilter,
+async def newest_with_wallets(session: Reader, actor: Actor, f: ClientFilter,
                               page: PageRequest) -> Page[WithWallets]:
     """As `newest`, each client with its wallets, still one statement: the page joined to its wallets."""
     found = conditions(actor, f)

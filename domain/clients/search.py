@@ -19,13 +19,12 @@ from decimal import Decimal, InvalidOperation
 
 import asyncpg
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.clients.access import is_back_office
 from domain.clients.errors import SearchQueryInvalid
 from domain.clients.lists import COLUMNS, ListedClient
 from domain.shared.actor import Actor, ActorKind
-from domain.shared.db import driver
+from domain.shared.db import Reader, driver
 from domain.shared.pagination import COUNT_CAP, InvalidPageArguments, Page, PageRequest
 
 MIN_TEXT = 3  # trigram indexes need three characters; shorter text would scan every client
@@ -129,7 +128,7 @@ def _positional(sql: str, params: dict[str, object]) -> tuple[str, list[object]]
     return out, [params[n] for n in names]
 
 
-async def search(session: AsyncSession, actor: Actor, query: str, page: PageRequest) -> Page[Hit]:
+async def search(session: Reader, actor: Actor, query: str, page: PageRequest) -> Page[Hit]:
     """Best match first (keyset on rank, id; the page request's cursors are this module's). One
     statement straight on asyncpg: every branch reads the client row (the e-mail is copied onto it,
     migration 0038) and keeps the desk scope, so the page is cut from the ranked ids first and only

@@ -296,11 +296,11 @@ class ClientQueries:
         # The page's wallets are read with it when selected and the caller may see them (checked
         # once here; each row's field still declares and checks ledger.read).
         wallets = info.context.actor.has(WALLETS_PERMISSION) and selects_below(info, "wallets")
-        async with info.context.read() as session:
+        async with info.context.raw_read() as conn:
             if wallets:
-                listed = await client_lists.newest_with_wallets(session, info.context.actor, criteria, req)
+                listed = await client_lists.newest_with_wallets(conn, info.context.actor, criteria, req)
                 return to_connection(listed, summary_with_wallets, _listed_key)
-            page = await client_lists.newest(session, info.context.actor, criteria, req)
+            page = await client_lists.newest(conn, info.context.actor, criteria, req)
         return to_connection(page, ClientSummary.from_record, _record_key)
 
     @strawberry.field(permission_classes=[Requires("config.manage")],

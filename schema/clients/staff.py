@@ -51,8 +51,8 @@ class ClientStaffQueries:
                              after: str | None = None,
                              last: int | None = None, before: str | None = None) -> Connection[ClientSearchHit]:
         req = page_request(info, first, after, last, before, decode=search.decode_cursor)
-        async with info.context.session() as session:  # a DomainError is shown with its code
-            found = await search.search(session, info.context.actor, query, page=req)
+        async with info.context.raw_read() as conn:  # a DomainError is shown with its code
+            found = await search.search(conn, info.context.actor, query, page=req)
         return keyed_connection(found, lambda h: ClientSearchHit(client=ClientSummary.from_row(h.client),
                                                                  email=h.email, rank=float(h.rank),
                                                                  matched_on=h.matched_on),
