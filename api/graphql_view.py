@@ -116,6 +116,9 @@ async def _untrusted(services: AppServices, actor: Actor | None, query: str | No
 # WebSocket close codes (graphql-transport-ws): a credential that stands for nobody, or a session
 # that ended or expired while the socket was open; the client signs in again and reconnects.
 CLOSE_UNAUTHORIZED = 4401
+# The credential could not be checked now (the database overloaded or away, as when thousands of sockets
+# reconnect at once): "Try Again Later" (RFC 6455's registry), rather than dropping the connection unclosed.
+CLOSE_TRY_AGAIN = 1013
 
 
 @functools.cache
@@ -342,7 +345,11 @@ class GraphQLView(GraphQL[Context, None]):
         for nobody (garbage, expired, revoked) closes the socket with 4401."""
         request = context.request
         reauthenticate = self._reauthenticate(request, context.connection_params, context.request_id)
-        actor = await reauthenticate() if reauthenticate is not None else None
+        try:
+            actor = await reauthenticate() if reauthenticate is not None else None
+        except Exception as exc:  # the credential could not be checked (the database is overloaded or away)
+            log.warning("websocket.authentication_unavailable", error=str(exc)[:200] or type(exc).__name__)
+            raise SocketRejected(CLOSE_TRY_AGAIN, "Try again later") from exc
         if reauthenticate is not None and actor is None:
             raise SocketRejected(CLOSE_UNAUTHORIZED, "Unauthorized")
         context.actor = actor or Actor(ActorKind.ANONYMOUS, ip=request.client.host if request.client else None,

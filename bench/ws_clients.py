@@ -4,8 +4,9 @@ Started by bench/scenarios/subscriptions.py, several at a time, so the sockets' 
 share a process (or the GIL) with the server it measures. It reads commands on stdin and answers
 one JSON line each on stdout:
 
-    connect                -> {"connected": n}   open the sockets (graphql-transport-ws: init with
-                                                  the socket's token, then subscribe to --query)
+    connect                -> {"connected": n, "retried": r}  open the sockets (graphql-transport-ws: init
+                                                  with the socket's token, then subscribe to --query);
+                                                  r: opened again after the server closed them first
     seen                   -> {"seen": n}        how many sockets have received anything yet
     collect COUNT TIMEOUT  -> {"arrivals": [[t, key, socket], ...]}  wait for COUNT messages (or
                                                   TIMEOUT s) since the last collect; t is time.monotonic()
@@ -28,8 +29,10 @@ from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 CONNECT_AT_ONCE = 100
+RETRIES = 5
 
 
 class Clients:
@@ -41,27 +44,41 @@ class Clients:
         self.seen: set[int] = set()
         self.arrivals: list[tuple[float, Any, int]] = []
         self.arrived = asyncio.Event()
+        self.retried = 0  # sockets opened again after the server closed them before they subscribed
 
     async def connect(self) -> int:
         gate = asyncio.Semaphore(self.args.at_once)
 
         async def one(index: int, token: str | None) -> None:
-            async with gate:
-                protocols: Any = ["graphql-transport-ws"] if self.args.graphql else None
-                ws = await connect(self.args.url, subprotocols=protocols, compression=None, ping_interval=None,
-                                   max_size=2**20, open_timeout=60)
-                if self.args.graphql:
-                    await ws.send(orjson.dumps({"type": "connection_init",
-                                                "payload": {"authorization": f"Bearer {token}"}}).decode())
-                    ack = orjson.loads(await ws.recv())
-                    assert ack.get("type") == "connection_ack", ack
-                    await ws.send(orjson.dumps({"id": "1", "type": "subscribe",
-                                                "payload": {"query": self.args.query}}).decode())
-                self.sockets.append(ws)
-                self.readers.append(asyncio.create_task(self.read(index, ws)))
+            for attempt in range(RETRIES + 1):
+                async with gate:
+                    try:
+                        ws = await self.open(token)
+                        break
+                    except ConnectionClosed as exc:  # e.g. 1013: the server could not check the token now
+                        if attempt == RETRIES:
+                            raise
+                        self.retried += 1
+                        print(f"socket {index}: {exc}; reconnecting", file=sys.stderr)
+                await asyncio.sleep(0.5 * (attempt + 1))
+            self.sockets.append(ws)
+            self.readers.append(asyncio.create_task(self.read(index, ws)))
 
         await asyncio.gather(*(one(i, self.tokens[i] if self.tokens else None) for i in range(self.args.count)))
         return len(self.sockets)
+
+    async def open(self, token: str | None) -> ClientConnection:
+        protocols: Any = ["graphql-transport-ws"] if self.args.graphql else None
+        ws = await connect(self.args.url, subprotocols=protocols, compression=None, ping_interval=None,
+                           max_size=2**20, open_timeout=60)
+        if self.args.graphql:
+            await ws.send(orjson.dumps({"type": "connection_init",
+                                        "payload": {"authorization": f"Bearer {token}"}}).decode())
+            ack = orjson.loads(await ws.recv())
+            assert ack.get("type") == "connection_ack", ack
+            await ws.send(orjson.dumps({"id": "1", "type": "subscribe",
+                                        "payload": {"query": self.args.query}}).decode())
+        return ws
 
     async def read(self, index: int, ws: ClientConnection) -> None:
         field = self.args.key
@@ -96,7 +113,7 @@ async def serve(args: argparse.Namespace) -> None:
     while line := (await reader.readline()).decode().split():
         command = line[0]
         if command == "connect":
-            answer: dict[str, Any] = {"connected": await clients.connect()}
+            answer: dict[str, Any] = {"connected": await clients.connect(), "retried": clients.retried}
         elif command == "seen":
             answer = {"seen": len(clients.seen)}
         elif command == "collect":

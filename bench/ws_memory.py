@@ -31,6 +31,8 @@ from domain.identity.jwt_tokens import issue_access_token
 from domain.shared.settings import Settings
 from sandbox.serving import free_port
 
+AT_ONCE = [10]  # sockets a load generator opens at a time (tracemalloc slows the server down)
+
 
 async def _rss_kb() -> int:
     with open("/proc/self/status") as fh:
@@ -146,7 +148,7 @@ async def _profile_broadcast(settings: Settings, redis_url: str, clients: Any, n
 
 async def _hold(url: str, extra: list[str], n: int, while_held: Any) -> None:
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.ws_clients", "--url", url,
-                                                "--count", str(n), "--at-once", "10", *extra, cwd=ROOT,
+                                                "--count", str(n), "--at-once", str(AT_ONCE[0]), *extra, cwd=ROOT,
                                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=2**26)
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(b"connect\n")
@@ -203,7 +205,10 @@ def main() -> None:
     parser.add_argument("--classify", action="store_true", help="totals by component (use --depth 15)")
     parser.add_argument("--profile", action="store_true", help="cProfile one broadcast to every socket instead")
     parser.add_argument("--only", help="with --classify: that component's allocation sites")
-    asyncio.run(probe(parser.parse_args()))
+    parser.add_argument("--at-once", type=int, default=10, help="sockets opening at a time")
+    args = parser.parse_args()
+    AT_ONCE[0] = args.at_once
+    asyncio.run(probe(args))
 
 
 if __name__ == "__main__":

@@ -131,7 +131,7 @@ async def _broadcast(redis: Redis, settings: Settings, port: int, anchor_port: i
     return {
         "broadcast": {"graphql": {**figures["graphql"], "kb_per_subscriber": per_subscriber["graphql"]},
                       "anchor_bare_starlette": {**figures["anchor"], "kb_per_subscriber": per_subscriber["anchor"]},
-                      "rounds": rounds,
+                      "rounds": rounds, "sockets_reopened": sum(g.retried for g in graphql + anchor),
                       "p99_vs_anchor": _ratio(figures["graphql"]["p99_ms"], figures["anchor"]["p99_ms"]),
                       "p50_vs_anchor": _ratio(figures["graphql"]["p50_ms"], figures["anchor"]["p50_ms"])},
     }
@@ -204,7 +204,8 @@ async def _own_events(redis: Redis, settings: Settings, port: int, api_pid: int,
     # Socket i of load generator g is user i + g * share: each event must reach its owner's socket only.
     strangers = sum(1 for g, gen in enumerate(group) for _, key, i in gen.last
                     if owner.get(int(key)) != users[g * share + i][0])
-    return {"published": len(published), "delivered": len(lags), "missing": len(set(published) - delivered),
+    return {"sockets_reopened": sum(g.retried for g in group),
+            "published": len(published), "delivered": len(lags), "missing": len(set(published) - delivered),
             "duplicates": len(lags) - len(delivered & set(published)), "to_someone_else": strangers,
             "rate_per_s": round(len(published) / publishing_s, 1), **_percentiles(lags, expected=len(published)),
             "lag_p50_first_half_ms": _percentiles(early, expected=0)["p50_ms"],
@@ -261,6 +262,7 @@ class LoadGen:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.last: list[tuple[float, Any, int]] = []  # what the last collect brought
+        self.retried = 0  # sockets it opened again after the server closed them before they subscribed
 
     async def ask(self, command: str) -> dict[str, Any]:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -280,7 +282,8 @@ async def _loadgens(arguments: list[list[str]]) -> AsyncIterator[list[LoadGen]]:
              for args in arguments]
     group = [LoadGen(p) for p in procs]
     try:
-        await asyncio.gather(*(g.ask("connect") for g in group))
+        for g, answer in zip(group, await asyncio.gather(*(g.ask("connect") for g in group)), strict=True):
+            g.retried = int(answer.get("retried", 0))
         yield group
     finally:
         for proc in procs:

@@ -43,3 +43,28 @@ async def test_subscription_without_credentials_is_refused(live_server) -> None:
         message = await ws.receive(timeout=5)
         assert message["type"] == "error"
         assert message["payload"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_credential_that_cannot_be_checked_now_closes_with_try_again_later(
+    http: httpx.AsyncClient, live_server, monkeypatch
+) -> None:
+    """The database overloaded (thousands of sockets reconnecting at once) or away while a socket
+    authenticates: it is closed with 1013 "Try Again Later", not dropped unclosed, and a later attempt
+    goes through."""
+    import api.graphql_view
+
+    client = await register(GraphQLClient(http))
+
+    async def unavailable(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise TimeoutError("QueuePool limit reached")
+
+    monkeypatch.setattr(api.graphql_view, "resolve_credential", unavailable)
+    async with graphql_ws(live_server.ws_url, payload={"authorization": f"Bearer {client['accessToken']}"},
+                          ack=False) as ws:
+        closed = await ws.closed(timeout=5)
+        assert (closed.code, closed.reason) == (1013, "Try again later")
+    monkeypatch.undo()
+    async with graphql_ws(live_server.ws_url, payload={"authorization": f"Bearer {client['accessToken']}"}) as ws:
+        await ws.subscribe(SUB)
+        await ws.send({"type": "ping"})
+        assert (await ws.ws.receive_text(timeout=5)) == '{"type":"pong"}'
