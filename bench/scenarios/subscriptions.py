@@ -86,7 +86,8 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
 async def _broadcast(redis: Redis, settings: Settings, port: int, anchor_port: int, api_pid: int, anchor_pid: int,
                      tokens_file: str, n: int, rounds: int) -> dict[str, Any]:
     share = n // LOADGENS
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{anchor_port}") as anchor_http:
+    # The anchor answers a broadcast once it has written to every socket: seconds on a busy machine.
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{anchor_port}", timeout=120) as anchor_http:
         await _settle()
         before = {"graphql": _rss_kb(api_pid), "anchor": _rss_kb(anchor_pid)}
         async with (_loadgens([["--url", f"ws://127.0.0.1:{port}/graphql", "--graphql", "--query", BROADCAST,
@@ -302,7 +303,7 @@ async def _loadgens(arguments: list[list[str]]) -> AsyncIterator[list[LoadGen]]:
 async def _until_subscribed(url: str, prefix: str, expected: int) -> None:
     """Wait until the server holds `expected` subscriptions (a line of its /metrics, or the anchor's
     /ready): a subscription registers with the hub after its subscribe message is handled."""
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=60) as client:  # a server busy accepting sockets answers slowly
         for _ in range(600):
             text = (await client.get(url)).text
             line = next((ln for ln in text.splitlines() if ln.startswith(prefix)), "0") if prefix else text
