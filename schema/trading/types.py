@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -25,6 +26,12 @@ from schema.scalars import Money
 
 STATE_LOADER = "TradingAccountStateByLoginLoader"
 SERVER_ID_DEPRECATION = bare_id_deprecation("tradingServerId")
+
+
+@functools.lru_cache(maxsize=1024)
+def server_global_id(server_id: int) -> strawberry.ID:
+    """A server's global id, encoded once per server (every account row of a list page carries one)."""
+    return global_id("TradingServer", server_id)
 
 
 @register_loader(STATE_LOADER, database=False)
@@ -93,6 +100,7 @@ class TradingServer(Node):
 class TradingAccountType(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     server_id: strawberry.ID = strawberry.field(deprecation_reason=SERVER_ID_DEPRECATION)
+    trading_server_id: strawberry.ID = strawberry.field(description="The TradingServer's global id.")
     login: int
     group: str
     leverage: int
@@ -103,10 +111,6 @@ class TradingAccountType(Node):
     account_type_code: str | None = strawberry.field(
         default=None, description="The account type the client chose when opening it (accountTypes' code); "
                                   "null for accounts not opened through one.")
-
-    @strawberry.field(description="The TradingServer's global id (`TradingServer.id`).")
-    def trading_server_id(self) -> strawberry.ID:
-        return global_id("TradingServer", self.server_id)
 
     async def _live(self, info: Info[Any, Any]) -> LiveState | None:
         return await info.context.loaders.get(STATE_LOADER).load((int(self.server_id), self.login))  # type: ignore[no-any-return]
@@ -126,7 +130,7 @@ class TradingAccountType(Node):
     def from_row(cls, a: TradingAccount) -> TradingAccountType:
         return cls(
             id=global_id("TradingAccount", a.id), database_id=strawberry.ID(str(a.id)),
-            server_id=strawberry.ID(str(a.server_id)), login=a.login,
+            server_id=strawberry.ID(str(a.server_id)), trading_server_id=server_global_id(a.server_id), login=a.login,
             group=a.group, leverage=a.leverage, currency=a.currency, account_type=a.account_type,
             rights=a.rights, created_at=a.created_at, account_type_code=a.account_type_code,
         )  # fmt: skip
@@ -137,7 +141,8 @@ class TradingAccountType(Node):
         pk = r["id"]
         return cls(
             id=global_id("TradingAccount", pk), database_id=strawberry.ID(str(pk)),
-            server_id=strawberry.ID(str(r["server_id"])), login=r["login"], group=r["group"], leverage=r["leverage"],
+            server_id=strawberry.ID(str(r["server_id"])), trading_server_id=server_global_id(r["server_id"]),
+            login=r["login"], group=r["group"], leverage=r["leverage"],
             currency=r["currency"], account_type=r["account_type"], rights=r["rights"], created_at=r["created_at"],
             account_type_code=r["account_type_code"],
         )  # fmt: skip
