@@ -86,12 +86,17 @@ async def _scalar(session_factory: Any, sql: str, **params: Any) -> Any:
 
 
 async def _portal_cost(client: GraphQLClient, account_id: str) -> dict[str, int]:
+    """The page's cost: the least of two counts, since the counters see every engine in the process and
+    a background statement (a cached principal re-read on a loaded machine) can land in one of them."""
     await client(PORTAL_QUERY, {"accountId": account_id})  # warm: the caller's principal is cached
-    with counting() as seen:
-        body = await client(PORTAL_QUERY, {"accountId": account_id})
-    assert "errors" not in body, body
-    assert body["data"]["deals"]["nodes"] and body["data"]["myWallets"], body
-    return dict(seen)
+    costs = []
+    for _ in range(2):
+        with counting() as seen:
+            body = await client(PORTAL_QUERY, {"accountId": account_id})
+        assert "errors" not in body, body
+        assert body["data"]["deals"]["nodes"] and body["data"]["myWallets"], body
+        costs.append(dict(seen))
+    return min(costs, key=lambda c: (c["statements"], c["checkouts"]))
 
 
 async def test_portal_page_costs_the_same_statements_and_one_connection_at_any_size(
@@ -105,8 +110,8 @@ async def test_portal_page_costs_the_same_statements_and_one_connection_at_any_s
     cost_small = await _portal_cost(small, ids[0])
     cost_large = await _portal_cost(large, ids[1])
     assert cost_small == cost_large
-    # accounts, wallets, the account's visibility and its deals: one statement each, on one connection.
-    assert cost_large["statements"] <= 4, cost_large
+    # accounts, wallets, and the account's deals with its ownership inside: one statement each, one connection.
+    assert cost_large["statements"] == 3, cost_large
     assert cost_large["checkouts"] == 1, cost_large
     assert small_account != large_account
 
