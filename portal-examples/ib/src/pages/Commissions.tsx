@@ -1,0 +1,78 @@
+// Commissions of the last 30 days: totals by symbol, then each line (from the statement, which is the
+// API's only per-line listing) with "how was this computed" from myIbCommissionLine.
+import { useState } from "react";
+import { useQuery } from "urql";
+import { ErrorMessage, Loading, Money, PageTitle, useI18n } from "@forexcrm/portal-shared";
+import { CommissionsQuery, LineQuery } from "../operations";
+import { lastDays, parseCsv } from "../period";
+
+const PERIOD = lastDays(30);
+
+function Explanation({ lineId }: { lineId: string }) {
+  const { t, dateTime } = useI18n();
+  const [{ data, fetching, error }] = useQuery({ query: LineQuery, variables: { lineId } });
+  if (fetching && !data) return <Loading />;
+  if (!data) return <ErrorMessage error={error} />;
+  const x = data.myIbCommissionLine;
+  return (
+    <div className="explanation" data-testid={`explanation-${lineId}`}>
+      <p><strong>{t("commissions.formula")}</strong> <code>{x.formula}</code></p>
+      <dl className="facts">
+        <dt>{t("commissions.kind")}</dt><dd>{x.kind}</dd>
+        <dt>{t("commissions.source")}</dt><dd>{x.source}</dd>
+        <dt>{t("commissions.level")}</dt><dd>{x.level}</dd>
+        <dt>{t("commissions.dealTime")}</dt><dd>{dateTime(x.dealTime)}</dd>
+        <dt>{t("commissions.amount")}</dt><dd><Money amount={x.amount} currency={x.currency} /></dd>
+      </dl>
+      <details><summary>{t("commissions.inputs")}</summary><pre>{JSON.stringify({ line: x.line, deal: x.deal, clause: x.clause }, null, 2)}</pre></details>
+    </div>
+  );
+}
+
+export function CommissionsPage() {
+  const { t, dateTime, number } = useI18n();
+  const [{ data, fetching, error }] = useQuery({ query: CommissionsQuery, variables: PERIOD });
+  const [open, setOpen] = useState<string | null>(null);
+  const rows = data ? parseCsv(data.myIbStatementCsv) : [];
+  const header = rows[0] ?? [];
+  const col = (name: string) => header.indexOf(name);
+  const lines = rows.slice(1).filter((r) => r.length === header.length).reverse().slice(0, 100);
+  return (
+    <>
+      <PageTitle>{t("commissions.title")}</PageTitle>
+      <p className="muted">{t("commissions.period")}</p>
+      {fetching && !data ? <Loading /> : null}
+      <ErrorMessage error={error} />
+      {data ? (
+        <>
+          <h2>{t("commissions.bySymbol")}</h2>
+          {data.myIbCommissions.length === 0 ? <p>{t("commissions.none")}</p> : (
+            <div className="table-wrap"><table>
+              <thead><tr><th scope="col">{t("commissions.symbol")}</th><th scope="col">{t("commissions.lines")}</th><th scope="col">{t("commissions.lots")}</th><th scope="col">{t("commissions.amount")}</th></tr></thead>
+              <tbody>{data.myIbCommissions.map((g) => (
+                <tr key={`${g.key}-${g.currency}`}><th scope="row">{g.key}</th><td>{g.lines}</td><td>{number(g.lots)}</td><td><Money amount={g.amount} currency={g.currency} /></td></tr>
+              ))}</tbody>
+            </table></div>
+          )}
+          <h2>{t("commissions.lineTitle")}</h2>
+          <ul className="lines">
+            {lines.map((r) => {
+              const id = r[col("line_id")];
+              return (
+                <li key={id} data-testid="commission-line">
+                  <span>{dateTime(r[col("time")])}</span>{" "}
+                  <span className="pill">{r[col("symbol")] || r[col("source")]}</span>{" "}
+                  <span>{t("commissions.levelN", { level: r[col("level")] })}</span>{" "}
+                  <strong><Money amount={r[col("amount")]} currency={r[col("currency")]} /></strong>{" "}
+                  <button type="button" className="secondary" aria-expanded={open === id}
+                    onClick={() => setOpen(open === id ? null : id)}>{t("commissions.explain")}</button>
+                  {open === id ? <Explanation lineId={id} /> : null}
+                </li>
+              );
+            })}
+          </ul>
+        </>
+      ) : null}
+    </>
+  );
+}
