@@ -1,0 +1,245 @@
+// The back office in a real browser (one server, after the client portal's tests):
+//   sign-in with mandatory TOTP: a new staff member must enrol an authenticator before any screen;
+//   journey 2: a client registers and submits the application in the client portal; an administrator
+//   marks the client's country high risk; two compliance officers each view the documents (signed
+//   links) and approve — the second sees who made the first approval (four eyes), the first cannot
+//   approve twice, and the client is approved;
+//   a staff member without kyc.approve sees no review queue data (the API refuses it).
+// Staff members are created with `forexcrm create-staff` (the documented way to add staff before any
+// administrator can approve another), never with SQL. Every page visited passes an axe check.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { expect, test, type Browser, type Page } from "@playwright/test";
+import { expectAccessible, mailLink, portalUrl, screenshot } from "./fixtures";
+import { freshCode } from "./totp";
+
+test.describe.configure({ mode: "serial" });
+
+const PASSWORD = "staff horse battery staple 42";
+const CLIENT_PASSWORD = "correct horse battery staple 42";
+const PNG = Buffer.concat([Buffer.from("89504e470d0a1a0a0000000d49484452", "hex"), Buffer.alloc(64)]);
+const PDF = Buffer.from("%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n");
+
+function unique(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}@example.com`;
+}
+
+/** A staff member with these roles, through the CLI against the server under test. */
+function createStaff(email: string, name: string, roles: string[]): void {
+  const dataDir = process.env.FOREXCRM_E2E_DATA_DIR!;
+  const bin = process.env.FOREXCRM_BIN ?? resolve(import.meta.dirname, "..", "..", ".venv/bin/forexcrm");
+  expect(existsSync(bin)).toBe(true);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "DATABASE_URL" && k !== "REDIS_URL" && !k.startsWith("FOREXCRM_")));
+  const result = spawnSync(bin, ["create-staff", "--email", email, "--password", PASSWORD, "--display-name", name, ...roles.flatMap((r) => ["--role", r])],
+    { env: { ...env, FOREXCRM_DATA_DIR: dataDir, FOREXCRM_LOG_LEVEL: "WARNING" }, cwd: dataDir, encoding: "utf8" });
+  expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
+}
+
+/** Signs a new staff member in and enrols their authenticator (mandatory); returns the secret. */
+async function firstStaffSignIn(page: Page, email: string): Promise<string> {
+  await page.goto(portalUrl("staff"));
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Two-factor authentication" })).toBeVisible();
+  // No screen before 2FA: the navigation offers nothing.
+  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link")).toHaveCount(0);
+  await expectAccessible(page);
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
+  await page.getByLabel("Code from the app").fill("000000");
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await expect(page.getByLabel("Code from the app")).toHaveAttribute("aria-invalid", "true");
+  await page.getByLabel("Code from the app").fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
+  await page.getByRole("button", { name: "Continue to the back office" }).click();
+  return secret;
+}
+
+/** Signs a staff member in again with the authenticator code as the second step. */
+async function staffSignIn(page: Page, email: string, secret: string): Promise<void> {
+  await page.goto(portalUrl("staff"));
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByLabel("Authenticator code").fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
+}
+
+/** A client registers in the client portal and submits the application (journey 1's steps). */
+async function clientSubmits(browser: Browser, email: string): Promise<void> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${portalUrl("client")}/register`);
+  await page.getByLabel("Your name").fill("Hana Reviewed");
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(CLIENT_PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Your application" })).toBeVisible();
+  await page.goto(await mailLink(email, /https?:\/\/[^\s]+\/verify-email\?token=[A-Za-z0-9_-]+/));
+  await expect(page.getByText("Your e-mail address is confirmed.")).toBeVisible();
+  await page.getByRole("link", { name: "Continue" }).click();
+  await page.getByRole("link", { name: "Security" }).click();
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
+  await page.getByLabel("Code from the app").fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
+  await page.getByRole("link", { name: "Application" }).click();
+  const profile = page.locator("form", { has: page.getByRole("button", { name: "Save profile" }) });
+  await profile.getByLabel("First name").fill("Hana");
+  await profile.getByLabel("Last name").fill("Reviewed");
+  await profile.getByLabel("Date of birth").fill("1980-02-03");
+  await profile.getByLabel("Country of residence").selectOption("DE");
+  await profile.getByLabel("Phone").fill("+49 30 901821");
+  await profile.getByLabel("Street and number").fill("Unter den Linden 2");
+  await profile.getByLabel("City").fill("Berlin");
+  await profile.getByLabel("Postal code").fill("10117");
+  await profile.getByLabel("Tax identification number").fill("12345678902");
+  await profile.getByLabel("Employment").selectOption("employed");
+  await profile.getByLabel("Source of funds").selectOption("salary");
+  await profile.getByRole("button", { name: "Save profile" }).click();
+  await expect(page.getByText("Profile saved.")).toBeVisible();
+  const identity = page.locator("form", { has: page.getByRole("heading", { exact: true, name: "Proof of identity" }) });
+  await identity.getByLabel("File").setInputFiles({ name: "passport.png", mimeType: "image/png", buffer: PNG });
+  await identity.getByLabel("Expires on").fill(`${new Date().getFullYear() + 5}-01-01`);
+  await identity.getByRole("button", { name: "Upload" }).click();
+  await expect(identity.getByText("Uploaded passport.png.")).toBeVisible();
+  const address = page.locator("form", { has: page.getByRole("heading", { exact: true, name: "Proof of address" }) });
+  await address.getByLabel("File").setInputFiles({ name: "bill.pdf", mimeType: "application/pdf", buffer: PDF });
+  await address.getByRole("button", { name: "Upload" }).click();
+  await expect(address.getByText("Uploaded bill.pdf.")).toBeVisible();
+  for (const [question, option] of [["experience", "often"], ["stop_out", "closed"], ["leverage", "thirty"], ["loss_capacity", "yes"]]) {
+    await page.locator(`input[name="q-${question}"][value="${option}"]`).check();
+  }
+  await page.getByRole("button", { name: "Send answers" }).click();
+  await expect(page.getByText(/Your risk category/)).toBeVisible();
+  await page.getByRole("button", { name: "Submit for review" }).click();
+  await expect(page.getByTestId("application-status")).toHaveText("Under review");
+  await context.close();
+}
+
+/** Opens the client's review page from the queue and views each document through its signed link. */
+async function openAndViewDocuments(page: Page, clientName: string): Promise<void> {
+  await page.getByRole("link", { name: "Review queue" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Review queue" })).toBeVisible();
+  await page.getByRole("link", { name: clientName }).click();
+  await expect(page.getByRole("heading", { name: `Review: ${clientName}` })).toBeVisible();
+  await expect(page.getByTestId("risk-level")).toHaveText("High");
+  await expect(page.getByRole("button", { name: "Approve" })).toBeDisabled();
+  for (const name of ["passport.png", "bill.pdf"]) {
+    await page.getByRole("button", { name: `View ${name}` }).click();
+    const viewer = page.getByTestId("document-viewer");
+    await expect(viewer).toContainText(name);
+    // The signed link serves the very bytes the client uploaded.
+    const href = await viewer.getByRole("link", { name: "Open in a new tab" }).getAttribute("href");
+    const response = await page.request.get(href!);
+    expect(response.status()).toBe(200);
+    expect(Buffer.from(await response.body()).equals(name.endsWith(".png") ? PNG : PDF)).toBe(true);
+  }
+  await expect(page.getByRole("button", { name: "Approve" })).toBeEnabled();
+}
+
+test("journey 2: two staff members approve a high-risk client after viewing the documents (four eyes)", async ({ browser }) => {
+  const admin = unique("admin");
+  const alice = unique("alice");
+  const bob = unique("bob");
+  createStaff(admin, "Ada Admin", ["administrator"]);
+  createStaff(alice, "Alice Compliance", ["compliance"]);
+  createStaff(bob, "Bob Compliance", ["compliance"]);
+
+  // The administrator marks Germany high risk: its clients need two approvals.
+  const adminContext = await browser.newContext();
+  const adminPage = await adminContext.newPage();
+  const adminSecret = await firstStaffSignIn(adminPage, admin);
+  await adminPage.getByRole("link", { name: "Jurisdictions" }).click();
+  await adminPage.getByLabel("Country").fill("DE");
+  await adminPage.getByLabel("Regulator").fill("BaFin");
+  await adminPage.getByLabel("High risk (two approvals)").check();
+  await adminPage.getByRole("button", { name: "Save" }).click();
+  const dialog = adminPage.getByRole("dialog", { name: "Confirm with your authenticator" });
+  await expect(adminPage.getByText("Saved DE.").or(dialog)).toBeVisible();
+  if (await dialog.isVisible()) {
+    await dialog.getByLabel("Authenticator code").fill(await freshCode(adminSecret));
+    await dialog.getByRole("button", { name: "Confirm" }).click();
+  }
+  await expect(adminPage.getByText("Saved DE.")).toBeVisible();
+  await expectAccessible(adminPage);
+  await adminContext.close();
+
+  const clientEmail = unique("hana");
+  await clientSubmits(browser, clientEmail);
+
+  // First approver.
+  const aliceContext = await browser.newContext();
+  const a = await aliceContext.newPage();
+  const aliceSecret = await firstStaffSignIn(a, alice);
+  await expect(a.getByRole("heading", { exact: true, name: "Review queue" })).toBeVisible();
+  await expectAccessible(a);
+  await screenshot(a, "staff-review-queue");
+  await openAndViewDocuments(a, "Hana Reviewed");
+  await expectAccessible(a);
+  await a.getByRole("button", { name: "Approve" }).click();
+  await expect(a.getByText("Your approval is recorded. A second staff member must approve too.")).toBeVisible();
+  await expect(a.getByTestId("earlier-approvals")).toContainText("Approved by you");
+  await expect(a.getByTestId("client-status").first()).toHaveText("Under review");
+  // The same person cannot be the second pair of eyes.
+  await a.getByRole("button", { name: "Approve" }).click();
+  await expect(a.getByRole("alert")).toContainText("a different approver must");
+  await screenshot(a, "staff-review-client");
+  await aliceContext.close();
+
+  // Second approver: sees who approved first, then approves.
+  const bobContext = await browser.newContext();
+  const b = await bobContext.newPage();
+  await firstStaffSignIn(b, bob);
+  await openAndViewDocuments(b, "Hana Reviewed");
+  await expect(b.getByTestId("earlier-approvals")).toContainText(/Approved by staff member #\d+/);
+  await expect(b.getByTestId("earlier-approvals")).not.toContainText("you");
+  await expectAccessible(b);
+  await b.getByRole("button", { name: "Approve" }).click();
+  await expect(b.getByText("Decision recorded. The client is now: Approved.")).toBeVisible();
+
+  // The client-360 view: approved, its documents and the audit trail of both decisions.
+  await b.getByRole("link", { name: "Client 360" }).click();
+  await expect(b.getByRole("heading", { exact: true, name: "Hana Reviewed" })).toBeVisible();
+  await expect(b.getByTestId("client-status").first()).toHaveText("Approved");
+  await expect(b.getByTestId("audit-trail")).toContainText("client.decision");
+  await expectAccessible(b);
+  await screenshot(b, "staff-client-360");
+  // Found by e-mail in the client search.
+  await b.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Clients" }).click();
+  await b.getByLabel("Search clients").fill(clientEmail);
+  await b.getByRole("button", { name: "Search" }).click();
+  await expect(b.getByRole("table").getByRole("link", { name: "Hana Reviewed" })).toBeVisible();
+  await expectAccessible(b);
+  // Spanish.
+  await b.getByLabel("Language").selectOption("es");
+  await expect(b.getByRole("heading", { exact: true, name: "Clientes" })).toBeVisible();
+  await bobContext.close();
+
+  // Sign-in again asks for the authenticator code as a second step.
+  const again = await browser.newContext();
+  const p = await again.newPage();
+  await staffSignIn(p, alice, aliceSecret);
+  await expect(p.getByRole("heading", { exact: true, name: "Review queue" })).toBeVisible();
+  await again.close();
+});
+
+test("a staff member without kyc.approve does not see the review queue's data", async ({ browser }) => {
+  const carl = unique("carl");
+  createStaff(carl, "Carl Support", ["support"]);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await firstStaffSignIn(page, carl);
+  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Review queue" })).toHaveCount(0);
+  await page.goto(`${portalUrl("staff")}/review`);
+  await expect(page.getByText("You do not have permission to see this.")).toBeVisible();
+  await expect(page.getByRole("table")).toHaveCount(0);
+  await expect(page.getByText("Hana Reviewed")).toHaveCount(0);
+  await expectAccessible(page);
+  await context.close();
+});

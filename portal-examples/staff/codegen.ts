@@ -1,0 +1,2 @@
+import { portalCodegen } from "../codegen.base";
+export default portalCodegen(["src/**/*.{ts,tsx}"]);

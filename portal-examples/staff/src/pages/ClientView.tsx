@@ -1,0 +1,113 @@
+// The client-360 view: profile, documents, screening hits, trading accounts, wallets, payments (the
+// parts a permission guards come back null and are said so), status history and the audit trail.
+import { Link, useParams } from "react-router-dom";
+import { useQuery } from "urql";
+import { Loading, Money, Notice, PageTitle, useI18n } from "@forexcrm/portal-shared";
+import { graphql } from "../gql";
+import { DocumentList } from "./Documents";
+import { QueryError, Status } from "./common";
+
+const Client360Query = graphql(`
+  query StaffClient360($id: ID!) {
+    client(id: $id) {
+      id databaseId status email firstName lastName country desk phone dateOfBirth riskLevel riskCategory reviewRound
+      documents(first: 50) { nodes { id kind status filename contentType sizeBytes uploadedAt rejectReason } }
+      screening(first: 50) { nodes { id listName entityCaption score status } }
+      accounts(first: 50) { nodes { id login group leverage currency accountTypeCode } }
+      wallets { id currency balance held available }
+      payments(first: 20) { nodes { id reference direction methodCode status currency amount createdAt } }
+      statusHistory(first: 50) { nodes { fromStatus toStatus reason actorKind at } }
+    }
+  }
+`);
+
+const ClientAuditQuery = graphql(`
+  query StaffClientAudit($entityId: String!) {
+    auditEvents(filter: { entityType: "client", entityId: $entityId }, first: 30) {
+      nodes { id occurredAt actorKind actorUserId action reason }
+    }
+  }
+`);
+
+export function ClientView() {
+  const { id = "" } = useParams();
+  const { t, dateTime } = useI18n();
+  const [{ data, error, fetching }] = useQuery({ query: Client360Query, variables: { id } });
+  const c = data?.client;
+  const [audit] = useQuery({ query: ClientAuditQuery, variables: { entityId: c?.databaseId ?? "" }, pause: !c });
+  if (fetching && !data) return <Loading />;
+  if (error && !data) return <QueryError error={error} title={t("clients.title")} />;
+  if (!c) return <><PageTitle>{t("client.notFound")}</PageTitle><Notice tone="error">{t("client.notFound")}</Notice></>;
+  const name = `${c.firstName} ${c.lastName}`.trim() || c.email;
+  return (
+    <>
+      <PageTitle>{name}</PageTitle>
+      <p><Link to="/clients">{t("clients.title")}</Link>{c.status === "UNDER_REVIEW" ? <> · <Link to={`/review/${encodeURIComponent(c.id)}`}>{t("review.open")}</Link></> : null}</p>
+      <section className="card" aria-labelledby="p-h">
+        <h2 id="p-h">{t("client.profile")}</h2>
+        <dl className="facts">
+          <div><dt>{t("client.status")}</dt><dd><Status status={c.status} /></dd></div>
+          <div><dt>{t("client.email")}</dt><dd>{c.email}</dd></div>
+          <div><dt>{t("client.country")}</dt><dd>{c.country ?? "—"}</dd></div>
+          <div><dt>{t("client.desk")}</dt><dd>{c.desk ?? "—"}</dd></div>
+          <div><dt>{t("client.phone")}</dt><dd>{c.phone ?? "—"}</dd></div>
+          <div><dt>{t("client.risk")}</dt><dd>{c.riskLevel ? t(`risk.${c.riskLevel}`) : "—"}</dd></div>
+        </dl>
+      </section>
+      <div className="grid two">
+        <section className="card" aria-labelledby="w-h">
+          <h2 id="w-h">{t("client.wallets")}</h2>
+          {c.wallets === null || c.wallets === undefined ? <p className="muted">{t("common.notPermitted")}</p> : c.wallets.length === 0 ? <p>{t("common.none")}</p> : (
+            <table><caption className="sr-only">{t("client.wallets")}</caption>
+              <thead><tr><th scope="col">{t("wallet.currency")}</th><th scope="col" className="num">{t("wallet.balance")}</th><th scope="col" className="num">{t("wallet.available")}</th></tr></thead>
+              <tbody>{c.wallets.map((w) => (
+                <tr key={w.id}><th scope="row">{w.currency}</th><td className="num"><Money amount={w.balance} currency={w.currency} /></td>
+                  <td className="num"><Money amount={w.available} currency={w.currency} /></td></tr>
+              ))}</tbody>
+            </table>
+          )}
+        </section>
+        <section className="card" aria-labelledby="a-h">
+          <h2 id="a-h">{t("client.accounts")}</h2>
+          {c.accounts.nodes.length === 0 ? <p>{t("common.none")}</p> : (
+            <ul>{c.accounts.nodes.map((a) => <li key={a.id}>{a.login} · {a.accountTypeCode ?? a.group} · {a.currency} · 1:{a.leverage}</li>)}</ul>
+          )}
+        </section>
+      </div>
+      <section className="card" aria-labelledby="d-h">
+        <h2 id="d-h">{t("docs.title")}</h2>
+        <DocumentList documents={c.documents.nodes} />
+      </section>
+      <section className="card" aria-labelledby="s-h">
+        <h2 id="s-h">{t("screening.title")}</h2>
+        {c.screening.nodes.length === 0 ? <p>{t("screening.none")}</p> : (
+          <ul>{c.screening.nodes.map((h) => <li key={h.id}>{h.listName}: {h.entityCaption ?? "—"} ({h.status})</li>)}</ul>
+        )}
+      </section>
+      <section className="card" aria-labelledby="pay-h">
+        <h2 id="pay-h">{t("client.payments")}</h2>
+        {!c.payments ? <p className="muted">{t("common.notPermitted")}</p> : c.payments.nodes.length === 0 ? <p>{t("common.none")}</p> : (
+          <div className="table-wrap"><table><caption className="sr-only">{t("client.payments")}</caption>
+            <thead><tr><th scope="col">{t("payment.reference")}</th><th scope="col">{t("payment.direction")}</th><th scope="col" className="num">{t("payment.amount")}</th><th scope="col">{t("client.status")}</th><th scope="col">{t("client.since")}</th></tr></thead>
+            <tbody>{c.payments.nodes.map((p) => (
+              <tr key={p.id}><th scope="row">{p.reference}</th><td>{p.direction}</td><td className="num"><Money amount={p.amount} currency={p.currency} /></td><td>{p.status}</td><td>{dateTime(p.createdAt)}</td></tr>
+            ))}</tbody></table></div>
+        )}
+      </section>
+      <section className="card" aria-labelledby="h-h">
+        <h2 id="h-h">{t("client.history")}</h2>
+        <ol>{c.statusHistory.nodes.map((s, i) => (
+          <li key={i}>{dateTime(s.at)}: {s.fromStatus ? t(`clientStatus.${s.fromStatus}`) : "—"} → {t(`clientStatus.${s.toStatus}`)} ({s.actorKind}) {s.reason}</li>
+        ))}</ol>
+      </section>
+      <section className="card" aria-labelledby="au-h">
+        <h2 id="au-h">{t("client.audit")}</h2>
+        {audit.error ? <QueryError error={audit.error} /> : !audit.data ? <Loading /> : (
+          <ol data-testid="audit-trail">{audit.data.auditEvents.nodes.map((e) => (
+            <li key={e.id}>{dateTime(e.occurredAt)}: {e.action} ({e.actorKind}{e.actorUserId ? ` #${e.actorUserId}` : ""}){e.reason ? ` — ${e.reason}` : ""}</li>
+          ))}</ol>
+        )}
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,2 @@
+import { portalConfig } from "../vite.base";
+export default portalConfig(Number(process.env.PORT ?? 5175));
