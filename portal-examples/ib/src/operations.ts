@@ -4,7 +4,7 @@ import { graphql } from "./gql";
 export const TreeQuery = graphql(`
   query IbTree {
     myIbProfile { ibId visibleDepth showsClientPii payoutCycle payoutMin payoutHold }
-    myIbTree { visibleDepth depth members(first: 200) { nodes { id ibId parentMemberId depth clients joinedAt contact { name email phone } } } }
+    myIbTree { visibleDepth depth members(first: 100) { nodes { id ibId parentMemberId depth clients joinedAt contact { name email phone } } } }
     myIbClients(first: 100) { nodes { clientId ibId depth status registeredAt lots contact { name email phone } deposits { currency amount } } }
   }
 `);
