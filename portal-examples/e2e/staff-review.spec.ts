@@ -16,6 +16,10 @@ import { freshCode } from "./totp";
 
 test.describe.configure({ mode: "serial" });
 
+/** The administrator journey 2 creates, and their authenticator secret. */
+let adminEmail = "";
+let adminSecret = "";
+
 const PASSWORD = "staff horse battery staple 42";
 const CLIENT_PASSWORD = "correct horse battery staple 42";
 const PNG = Buffer.concat([Buffer.from("89504e470d0a1a0a0000000d49484452", "hex"), Buffer.alloc(64)]);
@@ -154,7 +158,8 @@ test("journey 2: two staff members approve a high-risk client after viewing the 
   // The administrator marks Germany high risk: its clients need two approvals.
   const adminContext = await browser.newContext();
   const adminPage = await adminContext.newPage();
-  const adminSecret = await firstStaffSignIn(adminPage, admin);
+  adminSecret = await firstStaffSignIn(adminPage, admin);
+  adminEmail = admin;
   await adminPage.getByRole("link", { name: "Jurisdictions" }).click();
   await adminPage.getByLabel("Country").fill("DE");
   await adminPage.getByLabel("Regulator").fill("BaFin");
@@ -241,5 +246,37 @@ test("a staff member without kyc.approve does not see the review queue's data", 
   await expect(page.getByRole("table")).toHaveCount(0);
   await expect(page.getByText("Hana Reviewed")).toHaveCount(0);
   await expectAccessible(page);
+  await context.close();
+});
+
+test("an administrator verifies the audit trail, sees the roles and the withdrawals awaiting approval", async ({ browser }) => {
+  expect(adminSecret).not.toBe("");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await staffSignIn(page, adminEmail, adminSecret);
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.getByRole("link", { name: "Audit & roles" }).click();
+  await page.getByRole("button", { name: "Verify now" }).click();
+  await expect(page.getByTestId("audit-result")).toContainText("The audit trail is intact.");
+  await expect(page.getByRole("table").getByRole("rowheader", { name: /compliance/ })).toBeVisible();
+  await expectAccessible(page);
+  await nav.getByRole("link", { name: "Withdrawals" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Withdrawals awaiting approval" })).toBeVisible();
+  await expect(page.getByRole("table").or(page.getByText("No withdrawal is waiting."))).toBeVisible();
+  await expectAccessible(page);
+  // After the client portal's tests a withdrawal waits (the demo client's): approve it, with a fresh
+  // authenticator code where the API asks for one.
+  const approve = page.getByRole("button", { name: /^Approve / }).first();
+  if (await approve.isVisible()) {
+    await approve.click();
+    const dialog = page.getByRole("dialog", { name: "Confirm with your authenticator" });
+    await expect(page.getByText(/^Approval of .* recorded/).or(dialog).or(page.getByRole("alert"))).toBeVisible();
+    if (await dialog.isVisible()) {
+      await dialog.getByLabel("Authenticator code").fill(await freshCode(adminSecret));
+      await dialog.getByRole("button", { name: "Confirm" }).click();
+    }
+    await expect(page.getByText(/^Approval of .* recorded/)).toBeVisible();
+    await screenshot(page, "staff-withdrawals");
+  }
   await context.close();
 });

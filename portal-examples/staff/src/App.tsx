@@ -11,11 +11,13 @@ import { Clients } from "./pages/Clients";
 import { ClientView } from "./pages/ClientView";
 import { Jurisdictions } from "./pages/Jurisdictions";
 import { Audit } from "./pages/Audit";
+import { Withdrawals } from "./pages/Withdrawals";
 
 /** Navigation entries and the permission each needs. */
 const SCREENS: Array<[string, string, string]> = [
   ["/review", "nav.review", "kyc.approve"],
   ["/clients", "nav.clients", "clients.read"],
+  ["/withdrawals", "nav.withdrawals", "payments.approve_withdrawal"],
   ["/jurisdictions", "nav.jurisdictions", "config.manage"],
   ["/audit", "nav.audit", "audit.read"],
 ];
@@ -93,6 +95,7 @@ export function App() {
         <Route path="/clients/:id" element={<ClientView />} />
         <Route path="/jurisdictions" element={<Jurisdictions />} />
         <Route path="/audit" element={<Audit />} />
+        <Route path="/withdrawals" element={<Withdrawals />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
     </Shell>
