@@ -80,3 +80,42 @@ test("an IB cannot see a client outside its tree by editing the id in the URL", 
   }
   await expectAccessible(page);
 });
+
+test("a visitor follows an IB's new referral link, registers, and shows in the IB's tree and link counts", async ({ browser }) => {
+  test.skip(!process.env.PORTAL_CLIENT_URL, "the client portal is not built");
+  const ibContext = await browser.newContext();
+  const ib = await ibContext.newPage();
+  await signIn(ib, SUB_IB);
+  await ib.getByRole("link", { name: "Referral links" }).click();
+  const name = `Campaign ${Date.now().toString(36)}`;
+  await ib.getByLabel("Name").fill(name);
+  await ib.getByRole("button", { name: "Create link" }).click();
+  const row = ib.getByRole("row").filter({ hasText: name });
+  await expect(row).toBeVisible();
+  const path = new URL((await row.getByRole("code").textContent())!).pathname;
+
+  // The link on the API counts the click and redirects with the code; the client portal registers.
+  const response = await fetch(`${process.env.FOREXCRM_API_URL}${path}`, { redirect: "manual" });
+  expect(response.status).toBe(302);
+  const landing = new URL(response.headers.get("location")!);
+  expect(landing.searchParams.get("ib_code")).toBeTruthy();
+  const visitorContext = await browser.newContext();
+  const visitor = await visitorContext.newPage();
+  await visitor.goto(`${portalUrl("client")}${landing.pathname}${landing.search}`);
+  const email = `referred-${Date.now().toString(36)}@example.com`;
+  await visitor.getByLabel("Your name").fill("Rita Referred");
+  await visitor.getByLabel("E-mail").fill(email);
+  await visitor.getByLabel("Password").fill("correct horse battery staple 42");
+  await visitor.getByRole("button", { name: "Create account" }).click();
+  await expect(visitor.getByRole("heading", { exact: true, name: "Your application" })).toBeVisible();
+  await visitorContext.close();
+
+  await ib.reload();
+  const counted = ib.getByRole("row").filter({ hasText: name }).getByRole("cell");
+  await expect(counted.nth(1)).toHaveText("1"); // clicks
+  await expect(counted.nth(2)).toHaveText("1"); // registrations
+  await ib.getByRole("link", { name: "My network" }).click();
+  await expect(ib.getByRole("table").getByRole("row")).toHaveCount(3); // header, the demo client, the new one
+  await expect(ib.getByRole("table")).not.toContainText(email); // contact masked
+  await ibContext.close();
+});
