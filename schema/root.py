@@ -115,30 +115,38 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
                 raise AssertionError(f"plain field {parent_type.name}.{node.name.value}: {value!r} != {generic!r}")
         return value
 
-    def _row_function(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> RowFunction | None:
+    def _rows(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> _Rows:
         # A selection is collected once per operation and shared by every object of a list, so
-        # whether it is all plain is decided once per operation (by identity) and reused per row.
+        # how much of it is plain is decided once per operation (by identity) and reused per row.
         rows = self.__dict__.setdefault("_plain_rows", {})
         known = rows.get(id(grouped_field_set))
         if known is None or known[0] is not grouped_field_set:
             middleware = self.middleware_manager
-            steps = None if middleware is not None and middleware.middlewares else row_steps(
-                self.plan, parent_type.name, grouped_field_set)
-            known = rows[id(grouped_field_set)] = (grouped_field_set, compiled_row(steps) if steps else None)
-        function: RowFunction | None = known[1]
-        return function
+            known = rows[id(grouped_field_set)] = (grouped_field_set, _Rows.of(
+                None if middleware is not None and middleware.middlewares else self.plan,
+                parent_type.name, grouped_field_set))
+        found: _Rows = known[1]
+        return found
+
+    def _row_function(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> RowFunction | None:
+        return self._rows(parent_type, grouped_field_set).whole
 
     def execute_fields(self, parent_type: Any, source_value: Any, path: Any, grouped_field_set: Any,
                        position_context: Any) -> Any:
-        row = self._row_function(parent_type, grouped_field_set)
+        rows = self._rows(parent_type, grouped_field_set)
+        row = rows.whole or rows.part
         value = row(source_value) if row is not None else None
         if value is None:
             return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
-        if self.check:
-            generic = super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        if self.check:  # the plain fields both ways (the others run once, as they may record errors)
+            generic = super().execute_fields(parent_type, source_value, path, rows.plain, position_context)
             if generic != value:
                 raise AssertionError(f"plain row {parent_type.name}: {value!r} != {generic!r}")
-        return value
+        if rows.part is None:
+            return value
+        # the plain fields at once, the others generically, merged in selection order
+        return _merged(rows.order, value, super().execute_fields(parent_type, source_value, path, rows.rest,
+                                                                 position_context), self.is_awaitable)
 
     def complete_iterable_value(self, item_type: Any, field_details_list: Any, info: Any, path: Any,
                                 items: Any, position_context: Any) -> Any:
@@ -177,6 +185,49 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
                 result = asyncio.ensure_future(result)  # awaited by each subscriber, run once
             root.results[key] = result
         return result
+
+
+class _Rows:
+    """How a selection is completed: `whole` when every field is plain; else `part` for its `plain`
+    fields (when there are at least two) with `rest` left to the generic path, merged in `order`."""
+
+    __slots__ = ("order", "part", "plain", "rest", "whole")
+
+    def __init__(self, whole: RowFunction | None = None, part: RowFunction | None = None,
+                 plain: dict[str, Any] | None = None, rest: dict[str, Any] | None = None,
+                 order: tuple[str, ...] = ()) -> None:
+        self.whole, self.part, self.order = whole, part, order
+        self.plain: dict[str, Any] = plain or {}
+        self.rest: dict[str, Any] = rest or {}
+
+    @classmethod
+    def of(cls, plan: Plan | None, parent: str, grouped_field_set: dict[str, Any]) -> _Rows:
+        if plan is None:
+            return cls()
+        steps = row_steps(plan, parent, grouped_field_set)
+        if steps:
+            return cls(whole=compiled_row(steps), plain=grouped_field_set)
+        plain = {name: details for name, details in grouped_field_set.items()
+                 if row_steps(plan, parent, {name: details})}
+        if len(plain) < 2:
+            return cls()
+        part = row_steps(plan, parent, plain)
+        rest = {name: details for name, details in grouped_field_set.items() if name not in plain}
+        return cls(part=compiled_row(part or []), plain=plain, rest=rest, order=tuple(grouped_field_set))
+
+
+def _merged(order: tuple[str, ...], plain: dict[str, Any], generic: Any, is_awaitable: Any) -> Any:
+    if is_awaitable(generic):
+        async def later() -> dict[str, Any]:
+            return _in_order(order, plain, await generic)
+        return later()
+    return _in_order(order, plain, generic)
+
+
+def _in_order(order: tuple[str, ...], plain: dict[str, Any], generic: dict[str, Any]) -> dict[str, Any]:
+    # graphql-core leaves out a field that resolved to Undefined; so does this.
+    return {name: plain[name] if name in plain else generic[name] for name in order
+            if name in plain or name in generic}
 
 
 def _complete_rows(row: RowFunction, object_type: GraphQLObjectType, info: Any, items: list[Any],

@@ -125,3 +125,35 @@ def test_one_compiled_function_per_selection_shape() -> None:
     one = Amounts(amount=Decimal("0E-8"), lots=Decimal(0), count=3, flag=False, key=strawberry.ID("k"), maybe=None)
     assert compiled_row(row)(one) == {"amount": "0.00000000", "n": 3}
     assert compiled_row(row)(object()) is None  # an attribute missing: the generic path decides
+
+
+@strawberry.type
+class Mixed:
+    name: str
+    note: str | None
+
+    @strawberry.field
+    async def later(self) -> str:
+        return self.name.upper()
+
+    @strawberry.field
+    def broken(self) -> str | None:
+        raise ValueError("no")
+
+
+@strawberry.type
+class MixedQuery:
+    @strawberry.field
+    def mixed(self) -> list[Mixed]:
+        return [Mixed(name="a", note=None), Mixed(name="b", note="n")]
+
+
+async def test_plain_fields_beside_resolvers_keep_the_selection_order_and_errors_once() -> None:
+    for check in (False, True):
+        s = api_schema(Settings(executor_check=check), query=MixedQuery)
+        result = await s.execute("{ mixed { later name x: note broken } }")
+        assert result.data == {"mixed": [{"later": "A", "name": "a", "x": None, "broken": None},
+                                         {"later": "B", "name": "b", "x": "n", "broken": None}]}
+        assert list(result.data["mixed"][0]) == ["later", "name", "x", "broken"]
+        assert result.errors is not None and [e.path for e in result.errors] == [["mixed", 0, "broken"],
+                                                                                   ["mixed", 1, "broken"]]
