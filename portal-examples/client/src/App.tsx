@@ -1,6 +1,5 @@
-import { useEffect, useRef } from "react";
-import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
-import { LanguagePicker, Loading, SignIn, useI18n, useSession } from "@forexcrm/portal-shared";
+import { Navigate, Route, Routes } from "react-router-dom";
+import { LanguagePicker, Loading, SignIn, useI18n, useSession, PortalShell } from "@forexcrm/portal-shared";
 import { Link } from "react-router-dom";
 import { Dashboard } from "./pages/Dashboard";
 import { Security } from "./pages/Security";
@@ -18,50 +17,12 @@ import { Notifications } from "./Notifications";
 
 function Shell({ children }: { children: React.ReactNode }) {
   const { t } = useI18n();
-  const { viewer, signOut } = useSession();
-  const location = useLocation();
-  const first = useRef(true);
-  // Move focus to the new page's heading after navigation (screen readers announce it).
-  useEffect(() => {
-    if (first.current) {
-      first.current = false;
-      return;
-    }
-    document.getElementById("page-title")?.focus();
-  }, [location.pathname]);
-  const links: Array<[string, string]> = [
-    ["/", t("nav.dashboard")],
-    ["/funds", t("nav.funds")],
-    ["/accounts", t("nav.accounts")],
-    ["/payments", t("nav.payments")],
-    ["/history", t("nav.history")],
-    ["/onboarding", t("nav.onboarding")],
-    ["/security", t("nav.security")],
-    ["/settings", t("nav.settings")],
-    ["/become-ib", t("nav.ib")],
-  ];
-  return (
-    <>
-      <a className="skip" href="#main">{t("common.skip")}</a>
-      <header className="top">
-        <strong>{t("app.name")}</strong>
-        <nav aria-label={t("nav.label")}>
-          <ul>
-            {links.map(([to, label]) => (
-              <li key={to}><NavLink to={to} end>{label}</NavLink></li>
-            ))}
-          </ul>
-        </nav>
-        <div className="actions">
-          <Notifications />
-          <LanguagePicker />
-          <span className="muted">{viewer?.email}</span>
-          <button type="button" className="secondary" onClick={() => void signOut()}>{t("signout")}</button>
-        </div>
-      </header>
-      <main id="main">{children}</main>
-    </>
-  );
+  const links = [
+    ["/", "nav.dashboard"], ["/funds", "nav.funds"], ["/accounts", "nav.accounts"], ["/payments", "nav.payments"],
+    ["/history", "nav.history"], ["/onboarding", "nav.onboarding"], ["/security", "nav.security"],
+    ["/settings", "nav.settings"], ["/become-ib", "nav.ib"],
+  ].map(([to, key]) => ({ to, label: t(key) }));
+  return <PortalShell links={links} extra={<Notifications />}>{children}</PortalShell>;
 }
 
 export function App() {

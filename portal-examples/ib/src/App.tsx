@@ -1,6 +1,5 @@
-import { useEffect, useRef } from "react";
-import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
-import { LanguagePicker, Loading, SignIn, useI18n, useSession } from "@forexcrm/portal-shared";
+import { Navigate, Route, Routes } from "react-router-dom";
+import { LanguagePicker, Loading, SignIn, useI18n, useSession, PortalShell } from "@forexcrm/portal-shared";
 import { ClientPage, TreePage } from "./pages/Tree";
 import { LinksPage } from "./pages/Links";
 import { CommissionsPage } from "./pages/Commissions";
@@ -10,45 +9,11 @@ import { TokensPage } from "./pages/Tokens";
 
 function Shell({ children }: { children: React.ReactNode }) {
   const { t } = useI18n();
-  const { viewer, signOut } = useSession();
-  const location = useLocation();
-  const first = useRef(true);
-  useEffect(() => {
-    if (first.current) {
-      first.current = false;
-      return;
-    }
-    document.getElementById("page-title")?.focus();
-  }, [location.pathname]);
-  const links: Array<[string, string]> = [
-    ["/", t("nav.tree")],
-    ["/links", t("nav.links")],
-    ["/commissions", t("nav.commissions")],
-    ["/money", t("nav.money")],
-    ["/disputes", t("nav.disputes")],
-    ["/tokens", t("nav.tokens")],
-  ];
-  return (
-    <>
-      <a className="skip" href="#main">{t("common.skip")}</a>
-      <header className="top">
-        <strong>{t("app.name")}</strong>
-        <nav aria-label={t("nav.label")}>
-          <ul>
-            {links.map(([to, label]) => (
-              <li key={to}><NavLink to={to} end>{label}</NavLink></li>
-            ))}
-          </ul>
-        </nav>
-        <div className="actions">
-          <LanguagePicker />
-          <span className="muted">{viewer?.email}</span>
-          <button type="button" className="secondary" onClick={() => void signOut()}>{t("signout")}</button>
-        </div>
-      </header>
-      <main id="main">{children}</main>
-    </>
-  );
+  const links = [
+    ["/", "nav.tree"], ["/links", "nav.links"], ["/commissions", "nav.commissions"], ["/money", "nav.money"],
+    ["/disputes", "nav.disputes"], ["/tokens", "nav.tokens"],
+  ].map(([to, key]) => ({ to, label: t(key) }));
+  return <PortalShell links={links}>{children}</PortalShell>;
 }
 
 export function App() {

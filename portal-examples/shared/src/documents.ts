@@ -4,7 +4,7 @@
 // API accepts because it is the trusted document's body; it is loaded on first use, not at start-up.
 import type { DocumentNode } from "graphql";
 
-type Manifest = Record<string, string>;
+export type Manifest = Record<string, string>;
 let loaders: Array<() => Promise<Manifest>> = [];
 let merged: Promise<Manifest> | null = null;
 

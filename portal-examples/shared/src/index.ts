@@ -8,3 +8,5 @@ export * from "./ui";
 export * from "./stepup";
 export * from "./SignIn";
 export * from "./operations";
+export * from "./shell";
+export * from "./mount";

@@ -1,9 +1,8 @@
 // The back office: staff only, and only with two-factor authentication (a staff member without it
 // enrols before anything else; the API grants no permission until then). Each screen is shown in
 // the navigation only to holders of its permission; the API refuses the data to anyone else.
-import { useEffect, useRef } from "react";
-import { NavLink, Navigate, Route, Routes, useLocation } from "react-router-dom";
-import { LanguagePicker, Loading, Notice, PageTitle, SignIn, useI18n, useSession } from "@forexcrm/portal-shared";
+import { Navigate, Route, Routes } from "react-router-dom";
+import { LanguagePicker, Loading, Notice, PageTitle, SignIn, useI18n, useSession, PortalShell } from "@forexcrm/portal-shared";
 import { EnrolTotp } from "./pages/EnrolTotp";
 import { ReviewQueue } from "./pages/ReviewQueue";
 import { ReviewClient } from "./pages/ReviewClient";
@@ -24,38 +23,10 @@ const SCREENS: Array<[string, string, string]> = [
 
 function Shell({ children }: { children: React.ReactNode }) {
   const { t } = useI18n();
-  const { viewer, signOut } = useSession();
-  const location = useLocation();
-  const first = useRef(true);
-  useEffect(() => {
-    if (first.current) {
-      first.current = false;
-      return;
-    }
-    document.getElementById("page-title")?.focus();
-  }, [location.pathname]);
+  const { viewer } = useSession();
   const perms = new Set(viewer?.permissions ?? []);
-  return (
-    <>
-      <a className="skip" href="#main">{t("common.skip")}</a>
-      <header className="top">
-        <strong>{t("app.name")}</strong>
-        <nav aria-label={t("nav.label")}>
-          <ul>
-            {SCREENS.filter(([, , perm]) => perms.has(perm)).map(([to, label]) => (
-              <li key={to}><NavLink to={to}>{t(label)}</NavLink></li>
-            ))}
-          </ul>
-        </nav>
-        <div className="actions">
-          <LanguagePicker />
-          <span className="muted">{viewer?.email}</span>
-          <button type="button" className="secondary" onClick={() => void signOut()}>{t("signout")}</button>
-        </div>
-      </header>
-      <main id="main">{children}</main>
-    </>
-  );
+  const links = SCREENS.filter(([, , perm]) => perms.has(perm)).map(([to, label]) => ({ to, label: t(label), end: false }));
+  return <PortalShell links={links}>{children}</PortalShell>;
 }
 
 function Home() {
