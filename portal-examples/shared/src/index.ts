@@ -10,3 +10,4 @@ export * from "./SignIn";
 export * from "./operations";
 export * from "./shell";
 export * from "./mount";
+export * from "./totp";

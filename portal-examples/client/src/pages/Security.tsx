@@ -1,36 +1,9 @@
-import { useState } from "react";
-import { useMutation } from "urql";
-import { ConfirmTotpMutation, FormAlert, Notice, PageTitle, StartTotpMutation, TextField, useFormErrors, useI18n, useSession } from "@forexcrm/portal-shared";
+import { FormAlert, Notice, PageTitle, TextField, useI18n, useSession, useTotpEnrolment } from "@forexcrm/portal-shared";
 
 export function Security() {
   const { t } = useI18n();
   const { viewer, reload } = useSession();
-  const [, start] = useMutation(StartTotpMutation);
-  const [, confirm] = useMutation(ConfirmTotpMutation);
-  const [enrolment, setEnrolment] = useState<{ secret: string; uri: string } | null>(null);
-  const [code, setCode] = useState("");
-  const [recovery, setRecovery] = useState<readonly string[] | null>(null);
-  const errors = useFormErrors(["totpCode"]);
-
-  const begin = async () => {
-    const result = await start({});
-    const payload = result.data?.startTotpEnrollment;
-    if (payload?.secret && payload.provisioningUri) {
-      errors.clear();
-      setEnrolment({ secret: payload.secret, uri: payload.provisioningUri });
-    } else errors.set(payload?.errors ?? [{ message: result.error?.message ?? "error", code: "INTERNAL_SERVER_ERROR" }]);
-  };
-
-  const finish = async (event: React.FormEvent) => {
-    event.preventDefault();
-    const result = await confirm({ code: code.trim() });
-    const payload = result.data?.confirmTotpEnrollment;
-    if (payload && payload.errors.length === 0) {
-      setRecovery(payload.recoveryCodes ?? []);
-      setEnrolment(null);
-      await reload();
-    } else errors.set(payload?.errors ?? [{ message: result.error?.message ?? "error", code: "INTERNAL_SERVER_ERROR" }]);
-  };
+  const { enrolment, code, setCode, recovery, errors, begin, finish } = useTotpEnrolment(reload);
 
   return (
     <>
