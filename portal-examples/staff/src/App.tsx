@@ -11,12 +11,14 @@ import { ClientView } from "./pages/ClientView";
 import { Jurisdictions } from "./pages/Jurisdictions";
 import { Audit } from "./pages/Audit";
 import { Withdrawals } from "./pages/Withdrawals";
+import { Reconciliation } from "./pages/Reconciliation";
 
 /** Navigation entries and the permission each needs. */
 const SCREENS: Array<[string, string, string]> = [
   ["/review", "nav.review", "kyc.approve"],
   ["/clients", "nav.clients", "clients.read"],
   ["/withdrawals", "nav.withdrawals", "payments.approve_withdrawal"],
+  ["/reconciliation", "nav.reconciliation", "reconciliation.manage"],
   ["/jurisdictions", "nav.jurisdictions", "config.manage"],
   ["/audit", "nav.audit", "audit.read"],
 ];
@@ -67,6 +69,7 @@ export function App() {
         <Route path="/jurisdictions" element={<Jurisdictions />} />
         <Route path="/audit" element={<Audit />} />
         <Route path="/withdrawals" element={<Withdrawals />} />
+        <Route path="/reconciliation" element={<Reconciliation />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
     </Shell>

@@ -1,0 +1,213 @@
+// Reconciliation (needs reconciliation.manage): the runs, newest first, each with what it matched and
+// how many breaks it found per section; start a run as of a cutoff (empty: the latest midnight UTC;
+// re-running a cutoff updates its breaks in place); a run's breaks with each side's difference and the
+// suggested cause, filtered by status.
+import { useState } from "react";
+import { useMutation, useQuery } from "urql";
+import { FormAlert, Loading, Money, Notice, PageTitle, TextField, useFormErrors, useI18n, useStepUp } from "@forexcrm/portal-shared";
+import { graphql } from "../gql";
+import type { BreakStatus } from "../gql/graphql";
+import { Pager, QueryError, type Cursor } from "./common";
+
+const PAGE = 10;
+const BREAK_STATUSES: BreakStatus[] = ["OPEN", "RESOLVED", "EXPLAINED", "CLEARED"];
+
+const RunsQuery = graphql(`
+  query StaffReconciliationRuns($first: Int, $after: String, $last: Int, $before: String) {
+    reconciliationRuns(first: $first, after: $after, last: $last, before: $before) {
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      nodes {
+        id databaseId cutoff windowStart status durationMs startedAt finishedAt
+        summary { matched breaks openBreaks sections { section matched breaks } }
+      }
+    }
+  }
+`);
+
+const BreaksQuery = graphql(`
+  query StaffReconciliationBreaks($filter: ReconciliationBreakFilter, $first: Int, $after: String, $last: Int, $before: String) {
+    reconciliationBreaks(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      nodes { id databaseId section kind key currency amountDiff suggestedCause status createdAt }
+    }
+  }
+`);
+
+const RunMutation = graphql(`
+  mutation StaffRunReconciliation($cutoff: DateTime) {
+    runReconciliation(cutoff: $cutoff) {
+      run { id databaseId cutoff status summary { matched breaks openBreaks } }
+      errors { field message code }
+    }
+  }
+`);
+
+/** A datetime-local value ("2026-12-04T15:30") read in the browser's zone, as an ISO instant; null when empty or unreadable. */
+function cutoffOf(local: string): string | null {
+  if (!local.trim()) return null;
+  const at = new Date(local);
+  return Number.isNaN(at.getTime()) ? null : at.toISOString();
+}
+
+export function Reconciliation() {
+  const { t, dateTime } = useI18n();
+  const withStepUp = useStepUp();
+  const [cursor, setCursor] = useState<Cursor>({ first: PAGE });
+  const [{ data, error, fetching }, refetch] = useQuery({ query: RunsQuery, variables: cursor });
+  const [, run] = useMutation(RunMutation);
+  const [cutoff, setCutoff] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState<string | null>(null);
+  const [selected, setSelected] = useState<{ id: string; label: string } | null>(null);
+  const errors = useFormErrors(["cutoff"]);
+
+  if (error && !data) return <QueryError error={error} title={t("recon.title")} />;
+
+  const start = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setDone(null);
+    const at = cutoffOf(cutoff);
+    if (cutoff.trim() && !at) {
+      errors.set([{ field: "cutoff", message: t("recon.badCutoff"), code: "INVALID_CUTOFF" }]);
+      return;
+    }
+    setBusy(true);
+    const payload = await withStepUp(async () => (await run({ cutoff: at })).data?.runReconciliation);
+    setBusy(false);
+    if (!payload) {
+      errors.set([{ field: null, message: "error", code: "INTERNAL_SERVER_ERROR" }]);
+      return;
+    }
+    if (payload.errors.length > 0 || !payload.run) {
+      errors.set(payload.errors);
+      return;
+    }
+    errors.clear();
+    const r = payload.run;
+    setDone(t("recon.done", { id: r.databaseId, cutoff: dateTime(r.cutoff), matched: String(r.summary.matched), breaks: String(r.summary.breaks) }));
+    setSelected({ id: r.id, label: r.databaseId });
+    setCursor({ first: PAGE });
+    refetch({ requestPolicy: "network-only" });
+  };
+
+  return (
+    <>
+      <PageTitle>{t("recon.title")}</PageTitle>
+      <form className="card" onSubmit={start} noValidate aria-labelledby="recon-start-h">
+        <h2 id="recon-start-h">{t("recon.start")}</h2>
+        <FormAlert errors={errors} />
+        {done ? <Notice tone="success">{done}</Notice> : null}
+        <TextField label={t("recon.cutoff")} name="cutoff" type="datetime-local" step={1} hint={t("recon.cutoffHint")}
+          value={cutoff} onChange={(e) => setCutoff(e.target.value)} errors={errors} />
+        <div className="actions">
+          <button type="submit" disabled={busy}>{t("recon.run")}</button>
+          <button type="button" className="secondary" disabled={busy}
+            onClick={() => { const now = new Date(); now.setMilliseconds(0); setCutoff(localValue(now)); }}>{t("recon.now")}</button>
+        </div>
+        {busy ? <Loading /> : null}
+      </form>
+      <section className="card" aria-labelledby="recon-runs-h">
+        <h2 id="recon-runs-h">{t("recon.runs")}</h2>
+        {fetching && !data ? <Loading /> : null}
+        {data ? (data.reconciliationRuns.nodes.length === 0 ? <p>{t("recon.noRuns")}</p> : (
+          <>
+            <div className="table-wrap">
+              <table data-testid="recon-runs">
+                <caption className="sr-only">{t("recon.runs")}</caption>
+                <thead><tr>
+                  <th scope="col">{t("recon.run#")}</th><th scope="col">{t("recon.cutoff")}</th><th scope="col">{t("recon.status")}</th>
+                  <th scope="col" className="num">{t("recon.matched")}</th><th scope="col" className="num">{t("recon.breaks")}</th>
+                  <th scope="col" className="num">{t("recon.open")}</th><th scope="col">{t("recon.sections")}</th>
+                  <th scope="col"><span className="sr-only">{t("recon.actions")}</span></th>
+                </tr></thead>
+                <tbody>
+                  {data.reconciliationRuns.nodes.map((r) => (
+                    <tr key={r.id} data-testid={`recon-run-${r.databaseId}`}>
+                      <th scope="row">{r.databaseId}</th>
+                      <td>{dateTime(r.cutoff)}</td>
+                      <td>{r.status}</td>
+                      <td className="num">{r.summary.matched}</td>
+                      <td className="num" data-testid="recon-breaks">{r.summary.breaks}</td>
+                      <td className="num">{r.summary.openBreaks}</td>
+                      <td>{r.summary.sections.map((s) => t("recon.sectionCount", { section: t(`recon.section.${s.section}`), matched: String(s.matched), breaks: String(s.breaks) })).join("; ")}</td>
+                      <td>
+                        {r.summary.breaks === 0 ? <span className="status">{t("recon.clean")}</span> : (
+                          <button type="button" className="secondary" aria-label={t("recon.showBreaksOf", { id: r.databaseId })}
+                            onClick={() => setSelected({ id: r.id, label: r.databaseId })}>{t("recon.showBreaks")}</button>
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <Pager info={data.reconciliationRuns.pageInfo} size={PAGE} onPage={setCursor} label={t("recon.runs")} />
+          </>
+        )) : null}
+      </section>
+      {selected ? <Breaks runId={selected.id} label={selected.label} /> : null}
+    </>
+  );
+}
+
+function localValue(at: Date): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}`;
+}
+
+function Breaks({ runId, label }: { runId: string; label: string }) {
+  const { t, dateTime } = useI18n();
+  const [status, setStatus] = useState<BreakStatus | "">("OPEN");
+  const [cursor, setCursor] = useState<Cursor>({ first: PAGE });
+  const [{ data, error, fetching }] = useQuery({
+    query: BreaksQuery,
+    variables: { ...cursor, filter: { runId, status: status === "" ? null : status } },
+  });
+  const title = t("recon.breaksOf", { id: label });
+  return (
+    <section className="card" aria-labelledby="recon-breaks-h">
+      <h2 id="recon-breaks-h">{title}</h2>
+      <div className="filters">
+        <div className="field">
+          <label htmlFor="recon-status">{t("recon.status")}</label>
+          <select id="recon-status" value={status} onChange={(e) => { setStatus(e.target.value as BreakStatus | ""); setCursor({ first: PAGE }); }}>
+            <option value="">{t("recon.anyStatus")}</option>
+            {BREAK_STATUSES.map((s) => <option key={s} value={s}>{t(`recon.breakStatus.${s}`)}</option>)}
+          </select>
+        </div>
+      </div>
+      {fetching && !data ? <Loading /> : null}
+      <QueryError error={error} />
+      {data ? (data.reconciliationBreaks.nodes.length === 0 ? <p>{t("recon.noBreaks")}</p> : (
+        <>
+          <div className="table-wrap">
+            <table>
+              <caption className="sr-only">{title}</caption>
+              <thead><tr>
+                <th scope="col">{t("recon.section")}</th><th scope="col">{t("recon.kind")}</th><th scope="col">{t("recon.key")}</th>
+                <th scope="col" className="num">{t("recon.diff")}</th><th scope="col">{t("recon.cause")}</th>
+                <th scope="col">{t("recon.status")}</th><th scope="col">{t("recon.found")}</th>
+              </tr></thead>
+              <tbody>
+                {data.reconciliationBreaks.nodes.map((b) => (
+                  <tr key={b.id}>
+                    <td>{t(`recon.section.${b.section}`)}</td>
+                    <td>{t(`recon.kind.${b.kind}`)}</td>
+                    <th scope="row"><code>{b.key}</code></th>
+                    <td className="num">{b.amountDiff !== null && b.amountDiff !== undefined
+                      ? (b.currency ? <Money amount={b.amountDiff} currency={b.currency} /> : <span className="money">{b.amountDiff}</span>)
+                      : "—"}</td>
+                    <td>{b.suggestedCause}</td>
+                    <td>{t(`recon.breakStatus.${b.status}`)}</td>
+                    <td>{dateTime(b.createdAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <Pager info={data.reconciliationBreaks.pageInfo} size={PAGE} onPage={setCursor} label={title} />
+        </>
+      )) : null}
+    </section>
+  );
+}
