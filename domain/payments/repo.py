@@ -173,6 +173,31 @@ async def list_for_user(session: AsyncSession, user_id: int, page: PageRequest, 
                           key=("created_at", "id"), descending=True, convert=_row)
 
 
+async def list_for_staff(session: AsyncSession, actor: Actor, page: PageRequest, *,
+                         statuses: list[str] | None = None, direction: str | None = None) -> Page[Payment]:
+    """Every client's payments newest first, as the staff member may see them (the one rule of
+    `domain.clients.access`: back office every client's, desk staff only their desk's clients', staff
+    without a desk none), optionally only some statuses or one direction."""
+    from domain.clients.access import is_back_office
+
+    params: dict[str, Any] = {}
+    where: list[str] = []
+    if not is_back_office(actor):
+        if not actor.desk:
+            where.append("false")
+        else:
+            params["desk"] = actor.desk
+            where.append("user_id IN (SELECT user_id FROM clients WHERE desk = :desk)")
+    if statuses:
+        params["statuses"] = statuses
+        where.append("status = ANY(CAST(:statuses AS text[]))")
+    if direction is not None:
+        params["direction"] = direction
+        where.append("direction = :direction")
+    return await sql_page(session, page, columns=_COLS, source="payments", where=where, params=params,
+                          key=("created_at", "id"), descending=True, convert=_row)
+
+
 async def awaiting_approval(session: AsyncSession, page: PageRequest) -> Page[Payment]:
     return await sql_page(session, page, columns=_COLS, source="payments", where=["approval = 'awaiting'"],
                           params={}, key=("created_at", "id"), descending=False, convert=_row)

@@ -30,10 +30,12 @@ from schema.payments.types import (
     Dispute,
     DisputePayload,
     Payment,
+    PaymentDirection,
     PaymentMethod,
     PaymentMethodConfig,
     PaymentMethodConfigPayload,
     PaymentPayload,
+    PaymentStatus,
     PaymentUpdate,
     ProviderRefund,
     RecordChargebackInput,
@@ -158,6 +160,21 @@ class PaymentQueries:
         async with info.context.session() as session:
             page = await disputes.history(session, _owner(info.context), req)
         return to_connection(page, Dispute.of, lambda d: (d.created_at, d.id))
+
+    @strawberry.field(permission_classes=[Requires("payments.read")],
+                      description="Staff: every client's deposits and withdrawals newest first (desk staff: their "
+                                  "desk's clients'), optionally only some statuses or one direction.")
+    async def payments(self, info: Info[Context, Any], status: list[PaymentStatus] | None = None,
+                       direction: PaymentDirection | None = None, first: int | None = None,
+                       after: str | None = None, last: int | None = None,
+                       before: str | None = None) -> Connection[Payment]:
+        ctx = info.context
+        req = page_request(info, first, after, last, before)
+        async with ctx.read() as session:
+            page = await repo.list_for_staff(session, ctx.actor, req,
+                                             statuses=[s.value for s in status] if status else None,
+                                             direction=direction.value if direction is not None else None)
+        return to_connection(page, Payment.of, _key)
 
     @strawberry.field(permission_classes=[Requires("payments.approve_withdrawal")],
                       description="Staff: withdrawals awaiting approval, oldest first.")

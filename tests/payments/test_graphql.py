@@ -3,6 +3,8 @@ payment(id) ownership, requestWithdrawal with step-up, staff approval and payout
 
 from __future__ import annotations
 
+from sqlalchemy import text
+
 from schema.node import key_of
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import code_at, enrol_totp, register
@@ -136,3 +138,48 @@ async def test_staff_refund_goes_to_the_provider_and_is_booked_by_its_webhook(co
         audited = await s.scalar(text("SELECT count(*) FROM audit_events WHERE action = 'payment.refund_request' "
                                       "AND entity_id = :p"), {"p": str(key_of(pid, "Payment"))})
     assert audited == 1
+
+
+STAFF_PAYMENTS = """query($s: [PaymentStatus!], $d: PaymentDirection, $n: Int) {
+  payments(status: $s, direction: $d, first: $n) { nodes { id reference direction status } pageInfo { hasNextPage } } }"""
+
+
+async def test_staff_payments_list_filters_by_status_and_direction_and_keeps_to_the_desk(
+        configured, http, session_factory, settings):
+    owner = await register(GraphQLClient(http))
+    uid = int(owner["viewer"]["id"])
+    await onboarded(session_factory, uid)
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE clients SET desk = 'desk-pay' WHERE user_id = :u"), {"u": uid})
+    client = GraphQLClient(http, owner["accessToken"])
+    created = (await client(CREATE, {"i": {"methodCode": CARD, "currency": "USD", "amount": "120.00",
+                                           "country": "DE"}}))["data"]["createDeposit"]
+    assert created["errors"] == []
+    deposit = created["payment"]
+
+    finance = await make_staff(http, session_factory, settings, ["finance"])
+    every = (await finance.client(STAFF_PAYMENTS, {"n": 100}))["data"]["payments"]["nodes"]
+    assert every[0] == {"id": deposit["id"], "reference": deposit["reference"], "direction": "deposit",
+                        "status": "PENDING"}
+    pending = (await finance.client(STAFF_PAYMENTS, {"s": ["PENDING"], "d": "DEPOSIT", "n": 100}))["data"]
+    assert deposit["id"] in {p["id"] for p in pending["payments"]["nodes"]}
+    assert {(p["direction"], p["status"]) for p in pending["payments"]["nodes"]} == {("deposit", "PENDING")}
+    succeeded = (await finance.client(STAFF_PAYMENTS, {"s": ["SUCCEEDED", "FAILED"], "n": 100}))["data"]
+    assert deposit["id"] not in {p["id"] for p in succeeded["payments"]["nodes"]}
+    withdrawals = (await finance.client(STAFF_PAYMENTS, {"d": "WITHDRAWAL", "n": 100}))["data"]
+    assert {p["direction"] for p in withdrawals["payments"]["nodes"]} <= {"withdrawal"}
+
+    # Desk staff see their desk's clients' payments only; staff without a desk none.
+    on_desk = await make_staff(http, session_factory, settings, ["support"], desk="desk-pay")
+    seen = (await on_desk.client(STAFF_PAYMENTS, {"n": 100}))["data"]["payments"]["nodes"]
+    assert [p["id"] for p in seen] == [deposit["id"]]
+    other_desk = await make_staff(http, session_factory, settings, ["support"], desk="desk-other")
+    assert (await other_desk.client(STAFF_PAYMENTS, {"n": 100}))["data"]["payments"]["nodes"] == []
+    no_desk = await make_staff(http, session_factory, settings, ["support"])
+    assert (await no_desk.client(STAFF_PAYMENTS, {"n": 100}))["data"]["payments"]["nodes"] == []
+
+    # A client is refused, and a status the enum lacks is a validation error.
+    denied = await client(STAFF_PAYMENTS, {"n": 10})
+    assert denied["data"] is None and denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    bad = await finance.client(STAFF_PAYMENTS, {"s": ["PAID"], "n": 10})
+    assert "data" not in bad or bad["data"] is None
