@@ -11,3 +11,4 @@ export * from "./operations";
 export * from "./shell";
 export * from "./mount";
 export * from "./totp";
+export * from "./chart";

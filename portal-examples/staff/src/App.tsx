@@ -12,15 +12,25 @@ import { Jurisdictions } from "./pages/Jurisdictions";
 import { Audit } from "./pages/Audit";
 import { Withdrawals } from "./pages/Withdrawals";
 import { Reconciliation } from "./pages/Reconciliation";
+import { Payments } from "./pages/Payments";
+import { Risk } from "./pages/Risk";
+import { IbNetwork } from "./pages/IbNetwork";
+import { TradingServers } from "./pages/TradingServers";
+import { Roles } from "./pages/Roles";
 
 /** Navigation entries and the permission each needs. */
 const SCREENS: Array<[string, string, string]> = [
   ["/review", "nav.review", "kyc.approve"],
   ["/clients", "nav.clients", "clients.read"],
+  ["/payments", "nav.payments", "payments.read"],
   ["/withdrawals", "nav.withdrawals", "payments.approve_withdrawal"],
   ["/reconciliation", "nav.reconciliation", "reconciliation.manage"],
+  ["/risk", "nav.risk", "risk.read"],
+  ["/ib", "nav.ib", "ib.read"],
+  ["/servers", "nav.servers", "trading.read"],
   ["/jurisdictions", "nav.jurisdictions", "config.manage"],
   ["/audit", "nav.audit", "audit.read"],
+  ["/roles", "nav.roles", "staff.manage"],
 ];
 
 function Shell({ children }: { children: React.ReactNode }) {
@@ -70,6 +80,11 @@ export function App() {
         <Route path="/audit" element={<Audit />} />
         <Route path="/withdrawals" element={<Withdrawals />} />
         <Route path="/reconciliation" element={<Reconciliation />} />
+        <Route path="/payments" element={<Payments />} />
+        <Route path="/risk" element={<Risk />} />
+        <Route path="/ib" element={<IbNetwork />} />
+        <Route path="/servers" element={<TradingServers />} />
+        <Route path="/roles" element={<Roles />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
     </Shell>

@@ -1,4 +1,5 @@
 import type { Language, Messages } from "@forexcrm/portal-shared";
+import { deskMessages } from "./messages-desks";
 
 const en = {
   "app.name": "Back office",
@@ -384,4 +385,4 @@ const es: Record<keyof typeof en, string> = {
   "clientStatus.BLOCKED": "Bloqueado",
 };
 
-export const messages: Record<Language, Messages> = { en, es };
+export const messages: Record<Language, Messages> = { en: { ...en, ...deskMessages.en }, es: { ...es, ...deskMessages.es } };

@@ -1,13 +1,14 @@
 // Reconciliation (needs reconciliation.manage): the runs, newest first, each with what it matched and
 // how many breaks it found per section; start a run as of a cutoff (empty: the latest midnight UTC;
 // re-running a cutoff updates its breaks in place); a run's breaks with each side's difference and the
-// suggested cause, filtered by status.
+// suggested cause, filtered by status; a break worked on: its evidence and comments, taken (assigned to
+// oneself), commented on, or closed with the adjustment entry that fixed it or an explanation.
 import { useState } from "react";
 import { useMutation, useQuery } from "urql";
-import { FormAlert, Loading, Money, Notice, PageTitle, TextField, useFormErrors, useI18n, useStepUp } from "@forexcrm/portal-shared";
+import { FormAlert, Loading, Money, Notice, PageTitle, TextField, errorsOf, useFormErrors, useI18n, useSession, useStepUp, type FieldError } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
-import type { BreakStatus } from "../gql/graphql";
-import { Pager, QueryError, type Cursor } from "./common";
+import type { BreakStatus, StaffReconciliationBreaksQuery } from "../gql/graphql";
+import { Pager, QueryError, databaseIdOf, type Cursor } from "./common";
 
 const PAGE = 10;
 const BREAK_STATUSES: BreakStatus[] = ["OPEN", "RESOLVED", "EXPLAINED", "CLEARED"];
@@ -28,8 +29,29 @@ const BreaksQuery = graphql(`
   query StaffReconciliationBreaks($filter: ReconciliationBreakFilter, $first: Int, $after: String, $last: Int, $before: String) {
     reconciliationBreaks(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
       pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-      nodes { id databaseId section kind key currency amountDiff suggestedCause status createdAt }
+      nodes {
+        id databaseId section kind key currency amountDiff suggestedCause status createdAt
+        evidence assigneeStaffUserId explanation comments { id text createdAt }
+      }
     }
+  }
+`);
+
+const AssignBreakMutation = graphql(`
+  mutation StaffAssignBreak($id: ID!, $userId: ID!) {
+    assignBreak(id: $id, userId: $userId) { reconciliationBreak { id assigneeStaffUserId } errors { field message code } }
+  }
+`);
+
+const CommentOnBreakMutation = graphql(`
+  mutation StaffCommentOnBreak($id: ID!, $text: String!) {
+    commentOnBreak(id: $id, text: $text) { comment { id text createdAt } errors { field message code } }
+  }
+`);
+
+const ResolveBreakMutation = graphql(`
+  mutation StaffResolveBreak($id: ID!, $resolution: BreakResolutionInput!) {
+    resolveBreak(id: $id, resolution: $resolution) { reconciliationBreak { id status explanation resolvedAt } errors { field message code } }
   }
 `);
 
@@ -159,7 +181,8 @@ function Breaks({ runId, label }: { runId: string; label: string }) {
   const { t, dateTime } = useI18n();
   const [status, setStatus] = useState<BreakStatus | "">("OPEN");
   const [cursor, setCursor] = useState<Cursor>({ first: PAGE });
-  const [{ data, error, fetching }] = useQuery({
+  const [working, setWorking] = useState<string | null>(null);
+  const [{ data, error, fetching }, refetchBreaks] = useQuery({
     query: BreaksQuery,
     variables: { ...cursor, filter: { runId, status: status === "" ? null : status } },
   });
@@ -187,6 +210,7 @@ function Breaks({ runId, label }: { runId: string; label: string }) {
                 <th scope="col">{t("recon.section")}</th><th scope="col">{t("recon.kind")}</th><th scope="col">{t("recon.key")}</th>
                 <th scope="col" className="num">{t("recon.diff")}</th><th scope="col">{t("recon.cause")}</th>
                 <th scope="col">{t("recon.status")}</th><th scope="col">{t("recon.found")}</th>
+                <th scope="col"><span className="sr-only">{t("recon.actions")}</span></th>
               </tr></thead>
               <tbody>
                 {data.reconciliationBreaks.nodes.map((b) => (
@@ -200,14 +224,93 @@ function Breaks({ runId, label }: { runId: string; label: string }) {
                     <td>{b.suggestedCause}</td>
                     <td>{t(`recon.breakStatus.${b.status}`)}</td>
                     <td>{dateTime(b.createdAt)}</td>
+                    <td><button type="button" className="secondary" aria-label={t("recon.workOn", { key: b.key })} aria-expanded={working === b.id}
+                      onClick={() => setWorking(working === b.id ? null : b.id)}>{t("recon.work")}</button></td>
                   </tr>
                 ))}
               </tbody>
             </table>
           </div>
           <Pager info={data.reconciliationBreaks.pageInfo} size={PAGE} onPage={setCursor} label={title} />
+          {data.reconciliationBreaks.nodes.filter((b) => b.id === working).map((b) => (
+            <BreakWork key={b.id} item={b} onChanged={() => refetchBreaks({ requestPolicy: "network-only" })} />
+          ))}
         </>
       )) : null}
     </section>
+  );
+}
+
+type Break = StaffReconciliationBreaksQuery["reconciliationBreaks"]["nodes"][number];
+type Payload = { errors: readonly FieldError[] } | null | undefined;
+
+/** One break worked on: evidence, comments, take it, comment, close it (an adjustment entry or an explanation). */
+function BreakWork({ item, onChanged }: { item: Break; onChanged: () => void }) {
+  const { t, dateTime } = useI18n();
+  const { viewer } = useSession();
+  const [, assign] = useMutation(AssignBreakMutation);
+  const [, comment] = useMutation(CommentOnBreakMutation);
+  const [, resolve] = useMutation(ResolveBreakMutation);
+  const [text, setText] = useState("");
+  const [explanation, setExplanation] = useState("");
+  const [entry, setEntry] = useState("");
+  const errors = useFormErrors(["text", "explanation", "adjustmentEntryId", "resolution"]);
+  const [notice, setNotice] = useState<string | null>(null);
+  const finish = (payload: Payload, transport: { message: string } | undefined, ok: string): boolean => {
+    if (!payload || payload.errors.length > 0) {
+      errors.set(errorsOf(payload, transport));
+      return false;
+    }
+    errors.clear();
+    setNotice(ok);
+    onChanged();
+    return true;
+  };
+  const mine = !!viewer && !!item.assigneeStaffUserId && databaseIdOf(item.assigneeStaffUserId) === viewer.id;
+  const open = item.status === "OPEN";
+  return (
+    <div className="card" data-testid="recon-break-work" aria-labelledby="recon-work-h">
+      <h3 id="recon-work-h">{t("recon.workOn", { key: item.key })}</h3>
+      <dl className="facts">
+        <div><dt>{t("recon.assignee")}</dt><dd>{item.assigneeStaffUserId ? (mine ? t("recon.you") : t("recon.someone")) : t("recon.nobody")}</dd></div>
+        {item.explanation ? <div><dt>{t("recon.explanation")}</dt><dd>{item.explanation}</dd></div> : null}
+      </dl>
+      <details>
+        <summary>{t("recon.evidence")}</summary>
+        <pre className="evidence">{JSON.stringify(item.evidence, null, 2)}</pre>
+      </details>
+      {item.comments.length > 0 ? (
+        <ul aria-label={t("recon.comments")}>{item.comments.map((c) => <li key={c.id}>{dateTime(c.createdAt)}: {c.text}</li>)}</ul>
+      ) : null}
+      {notice ? <Notice tone="success">{notice}</Notice> : null}
+      <FormAlert errors={errors} />
+      {open ? (
+        <div className="grid two">
+          <form noValidate onSubmit={async (e) => {
+            e.preventDefault();
+            const r = await comment({ id: item.id, text: text.trim() });
+            if (finish(r.data?.commentOnBreak, r.error, t("recon.commented"))) setText("");
+          }}>
+            <TextField label={t("recon.comment")} name="text" errors={errors} value={text} onChange={(e) => setText(e.target.value)} />
+            <div className="actions">
+              <button type="submit" className="secondary">{t("recon.addComment")}</button>
+              {viewer && !mine ? <button type="button" className="secondary" onClick={async () => {
+                const r = await assign({ id: item.id, userId: viewer.id });
+                finish(r.data?.assignBreak, r.error, t("recon.taken"));
+              }}>{t("recon.take")}</button> : null}
+            </div>
+          </form>
+          <form noValidate onSubmit={async (e) => {
+            e.preventDefault();
+            const r = await resolve({ id: item.id, resolution: { explanation: explanation.trim() || null, adjustmentEntryId: entry.trim() || null } });
+            finish(r.data?.resolveBreak, r.error, t("recon.resolved"));
+          }}>
+            <TextField label={t("recon.explanation")} name="explanation" errors={errors} value={explanation} onChange={(e) => setExplanation(e.target.value)} />
+            <TextField label={t("recon.entry")} name="adjustmentEntryId" errors={errors} value={entry} onChange={(e) => setEntry(e.target.value)} inputMode="numeric" />
+            <div className="actions"><button type="submit">{t("recon.resolve")}</button></div>
+          </form>
+        </div>
+      ) : null}
+    </div>
   );
 }

@@ -1,0 +1,139 @@
+// Payments across clients (needs payments.read; desk staff see their desk's clients'): deposits and
+// withdrawals newest first, filtered by status and direction; a succeeded card or local deposit can be
+// refunded (all or part) through the provider where the API offers it (payments.manage), the wallet is
+// debited when the provider confirms. Withdrawals awaiting approval have their own screen, linked here.
+import { useState } from "react";
+import { Link } from "react-router-dom";
+import { useMutation, useQuery } from "urql";
+import { Dialog, FormAlert, Loading, Money, Notice, PageTitle, SelectField, TextField, errorsOf, parseAmountInput, useFormErrors, useI18n, useSession } from "@forexcrm/portal-shared";
+import { graphql } from "../gql";
+import type { PaymentDirection, PaymentStatus } from "../gql/graphql";
+import { Pager, QueryError, type Cursor } from "./common";
+
+const PAGE = 25;
+
+const StaffPaymentsQuery = graphql(`
+  query StaffPayments($status: [PaymentStatus!], $direction: PaymentDirection, $first: Int, $after: String, $last: Int, $before: String) {
+    payments(status: $status, direction: $direction, first: $first, after: $after, last: $last, before: $before) {
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      nodes { id reference direction methodCode status approval currency amount fee failureReason createdAt }
+    }
+  }
+`);
+
+const RefundDepositMutation = graphql(`
+  mutation StaffRefundDeposit($input: RefundDepositInput!) {
+    refundDeposit(input: $input) { refund { paymentId providerRefundId status } errors { field message code } }
+  }
+`);
+
+const STATUSES: PaymentStatus[] = ["CREATED", "PENDING", "SUCCEEDED", "FAILED", "CANCELLED", "REFUNDED", "CHARGED_BACK", "RETURNED"];
+
+export function Payments() {
+  const { t, dateTime, locale } = useI18n();
+  const { viewer } = useSession();
+  const canRefund = (viewer?.permissions ?? []).includes("payments.manage");
+  const canApprove = (viewer?.permissions ?? []).includes("payments.approve_withdrawal");
+  const [status, setStatus] = useState<PaymentStatus | "">("");
+  const [direction, setDirection] = useState<PaymentDirection | "">("");
+  const [cursor, setCursor] = useState<Cursor>({ first: PAGE });
+  const variables = { ...cursor, status: status ? [status] : null, direction: direction || null };
+  const [{ data, error, fetching }, refetch] = useQuery({ query: StaffPaymentsQuery, variables });
+  const [, refund] = useMutation(RefundDepositMutation);
+  const [refunding, setRefunding] = useState<{ id: string; reference: string; currency: string; amount: string } | null>(null);
+  const [amount, setAmount] = useState("");
+  const [done, setDone] = useState<string | null>(null);
+  const errors = useFormErrors(["amount"]);
+
+  if (error && !data) return <QueryError error={error} title={t("pay.title")} />;
+
+  const submitRefund = async (event: React.FormEvent) => {
+    event.preventDefault();
+    if (!refunding) return;
+    const value = parseAmountInput(amount, locale);
+    if (value === null) {
+      errors.set([{ field: "amount", message: t("pay.amountInvalid"), code: "VALIDATION_FAILED" }]);
+      return;
+    }
+    const result = await refund({ input: { paymentId: refunding.id, amount: value } });
+    const payload = result.data?.refundDeposit;
+    if (!payload || payload.errors.length > 0) {
+      errors.set(errorsOf(payload, result.error));
+      return;
+    }
+    errors.clear();
+    setDone(t("pay.refundAsked", { reference: refunding.reference, status: payload.refund?.status ?? "" }));
+    setRefunding(null);
+    refetch({ requestPolicy: "network-only" });
+  };
+
+  return (
+    <>
+      <PageTitle>{t("pay.title")}</PageTitle>
+      {canApprove ? <p><Link to="/withdrawals">{t("pay.toWithdrawals")}</Link></p> : null}
+      {done ? <Notice tone="success">{done}</Notice> : null}
+      <form className="filters card" onSubmit={(e) => e.preventDefault()} aria-label={t("pay.filters")}>
+        <SelectField label={t("pay.direction")} name="direction" value={direction}
+          onChange={(e) => { setDirection(e.target.value as PaymentDirection | ""); setCursor({ first: PAGE }); }}>
+          <option value="">{t("pay.any")}</option>
+          <option value="DEPOSIT">{t("pay.dir.deposit")}</option>
+          <option value="WITHDRAWAL">{t("pay.dir.withdrawal")}</option>
+        </SelectField>
+        <SelectField label={t("pay.status")} name="status" value={status}
+          onChange={(e) => { setStatus(e.target.value as PaymentStatus | ""); setCursor({ first: PAGE }); }}>
+          <option value="">{t("pay.any")}</option>
+          {STATUSES.map((s) => <option key={s} value={s}>{t(`payStatus.${s}`)}</option>)}
+        </SelectField>
+      </form>
+      {fetching && !data ? <Loading /> : null}
+      {data ? (data.payments.nodes.length === 0 ? <p>{t("pay.none")}</p> : (
+        <>
+          <div className="table-wrap card">
+            <table data-testid="payments-table">
+              <caption className="sr-only">{t("pay.title")}</caption>
+              <thead><tr>
+                <th scope="col">{t("payment.reference")}</th><th scope="col">{t("pay.direction")}</th>
+                <th scope="col">{t("wd.method")}</th><th scope="col">{t("pay.status")}</th>
+                <th scope="col" className="num">{t("payment.amount")}</th><th scope="col" className="num">{t("pay.fee")}</th>
+                <th scope="col">{t("pay.created")}</th><th scope="col"><span className="sr-only">{t("wd.actions")}</span></th>
+              </tr></thead>
+              <tbody>
+                {data.payments.nodes.map((p) => (
+                  <tr key={p.id}>
+                    <th scope="row">{p.reference}</th>
+                    <td>{t(`pay.dir.${p.direction}`)}</td>
+                    <td>{p.methodCode}</td>
+                    <td><span className="status">{t(`payStatus.${p.status}`)}</span>{p.approval === "awaiting" ? <span className="muted"> ({t("pay.awaiting")})</span> : null}</td>
+                    <td className="num"><Money amount={p.amount} currency={p.currency} /></td>
+                    <td className="num"><Money amount={p.fee} currency={p.currency} /></td>
+                    <td>{dateTime(p.createdAt)}</td>
+                    <td>
+                      {canRefund && p.direction === "deposit" && p.status === "SUCCEEDED" ? (
+                        <button type="button" className="secondary" aria-label={t("pay.refundOne", { reference: p.reference })}
+                          onClick={() => { errors.clear(); setAmount(p.amount); setRefunding({ id: p.id, reference: p.reference, currency: p.currency, amount: p.amount }); }}>
+                          {t("pay.refund")}
+                        </button>
+                      ) : null}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <Pager info={data.payments.pageInfo} size={PAGE} onPage={setCursor} label={t("pay.title")} />
+        </>
+      )) : null}
+      <Dialog open={refunding !== null} title={t("pay.refundTitle", { reference: refunding?.reference ?? "" })} onClose={() => setRefunding(null)}>
+        <form onSubmit={submitRefund} noValidate>
+          <FormAlert errors={errors} />
+          <TextField label={t("pay.refundAmount", { currency: refunding?.currency ?? "" })} name="amount" errors={errors}
+            value={amount} onChange={(e) => setAmount(e.target.value)} inputMode="decimal" required autoFocus />
+          <div className="actions">
+            <button type="submit">{t("pay.refundSend")}</button>
+            <button type="button" className="secondary" onClick={() => setRefunding(null)}>{t("stepup.cancel")}</button>
+          </div>
+        </form>
+      </Dialog>
+    </>
+  );
+}
