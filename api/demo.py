@@ -318,7 +318,7 @@ class _Demo:
                 user.email_verified_at = datetime.now(UTC)
                 await transition(session, me, client, Status.EMAIL_VERIFIED, reason="email verified (demo data)")
             if client.status == Status.EMAIL_VERIFIED.value:
-                await profile.update_profile(session, me, client, profile.ProfileInput(
+                await profile.update_profile(session, self.settings, me, client, profile.ProfileInput(
                     first_name="Anna", last_name="Demo", date_of_birth=date(1985, 4, 12), country="DE",
                     phone="+49 30 901820", address_line="Unter den Linden 1", city="Berlin", postal_code="10117",
                     tax_residencies=[profile.TaxResidency("DE", "12345678901")], employment_status="employed",

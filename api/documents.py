@@ -23,6 +23,7 @@ from domain.clients import document_links
 from domain.clients.errors import DocumentLinkExpired
 from domain.clients.models import Document
 from domain.clients.storage import default_store
+from domain.retention.errors import ClientKeyDestroyed
 from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
 from domain.shared.settings import Settings
@@ -33,7 +34,7 @@ _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-C
 
 
 def _refusal(error: DomainError) -> Response:
-    status = 410 if isinstance(error, DocumentLinkExpired) else 404
+    status = 410 if isinstance(error, DocumentLinkExpired | ClientKeyDestroyed) else 404
     return JSONResponse({"error": error.code}, status_code=status, headers=_NO_STORE)
 
 

@@ -124,7 +124,7 @@ async def open_view(session: AsyncSession, settings: Settings, store: BlobStore,
                   user_agent=user_agent, session_id=principal.session_id, desk=principal.desk,
                   mfa_enrolled=principal.mfa_enrolled)
     doc = await visible_document(session, actor, claims.document_id)
-    data = await documents.read(settings, store, doc)
+    data = await documents.read(session, settings, store, doc)
     await record(session, actor, action="client_document.viewed", entity_type="client_document", entity_id=doc.id,
                  after={"client_id": doc.client_id, "sha256": doc.sha256}, category="general")
     return doc, data

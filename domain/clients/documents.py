@@ -1,5 +1,6 @@
 """KYC documents: size-limited, type checked by content (magic bytes, never the extension),
-SHA-256 checksummed, encrypted at rest, reviewed (pending -> accepted / rejected with reason),
+SHA-256 checksummed, encrypted at rest under the client's own data key (domain/retention/keys.py:
+destroying it crypto-shreds every copy), reviewed (pending -> accepted / rejected with reason),
 and expired when an ID document's expiry date passes."""
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from domain.clients.errors import (
 )
 from domain.clients.models import Client, Document
 from domain.clients.status import Status, require_status, transition
-from domain.clients.storage import BlobStore, decrypt, encrypt
+from domain.clients.storage import BlobStore, decrypt_with, document_key, encrypt_with
+from domain.retention import keys
+from domain.retention.errors import ClientKeyDestroyed
 from domain.shared.actor import Actor
 from domain.shared.errors import ValidationFailed
 from domain.shared.pagination import Page, PageRequest, select_page
@@ -68,10 +71,10 @@ async def upload(session: AsyncSession, settings: Settings, store: BlobStore, ac
         raise ValidationFailed("an identity document needs a future expiry date", field="expiresOn")
     checked = check_content(data)
     key = f"{client.id}/{uuid.uuid4().hex}"
-    await store.put(key, encrypt(settings, key, data))
+    await store.put(key, encrypt_with(await keys.key_for(session, settings, client.id), key, data))
     doc = Document(client_id=client.id, kind=kind, status="pending", filename=filename[-200:] or "upload",
                    content_type=checked.content_type, size_bytes=len(data), sha256=checked.sha256, storage_key=key,
-                   expires_on=expires_on, uploaded_by=actor.user_id)
+                   key_scheme="client", expires_on=expires_on, uploaded_by=actor.user_id)
     session.add(doc)
     await session.flush()
     await record(session, actor, action="client_document.uploaded", entity_type="client_document",
@@ -95,9 +98,20 @@ async def has_required(session: AsyncSession, client: Client) -> bool:
     return all(k in kinds for k in required_kinds(client))
 
 
-async def read(settings: Settings, store: BlobStore, doc: Document) -> bytes:
+async def sealing_key(session: AsyncSession, settings: Settings, doc: Document) -> bytes:
+    """The key the document's blob is sealed under: the client's own, or for a document stored
+    before migration 0040 (not yet re-sealed by `reseal_legacy`) the process-wide document key."""
+    if doc.erased_at is not None:
+        raise ClientKeyDestroyed("this document was erased under the retention schedule", field="documentId")
+    if doc.key_scheme == "process":
+        return document_key(settings)
+    return await keys.existing_key(session, settings, doc.client_id)
+
+
+async def read(session: AsyncSession, settings: Settings, store: BlobStore, doc: Document) -> bytes:
     """The plaintext, verified against the stored checksum."""
-    data = decrypt(settings, doc.storage_key, await store.get(doc.storage_key))
+    key = await sealing_key(session, settings, doc)
+    data = decrypt_with(key, doc.storage_key, await store.get(doc.storage_key))
     if hashlib.sha256(data).hexdigest() != doc.sha256:
         raise ValueError(f"document {doc.id} does not match its checksum")
     return data

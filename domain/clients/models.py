@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, Numeric, String, Text, func
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, LargeBinary, Numeric, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -129,6 +129,8 @@ class Client(Base):
     submitted_by: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())
+    sealed_identity: Mapped[bytes | None] = mapped_column(LargeBinary)  # under the client's key (0040)
+    erased_at: Mapped[datetime | None] = mapped_column(TS)
 
     @property
     def full_name(self) -> str:
@@ -162,6 +164,8 @@ class Document(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     storage_key: Mapped[str] = mapped_column(String(200), unique=True)
     expires_on: Mapped[date | None] = mapped_column(Date)
+    key_scheme: Mapped[str] = mapped_column(String(8), default="client")  # 'process': stored before 0040
+    erased_at: Mapped[datetime | None] = mapped_column(TS)
     uploaded_by: Mapped[int | None] = mapped_column(BigInteger)
     reviewed_by: Mapped[int | None] = mapped_column(BigInteger)
     reviewed_at: Mapped[datetime | None] = mapped_column(TS)

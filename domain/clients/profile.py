@@ -21,8 +21,10 @@ from domain.clients.config import country_code
 from domain.clients.errors import InvalidPhone, JurisdictionNotServed, UnderAge
 from domain.clients.models import Client, Jurisdiction
 from domain.clients.status import EDITABLE, Status, require_status, transition
+from domain.retention.identity import identity_of, seal_identity, sealed_for_audit
 from domain.shared.actor import Actor
 from domain.shared.errors import FieldErrors, ValidationFailed
+from domain.shared.settings import Settings
 
 # Where the age of majority differs from 18 (civil-law majority; contracts below it are voidable).
 AGE_OF_MAJORITY: dict[str, int] = {"AE": 21, "BH": 21, "CM": 21, "CI": 21, "EG": 21, "GA": 21, "KW": 21,
@@ -180,8 +182,8 @@ def _director(d: Director, today: date) -> dict[str, Any]:
             "date_of_birth": d.date_of_birth.isoformat() if d.date_of_birth else None, "country": country}
 
 
-async def update_profile(session: AsyncSession, actor: Actor, client: Client, data: ProfileInput,
-                         today: date) -> Client:
+async def update_profile(session: AsyncSession, settings: Settings, actor: Actor, client: Client,
+                         data: ProfileInput, today: date) -> Client:
     require_status(client, EDITABLE, "change the profile")
     form = FieldErrors()
     first_name = form.take(lambda: _required(data.first_name, "firstName"))
@@ -191,12 +193,14 @@ async def update_profile(session: AsyncSession, actor: Actor, client: Client, da
     profile = await validate(session, data, today, form)
     form.raise_if_any()  # every field at fault at once
     assert first_name is not None and last_name is not None
-    before = {"first_name": client.first_name, "last_name": client.last_name, "country": client.country,
-              "date_of_birth": client.date_of_birth.isoformat() if client.date_of_birth else None, **client.profile}
+    old_country, old_personal = client.country, identity_of(client)
     client.first_name, client.last_name = first_name, last_name
     client.date_of_birth, client.country, client.profile = data.date_of_birth, profile["address"]["country"], profile
-    after = {"first_name": client.first_name, "last_name": client.last_name, "country": client.country,
-             "date_of_birth": data.date_of_birth.isoformat(), **profile}
+    # The personal values reach the audit trail only sealed under the client's own key, so that
+    # destroying the key erases them while the chain still verifies (domain/retention/identity.py).
+    data_key = await seal_identity(session, settings, client)
+    before = {"country": old_country, "sealed": sealed_for_audit(data_key, client.id, old_personal)}
+    after = {"country": client.country, "sealed": sealed_for_audit(data_key, client.id, identity_of(client))}
     await record(session, actor, action="client.profile_updated", entity_type="client", entity_id=client.id,
                  before=before, after=after, category="general")
     if client.status == Status.EMAIL_VERIFIED.value:

@@ -1,5 +1,7 @@
-"""Document storage: encrypted at rest (AES-256-GCM, a key derived from the secret key with HKDF,
-a fresh nonce per document, the storage key as associated data so blobs cannot be swapped), in a
+"""Document storage: encrypted at rest (AES-256-GCM under the client's own data key,
+domain/retention/keys.py, or for documents stored before that and for payment evidence a key
+derived from the secret key with HKDF; a fresh nonce per document, the storage key as associated
+data so blobs cannot be swapped), in a
 pluggable backend: a local folder by default, or any S3-compatible store (AWS S3, MinIO, Ceph,
 Wasabi, ...) when FOREXCRM_DOCUMENTS_S3_BUCKET is set. Backends only ever see ciphertext.
 """
@@ -181,13 +183,22 @@ def document_key(settings: Settings) -> bytes:
     return hkdf.derive(settings.secret_key.get_secret_value().encode())
 
 
-def encrypt(settings: Settings, storage_key: str, plaintext: bytes) -> bytes:
+def encrypt_with(key: bytes, storage_key: str, plaintext: bytes) -> bytes:
     nonce = secrets.token_bytes(_NONCE)
-    return nonce + AESGCM(document_key(settings)).encrypt(nonce, plaintext, storage_key.encode())
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, storage_key.encode())
+
+
+def decrypt_with(key: bytes, storage_key: str, blob: bytes) -> bytes:
+    return AESGCM(key).decrypt(blob[:_NONCE], blob[_NONCE:], storage_key.encode())
+
+
+def encrypt(settings: Settings, storage_key: str, plaintext: bytes) -> bytes:
+    """Under the process-wide document key (payment evidence; client documents before migration 0040)."""
+    return encrypt_with(document_key(settings), storage_key, plaintext)
 
 
 def decrypt(settings: Settings, storage_key: str, blob: bytes) -> bytes:
-    return AESGCM(document_key(settings)).decrypt(blob[:_NONCE], blob[_NONCE:], storage_key.encode())
+    return decrypt_with(document_key(settings), storage_key, blob)
 
 
 def s3_settings() -> S3Settings:

@@ -429,7 +429,7 @@ class ClientMutations:
 
         async def txn(session: AsyncSession) -> MyClientPayload:
             client = await own_client(session, ctx.actor, lock=True)
-            await profile.update_profile(session, ctx.actor, client, _profile(input), _today())
+            await profile.update_profile(session, ctx.settings, ctx.actor, client, _profile(input), _today())
             return MyClientPayload(client=MyClient.from_row(client))
 
         return await _mutate(ctx, txn, lambda e: MyClientPayload(errors=e))

@@ -95,7 +95,8 @@ async def test_uploads_land_encrypted_in_the_bucket_and_read_back_verified(
         # The bucket holds ciphertext: nonce + AES-GCM output, nothing of the file readable.
         assert len(stored) == len(plain) + 12 + 16
         assert plain[:8] not in stored and hashlib.sha256(stored).hexdigest() != doc.sha256
-        assert await documents.read(settings, store, doc) == plain
+        async with session_factory() as s:
+            assert await documents.read(s, settings, store, doc) == plain
         assert hashlib.sha256(plain).hexdigest() == doc.sha256
     # Blobs cannot be swapped: the key is authenticated with the ciphertext.
     first, second = docs
@@ -103,11 +104,13 @@ async def test_uploads_land_encrypted_in_the_bucket_and_read_back_verified(
         await s3.put_object(Bucket=bucket, Key=first.storage_key,
                             Body=await _object(s3_endpoint, bucket, second.storage_key))
     with pytest.raises(InvalidTag):
-        await documents.read(settings, store, first)
+        async with session_factory() as s:
+            await documents.read(s, settings, store, first)
     # A missing object is a typed error.
     await store.delete(second.storage_key)
     with pytest.raises(BlobNotFound) as missing:
-        await documents.read(settings, store, second)
+        async with session_factory() as s:
+            await documents.read(s, settings, store, second)
     assert missing.value.code == "NOT_FOUND"
 
 

@@ -1,0 +1,211 @@
+"""Enforcing the schedules: for one client, erase what no duty keeps any more.
+
+What keeps a record (a "duty"): its retention period under the client's jurisdiction's schedule
+(schedules.py) not yet over; a legal hold (holds.py), which keeps everything; money the ledger still
+holds for the client (a wallet with a balance or a hold: the relationship is not over, whatever the
+status says). The ledger itself is never touched: its entries carry account ids and amounts, no
+personal data, so balances and the posting checks stay as they were. The audit trail is never
+touched either: it holds personal values only sealed under the client's key (identity.py), so
+destroying the key erases them and the hash chain still verifies.
+
+Erasing, per kind:
+- communications: the rows whose period is over are deleted;
+- KYC documents: each blob is deleted from storage (the local folder or the S3 bucket) and the row
+  marked erased (its checksum, kind and dates stay: proof that a document existed and was erased);
+- identity data: the working columns (names, date of birth, profile, attribution) are blanked, the
+  search text with them (triggers), the login's e-mail replaced by a placeholder, the user disabled
+  and their sessions revoked; once the documents are erased too the client's data key is destroyed
+  (crypto-shredding: the sealed identity, the sealed audit values and any copy of a document blob
+  become unreadable).
+
+Each client is one transaction (`enforce_client`): a failure never undoes the others, and running it
+twice erases nothing twice (every step only touches what is not erased yet; deleting a blob already
+gone is not an error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.audit.retention import add_years
+from domain.audit.service import record
+from domain.clients.storage import BlobStore
+from domain.retention import keys
+from domain.retention.holds import active_hold
+from domain.retention.schedules import Schedule, effective
+from domain.shared.actor import Actor
+from domain.shared.db import driver
+
+ENDED = ("closed", "rejected")
+ERASED_EMAIL_DOMAIN = "erased.invalid"
+
+
+@dataclass
+class KindOutcome:
+    """What happened to one kind of record: erased now, scheduled (retention ends on `until`, or an
+    unknown date while the relationship lasts), or retained by a legal hold or another duty."""
+
+    kind: str
+    outcome: str  # erased | scheduled | retained
+    until: date | None = None
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "outcome": self.outcome, "until": self.until.isoformat() if self.until else None,
+                "note": self.note}
+
+
+@dataclass
+class ClientOutcome:
+    client_id: int
+    held: bool = False
+    documents_deleted: int = 0
+    communications_deleted: int = 0
+    identity_erased: bool = False
+    key_destroyed: bool = False
+    kinds: list[KindOutcome] = field(default_factory=list)
+
+    @property
+    def erased_anything(self) -> bool:
+        return bool(self.documents_deleted or self.communications_deleted or self.identity_erased
+                    or self.key_destroyed)
+
+
+async def relationship_end(session: AsyncSession, client_id: int, status: str) -> date | None:
+    """When the relationship ended: the last move into closed or rejected (None while it lasts)."""
+    if status not in ENDED:
+        return None
+    ended: datetime | None = await (await driver(session)).fetchval(
+        "SELECT max(created_at) FROM client_status_history WHERE client_id = $1 AND to_status = ANY($2::text[])",
+        client_id, list(ENDED))
+    return ended.date() if ended is not None else None
+
+
+async def money_held(session: AsyncSession, user_id: int) -> bool:
+    """A wallet of the client's with a balance or a hold: the ledger still owes or holds money."""
+    return bool(await (await driver(session)).fetchval(
+        "SELECT EXISTS (SELECT 1 FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id "
+        "WHERE a.owner_id = $1 AND (b.balance <> 0 OR b.held <> 0))", user_id))
+
+
+async def erase_documents(session: AsyncSession, store: BlobStore, client_id: int) -> int:
+    conn = await driver(session)
+    rows = await conn.fetch("SELECT id, storage_key FROM client_documents WHERE client_id = $1 AND erased_at IS NULL "
+                            "ORDER BY id FOR UPDATE", client_id)
+    for r in rows:
+        await store.delete(r["storage_key"])
+    if rows:
+        await conn.execute("UPDATE client_documents SET erased_at = now() WHERE id = ANY($1::bigint[])",
+                           [r["id"] for r in rows])
+    return len(rows)
+
+
+async def erase_identity(session: AsyncSession, client_id: int, user_id: int) -> None:
+    conn = await driver(session)
+    await conn.execute(
+        "UPDATE clients SET first_name = '', last_name = '', date_of_birth = NULL, profile = '{}'::jsonb, "
+        "attribution = '{}'::jsonb, sealed_identity = NULL, erased_at = now(), updated_at = now() WHERE id = $1",
+        client_id)
+    placeholder = f"erased-{user_id}@{ERASED_EMAIL_DOMAIN}"
+    await conn.execute(
+        "UPDATE users SET email = $2, email_normalized = $2, display_name = '', password_hash = NULL, "
+        "totp_secret_enc = NULL, status = 'disabled', updated_at = now() WHERE id = $1", user_id, placeholder)
+    await conn.execute("UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'personal data erased' "
+                       "WHERE user_id = $1 AND revoked_at IS NULL", user_id)
+    await conn.execute("UPDATE leads SET email = $2, email_normalized = $2, first_name = '', last_name = '', "
+                       "first_touch = '{}'::jsonb WHERE client_id = $1", client_id, f"erased-lead-{client_id}@"
+                       f"{ERASED_EMAIL_DOMAIN}")
+
+
+async def erase_marketing(session: AsyncSession, client_id: int) -> None:
+    """What no retention duty ever keeps: how the client was acquired (attribution, the lead)."""
+    conn = await driver(session)
+    await conn.execute("UPDATE clients SET attribution = '{}'::jsonb WHERE id = $1", client_id)
+    await conn.execute("UPDATE leads SET first_touch = '{}'::jsonb, first_name = '', last_name = '', "
+                       "email = $2, email_normalized = $2 WHERE client_id = $1", client_id,
+                       f"erased-lead-{client_id}@{ERASED_EMAIL_DOMAIN}")
+
+
+def _due(schedule: Schedule, ended: date | None, as_of: date) -> tuple[bool, date | None]:
+    until = schedule.ends(relationship_end=ended)
+    return until is not None and until <= as_of, until
+
+
+async def enforce_client(session: AsyncSession, actor: Actor, store: BlobStore, client_id: int, as_of: date, *,
+                         on_request: bool = False) -> ClientOutcome:
+    """Erase what is past its retention for one client, in the caller's transaction (the client row
+    locked first). `on_request`: an approved erasure request, which also erases the marketing data
+    no duty keeps. Returns what happened per kind of record."""
+    conn = await driver(session)
+    client = await conn.fetchrow("SELECT id, user_id, status, country, erased_at FROM clients WHERE id = $1 "
+                                 "FOR UPDATE", client_id)
+    out = ClientOutcome(client_id)
+    if client is None:
+        return out
+    schedules = await effective(session, client["country"])
+    if await active_hold(session, client_id) is not None:
+        out.held = True
+        out.kinds = [KindOutcome(kind, "retained", note="legal hold") for kind in sorted(schedules)]
+        return out
+    ended = await relationship_end(session, client_id, client["status"])
+    owed = await money_held(session, client["user_id"])
+
+    # Communications: each row's own period (or the relationship's, when so configured).
+    comm = schedules["communications"]
+    if comm.basis == "created":
+        cutoff = add_years(as_of, -comm.years)
+        deleted = await conn.execute("DELETE FROM client_communications WHERE client_id = $1 AND created_at < $2",
+                                     client_id, datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC))
+        out.communications_deleted = int(deleted.split()[-1])
+        remaining = await conn.fetchval("SELECT min(created_at) FROM client_communications WHERE client_id = $1",
+                                        client_id)
+        out.kinds.append(KindOutcome("communications", "scheduled" if remaining else "erased",
+                                     add_years(remaining.date(), comm.years) if remaining else None,
+                                     note=f"{comm.years} years from each record"))
+    else:
+        due, until = _due(comm, ended, as_of)
+        if due:
+            deleted = await conn.execute("DELETE FROM client_communications WHERE client_id = $1", client_id)
+            out.communications_deleted = int(deleted.split()[-1])
+        out.kinds.append(KindOutcome("communications", "erased" if due else "scheduled", until,
+                                     note=f"{comm.years} years after the relationship ends"))
+
+    docs_due, docs_until = _due(schedules["kyc_documents"], ended, as_of)
+    id_due, id_until = _due(schedules["identity_data"], ended, as_of)
+    docs_left = True
+    for kind, due, until in (("kyc_documents", docs_due, docs_until), ("identity_data", id_due, id_until)):
+        years = schedules[kind].years
+        if due and owed:
+            out.kinds.append(KindOutcome(kind, "retained", until, note="the ledger still holds money for the client"))
+            continue
+        if not due:
+            out.kinds.append(KindOutcome(kind, "scheduled", until, note=f"{years} years after the relationship ends"))
+            continue
+        if kind == "kyc_documents":
+            out.documents_deleted = await erase_documents(session, store, client_id)
+            docs_left = False
+        elif client["erased_at"] is None:
+            await erase_identity(session, client_id, client["user_id"])
+            out.identity_erased = True
+        out.kinds.append(KindOutcome(kind, "erased", until))
+    if id_due and not owed and not docs_left:
+        out.key_destroyed = await keys.destroy(session, client_id)
+    audit_schedule = schedules["audit"]
+    out.kinds.append(KindOutcome("audit", "retained", None,
+                                 note=f"kept {audit_schedule.years} years from each event; its personal values are "
+                                      "sealed under the client's key"))
+    if on_request:
+        await erase_marketing(session, client_id)
+        out.kinds.append(KindOutcome("marketing", "erased", None, note="no retention duty"))
+    if out.erased_anything or on_request:
+        await record(session, actor, action="client.retention_enforced", entity_type="client", entity_id=client_id,
+                     after={"documents_deleted": out.documents_deleted,
+                            "communications_deleted": out.communications_deleted,
+                            "identity_erased": out.identity_erased, "key_destroyed": out.key_destroyed,
+                            "on_request": on_request, "as_of": as_of.isoformat()},
+                     category="general")
+    return out
