@@ -15,3 +15,51 @@ class ScreeningResultNotFound(NotFound):
 
 class ScreeningAlreadyResolved(Conflict):
     code = "SCREENING_ALREADY_RESOLVED"
+
+
+class InvalidRuleDocument(ValidationFailed):
+    """A node of a scenario's rule document that does not fit (field = the node's path)."""
+
+    code = "INVALID_RULE_DOCUMENT"
+
+
+class ScenarioNotFound(NotFound):
+    code = "SCENARIO_NOT_FOUND"
+
+
+class ScenarioNameTaken(Conflict):
+    code = "SCENARIO_NAME_TAKEN"
+
+
+class NoDraft(Conflict):
+    code = "NO_DRAFT"
+
+
+class ActivationPending(Conflict):
+    code = "ACTIVATION_ALREADY_PENDING"
+
+
+class ActivationNotFound(NotFound):
+    code = "ACTIVATION_NOT_FOUND"
+
+
+class ActivationNotPending(Conflict):
+    code = "ACTIVATION_NOT_PENDING"
+
+
+class CaseNotFound(NotFound):
+    code = "CASE_NOT_FOUND"
+
+
+class CaseClosed(Conflict):
+    code = "CASE_CLOSED"
+
+
+class DecisionNotHeld(Conflict):
+    code = "DECISION_NOT_HELD"
+
+
+class HeldForReview(Conflict):
+    """A withdrawal that transaction monitoring holds for review cannot be approved yet."""
+
+    code = "AML_HOLD"

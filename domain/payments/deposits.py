@@ -15,7 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
 from domain.clients import payment_gates
+from domain.compliance.aml import engine as aml
 from domain.ledger.accounts import Purpose, house_account, wallet_for
+from domain.ledger.errors import InsufficientFunds
+from domain.ledger.holds import place_hold
 from domain.ledger.idempotency import Settlement
 from domain.ledger.posting import Leg, post
 from domain.ledger.wallets import once
@@ -150,4 +153,14 @@ async def credit(session: AsyncSession, actor: Actor, payment: Payment, **fields
         {"c": payment.method_code, "cur": payment.currency, "country": payment.country or "*"})
     await signals.on_deposit_credited(session, updated,
                                       max_amount=Decimal(method_max) if method_max is not None else None)
+    verdict = await aml.decide(session, actor, payment_id=updated.id, trigger="deposit")
+    if verdict.outcome in ("block", "decline"):
+        # The money arrived: a ledger hold keeps it from leaving (or trading) until a case officer
+        # releases it. A balance already spent by a concurrent movement leaves nothing to hold.
+        try:
+            hold = await place_hold(session, wallet, updated.net, ref_kind="aml", ref_id=f"deposit:{updated.id}")
+            hold_id: int | None = hold.id
+        except InsufficientFunds:
+            hold_id = None
+        await aml.attach_hold(session, verdict.decision_ids, hold_id, "held")
     return updated

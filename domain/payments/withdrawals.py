@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
 from domain.clients import payment_gates
+from domain.compliance.aml import engine as aml
 from domain.identity import four_eyes
 from domain.identity.totp import require_step_up
 from domain.ledger.accounts import Purpose, balance_of, house_account, wallet_for
@@ -132,6 +133,15 @@ async def request_withdrawal(session: AsyncSession, settings: Settings, actor: A
                            category="payments")
         await repo.announce(session, payment)
         await signals.on_withdrawal_requested(session, payment)
+        verdict = await aml.decide(session, actor, payment_id=payment.id, trigger="withdrawal")
+        if verdict.outcome == "decline":  # the hold goes back at once: nothing leaves, nothing is lost
+            await release_hold(session, wallet, hold.id)
+            payment = await repo.update(session, payment, approval="rejected")
+            payment = await repo.move(session, actor, payment, Status.CANCELLED,
+                                      reason="declined by transaction monitoring")
+            await aml.attach_hold(session, verdict.decision_ids, hold.id, "declined")
+        elif verdict.outcome == "block":  # the withdrawal's own hold keeps the money until a case officer decides
+            await aml.attach_hold(session, verdict.decision_ids, hold.id, "held")
         return {"payment_id": payment.id}
 
     result, _ = await once(session, actor, idempotency_key, "request_withdrawal", payload, work)
@@ -154,6 +164,7 @@ async def approve(session: AsyncSession, actor: Actor, payment_id: int) -> tuple
     amount, with what this requester or this client withdrew on one approval within the four-eyes
     window, reaches the threshold."""
     payment = await _awaiting(session, payment_id)
+    await aml.require_not_held(session, payment.id)
     if actor.user_id is None or actor.user_id in (payment.user_id, payment.requested_by):
         raise SelfApprovalForbidden("you cannot approve your own withdrawal", field="id")
     earlier = list(await session.scalars(text(

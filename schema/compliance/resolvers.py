@@ -13,6 +13,7 @@ from strawberry.types import Info
 from domain.compliance import lists, screening
 from domain.shared.actor import ActorKind
 from schema.clients.types import ScreeningHit, ScreeningHitPayload
+from schema.compliance.aml import AmlMutations, AmlQueries
 from schema.compliance.signals import SignalMutations, SignalQueries
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
@@ -103,6 +104,6 @@ class ComplianceMutations:
         return await payload_or_errors(work, lambda e: ScreeningHitPayload(errors=e))
 
 
-QUERIES = (ComplianceQueries, SignalQueries)
-MUTATIONS = (ComplianceMutations, SignalMutations)
+QUERIES = (ComplianceQueries, SignalQueries, AmlQueries)
+MUTATIONS = (ComplianceMutations, SignalMutations, AmlMutations)
 SUBSCRIPTIONS = ()

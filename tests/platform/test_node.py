@@ -54,7 +54,10 @@ FIELDS = """fragment F on Node { __typename id
   ... on SalesRule { databaseId assigneeStaffUserIds } ... on StaffChangeRequest { databaseId requestedById }
   ... on RiskLimitType { databaseId key } ... on RiskCalendarEventType { databaseId title }
   ... on SegmentRuleType { databaseId name } ... on SegmentAssignmentType { databaseId segmentRuleId }
-  ... on BreakComment { databaseId authorStaffUserId } }"""
+  ... on BreakComment { databaseId authorStaffUserId }
+  ... on AmlScenario { databaseId name } ... on AmlScenarioVersion { databaseId version }
+  ... on AmlActivationRequest { databaseId reason } ... on AmlCase { databaseId team }
+  ... on AmlDecision { databaseId outcome } ... on AmlCaseNote { databaseId body } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -150,7 +153,9 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "PaymentSignalType": "compliance.read", "BalanceAdjustment": "ledger.adjust", "SalesRule": "config.manage",
                "StaffChangeRequest": "staff.manage", "RiskLimitType": "risk.read", "RiskCalendarEventType": "risk.read",
                "SegmentRuleType": "risk.read", "SegmentAssignmentType": "risk.read",
-               "BreakComment": "reconciliation.manage"}
+               "BreakComment": "reconciliation.manage", "AmlScenario": "compliance.read",
+               "AmlScenarioVersion": "compliance.read", "AmlActivationRequest": "compliance.read",
+               "AmlCase": "compliance.read", "AmlDecision": "compliance.read", "AmlCaseNote": "compliance.read"}
 # Staff types whose rows belong to a client: desk-scoped staff see their own desk's clients' only.
 DESK_SCOPED = {"ClientSummary", "Client360", "PaymentSignalType"}
 # Objects everyone signed in sees.
@@ -226,7 +231,26 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         flag = await s.scalar(text(
             "INSERT INTO risk_flags (account_id, server_id, login, detector, score, evidence) VALUES "
             "(:a, 0, 1, 'node-test', 1, '{}') RETURNING id"), {"a": 10**15 + uuid.uuid4().int % 10**12})
+        scenario = await s.scalar(text("INSERT INTO aml_scenarios (name) VALUES (:n) RETURNING id"),
+                                  {"n": f"node-{uuid.uuid4().hex[:8]}"})
+        version = await s.scalar(text(  # committed, never live: it decides nothing
+            "INSERT INTO aml_scenario_versions (scenario_id, version, status, document, triggers) VALUES "
+            "(:s, 1, 'committed', '{}', '{deposit}') RETURNING id"), {"s": scenario})
+        activation = await s.scalar(text(
+            "INSERT INTO aml_activation_requests (scenario_id, version_id, requested_by, reason, status) VALUES "
+            "(:s, :v, :u, 'node-test', 'rejected') RETURNING id"), {"s": scenario, "v": version, "u": staff_id})
+        case = await s.scalar(text(
+            "INSERT INTO aml_cases (user_id, team, status, outcome, sla_due_at, closed_at) VALUES "
+            "(:u, 'node-test', 'closed', 'false_positive', now(), now()) RETURNING id"), {"u": owner})
+        decision = await s.scalar(text(
+            "INSERT INTO aml_decisions (scenario_id, version_id, user_id, trigger, event, score, outcome, explain, "
+            "case_id) VALUES (:s, :v, :u, 'deposit', '{}', 1, 'review', '[]', :c) RETURNING id"),
+            {"s": scenario, "v": version, "u": owner, "c": case})
+        note = await s.scalar(text("INSERT INTO aml_case_notes (case_id, author_id, body) VALUES (:c, :u, 'node') "
+                                   "RETURNING id"), {"c": case, "u": staff_id})
     return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
+            "AmlScenario": int(scenario), "AmlScenarioVersion": int(version), "AmlActivationRequest": int(activation),
+            "AmlCase": int(case), "AmlDecision": int(decision), "AmlCaseNote": int(note),
             "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
             "RiskFlagType": int(flag), "TradingServer": int(server), "IngestionError": int(ingestion),
             "AuditEvent": int(audited), "RiskLimitType": int(limit), "RiskCalendarEventType": int(event),

@@ -1,0 +1,517 @@
+"""The rule document of a scenario version: parsed and type-checked node by node (every bad node is
+reported with its path, nothing is kept when one is bad), then compiled.
+
+    {"triggers": ["deposit", "withdrawal"],
+     "thresholds": {"review": 30, "block": 60, "decline": 100},
+     "rules": [{"name": "structuring", "score": 40,
+                "when": {"all": [
+                    {"cmp": "lt", "left": {"field": "amount"}, "right": {"const": 10000}},
+                    {"cmp": "gte", "left": {"agg": "count", "window": {"days": 7},
+                                            "where": {"direction": "deposit", "amount_gte": 8000}},
+                     "right": {"const": 3}}]}}]}
+
+Conditions: {"all": [..]}, {"any": [..]}, {"not": c}, {"cmp": gt|gte|lt|lte|eq|ne, "left": v, "right": v},
+{"in_list": v, "list": "high_risk_countries" | a custom list's name}, {"round_amount": v, "multiple": n},
+{"name_mismatch": {"below": 0.85}} (payer vs client, scored by domain.compliance.matching),
+{"const": true|false}.
+Values: {"field": <event or client field>}, {"const": number | string},
+{"arith": add|sub|mul|div, "args": [v, v]}, and aggregates over the client's history before the event:
+{"agg": count|sum|avg|count_distinct|max, "of": column, "source": payments|deals,
+ "window": {"days"|"hours": n}, "where": {...}} compiled into one SQL statement per evaluation
+(domain/compliance/aml/engine.py), each aggregate a FILTER clause.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from domain.compliance.errors import InvalidRuleDocument
+from domain.shared.errors import FieldErrors, InvalidFields
+
+TRIGGERS = ("deposit", "withdrawal")
+NUMBER, STRING, BOOL = "number", "string", "bool"
+# Event fields (the payment) and client fields, with their types.
+FIELDS: dict[str, str] = {
+    "amount": NUMBER, "currency": STRING, "country": STRING, "card_bin_country": STRING, "method_kind": STRING,
+    "method_code": STRING, "payer_name": STRING, "instrument": STRING, "direction": STRING,
+    "client_country": STRING, "client_age_days": NUMBER, "days_since_last_payment": NUMBER,
+    "client_risk_level": STRING, "user_id": NUMBER,
+}
+AGGS = ("count", "sum", "avg", "count_distinct", "max")
+SOURCES: dict[str, dict[str, str]] = {
+    # column -> type, for `of`
+    "payments": {"amount": NUMBER, "payer_name": STRING, "instrument": STRING, "card_bin_country": STRING,
+                 "country": STRING, "method_code": STRING},
+    "deals": {"volume": NUMBER, "notional_usd": NUMBER, "symbol": STRING, "login": NUMBER},
+}
+NUMERIC_AGGS = ("sum", "avg", "max")
+PAYMENT_FILTERS = ("direction", "status", "method_kind", "country_in_list", "amount_gte", "amount_lt")
+DIRECTIONS = ("deposit", "withdrawal")
+STATUSES = ("created", "pending", "succeeded", "failed", "cancelled", "refunded", "charged_back", "returned")
+METHOD_KINDS = ("card", "wire", "local", "crypto", "ewallet")
+CMP = ("gt", "gte", "lt", "lte", "eq", "ne")
+ARITH = ("add", "sub", "mul", "div")
+BUILTIN_LISTS = ("high_risk_countries",)
+MAX_WINDOW_S = 3650 * 86400
+MAX_RULES = 100
+MAX_DEPTH = 12
+LIST_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+@dataclass(frozen=True)
+class Agg:
+    """One aggregate over the client's history (`key` is its canonical form: equal aggregates share a column)."""
+
+    fn: str
+    of: str | None
+    source: str
+    window_s: int
+    where: tuple[tuple[str, Any], ...]
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.fn, self.of, self.source, self.window_s, self.where)
+
+
+Env = dict[str, Any]  # event and client fields, "aggs": list of aggregate values, "lists", "name_score"
+Fn = Callable[[Env], Any]
+
+
+@dataclass
+class Rule:
+    name: str
+    score: Decimal
+    when: Fn
+    values: list[tuple[str, Fn]]  # what the explanation shows: each value the rule looked at
+
+
+@dataclass
+class Compiled:
+    triggers: tuple[str, ...]
+    review: Decimal
+    block: Decimal | None
+    decline: Decimal | None
+    rules: list[Rule]
+    aggs: list[Agg] = field(default_factory=list)
+    lists: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+    uses_name: bool = False
+
+    def outcome(self, score: Decimal) -> str:
+        if self.decline is not None and score >= self.decline:
+            return "decline"
+        if self.block is not None and score >= self.block:
+            return "block"
+        return "review" if score >= self.review else "allow"
+
+
+class _Parser:
+    def __init__(self) -> None:
+        self.errors = FieldErrors()
+        self.aggs: dict[tuple[Any, ...], int] = {}
+        self.agg_list: list[Agg] = []
+        self.lists: set[str] = set()
+        self.fields: set[str] = set()
+        self.uses_name = False
+        self.shown: list[tuple[str, Fn]] = []
+
+    def bad(self, path: str, message: str) -> None:
+        self.errors.add(InvalidRuleDocument(message, field=path))
+
+    # --- values ------------------------------------------------------------------------------------------
+
+    def number(self, raw: Any, path: str) -> Decimal | None:
+        if isinstance(raw, bool) or not isinstance(raw, int | str | float):
+            self.bad(path, "a number (an integer or a decimal string)")
+            return None
+        if isinstance(raw, float):
+            self.bad(path, "write decimals as strings (\"12.5\"), never floats")
+            return None
+        try:
+            value = Decimal(str(raw))
+        except InvalidOperation:
+            self.bad(path, "a number (an integer or a decimal string)")
+            return None
+        if not value.is_finite():
+            self.bad(path, "a finite number")
+            return None
+        return value
+
+    def value(self, raw: Any, path: str, depth: int) -> tuple[str, Fn] | None:
+        if depth > MAX_DEPTH:
+            self.bad(path, f"nested deeper than {MAX_DEPTH}")
+            return None
+        if not isinstance(raw, dict) or len(raw) == 0:
+            self.bad(path, "a value: {field}, {const}, {arith} or {agg}")
+            return None
+        if "field" in raw:
+            name = raw["field"]
+            if set(raw) != {"field"} or name not in FIELDS:
+                self.bad(f"{path}.field", f"one of {', '.join(FIELDS)}")
+                return None
+            self.fields.add(name)
+            return FIELDS[name], _field(str(name))
+        if "const" in raw:
+            if set(raw) != {"const"}:
+                self.bad(path, "a constant has only `const`")
+                return None
+            c = raw["const"]
+            if isinstance(c, str) and not re.fullmatch(r"-?\d+(\.\d+)?", c):
+                if len(c) > 200:
+                    self.bad(f"{path}.const", "at most 200 characters")
+                    return None
+                return STRING, _const(c)
+            n = self.number(c, f"{path}.const")
+            return (NUMBER, _const(n)) if n is not None else None
+        if "arith" in raw:
+            op, args = raw.get("arith"), raw.get("args")
+            ok = True
+            if op not in ARITH:
+                self.bad(f"{path}.arith", f"one of {', '.join(ARITH)}")
+                ok = False
+            if not isinstance(args, list) or len(args) != 2:
+                self.bad(f"{path}.args", "two values")
+                return None
+            parts = [self.value(a, f"{path}.args[{i}]", depth + 1) for i, a in enumerate(args)]
+            for i, p in enumerate(parts):
+                if p is not None and p[0] != NUMBER:
+                    self.bad(f"{path}.args[{i}]", "arithmetic needs numbers")
+                    ok = False
+            if not ok or parts[0] is None or parts[1] is None:
+                return None
+            a, b = parts[0][1], parts[1][1]
+            return NUMBER, _arith(str(op), a, b)
+        if "agg" in raw:
+            return self.agg(raw, path)
+        self.bad(path, "a value: {field}, {const}, {arith} or {agg}")
+        return None
+
+    def agg(self, raw: dict[str, Any], path: str) -> tuple[str, Fn] | None:
+        known = {"agg", "of", "source", "window", "where"}
+        ok = True
+        for extra in sorted(set(raw) - known):
+            self.bad(f"{path}.{extra}", "not part of an aggregate")
+            ok = False
+        fn, source = raw.get("agg"), raw.get("source", "payments")
+        if fn not in AGGS:
+            self.bad(f"{path}.agg", f"one of {', '.join(AGGS)}")
+            return None
+        if source not in SOURCES:
+            self.bad(f"{path}.source", f"one of {', '.join(SOURCES)}")
+            return None
+        of = raw.get("of")
+        columns = SOURCES[source]
+        if fn == "count":
+            if of is not None:
+                self.bad(f"{path}.of", "count counts rows; leave `of` out")
+                ok = False
+        elif of not in columns:
+            self.bad(f"{path}.of", f"one of {', '.join(columns)}")
+            ok = False
+        elif fn in NUMERIC_AGGS and columns[of] != NUMBER:
+            self.bad(f"{path}.of", f"{fn} needs a numeric column")
+            ok = False
+        window = raw.get("window")
+        window_s = 0
+        if not isinstance(window, dict) or len(window) != 1 or next(iter(window)) not in ("days", "hours"):
+            self.bad(f"{path}.window", "{\"days\": n} or {\"hours\": n}")
+            ok = False
+        else:
+            unit, n = next(iter(window.items()))
+            if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+                self.bad(f"{path}.window.{unit}", "a positive whole number")
+                ok = False
+            else:
+                window_s = n * (86400 if unit == "days" else 3600)
+                if window_s > MAX_WINDOW_S:
+                    self.bad(f"{path}.window.{unit}", "at most ten years")
+                    ok = False
+        where = self.where(raw.get("where", {}), f"{path}.where", source)
+        if not ok or where is None:
+            return None
+        spec = Agg(str(fn), of, str(source), window_s, where)
+        index = self.aggs.get(spec.key)
+        if index is None:
+            index = self.aggs[spec.key] = len(self.agg_list)
+            self.agg_list.append(spec)
+        return NUMBER, _agg_value(index)
+
+    def where(self, raw: Any, path: str, source: str) -> tuple[tuple[str, Any], ...] | None:
+        if not isinstance(raw, dict):
+            self.bad(path, "an object of filters")
+            return None
+        if source == "deals":
+            if raw:
+                self.bad(path, "deals take no filters")
+                return None
+            return ()
+        out: list[tuple[str, Any]] = []
+        ok = True
+        for key in sorted(raw):
+            value, at = raw[key], f"{path}.{key}"
+            if key == "direction":
+                if value not in DIRECTIONS:
+                    self.bad(at, f"one of {', '.join(DIRECTIONS)}")
+                    ok = False
+                    continue
+                out.append((key, value))
+            elif key in ("status", "method_kind"):
+                allowed = STATUSES if key == "status" else METHOD_KINDS
+                if not isinstance(value, list) or not value or any(v not in allowed for v in value):
+                    self.bad(at, f"a non-empty list of {', '.join(allowed)}")
+                    ok = False
+                    continue
+                out.append((key, tuple(sorted(set(value)))))
+            elif key == "country_in_list":
+                if not self.list_name(value, at):
+                    ok = False
+                    continue
+                out.append((key, value))
+            elif key in ("amount_gte", "amount_lt"):
+                n = self.number(value, at)
+                if n is None:
+                    ok = False
+                    continue
+                out.append((key, n))
+            else:
+                self.bad(at, f"filters are {', '.join(PAYMENT_FILTERS)}")
+                ok = False
+        return tuple(out) if ok else None
+
+    def list_name(self, value: Any, path: str) -> bool:
+        if not isinstance(value, str) or not LIST_NAME.fullmatch(value):
+            self.bad(path, "a list name: high_risk_countries or a custom list (lower case, digits, _)")
+            return False
+        self.lists.add(value)
+        return True
+
+    # --- conditions --------------------------------------------------------------------------------------
+
+    def cond(self, raw: Any, path: str, depth: int) -> Fn | None:
+        if depth > MAX_DEPTH:
+            self.bad(path, f"nested deeper than {MAX_DEPTH}")
+            return None
+        if not isinstance(raw, dict) or len(raw) == 0:
+            self.bad(path, "a condition: all, any, not, cmp, in_list, round_amount, name_mismatch or const")
+            return None
+        if "all" in raw or "any" in raw:
+            kind = "all" if "all" in raw else "any"
+            items = raw[kind]
+            if set(raw) != {kind} or not isinstance(items, list) or not items:
+                self.bad(f"{path}.{kind}", "a non-empty list of conditions")
+                return None
+            parts = [self.cond(c, f"{path}.{kind}[{i}]", depth + 1) for i, c in enumerate(items)]
+            if any(p is None for p in parts):
+                return None
+            fns = [p for p in parts if p is not None]
+            if kind == "all":
+                return lambda env: all(f(env) for f in fns)
+            return lambda env: any(f(env) for f in fns)
+        if "not" in raw:
+            inner = self.cond(raw["not"], f"{path}.not", depth + 1) if set(raw) == {"not"} else None
+            if set(raw) != {"not"}:
+                self.bad(path, "`not` stands alone")
+            return (lambda env: not inner(env)) if inner is not None else None
+        if "cmp" in raw:
+            op = raw.get("cmp")
+            if set(raw) != {"cmp", "left", "right"}:
+                self.bad(path, "a comparison has cmp, left and right")
+                return None
+            left = self.value(raw["left"], f"{path}.left", depth + 1)
+            right = self.value(raw["right"], f"{path}.right", depth + 1)
+            if op not in CMP:
+                self.bad(f"{path}.cmp", f"one of {', '.join(CMP)}")
+                return None
+            if left is None or right is None:
+                return None
+            if left[0] != right[0]:
+                self.bad(path, f"compares a {left[0]} with a {right[0]}")
+                return None
+            if left[0] == STRING and op not in ("eq", "ne"):
+                self.bad(f"{path}.cmp", "text compares with eq or ne only")
+                return None
+            self.shown.append((f"{path}.left", left[1]))
+            self.shown.append((f"{path}.right", right[1]))
+            return _compare(str(op), left[1], right[1])
+        if "in_list" in raw:
+            if set(raw) != {"in_list", "list"}:
+                self.bad(path, "in_list has in_list (a value) and list")
+                return None
+            v = self.value(raw["in_list"], f"{path}.in_list", depth + 1)
+            ok = self.list_name(raw["list"], f"{path}.list")
+            if v is None or not ok:
+                return None
+            self.shown.append((f"{path}.in_list", v[1]))
+            name = raw["list"]
+            return _in_list(v[1], str(name))
+        if "round_amount" in raw:
+            if set(raw) != {"round_amount", "multiple"}:
+                self.bad(path, "round_amount has round_amount (a value) and multiple")
+                return None
+            v = self.value(raw["round_amount"], f"{path}.round_amount", depth + 1)
+            m = self.number(raw["multiple"], f"{path}.multiple")
+            if m is not None and m <= 0:
+                self.bad(f"{path}.multiple", "a positive number")
+                m = None
+            if v is not None and v[0] != NUMBER:
+                self.bad(f"{path}.round_amount", "a number")
+                v = None
+            if v is None or m is None:
+                return None
+            self.shown.append((f"{path}.round_amount", v[1]))
+            return _round(v[1], m)
+        if "name_mismatch" in raw:
+            spec = raw["name_mismatch"]
+            below = spec.get("below") if isinstance(spec, dict) and set(spec) <= {"below"} else None
+            n = self.number(below, f"{path}.name_mismatch.below") if below is not None else None
+            if n is None or not (0 < n <= 1):
+                if below is None or n is not None:
+                    self.bad(f"{path}.name_mismatch.below", "a similarity between 0 and 1")
+                return None
+            self.uses_name = True
+            self.fields.add("payer_name")
+            self.shown.append((f"{path}.name_similarity", lambda env: env.get("name_score")))
+            return _name_below(float(n))
+        if "const" in raw and set(raw) == {"const"} and isinstance(raw["const"], bool):
+            return _const(bool(raw["const"]))
+        self.bad(path, "a condition: all, any, not, cmp, in_list, round_amount, name_mismatch or const")
+        return None
+
+
+def _const(value: Any) -> Fn:
+    return lambda env: value
+
+
+def _field(name: str) -> Fn:
+    return lambda env: env.get(name)
+
+
+def _agg_value(index: int) -> Fn:
+    return lambda env: env["aggs"][index]
+
+
+def _in_list(value: Fn, name: str) -> Fn:
+    def run(env: Env) -> bool:
+        x = value(env)
+        return x is not None and str(x).upper() in env["lists"][name]
+
+    return run
+
+
+def _round(value: Fn, multiple: Decimal) -> Fn:
+    def run(env: Env) -> bool:
+        x = value(env)
+        return x is not None and x != 0 and x % multiple == 0
+
+    return run
+
+
+def _name_below(threshold: float) -> Fn:
+    def run(env: Env) -> bool:
+        score = env.get("name_score")
+        return score is not None and score < threshold
+
+    return run
+
+
+def _arith(op: str, a: Fn, b: Fn) -> Fn:
+    def run(env: Env) -> Decimal | None:
+        x, y = a(env), b(env)
+        if x is None or y is None:
+            return None
+        if op == "add":
+            return Decimal(x + y)
+        if op == "sub":
+            return Decimal(x - y)
+        if op == "mul":
+            return Decimal(x * y)
+        return None if y == 0 else Decimal(x / y)
+
+    return run
+
+
+def _compare(op: str, a: Fn, b: Fn) -> Fn:
+    def run(env: Env) -> bool:
+        x, y = a(env), b(env)
+        if x is None or y is None:
+            return False
+        if op == "gt":
+            return bool(x > y)
+        if op == "gte":
+            return bool(x >= y)
+        if op == "lt":
+            return bool(x < y)
+        if op == "lte":
+            return bool(x <= y)
+        if op == "eq":
+            return bool(x == y)
+        return bool(x != y)
+
+    return run
+
+
+def compile_document(document: Any) -> Compiled:
+    """The document checked and compiled; InvalidFields with one INVALID_RULE_DOCUMENT per bad node."""
+    p = _Parser()
+    if not isinstance(document, dict):
+        p.bad("document", "an object with triggers, thresholds and rules")
+        p.errors.raise_if_any()
+    doc: dict[str, Any] = document
+    for extra in sorted(set(doc) - {"triggers", "thresholds", "rules"}):
+        p.bad(extra, "not part of a scenario (triggers, thresholds, rules)")
+    triggers = doc.get("triggers")
+    if not isinstance(triggers, list) or not triggers or any(t not in TRIGGERS for t in triggers):
+        p.bad("triggers", f"a non-empty list of {', '.join(TRIGGERS)}")
+        triggers = []
+    thresholds = doc.get("thresholds")
+    review = block = decline = None
+    if not isinstance(thresholds, dict) or "review" not in thresholds \
+            or set(thresholds) - {"review", "block", "decline"}:
+        p.bad("thresholds", "review (required), block and decline scores")
+    else:
+        review = p.number(thresholds["review"], "thresholds.review")
+        block = p.number(thresholds["block"], "thresholds.block") if "block" in thresholds else None
+        decline = p.number(thresholds["decline"], "thresholds.decline") if "decline" in thresholds else None
+        if review is not None and review <= 0:
+            p.bad("thresholds.review", "a positive score")
+        ordered = [x for x in (review, block, decline) if x is not None]
+        if ordered != sorted(ordered):
+            p.bad("thresholds", "review <= block <= decline")
+    raw_rules = doc.get("rules")
+    rules: list[Rule] = []
+    if not isinstance(raw_rules, list) or not raw_rules or len(raw_rules) > MAX_RULES:
+        p.bad("rules", f"a list of 1 to {MAX_RULES} rules")
+        raw_rules = []
+    names: set[str] = set()
+    for i, raw in enumerate(raw_rules):
+        path = f"rules[{i}]"
+        if not isinstance(raw, dict) or set(raw) != {"name", "score", "when"}:
+            p.bad(path, "a rule has name, score and when")
+            continue
+        name = raw["name"]
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_ .-]{1,80}", name):
+            p.bad(f"{path}.name", "1 to 80 letters, digits, spaces, _ . -")
+        elif name in names:
+            p.bad(f"{path}.name", "rule names are unique in a scenario")
+        names.add(str(name))
+        score = p.number(raw["score"], f"{path}.score")
+        p.shown = []
+        when = p.cond(raw["when"], f"{path}.when", 0)
+        if score is not None and when is not None:
+            rules.append(Rule(str(name), score, when, p.shown))
+    p.errors.raise_if_any()
+    assert review is not None
+    return Compiled(tuple(dict.fromkeys(triggers)), review, block, decline, rules, p.agg_list, p.lists, p.fields,
+                    p.uses_name)
+
+
+def check(document: Any) -> None:
+    """Raise InvalidFields (each bad node its own error) when the document does not compile."""
+    compile_document(document)
+
+
+__all__ = ["TRIGGERS", "Agg", "Compiled", "InvalidFields", "Rule", "check", "compile_document"]
