@@ -25,7 +25,6 @@ from domain.shared.pagination import Page, PageRequest, sql_page
 
 log = structlog.get_logger(__name__)
 
-JOB = "enforce_retention"
 TOPIC = "retention.run_requested"
 BATCH = 500
 
@@ -62,7 +61,7 @@ async def request_run(session: AsyncSession, actor: Actor, as_of: date) -> Reten
     row = await conn.fetchrow(f"INSERT INTO retention_runs (requested_by, as_of) VALUES ($1, $2) "  # noqa: S608
                               f"RETURNING {_COLUMNS}", actor.user_id, as_of)
     run = _run(row)
-    await emit(session, TOPIC, {"run_id": run.id}, job=JOB)
+    await emit(session, TOPIC, {"run_id": run.id}, job="enforce_retention")
     await record(session, actor, action="retention_run.requested", entity_type="retention_run", entity_id=run.id,
                  after={"as_of": as_of.isoformat()}, category="general")
     return run

@@ -1,7 +1,7 @@
 """Enforcement for one client at a time, against the real database and a real (local) blob store:
 what is past its retention is erased and the client's key destroyed, another client's data stays
 readable, the ledger still balances, the audit chain still verifies, legal holds and money held keep
-everything, a jurisdiction's own schedule applies, and documents stored before per-client keys keep
+everything, a jurisdiction's own schedule applies, documents go from an S3 bucket as from a folder, and documents stored before per-client keys keep
 working and are re-sealed under the client's key."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import text
 from domain.audit.verify import verify
 from domain.clients import documents
 from domain.clients.models import Client, Document
-from domain.clients.storage import LocalStore, decrypt_with, encrypt
+from domain.clients.storage import BlobNotFound, LocalStore, S3Store, decrypt_with, default_store, encrypt
 from domain.retention import keys, reseal, schedules
 from domain.retention.enforcement import enforce_client
 from domain.retention.errors import ClientKeyDestroyed
@@ -27,6 +27,7 @@ from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import in_transaction
 from domain.shared.settings import Settings
 from tests.clients.staff_world import make_client
+from tests.clients.test_s3_storage import bucket, s3_endpoint  # noqa: F401 - fixtures (moto's S3 server)
 from tests.ledger.conftest import check_invariants
 from tests.retention.world import PDF, client_with_document, close_years_ago, deposit, document, reverse
 
@@ -200,3 +201,24 @@ async def test_documents_stored_under_the_process_key_stay_readable_and_are_rese
         client_key = await keys.existing_key(s, settings, cid)
     assert decrypt_with(client_key, moved.storage_key, (store.root / moved.storage_key).read_bytes()) == data
     assert await reseal.reseal_legacy(session_factory, settings, store, ACTOR) == 0
+
+
+@pytest.mark.usefixtures("bucket")
+async def test_enforcement_deletes_documents_from_an_s3_bucket(session_factory: Any, settings: Settings) -> None:
+    s3 = default_store(settings)  # the bucket fixture configured FOREXCRM_DOCUMENTS_S3_*
+    assert isinstance(s3, S3Store)
+    gone, _, gone_doc = await client_with_document(session_factory, settings, s3, first="Bucket")
+    _, _, kept_doc = await client_with_document(session_factory, settings, s3, first="Bucketkept")
+    await close_years_ago(session_factory, gone, 6)
+    gone_key = (await document(session_factory, gone_doc)).storage_key
+    assert await s3.get(gone_key)
+
+    async def txn(session: Any) -> Any:
+        return await enforce_client(session, ACTOR, s3, gone, date.today())
+
+    out = await in_transaction(session_factory, txn)
+    assert out.documents_deleted == 1 and out.key_destroyed
+    with pytest.raises(BlobNotFound):
+        await s3.get(gone_key)
+    async with session_factory() as s:
+        assert await documents.read(s, settings, s3, await document(session_factory, kept_doc)) == PDF
