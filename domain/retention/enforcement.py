@@ -35,7 +35,6 @@ from domain.audit.retention import add_years
 from domain.audit.service import record
 from domain.clients.storage import BlobStore
 from domain.retention import keys
-from domain.retention.holds import active_hold
 from domain.retention.schedules import Schedule, effective
 from domain.shared.actor import Actor
 from domain.shared.db import driver
@@ -75,23 +74,6 @@ class ClientOutcome:
                     or self.key_destroyed)
 
 
-async def relationship_end(session: AsyncSession, client_id: int, status: str) -> date | None:
-    """When the relationship ended: the last move into closed or rejected (None while it lasts)."""
-    if status not in ENDED:
-        return None
-    ended: datetime | None = await (await driver(session)).fetchval(
-        "SELECT max(created_at) FROM client_status_history WHERE client_id = $1 AND to_status = ANY($2::text[])",
-        client_id, list(ENDED))
-    return ended.date() if ended is not None else None
-
-
-async def money_held(session: AsyncSession, user_id: int) -> bool:
-    """A wallet of the client's with a balance or a hold: the ledger still owes or holds money."""
-    return bool(await (await driver(session)).fetchval(
-        "SELECT EXISTS (SELECT 1 FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id "
-        "WHERE a.owner_id = $1 AND (b.balance <> 0 OR b.held <> 0))", user_id))
-
-
 async def erase_documents(session: AsyncSession, store: BlobStore, client_id: int) -> int:
     conn = await driver(session)
     rows = await conn.fetch("SELECT id, storage_key FROM client_documents WHERE client_id = $1 AND erased_at IS NULL "
@@ -105,20 +87,25 @@ async def erase_documents(session: AsyncSession, store: BlobStore, client_id: in
 
 
 async def erase_identity(session: AsyncSession, client_id: int, user_id: int) -> None:
-    conn = await driver(session)
-    await conn.execute(
-        "UPDATE clients SET first_name = '', last_name = '', date_of_birth = NULL, profile = '{}'::jsonb, "
-        "attribution = '{}'::jsonb, sealed_identity = NULL, erased_at = now(), updated_at = now() WHERE id = $1",
-        client_id)
-    placeholder = f"erased-{user_id}@{ERASED_EMAIL_DOMAIN}"
-    await conn.execute(
-        "UPDATE users SET email = $2, email_normalized = $2, display_name = '', password_hash = NULL, "
-        "totp_secret_enc = NULL, status = 'disabled', updated_at = now() WHERE id = $1", user_id, placeholder)
-    await conn.execute("UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'personal data erased' "
-                       "WHERE user_id = $1 AND revoked_at IS NULL", user_id)
-    await conn.execute("UPDATE leads SET email = $2, email_normalized = $2, first_name = '', last_name = '', "
-                       "first_touch = '{}'::jsonb WHERE client_id = $1", client_id, f"erased-lead-{client_id}@"
-                       f"{ERASED_EMAIL_DOMAIN}")
+    """One statement: the client's columns blanked, the login anonymised and disabled, its sessions
+    revoked, the lead's personal fields blanked."""
+    await (await driver(session)).execute(
+        """
+        WITH c AS (
+            UPDATE clients SET first_name = '', last_name = '', date_of_birth = NULL, profile = '{}'::jsonb,
+                   attribution = '{}'::jsonb, sealed_identity = NULL, erased_at = now(), updated_at = now()
+            WHERE id = $1
+        ), u AS (
+            UPDATE users SET email = $3, email_normalized = $3, display_name = '', password_hash = NULL,
+                   totp_secret_enc = NULL, status = 'disabled', updated_at = now() WHERE id = $2
+        ), s AS (
+            UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'personal data erased'
+            WHERE user_id = $2 AND revoked_at IS NULL
+        )
+        UPDATE leads SET email = $4, email_normalized = $4, first_name = '', last_name = '', first_touch = '{}'::jsonb
+        WHERE client_id = $1
+        """, client_id, user_id, f"erased-{user_id}@{ERASED_EMAIL_DOMAIN}",
+        f"erased-lead-{client_id}@{ERASED_EMAIL_DOMAIN}")
 
 
 async def erase_marketing(session: AsyncSession, client_id: int) -> None:
@@ -141,28 +128,40 @@ async def enforce_client(session: AsyncSession, actor: Actor, store: BlobStore, 
     locked first). `on_request`: an approved erasure request, which also erases the marketing data
     no duty keeps. Returns what happened per kind of record."""
     conn = await driver(session)
-    client = await conn.fetchrow("SELECT id, user_id, status, country, erased_at FROM clients WHERE id = $1 "
-                                 "FOR UPDATE", client_id)
+    # The client row locked, with what decides everything else: a legal hold, when the relationship
+    # ended (the last move into closed or rejected), money the ledger holds for them.
+    client = await conn.fetchrow(
+        """
+        SELECT c.id, c.user_id, c.status, c.country, c.erased_at,
+               EXISTS (SELECT 1 FROM legal_holds h WHERE h.client_id = c.id AND h.released_at IS NULL) AS held,
+               (SELECT max(created_at) FROM client_status_history WHERE client_id = c.id
+                  AND to_status = ANY($2::text[])) AS ended_at,
+               EXISTS (SELECT 1 FROM ledger_accounts a JOIN ledger_balances b ON b.account_id = a.id
+                       WHERE a.owner_id = c.user_id AND (b.balance <> 0 OR b.held <> 0)) AS owed
+        FROM clients c WHERE c.id = $1 FOR UPDATE OF c
+        """, client_id, list(ENDED))
     out = ClientOutcome(client_id)
     if client is None:
         return out
     schedules = await effective(session, client["country"])
-    if await active_hold(session, client_id) is not None:
+    if client["held"]:
         out.held = True
         out.kinds = [KindOutcome(kind, "retained", note="legal hold") for kind in sorted(schedules)]
         return out
-    ended = await relationship_end(session, client_id, client["status"])
-    owed = await money_held(session, client["user_id"])
+    ended = client["ended_at"].date() if client["status"] in ENDED and client["ended_at"] is not None else None
+    owed = bool(client["owed"])
 
     # Communications: each row's own period (or the relationship's, when so configured).
     comm = schedules["communications"]
     if comm.basis == "created":
         cutoff = add_years(as_of, -comm.years)
-        deleted = await conn.execute("DELETE FROM client_communications WHERE client_id = $1 AND created_at < $2",
-                                     client_id, datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC))
-        out.communications_deleted = int(deleted.split()[-1])
-        remaining = await conn.fetchval("SELECT min(created_at) FROM client_communications WHERE client_id = $1",
-                                        client_id)
+        found = await conn.fetchrow(
+            "WITH d AS (DELETE FROM client_communications WHERE client_id = $1 AND created_at < $2 RETURNING 1) "
+            "SELECT (SELECT count(*) FROM d) AS deleted, (SELECT min(created_at) FROM client_communications "
+            "WHERE client_id = $1 AND created_at >= $2) AS remaining",
+            client_id, datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC))
+        out.communications_deleted = int(found["deleted"])
+        remaining = found["remaining"]
         out.kinds.append(KindOutcome("communications", "scheduled" if remaining else "erased",
                                      add_years(remaining.date(), comm.years) if remaining else None,
                                      note=f"{comm.years} years from each record"))

@@ -91,11 +91,10 @@ async def existing_key(session: Reader, settings: Settings, client_id: int) -> b
 async def destroy(session: Reader, client_id: int) -> bool:
     """Destroy the client's data key (crypto-shred); a client without one gets a destroyed row, so
     none is ever made again. True when a live key was destroyed by this call."""
-    conn = await driver(session)
-    before = await conn.fetchval("SELECT wrapped IS NOT NULL FROM client_keys WHERE client_id = $1 FOR UPDATE",
-                                 client_id)
-    await conn.execute(
-        "INSERT INTO client_keys (client_id, wrapped, destroyed_at) VALUES ($1, NULL, now()) "
+    live = await (await driver(session)).fetchval(
+        "WITH before AS (SELECT wrapped IS NOT NULL AS live FROM client_keys WHERE client_id = $1 FOR UPDATE), "
+        "gone AS (INSERT INTO client_keys (client_id, wrapped, destroyed_at) VALUES ($1, NULL, now()) "
         "ON CONFLICT (client_id) DO UPDATE SET wrapped = NULL, "
-        "destroyed_at = coalesce(client_keys.destroyed_at, now())", client_id)
-    return bool(before)
+        "destroyed_at = coalesce(client_keys.destroyed_at, now())) "
+        "SELECT coalesce((SELECT live FROM before), false)", client_id)
+    return bool(live)
