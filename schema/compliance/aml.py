@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from domain.compliance.aml import cases, scenarios
+from domain.compliance.aml import cases, scenarios, templates
 from domain.compliance.aml.engine import RunResult
 from domain.shared.actor import ActorKind
 from schema.context import Context
@@ -366,11 +366,25 @@ node_type("AmlDecision")(_loader(cases.decisions_by_ids, AmlDecision.of))
 node_type("AmlCaseNote")(_loader(cases.notes_by_ids, AmlCaseNote.of))
 
 
+@strawberry.type(description="A scenario template: a rule document to start a scenario from and tune.")
+class AmlTemplate:
+    key: str
+    title: str
+    description: str
+    document: JSON
+
+
 # --- queries ---------------------------------------------------------------------------------------------
 
 
 @strawberry.type
 class AmlQueries:
+    @strawberry.field(permission_classes=[Requires(READ)],
+                      description="Scenario templates for what brokers see (a fixed, short catalogue).")
+    def aml_templates(self) -> list[AmlTemplate]:
+        return [AmlTemplate(key=t.key, title=t.title, description=t.description, document=cast(JSON, t.document))
+                for t in templates.TEMPLATES]
+
     @strawberry.field(permission_classes=[Requires(READ)], description="Monitoring scenarios, oldest first.")
     async def aml_scenarios(self, info: Ctx, first: int | None = None, after: str | None = None,
                             last: int | None = None, before: str | None = None) -> Connection[AmlScenario]:

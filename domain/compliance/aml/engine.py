@@ -9,9 +9,11 @@ have scored it (statuses as they are now: a payment's history reads today's stat
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -68,6 +70,14 @@ class Statement:
     sql: str
     aggs: list[Agg]
     positions: dict[tuple[Any, ...], int]
+    _columns: dict[int, list[str]] = field(default_factory=dict)
+
+    def columns_for(self, program: Compiled) -> list[str]:
+        """The result columns of `program`'s aggregates, in its order (worked out once per program)."""
+        found = self._columns.get(id(program))
+        if found is None:
+            found = self._columns[id(program)] = [f"a{self.positions[a.key]}" for a in program.aggs]
+        return found
 
 
 def _payment_agg(a: Agg, lists: dict[str, frozenset[str]]) -> str:
@@ -113,7 +123,7 @@ EVENT_COLUMNS = (
     "p.id, p.user_id, p.direction, p.amount, p.currency, p.country, p.card_bin_country, p.method_kind, "
     "p.method_code, p.payer_name, p.instrument, p.created_at, c.country AS client_country, "
     "c.risk_level AS client_risk_level, "
-    "extract(epoch FROM p.created_at - coalesce(c.created_at, u.created_at)) / 86400 AS client_age_days, "
+    "extract(epoch FROM p.created_at - coalesce(c.created_at, u.created_at))::numeric / 86400 AS client_age_days, "
     "coalesce(nullif(trim(coalesce(c.first_name, '') || ' ' || coalesce(c.last_name, '')), ''), u.display_name) "
     "AS client_name")
 
@@ -130,7 +140,7 @@ def statement(programs: Sequence[Compiled], lists: dict[str, frozenset[str]], wh
     cols = [EVENT_COLUMNS]
     joins = ["FROM payments p JOIN users u ON u.id = p.user_id LEFT JOIN clients c ON c.user_id = p.user_id"]
     if "days_since_last_payment" in fields:
-        cols.append("(SELECT extract(epoch FROM p.created_at - h.created_at) / 86400 FROM payments h "
+        cols.append("(SELECT extract(epoch FROM p.created_at - h.created_at)::numeric / 86400 FROM payments h "
                     "WHERE h.user_id = p.user_id AND (h.created_at, h.id) < (p.created_at, p.id) "
                     "ORDER BY h.created_at DESC, h.id DESC LIMIT 1) AS days_since_last_payment")
     pay = [(i, a) for i, a in enumerate(aggs) if a.source == "payments"]
@@ -168,6 +178,7 @@ async def load_lists(session: Reader, names: set[str]) -> dict[str, frozenset[st
     return found
 
 
+@functools.lru_cache(maxsize=65536)
 def name_similarity(payer: str | None, client: str | None) -> float | None:
     """How alike the payer's name is to the client's, by the screening matcher (None without a payer)."""
     if not payer or not client:
@@ -186,18 +197,8 @@ class Scored:
 
 def environment(row: Any, stmt: Statement, program: Compiled, lists: dict[str, frozenset[str]],
                 name_score: float | None) -> dict[str, Any]:
-    env: dict[str, Any] = dict(row)
-    for key in ("client_age_days", "days_since_last_payment"):
-        if env.get(key) is not None:
-            env[key] = Decimal(env[key])
-    env["aggs"] = [_number(row[f"a{stmt.positions[a.key]}"]) for a in program.aggs]
-    env["lists"] = lists
-    env["name_score"] = name_score
-    return env
-
-
-def _number(value: Any) -> Any:
-    return Decimal(value) if isinstance(value, int) else value
+    columns = stmt.columns_for(program)
+    return {"row": row, "aggs": [row[c] for c in columns], "lists": lists, "name_score": name_score}
 
 
 def score(program: Compiled, env: dict[str, Any], *, explain: bool = True) -> Scored:
@@ -344,10 +345,22 @@ class RunResult:
 MAX_HITS = 500
 
 
-async def stream_rows(session: Reader, stmt: Statement, *args: Any, batch: int = 5000) -> AsyncIterator[Any]:
+async def stream_rows(session: Reader, stmt: Statement, *args: Any, batch: int = 2000) -> AsyncIterator[Any]:
+    """The statement's rows, the next batch fetched while the caller works on this one (JIT off: the
+    compile time of a statement this size exceeds its run time)."""
     conn = await driver(session)
-    async for row in conn.cursor(stmt.sql, *args, prefetch=batch):
-        yield row
+    await conn.execute("SET LOCAL jit = off")
+    cursor = await conn.cursor(stmt.sql, *args)
+    pending = asyncio.ensure_future(cursor.fetch(batch))
+    while True:
+        rows = await pending
+        if len(rows) < batch:
+            for row in rows:
+                yield row
+            return
+        pending = asyncio.ensure_future(cursor.fetch(batch))
+        for row in rows:
+            yield row
 
 
 async def test_run(session: Reader, draft: Compiled, live: Compiled | None, *, since: datetime, until: datetime,
@@ -359,7 +372,8 @@ async def test_run(session: Reader, draft: Compiled, live: Compiled | None, *, s
     lists = await load_lists(session, set().union(*(p.lists for p in programs)))
     triggers = sorted(set(draft.triggers) | (set(live.triggers) if live else set()))
     stmt = statement(programs, lists, "p.created_at >= $1 AND p.created_at < $2 AND p.direction = ANY($3::text[]) "
-                                      "AND (p.direction = 'withdrawal' OR p.entry_id IS NOT NULL) "
+                                      "AND (p.direction = 'withdrawal' "
+                                      "OR p.status IN ('succeeded', 'refunded', 'charged_back')) "
                                       "ORDER BY p.created_at, p.id")
     uses_name = any(p.uses_name for p in programs)
     draft_counts = dict.fromkeys(OUTCOME_RANK, 0)

@@ -77,7 +77,7 @@ class Agg:
         return (self.fn, self.of, self.source, self.window_s, self.where)
 
 
-Env = dict[str, Any]  # event and client fields, "aggs": list of aggregate values, "lists", "name_score"
+Env = dict[str, Any]  # "row": the event's and client's fields, "aggs": aggregate values, "lists", "name_score"
 Fn = Callable[[Env], Any]
 
 
@@ -387,7 +387,7 @@ def _const(value: Any) -> Fn:
 
 
 def _field(name: str) -> Fn:
-    return lambda env: env.get(name)
+    return lambda env: env["row"][name]
 
 
 def _agg_value(index: int) -> Fn:

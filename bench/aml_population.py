@@ -1,0 +1,142 @@
+"""A seeded population for transaction monitoring: ordinary clients (deposits of varied amounts from
+their own card in their own name, withdrawals smaller than what they deposited, trading before they
+withdraw, a payment every few days) and clients with one planted pattern per template
+(domain/compliance/aml/templates.py). Written with set-based SQL; every row is tagged so several
+populations live side by side. History ends at `base`; ordinary clients' history spans 120 days."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import asyncpg
+
+from domain.compliance.aml.templates import TEMPLATES
+
+KINDS = tuple(t.key for t in TEMPLATES)
+NAMES_FIRST = ("Anna", "Marco", "Sofia", "Lukas", "Elena", "Pierre", "Julia", "Tomasz", "Ines", "Jonas", "Clara",
+               "Mateo", "Hanna", "Luca", "Eva", "David")
+NAMES_LAST = ("Keller", "Rossi", "Garcia", "Novak", "Dubois", "Jansen", "Schmidt", "Moreau", "Kowalski", "Silva",
+              "Bauer", "Ricci", "Lopez", "Weber", "Martin", "Costa")
+SPAN_DAYS = 120
+
+
+@dataclass
+class Population:
+    tag: str
+    base: datetime
+    planted: dict[str, set[int]] = field(default_factory=dict)  # template -> user ids
+    ordinary: set[int] = field(default_factory=set)
+    payments: int = 0
+
+
+SEED = """
+INSERT INTO users (email, email_normalized, is_client, display_name)
+SELECT 'aml-' || {tag} || '-' || i || '@pop.example', 'aml-' || {tag} || '-' || i || '@pop.example', true,
+       ({first})[1 + i % 16] || ' ' || ({last})[1 + (i / 16) % 16]
+FROM generate_series(1, {n}) i;
+
+CREATE TEMP TABLE pop ON COMMIT DROP AS
+SELECT u.id AS user_id, split_part(split_part(u.email, '@', 1), '-', 3)::int AS i, u.display_name AS name
+FROM users u WHERE u.email LIKE 'aml-' || {tag} || '-%@pop.example';
+
+INSERT INTO trading_servers (name, platform, base_url, manager_login, password_enc)
+VALUES ('aml-' || {tag}, 'mt5', 'http://127.0.0.1:9', 1000, 'x');
+INSERT INTO trading_accounts (server_id, login, user_id, "group", leverage, currency)
+SELECT (SELECT id FROM trading_servers WHERE name = 'aml-' || {tag}), i, user_id, 'real', 100, 'USD' FROM pop;
+"""
+
+# Ordinary clients (after the planted ones): `each` payments, spread over SPAN_DAYS; every fifth a withdrawal of a
+# fraction of a deposit, after three deals in the day before it.
+ORDINARY = """
+CREATE TEMP TABLE ord ON COMMIT DROP AS
+SELECT pop.user_id, pop.i, pop.name, k,
+       {base} - make_interval(secs => ((({each} - k) * {span} * 86400.0) / {each})::int + (pop.i * 7919
+      + k * 104729) % 20000)
+         AS at,
+       CASE WHEN k % 5 = 0 THEN 'withdrawal' ELSE 'deposit' END AS direction,
+       CASE WHEN k % 5 = 0 THEN (60 + (pop.i * 31 + k * 17) % 400)::numeric + ((pop.i + k) % 100) / 100.0
+            ELSE (100 + (pop.i * 7 + k * 13) % 4800)::numeric + ((pop.i * 3 + k) % 100) / 100.0 END AS amount,
+       (ARRAY['DE', 'FR', 'ES', 'IT', 'GB', 'PL', 'NL'])[1 + pop.i % 7] AS country,
+       'card-' || pop.i || '-' || (k % (1 + pop.i % 2)) AS instrument
+FROM pop, generate_series(1, {each}) k WHERE pop.i > {planted};
+
+INSERT INTO payments (reference, user_id, direction, method_code, method_kind, provider, currency, amount, country,
+                      status, payer_name, card_bin_country, instrument, correlation_id, created_at, updated_at)
+SELECT 'A' || {tag} || 'o' || i || 'k' || k, user_id, direction, 'card-pop', 'card', 'pop', 'USD', amount, country,
+       'succeeded', name, country, instrument, gen_random_uuid(), at, at FROM ord;
+
+INSERT INTO trading_deals (server_id, deal_id, time, time_ms, login, order_id, position_id, action, entry, symbol,
+    price, volume, profit, commission, storage, fee, reason, contract_size, rate_profit, rate_margin, batch_id)
+SELECT (SELECT id FROM trading_servers WHERE name = 'aml-' || {tag}), i * 100000 + k * 10 + d,
+       at - make_interval(hours => 2 + d * 5), 0, i, i, i, d % 2, d % 2, 'EURUSD', 1.1, 0.1, 1, 0, 0, 0, 0, 100000, 1,
+       1, gen_random_uuid()
+FROM ord, generate_series(1, 3) d WHERE direction = 'withdrawal';
+"""
+
+# Planted clients (the first ids): the template of client i is KINDS[(i - 1) / planted_each]; (kind, days before base,
+# direction, amount, payer ('' = the client), country, instrument).
+PLANTED = """
+CREATE TEMP TABLE plan (kind text, n int, days numeric, direction text, amount numeric, payer text,
+                        country text, instrument text) ON COMMIT DROP;
+INSERT INTO plan VALUES
+  ('rapid_in_out', 1, 30, 'deposit', 200, '', 'DE', 'c1'),
+  ('rapid_in_out', 2, 3, 'deposit', 5000, '', 'DE', 'c1'),
+  ('rapid_in_out', 3, 1, 'withdrawal', 4800, '', 'DE', 'c1'),
+  ('structuring', 1, 5, 'deposit', 9500, '', 'DE', 'c1'),
+  ('structuring', 2, 3, 'deposit', 9200, '', 'DE', 'c1'),
+  ('structuring', 3, 1, 'deposit', 9800, '', 'DE', 'c1'),
+  ('many_instruments', 1, 20, 'deposit', 300, '', 'DE', 'c1'),
+  ('many_instruments', 2, 14, 'deposit', 300, '', 'DE', 'c2'),
+  ('many_instruments', 3, 7, 'deposit', 300, '', 'DE', 'c3'),
+  ('many_instruments', 4, 1, 'deposit', 300, '', 'DE', 'c4'),
+  ('third_party_funding', 1, 20, 'deposit', 400, '', 'DE', 'c1'),
+  ('third_party_funding', 2, 1, 'deposit', 500, 'Zhang Wei Trading Holdings', 'DE', 'c1'),
+  ('high_risk_country', 1, 20, 'deposit', 400, '', 'DE', 'c1'),
+  ('high_risk_country', 2, 1, 'deposit', 700, '', 'IR', 'c1'),
+  ('dormant_reactivated', 1, 400, 'deposit', 300, '', 'DE', 'c1'),
+  ('dormant_reactivated', 2, 1, 'deposit', 5000, '', 'DE', 'c1');
+
+INSERT INTO payments (reference, user_id, direction, method_code, method_kind, provider, currency, amount, country,
+                      status, payer_name, card_bin_country, instrument, correlation_id, created_at, updated_at)
+SELECT 'A' || {tag} || 'p' || pop.i || 'n' || plan.n, pop.user_id, plan.direction, 'card-pop', 'card', 'pop', 'USD',
+       plan.amount
+      + (pop.i % 50), plan.country, 'succeeded', CASE WHEN plan.payer = '' THEN pop.name ELSE plan.payer END,
+       plan.country, 'card-' || pop.i || '-' || plan.instrument, gen_random_uuid(),
+       {base} - make_interval(secs => (plan.days * 86400)::int - pop.i % 3600),
+       {base} - make_interval(secs => (plan.days * 86400)::int - pop.i % 3600)
+FROM pop JOIN plan ON plan.kind = ({kinds})[1 + (pop.i - 1) / {planted_each}]
+WHERE pop.i <= {planted};
+"""
+
+
+async def seed(conn: asyncpg.Connection, *, tag: str, base: datetime, ordinary: int, planted_each: int,
+               payments_each: int) -> Population:
+    """Write the population in one transaction; planted clients take the first ids of the tag."""
+    planted_total = planted_each * len(KINDS)
+    values = {"tag": f"'{tag}'", "n": planted_total + ordinary, "planted": planted_total, "each": payments_each,
+              "span": SPAN_DAYS, "planted_each": planted_each, "base": f"timestamptz '{base.isoformat()}'",
+              "first": _array(NAMES_FIRST), "last": _array(NAMES_LAST), "kinds": _array(KINDS)}
+    async with conn.transaction():
+        await conn.execute("SET LOCAL synchronous_commit = off")
+        for script in (SEED, ORDINARY, PLANTED):
+            for stmt in _split(script):
+                await conn.execute(stmt.format(**values))
+        rows = await conn.fetch("SELECT user_id, i FROM pop")
+        count = await conn.fetchval("SELECT count(*) FROM payments p JOIN pop ON pop.user_id = p.user_id")
+    population = Population(tag, base, payments=int(count))
+    for r in rows:
+        if r["i"] <= planted_total:
+            population.planted.setdefault(KINDS[(r["i"] - 1) // planted_each], set()).add(r["user_id"])
+        else:
+            population.ordinary.add(r["user_id"])
+    return population
+
+
+def _split(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";\n") if s.strip()]
+
+
+def _array(values: tuple[str, ...]) -> str:
+    """A text[] literal of internal constants (names, template keys: no quotes in them)."""
+    return "ARRAY[" + ", ".join(f"'{v}'" for v in values) + "]::text[]"

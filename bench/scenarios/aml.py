@@ -1,0 +1,219 @@
+"""Transaction monitoring on a seeded population (bench/aml_population.py): 1M payments (--quick 20k).
+
+- inline: a deposit decided against 20 live rules (one scenario: the templates' rules and 14 more
+  aggregates over the client's payments and deals), each decision in its own committed transaction
+  (statement, Python rules, decision row, case and audit when raised); anchor: the equivalent
+  hand-written aggregate query for the same deposits, run alone in the same run. Target p95 <= 20 ms.
+- test run: the 20-rule scenario over every payment of the population's history; target >= 10k/s.
+- templates: each template's test run over the population; precision and recall against the planted
+  clients, and the share of ordinary clients it raised (target <= 1%).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from bench.aml_population import SPAN_DAYS, seed
+from bench.harness import bench_services
+from domain.compliance.aml import engine, scenarios
+from domain.compliance.aml.rules import compile_document
+from domain.compliance.aml.templates import TEMPLATES
+from domain.shared.actor import Actor, ActorKind, system_actor
+from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory, in_transaction
+from domain.shared.settings import Settings
+
+BASE = datetime(2024, 6, 1, tzinfo=UTC)
+TARGET_P95_MS = 20.0
+TARGET_RATE = 10_000
+
+
+def _agg(fn: str, days: int, of: str | None = None, source: str = "payments", **where: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {"agg": fn, "window": {"days": days}, "source": source}
+    if of:
+        spec["of"] = of
+    if where:
+        spec["where"] = where
+    return spec
+
+
+def _gte(left: dict[str, Any], right: Any) -> dict[str, Any]:
+    return {"cmp": "gte", "left": left, "right": {"const": right}}
+
+
+EXTRA = [
+    ("deposits_30d_sum", _gte(_agg("sum", 30, "amount", direction="deposit"), 50000)),
+    ("deposits_24h_count", _gte(_agg("count", 1, direction="deposit"), 5)),
+    ("withdrawals_30d_count", _gte(_agg("count", 30, direction="withdrawal"), 10)),
+    ("deposit_avg_90d", _gte(_agg("avg", 90, "amount", direction="deposit"), 20000)),
+    ("deposit_max_90d", _gte(_agg("max", 90, "amount", direction="deposit"), 50000)),
+    ("countries_30d", _gte(_agg("count_distinct", 30, "country"), 3)),
+    ("methods_30d", _gte(_agg("count_distinct", 30, "method_code"), 4)),
+    ("failed_7d", _gte(_agg("count", 7, status=["failed", "cancelled"]), 5)),
+    ("withdrawn_7d_sum", _gte(_agg("sum", 7, "amount", direction="withdrawal"), 30000)),
+    ("deals_30d_volume", _gte(_agg("sum", 30, "volume", source="deals"), 500)),
+    ("symbols_30d", _gte(_agg("count_distinct", 30, "symbol", source="deals"), 20)),
+    ("large_round", {"all": [{"round_amount": {"field": "amount"}, "multiple": 1000},
+                              {"cmp": "gte", "left": {"field": "amount"}, "right": {"const": 20000}}]}),
+    ("new_client_large", {"all": [{"cmp": "lt", "left": {"field": "client_age_days"}, "right": {"const": 7}},
+                                   {"cmp": "gte", "left": {"field": "amount"}, "right": {"const": 20000}}]}),
+    ("bin_mismatch", {"cmp": "ne", "left": {"field": "card_bin_country"}, "right": {"field": "country"}}),
+]
+
+# The same aggregates, written by hand as one would without the engine.
+ANCHOR = """
+SELECT
+  (SELECT count(*) FROM trading_deals d JOIN trading_accounts ta ON ta.server_id = d.server_id AND ta.login = d.login
+   WHERE ta.user_id = p.user_id AND d.time <= p.created_at AND d.time > p.created_at - interval '7 days') AS deals_7d,
+  (SELECT coalesce(sum(d.volume), 0) FROM trading_deals d JOIN trading_accounts ta ON ta.server_id = d.server_id
+   AND ta.login = d.login WHERE ta.user_id = p.user_id AND d.time <= p.created_at
+   AND d.time > p.created_at - interval '30 days') AS volume_30d,
+  (SELECT count(DISTINCT d.symbol) FROM trading_deals d JOIN trading_accounts ta ON ta.server_id = d.server_id
+   AND ta.login = d.login WHERE ta.user_id = p.user_id AND d.time <= p.created_at
+   AND d.time > p.created_at - interval '30 days') AS symbols_30d,
+  (SELECT h.created_at FROM payments h WHERE h.user_id = p.user_id AND (h.created_at, h.id) < (p.created_at, p.id)
+   ORDER BY h.created_at DESC, h.id DESC LIMIT 1) AS last_payment,
+  a.*
+FROM payments p, LATERAL (
+  SELECT
+    sum(amount) FILTER (WHERE direction = 'deposit' AND status = 'succeeded'
+      AND created_at > p.created_at - interval '7 days') AS dep_7d,
+    count(*) FILTER (WHERE direction = 'deposit' AND amount >= 9000 AND amount < 10000
+      AND created_at > p.created_at - interval '7 days') AS near_7d,
+    count(DISTINCT instrument) FILTER (WHERE direction = 'deposit'
+      AND created_at > p.created_at - interval '30 days') AS cards_30d,
+    count(DISTINCT payer_name) FILTER (WHERE direction = 'deposit'
+      AND created_at > p.created_at - interval '30 days') AS payers_30d,
+    sum(amount) FILTER (WHERE direction = 'deposit' AND created_at > p.created_at - interval '30 days') AS dep_30d,
+    count(*) FILTER (WHERE direction = 'deposit' AND created_at > p.created_at - interval '1 day') AS dep_24h,
+    count(*) FILTER (WHERE direction = 'withdrawal' AND created_at > p.created_at - interval '30 days') AS wd_30d,
+    avg(amount) FILTER (WHERE direction = 'deposit') AS avg_90d,
+    max(amount) FILTER (WHERE direction = 'deposit') AS max_90d,
+    count(DISTINCT country) FILTER (WHERE created_at > p.created_at - interval '30 days') AS countries_30d,
+    count(DISTINCT method_code) FILTER (WHERE created_at > p.created_at - interval '30 days') AS methods_30d,
+    count(*) FILTER (WHERE status IN ('failed', 'cancelled')
+      AND created_at > p.created_at - interval '7 days') AS failed_7d,
+    sum(amount) FILTER (WHERE direction = 'withdrawal' AND created_at > p.created_at - interval '7 days') AS wd_7d
+  FROM payments h WHERE h.user_id = p.user_id AND h.created_at <= p.created_at
+    AND h.created_at > p.created_at - interval '90 days' AND h.id <> p.id AND h.currency = p.currency) a
+WHERE p.id = $1
+"""
+
+
+def twenty_rules() -> dict[str, Any]:
+    rules = [r for t in TEMPLATES for r in t.document["rules"]]
+    rules += [{"name": name, "score": 10, "when": when} for name, when in EXTRA]
+    assert len(rules) == 20
+    return {"triggers": ["deposit", "withdrawal"], "thresholds": {"review": 50, "block": 90}, "rules": rules}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _staff(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval(
+        "INSERT INTO users (email, email_normalized, is_staff) VALUES ($1, $1, true) RETURNING id",
+        f"{uuid.uuid4().hex[:10]}@bench.example"))
+
+
+def _officer(uid: int) -> Actor:
+    return Actor(ActorKind.STAFF, user_id=uid, permissions=frozenset({"compliance.manage"}))
+
+
+async def run(*, quick: bool) -> dict[str, Any]:
+    ordinary = 2_000 if quick else 25_000
+    each = 10 if quick else 40
+    planted_each = 10 if quick else 50
+    inline_samples = 60 if quick else 300
+    async with bench_services("aml") as (database_url, _redis):
+        conn = await asyncpg.connect(asyncpg_dsn(database_url))
+        t = time.perf_counter()
+        population = await seed(conn, tag="b", base=BASE, ordinary=ordinary, planted_each=planted_each,
+                                payments_each=each)
+        await conn.execute("ANALYZE")
+        seed_s = time.perf_counter() - t
+        db = create_engine(database_url, Settings(), pool_size=2)
+        factory = create_session_factory(db)
+        since, until = BASE - timedelta(days=SPAN_DAYS + 10), BASE + timedelta(days=1)
+        try:
+            # Templates: precision / recall against the planted clients.
+            per_template: dict[str, Any] = {}
+            for template in TEMPLATES:
+                async with factory() as s:
+                    result = await engine.test_run(s, compile_document(template.document), None, since=since,
+                                                   until=until, max_hits=10**9)
+                flagged = {h.user_id for h in result.hits if h.draft_outcome != "allow"}
+                planted = population.planted[template.key]
+                true_hits = len(flagged & planted)
+                per_template[template.key] = {
+                    "planted": len(planted), "raised": len(flagged),
+                    "recall": round(true_hits / len(planted), 4),
+                    "precision": round(true_hits / len(flagged), 4) if flagged else None,
+                    "ordinary_fp_rate": round(len(flagged & population.ordinary) / len(population.ordinary), 5)}
+
+            # Test run throughput: the 20-rule scenario over the whole history.
+            program = compile_document(twenty_rules())
+            async with factory() as s:
+                result = await engine.test_run(s, program, None, since=BASE - timedelta(days=1000), until=until,
+                                               max_hits=500)
+            rate = result.evaluated / result.seconds if result.seconds else 0.0
+
+            # Inline: make the 20 rules live (two officers), then decide deposits one transaction each.
+            a, b = await _staff(conn), await _staff(conn)
+
+            async def go_live(s: Any) -> None:
+                sc, _ = await scenarios.create_scenario(s, _officer(a), name="bench-20", description="",
+                                                        team="compliance", document=twenty_rules())
+                await scenarios.commit_draft(s, _officer(a), sc.id)
+                req = await scenarios.request_activation(s, _officer(a), sc.id, 1, "bench")
+                await scenarios.approve_activation(s, _officer(b), req.id)
+
+            await in_transaction(factory, go_live)
+            ids = [r["id"] for r in await conn.fetch(
+                "SELECT id FROM payments WHERE direction = 'deposit' AND created_at > $1 ORDER BY random() LIMIT $2",
+                BASE - timedelta(days=30), inline_samples)]
+            actor = system_actor("bench")
+            rng = random.Random(7)
+            rng.shuffle(ids)
+            inline_ms: list[float] = []
+            anchor_ms: list[float] = []
+            await conn.execute("SELECT 1")
+            for pid in ids:  # interleaved: the anchor and the engine see the same load
+                t = time.perf_counter()
+                await conn.fetchrow(ANCHOR, pid)
+                anchor_ms.append((time.perf_counter() - t) * 1000)
+
+                async def decide(s: Any, p: int = pid) -> None:
+                    await engine.decide(s, actor, payment_id=p, trigger="deposit")
+
+                t = time.perf_counter()
+                await in_transaction(factory, decide)
+                inline_ms.append((time.perf_counter() - t) * 1000)
+            decisions = await conn.fetchval("SELECT count(*) FROM aml_decisions")
+        finally:
+            await db.dispose()
+            await conn.close()
+    p95, anchor_p95 = _pct(inline_ms, 0.95), _pct(anchor_ms, 0.95)
+    return {
+        "payments": population.payments, "clients": len(population.ordinary) + sum(
+            len(v) for v in population.planted.values()), "seed_s": round(seed_s, 1),
+        "load_avg": [round(x, 2) for x in os.getloadavg()],
+        "inline": {"rules": 20, "samples": len(inline_ms), "decisions_written": int(decisions),
+                   "p50_ms": round(_pct(inline_ms, 0.5), 2), "p95_ms": round(p95, 2),
+                   "anchor_hand_written_sql_p95_ms": round(anchor_p95, 2),
+                   "ratio_to_anchor": round(p95 / anchor_p95, 2) if anchor_p95 else None,
+                   "target_p95_ms": TARGET_P95_MS},
+        "test_run": {"payments": result.evaluated, "seconds": round(result.seconds, 2),
+                     "payments_per_s": round(rate), "target_per_s": TARGET_RATE},
+        "templates": per_template,
+        "anchor": {"hand_written_sql_p95_ms": round(anchor_p95, 2)},
+        "ratio": round(p95 / anchor_p95, 2) if anchor_p95 else None,
+    }
