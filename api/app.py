@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import hmac
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from datetime import timedelta
+from typing import Any
 
+import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -17,10 +19,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api.graphql_view import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL, PREFLIGHT_HEADERS, MeteredGraphQLView
-from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, error_body
+from api.middleware import BodySizeLimitMiddleware, RequestIdMiddleware, assign_request_id, error_body
 from api.migrate import is_current
 from domain.events.outbox import oldest_pending_age_seconds
 from domain.shared.settings import Settings, get_settings
@@ -160,7 +163,16 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     # anyone else X-Forwarded-For would let a caller pick the IP that rate limits and audit see.
     proxies = [Middleware(ProxyHeadersMiddleware, trusted_hosts=",".join(settings.trusted_proxies))
                ] if settings.trusted_proxies else []
-    return Starlette(
+    # A /graphql socket is served without the HTTP middleware stack (api/app.py `_Api`): each layer's
+    # coroutine frame would be kept for the socket's whole life, thousands of sockets at a time.
+    def graphql_socket() -> ASGIApp:
+        assert lazy.view is not None, "lifespan has not started"
+        if settings.trusted_proxies:
+            return ProxyHeadersMiddleware(lazy.view, trusted_hosts=",".join(settings.trusted_proxies))  # type: ignore[arg-type,return-value]
+        return lazy.view
+
+    return _Api(
+        graphql_socket,
         routes=routes,
         lifespan=lifespan,
         middleware=[
@@ -175,6 +187,27 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
                        expose_headers=["x-request-id"], max_age=600),
         ],
     )
+
+
+class _Api(Starlette):
+    """The app, serving a WebSocket on /graphql straight (forwarded headers believed as for any request,
+    the request id assigned and bound to logs as RequestIdMiddleware does) rather than through the
+    middleware stack: what those layers do to a socket is that much (the body limit and CORS are for
+    HTTP alone, the router only finds the route), but every layer's frame would stay alive as long
+    as the socket does. Anything else, and any other socket path, takes the stack."""
+
+    def __init__(self, graphql_socket: Callable[[], ASGIApp], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.graphql_socket = graphql_socket
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket" or scope["path"] != "/graphql":
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        # The connection runs in a task (and context) of its own: bound for as long as it lasts.
+        structlog.contextvars.bind_contextvars(request_id=assign_request_id(scope))
+        await self.graphql_socket()(scope, receive, send)
 
 
 def metrics_allowed(settings: Settings, request: Request) -> bool:

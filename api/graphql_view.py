@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -17,13 +17,18 @@ from graphql import GraphQLError
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+    SubscribeMessage,
+)
 from strawberry.types import ExecutionResult
 
 from api import graphql_http
@@ -144,6 +149,29 @@ class SessionBoundWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         super().__init__(*args, **kwargs)
         self.closing = False
 
+    async def handle(self) -> None:
+        """strawberry's loop over the socket's messages, without its async generator (`iter_json`,
+        one more frame per socket) and without keeping the last message (a subscribe message: its
+        document text) while the socket waits for the next one, which may be hours away."""
+        self.on_request_accepted()
+        ws: WebSocket = self.websocket.ws  # type: ignore[attr-defined]
+        try:
+            while ws.application_state != WebSocketState.DISCONNECTED:
+                try:
+                    message = self.view.decode_json(await ws.receive_text())
+                except KeyError:  # a binary frame
+                    await self.handle_invalid_message("WebSocket message type must be text")
+                    return
+                except ValueError:  # orjson's JSONDecodeError
+                    await self.handle_invalid_message("WebSocket message must be valid JSON")
+                    return
+                await self.handle_message(cast(Message, message))
+                del message
+        except (WebSocketDisconnect, WebSocketDisconnected):
+            pass
+        finally:
+            await self.shutdown()
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
             await super().handle_connection_init(message)
@@ -196,6 +224,11 @@ class GraphQLView(GraphQL[Context, None]):
         super().__init__(**kwargs)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            handler = await self._socket_handler(WebSocket(scope, receive=receive, send=send))
+            if handler is not None:
+                await handler.handle()  # this frame and the handler's are all the socket keeps of the view
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
@@ -214,6 +247,26 @@ class GraphQLView(GraphQL[Context, None]):
             status = 415 if code == "UNSUPPORTED_CONTENT_TYPE" else exc.status_code
             response = _error_response(status, code, exc.reason, graphql_http.JSON)
         await response(scope, receive, send)
+
+    async def _socket_handler(self, websocket: WebSocket) -> SessionBoundWSHandler | None:
+        """What strawberry's `run` does for a socket, up to the protocol handler it would then await
+        (its frame, and the ASGI view's, would stay alive as long as the socket): refuse a foreign
+        origin (a 403 to the handshake), accept with graphql-transport-ws, or close with 4406 when the
+        client offers no protocol of ours (graphql-sse is HTTP; the legacy protocol is not served)."""
+        if not self._check_websocket_origin(websocket):
+            await self.reject_websocket(websocket)
+            return None
+        subprotocol = await self.pick_websocket_subprotocol(websocket)
+        await self.create_websocket_response(websocket, subprotocol)
+        adapter = self.websocket_adapter_class(self, websocket, websocket)  # type: ignore[arg-type]
+        if subprotocol != GRAPHQL_TRANSPORT_WS_PROTOCOL:
+            await adapter.close(4406, "Subprotocol not acceptable")
+            return None
+        return SessionBoundWSHandler(
+            view=self, websocket=adapter, context=await self.get_context(websocket, response=websocket),
+            root_value=None, schema=self.schema,
+            connection_init_wait_timeout=self.connection_init_wait_timeout,
+            max_subscriptions_per_connection=self.max_subscriptions_per_connection)
 
     async def _serve(self, request: Request, receive: Receive, accept: bytes) -> Response:
         """GraphQL over HTTP for one operation POSTed as JSON or sent by GET, without the generic
@@ -345,6 +398,7 @@ class GraphQLView(GraphQL[Context, None]):
         for nobody (garbage, expired, revoked) closes the socket with 4401."""
         request = context.request
         reauthenticate = self._reauthenticate(request, context.connection_params, context.request_id)
+        context.connection_params = {}  # the credential is in `reauthenticate`: not kept twice for the socket's life
         try:
             actor = await reauthenticate() if reauthenticate is not None else None
         except Exception as exc:  # the credential could not be checked (the database is overloaded or away)

@@ -52,6 +52,14 @@ def security_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
     return [*_BASE_HEADERS, *([_HSTS] if hsts else [])]
 
 
+def assign_request_id(scope: Scope) -> str:
+    """The request's id (a sane X-Request-ID from the caller, or a new one), kept in its scope's state."""
+    incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+    request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+    scope.setdefault("state", {})["request_id"] = request_id
+    return request_id
+
+
 class RequestIdMiddleware:
     """Takes a sane X-Request-ID from the caller or makes one; binds it to logs and echoes it.
     Adds the security headers to every response on the way (one layer, not two)."""
@@ -64,9 +72,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = assign_request_id(scope)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

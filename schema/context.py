@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(slots=True)  # a socket's context lives as long as the socket: no __dict__
 class Context:
     services: AppServices
     request: Request | WebSocket
@@ -175,26 +175,14 @@ class Context:
             if raw is not None:
                 await raw.release()
 
-    @contextlib.asynccontextmanager
-    async def subscribe(self, info: Info[Any, Any], *topics: str, user_id: int | None = None
-                        ) -> AsyncIterator[Subscriber]:
+    def subscribe(self, info: Info[Any, Any], *topics: str, user_id: int | None = None
+                  ) -> contextlib.AbstractAsyncContextManager[Subscriber]:
         """A subscription's events, bound to its caller's live session: read them with
         `next_event`, which ends the stream with a typed error (SESSION_ENDED, TOKEN_EXPIRED,
         FORBIDDEN) as soon as the session ends or expires or the subscription's permission is
         lost, and streams nothing after that. Turn an event into its GraphQL value with
         `schema.events.converted` (or `shared` for a broadcast): once per event, bad ones skipped."""
-        live = self.live
-        if live is None:  # a subscription streamed over HTTP: bound for as long as it runs
-            live = self.live = LiveSession(self.actor, self.reauthenticate, self.services.principals,
-                                           on_change=self.adopt)
-            live.close_when_idle = True
-            live.start()
-        async with self.services.hub.subscribe(*topics, user_id=user_id) as sub:
-            live.follow(sub, info)
-            try:
-                yield sub
-            finally:
-                live.unfollow(sub)
+        return _Subscribing(self, info, self.services.hub.subscribe(*topics, user_id=user_id))
 
     async def next_event(self, sub: Subscriber) -> Event:
         assert self.live is not None, "subscribe first"
@@ -227,3 +215,38 @@ class Context:
             # cached principals before the caller hears back (money movements, grouped, change none).
             await self.services.principals.sync()
         return outcome
+
+
+class _Subscribing:
+    """`Context.subscribe`'s context manager: a plain object, as a generator-based one keeps its
+    frame (and an async generator the loop tracks) for as long as the subscription lasts."""
+
+    __slots__ = ("_context", "_info", "_live", "_sub", "_subscription")
+
+    def __init__(self, context: Context, info: Info[Any, Any],
+                 subscription: contextlib.AbstractAsyncContextManager[Subscriber]) -> None:
+        self._context, self._info, self._subscription = context, info, subscription
+        self._live: LiveSession | None = None
+        self._sub: Subscriber | None = None
+
+    async def __aenter__(self) -> Subscriber:
+        context = self._context
+        live = context.live
+        if live is None:  # a subscription streamed over HTTP: bound for as long as it runs
+            live = context.live = LiveSession(context.actor, context.reauthenticate, context.services.principals,
+                                              on_change=context.adopt)
+            live.close_when_idle = True
+            live.start()
+        sub = await self._subscription.__aenter__()
+        live.follow(sub, self._info)
+        self._live, self._sub = live, sub
+        return sub
+
+    async def __aexit__(self, *exc: Any) -> None:
+        live, sub = self._live, self._sub
+        self._live = self._sub = None
+        try:
+            if live is not None and sub is not None:
+                live.unfollow(sub)
+        finally:
+            await self._subscription.__aexit__(*exc)
