@@ -30,7 +30,7 @@ async def _publish_until(ws: Any, runtime: Any, settings: Any, op_id: str) -> di
         except TimeoutError:
             continue
         assert message["id"] == op_id and message["type"] == "next", message
-        return message
+        return dict(message)
     raise AssertionError("no heartbeat reached the subscription")
 
 
@@ -94,7 +94,8 @@ async def test_a_socket_on_another_path_still_takes_the_middleware_stack(live_se
     with pytest.raises((WebSocketDisconnect, WebSocketUpgradeError)):
         async with httpx.AsyncClient() as client:
             url = live_server.ws_url.replace("/graphql", "/elsewhere")
-            async with aconnect_ws(url, client, subprotocols=["graphql-transport-ws"]) as ws:
+            connect: Any = aconnect_ws(url, client, subprotocols=["graphql-transport-ws"])
+            async with connect as ws:
                 await ws.receive_text(timeout=5)
 
 
