@@ -11,13 +11,17 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ledger.transfers import registered_platform
 from domain.platforms.port import AccountState, TradingPlatform
-from domain.shared.db import utcnow
+from domain.shared.db import driver, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -80,3 +84,64 @@ async def account_states(
     found = await asyncio.gather(*(_one(k, lookup, wait, gate) for k in distinct))
     by_key = dict(zip(distinct, found, strict=True))
     return [by_key[k] for k in keys]
+
+
+# ---------------------------------------------------------------------------------------------
+# Announcing account state: when ingestion stores deals of a client's account (a trade opened or
+# closed, a balance operation), the account's balance/equity/margin changed on the server. The
+# figures are asked of the server before the batch's transaction opens (the deals were read from
+# it, so its state already includes them) and one event per owned account goes out through the
+# outbox in that transaction: it exists if and only if the batch committed, and reaches only the
+# account's owner (`user_id`, routed by the hub).
+
+TOPIC_ACCOUNT_STATE = "trading.account_state"
+
+
+@dataclass(frozen=True)
+class OwnedAccount:
+    id: int
+    user_id: int
+    server_id: int
+    login: int
+
+
+async def owned_accounts(session: AsyncSession, server_id: int, logins: Iterable[int]) -> list[OwnedAccount]:
+    """The accounts among these logins that belong to a user (client or IB), by login."""
+    wanted = sorted(set(logins))
+    if not wanted:
+        return []
+    rows = await (await driver(session)).fetch(
+        "SELECT id, user_id, login FROM trading_accounts WHERE server_id = $1 AND login = ANY($2::bigint[]) "
+        "AND user_id IS NOT NULL ORDER BY login", server_id, wanted)
+    return [OwnedAccount(int(r["id"]), int(r["user_id"]), server_id, int(r["login"])) for r in rows]
+
+
+async def states_of(accounts: Sequence[OwnedAccount], platform: TradingPlatform) -> list[LiveState | None]:
+    """Fresh figures of these accounts from their (one) server; None where it did not answer."""
+    found = await account_states([(a.server_id, a.login) for a in accounts], lookup=lambda _server: platform)
+    return [s if s is not None and not s.stale else None for s in found]
+
+
+def state_payload(account: OwnedAccount, live: LiveState) -> dict[str, Any]:
+    s = live.state
+    return {
+        "user_id": account.user_id, "trading_account_id": account.id, "server_id": account.server_id,
+        "login": account.login, "currency": s.currency, "balance": str(s.balance), "credit": str(s.credit),
+        "equity": str(s.equity), "margin": str(s.margin), "margin_free": str(s.margin_free),
+        "margin_level": str(s.margin_level), "floating_profit": str(s.floating_profit),
+        "as_of": live.as_of.isoformat(),
+    }  # fmt: skip
+
+
+async def announce_states(
+    session: AsyncSession, accounts: Sequence[OwnedAccount], states: Sequence[LiveState | None],
+) -> int:
+    """One `trading.account_state` event per account whose figures are known, in the caller's
+    transaction (one statement); returns how many."""
+    payloads = [orjson.dumps(state_payload(a, s)).decode()
+                for a, s in zip(accounts, states, strict=True) if s is not None]
+    if payloads:
+        await (await driver(session)).execute(
+            "INSERT INTO outbox (topic, payload) SELECT $1, p::jsonb FROM unnest($2::text[]) AS p",
+            TOPIC_ACCOUNT_STATE, payloads)
+    return len(payloads)

@@ -21,7 +21,7 @@ from domain.platforms.errors import PlatformAuthFailed, PlatformProtocolError
 from domain.platforms.port import DealCursor, DealPage, TradingPlatform, ms_from_utc, utc_from_ms
 from domain.shared.db import SessionFactory, utcnow
 from domain.shared.errors import ExternalServiceUnavailable
-from domain.trading import accounts, instruments, servers
+from domain.trading import accounts, instruments, live, servers
 from domain.trading.ingestion import BatchResult, ingest_batch
 
 PAGE_SIZE = 1000
@@ -109,18 +109,24 @@ async def _fetch_page(
 
 async def _ingest_page(
     session_factory: SessionFactory, server_id: int, platform: TradingPlatform, page: DealPage,
-    *, advance: bool,
+    *, advance: bool, announce: bool = True,
 ) -> BatchResult:
+    logins = {d.login for d in page.deals}
     async with session_factory() as session:
-        unknown = await accounts.unknown_logins(session, server_id, {d.login for d in page.deals})
-    # Accounts opened outside the CRM are read from the server before the transaction opens.
+        unknown = await accounts.unknown_logins(session, server_id, logins)
+        owned = await live.owned_accounts(session, server_id, logins) if announce else []
+    # Accounts opened outside the CRM are read from the server before the transaction opens, and
+    # so are the figures of the clients' accounts these deals changed (announced to their owners).
     specs = await accounts.fetch_account_specs(platform, unknown)
+    states = await live.states_of(owned, platform)
     async with session_factory() as session, session.begin():
         await read_cursor(session, server_id, lock=True)  # one writer per server at a time
         await accounts.register_accounts(session, server_id, specs)
         batch = await ingest_batch(session, server_id, page.deals)
         if advance:
             await _advance_cursor(session, server_id, page.next_cursor)
+        if batch.inserted:
+            await live.announce_states(session, owned, states)
     return batch
 
 
@@ -218,7 +224,7 @@ async def _refetch(
         page = await platform.deals_since(cursor, PAGE_SIZE)
         if not page.deals:
             return
-        await _ingest_page(session_factory, server_id, platform, page, advance=False)
+        await _ingest_page(session_factory, server_id, platform, page, advance=False, announce=False)
         cursor = page.next_cursor
         if not page.has_more or cursor.time_ms >= end_ms:
             return

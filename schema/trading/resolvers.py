@@ -6,7 +6,7 @@ trading.manage configure servers and resolve ingestion errors."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from domain.events.hub import Event
 from domain.platforms import registry as platform_registry
 from domain.shared.actor import ActorKind
 from domain.shared.errors import NotFound
@@ -23,9 +24,11 @@ from domain.shared.pagination import decode_id_cursor
 from domain.trading import admin, instruments, positions, queries, servers
 from domain.trading.directory import refresh_platforms
 from domain.trading.errors import TradingAccountNotFound
+from domain.trading.live import TOPIC_ACCOUNT_STATE
 from domain.trading.models import IngestionError, TradingAccount
 from schema.context import Context
 from schema.errors import PublicError, declares_errors, payload_or_errors
+from schema.events import converted
 from schema.node import AnyId, key_of, node_type, query_key
 from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
@@ -36,6 +39,7 @@ from schema.trading.types import (
     IngestionErrorType,
     InstrumentType,
     PositionType,
+    TradingAccountStateUpdate,
     TradingAccountType,
     TradingServer,
     TradingServerInput,
@@ -269,6 +273,27 @@ class TradingMutations:
         return await payload_or_errors(work, lambda e: IngestionErrorPayload(errors=e))
 
 
+def _state_update(event: Event) -> TradingAccountStateUpdate:
+    return TradingAccountStateUpdate.from_event(event.payload)
+
+
+@strawberry.type
+class TradingSubscriptions:
+    @strawberry.subscription(
+        permission_classes=[IsAuthenticated.or_token("profile.read")],
+        description="Your trading accounts' balance, equity and margin as the trading server changes them: sent "
+                    "when deals of one of your accounts (trades, balance operations) are stored, a few seconds "
+                    "after they happen. Only your own accounts.")
+    async def trading_account_state_updated(
+        self, info: Info[Context, Any],
+    ) -> AsyncGenerator[TradingAccountStateUpdate, None]:
+        async with info.context.subscribe_own(info, TOPIC_ACCOUNT_STATE) as sub:
+            while True:
+                update = converted(await info.context.next_event(sub), _state_update)
+                if update is not None:
+                    yield update
+
+
 QUERIES = (TradingQueries,)
 MUTATIONS = (TradingMutations,)
-SUBSCRIPTIONS = ()
+SUBSCRIPTIONS = (TradingSubscriptions,)

@@ -13,6 +13,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from domain.platforms.port import AccountState
 from domain.shared.errors import UnknownCurrency
 from domain.shared.money import at_scale
 from domain.trading.live import Key, LiveState, account_states
@@ -70,6 +71,23 @@ class TradingAccountStateType:
             margin_free=amt(s.margin_free), margin_level=s.margin_level, floating_profit=amt(s.floating_profit),
             as_of=live.as_of, stale=live.stale,
         )  # fmt: skip
+
+
+@strawberry.type(description="New figures of one of your trading accounts, sent when deals changing it (a trade "
+                               "opened or closed, a deposit or withdrawal on the server) were stored.")
+class TradingAccountStateUpdate:
+    trading_account_id: strawberry.ID = strawberry.field(description="The TradingAccount's global id.")
+    login: int
+    state: TradingAccountStateType
+
+    @classmethod
+    def from_event(cls, p: dict[str, Any]) -> TradingAccountStateUpdate:
+        d = {k: Decimal(p[k]) for k in ("balance", "credit", "equity", "margin", "margin_free", "margin_level",
+                                         "floating_profit")}
+        state = AccountState(login=int(p["login"]), currency=str(p["currency"]), **d)
+        live = LiveState(state, datetime.fromisoformat(p["as_of"]), stale=False)
+        return cls(trading_account_id=global_id("TradingAccount", int(p["trading_account_id"])),
+                   login=state.login, state=TradingAccountStateType.from_live(live))
 
 
 @strawberry.type(description="A trading server (MT5 or the simulator) and the health of its deal feed.")

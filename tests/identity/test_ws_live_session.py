@@ -32,6 +32,7 @@ from domain.payments.repo import TOPIC_PAYMENT_UPDATED
 from domain.risk.exposure import publish_update
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import in_transaction
+from domain.trading.live import TOPIC_ACCOUNT_STATE
 from schema.root import build_schema
 from schema.system.resolvers import HEARTBEAT_TOPIC
 from tests.conftest import GraphQLClient, serve, unique
@@ -49,6 +50,7 @@ SUBSCRIPTIONS: dict[str, str] = {
     "announcementPosted": "subscription { announcementPosted { id title } }",
     "heartbeat": "subscription { heartbeat { sequence } }",
     "exposureUpdated": "subscription { exposureUpdated(maxPerSecond: 10) { source } }",
+    "tradingAccountStateUpdated": "subscription { tradingAccountStateUpdated { login state { equity } } }",
 }
 
 
@@ -66,6 +68,10 @@ async def _emit_all(session_factory: Any, uid: int, tag: str) -> None:
                                               "created_at": now})
         await publish_update(s, source=tag)
         await emit(s, HEARTBEAT_TOPIC, {"at": now})
+        await emit(s, TOPIC_ACCOUNT_STATE, {
+            "user_id": uid, "trading_account_id": 1, "server_id": 1, "login": 1, "currency": "USD", "balance": "1",
+            "credit": "0", "equity": "1", "margin": "0", "margin_free": "1", "margin_level": "0",
+            "floating_profit": "0", "as_of": now})
 
     await in_transaction(session_factory, work)
 

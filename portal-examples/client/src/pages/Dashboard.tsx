@@ -1,8 +1,8 @@
-import { useEffect } from "react";
 import { Link } from "react-router-dom";
 import { useQuery, useSubscription } from "urql";
 import { ErrorMessage, Loading, Money, PageTitle, useI18n } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
+import type { ClientDashboardQuery, ClientTradingAccountStateUpdatedSubscription, ClientWalletUpdatedSubscription } from "../gql/graphql";
 
 const DashboardQuery = graphql(`
   query ClientDashboard {
@@ -22,18 +22,41 @@ const WalletUpdated = graphql(`
   }
 `);
 
-/** Trading-account state is re-read this often (wallets arrive live over the subscription). */
-const ACCOUNT_REFRESH_MS = 5_000;
+const AccountStateUpdated = graphql(`
+  subscription ClientTradingAccountStateUpdated {
+    tradingAccountStateUpdated {
+      tradingAccountId login
+      state { balance equity marginFree floatingProfit asOf stale }
+    }
+  }
+`);
+
+type WalletRow = ClientDashboardQuery["myWallets"][number];
+type AccountState = NonNullable<ClientDashboardQuery["myTradingAccounts"]["nodes"][number]["state"]>;
+
+/** The latest of each, by id, as the subscriptions deliver them. */
+function latestWallets(prev: Record<string, WalletRow> | undefined, data: ClientWalletUpdatedSubscription): Record<string, WalletRow> {
+  return { ...prev, [data.walletUpdated.id]: data.walletUpdated };
+}
+
+function latestStates(prev: Record<string, AccountState> | undefined, data: ClientTradingAccountStateUpdatedSubscription): Record<string, AccountState> {
+  const u = data.tradingAccountStateUpdated;
+  return { ...prev, [u.tradingAccountId]: u.state };
+}
 
 export function Dashboard() {
   const { t, dateTime } = useI18n();
-  const [{ data, error, fetching }, reexecute] = useQuery({ query: DashboardQuery });
-  // Each update carries the wallet's id, so urql's cache updates the table in place.
-  useSubscription({ query: WalletUpdated });
-  useEffect(() => {
-    const id = window.setInterval(() => reexecute({ requestPolicy: "network-only" }), ACCOUNT_REFRESH_MS);
-    return () => window.clearInterval(id);
-  }, [reexecute]);
+  const [{ data, error, fetching }] = useQuery({ query: DashboardQuery });
+  // Wallets and the trading accounts' balance and equity follow the API's subscriptions (graphql-ws):
+  // each update replaces what the page read first, without polling or a reload.
+  const [{ data: wallets }] = useSubscription({ query: WalletUpdated }, latestWallets);
+  const [{ data: states }] = useSubscription({ query: AccountStateUpdated }, latestStates);
+  const walletOf = (w: WalletRow) => wallets?.[w.id] ?? w;
+  const stateOf = (id: string, read: AccountState | null | undefined) => {
+    const heard = states?.[id];
+    if (!heard) return read ?? null;
+    return read && Date.parse(read.asOf) > Date.parse(heard.asOf) ? read : heard;
+  };
 
   return (
     <>
@@ -46,7 +69,7 @@ export function Dashboard() {
             <h2 id="wallets-h">{t("dashboard.wallets")}</h2>
             {data.myWallets.length === 0 ? <p>{t("dashboard.noWallets")}</p> : (
               <div className="grid">
-                {data.myWallets.map((w) => (
+                {data.myWallets.map(walletOf).map((w) => (
                   <div key={w.id} className="card" data-testid={`wallet-${w.currency}`}>
                     <h3>{w.currency}</h3>
                     <p className="stat"><Money amount={w.balance} currency={w.currency} /></p>
@@ -73,7 +96,7 @@ export function Dashboard() {
                     </tr>
                   </thead>
                   <tbody>
-                    {data.myTradingAccounts.nodes.map((a) => (
+                    {data.myTradingAccounts.nodes.map((row) => ({ ...row, state: stateOf(row.id, row.state) })).map((a) => (
                       <tr key={a.id} data-testid={`account-${a.login}`}>
                         <th scope="row"><Link to={`/accounts/${encodeURIComponent(a.id)}`} aria-label={`${t("account.open")} ${a.login}`}>{a.login}</Link></th>
                         <td>{a.accountType} <span className="muted">{a.currency}</span></td>
