@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,12 +54,13 @@ class Contact:
     name: str
     email: str
     phone: str
+    masked: bool  # True when name, e-mail and phone are masked (the brokerage does not show this IB clients' PII)
 
 
 def _contact(p: Partner, name: str, email: str, phone: str) -> Contact:
     if p.show_client_pii:
-        return Contact(name, email, phone)
-    return Contact(mask_name(name), mask_email(email), mask_phone(phone))
+        return Contact(name, email, phone, masked=False)
+    return Contact(mask_name(name), mask_email(email), mask_phone(phone), masked=True)
 
 
 @dataclass(frozen=True)
@@ -242,3 +244,48 @@ async def referral_links(session: AsyncSession, p: Partner, page: PageRequest) -
         GROUP BY l.id) s""", where=[], params={"ib": p.ib_id}, key=("s.created_at", "s.id"), descending=False,
         convert=lambda r: LinkStats(int(r.id), r.code, r.campaign, int(r.clicks), int(r.registrations),
                                     int(r.depositors), r.created_at))
+
+
+@dataclass(frozen=True)
+class CommissionLine:
+    id: int
+    deal_time: datetime
+    kind: str
+    source: str
+    level: int
+    client_id: int | None  # None below the IB's visible depth
+    symbol: str | None
+    volume: Decimal | None
+    amount: Decimal
+    currency: str
+    formula: str
+
+
+_LINE_COLUMNS = ("id, deal_time, kind, source, level, CASE WHEN level <= :d THEN client_id END AS client_id, symbol, "
+                 "volume, amount, currency, formula")
+
+
+def _line(r: Any) -> CommissionLine:
+    return CommissionLine(int(r.id), r.deal_time, str(r.kind), str(r.source), int(r.level),
+                          int(r.client_id) if r.client_id is not None else None, r.symbol or None,
+                          Decimal(r.volume) if r.volume is not None else None, Decimal(r.amount), str(r.currency),
+                          str(r.formula))
+
+
+async def commission_lines(session: AsyncSession, p: Partner, page: PageRequest, t0: datetime,
+                           t1: datetime) -> Page[CommissionLine]:
+    """The IB's own commission lines with deal time in [t0, t1), newest first (keyset on deal time, id, on the
+    (ib_id, deal_time) index); a client below the visible depth is not named."""
+    return await sql_page(
+        session, page, columns=_LINE_COLUMNS, source="ib_commission_lines",
+        where=["ib_id = :ib", "deal_time >= :t0", "deal_time < :t1"],
+        params={"ib": p.ib_id, "d": p.visible_depth, "t0": t0, "t1": t1}, key=("deal_time", "id"),
+        descending=True, convert=_line)
+
+
+async def commission_lines_by_ids(session: AsyncSession, p: Partner, ids: list[int]) -> dict[int, CommissionLine]:
+    """The given lines that are this IB's own (one statement), as `commission_lines` shows them."""
+    rows = (await session.execute(text(
+        f"SELECT {_LINE_COLUMNS} FROM ib_commission_lines WHERE ib_id = :ib AND id = ANY(:ids)"),
+        {"ib": p.ib_id, "d": p.visible_depth, "ids": ids})).all()
+    return {line.id: line for line in map(_line, rows)}

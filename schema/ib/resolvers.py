@@ -38,6 +38,7 @@ from schema.ib.types import (
     IbClient,
     IbCommissionGroup,
     IbCommissionGroupBy,
+    IbCommissionLine,
     IbDispute,
     IbDisputePayload,
     IbPartnerProfile,
@@ -86,6 +87,17 @@ async def _dispute_nodes(ctx: Context, keys: Sequence[int]) -> list[IbDispute | 
     async with ctx.session() as s:
         found = await disputes.by_ids(s, list(keys))
     return [IbDispute.of(d) if (d := found.get(k)) and (staff or d.ib_id == owner) else None for k in keys]
+
+
+@node_type("IbCommissionLine")
+async def _commission_line_nodes(ctx: Context, keys: Sequence[int]) -> list[IbCommissionLine | None]:
+    """As myIbCommissionLines: the caller's own lines."""
+    p = await partner_of(ctx)
+    if p is None:
+        return [None] * len(keys)
+    async with ctx.session() as s:
+        found = await portal.commission_lines_by_ids(s, p, list(keys))
+    return [IbCommissionLine.of(line) if (line := found.get(k)) else None for k in keys]
 
 
 @node_type("IbTreeMember")
@@ -158,6 +170,21 @@ class IbQueries:
         async def go(s: AsyncSession, p: portal.Partner) -> list[IbCommissionGroup]:
             groups = await portal.commissions(s, p, t0, t1, portal.GroupBy(group_by.value), client_id=cid)
             return [IbCommissionGroup.of(g) for g in groups]
+
+        return await _read(info, go)
+
+    @strawberry.field(permission_classes=[IsIbPartner],
+                      description="IB portal: your commission lines with deal time in [since, until) (default: this "
+                                  "month to now), newest first.")
+    async def my_ib_commission_lines(self, info: Ctx, since: datetime | None = None, until: datetime | None = None,
+                                     first: int | None = None, after: str | None = None, last: int | None = None,
+                                     before: str | None = None) -> Connection[IbCommissionLine]:
+        req = page_request(info, first, after, last, before)
+        t0, t1 = _period(since, until)
+
+        async def go(s: AsyncSession, p: portal.Partner) -> Connection[IbCommissionLine]:
+            page = await portal.commission_lines(s, p, req, t0, t1)
+            return to_connection(page, IbCommissionLine.of, lambda x: (x.deal_time, x.id))
 
         return await _read(info, go)
 

@@ -35,10 +35,12 @@ class IbContact:
     name: str
     email: str
     phone: str
+    masked: bool = strawberry.field(description="True when name, e-mail and phone are shown masked (the brokerage "
+                                                "does not let this IB see its clients' contact data).")
 
     @classmethod
     def of(cls, c: portal.Contact) -> IbContact:
-        return cls(name=c.name, email=c.email, phone=c.phone)
+        return cls(name=c.name, email=c.email, phone=c.phone, masked=c.masked)
 
 
 @strawberry.type(description="The signed-in IB's own settings.")
@@ -134,6 +136,31 @@ class IbCommissionGroup:
     @classmethod
     def of(cls, g: portal.CommissionGroup) -> IbCommissionGroup:
         return cls(key=g.key, currency=g.currency, amount=at_scale(g.amount, g.currency), lines=g.lines, lots=g.lots)
+
+
+@strawberry.type(description="One commission line of yours: what a deal (or a revenue-share period, a CPA) earned "
+                               "you; myIbCommissionLine(lineId: databaseId) explains how it was computed.")
+class IbCommissionLine(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
+    deal_time: datetime
+    kind: str
+    source: str
+    level: int
+    client_id: strawberry.ID | None = strawberry.field(
+        description="The client whose deal it was; null below your visible depth.")
+    symbol: str | None
+    volume: Decimal | None = strawberry.field(description="Lots of the deal; null for lines without a deal.")
+    amount: Money  # type: ignore[valid-type]
+    currency: str
+    formula: str
+
+    @classmethod
+    def of(cls, line: portal.CommissionLine) -> IbCommissionLine:
+        return cls(id=global_id("IbCommissionLine", line.id), database_id=strawberry.ID(str(line.id)),
+                   deal_time=line.deal_time, kind=line.kind, source=line.source, level=line.level,
+                   client_id=strawberry.ID(str(line.client_id)) if line.client_id is not None else None,
+                   symbol=line.symbol, volume=line.volume, amount=at_scale(line.amount, line.currency),
+                   currency=line.currency, formula=line.formula)
 
 
 @strawberry.type(description="A payout of an IB's payable to its wallet for one cycle period.")

@@ -26,7 +26,7 @@ from tests.identity.helpers import register
 D = Decimal
 TREE = "query($d: Int) { myIbTree(depth: $d) { visibleDepth depth members { nodes { ibId parentId depth clients " \
        "contact { email } } } } }"
-CLIENT = "query($c: ID!) { myIbClient(clientId: $c) { clientId depth status lots contact { name email } " \
+CLIENT = "query($c: ID!) { myIbClient(clientId: $c) { clientId depth status lots contact { name email masked } " \
          "deposits { currency amount } } }"
 
 
@@ -113,12 +113,12 @@ async def test_pii_is_masked_unless_the_brokerage_allows_it_for_this_ib(world: W
                                                                        http: httpx.AsyncClient) -> None:
     net = await network_of(world, http)
     masked = (await net.gql(CLIENT, {"c": str(net.client_a)}))["data"]["myIbClient"]
-    assert masked["contact"] == {"name": "J*** S***", "email": "j***@e***.com"}
+    assert masked["contact"] == {"name": "J*** S***", "email": "j***@e***.com", "masked": True}
     assert net.email_a not in str(masked)
     await in_transaction(world.factory, lambda s: partners.update_settings(
         s, STAFF, net.master, partners.SettingsChange(show_client_pii=True)))
     shown = (await net.gql(CLIENT, {"c": str(net.client_a)}))["data"]["myIbClient"]
-    assert shown["contact"] == {"name": "John Smith", "email": net.email_a}
+    assert shown["contact"] == {"name": "John Smith", "email": net.email_a, "masked": False}
 
 
 async def test_commissions_by_level_and_client_and_statement_csv(world: World, http: httpx.AsyncClient) -> None:
@@ -141,6 +141,30 @@ async def test_commissions_by_level_and_client_and_statement_csv(world: World, h
     lines = csv_text.strip().splitlines()
     assert lines[0].startswith("line_id,time,kind") and len(lines) == 3
     assert sum(D(row.split(",")[-2]) for row in lines[1:]) == D("10.00")
+    # The same lines as a connection, newest first, amounts at the currency's scale, paged one by one.
+    q_lines = "query($s: DateTime, $u: DateTime, $a: String) { myIbCommissionLines(since: $s, until: $u, first: 1, " \
+              "after: $a) { pageInfo { hasNextPage endCursor } nodes { id databaseId dealTime kind source level " \
+              "clientId symbol volume amount currency formula } } }"
+    seen: list[dict[str, Any]] = []
+    after = None
+    while True:
+        conn = (await net.gql(q_lines, {**period, "a": after}))["data"]["myIbCommissionLines"]
+        seen += conn["nodes"]
+        if not conn["pageInfo"]["hasNextPage"]:
+            break
+        after = conn["pageInfo"]["endCursor"]
+    csv_ids = [row.split(",")[0] for row in lines[1:]]
+    assert [n["databaseId"] for n in seen] == list(reversed(csv_ids))
+    assert sorted((n["volume"], n["amount"], n["level"], n["clientId"]) for n in seen) == [
+        ("0.5", "2.00", 1, str(net.client_a)), ("2", "8.00", 1, str(net.client_a))]
+    assert seen[0]["dealTime"] >= seen[1]["dealTime"]
+    # Its own lines only: another IB sees none of them, by the list or by their ids.
+    _, other = await signed_in_ib(world, http)
+    assert (await other(q_lines, {**period, "a": None}))["data"]["myIbCommissionLines"]["nodes"] == []
+    hidden = await other("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": [n["id"] for n in seen]})
+    assert hidden["data"]["nodes"] == [None, None]
+    bad = await net.gql(q_lines, {**period, "a": "garbage"})
+    assert bad["data"] is None and bad["errors"][0]["extensions"]["code"] == "INVALID_PAGE_ARGUMENTS"
     pdf_b64 = (await net.gql("query($s: DateTime!, $u: DateTime!) { myIbStatementPdf(since: $s, until: $u) }",
                              period))["data"]["myIbStatementPdf"]
     pdf = base64.b64decode(pdf_b64)

@@ -41,6 +41,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on ReconciliationRun { databaseId status } ... on ReconciliationBreak { databaseId runId }
   ... on IbPayout { databaseId status } ... on IbReferralLink { databaseId code }
   ... on IbManagedLink { databaseId code disabledAt } ... on IbDispute { databaseId reason }
+  ... on IbCommissionLine { databaseId amount formula }
   ... on IbApplication { databaseId applicantEmail } ... on ClientDocument { databaseId kind }
   ... on RiskAlertType { databaseId measure } ... on RiskFlagType { databaseId detector }
   ... on LeverageRequest { databaseId toLeverage } ... on Transfer { databaseId tradingAccountId }
@@ -162,7 +163,7 @@ DESK_SCOPED = {"ClientSummary", "Client360", "PaymentSignalType"}
 PUBLIC_TYPES = {"Announcement"}
 # Objects of IB partner types: their IB (or its token with ib.tree.read) and staff with one of these permissions.
 IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbManagedLink": (),
-            "IbDispute": ("ib.read", "ib.manage_plans")}
+            "IbDispute": ("ib.read", "ib.manage_plans"), "IbCommissionLine": ()}
 IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
 ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", "IbApplication",
                  "ClientDocument", "LeverageRequest", "Transfer", "WalletTransaction", *STAFF_TYPES, *IB_TYPES,
@@ -271,8 +272,13 @@ async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
         dispute = await s.scalar(text(
             "INSERT INTO ib_disputes (ib_id, reason, explanation, period_from, period_to) VALUES "
             "(:ib, 'node-test', '{}'::jsonb, date '2021-01-01', date '2021-02-01') RETURNING id"), {"ib": ib})
+        line = await s.scalar(text(  # a CPA line long past: no payout period looks at it
+            "INSERT INTO ib_commission_lines (kind, source, deal_time, ib_id, level, direct_ib_id, clause_kind, "
+            "formula, inputs, quantity, rate, fx_rate, amount, currency) VALUES ('accrual', 'cpa', "
+            "timestamptz '2001-01-15', :ib, 0, :ib, 'cpa', 'node-test', '{}'::jsonb, 1, 1, 1, 1, 'USD') "
+            "RETURNING id"), {"ib": ib})
     return {"IbPayout": int(payout), "IbReferralLink": int(link), "IbManagedLink": int(link),
-            "IbDispute": int(dispute)}
+            "IbDispute": int(dispute), "IbCommissionLine": int(line)}
 
 
 def ib_token(ib: int, *scopes: str) -> Actor:

@@ -4,14 +4,14 @@ import { graphql } from "./gql";
 export const TreeQuery = graphql(`
   query IbTree {
     myIbProfile { ibId visibleDepth showsClientPii payoutCycle payoutMin payoutHold }
-    myIbTree { visibleDepth depth members(first: 100) { nodes { id ibId parentMemberId depth clients joinedAt contact { name email phone } } } }
-    myIbClients(first: 100) { nodes { clientId ibId depth status registeredAt lots contact { name email phone } deposits { currency amount } } }
+    myIbTree { visibleDepth depth members(first: 100) { nodes { id ibId parentMemberId depth clients joinedAt contact { name email phone masked } } } }
+    myIbClients(first: 100) { nodes { clientId ibId depth status registeredAt lots contact { name email phone masked } deposits { currency amount } } }
   }
 `);
 
 export const ClientQuery = graphql(`
   query IbClient($clientId: ID!) {
-    myIbClient(clientId: $clientId) { clientId ibId depth status registeredAt lots contact { name email phone } deposits { currency amount } }
+    myIbClient(clientId: $clientId) { clientId ibId depth status registeredAt lots contact { name email phone masked } deposits { currency amount } }
   }
 `);
 
@@ -28,9 +28,12 @@ export const CreateLinkMutation = graphql(`
 `);
 
 export const CommissionsQuery = graphql(`
-  query IbCommissions($since: DateTime!, $until: DateTime!) {
+  query IbCommissions($since: DateTime!, $until: DateTime!, $first: Int, $after: String, $last: Int, $before: String) {
     myIbCommissions(groupBy: SYMBOL, since: $since, until: $until) { key currency amount lines lots }
-    myIbStatementCsv(since: $since, until: $until)
+    myIbCommissionLines(since: $since, until: $until, first: $first, after: $after, last: $last, before: $before) {
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      nodes { id databaseId dealTime kind source level symbol volume amount currency }
+    }
   }
 `);
 

@@ -1,12 +1,14 @@
-// Commissions of the last 30 days: totals by symbol, then each line (from the statement, which is the
-// API's only per-line listing) with "how was this computed" from myIbCommissionLine.
+// Commissions of the last 30 days: totals by symbol, then each line, newest first (myIbCommissionLines,
+// paged), with "how was this computed" from myIbCommissionLine.
 import { useState } from "react";
 import { useQuery } from "urql";
 import { ErrorMessage, Loading, Money, PageTitle, useI18n } from "@forexcrm/portal-shared";
 import { CommissionsQuery, LineQuery } from "../operations";
-import { lastDays, parseCsv } from "../period";
+import { lastDays } from "../period";
 
 const PERIOD = lastDays(30);
+const PAGE = 25;
+type Cursor = { first?: number; after?: string; last?: number; before?: string };
 
 function Explanation({ lineId }: { lineId: string }) {
   const { t, dateTime } = useI18n();
@@ -31,12 +33,11 @@ function Explanation({ lineId }: { lineId: string }) {
 
 export function CommissionsPage() {
   const { t, dateTime, number } = useI18n();
-  const [{ data, fetching, error }] = useQuery({ query: CommissionsQuery, variables: PERIOD });
+  const [cursor, setCursor] = useState<Cursor>({ first: PAGE });
+  const [{ data, fetching, error }] = useQuery({ query: CommissionsQuery, variables: { ...PERIOD, ...cursor } });
   const [open, setOpen] = useState<string | null>(null);
-  const rows = data ? parseCsv(data.myIbStatementCsv) : [];
-  const header = rows[0] ?? [];
-  const col = (name: string) => header.indexOf(name);
-  const lines = rows.slice(1).filter((r) => r.length === header.length).reverse().slice(0, 100);
+  const lines = data?.myIbCommissionLines.nodes ?? [];
+  const pageInfo = data?.myIbCommissionLines.pageInfo;
   return (
     <>
       <PageTitle>{t("commissions.title")}</PageTitle>
@@ -56,14 +57,14 @@ export function CommissionsPage() {
           )}
           <h2>{t("commissions.lineTitle")}</h2>
           <ul className="lines">
-            {lines.map((r) => {
-              const id = r[col("line_id")];
+            {lines.map((line) => {
+              const id = line.databaseId;
               return (
-                <li key={id} data-testid="commission-line">
-                  <span>{dateTime(r[col("time")])}</span>{" "}
-                  <span className="pill">{r[col("symbol")] || r[col("source")]}</span>{" "}
-                  <span>{t("commissions.levelN", { level: r[col("level")] })}</span>{" "}
-                  <strong><Money amount={r[col("amount")]} currency={r[col("currency")]} /></strong>{" "}
+                <li key={line.id} data-testid="commission-line">
+                  <span>{dateTime(line.dealTime)}</span>{" "}
+                  <span className="pill">{line.symbol || line.source}</span>{" "}
+                  <span>{t("commissions.levelN", { level: line.level })}</span>{" "}
+                  <strong><Money amount={line.amount} currency={line.currency} /></strong>{" "}
                   <button type="button" className="secondary" aria-expanded={open === id}
                     onClick={() => setOpen(open === id ? null : id)}>{t("commissions.explain")}</button>
                   {open === id ? <Explanation lineId={id} /> : null}
@@ -71,6 +72,14 @@ export function CommissionsPage() {
               );
             })}
           </ul>
+          {pageInfo && (pageInfo.hasNextPage || pageInfo.hasPreviousPage) ? (
+            <nav className="pager" aria-label={t("commissions.lineTitle")}>
+              <button type="button" className="secondary" disabled={!pageInfo.hasPreviousPage || !pageInfo.startCursor}
+                onClick={() => setCursor({ last: PAGE, before: pageInfo.startCursor ?? undefined })}>{t("commissions.newer")}</button>
+              <button type="button" className="secondary" disabled={!pageInfo.hasNextPage || !pageInfo.endCursor}
+                onClick={() => setCursor({ first: PAGE, after: pageInfo.endCursor ?? undefined })}>{t("commissions.older")}</button>
+            </nav>
+          ) : null}
         </>
       ) : null}
     </>

@@ -23,7 +23,7 @@ export function TreePage() {
               {data.myIbTree.members.nodes.map((m) => (
                 <li key={m.id} style={{ marginInlineStart: `${(m.depth - 1) * 1.5}rem` }}>
                   <span className="pill">{t("tree.level", { depth: m.depth })}</span>
-                  <strong>{m.contact.name}</strong> <span className="muted">{m.contact.email}</span>{" "}
+                  <strong>{m.contact.name}</strong> <span className="muted">{m.contact.email}</span>{m.contact.masked ? <> <span className="muted">({t("contact.masked")})</span></> : null}{" "}
                   {t("tree.clients", { count: m.clients })}
                 </li>
               ))}
@@ -41,7 +41,7 @@ export function TreePage() {
                 {data.myIbClients.nodes.map((c) => (
                   <tr key={c.clientId}>
                     <th scope="row"><Link to={`/clients/${encodeURIComponent(c.clientId)}`}>{c.contact.name}</Link></th>
-                    <td>{c.contact.email}</td><td>{c.depth}</td><td>{c.status}</td>
+                    <td>{c.contact.email}{c.contact.masked ? <> <span className="muted">({t("contact.masked")})</span></> : null}</td><td>{c.depth}</td><td>{c.status}</td>
                     <td>{number(c.lots)}</td><td>{dateTime(c.registeredAt)}</td>
                   </tr>
                 ))}
@@ -75,6 +75,7 @@ export function ClientPage() {
       <dl className="facts" data-testid="client-facts">
         <dt>{t("client.email")}</dt><dd>{client.contact.email}</dd>
         <dt>{t("client.phone")}</dt><dd>{client.contact.phone}</dd>
+        {client.contact.masked ? <><dt>{t("contact.privacy")}</dt><dd data-testid="contact-masked">{t("contact.maskedExplain")}</dd></> : null}
         <dt>{t("client.depth")}</dt><dd>{client.depth}</dd>
         <dt>{t("client.status")}</dt><dd>{client.status}</dd>
         <dt>{t("client.lots")}</dt><dd>{number(client.lots)}</dd>
