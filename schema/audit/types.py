@@ -1,15 +1,29 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
-from typing import cast
+from typing import Any, cast
 
 import strawberry
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
 from domain.audit import verify as verify_service
 from domain.audit.models import AuditEvent as AuditEventRow
+from domain.identity.models import User
+from schema.loaders import register_loader
 from schema.node import DATABASE_ID_DOC, Node, bare_id_deprecation, global_id, optional_global_id
+
+DISPLAY_NAMES = "UserDisplayNameLoader"
+
+
+@register_loader(DISPLAY_NAMES)
+async def _display_names(session: AsyncSession, keys: Sequence[int]) -> list[str | None]:
+    found = dict((await session.execute(select(User.id, User.display_name).where(User.id.in_(keys)))).all())
+    return [found.get(k) or None for k in keys]
 
 
 @strawberry.type(description="One entry of the append-only, hash-chained audit trail.")
@@ -33,6 +47,14 @@ class AuditEvent(Node):
     partition: int
     seq: int
     hash: str = strawberry.field(description="SHA-256 of the previous hash and this event, hex.")
+
+    @strawberry.field(description="The acting user's display name now (null for the system, an anonymous caller or "
+                                  "a user without one); actorUserId names who it was.")
+    async def actor_display_name(self, info: Info[Any, Any]) -> str | None:
+        if self.actor_user_id is None:
+            return None
+        name: str | None = await info.context.loaders.get(DISPLAY_NAMES).load(self.actor_user_id)
+        return name
 
     @classmethod
     def from_row(cls, row: AuditEventRow) -> AuditEvent:

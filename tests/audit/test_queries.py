@@ -117,3 +117,26 @@ async def test_audit_verify_query_checks_the_exported_seals(
     bad = await _run(schema, runtime, READER, query)
     assert bad.data["auditVerify"]["firstProblem"] == {"kind": "SEAL_MISMATCH", "partition": PART,
                                                       "day": day.isoformat()}
+
+
+async def test_audit_events_name_their_actor(schema: Any, runtime: Any) -> None:
+    """actorDisplayName: the acting user's name (one statement for the page), null for the system."""
+    from sqlalchemy import text
+
+    from domain.shared.actor import system_actor
+    from tests.conftest import unique
+
+    factory = runtime.services.session_factory
+    entity = unique("named")
+    async with factory() as s, s.begin():
+        uid = int(await s.scalar(text(
+            "INSERT INTO users (email, email_normalized, is_staff, display_name) VALUES (:e, :e, true, 'Fran First') "
+            "RETURNING id"), {"e": f"{entity}@example.com"}))
+        await service.record(s, Actor(ActorKind.STAFF, user_id=uid), action="thing.named", entity_type="thing",
+                             entity_id=entity)
+        await service.record(s, system_actor("test"), action="thing.named", entity_type="thing", entity_id=entity)
+    got = await _run(schema, runtime, READER, """query($f: AuditEventFilter) { auditEvents(filter: $f, first: 5) {
+        nodes { actorUserId actorDisplayName } } }""", f={"entityType": "thing", "entityId": entity})
+    assert got.errors is None, got.errors
+    assert got.data["auditEvents"]["nodes"] == [{"actorUserId": None, "actorDisplayName": None},
+                                                {"actorUserId": uid, "actorDisplayName": "Fran First"}]
