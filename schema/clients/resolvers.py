@@ -42,6 +42,7 @@ from domain.identity import sessions
 from domain.identity.models import User
 from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
+from domain.shared.pagination import decode_id_cursor
 from domain.trading.models import TradingAccount
 from schema.clients.ids import CLIENT_TYPES, client_key
 from schema.clients.staff import ClientStaffMutations, ClientStaffQueries
@@ -261,6 +262,20 @@ class ClientQueries:
                 return MyClient.from_row(await own_client(session, info.context.actor))
             except DomainError:
                 return None
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="Your uploaded documents in upload order, each with its review status (and the "
+                                  "reason when rejected); empty when you have no client record.")
+    async def my_documents(self, info: Ctx, first: int | None = None, after: str | None = None,
+                           last: int | None = None, before: str | None = None) -> Connection[ClientDocument]:
+        req = page_request(info, first, after, last, before, decode=decode_id_cursor)
+        async with info.context.session() as session:
+            try:
+                mine = await own_client(session, info.context.actor)
+            except DomainError:
+                return empty_connection()
+            page = await documents.for_client(session, mine.id, req)
+        return to_connection(page, ClientDocument.from_row, lambda d: (d.id,))
 
     @strawberry.field(description="The active appropriateness questionnaire.")
     async def questionnaire(self, info: Ctx) -> QuestionnaireDefinition:
