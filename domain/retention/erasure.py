@@ -92,6 +92,12 @@ async def get(session: Reader, request_id: int, *, lock: bool = False) -> Erasur
     return None if row is None else _request(row)
 
 
+async def requests_by_ids(session: Reader, ids: list[int]) -> dict[int, ErasureRequest]:
+    rows = await (await driver(session)).fetch(
+        f"SELECT {_COLUMNS} FROM erasure_requests WHERE id = ANY($1::bigint[])", ids)  # noqa: S608
+    return {int(r["id"]): _request(r) for r in rows}
+
+
 async def latest_of(session: Reader, client_id: int) -> ErasureRequest | None:
     row = await (await driver(session)).fetchrow(
         f"SELECT {_COLUMNS} FROM erasure_requests WHERE client_id = $1 ORDER BY id DESC LIMIT 1", client_id)  # noqa: S608

@@ -73,6 +73,12 @@ async def get_run(session: Reader, run_id: int) -> RetentionRun | None:
     return None if row is None else _run(row)
 
 
+async def runs_by_ids(session: Reader, ids: list[int]) -> dict[int, RetentionRun]:
+    rows = await (await driver(session)).fetch(
+        f"SELECT {_COLUMNS} FROM retention_runs WHERE id = ANY($1::bigint[])", ids)  # noqa: S608
+    return {int(r["id"]): _run(r) for r in rows}
+
+
 async def list_runs(session: AsyncSession, page: PageRequest) -> Page[RetentionRun]:
     """Newest first."""
     return await sql_page(session, page, columns=_COLUMNS, source="retention_runs", where=[], params={},

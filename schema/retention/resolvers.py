@@ -4,6 +4,7 @@ outcome), and clients' erasure requests with the staff's four-eyes decision."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import strawberry
@@ -13,12 +14,12 @@ from strawberry.types import Info
 from domain.clients.access import client_for, own_client
 from domain.clients.storage import default_store
 from domain.retention import erasure, holds, runs, schedules
-from domain.retention.errors import ErasureRequestNotFound
+from domain.shared.actor import ActorKind
 from domain.shared.pagination import decode_id_cursor
 from schema.clients.ids import client_key
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
-from schema.node import AnyId, global_id
+from schema.node import DATABASE_ID_DOC, AnyId, Node, global_id, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import IsAuthenticated, Requires
 
@@ -80,8 +81,8 @@ class ErasureKindOutcome:
 
 
 @strawberry.type(description="A client's request to erase their personal data (GDPR Art. 17) and its decision.")
-class ErasureRequest:
-    database_id: strawberry.ID
+class ErasureRequest(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     client_id: strawberry.ID
     reason: str
     status: str = strawberry.field(description="pending, approved or rejected.")
@@ -93,8 +94,8 @@ class ErasureRequest:
 
     @classmethod
     def of(cls, r: erasure.ErasureRequest) -> ErasureRequest:
-        return cls(database_id=strawberry.ID(str(r.id)), client_id=global_id("Client360", r.client_id),
-                   reason=r.reason, status=r.status,
+        return cls(id=global_id("ErasureRequest", r.id), database_id=strawberry.ID(str(r.id)),
+                   client_id=global_id("Client360", r.client_id), reason=r.reason, status=r.status,
                    awaiting_second_approval=r.status == "pending" and r.first_approver_id is not None,
                    requested_at=r.requested_at, decided_at=r.decided_at, decision_reason=r.decision_reason,
                    outcome=[ErasureKindOutcome(kind=o["kind"], outcome=o["outcome"],
@@ -109,8 +110,8 @@ class ErasureRequestPayload:
 
 
 @strawberry.type(description="One retention enforcement run: its progress while running, its outcome after.")
-class RetentionRun:
-    database_id: strawberry.ID
+class RetentionRun(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     status: str = strawberry.field(description="queued, running, completed or failed.")
     as_of: dt.date
     created_at: dt.datetime
@@ -126,7 +127,8 @@ class RetentionRun:
 
     @classmethod
     def of(cls, r: runs.RetentionRun) -> RetentionRun:
-        return cls(database_id=strawberry.ID(str(r.id)), status=r.status, as_of=r.as_of, created_at=r.created_at,
+        return cls(id=global_id("RetentionRun", r.id), database_id=strawberry.ID(str(r.id)), status=r.status,
+                   as_of=r.as_of, created_at=r.created_at,
                    started_at=r.started_at, finished_at=r.finished_at, clients_examined=r.clients_examined,
                    clients_held=r.clients_held, clients_erased=r.clients_erased,
                    documents_deleted=r.documents_deleted, communications_deleted=r.communications_deleted,
@@ -139,11 +141,28 @@ class RetentionRunPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-def _request_key(value: object) -> int:
-    text = str(value)
-    if not (text.isdigit() and len(text) <= 18):
-        raise ErasureRequestNotFound("erasure request not found", field="requestId")
-    return int(text)
+def _staff_reader(ctx: Context) -> bool:
+    return ctx.actor.kind is ActorKind.STAFF and ctx.actor.has("retention.read")
+
+
+@node_type("RetentionRun")
+async def _run_nodes(ctx: Context, keys: Sequence[int]) -> list[RetentionRun | None]:
+    """Staff with retention.read, as retentionRuns."""
+    if not _staff_reader(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await runs.runs_by_ids(session, list(keys))
+    return [RetentionRun.of(r) if (r := found.get(k)) else None for k in keys]
+
+
+@node_type("ErasureRequest")
+async def _request_nodes(ctx: Context, keys: Sequence[int]) -> list[ErasureRequest | None]:
+    """Staff with retention.read, as erasureRequests (a client reads their own through myErasureRequest)."""
+    if not _staff_reader(ctx):
+        return [None] * len(keys)
+    async with ctx.session() as session:
+        found = await erasure.requests_by_ids(session, list(keys))
+    return [ErasureRequest.of(r) if (r := found.get(k)) else None for k in keys]
 
 
 def _today() -> dt.date:
@@ -289,17 +308,17 @@ class RetentionMutations:
         return await payload_or_errors(work, lambda e: ErasureRequestPayload(errors=e))
 
     @declares_errors("ERASURE_ALREADY_DECIDED", "EXTERNAL_SERVICE_UNAVAILABLE", "FOUR_EYES_RELATED_APPROVER",
-                     "NOT_FOUND", "SELF_APPROVAL_FORBIDDEN", "VALIDATION_FAILED")
+                     "INVALID_ID", "NOT_FOUND", "SELF_APPROVAL_FORBIDDEN", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires("retention.erase")],
                          description="Decide an erasure request. Rejecting takes one staff member; approving two "
                                      "(the first approval records itself, the second, by someone else unrelated, "
                                      "erases what no duty keeps and schedules the rest).")
-    async def decide_erasure_request(self, info: Ctx, request_id: strawberry.ID, approve: bool,
+    async def decide_erasure_request(self, info: Ctx, request_id: AnyId, approve: bool,
                                      reason: str) -> ErasureRequestPayload:
         ctx = info.context
 
         async def work() -> ErasureRequestPayload:
-            key = _request_key(request_id)
+            key = key_of(request_id, "ErasureRequest", field="requestId")
             store = default_store(ctx.settings)
 
             async def txn(session: AsyncSession) -> ErasureRequestPayload:

@@ -58,7 +58,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on BreakComment { databaseId authorStaffUserId }
   ... on AmlScenario { databaseId name } ... on AmlScenarioVersion { databaseId version }
   ... on AmlActivationRequest { databaseId reason } ... on AmlCase { databaseId team }
-  ... on AmlDecision { databaseId outcome } ... on AmlCaseNote { databaseId body } }"""
+  ... on AmlDecision { databaseId outcome } ... on AmlCaseNote { databaseId body }
+  ... on RetentionRun { databaseId status } ... on ErasureRequest { databaseId status } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -156,7 +157,8 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "SegmentRuleType": "risk.read", "SegmentAssignmentType": "risk.read",
                "BreakComment": "reconciliation.manage", "AmlScenario": "compliance.read",
                "AmlScenarioVersion": "compliance.read", "AmlActivationRequest": "compliance.read",
-               "AmlCase": "compliance.read", "AmlDecision": "compliance.read", "AmlCaseNote": "compliance.read"}
+               "AmlCase": "compliance.read", "AmlDecision": "compliance.read", "AmlCaseNote": "compliance.read",
+               "RetentionRun": "retention.read", "ErasureRequest": "retention.read"}
 # Staff types whose rows belong to a client: desk-scoped staff see their own desk's clients' only.
 DESK_SCOPED = {"ClientSummary", "Client360", "PaymentSignalType"}
 # Objects everyone signed in sees.
@@ -249,6 +251,12 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             {"s": scenario, "v": version, "u": owner, "c": case})
         note = await s.scalar(text("INSERT INTO aml_case_notes (case_id, author_id, body) VALUES (:c, :u, 'node') "
                                    "RETURNING id"), {"c": case, "u": staff_id})
+        retention_run = await s.scalar(text(  # completed: no worker runs it
+            "INSERT INTO retention_runs (requested_by, as_of, status) VALUES (:u, date '1990-01-01', 'completed') "
+            "RETURNING id"), {"u": staff_id})
+        erasure_request = await s.scalar(text(  # decided: in nobody's queue
+            "INSERT INTO erasure_requests (client_id, status, decided_by, decided_at, decision_reason) VALUES "
+            "(:c, 'rejected', :u, now(), 'node-test') RETURNING id"), {"c": record, "u": staff_id})
     return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
             "AmlScenario": int(scenario), "AmlScenarioVersion": int(version), "AmlActivationRequest": int(activation),
             "AmlCase": int(case), "AmlDecision": int(decision), "AmlCaseNote": int(note),
@@ -258,7 +266,8 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "SegmentRuleType": int(segment_rule), "SegmentAssignmentType": int(assignment),
             "SettlementReport": int(report), "PaymentMethodConfig": int(method),
             "PaymentSignalType": int(signal), "BalanceAdjustment": int(adjustment), "SalesRule": int(rule),
-            "StaffChangeRequest": int(change), "BreakComment": int(comment)}
+            "StaffChangeRequest": int(change), "BreakComment": int(comment),
+            "RetentionRun": int(retention_run), "ErasureRequest": int(erasure_request)}
 
 
 async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:

@@ -139,7 +139,7 @@ async def test_an_erasure_request_is_decided_by_two_staff_members_and_the_client
     assert denied["data"] is None and denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     for variables, code, field in (({"i": request_id, "a": True, "r": " "}, "VALIDATION_FAILED", "reason"),
                                    ({"i": "999999999", "a": True, "r": "ok"}, "NOT_FOUND", "requestId"),
-                                   ({"i": "not-an-id", "a": True, "r": "ok"}, "NOT_FOUND", "requestId")):
+                                   ({"i": "not-an-id", "a": True, "r": "ok"}, "INVALID_ID", "requestId")):
         refused = await first.client(DECIDE, variables)
         assert refused["data"]["decideErasureRequest"] == {"request": None, "errors": [{"code": code, "field": field}]}
     assert await _audits(session_factory, "erasure_request.") == before[1] + 1  # only the request itself
