@@ -90,6 +90,22 @@ class ApiSchema(strawberry.Schema):
                 code = (error.extensions or {}).get("code") or getattr(error.original_error, "code", None)
                 log.info("graphql.error", code=code or "GRAPHQL_VALIDATION_FAILED", message=error.message[:200],
                          path=".".join(str(p) for p in error.path or ()) or None)
+            _drop_tracebacks(error)
+
+
+def _drop_tracebacks(error: BaseException) -> None:
+    """Once logged, an error's traceback (and its causes') is not needed, and it held the frames that
+    raised it, which hold the executor that holds the error: a cycle that left the whole operation
+    to the cyclic garbage collector."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending += [current.__cause__, current.__context__, getattr(current, "original_error", None)]
 
 
 class _Executor(StrawberryGraphQLCoreExecutionContext):

@@ -209,8 +209,7 @@ def cyclic_garbage() -> Iterator[list[Any]]:
 async def test_an_operation_leaves_no_cyclic_garbage_behind(gql: GraphQLClient, session_factory: Any) -> None:
     """An operation's executor, context and request are freed by reference counting when it ends,
     not left to the cyclic collector (whose older-generation collections paused the loop for
-    tens of ms under load): the portal page and the small query leave none of them. (An operation
-    with an error still does: its exception's traceback holds the frames.)"""
+    tens of ms under load): the portal page, the small query and a refused field leave none of them."""
     from schema.context import Context
     from schema.root import _Executor
 
@@ -218,10 +217,13 @@ async def test_an_operation_leaves_no_cyclic_garbage_behind(gql: GraphQLClient, 
     account = (await client("{ myTradingAccounts(first: 1) { nodes { id } } }"))["data"]["myTradingAccounts"]
     variables = {"accountId": account["nodes"][0]["id"]}
     await client(PORTAL_QUERY, variables)
-    for document in (PORTAL_QUERY, "{ apiVersion serverTime }"):
+    for document, ok in ((PORTAL_QUERY, True), ("{ apiVersion serverTime }", True),
+                         ('{ client(id: "1") { id } }', False)):
         with cyclic_garbage() as garbage:
             body = await client(document, variables if "$" in document else None)
-        assert "errors" not in body and body["data"], body
+        assert ("errors" not in body) is ok, body
+        if not ok:
+            assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
         kinds = {type(o) for o in garbage}
         leaked = {k.__name__ for k in kinds if issubclass(k, (_Executor, Context))}
         assert not leaked, f"{document[:30]}: {leaked} left to the cyclic collector"
