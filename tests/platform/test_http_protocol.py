@@ -84,3 +84,24 @@ async def test_the_served_api_answers_keep_alive_requests_whole(live_server: Liv
             assert await asyncio.wait_for(reader.readexactly(length), 10) == b'{"data":{"__typename":"Query"}}'
     finally:
         writer.close()
+
+
+async def test_the_api_process_serves_with_tuned_gc_uvloop_and_httptools(live_server: LiveServer) -> None:
+    """Started as `forexcrm api` starts it (create_app's lifespan, uvicorn_options): the start-up heap
+    is frozen out of the collector's reach and the young generation collected every GC_THRESHOLDS[0]
+    allocations, not CPython's 700; HTTP on httptools and uvicorn's loop choice resolving to uvloop."""
+    import gc
+    import importlib.util
+
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from api.http_protocol import uvicorn_options
+    from infra.runtime import GC_THRESHOLDS
+
+    assert gc.get_threshold() == GC_THRESHOLDS
+    assert gc.get_freeze_count() > 10_000  # the schema, mappings and pools at least
+    options = uvicorn_options(live_server.settings)
+    assert issubclass(options["http"], HttpToolsProtocol)
+    config = uvicorn.Config(lambda *_: None, **options)
+    assert config.loop == "auto" and importlib.util.find_spec("uvloop") is not None  # "auto" is uvloop when installed
