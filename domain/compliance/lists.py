@@ -10,8 +10,10 @@ import io
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from functools import cache
 
 import orjson
+import pycountry
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +31,7 @@ _FTM_SCHEMAS = frozenset({"Person", "LegalEntity", "Organization", "Company"})
 _NAME_PROPS = ("name", "alias", "weakAlias", "previousName", "firstName")
 _OFAC_DOB = re.compile(r"DOB (?:(\d{1,2}) ([A-Za-z]{3}) )?(\d{4})")
 _OFAC_AKA = re.compile(r"a\.k\.a\. '([^']+)'")
+_OFAC_COUNTRY = re.compile(r"(?:nationality|citizen) ([A-Z][A-Za-z ,.'()-]+?)(?:;|\.$|$)")
 _MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
 
@@ -63,6 +66,18 @@ def _ofac_name(name: str) -> str:
     return " ".join(part.strip() for part in reversed(name.split(",", 1)))
 
 
+@cache
+def _country_code(name: str) -> str | None:
+    """ISO alpha-2 (lower case) of a country as OFAC names it ("Russia", "Iran", "Korea, North")."""
+    known = {"korea, north": "kp", "korea, south": "kr", "burma": "mm", "west bank": "ps", "gaza": "ps"}
+    if name.strip().lower() in known:
+        return known[name.strip().lower()]
+    try:
+        return str(pycountry.countries.search_fuzzy(name.strip())[0].alpha_2).lower()
+    except LookupError:
+        return None
+
+
 def parse_ofac(data: bytes) -> Iterator[Entity]:
     """OFAC SDN.CSV: ent_num, SDN_Name, SDN_Type, Program, Title, ..., Remarks (DOB and a.k.a. in remarks)."""
     try:
@@ -70,7 +85,7 @@ def parse_ofac(data: bytes) -> Iterator[Entity]:
     except UnicodeDecodeError:
         text = data.decode("latin-1")
     for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        if not row or not row[0].strip():
+        if not row or not row[0].strip(" \x1a"):  # SDN.CSV as published ends with a DOS end-of-file mark
             continue
         if len(row) < 4 or not row[0].strip().isdigit():
             raise InvalidScreeningList(f"line {number} is not an SDN.CSV record", field="file")
@@ -81,8 +96,9 @@ def parse_ofac(data: bytes) -> Iterator[Entity]:
             mm = _MONTHS.get(month.lower()) if month else None
             births.append(f"{year}-{mm:02d}-{int(day):02d}" if mm and day else year)
         kind = row[2].strip().strip('"').lower()
+        countries = {c for name in _OFAC_COUNTRY.findall(remarks) if (c := _country_code(name))}
         yield Entity(entity_id=f"ofac-{row[0].strip()}", caption=names[0][:300], names=tuple(names),
-                     birth_dates=tuple(births), topics=("sanction",),
+                     birth_dates=tuple(births), countries=tuple(sorted(countries)), topics=("sanction",),
                      schema="Person" if kind == "individual" else "LegalEntity")
 
 
