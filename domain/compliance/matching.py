@@ -11,7 +11,8 @@ pairwise, and the score is the weighted share of the name that aligned.
 - Part comparison: equal, then equal phonetic keys (romanisation variants folded: Yevgeny/Jewgeni/Evgueni,
   Kadyrov/Kadyrow, Hassan/Hasan), then equal given-name variants (Aleksandr/Alexander/Oleksandr,
   Mohammed/Muhammad; data/name_variants.txt), then a bounded edit distance on the keys (rapidfuzz's OSA: a
-  transposition is one edit; Prigozhin/Prigoschin/Prigojine), then initials. Adjacent parts may align joined ("Kim Jongun" ~ "Kim Jong Un").
+  transposition is one edit; Prigozhin/Prigoschin/Prigojine), then initials. Adjacent parts may align
+  joined ("Kim Jongun" ~ "Kim Jong Un").
 - Weights: each part counts by its rarity among the list's names (a part that hundreds of listed names share
   says less than one that only this name has).
 - Evidence: a date of birth or nationality that agrees raises the score; one that contradicts lowers it.
@@ -364,28 +365,31 @@ class MatchIndex:
         df = self._df.get(part.canon, 0)
         return 1.0 / (1.0 + 0.25 * math.log2(1 + df)) if df > 1 else 1.0
 
-    def _near_vocab(self, part: Part) -> list[int]:
-        """Vocabulary entries a part may align with: its key, its name group, and keys within the edit bound."""
-        cached = self._near.get(part.key)
+    def _near_vocab(self, part: Part, fuzzy: bool = True) -> list[int]:
+        """Vocabulary entries a part may align with: its key, its name group, and keys within the edit bound
+        (a compound, two parts joined, only as spelt: it aligns at 0.93 or more)."""
+        cached = self._near.get(part.key) if fuzzy else None
         if cached is not None:
             return cached
         found: set[int] = set()
         exact = self._vocab_ids.get(part.canon)
         if exact is not None:
             found.add(exact)
+        if not fuzzy:
+            return list(found)
         key = part.key
         allowed = _allowed_edits(len(part.text))
         if allowed:
             firsts = {key[0]} | {b for a, b in _FIRST_LETTER_SWAPS if a == key[0]}
             if len(key) > 1:
                 firsts.add(key[1])  # the first two letters transposed, or a letter added in front
-            if allowed >= 2:  # a long part may differ in its first letter too
-                firsts.update({k[0] for k in self._by_first})
             buckets: list[tuple[list[int], list[str]]] = []
             for length in range(max(1, len(key) - allowed - 1), len(key) + allowed + 2):
                 buckets.extend(b for first in firsts if (b := self._by_first.get((first, length))))
                 if b := self._by_second.get((key[0], length)):  # the first letter lost
                     buckets.append(b)
+                if allowed >= 2 and len(key) > 1 and (b := self._by_second.get((key[1], length))):
+                    buckets.append(b)  # a long part may differ in its first letter too
             for form in _ch_forms(key):
                 for vids, keys in buckets:
                     for _, _, position in process.extract(form, keys, scorer=OSA.distance, limit=None,
@@ -404,11 +408,11 @@ class MatchIndex:
         names = [p for p in qparts if p.role != "initial"]
         # Which listed names share enough parts with the query to be worth aligning.
         hits: dict[int, int] = {}
-        for i, (_, span) in enumerate(_spans(qparts)):
+        for i, (covered, span) in enumerate(_spans(qparts)):
             if span.role == "initial":
                 continue
             reached: set[int] = set()
-            for vid in self._near_vocab(span):
+            for vid in self._near_vocab(span, fuzzy=len(covered) == 1):
                 reached.update(self._postings[vid])
             for alias in reached:
                 hits[alias] = hits.get(alias, 0) + (2 if i >= len(qparts) else 1)
