@@ -91,6 +91,7 @@ REFERENCED_TYPES: dict[str, tuple[str, ...]] = {
     "clientId": ("Client360", "ClientSummary", "MyClient"),
     "accountId": ("TradingAccount",),
     "serverId": ("TradingServer",),
+    "planId": ("IbPlan",),
 }
 
 

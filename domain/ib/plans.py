@@ -32,6 +32,7 @@ from domain.shared.actor import Actor
 from domain.shared.db import utcnow
 from domain.shared.errors import Conflict, ValidationFailed
 from domain.shared.money import currency as currency_info
+from domain.shared.pagination import Page, PageRequest, sql_page
 
 ONE = Decimal(1)
 MAX_LEVELS = 20
@@ -232,3 +233,45 @@ async def assign(session: AsyncSession, actor: Actor, ib_id: int, plan_id: int, 
                  before={"plan_id": current.plan_id if current else None},
                  after={"plan_id": plan_id, "effective_from": effective_from.isoformat()}, reason=reason or None,
                  category=PLAN_CATEGORY)
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """A plan as staff list it: its latest version and the IBs on it now."""
+
+    id: int
+    name: str
+    currency: str
+    is_default: bool
+    created_at: datetime
+    latest_version: int | None
+    latest_valid_from: datetime | None
+    current_ibs: int
+
+
+_PLAN_SUMMARY = (
+    "p.id, p.name, p.currency, p.is_default, p.created_at, "
+    "(SELECT max(v.version) FROM ib_plan_versions v WHERE v.plan_id = p.id) AS latest_version, "
+    "(SELECT v.valid_from FROM ib_plan_versions v WHERE v.plan_id = p.id ORDER BY v.version DESC LIMIT 1) "
+    "AS latest_valid_from, "
+    "(SELECT count(*) FROM ib_plan_assignments a WHERE a.plan_id = p.id AND a.valid_to IS NULL) AS current_ibs"
+)
+
+
+def _summary(row: Any) -> PlanSummary:
+    m = row._mapping
+    return PlanSummary(int(m["id"]), m["name"], m["currency"], bool(m["is_default"]), m["created_at"],
+                       m["latest_version"], m["latest_valid_from"], int(m["current_ibs"]))
+
+
+async def list_plans(session: AsyncSession, page: PageRequest) -> Page[PlanSummary]:
+    """Every commission plan, oldest first."""
+    return await sql_page(session, page, columns=_PLAN_SUMMARY, source="ib_plans p", where=[], params={},
+                          key=("p.id",), descending=False, convert=_summary)
+
+
+async def plans_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, PlanSummary]:
+    rows = (await session.execute(text(
+        f"SELECT {_PLAN_SUMMARY} FROM ib_plans p WHERE p.id = ANY(CAST(:ids AS bigint[]))"),  # noqa: S608
+        {"ids": ids})).all()
+    return {s.id: s for s in map(_summary, rows)}

@@ -45,6 +45,7 @@ from schema.ib.types import (
     IbPayout,
     IbPayoutsPayload,
     IbPerformance,
+    IbPlan,
     IbReferralLink,
     IbTree,
     IbTreeMember,
@@ -75,6 +76,16 @@ async def _payout_nodes(ctx: Context, keys: Sequence[int]) -> list[IbPayout | No
     async with ctx.session() as s:
         found = {p.id: p for p in await payouts_service.by_ids(s, list(keys)) if staff or p.ib_id == owner}
     return [IbPayout.of(p) if (p := found.get(k)) else None for k in keys]
+
+
+@node_type("IbPlan")
+async def _plan_nodes(ctx: Context, keys: Sequence[int]) -> list[IbPlan | None]:
+    """Staff with ib.read (ibPlans); nobody else."""
+    if not _staff(ctx, "ib.read"):
+        return [None] * len(keys)
+    async with ctx.session() as s:
+        found = await plans.plans_by_ids(s, list(keys))
+    return [IbPlan.of(p) if (p := found.get(k)) else None for k in keys]
 
 
 @node_type("IbDispute")
@@ -245,6 +256,16 @@ class IbQueries:
             return to_connection(page, IbDispute.of, lambda d: (d.created_at, d.id))
 
         return await _read(info, go)
+
+    @strawberry.field(permission_classes=[Requires("ib.read")],
+                      description="Staff: the commission plans, oldest first, each with its latest version and the "
+                                  "IBs on it now (a plan's id is what approveIbApplication and assignIbPlan take).")
+    async def ib_plans(self, info: Ctx, first: int | None = None, after: str | None = None,
+                       last: int | None = None, before: str | None = None) -> Connection[IbPlan]:
+        req = page_request(info, first, after, last, before)
+        async with info.context.read() as s:
+            page = await plans.list_plans(s, req)
+        return to_connection(page, IbPlan.of, lambda p: (p.id,))
 
     @strawberry.field(permission_classes=[Requires("ib.read")],
                       description="Staff: disputes, newest first, by status and IB.")

@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 
 from domain.ib import disputes, links, portal, reports
 from domain.ib import payouts as payouts_service
-from domain.ib.plans import ClauseKind, Distribution, Side
+from domain.ib.plans import ClauseKind, Distribution, PlanSummary, Side
 from domain.shared.money import at_scale
 from schema.errors import UserError
 from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id, optional_global_id
@@ -161,6 +161,24 @@ class IbCommissionLine(Node):
                    client_id=strawberry.ID(str(line.client_id)) if line.client_id is not None else None,
                    symbol=line.symbol, volume=line.volume, amount=at_scale(line.amount, line.currency),
                    currency=line.currency, formula=line.formula)
+
+
+@strawberry.type(description="A commission plan (staff with ib.read): its latest version and the IBs on it now.")
+class IbPlan(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
+    name: str
+    currency: str
+    is_default: bool
+    created_at: datetime
+    latest_version: int | None = strawberry.field(description="The newest version's number; none before the first.")
+    latest_valid_from: datetime | None = strawberry.field(description="When the newest version applies from.")
+    current_ibs: int = strawberry.field(description="IBs assigned this plan now.")
+
+    @classmethod
+    def of(cls, p: PlanSummary) -> IbPlan:
+        return cls(id=global_id("IbPlan", p.id), database_id=strawberry.ID(str(p.id)), name=p.name,
+                   currency=p.currency, is_default=p.is_default, created_at=p.created_at,
+                   latest_version=p.latest_version, latest_valid_from=p.latest_valid_from, current_ibs=p.current_ibs)
 
 
 @strawberry.type(description="A payout of an IB's payable to its wallet for one cycle period.")

@@ -88,3 +88,58 @@ async def test_staff_without_the_permission_are_forbidden(world: World, http: ht
     finance = (await make_staff(http, session_factory, settings, ["finance"])).client
     body = await finance("mutation { approveIbPayout(input: {payoutId: \"999999999\"}) { errors { code } } }")
     assert body["data"]["approveIbPayout"]["errors"] == [{"code": "IB_PAYOUT_NOT_FOUND"}]
+
+
+PLANS = """query($n: Int, $a: String) { ibPlans(first: $n, after: $a) {
+  nodes { id databaseId name currency isDefault latestVersion latestValidFrom currentIbs }
+  pageInfo { hasNextPage endCursor } } }"""
+ASSIGN = """mutation($i: AssignIbPlanInput!) { assignIbPlan(input: $i) { ok errors { code field } } }"""
+
+
+async def _all_plans(staff: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    after = None
+    while True:
+        body = await staff(PLANS, {"n": 100, "a": after})
+        assert "errors" not in body, body
+        page = body["data"]["ibPlans"]
+        found += page["nodes"]
+        if not page["pageInfo"]["hasNextPage"]:
+            return found
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_staff_list_the_plans_with_their_latest_version_and_current_ibs(
+    world: World, http: httpx.AsyncClient, session_factory: Any, settings: Any,
+) -> None:
+    manager = (await make_staff(http, session_factory, settings, ["ib_manager"])).client
+    name = f"listed-{world.server_id}"
+    made = (await manager(CREATE, {"n": name}))["data"]["createIbPlan"]
+    plan_id = made["id"]
+    listed = {p["databaseId"]: p for p in await _all_plans(manager)}
+    plan = listed[str(plan_id)]
+    assert plan["name"] == name and plan["currency"] == "USD" and plan["isDefault"] is False
+    assert plan["latestVersion"] is None and plan["latestValidFrom"] is None and plan["currentIbs"] == 0
+    start = utcnow() + timedelta(minutes=5)
+    ok = await manager(ADD_VERSION, {"i": {"planId": plan["id"], "distribution": "OVERRIDE",
+                                           "validFrom": start.isoformat(), "clauses": [_clause("7", "10")]}})
+    assert ok["data"]["addIbPlanVersion"]["ok"] is True, ok
+    ib = await world.ib()
+    # The plan's global id (as listed) is what assignIbPlan takes; another type's global id is not a plan.
+    assigned = await manager(ASSIGN, {"i": {"ibId": str(ib), "planId": plan["id"], "effectiveFrom": start.isoformat()}})
+    assert assigned["data"]["assignIbPlan"] == {"ok": True, "errors": []}, assigned
+    before = await counts(world.factory)
+    wrong = await manager(ASSIGN, {"i": {"ibId": str(ib), "planId": "VHJhZGluZ1NlcnZlcjox",  # TradingServer:1
+                                         "effectiveFrom": start.isoformat()}})
+    assert wrong["data"]["assignIbPlan"]["errors"] == [{"code": "IB_PLAN_NOT_FOUND", "field": "planId"}]
+    assert await counts(world.factory) == before
+    plan = {p["databaseId"]: p for p in await _all_plans(manager)}[str(plan_id)]
+    assert plan["latestVersion"] == 1 and plan["currentIbs"] == 1
+    assert plan["latestValidFrom"] is not None
+    # Paged oldest first by id.
+    first_two = (await manager(PLANS, {"n": 2}))["data"]["ibPlans"]["nodes"]
+    assert [int(p["databaseId"]) for p in first_two] == sorted(int(p["databaseId"]) for p in first_two)
+    # Staff without ib.read, and clients, are refused.
+    support = (await make_staff(http, session_factory, settings, ["support"])).client
+    body = await support(PLANS, {"n": 5})
+    assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -42,6 +42,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on IbPayout { databaseId status } ... on IbReferralLink { databaseId code }
   ... on IbManagedLink { databaseId code disabledAt } ... on IbDispute { databaseId reason }
   ... on IbCommissionLine { databaseId amount formula }
+  ... on IbPlan { databaseId name currentIbs }
   ... on IbApplication { databaseId applicantEmail } ... on ClientDocument { databaseId kind }
   ... on RiskAlertType { databaseId measure } ... on RiskFlagType { databaseId detector }
   ... on LeverageRequest { databaseId toLeverage } ... on Transfer { databaseId tradingAccountId }
@@ -158,7 +159,8 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "BreakComment": "reconciliation.manage", "AmlScenario": "compliance.read",
                "AmlScenarioVersion": "compliance.read", "AmlActivationRequest": "compliance.read",
                "AmlCase": "compliance.read", "AmlDecision": "compliance.read", "AmlCaseNote": "compliance.read",
-               "RetentionRun": "retention.read", "ErasureRequest": "retention.read"}
+               "RetentionRun": "retention.read", "ErasureRequest": "retention.read",
+               "IbPlan": "ib.read"}
 # Staff types whose rows belong to a client: desk-scoped staff see their own desk's clients' only.
 DESK_SCOPED = {"ClientSummary", "Client360", "PaymentSignalType"}
 # Objects everyone signed in sees.
@@ -231,6 +233,8 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         assignment = await s.scalar(text(
             "INSERT INTO risk_assignments (account_id, book, a_book_pct, source, rule_id, sync_status) VALUES "
             "(:a, 'B', 0, 'rule', :r, 'none') RETURNING id"), {"a": account, "r": segment_rule})
+        plan = await s.scalar(text("INSERT INTO ib_plans (name, currency, scale) VALUES (:n, 'USD', 2) RETURNING id"),
+                              {"n": f"node-{uuid.uuid4().hex[:8]}"})
         flag = await s.scalar(text(
             "INSERT INTO risk_flags (account_id, server_id, login, detector, score, evidence) VALUES "
             "(:a, 0, 1, 'node-test', 1, '{}') RETURNING id"), {"a": 10**15 + uuid.uuid4().int % 10**12})
@@ -267,7 +271,8 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "SettlementReport": int(report), "PaymentMethodConfig": int(method),
             "PaymentSignalType": int(signal), "BalanceAdjustment": int(adjustment), "SalesRule": int(rule),
             "StaffChangeRequest": int(change), "BreakComment": int(comment),
-            "RetentionRun": int(retention_run), "ErasureRequest": int(erasure_request)}
+            "RetentionRun": int(retention_run), "ErasureRequest": int(erasure_request),
+            "IbPlan": int(plan)}
 
 
 async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
