@@ -7,12 +7,10 @@
 //   a staff member without kyc.approve sees no review queue data (the API refuses it).
 // Staff members are created with `forexcrm create-staff` (the documented way to add staff before any
 // administrator can approve another), never with SQL. Every page visited passes an axe check.
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { resolve } from "node:path";
 import { expect, test, type Browser, type Page } from "@playwright/test";
 import { expectAccessible, mailLink, portalUrl, screenshot } from "./fixtures";
 import { freshCode } from "./totp";
+import { createStaff, firstStaffSignIn, staffSignIn, unique } from "./staff-helpers";
 
 test.describe.configure({ mode: "serial" });
 
@@ -20,58 +18,9 @@ test.describe.configure({ mode: "serial" });
 let adminEmail = "";
 let adminSecret = "";
 
-const PASSWORD = "staff horse battery staple 42";
 const CLIENT_PASSWORD = "correct horse battery staple 42";
 const PNG = Buffer.concat([Buffer.from("89504e470d0a1a0a0000000d49484452", "hex"), Buffer.alloc(64)]);
 const PDF = Buffer.from("%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n");
-
-function unique(prefix: string): string {
-  return `${prefix}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}@example.com`;
-}
-
-/** A staff member with these roles, through the CLI against the server under test. */
-function createStaff(email: string, name: string, roles: string[]): void {
-  const dataDir = process.env.FOREXCRM_E2E_DATA_DIR!;
-  const bin = process.env.FOREXCRM_BIN ?? resolve(import.meta.dirname, "..", "..", ".venv/bin/forexcrm");
-  expect(existsSync(bin)).toBe(true);
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "DATABASE_URL" && k !== "REDIS_URL" && !k.startsWith("FOREXCRM_")));
-  const result = spawnSync(bin, ["create-staff", "--email", email, "--password", PASSWORD, "--display-name", name, ...roles.flatMap((r) => ["--role", r])],
-    { env: { ...env, FOREXCRM_DATA_DIR: dataDir, FOREXCRM_LOG_LEVEL: "WARNING" }, cwd: dataDir, encoding: "utf8" });
-  expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
-}
-
-/** Signs a new staff member in and enrols their authenticator (mandatory); returns the secret. */
-async function firstStaffSignIn(page: Page, email: string): Promise<string> {
-  await page.goto(portalUrl("staff"));
-  await page.getByLabel("E-mail").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { exact: true, name: "Two-factor authentication" })).toBeVisible();
-  // No screen before 2FA: the navigation offers nothing.
-  await expect(page.getByRole("navigation", { name: "Main" }).getByRole("link")).toHaveCount(0);
-  await expectAccessible(page);
-  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
-  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
-  await page.getByLabel("Code from the app").fill("000000");
-  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
-  await expect(page.getByLabel("Code from the app")).toHaveAttribute("aria-invalid", "true");
-  await page.getByLabel("Code from the app").fill(await freshCode(secret));
-  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
-  await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
-  await page.getByRole("button", { name: "Continue to the back office" }).click();
-  return secret;
-}
-
-/** Signs a staff member in again with the authenticator code as the second step. */
-async function staffSignIn(page: Page, email: string, secret: string): Promise<void> {
-  await page.goto(portalUrl("staff"));
-  await page.getByLabel("E-mail").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByLabel("Authenticator code").fill(await freshCode(secret));
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("button", { name: "Sign out" })).toBeVisible();
-}
 
 /** A client registers in the client portal and submits the application (journey 1's steps). */
 async function clientSubmits(browser: Browser, email: string): Promise<void> {

@@ -31,6 +31,15 @@ const RejectApplicationMutation = graphql(`
   }
 `);
 
+const PlansQuery = graphql(`
+  query StaffIbPlans($first: Int, $after: String, $last: Int, $before: String) {
+    ibPlans(first: $first, after: $after, last: $last, before: $before) {
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      nodes { id databaseId name currency isDefault latestVersion latestValidFrom currentIbs }
+    }
+  }
+`);
+
 const CreatePlanMutation = graphql(`
   mutation StaffCreateIbPlan($input: CreateIbPlanInput!) {
     createIbPlan(input: $input) { ok id errors { field message code } }
@@ -91,7 +100,7 @@ export function IbNetwork() {
     <>
       <PageTitle>{t("ib.title")}</PageTitle>
       <Applications canDecide={has(perms, "ib.manage_network")} />
-      {has(perms, "ib.manage_plans") ? <Plans /> : null}
+      <Plans canCreate={has(perms, "ib.manage_plans")} />
       {has(perms, "ib.manage_network") ? <Move /> : null}
       <Payouts canRun={has(perms, "ib.payouts")} />
       <Disputes />
@@ -165,8 +174,10 @@ function Applications({ canDecide }: { canDecide: boolean }) {
   );
 }
 
-function Plans() {
-  const { t } = useI18n();
+function Plans({ canCreate }: { canCreate: boolean }) {
+  const { t, dateTime } = useI18n();
+  const [cursor, setCursor] = useState<Cursor>({ first: 20 });
+  const [{ data, error }, refetch] = useQuery({ query: PlansQuery, variables: cursor });
   const [, create] = useMutation(CreatePlanMutation);
   const [form, setForm] = useState({ name: "", currency: "USD", isDefault: false });
   const [notice, setNotice] = useState<string | null>(null);
@@ -178,11 +189,29 @@ function Plans() {
     if (!payload || payload.errors.length > 0) { errors.set(errorsOf(payload, r.error)); return; }
     errors.clear();
     setNotice(t("ib.planCreated", { name: form.name.trim(), id: payload.id ?? "" }));
+    refetch({ requestPolicy: "network-only" });
   };
   return (
     <section className="card" aria-labelledby="plans-h">
       <h2 id="plans-h">{t("ib.plans")}</h2>
-      <form noValidate onSubmit={submit}>
+      {error && !data ? <QueryError error={error} /> : null}
+      {data ? (data.ibPlans.nodes.length === 0 ? <p>{t("ib.noPlans")}</p> : (
+        <>
+          <div className="table-wrap"><table data-testid="ib-plans">
+            <caption className="sr-only">{t("ib.plans")}</caption>
+            <thead><tr><th scope="col">{t("ib.planName")}</th><th scope="col">{t("ib.currency")}</th><th scope="col">{t("ib.planVersion")}</th>
+              <th scope="col" className="num">{t("ib.planIbs")}</th><th scope="col">{t("ib.planIdCol")}</th></tr></thead>
+            <tbody>{data.ibPlans.nodes.map((p) => (
+              <tr key={p.id}><th scope="row">{p.name}{p.isDefault ? <span className="muted"> ({t("ib.planDefault")})</span> : null}</th>
+                <td>{p.currency}</td>
+                <td>{p.latestVersion ? t("ib.planVersionFrom", { version: p.latestVersion, from: p.latestValidFrom ? dateTime(p.latestValidFrom) : "—" }) : t("ib.planNoVersion")}</td>
+                <td className="num">{p.currentIbs}</td><td><code className="secret">{p.id}</code></td></tr>
+            ))}</tbody>
+          </table></div>
+          <Pager info={data.ibPlans.pageInfo} size={20} onPage={setCursor} label={t("ib.plans")} />
+        </>
+      )) : null}
+      {canCreate ? <form noValidate onSubmit={submit}>
         <FormAlert errors={errors} />
         {notice ? <Notice tone="success">{notice}</Notice> : null}
         <div className="filters">
@@ -191,7 +220,7 @@ function Plans() {
           <label className="choice"><input type="checkbox" checked={form.isDefault} onChange={(e) => setForm({ ...form, isDefault: e.target.checked })} /> {t("ib.planDefault")}</label>
         </div>
         <div className="actions"><button type="submit">{t("ib.planCreate")}</button></div>
-      </form>
+      </form> : null}
     </section>
   );
 }

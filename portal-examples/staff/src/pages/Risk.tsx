@@ -117,7 +117,7 @@ function Exposure() {
   return (
     <section className="card" aria-labelledby="exposure-h">
       <h2 id="exposure-h">{t("risk.exposure")}</h2>
-      <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label={t("risk.exposureBy")}>
+      <form className="filters" onSubmit={(e) => e.preventDefault()}>
         <SelectField label={t("risk.exposureBy")} name="by" value={by} onChange={(e) => setBy(e.target.value as ExposureDimension)}>
           {DIMENSIONS.map((d) => <option key={d} value={d}>{t(`risk.dim.${d}`)}</option>)}
         </SelectField>

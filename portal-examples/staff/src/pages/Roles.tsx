@@ -35,6 +35,12 @@ const PendingChangesQuery = graphql(`
   }
 `);
 
+const StaffNamesQuery = graphql(`
+  query StaffNames($ids: [ID!]!) {
+    nodes(ids: $ids) { ... on StaffUser { id displayName email } }
+  }
+`);
+
 const CreateRoleMutation = graphql(`
   mutation StaffCreateRole($input: CreateRoleInput!) {
     createRole(input: $input) { role { id name permissions } pending request { id } errors { field message code } }
@@ -81,13 +87,20 @@ export function Roles() {
   const [users] = useQuery({ query: StaffUsersQuery, variables: usersCursor });
   const [changesCursor, setChangesCursor] = useState<Cursor>({ first: 25 });
   const [changes, refetchChanges] = useQuery({ query: PendingChangesQuery, variables: changesCursor });
-  const [version, setVersion] = useState(0);
+  // A decided change leaves the waiting list: what became of it is told above the list.
+  const [decided, setDecided] = useState<string | null>(null);
+  // Who asked for each waiting change and whom it concerns, by id (whatever page of the staff list they are on).
+  const people = [...new Set((changes.data?.pendingStaffChanges.nodes ?? []).flatMap((c) => [c.requestedById, c.targetStaffUserId ?? ""]).filter(Boolean))].sort();
+  const [named] = useQuery({ query: StaffNamesQuery, variables: { ids: people }, pause: people.length === 0 });
   if (error && !data) return <QueryError error={error} title={t("roles.editTitle")} />;
-  const names = Object.fromEntries((users.data?.staffUsers.nodes ?? []).map((u) => [u.id, u.displayName || u.email]));
-  const changed = () => {
+  const names: Record<string, string> = Object.fromEntries((users.data?.staffUsers.nodes ?? []).map((u) => [u.id, u.displayName || u.email]));
+  for (const node of named.data?.nodes ?? []) {
+    if (node && "displayName" in node && node.id) names[node.id] = node.displayName || node.email;
+  }
+  const changed = (message?: string) => {
+    if (message) setDecided(message);
     refetch({ requestPolicy: "network-only" });
     refetchChanges({ requestPolicy: "network-only" });
-    setVersion((v) => v + 1);
   };
   return (
     <>
@@ -97,6 +110,7 @@ export function Roles() {
         <>
           <section className="card" aria-labelledby="pending-h">
             <h2 id="pending-h">{t("roles.pending")}</h2>
+            {decided ? <Notice tone="success">{decided}</Notice> : null}
             {changes.error && !changes.data ? <QueryError error={changes.error} /> : null}
             {changes.data ? (changes.data.pendingStaffChanges.nodes.length === 0 ? <p>{t("roles.noPending")}</p> : (
               <>
@@ -108,8 +122,8 @@ export function Roles() {
             )) : null}
           </section>
           <section className="card" aria-labelledby="roles-edit-h">
-            <h2 id="roles-edit-h">{t("roles.title")}</h2>
-            <ul className="plain">{data.roles.map((r) => <RoleItem key={`${r.id}-${version}`} role={r} catalogue={data.permissions} onChanged={changed} />)}</ul>
+            <h2 id="roles-edit-h">{t("nav.roles")}</h2>
+            <ul className="plain">{data.roles.map((r) => <RoleItem key={r.id} role={r} catalogue={data.permissions} onChanged={changed} />)}</ul>
           </section>
           <CreateRole catalogue={data.permissions} onChanged={changed} />
           <section className="card" aria-labelledby="staff-h">
@@ -117,7 +131,7 @@ export function Roles() {
             {users.error && !users.data ? <QueryError error={users.error} /> : null}
             {users.data ? (
               <>
-                <ul className="plain">{users.data.staffUsers.nodes.map((u) => <StaffMember key={`${u.id}-${version}`} user={u} roles={data.roles} onChanged={changed} />)}</ul>
+                <ul className="plain">{users.data.staffUsers.nodes.map((u) => <StaffMember key={u.id} user={u} roles={data.roles} onChanged={changed} />)}</ul>
                 <Pager info={users.data.staffUsers.pageInfo} size={25} onPage={setUsersCursor} label={t("roles.staff")} />
               </>
             ) : null}
@@ -181,7 +195,7 @@ function RoleItem({ role, catalogue, onChanged }: { role: Role; catalogue: Catal
       {!editing ? (
         <>
           <p data-testid={`role-permissions-${role.name}`}>{role.permissions.length ? role.permissions.join(", ") : t("common.none")}</p>
-          {!role.builtin ? <button type="button" className="secondary" onClick={() => setEditing(true)} aria-label={t("roles.editOne", { name: role.name })}>{t("roles.edit")}</button> : null}
+          {!role.builtin ? <button type="button" className="secondary" onClick={() => { setChosen(new Set(role.permissions)); setNotice(null); setEditing(true); }} aria-label={t("roles.editOne", { name: role.name })}>{t("roles.edit")}</button> : null}
         </>
       ) : (
         <form noValidate onSubmit={submit}>
@@ -251,6 +265,7 @@ function StaffMember({ user, roles, onChanged }: { user: StaffUser; roles: Role[
     if (!payload || payload.errors.length > 0) { errors.set(errorsOf(payload as Payload, transport)); return; }
     errors.clear();
     setNotice(payload.pending ? t("roles.waitsForSecond", { id: payload.request?.databaseId ?? "" }) : t("roles.granted", { role, who }));
+    setRole("");
     onChanged();
   };
   const revoke = async (name: string) => {
@@ -284,7 +299,7 @@ function StaffMember({ user, roles, onChanged }: { user: StaffUser; roles: Role[
 
 type Change = { id: string; databaseId: string; kind: string; targetStaffUserId?: string | null; role?: string | null; roles: string[]; permissions: string[]; requestedById: string; createdAt: string };
 
-function PendingChange({ change, names, onChanged }: { change: Change; names: Record<string, string>; onChanged: () => void }) {
+function PendingChange({ change, names, onChanged }: { change: Change; names: Record<string, string>; onChanged: (message?: string) => void }) {
   const { t, dateTime } = useI18n();
   const { viewer } = useSession();
   const withStepUp = useStepUp();
@@ -292,7 +307,6 @@ function PendingChange({ change, names, onChanged }: { change: Change; names: Re
   const [, reject] = useMutation(RejectChangeMutation);
   const [reason, setReason] = useState("");
   const errors = useFormErrors(["reason"]);
-  const [notice, setNotice] = useState<string | null>(null);
   const mine = viewer ? databaseIdOf(change.requestedById) === viewer.id : false;
   const requester = mine ? t("roles.you") : (names[change.requestedById] ?? t("roles.staffNo", { id: databaseIdOf(change.requestedById) }));
   const target = change.targetStaffUserId ? (names[change.targetStaffUserId] ?? t("roles.staffNo", { id: databaseIdOf(change.targetStaffUserId) })) : null;
@@ -305,15 +319,13 @@ function PendingChange({ change, names, onChanged }: { change: Change; names: Re
       : await (async () => { const r = await reject({ id: change.id, reason: reason.trim() }); transport = r.error; return r.data?.rejectStaffChange; })();
     if (!payload || payload.errors.length > 0) { errors.set(errorsOf(payload as Payload, transport)); return; }
     errors.clear();
-    setNotice(t(ok ? "roles.approved" : "roles.rejected"));
-    onChanged();
+    onChanged(t(ok ? "roles.approved" : "roles.rejected"));
   };
   return (
     <li className="card" data-testid="pending-change" aria-labelledby={`change-${change.databaseId}`}>
       <h3 id={`change-${change.databaseId}`}>{t("roles.request", { id: change.databaseId, kind: change.kind.replace(/_/g, " ") })}</h3>
       <p>{what}{target ? ` → ${target}` : ""}</p>
       <p data-testid="requested-by">{t("roles.requestedBy", { who: requester, when: dateTime(change.createdAt) })}</p>
-      {notice ? <Notice tone="success">{notice}</Notice> : null}
       <FormAlert errors={errors} />
       <form className="filters" noValidate onSubmit={(e) => e.preventDefault()}>
         <TextField label={t("roles.rejectReason")} name="reason" errors={errors} value={reason} onChange={(e) => setReason(e.target.value)} />

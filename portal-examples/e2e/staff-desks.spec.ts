@@ -1,0 +1,173 @@
+// The back office's desks in a real browser (after the client and IB portals' tests, so the demo
+// brokerage's simulator has traded, the demo IB has commission lines and clients have paid):
+//   the risk desk's exposure by symbol changes live over the exposureUpdated subscription (and reads
+//   again by asset class and region), with its chart, alerts, flags and segmentation;
+//   the IB network's payout preview for an instant (a malformed period refused beside the field first);
+//   a privileged permission added to a role waits for a second staff member: its requester cannot
+//   approve it, another administrator sees who asked and approves it;
+//   every staff page at phone width (375 px): no horizontal scrolling, axe clean.
+import { expect, test } from "@playwright/test";
+import { expectAccessible, portalUrl, screenshot } from "./fixtures";
+import { createStaff, firstStaffSignIn, staffSignIn, unique, withStepUp } from "./staff-helpers";
+
+test.describe.configure({ mode: "serial" });
+
+let adminEmail = "";
+let adminSecret = "";
+
+test("risk desk: exposure by symbol changes live, by asset class and region, with alerts, flags and books", async ({ browser }) => {
+  const dealer = unique("dealer");
+  createStaff(dealer, "Dana Dealer", ["dealer"]);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await firstStaffSignIn(page, dealer);
+  const nav = page.getByRole("navigation", { name: "Main" });
+  await nav.getByRole("link", { name: "Risk desk" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Risk desk" })).toBeVisible();
+  const table = page.getByTestId("exposure-table");
+  await expect(table.getByRole("row")).not.toHaveCount(0);
+  await expect(page.locator("figure.chart svg[role=img] title")).toContainText("Net lots by Symbol");
+  // Live: the simulator keeps trading; each ingested batch publishes the exposure, the page follows it.
+  const live = page.getByTestId("exposure-live");
+  await expect(live).toHaveText(/Live: [1-9]\d* updates received/, { timeout: 60_000 });
+  const first = Number((await live.textContent())!.match(/Live: (\d+)/)![1]);
+  await expect.poll(async () => Number((await live.textContent())!.match(/Live: (\d+)/)![1]), { timeout: 60_000 }).toBeGreaterThan(first);
+  await expect(table.getByRole("row")).not.toHaveCount(0);
+  await expectAccessible(page);
+  await screenshot(page, "staff-risk-desk");
+  for (const [option, header] of [["ASSET_CLASS", "Asset class"], ["REGION", "Region"]] as const) {
+    await page.getByLabel("Exposure by").selectOption(option);
+    await expect(table.getByRole("columnheader", { name: header, exact: true })).toBeVisible();
+    await expect(table.getByRole("row")).not.toHaveCount(1);
+  }
+  await expect(page.getByRole("heading", { exact: true, name: "Alerts" })).toBeVisible();
+  await expect(page.getByRole("heading", { exact: true, name: "Toxic-flow flags" })).toBeVisible();
+  await expect(page.getByRole("heading", { exact: true, name: "Segmentation (books)" })).toBeVisible();
+  // Spanish.
+  await page.getByLabel("Language").selectOption("es");
+  await expect(page.getByRole("heading", { exact: true, name: "Mesa de riesgo" })).toBeVisible();
+  await expectAccessible(page);
+  await context.close();
+});
+
+test("IB network: a payout preview (a malformed period refused beside the field first)", async ({ browser }) => {
+  const manager = unique("ibm");
+  createStaff(manager, "Iris Network", ["ib_manager", "finance"]);
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await firstStaffSignIn(page, manager);
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "IB network" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "IB network" })).toBeVisible();
+  const period = page.getByLabel("Period");
+  await period.fill("2026-13");
+  await page.getByRole("button", { name: "Preview" }).click();
+  await expect(period).toHaveAttribute("aria-invalid", "true");
+  await expect(page.locator(".field-error[data-code=IB_PAYOUT_PERIOD_INVALID]")).toBeVisible();
+  // Everything accrued up to a moment ago: the demo IBs' commission lines from the simulator's trading.
+  await period.fill(new Date(Date.now() - 5_000).toISOString().replace(/\.\d{3}Z$/, "Z"));
+  await page.getByRole("button", { name: "Preview" }).click();
+  const preview = page.getByTestId("payout-preview");
+  await expect(preview).toBeVisible();
+  await expect(period).not.toHaveAttribute("aria-invalid", "true");
+  await expect(preview.locator("tbody tr")).not.toHaveCount(0);
+  await expect(preview.locator("tbody tr").first().locator("td").nth(1)).toHaveText(/\d/);
+  await expectAccessible(page);
+  await screenshot(page, "staff-ib-network");
+  await context.close();
+});
+
+test("roles: a privileged permission waits for a second staff member, and its requester cannot approve it", async ({ browser }) => {
+  const ada = unique("ada");
+  const ben = unique("ben");
+  createStaff(ada, "Ada Roles", ["administrator"]);
+  createStaff(ben, "Ben Roles", ["administrator"]);
+  const role = `desk-auditor-${Date.now().toString(36)}`;
+
+  const adaContext = await browser.newContext();
+  const a = await adaContext.newPage();
+  adminSecret = await firstStaffSignIn(a, ada);
+  adminEmail = ada;
+  await a.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Roles", exact: true }).click();
+  await expect(a.getByRole("heading", { exact: true, name: "Roles and permissions" })).toBeVisible();
+  await expectAccessible(a);
+  // A role with a read permission applies at once.
+  const create = a.locator("form", { has: a.getByRole("button", { name: "Create role" }) });
+  await create.getByLabel("Role", { exact: true }).fill(role);
+  await create.getByRole("checkbox", { name: /^audit\.read\b/ }).check();
+  await create.getByRole("button", { name: "Create role" }).click();
+  await expect(a.getByText(`Role ${role} created.`)).toBeVisible();
+  await expect(a.getByTestId(`role-permissions-${role}`)).toHaveText("audit.read");
+  // A privileged permission added to it waits for a second staff member.
+  await a.getByRole("button", { name: `Edit the permissions of ${role}` }).click();
+  await a.getByRole("group", { name: `Permissions of ${role}` }).getByRole("checkbox", { name: /^payments\.manage\b/ }).check();
+  await a.getByRole("button", { name: "Save permissions" }).click();
+  await withStepUp(a, adminSecret, a.getByText(/Recorded as request #\d+: it applies once a second staff member approves it\./));
+  await expect(a.getByTestId(`role-permissions-${role}`)).toHaveText("audit.read");
+  const request = a.getByTestId("pending-change").filter({ hasText: role });
+  await expect(request.getByTestId("requested-by")).toContainText("Requested by you");
+  const title = (await request.getByRole("heading").textContent())!;
+  const id = title.match(/#(\d+)/)![1];
+  // The requester is not the second pair of eyes: refused, and nothing changes.
+  await request.getByRole("button", { name: `Approve request #${id}` }).click();
+  await expect(request.locator("[data-code=SELF_APPROVAL_FORBIDDEN]")).toContainText("a second staff member");
+  await expect(a.getByTestId(`role-permissions-${role}`)).toHaveText("audit.read");
+  await expectAccessible(a);
+  await screenshot(a, "staff-roles");
+  await adaContext.close();
+
+  // Another administrator sees who asked, and approves.
+  const benContext = await browser.newContext();
+  const b = await benContext.newPage();
+  const benSecret = await firstStaffSignIn(b, ben);
+  await b.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Roles", exact: true }).click();
+  const pending = b.getByTestId("pending-change").filter({ hasText: role });
+  await expect(pending.getByTestId("requested-by")).toContainText("Requested by Ada Roles");
+  await pending.getByRole("button", { name: `Approve request #${id}` }).click();
+  await withStepUp(b, benSecret, b.getByText("Approved: the change applies now."));
+  await expect(b.getByTestId(`role-permissions-${role}`)).toHaveText("audit.read, payments.manage");
+  await expectAccessible(b);
+  await benContext.close();
+});
+
+test("the staff pages at phone width (375 px): payments, reconciliation, trading servers and the rest fit and pass axe", async ({ browser }) => {
+  expect(adminSecret).not.toBe("");
+  const context = await browser.newContext({ viewport: { width: 375, height: 812 } });
+  const page = await context.newPage();
+  await staffSignIn(page, adminEmail, adminSecret);
+  const pages: Array<[string, string]> = [
+    ["/payments", "Payments"], ["/withdrawals", "Withdrawals awaiting approval"], ["/reconciliation", "Reconciliation"],
+    ["/risk", "Risk desk"], ["/ib", "IB network"], ["/servers", "Trading servers"], ["/roles", "Roles and permissions"],
+    ["/audit", "Audit and roles"], ["/clients", "Clients"], ["/review", "Review queue"], ["/jurisdictions", "Jurisdictions"],
+  ];
+  for (const [path, heading] of pages) {
+    await page.goto(`${portalUrl("staff")}${path}`);
+    await expect(page.getByRole("heading", { level: 1, exact: true, name: heading })).toBeVisible();
+    await expect(page.getByText("Loading…")).toHaveCount(0);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow, `${path} scrolls sideways at 375 px`).toBeLessThanOrEqual(0);
+    await expectAccessible(page);
+    if (path === "/payments") {
+      // The client portal's tests paid in and out: deposits and withdrawals of every client, filtered.
+      await expect(page.getByTestId("payments-table").getByRole("row")).not.toHaveCount(0);
+      await page.getByLabel("Direction").selectOption("WITHDRAWAL");
+      await expect(page.getByTestId("payments-table").getByRole("cell", { name: "Withdrawal", exact: true }).first()).toBeVisible();
+      await expect(page.getByTestId("payments-table").getByRole("cell", { name: "Deposit", exact: true })).toHaveCount(0);
+      await screenshot(page, "staff-payments-phone");
+      await expect(page.getByRole("link", { name: "Withdrawals awaiting approval" })).toBeVisible();
+    }
+    if (path === "/servers") await expect(page.getByTestId("trading-servers").getByRole("row")).not.toHaveCount(1);
+  }
+  await context.close();
+
+  // At desktop width: the payments queue and the trading servers for the README.
+  const wide = await browser.newContext();
+  const w = await wide.newPage();
+  await staffSignIn(w, adminEmail, adminSecret);
+  await w.goto(`${portalUrl("staff")}/payments`);
+  await expect(w.getByTestId("payments-table")).toBeVisible();
+  await screenshot(w, "staff-payments");
+  await w.goto(`${portalUrl("staff")}/servers`);
+  await expect(w.getByTestId("trading-servers")).toBeVisible();
+  await screenshot(w, "staff-trading-servers");
+  await wide.close();
+});
