@@ -8,12 +8,8 @@
 //   every staff page at phone width (375 px): no horizontal scrolling, axe clean.
 import { expect, test } from "@playwright/test";
 import { expectAccessible, portalUrl, screenshot } from "./fixtures";
-import { createStaff, firstStaffSignIn, staffSignIn, unique, withStepUp } from "./staff-helpers";
+import { createStaff, firstStaffSignIn, unique, withStepUp } from "./staff-helpers";
 
-test.describe.configure({ mode: "serial" });
-
-let adminEmail = "";
-let adminSecret = "";
 
 test("risk desk: exposure by symbol changes live, by asset class and region, with alerts, flags and books", async ({ browser }) => {
   const dealer = unique("dealer");
@@ -85,8 +81,7 @@ test("roles: a privileged permission waits for a second staff member, and its re
 
   const adaContext = await browser.newContext();
   const a = await adaContext.newPage();
-  adminSecret = await firstStaffSignIn(a, ada);
-  adminEmail = ada;
+  const adaSecret = await firstStaffSignIn(a, ada);
   await a.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Roles", exact: true }).click();
   await expect(a.getByRole("heading", { exact: true, name: "Roles and permissions" })).toBeVisible();
   await expectAccessible(a);
@@ -101,7 +96,7 @@ test("roles: a privileged permission waits for a second staff member, and its re
   await a.getByRole("button", { name: `Edit the permissions of ${role}` }).click();
   await a.getByRole("group", { name: `Permissions of ${role}` }).getByRole("checkbox", { name: /^payments\.manage\b/ }).check();
   await a.getByRole("button", { name: "Save permissions" }).click();
-  await withStepUp(a, adminSecret, a.getByText(/Recorded as request #\d+: it applies once a second staff member approves it\./));
+  await withStepUp(a, adaSecret, a.getByText(/Recorded as request #\d+: it applies once a second staff member approves it\./));
   await expect(a.getByTestId(`role-permissions-${role}`)).toHaveText("audit.read");
   const request = a.getByTestId("pending-change").filter({ hasText: role });
   await expect(request.getByTestId("requested-by")).toContainText("Requested by you");
@@ -130,10 +125,11 @@ test("roles: a privileged permission waits for a second staff member, and its re
 });
 
 test("the staff pages at phone width (375 px): payments, reconciliation, trading servers and the rest fit and pass axe", async ({ browser }) => {
-  expect(adminSecret).not.toBe("");
+  const pia = unique("pia");
+  createStaff(pia, "Pia Phone", ["administrator"]);
   const context = await browser.newContext({ viewport: { width: 375, height: 812 } });
   const page = await context.newPage();
-  await staffSignIn(page, adminEmail, adminSecret);
+  await firstStaffSignIn(page, pia);
   const pages: Array<[string, string]> = [
     ["/payments", "Payments"], ["/withdrawals", "Withdrawals awaiting approval"], ["/reconciliation", "Reconciliation"],
     ["/risk", "Risk desk"], ["/ib", "IB network"], ["/servers", "Trading servers"], ["/roles", "Roles and permissions"],
@@ -147,27 +143,23 @@ test("the staff pages at phone width (375 px): payments, reconciliation, trading
     expect(overflow, `${path} scrolls sideways at 375 px`).toBeLessThanOrEqual(0);
     await expectAccessible(page);
     if (path === "/payments") {
-      // The client portal's tests paid in and out: deposits and withdrawals of every client, filtered.
+      // The client portal's tests paid in and out: every client's payments, filtered to withdrawals.
       await expect(page.getByTestId("payments-table").getByRole("row")).not.toHaveCount(0);
       await page.getByLabel("Direction").selectOption("WITHDRAWAL");
       await expect(page.getByTestId("payments-table").getByRole("cell", { name: "Withdrawal", exact: true }).first()).toBeVisible();
       await expect(page.getByTestId("payments-table").getByRole("cell", { name: "Deposit", exact: true })).toHaveCount(0);
-      await screenshot(page, "staff-payments-phone");
       await expect(page.getByRole("link", { name: "Withdrawals awaiting approval" })).toBeVisible();
+      await screenshot(page, "staff-payments-phone");
     }
     if (path === "/servers") await expect(page.getByTestId("trading-servers").getByRole("row")).not.toHaveCount(1);
   }
-  await context.close();
-
   // At desktop width: the payments queue and the trading servers for the README.
-  const wide = await browser.newContext();
-  const w = await wide.newPage();
-  await staffSignIn(w, adminEmail, adminSecret);
-  await w.goto(`${portalUrl("staff")}/payments`);
-  await expect(w.getByTestId("payments-table")).toBeVisible();
-  await screenshot(w, "staff-payments");
-  await w.goto(`${portalUrl("staff")}/servers`);
-  await expect(w.getByTestId("trading-servers")).toBeVisible();
-  await screenshot(w, "staff-trading-servers");
-  await wide.close();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.goto(`${portalUrl("staff")}/payments`);
+  await expect(page.getByTestId("payments-table")).toBeVisible();
+  await screenshot(page, "staff-payments");
+  await page.goto(`${portalUrl("staff")}/servers`);
+  await expect(page.getByTestId("trading-servers")).toBeVisible();
+  await screenshot(page, "staff-trading-servers");
+  await context.close();
 });
