@@ -67,7 +67,7 @@ function Roles() {
       {fetching && !data ? <Loading /> : null}
       {error && !data ? <QueryError error={error} /> : null}
       {data ? (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0} role="region" aria-label={t("roles.title")}>
           <table>
             <caption className="sr-only">{t("roles.title")}</caption>
             <thead><tr><th scope="col">{t("roles.name")}</th><th scope="col">{t("roles.permissions")}</th></tr></thead>

@@ -87,7 +87,7 @@ export function ClientView() {
       <section className="card" aria-labelledby="pay-h">
         <h2 id="pay-h">{t("client.payments")}</h2>
         {!c.payments ? <p className="muted">{t("common.notPermitted")}</p> : c.payments.nodes.length === 0 ? <p>{t("common.none")}</p> : (
-          <div className="table-wrap"><table><caption className="sr-only">{t("client.payments")}</caption>
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={t("client.payments")}><table><caption className="sr-only">{t("client.payments")}</caption>
             <thead><tr><th scope="col">{t("payment.reference")}</th><th scope="col">{t("payment.direction")}</th><th scope="col" className="num">{t("payment.amount")}</th><th scope="col">{t("client.status")}</th><th scope="col">{t("client.since")}</th></tr></thead>
             <tbody>{c.payments.nodes.map((p) => (
               <tr key={p.id}><th scope="row">{p.reference}</th><td>{p.direction}</td><td className="num"><Money amount={p.amount} currency={p.currency} /></td><td>{p.status}</td><td>{dateTime(p.createdAt)}</td></tr>

@@ -77,7 +77,7 @@ export function Clients() {
       {result.fetching && !rows ? <Loading /> : null}
       {rows ? (rows.length === 0 ? <p>{t("clients.none")}</p> : (
         <>
-          <div className="table-wrap card">
+          <div className="table-wrap card" tabIndex={0} role="region" aria-label={t("clients.title")}>
             <table>
               <caption className="sr-only">{t("clients.title")}</caption>
               <thead><tr>

@@ -35,7 +35,7 @@ export function DocumentList({ documents, onViewed }: { documents: readonly Docu
   if (documents.length === 0) return <p>{t("docs.none")}</p>;
   return (
     <>
-      <div className="table-wrap">
+      <div className="table-wrap" tabIndex={0} role="region" aria-label={t("docs.title")}>
         <table>
           <caption className="sr-only">{t("docs.title")}</caption>
           <thead><tr>

@@ -149,7 +149,7 @@ function Applications({ canDecide }: { canDecide: boolean }) {
       {error && !data ? <QueryError error={error} /> : null}
       {data ? (data.ibApplications.nodes.length === 0 ? <p>{t("ib.noApplications")}</p> : (
         <>
-          <div className="table-wrap"><table>
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={t("ib.applications")}><table>
             <caption className="sr-only">{t("ib.applications")}</caption>
             <thead><tr><th scope="col">{t("ib.applicant")}</th><th scope="col">{t("ib.website")}</th><th scope="col">{t("ib.channels")}</th>
               <th scope="col" className="num">{t("ib.expected")}</th><th scope="col">{t("ib.applied")}</th><th scope="col"><span className="sr-only">{t("wd.actions")}</span></th></tr></thead>
@@ -197,7 +197,7 @@ function Plans({ canCreate }: { canCreate: boolean }) {
       {error && !data ? <QueryError error={error} /> : null}
       {data ? (data.ibPlans.nodes.length === 0 ? <p>{t("ib.noPlans")}</p> : (
         <>
-          <div className="table-wrap"><table data-testid="ib-plans">
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={t("ib.plans")}><table data-testid="ib-plans">
             <caption className="sr-only">{t("ib.plans")}</caption>
             <thead><tr><th scope="col">{t("ib.planName")}</th><th scope="col">{t("ib.currency")}</th><th scope="col">{t("ib.planVersion")}</th>
               <th scope="col" className="num">{t("ib.planIbs")}</th><th scope="col">{t("ib.planIdCol")}</th></tr></thead>
@@ -326,7 +326,7 @@ function Payouts({ canRun }: { canRun: boolean }) {
       {busy ? <Loading /> : null}
       {notice ? <Notice tone="success">{notice}</Notice> : null}
       {preview ? (preview.dues.length === 0 ? <p data-testid="payout-preview-empty">{t("ib.nothingDue")}</p> : (
-        <div className="table-wrap"><table data-testid="payout-preview">
+        <div className="table-wrap" tabIndex={0} role="region" aria-label={t("ib.previewOf", { period: preview.period })}><table data-testid="payout-preview">
           <caption>{t("ib.previewOf", { period: preview.period })}</caption>
           <thead><tr><th scope="col">{t("ib.ib")}</th><th scope="col" className="num">{t("ib.lines")}</th><th scope="col" className="num">{t("ib.due")}</th>
             <th scope="col" className="num">{t("ib.minimum")}</th><th scope="col">{t("ib.outcome")}</th></tr></thead>
@@ -389,7 +389,7 @@ function Disputes() {
       {fetching && !data ? <Loading /> : null}
       {data ? (data.ibDisputes.nodes.length === 0 ? <p>{t("ib.noDisputes")}</p> : (
         <>
-          <div className="table-wrap"><table>
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={t("ib.disputes")}><table>
             <caption className="sr-only">{t("ib.disputes")}</caption>
             <thead><tr><th scope="col">{t("ib.ib")}</th><th scope="col">{t("ib.disputeWhat")}</th><th scope="col">{t("ib.reason")}</th>
               <th scope="col">{t("ib.disputeStatus")}</th><th scope="col">{t("ib.applied")}</th><th scope="col"><span className="sr-only">{t("wd.actions")}</span></th></tr></thead>

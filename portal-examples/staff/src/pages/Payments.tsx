@@ -88,7 +88,7 @@ export function Payments() {
       {fetching && !data ? <Loading /> : null}
       {data ? (data.payments.nodes.length === 0 ? <p>{t("pay.none")}</p> : (
         <>
-          <div className="table-wrap card">
+          <div className="table-wrap card" tabIndex={0} role="region" aria-label={t("pay.title")}>
             <table data-testid="payments-table">
               <caption className="sr-only">{t("pay.title")}</caption>
               <thead><tr>

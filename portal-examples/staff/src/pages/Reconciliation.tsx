@@ -133,7 +133,7 @@ export function Reconciliation() {
         {fetching && !data ? <Loading /> : null}
         {data ? (data.reconciliationRuns.nodes.length === 0 ? <p>{t("recon.noRuns")}</p> : (
           <>
-            <div className="table-wrap">
+            <div className="table-wrap" tabIndex={0} role="region" aria-label={t("recon.runs")}>
               <table data-testid="recon-runs">
                 <caption className="sr-only">{t("recon.runs")}</caption>
                 <thead><tr>
@@ -203,7 +203,7 @@ function Breaks({ runId, label }: { runId: string; label: string }) {
       <QueryError error={error} />
       {data ? (data.reconciliationBreaks.nodes.length === 0 ? <p>{t("recon.noBreaks")}</p> : (
         <>
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={title}>
             <table>
               <caption className="sr-only">{title}</caption>
               <thead><tr>

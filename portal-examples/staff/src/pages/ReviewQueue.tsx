@@ -31,7 +31,7 @@ export function ReviewQueue() {
         data.reviewQueue.nodes.length === 0 ? <p>{t("review.empty")}</p> : (
           <>
             <p className="muted">{t("review.count", { n: data.reviewQueue.totalCount ?? data.reviewQueue.nodes.length })}</p>
-            <div className="table-wrap card">
+            <div className="table-wrap card" tabIndex={0} role="region" aria-label={t("review.title")}>
               <table>
                 <caption className="sr-only">{t("review.title")}</caption>
                 <thead><tr>

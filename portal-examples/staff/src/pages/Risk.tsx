@@ -131,7 +131,7 @@ function Exposure() {
         <>
           <BarChart title={t("risk.chartTitle", { by: t(`risk.dim.${by}`) })} data={lines.map((l) => ({ label: l.key, value: l.netLots }))}
             format={(v) => `${number(v)} ${t("risk.lots")}`} />
-          <div className="table-wrap">
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={t("risk.exposure")}>
             <table data-testid="exposure-table">
               <caption className="sr-only">{t("risk.exposure")}</caption>
               <thead><tr>
@@ -165,7 +165,7 @@ function Alerts() {
       {error && !data ? <QueryError error={error} /> : null}
       {data ? (data.riskAlerts.nodes.length === 0 ? <p>{t("risk.noAlerts")}</p> : (
         <>
-          <div className="table-wrap"><table>
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={t("risk.alerts")}><table>
             <caption className="sr-only">{t("risk.alerts")}</caption>
             <thead><tr><th scope="col">{t("risk.scope")}</th><th scope="col">{t("risk.measure")}</th>
               <th scope="col" className="num">{t("risk.observed")}</th><th scope="col" className="num">{t("risk.threshold")}</th>
@@ -256,7 +256,7 @@ function Segments({ canOverride }: { canOverride: boolean }) {
       {error && !data ? <QueryError error={error} /> : null}
       {data ? (data.riskSegmentAssignments.nodes.length === 0 ? <p>{t("risk.noSegments")}</p> : (
         <>
-          <div className="table-wrap"><table>
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={t("risk.segments")}><table>
             <caption className="sr-only">{t("risk.segments")}</caption>
             <thead><tr><th scope="col">{t("risk.account")}</th><th scope="col">{t("risk.book")}</th><th scope="col" className="num">{t("risk.aPercent")}</th>
               <th scope="col">{t("risk.source")}</th><th scope="col">{t("risk.since")}</th><th scope="col">{t("risk.sync")}</th></tr></thead>
@@ -323,7 +323,7 @@ function WhatIf() {
       </form>
       <QueryError error={problem} />
       {report ? (
-        <div className="table-wrap"><table data-testid="whatif">
+        <div className="table-wrap" tabIndex={0} role="region" aria-label={t("risk.whatIf")}><table data-testid="whatif">
           <caption className="sr-only">{t("risk.whatIf")}</caption>
           <thead><tr><th scope="col">{t("risk.dim.SYMBOL")}</th><th scope="col" className="num">{t("risk.deals")}</th>
             <th scope="col" className="num">{t("risk.clientPnl")}</th><th scope="col" className="num">{t("risk.brokerActual")}</th><th scope="col" className="num">{t("risk.brokerWhatIf")}</th></tr></thead>

@@ -62,7 +62,7 @@ export function TradingServers() {
         {fetching && !data ? <Loading /> : null}
         {data && servers.length === 0 ? <p>{t("ts.none")}</p> : null}
         {servers.length > 0 ? (
-          <div className="table-wrap"><table data-testid="trading-servers">
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={t("ts.servers")}><table data-testid="trading-servers">
             <caption className="sr-only">{t("ts.servers")}</caption>
             <thead><tr><th scope="col">{t("ts.name")}</th><th scope="col">{t("ts.platform")}</th><th scope="col">{t("ts.state")}</th>
               <th scope="col">{t("ts.lastSuccess")}</th><th scope="col" className="num">{t("ts.lag")}</th><th scope="col">{t("ts.lastError")}</th>
@@ -115,7 +115,7 @@ function IngestionErrors({ canManage, servers }: { canManage: boolean; servers: 
       {error && !data ? <QueryError error={error} /> : null}
       {data ? (data.ingestionErrors.nodes.length === 0 ? <p data-testid="no-ingestion-errors">{t("ts.noErrors")}</p> : (
         <>
-          <div className="table-wrap"><table>
+          <div className="table-wrap" tabIndex={0} role="region" aria-label={t("ts.ingestion")}><table>
             <caption className="sr-only">{t("ts.ingestion")}</caption>
             <thead><tr><th scope="col">{t("ts.when")}</th><th scope="col">{t("ts.server")}</th><th scope="col">{t("ts.kind")}</th>
               <th scope="col">{t("ts.deal")}</th><th scope="col">{t("ts.detail")}</th><th scope="col"><span className="sr-only">{t("wd.actions")}</span></th></tr></thead>

@@ -77,7 +77,7 @@ export function Withdrawals() {
       {fetching && !data ? <Loading /> : null}
       {data ? (data.pendingWithdrawals.nodes.length === 0 ? <p>{t("wd.none")}</p> : (
         <>
-          <div className="table-wrap card">
+          <div className="table-wrap card" tabIndex={0} role="region" aria-label={t("wd.title")}>
             <table>
               <caption className="sr-only">{t("wd.title")}</caption>
               <thead><tr>
