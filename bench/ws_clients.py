@@ -55,11 +55,13 @@ class Clients:
                     try:
                         ws = await self.open(token)
                         break
-                    except ConnectionClosed as exc:  # e.g. 1013: the server could not check the token now
+                    # 1013: the server could not check the token now; a handshake unanswered for a minute:
+                    # a server (or machine) swamped by thousands of sockets opening at once
+                    except (ConnectionClosed, TimeoutError) as exc:
                         if attempt == RETRIES:
                             raise
                         self.retried += 1
-                        print(f"socket {index}: {exc}; reconnecting", file=sys.stderr)
+                        print(f"socket {index}: {exc or type(exc).__name__}; reconnecting", file=sys.stderr)
                 await asyncio.sleep(0.5 * (attempt + 1))
             self.sockets.append(ws)
             self.readers.append(asyncio.create_task(self.read(index, ws)))
