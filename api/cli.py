@@ -234,7 +234,8 @@ def run(
                 from api.demo import ensure_demo_data
 
                 with console.status(f"starting {settings.simulators} trading-server simulator(s) ..."):
-                    sims = start_simulators(settings.data_dir, settings.simulators, settings.simulator_port)
+                    sims = start_simulators(settings.data_dir, settings.simulators, settings.simulator_port,
+                                            populate_groups=0 if settings.demo_data else 1)
                 children += sims
                 stand_in_urls |= {sim.name: sim.base_url for sim in sims}
                 if settings.demo_data:

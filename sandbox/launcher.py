@@ -58,8 +58,12 @@ def _password(folder: Path) -> str:
     return password
 
 
-def start_simulators(data_dir: Path, count: int = 1, base_port: int = 18501) -> list[SimulatorProcess]:
-    """Start `count` simulators and wait until each answers; returns the processes."""
+def start_simulators(data_dir: Path, count: int = 1, base_port: int = 18501, *,
+                     populate_groups: int = 1) -> list[SimulatorProcess]:
+    """Start `count` simulators and wait until each answers; returns the processes. `populate_groups`: groups of
+    the simulator's own traders (accounts it opens and funds itself, outside the CRM) when no trader is attached
+    yet; 0 when the demo brokerage attaches its clients' accounts instead, so that every balance operation on the
+    server has its counterpart in the ledger and reconciliation finds nothing to report."""
     folder = data_dir / "simulators"
     folder.mkdir(parents=True, exist_ok=True)
     password = _password(folder)
@@ -70,7 +74,7 @@ def start_simulators(data_dir: Path, count: int = 1, base_port: int = 18501) -> 
         proc = SimulatorProcess(
             [sys.executable, "-m", "sandbox.simulator", "--port", str(port),
              "--data-dir", str(folder / f"sim-{i}"), "--seed", str(1 + i), "--rate", str(DEV_RATE),
-             "--manager-login", str(MANAGER_LOGIN)],
+             "--manager-login", str(MANAGER_LOGIN), "--populate-groups", str(populate_groups)],
             cwd=ROOT, env=env,
         )  # fmt: skip
         proc.name, proc.base_url = f"simulator-{i + 1}", f"http://127.0.0.1:{port}"
