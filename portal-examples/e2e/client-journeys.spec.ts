@@ -5,7 +5,7 @@
 //   and questionnaire, and submits the application.
 // Every page visited passes an axe check; the main pages are captured for portal-examples/README.md.
 import { expect, test, type Page } from "@playwright/test";
-import { demoPassword, expectAccessible, mailLink, portalUrl, screenshot } from "./fixtures";
+import { demoPassword, expectAccessible, mailLink, portalUrl, rememberSecret, screenshot } from "./fixtures";
 import { freshCode } from "./totp";
 import { STEP_UP_TTL_S } from "./harness";
 
@@ -113,6 +113,7 @@ test("a client enrols 2FA, signs in with it and sees the dashboard", async ({ pa
   await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
   await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
   demoSecret = secret;
+  rememberSecret(DEMO, secret);
 
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page.getByText("You have signed out.")).toBeVisible();

@@ -1,6 +1,7 @@
 // What the tests share: the portals' addresses, the demo brokerage's credentials, the mailbox, and an
 // axe check that fails a test on any violation.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
 import { expect, type Page } from "@playwright/test";
 import AxeBuilder from "@axe-core/playwright";
@@ -40,4 +41,37 @@ export async function expectAccessible(page: Page): Promise<void> {
 /** A screenshot for portal-examples/README.md. */
 export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: resolve(import.meta.dirname, "..", "docs", "screenshots", `${name}.png`), fullPage: true });
+}
+
+/** Authenticator secrets enrolled by a test, kept beside the run's data so a later spec signs the same user in. */
+function secretsFile(): string {
+  return resolve(process.env.FOREXCRM_E2E_DATA_DIR!, "e2e-totp-secrets.json");
+}
+
+export function rememberSecret(email: string, secret: string): void {
+  const known = existsSync(secretsFile()) ? JSON.parse(readFileSync(secretsFile(), "utf8")) : {};
+  writeFileSync(secretsFile(), JSON.stringify({ ...known, [email]: secret }), { mode: 0o600 });
+}
+
+export function knownSecret(email: string): string | undefined {
+  return existsSync(secretsFile()) ? JSON.parse(readFileSync(secretsFile(), "utf8"))[email] : undefined;
+}
+
+/** The trading-server simulator `forexcrm run` started (its public /sim/ endpoints). */
+export async function simulator(action: string, body: unknown): Promise<any> {
+  const response = await fetch(`${process.env.SIMULATOR_URL}/sim/${action}`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`simulator ${action}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+/** A staff member with these roles, through the CLI (`forexcrm create-staff`) against the server under test. */
+export function createStaff(email: string, password: string, name: string, roles: string[]): void {
+  const dataDir = process.env.FOREXCRM_E2E_DATA_DIR!;
+  const bin = process.env.FOREXCRM_BIN ?? resolve(import.meta.dirname, "..", "..", ".venv/bin/forexcrm");
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "DATABASE_URL" && k !== "REDIS_URL" && !k.startsWith("FOREXCRM_")));
+  const result = spawnSync(bin, ["create-staff", "--email", email, "--password", password, "--display-name", name, ...roles.flatMap((r) => ["--role", r])],
+    { env: { ...env, FOREXCRM_DATA_DIR: dataDir, FOREXCRM_LOG_LEVEL: "WARNING" }, cwd: dataDir, encoding: "utf8" });
+  expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
 }

@@ -138,5 +138,6 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   process.env.FOREXCRM_API_URL = apiUrl;
   process.env.FOREXCRM_E2E_DATA_DIR = dataDir;
   process.env.MAIL_SINK_URL = `http://127.0.0.1:${ports.mailHttp}`;
+  process.env.SIMULATOR_URL = `http://127.0.0.1:${ports.simulator}`;
   return teardown;
 }

@@ -1,0 +1,231 @@
+// Journeys 3 to 5 across the three portals, in order, against the demo brokerage (the demo client was
+// registered through the sub-IB's referral link):
+//   3. the client opens a live account, deposits by card through the PSP's hosted-checkout stand-in,
+//      transfers to the new account; the simulator trades on it (its public /sim/ endpoints) and the
+//      dashboard's equity changes without a reload (tradingAccountStateUpdated over graphql-ws);
+//   4. the client's IB (the sub-IB) sees the commission line of that trade and how it was computed;
+//   5. the client withdraws (step-up where the API asks); two finance staff approve (four eyes: the
+//      amount reaches the threshold); the back office's reconciliation runs and shows no break.
+// Every page visited passes an axe check.
+import { expect, test, type Browser, type Page } from "@playwright/test";
+import { createStaff, demoPassword, expectAccessible, knownSecret, portalUrl, rememberSecret, screenshot, simulator } from "./fixtures";
+import { freshCode } from "./totp";
+
+test.describe.configure({ mode: "serial" });
+
+const DEMO = "client@demo.example.com";
+const SUB_IB = "subib@demo.example.com";
+const STAFF_PASSWORD = "staff horse battery staple 42";
+const LOTS = "0.03"; // within the margin $300 buys at the account's leverage
+
+let login = 0;
+
+/** The demo client signed in with 2FA (enrolled here when no earlier spec did). */
+async function clientSignIn(page: Page): Promise<string> {
+  await page.goto(portalUrl("client"));
+  await page.getByLabel("E-mail").fill(DEMO);
+  await page.getByLabel("Password").fill(demoPassword(DEMO));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  let secret = knownSecret(DEMO);
+  if (secret) {
+    await page.getByLabel("Authenticator code").fill(await freshCode(secret));
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page.getByRole("heading", { exact: true, name: "Dashboard" })).toBeVisible();
+    return secret;
+  }
+  await expect(page.getByRole("heading", { exact: true, name: "Dashboard" })).toBeVisible();
+  await page.getByRole("link", { name: "Security" }).click();
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  secret = (await page.getByTestId("totp-secret").textContent())!.trim();
+  await page.getByLabel("Code from the app").fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
+  rememberSecret(DEMO, secret);
+  await page.getByRole("link", { name: "Dashboard" }).click();
+  return secret;
+}
+
+/** Answers the step-up prompt when the API asked for one. */
+async function stepUpIfAsked(page: Page, secret: string): Promise<void> {
+  const dialog = page.getByRole("dialog", { name: "Confirm with your authenticator" });
+  if (await dialog.isVisible({ timeout: 2_000 }).catch(() => false)) {
+    await expectAccessible(page);
+    await dialog.getByLabel("Authenticator code").fill(await freshCode(secret));
+    await dialog.getByRole("button", { name: "Confirm" }).click();
+    await expect(dialog).toBeHidden();
+  }
+}
+
+test("journey 3: card deposit, transfer to a new live account, the simulator trades, equity moves live", async ({ page }) => {
+  test.setTimeout(180_000);
+  const secret = await clientSignIn(page);
+
+  // A new live account.
+  await page.getByRole("link", { name: "Accounts" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Trading accounts" })).toBeVisible();
+  await page.getByRole("button", { name: "Open account" }).click();
+  await stepUpIfAsked(page, secret);
+  const opened = page.getByText(/Account \d+ is open\./);
+  await expect(opened).toBeVisible({ timeout: 30_000 });
+  login = Number((await opened.textContent())!.match(/Account (\d+)/)![1]);
+  await expectAccessible(page);
+
+  // A card deposit through the provider's hosted checkout; back in the portal it succeeds live.
+  await page.getByRole("link", { name: "Funds" }).click();
+  const deposit = page.locator("form", { has: page.getByRole("heading", { name: "Deposit" }) });
+  await deposit.getByLabel("Method").selectOption({ label: "Card (USD)" });
+  await deposit.getByLabel("Amount").fill("300");
+  await deposit.getByRole("button", { name: "Continue" }).click();
+  await page.waitForURL((url) => !url.href.startsWith(portalUrl("client")));
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.waitForURL((url) => url.href.startsWith(portalUrl("client")));
+  await expect(page.getByRole("row", { name: /Deposit.*card.*\$300\.00/ }).first()).toContainText("Succeeded", { timeout: 30_000 });
+
+  // Transfer to the new account.
+  await page.getByRole("link", { name: "Funds" }).click();
+  const transfer = page.locator("form", { has: page.getByRole("heading", { name: "Transfer" }) });
+  await transfer.getByLabel("Wallet", { exact: true }).selectOption({ label: "USD" });
+  const option = transfer.getByLabel("Trading account").locator("option", { hasText: String(login) });
+  await transfer.getByLabel("Trading account").selectOption({ label: (await option.textContent())! });
+  await transfer.getByLabel("Amount").fill("300");
+  await transfer.getByRole("button", { name: "Transfer" }).click();
+  await stepUpIfAsked(page, secret);
+  await expect(transfer.getByText(`Moved $300.00 (account ${login})`)).toBeVisible({ timeout: 30_000 });
+
+  // The dashboard: the new account's figures, then the simulator trades and they move on this page.
+  await page.getByRole("link", { name: "Dashboard" }).click();
+  const row = page.getByTestId(`account-${login}`);
+  await expect(row.getByRole("cell").nth(2)).toHaveText("$300.00");
+  const equityBefore = (await row.getByTestId("equity").textContent())!;
+  await page.evaluate(() => { (window as unknown as { sameDocument: boolean }).sameDocument = true; });
+  const traded = await simulator("trade", { login, symbol: "EURUSD", side: "buy", lots: LOTS });
+  const [position] = traded.positions as number[];
+  await page.waitForTimeout(1_000); // the simulator's clock moves the price a little
+  await simulator("close", { position });
+  // The deals are pulled within seconds and announced; equity (and balance) change without a reload.
+  await expect(row.getByTestId("equity")).not.toHaveText(equityBefore, { timeout: 45_000 });
+  expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
+  await expect(row.getByTestId("equity")).toHaveText(/^\$\d{3}\.\d{2}$/); // the currency's scale, from the string
+  await expectAccessible(page);
+  await screenshot(page, "client-dashboard-live");
+});
+
+test("journey 4: the client's IB sees the commission line of that trade and its explanation", async ({ page }) => {
+  test.setTimeout(150_000);
+  expect(login, "journey 3 opened and traded an account").toBeGreaterThan(0);
+  await page.goto(portalUrl("ib"));
+  await page.getByLabel("E-mail").fill(SUB_IB);
+  await page.getByLabel("Password").fill(demoPassword(SUB_IB));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "My network" })).toBeVisible();
+  await page.getByRole("link", { name: "Commissions" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Commissions" })).toBeVisible();
+  // The line comes once the IB engine has processed the pulled deals: reload until it is listed.
+  const ours = async () => {
+    const lines = page.getByTestId("commission-line");
+    for (let i = 0; i < Math.min(await lines.count(), 10); i++) {
+      const line = lines.nth(i);
+      await line.getByRole("button", { name: "How was this computed?" }).click();
+      const inputs = line.locator("pre");
+      await expect(inputs).toBeAttached();
+      const text = (await inputs.textContent()) ?? "";
+      if (text.includes(`"login": ${login}`) && new RegExp(`"volume": "?${LOTS.replace(".", "\\.")}`).test(text)) return line;
+      await line.getByRole("button", { name: "How was this computed?" }).click();
+    }
+    return null;
+  };
+  let found = null;
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId("commission-line").first()).toBeVisible({ timeout: 5_000 });
+    found = await ours();
+    expect(found, `a commission line for account ${login}`).not.toBeNull();
+  }).toPass({ timeout: 120_000 });
+  const line = found!;
+  await expect(line.getByText("Formula:")).toBeVisible();
+  await expect(line.locator("code").first()).not.toBeEmpty();
+  await expect(line.locator("strong .money")).toHaveText(/^\$\d+\.\d{2}$/);
+  await expectAccessible(page);
+  await screenshot(page, "ib-commission-line");
+});
+
+async function staffMember(browser: Browser, email: string): Promise<{ page: Page; secret: string }> {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(portalUrl("staff"));
+  await page.getByLabel("E-mail").fill(email);
+  await page.getByLabel("Password").fill(STAFF_PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page.getByRole("heading", { exact: true, name: "Two-factor authentication" })).toBeVisible();
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
+  await page.getByLabel("Code from the app").fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await page.getByRole("button", { name: "Continue to the back office" }).click();
+  return { page, secret };
+}
+
+test("journey 5: withdrawal with step-up, four-eyes approval, reconciliation without a break", async ({ page, browser }) => {
+  test.setTimeout(240_000);
+  const secret = await clientSignIn(page);
+  await page.getByRole("link", { name: "Funds" }).click();
+  const withdraw = page.locator("form", { has: page.getByRole("heading", { name: "Withdraw" }) });
+  const wire = withdraw.getByLabel("Method").locator("option", { hasText: /wire/i }).first();
+  await withdraw.getByLabel("Method").selectOption({ label: (await wire.textContent())! });
+  await withdraw.getByLabel("Amount").fill("1000");
+  await withdraw.getByLabel("IBAN to pay to").fill("DE89370400440532013000");
+  await withdraw.getByRole("button", { name: "Request withdrawal" }).click();
+  await stepUpIfAsked(page, secret);
+  const heading = page.getByRole("heading", { name: /^Payment / });
+  await expect(heading).toBeVisible();
+  const reference = (await heading.textContent())!.replace(/^Payment /, "").trim();
+
+  // Two finance staff members (1000 USD reaches the four-eyes threshold).
+  const stamp = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const first = `fin1-${stamp}@example.com`;
+  const second = `fin2-${stamp}@example.com`;
+  createStaff(first, STAFF_PASSWORD, "Fran First", ["finance"]);
+  createStaff(second, STAFF_PASSWORD, "Sam Second", ["finance"]);
+  const approve = async (staff: { page: Page; secret: string }) => {
+    await staff.page.getByRole("link", { name: "Withdrawals" }).click();
+    await expect(staff.page.getByRole("heading", { exact: true, name: "Withdrawals awaiting approval" })).toBeVisible();
+    await staff.page.getByRole("button", { name: `Approve ${reference}` }).click();
+    await stepUpIfAsked(staff.page, staff.secret);
+    await expect(staff.page.getByText(`Approval of ${reference} recorded`)).toBeVisible();
+  };
+  const one = await staffMember(browser, first);
+  await approve(one);
+  // Still awaiting the second approver.
+  await expect(one.page.getByRole("button", { name: `Approve ${reference}` })).toBeVisible();
+  const two = await staffMember(browser, second);
+  await approve(two);
+  await expect(two.page.getByRole("button", { name: `Approve ${reference}` })).toHaveCount(0);
+
+  // The client sees the withdrawal approved.
+  await page.reload();
+  await expect(page.getByTestId("payment-status")).toContainText("(approved)", { timeout: 30_000 });
+
+  // Reconciliation as of now: a run with no break.
+  await two.page.getByRole("link", { name: "Reconciliation" }).click();
+  await expect(two.page.getByRole("heading", { exact: true, name: "Reconciliation" })).toBeVisible();
+  await expectAccessible(two.page);
+  await two.page.getByRole("button", { name: "Use the current time" }).click();
+  await two.page.getByRole("button", { name: "Run reconciliation" }).click();
+  await stepUpIfAsked(two.page, two.secret);
+  const done = two.page.getByText(/^Run \d+ as of .*: \d+ matched, \d+ breaks\.$/);
+  await expect(done).toBeVisible({ timeout: 60_000 });
+  const run = (await done.textContent())!.match(/^Run (\d+)/)![1];
+  const runRow = two.page.getByTestId(`recon-run-${run}`);
+  if ((await runRow.getByTestId("recon-breaks").textContent()) !== "0") {
+    await runRow.getByRole("button", { name: `Breaks of run ${run}` }).click();
+    await two.page.getByLabel("Status").selectOption("");
+    await expect(two.page.getByRole("heading", { name: `Breaks of run ${run}` })).toBeVisible();
+    await two.page.waitForTimeout(2_000);
+    const rows = await two.page.locator("section", { has: two.page.getByRole("heading", { name: `Breaks of run ${run}` }) }).getByRole("row").allTextContents();
+    expect(rows, "the run's breaks").toEqual([]);
+  }
+  await expect(runRow).toContainText("No break");
+  await expectAccessible(two.page);
+  await screenshot(two.page, "staff-reconciliation");
+  await one.page.context().close();
+  await two.page.context().close();
+});
