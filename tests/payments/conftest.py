@@ -69,8 +69,12 @@ async def praxis(live_server: LiveServer) -> AsyncIterator[PraxisStandIn]:
             os.environ[name] = previous
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def configured(psp: StripeStandIn, runtime: Any) -> StripeStandIn:
+    """The card and wire methods, the card one pointed at this directory's stand-in. Per test: another
+    directory's conftest that imports these fixtures (tests/compliance) gets its own session `psp`, and
+    its tests re-point the shared method row; a session-cached setup here would then send this directory's
+    deposits to that other stand-in."""
     async def setup(s: Any) -> None:
         await methods.upsert(s, code=CARD, kind="card", provider="stripe", currency="USD", base_url=psp.base_url,
                              min_amount=Decimal(10), max_amount=Decimal(5000), fee_percent=Decimal(2),
