@@ -9,40 +9,38 @@ other modules' snapshot tests must not see).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from arq.connections import ArqRedis, RedisSettings, create_pool
+from arq.connections import ArqRedis
 
 from domain.shared.settings import Settings
-from jobs.stats import read_queue_stats, running_key
+from jobs.stats import read_queue_stats
 from tests.clients.flow import REGISTER, VERIFY
-from tests.conftest import ROOT, GraphQLClient, unique
+from tests.conftest import GraphQLClient, unique
 from tests.identity.helpers import PASSWORD
 from tests.smtp import Inbox, smtp_server
+from tests.worker_process import WorkerProcess, running_worker
 
 TOKEN_RE = re.compile(r"token=([A-Za-z0-9_\-]+)")
 
 
 @dataclass
 class Worker:
-    proc: subprocess.Popen[bytes]
-    log_path: Path
+    process: WorkerProcess
     inbox: Inbox
-    arq: ArqRedis
+
+    @property
+    def arq(self) -> ArqRedis:
+        return self.process.arq
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.process.log_text()
 
 
 @pytest.fixture(scope="module")
@@ -51,46 +49,13 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
         yield served
 
 
-def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOREXCRM_")}
-    assert settings.database_url and settings.redis_url
-    env.update(DATABASE_URL=settings.database_url, REDIS_URL=settings.redis_url,
-               FOREXCRM_QUEUE_NAME=settings.queue_name, FOREXCRM_CHANNEL_PREFIX=settings.channel_prefix,
-               FOREXCRM_LOG_LEVEL="INFO", FOREXCRM_LOG_JSON="true", FOREXCRM_JOB_STATS_INTERVAL_S="0.2",
-               FOREXCRM_HEARTBEAT_INTERVAL_S="5", **extra)
-    return env
-
-
 @pytest.fixture(scope="module")
 async def worker(settings: Settings, smtp: tuple[Inbox, int], tmp_path_factory: Any) -> AsyncIterator[Worker]:
     inbox, port = smtp
-    assert settings.redis_url
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name)
-    await arq.delete(settings.queue_name, running_key(settings.queue_name))
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "api", "worker"], cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
-            env=worker_env(settings, FOREXCRM_SMTP_URL=f"smtp://127.0.0.1:{port}",
-                           FOREXCRM_MAIL_FROM="crm@broker.example"))
-    running = Worker(proc, log_path, inbox, arq)
-    try:
-        # Ready when its stats writer (started with the relay, on worker start-up) has reported.
-        deadline = time.monotonic() + 60
-        while not await arq.hlen(running_key(settings.queue_name)):  # type: ignore[misc]
-            assert proc.poll() is None, running.log_text()
-            assert time.monotonic() < deadline, "worker never started:\n" + running.log_text()
-            await asyncio.sleep(0.1)
-        yield running
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        await arq.delete(settings.queue_name)
-        await arq.aclose()
+    async with running_worker(settings, log_path, FOREXCRM_SMTP_URL=f"smtp://127.0.0.1:{port}",
+                              FOREXCRM_MAIL_FROM="crm@broker.example") as process:
+        yield Worker(process, inbox)
 
 
 async def _mail_to(inbox: Inbox, address: str, *, count: int = 1, within_s: float = 10.0) -> str:

@@ -10,9 +10,6 @@ lives for this module only (its relay publishes every pending outbox event of th
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,17 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
-from arq.connections import RedisSettings, create_pool
 from sqlalchemy import text
 
 from domain.audit.verify import verify
 from domain.clients.storage import LocalStore
 from domain.shared.settings import Settings
-from jobs.stats import running_key
-from tests.conftest import ROOT
 from tests.identity.staff import make_staff
-from tests.platform.test_jobs_seam import worker_env
 from tests.retention.world import client_with_document, close_years_ago, document
+from tests.worker_process import WorkerProcess, running_worker
 
 RUN = """mutation($d: Date) { runRetentionEnforcement(asOf: $d) {
   run { databaseId status asOf } errors { code field } } }"""
@@ -44,31 +38,11 @@ async def data_dir(tmp_path_factory: Any) -> Path:
 
 
 @pytest.fixture(scope="module")
-async def worker(settings: Settings, data_dir: Path, tmp_path_factory: Any) -> AsyncIterator[subprocess.Popen[bytes]]:
-    assert settings.redis_url
+async def worker(settings: Settings, data_dir: Path, tmp_path_factory: Any) -> AsyncIterator[WorkerProcess]:
     log_path = tmp_path_factory.mktemp("retention-worker") / "worker.log"
-    arq = await create_pool(RedisSettings.from_dsn(settings.redis_url), default_queue_name=settings.queue_name)
-    await arq.delete(settings.queue_name, running_key(settings.queue_name))
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "api", "worker"], cwd=ROOT, stdout=log_file,
-                                stderr=subprocess.STDOUT,
-                                env=worker_env(settings, FOREXCRM_DATA_DIR=str(data_dir), FOREXCRM_MAIL_DISABLED="true"))
-    try:
-        deadline = time.monotonic() + 60
-        while not await arq.hlen(running_key(settings.queue_name)):  # type: ignore[misc]
-            assert proc.poll() is None, log_path.read_text(errors="replace")
-            assert time.monotonic() < deadline, "worker never started:\n" + log_path.read_text(errors="replace")
-            await asyncio.sleep(0.1)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        await arq.delete(settings.queue_name)
-        await arq.aclose()
+    async with running_worker(settings, log_path, FOREXCRM_DATA_DIR=str(data_dir),
+                              FOREXCRM_MAIL_DISABLED="true") as process:
+        yield process
 
 
 async def _count(session_factory: Any, sql: str, **params: Any) -> int:
@@ -77,7 +51,7 @@ async def _count(session_factory: Any, sql: str, **params: Any) -> int:
 
 
 async def test_a_run_asked_for_through_the_api_is_enforced_by_the_worker(
-        worker: subprocess.Popen[bytes], data_dir: Path, http: httpx.AsyncClient, session_factory: Any,
+        worker: WorkerProcess, data_dir: Path, http: httpx.AsyncClient, session_factory: Any,
         settings: Settings) -> None:
     store = LocalStore(data_dir / "documents")  # what the worker's default store is under its data dir
     gone, _, gone_doc = await client_with_document(session_factory, settings, store, first="Seam")
