@@ -126,12 +126,18 @@ async def test_staff_list_reads_every_row_s_wallets_in_one_statement(
     costs = []
     for document in (few, STAFF_QUERY):
         await staff.client(document)
-        with counting() as seen:
-            body = await staff.client(document)
-        assert "errors" not in body, body
-        nodes = body["data"]["clients"]["nodes"]
-        assert nodes and all(isinstance(n["wallets"], list) for n in nodes)
-        costs.append(dict(seen))
+        # The counters see every engine of this process, and background work earlier tests of this worker
+        # left running can put a statement of its own in the window (seen once in CI: 2 instead of 1). It
+        # only ever adds: the least of three identical requests is the request's own cost.
+        tries = []
+        for _ in range(3):
+            with counting() as seen:
+                body = await staff.client(document)
+            assert "errors" not in body, body
+            nodes = body["data"]["clients"]["nodes"]
+            assert nodes and all(isinstance(n["wallets"], list) for n in nodes)
+            tries.append(dict(seen))
+        costs.append(min(tries, key=lambda cost: (cost["statements"], cost["checkouts"])))
     assert len((await staff.client(STAFF_QUERY))["data"]["clients"]["nodes"]) >= 3
     assert costs[0] == costs[1], costs  # 1 row or many: the same statements
     # The page and its wallets in one statement (the page joined to its wallets), on one connection.
