@@ -17,6 +17,7 @@ from strawberry.types import Info
 from domain.compliance.aml import cases, scenarios, templates
 from domain.compliance.aml.engine import RunResult
 from domain.shared.actor import ActorKind
+from schema.clients.ids import client_id_of
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.node import DATABASE_ID_DOC, AnyId, Node, global_id, key_of, node_type, optional_global_id, query_key
@@ -202,6 +203,12 @@ class AmlCase(Node):
     opened_at: dt.datetime
     updated_at: dt.datetime
     closed_at: dt.datetime | None
+
+    @strawberry.field(description="The client's global id (Client360.id) of userId; null for a user without a "
+                                  "client record.")
+    async def client_id(self, info: Ctx) -> strawberry.ID | None:
+        found = await client_id_of(info, self.user_id)
+        return global_id("Client360", int(found)) if found is not None else None
 
     @strawberry.field(description="The case's alerts, newest first.")
     async def alerts(self, info: Ctx, first: int | None = None, after: str | None = None, last: int | None = None,

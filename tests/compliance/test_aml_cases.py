@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from domain.compliance.aml.engine import open_or_join_case
 from schema.node import global_id
-from tests.clients.staff_world import audit_of, scalar
+from tests.clients.staff_world import audit_of, make_client, scalar
 from tests.identity.staff import make_staff
 
 TEMPLATES = "{ amlTemplates { key title document } }"
@@ -29,7 +29,7 @@ NOTE = """mutation($c: ID!, $b: String!) { addAmlCaseNote(caseId: $c, body: $b) 
 CLOSE = """mutation($c: ID!, $o: AmlCaseOutcome!, $n: String!) { closeAmlCase(caseId: $c, outcome: $o, note: $n) {
   case { status outcome closedAt } errors { field code } } }"""
 INBOX = """query($t: String, $s: [AmlCaseStatus!], $f: Int, $a: String) { amlCases(team: $t, status: $s, first: $f,
-  after: $a) { nodes { id team status slaBreached notes(first: 5) { nodes { body } } } pageInfo { hasNextPage endCursor } } }"""
+  after: $a) { nodes { id team status slaBreached clientId notes(first: 5) { nodes { body } } } pageInfo { hasNextPage endCursor } } }"""
 
 
 async def _case(session_factory: Any, team: str, *, outcome: str = "review") -> int:
@@ -117,3 +117,16 @@ async def test_a_case_is_assigned_worked_and_closed_and_bad_steps_change_nothing
     support = (await make_staff(http, session_factory, settings, ["support"])).client
     forbidden = await support(NOTE, {"c": cid, "b": "x"})
     assert forbidden["data"] is None and forbidden["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_a_case_names_its_clients_record_for_the_client_360_view(
+        http: Any, session_factory: Any, settings: Any) -> None:
+    team = f"team-{uuid.uuid4().hex[:6]}"
+    client_id, user_id, _ = await make_client(session_factory, settings, first="Case", last="Client")
+    async with session_factory() as s, s.begin():
+        with_client = await open_or_join_case(s, user_id=user_id, team=team, outcome="review")
+    without = await _case(session_factory, team)
+    call = (await make_staff(http, session_factory, settings, ["compliance"])).client
+    nodes = (await call(INBOX, {"t": team}))["data"]["amlCases"]["nodes"]
+    assert [(n["id"], n["clientId"]) for n in nodes] == [
+        (global_id("AmlCase", with_client), global_id("Client360", client_id)), (global_id("AmlCase", without), None)]
