@@ -1,6 +1,6 @@
-"""Client lifecycle jobs: open the initial live account after approval, re-screen clients when a
-list changes, expire ID documents daily, retry leverage changes not yet on the platform, and ask
-the KYC provider for verdicts whose webhook never came. Each survives running twice (idempotent
+"""Client lifecycle jobs: open the initial live account after approval, expire ID documents daily,
+retry leverage changes not yet on the platform, and ask the KYC provider for verdicts whose webhook
+never came (re-screening when a list changes: jobs/compliance.py). Each survives running twice (idempotent
 services)."""
 
 from __future__ import annotations
@@ -9,40 +9,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from arq import cron
-from sqlalchemy import select
 
 from domain.clients import kyc, leverage
 from domain.clients.accounts import open_live_account
 from domain.clients.documents import expire_documents
 from domain.clients.kyc_port import kyc_settings
-from domain.clients.models import Client
-from domain.compliance.screening import screen_client
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import in_transaction
 from domain.shared.settings import Settings
 
-# Screening and account opening act for the system with the back-office view of every client.
+# Account opening acts for the system with the back-office view of every client.
 SYSTEM = Actor(ActorKind.STAFF, permissions=frozenset({"kyc.review", "clients.update"}), correlation_id="jobs")
-RESCREEN_STATES = ("under_review", "approved", "active", "dormant", "more_info_required")
 
 
 async def open_initial_account(ctx: dict[str, Any], event_id: int, topic: str, payload: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     await open_live_account(ctx["session_factory"], settings, SYSTEM, int(payload["client_id"]),
                             idempotency_key="initial")
-
-
-async def rescreen_clients(ctx: dict[str, Any], event_id: int, topic: str, payload: dict[str, Any]) -> None:
-    factory = ctx["session_factory"]
-    async with factory() as session:
-        ids = list(await session.scalars(select(Client.id).where(Client.status.in_(RESCREEN_STATES))))
-    for client_id in ids:  # one transaction per client: a failure never undoes the others
-        async def txn(session: Any, cid: int = client_id) -> None:
-            client = await session.get(Client, cid, with_for_update=True)
-            if client is not None and client.status in RESCREEN_STATES:
-                await screen_client(session, SYSTEM, client)
-
-        await in_transaction(factory, txn)
 
 
 async def expire_client_documents(ctx: dict[str, Any]) -> None:
@@ -69,7 +52,7 @@ async def poll_kyc_verdicts(ctx: dict[str, Any]) -> None:
         await kyc.refresh_verdict(ctx["session_factory"], system_actor("kyc-poll"), client_id)
 
 
-FUNCTIONS = [open_initial_account, rescreen_clients, expire_client_documents, apply_leverage_changes,
+FUNCTIONS = [open_initial_account, expire_client_documents, apply_leverage_changes,
              poll_kyc_verdicts]
 
 

@@ -13,6 +13,10 @@ class ScreeningResultNotFound(NotFound):
     code = "NOT_FOUND"
 
 
+class ScreeningListNotFound(NotFound):
+    code = "SCREENING_LIST_NOT_FOUND"
+
+
 class ScreeningAlreadyResolved(Conflict):
     code = "SCREENING_ALREADY_RESOLVED"
 

@@ -9,6 +9,7 @@ import hashlib
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
@@ -19,13 +20,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
+from domain.compliance import runs
 from domain.compliance.errors import InvalidScreeningList
 from domain.compliance.matching import Entity, MatchIndex
 from domain.compliance.models import ScreeningEntity, ScreeningList
-from domain.events.outbox import emit
+from domain.compliance.runs import ScreeningRun
 from domain.shared.actor import Actor
 
-LIST_CHANGED_TOPIC = "compliance.list_changed"
 FORMATS = ("ftm", "ofac")
 _FTM_SCHEMAS = frozenset({"Person", "LegalEntity", "Organization", "Company"})
 _NAME_PROPS = ("name", "alias", "weakAlias", "previousName", "firstName")
@@ -111,47 +112,89 @@ def parse(fmt: str, data: bytes) -> list[Entity]:
     return entities
 
 
-async def load_list(session: AsyncSession, actor: Actor, *, name: str, fmt: str, data: bytes) -> ScreeningList:
-    """Replace a list's entities with the file's; the version is the file's SHA-256 prefix and time."""
+def content_hash(entity: Entity) -> str:
+    """What the matcher reads of an entity, hashed: equal hashes screen alike."""
+    return hashlib.sha256(orjson.dumps([entity.schema[:32], entity.caption, entity.names, entity.birth_dates,
+                                        entity.countries, entity.topics])).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Delta:
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class Loaded:
+    screening_list: ScreeningList
+    delta: Delta
+    run: ScreeningRun | None  # None when the file changed no entity
+
+
+async def load_list(session: AsyncSession, actor: Actor, *, name: str, fmt: str, data: bytes) -> Loaded:
+    """Replace a list's entities with the file's; the version is the file's SHA-256 prefix and time. Only
+    added, changed and removed entities are written, and a delta run re-screens every client against them."""
     entities = parse(fmt, data)
     version = f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{hashlib.sha256(data).hexdigest()[:12]}"
     row = await session.scalar(select(ScreeningList).where(ScreeningList.name == name).with_for_update())
     before = None if row is None else {"version": row.version, "entity_count": row.entity_count}
+    unique = {e.entity_id: e for e in entities}
+    hashes = {entity_id: content_hash(e) for entity_id, e in unique.items()}
+    previous: dict[str, str | None] = {}
     if row is None:
-        row = ScreeningList(name=name[:80], format=fmt, version=version, entity_count=len(entities))
+        row = ScreeningList(name=name[:80], format=fmt, version=version, entity_count=len(unique))
         session.add(row)
         await session.flush()
     else:
-        row.format, row.version, row.entity_count = fmt, version, len(entities)
-        await session.execute(delete(ScreeningEntity).where(ScreeningEntity.list_id == row.id))
-    unique = {e.entity_id: e for e in entities}
+        row.format, row.version, row.entity_count = fmt, version, len(unique)
+        previous = {r.entity_id: r.content_hash for r in await session.execute(
+            select(ScreeningEntity.entity_id, ScreeningEntity.content_hash).where(ScreeningEntity.list_id == row.id))}
+    added = [i for i in unique if i not in previous]
+    changed = [i for i in unique if i in previous and previous[i] != hashes[i]]
+    removed = [i for i in previous if i not in unique]
+    stale = changed + removed
+    for start in range(0, len(stale), 5000):
+        await session.execute(delete(ScreeningEntity).where(ScreeningEntity.list_id == row.id,
+                                                            ScreeningEntity.entity_id.in_(stale[start:start + 5000])))
     rows = [{"list_id": row.id, "entity_id": e.entity_id, "schema": e.schema[:32], "caption": e.caption,
              "names": list(e.names), "birth_dates": list(e.birth_dates), "countries": list(e.countries),
-             "topics": list(e.topics)} for e in unique.values()]
+             "topics": list(e.topics), "content_hash": hashes[e.entity_id]}
+            for e in (unique[i] for i in added + changed)]
     for start in range(0, len(rows), 5000):
         await session.execute(insert(ScreeningEntity), rows[start:start + 5000])
-    await emit(session, LIST_CHANGED_TOPIC, {"list": row.name, "version": version}, job="rescreen_clients")
+    delta = Delta(added, changed, removed, len(unique) - len(added) - len(changed))
+    run = None
+    if added or changed or removed:
+        run = await runs.queue_delta(session, actor, list_id=row.id, list_name=row.name, version=version,
+                                     entity_ids=added + changed, removed_ids=removed)
     await record(session, actor, action="screening_list.loaded", entity_type="screening_list", entity_id=row.id,
-                 before=before, after={"version": version, "entity_count": len(unique), "format": fmt},
-                 category="general")
-    return row
+                 before=before, after={"version": version, "entity_count": len(unique), "format": fmt,
+                                       "added": len(added), "changed": len(changed), "removed": len(removed),
+                                       "run_id": run.id if run else None}, category="general")
+    return Loaded(row, delta, run)
+
+
+def entity_of(r: ScreeningEntity) -> Entity:
+    return Entity(r.entity_id, r.caption, tuple(r.names), tuple(r.birth_dates), tuple(r.countries), tuple(r.topics),
+                  r.schema)
 
 
 _CACHE: dict[int, tuple[str, MatchIndex]] = {}
 
 
+async def index_for(session: AsyncSession, lst: ScreeningList) -> MatchIndex:
+    """The list's match index, rebuilt only when the list's version changed."""
+    cached = _CACHE.get(lst.id)
+    if cached is None or cached[0] != lst.version:
+        rows = await session.scalars(select(ScreeningEntity).where(ScreeningEntity.list_id == lst.id))
+        cached = (lst.version, MatchIndex.build(entity_of(r) for r in rows))
+        _CACHE[lst.id] = cached
+    return cached[1]
+
+
 async def indexes(session: AsyncSession) -> list[tuple[ScreeningList, MatchIndex]]:
-    """Every stored list with its match index, rebuilt only when the list's version changed."""
+    """Every stored list with its match index."""
     lists = list(await session.scalars(select(ScreeningList).order_by(ScreeningList.id)))
-    found: list[tuple[ScreeningList, MatchIndex]] = []
-    for lst in lists:
-        cached = _CACHE.get(lst.id)
-        if cached is None or cached[0] != lst.version:
-            rows = await session.scalars(select(ScreeningEntity).where(ScreeningEntity.list_id == lst.id))
-            index = MatchIndex.build(
-                Entity(r.entity_id, r.caption, tuple(r.names), tuple(r.birth_dates), tuple(r.countries),
-                       tuple(r.topics), r.schema) for r in rows)
-            cached = (lst.version, index)
-            _CACHE[lst.id] = cached
-        found.append((lst, cached[1]))
-    return found
+    return [(lst, await index_for(session, lst)) for lst in lists]

@@ -322,10 +322,14 @@ class MatchIndex:
     _by_second: dict[tuple[str, int], tuple[list[int], list[str]]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, entities: Iterable[Entity]) -> MatchIndex:
+    def build(cls, entities: Iterable[Entity], *, rarity_of: MatchIndex | None = None) -> MatchIndex:
+        """`rarity_of`: weigh parts by their rarity in that (whole) list's index instead of among these
+        entities, so a few entities of a list (a delta) score a name exactly as the whole list would."""
         index = cls()
         for entity in entities:
             index._add(entity)
+        if rarity_of is not None:
+            index._df = rarity_of._df
         return index
 
     def _add(self, entity: Entity) -> None:

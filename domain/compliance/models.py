@@ -1,4 +1,4 @@
-"""ORM models of the screening tables (migrations/versions/0006_clients.py owns the DDL)."""
+"""ORM models of the screening tables (migrations/versions/0006_clients.py and 0043_rescreen.py own the DDL)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ class ScreeningEntity(Base):
     birth_dates: Mapped[list[str]] = mapped_column(ARRAY(String(10)), default=list)
     countries: Mapped[list[str]] = mapped_column(ARRAY(String(8)), default=list)
     topics: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
+    content_hash: Mapped[str | None] = mapped_column(String(32))  # lists.content_hash (0043)
 
 
 class ScreeningResult(Base):
@@ -54,4 +55,6 @@ class ScreeningResult(Base):
     status: Mapped[str] = mapped_column(String(16))
     reviewed_by: Mapped[int | None] = mapped_column(BigInteger)
     review_reason: Mapped[str | None] = mapped_column(Text)
+    case_id: Mapped[int | None] = mapped_column(BigInteger)  # the AML case the hit opened or joined (0043)
+    run_id: Mapped[int | None] = mapped_column(BigInteger)  # the re-screening run that found it (0043)
     created_at: Mapped[datetime] = mapped_column(TS, server_default=func.now())

@@ -3,7 +3,9 @@ client's data changes. Hits wait for review; a confirmed hit blocks the client."
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,17 +23,20 @@ from domain.shared.pagination import Page, PageRequest, select_page
 
 def queries_for(client: Client) -> list[Query]:
     """The person, and for corporate clients the company and each director."""
+    return queries_of(client.full_name, client.date_of_birth, client.country, client.profile.get("company"))
+
+
+def queries_of(full_name: str, date_of_birth: date | None, country: str | None,
+               company: dict[str, Any] | None) -> list[Query]:
     found: list[Query] = []
-    if client.full_name:
-        found.append(Query(client.full_name, client.date_of_birth, client.country))
-    company = client.profile.get("company") or {}
+    if full_name:
+        found.append(Query(full_name, date_of_birth, country))
+    company = company or {}
     if company.get("name"):
         found.append(Query(str(company["name"]), None, company.get("country")))
     for director in company.get("directors") or []:
         name = f"{director.get('first_name', '')} {director.get('last_name', '')}".strip()
         if name:
-            from datetime import date
-
             dob = director.get("date_of_birth")
             found.append(Query(name, date.fromisoformat(dob) if dob else None, director.get("country")))
     return found

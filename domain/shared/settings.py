@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     queue_name: str = "forexcrm:queue"
     # How often each worker writes its job counts to Redis for the API's /metrics.
     job_stats_interval_s: float = 5.0
+    # Every client re-screened against every list this often (hours; checked hourly; 0: never).
+    screening_full_interval_h: float = 168.0
     channel_prefix: str = "forexcrm:events:"
 
     # GraphQL limits

@@ -75,7 +75,7 @@ class ComplianceMutations:
 
         async def work() -> ScreeningListPayload:
             async def txn(session: AsyncSession) -> ScreeningListPayload:
-                row = await lists.load_list(session, ctx.actor, name=name, fmt=format, data=data)
+                row = (await lists.load_list(session, ctx.actor, name=name, fmt=format, data=data)).screening_list
                 return ScreeningListPayload(screening_list=ScreeningListInfo(name=row.name, format=row.format,
                                                                    version=row.version,
                                                                    entity_count=row.entity_count))

@@ -1,0 +1,156 @@
+"""Ongoing screening: a list import re-screens every eligible client against its added and changed entities only
+(delta), delists the pending hits on removed ones, opens or joins the client's case for each new hit, and keeps
+its progress in a run that resumes after its last client done and never stores a hit twice."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import text
+
+from domain.compliance import lists, rescreen, runs, synthetic
+from domain.compliance.errors import ScreeningListNotFound
+from domain.shared.actor import system_actor
+from domain.shared.db import in_transaction
+from tests.clients.staff_world import make_client, scalar
+
+ACTOR = system_actor("test")
+
+
+def _name(rng: random.Random) -> tuple[str, str]:
+    return synthetic._word(rng, 3).title(), synthetic._word(rng, 4).title()
+
+
+def _ftm(entities: dict[str, tuple[str, str]]) -> bytes:
+    return b"\n".join(orjson.dumps({"id": key, "schema": "Person", "properties": {
+        "name": [f"{first} {last}"], "topics": ["sanction"]}}) for key, (first, last) in entities.items())
+
+
+async def _load(session_factory: Any, name: str, data: bytes) -> lists.Loaded:
+    return await in_transaction(session_factory, lambda s: lists.load_list(s, ACTOR, name=name, fmt="ftm", data=data))
+
+
+async def _hits(session_factory: Any, client_id: int) -> list[dict[str, Any]]:
+    async with session_factory() as s:
+        rows = await s.execute(text("SELECT id, entity_id, status, case_id, run_id, review_reason FROM "
+                                    "screening_results WHERE client_id = :c AND entity_id IS NOT NULL ORDER BY id"),
+                               {"c": client_id})
+        return [dict(r._mapping) for r in rows]
+
+
+async def _eligible(session_factory: Any, upto: int) -> int:
+    return int(await scalar(session_factory, "SELECT count(*) FROM clients WHERE id <= :u AND status = ANY(:s)",
+                            u=upto, s=list(rescreen.ELIGIBLE)))
+
+
+async def test_a_delta_run_screens_only_the_changes_and_delists_removed_entities(
+        session_factory: Any, settings: Any) -> None:
+    rng = random.Random(uuid.uuid4().int)
+    a, b, c = _name(rng), _name(rng), _name(rng)
+    key = uuid.uuid4().hex[:8]
+    ids = {"a": f"t-{key}-a", "b": f"t-{key}-b", "c": f"t-{key}-c"}
+    x, x_user, _ = await make_client(session_factory, settings, first=a[0], last=a[1], status="active")
+    w, _, _ = await make_client(session_factory, settings, first=c[0], last=c[1], status="approved")
+    y, y_user, _ = await make_client(session_factory, settings, first=b[0], last=b[1], status="active")
+    # Not eligible: never screened by a run.
+    await make_client(session_factory, settings, first=a[0], last=a[1], status="registered")
+    list_name = f"delta-{key}"
+
+    first = await _load(session_factory, list_name, _ftm({ids["a"]: a, ids["c"]: c}))
+    assert first.delta.added == [ids["a"], ids["c"]] and first.run is not None
+    assert first.run.kind == "delta" and first.run.status == "queued" and first.run.entity_ids == [ids["a"], ids["c"]]
+    assert await scalar(session_factory, "SELECT count(*) FROM outbox WHERE job = 'rescreen_clients' "
+                                         "AND (payload->>'run_id')::bigint = :r", r=first.run.id) == 1
+    stats = rescreen.Stats()
+    done = await rescreen.execute(session_factory, ACTOR, first.run.id, batch=50, stats=stats)
+    assert done is not None and done.status == "completed" and done.finished_at is not None
+    assert done.clients_total == await _eligible(session_factory, done.upto_client_id or 0)
+    assert done.clients_done == done.clients_total == stats.clients and done.hits_found == 2
+    [x_hit] = await _hits(session_factory, x)
+    [w_hit] = await _hits(session_factory, w)
+    assert (x_hit["entity_id"], x_hit["status"], x_hit["run_id"]) == (ids["a"], "pending", first.run.id)
+    assert w_hit["entity_id"] == ids["c"] and w_hit["case_id"] is not None
+    case = await scalar(session_factory, "SELECT row(team, status, alert_count)::text FROM aml_cases WHERE id = :i",
+                        i=x_hit["case_id"])
+    assert case == "(compliance,open,1)"
+    assert await scalar(session_factory, "SELECT user_id FROM aml_cases WHERE id = :i", i=x_hit["case_id"]) == x_user
+
+    # A client matching the unchanged entity A, made after the first run: the delta does not look at A.
+    z, _, _ = await make_client(session_factory, settings, first=a[0], last=a[1], status="active")
+    second = await _load(session_factory, list_name, _ftm({ids["a"]: a, ids["b"]: b}))
+    assert (second.delta.added, second.delta.changed, second.delta.removed, second.delta.unchanged) == (
+        [ids["b"]], [], [ids["c"]], 1)
+    assert second.run is not None and second.run.entity_ids == [ids["b"]] and second.run.removed_ids == [ids["c"]]
+    stats = rescreen.Stats()
+    done = await rescreen.execute(session_factory, ACTOR, second.run.id, batch=50, stats=stats)
+    assert done is not None and done.status == "completed"
+    assert (done.hits_found, done.hits_delisted) == (1, 1)
+    assert done.clients_done == done.clients_total == await _eligible(session_factory, done.upto_client_id or 0)
+    assert await _hits(session_factory, z) == []
+    [y_hit] = await _hits(session_factory, y)
+    assert y_hit["entity_id"] == ids["b"] and y_hit["status"] == "pending" and y_hit["case_id"] is not None
+    assert await scalar(session_factory, "SELECT user_id FROM aml_cases WHERE id = :i", i=y_hit["case_id"]) == y_user
+    [w_hit] = await _hits(session_factory, w)
+    assert (w_hit["status"], w_hit["review_reason"]) == ("delisted", rescreen.DELISTED_REASON)
+    assert await scalar(session_factory, "SELECT reason FROM audit_events WHERE entity_type = 'screening_result' "
+                                         "AND entity_id = :i AND action = 'screening_result.resolved'",
+                        i=str(w_hit["id"])) == rescreen.DELISTED_REASON
+    # X's hit on A is the one from the first run, untouched.
+    assert await _hits(session_factory, x) == [x_hit]
+
+    # The same job delivered again finds its run completed; a new run over the same entities stores nothing twice.
+    hits_before = await scalar(session_factory, "SELECT count(*) FROM screening_results")
+    cases_before = await scalar(session_factory, "SELECT sum(alert_count) FROM aml_cases")
+    again = await rescreen.execute(session_factory, ACTOR, second.run.id)
+    assert again == done
+    repeat = await in_transaction(session_factory, lambda s: runs.queue_delta(
+        s, ACTOR, list_id=second.screening_list.id, list_name=list_name, version=second.screening_list.version,
+        entity_ids=[ids["a"], ids["b"]], removed_ids=[ids["c"]]))
+    repeated = await rescreen.execute(session_factory, ACTOR, repeat.id)
+    assert repeated is not None and repeated.status == "completed"
+    assert (repeated.hits_found, repeated.hits_delisted) == (1, 0)  # Z's hit on A: new, the rest on file
+    assert [h["entity_id"] for h in await _hits(session_factory, z)] == [ids["a"]]
+    assert await scalar(session_factory, "SELECT count(*) FROM screening_results") == hits_before + 1
+    assert await scalar(session_factory, "SELECT sum(alert_count) FROM aml_cases") == cases_before + 1
+
+
+async def test_a_run_resumes_after_its_last_client_and_a_full_run_needs_a_known_list(
+        session_factory: Any, settings: Any) -> None:
+    rng = random.Random(uuid.uuid4().int)
+    a = _name(rng)
+    key = uuid.uuid4().hex[:8]
+    list_name = f"resume-{key}"
+    early, _, _ = await make_client(session_factory, settings, first=a[0], last=a[1], status="active")
+    late, _, _ = await make_client(session_factory, settings, first=a[0], last=a[1], status="active")
+    loaded = await _load(session_factory, list_name, _ftm({f"t-{key}": a}))
+    assert loaded.run is not None
+
+    full = await in_transaction(session_factory, lambda s: runs.queue_full(s, ACTOR, list_name=list_name,
+                                                                         trigger="manual"))
+    assert (full.kind, full.list_id, full.status) == ("full", loaded.screening_list.id, "queued")
+    # As a worker that died after committing the batch ending with `early` leaves it.
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE screening_runs SET status = 'running', last_client_id = :e, "
+                             "upto_client_id = (SELECT max(id) FROM clients), clients_total = 7, clients_done = 5 "
+                             "WHERE id = :r"), {"e": early, "r": full.id})
+    stats = rescreen.Stats()
+    done = await rescreen.execute(session_factory, ACTOR, full.id, stats=stats)
+    assert done is not None and done.status == "completed"
+    after_early = int(await scalar(session_factory, "SELECT count(*) FROM clients WHERE id > :e AND id <= :u AND "
+                                                    "status = ANY(:s)", e=early, u=done.upto_client_id,
+                                   s=list(rescreen.ELIGIBLE)))
+    assert stats.clients == after_early and done.clients_done == 5 + after_early
+    assert done.hits_found == 1 and [h["run_id"] for h in await _hits(session_factory, late)] == [full.id]
+    assert await _hits(session_factory, early) == []  # done before the "crash": not screened again
+
+    runs_before = await scalar(session_factory, "SELECT count(*) FROM screening_runs")
+    outbox_before = await scalar(session_factory, "SELECT count(*) FROM outbox")
+    with pytest.raises(ScreeningListNotFound):
+        await in_transaction(session_factory, lambda s: runs.queue_full(s, ACTOR, list_name=f"none-{key}",
+                                                                        trigger="manual"))
+    assert await scalar(session_factory, "SELECT count(*) FROM screening_runs") == runs_before
+    assert await scalar(session_factory, "SELECT count(*) FROM outbox") == outbox_before
