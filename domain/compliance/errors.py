@@ -67,3 +67,32 @@ class HeldForReview(Conflict):
     """A withdrawal that transaction monitoring holds for review cannot be approved yet."""
 
     code = "AML_HOLD"
+
+
+class GoamlInvalid(ValidationFailed):
+    """The report's goAML document does not fit the FIU's XSD: the message is the schema validator's, the field the
+    element's path in the document."""
+
+    code = "GOAML_SCHEMA_INVALID"
+
+
+class ReportNotFound(NotFound):
+    code = "REPORT_NOT_FOUND"
+
+
+class ReportWrongStatus(Conflict):
+    """The report is not in the status this step needs (edits only while draft, export only once approved)."""
+
+    code = "REPORT_WRONG_STATUS"
+
+
+class CaseNotConfirmed(Conflict):
+    """Reports are built only from cases closed with the outcome risk confirmed."""
+
+    code = "CASE_NOT_RISK_CONFIRMED"
+
+
+class NoReportingEntity(Conflict):
+    """The reporting entity's details (its goAML id, name, local currency) are not set yet."""
+
+    code = "REPORTING_ENTITY_NOT_SET"

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,9 @@ from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.node import DATABASE_ID_DOC, AnyId, Node, global_id, key_of, node_type, optional_global_id, query_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
+
+if TYPE_CHECKING:
+    from schema.compliance.reports import AmlReport
 
 Ctx = Info[Context, Any]
 T = TypeVar("T")
@@ -225,6 +228,15 @@ class AmlCase(Node):
         async with info.context.session() as session:
             page = await cases.list_notes(session, int(self.database_id), req)
         return to_connection(page, AmlCaseNote.of, lambda n: (n.created_at, n.id))
+
+    @strawberry.field(permission_classes=[Requires("compliance.reports")],
+                      description="The suspicious transaction reports built from this case, oldest first.")
+    async def reports(self, info: Ctx, first: int | None = None, after: str | None = None, last: int | None = None,
+                      before: str | None = None
+                      ) -> Connection[Annotated[AmlReport, strawberry.lazy("schema.compliance.reports")]]:
+        from schema.compliance.reports import case_reports
+
+        return await case_reports(info, int(self.database_id), first, after, last, before)
 
     @classmethod
     def of(cls, c: cases.Case) -> AmlCase:

@@ -14,6 +14,7 @@ from domain.compliance import lists, screening
 from domain.shared.actor import ActorKind
 from schema.clients.types import ScreeningHit, ScreeningHitPayload
 from schema.compliance.aml import AmlMutations, AmlQueries
+from schema.compliance.reports import AmlReportMutations, AmlReportQueries
 from schema.compliance.signals import SignalMutations, SignalQueries
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
@@ -104,6 +105,6 @@ class ComplianceMutations:
         return await payload_or_errors(work, lambda e: ScreeningHitPayload(errors=e))
 
 
-QUERIES = (ComplianceQueries, SignalQueries, AmlQueries)
-MUTATIONS = (ComplianceMutations, SignalMutations, AmlMutations)
+QUERIES = (ComplianceQueries, SignalQueries, AmlQueries, AmlReportQueries)
+MUTATIONS = (ComplianceMutations, SignalMutations, AmlMutations, AmlReportMutations)
 SUBSCRIPTIONS = ()

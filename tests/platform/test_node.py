@@ -60,6 +60,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on AmlScenario { databaseId name } ... on AmlScenarioVersion { databaseId version }
   ... on AmlActivationRequest { databaseId reason } ... on AmlCase { databaseId team }
   ... on AmlDecision { databaseId outcome } ... on AmlCaseNote { databaseId body }
+  ... on AmlReport { databaseId reason }
   ... on RetentionRun { databaseId status } ... on ErasureRequest { databaseId status } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
@@ -159,7 +160,7 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "BreakComment": "reconciliation.manage", "AmlScenario": "compliance.read",
                "AmlScenarioVersion": "compliance.read", "AmlActivationRequest": "compliance.read",
                "AmlCase": "compliance.read", "AmlDecision": "compliance.read", "AmlCaseNote": "compliance.read",
-               "RetentionRun": "retention.read", "ErasureRequest": "retention.read",
+               "AmlReport": "compliance.reports", "RetentionRun": "retention.read", "ErasureRequest": "retention.read",
                "IbPlan": "ib.read"}
 # Staff types whose rows belong to a client: desk-scoped staff see their own desk's clients' only.
 DESK_SCOPED = {"ClientSummary", "Client360", "PaymentSignalType"}
@@ -255,6 +256,10 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             {"s": scenario, "v": version, "u": owner, "c": case})
         note = await s.scalar(text("INSERT INTO aml_case_notes (case_id, author_id, body) VALUES (:c, :u, 'node') "
                                    "RETURNING id"), {"c": case, "u": staff_id})
+        aml_report = await s.scalar(text(
+            "INSERT INTO aml_reports (case_id, user_id, report_code, reason, indicators, payment_ids, created_by) "
+            "VALUES (:c, :u, 'STR', 'node-test', '{UNUSU}', '{}', :s) RETURNING id"),
+            {"c": case, "u": owner, "s": staff_id})
         retention_run = await s.scalar(text(  # completed: no worker runs it
             "INSERT INTO retention_runs (requested_by, as_of, status) VALUES (:u, date '1990-01-01', 'completed') "
             "RETURNING id"), {"u": staff_id})
@@ -264,7 +269,7 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
     return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
             "AmlScenario": int(scenario), "AmlScenarioVersion": int(version), "AmlActivationRequest": int(activation),
             "AmlCase": int(case), "AmlDecision": int(decision), "AmlCaseNote": int(note),
-            "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
+            "AmlReport": int(aml_report), "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
             "RiskFlagType": int(flag), "TradingServer": int(server), "IngestionError": int(ingestion),
             "AuditEvent": int(audited), "RiskLimitType": int(limit), "RiskCalendarEventType": int(event),
             "SegmentRuleType": int(segment_rule), "SegmentAssignmentType": int(assignment),

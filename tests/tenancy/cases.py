@@ -105,6 +105,7 @@ async def decide_staff_change(env: Env) -> Probe:
 
 # Cases of other contexts register themselves on import.
 import tests.tenancy.cases_aml  # noqa: E402
+import tests.tenancy.cases_aml_reports  # noqa: E402
 import tests.tenancy.cases_clients  # noqa: E402
 import tests.tenancy.cases_ib  # noqa: E402
 import tests.tenancy.cases_money  # noqa: E402
