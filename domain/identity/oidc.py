@@ -281,7 +281,7 @@ async def complete_with_totp(session: AsyncSession, settings: Settings, redis: R
     if user is None or not user.is_staff or user.status != "active" or user.totp_enabled_at is None:
         return SsoSignIn(error=SsoRefused(TOTP_NOT_PENDING, "no single sign-on is waiting for a code"))
     await reserve_totp(redis, settings, user)
-    problem = await consume_code(session, settings, user, code)
+    problem = await consume_code(session, settings, user, code, field="code")
     if problem is not None:
         await record(session, actor_for_attempt(actor, user), action="auth.totp_failed", entity_type="user",
                      entity_id=user.id, after={"reason": problem.code, "method": "oidc"}, category="auth")

@@ -102,7 +102,7 @@ async def login(
         if not totp_code:
             return Outcome.fail(SecondFactorRequired("enter the code from your authenticator app", field="totpCode"))
         await reserve_totp(redis, settings, user)
-        problem = await consume_code(session, settings, user, totp_code)
+        problem = await consume_code(session, settings, user, totp_code, field="totpCode")
         if problem is not None:
             await record(session, attempt, action="auth.totp_failed", entity_type="user", entity_id=user.id,
                          after={"reason": problem.code}, category="auth")

@@ -48,31 +48,33 @@ def matching_step(totp: pyotp.TOTP, code: str, now: float | None = None) -> int 
     return None
 
 
-async def consume_code(session: AsyncSession, settings: Settings, user: User, code: str) -> DomainError | None:
-    """None when the code (or an unused recovery code) is accepted; the error otherwise."""
+async def consume_code(session: AsyncSession, settings: Settings, user: User, code: str, *,
+                       field: str) -> DomainError | None:
+    """None when the code (or an unused recovery code) is accepted; the error otherwise, naming `field`:
+    the argument or input field the caller took the code from, so a form shows it beside that input."""
     if user.totp_secret_enc is None:
-        return InvalidTotp("two-factor authentication is not set up", field="totpCode")
+        return InvalidTotp("two-factor authentication is not set up", field=field)
     if "-" in code:
-        return await _consume_recovery(session, user, code)
+        return await _consume_recovery(session, user, code, field)
     step = matching_step(_totp(settings, user), code)
     if step is None:
-        return InvalidTotp("the code is wrong or outside its time window", field="totpCode")
+        return InvalidTotp("the code is wrong or outside its time window", field=field)
     accepted = await session.scalar(text(
         "UPDATE users SET totp_last_step = :step WHERE id = :uid "
         "AND (totp_last_step IS NULL OR totp_last_step < :step) RETURNING id"
     ), {"step": step, "uid": user.id})
     if accepted is None:
-        return TotpReplay("this code was already used; wait for the next one", field="totpCode")
+        return TotpReplay("this code was already used; wait for the next one", field=field)
     return None
 
 
-async def _consume_recovery(session: AsyncSession, user: User, code: str) -> DomainError | None:
+async def _consume_recovery(session: AsyncSession, user: User, code: str, field: str) -> DomainError | None:
     used = await session.scalar(text(
         "UPDATE totp_recovery_codes SET used_at = now() WHERE user_id = :uid AND code_hash = :h "
         "AND used_at IS NULL RETURNING id"
     ), {"uid": user.id, "h": token_hash(code.strip().lower())})
     if used is None:
-        return InvalidTotp("the recovery code is wrong or already used", field="totpCode")
+        return InvalidTotp("the recovery code is wrong or already used", field=field)
     return None
 
 
@@ -104,7 +106,7 @@ async def confirm_enrollment(session: AsyncSession, settings: Settings, actor: A
         raise DomainError("two-factor authentication is already on", code="TOTP_ALREADY_ENABLED")
     if user.totp_secret_enc is None:
         raise DomainError("start the enrolment first", code="TOTP_NOT_ENABLED")
-    problem = await consume_code(session, settings, user, code)
+    problem = await consume_code(session, settings, user, code, field="code")
     if problem is not None:
         raise problem
     user.totp_enabled_at = datetime.now(UTC)
@@ -129,7 +131,7 @@ async def step_up(session: AsyncSession, settings: Settings, redis: Redis, actor
     if user.totp_enabled_at is None:
         return DomainError("turn on two-factor authentication first", code="TOTP_NOT_ENABLED")
     await reserve_totp(redis, settings, user, actor.session_id)
-    problem = await consume_code(session, settings, user, code)
+    problem = await consume_code(session, settings, user, code, field="code")
     if problem is not None:
         await record(session, actor, action="auth.step_up_failed", entity_type="user", entity_id=user.id,
                      after={"reason": problem.code}, category="auth")

@@ -108,6 +108,8 @@ test("a client enrols 2FA, signs in with it and sees the dashboard", async ({ pa
   await expectAccessible(page);
   await page.getByLabel("Code from the app").fill("000000");
   await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  // The API names the mutation's argument (`code`); the error is shown under that very input.
+  await expect(page.getByLabel("Code from the app")).toHaveAttribute("aria-invalid", "true");
   await expect(page.locator(".field-error")).toBeVisible();
   await page.getByLabel("Code from the app").fill(await freshCode(secret));
   await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
@@ -274,6 +276,10 @@ test("money: transfer, exchange on a quote, wire deposit reference, withdrawal w
   const dialog = page.getByRole("dialog", { name: "Confirm with your authenticator" });
   await expect(dialog).toBeVisible();
   await expectAccessible(page);
+  // A wrong code is refused beside the dialog's code input (stepUp's `code` argument), the dialog stays.
+  await dialog.getByLabel("Authenticator code").fill("000000");
+  await dialog.getByRole("button", { name: "Confirm" }).click();
+  await expect(dialog.getByLabel("Authenticator code")).toHaveAttribute("aria-invalid", "true");
   await dialog.getByLabel("Authenticator code").fill(await freshCode(demoSecret));
   await dialog.getByRole("button", { name: "Confirm" }).click();
   await expect(page.getByRole("heading", { name: /^Payment / })).toBeVisible();

@@ -81,6 +81,32 @@ async def test_step_up_with_a_replayed_code_is_refused(http: httpx.AsyncClient) 
     assert again["data"]["stepUp"] == {"ok": False, "errors": [{"code": "TOTP_REPLAYED"}]}
 
 
+async def test_a_wrong_code_names_the_argument_it_came_in(http: httpx.AsyncClient, session_factory) -> None:
+    """Each TOTP error's field is the name the caller sent the code under, so a form shows it beside that input:
+    `code` for confirmTotpEnrollment and stepUp, `totpCode` for login's input; nothing changes."""
+    anon = GraphQLClient(http)
+    reg = await register(anon)
+    client = GraphQLClient(http, reg["accessToken"])
+    started = await client("mutation { startTotpEnrollment { secret errors { code } } }")
+    secret = started["data"]["startTotpEnrollment"]["secret"]
+    confirm = "mutation($c: String!) { confirmTotpEnrollment(code: $c) { recoveryCodes errors { field code } } }"
+    wrong = await client(confirm, {"c": code_at(secret, 5)})
+    assert wrong["data"]["confirmTotpEnrollment"] == {"recoveryCodes": None,
+                                                      "errors": [{"field": "code", "code": "TOTP_INVALID"}]}
+    assert (await client(ME))["data"]["me"]["twoFactorEnabled"] is False
+    assert (await client(confirm, {"c": code_at(secret, -1)}))["data"]["confirmTotpEnrollment"]["errors"] == []
+    sessions_before = await count(session_factory, "auth_sessions")
+    step_up = "mutation($c: String!) { stepUp(code: $c) { ok errors { field code } } }"
+    assert (await client(step_up, {"c": code_at(secret, 5)}))["data"]["stepUp"] == {
+        "ok": False, "errors": [{"field": "code", "code": "TOTP_INVALID"}]}
+    assert (await client(step_up, {"c": "dead-beef"}))["data"]["stepUp"]["errors"] == [
+        {"field": "code", "code": "TOTP_INVALID"}]
+    signed = await login(anon, reg["email"], code=code_at(secret, 5))
+    assert [(e["field"], e["code"]) for e in signed["errors"]] == [("totpCode", "TOTP_INVALID")]
+    assert signed["accessToken"] is None
+    assert await count(session_factory, "auth_sessions") == sessions_before
+
+
 async def test_api_token_lifecycle(http: httpx.AsyncClient, session_factory) -> None:
     anon = GraphQLClient(http)
     reg = await register(anon)

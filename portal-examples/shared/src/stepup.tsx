@@ -24,7 +24,7 @@ export function StepUpProvider({ children }: { children: ReactNode }) {
   const [open, setOpen] = useState(false);
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
-  const errors = useFormErrors(["totpCode"]);
+  const errors = useFormErrors(["code"]);
   const pending = useRef<((confirmed: boolean) => void) | null>(null);
 
   const ask = useCallback(() => new Promise<boolean>((resolve) => {
@@ -63,7 +63,7 @@ export function StepUpProvider({ children }: { children: ReactNode }) {
         <form onSubmit={submit} noValidate>
           <p>{t("stepup.explain")}</p>
           <FormAlert errors={errors} />
-          <TextField label={t("stepup.code")} name="totpCode" errors={errors} value={code} onChange={(e) => setCode(e.target.value)}
+          <TextField label={t("stepup.code")} name="code" errors={errors} value={code} onChange={(e) => setCode(e.target.value)}
             inputMode="numeric" autoComplete="one-time-code" autoFocus required />
           <div className="actions">
             <button type="submit" disabled={busy}>{t("stepup.confirm")}</button>

@@ -21,7 +21,7 @@ export function useTotpEnrolment(onEnrolled?: () => Promise<void>): TotpEnrolmen
   const [enrolment, setEnrolment] = useState<{ secret: string; uri: string } | null>(null);
   const [code, setCode] = useState("");
   const [recovery, setRecovery] = useState<readonly string[] | null>(null);
-  const errors = useFormErrors(["totpCode"]);
+  const errors = useFormErrors(["code"]);
 
   const begin = async () => {
     const result = await start({});

@@ -24,7 +24,7 @@ export function Security() {
               <form onSubmit={finish} noValidate>
                 <p>{t("security.secret")} <code className="secret" data-testid="totp-secret">{enrolment.secret}</code></p>
                 <p>{t("security.uri")} <a href={enrolment.uri}>otpauth://</a></p>
-                <TextField label={t("security.code")} name="totpCode" inputMode="numeric" autoComplete="one-time-code" required
+                <TextField label={t("security.code")} name="code" inputMode="numeric" autoComplete="one-time-code" required
                   value={code} onChange={(e) => setCode(e.target.value)} errors={errors} />
                 <button type="submit">{t("security.confirm")}</button>
               </form>

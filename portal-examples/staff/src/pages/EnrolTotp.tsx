@@ -28,7 +28,7 @@ export function EnrolTotp() {
               <form onSubmit={finish} noValidate>
                 <p>{t("enrol.secret")} <code className="secret" data-testid="totp-secret">{enrolment.secret}</code></p>
                 <p>{t("enrol.uri")} <a href={enrolment.uri}>otpauth://</a></p>
-                <TextField label={t("enrol.code")} name="totpCode" inputMode="numeric" autoComplete="one-time-code" required
+                <TextField label={t("enrol.code")} name="code" inputMode="numeric" autoComplete="one-time-code" required
                   value={code} onChange={(e) => setCode(e.target.value)} errors={errors} />
                 <button type="submit">{t("enrol.confirm")}</button>
               </form>
