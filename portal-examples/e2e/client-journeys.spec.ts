@@ -198,6 +198,10 @@ test("journey 1: register, confirm the e-mail, enrol 2FA, profile, documents, qu
   await address.getByLabel("File").setInputFiles({ name: "bill.pdf", mimeType: "application/pdf", buffer: PDF });
   await address.getByRole("button", { name: "Upload" }).click();
   await expect(address.getByText("Uploaded bill.pdf.")).toBeVisible();
+  // The documents sent so far (myDocuments), each waiting for review.
+  const sent = page.getByTestId("my-documents");
+  await expect(sent.getByRole("row", { name: /Proof of identity passport\.png .* Waiting for review/ })).toBeVisible();
+  await expect(sent.getByRole("row", { name: /Proof of address bill\.pdf .* Waiting for review/ })).toBeVisible();
 
   // Questionnaire.
   for (const [question, option] of [["experience", "often"], ["stop_out", "closed"], ["leverage", "thirty"], ["loss_capacity", "yes"]]) {

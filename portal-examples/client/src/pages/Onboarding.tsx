@@ -1,6 +1,7 @@
-// The application: e-mail confirmation, 2FA, profile, documents (multipart upload), the
-// appropriateness questionnaire, then submission; the status is shown throughout.
-import { useState } from "react";
+// The application: e-mail confirmation, 2FA, profile, documents (multipart upload; the ones sent so far
+// with their review status, `myDocuments`), the appropriateness questionnaire, then submission; the status
+// is shown throughout.
+import { useEffect, useState } from "react";
 import { Link } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
 import {
@@ -17,6 +18,17 @@ const OnboardingQuery = graphql(`
     questionnaire { version questions { id text options { id text } } }
   }
 `);
+
+const DocumentsQuery = graphql(`
+  query ClientMyDocuments($first: Int, $after: String) {
+    myDocuments(first: $first, after: $after) {
+      pageInfo { hasNextPage endCursor }
+      nodes { id kind status rejectReason filename expiresOn uploadedAt }
+    }
+  }
+`);
+
+const DOCUMENTS_PAGE = 20;
 
 const ProfileMutation = graphql(`
   mutation ClientUpdateProfile($input: ProfileInput!) {
@@ -115,6 +127,54 @@ function ProfileForm({ onSaved }: { onSaved: () => void }) {
   );
 }
 
+/** The documents sent so far, oldest first, each with its review status and why it was rejected. */
+function MyDocuments({ version }: { version: number }) {
+  const { t, date, dateTime } = useI18n();
+  const [after, setAfter] = useState<string | null>(null);
+  const [{ data, error, fetching }, refetch] = useQuery({ query: DocumentsQuery, variables: { first: DOCUMENTS_PAGE, after } });
+  useEffect(() => {
+    if (version > 0) refetch({ requestPolicy: "network-only" }); // an upload (or another step) just changed the list
+  }, [version, refetch]);
+  if (fetching && !data) return <Loading />;
+  if (!data) return <ErrorMessage error={error ?? { message: "no data" }} />;
+  const page = data.myDocuments;
+  if (page.nodes.length === 0 && !after) return <p>{t("documents.none")}</p>;
+  return (
+    <>
+      <div className="table-wrap" tabIndex={0} role="region" aria-label={t("documents.sent")}>
+        <table data-testid="my-documents">
+          <caption>{t("documents.sent")}</caption>
+          <thead><tr>
+            <th scope="col">{t("documents.kind")}</th><th scope="col">{t("documents.file")}</th>
+            <th scope="col">{t("documents.uploadedAt")}</th><th scope="col">{t("documents.expiresOn")}</th>
+            <th scope="col">{t("documents.status")}</th>
+          </tr></thead>
+          <tbody>
+            {page.nodes.map((d) => (
+              <tr key={d.id}>
+                <th scope="row">{t(`documents.${d.kind}`)}</th>
+                <td>{d.filename}</td>
+                <td>{dateTime(d.uploadedAt)}</td>
+                <td>{d.expiresOn ? date(d.expiresOn) : "—"}</td>
+                <td>
+                  <span className={`status status-${d.status}`}>{t(`documents.status.${d.status}`)}</span>
+                  {d.rejectReason ? <> — {d.rejectReason}</> : null}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <div className="actions">
+        {after ? <button type="button" className="secondary" onClick={() => setAfter(null)}>{t("documents.first")}</button> : null}
+        {page.pageInfo.hasNextPage ? (
+          <button type="button" className="secondary" onClick={() => setAfter(page.pageInfo.endCursor ?? null)}>{t("documents.more")}</button>
+        ) : null}
+      </div>
+    </>
+  );
+}
+
 function DocumentUpload({ kind, expiring, onUploaded }: { kind: string; expiring: boolean; onUploaded: () => void }) {
   const { t } = useI18n();
   const errors = useFormErrors(["file", "expiresOn"]);
@@ -165,8 +225,10 @@ export function Onboarding() {
   const questionErrors = useFormErrors(["answers"]);
   const submitErrors = useFormErrors([]);
   const [result, setResult] = useState<{ riskCategory: string; score: number } | null>(null);
+  const [uploads, setUploads] = useState(0);
   const reload = () => {
     refetch({ requestPolicy: "network-only" });
+    setUploads((n) => n + 1);
     void reloadSession();
   };
 
@@ -215,6 +277,7 @@ export function Onboarding() {
           <DocumentUpload kind="proof_of_identity" expiring onUploaded={reload} />
           <DocumentUpload kind="proof_of_address" expiring={false} onUploaded={reload} />
         </div>
+        <MyDocuments version={uploads} />
       </section>
       <section className="card" aria-labelledby="q-h">
         <h2 id="q-h">5. {t("onboarding.questionnaire")}</h2>
