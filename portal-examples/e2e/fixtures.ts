@@ -75,3 +75,24 @@ export function createStaff(email: string, password: string, name: string, roles
     { env: { ...env, FOREXCRM_DATA_DIR: dataDir, FOREXCRM_LOG_LEVEL: "WARNING" }, cwd: dataDir, encoding: "utf8" });
   expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
 }
+
+/** The Stripe stand-in's settlement report for everything it has settled, as finance downloads it with the
+ * broker's secret key: its balance transactions (charges and refunds), each with our payment reference from
+ * the metadata, written in the CRM's import format (provider, reference, amount, currency, fee, settled_at, status). */
+export async function stripeSettlementReport(): Promise<string> {
+  const secrets = JSON.parse(readFileSync(resolve(process.env.FOREXCRM_E2E_DATA_DIR!, "sandbox", "secrets.json"), "utf8"));
+  const get = async (path: string) => {
+    const response = await fetch(`${process.env.STRIPE_URL}${path}`, { headers: { authorization: `Bearer ${secrets.stripe.api_key}` } });
+    if (!response.ok) throw new Error(`stripe ${path}: ${response.status} ${await response.text()}`);
+    return response.json();
+  };
+  const cents = (n: number) => `${n < 0 ? "-" : ""}${Math.floor(Math.abs(n) / 100)}.${String(Math.abs(n) % 100).padStart(2, "0")}`;
+  const lines = ["provider,reference,amount,currency,fee,settled_at,status"];
+  for (const txn of (await get("/v1/balance_transactions?expand[]=data.source")).data) {
+    // A charge's reference travels on its PaymentIntent; a refund carries its own.
+    const metadata = txn.type === "charge" ? (await get(`/v1/payment_intents/${txn.source.payment_intent}`)).metadata : txn.source.metadata ?? {};
+    lines.push(["stripe", metadata.reference, cents(txn.amount), String(txn.currency).toUpperCase(), cents(txn.fee),
+      new Date(txn.created * 1000).toISOString(), "settled"].join(","));
+  }
+  return lines.join("\n") + "\n";
+}

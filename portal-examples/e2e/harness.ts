@@ -139,5 +139,6 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   process.env.FOREXCRM_E2E_DATA_DIR = dataDir;
   process.env.MAIL_SINK_URL = `http://127.0.0.1:${ports.mailHttp}`;
   process.env.SIMULATOR_URL = `http://127.0.0.1:${ports.simulator}`;
+  process.env.STRIPE_URL = `http://127.0.0.1:${ports.standIns}`; // the Stripe stand-in (offset 0 in sandbox/launcher.py)
   return teardown;
 }

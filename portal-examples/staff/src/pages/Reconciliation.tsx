@@ -1,4 +1,5 @@
-// Reconciliation (needs reconciliation.manage): the runs, newest first, each with what it matched and
+// Reconciliation (needs reconciliation.manage): a PSP's settlement report imported (the CSV finance
+// downloads from the provider; the next run matches its lines against the ledger); the runs, newest first, each with what it matched and
 // how many breaks it found per section; start a run as of a cutoff (empty: the latest midnight UTC;
 // re-running a cutoff updates its breaks in place); a run's breaks with each side's difference and the
 // suggested cause, filtered by status; a break worked on: its evidence and comments, taken (assigned to
@@ -64,6 +65,61 @@ const RunMutation = graphql(`
   }
 `);
 
+const ImportReportMutation = graphql(`
+  mutation StaffImportSettlementReport($provider: String!, $csv: String!) {
+    importSettlementReport(provider: $provider, csv: $csv) {
+      report { id databaseId provider lineCount replayed }
+      errors { field message code }
+    }
+  }
+`);
+
+/** Upload of a provider's settlement report: the file is read in the browser and sent as the `csv` argument. */
+function ImportReport() {
+  const { t } = useI18n();
+  const [, importReport] = useMutation(ImportReportMutation);
+  const [provider, setProvider] = useState("");
+  const [file, setFile] = useState<File | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [done, setDone] = useState<string | null>(null);
+  const errors = useFormErrors(["provider", "csv"]);
+
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setDone(null);
+    const missing: FieldError[] = [];
+    if (!provider.trim()) missing.push({ field: "provider", message: t("recon.nameProvider"), code: "VALIDATION_FAILED" });
+    if (!file) missing.push({ field: "csv", message: t("recon.chooseFile"), code: "VALIDATION_FAILED" });
+    if (missing.length > 0 || !file) {
+      errors.set(missing);
+      return;
+    }
+    setBusy(true);
+    const result = await importReport({ provider: provider.trim(), csv: await file.text() });
+    setBusy(false);
+    const payload = result.data?.importSettlementReport;
+    errors.set(errorsOf(payload, result.error));
+    if (payload?.report) {
+      const r = payload.report;
+      setDone(t(r.replayed ? "recon.imported.again" : "recon.imported", { id: r.databaseId, provider: r.provider, lines: String(r.lineCount) }));
+    }
+  };
+
+  return (
+    <form className="card" onSubmit={submit} noValidate aria-labelledby="recon-import-h">
+      <h2 id="recon-import-h">{t("recon.import")}</h2>
+      <FormAlert errors={errors} />
+      {done ? <Notice tone="success">{done}</Notice> : null}
+      <TextField label={t("recon.provider")} name="provider" hint={t("recon.providerHint")} required
+        value={provider} onChange={(e) => setProvider(e.target.value)} errors={errors} />
+      <TextField label={t("recon.reportFile")} name="csv" type="file" accept=".csv,text/csv" hint={t("recon.reportHint")}
+        onChange={(e) => setFile(e.target.files?.[0] ?? null)} errors={errors} />
+      <div className="actions"><button type="submit" disabled={busy}>{t("recon.importButton")}</button></div>
+      {busy ? <Loading /> : null}
+    </form>
+  );
+}
+
 /** A datetime-local value ("2026-12-04T15:30") read in the browser's zone, as an ISO instant; null when empty or unreadable. */
 function cutoffOf(local: string): string | null {
   if (!local.trim()) return null;
@@ -115,6 +171,7 @@ export function Reconciliation() {
   return (
     <>
       <PageTitle>{t("recon.title")}</PageTitle>
+      <ImportReport />
       <form className="card" onSubmit={start} noValidate aria-labelledby="recon-start-h">
         <h2 id="recon-start-h">{t("recon.start")}</h2>
         <FormAlert errors={errors} />
