@@ -174,10 +174,11 @@ async def list_for_user(session: AsyncSession, user_id: int, page: PageRequest, 
 
 
 async def list_for_staff(session: AsyncSession, actor: Actor, page: PageRequest, *,
-                         statuses: list[str] | None = None, direction: str | None = None) -> Page[Payment]:
+                         statuses: list[str] | None = None, direction: str | None = None,
+                         client_id: int | None = None) -> Page[Payment]:
     """Every client's payments newest first, as the staff member may see them (the one rule of
     `domain.clients.access`: back office every client's, desk staff only their desk's clients', staff
-    without a desk none), optionally only some statuses or one direction."""
+    without a desk none), optionally only some statuses, one direction or one client's."""
     from domain.clients.access import is_back_office
 
     params: dict[str, Any] = {}
@@ -194,6 +195,9 @@ async def list_for_staff(session: AsyncSession, actor: Actor, page: PageRequest,
     if direction is not None:
         params["direction"] = direction
         where.append("direction = :direction")
+    if client_id is not None:  # an unknown client, or one outside the desk rule above: an empty page
+        params["client_id"] = client_id
+        where.append("user_id = (SELECT user_id FROM clients WHERE id = :client_id)")
     return await sql_page(session, page, columns=_COLS, source="payments", where=where, params=params,
                           key=("created_at", "id"), descending=True, convert=_row)
 

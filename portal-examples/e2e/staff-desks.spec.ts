@@ -149,6 +149,18 @@ test("the staff pages at phone width (375 px): payments, reconciliation, trading
       await expect(page.getByTestId("payments-table").getByRole("cell", { name: "Withdrawal", exact: true }).first()).toBeVisible();
       await expect(page.getByTestId("payments-table").getByRole("cell", { name: "Deposit", exact: true })).toHaveCount(0);
       await expect(page.getByRole("link", { name: "Withdrawals awaiting approval" })).toBeVisible();
+      // Each row names its client; the client filter finds the demo client by e-mail and keeps to its payments.
+      await page.getByLabel("Direction").selectOption("");
+      await page.getByLabel("Client", { exact: true }).fill("client@demo.example.com");
+      await page.getByRole("button", { name: "Find client" }).click();
+      await page.getByRole("button", { name: "Only Anna Demo's payments" }).click();
+      await expect(page.getByTestId("payments-client")).toHaveText("Anna Demo");
+      const clientCells = page.getByTestId("payments-table").locator("tbody tr td:nth-child(2)");
+      await expect(clientCells.first()).toHaveText("Anna Demo");
+      expect(new Set(await clientCells.allTextContents())).toEqual(new Set(["Anna Demo"]));
+      expect(new URL(page.url()).searchParams.get("client")).not.toBeNull();
+      expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
+      await expectAccessible(page);
       await screenshot(page, "staff-payments-phone");
     }
     if (path === "/servers") await expect(page.getByTestId("trading-servers").getByRole("row")).not.toHaveCount(1);
@@ -158,6 +170,9 @@ test("the staff pages at phone width (375 px): payments, reconciliation, trading
   await page.goto(`${portalUrl("staff")}/payments`);
   await expect(page.getByTestId("payments-table")).toBeVisible();
   await screenshot(page, "staff-payments");
+  // A row's client opens that client's 360 view.
+  await page.getByTestId("payments-table").getByRole("link", { name: "Anna Demo" }).first().click();
+  await expect(page.getByRole("heading", { level: 1, exact: true, name: "Anna Demo" })).toBeVisible();
   await page.goto(`${portalUrl("staff")}/servers`);
   await expect(page.getByTestId("trading-servers")).toBeVisible();
   await screenshot(page, "staff-trading-servers");

@@ -9,11 +9,13 @@ from typing import Any, cast
 
 import asyncpg
 import strawberry
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.clients import communications as client_communications
 from domain.clients import documents as client_documents
+from domain.clients import lists as client_lists
 from domain.clients import models as m
 from domain.clients import status as client_status
 from domain.clients.lists import ListedClient, WithWallets
@@ -45,6 +47,16 @@ WALLETS_PERMISSION = "ledger.read"  # ClientSummary.wallets
 async def _load_wallets(session: AsyncSession, user_ids: Sequence[int]) -> list[list[WalletView]]:
     found = await wallets_of_users(session, user_ids)
     return [found[uid] for uid in user_ids]
+
+
+CLIENT_SUMMARY_BY_USER = "ClientSummaryByUserIdLoader"  # Payment.client
+
+
+@register_loader(CLIENT_SUMMARY_BY_USER)
+async def _load_summaries(session: AsyncSession, user_ids: Sequence[int]) -> list[ClientSummary | None]:
+    rows = await session.execute(select(*client_lists.COLUMNS).where(m.Client.user_id.in_(user_ids)))
+    found = {r.user_id: ClientSummary.from_row(ListedClient(**r._asdict())) for r in rows}
+    return [found.get(uid) for uid in user_ids]
 
 
 def _payment_key(p: PaymentRow) -> tuple[dt.datetime, int]:

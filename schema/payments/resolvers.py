@@ -18,6 +18,7 @@ from domain.payments.errors import PaymentNotFound
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
 from domain.payments.repo import Payment as PaymentRow
 from domain.shared.actor import ActorKind
+from schema.clients.ids import client_key
 from schema.context import Context
 from schema.errors import declares_errors, payload_or_errors
 from schema.events import converted
@@ -163,17 +164,20 @@ class PaymentQueries:
 
     @strawberry.field(permission_classes=[Requires("payments.read")],
                       description="Staff: every client's deposits and withdrawals newest first (desk staff: their "
-                                  "desk's clients'), optionally only some statuses or one direction.")
+                                  "desk's clients'), optionally only some statuses, one direction or one client's "
+                                  "(`clientId`: an empty page for a client the staff member does not see).")
     async def payments(self, info: Info[Context, Any], status: list[PaymentStatus] | None = None,
                        direction: PaymentDirection | None = None, first: int | None = None,
                        after: str | None = None, last: int | None = None,
-                       before: str | None = None) -> Connection[Payment]:
+                       before: str | None = None, client_id: AnyId | None = None) -> Connection[Payment]:
         ctx = info.context
         req = page_request(info, first, after, last, before)
+        cid = None if client_id is None else client_key(client_id)
         async with ctx.read() as session:
             page = await repo.list_for_staff(session, ctx.actor, req,
                                              statuses=[s.value for s in status] if status else None,
-                                             direction=direction.value if direction is not None else None)
+                                             direction=direction.value if direction is not None else None,
+                                             client_id=cid)
         return to_connection(page, Payment.of, _key)
 
     @strawberry.field(permission_classes=[Requires("payments.approve_withdrawal")],

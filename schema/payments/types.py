@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.types import Info
 
 from domain.payments.crypto import DepositAddress
 from domain.payments.disputes import Dispute as DisputeRow
@@ -16,7 +17,11 @@ from domain.payments.statements import ImportResult
 from domain.shared.money import at_scale
 from schema.errors import UserError
 from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id
+from schema.permissions import Requires
 from schema.scalars import Money
+
+if TYPE_CHECKING:
+    from schema.clients.types import ClientSummary
 
 
 @strawberry.enum
@@ -76,6 +81,7 @@ class PaymentMethod:
 @strawberry.type(description="A deposit or withdrawal. `reference` is quoted on bank transfers.")
 class Payment(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
+    user_id: strawberry.Private[int]
     reference: str
     direction: str
     method_code: str
@@ -96,7 +102,18 @@ class Payment(Node):
                    direction=p.direction, method_code=p.method_code, status=PaymentStatus(p.status.value),
                    approval=p.approval,
                    currency=c, amount=at_scale(p.amount, c), fee=at_scale(p.fee, c), redirect_url=p.redirect_url,
-                   failure_reason=p.failure_reason, created_at=p.created_at, updated_at=p.updated_at)
+                   failure_reason=p.failure_reason, created_at=p.created_at, updated_at=p.updated_at,
+                   user_id=p.user_id)
+
+    @strawberry.field(permission_classes=[Requires("clients.read")],
+                      description="Staff: the client who made this payment (needs clients.read), as client lists "
+                                  "show them; one statement for a whole page of payments.")
+    async def client(self, info: Info[Any, Any]) -> Annotated[
+            ClientSummary, strawberry.lazy("schema.clients.types")] | None:
+        from schema.clients.types import CLIENT_SUMMARY_BY_USER
+
+        found: ClientSummary | None = await info.context.loaders.get(CLIENT_SUMMARY_BY_USER).load(self.user_id)
+        return found
 
 
 @strawberry.type(description="A payment's new status, pushed to its owner.")

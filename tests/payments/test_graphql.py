@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from schema.node import key_of
+from schema.node import global_id, key_of
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import code_at, enrol_totp, register
 from tests.identity.staff import make_staff
@@ -150,7 +150,8 @@ async def test_staff_payments_list_filters_by_status_and_direction_and_keeps_to_
     uid = int(owner["viewer"]["id"])
     await onboarded(session_factory, uid)
     async with session_factory() as s, s.begin():
-        await s.execute(text("UPDATE clients SET desk = 'desk-pay' WHERE user_id = :u"), {"u": uid})
+        client_pk = await s.scalar(text("UPDATE clients SET desk = 'desk-pay', first_name = 'Paula', "
+                                        "last_name = 'Payer' WHERE user_id = :u RETURNING id"), {"u": uid})
     client = GraphQLClient(http, owner["accessToken"])
     created = (await client(CREATE, {"i": {"methodCode": CARD, "currency": "USD", "amount": "120.00",
                                            "country": "DE"}}))["data"]["createDeposit"]
@@ -177,6 +178,27 @@ async def test_staff_payments_list_filters_by_status_and_direction_and_keeps_to_
     assert (await other_desk.client(STAFF_PAYMENTS, {"n": 100}))["data"]["payments"]["nodes"] == []
     no_desk = await make_staff(http, session_factory, settings, ["support"])
     assert (await no_desk.client(STAFF_PAYMENTS, {"n": 100}))["data"]["payments"]["nodes"] == []
+
+    # One client's payments, each naming its client (one page of payments, one client statement).
+    client_id = {"id": global_id("ClientSummary", client_pk), "databaseId": str(client_pk), "name": "Paula Payer"}
+    by_client = """query($c: ID, $n: Int) { payments(clientId: $c, first: $n) { nodes { id
+        client { id databaseId name } } } }"""
+    for cid in (client_id["id"], client_id["databaseId"], global_id("Client360", client_pk)):
+        mine = (await finance.client(by_client, {"c": cid, "n": 100}))["data"]["payments"]["nodes"]
+        assert mine == [{"id": deposit["id"], "client": client_id}], mine
+    listed = (await finance.client(by_client, {"n": 100}))["data"]["payments"]["nodes"]
+    assert next(p for p in listed if p["id"] == deposit["id"])["client"]["id"] == client_id["id"]
+    # An unknown client, or one off the desk of the staff member asking: an empty page; a bad id: INVALID_ID.
+    assert (await finance.client(by_client, {"c": "99999999", "n": 10}))["data"]["payments"]["nodes"] == []
+    assert (await other_desk.client(by_client, {"c": client_id["id"], "n": 10}))["data"]["payments"]["nodes"] == []
+    assert [p["id"] for p in (await on_desk.client(by_client, {"c": client_id["id"], "n": 10}))["data"]["payments"][
+        "nodes"]] == [deposit["id"]]
+    bad_id = await finance.client(by_client, {"c": deposit["id"], "n": 10})
+    assert bad_id["data"] is None and bad_id["errors"][0]["extensions"]["code"] == "INVALID_ID"
+    # The client column needs clients.read: a client asking for its own payment's client is refused that field.
+    own = await client("query($i: ID!) { payment(id: $i) { reference client { name } } }", {"i": deposit["id"]})
+    assert own["data"]["payment"] is None or own["data"]["payment"]["client"] is None
+    assert own["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
     # A client is refused, and a status the enum lacks is a validation error.
     denied = await client(STAFF_PAYMENTS, {"n": 10})

@@ -7,6 +7,8 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text
+
 from domain.ledger.wallets import deposit_to_wallet
 from domain.payments import methods, repo, withdrawals
 from domain.payments.status import Status
@@ -125,3 +127,14 @@ async def set_payment_method_enabled(env: Env) -> Probe:
     return Probe("mutation($i: ID!) { setPaymentMethodEnabled(id: $i, enabled: false) { method { displayName "
                  "baseUrl } errors { code } } }", {"i": rule_id}, [secret, "secret-endpoint"],
                  cleanup=_disable(env, rule_id))
+
+
+@case("Query.payments")
+async def payments_of_a_client(env: Env) -> Probe:
+    """The staff payments queue filtered to the owner's client: refused to clients and to staff without
+    payments.read, an empty page (no reference, no name) to desk staff of another desk."""
+    _, ref = await _succeeded_deposit(env)
+    async with env.session_factory() as s:
+        client_id = await s.scalar(text("SELECT id FROM clients WHERE user_id = :u"), {"u": env.owner_id})
+    return Probe("query($c: ID) { payments(clientId: $c, first: 10) { nodes { reference client { name } } } }",
+                 {"c": str(client_id)}, [ref], empty_ok=True)

@@ -1,9 +1,10 @@
 // Payments across clients (needs payments.read; desk staff see their desk's clients'): deposits and
-// withdrawals newest first, filtered by status and direction; a succeeded card or local deposit can be
+// withdrawals newest first, each with its client (linked to the client-360 view), filtered by status,
+// direction and client (found by name, e-mail or id through `searchClients`; kept in the URL); a succeeded card or local deposit can be
 // refunded (all or part) through the provider where the API offers it (payments.manage), the wallet is
 // debited when the provider confirms. Withdrawals awaiting approval have their own screen, linked here.
 import { useState } from "react";
-import { Link } from "react-router-dom";
+import { Link, useSearchParams } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
 import { Dialog, FormAlert, Loading, Money, Notice, PageTitle, SelectField, TextField, errorsOf, parseAmountInput, useFormErrors, useI18n, useSession } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
@@ -13,13 +14,57 @@ import { Pager, QueryError, type Cursor } from "./common";
 const PAGE = 25;
 
 const StaffPaymentsQuery = graphql(`
-  query StaffPayments($status: [PaymentStatus!], $direction: PaymentDirection, $first: Int, $after: String, $last: Int, $before: String) {
-    payments(status: $status, direction: $direction, first: $first, after: $after, last: $last, before: $before) {
+  query StaffPayments($status: [PaymentStatus!], $direction: PaymentDirection, $clientId: ID, $first: Int, $after: String, $last: Int, $before: String) {
+    payments(status: $status, direction: $direction, clientId: $clientId, first: $first, after: $after, last: $last, before: $before) {
       pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-      nodes { id reference direction methodCode status approval currency amount fee failureReason createdAt }
+      nodes { id reference direction methodCode status approval currency amount fee failureReason createdAt client { id name } }
     }
   }
 `);
+
+const PaymentClientSearchQuery = graphql(`
+  query StaffPaymentClientSearch($query: String!) {
+    searchClients(query: $query, first: 5) { nodes { email client { id name } } }
+  }
+`);
+
+/** The client filter: a search by name, e-mail or id whose hits each narrow the list to that client. */
+function ClientFilter({ chosen, onChoose }: { chosen: { id: string; name: string } | null; onChoose: (c: { id: string; name: string } | null) => void }) {
+  const { t } = useI18n();
+  const [text, setText] = useState("");
+  const [query, setQuery] = useState("");
+  const [{ data, fetching }] = useQuery({ query: PaymentClientSearchQuery, variables: { query }, pause: !query });
+  if (chosen) {
+    return (
+      <div className="field">
+        <span>{t("pay.client")}: <strong data-testid="payments-client">{chosen.name || "—"}</strong></span>{" "}
+        <button type="button" className="secondary" onClick={() => onChoose(null)}>{t("pay.anyClient")}</button>
+      </div>
+    );
+  }
+  const hits = query ? data?.searchClients.nodes ?? [] : [];
+  return (
+    <div className="field" role="search" aria-label={t("pay.findClient")}>
+      <TextField label={t("pay.client")} name="client" hint={t("pay.clientHint")} value={text}
+        onChange={(e) => setText(e.target.value)}
+        onKeyDown={(e) => { if (e.key === "Enter") { e.preventDefault(); setQuery(text.trim()); } }} />
+      <button type="button" className="secondary" onClick={() => setQuery(text.trim())}>{t("pay.findClient")}</button>
+      {fetching ? <Loading /> : null}
+      {query && data && hits.length === 0 ? <p>{t("pay.noClient")}</p> : null}
+      {hits.length > 0 ? (
+        <ul className="plain">
+          {hits.map((h) => (
+            <li key={h.client.id}>
+              <button type="button" className="secondary" onClick={() => { onChoose({ id: h.client.id, name: h.client.name }); setQuery(""); setText(""); }}>
+                {t("pay.onlyClient", { name: h.client.name || h.email })}
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}
 
 const RefundDepositMutation = graphql(`
   mutation StaffRefundDeposit($input: RefundDepositInput!) {
@@ -37,7 +82,17 @@ export function Payments() {
   const [status, setStatus] = useState<PaymentStatus | "">("");
   const [direction, setDirection] = useState<PaymentDirection | "">("");
   const [cursor, setCursor] = useState<Cursor>({ first: PAGE });
-  const variables = { ...cursor, status: status ? [status] : null, direction: direction || null };
+  const [params, setParams] = useSearchParams();
+  const client = params.get("client") ? { id: params.get("client")!, name: params.get("clientName") ?? "" } : null;
+  const chooseClient = (c: { id: string; name: string } | null) => {
+    setCursor({ first: PAGE });
+    setParams((p) => {
+      const n = new URLSearchParams(p);
+      if (c) { n.set("client", c.id); n.set("clientName", c.name); } else { n.delete("client"); n.delete("clientName"); }
+      return n;
+    });
+  };
+  const variables = { ...cursor, status: status ? [status] : null, direction: direction || null, clientId: client?.id ?? null };
   const [{ data, error, fetching }, refetch] = useQuery({ query: StaffPaymentsQuery, variables });
   const [, refund] = useMutation(RefundDepositMutation);
   const [refunding, setRefunding] = useState<{ id: string; reference: string; currency: string; amount: string } | null>(null);
@@ -84,6 +139,7 @@ export function Payments() {
           <option value="">{t("pay.any")}</option>
           {STATUSES.map((s) => <option key={s} value={s}>{t(`payStatus.${s}`)}</option>)}
         </SelectField>
+        <ClientFilter chosen={client} onChoose={chooseClient} />
       </form>
       {fetching && !data ? <Loading /> : null}
       {data ? (data.payments.nodes.length === 0 ? <p>{t("pay.none")}</p> : (
@@ -92,7 +148,7 @@ export function Payments() {
             <table data-testid="payments-table">
               <caption className="sr-only">{t("pay.title")}</caption>
               <thead><tr>
-                <th scope="col">{t("payment.reference")}</th><th scope="col">{t("pay.direction")}</th>
+                <th scope="col">{t("payment.reference")}</th><th scope="col">{t("pay.client")}</th><th scope="col">{t("pay.direction")}</th>
                 <th scope="col">{t("wd.method")}</th><th scope="col">{t("pay.status")}</th>
                 <th scope="col" className="num">{t("payment.amount")}</th><th scope="col" className="num">{t("pay.fee")}</th>
                 <th scope="col">{t("pay.created")}</th><th scope="col"><span className="sr-only">{t("wd.actions")}</span></th>
@@ -101,6 +157,7 @@ export function Payments() {
                 {data.payments.nodes.map((p) => (
                   <tr key={p.id}>
                     <th scope="row">{p.reference}</th>
+                    <td>{p.client ? <Link to={`/clients/${encodeURIComponent(p.client.id)}`}>{p.client.name || "—"}</Link> : "—"}</td>
                     <td>{t(`pay.dir.${p.direction}`)}</td>
                     <td>{p.methodCode}</td>
                     <td><span className="status">{t(`payStatus.${p.status}`)}</span>{p.approval === "awaiting" ? <span className="muted"> ({t("pay.awaiting")})</span> : null}</td>
