@@ -320,9 +320,11 @@ async def document_data(session: AsyncSession, report: AmlReport) -> tuple[goaml
         "SELECT id, reference, direction, method_kind, method_code, provider, status, created_at, currency, amount, "
         "payer_name, country, card_bin_country FROM payments WHERE id = ANY(:p) ORDER BY created_at, id"),
         {"p": report.payment_ids})).all()
+    rates = {cur: (await mid_rate(session, cur, entity.local_currency)).rate
+             for cur in sorted({p.currency for p in rows})}  # one look-up per currency, not per payment
     transactions = []
     for p in rows:
-        rate = (await mid_rate(session, p.currency, entity.local_currency)).rate
+        rate = rates[p.currency]
         named = _split(p.payer_name or "")
         other = goaml.Person(named[0], named[1]) if named else subject
         transactions.append(goaml.Transaction(
