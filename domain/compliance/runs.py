@@ -98,7 +98,7 @@ async def queue_full(session: AsyncSession, actor: Actor, *, list_name: str | No
     if list_name is not None:
         found = await conn.fetchrow("SELECT id, version FROM screening_lists WHERE name = $1", list_name)
         if found is None:
-            raise ScreeningListNotFound("no screening list of that name", field="list")
+            raise ScreeningListNotFound("no screening list of that name", field="listName")
         list_id, version = int(found["id"]), str(found["version"])
     return await _queue(session, actor, kind="full", trigger=trigger, list_id=list_id, list_name=list_name,
                         version=version)

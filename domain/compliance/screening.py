@@ -124,3 +124,9 @@ async def for_client(session: AsyncSession, client_id: int, page: PageRequest) -
     """A client's screening hits in the order they were found (ix_screening_results_client)."""
     return await select_page(session, page, select(ScreeningResult).where(ScreeningResult.client_id == client_id),
                              (ScreeningResult.id,), descending=False, convert=lambda row: row)
+
+
+async def for_case(session: AsyncSession, case_id: int, page: PageRequest) -> Page[ScreeningResult]:
+    """The screening hits that opened or joined an AML case, in the order found (ix_screening_results_case)."""
+    return await select_page(session, page, select(ScreeningResult).where(ScreeningResult.case_id == case_id),
+                             (ScreeningResult.id,), descending=False, convert=lambda row: row)

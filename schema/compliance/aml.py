@@ -14,10 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from domain.compliance import screening
 from domain.compliance.aml import cases, scenarios, templates
 from domain.compliance.aml.engine import RunResult
 from domain.shared.actor import ActorKind
+from domain.shared.pagination import decode_id_cursor
 from schema.clients.ids import client_id_of
+from schema.clients.types import ScreeningHit
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.node import DATABASE_ID_DOC, AnyId, Node, global_id, key_of, node_type, optional_global_id, query_key
@@ -220,6 +223,15 @@ class AmlCase(Node):
         async with info.context.session() as session:
             page = await cases.list_decisions(session, cases.DecisionFilter(case_id=int(self.database_id)), req)
         return to_connection(page, AmlDecision.of, lambda d: (d.created_at, d.id))
+
+    @strawberry.field(description="The screening hits (possible sanctions or PEP matches) that opened or joined the "
+                                  "case, oldest first.")
+    async def screening_hits(self, info: Ctx, first: int | None = None, after: str | None = None,
+                             last: int | None = None, before: str | None = None) -> Connection[ScreeningHit]:
+        req = page_request(info, first, after, last, before, decode=decode_id_cursor)
+        async with info.context.session() as session:
+            page = await screening.for_case(session, int(self.database_id), req)
+        return to_connection(page, ScreeningHit.from_row, lambda r: (r.id,))
 
     @strawberry.field(description="Notes, oldest first.")
     async def notes(self, info: Ctx, first: int | None = None, after: str | None = None, last: int | None = None,

@@ -15,10 +15,11 @@ from domain.shared.actor import ActorKind
 from schema.clients.types import ScreeningHit, ScreeningHitPayload
 from schema.compliance.aml import AmlMutations, AmlQueries
 from schema.compliance.reports import AmlReportMutations, AmlReportQueries
+from schema.compliance.screening_runs import ScreeningRunMutations, ScreeningRunQueries
 from schema.compliance.signals import SignalMutations, SignalQueries
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
-from schema.node import AnyId, key_of, node_type
+from schema.node import AnyId, global_id, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
@@ -32,6 +33,12 @@ class ScreeningListInfo:
     format: str
     version: str
     entity_count: int
+    added: int = strawberry.field(default=0, description="Entities the file added to the list.")
+    changed: int = strawberry.field(default=0, description="Entities whose names, dates, countries or topics changed.")
+    removed: int = strawberry.field(default=0, description="Entities the file no longer holds.")
+    screening_run_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The delta run re-screening clients against the changes (ScreeningRun.id); null "
+                                  "when nothing changed.")
 
 
 @strawberry.type
@@ -69,17 +76,20 @@ class ComplianceQueries:
 class ComplianceMutations:
     @declares_errors("INVALID_SCREENING_LIST")
     @strawberry.mutation(permission_classes=[Requires("compliance.manage")],
-                         description="Load a sanctions/PEP list file (format ftm or ofac); clients are re-screened.")
+                         description="Load a sanctions/PEP list file (format ftm or ofac); every eligible client is "
+                                     "re-screened against the added and changed entities (a delta run).")
     async def import_screening_list(self, info: Ctx, name: str, format: str, file: Upload) -> ScreeningListPayload:
         ctx = info.context
         data: bytes = await file.read(MAX_LIST_BYTES)  # type: ignore[attr-defined]
 
         async def work() -> ScreeningListPayload:
             async def txn(session: AsyncSession) -> ScreeningListPayload:
-                row = (await lists.load_list(session, ctx.actor, name=name, fmt=format, data=data)).screening_list
-                return ScreeningListPayload(screening_list=ScreeningListInfo(name=row.name, format=row.format,
-                                                                   version=row.version,
-                                                                   entity_count=row.entity_count))
+                loaded = await lists.load_list(session, ctx.actor, name=name, fmt=format, data=data)
+                row, delta = loaded.screening_list, loaded.delta
+                return ScreeningListPayload(screening_list=ScreeningListInfo(
+                    name=row.name, format=row.format, version=row.version, entity_count=row.entity_count,
+                    added=len(delta.added), changed=len(delta.changed), removed=len(delta.removed),
+                    screening_run_id=global_id("ScreeningRun", loaded.run.id) if loaded.run else None))
 
             return await ctx.transaction(txn)
 
@@ -105,6 +115,7 @@ class ComplianceMutations:
         return await payload_or_errors(work, lambda e: ScreeningHitPayload(errors=e))
 
 
-QUERIES = (ComplianceQueries, SignalQueries, AmlQueries, AmlReportQueries)
-MUTATIONS = (ComplianceMutations, SignalMutations, AmlMutations, AmlReportMutations)
+QUERIES = (ComplianceQueries, SignalQueries, AmlQueries, AmlReportQueries, ScreeningRunQueries)
+MUTATIONS = (ComplianceMutations, SignalMutations, AmlMutations, AmlReportMutations,
+             ScreeningRunMutations)
 SUBSCRIPTIONS = ()

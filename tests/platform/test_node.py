@@ -61,7 +61,8 @@ FIELDS = """fragment F on Node { __typename id
   ... on AmlActivationRequest { databaseId reason } ... on AmlCase { databaseId team }
   ... on AmlDecision { databaseId outcome } ... on AmlCaseNote { databaseId body }
   ... on AmlReport { databaseId reason }
-  ... on RetentionRun { databaseId status } ... on ErasureRequest { databaseId status } }"""
+  ... on RetentionRun { databaseId status } ... on ErasureRequest { databaseId status }
+  ... on ScreeningRun { databaseId kind } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
 NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { ...F } }\n" + FIELDS
 
@@ -161,6 +162,7 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "AmlScenarioVersion": "compliance.read", "AmlActivationRequest": "compliance.read",
                "AmlCase": "compliance.read", "AmlDecision": "compliance.read", "AmlCaseNote": "compliance.read",
                "AmlReport": "compliance.reports", "RetentionRun": "retention.read", "ErasureRequest": "retention.read",
+               "ScreeningRun": "compliance.read",
                "IbPlan": "ib.read"}
 # Staff types whose rows belong to a client: desk-scoped staff see their own desk's clients' only.
 DESK_SCOPED = {"ClientSummary", "Client360", "PaymentSignalType"}
@@ -266,6 +268,9 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         erasure_request = await s.scalar(text(  # decided: in nobody's queue
             "INSERT INTO erasure_requests (client_id, status, decided_by, decided_at, decision_reason) VALUES "
             "(:c, 'rejected', :u, now(), 'node-test') RETURNING id"), {"c": record, "u": staff_id})
+        screening_run = await s.scalar(text(  # completed: no worker runs it
+            "INSERT INTO screening_runs (kind, trigger, status, requested_by, matcher_version, threshold) VALUES "
+            "('full', 'manual', 'completed', :u, 'node-test', 0.8) RETURNING id"), {"u": staff_id})
     return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
             "AmlScenario": int(scenario), "AmlScenarioVersion": int(version), "AmlActivationRequest": int(activation),
             "AmlCase": int(case), "AmlDecision": int(decision), "AmlCaseNote": int(note),
@@ -277,7 +282,7 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "PaymentSignalType": int(signal), "BalanceAdjustment": int(adjustment), "SalesRule": int(rule),
             "StaffChangeRequest": int(change), "BreakComment": int(comment),
             "RetentionRun": int(retention_run), "ErasureRequest": int(erasure_request),
-            "IbPlan": int(plan)}
+            "IbPlan": int(plan), "ScreeningRun": int(screening_run)}
 
 
 async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:

@@ -157,3 +157,14 @@ async def decline_hold(env: Env) -> Probe:
     decision_id = await _decision(env)
     return Probe("mutation($d: ID!) { declineAmlHold(decisionId: $d, reason: \"x\") { decision { explain { rule } } "
                  "errors { code } } }", {"d": str(decision_id)}, secrets=DECISION_SECRETS)
+
+
+@case("Query.screeningRun")
+async def screening_run(env: Env) -> Probe:
+    """A re-screening run is for compliance staff only (it names a list and what it found)."""
+    async with env.session_factory() as s, s.begin():
+        run_id = await s.scalar(text(
+            "INSERT INTO screening_runs (kind, trigger, status, list_name, matcher_version, threshold) VALUES "
+            "('full', 'manual', 'completed', 'secret-screening-list', 'tenancy', 0.8) RETURNING id"))
+    return Probe("query($i: ID!) { screeningRun(id: $i) { listName hitsFound } }", {"i": str(run_id)},
+                 secrets=["secret-screening-list"])
