@@ -2,7 +2,9 @@
 their own card in their own name, withdrawals smaller than what they deposited, trading before they
 withdraw, a payment every few days) and clients with one planted pattern per template
 (domain/compliance/aml/templates.py). Written with set-based SQL; every row is tagged so several
-populations live side by side. History ends at `base`; ordinary clients' history spans 120 days."""
+populations live side by side. History ends at `base`; ordinary clients' history spans 120 days.
+Every client has a profile, questionnaire answers (declared income and wealth) and a sign-in session;
+a tenth of the ordinary clients came through one IB; planted sharing and mirror trading come in pairs."""
 
 from __future__ import annotations
 
@@ -11,7 +13,10 @@ from datetime import datetime
 
 import asyncpg
 
+from domain.compliance.aml import engine
+from domain.compliance.aml.rules import Compiled
 from domain.compliance.aml.templates import TEMPLATES
+from domain.shared.db import Reader
 
 KINDS = tuple(t.key for t in TEMPLATES)
 NAMES_FIRST = ("Anna", "Marco", "Sofia", "Lukas", "Elena", "Pierre", "Julia", "Tomasz", "Ines", "Jonas", "Clara",
@@ -69,9 +74,45 @@ SELECT 'A' || {tag} || 'o' || i || 'k' || k, user_id, direction, 'card-pop', 'ca
 INSERT INTO trading_deals (server_id, deal_id, time, time_ms, login, order_id, position_id, action, entry, symbol,
     price, volume, profit, commission, storage, fee, reason, contract_size, rate_profit, rate_margin, batch_id)
 SELECT (SELECT id FROM trading_servers WHERE name = 'aml-' || {tag}), i * 100000 + k * 10 + d,
-       at - make_interval(hours => 2 + d * 5), 0, i, i, i, d % 2, d % 2, 'EURUSD', 1.1, 0.1, 1, 0, 0, 0, 0, 100000, 1,
+       at - make_interval(hours => 2 + d * 5) - make_interval(secs => abs(hashtext(i || ':' || k || ':' || d)) % 3600),
+       0, i, i, i, d % 2, d % 2, 'EURUSD', 1.1, 0.1, 1, 0, 0, 0, 0, 100000, 1,
        1, gen_random_uuid()
 FROM ord, generate_series(1, 3) d WHERE direction = 'withdrawal';
+"""
+
+# Every client's profile and questionnaire answers (declared income and wealth: ordinary clients declare
+# more than they deposit), a sign-in session each (an IP of its own, a device label everybody shares), and
+# one IB that a tenth of the ordinary clients came through (they share nothing).
+PROFILES = """
+INSERT INTO clients (user_id, status, first_name, last_name, country, created_at)
+SELECT user_id, 'active', split_part(name, ' ', 1), split_part(name, ' ', 2), 'DE', {base} - interval '800 days'
+FROM pop;
+
+INSERT INTO questionnaires (version, definition, active)
+SELECT coalesce(max(version), 0) + 1000, '{{"questions": [], "bands": []}}'::jsonb, false FROM questionnaires;
+
+INSERT INTO questionnaire_responses (client_id, questionnaire_id, answers, score, risk_category)
+SELECT c.id, (SELECT max(id) FROM questionnaires),
+       CASE WHEN pop.i <= {planted} AND ({kinds})[1 + (pop.i - 1) / {planted_each}] = 'income_far_above'
+            THEN '{{"annual_income": "under_25k", "net_worth": "under_50k"}}'::jsonb
+            ELSE '{{"annual_income": "100k_250k", "net_worth": "250k_1m"}}'::jsonb END, 10, 'low'
+FROM pop JOIN clients c ON c.user_id = pop.user_id;
+
+INSERT INTO auth_sessions (user_id, device, ip, created_at, last_seen_at)
+SELECT user_id, 'Chrome on Windows', ('10.' || (i / 65536) % 256 || '.' || (i / 256) % 256 || '.' || i % 256)::inet,
+       {base} - interval '20 days', {base} - interval '20 days'
+FROM pop;
+
+INSERT INTO users (email, email_normalized, is_ib, display_name)
+VALUES ('aml-ib-' || {tag} || '@pop.example', 'aml-ib-' || {tag} || '@pop.example', true, 'Population IB');
+INSERT INTO ib_partners (user_id, status)
+SELECT id, 'approved' FROM users WHERE email = 'aml-ib-' || {tag} || '@pop.example';
+INSERT INTO ib_client_attributions (client_id, ib_id, source, valid_from)
+SELECT pop.user_id, (SELECT id FROM users WHERE email = 'aml-ib-' || {tag} || '@pop.example'), 'registration',
+       {base} - interval '800 days'
+FROM pop
+WHERE (pop.i > {planted} AND pop.i % 10 = 0)
+   OR (pop.i <= {planted} AND ({kinds})[1 + (pop.i - 1) / {planted_each}] = 'ib_shared_links');
 """
 
 # Planted clients (the first ids): the template of client i is KINDS[(i - 1) / planted_each]; (kind, days before base,
@@ -95,7 +136,12 @@ INSERT INTO plan VALUES
   ('high_risk_country', 1, 20, 'deposit', 400, '', 'DE', 'c1'),
   ('high_risk_country', 2, 1, 'deposit', 700, '', 'IR', 'c1'),
   ('dormant_reactivated', 1, 400, 'deposit', 300, '', 'DE', 'c1'),
-  ('dormant_reactivated', 2, 1, 'deposit', 5000, '', 'DE', 'c1');
+  ('dormant_reactivated', 2, 1, 'deposit', 5000, '', 'DE', 'c1'),
+  ('income_far_above', 1, 60, 'deposit', 14000, '', 'DE', 'c1'),
+  ('income_far_above', 2, 30, 'deposit', 14000, '', 'DE', 'c1'),
+  ('income_far_above', 3, 1, 'deposit', 12000, '', 'DE', 'c1'),
+  ('ib_shared_links', 1, 40, 'deposit', 300, '', 'DE', 'c1'),
+  ('mirror_trading', 1, 40, 'deposit', 2000, '', 'DE', 'c1');
 
 INSERT INTO payments (reference, user_id, direction, method_code, method_kind, provider, currency, amount, country,
                       status, payer_name, card_bin_country, instrument, correlation_id, created_at, updated_at)
@@ -107,6 +153,32 @@ SELECT 'A' || {tag} || 'p' || pop.i || 'n' || plan.n, pop.user_id, plan.directio
        {base} - make_interval(secs => (plan.days * 86400)::int - pop.i % 3600)
 FROM pop JOIN plan ON plan.kind = ({kinds})[1 + (pop.i - 1) / {planted_each}]
 WHERE pop.i <= {planted};
+
+-- Pairs within a planted kind (the last of an odd count joins the pair before it).
+CREATE TEMP TABLE pairs ON COMMIT DROP AS
+SELECT pop.user_id, pop.i, ({kinds})[1 + (pop.i - 1) / {planted_each}] AS kind,
+       least(((pop.i - 1) % {planted_each}) / 2, greatest(0, {planted_each} / 2 - 1)) AS pair
+FROM pop WHERE pop.i <= {planted};
+
+-- IB clients sharing: each pair pays with one card and signs in from one IP.
+INSERT INTO payments (reference, user_id, direction, method_code, method_kind, provider, currency, amount, country,
+                      status, payer_name, card_bin_country, instrument, correlation_id, created_at, updated_at)
+SELECT 'A' || {tag} || 's' || pairs.i, pairs.user_id, 'deposit', 'card-pop', 'card', 'pop', 'USD', 250, 'DE',
+       'succeeded', pop.name, 'DE', 'shared-' || {tag} || '-' || pairs.pair, gen_random_uuid(),
+       {base} - interval '10 days', {base} - interval '10 days'
+FROM pairs JOIN pop ON pop.user_id = pairs.user_id WHERE pairs.kind = 'ib_shared_links';
+INSERT INTO auth_sessions (user_id, device, ip, created_at, last_seen_at)
+SELECT user_id, 'Safari on iPhone', ('172.16.' || pair % 256 || '.' || 1 + pair / 256)::inet,
+       {base} - interval '5 days', {base} - interval '5 days'
+FROM pairs WHERE kind = 'ib_shared_links';
+
+-- Mirror trading: each pair opens GBPJPY buys within 2 seconds of each other, 6 times in 3 weeks.
+INSERT INTO trading_deals (server_id, deal_id, time, time_ms, login, order_id, position_id, action, entry, symbol,
+    price, volume, profit, commission, storage, fee, reason, contract_size, rate_profit, rate_margin, batch_id)
+SELECT (SELECT id FROM trading_servers WHERE name = 'aml-' || {tag}), pairs.i * 100000 + 90000 + n,
+       {base} - make_interval(days => 3 * n, secs => 3600 * (pairs.pair % 7) - pairs.i % 3), 0, pairs.i,
+       pairs.i, pairs.i, 0, 0, 'GBPJPY', 190.1, 1.0, 0, 0, 0, 0, 0, 100000, 1, 1, gen_random_uuid()
+FROM pairs, generate_series(1, 6) n WHERE pairs.kind = 'mirror_trading';
 """
 
 
@@ -119,7 +191,7 @@ async def seed(conn: asyncpg.Connection, *, tag: str, base: datetime, ordinary: 
               "first": _array(NAMES_FIRST), "last": _array(NAMES_LAST), "kinds": _array(KINDS)}
     async with conn.transaction():
         await conn.execute("SET LOCAL synchronous_commit = off")
-        for script in (SEED, ORDINARY, PLANTED):
+        for script in (SEED, ORDINARY, PROFILES, PLANTED):
             for stmt in _split(script):
                 await conn.execute(stmt.format(**values))
         rows = await conn.fetch("SELECT user_id, i FROM pop")
@@ -140,3 +212,23 @@ def _split(script: str) -> list[str]:
 def _array(values: tuple[str, ...]) -> str:
     """A text[] literal of internal constants (names, template keys: no quotes in them)."""
     return "ARRAY[" + ", ".join(f"'{v}'" for v in values) + "]::text[]"
+
+
+PAYMENT_TRIGGERS = frozenset({"deposit", "withdrawal"})
+
+
+async def raised_users(session: Reader, program: Compiled, *, since: datetime, until: datetime,
+                       batch: int = 2000) -> set[int]:
+    """The clients a scenario raises over the population's history: a payment-triggered one by its
+    test run over [since, until), any other by scoring every active client as of `until` (the
+    schedule)."""
+    if PAYMENT_TRIGGERS & set(program.triggers):
+        run = await engine.test_run(session, program, None, since=since, until=until, max_hits=10**9)
+        return {h.user_id for h in run.hits if h.draft_outcome != "allow"}
+    version = engine.Version(0, 0, "bench", program)
+    flagged: set[int] = set()
+    cursor: int | None = 0
+    while cursor is not None:
+        scores, cursor = await engine.score_clients(session, [version], at=until, after_user_id=cursor, limit=batch)
+        flagged |= {c.user_id for c in scores if c.scored.outcome != "allow"}
+    return flagged

@@ -5,6 +5,10 @@ the index on (user_id, created_at); the rules then run in Python on that one row
 The same statement serves the inline decision (the event's own payment: `p.id = $1`) and the test
 run (every payment of a period, streamed), so a test run scores history exactly as going live would
 have scored it (statuses as they are now: a payment's history reads today's statuses).
+
+Events other than payments (transfers, exchanges, trade batches, profile changes, sign-ins from a new
+country) are the same statement over an anchor row built from the event's parameters
+(`EVENT_ANCHOR`); the schedule's is every active client in batches (`CLIENTS_ANCHOR`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
 from domain.compliance import matching
-from domain.compliance.aml.rules import Agg, Compiled, compile_document
+from domain.compliance.aml.rules import Agg, Compiled, answer_column, compile_document
 from domain.compliance.errors import HeldForReview
 from domain.payments.config import HIGH_RISK_COUNTRIES
 from domain.shared.actor import Actor
@@ -119,6 +123,80 @@ def _deal_agg(a: Agg) -> str:
     return f"{a.fn}(d.{a.of}) FILTER (WHERE {where})"
 
 
+def _mirror_agg(a: Agg) -> str:
+    where = f"r.time > p.created_at - interval '{a.window_s} seconds'"
+    if a.fn == "max":  # the most deals one counterpart mirrored inside the window
+        return (f"(SELECT max(c.n) FROM (SELECT count(DISTINCT (x.server_id, x.deal_id)) AS n FROM rows x "  # noqa: S608
+                f"WHERE x.time > p.created_at - interval '{a.window_s} seconds' GROUP BY x.counterpart) c)")
+    if a.fn == "count":  # one row per (deal, counterpart): count the deals
+        return f"count(DISTINCT (r.server_id, r.deal_id)) FILTER (WHERE {where})"
+    return f"count(DISTINCT r.{'counterpart' if a.of == 'counterpart' else 'symbol'}) FILTER (WHERE {where})"
+
+
+def _links_agg(a: Agg) -> str:
+    where = dict(a.where)
+    conds = [f"x.at > p.created_at - interval '{a.window_s} seconds'", _in("x.link", where["link"])]
+    if where["same_ib"]:
+        conds.append("x.same_ib")
+    cond = " AND ".join(conds)
+    if a.fn == "count":
+        return f"count(*) FILTER (WHERE {cond})"
+    return f"count(DISTINCT x.other) FILTER (WHERE {cond})"
+
+
+# Sharing: another client's session from the same IP or device, or payment with the same instrument
+# or payer, both inside the widest window (indexes of migration 0044).
+_LINK_SQL = {
+    "ip": "SELECT 'ip' AS link, o.user_id AS other, greatest(s.created_at, o.created_at) AS at "
+          "FROM auth_sessions s JOIN auth_sessions o ON o.ip = s.ip AND o.user_id <> s.user_id "
+          "WHERE s.user_id = p.user_id AND s.ip IS NOT NULL AND {s_in} AND {o_in}",
+    "device": "SELECT 'device' AS link, o.user_id AS other, greatest(s.created_at, o.created_at) AS at "
+              "FROM auth_sessions s JOIN auth_sessions o ON o.device = s.device AND o.user_id <> s.user_id "
+              "WHERE s.user_id = p.user_id AND s.device <> '' AND {s_in} AND {o_in}",
+    "instrument": "SELECT 'instrument' AS link, o.user_id AS other, greatest(s.created_at, o.created_at) AS at "
+                  "FROM payments s JOIN payments o ON o.instrument = s.instrument AND o.user_id <> s.user_id "
+                  "WHERE s.user_id = p.user_id AND s.instrument IS NOT NULL AND {s_in} AND {o_in}",
+    "payer": "SELECT 'payer' AS link, o.user_id AS other, greatest(s.created_at, o.created_at) AS at "
+             "FROM payments s JOIN payments o ON o.payer_name = s.payer_name AND o.user_id <> s.user_id "
+             "WHERE s.user_id = p.user_id AND s.payer_name IS NOT NULL AND {s_in} AND {o_in}",
+}
+_SAME_IB = ("EXISTS (SELECT 1 FROM ib_client_attributions a1 JOIN ib_client_attributions a2 ON a2.ib_id = a1.ib_id "
+            "AND a2.valid_to IS NULL WHERE a1.client_id = p.user_id AND a1.valid_to IS NULL "
+            "AND a2.client_id = y.other)")
+
+
+def _links_join(aggs: list[tuple[int, Agg]]) -> str:
+    widest = max(a.window_s for _, a in aggs)
+    kinds = sorted({k for _, a in aggs for k in dict(a.where)["link"]})
+
+    def within(alias: str) -> str:
+        return (f"{alias}.created_at <= p.created_at AND "
+                f"{alias}.created_at > p.created_at - interval '{widest} seconds'")
+
+    union = " UNION ALL ".join(_LINK_SQL[k].format(s_in=within("s"), o_in=within("o")) for k in kinds)
+    same_ib = _SAME_IB if any(dict(a.where)["same_ib"] for _, a in aggs) else "false"
+    cols = ", ".join(f"{_links_agg(a)} AS a{i}" for i, a in aggs)
+    return (f"LEFT JOIN LATERAL (SELECT {cols} FROM (SELECT y.*, {same_ib} AS same_ib "  # noqa: S608 - checked nodes
+            f"FROM ({union}) y) x) la ON true")
+
+
+def _mirror_join(within: int, aggs: list[tuple[int, Agg]], n: int) -> str:
+    """One row per (deal of the client, other client who opened the same symbol and side within
+    `within` seconds); `max` of counterpart_deals groups those rows by counterpart first."""
+    widest = max(a.window_s for _, a in aggs)
+    rows = ("SELECT d.server_id, d.deal_id, d.time, d.symbol, m.counterpart "  # noqa: S608 - checked nodes
+            "FROM trading_accounts ta JOIN trading_deals d ON d.server_id = ta.server_id AND d.login = ta.login "
+            "JOIN LATERAL (SELECT DISTINCT oa.user_id AS counterpart FROM trading_deals o "
+            "JOIN trading_accounts oa ON oa.server_id = o.server_id AND oa.login = o.login "
+            "WHERE o.symbol = d.symbol AND o.entry = 0 AND o.action = d.action "
+            f"AND o.time BETWEEN d.time - interval '{within} seconds' AND d.time + interval '{within} seconds' "
+            "AND oa.user_id <> ta.user_id) m ON true "
+            "WHERE ta.user_id = p.user_id AND d.entry = 0 AND d.action IN (0, 1) AND d.time <= p.created_at "
+            f"AND d.time > p.created_at - interval '{widest} seconds'")
+    cols = ", ".join(f"{_mirror_agg(a)} AS a{i}" for i, a in aggs)
+    return f"LEFT JOIN LATERAL (WITH rows AS MATERIALIZED ({rows}) SELECT {cols} FROM rows r) ma{n} ON true"  # noqa: S608
+
+
 EVENT_COLUMNS = (
     "p.id, p.user_id, p.direction, p.amount, p.currency, p.country, p.card_bin_country, p.method_kind, "
     "p.method_code, p.payer_name, p.instrument, p.created_at, c.country AS client_country, "
@@ -128,7 +206,21 @@ EVENT_COLUMNS = (
     "AS client_name")
 
 
-def statement(programs: Sequence[Compiled], lists: dict[str, frozenset[str]], where: str) -> Statement:
+PAYMENT_ANCHOR = "payments p"
+_NO_PAYMENT = ("NULL::text AS card_bin_country, NULL::text AS method_kind, NULL::text AS method_code, "
+               "NULL::text AS payer_name, NULL::text AS instrument, 9223372036854775807::bigint AS id")
+# One event that is not a payment: $1 user, $2 when, $3 amount, $4 currency, $5 country, $6 direction.
+EVENT_ANCHOR = ("(SELECT $1::bigint AS user_id, $2::timestamptz AS created_at, $3::numeric AS amount, "
+                f"$4::text AS currency, $5::text AS country, $6::text AS direction, {_NO_PAYMENT}) p")
+# The schedule: active clients after id $2, $3 at a time, evaluated as of $1.
+CLIENTS_ANCHOR = ("(SELECT u0.id AS user_id, $1::timestamptz AS created_at, NULL::numeric AS amount, "  # noqa: S608
+                  f"NULL::text AS currency, NULL::text AS country, NULL::text AS direction, {_NO_PAYMENT} "
+                  "FROM users u0 WHERE u0.is_client AND u0.status = 'active' AND u0.id > $2 "
+                  "ORDER BY u0.id LIMIT $3) p")
+
+
+def statement(programs: Sequence[Compiled], lists: dict[str, frozenset[str]], where: str,
+              anchor: str = PAYMENT_ANCHOR) -> Statement:
     aggs: list[Agg] = []
     positions: dict[tuple[Any, ...], int] = {}
     for program in programs:
@@ -138,7 +230,10 @@ def statement(programs: Sequence[Compiled], lists: dict[str, frozenset[str]], wh
                 aggs.append(a)
     fields: set[str] = set().union(*(p.fields for p in programs)) if programs else set()
     cols = [EVENT_COLUMNS]
-    joins = ["FROM payments p JOIN users u ON u.id = p.user_id LEFT JOIN clients c ON c.user_id = p.user_id"]
+    joins = [f"FROM {anchor} JOIN users u ON u.id = p.user_id LEFT JOIN clients c ON c.user_id = p.user_id"]
+    for question in sorted(set().union(*(p.answers for p in programs)) if programs else ()):
+        cols.append(f"(SELECT r.answers ->> {_lit(question)} FROM questionnaire_responses r "  # noqa: S608
+                    f"WHERE r.client_id = c.id ORDER BY r.id DESC LIMIT 1) AS \"{answer_column(question)}\"")
     if "days_since_last_payment" in fields:
         cols.append("(SELECT extract(epoch FROM p.created_at - h.created_at)::numeric / 86400 FROM payments h "
                     "WHERE h.user_id = p.user_id AND (h.created_at, h.id) < (p.created_at, p.id) "
@@ -160,6 +255,17 @@ def statement(programs: Sequence[Compiled], lists: dict[str, frozenset[str]], wh
             "FROM trading_accounts ta JOIN trading_deals d ON d.server_id = ta.server_id AND d.login = ta.login "
             "WHERE ta.user_id = p.user_id AND d.time <= p.created_at "
             f"AND d.time > p.created_at - interval '{widest} seconds') da ON true")
+    mirror: dict[int, list[tuple[int, Agg]]] = {}
+    for i, a in enumerate(aggs):
+        if a.source == "mirror_deals":
+            mirror.setdefault(int(dict(a.where)["within_seconds"]), []).append((i, a))
+    for n, (within, group) in enumerate(sorted(mirror.items())):
+        cols.extend(f"ma{n}.a{i}" for i, _ in group)
+        joins.append(_mirror_join(within, group, n))
+    links = [(i, a) for i, a in enumerate(aggs) if a.source == "links"]
+    if links:
+        cols.extend(f"la.a{i}" for i, _ in links)
+        joins.append(_links_join(links))
     sql = f"SELECT {', '.join(cols)} {' '.join(joins)} WHERE {where}"
     return Statement(sql, aggs, positions)
 
@@ -264,28 +370,109 @@ async def decide(session: AsyncSession, actor: Actor, *, payment_id: int, trigge
     name_score = name_similarity(row["payer_name"], row["client_name"]) if uses_name else None
     event = {k: _shown(row[k]) for k in ("direction", "amount", "currency", "country", "card_bin_country",
                                          "method_kind", "method_code", "payer_name")}
+    return await _record(session, actor, versions, stmt, row, lists, name_score, trigger=trigger,
+                         payment_id=payment_id, subject=f"payment:{payment_id}", event=event)
+
+
+async def decide_event(session: AsyncSession, actor: Actor, *, trigger: str, user_id: int, subject: str,
+                       event: dict[str, Any], at: datetime | None = None) -> Verdict:
+    """Evaluate every live scenario for `trigger` on an event that is not a payment (`subject` names
+    it: "transfer:12"); `event` holds amount, currency, country, direction and the trigger's own
+    fields (rules.FIELDS). Decisions, cases and audit as for payments."""
+    versions = await live_versions(session, trigger)
+    if not versions:
+        return ALLOWED
+    programs = [v.program for v in versions]
+    lists = await load_lists(session, set().union(*(p.lists for p in programs)))
+    stmt = statement(programs, lists, "true", anchor=EVENT_ANCHOR)
+    conn = await driver(session)
+    amount = event.get("amount")
+    record = await conn.fetchrow(
+        stmt.sql, user_id, at or await conn.fetchval("SELECT now()"),
+        Decimal(amount) if amount is not None else None, event.get("currency"), event.get("country"),
+        event.get("direction"))
+    if record is None:
+        return ALLOWED
+    row = {**event, **dict(record)}
+    shown = {k: _shown(v) for k, v in event.items()}
+    return await _record(session, actor, versions, stmt, row, lists, None, trigger=trigger, payment_id=None,
+                         subject=subject, event=shown)
+
+
+async def _record(session: AsyncSession, actor: Actor, versions: list[Version], stmt: Statement, row: Any,
+                  lists: dict[str, frozenset[str]], name_score: float | None, *, trigger: str,
+                  payment_id: int | None, subject: str, event: dict[str, Any], alerts_only: bool = False) -> Verdict:
+    conn = await driver(session)
     worst, held, cases = "allow", [], []
     for v in versions:
         scored = score(v.program, environment(row, stmt, v.program, lists, name_score))
+        if alerts_only and scored.outcome == "allow":
+            continue
         case_id = None
         if scored.outcome != "allow":
             case_id = await open_or_join_case(session, user_id=row["user_id"], team=v.team, outcome=scored.outcome)
             cases.append(case_id)
         decision_id = await conn.fetchval(
-            "INSERT INTO aml_decisions (scenario_id, version_id, user_id, trigger, payment_id, event, score, "
-            "outcome, explain, case_id) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9::jsonb, $10) RETURNING id",
-            v.scenario_id, v.version_id, row["user_id"], trigger, payment_id, orjson.dumps(event).decode(),
+            "INSERT INTO aml_decisions (scenario_id, version_id, user_id, trigger, payment_id, subject, event, score, "
+            "outcome, explain, case_id) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10::jsonb, $11) "
+            "RETURNING id",
+            v.scenario_id, v.version_id, row["user_id"], trigger, payment_id, subject, orjson.dumps(event).decode(),
             scored.score, scored.outcome, orjson.dumps(scored.explain).decode(), case_id)
         if scored.outcome != "allow":
             await audit.record(session, actor, action="aml.alert", entity_type="aml_decision", entity_id=decision_id,
                                after={"scenario_id": v.scenario_id, "version_id": v.version_id,
-                                      "payment_id": payment_id, "score": str(scored.score),
+                                      "payment_id": payment_id, "subject": subject, "score": str(scored.score),
                                       "outcome": scored.outcome, "case_id": case_id}, category="compliance")
         if scored.outcome in ("block", "decline"):
             held.append(int(decision_id))
         if OUTCOME_RANK[scored.outcome] > OUTCOME_RANK[worst]:
             worst = scored.outcome
     return Verdict(worst, held, cases)
+
+
+@dataclass(frozen=True)
+class ClientScore:
+    user_id: int
+    scenario_id: int
+    scored: Scored
+
+
+async def _clients(session: Reader, versions: list[Version], *, at: datetime, after_user_id: int,
+                   limit: int) -> tuple[Statement, dict[str, frozenset[str]], list[Any]]:
+    programs = [v.program for v in versions]
+    lists = await load_lists(session, set().union(*(p.lists for p in programs)))
+    stmt = statement(programs, lists, "true ORDER BY p.user_id", anchor=CLIENTS_ANCHOR)
+    conn = await driver(session)
+    await conn.execute("SET LOCAL jit = off")
+    return stmt, lists, list(await conn.fetch(stmt.sql, at, after_user_id, limit))
+
+
+async def score_clients(session: Reader, versions: list[Version], *, at: datetime, after_user_id: int,
+                        limit: int) -> tuple[list[ClientScore], int | None]:
+    """One batch of the schedule, read only (test runs, the bench): active clients after
+    `after_user_id` scored as of `at` by each version; and the next cursor (None at the end)."""
+    stmt, lists, rows = await _clients(session, versions, at=at, after_user_id=after_user_id, limit=limit)
+    out = [ClientScore(row["user_id"], v.scenario_id, score(v.program, environment(row, stmt, v.program, lists, None),
+                                                            explain=False))
+           for row in rows for v in versions]
+    return out, (int(rows[-1]["user_id"]) if len(rows) == limit else None)
+
+
+async def decide_schedule_batch(session: AsyncSession, actor: Actor, *, at: datetime, after_user_id: int,
+                                limit: int) -> tuple[int, int, int | None]:
+    """The live `schedule` scenarios over one batch of active clients: only alerts are stored (a
+    nightly `allow` per client and scenario would be noise). Returns (clients, alerts, next cursor)."""
+    versions = await live_versions(session, "schedule")
+    if not versions:
+        return 0, 0, None
+    stmt, lists, rows = await _clients(session, versions, at=at, after_user_id=after_user_id, limit=limit)
+    alerts = 0
+    for row in rows:
+        verdict = await _record(session, actor, versions, stmt, row, lists, None, trigger="schedule", payment_id=None,
+                                subject=f"schedule:{at.date().isoformat()}", event={"at": at.isoformat()},
+                                alerts_only=True)
+        alerts += len(verdict.case_ids)
+    return len(rows), alerts, (int(rows[-1]["user_id"]) if len(rows) == limit else None)
 
 
 async def attach_hold(session: AsyncSession, decision_ids: list[int], hold_id: int | None, status: str) -> None:

@@ -15,10 +15,25 @@ Conditions: {"all": [..]}, {"any": [..]}, {"not": c}, {"cmp": gt|gte|lt|lte|eq|n
 {"name_mismatch": {"below": 0.85}} (payer vs client, scored by domain.compliance.matching),
 {"const": true|false}.
 Values: {"field": <event or client field>}, {"const": number | string},
-{"arith": add|sub|mul|div, "args": [v, v]}, and aggregates over the client's history before the event:
-{"agg": count|sum|avg|count_distinct|max, "of": column, "source": payments|deals,
+{"arith": add|sub|mul|div, "args": [v, v]},
+{"answer": <questionnaire question id>, "amounts": {<option id>: number}} (the client's latest answer to
+that question, as the amount its option declares: income or wealth bands; null when unanswered),
+and aggregates over the client's history before the event:
+{"agg": count|sum|avg|count_distinct|max, "of": column, "source": payments|deals|mirror_deals|links,
  "window": {"days"|"hours": n}, "where": {...}} compiled into one SQL statement per evaluation
 (domain/compliance/aml/engine.py), each aggregate a FILTER clause.
+
+- mirror_deals: the client's opening deals that another client's opening deal mirrored (same symbol,
+  same side, opened within `within_seconds`, 1 to 600, default 5); count (deals), count_distinct of
+  counterpart | symbol, max of counterpart_deals (the most deals one other client mirrored).
+- links: other clients sharing something with this one (`link`: ip / device of a sign-in session,
+  instrument / payer of a payment); where {"link": [...], "same_ib": true} (both attributed to one
+  IB now); `of`: other_user.
+
+Triggers: deposit and withdrawal (the payment), transfer (wallet to trading account or wallet, with
+transfer_kind), exchange (to_currency), trade_batch (batch_deals, batch_volume: a client's deals in
+one ingested batch), profile_change, login_country (a sign-in from a country the client has not
+signed in from: country, ip, device) and schedule (every active client, periodically).
 """
 
 from __future__ import annotations
@@ -32,7 +47,9 @@ from typing import Any
 from domain.compliance.errors import InvalidRuleDocument
 from domain.shared.errors import FieldErrors, InvalidFields
 
-TRIGGERS = ("deposit", "withdrawal")
+TRIGGERS = ("deposit", "withdrawal", "transfer", "exchange", "trade_batch", "profile_change", "login_country",
+            "schedule")
+PAYMENT_TRIGGERS = ("deposit", "withdrawal")
 NUMBER, STRING, BOOL = "number", "string", "bool"
 # Event fields (the payment) and client fields, with their types.
 FIELDS: dict[str, str] = {
@@ -40,6 +57,9 @@ FIELDS: dict[str, str] = {
     "method_code": STRING, "payer_name": STRING, "instrument": STRING, "direction": STRING,
     "client_country": STRING, "client_age_days": NUMBER, "days_since_last_payment": NUMBER,
     "client_risk_level": STRING, "user_id": NUMBER,
+    # Other events' fields (null where the event has none).
+    "transfer_kind": STRING, "to_currency": STRING, "batch_deals": NUMBER, "batch_volume": NUMBER, "ip": STRING,
+    "device": STRING,
 }
 AGGS = ("count", "sum", "avg", "count_distinct", "max")
 SOURCES: dict[str, dict[str, str]] = {
@@ -47,7 +67,13 @@ SOURCES: dict[str, dict[str, str]] = {
     "payments": {"amount": NUMBER, "payer_name": STRING, "instrument": STRING, "card_bin_country": STRING,
                  "country": STRING, "method_code": STRING},
     "deals": {"volume": NUMBER, "notional_usd": NUMBER, "symbol": STRING, "login": NUMBER},
+    "mirror_deals": {"counterpart": NUMBER, "symbol": STRING, "counterpart_deals": NUMBER},
+    "links": {"other_user": NUMBER},
 }
+COUNT_ONLY_SOURCES = ("mirror_deals", "links")  # count and count_distinct only
+LINKS = ("ip", "device", "instrument", "payer")
+MAX_MIRROR_S = 600
+QUESTION_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 NUMERIC_AGGS = ("sum", "avg", "max")
 PAYMENT_FILTERS = ("direction", "status", "method_kind", "country_in_list", "amount_gte", "amount_lt")
 DIRECTIONS = ("deposit", "withdrawal")
@@ -100,6 +126,7 @@ class Compiled:
     lists: set[str] = field(default_factory=set)
     fields: set[str] = field(default_factory=set)
     uses_name: bool = False
+    answers: set[str] = field(default_factory=set)  # questionnaire question ids the rules read
 
     def outcome(self, score: Decimal) -> str:
         if self.decline is not None and score >= self.decline:
@@ -117,6 +144,7 @@ class _Parser:
         self.lists: set[str] = set()
         self.fields: set[str] = set()
         self.uses_name = False
+        self.answers: set[str] = set()
         self.shown: list[tuple[str, Fn]] = []
 
     def bad(self, path: str, message: str) -> None:
@@ -146,7 +174,7 @@ class _Parser:
             self.bad(path, f"nested deeper than {MAX_DEPTH}")
             return None
         if not isinstance(raw, dict) or len(raw) == 0:
-            self.bad(path, "a value: {field}, {const}, {arith} or {agg}")
+            self.bad(path, "a value: {field}, {const}, {arith}, {agg} or {answer}")
             return None
         if "field" in raw:
             name = raw["field"]
@@ -187,7 +215,9 @@ class _Parser:
             return NUMBER, _arith(str(op), a, b)
         if "agg" in raw:
             return self.agg(raw, path)
-        self.bad(path, "a value: {field}, {const}, {arith} or {agg}")
+        if "answer" in raw:
+            return self.answer(raw, path)
+        self.bad(path, "a value: {field}, {const}, {arith}, {agg} or {answer}")
         return None
 
     def agg(self, raw: dict[str, Any], path: str) -> tuple[str, Fn] | None:
@@ -214,6 +244,14 @@ class _Parser:
             ok = False
         elif fn in NUMERIC_AGGS and columns[of] != NUMBER:
             self.bad(f"{path}.of", f"{fn} needs a numeric column")
+            ok = False
+        if source in COUNT_ONLY_SOURCES and fn not in ("count", "count_distinct") \
+                and not (fn == "max" and of == "counterpart_deals"):
+            self.bad(f"{path}.agg", f"{source} takes count or count_distinct"
+                     + (" (or max of counterpart_deals)" if source == "mirror_deals" else ""))
+            ok = False
+        elif of == "counterpart_deals" and fn != "max":
+            self.bad(f"{path}.of", "counterpart_deals (the most deals one counterpart mirrored) takes max")
             ok = False
         window = raw.get("window")
         window_s = 0
@@ -249,6 +287,10 @@ class _Parser:
                 self.bad(path, "deals take no filters")
                 return None
             return ()
+        if source == "mirror_deals":
+            return self.mirror_where(raw, path)
+        if source == "links":
+            return self.links_where(raw, path)
         out: list[tuple[str, Any]] = []
         ok = True
         for key in sorted(raw):
@@ -281,6 +323,61 @@ class _Parser:
                 self.bad(at, f"filters are {', '.join(PAYMENT_FILTERS)}")
                 ok = False
         return tuple(out) if ok else None
+
+    def mirror_where(self, raw: dict[str, Any], path: str) -> tuple[tuple[str, Any], ...] | None:
+        ok = True
+        for extra in sorted(set(raw) - {"within_seconds"}):
+            self.bad(f"{path}.{extra}", "mirror_deals take within_seconds only")
+            ok = False
+        within = raw.get("within_seconds", 5)
+        if isinstance(within, bool) or not isinstance(within, int) or not 1 <= within <= MAX_MIRROR_S:
+            self.bad(f"{path}.within_seconds", f"a whole number of seconds from 1 to {MAX_MIRROR_S}")
+            ok = False
+        return (("within_seconds", within),) if ok else None
+
+    def links_where(self, raw: dict[str, Any], path: str) -> tuple[tuple[str, Any], ...] | None:
+        ok = True
+        for extra in sorted(set(raw) - {"link", "same_ib"}):
+            self.bad(f"{path}.{extra}", "links take link and same_ib")
+            ok = False
+        link = raw.get("link")
+        if not isinstance(link, list) or not link or any(v not in LINKS for v in link):
+            self.bad(f"{path}.link", f"a non-empty list of {', '.join(LINKS)}")
+            ok = False
+        same_ib = raw.get("same_ib", False)
+        if not isinstance(same_ib, bool):
+            self.bad(f"{path}.same_ib", "true or false")
+            ok = False
+        if not ok or not isinstance(link, list):
+            return None
+        return (("link", tuple(sorted(set(link)))), ("same_ib", same_ib))
+
+    def answer(self, raw: dict[str, Any], path: str) -> tuple[str, Fn] | None:
+        question, amounts = raw.get("answer"), raw.get("amounts")
+        ok = True
+        if set(raw) != {"answer", "amounts"}:
+            self.bad(path, "an answer has answer (a question id) and amounts")
+            return None
+        if not isinstance(question, str) or not QUESTION_ID.fullmatch(question):
+            self.bad(f"{path}.answer", "a question id (a letter, then letters, digits and _)")
+            ok = False
+        if not isinstance(amounts, dict) or not amounts or len(amounts) > 50:
+            self.bad(f"{path}.amounts", "1 to 50 options, each with the amount it declares")
+            return None
+        table: dict[str, Decimal] = {}
+        for option, amount in amounts.items():
+            n = self.number(amount, f"{path}.amounts.{option}")
+            if n is None:
+                ok = False
+            elif n < 0:
+                self.bad(f"{path}.amounts.{option}", "an amount of zero or more")
+                ok = False
+            else:
+                table[str(option)] = n
+        if not ok:
+            return None
+        self.answers.add(str(question))
+        return NUMBER, _answer(str(question), table)
 
     def list_name(self, value: Any, path: str) -> bool:
         if not isinstance(value, str) or not LIST_NAME.fullmatch(value):
@@ -387,7 +484,17 @@ def _const(value: Any) -> Fn:
 
 
 def _field(name: str) -> Fn:
-    return lambda env: env["row"][name]
+    return lambda env: env["row"].get(name)
+
+
+def answer_column(question: str) -> str:
+    """The statement's column holding the client's latest answer to `question`."""
+    return "q_" + question
+
+
+def _answer(question: str, amounts: dict[str, Decimal]) -> Fn:
+    column = answer_column(question)
+    return lambda env: amounts.get(env["row"].get(column))
 
 
 def _agg_value(index: int) -> Fn:
@@ -506,7 +613,7 @@ def compile_document(document: Any) -> Compiled:
     p.errors.raise_if_any()
     assert review is not None
     return Compiled(tuple(dict.fromkeys(triggers)), review, block, decline, rules, p.agg_list, p.lists, p.fields,
-                    p.uses_name)
+                    p.uses_name, p.answers)
 
 
 def check(document: Any) -> None:

@@ -2,9 +2,15 @@
 from (createAmlScenario with the template's document) and tunes. Each is measured on a seeded
 population with planted patterns (bench/scenarios/aml.py) and tested (tests/compliance).
 
-Not here yet: deposits far above the declared income or wealth (the client profile does not ask for
-either), IB clients sharing devices, IPs or payment instruments, and mirror trading between
-unrelated clients (both need a scheduled, population-wide trigger the engine does not have)."""
+- income_far_above: reads the questionnaire's `annual_income` and `net_worth` answers (questions a
+  broker adds to its questionnaire; the option ids below are the ones the template maps to amounts:
+  edit `amounts` to the broker's own options). A client who answered neither is never raised.
+- ib_shared_links: IPs of sign-in sessions and payment instruments; a session's device is a label or
+  user agent that thousands of unrelated clients share, so the template leaves it out (a rule may
+  add "device" where sessions carry a real fingerprint).
+- mirror_trading: another client opening the same symbol on the same side within 5 seconds, 5 times
+  or more in 30 days (one counterpart), evaluated after every trade batch and nightly.
+"""
 
 from __future__ import annotations
 
@@ -65,6 +71,36 @@ TEMPLATES: tuple[Template, ...] = (
              _one(["deposit", "withdrawal"], "dormant", {"all": [
                  {"cmp": "gte", "left": {"field": "days_since_last_payment"}, "right": {"const": 180}},
                  {"cmp": "gte", "left": {"field": "amount"}, "right": {"const": 1000}}]})),
+)
+
+INCOME = {"answer": "annual_income", "amounts": {"under_25k": 25000, "25k_50k": 50000, "50k_100k": 100000,
+                                                 "100k_250k": 250000, "over_250k": 1000000}}
+WEALTH = {"answer": "net_worth", "amounts": {"under_50k": 50000, "50k_250k": 250000, "250k_1m": 1000000,
+                                             "over_1m": 5000000}}
+DEPOSITS_365D = {"arith": "add", "args": [
+    {"agg": "sum", "of": "amount", "window": {"days": 365}, "where": {"direction": "deposit", "status": ["succeeded"]}},
+    {"field": "amount"}]}
+
+TEMPLATES += (
+    Template("income_far_above", "Deposits far above declared income and wealth",
+             "A deposit that brings the last 12 months' deposits above the annual income the client declared in "
+             "the questionnaire and above half the wealth they declared.",
+             _one(["deposit"], "income_far_above", {"all": [
+                 {"cmp": "gt", "left": DEPOSITS_365D, "right": INCOME},
+                 {"cmp": "gt", "left": DEPOSITS_365D, "right": {"arith": "mul", "args": [WEALTH, {"const": "0.5"}]}},
+             ]})),
+    Template("ib_shared_links", "IB clients sharing IPs or payment instruments",
+             "A client who signed in from an IP or paid with a card (instrument) another client of the same IB "
+             "used within 90 days.",
+             _one(["schedule"], "ib_shared_links", {"cmp": "gte", "left": {
+                 "agg": "count_distinct", "of": "other_user", "source": "links", "window": {"days": 90},
+                 "where": {"link": ["instrument", "ip"], "same_ib": True}}, "right": {"const": 1}})),
+    Template("mirror_trading", "Mirror trading between clients",
+             "Another client opened the same symbol on the same side within 5 seconds of this client's deals, "
+             "5 times or more in 30 days.",
+             _one(["trade_batch", "schedule"], "mirror_trading", {"cmp": "gte", "left": {
+                 "agg": "max", "of": "counterpart_deals", "source": "mirror_deals", "window": {"days": 30},
+                 "where": {"within_seconds": 5}}, "right": {"const": 5}})),
 )
 
 BY_KEY = {t.key: t for t in TEMPLATES}
