@@ -203,6 +203,9 @@ async def update_profile(session: AsyncSession, settings: Settings, actor: Actor
     after = {"country": client.country, "sealed": sealed_for_audit(data_key, client.id, identity_of(client))}
     await record(session, actor, action="client.profile_updated", entity_type="client", entity_id=client.id,
                  before=before, after=after, category="general")
+    from domain.compliance.aml import events as aml
+
+    await aml.on_profile_change(session, actor, user_id=client.user_id, client_id=client.id)
     if client.status == Status.EMAIL_VERIFIED.value:
         await transition(session, actor, client, Status.PROFILE_COMPLETE, reason="profile completed")
     return client

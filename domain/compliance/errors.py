@@ -96,3 +96,9 @@ class NoReportingEntity(Conflict):
     """The reporting entity's details (its goAML id, name, local currency) are not set yet."""
 
     code = "REPORTING_ENTITY_NOT_SET"
+
+
+class AmlDeclined(Conflict):
+    """Transaction monitoring declined the transfer (its money was never taken from the wallet)."""
+
+    code = "AML_DECLINED"

@@ -58,6 +58,7 @@ class AuthSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     device: Mapped[str] = mapped_column(String(200), default="")
     ip: Mapped[str | None] = mapped_column(INET)
+    country: Mapped[str | None] = mapped_column(String(2))  # from the trusted proxy's country header
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     stepped_up_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

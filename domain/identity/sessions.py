@@ -54,8 +54,8 @@ def actor_for_attempt(actor: Actor, user: User | None) -> Actor:
 
 
 async def _new_session_tokens(session: AsyncSession, settings: Settings, user: User, *, device: str,
-                              ip: str | None, stepped_up: bool) -> Tokens:
-    auth = AuthSession(user_id=user.id, device=device[:200], ip=ip,
+                              ip: str | None, stepped_up: bool, country: str | None = None) -> Tokens:
+    auth = AuthSession(user_id=user.id, device=device[:200], ip=ip, country=country,
                        stepped_up_at=datetime.now(UTC) if stepped_up else None)
     session.add(auth)
     await session.flush()
@@ -74,7 +74,7 @@ async def _issue_refresh(session: AsyncSession, settings: Settings, session_id: 
 
 async def login(
     session: AsyncSession, settings: Settings, redis: Redis, actor: Actor, *, email: str, password: str,
-    totp_code: str | None, device: str,
+    totp_code: str | None, device: str, country: str | None = None,
 ) -> Outcome[Tokens]:
     """Password (+ TOTP when enrolled) sign-in. Unknown and known emails fail the same way."""
     from domain.identity.totp import consume_code, forgive_totp, reserve_totp
@@ -116,11 +116,17 @@ async def login(
     await limits.succeeded()
     if needs_rehash:
         user.password_hash = await hash_password(password, settings)
-    tokens = await _new_session_tokens(session, settings, user, device=device, ip=actor.ip, stepped_up=stepped_up)
-    await record(session, Actor(actor_kind(user), user_id=user.id, ip=actor.ip, user_agent=actor.user_agent,
-                                correlation_id=actor.correlation_id, session_id=tokens.session_id),
-                 action="auth.login", entity_type="session", entity_id=tokens.session_id,
-                 after={"device": device[:200], "second_factor": stepped_up}, category="auth")
+    tokens = await _new_session_tokens(session, settings, user, device=device, ip=actor.ip, stepped_up=stepped_up,
+                                       country=country)
+    signed_in = Actor(actor_kind(user), user_id=user.id, ip=actor.ip, user_agent=actor.user_agent,
+                      correlation_id=actor.correlation_id, session_id=tokens.session_id)
+    await record(session, signed_in, action="auth.login", entity_type="session", entity_id=tokens.session_id,
+                 after={"device": device[:200], "second_factor": stepped_up, "country": country}, category="auth")
+    if country and user.is_client:
+        from domain.compliance.aml import events as aml
+
+        await aml.on_sign_in(session, signed_in, user_id=user.id, session_id=tokens.session_id, country=country,
+                             ip=actor.ip, device=device[:200])
     return Outcome.ok(tokens)
 
 

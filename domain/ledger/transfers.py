@@ -58,6 +58,7 @@ class TransferStatus(StrEnum):
     UNKNOWN = "unknown"
     DONE = "done"
     FAILED = "failed"
+    HELD = "held"  # transaction monitoring holds it for review (the wallet hold kept): domain/compliance/aml
 
 
 class Direction(StrEnum):
@@ -287,12 +288,66 @@ async def transfer_to_trading_account(
     async def start(session: AsyncSession) -> tuple[Transfer, bool]:
         prep = await _prepare(session, user_id=user_id, wallet_id=wallet_id, server_id=server_id, login=login,
                               amount=amount, direction=Direction.TO_ACCOUNT)
-        return await _open(session, actor, prep, Direction.TO_ACCOUNT, idempotency_key)
+        row, fresh = await _open(session, actor, prep, Direction.TO_ACCOUNT, idempotency_key)
+        if fresh:
+            row = await _monitor(session, actor, row)
+        return row, fresh
 
     row, fresh = await in_transaction(factory, start)
     if not fresh:
         return TransferView.of(row, replayed=True)
+    if row.status != TransferStatus.PENDING:  # held for review or declined by transaction monitoring
+        return TransferView.of(row)
     return TransferView.of(await _execute(factory, actor, platform, row))
+
+
+async def _monitor(session: AsyncSession, actor: Actor, row: Transfer) -> Transfer:
+    """Transaction monitoring's say before the platform is called: go on, hold, or decline."""
+    from domain.compliance.aml import events as aml
+
+    said = await aml.on_transfer_to_account(session, actor, transfer_id=row.id, user_id=row.user_id,
+                                            amount=row.amount, currency=row.currency, hold_id=row.hold_id)
+    if said == "declined":
+        return await settle_failed(session, actor, row.id, "AML_DECLINED", "declined by transaction monitoring")
+    if said == "held":
+        row.status, row.updated_at = TransferStatus.HELD, utcnow()
+        await session.flush()
+        await audit.record(session, actor, action="transfer.held", entity_type="ledger_transfer", entity_id=row.id,
+                           before={"status": "pending"}, after={"status": "held"})
+    return row
+
+
+async def release_held(session: AsyncSession, actor: Actor, transfer_id: int) -> Transfer:
+    """Monitoring released the transfer: it goes on (the `aml_resume_transfer` job calls the platform);
+    recovery leaves it to that job for STALE_AFTER."""
+    row = await get_transfer(session, transfer_id, lock=True)
+    if row.status != TransferStatus.HELD:
+        return row
+    row.status, row.updated_at, row.next_check_at = TransferStatus.PENDING, utcnow(), utcnow() + STALE_AFTER
+    await session.flush()
+    await audit.record(session, actor, action="transfer.released", entity_type="ledger_transfer", entity_id=row.id,
+                       before={"status": "held"}, after={"status": "pending"})
+    return row
+
+
+async def decline_held(session: AsyncSession, actor: Actor, transfer_id: int, reason: str) -> Transfer:
+    """Monitoring declined the transfer: its wallet hold is released and it fails."""
+    row = await get_transfer(session, transfer_id, lock=True)
+    if row.status != TransferStatus.HELD:
+        return row
+    row.status = TransferStatus.PENDING  # settle_failed acts on an open transfer
+    await session.flush()
+    return await settle_failed(session, actor, transfer_id, "AML_DECLINED", reason)
+
+
+async def resume_released(factory: SessionFactory, transfer_id: int, *,
+                          platforms: PlatformLookup = registered_platform) -> Transfer:
+    """Call the platform for a transfer monitoring released (once: a settled one is left alone)."""
+    async with factory() as session:
+        row = await get_transfer(session, transfer_id)
+    if row.status != TransferStatus.PENDING or row.entry_id is not None:
+        return row
+    return await _execute(factory, system_actor("compliance.aml"), platforms(row.server_id), row)
 
 
 async def transfer_from_trading_account(
@@ -319,7 +374,13 @@ async def transfer_from_trading_account(
                                      field="amount")
 
     async def start(session: AsyncSession) -> tuple[Transfer, bool]:
-        return await _open(session, actor, prep, Direction.FROM_ACCOUNT, idempotency_key)
+        row, fresh = await _open(session, actor, prep, Direction.FROM_ACCOUNT, idempotency_key)
+        if fresh:  # the money comes into the client's wallet: monitored, never held
+            from domain.compliance.aml import events as aml
+
+            await aml.on_transfer(session, actor, user_id=row.user_id, subject=f"transfer:{row.id}",
+                                  kind="account_to_wallet", amount=row.amount, currency=row.currency)
+        return row, fresh
 
     row, fresh = await in_transaction(factory, start)
     if not fresh:

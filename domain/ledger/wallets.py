@@ -221,6 +221,10 @@ async def post_exchange(
                        audit=lambda entry_id: audit.prepare(
                            actor, action="wallet.exchange", entity_type="ledger_entry", entity_id=entry_id,
                            after={"sold": f"{amount} {src}", "bought": f"{bought} {dst}", **info}))
+    from domain.compliance.aml import events as aml
+
+    await aml.on_exchange(session, actor, user_id=user_id, subject=f"exchange:{entry.id}", amount=amount,
+                          currency=src, to_currency=dst)
     return {"entry_id": entry.id, **settlement.extra}
 
 
@@ -271,6 +275,11 @@ async def wallet_transfer(
                            audit=lambda entry_id: audit.prepare(
                                actor, action="wallet.transfer", entity_type="ledger_entry", entity_id=entry_id,
                                after={"from": source.id, "to": target.id, "amount": str(amount)}))
+        from domain.compliance.aml import events as aml
+
+        if source.owner_id is not None:
+            await aml.on_transfer(session, actor, user_id=source.owner_id, subject=f"wallet_transfer:{entry.id}",
+                                  kind="wallet_to_wallet", amount=amount, currency=source.currency)
         return {"entry_id": entry.id}
 
     result, replayed = await once(session, actor, idempotency_key, "wallet_transfer", payload, work, posts_first=True)

@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or CIDRs, e.g.
     # ["10.0.0.0/8"]). Empty: forwarded headers are ignored and the peer address is the client.
     trusted_proxies: list[str] = Field(default_factory=list)
+    # The request header a trusted proxy or CDN sets to the caller's country (e.g. "CF-IPCountry"); a
+    # sign-in's session records it (transaction monitoring: sign-in from a new country). Unset: none.
+    country_header: str | None = None
     smtp_url: str | None = None
     # Production refuses to start without `smtp_url` unless mail is switched off on purpose (emails are
     # then dropped, and the worker logs that one was, never its content). Development without

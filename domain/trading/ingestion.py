@@ -40,6 +40,7 @@ from domain.events.outbox import emit
 from domain.platforms.port import Deal
 
 TOPIC_DEALS_INGESTED = "trading.deals_ingested"
+TOPIC_DEALS_MONITORED = "trading.deals_for_monitoring"
 BALANCE_ACTIONS = (2, 3, 4, 5, 6, 19, 20)
 
 _STAGE_COLUMNS = (
@@ -269,4 +270,7 @@ async def ingest_batch(session: AsyncSession, server_id: int, deals: Sequence[De
         return result
     # Consumers: the IB commission engine (its job), risk and reporting (the topic).
     event_id = await emit(session, TOPIC_DEALS_INGESTED, result.event_payload(server_id), job="ib_process_deal_batch")
+    # Transaction monitoring reads the batch per client in the worker, not in this transaction.
+    await emit(session, TOPIC_DEALS_MONITORED, {"server_id": server_id, "batch_id": str(result.batch_id)},
+               job="aml_evaluate_deal_batch")
     return BatchResult(**{**result.__dict__, "event_id": event_id})

@@ -158,6 +158,9 @@ class AmlDecision(Node):
     user_id: strawberry.ID = strawberry.field(description="The client's user id.")
     trigger: str
     payment_id: strawberry.ID | None = strawberry.field(description="The payment's global id (Payment.id).")
+    subject: str | None = strawberry.field(description=(
+        "What the decision is about: payment:<id>, transfer:<id>, wallet_transfer:<entry>, exchange:<entry>, "
+        "deal_batch:<batch>:<user>, client:<id>, session:<id> or schedule:<date>."))
     event: JSON
     score: str
     outcome: AmlOutcome
@@ -171,7 +174,7 @@ class AmlDecision(Node):
         return cls(id=global_id("AmlDecision", d.id), database_id=strawberry.ID(str(d.id)),
                    scenario_id=global_id("AmlScenario", d.scenario_id),
                    version_id=global_id("AmlScenarioVersion", d.version_id), user_id=strawberry.ID(str(d.user_id)),
-                   trigger=d.trigger, payment_id=optional_global_id("Payment", d.payment_id),
+                   trigger=d.trigger, payment_id=optional_global_id("Payment", d.payment_id), subject=d.subject,
                    event=cast(JSON, d.event), score=str(d.score.normalize()), outcome=AmlOutcome(d.outcome),
                    explain=[AmlRuleExplanation(rule=e["rule"], hit=e["hit"], score=e["score"],
                                                values=cast(JSON, e["values"])) for e in d.explain],
@@ -659,7 +662,8 @@ class AmlMutations:
     @declares_errors("DECISION_NOT_HELD", "HOLD_NOT_ACTIVE", "INVALID_ID", "NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires(REVIEW)],
                          description="Release what a decision holds: the withdrawal may be approved again, a held "
-                                     "deposit's money is available again.")
+                                     "deposit's money is available again, a held transfer goes on to the trading "
+                                     "account.")
     async def release_aml_hold(self, info: Ctx, decision_id: AnyId, reason: str) -> AmlDecisionPayload:
         actor = info.context.actor
 
@@ -673,7 +677,8 @@ class AmlMutations:
     @declares_errors("DECISION_NOT_HELD", "HOLD_NOT_ACTIVE", "INVALID_ID", "NOT_FOUND", "PAYMENT_INVALID_TRANSITION",
                      "PAYMENT_NOT_FOUND", "VALIDATION_FAILED", "WITHDRAWAL_NOT_AWAITING_APPROVAL")
     @strawberry.mutation(permission_classes=[Requires(REVIEW)],
-                         description="Decline a held withdrawal: it is cancelled and its hold released.")
+                         description="Decline a held withdrawal or transfer: it is cancelled (the transfer fails "
+                                     "with AML_DECLINED) and its hold released.")
     async def decline_aml_hold(self, info: Ctx, decision_id: AnyId, reason: str) -> AmlDecisionPayload:
         actor = info.context.actor
 

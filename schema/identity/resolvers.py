@@ -100,6 +100,16 @@ async def _auth_payload(ctx: Context, outcome: Outcome[Tokens], cookie: bool) ->
                        expires_in=tokens.expires_in, viewer=viewer)
 
 
+def request_country(ctx: Context) -> str | None:
+    """The caller's country as the trusted proxy's header gives it (settings.country_header), else None
+    (unset, absent, or not a country: "XX" unknown)."""
+    header = ctx.settings.country_header
+    if not header or ctx.request is None:
+        return None
+    value = (ctx.request.headers.get(header) or "").strip().upper()
+    return value if len(value) == 2 and value.isalpha() and value.isascii() and value != "XX" else None
+
+
 def _user_id(ctx: Context) -> int:
     assert ctx.actor.user_id is not None
     return ctx.actor.user_id
@@ -266,7 +276,8 @@ class IdentityMutations:
         async def txn(session: AsyncSession) -> Outcome[Tokens]:
             return await sessions.login(session, ctx.settings, ctx.services.redis, ctx.actor, email=input.email,
                                         password=input.password, totp_code=input.totp_code,
-                                        device=input.device or (ctx.actor.user_agent or "")[:200])
+                                        device=input.device or (ctx.actor.user_agent or "")[:200],
+                                        country=request_country(ctx))
 
         async def work() -> AuthPayload:
             return await _auth_payload(ctx, await ctx.transaction(txn), cookie=input.cookie)

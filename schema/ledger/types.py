@@ -75,6 +75,7 @@ class TransferStatus(Enum):
     UNKNOWN = "unknown"
     DONE = "done"
     FAILED = "failed"
+    HELD = "held"  # transaction monitoring holds it for review (the money stays held in the wallet)
 
 
 @strawberry.enum

@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
 from domain.compliance.errors import CaseClosed, CaseNotFound, DecisionNotHeld
+from domain.events.outbox import emit
+from domain.ledger import transfers
 from domain.ledger.accounts import wallet_for
 from domain.ledger.holds import release_hold
 from domain.payments import repo as payments
@@ -60,6 +62,7 @@ class Decision:
     hold_status: str | None
     case_id: int | None
     created_at: datetime
+    subject: str | None = None  # "payment:7", "transfer:12", ... (engine.decide_event)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class Note:
 _C = ("id, user_id, team, status, assignee_id, outcome, closing_note, alert_count, sla_due_at, opened_at, "
       "updated_at, closed_at")
 _D = ("id, scenario_id, version_id, user_id, trigger, payment_id, event, score, outcome, explain, hold_id, "
-      "hold_status, case_id, created_at")
+      "hold_status, case_id, created_at, subject")
 
 
 def _case(r: Any) -> Case:
@@ -88,7 +91,8 @@ def _json(v: Any) -> Any:
 
 def _decision(r: Any) -> Decision:
     return Decision(r.id, r.scenario_id, r.version_id, r.user_id, r.trigger, r.payment_id, _json(r.event),
-                    Decimal(r.score), r.outcome, _json(r.explain), r.hold_id, r.hold_status, r.case_id, r.created_at)
+                    Decimal(r.score), r.outcome, _json(r.explain), r.hold_id, r.hold_status, r.case_id, r.created_at,
+                    r.subject)
 
 
 def _note(r: Any) -> Note:
@@ -263,10 +267,16 @@ async def _held(session: AsyncSession, decision_id: int) -> Decision:
 
 
 async def _others_holding(session: AsyncSession, decision: Decision) -> bool:
-    """Another scenario's decision still holds the same payment."""
+    """Another scenario's decision still holds the same payment or transfer."""
     return bool(await session.scalar(text(
-        "SELECT 1 FROM aml_decisions WHERE payment_id = :p AND id <> :i AND hold_status = 'held'"),
-        {"p": decision.payment_id, "i": decision.id}))
+        "SELECT 1 FROM aml_decisions WHERE subject = :s AND id <> :i AND hold_status = 'held'"),
+        {"s": decision.subject, "i": decision.id}))
+
+
+def _transfer_id(decision: Decision) -> int | None:
+    if decision.trigger == "transfer" and decision.subject and decision.subject.startswith("transfer:"):
+        return int(decision.subject.split(":", 1)[1])
+    return None
 
 
 async def release(session: AsyncSession, actor: Actor, decision_id: int, reason: str) -> Decision:
@@ -281,6 +291,10 @@ async def release(session: AsyncSession, actor: Actor, decision_id: int, reason:
         payment = await payments.get(session, int(decision.payment_id or 0))
         assert payment is not None
         await release_hold(session, await wallet_for(session, payment.user_id, payment.currency), decision.hold_id)
+    transfer_id = _transfer_id(decision)
+    if transfer_id is not None and not others:  # the transfer goes on: the job calls the platform
+        await transfers.release_held(session, actor, transfer_id)
+        await emit(session, "compliance.transfer_released", {"transfer_id": transfer_id}, job="aml_resume_transfer")
     await session.execute(text("UPDATE aml_decisions SET hold_status = 'released' WHERE id = :i"), {"i": decision_id})
     await audit.record(session, actor, action="aml.hold_released", entity_type="aml_decision", entity_id=decision_id,
                        before={"hold_status": "held"}, after={"hold_status": "released"}, reason=reason,
@@ -295,13 +309,17 @@ async def decline(session: AsyncSession, actor: Actor, decision_id: int, reason:
     if not reason or len(reason) > 1000:
         raise ValidationFailed("a reason of 1 to 1000 characters", field="reason")
     decision = await _held(session, decision_id)
-    if decision.trigger != "withdrawal" or decision.payment_id is None:
-        raise DecisionNotHeld("only a held withdrawal can be declined; release a deposit or refund it",
+    transfer_id = _transfer_id(decision)
+    if transfer_id is not None:
+        await transfers.decline_held(session, actor, transfer_id, f"transaction monitoring: {reason}")
+    elif decision.trigger == "withdrawal" and decision.payment_id is not None:
+        await withdrawals.reject(session, actor, decision.payment_id, f"transaction monitoring: {reason}")
+    else:
+        raise DecisionNotHeld("only a held withdrawal or transfer can be declined; release a deposit or refund it",
                               field="decisionId")
-    await withdrawals.reject(session, actor, decision.payment_id, f"transaction monitoring: {reason}")
     await session.execute(text(
-        "UPDATE aml_decisions SET hold_status = 'declined' WHERE payment_id = :p AND hold_status = 'held'"),
-        {"p": decision.payment_id})
+        "UPDATE aml_decisions SET hold_status = 'declined' WHERE subject = :s AND hold_status = 'held'"),
+        {"s": decision.subject})
     await audit.record(session, actor, action="aml.hold_declined", entity_type="aml_decision", entity_id=decision_id,
                        before={"hold_status": "held"}, after={"hold_status": "declined"}, reason=reason,
                        category="compliance")
