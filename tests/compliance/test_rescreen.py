@@ -154,3 +154,29 @@ async def test_a_run_resumes_after_its_last_client_and_a_full_run_needs_a_known_
                                                                         trigger="manual"))
     assert await scalar(session_factory, "SELECT count(*) FROM screening_runs") == runs_before
     assert await scalar(session_factory, "SELECT count(*) FROM outbox") == outbox_before
+
+
+async def test_the_schedule_queues_one_full_run_per_interval_and_hands_stalled_runs_back(
+        session_factory: Any, settings: Any) -> None:
+    from jobs.compliance import rescreen_schedule
+
+    ctx = {"session_factory": session_factory, "settings": settings.model_copy(update={"screening_full_interval_h": 24})}
+    async with session_factory() as s, s.begin():  # every earlier full run long past
+        await s.execute(text("UPDATE screening_runs SET created_at = now() - interval '30 days' WHERE kind = 'full'"))
+        stalled = await s.scalar(text(
+            "INSERT INTO screening_runs (kind, trigger, status, matcher_version, threshold, created_at, updated_at) "
+            "VALUES ('full', 'manual', 'running', 'test', 0.8, now() - interval '2 days', now() - interval '1 hour') "
+            "RETURNING id"))
+    before = int(await scalar(session_factory, "SELECT coalesce(max(id), 0) FROM outbox"))
+    await rescreen_schedule(ctx)
+    await rescreen_schedule(ctx)  # within the interval: nothing more
+    queued = await scalar(session_factory, "SELECT array_agg(id ORDER BY id) FROM screening_runs WHERE kind = 'full' "
+                                           "AND trigger = 'schedule' AND created_at > now() - interval '1 hour'")
+    assert len(queued) == 1
+    events = await scalar(session_factory, "SELECT array_agg((payload->>'run_id')::bigint ORDER BY id) FROM outbox "
+                                           "WHERE id > :b AND job = 'rescreen_clients'", b=before)
+    assert sorted(set(events)) == sorted([queued[0], stalled]) and events.count(queued[0]) == 1
+    async with session_factory() as s, s.begin():  # not for a worker of a later module to execute
+        await s.execute(text("UPDATE screening_runs SET status = 'completed' WHERE id = ANY(:i)"),
+                        {"i": [queued[0], stalled]})
+        await s.execute(text("UPDATE outbox SET published_at = now() WHERE id > :b"), {"b": before})
