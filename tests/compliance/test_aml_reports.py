@@ -191,10 +191,14 @@ async def test_bad_reports_are_typed_errors_that_change_nothing(http: Any, sessi
     officer = await make_staff(http, session_factory, settings, ["compliance"])
     call = officer.client
     assert _body(await call(ENTITY, {"e": MLRO}))["errors"] == []
+    entity_trail = await audit_of(session_factory, "aml_reporting_entity", 1)
+    assert entity_trail[-1]["action"] == "aml.reporting_entity_set"
+    assert entity_trail[-1]["actor_user_id"] == officer.user_id
     bad_entity = _body(await call(ENTITY, {"e": {**MLRO, "localCurrency": "ZZZ", "contactFirstName": "Ánna",
                                                "rentityId": 0}}))
     assert sorted(e["field"] for e in bad_entity["errors"]) == ["contactFirstName", "localCurrency", "rentityId"]
     assert await scalar(session_factory, "SELECT rentity_id FROM aml_reporting_entity") == 4711
+    assert await audit_of(session_factory, "aml_reporting_entity", 1) == entity_trail
 
     open_case, _ = await _world(session_factory, outcome=None)
     false_positive, _ = await _world(session_factory, outcome="false_positive")
