@@ -9,42 +9,17 @@
 //      the ledger or the balances; only the card deposit may wait for the PSP's settlement report.
 // Every page visited passes an axe check.
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { createStaff, demoPassword, expectAccessible, knownSecret, portalUrl, rememberSecret, screenshot, simulator, stripeSettlementReport } from "./fixtures";
+import { cardDeposit, clientSignIn } from "./client-helpers";
+import { createStaff, demoPassword, expectAccessible, portalUrl, screenshot, simulator, stripeSettlementReport } from "./fixtures";
 import { freshCode } from "./totp";
 
 test.describe.configure({ mode: "serial" });
 
-const DEMO = "client@demo.example.com";
 const SUB_IB = "subib@demo.example.com";
 const STAFF_PASSWORD = "staff horse battery staple 42";
 const LOTS = "0.03"; // within the margin $300 buys at the account's leverage
 
 let login = 0;
-
-/** The demo client signed in with 2FA (enrolled here when no earlier spec did). */
-async function clientSignIn(page: Page): Promise<string> {
-  await page.goto(portalUrl("client"));
-  await page.getByLabel("E-mail").fill(DEMO);
-  await page.getByLabel("Password").fill(demoPassword(DEMO));
-  await page.getByRole("button", { name: "Sign in" }).click();
-  let secret = knownSecret(DEMO);
-  if (secret) {
-    await page.getByLabel("Authenticator code").fill(await freshCode(secret));
-    await page.getByRole("button", { name: "Sign in" }).click();
-    await expect(page.getByRole("heading", { exact: true, name: "Dashboard" })).toBeVisible();
-    return secret;
-  }
-  await expect(page.getByRole("heading", { exact: true, name: "Dashboard" })).toBeVisible();
-  await page.getByRole("link", { name: "Security" }).click();
-  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
-  secret = (await page.getByTestId("totp-secret").textContent())!.trim();
-  await page.getByLabel("Code from the app").fill(await freshCode(secret));
-  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
-  await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
-  rememberSecret(DEMO, secret);
-  await page.getByRole("link", { name: "Dashboard" }).click();
-  return secret;
-}
 
 /** Answers the step-up prompt when the API asked for one. */
 async function stepUpIfAsked(page: Page, secret: string): Promise<void> {
@@ -72,15 +47,7 @@ test("journey 3: card deposit, transfer to a new live account, the simulator tra
   await expectAccessible(page);
 
   // A card deposit through the provider's hosted checkout; back in the portal it succeeds live.
-  await page.getByRole("link", { name: "Funds" }).click();
-  const deposit = page.locator("form", { has: page.getByRole("heading", { name: "Deposit" }) });
-  await deposit.getByLabel("Method").selectOption({ label: "Card (USD)" });
-  await deposit.getByLabel("Amount").fill("300");
-  await deposit.getByRole("button", { name: "Continue" }).click();
-  await page.waitForURL((url) => !url.href.startsWith(portalUrl("client")));
-  await page.getByRole("button", { name: "Pay" }).click();
-  await page.waitForURL((url) => url.href.startsWith(portalUrl("client")));
-  await expect(page.getByRole("row", { name: /Deposit.*card.*\$300\.00/ }).first()).toContainText("Succeeded", { timeout: 30_000 });
+  await cardDeposit(page, "300");
 
   // Transfer to the new account.
   await page.getByRole("link", { name: "Funds" }).click();

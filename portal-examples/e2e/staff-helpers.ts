@@ -1,9 +1,10 @@
 // What the back office's browser tests share: staff members created with `forexcrm create-staff` (the
 // documented way to add staff before any administrator can approve another), their first sign-in with
 // the mandatory authenticator enrolment, a later sign-in with the code as a second step, and the
-// step-up prompt answered when the API asks for a fresh code.
+// step-up prompt answered when the API asks for a fresh code; a test's setup through the API as a
+// signed-in staff member, with the back office's own trusted documents.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { expect, type Locator, type Page } from "@playwright/test";
 import { expectAccessible, portalUrl } from "./fixtures";
@@ -68,4 +69,22 @@ export async function withStepUp(page: Page, secret: string, outcome: Locator): 
     await dialog.getByRole("button", { name: "Confirm" }).click();
   }
   await expect(outcome).toBeVisible();
+}
+
+/**
+ * One of the back office's operations sent as the staff member signed in on `page` (its cookies), the
+ * way the portal sends it: by the hash of its trusted document (the build's manifest), with the
+ * preflight header. Returns `data`; a GraphQL error fails the test.
+ */
+export async function staffApi(page: Page, operation: string, variables: Record<string, unknown>): Promise<any> {
+  const manifest: Record<string, string> = JSON.parse(readFileSync(resolve(import.meta.dirname, "..", "staff", "dist", "trusted-documents.json"), "utf8"));
+  const found = Object.entries(manifest).find(([, text]) => new RegExp(`\\b(query|mutation) ${operation}\\b`).test(text));
+  expect(found, `${operation} is one of the back office's trusted documents`).toBeTruthy();
+  const response = await page.request.post(`${portalUrl("staff")}/graphql`, {
+    headers: { accept: "application/graphql-response+json, application/json", "content-type": "application/json", "X-Requested-With": "fetch" },
+    data: { operationName: operation, variables, extensions: { persistedQuery: { version: 1, sha256Hash: found![0].replace(/^sha256:/, "") } } },
+  });
+  const body = await response.json();
+  expect(body.errors, JSON.stringify(body.errors)).toBeUndefined();
+  return body.data;
 }

@@ -66,6 +66,11 @@ class AmlActivationStatus(Enum):
     REJECTED = "rejected"
 
 
+def _plain(v: Decimal) -> str:
+    """A decimal without trailing zeros and never in exponent form (60, not 6E+1)."""
+    return format(v.normalize(), "f")
+
+
 def _id(v: int | None) -> strawberry.ID | None:
     return strawberry.ID(str(v)) if v is not None else None
 
@@ -175,7 +180,7 @@ class AmlDecision(Node):
                    scenario_id=global_id("AmlScenario", d.scenario_id),
                    version_id=global_id("AmlScenarioVersion", d.version_id), user_id=strawberry.ID(str(d.user_id)),
                    trigger=d.trigger, payment_id=optional_global_id("Payment", d.payment_id), subject=d.subject,
-                   event=cast(JSON, d.event), score=str(d.score.normalize()), outcome=AmlOutcome(d.outcome),
+                   event=cast(JSON, d.event), score=_plain(d.score), outcome=AmlOutcome(d.outcome),
                    explain=[AmlRuleExplanation(rule=e["rule"], hit=e["hit"], score=e["score"],
                                                values=cast(JSON, e["values"])) for e in d.explain],
                    hold_status=d.hold_status, case_id=optional_global_id("AmlCase", d.case_id),
@@ -303,14 +308,14 @@ class AmlTestRun:
             return AmlOutcomeCounts(**c) if c is not None else None
 
         def dec(v: Decimal | None) -> str | None:
-            return str(v.normalize()) if v is not None else None
+            return _plain(v) if v is not None else None
 
         draft = counts(r.draft_counts)
         assert draft is not None
         return cls(evaluated=r.evaluated, draft=draft, live=counts(r.live_counts), hits=[
             AmlTestRunHit(payment_id=global_id("Payment", h.payment_id), user_id=strawberry.ID(str(h.user_id)), at=h.at,
-                          amount=str(h.amount.normalize()), currency=h.currency, direction=h.direction,
-                          draft_score=str(h.draft_score.normalize()), draft_outcome=AmlOutcome(h.draft_outcome),
+                          amount=_plain(h.amount), currency=h.currency, direction=h.direction,
+                          draft_score=_plain(h.draft_score), draft_outcome=AmlOutcome(h.draft_outcome),
                           live_score=dec(h.live_score),
                           live_outcome=AmlOutcome(h.live_outcome) if h.live_outcome else None,
                           draft_rules=h.draft_rules) for h in r.hits],

@@ -8,6 +8,7 @@ and every scenario a test makes live is taken off again at its end."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -47,7 +48,8 @@ CASES = """query($u: ID) { amlCases(userId: $u, first: 5) { nodes { id status al
   alerts(first: 5) { nodes { outcome } } } } }"""
 TEST_RUN = """mutation($s: ID!, $a: DateTime!, $b: DateTime!, $d: JSON) {
   runAmlTest(scenarioId: $s, since: $a, until: $b, document: $d) {
-  run { evaluated draft { allow review block decline } live { review } hits { draftOutcome draftRules liveOutcome }
+  run { evaluated draft { allow review block decline } live { review }
+        hits { draftOutcome draftRules liveOutcome draftScore amount }
         hitsTruncated } errors { field code } } }"""
 
 
@@ -344,6 +346,9 @@ async def test_deposit_from_a_third_party_opens_a_case_and_the_test_run_shows_it
     run = ran["run"]
     assert run["draft"]["block"] == 2 and run["live"]["review"] == 0
     assert [(h["draftOutcome"], h["liveOutcome"]) for h in run["hits"]] == [("BLOCK", "ALLOW"), ("BLOCK", "BLOCK")]
+    # Plain decimals, never in exponent form (a score of 60 once read "6E+1").
+    assert [h["draftScore"] for h in run["hits"]] == ["60", "60"]
+    assert all(re.fullmatch(r"\d+(\.\d+)?", h["amount"]) for h in run["hits"]), run["hits"]
     bad = (await compliance.client(TEST_RUN, {"s": to_base64("AmlScenario", sid), "a": start.isoformat(),
                                               "b": start.isoformat(), "d": stricter}))["data"]["runAmlTest"]
     assert bad == {"run": None, "errors": [{"field": "until", "code": "VALIDATION_FAILED"}]}

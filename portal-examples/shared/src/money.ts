@@ -28,6 +28,21 @@ export function formatMoney(amount: string, currency: string, locale: string): s
   return currency ? `${number} ${currency}` : number;
 }
 
+/** A decimal string at least at its currency's usual scale ("271" USD -> "271.00"), by padding the string: for
+ * amounts an API normalised (a rule's explanation); an amount with more places keeps them. */
+export function atCurrencyScale(amount: string, currency: string): string {
+  if (!DECIMAL.test(amount) || !/^[A-Z]{3}$/.test(currency)) return amount;
+  let places: number;
+  try {
+    places = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ?? 0;
+  } catch {
+    return amount;
+  }
+  const missing = places - scaleOf(amount);
+  if (missing <= 0) return amount;
+  return `${amount}${amount.includes(".") ? "" : "."}${"0".repeat(missing)}`;
+}
+
 /** Compare two decimal strings without floats: -1, 0 or 1. */
 export function compareDecimal(a: string, b: string): number {
   const scale = Math.max(scaleOf(a), scaleOf(b));

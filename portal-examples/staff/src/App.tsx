@@ -17,6 +17,8 @@ import { Risk } from "./pages/Risk";
 import { IbNetwork } from "./pages/IbNetwork";
 import { TradingServers } from "./pages/TradingServers";
 import { Roles } from "./pages/Roles";
+import { AmlCaseView, AmlCases } from "./pages/AmlCases";
+import { AmlScenarioView, AmlScenarios } from "./pages/AmlScenarios";
 
 /** Navigation entries and the permission each needs. */
 const SCREENS: Array<[string, string, string]> = [
@@ -25,6 +27,8 @@ const SCREENS: Array<[string, string, string]> = [
   ["/payments", "nav.payments", "payments.read"],
   ["/withdrawals", "nav.withdrawals", "payments.approve_withdrawal"],
   ["/reconciliation", "nav.reconciliation", "reconciliation.manage"],
+  ["/aml/cases", "nav.amlCases", "compliance.read"],
+  ["/aml/scenarios", "nav.amlScenarios", "compliance.read"],
   ["/risk", "nav.risk", "risk.read"],
   ["/ib", "nav.ib", "ib.read"],
   ["/servers", "nav.servers", "trading.read"],
@@ -85,6 +89,10 @@ export function App() {
         <Route path="/ib" element={<IbNetwork />} />
         <Route path="/servers" element={<TradingServers />} />
         <Route path="/roles" element={<Roles />} />
+        <Route path="/aml/cases" element={<AmlCases />} />
+        <Route path="/aml/cases/:id" element={<AmlCaseView />} />
+        <Route path="/aml/scenarios" element={<AmlScenarios />} />
+        <Route path="/aml/scenarios/:id" element={<AmlScenarioView />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
     </Shell>

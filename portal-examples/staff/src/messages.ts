@@ -1,5 +1,6 @@
 import type { Language, Messages } from "@forexcrm/portal-shared";
 import { deskMessages } from "./messages-desks";
+import { complianceMessages } from "./messages-compliance";
 
 const en = {
   "app.name": "Back office",
@@ -405,4 +406,7 @@ const es: Record<keyof typeof en, string> = {
   "clientStatus.BLOCKED": "Bloqueado",
 };
 
-export const messages: Record<Language, Messages> = { en: { ...en, ...deskMessages.en }, es: { ...es, ...deskMessages.es } };
+export const messages: Record<Language, Messages> = {
+  en: { ...en, ...deskMessages.en, ...complianceMessages.en },
+  es: { ...es, ...deskMessages.es, ...complianceMessages.es },
+};

@@ -1,23 +1,43 @@
-// The client-360 view: profile, documents, screening hits, trading accounts, wallets, payments (the
-// parts a permission guards come back null and are said so), status history and the audit trail.
+// The client-360 view: profile, documents, screening hits (with their score against the threshold,
+// topics and list; pending ones confirmed or dismissed with kyc.review), trading accounts, wallets,
+// payments (the parts a permission guards come back null and are said so), the client's monitoring
+// alerts across cases (compliance.read), status history and the audit trail.
+import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { useQuery } from "urql";
-import { Loading, Money, Notice, PageTitle, useI18n } from "@forexcrm/portal-shared";
+import { useMutation, useQuery } from "urql";
+import { FormAlert, Loading, Money, Notice, PageTitle, TextField, errorsOf, useFormErrors, useI18n, useSession } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
+import type { StaffClient360Query } from "../gql/graphql";
+import { AlertList } from "./AmlAlerts";
 import { DocumentList } from "./Documents";
-import { QueryError, Status } from "./common";
+import { Pager, QueryError, Status, type Cursor } from "./common";
 
 const Client360Query = graphql(`
   query StaffClient360($id: ID!) {
     client(id: $id) {
-      id databaseId status email firstName lastName country desk phone dateOfBirth riskLevel riskCategory reviewRound
+      id databaseId userId status email firstName lastName country desk phone dateOfBirth riskLevel riskCategory reviewRound
       documents(first: 50) { nodes { id kind status filename contentType sizeBytes uploadedAt rejectReason } }
-      screening(first: 50) { nodes { id listName entityCaption score status } }
+      screening(first: 50) { nodes { id databaseId listName listVersion entityCaption score threshold status topics at } }
       accounts(first: 50) { nodes { id login group leverage currency accountTypeCode } }
       wallets { id currency balance held available }
       payments(first: 20) { nodes { id reference direction methodCode status currency amount createdAt } }
       statusHistory(first: 50) { nodes { fromStatus toStatus reason actorKind at } }
     }
+  }
+`);
+
+const ClientAlertsQuery = graphql(`
+  query StaffClientAmlAlerts($userId: ID!, $first: Int, $after: String, $last: Int, $before: String) {
+    amlDecisions(userId: $userId, alertsOnly: true, first: $first, after: $after, last: $last, before: $before) {
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      nodes { ...StaffAmlAlertFields }
+    }
+  }
+`);
+
+const ResolveHitMutation = graphql(`
+  mutation StaffResolveScreeningHit($id: ID!, $confirmed: Boolean!, $reason: String!) {
+    resolveScreeningHit(resultId: $id, confirmed: $confirmed, reason: $reason) { hit { id status } errors { field message code } }
   }
 `);
 
@@ -32,7 +52,8 @@ const ClientAuditQuery = graphql(`
 export function ClientView() {
   const { id = "" } = useParams();
   const { t, dateTime } = useI18n();
-  const [{ data, error, fetching }] = useQuery({ query: Client360Query, variables: { id } });
+  const { viewer } = useSession();
+  const [{ data, error, fetching }, refetch] = useQuery({ query: Client360Query, variables: { id } });
   const c = data?.client;
   const [audit] = useQuery({ query: ClientAuditQuery, variables: { entityId: c?.databaseId ?? "" }, pause: !c });
   if (fetching && !data) return <Loading />;
@@ -80,9 +101,7 @@ export function ClientView() {
       </section>
       <section className="card" aria-labelledby="s-h">
         <h2 id="s-h">{t("screening.title")}</h2>
-        {c.screening.nodes.length === 0 ? <p>{t("screening.none")}</p> : (
-          <ul>{c.screening.nodes.map((h) => <li key={h.id}>{h.listName}: {h.entityCaption ?? "—"} ({h.status})</li>)}</ul>
-        )}
+        <ScreeningHits hits={c.screening.nodes} canResolve={!!viewer?.permissions.includes("kyc.review")} onChanged={() => refetch({ requestPolicy: "network-only" })} />
       </section>
       <section className="card" aria-labelledby="pay-h">
         <h2 id="pay-h">{t("client.payments")}</h2>
@@ -94,6 +113,7 @@ export function ClientView() {
             ))}</tbody></table></div>
         )}
       </section>
+      {viewer?.permissions.includes("compliance.read") ? <AmlTimeline userId={c.userId} canDecide={viewer.permissions.includes("compliance.review")} /> : null}
       <section className="card" aria-labelledby="h-h">
         <h2 id="h-h">{t("client.history")}</h2>
         <ol>{c.statusHistory.nodes.map((s, i) => (
@@ -109,5 +129,70 @@ export function ClientView() {
         )}
       </section>
     </>
+  );
+}
+
+type Hit = NonNullable<StaffClient360Query["client"]>["screening"]["nodes"][number];
+
+function ScreeningHits({ hits, canResolve, onChanged }: { hits: Hit[]; canResolve: boolean; onChanged: () => void }) {
+  const { t, dateTime } = useI18n();
+  if (hits.length === 0) return <p>{t("screening.none")}</p>;
+  return (
+    <ul className="plain" data-testid="screening-hits">
+      {hits.map((h) => (
+        <li key={h.id} className="role">
+          <h3>{h.entityCaption ?? "—"} <span className="muted">({h.listName} {h.listVersion})</span></h3>
+          <dl className="facts">
+            <div><dt>{t("screening.scoreLabel")}</dt><dd>{t("screening.scoreOf", { score: h.score.toFixed(2), threshold: h.threshold.toFixed(2) })}</dd></div>
+            <div><dt>{t("screening.status")}</dt><dd><span className="status">{h.status}</span></dd></div>
+            <div><dt>{t("screening.topics")}</dt><dd>{h.topics.length ? h.topics.join(", ") : "—"}</dd></div>
+            <div><dt>{t("screening.found")}</dt><dd>{dateTime(h.at)}</dd></div>
+          </dl>
+          {canResolve && h.status === "pending" ? <ResolveHit hit={h} onChanged={onChanged} /> : null}
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function ResolveHit({ hit, onChanged }: { hit: Hit; onChanged: () => void }) {
+  const { t } = useI18n();
+  const [, resolve] = useMutation(ResolveHitMutation);
+  const [reason, setReason] = useState("");
+  const errors = useFormErrors(["reason"]);
+  const decide = async (confirmed: boolean) => {
+    const r = await resolve({ id: hit.id, confirmed, reason: reason.trim() });
+    const payload = r.data?.resolveScreeningHit;
+    if (!payload || payload.errors.length > 0) { errors.set(errorsOf(payload, r.error)); return; }
+    errors.clear();
+    onChanged();
+  };
+  return (
+    <form className="filters" noValidate onSubmit={(e) => e.preventDefault()} aria-label={t("screening.resolveOf", { name: hit.entityCaption ?? hit.databaseId })}>
+      <FormAlert errors={errors} />
+      <TextField label={t("screening.reason")} name="reason" errors={errors} value={reason} onChange={(e) => setReason(e.target.value)} />
+      <div className="actions">
+        <button type="button" className="secondary" onClick={() => void decide(false)}>{t("screening.dismiss")}</button>
+        <button type="button" onClick={() => void decide(true)}>{t("screening.confirm")}</button>
+      </div>
+    </form>
+  );
+}
+
+/** The client's monitoring alerts across all their cases, newest first. */
+function AmlTimeline({ userId, canDecide }: { userId: string; canDecide: boolean }) {
+  const { t } = useI18n();
+  const [cursor, setCursor] = useState<Cursor>({ first: 10 });
+  const [{ data, error }, refetch] = useQuery({ query: ClientAlertsQuery, variables: { userId, ...cursor } });
+  return (
+    <section className="card" aria-labelledby="aml-t-h" data-testid="aml-timeline">
+      <h2 id="aml-t-h">{t("aml.timeline")}</h2>
+      {error && !data ? <QueryError error={error} /> : !data ? <Loading /> : data.amlDecisions.nodes.length === 0 ? <p>{t("aml.noAlerts")}</p> : (
+        <>
+          <AlertList alerts={data.amlDecisions.nodes} canDecide={canDecide} showCase onChanged={() => refetch({ requestPolicy: "network-only" })} />
+          <Pager info={data.amlDecisions.pageInfo} size={10} onPage={setCursor} label={t("aml.timeline")} />
+        </>
+      )}
+    </section>
   );
 }

@@ -1,0 +1,47 @@
+// What the browser tests that act as the demo client share: its sign-in with 2FA (enrolled by the
+// first spec that needs it, the secret kept for the later ones) and a card deposit through the
+// provider's hosted-checkout stand-in, back in the portal once it succeeded.
+import { expect, type Page } from "@playwright/test";
+import { demoPassword, knownSecret, portalUrl, rememberSecret } from "./fixtures";
+import { freshCode } from "./totp";
+
+export const DEMO = "client@demo.example.com";
+
+/** The demo client signed in with 2FA (enrolled here when no earlier spec did); returns its secret. */
+export async function clientSignIn(page: Page): Promise<string> {
+  await page.goto(portalUrl("client"));
+  await page.getByLabel("E-mail").fill(DEMO);
+  await page.getByLabel("Password").fill(demoPassword(DEMO));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  let secret = knownSecret(DEMO);
+  if (secret) {
+    await page.getByLabel("Authenticator code").fill(await freshCode(secret));
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect(page.getByRole("heading", { exact: true, name: "Dashboard" })).toBeVisible();
+    return secret;
+  }
+  await expect(page.getByRole("heading", { exact: true, name: "Dashboard" })).toBeVisible();
+  await page.getByRole("link", { name: "Security" }).click();
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  secret = (await page.getByTestId("totp-secret").textContent())!.trim();
+  await page.getByLabel("Code from the app").fill(await freshCode(secret));
+  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
+  await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
+  rememberSecret(DEMO, secret);
+  await page.getByRole("link", { name: "Dashboard" }).click();
+  return secret;
+}
+
+/** A USD card deposit of `amount` (whole dollars) paid on the hosted checkout; waits until it succeeded. */
+export async function cardDeposit(page: Page, amount: string): Promise<void> {
+  await page.getByRole("link", { name: "Funds" }).click();
+  const deposit = page.locator("form", { has: page.getByRole("heading", { name: "Deposit" }) });
+  await deposit.getByLabel("Method").selectOption({ label: "Card (USD)" });
+  await deposit.getByLabel("Amount").fill(amount);
+  await deposit.getByRole("button", { name: "Continue" }).click();
+  await page.waitForURL((url) => !url.href.startsWith(portalUrl("client")));
+  await page.getByRole("button", { name: "Pay" }).click();
+  await page.waitForURL((url) => url.href.startsWith(portalUrl("client")));
+  const shown = `\\$${Number(amount).toLocaleString("en-US")}\\.00`;
+  await expect(page.getByRole("row", { name: new RegExp(`Deposit.*card.*${shown}`) }).first()).toContainText("Succeeded", { timeout: 30_000 });
+}
