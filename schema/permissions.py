@@ -53,9 +53,12 @@ TokenRule = tuple[frozenset[str], ...]
 
 
 class Declared(BasePermission):
-    """A permission class that says which API-token scopes may pass it (empty: none may)."""
+    """A permission class that says which API-token scopes may pass it (empty: none may).
+    `object_independent`: its answer depends on the caller only, never on the object the field is
+    read on (the executor may then check it once per field and operation: schema/plain_fields.py)."""
 
     token_scopes: ClassVar[frozenset[str]] = frozenset()
+    object_independent: ClassVar[bool] = False
 
     @classmethod
     def or_token(cls, *scopes: str) -> type[BasePermission]:
@@ -64,6 +67,7 @@ class Declared(BasePermission):
 
 
 class IsAuthenticated(Declared):
+    object_independent = True
     message = "You must be signed in."
     error_extensions = {"code": "UNAUTHENTICATED"}
 
@@ -75,11 +79,14 @@ class Public(Declared):
     """Anyone, signed in or not. Only needed with `or_token` (`Public.or_token("profile.read")`): a
     field without any permission class is already public and refused to API tokens."""
 
+    object_independent = True
+
     def has_permission(self, source: Any, info: Info[Context, Any], **kwargs: Any) -> bool:
         return True
 
 
 class _RequiresBase(Declared):
+    object_independent = True
     permission: ClassVar[str] = ""
     message = "You do not have permission to do this."
     error_extensions = {"code": "FORBIDDEN"}

@@ -12,6 +12,14 @@ attribute reads and the common scalars' tests inline, one call per row instead o
 field; a list of such objects is completed in one loop by the executor (schema/root.py). With
 `check` on (the test suite) every plain field and row is also resolved by the generic path and
 the results must be equal.
+
+A row may nest objects (`nested_fields`): a basic field of an object type or a list of one (an
+edge's node, a connection's page info), and a resolver field declaring `prefetched(attribute)`:
+a list page that read the field's value with the page (one statement for every row's wallets)
+leaves it in `attribute`, and the row reads it there; None there means "not read", and the
+field's resolver runs. Such a field's permission classes must not depend on the object (a
+`Declared` permission reads only the caller): the executor checks them once per field and
+operation, and when they refuse, every object takes the generic path, which refuses each as before.
 """
 
 from __future__ import annotations
@@ -19,13 +27,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     GraphQLBoolean,
     GraphQLID,
     GraphQLInt,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLString,
@@ -33,14 +42,53 @@ from graphql import (
     is_non_null_type,
 )
 from graphql.pyutils import Undefined
+from strawberry.permission import PermissionExtension
 
 BASIC_RESOLVER = "_get_basic_result"  # strawberry's resolver of a basic field: getattr(source, python_name)
+
+PREFETCHED = "forexcrm.prefetched"  # strawberry field metadata: the attribute a page may have filled
 
 # (parent type, field) -> (attribute, leaf type, non-null)
 Step = tuple[str, GraphQLLeafType, bool]
 Plan = dict[tuple[str, str], Step]
+
+
+class Nested(NamedTuple):
+    """An object field read off its parent (schema-wide; a selection of it is compiled per operation)."""
+
+    attribute: str
+    item: GraphQLObjectType
+    is_list: bool
+    non_null: bool
+    items_non_null: bool
+    prefetched: bool  # None in the attribute: not read with the page, the resolver decides
+    permissions: tuple[Any, ...]  # permission instances, object-independent: checked once per operation
+
+
+NestedPlan = dict[tuple[str, str], Nested]
+
+
+class NestedStep(NamedTuple):
+    """A nested field in a compiled row: its attribute and the compiled row of its selection."""
+
+    attribute: str
+    row: Callable[[Any], "dict[str, Any] | None"]
+    origin: type | None  # the item's class: an exact match needs no is_type_of call
+    is_type_of: Callable[[Any, Any], Any] | None
+    is_list: bool
+    non_null: bool
+    items_non_null: bool
+    prefetched: bool
+
+
 # An all-plain selection: (response name, step) per field.
-Row = list[tuple[str, Step]]
+Row = list[tuple[str, "Step | NestedStep"]]
+
+
+def prefetched(attribute: str) -> dict[str, str]:
+    """Metadata for a resolver field (`strawberry.field(metadata=prefetched("prefetched_wallets"))`)
+    whose value a list page may read with the page and leave in `attribute` (None: not read)."""
+    return {PREFETCHED: attribute}
 
 
 def plain_fields(schema: GraphQLSchema) -> Plan:
@@ -58,6 +106,58 @@ def plain_fields(schema: GraphQLSchema) -> Plan:
             if is_leaf_type(inner):
                 plan[(type_.name, name)] = (definition.python_name, inner, non_null)
     return plan
+
+
+def nested_fields(schema: GraphQLSchema) -> NestedPlan:
+    """Every object field a compiled row may read off its parent. A field declaring `prefetched` that
+    cannot be read so (arguments, another extension, a permission depending on the object) fails
+    the schema's build: the declaration would be silently ignored otherwise."""
+    plan: NestedPlan = {}
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
+            continue
+        for name, field in type_.fields.items():
+            definition = field.extensions.get("strawberry-definition")
+            if definition is None:
+                continue
+            attribute = (definition.metadata or {}).get(PREFETCHED)
+            basic = definition.is_basic_field and getattr(field.resolve, "__name__", "") == BASIC_RESOLVER
+            if not basic and attribute is None:
+                continue
+            shape = _object_shape(field.type)
+            if attribute is not None:
+                permissions = _object_independent(definition)
+                if shape is None or field.args or permissions is None:
+                    raise TypeError(f"{type_.name}.{name}: a prefetched field must be an object or a list of "
+                                    "objects, without arguments, with only permission classes that do not "
+                                    "depend on the object (object_independent)")
+                plan[(type_.name, name)] = Nested(attribute, *shape, True, permissions)
+            elif shape is not None and not field.args and not definition.extensions:
+                plan[(type_.name, name)] = Nested(definition.python_name, *shape, False, ())
+    return plan
+
+
+def _object_shape(type_: Any) -> tuple[GraphQLObjectType, bool, bool, bool] | None:
+    """(item type, is list, non-null, items non-null) for an object or a flat list of objects."""
+    non_null = is_non_null_type(type_)
+    inner = type_.of_type if non_null else type_
+    items_non_null = False
+    is_list = isinstance(inner, GraphQLList)
+    if is_list:
+        items_non_null = is_non_null_type(inner.of_type)
+        inner = inner.of_type.of_type if items_non_null else inner.of_type
+    return (inner, is_list, non_null, items_non_null) if isinstance(inner, GraphQLObjectType) else None
+
+
+def _object_independent(definition: Any) -> tuple[Any, ...] | None:
+    permissions: list[Any] = []
+    for extension in definition.extensions:
+        if not isinstance(extension, PermissionExtension) or extension.fail_silently:
+            return None
+        if not all(getattr(p, "object_independent", False) for p in extension.permissions):
+            return None
+        permissions += extension.permissions
+    return tuple(permissions)
 
 
 def row_steps(plan: Plan, parent: str, grouped_field_set: Mapping[str, Any]) -> Row | None:
@@ -101,10 +201,18 @@ def compiled_row(row: Row) -> RowFunction:
 def _compile(row: tuple[tuple[str, Step], ...]) -> RowFunction:
     env: dict[str, Any] = {"Decimal": Decimal}
     body = ["def row(source):", "    try:"]
-    for i, (_response_name, (attribute, leaf, non_null)) in enumerate(row):
+    for i, (_response_name, step) in enumerate(row):
+        if isinstance(step, NestedStep):
+            body += _nested(i, step, env)
+            continue
+        attribute, leaf, non_null = step
         env[f"s{i}"] = leaf.coerce_output_value
         read = f"source.{attribute}" if attribute.isidentifier() else f"getattr(source, {attribute!r})"
         test, inline = _PASS_THROUGH.get(leaf), _INLINE.get(leaf.name)
+        names = _enum_names(leaf)
+        if names is not None:  # a strawberry enum member to its name by one lookup, not a scan of the values
+            env[f"w{i}"], env[f"e{i}"] = names
+            inline = f"(n if type(v) is w{i} and (n := e{i}.get(v)) is not None else {{s}}(v))"
         serialised = (f"(v if {test} else s{i}(v))" if test else inline.format(s=f"s{i}") if inline
                       else f"s{i}(v)")
         body.append(f"        v = {read}")
@@ -120,6 +228,50 @@ def _compile(row: tuple[tuple[str, Step], ...]) -> RowFunction:
     exec(compile("\n".join(body), f"<plain row {len(row)} fields>", "exec"), env)  # noqa: S102
     function: RowFunction = env["row"]
     return function
+
+
+def _enum_names(leaf: GraphQLLeafType) -> tuple[type, dict[Any, str]] | None:
+    """(enum class, member -> GraphQL name) for strawberry's enum type, whose serialiser looks a
+    member up by comparing it with every value in turn: the first name whose value it equals."""
+    wrapped = getattr(leaf, "wrapped_cls", None)
+    values = getattr(leaf, "values", None)
+    if not isinstance(wrapped, type) or not isinstance(values, dict):
+        return None
+    names: dict[Any, str] = {}
+    for member in wrapped:  # type: ignore[var-annotated]
+        name = next((n for n, v in values.items() if member.value == v.value), None)
+        if name is not None:
+            names[member] = name
+    return wrapped, names
+
+
+def _nested(i: int, step: NestedStep, env: dict[str, Any]) -> list[str]:
+    """Lines completing a nested object (or list of them) into o{i}; `return None` hands the whole
+    row to the generic path (a null it must report, an object it must type-check, not prefetched)."""
+    env[f"r{i}"], env[f"c{i}"], env[f"t{i}"] = step.row, step.origin, step.is_type_of
+    read = f"source.{step.attribute}" if step.attribute.isidentifier() else f"getattr(source, {step.attribute!r})"
+    if step.is_type_of is None:
+        check = ""
+    else:
+        check = f"type(x) is not c{i} and t{i}(x, None) is not True"
+    lines = [f"        v = {read}", "        if v is None:",
+             "            return None" if step.prefetched or step.non_null else f"            o{i} = None",
+             "        else:"]
+    if step.is_list:
+        lines += ["            if type(v) is not list: return None", f"            o{i} = []",
+                  "            for x in v:", "                if x is None:",
+                  "                    return None" if step.items_non_null else
+                  f"                    o{i}.append(None); continue"]
+        if check:
+            lines.append(f"                if {check}: return None")
+        lines += [f"                y = r{i}(x)", "                if y is None: return None",
+                  f"                o{i}.append(y)"]
+    else:
+        lines.append("            x = v")
+        if check:
+            lines.append(f"            if {check}: return None")
+        lines += [f"            o{i} = r{i}(x)", f"            if o{i} is None: return None"]
+    return lines
 
 
 def resolve_plain(step: Step, source: Any) -> Any:

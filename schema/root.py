@@ -18,13 +18,13 @@ import orjson
 import strawberry
 import structlog
 from graphql import GraphQLError, GraphQLNonNull, GraphQLObjectType, OperationType
-from graphql.pyutils import Undefined, gather_with_cancel
+from graphql.pyutils import Path, Undefined, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from strawberry.extensions import MaskErrors
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, Info
 
 import schema as schema_pkg
 from domain.shared.actor import ActorKind
@@ -34,7 +34,17 @@ from schema.errors import internal_error, should_mask, with_input_code
 from schema.events import Shared
 from schema.limits import DocumentCache, document_cache
 from schema.permissions import scope_refusal, token_rules
-from schema.plain_fields import Plan, RowFunction, compiled_row, plain_fields, resolve_plain, row_steps
+from schema.plain_fields import (
+    NestedPlan,
+    NestedStep,
+    Plan,
+    RowFunction,
+    Step,
+    compiled_row,
+    nested_fields,
+    plain_fields,
+    resolve_plain,
+)
 from schema.scalars import DECIMAL_OVERRIDE
 
 log = structlog.get_logger(__name__)
@@ -115,6 +125,7 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
     Plain leaf fields (schema/plain_fields.py) skip the generic per-field machinery."""
 
     plan: ClassVar[Plan] = {}
+    nested: ClassVar[NestedPlan] = {}
     check: ClassVar[bool] = False  # also resolve each plain field generically and compare (tests)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -150,11 +161,67 @@ class _Executor(StrawberryGraphQLCoreExecutionContext):
         known = rows.get(id(grouped_field_set))
         if known is None or known[0] is not grouped_field_set:
             middleware = self.middleware_manager
-            known = rows[id(grouped_field_set)] = (grouped_field_set, _Rows.of(
-                None if middleware is not None and middleware.middlewares else self.plan,
-                parent_type.name, grouped_field_set))
+            known = rows[id(grouped_field_set)] = (grouped_field_set, _Rows() if (
+                middleware is not None and middleware.middlewares) else self._rows_of(parent_type, grouped_field_set))
         found: _Rows = known[1]
         return found
+
+    def _rows_of(self, parent_type: GraphQLObjectType, grouped_field_set: dict[str, Any]) -> _Rows:
+        steps = {name: self._step(parent_type, details, 0) for name, details in grouped_field_set.items()}
+        plain = {name: details for name, details in grouped_field_set.items() if steps[name] is not None}
+        if len(plain) == len(grouped_field_set):
+            return _Rows(whole=compiled_row([(name, steps[name]) for name in plain]), plain=plain)  # type: ignore[misc]
+        if len(plain) < 2:
+            return _Rows()
+        rest = {name: details for name, details in grouped_field_set.items() if name not in plain}
+        return _Rows(part=compiled_row([(name, steps[name]) for name in plain]),  # type: ignore[misc]
+                     plain=plain, rest=rest, order=tuple(grouped_field_set))
+
+    def _step(self, parent_type: GraphQLObjectType, details: Any, depth: int) -> Step | NestedStep | None:
+        """How a compiled row reads this field: a leaf's step, a nested object's compiled selection
+        (schema/plain_fields.py nested_fields), or None for the generic path."""
+        node = details[0].node
+        if node.arguments:
+            return None
+        key = (parent_type.name, node.name.value)
+        leaf = self.plan.get(key)
+        if leaf is not None:
+            return leaf
+        nested = self.nested.get(key)
+        if nested is None or depth > 8 or any(d.node.directives for d in details):
+            return None
+        collected = self.collect_subfields(nested.item, details)
+        if collected.new_defer_usages or collected.forbidden_directive_instances:
+            return None
+        sub = [(name, self._step(nested.item, d, depth + 1)) for name, d in collected.grouped_field_set.items()]
+        if not sub or any(step is None for _, step in sub):
+            return None
+        if nested.permissions and not self._permitted(parent_type, details, nested.permissions):
+            return None  # refused (or undecided): each object takes the generic path and its error
+        definition = nested.item.extensions.get("strawberry-definition")
+        return NestedStep(nested.attribute, compiled_row(sub), getattr(definition, "origin", None),  # type: ignore[arg-type]
+                          nested.item.is_type_of, nested.is_list, nested.non_null, nested.items_non_null,
+                          nested.prefetched)
+
+    def _permitted(self, parent_type: GraphQLObjectType, details: Any, permissions: tuple[Any, ...]) -> bool:
+        """The field's object-independent permissions, checked once for this operation's selection
+        of it: True only when every one answers True (an error or a refusal: the generic path runs
+        them per object and reports each refusal as before)."""
+        nodes = [d.node for d in details]
+        field_def = parent_type.fields[nodes[0].name.value]
+        raw = self.build_resolve_info(field_def, nodes, parent_type,
+                                      Path(None, (nodes[0].alias or nodes[0].name).value, parent_type.name))
+        info = Info(_raw_info=raw, _field=field_def.extensions["strawberry-definition"])
+        for permission in permissions:
+            try:
+                allowed = permission.has_permission(None, info)
+            except Exception:
+                return False
+            if allowed is not True:
+                if inspect.iscoroutine(allowed):
+                    allowed.close()
+                return False
+        return True
 
     def _row_function(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> RowFunction | None:
         return self._rows(parent_type, grouped_field_set).whole
@@ -245,21 +312,6 @@ class _Rows:
         self.plain: dict[str, Any] = plain or {}
         self.rest: dict[str, Any] = rest or {}
 
-    @classmethod
-    def of(cls, plan: Plan | None, parent: str, grouped_field_set: dict[str, Any]) -> _Rows:
-        if plan is None:
-            return cls()
-        steps = row_steps(plan, parent, grouped_field_set)
-        if steps:
-            return cls(whole=compiled_row(steps), plain=grouped_field_set)
-        plain = {name: details for name, details in grouped_field_set.items()
-                 if row_steps(plan, parent, {name: details})}
-        if len(plain) < 2:
-            return cls()
-        part = row_steps(plan, parent, plain)
-        rest = {name: details for name, details in grouped_field_set.items() if name not in plain}
-        return cls(part=compiled_row(part or []), plain=plain, rest=rest, order=tuple(grouped_field_set))
-
 
 def _merged(order: tuple[str, ...], plain: dict[str, Any], generic: Any, is_awaitable: Any) -> Any:
     if is_awaitable(generic):
@@ -329,7 +381,8 @@ def api_schema(settings: Settings, *, query: type, mutation: type | None = None,
     # The plain fields are known only once strawberry has built the graphql-core schema.
     base = built.execution_context_class
     built.execution_context_class = type(base.__name__, (base,), {
-        "plan": plain_fields(built._schema), "check": settings.executor_check})
+        "plan": plain_fields(built._schema), "nested": nested_fields(built._schema),
+        "check": settings.executor_check})
     return built
 
 

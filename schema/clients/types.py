@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from decimal import Decimal
 from enum import Enum
 from typing import Any, cast
 
@@ -38,6 +39,7 @@ from schema.node import DATABASE_ID_DOC, Node, bare_id_deprecation, global_id
 from schema.pagination import Connection, page_request, to_connection
 from schema.payments.types import Payment, PaymentDirection, PaymentStatus
 from schema.permissions import Requires
+from schema.plain_fields import prefetched
 
 WALLETS_BY_USER = "WalletsByUserIdLoader"
 WALLETS_PERMISSION = "ledger.read"  # ClientSummary.wallets
@@ -344,7 +346,7 @@ class ClientSummary(Node):
     # Set by a list that read its page's wallets with the page (`summary_with_wallets`); else a loader batch.
     prefetched_wallets: strawberry.Private[list[Wallet] | None] = None
 
-    @strawberry.field(permission_classes=[Requires(WALLETS_PERMISSION)],
+    @strawberry.field(permission_classes=[Requires(WALLETS_PERMISSION)], metadata=prefetched("prefetched_wallets"),
                       description="The client's wallets with their balances (needs ledger.read).")
     def wallets(self, info: strawberry.Info[Context, Any]) -> list[Wallet] | None:
         # A plain function, so a prefetched row costs no coroutine; otherwise it answers an awaitable
@@ -378,14 +380,41 @@ def summary_with_wallets(item: WithWallets) -> ClientSummary:
     """A listed client with the wallets its page read in the same statement (domain.clients.lists
     `newest_with_wallets`), as `Wallet.of` shows them."""
     summary = ClientSummary.from_record(item.client)
-    summary.prefetched_wallets = [_page_wallet(w) for w in item.wallets]
+    summary.prefetched_wallets = [_PageWallet(w) for w in item.wallets]
     return summary
 
 
-def _page_wallet(r: asyncpg.Record) -> Wallet:
-    wid, cur, balance, held = r[10], r[11], r[12], r[13]  # after the client's SQL_COLUMNS
-    return Wallet(id=global_id("Wallet", wid), database_id=strawberry.ID(str(wid)), currency=cur,
-                  balance=at_scale(balance, cur), held=at_scale(held, cur), available=at_scale(balance - held, cur))
+class _PageWallet(Wallet):
+    """A wallet read with a list page, its fields computed when read (as `Wallet.of` would set them):
+    a page selects few of them (the staff list: currency, balance, available), and each costs a
+    rescale or an id encoding. The row carries the wallet after the client's SQL_COLUMNS."""
+
+    def __init__(self, row: asyncpg.Record) -> None:
+        self._row = row
+
+    @property
+    def id(self) -> strawberry.ID:  # type: ignore[override]
+        return global_id("Wallet", self._row[10])
+
+    @property
+    def database_id(self) -> strawberry.ID:  # type: ignore[override]
+        return strawberry.ID(str(self._row[10]))
+
+    @property
+    def currency(self) -> str:  # type: ignore[override]
+        return str(self._row[11])
+
+    @property
+    def balance(self) -> Decimal:  # type: ignore[override]
+        return at_scale(self._row[12], self._row[11])
+
+    @property
+    def held(self) -> Decimal:  # type: ignore[override]
+        return at_scale(self._row[13], self._row[11])
+
+    @property
+    def available(self) -> Decimal:  # type: ignore[override]
+        return at_scale(self._row[12] - self._row[13], self._row[11])
 
 
 @strawberry.type(description="The client-360 view: profile, history, documents, screening, accounts, notes.")
