@@ -25,8 +25,9 @@ operation, and when they refuse, every object takes the generic path, which refu
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from enum import Enum
 from typing import Any, NamedTuple
 
 from graphql import (
@@ -72,7 +73,7 @@ class NestedStep(NamedTuple):
     """A nested field in a compiled row: its attribute and the compiled row of its selection."""
 
     attribute: str
-    row: Callable[[Any], "dict[str, Any] | None"]
+    row: Callable[[Any], dict[str, Any] | None]
     origin: type | None  # the item's class: an exact match needs no is_type_of call
     is_type_of: Callable[[Any, Any], Any] | None
     is_list: bool
@@ -82,12 +83,13 @@ class NestedStep(NamedTuple):
 
 
 # An all-plain selection: (response name, step) per field.
-Row = list[tuple[str, "Step | NestedStep"]]
+Row = Sequence[tuple[str, Step | NestedStep]]
 
 
 def prefetched(attribute: str) -> dict[str, str]:
     """Metadata for a resolver field (`strawberry.field(metadata=prefetched("prefetched_wallets"))`)
-    whose value a list page may read with the page and leave in `attribute` (None: not read)."""
+    whose value a list page may read with the page and leave in `attribute` (None: not read). The
+    resolver answers that value when it is set (ClientSummary.wallets); check mode compares."""
     return {PREFETCHED: attribute}
 
 
@@ -160,18 +162,6 @@ def _object_independent(definition: Any) -> tuple[Any, ...] | None:
     return tuple(permissions)
 
 
-def row_steps(plan: Plan, parent: str, grouped_field_set: Mapping[str, Any]) -> Row | None:
-    """The steps of a selection made only of plain fields without arguments, else None."""
-    row: Row = []
-    for response_name, field_details_list in grouped_field_set.items():
-        node = field_details_list[0].node
-        step = plan.get((parent, node.name.value))
-        if step is None or node.arguments:
-            return None
-        row.append((response_name, step))
-    return row
-
-
 RowFunction = Callable[[Any], "dict[str, Any] | None"]
 
 # The built-in scalars' serialisers reduced to the test that passes a value through unchanged (what
@@ -233,12 +223,12 @@ def _compile(row: tuple[tuple[str, Step], ...]) -> RowFunction:
 def _enum_names(leaf: GraphQLLeafType) -> tuple[type, dict[Any, str]] | None:
     """(enum class, member -> GraphQL name) for strawberry's enum type, whose serialiser looks a
     member up by comparing it with every value in turn: the first name whose value it equals."""
-    wrapped = getattr(leaf, "wrapped_cls", None)
+    wrapped: Any = getattr(leaf, "wrapped_cls", None)
     values = getattr(leaf, "values", None)
-    if not isinstance(wrapped, type) or not isinstance(values, dict):
+    if not (isinstance(wrapped, type) and issubclass(wrapped, Enum)) or not isinstance(values, dict):
         return None
     names: dict[Any, str] = {}
-    for member in wrapped:  # type: ignore[var-annotated]
+    for member in wrapped:
         name = next((n for n, v in values.items() if member.value == v.value), None)
         if name is not None:
             names[member] = name
@@ -250,10 +240,7 @@ def _nested(i: int, step: NestedStep, env: dict[str, Any]) -> list[str]:
     row to the generic path (a null it must report, an object it must type-check, not prefetched)."""
     env[f"r{i}"], env[f"c{i}"], env[f"t{i}"] = step.row, step.origin, step.is_type_of
     read = f"source.{step.attribute}" if step.attribute.isidentifier() else f"getattr(source, {step.attribute!r})"
-    if step.is_type_of is None:
-        check = ""
-    else:
-        check = f"type(x) is not c{i} and t{i}(x, None) is not True"
+    check = "" if step.is_type_of is None else f"type(x) is not c{i} and t{i}(x, None) is not True"
     lines = [f"        v = {read}", "        if v is None:",
              "            return None" if step.prefetched or step.non_null else f"            o{i} = None",
              "        else:"]

@@ -126,6 +126,13 @@ async def _populate(db_url: str, clients: int) -> tuple[int, int]:
 
         for start in range(0, len(uids), 4):
             await asyncio.gather(*(fund_user(u) for u in uids[start:start + 4]))
+        # The wallets were written after the ANALYZE above; a server without autovacuum (CI's) would
+        # plan both sides' reads on empty statistics.
+        conn = await asyncpg.connect(asyncpg_dsn(db_url))
+        try:
+            await conn.execute("ANALYZE ledger_accounts, ledger_balances")
+        finally:
+            await conn.close()
         return my_id, accounts[0]
     finally:
         await engine.dispose()

@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 from decimal import Decimal
-from typing import NewType
+from typing import Any, NewType
 
+import pytest
 import strawberry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.shared.money import decimal_text, money_text
 from domain.shared.settings import Settings
-from schema.plain_fields import compiled_row, plain_fields
+from schema.permissions import Declared
+from schema.plain_fields import compiled_row, plain_fields, prefetched
 from schema.root import api_schema
 from schema.scalars import Money
 
@@ -157,3 +159,149 @@ async def test_plain_fields_beside_resolvers_keep_the_selection_order_and_errors
         assert list(result.data["mixed"][0]) == ["later", "name", "x", "broken"]
         assert result.errors is not None and [e.path for e in result.errors] == [["mixed", 0, "broken"],
                                                                                    ["mixed", 1, "broken"]]
+
+
+# Nested objects in compiled rows: basic object fields and prefetched lists whose permissions do not
+# depend on the object (checked once per field and operation).
+
+
+class _Allowed(Declared):
+    """Object-independent: the caller's flag, counted per call."""
+
+    object_independent = True
+    message = "You do not have permission to do this."
+    error_extensions = {"code": "FORBIDDEN"}
+    calls = 0
+
+    def has_permission(self, source: Any, info: strawberry.Info[Any, Any], **kwargs: Any) -> bool:
+        type(self).calls += 1
+        return bool(info.context["allowed"])
+
+
+class _PerObject(_Allowed):
+    object_independent = False
+
+
+@strawberry.type
+class Coin:
+    currency: str
+    amount: Money  # type: ignore[valid-type]
+    drift: Drifting | None = None  # type: ignore[valid-type]
+
+
+@strawberry.type
+class Holder:
+    name: str
+    best: Coin | None
+    prefetched_coins: strawberry.Private[list[Coin] | None] = None
+
+    @strawberry.field(permission_classes=[_Allowed], metadata=prefetched("prefetched_coins"))
+    def coins(self) -> list[Coin] | None:
+        if self.prefetched_coins is not None:  # the declared contract: what was read with the page
+            return self.prefetched_coins
+        return [Coin(currency="XXX", amount=Decimal("9.00"))]  # else what a loader would read
+
+
+def _holders() -> list[Holder]:
+    return [Holder(name="a", best=Coin(currency="USD", amount=Decimal("1.50")),
+                   prefetched_coins=[Coin(currency="USD", amount=Decimal("1.50")),
+                                     Coin(currency="EUR", amount=Decimal("-0.00"))]),
+            Holder(name="b", best=None, prefetched_coins=[]),
+            Holder(name="c", best=None, prefetched_coins=None)]
+
+
+@strawberry.type
+class HolderQuery:
+    @strawberry.field
+    def holders(self) -> list[Holder]:
+        return _holders()
+
+
+_HOLDERS = "{ holders { name best { currency amount } coins { currency amount } } }"
+_EXPECTED: list[dict[str, Any]] = [{"name": "a", "best": {"currency": "USD", "amount": "1.50"},
+              "coins": [{"currency": "USD", "amount": "1.50"}, {"currency": "EUR", "amount": "0.00"}]},
+             {"name": "b", "best": None, "coins": []},
+             {"name": "c", "best": None, "coins": [{"currency": "XXX", "amount": "9.00"}]}]
+
+
+def _rows_compiled(s: strawberry.Schema) -> bool:
+    """Whether the executor's plan reads Holder.coins off the object (its prefetched attribute)."""
+    nested = getattr(s.execution_context_class, "nested")  # noqa: B009
+    return bool(nested[("Holder", "coins")].prefetched and nested[("Holder", "best")].attribute == "best")
+
+
+async def test_nested_objects_and_prefetched_lists_answer_as_the_generic_executor() -> None:
+    for check in (False, True):
+        s = api_schema(Settings(executor_check=check), query=HolderQuery)
+        assert _rows_compiled(s)
+        result = await s.execute(_HOLDERS, context_value={"allowed": True})
+        assert result.errors is None, result.errors
+        assert result.data == {"holders": _EXPECTED}  # "c" had nothing prefetched: its resolver ran
+
+
+async def test_an_object_independent_permission_is_checked_once_per_operation_when_it_allows() -> None:
+    s = api_schema(Settings(executor_check=False), query=HolderQuery)
+    _Allowed.calls = 0
+    result = await s.execute(_HOLDERS, context_value={"allowed": True})
+    assert result.errors is None
+    # Once for the selection, once more for "c" (nothing prefetched: its row takes the generic path).
+    assert _Allowed.calls == 2
+    _Allowed.calls = 0
+    await s.execute("{ holders { coins { currency } } }", context_value={"allowed": True})
+    assert _Allowed.calls == 2
+
+
+async def test_a_refused_permission_gives_each_object_its_error_as_the_generic_executor_does() -> None:
+    for check in (False, True):
+        s = api_schema(Settings(executor_check=check), query=HolderQuery)
+        _Allowed.calls = 0
+        result = await s.execute(_HOLDERS, context_value={"allowed": False})
+        assert result.data == {"holders": [{**h, "coins": None} for h in _EXPECTED]}
+        assert result.errors is not None
+        assert [e.path for e in result.errors] == [["holders", i, "coins"] for i in range(3)]
+        assert {e.extensions["code"] for e in result.errors if e.extensions} == {"FORBIDDEN"}
+        assert _Allowed.calls >= 4  # the refused check, then each object's own (generic path)
+        # the other fields are still served (and compiled) beside the refused one
+        plain = await s.execute("{ holders { name best { currency } } }", context_value={"allowed": False})
+        assert plain.errors is None and plain.data is not None
+        assert [h["name"] for h in plain.data["holders"]] == ["a", "b", "c"]
+
+
+async def test_check_mode_compares_nested_rows_too() -> None:
+    @strawberry.type
+    class DriftQuery:
+        @strawberry.field
+        def holders(self) -> list[Holder]:
+            found = _holders()
+            for h in found:
+                for c in h.prefetched_coins or []:
+                    c.drift = "d"  # type: ignore[assignment]
+            return found
+
+    quiet = await api_schema(Settings(executor_check=False), query=DriftQuery).execute(
+        "{ holders { coins { drift } } }", context_value={"allowed": True})
+    assert quiet.errors is None
+    checked = await api_schema(Settings(executor_check=True), query=DriftQuery).execute(
+        "{ holders { coins { drift } } }", context_value={"allowed": True})
+    assert checked.errors and checked.errors[0].extensions == {"code": "INTERNAL_SERVER_ERROR"}
+
+
+@strawberry.type
+class Bad:
+    prefetched_coins: strawberry.Private[list[Coin] | None] = None
+
+    @strawberry.field(permission_classes=[_PerObject], metadata=prefetched("prefetched_coins"))
+    def coins(self) -> list[Coin] | None:
+        return self.prefetched_coins
+
+
+@strawberry.type
+class BadQuery:
+    @strawberry.field
+    def bad(self) -> Bad:
+        return Bad()
+
+
+def test_a_prefetched_field_whose_permission_reads_the_object_fails_the_build() -> None:
+    with pytest.raises(TypeError, match=r"Bad\.coins"):
+        api_schema(Settings(), query=BadQuery)

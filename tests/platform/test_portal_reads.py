@@ -158,10 +158,13 @@ async def test_staff_list_filtered_and_searched_is_one_statement_at_any_page_siz
         costs = []
         for size in (1, 50):
             await staff.client(document, {**variables, "n": size})
-            with counting() as seen:
-                body = await staff.client(document, {**variables, "n": size})
-            assert "errors" not in body, body
-            costs.append(dict(seen))
+            tries = []
+            for _ in range(3):  # the least of three: background work can only add a statement (see above)
+                with counting() as seen:
+                    body = await staff.client(document, {**variables, "n": size})
+                assert "errors" not in body, body
+                tries.append(dict(seen))
+            costs.append(min(tries, key=lambda cost: (cost["statements"], cost["checkouts"])))
         assert costs[0] == costs[1] == {"statements": 1, "checkouts": 1}, (shape, costs)
 
 
