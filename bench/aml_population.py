@@ -141,7 +141,16 @@ INSERT INTO plan VALUES
   ('income_far_above', 2, 30, 'deposit', 14000, '', 'DE', 'c1'),
   ('income_far_above', 3, 1, 'deposit', 12000, '', 'DE', 'c1'),
   ('ib_shared_links', 1, 40, 'deposit', 300, '', 'DE', 'c1'),
-  ('mirror_trading', 1, 40, 'deposit', 2000, '', 'DE', 'c1');
+  ('mirror_trading', 1, 40, 'deposit', 2000, '', 'DE', 'c1'),
+  ('card_country_mismatch', 1, 20, 'deposit', 400, '', 'DE', 'c1'),
+  ('card_country_mismatch', 2, 1, 'deposit', 600, '', 'DE', 'c1'),
+  ('deposits_near_limit', 1, 1.5, 'deposit', 930, '', 'DE', 'c1'),
+  ('deposits_near_limit', 2, 1.2, 'deposit', 940, '', 'DE', 'c1'),
+  ('deposits_near_limit', 3, 1, 'deposit', 920, '', 'DE', 'c1'),
+  ('quick_withdrawal', 1, 2, 'deposit', 300, '', 'DE', 'c1'),
+  ('quick_withdrawal', 2, 1.9, 'withdrawal', 100, '', 'DE', 'c1'),
+  ('withdrawal_without_trading', 1, 10, 'deposit', 300, '', 'DE', 'c1'),
+  ('withdrawal_without_trading', 2, 5, 'withdrawal', 200, '', 'DE', 'c1');
 
 INSERT INTO payments (reference, user_id, direction, method_code, method_kind, provider, currency, amount, country,
                       status, payer_name, card_bin_country, instrument, correlation_id, created_at, updated_at)
@@ -153,6 +162,33 @@ SELECT 'A' || {tag} || 'p' || pop.i || 'n' || plan.n, pop.user_id, plan.directio
        {base} - make_interval(secs => (plan.days * 86400)::int - pop.i % 3600)
 FROM pop JOIN plan ON plan.kind = ({kinds})[1 + (pop.i - 1) / {planted_each}]
 WHERE pop.i <= {planted};
+
+-- Planted card and method patterns: another card country; a method whose maximum is 1,000.
+UPDATE payments SET card_bin_country = 'FR' FROM pop
+WHERE payments.reference = 'A' || {tag} || 'p' || pop.i || 'n2' AND pop.i <= {planted}
+  AND ({kinds})[1 + (pop.i - 1) / {planted_each}] = 'card_country_mismatch';
+INSERT INTO payment_methods (code, kind, provider, currency, max_amount)
+VALUES ('near-' || {tag}, 'card', 'pop', 'USD', 1000);
+UPDATE payments SET method_code = 'near-' || {tag} FROM pop
+WHERE payments.user_id = pop.user_id AND pop.i <= {planted}
+  AND ({kinds})[1 + (pop.i - 1) / {planted_each}] = 'deposits_near_limit';
+
+-- Wallets and trading-account mirrors, and a transfer to the trading account the day before each withdrawal
+-- (the withdrawal-without-trading clients excepted).
+INSERT INTO ledger_accounts (type, purpose, currency, owner_id)
+SELECT 'liability', 'client_wallet', 'USD', user_id FROM pop;
+INSERT INTO ledger_accounts (type, purpose, currency, owner_id, server_id, login)
+SELECT 'liability', 'trading_account_mirror', 'USD', pop.user_id,
+       (SELECT id FROM trading_servers WHERE name = 'aml-' || {tag})::text, pop.i FROM pop;
+INSERT INTO ledger_transfers (external_id, user_id, direction, wallet_account_id, mirror_account_id, server_id,
+                              login, currency, amount, status, idem_scope, idem_key, created_at, updated_at)
+SELECT gen_random_uuid(), p.user_id, 'to_account', w.id, m.id, m.server_id, m.login, 'USD', 100, 'done', 'pop',
+       p.reference, p.created_at - interval '1 day', p.created_at - interval '1 day'
+FROM payments p JOIN pop ON pop.user_id = p.user_id
+JOIN ledger_accounts w ON w.owner_id = p.user_id AND w.purpose = 'client_wallet'
+JOIN ledger_accounts m ON m.owner_id = p.user_id AND m.purpose = 'trading_account_mirror'
+WHERE p.direction = 'withdrawal' AND NOT (pop.i <= {planted}
+  AND ({kinds})[1 + (pop.i - 1) / {planted_each}] = 'withdrawal_without_trading');
 
 -- Pairs within a planted kind (the last of an odd count joins the pair before it).
 CREATE TEMP TABLE pairs ON COMMIT DROP AS

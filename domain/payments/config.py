@@ -19,10 +19,6 @@ from domain.shared.settings import ConfigurationError, Settings
 # Withdrawals at or above this amount (in their own currency) need two different approvers.
 FOUR_EYES_DEFAULT = Decimal("1000")
 HIGH_RISK_COUNTRIES = frozenset({"IR", "KP", "MM", "SY", "YE", "AF"})
-# A deposit within this fraction below the method's maximum counts as "just below the limit".
-NEAR_LIMIT_FRACTION = Decimal("0.9")
-NEAR_LIMIT_COUNT = 3
-RAPID_WITHDRAWAL_S = 24 * 3600
 
 
 def _env_key(provider: str, name: str) -> str:

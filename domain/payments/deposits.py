@@ -22,7 +22,7 @@ from domain.ledger.holds import place_hold
 from domain.ledger.idempotency import Settlement
 from domain.ledger.posting import Leg, post
 from domain.ledger.wallets import once
-from domain.payments import methods, psp_port, repo, signals
+from domain.payments import methods, psp_port, repo
 from domain.payments.errors import PaymentMethodUnavailable
 from domain.payments.repo import Payment
 from domain.payments.status import Status
@@ -147,12 +147,8 @@ async def credit(session: AsyncSession, actor: Actor, payment: Payment, **fields
                        idempotency_key=f"payment:{payment.id}:credit", description=f"deposit {payment.reference}",
                        details={"payment_id": payment.id, "fee": str(payment.fee)})
     updated = await repo.move(session, actor, payment, Status.SUCCEEDED, entry_id=entry.id, **fields)
-    method_max = await session.scalar(text(
-        "SELECT max_amount FROM payment_methods WHERE code = :c AND currency = :cur AND country IN ('*', :country) "
-        "ORDER BY (country = '*') LIMIT 1"),
-        {"c": payment.method_code, "cur": payment.currency, "country": payment.country or "*"})
-    await signals.on_deposit_credited(session, updated,
-                                      max_amount=Decimal(method_max) if method_max is not None else None)
+    # Payer name, high-risk and card countries, deposits near the method's limit: transaction monitoring's
+    # templates (domain/compliance/aml/templates.py), no longer signals of their own.
     verdict = await aml.decide(session, actor, payment_id=updated.id, trigger="deposit")
     if verdict.outcome in ("block", "decline"):
         # The money arrived: a ledger hold keeps it from leaving (or trading) until a case officer

@@ -28,7 +28,7 @@ from domain.ledger.holds import capture_hold, place_hold, release_hold
 from domain.ledger.idempotency import Settlement
 from domain.ledger.posting import Leg, post
 from domain.ledger.wallets import once
-from domain.payments import methods, psp_port, repo, signals
+from domain.payments import methods, psp_port, repo
 from domain.payments.config import four_eyes_threshold
 from domain.payments.errors import (
     AlreadyApproved,
@@ -132,7 +132,6 @@ async def request_withdrawal(session: AsyncSession, settings: Settings, actor: A
                                                         "currency": code, "method": method.code},
                            category="payments")
         await repo.announce(session, payment)
-        await signals.on_withdrawal_requested(session, payment)
         verdict = await aml.decide(session, actor, payment_id=payment.id, trigger="withdrawal")
         if verdict.outcome == "decline":  # the hold goes back at once: nothing leaves, nothing is lost
             await release_hold(session, wallet, hold.id)

@@ -1,4 +1,5 @@
-"""Suspicious-transaction signals (domain/payments/signals.py): listed and reviewed by compliance."""
+"""Operational payment signals (domain/payments/signals.py): listed and reviewed by compliance. The
+payment patterns that were signals are transaction monitoring's templates (amlDecisions, amlCases)."""
 
 from __future__ import annotations
 
@@ -91,8 +92,12 @@ async def _signal_nodes(ctx: Context, keys: Sequence[int]) -> list[PaymentSignal
 @strawberry.type
 class SignalQueries:
     @strawberry.field(permission_classes=[Requires("compliance.read")],
-                      description="Suspicious-transaction signals of clients you may see, newest first: by "
-                                  "status, kind, client.")
+                      description="Operational payment signals of clients you may see (a crypto transaction "
+                                  "dropped after credit or confirmed after cancelling, a chargeback into a negative "
+                                  "balance), newest first: by status, kind, client. Payment patterns (payer name, "
+                                  "countries, near the method's limit, quick withdrawals, withdrawals without "
+                                  "trading) are raised by transaction monitoring's templates instead: see "
+                                  "amlDecisions and amlCases; earlier signals of those kinds stay listed here.")
     async def payment_signals(self, info: Ctx, status: list[SignalStatus] | None = None,
                               kinds: list[str] | None = None, client_id: strawberry.ID | None = None,
                               first: int | None = None, after: str | None = None,

@@ -45,7 +45,7 @@ async def test_templates_start_scenarios_and_bad_drafts_and_lists_change_nothing
     templates = (await officer(TEMPLATES))["data"]["amlTemplates"]
     from domain.compliance.aml.templates import TEMPLATES as ALL
 
-    assert [t["key"] for t in templates] == [t.key for t in ALL] and len(templates) == 9
+    assert [t["key"] for t in templates] == [t.key for t in ALL] and len(templates) == 13
     made = (await officer(CREATE, {"n": f"tpl-{uuid.uuid4().hex[:8]}", "d": templates[0]["document"]}))
     sid = made["data"]["createAmlScenario"]["scenario"]["id"]
     bad = {"triggers": ["deposit"], "thresholds": {"review": 10}, "rules": [{"name": "r", "score": "x", "when": {}}]}

@@ -282,6 +282,11 @@ BAD = [
     ({"answer": "annual income", "amounts": {"low": 1}}, "left.answer"),
     ({"answer": "annual_income", "amounts": {"low": -5}}, "left.amounts.low"),
     ({"answer": "annual_income", "amounts": {"low": 1.5}}, "left.amounts.low"),
+    ({"agg": "count", "window": {"days": 1}, "where": {"same_method": "yes"}}, "left.where.same_method"),
+    ({"agg": "count", "window": {"days": 1}, "where": {"amount_gte_method_max_share": 2}},
+     "left.where.amount_gte_method_max_share"),
+    ({"agg": "count", "source": "transfers", "window": {"days": 1}, "where": {"direction": "sideways"}},
+     "left.where.direction"),
 ]
 
 

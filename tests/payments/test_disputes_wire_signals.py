@@ -1,4 +1,6 @@
-"""Chargebacks into negative (flagged), wire matching from CSV and camt.053, compliance signals."""
+"""Chargebacks into negative (flagged), wire matching from CSV and camt.053. The payment patterns that were
+signals (payer name, countries, near the limit, quick withdrawal, no trading) are transaction monitoring's
+templates: tests/compliance/test_aml_retired_signals.py."""
 
 from __future__ import annotations
 
@@ -99,7 +101,6 @@ async def test_wire_matching_from_csv(configured, session_factory, settings, mak
     assert (await payment_row(session_factory, exact.id)).status == "succeeded"
     assert (await payment_row(session_factory, short.id)).status == "pending"
     assert await wallet_of(session_factory, uid) == (Decimal("500.00"), Decimal(0))
-    assert "payer_name_mismatch" not in await signal_kinds(session_factory, uid)
     await check_invariants(session_factory)
 
 
@@ -130,7 +131,7 @@ async def test_wire_matching_from_camt053(configured, session_factory, settings,
     assert result.matched == [exact.reference]
     assert result.amount_mismatch == [f"c-{exact.id}-2"] and result.unmatched == [f"c-{exact.id}-3"]
     assert await wallet_of(session_factory, uid) == (Decimal("1000.00"), Decimal(0))
-    assert "payer_name_mismatch" in await signal_kinds(session_factory, uid)
+    assert (await payment_row(session_factory, exact.id)).payer_name == "Max Mustermann"  # what monitoring reads
 
 
 async def test_malformed_statement_is_refused_and_writes_nothing(configured, session_factory, make_user):
@@ -152,19 +153,3 @@ async def test_first_wire_deposit_below_minimum_is_refused(configured, session_f
     assert exc.value.code == "FIRST_DEPOSIT_TOO_SMALL"
     assert await snapshot(session_factory) == before
 
-
-async def test_signals_raised_for_risky_patterns(configured, session_factory, settings, make_user):
-    uid = await make_user(name="Anna Schmidt")
-    payment = await deposits.create_deposit(session_factory, settings, client(uid), user_id=uid,
-                                            method_code="card-test", currency="USD", amount=Decimal("4600"),
-                                            country="IR", return_url="")
-    await configured.deliver(configured.paid_event(payment.provider_payment_id or "", payer_name="John Doe",
-                                                   bin_country="GB"))
-    for _ in range(2):
-        await paid_card_deposit(session_factory, settings, configured, uid, "4700.00")
-
-    await request(session_factory, settings, uid, "100.00")  # right after, never traded
-
-    assert await signal_kinds(session_factory, uid) == {
-        "payer_name_mismatch", "high_risk_country", "card_bin_country_mismatch", "deposits_near_limit",
-        "rapid_in_out", "withdrawal_without_trading"}

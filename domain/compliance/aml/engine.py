@@ -84,6 +84,24 @@ class Statement:
         return found
 
 
+# The payment method's largest amount for the event (the country's own row before the default '*').
+METHOD_MAX = ("(SELECT m.max_amount FROM payment_methods m WHERE m.code = p.method_code AND m.currency = p.currency "
+              "AND m.country IN ('*', coalesce(p.country, '*')) ORDER BY (m.country = '*') LIMIT 1)")
+
+
+def _transfer_agg(a: Agg) -> str:
+    conds = [f"t.created_at > p.created_at - interval '{a.window_s} seconds'"]
+    conds += [f"t.direction = {_lit(v)}" for k, v in a.where if k == "direction"]
+    where = " AND ".join(conds)
+    if a.fn == "count":
+        return f"count(*) FILTER (WHERE {where})"
+    if a.fn == "count_distinct":
+        return f"count(DISTINCT t.{a.of}) FILTER (WHERE {where})"
+    if a.fn == "sum":
+        return f"coalesce(sum(t.{a.of}) FILTER (WHERE {where}), 0)"
+    return f"{a.fn}(t.{a.of}) FILTER (WHERE {where})"
+
+
 def _payment_agg(a: Agg, lists: dict[str, frozenset[str]]) -> str:
     conds = [f"h.created_at > p.created_at - interval '{a.window_s} seconds'"]
     money = a.of == "amount"
@@ -96,6 +114,11 @@ def _payment_agg(a: Agg, lists: dict[str, frozenset[str]]) -> str:
             conds.append(_in("h.country", sorted(lists.get(value, frozenset()))))
         elif key == "amount_gte":
             conds.append(f"h.amount >= {Decimal(value)}")
+            money = True
+        elif key == "same_method":
+            conds.append("h.method_code = p.method_code")
+        elif key == "amount_gte_method_max_share":
+            conds.append(f"h.amount >= {Decimal(value)} * {METHOD_MAX}")
             money = True
         elif key == "amount_lt":
             conds.append(f"h.amount < {Decimal(value)}")
@@ -255,6 +278,17 @@ def statement(programs: Sequence[Compiled], lists: dict[str, frozenset[str]], wh
             "FROM trading_accounts ta JOIN trading_deals d ON d.server_id = ta.server_id AND d.login = ta.login "
             "WHERE ta.user_id = p.user_id AND d.time <= p.created_at "
             f"AND d.time > p.created_at - interval '{widest} seconds') da ON true")
+    if "method_max_amount" in fields:
+        cols.append(f"{METHOD_MAX} AS method_max_amount")
+    moves = [(i, a) for i, a in enumerate(aggs) if a.source == "transfers"]
+    if moves:
+        widest = max(a.window_s for _, a in moves)
+        cols.extend(f"tr.a{i}" for i, _ in moves)
+        joins.append(
+            f"LEFT JOIN LATERAL (SELECT {', '.join(f'{_transfer_agg(a)} AS a{i}' for i, a in moves)} "  # noqa: S608
+            "FROM ledger_transfers t WHERE t.user_id = p.user_id AND t.status = 'done' "
+            f"AND t.created_at <= p.created_at AND t.created_at > p.created_at - interval '{widest} seconds') "
+            "tr ON true")
     mirror: dict[int, list[tuple[int, Agg]]] = {}
     for i, a in enumerate(aggs):
         if a.source == "mirror_deals":

@@ -26,6 +26,10 @@ and aggregates over the client's history before the event:
 - mirror_deals: the client's opening deals that another client's opening deal mirrored (same symbol,
   same side, opened within `within_seconds`, 1 to 600, default 5); count (deals), count_distinct of
   counterpart | symbol, max of counterpart_deals (the most deals one other client mirrored).
+- transfers: the client's completed transfers between wallet and trading accounts (where
+  {"direction": to_account | from_account}).
+- payments' filters: direction, status, method_kind, country_in_list, amount_gte, amount_lt,
+  same_method (the event's method), amount_gte_method_max_share (a share of that method's maximum).
 - links: other clients sharing something with this one (`link`: ip / device of a sign-in session,
   instrument / payer of a payment); where {"link": [...], "same_ib": true} (both attributed to one
   IB now); `of`: other_user.
@@ -60,6 +64,8 @@ FIELDS: dict[str, str] = {
     # Other events' fields (null where the event has none).
     "transfer_kind": STRING, "to_currency": STRING, "batch_deals": NUMBER, "batch_volume": NUMBER, "ip": STRING,
     "device": STRING,
+    # The largest amount the payment's method takes (payment_methods, the country's row over '*').
+    "method_max_amount": NUMBER,
 }
 AGGS = ("count", "sum", "avg", "count_distinct", "max")
 SOURCES: dict[str, dict[str, str]] = {
@@ -69,13 +75,16 @@ SOURCES: dict[str, dict[str, str]] = {
     "deals": {"volume": NUMBER, "notional_usd": NUMBER, "symbol": STRING, "login": NUMBER},
     "mirror_deals": {"counterpart": NUMBER, "symbol": STRING, "counterpart_deals": NUMBER},
     "links": {"other_user": NUMBER},
+    "transfers": {"amount": NUMBER},
 }
 COUNT_ONLY_SOURCES = ("mirror_deals", "links")  # count and count_distinct only
 LINKS = ("ip", "device", "instrument", "payer")
 MAX_MIRROR_S = 600
 QUESTION_ID = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 NUMERIC_AGGS = ("sum", "avg", "max")
-PAYMENT_FILTERS = ("direction", "status", "method_kind", "country_in_list", "amount_gte", "amount_lt")
+PAYMENT_FILTERS = ("direction", "status", "method_kind", "country_in_list", "amount_gte", "amount_lt", "same_method",
+                   "amount_gte_method_max_share")
+TRANSFER_DIRECTIONS = ("to_account", "from_account")
 DIRECTIONS = ("deposit", "withdrawal")
 STATUSES = ("created", "pending", "succeeded", "failed", "cancelled", "refunded", "charged_back", "returned")
 METHOD_KINDS = ("card", "wire", "local", "crypto", "ewallet")
@@ -291,6 +300,14 @@ class _Parser:
             return self.mirror_where(raw, path)
         if source == "links":
             return self.links_where(raw, path)
+        if source == "transfers":
+            for extra in sorted(set(raw) - {"direction"}):
+                self.bad(f"{path}.{extra}", "transfers take direction only")
+                return None
+            if "direction" in raw and raw["direction"] not in TRANSFER_DIRECTIONS:
+                self.bad(f"{path}.direction", f"one of {', '.join(TRANSFER_DIRECTIONS)}")
+                return None
+            return (("direction", raw["direction"]),) if "direction" in raw else ()
         out: list[tuple[str, Any]] = []
         ok = True
         for key in sorted(raw):
@@ -313,6 +330,20 @@ class _Parser:
                     ok = False
                     continue
                 out.append((key, value))
+            elif key == "same_method":
+                if value is not True:
+                    self.bad(at, "true (the event's payment method), or leave it out")
+                    ok = False
+                    continue
+                out.append((key, True))
+            elif key == "amount_gte_method_max_share":
+                n = self.number(value, at)
+                if n is None or not (0 < n <= 1):
+                    if n is not None:
+                        self.bad(at, "a share of the method's maximum amount, above 0 and at most 1")
+                    ok = False
+                    continue
+                out.append((key, n))
             elif key in ("amount_gte", "amount_lt"):
                 n = self.number(value, at)
                 if n is None:

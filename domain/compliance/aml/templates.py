@@ -103,4 +103,34 @@ TEMPLATES += (
                  "where": {"within_seconds": 5}}, "right": {"const": 5}})),
 )
 
+# The patterns the hard-coded payment signals raised (domain/payments/signals.py before these), as rules.
+DEPOSITS_24H = {"agg": "count", "window": {"hours": 24}, "where": {"direction": "deposit", "status": ["succeeded"]}}
+TEMPLATES += (
+    Template("card_country_mismatch", "Card issued in another country",
+             "A card deposit whose card was issued in another country than the one the payment came from.",
+             _one(["deposit"], "card_country_mismatch", {"cmp": "ne", "left": {"field": "card_bin_country"},
+                                                         "right": {"field": "country"}})),
+    Template("deposits_near_limit", "Repeated deposits near the method's limit",
+             "A deposit of 90% or more of its method's maximum after two or more such deposits by the same method "
+             "within 24 hours.",
+             _one(["deposit"], "deposits_near_limit", {"all": [
+                 {"cmp": "gte", "left": {"field": "amount"},
+                  "right": {"arith": "mul", "args": [{"field": "method_max_amount"}, {"const": "0.9"}]}},
+                 {"cmp": "gte", "left": {"agg": "count", "window": {"hours": 24}, "where": {
+                     "direction": "deposit", "status": ["succeeded"], "same_method": True,
+                     "amount_gte_method_max_share": "0.9"}}, "right": {"const": 2}}]})),
+    Template("quick_withdrawal", "Withdrawal within a day of a deposit",
+             "A withdrawal requested less than 24 hours after a deposit arrived.",
+             _one(["withdrawal"], "quick_withdrawal", {"cmp": "gte", "left": DEPOSITS_24H, "right": {"const": 1}})),
+    Template("withdrawal_without_trading", "Withdrawal of money never moved to trading",
+             "A withdrawal by a client who deposited in the last 30 days and moved nothing to a trading account "
+             "meanwhile.",
+             _one(["withdrawal"], "withdrawal_without_trading", {"all": [
+                 {"cmp": "gte", "left": {"agg": "count", "window": {"days": 30},
+                                         "where": {"direction": "deposit", "status": ["succeeded"]}},
+                  "right": {"const": 1}},
+                 {"cmp": "eq", "left": {"agg": "count", "source": "transfers", "window": {"days": 30},
+                                        "where": {"direction": "to_account"}}, "right": {"const": 0}}]})),
+)
+
 BY_KEY = {t.key: t for t in TEMPLATES}
