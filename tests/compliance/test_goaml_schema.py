@@ -4,10 +4,16 @@ dashes last in the e-mail pattern's classes) accepts what the FIU's own validato
 from __future__ import annotations
 
 import copy
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
+import pytest
 from lxml import etree
 
+from domain.compliance.aml.goaml import document as goaml
 from domain.compliance.aml.goaml.schema import XS, XSD_PATH, patch_pattern, patched_tree
+from domain.compliance.errors import GoamlInvalid
 
 
 def test_patterns_are_patched_as_the_fiu_means_them() -> None:
@@ -36,3 +42,27 @@ def test_ordinary_names_and_addresses_fit_only_once_patched() -> None:
         assert _facet(patched, "email_address", email)
     for bad in ("no-at-sign.example", "a b@example.com"):
         assert not _facet(patched, "email_address", bad)
+
+
+def _report(amount: str) -> tuple[Any, Any]:
+    entity = goaml.Entity(4711, None, "Acme FX Ltd", "EUR", "CY", "1 Makarios Avenue", "Limassol", "Anna", "Georgiou",
+                          None, None)
+    client = goaml.Person("Ivan", "Petrov", date(1980, 5, 17), "RU", "CY")
+    txn = goaml.Transaction("C1", "1", "deposit", "crypto", "eth", "coinspaid", "succeeded",
+                            datetime(2026, 3, 1, tzinfo=UTC), "ETH", Decimal(amount), Decimal("3000.00"),
+                            Decimal("2000"), client, "CY")
+    return entity, goaml.Report("STR", "FXCRM-STR-1", datetime(2026, 3, 2, tzinfo=UTC), "why", "", ("UNUSU",),
+                                client, "CY", (txn,))
+
+
+def test_a_crypto_amount_is_told_in_the_funds_comment_as_goaml_has_no_code_for_it() -> None:
+    document = etree.fromstring(goaml.build_valid(*_report("1.500000000000000000")))
+    assert document.findtext("transaction/t_from/from_funds_code") == "CRPTC"
+    assert document.findtext("transaction/t_from/from_funds_comment") == \
+        "1.500000000000000000 ETH at 2000 EUR per ETH"
+    assert document.find("transaction/t_from/from_foreign_currency") is None
+    assert document.findtext("transaction/amount_local") == "3000.00"
+    with pytest.raises(GoamlInvalid) as refused:  # and nowhere else: the XSD refuses ETH as a currency
+        goaml.validate(etree.fromstring(etree.tostring(document).replace(b"<currency_code_local>EUR<",
+                                                                          b"<currency_code_local>ETH<")))
+    assert refused.value.field == "report/currency_code_local"

@@ -4,7 +4,8 @@ The client appears as a `t_person` on the side of each transaction that is their
 receiving side of a deposit, the sending side of a withdrawal); the other side is the payer or payee the
 payment names (the client when it names nobody else). Amounts in another currency than the reporting
 entity's local one carry `*_foreign_currency` (the amount at its currency's scale and the rate used),
-`amount_local` the converted amount at the local currency's scale.
+`amount_local` the converted amount at the local currency's scale; goAML has no currency code for crypto-assets,
+so their amount and rate go into the funds comment.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal
 
 from lxml import etree
 
-from domain.compliance.aml.goaml.schema import schema
+from domain.compliance.aml.goaml.schema import enumeration, schema
 from domain.compliance.errors import GoamlInvalid
 from domain.shared.errors import InvalidFields
 from domain.shared.money import at_scale, money_text
@@ -140,10 +141,16 @@ def _side(parent: etree._Element, tag: str, prefix: str, funds: str, txn: Transa
           country: str) -> None:
     node = _add(parent, tag)
     _add(node, f"{prefix}_funds_code", funds)
-    if txn.currency != local:
+    amount = money_text(at_scale(txn.amount, txn.currency))
+    if txn.currency not in enumeration("currency_type"):
+        # goAML has no code for crypto-assets: the amount and the rate used go into the funds comment, the
+        # value in the local currency into amount_local
+        _add(node, f"{prefix}_funds_comment",
+             f"{amount} {txn.currency} at {format(txn.rate.normalize(), 'f')} {local} per {txn.currency}"[:255])
+    elif txn.currency != local:
         foreign = _add(node, f"{prefix}_foreign_currency")
         _add(foreign, "foreign_currency_code", txn.currency)
-        _add(foreign, "foreign_amount", money_text(at_scale(txn.amount, txn.currency)))
+        _add(foreign, "foreign_amount", amount)
         _add(foreign, "foreign_exchange_rate", format(txn.rate.normalize(), "f"))
     _person(node, f"{prefix}_person", who)
     _add(node, f"{prefix}_country", country)
