@@ -330,6 +330,8 @@ def _in_order(order: tuple[str, ...], plain: dict[str, Any], generic: dict[str, 
 def _complete_rows(row: RowFunction, object_type: GraphQLObjectType, info: Any, items: list[Any],
                    non_null: bool) -> list[Any] | None:
     is_type_of = object_type.is_type_of
+    # An object of exactly the type's class needs no is_type_of call (as in compiled nested rows).
+    origin = getattr(object_type.extensions.get("strawberry-definition"), "origin", None)
     completed: list[Any] = []
     for item in items:
         if item is None:
@@ -337,7 +339,7 @@ def _complete_rows(row: RowFunction, object_type: GraphQLObjectType, info: Any, 
                 return None
             completed.append(None)
             continue
-        if is_type_of is not None and is_type_of(item, info) is not True:
+        if type(item) is not origin and is_type_of is not None and is_type_of(item, info) is not True:
             return None
         value = row(item)
         if value is None:
