@@ -538,7 +538,8 @@ class AmlMutations:
     @declares_errors(*DOC_ERRORS, "INVALID_ID", "NO_DRAFT", "SCENARIO_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Score every payment of [since, until) with the draft (or `document`, unsaved) "
-                                     "beside the live version: what each would have raised. Changes nothing.")
+                                     "beside the live version: what each would have raised. Changes nothing. A "
+                                     "document with neither the deposit nor the withdrawal trigger is refused.")
     async def run_aml_test(self, info: Ctx, scenario_id: AnyId, since: dt.datetime, until: dt.datetime,
                            document: JSON | None = None) -> AmlTestRunPayload:
         async def txn(session: AsyncSession) -> RunResult:

@@ -27,7 +27,7 @@ from domain.trading.servers import ServerConfig, upsert_server
 from jobs import aml as aml_jobs
 from schema.context import Context
 from schema.root import build_schema
-from tests.compliance.test_aml import CREATE, document, live, officer, staff_user, watch  # noqa: F401
+from tests.compliance.test_aml import CREATE, TEST_RUN, document, live, officer, staff_user, watch  # noqa: F401
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import PASSWORD
 from tests.ledger.conftest import check_invariants, wallet_balance
@@ -313,3 +313,14 @@ async def test_a_bad_trigger_is_refused() -> None:
                           "rules": [{"name": "r", "score": 1, "when": {"const": True}}]})
     assert refused.value.code == "INVALID_RULE_DOCUMENT" and refused.value.field == "triggers"
 
+
+
+async def test_a_test_run_of_a_scenario_without_payment_triggers_is_refused(
+        schema: Any, runtime: Any, session_factory: Any) -> None:
+    doc = {"triggers": ["schedule"], "thresholds": {"review": 10},
+           "rules": [{"name": "r", "score": 10, "when": {"const": True}}]}
+    who = officer(await staff_user(session_factory))
+    made = await run(schema, runtime, who, CREATE, n=f"sched-{uuid.uuid4().hex[:8]}", d=doc)
+    sid = made["createAmlScenario"]["scenario"]["id"]
+    out = await run(schema, runtime, who, TEST_RUN, s=sid, a="2024-01-01T00:00:00Z", b="2024-02-01T00:00:00Z", d=None)
+    assert out["runAmlTest"] == {"run": None, "errors": [{"field": "document", "code": "VALIDATION_FAILED"}]}

@@ -313,6 +313,10 @@ async def test_run(session: AsyncSession, scenario_id: int, *, since: datetime, 
             raise NoDraft("this scenario has no draft; pass a document", field="scenarioId")
         document = draft.document
     program = compile_document(document)
+    if not set(program.triggers) & {"deposit", "withdrawal"}:
+        # A test run replays payments; other events are not kept as history to replay (yet).
+        raise ValidationFailed("a test run replays deposits and withdrawals: this document has neither trigger",
+                               field="document")
     live = None
     if scenario.live_version_id is not None:
         found = (await versions_by_ids(session, [scenario.live_version_id]))[scenario.live_version_id]
