@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import exists, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
@@ -52,6 +53,7 @@ async def screen_client(session: AsyncSession, actor: Actor, client: Client,
         select(ScreeningResult.entity_id).where(ScreeningResult.client_id == client.id,
                                                 ScreeningResult.entity_id.is_not(None))))
     created: list[ScreeningResult] = []
+    pending: list[dict[str, Any]] = []
     for lst, index in await indexes(session):
         matches: dict[str, Match] = {}
         for query in queries_for(client):
@@ -66,12 +68,17 @@ async def screen_client(session: AsyncSession, actor: Actor, client: Client,
         for match in matches.values():
             if match.entity.entity_id in known:
                 continue
-            created.append(ScreeningResult(**common, score=Decimal(str(match.score)),
-                                           entity_id=match.entity.entity_id, entity_caption=match.entity.caption,
-                                           topics=list(match.entity.topics), status="pending"))
+            pending.append({**common, "score": Decimal(str(match.score)), "entity_id": match.entity.entity_id,
+                            "entity_caption": match.entity.caption, "topics": list(match.entity.topics),
+                            "status": "pending"})
     session.add_all(created)
     await session.flush()
-    hits = [r for r in created if r.status == "pending"]
+    hits: list[ScreeningResult] = []
+    if pending:  # a re-screening run may have stored the same hit a moment ago: one row per client, list, entity
+        hits = list(await session.scalars(insert(ScreeningResult).values(pending).on_conflict_do_nothing(
+            index_elements=["client_id", "list_name", "entity_id"],
+            index_where=ScreeningResult.entity_id.is_not(None)).returning(ScreeningResult)))
+        created += hits
     await record(session, actor, action="client.screened", entity_type="client", entity_id=client.id,
                  after={"hits": [{"list": r.list_name, "entity": r.entity_id, "score": str(r.score)} for r in hits],
                         "matcher": MATCHER_VERSION, "threshold": threshold}, category="general")
