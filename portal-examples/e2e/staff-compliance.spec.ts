@@ -1,16 +1,20 @@
 // The back office's compliance screens in a real browser, with two compliance officers (created with
-// `forexcrm create-staff`, signed in once for both tests):
+// `forexcrm create-staff`, signed in once for the three tests, which run in order):
 //   a live scenario set up through the API (created, committed, asked for by one officer, approved by
 //   the other) holds the demo client's card deposit of $271; the first officer finds the case in the
 //   team's inbox with its SLA, reads why the alert was raised (the rule and the values it read), adds a
 //   note, gives the case to the colleague and takes it back, moves it to investigating, cannot close it
-//   while the deposit is held (the API's refusal shown), releases the deposit, closes the case as a false
-//   positive, and finds the alert on the client-360 timeline; the pages at phone width and in Spanish;
+//   while the deposit is held (the API's refusal shown), releases the deposit, closes the case with the
+//   risk confirmed, and finds the alert on the client-360 timeline; the pages at phone width and in Spanish;
 //   a scenario started from a template in the browser: a bad draft refused with each bad node's path
 //   beside the editor (nothing kept), a good one saved, a test run over the last 30 days that shows the
 //   $271 deposit it would have raised beside the live version (none), the draft committed, activation
-//   asked for, refused to its requester, and approved by the other officer, who sees who asked.
+//   asked for, refused to its requester, and approved by the other officer, who sees who asked;
+//   a goAML report started from that case: drafted, submitted (its document valid against the FIU's
+//   XSD), refused to its submitter, approved by the other officer, exported as the file to upload, the
+//   FIU's reference recorded.
 // Every page visited passes an axe check.
+import { readFileSync } from "node:fs";
 import { expect, test, type BrowserContext, type Page } from "@playwright/test";
 import { cardDeposit, clientSignIn } from "./client-helpers";
 import { expectAccessible, portalUrl, screenshot } from "./fixtures";
@@ -27,6 +31,7 @@ let olga: Page; // the officer who works the case and asks for activations
 let boris: Page; // the second pair of eyes
 let olgaId = "";
 let borisId = "";
+let caseUrl = ""; // the first test's case, closed with risk confirmed: the report test starts from it
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(120_000);
@@ -115,9 +120,9 @@ test("a held deposit's AML case: inbox with SLA, the alert's explanation, note, 
   await olga.getByRole("button", { name: "Change status" }).click();
   await expect(olga.getByTestId("aml-case-status")).toHaveText("Investigating");
 
-  // Closing while the deposit is held is refused; released, the case closes as a false positive.
-  await olga.getByLabel("Outcome").selectOption("FALSE_POSITIVE");
-  await olga.getByLabel("Closing note").fill("The client's own salary; documents on file.");
+  // Closing while the deposit is held is refused; released, the case closes with the risk confirmed.
+  await olga.getByLabel("Outcome").selectOption("RISK_CONFIRMED");
+  await olga.getByLabel("Closing note").fill("No credible source of funds; to be reported to the FIU.");
   await olga.getByRole("button", { name: "Close case" }).click();
   await expect(olga.getByTestId("aml-case-work").locator("[data-code=DECISION_NOT_HELD]")).toContainText("release or decline");
   await expect(olga.getByTestId("aml-case-status")).toHaveText("Investigating");
@@ -128,7 +133,8 @@ test("a held deposit's AML case: inbox with SLA, the alert's explanation, note, 
   await expect(alert.getByTestId("aml-hold-status")).toHaveText("Released");
   await olga.getByRole("button", { name: "Close case" }).click();
   await expect(olga.getByTestId("aml-case-status")).toHaveText("Closed");
-  await expect(olga.getByTestId("aml-case-outcome")).toHaveText("False positive");
+  await expect(olga.getByTestId("aml-case-outcome")).toHaveText("Risk confirmed");
+  caseUrl = olga.url();
   await expect(olga.getByTestId("aml-case-work")).toHaveCount(0);
   await expectAccessible(olga);
 
@@ -249,4 +255,62 @@ test("a scenario from a template: bad draft refused beside the editor, test run 
   await boris.getByLabel("Reason", { exact: true }).fill("e2e done");
   await boris.getByRole("button", { name: "Take the scenario off" }).click();
   await expect(boris.getByText("The scenario is off: no version is live.")).toBeVisible();
+});
+
+test("a report to the FIU from the risk-confirmed case: drafted, submitted, refused to its submitter, approved by the other officer, exported, the FIU's reference recorded", async () => {
+  test.setTimeout(120_000);
+  expect(caseUrl, "the first test closed a case with risk confirmed").not.toBe("");
+  const entity = { rentityId: 4711, name: "Demo Brokerage Ltd", localCurrency: "USD", country: "CY", address: "1 Makarios Avenue",
+    city: "Limassol", contactFirstName: "Olga", contactLastName: "Officer", contactEmail: "mlro@demo.example.com", contactOccupation: "MLRO" };
+  expect((await staffApi(olga, "StaffSetAmlReportingEntity", { entity })).setAmlReportingEntity.errors).toEqual([]);
+
+  // Started from the case: a missing narrative refused beside its field, then drafted.
+  await olga.goto(caseUrl);
+  const start = olga.locator("form", { has: olga.getByRole("button", { name: "Start the report" }) });
+  await start.getByLabel("Indicator codes").fill("UNUSU, FRQDW");
+  await start.getByRole("button", { name: "Start the report" }).click();
+  await expect(start.getByLabel("Narrative (why the activity is suspicious)")).toHaveAttribute("aria-invalid", "true");
+  await start.getByLabel("Narrative (why the activity is suspicious)").fill("A card deposit of exactly 271 matching a known laundering pattern; the client could not explain it.");
+  await start.getByLabel("Action taken").fill("Account under enhanced monitoring");
+  await start.getByRole("button", { name: "Start the report" }).click();
+  await expect(olga.getByRole("heading", { level: 1, name: /^Report #\d+$/ })).toBeVisible();
+  const reportUrl = olga.url();
+  await expect(olga.getByTestId("str-status")).toHaveText("Draft");
+  await expectAccessible(olga);
+
+  // Submitted (its goAML document validates); its submitter cannot approve it.
+  await olga.getByRole("button", { name: "Submit for approval" }).click();
+  await expect(olga.getByTestId("str-status")).toHaveText("Awaiting a second officer");
+  await olga.getByRole("button", { name: "Approve" }).click();
+  await expect(olga.getByTestId("str-steps").locator("[data-code=SELF_APPROVAL_FORBIDDEN]")).toBeVisible();
+  await expect(olga.getByTestId("str-status")).toHaveText("Awaiting a second officer");
+
+  // The other officer sees who submitted it and approves.
+  await boris.goto(reportUrl);
+  await expect(boris.getByTestId("str-submitted-by")).toContainText(`staff member #${olgaId}`);
+  await expectAccessible(boris);
+  await boris.getByRole("button", { name: "Approve" }).click();
+  await expect(boris.getByTestId("str-status")).toHaveText("Approved");
+
+  // Exported as the file to upload, then the FIU's reference recorded.
+  await olga.reload();
+  await olga.getByRole("button", { name: "Export the goAML file" }).click();
+  await expect(olga.getByTestId("str-status")).toHaveText("Exported");
+  const download = olga.waitForEvent("download");
+  await olga.getByTestId("str-download").click();
+  const xml = await (await download).path().then((p) => readFileSync(p, "utf8"));
+  expect(xml).toContain("<report");
+  expect(xml).toContain("271");
+  await olga.getByLabel("FIU reference").fill("FIU-2026-000271");
+  await olga.getByRole("button", { name: "Record" }).click();
+  await expect(olga.getByTestId("str-fiu")).toContainText("Submitted");
+  await expect(olga.getByTestId("str-fiu")).toContainText("FIU-2026-000271");
+  await expectAccessible(olga);
+  await screenshot(olga, "staff-aml-report");
+  await olga.goto(`${portalUrl("staff")}/aml/reports`);
+  await expect(olga.getByTestId("str-reports")).toContainText("FIU-2026-000271");
+  await olga.setViewportSize({ width: 375, height: 812 });
+  await noSidewaysScroll(olga, "the reports");
+  await expectAccessible(olga);
+  await olga.setViewportSize({ width: 1280, height: 720 });
 });

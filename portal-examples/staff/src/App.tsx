@@ -19,6 +19,7 @@ import { TradingServers } from "./pages/TradingServers";
 import { Roles } from "./pages/Roles";
 import { AmlCaseView, AmlCases } from "./pages/AmlCases";
 import { AmlScenarioView, AmlScenarios } from "./pages/AmlScenarios";
+import { AmlReportView, AmlReports } from "./pages/AmlReports";
 
 /** Navigation entries and the permission each needs. */
 const SCREENS: Array<[string, string, string]> = [
@@ -29,6 +30,7 @@ const SCREENS: Array<[string, string, string]> = [
   ["/reconciliation", "nav.reconciliation", "reconciliation.manage"],
   ["/aml/cases", "nav.amlCases", "compliance.read"],
   ["/aml/scenarios", "nav.amlScenarios", "compliance.read"],
+  ["/aml/reports", "nav.amlReports", "compliance.reports"],
   ["/risk", "nav.risk", "risk.read"],
   ["/ib", "nav.ib", "ib.read"],
   ["/servers", "nav.servers", "trading.read"],
@@ -93,6 +95,8 @@ export function App() {
         <Route path="/aml/cases/:id" element={<AmlCaseView />} />
         <Route path="/aml/scenarios" element={<AmlScenarios />} />
         <Route path="/aml/scenarios/:id" element={<AmlScenarioView />} />
+        <Route path="/aml/reports" element={<AmlReports />} />
+        <Route path="/aml/reports/:id" element={<AmlReportView />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
     </Shell>

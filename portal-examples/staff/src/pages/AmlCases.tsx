@@ -3,7 +3,8 @@
 // due time (overdue marked) and paged over the connection; a case: its client (a link to client-360),
 // its alerts with why each was raised and what they hold (released or declined here), notes, the
 // assignee (take it, give it to a colleague by id, or leave it unassigned), its status, and closing it
-// with an outcome and a note (its held payments must be decided first: the API says so beside the form).
+// with an outcome and a note (its held payments must be decided first: the API says so beside the form);
+// the screening hits that opened it; once closed with "risk confirmed", its reports to the FIU.
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
@@ -11,6 +12,8 @@ import { FormAlert, Loading, Notice, PageTitle, SelectField, TextField, errorsOf
 import { graphql } from "../gql";
 import type { AmlCaseOutcome, AmlCaseStatus, StaffAmlCaseQuery } from "../gql/graphql";
 import { AlertList } from "./AmlAlerts";
+import { CaseReports } from "./AmlReports";
+import { ScreeningHits } from "./Screening";
 import { Pager, QueryError, databaseIdOf, type Cursor } from "./common";
 import { useWho } from "./who";
 
@@ -47,6 +50,7 @@ const CaseQuery = graphql(`
         id databaseId clientId userId team status assigneeId outcome closingNote alertCount slaDueAt slaBreached openedAt updatedAt closedAt
         alerts(first: 50) { nodes { ...StaffAmlAlertFields } }
         notes(first: 100) { nodes { id body authorId createdAt } }
+        screeningHits(first: 50) { nodes { ...StaffScreeningHitFields } }
       }
     }
   }
@@ -209,6 +213,13 @@ export function AmlCaseView() {
         <h2 id="aml-alerts-h">{t("aml.alertsTitle")}</h2>
         <AlertList alerts={c.alerts.nodes} canDecide={canWork} onChanged={refresh} />
       </section>
+      {c.screeningHits.nodes.length > 0 ? (
+        <section className="card" aria-labelledby="aml-screening-h">
+          <h2 id="aml-screening-h">{t("screening.title")}</h2>
+          <ScreeningHits hits={c.screeningHits.nodes} canResolve={!!viewer?.permissions.includes("kyc.review")} onChanged={refresh} />
+        </section>
+      ) : null}
+      {c.outcome === "RISK_CONFIRMED" && viewer?.permissions.includes("compliance.reports") ? <CaseReports caseId={c.id} /> : null}
       <section className="card" aria-labelledby="aml-notes-h">
         <h2 id="aml-notes-h">{t("aml.notes")}</h2>
         {c.notes.nodes.length === 0 ? <p>{t("aml.noNotes")}</p> : (

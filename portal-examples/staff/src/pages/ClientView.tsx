@@ -4,11 +4,11 @@
 // alerts across cases (compliance.read), status history and the audit trail.
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { useMutation, useQuery } from "urql";
-import { FormAlert, Loading, Money, Notice, PageTitle, TextField, errorsOf, useFormErrors, useI18n, useSession } from "@forexcrm/portal-shared";
+import { useQuery } from "urql";
+import { Loading, Money, Notice, PageTitle, useI18n, useSession } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
-import type { StaffClient360Query } from "../gql/graphql";
 import { AlertList } from "./AmlAlerts";
+import { ScreeningHits } from "./Screening";
 import { DocumentList } from "./Documents";
 import { Pager, QueryError, Status, type Cursor } from "./common";
 
@@ -17,7 +17,7 @@ const Client360Query = graphql(`
     client(id: $id) {
       id databaseId userId status email firstName lastName country desk phone dateOfBirth riskLevel riskCategory reviewRound
       documents(first: 50) { nodes { id kind status filename contentType sizeBytes uploadedAt rejectReason } }
-      screening(first: 50) { nodes { id databaseId listName listVersion entityCaption score threshold status topics at } }
+      screening(first: 50) { nodes { ...StaffScreeningHitFields } }
       accounts(first: 50) { nodes { id login group leverage currency accountTypeCode } }
       wallets { id currency balance held available }
       payments(first: 20) { nodes { id reference direction methodCode status currency amount createdAt } }
@@ -32,12 +32,6 @@ const ClientAlertsQuery = graphql(`
       pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
       nodes { ...StaffAmlAlertFields }
     }
-  }
-`);
-
-const ResolveHitMutation = graphql(`
-  mutation StaffResolveScreeningHit($id: ID!, $confirmed: Boolean!, $reason: String!) {
-    resolveScreeningHit(resultId: $id, confirmed: $confirmed, reason: $reason) { hit { id status } errors { field message code } }
   }
 `);
 
@@ -129,53 +123,6 @@ export function ClientView() {
         )}
       </section>
     </>
-  );
-}
-
-type Hit = NonNullable<StaffClient360Query["client"]>["screening"]["nodes"][number];
-
-function ScreeningHits({ hits, canResolve, onChanged }: { hits: Hit[]; canResolve: boolean; onChanged: () => void }) {
-  const { t, dateTime } = useI18n();
-  if (hits.length === 0) return <p>{t("screening.none")}</p>;
-  return (
-    <ul className="plain" data-testid="screening-hits">
-      {hits.map((h) => (
-        <li key={h.id} className="role">
-          <h3>{h.entityCaption ?? "—"} <span className="muted">({h.listName} {h.listVersion})</span></h3>
-          <dl className="facts">
-            <div><dt>{t("screening.scoreLabel")}</dt><dd>{t("screening.scoreOf", { score: h.score.toFixed(2), threshold: h.threshold.toFixed(2) })}</dd></div>
-            <div><dt>{t("screening.status")}</dt><dd><span className="status">{h.status}</span></dd></div>
-            <div><dt>{t("screening.topics")}</dt><dd>{h.topics.length ? h.topics.join(", ") : "—"}</dd></div>
-            <div><dt>{t("screening.found")}</dt><dd>{dateTime(h.at)}</dd></div>
-          </dl>
-          {canResolve && h.status === "pending" ? <ResolveHit hit={h} onChanged={onChanged} /> : null}
-        </li>
-      ))}
-    </ul>
-  );
-}
-
-function ResolveHit({ hit, onChanged }: { hit: Hit; onChanged: () => void }) {
-  const { t } = useI18n();
-  const [, resolve] = useMutation(ResolveHitMutation);
-  const [reason, setReason] = useState("");
-  const errors = useFormErrors(["reason"]);
-  const decide = async (confirmed: boolean) => {
-    const r = await resolve({ id: hit.id, confirmed, reason: reason.trim() });
-    const payload = r.data?.resolveScreeningHit;
-    if (!payload || payload.errors.length > 0) { errors.set(errorsOf(payload, r.error)); return; }
-    errors.clear();
-    onChanged();
-  };
-  return (
-    <form className="filters" noValidate onSubmit={(e) => e.preventDefault()} aria-label={t("screening.resolveOf", { name: hit.entityCaption ?? hit.databaseId })}>
-      <FormAlert errors={errors} />
-      <TextField label={t("screening.reason")} name="reason" errors={errors} value={reason} onChange={(e) => setReason(e.target.value)} />
-      <div className="actions">
-        <button type="button" className="secondary" onClick={() => void decide(false)}>{t("screening.dismiss")}</button>
-        <button type="button" onClick={() => void decide(true)}>{t("screening.confirm")}</button>
-      </div>
-    </form>
   );
 }
 
