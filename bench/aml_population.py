@@ -73,8 +73,9 @@ SELECT 'A' || {tag} || 'o' || i || 'k' || k, user_id, direction, 'card-pop', 'ca
 
 INSERT INTO trading_deals (server_id, deal_id, time, time_ms, login, order_id, position_id, action, entry, symbol,
     price, volume, profit, commission, storage, fee, reason, contract_size, rate_profit, rate_margin, batch_id)
-SELECT (SELECT id FROM trading_servers WHERE name = 'aml-' || {tag}), i * 100000 + k * 10 + d,
-       at - make_interval(hours => 2 + d * 5) - make_interval(secs => abs(hashtext(i || ':' || k || ':' || d)) % 3600),
+SELECT (SELECT id FROM trading_servers WHERE name = 'aml-' || {tag}), i::bigint * 100000 + k * 10 + d,
+       at - make_interval(hours => 2 + d * 5)
+         - make_interval(secs => abs(hashtext(i || ':' || k || ':' || d)::bigint) % 3600),
        0, i, i, i, d % 2, d % 2, 'EURUSD', 1.1, 0.1, 1, 0, 0, 0, 0, 100000, 1,
        1, gen_random_uuid()
 FROM ord, generate_series(1, 3) d WHERE direction = 'withdrawal';
@@ -211,7 +212,7 @@ FROM pairs WHERE kind = 'ib_shared_links';
 -- Mirror trading: each pair opens GBPJPY buys within 2 seconds of each other, 6 times in 3 weeks.
 INSERT INTO trading_deals (server_id, deal_id, time, time_ms, login, order_id, position_id, action, entry, symbol,
     price, volume, profit, commission, storage, fee, reason, contract_size, rate_profit, rate_margin, batch_id)
-SELECT (SELECT id FROM trading_servers WHERE name = 'aml-' || {tag}), pairs.i * 100000 + 90000 + n,
+SELECT (SELECT id FROM trading_servers WHERE name = 'aml-' || {tag}), pairs.i::bigint * 100000 + 90000 + n,
        {base} - make_interval(days => 3 * n, secs => 3600 * (pairs.pair % 7) - pairs.i % 3), 0, pairs.i,
        pairs.i, pairs.i, 0, 0, 'GBPJPY', 190.1, 1.0, 0, 0, 0, 0, 0, 100000, 1, 1, gen_random_uuid()
 FROM pairs, generate_series(1, 6) n WHERE pairs.kind = 'mirror_trading';
