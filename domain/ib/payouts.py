@@ -332,6 +332,24 @@ async def list_for(session: AsyncSession, ib_id: int, page: PageRequest) -> Page
                           params={"ib": ib_id}, key=("created_at", "id"), descending=True, convert=_payout)
 
 
+PAYOUT_STATUSES = ("held", "paid")
+
+
+async def list_all(session: AsyncSession, page: PageRequest, *, status: str | None = None,
+                   ib_id: int | None = None) -> Page[Payout]:
+    """Every IB's payouts newest first (staff), optionally one status (held for review, or paid) or one IB's."""
+    where: list[str] = []
+    params: dict[str, object] = {}
+    if status is not None:
+        where.append("status = :status")
+        params["status"] = status
+    if ib_id is not None:
+        where.append("ib_id = :ib")
+        params["ib"] = ib_id
+    return await sql_page(session, page, columns=_COLS, source="ib_payouts", where=where, params=params,
+                          key=("created_at", "id"), descending=True, convert=_payout)
+
+
 async def due_ibs(session: AsyncSession) -> list[int]:
     """Approved IBs with a payable account: the payout job visits each once per run."""
     rows = (await session.execute(text(

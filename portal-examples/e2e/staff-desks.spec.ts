@@ -69,6 +69,32 @@ test("IB network: a payout preview (a malformed period refused beside the field 
   await expect(preview.locator("tbody tr").first().locator("td").nth(1)).toHaveText(/\d/);
   await expectAccessible(page);
   await screenshot(page, "staff-ib-network");
+  // The partners: the demo sub-IB found by e-mail, approved, under its parent.
+  const partners = page.getByTestId("ib-partners");
+  await page.getByLabel("Find an IB").fill("subib@demo.example.com");
+  await page.getByRole("search", { name: "IB partners" }).getByRole("button", { name: "Search" }).click();
+  await expect(partners.locator("tbody tr")).toHaveCount(1);
+  const sub = partners.locator("tbody tr").first();
+  await expect(sub).toContainText("subib@demo.example.com");
+  await expect(sub.locator("td").nth(1)).toHaveText("Approved");
+  await expect(sub.locator("td").nth(2)).toHaveText(/^\d+$/);
+  // Run the payouts of that moment; every payout is then listed, and the status filter keeps to one status.
+  await page.getByRole("button", { name: /^Run the payouts of / }).click();
+  await expect(page.getByText(/^Payouts of .* run: \d+ created\.$/)).toBeVisible();
+  const all = page.getByTestId("ib-all-payouts");
+  await expect(all.locator("tbody tr")).not.toHaveCount(0);
+  const total = await all.locator("tbody tr").count();
+  let filtered = 0;
+  for (const [option, label] of [["PAID", "Paid"], ["HELD", "Held for review"]]) {
+    await page.getByLabel("Payout status").selectOption(option);
+    // The previous filter's rows stay until the new page arrives: wait for rows of this status only (or none).
+    const statuses = async () => (await page.getByText("No payout matches.").isVisible()) ? [label]
+      : [...new Set(await all.locator("tbody tr td:nth-child(5)").allTextContents())];
+    await expect.poll(statuses).toEqual([label]);
+    filtered += await page.getByText("No payout matches.").isVisible() ? 0 : await all.locator("tbody tr").count();
+  }
+  expect(filtered).toBe(total);
+  await expectAccessible(page);
   await context.close();
 });
 

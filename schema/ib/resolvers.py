@@ -22,6 +22,7 @@ from domain.shared.actor import ActorKind
 from domain.shared.db import utcnow
 from domain.shared.errors import ValidationFailed
 from domain.shared.money import parse_decimal
+from domain.shared.pagination import decode_id_cursor
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.ib.access import IsIbPartner, IsSignedInIb, _id, _read, partner_id, partner_of
@@ -42,8 +43,10 @@ from schema.ib.types import (
     IbDispute,
     IbDisputePayload,
     IbPartnerProfile,
+    IbPartnerSummary,
     IbPayout,
     IbPayoutsPayload,
+    IbPayoutStatus,
     IbPerformance,
     IbPlan,
     IbReferralLink,
@@ -262,10 +265,33 @@ class IbQueries:
                                   "IBs on it now (a plan's id is what approveIbApplication and assignIbPlan take).")
     async def ib_plans(self, info: Ctx, first: int | None = None, after: str | None = None,
                        last: int | None = None, before: str | None = None) -> Connection[IbPlan]:
-        req = page_request(info, first, after, last, before)
+        req = page_request(info, first, after, last, before, decode=decode_id_cursor)  # keyed by id alone
         async with info.context.read() as s:
             page = await plans.list_plans(s, req)
         return to_connection(page, IbPlan.of, lambda p: (p.id,))
+
+    @strawberry.field(permission_classes=[Requires("ib.read")],
+                      description="Staff: every IB, applicants included, oldest first, with its parent and plan now; "
+                                  "`search` matches a part of the name or e-mail, or the IB's id.")
+    async def ib_partners(self, info: Ctx, search: str | None = None, status: str | None = None,
+                          first: int | None = None, after: str | None = None, last: int | None = None,
+                          before: str | None = None) -> Connection[IbPartnerSummary]:
+        req = page_request(info, first, after, last, before, decode=decode_id_cursor)
+        async with info.context.read() as s:
+            page = await partners.list_partners(s, req, search=search, status=status)
+        return to_connection(page, IbPartnerSummary.of, lambda p: (p.ib_id,))
+
+    @strawberry.field(permission_classes=[Requires("ib.read")],
+                      description="Staff: every IB's payouts newest first, optionally one status or one IB's.")
+    async def ib_payouts(self, info: Ctx, status: IbPayoutStatus | None = None, ib_id: strawberry.ID | None = None,
+                         first: int | None = None, after: str | None = None, last: int | None = None,
+                         before: str | None = None) -> Connection[IbPayout]:
+        req = page_request(info, first, after, last, before)
+        ib = _id(ib_id, IbNotFound, "ibId") if ib_id is not None else None
+        async with info.context.read() as s:
+            page = await payouts_service.list_all(s, req, status=status.value if status is not None else None,
+                                                  ib_id=ib)
+        return to_connection(page, IbPayout.of, lambda x: (x.created_at, x.id))
 
     @strawberry.field(permission_classes=[Requires("ib.read")],
                       description="Staff: disputes, newest first, by status and IB.")

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from domain.ib import disputes, links, portal, reports
 from domain.ib import payouts as payouts_service
+from domain.ib.partners import PartnerRow
 from domain.ib.plans import ClauseKind, Distribution, PlanSummary, Side
 from domain.shared.money import at_scale
 from schema.errors import UserError
@@ -179,6 +180,33 @@ class IbPlan(Node):
         return cls(id=global_id("IbPlan", p.id), database_id=strawberry.ID(str(p.id)), name=p.name,
                    currency=p.currency, is_default=p.is_default, created_at=p.created_at,
                    latest_version=p.latest_version, latest_valid_from=p.latest_valid_from, current_ibs=p.current_ibs)
+
+
+@strawberry.type(description="An IB as the back office lists them (staff with ib.read): who, its parent in the tree "
+                             "and its plan now.")
+class IbPartnerSummary:
+    ib_id: strawberry.ID = strawberry.field(description="The IB's user id (what ibId arguments take).")
+    name: str
+    email: str
+    status: str = strawberry.field(description="pending, approved, rejected or suspended.")
+    parent_ib_id: strawberry.ID | None = strawberry.field(description="The parent IB's user id; none at the top.")
+    plan_id: strawberry.ID | None = strawberry.field(description="The IbPlan's global id of the plan it is on now.")
+    plan_name: str | None
+    payout_hold: bool = strawberry.field(description="Its payouts are held for review.")
+    applied_at: datetime
+
+    @classmethod
+    def of(cls, p: PartnerRow) -> IbPartnerSummary:
+        return cls(ib_id=strawberry.ID(str(p.ib_id)), name=p.name, email=p.email, status=p.status,
+                   parent_ib_id=strawberry.ID(str(p.parent_id)) if p.parent_id is not None else None,
+                   plan_id=optional_global_id("IbPlan", p.plan_id), plan_name=p.plan_name,
+                   payout_hold=p.payout_hold, applied_at=p.applied_at)
+
+
+@strawberry.enum(description="Where a payout is: held for review, or paid to the IB's wallet.")
+class IbPayoutStatus(Enum):
+    HELD = "held"
+    PAID = "paid"
 
 
 @strawberry.type(description="A payout of an IB's payable to its wallet for one cycle period.")

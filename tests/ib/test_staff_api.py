@@ -143,3 +143,56 @@ async def test_staff_list_the_plans_with_their_latest_version_and_current_ibs(
     support = (await make_staff(http, session_factory, settings, ["support"])).client
     body = await support(PLANS, {"n": 5})
     assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+PARTNERS = """query($q: String, $s: String, $n: Int, $a: String) { ibPartners(search: $q, status: $s, first: $n, after: $a) {
+  nodes { ibId name email status parentIbId planId planName payoutHold } pageInfo { hasNextPage endCursor } } }"""
+PAYOUTS = """query($s: IbPayoutStatus, $i: ID, $n: Int, $a: String) { ibPayouts(status: $s, ibId: $i, first: $n, after: $a) {
+  nodes { id ibId periodKey amount status } pageInfo { hasNextPage endCursor } } }"""
+
+
+async def test_staff_list_the_partners_by_search_and_every_payout_by_status(
+    world: World, http: httpx.AsyncClient, session_factory: Any, settings: Any,
+) -> None:
+    manager = (await make_staff(http, session_factory, settings, ["ib_manager"])).client
+    top = await world.ib()
+    sub = await world.ib(top)
+    tag = f"partner{world.server_id}x{top}"
+    await world.sql("UPDATE users SET display_name = :n WHERE id = :u", n=f"Pat {tag}", u=sub)
+    email = (await world.sql("SELECT email FROM users WHERE id = :u", u=sub))[0][0]
+    found = (await manager(PARTNERS, {"q": tag.upper(), "n": 10}))["data"]["ibPartners"]
+    assert found["nodes"] == [{"ibId": str(sub), "name": f"Pat {tag}", "email": email, "status": "approved",
+                               "parentIbId": str(top), "planId": None, "planName": None, "payoutHold": False}]
+    by_email = (await manager(PARTNERS, {"q": email, "n": 10}))["data"]["ibPartners"]["nodes"]
+    by_id = (await manager(PARTNERS, {"q": str(top), "n": 10}))["data"]["ibPartners"]["nodes"]
+    assert [p["ibId"] for p in by_email] == [str(sub)] and str(top) in [p["ibId"] for p in by_id]
+    # Every IB, oldest first, paged; `%` is a character like any other, not a wildcard.
+    first = (await manager(PARTNERS, {"n": 1}))["data"]["ibPartners"]
+    second = (await manager(PARTNERS, {"n": 1, "a": first["pageInfo"]["endCursor"]}))["data"]["ibPartners"]
+    assert int(first["nodes"][0]["ibId"]) < int(second["nodes"][0]["ibId"])
+    assert (await manager(PARTNERS, {"q": "%", "n": 5}))["data"]["ibPartners"]["nodes"] == []
+    # The plans list is keyed by id alone too: its cursors page on (they were read as (time, id) before).
+    await manager(CREATE, {"n": f"paged-{tag}"})
+    await manager(CREATE, {"n": f"paged2-{tag}"})
+    plans_1 = (await manager(PLANS, {"n": 1}))["data"]["ibPlans"]
+    plans_2 = (await manager(PLANS, {"n": 1, "a": plans_1["pageInfo"]["endCursor"]}))["data"]["ibPlans"]
+    assert int(plans_1["nodes"][0]["databaseId"]) < int(plans_2["nodes"][0]["databaseId"])
+    bad = await manager(PARTNERS, {"s": "sleeping", "n": 5})
+    assert bad["data"] is None and bad["errors"][0]["extensions"]["code"] == "VALIDATION_FAILED"
+
+    # Payouts: one held, one paid; by status and by IB, newest first.
+    await world.sql("INSERT INTO ib_payouts (ib_id, currency, period_key, amount, status) "
+                    "VALUES (:ib, 'USD', '2024-02', 11.5, 'held'), (:ib, 'USD', '2024-03', 22.25, 'paid')", ib=sub)
+    mine = (await manager(PAYOUTS, {"i": str(sub), "n": 10}))["data"]["ibPayouts"]["nodes"]
+    assert [(p["periodKey"], p["amount"], p["status"]) for p in mine] == [
+        ("2024-03", "22.25", "paid"), ("2024-02", "11.50", "held")]  # one statement: same time, newer id first
+    held = (await manager(PAYOUTS, {"s": "HELD", "i": str(sub), "n": 10}))["data"]["ibPayouts"]["nodes"]
+    assert [(p["periodKey"], p["status"]) for p in held] == [("2024-02", "held")]
+    every_held = (await manager(PAYOUTS, {"s": "HELD", "n": 100}))["data"]["ibPayouts"]["nodes"]
+    assert {p["status"] for p in every_held} == {"held"} and held[0]["id"] in {p["id"] for p in every_held}
+    assert (await manager(PAYOUTS, {"i": str(top), "n": 10}))["data"]["ibPayouts"]["nodes"] == []
+    # Staff without ib.read are refused both lists.
+    support = (await make_staff(http, session_factory, settings, ["support"])).client
+    for query in (PARTNERS, PAYOUTS):
+        body = await support(query, {"n": 5})
+        assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"

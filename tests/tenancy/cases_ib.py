@@ -209,3 +209,10 @@ async def manage_link(env: Env) -> Probe:
     return Probe("mutation($l: ID!) { renameMyIbReferralLink(input: {linkId: $l, name: \"x\"}) { link { code } "
                  "errors { code } } disableMyIbReferralLink(input: {linkId: $l}) { link { code name } "
                  "errors { code } } }", {"l": str(link.id)}, [link.code, "secret-link-name"])
+
+
+@case("Query.ibPayouts")
+async def ib_payouts(env: Env) -> Probe:
+    await _owner_held_payout(env)
+    return Probe("query($i: ID!) { ibPayouts(ibId: $i) { nodes { amount periodKey } } }", {"i": str(env.owner_id)},
+                 ["12.34"])

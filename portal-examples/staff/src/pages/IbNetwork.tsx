@@ -1,4 +1,5 @@
-// The IB network (needs ib.read; each action its own permission, the API refuses the rest): applications
+// The IB network (needs ib.read; each action its own permission, the API refuses the rest): the partners
+// and every payout (./IbPartners.tsx); applications
 // to approve (under a parent, on a plan) or reject with a reason; commission plans (create); moves of an
 // IB with its downline under another parent from a date; payouts: a preview of what a run for a closed
 // period (or everything accrued up to an instant) would pay, then the run itself (idempotent), held
@@ -9,6 +10,7 @@ import { FormAlert, Loading, Money, Notice, PageTitle, SelectField, TextField, e
 import { graphql } from "../gql";
 import type { IbApplicationStatus, StaffIbPayoutPreviewQuery, StaffRunIbPayoutsMutation } from "../gql/graphql";
 import { Pager, QueryError, type Cursor } from "./common";
+import { AllPayouts, Partners } from "./IbPartners";
 
 const ApplicationsQuery = graphql(`
   query StaffIbApplications($status: IbApplicationStatus, $first: Int, $after: String, $last: Int, $before: String) {
@@ -96,13 +98,16 @@ export function IbNetwork() {
   const { t } = useI18n();
   const { viewer } = useSession();
   const perms = viewer?.permissions;
+  const [runs, setRuns] = useState(0); // payout runs made here: the list of every payout reads them again
   return (
     <>
       <PageTitle>{t("ib.title")}</PageTitle>
+      <Partners />
       <Applications canDecide={has(perms, "ib.manage_network")} />
       <Plans canCreate={has(perms, "ib.manage_plans")} />
       {has(perms, "ib.manage_network") ? <Move /> : null}
-      <Payouts canRun={has(perms, "ib.payouts")} />
+      <Payouts canRun={has(perms, "ib.payouts")} onRan={() => setRuns((n) => n + 1)} />
+      <AllPayouts runs={runs} />
       <Disputes />
     </>
   );
@@ -264,7 +269,7 @@ function nowInstant(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
-function Payouts({ canRun }: { canRun: boolean }) {
+function Payouts({ canRun, onRan }: { canRun: boolean; onRan: () => void }) {
   const { t } = useI18n();
   const client = useClient();
   const [period, setPeriod] = useState(nowInstant);
@@ -301,6 +306,7 @@ function Payouts({ canRun }: { canRun: boolean }) {
     if (!payload || payload.errors.length > 0) { errors.set(errorsOf(payload, r.error)); return; }
     errors.clear();
     setRun(payload.run ?? null);
+    onRan();
     setNotice(t("ib.payoutsRan", { period: payload.run?.periodKey ?? preview.period, created: payload.run?.created.length ?? 0 }));
   };
   const release = async (id: string) => {
