@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.identity import roles
 from domain.identity.models import User
 from domain.identity.sessions import create_user
+from domain.payments.bank_details import BankDetails
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import SessionFactory, create_engine, create_session_factory, in_transaction
 from domain.shared.pagination import PageRequest
@@ -57,6 +58,8 @@ DATA = Path(__file__).resolve().parent.parent / "domain" / "risk" / "data"
 GROUP_BOOKS = (("real\\standard", "B", None), ("real\\raw", "HYBRID", Decimal("40")), ("real\\pro", "A", None))
 ACCOUNT_TYPES = (("standard", "Standard", "spread", "real\\standard"), ("raw", "Raw spread", "commission", "real\\raw"))
 WALLETS = (("USD", Decimal("10000")), ("EUR", Decimal("5000")))
+DEMO_BANK_ACCOUNT = BankDetails(iban="DE89370400440532013000", bic="COBADEFFXXX", beneficiary_name="Demo Brokerage Ltd",
+                                beneficiary_address="1 Example Street, 10115 Berlin, Germany", bank_name="Commerzbank")
 ACCOUNT_FUNDING = Decimal("2500")  # USD moved from the wallet to each live account
 TRADER_PROFILES = {"standard": "ordinary", "raw": "scalper"}
 
@@ -145,7 +148,7 @@ class _Demo:
     # -- payments -----------------------------------------------------------------------------------
 
     async def payment_methods(self) -> None:
-        from domain.payments import method_admin
+        from domain.payments import bank_details, method_admin
         from domain.payments.method_admin import MethodSpec
 
         stripe, praxis, coinspaid = (self.urls.get(k, "") for k in ("stripe", "praxis", "coinspaid"))
@@ -165,8 +168,11 @@ class _Demo:
         async def txn(session: AsyncSession) -> None:
             for spec in specs:
                 existing = await method_admin.list_rules(session, code=spec.code, currency=spec.currency)
-                if not any(r.country == spec.country for r in existing):
-                    await method_admin.create(session, self.admin, spec)
+                same = [r for r in existing if r.country == spec.country]
+                rule = same[0] if same else await method_admin.create(session, self.admin, spec)
+                # Where clients pay wire deposits in (a textbook IBAN, not a real account); kept once set.
+                if rule.kind == "wire" and await bank_details.for_method(session, rule.id) is None:
+                    await bank_details.set_for_method(session, self.admin, rule.id, DEMO_BANK_ACCOUNT)
 
         await self.txn(txn)
 

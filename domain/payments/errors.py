@@ -9,6 +9,14 @@ class PaymentNotFound(NotFound):
     code = "PAYMENT_NOT_FOUND"
 
 
+class InvalidIban(ValidationFailed):
+    code = "INVALID_IBAN"
+
+
+class InvalidBic(ValidationFailed):
+    code = "INVALID_BIC"
+
+
 class PaymentMethodUnavailable(ValidationFailed):
     code = "PAYMENT_METHOD_UNAVAILABLE"
 

@@ -265,6 +265,10 @@ test("money: transfer, exchange on a quote, wire deposit reference, withdrawal w
   await deposit.getByLabel("Amount").fill("1000");
   await deposit.getByRole("button", { name: "Continue" }).click();
   await expect(deposit.getByTestId("wire-reference")).not.toBeEmpty();
+  // The account to pay into, as staff configured it for the method (the demo's), beside the reference.
+  await expect(deposit.getByTestId("wire-iban")).toHaveText("DE89 3704 0044 0532 0130 00");
+  await expect(deposit.getByTestId("wire-account")).toContainText("Demo Brokerage Ltd");
+  await expect(deposit.getByTestId("wire-account")).toContainText("COBADEFFXXX");
   await expectAccessible(page);
   await screenshot(page, "client-funds");
 

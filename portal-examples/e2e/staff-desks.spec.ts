@@ -189,6 +189,30 @@ test("the staff pages at phone width (375 px): payments, reconciliation, trading
       expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
       await expectAccessible(page);
       await screenshot(page, "staff-payments-phone");
+      // The wire method's account: a wrong IBAN check digit, then a BIC of another country, each refused beside
+      // its field (nothing saved), then a valid account is saved and listed.
+      const accounts = page.getByTestId("wire-accounts");
+      await expect(accounts).toContainText("DE89370400440532013000");
+      await page.getByRole("button", { name: "Edit the account of Bank wire (USD) — USD, all countries" }).click();
+      const form = page.locator("form", { has: page.getByRole("heading", { name: /^Account of Bank wire/ }) });
+      await form.getByLabel("IBAN").fill("DE02120300000000202052");
+      await form.getByLabel("BIC (SWIFT)").fill("BYLADEM1001");
+      await form.getByLabel("Bank name").fill("Deutsche Kreditbank");
+      await form.getByRole("button", { name: "Save account" }).click();
+      await expect(form.getByLabel("IBAN")).toHaveAttribute("aria-invalid", "true");
+      await form.getByLabel("IBAN").fill("DE02 1203 0000 0000 2020 51");
+      await form.getByLabel("BIC (SWIFT)").fill("BNPAFRPPXXX");
+      await form.getByRole("button", { name: "Save account" }).click();
+      await expect(form.getByLabel("BIC (SWIFT)")).toHaveAttribute("aria-invalid", "true");
+      await expect(form.getByLabel("IBAN")).not.toHaveAttribute("aria-invalid", "true");
+      await expect(accounts).toContainText("DE89370400440532013000");
+      await expectAccessible(page);
+      await form.getByLabel("BIC (SWIFT)").fill("BYLADEM1001");
+      await form.getByRole("button", { name: "Save account" }).click();
+      await expect(page.getByText("The account of Bank wire (USD) — USD, all countries is saved.")).toBeVisible();
+      await expect(accounts).toContainText("DE02120300000000202051");
+      await expect(accounts).toContainText("Deutsche Kreditbank");
+      expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
     }
     if (path === "/servers") await expect(page.getByTestId("trading-servers").getByRole("row")).not.toHaveCount(1);
   }

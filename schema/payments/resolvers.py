@@ -13,7 +13,18 @@ from strawberry.types import Info
 from domain.clients.access import staff_sees_owner
 from domain.clients.storage import default_store
 from domain.events.hub import Event
-from domain.payments import crypto, deposits, disputes, method_admin, methods, refunds, repo, statements, withdrawals
+from domain.payments import (
+    bank_details,
+    crypto,
+    deposits,
+    disputes,
+    method_admin,
+    methods,
+    refunds,
+    repo,
+    statements,
+    withdrawals,
+)
 from domain.payments.errors import PaymentNotFound
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
 from domain.payments.repo import Payment as PaymentRow
@@ -47,6 +58,7 @@ from schema.payments.types import (
     StatementImport,
     StatementImportPayload,
     UpdatePaymentMethodInput,
+    WireBankDetailsInput,
 )
 from schema.permissions import IsAuthenticated, Requires
 
@@ -419,6 +431,27 @@ class PaymentMethodMutations:
         async def work() -> PaymentMethodConfigPayload:
             rule = await ctx.transaction(lambda s: method_admin.update(s, ctx.actor, _rule_id(id), _changes(input)))
             return PaymentMethodConfigPayload(method=PaymentMethodConfig.of(rule))
+
+        return await payload_or_errors(work, lambda errors: PaymentMethodConfigPayload(errors=errors))
+
+    @declares_errors("INVALID_BIC", "INVALID_IBAN", "INVALID_ID", "INVALID_PAYMENT_METHOD", "PAYMENT_METHOD_NOT_FOUND",
+                     "VALIDATION_FAILED")
+    @strawberry.mutation(permission_classes=[Requires("payments.methods.manage")],
+                         description="Staff: set the bank account a wire method rule's deposits are paid into (shown "
+                                     "to clients with a wire deposit's reference); audited.")
+    async def set_wire_bank_details(self, info: Info[Context, Any], method_id: AnyId,
+                                    input: WireBankDetailsInput) -> PaymentMethodConfigPayload:
+        ctx = info.context
+        details = bank_details.BankDetails(iban=input.iban, bic=input.bic, beneficiary_name=input.beneficiary_name,
+                                           beneficiary_address=input.beneficiary_address, bank_name=input.bank_name)
+
+        async def work() -> PaymentMethodConfigPayload:
+            async def txn(s: AsyncSession) -> method_admin.MethodRule:
+                rule_id = key_of(method_id, "PaymentMethodConfig", field="methodId")
+                await bank_details.set_for_method(s, ctx.actor, rule_id, details)
+                return await method_admin.rule_for(s, rule_id)
+
+            return PaymentMethodConfigPayload(method=PaymentMethodConfig.of(await ctx.transaction(txn)))
 
         return await payload_or_errors(work, lambda errors: PaymentMethodConfigPayload(errors=errors))
 

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
+from domain.payments import bank_details
+from domain.payments.bank_details import BankDetails
 from domain.payments.crypto import DepositAddress
 from domain.payments.disputes import Dispute as DisputeRow
 from domain.payments.method_admin import MethodRule
@@ -16,6 +20,7 @@ from domain.payments.repo import Payment as PaymentRow
 from domain.payments.statements import ImportResult
 from domain.shared.money import at_scale
 from schema.errors import UserError
+from schema.loaders import register_loader
 from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id
 from schema.permissions import Requires
 from schema.scalars import Money
@@ -78,10 +83,45 @@ class PaymentMethod:
                    withdrawals=m.withdrawals)
 
 
+BANK_DETAILS_BY_METHOD = "BankDetailsByMethodIdLoader"  # PaymentMethodConfig.bankDetails
+
+
+@register_loader(BANK_DETAILS_BY_METHOD)
+async def _load_bank_details(session: AsyncSession, ids: Sequence[int]) -> list[BankDetails | None]:
+    found = await bank_details.for_methods(session, list(ids))
+    return [found.get(i) for i in ids]
+
+
+@strawberry.type(description="The bank account a wire method's deposits are paid into.")
+class WireBankDetails:
+    iban: str
+    bic: str
+    beneficiary_name: str
+    beneficiary_address: str
+    bank_name: str
+
+    @classmethod
+    def of(cls, d: BankDetails) -> WireBankDetails:
+        return cls(iban=d.iban, bic=d.bic, beneficiary_name=d.beneficiary_name,
+                   beneficiary_address=d.beneficiary_address, bank_name=d.bank_name)
+
+
+@strawberry.input(description="A wire method's bank account: IBAN (check digits verified) and BIC of the same "
+                              "country, the beneficiary's name and address, the bank's name.")
+class WireBankDetailsInput:
+    iban: str
+    bic: str
+    beneficiary_name: str
+    beneficiary_address: str
+    bank_name: str
+
+
 @strawberry.type(description="A deposit or withdrawal. `reference` is quoted on bank transfers.")
 class Payment(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     user_id: strawberry.Private[int]
+    method_kind: strawberry.Private[str]
+    country: strawberry.Private[str | None]
     reference: str
     direction: str
     method_code: str
@@ -103,7 +143,16 @@ class Payment(Node):
                    approval=p.approval,
                    currency=c, amount=at_scale(p.amount, c), fee=at_scale(p.fee, c), redirect_url=p.redirect_url,
                    failure_reason=p.failure_reason, created_at=p.created_at, updated_at=p.updated_at,
-                   user_id=p.user_id)
+                   user_id=p.user_id, method_kind=p.method_kind, country=p.country)
+
+    @strawberry.field(description="A wire deposit: the bank account to pay it into, quoting `reference` as the "
+                                  "payment reference; null for other payments, or while the method has no account.")
+    async def wire_instructions(self, info: Info[Any, Any]) -> WireBankDetails | None:
+        if self.direction != "deposit" or self.method_kind != "wire":
+            return None
+        async with info.context.read() as session:
+            found = await bank_details.for_payment(session, self.method_code, self.currency, self.country)
+        return WireBankDetails.of(found) if found is not None else None
 
     @strawberry.field(permission_classes=[Requires("clients.read")],
                       description="Staff: the client who made this payment (needs clients.read), as client lists "
@@ -292,6 +341,14 @@ class PaymentMethodConfig(Node):
                    fee_fixed=at_scale(r.fee_fixed, c), fee_percent=r.fee_percent.normalize(),
                    first_deposit_min=at_scale(r.first_deposit_min, c), deposits=r.deposits,
                    withdrawals=r.withdrawals, enabled=r.enabled, created_at=r.created_at, updated_at=r.updated_at)
+
+    @strawberry.field(description="A wire method's bank account (setWireBankDetails); null for other kinds and "
+                                  "until set.")
+    async def bank_details(self, info: Info[Any, Any]) -> WireBankDetails | None:
+        if self.kind is not PaymentMethodKind.WIRE:
+            return None
+        found = await info.context.loaders.get(BANK_DETAILS_BY_METHOD).load(int(self.database_id))
+        return WireBankDetails.of(found) if found is not None else None
 
 
 @strawberry.input(description="A payment method rule for one currency and country ('*': every country without a "

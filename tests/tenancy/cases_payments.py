@@ -138,3 +138,16 @@ async def payments_of_a_client(env: Env) -> Probe:
         client_id = await s.scalar(text("SELECT id FROM clients WHERE user_id = :u"), {"u": env.owner_id})
     return Probe("query($c: ID) { payments(clientId: $c, first: 10) { nodes { reference client { name } } } }",
                  {"c": str(client_id)}, [ref], empty_ok=True)
+
+
+@case("Mutation.setWireBankDetails")
+async def set_wire_bank_details(env: Env) -> Probe:
+    made = await env.admin("""mutation($i: CreatePaymentMethodInput!) { createPaymentMethod(input: $i) {
+        method { id } errors { code } } }""", {"i": {"code": f"tw-{uuid.uuid4().hex[:10]}", "kind": "WIRE",
+                                                     "provider": "bank", "currency": "USD", "maxAmount": "1000.00",
+                                                     "displayName": "secret-wire-name"}})
+    rule_id = made["data"]["createPaymentMethod"]["method"]["id"]
+    return Probe("mutation($i: ID!) { setWireBankDetails(methodId: $i, input: {iban: \"DE89370400440532013000\", "
+                 "bic: \"COBADEFFXXX\", beneficiaryName: \"n\", beneficiaryAddress: \"a\", bankName: \"b\"}) { "
+                 "method { displayName } errors { code } } }", {"i": rule_id}, ["secret-wire-name"],
+                 cleanup=_disable(env, rule_id))

@@ -20,7 +20,10 @@ const FundsQuery = graphql(`
 
 const DepositMutation = graphql(`
   mutation ClientCreateDeposit($input: CreateDepositInput!) {
-    createDeposit(input: $input) { payment { id reference status methodCode amount currency redirectUrl } errors { field message code } }
+    createDeposit(input: $input) {
+      payment { id reference status methodCode amount currency redirectUrl wireInstructions { iban bic beneficiaryName beneficiaryAddress bankName } }
+      errors { field message code }
+    }
   }
 `);
 
@@ -80,7 +83,10 @@ function Deposit({ methods }: { methods: Method[] }) {
   const [text, setText] = useState("");
   const amount = useAmount(locale, text);
   const errors = useFormErrors(["methodCode", "currency", "amount"]);
-  const [wire, setWire] = useState<{ reference: string; amount: string; currency: string } | null>(null);
+  const [wire, setWire] = useState<{
+    reference: string; amount: string; currency: string;
+    wireInstructions?: { iban: string; bic: string; beneficiaryName: string; beneficiaryAddress: string; bankName: string } | null;
+  } | null>(null);
   const [crypto, setCrypto] = useState<{ address: string; asset: string; confirmationsRequired: number } | null>(null);
   const method = methods[choice];
 
@@ -123,6 +129,14 @@ function Deposit({ methods }: { methods: Method[] }) {
       {wire ? (
         <Notice tone="success">
           <p>{t("funds.wireInstructions", { amount: money(wire.amount, wire.currency) })}</p>
+          {wire.wireInstructions ? (
+            <dl className="wire-account" data-testid="wire-account">
+              <dt>{t("funds.beneficiary")}</dt><dd>{wire.wireInstructions.beneficiaryName}<br />{wire.wireInstructions.beneficiaryAddress}</dd>
+              <dt>{t("funds.accountIban")}</dt><dd data-testid="wire-iban">{wire.wireInstructions.iban.replace(/(.{4})(?=.)/g, "$1 ")}</dd>
+              <dt>{t("funds.bic")}</dt><dd>{wire.wireInstructions.bic}</dd>
+              <dt>{t("funds.bank")}</dt><dd>{wire.wireInstructions.bankName}</dd>
+            </dl>
+          ) : <p>{t("funds.noAccount")}</p>}
           <p>{t("funds.reference")}: <strong data-testid="wire-reference">{wire.reference}</strong></p>
         </Notice>
       ) : null}

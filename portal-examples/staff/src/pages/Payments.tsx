@@ -3,6 +3,7 @@
 // direction and client (found by name, e-mail or id through `searchClients`; kept in the URL); a succeeded card or local deposit can be
 // refunded (all or part) through the provider where the API offers it (payments.manage), the wallet is
 // debited when the provider confirms. Withdrawals awaiting approval have their own screen, linked here.
+// Below, the bank accounts of the wire methods (./WireAccounts.tsx).
 import { useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { useMutation, useQuery } from "urql";
@@ -10,6 +11,7 @@ import { Dialog, FormAlert, Loading, Money, Notice, PageTitle, SelectField, Text
 import { graphql } from "../gql";
 import type { PaymentDirection, PaymentStatus } from "../gql/graphql";
 import { Pager, QueryError, type Cursor } from "./common";
+import { WireAccounts } from "./WireAccounts";
 
 const PAGE = 25;
 
@@ -79,6 +81,7 @@ export function Payments() {
   const { viewer } = useSession();
   const canRefund = (viewer?.permissions ?? []).includes("payments.manage");
   const canApprove = (viewer?.permissions ?? []).includes("payments.approve_withdrawal");
+  const canConfigure = (viewer?.permissions ?? []).includes("payments.methods.manage");
   const [status, setStatus] = useState<PaymentStatus | "">("");
   const [direction, setDirection] = useState<PaymentDirection | "">("");
   const [cursor, setCursor] = useState<Cursor>({ first: PAGE });
@@ -180,6 +183,7 @@ export function Payments() {
           <Pager info={data.payments.pageInfo} size={PAGE} onPage={setCursor} label={t("pay.title")} />
         </>
       )) : null}
+      <WireAccounts canEdit={canConfigure} />
       <Dialog open={refunding !== null} title={t("pay.refundTitle", { reference: refunding?.reference ?? "" })} onClose={() => setRefunding(null)}>
         <form onSubmit={submitRefund} noValidate>
           <FormAlert errors={errors} />
