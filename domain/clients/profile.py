@@ -1,6 +1,7 @@
 """Personal (and corporate) profile data, validated: ISO countries (pycountry), phone numbers
 (phonenumbers, stored E.164), age of majority by country, tax residency, employment and source
-of funds. A complete profile moves an email-verified client to profile_complete.
+of funds, and optionally the nationality (identity data: kept in the profile, so sealed and audited
+with it). A complete profile moves an email-verified client to profile_complete.
 
 Corporate clients also give the company (name, ISO country of registration, registration number,
 date of incorporation) and its directors; each director is validated like a person (name, adult
@@ -76,6 +77,7 @@ class ProfileInput:
     source_of_funds: str
     occupation: str = ""
     company: Company | None = None
+    nationality: str | None = None  # ISO 3166; screening's and goAML's nationality (else the residence stands in)
 
 
 def age_on(born: date, today: date) -> int:
@@ -106,6 +108,8 @@ async def validate(session: AsyncSession, data: ProfileInput, today: date,
     own = form is None
     form = form if form is not None else FieldErrors()
     country = form.take(lambda: country_code(data.country))
+    given_nationality = data.nationality
+    nationality = form.take(lambda: country_code(given_nationality, "nationality")) if given_nationality else None
     if country is not None:
         served = await session.get(Jurisdiction, country)
         if served is None or not served.served:
@@ -136,6 +140,8 @@ async def validate(session: AsyncSession, data: ProfileInput, today: date,
         "phone": phone, "address": address, "tax_residencies": taxes, "employment_status": data.employment_status,
         "source_of_funds": data.source_of_funds, "occupation": data.occupation.strip()[:100],
     }
+    if nationality is not None:
+        profile["nationality"] = nationality
     if company_data is not None:
         profile["company"] = company_data
     return profile

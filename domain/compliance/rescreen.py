@@ -75,7 +75,8 @@ async def targets_of(session: AsyncSession, run: ScreeningRun) -> list[Target]:
 async def client_batch(session: Reader, after_id: int, upto_id: int, limit: int) -> list[Any]:
     """Eligible clients after `after_id` in id order (keyset on the primary key)."""
     return list(await (await driver(session)).fetch(
-        "SELECT id, user_id, first_name, last_name, date_of_birth, country, profile->'company' AS company "
+        "SELECT id, user_id, first_name, last_name, date_of_birth, country, profile->'company' AS company, "
+        "profile->>'nationality' AS nationality "
         "FROM clients WHERE id > $1 AND id <= $2 AND status = ANY($3::text[]) ORDER BY id LIMIT $4",
         after_id, upto_id, list(ELIGIBLE), limit))
 
@@ -89,7 +90,7 @@ def screen(rows: Sequence[Any], targets: Sequence[Target], threshold: float) -> 
         if isinstance(company, str):
             company = orjson.loads(company)
         queries = queries_of(f"{r['first_name']} {r['last_name']}".strip(), r["date_of_birth"], r["country"],
-                             company if isinstance(company, dict) else None)
+                             company if isinstance(company, dict) else None, r["nationality"])
         for target in targets:
             best: dict[str, Match] = {}
             for query in queries:

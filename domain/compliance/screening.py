@@ -24,14 +24,17 @@ from domain.shared.pagination import Page, PageRequest, select_page
 
 def queries_for(client: Client) -> list[Query]:
     """The person, and for corporate clients the company and each director."""
-    return queries_of(client.full_name, client.date_of_birth, client.country, client.profile.get("company"))
+    return queries_of(client.full_name, client.date_of_birth, client.country, client.profile.get("company"),
+                      client.profile.get("nationality"))
 
 
 def queries_of(full_name: str, date_of_birth: date | None, country: str | None,
-               company: dict[str, Any] | None) -> list[Query]:
+               company: dict[str, Any] | None, nationality: str | None = None) -> list[Query]:
     found: list[Query] = []
     if full_name:
-        found.append(Query(full_name, date_of_birth, country))
+        # The matcher weighs one country per query: the nationality when given (what lists record of a
+        # person), else the residence standing in for it.
+        found.append(Query(full_name, date_of_birth, nationality or country))
     company = company or {}
     if company.get("name"):
         found.append(Query(str(company["name"]), None, company.get("country")))

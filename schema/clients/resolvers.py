@@ -127,7 +127,7 @@ def _profile(p: ProfileInput) -> profile.ProfileInput:
         phone=p.phone, address_line=p.address_line, city=p.city, postal_code=p.postal_code,
         tax_residencies=[profile.TaxResidency(t.country, t.tin) for t in p.tax_residencies],
         employment_status=p.employment_status, source_of_funds=p.source_of_funds, occupation=p.occupation,
-        company=company)
+        company=company, nationality=p.nationality)
 
 
 async def client_360(session: AsyncSession, client: Client) -> Client360:
@@ -140,7 +140,8 @@ async def client_360(session: AsyncSession, client: Client) -> Client360:
         user_id=strawberry.ID(str(client.user_id)),
         status=ClientStatus(client.status), kind=client.kind, email=user.email,
         first_name=client.first_name, last_name=client.last_name, date_of_birth=client.date_of_birth,
-        country=client.country, desk=client.desk, phone=client.profile.get("phone"),
+        country=client.country, nationality=client.profile.get("nationality"), desk=client.desk,
+        phone=client.profile.get("phone"),
         profile_json=cast(JSON, client.profile),
         attribution=cast(JSON, client.attribution), risk_category=client.risk_category, risk_level=client.risk_level,
         review_round=client.review_round,

@@ -162,6 +162,8 @@ class ProfileInput:
     source_of_funds: str
     occupation: str = ""
     company: CompanyInput | None = None
+    nationality: str | None = strawberry.field(default=None, description=(
+        "ISO 3166 alpha-2 (or alpha-3) country of nationality; screening weighs it, goAML reports carry it."))
 
 
 @strawberry.input
@@ -318,6 +320,7 @@ class MyClient(Node):
     first_name: str
     last_name: str
     country: str | None
+    nationality: str | None = strawberry.field(description="ISO 3166 alpha-2, when given.")
     date_of_birth: dt.date | None
     risk_category: str | None
     blocked_products: list[str]
@@ -327,6 +330,7 @@ class MyClient(Node):
         return cls(id=global_id("MyClient", c.id), database_id=strawberry.ID(str(c.id)), status=ClientStatus(c.status),
                    kind=c.kind,
                    first_name=c.first_name, last_name=c.last_name, country=c.country,
+                   nationality=(c.profile or {}).get("nationality"),
                    date_of_birth=c.date_of_birth, risk_category=c.risk_category,
                    blocked_products=list(c.blocked_products))
 
@@ -428,6 +432,7 @@ class Client360(Node):
     last_name: str
     date_of_birth: dt.date | None
     country: str | None
+    nationality: str | None = strawberry.field(description="ISO 3166 alpha-2, when the client gave it.")
     desk: str | None
     phone: str | None
     profile_json: strawberry.scalars.JSON

@@ -12,11 +12,16 @@ import orjson
 from lxml import etree
 from sqlalchemy import text
 
+from domain.clients import config
 from domain.compliance.aml.goaml.schema import XSD_PATH, schema
 from domain.fx.port import FxSettings
+from domain.shared.actor import system_actor
 from schema.node import global_id
+from tests.clients.flow import PROFILE as PROFILE_MUTATION
+from tests.clients.flow import VERIFY, profile_input, registered, verification_token
 from tests.clients.staff_world import audit_of, scalar
 from tests.identity.staff import make_staff
+from tests.ids import db_id
 
 ENTITY = """mutation($e: AmlReportingEntityInput!) { setAmlReportingEntity(entity: $e) {
   entity { rentityId localCurrency } errors { field code } } }"""
@@ -47,18 +52,21 @@ PROFILE = {"phone": "+35799123456", "nationality": "RU", "occupation": "Engineer
            "source_of_funds": "salary"}
 
 
-async def _world(session_factory: Any, *, outcome: str | None = "risk_confirmed", first_name: str = "Ivan"
-                 ) -> tuple[int, list[int]]:
-    """A client with a full profile, a USD card deposit and a EUR wire withdrawal, each alerted in one case (and
-    an allowed third payment that is no alert); the case closed with `outcome` (open when None)."""
+async def _world(session_factory: Any, *, outcome: str | None = "risk_confirmed", first_name: str = "Ivan",
+                 user_id: int | None = None) -> tuple[int, list[int]]:
+    """A client with a full profile (or the client of `user_id`, as onboarded), a USD card deposit and a EUR wire
+    withdrawal, each alerted in one case (and an allowed third payment that is no alert); the case closed with
+    `outcome` (open when None)."""
     tag = uuid.uuid4().hex[:10]
     async with session_factory() as s, s.begin():
-        uid = await s.scalar(text("INSERT INTO users (email, email_normalized, is_client) VALUES (:e, :e, true) "
-                                  "RETURNING id"), {"e": f"ivan.{tag}@example.com"})
-        await s.execute(text(
-            "INSERT INTO clients (user_id, status, first_name, last_name, date_of_birth, country, profile) "
-            "VALUES (:u, 'active', :f, 'Petrov', '1980-05-17', 'CY', :p)"),
-            {"u": uid, "f": first_name, "p": orjson.dumps(PROFILE).decode()})
+        uid = user_id
+        if uid is None:
+            uid = await s.scalar(text("INSERT INTO users (email, email_normalized, is_client) VALUES (:e, :e, true) "
+                                      "RETURNING id"), {"e": f"ivan.{tag}@example.com"})
+            await s.execute(text(
+                "INSERT INTO clients (user_id, status, first_name, last_name, date_of_birth, country, profile) "
+                "VALUES (:u, 'active', :f, 'Petrov', '1980-05-17', 'CY', :p)"),
+                {"u": uid, "f": first_name, "p": orjson.dumps(PROFILE).decode()})
         await s.execute(text(
             "INSERT INTO fx_rates (source, base, quote, rate, rate_time) VALUES (:s, 'EUR', 'USD', 1.0870, now())"),
             {"s": FxSettings().source})
@@ -294,3 +302,34 @@ async def test_a_future_fiu_date_is_refused(http: Any, session_factory: Any, set
     answer = _body(await officer.client(FIU, {"r": global_id("AmlReport", 10**12), "s": "ACCEPTED",
                                               "d": date(datetime.now(UTC).year + 1, 1, 1).isoformat(), "f": None}))
     assert answer["errors"] == [{"field": "on", "code": "VALIDATION_FAILED"}]
+
+
+async def test_the_nationality_the_client_gave_is_the_persons_in_the_report(
+        http: Any, session_factory: Any, settings: Any) -> None:
+    async with session_factory() as s, s.begin():  # Germany served, as the onboarding tests configure it
+        await config.set_jurisdiction(s, system_actor("test"), country="DE", served=True, regulated=True,
+                                      regulator="BaFin", high_risk=False)
+    client, email, client_id = await registered(http)
+    token = await verification_token(session_factory, email)
+    assert (await client(VERIFY, {"t": token}))["data"]["verifyClientEmail"]["errors"] == []
+    done = await client(PROFILE_MUTATION, {"i": profile_input(firstName="Olena", nationality="UA")})
+    assert done["data"]["updateMyProfile"]["errors"] == [], done
+    uid = await scalar(session_factory, "SELECT user_id FROM clients WHERE id = :c", c=db_id(client_id))
+
+    first = await make_staff(http, session_factory, settings, ["compliance"])
+    second = await make_staff(http, session_factory, settings, ["compliance"])
+    assert _body(await first.client(ENTITY, {"e": MLRO}))["errors"] == []
+    case_id, _ = await _world(session_factory, user_id=uid)
+    made = _body(await first.client(CREATE, {"c": global_id("AmlCase", case_id), "k": "STR", "r": "In and out.",
+                                             "i": ["UNUSU"], "a": "Account frozen", "p": None}))
+    assert made["errors"] == []
+    rid = made["report"]["id"]
+    assert _body(await first.client(SUBMIT, {"r": rid}))["errors"] == []
+    assert _body(await second.client(APPROVE, {"r": rid}))["errors"] == []
+    exported = _body(await first.client(EXPORT, {"r": rid}))
+    assert exported["errors"] == []
+    doc = etree.fromstring(exported["xml"].encode())
+    assert schema().validate(doc), schema().error_log
+    person = doc.find("transaction/t_to/to_person")
+    assert person is not None
+    assert [person.findtext(f) for f in ("first_name", "nationality1", "residence")] == ["Olena", "UA", "DE"]

@@ -68,7 +68,7 @@ export function StatusBadge({ status }: { status: string }) {
 function ProfileForm({ onSaved }: { onSaved: () => void }) {
   const { t, locale } = useI18n();
   const [, save] = useMutation(ProfileMutation);
-  const fields = ["firstName", "lastName", "dateOfBirth", "country", "phone", "addressLine", "city", "postalCode",
+  const fields = ["firstName", "lastName", "dateOfBirth", "country", "nationality", "phone", "addressLine", "city", "postalCode",
     "taxCountry", "tin", "employmentStatus", "sourceOfFunds", "occupation"] as const;
   const errors = useFormErrors([...fields, "taxResidencies"]);
   const [form, setForm] = useState<Record<(typeof fields)[number], string>>(
@@ -80,8 +80,8 @@ function ProfileForm({ onSaved }: { onSaved: () => void }) {
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
     setSaved(false);
-    const { taxCountry, tin, ...rest } = form;
-    const result = await save({ input: { ...rest, taxResidencies: [{ country: taxCountry || form.country, tin }] } });
+    const { taxCountry, tin, nationality, ...rest } = form;
+    const result = await save({ input: { ...rest, nationality: nationality || null, taxResidencies: [{ country: taxCountry || form.country, tin }] } });
     const payload = result.data?.updateMyProfile;
     // The API names a tax residency's fields "taxResidencies.0.country" / ".tin".
     const mapped: FieldError[] = errorsOf(payload, result.error).map((e) =>
@@ -102,6 +102,9 @@ function ProfileForm({ onSaved }: { onSaved: () => void }) {
         <TextField label={t("profile.lastName")} name="lastName" autoComplete="family-name" required value={form.lastName} onChange={set("lastName")} errors={errors} />
         <TextField label={t("profile.dateOfBirth")} name="dateOfBirth" type="date" autoComplete="bday" required value={form.dateOfBirth} onChange={set("dateOfBirth")} errors={errors} />
         <SelectField label={t("profile.country")} name="country" required value={form.country} onChange={set("country")} errors={errors}>
+          <option value="">—</option>{countryOptions}
+        </SelectField>
+        <SelectField label={t("profile.nationality")} name="nationality" value={form.nationality} onChange={set("nationality")} errors={errors}>
           <option value="">—</option>{countryOptions}
         </SelectField>
         <TextField label={t("profile.phone")} name="phone" type="tel" autoComplete="tel" required value={form.phone} onChange={set("phone")} errors={errors} hint={t("profile.phoneHint")} />
