@@ -1,5 +1,5 @@
 // The back office's compliance screens in a real browser, with two compliance officers (created with
-// `forexcrm create-staff`, signed in once for the three tests, which run in order):
+// `forexcrm create-staff`, signed in once for the four tests, which run in order):
 //   a live scenario set up through the API (created, committed, asked for by one officer, approved by
 //   the other) holds the demo client's card deposit of $271; the first officer finds the case in the
 //   team's inbox with its SLA, reads why the alert was raised (the rule and the values it read), adds a
@@ -12,7 +12,9 @@
 //   asked for, refused to its requester, and approved by the other officer, who sees who asked;
 //   a goAML report started from that case: drafted, submitted (its document valid against the FIU's
 //   XSD), refused to its submitter, approved by the other officer, exported as the file to upload, the
-//   FIU's reference recorded.
+//   FIU's reference recorded;
+//   a full re-screening started by hand (an unknown list refused beside its field first), its progress
+//   followed until the worker completes it.
 // Every page visited passes an axe check.
 import { readFileSync } from "node:fs";
 import { expect, test, type BrowserContext, type Page } from "@playwright/test";
@@ -311,6 +313,34 @@ test("a report to the FIU from the risk-confirmed case: drafted, submitted, refu
   await expect(olga.getByTestId("str-reports")).toContainText("FIU-2026-000271");
   await olga.setViewportSize({ width: 375, height: 812 });
   await noSidewaysScroll(olga, "the reports");
+  await expectAccessible(olga);
+  await olga.setViewportSize({ width: 1280, height: 720 });
+});
+
+test("screening runs: a full re-screening started by hand runs in the worker, its progress shown until it completes", async () => {
+  test.setTimeout(120_000);
+  await olga.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Screening runs" }).click();
+  await expect(olga.getByRole("heading", { level: 1, exact: true, name: "Screening runs" })).toBeVisible();
+  // A list that was never imported is refused beside its field.
+  await olga.getByLabel("List (empty: every list)").fill("no-such-list");
+  await olga.getByRole("button", { name: "Start a full run" }).click();
+  await expect(olga.getByLabel("List (empty: every list)")).toHaveAttribute("aria-invalid", "true");
+  await olga.getByLabel("List (empty: every list)").fill("");
+  await olga.getByRole("button", { name: "Start a full run" }).click();
+  const queued = olga.getByText(/Run #\d+ is queued/);
+  await expect(queued).toBeVisible();
+  const runNo = (await queued.textContent())!.match(/#(\d+)/)![1];
+  const row = olga.getByTestId(`screening-run-${runNo}`);
+  await expect(row).toContainText("Full");
+  await expect(row).toContainText("you");
+  // The page reads the run again while it is queued or running: it completes with every client done.
+  await expect(row.getByTestId("screening-run-status")).toHaveText("Completed", { timeout: 60_000 });
+  const [done, total] = (await row.getByTestId("screening-run-progress").textContent())!.match(/\d+/g)!.map(Number);
+  expect(done).toBe(total);
+  await expectAccessible(olga);
+  await screenshot(olga, "staff-screening-runs");
+  await olga.setViewportSize({ width: 375, height: 812 });
+  await noSidewaysScroll(olga, "the screening runs");
   await expectAccessible(olga);
   await olga.setViewportSize({ width: 1280, height: 720 });
 });

@@ -161,6 +161,7 @@ test("the staff pages at phone width (375 px): payments, reconciliation, trading
     ["/risk", "Risk desk"], ["/ib", "IB network"], ["/servers", "Trading servers"], ["/roles", "Roles and permissions"],
     ["/audit", "Audit and roles"], ["/clients", "Clients"], ["/review", "Review queue"], ["/jurisdictions", "Jurisdictions"],
     ["/aml/cases", "AML cases"], ["/aml/scenarios", "AML scenarios"], ["/aml/reports", "Suspicious transaction reports"],
+    ["/screening/runs", "Screening runs"],
   ];
   for (const [path, heading] of pages) {
     await page.goto(`${portalUrl("staff")}${path}`);

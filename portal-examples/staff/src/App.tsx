@@ -20,6 +20,7 @@ import { Roles } from "./pages/Roles";
 import { AmlCaseView, AmlCases } from "./pages/AmlCases";
 import { AmlScenarioView, AmlScenarios } from "./pages/AmlScenarios";
 import { AmlReportView, AmlReports } from "./pages/AmlReports";
+import { ScreeningRuns } from "./pages/ScreeningRuns";
 
 /** Navigation entries and the permission each needs. */
 const SCREENS: Array<[string, string, string]> = [
@@ -31,6 +32,7 @@ const SCREENS: Array<[string, string, string]> = [
   ["/aml/cases", "nav.amlCases", "compliance.read"],
   ["/aml/scenarios", "nav.amlScenarios", "compliance.read"],
   ["/aml/reports", "nav.amlReports", "compliance.reports"],
+  ["/screening/runs", "nav.screeningRuns", "compliance.read"],
   ["/risk", "nav.risk", "risk.read"],
   ["/ib", "nav.ib", "ib.read"],
   ["/servers", "nav.servers", "trading.read"],
@@ -97,6 +99,7 @@ export function App() {
         <Route path="/aml/scenarios/:id" element={<AmlScenarioView />} />
         <Route path="/aml/reports" element={<AmlReports />} />
         <Route path="/aml/reports/:id" element={<AmlReportView />} />
+        <Route path="/screening/runs" element={<ScreeningRuns />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
     </Shell>
