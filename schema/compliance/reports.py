@@ -234,8 +234,9 @@ class AmlReportMutations:
                      "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires(REPORTS)],
                          description="Start a report of a case closed with the outcome risk confirmed: its client, "
-                                     "its alerted payments (or those chosen among them), the narrative, the action "
-                                     "taken and the FIU's indicator codes.")
+                                     "its alerted payments (or those chosen among them, none when the case alerted a "
+                                     "transfer), every held or alerted wallet <-> trading account transfer of the "
+                                     "case, the narrative, the action taken and the FIU's indicator codes.")
     async def create_aml_report(self, info: Ctx, case_id: AnyId, report_code: AmlReportCode, reason: str,
                                 indicators: list[str], action: str = "",
                                 payment_ids: list[AnyId] | None = None) -> AmlReportPayload:

@@ -333,3 +333,84 @@ async def test_the_nationality_the_client_gave_is_the_persons_in_the_report(
     person = doc.find("transaction/t_to/to_person")
     assert person is not None
     assert [person.findtext(f) for f in ("first_name", "nationality1", "residence")] == ["Olena", "UA", "DE"]
+
+
+async def _transfer(session_factory: Any, case_id: int, *, outcome: str, direction: str = "to_account",
+                    amount: str = "2500.00") -> int:
+    """A wallet <-> trading account transfer of the case's client in USD, decided `outcome` in the case (a block
+    holds it)."""
+    tag = uuid.uuid4().hex[:10]
+    async with session_factory() as s, s.begin():
+        case = (await s.execute(text(
+            "SELECT c.user_id, d.scenario_id, d.version_id FROM aml_cases c JOIN aml_decisions d ON d.case_id = c.id "
+            "WHERE c.id = :c LIMIT 1"), {"c": case_id})).one()
+        accounts = []
+        for purpose, server, login in (("client_wallet", None, None), ("trading_account_mirror", "mt5-live", 700123)):
+            await s.execute(text(
+                "INSERT INTO ledger_accounts (type, purpose, currency, owner_id, server_id, login) VALUES "
+                "('liability', :p, 'USD', :u, :s, :l) ON CONFLICT DO NOTHING"),
+                {"p": purpose, "u": case.user_id, "s": server, "l": login})
+            accounts.append(await s.scalar(text(
+                "SELECT id FROM ledger_accounts WHERE purpose = :p AND owner_id = :u AND currency = 'USD'"),
+                {"p": purpose, "u": case.user_id}))
+        wallet, mirror = accounts
+        held = outcome == "block"
+        transfer = int(await s.scalar(text(
+            "INSERT INTO ledger_transfers (external_id, user_id, direction, wallet_account_id, mirror_account_id, "
+            "server_id, login, currency, amount, status, idem_scope, idem_key) VALUES (:x, :u, :d, :w, :m, "
+            "'mt5-live', 700123, 'USD', :a, :st, 'test', :k) RETURNING id"),
+            {"x": uuid.uuid4(), "u": case.user_id, "d": direction, "w": wallet, "m": mirror, "a": amount,
+             "st": "held" if held else "done", "k": tag}))
+        await s.execute(text(
+            "INSERT INTO aml_decisions (scenario_id, version_id, user_id, trigger, subject, event, score, outcome, "
+            "explain, case_id, hold_status) VALUES (:s, :v, :u, 'transfer', :sub, '{}', 60, :o, '[]', :c, :h)"),
+            {"s": case.scenario_id, "v": case.version_id, "u": case.user_id, "sub": f"transfer:{transfer}",
+             "o": outcome, "c": case_id, "h": "held" if held else None})
+    return transfer
+
+
+async def test_held_and_alerted_transfers_are_transactions_of_the_report(
+        http: Any, session_factory: Any, settings: Any) -> None:
+    first = await make_staff(http, session_factory, settings, ["compliance"])
+    second = await make_staff(http, session_factory, settings, ["compliance"])
+    assert _body(await first.client(ENTITY, {"e": MLRO}))["errors"] == []
+    case_id, (deposit, withdrawal, _) = await _world(session_factory)
+    held = await _transfer(session_factory, case_id, outcome="block")
+    back = await _transfer(session_factory, case_id, outcome="review", direction="from_account", amount="400.00")
+    await _transfer(session_factory, case_id, outcome="allow")  # no alert: not reported
+    cid = global_id("AmlCase", case_id)
+
+    # Chosen payments or none at all: the case's transfers are reported either way.
+    made = _body(await first.client(CREATE, {"c": cid, "k": "STR", "r": "Money parked in the account.",
+                                             "i": ["UNUSU"], "a": "Account frozen", "p": []}))
+    assert made["errors"] == [] and made["report"]["paymentIds"] == []
+    rid = made["report"]["id"]
+    assert _body(await first.client(SUBMIT, {"r": rid}))["errors"] == []
+    assert _body(await second.client(APPROVE, {"r": rid}))["errors"] == []
+    exported = _body(await first.client(EXPORT, {"r": rid}))
+    assert exported["errors"] == []
+    doc = etree.fromstring(exported["xml"].encode())
+    assert schema().validate(doc), schema().error_log
+    txns = doc.findall("transaction")
+    assert [t.findtext("internal_ref_number") for t in txns] == [f"transfer:{held}", f"transfer:{back}"]
+    into = txns[0]
+    assert into.findtext("transaction_description") == (
+        "transfer of 2500.00 USD from the client's wallet to their trading account (trading account "
+        "mt5-live:700123), status held")
+    assert into.findtext("amount_local") == "2299.91"  # 2500.00 USD at 1.0870 USD per EUR
+    assert into.findtext("t_from/from_foreign_currency/foreign_amount") == "2500.00"
+    for side in ("t_from/from_person", "t_to/to_person"):  # the client on both sides
+        assert [into.findtext(f"{side}/{f}") for f in ("first_name", "last_name", "nationality1")] == [
+            "Ivan", "Petrov", "RU"]
+    assert "from the client's trading account to their wallet" in (txns[1].findtext("transaction_description") or "")
+
+    # With payments, the transfers come beside them.
+    again = _body(await first.client(CREATE, {"c": cid, "k": "SAR", "r": "All of it.", "i": ["UNUSU"],
+                                              "a": "Account frozen", "p": None}))
+    assert again["errors"] == []
+    assert _body(await first.client(SUBMIT, {"r": again["report"]["id"]}))["errors"] == []
+    assert _body(await second.client(APPROVE, {"r": again["report"]["id"]}))["errors"] == []
+    key = int(again["report"]["entityReference"].rsplit("-", 1)[1])
+    xml = (await _report_row(session_factory, key))["xml"]
+    refs = [t.findtext("internal_ref_number") for t in etree.fromstring(xml.encode()).findall("transaction")]
+    assert sorted(refs) == sorted([str(deposit), str(withdrawal), f"transfer:{held}", f"transfer:{back}"])

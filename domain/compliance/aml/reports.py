@@ -1,7 +1,8 @@
 """Suspicious transaction reports (goAML STR/SAR) from AML cases closed with "risk confirmed".
 
 A report starts as a draft of one case: the case's client is the subject, its alerted payments the
-transactions (all of them unless chosen), with the staff's narrative (reason), the action taken and the
+transactions (all of them unless chosen) beside every wallet <-> trading account transfer its decisions
+held or alerted, with the staff's narrative (reason), the action taken and the
 FIU's indicator codes; the draft is edited freely. Submitting it for approval builds the goAML document and
 validates it against the FIU's XSD; a second, independent staff member approves it (the four eyes of
 domain/identity/four_eyes.py, as for scenario activations), which builds and validates it again and keeps
@@ -228,10 +229,20 @@ def _indicators(values: list[str]) -> list[str]:
     return chosen
 
 
-def _payments(chosen: list[int] | None, alerted: list[int]) -> list[int]:
+async def _alerted_transfers(session: AsyncSession, case_id: int) -> list[int]:
+    """The wallet <-> trading account transfers (held or alerted) the case's decisions name; a report tells them
+    all, as the case found them."""
+    rows = await session.scalars(text(
+        "SELECT DISTINCT substr(subject, 10)::bigint AS t FROM aml_decisions WHERE case_id = :c "
+        "AND trigger = 'transfer' AND subject LIKE 'transfer:%' AND outcome <> 'allow' ORDER BY t"), {"c": case_id})
+    return [int(t) for t in rows]
+
+
+def _payments(chosen: list[int] | None, alerted: list[int], transfers: list[int]) -> list[int]:
     picked = sorted(set(alerted if chosen is None else chosen))
-    if not picked or set(picked) - set(alerted):
-        raise ValidationFailed("at least one payment, each one this case's alerts name", field="paymentIds")
+    if (not picked and not transfers) or set(picked) - set(alerted):
+        raise ValidationFailed("at least one payment (or an alerted transfer), each one this case's alerts name",
+                               field="paymentIds")
     return picked
 
 
@@ -253,7 +264,8 @@ async def create_report(session: AsyncSession, actor: Actor, case_id: int, *, co
         raise CaseNotConfirmed("only a case closed with the outcome risk confirmed is reported", field="caseId")
     if await reporting_entity(session) is None:
         raise NoReportingEntity("set the reporting entity's details first (setAmlReportingEntity)")
-    picked = _payments(payment_ids, await _alerted_payments(session, case_id))
+    picked = _payments(payment_ids, await _alerted_payments(session, case_id),
+                       await _alerted_transfers(session, case_id))
     row = (await session.execute(text(
         "INSERT INTO aml_reports (case_id, user_id, report_code, reason, action, indicators, payment_ids, "  # noqa: S608
         f"created_by) VALUES (:c, :u, :code, :r, :a, :ind, :p, :by) RETURNING {_R}"),
@@ -277,8 +289,8 @@ async def update_report(session: AsyncSession, actor: Actor, report_id: int, *, 
     codes = form.take(lambda: _indicators(indicators)) if indicators is not None else None
     form.raise_if_any()
     report = await _locked(session, report_id, "draft")
-    picked = _payments(payment_ids, await _alerted_payments(session, report.case_id)) \
-        if payment_ids is not None else None
+    picked = _payments(payment_ids, await _alerted_payments(session, report.case_id),
+                       await _alerted_transfers(session, report.case_id)) if payment_ids is not None else None
     changes = {k: v for k, v in (("reason", narrative), ("action", taken), ("indicators", codes),
                                  ("payment_ids", picked)) if v is not None}
     if not changes:
@@ -320,8 +332,12 @@ async def document_data(session: AsyncSession, report: AmlReport) -> tuple[goaml
         "SELECT id, reference, direction, method_kind, method_code, provider, status, created_at, currency, amount, "
         "payer_name, country, card_bin_country FROM payments WHERE id = ANY(:p) ORDER BY created_at, id"),
         {"p": report.payment_ids})).all()
-    rates = {cur: (await mid_rate(session, cur, entity.local_currency)).rate
-             for cur in sorted({p.currency for p in rows})}  # one look-up per currency, not per payment
+    moved = (await session.execute(text(
+        "SELECT id, external_id, direction, server_id, login, currency, amount, status, created_at "
+        "FROM ledger_transfers WHERE id = ANY(:t) AND user_id = :u ORDER BY created_at, id"),
+        {"t": await _alerted_transfers(session, report.case_id), "u": report.user_id})).all()
+    rates = {cur: (await mid_rate(session, cur, entity.local_currency)).rate  # one look-up per currency
+             for cur in sorted({p.currency for p in rows} | {t.currency for t in moved})}
     transactions = []
     for p in rows:
         rate = rates[p.currency]
@@ -333,6 +349,15 @@ async def document_data(session: AsyncSession, report: AmlReport) -> tuple[goaml
             amount=p.amount, amount_local=round_to(p.amount * rate, entity.local_currency),
             rate=round(rate, RATE_PLACES), counterparty=other,
             counterparty_country=p.country or p.card_bin_country or residence or "-"))
+    for t in moved:  # the client on both sides: their wallet and their trading account
+        rate = rates[t.currency]
+        transactions.append(goaml.Transaction(
+            number=str(t.external_id), internal_ref=f"transfer:{t.id}", direction=t.direction,
+            method_kind="internal", method_code=f"{t.server_id}:{t.login}", provider="brokerage",
+            status=t.status, at=t.created_at, currency=t.currency,
+            amount=t.amount, amount_local=round_to(t.amount * rate, entity.local_currency),
+            rate=round(rate, RATE_PLACES), counterparty=subject, counterparty_country=residence or "-"))
+    transactions.sort(key=lambda txn: txn.at)
     return entity, goaml.Report(
         code=report.report_code, entity_reference=report.entity_reference, submitted_at=utcnow(),
         reason=report.reason, action=report.action, indicators=tuple(report.indicators), subject=subject,

@@ -2,7 +2,8 @@
 
 The client appears as a `t_person` on the side of each transaction that is theirs at the brokerage (the
 receiving side of a deposit, the sending side of a withdrawal); the other side is the payer or payee the
-payment names (the client when it names nobody else). Amounts in another currency than the reporting
+payment names (the client when it names nobody else). A transfer between the client's wallet and trading
+account has the client on both sides. Amounts in another currency than the reporting
 entity's local one carry `*_foreign_currency` (the amount at its currency's scale and the rate used),
 `amount_local` the converted amount at the local currency's scale; goAML has no currency code for crypto-assets,
 so their amount and rate go into the funds comment.
@@ -25,6 +26,9 @@ from domain.shared.money import at_scale, money_text
 METHOD_CODES: dict[str, tuple[str, str]] = {
     "card": ("CRTCR", "CCD"), "wire": ("ELCFT", "SWIFT"), "crypto": ("CRPTC", "ELCFT"), "local": ("ELCFT", "ONBNK"),
 }
+# A transfer between the client's wallet and trading account (ledger_transfers.direction): (from, to)
+TRANSFER_SIDES: dict[str, tuple[str, str]] = {"to_account": ("wallet", "trading account"),
+                                              "from_account": ("trading account", "wallet")}
 BROKER_FUNDS = "B"  # electronic funds transfer (the UN default) on the brokerage account's side
 MAX_ERRORS = 20
 MAX_MESSAGE = 600  # an enumeration facet's message lists every allowed value
@@ -66,7 +70,7 @@ class Person:
 class Transaction:
     number: str
     internal_ref: str
-    direction: str  # deposit | withdrawal
+    direction: str  # deposit | withdrawal | to_account | from_account (a transfer, TRANSFER_SIDES)
     method_kind: str
     method_code: str
     provider: str
@@ -161,15 +165,23 @@ def _transaction(root: etree._Element, txn: Transaction, report: Report, local: 
     _add(node, "transactionnumber", txn.number)
     _add(node, "internal_ref_number", txn.internal_ref)
     _add(node, "transaction_location", "Online, client portal")
-    _add(node, "transaction_description",
-         f"{txn.direction} of {money_text(at_scale(txn.amount, txn.currency))} {txn.currency} by {txn.method_kind} "
-         f"({txn.method_code}) through {txn.provider}, status {txn.status}")
+    amount = f"{money_text(at_scale(txn.amount, txn.currency))} {txn.currency}"
+    if txn.direction in TRANSFER_SIDES:
+        sides = TRANSFER_SIDES[txn.direction]
+        _add(node, "transaction_description", f"transfer of {amount} from the client's {sides[0]} to their "
+                                              f"{sides[1]} (trading account {txn.method_code}), status {txn.status}")
+    else:
+        _add(node, "transaction_description", f"{txn.direction} of {amount} by {txn.method_kind} "
+                                              f"({txn.method_code}) through {txn.provider}, status {txn.status}")
     _add(node, "date_transaction", _sql_date(txn.at))
     funds, transmode = METHOD_CODES.get(txn.method_kind, ("ELCFT", "ELCFT"))
     _add(node, "transmode_code", transmode)
     _add(node, "transmode_comment", "-")
     _add(node, "amount_local", money_text(at_scale(txn.amount_local, local)))
-    if txn.direction == "deposit":
+    if txn.direction in TRANSFER_SIDES:  # the client's money on both sides, within the brokerage
+        _side(node, "t_from", "from", BROKER_FUNDS, txn, local, report.subject, report.subject_country)
+        _side(node, "t_to", "to", BROKER_FUNDS, txn, local, report.subject, report.subject_country)
+    elif txn.direction == "deposit":
         _side(node, "t_from", "from", funds, txn, local, txn.counterparty, txn.counterparty_country)
         _side(node, "t_to", "to", BROKER_FUNDS, txn, local, report.subject, report.subject_country)
     else:
