@@ -1,7 +1,8 @@
 """A goAML STR built and validated (domain/compliance/aml/reports.py `build_document`: the case's client, the
 report's payments and their FX rates read, the document built and validated against the FIU's XSD) against an
 anchor in the same run: lxml parsing and validating that same document alone (bytes in, the compiled XSD).
-The report names `payments` alerted payments of one client in two currencies (--quick 20, else 200). Figures are
+The report names `payments` alerted payments of one client in two currencies (--quick 20, else 200) and a quarter
+as many held wallet -> trading account transfers. Figures are
 per document, wall and process CPU; the XSD is compiled once per process before either is timed.
 """
 
@@ -60,7 +61,27 @@ async def _seed(session: AsyncSession, payments: int) -> tuple[int, int]:
         "INSERT INTO aml_decisions (scenario_id, version_id, user_id, trigger, payment_id, event, score, outcome, "
         "explain, case_id) SELECT :s, :v, :u, 'deposit', id, '{}', 60, 'review', '[]', :c FROM p"),
         {"t": tag, "u": uid, "n": payments, "s": scenario, "v": version, "c": case_id})
+    # A quarter as many held wallet -> trading account transfers, each a transaction of the report too.
+    for purpose, server, login in (("client_wallet", None, None), ("trading_account_mirror", "mt5-live", 700123)):
+        await session.execute(text("INSERT INTO ledger_accounts (type, purpose, currency, owner_id, server_id, login) "
+                                   "VALUES ('liability', :p, 'USD', :u, :s, :l)"),
+                              {"p": purpose, "u": uid, "s": server, "l": login})
+    await session.execute(text(
+        "WITH a AS (SELECT min(id) FILTER (WHERE purpose = 'client_wallet') AS w, "
+        "min(id) FILTER (WHERE purpose = 'trading_account_mirror') AS m FROM ledger_accounts WHERE owner_id = :u), "
+        "t AS (INSERT INTO ledger_transfers (external_id, user_id, direction, wallet_account_id, mirror_account_id, "
+        "server_id, login, currency, amount, status, idem_scope, idem_key, created_at) SELECT gen_random_uuid(), :u, "
+        "'to_account', a.w, a.m, 'mt5-live', 700123, 'USD', 500 + g, 'held', 'bench', :t || g, "
+        "now() - make_interval(mins => g) FROM a, generate_series(1, :n) g RETURNING id) "
+        "INSERT INTO aml_decisions (scenario_id, version_id, user_id, trigger, subject, event, score, outcome, "
+        "explain, case_id, hold_status) SELECT :s, :v, :u, 'transfer', 'transfer:' || id, '{}', 60, 'block', '[]', "
+        ":c, 'held' FROM t"),
+        {"t": tag, "u": uid, "n": transfers(payments), "s": scenario, "v": version, "c": case_id})
     return int(staff), int(case_id)
+
+
+def transfers(payments: int) -> int:
+    return payments // 4
 
 
 async def run(*, quick: bool = False) -> dict[str, Any]:
@@ -86,15 +107,15 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
             build_wall, build_cpu = (time.perf_counter() - wall) / rounds, (time.process_time() - cpu) / rounds
         finally:
             await engine.dispose()
-    assert built.count(b"<transaction>") == payments
+    assert built.count(b"<transaction>") == payments + transfers(payments)
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(rounds):
         assert schema().validate(etree.fromstring(document))
     anchor_wall, anchor_cpu = (time.perf_counter() - wall) / rounds, (time.process_time() - cpu) / rounds
     return {
-        "payments": payments, "rounds": rounds, "document_bytes": len(document),
+        "payments": payments, "transfers": transfers(payments), "rounds": rounds, "document_bytes": len(document),
         "run": {"ms_per_report": round(build_wall * 1000, 2), "cpu_ms_per_report": round(build_cpu * 1000, 2),
-                "what": "read case, client, payments and FX rates; build; validate against the XSD"},
+                "what": "read case, client, payments, transfers and FX rates; build; validate against the XSD"},
         "anchor": {"ms_per_report": round(anchor_wall * 1000, 2), "cpu_ms_per_report": round(anchor_cpu * 1000, 2),
                    "what": "lxml parse + XSD validation of the same document alone"},
         "ratio": round(anchor_cpu / build_cpu, 4) if build_cpu else None,
