@@ -212,6 +212,7 @@ def _compile(row: tuple[tuple[str, Step], ...]) -> RowFunction:
         else:
             body += [f"        o{i} = None if v is None else {serialised}",
                      f"        if o{i} is None and v is not None: return None"]
+    body.append("        pass  # a selection left empty by @skip/@include still makes a valid body")
     body.append("    except Exception:  # the generic path raises the standard error")
     body.append("        return None")
     body.append("    return {" + ", ".join(f"{name!r}: o{i}" for i, (name, _) in enumerate(row)) + "}")

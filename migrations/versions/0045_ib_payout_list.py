@@ -10,7 +10,7 @@ from __future__ import annotations
 from migrations.sql import run_sql
 
 revision = "0045_ib_payout_list"
-down_revision = "0041_aml"
+down_revision = ("0041_aml", "0007_ib")
 branch_labels = None
 depends_on = None
 

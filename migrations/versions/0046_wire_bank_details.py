@@ -9,7 +9,7 @@ from __future__ import annotations
 from migrations.sql import run_sql
 
 revision = "0046_wire_bank_details"
-down_revision = "0041_aml"
+down_revision = ("0041_aml", "0009_payments")
 branch_labels = None
 depends_on = None
 
