@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from domain.ledger import transfers, wallets
 from domain.ledger.accounts import link_trading_account, wallet_for
+from domain.ledger.errors import TradingAccountNotFound
 from domain.platforms.mt5 import MT5Platform
 from domain.platforms.port import NewAccount
 from domain.reconciliation import runs, settlement, snapshots
@@ -66,7 +68,12 @@ class World:
     def server(self) -> str:
         return str(self.server_id)
 
-    def lookup(self, _sid: str) -> MT5Platform:
+    def lookup(self, sid: str) -> MT5Platform:
+        """This world's platform for its own server only: the test database keeps other tests' servers and
+        mirrors (the first login on every simulator is 100000), and asking this simulator about them would
+        snapshot its balance under another server's key."""
+        if sid != self.server:
+            raise TradingAccountNotFound("no such trading server", field="serverId")
         return self.platform
 
     async def deposit(self, amount: str, *, reference: str | None = None) -> str:
@@ -144,6 +151,11 @@ async def world(session_factory: Any, make_user: Any, recon_sim: SimServer, wind
     wid = await in_transaction(session_factory, prepare)
     yield World(session_factory, recon_sim, platform, server_id, uid, wid, login, currency, window_start)
     await platform.aclose()
+    # A run reads every snapshot younger than SNAPSHOT_MAX_AGE: the next world's run must not judge this
+    # world's simulator, which is gone (its balances were deliberately broken by some tests).
+    async with session_factory() as s, s.begin():
+        await s.execute(text("DELETE FROM reconciliation_platform_balances WHERE server_id = :s"),
+                        {"s": str(server_id)})
 
 
 def kinds(found: list[BreakView]) -> list[tuple[str, str]]:
