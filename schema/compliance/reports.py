@@ -4,9 +4,9 @@ exported document, the FIU's answer; the reporting entity's details (domain/comp
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,15 +15,14 @@ from strawberry.types import Info
 from domain.compliance.aml import reports
 from domain.compliance.aml.goaml.document import Entity
 from domain.shared.actor import ActorKind
+from schema.compliance.aml import _run
 from schema.context import Context
-from schema.errors import UserError, declares_errors, payload_or_errors
+from schema.errors import UserError, declares_errors
 from schema.node import DATABASE_ID_DOC, AnyId, Node, global_id, key_of, node_type, optional_global_id, query_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
 Ctx = Info[Context, Any]
-T = TypeVar("T")
-P = TypeVar("P")
 REPORTS = "compliance.reports"
 
 
@@ -187,16 +186,6 @@ class AmlReportQueries:
         async with info.context.session() as session:
             found = await reports.reporting_entity(session)
         return AmlReportingEntity.of(found) if found else None
-
-
-async def _run(info: Ctx, fn: Callable[[AsyncSession], Awaitable[T]], wrap: Callable[[T], P],
-               empty: Callable[[list[UserError]], P]) -> P:
-    ctx = info.context
-
-    async def work() -> P:
-        return wrap(await ctx.transaction(fn))
-
-    return await payload_or_errors(work, empty)
 
 
 def _report(r: reports.AmlReport) -> AmlReportPayload:
