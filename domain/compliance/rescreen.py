@@ -7,7 +7,12 @@ delta's entities, or the whole list's for a full run), read in id order a batch 
   (`last_client_id`, counts) in one transaction, guarded by the position it started from: a run carried on
   after a crash, or executed twice at once, resumes after the last client done and never counts a batch
   twice. A hit is one row per client, list and entity (a unique index): finding it again changes nothing.
-- A pending hit whose entity left the list is delisted (resolved by the system, audited, with its reason).
+- A pending hit whose entity left the list is delisted (resolved by the system, audited, with its reason), and
+  its case gets a system note saying so; when nothing on the case is open any more the note says the case
+  can be closed (its status stays: only an officer closes a case, with an outcome).
+- A hit an officer dismissed is pending again when a delta run finds the client still matching its entity
+  (its content changed since, or it was removed and listed again): the officer dismissed what the list said
+  then. A full run, or an entity the import left unchanged, keeps dismissed hits dismissed.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
+from domain.compliance.aml import cases
 from domain.compliance.aml.engine import open_or_join_case
 from domain.compliance.lists import entity_of, index_for, indexes
 from domain.compliance.matching import Match, MatchIndex
@@ -40,6 +46,7 @@ CASE_TEAM = "compliance"
 # A possible sanctions or PEP match waits at most a day (the SLA of a blocking alert).
 CASE_OUTCOME = "block"
 DELISTED_REASON = "entity removed from list"
+REOPENED_REASON = "listing changed since dismissal"
 
 
 @dataclass(frozen=True)
@@ -115,22 +122,37 @@ ON CONFLICT (client_id, list_name, entity_id) WHERE entity_id IS NOT NULL DO UPD
 RETURNING id
 """
 
+# The dismissed hit on a changed entity, pending again with what the list says now (once per run).
+_REOPEN_HIT = """
+UPDATE screening_results r
+    SET status = 'pending', list_version = $4, score = $5, entity_caption = $6, topics = $7::text[], run_id = $8,
+        reviewed_by = NULL, review_reason = $9, case_id = NULL
+FROM (SELECT id, reviewed_by, review_reason FROM screening_results
+      WHERE client_id = $1 AND list_name = $2 AND entity_id = $3 AND status = 'dismissed'
+        AND run_id IS DISTINCT FROM $8 FOR UPDATE) old
+WHERE r.id = old.id
+RETURNING r.id, old.reviewed_by, old.review_reason
+"""
+
 
 async def store_hits(session: AsyncSession, actor: Actor, run: ScreeningRun, found: Sequence[Found]) -> int:
-    """New hits (a hit on file stays as reviewed; a delisted one whose entity is listed again is pending again),
-    each opening or joining the client's case; returns how many."""
+    """New hits (a hit on file stays as reviewed, save a dismissed one on an entity of a delta run; a delisted one
+    whose entity is listed again is pending again), each opening or joining the client's case; returns how many."""
     conn = await driver(session)
     by_client: dict[int, list[Found]] = defaultdict(list)
     for f in found:
         by_client[f.client_id].append(f)
+    delta = set(run.entity_ids) if run.kind == "delta" else set()
     created = 0
     for client_id, items in by_client.items():
         new: list[tuple[int, Found]] = []
         for f in items:
+            topics = [t[:32] for t in f.match.entity.topics]
             hit_id = await conn.fetchval(
                 _INSERT_HIT, client_id, f.target.list_name, f.target.list_version, run.matcher_version,
-                run.threshold, f.match.score, f.match.entity.entity_id, f.match.entity.caption[:300],
-                [t[:32] for t in f.match.entity.topics], run.id)
+                run.threshold, f.match.score, f.match.entity.entity_id, f.match.entity.caption[:300], topics, run.id)
+            if hit_id is None and f.match.entity.entity_id in delta:
+                hit_id = await _reopen(session, actor, run, client_id, f, topics)
             if hit_id is not None:
                 new.append((int(hit_id), f))
         if not new:
@@ -149,24 +171,69 @@ async def store_hits(session: AsyncSession, actor: Actor, run: ScreeningRun, fou
     return created
 
 
+async def _reopen(session: AsyncSession, actor: Actor, run: ScreeningRun, client_id: int, f: Found,
+                 topics: list[str]) -> int | None:
+    row = await (await driver(session)).fetchrow(
+        _REOPEN_HIT, client_id, f.target.list_name, f.match.entity.entity_id, f.target.list_version, f.match.score,
+        f.match.entity.caption[:300], topics, run.id, REOPENED_REASON)
+    if row is None:
+        return None
+    await record(session, actor, action="screening_result.reopened", entity_type="screening_result",
+                 entity_id=int(row["id"]), before={"status": "dismissed", "reviewed_by": row["reviewed_by"],
+                                                   "review_reason": row["review_reason"]},
+                 after={"status": "pending", "run_id": run.id, "entity": f.match.entity.entity_id,
+                        "list_version": f.target.list_version, "score": str(f.match.score)},
+                 reason=REOPENED_REASON, category="compliance")
+    return int(row["id"])
+
+
 async def delist(session: AsyncSession, actor: Actor, run: ScreeningRun) -> int:
-    """Resolve the pending hits on the run's removed entities (once: only pending ones change)."""
+    """Resolve the pending hits on the run's removed entities (once: only pending ones change), with a note on
+    each open case they were behind."""
     if not run.removed_ids or run.list_name is None:
         return 0
     conn = await driver(session)
     rows = await conn.fetch(
         "UPDATE screening_results SET status = 'delisted', review_reason = $3 "
-        "WHERE list_name = $1 AND entity_id = ANY($2::text[]) AND status = 'pending' RETURNING id, entity_id",
+        "WHERE list_name = $1 AND entity_id = ANY($2::text[]) AND status = 'pending' "
+        "RETURNING id, entity_id, entity_caption, case_id",
         run.list_name, run.removed_ids, DELISTED_REASON)
+    by_case: dict[int, list[Any]] = defaultdict(list)
     for r in rows:
         await record(session, actor, action="screening_result.resolved", entity_type="screening_result",
                      entity_id=int(r["id"]), before={"status": "pending"},
                      after={"status": "delisted", "run_id": run.id, "entity": r["entity_id"]},
                      reason=DELISTED_REASON, category="compliance")
+        if r["case_id"] is not None:
+            by_case[int(r["case_id"])].append(r)
+    for case_id, hits in sorted(by_case.items()):
+        await _note_delisted(session, actor, run, case_id, hits)
     if rows:
         await conn.execute("UPDATE screening_runs SET hits_delisted = hits_delisted + $2 WHERE id = $1",
                            run.id, len(rows))
     return len(rows)
+
+
+async def _note_delisted(session: AsyncSession, actor: Actor, run: ScreeningRun, case_id: int,
+                         hits: Sequence[Any]) -> None:
+    """The system's note on an open case that its hits were delisted; a closed case is left as it is."""
+    conn = await driver(session)
+    if await conn.fetchval("SELECT status FROM aml_cases WHERE id = $1", case_id) in (None, "closed"):
+        return
+    lines = [f"Screening hit {r['id']} ({run.list_name} entity {r['entity_id']}, {r['entity_caption'] or 'no name'}) "
+             f"was delisted: {DELISTED_REASON} (list version {run.list_version}, re-screening run {run.id})."
+             for r in hits[:50]]
+    if len(hits) > 50:
+        lines.append(f"... and {len(hits) - 50} more.")
+    # What is still open on the case: a monitoring alert is resolved only by closing the case; a hit by its review.
+    still_open = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM aml_decisions WHERE case_id = $1) "
+        "OR EXISTS (SELECT 1 FROM screening_results WHERE case_id = $1 AND status IN ('pending', 'confirmed'))",
+        case_id)
+    if not still_open:
+        lines.append("Nothing on this case is open any more (no monitoring alert, no screening hit pending or "
+                     "confirmed): review it and close it with its outcome.")
+    await cases.add_note(session, actor, case_id, "\n".join(lines)[:10_000], reason=DELISTED_REASON)
 
 
 async def _claim(session: AsyncSession, actor: Actor, run_id: int) -> ScreeningRun | None:

@@ -191,14 +191,15 @@ class AmlDecision(Node):
 class AmlCaseNote(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     case_id: strawberry.ID
-    author_id: strawberry.ID
+    author_id: strawberry.ID | None = strawberry.field(description="The staff member who wrote it; null when the "
+                                                       "system did (a screening hit behind the case was delisted).")
     body: str
     created_at: dt.datetime
 
     @classmethod
     def of(cls, n: cases.Note) -> AmlCaseNote:
         return cls(id=global_id("AmlCaseNote", n.id), database_id=strawberry.ID(str(n.id)),
-                   case_id=global_id("AmlCase", n.case_id), author_id=global_id("StaffUser", n.author_id),
+                   case_id=global_id("AmlCase", n.case_id), author_id=optional_global_id("StaffUser", n.author_id),
                    body=n.body, created_at=n.created_at)
 
 

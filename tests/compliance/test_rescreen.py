@@ -180,3 +180,126 @@ async def test_the_schedule_queues_one_full_run_per_interval_and_hands_stalled_r
         await s.execute(text("UPDATE screening_runs SET status = 'completed' WHERE id = ANY(:i)"),
                         {"i": [queued[0], stalled]})
         await s.execute(text("UPDATE outbox SET published_at = now() WHERE id > :b"), {"b": before})
+
+
+async def _notes(session_factory: Any, case_id: int) -> list[dict[str, Any]]:
+    async with session_factory() as s:
+        rows = await s.execute(text("SELECT id, author_id, body FROM aml_case_notes WHERE case_id = :c ORDER BY id"),
+                               {"c": case_id})
+        return [dict(r._mapping) for r in rows]
+
+
+async def _case(session_factory: Any, case_id: int) -> str:
+    return str(await scalar(session_factory, "SELECT row(status, outcome, alert_count)::text FROM aml_cases "
+                                             "WHERE id = :i", i=case_id))
+
+
+async def test_a_delisted_hit_is_noted_on_its_case_which_says_when_nothing_is_left_open(
+        session_factory: Any, settings: Any) -> None:
+    rng = random.Random(uuid.uuid4().int)
+    a, b, c = _name(rng), _name(rng), _name(rng)
+    key = uuid.uuid4().hex[:8]
+    ids = {k: f"n-{key}-{k}" for k in ("a", "b", "b2", "c")}
+    x, _, _ = await make_client(session_factory, settings, first=a[0], last=a[1], status="active")
+    y, _, _ = await make_client(session_factory, settings, first=b[0], last=b[1], status="active")
+    w, _, _ = await make_client(session_factory, settings, first=c[0], last=c[1], status="active")
+    list_name = f"notes-{key}"
+    # Y matches two entities: removing one leaves the other pending on Y's case.
+    first = await _load(session_factory, list_name, _ftm({ids["a"]: a, ids["b"]: b, ids["b2"]: b, ids["c"]: c}))
+    assert first.run is not None
+    await rescreen.execute(session_factory, ACTOR, first.run.id)
+    [x_hit] = await _hits(session_factory, x)
+    y_hits = await _hits(session_factory, y)
+    [w_hit] = await _hits(session_factory, w)
+    assert len(y_hits) == 2 and len({h["case_id"] for h in y_hits}) == 1
+    x_case, y_case, w_case = x_hit["case_id"], y_hits[0]["case_id"], w_hit["case_id"]
+    before = {i: await _case(session_factory, i) for i in (x_case, y_case, w_case)}
+    assert before[x_case] == "(open,,1)" and await _notes(session_factory, x_case) == []
+
+    second = await _load(session_factory, list_name, _ftm({ids["b2"]: b, ids["c"]: c}))
+    assert second.run is not None and sorted(second.run.removed_ids) == sorted([ids["a"], ids["b"]])
+    done = await rescreen.execute(session_factory, ACTOR, second.run.id)
+    assert done is not None and done.hits_delisted == 2
+    # X's only hit is delisted: the note says so and that nothing is open; the case waits for an officer.
+    [x_note] = await _notes(session_factory, x_case)
+    assert x_note["author_id"] is None
+    assert f"Screening hit {x_hit['id']} ({list_name} entity {ids['a']}" in x_note["body"]
+    assert rescreen.DELISTED_REASON in x_note["body"] and "Nothing on this case is open any more" in x_note["body"]
+    assert await _case(session_factory, x_case) == before[x_case]
+    assert await scalar(session_factory, "SELECT reason FROM audit_events WHERE entity_type = 'aml_case' AND "
+                                         "entity_id = :i AND action = 'aml.case_note'",
+                        i=str(x_case)) == rescreen.DELISTED_REASON
+    # Y's case still has the hit on B2 pending: noted, not said to be closable.
+    [y_note] = await _notes(session_factory, y_case)
+    assert ids["b"] in y_note["body"] and ids["b2"] not in y_note["body"] and "Nothing" not in y_note["body"]
+    assert await _case(session_factory, y_case) == before[y_case]
+    # W's entity did not change: its case neither.
+    assert await _notes(session_factory, w_case) == [] and await _case(session_factory, w_case) == before[w_case]
+
+    # Once: the same run again, or a new run removing the same entities, adds no note.
+    await rescreen.execute(session_factory, ACTOR, second.run.id)
+    repeat = await in_transaction(session_factory, lambda s: runs.queue_delta(
+        s, ACTOR, list_id=second.screening_list.id, list_name=list_name, version=second.screening_list.version,
+        entity_ids=[], removed_ids=[ids["a"], ids["b"]]))
+    repeated = await rescreen.execute(session_factory, ACTOR, repeat.id)
+    assert repeated is not None and repeated.hits_delisted == 0
+    assert [len(await _notes(session_factory, i)) for i in (x_case, y_case, w_case)] == [1, 1, 0]
+
+
+def _ftm_alias(entities: dict[str, tuple[tuple[str, str], str | None]]) -> bytes:
+    return b"\n".join(orjson.dumps({"id": k, "schema": "Person", "properties": {
+        "name": [f"{first} {last}"], "topics": ["sanction"], **({"alias": [alias]} if alias else {})}})
+        for k, ((first, last), alias) in entities.items())
+
+
+async def test_a_dismissed_hit_on_a_changed_entity_is_pending_again_with_a_case(
+        session_factory: Any, settings: Any) -> None:
+    from domain.compliance import screening
+    from domain.compliance.aml import cases
+
+    rng = random.Random(uuid.uuid4().int)
+    a, c, d, fresh = _name(rng), _name(rng), _name(rng), _name(rng)
+    key = uuid.uuid4().hex[:8]
+    ids = {k: f"r-{key}-{k}" for k in ("a", "c", "d")}
+    x, x_user, _ = await make_client(session_factory, settings, first=a[0], last=a[1], status="active")
+    w, _, _ = await make_client(session_factory, settings, first=c[0], last=c[1], status="active")
+    v, _, _ = await make_client(session_factory, settings, first=d[0], last=d[1], status="active")
+    list_name = f"reopen-{key}"
+    first = await _load(session_factory, list_name, _ftm_alias({ids["a"]: (a, None), ids["c"]: (c, None),
+                                                                ids["d"]: (d, None)}))
+    assert first.run is not None
+    await rescreen.execute(session_factory, ACTOR, first.run.id)
+    hits = [(await _hits(session_factory, client))[0] for client in (x, w, v)]
+    for hit in hits:  # an officer dismisses every hit and closes X's case
+        await in_transaction(session_factory, lambda s, i=hit["id"]: screening.resolve_hit(
+            s, ACTOR, i, confirmed=False, reason="not the same person"))
+    await in_transaction(session_factory, lambda s: cases.close(s, ACTOR, hits[0]["case_id"], "false_positive",
+                                                                "not the same person"))
+    x_hit, w_hit, v_hit = [await _hits(session_factory, client) for client in (x, w, v)]
+
+    # A gains an alias (X still matches), C is unchanged, D is renamed (V no longer matches).
+    second = await _load(session_factory, list_name, _ftm_alias({
+        ids["a"]: (a, f"{fresh[0]} {fresh[1]}"), ids["c"]: (c, None), ids["d"]: (fresh, None)}))
+    assert second.run is not None and sorted(second.delta.changed) == sorted([ids["a"], ids["d"]])
+    done = await rescreen.execute(session_factory, ACTOR, second.run.id)
+    assert done is not None and done.hits_found == 1
+    [reopened] = await _hits(session_factory, x)
+    assert (reopened["id"], reopened["status"], reopened["run_id"], reopened["review_reason"]) == (
+        x_hit[0]["id"], "pending", second.run.id, rescreen.REOPENED_REASON)
+    assert reopened["case_id"] not in (None, x_hit[0]["case_id"])  # the closed case stays closed: a new one
+    assert await _case(session_factory, reopened["case_id"]) == "(open,,1)"
+    assert await scalar(session_factory, "SELECT user_id FROM aml_cases WHERE id = :i", i=reopened["case_id"]) == x_user
+    assert await scalar(session_factory, "SELECT reason FROM audit_events WHERE entity_type = 'screening_result' "
+                                         "AND entity_id = :i AND action = 'screening_result.reopened'",
+                        i=str(reopened["id"])) == rescreen.REOPENED_REASON
+    assert await _hits(session_factory, w) == w_hit and w_hit[0]["status"] == "dismissed"
+    assert await _hits(session_factory, v) == v_hit and v_hit[0]["status"] == "dismissed"
+
+    # The same run again, or the same file again (no change: no run), changes nothing.
+    cases_before = await scalar(session_factory, "SELECT sum(alert_count) FROM aml_cases")
+    await rescreen.execute(session_factory, ACTOR, second.run.id)
+    same = await _load(session_factory, list_name, _ftm_alias({
+        ids["a"]: (a, f"{fresh[0]} {fresh[1]}"), ids["c"]: (c, None), ids["d"]: (fresh, None)}))
+    assert same.run is None
+    assert [await _hits(session_factory, client) for client in (x, w, v)] == [[reopened], w_hit, v_hit]
+    assert await scalar(session_factory, "SELECT sum(alert_count) FROM aml_cases") == cases_before

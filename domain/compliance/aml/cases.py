@@ -22,7 +22,7 @@ from domain.ledger.accounts import wallet_for
 from domain.ledger.holds import release_hold
 from domain.payments import repo as payments
 from domain.payments import withdrawals
-from domain.shared.actor import Actor
+from domain.shared.actor import Actor, ActorKind
 from domain.shared.errors import NotFound, ValidationFailed
 from domain.shared.pagination import Page, PageRequest, sql_page
 
@@ -69,7 +69,7 @@ class Decision:
 class Note:
     id: int
     case_id: int
-    author_id: int
+    author_id: int | None  # None: written by the system (re-screening, migration 0047)
     body: str
     created_at: datetime
 
@@ -221,18 +221,20 @@ async def set_status(session: AsyncSession, actor: Actor, case_id: int, status: 
     return updated
 
 
-async def add_note(session: AsyncSession, actor: Actor, case_id: int, body: str) -> Note:
+async def add_note(session: AsyncSession, actor: Actor, case_id: int, body: str, *,
+                   reason: str | None = None) -> Note:
+    """A staff member's note, or the system's (no author: `actor` is a system actor)."""
     body = body.strip()
     if not body or len(body) > 10_000:
         raise ValidationFailed("a note of 1 to 10000 characters", field="body")
     await _open_case(session, case_id)
-    assert actor.user_id is not None
+    assert actor.user_id is not None or actor.kind == ActorKind.SYSTEM
     row = (await session.execute(text(
         "INSERT INTO aml_case_notes (case_id, author_id, body) VALUES (:c, :a, :b) "
         "RETURNING id, case_id, author_id, body, created_at"), {"c": case_id, "a": actor.user_id, "b": body})).one()
     await _update(session, case_id, "status = status", {})
     await audit.record(session, actor, action="aml.case_note", entity_type="aml_case", entity_id=case_id,
-                       after={"note_id": row.id}, category="compliance")
+                       after={"note_id": row.id}, reason=reason, category="compliance")
     return _note(row)
 
 

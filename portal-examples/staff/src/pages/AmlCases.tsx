@@ -223,7 +223,7 @@ export function AmlCaseView() {
       <section className="card" aria-labelledby="aml-notes-h">
         <h2 id="aml-notes-h">{t("aml.notes")}</h2>
         {c.notes.nodes.length === 0 ? <p>{t("aml.noNotes")}</p> : (
-          <ol data-testid="aml-notes">{c.notes.nodes.map((n) => <li key={n.id}>{dateTime(n.createdAt)}, {who(n.authorId)}: {n.body}</li>)}</ol>
+          <ol data-testid="aml-notes">{c.notes.nodes.map((n) => <li key={n.id}>{dateTime(n.createdAt)}, {n.authorId ? who(n.authorId) : t("aml.system")}: {n.body}</li>)}</ol>
         )}
         {canWork && open ? <AddNote caseId={c.id} onChanged={refresh} /> : null}
       </section>
