@@ -271,8 +271,10 @@ async def test_a_dismissed_hit_on_a_changed_entity_is_pending_again_with_a_case(
     await rescreen.execute(session_factory, ACTOR, first.run.id)
     hits = [(await _hits(session_factory, client))[0] for client in (x, w, v)]
     for hit in hits:  # an officer dismisses every hit and closes X's case
-        await in_transaction(session_factory, lambda s, i=hit["id"]: screening.resolve_hit(
-            s, ACTOR, i, confirmed=False, reason="not the same person"))
+        async def dismiss(s: Any, i: int = int(hit["id"])) -> Any:
+            return await screening.resolve_hit(s, ACTOR, i, confirmed=False, reason="not the same person")
+
+        await in_transaction(session_factory, dismiss)
     await in_transaction(session_factory, lambda s: cases.close(s, ACTOR, hits[0]["case_id"], "false_positive",
                                                                 "not the same person"))
     x_hit, w_hit, v_hit = [await _hits(session_factory, client) for client in (x, w, v)]
