@@ -34,7 +34,7 @@ from domain.shared.settings import Settings
 
 LINK_TTL_S = 60
 PERMISSION = "kyc.review"
-_INFO = b"forexcrm/document-links/v1"
+LINK_INFO = b"forexcrm/document-links/v1"  # another kind of link (an AML case's file) signs under its own label
 _SIG_BYTES = 32
 
 
@@ -52,8 +52,8 @@ class IssuedLink:
     expires_at: int
 
 
-def _key(settings: Settings) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
+def _key(settings: Settings, info: bytes = LINK_INFO) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(
         settings.secret_key.get_secret_value().encode())
 
 
@@ -65,13 +65,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign(settings: Settings, claims: Claims) -> str:
+def sign(settings: Settings, claims: Claims, info: bytes = LINK_INFO) -> str:
     body = f"{claims.document_id}.{claims.user_id}.{claims.session_id}.{claims.expires_at}".encode()
-    mac = hmac.new(_key(settings), body, hashlib.sha256).digest()[:_SIG_BYTES]
+    mac = hmac.new(_key(settings, info), body, hashlib.sha256).digest()[:_SIG_BYTES]
     return f"{_b64(body)}.{_b64(mac)}"
 
 
-def verify(settings: Settings, token: str, *, now: float | None = None) -> Claims:
+def verify(settings: Settings, token: str, *, now: float | None = None, info: bytes = LINK_INFO) -> Claims:
     """The claims of a genuine, unexpired token; DOCUMENT_LINK_INVALID for anything tampered or
     malformed, DOCUMENT_LINK_EXPIRED once its minute has passed."""
     if len(token) > 200 or token.count(".") != 1:
@@ -81,7 +81,7 @@ def verify(settings: Settings, token: str, *, now: float | None = None) -> Claim
         body, mac = _unb64(body_part), _unb64(mac_part)
     except ValueError:
         raise DocumentLinkInvalid("this document link is not valid") from None
-    expected = hmac.new(_key(settings), body, hashlib.sha256).digest()[:_SIG_BYTES]
+    expected = hmac.new(_key(settings, info), body, hashlib.sha256).digest()[:_SIG_BYTES]
     if not hmac.compare_digest(mac, expected):
         raise DocumentLinkInvalid("this document link is not valid")
     parts = body.decode("ascii", "replace").split(".")

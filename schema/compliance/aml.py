@@ -28,6 +28,7 @@ from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 
 if TYPE_CHECKING:
+    from schema.compliance.case_attachments import AmlCaseAttachment
     from schema.compliance.reports import AmlReport
 
 Ctx = Info[Context, Any]
@@ -203,7 +204,7 @@ class AmlCaseNote(Node):
                    body=n.body, created_at=n.created_at)
 
 
-@strawberry.type(description="A client's monitoring case in one team's inbox: its alerts, notes and outcome.")
+@strawberry.type(description="A client's monitoring case in one team's inbox: its alerts, notes, files and outcome.")
 class AmlCase(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     user_id: strawberry.ID = strawberry.field(description="The client's user id.")
@@ -249,6 +250,13 @@ class AmlCase(Node):
         async with info.context.session() as session:
             page = await cases.list_notes(session, int(self.database_id), req)
         return to_connection(page, AmlCaseNote.of, lambda n: (n.created_at, n.id))
+
+    @strawberry.field(description="Files attached to the case, oldest first (at most 200).")
+    async def attachments(self, info: Ctx) -> list[
+            Annotated[AmlCaseAttachment, strawberry.lazy("schema.compliance.case_attachments")]]:
+        from schema.compliance.case_attachments import case_attachments
+
+        return await case_attachments(info, int(self.database_id))
 
     @strawberry.field(permission_classes=[Requires("compliance.reports")],
                       description="The suspicious transaction reports built from this case, oldest first.")

@@ -14,6 +14,7 @@ from domain.compliance import lists, screening
 from domain.shared.actor import ActorKind
 from schema.clients.types import ScreeningHit, ScreeningHitPayload
 from schema.compliance.aml import AmlMutations, AmlQueries
+from schema.compliance.case_attachments import AmlCaseAttachmentMutations
 from schema.compliance.reports import AmlReportMutations, AmlReportQueries
 from schema.compliance.screening_runs import ScreeningRunMutations, ScreeningRunQueries
 from schema.compliance.signals import SignalMutations, SignalQueries
@@ -117,5 +118,5 @@ class ComplianceMutations:
 
 QUERIES = (ComplianceQueries, SignalQueries, AmlQueries, AmlReportQueries, ScreeningRunQueries)
 MUTATIONS = (ComplianceMutations, SignalMutations, AmlMutations, AmlReportMutations,
-             ScreeningRunMutations)
+             ScreeningRunMutations, AmlCaseAttachmentMutations)
 SUBSCRIPTIONS = ()

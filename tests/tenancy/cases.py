@@ -34,6 +34,8 @@ class Probe:
     empty_ok: bool = False
     # Undo what the case created that other suites count across the database (run after the probe).
     cleanup: Callable[[], Awaitable[None]] | None = None
+    # Upload variables (name -> (file name, bytes)): the probe goes as a GraphQL multipart request.
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
 Case = Callable[[Env], Awaitable[Probe]]

@@ -131,6 +131,30 @@ for _name in CASE_MUTATIONS:
     case(_name)(_case_mutation(_name))
 
 
+PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+@case("Mutation.addAmlCaseAttachment")
+async def add_case_attachment(env: Env) -> Probe:
+    case_id = await _case(env)
+    return Probe("mutation($c: ID!, $f: Upload!) { addAmlCaseAttachment(caseId: $c, file: $f, description: \"x\") { "
+                 "attachment { id } errors { code } } }", {"c": str(case_id)}, secrets=CASE_SECRETS,
+                 files={"f": ("secret.pdf", PDF)})
+
+
+@case("Mutation.amlCaseAttachmentLink")
+async def case_attachment_link(env: Env) -> Probe:
+    case_id = await _case(env)
+    async with env.session_factory() as s, s.begin():
+        attachment_id = await s.scalar(text(
+            "INSERT INTO aml_case_attachments (case_id, filename, content_type, size_bytes, sha256, storage_key, "
+            "description, uploaded_by) VALUES (:c, 'secret-file.pdf', 'application/pdf', 1, repeat('0', 64), :k, "
+            "'secret-description', :u) RETURNING id"),
+            {"c": case_id, "k": f"aml-cases/{case_id}/{uuid.uuid4().hex}", "u": env.owner_id})
+    return Probe("mutation($a: ID!) { amlCaseAttachmentLink(attachmentId: $a) { link { url } errors { code } } }",
+                 {"a": str(attachment_id)}, secrets=["secret-file.pdf", "secret-description", "/documents/aml/"])
+
+
 @case("Query.amlCases")
 async def cases_of_client(env: Env) -> Probe:
     await _case(env)
