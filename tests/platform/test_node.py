@@ -60,6 +60,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on AmlScenario { databaseId name } ... on AmlScenarioVersion { databaseId version }
   ... on AmlActivationRequest { databaseId reason } ... on AmlCase { databaseId team }
   ... on AmlDecision { databaseId outcome } ... on AmlCaseNote { databaseId body }
+  ... on AmlCaseAttachment { databaseId filename }
   ... on AmlReport { databaseId reason }
   ... on RetentionRun { databaseId status } ... on ErasureRequest { databaseId status }
   ... on ScreeningRun { databaseId kind } }"""
@@ -161,6 +162,7 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "BreakComment": "reconciliation.manage", "AmlScenario": "compliance.read",
                "AmlScenarioVersion": "compliance.read", "AmlActivationRequest": "compliance.read",
                "AmlCase": "compliance.read", "AmlDecision": "compliance.read", "AmlCaseNote": "compliance.read",
+               "AmlCaseAttachment": "compliance.read",
                "AmlReport": "compliance.reports", "RetentionRun": "retention.read", "ErasureRequest": "retention.read",
                "ScreeningRun": "compliance.read",
                "IbPlan": "ib.read"}
@@ -258,6 +260,10 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             {"s": scenario, "v": version, "u": owner, "c": case})
         note = await s.scalar(text("INSERT INTO aml_case_notes (case_id, author_id, body) VALUES (:c, :u, 'node') "
                                    "RETURNING id"), {"c": case, "u": staff_id})
+        attachment = await s.scalar(text(
+            "INSERT INTO aml_case_attachments (case_id, filename, content_type, size_bytes, sha256, storage_key, "
+            "uploaded_by) VALUES (:c, 'node.pdf', 'application/pdf', 1, repeat('0', 64), :k, :u) RETURNING id"),
+            {"c": case, "u": staff_id, "k": f"aml-cases/{case}/node-{uuid.uuid4().hex}"})
         aml_report = await s.scalar(text(
             "INSERT INTO aml_reports (case_id, user_id, report_code, reason, indicators, payment_ids, created_by) "
             "VALUES (:c, :u, 'STR', 'node-test', '{UNUSU}', '{}', :s) RETURNING id"),
@@ -274,6 +280,7 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
     return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
             "AmlScenario": int(scenario), "AmlScenarioVersion": int(version), "AmlActivationRequest": int(activation),
             "AmlCase": int(case), "AmlDecision": int(decision), "AmlCaseNote": int(note),
+            "AmlCaseAttachment": int(attachment),
             "AmlReport": int(aml_report), "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
             "RiskFlagType": int(flag), "TradingServer": int(server), "IngestionError": int(ingestion),
             "AuditEvent": int(audited), "RiskLimitType": int(limit), "RiskCalendarEventType": int(event),
