@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextlib.asynccontextmanager
-async def bench_services(name: str) -> AsyncIterator[tuple[str, str]]:
-    """(database_url, redis_url) for a freshly migrated database named bench_<name>."""
+async def bench_services(name: str, *, keep: bool = False) -> AsyncIterator[tuple[str, str]]:
+    """(database_url, redis_url) for a freshly migrated database named bench_<name>; with `keep`, an
+    existing one is kept (migrated to head) so a scenario whose seeding takes minutes seeds once."""
     embedded: EmbeddedServices | None = None
     database_url = os.environ.get("DATABASE_URL")
     redis_url = os.environ.get("REDIS_URL")
@@ -39,8 +40,10 @@ async def bench_services(name: str) -> AsyncIterator[tuple[str, str]]:
     db_name = f"bench_{name}{os.environ.get('FOREXCRM_BENCH_DB_SUFFIX', '')}"
     conn = await asyncpg.connect(asyncpg_dsn(admin))
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{db_name}"')
+        exists = await conn.fetchval("SELECT true FROM pg_database WHERE datname = $1", db_name)
+        if not (keep and exists):
+            await conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{db_name}"')
     finally:
         await conn.close()
     parts = urlsplit(admin)
