@@ -13,7 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
-from domain.compliance.aml import engine
+from domain.compliance.aml import engine, test_runs
 from domain.compliance.aml.rules import Compiled
 from domain.compliance.aml.templates import TEMPLATES
 from domain.shared.db import Reader
@@ -260,7 +260,7 @@ async def raised_users(session: Reader, program: Compiled, *, since: datetime, u
     test run over [since, until), any other by scoring every active client as of `until` (the
     schedule)."""
     if PAYMENT_TRIGGERS & set(program.triggers):
-        run = await engine.test_run(session, program, None, since=since, until=until, max_hits=10**9)
+        run = await test_runs.test_run(session, program, None, since=since, until=until, max_hits=10**9)
         return {h.user_id for h in run.hits if h.draft_outcome != "allow"}
     version = engine.Version(0, 0, "bench", program)
     flagged: set[int] = set()

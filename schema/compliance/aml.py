@@ -16,7 +16,7 @@ from strawberry.types import Info
 
 from domain.compliance import screening
 from domain.compliance.aml import cases, scenarios, templates
-from domain.compliance.aml.engine import RunResult
+from domain.compliance.aml.test_runs import RunResult
 from domain.shared.actor import ActorKind
 from domain.shared.pagination import decode_id_cursor
 from schema.clients.ids import client_id_of

@@ -2,9 +2,12 @@
 one statement over the client's payments (and one over their deals) before the event, read through
 the index on (user_id, created_at); the rules then run in Python on that one row.
 
-The same statement serves the inline decision (the event's own payment: `p.id = $1`) and the test
-run (every payment of a period, streamed), so a test run scores history exactly as going live would
-have scored it (statuses as they are now: a payment's history reads today's statuses).
+The statement serves the inline decision (the event's own payment: `p.id = $1`). The test run
+(domain/compliance/aml/test_runs.py) scores a period's payments with the same rules on the same
+values, keeping the payments' and deals' aggregates as sliding windows over each client's history
+(windows.py) instead of one statement per payment; tests/compliance/test_aml_test_run_parity.py
+holds the two to the same decisions (statuses as they are now: a payment's history reads today's
+statuses).
 
 Events other than payments (transfers, exchanges, trade batches, profile changes, sign-ins from a new
 country) are the same statement over an anchor row built from the event's parameters
@@ -13,10 +16,8 @@ country) are the same statement over an anchor row built from the event's parame
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -243,7 +244,9 @@ CLIENTS_ANCHOR = ("(SELECT u0.id AS user_id, $1::timestamptz AS created_at, NULL
 
 
 def statement(programs: Sequence[Compiled], lists: dict[str, frozenset[str]], where: str,
-              anchor: str = PAYMENT_ANCHOR) -> Statement:
+              anchor: str = PAYMENT_ANCHOR, *, streamed: bool = False) -> Statement:
+    """`streamed`: the payments' and deals' aggregates and days_since_last_payment are left out (the
+    test run keeps them as sliding windows over the client's history: domain/compliance/aml/windows.py)."""
     aggs: list[Agg] = []
     positions: dict[tuple[Any, ...], int] = {}
     for program in programs:
@@ -257,12 +260,12 @@ def statement(programs: Sequence[Compiled], lists: dict[str, frozenset[str]], wh
     for question in sorted(set().union(*(p.answers for p in programs)) if programs else ()):
         cols.append(f"(SELECT r.answers ->> {_lit(question)} FROM questionnaire_responses r "  # noqa: S608
                     f"WHERE r.client_id = c.id ORDER BY r.id DESC LIMIT 1) AS \"{answer_column(question)}\"")
-    if "days_since_last_payment" in fields:
+    if "days_since_last_payment" in fields and not streamed:
         cols.append("(SELECT extract(epoch FROM p.created_at - h.created_at)::numeric / 86400 FROM payments h "
                     "WHERE h.user_id = p.user_id AND (h.created_at, h.id) < (p.created_at, p.id) "
                     "ORDER BY h.created_at DESC, h.id DESC LIMIT 1) AS days_since_last_payment")
-    pay = [(i, a) for i, a in enumerate(aggs) if a.source == "payments"]
-    deal = [(i, a) for i, a in enumerate(aggs) if a.source == "deals"]
+    pay = [(i, a) for i, a in enumerate(aggs) if a.source == "payments" and not streamed]
+    deal = [(i, a) for i, a in enumerate(aggs) if a.source == "deals" and not streamed]
     if pay:
         widest = max(a.window_s for _, a in pay)
         cols.extend(f"pa.a{i}" for i, _ in pay)
@@ -278,7 +281,8 @@ def statement(programs: Sequence[Compiled], lists: dict[str, frozenset[str]], wh
             "FROM trading_accounts ta JOIN trading_deals d ON d.server_id = ta.server_id AND d.login = ta.login "
             "WHERE ta.user_id = p.user_id AND d.time <= p.created_at "
             f"AND d.time > p.created_at - interval '{widest} seconds') da ON true")
-    if "method_max_amount" in fields:
+    if "method_max_amount" in fields or (streamed and any(
+            k == "amount_gte_method_max_share" for a in aggs if a.source == "payments" for k, _ in a.where)):
         cols.append(f"{METHOD_MAX} AS method_max_amount")
     moves = [(i, a) for i, a in enumerate(aggs) if a.source == "transfers"]
     if moves:
@@ -533,97 +537,3 @@ async def open_or_join_case(session: AsyncSession, *, user_id: int, team: str, o
         "ON CONFLICT (user_id, team) WHERE status <> 'closed' DO UPDATE SET alert_count = aml_cases.alert_count + 1, "
         "sla_due_at = least(aml_cases.sla_due_at, EXCLUDED.sla_due_at), updated_at = now() RETURNING id",
         user_id, team, float(SLA_S[outcome])))
-
-
-# --- test run --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunHit:
-    payment_id: int
-    user_id: int
-    at: datetime
-    amount: Decimal
-    currency: str
-    direction: str
-    draft_score: Decimal
-    draft_outcome: str
-    live_score: Decimal | None
-    live_outcome: str | None
-    draft_rules: list[str]
-
-
-@dataclass
-class RunResult:
-    evaluated: int
-    draft_counts: dict[str, int]
-    live_counts: dict[str, int] | None
-    hits: list[RunHit]
-    hits_truncated: bool
-    seconds: float
-
-
-MAX_HITS = 500
-
-
-async def stream_rows(session: Reader, stmt: Statement, *args: Any, batch: int = 2000) -> AsyncIterator[Any]:
-    """The statement's rows, the next batch fetched while the caller works on this one (JIT off: the
-    compile time of a statement this size exceeds its run time)."""
-    conn = await driver(session)
-    await conn.execute("SET LOCAL jit = off")
-    cursor = await conn.cursor(stmt.sql, *args)
-    pending = asyncio.ensure_future(cursor.fetch(batch))
-    while True:
-        rows = await pending
-        if len(rows) < batch:
-            for row in rows:
-                yield row
-            return
-        pending = asyncio.ensure_future(cursor.fetch(batch))
-        for row in rows:
-            yield row
-
-
-async def test_run(session: Reader, draft: Compiled, live: Compiled | None, *, since: datetime, until: datetime,
-                   max_hits: int = MAX_HITS) -> RunResult:
-    """Score every payment of [since, until) matching the draft's triggers (deposits that arrived,
-    withdrawals as requested) by the draft and, beside it, by the live version. Reads only."""
-    started = time.perf_counter()
-    programs = [draft] + ([live] if live is not None else [])
-    lists = await load_lists(session, set().union(*(p.lists for p in programs)))
-    triggers = sorted(set(draft.triggers) | (set(live.triggers) if live else set()))
-    stmt = statement(programs, lists, "p.created_at >= $1 AND p.created_at < $2 AND p.direction = ANY($3::text[]) "
-                                      "AND (p.direction = 'withdrawal' "
-                                      "OR p.status IN ('succeeded', 'refunded', 'charged_back')) "
-                                      "ORDER BY p.created_at, p.id")
-    uses_name = any(p.uses_name for p in programs)
-    draft_counts = dict.fromkeys(OUTCOME_RANK, 0)
-    live_counts = dict.fromkeys(OUTCOME_RANK, 0) if live is not None else None
-    hits: list[RunHit] = []
-    truncated = False
-    evaluated = 0
-    async for row in stream_rows(session, stmt, since, until, triggers):
-        evaluated += 1
-        direction = row["direction"]
-        name_score = name_similarity(row["payer_name"], row["client_name"]) if uses_name else None
-        d = score(draft, environment(row, stmt, draft, lists, name_score), explain=False) \
-            if direction in draft.triggers else None
-        lv = score(live, environment(row, stmt, live, lists, name_score), explain=False) \
-            if live is not None and direction in live.triggers else None
-        if d is not None:
-            draft_counts[d.outcome] += 1
-        if lv is not None and live_counts is not None:
-            live_counts[lv.outcome] += 1
-        raised = (d is not None and d.outcome != "allow") or (lv is not None and lv.outcome != "allow")
-        if raised:
-            if len(hits) >= max_hits:
-                truncated = True
-                continue
-            rules: list[str] = []
-            if d is not None and d.outcome != "allow":
-                env = environment(row, stmt, draft, lists, name_score)
-                rules = [r.name for r in draft.rules if r.when(env)]
-            hits.append(RunHit(row["id"], row["user_id"], row["created_at"], Decimal(row["amount"]), row["currency"],
-                               direction, d.score if d else Decimal(0), d.outcome if d else "allow",
-                               lv.score if lv else None, lv.outcome if lv else None, rules))
-    return RunResult(evaluated, draft_counts, live_counts, hits, truncated, time.perf_counter() - started)

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
-from domain.compliance.aml import engine
+from domain.compliance.aml import engine, test_runs
 from domain.compliance.aml.rules import BUILTIN_LISTS, LIST_NAME, compile_document
 from domain.compliance.errors import (
     ActivationNotFound,
@@ -300,7 +300,7 @@ async def deactivate(session: AsyncSession, actor: Actor, scenario_id: int, reas
 
 
 async def test_run(session: AsyncSession, scenario_id: int, *, since: datetime, until: datetime,
-                   document: Any | None = None) -> engine.RunResult:
+                   document: Any | None = None) -> test_runs.RunResult:
     """The draft (or `document`, unsaved) over [since, until) beside the live version."""
     if until <= since:
         raise ValidationFailed("until must be after since", field="until")
@@ -321,7 +321,7 @@ async def test_run(session: AsyncSession, scenario_id: int, *, since: datetime, 
     if scenario.live_version_id is not None:
         found = (await versions_by_ids(session, [scenario.live_version_id]))[scenario.live_version_id]
         live = engine.compiled(found.id, found.document)
-    return await engine.test_run(session, program, live, since=since, until=until)
+    return await test_runs.test_run(session, program, live, since=since, until=until)
 
 
 # --- custom lists ----------------------------------------------------------------------------------------
