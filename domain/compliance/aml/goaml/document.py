@@ -19,8 +19,8 @@ from lxml import etree
 
 from domain.compliance.aml.goaml.schema import enumeration, schema
 from domain.compliance.errors import GoamlInvalid
-from domain.shared.errors import InvalidFields
 from domain.shared.money import at_scale, money_text
+from domain.shared.xsd import validate_tree
 
 # method kind -> (funds code on the payment side, conduction code): card, wire, crypto, local methods
 METHOD_CODES: dict[str, tuple[str, str]] = {
@@ -30,8 +30,6 @@ METHOD_CODES: dict[str, tuple[str, str]] = {
 TRANSFER_SIDES: dict[str, tuple[str, str]] = {"to_account": ("wallet", "trading account"),
                                               "from_account": ("trading account", "wallet")}
 BROKER_FUNDS = "B"  # electronic funds transfer (the UN default) on the brokerage account's side
-MAX_ERRORS = 20
-MAX_MESSAGE = 600  # an enumeration facet's message lists every allowed value
 
 
 @dataclass(frozen=True)
@@ -226,18 +224,7 @@ def serialize(root: etree._Element) -> bytes:
 def validate(root: etree._Element) -> None:
     """Raise GOAML_SCHEMA_INVALID, one error per XSD message (field: the element's path, e.g.
     `report/transaction[2]/t_to/to_person/first_name`), when the document does not fit the schema."""
-    xsd = schema()
-    if xsd.validate(root):
-        return
-    tree = root.getroottree()
-    errors = []
-    for entry in list(xsd.error_log)[:MAX_ERRORS]:
-        path = None
-        if entry.path:
-            found = tree.xpath(entry.path)
-            path = tree.getpath(found[0]).lstrip("/") if isinstance(found, list) and found else entry.path
-        errors.append(GoamlInvalid(entry.message[:MAX_MESSAGE], field=path))
-    raise errors[0] if len(errors) == 1 else InvalidFields(list(errors))
+    validate_tree(schema(), root, GoamlInvalid)
 
 
 def build_valid(entity: Entity, report: Report) -> bytes:

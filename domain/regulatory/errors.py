@@ -1,0 +1,33 @@
+"""Typed errors of regulatory reporting."""
+
+from __future__ import annotations
+
+from domain.shared.errors import Conflict, NotFound, ValidationFailed
+
+
+class EmirInvalid(ValidationFailed):
+    """A built EMIR document does not fit ESMA's XSD (auth.030.001.03 DATTAR 1.1.0, or the head.001 BAH): the
+    message is the validator's, the field the element's path. Nothing is stored."""
+
+    code = "EMIR_SCHEMA_INVALID"
+
+
+class NoRegulatorySettings(Conflict):
+    """The brokerage's LEI and reporting settings are not set (setRegulatorySettings)."""
+
+    code = "REGULATORY_SETTINGS_MISSING"
+
+
+class CounterpartyUnidentified(Conflict):
+    """A client with deals to report cannot be identified: a legal entity without an LEI, or a natural person
+    without a national identifier and without the name, birth date and nationality the CONCAT code needs."""
+
+    code = "COUNTERPARTY_UNIDENTIFIED"
+
+
+class ReportFileNotFound(NotFound):
+    code = "REPORT_FILE_NOT_FOUND"
+
+
+class ReportFileWrongStatus(Conflict):
+    code = "REPORT_FILE_WRONG_STATUS"
