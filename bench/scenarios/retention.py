@@ -6,7 +6,9 @@ the cohort's ids, no per-client transaction, no audit) plus unlinking the cohort
 
 Population: `clients` clients, most active; two cohorts of `due` clients closed 6 years ago with one
 document each (one erased by the run, the other by the anchor first, so the run does not see it), and
-`due` clients closed a year ago (examined by the run, nothing erased yet).
+`due` clients closed a year ago (examined by the run, nothing erased yet). Every closed client also has
+AML records (domain/retention/aml_records.py): a closed case with a note and an attached file, and a
+monitoring decision, erased by the run and the anchor with the rest.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from bench.harness import bench_services
-from domain.clients.storage import LocalStore, encrypt_with
+from domain.clients.storage import LocalStore, encrypt, encrypt_with
 from domain.retention import keys, runs
 from domain.shared.actor import system_actor
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory, in_transaction
@@ -66,8 +68,38 @@ async def _populate(conn: asyncpg.Connection, settings: Settings, store: LocalSt
     await conn.copy_records_to_table("client_keys", records=keys_rows, columns=["client_id", "wrapped"])
     await conn.copy_records_to_table("client_documents", records=doc_rows, columns=[
         "client_id", "kind", "status", "filename", "content_type", "size_bytes", "sha256", "storage_key", "key_scheme"])
+    await _aml_records(conn, settings, store, spread)
     await conn.execute("ANALYZE")
     return run_cohort, anchor_cohort
+
+
+async def _aml_records(conn: asyncpg.Connection, settings: Settings, store: LocalStore, client_ids: list[int]) -> None:
+    """Per client: a closed case with a note and a file (its blob in the store), a decision on it."""
+    officer = await conn.fetchval("INSERT INTO users (email, email_normalized, is_staff) "
+                                  "VALUES ('officer@bench.example', 'officer@bench.example', true) RETURNING id")
+    scenario = await conn.fetchval("INSERT INTO aml_scenarios (name) VALUES ('bench-retention') RETURNING id")
+    version = await conn.fetchval("INSERT INTO aml_scenario_versions (scenario_id, status, document, triggers) "
+                                  "VALUES ($1, 'draft', '{}'::jsonb, '{deposit}') RETURNING id", scenario)
+    cases = await conn.fetch("""
+        INSERT INTO aml_cases (user_id, team, status, outcome, closing_note, alert_count, sla_due_at, closed_at)
+        SELECT user_id, 'compliance', 'closed', 'false_positive', 'payer named ' || first_name, 1, now(), now()
+        FROM clients WHERE id = ANY($1::bigint[]) RETURNING id, user_id""", client_ids)
+    await conn.execute("""
+        INSERT INTO aml_case_notes (case_id, author_id, body) SELECT c, $2, 'called the client about the payer'
+        FROM unnest($1::bigint[]) c""", [r["id"] for r in cases], officer)
+    await conn.execute("""
+        INSERT INTO aml_decisions (scenario_id, version_id, user_id, trigger, event, score, outcome, explain, case_id)
+        SELECT $1, $2, u, 'deposit', '{"payer_name": "A Payer"}'::jsonb, 20, 'review', '[]'::jsonb, c
+        FROM unnest($3::bigint[], $4::bigint[]) AS t(c, u)""",
+        scenario, version, [r["id"] for r in cases], [r["user_id"] for r in cases])
+    files = []
+    for r in cases:
+        storage_key = f"aml-cases/{r['id']}/{uuid.uuid4().hex}"
+        await store.put(storage_key, encrypt(settings, storage_key, BLOB))
+        files.append((r["id"], "statement.pdf", "application/pdf", len(BLOB), hashlib.sha256(BLOB).hexdigest(),
+                      storage_key, "bank statement", officer))
+    await conn.copy_records_to_table("aml_case_attachments", records=files, columns=[
+        "case_id", "filename", "content_type", "size_bytes", "sha256", "storage_key", "description", "uploaded_by"])
 
 
 async def _anchor(conn: asyncpg.Connection, store: LocalStore, cohort: list[int]) -> None:
@@ -86,6 +118,21 @@ async def _anchor(conn: asyncpg.Connection, store: LocalStore, cohort: list[int]
                            cohort)
         await conn.execute("UPDATE client_keys SET wrapped = NULL, destroyed_at = now() "
                            "WHERE client_id = ANY($1::bigint[])", cohort)
+        users = [r["user_id"] for r in await conn.fetch("SELECT user_id FROM clients WHERE id = ANY($1::bigint[])",
+                                                         cohort)]
+        files = await conn.fetch(
+            "UPDATE aml_case_attachments a SET filename = '', description = '', erased_at = now() FROM aml_cases c "
+            "WHERE c.id = a.case_id AND c.user_id = ANY($1::bigint[]) AND a.erased_at IS NULL RETURNING a.storage_key",
+            users)
+        for r in files:
+            await store.delete(r["storage_key"])
+        await conn.execute("""
+            WITH c AS (UPDATE aml_cases SET closing_note = '', erased_at = now()
+                       WHERE user_id = ANY($1::bigint[]) AND erased_at IS NULL RETURNING id),
+                 n AS (UPDATE aml_case_notes SET body = '' WHERE case_id IN (SELECT id FROM c))
+            UPDATE aml_reports SET reason = '', action = '' WHERE case_id IN (SELECT id FROM c)""", users)
+        await conn.execute("UPDATE aml_decisions SET event = '{}'::jsonb, explain = '[]'::jsonb, erased_at = now() "
+                           "WHERE user_id = ANY($1::bigint[]) AND erased_at IS NULL", users)
 
 
 async def run(*, quick: bool = False) -> dict[str, Any]:
@@ -120,14 +167,17 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
             left = sum(1 for _ in (store.root).rglob("*") if _.is_file())
     assert done is not None and done.status == "completed"
     assert done.keys_destroyed == len(run_cohort) and done.documents_deleted == len(run_cohort), done
-    assert left == due, f"{left} blobs left, the recent cohort's {due} expected"
+    assert done.aml_cases_erased == len(run_cohort) and done.aml_files_deleted == len(run_cohort), done
+    assert left == 2 * due, f"{left} blobs left, the recent cohort's {2 * due} (a document and a case file) expected"
     return {
         "clients": clients, "erased_per_cohort": len(run_cohort), "examined": done.clients_examined,
         "populate_s": round(populate_s, 1),
+        "aml_cases_erased": done.aml_cases_erased,
         "run": {"seconds": round(run_s, 2), "erased_clients_per_s": round(len(run_cohort) / run_s, 1),
                 "examined_clients_per_s": round(done.clients_examined / run_s, 1)},
         "anchor": {"seconds": round(anchor_s, 3), "erased_clients_per_s": round(len(anchor_cohort) / anchor_s, 1),
-                   "what": "set-based UPDATEs of the same columns and rows, blobs unlinked, one transaction"},
+                   "what": "set-based UPDATEs of the same columns and rows (AML records included), blobs "
+                           "unlinked, one transaction"},
         "ratio": round(anchor_s / run_s, 4),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }

@@ -12,6 +12,9 @@ Erasing, per kind:
 - communications: the rows whose period is over are deleted;
 - KYC documents: each blob is deleted from storage (the local folder or the S3 bucket) and the row
   marked erased (its checksum, kind and dates stay: proof that a document existed and was erased);
+- AML records (aml_records.py): files deleted from storage, the personal content of cases, notes,
+  reports and decisions blanked, once their own period is over and no case or report is in progress;
+  they are not sealed under the client's key, so shredding it does not erase them;
 - identity data: the working columns (names, date of birth, profile, attribution) are blanked, the
   search text with them (triggers), the login's e-mail replaced by a placeholder, the user disabled
   and their sessions revoked; once the documents are erased too the client's data key is destroyed
@@ -34,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit.retention import add_years
 from domain.audit.service import record
 from domain.clients.storage import BlobStore
-from domain.retention import keys
+from domain.retention import aml_records, keys
 from domain.retention.schedules import Schedule, effective
 from domain.shared.actor import Actor
 from domain.shared.db import driver
@@ -66,12 +69,13 @@ class ClientOutcome:
     communications_deleted: int = 0
     identity_erased: bool = False
     key_destroyed: bool = False
+    aml: aml_records.AmlErased = field(default_factory=aml_records.AmlErased)
     kinds: list[KindOutcome] = field(default_factory=list)
 
     @property
     def erased_anything(self) -> bool:
         return bool(self.documents_deleted or self.communications_deleted or self.identity_erased
-                    or self.key_destroyed)
+                    or self.key_destroyed or self.aml.anything)
 
 
 async def erase_documents(session: AsyncSession, store: BlobStore, client_id: int) -> int:
@@ -120,6 +124,22 @@ async def erase_marketing(session: AsyncSession, client_id: int) -> None:
 def _due(schedule: Schedule, ended: date | None, as_of: date) -> tuple[bool, date | None]:
     until = schedule.ends(relationship_end=ended)
     return until is not None and until <= as_of, until
+
+
+async def _aml_records(session: AsyncSession, store: BlobStore, schedule: Schedule, user_id: int,
+                       ended: date | None, owed: bool, as_of: date, out: ClientOutcome) -> KindOutcome:
+    """The AML records' own duty: their period (AMLD Art. 40), money held, an investigation in progress."""
+    due, until = _due(schedule, ended, as_of)
+    if not due:
+        return KindOutcome("aml_records", "scheduled", until,
+                           note=f"{schedule.years} years after the relationship ends (AML record-keeping duty)")
+    if owed:
+        return KindOutcome("aml_records", "retained", until, note="the ledger still holds money for the client")
+    busy = await aml_records.in_progress(session, user_id)
+    if busy is not None:
+        return KindOutcome("aml_records", "retained", until, note=busy)
+    out.aml = await aml_records.erase(session, store, user_id)
+    return KindOutcome("aml_records", "erased", until)
 
 
 async def enforce_client(session: AsyncSession, actor: Actor, store: BlobStore, client_id: int, as_of: date, *,
@@ -191,6 +211,9 @@ async def enforce_client(session: AsyncSession, actor: Actor, store: BlobStore, 
             await erase_identity(session, client_id, client["user_id"])
             out.identity_erased = True
         out.kinds.append(KindOutcome(kind, "erased", until))
+    if "aml_records" in schedules:
+        out.kinds.append(await _aml_records(session, store, schedules["aml_records"], client["user_id"], ended, owed,
+                                            as_of, out))
     if id_due and not owed and not docs_left:
         out.key_destroyed = await keys.destroy(session, client_id)
     audit_schedule = schedules["audit"]
@@ -205,6 +228,8 @@ async def enforce_client(session: AsyncSession, actor: Actor, store: BlobStore, 
                      after={"documents_deleted": out.documents_deleted,
                             "communications_deleted": out.communications_deleted,
                             "identity_erased": out.identity_erased, "key_destroyed": out.key_destroyed,
+                            "aml_cases_erased": out.aml.cases, "aml_files_deleted": out.aml.files,
+                            "aml_decisions_erased": out.aml.decisions,
                             "on_request": on_request, "as_of": as_of.isoformat()},
                      category="general")
     return out

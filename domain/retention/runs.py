@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit.service import record
 from domain.clients.storage import BlobStore
 from domain.events.outbox import emit
-from domain.retention.enforcement import ENDED, enforce_client
+from domain.retention.enforcement import ENDED, ClientOutcome, enforce_client
 from domain.shared.actor import Actor
 from domain.shared.db import Reader, SessionFactory, driver, in_transaction
 from domain.shared.pagination import Page, PageRequest, sql_page
@@ -44,11 +44,14 @@ class RetentionRun:
     documents_deleted: int
     communications_deleted: int
     keys_destroyed: int
+    aml_cases_erased: int
+    aml_files_deleted: int
     error: str | None
 
 
 _COLUMNS = ("id, status, requested_by, as_of, created_at, started_at, finished_at, clients_examined, clients_held, "
-            "clients_erased, documents_deleted, communications_deleted, keys_destroyed, error")
+            "clients_erased, documents_deleted, communications_deleted, keys_destroyed, aml_cases_erased, "
+            "aml_files_deleted, error")
 
 
 def _run(r: asyncpg.Record) -> RetentionRun:
@@ -86,13 +89,16 @@ async def list_runs(session: AsyncSession, page: PageRequest) -> Page[RetentionR
 
 
 async def candidates(session: Reader, as_of: date, after_id: int, limit: int) -> list[int]:
-    """Clients that may have something to erase: relationship ended and not yet shredded, or
-    communications older than the shortest communications period in any schedule."""
+    """Clients that may have something to erase: relationship ended and not yet shredded (or shredded
+    with AML records kept longer, their period being set apart), or communications older than the
+    shortest communications period in any schedule."""
     rows = await (await driver(session)).fetch(
         """
         SELECT id FROM (
             SELECT c.id FROM clients c WHERE c.status = ANY($1::text[]) AND c.id > $3
-              AND NOT EXISTS (SELECT 1 FROM client_keys k WHERE k.client_id = c.id AND k.wrapped IS NULL)
+              AND (NOT EXISTS (SELECT 1 FROM client_keys k WHERE k.client_id = c.id AND k.wrapped IS NULL)
+                   OR EXISTS (SELECT 1 FROM aml_cases a WHERE a.user_id = c.user_id AND a.erased_at IS NULL)
+                   OR EXISTS (SELECT 1 FROM aml_decisions d WHERE d.user_id = c.user_id AND d.erased_at IS NULL))
             UNION
             SELECT m.client_id FROM client_communications m
             WHERE m.client_id > $3 AND m.created_at < ($2::date - make_interval(years => (
@@ -122,29 +128,30 @@ async def execute(factory: SessionFactory, store: BlobStore, actor: Actor, run_i
                 ids = await candidates(session, as_of, after, BATCH)
             if not ids:
                 break
-            examined = held = erased = docs = comms = destroyed = 0
+            examined = held = erased = docs = comms = destroyed = aml_cases = aml_files = 0
             for client_id in ids:
-                async def one(session: AsyncSession, cid: int = client_id) -> tuple[bool, bool, int, int, bool]:
-                    out = await enforce_client(session, actor, store, cid, as_of)
-                    return out.held, out.erased_anything, out.documents_deleted, out.communications_deleted, \
-                        out.key_destroyed
+                async def one(session: AsyncSession, cid: int = client_id) -> ClientOutcome:
+                    return await enforce_client(session, actor, store, cid, as_of)
 
-                was_held, was_erased, n_docs, n_comms, was_destroyed = await in_transaction(factory, one)
+                out = await in_transaction(factory, one)
                 examined += 1
-                held += was_held
-                erased += was_erased
-                docs += n_docs
-                comms += n_comms
-                destroyed += was_destroyed
+                held += out.held
+                erased += out.erased_anything
+                docs += out.documents_deleted
+                comms += out.communications_deleted
+                destroyed += out.key_destroyed
+                aml_cases += out.aml.cases
+                aml_files += out.aml.files
             after = ids[-1]
 
             async def progress(session: AsyncSession, counts: tuple[int, ...] = (
-                    examined, held, erased, docs, comms, destroyed)) -> None:
+                    examined, held, erased, docs, comms, destroyed, aml_cases, aml_files)) -> None:
                 await (await driver(session)).execute(
                     "UPDATE retention_runs SET clients_examined = clients_examined + $2, "
                     "clients_held = clients_held + $3, clients_erased = clients_erased + $4, "
                     "documents_deleted = documents_deleted + $5, communications_deleted = communications_deleted + $6, "
-                    "keys_destroyed = keys_destroyed + $7 WHERE id = $1", run_id, *counts)
+                    "keys_destroyed = keys_destroyed + $7, aml_cases_erased = aml_cases_erased + $8, "
+                    "aml_files_deleted = aml_files_deleted + $9 WHERE id = $1", run_id, *counts)
 
             await in_transaction(factory, progress)
     except Exception as exc:
@@ -170,7 +177,9 @@ async def execute(factory: SessionFactory, store: BlobStore, actor: Actor, run_i
                                                   "clients_erased": run.clients_erased,
                                                   "documents_deleted": run.documents_deleted,
                                                   "communications_deleted": run.communications_deleted,
-                                                  "keys_destroyed": run.keys_destroyed}, category="general")
+                                                  "keys_destroyed": run.keys_destroyed,
+                                                  "aml_cases_erased": run.aml_cases_erased,
+                                                  "aml_files_deleted": run.aml_files_deleted}, category="general")
         return run
 
     return await in_transaction(factory, finish)

@@ -2,7 +2,9 @@
 
 A schedule is a number of years counted from the end of the client relationship (KYC documents and
 identity data: 5 years under the AML directives) or from the record's own creation
-(communications: 5 years under MiFID II; the audit trail: 7 years). The '*' row of a kind applies in
+(communications: 5 years under MiFID II; the audit trail: 7 years); AML records (cases, their notes,
+files and reports, monitoring decisions) 5 years after the relationship ends (AMLD Art. 40(1)), a
+period only the relationship's end starts. The '*' row of a kind applies in
 jurisdictions without their own; staff change them with `setRetentionSchedule` (audited).
 """
 
@@ -22,7 +24,7 @@ from domain.retention.errors import InvalidRetentionSchedule
 from domain.shared.actor import Actor
 from domain.shared.db import Reader, driver
 
-KINDS = ("kyc_documents", "identity_data", "communications", "audit")
+KINDS = ("kyc_documents", "identity_data", "communications", "audit", "aml_records")
 BASES = ("relationship_end", "created")
 DEFAULT = "*"
 MAX_YEARS = 100
@@ -87,6 +89,9 @@ async def set_schedule(session: AsyncSession, actor: Actor, *, jurisdiction: str
         raise InvalidRetentionSchedule(f"a retention period is 0 to {MAX_YEARS} years", field="years")
     if record_kind == "audit" and basis != "created":
         raise InvalidRetentionSchedule("the audit trail's period counts from each event (created)", field="basis")
+    if record_kind == "aml_records" and basis != "relationship_end":
+        raise InvalidRetentionSchedule("AML records are kept for a period after the relationship ends "
+                                       "(relationship_end)", field="basis")
     before = await session.execute(text(
         "SELECT years, basis FROM retention_schedules WHERE jurisdiction = :j AND record_kind = :k FOR UPDATE"),
         {"j": code, "k": record_kind})

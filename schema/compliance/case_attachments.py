@@ -36,13 +36,17 @@ class AmlCaseAttachment(Node):
     description: str
     uploaded_by_id: strawberry.ID = strawberry.field(description="Who attached it (StaffUser.id).")
     created_at: dt.datetime
+    erased_at: dt.datetime | None = strawberry.field(
+        description="When the file was deleted under the retention schedule (aml_records); its name and "
+                    "description were blanked with it, its checksum kept. Null while it is kept.")
 
     @classmethod
     def of(cls, a: attachments.Attachment) -> AmlCaseAttachment:
         return cls(id=global_id("AmlCaseAttachment", a.id), database_id=strawberry.ID(str(a.id)),
                    case_id=global_id("AmlCase", a.case_id), filename=a.filename, content_type=a.content_type,
                    size_bytes=a.size_bytes, sha256=a.sha256, description=a.description,
-                   uploaded_by_id=global_id("StaffUser", a.uploaded_by), created_at=a.created_at)
+                   uploaded_by_id=global_id("StaffUser", a.uploaded_by), created_at=a.created_at,
+                   erased_at=a.erased_at)
 
 
 async def case_attachments(info: Ctx, case_id: int) -> list[AmlCaseAttachment]:

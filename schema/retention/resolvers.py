@@ -29,7 +29,9 @@ Ctx = Info[Context, Any]
 @strawberry.type(description="How long one kind of record is kept in a jurisdiction ('*': the default).")
 class RetentionSchedule:
     jurisdiction: str
-    record_kind: str = strawberry.field(description="kyc_documents, identity_data, communications or audit.")
+    record_kind: str = strawberry.field(description="kyc_documents, identity_data, communications, audit or "
+                                                    "aml_records (AML cases with their notes, files and reports, and "
+                                                    "monitoring decisions; counted from relationship_end only).")
     years: int
     basis: str = strawberry.field(description="relationship_end (years after the client relationship ended) or "
                                               "created (years after each record was made).")
@@ -72,7 +74,8 @@ class LegalHoldPayload:
 
 @strawberry.type(description="What an erasure decision did to one kind of record.")
 class ErasureKindOutcome:
-    kind: str = strawberry.field(description="kyc_documents, identity_data, communications, audit or marketing.")
+    kind: str = strawberry.field(description="kyc_documents, identity_data, communications, audit, aml_records or "
+                                             "marketing.")
     outcome: str = strawberry.field(description="erased (now), scheduled (erased when its retention ends: `until`, "
                                                 "or after the relationship ends) or retained (legal hold or another "
                                                 "duty, see note).")
@@ -123,6 +126,9 @@ class RetentionRun(Node):
     documents_deleted: int
     communications_deleted: int
     keys_destroyed: int
+    aml_cases_erased: int = strawberry.field(description="AML cases whose personal content (notes, reports) "
+                                                         "was erased.")
+    aml_files_deleted: int = strawberry.field(description="Files attached to AML cases deleted from storage.")
     error: str | None
 
     @classmethod
@@ -132,7 +138,8 @@ class RetentionRun(Node):
                    started_at=r.started_at, finished_at=r.finished_at, clients_examined=r.clients_examined,
                    clients_held=r.clients_held, clients_erased=r.clients_erased,
                    documents_deleted=r.documents_deleted, communications_deleted=r.communications_deleted,
-                   keys_destroyed=r.keys_destroyed, error=r.error)
+                   keys_destroyed=r.keys_destroyed, aml_cases_erased=r.aml_cases_erased,
+                   aml_files_deleted=r.aml_files_deleted, error=r.error)
 
 
 @strawberry.type

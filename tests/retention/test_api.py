@@ -55,6 +55,7 @@ async def test_schedules_are_set_by_permission_audited_and_bad_input_changes_not
             ({"j": "CY", "k": "communications", "y": -1, "b": "created"}, "INVALID_RETENTION_SCHEDULE", "years"),
             ({"j": "CY", "k": "communications", "y": 7, "b": "whenever"}, "INVALID_RETENTION_SCHEDULE", "basis"),
             ({"j": "CY", "k": "audit", "y": 7, "b": "relationship_end"}, "INVALID_RETENTION_SCHEDULE", "basis"),
+            ({"j": "CY", "k": "aml_records", "y": 7, "b": "created"}, "INVALID_RETENTION_SCHEDULE", "basis"),
             ({"j": "XX", "k": "communications", "y": 7, "b": "created"}, "INVALID_COUNTRY", "jurisdiction")):
         refused = await officer.client(SET, variables)
         assert refused["data"]["setRetentionSchedule"] == {"schedule": None, "errors": [{"code": code, "field": field}]}
@@ -69,7 +70,8 @@ async def test_schedules_are_set_by_permission_audited_and_bad_input_changes_not
         listed["data"]["retentionSchedules"]
     defaults = await officer.client(SCHEDULES, {"j": "*"})
     assert {(s["recordKind"], s["years"], s["basis"]) for s in defaults["data"]["retentionSchedules"]} >= {
-        ("kyc_documents", 5, "relationship_end"), ("identity_data", 5, "relationship_end"), ("audit", 7, "created")}
+        ("kyc_documents", 5, "relationship_end"), ("identity_data", 5, "relationship_end"), ("audit", 7, "created"),
+        ("aml_records", 5, "relationship_end")}
     assert await _count(session_factory, "SELECT count(*) FROM audit_events WHERE action = 'retention_schedule.set' "
                                          "AND entity_id = 'CY:communications' AND actor_user_id = :u",
                         u=officer.user_id) == 1
@@ -157,7 +159,7 @@ async def test_an_erasure_request_is_decided_by_two_staff_members_and_the_client
     # The relationship lasts: KYC and identity data are kept until 5 years after it ends, the e-mails sent
     # (the verification e-mail) 5 years from each; the marketing data no duty keeps is erased now.
     assert outcome == {"communications": "scheduled", "kyc_documents": "scheduled", "identity_data": "scheduled",
-                       "audit": "retained", "marketing": "erased"}
+                       "aml_records": "scheduled", "audit": "retained", "marketing": "erased"}
     assert await _count(session_factory, "SELECT count(*) FROM clients WHERE id = :c AND attribution = '{}'::jsonb",
                         c=cid) == 1
     late = await first.client(DECIDE, {"i": request_id, "a": False, "r": "too late"})

@@ -73,7 +73,8 @@ async def test_shredding_erases_one_client_and_leaves_the_other_the_ledger_and_t
     out = await _enforce(session_factory, store, gone)
     assert (out.documents_deleted, out.identity_erased, out.key_destroyed) == (1, True, True)
     assert {k.kind: k.outcome for k in out.kinds} == {"communications": "erased", "kyc_documents": "erased",
-                                                       "identity_data": "erased", "audit": "retained"}
+                                                       "identity_data": "erased", "aml_records": "erased",
+                                                       "audit": "retained"}
 
     # The personal data is gone: plain columns blanked (search text with them), the login anonymised.
     row = await _row(session_factory, "SELECT c.first_name, c.last_name, c.date_of_birth, c.profile, c.attribution, "

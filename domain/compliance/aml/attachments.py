@@ -32,7 +32,8 @@ READ = "compliance.read"  # who sees a case sees its files
 LINK_INFO = b"forexcrm/aml-case-file-links/v1"
 MAX_ATTACHMENTS = 200  # listed whole on the case: a case gathers a handful, not thousands
 
-_COLS = "id, case_id, filename, content_type, size_bytes, sha256, storage_key, description, uploaded_by, created_at"
+_COLS = ("id, case_id, filename, content_type, size_bytes, sha256, storage_key, description, uploaded_by, created_at, "
+         "erased_at")
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,12 @@ class Attachment:
     description: str
     uploaded_by: int
     created_at: datetime
+    erased_at: datetime | None = None  # deleted from storage under the retention schedule (domain/retention)
 
 
 def _row(r: Any) -> Attachment:
     return Attachment(r.id, r.case_id, r.filename, r.content_type, r.size_bytes, r.sha256, r.storage_key,
-                      r.description, r.uploaded_by, r.created_at)
+                      r.description, r.uploaded_by, r.created_at, r.erased_at)
 
 
 async def add(session: AsyncSession, settings: Settings, store: BlobStore, actor: Actor, case_id: int, *,
@@ -66,9 +68,8 @@ async def add(session: AsyncSession, settings: Settings, store: BlobStore, actor
     key = f"aml-cases/{case_id}/{uuid.uuid4().hex}"
     await store.put(key, encrypt(settings, key, data))
     row = (await session.execute(text(
-        "INSERT INTO aml_case_attachments (case_id, filename, content_type, size_bytes, sha256, storage_key, "
-        "description, uploaded_by) VALUES (:c, :f, :t, :n, :h, :k, :d, :u) RETURNING id, case_id, filename, "
-        "content_type, size_bytes, sha256, storage_key, description, uploaded_by, created_at"),
+        "INSERT INTO aml_case_attachments (case_id, filename, content_type, size_bytes, sha256, storage_key, "  # noqa: S608
+        f"description, uploaded_by) VALUES (:c, :f, :t, :n, :h, :k, :d, :u) RETURNING {_COLS}"),
         {"c": case_id, "f": filename.strip()[-200:] or "upload", "t": checked.content_type, "n": len(data),
          "h": checked.sha256, "k": key, "d": description, "u": actor.user_id})).one()
     await session.execute(text("UPDATE aml_cases SET updated_at = now() WHERE id = :i"), {"i": case_id})
@@ -95,6 +96,8 @@ async def _get(session: AsyncSession, attachment_id: int) -> Attachment:
     found = (await by_ids(session, [attachment_id])).get(attachment_id)
     if found is None:
         raise NotFound("attachment not found", field="attachmentId")
+    if found.erased_at is not None:
+        raise NotFound("this file was erased under the retention schedule", field="attachmentId")
     return found
 
 
