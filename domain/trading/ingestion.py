@@ -166,7 +166,13 @@ SELECT
     (SELECT array_agg(position_id) FROM pos WHERE volume = 0) AS closed_positions,
     (SELECT count(*) FROM conflicting) AS conflicts,
     (SELECT count(*) FROM ins WHERE account_id IS NULL) AS unknown_logins,
-    (SELECT count(*) FROM errs WHERE kind = 'unknown_symbol') AS unknown_symbols
+    (SELECT count(*) FROM errs WHERE kind = 'unknown_symbol') AS unknown_symbols,
+    -- Whether transaction monitoring has a live trade-batch scenario (domain/compliance/aml): without one
+    -- no monitoring event is written. Read in this statement (no round trip of its own) and in this
+    -- transaction, so a scenario whose activation committed before it sees the batch; the live
+    -- scenarios are a handful of rows.
+    EXISTS (SELECT 1 FROM aml_scenarios s JOIN aml_scenario_versions v ON v.id = s.live_version_id
+            WHERE 'trade_batch' = ANY(v.triggers)) AS monitored
 """
 
 
@@ -270,7 +276,9 @@ async def ingest_batch(session: AsyncSession, server_id: int, deals: Sequence[De
         return result
     # Consumers: the IB commission engine (its job), risk and reporting (the topic).
     event_id = await emit(session, TOPIC_DEALS_INGESTED, result.event_payload(server_id), job="ib_process_deal_batch")
-    # Transaction monitoring reads the batch per client in the worker, not in this transaction.
-    await emit(session, TOPIC_DEALS_MONITORED, {"server_id": server_id, "batch_id": str(result.batch_id)},
-               job="aml_evaluate_deal_batch")
+    # Transaction monitoring reads the batch per client in the worker, not in this transaction (only
+    # while a trade-batch scenario is live: the job would find none and do nothing).
+    if row["monitored"]:
+        await emit(session, TOPIC_DEALS_MONITORED, {"server_id": server_id, "batch_id": str(result.batch_id)},
+                   job="aml_evaluate_deal_batch")
     return BatchResult(**{**result.__dict__, "event_id": event_id})

@@ -84,3 +84,40 @@ async def test_a_trade_batch_is_evaluated_per_client_by_the_worker(
     assert (trigger, subject, outcome) == ("trade_batch", f"deal_batch:{result.batch_id}:{busy}", "review")
     assert event["batch_deals"] == "4" and event["batch_volume"] == "2"
     assert [(d.trigger, d.outcome) for d in await decisions(session_factory, calm)] == [("trade_batch", "allow")]
+
+
+async def test_a_batch_writes_its_monitoring_event_only_while_a_trade_batch_scenario_is_live(
+        session_factory: Any, live: Any, make_user: Any) -> None:  # noqa: F811
+    """Each half ingests in a transaction rolled back afterwards: nothing reaches the worker, and the
+    first half takes every trade-batch scenario off inside it (another test's live one does not count)."""
+    uid = await make_user()
+    tag = uuid.uuid4().hex[:8]
+    now = datetime.now(UTC) - timedelta(minutes=5)
+
+    async def ingest(*, none_live: bool, first_deal: int) -> list[Any]:
+        """The monitoring outbox rows the batch wrote."""
+        async with session_factory() as s:  # never committed: rolled back when the session closes
+            if none_live:
+                await s.execute(text(
+                    "UPDATE aml_scenarios s SET live_version_id = NULL FROM aml_scenario_versions v "
+                    "WHERE v.id = s.live_version_id AND 'trade_batch' = ANY(v.triggers)"))
+            server_id = int(await s.scalar(text(
+                "INSERT INTO trading_servers (name, platform, base_url, manager_login, password_enc) "
+                "VALUES (:n, 'mt5', 'http://127.0.0.1:9', 1000, 'x') RETURNING id"), {"n": f"gate-{tag}-{first_deal}"}))
+            await s.execute(text(
+                "INSERT INTO trading_accounts (server_id, login, user_id, \"group\", leverage, currency) "
+                "VALUES (:s, 7, :u, 'real', 100, 'USD')"), {"s": server_id, "u": uid})
+            result = await ingest_batch(s, server_id, [deal(first_deal + i, 7, now + timedelta(seconds=i))
+                                                        for i in range(2)])
+            assert result.inserted == 2 and result.event_id is not None  # the IB/risk event is written either way
+            rows = list((await s.execute(text(
+                "SELECT job, payload FROM outbox WHERE job = 'aml_evaluate_deal_batch' "
+                "AND payload->>'batch_id' = :b"), {"b": str(result.batch_id)})).all())
+        return rows
+
+    assert await ingest(none_live=True, first_deal=100) == []
+    await live(document(await watch(session_factory, uid), triggers=["trade_batch"], rules=[
+        {"name": "any", "score": 20, "when": {"cmp": "gte", "left": {"field": "batch_deals"},
+                                               "right": {"const": 1}}}]))
+    [(job, payload)] = await ingest(none_live=False, first_deal=200)
+    assert job == "aml_evaluate_deal_batch" and set(payload) == {"server_id", "batch_id"}
