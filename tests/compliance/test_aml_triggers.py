@@ -7,6 +7,7 @@ node by node. Trade batches through the real worker: tests/compliance/test_aml_w
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -234,6 +235,43 @@ async def test_the_schedule_scores_every_active_client_and_stores_only_alerts(
     got = await rows(session_factory, "SELECT user_id, trigger, outcome FROM aml_decisions "
                      "WHERE user_id = ANY(:u)", u=[busy, quiet])
     assert got == [(busy, "schedule", "review")]
+
+
+async def test_the_nightly_scan_raises_a_persisting_pattern_once_and_new_evidence_again(
+        session_factory: Any, live: Any, make_user: Any) -> None:  # noqa: F811
+    busy = await make_user()
+    await live(document(await watch(session_factory, busy), triggers=["schedule"], rules=[
+        {"name": "funded", "score": 20, "when": {"cmp": "gte", "left": {"agg": "count", "window": {"days": 30}},
+                                                  "right": {"const": 1}}}]))
+
+    async def deposit() -> None:
+        async with session_factory() as s, s.begin():
+            await s.execute(text(
+                "INSERT INTO payments (reference, user_id, direction, method_code, method_kind, provider, currency, "
+                "amount, status, correlation_id, created_at) VALUES (:r, :u, 'deposit', 'wire', 'wire', 'test', 'USD', "
+                "100, 'succeeded', gen_random_uuid(), now() - interval '3 days')"), {"r": uuid.uuid4().hex[:20], "u": busy})
+
+    async def night(days_later: int) -> list[Any]:
+        at = (datetime.now(UTC) + timedelta(days=days_later)).isoformat()
+        await aml_jobs.aml_scheduled_scan({"session_factory": session_factory}, at)
+        return await rows(session_factory, "SELECT d.case_id, d.explain, c.alert_count FROM aml_decisions d "
+                          "JOIN aml_cases c ON c.id = d.case_id WHERE d.user_id = :u AND d.trigger = 'schedule' "
+                          "ORDER BY d.id", u=busy)
+
+    await deposit()
+    [first] = await night(0)
+    assert first.alert_count == 1
+    assert await night(1) == [first]  # the same deposit the next night: the open case holds the alert already
+    await deposit()
+    second = await night(2)  # new evidence (two deposits in the window): raised, joining the open case
+    assert len(second) == 2 and second[1].case_id == first.case_id and second[1].alert_count == 2
+    assert second[1].explain[0]["values"] != first.explain[0]["values"]
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE aml_cases SET status = 'closed', outcome = 'false_positive', closed_at = now() "
+                             "WHERE id = :c"), {"c": first.case_id})
+    assert len(await night(3)) == 2  # closed on exactly this evidence: not raised again
+    assert await rows(session_factory, "SELECT count(*) FROM audit_events WHERE action = 'aml.alert' AND "
+                      "entity_id IN (SELECT id::text FROM aml_decisions WHERE user_id = :u)", u=busy) == [(2,)]
 
 
 async def test_a_sign_in_from_a_new_country_raises_an_alert(

@@ -446,6 +446,8 @@ async def _record(session: AsyncSession, actor: Actor, versions: list[Version], 
         scored = score(v.program, environment(row, stmt, v.program, lists, name_score))
         if alerts_only and scored.outcome == "allow":
             continue
+        if trigger == "schedule" and await _seen_before(conn, row["user_id"], v.version_id, scored.explain):
+            continue  # a pattern that persists is one alert, not one a night
         case_id = None
         if scored.outcome != "allow":
             case_id = await open_or_join_case(session, user_id=row["user_id"], team=v.team, outcome=scored.outcome)
@@ -466,6 +468,24 @@ async def _record(session: AsyncSession, actor: Actor, versions: list[Version], 
         if OUTCOME_RANK[scored.outcome] > OUTCOME_RANK[worst]:
             worst = scored.outcome
     return Verdict(worst, held, cases)
+
+
+def _evidence(explain: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    """What an alert rests on: the rules that hit, with the values they read."""
+    return sorted((str(e["rule"]), orjson.dumps(e.get("values"), option=orjson.OPT_SORT_KEYS))
+                  for e in explain if e.get("hit"))
+
+
+async def _seen_before(conn: Any, user_id: int, version_id: int, explain: list[dict[str, Any]]) -> bool:
+    """The client's latest scheduled alert by this scenario version rests on the same evidence (the same
+    rules hit on the same values: nothing new in the window), and its case is still open or was closed
+    on exactly this evidence. The nightly scan then raises nothing new: the open case already holds the
+    alert, and a closed one was decided on it. New evidence (another deposit, a value that moved) raises
+    a new alert, which joins the client's open case or opens one."""
+    last = await conn.fetchval(
+        "SELECT explain::text FROM aml_decisions WHERE user_id = $1 AND trigger = 'schedule' AND version_id = $2 "
+        "AND outcome <> 'allow' ORDER BY created_at DESC, id DESC LIMIT 1", user_id, version_id)
+    return last is not None and _evidence(orjson.loads(last)) == _evidence(explain)
 
 
 @dataclass(frozen=True)
