@@ -14,6 +14,8 @@ levels would pay more than `max_total` per unit (or a share above 100%) is refus
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -30,8 +32,9 @@ from domain.ib.errors import InvalidPlan, PlanExceedsCap, PlanNotFound, PlanVers
 from domain.ib.network import PAST_TOLERANCE, require_approved
 from domain.shared.actor import Actor
 from domain.shared.db import utcnow
-from domain.shared.errors import Conflict, ValidationFailed
+from domain.shared.errors import Conflict, DomainError, ValidationFailed
 from domain.shared.money import currency as currency_info
+from domain.shared.money import parse_decimal
 from domain.shared.pagination import Page, PageRequest, sql_page
 
 ONE = Decimal(1)
@@ -116,6 +119,46 @@ def _validate(spec: ClauseSpec) -> None:
         needed = {"min_deposit", "deposit_days", "min_lots", "lots_days"}
         if not needed <= set(spec.params):
             raise InvalidPlan(f"a CPA clause needs {sorted(needed)}", field="params")
+        _param_amount(spec.params, "min_deposit")
+        _param_amount(spec.params, "min_lots")
+        _param_days(spec.params, "deposit_days")
+        _param_days(spec.params, "lots_days")
+    if spec.kind is ClauseKind.REVENUE_SHARE:
+        if "cost_per_lot" in spec.params:
+            _param_amount(spec.params, "cost_per_lot")
+        if not isinstance(spec.params.get("carry_forward", True), bool):
+            raise InvalidPlan("carry_forward is true or false", field="params.carry_forward")
+
+
+# The accruals cast these params in SQL ((params->>'min_deposit')::numeric, ...): a value that does not
+# cast would fail every later accrual run, so it is refused when the version is added.
+def _param_amount(params: dict[str, Any], key: str) -> None:
+    value = params[key]
+    try:
+        amount = parse_decimal(str(value) if isinstance(value, int | Decimal) else value, field=f"params.{key}")
+    except DomainError:
+        raise InvalidPlan(f"{key} is a plain decimal such as 100 or 0.5", field=f"params.{key}") from None
+    if amount < 0 or isinstance(value, bool):
+        raise InvalidPlan(f"{key} cannot be negative", field=f"params.{key}")
+
+
+def _param_days(params: dict[str, Any], key: str) -> None:
+    value = params[key]
+    days = value if isinstance(value, int) and not isinstance(value, bool) else (
+        int(value) if isinstance(value, str) and value.isdigit() else None)
+    if days is None or not 1 <= days <= 3650:
+        raise InvalidPlan(f"{key} is a whole number of days from 1 to 3650", field=f"params.{key}")
+
+
+@contextmanager
+def at_clause(index: int) -> Iterator[None]:
+    """Name the clause at fault in an error's field (`clauses[1].markupPips`), so a form with several
+    clauses shows it beside the right one."""
+    try:
+        yield
+    except DomainError as e:
+        e.field = f"clauses[{index}].{e.field}" if e.field else f"clauses[{index}]"
+        raise
 
 
 async def create_plan(session: AsyncSession, actor: Actor, *, name: str, currency: str,
@@ -152,9 +195,10 @@ async def add_version(
     if valid_from < utcnow() - PAST_TOLERANCE and not allow_retroactive:
         raise RetroactiveNotAllowed("a plan version starting in the past needs allowRetroactive", field="validFrom")
     derived = []
-    for spec in clauses:
-        _validate(spec)
-        derived.append(payout_rates(distribution, spec))
+    for i, spec in enumerate(clauses):
+        with at_clause(i):
+            _validate(spec)
+            derived.append(payout_rates(distribution, spec))
     if await session.scalar(text("SELECT 1 FROM ib_plans WHERE id = :id FOR UPDATE"), {"id": plan_id}) is None:
         raise PlanNotFound("no such plan", field="planId")
     versions = (await session.execute(text(
@@ -275,3 +319,63 @@ async def plans_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, PlanS
         f"SELECT {_PLAN_SUMMARY} FROM ib_plans p WHERE p.id = ANY(CAST(:ids AS bigint[]))"),  # noqa: S608
         {"ids": ids})).all()
     return {s.id: s for s in map(_summary, rows)}
+
+
+@dataclass(frozen=True)
+class StoredClause:
+    """A clause as stored: what staff entered and the per-level payout rates derived from it."""
+
+    clause_no: int
+    kind: str
+    base_rate: Decimal
+    level_rates: tuple[Decimal, ...]
+    payout_rates: tuple[Decimal, ...]
+    max_total: Decimal
+    symbols: tuple[str, ...] | None
+    excluded_symbols: tuple[str, ...]
+    account_groups: tuple[str, ...] | None
+    side: str
+    lot_modifier: Decimal
+    markup_pips: Decimal
+    min_hold_seconds: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlanVersion:
+    id: int
+    plan_id: int
+    version: int
+    distribution: str
+    valid_from: datetime
+    valid_to: datetime | None
+    created_by: int | None
+    created_at: datetime
+    clauses: tuple[StoredClause, ...]
+
+
+async def versions_of(session: AsyncSession, plan_ids: list[int]) -> dict[int, list[PlanVersion]]:
+    """Each plan's versions, newest first, with their clauses (two queries for any number of plans)."""
+    rows = (await session.execute(text(
+        "SELECT id, plan_id, version, distribution, valid_from, valid_to, created_by, created_at "
+        "FROM ib_plan_versions WHERE plan_id = ANY(CAST(:ids AS bigint[])) ORDER BY plan_id, version DESC"),
+        {"ids": plan_ids})).all()
+    clauses: dict[int, list[StoredClause]] = {}
+    if rows:
+        for c in (await session.execute(text(
+                "SELECT version_id, clause_no, kind, base_rate, level_rates, payout_rates, max_total, symbols, "
+                "excluded_symbols, account_groups, side, lot_modifier, markup_pips, min_hold_seconds, params "
+                "FROM ib_plan_clauses WHERE version_id = ANY(CAST(:ids AS bigint[])) "
+                "ORDER BY version_id, clause_no"), {"ids": [r.id for r in rows]})).all():
+            clauses.setdefault(int(c.version_id), []).append(StoredClause(
+                int(c.clause_no), c.kind, c.base_rate, tuple(c.level_rates), tuple(c.payout_rates), c.max_total,
+                tuple(c.symbols) if c.symbols is not None else None, tuple(c.excluded_symbols),
+                tuple(c.account_groups) if c.account_groups is not None else None, c.side, c.lot_modifier,
+                c.markup_pips, int(c.min_hold_seconds), dict(c.params)))
+    out: dict[int, list[PlanVersion]] = {k: [] for k in plan_ids}
+    for r in rows:
+        out[int(r.plan_id)].append(PlanVersion(
+            int(r.id), int(r.plan_id), int(r.version), r.distribution, r.valid_from, r.valid_to,
+            int(r.created_by) if r.created_by is not None else None, r.created_at,
+            tuple(clauses.get(int(r.id), ()))))
+    return out

@@ -338,6 +338,11 @@ def _clause(c: IbClauseInput) -> plans.ClauseSpec:
         params=_params(c.params))
 
 
+def _clause_at(index: int, c: IbClauseInput) -> plans.ClauseSpec:
+    with plans.at_clause(index):
+        return _clause(c)
+
+
 def _params(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
@@ -381,7 +386,8 @@ class IbMutations:
         async def fn(s: AsyncSession) -> int:
             return await plans.add_version(
                 s, actor, _id(input.plan_id, PlanNotFound, "planId"),
-                distribution=plans.Distribution(input.distribution), clauses=[_clause(c) for c in input.clauses],
+                distribution=plans.Distribution(input.distribution),
+                clauses=[_clause_at(i, c) for i, c in enumerate(input.clauses)],
                 valid_from=input.valid_from, valid_to=input.valid_to, allow_retroactive=input.allow_retroactive)
 
         return await _change(info, fn)

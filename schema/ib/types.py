@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
-from domain.ib import disputes, links, portal, reports
+from domain.ib import disputes, links, plans, portal, reports
 from domain.ib import payouts as payouts_service
 from domain.ib.partners import PartnerRow
 from domain.ib.plans import ClauseKind, Distribution, PlanSummary, Side
 from domain.shared.money import at_scale
+from schema.audit.types import DISPLAY_NAMES
 from schema.errors import UserError
+from schema.loaders import register_loader
 from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id, optional_global_id
 from schema.pagination import Connection, page_request, to_connection
 from schema.scalars import Money
@@ -164,6 +169,74 @@ class IbCommissionLine(Node):
                    currency=line.currency, formula=line.formula)
 
 
+VERSIONS_BY_PLAN = "IbPlanVersionsByPlanLoader"
+
+
+@register_loader(VERSIONS_BY_PLAN)
+async def _versions_by_plan(session: AsyncSession, keys: Sequence[int]) -> list[list[plans.PlanVersion]]:
+    found = await plans.versions_of(session, list(keys))
+    return [found[k] for k in keys]
+
+
+def _plain(d: Decimal) -> str:
+    """A stored rate as the decimal string staff typed (0.2000000000 -> 0.2), never in exponent form."""
+    return format(d.normalize(), "f")
+
+
+@strawberry.type(description="A clause of a plan version as stored: what it pays on, which deals it matches, the "
+                             "rates entered (decimal strings) and what each level earns per unit, derived from them.")
+class IbPlanClause:
+    clause_no: int
+    kind: IbClauseKind  # type: ignore[valid-type]
+    level_rates: list[str]
+    payout_rates: list[str] = strawberry.field(description="What level L (0 = the client's own IB) earns per unit.")
+    base_rate: str
+    max_total: str
+    symbols: list[str] | None = strawberry.field(description="Symbol patterns (% and _ wildcards); null = all.")
+    excluded_symbols: list[str]
+    account_groups: list[str] | None = strawberry.field(description="Account group patterns; null = all.")
+    side: IbSide  # type: ignore[valid-type]
+    lot_modifier: str
+    markup_pips: str = strawberry.field(description="Spread share: the markup built into the group's spread.")
+    min_hold_seconds: int
+    params: JSON = strawberry.field(description="CPA and revenue share settings as stored.")  # type: ignore[valid-type]
+
+    @classmethod
+    def of(cls, c: plans.StoredClause) -> IbPlanClause:
+        return cls(clause_no=c.clause_no, kind=ClauseKind(c.kind), level_rates=[_plain(r) for r in c.level_rates],
+                   payout_rates=[_plain(r) for r in c.payout_rates], base_rate=_plain(c.base_rate),
+                   max_total=_plain(c.max_total), symbols=list(c.symbols) if c.symbols is not None else None,
+                   excluded_symbols=list(c.excluded_symbols),
+                   account_groups=list(c.account_groups) if c.account_groups is not None else None,
+                   side=Side(c.side), lot_modifier=_plain(c.lot_modifier), markup_pips=_plain(c.markup_pips),
+                   min_hold_seconds=c.min_hold_seconds, params=cast(JSON, c.params))
+
+
+@strawberry.type(description="A version of a commission plan: in force during [validFrom, validTo), its clauses.")
+class IbPlanVersion:
+    database_id: strawberry.ID = strawberry.field(description="The version's id (what addIbPlanVersion returned).")
+    version: int
+    distribution: IbDistribution  # type: ignore[valid-type]
+    valid_from: datetime
+    valid_to: datetime | None = strawberry.field(description="None: in force until a successor starts.")
+    created_by: int | None = strawberry.field(description="The staff member's user id who added it.")
+    created_at: datetime
+    clauses: list[IbPlanClause]
+
+    @strawberry.field(description="The display name of the staff member who added it, now.")
+    async def created_by_name(self, info: Info[Any, Any]) -> str | None:
+        if self.created_by is None:
+            return None
+        name: str | None = await info.context.loaders.get(DISPLAY_NAMES).load(self.created_by)
+        return name
+
+    @classmethod
+    def of(cls, v: plans.PlanVersion) -> IbPlanVersion:
+        return cls(database_id=strawberry.ID(str(v.id)), version=v.version, distribution=Distribution(v.distribution),
+                   valid_from=v.valid_from, valid_to=v.valid_to, created_by=v.created_by, created_at=v.created_at,
+                   clauses=[IbPlanClause.of(c) for c in v.clauses])
+
+
 @strawberry.type(description="A commission plan (staff with ib.read): its latest version and the IBs on it now.")
 class IbPlan(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
@@ -174,6 +247,12 @@ class IbPlan(Node):
     latest_version: int | None = strawberry.field(description="The newest version's number; none before the first.")
     latest_valid_from: datetime | None = strawberry.field(description="When the newest version applies from.")
     current_ibs: int = strawberry.field(description="IBs assigned this plan now.")
+
+    @strawberry.field(description="Every version of the plan, newest first, with its clauses (batched over a page "
+                                  "of plans).")
+    async def versions(self, info: Info[Any, Any]) -> list[IbPlanVersion]:
+        found: list[plans.PlanVersion] = await info.context.loaders.get(VERSIONS_BY_PLAN).load(int(self.database_id))
+        return [IbPlanVersion.of(v) for v in found]
 
     @classmethod
     def of(cls, p: PlanSummary) -> IbPlan:

@@ -103,7 +103,7 @@ async def test_cpa_clause_with_params_through_the_api(http: httpx.AsyncClient, s
     start = (utcnow() + timedelta(days=1)).isoformat()
     missing = await manager(add, {"i": {"planId": plan, "distribution": "PERCENT", "validFrom": start,
                                         "clauses": [clause]}})
-    assert missing["data"]["addIbPlanVersion"]["errors"][0] == {"code": "IB_PLAN_INVALID", "field": "params"}
+    assert missing["data"]["addIbPlanVersion"]["errors"][0] == {"code": "IB_PLAN_INVALID", "field": "clauses[0].params"}
     clause["params"] = {"min_deposit": "100", "deposit_days": 7, "min_lots": "2", "lots_days": 30}
     ok = await manager(add, {"i": {"planId": plan, "distribution": "PERCENT", "validFrom": start,
                                    "clauses": [clause]}})

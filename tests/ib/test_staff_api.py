@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from domain.shared.db import utcnow
+from schema.node import global_id
 from tests.ib.conftest import World, counts
 from tests.identity.staff import make_staff
 
@@ -196,3 +197,77 @@ async def test_staff_list_the_partners_by_search_and_every_payout_by_status(
     for query in (PARTNERS, PAYOUTS):
         body = await support(query, {"n": 5})
         assert body["data"] is None and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+VERSIONS = """query($n: Int, $a: String) { ibPlans(first: $n, after: $a) { nodes { databaseId versions {
+  databaseId version distribution validFrom validTo createdBy createdByName clauses { clauseNo kind levelRates
+  payoutRates baseRate maxTotal symbols excludedSymbols accountGroups side lotModifier markupPips minHoldSeconds
+  params } } } pageInfo { hasNextPage endCursor } } }"""
+
+
+async def test_staff_read_each_plan_version_with_its_clauses_as_entered_and_the_derived_rates(
+    world: World, http: httpx.AsyncClient, session_factory: Any, settings: Any,
+) -> None:
+    login = await make_staff(http, session_factory, settings, ["ib_manager"])
+    manager = login.client
+    plan_id = (await manager(CREATE, {"n": f"versions-{world.server_id}"}))["data"]["createIbPlan"]["id"]
+    start = utcnow() + timedelta(minutes=5)
+    first = await manager(ADD_VERSION, {"i": {"planId": plan_id, "distribution": "PERCENT",
+                                              "validFrom": start.isoformat(), "clauses": [
+        {"kind": "PER_LOT", "levelRates": ["0.8", "0.2"], "baseRate": "10", "maxTotal": "10",
+         "symbols": ["EUR%", "XAUUSD"], "accountGroups": ["real\\\\%"], "side": "CLOSE", "minHoldSeconds": 60},
+        {"kind": "CPA", "levelRates": ["1"], "baseRate": "200", "maxTotal": "200",
+         "params": {"min_deposit": "100", "deposit_days": 30, "min_lots": "1", "lots_days": 60}}]}})
+    assert first["data"]["addIbPlanVersion"]["ok"] is True, first
+    second_from = start + timedelta(days=7)
+    second = await manager(ADD_VERSION, {"i": {"planId": plan_id, "distribution": "OVERRIDE",
+                                               "validFrom": second_from.isoformat(), "clauses": [
+        {"kind": "SPREAD_SHARE", "levelRates": ["0.3", "0.5"], "maxTotal": "1", "markupPips": "0.4",
+         "excludedSymbols": ["BTC%"]}]}})
+    assert second["data"]["addIbPlanVersion"]["ok"] is True, second
+    # A refused version adds nothing to the list; its error names the clause at fault (a spread share without
+    # its markup, a rate that is no decimal), so a form with several clauses shows it beside the right one.
+    for clauses, error in (
+            ([_clause("7"), {"kind": "SPREAD_SHARE", "levelRates": ["0.3"]}],
+             {"code": "IB_PLAN_INVALID", "field": "clauses[1].markupPips"}),
+            ([{"kind": "PER_LOT", "levelRates": ["seven"]}], {"code": "INVALID_AMOUNT", "field": "clauses[0].levelRates"}),
+            ([_clause("7", "12")], {"code": "IB_PLAN_EXCEEDS_CAP", "field": "clauses[0].levelRates"}),
+            # CPA settings the accruals could not read (they cast them in SQL) are refused up front.
+            ([{"kind": "CPA", "levelRates": ["1"], "baseRate": "200", "maxTotal": "200",
+               "params": {"min_deposit": "a lot", "deposit_days": 30, "min_lots": "1", "lots_days": 60}}],
+             {"code": "IB_PLAN_INVALID", "field": "clauses[0].params.min_deposit"}),
+            ([{"kind": "CPA", "levelRates": ["1"], "baseRate": "200", "maxTotal": "200",
+               "params": {"min_deposit": "100", "deposit_days": "30", "min_lots": "1", "lots_days": 0}}],
+             {"code": "IB_PLAN_INVALID", "field": "clauses[0].params.lots_days"})):
+        refused = await manager(ADD_VERSION, {"i": {"planId": plan_id, "distribution": "OVERRIDE", "clauses": clauses,
+                                                    "validFrom": (start + timedelta(days=9)).isoformat()}})
+        assert refused["data"]["addIbPlanVersion"]["errors"] == [error], clauses
+
+    plans: dict[str, Any] = {}
+    after = None
+    while True:
+        page = (await manager(VERSIONS, {"n": 50, "a": after}))["data"]["ibPlans"]
+        plans |= {p["databaseId"]: p for p in page["nodes"]}
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    versions = plans[str(plan_id)]["versions"]
+    assert [v["version"] for v in versions] == [2, 1]  # newest first
+    v2, v1 = versions
+    assert v2["databaseId"] == second["data"]["addIbPlanVersion"]["id"] and v2["distribution"] == "OVERRIDE"
+    assert v2["validTo"] is None and v1["validTo"] == v2["validFrom"]  # the successor closed the first
+    assert v1["createdBy"] == login.user_id and v2["clauses"] == [{
+        "clauseNo": 1, "kind": "SPREAD_SHARE", "levelRates": ["0.3", "0.5"], "payoutRates": ["0.3", "0.2"],
+        "baseRate": "1", "maxTotal": "1", "symbols": None, "excludedSymbols": ["BTC%"], "accountGroups": None,
+        "side": "BOTH", "lotModifier": "1", "markupPips": "0.4", "minHoldSeconds": 0, "params": {}}]
+    per_lot, cpa_clause = v1["clauses"]
+    assert per_lot["payoutRates"] == ["8", "2"] and per_lot["baseRate"] == "10"  # $10/lot x 80% / 20%
+    assert per_lot["symbols"] == ["EUR%", "XAUUSD"] and per_lot["accountGroups"] == ["real\\\\%"]
+    assert per_lot["side"] == "CLOSE" and per_lot["minHoldSeconds"] == 60
+    assert cpa_clause["kind"] == "CPA" and cpa_clause["payoutRates"] == ["200"]
+    assert cpa_clause["params"] == {"min_deposit": "100", "deposit_days": 30, "min_lots": "1", "lots_days": 60}
+    # A plan without a version lists none.
+    empty = (await manager(CREATE, {"n": f"versionless-{world.server_id}"}))["data"]["createIbPlan"]["id"]
+    node = await manager("""query($i: ID!) { node(id: $i) { ... on IbPlan { versions { version } } } }""",
+                         {"i": global_id("IbPlan", int(empty))})
+    assert node["data"]["node"] == {"versions": []}
