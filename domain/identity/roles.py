@@ -99,3 +99,18 @@ async def staff_users(session: AsyncSession, page: PageRequest) -> Page[User]:
     """Staff members in the order they were created."""
     return await select_page(session, page, select(User).where(User.is_staff), (User.created_at, User.id),
                              descending=False, convert=lambda row: row)
+
+
+async def active_staff_holding(session: AsyncSession, permission: str) -> list[tuple[int, str]]:
+    """Active staff members one of whose roles grants `permission`: (user id, display name), by name.
+
+    For pickers that must not need staff.manage (e.g. whom an AML case may go to): nothing but the
+    id and the name is read.
+    """
+    rows = await session.execute(
+        select(User.id, User.display_name).where(
+            User.is_staff, User.status == "active",
+            select(UserRole.user_id).join(Role, Role.id == UserRole.role_id)
+            .where(UserRole.user_id == User.id, Role.permissions.contains([permission])).exists())
+        .order_by(User.display_name, User.id))
+    return [(int(i), name) for i, name in rows.all()]

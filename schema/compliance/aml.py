@@ -17,6 +17,7 @@ from strawberry.types import Info
 from domain.compliance import screening
 from domain.compliance.aml import cases, scenarios, templates
 from domain.compliance.aml.test_runs import RunResult
+from domain.identity import roles
 from domain.shared.actor import ActorKind
 from domain.shared.pagination import decode_id_cursor
 from schema.clients.ids import client_id_of
@@ -202,6 +203,13 @@ class AmlCaseNote(Node):
         return cls(id=global_id("AmlCaseNote", n.id), database_id=strawberry.ID(str(n.id)),
                    case_id=global_id("AmlCase", n.case_id), author_id=optional_global_id("StaffUser", n.author_id),
                    body=n.body, created_at=n.created_at)
+
+
+@strawberry.type(description="A staff member a case may be assigned to (amlAssignableStaff).")
+class AmlAssignee:
+    id: strawberry.ID = strawberry.field(description="The staff member's global id (StaffUser.id), what "
+                                                     "assignAmlCase's assigneeId takes.")
+    display_name: str
 
 
 @strawberry.type(description="A client's monitoring case in one team's inbox: its alerts, notes, files and outcome.")
@@ -450,6 +458,15 @@ class AmlQueries:
         async with info.context.session() as session:
             page = await scenarios.list_activations(session, status.value if status else None, req)
         return to_connection(page, AmlActivationRequest.of, lambda r: (r.created_at, r.id))
+
+    @strawberry.field(permission_classes=[Requires(READ)],
+                      description="Whom a case may be assigned to: the active staff members holding "
+                                  "compliance.review (the permission that works cases), by name; their id and "
+                                  "display name only, so compliance needs no staff.manage to pick one.")
+    async def aml_assignable_staff(self, info: Ctx) -> list[AmlAssignee]:
+        async with info.context.read() as session:
+            found = await roles.active_staff_holding(session, REVIEW)
+        return [AmlAssignee(id=global_id("StaffUser", i), display_name=name) for i, name in found]
 
     @strawberry.field(permission_classes=[Requires(READ)],
                       description="Cases, oldest first: a team's inbox, by status, assignee, client, or overdue.")

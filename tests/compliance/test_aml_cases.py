@@ -132,3 +132,35 @@ async def test_a_case_names_its_clients_record_for_the_client_360_view(
     nodes = (await call(INBOX, {"t": team}))["data"]["amlCases"]["nodes"]
     assert [(n["id"], n["clientId"]) for n in nodes] == [
         (global_id("AmlCase", with_client), global_id("Client360", client_id)), (global_id("AmlCase", without), None)]
+
+
+ASSIGNABLE = "{ amlAssignableStaff { id displayName } }"
+
+
+async def test_compliance_picks_an_assignee_among_case_workers_without_reading_the_staff_list(
+        http: Any, session_factory: Any, settings: Any) -> None:
+    officer = await make_staff(http, session_factory, settings, ["compliance"])
+    colleague = await make_staff(http, session_factory, settings, ["compliance"])
+    support = await make_staff(http, session_factory, settings, ["support"])
+    gone = await make_staff(http, session_factory, settings, ["compliance"], enrol=False)
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE users SET display_name = :n WHERE id = :i"),
+                        {"n": "Zoe Colleague", "i": colleague.user_id})
+        await s.execute(text("UPDATE users SET status = 'disabled' WHERE id = :i"), {"i": gone.user_id})
+    listed = (await officer.client(ASSIGNABLE))["data"]["amlAssignableStaff"]
+    ids = [p["id"] for p in listed]
+    assert global_id("StaffUser", officer.user_id) in ids and global_id("StaffUser", colleague.user_id) in ids
+    assert global_id("StaffUser", support.user_id) not in ids  # no compliance.review: cannot work a case
+    assert global_id("StaffUser", gone.user_id) not in ids  # disabled
+    assert {"id": global_id("StaffUser", colleague.user_id), "displayName": "Zoe Colleague"} in listed
+    assert set(listed[0]) == {"id", "displayName"}
+    # The compliance role cannot read the staff list, yet the picked id is what assignAmlCase takes.
+    refused = await officer.client("{ staffUsers(first: 5) { nodes { id } } }")
+    assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    case = global_id("AmlCase", await _case(session_factory, f"team-{uuid.uuid4().hex[:6]}"))
+    given = (await officer.client(ASSIGN, {"c": case, "a": global_id("StaffUser", colleague.user_id)}))
+    assert given["data"]["assignAmlCase"] == {"case": {"assigneeId": global_id("StaffUser", colleague.user_id)},
+                                              "errors": []}
+    # Without compliance.read nobody learns who works compliance cases.
+    denied = await support.client(ASSIGNABLE)
+    assert denied["data"] is None and denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
