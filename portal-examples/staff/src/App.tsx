@@ -1,6 +1,7 @@
 // The back office: staff only, and only with two-factor authentication (a staff member without it
 // enrols before anything else; the API grants no permission until then). Each screen is shown in
 // the navigation only to holders of its permission; the API refuses the data to anyone else.
+import { Suspense, lazy } from "react";
 import { Navigate, Route, Routes } from "react-router-dom";
 import { LanguagePicker, Loading, Notice, PageTitle, SignIn, useI18n, useSession, PortalShell } from "@forexcrm/portal-shared";
 import { EnrolTotp } from "./pages/EnrolTotp";
@@ -21,6 +22,9 @@ import { AmlCaseView, AmlCases } from "./pages/AmlCases";
 import { AmlScenarioView, AmlScenarios } from "./pages/AmlScenarios";
 import { AmlReportView, AmlReports } from "./pages/AmlReports";
 import { ScreeningRuns } from "./pages/ScreeningRuns";
+
+// The plan-version editor is a screen few staff open: it loads on first use, not with the shell.
+const IbPlanView = lazy(() => import("./pages/IbPlans").then((m) => ({ default: m.IbPlanView })));
 
 /** Navigation entries and the permission each needs. */
 const SCREENS: Array<[string, string, string]> = [
@@ -91,6 +95,7 @@ export function App() {
         <Route path="/payments" element={<Payments />} />
         <Route path="/risk" element={<Risk />} />
         <Route path="/ib" element={<IbNetwork />} />
+        <Route path="/ib/plans/:id" element={<Suspense fallback={<Loading />}><IbPlanView /></Suspense>} />
         <Route path="/servers" element={<TradingServers />} />
         <Route path="/roles" element={<Roles />} />
         <Route path="/aml/cases" element={<AmlCases />} />

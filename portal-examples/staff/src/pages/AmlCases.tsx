@@ -2,7 +2,7 @@
 // of a team (the teams are the scenarios'), by status, mine or anyone's, overdue only, each with its SLA
 // due time (overdue marked) and paged over the connection; a case: its client (a link to client-360),
 // its alerts with why each was raised and what they hold (released or declined here), notes, the
-// assignee (take it, give it to a colleague by id, or leave it unassigned), its status, and closing it
+// assignee (take it, give it to a colleague picked among those who may work cases, or leave it unassigned), its status, and closing it
 // with an outcome and a note (its held payments must be decided first: the API says so beside the form);
 // the screening hits that opened it; once closed with "risk confirmed", its reports to the FIU.
 import { useState } from "react";
@@ -53,6 +53,13 @@ const CaseQuery = graphql(`
         screeningHits(first: 50) { nodes { ...StaffScreeningHitFields } }
       }
     }
+  }
+`);
+
+// Whom a case may go to: staff holding compliance.review, readable with compliance.read (not staff.manage).
+const AssignableQuery = graphql(`
+  query StaffAmlAssignable {
+    amlAssignableStaff { id displayName }
   }
 `);
 
@@ -270,6 +277,7 @@ function CaseWork({ item, onChanged }: { item: Case; onChanged: () => void }) {
   const [, setStatus] = useMutation(StatusMutation);
   const [, close] = useMutation(CloseMutation);
   const [assignee, setAssignee] = useState("");
+  const [assignable] = useQuery({ query: AssignableQuery });
   const [status, setStatusValue] = useState<AmlCaseStatus>(item.status);
   const [outcome, setOutcome] = useState<AmlCaseOutcome | "">("");
   const [note, setNote] = useState("");
@@ -289,8 +297,12 @@ function CaseWork({ item, onChanged }: { item: Case; onChanged: () => void }) {
       <div className="grid two">
         <form noValidate onSubmit={(e) => { e.preventDefault(); void give(assignee.trim(), t("aml.assigned")); }} aria-labelledby="aml-assign-h">
           <h3 id="aml-assign-h">{t("aml.assignee")}</h3>
-          <TextField label={t("aml.assignTo")} name="assigneeId" errors={errors} hint={t("aml.assignHint")} value={assignee}
-            onChange={(e) => setAssignee(e.target.value)} inputMode="numeric" />
+          <SelectField label={t("aml.assignTo")} name="assigneeId" errors={errors} value={assignee} onChange={(e) => setAssignee(e.target.value)}>
+            <option value="">—</option>
+            {(assignable.data?.amlAssignableStaff ?? []).filter((p) => p.id !== item.assigneeId).map((p) => (
+              <option key={p.id} value={p.id}>{p.displayName || t("aml.staffNo", { id: databaseIdOf(p.id) })}{viewer && databaseIdOf(p.id) === viewer.id ? ` (${t("aml.you")})` : ""}</option>
+            ))}
+          </SelectField>
           <div className="actions">
             <button type="submit" className="secondary" disabled={!assignee.trim()}>{t("aml.assign")}</button>
             {viewer && !mine ? <button type="button" className="secondary" onClick={() => void give(viewer.id, t("aml.taken"))}>{t("aml.take")}</button> : null}

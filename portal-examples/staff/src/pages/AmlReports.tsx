@@ -347,7 +347,10 @@ function ReportSteps({ report, onChanged }: { report: Report; onChanged: () => v
             }}>{t("str.approve")}</button>
             <button type="button" className="secondary" onClick={async () => {
               const r = await giveBack({ reportId: report.id, reason: returnReason.trim() });
-              finish(r.data?.returnAmlReport, r.error, t("str.returned"));
+              // The API names its `reason` argument; on this form that is the return's reason field (the
+              // narrative's "reason" field is not shown while the report waits for approval).
+              const payload = r.data?.returnAmlReport;
+              finish(payload ? { ...payload, errors: payload.errors.map((e) => (e.field === "reason" ? { ...e, field: "returnReason" } : e)) } : payload, r.error, t("str.returned"));
             }}>{t("str.return")}</button>
           </div>
         </form>

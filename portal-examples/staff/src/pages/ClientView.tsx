@@ -15,7 +15,7 @@ import { Pager, QueryError, Status, type Cursor } from "./common";
 const Client360Query = graphql(`
   query StaffClient360($id: ID!) {
     client(id: $id) {
-      id databaseId userId status email firstName lastName country desk phone dateOfBirth riskLevel riskCategory reviewRound
+      id databaseId userId status email firstName lastName country nationality desk phone dateOfBirth riskLevel riskCategory reviewRound
       documents(first: 50) { nodes { id kind status filename contentType sizeBytes uploadedAt rejectReason } }
       screening(first: 50) { nodes { ...StaffScreeningHitFields } }
       accounts(first: 50) { nodes { id login group leverage currency accountTypeCode } }
@@ -64,6 +64,7 @@ export function ClientView() {
           <div><dt>{t("client.status")}</dt><dd><Status status={c.status} /></dd></div>
           <div><dt>{t("client.email")}</dt><dd>{c.email}</dd></div>
           <div><dt>{t("client.country")}</dt><dd>{c.country ?? "—"}</dd></div>
+          <div><dt>{t("client.nationality")}</dt><dd>{c.nationality ?? "—"}</dd></div>
           <div><dt>{t("client.desk")}</dt><dd>{c.desk ?? "—"}</dd></div>
           <div><dt>{t("client.phone")}</dt><dd>{c.phone ?? "—"}</dd></div>
           <div><dt>{t("client.risk")}</dt><dd>{c.riskLevel ? t(`risk.${c.riskLevel}`) : "—"}</dd></div>

@@ -1,10 +1,12 @@
 // The IB network (needs ib.read; each action its own permission, the API refuses the rest): the partners
 // and every payout (./IbPartners.tsx); applications
-// to approve (under a parent, on a plan) or reject with a reason; commission plans (create); moves of an
+// to approve (under a parent, on a plan) or reject with a reason; commission plans (create; each links to
+// its versions and the editor of the next, ./IbPlans.tsx); moves of an
 // IB with its downline under another parent from a date; payouts: a preview of what a run for a closed
 // period (or everything accrued up to an instant) would pay, then the run itself (idempotent), held
 // payouts released; disputes resolved with or without an adjustment.
 import { useMemo, useState } from "react";
+import { Link } from "react-router-dom";
 import { useClient, useMutation, useQuery } from "urql";
 import { FormAlert, Loading, Money, Notice, PageTitle, SelectField, TextField, errorCode, errorsOf, newIdempotencyKey, useFormErrors, useI18n, useSession, type FieldError } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
@@ -207,7 +209,7 @@ function Plans({ canCreate }: { canCreate: boolean }) {
             <thead><tr><th scope="col">{t("ib.planName")}</th><th scope="col">{t("ib.currency")}</th><th scope="col">{t("ib.planVersion")}</th>
               <th scope="col" className="num">{t("ib.planIbs")}</th><th scope="col">{t("ib.planIdCol")}</th></tr></thead>
             <tbody>{data.ibPlans.nodes.map((p) => (
-              <tr key={p.id}><th scope="row">{p.name}{p.isDefault ? <span className="muted"> ({t("ib.planDefault")})</span> : null}</th>
+              <tr key={p.id}><th scope="row"><Link to={`/ib/plans/${encodeURIComponent(p.id)}`}>{p.name}</Link>{p.isDefault ? <span className="muted"> ({t("ib.planDefault")})</span> : null}</th>
                 <td>{p.currency}</td>
                 <td>{p.latestVersion ? t("ib.planVersionFrom", { version: p.latestVersion, from: p.latestValidFrom ? dateTime(p.latestValidFrom) : "—" }) : t("ib.planNoVersion")}</td>
                 <td className="num">{p.currentIbs}</td><td><code className="secret">{p.id}</code></td></tr>
