@@ -12,9 +12,11 @@ from arq import cron
 
 from domain.compliance.aml import engine, events
 from domain.ledger import transfers
+from domain.ledger.errors import TradingAccountNotFound
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
 from domain.shared.settings import Settings
+from domain.trading.directory import refresh_platforms
 
 log = structlog.get_logger(__name__)
 ACTOR = system_actor("compliance.aml")
@@ -31,7 +33,16 @@ async def aml_evaluate_deal_batch(ctx: dict[str, Any], event_id: int, topic: str
 
 
 async def aml_resume_transfer(ctx: dict[str, Any], event_id: int, topic: str, payload: dict[str, Any]) -> str:
-    row = await transfers.resume_released(ctx["session_factory"], int(payload["transfer_id"]))
+    factory, transfer_id = ctx["session_factory"], int(payload["transfer_id"])
+    try:
+        row = await transfers.resume_released(factory, transfer_id)
+    except TradingAccountNotFound:
+        # The worker's platform directory is filled by a once-a-minute cron: a server configured since
+        # (or a worker just started) is not in it yet, and the released transfer would sit pending until
+        # recovery settled it as never sent. The lookup fails before anything is called, and resuming
+        # is idempotent: refresh the directory and resume again.
+        await refresh_platforms(factory, ctx["settings"].secret_key.get_secret_value())
+        row = await transfers.resume_released(factory, transfer_id)
     return str(row.status)
 
 
