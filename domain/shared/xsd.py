@@ -4,9 +4,8 @@ One helper for every regulatory document (goAML STRs, EMIR and MiFIR reports): a
 error class (a `ValidationFailed` subclass with its own `*_SCHEMA_INVALID` code), one error per XSD message
 (at most MAX_ERRORS), each with the element's path as its field (e.g. `report/transaction[2]/t_to/...`).
 
-`validate_tree` checks a document held in memory; `validate_file` checks a file as it is read
-(`etree.iterparse(..., schema=...)`: libxml2 validates the SAX stream, and each finished element is cleared,
-so memory stays bounded whatever the file's size).
+`validate_tree` checks a document held in memory; `validate_file` a file of bounded size (one chunk of a large
+output: see there why chunks and not a stream).
 """
 
 from __future__ import annotations
@@ -57,20 +56,15 @@ def validate_tree(xsd: etree.XMLSchema, root: etree._Element, error: type[Domain
     _raise(errors)
 
 
-def validate_file(xsd: etree.XMLSchema, path: Path, error: type[DomainError]) -> int:
-    """Validate a file while reading it, memory bounded: libxml2 validates the parser's event stream and each
-    finished element is dropped at once. Answers the number of elements read. libxml2 does not say where in
-    the stream a failure was, so on failure (the rare path) the file is read again as a tree to name each
-    element's path (`validate_tree`): callers keep files small enough for that (EMIR parts, writer.PART_SIZE)."""
-    count = 0
+def validate_file(xsd: etree.XMLSchema, path: Path, error: type[DomainError]) -> None:
+    """Validate a file of bounded size (the caller's chunk: an EMIR part is at most writer.PART_SIZE reports,
+    about 8 MB) as one tree, then drop it: memory is bounded by the chunk, not by the whole output.
+
+    Why not streamed: libxml2's streamed validation (`iterparse(..., schema=...)`, the SAX plug) measured about
+    three times slower than parsing the chunk and validating the tree (0.8 s against 0.28 s of CPU for 5,000
+    EMIR reports), and it cannot say which element failed."""
     try:
-        for _event, element in etree.iterparse(str(path), events=("end",), schema=xsd, huge_tree=True):
-            count += 1
-            element.clear(keep_tail=False)
-            parent = element.getparent()
-            while parent is not None and element.getprevious() is not None:
-                del parent[0]
+        root = etree.parse(str(path), etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as failure:
-        validate_tree(xsd, etree.parse(str(path), etree.XMLParser(huge_tree=True)).getroot(), error)
-        raise error(str(failure)[:MAX_MESSAGE]) from None  # not a schema failure: the XML itself is broken
-    return count
+        raise error(str(failure)[:MAX_MESSAGE]) from None
+    validate_tree(xsd, root.getroot(), error)

@@ -1,6 +1,6 @@
 """A business day's EMIR REFIT reports from the ingested deals: the report lines, streamed from the database in
-position order, written part by part (writer.PART_SIZE reports each), each part validated against ESMA's XSD
-while it is read back (domain.shared.xsd.validate_file: streamed, memory bounded), then stored encrypted with
+position order, written part by part (writer.PART_SIZE reports each), each part read back and validated against
+ESMA's XSD as one bounded chunk (domain.shared.xsd.validate_file), then stored encrypted with
 its SHA-256 (regulatory_report_files) and its lines with their deal ids (regulatory_report_lines).
 
 Memory stays bounded whatever the volume: positions are read through a server-side cursor, at most one part's
