@@ -10,7 +10,13 @@ divided by the other filters' selectivity. Text is one condition on one stored c
 `search_text LIKE p` (the lower-cased name and the e-mail, kept by triggers: 0038): the planner walks
 an index of (created_at, id) carrying that column and filters without visiting the table when the
 text is common, or takes the few matching rows from its trigram index and sorts them when it is
-rare, whichever it expects cheaper; only the page's rows are then read.
+rare, whichever it expects cheaper; only the page's rows are then read. Except where its guess is
+blind: a text that none (or one) of the column's histogram bounds (1,000 sampled clients) contains is
+estimated at a fixed floor of 0.1% of the clients whether it matches 40 of them or 900, and at 1M
+clients that floor makes the walk look cheaper, so it walked all 1M for 40 matches (0.9 s). Such
+text is rare by the same sample (fewer than one client in a thousand, at most a few thousand rows
+at 1M): its page is taken from the trigram index outright, and text with one hit is walked for a bounded
+number of clients before the trigram index is asked (`HITS`, `WALK_BUDGET`).
 """
 
 from __future__ import annotations
@@ -146,16 +152,62 @@ def _page_sql(where: list[str], params: list[Any], f: ClientFilter, page: PageRe
     if f.text is None:
         return (f"SELECT {SQL_COLUMNS} FROM clients WHERE {' AND '.join(conds)} {keyset} "  # noqa: S608
                 f"LIMIT ${len(bound)}"), bound
-    # Text: the page's ids first (a walk of (created_at, id) INCLUDE (search_text) that never visits
-    # the table, or the trigram index's few matches sorted), then only their rows.
-    return (f"SELECT {SQL_COLUMNS} FROM clients WHERE id IN (SELECT id FROM clients "  # noqa: S608
-            f"WHERE {' AND '.join(conds)} {keyset} LIMIT ${len(bound)}) {keyset}"), bound
+    # Text: the page's ids first, then only their rows. By how many of the sampled values hold the
+    # text (`HITS`): two or more, the planner's way (a walk of (created_at, id) INCLUDE (search_text)
+    # that never visits the table, or the trigram index's few matches sorted); none, the trigram
+    # index (its subquery, kept apart by OFFSET 0, is planned without the order: a bitmap scan); one,
+    # the newest WALK_BUDGET clients walked, then the trigram index only if they hold no whole page.
+    # Each branch not taken is a one-time filter that never runs (nor does the walk it would read).
+    text, fetch = _text_param(where, params), f"${len(bound)}"
+    where_all = " AND ".join(conds)
+    base = " AND ".join(c for i, c in enumerate(conds) if i != len(where) - 1) or "true"
+    planned = f"SELECT id FROM clients WHERE {where_all} {keyset} LIMIT {fetch}"  # noqa: S608
+    trigram = f"SELECT id FROM (SELECT id, created_at FROM clients WHERE {where_all} OFFSET 0) m {keyset} LIMIT {fetch}"  # noqa: S608
+    walk = (f"SELECT id FROM (SELECT id, created_at, search_text FROM clients WHERE {base} {keyset} "  # noqa: S608
+            f"LIMIT {WALK_BUDGET}) w WHERE {text.join(('search_text LIKE ', ''))} {keyset} LIMIT {fetch}")
+    hits, walked = "(SELECT n FROM hits)", "(SELECT count(*) FROM walk)"
+    return (f"WITH hits AS MATERIALIZED (SELECT ({HITS.format(text)}) AS n), walk AS MATERIALIZED ({walk}) "  # noqa: S608
+            f"SELECT {SQL_COLUMNS} FROM clients WHERE id IN ("
+            f"SELECT id FROM ({planned}) p WHERE {hits} >= 2 "
+            f"UNION ALL SELECT id FROM walk WHERE {hits} = 1 AND {walked} = {fetch} "
+            f"UNION ALL SELECT id FROM ({trigram}) t WHERE {hits} = 0 OR ({hits} = 1 AND {walked} < {fetch})"
+            f") {keyset}"), bound
 
 
-async def _count(conn: asyncpg.Connection, where: list[str], params: list[Any]) -> int:
-    return int(await conn.fetchval(
-        f"SELECT count(*) FROM (SELECT 1 FROM clients WHERE {' AND '.join(where) or 'true'} "  # noqa: S608
-        f"LIMIT {COUNT_CAP + 1}) x", *params))
+# How many (0, 1 or 2: counting stops there) of the search text's sampled values (ANALYZE's
+# histogram of clients.search_text, statistics target 1000: migration 0038) contain the pattern `{}`.
+# With none or one the planner guesses a fixed floor (above) whatever the true number; no
+# statistics yet (a table never analysed, small) counts as none.
+HITS = ("SELECT count(*) FROM (SELECT 1 FROM pg_stats s, unnest(s.histogram_bounds::text::text[]) b "
+        "WHERE s.schemaname = current_schema() AND s.tablename = 'clients' AND s.attname = 'search_text' "
+        "AND b LIKE {} LIMIT 2) h")
+# How many of a list's newest clients a text of one sampled hit walks before it asks the trigram
+# index: a page found there means at least one client in 400 matches; rarer text has at most that
+# share of the clients for the trigram path to read and sort.
+WALK_BUDGET = 20_000
+# Beyond this many clients a text search's total is counted only for rare text (the trigram index's
+# few matches); common text would be counted by reading every client up to COUNT_CAP matches (150-400 ms
+# at 1M), so its total is null, as the schema allows for a list that cannot be counted cheaply.
+COUNT_TEXT_UP_TO = 50_000
+
+
+def _text_param(where: list[str], params: list[Any]) -> str:
+    """The `$n` of the text pattern among the list's conditions (conditions() adds it last)."""
+    assert where and where[-1].startswith("search_text LIKE $"), where
+    return where[-1].removeprefix("search_text LIKE ")
+
+
+async def _count(conn: asyncpg.Connection, where: list[str], params: list[Any], f: ClientFilter) -> int | None:
+    capped = (f"SELECT count(*) FROM (SELECT 1 FROM clients WHERE {' AND '.join(where) or 'true'} "  # noqa: S608
+              f"LIMIT {COUNT_CAP + 1}) x")
+    if f.text is None:
+        return int(await conn.fetchval(capped, *params))
+    # Text: counted when cheap (text of at most one sampled hit, or few clients by the planner's
+    # row estimate), else null.
+    total = await conn.fetchval(
+        f"SELECT CASE WHEN ({HITS.format(_text_param(where, params))}) < 2 OR (SELECT reltuples FROM pg_class "  # noqa: S608
+        f"WHERE oid = 'clients'::regclass) <= {COUNT_TEXT_UP_TO} THEN ({capped}) END", *params)
+    return None if total is None else int(total)
 
 
 async def newest(session: Reader, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[asyncpg.Record]:
@@ -168,7 +220,7 @@ async def newest(session: Reader, actor: Actor, f: ClientFilter, page: PageReque
     conn = await driver(session)
     sql, bound = _page_sql(where, params, f, page)
     rows = await conn.fetch(sql, *bound)
-    return page.finish(rows, _row, await _count(conn, where, params) if page.count_total else None)
+    return page.finish(rows, _row, await _count(conn, where, params, f) if page.count_total else None)
 
 
 async def newest_with_wallets(session: Reader, actor: Actor, f: ClientFilter,
@@ -190,7 +242,7 @@ async def newest_with_wallets(session: Reader, actor: Actor, f: ClientFilter,
             listed.append(WithWallets(r, []))
         if r[10] is not None:  # wallet_id
             listed[-1].wallets.append(r)
-    return page.finish(listed, _same, await _count(conn, where, params) if page.count_total else None)
+    return page.finish(listed, _same, await _count(conn, where, params, f) if page.count_total else None)
 
 
 def _row(row: asyncpg.Record) -> asyncpg.Record:

@@ -301,7 +301,8 @@ class ClientQueries:
                       description="Clients you may see, newest first; optionally by status, country (ISO 3166 "
                                   "code) and desk, and narrowed to names or e-mails containing `search` (up "
                                   "to 100 characters, a word of 3 at least). A page costs the same at any "
-                                  "number of clients.")
+                                  "number of clients. With `search`, `totalCount` is null where counting "
+                                  "would read every client (text common among more than 50,000 clients).")
     async def clients(self, info: Ctx, status: ClientStatus | None = None, first: int | None = None,
                       after: str | None = None, last: int | None = None, before: str | None = None,
                       country: str | None = None, desk: str | None = None,

@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
+from domain.clients import lists
 from tests.clients.staff_world import make_client
 from tests.identity.staff import make_staff
 from tests.ids import db_id
@@ -162,3 +164,31 @@ async def test_search_pages_backward_as_forward(http: httpx.AsyncClient, session
             break
         before = page["pageInfo"]["startCursor"]
     assert seen == forward
+
+
+COUNTED = """query($q: String, $f: Int, $a: String) {
+  clients(search: $q, first: $f, after: $a) { totalCount edges { node { id } } pageInfo { hasNextPage endCursor } } }"""
+
+
+@pytest.mark.parametrize(("hits", "budget"), [(0, 20_000), (1, 20_000), (1, 2), (2, 20_000)])
+async def test_search_pages_alike_on_every_way_to_the_page(
+        http: httpx.AsyncClient, session_factory: Any, settings: Any, monkeypatch: pytest.MonkeyPatch,
+        hits: int, budget: int) -> None:
+    """Text takes the planner's way, the trigram index, or a bounded walk then the trigram index, by
+    how many sampled values hold it (lists.HITS, stood in for here): the same pages every way, and a
+    total counted where cheap (few clients, or text rarely sampled) and null where it is not."""
+    tag = uuid.uuid4().hex[:8]
+    made = await _given(session_factory, settings, f"lists-{tag}", tag)
+    staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
+    monkeypatch.setattr(lists, "HITS", f"SELECT {hits} + 0 * length({{}})")
+    monkeypatch.setattr(lists, "WALK_BUDGET", budget)
+    assert await _walk(staff, 2, q=f"list{tag}") == _newest(made)
+    assert await _walk(staff, 3, q=f"list{tag}", s="ACTIVE") == _newest([r for r in made if r[1] == "active"])
+    assert await _walk(staff, 2, q=f"list3.{tag}@") == [str(made[3][0])]
+    assert await _walk(staff, 2, q=f"nobody{tag}") == []
+
+    total = (await staff(COUNTED, {"q": f"list{tag}", "f": 2}))["data"]["clients"]["totalCount"]
+    assert total == len(made)
+    monkeypatch.setattr(lists, "COUNT_TEXT_UP_TO", -1)  # as if the clients were many
+    total = (await staff(COUNTED, {"q": f"list{tag}", "f": 2}))["data"]["clients"]["totalCount"]
+    assert total == (None if hits >= 2 else len(made))
