@@ -149,6 +149,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     from api.portal_pages import portal_page_routes
 
     routes += document_routes(settings, lambda: state["runtime"].services)  # GET /documents/<signed token>
+    from api.record_exports import record_export_routes
+
+    routes += record_export_routes(settings, lambda: state["runtime"].services)  # GET /documents/records/<token>
     routes += portal_page_routes(settings)  # /verify-email, /reset-password, /confirm-email (development)
     if settings.graphiql_enabled:  # the page's scripts and styles, from this origin (works offline)
         from starlette.routing import Mount

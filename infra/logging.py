@@ -3,7 +3,7 @@
 No secret or personal link reaches a log line, and no line is unbounded: every record, ours
 (structlog) or a library's (stdlib logging: uvicorn's access log, httpx, arq, strawberry), passes
 through `scrub` first. It masks query-string values in URLs (reset and verification links, MT5
-auth answers, API keys a client put in a URL), signed document links (`/documents/[aml/]<token>`),
+auth answers, API keys a client put in a URL), signed document links (`/documents/[aml/|records/]<token>`),
 bearer tokens, and fields named like secrets, and cuts long values, tracebacks included.
 """
 
@@ -27,7 +27,7 @@ _PAIR_RE = re.compile(r"(?i)(?P<key>\b(?:token|password|passwd|secret|api_?key|a
                       r"[\"']?[^\s&\"',;]+")
 _BEARER_RE = re.compile(r"(?i)\b(?P<key>bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 # A signed document link's token is its path (`/documents/<token>`, `/documents/aml/<token>`, api/documents.py).
-_DOCUMENT_LINK_RE = re.compile(r"(?P<key>/documents/(?:aml/)?)[A-Za-z0-9_.~%-]{8,}")
+_DOCUMENT_LINK_RE = re.compile(r"(?P<key>/documents/(?:aml/|records/)?)[A-Za-z0-9_.~%-]{8,}")
 _URL_USERINFO_RE = re.compile(r"(?P<key>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@")
 
 DEFAULT_FIELD_MAX_CHARS = 2000

@@ -29,9 +29,9 @@ from domain.audit.chain import (
     truncate_ms,
 )
 from domain.audit.diff import changed_fields
-from domain.audit.errors import InvalidAuditEvent, UnknownRegulatorCategory
+from domain.audit.errors import InvalidAuditEvent
 from domain.audit.models import AuditEvent
-from domain.audit.retention import REGULATOR_CATEGORIES, retain_until_for
+from domain.audit.retention import retain_until_for
 from domain.shared.actor import Actor
 from domain.shared.db import driver, utcnow
 from domain.shared.pagination import Page, PageRequest, select_page
@@ -225,15 +225,3 @@ async def list_events(session: AsyncSession, flt: EventFilter, page: PageRequest
     """Newest first, keyset-paginated on (occurred_at, id)."""
     return await select_page(session, page, _filtered(flt), (AuditEvent.occurred_at, AuditEvent.id),
                              descending=True, convert=lambda row: row)
-
-
-async def regulator_records(
-    session: AsyncSession, *, category: str | None, occurred_from: datetime | None,
-    occurred_to: datetime | None, page: PageRequest,
-) -> Page[AuditEvent]:
-    """Events of the regulator-facing categories (one, or all of them)."""
-    if category is not None and category not in REGULATOR_CATEGORIES:
-        raise UnknownRegulatorCategory(f"{category!r} is not a regulator-facing category", field="category")
-    categories = frozenset({category}) if category is not None else REGULATOR_CATEGORIES
-    flt = EventFilter(categories=categories, occurred_from=occurred_from, occurred_to=occurred_to)
-    return await list_events(session, flt, page)

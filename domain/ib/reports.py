@@ -28,7 +28,7 @@ def check_period(t0: datetime, t1: datetime) -> None:
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(v: Any) -> Any:
+def csv_cell(v: Any) -> Any:
     """A text starting like a formula (= + - @, or a tab/CR a spreadsheet strips first) is neutralised with a
     leading quote (CSV injection); anything else, the empty text included, is written as it is."""
     return "'" + v if isinstance(v, str) and v.startswith(_FORMULA_STARTS) else v
@@ -39,7 +39,7 @@ def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
     for row in rows:
-        w.writerow([_cell(v) for v in row])
+        w.writerow([csv_cell(v) for v in row])
     return buf.getvalue()
 
 

@@ -2,17 +2,25 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
-from domain.audit import service
+from domain.audit import records, service
 from domain.audit import verify as verify_service
 from domain.audit.models import AuditEvent as AuditEventRow
 from domain.shared.actor import ActorKind
-from schema.audit.types import AuditEvent, AuditEventFilter, AuditVerification, RegulatorCategory
+from schema.audit.records import (
+    CONVERT,
+    RecordExportMutations,
+    RegulatorRecord,
+    RegulatorRecordFilter,
+    RegulatorRecordKind,
+    domain_filter,
+)
+from schema.audit.types import AuditEvent, AuditEventFilter, AuditVerification
 from schema.context import Context
 from schema.node import node_type
 from schema.pagination import Connection, page_request, to_connection
@@ -21,6 +29,10 @@ from schema.permissions import Requires
 
 def _key(row: AuditEventRow) -> tuple[datetime, int]:
     return row.occurred_at, row.id
+
+
+def _record_key(row: Any) -> tuple[datetime, int]:
+    return row.occurred_at, row.rid
 
 
 @node_type("AuditEvent")
@@ -51,20 +63,20 @@ class AuditQueries:
         return to_connection(page, AuditEvent.from_row, _key)
 
     @strawberry.field(permission_classes=[Requires("audit.read")],
-                      description="Events of the regulator-facing categories (one, or all), newest first.")
+                      description="Records on request of one kind (commission lines with their plan version and "
+                                  "formula, IB relationships over time, balance adjustments, leverage changes, "
+                                  "communications), filtered by client, IB and period, newest first; "
+                                  "regulatorRecordsExportLink exports the same selection as CSV or XLSX.")
     async def regulator_records(
-        self, info: Info[Context, Any], category: RegulatorCategory | None = None,
-        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
-        to: datetime | None = None, first: int | None = None,
-        after: str | None = None, last: int | None = None, before: str | None = None,
-    ) -> Connection[AuditEvent]:
+        self, info: Info[Context, Any], kind: RegulatorRecordKind, filter: RegulatorRecordFilter | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+    ) -> Connection[RegulatorRecord]:
         req = page_request(info, first, after, last, before)
-        async with info.context.session() as session:
-            page = await service.regulator_records(
-                session, category=None if category is None else category.value, occurred_from=from_,
-                occurred_to=to, page=req,
-            )
-        return to_connection(page, AuditEvent.from_row, _key)
+        domain_kind = records.RecordKind(kind.value)
+        flt = domain_filter(filter)
+        async with info.context.read() as session:
+            page = await records.list_records(session, info.context.actor, domain_kind, flt, req)
+        return to_connection(page, CONVERT[domain_kind], _record_key)
 
     @strawberry.field(permission_classes=[Requires("audit.read")],
                       description="Recompute every audit chain and check it against the exported, signed daily "
@@ -76,5 +88,5 @@ class AuditQueries:
 
 
 QUERIES = (AuditQueries,)
-MUTATIONS = ()
+MUTATIONS = (RecordExportMutations,)
 SUBSCRIPTIONS = ()

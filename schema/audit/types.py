@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from enum import Enum
 from typing import Any, cast
 
 import strawberry
@@ -77,15 +76,6 @@ class AuditEventFilter:
     category: str | None = None
     from_: datetime | None = strawberry.field(default=None, name="from")
     to: datetime | None = None
-
-
-@strawberry.enum(description="Audit categories reported to regulators.")
-class RegulatorCategory(Enum):
-    BALANCE_ADJUSTMENT = "balance_adjustment"
-    LEVERAGE_CHANGE = "leverage_change"
-    IB_RELATIONSHIP = "ib_relationship"
-    COMMISSION_PLAN = "commission_plan"
-    PERMISSION_CHANGE = "permission_change"
 
 
 AuditProblemKind = strawberry.enum(verify_service.ProblemKind, name="AuditProblemKind")

@@ -20,8 +20,7 @@ D = Decimal
 
 async def _regulator(world: World, category: str) -> list[tuple[str, str | None]]:
     async with world.factory() as s:
-        page = await audit.regulator_records(s, category=category, occurred_from=None, occurred_to=None,
-                                             page=PageRequest(size=500))
+        page = await audit.list_events(s, audit.EventFilter(category=category), PageRequest(size=500))
     return [(e.action, e.entity_id) for e in page.items]
 
 
