@@ -152,11 +152,12 @@ def _page_sql(where: list[str], params: list[Any], f: ClientFilter, page: PageRe
     if f.text is None:
         return (f"SELECT {SQL_COLUMNS} FROM clients WHERE {' AND '.join(conds)} {keyset} "  # noqa: S608
                 f"LIMIT ${len(bound)}"), bound
-    # Text: the page's ids first, then only their rows. By how many of the sampled values hold the
-    # text (`HITS`): two or more, the planner's way (a walk of (created_at, id) INCLUDE (search_text)
-    # that never visits the table, or the trigram index's few matches sorted); none, the trigram
-    # index (its subquery, kept apart by OFFSET 0, is planned without the order: a bitmap scan); one,
-    # the newest WALK_BUDGET clients walked, then the trigram index only if they hold no whole page.
+    # Text: the page's ids first, then only their rows. Among few clients (FEW_CLIENTS), and for text
+    # that two or more of the sampled values hold (`HITS`), the planner's way (a walk of (created_at,
+    # id) INCLUDE (search_text) that never visits the table, or the trigram index's few matches
+    # sorted); for text that none holds, the trigram index (its subquery, kept apart by OFFSET 0, is
+    # planned without the order: a bitmap scan); for text that one holds, the newest WALK_BUDGET
+    # clients walked, then the trigram index only if they hold no whole page.
     # Each branch not taken is a one-time filter that never runs (nor does the walk it would read).
     text, fetch = _text_param(where, params), f"${len(bound)}"
     where_all = " AND ".join(conds)
@@ -164,9 +165,10 @@ def _page_sql(where: list[str], params: list[Any], f: ClientFilter, page: PageRe
     planned = f"SELECT id FROM clients WHERE {where_all} {keyset} LIMIT {fetch}"  # noqa: S608
     trigram = f"SELECT id FROM (SELECT id, created_at FROM clients WHERE {where_all} OFFSET 0) m {keyset} LIMIT {fetch}"  # noqa: S608
     walk = (f"SELECT id FROM (SELECT id, created_at, search_text FROM clients WHERE {base} {keyset} "  # noqa: S608
-            f"LIMIT {WALK_BUDGET}) w WHERE {text.join(('search_text LIKE ', ''))} {keyset} LIMIT {fetch}")
+            f"LIMIT {WALK_BUDGET}) w WHERE search_text LIKE {text} {keyset} LIMIT {fetch}")
     hits, walked = "(SELECT n FROM hits)", "(SELECT count(*) FROM walk)"
-    return (f"WITH hits AS MATERIALIZED (SELECT ({HITS.format(text)}) AS n), walk AS MATERIALIZED ({walk}) "  # noqa: S608
+    return (f"WITH hits AS MATERIALIZED (SELECT CASE WHEN {_FEW} THEN 2 ELSE ({HITS.format(text)}) END AS n), "  # noqa: S608
+            f"walk AS MATERIALIZED ({walk}) "
             f"SELECT {SQL_COLUMNS} FROM clients WHERE id IN ("
             f"SELECT id FROM ({planned}) p WHERE {hits} >= 2 "
             f"UNION ALL SELECT id FROM walk WHERE {hits} = 1 AND {walked} = {fetch} "
@@ -185,10 +187,14 @@ HITS = ("SELECT count(*) FROM (SELECT 1 FROM pg_stats s, unnest(s.histogram_boun
 # index: a page found there means at least one client in 400 matches; rarer text has at most that
 # share of the clients for the trigram path to read and sort.
 WALK_BUDGET = 20_000
-# Beyond this many clients a text search's total is counted only for rare text (the trigram index's
-# few matches); common text would be counted by reading every client up to COUNT_CAP matches (150-400 ms
-# at 1M), so its total is null, as the schema allows for a list that cannot be counted cheaply.
-COUNT_TEXT_UP_TO = 50_000
+# Up to this many clients (the planner's estimate) text takes the planner's way and its total is
+# counted: the floor guess is a few dozen clients, a walk of them all costs little, and the sample is
+# not worth reading (about 1 ms). Beyond, a text search's total is counted only for rarely sampled
+# text (the trigram index's few matches): common text would be counted by reading every client up to
+# COUNT_CAP matches (150-400 ms at 1M), so its total is null, as the schema allows for a list that
+# cannot be counted cheaply.
+FEW_CLIENTS = 50_000
+_FEW = f"(SELECT reltuples FROM pg_class WHERE oid = 'clients'::regclass) <= {FEW_CLIENTS}"  # noqa: S608
 
 
 def _text_param(where: list[str], params: list[Any]) -> str:
@@ -202,11 +208,10 @@ async def _count(conn: asyncpg.Connection, where: list[str], params: list[Any], 
               f"LIMIT {COUNT_CAP + 1}) x")
     if f.text is None:
         return int(await conn.fetchval(capped, *params))
-    # Text: counted when cheap (text of at most one sampled hit, or few clients by the planner's
-    # row estimate), else null.
+    # Text: counted when cheap (few clients, or text of at most one sampled hit), else null.
     total = await conn.fetchval(
-        f"SELECT CASE WHEN ({HITS.format(_text_param(where, params))}) < 2 OR (SELECT reltuples FROM pg_class "  # noqa: S608
-        f"WHERE oid = 'clients'::regclass) <= {COUNT_TEXT_UP_TO} THEN ({capped}) END", *params)
+        f"SELECT CASE WHEN {_FEW} OR ({HITS.format(_text_param(where, params))}) < 2 "
+        f"THEN ({capped}) END", *params)
     return None if total is None else int(total)
 
 
