@@ -15,10 +15,11 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from domain.compliance import screening
-from domain.compliance.aml import cases, scenarios, templates
+from domain.compliance.aml import cases, scenarios, scope, templates
 from domain.compliance.aml.test_runs import RunResult
 from domain.identity import roles
 from domain.shared.actor import ActorKind
+from domain.shared.errors import NotFound
 from domain.shared.pagination import decode_id_cursor
 from schema.clients.ids import client_id_of
 from schema.clients.types import ScreeningHit
@@ -402,13 +403,26 @@ def _reader(ctx: Context) -> bool:
 
 
 def _loader(fetch: Callable[[AsyncSession, list[int]], Awaitable[dict[int, Any]]],
-            convert: Callable[[Any], Any]) -> Callable[[Context, Sequence[int]], Awaitable[list[Any]]]:
+            convert: Callable[[Any], Any], *, owner: str | None = None,
+            reader: Callable[[Context], bool] | None = None,
+            ) -> Callable[[Context, Sequence[int]], Awaitable[list[Any]]]:
+    """Node loading for staff with compliance.read (or `reader`); with `owner` ("user_id": the object's own
+    client, "case_id": its case's client) desk-scoped as well (domain/compliance/aml/scope.py)."""
+    allowed = reader or _reader
+
     async def load(ctx: Context, keys: Sequence[int]) -> list[Any]:
-        """Staff with compliance.read."""
-        if not _reader(ctx):
+        if not allowed(ctx):
             return [None] * len(keys)
         async with ctx.session() as session:
             found = await fetch(session, list(keys))
+            if owner is not None and found:
+                if owner == "case_id":
+                    users = await scope.case_users(session, {r.case_id for r in found.values()})
+                    user_of = {k: users.get(r.case_id) for k, r in found.items()}
+                else:
+                    user_of = {k: r.user_id for k, r in found.items()}
+                seen = await scope.visible_users(session, ctx.actor, {u for u in user_of.values() if u is not None})
+                found = {k: r for k, r in found.items() if user_of[k] in seen}
         return [convert(r) if (r := found.get(k)) else None for k in keys]
 
     return load
@@ -417,9 +431,9 @@ def _loader(fetch: Callable[[AsyncSession, list[int]], Awaitable[dict[int, Any]]
 node_type("AmlScenario")(_loader(scenarios.scenarios_by_ids, AmlScenario.of))
 node_type("AmlScenarioVersion")(_loader(scenarios.versions_by_ids, AmlScenarioVersion.of))
 node_type("AmlActivationRequest")(_loader(scenarios.activations_by_ids, AmlActivationRequest.of))
-node_type("AmlCase")(_loader(cases.cases_by_ids, AmlCase.of))
-node_type("AmlDecision")(_loader(cases.decisions_by_ids, AmlDecision.of))
-node_type("AmlCaseNote")(_loader(cases.notes_by_ids, AmlCaseNote.of))
+node_type("AmlCase")(_loader(cases.cases_by_ids, AmlCase.of, owner="user_id"))
+node_type("AmlDecision")(_loader(cases.decisions_by_ids, AmlDecision.of, owner="user_id"))
+node_type("AmlCaseNote")(_loader(cases.notes_by_ids, AmlCaseNote.of, owner="case_id"))
 
 
 @strawberry.type(description="A scenario template: a rule document to start a scenario from and tune.")
@@ -478,7 +492,8 @@ class AmlQueries:
         criteria = cases.CaseFilter(
             team=team, statuses=tuple(s.value for s in status or ()),
             assignee_id=query_key(assignee_id, "StaffUser", field="assigneeId") if assignee_id is not None else None,
-            user_id=query_key(user_id, "StaffUser", field="userId") if user_id is not None else None, overdue=overdue)
+            user_id=query_key(user_id, "StaffUser", field="userId") if user_id is not None else None, overdue=overdue,
+            visible_to=info.context.actor)
         async with info.context.session() as session:
             page = await cases.list_cases(session, criteria, req)
         return to_connection(page, AmlCase.of, lambda c: (c.opened_at, c.id))
@@ -495,7 +510,7 @@ class AmlQueries:
             user_id=query_key(user_id, "StaffUser", field="userId") if user_id is not None else None,
             case_id=query_key(case_id, "AmlCase", field="caseId") if case_id is not None else None,
             payment_id=query_key(payment_id, "Payment", field="paymentId") if payment_id is not None else None,
-            alerts_only=alerts_only)
+            alerts_only=alerts_only, visible_to=info.context.actor)
         async with info.context.session() as session:
             page = await cases.list_decisions(session, criteria, req)
         return to_connection(page, AmlDecision.of, lambda d: (d.created_at, d.id))
@@ -651,6 +666,7 @@ class AmlMutations:
         async def txn(session: AsyncSession) -> cases.Case:
             key = key_of(case_id, "AmlCase", field="caseId")
             who = key_of(assignee_id, "StaffUser", field="assigneeId") if assignee_id is not None else None
+            await scope.require_case(session, actor, key)
             return await cases.assign(session, actor, key, who)
 
         return await _run(info, txn, lambda c: AmlCasePayload(case=AmlCase.of(c)), lambda e: AmlCasePayload(errors=e))
@@ -663,6 +679,7 @@ class AmlMutations:
 
         async def txn(session: AsyncSession) -> cases.Case:
             key = key_of(case_id, "AmlCase", field="caseId")
+            await scope.require_case(session, actor, key)
             return await cases.set_status(session, actor, key, status.value)
 
         return await _run(info, txn, lambda c: AmlCasePayload(case=AmlCase.of(c)), lambda e: AmlCasePayload(errors=e))
@@ -674,6 +691,7 @@ class AmlMutations:
 
         async def txn(session: AsyncSession) -> cases.Note:
             key = key_of(case_id, "AmlCase", field="caseId")
+            await scope.require_case(session, actor, key)
             return await cases.add_note(session, actor, key, body)
 
         return await _run(info, txn, lambda n: AmlCaseNotePayload(note=AmlCaseNote.of(n)),
@@ -687,6 +705,7 @@ class AmlMutations:
 
         async def txn(session: AsyncSession) -> cases.Case:
             key = key_of(case_id, "AmlCase", field="caseId")
+            await scope.require_case(session, actor, key)
             return await cases.close(session, actor, key, outcome.value, note)
 
         return await _run(info, txn, lambda c: AmlCasePayload(case=AmlCase.of(c)), lambda e: AmlCasePayload(errors=e))
@@ -701,6 +720,7 @@ class AmlMutations:
 
         async def txn(session: AsyncSession) -> cases.Decision:
             key = key_of(decision_id, "AmlDecision", field="decisionId")
+            await scope.require_decision(session, actor, key, NotFound("no such decision", field="decisionId"))
             return await cases.release(session, actor, key, reason)
 
         return await _run(info, txn, lambda d: AmlDecisionPayload(decision=AmlDecision.of(d)),
@@ -716,6 +736,7 @@ class AmlMutations:
 
         async def txn(session: AsyncSession) -> cases.Decision:
             key = key_of(decision_id, "AmlDecision", field="decisionId")
+            await scope.require_decision(session, actor, key, NotFound("no such decision", field="decisionId"))
             return await cases.decline(session, actor, key, reason)
 
         return await _run(info, txn, lambda d: AmlDecisionPayload(decision=AmlDecision.of(d)),

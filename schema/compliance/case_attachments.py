@@ -13,7 +13,8 @@ from strawberry.types import Info
 
 from domain.clients import document_links, documents
 from domain.clients.storage import default_store
-from domain.compliance.aml import attachments
+from domain.compliance.aml import attachments, scope
+from domain.shared.errors import NotFound
 from schema.clients.staff import DocumentViewLink, DocumentViewLinkPayload
 from schema.compliance.aml import READ, REVIEW, _loader, _run
 from schema.context import Context
@@ -54,7 +55,7 @@ async def case_attachments(info: Ctx, case_id: int) -> list[AmlCaseAttachment]:
         return [AmlCaseAttachment.of(a) for a in await attachments.for_case(session, case_id)]
 
 
-node_type("AmlCaseAttachment")(_loader(attachments.by_ids, AmlCaseAttachment.of))
+node_type("AmlCaseAttachment")(_loader(attachments.by_ids, AmlCaseAttachment.of, owner="case_id"))
 
 
 @strawberry.type
@@ -79,6 +80,7 @@ class AmlCaseAttachmentMutations:
 
         async def txn(session: AsyncSession) -> attachments.Attachment:
             key = key_of(case_id, "AmlCase", field="caseId")
+            await scope.require_case(session, ctx.actor, key)
             return await attachments.add(session, ctx.settings, default_store(ctx.settings), ctx.actor, key,
                                          filename=filename, data=data, description=description)
 
@@ -94,6 +96,8 @@ class AmlCaseAttachmentMutations:
 
         async def txn(session: AsyncSession) -> document_links.IssuedLink:
             key = key_of(attachment_id, "AmlCaseAttachment", field="attachmentId")
+            await scope.require_attachment(session, ctx.actor, key, NotFound("attachment not found",
+                                                                             field="attachmentId"))
             return await attachments.issue_link(session, ctx.settings, ctx.actor, key)
 
         return await _run(info, txn, lambda issued: DocumentViewLinkPayload(link=DocumentViewLink(

@@ -4,7 +4,6 @@ exported document, the FIU's answer; the reporting entity's details (domain/comp
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
@@ -12,10 +11,11 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from domain.compliance.aml import reports
+from domain.compliance.aml import reports, scope
 from domain.compliance.aml.goaml.document import Entity
-from domain.shared.actor import ActorKind
-from schema.compliance.aml import _run
+from domain.compliance.errors import ReportNotFound
+from domain.shared.actor import Actor, ActorKind
+from schema.compliance.aml import _loader, _run
 from schema.context import Context
 from schema.errors import UserError, declares_errors
 from schema.node import DATABASE_ID_DOC, AnyId, Node, global_id, key_of, node_type, optional_global_id, query_key
@@ -147,21 +147,20 @@ class AmlReportingEntityPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@node_type("AmlReport")
-async def _report_nodes(ctx: Context, keys: Sequence[int]) -> list[AmlReport | None]:
-    """Staff with compliance.reports."""
-    if not (ctx.actor.kind is ActorKind.STAFF and ctx.actor.has(REPORTS)):
-        return [None] * len(keys)
-    async with ctx.session() as session:
-        found = await reports.reports_by_ids(session, list(keys))
-    return [AmlReport.of(r) if (r := found.get(k)) else None for k in keys]
+def _reports_reader(ctx: Context) -> bool:
+    return ctx.actor.kind is ActorKind.STAFF and ctx.actor.has(REPORTS)
+
+
+# Staff with compliance.reports, desk-scoped (domain/compliance/aml/scope.py).
+node_type("AmlReport")(_loader(reports.reports_by_ids, AmlReport.of, owner="user_id", reader=_reports_reader))
 
 
 async def case_reports(info: Ctx, case_id: int, first: int | None, after: str | None, last: int | None,
                        before: str | None) -> Connection[AmlReport]:
     req = page_request(info, first, after, last, before)
     async with info.context.session() as session:
-        page = await reports.list_reports(session, reports.ReportFilter(case_id=case_id), req)
+        page = await reports.list_reports(session, reports.ReportFilter(case_id=case_id,
+                                                                        visible_to=info.context.actor), req)
     return to_connection(page, AmlReport.of, lambda r: (r.created_at, r.id))
 
 
@@ -175,7 +174,7 @@ class AmlReportQueries:
         req = page_request(info, first, after, last, before)
         criteria = reports.ReportFilter(
             case_id=query_key(case_id, "AmlCase", field="caseId") if case_id is not None else None,
-            statuses=tuple(s.value for s in status or ()))
+            statuses=tuple(s.value for s in status or ()), visible_to=info.context.actor)
         async with info.context.session() as session:
             page = await reports.list_reports(session, criteria, req)
         return to_connection(page, AmlReport.of, lambda r: (r.created_at, r.id))
@@ -186,6 +185,13 @@ class AmlReportQueries:
         async with info.context.session() as session:
             found = await reports.reporting_entity(session)
         return AmlReportingEntity.of(found) if found else None
+
+
+async def _visible(session: AsyncSession, actor: Actor, report_id: AnyId | int) -> int:
+    """The report's key when the actor may see its client (desk scoping), else REPORT_NOT_FOUND."""
+    key = report_id if isinstance(report_id, int) else key_of(report_id, "AmlReport", field="reportId")
+    await scope.require_report(session, actor, key, ReportNotFound("no such report", field="reportId"))
+    return key
 
 
 def _report(r: reports.AmlReport) -> AmlReportPayload:
@@ -235,6 +241,7 @@ class AmlReportMutations:
             key = key_of(case_id, "AmlCase", field="caseId")
             chosen = [key_of(p, "Payment", field="paymentIds") for p in payment_ids] \
                 if payment_ids is not None else None
+            await scope.require_case(session, actor, key)
             return await reports.create_report(session, actor, key, code=report_code.value, reason=reason,
                                                action=action, indicators=indicators, payment_ids=chosen)
 
@@ -252,6 +259,7 @@ class AmlReportMutations:
             key = key_of(report_id, "AmlReport", field="reportId")
             chosen = [key_of(p, "Payment", field="paymentIds") for p in payment_ids] \
                 if payment_ids is not None else None
+            await _visible(session, actor, key)
             return await reports.update_report(session, actor, key, reason=reason, action=action,
                                                indicators=indicators, payment_ids=chosen)
 
@@ -265,7 +273,7 @@ class AmlReportMutations:
         actor = info.context.actor
 
         async def txn(session: AsyncSession) -> reports.AmlReport:
-            return await reports.submit(session, actor, key_of(report_id, "AmlReport", field="reportId"))
+            return await reports.submit(session, actor, await _visible(session, actor, report_id))
 
         return await _run(info, txn, _report, _refused)
 
@@ -278,7 +286,7 @@ class AmlReportMutations:
         actor = info.context.actor
 
         async def txn(session: AsyncSession) -> reports.AmlReport:
-            return await reports.approve(session, actor, key_of(report_id, "AmlReport", field="reportId"))
+            return await reports.approve(session, actor, await _visible(session, actor, report_id))
 
         return await _run(info, txn, _report, _refused)
 
@@ -289,8 +297,7 @@ class AmlReportMutations:
         actor = info.context.actor
 
         async def txn(session: AsyncSession) -> reports.AmlReport:
-            return await reports.return_to_draft(session, actor, key_of(report_id, "AmlReport", field="reportId"),
-                                                 reason)
+            return await reports.return_to_draft(session, actor, await _visible(session, actor, report_id), reason)
 
         return await _run(info, txn, _report, _refused)
 
@@ -301,7 +308,7 @@ class AmlReportMutations:
         actor = info.context.actor
 
         async def txn(session: AsyncSession) -> tuple[reports.AmlReport, str]:
-            return await reports.export(session, actor, key_of(report_id, "AmlReport", field="reportId"))
+            return await reports.export(session, actor, await _visible(session, actor, report_id))
 
         return await _run(info, txn, lambda r: AmlReportExportPayload(
             report=AmlReport.of(r[0]), xml=r[1], filename=f"{r[0].entity_reference}.xml"),
@@ -316,7 +323,7 @@ class AmlReportMutations:
         actor = info.context.actor
 
         async def txn(session: AsyncSession) -> reports.AmlReport:
-            return await reports.record_fiu_status(session, actor, key_of(report_id, "AmlReport", field="reportId"),
+            return await reports.record_fiu_status(session, actor, await _visible(session, actor, report_id),
                                                    status=status.value, on=on, reference=reference)
 
         return await _run(info, txn, _report, _refused)

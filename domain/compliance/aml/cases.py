@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
+from domain.compliance.aml import scope
 from domain.compliance.errors import CaseClosed, CaseNotFound, DecisionNotHeld
 from domain.events.outbox import emit
 from domain.ledger import transfers
@@ -106,11 +107,11 @@ class CaseFilter:
     assignee_id: int | None = None
     user_id: int | None = None
     overdue: bool = False
+    visible_to: Actor | None = None  # desk scoping (scope.py); None: every client's
 
 
 async def list_cases(session: AsyncSession, criteria: CaseFilter, page: PageRequest) -> Page[Case]:
-    where: list[str] = []
-    params: dict[str, Any] = {}
+    where, params = scope.where(criteria.visible_to)
     if criteria.team:
         where.append("team = :team")
         params["team"] = criteria.team
@@ -151,13 +152,13 @@ class DecisionFilter:
     case_id: int | None = None
     payment_id: int | None = None
     alerts_only: bool = False
+    visible_to: Actor | None = None  # desk scoping (scope.py); None: every client's
 
 
 async def list_decisions(session: AsyncSession, criteria: DecisionFilter, page: PageRequest) -> Page[Decision]:
     """Decisions newest first: a client's timeline of alerts across cases, a case's alerts, a payment's
     decisions (with their explanations)."""
-    where: list[str] = []
-    params: dict[str, Any] = {}
+    where, params = scope.where(criteria.visible_to)
     if criteria.user_id is not None:
         where.append("user_id = :u")
         params["u"] = criteria.user_id

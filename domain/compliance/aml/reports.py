@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
+from domain.compliance.aml import scope
 from domain.compliance.aml.goaml import document as goaml
 from domain.compliance.aml.goaml.schema import enumeration
 from domain.compliance.errors import (
@@ -170,11 +171,11 @@ async def set_reporting_entity(session: AsyncSession, actor: Actor, data: Entity
 class ReportFilter:
     case_id: int | None = None
     statuses: tuple[str, ...] = ()
+    visible_to: Actor | None = None  # desk scoping (scope.py); None: every client's
 
 
 async def list_reports(session: AsyncSession, criteria: ReportFilter, page: PageRequest) -> Page[AmlReport]:
-    where: list[str] = []
-    params: dict[str, Any] = {}
+    where, params = scope.where(criteria.visible_to)
     if criteria.case_id is not None:
         where.append("case_id = :c")
         params["c"] = criteria.case_id
