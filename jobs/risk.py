@@ -15,11 +15,11 @@ from arq import cron
 from sqlalchemy import text
 
 from domain.platforms.errors import PlatformAuthFailed, PlatformProtocolError
-from domain.risk import exposure, segmentation
+from domain.risk import exposure, retail_loss, segmentation
 from domain.risk.batch import RiskBatch, process_batch
 from domain.risk.requests import pull_requests
 from domain.shared.actor import system_actor
-from domain.shared.db import SessionFactory, in_transaction
+from domain.shared.db import SessionFactory, in_transaction, utcnow
 from domain.shared.errors import ExternalServiceUnavailable
 from domain.shared.settings import Settings
 from domain.trading import servers
@@ -90,8 +90,21 @@ async def risk_sync_segments(ctx: WorkerCtx) -> int:
     return await segmentation.sync_pending(ctx["session_factory"], system_actor("risk.segment_sync"))
 
 
+async def risk_retail_loss_quarter(ctx: WorkerCtx) -> dict[str, Any]:
+    """The retail-client loss percentage of the quarter that began, once per quarter: the job runs
+    daily and computes only a quarter not stored yet (a missed first day is caught up the next)."""
+    actor = system_actor("risk.retail_loss")
+    figure = await in_transaction(ctx["session_factory"],
+                                  lambda s: retail_loss.compute_due(s, actor, utcnow().date()))
+    if figure is None:
+        return {"computed": None}
+    return {"computed": figure.quarter_start.isoformat(), "retail_accounts": figure.retail_accounts,
+            "losing_accounts": figure.losing_accounts,
+            "loss_percentage": None if figure.loss_percentage is None else str(figure.loss_percentage)}
+
+
 FUNCTIONS: list[Any] = [risk_process_deal_batch, risk_sweep_deal_batches, risk_pull_order_requests,
-                        risk_exposure_snapshot, risk_sync_segments]  # fmt: skip
+                        risk_exposure_snapshot, risk_sync_segments, risk_retail_loss_quarter]  # fmt: skip
 
 
 def cron_jobs(settings: Settings) -> list[Any]:
@@ -101,4 +114,5 @@ def cron_jobs(settings: Settings) -> list[Any]:
         cron(risk_pull_order_requests, second={2, 12, 22, 32, 42, 52}, unique=True, keep_result=0),
         cron(risk_exposure_snapshot, minute=set(range(0, 60, 5)), second={30}, unique=True, keep_result=0),
         cron(risk_sync_segments, second={20, 50}, unique=True, keep_result=0),
+        cron(risk_retail_loss_quarter, hour={0}, minute={40}, second={0}, unique=True),
     ]

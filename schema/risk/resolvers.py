@@ -29,6 +29,7 @@ from schema.node import AnyId, key_of, node_type, referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.risk.config import RiskConfigMutations, RiskConfigQueries
+from schema.risk.retail_loss import RetailLossMutations, RetailLossQueries
 from schema.risk.types import (
     Book,
     ClientMetricsType,
@@ -328,6 +329,6 @@ class RiskSubscriptions:
                 yield update
 
 
-QUERIES = (RiskQueries, RiskConfigQueries)
-MUTATIONS = (RiskMutations, RiskConfigMutations)
+QUERIES = (RiskQueries, RiskConfigQueries, RetailLossQueries)
+MUTATIONS = (RiskMutations, RiskConfigMutations, RetailLossMutations)
 SUBSCRIPTIONS = (RiskSubscriptions,)
