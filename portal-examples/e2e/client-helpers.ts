@@ -45,3 +45,23 @@ export async function cardDeposit(page: Page, amount: string): Promise<void> {
   const shown = `\\$${Number(amount).toLocaleString("en-US")}\\.00`;
   await expect(page.getByRole("row", { name: new RegExp(`Deposit.*card.*${shown}`) }).first()).toContainText("Succeeded", { timeout: 30_000 });
 }
+
+/** A USD wire withdrawal of `amount` to the demo IBAN, answering the step-up prompt if the API asks; returns its reference. */
+export async function wireWithdrawal(page: Page, secret: string, amount: string): Promise<string> {
+  await page.getByRole("link", { name: "Funds" }).click();
+  const withdraw = page.locator("form", { has: page.getByRole("heading", { name: "Withdraw" }) });
+  const wire = withdraw.getByLabel("Method").locator("option", { hasText: /wire/i }).first();
+  await withdraw.getByLabel("Method").selectOption({ label: (await wire.textContent())! });
+  await withdraw.getByLabel("Amount").fill(amount);
+  await withdraw.getByLabel("IBAN to pay to").fill("DE89370400440532013000");
+  await withdraw.getByRole("button", { name: "Request withdrawal" }).click();
+  const heading = page.getByRole("heading", { name: /^Payment / });
+  const dialog = page.getByRole("dialog", { name: "Confirm with your authenticator" });
+  await expect(heading.or(dialog).first()).toBeVisible();
+  if (await dialog.isVisible()) {
+    await dialog.getByLabel("Authenticator code").fill(await freshCode(secret));
+    await dialog.getByRole("button", { name: "Confirm" }).click();
+  }
+  await expect(heading).toBeVisible();
+  return (await heading.textContent())!.replace(/^Payment /, "").trim();
+}

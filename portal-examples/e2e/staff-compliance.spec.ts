@@ -1,24 +1,25 @@
 // The back office's compliance screens in a real browser, with two compliance officers (created with
 // `forexcrm create-staff`, signed in once for the four tests, which run in order):
 //   a live scenario set up through the API (created, committed, asked for by one officer, approved by
-//   the other) holds the demo client's card deposit of $271; the first officer finds the case in the
-//   team's inbox with its SLA, reads why the alert was raised (the rule and the values it read), adds a
-//   note, gives the case to the colleague and takes it back, moves it to investigating, cannot close it
-//   while the deposit is held (the API's refusal shown), releases the deposit, closes the case with the
-//   risk confirmed, and finds the alert on the client-360 timeline; the pages at phone width and in Spanish;
+//   the other) holds the demo client's card deposit of $271 and wire withdrawal of $271; the first officer
+//   finds the case in the team's inbox with its SLA, reads why the alert was raised (the rule and the
+//   values it read), adds a note, gives the case to the colleague picked by name (compliance cannot read
+//   the staff list) and takes it back, moves it to investigating, cannot close it while the payments are
+//   held (the API's refusal shown), releases the deposit, declines the withdrawal, closes the case with
+//   the risk confirmed, and finds the alert on the client-360 timeline; the pages at phone width and in Spanish;
 //   a scenario started from a template in the browser: a bad draft refused with each bad node's path
 //   beside the editor (nothing kept), a good one saved, a test run over the last 30 days that shows the
 //   $271 deposit it would have raised beside the live version (none), the draft committed, activation
 //   asked for, refused to its requester, and approved by the other officer, who sees who asked;
 //   a goAML report started from that case: drafted, submitted (its document valid against the FIU's
-//   XSD), refused to its submitter, approved by the other officer, exported as the file to upload, the
-//   FIU's reference recorded;
+//   XSD), refused to its submitter, returned to a draft by the other officer with a reason, submitted
+//   again and approved by the other officer, exported as the file to upload, the FIU's reference recorded;
 //   a full re-screening started by hand (an unknown list refused beside its field first), its progress
 //   followed until the worker completes it.
 // Every page visited passes an axe check.
 import { readFileSync } from "node:fs";
 import { expect, test, type BrowserContext, type Page } from "@playwright/test";
-import { cardDeposit, clientSignIn } from "./client-helpers";
+import { cardDeposit, clientSignIn, wireWithdrawal } from "./client-helpers";
 import { expectAccessible, portalUrl, screenshot } from "./fixtures";
 import { createStaff, firstStaffSignIn, staffApi, unique } from "./staff-helpers";
 
@@ -57,12 +58,12 @@ async function noSidewaysScroll(page: Page, what: string): Promise<void> {
   expect(overflow, `${what} scrolls sideways at 375 px`).toBeLessThanOrEqual(0);
 }
 
-test("a held deposit's AML case: inbox with SLA, the alert's explanation, note, assign, status, release, close, client timeline", async ({ browser }) => {
+test("a held deposit's and withdrawal's AML case: inbox with SLA, the alert's explanation, note, assign, status, release, decline, close, client timeline", async ({ browser }) => {
   test.setTimeout(180_000);
-  // Setup through the API, four eyes included: deposits of exactly $271 are blocked for review.
+  // Setup through the API, four eyes included: deposits and withdrawals of exactly $271 are blocked for review.
   const name = `Deposits of ${AMOUNT} (${STAMP})`;
   const document = {
-    triggers: ["deposit"], thresholds: { review: 50, block: 90 },
+    triggers: ["deposit", "withdrawal"], thresholds: { review: 50, block: 90 },
     rules: [{ name: "deposit_of_271", score: 95, when: { cmp: "eq", left: { field: "amount" }, right: { const: Number(AMOUNT) } } }],
   };
   const made = (await staffApi(olga, "StaffCreateAmlScenario", { name, document, team: TEAM, description: "e2e" })).createAmlScenario;
@@ -73,11 +74,13 @@ test("a held deposit's AML case: inbox with SLA, the alert's explanation, note, 
   expect(asked.errors).toEqual([]);
   expect((await staffApi(boris, "StaffApproveAmlActivation", { requestId: asked.request.id })).approveAmlActivation.request.status).toBe("APPROVED");
 
-  // The demo client deposits $271 by card: it succeeds, and monitoring holds it.
+  // The demo client deposits $271 by card (it succeeds, and monitoring holds it), then asks to withdraw
+  // $271 by wire (held as well).
   const clientContext = await browser.newContext();
   const client = await clientContext.newPage();
-  await clientSignIn(client);
+  const clientSecret = await clientSignIn(client);
   await cardDeposit(client, AMOUNT);
+  await wireWithdrawal(client, clientSecret, AMOUNT);
   await clientContext.close();
 
   // The team's inbox.
@@ -95,10 +98,15 @@ test("a held deposit's AML case: inbox with SLA, the alert's explanation, note, 
   const caseTitle = (await caseLink.textContent())!;
   await caseLink.click();
 
-  // The case: the alert and why it was raised; the deposit is held.
+  // The case: the alerts and why each was raised; the deposit and the withdrawal are held.
   await expect(olga.getByRole("heading", { level: 1, name: caseTitle })).toBeVisible();
-  const alert = olga.getByTestId("aml-alert");
+  await expect(olga.getByTestId("aml-alert")).toHaveCount(2);
+  // Told apart by their trigger, in either language (the rule's name says "deposit" on both).
+  const deposits = olga.getByText(/^(Deposit|Depósito)$/);
+  const alert = olga.getByTestId("aml-alert").filter({ has: deposits });
+  const withdrawal = olga.getByTestId("aml-alert").filter({ has: olga.getByText(/^(Withdrawal|Retirada)$/) });
   await expect(alert).toHaveCount(1);
+  await expect(withdrawal.getByTestId("aml-hold-status")).toHaveText("Held");
   await expect(alert.getByRole("heading")).toContainText(name);
   await expect(alert).toContainText("Block and review");
   await expect(alert).toContainText("$271.00");
@@ -109,11 +117,14 @@ test("a held deposit's AML case: inbox with SLA, the alert's explanation, note, 
   await expect(alert.getByTestId("aml-hold-status")).toHaveText("Held");
   await expectAccessible(olga);
 
-  // A note; the case given to the colleague (by id), then taken back; investigating.
+  // A note; the case given to the colleague (picked by name among those who may work cases: the support
+  // and dealing staff are not offered), then taken back; investigating.
   await olga.getByLabel("Note", { exact: true }).fill("Asked the client for the source of funds.");
   await olga.getByRole("button", { name: "Add note" }).click();
   await expect(olga.getByTestId("aml-notes")).toContainText("you: Asked the client for the source of funds.");
-  await olga.getByLabel("Assign to (staff member's id)").fill(borisId);
+  await expect(olga.getByLabel("Assign to").locator("option", { hasText: "Boris Second" })).toHaveCount(1);
+  await expect(olga.getByLabel("Assign to").locator("option", { hasText: "Olga Officer (you)" })).toHaveCount(1);
+  await olga.getByLabel("Assign to").selectOption({ label: "Boris Second" });
   await olga.getByRole("button", { name: "Assign", exact: true }).click();
   await expect(olga.getByTestId("aml-case-assignee")).toHaveText(`staff member #${borisId}`);
   await olga.getByRole("button", { name: "Take the case" }).click();
@@ -133,6 +144,10 @@ test("a held deposit's AML case: inbox with SLA, the alert's explanation, note, 
   await alert.getByLabel("Reason").fill("Source of funds documented.");
   await alert.getByRole("button", { name: "Release the payment" }).click();
   await expect(alert.getByTestId("aml-hold-status")).toHaveText("Released");
+  // The withdrawal is declined: cancelled, its hold released to the wallet.
+  await withdrawal.getByLabel("Reason").fill("Paying out to a third party's account.");
+  await withdrawal.getByRole("button", { name: "Decline the withdrawal" }).click();
+  await expect(withdrawal.getByTestId("aml-hold-status")).toHaveText("Declined");
   await olga.getByRole("button", { name: "Close case" }).click();
   await expect(olga.getByTestId("aml-case-status")).toHaveText("Closed");
   await expect(olga.getByTestId("aml-case-outcome")).toHaveText("Risk confirmed");
@@ -160,9 +175,11 @@ test("a held deposit's AML case: inbox with SLA, the alert's explanation, note, 
   // The client-360 view: the client's alerts across cases.
   await olga.getByTestId("aml-case-facts").getByRole("link").click();
   const timeline = olga.getByTestId("aml-timeline");
-  const mine = timeline.getByTestId("aml-alert").filter({ hasText: name });
-  await expect(mine).toHaveCount(1);
+  const ours = timeline.getByTestId("aml-alert").filter({ hasText: name });
+  await expect(ours).toHaveCount(2);
+  const mine = ours.filter({ has: deposits });
   await expect(mine.getByTestId("aml-hold-status")).toHaveText("Released");
+  await expect(ours.filter({ has: olga.getByText("Withdrawal", { exact: true }) }).getByTestId("aml-hold-status")).toHaveText("Declined");
   await expect(mine.getByRole("link", { name: "Open the case" })).toBeVisible();
   await expect(olga.getByRole("heading", { name: "Screening hits" })).toBeVisible();
   await expectAccessible(olga);
@@ -287,10 +304,21 @@ test("a report to the FIU from the risk-confirmed case: drafted, submitted, refu
   await expect(olga.getByTestId("str-steps").locator("[data-code=SELF_APPROVAL_FORBIDDEN]")).toBeVisible();
   await expect(olga.getByTestId("str-status")).toHaveText("Awaiting a second officer");
 
-  // The other officer sees who submitted it and approves.
+  // The other officer sees who submitted it and returns it to a draft (a reason is needed); the submitter
+  // submits it again; the other officer approves.
   await boris.goto(reportUrl);
   await expect(boris.getByTestId("str-submitted-by")).toContainText(`staff member #${olgaId}`);
   await expectAccessible(boris);
+  await boris.getByRole("button", { name: "Return to draft" }).click();
+  await expect(boris.getByLabel("Reason (to return)")).toHaveAttribute("aria-invalid", "true");
+  await boris.getByLabel("Reason (to return)").fill("Name the indicator for the card's issuing country.");
+  await boris.getByRole("button", { name: "Return to draft" }).click();
+  await expect(boris.getByTestId("str-status")).toHaveText("Draft");
+  await olga.reload();
+  await expect(olga.getByTestId("str-status")).toHaveText("Draft");
+  await olga.getByRole("button", { name: "Submit for approval" }).click();
+  await expect(olga.getByTestId("str-status")).toHaveText("Awaiting a second officer");
+  await boris.reload();
   await boris.getByRole("button", { name: "Approve" }).click();
   await expect(boris.getByTestId("str-status")).toHaveText("Approved");
 

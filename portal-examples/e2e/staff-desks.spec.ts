@@ -3,6 +3,8 @@
 //   the risk desk's exposure by symbol changes live over the exposureUpdated subscription (and reads
 //   again by asset class and region), with its chart, alerts, flags and segmentation;
 //   the IB network's payout preview for an instant (a malformed period refused beside the field first);
+//   a commission plan's next version drafted clause by clause (a refused clause named beside its field),
+//   committed, then a successor started from it that closes it;
 //   a privileged permission added to a role waits for a second staff member: its requester cannot
 //   approve it, another administrator sees who asked and approves it;
 //   every staff page at phone width (375 px): no horizontal scrolling, axe clean.
@@ -46,7 +48,7 @@ test("risk desk: exposure by symbol changes live, by asset class and region, wit
   await context.close();
 });
 
-test("IB network: a payout preview (a malformed period refused beside the field first)", async ({ browser }) => {
+test("IB network: a payout preview (a malformed period refused beside the field first), a plan's versions drafted and committed", async ({ browser }) => {
   const manager = unique("ibm");
   createStaff(manager, "Iris Network", ["ib_manager", "finance"]);
   const context = await browser.newContext();
@@ -95,6 +97,69 @@ test("IB network: a payout preview (a malformed period refused beside the field 
   }
   expect(filtered).toBe(total);
   await expectAccessible(page);
+
+  // The demo plan's versions as stored: each clause with the rates entered and what each level earns.
+  await page.getByTestId("ib-plans").getByRole("link", { name: "Demo hybrid plan" }).click();
+  await expect(page.getByRole("heading", { level: 1, name: "Plan Demo hybrid plan" })).toBeVisible();
+  await expect(page.getByTestId("ib-plan-version-1").getByTestId("payout-rates").first()).toHaveText(/\d/);
+  await expectAccessible(page);
+
+  // A new plan; its first version drafted with two clauses: a share of the spread markup without its
+  // markup is refused beside that clause's field (the API names the clause), nothing is added.
+  await page.getByRole("link", { name: "IB network" }).first().click();
+  const planName = `E2E plan ${Date.now().toString(36)}`;
+  const plans = page.locator("form", { has: page.getByRole("button", { name: "Create plan" }) });
+  await plans.getByLabel("Plan name").fill(planName);
+  await plans.getByRole("button", { name: "Create plan" }).click();
+  await expect(page.getByText(`Plan ${planName} created`)).toBeVisible();
+  await page.getByTestId("ib-plans").getByRole("link", { name: planName }).click();
+  await expect(page.getByRole("heading", { level: 1, name: `Plan ${planName}` })).toBeVisible();
+  await expect(page.getByText("no version yet")).toBeVisible();
+  const inAnHour = new Date(Date.now() + 3_600_000);
+  const local = (d: Date) => new Date(d.getTime() - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await page.getByLabel("In force from").fill(local(inAnHour));
+  const first = page.getByTestId("clause-1");
+  await first.getByLabel("Level rates").fill("0.8, 0.2");
+  await first.getByLabel("Base rate").fill("10");
+  await first.getByLabel("Most all levels earn per unit").fill("10");
+  await first.getByLabel("Symbols (empty: all)").fill("EUR%, XAUUSD");
+  await page.getByRole("button", { name: "Add a clause" }).click();
+  const second = page.getByTestId("clause-2");
+  await second.getByLabel("Pays on").selectOption("SPREAD_SHARE");
+  await second.getByLabel("Level rates").fill("0.5");
+  await page.getByRole("button", { name: "Commit the version" }).click();
+  const markup = second.getByLabel("Spread markup (pips)");
+  await expect(markup).toHaveAttribute("aria-invalid", "true");
+  await expect(second.locator(".field-error[data-code=IB_PLAN_INVALID]")).toBeVisible();
+  await expect(first.getByLabel("Level rates")).not.toHaveAttribute("aria-invalid", "true");
+  await expect(page.getByText("no version yet")).toBeVisible();
+  await expectAccessible(page);
+  // Fixed, it is committed as version 1: $10 a lot, 80% / 20% up two levels.
+  await markup.fill("0.4");
+  await page.getByRole("button", { name: "Commit the version" }).click();
+  await expect(page.getByText("Version 1 committed.")).toBeVisible();
+  const v1 = page.getByTestId("ib-plan-version-1");
+  await expect(v1.getByTestId("payout-rates").first()).toHaveText("8 / 2 (at most 10 in all)");
+  await expect(v1).toContainText("symbols EUR%, XAUUSD");
+  await expect(v1).toContainText("Share of the spread markup");
+  await expect(v1).toContainText("until a successor starts");
+  // Version 2 from version 1's clauses, a week later, without the spread share: it closes version 1.
+  await page.getByRole("button", { name: "Start from version 1" }).click();
+  await expect(page.getByTestId("clause-2").getByLabel("Spread markup (pips)")).toHaveValue("0.4");
+  await page.getByRole("button", { name: "Remove clause 2" }).click();
+  await page.getByLabel("In force from").fill(local(new Date(inAnHour.getTime() + 7 * 86_400_000)));
+  await page.getByRole("button", { name: "Commit the version" }).click();
+  await expect(page.getByText("Version 2 committed.")).toBeVisible();
+  await expect(page.getByTestId("ib-plan-version-2")).toContainText("until a successor starts");
+  await expect(v1).not.toContainText("until a successor starts");
+  await expect(page.getByTestId("ib-plan-version-2").locator("tbody tr")).toHaveCount(1);
+  await expectAccessible(page);
+  await screenshot(page, "staff-ib-plan");
+  await page.getByLabel("Language").selectOption("es");
+  await expect(page.getByRole("heading", { level: 2, name: "Próxima versión (borrador)" })).toBeVisible();
+  await expect(page.getByTestId("ib-plan-version-2")).toContainText("Versión 2");
+  await expectAccessible(page);
+  await page.getByLabel("Idioma").selectOption("en");
   await context.close();
 });
 
