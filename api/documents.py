@@ -1,6 +1,7 @@
 """`GET /documents/<token>`: a reviewer's short-lived signed link to one KYC document
 (domain/clients/document_links.py), and `GET /documents/aml/<token>` to one AML case file
-(domain/compliance/aml/attachments.py), each answered with the decrypted bytes, the document's content
+(domain/compliance/aml/attachments.py), `GET /documents/regulatory/<token>` to one regulatory report file
+(domain/regulatory/files.py), each answered with the decrypted bytes, the document's content
 type, `Content-Disposition: inline` with its file name, and `Cache-Control: no-store`.
 
 A tampered or malformed link answers 404 DOCUMENT_LINK_INVALID, an expired one 410
@@ -25,6 +26,7 @@ from domain.clients import document_links
 from domain.clients.errors import DocumentLinkExpired
 from domain.clients.storage import default_store
 from domain.compliance.aml import attachments
+from domain.regulatory import files as regulatory_files
 from domain.retention.errors import ClientKeyDestroyed
 from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
@@ -78,4 +80,6 @@ def document_routes(settings: Settings, services: Callable[[], AppServices]) -> 
     return [Route("/documents/{token}", _link_endpoint(settings, services, document_links.LINK_INFO,
                                                        document_links.open_view), methods=["GET"]),
             Route("/documents/aml/{token}", _link_endpoint(settings, services, attachments.LINK_INFO,
-                                                           attachments.open_view), methods=["GET"])]
+                                                           attachments.open_view), methods=["GET"]),
+            Route("/documents/regulatory/{token}", _link_endpoint(settings, services, regulatory_files.LINK_INFO,
+                                                                  regulatory_files.open_view), methods=["GET"])]

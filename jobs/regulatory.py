@@ -1,5 +1,6 @@
 """Regulatory report jobs: at 01:30 UTC build the previous day's EMIR REFIT reports (T+1); also enqueued on
-demand for one day (`build_emir_reports`, day as ISO date).
+demand for one day (`build_emir_reports`, day as ISO date) and on a staff member's request (rebuildEmirReports,
+through the outbox: `rebuild_emir_reports`).
 
 Survives running twice: a second run of a day supersedes the first run's files (kept, never overwritten), and
 a run killed half way commits nothing (one transaction; part blobs it put are deleted on failure, or stay
@@ -40,7 +41,12 @@ async def build_emir_reports(ctx: WorkerCtx, day: str | None = None, reason: str
     return {"day": when.isoformat(), "files": [f.id for f in files], "records": sum(f.records for f in files)}
 
 
-FUNCTIONS: list[Any] = [build_emir_reports]
+async def rebuild_emir_reports(ctx: WorkerCtx, event_id: int, topic: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A staff member's rebuild of one day (rebuildEmirReports, relayed from the outbox)."""
+    return await build_emir_reports(ctx, str(payload["day"]), str(payload.get("reason", "")))
+
+
+FUNCTIONS: list[Any] = [build_emir_reports, rebuild_emir_reports]
 
 
 def cron_jobs(settings: Settings) -> list[Any]:

@@ -20,6 +20,8 @@ PERMISSIONS: dict[str, str] = {
     "compliance.read": "Read suspicious-transaction signals",
     "compliance.review": "Review suspicious-transaction signals (escalate, dismiss, confirm)",
     "compliance.reports": "Draft, approve and export suspicious transaction reports (goAML), record the FIU's answer",
+    "regulatory.reports": "Set EMIR reporting settings and clients' identifiers, rebuild, download and record the "
+                          "status of trade report files",
     "retention.read": "Read retention schedules, legal holds, erasure requests and enforcement runs",
     "retention.manage": "Set retention schedules, place and release legal holds, run retention enforcement",
     "retention.erase": "Decide clients' erasure requests (approval takes two staff members)",
@@ -49,7 +51,8 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
     "administrator": ("Everything, including staff and roles", sorted(PERMISSIONS)),
     "compliance": ("KYC, AML, audit", ["audit.read", "clients.read", "clients.update", "clients.notes", "kyc.review",
                                        "kyc.approve", "compliance.manage", "compliance.read", "compliance.review",
-                                       "compliance.reports", "retention.read", "retention.manage", "retention.erase",
+                                       "compliance.reports", "regulatory.reports", "retention.read", "retention.manage",
+                                       "retention.erase",
                                        "payments.read", "ledger.read",
                                        "trading.read", "ib.read", "risk.read", "reports.read"]),
     "finance": ("Payments, ledger, reconciliation", ["clients.read", "ledger.read", "ledger.adjust", "payments.read",

@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
 from domain.clients.config import country_code
+from domain.clients.models import Client
 from domain.regulatory.errors import NoRegulatorySettings
 from domain.regulatory.identifiers import NATIONAL_ID, lei_ok
 from domain.shared.actor import Actor
@@ -124,7 +125,7 @@ async def counterparty_id(session: AsyncSession, user_id: int) -> CounterpartyId
     return CounterpartyId(*row) if row else None
 
 
-async def set_counterparty_id(session: AsyncSession, actor: Actor, user_id: int, *, lei: str | None,
+async def set_counterparty_id(session: AsyncSession, actor: Actor, client_id: int, *, lei: str | None,
                               national_id: str | None, national_id_country: str | None) -> CounterpartyId:
     """A client's LEI (legal entities) and/or national identifier (natural persons: the identifier RTS 22
     Annex II names first for their nationality, e.g. a personal identity code, with its country)."""
@@ -141,9 +142,11 @@ async def set_counterparty_id(session: AsyncSession, actor: Actor, user_id: int,
     elif national_id_country:
         country = form.take(lambda: country_code(national_id_country, "nationalIdCountry"))
     form.raise_if_any()
-    client = await session.scalar(text("SELECT id FROM clients WHERE user_id = :u"), {"u": user_id})
-    if client is None:
-        raise NotFound("no such client", field="userId")
+    # Firm-wide, like the reports themselves (every client's trades are reported): no desk scoping.
+    user = await session.scalar(select(Client.user_id).where(Client.id == client_id))
+    if user is None:
+        raise NotFound("no such client", field="clientId")
+    user_id = int(user)
     before = await counterparty_id(session, user_id)
     ident_full = f"{country}{ident}" if ident and country and not ident.startswith(str(country)) else ident
     await session.execute(text(

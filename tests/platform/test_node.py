@@ -61,7 +61,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on AmlActivationRequest { databaseId reason } ... on AmlCase { databaseId team }
   ... on AmlDecision { databaseId outcome } ... on AmlCaseNote { databaseId body }
   ... on AmlCaseAttachment { databaseId filename }
-  ... on AmlReport { databaseId reason }
+  ... on AmlReport { databaseId reason } ... on RegulatoryReportFile { databaseId messageId }
   ... on RetentionRun { databaseId status } ... on ErasureRequest { databaseId status }
   ... on ScreeningRun { databaseId kind } }"""
 NODE = "query($id: ID!) { node(id: $id) { ...F } }\n" + FIELDS
@@ -163,7 +163,7 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "AmlScenarioVersion": "compliance.read", "AmlActivationRequest": "compliance.read",
                "AmlCase": "compliance.read", "AmlDecision": "compliance.read", "AmlCaseNote": "compliance.read",
                "AmlCaseAttachment": "compliance.read",
-               "AmlReport": "compliance.reports", "RetentionRun": "retention.read", "ErasureRequest": "retention.read",
+               "AmlReport": "compliance.reports", "RegulatoryReportFile": "regulatory.reports", "RetentionRun": "retention.read", "ErasureRequest": "retention.read",
                "ScreeningRun": "compliance.read",
                "IbPlan": "ib.read"}
 # Staff types whose rows belong to a client: desk-scoped staff see their own desk's clients' only.
@@ -268,6 +268,10 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "INSERT INTO aml_reports (case_id, user_id, report_code, reason, indicators, payment_ids, created_by) "
             "VALUES (:c, :u, 'STR', 'node-test', '{UNUSU}', '{}', :s) RETURNING id"),
             {"c": case, "u": owner, "s": staff_id})
+        report_file = await s.scalar(text(
+            "INSERT INTO regulatory_report_files (regime, business_date, part, parts, message_id, records, size_bytes, "
+            "sha256, storage_key, header_xml) VALUES ('emir', date '1990-01-01', 1, 1, :m, 0, 1, repeat('0', 64), :k, "
+            "'<AppHdr/>') RETURNING id"), {"m": f"NODE{uuid.uuid4().hex[:20]}", "k": f"node/{uuid.uuid4().hex}"})
         retention_run = await s.scalar(text(  # completed: no worker runs it
             "INSERT INTO retention_runs (requested_by, as_of, status) VALUES (:u, date '1990-01-01', 'completed') "
             "RETURNING id"), {"u": staff_id})
@@ -281,7 +285,7 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "AmlScenario": int(scenario), "AmlScenarioVersion": int(version), "AmlActivationRequest": int(activation),
             "AmlCase": int(case), "AmlDecision": int(decision), "AmlCaseNote": int(note),
             "AmlCaseAttachment": int(attachment),
-            "AmlReport": int(aml_report), "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
+            "AmlReport": int(aml_report), "RegulatoryReportFile": int(report_file), "ReconciliationRun": int(run), "ReconciliationBreak": int(brk), "RiskAlertType": int(alert),
             "RiskFlagType": int(flag), "TradingServer": int(server), "IngestionError": int(ingestion),
             "AuditEvent": int(audited), "RiskLimitType": int(limit), "RiskCalendarEventType": int(event),
             "SegmentRuleType": int(segment_rule), "SegmentAssignmentType": int(assignment),

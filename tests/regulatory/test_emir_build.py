@@ -51,7 +51,7 @@ async def test_a_day_of_deals_becomes_valid_new_modify_terminate_reports(session
     w = await world(session_factory)
     await _configure(session_factory)
     async with session_factory() as s, s.begin():
-        await config.set_counterparty_id(s, ACTOR, w.users["acme"], lei=CLIENT_LEI, national_id=None,
+        await config.set_counterparty_id(s, ACTOR, w.clients["acme"], lei=CLIENT_LEI, national_id=None,
                                          national_id_country=None)
     d = w.day
     # ivan: position 1 opened and kept; position 2 opened and closed the same day; acme: position 3 opened

@@ -28,6 +28,7 @@ class World:
     server_id: int
     accounts: dict[str, int]  # name -> trading account id
     users: dict[str, int]
+    clients: dict[str, int]
     day: date
 
 
@@ -45,6 +46,7 @@ async def world(session_factory: Any) -> World:
                 "0.0001)"), {"s": sid, "sym": symbol, "c": cls, "cs": size, "b": base, "q": quote})
         users: dict[str, int] = {}
         accounts: dict[str, int] = {}
+        clients: dict[str, int] = {}
         for i, (name, kind, first, last, dob) in enumerate((
                 ("ivan", "individual", "Ivan", "Petrov", date(1980, 5, 17)),
                 ("acme", "corporate", "", "", None),
@@ -52,15 +54,15 @@ async def world(session_factory: Any) -> World:
             uid = int(await s.scalar(text(
                 "INSERT INTO users (email, email_normalized, is_client) VALUES (:e, :e, true) RETURNING id"),
                 {"e": f"{name}.{tag}@example.com"}))
-            await s.execute(text(
+            clients[name] = int(await s.scalar(text(
                 "INSERT INTO clients (user_id, status, kind, first_name, last_name, date_of_birth, country, profile) "
-                "VALUES (:u, 'active', :k, :f, :l, :d, 'CY', '{\"nationality\": \"GR\"}')"),
-                {"u": uid, "k": kind, "f": first, "l": last, "d": dob})
+                "VALUES (:u, 'active', :k, :f, :l, :d, 'CY', '{\"nationality\": \"GR\"}') RETURNING id"),
+                {"u": uid, "k": kind, "f": first, "l": last, "d": dob}))
             users[name] = uid
             accounts[name] = int(await s.scalar(text(
                 "INSERT INTO trading_accounts (server_id, login, user_id, \"group\", leverage, currency) "
                 "VALUES (:s, :l, :u, 'real\\std', 100, 'USD') RETURNING id"), {"s": sid, "l": 1000 + i, "u": uid}))
-    return World(sid, accounts, users, fresh_day())
+    return World(sid, accounts, users, clients, fresh_day())
 
 
 async def deal(session_factory: Any, w: World, who: str, *, deal_id: int, position_id: int, at: datetime,
