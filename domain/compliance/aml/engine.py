@@ -103,9 +103,10 @@ def _transfer_agg(a: Agg) -> str:
     return f"{a.fn}(t.{a.of}) FILTER (WHERE {where})"
 
 
-def _payment_agg(a: Agg, lists: dict[str, frozenset[str]]) -> str:
-    conds = [f"h.created_at > p.created_at - interval '{a.window_s} seconds'"]
-    money = a.of == "amount"
+def payment_filter(a: Agg, lists: dict[str, frozenset[str]]) -> list[str]:
+    """The conditions of a payments aggregate's filter on the history row `h` alone (the test run
+    evaluates them in its history query: windows.py)."""
+    conds = []
     for key, value in a.where:
         if key == "direction":
             conds.append(f"h.direction = {_lit(value)}")
@@ -115,15 +116,24 @@ def _payment_agg(a: Agg, lists: dict[str, frozenset[str]]) -> str:
             conds.append(_in("h.country", sorted(lists.get(value, frozenset()))))
         elif key == "amount_gte":
             conds.append(f"h.amount >= {Decimal(value)}")
-            money = True
-        elif key == "same_method":
+        elif key == "amount_lt":
+            conds.append(f"h.amount < {Decimal(value)}")
+    return conds
+
+
+def payment_money(a: Agg) -> bool:
+    """Amounts compare within the event's currency."""
+    return a.of == "amount" or any(k in ("amount_gte", "amount_lt", "amount_gte_method_max_share") for k, _ in a.where)
+
+
+def _payment_agg(a: Agg, lists: dict[str, frozenset[str]]) -> str:
+    conds = [f"h.created_at > p.created_at - interval '{a.window_s} seconds'", *payment_filter(a, lists)]
+    money = payment_money(a)
+    for key, value in a.where:
+        if key == "same_method":
             conds.append("h.method_code = p.method_code")
         elif key == "amount_gte_method_max_share":
             conds.append(f"h.amount >= {Decimal(value)} * {METHOD_MAX}")
-            money = True
-        elif key == "amount_lt":
-            conds.append(f"h.amount < {Decimal(value)}")
-            money = True
     if money:  # amounts compare within the event's currency
         conds.append("h.currency = p.currency")
     where = " AND ".join(conds)

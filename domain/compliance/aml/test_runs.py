@@ -33,10 +33,21 @@ EVENTS = ("p.created_at >= $1 AND p.created_at < $2 AND p.direction = ANY($3::te
           "AND (p.direction = 'withdrawal' OR p.status IN ('succeeded', 'refunded', 'charged_back'))")
 # The clients with an event in the period ($1 since, $2 until, $3 triggers).
 CLIENTS = f"SELECT p.user_id FROM payments p WHERE {EVENTS}"  # noqa: S608 - constant
-# Their payments from $4 (exclusive; NULL: all) to $2, and their deals from $5 (exclusive) to $2.
-PAYMENT_HISTORY = (f"SELECT {', '.join('h.' + c for c in PAYMENT_COLUMNS)} FROM payments h "  # noqa: S608 - constant
-                   f"WHERE h.created_at < $2 AND ($4::timestamptz IS NULL OR h.created_at > $4) "
-                   f"AND h.user_id IN ({CLIENTS}) ORDER BY h.user_id, h.created_at, h.id")
+# Their payments after $4 and before $2 (what a window can reach) with the aggregates' filters on each
+# ({filters}: windows.ClientWindows.filter_sql), and their deals likewise.
+_COLUMNS = ", ".join("h." + c for c in PAYMENT_COLUMNS)
+PAYMENT_HISTORY = ("SELECT " + _COLUMNS + "{filters} FROM payments h "  # noqa: S608 - constant
+                   "WHERE h.created_at < $2 AND h.created_at > $4 AND h.user_id IN (" + CLIENTS + ") "
+                   "ORDER BY h.user_id, h.created_at, h.id")
+# With each client's last payment before those (days_since_last_payment of its first event), one
+# index probe per client.
+PAYMENT_HISTORY_WITH_PREVIOUS = (
+    "SELECT " + _COLUMNS + "{filters} FROM payments h "  # noqa: S608 - constant
+    "WHERE h.created_at < $2 AND h.created_at > $4 AND h.user_id IN (" + CLIENTS + ") "
+    "UNION ALL SELECT " + _COLUMNS + "{filters} FROM (SELECT DISTINCT p.user_id FROM payments p WHERE " + EVENTS
+    + ") c CROSS JOIN LATERAL (SELECT * FROM payments h WHERE h.user_id = c.user_id AND h.created_at <= $4 "
+    "ORDER BY h.created_at DESC, h.id DESC LIMIT 1) h "
+    "ORDER BY user_id, created_at, id")
 DEAL_HISTORY = ("SELECT ta.user_id, d.time, d.volume, d.notional_usd, d.symbol, d.login "  # noqa: S608 - constant
                 "FROM trading_accounts ta JOIN trading_deals d ON d.server_id = ta.server_id AND d.login = ta.login "
                 f"WHERE d.time < $2 AND d.time > $4 AND ta.user_id IN ({CLIENTS}) ORDER BY ta.user_id, d.time")
@@ -135,8 +146,10 @@ async def test_run(session: Reader, draft: Compiled, live: Compiled | None, *, s
     await conn.execute("SET LOCAL jit = off")
     await conn.execute("SET LOCAL work_mem = '64MB'")
     events = _Groups(await conn.cursor(stmt.sql, since, until, triggers))
-    history = _Groups(await conn.cursor(PAYMENT_HISTORY, since, until, triggers,
-                                        None if since_last else since - timedelta(seconds=pay_span))
+    history_sql = (PAYMENT_HISTORY_WITH_PREVIOUS if since_last else PAYMENT_HISTORY).format(
+        filters=windows.filter_sql)
+    history = _Groups(await conn.cursor(history_sql,
+                                        since, until, triggers, since - timedelta(seconds=pay_span))
                       if windows.pay_index or windows.scan_index or since_last else None)
     deals = _Groups(await conn.cursor(DEAL_HISTORY, since, until, triggers, since - timedelta(seconds=deal_span))
                     if windows.deal_index else None)

@@ -22,10 +22,11 @@ from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from typing import Any
 
+from domain.compliance.aml.engine import payment_filter, payment_money
 from domain.compliance.aml.rules import Agg
 
 # Sums of numeric(38,18) amounts stay exact (the default context rounds at 28 digits); PostgreSQL's
@@ -41,52 +42,15 @@ PAYMENT_COLUMNS = ("user_id", "id", "created_at", "direction", "status", "method
 DEAL_COLUMNS = ("user_id", "time", "volume", "notional_usd", "symbol", "login")
 
 
-def _money(a: Agg) -> bool:
-    return a.of == "amount" or any(k in ("amount_gte", "amount_lt", "amount_gte_method_max_share") for k, _ in a.where)
-
-
-def _equals(column: str, value: Any) -> Pred:
-    return lambda h: bool(h[column] == value)
-
-
-def _member(column: str, values: frozenset[str]) -> Pred:
-    return lambda h: h[column] in values
-
-
-def _at_least(bound: Decimal) -> Pred:
-    return lambda h: h["amount"] is not None and bool(h["amount"] >= bound)
-
-
-def _below(bound: Decimal) -> Pred:
-    return lambda h: h["amount"] is not None and bool(h["amount"] < bound)
-
-
-def static_filter(a: Agg, lists: dict[str, frozenset[str]]) -> Pred:
-    """The part of a payments aggregate's filter that reads the history row alone (as in SQL, a NULL
-    column matches nothing)."""
-    checks: list[Pred] = []
-    for key, value in a.where:
-        if key == "direction":
-            checks.append(_equals("direction", value))
-        elif key in ("status", "method_kind"):
-            checks.append(_member(key, frozenset(value)))
-        elif key == "country_in_list":
-            checks.append(_member("country", lists.get(value, frozenset())))
-        elif key == "amount_gte":
-            checks.append(_at_least(Decimal(value)))
-        elif key == "amount_lt":
-            checks.append(_below(Decimal(value)))
-    if not checks:
-        return lambda h: True
-    if len(checks) == 1:
-        return checks[0]
-    return lambda h: all(c(h) for c in checks)
+def mask_bit(index: int) -> tuple[str, int]:
+    """Filter `index`'s column and bit in the history query (62 filters a bigint column)."""
+    return f"f{index // 62}", 1 << (index % 62)
 
 
 def event_key(a: Agg) -> Callable[[Row], tuple[Any, ...] | None]:
     """The part of the filter that compares the history row with the event: its currency (money) and
     its method (same_method). None: the event has a NULL there, so nothing matches."""
-    cols = (["currency"] if _money(a) else []) + (["method_code"] if dict(a.where).get("same_method") else [])
+    cols = (["currency"] if payment_money(a) else []) + (["method_code"] if dict(a.where).get("same_method") else [])
 
     def key(row: Row) -> tuple[Any, ...] | None:
         values = tuple(row[c] for c in cols)
@@ -101,55 +65,100 @@ def needs_scan(a: Agg) -> bool:
 
 
 class _State:
-    """One aggregate over the rows of one key now in the window."""
+    """One aggregate over the rows of one key now in the window (count(*) here; the others below)."""
 
-    __slots__ = ("distinct", "fn", "n", "peaks", "rows", "total")
+    __slots__ = ("n", "rows")
 
-    def __init__(self, fn: str) -> None:
-        self.fn = fn
+    def __init__(self) -> None:
         self.rows = 0  # count(*)
         self.n = 0  # non-null values
-        self.total = Decimal(0)
-        self.distinct: Counter[Any] = Counter()
-        self.peaks: deque[tuple[int, Any]] = deque()  # (seq, value), values decreasing: the max is first
 
     def add(self, seq: int, value: Any) -> None:
         self.rows += 1
-        if value is None:
-            return
-        self.n += 1
-        fn = self.fn
-        if fn in ("sum", "avg"):
+
+    def remove(self, seq: int, value: Any) -> None:
+        """Rows leave in the order they came (the oldest first)."""
+        self.rows -= 1
+
+    def value(self) -> Any:
+        return self.rows
+
+
+class _Sum(_State):
+    __slots__ = ("avg", "total")
+
+    def __init__(self, avg: bool) -> None:
+        super().__init__()
+        self.total = Decimal(0)
+        self.avg = avg
+
+    def add(self, seq: int, value: Any) -> None:
+        if value is not None:
+            self.n += 1
             self.total = EXACT.add(self.total, value)
-        elif fn == "count_distinct":
+
+    def remove(self, seq: int, value: Any) -> None:
+        if value is not None:
+            self.n -= 1
+            self.total = EXACT.subtract(self.total, value)
+
+    def value(self) -> Any:
+        return result("avg" if self.avg else "sum", 0, self.n, self.total, 0, None)
+
+
+class _Distinct(_State):
+    __slots__ = ("distinct",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.distinct: Counter[Any] = Counter()
+
+    def add(self, seq: int, value: Any) -> None:
+        if value is not None:
             self.distinct[value] += 1
-        elif fn == "max":
+
+    def remove(self, seq: int, value: Any) -> None:
+        if value is not None:
+            left = self.distinct[value] - 1
+            if left:
+                self.distinct[value] = left
+            else:
+                del self.distinct[value]
+
+    def value(self) -> Any:
+        return len(self.distinct)
+
+
+class _Max(_State):
+    __slots__ = ("peaks",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peaks: deque[tuple[int, Any]] = deque()  # (seq, value), values decreasing: the max is first
+
+    def add(self, seq: int, value: Any) -> None:
+        if value is not None:
             peaks = self.peaks
             while peaks and peaks[-1][1] <= value:
                 peaks.pop()
             peaks.append((seq, value))
 
     def remove(self, seq: int, value: Any) -> None:
-        """Rows leave in the order they came (the oldest first)."""
-        self.rows -= 1
-        if value is None:
-            return
-        self.n -= 1
-        fn = self.fn
-        if fn in ("sum", "avg"):
-            self.total = EXACT.subtract(self.total, value)
-        elif fn == "count_distinct":
-            left = self.distinct[value] - 1
-            if left:
-                self.distinct[value] = left
-            else:
-                del self.distinct[value]
-        elif fn == "max" and self.peaks and self.peaks[0][0] == seq:
+        if self.peaks and self.peaks[0][0] == seq:
             self.peaks.popleft()
 
     def value(self) -> Any:
-        return result(self.fn, self.rows, self.n, self.total, len(self.distinct),
-                      self.peaks[0][1] if self.peaks else None)
+        return self.peaks[0][1] if self.peaks else None
+
+
+def _state(fn: str) -> Callable[[], _State]:
+    if fn in ("sum", "avg"):
+        return lambda: _Sum(fn == "avg")
+    if fn == "count_distinct":
+        return _Distinct
+    if fn == "max":
+        return _Max
+    return _State
 
 
 def result(fn: str, rows: int, n: int, total: Decimal, distinct: int, peak: Any) -> Any:
@@ -166,59 +175,55 @@ def result(fn: str, rows: int, n: int, total: Decimal, distinct: int, peak: Any)
 
 
 class Window:
-    """One aggregate's window over one client's rows: rows enter in time order and leave once they are
-    `span` old (a row at exactly t - span is out: the statement's `> t - interval`)."""
+    """One aggregate's window over one client's rows: rows enter in time order (already filtered, with
+    the key they match events by) and leave once they are `span` old (a row at exactly t - span is
+    out: the statement's `> t - interval`)."""
 
-    __slots__ = ("column", "entries", "fn", "keep", "key", "seq", "span", "states", "time_column")
+    __slots__ = ("column", "empty", "entries", "filter", "key", "make", "seq", "since", "span", "states")
 
-    def __init__(self, a: Agg, lists: dict[str, frozenset[str]], time_column: str) -> None:
-        self.fn = a.fn
+    def __init__(self, a: Agg, filter_index: int, key_index: int) -> None:
         self.span = timedelta(seconds=a.window_s)
         self.column = a.of
-        self.time_column = time_column
-        self.keep: Pred = static_filter(a, lists) if a.source == "payments" else (lambda h: True)
-        self.key = event_key(a) if a.source == "payments" else (lambda h: ())
-        self.entries: deque[tuple[datetime, tuple[Any, ...] | None, int, Any]] = deque()
-        self.states: dict[tuple[Any, ...] | None, _State] = {}
+        self.filter = filter_index  # ClientWindows.filters[i] (payments; -1: none)
+        self.key = key_index  # ClientWindows.KEYS[i]
+        self.make = _state(a.fn)
+        self.empty = result(a.fn, 0, 0, Decimal(0), 0, None)
+        self.entries: deque[tuple[datetime, tuple[Any, ...], int, Any]] = deque()
+        self.states: dict[tuple[Any, ...], _State] = {}
         self.seq = 0
+        self.since = datetime.min.replace(tzinfo=UTC)  # rows up to here leave before the client's first event
 
-    def reset(self) -> None:
+    def reset(self, first_event: datetime) -> None:
         self.entries.clear()
         self.states.clear()
+        self.since = first_event - self.span
 
-    def add(self, row: Row) -> None:
-        if not self.keep(row):
-            return
-        key = self.key(row)
-        if key is None:  # a NULL currency or method: no event ever matches it
-            return
-        value = row[self.column] if self.column is not None else None
+    def push(self, at: datetime, key: tuple[Any, ...], value: Any) -> None:
         self.seq += 1
-        self.entries.append((row[self.time_column], key, self.seq, value))
+        self.entries.append((at, key, self.seq, value))
         state = self.states.get(key)
         if state is None:
-            state = self.states[key] = _State(self.fn)
+            state = self.states[key] = self.make()
         state.add(self.seq, value)
 
-    def value_at(self, at: datetime, event: Row) -> Any:
+    def value_at(self, at: datetime, key: tuple[Any, ...] | None) -> Any:
         floor = at - self.span
         entries = self.entries
         while entries and entries[0][0] <= floor:
-            _, key, seq, value = entries.popleft()
-            self.states[key].remove(seq, value)
-        key = self.key(event)
+            _, k, seq, value = entries.popleft()
+            self.states[k].remove(seq, value)
         state = self.states.get(key) if key is not None else None
-        return state.value() if state is not None else result(self.fn, 0, 0, Decimal(0), 0, None)
+        return state.value() if state is not None else self.empty
 
 
-def scan_payment(a: Agg, lists: dict[str, frozenset[str]], history: Sequence[Row], times: Sequence[datetime],
-                 event: Row, method_max: Any) -> Any:
+def scan_payment(a: Agg, keep: Pred, history: Sequence[Row], times: Sequence[datetime], event: Row,
+                 method_max: Any) -> Any:
     """The aggregate by reading the client's rows in (t - window, t] one by one (every row of the
     client in time order in `history`, their times in `times`), exactly as the statement filters them."""
     at = event["created_at"]
     lo = bisect_right(times, at - timedelta(seconds=a.window_s))
     hi = bisect_right(times, at)
-    keep, key = static_filter(a, lists), event_key(a)
+    key = event_key(a)
     wanted = key(event)
     share = dict(a.where).get("amount_gte_method_max_share")
     bound = EXACT.multiply(Decimal(share), method_max) if share is not None and method_max is not None else None
@@ -246,57 +251,108 @@ def scan_payment(a: Agg, lists: dict[str, frozenset[str]], history: Sequence[Row
     return result(a.fn, rows, n, total, distinct, peak)
 
 
+def _key_of(columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...] | None]:
+    def key(row: Row) -> tuple[Any, ...] | None:
+        values = tuple(row[c] for c in columns)
+        return None if None in values else values
+
+    return key
+
+
 @dataclass
 class ClientWindows:
     """Every streamed aggregate of a run over one client at a time: `payments[i]` / `deals[i]` is the
-    window of aggregate `pay_index[i]` / `deal_index[i]` of the run's aggregate list."""
+    window of aggregate `pay_index[i]` / `deal_index[i]` of the run's aggregate list. Aggregates that
+    filter alike share the filter's evaluation, once per row."""
 
     aggs: list[Agg]
     lists: dict[str, frozenset[str]]
+    KEYS = ((), ("currency",), ("method_code",), ("currency", "method_code"))
 
     def __post_init__(self) -> None:
         self.pay_index = [i for i, a in enumerate(self.aggs) if a.source == "payments" and not needs_scan(a)]
         self.scan_index = [i for i, a in enumerate(self.aggs) if a.source == "payments" and needs_scan(a)]
         self.deal_index = [i for i, a in enumerate(self.aggs) if a.source == "deals"]
-        self.payments = [Window(self.aggs[i], self.lists, "created_at") for i in self.pay_index]
-        self.deals = [Window(self.aggs[i], self.lists, "time") for i in self.deal_index]
+        # Aggregates that filter alike share one bit of the history query's filter columns.
+        signatures: dict[tuple[str, ...], int] = {}
+        self.filter_of: dict[int, int] = {}
+        for i in self.pay_index + self.scan_index:
+            conds = tuple(payment_filter(self.aggs[i], self.lists))
+            self.filter_of[i] = signatures.setdefault(conds, len(signatures))
+        self.filter_sql = self._filter_columns(list(signatures))
+        self.payments: list[Window] = []
+        for i in self.pay_index:
+            a = self.aggs[i]
+            cols = (("currency",) if payment_money(a) else ()) + \
+                (("method_code",) if dict(a.where).get("same_method") else ())
+            self.payments.append(Window(a, self.filter_of[i], self.KEYS.index(cols)))
+        used = sorted({w.key for w in self.payments} | {0})
+        self.keys: list[Callable[[Row], tuple[Any, ...] | None] | None] = [
+            _key_of(cols) if n in used and cols else None for n, cols in enumerate(self.KEYS)]
+        self.deals = [Window(self.aggs[i], -1, 0) for i in self.deal_index]
+
+    @staticmethod
+    def _filter_columns(filters: list[tuple[str, ...]]) -> str:
+        """`, <mask> AS f0, ...`: bit i of the filter columns set when the row passes filter i (NULL fails)."""
+        columns: dict[str, list[str]] = {}
+        for index, conds in enumerate(filters):
+            column, bit = mask_bit(index)
+            test = f"coalesce({' AND '.join(conds)}, false)" if conds else "true"
+            columns.setdefault(column, []).append(f"CASE WHEN {test} THEN {bit} ELSE 0 END")
+        return "".join(f", ({' + '.join(parts)})::bigint AS {column}" for column, parts in columns.items())
+
+    def passes(self, index: int) -> Pred:
+        column, bit = mask_bit(self.filter_of[index])
+        return lambda h: bool(h[column] & bit)
 
     def values(self, events: Sequence[Row], history: Sequence[Row], deals: Sequence[Row],
                method_max: Callable[[Row], Any]) -> list[dict[int, Any]]:
         """For each event of one client (in (created_at, id) order), its streamed aggregates by index.
         `history` is every payment of the client that a window can reach, in (created_at, id) order,
         the events among them; `deals` the client's deals in time order."""
+        if not events:
+            return []
+        first = events[0]["created_at"]
         for w in self.payments:
-            w.reset()
+            w.reset(first)
         for w in self.deals:
-            w.reset()
+            w.reset(first)
+        payments, deal_windows, keys = self.payments, self.deals, self.keys
+        tests = [(w, *mask_bit(w.filter)) for w in payments]
         times = [h["created_at"] for h in history]
+        reach = min((w.since for w in payments), default=first)
         out: list[dict[int, Any]] = []
         hi = di = 0
+        no_key = ()
         for event in events:
             at, pid = event["created_at"], event["id"]
-            while hi < len(history) and (history[hi]["created_at"], history[hi]["id"]) < (at, pid):
-                row = history[hi]
-                for w in self.payments:
-                    w.add(row)
+            while hi < len(history) and (times[hi] < at or (times[hi] == at and history[hi]["id"] < pid)):
+                row, ts = history[hi], times[hi]
                 hi += 1
+                if ts <= reach:  # leaves every window before the client's first event
+                    continue
+                row_keys = [k(row) if k is not None else no_key for k in keys]
+                for w, column, bit in tests:
+                    if ts > w.since and row[column] & bit and (key := row_keys[w.key]) is not None:
+                        w.push(ts, key, row[w.column] if w.column is not None else None)
             while di < len(deals) and deals[di]["time"] <= at:
-                for w in self.deals:
-                    w.add(deals[di])
+                row = deals[di]
                 di += 1
+                for w in deal_windows:
+                    if row["time"] > w.since:
+                        w.push(row["time"], no_key, row[w.column] if w.column is not None else None)
             values: dict[int, Any] = {}
+            event_keys = [k(event) if k is not None else no_key for k in keys]
             # Another payment of the client at this very instant, after the event: the statement
             # counts it, the windows have not seen it yet.
             peers = any(h["id"] != pid for h in history[hi:bisect_right(times, at, hi)])
-            for i, w in zip(self.pay_index, self.payments, strict=True):
+            for i, w in zip(self.pay_index, payments, strict=True):
+                values[i] = w.value_at(at, event_keys[w.key])
                 if peers:
-                    w.value_at(at, event)  # keep its expiry in step
-                    values[i] = scan_payment(self.aggs[i], self.lists, history, times, event, None)
-                else:
-                    values[i] = w.value_at(at, event)
+                    values[i] = scan_payment(self.aggs[i], self.passes(i), history, times, event, None)
             for i in self.scan_index:
-                values[i] = scan_payment(self.aggs[i], self.lists, history, times, event, method_max(event))
-            for i, w in zip(self.deal_index, self.deals, strict=True):
-                values[i] = w.value_at(at, event)
+                values[i] = scan_payment(self.aggs[i], self.passes(i), history, times, event, method_max(event))
+            for i, w in zip(self.deal_index, deal_windows, strict=True):
+                values[i] = w.value_at(at, no_key)
             out.append(values)
         return out
