@@ -71,8 +71,10 @@ async def staff_user(session_factory: Any) -> int:
 
 
 def officer(uid: int) -> Actor:
+    """A compliance officer as the built-in role makes one: back office (kyc.review), so every desk's cases
+    (domain/compliance/aml/scope.py)."""
     return Actor(ActorKind.STAFF, user_id=uid, permissions=frozenset(
-        {"compliance.manage", "compliance.read", "compliance.review"}))
+        {"compliance.manage", "compliance.read", "compliance.review", "kyc.review"}))
 
 
 @pytest.fixture
