@@ -145,3 +145,38 @@ async def test_metrics_report_the_workers_queue(worker: Worker, http: httpx.Asyn
     assert _metric(text, "forexcrm_jobs_finished_total", '{outcome="complete"}') >= max(complete_before, 1)
     stats = await read_queue_stats(worker.arq, settings.queue_name)
     assert stats.deferred >= 1 and stats.failed >= 1
+
+
+async def test_a_rebuild_of_a_days_emir_reports_runs_in_the_worker(worker: Worker, http: httpx.AsyncClient,
+                                                                   session_factory: Any, settings: Settings) -> None:
+    """rebuildEmirReports over HTTP -> outbox -> the worker's relay -> arq -> rebuild_emir_reports: the day's
+    file is built by the worker process (and the daily build is one of its crons)."""
+    from sqlalchemy import text
+
+    from jobs.regulatory import build_emir_reports
+    from jobs.worker import discover
+    from tests.identity.staff import make_staff
+    from tests.regulatory.world import SETTINGS, at, deal, world
+
+    officer = (await make_staff(http, session_factory, settings, ["compliance"])).client
+    answer = await officer("mutation($i: RegulatorySettingsInput!) { setRegulatorySettings(input: $i) { "
+                           "errors { code } } }", {"i": SETTINGS})
+    assert answer["data"]["setRegulatorySettings"]["errors"] == []
+    w = await world(session_factory)
+    await deal(session_factory, w, "ivan", deal_id=71, position_id=71, at=at(w.day, 9), entry=0, action=0,
+               volume="1", price="1.1")
+    answer = await officer("mutation($d: Date!) { rebuildEmirReports(day: $d, reason: \"seam\") { day "
+                           "errors { code } } }", {"d": w.day.isoformat()})
+    assert answer["data"]["rebuildEmirReports"]["errors"] == []
+    deadline = time.monotonic() + 30
+    while True:
+        async with session_factory() as s:
+            built = (await s.execute(text("SELECT records, reason, status FROM regulatory_report_files "
+                                          "WHERE business_date = :d"), {"d": w.day})).all()
+        if built:
+            break
+        assert time.monotonic() < deadline, worker.log_text()[-2000:]
+        await asyncio.sleep(0.2)
+    assert [(b.records, b.reason, b.status) for b in built] == [(1, "seam", "built")]
+    crons = [c for factory in discover()[1] for c in factory(settings)]
+    assert any(c.coroutine is build_emir_reports for c in crons)
