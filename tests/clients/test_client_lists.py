@@ -5,6 +5,7 @@ typed errors (issue 17)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -166,6 +167,12 @@ async def test_search_pages_backward_as_forward(http: httpx.AsyncClient, session
     assert seen == forward
 
 
+def _answer(many: bool) -> Callable[[Any], Awaitable[bool]]:
+    async def answer(conn: Any) -> bool:
+        return many
+    return answer
+
+
 COUNTED = """query($q: String, $f: Int, $a: String) {
   clients(search: $q, first: $f, after: $a) { totalCount edges { node { id } } pageInfo { hasNextPage endCursor } } }"""
 
@@ -181,7 +188,7 @@ async def test_search_pages_alike_on_every_way_to_the_page(
     made = await _given(session_factory, settings, f"lists-{tag}", tag)
     staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
     monkeypatch.setattr(lists, "HITS", f"SELECT {hits} + 0 * length({{}})")
-    monkeypatch.setattr(lists, "_FEW", "false")  # as if the clients were many
+    monkeypatch.setattr(lists, "_many", _answer(True))  # as if the clients were many
     monkeypatch.setattr(lists, "WALK_BUDGET", budget)
     assert await _walk(staff, 2, q=f"list{tag}") == _newest(made)
     assert await _walk(staff, 3, q=f"list{tag}", s="ACTIVE") == _newest([r for r in made if r[1] == "active"])
@@ -190,7 +197,7 @@ async def test_search_pages_alike_on_every_way_to_the_page(
 
     total = (await staff(COUNTED, {"q": f"list{tag}", "f": 2}))["data"]["clients"]["totalCount"]
     assert total == (None if hits >= 2 else len(made))
-    monkeypatch.setattr(lists, "_FEW", "true")  # few clients: the planner's way, every total counted
+    monkeypatch.setattr(lists, "_many", _answer(False))  # few clients: the planner's way, every total counted
     assert await _walk(staff, 2, q=f"list{tag}") == _newest(made)
     total = (await staff(COUNTED, {"q": f"list{tag}", "f": 2}))["data"]["clients"]["totalCount"]
     assert total == len(made)
