@@ -154,10 +154,14 @@ def _page_sql(where: list[str], params: list[Any], f: ClientFilter, page: PageRe
     if f.text is None:
         return (f"SELECT {SQL_COLUMNS} FROM clients WHERE {' AND '.join(conds)} {keyset} "  # noqa: S608
                 f"LIMIT ${len(bound)}"), bound
-    if not many:  # few clients (`_many`): the planner's way, a statement a third the size to plan
+    if not many or len(where) > 1:
+        # Few clients (`_many`): the planner's way, a statement a third the size to plan. Text with
+        # other filters (status, country, desk, a desk's scope) too: the filters' index is walked with
+        # a visit to the table per client (no index carries the text with them), and they shrink the
+        # floor guess below a page's worth of walking, so the planner takes the trigram index itself.
         return (f"SELECT {SQL_COLUMNS} FROM clients WHERE id IN (SELECT id FROM clients "  # noqa: S608
                 f"WHERE {' AND '.join(conds)} {keyset} LIMIT ${len(bound)}) {keyset}"), bound
-    # Text among many clients: the page's ids first, then only their rows. For text that two or more
+    # Text alone among many clients: the page's ids first, then only their rows. For text that two or more
     # of the sampled values hold (`HITS`), the planner's way (a walk of (created_at, id) INCLUDE
     # (search_text) that never visits the table, or the trigram index's few matches sorted); for
     # text that none holds, the trigram index (its subquery, kept apart by OFFSET 0, is planned
