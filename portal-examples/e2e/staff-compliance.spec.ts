@@ -14,6 +14,8 @@
 //   a goAML report started from that case: drafted, submitted (its document valid against the FIU's
 //   XSD), refused to its submitter, returned to a draft by the other officer with a reason, submitted
 //   again and approved by the other officer, exported as the file to upload, the FIU's reference recorded;
+//   a PEP list naming the demo client imported in the browser (a missing file refused beside its field
+//   first), its delta run followed until it completes, the hit it found dismissed on client-360;
 //   a full re-screening started by hand (an unknown list refused beside its field first), its progress
 //   followed until the worker completes it.
 // Every page visited passes an axe check.
@@ -345,8 +347,36 @@ test("a report to the FIU from the risk-confirmed case: drafted, submitted, refu
   await olga.setViewportSize({ width: 1280, height: 720 });
 });
 
-test("screening runs: a full re-screening started by hand runs in the worker, its progress shown until it completes", async () => {
-  test.setTimeout(120_000);
+test("screening: a list import's delta run finds the demo client, the hit dismissed on client-360; a full re-screening started by hand runs in the worker", async () => {
+  test.setTimeout(150_000);
+  await olga.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Screening runs" }).click();
+  await expect(olga.getByRole("heading", { level: 1, exact: true, name: "Screening runs" })).toBeVisible();
+  // A PEP list (FollowTheMoney JSON lines) naming the demo client: a missing file is refused beside its field.
+  const listName = `e2e_pep_${STAMP}`;
+  const importer = olga.locator("form", { has: olga.getByRole("button", { name: "Import the list" }) });
+  await importer.getByLabel("List name").fill(listName);
+  await importer.getByRole("button", { name: "Import the list" }).click();
+  await expect(importer.getByLabel("List file")).toHaveAttribute("aria-invalid", "true");
+  const entity = { id: `e2e-${STAMP}`, schema: "Person", caption: "Anna Demo",
+    properties: { name: ["Anna Demo"], topics: ["role.pep"], birthDate: ["1985-04-12"] } };
+  await importer.getByLabel("List file").setInputFiles({ name: "pep.jsonl", mimeType: "application/json", buffer: Buffer.from(`${JSON.stringify(entity)}\n`) });
+  await importer.getByRole("button", { name: "Import the list" }).click();
+  await expect(olga.getByText(`List ${listName} version`)).toContainText("1 added");
+  const delta = olga.locator("tr[data-testid^=screening-run-]").filter({ hasText: listName });
+  await expect(delta.getByTestId("screening-run-status")).toHaveText("Completed", { timeout: 60_000 });
+  // The hit on client-360, dismissed with a reason.
+  await olga.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Clients" }).click();
+  await olga.getByLabel("Search clients").fill("client@demo.example.com");
+  await olga.getByRole("button", { name: "Search" }).click();
+  await olga.getByRole("table").getByRole("link", { name: "Anna Demo" }).first().click();
+  const hit = olga.getByTestId("screening-hits").getByRole("listitem").filter({ hasText: listName });
+  await expect(hit).toContainText("pending");
+  await expectAccessible(olga);
+  await hit.getByLabel("Reason").fill("Another person: different place of birth, no public function.");
+  await hit.getByRole("button", { name: "Dismiss" }).click();
+  await expect(hit).toContainText("dismissed");
+  await expect(hit.getByRole("button", { name: "Dismiss" })).toHaveCount(0);
+  await expectAccessible(olga);
   await olga.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Screening runs" }).click();
   await expect(olga.getByRole("heading", { level: 1, exact: true, name: "Screening runs" })).toBeVisible();
   // A list that was never imported is refused beside its field.

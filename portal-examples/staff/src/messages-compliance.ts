@@ -276,6 +276,15 @@ const en = {
   "runs.listNameHint": "The name a list was imported under.",
   "runs.startFull": "Start a full run",
   "runs.queued": "Run #{id} is queued: the worker runs it and its progress shows below.",
+  "runs.import": "Import a list",
+  "runs.importName": "List name",
+  "runs.format": "Format",
+  "runs.format.ftm": "FollowTheMoney (JSON lines)",
+  "runs.format.ofac": "OFAC SDN (XML)",
+  "runs.file": "List file",
+  "runs.chooseFile": "Choose the list's file.",
+  "runs.importButton": "Import the list",
+  "runs.imported": "List {name} version {version}: {added} added, {changed} changed, {removed} removed; every client is screened against them.",
 };
 
 const es: Record<keyof typeof en, string> = {
@@ -553,6 +562,15 @@ const es: Record<keyof typeof en, string> = {
   "runs.listNameHint": "El nombre con el que se importó la lista.",
   "runs.startFull": "Iniciar una revisión completa",
   "runs.queued": "La revisión n.º {id} está en cola: el worker la ejecuta y su progreso se ve abajo.",
+  "runs.import": "Importar una lista",
+  "runs.importName": "Nombre de la lista",
+  "runs.format": "Formato",
+  "runs.format.ftm": "FollowTheMoney (líneas JSON)",
+  "runs.format.ofac": "OFAC SDN (XML)",
+  "runs.file": "Archivo de la lista",
+  "runs.chooseFile": "Elija el archivo de la lista.",
+  "runs.importButton": "Importar la lista",
+  "runs.imported": "Lista {name} versión {version}: {added} añadidas, {changed} cambiadas, {removed} retiradas; todos los clientes se comparan con ellas.",
 };
 
 export const complianceMessages = { en, es };

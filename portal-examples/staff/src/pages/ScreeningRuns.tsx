@@ -1,10 +1,11 @@
 // Re-screening runs (needs compliance.read; starting one needs compliance.manage): each list import's
 // delta run and the full runs (scheduled or started here), newest first, by kind and status, with their
 // progress (clients done of the clients eligible when the run started) and figures; read again every
-// few seconds while a run is queued or running, so the progress moves without a reload.
+// few seconds while a run is queued or running, so the progress moves without a reload. A list file
+// (FtM JSON lines or OFAC XML) is imported here too (compliance.manage): its delta run is listed at once.
 import { useEffect, useState } from "react";
 import { useMutation, useQuery } from "urql";
-import { FormAlert, Loading, Notice, PageTitle, SelectField, TextField, errorsOf, useFormErrors, useI18n, useSession } from "@forexcrm/portal-shared";
+import { FormAlert, Loading, Notice, PageTitle, SelectField, TextField, errorsOf, uploadRequest, useFormErrors, useI18n, useSession, type FieldError } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
 import { Pager, QueryError, type Cursor } from "./common";
 import { useWho } from "./who";
@@ -32,6 +33,17 @@ const StartRunMutation = graphql(`
   }
 `);
 
+const ImportListMutation = graphql(`
+  mutation StaffImportScreeningList($name: String!, $format: String!, $file: Upload!) {
+    importScreeningList(name: $name, format: $format, file: $file) {
+      screeningList { name version entityCount added changed removed screeningRunId }
+      errors { field message code }
+    }
+  }
+`);
+
+type ImportAnswer = { importScreeningList: { screeningList: { name: string; version: string; added: number; changed: number; removed: number } | null; errors: FieldError[] } };
+
 export function ScreeningRuns() {
   const { t, dateTime } = useI18n();
   const { viewer } = useSession();
@@ -51,7 +63,10 @@ export function ScreeningRuns() {
   return (
     <>
       <PageTitle>{t("runs.title")}</PageTitle>
-      {viewer?.permissions.includes("compliance.manage") ? <StartRun onStarted={() => { setCursor({ first: PAGE }); refetch({ requestPolicy: "network-only" }); }} /> : null}
+      {viewer?.permissions.includes("compliance.manage") ? <>
+        <StartRun onStarted={() => { setCursor({ first: PAGE }); refetch({ requestPolicy: "network-only" }); }} />
+        <ImportList onImported={() => { setCursor({ first: PAGE }); refetch({ requestPolicy: "network-only" }); }} />
+      </> : null}
       <section className="card" aria-labelledby="runs-h">
         <h2 id="runs-h">{t("runs.list")}</h2>
         <form className="filters" onSubmit={(e) => e.preventDefault()} aria-label={t("runs.filters")}>
@@ -122,6 +137,41 @@ function StartRun({ onStarted }: { onStarted: () => void }) {
       }}>
         <TextField label={t("runs.listName")} name="listName" errors={errors} hint={t("runs.listNameHint")} value={listName} onChange={(e) => setListName(e.target.value)} />
         <button type="submit">{t("runs.startFull")}</button>
+      </form>
+      <FormAlert errors={errors} />
+      {notice ? <Notice tone="success">{notice}</Notice> : null}
+    </section>
+  );
+}
+
+/** A sanctions/PEP list file loaded as a new version of the named list (multipart upload). */
+function ImportList({ onImported }: { onImported: () => void }) {
+  const { t } = useI18n();
+  const [form, setForm] = useState({ name: "", format: "ftm" });
+  const [file, setFile] = useState<File | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const errors = useFormErrors(["name", "format", "file"]);
+  return (
+    <section className="card" aria-labelledby="runs-import-h">
+      <h2 id="runs-import-h">{t("runs.import")}</h2>
+      <form className="filters" noValidate onSubmit={async (e) => {
+        e.preventDefault();
+        if (!file) { errors.set([{ field: "file", message: t("runs.chooseFile"), code: "VALIDATION_FAILED" }]); setNotice(null); return; }
+        const r = await uploadRequest<ImportAnswer>("/graphql", ImportListMutation, { name: form.name.trim(), format: form.format }, { file })
+          .catch((error: Error) => ({ data: undefined, errors: [{ message: error.message }] }));
+        const payload = r.data?.importScreeningList;
+        if (!payload?.screeningList || payload.errors.length > 0) { errors.set(errorsOf(payload, r.errors?.[0])); setNotice(null); return; }
+        errors.clear();
+        const l = payload.screeningList;
+        setNotice(t("runs.imported", { name: l.name, version: l.version, added: l.added, changed: l.changed, removed: l.removed }));
+        onImported();
+      }}>
+        <TextField label={t("runs.importName")} name="name" errors={errors} value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} required />
+        <SelectField label={t("runs.format")} name="format" errors={errors} value={form.format} onChange={(e) => setForm({ ...form, format: e.target.value })}>
+          <option value="ftm">{t("runs.format.ftm")}</option><option value="ofac">{t("runs.format.ofac")}</option>
+        </SelectField>
+        <TextField label={t("runs.file")} name="file" type="file" errors={errors} onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
+        <button type="submit">{t("runs.importButton")}</button>
       </form>
       <FormAlert errors={errors} />
       {notice ? <Notice tone="success">{notice}</Notice> : null}
