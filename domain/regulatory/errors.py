@@ -31,3 +31,10 @@ class ReportFileNotFound(NotFound):
 
 class ReportFileWrongStatus(Conflict):
     code = "REPORT_FILE_WRONG_STATUS"
+
+
+class ReportInstrumentUnknown(Conflict):
+    """A deal to report names a symbol its trading server's instrument list does not have (its asset class,
+    contract size and currency are unknown): nothing is reported with guessed values."""
+
+    code = "REPORT_INSTRUMENT_UNKNOWN"

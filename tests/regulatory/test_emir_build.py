@@ -16,7 +16,7 @@ from domain.clients.storage import decrypt, default_store
 from domain.regulatory import settings as config
 from domain.regulatory.emir import build
 from domain.regulatory.emir.schema import header_schema, report_schema
-from domain.regulatory.errors import CounterpartyUnidentified, NoRegulatorySettings
+from domain.regulatory.errors import CounterpartyUnidentified, NoRegulatorySettings, ReportInstrumentUnknown
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
 from domain.shared.settings import Settings
@@ -128,6 +128,14 @@ async def test_without_settings_or_an_identifiable_client_nothing_is_stored(sess
                               {"d": w.day}) == 0
         assert await s.scalar(text("SELECT count(*) FROM regulatory_utis WHERE server_id = :s"),
                               {"s": w.server_id}) == 0
+        await s.execute(text("UPDATE trading_instruments SET symbol = 'EURUSD.gone' WHERE server_id = :s "
+                             "AND symbol = 'EURUSD'"), {"s": w.server_id})
+        await s.execute(text("UPDATE trading_deals SET account_id = :a WHERE server_id = :s"),
+                        {"a": w.accounts["ivan"], "s": w.server_id})
+        with pytest.raises(ReportInstrumentUnknown):
+            await build.build_day(s, settings, default_store(settings), ACTOR, w.day)
+        await s.rollback()
+    async with session_factory() as s:
         await s.execute(text("DELETE FROM regulatory_settings"))
         with pytest.raises(NoRegulatorySettings):
             await build.build_day(s, settings, default_store(settings), ACTOR, w.day)

@@ -31,7 +31,7 @@ from domain.clients.storage import BlobStore, encrypt
 from domain.regulatory import settings as config
 from domain.regulatory.emir import writer
 from domain.regulatory.emir.schema import header_schema, report_schema
-from domain.regulatory.errors import CounterpartyUnidentified, EmirInvalid
+from domain.regulatory.errors import CounterpartyUnidentified, EmirInvalid, ReportInstrumentUnknown
 from domain.regulatory.identifiers import concat
 from domain.shared.actor import Actor
 from domain.shared.db import driver, utcnow
@@ -154,9 +154,12 @@ def party_of(r: Any) -> writer.Party:
 
 def lines_of(row: Any, day: date, look: Lookups) -> list[writer.Line]:
     """The reports one position's day makes (see writer.py for the rules)."""
-    emir_class, cfi, crypto, size = look.instruments.get((row.server_id, row.symbol), ("EQUI", "JEIXFC", False,
-                                                                                        Decimal(1)))
-    ccy = look.quote.get((row.server_id, row.symbol), "USD")
+    known = look.instruments.get((row.server_id, row.symbol))
+    if known is None:
+        raise ReportInstrumentUnknown(f"server {row.server_id} has no instrument {row.symbol!r} (deals "
+                                      f"{list(row.deal_ids)[:3]}): synchronise its symbols first", field="symbol")
+    emir_class, cfi, crypto, size = known
+    ccy = look.quote[(row.server_id, row.symbol)]
     prior = Decimal(row.prior or 0)
     after = prior + row.vin - row.vout
     party = look.parties[row.account_id]
