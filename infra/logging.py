@@ -26,7 +26,8 @@ _QUERY_VALUE_RE = re.compile(r"(?P<key>[?&;][^=&;\s#\"'<>]{1,64}=)[^&;\s#\"'<>]+
 _PAIR_RE = re.compile(r"(?i)(?P<key>\b(?:token|password|passwd|secret|api_?key|access_token|refresh_token)\b\s*[=:]\s*)"
                       r"[\"']?[^\s&\"',;]+")
 _BEARER_RE = re.compile(r"(?i)\b(?P<key>bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
-# A signed document link's token is its path (`/documents/<token>`, `/documents/aml/<token>`, api/documents.py).
+# A signed link's token is its path (`/documents/<token>`, `/documents/aml/<token>`, api/documents.py;
+# `/documents/records/<token>`, api/record_exports.py).
 _DOCUMENT_LINK_RE = re.compile(r"(?P<key>/documents/(?:aml/|records/)?)[A-Za-z0-9_.~%-]{8,}")
 _URL_USERINFO_RE = re.compile(r"(?P<key>\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@")
 

@@ -23,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import IO, Any
 
 import asyncpg
@@ -154,13 +155,23 @@ def _text(v: Any) -> str:
     return str(v)
 
 
+def _csv_value(v: Any) -> Any:
+    """Text neutralised against formulas (csv_cell); numbers as they are, so a negative amount stays a
+    number ("-12.50", not "'-12.50"); instants ISO 8601; null empty."""
+    kind = type(v)
+    if kind is str:
+        return csv_cell(v)
+    if kind is int or kind is Decimal:
+        return v
+    return _text(v)
+
+
 def csv_lines(rows: Iterable[Sequence[Any]], header: Sequence[str] | None = None) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     if header is not None:
         w.writerow(header)
-    for row in rows:
-        w.writerow([csv_cell(_text(v)) for v in row])
+    w.writerows([_csv_value(v) for v in row] for row in rows)
     return buf.getvalue()
 
 

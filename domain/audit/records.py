@@ -183,15 +183,18 @@ def shown_amount(amount: Decimal | None, code: str | None) -> Decimal | None:
     return fixed if fixed is not None and fixed == amount else Decimal(format(amount.normalize(), "f"))
 
 
+def _plain(v: Decimal) -> Decimal:
+    return Decimal(format(v.normalize(), "f"))
+
+
 def export_cells(kind: RecordKind, row: Sequence[Any]) -> list[Any]:
     """A row of `export_sql` as written to a file: amounts as `shown_amount`, other decimals without
     trailing zeros."""
     out = list(row)
-    cols = header(kind)
+    amount_at, currency_at = _MONEY_COLUMNS[kind]
     for i, v in enumerate(out):
-        if isinstance(v, Decimal):
-            out[i] = (shown_amount(v, row[cols.index("currency")]) if cols[i] == "amount"
-                      else Decimal(format(v.normalize(), "f")))
+        if type(v) is Decimal:
+            out[i] = shown_amount(v, out[currency_at]) if i == amount_at else _plain(v)
     return out
 
 
@@ -204,6 +207,13 @@ def kind_of(value: str) -> RecordKind:
 
 def header(kind: RecordKind) -> tuple[str, ...]:
     return ("occurred_at", *KINDS[kind].columns)
+
+
+# Per kind, where the amount and its currency sit in an exported row (-1: the kind has none).
+_MONEY_COLUMNS: dict[RecordKind, tuple[int, int]] = {
+    k: (header(k).index("amount"), header(k).index("currency")) if "amount" in header(k) else (-1, -1)
+    for k in RecordKind
+}
 
 
 async def check_filter(session: AsyncSession, actor: Actor, flt: RecordFilter) -> Resolved:

@@ -32,4 +32,5 @@ async def regulator_records(env: Env) -> Probe:
 async def regulator_records_export_link(env: Env) -> Probe:
     record, subject = await _owner_record(env)
     return Probe("mutation($c: ID!) { regulatorRecordsExportLink(kind: COMMUNICATION, format: CSV, "
-                 "filter: {clientId: $c}) { link { url } errors { code } } }", {"c": str(record)}, [subject])
+                 "filter: {clientId: $c}) { link { url } errors { code } } }", {"c": str(record)},
+                 [subject, "/documents/records/"])

@@ -1,5 +1,7 @@
-"""Records on request: each kind lists the right rows for a client, an IB and a period, never another
-client's or IB's; bad filters are typed errors; the CSV and XLSX downloads hold the same rows."""
+"""Records on request (domain/audit/records.py), tested with the IB world's fixtures (the audit suite
+keeps a database of its own, which a live server must not share with the other suites): each kind
+lists the right rows for a client, an IB and a period, never another client's or IB's; bad filters
+are typed errors; the CSV and XLSX downloads hold the same rows."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 import openpyxl  # type: ignore[import-untyped]
 import pytest
 
-from domain.audit import records
+from domain.audit import record_exports, records
 from domain.ib.plans import ClauseKind, ClauseSpec, Distribution
 from domain.ledger import wallets
 from domain.ledger.accounts import wallet_for
@@ -22,9 +24,10 @@ from domain.shared.actor import Actor, ActorKind
 from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
 from domain.shared.pagination import PageRequest
+from infra.logging import redact
 from schema.root import build_schema
 from tests.graphql_exec import run_as
-from tests.ib.conftest import World, world  # noqa: F401 - the fixture
+from tests.ib.conftest import World
 from tests.ib.test_engine import make_plan
 from tests.identity.staff import make_staff
 
@@ -68,7 +71,7 @@ async def _facts(w: World, staff: int, uid: int, record: int, login: int, note: 
 
 
 @pytest.fixture
-async def scene(world: World) -> Scene:  # noqa: F811
+async def scene(world: World) -> Scene:
     w = world
     staff = await w.user()
     ib_a, ib_b = await w.ib(), await w.ib()
@@ -205,6 +208,7 @@ async def test_csv_and_xlsx_exports_hold_the_filtered_rows(scene: Scene, http: A
     comms = list(csv.reader(io.StringIO((await _download(http, compliance, "COMMUNICATION", "CSV",
                                                          {"clientId": str(s.record_a)})).text)))
     assert comms[1][comms[0].index("body")] == "'=HYPERLINK(\"x\")"
+    assert record_exports.csv_lines([[D("-12.50"), "-2", None, 7]]) == "-12.50,'-2,,7\n"  # numbers stay numbers
     # XLSX: opened as a workbook, the same columns and rows; text never a formula
     raw = (await _download(http, compliance, "BALANCE_ADJUSTMENT", "XLSX", {"ibId": str(s.ib_b)})).content
     sheet = openpyxl.load_workbook(io.BytesIO(raw), read_only=True).active
@@ -234,6 +238,8 @@ async def test_an_export_link_refuses_bad_filters_and_other_staff(scene: Scene, 
     made = await compliance.client(EXPORT, {"k": "COMMISSION", "fmt": "CSV", "f": {"ibId": str(s.ib_a)}})
     url = made["data"]["regulatorRecordsExportLink"]["link"]["url"]
     path = url[url.index("/documents/records/"):]
+    token = path.removeprefix("/documents/records/")
+    assert token not in redact(f'"GET {path} HTTP/1.1" 200') and "/documents/records/[redacted]" in redact(path)
     tampered = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
     assert (await http.get(tampered)).status_code == 404
     # another staff member's session cannot use it: the link is bound to its issuer's live session
