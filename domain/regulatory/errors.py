@@ -38,3 +38,17 @@ class ReportInstrumentUnknown(Conflict):
     contract size and currency are unknown): nothing is reported with guessed values."""
 
     code = "REPORT_INSTRUMENT_UNKNOWN"
+
+
+class MifirInvalid(ValidationFailed):
+    """A built MiFIR document does not fit ESMA's XSD (auth.016.001.01 Reporting 1.1.0, or the head.001 BAH), or
+    a feedback file does not fit auth.031.001.01: the message is the validator's, the field the element's path.
+    Nothing is stored."""
+
+    code = "MIFIR_SCHEMA_INVALID"
+
+
+class FeedbackUnmatched(Conflict):
+    """A feedback file names a message (MsgRptIdr) we never sent as a MiFIR file: nothing is marked."""
+
+    code = "MIFIR_FEEDBACK_UNMATCHED"

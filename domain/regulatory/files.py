@@ -29,7 +29,8 @@ from domain.shared.settings import Settings
 PERMISSION = "regulatory.reports"
 LINK_INFO = b"forexcrm/regulatory-report-links/v1"
 STATUSES = ("submitted", "accepted", "rejected")
-REBUILD_TOPIC = "regulatory.emir_rebuild"
+REBUILD_TOPIC = "regulatory.rebuild"
+REGIMES = ("emir", "mifir")
 _C = ("id, regime, business_date, part, parts, message_id, status, superseded_by, records, size_bytes, sha256, "
       "storage_key, header_xml, built_by, reason, status_note, status_at, created_at")
 
@@ -117,21 +118,28 @@ async def record_status(session: AsyncSession, actor: Actor, file_id: int, *, st
     return _file(row)
 
 
-async def request_rebuild(session: AsyncSession, actor: Actor, day: date, reason: str) -> date:
-    """Ask the worker to rebuild a day (its files superseded by the new ones, never overwritten). The settings
-    must exist now; the build itself may still refuse (e.g. an unidentifiable client), which the worker logs."""
+async def request_rebuild(session: AsyncSession, actor: Actor, day: date, reason: str, *, regime: str = "emir",
+                          corrections: bool = False) -> date:
+    """Ask the worker to rebuild a day of one regime (its files superseded by the new ones, never overwritten),
+    or for MiFIR the corrections of its rejected transactions only. The settings must exist now; the build itself
+    may still refuse (e.g. an unidentifiable client), which the worker logs."""
     why = " ".join(reason.split())
     form = FieldErrors()
     if not 1 <= len(why) <= 500:
         form.add(ValidationFailed("why the day is rebuilt (1 to 500 characters)", field="reason"))
     if day >= utcnow().date():
         form.add(ValidationFailed("a past day (a day is reported once it has ended)", field="day"))
+    if regime not in REGIMES:
+        form.add(ValidationFailed(f"one of {', '.join(REGIMES)}", field="regime"))
+    elif corrections and regime != "mifir":
+        form.add(ValidationFailed("corrections of rejected transactions are MiFIR's", field="correctionsOnly"))
     form.raise_if_any()
     await config.required(session)
-    await emit(session, REBUILD_TOPIC, {"day": day.isoformat(), "reason": why}, job="rebuild_emir_reports")
-    await audit.record(session, actor, action="regulatory.emir_rebuild_requested",
-                       entity_type="regulatory_report_day", entity_id=f"emir:{day.isoformat()}", reason=why,
-                       category="compliance")
+    await emit(session, REBUILD_TOPIC, {"day": day.isoformat(), "reason": why, "regime": regime,
+                                        "corrections": corrections}, job="rebuild_regulatory_reports")
+    await audit.record(session, actor, action=f"regulatory.{regime}_rebuild_requested",
+                       entity_type="regulatory_report_day", entity_id=f"{regime}:{day.isoformat()}", reason=why,
+                       after={"corrections": corrections}, category="compliance")
     return day
 
 
@@ -167,3 +175,35 @@ async def open_view(session: AsyncSession, settings: Settings, store: BlobStore,
                        entity_type="regulatory_report_file", entity_id=found.id, after={"sha256": found.sha256},
                        category="compliance")
     return found, data
+
+
+@dataclass(frozen=True)
+class MifirTransaction:
+    """One transaction report in a MiFIR file, with what the regulator's feedback said of it."""
+
+    file_id: int
+    seq: int
+    tx_ref: str
+    server_id: int
+    deal_id: int
+    status: str
+    error_codes: list[str]
+    feedback_at: datetime | None
+    corrected_by: int | None
+
+
+_T = "file_id, seq, tx_ref, server_id, deal_id, status, error_codes, feedback_at, corrected_by"
+
+
+async def list_transactions(session: AsyncSession, page: PageRequest, file_id: int, *,
+                            status: str | None = None) -> Page[MifirTransaction]:
+    where = ["file_id = :f"]
+    params: dict[str, Any] = {"f": file_id}
+    if status is not None:
+        where.append("status = :s")
+        params["s"] = status
+    return await sql_page(session, page, columns=_T, source="regulatory_mifir_transactions", where=where,
+                          params=params, key=("seq",), descending=False,
+                          convert=lambda r: MifirTransaction(r.file_id, r.seq, r.tx_ref, r.server_id, r.deal_id,
+                                                             r.status, list(r.error_codes), r.feedback_at,
+                                                             r.corrected_by))

@@ -1,5 +1,7 @@
-"""Regulatory reporting over the API (domain/regulatory): the EMIR settings and clients' identifiers, the report
-files (list, status as the trade repository answered, a signed download link), a day's rebuild. Everything
+"""Regulatory reporting over the API (domain/regulatory): the settings and clients' identifiers, which instruments
+are MiFIR-reportable, the report files of both regimes (list, status as the trade repository or authority
+answered, a signed download link, a MiFIR file's transactions with the feedback on each), a day's rebuild, the
+MiFIR feedback (auth.031). Everything
 needs `regulatory.reports`; files are firm-wide (no desk scoping), like the reports."""
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from strawberry.types import Info
 
 from domain.clients import document_links
 from domain.regulatory import files
+from domain.regulatory import instruments as reporting
 from domain.regulatory import settings as config
+from domain.regulatory.mifir import feedback
 from domain.shared.actor import ActorKind
 from schema.clients.staff import DocumentViewLink, DocumentViewLinkPayload
 from schema.compliance.aml import _run
@@ -45,11 +49,43 @@ class RegulatorySubmissionStatus(Enum):
     REJECTED = "rejected"
 
 
-@strawberry.type(description="One file of a day's regulatory reports (EMIR REFIT auth.030.001.03, at most 5,000 "
-                             "reports); download it through regulatoryReportFileLink.")
+@strawberry.enum
+class RegulatoryRegime(Enum):
+    EMIR = "emir"
+    MIFIR = "mifir"
+
+
+@strawberry.enum
+class MifirTransactionStatus(Enum):
+    BUILT = "built"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+@strawberry.type(description="One transaction report (one deal) in a MiFIR file, with the authority's feedback.")
+class MifirTransaction:
+    seq: int
+    transaction_reference: str = strawberry.field(description="TxId: S<server>D<deal>.")
+    deal_id: strawberry.ID = strawberry.field(description="The MT5 deal it reports (on its server).")
+    status: MifirTransactionStatus
+    error_codes: list[str] = strawberry.field(description="The validation rules a rejection names.")
+    feedback_at: dt.datetime | None
+    corrected_by_id: strawberry.ID | None = strawberry.field(
+        description="The correction file that resubmitted it after a rejection (RegulatoryReportFile.id).")
+
+    @classmethod
+    def of(cls, t: files.MifirTransaction) -> MifirTransaction:
+        return cls(seq=t.seq, transaction_reference=t.tx_ref, deal_id=strawberry.ID(str(t.deal_id)),
+                   status=MifirTransactionStatus(t.status), error_codes=t.error_codes, feedback_at=t.feedback_at,
+                   corrected_by_id=optional_global_id("RegulatoryReportFile", t.corrected_by))
+
+
+@strawberry.type(description="One file of a day's regulatory reports (EMIR REFIT auth.030.001.03 or MiFIR "
+                             "auth.016.001.01, at most 5,000 reports); download it through "
+                             "regulatoryReportFileLink.")
 class RegulatoryReportFile(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
-    regime: str = strawberry.field(description="emir")
+    regime: str = strawberry.field(description="emir or mifir")
     business_date: dt.date = strawberry.field(description="The trading day (UTC) it reports.")
     part: int
     parts: int = strawberry.field(description="How many files the day's build wrote.")
@@ -75,6 +111,17 @@ class RegulatoryReportFile(Node):
                    superseded_by_id=optional_global_id("RegulatoryReportFile", f.superseded_by), records=f.records,
                    size_bytes=f.size_bytes, sha256=f.sha256, header_xml=f.header_xml, reason=f.reason,
                    status_note=f.status_note, status_at=f.status_at, created_at=f.created_at)
+
+    @strawberry.field(description="A MiFIR file's transaction reports in file order (none for EMIR), optionally "
+                                  "those with one feedback status (e.g. REJECTED).")
+    async def mifir_transactions(self, info: Ctx, status: MifirTransactionStatus | None = None,
+                                 first: int | None = None, after: str | None = None, last: int | None = None,
+                                 before: str | None = None) -> Connection[MifirTransaction]:
+        req = page_request(info, first, after, last, before)
+        async with info.context.session() as session:
+            page = await files.list_transactions(session, req, int(self.database_id),
+                                                 status=status.value if status else None)
+        return to_connection(page, MifirTransaction.of, lambda t: (t.seq,))
 
 
 @node_type("RegulatoryReportFile")
@@ -166,6 +213,48 @@ class RebuildEmirReportsPayload:
 
 
 @strawberry.type
+class RebuildRegulatoryReportsPayload:
+    day: dt.date | None = strawberry.field(default=None, description="The day queued for rebuilding.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="Whether an instrument's CFDs are MiFIR-reportable, and their underlying's ISIN.")
+class InstrumentRegulatoryReporting:
+    server_id: strawberry.ID
+    symbol: str
+    asset_class: str
+    mifir_reportable: bool
+    overridden: bool = strawberry.field(description="False: derived from the asset class (shares and indices "
+                                                    "reportable, the rest not).")
+    underlying_isin: str | None
+
+    @classmethod
+    def of(cls, r: reporting.InstrumentReporting) -> InstrumentRegulatoryReporting:
+        return cls(server_id=global_id("TradingServer", r.server_id), symbol=r.symbol, asset_class=r.asset_class,
+                   mifir_reportable=r.mifir_reportable, overridden=r.overridden, underlying_isin=r.underlying_isin)
+
+
+@strawberry.type
+class InstrumentRegulatoryReportingPayload:
+    instrument: InstrumentRegulatoryReporting | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="What a MiFIR feedback file (auth.031) marked.")
+class MifirFeedbackResult:
+    files: list[RegulatoryReportFile]
+    accepted: int
+    rejected: int
+    unknown_records: list[str] = strawberry.field(description="Record ids the matched files do not hold.")
+
+
+@strawberry.type
+class MifirFeedbackPayload:
+    result: MifirFeedbackResult | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
 class RegulatoryQueries:
     @strawberry.field(permission_classes=[Requires(REPORTS)],
                       description="Report files, newest first: a day's (businessDate), the current ones only "
@@ -232,6 +321,59 @@ class RegulatoryMutations:
 
     @declares_errors("REGULATORY_SETTINGS_MISSING", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires(REPORTS)],
+                         description="Rebuild a past day's reports of one regime (the worker builds them; the day's "
+                                     "current files are superseded by the new ones, kept, never overwritten), with a "
+                                     "reason. correctionsOnly (MiFIR): resubmit only the transactions the authority "
+                                     "rejected, in a new file; the rejected ones point at it.")
+    async def rebuild_regulatory_reports(self, info: Ctx, regime: RegulatoryRegime, day: dt.date, reason: str,
+                                         corrections_only: bool = False) -> RebuildRegulatoryReportsPayload:
+        actor = info.context.actor
+
+        async def txn(session: AsyncSession) -> dt.date:
+            return await files.request_rebuild(session, actor, day, reason, regime=regime.value,
+                                               corrections=corrections_only)
+
+        return await _run(info, txn, lambda d: RebuildRegulatoryReportsPayload(day=d),
+                          lambda e: RebuildRegulatoryReportsPayload(errors=e))
+
+    @declares_errors("INVALID_ID", "NOT_FOUND", "VALIDATION_FAILED")
+    @strawberry.mutation(permission_classes=[Requires(REPORTS)],
+                         description="Whether an instrument's CFDs are MiFIR-reportable (null: back to the asset "
+                                     "class's default) and the ISIN of its underlying (null: unknown).")
+    async def set_instrument_regulatory_reporting(self, info: Ctx, server_id: AnyId, symbol: str,
+                                                  mifir_reportable: bool | None = None,
+                                                  underlying_isin: str | None = None,
+                                                  ) -> InstrumentRegulatoryReportingPayload:
+        actor = info.context.actor
+
+        async def txn(session: AsyncSession) -> reporting.InstrumentReporting:
+            key = key_of(server_id, "TradingServer", field="serverId")
+            return await reporting.set_reporting(session, actor, key, symbol, reportable=mifir_reportable,
+                                                 underlying_isin=underlying_isin)
+
+        return await _run(info, txn, lambda r: InstrumentRegulatoryReportingPayload(
+            instrument=InstrumentRegulatoryReporting.of(r)), lambda e: InstrumentRegulatoryReportingPayload(errors=e))
+
+    @declares_errors("MIFIR_SCHEMA_INVALID", "MIFIR_FEEDBACK_UNMATCHED")
+    @strawberry.mutation(permission_classes=[Requires(REPORTS)],
+                         description="Apply the authority's MiFIR feedback file (auth.031.001.01 XML, validated "
+                                     "against ESMA's XSD): each named transaction marked accepted or rejected with "
+                                     "its rule codes, each file's status set; rejected ones are then corrected with "
+                                     "rebuildRegulatoryReports(regime: MIFIR, correctionsOnly: true).")
+    async def apply_mifir_feedback(self, info: Ctx, xml: str) -> MifirFeedbackPayload:
+        actor = info.context.actor
+
+        async def txn(session: AsyncSession) -> tuple[feedback.FeedbackResult, dict[int, files.ReportFile]]:
+            done = await feedback.apply(session, actor, xml.encode())
+            return done, await files.files_by_ids(session, done.file_ids)
+
+        return await _run(info, txn, lambda r: MifirFeedbackPayload(result=MifirFeedbackResult(
+            files=[RegulatoryReportFile.of(r[1][i]) for i in r[0].file_ids if i in r[1]], accepted=r[0].accepted,
+            rejected=r[0].rejected, unknown_records=r[0].unknown)), lambda e: MifirFeedbackPayload(errors=e))
+
+    @declares_errors("REGULATORY_SETTINGS_MISSING", "VALIDATION_FAILED")
+    @strawberry.mutation(permission_classes=[Requires(REPORTS)],
+                         deprecation_reason="rebuildRegulatoryReports(regime: EMIR) (removal 2027-06-30)",
                          description="Rebuild a past day's EMIR reports (the worker builds them; the day's current "
                                      "files are superseded by the new ones, kept, never overwritten), with a reason.")
     async def rebuild_emir_reports(self, info: Ctx, day: dt.date, reason: str) -> RebuildEmirReportsPayload:

@@ -180,3 +180,5 @@ async def test_a_rebuild_of_a_days_emir_reports_runs_in_the_worker(worker: Worke
     assert [(b.records, b.reason, b.status) for b in built] == [(1, "seam", "built")]
     crons = [c for factory in discover()[1] for c in factory(settings)]
     assert any(c.coroutine is build_emir_reports for c in crons)
+    from jobs.regulatory import build_mifir_reports
+    assert any(c.coroutine is build_mifir_reports for c in crons)

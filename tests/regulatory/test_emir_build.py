@@ -161,4 +161,4 @@ async def test_the_daily_job_builds_a_day_and_is_declared_as_a_cron(session_fact
                               {"i": again["files"][0]}) == "built"
     assert regulatory.build_emir_reports in job_functions()
     crons = regulatory.cron_jobs(settings)
-    assert [c.coroutine for c in crons] == [regulatory.build_emir_reports]
+    assert [c.coroutine for c in crons] == [regulatory.build_emir_reports, regulatory.build_mifir_reports]

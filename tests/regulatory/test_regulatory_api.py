@@ -86,10 +86,11 @@ async def test_settings_identifiers_files_status_and_download(http: httpx.AsyncC
     queued = _body(await officer(REBUILD, {"d": w.day.isoformat(), "r": "TR rejected the notional"}))
     assert queued["errors"] == [] and queued["day"] == w.day.isoformat()
     async with session_factory() as s:
-        event = (await s.execute(text("SELECT payload FROM outbox WHERE job = 'rebuild_emir_reports' "
+        event = (await s.execute(text("SELECT payload FROM outbox WHERE job = 'rebuild_regulatory_reports' "
                                       "AND payload->>'day' = :d"), {"d": w.day.isoformat()})).one()
-    again = await regulatory.rebuild_emir_reports({"session_factory": session_factory, "settings": settings}, 0,
-                                                  "regulatory.emir_rebuild", event.payload)
+    assert event.payload["regime"] == "emir"
+    again = await regulatory.rebuild_regulatory_reports({"session_factory": session_factory, "settings": settings},
+                                                        0, "regulatory.rebuild", event.payload)
     files = _body(await officer(FILES, {"d": w.day.isoformat()}))["nodes"]
     assert [f["status"] for f in files] == ["BUILT", "SUPERSEDED"]
     assert files[1]["supersededById"] == global_id("RegulatoryReportFile", again["files"][0])

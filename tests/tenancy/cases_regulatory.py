@@ -44,3 +44,24 @@ async def set_identifier(env: Env) -> Probe:
     return Probe("mutation($c: ID!) { setClientRegulatoryIdentifier(clientId: $c, nationalId: \"SECRET123456\", "
                  "nationalIdCountry: \"CY\") { identifier { nationalId } errors { code } } }", {"c": str(cid)},
                  secrets=["SECRET123456"])
+
+
+async def _server(env: Env) -> int:
+    async with env.session_factory() as s, s.begin():
+        sid = int(await s.scalar(text(
+            "INSERT INTO trading_servers (name, platform, base_url, manager_login, password_enc) "
+            "VALUES (:n, 'mt5', 'http://127.0.0.1:1', 1, 'x') RETURNING id"), {"n": f"ten-{uuid.uuid4().hex[:8]}"}))
+        await s.execute(text(
+            "INSERT INTO trading_instruments (server_id, symbol, canonical, asset_class, contract_size, "
+            "base_currency, quote_currency, digits, pip_size, underlying_isin) VALUES (:s, 'SECRETIDX', 'SECRETIDX', "
+            "'indices', 1, 'USD', 'USD', 2, 0.01, 'DE0008469008')"), {"s": sid})
+        return sid
+
+
+@case("Mutation.setInstrumentRegulatoryReporting")
+async def set_instrument_reporting(env: Env) -> Probe:
+    sid = await _server(env)
+    return Probe("mutation($s: ID!) { setInstrumentRegulatoryReporting(serverId: $s, symbol: \"SECRETIDX\", "
+                 "mifirReportable: false) { instrument { symbol underlyingIsin } errors { code } } }",
+                 {"s": str(sid)}, secrets=["DE0008469008"])
+
