@@ -11,26 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from domain.ledger import wallets
-from domain.ledger.accounts import link_trading_account, wallet_for
-from domain.ledger.transfers import register_platform, unregister_platform
-from domain.platforms.port import NewAccount
-from domain.shared.db import in_transaction
 from domain.shared.settings import Settings
-from domain.trading.accounts import AccountSpec, register_accounts
-from domain.trading.servers import ServerConfig, upsert_server
 from schema.node import global_id
 from tests.compliance.test_aml import document, live, watch  # noqa: F401
-from tests.compliance.test_aml_triggers import client_actor, rows, schema, transfer  # noqa: F401
+from tests.compliance.test_aml_triggers import client_actor, funded_account, rows, schema, transfer  # noqa: F401
 from tests.identity.staff import make_staff
 from tests.ledger.conftest import check_invariants, wallet_balance
 from tests.platforms.conftest import SimServer, sim  # noqa: F401
@@ -52,30 +43,8 @@ async def account(session_factory: Any, settings: Settings, make_user: Any, sim:
                   worker: WorkerProcess) -> AsyncIterator[dict[str, Any]]:
     """A client with 500 in the wallet and an account on a trading server configured (in the database,
     with the simulator's real manager password) after the worker started."""
-    platform = sim.platform(timeout=3.0)
-    uid = await make_user()
-    login = (await platform.create_account(NewAccount(group="real\\standard", leverage=100, name="T"))).login
-    currency = (await platform.get_account_state(login)).currency
-
-    async def prepare(s: Any) -> tuple[int, int]:
-        server_id = await upsert_server(s, settings.secret_key.get_secret_value(), ServerConfig(
-            f"aml-seam-{uuid.uuid4().hex[:8]}", sim.base_url, 1000, sim.password))
-        await register_accounts(s, server_id, [AccountSpec(login, "real\\standard", 100, currency, user_id=uid)])
-        await link_trading_account(s, user_id=uid, server_id=str(server_id), login=login, currency=currency)
-        await wallets.deposit_to_wallet(s, client_actor(uid), user_id=uid, currency=currency, amount=Decimal("500"),
-                                        idempotency_key=uuid.uuid4().hex)
-        account_id = await s.scalar(text("SELECT id FROM trading_accounts WHERE server_id = :s AND login = :l"),
-                                    {"s": server_id, "l": login})
-        return server_id, int(account_id)
-
-    server_id, account_id = await in_transaction(session_factory, prepare)
-    register_platform(str(server_id), platform)  # the API's own process (the live server runs in the test's)
-    async with session_factory() as s:
-        wallet = (await wallet_for(s, uid, currency)).id
-    yield {"uid": uid, "wallet": wallet, "account": account_id, "login": login, "currency": currency,
-           "platform": platform}
-    unregister_platform(str(server_id))
-    await platform.aclose()
+    async with funded_account(session_factory, settings, make_user, sim, timeout=3.0) as a:
+        yield a
 
 
 async def _held(schema: Any, runtime: Any, session_factory: Any, live: Any, a: dict[str, Any],  # noqa: F811

@@ -7,6 +7,8 @@ node by node. Trade batches through the real worker: tests/compliance/test_aml_w
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -66,17 +68,20 @@ async def rows(session_factory: Any, sql: str, **params: Any) -> list[Any]:
         return list((await s.execute(text(sql), params)).all())
 
 
-@pytest.fixture
-async def account(session_factory: Any, settings: Any, make_user: Any, sim: SimServer) -> Any:  # noqa: F811
-    """A client with 500 in the wallet and a trading account on the simulator."""
-    platform = sim.platform(timeout=1.0)
+@asynccontextmanager
+async def funded_account(session_factory: Any, settings: Any, make_user: Any, sim: SimServer, *,  # noqa: F811
+                         timeout: float = 1.0) -> AsyncIterator[dict[str, Any]]:
+    """A client with 500 in the wallet and a trading account on the simulator, its server configured in
+    the database (with the simulator's manager password, as a worker process reads it) and registered
+    with this process."""
+    platform = sim.platform(timeout=timeout)
     uid = await make_user()
     login = (await platform.create_account(NewAccount(group="real\\standard", leverage=100, name="T"))).login
     currency = (await platform.get_account_state(login)).currency
 
     async def prepare(s: Any) -> tuple[int, int]:
         server_id = await upsert_server(s, settings.secret_key.get_secret_value(), ServerConfig(
-            f"aml-{uuid.uuid4().hex[:8]}", sim.base_url, 1000, "pw"))
+            f"aml-{uuid.uuid4().hex[:8]}", sim.base_url, 1000, sim.password))
         await register_accounts(s, server_id, [AccountSpec(login, "real\\standard", 100, currency, user_id=uid)])
         await link_trading_account(s, user_id=uid, server_id=str(server_id), login=login, currency=currency)
         await wallets.deposit_to_wallet(s, client_actor(uid), user_id=uid, currency=currency, amount=Decimal("500"),
@@ -89,10 +94,19 @@ async def account(session_factory: Any, settings: Any, make_user: Any, sim: SimS
     register_platform(str(server_id), platform)
     async with session_factory() as s:
         wallet = (await wallet_for(s, uid, currency)).id
-    yield {"uid": uid, "wallet": wallet, "account": account_id, "login": login, "currency": currency,
-           "platform": platform}
-    unregister_platform(str(server_id))
-    await platform.aclose()
+    try:
+        yield {"uid": uid, "wallet": wallet, "account": account_id, "login": login, "currency": currency,
+               "platform": platform}
+    finally:
+        unregister_platform(str(server_id))
+        await platform.aclose()
+
+
+@pytest.fixture
+async def account(session_factory: Any, settings: Any, make_user: Any,
+                  sim: SimServer) -> AsyncIterator[dict[str, Any]]:  # noqa: F811
+    async with funded_account(session_factory, settings, make_user, sim) as a:
+        yield a
 
 
 async def hold_transfers(live: Any, session_factory: Any, uid: int, *, score: int = 60) -> None:  # noqa: F811
