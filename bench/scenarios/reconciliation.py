@@ -5,20 +5,27 @@ account mirror, a PSP deposit (clearing -> wallet) with its settlement line, a w
 transfer with its platform balance operation (tagged with the transfer's external id), one
 trading deal carrying P&L, and a platform balance snapshot = transfer + P&L. A few faults of each
 kind are injected so the run is checked to find exactly them. The figure is the run's wall time
-(one transaction, all four sections); loading is reported separately. No anchor: the target is
-absolute (<= 60 s for 100k accounts).
+(one transaction, all five sections); loading is reported separately. The target is absolute
+(<= 60 s for 100k accounts).
+
+Client money (section e): snapshots carry equity (every 50th client's is deep negative, so its net
+position is floored at zero), and the bank resource recorded for the close is the requirement less
+1.00, so the run must find exactly one USD shortfall of -1.00. Its anchor is a hand-written SQL
+computing the same per-currency requirement (ANCHOR_REQUIREMENT), timed in the same run: the
+section's figure must equal it, and its time is reported beside the anchor's.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
 from bench.harness import bench_services
-from domain.reconciliation.runs import run_reconciliation
+from domain.reconciliation.runs import close_date, run_reconciliation
 from domain.shared.actor import system_actor
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory, in_transaction, utcnow
 from domain.shared.settings import Settings
@@ -84,8 +91,9 @@ INSERT INTO reconciliation_settlement_lines (report_id, line_no, provider, refer
     settled_at, status)
 SELECT 1, i, 'benchpsp', 'dep-' || i, dep, 'USD', 0, at + interval '5 minutes', 'settled' FROM gen;
 
-INSERT INTO reconciliation_platform_balances (server_id, login, captured_at, currency, balance)
-SELECT (SELECT id::text FROM trading_servers), 100000 + i, date_trunc('milliseconds', now()), 'USD', moved + pnl
+INSERT INTO reconciliation_platform_balances (server_id, login, captured_at, currency, balance, equity)
+SELECT (SELECT id::text FROM trading_servers), 100000 + i, date_trunc('milliseconds', now()), 'USD', moved + pnl,
+       moved + pnl + CASE WHEN i % 50 = 0 THEN -2000 ELSE (i % 13) - 6 END
 FROM gen;
 """
 
@@ -110,6 +118,39 @@ SELECT (SELECT id FROM trading_servers), 5000000 + i, now() - interval '2 hours'
 UPDATE reconciliation_platform_balances SET balance = balance + 25 WHERE login BETWEEN 100000 + 2 * $1 + 1
     AND 100000 + 3 * $1;
 """
+
+
+# The anchor: the client-money requirement per currency written directly (one wallet per client and
+# currency; equity from each mirrored login's latest snapshot), floored per client.
+ANCHOR_REQUIREMENT = """
+SELECT w.currency, sum(greatest(w.bal + coalesce(e.eq, 0), 0)) AS requirement
+FROM (SELECT a.owner_id, a.currency, -sum(p.amount) AS bal FROM ledger_accounts a
+      JOIN ledger_postings p ON p.account_id = a.id
+      WHERE a.purpose = 'client_wallet' AND p.created_at <= $1 GROUP BY 1, 2) w
+LEFT JOIN (SELECT m.owner_id, s.currency, sum(coalesce(s.equity, s.balance)) AS eq
+           FROM reconciliation_platform_balances s
+           JOIN ledger_accounts m ON m.purpose = 'trading_account_mirror' AND m.server_id = s.server_id
+               AND m.login = s.login
+           WHERE s.captured_at <= $1 GROUP BY 1, 2) e ON e.owner_id = w.owner_id AND e.currency = w.currency
+GROUP BY 1
+"""
+
+
+async def anchor(database_url: str, cutoff: Any) -> tuple[dict[str, Decimal], float]:
+    """The anchor's requirement per currency and its CPU-inclusive wall time, then the resource recorded
+    for the close: the requirement less 1 (one shortfall to find)."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        t = time.perf_counter()
+        rows = await conn.fetch(ANCHOR_REQUIREMENT, cutoff)
+        took = time.perf_counter() - t
+        await conn.executemany(
+            "INSERT INTO client_money_resources (as_of, kind, account, currency, balance) "
+            "VALUES ($1, 'bank', 'b', $2, $3)",
+            [(close_date(cutoff), r["currency"], r["requirement"] - 1) for r in rows])
+    finally:
+        await conn.close()
+    return {r["currency"]: Decimal(r["requirement"]) for r in rows}, took
 
 
 async def load(database_url: str, n: int) -> None:
@@ -141,6 +182,7 @@ async def run(*, quick: bool) -> dict[str, Any]:
             factory = create_session_factory(engine)
             actor = system_actor("bench")
             cutoff = utcnow()
+            required, anchor_s = await anchor(database_url, cutoff)
             t = time.perf_counter()
             first = await in_transaction(factory, lambda s: run_reconciliation(
                 s, actor, cutoff, window=timedelta(days=1)))
@@ -153,16 +195,22 @@ async def run(*, quick: bool) -> dict[str, Any]:
             await engine.dispose()
     sections = first.summary["sections"]
     expected = {"psp": {"missing_in_ledger": FAULTS, "duplicate": FAULTS, "amount_mismatch": FAULTS},
-                "trading": {"missing_in_ledger": FAULTS}, "balance": {"balance_mismatch": FAULTS}}
+                "trading": {"missing_in_ledger": FAULTS}, "balance": {"balance_mismatch": FAULTS},
+                "client_money": {"shortfall": 1}}
     found = {sec: {k: v for k, v in counts.items() if k != "matched"} for sec, counts in sections.items()}
     assert {k: v for k, v in found.items() if v} == expected, found
     assert again.summary["sections"] == sections
+    lines = {x["currency"]: x for x in first.summary["clientMoney"]}
+    assert {c: Decimal(x["requirement"]) for c, x in lines.items()} == required, (lines, required)
+    assert lines["USD"]["difference"] == "-1.00" and lines["USD"]["negativeClients"] == n // 50, lines
     return {
         "accounts": n,
         "load_s": round(load_s, 2),
         "run_s": round(first_s, 3),
         "rerun_s": round(rerun_s, 3),
         "section_ms": first.summary["timingsMs"],
+        "client_money_ms": first.summary["timingsMs"]["client_money"],
+        "client_money_anchor_ms": round(anchor_s * 1000),
         "matched": first.summary["matched"],
         "breaks": first.summary["breaks"],
         "target_s": 60,

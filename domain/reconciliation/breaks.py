@@ -44,6 +44,8 @@ class BreakKind(StrEnum):
     TIMING = "timing"
     BALANCE_DRIFT = "balance_drift"
     BALANCE_MISMATCH = "balance_mismatch"
+    SHORTFALL = "shortfall"  # client money: resource below requirement
+    EXCESS = "excess"  # client money: resource above requirement
 
 
 CLOSED = (BreakStatus.RESOLVED.value, BreakStatus.EXPLAINED.value)

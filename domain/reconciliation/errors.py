@@ -35,3 +35,15 @@ class InvalidSettlementReport(ValidationFailed):
 
 class InvalidCutoff(ValidationFailed):
     code = "INVALID_CUTOFF"
+
+
+class InvalidResourceBalance(ValidationFailed):
+    code = "INVALID_CLIENT_MONEY_BALANCE"
+
+
+class AlreadySignedOff(Conflict):
+    code = "CLIENT_MONEY_ALREADY_SIGNED_OFF"
+
+
+class RunNotSignable(Conflict):
+    code = "CLIENT_MONEY_NOT_SIGNABLE"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -22,6 +22,8 @@ from domain.reconciliation.errors import InvalidCutoff, RunNotFound
 from domain.reconciliation.sections import CREATE_ROWS, SECTIONS
 from domain.shared.actor import Actor
 from domain.shared.db import utcnow
+from domain.shared.errors import UnknownCurrency
+from domain.shared.money import currency as currency_info
 from domain.shared.pagination import Page, PageRequest, sql_page
 
 WINDOW = timedelta(days=1)
@@ -89,7 +91,32 @@ _CLEAR_GONE = text(
         SELECT 1 FROM recon_rows r WHERE r.kind <> 'matched' AND r.section = b.section AND r.key = b.key)
     """
 )
+_CM_CURRENCIES = text(
+    "SELECT DISTINCT currency FROM ledger_accounts WHERE purpose IN ('client_wallet', 'trading_account_mirror') "
+    "UNION SELECT DISTINCT currency FROM client_money_resources WHERE as_of = :d "
+    "UNION SELECT DISTINCT currency FROM reconciliation_platform_balances WHERE captured_at > :f AND captured_at <= :c"
+)
+_CM_LINES = text("SELECT evidence || jsonb_build_object('kind', kind) AS line FROM recon_rows "
+                 "WHERE section = 'client_money' ORDER BY key")
 _COUNTS = text("SELECT section, kind, count(*) AS n FROM recon_rows GROUP BY 1, 2 ORDER BY 1, 2")
+
+
+def close_date(cutoff: datetime) -> date:
+    """The business day a cutoff closes: a midnight cutoff closes the day before."""
+    return (cutoff - timedelta(microseconds=1)).astimezone(UTC).date()
+
+
+async def _scales(session: AsyncSession, day: date, cutoff: datetime) -> tuple[list[str], list[int]]:
+    """Each client-money currency's scale (8, the ledger's, for a code the money module does not know)."""
+    codes = sorted(str(c) for c in (await session.scalars(
+        _CM_CURRENCIES, {"d": day, "f": cutoff - SNAPSHOT_MAX_AGE, "c": cutoff})).all())
+    scales = []
+    for code in codes:
+        try:
+            scales.append(currency_info(code).scale)
+        except UnknownCurrency:
+            scales.append(8)
+    return codes, scales
 
 
 def latest_midnight(now: datetime | None = None) -> datetime:
@@ -114,8 +141,10 @@ async def run_reconciliation(
     run = _view((await session.execute(_CLAIM, {"cutoff": cutoff, "start": start})).one())
     await session.execute(CREATE_ROWS)
     await session.execute(text("TRUNCATE recon_rows"))
+    day = close_date(cutoff)
+    codes, scales = await _scales(session, day, cutoff)
     params = {"start": start, "cutoff": cutoff, "lo": start - grace, "hi": cutoff + grace,
-              "snap_from": cutoff - SNAPSHOT_MAX_AGE}
+              "snap_from": cutoff - SNAPSHOT_MAX_AGE, "close_date": day, "cm_codes": codes, "cm_scales": scales}
     timings: dict[str, int] = {}
     for name, statement in SECTIONS:
         t0 = time.perf_counter()
@@ -145,7 +174,8 @@ async def _summary(session: AsyncSession, run_id: int, timings: dict[str, int]) 
     open_breaks = await session.scalar(text(
         "SELECT count(*) FROM reconciliation_breaks WHERE run_id = :r AND status = 'open'"), {"r": run_id})
     found = sum(n for counts in sections.values() for kind, n in counts.items() if kind != "matched")
-    return {"sections": sections, "breaks": found, "openBreaks": int(open_breaks or 0),
+    client_money = [dict(r) for r in (await session.scalars(_CM_LINES)).all()]
+    return {"sections": sections, "breaks": found, "clientMoney": client_money, "openBreaks": int(open_breaks or 0),
             "matched": sum(c.get("matched", 0) for c in sections.values()), "timingsMs": timings}
 
 

@@ -25,6 +25,15 @@ A row is kept only when one of its sides falls inside the window.
     tax deals). Balance operations are deliberately left out: every one of them must have a
     ledger counterpart, so one done on the platform by hand shows here as well as in (a), and the
     difference equals the sum of such unmatched operations (or deals not yet ingested).
+(e) client_money (CASS 7.16 internal client money reconciliation, the standard method), per currency
+    at the close (the cutoff), each total rounded to the currency's scale (:cm_codes/:cm_scales):
+        requirement = sum over clients of max(0, wallet balances + equity of real trading accounts)
+        resource    = sum of the segregated bank and PSP balances recorded for the close date
+    A client's wallet balance is its postings up to the cutoff; equity is the latest platform
+    snapshot's (balance when a snapshot predates the equity column). A client whose net position is
+    negative counts zero: a debit balance is not client money and must not offset others' money.
+    resource - requirement < 0 is a `shortfall`, > 0 an `excess`; every line keeps its figures as
+    evidence (also when matched: they are the day's result that is signed off).
 """
 
 from __future__ import annotations
@@ -247,4 +256,84 @@ BALANCE = text(  # constants only are interpolated
     """  # noqa: S608
 )
 
-SECTIONS = (("trading", TRADING), ("psp", PSP), ("integrity", INTEGRITY), ("balance", BALANCE))
+CLIENT_MONEY = text(
+    """
+    INSERT INTO recon_rows (section, kind, key, currency, amount_diff, evidence, cause)
+    WITH sc AS (
+        SELECT * FROM unnest(CAST(:cm_codes AS text[]), CAST(:cm_scales AS int[])) AS s(currency, scale)
+    ), posted AS (
+        SELECT p.account_id, sum(p.amount) AS total FROM ledger_postings p
+        JOIN ledger_accounts a ON a.id = p.account_id AND a.purpose = 'client_wallet'
+        WHERE p.created_at <= :cutoff GROUP BY 1
+    ), wal AS (
+        SELECT a.owner_id::text AS client, a.currency,
+               coalesce(x.total, 0) * CASE WHEN a.type IN ('asset', 'expense') THEN 1 ELSE -1 END AS wallet,
+               0::numeric AS equity
+        FROM ledger_accounts a LEFT JOIN posted x ON x.account_id = a.id
+        WHERE a.purpose = 'client_wallet'
+    ), snap AS (
+        SELECT DISTINCT ON (server_id, login) server_id, login, currency, coalesce(equity, balance) AS equity,
+               CASE WHEN server_id ~ '^[0-9]{1,18}$' THEN CAST(server_id AS bigint) END AS sid
+        FROM reconciliation_platform_balances
+        WHERE captured_at > :snap_from AND captured_at <= :cutoff
+        ORDER BY server_id, login, captured_at DESC
+    ), eq AS (
+        SELECT coalesce(t.user_id, m.owner_id)::text AS client0, s.server_id, s.login, s.currency, s.equity
+        FROM snap s
+        LEFT JOIN trading_accounts t ON t.server_id = s.sid AND t.login = s.login
+        LEFT JOIN ledger_accounts m ON m.purpose = 'trading_account_mirror' AND m.server_id = s.server_id
+            AND m.login = s.login
+        WHERE coalesce(t.account_type, 'real') = 'real'
+    ), per_client AS (
+        SELECT client, currency, sum(wallet) AS wallet, sum(equity) AS equity FROM (
+            SELECT client, currency, wallet, equity FROM wal
+            UNION ALL
+            SELECT coalesce(client0, 'login:' || server_id || ':' || login), currency, 0, equity FROM eq
+        ) u GROUP BY 1, 2
+    ), req AS (
+        SELECT currency, count(*) AS clients, sum(wallet) AS wallets, sum(equity) AS equity,
+               count(*) FILTER (WHERE wallet + equity < 0) AS negative_clients,
+               coalesce(-sum(wallet + equity) FILTER (WHERE wallet + equity < 0), 0) AS negative_floored,
+               sum(greatest(wallet + equity, 0)) AS requirement
+        FROM per_client GROUP BY 1
+    ), res AS (
+        SELECT currency, sum(balance) AS resource, coalesce(sum(balance) FILTER (WHERE kind = 'bank'), 0) AS bank,
+               coalesce(sum(balance) FILTER (WHERE kind = 'psp'), 0) AS psp,
+               jsonb_agg(jsonb_build_object('kind', kind, 'account', account, 'balance', trim_scale(balance)::text)
+                         ORDER BY kind, account) AS accounts
+        FROM client_money_resources WHERE as_of = :close_date GROUP BY 1
+    ), j AS (
+        SELECT coalesce(q.currency, r.currency) AS cur, coalesce(sc.scale, 8) AS scale, q.clients, q.negative_clients,
+               round(coalesce(q.wallets, 0), coalesce(sc.scale, 8)) AS wallets,
+               round(coalesce(q.equity, 0), coalesce(sc.scale, 8)) AS equity,
+               round(coalesce(q.negative_floored, 0), coalesce(sc.scale, 8)) AS floored,
+               round(coalesce(q.requirement, 0), coalesce(sc.scale, 8)) AS requirement,
+               round(coalesce(r.resource, 0), coalesce(sc.scale, 8)) AS resource,
+               round(coalesce(r.bank, 0), coalesce(sc.scale, 8)) AS bank,
+               round(coalesce(r.psp, 0), coalesce(sc.scale, 8)) AS psp, r.accounts
+        FROM req q FULL JOIN res r ON r.currency = q.currency
+        LEFT JOIN sc ON sc.currency = coalesce(q.currency, r.currency)
+    )
+    SELECT 'client_money',
+           CASE WHEN resource = requirement THEN 'matched' WHEN resource < requirement THEN 'shortfall'
+                ELSE 'excess' END,
+           cur, cur, resource - requirement,
+           jsonb_build_object(
+               'closeDate', CAST(:close_date AS date), 'currency', cur, 'scale', scale,
+               'clients', coalesce(clients, 0), 'negativeClients', coalesce(negative_clients, 0),
+               'walletBalances', wallets::text, 'tradingEquity', equity::text,
+               'negativeFloored', floored::text, 'requirement', requirement::text,
+               'bankBalances', bank::text, 'pspBalances', psp::text, 'resource', resource::text,
+               'difference', (resource - requirement)::text, 'resourceAccounts', coalesce(accounts, '[]'),
+               'formula', 'resource - requirement; requirement = sum per client of max(0, wallets + equity)'),
+           CASE WHEN resource < requirement THEN 'client money shortfall of ' || (requirement - resource)
+                    || ' ' || cur || ': top up the segregated accounts from firm money today, then find the cause'
+                WHEN resource > requirement THEN 'client money excess of ' || (resource - requirement) || ' '
+                    || cur || ': withdraw it to the firm, or find client money not booked (or a missed balance)'
+           END
+    FROM j
+    """
+)
+
+SECTIONS = (("trading", TRADING), ("psp", PSP), ("integrity", INTEGRITY), ("balance", BALANCE),
+            ("client_money", CLIENT_MONEY))

@@ -1,5 +1,6 @@
 """Platform balance snapshots: a job asks each trading server for the balance of every account the
-ledger mirrors and stores it, so section (d) of a run compares from a table, not 100k HTTP calls.
+ledger mirrors and stores it (with its equity, for the client-money requirement),
+so section (d) of a run compares from a table, not 100k HTTP calls.
 
 A login the platform cannot answer for is skipped (and counted); the next capture retries it.
 """
@@ -35,9 +36,10 @@ class CaptureResult:
 
 _INSERT = text(
     """
-    INSERT INTO reconciliation_platform_balances (server_id, login, captured_at, currency, balance)
-    SELECT :server, l.login, :at, l.cur, l.balance
-    FROM unnest(CAST(:login AS bigint[]), CAST(:cur AS text[]), CAST(:balance AS numeric[])) AS l(login, cur, balance)
+    INSERT INTO reconciliation_platform_balances (server_id, login, captured_at, currency, balance, equity)
+    SELECT :server, l.login, :at, l.cur, l.balance, l.equity
+    FROM unnest(CAST(:login AS bigint[]), CAST(:cur AS text[]), CAST(:balance AS numeric[]),
+                CAST(:equity AS numeric[])) AS l(login, cur, balance, equity)
     ON CONFLICT DO NOTHING
     """
 )
@@ -65,14 +67,14 @@ async def capture_balances(
             failed += len(logins)
             continue
 
-        async def one(login: int, platform: TradingPlatform = platform) -> tuple[int, str, Decimal] | None:
+        async def one(login: int, platform: TradingPlatform = platform) -> tuple[int, str, Decimal, Decimal] | None:
             async with gate:
                 try:
                     state = await platform.get_account_state(login)
                 except Exception as exc:  # one account's failure must not stop the capture
                     log.warning("reconciliation.snapshot_failed", login=login, error=str(exc))
                     return None
-            return login, state.currency, state.balance
+            return login, state.currency, state.balance, state.equity
 
         results = await asyncio.gather(*(one(x) for x in logins))
         ok = [r for r in results if r is not None]
@@ -80,7 +82,7 @@ async def capture_balances(
         captured += len(ok)
         if ok:
             params = {"server": server_id, "at": at, "login": [r[0] for r in ok], "cur": [r[1] for r in ok],
-                      "balance": [r[2] for r in ok]}
+                      "balance": [r[2] for r in ok], "equity": [r[3] for r in ok]}
 
             async def store(session: AsyncSession, params: dict[str, object] = params) -> None:
                 await session.execute(_INSERT, params)

@@ -1,17 +1,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from domain.reconciliation import breaks, runs, settlement
+from domain.reconciliation import breaks, client_money, runs, settlement
 from domain.reconciliation.errors import AdjustmentEntryNotFound
 from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
+from domain.shared.money import parse_decimal
 from schema.context import Context
 from schema.errors import declares_errors, payload_or_errors
 from schema.node import AnyId, key_of, node_type
@@ -21,13 +22,18 @@ from schema.reconciliation.types import (
     BreakComment,
     BreakPayload,
     BreakResolutionInput,
+    ClientMoneyResource,
+    ClientMoneyResourceInput,
+    ClientMoneySignOff,
     CommentOnBreakPayload,
     ImportSettlementReportPayload,
     ReconciliationBreak,
     ReconciliationBreakFilter,
     ReconciliationRun,
+    RecordClientMoneyResourcePayload,
     RunReconciliationPayload,
     SettlementReport,
+    SignOffClientMoneyPayload,
 )
 
 MANAGE = "reconciliation.manage"
@@ -134,6 +140,17 @@ class ReconciliationQueries:
                                  strict=True))
         return to_connection(page, lambda b: converted[b.id], _break_key)
 
+    @strawberry.field(permission_classes=[Requires(MANAGE)],
+                      description="Recorded client-money resources (segregated bank and PSP balances), newest first.")
+    async def client_money_resources(
+        self, info: Info[Context, Any], as_of: date | None = None, currency: str | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+    ) -> Connection[ClientMoneyResource]:
+        req = page_request(info, first, after, last, before)
+        async with info.context.session() as session:
+            page = await client_money.list_resources(session, as_of=as_of, currency=currency, page=req)
+        return to_connection(page, ClientMoneyResource.of, lambda r: (r.recorded_at, r.id))
+
 
 @strawberry.type
 class ReconciliationMutations:
@@ -219,6 +236,42 @@ class ReconciliationMutations:
             return ImportSettlementReportPayload(report=SettlementReport.of(report))
 
         return await payload_or_errors(work, lambda errors: ImportSettlementReportPayload(errors=errors))
+
+
+    @declares_errors("AMOUNT_PRECISION", "INVALID_AMOUNT", "INVALID_CLIENT_MONEY_BALANCE", "UNKNOWN_CURRENCY")
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
+                         description="Record a segregated client-money balance (bank or PSP statement) for a day's "
+                                     "close; the run of that close counts it in the client-money resource.")
+    async def record_client_money_resource(
+        self, info: Info[Context, Any], input: ClientMoneyResourceInput,
+    ) -> RecordClientMoneyResourcePayload:
+        ctx = info.context
+
+        async def work() -> RecordClientMoneyResourcePayload:
+            amount = parse_decimal(input.balance, field="balance")
+            made = await ctx.transaction(lambda s: client_money.record_resource(
+                s, ctx.actor, as_of=input.as_of, kind=client_money.ResourceKind(input.kind.value),
+                account=input.account, currency=input.currency, balance=amount))
+            return RecordClientMoneyResourcePayload(resource=ClientMoneyResource.of(made))
+
+        return await payload_or_errors(work, lambda errors: RecordClientMoneyResourcePayload(errors=errors))
+
+    @declares_errors("CLIENT_MONEY_ALREADY_SIGNED_OFF", "CLIENT_MONEY_NOT_SIGNABLE", "INVALID_ID",
+                     "INVALID_RESOLUTION", "RECONCILIATION_RUN_NOT_FOUND")
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
+                         description="Sign off a run's client-money result (once per run, by the signed-in staff "
+                                     "member); its breaks are worked with assignBreak / resolveBreak.")
+    async def sign_off_client_money(
+        self, info: Info[Context, Any], run_id: AnyId, note: str | None = None,
+    ) -> SignOffClientMoneyPayload:
+        ctx = info.context
+
+        async def work() -> SignOffClientMoneyPayload:
+            rid = key_of(run_id, "ReconciliationRun", field="runId")
+            done = await ctx.transaction(lambda s: client_money.sign_off(s, ctx.actor, rid, note))
+            return SignOffClientMoneyPayload(sign_off=ClientMoneySignOff.of(done))
+
+        return await payload_or_errors(work, lambda errors: SignOffClientMoneyPayload(errors=errors))
 
 
 QUERIES = (ReconciliationQueries,)

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
 
+from domain.reconciliation import client_money
 from domain.reconciliation.breaks import BreakView, CommentView
+from domain.reconciliation.client_money import ResourceView, SignOffView
 from domain.reconciliation.runs import RunView
 from domain.reconciliation.settlement import ImportedReport
-from domain.shared.money import decimal_text
+from domain.shared.money import at_scale, decimal_text
+from schema.context import Context
 from schema.errors import UserError
 from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, bare_id_deprecation, global_id, optional_global_id
 
@@ -21,6 +24,7 @@ class ReconciliationSection(Enum):
     PSP = "psp"
     INTEGRITY = "integrity"
     BALANCE = "balance"
+    CLIENT_MONEY = "client_money"
 
 
 @strawberry.enum
@@ -34,6 +38,8 @@ class BreakKind(Enum):
     TIMING = "timing"
     BALANCE_DRIFT = "balance_drift"
     BALANCE_MISMATCH = "balance_mismatch"
+    SHORTFALL = "shortfall"
+    EXCESS = "excess"
 
 
 @strawberry.enum(description="open -> resolved (with an adjustment entry) | explained; cleared = gone on re-run.")
@@ -66,6 +72,50 @@ class ReconciliationSummary:
     sections: list[SectionSummary]
 
 
+@strawberry.type(description="The client-money result of one currency at the close (CASS 7 standard method): "
+                                    "figures fixed to the currency's scale.")
+class ClientMoneyLine:
+    currency: str
+    kind: str = strawberry.field(description="matched | shortfall | excess")
+    close_date: date
+    clients: int = strawberry.field(description="Clients (and unowned trading accounts) counted.")
+    negative_clients: int = strawberry.field(description="Clients whose net position is negative (counted as zero).")
+    wallet_balances: str
+    trading_equity: str
+    negative_floored: str = strawberry.field(description="The negative net positions left out of the requirement.")
+    requirement: str = strawberry.field(description="Sum per client of max(0, wallets + equity).")
+    bank_balances: str
+    psp_balances: str
+    resource: str = strawberry.field(description="Segregated bank + PSP balances recorded for the close date.")
+    difference: str = strawberry.field(description="resource - requirement: < 0 shortfall, > 0 excess.")
+
+    @classmethod
+    def of(cls, line: dict[str, Any]) -> ClientMoneyLine:
+        def f(name: str) -> str:
+            return str(line.get(name, "0"))
+
+        return cls(currency=str(line["currency"]), kind=str(line["kind"]),
+                   close_date=date.fromisoformat(str(line["closeDate"])), clients=int(line.get("clients", 0)),
+                   negative_clients=int(line.get("negativeClients", 0)), wallet_balances=f("walletBalances"),
+                   trading_equity=f("tradingEquity"), negative_floored=f("negativeFloored"),
+                   requirement=f("requirement"), bank_balances=f("bankBalances"), psp_balances=f("pspBalances"),
+                   resource=f("resource"), difference=f("difference"))
+
+
+@strawberry.type(description="A named staff member's sign-off of a run's client-money result.")
+class ClientMoneySignOff:
+    signed_by_staff_user_id: strawberry.ID = strawberry.field(description="The signer's global id (StaffUser.id).")
+    signed_at: datetime
+    note: str | None
+    open_breaks: int = strawberry.field(description="Client-money breaks still open when signed.")
+    lines: list[ClientMoneyLine] = strawberry.field(description="The lines as they were signed.")
+
+    @classmethod
+    def of(cls, s: SignOffView) -> ClientMoneySignOff:
+        return cls(signed_by_staff_user_id=global_id("StaffUser", s.signed_by), signed_at=s.signed_at, note=s.note,
+                   open_breaks=s.open_breaks, lines=[ClientMoneyLine.of(x) for x in s.lines])
+
+
 @strawberry.type(description="One reconciliation as of a cutoff, over (windowStart, cutoff].")
 class ReconciliationRun(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
@@ -77,6 +127,15 @@ class ReconciliationRun(Node):
     started_at: datetime
     finished_at: datetime | None
     summary: ReconciliationSummary
+    client_money: list[ClientMoneyLine] = strawberry.field(
+        description="The client-money section per currency (empty for runs made before the section existed).")
+
+    @strawberry.field(description="The sign-off of this run's client-money result, if signed.")
+    async def client_money_sign_off(self, info: strawberry.Info[Context, Any]) -> ClientMoneySignOff | None:
+        run_id = int(self.database_id)
+        async with info.context.session() as session:
+            found = await client_money.signoffs_of(session, [run_id])
+        return ClientMoneySignOff.of(found[run_id]) if run_id in found else None
 
     @classmethod
     def of(cls, run: RunView) -> ReconciliationRun:
@@ -92,7 +151,8 @@ class ReconciliationRun(Node):
         return cls(id=global_id("ReconciliationRun", run.id), database_id=strawberry.ID(str(run.id)), cutoff=run.cutoff,
                    window_start=run.window_start, status=run.status, attempts=run.attempts,
                    duration_ms=run.duration_ms, started_at=run.started_at,
-                   finished_at=run.finished_at, summary=summary)
+                   finished_at=run.finished_at, summary=summary,
+                   client_money=[ClientMoneyLine.of(x) for x in raw.get("clientMoney", [])])
 
 
 @strawberry.type
@@ -200,3 +260,49 @@ class ImportSettlementReportPayload:
     report: SettlementReport | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
+
+
+@strawberry.enum(description="Where client money is held.")
+class ClientMoneyResourceKind(Enum):
+    BANK = "bank"
+    PSP = "psp"
+
+
+@strawberry.type(description="A segregated client-money balance (bank or PSP) per account and currency at a date.")
+class ClientMoneyResource:
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
+    as_of: date
+    kind: ClientMoneyResourceKind
+    account: str
+    currency: str
+    balance: str = strawberry.field(description="Fixed to the currency's scale.")
+    recorded_by_staff_user_id: strawberry.ID | None
+    recorded_at: datetime
+
+    @classmethod
+    def of(cls, r: ResourceView) -> ClientMoneyResource:
+        return cls(database_id=strawberry.ID(str(r.id)), as_of=r.as_of, kind=ClientMoneyResourceKind(r.kind.value),
+                   account=r.account, currency=r.currency, balance=str(at_scale(r.balance, r.currency)),
+                   recorded_by_staff_user_id=optional_global_id("StaffUser", r.recorded_by), recorded_at=r.recorded_at)
+
+
+@strawberry.input(description="One statement balance: recording the same date, kind, account and currency again "
+                              "replaces it.")
+class ClientMoneyResourceInput:
+    as_of: date = strawberry.field(description="The business day whose close the balance is (not in the future).")
+    kind: ClientMoneyResourceKind
+    account: str = strawberry.field(description="The bank account or PSP name, 1 to 80 characters.")
+    currency: str
+    balance: str = strawberry.field(description="Plain decimal, >= 0, at most the currency's scale.")
+
+
+@strawberry.type
+class RecordClientMoneyResourcePayload:
+    resource: ClientMoneyResource | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SignOffClientMoneyPayload:
+    sign_off: ClientMoneySignOff | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

@@ -641,9 +641,24 @@ async def test_14_reconciliation_with_no_break(world: World) -> None:
         errors { code field message } } }""", {"c": report})
     assert imported["importSettlementReport"]["errors"] == []
     await asyncio.sleep(0.1)
-    run = (await finance("""mutation($c: DateTime) { runReconciliation(cutoff: $c) { run { id status summary {
-        matched breaks openBreaks sections { section matched breaks } } } errors { code field message } } }""",
-                       {"c": datetime.now(UTC).isoformat()}))["runReconciliation"]["run"]
+    reconcile = """mutation($c: DateTime) { runReconciliation(cutoff: $c) { run { id status summary {
+        matched breaks openBreaks sections { section matched breaks } } clientMoney { currency requirement
+        closeDate kind } } errors { code field message } } }"""
+    cutoff = datetime.now(UTC).isoformat()
+    first = (await finance(reconcile, {"c": cutoff}))["runReconciliation"]["run"]
+    # Client money: finance records the segregated bank balance its statement shows for the close (here
+    # exactly the requirement), the run of that cutoff again matches, and the result is signed off.
+    for line in first["clientMoney"]:
+        recorded = await finance("""mutation($i: ClientMoneyResourceInput!) { recordClientMoneyResource(input: $i) {
+            errors { code field message } } }""", {"i": {"asOf": line["closeDate"], "kind": "BANK",
+                                                         "account": "client money a/c", "currency": line["currency"],
+                                                         "balance": line["requirement"]}})
+        assert recorded["recordClientMoneyResource"]["errors"] == [], recorded
+    run = (await finance(reconcile, {"c": cutoff}))["runReconciliation"]["run"]
+    assert [x["kind"] for x in run["clientMoney"]] == ["matched"] * len(first["clientMoney"]), run
+    signed = await finance("""mutation($r: ID!) { signOffClientMoney(runId: $r) { signOff { openBreaks }
+        errors { code field message } } }""", {"r": run["id"]})
+    assert signed["signOffClientMoney"] == {"signOff": {"openBreaks": 0}, "errors": []}, signed
     if run["summary"]["breaks"]:
         breaks = await finance("""{ reconciliationBreaks(first: 50) { nodes { section kind key amountDiff
             suggestedCause evidence } } }""")

@@ -59,3 +59,10 @@ async def resolve_break(env: Env) -> Probe:
     _, break_id, ref = await _break(env)
     return Probe("mutation($i: ID!) { resolveBreak(id: $i, resolution: {explanation: \"x\"}) {"
                  " reconciliationBreak { key } errors { code } } }", {"i": str(break_id)}, [ref])
+
+
+@case("Mutation.signOffClientMoney")
+async def sign_off_client_money(env: Env) -> Probe:
+    run_id, _, _ = await _break(env)
+    return Probe("mutation($i: ID!) { signOffClientMoney(runId: $i, note: \"x\") { signOff { signedAt lines {"
+                 " currency requirement } } errors { code } } }", {"i": str(run_id)})

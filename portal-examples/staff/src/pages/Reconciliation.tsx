@@ -4,6 +4,8 @@
 // re-running a cutoff updates its breaks in place); a run's breaks with each side's difference and the
 // suggested cause, filtered by status; a break worked on: its evidence and comments, taken (assigned to
 // oneself), commented on, or closed with the adjustment entry that fixed it or an explanation.
+// Client money (CASS 7): the segregated bank / PSP balances recorded per day's close, and a run's
+// per-currency requirement vs resource with its sign-off by the signed-in staff member.
 import { useState } from "react";
 import { useMutation, useQuery } from "urql";
 import { FormAlert, Loading, Money, Notice, PageTitle, TextField, errorsOf, useFormErrors, useI18n, useSession, useStepUp, type FieldError } from "@forexcrm/portal-shared";
@@ -60,6 +62,34 @@ const RunMutation = graphql(`
   mutation StaffRunReconciliation($cutoff: DateTime) {
     runReconciliation(cutoff: $cutoff) {
       run { id databaseId cutoff status summary { matched breaks openBreaks } }
+      errors { field message code }
+    }
+  }
+`);
+
+const ClientMoneyQuery = graphql(`
+  query StaffClientMoney($id: ID!) {
+    reconciliationRun(id: $id) {
+      id databaseId
+      clientMoney { currency kind closeDate clients negativeClients walletBalances tradingEquity negativeFloored requirement bankBalances pspBalances resource difference }
+      clientMoneySignOff { signedByStaffUserId signedAt note openBreaks }
+    }
+  }
+`);
+
+const RecordResourceMutation = graphql(`
+  mutation StaffRecordClientMoneyResource($input: ClientMoneyResourceInput!) {
+    recordClientMoneyResource(input: $input) {
+      resource { databaseId asOf kind account currency balance }
+      errors { field message code }
+    }
+  }
+`);
+
+const SignOffMutation = graphql(`
+  mutation StaffSignOffClientMoney($runId: ID!, $note: String) {
+    signOffClientMoney(runId: $runId, note: $note) {
+      signOff { signedAt note openBreaks }
       errors { field message code }
     }
   }
@@ -224,8 +254,108 @@ export function Reconciliation() {
           </>
         )) : null}
       </section>
+      <RecordResource />
+      {selected ? <ClientMoney runId={selected.id} label={selected.label} /> : null}
       {selected ? <Breaks runId={selected.id} label={selected.label} /> : null}
     </>
+  );
+}
+
+/** A segregated client-money balance from a bank or PSP statement, for one day's close. */
+function RecordResource() {
+  const [, record] = useMutation(RecordResourceMutation);
+  const [form, setForm] = useState({ asOf: "", kind: "BANK", account: "", currency: "", balance: "" });
+  const [done, setDone] = useState<string | null>(null);
+  const errors = useFormErrors(["asOf", "account", "currency", "balance"]);
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setDone(null);
+    const input = { ...form, kind: form.kind === "PSP" ? "PSP" as const : "BANK" as const };
+    const payload = (await record({ input })).data?.recordClientMoneyResource;
+    if (!payload) { errors.set([{ field: null, message: "error", code: "INTERNAL_SERVER_ERROR" }]); return; }
+    if (payload.errors.length > 0 || !payload.resource) { errors.set(payload.errors); return; }
+    errors.clear();
+    setDone(`${payload.resource.asOf} ${payload.resource.kind} ${payload.resource.account}: ${payload.resource.balance} ${payload.resource.currency}`);
+  };
+  const field = (name: "asOf" | "account" | "currency" | "balance", label: string, type = "text") => (
+    <TextField label={label} name={name} type={type} value={form[name]} errors={errors}
+      onChange={(e) => setForm({ ...form, [name]: e.target.value })} />
+  );
+  return (
+    <form className="card" onSubmit={submit} noValidate aria-labelledby="recon-cm-record-h">
+      <h2 id="recon-cm-record-h">Client money: record a segregated balance</h2>
+      <FormAlert errors={errors} />
+      {done ? <Notice tone="success">{done}</Notice> : null}
+      {field("asOf", "Close date", "date")}
+      <label>Held at
+        <select name="kind" value={form.kind} onChange={(e) => setForm({ ...form, kind: e.target.value })}>
+          <option value="BANK">Bank</option><option value="PSP">Payment provider</option>
+        </select>
+      </label>
+      {field("account", "Account")}
+      {field("currency", "Currency")}
+      {field("balance", "Statement balance")}
+      <div className="actions"><button type="submit">Record</button></div>
+    </form>
+  );
+}
+
+/** A run's client-money lines (requirement vs resource per currency) and their sign-off. */
+function ClientMoney({ runId, label }: { runId: string; label: string }) {
+  const { dateTime } = useI18n();
+  const [{ data, error }, refetch] = useQuery({ query: ClientMoneyQuery, variables: { id: runId } });
+  const [, signOff] = useMutation(SignOffMutation);
+  const [note, setNote] = useState("");
+  const errors = useFormErrors(["note"]);
+  if (error && !data) return <QueryError error={error} title="Client money" />;
+  const run = data?.reconciliationRun;
+  if (!run) return <Loading />;
+  const sign = async (event: React.FormEvent) => {
+    event.preventDefault();
+    const payload = (await signOff({ runId, note: note.trim() || null })).data?.signOffClientMoney;
+    if (!payload) { errors.set([{ field: null, message: "error", code: "INTERNAL_SERVER_ERROR" }]); return; }
+    if (payload.errors.length > 0) { errors.set(payload.errors); return; }
+    errors.clear();
+    refetch({ requestPolicy: "network-only" });
+  };
+  return (
+    <section className="card" aria-labelledby="recon-cm-h" data-testid="recon-client-money">
+      <h2 id="recon-cm-h">Client money, run {label}</h2>
+      {run.clientMoney.length === 0 ? <p>No client-money result for this run.</p> : (
+        <div className="table-wrap" tabIndex={0} role="region" aria-label="Client money">
+          <table>
+            <thead><tr>
+              <th scope="col">Currency</th><th scope="col">Close</th><th scope="col" className="num">Wallets</th>
+              <th scope="col" className="num">Equity</th><th scope="col" className="num">Negatives floored</th>
+              <th scope="col" className="num">Requirement</th><th scope="col" className="num">Bank</th>
+              <th scope="col" className="num">PSP</th><th scope="col" className="num">Resource</th>
+              <th scope="col" className="num">Difference</th><th scope="col">Result</th>
+            </tr></thead>
+            <tbody>
+              {run.clientMoney.map((l) => (
+                <tr key={l.currency}>
+                  <th scope="row">{l.currency}</th><td>{l.closeDate}</td><td className="num">{l.walletBalances}</td>
+                  <td className="num">{l.tradingEquity}</td><td className="num">{l.negativeFloored} ({l.negativeClients})</td>
+                  <td className="num">{l.requirement}</td><td className="num">{l.bankBalances}</td>
+                  <td className="num">{l.pspBalances}</td><td className="num">{l.resource}</td>
+                  <td className="num">{l.difference}</td><td>{l.kind}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {run.clientMoneySignOff ? (
+        <p data-testid="recon-cm-signed">Signed off {dateTime(run.clientMoneySignOff.signedAt)} with {run.clientMoneySignOff.openBreaks} open
+          break(s){run.clientMoneySignOff.note ? `: ${run.clientMoneySignOff.note}` : ""}</p>
+      ) : run.clientMoney.length > 0 ? (
+        <form onSubmit={sign} noValidate>
+          <FormAlert errors={errors} />
+          <TextField label="Sign-off note" name="note" value={note} errors={errors} onChange={(e) => setNote(e.target.value)} />
+          <div className="actions"><button type="submit">Sign off the client-money result</button></div>
+        </form>
+      ) : null}
+    </section>
   );
 }
 
