@@ -20,8 +20,9 @@ PERMISSIONS: dict[str, str] = {
     "compliance.read": "Read suspicious-transaction signals",
     "compliance.review": "Review suspicious-transaction signals (escalate, dismiss, confirm)",
     "compliance.reports": "Draft, approve and export suspicious transaction reports (goAML), record the FIU's answer",
-    "regulatory.reports": "Set EMIR reporting settings and clients' identifiers, rebuild, download and record the "
-                          "status of trade report files",
+    "regulatory.reports": "Set EMIR/MiFIR reporting settings, clients' identifiers and instruments' MiFIR "
+                          "reportability, rebuild, download and record the status of report files, apply MiFIR "
+                          "feedback",
     "retention.read": "Read retention schedules, legal holds, erasure requests and enforcement runs",
     "retention.manage": "Set retention schedules, place and release legal holds, run retention enforcement",
     "retention.erase": "Decide clients' erasure requests (approval takes two staff members)",
