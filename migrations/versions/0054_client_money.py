@@ -5,7 +5,7 @@ money requirement and raises a `shortfall` or `excess` break; a named person sig
 client-money result. Platform snapshots also keep equity now (the requirement counts client equity).
 
 Revision ID: 0054_client_money
-Revises: 0049_aml_retention, 0051_regulatory_emir, 0052_regulator_records (the heads), 0012_reconciliation
+Revises: 0049_aml_retention, 0053_regulatory_mifir (the heads), 0012_reconciliation
 (its breaks, runs and platform balances are touched), 0002_identity (users)
 """
 from __future__ import annotations
@@ -13,8 +13,7 @@ from __future__ import annotations
 from migrations.sql import run_sql
 
 revision = "0054_client_money"
-down_revision = ("0049_aml_retention", "0051_regulatory_emir", "0052_regulator_records", "0012_reconciliation",
-                 "0002_identity")
+down_revision = ("0049_aml_retention", "0053_regulatory_mifir", "0012_reconciliation", "0002_identity")
 branch_labels = None
 depends_on = None
 
