@@ -17,6 +17,7 @@ from domain.regulatory import settings as config
 from domain.regulatory.emir import build
 from domain.regulatory.emir.schema import header_schema, report_schema
 from domain.regulatory.errors import CounterpartyUnidentified, NoRegulatorySettings, ReportInstrumentUnknown
+from domain.regulatory.parts import BuiltFile
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
 from domain.shared.settings import Settings
@@ -31,7 +32,7 @@ async def _configure(session_factory: Any) -> None:
     await in_transaction(session_factory, lambda s: config.set_settings(s, ACTOR, cfg))
 
 
-async def _build(session_factory: Any, settings: Settings, day: Any, **kw: Any) -> list[build.BuiltFile]:
+async def _build(session_factory: Any, settings: Settings, day: Any, **kw: Any) -> list[BuiltFile]:
     return await in_transaction(session_factory, lambda s: build.build_day(s, settings, default_store(settings),
                                                                             ACTOR, day, **kw))
 

@@ -17,10 +17,10 @@ from sqlalchemy import text
 from domain.clients.storage import decrypt, default_store
 from domain.regulatory import instruments as reporting
 from domain.regulatory import settings as config
-from domain.regulatory.emir.build import BuiltFile
 from domain.regulatory.errors import CounterpartyUnidentified, FeedbackUnmatched, MifirInvalid
 from domain.regulatory.mifir import build, feedback
 from domain.regulatory.mifir.schema import header_schema, report_schema
+from domain.regulatory.parts import BuiltFile
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
 from domain.shared.errors import InvalidFields, ValidationFailed

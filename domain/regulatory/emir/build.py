@@ -12,11 +12,9 @@ deleted).
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -27,12 +25,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
-from domain.clients.storage import BlobStore, encrypt
+from domain.clients.storage import BlobStore
+from domain.regulatory import parts as files_parts
 from domain.regulatory import settings as config
 from domain.regulatory.emir import writer
 from domain.regulatory.emir.schema import header_schema, report_schema
 from domain.regulatory.errors import CounterpartyUnidentified, EmirInvalid, ReportInstrumentUnknown
 from domain.regulatory.identifiers import concat
+from domain.regulatory.parts import BuiltFile
 from domain.shared.actor import Actor
 from domain.shared.db import driver, utcnow
 from domain.shared.settings import Settings
@@ -70,15 +70,6 @@ SELECT day.*, u.uti, u.opened_on,
 FROM day JOIN regulatory_utis u ON u.server_id = day.server_id AND u.position_id = day.position_id
 ORDER BY day.server_id, day.position_id
 """
-
-
-@dataclass(frozen=True)
-class BuiltFile:
-    id: int
-    part: int
-    records: int
-    sha256: str
-    size_bytes: int
 
 
 def day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -211,19 +202,13 @@ class _Parts:
         validate_file(report_schema(), path, EmirInvalid)
         data = path.read_bytes()
         path.unlink()
-        digest = hashlib.sha256(data).hexdigest()
         message_id = f"EMIR{self.day:%Y%m%d}{self.batch}P{part}"
         head = writer.header(self.cfg.reporting_lei, self.cfg.receiver_lei, message_id, utcnow())
         validate_tree(header_schema(), etree.fromstring(head), EmirInvalid)
-        key = f"regulatory/emir/{self.day:%Y%m%d}/{message_id.lower()}"
-        await self.store.put(key, encrypt(self.settings, key, data))
-        self.put.append(key)
-        file_id = int(await self.session.scalar(text(
-            "INSERT INTO regulatory_report_files (regime, business_date, part, parts, message_id, records, "
-            "size_bytes, sha256, storage_key, header_xml, built_by, reason) VALUES ('emir', :d, :p, :p, :m, :n, "
-            ":s, :h, :k, :x, :u, :r) RETURNING id"),
-            {"d": self.day, "p": part, "m": message_id, "n": len(lines), "s": len(data), "h": digest, "k": key,
-             "x": head.decode(), "u": self.actor.user_id, "r": self.reason}))
+        built = await files_parts.store_part(
+            self.session, self.settings, self.store, self.actor, self.put, regime="emir", day=self.day, part=part,
+            message_id=message_id, data=data, header=head, records=len(lines), reason=self.reason)
+        file_id = built.id
         conn = await driver(self.session)
         await conn.copy_records_to_table(
             "regulatory_report_lines",
@@ -231,7 +216,7 @@ class _Parts:
                      "deal_ids"],
             records=[(file_id, i + 1, ln.action, ln.uti, ln.server_id, ln.position_id, self.day, ln.volume_after,
                       list(ln.deal_ids)) for i, ln in enumerate(lines)])
-        self.built.append(BuiltFile(file_id, part, len(lines), digest, len(data)))
+        self.built.append(built)
 
 
 async def build_day(session: AsyncSession, settings: Settings, store: BlobStore, actor: Actor, day: date, *,
@@ -261,15 +246,7 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
                 await store.delete(key)
             raise
     built = parts.built
-    if built:
-        await session.execute(text("UPDATE regulatory_report_files SET parts = :n WHERE id = ANY(:i)"),
-                              {"n": len(built), "i": [f.id for f in built]})
-    old: list[int] = []
-    if built:  # a day with nothing to report leaves its earlier files as they are
-        old = [int(i) for i in await session.scalars(text(
-            "UPDATE regulatory_report_files SET status = 'superseded', superseded_by = :new, status_at = now() "
-            "WHERE regime = 'emir' AND business_date = :d AND status <> 'superseded' AND NOT (id = ANY(:mine)) "
-            "RETURNING id"), {"new": built[0].id, "d": day, "mine": [f.id for f in built]})]
+    old = await files_parts.finish_day(session, "emir", day, built)
     await audit.record(session, actor, action="regulatory.emir_day_built", entity_type="regulatory_report_day",
                        entity_id=f"emir:{day.isoformat()}",
                        after={"files": [f.id for f in built], "records": sum(f.records for f in built),

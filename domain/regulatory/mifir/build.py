@@ -11,7 +11,6 @@ rejected and not yet corrected, in a new file, and marks those rows corrected_by
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -25,13 +24,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
-from domain.clients.storage import BlobStore, encrypt
+from domain.clients.storage import BlobStore
+from domain.regulatory import parts as files_parts
 from domain.regulatory import settings as config
-from domain.regulatory.emir.build import BuiltFile, day_bounds
+from domain.regulatory.emir.build import day_bounds
 from domain.regulatory.errors import CounterpartyUnidentified, MifirInvalid
 from domain.regulatory.identifiers import concat
 from domain.regulatory.mifir import writer
 from domain.regulatory.mifir.schema import header_schema, report_schema
+from domain.regulatory.parts import BuiltFile
 from domain.shared.actor import Actor
 from domain.shared.db import driver, utcnow
 from domain.shared.settings import Settings
@@ -132,25 +133,19 @@ class _Parts:
         validate_file(report_schema(), path, MifirInvalid)
         data = path.read_bytes()
         path.unlink()
-        digest = hashlib.sha256(data).hexdigest()
         message_id = f"MIFIR{self.day:%Y%m%d}{self.batch}P{part}"
         head = writer.header(self.cfg.reporting_lei, self.cfg.country, message_id, utcnow())
         validate_tree(header_schema(), etree.fromstring(head), MifirInvalid)
-        key = f"regulatory/mifir/{self.day:%Y%m%d}/{message_id.lower()}"
-        await self.store.put(key, encrypt(self.settings, key, data))
-        self.put.append(key)
-        file_id = int(await self.session.scalar(text(
-            "INSERT INTO regulatory_report_files (regime, business_date, part, parts, message_id, records, "
-            "size_bytes, sha256, storage_key, header_xml, built_by, reason) VALUES ('mifir', :d, :p, :p, :m, :n, "
-            ":s, :h, :k, :x, :u, :r) RETURNING id"),
-            {"d": self.day, "p": part, "m": message_id, "n": len(txs), "s": len(data), "h": digest, "k": key,
-             "x": head.decode(), "u": self.actor.user_id, "r": self.reason}))
+        built = await files_parts.store_part(
+            self.session, self.settings, self.store, self.actor, self.put, regime="mifir", day=self.day, part=part,
+            message_id=message_id, data=data, header=head, records=len(txs), reason=self.reason)
+        file_id = built.id
         conn = await driver(self.session)
         await conn.copy_records_to_table(
             "regulatory_mifir_transactions",
             columns=["file_id", "seq", "tx_ref", "server_id", "deal_id", "business_date"],
             records=[(file_id, i + 1, t.tx_ref, t.server_id, t.deal_id, self.day) for i, t in enumerate(txs)])
-        self.built.append(BuiltFile(file_id, part, len(txs), digest, len(data)))
+        self.built.append(built)
 
 
 async def build_day(session: AsyncSession, settings: Settings, store: BlobStore, actor: Actor, day: date, *,
@@ -179,21 +174,14 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
             raise
     built = parts.built
     mine = [f.id for f in built]
-    old: list[int] = []
-    if built:
-        await session.execute(text("UPDATE regulatory_report_files SET parts = :n WHERE id = ANY(:i)"),
-                              {"n": len(built), "i": mine})
-        if corrections:  # the rejected rows resubmitted point at their correction; their files stay current
-            await session.execute(text(
-                "UPDATE regulatory_mifir_transactions t SET corrected_by = n.file_id "
-                "FROM regulatory_mifir_transactions n WHERE n.file_id = ANY(:mine) AND t.tx_ref = n.tx_ref "
-                "AND t.status = 'rejected' AND t.corrected_by IS NULL AND NOT (t.file_id = ANY(:mine))"),
-                {"mine": mine})
-        else:
-            old = [int(i) for i in await session.scalars(text(
-                "UPDATE regulatory_report_files SET status = 'superseded', superseded_by = :new, status_at = now() "
-                "WHERE regime = 'mifir' AND business_date = :d AND status <> 'superseded' AND NOT (id = ANY(:mine)) "
-                "RETURNING id"), {"new": built[0].id, "d": day, "mine": mine})]
+    # a correction adds to the day (its rejected rows point at it; their files stay current), a rebuild replaces it
+    old = await files_parts.finish_day(session, "mifir", day, built, supersede=not corrections)
+    if built and corrections:
+        await session.execute(text(
+            "UPDATE regulatory_mifir_transactions t SET corrected_by = n.file_id "
+            "FROM regulatory_mifir_transactions n WHERE n.file_id = ANY(:mine) AND t.tx_ref = n.tx_ref "
+            "AND t.status = 'rejected' AND t.corrected_by IS NULL AND NOT (t.file_id = ANY(:mine))"),
+            {"mine": mine})
     await audit.record(session, actor, action="regulatory.mifir_day_built", entity_type="regulatory_report_day",
                        entity_id=f"mifir:{day.isoformat()}",
                        after={"files": mine, "records": sum(f.records for f in built), "corrections": corrections,
