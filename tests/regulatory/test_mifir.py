@@ -73,6 +73,12 @@ def _feedback(message_id: str, status: str, records: list[tuple[str, str, list[s
             f"{recs}</StsAdvc></FinInstrmRptgStsAdvc></Document>").encode()
 
 
+def _file_rejected(message_id: str) -> bytes:
+    return (f'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:auth.031.001.01"><FinInstrmRptgStsAdvc><StsAdvc>'
+            f"<MsgRptIdr>{message_id}</MsgRptIdr><MsgSts><Sts>RJCT</Sts><VldtnRule><Id>FIL-105</Id><Desc>bad file"
+            "</Desc></VldtnRule></MsgSts></StsAdvc></FinInstrmRptgStsAdvc></Document>").encode()
+
+
 async def test_reportable_deals_become_valid_auth016_reports_with_rts22_identification(
         session_factory: Any, settings: Settings) -> None:
     w = await world(session_factory)
@@ -175,7 +181,7 @@ async def test_feedback_marks_rejections_and_a_correction_supersedes_them(sessio
     w = await world(session_factory)
     await _configure(session_factory)
     d = w.day
-    for i, who in ((301, "ivan"), (302, "jo")):
+    for i, who in ((301, "ivan"), (302, "jo"), (303, "ivan")):
         await deal(session_factory, w, who, deal_id=i, position_id=i, at=at(d, 9), entry=0, action=1, volume="1",
                    price="4400", symbol="US500")
     files = await _build(session_factory, settings, d)
@@ -190,7 +196,8 @@ async def test_feedback_marks_rejections_and_a_correction_supersedes_them(sessio
     ref1, ref2 = f"S{w.server_id}D301", f"S{w.server_id}D302"
     done = await in_transaction(session_factory, lambda s: feedback.apply(s, ACTOR, _feedback(
         message_id, "PART", [(ref1, "ACPT", []), (ref2, "RJCT", ["CON-412", "CON-023"]), ("S0D0", "RJCT", [])])))
-    assert (done.accepted, done.rejected, done.unknown) == (1, 1, ["S0D0"])
+    # 303 is not named: PART lists the rejected records, the rest were accepted
+    assert (done.accepted, done.rejected, done.unknown) == (2, 1, ["S0D0"])
     async with session_factory() as s:
         rows = {r.tx_ref: r for r in (await s.execute(text(
             "SELECT tx_ref, status, error_codes, corrected_by FROM regulatory_mifir_transactions WHERE file_id = :f"),
@@ -198,6 +205,7 @@ async def test_feedback_marks_rejections_and_a_correction_supersedes_them(sessio
         assert await s.scalar(text("SELECT status FROM regulatory_report_files WHERE id = :i"),
                               {"i": files[0].id}) == "rejected"
     assert rows[ref1].status == "accepted" and rows[ref2].status == "rejected"
+    assert rows[f"S{w.server_id}D303"].status == "accepted"
     assert rows[ref2].error_codes == ["CON-412", "CON-023"]
 
     fixed = await _build(session_factory, settings, d, corrections=True, reason="CON-412 fixed")
@@ -248,12 +256,14 @@ async def test_over_the_api_instrument_flag_feedback_and_rebuild_by_regime(http:
         message_id = await s.scalar(text("SELECT message_id FROM regulatory_report_files WHERE id = :i"),
                                     {"i": built["files"][0]})
     xml = _feedback(message_id, "RJCT", [(f"S{w.server_id}D401", "RJCT", ["CON-070"])]).decode()
+    assert (await in_transaction(session_factory, lambda s: feedback.apply(s, ACTOR, _file_rejected(message_id)))
+            ).rejected == 1  # a whole file refused: its record takes the message's rule
     applied = (await officer("mutation($x: String!) { applyMifirFeedback(xml: $x) { result { accepted rejected "
                              "files { status mifirTransactions(status: REJECTED) { nodes { transactionReference "
                              "errorCodes } } } } errors { code } } }", {"x": xml}))["data"]["applyMifirFeedback"]
     assert applied["errors"] == [] and applied["result"]["rejected"] == 1
     assert applied["result"]["files"][0]["mifirTransactions"]["nodes"] == [
-        {"transactionReference": f"S{w.server_id}D401", "errorCodes": ["CON-070"]}]
+        {"transactionReference": f"S{w.server_id}D401", "errorCodes": ["CON-070"]}]  # the later answer holds
     refused = (await officer("mutation($x: String!) { applyMifirFeedback(xml: $x) { errors { code field } } }",
                              {"x": "<nope"}))["data"]["applyMifirFeedback"]
     assert [e["code"] for e in refused["errors"]] == ["MIFIR_SCHEMA_INVALID"]

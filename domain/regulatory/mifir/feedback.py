@@ -77,12 +77,7 @@ async def apply(session: AsyncSession, actor: Actor, data: bytes) -> FeedbackRes
             states.append(state)
             codes.append(",".join(r.findtext("a:Id", default="", namespaces=NS)
                                   for r in record.findall("a:VldtnRule", NS)))
-        if status == "ACPT" and not refs:  # the whole file accepted, no per-record detail
-            done = await session.execute(text(
-                "UPDATE regulatory_mifir_transactions SET status = 'accepted', feedback_at = now() "
-                "WHERE file_id = :f"), {"f": file_id})
-            result.accepted += done.rowcount  # type: ignore[attr-defined]
-        elif refs:
+        if refs:
             marked = [r.tx_ref for r in await session.execute(text(
                 "UPDATE regulatory_mifir_transactions t SET status = u.state, feedback_at = now(), "
                 "error_codes = CASE WHEN u.codes = '' THEN '{}'::text[] ELSE string_to_array(u.codes, ',') END "
@@ -97,6 +92,18 @@ async def apply(session: AsyncSession, actor: Actor, data: bytes) -> FeedbackRes
                         result.accepted += 1
                     else:
                         result.rejected += 1
+        # The records a status advice does not name take the message's status: ACPT or PART lists the rejected
+        # records only (the rest were accepted); RJCT refuses the whole file (its rules apply to every record).
+        rest = {"ACPT": "accepted", "PART": "accepted", "RJCT": "rejected"}.get(status)
+        if rest is not None:
+            done = await session.execute(text(
+                "UPDATE regulatory_mifir_transactions SET status = :s, feedback_at = now(), "
+                "error_codes = CAST(:c AS text[]) WHERE file_id = :f AND status = 'built' AND NOT (tx_ref = ANY(:r))"),
+                {"s": rest, "c": rules if rest == "rejected" else [], "f": file_id, "r": refs})
+            if rest == "accepted":
+                result.accepted += done.rowcount  # type: ignore[attr-defined]
+            else:
+                result.rejected += done.rowcount  # type: ignore[attr-defined]
         result.file_ids.append(file_id)
     await audit.record(session, actor, action="regulatory.mifir_feedback_applied", entity_type="regulatory_report_file",
                        entity_id=",".join(str(f) for f, _ in targets) or "-",
