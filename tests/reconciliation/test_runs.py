@@ -33,6 +33,12 @@ async def test_clean_data_reports_zero_breaks_and_rerun_is_identical(world: Worl
     assert s["trading"] == {"matched": 2} and s["psp"] == {"matched": 1} and s["balance"] == {"matched": 1}
     assert again.id == first.id and again.attempts == 2 and again.summary["sections"] == s
     assert await world.breaks(first.id) == []
+    # The snapshot keeps the platform's equity too (the client-money requirement counts it).
+    async with world.factory() as session:
+        equity = await session.scalar(text(
+            "SELECT equity FROM reconciliation_platform_balances WHERE server_id = :s AND login = :l "
+            "ORDER BY captured_at DESC LIMIT 1"), {"s": world.server, "l": world.login})
+    assert equity is not None and Decimal(equity) == (await world.platform.get_account_state(world.login)).equity
 
 
 async def test_dropped_webhook_is_a_psp_line_missing_in_ledger(world: World) -> None:
