@@ -42,6 +42,7 @@ signed in from: country, ip, device) and schedule (every active client, periodic
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -436,9 +437,7 @@ class _Parser:
             if any(p is None for p in parts):
                 return None
             fns = [p for p in parts if p is not None]
-            if kind == "all":
-                return lambda env: all(f(env) for f in fns)
-            return lambda env: any(f(env) for f in fns)
+            return _all(fns) if kind == "all" else _any(fns)
         if "not" in raw:
             inner = self.cond(raw["not"], f"{path}.not", depth + 1) if set(raw) == {"not"} else None
             if set(raw) != {"not"}:
@@ -572,22 +571,40 @@ def _arith(op: str, a: Fn, b: Fn) -> Fn:
     return run
 
 
+# The comparison's operator looked up once, at compile time (a test run evaluates millions).
+_OPS: dict[str, Callable[[Any, Any], Any]] = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
+                                              "lte": operator.le, "eq": operator.eq, "ne": operator.ne}
+
+
 def _compare(op: str, a: Fn, b: Fn) -> Fn:
+    test = _OPS[op]
+
     def run(env: Env) -> bool:
-        x, y = a(env), b(env)
-        if x is None or y is None:
+        x = a(env)
+        if x is None:
             return False
-        if op == "gt":
-            return bool(x > y)
-        if op == "gte":
-            return bool(x >= y)
-        if op == "lt":
-            return bool(x < y)
-        if op == "lte":
-            return bool(x <= y)
-        if op == "eq":
-            return bool(x == y)
-        return bool(x != y)
+        y = b(env)
+        return y is not None and bool(test(x, y))
+
+    return run
+
+
+def _all(fns: list[Fn]) -> Fn:
+    def run(env: Env) -> bool:
+        for f in fns:  # noqa: SIM110 - cheaper than all() over a generator
+            if not f(env):
+                return False
+        return True
+
+    return run
+
+
+def _any(fns: list[Fn]) -> Fn:
+    def run(env: Env) -> bool:
+        for f in fns:  # noqa: SIM110 - cheaper than any() over a generator
+            if f(env):
+                return True
+        return False
 
     return run
 

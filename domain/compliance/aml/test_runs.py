@@ -89,6 +89,7 @@ class _Groups:
         self.rows: list[Any] = []
         self.at = 0
         self.done = cursor is None
+        self.col = 0  # user_id's position in the rows (index access: no lookup by name per row)
 
     async def _row(self) -> Any | None:
         if self.at == len(self.rows):
@@ -99,15 +100,22 @@ class _Groups:
                 self.done = True
             if not self.rows:
                 return None
+            self.col = list(self.rows[0].keys()).index("user_id")
         return self.rows[self.at]
 
     async def take(self, user_id: int) -> list[Any]:
         """The client's rows (skipping clients before it; none when it has none)."""
         out: list[Any] = []
-        while (row := await self._row()) is not None and row["user_id"] <= user_id:
-            if row["user_id"] == user_id:
-                out.append(row)
-            self.at += 1
+        while (row := await self._row()) is not None and row[self.col] <= user_id:
+            # The rest of the client's rows in this batch at once.
+            rows, at, end, col = self.rows, self.at, len(self.rows), self.col
+            while at < end and rows[at][col] < user_id:
+                at += 1
+            start = at
+            while at < end and rows[at][col] == user_id:
+                at += 1
+            out.extend(rows[start:at])
+            self.at = at
         return out
 
     async def groups(self) -> AsyncIterator[list[Any]]:

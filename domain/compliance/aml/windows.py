@@ -102,8 +102,10 @@ class _Sum(_State):
             self.n -= 1
             self.total = EXACT.subtract(self.total, value)
 
-    def value(self) -> Any:
-        return result("avg" if self.avg else "sum", 0, self.n, self.total, 0, None)
+    def value(self) -> Any:  # result()'s sum and avg, inlined (read once per event and window)
+        if self.avg:
+            return EXACT.divide(self.total, self.n) if self.n else None
+        return self.total if self.n else Decimal(0)
 
 
 class _Distinct(_State):
@@ -177,9 +179,9 @@ def result(fn: str, rows: int, n: int, total: Decimal, distinct: int, peak: Any)
 class Window:
     """One aggregate's window over one client's rows: rows enter in time order (already filtered, with
     the key they match events by) and leave once they are `span` old (a row at exactly t - span is
-    out: the statement's `> t - interval`)."""
+    out: the statement's `> t - interval`). ClientWindows.values pushes and reads them inline."""
 
-    __slots__ = ("column", "empty", "entries", "filter", "key", "make", "seq", "since", "span", "states")
+    __slots__ = ("column", "empty", "entries", "filter", "key", "make", "since", "span", "states")
 
     def __init__(self, a: Agg, filter_index: int, key_index: int) -> None:
         self.span = timedelta(seconds=a.window_s)
@@ -190,30 +192,12 @@ class Window:
         self.empty = result(a.fn, 0, 0, Decimal(0), 0, None)
         self.entries: deque[tuple[datetime, tuple[Any, ...], int, Any]] = deque()
         self.states: dict[tuple[Any, ...], _State] = {}
-        self.seq = 0
         self.since = datetime.min.replace(tzinfo=UTC)  # rows up to here leave before the client's first event
 
     def reset(self, first_event: datetime) -> None:
         self.entries.clear()
         self.states.clear()
         self.since = first_event - self.span
-
-    def push(self, at: datetime, key: tuple[Any, ...], value: Any) -> None:
-        self.seq += 1
-        self.entries.append((at, key, self.seq, value))
-        state = self.states.get(key)
-        if state is None:
-            state = self.states[key] = self.make()
-        state.add(self.seq, value)
-
-    def value_at(self, at: datetime, key: tuple[Any, ...] | None) -> Any:
-        floor = at - self.span
-        entries = self.entries
-        while entries and entries[0][0] <= floor:
-            _, k, seq, value = entries.popleft()
-            self.states[k].remove(seq, value)
-        state = self.states.get(key) if key is not None else None
-        return state.value() if state is not None else self.empty
 
 
 def scan_payment(a: Agg, keep: Pred, history: Sequence[Row], times: Sequence[datetime], event: Row,
@@ -252,6 +236,15 @@ def scan_payment(a: Agg, keep: Pred, history: Sequence[Row], times: Sequence[dat
 
 
 def _key_of(columns: tuple[str, ...]) -> Callable[[Row], tuple[Any, ...] | None]:
+    if len(columns) == 1:  # the usual key (currency or method), without a generator per row
+        column = columns[0]
+
+        def key1(row: Row) -> tuple[Any, ...] | None:
+            value = row[column]
+            return None if value is None else (value,)
+
+        return key1
+
     def key(row: Row) -> tuple[Any, ...] | None:
         values = tuple(row[c] for c in columns)
         return None if None in values else values
@@ -318,41 +311,80 @@ class ClientWindows:
         for w in self.deals:
             w.reset(first)
         payments, deal_windows, keys = self.payments, self.deals, self.keys
-        tests = [(w, *mask_bit(w.filter)) for w in payments]
+        # The hot loop of a test run (every history row, every event, every window): each window's
+        # parts bound to locals once per client, pushes and evictions inlined. A row's position in the
+        # client's history (a deal's in its deals) is the sequence number _Max needs: one entry per
+        # row and window, increasing.
+        # The filter columns read once per row (one column up to 62 filters), each window testing its bit.
+        mask_columns = sorted({mask_bit(w.filter)[0] for w in payments})
+        tests = [(w.since, mask_columns.index(mask_bit(w.filter)[0]), mask_bit(w.filter)[1], w.key, w.column,
+                  w.entries, w.states, w.make) for w in payments]
+        deal_parts = [(w.since, w.column, w.entries, w.states, w.make) for w in deal_windows]
+        reads = [(i, w.span, w.key, w.entries, w.states, w.empty)
+                 for i, w in zip(self.pay_index, payments, strict=True)]
+        reads += [(i, w.span, 0, w.entries, w.states, w.empty)
+                  for i, w in zip(self.deal_index, deal_windows, strict=True)]
+        key_fns = [(n, k) for n, k in enumerate(keys) if k is not None]
+        n_keys = len(keys)
+        scans = [(i, self.aggs[i], self.passes(i)) for i in self.scan_index]
         times = [h["created_at"] for h in history]
+        n_history, n_deals = len(history), len(deals)
         reach = min((w.since for w in payments), default=first)
         out: list[dict[int, Any]] = []
         hi = di = 0
-        no_key = ()
+        no_key: tuple[Any, ...] = ()
         for event in events:
             at, pid = event["created_at"], event["id"]
-            while hi < len(history) and (times[hi] < at or (times[hi] == at and history[hi]["id"] < pid)):
+            while hi < n_history and (times[hi] < at or (times[hi] == at and history[hi]["id"] < pid)):
                 row, ts = history[hi], times[hi]
                 hi += 1
                 if ts <= reach:  # leaves every window before the client's first event
                     continue
-                row_keys = [k(row) if k is not None else no_key for k in keys]
-                for w, column, bit in tests:
-                    if ts > w.since and row[column] & bit and (key := row_keys[w.key]) is not None:
-                        w.push(ts, key, row[w.column] if w.column is not None else None)
-            while di < len(deals) and deals[di]["time"] <= at:
+                row_keys: list[tuple[Any, ...] | None] = [no_key] * n_keys
+                for n, k in key_fns:
+                    row_keys[n] = k(row)
+                masks = [row[c] for c in mask_columns]
+                for since, column, bit, kn, of, entries, states, make in tests:
+                    if masks[column] & bit and ts > since and (key := row_keys[kn]) is not None:
+                        value = row[of] if of is not None else None
+                        entries.append((ts, key, hi, value))
+                        state = states.get(key)
+                        if state is None:
+                            state = states[key] = make()
+                        state.add(hi, value)
+            while di < n_deals and (ts := deals[di]["time"]) <= at:
                 row = deals[di]
                 di += 1
-                for w in deal_windows:
-                    if row["time"] > w.since:
-                        w.push(row["time"], no_key, row[w.column] if w.column is not None else None)
+                for since, of, entries, states, make in deal_parts:
+                    if ts > since:
+                        value = row[of] if of is not None else None
+                        entries.append((ts, no_key, di, value))
+                        state = states.get(no_key)
+                        if state is None:
+                            state = states[no_key] = make()
+                        state.add(di, value)
             values: dict[int, Any] = {}
-            event_keys = [k(event) if k is not None else no_key for k in keys]
+            event_keys: list[tuple[Any, ...] | None] = [no_key] * n_keys
+            for n, k in key_fns:
+                event_keys[n] = k(event)
+            floors: dict[timedelta, datetime] = {}
+            for i, span, kn, entries, states, empty in reads:
+                floor = floors.get(span)
+                if floor is None:
+                    floor = floors[span] = at - span
+                while entries and entries[0][0] <= floor:
+                    _, gone, seq, value = entries.popleft()
+                    states[gone].remove(seq, value)
+                key = event_keys[kn]
+                state = states.get(key) if key is not None else None
+                values[i] = state.value() if state is not None else empty
             # Another payment of the client at this very instant, after the event: the statement
             # counts it, the windows have not seen it yet.
-            peers = any(h["id"] != pid for h in history[hi:bisect_right(times, at, hi)])
-            for i, w in zip(self.pay_index, payments, strict=True):
-                values[i] = w.value_at(at, event_keys[w.key])
-                if peers:
+            if hi < n_history and times[hi] == at and any(
+                    h["id"] != pid for h in history[hi:bisect_right(times, at, hi)]):
+                for i in self.pay_index:
                     values[i] = scan_payment(self.aggs[i], self.passes(i), history, times, event, None)
-            for i in self.scan_index:
-                values[i] = scan_payment(self.aggs[i], self.passes(i), history, times, event, method_max(event))
-            for i, w in zip(self.deal_index, deal_windows, strict=True):
-                values[i] = w.value_at(at, no_key)
+            for i, a, keep in scans:
+                values[i] = scan_payment(a, keep, history, times, event, method_max(event))
             out.append(values)
         return out
