@@ -263,6 +263,7 @@ export function Reconciliation() {
 
 /** A segregated client-money balance from a bank or PSP statement, for one day's close. */
 function RecordResource() {
+  const { t } = useI18n();
   const [, record] = useMutation(RecordResourceMutation);
   const [form, setForm] = useState({ asOf: "", kind: "BANK", account: "", currency: "", balance: "" });
   const [done, setDone] = useState<string | null>(null);
@@ -283,31 +284,31 @@ function RecordResource() {
   );
   return (
     <form className="card" onSubmit={submit} noValidate aria-labelledby="recon-cm-record-h">
-      <h2 id="recon-cm-record-h">Client money: record a segregated balance</h2>
+      <h2 id="recon-cm-record-h">{t("cm.recordTitle")}</h2>
       <FormAlert errors={errors} />
       {done ? <Notice tone="success">{done}</Notice> : null}
-      {field("asOf", "Close date", "date")}
-      <label>Held at
+      {field("asOf", t("cm.asOf"), "date")}
+      <label>{t("cm.heldAt")}
         <select name="kind" value={form.kind} onChange={(e) => setForm({ ...form, kind: e.target.value })}>
-          <option value="BANK">Bank</option><option value="PSP">Payment provider</option>
+          <option value="BANK">{t("cm.bank")}</option><option value="PSP">{t("cm.psp")}</option>
         </select>
       </label>
-      {field("account", "Account")}
-      {field("currency", "Currency")}
-      {field("balance", "Statement balance")}
-      <div className="actions"><button type="submit">Record</button></div>
+      {field("account", t("cm.account"))}
+      {field("currency", t("cm.currency"))}
+      {field("balance", t("cm.balance"))}
+      <div className="actions"><button type="submit">{t("cm.record")}</button></div>
     </form>
   );
 }
 
 /** A run's client-money lines (requirement vs resource per currency) and their sign-off. */
 function ClientMoney({ runId, label }: { runId: string; label: string }) {
-  const { dateTime } = useI18n();
+  const { t, dateTime } = useI18n();
   const [{ data, error }, refetch] = useQuery({ query: ClientMoneyQuery, variables: { id: runId } });
   const [, signOff] = useMutation(SignOffMutation);
   const [note, setNote] = useState("");
   const errors = useFormErrors(["note"]);
-  if (error && !data) return <QueryError error={error} title="Client money" />;
+  if (error && !data) return <QueryError error={error} title={t("recon.section.CLIENT_MONEY")} />;
   const run = data?.reconciliationRun;
   if (!run) return <Loading />;
   const sign = async (event: React.FormEvent) => {
@@ -320,16 +321,16 @@ function ClientMoney({ runId, label }: { runId: string; label: string }) {
   };
   return (
     <section className="card" aria-labelledby="recon-cm-h" data-testid="recon-client-money">
-      <h2 id="recon-cm-h">Client money, run {label}</h2>
-      {run.clientMoney.length === 0 ? <p>No client-money result for this run.</p> : (
-        <div className="table-wrap" tabIndex={0} role="region" aria-label="Client money">
+      <h2 id="recon-cm-h">{t("cm.title", { id: label })}</h2>
+      {run.clientMoney.length === 0 ? <p>{t("cm.none")}</p> : (
+        <div className="table-wrap" tabIndex={0} role="region" aria-label={t("recon.section.CLIENT_MONEY")}>
           <table>
             <thead><tr>
-              <th scope="col">Currency</th><th scope="col">Close</th><th scope="col" className="num">Wallets</th>
-              <th scope="col" className="num">Equity</th><th scope="col" className="num">Negatives floored</th>
-              <th scope="col" className="num">Requirement</th><th scope="col" className="num">Bank</th>
-              <th scope="col" className="num">PSP</th><th scope="col" className="num">Resource</th>
-              <th scope="col" className="num">Difference</th><th scope="col">Result</th>
+              <th scope="col">{t("cm.currency")}</th><th scope="col">{t("cm.close")}</th><th scope="col" className="num">{t("cm.wallets")}</th>
+              <th scope="col" className="num">{t("cm.equity")}</th><th scope="col" className="num">{t("cm.floored")}</th>
+              <th scope="col" className="num">{t("cm.requirement")}</th><th scope="col" className="num">{t("cm.bank")}</th>
+              <th scope="col" className="num">{t("cm.psp")}</th><th scope="col" className="num">{t("cm.resource")}</th>
+              <th scope="col" className="num">{t("cm.difference")}</th><th scope="col">{t("cm.result")}</th>
             </tr></thead>
             <tbody>
               {run.clientMoney.map((l) => (
@@ -338,7 +339,7 @@ function ClientMoney({ runId, label }: { runId: string; label: string }) {
                   <td className="num">{l.tradingEquity}</td><td className="num">{l.negativeFloored} ({l.negativeClients})</td>
                   <td className="num">{l.requirement}</td><td className="num">{l.bankBalances}</td>
                   <td className="num">{l.pspBalances}</td><td className="num">{l.resource}</td>
-                  <td className="num">{l.difference}</td><td>{l.kind}</td>
+                  <td className="num">{l.difference}</td><td>{l.kind === "matched" ? t("recon.clean") : t(`recon.kind.${l.kind.toUpperCase()}`)}</td>
                 </tr>
               ))}
             </tbody>
@@ -346,13 +347,13 @@ function ClientMoney({ runId, label }: { runId: string; label: string }) {
         </div>
       )}
       {run.clientMoneySignOff ? (
-        <p data-testid="recon-cm-signed">Signed off {dateTime(run.clientMoneySignOff.signedAt)} with {run.clientMoneySignOff.openBreaks} open
-          break(s){run.clientMoneySignOff.note ? `: ${run.clientMoneySignOff.note}` : ""}</p>
+        <p data-testid="recon-cm-signed">{t("cm.signed", { at: dateTime(run.clientMoneySignOff.signedAt), open: String(run.clientMoneySignOff.openBreaks),
+          note: run.clientMoneySignOff.note ? `: ${run.clientMoneySignOff.note}` : "" })}</p>
       ) : run.clientMoney.length > 0 ? (
         <form onSubmit={sign} noValidate>
           <FormAlert errors={errors} />
-          <TextField label="Sign-off note" name="note" value={note} errors={errors} onChange={(e) => setNote(e.target.value)} />
-          <div className="actions"><button type="submit">Sign off the client-money result</button></div>
+          <TextField label={t("cm.note")} name="note" value={note} errors={errors} onChange={(e) => setNote(e.target.value)} />
+          <div className="actions"><button type="submit">{t("cm.signOff")}</button></div>
         </form>
       ) : null}
     </section>
