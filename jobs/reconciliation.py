@@ -1,5 +1,6 @@
-"""Reconciliation jobs: capture platform balance snapshots just before midnight UTC, then reconcile
-the day that ended at midnight.
+"""Reconciliation jobs: capture platform balance snapshots (balance and equity) just before midnight
+UTC, then reconcile the day that ended at midnight: the three-way sections and the internal client
+money reconciliation of that day's close (requirement vs the segregated balances staff recorded for it).
 
 Both survive running twice or being killed half way: a capture writes one timestamped set of rows
 (a repeat adds another set; a run uses each account's latest), and a run is one transaction keyed
