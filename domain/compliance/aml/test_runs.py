@@ -143,7 +143,9 @@ async def test_run(session: Reader, draft: Compiled, live: Compiled | None, *, s
     stmt = engine.statement(programs, lists, f"{EVENTS} ORDER BY p.user_id, p.created_at, p.id", streamed=True)
     windows = ClientWindows(stmt.aggs, lists)
     # Where each program's aggregates come from: a window (its index in stmt.aggs) or a column.
-    sources = [[(stmt.positions[a.key], a.source in ("payments", "deals")) for a in p.aggs] for p in programs]
+    # (index, column name or None: streamed), the column names built once rather than per payment.
+    sources = [[(stmt.positions[a.key], None if a.source in ("payments", "deals") else f"a{stmt.positions[a.key]}")
+                for a in p.aggs] for p in programs]
     since_last = any("days_since_last_payment" in p.fields for p in programs)
     pay_span = max((a.window_s for a in stmt.aggs if a.source == "payments"), default=0)
     deal_span = max((a.window_s for a in stmt.aggs if a.source == "deals"), default=0)
@@ -185,7 +187,7 @@ async def test_run(session: Reader, draft: Compiled, live: Compiled | None, *, s
                 if row["direction"] not in program.triggers:
                     scored.append((None, None))
                     continue
-                env = {"row": row, "aggs": [streamed[i] if s else row[f"a{i}"] for i, s in source], "lists": lists,
+                env = {"row": row, "aggs": [streamed[i] if c is None else row[c] for i, c in source], "lists": lists,
                        "name_score": name_score}
                 scored.append((engine.score(program, env, explain=False), env))
             (d, d_env), (lv, _) = scored[0], (scored[1] if live is not None else (None, None))

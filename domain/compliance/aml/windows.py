@@ -330,6 +330,7 @@ class ClientWindows:
         times = [h["created_at"] for h in history]
         n_history, n_deals = len(history), len(deals)
         reach = min((w.since for w in payments), default=first)
+        latest = max((w.since for w in payments), default=first)
         out: list[dict[int, Any]] = []
         hi = di = 0
         no_key: tuple[Any, ...] = ()
@@ -344,8 +345,9 @@ class ClientWindows:
                 for n, k in key_fns:
                     row_keys[n] = k(row)
                 masks = [row[c] for c in mask_columns]
+                fresh = ts > latest  # inside every window's reach: no window's `since` to compare
                 for since, column, bit, kn, of, entries, states, make in tests:
-                    if masks[column] & bit and ts > since and (key := row_keys[kn]) is not None:
+                    if masks[column] & bit and (fresh or ts > since) and (key := row_keys[kn]) is not None:
                         value = row[of] if of is not None else None
                         entries.append((ts, key, hi, value))
                         state = states.get(key)
