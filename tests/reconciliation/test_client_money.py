@@ -8,10 +8,12 @@ covers every client), and runs with cutoff = now so the close date is today.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from domain.ledger import wallets
@@ -26,6 +28,15 @@ from domain.shared.pagination import PageRequest
 from tests.identity.staff import make_staff
 
 STAFF = Actor(ActorKind.STAFF, user_id=None, permissions=frozenset({"reconciliation.manage"}))
+
+
+@pytest.fixture(autouse=True)
+async def _drop_snapshots(session_factory: Any) -> AsyncIterator[None]:
+    """A run's balance section counts every snapshot younger than a day: this file's must not show up
+    in the runs of the suites that follow on the same database."""
+    yield
+    async with session_factory() as s, s.begin():
+        await s.execute(text("DELETE FROM reconciliation_platform_balances WHERE server_id LIKE 'cm-%'"))
 
 
 async def _deposit(factory: Any, user_id: int, currency: str, amount: str) -> None:
@@ -212,3 +223,38 @@ async def test_staff_record_run_sign_off_and_resolve_over_graphql(http, session_
             "SELECT actor_user_id FROM audit_events WHERE entity_type = 'reconciliation_run' AND entity_id = :r "
             "AND action = 'reconciliation.client_money.sign_off'"), {"r": run["databaseId"]})).all()
     assert [r.actor_user_id for r in audited] == [finance.user_id]
+
+
+async def test_demo_accounts_are_not_client_money_and_totals_are_at_the_currency_scale(
+    session_factory, make_user,
+) -> None:
+    """ISK has no minor unit: equity 5.4 on a real account makes the requirement 10 + 5.4 = 15 at scale 0;
+    a demo account's equity is play money and does not count."""
+    client = await make_user()
+    await _deposit(session_factory, client, "ISK", "10")
+
+    async def accounts(s: Any) -> int:
+        server = await s.scalar(text(
+            "INSERT INTO trading_servers (name, platform, base_url, manager_login, password_enc) "
+            "VALUES (:n, 'mt5', 'http://127.0.0.1:9', 1000, 'x') RETURNING id"), {"n": f"cm-{uuid.uuid4().hex[:8]}"})
+        for login, kind, equity in ((1, "real", "5.4"), (2, "demo", "1000")):
+            await s.execute(text(
+                "INSERT INTO trading_accounts (server_id, login, user_id, \"group\", leverage, currency, account_type) "
+                "VALUES (:s, :l, :u, 'g', 100, 'ISK', :k)"), {"s": server, "l": login, "u": client, "k": kind})
+            await s.execute(text(
+                "INSERT INTO reconciliation_platform_balances (server_id, login, captured_at, currency, balance, "
+                "equity) VALUES (:s, :l, :at, 'ISK', 0, :e)"), {"s": str(server), "l": login, "at": utcnow(), "e": equity})
+        return int(server)
+
+    server = await in_transaction(session_factory, accounts)
+    await _resource(session_factory, "bank", "ISK", "15", runs.close_date(utcnow()))
+    try:
+        run, found = await _run(session_factory)
+    finally:  # unmirrored logins: a later run's balance section (other tests) must not see them
+        async with session_factory() as s, s.begin():
+            await s.execute(text("DELETE FROM reconciliation_platform_balances WHERE server_id = :s"),
+                            {"s": str(server)})
+
+    line = _line(run, "ISK")
+    assert (line["kind"], line["requirement"], line["tradingEquity"], line["clients"]) == ("matched", "15", "5", 1)
+    assert [x for x in found if x.currency == "ISK"] == []
