@@ -196,6 +196,26 @@ test("journey 5: withdrawal with step-up, four-eyes approval, reconciliation fin
   const done = two.page.getByText(/^Run \d+ as of .*: \d+ matched, \d+ breaks\.$/);
   await expect(done).toBeVisible({ timeout: 60_000 });
   const run = (await done.textContent())!.match(/^Run (\d+)/)![1];
+  // Client money: finance records the segregated balance its bank statement shows for the close (here
+  // exactly the requirement the run computed per currency) and runs the same cutoff again.
+  const cm = two.page.getByTestId("recon-client-money");
+  await expect(cm).toBeVisible();
+  const record = two.page.locator("form", { has: two.page.getByRole("heading", { name: "Client money: record a segregated balance" }) });
+  const lines = cm.locator("tbody tr");
+  for (let i = 0; i < await lines.count(); i++) {
+    const currency = (await lines.nth(i).getByRole("rowheader").textContent())!.trim();
+    const close = (await lines.nth(i).getByRole("cell").nth(0).textContent())!.trim();
+    const requirement = (await lines.nth(i).getByRole("cell").nth(4).textContent())!.trim();
+    await record.getByLabel("Close date").fill(close);
+    await record.getByLabel("Account").fill("client money a/c");
+    await record.getByLabel("Currency").fill(currency);
+    await record.getByLabel("Statement balance").fill(requirement);
+    await record.getByRole("button", { name: "Record", exact: true }).click();
+    await expect(record.getByText(`${close} BANK client money a/c: ${requirement} ${currency}`)).toBeVisible();
+  }
+  await two.page.getByRole("button", { name: "Run reconciliation" }).click();
+  await stepUpIfAsked(two.page, two.secret);
+  await expect(two.page.getByText(new RegExp(`^Run ${run} as of .*: \\d+ matched, 0 breaks\\.$`))).toBeVisible({ timeout: 60_000 });
   const runRow = two.page.getByTestId(`recon-run-${run}`);
   await expect(runRow).toBeVisible();
   // The provider's settlements, the trading server, the ledger's integrity and the balances all reconcile:
