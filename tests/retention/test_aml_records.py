@@ -192,15 +192,19 @@ async def test_held_owed_or_in_progress_aml_records_are_kept(
 
 async def test_an_erasure_request_leaves_aml_records_under_their_duty_and_says_so(
         http: httpx.AsyncClient, session_factory: Any, settings: Settings, store: LocalStore) -> None:
-    # Luxembourg keeps AML records 10 years; KYC and identity data keep the default 5.
+    # Ireland (a jurisdiction no other test configures) keeps AML records 10 years, KYC and identity
+    # data 5: set here, since the schedules table is shared by the session's tests.
     async with session_factory() as s, s.begin():
-        await schedules.set_schedule(s, STAFF, jurisdiction="LU", record_kind="aml_records", years=10,
+        await schedules.set_schedule(s, STAFF, jurisdiction="IE", record_kind="aml_records", years=10,
                                      basis="relationship_end")
         with pytest.raises(Exception, match="relationship_end"):
             async with s.begin_nested():
-                await schedules.set_schedule(s, STAFF, jurisdiction="LU", record_kind="aml_records", years=10,
+                await schedules.set_schedule(s, STAFF, jurisdiction="IE", record_kind="aml_records", years=10,
                                              basis="created")
-    cid, uid, doc_id = await client_with_document(session_factory, settings, store, first="Amlask", country="LU")
+        for kind in ("identity_data", "kyc_documents"):
+            await schedules.set_schedule(s, STAFF, jurisdiction="IE", record_kind=kind, years=5,
+                                         basis="relationship_end")
+    cid, uid, doc_id = await client_with_document(session_factory, settings, store, first="Amlask", country="IE")
     ids = await _aml_file(session_factory, settings, store, uid)
     await close_years_ago(session_factory, cid, 6)
     first = await make_staff(http, session_factory, settings, ["compliance"], enrol=False)
