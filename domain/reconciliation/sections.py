@@ -291,7 +291,8 @@ CLIENT_MONEY = text(
             SELECT coalesce(client0, 'login:' || server_id || ':' || login), currency, 0, equity FROM eq
         ) u GROUP BY 1, 2
     ), req AS (
-        SELECT currency, count(*) AS clients, sum(wallet) AS wallets, sum(equity) AS equity,
+        SELECT currency, count(*) FILTER (WHERE wallet + equity > 0) AS clients,
+               sum(wallet) AS wallets, sum(equity) AS equity,
                count(*) FILTER (WHERE wallet + equity < 0) AS negative_clients,
                coalesce(-sum(wallet + equity) FILTER (WHERE wallet + equity < 0), 0) AS negative_floored,
                sum(greatest(wallet + equity, 0)) AS requirement

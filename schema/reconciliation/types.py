@@ -78,7 +78,9 @@ class ClientMoneyLine:
     currency: str
     kind: str = strawberry.field(description="matched | shortfall | excess")
     close_date: date
-    clients: int = strawberry.field(description="Clients (and unowned trading accounts) counted.")
+    clients: int = strawberry.field(description="Clients (and unowned trading accounts) the firm holds money for "
+                                                "in the currency: net position above zero (a wallet at zero is "
+                                                "not counted).")
     negative_clients: int = strawberry.field(description="Clients whose net position is negative (counted as zero).")
     wallet_balances: str
     trading_equity: str

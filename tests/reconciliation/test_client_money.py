@@ -98,6 +98,20 @@ async def test_shortfall_is_a_break_with_its_figures(session_factory, make_user)
     assert run.summary["sections"]["client_money"].get("shortfall", 0) >= 1
 
 
+async def test_a_client_netting_to_zero_is_not_counted_as_holding_client_money(session_factory, make_user) -> None:
+    a, b = await make_user(), await make_user()
+    await _deposit(session_factory, a, "BHD", "5.250")
+    await _deposit(session_factory, b, "BHD", "10")
+    await _equity(session_factory, b, "BHD", "-10")  # b's wallet and account net to zero
+    await _resource(session_factory, "bank", "BHD", "5.250", runs.close_date(utcnow()))
+
+    run, found = await _run(session_factory)
+
+    assert [x for x in found if x.currency == "BHD"] == []
+    line = _line(run, "BHD")
+    assert (line["kind"], line["requirement"], line["clients"], line["negativeClients"]) == ("matched", "5.250", 1, 0)
+
+
 async def test_excess_with_a_negative_client_floored_at_zero(session_factory, make_user) -> None:
     a, b = await make_user(), await make_user()
     await _deposit(session_factory, a, "JOD", "100")
