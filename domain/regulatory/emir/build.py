@@ -13,14 +13,12 @@ deleted).
 from __future__ import annotations
 
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,9 +32,8 @@ from domain.regulatory.errors import CounterpartyUnidentified, EmirInvalid, Repo
 from domain.regulatory.identifiers import concat
 from domain.regulatory.parts import BuiltFile
 from domain.shared.actor import Actor
-from domain.shared.db import driver, utcnow
+from domain.shared.db import utcnow
 from domain.shared.settings import Settings
-from domain.shared.xsd import validate_file, validate_tree
 
 FETCH = 2_000  # positions per cursor round trip
 
@@ -181,42 +178,17 @@ async def _positions(session: AsyncSession, day: date) -> AsyncIterator[list[Any
         yield list(rows)
 
 
-class _Parts:
-    """Writes, validates, stores each part; remembers what it put so a failure can take it back."""
-
-    def __init__(self, session: AsyncSession, settings: Settings, store: BlobStore, actor: Actor,
-                 cfg: config.RegulatorySettings, day: date, reason: str, folder: Path) -> None:
-        self.session, self.settings, self.store, self.actor = session, settings, store, actor
-        self.cfg, self.day, self.reason, self.folder = cfg, day, reason, folder
-        self.reporter = writer.Reporter(cfg.reporting_lei, cfg.submitting_agent_lei, cfg.sector,
-                                        cfg.master_agreement)
-        self.batch = uuid.uuid4().hex[:10].upper()
-        self.put: list[str] = []
-        self.built: list[BuiltFile] = []
-
-    async def flush(self, lines: list[writer.Line]) -> None:
-        part = len(self.built) + 1
-        path = self.folder / f"part{part}.xml"
-        with path.open("wb") as out:
-            writer.write_document(out, self.reporter, lines)
-        validate_file(report_schema(), path, EmirInvalid)
-        data = path.read_bytes()
-        path.unlink()
-        message_id = f"EMIR{self.day:%Y%m%d}{self.batch}P{part}"
-        head = writer.header(self.cfg.reporting_lei, self.cfg.receiver_lei, message_id, utcnow())
-        validate_tree(header_schema(), etree.fromstring(head), EmirInvalid)
-        built = await files_parts.store_part(
-            self.session, self.settings, self.store, self.actor, self.put, regime="emir", day=self.day, part=part,
-            message_id=message_id, data=data, header=head, records=len(lines), reason=self.reason)
-        file_id = built.id
-        conn = await driver(self.session)
-        await conn.copy_records_to_table(
-            "regulatory_report_lines",
-            columns=["file_id", "seq", "action", "uti", "server_id", "position_id", "business_date", "volume_after",
-                     "deal_ids"],
-            records=[(file_id, i + 1, ln.action, ln.uti, ln.server_id, ln.position_id, self.day, ln.volume_after,
-                      list(ln.deal_ids)) for i, ln in enumerate(lines)])
-        self.built.append(built)
+def _regime(cfg: config.RegulatorySettings, day: date) -> files_parts.Regime[writer.Line]:
+    reporter = writer.Reporter(cfg.reporting_lei, cfg.submitting_agent_lei, cfg.sector, cfg.master_agreement)
+    return files_parts.Regime(
+        name="emir", write=lambda out, lines: writer.write_document(out, reporter, lines),
+        header=lambda message_id: writer.header(cfg.reporting_lei, cfg.receiver_lei, message_id, utcnow()),
+        report_schema=report_schema, header_schema=header_schema, invalid=EmirInvalid,
+        line_table="regulatory_report_lines",
+        line_columns=("file_id", "seq", "action", "uti", "server_id", "position_id", "business_date", "volume_after",
+                      "deal_ids"),
+        line_row=lambda file_id, seq, ln: (file_id, seq, ln.action, ln.uti, ln.server_id, ln.position_id, day,
+                                           ln.volume_after, list(ln.deal_ids)))
 
 
 async def build_day(session: AsyncSession, settings: Settings, store: BlobStore, actor: Actor, day: date, *,
@@ -229,7 +201,7 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
     look = Lookups(session, cfg)
     await look.load_instruments()
     with tempfile.TemporaryDirectory(prefix="emir-") as folder:
-        parts = _Parts(session, settings, store, actor, cfg, day, reason, Path(folder))
+        parts = files_parts.PartWriter(session, settings, store, actor, _regime(cfg, day), day, reason, Path(folder))
         try:
             pending: list[writer.Line] = []
             async for rows in _positions(session, day):
@@ -242,8 +214,7 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
             if pending:
                 await parts.flush(pending)
         except BaseException:
-            for key in parts.put:
-                await store.delete(key)
+            await parts.discard()
             raise
     built = parts.built
     old = await files_parts.finish_day(session, "emir", day, built)

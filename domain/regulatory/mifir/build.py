@@ -12,14 +12,12 @@ rejected and not yet corrected, in a new file, and marks those rows corrected_by
 from __future__ import annotations
 
 import tempfile
-import uuid
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,9 +32,8 @@ from domain.regulatory.mifir import writer
 from domain.regulatory.mifir.schema import header_schema, report_schema
 from domain.regulatory.parts import BuiltFile
 from domain.shared.actor import Actor
-from domain.shared.db import driver, utcnow
+from domain.shared.db import utcnow
 from domain.shared.settings import Settings
-from domain.shared.xsd import validate_file, validate_tree
 
 FETCH = 2_000
 # CFDs on shares and on indices are MiFIR-reportable (their underlying is admitted to trading on a venue);
@@ -116,36 +113,14 @@ async def _deals(session: AsyncSession, day: date, corrections: bool) -> AsyncIt
         yield list(rows)
 
 
-class _Parts:
-    def __init__(self, session: AsyncSession, settings: Settings, store: BlobStore, actor: Actor,
-                 cfg: config.RegulatorySettings, day: date, reason: str, folder: Path) -> None:
-        self.session, self.settings, self.store, self.actor = session, settings, store, actor
-        self.cfg, self.day, self.reason, self.folder = cfg, day, reason, folder
-        self.batch = uuid.uuid4().hex[:10].upper()
-        self.put: list[str] = []
-        self.built: list[BuiltFile] = []
-
-    async def flush(self, txs: list[writer.Tx]) -> None:
-        part = len(self.built) + 1
-        path = self.folder / f"part{part}.xml"
-        with path.open("wb") as out:
-            writer.write_document(out, self.cfg.reporting_lei, txs)
-        validate_file(report_schema(), path, MifirInvalid)
-        data = path.read_bytes()
-        path.unlink()
-        message_id = f"MIFIR{self.day:%Y%m%d}{self.batch}P{part}"
-        head = writer.header(self.cfg.reporting_lei, self.cfg.country, message_id, utcnow())
-        validate_tree(header_schema(), etree.fromstring(head), MifirInvalid)
-        built = await files_parts.store_part(
-            self.session, self.settings, self.store, self.actor, self.put, regime="mifir", day=self.day, part=part,
-            message_id=message_id, data=data, header=head, records=len(txs), reason=self.reason)
-        file_id = built.id
-        conn = await driver(self.session)
-        await conn.copy_records_to_table(
-            "regulatory_mifir_transactions",
-            columns=["file_id", "seq", "tx_ref", "server_id", "deal_id", "business_date"],
-            records=[(file_id, i + 1, t.tx_ref, t.server_id, t.deal_id, self.day) for i, t in enumerate(txs)])
-        self.built.append(built)
+def _regime(cfg: config.RegulatorySettings, day: date) -> files_parts.Regime[writer.Tx]:
+    return files_parts.Regime(
+        name="mifir", write=lambda out, txs: writer.write_document(out, cfg.reporting_lei, txs),
+        header=lambda message_id: writer.header(cfg.reporting_lei, cfg.country, message_id, utcnow()),
+        report_schema=report_schema, header_schema=header_schema, invalid=MifirInvalid,
+        line_table="regulatory_mifir_transactions",
+        line_columns=("file_id", "seq", "tx_ref", "server_id", "deal_id", "business_date"),
+        line_row=lambda file_id, seq, t: (file_id, seq, t.tx_ref, t.server_id, t.deal_id, day))
 
 
 async def build_day(session: AsyncSession, settings: Settings, store: BlobStore, actor: Actor, day: date, *,
@@ -157,7 +132,7 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
                           {"d": day.isoformat()})
     persons: dict[int, writer.Person] = {}
     with tempfile.TemporaryDirectory(prefix="mifir-") as folder:
-        parts = _Parts(session, settings, store, actor, cfg, day, reason, Path(folder))
+        parts = files_parts.PartWriter(session, settings, store, actor, _regime(cfg, day), day, reason, Path(folder))
         try:
             pending: list[writer.Tx] = []
             async for rows in _deals(session, day, corrections):
@@ -169,8 +144,7 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
             if pending:
                 await parts.flush(pending)
         except BaseException:
-            for key in parts.put:
-                await store.delete(key)
+            await parts.discard()
             raise
     built = parts.built
     mine = [f.id for f in built]
