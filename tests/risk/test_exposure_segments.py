@@ -128,7 +128,15 @@ async def test_segmentation_override_reaches_the_simulator_and_moves_exposure(
     assert getattr(everything.value, "code", None) == "RISK_SEGMENT_RULE_INVALID"
     check = await in_transaction(session_factory, lambda s: segmentation.add_rule(
         s, ACTOR, "toxic to A-book", 10, {"any_flag": ["latency_arbitrage"]}, "A", Decimal(100)))
-    assert check.matched == 3 and check.warning is None
+    # The worker's database may hold other pulls' accounts too: the reach counts every flagged account,
+    # this simulator's three latency arbitrageurs among them.
+    flagged = await _count(session_factory, "SELECT count(DISTINCT f.account_id) FROM risk_flags f "
+                           "JOIN risk_account_metrics m USING (account_id) "
+                           "WHERE f.detector = 'latency_arbitrage' AND f.status <> 'dismissed'")
+    mine = await _count(session_factory, "SELECT count(DISTINCT f.account_id) FROM risk_flags f "
+                        "JOIN trading_accounts a ON a.id = f.account_id WHERE a.server_id = :s "
+                        "AND f.detector = 'latency_arbitrage' AND f.status <> 'dismissed'", s=server_id)
+    assert mine == 3 and check.matched == flagged and check.warning is None
 
     async with session_factory() as s, s.begin():
         await s.execute(text("INSERT INTO risk_group_books VALUES (:s, 'real\\standard', 'B', 0), "
