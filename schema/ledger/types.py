@@ -1,21 +1,42 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
 from domain.ledger.accounts import WalletView
 from domain.ledger.idempotency import Outcome
+from domain.ledger.models import LedgerAccount
 from domain.ledger.transfers import TransferView
 from domain.ledger.wallets import AdjustmentRequest, ExchangeResult
 from domain.ledger.wallets import WalletTransaction as WalletTransactionRow
 from domain.shared.money import at_scale, decimal_text
+from schema.audit.types import DISPLAY_NAMES
 from schema.errors import UserError
+from schema.loaders import register_loader
 from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, bare_id_deprecation, global_id, optional_global_id
+from schema.permissions import Requires
 from schema.scalars import Money
+
+if TYPE_CHECKING:
+    from schema.clients.types import ClientSummary
+
+WALLET_OWNER = "WalletOwnerByWalletIdLoader"  # BalanceAdjustment.client
+
+
+@register_loader(WALLET_OWNER)
+async def _wallet_owners(session: AsyncSession, wallet_ids: Sequence[int]) -> list[int | None]:
+    found = dict((await session.execute(select(LedgerAccount.id, LedgerAccount.owner_id).where(
+        LedgerAccount.id.in_(wallet_ids)))).all())
+    return [found.get(w) for w in wallet_ids]
 
 
 @strawberry.type(description="A client's wallet in one currency. available = balance - held.")
@@ -195,6 +216,38 @@ class BalanceAdjustment(Node):
     entry_id: strawberry.ID | None
     created_at: datetime
     decided_at: datetime | None
+    wallet_key: strawberry.Private[int]
+    requester_key: strawberry.Private[int]
+    decider_key: strawberry.Private[int | None]
+
+    @strawberry.field(permission_classes=[Requires("ledger.adjust")],
+                      description="The requester's display name now (the first of the four eyes; null while they "
+                                  "have none). One statement for a whole page.")
+    async def requested_by_name(self, info: Info[Any, Any]) -> str | None:
+        name: str | None = await info.context.loaders.get(DISPLAY_NAMES).load(self.requester_key)
+        return name
+
+    @strawberry.field(permission_classes=[Requires("ledger.adjust")],
+                      description="The second staff member's display name now, once decided (null before, or while "
+                                  "they have none).")
+    async def decided_by_name(self, info: Info[Any, Any]) -> str | None:
+        if self.decider_key is None:
+            return None
+        name: str | None = await info.context.loaders.get(DISPLAY_NAMES).load(self.decider_key)
+        return name
+
+    @strawberry.field(permission_classes=[Requires("clients.read")],
+                      description="The client whose wallet it adjusts (needs clients.read), as client lists show "
+                                  "them; one statement for a whole page.")
+    async def client(self, info: Info[Any, Any]) -> Annotated[
+            ClientSummary, strawberry.lazy("schema.clients.types")] | None:
+        from schema.clients.types import CLIENT_SUMMARY_BY_USER
+
+        owner: int | None = await info.context.loaders.get(WALLET_OWNER).load(self.wallet_key)
+        if owner is None:
+            return None
+        found: ClientSummary | None = await info.context.loaders.get(CLIENT_SUMMARY_BY_USER).load(owner)
+        return found
 
     @classmethod
     def of(cls, r: AdjustmentRequest) -> BalanceAdjustment:
@@ -208,7 +261,8 @@ class BalanceAdjustment(Node):
                    allow_negative=r.allow_negative, status=BalanceAdjustmentStatus(r.status),
                    requested_by=strawberry.ID(str(r.requested_by)), decided_by=opt(r.decided_by),
                    decision_reason=r.decision_reason, entry_id=opt(r.entry_id), created_at=r.created_at,
-                   decided_at=r.decided_at)
+                   decided_at=r.decided_at, wallet_key=r.wallet_id, requester_key=r.requested_by,
+                   decider_key=r.decided_by)
 
 
 @strawberry.type(description="Posted at once (entryId, wallet), or pending a second staff member "

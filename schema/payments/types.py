@@ -7,6 +7,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
@@ -116,6 +117,30 @@ class WireBankDetailsInput:
     bank_name: str
 
 
+APPROVALS_BY_PAYMENT = "PaymentApprovalsByPaymentIdLoader"  # Payment.approvals
+
+
+@strawberry.type(description="One staff member's approval of a withdrawal (Payment.approvals).")
+class PaymentApproval:
+    staff_user_id: strawberry.ID = strawberry.field(description="The approver's global id (StaffUser.id).")
+    name: str = strawberry.field(description="The approver's display name now (their e-mail while they have none).")
+    approved_at: datetime
+
+
+@register_loader(APPROVALS_BY_PAYMENT)
+async def _load_approvals(session: AsyncSession, payment_ids: Sequence[int]) -> list[list[PaymentApproval]]:
+    rows = await session.execute(text(
+        "SELECT a.payment_id, a.approver_id, a.created_at, u.display_name, u.email FROM payment_approvals a "
+        "JOIN users u ON u.id = a.approver_id WHERE a.payment_id = ANY(:ids) ORDER BY a.created_at, a.approver_id"),
+        {"ids": list(payment_ids)})
+    found: dict[int, list[PaymentApproval]] = {}
+    for r in rows:
+        found.setdefault(r.payment_id, []).append(PaymentApproval(
+            staff_user_id=global_id("StaffUser", r.approver_id), name=r.display_name or r.email,
+            approved_at=r.created_at))
+    return [found.get(pid, []) for pid in payment_ids]
+
+
 @strawberry.type(description="A deposit or withdrawal. `reference` is quoted on bank transfers.")
 class Payment(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
@@ -162,6 +187,17 @@ class Payment(Node):
         from schema.clients.types import CLIENT_SUMMARY_BY_USER
 
         found: ClientSummary | None = await info.context.loaders.get(CLIENT_SUMMARY_BY_USER).load(self.user_id)
+        return found
+
+    @strawberry.field(permission_classes=[Requires("payments.approve_withdrawal")],
+                      description="Staff (needs payments.approve_withdrawal): who approved this withdrawal so far, "
+                                  "by name, oldest first (the first approver of one waiting for a second); empty "
+                                  "for deposits. One statement for a whole page of payments.")
+    async def approvals(self, info: Info[Any, Any]) -> list[PaymentApproval] | None:
+        if self.direction != "withdrawal":
+            return []
+        found: list[PaymentApproval] = await info.context.loaders.get(APPROVALS_BY_PAYMENT).load(
+            int(self.database_id))
         return found
 
 

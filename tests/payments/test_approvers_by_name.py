@@ -1,0 +1,91 @@
+"""Payment.approvals: who approved a withdrawal so far, by name, for staff who approve withdrawals only;
+one statement for a whole page of payments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from domain.shared.actor import Actor, ActorKind
+from schema.node import global_id
+from schema.root import build_schema
+from tests.graphql_exec import run_as
+from tests.payments.conftest import client, finance, paid_card_deposit
+from tests.payments.test_withdrawals import approve, request
+from tests.platform.test_node import statements
+
+PENDING = """query($c: ID!) { payments(clientId: $c, direction: WITHDRAWAL, first: 10) {
+  nodes { id approval approvals { staffUserId name approvedAt } } } }"""
+ONE = """query($i: ID!) { payment(id: $i) { id approvals { name } } }"""
+STAFF_ONE = """query($c: ID!) { payments(clientId: $c, first: 10) { nodes { id direction approvals { name } } } }"""
+
+
+@pytest.fixture(scope="module")
+def schema(settings: Any) -> Any:
+    return build_schema(settings)
+
+
+async def client_gid(factory: Any, uid: int) -> str:
+    async with factory() as s:
+        return global_id("Client360", int(await s.scalar(text("SELECT id FROM clients WHERE user_id = :u"),
+                                                          {"u": uid})))
+
+
+def support(uid: int) -> Actor:
+    return Actor(ActorKind.STAFF, user_id=uid, permissions=frozenset({"payments.read", "clients.read", "kyc.review"}))
+
+
+async def test_the_second_approver_sees_the_first_by_name(configured, schema, runtime, session_factory, settings,
+                                                           make_user):
+    uid = await make_user()
+    first = await make_user(staff=True, name="Ada Firstapprover")
+    second = await make_user(staff=True, name="Bo Second")
+    for _ in range(5):
+        await paid_card_deposit(session_factory, settings, configured, uid, "500.00")
+    big = [await request(session_factory, settings, uid, amount) for amount in ("1100.00", "1200.00")]
+    for payment in big:  # above the 1000 threshold: one approval leaves each waiting
+        _, done = await approve(session_factory, first, payment.id)
+        assert not done
+
+    cid = await client_gid(session_factory, uid)
+    with statements(runtime) as seen:
+        got = await run_as(schema, runtime, finance(second), PENDING, c=cid)
+    assert got.errors is None, got.errors
+    mine = {n["id"]: n for n in got.data["payments"]["nodes"]
+            if n["id"] in {global_id("Payment", p.id) for p in big}}
+    assert len(mine) == 2
+    for node in mine.values():
+        assert node["approval"] == "awaiting"
+        [only] = node["approvals"]
+        assert only["name"] == "Ada Firstapprover" and only["staffUserId"] == global_id("StaffUser", first)
+        assert only["approvedAt"]
+    # one statement for the page's approvals, however many payments it holds
+    assert sum("FROM payment_approvals a JOIN users" in s for s in seen) == 1, seen
+
+    # the client who made it, and staff without payments.approve_withdrawal, are refused the approvers
+    own = await run_as(schema, runtime, client(uid), ONE, i=global_id("Payment", big[0].id))
+    assert own.data["payment"] == {"id": global_id("Payment", big[0].id), "approvals": None}
+    assert [e.extensions["code"] for e in own.errors] == ["FORBIDDEN"]
+    desk = await run_as(schema, runtime, support(second), STAFF_ONE, c=await client_gid(session_factory, uid))
+    assert desk.data is not None and all(n["approvals"] is None for n in desk.data["payments"]["nodes"])
+    assert desk.data["payments"]["nodes"] and {e.extensions["code"] for e in desk.errors} == {"FORBIDDEN"}
+
+
+async def test_a_deposit_has_no_approvers_and_an_approved_withdrawal_lists_both(
+        configured, schema, runtime, session_factory, settings, make_user):
+    uid = await make_user()
+    first, second = await make_user(staff=True, name="Cy One"), await make_user(staff=True, name="Di Two")
+    deposits = [await paid_card_deposit(session_factory, settings, configured, uid, "500.00") for _ in range(3)]
+    payment = await request(session_factory, settings, uid, "1300.00")
+    await approve(session_factory, first, payment.id)
+    _, done = await approve(session_factory, second, payment.id)
+    assert done
+    got = await run_as(schema, runtime, finance(second), STAFF_ONE.replace("approvals { name }",
+                                                                           "approvals { name } reference"),
+                       c=await client_gid(session_factory, uid))
+    assert got.errors is None, got.errors
+    by_id = {n["id"]: n for n in got.data["payments"]["nodes"]}
+    assert by_id[global_id("Payment", payment.id)]["approvals"] == [{"name": "Cy One"}, {"name": "Di Two"}]
+    assert by_id[global_id("Payment", deposits[0].id)]["approvals"] == []
