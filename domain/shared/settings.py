@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     # Where `GET /r/<code>` (IB referral links) sends visitors; unset: public_base_url + /register or /.
     ib_referral_registration_url: str = ""
     ib_referral_home_url: str = ""
+    # The public origin IB referral links are written with (`IbManagedLink.referralUrl` =
+    # <origin>/r/<code>; FOREXCRM_IB_REFERRAL_BASE_URL). Unset: the origin the request reached (a
+    # portal proxying /graphql and /r/ to the API, or the API itself).
+    ib_referral_base_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     # One line per request in the API's log (uvicorn's access log): off unless asked (`--access-log`).

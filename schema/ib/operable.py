@@ -154,6 +154,9 @@ class IbManagedLink(Node):
     database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     code: str
     path: str
+    referral_url: str = strawberry.field(description="The link to hand out: `path` on the public origin (the "
+                                                     "ib_referral_base_url setting, else the origin this "
+                                                     "request reached).")
     name: str
     target: IbLinkTarget  # type: ignore[valid-type]
     utm_source: str
@@ -167,13 +170,23 @@ class IbManagedLink(Node):
     disabled_at: datetime | None
 
     @classmethod
-    def of(cls, link: links.Link, registrations: int = 0, first_deposits: int = 0) -> IbManagedLink:
+    def of(cls, link: links.Link, registrations: int = 0, first_deposits: int = 0, *, base: str) -> IbManagedLink:
         return cls(id=global_id("IbManagedLink", link.id), database_id=strawberry.ID(str(link.id)), code=link.code,
-                   path=f"/r/{link.code}", name=link.name,
+                   path=f"/r/{link.code}", referral_url=f"{base}/r/{link.code}", name=link.name,
                    target=links.LinkTarget(link.target), utm_source=link.utm.get("utm_source", ""),
                    utm_medium=link.utm.get("utm_medium", ""), utm_campaign=link.utm.get("utm_campaign", ""),
                    utm_content=link.utm.get("utm_content", ""), clicks=link.clicks, registrations=registrations,
                    first_deposits=first_deposits, created_at=link.created_at, disabled_at=link.disabled_at)
+
+
+def referral_base(ctx: Context) -> str:
+    """The origin referral links are written with: the ib_referral_base_url setting, else the scheme and host
+    this request reached (through a portal's proxy: the portal's origin, which proxies /r/ to the API too)."""
+    if ctx.settings.ib_referral_base_url:
+        return ctx.settings.ib_referral_base_url.rstrip("/")
+    url = ctx.request.url
+    scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
+    return f"{scheme}://{url.netloc}"
 
 
 LINK_TYPES = ("IbManagedLink", "IbReferralLink")  # one link, read through either list
@@ -213,7 +226,8 @@ async def _own_links(ctx: Context, keys: Sequence[int]) -> dict[int, links.LinkS
 async def _managed_link_nodes(ctx: Context, keys: Sequence[int]) -> list[IbManagedLink | None]:
     """The IB's own links, disabled ones too (myIbManagedLinks(includeDisabled: true))."""
     found = await _own_links(ctx, keys)
-    return [IbManagedLink.of(x.link, x.registrations, x.first_deposits) if (x := found.get(k)) else None
+    base = referral_base(ctx)
+    return [IbManagedLink.of(x.link, x.registrations, x.first_deposits, base=base) if (x := found.get(k)) else None
             for k in keys]
 
 
@@ -378,10 +392,12 @@ class IbPartnerLinkQueries:
                                   after: str | None = None, last: int | None = None,
                                   before: str | None = None) -> Connection[IbManagedLink]:
         req = page_request(info, first, after, last, before)
+        base = referral_base(info.context)
 
         async def go(s: AsyncSession, p: portal.Partner) -> Connection[IbManagedLink]:
             page = await links.stats(s, p.ib_id, req, include_disabled=include_disabled)
-            return to_connection(page, lambda x: IbManagedLink.of(x.link, x.registrations, x.first_deposits),
+            return to_connection(page, lambda x: IbManagedLink.of(x.link, x.registrations, x.first_deposits,
+                                                                  base=base),
                                  lambda x: (x.link.created_at, x.link.id))
 
         return await _read(info, go)
@@ -468,7 +484,8 @@ class IbOperableMutations:
             return await links.create(s, ctx.actor, p.ib_id, spec)
 
         async def work() -> IbReferralLinkPayload:
-            return IbReferralLinkPayload(link=IbManagedLink.of(await ctx.transaction(fn)))
+            return IbReferralLinkPayload(link=IbManagedLink.of(await ctx.transaction(fn),
+                                                                 base=referral_base(ctx)))
 
         return await payload_or_errors(work, _link_errors)
 
@@ -483,7 +500,8 @@ class IbOperableMutations:
 
         async def work() -> IbReferralLinkPayload:
             link = key_of(input.link_id, *LINK_TYPES, field="linkId")
-            return IbReferralLinkPayload(link=IbManagedLink.of(await ctx.transaction(lambda s: fn(s, link))))
+            return IbReferralLinkPayload(link=IbManagedLink.of(await ctx.transaction(lambda s: fn(s, link)),
+                                                                 base=referral_base(ctx)))
 
         return await payload_or_errors(work, _link_errors)
 
@@ -500,7 +518,8 @@ class IbOperableMutations:
 
         async def work() -> IbReferralLinkPayload:
             link = key_of(input.link_id, *LINK_TYPES, field="linkId")
-            return IbReferralLinkPayload(link=IbManagedLink.of(await ctx.transaction(lambda s: fn(s, link))))
+            return IbReferralLinkPayload(link=IbManagedLink.of(await ctx.transaction(lambda s: fn(s, link)),
+                                                                 base=referral_base(ctx)))
 
         return await payload_or_errors(work, _link_errors)
 

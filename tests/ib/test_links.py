@@ -193,3 +193,57 @@ def test_the_visitor_key_holds_no_address_and_changes_daily() -> None:
 
     assert landing_url("https://portal.example/join?lang=en", Landing("ABC", "registration", {"utm_medium": "x y"})) \
         == "https://portal.example/join?lang=en&ib_code=ABC&utm_medium=x+y"
+
+
+REFERRAL = """mutation($i: CreateMyIbReferralLinkInput!) { createMyIbReferralLink(input: $i) {
+  link { id code path referralUrl } errors { code field } } }"""
+REFERRAL_LIST = """{ myIbManagedLinks { nodes { id referralUrl registrations } } }"""
+REFERRAL_NODE = """query($id: ID!) { node(id: $id) { ... on IbManagedLink { id referralUrl } } }"""
+
+
+async def test_referral_url_comes_from_the_api_and_following_it_attributes_a_registration(
+        world: World, http: httpx.AsyncClient, settings: Any, monkeypatch: Any) -> None:
+    ib, gql = await signed_in_ib(world, http)
+    _, other = await signed_in_ib(world, http)
+    made = _payload(await gql(REFERRAL, {"i": {"name": "Autumn"}}))
+    link = made["link"]
+    assert made["errors"] == []
+    # no setting: the origin this request reached (here the API itself)
+    origin = str(http.base_url).rstrip("/")
+    assert settings.ib_referral_base_url == ""
+    assert link["referralUrl"] == f"{origin}{link['path']}" == f"{origin}/r/{link['code']}"
+
+    # behind a portal that proxies /graphql and /r/: the portal's origin, as the request reached it
+    proxied = await http.post("/graphql", json={"query": REFERRAL_LIST},
+                              headers={"Authorization": f"Bearer {gql.token}", "Host": "portal.example:5174"})
+    assert proxied.json()["data"]["myIbManagedLinks"]["nodes"] == [
+        {"id": link["id"], "referralUrl": f"http://portal.example:5174/r/{link['code']}", "registrations": 0}]
+
+    # the configured public base URL wins, on every path that returns the link
+    monkeypatch.setattr(settings, "ib_referral_base_url", "https://go.broker.example/")
+    configured = f"https://go.broker.example/r/{link['code']}"
+    assert (await gql(REFERRAL_LIST))["data"]["myIbManagedLinks"]["nodes"][0]["referralUrl"] == configured
+    assert (await gql(REFERRAL_NODE, {"id": link["id"]}))["data"]["node"] == {"id": link["id"],
+                                                                              "referralUrl": configured}
+    renamed = _payload(await gql("""mutation($i: RenameMyIbReferralLinkInput!) { renameMyIbReferralLink(input: $i) {
+      link { referralUrl } errors { code } } }""", {"i": {"linkId": link["id"], "name": "Autumn 2"}}))
+    assert renamed == {"link": {"referralUrl": configured}, "errors": []}
+    # another IB: the link is not its own (node answers null, its list is empty), and it cannot rename it
+    assert (await other(REFERRAL_NODE, {"id": link["id"]}))["data"]["node"] is None
+    assert (await other(REFERRAL_LIST))["data"]["myIbManagedLinks"]["nodes"] == []
+    monkeypatch.setattr(settings, "ib_referral_base_url", "")
+
+    # following the link: the API's /r/ counts the click and lands with the code; registering from the landing
+    # attributes the new client to the IB through that link
+    followed = await http.get(urlsplit(link["referralUrl"]).path)
+    assert followed.status_code == 302
+    landing = parse_qs(urlsplit(followed.headers["location"]).query)
+    assert landing == {"ib_code": [link["code"]]}
+    email = f"{unique('followed')}@example.com"
+    reg = await http.post("/graphql", json={"query": REGISTER, "variables": {"i": {
+        "email": email, "password": PASSWORD, "attribution": {"ibCode": landing["ib_code"][0]}}}})
+    assert reg.json()["data"]["registerClient"]["errors"] == []
+    rows = await world.sql("SELECT a.ib_id, l.code FROM ib_client_attributions a JOIN users u ON u.id = a.client_id "
+                           "JOIN ib_referral_links l ON l.id = a.link_id WHERE u.email_normalized = :e", e=email)
+    assert [tuple(r) for r in rows] == [(ib, link["code"])]
+    assert (await gql(REFERRAL_LIST))["data"]["myIbManagedLinks"]["nodes"][0]["registrations"] == 1
