@@ -156,7 +156,7 @@ class IbManagedLink(Node):
     path: str
     referral_url: str = strawberry.field(description="The link to hand out: `path` on the public origin (the "
                                                      "ib_referral_base_url setting, else the origin this "
-                                                     "request reached).")
+                                                     "request reached, else public_base_url).")
     name: str
     target: IbLinkTarget  # type: ignore[valid-type]
     utm_source: str
@@ -184,6 +184,8 @@ def referral_base(ctx: Context) -> str:
     this request reached (through a portal's proxy: the portal's origin, which proxies /r/ to the API too)."""
     if ctx.settings.ib_referral_base_url:
         return ctx.settings.ib_referral_base_url.rstrip("/")
+    if ctx.request is None:  # executed in process, no request: the API's own public address
+        return ctx.settings.public_base_url.rstrip("/")
     url = ctx.request.url
     scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
     return f"{scheme}://{url.netloc}"
