@@ -81,6 +81,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     FOREXCRM_STAND_IN_PORT: String(ports.standIns),
     FOREXCRM_SMTP_URL: `smtp://127.0.0.1:${ports.smtp}`,
     FOREXCRM_PORTAL_URL: apps.includes("client") ? `http://127.0.0.1:${appPort.client}` : "",
+    // IB referral links (`/r/<code>`) land on the client portal's registration page.
+    ...(apps.includes("client") ? { FOREXCRM_IB_REFERRAL_REGISTRATION_URL: `http://127.0.0.1:${appPort.client}/register` } : {}),
     FOREXCRM_ALLOWED_WS_ORIGINS: JSON.stringify(origins),
     FOREXCRM_TRUSTED_DOCUMENTS_REQUIRED: JSON.stringify(["anonymous", "client", "ib", "staff"]),
     FOREXCRM_LOG_LEVEL: "WARNING",

@@ -1,2 +1,4 @@
 import { portalConfig } from "../vite.base";
-export default portalConfig(Number(process.env.PORT ?? 5174));
+// Referral links (`IbManagedLink.referralUrl`) are on the origin the API was reached through: this one, so
+// `/r/<code>` is proxied to the API too (it counts the click and redirects to the registration page).
+export default portalConfig(Number(process.env.PORT ?? 5174), ["/r/"]);

@@ -6,12 +6,13 @@ import { CommissionsPage } from "./pages/Commissions";
 import { MoneyPage } from "./pages/Money";
 import { DisputesPage } from "./pages/Disputes";
 import { TokensPage } from "./pages/Tokens";
+import { SecurityPage } from "./pages/Security";
 
 function Shell({ children }: { children: React.ReactNode }) {
   const { t } = useI18n();
   const links = [
     ["/", "nav.tree"], ["/links", "nav.links"], ["/commissions", "nav.commissions"], ["/money", "nav.money"],
-    ["/disputes", "nav.disputes"], ["/tokens", "nav.tokens"],
+    ["/disputes", "nav.disputes"], ["/tokens", "nav.tokens"], ["/security", "nav.security"],
   ].map(([to, key]) => ({ to, label: t(key) }));
   return <PortalShell links={links}>{children}</PortalShell>;
 }
@@ -46,6 +47,7 @@ export function App() {
         <Route path="/money" element={<MoneyPage />} />
         <Route path="/disputes" element={<DisputesPage />} />
         <Route path="/tokens" element={<TokensPage />} />
+        <Route path="/security" element={<SecurityPage />} />
         <Route path="*" element={<Navigate to="/" replace />} />
       </Routes>
     </Shell>

@@ -17,13 +17,13 @@ export const ClientQuery = graphql(`
 
 export const LinksQuery = graphql(`
   query IbLinks {
-    myIbManagedLinks(first: 100) { nodes { id code path name target clicks registrations firstDeposits createdAt } }
+    myIbManagedLinks(first: 100) { nodes { id code path referralUrl name target clicks registrations firstDeposits createdAt } }
   }
 `);
 
 export const CreateLinkMutation = graphql(`
   mutation IbCreateLink($input: CreateMyIbReferralLinkInput!) {
-    createMyIbReferralLink(input: $input) { link { id code path name } errors { field message code } }
+    createMyIbReferralLink(input: $input) { link { id code path referralUrl name } errors { field message code } }
   }
 `);
 

@@ -16,3 +16,11 @@ export function download(name: string, blob: Blob): void {
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
+
+/** A payout's or dispute's status as the API writes it ("paid", "held", "open", ...) in the reader's language; an
+ * unknown one as it is. */
+export function statusLabel(t: (key: string) => string, status: string): string {
+  const key = `status.${status.toLowerCase()}`;
+  const text = t(key);
+  return text === key ? status : text;
+}

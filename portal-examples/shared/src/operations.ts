@@ -50,3 +50,9 @@ export const ConfirmTotpMutation = graphql(`
     confirmTotpEnrollment(code: $code) { recoveryCodes errors { field message code } }
   }
 `);
+
+export const DisableTotpMutation = graphql(`
+  mutation SharedDisableTotp {
+    disableTotp { ok errors { field message code } }
+  }
+`);

@@ -3,7 +3,8 @@
 import { useState, type FormEvent } from "react";
 import { useMutation } from "urql";
 import { type FormErrors, useFormErrors } from "./forms";
-import { ConfirmTotpMutation, StartTotpMutation } from "./operations";
+import { ConfirmTotpMutation, DisableTotpMutation, StartTotpMutation } from "./operations";
+import { useStepUp } from "./stepup";
 
 export type TotpEnrolment = {
   enrolment: { secret: string; uri: string } | null;
@@ -44,4 +45,26 @@ export function useTotpEnrolment(onEnrolled?: () => Promise<void>): TotpEnrolmen
   };
 
   return { enrolment, code, setCode, recovery, errors, begin, finish };
+}
+
+export type TotpDisable = { errors: FormErrors; disable: () => Promise<boolean> };
+
+/** Turning 2FA off: the API asks for a step-up first (the prompt takes a code, then it is sent again). */
+export function useTotpDisable(onDisabled?: () => Promise<void>): TotpDisable {
+  const [, run] = useMutation(DisableTotpMutation);
+  const withStepUp = useStepUp();
+  const errors = useFormErrors([]);
+
+  const disable = async () => {
+    const payload = await withStepUp(async () => {
+      const result = await run({});
+      return result.data?.disableTotp ?? { ok: false, errors: [{ field: null, message: result.error?.message ?? "error", code: "INTERNAL_SERVER_ERROR" }] };
+    });
+    errors.set(payload.errors);
+    if (payload.errors.length > 0 || !payload.ok) return false;
+    await onDisabled?.();
+    return true;
+  };
+
+  return { errors, disable };
 }

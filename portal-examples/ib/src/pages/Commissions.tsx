@@ -1,7 +1,8 @@
 // Commissions of the last 30 days: totals by symbol, then each line, newest first (myIbCommissionLines,
-// paged), with "how was this computed" from myIbCommissionLine.
+// paged), each with its line id, "how was this computed" from myIbCommissionLine and a link to dispute it.
 import { useState } from "react";
 import { useQuery } from "urql";
+import { Link } from "react-router-dom";
 import { ErrorMessage, Loading, Money, PageTitle, useI18n } from "@forexcrm/portal-shared";
 import { CommissionsQuery, LineQuery } from "../operations";
 import { lastDays } from "../period";
@@ -65,8 +66,10 @@ export function CommissionsPage() {
                   <span className="pill">{line.symbol || line.source}</span>{" "}
                   <span>{t("commissions.levelN", { level: line.level })}</span>{" "}
                   <strong><Money amount={line.amount} currency={line.currency} /></strong>{" "}
+                  <span className="muted" data-testid="line-id">{t("commissions.lineId", { id })}</span>{" "}
                   <button type="button" className="secondary" aria-expanded={open === id}
-                    onClick={() => setOpen(open === id ? null : id)}>{t("commissions.explain")}</button>
+                    onClick={() => setOpen(open === id ? null : id)}>{t("commissions.explain")}</button>{" "}
+                  <Link to={`/disputes?lineId=${encodeURIComponent(id)}`}>{t("commissions.dispute", { id })}</Link>
                   {open === id ? <Explanation lineId={id} /> : null}
                 </li>
               );

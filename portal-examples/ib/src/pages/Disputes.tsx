@@ -1,14 +1,18 @@
-// Disputes: open one on a commission line (its id from the commissions page) or a period; see status.
+// Disputes: open one on a commission line (its id shown on the commissions page, whose "Dispute" link fills it
+// in here) or a period; see status.
 import { useState } from "react";
 import { useMutation, useQuery } from "urql";
+import { useSearchParams } from "react-router-dom";
 import { ErrorMessage, FormAlert, Loading, PageTitle, TextField, errorsOf, useFormErrors, useI18n } from "@forexcrm/portal-shared";
 import { DisputesQuery, OpenDisputeMutation } from "../operations";
+import { statusLabel } from "../period";
 
 export function DisputesPage() {
   const { t, dateTime } = useI18n();
   const [{ data, fetching, error }, refetch] = useQuery({ query: DisputesQuery });
   const [, open] = useMutation(OpenDisputeMutation);
-  const [lineId, setLineId] = useState("");
+  const [params] = useSearchParams();
+  const [lineId, setLineId] = useState(params.get("lineId") ?? "");
   const [reason, setReason] = useState("");
   const errors = useFormErrors(["lineId", "reason"]);
   const submit = async (event: React.FormEvent) => {
@@ -37,7 +41,7 @@ export function DisputesPage() {
         <div className="table-wrap"><table>
           <thead><tr><th scope="col">{t("disputes.opened")}</th><th scope="col">{t("disputes.lineId")}</th><th scope="col">{t("disputes.reason")}</th><th scope="col">{t("money.status")}</th><th scope="col">{t("disputes.resolution")}</th></tr></thead>
           <tbody>{data.myIbDisputes.nodes.map((d) => (
-            <tr key={d.id}><th scope="row">{dateTime(d.createdAt)}</th><td>{d.lineId ?? "—"}</td><td>{d.reason}</td><td><span className="status">{d.status}</span></td><td>{d.resolution ?? "—"}</td></tr>
+            <tr key={d.id}><th scope="row">{dateTime(d.createdAt)}</th><td>{d.lineId ?? "—"}</td><td>{d.reason}</td><td><span className="status">{statusLabel(t, d.status)}</span></td><td>{d.resolution ?? "—"}</td></tr>
           ))}</tbody>
         </table></div>
       ) : null}

@@ -1,4 +1,4 @@
-// Referral links: each with its address, clicks, registrations and first deposits; a new one by name.
+// Referral links: each with its address (`referralUrl`, as the API writes it on its public origin), clicks, registrations and first deposits; a new one by name.
 import { useState } from "react";
 import { useMutation, useQuery } from "urql";
 import { ErrorMessage, FormAlert, Loading, PageTitle, TextField, errorsOf, useFormErrors, useI18n } from "@forexcrm/portal-shared";
@@ -37,7 +37,7 @@ export function LinksPage() {
               {data.myIbManagedLinks.nodes.map((l) => (
                 <tr key={l.id} data-testid={`link-${l.code}`}>
                   <th scope="row">{l.name}</th>
-                  <td><code>{new URL(l.path, window.location.origin).href}</code></td>
+                  <td><code>{l.referralUrl}</code></td>
                   <td>{l.clicks}</td><td>{l.registrations}</td><td>{l.firstDeposits}</td><td>{date(l.createdAt)}</td>
                 </tr>
               ))}

@@ -3,7 +3,7 @@ import { useState } from "react";
 import { useClient, useQuery } from "urql";
 import { ErrorMessage, Loading, Money, PageTitle, TextField, useI18n } from "@forexcrm/portal-shared";
 import { PayoutsQuery, StatementCsvQuery, StatementPdfQuery } from "../operations";
-import { download, lastDays } from "../period";
+import { download, lastDays, statusLabel } from "../period";
 
 export function MoneyPage() {
   const { t, dateTime } = useI18n();
@@ -47,7 +47,7 @@ export function MoneyPage() {
         <div className="table-wrap"><table>
           <thead><tr><th scope="col">{t("money.period")}</th><th scope="col">{t("commissions.amount")}</th><th scope="col">{t("money.status")}</th><th scope="col">{t("money.paidAt")}</th></tr></thead>
           <tbody>{data.myIbPayouts.nodes.map((p) => (
-            <tr key={p.id}><th scope="row">{p.periodKey}</th><td><Money amount={p.amount} currency={p.currency} /></td><td><span className="status">{p.status}</span></td><td>{p.paidAt ? dateTime(p.paidAt) : "—"}</td></tr>
+            <tr key={p.id} data-testid="payout"><th scope="row">{p.periodKey}</th><td><Money amount={p.amount} currency={p.currency} /></td><td><span className="status">{statusLabel(t, p.status)}</span></td><td>{p.paidAt ? dateTime(p.paidAt) : "—"}</td></tr>
           ))}</tbody>
         </table></div>
       ) : null}
