@@ -14,6 +14,10 @@ import pytest
 from sqlalchemy import text
 
 from domain.clients import lists
+from domain.clients.status import Status
+from domain.shared.actor import Actor, ActorKind
+from domain.shared.db import driver
+from domain.shared.pagination import PageRequest
 from tests.clients.staff_world import make_client
 from tests.identity.staff import make_staff
 from tests.ids import db_id
@@ -201,3 +205,30 @@ async def test_search_pages_alike_on_every_way_to_the_page(
     assert await _walk(staff, 2, q=f"list{tag}") == _newest(made)
     total = (await staff(COUNTED, {"q": f"list{tag}", "f": 2}))["data"]["clients"]["totalCount"]
     assert total == len(made)
+
+
+async def test_search_is_planned_for_its_text_on_every_run(session_factory: Any, settings: Any,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text search keeps no cached prepared statement on the connection: PostgreSQL would plan one
+    generically after five runs (without the pattern: the newest-first walk for every text, every
+    client read for a rare one). Many runs on one connection, alone and with a status, each page still
+    right and no statement with the text condition left prepared (nor its total's)."""
+    tag = uuid.uuid4().hex[:8]
+    desk = f"lists-{tag}"
+    made = await _given(session_factory, settings, desk, tag)
+    staff = Actor(kind=ActorKind.STAFF, user_id=None, permissions=frozenset(), desk=desk)
+    monkeypatch.setattr(lists, "_many", _answer(False))
+    async with session_factory() as s, s.begin():
+        conn = await driver(s)
+        for i in range(8):
+            common = await lists.newest(conn, staff, lists.client_filter(search=f"list{tag}"),
+                                        PageRequest(size=3, count_total=True))
+            assert [str(r[0]) for r in common.items] == _newest(made)[:3] and common.total == len(made)
+            rare = await lists.newest(conn, staff, lists.client_filter(search=f"list{i % 7}.{tag}@"), PageRequest())
+            assert [r[0] for r in rare.items] == [made[i % 7][0]]
+            active = await lists.newest(conn, staff, lists.client_filter(status=Status.ACTIVE, search=f"list{tag}"),
+                                        PageRequest())
+            assert [str(r[0]) for r in active.items] == _newest([r for r in made if r[1] == "active"])
+        kept = await conn.fetch("SELECT statement FROM pg_prepared_statements WHERE statement LIKE "
+                                "'%FROM clients WHERE%search_text LIKE $%' AND statement NOT LIKE '%pg_prepared%'")
+    assert kept == []

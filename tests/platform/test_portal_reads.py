@@ -30,7 +30,9 @@ def counting() -> Iterator[dict[str, int]]:
     """Statements sent and pooled connections checked out, by every engine in this process (the
     live API runs in the test's event loop). Hot reads run straight on asyncpg (`domain.shared.db.driver`),
     where SQLAlchemy's events do not see them: those are counted at asyncpg's `Connection._execute`
-    (which SQLAlchemy's own prepared statements do not pass through, so nothing counts twice)."""
+    (which SQLAlchemy's own prepared statements do not pass through, so nothing counts twice), and
+    statements planned per run (`db.fetch_planned`: asyncpg's unnamed statement, which SQLAlchemy never
+    prepares) at their `prepare`."""
     seen = {"statements": 0, "checkouts": 0}
 
     def statement(*_: Any) -> None:
@@ -45,13 +47,22 @@ def counting() -> Iterator[dict[str, int]]:
         seen["statements"] += 1
         return await raw_execute(self, *args, **kwargs)
 
+    raw_prepare = asyncpg.Connection.prepare
+
+    async def prepared(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("name") == "":
+            seen["statements"] += 1
+        return await raw_prepare(self, query, *args, **kwargs)
+
     event.listen(Engine, "before_cursor_execute", statement)
     event.listen(Pool, "checkout", checkout)
     asyncpg.Connection._execute = counted  # type: ignore[method-assign]
+    asyncpg.Connection.prepare = prepared  # type: ignore[method-assign]
     try:
         yield seen
     finally:
         asyncpg.Connection._execute = raw_execute  # type: ignore[method-assign]
+        asyncpg.Connection.prepare = raw_prepare  # type: ignore[method-assign]
         event.remove(Engine, "before_cursor_execute", statement)
         event.remove(Pool, "checkout", checkout)
 
