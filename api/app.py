@@ -152,6 +152,10 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
     from api.record_exports import record_export_routes
 
     routes += record_export_routes(settings, lambda: state["runtime"].services)  # GET /documents/records/<token>
+    from api.client_money_return import client_money_return_routes
+
+    # GET /documents/client-money-return/<token>
+    routes += client_money_return_routes(settings, lambda: state["runtime"].services)
     routes += portal_page_routes(settings)  # /verify-email, /reset-password, /confirm-email (development)
     if settings.graphiql_enabled:  # the page's scripts and styles, from this origin (works offline)
         from starlette.routing import Mount

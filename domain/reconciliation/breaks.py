@@ -46,6 +46,8 @@ class BreakKind(StrEnum):
     BALANCE_MISMATCH = "balance_mismatch"
     SHORTFALL = "shortfall"  # client money: resource below requirement
     EXCESS = "excess"  # client money: resource above requirement
+    MISSING_IN_BANK = "missing_in_bank"  # bank: a ledger bank posting no statement entry shows
+    OPENING_BALANCE_MISMATCH = "opening_balance_mismatch"  # bank: opening != the previous statement's closing
 
 
 CLOSED = (BreakStatus.RESOLVED.value, BreakStatus.EXPLAINED.value)

@@ -5,9 +5,19 @@ PSP's client-money balance, per currency, at a day's close, as the bank/PSP stat
 Staff record them (recording the same day, kind, account and currency again replaces the figure,
 audited with before/after); the run's `client_money` section (sections.CLIENT_MONEY) sums them.
 
+Where a bank statement was imported (domain/reconciliation/camt.py), its closing booked balance is the bank
+account's figure for that day: it replaces a hand-entered one, and typing one over it is refused.
+
 The sign-off is the named person's attestation of one run's client-money lines (kept as they were
 signed, with the count of client-money breaks still open); it happens once per run, and the breaks
 themselves are worked through the existing break workflow (assign, comment, resolve).
+
+Four eyes (segregation of duties, as an FCA CASS firm's reconciliation procedure expects: the person who
+performs the client money reconciliation is not the one who reviews and signs it off): the signer must not be a
+preparer of that close, i.e. anyone who recorded one of its resources (by hand, or by importing the statement
+whose closing balance it is) or resolved/explained one of the run's client-money or bank breaks. One
+independent sign-off, not two: the preparer's work is the first pair of eyes. The preparers are kept with the
+sign-off and in its audit event; a refused attempt (CLIENT_MONEY_FOUR_EYES) changes nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +33,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
-from domain.reconciliation.errors import AlreadySignedOff, InvalidResolution, InvalidResourceBalance, RunNotSignable
+from domain.reconciliation.errors import (
+    AlreadySignedOff,
+    FourEyesRequired,
+    InvalidResolution,
+    InvalidResourceBalance,
+    ResourceFromStatement,
+    RunNotSignable,
+)
 from domain.reconciliation.runs import close_date, get_run
 from domain.shared.actor import Actor
 from domain.shared.db import utcnow
@@ -61,6 +78,7 @@ class SignOffView:
     note: str | None
     lines: list[dict[str, Any]]
     open_breaks: int
+    preparers: list[int]
 
 
 _COLUMNS = "id, as_of, kind, account, currency, balance, recorded_by, recorded_at"
@@ -86,8 +104,11 @@ async def record_resource(
     if not account or len(account) > MAX_ACCOUNT:
         raise InvalidResourceBalance(f"account must be 1 to {MAX_ACCOUNT} characters", field="account")
     before = (await session.execute(text(
-        "SELECT balance FROM client_money_resources WHERE as_of = :d AND kind = :k AND account = :a "
+        "SELECT balance, statement_id FROM client_money_resources WHERE as_of = :d AND kind = :k AND account = :a "
         "AND currency = :c FOR UPDATE"), {"d": as_of, "k": kind.value, "a": account, "c": code})).first()
+    if before is not None and before.statement_id is not None:
+        raise ResourceFromStatement("this balance comes from an imported bank statement's closing balance",
+                                    field="balance")
     row = (await session.execute(text(
         "INSERT INTO client_money_resources (as_of, kind, account, currency, balance, recorded_by) "  # noqa: S608
         "VALUES (:d, :k, :a, :c, :b, :by) ON CONFLICT (as_of, kind, account, currency) DO UPDATE SET "
@@ -117,13 +138,17 @@ async def list_resources(
 
 
 def _signoff(r: Any) -> SignOffView:
-    return SignOffView(int(r.run_id), int(r.signed_by), r.signed_at, r.note, list(r.lines), int(r.open_breaks))
+    return SignOffView(int(r.run_id), int(r.signed_by), r.signed_at, r.note, list(r.lines), int(r.open_breaks),
+                       [int(p) for p in r.preparers])
+
+
+_SIGNOFF_COLUMNS = "run_id, signed_by, signed_at, note, lines, open_breaks, preparers"
 
 
 async def signoffs_of(session: AsyncSession, run_ids: list[int]) -> dict[int, SignOffView]:
     rows = (await session.execute(text(
-        "SELECT run_id, signed_by, signed_at, note, lines, open_breaks FROM client_money_signoffs "
-        "WHERE run_id = ANY(:ids)"), {"ids": run_ids})).all()
+        f"SELECT {_SIGNOFF_COLUMNS} FROM client_money_signoffs WHERE run_id = ANY(:ids)"),  # noqa: S608
+        {"ids": run_ids})).all()
     return {int(r.run_id): _signoff(r) for r in rows}
 
 
@@ -143,14 +168,32 @@ async def sign_off(session: AsyncSession, actor: Actor, run_id: int, note: str |
                              field="runId")
     if (await signoffs_of(session, [run_id])).get(run_id) is not None:
         raise AlreadySignedOff("this run's client money result is already signed off", field="runId")
+    day = close_date(run.cutoff)
+    preparers = await preparers_of(session, run_id, day)
+    if actor.user_id in preparers:
+        raise FourEyesRequired("you prepared this close (recorded a resource, imported its statement or resolved one "
+                               "of its breaks): another person signs it off", field="runId")
     open_breaks = int(await session.scalar(text(
-        "SELECT count(*) FROM reconciliation_breaks WHERE run_id = :r AND section = 'client_money' "
+        "SELECT count(*) FROM reconciliation_breaks WHERE run_id = :r AND section IN ('client_money', 'bank') "
         "AND status = 'open'"), {"r": run_id}) or 0)
     row = (await session.execute(text(
-        "INSERT INTO client_money_signoffs (run_id, signed_by, note, lines, open_breaks) "
-        "VALUES (:r, :by, :n, CAST(:l AS jsonb), :o) RETURNING run_id, signed_by, signed_at, note, lines, open_breaks"),
-        {"r": run_id, "by": actor.user_id, "n": note, "l": orjson.dumps(lines).decode(), "o": open_breaks})).one()
+        "INSERT INTO client_money_signoffs (run_id, signed_by, note, lines, open_breaks, preparers) "  # noqa: S608
+        f"VALUES (:r, :by, :n, CAST(:l AS jsonb), :o, :p) RETURNING {_SIGNOFF_COLUMNS}"),
+        {"r": run_id, "by": actor.user_id, "n": note, "l": orjson.dumps(lines).decode(), "o": open_breaks,
+         "p": preparers})).one()
     await audit.record(session, actor, action="reconciliation.client_money.sign_off", entity_type="reconciliation_run",
-                       entity_id=run_id, after={"close_date": close_date(run.cutoff).isoformat(), "note": note,
-                                                "open_breaks": open_breaks, "lines": lines})
+                       entity_id=run_id, after={"close_date": day.isoformat(), "note": note,
+                                                "open_breaks": open_breaks, "lines": lines, "preparers": preparers})
     return _signoff(row)
+
+
+async def preparers_of(session: AsyncSession, run_id: int, day: date) -> list[int]:
+    """Who prepared a close: recorded (or imported the statement of) one of its resources, or resolved one of the
+    run's client-money or bank breaks."""
+    rows = await session.scalars(text(
+        "SELECT recorded_by FROM client_money_resources WHERE as_of = :d AND recorded_by IS NOT NULL "
+        "UNION SELECT s.imported_by FROM client_money_resources r JOIN bank_statements s ON s.id = r.statement_id "
+        "WHERE r.as_of = :d AND s.imported_by IS NOT NULL "
+        "UNION SELECT resolved_by FROM reconciliation_breaks WHERE run_id = :r AND section IN ('client_money', 'bank') "
+        "AND resolved_by IS NOT NULL ORDER BY 1"), {"d": day, "r": run_id})
+    return [int(u) for u in rows.all()]

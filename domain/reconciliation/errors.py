@@ -47,3 +47,31 @@ class AlreadySignedOff(Conflict):
 
 class RunNotSignable(Conflict):
     code = "CLIENT_MONEY_NOT_SIGNABLE"
+
+
+class StatementInvalid(ValidationFailed):
+    """A bank statement that is not a camt.053.001.02/.08 document valid against its XSD (the message names
+    the line and the schema's complaint)."""
+
+    code = "BANK_STATEMENT_INVALID"
+
+
+class StatementDuplicate(Conflict):
+    code = "BANK_STATEMENT_DUPLICATE"
+
+
+class ResourceFromStatement(Conflict):
+    """A segregated bank balance that a statement's closing balance gives cannot be typed over by hand."""
+
+    code = "CLIENT_MONEY_BALANCE_FROM_STATEMENT"
+
+
+class FourEyesRequired(Conflict):
+    """The person signing off a day's client money prepared it (recorded a resource, imported a statement or
+    resolved one of its breaks): a second person signs."""
+
+    code = "CLIENT_MONEY_FOUR_EYES"
+
+
+class InvalidReturnPeriod(ValidationFailed):
+    code = "INVALID_CLIENT_MONEY_RETURN_PERIOD"

@@ -68,7 +68,7 @@ _CLAIM = text(
 _MATCHES = text(
     "INSERT INTO reconciliation_matches (run_id, section, key, ledger_ref, other_ref, amount) "
     "SELECT :run, section, key, ledger_ref, other_ref, amount FROM recon_rows "
-    "WHERE kind = 'matched' AND section IN ('trading', 'psp')"
+    "WHERE kind = 'matched' AND section IN ('trading', 'psp', 'bank')"
 )
 _UPSERT_BREAKS = text(
     """

@@ -34,11 +34,25 @@ A row is kept only when one of its sides falls inside the window.
     negative counts zero: a debit balance is not client money and must not offset others' money.
     resource - requirement < 0 is a `shortfall`, > 0 an `excess`; every line keeps its figures as
     evidence (also when matched: they are the day's result that is signed off).
+    A bank resource fed by an imported statement's closing balance (domain/reconciliation/camt.py) names it.
+(f) bank (external reconciliation against camt.053 statements): booked statement entries vs postings to the
+    ledger's bank accounts (wire deposits, withdrawals and returns: purpose 'bank'), keyed by (our payment
+    reference, currency): the reference is the ledger entry's ref_id on one side and the one found in the
+    entry's EndToEndId or remittance information on the other; amounts signed (credit +, debit -) and summed
+    per key, so a withdrawal and its return net out on both sides. A statement entry is placed at noon UTC of
+    its booking date. Only currencies a statement covers at the close (a closing balance dated the close date)
+    are judged, so a firm that imports no statement gets no bank breaks. A statement entry quoting no
+    reference can only be `missing_in_ledger`; a ledger posting with no entry is `missing_in_bank`. Also each
+    statement closing on the close date whose opening booked balance differs from the account's previous
+    statement's closing balance is an `opening_balance_mismatch` (a statement missing between them, or the
+    bank restated it).
 """
 
 from __future__ import annotations
 
 from sqlalchemy import text
+
+from domain.reconciliation.camt import PREVIOUS_CLOSING
 
 BALANCE_OP_ACTIONS = (2, 4, 5, 6, 19)  # move the balance; CREDIT (3, 20) only moves credit
 NON_PNL_ACTIONS = (2, 3, 4, 5, 6, 19, 20)
@@ -300,7 +314,8 @@ CLIENT_MONEY = text(
     ), res AS (
         SELECT currency, sum(balance) AS resource, coalesce(sum(balance) FILTER (WHERE kind = 'bank'), 0) AS bank,
                coalesce(sum(balance) FILTER (WHERE kind = 'psp'), 0) AS psp,
-               jsonb_agg(jsonb_build_object('kind', kind, 'account', account, 'balance', trim_scale(balance)::text)
+               jsonb_agg(jsonb_build_object('kind', kind, 'account', account, 'balance', trim_scale(balance)::text,
+                                            'statementId', statement_id)
                          ORDER BY kind, account) AS accounts
         FROM client_money_resources WHERE as_of = :close_date GROUP BY 1
     ), j AS (
@@ -336,5 +351,95 @@ CLIENT_MONEY = text(
     """
 )
 
+# Noon UTC of an entry's booking date.
+_BOOKED_AT = "((x.booking_date + time '12:00') AT TIME ZONE 'UTC')"
+
+BANK = text(  # constants only are interpolated
+    f"""
+    INSERT INTO recon_rows
+    WITH cov AS (
+        SELECT DISTINCT currency FROM bank_statement_balances WHERE type = 'CLBD' AND as_of = :close_date
+    ), led AS (
+        SELECT e.ref_id AS l_ref, p.currency AS l_currency, count(DISTINCT e.id) AS l_n,
+               sum(p.amount * CASE WHEN a.type IN ('asset', 'expense') THEN 1 ELSE -1 END) AS l_amount,
+               min(e.created_at) AS l_at, array_agg(DISTINCT e.id) AS l_entries,
+               array_agg(DISTINCT e.ref_kind) AS l_kinds
+        FROM ledger_accounts a
+        JOIN ledger_postings p ON p.account_id = a.id
+        JOIN ledger_entries e ON e.id = p.entry_id
+        WHERE a.purpose = 'bank' AND a.currency IN (SELECT currency FROM cov)
+          AND p.created_at > :lo AND p.created_at <= :hi
+        GROUP BY 1, 2
+    ), bnk AS (
+        SELECT coalesce(x.reference, 'entry:' || s.iban || ':' || s.statement_id || ':' || x.line_no) AS b_ref,
+               x.reference IS NOT NULL AS b_quoted, x.currency AS b_currency, count(*) AS b_n,
+               count(*) - count(DISTINCT CASE WHEN x.credit THEN x.amount ELSE -x.amount END) AS b_repeats,
+               sum(CASE WHEN x.credit THEN x.amount ELSE -x.amount END) AS b_amount,
+               min({_BOOKED_AT}) AS b_at, min(x.booking_date) AS b_first, max(x.booking_date) AS b_last,
+               jsonb_agg(jsonb_build_object(
+                   'statementId', s.id, 'iban', s.iban, 'statement', s.statement_id, 'lineNo', x.line_no,
+                   'acctSvcrRef', x.acct_svcr_ref, 'endToEndId', x.end_to_end_id,
+                   'amount', trim_scale(CASE WHEN x.credit THEN x.amount ELSE -x.amount END)::text,
+                   'bookingDate', x.booking_date, 'valueDate', x.value_date, 'remittance', left(x.remittance, 140))
+                   ORDER BY s.id, x.line_no) AS b_entries,
+               min(s.id) AS b_statement, min(x.line_no) AS b_line
+        FROM bank_statement_entries x JOIN bank_statements s ON s.id = x.statement_id
+        WHERE x.status = 'BOOK' AND x.currency IN (SELECT currency FROM cov)
+          AND x.booking_date BETWEEN CAST((:lo AT TIME ZONE 'UTC') AS date) AND CAST((:hi AT TIME ZONE 'UTC') AS date)
+          AND {_BOOKED_AT} > :lo AND {_BOOKED_AT} <= :hi
+        GROUP BY 1, 2, 3
+    ), j AS (
+        SELECT *, CASE
+            WHEN l_ref IS NULL THEN 'missing_in_ledger'
+            WHEN b_ref IS NULL THEN 'missing_in_bank'
+            WHEN b_repeats > 0 THEN 'duplicate'
+            WHEN l_amount <> b_amount THEN 'amount_mismatch'
+            WHEN l_at > :cutoff OR b_at > :cutoff THEN 'timing'
+            ELSE 'matched' END AS kind
+        FROM led l FULL JOIN bnk b ON b.b_ref = l.l_ref AND b.b_currency = l.l_currency
+        WHERE (l_at > :start AND l_at <= :cutoff) OR (b_at > :start AND b_at <= :cutoff)
+    )
+    SELECT 'bank', kind, coalesce(l_ref, b_ref) || ':' || coalesce(l_currency, b_currency),
+           coalesce(l_currency, b_currency), coalesce(b_amount, 0) - coalesce(l_amount, 0),
+           'entry:' || l_entries[1], 'statement:' || b_statement || ':' || b_line, coalesce(l_amount, b_amount),
+           CASE WHEN kind <> 'matched' THEN jsonb_build_object(
+               'ledger', CASE WHEN l_ref IS NOT NULL THEN jsonb_build_object(
+                   'reference', l_ref, 'entryIds', l_entries, 'refKinds', l_kinds, 'amount', trim_scale(l_amount)::text,
+                   'currency', l_currency, 'postedAt', l_at) END,
+               'bank', CASE WHEN b_ref IS NOT NULL THEN jsonb_build_object(
+                   'reference', CASE WHEN b_quoted THEN b_ref END, 'entries', b_entries,
+                   'amount', trim_scale(b_amount)::text, 'currency', b_currency,
+                   'firstBookedOn', b_first, 'lastBookedOn', b_last) END) END,
+           CASE kind
+               WHEN 'matched' THEN NULL
+               WHEN 'missing_in_ledger' THEN CASE WHEN b_quoted
+                   THEN 'booked by the bank quoting ' || b_ref || ', but the ledger has no bank posting for it: '
+                       || 'credit the wire deposit (import the statement in payments) or book the movement'
+                   ELSE 'booked by the bank quoting none of our payment references: identify the payer, then book '
+                       || 'it (a client''s wire with a mistyped reference, bank fees or interest)' END
+               WHEN 'missing_in_bank' THEN 'posted to the bank account in the ledger but in no booked statement '
+                   || 'entry: not yet booked (see the next statement), or a payment the bank never made'
+               WHEN 'duplicate' THEN 'the bank booked the same amount ' || b_n || ' times quoting ' || b_ref
+                   || ': a client paying twice (refund one) or a duplicated statement'
+               WHEN 'amount_mismatch' THEN 'bank and ledger amounts differ by '
+                   || trim_scale(coalesce(b_amount, 0) - coalesce(l_amount, 0))
+                   || ': a partial payment, bank charges deducted, or a wrong amount booked'
+               ELSE 'the two sides fall either side of the cutoff: should clear in the next run' END
+    FROM j
+    UNION ALL
+    SELECT 'bank', CASE WHEN opening = previous THEN 'matched' ELSE 'opening_balance_mismatch' END,
+           'opening:' || iban || ':' || statement_id || ':' || currency, currency, opening - previous,
+           NULL, 'statement:' || id, opening,
+           CASE WHEN opening <> previous THEN jsonb_build_object(
+               'iban', iban, 'statementId', id, 'statement', statement_id, 'closingDate', closing_date,
+               'opening', trim_scale(opening)::text, 'previousClosing', trim_scale(previous)::text,
+               'previousStatementId', previous_id, 'previousStatement', previous_statement) END,
+           CASE WHEN opening <> previous THEN 'the opening booked balance differs from the previous statement''s '
+               || 'closing balance by ' || trim_scale(opening - previous)
+               || ': a statement is missing between them, or the bank restated one' END
+    FROM ({PREVIOUS_CLOSING} WHERE s.closing_date = :close_date) o
+    """  # noqa: S608
+)
+
 SECTIONS = (("trading", TRADING), ("psp", PSP), ("integrity", INTEGRITY), ("balance", BALANCE),
-            ("client_money", CLIENT_MONEY))
+            ("client_money", CLIENT_MONEY), ("bank", BANK))

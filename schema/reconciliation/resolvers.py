@@ -1,15 +1,19 @@
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
-from domain.reconciliation import breaks, client_money, runs, settlement
-from domain.reconciliation.errors import AdjustmentEntryNotFound
+from domain.reconciliation import breaks, camt, client_money, runs, settlement
+from domain.reconciliation import client_money_return as cmar
+from domain.reconciliation.errors import AdjustmentEntryNotFound, StatementInvalid
 from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
 from domain.shared.money import parse_decimal
@@ -18,7 +22,14 @@ from schema.errors import declares_errors, payload_or_errors
 from schema.node import AnyId, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
+from schema.clients.staff import DocumentViewLink
 from schema.reconciliation.types import (
+    BankStatement,
+    BankStatementWarning,
+    ClientMoneyReturnFormat,
+    ClientMoneyReturnLine,
+    ClientMoneyReturnLinkPayload,
+    ImportClientMoneyStatementPayload,
     BreakComment,
     BreakPayload,
     BreakResolutionInput,
@@ -37,6 +48,8 @@ from schema.reconciliation.types import (
 )
 
 MANAGE = "reconciliation.manage"
+SIGN_OFF = "reconciliation.sign_off"
+UPLOAD_CHUNK = 1 << 20
 
 
 def _id(value: strawberry.ID | str, error: type[DomainError], field: str) -> int:
@@ -151,6 +164,13 @@ class ReconciliationQueries:
             page = await client_money.list_resources(session, as_of=as_of, currency=currency, page=req)
         return to_connection(page, ClientMoneyResource.of, lambda r: (r.recorded_at, r.id))
 
+    @strawberry.field(permission_classes=[Requires(MANAGE)],
+                      description="The monthly client money return (CMAR-like) for a month (YYYY-MM): one line per "
+                                  "currency from the month's daily closes; clientMoneyReturnLink downloads it.")
+    async def client_money_return(self, info: Info[Context, Any], month: str) -> list[ClientMoneyReturnLine]:
+        async with info.context.session() as session:
+            return [ClientMoneyReturnLine.of(x) for x in await cmar.return_lines(session, month)]
+
 
 @strawberry.type
 class ReconciliationMutations:
@@ -238,7 +258,8 @@ class ReconciliationMutations:
         return await payload_or_errors(work, lambda errors: ImportSettlementReportPayload(errors=errors))
 
 
-    @declares_errors("AMOUNT_PRECISION", "INVALID_AMOUNT", "INVALID_CLIENT_MONEY_BALANCE", "UNKNOWN_CURRENCY")
+    @declares_errors("AMOUNT_PRECISION", "CLIENT_MONEY_BALANCE_FROM_STATEMENT", "INVALID_AMOUNT",
+                     "INVALID_CLIENT_MONEY_BALANCE", "UNKNOWN_CURRENCY")
     @strawberry.mutation(permission_classes=[Requires(MANAGE)],
                          description="Record a segregated client-money balance (bank or PSP statement) for a day's "
                                      "close; the run of that close counts it in the client-money resource.")
@@ -256,11 +277,13 @@ class ReconciliationMutations:
 
         return await payload_or_errors(work, lambda errors: RecordClientMoneyResourcePayload(errors=errors))
 
-    @declares_errors("CLIENT_MONEY_ALREADY_SIGNED_OFF", "CLIENT_MONEY_NOT_SIGNABLE", "INVALID_ID",
-                     "INVALID_RESOLUTION", "RECONCILIATION_RUN_NOT_FOUND")
-    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
+    @declares_errors("CLIENT_MONEY_ALREADY_SIGNED_OFF", "CLIENT_MONEY_FOUR_EYES", "CLIENT_MONEY_NOT_SIGNABLE",
+                     "INVALID_ID", "INVALID_RESOLUTION", "RECONCILIATION_RUN_NOT_FOUND")
+    @strawberry.mutation(permission_classes=[Requires(SIGN_OFF)],
                          description="Sign off a run's client-money result (once per run, by the signed-in staff "
-                                     "member); its breaks are worked with assignBreak / resolveBreak.")
+                                     "member, who must not have prepared the close: recorded one of its resources, "
+                                     "imported its statement or resolved one of its breaks); its breaks are worked "
+                                     "with assignBreak / resolveBreak.")
     async def sign_off_client_money(
         self, info: Info[Context, Any], run_id: AnyId, note: str | None = None,
     ) -> SignOffClientMoneyPayload:
@@ -272,6 +295,52 @@ class ReconciliationMutations:
             return SignOffClientMoneyPayload(sign_off=ClientMoneySignOff.of(done))
 
         return await payload_or_errors(work, lambda errors: SignOffClientMoneyPayload(errors=errors))
+
+
+    @declares_errors("BANK_STATEMENT_DUPLICATE", "BANK_STATEMENT_INVALID", "UNKNOWN_CURRENCY")
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
+                         description="Import a segregated client bank account's statement, ISO 20022 camt.053 "
+                                     "(camt.053.001.02 or .08; GraphQL multipart request), validated against the "
+                                     "XSD: its entries are reconciled with the ledger's wire postings by the runs "
+                                     "(bank section) and each closing booked balance becomes the account's client "
+                                     "money resource for its date. The same statement (account and statement id) "
+                                     "twice is refused; a refused file changes nothing.")
+    async def import_client_money_statement(self, info: Info[Context, Any], file: Upload) -> ImportClientMoneyStatementPayload:
+        ctx = info.context
+        limit = ctx.settings.max_upload_bytes
+
+        async def work() -> ImportClientMoneyStatementPayload:
+            with tempfile.TemporaryDirectory(prefix="camt-") as folder:
+                path = Path(folder) / "statement.xml"
+                size = 0
+                with path.open("wb") as out:
+                    while chunk := await file.read(UPLOAD_CHUNK):  # type: ignore[attr-defined]
+                        size += len(chunk)
+                        if size > limit:
+                            raise StatementInvalid(f"a statement is at most {limit} bytes", field="file")
+                        out.write(chunk)
+                done = await ctx.transaction(lambda s: camt.import_file(s, ctx.actor, path))
+            return ImportClientMoneyStatementPayload(statements=[BankStatement.of(v) for v in done.statements],
+                                              warnings=[BankStatementWarning.of(w) for w in done.warnings])
+
+        return await payload_or_errors(work, lambda errors: ImportClientMoneyStatementPayload(errors=errors))
+
+    @declares_errors("CLIENT_MONEY_RETURN_NOT_FOUND", "INVALID_CLIENT_MONEY_RETURN_PERIOD")
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
+                         description="A link (GET, about 60 s, this session only) that downloads a month's client "
+                                     "money return as CSV or XLSX; issuing and every download are audited.")
+    async def client_money_return_link(
+        self, info: Info[Context, Any], month: str, format: ClientMoneyReturnFormat,
+    ) -> ClientMoneyReturnLinkPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> ClientMoneyReturnLinkPayload:
+            issued = await cmar.issue(session, ctx.settings, ctx.actor, month, format.value)
+            return ClientMoneyReturnLinkPayload(link=DocumentViewLink(
+                url=issued.url, expires_at=datetime.fromtimestamp(issued.expires_at, UTC)))
+
+        return await payload_or_errors(lambda: ctx.transaction(txn),
+                                       lambda e: ClientMoneyReturnLinkPayload(errors=e))
 
 
 QUERIES = (ReconciliationQueries,)

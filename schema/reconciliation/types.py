@@ -7,12 +7,14 @@ from typing import Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.reconciliation import client_money
+from domain.reconciliation import camt, client_money
+from domain.reconciliation.client_money_return import ReturnLine
 from domain.reconciliation.breaks import BreakView, CommentView
 from domain.reconciliation.client_money import ResourceView, SignOffView
 from domain.reconciliation.runs import RunView
 from domain.reconciliation.settlement import ImportedReport
 from domain.shared.money import at_scale, decimal_text
+from schema.clients.staff import DocumentViewLink
 from schema.context import Context
 from schema.errors import UserError
 from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, bare_id_deprecation, global_id, optional_global_id
@@ -25,6 +27,7 @@ class ReconciliationSection(Enum):
     INTEGRITY = "integrity"
     BALANCE = "balance"
     CLIENT_MONEY = "client_money"
+    BANK = "bank"
 
 
 @strawberry.enum
@@ -40,6 +43,8 @@ class BreakKind(Enum):
     BALANCE_MISMATCH = "balance_mismatch"
     SHORTFALL = "shortfall"
     EXCESS = "excess"
+    MISSING_IN_BANK = "missing_in_bank"
+    OPENING_BALANCE_MISMATCH = "opening_balance_mismatch"
 
 
 @strawberry.enum(description="open -> resolved (with an adjustment entry) | explained; cleared = gone on re-run.")
@@ -88,7 +93,8 @@ class ClientMoneyLine:
     requirement: str = strawberry.field(description="Sum per client of max(0, wallets + equity).")
     bank_balances: str
     psp_balances: str
-    resource: str = strawberry.field(description="Segregated bank + PSP balances recorded for the close date.")
+    resource: str = strawberry.field(description="Segregated bank + PSP balances recorded for the close date (a bank "
+                                                 "account's from its imported statement's closing balance).")
     difference: str = strawberry.field(description="resource - requirement: < 0 shortfall, > 0 excess.")
 
     @classmethod
@@ -109,13 +115,17 @@ class ClientMoneySignOff:
     signed_by_staff_user_id: strawberry.ID = strawberry.field(description="The signer's global id (StaffUser.id).")
     signed_at: datetime
     note: str | None
-    open_breaks: int = strawberry.field(description="Client-money breaks still open when signed.")
+    open_breaks: int = strawberry.field(description="Client-money and bank breaks still open when signed.")
     lines: list[ClientMoneyLine] = strawberry.field(description="The lines as they were signed.")
+    preparer_staff_user_ids: list[strawberry.ID] = strawberry.field(
+        description="Who prepared the close (recorded a resource, imported its statement, resolved one of its "
+                    "breaks): the signer is none of them (four eyes).")
 
     @classmethod
     def of(cls, s: SignOffView) -> ClientMoneySignOff:
         return cls(signed_by_staff_user_id=global_id("StaffUser", s.signed_by), signed_at=s.signed_at, note=s.note,
-                   open_breaks=s.open_breaks, lines=[ClientMoneyLine.of(x) for x in s.lines])
+                   open_breaks=s.open_breaks, lines=[ClientMoneyLine.of(x) for x in s.lines],
+                   preparer_staff_user_ids=[global_id("StaffUser", u) for u in s.preparers])
 
 
 @strawberry.type(description="One reconciliation as of a cutoff, over (windowStart, cutoff].")
@@ -307,4 +317,118 @@ class RecordClientMoneyResourcePayload:
 @strawberry.type
 class SignOffClientMoneyPayload:
     sign_off: ClientMoneySignOff | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="An opening (OPBD) or closing (CLBD) booked balance of a statement, signed.")
+class BankStatementBalance:
+    type: str = strawberry.field(description="OPBD | CLBD")
+    currency: str
+    amount: str
+    as_of: date
+
+    @classmethod
+    def of(cls, b: camt.Balance) -> BankStatementBalance:
+        return cls(type=b.type, currency=b.currency, amount=str(at_scale(b.amount, b.currency)), as_of=b.as_of)
+
+
+@strawberry.type(description="An imported camt.053 bank statement of a segregated client bank account.")
+class BankStatement:
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
+    iban: str = strawberry.field(description="The account's IBAN (or the bank's other identification).")
+    statement_id: str
+    electronic_sequence_number: str | None
+    version: str = strawberry.field(description="camt.053.001.<version>: 02 or 08.")
+    message_id: str
+    created_at: datetime | None
+    closing_date: date | None
+    entry_count: int
+    sha256: str
+    imported_by_staff_user_id: strawberry.ID | None
+    imported_at: datetime
+    balances: list[BankStatementBalance]
+
+    @classmethod
+    def of(cls, v: camt.StatementView) -> BankStatement:
+        return cls(database_id=strawberry.ID(str(v.id)), iban=v.iban, statement_id=v.statement_id,
+                   electronic_sequence_number=str(v.electronic_seq) if v.electronic_seq is not None else None,
+                   version=v.version, message_id=v.message_id, created_at=v.created_at, closing_date=v.closing_date,
+                   entry_count=v.entry_count, sha256=v.sha256,
+                   imported_by_staff_user_id=optional_global_id("StaffUser", v.imported_by), imported_at=v.imported_at,
+                   balances=[BankStatementBalance.of(b) for b in v.balances])
+
+
+@strawberry.type(description="Something the import noticed without refusing the file (the run of the close raises "
+                              "it as a break): OPENING_BALANCE_MISMATCH.")
+class BankStatementWarning:
+    code: str
+    statement_id: str
+    currency: str
+    message: str
+    opening: str
+    previous_closing: str
+    previous_statement_id: str
+
+    @classmethod
+    def of(cls, w: camt.Warning) -> BankStatementWarning:
+        return cls(code=w.code, statement_id=w.statement_id, currency=w.currency, message=w.message,
+                   opening=str(at_scale(w.opening, w.currency)),
+                   previous_closing=str(at_scale(w.previous_closing, w.currency)),
+                   previous_statement_id=w.previous_statement_id)
+
+
+@strawberry.type
+class ImportClientMoneyStatementPayload:
+    statements: list[BankStatement] | None = None
+    warnings: list[BankStatementWarning] = strawberry.field(default_factory=list)
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="One currency's line of the monthly client money return (CMAR-like).")
+class ClientMoneyReturnLine:
+    month: str
+    currency: str
+    month_end_close: date = strawberry.field(description="The last close of the month with this currency.")
+    requirement: str
+    resource: str
+    difference: str
+    highest_requirement: str
+    highest_on: date
+    lowest_requirement: str
+    lowest_on: date
+    days_reconciled: int
+    shortfall_days: int
+    breaks: int = strawberry.field(description="Client-money and bank breaks of the month's closes.")
+    shortfall_breaks: int
+    resolved_breaks: int = strawberry.field(description="Resolved or explained.")
+    open_breaks: int
+    first_resolved_at: datetime | None
+    last_resolved_at: datetime | None
+    signed_off_days: int
+    last_signed_off_at: datetime | None
+    last_signed_off_by_staff_user_id: strawberry.ID | None
+
+    @classmethod
+    def of(cls, r: ReturnLine) -> ClientMoneyReturnLine:
+        return cls(month=r.month, currency=r.currency, month_end_close=r.month_end_close,
+                   requirement=str(r.requirement), resource=str(r.resource),
+                   difference=str(r.difference), highest_requirement=str(r.highest_requirement),
+                   highest_on=r.highest_on, lowest_requirement=str(r.lowest_requirement),
+                   lowest_on=r.lowest_on, days_reconciled=r.days_reconciled, shortfall_days=r.shortfall_days,
+                   breaks=r.breaks, shortfall_breaks=r.shortfall_breaks, resolved_breaks=r.resolved_breaks,
+                   open_breaks=r.open_breaks, first_resolved_at=r.first_resolved_at,
+                   last_resolved_at=r.last_resolved_at, signed_off_days=r.signed_off_days,
+                   last_signed_off_at=r.last_signed_off_at,
+                   last_signed_off_by_staff_user_id=optional_global_id("StaffUser", r.last_signed_off_by))
+
+
+@strawberry.enum
+class ClientMoneyReturnFormat(Enum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+@strawberry.type
+class ClientMoneyReturnLinkPayload:
+    link: DocumentViewLink | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
