@@ -28,11 +28,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,18 @@ ENTRY_COLUMNS = ("statement_id", "line_no", "amount", "currency", "credit", "sta
                  "acct_svcr_ref", "end_to_end_id", "remittance", "reference")
 
 
-@cache
+_LOCAL = threading.local()
+# Every statement is parsed on this one thread: lxml ties a document's names to the thread that parsed it, so a
+# document must not move between the pool threads asyncio.to_thread would pick (freeing it elsewhere crashes).
+_PARSER_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camt053")
+
+
 def schema(version: str) -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(VERSIONS[version])))
+    """The version's XSD, compiled once per thread."""
+    cached: dict[str, etree.XMLSchema] = _LOCAL.__dict__.setdefault("schemas", {})
+    if version not in cached:
+        cached[version] = etree.XMLSchema(etree.parse(str(VERSIONS[version])))
+    return cached[version]
 
 
 @dataclass(frozen=True)
@@ -283,7 +293,7 @@ def _located(path: Path, version: str, failure: etree.XMLSyntaxError, near: int)
 
 
 async def _in_thread(items: Iterator[Any]) -> Any:
-    return await asyncio.to_thread(next, items, None)
+    return await asyncio.get_running_loop().run_in_executor(_PARSER_THREAD, next, items, None)
 
 
 def _sha256(path: Path) -> str:
@@ -303,10 +313,17 @@ async def import_file(session: AsyncSession, actor: Actor, path: Path) -> Import
     everything back)."""
     with path.open("rb") as f:
         version = sniff_version(f.read(SNIFF_BYTES))
-    schema(version)  # compiled once per process, before the first batch
     sha = await asyncio.to_thread(_sha256, path)
     conn = await driver(session)
     items = read(path, version)
+    try:
+        return await _store(session, actor, items, version, sha, conn)
+    finally:  # the generator (and the tree it holds) is let go on its own thread
+        await asyncio.get_running_loop().run_in_executor(_PARSER_THREAD, items.close)
+
+
+async def _store(session: AsyncSession, actor: Actor, items: Iterator[Any], version: str, sha: str,
+                 conn: Any) -> ImportResult:
     result = ImportResult()
     message_id = ""
     current: int | None = None
