@@ -29,11 +29,11 @@ import asyncio
 import hashlib
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -223,8 +223,10 @@ def _drop(element: etree._Element) -> None:
             del parent[0]
 
 
-def read(path: Path, version: str, *, batch: int = BATCH) -> Iterator[Header | list[tuple[Any, ...]] | StatementEnd
-                                                                   | str]:
+Item = Header | list[tuple[Any, ...]] | StatementEnd | str
+
+
+def read(path: Path, version: str, *, batch: int = BATCH) -> Generator[Item, None, None]:
     """The document as a stream: the message id (str), then per statement its Header (balances included), its
     entries in lists of at most `batch`, and a StatementEnd. Raises StatementInvalid with the XSD's line and
     message as soon as the parser meets an error."""
@@ -437,7 +439,8 @@ PREVIOUS_CLOSING = """
         SELECT c.amount, p.statement_id, p.id FROM bank_statements p
         JOIN bank_statement_balances c ON c.statement_id = p.id AND c.type = 'CLBD' AND c.currency = o.currency
         WHERE p.iban = s.iban AND p.id <> s.id
-          AND (p.closing_date, coalesce(p.electronic_seq, 0), p.id) < (s.closing_date, coalesce(s.electronic_seq, 0), s.id)
+          AND (p.closing_date, coalesce(p.electronic_seq, 0), p.id)
+              < (s.closing_date, coalesce(s.electronic_seq, 0), s.id)
         ORDER BY p.closing_date DESC, coalesce(p.electronic_seq, 0) DESC, p.id DESC LIMIT 1
     ) prev ON true
 """
@@ -446,15 +449,3 @@ PREVIOUS_CLOSING = """
 def _view(r: Any, balances: list[Balance]) -> StatementView:
     return StatementView(int(r.id), r.iban, r.statement_id, r.electronic_seq, r.version, r.message_id, r.created_at,
                          r.closing_date, int(r.entry_count), r.sha256, r.imported_by, r.imported_at, balances)
-
-
-async def statements_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, StatementView]:
-    rows = (await session.execute(text(
-        f"SELECT {_STATEMENT_COLUMNS} FROM bank_statements WHERE id = ANY(:ids)"), {"ids": ids})).all()  # noqa: S608
-    bals = (await session.execute(text(
-        "SELECT statement_id, type, currency, amount, as_of FROM bank_statement_balances WHERE statement_id = ANY(:ids) "
-        "ORDER BY statement_id, type DESC, currency"), {"ids": ids})).all()
-    by: dict[int, list[Balance]] = {}
-    for b in bals:
-        by.setdefault(int(b.statement_id), []).append(Balance(b.type, b.currency, Decimal(b.amount), b.as_of))
-    return {int(r.id): _view(r, by.get(int(r.id), [])) for r in rows}

@@ -17,26 +17,26 @@ from domain.reconciliation.errors import AdjustmentEntryNotFound, StatementInval
 from domain.shared.actor import ActorKind
 from domain.shared.errors import DomainError
 from domain.shared.money import parse_decimal
+from schema.clients.staff import DocumentViewLink
 from schema.context import Context
 from schema.errors import declares_errors, payload_or_errors
 from schema.node import AnyId, key_of, node_type
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
-from schema.clients.staff import DocumentViewLink
 from schema.reconciliation.types import (
     BankStatement,
     BankStatementWarning,
-    ClientMoneyReturnFormat,
-    ClientMoneyReturnLine,
-    ClientMoneyReturnLinkPayload,
-    ImportClientMoneyStatementPayload,
     BreakComment,
     BreakPayload,
     BreakResolutionInput,
     ClientMoneyResource,
     ClientMoneyResourceInput,
+    ClientMoneyReturnFormat,
+    ClientMoneyReturnLine,
+    ClientMoneyReturnLinkPayload,
     ClientMoneySignOff,
     CommentOnBreakPayload,
+    ImportClientMoneyStatementPayload,
     ImportSettlementReportPayload,
     ReconciliationBreak,
     ReconciliationBreakFilter,
@@ -305,7 +305,9 @@ class ReconciliationMutations:
                                      "(bank section) and each closing booked balance becomes the account's client "
                                      "money resource for its date. The same statement (account and statement id) "
                                      "twice is refused; a refused file changes nothing.")
-    async def import_client_money_statement(self, info: Info[Context, Any], file: Upload) -> ImportClientMoneyStatementPayload:
+    async def import_client_money_statement(
+        self, info: Info[Context, Any], file: Upload,
+    ) -> ImportClientMoneyStatementPayload:
         ctx = info.context
         limit = ctx.settings.max_upload_bytes
 

@@ -8,9 +8,9 @@ import strawberry
 from strawberry.scalars import JSON
 
 from domain.reconciliation import camt, client_money
-from domain.reconciliation.client_money_return import ReturnLine
 from domain.reconciliation.breaks import BreakView, CommentView
 from domain.reconciliation.client_money import ResourceView, SignOffView
+from domain.reconciliation.client_money_return import ReturnLine
 from domain.reconciliation.runs import RunView
 from domain.reconciliation.settlement import ImportedReport
 from domain.shared.money import at_scale, decimal_text

@@ -656,7 +656,8 @@ async def test_14_reconciliation_with_no_break(world: World) -> None:
         assert recorded["recordClientMoneyResource"]["errors"] == [], recorded
     run = (await finance(reconcile, {"c": cutoff}))["runReconciliation"]["run"]
     assert [x["kind"] for x in run["clientMoney"]] == ["matched"] * len(first["clientMoney"]), run
-    signed = await finance("""mutation($r: ID!) { signOffClientMoney(runId: $r) { signOff { openBreaks }
+    # Four eyes: finance recorded the resources, so another person (here the second administrator) signs off.
+    signed = await world.as_("admin2")("""mutation($r: ID!) { signOffClientMoney(runId: $r) { signOff { openBreaks }
         errors { code field message } } }""", {"r": run["id"]})
     assert signed["signOffClientMoney"] == {"signOff": {"openBreaks": 0}, "errors": []}, signed
     if run["summary"]["breaks"]:

@@ -181,6 +181,7 @@ async def test_bad_resource_input_is_typed_and_stores_nothing(session_factory) -
 
 async def test_staff_record_run_sign_off_and_resolve_over_graphql(http, session_factory, settings, make_user) -> None:
     finance = await make_staff(http, session_factory, settings, ["finance"])
+    reviewer = await make_staff(http, session_factory, settings, ["finance"])  # four eyes: not the preparer
     support = await make_staff(http, session_factory, settings, ["support"])
     client = await make_user()
     await _deposit(session_factory, client, "TND", "12.5")
@@ -200,9 +201,9 @@ async def test_staff_record_run_sign_off_and_resolve_over_graphql(http, session_
     run = ran["data"]["runReconciliation"]["run"]
     sign = ("mutation($i: ID!) { signOffClientMoney(runId: $i, note: \"checked vs statements\") { signOff {"
             " signedByStaffUserId note openBreaks lines { currency kind } } errors { code } } }")
-    signed = await finance.client(sign, {"i": run["id"]})
-    twice = await finance.client(sign, {"i": run["id"]})
-    missing = await finance.client(sign, {"i": "999999999"})
+    signed = await reviewer.client(sign, {"i": run["id"]})
+    twice = await reviewer.client(sign, {"i": run["id"]})
+    missing = await reviewer.client(sign, {"i": "999999999"})
     denied_sign = await support.client(sign, {"i": run["id"]})
     shown = await finance.client("query($i: ID!) { reconciliationRun(id: $i) { clientMoneySignOff { note } } }",
                                  {"i": run["id"]})
@@ -236,7 +237,7 @@ async def test_staff_record_run_sign_off_and_resolve_over_graphql(http, session_
         audited = (await s.execute(text(
             "SELECT actor_user_id FROM audit_events WHERE entity_type = 'reconciliation_run' AND entity_id = :r "
             "AND action = 'reconciliation.client_money.sign_off'"), {"r": run["databaseId"]})).all()
-    assert [r.actor_user_id for r in audited] == [finance.user_id]
+    assert [r.actor_user_id for r in audited] == [reviewer.user_id]
 
 
 async def test_demo_accounts_are_not_client_money_and_totals_are_at_the_currency_scale(
