@@ -249,6 +249,21 @@ async def run_for_ib(session: AsyncSession, actor: Actor, ib_id: int, *, now: da
     return await pay_period(session, actor, ib_id, last_closed_period(p.payout_cycle, now))
 
 
+async def request_for_ib(session: AsyncSession, actor: Actor, ib_id: int, *, now: datetime) -> PeriodRun:
+    """The IB asks for its payout now: its last closed cycle period, paid (or held for review) as the 00:15 job
+    would, with its minimum and hold; a period that already ran returns its payouts unchanged. Never commits."""
+    p: Partner = await partner(session, ib_id)
+    period = last_closed_period(p.payout_cycle, now)
+    created: list[Payout] = []
+    existing: list[Payout] = []
+    for made, fresh in await _pay_period(session, actor, ib_id, period):
+        (created if fresh else existing).append(made)
+    await record(session, actor, action="ib.payout_requested", entity_type="ib_payout_period", entity_id=None,
+                 after={"period": period.key, "ib_id": ib_id, "created": [x.id for x in created],
+                        "paid": str(sum((x.amount for x in created if x.status == "paid"), Decimal(0)))})
+    return PeriodRun(period.key, 1, created, existing)
+
+
 async def _period_ibs(session: AsyncSession, cycle: str, period: Period, ib_id: int | None,
                       now: datetime) -> list[Partner]:
     if period.end > now:

@@ -317,6 +317,11 @@ class RunIbPayoutsInput:
     ib_id: strawberry.ID | None = None
 
 
+@strawberry.input
+class RequestMyIbPayoutInput:
+    idempotency_key: str
+
+
 @strawberry.type
 class IbPayoutRun:
     period_key: str
@@ -418,6 +423,7 @@ def _run_errors(errors: list[UserError]) -> IbPayoutRunPayload:
 
 
 RUN_OPERATION = "ib.payout_run"
+REQUEST_OPERATION = "ib.payout_request"
 
 
 @strawberry.type
@@ -524,6 +530,43 @@ class IbOperableMutations:
                                                                  base=referral_base(ctx)))
 
         return await payload_or_errors(work, _link_errors)
+
+    @declares_errors(
+        "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "IB_NOT_FOUND", "IDEMPOTENCY_IN_PROGRESS",
+        "IDEMPOTENCY_KEY_REUSED", "INSUFFICIENT_FUNDS", "INVALID_AMOUNT", "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY",
+        "VALIDATION_FAILED",
+    )
+    @strawberry.mutation(permission_classes=[IsSignedInIb],
+                         description="IB portal: ask for your payout now: your last closed cycle period, paid to your "
+                                     "wallet (or held for review) as the 00:15 job would, with your minimum; a period "
+                                     "that already ran is returned unchanged (`existing`), nothing due makes none. A "
+                                     "repeat with the same idempotency key replays.")
+    async def request_my_ib_payout(self, info: Ctx, input: RequestMyIbPayoutInput) -> IbPayoutRunPayload:
+        ctx = info.context
+
+        async def fn(s: AsyncSession) -> IbPayoutRun:
+            key = idempotency.check_key(input.idempotency_key)
+            p = await portal.partner(s, ctx.actor.user_id)
+            claim = await idempotency.claim(s, scope=ctx.actor.label, key=key, operation=REQUEST_OPERATION,
+                                            payload={"ib_id": p.ib_id})
+            if not claim.fresh:
+                stored = claim.result or {}
+                return IbPayoutRun(
+                    period_key=str(stored.get("period", "")), ibs=1,
+                    created=[IbPayout.of(x) for x in await payouts_service.by_ids(s, stored.get("created", []))],
+                    existing=[IbPayout.of(x) for x in await payouts_service.by_ids(s, stored.get("existing", []))],
+                    replayed=True)
+            run = await payouts_service.request_for_ib(s, ctx.actor, p.ib_id, now=utcnow())
+            await idempotency.finish(s, scope=ctx.actor.label, key=key, result={
+                "period": run.period_key, "created": [x.id for x in run.created],
+                "existing": [x.id for x in run.existing]})
+            return IbPayoutRun(period_key=run.period_key, ibs=1, created=[IbPayout.of(x) for x in run.created],
+                               existing=[IbPayout.of(x) for x in run.existing], replayed=False)
+
+        async def work() -> IbPayoutRunPayload:
+            return IbPayoutRunPayload(run=await ctx.transaction(fn))
+
+        return await payload_or_errors(work, _run_errors)
 
     @declares_errors(
         "AMOUNT_PRECISION", "CONFLICT", "ENTRY_ALREADY_REVERSED", "IB_NOT_FOUND", "IB_PAYOUT_CYCLE_MISMATCH",
