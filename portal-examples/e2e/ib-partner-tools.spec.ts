@@ -126,12 +126,25 @@ test("statements download as CSV and PDF with the statement's lines, and a dispu
   await page.getByLabel("Idioma").selectOption("en");
 });
 
-test("payouts run by staff show in the portal with their amount and status", async ({ browser }) => {
+test("an IB requests its payout; payouts run by staff show in the portal with their amount and status", async ({ browser }) => {
   const ibContext = await browser.newContext();
   const ib = await ibContext.newPage();
   await signIn(ib, IB);
   await commissionLines(ib); // something accrued
   const ibId = String((await ibApi(ib, "IbTree", {})).myIbProfile.ibId);
+
+  // The IB asks for its payout: its last closed cycle period, paid, held, already made, or nothing due.
+  const profile = (await ibApi(ib, "IbTree", {})).myIbProfile;
+  await ib.getByRole("link", { name: "Statements and payouts" }).click();
+  await ib.getByRole("button", { name: "Request my payout" }).click();
+  const answer = ib.getByTestId("payout-request");
+  await expect(answer).toHaveText(/^(Payout for \S+: .+\.|The payout for \S+ was already made\.|Nothing is due for \S+\.)$/);
+  expect(profile.payoutCycle).toBeTruthy();
+  await expectAccessible(ib);
+  await ib.getByLabel("Language").selectOption("es");
+  await ib.getByRole("button", { name: "Solicitar mi pago" }).click();
+  await expect(answer).toHaveText(/^(Pago de \S+: .+\.|El pago de \S+ ya se realizó\.|No se le debe nada por \S+\.)$/);
+  await ib.getByLabel("Idioma").selectOption("en");
 
   const manager = unique("ibpay");
   createStaff(manager, "Pat Payouts", ["ib_manager", "finance"]);

@@ -57,6 +57,15 @@ export const PayoutsQuery = graphql(`
   }
 `);
 
+export const RequestPayoutMutation = graphql(`
+  mutation IbRequestPayout($input: RequestMyIbPayoutInput!) {
+    requestMyIbPayout(input: $input) {
+      run { periodKey replayed created { id currency amount status } existing { id currency amount status } }
+      errors { field message code }
+    }
+  }
+`);
+
 export const DisputesQuery = graphql(`
   query IbDisputes {
     myIbDisputes(first: 100) { nodes { id lineId periodFrom periodTo reason status resolution createdAt resolvedAt } }

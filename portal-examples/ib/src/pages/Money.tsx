@@ -1,18 +1,22 @@
-// Statements (CSV and PDF of a period, as the API offers them) and payouts with their status.
+// Statements (CSV and PDF of a period, as the API offers them), payouts with their status, and a request for
+// the payout of the last closed cycle period (requestMyIbPayout: paid or held as the nightly run would).
 import { useState } from "react";
-import { useClient, useQuery } from "urql";
-import { ErrorMessage, Loading, Money, PageTitle, TextField, useI18n } from "@forexcrm/portal-shared";
-import { PayoutsQuery, StatementCsvQuery, StatementPdfQuery } from "../operations";
+import { useClient, useMutation, useQuery } from "urql";
+import { ErrorMessage, FormAlert, Loading, Money, Notice, PageTitle, TextField, errorsOf, newIdempotencyKey, useFormErrors, useI18n } from "@forexcrm/portal-shared";
+import { PayoutsQuery, RequestPayoutMutation, StatementCsvQuery, StatementPdfQuery } from "../operations";
 import { download, lastDays, statusLabel } from "../period";
 
 export function MoneyPage() {
-  const { t, dateTime } = useI18n();
+  const { t, dateTime, money } = useI18n();
   const client = useClient();
   const initial = lastDays(30);
   const [since, setSince] = useState(initial.since.slice(0, 10));
   const [until, setUntil] = useState(initial.until.slice(0, 10));
   const [failure, setFailure] = useState<{ message: string } | null>(null);
-  const [{ data, fetching, error }] = useQuery({ query: PayoutsQuery });
+  const [{ data, fetching, error }, refetch] = useQuery({ query: PayoutsQuery });
+  const [, requestPayout] = useMutation(RequestPayoutMutation);
+  const requestErrors = useFormErrors([]);
+  const [requested, setRequested] = useState<string | null>(null);
   const period = { since: `${since}T00:00:00Z`, until: `${until}T00:00:00Z` };
 
   const csv = async () => {
@@ -28,6 +32,19 @@ export function MoneyPage() {
       download(`statement-${since}-${until}.pdf`, new Blob([bytes], { type: "application/pdf" }));
     }
   };
+  const request = async () => {
+    setRequested(null);
+    const res = await requestPayout({ input: { idempotencyKey: newIdempotencyKey() } });
+    const found = errorsOf(res.data?.requestMyIbPayout, res.error);
+    requestErrors.set(found);
+    const run = res.data?.requestMyIbPayout.run;
+    if (found.length > 0 || !run) return;
+    const made = run.created.map((p) => `${money(p.amount, p.currency)} (${statusLabel(t, p.status)})`).join(", ");
+    setRequested(run.created.length > 0 ? t("money.requestMade", { period: run.periodKey, payouts: made })
+      : run.existing.length > 0 ? t("money.requestExisting", { period: run.periodKey })
+        : t("money.requestNothing", { period: run.periodKey }));
+    refetch({ requestPolicy: "network-only" });
+  };
   return (
     <>
       <PageTitle>{t("money.title")}</PageTitle>
@@ -40,6 +57,10 @@ export function MoneyPage() {
       </div>
       <ErrorMessage error={failure} />
       <h2>{t("money.payouts")}</h2>
+      <p className="hint">{t("money.requestHint")}</p>
+      <FormAlert errors={requestErrors} />
+      {requested ? <Notice tone="success"><p data-testid="payout-request">{requested}</p></Notice> : null}
+      <button type="button" onClick={() => void request()}>{t("money.request")}</button>
       {fetching && !data ? <Loading /> : null}
       <ErrorMessage error={error} />
       {data && data.myIbPayouts.nodes.length === 0 ? <p>{t("money.noPayouts")}</p> : null}
