@@ -70,6 +70,25 @@ class DepositAddress:
     confirmations_required: int
 
 
+@dataclass(frozen=True)
+class Confirmations:
+    """A crypto deposit's chain transaction: confirmations so far (0 once dropped) and the count that credits."""
+
+    confirmations: int
+    required: int
+    dropped: bool
+
+
+async def confirmations_of(session: AsyncSession, payment_id: int, asset: str) -> Confirmations | None:
+    """The transaction behind a crypto deposit, or None when the payment has none."""
+    row = (await session.execute(text(
+        "SELECT confirmations, dropped_at FROM crypto_transactions WHERE payment_id = :pid"),
+        {"pid": payment_id})).first()
+    if row is None:
+        return None
+    return Confirmations(int(row.confirmations), confirmations_required(asset), row.dropped_at is not None)
+
+
 def _crypto_asset(asset: str) -> str:
     info = currency_info(asset)
     if not info.is_crypto:

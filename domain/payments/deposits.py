@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.audit import service as audit
 from domain.clients import payment_gates
 from domain.compliance.aml import engine as aml
+from domain.identity.sessions import notify
 from domain.ledger.accounts import Purpose, house_account, wallet_for
 from domain.ledger.errors import InsufficientFunds
 from domain.ledger.holds import place_hold
@@ -30,10 +31,11 @@ from domain.shared.actor import Actor
 from domain.shared.db import SessionFactory, in_transaction
 from domain.shared.errors import DomainError, InvalidAmount
 from domain.shared.money import currency as currency_info
-from domain.shared.money import quantize_exact
+from domain.shared.money import at_scale, quantize_exact
 from domain.shared.settings import Settings
 
 REDIRECT_KINDS = frozenset({"card", "local"})
+DEPOSIT_CREDITED = "payment.deposit_credited"  # the notification kind once a deposit is credited
 
 
 async def provider_lock(session: AsyncSession, provider: str, provider_payment_id: str) -> None:
@@ -147,6 +149,10 @@ async def credit(session: AsyncSession, actor: Actor, payment: Payment, **fields
                        idempotency_key=f"payment:{payment.id}:credit", description=f"deposit {payment.reference}",
                        details={"payment_id": payment.id, "fee": str(payment.fee)})
     updated = await repo.move(session, actor, payment, Status.SUCCEEDED, entry_id=entry.id, **fields)
+    # In-app, live (the `notifications` subscription), in the same transaction: only once it is credited.
+    await notify(session, updated.user_id, DEPOSIT_CREDITED,
+                 f"Your deposit {updated.reference} of {at_scale(updated.net, updated.currency)} {updated.currency} "
+                 "was credited.")
     # Payer name, high-risk and card countries, deposits near the method's limit: transaction monitoring's
     # templates (domain/compliance/aml/templates.py), no longer signals of their own.
     verdict = await aml.decide(session, actor, payment_id=updated.id, trigger="deposit")

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from domain.payments import bank_details
+from domain.payments import bank_details, crypto
 from domain.payments.bank_details import BankDetails
 from domain.payments.crypto import DepositAddress
 from domain.payments.disputes import Dispute as DisputeRow
@@ -179,6 +179,16 @@ class Payment(Node):
             found = await bank_details.for_payment(session, self.method_code, self.currency, self.country)
         return WireBankDetails.of(found) if found is not None else None
 
+    @strawberry.field(description="A crypto deposit: its chain transaction's confirmations so far and how many "
+                                  "credit it (read again while it is pending); null for other payments.")
+    async def crypto_confirmations(self, info: Info[Any, Any]) -> CryptoConfirmations | None:
+        if self.direction != "deposit" or self.method_kind != "crypto":
+            return None
+        async with info.context.read() as session:
+            found = await crypto.confirmations_of(session, int(self.database_id), self.currency)
+        return None if found is None else CryptoConfirmations(confirmations=found.confirmations,
+                                                                required=found.required, dropped=found.dropped)
+
     @strawberry.field(permission_classes=[Requires("clients.read")],
                       description="Staff: the client who made this payment (needs clients.read), as client lists "
                                   "show them; one statement for a whole page of payments.")
@@ -199,6 +209,13 @@ class Payment(Node):
         found: list[PaymentApproval] = await info.context.loaders.get(APPROVALS_BY_PAYMENT).load(
             int(self.database_id))
         return found
+
+
+@strawberry.type(description="A crypto deposit's chain transaction as the gateway last reported it.")
+class CryptoConfirmations:
+    confirmations: int = strawberry.field(description="Confirmations so far (0 once the transaction was dropped).")
+    required: int = strawberry.field(description="The confirmations after which the deposit is credited.")
+    dropped: bool = strawberry.field(description="The transaction was dropped from the chain (never credited).")
 
 
 @strawberry.type(description="A payment's new status, pushed to its owner.")

@@ -15,7 +15,7 @@ from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
 from sandbox.coinspaid import CoinsPaidStandIn
 from tests.conftest import GraphQLClient
-from tests.identity.helpers import register
+from tests.identity.helpers import outbox_for, register
 from tests.payments.conftest import check_invariants, client, onboarded, payment_row, snapshot, wallet_of
 
 BTC_NEEDS = crypto.DEFAULT_CONFIRMATIONS["BTC"]
@@ -243,3 +243,52 @@ async def test_crypto_withdrawal_needs_a_destination_address_and_changes_nothing
             await in_transaction(session_factory, requested(destination))
         assert refused.value.code == "CRYPTO_ADDRESS_INVALID"
     assert await snapshot(session_factory) == before
+
+
+async def test_owner_follows_the_confirmations_and_is_notified_once_credited(chain, http, session_factory, settings):
+    registered = await register(GraphQLClient(http))
+    uid = int(registered["viewer"]["id"])
+    owner = GraphQLClient(http, registered["accessToken"])
+    await onboarded(session_factory, uid)
+    address = await address_for(chain, session_factory, settings, uid)
+    query = ("query($id: ID!) { payment(id: $id) { status currency amount "
+             "cryptoConfirmations { confirmations required dropped } } }")
+
+    tx, _ = await chain.broadcast(address, "0.25")
+    payment = await tx_payment(session_factory, tx.txid)
+    pid = str(payment.id)
+    seen = [(await owner(query, {"id": pid}))["data"]["payment"]]
+    await chain.confirm(tx, 1)
+    seen.append((await owner(query, {"id": pid}))["data"]["payment"])
+    notes_before = [n for n in await outbox_for(session_factory, "user.notification") if n["user_id"] == uid]
+    await chain.confirm(tx, BTC_NEEDS)
+    seen.append((await owner(query, {"id": pid}))["data"]["payment"])
+
+    assert [(p["status"], p["cryptoConfirmations"]["confirmations"]) for p in seen] == [
+        ("PENDING", 0), ("PENDING", 1), ("SUCCEEDED", BTC_NEEDS)]
+    assert {p["cryptoConfirmations"]["required"] for p in seen} == {BTC_NEEDS}
+    assert seen[-1]["amount"] == "0.25000000" and not seen[-1]["cryptoConfirmations"]["dropped"]
+    notes = [n for n in await outbox_for(session_factory, "user.notification") if n["user_id"] == uid]
+    assert notes_before == []  # nothing while it was pending
+    assert [n["kind"] for n in notes] == ["payment.deposit_credited"]
+    assert payment.reference in notes[0]["message"] and "0.25000000 BTC" in notes[0]["message"]
+    # another client cannot read it
+    stranger = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    assert (await stranger(query, {"id": pid}))["errors"][0]["extensions"]["code"].endswith("NOT_FOUND")
+
+
+async def test_a_dropped_transaction_shows_as_dropped_and_notifies_nothing(chain, http, session_factory, settings):
+    registered = await register(GraphQLClient(http))
+    uid = int(registered["viewer"]["id"])
+    owner = GraphQLClient(http, registered["accessToken"])
+    await onboarded(session_factory, uid)
+    tx, _ = await chain.broadcast(await address_for(chain, session_factory, settings, uid), "0.1")
+    await chain.confirm(tx, 1)
+    await chain.drop(tx)
+    pid = str((await tx_payment(session_factory, tx.txid)).id)
+
+    got = (await owner("query($id: ID!) { payment(id: $id) { status cryptoConfirmations { confirmations dropped } } }",
+                       {"id": pid}))["data"]["payment"]
+
+    assert got == {"status": "CANCELLED", "cryptoConfirmations": {"confirmations": 0, "dropped": True}}
+    assert [n for n in await outbox_for(session_factory, "user.notification") if n["user_id"] == uid] == []
