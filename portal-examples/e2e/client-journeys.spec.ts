@@ -4,51 +4,16 @@
 //   journey 1: a visitor registers, opens the e-mailed link, enrols 2FA, completes profile, documents
 //   and questionnaire, and submits the application.
 // Every page visited passes an axe check; the main pages are captured for portal-examples/README.md.
-import { expect, test, type Page } from "@playwright/test";
-import { demoPassword, expectAccessible, mailLink, portalUrl, rememberSecret, screenshot } from "./fixtures";
+import { expect, test } from "@playwright/test";
+import { demoPassword, expectAccessible, portalUrl, rememberSecret, screenshot } from "./fixtures";
 import { freshCode } from "./totp";
 import { STEP_UP_TTL_S } from "./harness";
+import { DEMO, answerQuestionnaire, confirmEmail, enrolTotp, fillProfile, register, signIn, uniqueEmail, uploadDocuments } from "./client-helpers";
 
 test.describe.configure({ mode: "serial" });
 
 /** The demo client's authenticator secret, once the 2FA test has enrolled it. */
 let demoSecret = "";
-
-const DEMO = "client@demo.example.com";
-const PASSWORD = "correct horse battery staple 42";
-const PNG = Buffer.concat([Buffer.from("89504e470d0a1a0a0000000d49484452", "hex"), Buffer.alloc(64)]);
-const PDF = Buffer.from("%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n");
-
-function uniqueEmail(prefix: string): string {
-  return `${prefix}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}@example.com`;
-}
-
-async function signIn(page: Page, email: string, password: string): Promise<void> {
-  await page.goto(portalUrl("client"));
-  await page.getByLabel("E-mail").fill(email);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
-
-async function register(page: Page, email: string): Promise<void> {
-  await page.goto(`${portalUrl("client")}/register`);
-  await expect(page.getByRole("heading", { exact: true, name: "Open an account" })).toBeVisible();
-  await page.getByLabel("Your name").fill("Ana Example");
-  await page.getByLabel("E-mail").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page.getByRole("heading", { exact: true, name: "Your application" })).toBeVisible();
-}
-
-async function enrolTotp(page: Page): Promise<string> {
-  await page.getByRole("link", { name: "Security" }).click();
-  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
-  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
-  await page.getByLabel("Code from the app").fill(await freshCode(secret));
-  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
-  await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
-  return secret;
-}
 
 test("journey 6: another client's account is not reachable by editing the URL", async ({ browser }) => {
   const ownerContext = await browser.newContext();
@@ -156,11 +121,7 @@ test("journey 1: register, confirm the e-mail, enrol 2FA, profile, documents, qu
   await expectAccessible(page);
 
   // The e-mailed link (read from the SMTP sink) opens the portal and confirms the address.
-  const link = await mailLink(email, /https?:\/\/[^\s]+\/verify-email\?token=[A-Za-z0-9_-]+/);
-  await page.goto(link);
-  await expect(page.getByText("Your e-mail address is confirmed.")).toBeVisible();
-  await expectAccessible(page);
-  await page.getByRole("link", { name: "Continue" }).click();
+  await confirmEmail(page, email, expectAccessible);
   await expect(page.getByTestId("application-status")).toHaveText("E-mail confirmed");
 
   await enrolTotp(page);
@@ -169,17 +130,7 @@ test("journey 1: register, confirm the e-mail, enrol 2FA, profile, documents, qu
 
   // Profile: a field the API refuses is marked beside that field; then a valid profile.
   const profile = page.locator("form", { has: page.getByRole("button", { name: "Save profile" }) });
-  await profile.getByLabel("First name").fill("Ana");
-  await profile.getByLabel("Last name").fill("Example");
-  await profile.getByLabel("Date of birth").fill("1985-04-12");
-  await profile.getByLabel("Country of residence").selectOption("DE");
-  await profile.getByLabel("Phone").fill("12");
-  await profile.getByLabel("Street and number").fill("Unter den Linden 1");
-  await profile.getByLabel("City").fill("Berlin");
-  await profile.getByLabel("Postal code").fill("10117");
-  await profile.getByLabel("Tax identification number").fill("12345678901");
-  await profile.getByLabel("Employment").selectOption("employed");
-  await profile.getByLabel("Source of funds").selectOption("salary");
+  await fillProfile(page, { first: "Ana", last: "Example", birth: "1985-04-12", phone: "12", street: "Unter den Linden 1", taxId: "12345678901" }, false);
   await profile.getByRole("button", { name: "Save profile" }).click();
   await expect(profile.getByLabel("Phone")).toHaveAttribute("aria-invalid", "true");
   await expectAccessible(page);
@@ -189,26 +140,14 @@ test("journey 1: register, confirm the e-mail, enrol 2FA, profile, documents, qu
   await expect(page.getByTestId("application-status")).toHaveText("Profile complete");
 
   // Documents: multipart uploads.
-  const identity = page.locator("form", { has: page.getByRole("heading", { exact: true, name: "Proof of identity" }) });
-  await identity.getByLabel("File").setInputFiles({ name: "passport.png", mimeType: "image/png", buffer: PNG });
-  await identity.getByLabel("Expires on").fill(`${new Date().getFullYear() + 5}-01-01`);
-  await identity.getByRole("button", { name: "Upload" }).click();
-  await expect(identity.getByText("Uploaded passport.png.")).toBeVisible();
-  const address = page.locator("form", { has: page.getByRole("heading", { exact: true, name: "Proof of address" }) });
-  await address.getByLabel("File").setInputFiles({ name: "bill.pdf", mimeType: "application/pdf", buffer: PDF });
-  await address.getByRole("button", { name: "Upload" }).click();
-  await expect(address.getByText("Uploaded bill.pdf.")).toBeVisible();
+  await uploadDocuments(page);
   // The documents sent so far (myDocuments), each waiting for review.
   const sent = page.getByTestId("my-documents");
   await expect(sent.getByRole("row", { name: /Proof of identity passport\.png .* Waiting for review/ })).toBeVisible();
   await expect(sent.getByRole("row", { name: /Proof of address bill\.pdf .* Waiting for review/ })).toBeVisible();
 
   // Questionnaire.
-  for (const [question, option] of [["experience", "often"], ["stop_out", "closed"], ["leverage", "thirty"], ["loss_capacity", "yes"]]) {
-    await page.locator(`input[name="q-${question}"][value="${option}"]`).check();
-  }
-  await page.getByRole("button", { name: "Send answers" }).click();
-  await expect(page.getByText(/Your risk category/)).toBeVisible();
+  await answerQuestionnaire(page);
   await expectAccessible(page);
 
   await page.getByRole("button", { name: "Submit for review" }).click();

@@ -14,6 +14,9 @@ export const ROOT = resolve(import.meta.dirname, "..");
 const REPO = resolve(ROOT, "..");
 /** How long a step-up lasts on the server under test (seconds). */
 export const STEP_UP_TTL_S = 15;
+/** How long an exchange quote stands on the server under test (seconds): short, so a test sees one expire
+ * without a long wait, yet long enough to accept a fresh one at once. */
+export const QUOTE_TTL_S = 5;
 /** The portals under test: the apps that are built (dist/) take part. */
 export const APPS = ["client", "ib", "staff"] as const;
 
@@ -89,6 +92,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     FOREXCRM_HEARTBEAT_INTERVAL_S: "1",
     // A step-up (a TOTP code at sign-in or in the prompt) lasts this long: short, so a test sees the prompt.
     FOREXCRM_STEP_UP_TTL_S: String(STEP_UP_TTL_S),
+    FOREXCRM_FX_QUOTE_TTL_S: String(QUOTE_TTL_S),
   });
   const children: ChildProcess[] = [];
   const api = spawn(forexcrm(), ["run"], { env, cwd: dataDir, stdio: ["ignore", "ignore", "inherit"], detached: true });
@@ -142,5 +146,6 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   process.env.MAIL_SINK_URL = `http://127.0.0.1:${ports.mailHttp}`;
   process.env.SIMULATOR_URL = `http://127.0.0.1:${ports.simulator}`;
   process.env.STRIPE_URL = `http://127.0.0.1:${ports.standIns}`; // the Stripe stand-in (offset 0 in sandbox/launcher.py)
+  process.env.COINSPAID_URL = `http://127.0.0.1:${ports.standIns + 2}`; // the CoinsPaid stand-in, the chain's too (offset 2)
   return teardown;
 }

@@ -12,11 +12,11 @@ import { expect, test, type Browser, type Page } from "@playwright/test";
 import { cardDeposit, clientSignIn } from "./client-helpers";
 import { createStaff, demoPassword, expectAccessible, portalUrl, screenshot, simulator, stripeSettlementReport } from "./fixtures";
 import { freshCode } from "./totp";
+import { STAFF_PASSWORD, firstStaffSignIn } from "./staff-helpers";
 
 test.describe.configure({ mode: "serial" });
 
 const SUB_IB = "subib@demo.example.com";
-const STAFF_PASSWORD = "staff horse battery staple 42";
 const LOTS = "0.03"; // within the margin $300 buys at the account's leverage
 
 let login = 0;
@@ -117,19 +117,10 @@ test("journey 4: the client's IB sees the commission line of that trade and its 
   await screenshot(page, "ib-commission-line");
 });
 
+/** A finance staff member's first sign-in (the mandatory authenticator enrolment) in a context of its own. */
 async function staffMember(browser: Browser, email: string): Promise<{ page: Page; secret: string }> {
   const page = await (await browser.newContext()).newPage();
-  await page.goto(portalUrl("staff"));
-  await page.getByLabel("E-mail").fill(email);
-  await page.getByLabel("Password").fill(STAFF_PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.getByRole("heading", { exact: true, name: "Two-factor authentication" })).toBeVisible();
-  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
-  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
-  await page.getByLabel("Code from the app").fill(await freshCode(secret));
-  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
-  await page.getByRole("button", { name: "Continue to the back office" }).click();
-  return { page, secret };
+  return { page, secret: await firstStaffSignIn(page, email) };
 }
 
 test("journey 5: withdrawal with step-up, four-eyes approval, reconciliation finds no break in the journey's money", async ({ page, browser }) => {

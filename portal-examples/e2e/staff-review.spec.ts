@@ -8,7 +8,8 @@
 // Staff members are created with `forexcrm create-staff` (the documented way to add staff before any
 // administrator can approve another), never with SQL. Every page visited passes an axe check.
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { expectAccessible, mailLink, portalUrl, screenshot } from "./fixtures";
+import { expectAccessible, portalUrl, screenshot } from "./fixtures";
+import { PDF, PNG, onboardClient } from "./client-helpers";
 import { freshCode } from "./totp";
 import { createStaff, firstStaffSignIn, staffSignIn, unique } from "./staff-helpers";
 
@@ -18,61 +19,13 @@ test.describe.configure({ mode: "serial" });
 let adminEmail = "";
 let adminSecret = "";
 
-const CLIENT_PASSWORD = "correct horse battery staple 42";
-const PNG = Buffer.concat([Buffer.from("89504e470d0a1a0a0000000d49484452", "hex"), Buffer.alloc(64)]);
-const PDF = Buffer.from("%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n");
-
-/** A client registers in the client portal and submits the application (journey 1's steps). */
+/** A client registers in the client portal and submits the application (journey 1's steps, shared). */
 async function clientSubmits(browser: Browser, email: string): Promise<void> {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${portalUrl("client")}/register`);
-  await page.getByLabel("Your name").fill("Hana Reviewed");
-  await page.getByLabel("E-mail").fill(email);
-  await page.getByLabel("Password").fill(CLIENT_PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page.getByRole("heading", { exact: true, name: "Your application" })).toBeVisible();
-  await page.goto(await mailLink(email, /https?:\/\/[^\s]+\/verify-email\?token=[A-Za-z0-9_-]+/));
-  await expect(page.getByText("Your e-mail address is confirmed.")).toBeVisible();
-  await page.getByRole("link", { name: "Continue" }).click();
-  await page.getByRole("link", { name: "Security" }).click();
-  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
-  const secret = (await page.getByTestId("totp-secret").textContent())!.trim();
-  await page.getByLabel("Code from the app").fill(await freshCode(secret));
-  await page.getByRole("button", { name: "Turn on two-factor authentication" }).click();
-  await expect(page.getByTestId("recovery-codes").getByRole("listitem")).not.toHaveCount(0);
-  await page.getByRole("link", { name: "Application" }).click();
-  const profile = page.locator("form", { has: page.getByRole("button", { name: "Save profile" }) });
-  await profile.getByLabel("First name").fill("Hana");
-  await profile.getByLabel("Last name").fill("Reviewed");
-  await profile.getByLabel("Date of birth").fill("1980-02-03");
-  await profile.getByLabel("Country of residence").selectOption("DE");
-  await profile.getByLabel("Phone").fill("+49 30 901821");
-  await profile.getByLabel("Street and number").fill("Unter den Linden 2");
-  await profile.getByLabel("City").fill("Berlin");
-  await profile.getByLabel("Postal code").fill("10117");
-  await profile.getByLabel("Tax identification number").fill("12345678902");
-  await profile.getByLabel("Employment").selectOption("employed");
-  await profile.getByLabel("Source of funds").selectOption("salary");
-  await profile.getByRole("button", { name: "Save profile" }).click();
-  await expect(page.getByText("Profile saved.")).toBeVisible();
-  const identity = page.locator("form", { has: page.getByRole("heading", { exact: true, name: "Proof of identity" }) });
-  await identity.getByLabel("File").setInputFiles({ name: "passport.png", mimeType: "image/png", buffer: PNG });
-  await identity.getByLabel("Expires on").fill(`${new Date().getFullYear() + 5}-01-01`);
-  await identity.getByRole("button", { name: "Upload" }).click();
-  await expect(identity.getByText("Uploaded passport.png.")).toBeVisible();
-  const address = page.locator("form", { has: page.getByRole("heading", { exact: true, name: "Proof of address" }) });
-  await address.getByLabel("File").setInputFiles({ name: "bill.pdf", mimeType: "application/pdf", buffer: PDF });
-  await address.getByRole("button", { name: "Upload" }).click();
-  await expect(address.getByText("Uploaded bill.pdf.")).toBeVisible();
-  for (const [question, option] of [["experience", "often"], ["stop_out", "closed"], ["leverage", "thirty"], ["loss_capacity", "yes"]]) {
-    await page.locator(`input[name="q-${question}"][value="${option}"]`).check();
-  }
-  await page.getByRole("button", { name: "Send answers" }).click();
-  await expect(page.getByText(/Your risk category/)).toBeVisible();
-  await page.getByRole("button", { name: "Submit for review" }).click();
-  await expect(page.getByTestId("application-status")).toHaveText("Under review");
-  await context.close();
+  const { page } = await onboardClient(browser, email, {
+    name: "Hana Reviewed", first: "Hana", last: "Reviewed", birth: "1980-02-03", phone: "+49 30 901821",
+    street: "Unter den Linden 2", taxId: "12345678902",
+  });
+  await page.context().close();
 }
 
 /** Opens the client's review page from the queue and views each document through its signed link. */

@@ -14,6 +14,7 @@ import { Accounts } from "./pages/Accounts";
 import { Settings } from "./pages/Settings";
 import { BecomeIb } from "./pages/BecomeIb";
 import { Notifications } from "./Notifications";
+import { RiskWarning } from "./RiskWarning";
 
 function Shell({ children }: { children: React.ReactNode }) {
   const { t } = useI18n();
@@ -22,7 +23,12 @@ function Shell({ children }: { children: React.ReactNode }) {
     ["/history", "nav.history"], ["/onboarding", "nav.onboarding"], ["/security", "nav.security"],
     ["/settings", "nav.settings"], ["/become-ib", "nav.ib"],
   ].map(([to, key]) => ({ to, label: t(key) }));
-  return <PortalShell links={links} extra={<Notifications />}>{children}</PortalShell>;
+  return (
+    <>
+      <PortalShell links={links} extra={<Notifications />}>{children}</PortalShell>
+      <RiskWarning />
+    </>
+  );
 }
 
 export function App() {
@@ -38,6 +44,7 @@ export function App() {
           <Route path="/verify-email" element={<main id="main" className="narrow"><VerifyEmail /></main>} />
           <Route path="*" element={<SignIn footer={<p>{t("register.noAccount")} <Link to="/register">{t("register.title")}</Link></p>} />} />
         </Routes>
+        <RiskWarning />
       </>
     );
   }

@@ -1,4 +1,7 @@
-// Live notifications (the `notifications` subscription) in an aria-live region in the header.
+// Live notifications (the `notifications` subscription: security notices, a deposit credited) in the
+// header: the count of unread ones on the button, each marked as read on its own or all at once, the
+// newest announced in an aria-live region. The API keeps no notification store (they are pushed, and
+// security notices are e-mailed too), so what was read is kept for this tab's session.
 import { useState } from "react";
 import { useSubscription } from "urql";
 import { useI18n } from "@forexcrm/portal-shared";
@@ -8,24 +11,44 @@ const NotificationsSubscription = graphql(`
   subscription ClientNotifications { notifications { kind message } }
 `);
 
+type Item = { key: number; kind: string; message: string; read: boolean };
+
+let counter = 0;
+
 export function Notifications() {
   const { t } = useI18n();
-  const [items, setItems] = useState<Array<{ kind: string; message: string; at: number }>>([]);
+  const [items, setItems] = useState<Item[]>([]);
   const [open, setOpen] = useState(false);
   useSubscription({ query: NotificationsSubscription }, (_, event) => {
-    setItems((list) => [{ ...event.notifications, at: Date.now() }, ...list].slice(0, 20));
+    setItems((list) => [{ key: ++counter, ...event.notifications, read: false }, ...list].slice(0, 20));
     return event;
   });
+  const unread = items.filter((n) => !n.read).length;
+  const markRead = (key?: number) => setItems((list) => list.map((n) => (key === undefined || n.key === key ? { ...n, read: true } : n)));
   return (
     <div className="notifications">
       <button type="button" className="secondary" aria-expanded={open} aria-controls="notification-list" onClick={() => setOpen(!open)}>
-        {t("notifications.title")} ({items.length})
+        {t("notifications.title")} <span data-testid="notifications-unread">({t("notifications.unread", { n: unread })})</span>
       </button>
-      <div role="status" aria-live="polite" className="sr-only">{items[0]?.message ?? ""}</div>
+      <div role="status" aria-live="polite" className="sr-only">{items[0] && !items[0].read ? items[0].message : ""}</div>
       {open ? (
-        <ul id="notification-list" className="card notification-list">
-          {items.length === 0 ? <li>{t("notifications.none")}</li> : items.map((n) => <li key={n.at}>{n.message}</li>)}
-        </ul>
+        <div id="notification-list" className="card notification-list">
+          {items.length === 0 ? <p>{t("notifications.none")}</p> : (
+            <>
+              <ul aria-label={t("notifications.title")}>
+                {items.map((n) => (
+                  <li key={n.key} className={n.read ? "read" : "unread"} data-kind={n.kind}>
+                    <span>{n.message}</span>
+                    {n.read ? <span className="muted">{t("notifications.read")}</span> : (
+                      <button type="button" className="secondary" onClick={() => markRead(n.key)}>{t("notifications.markRead")}</button>
+                    )}
+                  </li>
+                ))}
+              </ul>
+              {unread > 0 ? <button type="button" className="secondary" onClick={() => markRead()}>{t("notifications.markAllRead")}</button> : null}
+            </>
+          )}
+        </div>
       ) : null}
     </div>
   );

@@ -41,6 +41,14 @@ export function createPortalClient(options: PortalClientOptions = {}): PortalCli
     lazy: true,
     retryAttempts: 20,
     shouldRetry: () => true,
+    on: {
+      // The API closes a socket with 4401 when its session ends (revoked from another device, signed out
+      // everywhere, the access token expired): the same as an HTTP UNAUTHENTICATED, so the session
+      // refreshes (and reconnects) or, when that is refused, signs out.
+      closed: (event) => {
+        if ((event as { code?: number } | undefined)?.code === 4401) options.onUnauthenticated?.();
+      },
+    },
   });
   const client = new Client({
     url,

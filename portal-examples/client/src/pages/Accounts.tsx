@@ -62,7 +62,7 @@ export function Accounts() {
     const payload = res.data?.requestLeverageChange;
     levErrors.set(errorsOf(payload, res.error));
     if (payload?.request) {
-      setRequested(t("accounts.leverageRequested", { status: payload.request.status }));
+      setRequested(t("accounts.leverageRequested", { status: t(`leverage.state.${payload.request.status}`) }));
       refetch({ requestPolicy: "network-only" });
     }
   };
@@ -105,7 +105,7 @@ export function Accounts() {
             <thead><tr><th scope="col">{t("account.login")}</th><th scope="col" className="num">{t("accounts.from")}</th><th scope="col" className="num">{t("accounts.to")}</th><th scope="col">{t("payments.status")}</th><th scope="col">{t("payments.created")}</th></tr></thead>
             <tbody>
               {data.myLeverageRequests.nodes.map((r) => (
-                <tr key={r.id}><th scope="row">{loginOf(r.tradingAccountId)}</th><td className="num">1:{r.fromLeverage}</td><td className="num">1:{r.toLeverage}</td><td>{r.status}{r.reason ? ` — ${r.reason}` : ""}</td><td>{dateTime(r.createdAt)}</td></tr>
+                <tr key={r.id}><th scope="row">{loginOf(r.tradingAccountId)}</th><td className="num">1:{r.fromLeverage}</td><td className="num">1:{r.toLeverage}</td><td data-testid="leverage-status">{t(`leverage.state.${r.status}`)}{r.reason ? ` — ${r.reason}` : ""}</td><td>{dateTime(r.createdAt)}</td></tr>
               ))}
             </tbody>
           </table>

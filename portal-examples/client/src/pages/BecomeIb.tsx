@@ -33,11 +33,19 @@ export function BecomeIb() {
     if (payload?.application) refetch({ requestPolicy: "network-only" });
   };
   const applications = data?.myIbApplications.nodes ?? [];
+  // One open application at a time, and none once approved: the form is offered again only after a rejection.
+  const open = applications.some((a) => a.status === "PENDING" || a.status === "APPROVED");
+  const approved = applications.some((a) => a.status === "APPROVED");
   return (
     <>
       <PageTitle>{t("ib.title")}</PageTitle>
-      {applications.map((a) => <Notice key={a.id}>{t("ib.status", { status: a.status })}</Notice>)}
-      <form onSubmit={submit} noValidate className="card" aria-labelledby="page-title">
+      {applications.map((a) => (
+        <Notice key={a.id} tone={a.status === "APPROVED" ? "success" : undefined}>
+          <span data-testid="ib-application-status">{t("ib.status", { status: t(`ib.state.${a.status.toLowerCase()}`) })}</span>
+        </Notice>
+      ))}
+      {approved ? <p>{t("ib.portalHint")}</p> : null}
+      {open || !data ? null : <form onSubmit={submit} noValidate className="card" aria-labelledby="page-title">
         <FormAlert errors={errors} />
         <fieldset aria-describedby={errors.of("channels") ? "channels-error" : undefined}>
           <legend>{t("ib.channels")}</legend>
@@ -52,7 +60,7 @@ export function BecomeIb() {
         <TextField label={t("ib.website")} name="website" type="url" value={website} onChange={(e) => setWebsite(e.target.value)} errors={errors} />
         <TextField label={t("ib.message")} name="message" value={message} onChange={(e) => setMessage(e.target.value)} errors={errors} />
         <button type="submit">{t("ib.apply")}</button>
-      </form>
+      </form>}
     </>
   );
 }

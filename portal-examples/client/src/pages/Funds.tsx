@@ -145,6 +145,7 @@ function Deposit({ methods }: { methods: Method[] }) {
           <p>{t("funds.cryptoAddress", { asset: crypto.asset })}</p>
           <p><code className="secret" data-testid="crypto-address">{crypto.address}</code></p>
           <p>{t("funds.confirmations", { n: crypto.confirmationsRequired })}</p>
+          <p>{t("funds.followDeposits")} <Link to="/payments">{t("nav.payments")}</Link></p>
         </Notice>
       ) : null}
     </form>
@@ -278,6 +279,7 @@ function Exchange({ wallets, onDone }: { wallets: Wallet[]; onDone: () => void }
     if (!offer) return;
     const res = await exchange({ input: { quoteId: offer.id, idempotencyKey: newIdempotencyKey() } });
     const payload = res.data?.exchange;
+    // The server's clock decides whether the quote still stands (FX_QUOTE_EXPIRED beside the quote).
     errors.set(errorsOf(payload, res.error));
     if (payload?.exchange) {
       setDone(t("funds.exchangeDone", { sold: money(payload.exchange.sold, payload.exchange.soldCurrency), bought: money(payload.exchange.bought, payload.exchange.boughtCurrency) }));
@@ -298,12 +300,19 @@ function Exchange({ wallets, onDone }: { wallets: Wallet[]; onDone: () => void }
         {currencies.map((c) => <option key={c} value={c}>{c}</option>)}
       </SelectField>
       <TextField label={t("funds.amountToSell")} name="amount" inputMode="decimal" required value={text} onChange={(e) => { setText(e.target.value); setOffer(null); }} errors={errors} />
-      <button type="submit">{t("funds.getQuote")}</button>
+      <button type="submit">{offer && (secondsLeft === 0 || errors.of("quoteId")) ? t("funds.newQuote") : t("funds.getQuote")}</button>
       {offer ? (
         <div className="card" role="region" aria-label={t("funds.quote")}>
           <p>{t("funds.quoteText", { sell: money(offer.sell, offer.fromCurrency), buy: money(offer.buy, offer.toCurrency), fee: money(offer.fee, offer.fromCurrency) })}</p>
           <p aria-live="polite">{secondsLeft > 0 ? t("funds.expiresIn", { s: secondsLeft }) : t("funds.expired")}</p>
-          <button type="button" onClick={() => void accept()} disabled={secondsLeft === 0}>{t("funds.accept")}</button>
+          {errors.of("quoteId") ? (
+            <div id="quote-error" className="field-error" data-code={errors.of("quoteId")!.code}>
+              <p>{errors.of("quoteId")!.message}</p>
+              {errors.of("quoteId")!.code === "FX_QUOTE_EXPIRED" ? <p>{t("funds.quoteExpiredAsk")}</p> : null}
+            </div>
+          ) : null}
+          {/* Never disabled by this page's clock: the API says whether the quote still stands. */}
+          <button type="button" onClick={() => void accept()} aria-describedby={errors.of("quoteId") ? "quote-error" : undefined}>{t("funds.accept")}</button>
         </div>
       ) : null}
     </form>

@@ -1,5 +1,6 @@
 // Deposits and withdrawals with their status, live over the paymentUpdated subscription; one payment
 // by id (the API answers "not found" for another client's).
+import { useEffect } from "react";
 import { Link, useParams } from "react-router-dom";
 import { useQuery, useSubscription } from "urql";
 import { ErrorMessage, Loading, Money, Notice, PageTitle, isNotFound, useI18n } from "@forexcrm/portal-shared";
@@ -13,7 +14,10 @@ const PaymentsQuery = graphql(`
 
 const PaymentQuery = graphql(`
   query ClientPayment($id: ID!) {
-    payment(id: $id) { id reference direction methodCode status approval currency amount fee failureReason createdAt updatedAt }
+    payment(id: $id) {
+      id reference direction methodCode status approval currency amount fee failureReason createdAt updatedAt
+      cryptoConfirmations { confirmations required dropped }
+    }
   }
 `);
 
@@ -63,6 +67,9 @@ export function Payments() {
   );
 }
 
+/** How often a pending crypto deposit's confirmations are read again (a block is minutes; the sandbox is quicker). */
+const CONFIRMATIONS_POLL_MS = 2_000;
+
 export function PaymentPage() {
   const { id = "" } = useParams();
   const { t, dateTime } = useI18n();
@@ -71,6 +78,13 @@ export function PaymentPage() {
     if (event.paymentUpdated.id === id) refetch({ requestPolicy: "network-only" });
     return event;
   });
+  // A crypto deposit's confirmations change without a status change: read them again while it is pending.
+  const following = data?.payment.cryptoConfirmations != null && data.payment.status === "PENDING";
+  useEffect(() => {
+    if (!following) return;
+    const timer = window.setInterval(() => refetch({ requestPolicy: "network-only" }), CONFIRMATIONS_POLL_MS);
+    return () => window.clearInterval(timer);
+  }, [following, refetch]);
   if (fetching && !data) return <Loading />;
   if (isNotFound(error) || (!data && !error)) {
     return <><PageTitle>{t("payments.notFound")}</PageTitle><Notice tone="error">{t("payments.notFound")}</Notice></>;
@@ -87,9 +101,17 @@ export function PaymentPage() {
           <div><dt>{t("funds.amount")}</dt><dd><Money amount={p.amount} currency={p.currency} /></dd></div>
           <div><dt>{t("payments.fee")}</dt><dd><Money amount={p.fee} currency={p.currency} /></dd></div>
           <div><dt>{t("payments.status")}</dt><dd data-testid="payment-status">{t(`paymentStatus.${p.status}`)}{p.approval ? ` (${p.approval})` : ""}</dd></div>
+          {p.cryptoConfirmations ? (
+            <div><dt>{t("payments.confirmationsLabel")}</dt><dd data-testid="crypto-confirmations">
+              <progress max={p.cryptoConfirmations.required} value={Math.min(p.cryptoConfirmations.confirmations, p.cryptoConfirmations.required)}
+                aria-label={t("payments.confirmationsLabel")} />{" "}
+              {t("payments.confirmations", { n: p.cryptoConfirmations.confirmations, required: p.cryptoConfirmations.required })}
+            </dd></div>
+          ) : null}
           <div><dt>{t("payments.created")}</dt><dd>{dateTime(p.createdAt)}</dd></div>
           <div><dt>{t("payments.updated")}</dt><dd>{dateTime(p.updatedAt)}</dd></div>
         </dl>
+        {p.cryptoConfirmations?.dropped ? <Notice tone="error">{t("payments.dropped")}</Notice> : null}
         {p.failureReason ? <Notice tone="error">{p.failureReason}</Notice> : null}
       </section>
       <p><Link to="/payments">{t("nav.payments")}</Link></p>

@@ -62,7 +62,7 @@ export function Settings() {
           <thead><tr><th scope="col">{t("settings.device")}</th><th scope="col">IP</th><th scope="col">{t("settings.lastSeen")}</th><th scope="col"><span className="sr-only">{t("settings.actions")}</span></th></tr></thead>
           <tbody>
             {data?.mySessions.nodes.map((s) => (
-              <tr key={s.id}>
+              <tr key={s.id} data-session={s.id}>
                 <th scope="row">{s.device || "—"}{s.current ? ` (${t("settings.thisDevice")})` : ""}</th><td>{s.ip ?? "—"}</td><td>{dateTime(s.lastSeenAt)}</td>
                 <td>{s.current ? null : <button type="button" className="secondary" onClick={() => void revokeSession({ id: s.id }).then(refresh)}>{t("settings.signOutDevice")}</button>}</td>
               </tr>
