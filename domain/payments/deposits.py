@@ -30,8 +30,8 @@ from domain.payments.status import Status
 from domain.shared.actor import Actor
 from domain.shared.db import SessionFactory, in_transaction
 from domain.shared.errors import DomainError, InvalidAmount
-from domain.shared.money import currency as currency_info
 from domain.shared.money import at_scale, quantize_exact
+from domain.shared.money import currency as currency_info
 from domain.shared.settings import Settings
 
 REDIRECT_KINDS = frozenset({"card", "local"})
