@@ -272,6 +272,17 @@ class CommunicationEntry:
     async def user_id(self, info: Info[Any, Any]) -> strawberry.ID | None:
         return await user_id_of(info, self.client_id)
 
+    @strawberry.field(permission_classes=[Requires("clients.read")],
+                      description="The author's display name now (needs clients.read; null for the system or an "
+                                  "author without one). One statement for a whole page.")
+    async def author_name(self, info: Info[Any, Any]) -> str | None:
+        if self.author_user_id is None:
+            return None
+        from schema.audit.types import DISPLAY_NAMES
+
+        name: str | None = await info.context.loaders.get(DISPLAY_NAMES).load(int(self.author_user_id))
+        return name
+
     @classmethod
     def from_row(cls, r: m.Communication) -> CommunicationEntry:
         return cls(id=strawberry.ID(str(r.id)), client_id=global_id("Client360", r.client_id), kind=r.kind,

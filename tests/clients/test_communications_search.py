@@ -93,3 +93,22 @@ async def test_search_refusals_and_desk_scope(http: httpx.AsyncClient, session_f
     sales = await make_staff(http, session_factory, settings, ["sales"], desk=unique("desk"))
     body = await sales.client(SEARCH, {"c": client_id})
     assert body["data"]["searchCommunications"]["edges"] == []
+
+
+async def test_client_360_communications_name_their_author(http: httpx.AsyncClient, session_factory: Any,
+                                                           settings: Any, brokerage: int) -> None:
+    from sqlalchemy import text
+
+    _, _, client_id = await registered(http)
+    staff = await make_staff(http, session_factory, settings, ["compliance"])
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE users SET display_name = 'Hana Notes' WHERE id = :u"), {"u": staff.user_id})
+    done = await staff.client(LOG, {"c": client_id, "k": "call", "b": "called about margin", "s": "Margin"})
+    assert done["data"]["logClientCommunication"]["errors"] == [], done
+    view = await staff.client("""query($c: ID!) { client(id: $c) { communications(first: 5) {
+        nodes { kind subject authorName } } } }""", {"c": client_id})
+    assert "errors" not in view, view
+    nodes = view["data"]["client"]["communications"]["nodes"]
+    assert nodes[0] == {"kind": "call", "subject": "Margin", "authorName": "Hana Notes"}
+    # the system's verification e-mail has no author
+    assert {"kind": "email", "subject": "Confirm your email address", "authorName": None} in nodes
