@@ -22,9 +22,13 @@ import { AmlCaseView, AmlCases } from "./pages/AmlCases";
 import { AmlScenarioView, AmlScenarios } from "./pages/AmlScenarios";
 import { AmlReportView, AmlReports } from "./pages/AmlReports";
 import { ScreeningRuns } from "./pages/ScreeningRuns";
+import { BalanceAdjustments } from "./pages/BalanceAdjustments";
 
 // The plan-version editor is a screen few staff open: it loads on first use, not with the shell.
 const IbPlanView = lazy(() => import("./pages/IbPlans").then((m) => ({ default: m.IbPlanView })));
+// So are regulatory reporting and records on request (compliance and audit, now and then).
+const Regulatory = lazy(() => import("./pages/Regulatory").then((m) => ({ default: m.Regulatory })));
+const Records = lazy(() => import("./pages/Records").then((m) => ({ default: m.Records })));
 
 /** Navigation entries and the permission each needs. */
 const SCREENS: Array<[string, string, string]> = [
@@ -32,11 +36,14 @@ const SCREENS: Array<[string, string, string]> = [
   ["/clients", "nav.clients", "clients.read"],
   ["/payments", "nav.payments", "payments.read"],
   ["/withdrawals", "nav.withdrawals", "payments.approve_withdrawal"],
+  ["/adjustments", "nav.adjustments", "ledger.adjust"],
   ["/reconciliation", "nav.reconciliation", "reconciliation.manage"],
   ["/aml/cases", "nav.amlCases", "compliance.read"],
   ["/aml/scenarios", "nav.amlScenarios", "compliance.read"],
   ["/aml/reports", "nav.amlReports", "compliance.reports"],
   ["/screening/runs", "nav.screeningRuns", "compliance.read"],
+  ["/regulatory", "nav.regulatory", "regulatory.reports"],
+  ["/records", "nav.records", "audit.read"],
   ["/risk", "nav.risk", "risk.read"],
   ["/ib", "nav.ib", "ib.read"],
   ["/servers", "nav.servers", "trading.read"],
@@ -91,6 +98,9 @@ export function App() {
         <Route path="/jurisdictions" element={<Jurisdictions />} />
         <Route path="/audit" element={<Audit />} />
         <Route path="/withdrawals" element={<Withdrawals />} />
+        <Route path="/adjustments" element={<BalanceAdjustments />} />
+        <Route path="/regulatory" element={<Suspense fallback={<Loading />}><Regulatory /></Suspense>} />
+        <Route path="/records" element={<Suspense fallback={<Loading />}><Records /></Suspense>} />
         <Route path="/reconciliation" element={<Reconciliation />} />
         <Route path="/payments" element={<Payments />} />
         <Route path="/risk" element={<Risk />} />

@@ -1,6 +1,7 @@
 import type { Language, Messages } from "@forexcrm/portal-shared";
 import { deskMessages } from "./messages-desks";
 import { complianceMessages } from "./messages-compliance";
+import { backOfficeMessages } from "./messages-backoffice";
 
 const en = {
   "app.name": "Back office",
@@ -459,6 +460,6 @@ const es: Record<keyof typeof en, string> = {
 };
 
 export const messages: Record<Language, Messages> = {
-  en: { ...en, ...deskMessages.en, ...complianceMessages.en },
-  es: { ...es, ...deskMessages.es, ...complianceMessages.es },
+  en: { ...en, ...deskMessages.en, ...complianceMessages.en, ...backOfficeMessages.en },
+  es: { ...es, ...deskMessages.es, ...complianceMessages.es, ...backOfficeMessages.es },
 };

@@ -1,11 +1,14 @@
 // The client-360 view: profile, documents, screening hits (with their score against the threshold,
 // topics and list; pending ones confirmed or dismissed with kyc.review), trading accounts, wallets,
-// payments (the parts a permission guards come back null and are said so), the client's monitoring
+// payments (the parts a permission guards come back null and are said so), communications (notes,
+// calls, e-mails and messages, newest first, by author; logged here with clients.notes), the client's monitoring
 // alerts across cases (compliance.read), status history and the audit trail.
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { useQuery } from "urql";
-import { Loading, Money, Notice, PageTitle, useI18n, useSession } from "@forexcrm/portal-shared";
+import { useMutation, useQuery } from "urql";
+import {
+  FormAlert, Loading, Money, Notice, PageTitle, SelectField, TextField, errorsOf, useFormErrors, useI18n, useSession,
+} from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
 import { AlertList } from "./AmlAlerts";
 import { ScreeningHits } from "./Screening";
@@ -22,6 +25,26 @@ const Client360Query = graphql(`
       wallets { id currency balance held available }
       payments(first: 20) { nodes { id reference direction methodCode status currency amount createdAt } }
       statusHistory(first: 50) { nodes { fromStatus toStatus reason actorKind at } }
+    }
+  }
+`);
+
+const ClientCommunicationsQuery = graphql(`
+  query StaffClientCommunications($id: ID!, $first: Int, $after: String, $last: Int, $before: String) {
+    client(id: $id) {
+      id
+      communications(first: $first, after: $after, last: $last, before: $before) {
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+        nodes { id kind direction subject body at authorName }
+      }
+    }
+  }
+`);
+
+const LogCommunicationMutation = graphql(`
+  mutation StaffLogCommunication($clientId: ID!, $kind: String!, $direction: String!, $subject: String!, $body: String!) {
+    logClientCommunication(clientId: $clientId, kind: $kind, direction: $direction, subject: $subject, body: $body) {
+      communication { id } errors { field message code }
     }
   }
 `);
@@ -108,6 +131,7 @@ export function ClientView() {
             ))}</tbody></table></div>
         )}
       </section>
+      <Communications clientId={c.id} canLog={!!viewer?.permissions.includes("clients.notes")} />
       {viewer?.permissions.includes("compliance.read") ? <AmlTimeline userId={c.userId} canDecide={viewer.permissions.includes("compliance.review")} /> : null}
       <section className="card" aria-labelledby="h-h">
         <h2 id="h-h">{t("client.history")}</h2>
@@ -141,6 +165,84 @@ function AmlTimeline({ userId, canDecide }: { userId: string; canDecide: boolean
           <Pager info={data.amlDecisions.pageInfo} size={10} onPage={setCursor} label={t("aml.timeline")} />
         </>
       )}
+    </section>
+  );
+}
+
+const KINDS = ["note", "call", "email", "message"] as const;
+const DIRECTIONS = ["internal", "in", "out"] as const;
+
+/** Notes, calls, e-mails and messages on the client, newest first, with who logged each; a new one logged. */
+function Communications({ clientId, canLog }: { clientId: string; canLog: boolean }) {
+  const { t, dateTime } = useI18n();
+  const [cursor, setCursor] = useState<Cursor>({ first: 10 });
+  const [{ data, error }, refetch] = useQuery({ query: ClientCommunicationsQuery, variables: { id: clientId, ...cursor } });
+  const [, log] = useMutation(LogCommunicationMutation);
+  const [kind, setKind] = useState<string>("note");
+  const [direction, setDirection] = useState<string>("internal");
+  const [subject, setSubject] = useState("");
+  const [body, setBody] = useState("");
+  const [done, setDone] = useState(false);
+  const errors = useFormErrors(["kind", "direction", "subject", "body"]);
+  const list = data?.client?.communications;
+
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setDone(false);
+    if (!body.trim()) {
+      errors.set([{ field: "body", message: t("comm.giveBody"), code: "VALIDATION_FAILED" }]);
+      return;
+    }
+    const result = await log({ clientId, kind, direction, subject: subject.trim(), body: body.trim() });
+    const payload = result.data?.logClientCommunication;
+    if (!payload || payload.errors.length > 0) {
+      errors.set(errorsOf(payload, result.error));
+      return;
+    }
+    errors.clear();
+    setSubject("");
+    setBody("");
+    setDone(true);
+    setCursor({ first: 10 });
+    refetch({ requestPolicy: "network-only" });
+  };
+
+  return (
+    <section className="card" aria-labelledby="comm-h" data-testid="communications">
+      <h2 id="comm-h">{t("comm.title")}</h2>
+      {error && !data ? <QueryError error={error} /> : !list ? <Loading /> : list.nodes.length === 0 ? <p>{t("comm.none")}</p> : (
+        <>
+          <ol className="plain">{list.nodes.map((m) => (
+            <li key={m.id} data-testid="communication">
+              <strong>{t(`comm.kind.${m.kind}`)}</strong> · {t(`comm.direction.${m.direction}`)} · {dateTime(m.at)} · {m.authorName ?? t("comm.system")}
+              {m.subject ? <><br /><em>{m.subject}</em></> : null}
+              <br />{m.body}
+            </li>
+          ))}</ol>
+          <Pager info={list.pageInfo} size={10} onPage={setCursor} label={t("comm.title")} />
+        </>
+      )}
+      {canLog ? (
+        <form onSubmit={(e) => void submit(e)} noValidate aria-labelledby="comm-new-h">
+          <h3 id="comm-new-h">{t("comm.new")}</h3>
+          <FormAlert errors={errors} />
+          <SelectField label={t("comm.kind")} name="kind" errors={errors} value={kind} onChange={(e) => setKind(e.target.value)}>
+            {KINDS.map((k) => <option key={k} value={k}>{t(`comm.kind.${k}`)}</option>)}
+          </SelectField>
+          <SelectField label={t("comm.direction")} name="direction" errors={errors} value={direction} onChange={(e) => setDirection(e.target.value)}>
+            {DIRECTIONS.map((d) => <option key={d} value={d}>{t(`comm.direction.${d}`)}</option>)}
+          </SelectField>
+          <TextField label={t("comm.subject")} name="subject" errors={errors} value={subject} onChange={(e) => setSubject(e.target.value)} />
+          <div className={`field${errors.of("body") ? " field-invalid" : ""}`}>
+            <label htmlFor="comm-body">{t("comm.body")}</label>
+            <textarea id="comm-body" value={body} onChange={(e) => setBody(e.target.value)} rows={3}
+              aria-invalid={errors.of("body") ? true : undefined} aria-describedby={errors.of("body") ? "comm-body-error" : undefined} />
+            {errors.of("body") ? <p id="comm-body-error" className="field-error" data-code={errors.of("body")!.code}>{errors.of("body")!.message}</p> : null}
+          </div>
+          <button type="submit">{t("comm.log")}</button>
+          {done ? <Notice tone="success">{t("comm.logged")}</Notice> : null}
+        </form>
+      ) : null}
     </section>
   );
 }

@@ -1,5 +1,5 @@
 // Withdrawals awaiting approval, oldest first (needs payments.approve_withdrawal): approve (two
-// approvers above the threshold; a fresh authenticator code where the API answers STEP_UP_REQUIRED)
+// approvers above the threshold: the second sees who approved first, by name; a fresh authenticator code where the API answers STEP_UP_REQUIRED)
 // or reject with a reason (the held amount is released).
 import { useState } from "react";
 import { useMutation, useQuery } from "urql";
@@ -13,14 +13,14 @@ const PendingWithdrawalsQuery = graphql(`
   query StaffPendingWithdrawals($first: Int, $after: String, $last: Int, $before: String) {
     pendingWithdrawals(first: $first, after: $after, last: $last, before: $before) {
       pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-      nodes { id reference methodCode status approval currency amount fee createdAt }
+      nodes { id reference methodCode status approval currency amount fee createdAt approvals { staffUserId name approvedAt } }
     }
   }
 `);
 
 const ApproveWithdrawalMutation = graphql(`
   mutation StaffApproveWithdrawal($id: ID!) {
-    approveWithdrawal(id: $id) { payment { id status approval } errors { field message code } }
+    approveWithdrawal(id: $id) { payment { id status approval approvals { staffUserId name approvedAt } } errors { field message code } }
   }
 `);
 
@@ -90,7 +90,9 @@ export function Withdrawals() {
                   <tr key={p.id}>
                     <th scope="row">{p.reference}</th><td>{p.methodCode}</td>
                     <td className="num"><Money amount={p.amount} currency={p.currency} /></td>
-                    <td>{p.approval ?? "—"}</td><td>{dateTime(p.createdAt)}</td>
+                    <td data-testid="wd-approvals">{p.approvals && p.approvals.length > 0
+                      ? p.approvals.map((a) => t("wd.approvedBy", { name: a.name, at: dateTime(a.approvedAt) })).join("; ")
+                      : t("wd.noApprovalYet")}</td><td>{dateTime(p.createdAt)}</td>
                     <td><div className="actions">
                       <button type="button" aria-label={t("wd.approveOne", { reference: p.reference })} onClick={() => void act(p.id, p.reference, "approve")}>{t("review.approve")}</button>
                       <button type="button" className="secondary" aria-label={t("wd.rejectOne", { reference: p.reference })} onClick={() => void act(p.id, p.reference, "reject")}>{t("review.reject")}</button>
