@@ -61,16 +61,17 @@ const RejectAdjustmentMutation = graphql(`
 
 export function BalanceAdjustments() {
   const { t } = useI18n();
+  const [version, setVersion] = useState(0); // a new request: the waiting list is read again
   return (
     <>
       <PageTitle>{t("adj.title")}</PageTitle>
-      <RequestAdjustment />
-      <PendingAdjustments />
+      <RequestAdjustment onRequested={() => setVersion((v) => v + 1)} />
+      <PendingAdjustments key={version} />
     </>
   );
 }
 
-function RequestAdjustment() {
+function RequestAdjustment({ onRequested }: { onRequested: () => void }) {
   const { t, locale } = useI18n();
   const withStepUp = useStepUp();
   const [search, setSearch] = useState("");
@@ -110,6 +111,7 @@ function RequestAdjustment() {
     setKey(newIdempotencyKey());
     setAmount("");
     setReason("");
+    if (result.pending) onRequested();
     setDone(result.pending ? t("adj.pending") : t("adj.posted", { balance: result.wallet?.balance ?? "", currency: result.wallet?.currency ?? "" }));
   };
 
