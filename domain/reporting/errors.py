@@ -1,0 +1,17 @@
+"""Typed errors of the reporting context."""
+
+from __future__ import annotations
+
+from domain.shared.errors import ValidationFailed
+
+
+class ReportPeriodInvalid(ValidationFailed):
+    code = "REPORT_PERIOD_INVALID"
+
+
+class ReportDimensionInvalid(ValidationFailed):
+    code = "REPORT_DIMENSION_INVALID"
+
+
+class ReportMarkupInvalid(ValidationFailed):
+    code = "REPORT_MARKUP_INVALID"

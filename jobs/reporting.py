@@ -1,0 +1,44 @@
+"""Reporting jobs: keep the daily rollups current (domain/reporting/rollups.py).
+
+Every few seconds: the deal batches announced in the outbox and not added yet, each in its own
+transaction (claimed by the statement that adds it, so overlapping sweeps and retries add it once),
+then the deposit and withdrawal entries not counted yet (claimed per entry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from arq import cron
+
+from domain.reporting import rollups
+from domain.shared.db import SessionFactory, in_transaction
+from domain.shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+WorkerCtx = dict[str, Any]
+BATCHES_PER_SWEEP = 200
+
+
+async def sweep(factory: SessionFactory, *, batches: int = BATCHES_PER_SWEEP) -> dict[str, int]:
+    async with factory() as session:
+        pending = await rollups.pending_batches(session, batches)
+    added = 0
+    for batch in pending:
+        done = await in_transaction(factory, lambda s, b=batch: rollups.apply_batch(s, b))
+        added += done is not None
+    money = await in_transaction(factory, lambda s: rollups.sweep_money(s))
+    if added or money.entries:
+        log.info("reporting.sweep", batches=added, entries=money.entries, first_deposits=money.first_deposits)
+    return {"batches": added, "entries": money.entries}
+
+
+async def reporting_sweep(ctx: WorkerCtx) -> dict[str, int]:
+    return await sweep(ctx["session_factory"])
+
+
+FUNCTIONS: list[Any] = [reporting_sweep]
+
+
+def cron_jobs(settings: Settings) -> list[Any]:
+    return [cron(reporting_sweep, second=set(range(3, 60, 5)), unique=True, keep_result=0)]

@@ -1,0 +1,145 @@
+"""Rollups kept incrementally (per ingested batch, per ledger entry) equal a rebuild from the raw rows."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from domain.ledger.wallets import deposit_to_wallet
+from domain.reporting import rollups
+from domain.reporting.errors import ReportPeriodInvalid
+from domain.shared.actor import system_actor
+from domain.shared.db import in_transaction
+from jobs.reporting import sweep
+from tests.reporting.world import DAY0, deal_rollup, ingest, make_world, random_deals
+
+ACTOR = system_actor("tests.reporting")
+
+
+async def _rebuild(session_factory: Any, since: Any, until: Any) -> rollups.RebuildResult:
+    return await in_transaction(session_factory, lambda s: rollups.rebuild(s, ACTOR, since, until))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@given(seed=st.integers(0, 2**32 - 1), sizes=st.lists(st.integers(1, 60), min_size=1, max_size=5),
+       repeat=st.booleans())
+async def test_incremental_rollups_equal_a_rebuild_from_raw_deals(session_factory: Any, seed: int, sizes: list[int],
+                                                                   repeat: bool) -> None:
+    # given random deals over three days ingested in random batches (one batch ingested twice)
+    world = await make_world(session_factory)
+    rng = random.Random(seed)
+    for size in sizes:
+        batch = random_deals(world, rng, size)
+        await ingest(session_factory, world, batch)
+        if repeat:
+            await ingest(session_factory, world, batch)  # a redelivered page: nothing new
+    # when the worker sweeps (twice: the second adds nothing)
+    await sweep(session_factory)
+    await sweep(session_factory)
+    incremental = await deal_rollup(session_factory, world.server_id)
+    # then the rollups hold every priced buy/sell deal once
+    trades = [d for d in world.deals if d.action in (0, 1)]
+    assert sum(r[5] for r in incremental) == len(trades)
+    # and a rebuild of the period from the raw deals gives the same rows
+    await _rebuild(session_factory, DAY0 - timedelta(days=1), DAY0 + timedelta(days=4))
+    assert await deal_rollup(session_factory, world.server_id) == incremental
+    # and a sweep after the rebuild adds nothing again
+    await sweep(session_factory)
+    assert await deal_rollup(session_factory, world.server_id) == incremental
+
+
+async def test_a_rebuild_adds_batches_the_worker_has_not_seen_once(session_factory: Any) -> None:
+    # given a batch ingested and not swept yet
+    world = await make_world(session_factory)
+    await ingest(session_factory, world, random_deals(world, random.Random(5), 40))
+    # when the period is rebuilt, then the worker sweeps
+    await _rebuild(session_factory, DAY0, DAY0 + timedelta(days=3))
+    rebuilt = await deal_rollup(session_factory, world.server_id)
+    await sweep(session_factory)
+    # then the batch is counted once
+    assert await deal_rollup(session_factory, world.server_id) == rebuilt
+    assert sum(r[5] for r in rebuilt) == sum(1 for d in world.deals if d.action in (0, 1))
+
+
+async def test_revenue_components_follow_the_book_markup_and_rate(session_factory: Any) -> None:
+    # given one closing deal in the B group (USD account, 0.7 pip markup), one opening deal there
+    world = await make_world(session_factory)
+    rng = random.Random(1)
+    deals = random_deals(world, rng, 2)
+    b_login = world.logins[4]  # group rep\b, USD, no override
+    import dataclasses
+
+    close = dataclasses.replace(deals[0], login=b_login, symbol="EURUSD", action=1, entry=1, volume=Decimal(2),
+                                price=Decimal("1.085"), contract_size=Decimal(100_000), profit=Decimal("-150"),
+                                commission=Decimal("-7"), storage=Decimal("-1.5"), fee=Decimal("-0.5"))
+    open_ = dataclasses.replace(deals[1], login=b_login, symbol="EURUSD", action=0, entry=0, volume=Decimal(1),
+                                price=Decimal("1.085"), contract_size=Decimal(100_000), profit=Decimal(0),
+                                commission=Decimal("-3.5"), storage=Decimal(0), fee=Decimal(0), time=close.time,
+                                time_msc=close.time_msc)
+    await ingest(session_factory, world, [close, open_])
+    await sweep(session_factory)
+    rows = await deal_rollup(session_factory, world.server_id)
+    assert len(rows) == 1
+    _day, symbol, grp, book, desk, n, lots, _notional, markup, commission, fee, swap, client, bbook, unpriced = rows[0]
+    assert (symbol, grp, book, desk, n, unpriced) == ("EURUSD", "rep\\b", "B", world.desk, 2, 0)
+    assert lots == Decimal(3)
+    assert markup == Decimal("7")  # 1 lot x 100,000 x 0.7 pip x 0.0001 on the opening deal
+    assert (commission, fee, swap) == (Decimal("10.5"), Decimal("0.5"), Decimal("1.5"))
+    assert client == Decimal(-150) and bbook == Decimal(150)
+
+
+async def test_money_rollups_equal_a_rebuild_and_count_first_deposits_once(session_factory: Any) -> None:
+    # given deposits of clients on the world's desk, swept as they come
+    world = await make_world(session_factory)
+    for i, uid in enumerate(world.user_ids[:4]):
+        for k in range(2):
+            await in_transaction(session_factory, lambda s, u=uid, k=k, i=i: deposit_to_wallet(
+                s, ACTOR, user_id=u, currency="USD", amount=Decimal(100 + 10 * i + k), idempotency_key=f"rep-{u}-{k}"))
+        await sweep(session_factory)
+    await sweep(session_factory)
+
+    async def mine() -> tuple[list[Any], list[Any]]:
+        async with session_factory() as s:
+            money = [tuple(r) for r in (await s.execute(text(
+                "SELECT day, direction, method, currency, country, desk, movements, amount, amount_usd, unpriced "
+                "FROM reporting_money_daily WHERE desk IN (:a, :b) ORDER BY 1, 2, 3, 4, 5, 6"),
+                {"a": world.desk, "b": world.other_desk})).all()]
+            ftd = [tuple(r) for r in (await s.execute(text(
+                "SELECT user_id, entry_id, day, method, currency, country, desk, amount, amount_usd "
+                "FROM reporting_first_deposits WHERE user_id = ANY(:u) ORDER BY user_id"),
+                {"u": world.user_ids})).all()]
+        return money, ftd
+
+    money, ftd = await mine()
+    assert sum(r[6] for r in money) == 8
+    assert sum(r[7] for r in money) == sum(Decimal(100 + 10 * i + k) for i in range(4) for k in range(2))
+    assert [r[7] for r in ftd] == [Decimal(100 + 10 * i) for i in range(4)]
+    # when the day is rebuilt from the postings, then nothing differs
+    today = ftd[0][2]
+    await _rebuild(session_factory, today, today + timedelta(days=1))
+    assert await mine() == (money, ftd)
+
+
+async def test_a_reversed_or_endless_period_is_refused_and_changes_nothing(session_factory: Any) -> None:
+    world = await make_world(session_factory)
+    await ingest(session_factory, world, random_deals(world, random.Random(3), 20))
+    await sweep(session_factory)
+    before = await deal_rollup(session_factory, world.server_id)
+    for since, until in ((DAY0, DAY0), (DAY0 + timedelta(days=2), DAY0), (DAY0, DAY0 + timedelta(days=4000))):
+        try:
+            await _rebuild(session_factory, since, until)
+        except ReportPeriodInvalid as exc:
+            assert exc.code == "REPORT_PERIOD_INVALID"
+        else:
+            raise AssertionError("accepted")
+    assert await deal_rollup(session_factory, world.server_id) == before
+    async with session_factory() as s:
+        assert await s.scalar(text("SELECT count(*) FROM audit_events WHERE action = 'reporting.rollups_rebuilt' "
+                                   "AND entity_id = :e"), {"e": f"{DAY0.isoformat()}/{DAY0.isoformat()}"}) == 0
