@@ -463,7 +463,7 @@ documents_app = typer.Typer(help="Trusted GraphQL documents: register a build's 
 app.add_typer(documents_app, name="documents")
 
 
-def _documents(work: Callable[[Any, Any], Any]) -> Any:
+def _documents(work: Callable[[Any, Any], Any], actor: str = "cli.documents") -> Any:
     """Run `work(session, actor)` in one transaction on the configured database (migrated first)."""
     from domain.shared.actor import system_actor
     from domain.shared.db import create_engine, create_session_factory
@@ -478,7 +478,7 @@ def _documents(work: Callable[[Any, Any], Any]) -> Any:
             engine = create_engine(database_url, settings, pool_size=1)
             try:
                 async with create_session_factory(engine)() as session, session.begin():
-                    return await work(session, system_actor("cli.documents"))
+                    return await work(session, system_actor(actor))
             finally:
                 await engine.dispose()
 
@@ -543,6 +543,30 @@ def documents_revoke(
 
     row = _documents(lambda session, actor: service.revoke(session, actor, document))
     console.print(f"revoked {row.hash} ({escape(row.client_name)})")
+
+reports_app = typer.Typer(help="Reporting: rebuild the daily rollups of a period from the raw rows.",
+                          no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("rebuild")
+def reports_rebuild(
+    since: Annotated[str, typer.Argument(help="First day of the period, YYYY-MM-DD (UTC)")],
+    until: Annotated[str, typer.Argument(help="Day after the last one, YYYY-MM-DD (UTC)")],
+) -> None:
+    """Recompute the rollups of days [since, until) from deals and postings (audited)."""
+    from datetime import date
+
+    from domain.reporting import rollups
+
+    try:
+        first, after = date.fromisoformat(since), date.fromisoformat(until)
+    except ValueError as exc:
+        raise _fail(f"a day is YYYY-MM-DD: {exc}") from exc
+    done = _documents(lambda session, actor: rollups.rebuild(session, actor, first, after), actor="cli.reports")
+    console.print(f"[green]rebuilt[/green] {done.since} .. {done.until}: {done.deal_rows} deal rows, "
+                  f"{done.money_rows} money rows, {done.first_deposits} first deposits")
+
 
 def main() -> None:
     app()

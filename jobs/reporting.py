@@ -6,6 +6,7 @@ then the deposit and withdrawal entries not counted yet (claimed per entry)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import structlog
@@ -25,7 +26,7 @@ async def sweep(factory: SessionFactory, *, batches: int = BATCHES_PER_SWEEP) ->
         pending = await rollups.pending_batches(session, batches)
     added = 0
     for batch in pending:
-        done = await in_transaction(factory, lambda s, b=batch: rollups.apply_batch(s, b))
+        done = await in_transaction(factory, partial(rollups.apply_batch, batch=batch))
         added += done is not None
     money = await in_transaction(factory, lambda s: rollups.sweep_money(s))
     if added or money.entries:

@@ -45,6 +45,7 @@ PERMISSIONS: dict[str, str] = {
     "risk.manage_segments": "Change A/B-book segmentation and review toxic-flow flags",
     "risk.manage": "Manage exposure limits, group books, detector thresholds, the economic calendar and account links",
     "reports.read": "Read business reports",
+    "reports.manage": "Rebuild report rollups for a period and set groups' spread markups",
     "trusted_documents.read": "Read the GraphQL documents registered as trusted (portal builds, partners)",
     "trusted_documents.manage": "Register and revoke trusted GraphQL documents",
 }
@@ -61,7 +62,7 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
                                                      "payments.approve_withdrawal", "payments.manage",
                                                      "payments.methods.manage", "reconciliation.manage",
                                                      "reconciliation.sign_off", "ib.read",
-                                                     "ib.payouts", "reports.read", "audit.read"]),
+                                                     "ib.payouts", "reports.read", "reports.manage", "audit.read"]),
     "dealer": ("Dealing desk and risk", ["trading.read", "trading.manage", "risk.read", "risk.manage_segments",
                                          "risk.manage",
                                          "clients.read", "reports.read"]),

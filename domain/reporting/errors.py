@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from domain.shared.errors import ValidationFailed
+from domain.shared.errors import NotFound, ValidationFailed
 
 
 class ReportPeriodInvalid(ValidationFailed):
@@ -15,3 +15,7 @@ class ReportDimensionInvalid(ValidationFailed):
 
 class ReportMarkupInvalid(ValidationFailed):
     code = "REPORT_MARKUP_INVALID"
+
+
+class ReportServerNotFound(NotFound):
+    code = "REPORT_SERVER_NOT_FOUND"

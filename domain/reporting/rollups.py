@@ -38,8 +38,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import orjson
-
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit import service as audit
@@ -184,7 +182,7 @@ SELECT day, direction, method, currency, country, desk, sum(movements), sum(amou
 FROM facts GROUP BY day, direction, method, currency, country, desk
 """
 _MONEY_UPSERT = (
-    f"INSERT INTO reporting_money_daily AS r ({_MONEY_COLUMNS}) {_MONEY_SUMS} "  # noqa: S608 - constants
+    f"INSERT INTO reporting_money_daily AS r ({_MONEY_COLUMNS}) {_MONEY_SUMS} "
     "ON CONFLICT (day, direction, method, currency, country, desk) DO UPDATE SET "
     "movements = r.movements + excluded.movements, amount = r.amount + excluded.amount, "
     "amount_usd = r.amount_usd + excluded.amount_usd, unpriced = r.unpriced + excluded.unpriced RETURNING 1"
@@ -284,7 +282,7 @@ async def rebuild(session: AsyncSession, actor: Actor, since: date, until: date)
         f"INSERT INTO reporting_applied_entries (entry_id) SELECT id FROM {_MONEY_PERIOD} e "  # noqa: S608
         "ON CONFLICT DO NOTHING", t0, t1)
     money_rows = int((await conn.execute(
-        f"WITH facts AS ({MONEY_FACTS.format(source=_MONEY_PERIOD)}) "  # noqa: S608 - constants
+        f"WITH facts AS ({MONEY_FACTS.format(source=_MONEY_PERIOD)}) "
         f"INSERT INTO reporting_money_daily ({_MONEY_COLUMNS}) {_MONEY_SUMS}", t0, t1)).split()[-1])
     # First deposits of the clients who deposited in the period, over their whole history.
     users = f"""SELECT DISTINCT la.owner_id FROM {_MONEY_PERIOD} e JOIN ledger_postings p ON p.entry_id = e.id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from functools import partial
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -100,8 +101,9 @@ async def test_money_rollups_equal_a_rebuild_and_count_first_deposits_once(sessi
     world = await make_world(session_factory)
     for i, uid in enumerate(world.user_ids[:4]):
         for k in range(2):
-            await in_transaction(session_factory, lambda s, u=uid, k=k, i=i: deposit_to_wallet(
-                s, ACTOR, user_id=u, currency="USD", amount=Decimal(100 + 10 * i + k), idempotency_key=f"rep-{u}-{k}"))
+            await in_transaction(session_factory, partial(
+                deposit_to_wallet, actor=ACTOR, user_id=uid, currency="USD", amount=Decimal(100 + 10 * i + k),
+                idempotency_key=f"rep-{uid}-{k}"))
         await sweep(session_factory)
     await sweep(session_factory)
 

@@ -115,5 +115,6 @@ import tests.tenancy.cases_payments  # noqa: E402
 import tests.tenancy.cases_reconciliation  # noqa: E402
 import tests.tenancy.cases_records  # noqa: E402
 import tests.tenancy.cases_regulatory  # noqa: E402
+import tests.tenancy.cases_reporting  # noqa: E402
 import tests.tenancy.cases_retention  # noqa: E402
 import tests.tenancy.cases_risk  # noqa: E402,F401
