@@ -53,7 +53,7 @@ async def _seed(factory: Any, deals: int, clients: int) -> dict[str, float]:
         await s.execute(text(
             "INSERT INTO trading_servers (id, name, platform, base_url, manager_login, password_enc, created_at, "
             "updated_at) VALUES (1, 'bi', 'mt5', 'http://127.0.0.1:1', 1, 'x', now(), now())"))
-        for sym, price, cs, pip, cls in SYMBOLS:
+        for sym, _price, cs, pip, cls in SYMBOLS:
             await s.execute(text(
                 "INSERT INTO trading_instruments (server_id, symbol, canonical, asset_class, path, contract_size, "
                 "base_currency, quote_currency, digits, pip_size, updated_at) VALUES (1, :s, :s, :c, :c, :cs, 'X', "
@@ -97,8 +97,9 @@ async def _seed(factory: Any, deals: int, clients: int) -> dict[str, float]:
                 "CROSS JOIN LATERAL (SELECT (g / 2 * 7) % :clients AS a, "
                 "  now() - make_interval(secs => ((g / 2) * 104729 % (:days * 86400))::double precision) AS t, "
                 "  ((g / 2) % 200 + 1) / 100.0 AS v) x "
-                "JOIN (SELECT * FROM unnest(CAST(:syms AS text[]), CAST(:prices AS numeric[]), CAST(:css AS numeric[])) "
-                "      WITH ORDINALITY AS u(symbol, price, cs, i)) sy ON sy.i = 1 + (g / 2) % :nsym"),
+                "JOIN (SELECT * FROM unnest(CAST(:syms AS text[]), CAST(:prices AS numeric[]), "
+                "      CAST(:css AS numeric[])) WITH ORDINALITY AS u(symbol, price, cs, i)) sy "
+                "ON sy.i = 1 + (g / 2) % :nsym"),
                 {"lo": lo, "hi": hi, "clients": clients, "days": DAYS, "syms": [s_[0] for s_ in SYMBOLS],
                  "prices": [s_[1] for s_ in SYMBOLS], "css": [s_[2] for s_ in SYMBOLS], "nsym": len(SYMBOLS)})
     async with factory() as s:
@@ -132,7 +133,7 @@ def _anchor_sql(key: str, bucket: str) -> str:
         if key == "desk":
             joins += " LEFT JOIN clients c ON c.user_id = a.user_id"
     return (
-        f"SELECT {_ANCHOR[key]} AS key, date_trunc('{bucket}', d.time AT TIME ZONE 'UTC')::date AS bucket, "  # noqa: S608
+        f"SELECT {_ANCHOR[key]} AS key, date_trunc('{bucket}', d.time AT TIME ZONE 'UTC')::date AS bucket, "
         "count(*), sum(d.volume), sum(-d.commission), sum(-d.fee), sum(-d.storage), sum(d.profit) "
         f"FROM trading_deals d{joins} WHERE d.time >= :t0 AND d.time < :t1 AND d.action IN (0, 1) GROUP BY 1, 2"
     )
