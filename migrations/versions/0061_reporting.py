@@ -10,7 +10,7 @@
   `reporting_applied_entries` the ledger entries already counted (exactly once per entry).
 
 Revision ID: 0061_reporting
-Revises: 0054_client_money (the head), 0004_trading, 0005_ledger, 0010_risk, 0006_clients, 0009_payments
+Revises: 0058_bank_statements (the head), 0004_trading, 0005_ledger, 0010_risk, 0006_clients, 0009_payments
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from migrations.sql import run_sql
 
 revision = "0061_reporting"
-down_revision = "0054_client_money"
+down_revision = "0058_bank_statements"
 branch_labels = None
 depends_on = None
 
