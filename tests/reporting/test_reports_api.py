@@ -4,10 +4,10 @@ scope), desk scoping, drill-down rows summing to the figure, and bad input refus
 from __future__ import annotations
 
 import random
-from functools import partial
 import time
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
-from functools import partial
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
