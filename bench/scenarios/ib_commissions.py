@@ -1,7 +1,10 @@
-"""Commission engine throughput: deals/s through process_batch for a tree of depth 5.
+"""Commission engine throughput: deals/s through process_batch for a tree of depth 5; then IB payout
+requests (`payouts.request_for_ib`, what `requestMyIbPayout` runs) over the IBs that earned.
 
-Anchor (same run, same database): a bare INSERT ... SELECT of the same batch's deal rows into an
-unlogged table, i.e. what touching each deal once costs without any commission logic.
+Anchors (same run, same database): a bare INSERT ... SELECT of the same batch's deal rows into an
+unlogged table, i.e. what touching each deal once costs without any commission logic; for the payout
+requests, a transaction that only locks the IB's row and inserts one row (what claiming a payout
+takes without reading dues or posting).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.harness import bench_services
+from domain.ib import payouts
 from domain.ib.engine import BatchOutcome, DealBatch, process_batch
 from domain.ib.plans import ClauseKind, ClauseSpec, Distribution, add_version, create_plan
 from domain.shared.actor import Actor, ActorKind, system_actor
-from domain.shared.db import create_engine, create_session_factory, in_transaction
+from domain.shared.db import create_engine, create_session_factory, in_transaction, utcnow
 from domain.shared.settings import Settings
 
 DEPTH = 5
@@ -116,9 +120,35 @@ async def run(*, quick: bool) -> dict[str, Any]:
                                      "AND time >= :t0 AND time <= :t1"),
                                 {"b": batch_id, "t0": batch.from_time, "t1": batch.to_time})
             anchor_s += time.perf_counter() - t
+
+        # Payout requests: each earning IB (daily cycle) asks for its payout, one transaction each. Two days
+        # ahead, the last closed day ends after today's accruals, so each request pays what the IB earned.
+        requesters = list(range(1, (100 if quick else ibs) + 1))
+        async def daily(s: Any) -> None:
+            await s.execute(text("UPDATE ib_partners SET payout_cycle = 'daily'"))
+            await s.execute(text("CREATE UNLOGGED TABLE bench_payout_anchor (ib_id bigint, at timestamptz)"))
+
+        await in_transaction(factory, daily)
+        ahead = utcnow() + timedelta(days=2)
+        t = time.perf_counter()
+        paid = 0
+        for ib in requesters:
+            run = await in_transaction(factory, partial(payouts.request_for_ib, actor=actor, ib_id=ib, now=ahead))
+            paid += len(run.created)
+        request_s = time.perf_counter() - t
+        t = time.perf_counter()
+        for ib in requesters:
+            async with factory() as s, s.begin():
+                await s.execute(text("SELECT 1 FROM ib_partners WHERE user_id = :id FOR UPDATE"), {"id": ib})
+                await s.execute(text("INSERT INTO bench_payout_anchor VALUES (:id, now())"), {"id": ib})
+        request_anchor_s = time.perf_counter() - t
         await engine.dispose()
     deals = batches * per_batch
     return {
+        "payout_requests": len(requesters), "payouts_made": paid,
+        "payout_requests_per_s": round(len(requesters) / request_s),
+        "anchor_lock_and_insert_tx_per_s": round(len(requesters) / request_anchor_s),
+        "ratio_payout_request_over_anchor": round(request_anchor_s / request_s, 3),
         "tree_depth": DEPTH, "ibs": ibs, "clients": CLIENTS, "deals": deals, "lines": lines,
         "engine_deals_per_s": round(deals / engine_s), "engine_lines_per_s": round(lines / engine_s),
         "anchor_bare_insert_select_rows_per_s": round(deals / anchor_s),

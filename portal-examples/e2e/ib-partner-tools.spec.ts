@@ -158,7 +158,8 @@ test("an IB requests its payout; payouts run by staff show in the portal with th
   expect(mine.length).toBeGreaterThan(0);
   await staffContext.close();
 
-  await ib.getByRole("link", { name: "Statements and payouts" }).click();
+  await ib.reload(); // the page read the payouts before staff ran them
+  await expect(ib.getByRole("heading", { exact: true, name: "Statements and payouts" })).toBeVisible();
   for (const payout of mine as Array<{ amount: string; currency: string; status: string }>) {
     const row = ib.getByTestId("payout").filter({ hasText: shown(payout.amount, payout.currency) });
     await expect(row.first()).toBeVisible();
