@@ -24,6 +24,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import text
 
+from bench.camt_files import Entry, statement
 from domain.ledger.accounts import Purpose, house_account, wallet_for
 from domain.ledger.posting import Leg, post
 from domain.payments.reference import new_reference
@@ -34,7 +35,6 @@ from domain.shared.money import decimal_text
 from schema.node import global_id
 from tests.conftest import GraphQLClient
 from tests.identity.staff import make_staff
-from tests.reconciliation.camt_files import Entry, statement
 
 UPLOAD = """mutation($f: Upload!) { importClientMoneyStatement(file: $f) {
   statements { databaseId iban statementId electronicSequenceNumber version entryCount closingDate

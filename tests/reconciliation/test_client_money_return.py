@@ -28,10 +28,13 @@ LINK = """mutation($m: String!, $f: ClientMoneyReturnFormat!) { clientMoneyRetur
   link { url } errors { code field } } }"""
 
 
-def _line(currency: str, requirement: str, resource: str) -> dict[str, Any]:
+def _line(currency: str, requirement: str, resource: str, close: Any) -> dict[str, Any]:
+    """A client-money line as the run's section writes it into the summary."""
     diff = Decimal(resource) - Decimal(requirement)
     kind = "matched" if diff == 0 else ("shortfall" if diff < 0 else "excess")
-    return {"currency": currency, "kind": kind, "requirement": requirement, "resource": resource,
+    return {"currency": currency, "kind": kind, "closeDate": close.isoformat(), "scale": 2, "clients": 1,
+            "negativeClients": 0, "walletBalances": requirement, "tradingEquity": "0.00", "negativeFloored": "0.00",
+            "requirement": requirement, "bankBalances": resource, "pspBalances": "0.00", "resource": resource,
             "difference": f"{diff:.2f}"}
 
 
@@ -50,12 +53,16 @@ async def test_a_months_return_per_currency_matches_figures_computed_independent
         return first + timedelta(days=day - 1, hours=hour)
 
     # (cutoff, lines): a close's last cutoff is its result; the 15:00 run of day 1 is replaced by the midnight one
+    def close(cutoff: datetime) -> Any:
+        return (cutoff - timedelta(microseconds=1)).date()
+
+    cutoffs = [at(1, 15), at(2), at(3), at(5), at(5) + timedelta(days=40)]
     runs = [
-        (at(1, 15), [_line(cur, "999.00", "0.00")]),          # close day 1, superseded
-        (at(2), [_line(cur, "100.00", "90.00")]),             # close day 1: shortfall
-        (at(3), [_line(cur, "300.00", "300.00")]),            # close day 2
-        (at(5), [_line(cur, "50.00", "80.00")]),              # close day 4: excess
-        (at(5) + timedelta(days=40), [_line(cur, "1.00", "1.00")]),  # next month's close
+        (cutoffs[0], [_line(cur, "999.00", "0.00", close(cutoffs[0]))]),  # close day 1, superseded
+        (cutoffs[1], [_line(cur, "100.00", "90.00", close(cutoffs[1]))]),  # close day 1: shortfall
+        (cutoffs[2], [_line(cur, "300.00", "300.00", close(cutoffs[2]))]),  # close day 2
+        (cutoffs[3], [_line(cur, "50.00", "80.00", close(cutoffs[3]))]),  # close day 4: excess
+        (cutoffs[4], [_line(cur, "1.00", "1.00", close(cutoffs[4]))]),  # next month's close
     ]
     resolved_at = at(3, 9)
     async with session_factory() as s, s.begin():
@@ -64,7 +71,8 @@ async def test_a_months_return_per_currency_matches_figures_computed_independent
             ids.append(int(await s.scalar(text(
                 "INSERT INTO reconciliation_runs (cutoff, window_start, status, summary) VALUES (:c, :w, 'done', "
                 "CAST(:s AS jsonb)) RETURNING id"),
-                {"c": cutoff, "w": cutoff - timedelta(days=1), "s": json.dumps({"clientMoney": lines})})))
+                {"c": cutoff, "w": cutoff - timedelta(days=1),
+                 "s": json.dumps({"sections": {}, "breaks": 0, "openBreaks": 0, "matched": 0, "clientMoney": lines})})))
 
         async def brk(run: int, kind: str, status: str, when: datetime | None) -> None:
             await s.execute(text(
@@ -85,7 +93,7 @@ async def test_a_months_return_per_currency_matches_figures_computed_independent
     # Independently: one result per close date (the latest cutoff), then the month's figures
     closes: dict[Any, tuple[datetime, dict[str, Any]]] = {}
     for cutoff, lines in runs:
-        day = (cutoff - timedelta(microseconds=1)).date()
+        day = close(cutoff)
         if (day.year, day.month) == (year, mon) and (day not in closes or closes[day][0] < cutoff):
             closes[day] = (cutoff, lines[0])
     ordered = sorted(closes.items())

@@ -1,4 +1,4 @@
-"""camt.053 statements built for tests and the bench: v02 (`camt.053.001.02`) and v08 (`camt.053.001.08`), the
+"""camt.053 statements built for the tests and the bench: v02 (`camt.053.001.02`) and v08 (`camt.053.001.08`), the
 shapes the two schemas require (v02 writes the entry status as a code, v08 as a choice)."""
 
 from __future__ import annotations
