@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -194,24 +195,52 @@ def _balance(bal: etree._Element, ns: str) -> Balance | None:
     return Balance(kind, str(amt.get("Ccy")), amount, day)
 
 
+@cache
+def _names(ns: str) -> dict[str, str]:
+    return {name: ns + name for name in ("Amt", "CdtDbtInd", "Sts", "BookgDt", "ValDt", "AcctSvcrRef", "NtryDtls",
+                                         "AddtlNtryInf", "EndToEndId", "Ustrd", "Ref", "Cd", "Prtry")}
+
+
+def _day(node: etree._Element) -> date | None:
+    """A DateAndDateTimeChoice's date (Dt, or the date of DtTm)."""
+    raw = node[0].text if len(node) else None
+    return date.fromisoformat(raw[:10]) if raw else None
+
+
 def _entry(ntry: etree._Element, ns: str, line_no: int) -> tuple[Any, ...]:
-    """An entry as the row COPY writes (statement id filled in by the caller)."""
-    amt = ntry.find(ns + "Amt")
-    assert amt is not None
-    status_node = ntry.find(ns + "Sts")
-    status = ""
-    if status_node is not None:  # v02: <Sts>BOOK</Sts>; v08: <Sts><Cd>BOOK</Cd></Sts>
-        status = (status_node.findtext(ns + "Cd") or status_node.findtext(ns + "Prtry") or status_node.text or "")
-    tx = ntry.find(f"{ns}NtryDtls/{ns}TxDtls")
-    end_to_end = tx.findtext(f"{ns}Refs/{ns}EndToEndId") if tx is not None else None
-    parts = [(e.text or "").strip() for e in ntry.iter(ns + "Ustrd", ns + "Ref", ns + "AddtlNtryInf")]
-    remittance = " ".join(p for p in parts if p)[:MAX_REMITTANCE]
-    reference = find_reference(f"{end_to_end or ''} {remittance}")
-    return (line_no, _decimal(amt.text, f"entry {line_no}"), str(amt.get("Ccy")),
-            ntry.findtext(ns + "CdtDbtInd") == "CRDT", status.strip()[:4],
-            _date_of(ntry.find(ns + "BookgDt"), ns), _date_of(ntry.find(ns + "ValDt"), ns),
-            (ntry.findtext(ns + "AcctSvcrRef") or "").strip() or None,
-            (end_to_end or "").strip() or None, remittance, reference)
+    """An entry as the row COPY writes (statement id filled in by the caller): one pass over its children (the
+    schema fixed their order and cardinality), the first transaction's EndToEndId, every remittance line."""
+    n = _names(ns)
+    amount, ccy, credit, status = "", "", False, ""
+    booked = valued = None
+    svcr = end_to_end = None
+    parts: list[str] = []
+    for child in ntry:
+        tag = child.tag
+        if tag == n["Amt"]:
+            amount, ccy = child.text or "", str(child.get("Ccy"))
+        elif tag == n["CdtDbtInd"]:
+            credit = child.text == "CRDT"
+        elif tag == n["Sts"]:  # v02: <Sts>BOOK</Sts>; v08: <Sts><Cd>BOOK</Cd></Sts>
+            status = (child[0].text if len(child) else child.text) or ""
+        elif tag == n["BookgDt"]:
+            booked = _day(child)
+        elif tag == n["ValDt"]:
+            valued = _day(child)
+        elif tag == n["AcctSvcrRef"]:
+            svcr = (child.text or "").strip() or None
+        elif tag == n["NtryDtls"]:
+            for e in child.iter(n["EndToEndId"], n["Ustrd"], n["Ref"]):
+                if e.tag == n["EndToEndId"]:
+                    end_to_end = end_to_end or (e.text or "").strip() or None
+                elif e.text and e.text.strip():
+                    parts.append(e.text.strip())
+        elif tag == n["AddtlNtryInf"] and child.text and child.text.strip():
+            parts.append(child.text.strip())
+    remittance = " ".join(parts)[:MAX_REMITTANCE]
+    reference = find_reference(f"{end_to_end} {remittance}") if end_to_end or remittance else None
+    return (line_no, _decimal(amount, f"entry {line_no}"), ccy, credit, status.strip()[:4], booked, valued, svcr,
+            end_to_end, remittance, reference)
 
 
 def _drop(element: etree._Element) -> None:
@@ -294,8 +323,9 @@ def _located(path: Path, version: str, failure: etree.XMLSyntaxError, near: int)
     return f"after line {near}: {failure.msg}"
 
 
-async def _in_thread(items: Iterator[Any]) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(_PARSER_THREAD, next, items, None)
+def _parse_ahead(items: Iterator[Any]) -> asyncio.Future[Any]:
+    """The next item, parsed on the parser thread while the caller stores the current one."""
+    return asyncio.get_running_loop().run_in_executor(_PARSER_THREAD, next, items, None)
 
 
 def _sha256(path: Path) -> str:
@@ -312,25 +342,30 @@ _STATEMENT_COLUMNS = ("id, iban, statement_id, electronic_seq, version, message_
 
 async def import_file(session: AsyncSession, actor: Actor, path: Path) -> ImportResult:
     """Validate, read and store every statement of the file; the caller owns the transaction (a refusal rolls
-    everything back)."""
+    everything back). The next batch is parsed while the current one is copied."""
     with path.open("rb") as f:
         version = sniff_version(f.read(SNIFF_BYTES))
     sha = await asyncio.to_thread(_sha256, path)
     conn = await driver(session)
     items = read(path, version)
+    ahead = [_parse_ahead(items)]  # the parse under way (_store moves it on)
     try:
-        return await _store(session, actor, items, version, sha, conn)
-    finally:  # the generator (and the tree it holds) is let go on its own thread
+        return await _store(session, actor, items, ahead, version, sha, conn)
+    finally:
+        # the parse under way ends (its error, if any, was raised through _store or no longer matters), then the
+        # generator and the tree it holds are let go on their own thread
+        await asyncio.gather(ahead[0], return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(_PARSER_THREAD, items.close)
 
 
-async def _store(session: AsyncSession, actor: Actor, items: Iterator[Any], version: str, sha: str,
-                 conn: Any) -> ImportResult:
+async def _store(session: AsyncSession, actor: Actor, items: Iterator[Any], ahead: list[asyncio.Future[Any]],
+                 version: str, sha: str, conn: Any) -> ImportResult:
     result = ImportResult()
     message_id = ""
     current: int | None = None
     header: Header | None = None
-    while (item := await _in_thread(items)) is not None:
+    while (item := await ahead[0]) is not None:
+        ahead[0] = _parse_ahead(items)
         if isinstance(item, str):
             message_id = item
         elif isinstance(item, Header):
