@@ -16,7 +16,12 @@ from domain.clients.storage import decrypt, default_store
 from domain.regulatory import settings as config
 from domain.regulatory.emir import build
 from domain.regulatory.emir.schema import header_schema, report_schema
-from domain.regulatory.errors import CounterpartyUnidentified, NoRegulatorySettings, ReportInstrumentUnknown
+from domain.regulatory.errors import (
+    CounterpartyUnidentified,
+    EmirInvalid,
+    NoRegulatorySettings,
+    ReportInstrumentUnknown,
+)
 from domain.regulatory.parts import BuiltFile
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
@@ -163,3 +168,44 @@ async def test_the_daily_job_builds_a_day_and_is_declared_as_a_cron(session_fact
     assert regulatory.build_emir_reports in job_functions()
     crons = regulatory.cron_jobs(settings)
     assert [c.coroutine for c in crons] == [regulatory.build_emir_reports, regulatory.build_mifir_reports]
+
+
+@pytest.mark.parametrize("failure", ["schema", "instrument"])
+async def test_a_later_part_failing_takes_back_the_earlier_parts_blobs(session_factory: Any, settings: Settings,
+                                                                       failure: str) -> None:
+    """One report per part. The XSD refuses part 3 (a notional of 27 digits) once parts 1 and 2 are stored (blobs
+    put while it was checked); or position 3's instrument is unknown once part 1 is stored and part 2 is being
+    checked. Either way the build leaves no blob and no row behind."""
+    w = await world(session_factory)
+    await _configure(session_factory)
+    for position in (1, 2):
+        await deal(session_factory, w, "ivan", deal_id=60 + position, position_id=position, at=at(w.day, 9 + position),
+                   entry=0, action=0, volume="1", price="1.1")
+    if failure == "schema":
+        await deal(session_factory, w, "ivan", deal_id=63, position_id=3, at=at(w.day, 13), entry=0, action=0,
+                   volume="99999999999", price="99999999999")
+    else:
+        async with session_factory() as s, s.begin():
+            await s.execute(text("DELETE FROM trading_instruments WHERE server_id = :s AND symbol = 'US500'"),
+                            {"s": w.server_id})
+        await deal(session_factory, w, "ivan", deal_id=63, position_id=3, at=at(w.day, 13), entry=0, action=0,
+                   volume="1", price="4500", symbol="US500")
+    store = default_store(settings)
+    folder = settings.data_dir / "documents" / "regulatory" / "emir" / f"{w.day:%Y%m%d}"
+    put: list[str] = []
+    real_put = store.put
+
+    async def counting_put(key: str, blob: bytes) -> None:  # the real store, keys noted to prove parts were put
+        put.append(key)
+        await real_put(key, blob)
+
+    store.put = counting_put  # type: ignore[method-assign]
+    expected = EmirInvalid if failure == "schema" else ReportInstrumentUnknown
+    with pytest.raises(expected):
+        await in_transaction(session_factory, lambda s: build.build_day(s, settings, store, ACTOR, w.day,
+                                                                        part_size=1))
+    assert len(put) == (2 if failure == "schema" else 1) and all(key.startswith(f"regulatory/emir/{w.day:%Y%m%d}/") for key in put)
+    assert not folder.exists() or list(folder.iterdir()) == []
+    async with session_factory() as s:
+        assert await s.scalar(text("SELECT count(*) FROM regulatory_report_files WHERE business_date = :d"),
+                              {"d": w.day}) == 0
