@@ -2,12 +2,13 @@
 store, the file row with its SHA-256 and its header, and at the end of a day's build the part count and the
 superseding of the day's earlier files of the same regime (kept, never overwritten).
 
-The caller validates before calling and owns the transaction; `put` collects the blob keys written so that a
-failed build can delete them (the rows go with the rolled-back transaction).
+`PartWriter` validates each part before storing it; the caller owns the transaction. `put` collects the blob keys
+written so that a failed build can delete them (the rows go with the rolled-back transaction).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
@@ -39,20 +40,14 @@ class BuiltFile:
     size_bytes: int
 
 
-async def store_part(session: AsyncSession, settings: Settings, store: BlobStore, actor: Actor, put: list[str], *,
-                     regime: str, day: date, part: int, message_id: str, data: bytes, header: bytes, records: int,
-                     reason: str) -> BuiltFile:
-    digest = hashlib.sha256(data).hexdigest()
-    key = f"regulatory/{regime}/{day:%Y%m%d}/{message_id.lower()}"
-    await store.put(key, encrypt(settings, key, data))
-    put.append(key)
-    file_id = int(await session.scalar(text(
+async def _insert_file(session: AsyncSession, actor: Actor, *, regime: str, day: date, part: int, message_id: str,
+                       key: str, digest: str, size: int, header: bytes, records: int, reason: str) -> int:
+    conn = await driver(session)
+    return int(await conn.fetchval(
         "INSERT INTO regulatory_report_files (regime, business_date, part, parts, message_id, records, size_bytes, "
-        "sha256, storage_key, header_xml, built_by, reason) VALUES (:g, :d, :p, :p, :m, :n, :s, :h, :k, :x, :u, :r) "
-        "RETURNING id"),
-        {"g": regime, "d": day, "p": part, "m": message_id, "n": records, "s": len(data), "h": digest, "k": key,
-         "x": header.decode(), "u": actor.user_id, "r": reason}))
-    return BuiltFile(file_id, part, records, digest, len(data))
+        "sha256, storage_key, header_xml, built_by, reason) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        "RETURNING id", regime, day, part, message_id, records, size, digest, key, header.decode(), actor.user_id,
+        reason))
 
 
 async def finish_day(session: AsyncSession, regime: str, day: date, built: list[BuiltFile], *,
@@ -88,10 +83,28 @@ class Regime(Generic[T]):
     line_row: Callable[[int, int, T], tuple[Any, ...]]  # (file id, seq, item) -> the line's values
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A part as its worker thread leaves it: valid, hashed, encrypted under its storage key."""
+    part: int
+    message_id: str
+    key: str
+    header: bytes
+    sha256: str
+    size: int
+    blob: bytes
+
+
 @dataclass
 class PartWriter(Generic[T]):
     """Writes each part of a day's build to a temporary file, validates it against the regime's XSD (one bounded
-    chunk), stores it and its lines; remembers the blob keys it put so that `discard` can take them back."""
+    chunk), stores it and its lines; remembers the blob keys it put so that `discard` can take them back.
+
+    Pipelined, one part in flight: `flush` writes a part's XML and hands the file to a worker thread (parsing,
+    XSD validation, SHA-256 and encryption run in C outside the GIL, on the other core), then stores the part
+    before it (blob, file row, lines) while that thread works. `close` stores the last part; a part's schema
+    failure is raised by the `flush` after it or by `close`. At most two parts' lines and one part's bytes and
+    tree are held."""
     session: AsyncSession
     settings: Settings
     store: BlobStore
@@ -103,28 +116,61 @@ class PartWriter(Generic[T]):
     batch: str = field(default_factory=lambda: uuid.uuid4().hex[:10].upper())
     put: list[str] = field(default_factory=list)
     built: list[BuiltFile] = field(default_factory=list)
+    written: int = 0
+    checking: tuple[list[T], asyncio.Future[_Checked]] | None = None
 
     async def flush(self, items: list[T]) -> None:
-        part = len(self.built) + 1
-        path = self.folder / f"part{part}.xml"
+        self.written += 1
+        path = self.folder / f"part{self.written}.xml"
         with path.open("wb") as out:
             self.regime.write(out, items)
-        validate_file(self.regime.report_schema(), path, self.regime.invalid)
-        data = path.read_bytes()
-        path.unlink()
+        previous = self.checking
+        self.checking = (items, asyncio.get_running_loop().run_in_executor(None, self._check, self.written, path))
+        if previous is not None:
+            await self._store(*previous)
+
+    async def close(self) -> list[BuiltFile]:
+        """Store the last part written; answers every part built."""
+        if self.checking is not None:
+            last, self.checking = self.checking, None
+            await self._store(*last)
+        return self.built
+
+    def _check(self, part: int, path: Path) -> _Checked:
+        """In a worker thread (no database, no event loop): the part valid against the schema, its header too,
+        hashed and encrypted."""
+        try:
+            validate_file(self.regime.report_schema(), path, self.regime.invalid)
+            data = path.read_bytes()
+        finally:
+            path.unlink(missing_ok=True)
         message_id = f"{self.regime.name.upper()}{self.day:%Y%m%d}{self.batch}P{part}"
         head = self.regime.header(message_id)
         validate_tree(self.regime.header_schema(), etree.fromstring(head), self.regime.invalid)
-        built = await store_part(self.session, self.settings, self.store, self.actor, self.put,
-                                 regime=self.regime.name, day=self.day, part=part, message_id=message_id, data=data,
-                                 header=head, records=len(items), reason=self.reason)
+        key = f"regulatory/{self.regime.name}/{self.day:%Y%m%d}/{message_id.lower()}"
+        return _Checked(part, message_id, key, head, hashlib.sha256(data).hexdigest(), len(data),
+                        encrypt(self.settings, key, data))
+
+    async def _store(self, items: list[T], checking: asyncio.Future[_Checked]) -> None:
+        checked = await checking
+        await self.store.put(checked.key, checked.blob)
+        self.put.append(checked.key)
+        file_id = await _insert_file(self.session, self.actor, regime=self.regime.name, day=self.day,
+                                     part=checked.part, message_id=checked.message_id, key=checked.key,
+                                     digest=checked.sha256, size=checked.size, header=checked.header,
+                                     records=len(items), reason=self.reason)
         conn = await driver(self.session)
-        await conn.copy_records_to_table(
-            self.regime.line_table, columns=list(self.regime.line_columns),
-            records=[self.regime.line_row(built.id, i + 1, item) for i, item in enumerate(items)])
-        self.built.append(built)
+        row = self.regime.line_row
+        await conn.copy_records_to_table(self.regime.line_table, columns=list(self.regime.line_columns),
+                                         records=[row(file_id, i, item) for i, item in enumerate(items, 1)])
+        self.built.append(BuiltFile(file_id, checked.part, len(items), checked.sha256, checked.size))
 
     async def discard(self) -> None:
-        """A failed build: delete the blobs already put (their rows go with the rolled-back transaction)."""
+        """A failed build: delete the blobs already put (their rows go with the rolled-back transaction), once
+        the part in flight has left its thread (nothing is put after this)."""
+        if self.checking is not None:
+            _, pending = self.checking
+            self.checking = None
+            await asyncio.wait([pending])
         for key in self.put:
             await self.store.delete(key)

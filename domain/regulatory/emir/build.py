@@ -32,10 +32,10 @@ from domain.regulatory.errors import CounterpartyUnidentified, EmirInvalid, Repo
 from domain.regulatory.identifiers import concat
 from domain.regulatory.parts import BuiltFile
 from domain.shared.actor import Actor
-from domain.shared.db import utcnow
+from domain.shared.db import driver, utcnow
 from domain.shared.settings import Settings
 
-FETCH = 2_000  # positions per cursor round trip
+FETCH = 5_000  # positions per cursor round trip (about a part's worth of lines)
 
 # One row per position touched on the day: its deals (in order), volumes in and out, the client's side, the
 # volume reported before the day (0 for a position opened that day; else the last report's, or for a position
@@ -53,16 +53,16 @@ WITH day AS (
            min(d.time) AS first_at, min(d.login) AS login
     FROM trading_deals d
     JOIN trading_accounts ta ON ta.id = d.account_id AND ta.account_type = 'real'
-    WHERE d.time >= :a AND d.time < :b AND d.action IN (0, 1)
+    WHERE d.time >= $1 AND d.time < $2 AND d.action IN (0, 1)
     GROUP BY d.server_id, d.position_id, d.account_id
 )
 SELECT day.*, u.uti, u.opened_on,
-       CASE WHEN u.opened_on = :day THEN 0 ELSE coalesce(
+       CASE WHEN u.opened_on = $3 THEN 0 ELSE coalesce(
            (SELECT l.volume_after FROM regulatory_report_lines l JOIN regulatory_report_files f ON f.id = l.file_id
-            WHERE l.server_id = day.server_id AND l.position_id = day.position_id AND l.business_date < :day
+            WHERE l.server_id = day.server_id AND l.position_id = day.position_id AND l.business_date < $3
               AND f.status <> 'superseded' ORDER BY l.business_date DESC, l.file_id DESC, l.seq DESC LIMIT 1),
            (SELECT sum(CASE WHEN p.entry = 0 THEN p.volume ELSE -p.volume END) FROM trading_deals p
-            WHERE p.server_id = day.server_id AND p.login = day.login AND p.time < :a
+            WHERE p.server_id = day.server_id AND p.login = day.login AND p.time < $1
               AND p.position_id = day.position_id AND p.action IN (0, 1)), 0) END AS prior
 FROM day JOIN regulatory_utis u ON u.server_id = day.server_id AND u.position_id = day.position_id
 ORDER BY day.server_id, day.position_id
@@ -141,41 +141,46 @@ def party_of(r: Any) -> writer.Party:
 
 
 def lines_of(row: Any, day: date, look: Lookups) -> list[writer.Line]:
-    """The reports one position's day makes (see writer.py for the rules)."""
-    known = look.instruments.get((row.server_id, row.symbol))
+    """The reports one position's day makes (see writer.py for the rules); `row` one record of _POSITIONS."""
+    server_id, symbol = row["server_id"], row["symbol"]
+    known = look.instruments.get((server_id, symbol))
     if known is None:
-        raise ReportInstrumentUnknown(f"server {row.server_id} has no instrument {row.symbol!r} (deals "
-                                      f"{list(row.deal_ids)[:3]}): synchronise its symbols first", field="symbol")
+        raise ReportInstrumentUnknown(f"server {server_id} has no instrument {symbol!r} (deals "
+                                      f"{list(row['deal_ids'])[:3]}): synchronise its symbols first", field="symbol")
     emir_class, cfi, crypto, size = known
-    ccy = look.quote[(row.server_id, row.symbol)]
-    prior = Decimal(row.prior or 0)
-    after = prior + row.vin - row.vout
-    party = look.parties[row.account_id]
-    broker_side = "SLLR" if row.side == "B" else "BYER"
-    deals = tuple(int(d) for d in row.deal_ids)
-    opened_today = row.opened_on == day
+    ccy = look.quote[(server_id, symbol)]
+    vin, opened_on = row["vin"], row["opened_on"]
+    prior = Decimal(row["prior"] or 0)
+    after = prior + vin - row["vout"]
+    party = look.parties[row["account_id"]]
+    broker_side = "SLLR" if row["side"] == "B" else "BYER"
+    deals = tuple(row["deal_ids"])
+    uti, position_id, first_at = row["uti"], row["position_id"], row["first_at"]
+    effective = opened_on or day
 
     def line(action: str, volume: Decimal, price: Decimal, at_volume: Decimal) -> writer.Line:
-        return writer.Line(action, row.uti, row.server_id, row.position_id, deals, at_volume, broker_side, party,
-                           emir_class, cfi, crypto, ccy, price, volume * size * price, volume * size, row.first_at,
-                           row.opened_on or day, day)
+        quantity = volume * size
+        return writer.Line(action, uti, server_id, position_id, deals, at_volume, broker_side, party, emir_class, cfi,
+                           crypto, ccy, price, quantity * price, quantity, first_at, effective, day)
 
-    if opened_today:
-        avg = (row.value_in / row.vin) if row.vin else row.last_price
+    if opened_on == day:
+        avg = (row["value_in"] / vin) if vin else row["last_price"]
         if after > 0:
             return [line("NEWT", after, avg, after)]
-        return [line("NEWT", row.vin, avg, row.vin), line("TERM", row.vin, avg, Decimal(0))]
+        return [line("NEWT", vin, avg, vin), line("TERM", vin, avg, Decimal(0))]
     if after <= 0:
-        return [line("TERM", prior, row.last_price, Decimal(0))]
-    return [line("MODI", after, row.last_price, after)]
+        return [line("TERM", prior, row["last_price"], Decimal(0))]
+    return [line("MODI", after, row["last_price"], after)]
 
 
 async def _positions(session: AsyncSession, day: date) -> AsyncIterator[list[Any]]:
+    """The day's positions through a server-side cursor on the transaction's asyncpg connection (no SQLAlchemy
+    row processing), FETCH at a time."""
     a, b = day_bounds(day)
-    result = await session.stream(text(_POSITIONS).execution_options(yield_per=FETCH),
-                                  {"a": a, "b": b, "day": day})
-    async for rows in result.partitions(FETCH):
-        yield list(rows)
+    conn = await driver(session)
+    cursor = await conn.cursor(_POSITIONS, a, b, day)
+    while rows := await cursor.fetch(FETCH):
+        yield rows
 
 
 def _regime(cfg: config.RegulatorySettings, day: date) -> files_parts.Regime[writer.Line]:
@@ -205,18 +210,18 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
         try:
             pending: list[writer.Line] = []
             async for rows in _positions(session, day):
-                await look.load_parties({r.account_id for r in rows})
+                await look.load_parties({r["account_id"] for r in rows})
                 for row in rows:
                     pending.extend(lines_of(row, day, look))
-                while len(pending) >= part_size:
-                    await parts.flush(pending[:part_size])
-                    pending = pending[part_size:]
+                    while len(pending) >= part_size:
+                        await parts.flush(pending[:part_size])
+                        pending = pending[part_size:]
             if pending:
                 await parts.flush(pending)
+            built = await parts.close()
         except BaseException:
             await parts.discard()
             raise
-    built = parts.built
     old = await files_parts.finish_day(session, "emir", day, built)
     await audit.record(session, actor, action="regulatory.emir_day_built", entity_type="regulatory_report_day",
                        entity_id=f"emir:{day.isoformat()}",

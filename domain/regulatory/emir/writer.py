@@ -39,7 +39,7 @@ class Party:
     country: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a million are made for a day, and a frozen __init__ costs twice as much
 class Line:
     action: str  # NEWT, MODI, TERM
     uti: str

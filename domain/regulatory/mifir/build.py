@@ -143,10 +143,10 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
                     pending = pending[part_size:]
             if pending:
                 await parts.flush(pending)
+            built = await parts.close()
         except BaseException:
             await parts.discard()
             raise
-    built = parts.built
     mine = [f.id for f in built]
     # a correction adds to the day (its rejected rows point at it; their files stay current), a rebuild replaces it
     old = await files_parts.finish_day(session, "mifir", day, built, supersede=not corrections)
