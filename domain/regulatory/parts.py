@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
 from lxml import etree
@@ -26,7 +26,7 @@ from domain.shared.actor import Actor
 from domain.shared.db import driver
 from domain.shared.errors import DomainError
 from domain.shared.settings import Settings
-from domain.shared.xsd import validate_file, validate_tree
+from domain.shared.xsd import validate_bytes, validate_tree
 
 T = TypeVar("T")
 
@@ -100,7 +100,7 @@ class PartWriter(Generic[T]):
     """Writes each part of a day's build to a temporary file, validates it against the regime's XSD (one bounded
     chunk), stores it and its lines; remembers the blob keys it put so that `discard` can take them back.
 
-    Pipelined, one part in flight: `flush` writes a part's XML and hands the file to a worker thread (parsing,
+    Pipelined, one part in flight: `flush` writes a part's XML (in memory) and hands it to a worker thread (parsing,
     XSD validation, SHA-256 and encryption run in C outside the GIL, on the other core), then stores the part
     before it (blob, file row, lines) while that thread works. `close` stores the last part; a part's schema
     failure is raised by the `flush` after it or by `close`. At most two parts' lines and one part's bytes and
@@ -112,7 +112,6 @@ class PartWriter(Generic[T]):
     regime: Regime[T]
     day: date
     reason: str
-    folder: Path
     batch: str = field(default_factory=lambda: uuid.uuid4().hex[:10].upper())
     put: list[str] = field(default_factory=list)
     built: list[BuiltFile] = field(default_factory=list)
@@ -121,11 +120,12 @@ class PartWriter(Generic[T]):
 
     async def flush(self, items: list[T]) -> None:
         self.written += 1
-        path = self.folder / f"part{self.written}.xml"
-        with path.open("wb") as out:
-            self.regime.write(out, items)
+        out = io.BytesIO()
+        self.regime.write(out, items)
         previous = self.checking
-        self.checking = (items, asyncio.get_running_loop().run_in_executor(None, self._check, self.written, path))
+        self.checking = (items, asyncio.get_running_loop().run_in_executor(None, self._check, self.written,
+                                                                           out.getvalue()))
+        del out
         if previous is not None:
             await self._store(*previous)
 
@@ -136,14 +136,10 @@ class PartWriter(Generic[T]):
             await self._store(*last)
         return self.built
 
-    def _check(self, part: int, path: Path) -> _Checked:
+    def _check(self, part: int, data: bytes) -> _Checked:
         """In a worker thread (no database, no event loop): the part valid against the schema, its header too,
         hashed and encrypted."""
-        try:
-            validate_file(self.regime.report_schema(), path, self.regime.invalid)
-            data = path.read_bytes()
-        finally:
-            path.unlink(missing_ok=True)
+        validate_bytes(self.regime.report_schema(), data, self.regime.invalid)
         message_id = f"{self.regime.name.upper()}{self.day:%Y%m%d}{self.batch}P{part}"
         head = self.regime.header(message_id)
         validate_tree(self.regime.header_schema(), etree.fromstring(head), self.regime.invalid)

@@ -4,8 +4,8 @@ One helper for every regulatory document (goAML STRs, EMIR and MiFIR reports): a
 error class (a `ValidationFailed` subclass with its own `*_SCHEMA_INVALID` code), one error per XSD message
 (at most MAX_ERRORS), each with the element's path as its field (e.g. `report/transaction[2]/t_to/...`).
 
-`validate_tree` checks a document held in memory; `validate_file` a file of bounded size (one chunk of a large
-output: see there why chunks and not a stream).
+`validate_tree` checks a document held in memory; `validate_file` a file of bounded size and `validate_bytes` a
+serialised document of bounded size (one chunk of a large output: see validate_file why chunks and not a stream).
 """
 
 from __future__ import annotations
@@ -68,3 +68,13 @@ def validate_file(xsd: etree.XMLSchema, path: Path, error: type[DomainError]) ->
     except etree.XMLSyntaxError as failure:
         raise error(str(failure)[:MAX_MESSAGE]) from None
     validate_tree(xsd, root.getroot(), error)
+
+
+def validate_bytes(xsd: etree.XMLSchema, data: bytes, error: type[DomainError]) -> None:
+    """`validate_file` for a chunk already in memory (the EMIR and MiFIR parts: no temporary file written and read
+    back). Parsing and validating run in libxml2 without the GIL, so a worker thread can do it beside Python."""
+    try:
+        root = etree.fromstring(data, etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as failure:
+        raise error(str(failure)[:MAX_MESSAGE]) from None
+    validate_tree(xsd, root, error)

@@ -1,9 +1,10 @@
 """A business day's EMIR REFIT reports from the ingested deals: the report lines, streamed from the database in
-position order, written part by part (writer.PART_SIZE reports each), each part read back and validated against
-ESMA's XSD as one bounded chunk (domain.shared.xsd.validate_file), then stored encrypted with
-its SHA-256 (regulatory_report_files) and its lines with their deal ids (regulatory_report_lines).
+position order, written part by part (writer.PART_SIZE reports each), each part validated against ESMA's XSD as
+one bounded chunk in a worker thread while the next part is written (domain.regulatory.parts.PartWriter), then
+stored encrypted with its SHA-256 (regulatory_report_files) and its lines with their deal ids
+(regulatory_report_lines).
 
-Memory stays bounded whatever the volume: positions are read through a server-side cursor, at most one part's
+Memory stays bounded whatever the volume: positions are read through a server-side cursor, at most two parts'
 lines are held, counterparties and instruments are looked up once each. A rebuild of a day writes new files and
 marks the day's earlier ones superseded (never overwritten); a day is built by one process at a time (an
 advisory lock). The caller owns the transaction: a failure stores no row (and the part blobs already put are
@@ -12,11 +13,9 @@ deleted).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -205,23 +204,22 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
     await _assign_utis(session, cfg.reporting_lei, day)
     look = Lookups(session, cfg)
     await look.load_instruments()
-    with tempfile.TemporaryDirectory(prefix="emir-") as folder:
-        parts = files_parts.PartWriter(session, settings, store, actor, _regime(cfg, day), day, reason, Path(folder))
-        try:
-            pending: list[writer.Line] = []
-            async for rows in _positions(session, day):
-                await look.load_parties({r["account_id"] for r in rows})
-                for row in rows:
-                    pending.extend(lines_of(row, day, look))
-                    while len(pending) >= part_size:
-                        await parts.flush(pending[:part_size])
-                        pending = pending[part_size:]
-            if pending:
-                await parts.flush(pending)
-            built = await parts.close()
-        except BaseException:
-            await parts.discard()
-            raise
+    parts = files_parts.PartWriter(session, settings, store, actor, _regime(cfg, day), day, reason)
+    try:
+        pending: list[writer.Line] = []
+        async for rows in _positions(session, day):
+            await look.load_parties({r["account_id"] for r in rows})
+            for row in rows:
+                pending.extend(lines_of(row, day, look))
+                while len(pending) >= part_size:
+                    await parts.flush(pending[:part_size])
+                    pending = pending[part_size:]
+        if pending:
+            await parts.flush(pending)
+        built = await parts.close()
+    except BaseException:
+        await parts.discard()
+        raise
     old = await files_parts.finish_day(session, "emir", day, built)
     await audit.record(session, actor, action="regulatory.emir_day_built", entity_type="regulatory_report_day",
                        entity_id=f"emir:{day.isoformat()}",

@@ -27,7 +27,8 @@ from xml.sax.saxutils import escape
 NS = "urn:iso:std:iso:20022:tech:xsd:auth.030.001.03"
 HEAD_NS = "urn:iso:std:iso:20022:tech:xsd:head.001.001.01"
 MESSAGE = "auth.030.001.03"
-PART_SIZE = 5_000  # reports per file (the schema allows 100,000; a part stays small to encrypt, upload, explain)
+PART_SIZE = 2_500  # reports per file (the schema allows 100,000; a part stays small to encrypt, upload, explain,
+# and its parsed tree, about 30 MB, small while the next part is written beside it: parts.PartWriter)
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,9 @@ rejected and not yet corrected, in a new file, and marks those rows corrected_by
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -131,22 +129,21 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('regulatory:mifir:' || :d))"),
                           {"d": day.isoformat()})
     persons: dict[int, writer.Person] = {}
-    with tempfile.TemporaryDirectory(prefix="mifir-") as folder:
-        parts = files_parts.PartWriter(session, settings, store, actor, _regime(cfg, day), day, reason, Path(folder))
-        try:
-            pending: list[writer.Tx] = []
-            async for rows in _deals(session, day, corrections):
-                await _persons(session, persons, {r.account_id for r in rows})
-                pending.extend(tx_of(r, persons[r.account_id], cfg) for r in rows)
-                while len(pending) >= part_size:
-                    await parts.flush(pending[:part_size])
-                    pending = pending[part_size:]
-            if pending:
-                await parts.flush(pending)
-            built = await parts.close()
-        except BaseException:
-            await parts.discard()
-            raise
+    parts = files_parts.PartWriter(session, settings, store, actor, _regime(cfg, day), day, reason)
+    try:
+        pending: list[writer.Tx] = []
+        async for rows in _deals(session, day, corrections):
+            await _persons(session, persons, {r.account_id for r in rows})
+            pending.extend(tx_of(r, persons[r.account_id], cfg) for r in rows)
+            while len(pending) >= part_size:
+                await parts.flush(pending[:part_size])
+                pending = pending[part_size:]
+        if pending:
+            await parts.flush(pending)
+        built = await parts.close()
+    except BaseException:
+        await parts.discard()
+        raise
     mine = [f.id for f in built]
     # a correction adds to the day (its rejected rows point at it; their files stay current), a rebuild replaces it
     old = await files_parts.finish_day(session, "mifir", day, built, supersede=not corrections)
