@@ -58,8 +58,10 @@ SELECT d.server_id, d.deal_id, d.time, (d.time AT TIME ZONE 'UTC')::date AS day,
     COALESCE(a."group", '') AS grp, COALESCE(ra.book, gb.book, 'UNMAPPED') AS book, COALESCE(c.desk, '') AS desk,
     u.usd IS NULL AS unpriced,
     d.notional_usd,
-    CASE WHEN d.entry = 0 AND i.pip_size IS NOT NULL
-         THEN d.volume * d.contract_size * m.markup_pips * i.pip_size * d.rate_profit * u.usd ELSE 0 END AS markup_usd,
+    CASE WHEN d.entry = 0 AND m.markup_pips IS NOT NULL
+         THEN COALESCE(d.volume * d.contract_size * m.markup_pips * d.rate_profit * u.usd * (
+             SELECT i.pip_size FROM trading_instruments i WHERE i.server_id = d.server_id AND i.symbol = d.symbol), 0)
+         ELSE 0 END AS markup_usd,
     -d.commission * u.usd AS commission_usd, -d.fee * u.usd AS fee_usd, -d.storage * u.usd AS swap_usd,
     d.profit * u.usd AS client_pnl_usd,
     -d.profit * u.usd * (1 - COALESCE(ra.a_book_pct, gb.a_book_pct, 0) / 100) AS bbook_pnl_usd
@@ -77,7 +79,6 @@ LEFT JOIN LATERAL (
 ) ra ON true
 LEFT JOIN risk_group_books gb ON gb.server_id = d.server_id AND gb.grp = a."group"
 LEFT JOIN reporting_spread_markups m ON m.server_id = d.server_id AND m.grp = a."group"
-LEFT JOIN trading_instruments i ON m.markup_pips IS NOT NULL AND i.server_id = d.server_id AND i.symbol = d.symbol
 WHERE d.action IN (0, 1)
 """
 
