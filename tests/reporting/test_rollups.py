@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from domain.ledger.accounts import Purpose, house_account, wallet_for
+from domain.ledger.holds import capture_hold, place_hold
 from domain.ledger.wallets import deposit_to_wallet
 from domain.reporting import rollups
 from domain.reporting.errors import ReportPeriodInvalid
@@ -105,6 +107,9 @@ async def test_money_rollups_equal_a_rebuild_and_count_first_deposits_once(sessi
                 deposit_to_wallet, actor=ACTOR, user_id=uid, currency="USD", amount=Decimal(100 + 10 * i + k),
                 idempotency_key=f"rep-{uid}-{k}"))
         await sweep(session_factory)
+    # and two withdrawals paid out (the hold captured as the payments context does)
+    for uid, amount in ((world.user_ids[0], Decimal(30)), (world.user_ids[1], Decimal("12.5"))):
+        await in_transaction(session_factory, partial(_withdraw, user_id=uid, amount=amount))
     await sweep(session_factory)
 
     async def mine() -> tuple[list[Any], list[Any]]:
@@ -120,13 +125,24 @@ async def test_money_rollups_equal_a_rebuild_and_count_first_deposits_once(sessi
         return money, ftd
 
     money, ftd = await mine()
-    assert sum(r[6] for r in money) == 8
-    assert sum(r[7] for r in money) == sum(Decimal(100 + 10 * i + k) for i in range(4) for k in range(2))
+    deposits = [r for r in money if r[1] == "deposit"]
+    withdrawals = [r for r in money if r[1] == "withdrawal"]
+    assert sum(r[6] for r in deposits) == 8
+    assert sum(r[7] for r in deposits) == sum(Decimal(100 + 10 * i + k) for i in range(4) for k in range(2))
+    assert sum(r[6] for r in withdrawals) == 2 and sum(r[7] for r in withdrawals) == Decimal("42.5")
     assert [r[7] for r in ftd] == [Decimal(100 + 10 * i) for i in range(4)]
     # when the day is rebuilt from the postings, then nothing differs
     today = ftd[0][2]
     await _rebuild(session_factory, today, today + timedelta(days=1))
     assert await mine() == (money, ftd)
+
+
+async def _withdraw(session: Any, *, user_id: int, amount: Decimal) -> None:
+    wallet = await wallet_for(session, user_id, "USD")
+    hold = await place_hold(session, wallet, amount, ref_kind="withdrawal", ref_id=f"rep-w-{user_id}")
+    counter = await house_account(session, Purpose.PSP_CLEARING, "USD", provider="test")
+    await capture_hold(session, ACTOR, wallet, hold.id, counter, ref_kind="withdrawal", ref_id=f"rep-w-{user_id}",
+                       idempotency_key=f"rep-w-{user_id}")
 
 
 async def test_a_reversed_or_endless_period_is_refused_and_changes_nothing(session_factory: Any) -> None:
