@@ -31,7 +31,7 @@ import re
 import threading
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -48,6 +48,7 @@ from domain.reconciliation.errors import StatementDuplicate, StatementInvalid
 from domain.shared.actor import Actor
 from domain.shared.db import driver
 from domain.shared.money import currency as currency_info
+from domain.shared.pagination import Page, PageRequest, sql_page
 from domain.shared.xsd import MAX_MESSAGE
 
 DATA = Path(__file__).parent / "data"
@@ -484,3 +485,21 @@ PREVIOUS_CLOSING = """
 def _view(r: Any, balances: list[Balance]) -> StatementView:
     return StatementView(int(r.id), r.iban, r.statement_id, r.electronic_seq, r.version, r.message_id, r.created_at,
                          r.closing_date, int(r.entry_count), r.sha256, r.imported_by, r.imported_at, balances)
+
+
+async def list_statements(session: AsyncSession, *, iban: str | None, page: PageRequest) -> Page[StatementView]:
+    """Imported statements, newest import first, each with its balances."""
+    conds, params = [], {}
+    if iban is not None:
+        conds.append("iban = :a")
+        params["a"] = iban.strip().upper()
+    found = await sql_page(session, page, columns=_STATEMENT_COLUMNS, source="bank_statements", where=conds,
+                           params=params, key=("imported_at", "id"), descending=True, convert=lambda r: r)
+    ids = [int(r.id) for r in found.items]
+    rows = (await session.execute(text(
+        "SELECT statement_id, type, currency, amount, as_of FROM bank_statement_balances "
+        "WHERE statement_id = ANY(:ids) ORDER BY statement_id, type DESC, currency"), {"ids": ids})).all()
+    balances: dict[int, list[Balance]] = {}
+    for b in rows:
+        balances.setdefault(int(b.statement_id), []).append(Balance(b.type, b.currency, Decimal(b.amount), b.as_of))
+    return replace(found, items=[_view(r, balances.get(int(r.id), [])) for r in found.items])

@@ -165,6 +165,17 @@ class ReconciliationQueries:
         return to_connection(page, ClientMoneyResource.of, lambda r: (r.recorded_at, r.id))
 
     @strawberry.field(permission_classes=[Requires(MANAGE)],
+                      description="Imported camt.053 bank statements, newest import first (optionally one IBAN's).")
+    async def bank_statements(
+        self, info: Info[Context, Any], iban: str | None = None,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+    ) -> Connection[BankStatement]:
+        req = page_request(info, first, after, last, before)
+        async with info.context.session() as session:
+            page = await camt.list_statements(session, iban=iban, page=req)
+        return to_connection(page, BankStatement.of, lambda v: (v.imported_at, v.id))
+
+    @strawberry.field(permission_classes=[Requires(MANAGE)],
                       description="The monthly client money return (CMAR-like) for a month (YYYY-MM): one line per "
                                   "currency from the month's daily closes; clientMoneyReturnLink downloads it.")
     async def client_money_return(self, info: Info[Context, Any], month: str) -> list[ClientMoneyReturnLine]:

@@ -34,6 +34,7 @@ from domain.shared.db import in_transaction, utcnow
 from domain.shared.money import decimal_text
 from schema.node import global_id
 from tests.conftest import GraphQLClient
+from tests.identity.helpers import register
 from tests.identity.staff import make_staff
 
 UPLOAD = """mutation($f: Upload!) { importClientMoneyStatement(file: $f) {
@@ -233,6 +234,10 @@ async def test_duplicate_and_invalid_statements_are_refused_and_change_nothing(
         "code": "BANK_STATEMENT_DUPLICATE", "field": "file",
         "message": f"statement DUP-1 of {iban} was already imported"}]}
     assert await _counts(session_factory, iban) == before
+    listed = await finance.client("query($a: String) { bankStatements(iban: $a, first: 10) { nodes { statementId "
+                                  "entryCount balances { type amount } } } }", {"a": iban})
+    assert listed["data"]["bankStatements"]["nodes"] == [{"statementId": "DUP-1", "entryCount": 3, "balances": [
+        {"type": "OPBD", "amount": "10.00"}, {"type": "CLBD", "amount": "14.50"}]}]
     [error] = invalid["errors"]
     assert error["code"] == "BANK_STATEMENT_INVALID" and invalid["statements"] is None
     assert error["message"].startswith(f"line {len(lines) - 2}: ") and "Cd" in error["message"], error
@@ -275,6 +280,9 @@ async def test_four_eyes_on_the_sign_off_and_who_may_upload_or_sign(
     doc = statement("08", iban=iban, statement_id="FE-1", currency="HUF", opening=Decimal("0"), day=today,
                     entries=[Entry(Decimal("1000"), remittance="funds")])
     denied_upload = await upload(http, support.client, doc)
+    client = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    client_upload = await upload(http, client, doc)
+    anonymous_upload = await upload(http, GraphQLClient(http), doc)
     done = (await upload(http, preparer.client, doc))["data"]["importClientMoneyStatement"]
     run = await _run(preparer.client)
     async with session_factory() as s:
@@ -283,6 +291,7 @@ async def test_four_eyes_on_the_sign_off_and_who_may_upload_or_sign(
 
     refused = await preparer.client(SIGN, {"i": run["id"]})
     denied = await support.client(SIGN, {"i": run["id"]})
+    client_sign = await client(SIGN, {"i": run["id"]})
     async with session_factory() as s:
         audit_after = await s.scalar(text("SELECT count(*) FROM audit_events WHERE entity_type = 'reconciliation_run' "
                                           "AND entity_id = :r"), {"r": run["databaseId"]})
@@ -291,6 +300,9 @@ async def test_four_eyes_on_the_sign_off_and_who_may_upload_or_sign(
     signed = await reviewer.client(SIGN, {"i": run["id"]})
 
     assert denied_upload["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert client_upload["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert anonymous_upload["errors"][0]["extensions"]["code"] in ("UNAUTHENTICATED", "FORBIDDEN")
+    assert client_sign["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert done["errors"] == []
     assert refused["data"]["signOffClientMoney"] == {"signOff": None, "errors": [{"code": "CLIENT_MONEY_FOUR_EYES"}]}
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -18,6 +18,8 @@ import openpyxl  # type: ignore[import-untyped]
 from sqlalchemy import text
 
 from schema.node import global_id
+from tests.conftest import GraphQLClient
+from tests.identity.helpers import register
 from tests.identity.staff import make_staff
 
 RETURN = """query($m: String!) { clientMoneyReturn(month: $m) { month currency monthEndClose requirement resource
@@ -137,12 +139,17 @@ async def test_a_months_return_per_currency_matches_figures_computed_independent
     bad = await finance.client(LINK, {"m": "2026-13", "f": "CSV"})
     future = await finance.client(LINK, {"m": f"{datetime.now(UTC).year + 1}-01", "f": "CSV"})
     denied = await support.client(RETURN, {"m": month})
+    client = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
+    client_denied = await client(RETURN, {"m": month})
+    client_link = await client(LINK, {"m": month, "f": "CSV"})
     denied_link = await support.client(LINK, {"m": month, "f": "CSV"})
     assert bad["data"]["clientMoneyReturnLink"]["errors"] == [
         {"code": "INVALID_CLIENT_MONEY_RETURN_PERIOD", "field": "month"}]
     assert future["data"]["clientMoneyReturnLink"]["errors"] == [
         {"code": "INVALID_CLIENT_MONEY_RETURN_PERIOD", "field": "month"}]
     assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert client_denied["errors"][0]["extensions"]["code"] == "FORBIDDEN" and cur not in json.dumps(client_denied)
+    assert client_link["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert denied_link["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     tampered = link["link"]["url"][:-3] + ("AAA" if not link["link"]["url"].endswith("AAA") else "BBB")
     assert (await http.get(tampered[len(prefix):])).status_code in (404, 410)
