@@ -382,11 +382,23 @@ class GraphQLView(GraphQL[Context, None]):
         ctx = Context(services=self.services, request=request, response=response, request_id=request_id,
                       is_websocket=is_ws)
         if not is_ws:
+            # The three headers it needs from one pass over the raw list: Starlette's Headers.get is
+            # a Mapping.get, raising and catching a KeyError for each header a request lacks.
+            authorization = user_agent = cookie = None
+            for name, value in request.scope["headers"]:
+                if name == b"authorization":
+                    authorization = authorization or value
+                elif name == b"user-agent":
+                    user_agent = user_agent or value
+                elif name == b"cookie":
+                    cookie = value
+            client = request.scope.get("client")
             ctx.actor = await authenticate(
                 self.services,
-                headers=request.headers, cookies=request.cookies, params=None,
-                ip=request.client.host if request.client else None,
-                user_agent=request.headers.get("user-agent"), request_id=request_id,
+                headers={"authorization": authorization.decode("latin-1")} if authorization is not None else {},
+                cookies=request.cookies if cookie is not None else {}, params=None,
+                ip=client[0] if client else None,
+                user_agent=user_agent.decode("latin-1") if user_agent is not None else None, request_id=request_id,
             )
             if ctx.actor.is_authenticated:  # for a subscription streamed over HTTP
                 ctx.reauthenticate = self._reauthenticate(request, None, request_id)

@@ -19,6 +19,7 @@ import strawberry
 import structlog
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError, GraphQLNonNull, GraphQLObjectType, OperationType, execute
+from graphql.execution import experimental_execute_incrementally
 from graphql.execution.middleware import MiddlewareManager
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
@@ -66,6 +67,10 @@ def _discover() -> tuple[list[type], list[type], list[type], list[type]]:
         subscriptions += list(getattr(module, "SUBSCRIPTIONS", ()))
         extra_types += list(getattr(module, "TYPES", ()))
     return queries, mutations, subscriptions, extra_types
+
+
+# Empty, a middleware manager hands every field its own resolver and keeps nothing: one for every request.
+_NO_MIDDLEWARE = MiddlewareManager()
 
 
 class ApiSchema(strawberry.Schema):
@@ -123,12 +128,16 @@ class ApiSchema(strawberry.Schema):
         if operation_type not in context.allowed_operations:
             raise InvalidOperationTypeError(operation_type)
         try:
-            outcome = execute(self._schema, document, root_value=context.root_value, middleware=MiddlewareManager(),
-                              variable_values=context.variables, operation_name=context.operation_name,
-                              context_value=context.context,
-                              is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                              executor_class=self.execution_context_class,
-                              operation_extensions=operation_extensions)
+            # graphql-core's `execute` without its per-request look-up of @defer and @stream in the
+            # schema (`_incremental`, once per schema) nor the frame wrapping an awaited result; the
+            # resolver-less middleware manager is shared (it keeps nothing per request when empty).
+            run = execute if self._incremental else experimental_execute_incrementally
+            outcome = run(self._schema, document, root_value=context.root_value, middleware=_NO_MIDDLEWARE,
+                          variable_values=context.variables, operation_name=context.operation_name,
+                          context_value=context.context,
+                          is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                          executor_class=self.execution_context_class,
+                          operation_extensions=operation_extensions)
             if inspect.isawaitable(outcome):
                 outcome = await outcome
         except Exception as exc:  # as strawberry: an escape is the operation's one error, masked below
@@ -143,6 +152,11 @@ class ApiSchema(strawberry.Schema):
             self._process_errors(result.errors, context)  # logged as raised, then masked for the caller
             result.errors = mask_errors(result.errors, getattr(context.context, "request_id", None))
         return result
+
+    @functools.cached_property
+    def _incremental(self) -> bool:
+        """Whether the schema declares @defer or @stream (graphql-core's `execute` refuses those)."""
+        return bool(self._schema.get_directive("defer") or self._schema.get_directive("stream"))
 
     @functools.cached_property
     def _fast_extensions(self) -> tuple[()] | None:
