@@ -1,4 +1,5 @@
-// The IB portal's partner tools against the real API the harness starts (the demo IB, whose sub-IB's client
+// The IB portal's partner tools against the real API the harness starts (after ib-portal.spec.ts, whose tree counts
+// the registration here would change; the demo IB, whose sub-IB's client
 // the simulator trades): statements downloaded as CSV and PDF (the files' contents checked against the
 // statement), a dispute raised on a commission line whose id the commissions page shows, payouts run by a
 // staff member and their status in the portal, 2FA enrolment on the Security page with the API-token page's
