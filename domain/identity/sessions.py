@@ -165,10 +165,13 @@ def actor_kind(user: User) -> ActorKind:
     return ActorKind.CLIENT
 
 
-async def notify(session: AsyncSession, user_id: int, kind: str, message: str) -> None:
-    """A notification to the user: delivered live (subscription) and by email through the outbox."""
-    await emit(session, NOTIFICATION_TOPIC, {"user_id": user_id, "kind": kind, "message": message},
-               job="deliver_notification")
+async def notify(session: AsyncSession, user_id: int, kind: str, message: str, **details: str) -> None:
+    """A notification to the user: delivered live (subscription) and by email through the outbox. `details`
+    (strings: a payment's reference, amount and currency) let a portal word it in the user's language."""
+    payload: dict[str, Any] = {"user_id": user_id, "kind": kind, "message": message}
+    if details:
+        payload["details"] = details
+    await emit(session, NOTIFICATION_TOPIC, payload, job="deliver_notification")
 
 
 async def refresh(session: AsyncSession, settings: Settings, actor: Actor, *, refresh_token: str) -> Outcome[Tokens]:

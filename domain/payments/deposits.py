@@ -150,9 +150,10 @@ async def credit(session: AsyncSession, actor: Actor, payment: Payment, **fields
                        details={"payment_id": payment.id, "fee": str(payment.fee)})
     updated = await repo.move(session, actor, payment, Status.SUCCEEDED, entry_id=entry.id, **fields)
     # In-app, live (the `notifications` subscription), in the same transaction: only once it is credited.
+    net = str(at_scale(updated.net, updated.currency))
     await notify(session, updated.user_id, DEPOSIT_CREDITED,
-                 f"Your deposit {updated.reference} of {at_scale(updated.net, updated.currency)} {updated.currency} "
-                 "was credited.")
+                 f"Your deposit {updated.reference} of {net} {updated.currency} was credited.",
+                 reference=updated.reference, amount=net, currency=updated.currency)
     # Payer name, high-risk and card countries, deposits near the method's limit: transaction monitoring's
     # templates (domain/compliance/aml/templates.py), no longer signals of their own.
     verdict = await aml.decide(session, actor, payment_id=updated.id, trigger="deposit")

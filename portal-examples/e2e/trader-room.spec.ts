@@ -213,13 +213,17 @@ test("crypto deposit: the address, confirmations counted live, credited at the t
   // The credit's notification arrives live (graphql-ws), unread; it is then marked as read.
   await expect(unread).toHaveText(`(${before + 1} unread)`);
   await page.getByRole("button", { name: /^Notifications/ }).click();
-  const item = page.locator("#notification-list li", { hasText: /Your deposit DEP-[\w-]+ of 0\.01000000 BTC was credited\./ });
+  const item = page.locator("#notification-list li", { hasText: /Your deposit DEP-[\w-]+ of BTC\s0\.01000000 was credited\./ });
   await expect(item).toHaveClass(/unread/);
   await expectAccessible(page);
   await item.getByRole("button", { name: "Mark as read" }).click();
   await expect(item).toHaveClass(/\bread\b/);
   await expect(item.getByText("Read")).toBeVisible();
   await expect(unread).toHaveText(`(${before} unread)`);
+  // Worded in the user's language from the notification's fields (the amount at the asset's scale).
+  await page.getByLabel("Language").selectOption("es");
+  await expect(page.locator("#notification-list li", { hasText: /Su depósito DEP-[\w-]+ de 0,01000000\sBTC se ha abonado\./ })).toContainText("Leído");
+  await page.getByLabel("Idioma").selectOption("en");
   await page.getByRole("button", { name: /^Notifications/ }).click();
 
   // The wallet holds it, at the asset's scale (8 places).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import strawberry
@@ -586,7 +587,11 @@ class IdentityMutations:
 
 
 def _notification(event: Event) -> Notification:
-    return Notification(kind=str(event.payload["kind"]), message=str(event.payload["message"]))
+    details = event.payload.get("details") or {}
+    amount = details.get("amount")
+    return Notification(kind=str(event.payload["kind"]), message=str(event.payload["message"]),
+                        reference=details.get("reference"), amount=Decimal(amount) if amount else None,
+                        currency=details.get("currency"))
 
 
 @strawberry.type

@@ -11,6 +11,7 @@ from domain.identity.models import Role as RoleRow
 from domain.identity.staff_changes import StaffChange
 from schema.errors import UserError
 from schema.node import DATABASE_ID_DOC, Node, bare_id_deprecation, global_id, optional_global_id
+from schema.scalars import Money
 
 
 @strawberry.type(description="The signed-in user.")
@@ -223,7 +224,12 @@ class StaffUserPayload:
 @strawberry.type
 class Notification:
     kind: str
-    message: str
+    message: str = strawberry.field(description="In English; a portal may word a known kind itself from the "
+                                                "fields below, in the user's language.")
+    reference: str | None = strawberry.field(default=None, description="A payment notification's payment reference.")
+    amount: Money | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="A payment notification's amount, at its currency's scale.")
+    currency: str | None = strawberry.field(default=None, description="The amount's currency.")
 
 
 @strawberry.input

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from domain.events.hub import Event
 from domain.payments import crypto, withdrawals
 from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
 from sandbox.coinspaid import CoinsPaidStandIn
+from schema.identity.resolvers import _notification
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import outbox_for, register
 from tests.payments.conftest import check_invariants, client, onboarded, payment_row, snapshot, wallet_of
@@ -272,6 +274,12 @@ async def test_owner_follows_the_confirmations_and_is_notified_once_credited(cha
     assert notes_before == []  # nothing while it was pending
     assert [n["kind"] for n in notes] == ["payment.deposit_credited"]
     assert payment.reference in notes[0]["message"] and "0.25000000 BTC" in notes[0]["message"]
+    # what a portal words in its user's language, as the subscription delivers it
+    assert notes[0]["details"] == {"reference": payment.reference, "amount": "0.25000000", "currency": "BTC"}
+    delivered = _notification(Event(1, "user.notification", notes[0], ""))
+    assert (delivered.reference, str(delivered.amount), delivered.currency) == (payment.reference, "0.25000000", "BTC")
+    security = _notification(Event(2, "user.notification", {"user_id": uid, "kind": "security.x", "message": "m"}, ""))
+    assert (security.reference, security.amount, security.currency) == (None, None, None)
     # another client cannot read it
     stranger = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])
     assert (await stranger(query, {"id": pid}))["errors"][0]["extensions"]["code"].endswith("NOT_FOUND")

@@ -8,15 +8,18 @@ import { useI18n } from "@forexcrm/portal-shared";
 import { graphql } from "./gql";
 
 const NotificationsSubscription = graphql(`
-  subscription ClientNotifications { notifications { kind message } }
+  subscription ClientNotifications { notifications { kind message reference amount currency } }
 `);
 
-type Item = { key: number; kind: string; message: string; read: boolean };
+type Item = { key: number; kind: string; message: string; reference?: string | null; amount?: string | null; currency?: string | null; read: boolean };
 
 let counter = 0;
 
 export function Notifications() {
-  const { t } = useI18n();
+  const { t, money } = useI18n();
+  // A kind this portal knows is worded in the user's language from its fields; any other in the API's words.
+  const text = (n: Item) => (n.kind === "payment.deposit_credited" && n.reference && n.amount && n.currency
+    ? t("notifications.depositCredited", { reference: n.reference, amount: money(n.amount, n.currency) }) : n.message);
   const [items, setItems] = useState<Item[]>([]);
   const [open, setOpen] = useState(false);
   useSubscription({ query: NotificationsSubscription }, (_, event) => {
@@ -30,7 +33,7 @@ export function Notifications() {
       <button type="button" className="secondary" aria-expanded={open} aria-controls="notification-list" onClick={() => setOpen(!open)}>
         {t("notifications.title")} <span data-testid="notifications-unread">({t("notifications.unread", { n: unread })})</span>
       </button>
-      <div role="status" aria-live="polite" className="sr-only">{items[0] && !items[0].read ? items[0].message : ""}</div>
+      <div role="status" aria-live="polite" className="sr-only">{items[0] && !items[0].read ? text(items[0]) : ""}</div>
       {open ? (
         <div id="notification-list" className="card notification-list">
           {items.length === 0 ? <p>{t("notifications.none")}</p> : (
@@ -38,7 +41,7 @@ export function Notifications() {
               <ul aria-label={t("notifications.title")}>
                 {items.map((n) => (
                   <li key={n.key} className={n.read ? "read" : "unread"} data-kind={n.kind}>
-                    <span>{n.message}</span>
+                    <span>{text(n)}</span>
                     {n.read ? <span className="muted">{t("notifications.read")}</span> : (
                       <button type="button" className="secondary" onClick={() => markRead(n.key)}>{t("notifications.markRead")}</button>
                     )}
