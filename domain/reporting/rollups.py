@@ -14,6 +14,10 @@ client-wallet postings to `reporting_money_daily`, and keeps each client's first
 `reporting_first_deposits`. The worker runs it every few seconds (jobs/reporting.py): the posting
 statement, the hottest path there is, stays as it is.
 
+Both sweeps look back a bounded way (the outbox keeps published events 7 days, entries are looked
+for over SWEEP_WINDOW): anything the worker missed for longer than that is counted by a rebuild of
+its days.
+
 `rebuild` recomputes a period from the raw rows with the same expressions (`DEAL_FACTS`,
 `MONEY_FACTS`), so a rebuilt period equals what the incremental path wrote. Attribution (account
 group, book, desk, country) is what holds when a deal or posting is counted; a rebuild re-attributes
