@@ -116,9 +116,9 @@ async def _mifir_anchor(session: AsyncSession, path: Path) -> int:
     count = 0
     with path.open("wb") as out:
         async for rows in mifir_build._deals(session, DAY, False):
-            await mifir_build._persons(session, persons, {r.account_id for r in rows})
+            await mifir_build._persons(session, persons, {r["account_id"] for r in rows})
             for row in rows:
-                out.write(mifir_writer.report(cfg.reporting_lei, mifir_build.tx_of(row, persons[row.account_id],
+                out.write(mifir_writer.report(cfg.reporting_lei, mifir_build.tx_of(row, persons[row["account_id"]],
                                                                                    cfg)).encode())
                 count += 1
     return count

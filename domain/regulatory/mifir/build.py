@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -30,10 +29,10 @@ from domain.regulatory.mifir import writer
 from domain.regulatory.mifir.schema import header_schema, report_schema
 from domain.regulatory.parts import BuiltFile
 from domain.shared.actor import Actor
-from domain.shared.db import utcnow
+from domain.shared.db import driver, utcnow
 from domain.shared.settings import Settings
 
-FETCH = 2_000
+FETCH = 5_000  # deals per cursor round trip
 # CFDs on shares and on indices are MiFIR-reportable (their underlying is admitted to trading on a venue);
 # forex, metals, commodities, crypto are not. Staff override per instrument (trading_instruments.mifir_reportable).
 REPORTABLE_CLASSES = ("stocks", "indices")
@@ -45,9 +44,9 @@ SELECT d.server_id, d.deal_id, d.time, d.action, d.volume, d.price, d.symbol, d.
 FROM trading_deals d
 JOIN trading_accounts ta ON ta.id = d.account_id AND ta.account_type = 'real'
 JOIN trading_instruments i ON i.server_id = d.server_id AND i.symbol = d.symbol
-WHERE d.time >= :a AND d.time < :b AND d.action IN (0, 1)
+WHERE d.time >= $1 AND d.time < $2 AND d.action IN (0, 1)
   AND coalesce(i.mifir_reportable, i.asset_class IN ('stocks', 'indices'))
-  AND (NOT :corrections OR EXISTS (
+  AND (NOT $3 OR EXISTS (
       SELECT 1 FROM regulatory_mifir_transactions t JOIN regulatory_report_files f ON f.id = t.file_id
       WHERE t.server_id = d.server_id AND t.deal_id = d.deal_id AND t.status = 'rejected'
         AND t.corrected_by IS NULL AND f.status <> 'superseded'))
@@ -94,21 +93,24 @@ async def _persons(session: AsyncSession, known: dict[int, writer.Person], accou
 
 
 def tx_of(row: Any, person: writer.Person, cfg: config.RegulatorySettings) -> writer.Tx:
+    """One transaction report from a record of _DEALS."""
+    server_id, deal_id, symbol = row["server_id"], row["deal_id"], row["symbol"]
     return writer.Tx(
-        tx_ref=f"S{row.server_id}D{row.deal_id}", server_id=row.server_id, deal_id=row.deal_id,
-        client_buys=row.action == 0, client=person, traded_at=row.time,
-        quantity=Decimal(row.volume) * Decimal(row.contract_size), price=Decimal(row.price),
-        currency=str(row.quote_currency)[:3].upper(), name=f"CFD {row.symbol}"[:350],
-        cfi=cfg.product(row.asset_class)[1], underlying_isin=(row.underlying_isin or "").strip() or None,
-        underlying_name=row.symbol)
+        tx_ref=f"S{server_id}D{deal_id}", server_id=server_id, deal_id=deal_id,
+        client_buys=row["action"] == 0, client=person, traded_at=row["time"],
+        quantity=row["volume"] * row["contract_size"], price=row["price"],
+        currency=str(row["quote_currency"])[:3].upper(), name=f"CFD {symbol}"[:350],
+        cfi=cfg.product(row["asset_class"])[1], underlying_isin=(row["underlying_isin"] or "").strip() or None,
+        underlying_name=symbol)
 
 
 async def _deals(session: AsyncSession, day: date, corrections: bool) -> AsyncIterator[list[Any]]:
+    """The day's reportable deals through a server-side cursor on the transaction's asyncpg connection."""
     a, b = day_bounds(day)
-    result = await session.stream(text(_DEALS).execution_options(yield_per=FETCH),
-                                  {"a": a, "b": b, "corrections": corrections})
-    async for rows in result.partitions(FETCH):
-        yield list(rows)
+    conn = await driver(session)
+    cursor = await conn.cursor(_DEALS, a, b, corrections)
+    while rows := await cursor.fetch(FETCH):
+        yield rows
 
 
 def _regime(cfg: config.RegulatorySettings, day: date) -> files_parts.Regime[writer.Tx]:
@@ -133,8 +135,8 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
     try:
         pending: list[writer.Tx] = []
         async for rows in _deals(session, day, corrections):
-            await _persons(session, persons, {r.account_id for r in rows})
-            pending.extend(tx_of(r, persons[r.account_id], cfg) for r in rows)
+            await _persons(session, persons, {r["account_id"] for r in rows})
+            pending.extend(tx_of(r, persons[r["account_id"]], cfg) for r in rows)
             while len(pending) >= part_size:
                 await parts.flush(pending[:part_size])
                 pending = pending[part_size:]
