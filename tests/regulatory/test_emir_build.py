@@ -209,3 +209,41 @@ async def test_a_later_part_failing_takes_back_the_earlier_parts_blobs(session_f
     async with session_factory() as s:
         assert await s.scalar(text("SELECT count(*) FROM regulatory_report_files WHERE business_date = :d"),
                               {"d": w.day}) == 0
+
+
+async def test_report_lines_name_an_existing_file_and_a_file_with_lines_stays(session_factory: Any,
+                                                                              settings: Settings) -> None:
+    """Migration 0059's statement-level checks (in place of per-row foreign keys): a line naming no file, EMIR or
+    MiFIR, is refused with foreign_key_violation and nothing is inserted; a file its lines name cannot be
+    deleted or renumbered; a file without lines can."""
+    w = await world(session_factory)
+    await _configure(session_factory)
+    await deal(session_factory, w, "jo", deal_id=71, position_id=71, at=at(w.day, 9), entry=0, action=0, volume="1",
+               price="1.1")
+    files = await _build(session_factory, settings, w.day)
+    missing = files[0].id + 10_000_000
+    async with session_factory() as s:
+        before = await s.scalar(text("SELECT count(*) FROM regulatory_report_lines WHERE server_id = :s"),
+                                {"s": w.server_id})
+    for statement, params in (
+            ("INSERT INTO regulatory_report_lines (file_id, seq, action, uti, server_id, position_id, business_date, "
+             "volume_after, deal_ids) VALUES (:f, 2, 'NEWT', 'X', :s, 72, :d, 1, '{72}'), "
+             "(:m, 1, 'NEWT', 'Y', :s, 73, :d, 1, '{73}')", {"f": files[0].id, "m": missing}),
+            ("INSERT INTO regulatory_mifir_transactions (file_id, seq, tx_ref, server_id, deal_id, business_date) "
+             "VALUES (:m, 1, 'T', :s, 74, :d)", {"m": missing}),
+            ("UPDATE regulatory_report_lines SET file_id = :m WHERE file_id = :f", {"f": files[0].id, "m": missing}),
+            ("DELETE FROM regulatory_report_files WHERE id = :f", {"f": files[0].id}),
+            ("UPDATE regulatory_report_files SET id = :m WHERE id = :f", {"f": files[0].id, "m": missing})):
+        async with session_factory() as s:
+            with pytest.raises(Exception) as refused:
+                await s.execute(text(statement), {"s": w.server_id, "d": w.day, **params})
+            assert getattr(refused.value.orig, "sqlstate", None) == "23503", refused.value  # type: ignore[attr-defined]
+            await s.rollback()
+    async with session_factory() as s:
+        assert await s.scalar(text("SELECT count(*) FROM regulatory_report_lines WHERE server_id = :s"),
+                              {"s": w.server_id}) == before == 1
+        assert await s.scalar(text("SELECT count(*) FROM regulatory_report_files WHERE id = :f"),
+                              {"f": files[0].id}) == 1
+    async with session_factory() as s, s.begin():  # a file no line names goes (and the check stays quiet)
+        await s.execute(text("DELETE FROM regulatory_report_lines WHERE file_id = :f"), {"f": files[0].id})
+        await s.execute(text("DELETE FROM regulatory_report_files WHERE id = :f"), {"f": files[0].id})
