@@ -240,3 +240,21 @@ test("regulatory reports and records on request: retail loss, settings, a rebuil
   await expectAccessible(page);
   await page.context().close();
 });
+
+test("phone width (375 px): balance adjustments, regulatory reports and records on request fit and pass axe", async ({ browser }) => {
+  const pat = unique("pat");
+  createStaff(pat, "Pat Phone", ["administrator"]);
+  const context = await browser.newContext({ viewport: { width: 375, height: 812 } });
+  const page = await context.newPage();
+  await firstStaffSignIn(page, pat);
+  for (const [path, heading] of [["/adjustments", "Balance adjustments"], ["/regulatory", "Regulatory reports"],
+    ["/records", "Records on request"], ["/withdrawals", "Withdrawals awaiting approval"]] as const) {
+    await page.goto(`${portalUrl("staff")}${path}`);
+    await expect(page.getByRole("heading", { level: 1, exact: true, name: heading })).toBeVisible();
+    await expect(page.getByText("Loading…")).toHaveCount(0);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow, `${path} scrolls sideways at 375 px`).toBeLessThanOrEqual(0);
+    await expectAccessible(page);
+  }
+  await context.close();
+});
