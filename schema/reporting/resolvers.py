@@ -10,7 +10,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from domain.reporting import config, reports, rollups
+from domain.reporting import config, funnel, reports, rollups
 from domain.reporting.errors import ReportServerNotFound
 from domain.shared.pagination import cursor_decoder
 from schema.context import Context
@@ -19,6 +19,8 @@ from schema.node import AnyId, referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.reporting.types import (
+    FunnelDimension,
+    FunnelReport,
     MoneyDirection,
     MoneyFlowDimension,
     MoneyFlowReport,
@@ -97,6 +99,19 @@ class ReportingQueries:
 
 
 @strawberry.type
+class FunnelQueries:
+    @strawberry.field(permission_classes=[Requires(READ)],
+                      description="The acquisition funnel of the clients registered (and leads captured) in days "
+                                  "[since, until), by campaign, source, country or IB, with conversion and median "
+                                  "hours between steps.")
+    async def funnel_report(self, info: Ctx, since: date, until: date, dimension: FunnelDimension) -> FunnelReport:
+        scope = reports.scope_of(info.context.actor)
+        async with info.context.read() as session:
+            found = await funnel.funnel(session, scope, since, until, funnel.FunnelDimension(dimension.value))
+        return FunnelReport.of(found)
+
+
+@strawberry.type
 class RebuildReportRollupsPayload:
     rebuild: ReportRebuild | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
@@ -141,6 +156,6 @@ class ReportingMutations:
         return await payload_or_errors(work, lambda errors: SetReportSpreadMarkupPayload(errors=errors))
 
 
-QUERIES = (ReportingQueries,)
+QUERIES = (ReportingQueries, FunnelQueries)
 MUTATIONS = (ReportingMutations,)
 SUBSCRIPTIONS = ()

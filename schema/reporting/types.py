@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import strawberry
 
-from domain.reporting import reports
+from domain.reporting import funnel, reports
 from domain.reporting.config import SpreadMarkup
 from schema.node import global_id
 
@@ -225,3 +225,62 @@ class ReportSpreadMarkup:
     @classmethod
     def of(cls, m: SpreadMarkup) -> ReportSpreadMarkup:
         return cls(trading_server_id=global_id("TradingServer", m.server_id), group=m.group, markup_pips=m.markup_pips)
+
+
+@strawberry.enum(description="What the acquisition funnel is broken down by (IB: the referral code clients came with).")
+class FunnelDimension(enum.Enum):
+    CAMPAIGN = "campaign"
+    SOURCE = "source"
+    COUNTRY = "country"
+    IB = "ib"
+
+
+@strawberry.type(description="One key's funnel: counts per step, each step's share of the registered clients, and "
+                             "median hours between steps (null without a client reaching the later step).")
+class FunnelLine:
+    key: str | None
+    leads: int
+    converted_leads: int
+    lead_conversion: Decimal | None
+    registered: int
+    verified: int
+    approved: int
+    first_deposits: int
+    first_trades: int
+    verified_share: Decimal | None
+    approved_share: Decimal | None
+    first_deposit_share: Decimal | None
+    first_trade_share: Decimal | None
+    median_hours_to_verify: Decimal | None
+    median_hours_to_approve: Decimal | None
+    median_hours_to_first_deposit: Decimal | None
+    median_hours_first_deposit_to_first_trade: Decimal | None
+
+    @classmethod
+    def of(cls, x: funnel.FunnelLine) -> FunnelLine:
+        return cls(key=x.key, leads=x.leads, converted_leads=x.converted_leads,
+                   lead_conversion=x.rate(x.converted_leads, x.leads), registered=x.registered,
+                   verified=x.verified, approved=x.approved, first_deposits=x.first_deposits,
+                   first_trades=x.first_trades, verified_share=x.rate(x.verified, x.registered),
+                   approved_share=x.rate(x.approved, x.registered),
+                   first_deposit_share=x.rate(x.first_deposits, x.registered),
+                   first_trade_share=x.rate(x.first_trades, x.registered),
+                   median_hours_to_verify=x.median_hours_to_verify,
+                   median_hours_to_approve=x.median_hours_to_approve,
+                   median_hours_to_first_deposit=x.median_hours_to_first_deposit,
+                   median_hours_first_deposit_to_first_trade=x.median_hours_first_deposit_to_first_trade)
+
+
+@strawberry.type(description="Lead -> registered -> verified -> approved -> first deposit -> first trade for the "
+                             "clients registered (and leads captured) in [since, until).")
+class FunnelReport:
+    since: date
+    until: date
+    dimension: FunnelDimension
+    lines: list[FunnelLine]
+    total: FunnelLine
+
+    @classmethod
+    def of(cls, f: funnel.Funnel) -> FunnelReport:
+        return cls(since=f.since, until=f.until, dimension=FunnelDimension(f.dimension.value),
+                   lines=[FunnelLine.of(x) for x in f.lines], total=FunnelLine.of(f.total))

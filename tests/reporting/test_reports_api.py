@@ -42,6 +42,8 @@ MONEY = """query($s: Date!, $u: Date!, $d: MoneyFlowDimension!) {
 POSTINGS = """query($s: Date!, $u: Date!, $d: MoneyFlowDimension, $k: String, $f: Boolean) {
   moneyFlowReportPostings(since: $s, until: $u, direction: DEPOSIT, dimension: $d, key: $k, firstDeposits: $f,
                           first: 200) { nodes { userId amount amountUsd desk firstDeposit } } }"""
+FUNNEL = "query($s: Date!, $u: Date!, $d: FunnelDimension!) { funnelReport(since: $s, until: $u, dimension: $d) " \
+         "{ total { registered } } }"
 REBUILD = "mutation($s: Date!, $u: Date!) { rebuildReportRollups(since: $s, until: $u) { rebuild { dealRows } " \
           "errors { code field } } }"
 MARKUP = "mutation($i: ID!, $g: String!, $p: Decimal!) { setReportSpreadMarkup(serverId: $i, group: $g, " \
@@ -90,7 +92,7 @@ async def test_reports_are_closed_to_clients_staff_without_reports_read_and_toke
     for who, code in ((client, "FORBIDDEN"), (support, "FORBIDDEN"), (GraphQLClient(http), "UNAUTHENTICATED"),
                       (GraphQLClient(http, other_scope), "INSUFFICIENT_SCOPE")):
         for query, vs in ((REVENUE, variables), (MONEY, {**PERIOD, "d": "METHOD"}), (DEALS, {**PERIOD}),
-                          (POSTINGS, {**PERIOD})):
+                          (POSTINGS, {**PERIOD}), (FUNNEL, {**PERIOD, "d": "COUNTRY"})):
             body = await who(query, vs)
             assert body.get("data") is None and _codes(body) == {code}, (code, body)
     body = await GraphQLClient(http, with_scope)(REVENUE, variables)
