@@ -20,6 +20,7 @@ import structlog
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError, GraphQLNonNull, GraphQLObjectType, OperationType, execute
 from graphql.execution import experimental_execute_incrementally
+from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
 from graphql.execution.middleware import MiddlewareManager
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
@@ -194,7 +195,27 @@ def _drop_tracebacks(error: BaseException) -> None:
         pending += [current.__cause__, current.__context__, getattr(current, "original_error", None)]
 
 
-class _Executor(StrawberryGraphQLCoreExecutionContext):
+class _StrawberryContext(ExecutorThrowingOnIncremental):
+    """strawberry's execution context (StrawberryGraphQLCoreExecutionContext: the operation's extensions
+    kept and handed to every resolve info) on graphql-core's executor without incremental delivery, the
+    one graphql-core's own `subscribe` uses. strawberry builds its context on IncrementalExecutor for
+    @defer and @stream, which this schema does not declare (a document using them fails validation);
+    that executor still made per operation the bookkeeping for them (execution plan maps, delivery
+    groups, a response builder over them): CPU on every request, and memory held by every running
+    subscription, whose executor lives as long as it does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        operation_extensions = kwargs.pop("operation_extensions", None)
+        super().__init__(*args, **kwargs)
+        self.operation_extensions = operation_extensions
+
+    def build_resolve_info(self, field_def: Any, field_nodes: Any, parent_type: Any, path: Any) -> Any:
+        # strawberry's own (it reads only attributes every graphql-core executor has)
+        return StrawberryGraphQLCoreExecutionContext.build_resolve_info(
+            self, field_def, field_nodes, parent_type, path)  # type: ignore[arg-type]
+
+
+class _Executor(_StrawberryContext):
     """strawberry's executor, running a broadcast subscription event (`schema.events.Shared`) once
     per operation and variables for all its subscribers: the same document text is the same parsed
     operation (DocumentCache), and a broadcast's value does not depend on who receives it.

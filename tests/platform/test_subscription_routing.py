@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from domain.events.hub import Event, EventHub
 from domain.identity.sessions import NOTIFICATION_TOPIC
 from domain.ledger.posting import TOPIC_WALLET_UPDATED
 from domain.payments.repo import TOPIC_PAYMENT_UPDATED
+from schema import root
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import register
 from tests.wsclient import Subscription, graphql_ws
@@ -124,14 +124,14 @@ async def test_a_broadcast_is_executed_once_for_all_its_subscribers_and_a_bad_on
     http: Any, live_server: Any, runtime: Any, settings: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     executed: list[Any] = []
-    original = StrawberryGraphQLCoreExecutionContext.execute_operation
+    original = root._StrawberryContext.execute_operation  # the executor under the schema's (schema/root.py)
 
     def counting(self: Any, serially: bool | None = None) -> Any:
         if self.operation.operation.value == "subscription":
             executed.append(self.root_value)
         return original(self, serially)
 
-    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_operation", counting)
+    monkeypatch.setattr(root._StrawberryContext, "execute_operation", counting)
     query = "subscription { announcementPosted { title severity } }"
     (token_a, _), (token_b, _) = await _signed_in(http), await _signed_in(http)
     sockets = [graphql_ws(live_server.ws_url, payload={"authorization": f"Bearer {t}"}) for t in (token_a, token_b)]
