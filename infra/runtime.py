@@ -14,6 +14,7 @@ from domain.events.hub import EventHub
 from domain.identity.principal_cache import PrincipalCache
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory
 from domain.shared.group_commit import GroupCommit
+from domain.shared.replica import ReadReplica
 from domain.shared.settings import Settings
 from domain.trusted_documents.lookup import DocumentLookup
 from infra.services import AppServices
@@ -67,6 +68,8 @@ class Runtime:
             await self.services.principals.close()
         await self.services.hub.stop()
         await self.services.redis.aclose()
+        if self.services.replica is not None:
+            await self.services.replica.close()
         await self.engine.dispose()
 
 
@@ -96,7 +99,9 @@ async def open_runtime(settings: Settings, database_url: str, redis_url: str, *,
         await principals.start()
     services = AppServices(settings=settings, session_factory=factory, redis=redis, hub=hub,
                            group_commit=GroupCommit(factory), principals=principals,
-                           trusted_documents=DocumentLookup(factory, ttl_s=settings.trusted_document_cache_s))
+                           trusted_documents=DocumentLookup(factory, ttl_s=settings.trusted_document_cache_s),
+                           replica=ReadReplica(settings.read_replica_url, settings, engine)
+                           if settings.read_replica_url else None)
     if register_platforms:  # not the CLI's reachability probe, which may run before migrations
         await _register_platforms(services)
     return Runtime(services=services, engine=engine)

@@ -10,6 +10,7 @@ from domain.events.hub import EventHub
 from domain.identity.principal_cache import PrincipalCache
 from domain.shared.db import SessionFactory
 from domain.shared.group_commit import GroupCommit
+from domain.shared.replica import ReadReplica
 from domain.shared.settings import Settings
 from domain.trusted_documents.lookup import DocumentLookup
 
@@ -25,3 +26,4 @@ class AppServices:
     group_commit: GroupCommit  # mutations' transactions, committed together under load
     trusted_documents: DocumentLookup  # documents sent by hash (api/graphql_view.py)
     principals: PrincipalCache | None = None  # sessions' principals between requests (API processes)
+    replica: ReadReplica | None = None  # heavy reads' streaming replica (FOREXCRM_READ_REPLICA_URL)

@@ -23,6 +23,7 @@ from strawberry.types import Info
 from domain.events.hub import Event, Subscriber
 from domain.shared.actor import ANONYMOUS, Actor
 from domain.shared.db import PooledRaw, driver, in_transaction
+from domain.shared.replica import NOT_CONFIGURED, ReadSource, ReplicaUnavailable
 from domain.shared.settings import Settings
 from infra.services import AppServices
 from schema.errors import PublicError
@@ -121,6 +122,22 @@ class Context:
                 raise
             finally:
                 self._read_owner = None
+
+    async def heavy_read(self, fn: Callable[[AsyncSession], Awaitable[T]]) -> tuple[T, ReadSource]:
+        """A heavy read-only query (a report): `fn` on a session of the read replica when one is configured,
+        up and within the acceptable lag (domain/shared/replica.py), else on `read`'s primary session;
+        with where it ran and why, for the answer to say. A replica failing under the read falls back too."""
+        replica = self.services.replica
+        source = NOT_CONFIGURED
+        if replica is not None:
+            source = await replica.status()
+            if source.replica:
+                try:
+                    return await replica.read(fn), source
+                except ReplicaUnavailable as exc:
+                    source = exc.source
+        async with self.read() as session:
+            return await fn(session), source
 
     @contextlib.asynccontextmanager
     async def raw_read(self) -> AsyncIterator[asyncpg.Connection]:

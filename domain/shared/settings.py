@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     db_pool_timeout_s: float = 10.0
     db_connect_timeout_s: float = 5.0
+    # A streaming replica for heavy reads (reports; FOREXCRM_READ_REPLICA_URL, the runtime role's URL on the
+    # standby). Unset: they read the primary. Used while it answers within `read_replica_timeout_s` and lags
+    # the primary by at most `read_replica_max_lag_s`; checked at most every `read_replica_check_interval_s`
+    # (domain/shared/replica.py). Otherwise reads fall back to the primary, and the answer says so.
+    read_replica_url: str | None = None
+    read_replica_max_lag_s: float = Field(default=30.0, ge=0)
+    read_replica_timeout_s: float = Field(default=1.0, gt=0)
+    read_replica_check_interval_s: float = Field(default=1.0, ge=0)
+    read_replica_pool_size: int = Field(default=5, ge=1)
     redis_connect_timeout_s: float = 5.0
     redis_db: int = 0
     queue_name: str = "forexcrm:queue"

@@ -18,6 +18,7 @@ from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.node import AnyId, referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
+from schema.reporting.source import ReportSource
 from schema.reporting.types import (
     FunnelDimension,
     FunnelReport,
@@ -49,10 +50,10 @@ class ReportingQueries:
     async def revenue_report(self, info: Ctx, since: date, until: date, dimension: RevenueDimension,
                              bucket: ReportBucket = ReportBucket.DAY, top: int = 10) -> RevenueReport:
         scope = reports.scope_of(info.context.actor)
-        async with info.context.read() as session:
-            report = await reports.revenue(session, scope, since, until, reports.RevenueDimension(dimension.value),
-                                           reports.Bucket(bucket.value), top)
-        return RevenueReport.of(report)
+        dim, buck = reports.RevenueDimension(dimension.value), reports.Bucket(bucket.value)
+        report, source = await info.context.heavy_read(
+            lambda s: reports.revenue(s, scope, since, until, dim, buck, top))
+        return RevenueReport.of(report, ReportSource.of(source))
 
     @strawberry.field(permission_classes=[Requires(READ)],
                       description="Deposits, withdrawals, net deposits and first deposits over days [since, until) "
@@ -60,10 +61,10 @@ class ReportingQueries:
     async def money_flow_report(self, info: Ctx, since: date, until: date, dimension: MoneyFlowDimension,
                                 bucket: ReportBucket = ReportBucket.DAY, top: int = 10) -> MoneyFlowReport:
         scope = reports.scope_of(info.context.actor)
-        async with info.context.read() as session:
-            report = await reports.money_flow(session, scope, since, until, reports.MoneyDimension(dimension.value),
-                                              reports.Bucket(bucket.value), top)
-        return MoneyFlowReport.of(report)
+        dim, buck = reports.MoneyDimension(dimension.value), reports.Bucket(bucket.value)
+        report, source = await info.context.heavy_read(
+            lambda s: reports.money_flow(s, scope, since, until, dim, buck, top))
+        return MoneyFlowReport.of(report, ReportSource.of(source))
 
     @strawberry.field(permission_classes=[Requires(READ)],
                       description="The deals behind a revenue figure: those of days [since, until) whose `dimension` "

@@ -12,6 +12,7 @@ import strawberry
 from domain.reporting import funnel, reports
 from domain.reporting.config import SpreadMarkup
 from schema.node import global_id
+from schema.reporting.source import ReportSource
 
 
 @strawberry.enum(description="Time bucket of a report's points (weeks start on Monday; UTC days).")
@@ -110,10 +111,11 @@ class RevenueReport:
     buckets: list[date]
     lines: list[RevenueLine]
     total: RevenueFigures
+    source: ReportSource = strawberry.field(description="Read on the replica or the primary, and why")
 
     @classmethod
-    def of(cls, r: reports.Report) -> RevenueReport:
-        return cls(since=r.since, until=r.until, bucket=ReportBucket(r.bucket.value),
+    def of(cls, r: reports.Report, source: ReportSource) -> RevenueReport:
+        return cls(source=source, since=r.since, until=r.until, bucket=ReportBucket(r.bucket.value),
                    dimension=RevenueDimension(r.dimension.value), buckets=r.buckets,
                    lines=[RevenueLine(key=x.key, other=x.key is None, total=RevenueFigures.of(x.total),
                                       points=[RevenuePoint(bucket=b, figures=RevenueFigures.of(f))
@@ -145,10 +147,11 @@ class MoneyFlowReport:
     buckets: list[date]
     lines: list[MoneyFlowLine]
     total: MoneyFlowFigures
+    source: ReportSource = strawberry.field(description="Read on the replica or the primary, and why")
 
     @classmethod
-    def of(cls, r: reports.Report) -> MoneyFlowReport:
-        return cls(since=r.since, until=r.until, bucket=ReportBucket(r.bucket.value),
+    def of(cls, r: reports.Report, source: ReportSource) -> MoneyFlowReport:
+        return cls(source=source, since=r.since, until=r.until, bucket=ReportBucket(r.bucket.value),
                    dimension=MoneyFlowDimension(r.dimension.value), buckets=r.buckets,
                    lines=[MoneyFlowLine(key=x.key, other=x.key is None, total=MoneyFlowFigures.of(x.total),
                                         points=[MoneyFlowPoint(bucket=b, figures=MoneyFlowFigures.of(f))
