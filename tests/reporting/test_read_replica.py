@@ -1,0 +1,154 @@
+"""Reports on a real PostgreSQL streaming replica (tests/reporting/streaming_pair.py: a primary of the test's
+own and a standby made with pg_basebackup -R): answered from the replica with its lag; from the primary,
+saying why, when replay is paused behind new writes (lag above the limit) or the standby is stopped; back on
+the replica once it has caught up or restarted. An idle primary reads lag 0, not the time since the last
+commit. Falling back is logged once per change of state, not per request."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from domain.shared.replica import ReadReplica, SourceReason
+from infra.runtime import open_runtime
+from jobs.reporting import sweep
+from tests.conftest import TestServices as Services
+from tests.conftest import fresh_database, serve, suite_settings
+from tests.identity.staff import make_staff
+from tests.reporting.streaming_pair import StreamingPair, unusable_reason
+from tests.reporting.world import DAY0, ingest, make_world, random_deals
+
+REPORTS = """query($s: Date!, $u: Date!) {
+  revenueReport(since: $s, until: $u, dimension: DESK, top: 50) {
+    total { deals } source { replica lagSeconds reason } }
+  moneyFlowReport(since: $s, until: $u, dimension: METHOD) { source { replica lagSeconds reason } } }"""
+PERIOD = {"s": DAY0.isoformat(), "u": "2025-03-06"}
+MAX_LAG = 1.0
+CHECK_EVERY = 0.2
+
+
+@pytest.fixture(scope="module")
+def pair_env(base_urls: tuple[str, str], testrun_uid: str) -> Iterator[tuple[StreamingPair, Services]]:
+    reason = unusable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    pair = StreamingPair.create()
+    try:
+        databases = fresh_database((pair.url(pair.primary_port), base_urls[1]), testrun_uid, "replica")
+        services = next(databases)
+        try:
+            pair.make_standby()
+            yield pair, services
+        finally:
+            next(databases, None)
+    finally:
+        pair.destroy()
+
+
+async def _reports(client: Any) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    body = await client(REPORTS, PERIOD)
+    assert "errors" not in body, body
+    revenue, money = body["data"]["revenueReport"], body["data"]["moneyFlowReport"]
+    return revenue["total"]["deals"], revenue["source"], money["source"]
+
+
+async def _until(client: Any, want: bool, timeout: float = 20.0) -> tuple[int, dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        deals, source, money = await _reports(client)
+        if source["replica"] is want and money["replica"] is want:
+            return deals, source
+        assert time.monotonic() < deadline, (want, source, money)
+        await asyncio.sleep(CHECK_EVERY)
+
+
+async def test_reports_read_the_replica_fall_back_when_it_lags_or_is_down_and_come_back(
+    pair_env: tuple[StreamingPair, Services], testrun_uid: str
+) -> None:
+    pair, services = pair_env
+    base = suite_settings(services, testrun_uid)
+    replica_url = services.database_url.replace(f":{pair.primary_port}/", f":{pair.standby_port}/")
+    assert replica_url != services.database_url
+    settings = base.model_copy(update={
+        "read_replica_url": replica_url, "read_replica_max_lag_s": MAX_LAG, "read_replica_timeout_s": 1.0,
+        "read_replica_check_interval_s": CHECK_EVERY, "channel_prefix": base.channel_prefix + "replica:",
+        "queue_name": base.queue_name + ":replica", "redis_namespace": base.redis_namespace + "-replica"})
+    assert settings.database_url and settings.redis_url
+    rt = await open_runtime(settings, settings.database_url, settings.redis_url, start_hub=False)
+    factory = rt.services.session_factory
+    try:
+        world = await make_world(factory)
+        rng = random.Random(21)
+        await ingest(factory, world, random_deals(world, rng, 60))
+        await sweep(factory)
+        await pair.wait_replayed()
+        async with serve(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+            finance = (await make_staff(http, factory, settings, ["finance"])).client
+
+            # 1. on the replica, with its lag; an idle primary reads lag 0 (not the time since the last commit)
+            before, source = await _until(finance, True)
+            assert source["reason"] is None and source["lagSeconds"] is not None
+            assert before > 0
+            await pair.wait_replayed()
+            await asyncio.sleep(1.5)
+            since_commit = float(str(await pair.on_standby(
+                "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())")))
+            _, idle = await _until(finance, True)
+            assert idle["lagSeconds"] <= 0.5, (idle, since_commit)
+
+            # 2. replay paused while the primary takes new deals: lag above the limit, the primary answers
+            await pair.replay(paused=True)
+            await ingest(factory, world, random_deals(world, rng, 40))
+            await sweep(factory)
+            async with factory() as s:
+                on_primary = int(await s.scalar(text(
+                    "SELECT count(*) FROM trading_deals WHERE server_id = :s"), {"s": world.server_id}) or 0)
+            await asyncio.sleep(MAX_LAG + 0.5)
+            after, lagging = await _until(finance, False)
+            assert lagging["reason"] == "REPLICA_LAGGING" and lagging["lagSeconds"] > MAX_LAG, lagging
+            assert after > before  # the new deals, read on the primary
+            # ... which the paused standby has not got: a replica accepting any lag still reads the old rows
+            patient = ReadReplica(replica_url, settings.model_copy(update={"read_replica_max_lag_s": 3600.0}),
+                                  rt.engine)
+            try:
+                status = await patient.status()
+                assert status.replica and status.lag_seconds is not None and status.lag_seconds > MAX_LAG
+                stale = await patient.read(lambda s: s.scalar(text(
+                    "SELECT count(*) FROM trading_deals WHERE server_id = :s"), {"s": world.server_id}))
+                assert stale is not None and int(stale) < on_primary
+            finally:
+                await patient.close()
+
+            # 3. replay resumed: back on the replica, with the new deals
+            await pair.replay(paused=False)
+            caught_up, back = await _until(finance, True)
+            assert caught_up == after and back["lagSeconds"] <= MAX_LAG
+
+            # 4. standby stopped: the primary answers, saying the replica is down; nothing fails
+            pair.stop_standby()
+            down_deals, down = await _until(finance, False)
+            assert down == {"replica": False, "lagSeconds": None, "reason": "REPLICA_DOWN"}
+            assert down_deals == after
+            # logged once per change of state, not per request
+            watcher = ReadReplica(replica_url, settings.model_copy(update={"read_replica_check_interval_s": 0.0}),
+                                  rt.engine)
+            try:
+                for _ in range(3):
+                    assert (await watcher.status()).reason is SourceReason.REPLICA_DOWN
+                assert watcher.checks == 3 and watcher.announcements == 1
+            finally:
+                await watcher.close()
+
+            # 5. standby restarted: back on the replica
+            pair.start_standby()
+            again, restarted = await _until(finance, True)
+            assert again == after and restarted["reason"] is None
+    finally:
+        await rt.close()
