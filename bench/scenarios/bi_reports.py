@@ -14,14 +14,21 @@ markup, no currency conversion), so the ratio is conservative.
 Quick: 200,000 deals and 20,000 clients (CI). Full: BENCH_BI_DEALS / BENCH_BI_CLIENTS, by default
 3,000,000 and 300,000 (what seeds in a few minutes on the shared 2-core machine; the issue's 10M/1M is
 BENCH_BI_DEALS=10000000 BENCH_BI_CLIENTS=1000000).
+
+Replica-routed reads (issue 21), only when FOREXCRM_READ_REPLICA_URL names a streaming standby of the bench's
+PostgreSQL server (its database part is replaced by the bench's database): once the standby has replayed the
+seeding, the revenue-by-symbol dashboard through `ReadReplica.read` beside the same dashboard on the primary,
+samples alternating in the same run, with the lag each check saw. Without it the figure is skipped with a note.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import text
 
@@ -30,6 +37,7 @@ from bench.scenarios.deal_ingestion import _ingest, _rollups, generate_deals
 from domain.reporting import funnel, reports, rollups
 from domain.shared.actor import system_actor
 from domain.shared.db import create_engine, create_session_factory
+from domain.shared.replica import ReadReplica
 from domain.shared.settings import Settings
 
 SYMBOLS = (("EURUSD", "1.085", 100_000, "0.0001", "Forex"), ("GBPUSD", "1.27", 100_000, "0.0001", "Forex"),
@@ -211,6 +219,62 @@ async def _measure(factory: Any, samples: int, anchor_samples: int) -> dict[str,
     return out
 
 
+async def _replica_reads(database_url: str, settings: Settings, engine: Any, factory: Any,
+                         samples: int) -> dict[str, Any]:
+    """The 30-day revenue-by-symbol dashboard on the read replica beside the primary, alternating samples."""
+    configured = os.environ.get("FOREXCRM_READ_REPLICA_URL")
+    if not configured:
+        return {"skipped": "FOREXCRM_READ_REPLICA_URL is not set (a streaming standby of the bench's server): "
+                           "no replica-routed figure in this run"}
+    bench_db = urlsplit(database_url).path
+    parts = urlsplit(configured)
+    url = urlunsplit((parts.scheme, parts.netloc, bench_db, parts.query, parts.fragment))
+    replica = ReadReplica(url, settings.model_copy(update={"read_replica_check_interval_s": 0.5}), engine)
+    try:
+        deadline = time.monotonic() + 300
+        while not (source := await replica.status()).replica:  # until it has replayed the seeding
+            if time.monotonic() > deadline:
+                return {"skipped": f"the replica was not usable within 300 s: {source}"}
+            await asyncio.sleep(0.5)
+        name, dim, bucket, days, _key, _trunc = DASHBOARDS[0]
+        until = datetime.now(UTC).date() + timedelta(days=1)
+        since = until - timedelta(days=days)
+
+        def revenue(s: Any) -> Any:
+            return reports.revenue(s, reports.Scope(None), since, until, dim, bucket)
+
+        for _ in range(3):  # warm up both pools' statements
+            await replica.read(revenue)
+            async with factory() as s:
+                await revenue(s)
+        on_replica: list[float] = []
+        on_primary: list[float] = []
+        lags: list[float] = []
+        fallbacks = 0
+        found = None
+        for _ in range(samples):
+            started = time.perf_counter()
+            source = await replica.status()
+            if source.replica:
+                found = await replica.read(revenue)
+                on_replica.append((time.perf_counter() - started) * 1000)
+                lags.append(source.lag_seconds or 0.0)
+            else:
+                fallbacks += 1
+            started = time.perf_counter()
+            async with factory() as s:
+                expected = await revenue(s)
+            on_primary.append((time.perf_counter() - started) * 1000)
+        # the replica's answer is the primary's (nothing written meanwhile)
+        assert found is None or found.total.deals == expected.total.deals, (found, expected.total.deals)
+        return {"dashboard": name, "replica_p50_ms": pct(on_replica, 0.5), "replica_p95_ms": pct(on_replica, 0.95),
+                "anchor_primary_p50_ms": pct(on_primary, 0.5), "anchor_primary_p95_ms": pct(on_primary, 0.95),
+                "samples": len(on_replica), "fallbacks": fallbacks, "lag_max_s": max(lags, default=None),
+                "checks": replica.checks}
+    finally:
+        await replica.close()
+
+
 async def run(*, quick: bool) -> dict[str, Any]:
     deals = 200_000 if quick else int(os.environ.get("BENCH_BI_DEALS", "3000000"))
     clients = 20_000 if quick else int(os.environ.get("BENCH_BI_CLIENTS", "300000"))
@@ -221,6 +285,7 @@ async def run(*, quick: bool) -> dict[str, Any]:
         try:
             seeded = await _seed(factory, deals, clients)
             dashboards = await _measure(factory, 40 if quick else 100, 3 if quick else 5)
+            replica = await _replica_reads(database_url, settings, engine, factory, 40 if quick else 100)
         finally:
             await engine.dispose()
         # The rollups' cost beside deal ingestion (as bench deal_ingestion): ingestion alone, then the
@@ -233,7 +298,7 @@ async def run(*, quick: bool) -> dict[str, Any]:
     least = min(d["speedup_p95"] or 0 for d in revenue)
     return {
         "deals": deals, "clients": clients, "seed": seeded, "dashboards": dashboards,
-        "worst_p95_ms": worst, "least_speedup": least,
+        "worst_p95_ms": worst, "least_speedup": least, "replica_reads": replica,
         "ingestion": {"deals": inserted, "ingest_s": round(ingest_s, 3), "rollup_apply_s": round(rollup_s, 3),
                       "batches": batches, "rollup_overhead": round(rollup_s / ingest_s, 3)},
         "targets": {"p95_ms": 200, "speedup": 20, "rollup_overhead": 0.10},
