@@ -33,6 +33,7 @@ from domain.shared.settings import Settings
 from domain.trading.accounts import AccountSpec, register_accounts
 from domain.trading.models import TradingAccount, TradingServer
 from domain.trading.servers import platform_for
+from domain.webhooks import catalogue as webhooks
 
 PlatformFactory = Callable[[TradingServer], TradingPlatform]
 OPEN_STATES = frozenset({Status.APPROVED, Status.ACTIVE})
@@ -156,6 +157,9 @@ async def _complete(session: AsyncSession, actor: Actor, request_id: int, info: 
     assert user is not None
     await email_client(session, client, to=user.email, subject="Your live account is ready",
                        body=f"Your live trading account {info.login} is ready (leverage 1:{info.leverage}).")
+    await webhooks.publish(session, "account.opened", {
+        "trading_account_id": account_id, "login": info.login, "server_id": request.server_id,
+        "client_id": client.id, "user_id": client.user_id, "currency": request.currency})
     await record(session, actor, action="trading_account.opened", entity_type="trading_account",
                  entity_id=account_id, after={"login": info.login, "group": info.group, "leverage": info.leverage,
                                               "client_id": client.id, "account_type": request.account_type_code},

@@ -23,6 +23,7 @@ from domain.identity.models import User
 from domain.shared.actor import Actor
 from domain.shared.errors import ValidationFailed
 from domain.shared.pagination import Page, PageRequest, select_page
+from domain.webhooks import catalogue as webhooks
 
 APPROVED_TOPIC = "client.approved"
 
@@ -98,6 +99,7 @@ async def decide(session: AsyncSession, actor: Actor, client: Client, verdict: V
             return client
         await transition(session, actor, client, Status.APPROVED, reason=reason or "approved")
         await emit(session, APPROVED_TOPIC, {"client_id": client.id}, job="open_initial_account")
+        await webhooks.publish(session, "client.approved", {"client_id": client.id, "user_id": client.user_id})
         await email_client(session, client, to=user.email, subject="Your account is approved",
                            body="Your application is approved. Your live trading account is being opened.")
     elif verdict is Verdict.REJECT:

@@ -48,6 +48,8 @@ PERMISSIONS: dict[str, str] = {
     "reports.manage": "Rebuild report rollups for a period and set groups' spread markups",
     "trusted_documents.read": "Read the GraphQL documents registered as trusted (portal builds, partners)",
     "trusted_documents.manage": "Register and revoke trusted GraphQL documents",
+    "webhooks.manage": "Register, enable, disable and rotate the secrets of outbound webhook endpoints, read their "
+                       "delivery log and replay messages",
 }
 
 BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {

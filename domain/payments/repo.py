@@ -19,6 +19,7 @@ from domain.payments.reference import new_reference
 from domain.payments.status import Status, check_move
 from domain.shared.actor import Actor
 from domain.shared.pagination import Page, PageRequest, sql_page
+from domain.webhooks import catalogue as webhooks
 
 TOPIC_PAYMENT_UPDATED = "payment.updated"
 
@@ -142,6 +143,11 @@ async def announce(session: AsyncSession, payment: Payment) -> None:
         "user_id": payment.user_id, "payment_id": payment.id, "reference": payment.reference,
         "status": payment.status.value, "direction": payment.direction, "amount": str(payment.amount),
         "currency": payment.currency})
+    if payment.status is Status.SUCCEEDED and payment.direction in ("deposit", "withdrawal"):
+        await webhooks.publish(
+            session, "payment.deposit_credited" if payment.direction == "deposit" else "payment.withdrawal_paid",
+            {"payment_id": payment.id, "reference": payment.reference, "user_id": payment.user_id,
+             "amount": str(payment.amount), "currency": payment.currency, "status": payment.status.value})
 
 
 async def move(session: AsyncSession, actor: Actor, payment: Payment, target: Status, *, reason: str | None = None,

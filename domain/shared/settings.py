@@ -222,6 +222,18 @@ class Settings(BaseSettings):
     audit_seal_s3_region: str = "us-east-1"
     audit_seal_s3_access_key: SecretStr = SecretStr("")
     audit_seal_s3_secret_key: SecretStr = SecretStr("")
+    # Outbound webhooks (domain/webhooks): requests go to public addresses only; loopback and private
+    # networks only when this is set outside production (tests, a developer's receiver). Production
+    # refuses to start with it set.
+    webhook_allow_private_networks: bool = False
+    webhook_connect_timeout_s: float = 5.0
+    webhook_timeout_s: float = 15.0
+    # Seconds before each retry of a failed delivery (the Standard Webhooks schedule, 3.2 days in all);
+    # when the last retry fails the endpoint is disabled.
+    webhook_retry_schedule_s: list[float] = Field(default_factory=lambda: [
+        5.0, 300.0, 1800.0, 7200.0, 18000.0, *[36000.0] * 7])
+    # After a rotation the previous secret still signs (a second signature) for this long.
+    webhook_secret_overlap_s: int = 86400
 
     def portal_link(self, path: str, token: str) -> str:
         """An e-mailed link: `<portal>/<path>?token=<token>`."""
@@ -239,6 +251,10 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.mode is Mode.PRODUCTION
+
+    @property
+    def webhook_private_networks_allowed(self) -> bool:
+        return self.webhook_allow_private_networks and not self.is_production
 
     @property
     def graphiql_enabled(self) -> bool:
@@ -276,6 +292,9 @@ class Settings(BaseSettings):
         if not self.smtp_url and not self.mail_disabled:
             problems.append("FOREXCRM_SMTP_URL must be set in production (verification and password-reset "
                             "emails), or FOREXCRM_MAIL_DISABLED=true to run without email on purpose")
+        if self.webhook_allow_private_networks:
+            problems.append("FOREXCRM_WEBHOOK_ALLOW_PRIVATE_NETWORKS must be false in production (webhooks go to "
+                            "public addresses only)")
         if problems:
             raise ConfigurationError("refusing to start in production mode: " + "; ".join(problems))
 

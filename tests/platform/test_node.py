@@ -57,6 +57,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on RiskLimitType { databaseId key } ... on RiskCalendarEventType { databaseId title }
   ... on SegmentRuleType { databaseId name } ... on SegmentAssignmentType { databaseId segmentRuleId }
   ... on BreakComment { databaseId authorStaffUserId }
+  ... on WebhookEndpoint { databaseId url }
   ... on AmlScenario { databaseId name } ... on AmlScenarioVersion { databaseId version }
   ... on AmlActivationRequest { databaseId reason } ... on AmlCase { databaseId team }
   ... on AmlDecision { databaseId outcome } ... on AmlCaseNote { databaseId body }
@@ -162,7 +163,7 @@ STAFF_TYPES = {"ClientSummary": "clients.read", "Client360": "clients.read", "Ro
                "BreakComment": "reconciliation.manage", "AmlScenario": "compliance.read",
                "AmlScenarioVersion": "compliance.read", "AmlActivationRequest": "compliance.read",
                "AmlCase": "compliance.read", "AmlDecision": "compliance.read", "AmlCaseNote": "compliance.read",
-               "AmlCaseAttachment": "compliance.read",
+               "AmlCaseAttachment": "compliance.read", "WebhookEndpoint": "webhooks.manage",
                "AmlReport": "compliance.reports", "RegulatoryReportFile": "regulatory.reports", "RetentionRun": "retention.read", "ErasureRequest": "retention.read",
                "ScreeningRun": "compliance.read",
                "IbPlan": "ib.read"}
@@ -281,6 +282,9 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
         screening_run = await s.scalar(text(  # completed: no worker runs it
             "INSERT INTO screening_runs (kind, trigger, status, requested_by, matcher_version, threshold) VALUES "
             "('full', 'manual', 'completed', :u, 'node-test', 0.8) RETURNING id"), {"u": staff_id})
+        webhook_endpoint = await s.scalar(text(  # disabled: nothing is sent to it
+            "INSERT INTO webhook_endpoints (url, event_types, secret_sealed, enabled) VALUES "
+            "('https://example.com/node-test', '{client.approved}', 'sealed', false) RETURNING id"))
     return {"ClientSummary": int(record), "Client360": int(record), "Role": int(role), "StaffUser": staff_id,
             "AmlScenario": int(scenario), "AmlScenarioVersion": int(version), "AmlActivationRequest": int(activation),
             "AmlCase": int(case), "AmlDecision": int(decision), "AmlCaseNote": int(note),
@@ -293,7 +297,7 @@ async def staff_objects(session_factory: Any, staff_id: int) -> dict[str, int]:
             "PaymentSignalType": int(signal), "BalanceAdjustment": int(adjustment), "SalesRule": int(rule),
             "StaffChangeRequest": int(change), "BreakComment": int(comment),
             "RetentionRun": int(retention_run), "ErasureRequest": int(erasure_request),
-            "IbPlan": int(plan), "ScreeningRun": int(screening_run)}
+            "IbPlan": int(plan), "ScreeningRun": int(screening_run), "WebhookEndpoint": int(webhook_endpoint)}
 
 
 async def ib_objects(session_factory: Any, ib: int) -> dict[str, int]:
