@@ -18,6 +18,10 @@ class Entry:
     bank_ref: str | None = None
     status: str = "BOOK"
     booked: date | None = None
+    currency: str | None = None  # the statement's unless given
+    payer: str | None = None  # the debtor's name (RltdPties/Dbtr)
+    return_code: str | None = None  # a returned payment: RtrInf/Rsn/Cd ...
+    return_info: str | None = None  # ... and RtrInf/AddtlInf
 
 
 def _amount(ccy: str, value: Decimal) -> str:
@@ -34,8 +38,19 @@ def _entry(version: str, ccy: str, e: Entry, day: date, n: int) -> str:
     booked = (e.booked or day).isoformat()
     refs = f"<Refs><EndToEndId>{escape(e.end_to_end)}</EndToEndId></Refs>" if e.end_to_end else ""
     rmt = f"<RmtInf><Ustrd>{escape(e.remittance)}</Ustrd></RmtInf>" if e.remittance else ""
-    details = f"<NtryDtls><TxDtls>{refs}{rmt}</TxDtls></NtryDtls>" if refs or rmt else ""
-    return (f"<Ntry><NtryRef>{n}</NtryRef>{_amount(ccy, e.amount)}{status}<BookgDt><Dt>{booked}</Dt></BookgDt>"
+    name = f"<Nm>{escape(e.payer)}</Nm>" if e.payer else ""
+    if name and version == "08":
+        name = f"<Pty>{name}</Pty>"  # v08: Dbtr is a party choice
+    parties = f"<RltdPties><Dbtr>{name}</Dbtr></RltdPties>" if name else ""
+    rtr = ""
+    if e.return_code or e.return_info:
+        reason = f"<Rsn><Cd>{escape(e.return_code)}</Cd></Rsn>" if e.return_code else ""
+        info = f"<AddtlInf>{escape(e.return_info)}</AddtlInf>" if e.return_info else ""
+        rtr = f"<RtrInf>{reason}{info}</RtrInf>"
+    tx = refs + parties + rmt + rtr
+    details = f"<NtryDtls><TxDtls>{tx}</TxDtls></NtryDtls>" if tx else ""
+    amount = _amount(e.currency or ccy, e.amount)
+    return (f"<Ntry><NtryRef>{n}</NtryRef>{amount}{status}<BookgDt><Dt>{booked}</Dt></BookgDt>"
             f"<ValDt><Dt>{booked}</Dt></ValDt><AcctSvcrRef>{escape(e.bank_ref or f'BANK{n:08d}')}</AcctSvcrRef>"
             "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn></BkTxCd>"
             f"{details}</Ntry>")

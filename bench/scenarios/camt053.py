@@ -34,6 +34,7 @@ from domain.reconciliation import camt
 from domain.reconciliation.runs import close_date, run_reconciliation
 from domain.shared.actor import system_actor
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory, in_transaction, utcnow
+from domain.shared.iso20022 import camt053
 from domain.shared.settings import Settings
 
 VERSION = "08"
@@ -63,8 +64,8 @@ def _write(path: Path, n: int, day: Any) -> tuple[str, Decimal]:
 
 
 def _iterparse(path: Path, validating: bool) -> int:
-    ns = "{" + camt.NAMESPACE.format(VERSION) + "}"
-    extra: dict[str, Any] = {"schema": camt.schema(VERSION)} if validating else {}
+    ns = "{" + camt053.NAMESPACE.format(VERSION) + "}"
+    extra: dict[str, Any] = {"schema": camt053.schema(VERSION)} if validating else {}
     n = 0
     for _, element in etree.iterparse(str(path), events=("end",), tag=ns + "Ntry", huge_tree=True, **extra):
         n += 1

@@ -1,13 +1,13 @@
 """Bank statements for the external client-money reconciliation: ISO 20022 camt.053 (v02 `camt.053.001.02` and
-v08 `camt.053.001.08`), validated against the official XSD (domain/reconciliation/data, provenance in
-shared/reference/xsd/README.md §4) while it is read, and stored.
+v08 `camt.053.001.08`), validated against the official XSD while it is read, and stored.
 
-Reading is one streaming pass (lxml `iterparse` with the schema, so libxml2 validates as it parses): each `Ntry`
-is turned into a row and dropped with the siblings before it, and rows go to the database by COPY a batch at a
-time, so memory is bounded by a batch whatever the statement's size. A schema error can only be known when the
-parser reaches it, possibly after rows were copied: the whole import is one transaction, so a refused file
-(schema-invalid, a duplicate statement, an unknown currency) leaves nothing behind. The parser runs in a worker
-thread a batch at a time, the event loop keeps serving while a large file is read.
+Reading is the one camt.053 parser (domain/shared/iso20022/camt053.py, shared with the payments' statement
+import): one streaming pass validating as it parses, each `Ntry` an entry turned into a row here, and rows go to
+the database by COPY a batch at a time, so memory is bounded by a batch whatever the statement's size. A schema
+error can only be known when the parser reaches it, possibly after rows were copied: the whole import is one
+transaction, so a refused file (schema-invalid, a duplicate statement, an unknown currency) leaves nothing
+behind. The parser runs on its own thread a batch at a time, the event loop keeps serving while a large file is
+read.
 
 What is kept per statement (`Stmt`): the account (IBAN, or the other identification when the bank gives no
 IBAN), the statement id, the electronic sequence number, the opening and closing booked balances (OPBD / CLBD)
@@ -27,18 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
-import threading
 from collections.abc import Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from functools import cache
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,59 +42,14 @@ from domain.payments.reference import find_reference
 from domain.reconciliation.errors import StatementDuplicate, StatementInvalid
 from domain.shared.actor import Actor
 from domain.shared.db import driver
+from domain.shared.iso20022 import camt053
+from domain.shared.iso20022.camt053 import PARSER_THREAD, SNIFF_BYTES, Entry, Header
+from domain.shared.iso20022.camt053 import Balance as Balance  # the statements' balances, as this module answers
 from domain.shared.money import currency as currency_info
 from domain.shared.pagination import Page, PageRequest, sql_page
-from domain.shared.xsd import MAX_MESSAGE
 
-DATA = Path(__file__).parent / "data"
-VERSIONS = {"02": DATA / "camt.053.001.02.xsd", "08": DATA / "camt.053.001.08.xsd"}
-NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.{}"
-_SNIFF = re.compile(rb"urn:iso:std:iso:20022:tech:xsd:camt\.053\.001\.(\d\d)")
-SNIFF_BYTES = 64 * 1024
-BATCH = 5000
-RECHECK_BYTES = 32 * 1024 * 1024  # a refused file up to this size is parsed again for its error's line
-MAX_REMITTANCE = 2000
 ENTRY_COLUMNS = ("statement_id", "line_no", "amount", "currency", "credit", "status", "booking_date", "value_date",
                  "acct_svcr_ref", "end_to_end_id", "remittance", "reference")
-
-
-_LOCAL = threading.local()
-# Every statement is parsed on this one thread: lxml ties a document's names to the thread that parsed it, so a
-# document must not move between the pool threads asyncio.to_thread would pick (freeing it elsewhere crashes).
-_PARSER_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camt053")
-
-
-def schema(version: str) -> etree.XMLSchema:
-    """The version's XSD, compiled once per thread."""
-    cached: dict[str, etree.XMLSchema] = _LOCAL.__dict__.setdefault("schemas", {})
-    if version not in cached:
-        cached[version] = etree.XMLSchema(etree.parse(str(VERSIONS[version])))
-    return cached[version]
-
-
-@dataclass(frozen=True)
-class Balance:
-    type: str  # OPBD | CLBD
-    currency: str
-    amount: Decimal  # signed: a DBIT balance is negative
-    as_of: date
-
-
-@dataclass
-class Header:
-    statement_id: str
-    electronic_seq: Decimal | None
-    account: str
-    created_at: datetime | None
-    from_at: datetime | None
-    to_at: datetime | None
-    balances: list[Balance] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class StatementEnd:
-    entries: int
-
 
 @dataclass(frozen=True)
 class Warning:
@@ -135,198 +85,9 @@ class ImportResult:
     warnings: list[Warning] = field(default_factory=list)
 
 
-def sniff_version(head: bytes) -> str:
-    """The camt.053 version the document declares (its namespace, in the first bytes)."""
-    found = _SNIFF.search(head)
-    if found is None or found.group(1).decode() not in VERSIONS:
-        raise StatementInvalid("not an ISO 20022 camt.053.001.02 or camt.053.001.08 document", field="file")
-    return found.group(1).decode()
-
-
-def _decimal(raw: str | None, what: str) -> Decimal:
-    try:
-        return Decimal((raw or "").strip())
-    except InvalidOperation:  # the XSD already refused it; kept for a document read without one
-        raise StatementInvalid(f"{what}: {raw!r} is not an amount", field="file") from None
-
-
-def _date_of(node: etree._Element | None, ns: str) -> date | None:
-    """A DateAndDateTimeChoice: Dt, or the date of DtTm."""
-    if node is None:
-        return None
-    raw = node.findtext(ns + "Dt") or (node.findtext(ns + "DtTm") or "")[:10]
-    return date.fromisoformat(raw) if raw else None
-
-
-def _instant(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _header(stmt: etree._Element, ns: str) -> Header:
-    acct = stmt.find(ns + "Acct")
-    ident = acct.find(ns + "Id") if acct is not None else None
-    account = ""
-    if ident is not None:
-        account = ident.findtext(ns + "IBAN") or ident.findtext(f"{ns}Othr/{ns}Id") or ""
-    seq = stmt.findtext(ns + "ElctrncSeqNb")
-    span = stmt.find(ns + "FrToDt")
-    return Header(
-        statement_id=(stmt.findtext(ns + "Id") or "").strip(), account=account.strip(),
-        electronic_seq=Decimal(seq) if seq else None, created_at=_instant(stmt.findtext(ns + "CreDtTm")),
-        from_at=_instant(span.findtext(ns + "FrDtTm")) if span is not None else None,
-        to_at=_instant(span.findtext(ns + "ToDtTm")) if span is not None else None)
-
-
-def _balance(bal: etree._Element, ns: str) -> Balance | None:
-    kind = bal.findtext(f"{ns}Tp/{ns}CdOrPrtry/{ns}Cd")
-    if kind not in ("OPBD", "CLBD"):
-        return None  # interim, available and other balances are not kept
-    amt = bal.find(ns + "Amt")
-    assert amt is not None  # required by the schema
-    amount = _decimal(amt.text, f"{kind} balance")
-    if bal.findtext(ns + "CdtDbtInd") == "DBIT":
-        amount = -amount
-    day = _date_of(bal.find(ns + "Dt"), ns)
-    assert day is not None  # required by the schema
-    return Balance(kind, str(amt.get("Ccy")), amount, day)
-
-
-@cache
-def _names(ns: str) -> dict[str, str]:
-    return {name: ns + name for name in ("Amt", "CdtDbtInd", "Sts", "BookgDt", "ValDt", "AcctSvcrRef", "NtryDtls",
-                                         "AddtlNtryInf", "EndToEndId", "Ustrd", "Ref", "Cd", "Prtry")}
-
-
-def _day(node: etree._Element) -> date | None:
-    """A DateAndDateTimeChoice's date (Dt, or the date of DtTm)."""
-    raw = node[0].text if len(node) else None
-    return date.fromisoformat(raw[:10]) if raw else None
-
-
-def _entry(ntry: etree._Element, ns: str, line_no: int) -> tuple[Any, ...]:
-    """An entry as the row COPY writes (statement id filled in by the caller): one pass over its children (the
-    schema fixed their order and cardinality), the first transaction's EndToEndId, every remittance line."""
-    n = _names(ns)
-    amount, ccy, credit, status = "", "", False, ""
-    booked = valued = None
-    svcr = end_to_end = None
-    parts: list[str] = []
-    for child in ntry:
-        tag = child.tag
-        if tag == n["Amt"]:
-            amount, ccy = child.text or "", str(child.get("Ccy"))
-        elif tag == n["CdtDbtInd"]:
-            credit = child.text == "CRDT"
-        elif tag == n["Sts"]:  # v02: <Sts>BOOK</Sts>; v08: <Sts><Cd>BOOK</Cd></Sts>
-            status = (child[0].text if len(child) else child.text) or ""
-        elif tag == n["BookgDt"]:
-            booked = _day(child)
-        elif tag == n["ValDt"]:
-            valued = _day(child)
-        elif tag == n["AcctSvcrRef"]:
-            svcr = (child.text or "").strip() or None
-        elif tag == n["NtryDtls"]:
-            for e in child.iter(n["EndToEndId"], n["Ustrd"], n["Ref"]):
-                if e.tag == n["EndToEndId"]:
-                    end_to_end = end_to_end or (e.text or "").strip() or None
-                elif e.text and e.text.strip():
-                    parts.append(e.text.strip())
-        elif tag == n["AddtlNtryInf"] and child.text and child.text.strip():
-            parts.append(child.text.strip())
-    remittance = " ".join(parts)[:MAX_REMITTANCE]
-    reference = find_reference(f"{end_to_end} {remittance}") if end_to_end or remittance else None
-    return (line_no, _decimal(amount, f"entry {line_no}"), ccy, credit, status.strip()[:4], booked, valued, svcr,
-            end_to_end, remittance, reference)
-
-
-def _drop(element: etree._Element) -> None:
-    """Free a handled element and every sibling before it (iterparse keeps the tree it built)."""
-    element.clear()
-    parent = element.getparent()
-    if parent is not None:
-        while element.getprevious() is not None:
-            del parent[0]
-
-
-Item = Header | list[tuple[Any, ...]] | StatementEnd | str
-
-
-def read(path: Path, version: str, *, batch: int = BATCH) -> Generator[Item, None, None]:
-    """The document as a stream: the message id (str), then per statement its Header (balances included), its
-    entries in lists of at most `batch`, and a StatementEnd. Raises StatementInvalid with the XSD's line and
-    message as soon as the parser meets an error."""
-    ns = "{" + NAMESPACE.format(version) + "}"
-    tags = {ns + t for t in ("Ntry", "Bal", "Stmt", "MsgId")}
-    parser = etree.iterparse(str(path), events=("end",), tag=tags, schema=schema(version), huge_tree=True,
-                             resolve_entities=False, no_network=True, load_dtd=False)
-    header: Header | None = None
-    balances: list[Balance] = []
-    rows: list[tuple[Any, ...]] = []
-    count = 0
-    near = 0
-    try:
-        for _, element in parser:
-            tag = element.tag
-            near = element.sourceline or near
-            if tag == ns + "Ntry":
-                if header is None:
-                    header = _header(element.getparent(), ns)
-                    header.balances = balances
-                    yield header
-                count += 1
-                rows.append(_entry(element, ns, count))
-                _drop(element)
-                if len(rows) >= batch:
-                    yield rows
-                    rows = []
-            elif tag == ns + "Bal":
-                found = _balance(element, ns)
-                if found is not None:
-                    balances.append(found)
-            elif tag == ns + "Stmt":
-                if header is None:
-                    header = _header(element, ns)
-                    header.balances = balances
-                    yield header
-                if rows:
-                    yield rows
-                yield StatementEnd(count)
-                _drop(element)
-                header, balances, rows, count = None, [], [], 0
-            elif tag == ns + "MsgId" and element.getparent() is not None \
-                    and element.getparent().tag == ns + "GrpHdr":
-                yield (element.text or "").strip()
-    except etree.XMLSyntaxError as failure:
-        raise StatementInvalid(_located(path, version, failure, near)[:MAX_MESSAGE], field="file") from None
-
-
-def _located(path: Path, version: str, failure: etree.XMLSyntaxError, near: int) -> str:
-    """`line N: <the XSD's message>`. libxml2's streamed validation reports no line (0), so a file small enough
-    (RECHECK_BYTES) is validated again as a tree, which does; a larger one is located after the last element
-    read. Only a refused file pays for this."""
-    if failure.lineno:  # not well-formed: the parser knows the line
-        return f"line {failure.lineno}: {failure.msg}"
-    if path.stat().st_size <= RECHECK_BYTES:
-        try:
-            tree = etree.parse(str(path), etree.XMLParser(huge_tree=True, resolve_entities=False, no_network=True,
-                                                          load_dtd=False))
-        except etree.XMLSyntaxError as again:
-            return f"line {again.lineno}: {again.msg}"
-        xsd = schema(version)
-        if not xsd.validate(tree):
-            first = xsd.error_log[0]
-            return f"line {first.line}: {first.message}"
-    return f"after line {near}: {failure.msg}"
-
-
 def _parse_ahead(items: Iterator[Any]) -> asyncio.Future[Any]:
     """The next item, parsed on the parser thread while the caller stores the current one."""
-    return asyncio.get_running_loop().run_in_executor(_PARSER_THREAD, next, items, None)
+    return asyncio.get_running_loop().run_in_executor(PARSER_THREAD, next, items, None)
 
 
 def _sha256(path: Path) -> str:
@@ -335,6 +96,31 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sniff_version(head: bytes) -> str:
+    """The camt.053 version the document declares (BANK_STATEMENT_INVALID when it is none)."""
+    try:
+        return camt053.sniff_version(head)
+    except camt053.Invalid as refused:
+        raise StatementInvalid(refused.message, field="file") from None
+
+
+def _row(e: Entry) -> tuple[Any, ...]:
+    """An entry as the row COPY writes (statement id filled in by the caller), with our payment reference found
+    in its EndToEndId or remittance."""
+    reference = find_reference(f"{e.end_to_end_id} {e.remittance}") if e.end_to_end_id or e.remittance else None
+    return (e.line_no, e.amount, e.currency, e.credit, e.status[:4], e.booking_date, e.value_date, e.acct_svcr_ref,
+            e.end_to_end_id, e.remittance, reference)
+
+
+def _rows(items: Generator[camt053.Item, None, None]) -> Generator[Any, None, None]:
+    """The parser's stream with entries as rows (converted on the parser thread, where `next` runs)."""
+    try:
+        for item in items:
+            yield [_row(e) for e in item] if isinstance(item, list) else item
+    finally:
+        items.close()  # on this (the parser's) thread: the tree it holds is freed where it was built
 
 
 _STATEMENT_COLUMNS = ("id, iban, statement_id, electronic_seq, version, message_id, created_at, closing_date, "
@@ -348,15 +134,17 @@ async def import_file(session: AsyncSession, actor: Actor, path: Path) -> Import
         version = sniff_version(f.read(SNIFF_BYTES))
     sha = await asyncio.to_thread(_sha256, path)
     conn = await driver(session)
-    items = read(path, version)
+    items = _rows(camt053.read(path, version))
     ahead = [_parse_ahead(items)]  # the parse under way (_store moves it on)
     try:
         return await _store(session, actor, items, ahead, version, sha, conn)
+    except camt053.Invalid as refused:
+        raise StatementInvalid(refused.message, field="file") from None
     finally:
         # the parse under way ends (its error, if any, was raised through _store or no longer matters), then the
         # generator and the tree it holds are let go on their own thread
         await asyncio.gather(ahead[0], return_exceptions=True)
-        await asyncio.get_running_loop().run_in_executor(_PARSER_THREAD, items.close)
+        await asyncio.get_running_loop().run_in_executor(PARSER_THREAD, items.close)
 
 
 async def _store(session: AsyncSession, actor: Actor, items: Iterator[Any], ahead: list[asyncio.Future[Any]],

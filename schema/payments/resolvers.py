@@ -333,7 +333,8 @@ class PaymentMutations:
         "UNBALANCED_ENTRY", "UNKNOWN_CURRENCY", "VALIDATION_FAILED", "WITHDRAWAL_NOT_APPROVED",
     )
     @strawberry.mutation(permission_classes=[Requires("payments.manage")],
-                         description="Staff: import a bank statement (CSV or camt.053 XML) and match wire deposits.")
+                         description="Staff: import a bank statement (CSV, or camt.053.001.02/.08 XML validated "
+                                     "against the ISO 20022 XSD) and match wire deposits.")
     async def import_bank_statement(self, info: Info[Context, Any], account: str, format: StatementFormat,
                                     content: str) -> StatementImportPayload:
         ctx = info.context

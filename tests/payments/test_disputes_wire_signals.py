@@ -4,10 +4,13 @@ templates: tests/compliance/test_aml_retired_signals.py."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
+from bench.camt_files import Entry, statement
 from domain.payments import deposits, disputes, repo, statements
 from domain.payments.statements import ImportResult
 from domain.shared.db import in_transaction
@@ -104,27 +107,28 @@ async def test_wire_matching_from_csv(configured, session_factory, settings, mak
     await check_invariants(session_factory)
 
 
-CAMT = """<?xml version="1.0" encoding="UTF-8"?>
-<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt><Stmt><Id>S1</Id>
-{entries}
-</Stmt></BkToCstmrStmt></Document>"""
-ENTRY = """<Ntry><NtryRef>{ref}</NtryRef><Amt Ccy="{ccy}">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd>
-<BookgDt><Dt>2024-05-03</Dt></BookgDt><AcctSvcrRef>{ref}</AcctSvcrRef><NtryDtls><TxDtls>
-<RltdPties><Dbtr><Nm>{payer}</Nm></Dbtr></RltdPties><RmtInf><Ustrd>{remittance}</Ustrd></RmtInf>
-</TxDtls></NtryDtls></Ntry>"""
+def camt(*entries: Entry, version: str = "02") -> str:
+    """A camt.053 statement valid per the XSD (the fixture builder the reconciliation's tests use), in USD."""
+    return statement(version, iban="DE89370400440532013000", statement_id=f"S-{uuid.uuid4().hex[:12]}",
+                     currency="USD", opening=Decimal(0), day=date(2024, 5, 3), entries=entries).decode()
+
+
+def entry(ref: str, amount: str, remittance: str, *, payer: str | None = None, ccy: str = "USD",
+          booked: date = date(2024, 5, 3), return_code: str | None = None, return_info: str | None = None) -> Entry:
+    """An entry whose bank reference (AcctSvcrRef) is `ref`; a negative amount is a debit."""
+    return Entry(Decimal(amount), remittance=remittance, bank_ref=ref, booked=booked, currency=ccy, payer=payer,
+                 return_code=return_code, return_info=return_info)
 
 
 async def test_wire_matching_from_camt053(configured, session_factory, settings, make_user):
     uid, staff = await make_user(name="Anna Schmidt"), await make_user(staff=True)
     exact = await wire_deposit(session_factory, settings, uid, "1000.00")
     other_ccy = await wire_deposit(session_factory, settings, uid, "200.00")
-    xml = CAMT.format(entries="".join([
-        ENTRY.format(ref=f"c-{exact.id}-1", ccy="USD", amount="1000.00", payer="Max Mustermann",
-                     remittance=f"DEPOSIT {exact.reference}"),
-        ENTRY.format(ref=f"c-{exact.id}-2", ccy="EUR", amount="200.00", payer="Anna Schmidt",
-                     remittance=other_ccy.reference),
-        ENTRY.format(ref=f"c-{exact.id}-3", ccy="USD", amount="10.00", payer="X", remittance="DEP-ZZZZ-ZZZZ"),
-    ]))
+    xml = camt(
+        entry(f"c-{exact.id}-1", "1000.00", f"DEPOSIT {exact.reference}", payer="Max Mustermann"),
+        entry(f"c-{exact.id}-2", "200.00", other_ccy.reference, payer="Anna Schmidt", ccy="EUR"),
+        entry(f"c-{exact.id}-3", "10.00", "DEP-ZZZZ-ZZZZ", payer="X"),
+    )
 
     result = await import_(session_factory, staff, "camt053", xml)
 
@@ -143,6 +147,25 @@ async def test_malformed_statement_is_refused_and_writes_nothing(configured, ses
             await import_(session_factory, staff, fmt, content)
         assert exc.value.code == "STATEMENT_MALFORMED"
     assert await snapshot(session_factory) == before
+
+
+async def test_camt053_not_valid_per_the_xsd_is_refused_with_its_message_and_writes_nothing(
+        configured, session_factory, settings, make_user):
+    uid, staff = await make_user(), await make_user(staff=True)
+    dep = await wire_deposit(session_factory, settings, uid, "300.00")
+    valid = camt(entry(f"x-{dep.id}-1", "300.00", dep.reference), entry(f"x-{dep.id}-2", "5.00", "fee"))
+    lines = valid.splitlines()
+    assert "<BkTxCd>" in lines[-2]  # the second entry's line
+    invalid = "\n".join([*lines[:-2], lines[-2].replace("<Sts>BOOK</Sts>", ""), lines[-1]])
+    before = await snapshot(session_factory)
+
+    with pytest.raises(DomainError) as exc:
+        await import_(session_factory, staff, "camt053", invalid)
+
+    assert exc.value.code == "STATEMENT_MALFORMED" and exc.value.field == "content"
+    assert exc.value.message.startswith(f"line {len(lines) - 1}: ") and "Sts" in exc.value.message, exc.value.message
+    assert await snapshot(session_factory) == before
+    assert (await payment_row(session_factory, dep.id)).status == "pending"  # the first entry was not matched
 
 
 async def test_first_wire_deposit_below_minimum_is_refused(configured, session_factory, settings, make_user):

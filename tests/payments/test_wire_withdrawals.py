@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -18,13 +19,10 @@ from domain.shared.db import in_transaction
 from domain.shared.errors import DomainError
 from schema.node import global_id
 from tests.payments.conftest import WIRE, check_invariants, finance, payment_row, snapshot, wallet_of
-from tests.payments.test_disputes_wire_signals import CAMT, import_, wire_deposit
+from tests.payments.test_disputes_wire_signals import camt, entry, import_, wire_deposit
 from tests.payments.test_withdrawals import approve, request
 
-DEBIT = """<Ntry><NtryRef>{ref}</NtryRef><Amt Ccy="USD">{amount}</Amt><CdtDbtInd>{side}</CdtDbtInd>
-<BookgDt><Dt>2024-06-03</Dt></BookgDt><AcctSvcrRef>{ref}</AcctSvcrRef><NtryDtls><TxDtls>
-<RmtInf><Ustrd>{remittance}</Ustrd></RmtInf>{rtr}</TxDtls></NtryDtls></Ntry>"""
-RTR = "<RtrInf><Rsn><Cd>AC04</Cd></Rsn><AddtlInf>account closed</AddtlInf></RtrInf>"
+JUNE_3 = date(2024, 6, 3)
 
 
 class MemoryStore:
@@ -93,13 +91,12 @@ async def test_csv_debit_line_quoting_the_reference_settles_the_wire_withdrawal(
 async def test_camt053_debit_settles_and_a_later_return_credits_the_wallet_back(
         configured, session_factory, settings, make_user):
     uid, staff, wd = await sent_wire(session_factory, settings, make_user, "250.00")
-    paid = CAMT.format(entries=DEBIT.format(ref=f"d-{wd.id}", amount="250.00", side="DBIT",
-                                            remittance=f"WITHDRAWAL {wd.reference}", rtr=""))
+    paid = camt(entry(f"d-{wd.id}", "-250.00", f"WITHDRAWAL {wd.reference}", booked=JUNE_3))
     assert (await import_(session_factory, staff, "camt053", paid)).settled == [wd.reference]
     assert await wallet_of(session_factory, uid) == (Decimal("750.00"), Decimal(0))
 
-    back = CAMT.format(entries=DEBIT.format(ref=f"r-{wd.id}", amount="250.00", side="CRDT",
-                                            remittance=f"RETURN {wd.reference}", rtr=RTR))
+    back = camt(entry(f"r-{wd.id}", "250.00", f"RETURN {wd.reference}", booked=JUNE_3, return_code="AC04",
+                      return_info="account closed"), version="08")
     result = await import_(session_factory, staff, "camt053", back)
     again = await import_(session_factory, staff, "camt053", back)
 

@@ -31,6 +31,7 @@ from domain.payments.reference import new_reference
 from domain.reconciliation import camt
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction, utcnow
+from domain.shared.iso20022 import camt053
 from domain.shared.money import decimal_text
 from schema.node import global_id
 from tests.conftest import GraphQLClient
@@ -114,10 +115,38 @@ def test_the_fixture_statements_are_valid_per_the_xsd(version: str) -> None:
     doc = statement(version, iban=_iban(), statement_id="S-1", currency="EUR", opening=Decimal("10"),
                     day=utcnow().date(), seq=3,
                     entries=[Entry(Decimal("5.25"), end_to_end=new_reference("deposit")),
-                             Entry(Decimal("-1"), remittance="fee"), Entry(Decimal("2"), status="PDNG")])
-    xsd = camt.schema(version)
+                             Entry(Decimal("-1"), remittance="fee"), Entry(Decimal("2"), status="PDNG"),
+                             Entry(Decimal("7"), remittance="back", payer="A Payer", currency="USD",
+                                   return_code="AC04", return_info="account closed")])
+    xsd = camt053.schema(version)
     assert xsd.validate(etree.fromstring(doc)), xsd.error_log
     assert camt.sniff_version(doc[:200]) == version
+
+
+@pytest.mark.parametrize("version", ["02", "08"])
+async def test_the_one_parser_reads_what_the_payments_import_matches(version: str) -> None:
+    """domain/shared/iso20022/camt053.py serves both imports: the payer (v02 Dbtr/Nm, v08 Dbtr/Pty/Nm), the first
+    transaction's remittance, the return reason (RtrInf), booking date and both bank references."""
+    day = utcnow().date()
+    doc = statement(version, iban=_iban(), statement_id="S-2", currency="EUR", opening=Decimal("0"), day=day,
+                    entries=[Entry(Decimal("7.50"), remittance="RETURN WD-1", payer="A Payer", currency="USD",
+                                   return_code="AC04", return_info="account closed", bank_ref="B-1"),
+                             Entry(Decimal("-2"), end_to_end="E2E-9")])
+
+    first, second = await camt053.entries(doc, limit=10)
+
+    assert (first.line_no, first.amount, first.currency, first.credit, first.status) == (
+        1, Decimal("7.50"), "USD", True, "BOOK")
+    assert (first.booking_date, first.acct_svcr_ref, first.entry_ref) == (day, "B-1", "1")
+    assert (first.payer_name, first.tx_remittance, first.return_reason) == ("A Payer", "RETURN WD-1",
+                                                                             "AC04 account closed")
+    assert first.remittance == "RETURN WD-1" and first.end_to_end_id is None
+    assert (second.amount, second.credit, second.end_to_end_id, second.payer_name, second.return_reason) == (
+        Decimal("2"), False, "E2E-9", "", "")
+    assert await camt053.entries(doc, limit=1) == [first]  # reading stops at the limit
+    with pytest.raises(camt053.Invalid, match=r"^line \d+: .*Sts"):
+        await camt053.entries(doc.replace(b"<Sts>BOOK</Sts>" if version == "02" else b"<Sts><Cd>BOOK</Cd></Sts>",
+                                          b"", 1), limit=10)
 
 
 @pytest.mark.parametrize(("version", "currency"), [("02", "NOK"), ("08", "SEK")])

@@ -1,0 +1,1 @@
+"""ISO 20022 messages read by more than one context."""
