@@ -34,8 +34,9 @@ from schema.context import Context
 from schema.errors import declares_errors, payload_or_errors
 from schema.events import converted
 from schema.node import AnyId, global_id, key_of, node_type
-from schema.pagination import Connection, page_request, to_connection
+from schema.pagination import Connection, page_request, selects_below, to_connection
 from schema.payments.types import (
+    APPROVALS_PERMISSION,
     CreateDepositInput,
     CreatePaymentMethodInput,
     CryptoDepositAddress,
@@ -59,6 +60,7 @@ from schema.payments.types import (
     StatementImportPayload,
     UpdatePaymentMethodInput,
     WireBankDetailsInput,
+    load_approvals,
 )
 from schema.permissions import IsAuthenticated, Requires
 
@@ -199,9 +201,23 @@ class PaymentQueries:
                                   last: int | None = None, before: str | None = None) -> Connection[Payment]:
         ctx = info.context
         req = page_request(info, first, after, last, before)
+        # The page's approvals are read with it when selected and the caller may see them (checked
+        # once here; each row's field still declares and checks payments.approve_withdrawal).
+        approvals = ctx.actor.has(APPROVALS_PERMISSION) and selects_below(info, "approvals")
         async with ctx.session() as session:
             page = await repo.awaiting_approval(session, page=req)
-        return to_connection(page, Payment.of, _key)
+            ids = [p.id for p in page.items]
+            found = await load_approvals(session, ids) if approvals and ids else None
+        if found is None:
+            return to_connection(page, Payment.of, _key)
+        approved = dict(zip(ids, found, strict=True))
+
+        def of(row: PaymentRow) -> Payment:
+            payment = Payment.of(row)
+            payment.prefetched_approvals = approved[row.id] if row.direction == "withdrawal" else []
+            return payment
+
+        return to_connection(page, of, _key)
 
 
 @strawberry.type

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from sqlalchemy import text
@@ -24,6 +24,7 @@ from schema.errors import UserError
 from schema.loaders import register_loader
 from schema.node import DATABASE_ID_DOC, RAW_ID_NOTE, Node, global_id
 from schema.permissions import Requires
+from schema.plain_fields import prefetched
 from schema.scalars import Money
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ class WireBankDetailsInput:
 
 
 APPROVALS_BY_PAYMENT = "PaymentApprovalsByPaymentIdLoader"  # Payment.approvals
+APPROVALS_PERMISSION = "payments.approve_withdrawal"
 
 
 @strawberry.type(description="One staff member's approval of a withdrawal (Payment.approvals).")
@@ -128,7 +130,7 @@ class PaymentApproval:
 
 
 @register_loader(APPROVALS_BY_PAYMENT)
-async def _load_approvals(session: AsyncSession, payment_ids: Sequence[int]) -> list[list[PaymentApproval]]:
+async def load_approvals(session: AsyncSession, payment_ids: Sequence[int]) -> list[list[PaymentApproval]]:
     rows = await session.execute(text(
         "SELECT a.payment_id, a.approver_id, a.created_at, u.display_name, u.email FROM payment_approvals a "
         "JOIN users u ON u.id = a.approver_id WHERE a.payment_id = ANY(:ids) ORDER BY a.created_at, a.approver_id"),
@@ -159,6 +161,8 @@ class Payment(Node):
     failure_reason: str | None
     created_at: datetime
     updated_at: datetime
+    # Set by a list that read its page's approvals with the page (`pendingWithdrawals`); else a loader batch.
+    prefetched_approvals: strawberry.Private[list[PaymentApproval] | None] = None
 
     @classmethod
     def of(cls, p: PaymentRow) -> Payment:
@@ -199,16 +203,20 @@ class Payment(Node):
         found: ClientSummary | None = await info.context.loaders.get(CLIENT_SUMMARY_BY_USER).load(self.user_id)
         return found
 
-    @strawberry.field(permission_classes=[Requires("payments.approve_withdrawal")],
+    @strawberry.field(permission_classes=[Requires(APPROVALS_PERMISSION)],
+                      metadata=prefetched("prefetched_approvals"),
                       description="Staff (needs payments.approve_withdrawal): who approved this withdrawal so far, "
                                   "by name, oldest first (the first approver of one waiting for a second); empty "
                                   "for deposits. One statement for a whole page of payments.")
-    async def approvals(self, info: Info[Any, Any]) -> list[PaymentApproval] | None:
+    def approvals(self, info: Info[Any, Any]) -> list[PaymentApproval] | None:
+        # A plain function, so a prefetched row costs no coroutine (and a compiled row reads the
+        # attribute, its permission checked once per operation: schema/plain_fields.py); otherwise
+        # it answers the loader's awaitable: one statement for the whole page, never one per row.
+        if self.prefetched_approvals is not None:
+            return self.prefetched_approvals
         if self.direction != "withdrawal":
             return []
-        found: list[PaymentApproval] = await info.context.loaders.get(APPROVALS_BY_PAYMENT).load(
-            int(self.database_id))
-        return found
+        return cast(list[PaymentApproval], info.context.loaders.get(APPROVALS_BY_PAYMENT).load(int(self.database_id)))
 
 
 @strawberry.type(description="A crypto deposit's chain transaction as the gateway last reported it.")

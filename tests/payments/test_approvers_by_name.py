@@ -89,3 +89,58 @@ async def test_a_deposit_has_no_approvers_and_an_approved_withdrawal_lists_both(
     by_id = {n["id"]: n for n in got.data["payments"]["nodes"]}
     assert by_id[global_id("Payment", payment.id)]["approvals"] == [{"name": "Cy One"}, {"name": "Di Two"}]
     assert by_id[global_id("Payment", deposits[0].id)]["approvals"] == []
+
+
+WAITING = """{ pendingWithdrawals(last: 50) { nodes { id reference approvals { staffUserId name approvedAt } } } }"""
+
+
+async def test_the_waiting_page_reads_approvals_with_the_page_and_decides_per_principal(
+        configured, schema, runtime, session_factory, settings, make_user):
+    """pendingWithdrawals reads its rows' approvals in the page's session when selected (no loader
+    batch), the row's permission decided once per operation; an allowed and a refused principal on
+    the same schema, interleaved and concurrent, each get their own answer (nothing is remembered
+    from one operation for the next)."""
+    import asyncio
+
+    uid = await make_user()
+    first, second = await make_user(staff=True, name="Eve Pagefirst"), await make_user(staff=True)
+    for _ in range(7):
+        await paid_card_deposit(session_factory, settings, configured, uid, "500.00")
+    waiting = [await request(session_factory, settings, uid, amount) for amount in ("1400.00", "1500.00")]
+    for payment in waiting:
+        await approve(session_factory, first, payment.id)
+    mine = {global_id("Payment", p.id) for p in waiting}
+
+    def approvers(got: Any) -> dict[str, Any]:
+        assert got.errors is None, got.errors
+        return {n["id"]: n["approvals"] for n in got.data["pendingWithdrawals"]["nodes"] if n["id"] in mine}
+
+    with statements(runtime) as seen:
+        allowed = approvers(await run_as(schema, runtime, finance(second), WAITING))
+    assert {k: [a["name"] for a in v] for k, v in allowed.items()} == {k: ["Eve Pagefirst"] for k in mine}
+    assert all(v[0]["staffUserId"] == global_id("StaffUser", first) and v[0]["approvedAt"] for v in allowed.values())
+    assert sum("FROM payment_approvals a JOIN users" in s for s in seen) == 1, seen
+
+    # a principal without payments.approve_withdrawal: the page is refused, and on the staff list each
+    # row's approvals are refused, before and after the allowed principal's operations, and alongside them
+    refused = support(second)
+    cid = await client_gid(session_factory, uid)
+
+    async def denied() -> None:
+        page = await run_as(schema, runtime, refused, WAITING)
+        assert page.data is None and [e.extensions["code"] for e in page.errors] == ["FORBIDDEN"]
+        rows = await run_as(schema, runtime, refused, STAFF_ONE, c=cid)
+        assert rows.data["payments"]["nodes"] and all(n["approvals"] is None for n in rows.data["payments"]["nodes"])
+        assert {e.extensions["code"] for e in rows.errors} == {"FORBIDDEN"}
+
+    async def granted() -> None:
+        assert approvers(await run_as(schema, runtime, finance(second), WAITING)) == allowed
+        rows = await run_as(schema, runtime, finance(second), STAFF_ONE, c=cid)
+        assert rows.errors is None, rows.errors
+        assert {n["id"]: [a["name"] for a in n["approvals"]] for n in rows.data["payments"]["nodes"]
+                if n["id"] in mine} == {k: ["Eve Pagefirst"] for k in mine}
+
+    await denied()
+    await granted()
+    await denied()
+    await asyncio.gather(granted(), denied(), granted(), denied())
