@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -211,3 +211,31 @@ async def list_for_staff(session: AsyncSession, actor: Actor, page: PageRequest,
 async def awaiting_approval(session: AsyncSession, page: PageRequest) -> Page[Payment]:
     return await sql_page(session, page, columns=_COLS, source="payments", where=["approval = 'awaiting'"],
                           params={}, key=("created_at", "id"), descending=False, convert=_row)
+
+
+class Approval(NamedTuple):
+    approver_id: int
+    approved_at: datetime
+    name: str  # the approver's display name now (their e-mail while they have none)
+
+
+# A payment's approvals, oldest first, read in the statement that reads the payment.
+_APPROVALS = ("ARRAY(SELECT ROW(a.approver_id, a.created_at, coalesce(nullif(u.display_name, ''), u.email)) "
+              "FROM payment_approvals a JOIN users u ON u.id = a.approver_id WHERE a.payment_id = payments.id "
+              "ORDER BY a.created_at, a.approver_id) AS approvals")
+
+
+def _row_with_approvals(r: Any) -> tuple[Payment, list[Approval]]:
+    m = dict(r._mapping)
+    approvals = [Approval(*a) for a in m.pop("approvals")]
+    m["status"] = Status(m["status"])
+    m["amount"], m["fee"] = Decimal(m["amount"]), Decimal(m["fee"])
+    return Payment(**m), approvals
+
+
+async def awaiting_approval_with_approvals(session: AsyncSession,
+                                           page: PageRequest) -> Page[tuple[Payment, list[Approval]]]:
+    """`awaiting_approval`, each payment with its approvals so far, in the one statement."""
+    return await sql_page(session, page, columns=f"{_COLS}, {_APPROVALS}", source="payments",
+                          where=["approval = 'awaiting'"], params={}, key=("created_at", "id"), descending=False,
+                          convert=_row_with_approvals)

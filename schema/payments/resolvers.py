@@ -60,7 +60,6 @@ from schema.payments.types import (
     StatementImportPayload,
     UpdatePaymentMethodInput,
     WireBankDetailsInput,
-    load_approvals,
 )
 from schema.permissions import IsAuthenticated, Requires
 
@@ -201,23 +200,15 @@ class PaymentQueries:
                                   last: int | None = None, before: str | None = None) -> Connection[Payment]:
         ctx = info.context
         req = page_request(info, first, after, last, before)
-        # The page's approvals are read with it when selected and the caller may see them (checked
-        # once here; each row's field still declares and checks payments.approve_withdrawal).
-        approvals = ctx.actor.has(APPROVALS_PERMISSION) and selects_below(info, "approvals")
-        async with ctx.session() as session:
-            page = await repo.awaiting_approval(session, page=req)
-            ids = [p.id for p in page.items]
-            found = await load_approvals(session, ids) if approvals and ids else None
-        if found is None:
+        # The page's approvals are read in its statement when selected and the caller may see them
+        # (checked once here; each row's field still declares and checks payments.approve_withdrawal).
+        if not (ctx.actor.has(APPROVALS_PERMISSION) and selects_below(info, "approvals")):
+            async with ctx.session() as session:
+                page = await repo.awaiting_approval(session, page=req)
             return to_connection(page, Payment.of, _key)
-        approved = dict(zip(ids, found, strict=True))
-
-        def of(row: PaymentRow) -> Payment:
-            payment = Payment.of(row)
-            payment.prefetched_approvals = approved[row.id] if row.direction == "withdrawal" else []
-            return payment
-
-        return to_connection(page, of, _key)
+        async with ctx.session() as session:
+            named = await repo.awaiting_approval_with_approvals(session, page=req)
+        return to_connection(named, Payment.with_approvals, lambda item: _key(item[0]))
 
 
 @strawberry.type

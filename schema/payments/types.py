@@ -17,6 +17,7 @@ from domain.payments.crypto import DepositAddress
 from domain.payments.disputes import Dispute as DisputeRow
 from domain.payments.method_admin import MethodRule
 from domain.payments.methods import Method
+from domain.payments.repo import Approval
 from domain.payments.repo import Payment as PaymentRow
 from domain.payments.statements import ImportResult
 from domain.shared.money import at_scale
@@ -130,7 +131,7 @@ class PaymentApproval:
 
 
 @register_loader(APPROVALS_BY_PAYMENT)
-async def load_approvals(session: AsyncSession, payment_ids: Sequence[int]) -> list[list[PaymentApproval]]:
+async def _load_approvals(session: AsyncSession, payment_ids: Sequence[int]) -> list[list[PaymentApproval]]:
     rows = await session.execute(text(
         "SELECT a.payment_id, a.approver_id, a.created_at, u.display_name, u.email FROM payment_approvals a "
         "JOIN users u ON u.id = a.approver_id WHERE a.payment_id = ANY(:ids) ORDER BY a.created_at, a.approver_id"),
@@ -173,6 +174,16 @@ class Payment(Node):
                    currency=c, amount=at_scale(p.amount, c), fee=at_scale(p.fee, c), redirect_url=p.redirect_url,
                    failure_reason=p.failure_reason, created_at=p.created_at, updated_at=p.updated_at,
                    user_id=p.user_id, method_kind=p.method_kind, country=p.country)
+
+    @classmethod
+    def with_approvals(cls, item: tuple[PaymentRow, list[Approval]]) -> Payment:
+        """A payment read with its approvals (`Payment.approvals` then reads them here, not by a loader)."""
+        row, approvals = item
+        payment = cls.of(row)
+        payment.prefetched_approvals = [PaymentApproval(
+            staff_user_id=global_id("StaffUser", a.approver_id), name=a.name, approved_at=a.approved_at)
+            for a in approvals] if row.direction == "withdrawal" else []
+        return payment
 
     @strawberry.field(description="A wire deposit: the bank account to pay it into, quoting `reference` as the "
                                   "payment reference; null for other payments, or while the method has no account.")
