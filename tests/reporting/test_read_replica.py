@@ -152,3 +152,40 @@ async def test_reports_read_the_replica_fall_back_when_it_lags_or_is_down_and_co
             assert again == after and restarted["reason"] is None
     finally:
         await rt.close()
+
+
+async def test_without_a_replica_reports_say_they_read_the_primary(
+    http: httpx.AsyncClient, session_factory: Any, settings: Any
+) -> None:
+    assert settings.read_replica_url is None
+    finance = (await make_staff(http, session_factory, settings, ["finance"])).client
+    _, revenue, money = await _reports(finance)
+    assert revenue == money == {"replica": False, "lagSeconds": None, "reason": "NOT_CONFIGURED"}
+
+
+async def test_lag_bounds_idle_primary_in_flight_wal_and_unknown(settings: Any) -> None:
+    """The lag arithmetic on its own (the pair test above drives it through real standbys)."""
+    from domain.shared.db import create_engine
+
+    primary = create_engine("postgresql://nobody@127.0.0.1:9/none", settings)  # never connected here
+    r = ReadReplica("postgresql://nobody@127.0.0.1:9/none", settings, primary)
+    try:
+        t0 = time.monotonic()
+        # replayed what the primary had at the check: 0, however long ago the last commit was (idle primary)
+        assert r._lag(t0, 1000, 1000, 1000, 3600.0, True) == 0.0
+        # streaming with all it received replayed: the primary's extra bytes are in flight, 0
+        assert r._lag(t0, 1100, 1000, 1000, 3600.0, True) == 0.0
+        # replay behind what it received: bounded by the last check it had caught up with (t0), not by the commit
+        lag = r._lag(t0 + 0.5, 1200, 1200, 1000, 3600.0, True)
+        assert lag is not None and 0 <= lag <= time.monotonic() - t0
+        # without a check it had caught up with: bounded by the last replayed commit
+        other = ReadReplica("postgresql://nobody@127.0.0.1:9/none", settings, primary)
+        assert other._lag(t0, 1300, 1300, 1000, 0.25, True) == 0.25
+        # not streaming (cut off from the primary) and behind it: that bound again, not 0
+        assert other._lag(t0, 1300, 1000, 1000, 0.3, False) == 0.3
+        # a fresh process, behind, with nothing replayed since its standby started: unknown
+        assert other._lag(t0, 2000, 2000, 1000, None, True) is None
+        await other.close()
+    finally:
+        await r.close()
+        await primary.dispose()
