@@ -86,7 +86,7 @@ def parse_csv(content: str) -> list[Line]:
     return lines
 
 
-async def parse_camt053(content: str) -> list[Line]:
+async def _camt053_lines(content: str) -> list[Line]:
     """The entries of an ISO 20022 camt.053 statement (.001.02 or .001.08), read by the one camt.053 parser
     (domain/shared/iso20022/camt053.py), so validated against the XSD: a document it refuses is refused here with
     the XSD's message and line. The line's reference is the bank's (AcctSvcrRef, else NtryRef); payer, remittance
@@ -112,7 +112,7 @@ async def import_statement(session: AsyncSession, actor: Actor, *, account: str,
     account = account.strip()
     if not account or len(account) > 64:
         raise StatementMalformed("name the bank account (1 to 64 characters)", field="account")
-    lines = parse_csv(content) if fmt == "csv" else await parse_camt053(content)
+    lines = parse_csv(content) if fmt == "csv" else await _camt053_lines(content)
     if len(lines) > MAX_LINES:
         raise StatementMalformed(f"at most {MAX_LINES} lines per statement", field="content")
     result = ImportResult()
