@@ -22,9 +22,9 @@ from redis.asyncio import Redis
 from domain.audit.service import record
 from domain.identity.sessions import notify
 from domain.shared.actor import system_actor
-from domain.shared.db import SessionFactory, driver
+from domain.shared.db import SessionFactory, autocommit_fetchrow, driver
 from domain.shared.settings import Settings
-from domain.webhooks.service import signing_secrets
+from domain.webhooks.service import unseal
 from domain.webhooks.signing import headers
 
 log = structlog.get_logger(__name__)
@@ -81,13 +81,27 @@ async def fan_out(session_factory: SessionFactory, redis: Redis, namespace: str,
                 return touched
 
 
-_NEXT = """
-SELECT d.id, d.attempts, d.next_attempt_at, d.message_id, m.body, e.url, e.enabled, e.secret_sealed,
+_COLUMNS = """d.id, d.attempts, d.next_attempt_at, d.message_id, m.body, e.url, e.enabled, e.secret_sealed,
        e.previous_secret_sealed, e.previous_secret_until, e.created_by, now() AS now
 FROM webhook_deliveries d JOIN webhook_messages m ON m.id = d.message_id
-JOIN webhook_endpoints e ON e.id = d.endpoint_id
+JOIN webhook_endpoints e ON e.id = d.endpoint_id"""
+_NEXT = f"""
+SELECT {_COLUMNS}
 WHERE d.endpoint_id = $1 AND d.status = 'pending' ORDER BY d.id LIMIT 1
 """
+# A success, logged, and the endpoint's next pending delivery, in one statement (autocommit: one round trip). The
+# statement's snapshot does not see its own update, so the next is looked for after the delivered one.
+_DELIVERED_AND_NEXT = f"""
+WITH a AS (
+    INSERT INTO webhook_attempts (delivery_id, endpoint_id, status_code, duration_ms, response_excerpt)
+    VALUES ($2, $1, $3, $4, $5)
+), u AS (
+    UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_status_code = $3,
+        delivered_at = now() WHERE id = $2
+)
+SELECT {_COLUMNS}
+WHERE d.endpoint_id = $1 AND d.status = 'pending' AND d.id > $2 ORDER BY d.id LIMIT 1
+"""  # noqa: S608 (constant column list)
 
 
 class Deliverer:
@@ -98,7 +112,8 @@ class Deliverer:
         self.redis = redis
         self.client = client
         self.schedule = schedule
-        self.lock_ttl_ms = int((settings.webhook_timeout_s * 2 + 30) * 1000)
+        self.lock_ttl_ms = int((settings.webhook_timeout_s * 20 + 30) * 1000)  # refreshed every 20 attempts
+        self._unsealed: dict[str, str] = {}
 
     def _lock_key(self, endpoint_id: int) -> str:
         return f"{self.settings.redis_namespace}:webhook-lock:{endpoint_id}"
@@ -129,23 +144,38 @@ class Deliverer:
 
     async def _drain(self, endpoint_id: int, key: str, token: str) -> int:
         made = 0
+        row = await autocommit_fetchrow(self.session_factory, _NEXT, endpoint_id)
         while True:
-            async with self.session_factory() as session:
-                row = await (await driver(session)).fetchrow(_NEXT, endpoint_id)
             if row is None or not row["enabled"]:
                 return made
             if row["next_attempt_at"] > row["now"]:
                 await self.schedule(endpoint_id, row["next_attempt_at"])
                 return made
-            await self._attempt(endpoint_id, row)
+            row = await self._attempt(endpoint_id, row)
             made += 1
-            await self.redis.pexpire(key, self.lock_ttl_ms)
+            if made % 20 == 0:
+                await self.redis.pexpire(key, self.lock_ttl_ms)
 
-    async def _attempt(self, endpoint_id: int, row: Any) -> None:
+    def _secrets(self, row: Any) -> list[str]:
+        """The signing secrets, unsealed once per sealed value (the process key's HKDF is not free)."""
+        found = [self._unseal(row["secret_sealed"])]
+        if row["previous_secret_sealed"] and row["previous_secret_until"] and row["previous_secret_until"] > row["now"]:
+            found.append(self._unseal(row["previous_secret_sealed"]))
+        return found
+
+    def _unseal(self, sealed: str) -> str:
+        secret = self._unsealed.get(sealed)
+        if secret is None:
+            if len(self._unsealed) > 10_000:
+                self._unsealed.clear()
+            secret = self._unsealed[sealed] = unseal(self.settings, sealed)
+        return secret
+
+    async def _attempt(self, endpoint_id: int, row: Any) -> Any:
+        """Send the delivery once and log it; returns the endpoint's next pending delivery (or this one again)."""
         now = datetime.now(UTC)
         body = row["body"].encode()
-        sent_headers = headers(signing_secrets(self.settings, _Secrets(row), now), message_id(row["message_id"]),
-                               int(now.timestamp()), body)
+        sent_headers = headers(self._secrets(row), message_id(row["message_id"]), int(now.timestamp()), body)
         status: int | None = None
         excerpt: str | None = None
         error: str | None = None
@@ -162,11 +192,13 @@ class Deliverer:
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
         duration_ms = int((time.perf_counter() - started) * 1000)
-        ok = status is not None and 200 <= status < 300
-        await self._record(endpoint_id, row, ok=ok, status=status, excerpt=excerpt, error=error,
-                           duration_ms=duration_ms)
+        if status is not None and 200 <= status < 300:
+            return await autocommit_fetchrow(self.session_factory, _DELIVERED_AND_NEXT, endpoint_id, row["id"],
+                                             status, duration_ms, excerpt)
+        await self._failed(endpoint_id, row, status=status, excerpt=excerpt, error=error, duration_ms=duration_ms)
+        return await autocommit_fetchrow(self.session_factory, _NEXT, endpoint_id)
 
-    async def _record(self, endpoint_id: int, row: Any, *, ok: bool, status: int | None, excerpt: str | None,
+    async def _failed(self, endpoint_id: int, row: Any, *, status: int | None, excerpt: str | None,
                       error: str | None, duration_ms: int) -> None:
         attempts = int(row["attempts"]) + 1
         retries = self.settings.webhook_retry_schedule_s
@@ -175,11 +207,6 @@ class Deliverer:
             await conn.execute(
                 "INSERT INTO webhook_attempts (delivery_id, endpoint_id, status_code, duration_ms, response_excerpt, "
                 "error) VALUES ($1, $2, $3, $4, $5, $6)", row["id"], endpoint_id, status, duration_ms, excerpt, error)
-            if ok:
-                await conn.execute(
-                    "UPDATE webhook_deliveries SET status = 'delivered', attempts = $2, last_status_code = $3, "
-                    "delivered_at = now() WHERE id = $1", row["id"], attempts, status)
-                return
             if attempts <= len(retries):
                 await conn.execute(
                     "UPDATE webhook_deliveries SET attempts = $2, last_status_code = $3, "
@@ -200,15 +227,6 @@ class Deliverer:
                 await notify(session, int(row["created_by"]), "webhook_endpoint_disabled",
                              f"Webhook endpoint {endpoint_id} was disabled: {reason}.")
         log.warning("webhook.endpoint_disabled", endpoint_id=endpoint_id, attempts=attempts)
-
-
-class _Secrets:
-    """The endpoint's sealed secrets, as `signing_secrets` reads them, from a delivery row."""
-
-    def __init__(self, row: Any) -> None:
-        self.secret_sealed = row["secret_sealed"]
-        self.previous_secret_sealed = row["previous_secret_sealed"]
-        self.previous_secret_until = row["previous_secret_until"]
 
 
 async def due_endpoints(session_factory: SessionFactory) -> list[int]:
