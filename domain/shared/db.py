@@ -153,18 +153,46 @@ async def fetch_planned(conn: asyncpg.Connection, sql: str, *args: Any) -> list[
     no dearer. For a statement whose best plan depends on a value the generic plan cannot see (a LIKE
     pattern: a rare one is a few rows from the trigram index, a common one a short walk of an
     ordered index), the generic plan is the walk for every pattern, reading every row for a rare one
-    (30k clients: about 3.5 ms a page in the database against 0.2 ms). The unnamed statement here is
-    planned at each run with its values: one round trip and a plan (about 0.3 ms) more per call, and
-    nothing to close (the next unnamed statement replaces it)."""
-    statement = await conn.prepare(sql, name="")
+    (30k clients: about 3.5 ms a page in the database against 0.2 ms). Here the statement is the
+    unnamed one, parsed again with each run (Parse, Bind, Execute in one round trip, as the extended
+    protocol allows), so the server plans it with the values every time (about 0.3 ms). Its parameter
+    and row types are learnt once per connection and text (`_unnamed`)."""
+    statement = await _unnamed(conn, sql)
     rows: list[asyncpg.Record] = await statement.fetch(*args)
     return rows
 
 
 async def fetchval_planned(conn: asyncpg.Connection, sql: str, *args: Any) -> Any:
     """The first column of the first row of `sql`, planned as `fetch_planned` plans."""
-    statement = await conn.prepare(sql, name="")
-    return await statement.fetchval(*args)
+    return await (await _unnamed(conn, sql)).fetchval(*args)
+
+
+_UNNAMED_PER_CONNECTION = 64
+# Per open connection (by id, dropped when it closes: a statement holds its connection, so a weak key
+# would never go), its unnamed statements by text.
+_unnamed_statements: dict[int, dict[str, Any]] = {}
+
+
+async def _unnamed(conn: Any, sql: str) -> Any:
+    """asyncpg's unnamed statement for `sql` (its types described once per connection: the first call is
+    a round trip of its own), marked to be parsed again in the round trip that binds and runs it:
+    another statement may have replaced the unnamed one since, and only a fresh parse is planned
+    with the values. `_state.mark_unprepared` is asyncpg's own way to do so (used when its statement
+    cache is off); tests/platform/test_driver.py guards that it still exists."""
+    raw = getattr(conn, "_con", None) or conn  # a pool's proxy: the connection under it
+    key = id(raw)  # not reused while its statements (holding the connection) are kept here
+    statements = _unnamed_statements.get(key)
+    if statements is None:
+        statements = _unnamed_statements[key] = {}
+        raw.add_termination_listener(lambda _closed: _unnamed_statements.pop(key, None))
+    statement = statements.get(sql)
+    if statement is None or statement._state.closed:
+        if len(statements) >= _UNNAMED_PER_CONNECTION:
+            statements.clear()
+        statement = statements[sql] = await conn.prepare(sql, name="")
+    else:
+        statement._state.mark_unprepared()
+    return statement
 
 
 def _engine(factory: SessionFactory) -> AsyncEngine:

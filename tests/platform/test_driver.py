@@ -186,3 +186,31 @@ async def test_a_burst_beyond_the_pool_returns_every_raw_connection(settings: An
         assert "Exception closing connection" not in caplog.text
     finally:
         await engine.dispose()
+
+
+async def test_a_planned_statement_is_parsed_with_each_run_in_one_round_trip(session_factory: Any) -> None:
+    """db.fetch_planned: asyncpg's unnamed statement, types described once per connection and text, then
+    marked unprepared (asyncpg's own `_state.mark_unprepared`) so Parse travels with Bind and Execute;
+    each run sees its own values, and the connection's entry goes when it closes."""
+    from domain.shared import db as dbmod
+
+    sql = "SELECT $1::text || 'x' AS v"
+    async with session_factory() as s, s.begin():
+        conn = await dbmod.driver(s)
+        prepares: list[str] = []
+        original = type(conn).prepare
+
+        async def counted(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            prepares.append(query)
+            return await original(self, query, *args, **kwargs)
+
+        type(conn).prepare = counted  # type: ignore[method-assign]
+        try:
+            for i in range(8):
+                assert (await dbmod.fetch_planned(conn, sql, str(i)))[0]["v"] == f"{i}x"
+                await conn.fetchval("SELECT 1")  # another statement in between
+                assert await dbmod.fetchval_planned(conn, sql, "y") == "yx"
+        finally:
+            type(conn).prepare = original  # type: ignore[method-assign]
+        assert prepares == [sql]  # described once: every later run is one round trip
+        assert id(conn) in dbmod._unnamed_statements

@@ -32,7 +32,7 @@ def counting() -> Iterator[dict[str, int]]:
     where SQLAlchemy's events do not see them: those are counted at asyncpg's `Connection._execute`
     (which SQLAlchemy's own prepared statements do not pass through, so nothing counts twice), and
     statements planned per run (`db.fetch_planned`: asyncpg's unnamed statement, which SQLAlchemy never
-    prepares) at their `prepare`."""
+    uses) at their run."""
     seen = {"statements": 0, "checkouts": 0}
 
     def statement(*_: Any) -> None:
@@ -47,22 +47,28 @@ def counting() -> Iterator[dict[str, int]]:
         seen["statements"] += 1
         return await raw_execute(self, *args, **kwargs)
 
-    raw_prepare = asyncpg.Connection.prepare
+    statement_class = asyncpg.prepared_stmt.PreparedStatement
+    raw_fetch, raw_fetchval = statement_class.fetch, statement_class.fetchval
 
-    async def prepared(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("name") == "":
+    async def fetch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._state.name == "":
             seen["statements"] += 1
-        return await raw_prepare(self, query, *args, **kwargs)
+        return await raw_fetch(self, *args, **kwargs)
+
+    async def fetchval(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._state.name == "":
+            seen["statements"] += 1
+        return await raw_fetchval(self, *args, **kwargs)
 
     event.listen(Engine, "before_cursor_execute", statement)
     event.listen(Pool, "checkout", checkout)
     asyncpg.Connection._execute = counted  # type: ignore[method-assign]
-    asyncpg.Connection.prepare = prepared  # type: ignore[method-assign]
+    statement_class.fetch, statement_class.fetchval = fetch, fetchval  # type: ignore[method-assign]
     try:
         yield seen
     finally:
         asyncpg.Connection._execute = raw_execute  # type: ignore[method-assign]
-        asyncpg.Connection.prepare = raw_prepare  # type: ignore[method-assign]
+        statement_class.fetch, statement_class.fetchval = raw_fetch, raw_fetchval  # type: ignore[method-assign]
         event.remove(Engine, "before_cursor_execute", statement)
         event.remove(Pool, "checkout", checkout)
 
