@@ -156,6 +156,9 @@ def create_app(settings: Settings, database_url: str, redis_url: str) -> Starlet
 
     # GET /documents/client-money-return/<token>
     routes += client_money_return_routes(settings, lambda: state["runtime"].services)
+    from api.report_runs import report_run_routes
+
+    routes += report_run_routes(settings, lambda: state["runtime"].services)  # GET /documents/report-run/<token>
     routes += portal_page_routes(settings)  # /verify-email, /reset-password, /confirm-email (development)
     if settings.graphiql_enabled:  # the page's scripts and styles, from this origin (works offline)
         from starlette.routing import Mount

@@ -2,7 +2,9 @@
 
 Every few seconds: the deal batches announced in the outbox and not added yet, each in its own
 transaction (claimed by the statement that adds it, so overlapping sweeps and retries add it once),
-then the deposit and withdrawal entries not counted yet (claimed per entry)."""
+then the deposit and withdrawal entries not counted yet (claimed per entry).
+
+Twice a minute: the scheduled reports that are due, each run once (domain/reporting/schedules.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +14,14 @@ from typing import Any
 import structlog
 from arq import cron
 
-from domain.reporting import rollups
+from domain.reporting import rollups, schedules
 from domain.shared.db import SessionFactory, in_transaction
 from domain.shared.settings import Settings
 
 log = structlog.get_logger(__name__)
 WorkerCtx = dict[str, Any]
 BATCHES_PER_SWEEP = 200
+MAX_RUNS_PER_TICK = 100
 
 
 async def sweep(factory: SessionFactory, *, batches: int = BATCHES_PER_SWEEP) -> dict[str, int]:
@@ -38,8 +41,26 @@ async def reporting_sweep(ctx: WorkerCtx) -> dict[str, int]:
     return await sweep(ctx["session_factory"])
 
 
-FUNCTIONS: list[Any] = [reporting_sweep]
+async def run_due_schedules(factory: SessionFactory, settings: Settings, *, limit: int = MAX_RUNS_PER_TICK) -> int:
+    """Each due scheduled report once, one transaction per run (domain/reporting/schedules.py)."""
+    made = 0
+    for _ in range(limit):
+        done = await in_transaction(factory, lambda s: schedules.run_next_due(s, settings))
+        if done is None:
+            break
+        made += done.run_id is not None
+        log.info("reporting.scheduled_run", schedule_id=done.schedule_id, run_id=done.run_id, status=done.status,
+                 rows=done.rows)
+    return made
+
+
+async def report_schedules_due(ctx: WorkerCtx) -> int:
+    return await run_due_schedules(ctx["session_factory"], ctx["settings"])
+
+
+FUNCTIONS: list[Any] = [reporting_sweep, report_schedules_due]
 
 
 def cron_jobs(settings: Settings) -> list[Any]:
-    return [cron(reporting_sweep, second=set(range(3, 60, 5)), unique=True, keep_result=0)]
+    return [cron(reporting_sweep, second=set(range(3, 60, 5)), unique=True, keep_result=0),
+            cron(report_schedules_due, second={11, 41}, unique=True, keep_result=0)]

@@ -19,3 +19,29 @@ class ReportMarkupInvalid(ValidationFailed):
 
 class ReportServerNotFound(NotFound):
     code = "REPORT_SERVER_NOT_FOUND"
+
+
+class ReportScheduleInvalid(ValidationFailed):
+    code = "REPORT_SCHEDULE_INVALID"
+
+
+class ReportScheduleNotFound(NotFound):
+    code = "REPORT_SCHEDULE_NOT_FOUND"
+
+
+class ReportRecipientsRequired(ValidationFailed):
+    code = "REPORT_RECIPIENTS_REQUIRED"
+
+
+class ReportRecipientNotFound(NotFound):
+    code = "REPORT_RECIPIENT_NOT_FOUND"
+
+
+class ReportRecipientNotPermitted(ValidationFailed):
+    """A recipient without reports.read, or whose desk scope is narrower than the schedule's."""
+
+    code = "REPORT_RECIPIENT_NOT_PERMITTED"
+
+
+class ReportRunNotFound(NotFound):
+    code = "REPORT_RUN_NOT_FOUND"

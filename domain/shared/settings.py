@@ -194,6 +194,8 @@ class Settings(BaseSettings):
     # Log lines: each field (and a traceback, four times this) is cut to this many characters.
     log_field_max_chars: int = 2000
     mail_from: str = "no-reply@forexcrm.local"
+    # How long a scheduled report's e-mailed download link stays valid (domain/reporting/schedules.py).
+    report_link_ttl_s: int = Field(default=7 * 86400, ge=60, le=90 * 86400)
     # `forexcrm run` (development): trading-server simulators to start, from this port up, and demo users.
     simulators: int = 1
     simulator_port: int = 18501

@@ -19,6 +19,7 @@ from schema.node import AnyId, referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.reporting.source import ReportSource
+from schema.reporting.schedules import ReportScheduleMutations, ReportScheduleQueries
 from schema.reporting.types import (
     FunnelDimension,
     FunnelReport,
@@ -157,6 +158,6 @@ class ReportingMutations:
         return await payload_or_errors(work, lambda errors: SetReportSpreadMarkupPayload(errors=errors))
 
 
-QUERIES = (ReportingQueries, FunnelQueries)
-MUTATIONS = (ReportingMutations,)
+QUERIES = (ReportingQueries, FunnelQueries, ReportScheduleQueries)
+MUTATIONS = (ReportingMutations, ReportScheduleMutations)
 SUBSCRIPTIONS = ()
