@@ -18,8 +18,8 @@ from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.node import AnyId, referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
-from schema.reporting.source import ReportSource
 from schema.reporting.schedules import ReportScheduleMutations, ReportScheduleQueries
+from schema.reporting.source import ReportSource
 from schema.reporting.types import (
     FunnelDimension,
     FunnelReport,
