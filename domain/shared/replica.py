@@ -3,19 +3,20 @@
 `ReadReplica.status()` says whether the replica may serve a read now, checked at most every
 `read_replica_check_interval_s` (concurrent callers share one check, bounded by `read_replica_timeout_s`):
 
-- down (refused, timed out, not a standby): the primary, reason REPLICA_DOWN;
+- down (refused, timed out, not a standby, or a read on it failed or outlasted `read_replica_read_timeout_s`):
+  the primary, reason REPLICA_DOWN;
 - lagging more than `read_replica_max_lag_s`: the primary, reason REPLICA_LAGGING (with the lag);
 - otherwise the replica, with its lag.
 
 The lag is an upper bound on how old the replica's data is, in seconds. Each check reads the primary's
-`pg_current_wal_lsn()` first and then the standby's replay LSN: a standby that has replayed that LSN held
-everything the primary had at the check, lag 0 (an idle primary reads 0, where `now() -
-pg_last_xact_replay_timestamp()` would grow without bound). Behind it, the lag is the smaller of two bounds:
-the time since the latest earlier check whose primary LSN the standby has replayed, and the time since the
-last transaction it replayed committed. A standby streaming from the primary that has replayed all it
-received also reads 0: the rest is in flight (or written but not yet flushed on the primary). Without either
-bound (a fresh process whose standby is behind and has replayed nothing since it started) the lag is unknown
-and the replica is not used until a later check.
+`pg_current_wal_flush_lsn()` first (what it can have sent) and then the standby's replay LSN: a standby that
+has replayed that LSN held everything the primary had at the check, lag 0 (an idle primary reads 0, where
+`now() - pg_last_xact_replay_timestamp()` would grow without bound). Behind it, the lag is the smaller of two
+bounds: the time since the latest earlier check whose primary LSN the standby has replayed, and the time since
+the last transaction it replayed committed. A standby streaming from the primary that has replayed all it
+received of what the primary flushed (but for up to TAIL_BYTES: the head of a record whose rest the primary
+has not flushed yet) also reads 0. Without either bound (a fresh process whose standby is behind and has
+replayed nothing since it started) the lag is unknown and the replica is not used until a later check.
 
 A change of state is logged once (`read_replica.fallback` / `read_replica.in_use`), not per request.
 """
@@ -23,6 +24,7 @@ A change of state is logged once (`read_replica.fallback` / `read_replica.in_use
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections import deque
@@ -64,11 +66,13 @@ _STANDBY_SQL = text(
     "extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), "
     "EXISTS (SELECT 1 FROM pg_stat_wal_receiver)"
 )
-_PRIMARY_SQL = text("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+_PRIMARY_SQL = text("SELECT pg_current_wal_flush_lsn() - '0/0'::pg_lsn")
 # SQLSTATE classes that say the replica, not the query, failed: connection exceptions, operator
 # intervention (shut down, recovery conflict cancels), and a serialization failure from a recovery conflict.
 _REPLICA_TROUBLE = ("08", "57", "40")
 _MAX_SAMPLES = 1024
+# Received but not replayed WAL read as a partial record's head, not as lag (a few ms of replay at most).
+TAIL_BYTES = 64 * 1024
 
 
 class ReplicaUnavailable(Exception):
@@ -109,6 +113,7 @@ class ReadReplica:
         self._primary = primary
         self._max_lag = settings.read_replica_max_lag_s
         self._timeout = settings.read_replica_timeout_s
+        self._read_timeout = settings.read_replica_read_timeout_s
         self._interval = settings.read_replica_check_interval_s
         self._samples: deque[tuple[float, int]] = deque(maxlen=_MAX_SAMPLES)  # (monotonic, primary LSN)
         self._source: ReadSource | None = None
@@ -120,6 +125,12 @@ class ReadReplica:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+    async def _drop_pool(self) -> None:
+        # A frozen server never answers a graceful close: give it the check's time, then let the pool go.
+        with contextlib.suppress(Exception, TimeoutError):
+            async with asyncio.timeout(self._timeout):
+                await self.engine.dispose()
 
     async def status(self) -> ReadSource:
         if self._source is not None and time.monotonic() - self._checked_at < self._interval:
@@ -135,14 +146,14 @@ class ReadReplica:
         """`fn` on a replica session; ReplicaUnavailable (the replica then counted down until the next
         check) when the replica fails under it."""
         try:
-            async with self.session_factory() as session:
+            async with asyncio.timeout(self._read_timeout), self.session_factory() as session:
                 return await fn(session)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             if not replica_trouble(exc):
                 raise
             source = ReadSource(replica=False, reason=SourceReason.REPLICA_DOWN)
             self._set(source, f"read failed: {exc.__class__.__name__}: {exc}"[:300])
-            await self.engine.dispose()
+            await self._drop_pool()
             raise ReplicaUnavailable(source) from exc
 
     def _set(self, source: ReadSource, detail: str | None) -> None:
@@ -174,7 +185,7 @@ class ReadReplica:
                 async with self.engine.connect() as conn:
                     in_recovery, received, replayed, since_commit, streaming = (await conn.execute(_STANDBY_SQL)).one()
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
-            await self.engine.dispose()  # its pooled connections are as dead as the one that failed
+            await self._drop_pool()  # its pooled connections are as dead as the one that failed
             return ReadSource(replica=False, reason=SourceReason.REPLICA_DOWN), \
                 f"{exc.__class__.__name__}: {exc}"[:300]
         if not in_recovery or replayed is None:
@@ -190,9 +201,11 @@ class ReadReplica:
     def _lag(self, started: float, primary_lsn: int | None, received: int | None, replayed: int,
              since_commit: float | None, streaming: bool) -> float | None:
         now = time.monotonic()
-        # Streaming, with everything received replayed: what the primary has beyond is in flight or not yet
-        # flushed there (an idle primary's WAL position can sit past the last record the standby sees).
-        drained = streaming and received is not None and replayed >= received
+        # Streaming, with all it received replayed (but for a record's tail): what the primary has beyond is in
+        # flight. An idle primary's flushed WAL can end inside a record that is not a commit (its WAL writer
+        # flushes whole pages), which the standby receives in part and cannot replay until the rest comes.
+        drained = streaming and received is not None and replayed + TAIL_BYTES >= received and (
+            primary_lsn is None or received >= primary_lsn)
         if primary_lsn is None:  # primary unreachable: judge the standby by itself
             return 0.0 if drained else since_commit
         self._samples.append((started, primary_lsn))

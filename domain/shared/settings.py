@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     read_replica_url: str | None = None
     read_replica_max_lag_s: float = Field(default=30.0, ge=0)
     read_replica_timeout_s: float = Field(default=1.0, gt=0)
+    # A report read on the replica taking longer is abandoned and read again on the primary (a frozen standby).
+    read_replica_read_timeout_s: float = Field(default=30.0, gt=0)
     read_replica_check_interval_s: float = Field(default=1.0, ge=0)
     read_replica_pool_size: int = Field(default=5, ge=1)
     redis_connect_timeout_s: float = 5.0

@@ -11,6 +11,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -114,6 +115,15 @@ class StreamingPair:
     def start_standby(self) -> None:
         self.start(self.standby_dir)
 
+    def freeze_standby(self, frozen: bool) -> None:
+        """SIGSTOP (or SIGCONT) the standby's postmaster and every process of it: a host that hangs, whose
+        connections neither answer nor refuse."""
+        postmaster = int((self.standby_dir / "postmaster.pid").read_text().split()[0])
+        children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True, check=False)
+        pids = [postmaster, *(int(p) for p in children.stdout.split())]
+        for pid in pids if frozen else reversed(pids):
+            os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
     async def wait_replayed(self, timeout: float = 30.0) -> None:
         """Until the standby has replayed everything the primary had written when asked."""
         primary = await asyncpg.connect(self.url(self.primary_port))
@@ -151,6 +161,8 @@ class StreamingPair:
             await conn.close()
 
     def destroy(self) -> None:
+        with contextlib.suppress(Exception):
+            self.freeze_standby(False)
         for d in (self.standby_dir, self.primary_dir):
             if (d / "postmaster.pid").exists():
                 with contextlib.suppress(Exception):  # best effort: the directory goes anyway

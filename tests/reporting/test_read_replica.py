@@ -1,6 +1,7 @@
 """Reports on a real PostgreSQL streaming replica (tests/reporting/streaming_pair.py: a primary of the test's
 own and a standby made with pg_basebackup -R): answered from the replica with its lag; from the primary,
-saying why, when replay is paused behind new writes (lag above the limit) or the standby is stopped; back on
+saying why, when replay is paused behind new writes (lag above the limit), the standby is stopped or frozen
+(SIGSTOP: its connections hang); back on
 the replica once it has caught up or restarted. An idle primary reads lag 0, not the time since the last
 commit. Falling back is logged once per change of state, not per request."""
 
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from domain.shared.replica import ReadReplica, SourceReason
+from domain.shared.replica import TAIL_BYTES, ReadReplica, SourceReason
 from infra.runtime import open_runtime
 from jobs.reporting import sweep
 from tests.conftest import TestServices as Services
@@ -78,6 +79,7 @@ async def test_reports_read_the_replica_fall_back_when_it_lags_or_is_down_and_co
     assert replica_url != services.database_url
     settings = base.model_copy(update={
         "read_replica_url": replica_url, "read_replica_max_lag_s": MAX_LAG, "read_replica_timeout_s": 1.0,
+        "read_replica_read_timeout_s": 2.0,
         "read_replica_check_interval_s": CHECK_EVERY, "channel_prefix": base.channel_prefix + "replica:",
         "queue_name": base.queue_name + ":replica", "redis_namespace": base.redis_namespace + "-replica"})
     assert settings.database_url and settings.redis_url
@@ -100,12 +102,12 @@ async def test_reports_read_the_replica_fall_back_when_it_lags_or_is_down_and_co
             await asyncio.sleep(1.5)
             since_commit = float(str(await pair.on_standby(
                 "SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp())")))
-            _, idle = await _until(finance, True)
-            assert idle["lagSeconds"] <= 0.5, (idle, since_commit)
+            _, idle, _ = await _reports(finance)
+            assert idle["replica"] is True and idle["lagSeconds"] <= 0.5, (idle, since_commit)
 
             # 2. replay paused while the primary takes new deals: lag above the limit, the primary answers
             await pair.replay(paused=True)
-            await ingest(factory, world, random_deals(world, rng, 40))
+            await ingest(factory, world, random_deals(world, rng, 400))
             await sweep(factory)
             async with factory() as s:
                 on_primary = int(await s.scalar(text(
@@ -150,6 +152,18 @@ async def test_reports_read_the_replica_fall_back_when_it_lags_or_is_down_and_co
             pair.start_standby()
             again, restarted = await _until(finance, True)
             assert again == after and restarted["reason"] is None
+
+            # 6. standby frozen (a hung host: no answer, no refusal): the check times out, the primary answers
+            pair.freeze_standby(True)
+            try:
+                started = time.monotonic()
+                frozen_deals, frozen = await _until(finance, False)
+                assert frozen["reason"] == "REPLICA_DOWN" and frozen_deals == after
+                assert time.monotonic() - started < 10
+            finally:
+                pair.freeze_standby(False)
+            _, thawed = await _until(finance, True)
+            assert thawed["reason"] is None
     finally:
         await rt.close()
 
@@ -170,21 +184,23 @@ async def test_lag_bounds_idle_primary_in_flight_wal_and_unknown(settings: Any) 
     primary = create_engine("postgresql://nobody@127.0.0.1:9/none", settings)  # never connected here
     r = ReadReplica("postgresql://nobody@127.0.0.1:9/none", settings, primary)
     try:
-        t0 = time.monotonic()
-        # replayed what the primary had at the check: 0, however long ago the last commit was (idle primary)
+        t0 = time.monotonic() - 5.0  # the first check, five seconds ago
+        # replayed what the primary had flushed at the check: 0, however long ago the last commit was (idle primary)
         assert r._lag(t0, 1000, 1000, 1000, 3600.0, True) == 0.0
-        # streaming with all it received replayed: the primary's extra bytes are in flight, 0
-        assert r._lag(t0, 1100, 1000, 1000, 3600.0, True) == 0.0
-        # replay behind what it received: bounded by the last check it had caught up with (t0), not by the commit
-        lag = r._lag(t0 + 0.5, 1200, 1200, 1000, 3600.0, True)
-        assert lag is not None and 0 <= lag <= time.monotonic() - t0
+        # received all the primary flushed, the head of a record not replayed yet (its tail unflushed there): 0
+        assert r._lag(t0, 1100, 1100, 1000, 3600.0, True) == 0.0
+        # replay behind what it received by more than a record's head: bounded by the last check it had caught up
+        # with (t0), not by the last commit
+        far = 1000 + 10 * TAIL_BYTES
+        lag = r._lag(t0 + 0.5, far, far, 1000, 3600.0, True)
+        assert lag is not None and 4.9 < lag <= time.monotonic() - t0
         # without a check it had caught up with: bounded by the last replayed commit
         other = ReadReplica("postgresql://nobody@127.0.0.1:9/none", settings, primary)
-        assert other._lag(t0, 1300, 1300, 1000, 0.25, True) == 0.25
+        assert other._lag(t0, far, far, 1000, 0.25, True) == 0.25
         # not streaming (cut off from the primary) and behind it: that bound again, not 0
-        assert other._lag(t0, 1300, 1000, 1000, 0.3, False) == 0.3
+        assert other._lag(t0, far, 1000, 1000, 0.3, False) == 0.3
         # a fresh process, behind, with nothing replayed since its standby started: unknown
-        assert other._lag(t0, 2000, 2000, 1000, None, True) is None
+        assert other._lag(t0, far + 1, far, 1000, None, True) is None
         await other.close()
     finally:
         await r.close()
