@@ -19,7 +19,6 @@ import resource
 import secrets
 import tempfile
 import time
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -86,8 +85,9 @@ def _timed(fn: Any) -> dict[str, Any]:
 async def run(*, quick: bool = False) -> dict[str, Any]:
     n = 10_000 if quick else 100_000
     settings = Settings()
-    day = close_date(utcnow())
-    booked = day if utcnow().hour >= 12 else day - timedelta(days=1)  # noon UTC inside the run's day window
+    # Yesterday's statement, judged by a run cut at today's midnight (UTC), whatever the hour the bench runs.
+    midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    booked = close_date(midnight)
     with tempfile.TemporaryDirectory(prefix="camt-bench-") as folder:
         path = Path(folder) / "statement.xml"
         iban, closing = _write(path, n, booked)
@@ -121,7 +121,7 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
                 copy_s = time.perf_counter() - wall
                 copy = {"entries": len(rows), "entries_per_s": round(len(rows) / copy_s), "seconds": round(copy_s, 3)}
 
-                cutoff = utcnow()
+                cutoff = midnight
                 wall = time.perf_counter()
                 ran = await in_transaction(factory, lambda s: run_reconciliation(s, actor, cutoff))
                 run_s = time.perf_counter() - wall
