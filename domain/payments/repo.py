@@ -18,6 +18,7 @@ from domain.payments.errors import PaymentNotFound
 from domain.payments.reference import new_reference
 from domain.payments.status import Status, check_move
 from domain.shared.actor import Actor
+from domain.shared.money import at_scale
 from domain.shared.pagination import Page, PageRequest, sql_page
 from domain.webhooks import catalogue as webhooks
 
@@ -147,7 +148,8 @@ async def announce(session: AsyncSession, payment: Payment) -> None:
         await webhooks.publish(
             session, "payment.deposit_credited" if payment.direction == "deposit" else "payment.withdrawal_paid",
             {"payment_id": payment.id, "reference": payment.reference, "user_id": payment.user_id,
-             "amount": str(payment.amount), "currency": payment.currency, "status": payment.status.value})
+             "amount": str(at_scale(payment.amount, payment.currency)), "currency": payment.currency,
+             "status": payment.status.value})
 
 
 async def move(session: AsyncSession, actor: Actor, payment: Payment, target: Status, *, reason: str | None = None,
