@@ -3,6 +3,8 @@ worker fan it out), carrying ids, amount, currency and status only: no name or e
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from sqlalchemy import text
 
@@ -14,7 +16,7 @@ async def test_a_credited_deposit_is_one_webhook_message_without_personal_data(c
     uid = await make_user()
     payment = await card_deposit(session_factory, settings, uid, "100.00")
 
-    async def messages() -> list[dict]:
+    async def messages() -> list[dict[str, Any]]:
         async with session_factory() as s:
             rows = (await s.execute(text(
                 "SELECT body FROM webhook_messages WHERE event_type = 'payment.deposit_credited' "
