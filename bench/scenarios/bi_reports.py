@@ -19,6 +19,9 @@ Replica-routed reads (issue 21), only when FOREXCRM_READ_REPLICA_URL names a str
 PostgreSQL server (its database part is replaced by the bench's database): once the standby has replayed the
 seeding, the revenue-by-symbol dashboard through `ReadReplica.read` beside the same dashboard on the primary,
 samples alternating in the same run, with the lag each check saw. Without it the figure is skipped with a note.
+
+Scheduled reports (issue 21): a due schedule's run produced (report, CSV, hash, run row, e-mails queued, audit,
+one transaction) beside the plain report read of the same figures, alternating in the same run.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ from sqlalchemy import text
 
 from bench.harness import bench_services
 from bench.scenarios.deal_ingestion import _ingest, _rollups, generate_deals
-from domain.reporting import funnel, reports, rollups
-from domain.shared.actor import system_actor
+from domain.reporting import funnel, reports, rollups, schedules
+from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import create_engine, create_session_factory
 from domain.shared.replica import ReadReplica
 from domain.shared.settings import Settings
@@ -219,6 +222,56 @@ async def _measure(factory: Any, samples: int, anchor_samples: int) -> dict[str,
     return out
 
 
+async def _scheduled_run(factory: Any, settings: Settings, samples: int) -> dict[str, Any]:
+    """A scheduled report's production (domain/reporting/schedules.py: claim the due schedule, the report, the
+    CSV, its hash, the run row, one e-mail per recipient queued, the audit, in one transaction) beside the plain
+    report read of the same figures (`reports.revenue`, what `revenueReport` runs), samples alternating in
+    the same run: revenue by symbol per day over the 30 days before today, every desk, three recipients."""
+    async with factory() as s, s.begin():
+        role = int(await s.scalar(text(
+            "INSERT INTO roles (name, permissions) VALUES ('bench-reports', ARRAY['reports.read', 'kyc.review']) "
+            "ON CONFLICT (name) DO UPDATE SET permissions = excluded.permissions RETURNING id")))
+        staff = [int(await s.scalar(text(
+            "INSERT INTO users (email, email_normalized, is_staff, totp_enabled_at) VALUES (:e, :e, true, now()) "
+            "RETURNING id"), {"e": f"bench-report-{i}-{time.time_ns()}@broker.example"})) for i in range(3)]
+        await s.execute(text("INSERT INTO user_roles (user_id, role_id) SELECT unnest(CAST(:u AS bigint[])), :r"),
+                        {"u": staff, "r": role})
+        owner = Actor(ActorKind.STAFF, user_id=staff[0], permissions=frozenset({"reports.read", "kyc.review"}))
+        made = await schedules.create(s, owner, schedules.ScheduleInput(
+            "revenue", "symbol", "day", "last_30_days", 10, "daily", "csv", staff))
+    now = datetime.now(UTC)
+    slot = datetime.combine(now.date(), datetime.min.time(), UTC)
+    since, until = schedules.period_of("last_30_days", slot)
+    produce: list[float] = []
+    read: list[float] = []
+    rows = deals = 0
+    for i in range(samples + 3):  # the first three warm up
+        async with factory() as s, s.begin():
+            await s.execute(text("DELETE FROM reporting_runs WHERE schedule_id = :i"), {"i": made.id})
+            await s.execute(text("UPDATE reporting_schedules SET next_run_at = :t WHERE id = :i"),
+                            {"t": slot, "i": made.id})
+        started = time.perf_counter()
+        async with factory() as s, s.begin():
+            done = await schedules.run_next_due(s, settings, now=now)
+        took = (time.perf_counter() - started) * 1000
+        assert done is not None and done.status == "done", done
+        started = time.perf_counter()
+        async with factory() as s:
+            report = await reports.revenue(s, reports.Scope(None), since, until, reports.RevenueDimension.SYMBOL,
+                                           reports.Bucket.DAY, 10)
+        if i >= 3:
+            produce.append(took)
+            read.append((time.perf_counter() - started) * 1000)
+        rows, deals = done.rows, report.total.deals
+    async with factory() as s, s.begin():
+        await s.execute(text("UPDATE reporting_schedules SET deleted_at = now(), paused = true WHERE id = :i"),
+                        {"i": made.id})
+    p95, a_p95 = pct(produce, 0.95), pct(read, 0.95)
+    return {"p50_ms": pct(produce, 0.5), "p95_ms": p95, "rows": rows, "deals": deals, "recipients": len(staff),
+            "anchor_report_read_p50_ms": pct(read, 0.5), "anchor_report_read_p95_ms": a_p95,
+            "overhead_p95": round(p95 / a_p95, 2) if a_p95 else None}
+
+
 async def _replica_reads(database_url: str, settings: Settings, engine: Any, factory: Any,
                          samples: int) -> dict[str, Any]:
     """The 30-day revenue-by-symbol dashboard on the read replica beside the primary, alternating samples."""
@@ -286,6 +339,7 @@ async def run(*, quick: bool) -> dict[str, Any]:
             seeded = await _seed(factory, deals, clients)
             dashboards = await _measure(factory, 40 if quick else 100, 3 if quick else 5)
             replica = await _replica_reads(database_url, settings, engine, factory, 40 if quick else 100)
+            scheduled = await _scheduled_run(factory, settings, 20 if quick else 50)
         finally:
             await engine.dispose()
         # The rollups' cost beside deal ingestion (as bench deal_ingestion): ingestion alone, then the
@@ -299,6 +353,7 @@ async def run(*, quick: bool) -> dict[str, Any]:
     return {
         "deals": deals, "clients": clients, "seed": seeded, "dashboards": dashboards,
         "worst_p95_ms": worst, "least_speedup": least, "replica_reads": replica,
+        "scheduled_report_run": scheduled,
         "ingestion": {"deals": inserted, "ingest_s": round(ingest_s, 3), "rollup_apply_s": round(rollup_s, 3),
                       "batches": batches, "rollup_overhead": round(rollup_s / ingest_s, 3)},
         "targets": {"p95_ms": 200, "speedup": 20, "rollup_overhead": 0.10},
