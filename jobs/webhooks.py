@@ -22,9 +22,12 @@ def _deliverer(ctx: dict[str, Any]) -> Deliverer:
         queue = settings.queue_name
 
         async def schedule(endpoint_id: int, when: datetime | None) -> None:
-            stamp = int(when.timestamp() * 1000) if when else 0
+            """A retry falling due (one job per endpoint and time), or now: the rest of a long queue."""
+            if when is None:
+                await ctx["redis"].enqueue_job(DELIVER_JOB, endpoint_id, _queue_name=queue)
+                return
             await ctx["redis"].enqueue_job(DELIVER_JOB, endpoint_id, _defer_until=when, _queue_name=queue,
-                                           _job_id=f"webhook:{queue}:{endpoint_id}:{stamp}")
+                                           _job_id=f"webhook:{queue}:{endpoint_id}:{int(when.timestamp() * 1000)}")
 
         found = Deliverer(ctx["session_factory"], settings, ctx["redis"], guarded_client(settings), schedule)
         ctx["webhooks_deliverer"] = found

@@ -29,6 +29,7 @@ from domain.webhooks.signing import headers
 
 log = structlog.get_logger(__name__)
 EXCERPT = 200
+SLICE_S = 60.0
 Schedule = Callable[[int, datetime | None], Awaitable[None]]
 
 
@@ -119,19 +120,25 @@ class Deliverer:
         return f"{self.settings.redis_namespace}:webhook-lock:{endpoint_id}"
 
     async def run(self, endpoint_id: int) -> int:
-        """Deliver what is due to the endpoint, in order, unless another worker is at it; returns attempts made."""
+        """Deliver what is due to the endpoint, in order, unless another worker is at it; returns attempts made.
+        A long queue is worked for `SLICE_S` at a time, then handed to a fresh job (well inside arq's job timeout,
+        and a busy endpoint does not hold a worker slot for ever)."""
         made = 0
+        until = time.monotonic() + SLICE_S
         while True:
             token = secrets.token_hex(8)
             key = self._lock_key(endpoint_id)
             if not await self.redis.set(key, token, nx=True, px=self.lock_ttl_ms):
                 return made  # the holder looks again after releasing
             try:
-                made += await self._drain(endpoint_id, key, token)
+                made += await self._drain(endpoint_id, key, until)
             finally:
                 if (await self.redis.get(key)) in (token, token.encode()):
                     await self.redis.delete(key)
             if not await self._due(endpoint_id):
+                return made
+            if time.monotonic() > until:
+                await self.schedule(endpoint_id, None)
                 return made
 
     async def _due(self, endpoint_id: int) -> bool:
@@ -142,7 +149,7 @@ class Deliverer:
                 "WHERE d.endpoint_id = $1 AND d.status = 'pending' AND e.enabled AND d.next_attempt_at <= now())",
                 endpoint_id))
 
-    async def _drain(self, endpoint_id: int, key: str, token: str) -> int:
+    async def _drain(self, endpoint_id: int, key: str, until: float) -> int:
         made = 0
         row = await autocommit_fetchrow(self.session_factory, _NEXT, endpoint_id)
         while True:
@@ -150,6 +157,9 @@ class Deliverer:
                 return made
             if row["next_attempt_at"] > row["now"]:
                 await self.schedule(endpoint_id, row["next_attempt_at"])
+                return made
+            if time.monotonic() > until:
+                await self.schedule(endpoint_id, None)  # the rest in a new job, once this one has let go
                 return made
             row = await self._attempt(endpoint_id, row)
             made += 1
