@@ -223,6 +223,35 @@ async def test_an_xlsx_run_in_process_and_a_recipient_who_lost_the_permission_ge
     mails = await _scalar(session_factory, "SELECT count(*) FROM outbox WHERE job = 'send_email' "
                           "AND payload->>'user_id' = :u", u=str(leaver.user_id))
     assert mails == 0
+    # the link (as e-mailed) downloads the XLSX; once the recipient loses reports.read it opens nothing
+    link = schedules.link_url(settings, run["databaseId"], admin.user_id, int(time.time()) + 60)
+    got = await http.get(urlsplit(link).path)
+    assert got.status_code == 200 and got.headers["content-type"] == schedules.CONTENT_TYPES["xlsx"]
+    assert hashlib.sha256(got.content).hexdigest() == run["sha256"]
+    async with session_factory() as s, s.begin():
+        await s.execute(text("DELETE FROM user_roles WHERE user_id = :u"), {"u": admin.user_id})
+    assert (await http.get(urlsplit(link).path)).status_code == 404
+
+
+async def test_a_run_whose_owner_lost_reports_read_is_kept_as_failed_and_mails_nobody(
+        http: httpx.AsyncClient, session_factory: Any, settings: Settings) -> None:
+    owner = await make_staff(http, session_factory, settings, ["administrator"])
+    peer = await make_staff(http, session_factory, settings, ["administrator"])
+    made = await owner.client(CREATE, {"i": _input([peer.user_id], report="FUNNEL",
+                                                   filters={"dimension": "COUNTRY", "period": "LAST_WEEK"})})
+    sched = made["data"]["createReportSchedule"]["schedule"]
+    async with session_factory() as s, s.begin():
+        await s.execute(text("DELETE FROM user_roles WHERE user_id = :u"), {"u": owner.user_id})
+        await s.execute(text("UPDATE reporting_schedules SET next_run_at = :t WHERE id = :id"),
+                        {"t": datetime(2025, 3, 5, tzinfo=UTC), "id": sched["databaseId"]})
+    await run_due_schedules(session_factory, settings)
+    async with session_factory() as s:
+        run = (await s.execute(text("SELECT status, error, content, recipients, since, until FROM reporting_runs "
+                                    "WHERE schedule_id = :s"), {"s": sched["databaseId"]})).one()
+    assert run.status == "failed" and run.error.startswith("REPORT_RECIPIENT_NOT_PERMITTED") and run.content is None
+    assert run.recipients == [] and (run.since.isoformat(), run.until.isoformat()) == ("2025-02-24", "2025-03-03")
+    assert await _scalar(session_factory, "SELECT count(*) FROM outbox WHERE job = 'send_email' "
+                         "AND payload->>'user_id' = :u", u=str(peer.user_id)) == 0
 
 
 async def test_reports_read_is_needed_and_schedules_are_their_owners(
