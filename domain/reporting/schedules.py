@@ -5,8 +5,9 @@ recipient a signed download link (`GET /documents/report-run/<token>`, valid `re
 default).
 
 Scope (the safe choice): a schedule runs with its creator's desk scope, fixed when it is created or updated
-(every desk for back-office staff, else their desk). Every recipient must be active staff holding
-`reports.read` (with 2FA enrolled, as a permission needs) whose own scope covers the schedule's: a back-office
+(every desk for back-office staff, else their desk; staff with neither are refused). Every recipient must be
+active staff holding `reports.read` (with 2FA enrolled, as a permission needs) whose own scope covers the
+schedule's: a back-office
 recipient covers any, a desk recipient only a schedule of their desk. So no recipient ever receives figures
 they could not read through the API. Each run re-checks the owner and the recipients: a recipient who no
 longer qualifies gets no e-mail, and an owner who no longer does fails the run; a download re-checks the
@@ -261,6 +262,8 @@ async def _check(session: AsyncSession, actor: Actor, data: ScheduleInput) -> di
     if len(recipients) > MAX_RECIPIENTS:
         raise ReportScheduleInvalid(f"at most {MAX_RECIPIENTS} recipients", field="recipients")
     scope_cols = _scope_columns(actor)
+    if scope_cols["scope_nothing"]:  # staff with no desk outside the back office read no figure
+        raise ReportScheduleInvalid("you read no desk's figures: a schedule would report nothing", field="report")
     scope = reports.Scope(scope_cols["scope_desk"], nothing=scope_cols["scope_nothing"])
     people = await _people(session, recipients)
     for i, uid in enumerate(recipients):

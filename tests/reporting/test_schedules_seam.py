@@ -309,6 +309,11 @@ async def test_bad_input_is_a_typed_error_and_changes_nothing(
         body = await owner.client(CREATE, {"i": data})
         assert body["data"]["createReportSchedule"] == {"schedule": None, "errors": [{"code": code, "field": field}]}, \
             (code, body)
+    deskless = await make_staff(http, session_factory, settings, ["ib_manager"])
+    body = await deskless.client(CREATE, {"i": _input([deskless.user_id])})
+    assert body["data"]["createReportSchedule"]["errors"] == [{"code": "REPORT_SCHEDULE_INVALID", "field": "report"}]
+    assert await _scalar(session_factory, "SELECT count(*) FROM reporting_schedules WHERE owner_id = :o",
+                         o=deskless.user_id) == 0
     bad_interval = await owner.client(CREATE, {"i": _input([owner.user_id], interval="HOURLY")})
     assert bad_interval.get("data") is None and bad_interval["errors"]
     assert await counts() == before
