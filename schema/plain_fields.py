@@ -24,7 +24,9 @@ operation, and when they refuse, every object takes the generic path, which refu
 
 from __future__ import annotations
 
+import copy
 import functools
+import inspect
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import Enum
@@ -160,6 +162,55 @@ def _object_independent(definition: Any) -> tuple[Any, ...] | None:
             return None
         permissions += extension.permissions
     return tuple(permissions)
+
+
+class Once(NamedTuple):
+    """A resolver field whose only extension is its permission check, every permission class
+    object-independent: the executor decides it once per field and operation (`decide`) and, when
+    allowed, runs `unchecked` (strawberry's resolver for the field without that extension) for every
+    object; otherwise `checked` (the field's own resolver), which refuses each object as before."""
+
+    definition: Any  # the strawberry field
+    permissions: tuple[Any, ...]
+    checked: Callable[..., Any]
+    unchecked: Callable[..., Any]
+
+
+OncePlan = dict[tuple[str, str], Once]
+
+
+def checked_once(schema: GraphQLSchema, converter: Any, roots: Sequence[str]) -> OncePlan:
+    """Every resolver field (not on a root type) whose permission can be checked once per operation."""
+    plan: OncePlan = {}
+    for type_ in schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__") or type_.name in roots:
+            continue
+        for name, field in type_.fields.items():
+            definition = field.extensions.get("strawberry-definition")
+            if definition is None or definition.base_resolver is None or not definition.extensions:
+                continue
+            permissions = _object_independent(definition)
+            if not permissions or field.resolve is None:
+                continue
+            bare = copy.copy(definition)
+            bare.extensions = []
+            plan[(type_.name, name)] = Once(definition, permissions, field.resolve, converter.from_resolver(bare))
+    return plan
+
+
+def decide(permissions: Sequence[Any], info: Any) -> bool:
+    """Object-independent permissions for one field and operation: True only when every one answers
+    True (a refusal or an error: False, and the field's own resolver refuses each object as before)."""
+    for permission in permissions:
+        try:
+            allowed = permission.has_permission(None, info)
+        except Exception:
+            return False
+        if allowed is not True:
+            if inspect.iscoroutine(allowed):
+                allowed.close()
+            return False
+    return True
 
 
 RowFunction = Callable[[Any], "dict[str, Any] | None"]

@@ -18,7 +18,7 @@ import orjson
 import strawberry
 import structlog
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError, GraphQLNonNull, GraphQLObjectType, OperationType, execute
+from graphql import GraphQLError, GraphQLNonNull, GraphQLObjectType, OperationType, default_field_resolver, execute
 from graphql.execution import experimental_execute_incrementally
 from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
 from graphql.execution.middleware import MiddlewareManager
@@ -44,10 +44,13 @@ from schema.permissions import scope_refusal, token_rules
 from schema.plain_fields import (
     NestedPlan,
     NestedStep,
+    OncePlan,
     Plan,
     RowFunction,
     Step,
+    checked_once,
     compiled_row,
+    decide,
     nested_fields,
     plain_fields,
     resolve_plain,
@@ -223,10 +226,12 @@ class _Executor(_StrawberryContext):
 
     plan: ClassVar[Plan] = {}
     nested: ClassVar[NestedPlan] = {}
+    once: ClassVar[OncePlan] = {}  # fields whose permission is checked once per operation (resolve is None)
     check: ClassVar[bool] = False  # also resolve each plain field generically and compare (tests)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._operation_state()
         # graphql-core hands resolvers helpers bound to the executor (self.async_helpers holds
         # self.gather_async_work and self.track_async_work): a reference cycle, so every operation's
         # executor, with its context, request and collected selections (about 170 objects for a
@@ -234,6 +239,23 @@ class _Executor(_StrawberryContext):
         # (one older-generation collection took 137 ms of CPU at 32 concurrent pages). The same
         # helpers holding the executor weakly: an operation's objects are freed when it ends.
         self.async_helpers = _weak_helpers(weakref.ref(self))
+
+    def _operation_state(self) -> None:
+        """What this operation execution alone may remember: its permission decisions (by parent type
+        and field; they depend on the caller, who may change between a subscription's events) and its
+        compiled selections. A subscription's per-event executor is a copy of the subscription's: it
+        starts afresh, so each event is decided for the caller as they are then."""
+        self._decisions: dict[tuple[str, str], bool] = {}
+        self.__dict__.pop("_plain_rows", None)
+        # the fields in `once` have no resolve of their own: graphql-core calls this for them (a partial
+        # over the decisions, not a bound method: no cycle through the executor)
+        self.field_resolver = functools.partial(_resolve_once, self.once, self._decisions)
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        assert isinstance(executor, _Executor)
+        executor._operation_state()
+        return executor
 
     def execute_field(self, parent_type: Any, source: Any, field_details_list: Any, path: Any,
                       position_context: Any) -> Any:
@@ -301,24 +323,18 @@ class _Executor(_StrawberryContext):
                           nested.prefetched)
 
     def _permitted(self, parent_type: GraphQLObjectType, details: Any, permissions: tuple[Any, ...]) -> bool:
-        """The field's object-independent permissions, checked once for this operation's selection
-        of it: True only when every one answers True (an error or a refusal: the generic path runs
-        them per object and reports each refusal as before)."""
-        nodes = [d.node for d in details]
-        field_def = parent_type.fields[nodes[0].name.value]
-        raw = self.build_resolve_info(field_def, nodes, parent_type,
-                                      Path(None, (nodes[0].alias or nodes[0].name).value, parent_type.name))
-        info = Info(_raw_info=raw, _field=field_def.extensions["strawberry-definition"])
-        for permission in permissions:
-            try:
-                allowed = permission.has_permission(None, info)
-            except Exception:
-                return False
-            if allowed is not True:
-                if inspect.iscoroutine(allowed):
-                    allowed.close()
-                return False
-        return True
+        """The field's object-independent permissions, decided once for this operation (as for a field
+        resolved generically: `_resolve_once`); refused, the generic path refuses each object as before."""
+        key = (parent_type.name, details[0].node.name.value)
+        allowed = self._decisions.get(key)
+        if allowed is None:
+            nodes = [d.node for d in details]
+            field_def = parent_type.fields[key[1]]
+            raw = self.build_resolve_info(field_def, nodes, parent_type,
+                                          Path(None, (nodes[0].alias or nodes[0].name).value, parent_type.name))
+            info = Info(_raw_info=raw, _field=field_def.extensions["strawberry-definition"])
+            allowed = self._decisions[key] = decide(permissions, info)
+        return allowed
 
     def _row_function(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> RowFunction | None:
         return self._rows(parent_type, grouped_field_set).whole
@@ -377,6 +393,20 @@ class _Executor(_StrawberryContext):
                 result = asyncio.ensure_future(result)  # awaited by each subscriber, run once
             root.results[key] = result
         return result
+
+
+def _resolve_once(plan: OncePlan, decisions: dict[tuple[str, str], bool], source: Any, info: Any,
+                  **kwargs: Any) -> Any:
+    """A field in `plan`: its permissions decided once for the operation, then for every object its
+    resolver without the check (allowed) or with it (refused: each object refused as before)."""
+    key = (info.parent_type.name, info.field_name)
+    once = plan.get(key)
+    if once is None:
+        return default_field_resolver(source, info, **kwargs)
+    allowed = decisions.get(key)
+    if allowed is None:
+        allowed = decisions[key] = decide(once.permissions, Info(_raw_info=info, _field=once.definition))
+    return (once.unchecked if allowed else once.checked)(source, info, **kwargs)
 
 
 def _weak_helpers(executor: weakref.ref[_Executor]) -> GraphQLResolveInfoHelpers:
@@ -484,9 +514,14 @@ def api_schema(settings: Settings, *, query: type, mutation: type | None = None,
                       execution_context_class=_Executor if settings.introspection_enabled else _NoSuggestionsExecutor)
     # The plain fields are known only once strawberry has built the graphql-core schema.
     base = built.execution_context_class
+    roots = {t.name for t in (built._schema.query_type, built._schema.mutation_type,
+                              built._schema.subscription_type) if t is not None}
+    once = checked_once(built._schema, built.schema_converter, tuple(roots))
     built.execution_context_class = type(base.__name__, (base,), {
-        "plan": plain_fields(built._schema), "nested": nested_fields(built._schema),
+        "plan": plain_fields(built._schema), "nested": nested_fields(built._schema), "once": once,
         "check": settings.executor_check})
+    for parent, name in once:  # graphql-core then calls the executor's field_resolver: `_resolve_once`
+        built._schema.type_map[parent].fields[name].resolve = None  # type: ignore[attr-defined]
     return built
 
 

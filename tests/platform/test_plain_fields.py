@@ -244,11 +244,12 @@ async def test_an_object_independent_permission_is_checked_once_per_operation_wh
     _Allowed.calls = 0
     result = await s.execute(_HOLDERS, context_value={"allowed": True})
     assert result.errors is None
-    # Once for the selection, once more for "c" (nothing prefetched: its row takes the generic path).
-    assert _Allowed.calls == 2
+    # Once for the operation: the compiled rows and "c" (nothing prefetched: its row takes the generic
+    # path) share the decision (schema/root.py `_resolve_once`).
+    assert _Allowed.calls == 1
     _Allowed.calls = 0
     await s.execute("{ holders { coins { currency } } }", context_value={"allowed": True})
-    assert _Allowed.calls == 2
+    assert _Allowed.calls == 1
 
 
 async def test_a_refused_permission_gives_each_object_its_error_as_the_generic_executor_does() -> None:
