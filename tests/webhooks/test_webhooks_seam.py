@@ -220,3 +220,17 @@ async def test_an_endpoint_failing_the_whole_schedule_is_disabled_audited_and_it
     [again] = await hook_receiver.wait("/dead", 1)
     assert again.headers["webhook-id"] == message and _signed_by(again, made["secret"])
     await _disable(admin, made["endpoint"]["id"])
+
+
+async def test_a_slow_endpoint_does_not_hold_up_the_others(
+        worker: WorkerProcess, admin: StaffLogin, hook_receiver: Receiver, session_factory: Any) -> None:
+    hook_receiver.delay_s["/slow"] = 1.0
+    slow = await _register(admin, f"{hook_receiver.base_url}/slow")
+    fast = await _register(admin, f"{hook_receiver.base_url}/fast")
+    await _publish(session_factory, "slowfast", n=4)
+
+    await hook_receiver.wait("/fast", 4, within_s=10)
+    assert len(hook_receiver.at("/slow")) <= 1  # still on its first message when the other endpoint has them all
+    await hook_receiver.wait("/slow", 4, within_s=15)
+    await _disable(admin, slow["endpoint"]["id"])
+    await _disable(admin, fast["endpoint"]["id"])
