@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import io
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any, Generic, TypeVar
@@ -117,6 +117,14 @@ class PartWriter(Generic[T]):
     built: list[BuiltFile] = field(default_factory=list)
     written: int = 0
     checking: tuple[list[T], asyncio.Future[_Checked]] | None = None
+    pending: list[T] = field(default_factory=list)
+
+    async def add(self, items: Iterable[T], part_size: int) -> None:
+        """Buffer items; write a part each time `part_size` of them wait (`close` writes the rest)."""
+        self.pending.extend(items)
+        while len(self.pending) >= part_size:
+            await self.flush(self.pending[:part_size])
+            self.pending = self.pending[part_size:]
 
     async def flush(self, items: list[T]) -> None:
         self.written += 1
@@ -130,7 +138,10 @@ class PartWriter(Generic[T]):
             await self._store(*previous)
 
     async def close(self) -> list[BuiltFile]:
-        """Store the last part written; answers every part built."""
+        """Write what `add` left waiting, store the last part written; answers every part built."""
+        if self.pending:
+            rest, self.pending = self.pending, []
+            await self.flush(rest)
         if self.checking is not None:
             last, self.checking = self.checking, None
             await self._store(*last)

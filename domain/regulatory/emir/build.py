@@ -206,16 +206,10 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
     await look.load_instruments()
     parts = files_parts.PartWriter(session, settings, store, actor, _regime(cfg, day), day, reason)
     try:
-        pending: list[writer.Line] = []
         async for rows in _positions(session, day):
             await look.load_parties({r["account_id"] for r in rows})
             for row in rows:
-                pending.extend(lines_of(row, day, look))
-                while len(pending) >= part_size:
-                    await parts.flush(pending[:part_size])
-                    pending = pending[part_size:]
-        if pending:
-            await parts.flush(pending)
+                await parts.add(lines_of(row, day, look), part_size)
         built = await parts.close()
     except BaseException:
         await parts.discard()

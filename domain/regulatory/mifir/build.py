@@ -133,15 +133,9 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
     persons: dict[int, writer.Person] = {}
     parts = files_parts.PartWriter(session, settings, store, actor, _regime(cfg, day), day, reason)
     try:
-        pending: list[writer.Tx] = []
         async for rows in _deals(session, day, corrections):
             await _persons(session, persons, {r["account_id"] for r in rows})
-            pending.extend(tx_of(r, persons[r["account_id"]], cfg) for r in rows)
-            while len(pending) >= part_size:
-                await parts.flush(pending[:part_size])
-                pending = pending[part_size:]
-        if pending:
-            await parts.flush(pending)
+            await parts.add((tx_of(r, persons[r["account_id"]], cfg) for r in rows), part_size)
         built = await parts.close()
     except BaseException:
         await parts.discard()
