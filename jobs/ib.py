@@ -18,12 +18,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ib import cpa, payouts, revshare
-from domain.ib.engine import BatchOutcome, DealBatch, process_batch
+from domain.ib.engine import BatchOutcome, process_batch
 from domain.shared.actor import system_actor
 from domain.shared.db import SessionFactory, in_transaction, utcnow
 from domain.shared.errors import DomainError
 from domain.shared.settings import Settings
-from domain.trading.ingestion import TOPIC_DEALS_INGESTED
+from domain.trading.ingestion import TOPIC_DEALS_INGESTED, DealBatch
 
 log = structlog.get_logger(__name__)
 WorkerCtx = dict[str, Any]

@@ -20,11 +20,12 @@ from sqlalchemy import text
 
 from bench.harness import bench_services
 from domain.ib import payouts
-from domain.ib.engine import BatchOutcome, DealBatch, process_batch
+from domain.ib.engine import BatchOutcome, process_batch
 from domain.ib.plans import ClauseKind, ClauseSpec, Distribution, add_version, create_plan
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import create_engine, create_session_factory, in_transaction, utcnow
 from domain.shared.settings import Settings
+from domain.trading.ingestion import DealBatch
 
 DEPTH = 5
 FANOUT = 4  # IBs per parent: 1 + 4 + 16 + 64 + 256 = 341 IBs

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ib.accrual import post_accruals
 from domain.shared.actor import Actor
+from domain.trading.ingestion import DealBatch
 
 BATCH_DEALS = """
     SELECT * FROM trading_deals
@@ -150,27 +149,6 @@ class BatchOutcome:
     lines: int
     unpriced: int
     entry_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class DealBatch:
-    batch_id: uuid.UUID
-    server_id: int
-    first_deal_id: int
-    last_deal_id: int
-    from_time: datetime
-    to_time: datetime
-    event_id: int | None = None
-    inserted: int = 0
-
-    @classmethod
-    def from_event(cls, payload: dict[str, Any], event_id: int | None = None) -> DealBatch | None:
-        """The batch announced by a `trading.deals_ingested` payload (None when it inserted nothing)."""
-        if not payload.get("inserted") or payload.get("first_deal_id") is None:
-            return None
-        return cls(uuid.UUID(payload["batch_id"]), int(payload["server_id"]), int(payload["first_deal_id"]),
-                   int(payload["last_deal_id"]), datetime.fromisoformat(payload["from_time"]),
-                   datetime.fromisoformat(payload["to_time"]), event_id, int(payload["inserted"]))
 
 
 async def process_batch(session: AsyncSession, actor: Actor, batch: DealBatch) -> BatchOutcome:

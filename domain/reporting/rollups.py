@@ -36,10 +36,8 @@ without a rate is counted in `unpriced` and adds nothing):
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,7 +46,7 @@ from domain.audit import service as audit
 from domain.reporting.errors import ReportPeriodInvalid
 from domain.shared.actor import Actor
 from domain.shared.db import driver
-from domain.trading.ingestion import TOPIC_DEALS_INGESTED
+from domain.trading.ingestion import TOPIC_DEALS_INGESTED, DealBatch
 
 MONEY_KINDS = ("deposit", "withdrawal", "withdrawal_return")
 SWEEP_WINDOW = timedelta(days=7)  # entries older than this and never counted need a rebuild
@@ -113,24 +111,6 @@ WITH claimed AS (
 )
 SELECT (SELECT count(*) FROM claimed) AS fresh, (SELECT count(*) FROM up) AS rows
 """  # noqa: S608 - constant SQL fragments
-
-
-@dataclass(frozen=True)
-class DealBatch:
-    batch_id: uuid.UUID
-    server_id: int
-    first_deal_id: int
-    last_deal_id: int
-    from_time: datetime
-    to_time: datetime
-
-    @classmethod
-    def from_event(cls, payload: dict[str, Any]) -> DealBatch | None:
-        if payload.get("first_deal_id") is None or not payload.get("from_time"):
-            return None  # nothing was inserted
-        return cls(uuid.UUID(str(payload["batch_id"])), int(payload["server_id"]), int(payload["first_deal_id"]),
-                   int(payload["last_deal_id"]), datetime.fromisoformat(str(payload["from_time"])),
-                   datetime.fromisoformat(str(payload["to_time"])))
 
 
 async def apply_batch(session: AsyncSession, batch: DealBatch) -> int | None:

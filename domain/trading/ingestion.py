@@ -205,6 +205,28 @@ class BatchResult:
         }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class DealBatch:
+    """A batch announced by `TOPIC_DEALS_INGESTED`, as its consumers (IB commissions, reporting rollups) read it."""
+    batch_id: uuid.UUID
+    server_id: int
+    first_deal_id: int
+    last_deal_id: int
+    from_time: datetime
+    to_time: datetime
+    event_id: int | None = None
+    inserted: int = 0
+
+    @classmethod
+    def from_event(cls, payload: dict[str, Any], event_id: int | None = None) -> DealBatch | None:
+        """The batch announced by a `trading.deals_ingested` payload (None when it inserted nothing)."""
+        if not payload.get("inserted") or payload.get("first_deal_id") is None:
+            return None
+        return cls(uuid.UUID(str(payload["batch_id"])), int(payload["server_id"]), int(payload["first_deal_id"]),
+                   int(payload["last_deal_id"]), datetime.fromisoformat(str(payload["from_time"])),
+                   datetime.fromisoformat(str(payload["to_time"])), event_id, int(payload["inserted"]))
+
+
 def _n(value: Decimal) -> str:
     # Same amount, same text: 1.10 and 1.1 must not look like a conflict.
     return str(value.normalize()) if value else "0"

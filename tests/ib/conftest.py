@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import text
 
 from domain.ib import network
-from domain.ib.engine import BatchOutcome, DealBatch, process_batch
+from domain.ib.engine import BatchOutcome, process_batch
 from domain.platforms.port import Deal
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import in_transaction
-from domain.trading.ingestion import ingest_batch
+from domain.trading.ingestion import DealBatch, ingest_batch
 
 STAFF = Actor(ActorKind.STAFF, user_id=None, permissions=frozenset({"ib.manage_network", "ib.manage_plans"}))
 ENGINE = system_actor("ib-test")
