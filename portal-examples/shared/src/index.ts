@@ -11,4 +11,5 @@ export * from "./operations";
 export * from "./shell";
 export * from "./mount";
 export * from "./totp";
+export * from "./totpViews";
 export * from "./chart";
