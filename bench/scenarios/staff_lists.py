@@ -21,11 +21,11 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-import pyotp
 
 from bench.harness import api_process, bench_services
 from bench.loadgen import build_request, run_load
 from bench.staff_seed import seed_clients
+from bench.staff_sign_in import sign_in_all
 from domain.identity import roles as roles_service
 from domain.identity.sessions import create_user
 from domain.shared.actor import system_actor
@@ -63,28 +63,7 @@ async def _staff_tokens(db_url: str, base: str) -> tuple[list[str], list[str]]:
                 emails.append((email, role))
     finally:
         await engine.dispose()
-    login = ("mutation($i: LoginInput!) { login(input: $i) { accessToken errors { code } } }")
-    async with httpx.AsyncClient(timeout=60) as http:
-        async def call(query: str, variables: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            reply: dict[str, Any] = (await http.post(base, json={"query": query, "variables": variables},
-                                                     headers=headers)).json()
-            return reply
-
-        async def sign_in(email: str) -> str:
-            first = (await call(login, {"i": {"email": email, "password": PASSWORD}}))["data"]["login"]
-            token = first["accessToken"]
-            started = await call("mutation { startTotpEnrollment { secret errors { code } } }", {}, token)
-            totp = pyotp.TOTP(started["data"]["startTotpEnrollment"]["secret"])
-            if 30 - time.time() % 30 < 3:  # clear of a step edge: the next code is for the sign-in
-                await asyncio.sleep(3.5)
-            await call("mutation($c: String!) { confirmTotpEnrollment(code: $c) { errors { code } } }",
-                       {"c": totp.at(time.time() - 30)}, token)
-            again = (await call(login, {"i": {"email": email, "password": PASSWORD, "totpCode": totp.now()}}))
-            assert again["data"]["login"]["errors"] == [], again
-            return str(again["data"]["login"]["accessToken"])
-
-        tokens = await asyncio.gather(*(sign_in(e) for e, _ in emails))
+    tokens = await sign_in_all(base, [e for e, _ in emails], PASSWORD)
     back = [t for t, (_, role) in zip(tokens, emails, strict=True) if role == "compliance"]
     return back, [t for t, (_, role) in zip(tokens, emails, strict=True) if role == "sales"]
 

@@ -10,17 +10,15 @@ ratio is what naming the first approver costs).
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
 import asyncpg
-import httpx
 import orjson
-import pyotp
 
 from bench.harness import api_process, bench_services
 from bench.loadgen import LoadResult, build_request, run_load
+from bench.staff_sign_in import sign_in_all
 from domain.identity import roles as roles_service
 from domain.identity.sessions import create_user
 from domain.shared.actor import system_actor
@@ -80,27 +78,7 @@ async def _finance_tokens(db_url: str, base: str) -> list[str]:
                 emails.append(email)
     finally:
         await engine.dispose()
-    login = "mutation($i: LoginInput!) { login(input: $i) { accessToken errors { code } } }"
-    async with httpx.AsyncClient(timeout=60) as http:
-        async def call(query: str, variables: dict[str, Any], token: str | None = None) -> dict[str, Any]:
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            reply: dict[str, Any] = (await http.post(base, json={"query": query, "variables": variables},
-                                                     headers=headers)).json()
-            return reply
-
-        async def sign_in(email: str) -> str:
-            token = (await call(login, {"i": {"email": email, "password": PASSWORD}}))["data"]["login"]["accessToken"]
-            started = await call("mutation { startTotpEnrollment { secret errors { code } } }", {}, token)
-            totp = pyotp.TOTP(started["data"]["startTotpEnrollment"]["secret"])
-            if 30 - time.time() % 30 < 3:  # clear of a step edge: the next code is for the sign-in
-                await asyncio.sleep(3.5)
-            await call("mutation($c: String!) { confirmTotpEnrollment(code: $c) { errors { code } } }",
-                       {"c": totp.at(time.time() - 30)}, token)
-            again = await call(login, {"i": {"email": email, "password": PASSWORD, "totpCode": totp.now()}})
-            assert again["data"]["login"]["errors"] == [], again
-            return str(again["data"]["login"]["accessToken"])
-
-        return list(await asyncio.gather(*(sign_in(e) for e in emails)))
+    return await sign_in_all(base, emails, PASSWORD)
 
 
 def _named_ok(body: bytes) -> bool:
