@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.risk import detectors, exposure, hedging, limits
 from domain.shared.actor import Actor
+from domain.trading.ingestion import DealBatch
 
 # The batch's deals, found through the key range the event carries (pruned by time partition).
 _DEALS = """
@@ -113,28 +113,12 @@ NEWS_AFTER_S = 45
 _LOCK_KEY = 0x7269736B  # advisory lock class of the risk batch step ("risk"), keyed by server
 
 
-@dataclass(frozen=True)
-class RiskBatch:
-    batch_id: uuid.UUID
-    server_id: int
-    first_deal_id: int
-    last_deal_id: int
-    from_time: datetime
-    to_time: datetime
+RiskBatch = DealBatch  # the batch announced by trading.deals_ingested, as the other consumers read it
 
-    @classmethod
-    def from_event(cls, payload: dict[str, Any]) -> RiskBatch | None:
-        if not payload.get("first_deal_id") or not payload.get("from_time"):
-            return None  # nothing was inserted
-        return cls(
-            uuid.UUID(str(payload["batch_id"])), int(payload["server_id"]), int(payload["first_deal_id"]),
-            int(payload["last_deal_id"]), datetime.fromisoformat(str(payload["from_time"])),
-            datetime.fromisoformat(str(payload["to_time"])),
-        )  # fmt: skip
 
-    def params(self) -> dict[str, Any]:
-        return {"s": self.server_id, "b": self.batch_id, "d0": self.first_deal_id, "d1": self.last_deal_id,
-                "t0": self.from_time, "t1": self.to_time}  # fmt: skip
+def _params(batch: RiskBatch) -> dict[str, Any]:
+    return {"s": batch.server_id, "b": batch.batch_id, "d0": batch.first_deal_id, "d1": batch.last_deal_id,
+            "t0": batch.from_time, "t1": batch.to_time}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -149,7 +133,7 @@ class BatchOutcome:
 async def update_metrics(session: AsyncSession, batch: RiskBatch, th: detectors.Thresholds | None = None) -> list[int]:
     """Prices, trade log, hedge pairs and metrics for one batch (no claim, no detectors); returns
     the touched accounts."""
-    p = batch.params()
+    p = _params(batch)
     th = th or await detectors.load_thresholds(session)
     hedge = th.get("hedging")
     await session.execute(text(_PRICES), p)
