@@ -12,8 +12,6 @@ from domain.shared.settings import Settings
 from domain.webhooks.delivery import Deliverer, due_endpoints, fan_out
 from domain.webhooks.guard import guarded_client
 
-DELIVER_JOB = "webhooks_deliver"
-
 
 def _deliverer(ctx: dict[str, Any]) -> Deliverer:
     found = ctx.get("webhooks_deliverer")
@@ -24,9 +22,9 @@ def _deliverer(ctx: dict[str, Any]) -> Deliverer:
         async def schedule(endpoint_id: int, when: datetime | None) -> None:
             """A retry falling due (one job per endpoint and time), or now: the rest of a long queue."""
             if when is None:
-                await ctx["redis"].enqueue_job(DELIVER_JOB, endpoint_id, _queue_name=queue)
+                await ctx["redis"].enqueue_job("webhooks_deliver", endpoint_id, _queue_name=queue)
                 return
-            await ctx["redis"].enqueue_job(DELIVER_JOB, endpoint_id, _defer_until=when, _queue_name=queue,
+            await ctx["redis"].enqueue_job("webhooks_deliver", endpoint_id, _defer_until=when, _queue_name=queue,
                                            _job_id=f"webhook:{queue}:{endpoint_id}:{int(when.timestamp() * 1000)}")
 
         found = Deliverer(ctx["session_factory"], settings, ctx["redis"], guarded_client(settings), schedule)
@@ -37,7 +35,7 @@ def _deliverer(ctx: dict[str, Any]) -> Deliverer:
 async def _enqueue(ctx: dict[str, Any], endpoint_ids: list[int]) -> None:
     queue = ctx["settings"].queue_name
     for endpoint_id in endpoint_ids:
-        await ctx["redis"].enqueue_job(DELIVER_JOB, endpoint_id, _queue_name=queue)
+        await ctx["redis"].enqueue_job("webhooks_deliver", endpoint_id, _queue_name=queue)
 
 
 async def webhooks_fan_out(ctx: dict[str, Any], event_id: int, topic: str, payload: dict[str, Any]) -> int:

@@ -39,12 +39,13 @@ def message_id(row_id: int) -> str:
 
 _FAN_OUT = """
 WITH m AS (
-    SELECT id, event_type FROM webhook_messages WHERE NOT fanned_out ORDER BY id LIMIT $1 FOR UPDATE
+    SELECT id, event_type, created_at FROM webhook_messages WHERE NOT fanned_out ORDER BY id LIMIT $1 FOR UPDATE
 ), done AS (
     UPDATE webhook_messages w SET fanned_out = true FROM m WHERE w.id = m.id
 )
 INSERT INTO webhook_deliveries (endpoint_id, message_id)
 SELECT e.id, m.id FROM m JOIN webhook_endpoints e ON e.enabled AND m.event_type = ANY(e.event_types)
+    AND e.created_at <= m.created_at  -- an endpoint hears of what happens from its registration on
 ORDER BY m.id, e.id
 ON CONFLICT (endpoint_id, message_id) WHERE NOT manual DO NOTHING
 RETURNING endpoint_id

@@ -27,7 +27,6 @@ from domain.webhooks.signing import new_secret
 PURPOSE = b"webhook-secret"
 MAX_DESCRIPTION = 500
 KICK_TOPIC = "webhook.kick"
-KICK_JOB = "webhooks_kick"
 
 
 def seal(settings: Settings, secret: str) -> str:
@@ -88,7 +87,7 @@ async def _endpoint(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
 
 async def kick(session: AsyncSession, endpoint_id: int) -> None:
     """Have the worker look at the endpoint's queue once this transaction commits."""
-    await emit(session, KICK_TOPIC, {"endpoint_id": endpoint_id}, job=KICK_JOB)
+    await emit(session, KICK_TOPIC, {"endpoint_id": endpoint_id}, job="webhooks_kick")
 
 
 async def set_enabled(session: AsyncSession, actor: Actor, endpoint_id: int, enabled: bool) -> WebhookEndpoint:
