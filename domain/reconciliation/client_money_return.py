@@ -82,7 +82,7 @@ def month_bounds(month: str) -> tuple[date, date]:
         year, mon = (int(p) for p in month.split("-"))
         first = date(year, mon, 1)
     except (ValueError, TypeError):
-        raise InvalidReturnPeriod("the month is YYYY-MM", field="month") from None
+        raise InvalidReturnPeriod(f"{month!r} is not a month: write YYYY-MM (e.g. 2026-11)", field="month") from None
     if len(month) != 7 or first > datetime.now(UTC).date():
         raise InvalidReturnPeriod("the month is YYYY-MM, not in the future", field="month")
     return first, date(year + mon // 12, mon % 12 + 1, 1)

@@ -66,7 +66,9 @@ async def checked_addresses(settings: Settings, host: str, port: int) -> list[IP
     if not settings.webhook_private_networks_allowed:
         refused = [a for a in addresses if not public(a)]
         if refused:
-            raise WebhookUrlRefused(f"{host} resolves to a non-public address ({refused[0]})", field="url")
+            hint = "" if settings.is_production else (
+                "; a developer's own receiver: set FOREXCRM_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true and restart")
+            raise WebhookUrlRefused(f"{host} resolves to a non-public address ({refused[0]}){hint}", field="url")
     return addresses
 
 

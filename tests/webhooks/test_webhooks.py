@@ -15,7 +15,7 @@ from domain.shared.actor import Actor, ActorKind
 from domain.shared.settings import Mode, Settings
 from domain.webhooks import service
 from domain.webhooks.errors import WebhookUrlRefused
-from domain.webhooks.guard import guarded_client
+from domain.webhooks.guard import check_url, guarded_client
 from domain.webhooks.signing import headers, sign, verify
 from tests.conftest import GraphQLClient
 from tests.identity.helpers import count, register
@@ -73,6 +73,17 @@ async def test_the_guard_holds_at_connect_time_too(settings: Settings) -> None:
         async with guarded_client(allowed) as client:
             assert (await client.post(f"{found.base_url}/x", content=b"{}")).status_code == 200
     assert found.at("/x") and len(found.at("/x")) == 1
+
+
+async def test_a_developers_refusal_names_the_setting_and_productions_does_not(settings: Settings) -> None:
+    development = settings.model_copy(update={"mode": Mode.DEVELOPMENT, "webhook_allow_private_networks": False})
+    with pytest.raises(WebhookUrlRefused) as dev:
+        await check_url(development, "http://127.0.0.1:9/hook")
+    assert "FOREXCRM_WEBHOOK_ALLOW_PRIVATE_NETWORKS" in dev.value.message
+    production = settings.model_copy(update={"mode": Mode.PRODUCTION, "webhook_allow_private_networks": False})
+    with pytest.raises(WebhookUrlRefused) as prod:
+        await check_url(production, "http://127.0.0.1:9/hook")
+    assert "non-public" in prod.value.message and "FOREXCRM_" not in prod.value.message
 
 
 async def test_registration_through_the_api_refuses_private_addresses_by_default(
