@@ -85,7 +85,6 @@ test("IB network: a payout preview (a malformed period refused beside the field 
   await expect(page.getByText(/^Payouts of .* run: \d+ created\.$/)).toBeVisible();
   const all = page.getByTestId("ib-all-payouts");
   await expect(all.locator("tbody tr")).not.toHaveCount(0);
-  const total = await all.locator("tbody tr").count();
   let filtered = 0;
   for (const [option, label] of [["PAID", "Paid"], ["HELD", "Held for review"]]) {
     await page.getByLabel("Payout status").selectOption(option);
@@ -95,7 +94,10 @@ test("IB network: a payout preview (a malformed period refused beside the field 
     await expect.poll(statuses).toEqual([label]);
     filtered += await page.getByText("No payout matches.").isVisible() ? 0 : await all.locator("tbody tr").count();
   }
-  expect(filtered).toBe(total);
+  // Back to any status: the list (refetched after the run, perhaps only now) holds exactly the two filters' rows.
+  expect(filtered).toBeGreaterThan(0);
+  await page.getByLabel("Payout status").selectOption("");
+  await expect(all.locator("tbody tr")).toHaveCount(filtered);
   await expectAccessible(page);
 
   // The demo plan's versions as stored: each clause with the rates entered and what each level earns.
