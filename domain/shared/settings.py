@@ -299,6 +299,11 @@ class Settings(BaseSettings):
         if self.webhook_allow_private_networks:
             problems.append("FOREXCRM_WEBHOOK_ALLOW_PRIVATE_NETWORKS must be false in production (webhooks go to "
                             "public addresses only)")
+        if not self.ib_referral_base_url.startswith("https://"):
+            # Unset, referral links would repeat whatever Host header a request carried (a link an IB
+            # copies could point anywhere); plain http would hand visitors an unencrypted first page.
+            problems.append("FOREXCRM_IB_REFERRAL_BASE_URL must be set in production to the https origin of the "
+                            "referral links (e.g. https://go.broker.example)")
         if problems:
             raise ConfigurationError("refusing to start in production mode: " + "; ".join(problems))
 

@@ -44,6 +44,7 @@ STRONG = "3f9c1b7e5a2d48c6b0e1f7a9d3c5b8e2"
 
 def _prod(**overrides: Any) -> Settings:
     base: dict[str, Any] = dict(mode=Mode.PRODUCTION, secret_key=SecretStr(STRONG * 2),
+                                ib_referral_base_url="https://go.broker.example",
                                 metrics_token=SecretStr("m3tr1cs-" + STRONG), database_url="postgresql://db/x",
                                 redis_url="redis://r:6379/0", smtp_url="smtp://mail.example:587")
     base.update(overrides)

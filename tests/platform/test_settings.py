@@ -9,7 +9,8 @@ from domain.shared.settings import ConfigurationError, Mode, Settings
 
 
 def _prod(**overrides: Any) -> Settings:
-    base: dict[str, Any] = dict(mode=Mode.PRODUCTION, secret_key=SecretStr("3f9c1b7e5a2d48c6b0e1f7a9d3c5b8e2" * 2),
+    base: dict[str, Any] = dict(mode=Mode.PRODUCTION, ib_referral_base_url="https://go.broker.example",
+                secret_key=SecretStr("3f9c1b7e5a2d48c6b0e1f7a9d3c5b8e2" * 2),
                 metrics_token=SecretStr("7d1e9a4c2b8f6e30"), database_url="postgresql://db/x",
                 redis_url="redis://r:6379/0", smtp_url="smtp://mail.example:587")
     base.update(overrides)
@@ -71,3 +72,11 @@ def test_production_refuses_to_start_without_mail() -> None:
 
 def test_production_runs_without_mail_only_when_disabled_on_purpose() -> None:
     _prod(smtp_url=None, mail_disabled=True).check_production()
+
+
+def test_production_refuses_referral_links_without_an_https_origin() -> None:
+    # Unset, a referral link would repeat the request's Host header; http would send visitors in the clear.
+    for origin in ("", "http://go.broker.example", "go.broker.example"):
+        with pytest.raises(ConfigurationError, match="FOREXCRM_IB_REFERRAL_BASE_URL"):
+            _prod(ib_referral_base_url=origin).check_production()
+    _prod(ib_referral_base_url="https://go.broker.example/").check_production()
