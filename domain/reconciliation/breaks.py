@@ -113,7 +113,7 @@ async def breaks_by_ids(session: AsyncSession, ids: list[int]) -> dict[int, Brea
 
 async def list_breaks(
     session: AsyncSession, *, run_id: int | None, status: BreakStatus | None, kind: BreakKind | None,
-    page: PageRequest,
+    page: PageRequest, section: str | None = None,
 ) -> Page[BreakView]:
     conds: list[str] = []
     params: dict[str, Any] = {}
@@ -126,6 +126,9 @@ async def list_breaks(
     if kind is not None:
         conds.append("kind = :kind")
         params["kind"] = kind.value
+    if section is not None:
+        conds.append("section = :section")
+        params["section"] = section
     return await sql_page(session, page, columns=_COLUMNS, source="reconciliation_breaks", where=conds,
                           params=params, key=("created_at", "id"), descending=True, convert=_view)
 

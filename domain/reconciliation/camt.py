@@ -291,3 +291,30 @@ async def list_statements(session: AsyncSession, *, iban: str | None, page: Page
     for b in rows:
         balances.setdefault(int(b.statement_id), []).append(Balance(b.type, b.currency, Decimal(b.amount), b.as_of))
     return replace(found, items=[_view(r, balances.get(int(r.id), [])) for r in found.items])
+
+
+@dataclass(frozen=True)
+class EntryView:
+    statement_id: int
+    line_no: int
+    amount: Decimal  # signed: a debit is negative
+    currency: str
+    status: str
+    booking_date: date | None
+    value_date: date | None
+    acct_svcr_ref: str | None
+    end_to_end_id: str | None
+    remittance: str
+    reference: str | None
+
+
+async def list_entries(session: AsyncSession, *, statement_id: int, page: PageRequest) -> Page[EntryView]:
+    """A statement's entries in the bank's order (its primary key); an unknown statement has none."""
+    return await sql_page(
+        session, page, source="bank_statement_entries", where=["statement_id = :s"], params={"s": statement_id},
+        columns="statement_id, line_no, CASE WHEN credit THEN amount ELSE -amount END AS amount, currency, status, "
+                "booking_date, value_date, acct_svcr_ref, end_to_end_id, remittance, reference",
+        key=("statement_id", "line_no"), descending=False,
+        convert=lambda r: EntryView(int(r.statement_id), int(r.line_no), Decimal(r.amount), r.currency, r.status,
+                                    r.booking_date, r.value_date, r.acct_svcr_ref, r.end_to_end_id, r.remittance,
+                                    r.reference))

@@ -518,6 +518,22 @@ async def run_next_due(session: AsyncSession, settings: Settings, *,
     return RunOutcome(run_id, schedule.id, status, count)
 
 
+async def issue_run_link(session: AsyncSession, settings: Settings, actor: Actor,
+                         run_id: int) -> document_links.IssuedLink:
+    """A short-lived link (about a minute) to a finished run's file for the signed-in staff member, who must be one
+    of its recipients (as the e-mailed link's, the download re-checks them); issuing is audited."""
+    user = actor.user_id if actor.kind is ActorKind.STAFF else None
+    found = await session.scalar(text(
+        "SELECT r.id FROM reporting_runs r WHERE r.id = :id AND r.status = 'done' AND r.content IS NOT NULL "
+        "AND CAST(:u AS bigint) = ANY(r.recipients)"), {"id": run_id, "u": user})
+    if user is None or found is None:
+        raise ReportRunNotFound("no finished run of yours has this id", field="runId")
+    expires = int(time.time()) + document_links.LINK_TTL_S
+    await record(session, actor, action="reporting.report_run_link_issued", entity_type="reporting_run",
+                 entity_id=run_id, after={"expires_at": expires}, category="reporting")
+    return document_links.IssuedLink(link_url(settings, run_id, user, expires), expires)
+
+
 async def open_download(session: AsyncSession, claims: document_links.Claims, *, ip: str | None,
                         user_agent: str | None) -> tuple[str, str, bytes]:
     """(filename, format, content) of a verified link whose recipient still may read the run; audited here."""

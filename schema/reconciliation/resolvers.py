@@ -15,8 +15,9 @@ from domain.reconciliation import breaks, camt, client_money, runs, settlement
 from domain.reconciliation import client_money_return as cmar
 from domain.reconciliation.errors import AdjustmentEntryNotFound, StatementInvalid
 from domain.shared.actor import ActorKind
-from domain.shared.errors import DomainError
+from domain.shared.errors import DomainError, InvalidId
 from domain.shared.money import parse_decimal
+from domain.shared.pagination import cursor_decoder
 from schema.clients.staff import DocumentViewLink
 from schema.context import Context
 from schema.errors import declares_errors, payload_or_errors
@@ -25,6 +26,7 @@ from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
 from schema.reconciliation.types import (
     BankStatement,
+    BankStatementEntry,
     BankStatementWarning,
     BreakComment,
     BreakPayload,
@@ -48,6 +50,7 @@ from schema.reconciliation.types import (
 )
 
 MANAGE = "reconciliation.manage"
+_ENTRY_CURSOR = cursor_decoder(int, int)  # (statement, line)
 SIGN_OFF = "reconciliation.sign_off"
 UPLOAD_CHUNK = 1 << 20
 
@@ -148,7 +151,8 @@ class ReconciliationQueries:
                 await runs.get_run(session, run_id)
             page = await breaks.list_breaks(
                 session, run_id=run_id, status=breaks.BreakStatus(f.status.value) if f.status else None,
-                kind=breaks.BreakKind(f.kind.value) if f.kind else None, page=req)
+                kind=breaks.BreakKind(f.kind.value) if f.kind else None,
+                section=f.section.value if f.section else None, page=req)
             converted = dict(zip([b.id for b in page.items], await _with_comments(session, list(page.items)),
                                  strict=True))
         return to_connection(page, lambda b: converted[b.id], _break_key)
@@ -174,6 +178,21 @@ class ReconciliationQueries:
         async with info.context.session() as session:
             page = await camt.list_statements(session, iban=iban, page=req)
         return to_connection(page, BankStatement.of, lambda v: (v.imported_at, v.id))
+
+    @strawberry.field(permission_classes=[Requires(MANAGE)],
+                      description="An imported statement's entries in the bank's order (none for an unknown "
+                                  "statement).")
+    async def bank_statement_entries(
+        self, info: Info[Context, Any], statement_id: strawberry.ID,
+        first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
+    ) -> Connection[BankStatementEntry]:
+        req = page_request(info, first, after, last, before, decode=_ENTRY_CURSOR)
+        sid = str(statement_id).strip()
+        if not sid.isdigit() or len(sid) > 18:
+            raise InvalidId("statementId is a bank statement's databaseId", field="statementId")
+        async with info.context.session() as session:
+            page = await camt.list_entries(session, statement_id=int(sid), page=req)
+        return to_connection(page, BankStatementEntry.of, lambda e: (e.statement_id, e.line_no))
 
     @strawberry.field(permission_classes=[Requires(MANAGE)],
                       description="The monthly client money return (CMAR-like) for a month (YYYY-MM): one line per "

@@ -227,6 +227,7 @@ class ReconciliationBreakFilter:
     run_id: strawberry.ID | None = strawberry.field(default=None, description=RAW_ID_NOTE)
     status: BreakStatus | None = None
     kind: BreakKind | None = None
+    section: ReconciliationSection | None = None
 
 
 @strawberry.input(description="Exactly one: the ledger entry that corrected the break, or an explanation.")
@@ -356,6 +357,29 @@ class BankStatement:
                    entry_count=v.entry_count, sha256=v.sha256,
                    imported_by_staff_user_id=optional_global_id("StaffUser", v.imported_by), imported_at=v.imported_at,
                    balances=[BankStatementBalance.of(b) for b in v.balances])
+
+
+@strawberry.type(description="One entry (Ntry) of an imported camt.053 statement, as the bank booked it.")
+class BankStatementEntry:
+    line_no: int = strawberry.field(description="Its position in the statement, from 1.")
+    amount: str = strawberry.field(description="Signed (a debit is negative), at the currency's scale.")
+    currency: str
+    status: str = strawberry.field(description="BOOK | PDNG | INFO: only booked entries are reconciled.")
+    booking_date: date | None
+    value_date: date | None
+    bank_reference: str | None = strawberry.field(description="The bank's reference (AcctSvcrRef).")
+    end_to_end_id: str | None
+    remittance: str
+    payment_reference: str | None = strawberry.field(
+        description="Our payment reference found in EndToEndId or the remittance: the bank section of the runs "
+                    "matches the entry with the ledger's wire postings by it (null: reported missing in the ledger).")
+
+    @classmethod
+    def of(cls, e: camt.EntryView) -> BankStatementEntry:
+        return cls(line_no=e.line_no, amount=str(at_scale(e.amount, e.currency)), currency=e.currency,
+                   status=e.status, booking_date=e.booking_date, value_date=e.value_date,
+                   bank_reference=e.acct_svcr_ref, end_to_end_id=e.end_to_end_id, remittance=e.remittance,
+                   payment_reference=e.reference)
 
 
 @strawberry.type(description="Something the import noticed without refusing the file (the run of the close raises "

@@ -5,16 +5,17 @@ the runs of one schedule. The worker produces each run and e-mails its recipient
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from domain.reporting import schedules
-from domain.reporting.errors import ReportRecipientNotFound, ReportScheduleNotFound
+from domain.reporting.errors import ReportRecipientNotFound, ReportRunNotFound, ReportScheduleNotFound
 from domain.shared.errors import DomainError
 from domain.shared.pagination import cursor_decoder
+from schema.clients.staff import DocumentViewLink
 from schema.context import Context
 from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.node import global_id, key_of
@@ -166,6 +167,12 @@ class ReportSchedulePayload:
 
 
 @strawberry.type
+class ReportRunLinkPayload:
+    link: DocumentViewLink | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
 class DeleteReportSchedulePayload:
     deleted_id: strawberry.ID | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
@@ -248,6 +255,25 @@ class ReportScheduleMutations:
             return ReportSchedulePayload(schedule=ReportSchedule.of(done))
 
         return await payload_or_errors(work, lambda errors: ReportSchedulePayload(errors=errors))
+
+    @declares_errors("REPORT_RUN_NOT_FOUND")
+    @strawberry.mutation(permission_classes=[Requires(READ)],
+                         description="A link (GET, about 60 s) to a finished run's file for the caller, one of its "
+                                     "recipients (the one e-mailed to them lasts longer); issuing and the download "
+                                     "are audited.")
+    async def report_run_link(self, info: Ctx, run_id: strawberry.ID) -> ReportRunLinkPayload:
+        ctx = info.context
+
+        async def work() -> ReportRunLinkPayload:
+            try:
+                key = key_of(run_id, "ReportRun", field="runId")
+            except DomainError:  # a malformed id names no run of the caller's
+                raise ReportRunNotFound("no finished run of yours has this id", field="runId") from None
+            issued = await ctx.transaction(lambda s: schedules.issue_run_link(s, ctx.settings, ctx.actor, key))
+            expires = datetime.fromtimestamp(issued.expires_at, UTC)
+            return ReportRunLinkPayload(link=DocumentViewLink(url=issued.url, expires_at=expires))
+
+        return await payload_or_errors(work, lambda errors: ReportRunLinkPayload(errors=errors))
 
     @declares_errors("REPORT_SCHEDULE_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(READ)],

@@ -200,6 +200,29 @@ async def test_entries_are_matched_to_wire_postings_and_the_rest_are_breaks(
     # The closing balance is the bank resource of the close
     [line] = [x for x in run["clientMoney"] if x["currency"] == currency]
     assert Decimal(line["bankBalances"]) >= Decimal("1292.34")
+    # The statement's entries as the back office reads them (signed, with the reference found), two pages
+    entries_q = ("query($s: ID!, $a: String) { bankStatementEntries(statementId: $s, first: 3, after: $a) { "
+                 "pageInfo { hasNextPage endCursor } nodes { lineNo amount currency status bankReference "
+                 "paymentReference } } }")
+    page1 = (await finance.client(entries_q, {"s": stmt["databaseId"]}))["data"]["bankStatementEntries"]
+    page2 = (await finance.client(entries_q, {"s": stmt["databaseId"], "a": page1["pageInfo"]["endCursor"]})
+             )["data"]["bankStatementEntries"]
+    rows = page1["nodes"] + page2["nodes"]
+    assert page1["pageInfo"]["hasNextPage"] and not page2["pageInfo"]["hasNextPage"]
+    assert [(r["lineNo"], r["amount"], r["status"], r["paymentReference"]) for r in rows] == [
+        (1, "250.00", "BOOK", matched_in), (2, "90.00", "BOOK", short), (3, "-60.00", "BOOK", paid_out),
+        (4, "12.34", "BOOK", None), (5, "7.00", "PDNG", rows[4]["paymentReference"])]
+    assert rows[3]["bankReference"] == "NOREF1" and rows[4]["paymentReference"]
+    # The run's breaks of the bank section only
+    bank_q = ("query($r: ID!) { reconciliationBreaks(filter: {runId: $r, section: BANK}, first: 100) { "
+              "nodes { section key } } }")
+    listed = (await finance.client(bank_q, {"r": run["id"]}))["data"]["reconciliationBreaks"]["nodes"]
+    assert {b["section"] for b in listed} == {"BANK"}
+    assert {f"{short}:{currency}", f"{unbooked}:{currency}"} <= {b["key"] for b in listed}
+    bad = await finance.client(entries_q, {"s": "not-an-id"})
+    assert bad["errors"][0]["extensions"]["code"] == "INVALID_ID", bad
+    none = await finance.client(entries_q, {"s": "999999999999"})
+    assert none["data"]["bankStatementEntries"]["nodes"] == []
 
 
 async def test_closing_balance_is_the_resource_and_cannot_be_typed_over(

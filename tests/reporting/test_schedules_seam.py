@@ -43,7 +43,7 @@ PAUSE = """mutation($id: ID!, $p: Boolean!) { pauseReportSchedule(id: $id, pause
   schedule { paused } errors { code field } } }"""
 DELETE = """mutation($id: ID!) { deleteReportSchedule(id: $id) { deletedId errors { code field } } }"""
 SCHEDULES = "{ reportSchedules(first: 50) { edges { node { id databaseId paused } } } }"
-RUNS = """query($id: ID!) { reportRuns(scheduleId: $id, first: 10) { edges { node { databaseId status since until
+RUNS = """query($id: ID!) { reportRuns(scheduleId: $id, first: 10) { edges { node { id databaseId status since until
   rowCount sha256 recipientIds error linkExpiresAt dueAt } } } }"""
 LINK = re.compile(r"https?://\S+/documents/report-run/\S+")
 
@@ -156,6 +156,22 @@ async def test_a_due_schedule_is_run_by_the_worker_and_its_mailed_link_downloads
                          "'reporting.report_run_downloaded' AND entity_id = :r", r=str(run["databaseId"])) == 3
     assert await _scalar(session_factory, "SELECT count(*) FROM audit_events WHERE action = "
                          "'reporting.report_run_produced' AND entity_id = :r", r=str(run["databaseId"])) == 1
+
+    # The back office's download: a short link for a recipient who asks (audited), the same file; none for others.
+    run_link = "mutation($r: ID!) { reportRunLink(runId: $r) { link { url expiresAt } errors { code field } } }"
+    asked = (await peer.client(run_link, {"r": run["id"]}))["data"]["reportRunLink"]
+    assert asked["errors"] == [] and 0 < (datetime.fromisoformat(asked["link"]["expiresAt"])
+                                          - datetime.now(UTC)).total_seconds() <= 61
+    got = await http.get(urlsplit(asked["link"]["url"]).path)
+    assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == run["sha256"]
+    assert await _scalar(session_factory, "SELECT count(*) FROM audit_events WHERE action = "
+                         "'reporting.report_run_link_issued' AND entity_id = :r", r=str(run["databaseId"])) == 1
+    outsider = await make_staff(http, session_factory, settings, ["ib_manager"], desk=world.desk)
+    for who, rid in ((outsider, run["id"]), (peer, "not-an-id"), (peer, "999999999")):
+        refused = (await who.client(run_link, {"r": rid}))["data"]["reportRunLink"]
+        assert (refused["link"], refused["errors"]) == (None, [{"code": "REPORT_RUN_NOT_FOUND", "field": "runId"}])
+    assert await _scalar(session_factory, "SELECT count(*) FROM audit_events WHERE action = "
+                         "'reporting.report_run_link_issued' AND entity_id = :r", r=str(run["databaseId"])) == 1
 
     # Tampered, expired, or for someone the run was not sent to: refused.
     token = paths[owner.user_id].rsplit("/", 1)[1]

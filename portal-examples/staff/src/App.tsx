@@ -29,6 +29,13 @@ const IbPlanView = lazy(() => import("./pages/IbPlans").then((m) => ({ default: 
 // So are regulatory reporting and records on request (compliance and audit, now and then).
 const Regulatory = lazy(() => import("./pages/Regulatory").then((m) => ({ default: m.Regulatory })));
 const Records = lazy(() => import("./pages/Records").then((m) => ({ default: m.Records })));
+// Finance's bank statements and client money, the BI reports (charts), scheduled reports and outbound
+// webhooks: a chunk each, on first use.
+const BankStatements = lazy(() => import("./pages/BankStatements").then((m) => ({ default: m.BankStatements })));
+const ClientMoneyPage = lazy(() => import("./pages/ClientMoney").then((m) => ({ default: m.ClientMoneyPage })));
+const Reports = lazy(() => import("./pages/Reports").then((m) => ({ default: m.Reports })));
+const ReportSchedules = lazy(() => import("./pages/ReportSchedules").then((m) => ({ default: m.ReportSchedules })));
+const Webhooks = lazy(() => import("./pages/Webhooks").then((m) => ({ default: m.Webhooks })));
 
 /** Navigation entries and the permission each needs. */
 const SCREENS: Array<[string, string, string]> = [
@@ -38,18 +45,23 @@ const SCREENS: Array<[string, string, string]> = [
   ["/withdrawals", "nav.withdrawals", "payments.approve_withdrawal"],
   ["/adjustments", "nav.adjustments", "ledger.adjust"],
   ["/reconciliation", "nav.reconciliation", "reconciliation.manage"],
+  ["/bank-statements", "nav.bankStatements", "reconciliation.manage"],
+  ["/client-money", "nav.clientMoney", "reconciliation.manage"],
   ["/aml/cases", "nav.amlCases", "compliance.read"],
   ["/aml/scenarios", "nav.amlScenarios", "compliance.read"],
   ["/aml/reports", "nav.amlReports", "compliance.reports"],
   ["/screening/runs", "nav.screeningRuns", "compliance.read"],
   ["/regulatory", "nav.regulatory", "regulatory.reports"],
   ["/records", "nav.records", "audit.read"],
+  ["/reports", "nav.reports", "reports.read"],
+  ["/report-schedules", "nav.reportSchedules", "reports.read"],
   ["/risk", "nav.risk", "risk.read"],
   ["/ib", "nav.ib", "ib.read"],
   ["/servers", "nav.servers", "trading.read"],
   ["/jurisdictions", "nav.jurisdictions", "config.manage"],
   ["/audit", "nav.audit", "audit.read"],
   ["/roles", "nav.roles", "staff.manage"],
+  ["/webhooks", "nav.webhooks", "webhooks.manage"],
 ];
 
 function Shell({ children }: { children: React.ReactNode }) {
@@ -102,6 +114,11 @@ export function App() {
         <Route path="/regulatory" element={<Suspense fallback={<Loading />}><Regulatory /></Suspense>} />
         <Route path="/records" element={<Suspense fallback={<Loading />}><Records /></Suspense>} />
         <Route path="/reconciliation" element={<Reconciliation />} />
+        <Route path="/bank-statements" element={<Suspense fallback={<Loading />}><BankStatements /></Suspense>} />
+        <Route path="/client-money" element={<Suspense fallback={<Loading />}><ClientMoneyPage /></Suspense>} />
+        <Route path="/reports" element={<Suspense fallback={<Loading />}><Reports /></Suspense>} />
+        <Route path="/report-schedules" element={<Suspense fallback={<Loading />}><ReportSchedules /></Suspense>} />
+        <Route path="/webhooks" element={<Suspense fallback={<Loading />}><Webhooks /></Suspense>} />
         <Route path="/payments" element={<Payments />} />
         <Route path="/risk" element={<Risk />} />
         <Route path="/ib" element={<IbNetwork />} />

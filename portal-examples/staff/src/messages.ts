@@ -2,6 +2,7 @@ import type { Language, Messages } from "@forexcrm/portal-shared";
 import { deskMessages } from "./messages-desks";
 import { complianceMessages } from "./messages-compliance";
 import { backOfficeMessages } from "./messages-backoffice";
+import { financeMessages } from "./messages-finance";
 
 const en = {
   "app.name": "Back office",
@@ -460,6 +461,6 @@ const es: Record<keyof typeof en, string> = {
 };
 
 export const messages: Record<Language, Messages> = {
-  en: { ...en, ...deskMessages.en, ...complianceMessages.en, ...backOfficeMessages.en },
-  es: { ...es, ...deskMessages.es, ...complianceMessages.es, ...backOfficeMessages.es },
+  en: { ...en, ...deskMessages.en, ...complianceMessages.en, ...backOfficeMessages.en, ...financeMessages.en },
+  es: { ...es, ...deskMessages.es, ...complianceMessages.es, ...backOfficeMessages.es, ...financeMessages.es },
 };

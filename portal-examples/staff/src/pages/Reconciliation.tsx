@@ -301,13 +301,15 @@ function RecordResource() {
   );
 }
 
-/** A run's client-money lines (requirement vs resource per currency) and their sign-off. */
-function ClientMoney({ runId, label }: { runId: string; label: string }) {
+/** A run's client-money lines (requirement vs resource per currency) and their sign-off (four eyes: the API
+ * refuses whoever prepared the close; that refusal names the run and is shown beside the sign-off button). */
+export function ClientMoney({ runId, label }: { runId: string; label: string }) {
   const { t, dateTime } = useI18n();
   const [{ data, error }, refetch] = useQuery({ query: ClientMoneyQuery, variables: { id: runId } });
   const [, signOff] = useMutation(SignOffMutation);
   const [note, setNote] = useState("");
-  const errors = useFormErrors(["note"]);
+  const errors = useFormErrors(["note", "runId"]);
+  const refusal = errors.of("runId");
   if (error && !data) return <QueryError error={error} title={t("recon.section.CLIENT_MONEY")} />;
   const run = data?.reconciliationRun;
   if (!run) return <Loading />;
@@ -353,7 +355,10 @@ function ClientMoney({ runId, label }: { runId: string; label: string }) {
         <form onSubmit={sign} noValidate>
           <FormAlert errors={errors} />
           <TextField label={t("cm.note")} name="note" value={note} errors={errors} onChange={(e) => setNote(e.target.value)} />
-          <div className="actions"><button type="submit">{t("cm.signOff")}</button></div>
+          <div className={`actions${refusal ? " field-invalid" : ""}`}>
+            <button type="submit" aria-describedby={refusal ? `cm-signoff-error-${label}` : undefined}>{t("cm.signOff")}</button>
+            {refusal ? <p id={`cm-signoff-error-${label}`} className="field-error" data-code={refusal.code}>{refusal.message}</p> : null}
+          </div>
         </form>
       ) : null}
     </section>
