@@ -1,5 +1,6 @@
 """Platform balance snapshots: a job asks each trading server for the balance of every account the
-ledger mirrors and stores it (with its equity, for the client-money requirement),
+ledger mirrors and stores it (with its equity, for the client-money requirement; its used margin, the collateral
+EMIR reports; its floating profit, the unrealised result the retail loss percentage counts),
 so section (d) of a run compares from a table, not 100k HTTP calls.
 
 A login the platform cannot answer for is skipped (and counted); the next capture retries it.
@@ -36,10 +37,12 @@ class CaptureResult:
 
 _INSERT = text(
     """
-    INSERT INTO reconciliation_platform_balances (server_id, login, captured_at, currency, balance, equity)
-    SELECT :server, l.login, :at, l.cur, l.balance, l.equity
+    INSERT INTO reconciliation_platform_balances (server_id, login, captured_at, currency, balance, equity, margin,
+        floating_profit)
+    SELECT :server, l.login, :at, l.cur, l.balance, l.equity, l.margin, l.floating
     FROM unnest(CAST(:login AS bigint[]), CAST(:cur AS text[]), CAST(:balance AS numeric[]),
-                CAST(:equity AS numeric[])) AS l(login, cur, balance, equity)
+                CAST(:equity AS numeric[]), CAST(:margin AS numeric[]), CAST(:floating AS numeric[]))
+        AS l(login, cur, balance, equity, margin, floating)
     ON CONFLICT DO NOTHING
     """
 )
@@ -67,14 +70,15 @@ async def capture_balances(
             failed += len(logins)
             continue
 
-        async def one(login: int, platform: TradingPlatform = platform) -> tuple[int, str, Decimal, Decimal] | None:
+        async def one(login: int, platform: TradingPlatform = platform,
+                      ) -> tuple[int, str, Decimal, Decimal, Decimal, Decimal] | None:
             async with gate:
                 try:
                     state = await platform.get_account_state(login)
                 except Exception as exc:  # one account's failure must not stop the capture
                     log.warning("reconciliation.snapshot_failed", login=login, error=str(exc))
                     return None
-            return login, state.currency, state.balance, state.equity
+            return login, state.currency, state.balance, state.equity, state.margin, state.floating_profit
 
         results = await asyncio.gather(*(one(x) for x in logins))
         ok = [r for r in results if r is not None]
@@ -82,7 +86,8 @@ async def capture_balances(
         captured += len(ok)
         if ok:
             params = {"server": server_id, "at": at, "login": [r[0] for r in ok], "cur": [r[1] for r in ok],
-                      "balance": [r[2] for r in ok], "equity": [r[3] for r in ok]}
+                      "balance": [r[2] for r in ok], "equity": [r[3] for r in ok], "margin": [r[4] for r in ok],
+                      "floating": [r[5] for r in ok]}
 
             async def store(session: AsyncSession, params: dict[str, object] = params) -> None:
                 await session.execute(_INSERT, params)

@@ -52,3 +52,10 @@ class FeedbackUnmatched(Conflict):
     """A feedback file names a message (MsgRptIdr) we never sent as a MiFIR file: nothing is marked."""
 
     code = "MIFIR_FEEDBACK_UNMATCHED"
+
+
+class ReportPriceMissing(Conflict):
+    """A position open at a day's close is on a symbol with no price to mark it at: its EMIR valuation would be
+    guessed, so nothing is reported (the day is built once the symbol has a price)."""
+
+    code = "REPORT_PRICE_MISSING"

@@ -6,9 +6,13 @@ portals as it was last computed.
 - Retail: real trading accounts of individual clients. The CRM does not model an elective
   professional classification, so every individual's account counts as retail and a corporate
   client's (a per se professional) does not.
-- An account counts when it traded (a buy or sell deal) in the period; it lost money when its
-  realised result over the period, net of the costs the deals carry (profit + commission + swap +
-  fee), is below zero. Balance operations (deposits, withdrawals, credits) are not trading results.
+- An account counts when it traded (a buy or sell deal) in the period or held positions at its end;
+  it lost money when its result is below zero: the realised result over the period, net of the costs
+  the deals carry (profit + commission + swap + fee), plus the unrealised result of the positions
+  still open at the period's end: the floating profit of the account's last platform snapshot on the
+  period's last day (the capture job runs at 23:55 UTC; a snapshot from before that column: equity
+  less balance). Balance operations (deposits,
+  withdrawals, credits) are not trading results.
 - The figure is the losing share of the counted accounts in percent, at two places (half even); with
   no account counted there is no figure (null), not 0%.
 
@@ -64,15 +68,30 @@ def percentage(losing: int, counted: int) -> Decimal | None:
 
 _COUNT = text(
     """
-    WITH results AS (
+    WITH realised AS (
         SELECT d.account_id, sum(d.profit + d.commission + d.storage + d.fee) AS result
         FROM trading_deals d
         JOIN trading_accounts a ON a.id = d.account_id AND a.account_type = 'real'
         JOIN clients c ON c.user_id = a.user_id AND c.kind = 'individual'
         WHERE d.time >= :t0 AND d.time < :t1 AND d.action IN (0, 1)
         GROUP BY d.account_id
+    ), unrealised AS (
+        SELECT a.id AS account_id, s.floating AS result
+        FROM trading_accounts a
+        JOIN clients c ON c.user_id = a.user_id AND c.kind = 'individual'
+        JOIN LATERAL (
+            SELECT coalesce(b.floating_profit, b.equity - b.balance) AS floating
+            FROM reconciliation_platform_balances b
+            WHERE b.server_id = a.server_id::text AND b.login = a.login
+              AND b.captured_at >= CAST(:t1 AS timestamptz) - interval '1 day' AND b.captured_at < :t1
+            ORDER BY b.captured_at DESC LIMIT 1) s ON true
+        WHERE a.account_type = 'real' AND s.floating <> 0
+    ), results AS (
+        SELECT account_id, sum(result) AS result
+        FROM (SELECT * FROM realised UNION ALL SELECT * FROM unrealised) r GROUP BY account_id
     )
-    SELECT count(*) AS counted, count(*) FILTER (WHERE result < 0) AS losing FROM results
+    SELECT count(*) AS counted, count(*) FILTER (WHERE result < 0) AS losing,
+           (SELECT count(*) FROM unrealised) AS open_accounts FROM results
     """
 )
 
@@ -88,7 +107,7 @@ async def compute(session: AsyncSession, actor: Actor, quarter: date) -> Quarter
     """Count the quarter's period and store (or restate) its figure; audited."""
     t0, t1 = period_of(quarter)
     counts = (await session.execute(_COUNT, {"t0": t0, "t1": t1})).one()
-    counted, losing = int(counts.counted), int(counts.losing)
+    counted, losing, open_accounts = int(counts.counted), int(counts.losing), int(counts.open_accounts)
     row = (await session.execute(text(
         f"INSERT INTO retail_loss_quarters ({_COLS}) VALUES (:q, :t0, :t1, :n, :l, :p, now()) "  # noqa: S608
         "ON CONFLICT (quarter_start) DO UPDATE SET period_from = EXCLUDED.period_from, "
@@ -99,7 +118,7 @@ async def compute(session: AsyncSession, actor: Actor, quarter: date) -> Quarter
     figure = _figure(row)
     await record(session, actor, action="risk.retail_loss_computed", entity_type="retail_loss_quarter",
                  entity_id=quarter.isoformat(),
-                 after={"retail_accounts": counted, "losing_accounts": losing,
+                 after={"retail_accounts": counted, "losing_accounts": losing, "with_open_positions": open_accounts,
                         "loss_percentage": None if figure.loss_percentage is None else str(figure.loss_percentage)})
     return figure
 

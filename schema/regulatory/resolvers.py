@@ -218,7 +218,8 @@ class RebuildRegulatoryReportsPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type(description="Whether an instrument's CFDs are MiFIR-reportable, and their underlying's ISIN.")
+@strawberry.type(description="Whether an instrument's CFDs are MiFIR-reportable, and their underlying (the ISIN of "
+                                    "the share or index, the index's name), reported in EMIR and MiFIR.")
 class InstrumentRegulatoryReporting:
     server_id: strawberry.ID
     symbol: str
@@ -227,11 +228,14 @@ class InstrumentRegulatoryReporting:
     overridden: bool = strawberry.field(description="False: derived from the asset class (shares and indices "
                                                     "reportable, the rest not).")
     underlying_isin: str | None
+    underlying_index_name: str | None = strawberry.field(description="The index a CFD on an index is on (EMIR "
+                                                                     "UndrlygInstrm/Indx/Nm).")
 
     @classmethod
     def of(cls, r: reporting.InstrumentReporting) -> InstrumentRegulatoryReporting:
         return cls(server_id=global_id("TradingServer", r.server_id), symbol=r.symbol, asset_class=r.asset_class,
-                   mifir_reportable=r.mifir_reportable, overridden=r.overridden, underlying_isin=r.underlying_isin)
+                   mifir_reportable=r.mifir_reportable, overridden=r.overridden, underlying_isin=r.underlying_isin,
+                   underlying_index_name=r.underlying_index_name)
 
 
 @strawberry.type
@@ -339,17 +343,20 @@ class RegulatoryMutations:
     @declares_errors("INVALID_ID", "NOT_FOUND", "VALIDATION_FAILED")
     @strawberry.mutation(permission_classes=[Requires(REPORTS)],
                          description="Whether an instrument's CFDs are MiFIR-reportable (null: back to the asset "
-                                     "class's default) and the ISIN of its underlying (null: unknown).")
+                                     "class's default), the ISIN of its underlying and, for an instrument on an "
+                                     "index, the index's name (null: unknown; the ISIN's check digit is checked).")
     async def set_instrument_regulatory_reporting(self, info: Ctx, server_id: AnyId, symbol: str,
                                                   mifir_reportable: bool | None = None,
                                                   underlying_isin: str | None = None,
+                                                  underlying_index_name: str | None = None,
                                                   ) -> InstrumentRegulatoryReportingPayload:
         actor = info.context.actor
 
         async def txn(session: AsyncSession) -> reporting.InstrumentReporting:
             key = key_of(server_id, "TradingServer", field="serverId")
             return await reporting.set_reporting(session, actor, key, symbol, reportable=mifir_reportable,
-                                                 underlying_isin=underlying_isin)
+                                                 underlying_isin=underlying_isin,
+                                                 underlying_index_name=underlying_index_name)
 
         return await _run(info, txn, lambda r: InstrumentRegulatoryReportingPayload(
             instrument=InstrumentRegulatoryReporting.of(r)), lambda e: InstrumentRegulatoryReportingPayload(errors=e))

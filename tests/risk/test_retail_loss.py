@@ -87,6 +87,48 @@ async def test_the_losing_share_of_retail_accounts_that_traded(session_factory: 
     assert (figure.period_from, figure.period_to) == (t0, t1)
 
 
+async def _snapshot(factory: Any, acct: tuple[int, int, int], at: datetime, floating: str | None, *,
+                    balance: str = "1000", equity: str = "1000") -> None:
+    """A platform snapshot (the capture job's row) with the open positions' floating profit."""
+    server, login, _ = acct
+    async with factory() as s, s.begin():
+        await s.execute(text(
+            "INSERT INTO reconciliation_platform_balances (server_id, login, captured_at, currency, balance, equity, "
+            "floating_profit) VALUES (:s, :l, :t, 'USD', :b, :e, :f)"),
+            {"s": str(server), "l": login, "t": at, "b": Decimal(balance), "e": Decimal(equity),
+             "f": None if floating is None else Decimal(floating)})
+
+
+async def test_positions_open_at_the_period_end_count_with_their_unrealised_result(session_factory: Any) -> None:
+    quarter = _quarter()
+    t0, t1 = retail_loss.period_of(quarter)
+    close = t1 - timedelta(minutes=5)  # the capture job's 23:55 snapshot on the period's last day
+    # a realised gain of 100 with a floating loss of 300 at the end: a loser (realised only would call it a winner)
+    gained_then_open = await _account(session_factory)
+    await _deal(session_factory, gained_then_open, t0 + timedelta(days=40), "100")
+    await _snapshot(session_factory, gained_then_open, t0 + timedelta(days=41), "0")
+    await _snapshot(session_factory, gained_then_open, close, "-300")
+    # no deal in the period, a position open at its end in profit: counted, a winner
+    await _snapshot(session_factory, await _account(session_factory), close, "50")
+    # a realised loss of 10 outweighed by a floating gain of 30: a winner
+    recovering = await _account(session_factory)
+    await _deal(session_factory, recovering, t0 + timedelta(days=60), "-10")
+    await _snapshot(session_factory, recovering, close, "30")
+    # a snapshot from before the floating column: equity less balance (-40), counted, a loser
+    await _snapshot(session_factory, await _account(session_factory), close, None, balance="1000", equity="960")
+    # not counted: a floating loss seen three days before the end only, a corporate client's, one after the period
+    await _snapshot(session_factory, await _account(session_factory), t1 - timedelta(days=3), "-500")
+    await _snapshot(session_factory, await _account(session_factory, kind="corporate"), close, "-100")
+    await _snapshot(session_factory, await _account(session_factory), t1, "-100")
+    figure = await _compute(session_factory, quarter)
+    assert (figure.retail_accounts, figure.losing_accounts, figure.loss_percentage) == (4, 2, Decimal("50.00"))
+    async with session_factory() as s:
+        after = (await s.execute(text(
+            "SELECT after FROM audit_events WHERE entity_type = 'retail_loss_quarter' AND entity_id = :q "
+            "ORDER BY id DESC LIMIT 1"), {"q": quarter.isoformat()})).scalar_one()
+    assert after["with_open_positions"] == 4
+
+
 async def test_the_quarter_boundary_is_exact(session_factory: Any) -> None:
     quarter = _quarter()
     t0, t1 = retail_loss.period_of(quarter)

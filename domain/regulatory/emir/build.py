@@ -25,7 +25,7 @@ from domain.audit import service as audit
 from domain.clients.storage import BlobStore
 from domain.regulatory import parts as files_parts
 from domain.regulatory import settings as config
-from domain.regulatory.emir import writer
+from domain.regulatory.emir import valuation, writer
 from domain.regulatory.emir.schema import header_schema, report_schema
 from domain.regulatory.errors import CounterpartyUnidentified, EmirInvalid, ReportInstrumentUnknown
 from domain.regulatory.identifiers import concat
@@ -59,7 +59,8 @@ SELECT day.*, u.uti, u.opened_on,
        CASE WHEN u.opened_on = $3 THEN 0 ELSE coalesce(
            (SELECT l.volume_after FROM regulatory_report_lines l JOIN regulatory_report_files f ON f.id = l.file_id
             WHERE l.server_id = day.server_id AND l.position_id = day.position_id AND l.business_date < $3
-              AND f.status <> 'superseded' ORDER BY l.business_date DESC, l.file_id DESC, l.seq DESC LIMIT 1),
+              AND l.action <> 'VALU' AND f.status <> 'superseded'
+            ORDER BY l.business_date DESC, l.file_id DESC, l.seq DESC LIMIT 1),
            (SELECT sum(CASE WHEN p.entry = 0 THEN p.volume ELSE -p.volume END) FROM trading_deals p
             WHERE p.server_id = day.server_id AND p.login = day.login AND p.time < $1
               AND p.position_id = day.position_id AND p.action IN (0, 1)), 0) END AS prior
@@ -92,17 +93,20 @@ class Lookups:
 
     def __init__(self, session: AsyncSession, cfg: config.RegulatorySettings) -> None:
         self.session, self.cfg = session, cfg
-        self.instruments: dict[tuple[int, str], tuple[str, str, bool, Decimal]] = {}
+        self.instruments: dict[tuple[int, str], tuple[str, str, bool, Decimal, str]] = {}
         self.quote: dict[tuple[int, str], str] = {}
         self.parties: dict[int, writer.Party] = {}
 
     async def load_instruments(self) -> None:
         rows = await self.session.execute(text(
-            "SELECT server_id, symbol, asset_class, quote_currency, contract_size FROM trading_instruments"))
+            "SELECT server_id, symbol, asset_class, quote_currency, contract_size, underlying_isin, "
+            "underlying_index_name FROM trading_instruments"))
         for r in rows:
             emir_class, cfi = self.cfg.product(r.asset_class)
+            underlying = writer.underlying(r.asset_class, (r.underlying_isin or "").strip() or None,
+                                           r.underlying_index_name)
             self.instruments[(r.server_id, r.symbol)] = (emir_class, cfi, r.asset_class == "crypto",
-                                                         Decimal(r.contract_size))
+                                                         Decimal(r.contract_size), underlying)
             self.quote[(r.server_id, r.symbol)] = str(r.quote_currency)[:3].upper()
 
     async def load_parties(self, account_ids: set[int]) -> None:
@@ -146,7 +150,7 @@ def lines_of(row: Any, day: date, look: Lookups) -> list[writer.Line]:
     if known is None:
         raise ReportInstrumentUnknown(f"server {server_id} has no instrument {symbol!r} (deals "
                                       f"{list(row['deal_ids'])[:3]}): synchronise its symbols first", field="symbol")
-    emir_class, cfi, crypto, size = known
+    emir_class, cfi, crypto, size, underlying = known
     ccy = look.quote[(server_id, symbol)]
     vin, opened_on = row["vin"], row["opened_on"]
     prior = Decimal(row["prior"] or 0)
@@ -156,11 +160,13 @@ def lines_of(row: Any, day: date, look: Lookups) -> list[writer.Line]:
     deals = tuple(row["deal_ids"])
     uti, position_id, first_at = row["uti"], row["position_id"], row["first_at"]
     effective = opened_on or day
+    portfolio = writer.portfolio_code(server_id, row["login"])
 
     def line(action: str, volume: Decimal, price: Decimal, at_volume: Decimal) -> writer.Line:
         quantity = volume * size
         return writer.Line(action, uti, server_id, position_id, deals, at_volume, broker_side, party, emir_class, cfi,
-                           crypto, ccy, price, quantity * price, quantity, first_at, effective, day)
+                           crypto, ccy, price, quantity * price, quantity, first_at, effective, day, portfolio,
+                           underlying)
 
     if opened_on == day:
         avg = (row["value_in"] / vin) if vin else row["last_price"]
@@ -170,6 +176,25 @@ def lines_of(row: Any, day: date, look: Lookups) -> list[writer.Line]:
     if after <= 0:
         return [line("TERM", prior, row["last_price"], Decimal(0))]
     return [line("MODI", after, row["last_price"], after)]
+
+
+def valuation_line(row: Any, day: date, look: Lookups) -> writer.Line:
+    """The VALU report of one position open at the day's close (`row` one regulatory_valuations record)."""
+    volume, price = row["volume"], row["price"]
+    quantity = volume * row["contract_size"]
+    return writer.Line("VALU", row["uti"], row["server_id"], row["position_id"], (), volume,
+                       "SLLR" if row["side"] == "BUY" else "BYER", look.parties[row["account_id"]], "", "", False,
+                       row["currency"], price, quantity * price, quantity, row["price_time"], day, day,
+                       writer.portfolio_code(row["server_id"], row["login"]), "", row["value"], row["price_time"])
+
+
+async def _valuations(session: AsyncSession, day: date) -> AsyncIterator[list[Any]]:
+    conn = await driver(session)
+    cursor = await conn.cursor(
+        "SELECT server_id, position_id, uti, account_id, login, side, volume, price, price_time, contract_size, "
+        "currency, value FROM regulatory_valuations WHERE business_date = $1 ORDER BY server_id, position_id", day)
+    while rows := await cursor.fetch(FETCH):
+        yield rows
 
 
 async def _positions(session: AsyncSession, day: date) -> AsyncIterator[list[Any]]:
@@ -202,6 +227,7 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('regulatory:emir:' || :d))"),
                           {"d": day.isoformat()})
     await _assign_utis(session, cfg.reporting_lei, day)
+    close = await valuation.capture(session, day, day_bounds(day)[1])
     look = Lookups(session, cfg)
     await look.load_instruments()
     parts = files_parts.PartWriter(session, settings, store, actor, _regime(cfg, day), day, reason)
@@ -210,6 +236,10 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
             await look.load_parties({r["account_id"] for r in rows})
             for row in rows:
                 await parts.add(lines_of(row, day, look), part_size)
+        async for rows in _valuations(session, day):
+            await look.load_parties({r["account_id"] for r in rows})
+            for row in rows:
+                await parts.add([valuation_line(row, day, look)], part_size)
         built = await parts.close()
     except BaseException:
         await parts.discard()
@@ -218,6 +248,8 @@ async def build_day(session: AsyncSession, settings: Settings, store: BlobStore,
     await audit.record(session, actor, action="regulatory.emir_day_built", entity_type="regulatory_report_day",
                        entity_id=f"emir:{day.isoformat()}",
                        after={"files": [f.id for f in built], "records": sum(f.records for f in built),
-                              "sha256": [f.sha256 for f in built], "superseded": old}, reason=reason or None,
+                              "sha256": [f.sha256 for f in built], "superseded": old,
+                              "valuations": close.positions, "collateral_portfolios": close.portfolios,
+                              "close_captured_at": close.captured_at.isoformat()}, reason=reason or None,
                        category="compliance")
     return built

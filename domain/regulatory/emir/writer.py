@@ -13,7 +13,13 @@ regulatory_utis):
 - `New` (event TRAD) when the position opened that day, with the volume still open at the end of the day (or
   the volume opened when it was closed the same day, followed by `Termntn`);
 - `Mod` (event TRAD) when the volume changed, with the notional of what remains at the day's last price;
-- `Termntn` (event ETRM, early termination date the day) when it was closed.
+- `Termntn` (event ETRM, early termination date the day) when it was closed;
+- `ValtnUpd` (VALU) for every position still open at the day's close: its mark-to-market value (`MTMA`) from the
+  broker's side, the price and time it was marked at captured when the day was first built
+  (regulatory_valuations), so a rebuild of a past day says the same.
+Collateral is posted per trading account (MT5 margins each account on its own): every report names the account's
+portfolio (`CollPrtflCd/Prtfl/Cd`, S<server>L<login>). The underlying of a CFD on a share or an index
+(`UndrlygInstrm`: the share's ISIN, or the index's ISIN and name) comes from the instrument's configuration.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ class Party:
 
 @dataclass(slots=True)  # not frozen: a million are made for a day, and a frozen __init__ costs twice as much
 class Line:
-    action: str  # NEWT, MODI, TERM
+    action: str  # NEWT, MODI, TERM, VALU
     uti: str
     server_id: int
     position_id: int
@@ -60,6 +66,10 @@ class Line:
     executed_at: datetime
     effective: date
     event_day: date
+    portfolio: str = ""  # collateral portfolio code ("" none: NOAP)
+    underlying: str = ""  # the UndrlygInstrm element, pre-rendered per instrument ("" unknown)
+    value: Decimal = Decimal(0)  # VALU: mark-to-market value, broker's side, in `currency`
+    valued_at: datetime | None = None  # VALU: the time of the price marked at
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,27 @@ def _ts(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
 
 
-def _parties(r: Reporter, line: Line, full: bool) -> str:
+def underlying(asset_class: str, isin: str | None, index_name: str | None) -> str:
+    """The UndrlygInstrm element of an instrument: an index by its ISIN and/or name, a share by its ISIN; "" when
+    the configuration does not say (the element is optional)."""
+    if asset_class == "indices" and (isin or index_name):
+        name = f"<Nm>{escape(index_name)}</Nm>" if index_name else ""
+        return f"<UndrlygInstrm><Indx>{f'<ISIN>{isin}</ISIN>' if isin else ''}{name}</Indx></UndrlygInstrm>"
+    if isin:
+        return f"<UndrlygInstrm><ISIN>{isin}</ISIN></UndrlygInstrm>"
+    return ""
+
+
+def portfolio_code(server_id: int, login: int) -> str:
+    return f"S{server_id}L{login}"
+
+
+def _portfolio(line: Line) -> str:
+    inner = f"<Cd>{escape(line.portfolio)}</Cd>" if line.portfolio else "<NoPrtfl>NOAP</NoPrtfl>"
+    return f"<CollPrtflCd><Prtfl>{inner}</Prtfl></CollPrtflCd>"
+
+
+def _parties(r: Reporter, line: Line, full: bool, valuation: str = "") -> str:
     lei = f"<Id><Lgl><Id><LEI>{r.lei}</LEI></Id></Lgl></Id>"
     p = line.party
     if p.kind == "LEI":
@@ -93,7 +123,7 @@ def _parties(r: Reporter, line: Line, full: bool) -> str:
     responsible = f"<NttyRspnsblForRpt><LEI>{r.lei}</LEI></NttyRspnsblForRpt>"
     if not full:  # Termntn: identification only
         return (f"<CtrPtySpcfcData><CtrPty><RptgCtrPty>{lei}</RptgCtrPty><OthrCtrPty><IdTp>{other}</IdTp>"
-                f"</OthrCtrPty>{agent}{responsible}</CtrPty></CtrPtySpcfcData>")
+                f"</OthrCtrPty>{agent}{responsible}</CtrPty>{valuation}</CtrPtySpcfcData>")
     nature = f"<Ntr><FI><Sctr><Cd>{r.sector}</Cd></Sctr><ClrThrshld>true</ClrThrshld></FI></Ntr>"
     return (f"<CtrPtySpcfcData><CtrPty><RptgCtrPty>{lei}{nature}<DrctnOrSd><CtrPtySd>{line.broker_side}</CtrPtySd>"
             f"</DrctnOrSd></RptgCtrPty><OthrCtrPty><IdTp>{other}</IdTp><RptgOblgtn>false</RptgOblgtn></OthrCtrPty>"
@@ -108,13 +138,21 @@ def report(r: Reporter, line: Line, agreement: str) -> str:
         return (f"<Rpt><Termntn>{_parties(r, line, False)}<CmonTradData><TxData>{uti}"
                 f"<EarlyTermntnDt>{day}</EarlyTermntnDt><DerivEvt><Tp>ETRM</Tp><TmStmp><Dt>{day}</Dt></TmStmp>"
                 f"</DerivEvt></TxData></CmonTradData><Lvl>TCTN</Lvl></Termntn></Rpt>")
+    if line.action == "VALU":
+        sign = "false" if line.value < 0 else "true"
+        stamp = _ts(line.valued_at or datetime.combine(line.event_day, datetime.min.time()))
+        valuation = (f"<Valtn><CtrctVal><Amt Ccy=\"{line.currency}\">{_num(abs(line.value), 5)}</Amt>"
+                     f"<Sgn>{sign}</Sgn></CtrctVal><TmStmp>{stamp}</TmStmp><Tp>MTMA</Tp></Valtn>")
+        return (f"<Rpt><ValtnUpd>{_parties(r, line, False, valuation)}<CmonTradData><TxData>{uti}"
+                f"{_portfolio(line)}<DerivEvt><TmStmp><Dt>{day}</Dt></TmStmp></DerivEvt></TxData></CmonTradData>"
+                f"<Lvl>TCTN</Lvl></ValtnUpd></Rpt>")
     tag = "New" if line.action == "NEWT" else "Mod"
     ccy = line.currency
     return (f"<Rpt><{tag}>{_parties(r, line, True)}<CmonTradData><CtrctData><CtrctTp>CFDS</CtrctTp>"
-            f"<AsstClss>{line.asset_class}</AsstClss><PdctClssfctn>{line.cfi}</PdctClssfctn>"
+            f"<AsstClss>{line.asset_class}</AsstClss><PdctClssfctn>{line.cfi}</PdctClssfctn>{line.underlying}"
             f"<SttlmCcy><Ccy>{ccy}</Ccy></SttlmCcy>"
             f"<DerivBasedOnCrptAsst>{'true' if line.crypto else 'false'}</DerivBasedOnCrptAsst></CtrctData>"
-            f"<TxData>{uti}<CollPrtflCd><Prtfl><NoPrtfl>NOAP</NoPrtfl></Prtfl></CollPrtflCd>"
+            f"<TxData>{uti}{_portfolio(line)}"
             f"<PltfmIdr>XXXX</PltfmIdr><TxPric><Pric><MntryVal><Amt Ccy=\"{ccy}\">{_num(line.price, 13)}</Amt>"
             f"</MntryVal></Pric></TxPric><NtnlAmt><FrstLeg><Amt><Amt Ccy=\"{ccy}\">{_num(line.notional, 5)}</Amt>"
             f"</Amt></FrstLeg></NtnlAmt><NtnlQty><FrstLeg><TtlQty>{_num(line.quantity, 8)}</TtlQty></FrstLeg>"
