@@ -15,6 +15,7 @@ from domain.shared.actor import ActorKind
 from schema.clients.types import ScreeningHit, ScreeningHitPayload
 from schema.compliance.aml import AmlMutations, AmlQueries
 from schema.compliance.case_attachments import AmlCaseAttachmentMutations
+from schema.compliance.profile_changes import ProfileChangeMutations
 from schema.compliance.reports import AmlReportMutations, AmlReportQueries
 from schema.compliance.screening_runs import ScreeningRunMutations, ScreeningRunQueries
 from schema.compliance.signals import SignalMutations, SignalQueries
@@ -118,5 +119,5 @@ class ComplianceMutations:
 
 QUERIES = (ComplianceQueries, SignalQueries, AmlQueries, AmlReportQueries, ScreeningRunQueries)
 MUTATIONS = (ComplianceMutations, SignalMutations, AmlMutations, AmlReportMutations,
-             ScreeningRunMutations, AmlCaseAttachmentMutations)
+             ScreeningRunMutations, AmlCaseAttachmentMutations, ProfileChangeMutations)
 SUBSCRIPTIONS = ()
