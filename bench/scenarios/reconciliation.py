@@ -12,7 +12,10 @@ Client money (section e): snapshots carry equity (every 50th client's is deep ne
 position is floored at zero), and the bank resource recorded for the close is the requirement less
 1.00, so the run must find exactly one USD shortfall of -1.00. Its anchor is a hand-written SQL
 computing the same per-currency requirement (ANCHOR_REQUIREMENT), timed in the same run: the
-section's figure must equal it, and its time is reported beside the anchor's.
+section's figure must equal it, and its time is reported beside the anchor's. The client-money target
+(issue 20: the internal client-money reconciliation for 100k clients <= 60 s) is checked on the full-size run
+only: the run holding the section (`run_s`, the figure the target names) and the section alone
+(`client_money_ms`); --quick stays at 10k and reports the same figures without claiming the target.
 """
 
 from __future__ import annotations
@@ -215,4 +218,7 @@ async def run(*, quick: bool) -> dict[str, Any]:
         "breaks": first.summary["breaks"],
         "target_s": 60,
         "within_target": first_s <= 60 * n / 100_000 if quick else first_s <= 60,
+        "client_money_clients": n,
+        "client_money_within_target": None if quick else first.summary["timingsMs"]["client_money"] <= 60_000,
+        "client_money_vs_anchor": round(first.summary["timingsMs"]["client_money"] / max(anchor_s * 1000, 1), 2),
     }

@@ -9,6 +9,12 @@ MiFIR (domain/regulatory/mifir/build.py) on the same deals, the instrument flagg
 transaction report per deal, validated, stored, one traceability row per deal; its anchor the same deal cursor
 writing the same report fragments in a bare loop.
 
+Valuations (VALU): the next day, with no deal, OPEN positions (--quick 10,000, else 100,000) held at its close
+(trading_positions, one price): the day's build captures each position's valuation and its account's collateral
+(regulatory_valuations, regulatory_collateral), then writes one ValtnUpd per position, validated and stored; a
+rebuild of that day reads what was captured. Anchor: the same captured rows through the same cursor, the same
+ValtnUpd XML written in a bare loop.
+
 Deals: --quick 20,000, else 1,000,000 (half opening, half closing deals of positions opened that day, over 2,000
 clients), so a day makes one New and one Termntn per position. Figures: wall and process CPU, deals/s, the
 process's peak RSS (ru_maxrss: the whole process, seeding included).
@@ -25,7 +31,7 @@ import resource
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +52,44 @@ from domain.shared.settings import Settings
 
 LEI = "529900T8BM49AURSDO55"
 DAY = date(2026, 6, 15)
+NEXT = DAY + timedelta(days=1)
 CLIENTS = 2_000
+FIRST_OPEN = 10_000_000  # position ids of the positions held open over NEXT
+
+
+async def _seed_open(session: AsyncSession, positions: int) -> None:
+    """Positions opened at NEXT's first instant (so DAY's close does not hold them), reported (UTIs), one price."""
+    sid = await session.scalar(text("SELECT id FROM trading_servers ORDER BY id LIMIT 1"))
+    await session.execute(text(
+        "INSERT INTO trading_positions (server_id, position_id, login, account_id, symbol, side, volume, in_volume, "
+        "in_value, opened_at, last_deal_ms) SELECT :s, :f + g, a.login, a.id, 'EURUSD', "
+        "CASE WHEN g % 2 = 0 THEN 'BUY' ELSE 'SELL' END, 0.1, 0.1, 0.1 * (1.08 + (g % 50) * 0.0001), :at, 0 "
+        "FROM generate_series(1, :n) g JOIN (SELECT id, login, row_number() OVER (ORDER BY id) - 1 AS k "
+        "FROM trading_accounts WHERE server_id = :s) a ON a.k = g % :c"),
+        {"s": sid, "f": FIRST_OPEN, "n": positions, "c": CLIENTS, "at": build.day_bounds(NEXT)[0]})
+    await session.execute(text(
+        "INSERT INTO regulatory_utis (server_id, position_id, uti, opened_on) SELECT server_id, position_id, "
+        ":lei || 'S' || server_id || 'P' || position_id, :next FROM trading_positions WHERE position_id > :f"),
+        {"lei": LEI, "next": NEXT, "f": FIRST_OPEN})
+    await session.execute(text(
+        "INSERT INTO risk_prices (server_id, symbol, price, price_time) VALUES (:s, 'EURUSD', 1.0850, :t) "
+        "ON CONFLICT (server_id, symbol) DO UPDATE SET price = excluded.price, price_time = excluded.price_time"),
+        {"s": sid, "t": build.day_bounds(NEXT)[1] - timedelta(seconds=1)})
+
+
+async def _valuation_anchor(session: AsyncSession, path: Path) -> int:
+    """The captured valuations through the same cursor, the same ValtnUpd XML written in a bare loop."""
+    cfg = await config.required(session)
+    look = build.Lookups(session, cfg)
+    reporter = writer.Reporter(cfg.reporting_lei, cfg.submitting_agent_lei, cfg.sector, cfg.master_agreement)
+    count = 0
+    with path.open("wb") as out:
+        async for rows in build._valuations(session, NEXT):
+            await look.load_parties({r["account_id"] for r in rows})
+            for row in rows:
+                out.write(writer.report(reporter, build.valuation_line(row, NEXT, look), cfg.master_agreement).encode())
+                count += 1
+    return count
 
 
 async def _seed(session: AsyncSession, deals: int) -> None:
@@ -87,7 +130,9 @@ async def _seeded(session: AsyncSession, deals: int) -> bool:
     if found != deals:
         return False
     await session.execute(text(
-        "TRUNCATE regulatory_mifir_transactions, regulatory_report_lines, regulatory_report_files, regulatory_utis"))
+        "TRUNCATE regulatory_mifir_transactions, regulatory_report_lines, regulatory_report_files, regulatory_utis, "
+        "regulatory_valuations, regulatory_collateral, regulatory_valuation_days"))
+    await session.execute(text("DELETE FROM trading_positions WHERE position_id > :f"), {"f": FIRST_OPEN})
     await session.execute(text("UPDATE trading_instruments SET mifir_reportable = NULL"))
     return True
 
@@ -124,12 +169,13 @@ async def _mifir_anchor(session: AsyncSession, path: Path) -> int:
     return count
 
 
-def _timed(wall: float, cpu: float, deals: int) -> dict[str, Any]:
-    return {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "deals_per_s": round(deals / wall)}
+def _timed(wall: float, cpu: float, deals: int, per: str = "deals_per_s") -> dict[str, Any]:
+    return {"seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), per: round(deals / wall)}
 
 
 async def run(*, quick: bool = False) -> dict[str, Any]:
     deals = 20_000 if quick else 1_000_000
+    open_positions = 10_000 if quick else 100_000
     settings = Settings()
     actor = system_actor("bench.regulatory")
     async with bench_services("regulatory_reports" if quick else "regulatory_reports_1m", keep=not quick) as (
@@ -167,12 +213,30 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
                 async with factory() as s:
                     mifir_anchor_reports = await _mifir_anchor(s, Path(folder) / "mifir-anchor.xml")
                 mifir_anchor = _timed(time.perf_counter() - wall, time.process_time() - cpu, deals)
+                await in_transaction(factory, lambda s: _seed_open(s, open_positions))
+                wall, cpu = time.perf_counter(), time.process_time()
+                valued = await in_transaction(factory, lambda s: build.build_day(s, settings, store, actor, NEXT))
+                valu_run = _timed(time.perf_counter() - wall, time.process_time() - cpu, open_positions,
+                                   "positions_per_s")
+                wall, cpu = time.perf_counter(), time.process_time()
+                revalued = await in_transaction(factory, lambda s: build.build_day(s, settings, store, actor, NEXT,
+                                                                                   reason="bench rebuild"))
+                valu_rebuild = _timed(time.perf_counter() - wall, time.process_time() - cpu, open_positions,
+                                   "positions_per_s")
+                wall, cpu = time.perf_counter(), time.process_time()
+                async with factory() as s:
+                    valu_anchor_reports = await _valuation_anchor(s, Path(folder) / "valu-anchor.xml")
+                valu_anchor = _timed(time.perf_counter() - wall, time.process_time() - cpu, open_positions,
+                                   "positions_per_s")
         finally:
             await engine.dispose()
     records = sum(f.records for f in files)
     assert records == anchor_reports == deals, (records, anchor_reports, deals)  # a New and a Termntn per position
     mifir_records = sum(f.records for f in mifir_files)
     assert mifir_records == mifir_anchor_reports == deals, (mifir_records, mifir_anchor_reports, deals)
+    valu_records = sum(f.records for f in valued)
+    assert valu_records == valu_anchor_reports == open_positions, (valu_records, valu_anchor_reports)
+    assert [f.sha256 for f in revalued] == [f.sha256 for f in valued]  # a rebuild writes the same bytes
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "deals": deals, "reports": records, "files": len(files), "bytes": sum(f.size_bytes for f in files),
@@ -191,6 +255,14 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
                                          "against the XSD, encrypted, stored with SHA-256, a row per transaction"},
             "anchor": {**mifir_anchor, "what": "same cursor and rows, the same report XML in a bare loop"},
             "ratio": round(mifir_anchor["seconds"] / mifir_run["seconds"], 4) if mifir_run["seconds"] else None,
+        },
+        "valuations": {
+            "open_positions": open_positions, "files": len(valued),
+            "run": {**valu_run, "what": "close captured (valuation per open position, collateral per account), "
+                                        "ValtnUpd per position, parts validated against the XSD, stored"},
+            "rebuild": {**valu_rebuild, "what": "the same day rebuilt from what was captured (identical SHA-256)"},
+            "anchor": {**valu_anchor, "what": "same captured rows and cursor, the same ValtnUpd XML in a bare loop"},
+            "ratio": round(valu_anchor["seconds"] / valu_run["seconds"], 4) if valu_run["seconds"] else None,
         },
         "targets": {"seconds": 300, "peak_rss_mb": 300},
         "seed_or_reuse_seconds": round(seed_wall, 2),

@@ -19,8 +19,10 @@ from domain.clients import document_links
 from domain.regulatory import files
 from domain.regulatory import instruments as reporting
 from domain.regulatory import settings as config
+from domain.regulatory.emir import valuation
 from domain.regulatory.mifir import feedback
 from domain.shared.actor import ActorKind
+from domain.shared.money import at_scale
 from schema.clients.staff import DocumentViewLink, DocumentViewLinkPayload
 from schema.compliance.aml import _run
 from schema.context import Context
@@ -258,6 +260,34 @@ class MifirFeedbackPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
+@strawberry.type(description="A collateral portfolio's figures at a day's close (EMIR: collateral reported at "
+                                    "portfolio level; one portfolio per trading account, MT5 margining each account "
+                                    "on its own): the margin the client posted (the platform's used margin) and the "
+                                    "account's equity, from its last platform snapshot before the close.")
+class RegulatoryCollateralPortfolio:
+    business_date: dt.date
+    portfolio_code: str = strawberry.field(description="As reported in each trade and valuation report's "
+                                                       "CollPrtflCd (S<server>L<login>).")
+    server_id: strawberry.ID
+    login: str
+    trading_account_id: strawberry.ID
+    client_id: strawberry.ID | None
+    currency: str
+    margin_posted: str
+    equity: str
+    snapshot_at: dt.datetime
+
+    @classmethod
+    def of(cls, c: valuation.Collateral) -> RegulatoryCollateralPortfolio:
+        return cls(business_date=c.business_date, portfolio_code=c.portfolio_code,
+                   server_id=global_id("TradingServer", c.server_id), login=str(c.login),
+                   trading_account_id=global_id("TradingAccount", c.account_id),
+                   client_id=optional_global_id("ClientSummary", c.client_id), currency=c.currency,
+                   margin_posted=str(at_scale(c.margin_posted, c.currency)),
+                   equity=str(at_scale(c.equity, c.currency)),
+                   snapshot_at=c.snapshot_at)
+
+
 @strawberry.type
 class RegulatoryQueries:
     @strawberry.field(permission_classes=[Requires(REPORTS)],
@@ -271,6 +301,16 @@ class RegulatoryQueries:
         async with info.context.session() as session:
             page = await files.list_files(session, req, day=business_date, current_only=current_only)
         return to_connection(page, RegulatoryReportFile.of, lambda f: (f.created_at, f.id))
+
+    @strawberry.field(permission_classes=[Requires(REPORTS)],
+                      description="The EMIR collateral portfolios captured at a day's close when its reports were "
+                                  "first built (a rebuild keeps them), optionally one client's.")
+    async def regulatory_collateral(self, info: Ctx, business_date: dt.date,
+                                    client_id: AnyId | None = None) -> list[RegulatoryCollateralPortfolio]:
+        key = None if client_id is None else key_of(client_id, "ClientSummary", "Client360", field="clientId")
+        async with info.context.session() as session:
+            found = await valuation.collateral(session, business_date, key)
+        return [RegulatoryCollateralPortfolio.of(c) for c in found]
 
     @strawberry.field(permission_classes=[Requires(REPORTS)],
                       description="The brokerage's EMIR reporting settings (null until set).")

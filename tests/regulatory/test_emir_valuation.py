@@ -270,3 +270,58 @@ async def test_the_underlying_is_configured_per_instrument_with_typed_errors(ses
             "SELECT after FROM audit_events WHERE action = 'regulatory.instrument_reporting_set' AND entity_id = :e"),
             {"e": f"{w.server_id}:US500"})).scalars().all()
     assert [a["underlying_index_name"] for a in audited] == ["S&P 500"]
+
+
+INSTRUMENT = """mutation($s: ID!, $y: String!, $i: String, $n: String) { setInstrumentRegulatoryReporting(serverId: $s,
+  symbol: $y, underlyingIsin: $i, underlyingIndexName: $n) { instrument { underlyingIsin underlyingIndexName }
+  errors { field code } } }"""
+COLLATERAL = """query($d: Date!, $c: ID) { regulatoryCollateral(businessDate: $d, clientId: $c) { portfolioCode login
+  tradingAccountId clientId currency marginPosted equity snapshotAt } }"""
+
+
+async def test_the_underlying_and_the_collateral_over_the_api(http: Any, session_factory: Any,
+                                                              settings: Settings) -> None:
+    from jobs import regulatory
+    from schema.node import global_id
+    from tests.identity.staff import make_staff
+
+    officer = (await make_staff(http, session_factory, settings, ["compliance"])).client
+    support = (await make_staff(http, session_factory, settings, ["support"])).client
+    w = await world(session_factory)
+    await _configure(session_factory, w)
+    server = global_id("TradingServer", w.server_id)
+    bad = (await officer(INSTRUMENT, {"s": server, "y": "US500", "i": "US78378X1070", "n": "S&P 500"}))["data"]
+    assert bad["setInstrumentRegulatoryReporting"]["errors"] == [{"field": "underlyingIsin",
+                                                                  "code": "VALIDATION_FAILED"}]
+    done = (await officer(INSTRUMENT, {"s": server, "y": "US500", "i": SPX_ISIN, "n": "S&P 500"}))["data"]
+    assert done["setInstrumentRegulatoryReporting"] == {
+        "instrument": {"underlyingIsin": SPX_ISIN, "underlyingIndexName": "S&P 500"}, "errors": []}
+    d = _far_day()
+    try:
+        await deal(session_factory, w, "acme", deal_id=1, position_id=301, at=at(d, 9), entry=0, action=1,
+                   volume="2", price="4500", symbol="US500")
+        await _position(session_factory, w, "acme", 301, symbol="US500", side="SELL", volume="2", in_volume="2",
+                        open_price="4500", opened=at(d, 9))
+        await _price(session_factory, w, "US500", "4490.5", at(d, 23, 50))
+        await _snapshot(session_factory, w, "acme", at(d, 23, 55), margin="180.1", equity="5019")
+        built = await regulatory.build_emir_reports({"session_factory": session_factory, "settings": settings},
+                                                    d.isoformat())
+        assert built["records"] == 2  # New and ValtnUpd
+        acme = global_id("ClientSummary", w.clients["acme"])
+        answer = (await officer(COLLATERAL, {"d": d.isoformat(), "c": acme}))["data"]["regulatoryCollateral"]
+        assert answer == [{"portfolioCode": f"S{w.server_id}L1001", "login": "1001",
+                           "tradingAccountId": global_id("TradingAccount", w.accounts["acme"]), "clientId": acme,
+                           "currency": "USD", "marginPosted": "180.10", "equity": "5019.00",
+                           "snapshotAt": at(d, 23, 55).isoformat()}]
+        other = global_id("ClientSummary", w.clients["jo"])
+        assert (await officer(COLLATERAL, {"d": d.isoformat(), "c": other}))["data"]["regulatoryCollateral"] == []
+        refused = await support(COLLATERAL, {"d": d.isoformat(), "c": None})
+        assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        async with session_factory() as s:
+            doc = etree.fromstring((await _document(session_factory, settings, built["files"][0]))[0])
+            assert await s.scalar(text("SELECT count(*) FROM regulatory_valuations WHERE business_date = :d "
+                                       "AND server_id = :s"), {"d": d, "s": w.server_id}) == 1
+        # the client is short 2 at 4500, marked at 4490.5: the client gains 19, the broker loses it
+        assert _valuations(doc) == [(f"{LEI}S{w.server_id}P301", "19", "false", "USD", f"S{w.server_id}L1001")]
+    finally:
+        await _cleanup(session_factory, w)

@@ -114,17 +114,18 @@ class Collateral:
     server_id: int
     login: int
     account_id: int
-    user_id: int
+    client_id: int | None
     currency: str
     margin_posted: Decimal
     equity: Decimal
     snapshot_at: datetime
 
 
-async def collateral(session: AsyncSession, day: date, user_id: int | None = None) -> list[Collateral]:
-    """The collateral portfolios captured for a day (optionally one counterparty's), by portfolio code."""
+async def collateral(session: AsyncSession, day: date, client_id: int | None = None) -> list[Collateral]:
+    """The collateral portfolios captured for a day (optionally one client's, by clients.id), by portfolio code."""
     rows = await session.execute(text(
-        "SELECT business_date, portfolio_code, server_id, login, account_id, user_id, currency, margin_posted, "
-        "equity, snapshot_at FROM regulatory_collateral WHERE business_date = :d "
-        "AND (CAST(:u AS bigint) IS NULL OR user_id = :u) ORDER BY portfolio_code"), {"d": day, "u": user_id})
+        "SELECT r.business_date, r.portfolio_code, r.server_id, r.login, r.account_id, c.id AS client_id, r.currency, "
+        "r.margin_posted, r.equity, r.snapshot_at FROM regulatory_collateral r "
+        "LEFT JOIN clients c ON c.user_id = r.user_id WHERE r.business_date = :d "
+        "AND (CAST(:c AS bigint) IS NULL OR c.id = :c) ORDER BY r.portfolio_code"), {"d": day, "c": client_id})
     return [Collateral(*r) for r in rows]
