@@ -45,3 +45,13 @@ class ReportRecipientNotPermitted(ValidationFailed):
 
 class ReportRunNotFound(NotFound):
     code = "REPORT_RUN_NOT_FOUND"
+
+
+class ReportLpCommissionInvalid(ValidationFailed):
+    code = "REPORT_LP_COMMISSION_INVALID"
+
+
+class ReportScheduleDuplicate(ValidationFailed):
+    """The caller already has a live schedule of the same report, filters, interval, format and recipients."""
+
+    code = "REPORT_SCHEDULE_DUPLICATE"

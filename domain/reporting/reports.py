@@ -145,10 +145,12 @@ class RevenueFigures:
     client_pnl_usd: Decimal = ZERO
     bbook_pnl_usd: Decimal = ZERO
     unpriced: int = 0
+    lp_cost_usd: Decimal = ZERO
 
     @property
     def net_revenue_usd(self) -> Decimal:
-        return self.markup_usd + self.commission_usd + self.fee_usd + self.swap_usd + self.bbook_pnl_usd
+        return (self.markup_usd + self.commission_usd + self.fee_usd + self.swap_usd + self.bbook_pnl_usd
+                - self.lp_cost_usd)
 
     def add(self, other: RevenueFigures) -> None:
         for f in fields(self):
@@ -228,12 +230,12 @@ async def revenue(session: AsyncSession, scope: Scope, since: date, until: date,
         f"SELECT {key} AS key, {_BUCKET_SQL[bucket]} AS bucket, sum(deals) AS deals, sum(volume_lots) AS volume_lots, "  # noqa: S608
         "sum(notional_usd) AS notional_usd, sum(markup_usd) AS markup_usd, sum(commission_usd) AS commission_usd, "
         "sum(fee_usd) AS fee_usd, sum(swap_usd) AS swap_usd, sum(client_pnl_usd) AS client_pnl_usd, "
-        "sum(bbook_pnl_usd) AS bbook_pnl_usd, sum(unpriced) AS unpriced "
+        "sum(bbook_pnl_usd) AS bbook_pnl_usd, sum(unpriced) AS unpriced, sum(lp_cost_usd) AS lp_cost_usd "
         f"FROM reporting_deal_daily r WHERE r.day >= :since AND r.day < :until AND {desk} GROUP BY 1, 2"),
         {"since": since, "until": until, **params})).all()
     cells = {(r.key, r.bucket): RevenueFigures(
         int(r.deals), r.volume_lots, r.notional_usd, r.markup_usd, r.commission_usd, r.fee_usd, r.swap_usd,
-        r.client_pnl_usd, r.bbook_pnl_usd, int(r.unpriced)) for r in rows}
+        r.client_pnl_usd, r.bbook_pnl_usd, int(r.unpriced), r.lp_cost_usd) for r in rows}
     return _shape(since, until, bucket, dimension, cells, RevenueFigures, lambda f: f.net_revenue_usd, top)
 
 
@@ -286,10 +288,12 @@ class DealRow:
     swap_usd: Decimal | None
     client_pnl_usd: Decimal | None
     bbook_pnl_usd: Decimal | None
+    lp_cost_usd: Decimal
+    user_id: int | None = None
 
     @property
     def net_revenue_usd(self) -> Decimal | None:
-        total = ZERO
+        total = -self.lp_cost_usd
         for part in (self.markup_usd, self.commission_usd, self.fee_usd, self.swap_usd, self.bbook_pnl_usd):
             if part is None:
                 return None
@@ -314,8 +318,10 @@ class PostingRow:
 
 
 async def revenue_deals(session: AsyncSession, scope: Scope, since: date, until: date, page: PageRequest, *,
-                        dimension: RevenueDimension | None = None, key: str | None = None) -> Page[DealRow]:
-    """The buy/sell deals behind a revenue figure: the period's, of this key of `dimension` (all without)."""
+                        dimension: RevenueDimension | None = None, key: str | None = None,
+                        user_id: int | None = None) -> Page[DealRow]:
+    """The buy/sell deals behind a revenue figure: the period's, of this key of `dimension` (all without), of
+    one client's accounts with `user_id` (a client figure's deals)."""
     check_period(since, until)
     desk, params = scope.where("f.desk")
     where = ["true", desk]
@@ -323,6 +329,10 @@ async def revenue_deals(session: AsyncSession, scope: Scope, since: date, until:
         where.append(f"{_key_sql(dimension, 'f', _REVENUE_KEY)} = :key")
         params["key"] = key or ""
     deals = "(SELECT * FROM trading_deals WHERE time >= :t0 AND time < :t1 AND action IN (0, 1))"
+    if user_id is not None:
+        deals = ("(SELECT * FROM trading_deals WHERE time >= :t0 AND time < :t1 AND action IN (0, 1) AND account_id IN "
+                 "(SELECT x.id FROM trading_accounts x WHERE x.user_id = :user_id))")
+        params["user_id"] = user_id
     source = f"({DEAL_FACTS.format(source=deals)}) f"
     return await sql_page(
         session, page, columns="f.*", source=source, where=where,
@@ -330,12 +340,13 @@ async def revenue_deals(session: AsyncSession, scope: Scope, since: date, until:
         key=("f.time", "f.server_id", "f.deal_id"), descending=False,
         convert=lambda r: DealRow(int(r.server_id), int(r.deal_id), r.time, int(r.login), r.symbol, r.grp, r.book,
                                   r.desk, r.volume, r.markup_usd, r.commission_usd, r.fee_usd, r.swap_usd,
-                                  r.client_pnl_usd, r.bbook_pnl_usd))
+                                  r.client_pnl_usd, r.bbook_pnl_usd, r.lp_cost_usd, r.user_id))
 
 
 async def money_postings(session: AsyncSession, scope: Scope, since: date, until: date, page: PageRequest, *,
                          direction: str | None = None, dimension: MoneyDimension | None = None,
-                         key: str | None = None, first_deposits: bool = False) -> Page[PostingRow]:
+                         key: str | None = None, first_deposits: bool = False,
+                         user_id: int | None = None) -> Page[PostingRow]:
     """The client-wallet postings behind a deposit/withdrawal figure (or only first deposits)."""
     check_period(since, until)
     if direction not in (None, "deposit", "withdrawal"):
@@ -350,6 +361,9 @@ async def money_postings(session: AsyncSession, scope: Scope, since: date, until
         params["direction"] = direction
     if first_deposits:
         where.append("f.first_deposit")
+    if user_id is not None:
+        where.append("f.user_id = :user_id")
+        params["user_id"] = user_id
     source = ("(SELECT m.*, EXISTS (SELECT 1 FROM reporting_first_deposits x WHERE x.entry_id = m.entry_id) "  # noqa: S608
               "AS first_deposit FROM (" + MONEY_FACTS.format(source=(
                   "(SELECT * FROM ledger_entries WHERE ref_kind IN ('deposit', 'withdrawal', 'withdrawal_return') "

@@ -31,7 +31,13 @@ without a rate is counted in `unpriced` and adds nothing):
 - client P&L: the deal's profit; B-book P&L: the broker's share, -profit x (1 - A-book% / 100), the
   A-book% being the account's assignment in force at the deal (`risk_assignments`), else the group's
   mapping (`risk_group_books`), else 0 (book UNMAPPED);
-- net revenue: markup + commission + fee + swap + B-book P&L.
+- LP cost: the A-booked share of the volume x the LP's commission per lot for the server's symbol
+  (`reporting_lp_commissions`, USD; none configured: 0), on every deal;
+- net revenue: markup + commission + fee + swap + B-book P&L - LP cost.
+
+Per client (`reporting_client_daily`, per user and day): the same batch statement adds each client's deals,
+volume and net revenue (an unpriced deal adds 0), and the money sweep its deposits and withdrawals in USD:
+what lifetime value, cohorts, IB return, geography and attribution read (domain/reporting/clients.py).
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ MAX_REBUILD_DAYS = 3_700
 # Per deal (`d`: trading_deals columns, buy/sell only) its rollup key and figures.
 DEAL_FACTS = """
 SELECT d.server_id, d.deal_id, d.time, (d.time AT TIME ZONE 'UTC')::date AS day, d.symbol, d.login,
-    d.account_id, d.entry, d.volume,
+    d.account_id, a.user_id, d.entry, d.volume,
     COALESCE(a."group", '') AS grp, COALESCE(ra.book, gb.book, 'UNMAPPED') AS book, COALESCE(c.desk, '') AS desk,
     u.usd IS NULL AS unpriced,
     d.notional_usd,
@@ -66,7 +72,8 @@ SELECT d.server_id, d.deal_id, d.time, (d.time AT TIME ZONE 'UTC')::date AS day,
          ELSE 0 END AS markup_usd,
     -d.commission * u.usd AS commission_usd, -d.fee * u.usd AS fee_usd, -d.storage * u.usd AS swap_usd,
     d.profit * u.usd AS client_pnl_usd,
-    -d.profit * u.usd * (1 - COALESCE(ra.a_book_pct, gb.a_book_pct, 0) / 100) AS bbook_pnl_usd
+    -d.profit * u.usd * (1 - COALESCE(ra.a_book_pct, gb.a_book_pct, 0) / 100) AS bbook_pnl_usd,
+    COALESCE(d.volume * lp.per_lot_usd * COALESCE(ra.a_book_pct, gb.a_book_pct, 0) / 100, 0) AS lp_cost_usd
 FROM {source} d
 LEFT JOIN trading_accounts a ON a.id = d.account_id
 LEFT JOIN clients c ON c.user_id = a.user_id
@@ -81,6 +88,7 @@ LEFT JOIN LATERAL (
 ) ra ON true
 LEFT JOIN risk_group_books gb ON gb.server_id = d.server_id AND gb.grp = a."group"
 LEFT JOIN reporting_spread_markups m ON m.server_id = d.server_id AND m.grp = a."group"
+LEFT JOIN reporting_lp_commissions lp ON lp.server_id = d.server_id AND lp.symbol = d.symbol
 WHERE d.action IN (0, 1)
 """
 
@@ -88,26 +96,43 @@ _DEAL_SUMS = """
 SELECT day, server_id, symbol, grp, book, desk, count(*), sum(volume), COALESCE(sum(notional_usd), 0),
     COALESCE(sum(markup_usd), 0), COALESCE(sum(commission_usd), 0), COALESCE(sum(fee_usd), 0),
     COALESCE(sum(swap_usd), 0), COALESCE(sum(client_pnl_usd), 0), COALESCE(sum(bbook_pnl_usd), 0),
-    count(*) FILTER (WHERE unpriced)
-FROM ({facts}) f GROUP BY day, server_id, symbol, grp, book, desk
+    count(*) FILTER (WHERE unpriced), sum(lp_cost_usd)
+FROM {facts} f GROUP BY day, server_id, symbol, grp, book, desk
 """
 
 _DEAL_COLUMNS = ("day, server_id, symbol, grp, book, desk, deals, volume_lots, notional_usd, markup_usd, "
-                 "commission_usd, fee_usd, swap_usd, client_pnl_usd, bbook_pnl_usd, unpriced")
+                 "commission_usd, fee_usd, swap_usd, client_pnl_usd, bbook_pnl_usd, unpriced, lp_cost_usd")
 _DEAL_ADD = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in _DEAL_COLUMNS.split(", ")[6:])
 
+# Per client and day (deals without an account are in no client's figures); ordered so that two batches
+# touching the same clients (one client trading on two servers) lock their rows in the same order.
+_CLIENT_DEAL_SUMS = """
+SELECT user_id, day, count(*), sum(volume),
+    sum(COALESCE(markup_usd + commission_usd + fee_usd + swap_usd + bbook_pnl_usd, 0) - lp_cost_usd)
+FROM {facts} f WHERE user_id IS NOT NULL GROUP BY user_id, day ORDER BY user_id, day
+"""
+_CLIENT_DEAL_COLUMNS = "user_id, day, deals, volume_lots, net_revenue_usd"
+
 # One ingested batch (the `trading.deals_ingested` event's key range, pruned by time partition),
-# claimed in `reporting_batches` by the same statement: a batch adds to the rollups once.
+# claimed in `reporting_batches` by the same statement: a batch adds to the rollups once. Its facts are
+# computed once for both rollups.
 _DEAL_BATCH = f"""
 WITH claimed AS (
     INSERT INTO reporting_batches (batch_id) VALUES ($2) ON CONFLICT DO NOTHING RETURNING batch_id
+), facts AS MATERIALIZED ({DEAL_FACTS.format(source=(
+    "(SELECT t.* FROM trading_deals t WHERE t.server_id = $1 AND t.batch_id = $2 AND t.deal_id BETWEEN $3 AND $4 "
+    "AND t.time BETWEEN $5 AND $6 AND t.action IN (0, 1) AND EXISTS (SELECT 1 FROM claimed))"))}
 ), up AS (
     INSERT INTO reporting_deal_daily AS r ({_DEAL_COLUMNS})
-    {_DEAL_SUMS.format(facts=DEAL_FACTS.format(source=(
-        "(SELECT t.* FROM trading_deals t WHERE t.server_id = $1 AND t.batch_id = $2 AND t.deal_id BETWEEN $3 AND $4 "
-        "AND t.time BETWEEN $5 AND $6 AND t.action IN (0, 1) AND EXISTS (SELECT 1 FROM claimed))")))}
+    {_DEAL_SUMS.format(facts="facts")}
     ON CONFLICT (day, server_id, symbol, grp, book, desk) DO UPDATE SET {_DEAL_ADD}
     RETURNING 1
+), per_client AS (
+    INSERT INTO reporting_client_daily AS r ({_CLIENT_DEAL_COLUMNS})
+    {_CLIENT_DEAL_SUMS.format(facts="facts")}
+    ON CONFLICT (user_id, day) DO UPDATE SET deals = r.deals + excluded.deals,
+        volume_lots = r.volume_lots + excluded.volume_lots,
+        net_revenue_usd = r.net_revenue_usd + excluded.net_revenue_usd
 )
 SELECT (SELECT count(*) FROM claimed) AS fresh, (SELECT count(*) FROM up) AS rows
 """  # noqa: S608 - constant SQL fragments
@@ -131,10 +156,12 @@ async def pending_batches(session: AsyncSession, limit: int) -> list[DealBatch]:
     return [b for b in out if b is not None]
 
 
+_DEAL_PERIOD = "(SELECT * FROM trading_deals WHERE time >= $1 AND time < $2 AND action IN (0, 1))"
 _DEAL_REBUILD = (
-    f"INSERT INTO reporting_deal_daily ({_DEAL_COLUMNS}) "  # noqa: S608 - constant SQL fragments
-    + _DEAL_SUMS.format(facts=DEAL_FACTS.format(
-        source="(SELECT * FROM trading_deals WHERE time >= $1 AND time < $2 AND action IN (0, 1))"))
+    f"WITH facts AS MATERIALIZED ({DEAL_FACTS.format(source=_DEAL_PERIOD)}), "
+    f"per_client AS (INSERT INTO reporting_client_daily ({_CLIENT_DEAL_COLUMNS}) "
+    f"{_CLIENT_DEAL_SUMS.format(facts='facts')}) "
+    f"INSERT INTO reporting_deal_daily ({_DEAL_COLUMNS}) {_DEAL_SUMS.format(facts='facts')}"
 )
 
 # Per client-wallet posting of a deposit or withdrawal entry (`e`: ledger_entries columns).
@@ -172,6 +199,16 @@ _MONEY_UPSERT = (
     "movements = r.movements + excluded.movements, amount = r.amount + excluded.amount, "
     "amount_usd = r.amount_usd + excluded.amount_usd, unpriced = r.unpriced + excluded.unpriced RETURNING 1"
 )
+_CLIENT_MONEY_UPSERT = """
+INSERT INTO reporting_client_daily AS r (user_id, day, deposits, deposits_usd, withdrawals_usd)
+SELECT user_id, day, COALESCE(sum(movements) FILTER (WHERE direction = 'deposit'), 0),
+    COALESCE(sum(amount_usd) FILTER (WHERE direction = 'deposit'), 0),
+    COALESCE(sum(amount_usd) FILTER (WHERE direction = 'withdrawal'), 0)
+FROM facts WHERE user_id IS NOT NULL GROUP BY user_id, day ORDER BY user_id, day
+ON CONFLICT (user_id, day) DO UPDATE SET deposits = r.deposits + excluded.deposits,
+    deposits_usd = r.deposits_usd + excluded.deposits_usd,
+    withdrawals_usd = r.withdrawals_usd + excluded.withdrawals_usd
+"""
 _FTD_COLUMNS = "user_id, entry_id, day, method, currency, country, desk, amount, amount_usd"
 _FTD_UPSERT = (
     f"INSERT INTO reporting_first_deposits AS r ({_FTD_COLUMNS}) "  # noqa: S608 - constants
@@ -193,7 +230,8 @@ WITH cand AS (
 ), facts AS MATERIALIZED (
     {MONEY_FACTS.format(source="(SELECT x.* FROM ledger_entries x JOIN claimed k ON k.entry_id = x.id)")}
 ), money AS ({_MONEY_UPSERT}
-), ftd AS ({_FTD_UPSERT})
+), ftd AS ({_FTD_UPSERT}
+), per_client AS ({_CLIENT_MONEY_UPSERT})
 SELECT (SELECT count(*) FROM claimed) AS entries, (SELECT count(*) FROM money) AS rows,
        (SELECT count(*) FROM ftd) AS first_deposits
 """  # noqa: S608 - constant SQL fragments
@@ -245,8 +283,8 @@ async def rebuild(session: AsyncSession, actor: Actor, since: date, until: date)
     check_period(since, until)
     t0, t1 = day_start(since), day_start(until)
     conn = await driver(session)
-    await conn.execute("LOCK TABLE reporting_deal_daily, reporting_money_daily, reporting_first_deposits "
-                       "IN SHARE ROW EXCLUSIVE MODE")
+    await conn.execute("LOCK TABLE reporting_deal_daily, reporting_money_daily, reporting_first_deposits, "
+                       "reporting_client_daily IN SHARE ROW EXCLUSIVE MODE")
     # Batches with deals in the period not added yet are added first (whole, deals outside the period
     # included); then the period is recomputed. A batch whose event is gone is claimed as it stands.
     pending = await conn.fetch(
@@ -261,13 +299,15 @@ async def rebuild(session: AsyncSession, actor: Actor, since: date, until: date)
     await conn.execute("INSERT INTO reporting_batches (batch_id) SELECT DISTINCT batch_id FROM trading_deals "
                        "WHERE time >= $1 AND time < $2 ON CONFLICT DO NOTHING", t0, t1)
     await conn.execute("DELETE FROM reporting_deal_daily WHERE day >= $1 AND day < $2", since, until)
+    await conn.execute("DELETE FROM reporting_client_daily WHERE day >= $1 AND day < $2", since, until)
     deal_rows = int((await conn.execute(_DEAL_REBUILD, t0, t1)).split()[-1])
     await conn.execute("DELETE FROM reporting_money_daily WHERE day >= $1 AND day < $2", since, until)
     await conn.execute(
         f"INSERT INTO reporting_applied_entries (entry_id) SELECT id FROM {_MONEY_PERIOD} e "  # noqa: S608
         "ON CONFLICT DO NOTHING", t0, t1)
     money_rows = int((await conn.execute(
-        f"WITH facts AS ({MONEY_FACTS.format(source=_MONEY_PERIOD)}) "
+        f"WITH facts AS MATERIALIZED ({MONEY_FACTS.format(source=_MONEY_PERIOD)}), "
+        f"per_client AS ({_CLIENT_MONEY_UPSERT}) "
         f"INSERT INTO reporting_money_daily ({_MONEY_COLUMNS}) {_MONEY_SUMS}", t0, t1)).split()[-1])
     # First deposits of the clients who deposited in the period, over their whole history.
     users = f"""SELECT DISTINCT la.owner_id FROM {_MONEY_PERIOD} e JOIN ledger_postings p ON p.entry_id = e.id

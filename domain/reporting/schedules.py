@@ -67,7 +67,7 @@ _DIMENSIONS: dict[str, Any] = {"revenue": reports.RevenueDimension, "money_flow"
 
 REVENUE_HEADER = ("kind", "key", "bucket", "deals", "volume_lots", "notional_usd", "spread_markup_usd",
                   "commission_usd", "fee_usd", "swap_usd", "client_pnl_usd", "b_book_pnl_usd", "net_revenue_usd",
-                  "unpriced_deals")
+                  "unpriced_deals", "lp_cost_usd")
 MONEY_HEADER = ("kind", "key", "bucket", "deposits", "deposits_usd", "withdrawals", "withdrawals_usd",
                 "net_deposits_usd", "first_deposits", "first_deposits_usd", "unpriced")
 FUNNEL_HEADER = ("kind", "key", "leads", "converted_leads", "registered", "verified", "approved", "first_deposits",
@@ -382,7 +382,7 @@ def _cells(kind: str, key: str | None, bucket: date | None, values: Sequence[Any
 
 def _revenue_values(f: reports.RevenueFigures) -> list[Any]:
     return [f.deals, f.volume_lots, f.notional_usd, f.markup_usd, f.commission_usd, f.fee_usd, f.swap_usd,
-            f.client_pnl_usd, f.bbook_pnl_usd, f.net_revenue_usd, f.unpriced]
+            f.client_pnl_usd, f.bbook_pnl_usd, f.net_revenue_usd, f.unpriced, f.lp_cost_usd]
 
 
 def _money_values(f: reports.MoneyFigures) -> list[Any]:

@@ -18,6 +18,7 @@ from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.node import AnyId, referenced_key
 from schema.pagination import Connection, page_request, to_connection
 from schema.permissions import Requires
+from schema.reporting.clients import ClientReportQueries
 from schema.reporting.schedules import ReportScheduleMutations, ReportScheduleQueries
 from schema.reporting.source import ReportSource
 from schema.reporting.types import (
@@ -28,6 +29,7 @@ from schema.reporting.types import (
     MoneyFlowReport,
     ReportBucket,
     ReportDeal,
+    ReportLpCommission,
     ReportPosting,
     ReportRebuild,
     ReportSpreadMarkup,
@@ -41,6 +43,16 @@ MANAGE = "reports.manage"
 MAX_PAGE = 500
 _DEAL_CURSOR = cursor_decoder(datetime, int, int)
 _POSTING_CURSOR = cursor_decoder(datetime, int)
+
+
+@strawberry.type(description="The deals behind a revenue figure, and where they were read.")
+class ReportDealConnection(Connection[ReportDeal]):
+    source: ReportSource | None = strawberry.field(default=None, description="Read on the replica or the primary")
+
+
+@strawberry.type(description="The postings behind a money figure, and where they were read.")
+class ReportPostingConnection(Connection[ReportPosting]):
+    source: ReportSource | None = strawberry.field(default=None, description="Read on the replica or the primary")
 
 
 @strawberry.type
@@ -69,35 +81,43 @@ class ReportingQueries:
 
     @strawberry.field(permission_classes=[Requires(READ)],
                       description="The deals behind a revenue figure: those of days [since, until) whose `dimension` "
-                                  "is `key` (every deal without a dimension), oldest first.")
+                                  "is `key` (every deal without a dimension), of one client's accounts with `userId`, "
+                                  "oldest first. Read on the replica when configured and current.")
     async def revenue_report_deals(
         self, info: Ctx, since: date, until: date, dimension: RevenueDimension | None = None, key: str | None = None,
+        user_id: int | None = None,
         first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
-    ) -> Connection[ReportDeal]:
+    ) -> ReportDealConnection:
         req = page_request(info, first, after, last, before, maximum=MAX_PAGE, decode=_DEAL_CURSOR)
         scope = reports.scope_of(info.context.actor)
         dim = reports.RevenueDimension(dimension.value) if dimension is not None else None
-        async with info.context.read() as session:
-            page = await reports.revenue_deals(session, scope, since, until, req, dimension=dim, key=key)
-        return to_connection(page, ReportDeal.of, lambda d: (d.time, d.server_id, d.deal_id))
+        page, source = await info.context.heavy_read(
+            lambda s: reports.revenue_deals(s, scope, since, until, req, dimension=dim, key=key, user_id=user_id))
+        conn = to_connection(page, ReportDeal.of, lambda d: (d.time, d.server_id, d.deal_id))
+        return ReportDealConnection(edges=conn.edges, page_info=conn.page_info, total_count=conn.total_count,
+                                    source=ReportSource.of(source))
 
     @strawberry.field(permission_classes=[Requires(READ)],
                       description="The client-wallet postings behind a deposit/withdrawal figure: those of days "
                                   "[since, until) of this direction whose `dimension` is `key`; `firstDeposits` keeps "
-                                  "only clients' first deposits.")
+                                  "only clients' first deposits; `userId` one client's. Read on the replica when "
+                                  "configured and current.")
     async def money_flow_report_postings(
         self, info: Ctx, since: date, until: date, direction: MoneyDirection | None = None,
         dimension: MoneyFlowDimension | None = None, key: str | None = None, first_deposits: bool = False,
+        user_id: int | None = None,
         first: int | None = None, after: str | None = None, last: int | None = None, before: str | None = None,
-    ) -> Connection[ReportPosting]:
+    ) -> ReportPostingConnection:
         req = page_request(info, first, after, last, before, maximum=MAX_PAGE, decode=_POSTING_CURSOR)
         scope = reports.scope_of(info.context.actor)
         dim = reports.MoneyDimension(dimension.value) if dimension is not None else None
-        async with info.context.read() as session:
-            page = await reports.money_postings(session, scope, since, until, req,
-                                                direction=direction.value if direction else None, dimension=dim,
-                                                key=key, first_deposits=first_deposits)
-        return to_connection(page, ReportPosting.of, lambda p: (p.time, p.posting_id))
+        page, source = await info.context.heavy_read(
+            lambda s: reports.money_postings(s, scope, since, until, req,
+                                             direction=direction.value if direction else None, dimension=dim,
+                                             key=key, first_deposits=first_deposits, user_id=user_id))
+        conn = to_connection(page, ReportPosting.of, lambda p: (p.time, p.posting_id))
+        return ReportPostingConnection(edges=conn.edges, page_info=conn.page_info, total_count=conn.total_count,
+                                       source=ReportSource.of(source))
 
 
 @strawberry.type
@@ -122,6 +142,12 @@ class RebuildReportRollupsPayload:
 @strawberry.type
 class SetReportSpreadMarkupPayload:
     spread_markup: ReportSpreadMarkup | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SetReportLpCommissionPayload:
+    lp_commission: ReportLpCommission | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
@@ -158,6 +184,23 @@ class ReportingMutations:
         return await payload_or_errors(work, lambda errors: SetReportSpreadMarkupPayload(errors=errors))
 
 
-QUERIES = (ReportingQueries, FunnelQueries, ReportScheduleQueries)
+    @declares_errors("REPORT_LP_COMMISSION_INVALID", "REPORT_SERVER_NOT_FOUND")
+    @strawberry.mutation(permission_classes=[Requires(MANAGE)],
+                         description="Set what the liquidity provider charges per lot (USD) on a server's symbol: "
+                                     "revenue counts it as a cost on the A-booked share of each deal's volume from now "
+                                     "on (rebuild a period to apply it there).")
+    async def set_report_lp_commission(self, info: Ctx, server_id: AnyId, symbol: str,
+                                       per_lot_usd: Decimal) -> SetReportLpCommissionPayload:
+        ctx = info.context
+
+        async def work() -> SetReportLpCommissionPayload:
+            sid = referenced_key(server_id, ReportServerNotFound, "serverId")
+            c = await ctx.transaction(lambda s: config.set_lp_commission(s, ctx.actor, sid, symbol, per_lot_usd))
+            return SetReportLpCommissionPayload(lp_commission=ReportLpCommission.of(c))
+
+        return await payload_or_errors(work, lambda errors: SetReportLpCommissionPayload(errors=errors))
+
+
+QUERIES = (ReportingQueries, FunnelQueries, ClientReportQueries, ReportScheduleQueries)
 MUTATIONS = (ReportingMutations, ReportScheduleMutations)
 SUBSCRIPTIONS = ()

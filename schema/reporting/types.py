@@ -10,7 +10,7 @@ from decimal import Decimal
 import strawberry
 
 from domain.reporting import funnel, reports
-from domain.reporting.config import SpreadMarkup
+from domain.reporting.config import LpCommission, SpreadMarkup
 from schema.node import global_id
 from schema.reporting.source import ReportSource
 
@@ -47,7 +47,8 @@ class MoneyDirection(enum.Enum):
 
 
 @strawberry.type(description="Revenue figures in USD at each deal's rate. Net revenue = spread markup + commission "
-                             "+ fee + swap + B-book P&L (the broker's share of the clients' losses and gains).")
+                             "+ fee + swap + B-book P&L (the broker's share of the clients' losses and gains) - LP "
+                             "cost (the A-booked volume at the LP's commission per lot, where configured).")
 class RevenueFigures:
     deals: int
     volume_lots: Decimal
@@ -58,6 +59,9 @@ class RevenueFigures:
     swap_usd: Decimal
     client_pnl_usd: Decimal
     b_book_pnl_usd: Decimal
+    lp_cost_usd: Decimal = strawberry.field(
+        description="What the liquidity providers charge on the A-booked share of the volume (per lot, configured "
+                    "per server and symbol with setReportLpCommission; 0 where none is)")
     net_revenue_usd: Decimal
     unpriced_deals: int = strawberry.field(description="Deals of a currency without a USD rate (in no USD figure)")
 
@@ -66,7 +70,7 @@ class RevenueFigures:
         return cls(deals=f.deals, volume_lots=f.volume_lots, notional_usd=f.notional_usd,
                    spread_markup_usd=f.markup_usd, commission_usd=f.commission_usd, fee_usd=f.fee_usd,
                    swap_usd=f.swap_usd, client_pnl_usd=f.client_pnl_usd, b_book_pnl_usd=f.bbook_pnl_usd,
-                   net_revenue_usd=f.net_revenue_usd, unpriced_deals=f.unpriced)
+                   lp_cost_usd=f.lp_cost_usd, net_revenue_usd=f.net_revenue_usd, unpriced_deals=f.unpriced)
 
 
 @strawberry.type(description="Client money in and out in USD at each entry's rate; first deposits by the day they "
@@ -177,7 +181,9 @@ class ReportDeal:
     swap_usd: Decimal | None
     client_pnl_usd: Decimal | None
     b_book_pnl_usd: Decimal | None
+    lp_cost_usd: Decimal
     net_revenue_usd: Decimal | None
+    user_id: int | None = strawberry.field(description="The client (user) whose account made the deal")
 
     @classmethod
     def of(cls, d: reports.DealRow) -> ReportDeal:
@@ -185,7 +191,8 @@ class ReportDeal:
                    login=d.login, symbol=d.symbol,
                    group=d.group, book=d.book, desk=d.desk, volume_lots=d.volume_lots, spread_markup_usd=d.markup_usd,
                    commission_usd=d.commission_usd, fee_usd=d.fee_usd, swap_usd=d.swap_usd,
-                   client_pnl_usd=d.client_pnl_usd, b_book_pnl_usd=d.bbook_pnl_usd, net_revenue_usd=d.net_revenue_usd)
+                   client_pnl_usd=d.client_pnl_usd, b_book_pnl_usd=d.bbook_pnl_usd, lp_cost_usd=d.lp_cost_usd,
+                   net_revenue_usd=d.net_revenue_usd, user_id=d.user_id)
 
 
 @strawberry.type(description="A client-wallet posting behind a deposit or withdrawal figure.")
@@ -228,6 +235,18 @@ class ReportSpreadMarkup:
     @classmethod
     def of(cls, m: SpreadMarkup) -> ReportSpreadMarkup:
         return cls(trading_server_id=global_id("TradingServer", m.server_id), group=m.group, markup_pips=m.markup_pips)
+
+
+@strawberry.type(description="What the liquidity provider charges per lot on a server's symbol (A-booked volume).")
+class ReportLpCommission:
+    trading_server_id: strawberry.ID
+    symbol: str
+    per_lot_usd: Decimal
+
+    @classmethod
+    def of(cls, c: LpCommission) -> ReportLpCommission:
+        return cls(trading_server_id=global_id("TradingServer", c.server_id), symbol=c.symbol,
+                   per_lot_usd=c.per_lot_usd)
 
 
 @strawberry.enum(description="What the acquisition funnel is broken down by (IB: the referral code clients came with).")

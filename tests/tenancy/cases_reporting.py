@@ -16,6 +16,14 @@ async def set_report_spread_markup(env: Env) -> Probe:
                  "{ spreadMarkup { group } errors { code } } }", {"s": str(server_id), "g": group}, [group])
 
 
+@case("Mutation.setReportLpCommission")
+async def set_report_lp_commission(env: Env) -> Probe:
+    server_id = await new_server(env.session_factory, "http://127.0.0.1:9", "x")
+    symbol = f"S{uuid.uuid4().hex[:8]}"
+    return Probe("mutation($s: ID!, $y: String!) { setReportLpCommission(serverId: $s, symbol: $y, perLotUsd: \"1\") "
+                 "{ lpCommission { symbol } errors { code } } }", {"s": str(server_id), "y": symbol}, [symbol])
+
+
 async def _schedule(env: Env) -> tuple[str, int, str]:
     """A desk staff member's scheduled report (global id, key) and its secret desk name."""
     from tests.identity.staff import make_staff
