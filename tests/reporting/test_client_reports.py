@@ -253,7 +253,7 @@ async def test_client_reports_equal_references_from_the_tests_own_rows(
     assert Decimal(child["direct"]["netRevenueUsd"]) == revenue[u4]
     assert Decimal(parent["subtree"]["netRevenueUsd"]) == revenue[u1] + revenue[u2] + revenue[u4]
     assert Decimal(parent["direct"]["depositsUsd"]) == st.deposits[u1] + st.deposits[u2]
-    assert (Decimal(parent["direct"]["commissionsUsd"]), Decimal(child["direct"]["commissionsUsd"])) == (4, 10)
+    assert (Decimal(parent["direct"]["commissionsUsd"]), Decimal(child["direct"]["commissionsUsd"])) == (Decimal(4), Decimal(10))
     assert Decimal(parent["subtree"]["commissionsUsd"]) == 14
     assert Decimal(parent["subtree"]["returnUsd"]) == Decimal(parent["subtree"]["netRevenueUsd"]) - 14
     drill = (await desk_staff(LINES, {**period, "i": st.parent_ib, "t": True}))["data"]["reportIbCommissionLines"]
