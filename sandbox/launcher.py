@@ -121,7 +121,8 @@ async def register_dev_servers(
 @dataclass(frozen=True)
 class StandIn:
     """One provider stand-in `forexcrm run` starts. Templates are formatted with `url` (the
-    stand-in's base URL), `api` (the API's base URL) and each of `secrets` (generated once)."""
+    stand-in's base URL), `api` (the API's base URL), `data` (the data folder) and each of `secrets`
+    (generated once)."""
 
     name: str  # the module: python -m sandbox.<name>
     port_offset: int  # its port: FOREXCRM_STAND_IN_PORT + offset
@@ -158,6 +159,11 @@ STAND_INS: tuple[StandIn, ...] = (
                      "FOREXCRM_PSP_PRAXIS_NOTIFICATION_URL": "{api}/webhooks/praxis"}),
     StandIn("fx", 4, api_env={"FOREXCRM_FX_SOURCE": "ecb",
                               "FOREXCRM_FX_ECB_URL": "{url}/stats/eurofxref/eurofxref-daily.xml"}),
+    # An MT4 server behind its sidecar (docs/platforms/mt4-sidecar.md), trading: add it through the API as a
+    # trading server with platform "mt4", its URL, manager login 1000 and this secret as the password.
+    StandIn("mt4_sidecar", 5, ("secret",),
+            env={"MT4_SIDECAR_SECRET": "{secret}", "MT4_SIDECAR_DATA_DIR": "{data}/simulators/mt4-sidecar",
+                 "MT4_SIDECAR_RATE": "2"}),
 )
 
 
@@ -211,7 +217,8 @@ def start_stand_ins(data_dir: Path, api_base_url: str, base_port: int,
         for s in stand_ins:
             port = base_port + s.port_offset
             _check_free(s.name, port)
-            values = {"url": f"http://127.0.0.1:{port}", "api": api_base_url.rstrip("/"), **all_secrets[s.name]}
+            values = {"url": f"http://127.0.0.1:{port}", "api": api_base_url.rstrip("/"), "data": str(data_dir),
+                      **all_secrets[s.name]}
             child_env = {**environ, **{k: v.format(**values) for k, v in s.env.items()}}
             with (logs / f"{s.name}.log").open("ab") as log:
                 proc = StandInProcess(

@@ -8,7 +8,7 @@ in lots. Adapters translate their wire formats into these types and their errors
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -343,3 +343,14 @@ class TradingPlatform(Protocol):
     async def open_positions(self, logins: Sequence[int] | None = None) -> list[Position]: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class DealStream(Protocol):
+    """A platform that pushes its deals (MT4 through the sidecar's pumping connection). The pull
+    (`deals_since`) stays the safety net: a stream may end at any time, and resumes from a cursor."""
+
+    def stream_deals(self, cursor: DealCursor) -> AsyncIterator[Deal]:
+        """Deals strictly after `cursor` as they happen (first the backlog); ends by raising
+        PlatformUnavailable when the stream is cut."""
+        ...

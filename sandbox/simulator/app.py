@@ -255,7 +255,10 @@ async def deal_total(sim: Simulator, request: Request) -> Response:
 
 
 async def deal_page(sim: Simulator, request: Request) -> Response:
-    rows = sim.store.deal_page(_logins(sim, request), *_range_ms(request), *_paging(request))
+    offset, total = _paging(request)
+    if offset > 0 and sim.faults.take_repeat():
+        offset -= 1  # as when a deal lands ahead of the page between two reads: every row shifts by one
+    rows = sim.faults.shuffled(sim.store.deal_page(_logins(sim, request), *_range_ms(request), offset, total))
     body = b'{"retcode":"0 Done","answer":[' + ",".join(rows).encode() + b"]}"
     if sim.faults.truncate_next_deal_page:
         sim.faults.truncate_next_deal_page = False
@@ -397,6 +400,9 @@ async def sim_admin(sim: Simulator, request: Request) -> Response:
             result = {"positions": opened}
         elif action == "close":
             result = {"deal": engine.close_position(int(body["position"]), reason=0)}
+        elif action == "gap":  # deal ids the server skips (taken by deals the manager may not see)
+            engine.c.next_deal += int(body.get("deals", 1))
+            result = {"next_deal": engine.c.next_deal}
         elif action == "populate":
             result = {"logins": populate(engine, int(body.get("groups", 1)))}
         else:
@@ -417,7 +423,19 @@ def _opt_int(value: Any) -> int | None:
 # -- app ------------------------------------------------------------------------------------------
 
 
-def create_app(config: SimConfig) -> Starlette:
+Protocol = Callable[[Simulator], list[Route]]
+
+
+def mt5_routes(sim: Simulator) -> list[Route]:
+    async def api(request: Request) -> Response:
+        return await sim.api(request)
+
+    return [Route("/api/{command:path}", api, methods=["GET", "POST"])]
+
+
+def create_app(config: SimConfig, protocol: Protocol = mt5_routes) -> Starlette:
+    """The simulated server speaking `protocol` (the MT5 Web API unless told; the MT4 sidecar's contract is
+    sandbox.simulator.mt4_sidecar.routes) over one engine, with the /sim controls every protocol shares."""
     sim = Simulator(config)
 
     @contextlib.asynccontextmanager
@@ -437,17 +455,11 @@ def create_app(config: SimConfig) -> Starlette:
                     await clock
             sim.close()
 
-    async def api(request: Request) -> Response:
-        return await sim.api(request)
-
     async def admin(request: Request) -> Response:
         return await sim_admin(sim, request)
 
     app = Starlette(
-        routes=[
-            Route("/api/{command:path}", api, methods=["GET", "POST"]),
-            Route("/sim/{action}", admin, methods=["GET", "POST"]),
-        ],
+        routes=[*protocol(sim), Route("/sim/{action}", admin, methods=["GET", "POST"])],
         lifespan=lifespan,
     )
     app.state.simulator = sim

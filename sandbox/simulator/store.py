@@ -102,6 +102,19 @@ class Store:
     ) -> list[str]:
         return self._page("deals", "deal", logins, from_ms, to_ms, offset, total)
 
+    def deals_after(self, time_ms: int, deal: int, limit: int) -> list[str]:
+        """Deals strictly after (time_ms, deal) in (time_msc, deal) order: a keyset page."""
+        rows = self._db.execute(
+            "SELECT data FROM deals WHERE (time_msc, deal) > (?, ?) ORDER BY time_msc, deal LIMIT ?",
+            (time_ms, deal, limit),
+        )
+        return [data for (data,) in rows]
+
+    def deal_rows(self, deals: Iterable[int]) -> list[str]:
+        ids = list(deals)
+        rows = self._db.execute(f"SELECT data FROM deals WHERE deal IN ({','.join('?' * len(ids))})", ids)  # noqa: S608
+        return [data for (data,) in rows]
+
     def deal_total(self, logins: Iterable[int] | None, from_ms: int, to_ms: int) -> int:
         return self._total("deals", logins, from_ms, to_ms)
 

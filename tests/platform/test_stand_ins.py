@@ -3,6 +3,7 @@ the environment, the API's side handed over as settings, a clean stop."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import stat
@@ -11,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from domain.platforms import registry
+from domain.platforms.errors import PlatformAuthFailed
 from domain.shared.settings import Settings
 from sandbox.launcher import STAND_INS, start_stand_ins, stop_processes
 from sandbox.serving import free_ports
@@ -59,6 +62,12 @@ def test_stand_ins_start_hand_their_settings_to_the_api_and_stop(tmp_path: Path,
         assert httpx.post(url, data=form, headers={"authorization": "Bearer wrong"}).status_code == 401
         # The ECB stand-in answers the daily reference-rate XML where the API is told to look.
         assert b"eurofxref" in httpx.get(env["FOREXCRM_FX_ECB_URL"]).content
+        # The MT4 sidecar answers requests signed with its secret, the password of an "mt4" trading server.
+        mt4 = registry.platform_kind("mt4")
+        sidecar = registry.Connection(started.urls["mt4_sidecar"], 1000, stored["mt4_sidecar"]["secret"])
+        asyncio.run(mt4.verify(sidecar, timeout_s=5))
+        with pytest.raises(PlatformAuthFailed):
+            asyncio.run(mt4.verify(registry.Connection(sidecar.base_url, 1000, "wrong"), timeout_s=5))
     finally:
         stop_processes(started.processes)
     assert all(p.returncode is not None for p in started.processes)

@@ -16,8 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from domain.platforms import registry
 from domain.platforms.mt5 import MT5Credentials, MT5Platform
-from domain.platforms.port import BalanceOpKind, NewAccount
+from domain.platforms.port import BalanceOpKind, NewAccount, TradingPlatform
 from sandbox.serving import free_port
 
 MANAGER_LOGIN = 1000
@@ -32,21 +33,27 @@ class SimServer:
     start_ms: int | None = None  # a fixed simulated start makes a seeded run identical on any day
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    kind: str = "mt5"  # the registered platform whose wire format it speaks: mt5 (Web API) or mt4 (sidecar)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.port = free_port()
-        env = {**os.environ, "SIM_MANAGER_PASSWORD": self.password}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox.simulator", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), "--seed", str(self.seed), "--rate", "0",
-             "--manager-login", str(MANAGER_LOGIN),
-             *(["--start-ms", str(self.start_ms)] if self.start_ms is not None else [])],
-            cwd=REPO, env=env,
-        )  # fmt: skip
+        """Start (or start again, on the same port and data: a server down and back)."""
+        self.port = self.port or free_port()
+        if self.kind == "mt4":
+            env = {**os.environ, "MT4_SIDECAR_SECRET": self.password, "MT4_SIDECAR_DATA_DIR": str(self.data_dir),
+                   "MT4_SIDECAR_LOGIN": str(MANAGER_LOGIN), "MT4_SIDECAR_SEED": str(self.seed),
+                   "MT4_SIDECAR_START_MS": str(self.start_ms or "")}
+            argv = [sys.executable, "-m", "sandbox.mt4_sidecar", "--port", str(self.port)]
+        else:
+            env = {**os.environ, "SIM_MANAGER_PASSWORD": self.password}
+            argv = [sys.executable, "-m", "sandbox.simulator", "--port", str(self.port),
+                    "--data-dir", str(self.data_dir), "--seed", str(self.seed), "--rate", "0",
+                    "--manager-login", str(MANAGER_LOGIN),
+                    *(["--start-ms", str(self.start_ms)] if self.start_ms is not None else [])]
+        self.process = subprocess.Popen(argv, cwd=REPO, env=env)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
@@ -76,6 +83,14 @@ class SimServer:
 
     def credentials(self, password: str | None = None) -> MT5Credentials:
         return MT5Credentials(self.base_url, MANAGER_LOGIN, password or self.password)
+
+    def connection(self, password: str | None = None) -> registry.Connection:
+        return registry.Connection(self.base_url, MANAGER_LOGIN, password or self.password)
+
+    def adapter(self, password: str | None = None, **options: Any) -> TradingPlatform:
+        """The registered adapter of this server's platform, as `platform_for` builds it."""
+        options = {"timeout": 3.0, "retries": 2, "backoff": 0.01, **options}
+        return registry.platform_kind(self.kind).connect(self.connection(password), **options)
 
     def platform(self, password: str | None = None, **options: Any) -> MT5Platform:
         options = {"timeout": 3.0, "retries": 2, "backoff": 0.01, **options}

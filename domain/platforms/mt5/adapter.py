@@ -227,12 +227,18 @@ class MT5Platform:
         start_s = cursor.time_ms // 1000
         end_s = int(time.time()) + _FUTURE_SLACK_S
         collected: list[Deal] = []
+        seen: set[int] = set()
         offset = 0
         exhausted = False
         while len(collected) < limit:
             page = await self._deal_page({"group": ALL_GROUPS}, start_s, end_s, offset)
-            collected.extend(d for d in map(wire.deal, page) if d.cursor > cursor)
-            offset += len(page)
+            fresh = [d for d in map(wire.deal, page) if d.deal not in seen]
+            seen.update(d.deal for d in fresh)
+            collected.extend(d for d in fresh if d.cursor > cursor)
+            # Offsets count rows of a window that may grow while we page: a deal landing ahead of the page
+            # shifts every row by one, and the page repeats one we read. Advancing by the rows new to this
+            # scan keeps the next page from skipping the row the shift pushed out of this one.
+            offset += len(fresh) or len(page)
             if len(page) < PAGE_SIZE:
                 exhausted = True
                 break
