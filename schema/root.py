@@ -10,7 +10,7 @@ import asyncio
 import functools
 import inspect
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -19,7 +19,7 @@ import strawberry
 import structlog
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError, GraphQLNonNull, GraphQLObjectType, OperationType, default_field_resolver, execute
-from graphql.execution import experimental_execute_incrementally
+from graphql.execution import create_source_event_stream, experimental_execute_incrementally
 from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
 from graphql.execution.middleware import MiddlewareManager
 from graphql.pyutils import Path, Undefined, gather_with_cancel
@@ -31,7 +31,9 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES, StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult, Info
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperationType
+from strawberry.utils.aio import aclosing
 
 import schema as schema_pkg
 from domain.shared.actor import ActorKind
@@ -155,6 +157,94 @@ class ApiSchema(strawberry.Schema):
             context.pre_execution_errors = result.errors
             self._process_errors(result.errors, context)  # logged as raised, then masked for the caller
             result.errors = mask_errors(result.errors, getattr(context.context, "request_id", None))
+        return result
+
+    async def stream(self, query: str | None, variable_values: dict[str, Any] | None = None,
+                     context_value: Any | None = None, root_value: Any | None = None,
+                     operation_name: str | None = None, operation_extensions: dict[str, Any] | None = None,
+                     allowed_operation_types: Iterable[StrawberryOperationType] | None = None) -> Any:
+        """strawberry's `stream` (WebSocket and SSE operations), with a subscription whose document the
+        cache parsed and validated cleanly run by `_subscription`: what a running subscription keeps
+        (thousands per process, for hours) is its resolver's generator and one frame, not strawberry's
+        execution context, extension runner and stream generators nor graphql-core's executor and
+        mapped iterator. Anything else takes strawberry's own path."""
+        if not self.directives and self._fast_extensions is not None:
+            context = self._create_execution_context(
+                query=query, allowed_operation_types=allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES,
+                variable_values=variable_values, context_value=context_value, root_value=root_value,
+                operation_name=operation_name, operation_extensions=operation_extensions)
+            document = context.graphql_document
+            if document is not None and not context.pre_execution_errors:
+                try:
+                    operation_type = context.operation_type
+                except RuntimeError:
+                    operation_type = None
+                if (operation_type is StrawberryOperationType.SUBSCRIPTION
+                        and operation_type in context.allowed_operations):
+                    return self._subscription(document, context.context, context.root_value, context.variables,
+                                              context.operation_name, operation_extensions)
+        return await super().stream(query, variable_values, context_value, root_value, operation_name,
+                                    operation_extensions, allowed_operation_types)
+
+    async def _subscription(self, document: Any, context: Any, root_value: Any, variables: dict[str, Any] | None,
+                            operation_name: str | None, operation_extensions: dict[str, Any] | None
+                            ) -> AsyncGenerator[ExecutionResult, None]:
+        """A subscription's results as strawberry's stream yields them (a refusal before it starts as a
+        PreExecutionError; each event's result, errors logged then masked; an error raised by the
+        source ends it as a last result), with no executor kept between events: each event is executed
+        by one of its own, and a broadcast's (`Shared`) result, made once, is reused without one."""
+        request_id = getattr(context, "request_id", None)
+
+        def build(payload: Any) -> Any:
+            return self.execution_context_class.build(
+                self._schema, document, payload, context, variables, operation_name, middleware=_NO_MIDDLEWARE,
+                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                operation_extensions=operation_extensions)
+
+        source: Any
+        try:
+            executor = build(root_value)
+            if isinstance(executor, list):  # the variables do not coerce
+                yield self._streamed(PreExecutionError(data=None, errors=executor), request_id)
+                return
+            source = create_source_event_stream(executor)
+            if executor.is_awaitable(source):
+                source = await source
+        except Exception as exc:
+            yield self._streamed(PreExecutionError(data=None, errors=[_coerce_error(exc)]), request_id)
+            return
+        if isinstance(source, GraphQLExecutionResult):  # refused as it started (a permission, an argument)
+            yield self._streamed(PreExecutionError(data=None, errors=source.errors), request_id)
+            return
+        shared_key = _shared_key(executor.operation, executor.variable_values.coerced)
+        del executor
+        try:
+            async with aclosing(_closable(source)):
+                async for payload in source:
+                    result: Any = None
+                    if type(payload) is Shared:
+                        result = payload.results.get(shared_key)
+                    if result is None:
+                        result = build(payload)
+                        if isinstance(result, list):
+                            result = GraphQLExecutionResult(data=None, errors=result)
+                        else:
+                            result = result.execute_operation(False)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    yield self._streamed(ExecutionResult(data=result.data, errors=result.errors, extensions={}),
+                                         request_id)
+        except Exception as exc:  # graphql-core leaves an error the source raised to the stream (as strawberry)
+            yield self._streamed(ExecutionResult(data=None, errors=[_coerce_error(exc)], extensions={}),
+                                 request_id)
+
+    def _streamed(self, result: ExecutionResult, request_id: str | None) -> ExecutionResult:
+        """A streamed result as strawberry's stream hands it on: errors logged as raised, then masked."""
+        if result.extensions is None:
+            result.extensions = {}
+        if result.errors:
+            self._process_errors(result.errors, None)
+            result.errors = mask_errors(result.errors, request_id)
         return result
 
     @functools.cached_property
@@ -383,8 +473,7 @@ class _Executor(_StrawberryContext):
         root = self.root_value
         if type(root) is not Shared:
             return super().execute_operation(serially)
-        coerced = self.variable_values.coerced
-        key = (id(self.operation), orjson.dumps(coerced, option=orjson.OPT_SORT_KEYS, default=str) if coerced else b"")
+        key = _shared_key(self.operation, self.variable_values.coerced)
         result = root.results.get(key)
         if result is None:
             self.root_value = root.value
@@ -393,6 +482,27 @@ class _Executor(_StrawberryContext):
                 result = asyncio.ensure_future(result)  # awaited by each subscriber, run once
             root.results[key] = result
         return result
+
+
+def _shared_key(operation: Any, coerced: dict[str, Any] | None) -> tuple[int, bytes]:
+    """What a broadcast's result is kept under (`Shared.results`): the operation (a cached document's
+    node, the same object for the same text) and its variables."""
+    return id(operation), orjson.dumps(coerced, option=orjson.OPT_SORT_KEYS, default=str) if coerced else b""
+
+
+def _coerce_error(error: Exception) -> GraphQLError:
+    return error if isinstance(error, GraphQLError) else GraphQLError(str(error), original_error=error)
+
+
+def _closable(source: Any) -> Any:
+    """What `aclosing` closes when a subscription ends: the resolver's async generator (another
+    async iterable has nothing to close)."""
+    return source if hasattr(source, "aclose") else _NotClosing()
+
+
+class _NotClosing:
+    async def aclose(self) -> None:
+        return None
 
 
 def _resolve_once(plan: OncePlan, decisions: dict[tuple[str, str], bool], source: Any, info: Any,
