@@ -72,7 +72,7 @@ async def api_process(database_url: str, redis_url: str, extra_env: dict[str, st
     if pids is not None:
         pids.append(proc.pid)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # two workers start in 35-60 s on a loaded 2-core machine
         async with httpx.AsyncClient() as client:
             while True:
                 if proc.poll() is not None:

@@ -1,22 +1,26 @@
-"""The staff client list: newest first, filtered by status, country and desk, narrowed by text in
-the name or e-mail, keyset-paginated on (created_at, id), desk-scoped (access.py). One statement
-straight on asyncpg (a hot read: no SQLAlchemy compilation or result processing).
+"""The staff client list: newest first, filtered by status, country and desk, narrowed by word-prefix
+search, keyset-paginated on (created_at, id), desk-scoped (access.py). Straight on asyncpg (a hot
+read: no SQLAlchemy compilation or result processing).
 
-Every shape is an index walk that stops after a page at any number of clients (migrations 0037,
-0038): newest first on (created_at, id); one filter on (status | country | desk, created_at, id);
-status and country on (country, status, created_at, id); a desk's clients by status on (desk,
-status, created_at, id); other combinations walk one of those and filter, reading about a page
-divided by the other filters' selectivity. Text is one condition on one stored column,
-`search_text LIKE p` (the lower-cased name and the e-mail, kept by triggers: 0038): the planner walks
-an index of (created_at, id) carrying that column and filters without visiting the table when the
-text is common, or takes the few matching rows from its trigram index and sorts them when it is
-rare, whichever it expects cheaper; only the page's rows are then read. Except where its guess is
-blind: a text that none (or one) of the column's histogram bounds (1,000 sampled clients) contains is
-estimated at a fixed floor of 0.1% of the clients whether it matches 40 of them or 900, and at 1M
-clients that floor makes the walk look cheaper, so it walked all 1M for 40 matches (0.9 s). Such
-text is rare by the same sample (fewer than one client in a thousand, at most a few thousand rows
-at 1M): its page is taken from the trigram index outright, and text with one hit is walked for a bounded
-number of clients before the trigram index is asked (`HITS`, `WALK_BUDGET`).
+Without search every shape is an index walk that stops after a page at any number of clients
+(migrations 0037, 0038): newest first on (created_at, id); one filter on (status | country | desk,
+created_at, id); status and country on (country, status, created_at, id); a desk's clients by status
+on (desk, status, created_at, id); other combinations walk one of those and filter.
+
+Search is by word prefix (migration 0070): every word of the query starts some word of the client
+(name, e-mail, its domain and local-part pieces, phone digits, client number), lower-cased and
+accent-folded. One statement first reads the query's words and how many token rows each word's prefix
+range holds, up to a bound (`ALONE`, `CHECKED`): an index range scan that stops there (kept per
+process for a minute: the next pages and the same search again are one statement). Then, by that
+count, the page is read one of three ways, each bounded:
+- one word, no other filter, at most ALONE tokens: those tokens' clients, newest first, from the token
+  index alone (created_at rides in it); its total is exact;
+- with filters or several words, the rarest word at most CHECKED tokens: its clients, each checked on
+  its row (the other words, filters, scope); its total is exact;
+- otherwise every word is common: the newest clients (through the filters' index, or the
+  (created_at, id) INCLUDE (search_tokens) index without visiting the table) walked until a page
+  matches; a common word is in one client of ALONE / ~3 per million or more, so the walk is short. Its
+  total would read up to every client: null, as the connection's description allows.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from domain.clients.errors import SearchQueryInvalid
 from domain.clients.models import Client
 from domain.clients.status import Status
 from domain.shared.actor import Actor, ActorKind
-from domain.shared.db import Reader, driver, fetch_planned, fetchval_planned
+from domain.shared.db import Reader, driver, fetch_planned
 from domain.shared.pagination import COUNT_CAP, Page, PageRequest
 
 MIN_TEXT = 3  # the trigram indexes need a word of three characters; shorter text would walk every client
@@ -76,8 +80,9 @@ class ClientFilter:
     text: str | None = None
 
 
-def _like(fragment: str) -> str:
-    return "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def _like_word(word: str) -> str:
+    """`search_tokens LIKE` this: a word of the client's starting with `word` (wildcards literal)."""
+    return "% " + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def client_filter(*, status: Status | None = None, country: str | None = None, desk: str | None = None,
@@ -118,9 +123,176 @@ def conditions(actor: Actor, f: ClientFilter) -> tuple[list[str], list[Any]] | N
         add("country = {}", f.country)
     if f.desk is not None:
         add("desk = {}", f.desk)
-    if f.text is not None:
-        add("search_text LIKE {}", _like(f.text))
     return where, params
+
+
+# The wallets of a page's clients, joined to the page in the same statement (as
+# domain.ledger.accounts.wallets_of_users reads them: client wallets, balance shard 0, by currency).
+# Per page row, through the owner index: OFFSET 0 keeps the planner from flattening the lateral
+# subquery into a join it may hash over every client's wallets (1.5 ms at 2,000 clients, growing
+# with the ledger; 25 ms with the ledger never analysed), where the page needs 50 index lookups.
+WALLETS_SQL = ("LEFT JOIN LATERAL (SELECT a.id, a.currency, b.balance, b.held FROM ledger_accounts a "
+               "JOIN ledger_balances b ON b.account_id = a.id AND b.shard = 0 "
+               "WHERE a.owner_id = p.user_id AND a.purpose = 'client_wallet' OFFSET 0) w ON true")
+
+
+
+# Token rows a word's prefix range may hold for its clients to be the page's candidates: alone (one
+# word, no other filter) they are sorted from the token index only (about 0.1 us a row); checked
+# (filters, scope or more words) each candidate's row is read (a few us). Beyond, the word is in at
+# least one client of ALONE / (a few tokens each) per million, and a walk of the newest clients finds
+# a page sooner.
+ALONE = 20_000
+CHECKED = 2_000
+_TOP = "\U0010ffff"  # above every character: [word, word + _TOP) is every token starting with word (C collation)
+
+# The query's words (normalised in SQL as the tokens are: migration 0070) and how many token rows each
+# word's prefix range holds, counted up to $2 (one word) or $3 (several).
+WORDS_SQL = ("WITH q AS (SELECT client_search_words($1) AS ws) SELECT w, (SELECT count(*) FROM (SELECT 1 "
+             "FROM client_search_tokens WHERE token >= w COLLATE \"C\" AND token < (w || $4) COLLATE \"C\" "
+             "LIMIT CASE WHEN cardinality(q.ws) = 1 THEN $2::int ELSE $3::int END) x) AS n FROM q, unnest(q.ws) w")
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    """The query's words (none implied by another) with their token counts (capped), rarest first."""
+    words: list[tuple[str, int]]
+
+    @property
+    def rarest(self) -> tuple[str, int]:
+        return self.words[0]
+
+
+# Per process: a search's words and counts by its text, for WORDS_TTL_S (paging through the results, and
+# the same search again, is then one statement). The counts only choose the way to the page (and
+# whether the total is counted); the page reads the tokens and clients as they are.
+WORDS_TTL_S = 60.0
+_WORDS_KEPT = 4096
+_words_seen: dict[str, tuple[float, Words]] = {}
+
+
+async def _words(conn: asyncpg.Connection, text: str) -> Words:
+    now = time.monotonic()
+    seen = _words_seen.get(text)
+    if seen is not None and now - seen[0] < WORDS_TTL_S:
+        return seen[1]
+    rows = await conn.fetch(WORDS_SQL, text, ALONE + 1, CHECKED + 1, _TOP)
+    counts = {r[0]: int(r[1]) for r in rows}
+    # A word that starts another one adds nothing (whatever starts the longer starts it too).
+    kept = [(w, n) for w, n in counts.items() if not any(o != w and o.startswith(w) for o in counts)]
+    words = Words(sorted(kept, key=lambda wn: (wn[1], wn[0])))
+    if len(_words_seen) >= _WORDS_KEPT:
+        _words_seen.clear()
+    _words_seen[text] = (now, words)
+    return words
+
+
+def _way(where: list[str], words: Words | None) -> str:
+    """How the page is read: `plain` without search; with it `alone`, `checked` or `walk` (module doc)."""
+    if words is None:
+        return "plain"
+    n = words.rarest[1]
+    if not where and len(words.words) == 1 and n <= ALONE:
+        return "alone"
+    return "checked" if n <= CHECKED else "walk"
+
+
+def _page_sql(where: list[str], params: list[Any], words: Words | None, page: PageRequest,
+              way: str) -> tuple[str, list[Any]]:
+    bound, conds = list(params), list(where)
+
+    def bind(value: Any) -> str:
+        bound.append(value)
+        return f"${len(bound)}"
+
+    order = "ASC" if page.backward else "DESC"
+    keyset = f"ORDER BY created_at {order}, id {order}"
+    if words is not None:
+        conds += [f"search_tokens LIKE {bind(_like_word(w))}" for w, _ in words.words[0 if way == "walk" else 1:]]
+    span = ""
+    if way in ("alone", "checked"):
+        assert words is not None
+        span = f"token >= {bind(words.rarest[0])} AND token < {bind(words.rarest[0] + _TOP)}"
+    on_tokens = ""
+    for op, cursor in (("<", page.after), (">", page.before)):  # rows strictly between the cursors
+        if cursor is not None:
+            a, b = bind(cursor[0]), bind(cursor[1])
+            conds.append(f"(created_at, id) {op} ({a}, {b})")
+            on_tokens += f" AND (created_at, client_id) {op} ({a}, {b})"
+    fetch = bind(page.fetch)
+    where_sql = " AND ".join(conds) or "true"
+    if way == "plain":
+        return f"SELECT {SQL_COLUMNS} FROM clients WHERE {where_sql} {keyset} LIMIT {fetch}", bound  # noqa: S608
+    if way == "alone":
+        # The clients of at most ALONE tokens, newest first, from the token index only (created_at is
+        # in it); then the page's rows.
+        ids = (f"SELECT client_id FROM (SELECT DISTINCT created_at, client_id FROM client_search_tokens "  # noqa: S608
+               f"WHERE {span}{on_tokens}) t ORDER BY created_at {order}, client_id {order} LIMIT {fetch}")
+    elif way == "checked":
+        # The rarest word's few clients (materialised: the planner is not to walk every client for
+        # them), each checked on its row: the other words, the filters, the scope.
+        ids = (f"WITH t AS MATERIALIZED (SELECT DISTINCT client_id FROM client_search_tokens WHERE {span}) "  # noqa: S608
+               f"SELECT c.id FROM t JOIN clients c ON c.id = t.client_id WHERE {where_sql} {keyset} LIMIT {fetch}")
+    else:
+        # Every word common: the newest clients walked until a page matches (without filters through
+        # (created_at, id) INCLUDE (search_tokens), not visiting the table).
+        ids = f"SELECT id FROM clients WHERE {where_sql} {keyset} LIMIT {fetch}"  # noqa: S608
+    return f"SELECT {SQL_COLUMNS} FROM clients WHERE id IN ({ids}) {keyset}", bound  # noqa: S608
+
+
+async def _count(conn: asyncpg.Connection, where: list[str], params: list[Any], words: Words | None,
+                 way: str) -> int | None:
+    """The total, up to COUNT_CAP (+1 for more): without search the filters' index up to that many;
+    with it the rarest word's few clients (exact, bounded by ALONE or CHECKED tokens); null for a walk."""
+    if way == "walk":
+        return None
+    bound, conds = list(params), list(where)
+    if words is None:
+        sql = (f"SELECT count(*) FROM (SELECT 1 FROM clients WHERE {' AND '.join(conds) or 'true'} "  # noqa: S608
+               f"LIMIT {COUNT_CAP + 1}) x")
+        return int(await conn.fetchval(sql, *bound))
+    word = words.rarest[0]
+    bound += [word, word + _TOP]
+    span = f"token >= ${len(bound) - 1} AND token < ${len(bound)}"
+    if way == "alone":
+        sql = f"SELECT count(DISTINCT client_id) FROM client_search_tokens WHERE {span}"  # noqa: S608
+    else:
+        for w, _ in words.words[1:]:
+            bound.append(_like_word(w))
+            conds.append(f"search_tokens LIKE ${len(bound)}")
+        sql = (f"WITH t AS MATERIALIZED (SELECT DISTINCT client_id FROM client_search_tokens WHERE {span}) "  # noqa: S608
+               f"SELECT count(*) FROM t JOIN clients c ON c.id = t.client_id WHERE {' AND '.join(conds) or 'true'}")
+    return min(int((await fetch_planned(conn, sql, *bound))[0][0]), COUNT_CAP + 1)
+
+
+async def _read(conn: asyncpg.Connection, actor: Actor, f: ClientFilter, page: PageRequest,
+                wrap: str | None = None) -> tuple[list[asyncpg.Record], int | None] | None:
+    """The page's rows (the statement wrapped by `wrap`, `{}` standing for it, when given) and its
+    total when asked; None when the actor may see no client."""
+    found = conditions(actor, f)
+    if found is None:
+        return None
+    where, params = found
+    words = await _words(conn, f.text) if f.text is not None else None
+    if words is not None and not words.words:
+        return [], 0 if page.count_total else None
+    way = _way(where, words)
+    sql, bound = _page_sql(where, params, words, page, way)
+    if wrap is not None:
+        sql = wrap.format(sql)
+    # With search, planned for its values on every run: a cached statement's generic plan would not
+    # see how many clients the words or filters keep.
+    rows = await fetch_planned(conn, sql, *bound) if words is not None else await conn.fetch(sql, *bound)
+    return rows, await _count(conn, where, params, words, way) if page.count_total else None
+
+
+async def newest(session: Reader, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[asyncpg.Record]:
+    """A page of the clients the actor may see, newest first: raw rows of SQL_COLUMNS (ListedClient's
+    fields, in order)."""
+    read = await _read(await driver(session), actor, f, page)
+    if read is None:
+        return Page([], False, total=0 if page.count_total else None)
+    return page.finish(read[0], _row, read[1])
 
 
 # The wallets of a page's clients, joined to the page in the same statement (as
@@ -141,152 +313,22 @@ class WithWallets:
     wallets: list[asyncpg.Record]
 
 
-def _page_sql(where: list[str], params: list[Any], f: ClientFilter, page: PageRequest,
-              many: bool = False) -> tuple[str, list[Any]]:
-    bound, conds = list(params), list(where) or ["true"]
-    for op, cursor in (("<", page.after), (">", page.before)):  # rows strictly between the cursors
-        if cursor is not None:
-            bound.extend(cursor)
-            conds.append(f"(created_at, id) {op} (${len(bound) - 1}, ${len(bound)})")
-    bound.append(page.fetch)
-    order = "ASC" if page.backward else "DESC"
-    keyset = f"ORDER BY created_at {order}, id {order}"
-    if f.text is None:
-        return (f"SELECT {SQL_COLUMNS} FROM clients WHERE {' AND '.join(conds)} {keyset} "  # noqa: S608
-                f"LIMIT ${len(bound)}"), bound
-    if not many or len(where) > 1:
-        # Few clients (`_many`): the planner's way, a statement a third the size to plan. Text with
-        # other filters (status, country, desk, a desk's scope) too: the filters' index is walked with
-        # a visit to the table per client (no index carries the text with them), and they shrink the
-        # floor guess below a page's worth of walking, so the planner takes the trigram index itself.
-        return (f"SELECT {SQL_COLUMNS} FROM clients WHERE id IN (SELECT id FROM clients "  # noqa: S608
-                f"WHERE {' AND '.join(conds)} {keyset} LIMIT ${len(bound)}) {keyset}"), bound
-    # Text alone among many clients: the page's ids first, then only their rows. For text that two or more
-    # of the sampled values hold (`HITS`), the planner's way (a walk of (created_at, id) INCLUDE
-    # (search_text) that never visits the table, or the trigram index's few matches sorted); for
-    # text that none holds, the trigram index (its subquery, kept apart by OFFSET 0, is planned
-    # without the order: a bitmap scan); for text that one holds, the newest WALK_BUDGET clients
-    # walked, then the trigram index only if they hold no whole page. Each branch not taken is a
-    # one-time filter that never runs (nor does the walk it would read).
-    text, fetch = _text_param(where, params), f"${len(bound)}"
-    where_all = " AND ".join(conds)
-    base = " AND ".join(c for i, c in enumerate(conds) if i != len(where) - 1) or "true"
-    planned = f"SELECT id FROM clients WHERE {where_all} {keyset} LIMIT {fetch}"  # noqa: S608
-    trigram = f"SELECT id FROM (SELECT id, created_at FROM clients WHERE {where_all} OFFSET 0) m {keyset} LIMIT {fetch}"  # noqa: S608
-    walk = (f"SELECT id FROM (SELECT id, created_at, search_text FROM clients WHERE {base} {keyset} "  # noqa: S608
-            f"LIMIT {WALK_BUDGET}) w WHERE search_text LIKE {text} {keyset} LIMIT {fetch}")
-    hits, walked = "(SELECT n FROM hits)", "(SELECT count(*) FROM walk)"
-    return (f"WITH hits AS MATERIALIZED (SELECT ({HITS.format(text)}) AS n), walk AS MATERIALIZED ({walk}) "  # noqa: S608
-            f"SELECT {SQL_COLUMNS} FROM clients WHERE id IN ("
-            f"SELECT id FROM ({planned}) p WHERE {hits} >= 2 "
-            f"UNION ALL SELECT id FROM walk WHERE {hits} = 1 AND {walked} = {fetch} "
-            f"UNION ALL SELECT id FROM ({trigram}) t WHERE {hits} = 0 OR ({hits} = 1 AND {walked} < {fetch})"
-            f") {keyset}"), bound
-
-
-# How many (0, 1 or 2: counting stops there) of the search text's sampled values (ANALYZE's
-# histogram of clients.search_text, statistics target 1000: migration 0038) contain the pattern `{}`.
-# With none or one the planner guesses a fixed floor (above) whatever the true number; no
-# statistics yet (a table never analysed, small) counts as none.
-HITS = ("SELECT count(*) FROM (SELECT 1 FROM pg_stats s, unnest(s.histogram_bounds::text::text[]) b "
-        "WHERE s.schemaname = current_schema() AND s.tablename = 'clients' AND s.attname = 'search_text' "
-        "AND b LIKE {} LIMIT 2) h")
-# How many of a list's newest clients a text of one sampled hit walks before it asks the trigram
-# index: a page found there means at least one client in 400 matches; rarer text has at most that
-# share of the clients for the trigram path to read and sort.
-WALK_BUDGET = 20_000
-# Up to this many clients (the planner's estimate) text takes the planner's way and its total is
-# counted: the floor guess is a few dozen clients, a walk of them all costs little, and the sample is
-# not worth reading (about 1 ms). Beyond, a text search's total is counted only for rarely sampled
-# text (the trigram index's few matches): common text would be counted by reading every client up to
-# COUNT_CAP matches (150-400 ms at 1M), so its total is null, as the schema allows for a list that
-# cannot be counted cheaply.
-FEW_CLIENTS = 50_000
-_SIZE_TTL_S = 60.0
-_size = [float("-inf"), 0.0]  # when the estimate was read (monotonic seconds), the estimate
-
-
-async def _many(conn: asyncpg.Connection) -> bool:
-    """More than FEW_CLIENTS clients by the planner's estimate, read at most once a minute per process
-    (a table grows by far less than that between two reads)."""
-    now = time.monotonic()
-    if now - _size[0] > _SIZE_TTL_S:
-        _size[:] = [now, float(await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = 'clients'::regclass"))]
-    return _size[1] > FEW_CLIENTS
-
-
-def _text_param(where: list[str], params: list[Any]) -> str:
-    """The `$n` of the text pattern among the list's conditions (conditions() adds it last)."""
-    assert where and where[-1].startswith("search_text LIKE $"), where
-    return where[-1].removeprefix("search_text LIKE ")
-
-
-async def _count(conn: asyncpg.Connection, where: list[str], params: list[Any], f: ClientFilter,
-                 many: bool) -> int | None:
-    capped = (f"SELECT count(*) FROM (SELECT 1 FROM clients WHERE {' AND '.join(where) or 'true'} "  # noqa: S608
-              f"LIMIT {COUNT_CAP + 1}) x")
-    if f.text is None:
-        return int(await conn.fetchval(capped, *params))
-    if not many:
-        return int(await fetchval_planned(conn, capped, *params))
-    # Text among many clients: counted when cheap (text of at most one sampled hit), else null.
-    total = await conn.fetchval(
-        f"SELECT CASE WHEN ({HITS.format(_text_param(where, params))}) < 2 THEN ({capped}) END", *params)
-    return None if total is None else int(total)
-
-
-async def newest(session: Reader, actor: Actor, f: ClientFilter, page: PageRequest) -> Page[asyncpg.Record]:
-    """A page of the clients the actor may see, newest first: raw rows of SQL_COLUMNS (ListedClient's
-    fields, in order). One statement (two with the total)."""
-    found = conditions(actor, f)
-    if found is None:
-        return Page([], False, total=0 if page.count_total else None)
-    where, params = found
-    conn = await driver(session)
-    many = f.text is not None and await _many(conn)
-    sql, bound = _page_sql(where, params, f, page, many)
-    rows = await _fetch(conn, sql, bound, by_value=_by_value(where, f, many))
-    return page.finish(rows, _row, await _count(conn, where, params, f, many) if page.count_total else None)
-
-
 async def newest_with_wallets(session: Reader, actor: Actor, f: ClientFilter,
                               page: PageRequest) -> Page[WithWallets]:
-    """As `newest`, each client with its wallets, still one statement: the page joined to its wallets."""
-    found = conditions(actor, f)
-    if found is None:
-        return Page([], False, total=0 if page.count_total else None)
-    where, params = found
-    conn = await driver(session)
-    many = f.text is not None and await _many(conn)
-    sql, bound = _page_sql(where, params, f, page, many)
+    """As `newest`, each client with its wallets: the page joined to its wallets in the same statement."""
     order = "ASC" if page.backward else "DESC"
-    rows = await _fetch(
-        conn, f"SELECT p.*, w.id AS wallet_id, w.currency AS wallet_currency, w.balance, w.held FROM ({sql}) p "  # noqa: S608
-        f"{WALLETS_SQL} ORDER BY p.created_at {order}, p.id {order}, w.currency", bound,
-        by_value=_by_value(where, f, many))
+    read = await _read(await driver(session), actor, f, page, wrap=(
+        "SELECT p.*, w.id AS wallet_id, w.currency AS wallet_currency, w.balance, w.held FROM ({}) p "  # noqa: S608
+        f"{WALLETS_SQL} ORDER BY p.created_at {order}, p.id {order}, w.currency"))
+    if read is None:
+        return Page([], False, total=0 if page.count_total else None)
     listed: list[WithWallets] = []
-    for r in rows:
+    for r in read[0]:
         if not listed or listed[-1].client[0] != r[0]:  # id
             listed.append(WithWallets(r, []))
         if r[10] is not None:  # wallet_id
             listed[-1].wallets.append(r)
-    return page.finish(listed, _same, await _count(conn, where, params, f, many) if page.count_total else None)
-
-
-def _by_value(where: list[str], f: ClientFilter, many: bool) -> bool:
-    """Whether the page's statement is the planner's way with text (`_page_sql`: few clients, or text
-    with other filters), whose plan must see the pattern: a cached statement's generic plan, made
-    without it after five runs on a connection, walks the newest-first index for every pattern and
-    reads every client for a rare one (10k clients: p95 51 ms a page under load). The statement for
-    text alone among many clients chooses its way inside itself and stays cached."""
-    return f.text is not None and (not many or len(where) > 1)
-
-
-async def _fetch(conn: asyncpg.Connection, sql: str, bound: list[Any], *, by_value: bool) -> list[asyncpg.Record]:
-    if by_value:
-        return await fetch_planned(conn, sql, *bound)
-    rows: list[asyncpg.Record] = await conn.fetch(sql, *bound)
-    return rows
+    return page.finish(listed, _same, read[1])
 
 
 def _row(row: asyncpg.Record) -> asyncpg.Record:

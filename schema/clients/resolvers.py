@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import asyncpg
 import strawberry
@@ -94,6 +94,14 @@ from schema.pagination import Connection, empty_connection, page_request, select
 from schema.permissions import IsAuthenticated, Requires
 
 P = TypeVar("P")
+
+SearchWords = Annotated[str | None, strawberry.argument(description=(
+    "Word-prefix search: every word of it (words are split at spaces; letters compared lower-cased and "
+    "without accents) must start one of the client's words: a word of the name, the whole e-mail address, "
+    "the pieces of its local part after the first (split at . _ + -), its domain, the phone's digits "
+    "with and without the country code, or the client's number. Not substrings: 'lee' finds Lee and "
+    "Leeds, not Ashlee. Text of phone characters only (digits, spaces, + ( ) - .) is one word of its "
+    "digits. At most 100 characters, with a word of 3 at least."))]
 Ctx = Info[Context, Any]
 
 
@@ -299,14 +307,13 @@ class ClientQueries:
 
     @strawberry.field(permission_classes=[Requires("clients.read")],
                       description="Clients you may see, newest first; optionally by status, country (ISO 3166 "
-                                  "code) and desk, and narrowed to names or e-mails containing `search` (up "
-                                  "to 100 characters, a word of 3 at least). A page costs the same at any "
-                                  "number of clients. With `search`, `totalCount` is null where counting "
-                                  "would read every client (text common among more than 50,000 clients).")
+                                  "code) and desk, and narrowed by `search` (word prefixes: see the argument). "
+                                  "With `search`, `totalCount` is exact when one of its words starts few "
+                                  "clients' words, null where counting would read too many clients.")
     async def clients(self, info: Ctx, status: ClientStatus | None = None, first: int | None = None,
                       after: str | None = None, last: int | None = None, before: str | None = None,
                       country: str | None = None, desk: str | None = None,
-                      search: str | None = None) -> Connection[ClientSummary]:
+                      search: SearchWords = None) -> Connection[ClientSummary]:
         req = page_request(info, first, after, last, before)
         criteria = client_lists.client_filter(status=Status(status.value) if status is not None else None,
                                               country=country, desk=desk, search=search)

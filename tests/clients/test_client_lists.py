@@ -4,8 +4,9 @@ typed errors (issue 17)."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -171,64 +172,178 @@ async def test_search_pages_backward_as_forward(http: httpx.AsyncClient, session
     assert seen == forward
 
 
-def _answer(many: bool) -> Callable[[Any], Awaitable[bool]]:
-    async def answer(conn: Any) -> bool:
-        return many
-    return answer
-
-
 COUNTED = """query($q: String, $f: Int, $a: String) {
   clients(search: $q, first: $f, after: $a) { totalCount edges { node { id } } pageInfo { hasNextPage endCursor } } }"""
 
+BACK_OFFICE = Actor(kind=ActorKind.STAFF, user_id=None, permissions=frozenset({"kyc.review"}))
 
-@pytest.mark.parametrize(("hits", "budget"), [(0, 20_000), (1, 20_000), (1, 2), (2, 20_000)])
-async def test_search_pages_alike_on_every_way_to_the_page(
-        http: httpx.AsyncClient, session_factory: Any, settings: Any, monkeypatch: pytest.MonkeyPatch,
-        hits: int, budget: int) -> None:
-    """Text takes the planner's way, the trigram index, or a bounded walk then the trigram index, by
-    how many sampled values hold it (lists.HITS, stood in for here): the same pages every way, and a
-    total counted where cheap (few clients, or text rarely sampled) and null where it is not."""
+
+def _fold(text: str) -> str:
+    """Lower-cased without accents (as unaccent folds this test's letters)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(ch))
+
+
+def _tokens(cid: int, first: str, last: str, email: str, phone: str) -> set[str]:
+    """A client's search words as the list's description states them (migration 0070)."""
+    local, domain = _fold(email).split("@")
+    national = re.sub(r"[^0-9]", "", phone.split(" ", 1)[1])
+    return {*_fold(f"{first} {last}").split(), _fold(email), *re.split(r"[._+-]+", local)[1:], domain,
+            re.sub(r"[^0-9]", "", phone), national, str(cid)}
+
+
+def _query_words(q: str) -> list[str]:
+    if re.fullmatch(r"[\s0-9+().-]*[0-9][\s0-9+().-]*", q):
+        return [re.sub(r"[^0-9]", "", q)]
+    return _fold(q).split()
+
+
+async def _reference_world(session_factory: Any, settings: Any, tag: str, digits: str) -> list[dict[str, Any]]:
+    """Ten clients on two desks, names sharing word starts, accents, e-mails and phones of their own."""
+    specs = [("Ann", f"Lee{tag}", "active", "GB", "home"), ("Anna", f"Leeds{tag}", "active", "DE", "home"),
+             ("José", f"Núñez{tag}", "registered", "GB", "home"), ("Zoë", f"Lee{tag}", "active", "GB", "home"),
+             ("Annabel", f"Smith-Lee{tag}", "blocked", "MT", "home"), ("Jo", f"Anderson{tag}", "active", "GB", "home"),
+             ("Ann", f"Núñez{tag}", "registered", "DE", "home"), ("Lee", f"Ann{tag}", "active", "GB", "away"),
+             ("Anna", f"Lee{tag}", "active", "GB", "away"), ("Renée", f"Jo{tag}", "active", "DE", "home")]
+    made = []
+    for i, (first, last, status, country, desk) in enumerate(specs):
+        email = f"{_fold(first)}.{tag}{i}@{tag}.example"
+        phone = f"+357 {digits}{i}"
+        cid, _, _ = await make_client(session_factory, settings, first=first, last=last, desk=f"{desk}-{tag}",
+                                      status=status, email=email, phone=phone)
+        at = BASE + timedelta(minutes=i // 3)  # three at an instant: the id breaks the tie
+        async with session_factory() as s, s.begin():
+            await s.execute(text("UPDATE clients SET country = :c, created_at = :t WHERE id = :i"),
+                            {"c": country, "t": at, "i": cid})
+        made.append({"id": cid, "status": status, "country": country, "desk": f"{desk}-{tag}", "at": at,
+                     "tokens": _tokens(cid, first, last, email, phone)})
+    return made
+
+
+async def _domain_walk(conn: Any, actor: Actor, f: lists.ClientFilter, size: int) -> tuple[list[int], int | None]:
+    """Every page forward (the total from the first), then every page backward: the same order."""
+    seen: list[int] = []
+    after = None
+    total = None
+    while True:
+        page = await lists.newest(conn, actor, f, PageRequest(size=size, after=after, count_total=after is None))
+        total = page.total if after is None else total
+        seen += [r["id"] for r in page.items]
+        if not page.has_next_page:
+            break
+        after = (page.items[-1]["created_at"], page.items[-1]["id"])
+    back: list[int] = []
+    before = None
+    while True:
+        page = await lists.newest(conn, actor, f, PageRequest(size=size, before=before, backward=True))
+        back = [r["id"] for r in page.items] + back
+        if not page.has_previous_page:
+            break
+        before = (page.items[0]["created_at"], page.items[0]["id"])
+    assert back == seen
+    return seen, total
+
+
+@pytest.mark.parametrize(("alone", "checked"), [(lists.ALONE, lists.CHECKED), (0, lists.CHECKED), (0, 0)],
+                         ids=["as-counted", "checked", "walk"])
+async def test_search_pages_match_a_reference_filter_every_way(
+        session_factory: Any, settings: Any, monkeypatch: pytest.MonkeyPatch, alone: int, checked: int) -> None:
+    """Every combination of words, status, country, desk and desk scope gives the pages a plain Python
+    filter over this test's clients gives (newest first, each word starting a word of the client), by
+    each way to the page (forced by the bounds: the rarest word's clients alone or checked, or a walk);
+    a total exact where the way counts it, null for a walk."""
+    monkeypatch.setattr(lists, "ALONE", alone)
+    monkeypatch.setattr(lists, "CHECKED", checked)
+    monkeypatch.setattr(lists, "_words_seen", {})  # counts capped by these bounds
     tag = uuid.uuid4().hex[:8]
-    made = await _given(session_factory, settings, f"lists-{tag}", tag)
-    staff = (await make_staff(http, session_factory, settings, ["compliance"])).client
-    monkeypatch.setattr(lists, "HITS", f"SELECT {hits} + 0 * length({{}})")
-    monkeypatch.setattr(lists, "_many", _answer(True))  # as if the clients were many
-    monkeypatch.setattr(lists, "WALK_BUDGET", budget)
-    assert await _walk(staff, 2, q=f"list{tag}") == _newest(made)
-    assert await _walk(staff, 3, q=f"list{tag}", s="ACTIVE") == _newest([r for r in made if r[1] == "active"])
-    assert await _walk(staff, 2, q=f"list3.{tag}@") == [str(made[3][0])]
-    assert await _walk(staff, 2, q=f"nobody{tag}") == []
+    digits = str(uuid.uuid4().int)[:9]
+    made = await _reference_world(session_factory, settings, tag, digits)
+    home, away = f"home-{tag}", f"away-{tag}"
+    scoped = [f"lee{tag}", f"ann {tag}", f"anna {tag}", f"ann lee{tag}", f"JOSÉ {tag}", f"jose nunez{tag}",
+              f"núñez{tag} {tag}", f"zoe {tag}", f"lee {tag}", f"smith-lee{tag}", f"jo {tag}", f"ren {tag}",
+              f"{tag}.example", f"ann.{tag}", f"anna.{tag}1 {tag}", f"{tag}", f"zzz {tag}", f"%{tag}", f"_nn {tag}",
+              f"{made[2]['id']} {tag}", f"leeds{tag} anna ann"]
+    unscoped = [f"+357 {digits}", f"{digits}1", f"(357) {digits}-4", f"357{digits}7"]
+    desk_staff = Actor(kind=ActorKind.STAFF, user_id=None, permissions=frozenset({"clients.read"}), desk=home)
+    async with session_factory() as s:
+        conn = await driver(s)
+        cases = [(q, st, co, dk) for q in scoped for st in (None, "active") for co in (None, "GB")
+                 for dk in (None, home)] + [(q, None, None, dk) for q in unscoped for dk in (home, away)]
+        for q, st, co, dk in cases:
+            words = _query_words(q)
+            for actor in (BACK_OFFICE, desk_staff):
+                expected = [r for r in made if (st is None or r["status"] == st) and (co is None or r["country"] == co)
+                            and (dk is None or r["desk"] == dk) and (actor is BACK_OFFICE or r["desk"] == home)
+                            and all(any(t.startswith(w) for t in r["tokens"]) for w in words)]
+                order = [r["id"] for r in sorted(expected, key=lambda r: (r["at"], r["id"]), reverse=True)]
+                f = lists.client_filter(status=Status(st) if st else None, country=co, desk=dk, search=q)
+                seen, total = await _domain_walk(conn, actor, f, 2)
+                assert seen == order, (q, st, co, dk, actor.desk)
+                walked = alone == 0 and checked == 0
+                # A walk's total is null, unless a word starts no token at all (nothing to walk for: 0).
+                assert total in ((None, len(order)) if walked else (len(order),)), (q, st, co, dk, actor.desk)
 
-    total = (await staff(COUNTED, {"q": f"list{tag}", "f": 2}))["data"]["clients"]["totalCount"]
-    assert total == (None if hits >= 2 else len(made))
-    monkeypatch.setattr(lists, "_many", _answer(False))  # few clients: the planner's way, every total counted
-    assert await _walk(staff, 2, q=f"list{tag}") == _newest(made)
-    total = (await staff(COUNTED, {"q": f"list{tag}", "f": 2}))["data"]["clients"]["totalCount"]
-    assert total == len(made)
+
+async def test_search_tokens_follow_profile_name_and_e_mail_changes(session_factory: Any, settings: Any) -> None:
+    """The token table holds exactly the client's words (search_tokens, at the client's creation time)
+    after each change of phone, name, e-mail or creation time, and the list finds the new words only."""
+    tag = uuid.uuid4().hex[:8]
+    cid, _, _ = await make_client(session_factory, settings, first="Émile", last=f"Zola{tag}",
+                                    email=f"emile.{tag}@old.example", phone="+33 1 4000 0001")
+
+    async def tokens() -> tuple[set[str], set[str]]:
+        async with session_factory() as s:
+            row = (await s.execute(text("SELECT search_tokens FROM clients WHERE id = :i"), {"i": cid})).scalar_one()
+            table = {r[0] for r in await s.execute(text("SELECT token FROM client_search_tokens WHERE client_id = :i"),
+                                                   {"i": cid})}
+        return set(row.split()), table
+
+    words, table = await tokens()
+    assert words == table == {"emile", f"zola{tag}", f"emile.{tag}@old.example", tag, "old.example", "33140000001",
+                              "140000001", str(cid)}
+    changes = [("UPDATE clients SET profile = profile || '{\"phone\": \"+44 7700 900123\"}' WHERE id = :i",
+                {"447700900123", "7700900123"}, {"33140000001", "140000001"}),
+               ("UPDATE clients SET first_name = 'Émilie' WHERE id = :i", {"emilie"}, {"emile"}),
+               ("UPDATE users SET email = 'z.new@new.example', email_normalized = 'z.new@new.example' "
+                "WHERE id = (SELECT user_id FROM clients WHERE id = :i)",
+                {"z.new@new.example", "new", "new.example"}, {f"emile.{tag}@old.example", tag, "old.example"})]
+    for sql, added, gone in changes:
+        async with session_factory() as s, s.begin():
+            await s.execute(text(sql), {"i": cid})
+        words, table = await tokens()
+        assert words == table and added <= words and not gone & words, sql
+    async with session_factory() as s:
+        conn = await driver(s)
+        for q, hit in (("+44 7700 900123", True), ("emilie", True), ("z.new@new", True), ("emile.", False)):
+            found = await lists.newest(conn, BACK_OFFICE, lists.client_filter(search=q), PageRequest(size=50))
+            assert (cid in [r["id"] for r in found.items]) is hit, q
+    async with session_factory() as s, s.begin():
+        await s.execute(text("UPDATE clients SET created_at = :t WHERE id = :i"), {"t": BASE, "i": cid})
+        at = {r[0] for r in await s.execute(text("SELECT created_at FROM client_search_tokens WHERE client_id = :i"),
+                                            {"i": cid})}
+    assert at == {BASE}
 
 
-async def test_search_is_planned_for_its_text_on_every_run(session_factory: Any, settings: Any,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """A text search keeps no cached prepared statement on the connection: PostgreSQL would plan one
-    generically after five runs (without the pattern: the newest-first walk for every text, every
-    client read for a rare one). Many runs on one connection, alone and with a status, each page still
-    right and no statement with the text condition left prepared (nor its total's)."""
+async def test_search_is_planned_for_its_words_on_every_run(session_factory: Any, settings: Any) -> None:
+    """A search's page keeps no cached prepared statement on the connection (PostgreSQL would plan one
+    generically after five runs, without seeing how many clients the words keep). Many runs on one
+    connection, alone and with a status, each page right and no statement with a word left prepared."""
     tag = uuid.uuid4().hex[:8]
     desk = f"lists-{tag}"
     made = await _given(session_factory, settings, desk, tag)
     staff = Actor(kind=ActorKind.STAFF, user_id=None, permissions=frozenset(), desk=desk)
-    monkeypatch.setattr(lists, "_many", _answer(False))
     async with session_factory() as s, s.begin():
         conn = await driver(s)
         for i in range(8):
             common = await lists.newest(conn, staff, lists.client_filter(search=f"list{tag}"),
                                         PageRequest(size=3, count_total=True))
             assert [str(r[0]) for r in common.items] == _newest(made)[:3] and common.total == len(made)
-            rare = await lists.newest(conn, staff, lists.client_filter(search=f"list{i % 7}.{tag}@"), PageRequest())
+            rare = await lists.newest(conn, BACK_OFFICE, lists.client_filter(search=f"list{i % 7}.{tag}@"),
+                                      PageRequest())
             assert [r[0] for r in rare.items] == [made[i % 7][0]]
             active = await lists.newest(conn, staff, lists.client_filter(status=Status.ACTIVE, search=f"list{tag}"),
                                         PageRequest())
             assert [str(r[0]) for r in active.items] == _newest([r for r in made if r[1] == "active"])
-        kept = await conn.fetch("SELECT statement FROM pg_prepared_statements WHERE statement LIKE "
-                                "'%FROM clients WHERE%search_text LIKE $%' AND statement NOT LIKE '%pg_prepared%'")
+        kept = await conn.fetch("SELECT statement FROM pg_prepared_statements WHERE (statement LIKE "
+                                "'%search_tokens LIKE $%' OR statement LIKE '%FROM client_search_tokens WHERE token >= $%') "
+                                "AND statement NOT LIKE '%pg_prepared%'")
     assert kept == []
