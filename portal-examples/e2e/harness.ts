@@ -93,6 +93,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     // A step-up (a TOTP code at sign-in or in the prompt) lasts this long: short, so a test sees the prompt.
     FOREXCRM_STEP_UP_TTL_S: String(STEP_UP_TTL_S),
     FOREXCRM_FX_QUOTE_TTL_S: String(QUOTE_TTL_S),
+    // Outbound webhooks may reach a receiver on loopback (the staff-finance spec's; never in production).
+    FOREXCRM_WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true",
   });
   const children: ChildProcess[] = [];
   const api = spawn(forexcrm(), ["run"], { env, cwd: dataDir, stdio: ["ignore", "ignore", "inherit"], detached: true });

@@ -6,7 +6,7 @@
 // Figures are decimal strings; the per-period totals are added as exact decimals (BigInt), never floats.
 import { useState } from "react";
 import { useQuery } from "urql";
-import { BarChart, FormAlert, Loading, PageTitle, SelectField, TextField, useFormErrors, useI18n } from "@forexcrm/portal-shared";
+import { BarChart, FormAlert, atCurrencyScale, Loading, PageTitle, SelectField, TextField, useFormErrors, useI18n } from "@forexcrm/portal-shared";
 import { graphql } from "../gql";
 import type { FunnelDimension, MoneyDirection, MoneyFlowDimension, ReportBucket, RevenueDimension } from "../gql/graphql";
 import { Pager, QueryError, type Cursor } from "./common";
@@ -82,6 +82,11 @@ function sumDecimal(values: string[]): string {
   return negative ? `-${text}` : text;
 }
 
+/** A USD figure at least at the dollar's two places ("13.7" -> $13.70; "6.802" keeps its three). */
+function usd(money: (amount: string, currency: string) => string, value: string): string {
+  return money(atCurrencyScale(value, "USD"), "USD");
+}
+
 function isoDay(d: Date): string {
   return d.toISOString().slice(0, 10);
 }
@@ -93,7 +98,8 @@ export function Reports() {
   const today = new Date();
   const [kind, setKind] = useState<Kind>("REVENUE");
   const [form, setForm] = useState({ since: isoDay(new Date(today.getTime() - 29 * 86_400_000)), until: isoDay(new Date(today.getTime() + 86_400_000)), dimension: "SYMBOL", bucket: "DAY" as ReportBucket });
-  const [asked, setAsked] = useState<{ kind: Kind; since: string; until: string; dimension: string; bucket: ReportBucket } | null>(null);
+  // Each "Show" asks again (a new key remounts the report, whose query is read from the network again).
+  const [asked, setAsked] = useState<{ kind: Kind; since: string; until: string; dimension: string; bucket: ReportBucket; n: number } | null>(null);
   const errors = useFormErrors(["since", "until", "dimension", "bucket"]);
   const dims: string[] = kind === "REVENUE" ? REVENUE_DIMENSIONS : kind === "MONEY_FLOW" ? MONEY_DIMENSIONS : FUNNEL_DIMENSIONS;
   const pick = (next: Kind) => {
@@ -111,7 +117,7 @@ export function Reports() {
           return;
         }
         errors.clear();
-        setAsked({ kind, ...form });
+        setAsked({ kind, ...form, n: (asked?.n ?? 0) + 1 });
       }}>
         <h2 id="rep-form-h">{t("rep.choose")}</h2>
         <FormAlert errors={errors} />
@@ -134,9 +140,9 @@ export function Reports() {
         </div>
         <div className="actions"><button type="submit">{t("rep.show")}</button></div>
       </form>
-      {asked?.kind === "REVENUE" ? <Revenue period={asked} dimension={asked.dimension as RevenueDimension} bucket={asked.bucket} /> : null}
-      {asked?.kind === "MONEY_FLOW" ? <MoneyFlow period={asked} dimension={asked.dimension as MoneyFlowDimension} bucket={asked.bucket} /> : null}
-      {asked?.kind === "FUNNEL" ? <Funnel period={asked} dimension={asked.dimension as FunnelDimension} /> : null}
+      {asked?.kind === "REVENUE" ? <Revenue key={asked.n} period={{ since: asked.since, until: asked.until }} dimension={asked.dimension as RevenueDimension} bucket={asked.bucket} /> : null}
+      {asked?.kind === "MONEY_FLOW" ? <MoneyFlow key={asked.n} period={{ since: asked.since, until: asked.until }} dimension={asked.dimension as MoneyFlowDimension} bucket={asked.bucket} /> : null}
+      {asked?.kind === "FUNNEL" ? <Funnel key={asked.n} period={{ since: asked.since, until: asked.until }} dimension={asked.dimension as FunnelDimension} /> : null}
     </>
   );
 }
@@ -152,11 +158,11 @@ function OverTime({ title, buckets, points }: { title: string; buckets: readonly
   return (
     <>
       <h3>{title}</h3>
-      <BarChart title={title} data={totals} format={(v) => money(v, "USD")} />
+      <BarChart title={title} data={totals} format={(v) => usd(money, v)} />
       <div className="table-wrap" tabIndex={0} role="region" aria-label={title}>
         <table>
           <thead><tr><th scope="col">{t("rep.period")}</th><th scope="col" className="num">{t("rep.usd")}</th></tr></thead>
-          <tbody>{totals.map((x) => <tr key={x.label}><th scope="row">{x.label}</th><td className="num">{money(x.value, "USD")}</td></tr>)}</tbody>
+          <tbody>{totals.map((x) => <tr key={x.label}><th scope="row">{x.label}</th><td className="num">{usd(money, x.value)}</td></tr>)}</tbody>
         </table>
       </div>
     </>
@@ -165,7 +171,7 @@ function OverTime({ title, buckets, points }: { title: string; buckets: readonly
 
 function Revenue({ period, dimension, bucket }: { period: Period; dimension: RevenueDimension; bucket: ReportBucket }) {
   const { t, money, number } = useI18n();
-  const [{ data, error, fetching }] = useQuery({ query: RevenueQuery, variables: { ...period, dimension, bucket } });
+  const [{ data, error, fetching }] = useQuery({ query: RevenueQuery, variables: { ...period, dimension, bucket }, requestPolicy: "network-only" });
   const [drill, setDrill] = useState<string | null>(null);
   if (error && !data) return <QueryError error={error} />;
   if (fetching || !data) return <Loading />;
@@ -176,7 +182,7 @@ function Revenue({ period, dimension, bucket }: { period: Period; dimension: Rev
       <h2 id="rep-revenue-h">{title}</h2>
       {r.lines.length === 0 ? <p>{t("rep.nothing")}</p> : (
         <>
-          <BarChart title={title} data={r.lines.map((l) => ({ label: lineLabel(t, l), value: l.total.netRevenueUsd }))} format={(v) => money(v, "USD")} />
+          <BarChart title={title} data={r.lines.map((l) => ({ label: lineLabel(t, l), value: l.total.netRevenueUsd }))} format={(v) => usd(money, v)} />
           <div className="table-wrap" tabIndex={0} role="region" aria-label={title}>
             <table data-testid="revenue-table">
               <caption className="sr-only">{title}</caption>
@@ -190,16 +196,16 @@ function Revenue({ period, dimension, bucket }: { period: Period; dimension: Rev
                 {r.lines.map((l) => (
                   <tr key={lineLabel(t, l)}>
                     <th scope="row">{lineLabel(t, l)}</th><td className="num">{l.total.deals}</td><td className="num">{number(l.total.volumeLots)}</td>
-                    <td className="num">{money(l.total.spreadMarkupUsd, "USD")}</td><td className="num">{money(l.total.commissionUsd, "USD")}</td>
-                    <td className="num">{money(l.total.swapUsd, "USD")}</td><td className="num">{money(l.total.bBookPnlUsd, "USD")}</td>
-                    <td className="num">{money(l.total.netRevenueUsd, "USD")}</td>
+                    <td className="num">{usd(money, l.total.spreadMarkupUsd)}</td><td className="num">{usd(money, l.total.commissionUsd)}</td>
+                    <td className="num">{usd(money, l.total.swapUsd)}</td><td className="num">{usd(money, l.total.bBookPnlUsd)}</td>
+                    <td className="num">{usd(money, l.total.netRevenueUsd)}</td>
                     <td>{!l.other && l.key ? <button type="button" className="secondary" aria-label={t("rep.dealsOf", { key: l.key })} aria-pressed={drill === l.key}
                       onClick={() => setDrill(l.key ?? null)}>{t("rep.deals")}</button> : null}</td>
                   </tr>
                 ))}
               </tbody>
               <tfoot><tr><th scope="row">{t("rep.total")}</th><td className="num">{r.total.deals}</td><td className="num">{number(r.total.volumeLots)}</td>
-                <td colSpan={4} /><td className="num">{money(r.total.netRevenueUsd, "USD")}</td><td /></tr></tfoot>
+                <td colSpan={4} /><td className="num">{usd(money, r.total.netRevenueUsd)}</td><td /></tr></tfoot>
             </table>
           </div>
           <OverTime title={t("rep.netOverTime", { bucket: t(`rep.bucket.${bucket}`) })} buckets={r.buckets}
@@ -230,7 +236,7 @@ function Deals({ period, dimension, itemKey }: { period: Period; dimension: Reve
                 {data.revenueReportDeals.nodes.map((d) => (
                   <tr key={`${d.tradingServerId}-${d.dealId}`}>
                     <th scope="row">{d.dealId}</th><td>{dateTime(d.time)}</td><td>{d.login}</td><td>{d.symbol}</td>
-                    <td className="num">{number(d.volumeLots)}</td><td className="num">{d.netRevenueUsd ? money(d.netRevenueUsd, "USD") : "—"}</td>
+                    <td className="num">{number(d.volumeLots)}</td><td className="num">{d.netRevenueUsd ? usd(money, d.netRevenueUsd) : "—"}</td>
                   </tr>
                 ))}
               </tbody>
@@ -245,7 +251,7 @@ function Deals({ period, dimension, itemKey }: { period: Period; dimension: Reve
 
 function MoneyFlow({ period, dimension, bucket }: { period: Period; dimension: MoneyFlowDimension; bucket: ReportBucket }) {
   const { t, money } = useI18n();
-  const [{ data, error, fetching }] = useQuery({ query: MoneyFlowQuery, variables: { ...period, dimension, bucket } });
+  const [{ data, error, fetching }] = useQuery({ query: MoneyFlowQuery, variables: { ...period, dimension, bucket }, requestPolicy: "network-only" });
   const [drill, setDrill] = useState<{ key: string; direction: MoneyDirection } | null>(null);
   if (error && !data) return <QueryError error={error} />;
   if (fetching || !data) return <Loading />;
@@ -256,7 +262,7 @@ function MoneyFlow({ period, dimension, bucket }: { period: Period; dimension: M
       <h2 id="rep-flow-h">{title}</h2>
       {r.lines.length === 0 ? <p>{t("rep.nothing")}</p> : (
         <>
-          <BarChart title={title} data={r.lines.map((l) => ({ label: lineLabel(t, l), value: l.total.netDepositsUsd }))} format={(v) => money(v, "USD")} />
+          <BarChart title={title} data={r.lines.map((l) => ({ label: lineLabel(t, l), value: l.total.netDepositsUsd }))} format={(v) => usd(money, v)} />
           <div className="table-wrap" tabIndex={0} role="region" aria-label={title}>
             <table>
               <caption className="sr-only">{title}</caption>
@@ -269,10 +275,10 @@ function MoneyFlow({ period, dimension, bucket }: { period: Period; dimension: M
                 {r.lines.map((l) => (
                   <tr key={lineLabel(t, l)}>
                     <th scope="row">{lineLabel(t, l)}</th>
-                    <td className="num">{money(l.total.depositsUsd, "USD")} ({l.total.deposits})</td>
-                    <td className="num">{money(l.total.withdrawalsUsd, "USD")} ({l.total.withdrawals})</td>
-                    <td className="num">{money(l.total.netDepositsUsd, "USD")}</td>
-                    <td className="num">{money(l.total.firstDepositsUsd, "USD")} ({l.total.firstDeposits})</td>
+                    <td className="num">{usd(money, l.total.depositsUsd)} ({l.total.deposits})</td>
+                    <td className="num">{usd(money, l.total.withdrawalsUsd)} ({l.total.withdrawals})</td>
+                    <td className="num">{usd(money, l.total.netDepositsUsd)}</td>
+                    <td className="num">{usd(money, l.total.firstDepositsUsd)} ({l.total.firstDeposits})</td>
                     <td>{!l.other && l.key ? (["DEPOSIT", "WITHDRAWAL"] as MoneyDirection[]).map((d) => (
                       <button key={d} type="button" className="secondary" aria-label={t(`rep.postingsOf.${d}`, { key: l.key ?? "" })}
                         onClick={() => setDrill({ key: l.key ?? "", direction: d })}>{t(`rep.direction.${d}`)}</button>
@@ -310,7 +316,7 @@ function Postings({ period, dimension, itemKey, direction }: { period: Period; d
                 {data.moneyFlowReportPostings.nodes.map((p) => (
                   <tr key={p.postingId}>
                     <th scope="row">{p.entryId}</th><td>{dateTime(p.time)}</td><td>{p.userId}</td><td>{p.method}{p.firstDeposit ? ` · ${t("rep.first")}` : ""}</td>
-                    <td className="num">{money(p.amount, p.currency)}</td><td className="num">{p.amountUsd ? money(p.amountUsd, "USD") : "—"}</td>
+                    <td className="num">{money(p.amount, p.currency)}</td><td className="num">{p.amountUsd ? usd(money, p.amountUsd) : "—"}</td>
                   </tr>
                 ))}
               </tbody>
@@ -330,7 +336,7 @@ function share(v: string | null | undefined): string {
 
 function Funnel({ period, dimension }: { period: Period; dimension: FunnelDimension }) {
   const { t } = useI18n();
-  const [{ data, error, fetching }] = useQuery({ query: FunnelQuery, variables: { ...period, dimension } });
+  const [{ data, error, fetching }] = useQuery({ query: FunnelQuery, variables: { ...period, dimension }, requestPolicy: "network-only" });
   if (error && !data) return <QueryError error={error} />;
   if (fetching || !data) return <Loading />;
   const r = data.funnelReport;

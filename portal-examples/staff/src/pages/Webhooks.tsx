@@ -55,12 +55,12 @@ const ReplayMutation = graphql(`
 `);
 
 /** A secret shown this once. */
-function Secret({ secret }: { secret: string }) {
+function Secret({ secret, testId }: { secret: string; testId: string }) {
   const { t } = useI18n();
   return (
     <div className="alert alert-success" role="status">
       <p>{t("wh.secretOnce")}</p>
-      <p><code data-testid="webhook-secret">{secret}</code></p>
+      <p><code data-testid={testId}>{secret}</code></p>
     </div>
   );
 }
@@ -88,7 +88,7 @@ function Register({ types, onRegistered }: { types: ReadonlyArray<{ name: string
     <form className="card" noValidate onSubmit={submit} aria-labelledby="wh-new-h">
       <h2 id="wh-new-h">{t("wh.register")}</h2>
       <FormAlert errors={errors} />
-      {secret ? <Secret secret={secret} /> : null}
+      {secret ? <Secret secret={secret} testId="webhook-secret" /> : null}
       <TextField label={t("wh.url")} name="url" type="url" hint={t("wh.urlHint")} errors={errors} value={url} onChange={(e) => setUrl(e.target.value)} />
       <TextField label={t("wh.description")} name="description" errors={errors} value={description} onChange={(e) => setDescription(e.target.value)} />
       <fieldset className={typesError ? "field-invalid" : undefined} aria-describedby={typesError ? "wh-types-error" : undefined}>
@@ -125,7 +125,7 @@ export function Webhooks() {
       <section className="card" aria-labelledby="wh-list-h">
         <h2 id="wh-list-h">{t("wh.endpoints")}</h2>
         <FormAlert errors={errors} />
-        {rotated ? <Secret secret={rotated.secret} /> : null}
+        {rotated ? <Secret secret={rotated.secret} testId="webhook-rotated-secret" /> : null}
         {fetching && !data ? <Loading /> : null}
         {data ? (data.webhookEndpoints.nodes.length === 0 ? <p>{t("wh.none")}</p> : (
           <>
