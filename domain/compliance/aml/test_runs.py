@@ -178,9 +178,9 @@ async def test_run(session: Reader, draft: Compiled, live: Compiled | None, *, s
             evaluated += 1
             if since_last:
                 i = previous[row["id"]]
-                row = {**dict(row), "days_since_last_payment": _days_between(row["created_at"],
-                                                                             rows[i - 1]["created_at"])
-                       if i else None}
+                row = dict(row)  # one copy (a record is read-only)
+                row["days_since_last_payment"] = _days_between(row["created_at"], rows[i - 1]["created_at"]) \
+                    if i else None
             name_score = engine.name_similarity(row["payer_name"], row["client_name"]) if uses_name else None
             scored: list[tuple[engine.Scored | None, dict[str, Any] | None]] = []
             for program, source in zip(programs, sources, strict=True):
