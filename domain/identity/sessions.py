@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit.service import record
 from domain.events.outbox import emit
-from domain.identity import ratelimit
+from domain.identity import notifications, ratelimit
 from domain.identity.emails import normalise
 from domain.identity.errors import (
     AccountDisabled,
@@ -166,9 +166,12 @@ def actor_kind(user: User) -> ActorKind:
 
 
 async def notify(session: AsyncSession, user_id: int, kind: str, message: str, **details: str) -> None:
-    """A notification to the user: delivered live (subscription) and by email through the outbox. `details`
+    """A notification to the user: kept (with its read state), delivered live (subscription) and, a security
+    one, by email through the outbox. `details`
     (strings: a payment's reference, amount and currency) let a portal word it in the user's language."""
-    payload: dict[str, Any] = {"user_id": user_id, "kind": kind, "message": message}
+    notification_id, created_at = await notifications.store(session, user_id, kind, message, details)
+    payload: dict[str, Any] = {"user_id": user_id, "kind": kind, "message": message,
+                               "notification_id": notification_id, "created_at": created_at.isoformat()}
     if details:
         payload["details"] = details
     await emit(session, NOTIFICATION_TOPIC, payload, job="deliver_notification")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from decimal import Decimal
+from datetime import datetime
 from typing import Any, TypeVar
 
 import strawberry
@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.events.hub import Event
-from domain.identity import api_tokens, four_eyes, links, roles, sessions, staff_changes, totp
+from domain.identity import api_tokens, four_eyes, links, notifications, roles, sessions, staff_changes, totp
 from domain.identity.models import Role as RoleRow
 from domain.identity.models import User
 from domain.identity.permissions import PERMISSIONS
@@ -32,7 +32,9 @@ from schema.identity.types import (
     CreateRoleInput,
     CreateStaffUserInput,
     LoginInput,
+    MarkAllNotificationsReadPayload,
     Notification,
+    NotificationPayload,
     OkPayload,
     Permission,
     RecoveryCodesPayload,
@@ -126,6 +128,21 @@ class IdentityQueries:
             return None
         async with info.context.session() as session:
             return await viewer_for(session, actor.user_id, actor.permissions)
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="Your in-app notifications, newest first, with their read state.")
+    async def my_notifications(self, info: Ctx, first: int | None = None, after: str | None = None,
+                               last: int | None = None, before: str | None = None,
+                               unread_only: bool = False) -> Connection[Notification]:
+        req = page_request(info, first, after, last, before)
+        async with info.context.session() as session:
+            page = await notifications.list_for(session, _user_id(info.context), req, unread_only=unread_only)
+        return to_connection(page, Notification.from_row, lambda r: (r.created_at, r.id))
+
+    @strawberry.field(permission_classes=[IsAuthenticated], description="How many of your notifications are unread.")
+    async def my_unread_notification_count(self, info: Ctx) -> int:
+        async with info.context.session() as session:
+            return await notifications.unread_count(session, _user_id(info.context))
 
     @strawberry.field(permission_classes=[IsAuthenticated], description="Your signed-in devices.")
     async def my_sessions(self, info: Ctx, first: int | None = None,
@@ -469,6 +486,30 @@ class IdentityMutations:
         return await _mutate(ctx, txn, lambda e: ApiTokenPayload(errors=e))
 
     @declares_errors("INVALID_ID", "NOT_FOUND")
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Mark one of your notifications read (one already read keeps its readAt); "
+                                     "anyone else's is NOT_FOUND.")
+    async def mark_notification_read(self, info: Ctx, id: strawberry.ID) -> NotificationPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> NotificationPayload:
+            row = await notifications.mark_read(session, ctx.actor, key_of(id, "Notification", raw=False))
+            return NotificationPayload(notification=Notification.from_row(row),
+                                       unread_count=await notifications.unread_count(session, _user_id(ctx)))
+
+        return await _mutate(ctx, txn, lambda e: NotificationPayload(errors=e))
+
+    @declares_errors()
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Mark all your notifications read.")
+    async def mark_all_notifications_read(self, info: Ctx) -> MarkAllNotificationsReadPayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> MarkAllNotificationsReadPayload:
+            return MarkAllNotificationsReadPayload(marked=await notifications.mark_all_read(session, ctx.actor))
+
+        return await _mutate(ctx, txn, lambda e: MarkAllNotificationsReadPayload(errors=e))
+
+    @declares_errors("INVALID_ID", "NOT_FOUND")
     @strawberry.mutation(permission_classes=[IsAuthenticated])
     async def revoke_api_token(self, info: Ctx, id: AnyId) -> ApiTokenPayload:
         ctx = info.context
@@ -587,11 +628,17 @@ class IdentityMutations:
 
 
 def _notification(event: Event) -> Notification:
-    details = event.payload.get("details") or {}
-    amount = details.get("amount")
-    return Notification(kind=str(event.payload["kind"]), message=str(event.payload["message"]),
-                        reference=details.get("reference"), amount=Decimal(amount) if amount else None,
-                        currency=details.get("currency"))
+    p = event.payload
+    return Notification.of(int(p["notification_id"]), str(p["kind"]), str(p["message"]), p.get("details") or {},
+                           datetime.fromisoformat(str(p["created_at"])), None)
+
+
+@node_type("Notification")
+async def _notification_nodes(ctx: Context, keys: Sequence[int]) -> list[Notification | None]:
+    """Your own notifications, as myNotifications."""
+    async with ctx.session() as session:
+        rows = {r.id: r for r in await notifications.owned_by_ids(session, ctx.actor.user_id or -1, keys)}
+    return [Notification.from_row(r) if (r := rows.get(k)) else None for k in keys]
 
 
 @strawberry.type

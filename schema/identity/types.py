@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import strawberry
 
@@ -8,6 +9,7 @@ from domain.identity.four_eyes import ProvenanceEntry
 from domain.identity.models import ApiToken as ApiTokenRow
 from domain.identity.models import AuthSession as AuthSessionRow
 from domain.identity.models import Role as RoleRow
+from domain.identity.notifications import NotificationRow
 from domain.identity.staff_changes import StaffChange
 from schema.errors import UserError
 from schema.node import DATABASE_ID_DOC, Node, bare_id_deprecation, global_id, optional_global_id
@@ -221,15 +223,43 @@ class StaffUserPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type
-class Notification:
+@strawberry.type(description="An in-app notification, kept with its read state (the same on every device).")
+class Notification(Node):
     kind: str
+    created_at: datetime
     message: str = strawberry.field(description="In English; a portal may word a known kind itself from the "
                                                 "fields below, in the user's language.")
     reference: str | None = strawberry.field(default=None, description="A payment notification's payment reference.")
     amount: Money | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="A payment notification's amount, at its currency's scale.")
     currency: str | None = strawberry.field(default=None, description="The amount's currency.")
+    read_at: datetime | None = strawberry.field(
+        default=None, description="When its owner marked it read (`markNotificationRead`); null while unread.")
+
+    @classmethod
+    def of(cls, notification_id: int, kind: str, message: str, details: dict[str, str],
+           created_at: datetime, read_at: datetime | None) -> Notification:
+        amount = details.get("amount")
+        return cls(id=global_id("Notification", notification_id), kind=kind, message=message,
+                   reference=details.get("reference"), amount=Decimal(amount) if amount else None,
+                   currency=details.get("currency"), created_at=created_at, read_at=read_at)
+
+    @classmethod
+    def from_row(cls, row: NotificationRow) -> Notification:
+        return cls.of(row.id, row.kind, row.message, row.details or {}, row.created_at, row.read_at)
+
+
+@strawberry.type
+class NotificationPayload:
+    notification: Notification | None = None
+    unread_count: int | None = strawberry.field(default=None, description="Your unread notifications after this.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class MarkAllNotificationsReadPayload:
+    marked: int | None = strawberry.field(default=None, description="How many were unread until now.")
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.input

@@ -59,7 +59,8 @@ async def _emit_all(session_factory: Any, uid: int, tag: str) -> None:
     now = datetime.now(UTC).isoformat()
 
     async def work(s: Any) -> None:
-        await emit(s, NOTIFICATION_TOPIC, {"user_id": uid, "kind": tag, "message": tag})
+        await emit(s, NOTIFICATION_TOPIC, {"user_id": uid, "kind": tag, "message": tag, "notification_id": 1,
+                                           "created_at": now})
         await emit(s, TOPIC_WALLET_UPDATED, {"user_id": uid, "wallet_id": 1, "currency": "USD", "balance": "1",
                                              "held": "0", "available": "1"})
         await emit(s, TOPIC_PAYMENT_UPDATED, {"user_id": uid, "payment_id": 1, "reference": tag, "status": "pending",

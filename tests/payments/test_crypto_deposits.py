@@ -278,7 +278,9 @@ async def test_owner_follows_the_confirmations_and_is_notified_once_credited(cha
     assert notes[0]["details"] == {"reference": payment.reference, "amount": "0.25000000", "currency": "BTC"}
     delivered = _notification(Event(1, "user.notification", notes[0], ""))
     assert (delivered.reference, str(delivered.amount), delivered.currency) == (payment.reference, "0.25000000", "BTC")
-    security = _notification(Event(2, "user.notification", {"user_id": uid, "kind": "security.x", "message": "m"}, ""))
+    assert delivered.id and delivered.read_at is None  # kept: the id markNotificationRead takes
+    security = _notification(Event(2, "user.notification", {"user_id": uid, "kind": "security.x", "message": "m",
+                                                            "notification_id": 1, "created_at": "2026-01-01T00:00:00+00:00"}, ""))
     assert (security.reference, security.amount, security.currency) == (None, None, None)
     # another client cannot read it
     stranger = GraphQLClient(http, (await register(GraphQLClient(http)))["accessToken"])

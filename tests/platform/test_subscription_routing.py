@@ -93,7 +93,8 @@ async def test_own_events_reach_only_their_owner_and_a_bad_one_ends_nothing(
         await _publish(runtime, settings, TOPIC_PAYMENT_UPDATED, {"user_id": uid_a, "status": "nonsense"})
         await _publish(runtime, settings, NOTIFICATION_TOPIC, {"user_id": uid_a})
         await _publish(runtime, settings, TOPIC_WALLET_UPDATED, _wallet(uid_a, "2.00"))
-        await _publish(runtime, settings, NOTIFICATION_TOPIC, {"user_id": uid_a, "kind": "k", "message": "m"})
+        await _publish(runtime, settings, NOTIFICATION_TOPIC, {"user_id": uid_a, "kind": "k", "message": "m",
+                                                        "notification_id": 1, "created_at": datetime.now(UTC).isoformat()})
         await _publish(runtime, settings, TOPIC_PAYMENT_UPDATED, {
             "user_id": uid_a, "payment_id": 7, "reference": "r", "status": "pending", "direction": "deposit",
             "amount": "1", "currency": "USD"})
