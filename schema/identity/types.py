@@ -225,6 +225,7 @@ class StaffUserPayload:
 
 @strawberry.type(description="An in-app notification, kept with its read state (the same on every device).")
 class Notification(Node):
+    database_id: strawberry.ID = strawberry.field(description=DATABASE_ID_DOC)
     kind: str
     created_at: datetime
     message: str = strawberry.field(description="In English; a portal may word a known kind itself from the "
@@ -240,7 +241,8 @@ class Notification(Node):
     def of(cls, notification_id: int, kind: str, message: str, details: dict[str, str],
            created_at: datetime, read_at: datetime | None) -> Notification:
         amount = details.get("amount")
-        return cls(id=global_id("Notification", notification_id), kind=kind, message=message,
+        return cls(id=global_id("Notification", notification_id), database_id=strawberry.ID(str(notification_id)),
+                   kind=kind, message=message,
                    reference=details.get("reference"), amount=Decimal(amount) if amount else None,
                    currency=details.get("currency"), created_at=created_at, read_at=read_at)
 

@@ -137,7 +137,9 @@ async def owned_objects(session_factory: Any, settings: Any, uid: int) -> dict[s
             "login, currency, amount, status, idem_scope, idem_key) VALUES (:x, :u, 'to_account', :w, :w, :s, :l, "
             "'EUR', 1, 'done', 'node-test', :k) RETURNING id"),
             {"x": uuid.uuid4(), "u": uid, "w": wallet, "s": str(server), "l": login, "k": uuid.uuid4().hex})
-        return {"Wallet": wallet, "Payment": payment.id, "Dispute": int(dispute), "TradingAccount": int(account or 0),
+        notification = await s.scalar(text("INSERT INTO notifications (user_id, kind, message) VALUES "
+                                           "(:u, 'node-test', 'node-test') RETURNING id"), {"u": uid})
+        return {"Wallet": wallet, "Payment": payment.id, "Notification": int(notification), "Dispute": int(dispute), "TradingAccount": int(account or 0),
                 "Session": int(device), "ApiToken": token.token.id, "MyClient": int(record),
                 "IbApplication": int(application), "ClientDocument": int(document),
                 "LeverageRequest": int(leverage), "Transfer": int(transfer), "WalletTransaction": int(posting)}
@@ -176,7 +178,7 @@ IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbMana
             "IbDispute": ("ib.read", "ib.manage_plans"), "IbCommissionLine": ()}
 IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
 ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", "IbApplication",
-                 "ClientDocument", "LeverageRequest", "Transfer", "WalletTransaction", *STAFF_TYPES, *IB_TYPES,
+                 "ClientDocument", "LeverageRequest", "Transfer", "WalletTransaction", "Notification", *STAFF_TYPES, *IB_TYPES,
                  *PUBLIC_TYPES, "IbTreeMember", "ScreeningHit"}
 
 
