@@ -46,7 +46,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on IbApplication { databaseId applicantEmail } ... on ClientDocument { databaseId kind }
   ... on RiskAlertType { databaseId measure } ... on RiskFlagType { databaseId detector }
   ... on LeverageRequest { databaseId toLeverage } ... on Transfer { databaseId tradingAccountId }
-  ... on WalletTransaction { databaseId amount }
+  ... on WalletTransaction { databaseId amount } ... on Notification { databaseId kind readAt }
   ... on TradingServer { databaseId name } ... on IngestionError { databaseId tradingServerId }
   ... on AuditEvent { databaseId action } ... on Announcement { databaseId title }
   ... on SettlementReport { databaseId provider } ... on PaymentMethodConfig { databaseId code }
