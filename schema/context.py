@@ -23,7 +23,7 @@ from strawberry.types import Info
 from domain.events.hub import Event, Subscriber
 from domain.shared.actor import ANONYMOUS, Actor
 from domain.shared.db import PooledRaw, driver, in_transaction
-from domain.shared.replica import NOT_CONFIGURED, ReadSource, ReplicaUnavailable
+from domain.shared.replica import ReadSource, prefer_replica
 from domain.shared.settings import Settings
 from infra.services import AppServices
 from schema.errors import PublicError
@@ -127,17 +127,11 @@ class Context:
         """A heavy read-only query (a report): `fn` on a session of the read replica when one is configured,
         up and within the acceptable lag (domain/shared/replica.py), else on `read`'s primary session;
         with where it ran and why, for the answer to say. A replica failing under the read falls back too."""
-        replica = self.services.replica
-        source = NOT_CONFIGURED
-        if replica is not None:
-            source = await replica.status()
-            if source.replica:
-                try:
-                    return await replica.read(fn), source
-                except ReplicaUnavailable as exc:
-                    source = exc.source
-        async with self.read() as session:
-            return await fn(session), source
+        async def on_primary(read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+            async with self.read() as session:
+                return await read(session)
+
+        return await prefer_replica(self.services.replica, fn, on_primary)
 
     @contextlib.asynccontextmanager
     async def raw_read(self) -> AsyncIterator[asyncpg.Connection]:

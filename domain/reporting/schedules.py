@@ -1,4 +1,5 @@
-"""Scheduled reports: a staff member's schedule of one report (revenue, money flow or funnel) with its filters,
+"""Scheduled reports: a staff member's schedule of one report (revenue, money flow, funnel, client figures, cohorts
+or IB return) with its filters,
 a period relative to each run (last day, 7 or 30 days, last week or month), an interval (daily, weekly,
 monthly), a file format (CSV or XLSX) and recipients; the worker produces each due run once and e-mails every
 recipient a signed download link (`GET /documents/report-run/<token>`, valid `report_link_ttl_s`, 7 days by
@@ -18,7 +19,12 @@ Runs: one per schedule and due instant (`slot`): the job claims a due schedule (
 one transaction writes the run (its file, row count, SHA-256, or its error), queues the e-mails (outbox),
 audits it and moves `next_run_at` past now; a retried or overlapping job finds the schedule no longer due, and
 the (schedule, slot) unique key is the backstop. Missed slots are not caught up: the next run is the next
-boundary after now.
+boundary after now. The owner may also run a schedule now (`run_now`: a run of its period ending today, slot
+the instant asked, the schedule's next run unchanged). A schedule identical to one of the owner's live ones
+(report, filters, interval, format, the same recipients, the same scope) is refused, nothing written.
+
+A run reads its figures on the read replica when one is configured, up and current (domain/shared/replica.py),
+else on the primary; where (and the lag) is in the run's audit record and in `run_now`'s answer.
 """
 
 from __future__ import annotations
@@ -38,32 +44,39 @@ from domain.audit.service import record
 from domain.clients import document_links
 from domain.clients.access import is_back_office
 from domain.identity.links import send_email
-from domain.reporting import funnel, reports
+from domain.reporting import clients, funnel, reports
 from domain.reporting.errors import (
     ReportDimensionInvalid,
     ReportRecipientNotFound,
     ReportRecipientNotPermitted,
     ReportRecipientsRequired,
     ReportRunNotFound,
+    ReportScheduleDuplicate,
     ReportScheduleInvalid,
     ReportScheduleNotFound,
 )
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.errors import DomainError
 from domain.shared.pagination import Page, PageRequest, sql_page
+from domain.shared.replica import ReadReplica, ReadSource, prefer_replica
 from domain.shared.settings import Settings
 
 PERMISSION = "reports.read"
 LINK_INFO = b"forexcrm/report-run-links/v1"
-REPORTS = ("revenue", "money_flow", "funnel")
+REPORTS = ("revenue", "money_flow", "funnel", "clients", "cohorts", "ib_return")
 INTERVALS = ("daily", "weekly", "monthly")
 PERIODS = ("last_day", "last_7_days", "last_30_days", "last_week", "last_month")
 FORMATS = ("csv", "xlsx")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8",
                  "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 MAX_RECIPIENTS = 50
-_DIMENSIONS: dict[str, Any] = {"revenue": reports.RevenueDimension, "money_flow": reports.MoneyDimension,
-                               "funnel": funnel.FunnelDimension}
+_DIMENSIONS: dict[str, frozenset[str]] = {
+    "revenue": frozenset(d.value for d in reports.RevenueDimension),
+    "money_flow": frozenset(d.value for d in reports.MoneyDimension),
+    "funnel": frozenset(d.value for d in funnel.FunnelDimension),
+    "clients": frozenset(d.value for d in clients.ClientDimension),
+    "cohorts": frozenset({"first_deposit_month"}), "ib_return": frozenset({"ib"}),
+}
 
 REVENUE_HEADER = ("kind", "key", "bucket", "deals", "volume_lots", "notional_usd", "spread_markup_usd",
                   "commission_usd", "fee_usd", "swap_usd", "client_pnl_usd", "b_book_pnl_usd", "net_revenue_usd",
@@ -73,6 +86,14 @@ MONEY_HEADER = ("kind", "key", "bucket", "deposits", "deposits_usd", "withdrawal
 FUNNEL_HEADER = ("kind", "key", "leads", "converted_leads", "registered", "verified", "approved", "first_deposits",
                  "first_trades", "median_hours_to_verify", "median_hours_to_approve",
                  "median_hours_to_first_deposit", "median_hours_first_deposit_to_first_trade")
+CLIENTS_HEADER = ("kind", "key", "registrations", "first_deposits", "first_deposits_usd", "first_trades",
+                  "trading_clients", "depositing_clients", "deals", "volume_lots", "deposits_usd", "withdrawals_usd",
+                  "net_deposits_usd", "net_revenue_usd")
+COHORTS_HEADER = ("kind", "cohort_month", "months_since", "clients", "first_deposits_usd", "depositing_clients",
+                  "trading_clients", "net_revenue_usd", "deposits_usd", "withdrawals_usd")
+IB_RETURN_HEADER = ("kind", "ib_user_id", "clients", "new_clients", "trading_clients", "depositing_clients", "deals",
+                    "volume_lots", "deposits_usd", "withdrawals_usd", "net_revenue_usd", "commissions_usd",
+                    "return_usd")
 
 
 @dataclass(frozen=True)
@@ -240,12 +261,9 @@ def _owner(actor: Actor) -> int:
 async def _check(session: AsyncSession, actor: Actor, data: ScheduleInput) -> dict[str, Any]:
     """The columns of a valid input, else the first typed error (nothing written)."""
     if data.report not in REPORTS:
-        raise ReportScheduleInvalid("the report is revenue, money_flow or funnel", field="report")
-    try:
-        _DIMENSIONS[data.report](data.dimension)
-    except ValueError:
-        raise ReportDimensionInvalid(f"not a dimension of the {data.report} report", field="filters.dimension") \
-            from None
+        raise ReportScheduleInvalid(f"the report is one of {', '.join(REPORTS)}", field="report")
+    if data.dimension not in _DIMENSIONS[data.report]:
+        raise ReportDimensionInvalid(f"not a dimension of the {data.report} report", field="filters.dimension")
     if data.bucket not in ("day", "week", "month"):
         raise ReportScheduleInvalid("the bucket is day, week or month", field="filters.bucket")
     if data.period not in PERIODS:
@@ -279,6 +297,23 @@ async def _check(session: AsyncSession, actor: Actor, data: ScheduleInput) -> di
             **scope_cols}
 
 
+async def _refuse_duplicate(session: AsyncSession, owner: int, cols: dict[str, Any], *, but: int | None = None) -> None:
+    """ReportScheduleDuplicate when the owner has a live schedule with these settings (recipients as a set).
+    The owner's schedules are serialized here (a transaction-scoped lock), so two racing requests cannot both
+    write the same schedule."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('reporting_schedules:' || :o, 0))"),
+                          {"o": str(owner)})
+    same = await session.scalar(text(
+        "SELECT id FROM reporting_schedules WHERE owner_id = :owner AND deleted_at IS NULL AND id <> :but "
+        "AND report = :report AND dimension = :dimension AND bucket = :bucket AND period = :period AND top = :top "
+        "AND interval = :interval AND format = :format AND scope_all = :scope_all "
+        "AND scope_desk IS NOT DISTINCT FROM :scope_desk AND scope_nothing = :scope_nothing "
+        "AND (SELECT array_agg(DISTINCT x ORDER BY x) FROM unnest(recipients) x) = CAST(:sorted AS bigint[]) LIMIT 1"),
+        {"owner": owner, "but": but or 0, "sorted": sorted(cols["recipients"]), **cols})
+    if same is not None:
+        raise ReportScheduleDuplicate(f"you already have this schedule (id {same})", field="input")
+
+
 def _audit_view(cols: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cols.items() if k != "next_run_at"}
 
@@ -286,6 +321,7 @@ def _audit_view(cols: dict[str, Any]) -> dict[str, Any]:
 async def create(session: AsyncSession, actor: Actor, data: ScheduleInput, *, now: datetime | None = None) -> Schedule:
     owner = _owner(actor)
     cols = await _check(session, actor, data)
+    await _refuse_duplicate(session, owner, cols)
     cols["next_run_at"] = next_due(data.interval, now or datetime.now(UTC))
     row = (await session.execute(text(
         "INSERT INTO reporting_schedules (owner_id, report, dimension, bucket, period, top, interval, format, "  # noqa: S608
@@ -312,6 +348,7 @@ async def update(session: AsyncSession, actor: Actor, schedule_id: int, data: Sc
                  now: datetime | None = None) -> Schedule:
     before = await _own(session, actor, schedule_id)
     cols = await _check(session, actor, data)
+    await _refuse_duplicate(session, before.owner_id, cols, but=schedule_id)
     next_run = before.next_run_at if data.interval == before.interval else next_due(data.interval,
                                                                                      now or datetime.now(UTC))
     row = (await session.execute(text(
@@ -401,6 +438,8 @@ async def report_rows(session: AsyncSession, schedule: Schedule, since: date,
     """The header and rows of a schedule's report over [since, until): one row per line and time bucket
     (kind `line`, or `other` for the keys past the top N), then one `total` row per line and the report's."""
     scope, bucket = schedule.scope, reports.Bucket(schedule.bucket)
+    if schedule.report in ("clients", "cohorts", "ib_return"):
+        return await _client_report_rows(session, schedule, since, until)
     if schedule.report == "funnel":
         found = await funnel.funnel(session, scope, since, until, funnel.FunnelDimension(schedule.dimension))
         rows = [["line", line.key or "", *_funnel_values(line)] for line in found.lines]
@@ -425,6 +464,43 @@ async def report_rows(session: AsyncSession, schedule: Schedule, since: date,
     return header, out
 
 
+def _client_values(f: clients.ClientFigures) -> list[Any]:
+    return [f.registrations, f.first_deposits, f.first_deposits_usd, f.first_trades, f.trading_clients,
+            f.depositing_clients, f.deals, f.volume_lots, f.deposits_usd, f.withdrawals_usd, f.net_deposits_usd,
+            f.net_revenue_usd]
+
+
+def _ib_values(f: clients.IbFigures) -> list[Any]:
+    return [f.clients, f.new_clients, f.trading_clients, f.depositing_clients, f.deals, f.volume_lots,
+            f.deposits_usd, f.withdrawals_usd, f.net_revenue_usd, f.commissions_usd, f.return_usd]
+
+
+async def _client_report_rows(session: AsyncSession, schedule: Schedule, since: date,
+                              until: date) -> tuple[tuple[str, ...], list[list[Any]]]:
+    """Client figures: a `line` row per key then the `total`; cohorts: a `month` row per cohort and month since,
+    then a `cohort` row with its lifetime figures; IB return: a `direct` and a `subtree` row per IB (top N),
+    then the `total` of every IB's direct figures."""
+    scope = schedule.scope
+    if schedule.report == "clients":
+        found = await clients.breakdown(session, scope, since, until, clients.ClientDimension(schedule.dimension))
+        rows = [["line", x.key, *_client_values(x.figures)] for x in found.lines]
+        return CLIENTS_HEADER, [*rows, ["total", "", *_client_values(found.total)]]
+    if schedule.report == "cohorts":
+        out: list[list[Any]] = []
+        for c in await clients.cohorts(session, scope, since, until):
+            out += [["month", c.month, m.months_since, c.clients, c.first_deposits_usd, m.depositing_clients,
+                     m.trading_clients, m.net_revenue_usd, m.deposits_usd, m.withdrawals_usd] for m in c.months]
+            out.append(["cohort", c.month, None, c.clients, c.first_deposits_usd, None, None,
+                        c.lifetime_net_revenue_usd, sum((m.deposits_usd for m in c.months), reports.ZERO),
+                        sum((m.withdrawals_usd for m in c.months), reports.ZERO)])
+        return COHORTS_HEADER, out
+    ibs = await clients.ib_return(session, scope, since, until, top=schedule.top)
+    rows = []
+    for line in ibs.lines:
+        rows += [["direct", line.ib_id, *_ib_values(line.direct)], ["subtree", line.ib_id, *_ib_values(line.subtree)]]
+    return IB_RETURN_HEADER, [*rows, ["total", "", *_ib_values(ibs.total)]]
+
+
 def render(fmt: str, header: Sequence[str], rows: list[list[Any]]) -> bytes:
     """The file: CSV (text neutralised against formulas) or XLSX, as the records exports write them."""
     if fmt == "csv":
@@ -446,6 +522,7 @@ class RunOutcome:
     schedule_id: int
     status: str
     rows: int
+    source: ReadSource | None = None  # where the figures were read (None: no run made)
 
 
 _DUE = text(
@@ -458,11 +535,12 @@ def link_url(settings: Settings, run_id: int, user_id: int, expires_at: int) -> 
     return f"{settings.public_base_url.rstrip('/')}/documents/report-run/{token}"
 
 
-_TITLES = {"revenue": "Revenue", "money_flow": "Money flow", "funnel": "Funnel"}
+_TITLES = {"revenue": "Revenue", "money_flow": "Money flow", "funnel": "Funnel", "clients": "Client",
+           "cohorts": "Cohort", "ib_return": "IB return"}
 
 
-async def run_next_due(session: AsyncSession, settings: Settings, *,
-                       now: datetime | None = None) -> RunOutcome | None:
+async def run_next_due(session: AsyncSession, settings: Settings, *, now: datetime | None = None,
+                       replica: ReadReplica | None = None) -> RunOutcome | None:
     """Claim one due schedule and run it (in the caller's transaction); None when nothing is due."""
     at = now or datetime.now(UTC)
     row = (await session.execute(_DUE, {"now": at})).one_or_none()
@@ -475,19 +553,46 @@ async def run_next_due(session: AsyncSession, settings: Settings, *,
     if await session.scalar(text("SELECT 1 FROM reporting_runs WHERE schedule_id = :s AND slot = :t"),
                             {"s": schedule.id, "t": slot}) is not None:
         return RunOutcome(None, schedule.id, "done", 0)
+    return await _produce(session, settings, schedule, slot, replica)
+
+
+async def run_now(session: AsyncSession, settings: Settings, actor: Actor, schedule_id: int, *,
+                  now: datetime | None = None, replica: ReadReplica | None = None) -> RunOutcome:
+    """One of the caller's schedules run now (paused or not): its period ending today, e-mailed as a due run
+    is; its next due run unchanged. Audited as asked by the caller, and produced as every run is."""
+    schedule = await _own(session, actor, schedule_id)
+    slot = now or datetime.now(UTC)
+    await record(session, actor, action="reporting.report_run_requested", entity_type="reporting_schedule",
+                 entity_id=schedule.id, after={"slot": slot.isoformat()}, category="reporting")
+    return await _produce(session, settings, schedule, slot, replica)
+
+
+async def get_run(session: AsyncSession, run_id: int) -> Run:
+    return _run((await session.execute(text(f"SELECT {_RUN_COLS} FROM reporting_runs WHERE id = :id"),  # noqa: S608
+                                       {"id": run_id})).one())
+
+
+async def _produce(session: AsyncSession, settings: Settings, schedule: Schedule, slot: datetime,
+                   replica: ReadReplica | None) -> RunOutcome:
     since, until = period_of(schedule.period, slot)
     people = await _people(session, [schedule.owner_id, *schedule.recipients])
     owner = people.get(schedule.owner_id)
     receivers = [p for uid in schedule.recipients if (p := people.get(uid)) is not None and p.actor is not None
                  and covers(p.actor, schedule.scope)]
     status, error, content, digest, count = "done", None, None, None, 0
+    source: ReadSource | None = None
+
+    async def on_primary(read: Any) -> tuple[tuple[str, ...], list[list[Any]]]:
+        async with session.begin_nested():
+            return await read(session)  # type: ignore[no-any-return]
+
     try:
         if owner is None or owner.actor is None or not covers(owner.actor, schedule.scope):
             raise ReportRecipientNotPermitted("the schedule's owner may no longer read this report")
         if not receivers:
             raise ReportRecipientNotPermitted("no recipient may still read this report")
-        async with session.begin_nested():
-            header, rows = await report_rows(session, schedule, since, until)
+        (header, rows), source = await prefer_replica(
+            replica, lambda s: report_rows(s, schedule, since, until), on_primary)
         content = render(schedule.format, header, rows)
         digest, count = hashlib.sha256(content).hexdigest(), len(rows)
     except DomainError as failure:
@@ -514,8 +619,11 @@ async def run_next_due(session: AsyncSession, settings: Settings, *,
                  entity_type="reporting_run", entity_id=run_id,
                  after={"schedule_id": schedule.id, "slot": slot.isoformat(), "since": since.isoformat(),
                         "until": until.isoformat(), "status": status, "rows": count, "sha256": digest,
-                        "recipients": [p.id for p in receivers], "error": error}, category="reporting")
-    return RunOutcome(run_id, schedule.id, status, count)
+                        "recipients": [p.id for p in receivers], "error": error,
+                        "source": None if source is None else {
+                            "replica": source.replica, "lag_seconds": source.lag_seconds,
+                            "reason": source.reason.value if source.reason else None}}, category="reporting")
+    return RunOutcome(run_id, schedule.id, status, count, source)
 
 
 async def issue_run_link(session: AsyncSession, settings: Settings, actor: Actor,

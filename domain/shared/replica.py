@@ -221,3 +221,20 @@ class ReadReplica:
             self._samples.appendleft((caught_up_at, replayed))
         bounds = [b for b in (None if caught_up_at is None else now - caught_up_at, since_commit) if b is not None]
         return round(max(0.0, min(bounds)), 3) if bounds else None
+
+
+async def prefer_replica(replica: ReadReplica | None, fn: Callable[[AsyncSession], Awaitable[T]],
+                         on_primary: Callable[[Callable[[AsyncSession], Awaitable[T]]], Awaitable[T]],
+                         ) -> tuple[T, ReadSource]:
+    """`fn` on the replica when one is configured, up and within the acceptable lag, else through `on_primary`
+    (a replica failing under the read falls back too); with where it ran and why. The one routing rule of the
+    API's heavy reads (schema/context.py) and the worker's scheduled reports."""
+    source = NOT_CONFIGURED
+    if replica is not None:
+        source = await replica.status()
+        if source.replica:
+            try:
+                return await replica.read(fn), source
+            except ReplicaUnavailable as exc:
+                source = exc.source
+    return await on_primary(fn), source

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
 from domain.reporting import schedules
@@ -21,6 +22,7 @@ from schema.errors import UserError, declares_errors, payload_or_errors
 from schema.node import global_id, key_of
 from schema.pagination import Connection, empty_connection, page_request, to_connection
 from schema.permissions import Requires
+from schema.reporting.source import ReportSource
 from schema.reporting.types import ReportBucket
 
 Ctx = Info[Context, Any]
@@ -34,6 +36,9 @@ class ScheduledReport(enum.Enum):
     REVENUE = "revenue"
     MONEY_FLOW = "money_flow"
     FUNNEL = "funnel"
+    CLIENTS = "clients"
+    COHORTS = "cohorts"
+    IB_RETURN = "ib_return"
 
 
 @strawberry.enum(description="How often a scheduled report runs: each UTC midnight, each Monday 00:00 UTC, or each "
@@ -67,7 +72,8 @@ class ReportRunStatus(enum.Enum):
 
 
 @strawberry.input(description="What a scheduled report shows: the dimension (a value of RevenueDimension, "
-                              "MoneyFlowDimension or FunnelDimension, by the report), the time bucket, the period and "
+                              "MoneyFlowDimension, FunnelDimension or ClientReportDimension by the report; "
+                              "FIRST_DEPOSIT_MONTH for COHORTS, IB for IB_RETURN), the time bucket, the period and "
                               "how many keys get a line of their own.")
 class ReportScheduleFiltersInput:
     dimension: str
@@ -179,7 +185,15 @@ class DeleteReportSchedulePayload:
 
 
 _INPUT_ERRORS = ("REPORT_SCHEDULE_INVALID", "REPORT_DIMENSION_INVALID", "REPORT_RECIPIENTS_REQUIRED",
-                 "REPORT_RECIPIENT_NOT_FOUND", "REPORT_RECIPIENT_NOT_PERMITTED")
+                 "REPORT_RECIPIENT_NOT_FOUND", "REPORT_RECIPIENT_NOT_PERMITTED", "REPORT_SCHEDULE_DUPLICATE")
+
+
+@strawberry.type
+class RunReportScheduleNowPayload:
+    run: ReportRun | None = None
+    source: ReportSource | None = strawberry.field(
+        default=None, description="Where the run's figures were read (the replica, with its lag, or the primary)")
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -255,6 +269,27 @@ class ReportScheduleMutations:
             return ReportSchedulePayload(schedule=ReportSchedule.of(done))
 
         return await payload_or_errors(work, lambda errors: ReportSchedulePayload(errors=errors))
+
+    @declares_errors("REPORT_SCHEDULE_NOT_FOUND")
+    @strawberry.mutation(permission_classes=[Requires(READ)],
+                         description="Run one of the caller's scheduled reports now (paused or not): its period ending "
+                                     "today, kept, audited and e-mailed as a due run; the next due run is unchanged.")
+    async def run_report_schedule_now(self, info: Ctx, id: strawberry.ID) -> RunReportScheduleNowPayload:
+        ctx = info.context
+
+        async def work() -> RunReportScheduleNowPayload:
+            key = _schedule_key(id)
+
+            async def run(s: AsyncSession) -> tuple[schedules.RunOutcome, schedules.Run]:
+                done = await schedules.run_now(s, ctx.settings, ctx.actor, key, replica=ctx.services.replica)
+                assert done.run_id is not None  # a fresh slot always makes a run
+                return done, await schedules.get_run(s, done.run_id)
+
+            outcome, made = await ctx.transaction(run)
+            return RunReportScheduleNowPayload(
+                run=ReportRun.of(made), source=ReportSource.of(outcome.source) if outcome.source else None)
+
+        return await payload_or_errors(work, lambda errors: RunReportScheduleNowPayload(errors=errors))
 
     @declares_errors("REPORT_RUN_NOT_FOUND")
     @strawberry.mutation(permission_classes=[Requires(READ)],

@@ -86,3 +86,28 @@ async def create_report_schedule(env: Env) -> Probe:
     return Probe("mutation($r: ID!) { createReportSchedule(input: {report: REVENUE, filters: {dimension: \"SYMBOL\", "
                  "period: LAST_DAY}, interval: DAILY, format: CSV, recipients: [$r]}) { schedule { desk } "
                  "errors { code } } }", {"r": str(staff_id)}, [desk])
+
+
+@case("Mutation.runReportScheduleNow")
+async def run_report_schedule_now(env: Env) -> Probe:
+    """Another's schedule is not found and nothing runs: no run of it, no figure of its desk."""
+    gid, _, desk = await _schedule(env)
+    return Probe("mutation($i: ID!) { runReportScheduleNow(id: $i) { run { sha256 recipientIds } errors { code } } }",
+                 {"i": gid}, [desk])
+
+
+@case("Mutation.reportRunLink")
+async def report_run_link(env: Env) -> Probe:
+    """A finished run's file link is its recipients' only: an outsider gets not-found, no link."""
+    from sqlalchemy import text
+
+    from schema.node import global_id
+
+    _, key, _ = await _schedule(env)
+    async with env.session_factory() as s, s.begin():
+        run_id = await s.scalar(text(
+            "INSERT INTO reporting_runs (schedule_id, slot, since, until, status, format, content, recipients) "
+            "SELECT :s, now(), '2025-01-01', '2025-01-02', 'done', 'csv', 'x', ARRAY[owner_id] "
+            "FROM reporting_schedules WHERE id = :s RETURNING id"), {"s": key})
+    return Probe("mutation($i: ID!) { reportRunLink(runId: $i) { link { url } errors { code } } }",
+                 {"i": global_id("ReportRun", int(run_id))}, ["/documents/report-run/"])
