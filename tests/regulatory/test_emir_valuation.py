@@ -325,3 +325,32 @@ async def test_the_underlying_and_the_collateral_over_the_api(http: Any, session
         assert _valuations(doc) == [(f"{LEI}S{w.server_id}P301", "19", "false", "USD", f"S{w.server_id}L1001")]
     finally:
         await _cleanup(session_factory, w)
+
+
+def test_the_underlying_element_per_asset_class_fits_the_schema() -> None:
+    import io
+
+    from domain.regulatory.emir import writer
+
+    apple = "US0378331005"
+    assert writer.underlying("stocks", apple, None) == f"<UndrlygInstrm><ISIN>{apple}</ISIN></UndrlygInstrm>"
+    assert writer.underlying("indices", None, "DAX & Co") == \
+        "<UndrlygInstrm><Indx><Nm>DAX &amp; Co</Nm></Indx></UndrlygInstrm>"
+    assert writer.underlying("forex", None, None) == "" and writer.underlying("indices", None, None) == ""
+    party = writer.Party("NTRL", "GR19800517IVAN#PETRO", "GR")
+    moment = at(date(2026, 6, 15), 10)
+    lines = [writer.Line(action, f"{LEI}S1P{n}", 1, n, (n,), Decimal("1"), "SLLR", party, "EQUI", "JESXCC", False,
+                         "USD", Decimal("190.5"), Decimal("190.5"), Decimal("1"), moment, moment.date(), moment.date(),
+                         portfolio, under, value, moment)
+             for n, (action, portfolio, under, value) in enumerate((
+                 ("NEWT", "S1L1000", writer.underlying("stocks", apple, None), Decimal(0)),
+                 ("NEWT", "", writer.underlying("indices", None, "DAX"), Decimal(0)),
+                 ("VALU", "S1L1000", "", Decimal("-12.345678")),
+                 ("VALU", "", "", Decimal("0"))), start=1)]
+    out = io.BytesIO()
+    writer.write_document(out, writer.Reporter(LEI, LEI, "INVF", "Client Agreement"), lines)
+    doc = etree.fromstring(out.getvalue())
+    assert report_schema().validate(doc), report_schema().error_log
+    assert _valuations(doc) == [(f"{LEI}S1P3", "12.34568", "false", "USD", "S1L1000"),
+                                (f"{LEI}S1P4", "0", "true", "USD", None)]
+    assert doc.xpath("//a:ValtnUpd//a:NoPrtfl/text()", namespaces=NS) == ["NOAP"]
