@@ -197,6 +197,14 @@ def _way(where: list[str], words: Words | None) -> str:
     return "checked" if n <= CHECKED else "walk"
 
 
+def _checked(span: str, where_sql: str) -> str:
+    """The clients of the rarest word's tokens (`span`) that meet `where_sql`, each read by its key: the
+    lateral subquery (OFFSET 0: not flattened) keeps the planner from hashing a scan of every client
+    for the other conditions (at 10k clients it did: 4.3 ms of 4.9)."""
+    return (f"(SELECT DISTINCT client_id FROM client_search_tokens WHERE {span}) t CROSS JOIN LATERAL "  # noqa: S608
+            f"(SELECT id, created_at FROM clients WHERE id = t.client_id AND {where_sql} OFFSET 0) c")
+
+
 def _page_sql(where: list[str], params: list[Any], words: Words | None, page: PageRequest,
               way: str) -> tuple[str, list[Any]]:
     bound, conds = list(params), list(where)
@@ -229,10 +237,8 @@ def _page_sql(where: list[str], params: list[Any], words: Words | None, page: Pa
         ids = (f"SELECT client_id FROM (SELECT DISTINCT created_at, client_id FROM client_search_tokens "  # noqa: S608
                f"WHERE {span}{on_tokens}) t ORDER BY created_at {order}, client_id {order} LIMIT {fetch}")
     elif way == "checked":
-        # The rarest word's few clients (materialised: the planner is not to walk every client for
-        # them), each checked on its row: the other words, the filters, the scope.
-        ids = (f"WITH t AS MATERIALIZED (SELECT DISTINCT client_id FROM client_search_tokens WHERE {span}) "  # noqa: S608
-               f"SELECT c.id FROM t JOIN clients c ON c.id = t.client_id WHERE {where_sql} {keyset} LIMIT {fetch}")
+        # The rarest word's few clients, each checked on its row: the other words, the filters, the scope.
+        ids = f"SELECT id FROM {_checked(span, where_sql)} {keyset} LIMIT {fetch}"  # noqa: S608
     else:
         # Every word common: the newest clients walked until a page matches (without filters through
         # (created_at, id) INCLUDE (search_tokens), not visiting the table).
@@ -260,8 +266,7 @@ async def _count(conn: asyncpg.Connection, where: list[str], params: list[Any], 
         for w, _ in words.words[1:]:
             bound.append(_like_word(w))
             conds.append(f"search_tokens LIKE ${len(bound)}")
-        sql = (f"WITH t AS MATERIALIZED (SELECT DISTINCT client_id FROM client_search_tokens WHERE {span}) "  # noqa: S608
-               f"SELECT count(*) FROM t JOIN clients c ON c.id = t.client_id WHERE {' AND '.join(conds) or 'true'}")
+        sql = f"SELECT count(*) FROM {_checked(span, ' AND '.join(conds) or 'true')}"  # noqa: S608
     return min(int((await fetch_planned(conn, sql, *bound))[0][0]), COUNT_CAP + 1)
 
 
