@@ -34,6 +34,7 @@ from domain.reconciliation.runs import close_date, run_reconciliation
 from domain.shared.actor import system_actor
 from domain.shared.db import asyncpg_dsn, create_engine, create_session_factory, in_transaction, utcnow
 from domain.shared.iso20022 import camt053
+from domain.shared.pagination import PageRequest
 from domain.shared.settings import Settings
 
 VERSION = "08"
@@ -82,6 +83,34 @@ def _timed(fn: Any) -> dict[str, Any]:
             "seconds": round(wall, 3)}
 
 
+async def _entry_pages(factory: Any, conn: asyncpg.Connection, statement_id: int, n: int) -> dict[str, Any]:
+    """p50 / p95 ms of 25-entry pages read by camt.list_entries (first page, then after the middle line), beside
+    the same pages fetched by a bare asyncpg query, alternating."""
+    plain = ("SELECT line_no, amount, currency FROM bank_statement_entries WHERE statement_id = $1 AND line_no > $2 "
+             "ORDER BY line_no LIMIT 26")
+    ours: list[float] = []
+    bare: list[float] = []
+    for i in range(40):
+        after = 0 if i % 2 == 0 else n // 2
+        wall = time.perf_counter()
+        async with factory() as session:
+            page = await camt.list_entries(session, statement_id=statement_id, page=PageRequest(
+                size=25, after=(statement_id, after) if after else None))
+        ours.append((time.perf_counter() - wall) * 1000)
+        assert page.items[0].line_no == after + 1 and len(page.items) == 25
+        wall = time.perf_counter()
+        rows = await conn.fetch(plain, statement_id, after)
+        bare.append((time.perf_counter() - wall) * 1000)
+        assert rows[0]["line_no"] == after + 1
+
+    def pct(xs: list[float], q: float) -> float:
+        return round(sorted(xs)[min(len(xs) - 1, int(q * len(xs)))], 2)
+
+    return {"api_page_ms": {"p50": pct(ours, 0.5), "p95": pct(ours, 0.95)},
+            "anchor_bare_select_ms": {"p50": pct(bare, 0.5), "p95": pct(bare, 0.95)},
+            "what": "25 entries, first page and after the middle line; the anchor is the bare keyset SELECT"}
+
+
 async def run(*, quick: bool = False) -> dict[str, Any]:
     n = 10_000 if quick else 100_000
     settings = Settings()
@@ -121,6 +150,10 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
                 copy_s = time.perf_counter() - wall
                 copy = {"entries": len(rows), "entries_per_s": round(len(rows) / copy_s), "seconds": round(copy_s, 3)}
 
+                # The back office's page of a statement's entries (bankStatementEntries, 25 a page) at the start
+                # and deep in the statement, against the same rows by a bare asyncpg keyset SELECT.
+                pages = await _entry_pages(factory, conn, stmt.id, n)
+
                 cutoff = midnight
                 wall = time.perf_counter()
                 ran = await in_transaction(factory, lambda s: run_reconciliation(s, actor, cutoff))
@@ -143,6 +176,7 @@ async def run(*, quick: bool = False) -> dict[str, Any]:
         "ratio_import_vs_iterparse_bare": round(imported["entries_per_s"] / bare["entries_per_s"], 3),
         "ratio_import_vs_iterparse_validating": round(imported["entries_per_s"] / validating["entries_per_s"], 3),
         "ratio_import_vs_copy": round(imported["entries_per_s"] / copy["entries_per_s"], 3),
+        "entry_pages": pages,
         "reconciliation_run": {"seconds": round(run_s, 3), "bank_section_ms": ran.summary["timingsMs"]["bank"],
                                "bank_breaks": keys},
         "load_average": [round(x, 2) for x in os.getloadavg()],
