@@ -44,7 +44,7 @@ def _start(kind: str, data_dir: str, seed: int) -> tuple[subprocess.Popen[bytes]
         env = {**os.environ, "SIM_MANAGER_PASSWORD": password}
         argv = [sys.executable, "-m", "sandbox.simulator", "--port", str(port), "--data-dir", data_dir,
                 "--seed", str(seed), "--rate", "0", "--manager-login", "1000"]
-    return subprocess.Popen(argv, env=env, cwd=ROOT), f"http://127.0.0.1:{port}", password  # noqa: S603
+    return subprocess.Popen(argv, env=env, cwd=ROOT), f"http://127.0.0.1:{port}", password
 
 
 async def _trade(base: str, target: int) -> int:
