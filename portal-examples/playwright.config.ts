@@ -6,6 +6,8 @@ const executablePath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export default defineConfig({
   testDir: "./e2e",
   globalSetup: "./e2e/harness.ts",
+  // The README's screenshots table, from the screenshots this run took.
+  globalTeardown: "./e2e/screenshots-teardown.ts",
   timeout: 120_000,
   expect: { timeout: 15_000 },
   fullyParallel: false,

@@ -25,7 +25,7 @@ test("journey 6: another client's account is not reachable by editing the URL", 
   await expect(owner.getByRole("heading", { name: /^Trading account \d+$/ })).toBeVisible();
   await expect(owner.getByTestId("equity")).toContainText("$");
   await expectAccessible(owner);
-  await screenshot(owner, "client-account");
+  await screenshot(owner, "client-account", "Trading account");
   const ownersUrl = new URL(owner.url());
   await ownerContext.close();
 
@@ -47,7 +47,7 @@ test("a client enrols 2FA, signs in with it and sees the dashboard", async ({ pa
   await page.goto(portalUrl("client"));
   await expect(page.getByRole("heading", { exact: true, name: "Sign in" })).toBeVisible();
   await expectAccessible(page);
-  await screenshot(page, "client-sign-in");
+  await screenshot(page, "client-sign-in", "Sign-in");
 
   // Keyboard only: Tab to the e-mail field, type, Tab, type, Enter. A wrong password is shown in the
   // form, not a blank screen.
@@ -102,7 +102,7 @@ test("a client enrols 2FA, signs in with it and sees the dashboard", async ({ pa
   await expect(page.getByRole("heading", { exact: true, name: "Trading accounts" })).toBeVisible();
   await expect(page.getByRole("table").getByRole("row")).not.toHaveCount(1);
   await expectAccessible(page);
-  await screenshot(page, "client-dashboard");
+  await screenshot(page, "client-dashboard", "Dashboard");
 
   // A reload keeps the session (httpOnly cookies), and the language choice is kept too.
   await page.getByLabel("Language").selectOption("es");
@@ -152,7 +152,7 @@ test("journey 1: register, confirm the e-mail, enrol 2FA, profile, documents, qu
 
   await page.getByRole("button", { name: "Submit for review" }).click();
   await expect(page.getByTestId("application-status")).toHaveText(/Under review|Documents submitted/);
-  await screenshot(page, "client-application");
+  await screenshot(page, "client-application", "Application");
 
   // Phone width: the page reflows without horizontal scrolling.
   await page.setViewportSize({ width: 375, height: 800 });
@@ -161,7 +161,7 @@ test("journey 1: register, confirm the e-mail, enrol 2FA, profile, documents, qu
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   expect(overflow).toBeLessThanOrEqual(0);
   await expectAccessible(page);
-  await screenshot(page, "client-application-phone");
+  await screenshot(page, "client-application-phone", "Application at phone width");
 });
 
 test("money: transfer, exchange on a quote, wire deposit reference, withdrawal with step-up, history, API token", async ({ page }) => {
@@ -209,7 +209,7 @@ test("money: transfer, exchange on a quote, wire deposit reference, withdrawal w
   await expect(deposit.getByTestId("wire-account")).toContainText("Demo Brokerage Ltd");
   await expect(deposit.getByTestId("wire-account")).toContainText("COBADEFFXXX");
   await expectAccessible(page);
-  await screenshot(page, "client-funds");
+  await screenshot(page, "client-funds", "Funds");
 
   // Withdrawal: once the sign-in's step-up has lapsed, the API answers STEP_UP_REQUIRED, the portal
   // asks for a code, then sends the request again (same idempotency key).
@@ -248,7 +248,7 @@ test("money: transfer, exchange on a quote, wire deposit reference, withdrawal w
   expect(csv.split("\r\n")[0]).toBe("time,kind,amount,currency,reference,description");
   expect(csv).toMatch(/,transfer,-100\.00,USD,/);
   await expectAccessible(page);
-  await screenshot(page, "client-history");
+  await screenshot(page, "client-history", "History");
 
   // An API token: the step-up made for the withdrawal is still fresh, so it is created at once or after a code.
   await page.getByRole("link", { name: "Sessions & tokens" }).click();
@@ -276,7 +276,7 @@ test("money: transfer, exchange on a quote, wire deposit reference, withdrawal w
   const row = page.getByRole("row", { name: /Deposit.*card.*\$200\.00/ }).first();
   await expect(row).toContainText("Succeeded", { timeout: 30_000 });
   await expectAccessible(page);
-  await screenshot(page, "client-payments");
+  await screenshot(page, "client-payments", "Payments");
 
   // Journey 6 again: another client cannot open this withdrawal by its URL.
   const otherContext = await page.context().browser()!.newContext();

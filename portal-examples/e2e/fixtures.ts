@@ -1,9 +1,9 @@
 // What the tests share: the portals' addresses, the demo brokerage's credentials, the mailbox, and an
 // axe check that fails a test on any violation.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
-import { resolve } from "node:path";
-import { expect, type Page } from "@playwright/test";
+import { basename, resolve } from "node:path";
+import { expect, test, type Page } from "@playwright/test";
 import AxeBuilder from "@axe-core/playwright";
 
 export function portalUrl(app: "client" | "ib" | "staff"): string {
@@ -38,9 +38,18 @@ export async function expectAccessible(page: Page): Promise<void> {
   expect(summary, "axe violations").toEqual([]);
 }
 
-/** A screenshot for portal-examples/README.md. */
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** A screenshot for portal-examples/README.md: the image in docs/screenshots/, and a line in the run's log from
+ * which the run's end (e2e/screenshots-teardown.ts) writes the README's table: its caption, its spec and the
+ * line of this call (the table's order). Without a caption the manifest's is kept. */
+export async function screenshot(page: Page, name: string, caption?: string): Promise<void> {
   await page.screenshot({ path: resolve(import.meta.dirname, "..", "docs", "screenshots", `${name}.png`), fullPage: true });
+  const log = process.env.FOREXCRM_E2E_SCREENSHOT_LOG;
+  if (!log) return;
+  const spec = basename(test.info().file);
+  // The caller's line in its spec, from this call's stack (the table follows the order screenshots are taken).
+  const frame = (new Error().stack ?? "").split("\n").find((f) => f.includes(`${spec}:`)) ?? "";
+  const line = Number(frame.match(new RegExp(`${spec.replace(/\./g, "\\.")}:(\\d+)`))?.[1] ?? 0);
+  appendFileSync(log, JSON.stringify({ name, caption, spec, line }) + "\n");
 }
 
 /** Authenticator secrets enrolled by a test, kept beside the run's data so a later spec signs the same user in. */

@@ -145,6 +145,10 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   }
   process.env.FOREXCRM_API_URL = apiUrl;
   process.env.FOREXCRM_E2E_DATA_DIR = dataDir;
+  // The screenshots this run takes (e2e/fixtures.ts `screenshot`), read at its end by e2e/screenshots-teardown.ts.
+  const screenshotLog = resolve(ROOT, ".tmp", `screenshots-${process.pid}.jsonl`);
+  rmSync(screenshotLog, { force: true });
+  process.env.FOREXCRM_E2E_SCREENSHOT_LOG = screenshotLog;
   process.env.MAIL_SINK_URL = `http://127.0.0.1:${ports.mailHttp}`;
   process.env.SIMULATOR_URL = `http://127.0.0.1:${ports.simulator}`;
   process.env.STRIPE_URL = `http://127.0.0.1:${ports.standIns}`; // the Stripe stand-in (offset 0 in sandbox/launcher.py)

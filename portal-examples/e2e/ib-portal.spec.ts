@@ -34,7 +34,7 @@ test("an IB sees its tree, a referral link and a commission line with its explan
   await expect(clientRow).toBeVisible();
   await expect(clientRow.getByRole("cell").nth(0)).not.toContainText("client@demo.example.com");
   await expectAccessible(page);
-  await screenshot(page, "ib-tree");
+  await screenshot(page, "ib-tree", "IB: the network tree with masked client data");
 
   // Referral links with their counts.
   await page.getByRole("link", { name: "Referral links" }).click();
@@ -55,7 +55,7 @@ test("an IB sees its tree, a referral link and a commission line with its explan
   await expect(line.getByText("Formula:")).toBeVisible();
   await expect(line.locator("code").first()).not.toBeEmpty();
   await expectAccessible(page);
-  await screenshot(page, "ib-commissions");
+  await screenshot(page, "ib-commissions", "IB: commission lines with how each was computed");
 
   // Spanish, then phone width without horizontal scrolling.
   await page.getByLabel("Language").selectOption("es");

@@ -75,7 +75,7 @@ test("journey 3: card deposit, transfer to a new live account, the simulator tra
   expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);
   await expect(row.getByTestId("equity")).toHaveText(/^\$\d{3}\.\d{2}$/); // the currency's scale, from the string
   await expectAccessible(page);
-  await screenshot(page, "client-dashboard-live");
+  await screenshot(page, "client-dashboard-live", "Dashboard after a trade (live)");
 });
 
 test("journey 4: the client's IB sees the commission line of that trade and its explanation", async ({ page }) => {
@@ -114,7 +114,7 @@ test("journey 4: the client's IB sees the commission line of that trade and its 
   await expect(line.locator("code").first()).not.toBeEmpty();
   await expect(line.locator("strong .money")).toHaveText(/^\$\d+\.\d{2}$/);
   await expectAccessible(page);
-  await screenshot(page, "ib-commission-line");
+  await screenshot(page, "ib-commission-line", "IB: the commission line of the client's trade");
 });
 
 /** A finance staff member's first sign-in (the mandatory authenticator enrolment) in a context of its own. */
@@ -225,7 +225,7 @@ test("journey 5: withdrawal with step-up, four-eyes approval, reconciliation fin
   await expect(runRow.getByText("No break")).toBeVisible();
   await expect(runRow.getByRole("cell").nth(4)).toHaveText(/^\d+$/);
   await expectAccessible(two.page);
-  await screenshot(two.page, "staff-reconciliation");
+  await screenshot(two.page, "staff-reconciliation", "Staff: reconciliation");
   await one.page.context().close();
   await two.page.context().close();
 });

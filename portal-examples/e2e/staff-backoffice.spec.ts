@@ -68,7 +68,7 @@ test("balance adjustment: above the threshold it waits; its requester cannot app
   await page.getByRole("button", { name: `Approve the adjustment: ${REASON}` }).click();
   await expect(page.locator("[role=alert] [data-code=SELF_APPROVAL_FORBIDDEN]")).toBeVisible();
   await expectAccessible(page);
-  await screenshot(page, "staff-adjustments");
+  await screenshot(page, "staff-adjustments", "Staff: a balance adjustment waiting for a second staff member");
 
   const bo = await staffPage(browser, unique("bo"), "Bo Ledger", ["finance"]);
   await bo.page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Balance adjustments" }).click();
@@ -112,7 +112,7 @@ test("withdrawal approval: the second approver sees the first one by name", asyn
   await second.page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Withdrawals" }).click();
   await expect(row(second.page).getByTestId("wd-approvals")).toHaveText(/^Approved by Wendy First on /);
   await expectAccessible(second.page);
-  await screenshot(second.page, "staff-withdrawals-approvers");
+  await screenshot(second.page, "staff-withdrawals-approvers", "Staff: withdrawals with who approved first");
   // The second approver declines it instead (the hold is released: the later specs' balances stay as they were).
   await second.page.getByLabel("Reason (to reject)").fill("e2e: the approver's name was shown");
   await second.page.getByRole("button", { name: `Reject ${reference}` }).click();
@@ -207,7 +207,7 @@ test("regulatory reports and records on request: retail loss, settings, a rebuil
     expect(createHash("sha256").update(await body.body()).digest("hex")).toBe(hash);
   }
   await expectAccessible(page);
-  await screenshot(page, "staff-regulatory");
+  await screenshot(page, "staff-regulatory", "Staff: regulatory reports");
   await page.getByLabel("Language").selectOption("es");
   await expect(page.getByRole("heading", { exact: true, name: "Informes regulatorios" })).toBeVisible();
   await expectAccessible(page);

@@ -95,7 +95,7 @@ test("a held deposit's and withdrawal's AML case: inbox with SLA, the alert's ex
   await expect(rows.first()).toContainText("Unassigned");
   await expect(rows.first().getByTestId("aml-sla")).toHaveText(/\d{4}/);
   await expectAccessible(olga);
-  await screenshot(olga, "staff-aml-inbox");
+  await screenshot(olga, "staff-aml-inbox", "Staff: AML inbox");
   const caseLink = rows.first().getByRole("link", { name: /^Case #\d+$/ });
   const caseTitle = (await caseLink.textContent())!;
   await caseLink.click();
@@ -142,7 +142,7 @@ test("a held deposit's and withdrawal's AML case: inbox with SLA, the alert's ex
   await expect(olga.getByTestId("aml-case-work").locator("[data-code=DECISION_NOT_HELD]")).toContainText("release or decline");
   await expect(olga.getByTestId("aml-case-status")).toHaveText("Investigating");
   await expectAccessible(olga);
-  await screenshot(olga, "staff-aml-case");
+  await screenshot(olga, "staff-aml-case", "Staff: an AML case (closing refused while the deposit is held)");
   await alert.getByLabel("Reason").fill("Source of funds documented.");
   await alert.getByRole("button", { name: "Release the payment" }).click();
   await expect(alert.getByTestId("aml-hold-status")).toHaveText("Released");
@@ -250,7 +250,7 @@ test("a scenario from a template: bad draft refused beside the editor, test run 
   await expect(pending.locator("[data-code=SELF_APPROVAL_FORBIDDEN]")).toBeVisible();
   await expect(olga.getByTestId("aml-version-1")).toContainText("Committed");
   await expectAccessible(olga);
-  await screenshot(olga, "staff-aml-scenario");
+  await screenshot(olga, "staff-aml-scenario", "Staff: an AML scenario (test run, activation waiting for a second officer)");
   await olga.setViewportSize({ width: 375, height: 812 });
   await noSidewaysScroll(olga, "the scenario");
   await expectAccessible(olga);
@@ -338,7 +338,7 @@ test("a report to the FIU from the risk-confirmed case: drafted, submitted, refu
   await expect(olga.getByTestId("str-fiu")).toContainText("Submitted");
   await expect(olga.getByTestId("str-fiu")).toContainText("FIU-2026-000271");
   await expectAccessible(olga);
-  await screenshot(olga, "staff-aml-report");
+  await screenshot(olga, "staff-aml-report", "Staff: a goAML report exported, the FIU's reference recorded");
   await olga.goto(`${portalUrl("staff")}/aml/reports`);
   await expect(olga.getByTestId("str-reports")).toContainText("FIU-2026-000271");
   await olga.setViewportSize({ width: 375, height: 812 });
@@ -396,7 +396,7 @@ test("screening: a list import's delta run finds the demo client, the hit dismis
   const [done, total] = (await row.getByTestId("screening-run-progress").textContent())!.match(/\d+/g)!.map(Number);
   expect(done).toBe(total);
   await expectAccessible(olga);
-  await screenshot(olga, "staff-screening-runs");
+  await screenshot(olga, "staff-screening-runs", "Staff: screening runs");
   await olga.setViewportSize({ width: 375, height: 812 });
   await noSidewaysScroll(olga, "the screening runs");
   await expectAccessible(olga);

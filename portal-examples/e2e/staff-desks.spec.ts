@@ -32,7 +32,7 @@ test("risk desk: exposure by symbol changes live, by asset class and region, wit
   await expect.poll(async () => Number((await live.textContent())!.match(/Live: (\d+)/)![1]), { timeout: 60_000 }).toBeGreaterThan(first);
   await expect(table.getByRole("row")).not.toHaveCount(0);
   await expectAccessible(page);
-  await screenshot(page, "staff-risk-desk");
+  await screenshot(page, "staff-risk-desk", "Staff: risk desk (live exposure)");
   for (const [option, header] of [["ASSET_CLASS", "Asset class"], ["REGION", "Region"]] as const) {
     await page.getByLabel("Exposure by").selectOption(option);
     await expect(table.getByRole("columnheader", { name: header, exact: true })).toBeVisible();
@@ -70,7 +70,7 @@ test("IB network: a payout preview (a malformed period refused beside the field 
   await expect(preview.locator("tbody tr")).not.toHaveCount(0);
   await expect(preview.locator("tbody tr").first().locator("td").nth(1)).toHaveText(/\d/);
   await expectAccessible(page);
-  await screenshot(page, "staff-ib-network");
+  await screenshot(page, "staff-ib-network", "Staff: IB network (payout preview)");
   // The partners: the demo sub-IB found by e-mail, approved, under its parent.
   const partners = page.getByTestId("ib-partners");
   await page.getByLabel("Find an IB").fill("subib@demo.example.com");
@@ -156,7 +156,7 @@ test("IB network: a payout preview (a malformed period refused beside the field 
   await expect(v1).not.toContainText("until a successor starts");
   await expect(page.getByTestId("ib-plan-version-2").locator("tbody tr")).toHaveCount(1);
   await expectAccessible(page);
-  await screenshot(page, "staff-ib-plan");
+  await screenshot(page, "staff-ib-plan", "Staff: a commission plan's versions and the next one's draft");
   await page.getByLabel("Language").selectOption("es");
   await expect(page.getByRole("heading", { level: 2, name: "Próxima versión (borrador)" })).toBeVisible();
   await expect(page.getByTestId("ib-plan-version-2")).toContainText("Versión 2");
@@ -200,7 +200,7 @@ test("roles: a privileged permission waits for a second staff member, and its re
   await expect(request.locator("[data-code=SELF_APPROVAL_FORBIDDEN]")).toContainText("a second staff member");
   await expect(a.getByTestId(`role-permissions-${role}`)).toHaveText("audit.read");
   await expectAccessible(a);
-  await screenshot(a, "staff-roles");
+  await screenshot(a, "staff-roles", "Staff: roles (a request waiting for a second approver)");
   await adaContext.close();
 
   // Another administrator sees who asked, and approves.
@@ -256,7 +256,7 @@ test("the staff pages at phone width (375 px): payments, reconciliation, trading
       expect(new URL(page.url()).searchParams.get("client")).not.toBeNull();
       expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBeLessThanOrEqual(0);
       await expectAccessible(page);
-      await screenshot(page, "staff-payments-phone");
+      await screenshot(page, "staff-payments-phone", "Staff: payments at phone width");
       // The wire method's account: a wrong IBAN check digit, then a BIC of another country, each refused beside
       // its field (nothing saved), then a valid account is saved and listed.
       const accounts = page.getByTestId("wire-accounts");
@@ -288,12 +288,12 @@ test("the staff pages at phone width (375 px): payments, reconciliation, trading
   await page.setViewportSize({ width: 1280, height: 800 });
   await page.goto(`${portalUrl("staff")}/payments`);
   await expect(page.getByTestId("payments-table")).toBeVisible();
-  await screenshot(page, "staff-payments");
+  await screenshot(page, "staff-payments", "Staff: payments");
   // A row's client opens that client's 360 view.
   await page.getByTestId("payments-table").getByRole("link", { name: "Anna Demo" }).first().click();
   await expect(page.getByRole("heading", { level: 1, exact: true, name: "Anna Demo" })).toBeVisible();
   await page.goto(`${portalUrl("staff")}/servers`);
   await expect(page.getByTestId("trading-servers")).toBeVisible();
-  await screenshot(page, "staff-trading-servers");
+  await screenshot(page, "staff-trading-servers", "Staff: trading servers");
   await context.close();
 });

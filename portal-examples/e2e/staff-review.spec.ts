@@ -86,7 +86,7 @@ test("journey 2: two staff members approve a high-risk client after viewing the 
   const aliceSecret = await firstStaffSignIn(a, alice);
   await expect(a.getByRole("heading", { exact: true, name: "Review queue" })).toBeVisible();
   await expectAccessible(a);
-  await screenshot(a, "staff-review-queue");
+  await screenshot(a, "staff-review-queue", "Staff: review queue");
   await openAndViewDocuments(a, "Hana Reviewed");
   await expectAccessible(a);
   await a.getByRole("button", { name: "Approve" }).click();
@@ -96,7 +96,7 @@ test("journey 2: two staff members approve a high-risk client after viewing the 
   // The same person cannot be the second pair of eyes.
   await a.getByRole("button", { name: "Approve" }).click();
   await expect(a.getByRole("alert")).toContainText("a different approver must");
-  await screenshot(a, "staff-review-client");
+  await screenshot(a, "staff-review-client", "Staff: review with four eyes");
   await aliceContext.close();
 
   // Second approver: sees who approved first, then approves.
@@ -116,7 +116,7 @@ test("journey 2: two staff members approve a high-risk client after viewing the 
   await expect(b.getByTestId("client-status").first()).toHaveText("Approved");
   await expect(b.getByTestId("audit-trail")).toContainText("client.decision");
   await expectAccessible(b);
-  await screenshot(b, "staff-client-360");
+  await screenshot(b, "staff-client-360", "Staff: client 360");
   // Found by e-mail in the client search.
   await b.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Clients" }).click();
   await b.getByLabel("Search clients").fill(clientEmail);
@@ -178,7 +178,7 @@ test("an administrator verifies the audit trail, sees the roles and the withdraw
       await dialog.getByRole("button", { name: "Confirm" }).click();
     }
     await expect(page.getByText(/^Approval of .* recorded/)).toBeVisible();
-    await screenshot(page, "staff-withdrawals");
+    await screenshot(page, "staff-withdrawals", "Staff: withdrawals");
   }
   await context.close();
 });

@@ -4,7 +4,8 @@
 //   exchange: a quote left to expire (the server's quote TTL is QUOTE_TTL_S), accepted anyway and refused
 //     (FX_QUOTE_EXPIRED beside the quote), quoted again and exchanged: the wallet grows by exactly what was bought;
 //   crypto deposit: the address, a transaction on the CoinsPaid stand-in's chain, its confirmations
-//     counted on the payment's page, credited at the asset's threshold, the notification live and marked read;
+//     counted on the payment's page, credited at the asset's threshold, the notification live and marked read
+//     (kept by the API: still read after a reload);
 //   sessions: a second browser signed in as the same client is signed out (its socket ended) when the
 //     first revokes its session;
 //   become an IB: a new client applies (without a channel refused beside the channels), sees it pending;
@@ -134,7 +135,7 @@ test("leverage: above the cap refused beside the field, within it applied, the r
   }).toPass({ timeout: 60_000 });
   await expect(form.getByLabel("Trading account").locator("option", { hasText: `${login} (1:${target})` })).toHaveCount(1);
   await expectAccessible(page);
-  await screenshot(page, "client-leverage");
+  await screenshot(page, "client-leverage", "Leverage change requests");
 });
 
 test("exchange: an expired quote is refused, a new one is exchanged and the wallet grows by what was bought", async () => {
@@ -174,7 +175,7 @@ test("exchange: an expired quote is refused, a new one is exchanged and the wall
   await expectAccessible(page);
 });
 
-test("crypto deposit: the address, confirmations counted live, credited at the threshold, notified and marked read", async () => {
+test("crypto deposit: the address, confirmations counted live, credited at the threshold, notified and marked read (kept over a reload)", async () => {
   test.setTimeout(120_000);
   await page.getByRole("link", { name: "Funds" }).click();
   const deposit = page.locator("form", { has: page.getByRole("heading", { name: "Deposit" }) });
@@ -208,7 +209,7 @@ test("crypto deposit: the address, confirmations counted live, credited at the t
   await chain(`deposits/${tx.id}/confirmations`, { confirmations: required });
   await expect(page.getByTestId("payment-status")).toHaveText("Succeeded");
   await expect(confirmations).toHaveText(`${required} of ${required} confirmations`);
-  await screenshot(page, "client-crypto-deposit");
+  await screenshot(page, "client-crypto-deposit", "A crypto deposit credited at its confirmations");
 
   // The credit's notification arrives live (graphql-ws), unread; it is then marked as read.
   await expect(unread).toHaveText(`(${before + 1} unread)`);
@@ -220,6 +221,13 @@ test("crypto deposit: the address, confirmations counted live, credited at the t
   await expect(item).toHaveClass(/\bread\b/);
   await expect(item.getByText("Read")).toBeVisible();
   await expect(unread).toHaveText(`(${before} unread)`);
+  // The API keeps the read state: after a reload (a new document, its list read from the API) it is still read.
+  await page.reload();
+  await expect(unread).toHaveText(`(${before} unread)`);
+  await page.getByRole("button", { name: /^Notifications/ }).click();
+  await expect(item).toHaveClass(/\bread\b/);
+  await expect(item.getByText("Read")).toBeVisible();
+  await expect(item.getByRole("button", { name: "Mark as read" })).toHaveCount(0);
   // Worded in the user's language from the notification's fields (the amount at the asset's scale).
   await page.getByLabel("Language").selectOption("es");
   await expect(page.locator("#notification-list li", { hasText: /Su depósito DEP-[\w-]+ de 0,01000000\sBTC se ha abonado\./ })).toContainText("Leído");
@@ -331,7 +339,7 @@ test("risk warning: the retail-client loss percentage from the API in the footer
   await page.getByRole("link", { name: "Funds" }).click();
   await expect(figureText).toBeVisible();
   await expectAccessible(page);
-  await screenshot(page, "client-risk-warning");
+  await screenshot(page, "client-risk-warning", "The risk warning with the retail loss percentage");
 
   // Signed out (the public query): the sign-in page states it too, in Spanish with a decimal comma.
   const visitorContext = await browser.newContext();

@@ -20,7 +20,7 @@ from domain.ib import payouts as payouts_service
 from domain.ib.errors import ClientNotFound, IbNotFound, PlanNotFound
 from domain.shared.actor import ActorKind
 from domain.shared.db import utcnow
-from domain.shared.errors import ValidationFailed
+from domain.shared.errors import DomainError, ValidationFailed
 from domain.shared.money import parse_decimal
 from domain.shared.pagination import decode_id_cursor
 from schema.context import Context
@@ -426,10 +426,17 @@ class IbMutations:
         actor = info.context.actor
 
         async def fn(s: AsyncSession) -> None:
-            parent = _id(input.new_parent_id, IbNotFound, "parentId") if input.new_parent_id is not None else None
-            await network.move(s, actor, _id(input.ib_id, IbNotFound, "ibId"), parent,
-                               effective_from=input.effective_from, reason=input.reason,
-                               allow_retroactive=input.allow_retroactive)
+            parent = _id(input.new_parent_id, IbNotFound, "newParentId") if input.new_parent_id is not None else None
+            try:
+                await network.move(s, actor, _id(input.ib_id, IbNotFound, "ibId"), parent,
+                                   effective_from=input.effective_from, reason=input.reason,
+                                   allow_retroactive=input.allow_retroactive)
+            except DomainError as exc:
+                # The tree names the parent `parentId` (as approveIbApplication's input does); here it is
+                # this input's newParentId, so a portal shows a cycle beside that field.
+                if exc.field == "parentId":
+                    exc.field = "newParentId"
+                raise
 
         return await _change(info, fn)
 

@@ -56,6 +56,8 @@ async def test_plan_and_network_mutations_refuse_bad_input_and_write_nothing(
         body = await manager(query, variables)
         payload = next(iter(body["data"].values()))
         assert payload["ok"] is False and [e["code"] for e in payload["errors"]] == [code], body
+        if code == "IB_TREE_CYCLE":  # beside the move's own field
+            assert [e["field"] for e in payload["errors"]] == ["newParentId"], body
     assert await counts(world.factory) == before
     # a move dated ahead of now is fine and audited
     moved = await manager(MOVE, {"i": {"ibId": str(b), "newParentId": None, "effectiveFrom": start,
