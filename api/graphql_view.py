@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
@@ -23,13 +24,18 @@ from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_SSE_PROTOCOL, GRAPHQL_TRANSPORT_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
+)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     Message,
     SubscribeMessage,
 )
 from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
 
 from api import graphql_http
 from api.auth import authenticate, credential_of, resolve_credential
@@ -202,7 +208,50 @@ class SessionBoundWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.send_message({"id": message["id"], "type": "error", "payload": [
                 {"message": TRUSTED_ONLY, "extensions": {"code": "TRUSTED_DOCUMENT_REQUIRED"}}]})
             return
-        await super().handle_subscribe(message)
+        if not self.connection_acknowledged or message["id"] in self.operations or (
+                self.max_subscriptions_per_connection is not None
+                and len(self.operations) >= self.max_subscriptions_per_connection):
+            await super().handle_subscribe(message)  # refused as strawberry refuses it
+            return
+        # strawberry's, without a done callback on the task (`run_operation` lets no exception out)
+        payload = message["payload"]
+        operation = Operation(self, message["id"], payload["query"], payload.get("variables"),
+                              payload.get("operationName"))
+        operation.task = asyncio.create_task(self.run_operation(operation))
+        self.operations[message["id"]] = operation
+
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """strawberry's, in one frame (its stream-closing context managers and result loop are
+        objects and frames every running subscription keeps): the operation's results as `next`
+        messages, then `complete`; a refusal before it starts as an `error` message (or the close
+        strawberry makes for a document that does not parse). An unexpected failure is logged and
+        completes the operation."""
+        try:
+            source: Any = await self.schema.stream(
+                operation.query, variable_values=operation.variables, context_value=self.context,
+                root_value=None, operation_name=operation.operation_name)
+            operation.query = ""  # parsed: the text is not needed again
+            try:
+                first = True
+                async for result in source:
+                    if first and isinstance(result, PreExecutionError):
+                        await self._handle_pre_execution_error(operation, result)
+                        return
+                    if not isinstance(result, ExecutionResult):
+                        await self._reject_incremental_delivery(operation)
+                        return
+                    await operation.send_next(result)
+                    first = False
+            finally:
+                await source.aclose()
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        except Exception as error:
+            await self.handle_task_exception(error)
+            with contextlib.suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
 
     async def shutdown(self) -> None:
         if self.context.live is not None:

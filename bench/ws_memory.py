@@ -174,8 +174,10 @@ _OWNERS = (("hub", "domain/events/"), ("live session", "schema/live_session.py")
 
 
 def _classify(stats: list[Any], n: int, only: str | None, top: int) -> None:
+    """Totals by component; with `only` (components, comma-separated), each one's allocation sites."""
+    wanted = set(only.split(",")) if only else set()
     totals: dict[str, float] = {}
-    sites: dict[str, float] = {}
+    sites: dict[str, dict[str, float]] = {}
     for s in stats:
         owner = "other"
         for frame in reversed(s.traceback):  # most recent first
@@ -184,15 +186,16 @@ def _classify(stats: list[Any], n: int, only: str | None, top: int) -> None:
                 owner = found
                 break
         totals[owner] = totals.get(owner, 0) + s.size_diff
-        if owner == only:
+        if owner in wanted:
             where = " <- ".join(f"{f.filename.split('/')[-1]}:{f.lineno}" for f in list(reversed(s.traceback))[:6])
-            sites[where] = sites.get(where, 0) + s.size_diff
-    if only:
-        for where, size in sorted(sites.items(), key=lambda kv: -kv[1])[:top]:
-            print(f"{size / n:9.1f} B  {where}")
-        return
+            mine = sites.setdefault(owner, {})
+            mine[where] = mine.get(where, 0) + s.size_diff
     for owner, size in sorted(totals.items(), key=lambda kv: -kv[1]):
         print(f"{size / n:9.1f} B  {owner}")
+    for owner, found in sites.items():
+        print(f"-- {owner}")
+        for where, size in sorted(found.items(), key=lambda kv: -kv[1])[:top]:
+            print(f"{size / n:9.1f} B  {where}")
 
 
 def main() -> None:
@@ -204,7 +207,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=1, help="frames per allocation site")
     parser.add_argument("--classify", action="store_true", help="totals by component (use --depth 15)")
     parser.add_argument("--profile", action="store_true", help="cProfile one broadcast to every socket instead")
-    parser.add_argument("--only", help="with --classify: that component's allocation sites")
+    parser.add_argument("--only", help="with --classify: these components' allocation sites (comma-separated)")
     parser.add_argument("--at-once", type=int, default=10, help="sockets opening at a time")
     args = parser.parse_args()
     AT_ONCE[0] = args.at_once

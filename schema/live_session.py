@@ -128,7 +128,7 @@ class LiveSession:
         if actor is None:
             raise session_ended()
         self._adopt(actor)
-        return actor
+        return self.actor  # the actor read, or the equal one already held (one object kept per socket)
 
     def follow(self, sub: Subscriber, info: Info[Any, Any]) -> None:
         """`sub` feeds a subscription resolved with `info` in the current task."""

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import inspect
 import weakref
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -33,7 +33,6 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult, Info
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperationType
-from strawberry.utils.aio import aclosing
 
 import schema as schema_pkg
 from domain.shared.actor import ActorKind
@@ -181,71 +180,10 @@ class ApiSchema(strawberry.Schema):
                     operation_type = None
                 if (operation_type is StrawberryOperationType.SUBSCRIPTION
                         and operation_type in context.allowed_operations):
-                    return self._subscription(document, context.context, context.root_value, context.variables,
-                                              context.operation_name, operation_extensions)
+                    return _SubscriptionStream(self, document, context.context, context.root_value,
+                                               context.variables, context.operation_name, operation_extensions)
         return await super().stream(query, variable_values, context_value, root_value, operation_name,
                                     operation_extensions, allowed_operation_types)
-
-    async def _subscription(self, document: Any, context: Any, root_value: Any, variables: dict[str, Any] | None,
-                            operation_name: str | None, operation_extensions: dict[str, Any] | None
-                            ) -> AsyncGenerator[ExecutionResult, None]:
-        """A subscription's results as strawberry's stream yields them (a refusal before it starts as a
-        PreExecutionError; each event's result, errors logged then masked; an error raised by the
-        source ends it as a last result), with no executor kept between events: each event is executed
-        by one of its own, and a broadcast's (`Shared`) result, made once, is reused without one."""
-        request_id = getattr(context, "request_id", None)
-
-        def build(payload: Any) -> Any:
-            return self.execution_context_class.build(
-                self._schema, document, payload, context, variables, operation_name, middleware=_NO_MIDDLEWARE,
-                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                operation_extensions=operation_extensions)
-
-        source: Any
-        try:
-            executor = build(root_value)
-            if isinstance(executor, list):  # the variables do not coerce
-                yield self._streamed(PreExecutionError(data=None, errors=executor), request_id)
-                return
-            source = create_source_event_stream(executor)
-            if executor.is_awaitable(source):
-                source = await source
-        except Exception as exc:
-            yield self._streamed(PreExecutionError(data=None, errors=[_coerce_error(exc)]), request_id)
-            return
-        if isinstance(source, GraphQLExecutionResult):  # refused as it started (a permission, an argument)
-            yield self._streamed(PreExecutionError(data=None, errors=source.errors), request_id)
-            return
-        shared_key = _shared_key(executor.operation, executor.variable_values.coerced)
-        del executor
-        try:
-            async with aclosing(_closable(source)):
-                async for payload in source:
-                    result: Any = None
-                    if type(payload) is Shared:
-                        result = payload.results.get(shared_key)
-                    if result is None:
-                        result = build(payload)
-                        if isinstance(result, list):
-                            result = GraphQLExecutionResult(data=None, errors=result)
-                        else:
-                            result = result.execute_operation(False)
-                    if inspect.isawaitable(result):
-                        result = await result
-                    yield self._streamed(ExecutionResult(data=result.data, errors=result.errors, extensions={}),
-                                         request_id)
-        except Exception as exc:  # graphql-core leaves an error the source raised to the stream (as strawberry)
-            yield self._streamed(ExecutionResult(data=None, errors=[_coerce_error(exc)], extensions={}),
-                                 request_id)
-
-    def _streamed(self, result: ExecutionResult, request_id: str | None) -> ExecutionResult:
-        """A streamed result as strawberry's stream hands it on: errors logged as raised, then masked."""
-        if result.extensions is None:
-            result.extensions = {}
-        if result.errors:
-            self._process_errors(result.errors, None)
-            result.errors = mask_errors(result.errors, request_id)
-        return result
 
     @functools.cached_property
     def _incremental(self) -> bool:
@@ -484,6 +422,97 @@ class _Executor(_StrawberryContext):
         return result
 
 
+class _SubscriptionStream:
+    """A subscription's results as strawberry's stream yields them (a refusal before it starts as a
+    PreExecutionError; each event's result, errors logged then masked; an error raised by the source
+    ends it as a last result), keeping between events only these slots and the resolver's generator:
+    no executor (each event is executed by one of its own, and a broadcast's (`Shared`) result, made
+    once, is reused without one), and not itself a generator (a frame, and an entry in the loop's set
+    of async generators, per subscription)."""
+
+    __slots__ = ("_context", "_document", "_done", "_extensions", "_operation_name", "_root", "_schema",
+                 "_shared_key", "_source", "_variables")
+
+    def __init__(self, schema: ApiSchema, document: Any, context: Any, root_value: Any,
+                 variables: dict[str, Any] | None, operation_name: str | None,
+                 extensions: dict[str, Any] | None) -> None:
+        self._schema, self._document, self._context, self._root = schema, document, context, root_value
+        self._variables, self._operation_name, self._extensions = variables, operation_name, extensions
+        self._source: Any = None
+        self._shared_key: tuple[int, bytes] = (0, b"")
+        self._done = False
+
+    def __aiter__(self) -> _SubscriptionStream:
+        return self
+
+    def _build(self, payload: Any) -> Any:
+        schema = self._schema
+        return schema.execution_context_class.build(
+            schema._schema, self._document, payload, self._context, self._variables, self._operation_name,
+            middleware=_NO_MIDDLEWARE, is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+            operation_extensions=self._extensions)
+
+    def _result(self, result: ExecutionResult) -> ExecutionResult:
+        """Errors logged as raised, then masked for the caller (as strawberry's stream does)."""
+        if result.errors:
+            self._schema._process_errors(result.errors, None)
+            result.errors = mask_errors(result.errors, getattr(self._context, "request_id", None))
+        return result
+
+    async def _last(self, errors: list[GraphQLError], *, before: bool) -> ExecutionResult:
+        await self.aclose()
+        kind = PreExecutionError if before else ExecutionResult
+        return self._result(kind(data=None, errors=errors, extensions={}))
+
+    async def __anext__(self) -> ExecutionResult:
+        if self._done:
+            raise StopAsyncIteration
+        source: Any = self._source
+        if source is None:
+            try:
+                executor = self._build(self._root)
+                if isinstance(executor, list):  # the variables do not coerce
+                    return await self._last(executor, before=True)
+                source = create_source_event_stream(executor)
+                if executor.is_awaitable(source):
+                    source = await source
+            except Exception as exc:
+                return await self._last([_coerce_error(exc)], before=True)
+            if isinstance(source, GraphQLExecutionResult):  # refused as it started (a permission, an argument)
+                return await self._last(list(source.errors or ()), before=True)
+            self._source, self._root = source, None
+            self._shared_key = _shared_key(executor.operation, executor.variable_values.coerced)
+        try:
+            payload = await source.__anext__()
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        except Exception as exc:  # graphql-core leaves an error the source raised to the stream (as strawberry)
+            return await self._last([_coerce_error(exc)], before=False)
+        try:
+            result: Any = None
+            if type(payload) is Shared:
+                result = payload.results.get(self._shared_key)
+            if result is None:
+                result = self._build(payload)
+                if isinstance(result, list):
+                    result = GraphQLExecutionResult(data=None, errors=result)
+                else:
+                    result = result.execute_operation(False)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            return await self._last([_coerce_error(exc)], before=False)
+        return self._result(ExecutionResult(data=result.data, errors=result.errors, extensions={}))
+
+    async def aclose(self) -> None:
+        self._done = True
+        source, self._source = self._source, None
+        close = getattr(source, "aclose", None)
+        if close is not None:
+            await close()
+
+
 def _shared_key(operation: Any, coerced: dict[str, Any] | None) -> tuple[int, bytes]:
     """What a broadcast's result is kept under (`Shared.results`): the operation (a cached document's
     node, the same object for the same text) and its variables."""
@@ -492,17 +521,6 @@ def _shared_key(operation: Any, coerced: dict[str, Any] | None) -> tuple[int, by
 
 def _coerce_error(error: Exception) -> GraphQLError:
     return error if isinstance(error, GraphQLError) else GraphQLError(str(error), original_error=error)
-
-
-def _closable(source: Any) -> Any:
-    """What `aclosing` closes when a subscription ends: the resolver's async generator (another
-    async iterable has nothing to close)."""
-    return source if hasattr(source, "aclose") else _NotClosing()
-
-
-class _NotClosing:
-    async def aclose(self) -> None:
-        return None
 
 
 def _resolve_once(plan: OncePlan, decisions: dict[tuple[str, str], bool], source: Any, info: Any,
