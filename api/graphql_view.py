@@ -242,6 +242,7 @@ class SessionBoundWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                         return
                     await operation.send_next(result)
                     first = False
+                    del result  # not kept while the next event is awaited
             finally:
                 await source.aclose()
             await operation.send_operation_message({"id": operation.id, "type": "complete"})

@@ -464,24 +464,33 @@ class _SubscriptionStream:
         kind = PreExecutionError if before else ExecutionResult
         return self._result(kind(data=None, errors=errors, extensions={}))
 
+    async def _start(self) -> ExecutionResult | None:
+        """Resolve the source stream (the resolver's generator), or the refusal to (its own frame:
+        the executor it builds is not kept while the first event is awaited)."""
+        try:
+            executor = self._build(self._root)
+            if isinstance(executor, list):  # the variables do not coerce
+                return await self._last(executor, before=True)
+            source = create_source_event_stream(executor)
+            if executor.is_awaitable(source):
+                source = await source  # type: ignore[misc]
+        except Exception as exc:
+            return await self._last([_coerce_error(exc)], before=True)
+        if isinstance(source, GraphQLExecutionResult):  # refused as it started (a permission, an argument)
+            return await self._last(list(source.errors or ()), before=True)
+        self._source, self._root = source, None
+        self._shared_key = _shared_key(executor.operation, executor.variable_values.coerced)
+        return None
+
     async def __anext__(self) -> ExecutionResult:
         if self._done:
             raise StopAsyncIteration
         source: Any = self._source
         if source is None:
-            try:
-                executor = self._build(self._root)
-                if isinstance(executor, list):  # the variables do not coerce
-                    return await self._last(executor, before=True)
-                source = create_source_event_stream(executor)
-                if executor.is_awaitable(source):
-                    source = await source
-            except Exception as exc:
-                return await self._last([_coerce_error(exc)], before=True)
-            if isinstance(source, GraphQLExecutionResult):  # refused as it started (a permission, an argument)
-                return await self._last(list(source.errors or ()), before=True)
-            self._source, self._root = source, None
-            self._shared_key = _shared_key(executor.operation, executor.variable_values.coerced)
+            refused = await self._start()
+            if refused is not None:
+                return refused
+            source = self._source
         try:
             payload = await source.__anext__()
         except StopAsyncIteration:
