@@ -192,9 +192,9 @@ def _classify(stats: list[Any], n: int, only: str | None, top: int) -> None:
             mine[where] = mine.get(where, 0) + s.size_diff
     for owner, size in sorted(totals.items(), key=lambda kv: -kv[1]):
         print(f"{size / n:9.1f} B  {owner}")
-    for owner, found in sites.items():
+    for owner, places in sites.items():
         print(f"-- {owner}")
-        for where, size in sorted(found.items(), key=lambda kv: -kv[1])[:top]:
+        for where, size in sorted(places.items(), key=lambda kv: -kv[1])[:top]:
             print(f"{size / n:9.1f} B  {where}")
 
 
