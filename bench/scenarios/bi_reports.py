@@ -20,6 +20,12 @@ PostgreSQL server (its database part is replaced by the bench's database): once 
 seeding, the revenue-by-symbol dashboard through `ReadReplica.read` beside the same dashboard on the primary,
 samples alternating in the same run, with the lag each check saw. Without it the figure is skipped with a note.
 
+Client reports (issue 21): client figures by country, campaign and IB over 30 days, cohorts by month of first
+deposit over the period, and IB return over 30 days (domain/reporting/clients.py over the per-client rollup),
+each beside a GROUP BY over the raw deals of what both compute (deals, trading clients, retention, IB volume)
+in the same run. Seeded besides: UTM attribution, 100 IBs (10 masters with sub-IBs), every other client
+attributed with a CPA commission line, and first deposits for 4 clients in 5.
+
 Scheduled reports (issue 21): a due schedule's run produced (report, CSV, hash, run row, e-mails queued, audit,
 one transaction) beside the plain report read of the same figures, alternating in the same run.
 """
@@ -37,6 +43,7 @@ from sqlalchemy import text
 
 from bench.harness import bench_services
 from bench.scenarios.deal_ingestion import _ingest, _rollups, generate_deals
+from domain.reporting import clients as clients_report
 from domain.reporting import funnel, reports, rollups, schedules
 from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import create_engine, create_session_factory
@@ -52,6 +59,44 @@ DESKS = 8
 COUNTRIES = ("DE", "GB", "FR", "IT", "ES", "CY", "AE", "ZA", "AU", "SG", "BR", "")
 DAYS = 60
 CHUNK = 500_000
+
+
+CAMPAIGNS = 10
+IBS, IB_MASTERS = 100, 10  # each master IB has 9 sub-IBs below it
+
+
+async def _seed_ibs_and_first_deposits(s: Any, clients: int) -> None:
+    """IBs (masters with sub-IBs, the closure as domain/ib keeps it), every other client attributed to one, a
+    CPA commission line per attributed client; and a first deposit for 4 clients in 5 over the last DAYS days
+    (`reporting_first_deposits` as the money sweep keeps it: the ledger is not seeded, so the client rollup's
+    deposits are 0 and the cohorts' depositing retention reads none after month 0)."""
+    ib0 = 1000 + clients
+    await s.execute(text(
+        "INSERT INTO users (id, email, email_normalized) SELECT :b + i, 'ib' || i || '@example.com', "
+        "'ib' || i || '@example.com' FROM generate_series(0, :n - 1) i"), {"b": ib0, "n": IBS})
+    await s.execute(text("INSERT INTO ib_partners (user_id, status) SELECT :b + i, 'approved' "
+                         "FROM generate_series(0, :n - 1) i"), {"b": ib0, "n": IBS})
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    await s.execute(text(
+        "INSERT INTO ib_closure (ancestor_id, descendant_id, depth, valid_from) SELECT :b + i, :b + i, 0, "
+        "CAST(:t AS timestamptz) FROM generate_series(0, :n - 1) i UNION ALL SELECT :b + i % :m, :b + i, 1, "
+        "CAST(:t AS timestamptz) "
+        "FROM generate_series(:m, :n - 1) i"), {"b": ib0, "n": IBS, "m": IB_MASTERS, "t": at})
+    await s.execute(text(
+        "INSERT INTO ib_client_attributions (client_id, ib_id, source, valid_from) "
+        "SELECT 1000 + g, :b + g / 2 % :n, 'registration', :t FROM generate_series(0, :c - 1, 2) g"),
+        {"b": ib0, "n": IBS, "c": clients, "t": at})
+    await s.execute(text(
+        "INSERT INTO ib_commission_lines (kind, source, deal_time, client_id, ib_id, level, direct_ib_id, plan_id, "
+        "plan_version_id, clause_no, clause_kind, formula, inputs, quantity, rate, fx_rate, amount, currency) "
+        "SELECT 'accrual', 'cpa', now() - make_interval(days => g % :days), 1000 + g, :b + g / 2 % :n, 0, "
+        ":b + g / 2 % :n, 1, 1, 1, 'cpa', 'x', '{}', 1, 1, 1, 25 + g % 50, 'USD' "
+        "FROM generate_series(0, :c - 1, 2) g"), {"b": ib0, "n": IBS, "c": clients, "days": DAYS})
+    await s.execute(text(
+        "INSERT INTO reporting_first_deposits (user_id, entry_id, day, method, currency, country, desk, amount, "
+        "amount_usd) SELECT 1000 + g, g, (now() AT TIME ZONE 'UTC')::date - g % :days, 'card', 'USD', '', "
+        "'desk-' || (g % :d), 100 + g % 50, 100 + g % 50 FROM generate_series(0, :c - 1) g WHERE g % 5 <> 0"),
+        {"c": clients, "days": DAYS, "d": DESKS})
 
 
 def pct(values: list[float], q: float) -> float:
@@ -81,15 +126,18 @@ async def _seed(factory: Any, deals: int, clients: int) -> dict[str, float]:
             "SELECT 1000 + g, 'bi' || g || '@example.com', 'bi' || g || '@example.com', true "
             "FROM generate_series(0, :n - 1) g"), {"n": clients})
         await s.execute(text(
-            "INSERT INTO clients (user_id, status, desk, country) SELECT 1000 + g, 'approved', "
-            "'desk-' || (g % :d), NULLIF((CAST(:c AS text[]))[1 + g % :nc], '') FROM generate_series(0, :n - 1) g"),
-            {"n": clients, "d": DESKS, "c": list(COUNTRIES), "nc": len(COUNTRIES)})
+            "INSERT INTO clients (user_id, status, desk, country, attribution) SELECT 1000 + g, 'approved', "
+            "'desk-' || (g % :d), NULLIF((CAST(:c AS text[]))[1 + g % :nc], ''), jsonb_build_object("
+            "'utm_campaign', 'campaign-' || (g % :camps), 'utm_source', 'source-' || (g % 4)) "
+            "FROM generate_series(0, :n - 1) g"),
+            {"n": clients, "d": DESKS, "c": list(COUNTRIES), "nc": len(COUNTRIES), "camps": CAMPAIGNS})
         await s.execute(text(
             "INSERT INTO trading_accounts (id, server_id, login, user_id, \"group\", leverage, currency, created_at) "
             "SELECT 1000 + g, 1, 100000 + g, 1000 + g, (CAST(:g AS text[]))[1 + g % 4], 100, 'USD', now() "
             "FROM generate_series(0, :n - 1) g"), {"n": clients, "g": [g[0] for g in GROUPS]})
+        await _seed_ibs_and_first_deposits(s, clients)
         for seq in ("trading_servers_id_seq", "users_id_seq", "trading_accounts_id_seq"):
-            await s.execute(text("SELECT setval(CAST(:q AS regclass), :v)"), {"q": seq, "v": 1000 + clients})
+            await s.execute(text("SELECT setval(CAST(:q AS regclass), :v)"), {"q": seq, "v": 1000 + clients + IBS})
     clients_s = time.perf_counter() - started
     # Deals: open/close pairs over the last DAYS days (the close carries the profit), in chunks.
     t0 = time.perf_counter()
@@ -130,7 +178,9 @@ async def _seed(factory: Any, deals: int, clients: int) -> dict[str, float]:
         built = await rollups.rebuild(s, system_actor("bench.bi"), today - timedelta(days=DAYS + 1),
                                       today + timedelta(days=1))
     async with factory() as s:
-        await s.execute(text("ANALYZE reporting_deal_daily"))
+        for table in ("reporting_deal_daily", "reporting_client_daily", "reporting_first_deposits", "clients",
+                      "ib_client_attributions", "ib_commission_lines"):
+            await s.execute(text(f"ANALYZE {table}"))
     return {"clients_s": round(clients_s, 1), "deals_s": round(deals_s, 1),
             "rollup_rebuild_s": round(time.perf_counter() - t1, 1), "rollup_rows": built.deal_rows}
 
@@ -219,6 +269,92 @@ async def _measure(factory: Any, samples: int, anchor_samples: int) -> dict[str,
         "p50_ms": pct(times, 0.5), "p95_ms": pct(times, 0.95), "registered": found.total.registered,
         "first_trades": found.total.first_trades, "anchor_group_by_p50_ms": pct(anchor, 0.5),
         "anchor_first_trades": sum(int(r[2]) for r in rows)}
+    return out
+
+
+_RAW_BY_CLIENT = (
+    "SELECT {key} AS key, count(DISTINCT a.user_id) AS trading, count(*) AS deals, sum(d.volume) AS volume "
+    "FROM trading_deals d JOIN trading_accounts a ON a.id = d.account_id JOIN clients c ON c.user_id = a.user_id "
+    "{join} WHERE d.time >= :t0 AND d.time < :t1 AND d.action IN (0, 1) GROUP BY 1")
+_RAW_COHORTS = (
+    "SELECT date_trunc('month', f.day)::date AS month, ((extract(year FROM d.time AT TIME ZONE 'UTC') "
+    "- extract(year FROM f.day)) * 12 + extract(month FROM d.time AT TIME ZONE 'UTC') - extract(month FROM f.day)"
+    ")::int AS since, count(DISTINCT f.user_id) AS trading "
+    "FROM reporting_first_deposits f JOIN trading_accounts a ON a.user_id = f.user_id "
+    "JOIN trading_deals d ON d.account_id = a.id AND d.action IN (0, 1) "
+    "AND d.time >= date_trunc('month', f.day::timestamp) AT TIME ZONE 'UTC' WHERE f.day >= :s AND f.day < :u "
+    "GROUP BY 1, 2")
+_RAW_IB = (
+    "SELECT ia.ib_id, count(*) AS deals, sum(d.volume) AS volume, (SELECT sum(l.amount) FROM ib_commission_lines l "
+    "WHERE l.ib_id = ia.ib_id AND l.deal_time >= :t0 AND l.deal_time < :t1) AS commissions "
+    "FROM trading_deals d JOIN trading_accounts a ON a.id = d.account_id "
+    "JOIN ib_client_attributions ia ON ia.client_id = a.user_id AND ia.valid_to IS NULL "
+    "WHERE d.time >= :t0 AND d.time < :t1 AND d.action IN (0, 1) GROUP BY 1")
+
+
+async def _client_reports(factory: Any, samples: int, anchor_samples: int) -> dict[str, Any]:
+    """The client reports (domain/reporting/clients.py, over the per-client rollup) beside the same figures by a
+    plain GROUP BY over the raw deals (the cheaper half: deal counts, volume, trading clients, commissions),
+    samples in the same run; each pair checked to agree on what both compute."""
+    today = datetime.now(UTC).date()
+    until = today + timedelta(days=1)
+    out: dict[str, Any] = {}
+
+    async def timed(fn: Any, n: int) -> tuple[list[float], Any]:
+        times, found = [], None
+        for _ in range(n):
+            started = time.perf_counter()
+            async with factory() as s:
+                found = await fn(s)
+            times.append((time.perf_counter() - started) * 1000)
+        return times, found
+
+    def figures(times: list[float], anchor: list[float], **extra: Any) -> dict[str, Any]:
+        p95, a_p95 = pct(times, 0.95), pct(anchor, 0.95)
+        return {"p50_ms": pct(times, 0.5), "p95_ms": p95, "anchor_group_by_p50_ms": pct(anchor, 0.5),
+                "anchor_group_by_p95_ms": a_p95, "speedup_p95": round(a_p95 / p95, 1) if p95 else None, **extra}
+
+    for name, dim, key, join in (
+            ("clients_by_country_30d", clients_report.ClientDimension.COUNTRY, "COALESCE(rtrim(c.country), '')", ""),
+            ("clients_by_campaign_30d", clients_report.ClientDimension.CAMPAIGN,
+             "COALESCE(c.attribution->>'utm_campaign', '')", ""),
+            ("clients_by_ib_30d", clients_report.ClientDimension.IB, "COALESCE(ia.ib_id::text, '')",
+             "LEFT JOIN ib_client_attributions ia ON ia.client_id = c.user_id AND ia.valid_to IS NULL")):
+        since = until - timedelta(days=30)
+        bound = {"t0": datetime.combine(since, datetime.min.time(), UTC),
+                 "t1": datetime.combine(until, datetime.min.time(), UTC)}
+        await timed(lambda s, d=dim, a=since: clients_report.breakdown(s, reports.Scope(None), a, until, d), 2)
+        times, found = await timed(
+            lambda s, d=dim, a=since: clients_report.breakdown(s, reports.Scope(None), a, until, d), samples)
+        anchor, rows = await timed(lambda s, k=key, j=join, b=bound: s.execute(text(
+            _RAW_BY_CLIENT.format(key=k, join=j)), b), anchor_samples)
+        raw = rows.all()
+        assert sum(int(r.deals) for r in raw) == found.total.deals, (name, found.total.deals)
+        assert sum(int(r.trading) for r in raw) == found.total.trading_clients, name
+        out[name] = figures(times, anchor, lines=len(found.lines), deals=found.total.deals,
+                            trading_clients=found.total.trading_clients)
+
+    since = until - timedelta(days=DAYS + 1)
+    await timed(lambda s: clients_report.cohorts(s, reports.Scope(None), since, until), 2)
+    times, cohorts = await timed(lambda s: clients_report.cohorts(s, reports.Scope(None), since, until), samples)
+    anchor, rows = await timed(lambda s: s.execute(text(_RAW_COHORTS), {"s": since, "u": until}), anchor_samples)
+    raw = {(r.month, int(r.since)): int(r.trading) for r in rows.all()}
+    mine = {(c.month, m.months_since): m.trading_clients for c in cohorts for m in c.months if m.trading_clients}
+    assert mine == raw, "cohort retention differs from the raw GROUP BY"
+    out["cohorts_by_first_deposit_month"] = figures(
+        times, anchor, cohorts=len(cohorts), clients=sum(c.clients for c in cohorts),
+        lifetime_net_revenue_usd=str(sum((c.lifetime_net_revenue_usd for c in cohorts), reports.ZERO)))
+
+    since = until - timedelta(days=30)
+    bound = {"t0": datetime.combine(since, datetime.min.time(), UTC),
+             "t1": datetime.combine(until, datetime.min.time(), UTC)}
+    await timed(lambda s: clients_report.ib_return(s, reports.Scope(None), since, until), 2)
+    times, ibs = await timed(lambda s: clients_report.ib_return(s, reports.Scope(None), since, until), samples)
+    anchor, rows = await timed(lambda s: s.execute(text(_RAW_IB), bound), anchor_samples)
+    raw_ib = rows.all()
+    assert sum(int(r.deals) for r in raw_ib) == ibs.total.deals, "IB deals differ from the raw GROUP BY"
+    out["ib_return_30d"] = figures(times, anchor, ibs=len(ibs.lines), deals=ibs.total.deals,
+                                   commissions_usd=str(ibs.total.commissions_usd))
     return out
 
 
@@ -338,6 +474,7 @@ async def run(*, quick: bool) -> dict[str, Any]:
         try:
             seeded = await _seed(factory, deals, clients)
             dashboards = await _measure(factory, 40 if quick else 100, 3 if quick else 5)
+            client_reports = await _client_reports(factory, 20 if quick else 50, 3 if quick else 5)
             replica = await _replica_reads(database_url, settings, engine, factory, 40 if quick else 100)
             scheduled = await _scheduled_run(factory, settings, 20 if quick else 50)
         finally:
@@ -352,7 +489,10 @@ async def run(*, quick: bool) -> dict[str, Any]:
     least = min(d["speedup_p95"] or 0 for d in revenue)
     return {
         "deals": deals, "clients": clients, "seed": seeded, "dashboards": dashboards,
-        "worst_p95_ms": worst, "least_speedup": least, "replica_reads": replica,
+        "worst_p95_ms": worst, "least_speedup": least, "client_reports": client_reports,
+        "client_reports_worst_p95_ms": max(d["p95_ms"] for d in client_reports.values()),
+        "client_reports_least_speedup": min(d["speedup_p95"] or 0 for d in client_reports.values()),
+        "replica_reads": replica,
         "scheduled_report_run": scheduled,
         "ingestion": {"deals": inserted, "ingest_s": round(ingest_s, 3), "rollup_apply_s": round(rollup_s, 3),
                       "batches": batches, "rollup_overhead": round(rollup_s / ingest_s, 3)},

@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from sqlalchemy import text
 
 from bench.harness import bench_services, stop_process
 from domain.platforms.mt5 import MT5Credentials, MT5Platform
@@ -98,8 +99,17 @@ async def _ingest(database_url: str, deals: list[Deal], *, server: str = "bench"
     try:
         async with factory() as session, session.begin():
             server_id = await upsert_server(session, server, ServerConfig(server, "http://127.0.0.1:1", 1, "x"))
+            # Each account a client's, as real accounts are (the reporting rollups keep per-client figures).
+            users = [int(u) for u in (await session.execute(text(
+                "INSERT INTO users (email, email_normalized, is_client) SELECT e, e, true FROM ("
+                "SELECT :p || g || '@example.com' AS e FROM generate_series(0, :n - 1) g) x "
+                "ON CONFLICT (email_normalized) DO UPDATE SET email = excluded.email RETURNING id"),
+                {"p": f"ingest-{server}-", "n": LOGINS})).scalars()]
+            await session.execute(text("INSERT INTO clients (user_id, status) SELECT unnest(CAST(:u AS bigint[])), "
+                                       "'approved' ON CONFLICT DO NOTHING"), {"u": users})
             await register_accounts(session, server_id, [
-                AccountSpec(100_000 + i, "real\\standard", 100, "USD") for i in range(LOGINS)])  # fmt: skip
+                AccountSpec(100_000 + i, "real\\standard", 100, "USD", user_id=users[i])
+                for i in range(LOGINS)])  # fmt: skip
         inserted = events = 0
         started = time.perf_counter()
         for i in range(0, len(deals), BATCH):

@@ -3,7 +3,8 @@ own and a standby made with pg_basebackup -R): answered from the replica with it
 saying why, when replay is paused behind new writes (lag above the limit), the standby is stopped or frozen
 (SIGSTOP: its connections hang); back on
 the replica once it has caught up or restarted. An idle primary reads lag 0, not the time since the last
-commit. Falling back is logged once per change of state, not per request."""
+commit. Falling back is logged once per change of state, not per request. The drill-downs and the scheduled
+runs (run now, and the worker's due runs) are routed the same way."""
 
 from __future__ import annotations
 
@@ -205,3 +206,87 @@ async def test_lag_bounds_idle_primary_in_flight_wal_and_unknown(settings: Any) 
     finally:
         await r.close()
         await primary.dispose()
+
+
+DRILL = """query($s: Date!, $u: Date!, $k: String) {
+  revenueReportDeals(since: $s, until: $u, dimension: SERVER, key: $k, first: 500) {
+    nodes { dealId } source { replica lagSeconds reason } } }"""
+RUN_NOW = """mutation($id: ID!) { runReportScheduleNow(id: $id) {
+  run { status } source { replica lagSeconds reason } errors { code } } }"""
+
+
+async def test_drill_downs_and_scheduled_runs_read_the_replica_and_fall_back_when_it_lags(
+    pair_env: tuple[StreamingPair, Services], testrun_uid: str
+) -> None:
+    from jobs.reporting import run_due_schedules
+    from tests.reporting.test_schedules_seam import CREATE, _input
+
+    pair, services = pair_env
+    base = suite_settings(services, testrun_uid)
+    replica_url = services.database_url.replace(f":{pair.primary_port}/", f":{pair.standby_port}/")
+    settings = base.model_copy(update={
+        "read_replica_url": replica_url, "read_replica_max_lag_s": MAX_LAG, "read_replica_timeout_s": 1.0,
+        "read_replica_read_timeout_s": 2.0, "read_replica_check_interval_s": CHECK_EVERY,
+        "channel_prefix": base.channel_prefix + "drill:", "queue_name": base.queue_name + ":drill",
+        "redis_namespace": base.redis_namespace + "-drill"})
+    assert settings.database_url and settings.redis_url
+    await pair.replay(paused=False)
+    rt = await open_runtime(settings, settings.database_url, settings.redis_url, start_hub=False)
+    factory = rt.services.session_factory
+    try:
+        world = await make_world(factory)
+        rng = random.Random(31)
+        await ingest(factory, world, random_deals(world, rng, 60))
+        await sweep(factory)
+        await pair.wait_replayed()
+        variables = {**PERIOD, "k": str(world.server_id)}
+        async with serve(settings) as live, httpx.AsyncClient(base_url=live.base_url, timeout=20) as http:
+            finance = await make_staff(http, factory, settings, ["finance"])
+
+            async def drill(want: bool) -> tuple[int, dict[str, Any]]:
+                deadline = time.monotonic() + 20
+                while True:
+                    body = await finance.client(DRILL, variables)
+                    assert "errors" not in body, body
+                    page = body["data"]["revenueReportDeals"]
+                    if page["source"]["replica"] is want:
+                        return len(page["nodes"]), page["source"]
+                    assert time.monotonic() < deadline, page["source"]
+                    await asyncio.sleep(CHECK_EVERY)
+
+            # 1. the drill-down on the replica, with its lag; a run made now reads it too
+            before, source = await drill(True)
+            assert before > 0 and source["reason"] is None and source["lagSeconds"] is not None
+            made = (await finance.client(CREATE, {"i": _input([finance.user_id])}))["data"]["createReportSchedule"]
+            assert made["errors"] == [], made
+            ran = (await finance.client(RUN_NOW, {"id": made["schedule"]["id"]}))["data"]["runReportScheduleNow"]
+            assert ran["run"]["status"] == "DONE" and ran["source"]["replica"] is True, ran
+
+            # 2. replay paused behind new deals: the drill and the runs read the primary, saying why
+            await pair.replay(paused=True)
+            try:
+                await ingest(factory, world, random_deals(world, rng, 100))
+                await sweep(factory)
+                await asyncio.sleep(MAX_LAG + 0.5)
+                after, lagging = await drill(False)
+                assert lagging["reason"] == "REPLICA_LAGGING" and after > before, (after, before, lagging)
+                ran = (await finance.client(RUN_NOW, {"id": made["schedule"]["id"]}))["data"]["runReportScheduleNow"]
+                assert ran["source"]["replica"] is False and ran["source"]["reason"] == "REPLICA_LAGGING", ran
+                # the worker's due run, routed the same way, keeps where it read in its audit record
+                async with factory() as s, s.begin():
+                    await s.execute(text("UPDATE reporting_schedules SET next_run_at = now() - interval '1 second' "
+                                         "WHERE id = :i"), {"i": made["schedule"]["databaseId"]})
+                assert await run_due_schedules(factory, settings, replica=rt.services.replica) >= 1
+                async with factory() as s:
+                    audited = await s.scalar(text(
+                        "SELECT e.after FROM audit_events e JOIN reporting_runs r ON e.entity_id = r.id::text "
+                        "WHERE e.action = 'reporting.report_run_produced' AND r.schedule_id = :i "
+                        "ORDER BY r.id DESC LIMIT 1"), {"i": made["schedule"]["databaseId"]})
+                assert audited["source"]["replica"] is False and audited["source"]["reason"] == "replica_lagging"
+            finally:
+                await pair.replay(paused=False)
+            # 3. caught up: back on the replica, with the new deals
+            caught_up, back = await drill(True)
+            assert caught_up == after and back["lagSeconds"] <= MAX_LAG
+    finally:
+        await rt.close()
