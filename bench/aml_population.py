@@ -233,13 +233,25 @@ async def seed(conn: asyncpg.Connection, *, tag: str, base: datetime, ordinary: 
                 await conn.execute(stmt.format(**values))
         rows = await conn.fetch("SELECT user_id, i FROM pop")
         count = await conn.fetchval("SELECT count(*) FROM payments p JOIN pop ON pop.user_id = p.user_id")
-    population = Population(tag, base, payments=int(count))
+    return _split_population(Population(tag, base, payments=int(count)), rows, planted_each)
+
+
+def _split_population(population: Population, rows: list[asyncpg.Record], planted_each: int) -> Population:
     for r in rows:
-        if r["i"] <= planted_total:
+        if r["i"] <= planted_each * len(KINDS):
             population.planted.setdefault(KINDS[(r["i"] - 1) // planted_each], set()).add(r["user_id"])
         else:
             population.ordinary.add(r["user_id"])
     return population
+
+
+async def seeded(conn: asyncpg.Connection, *, tag: str, base: datetime, planted_each: int) -> Population:
+    """The population `seed` wrote earlier (a kept database), read back: planted clients by their index."""
+    rows = await conn.fetch("SELECT id AS user_id, split_part(split_part(email, '@', 1), '-', 3)::int AS i "
+                            "FROM users WHERE email LIKE 'aml-' || $1 || '-%@pop.example'", tag)
+    count = await conn.fetchval("SELECT count(*) FROM payments WHERE user_id = ANY($1::bigint[])",
+                                [r["user_id"] for r in rows])
+    return _split_population(Population(tag, base, payments=int(count)), rows, planted_each)
 
 
 def _split(script: str) -> list[str]:
