@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import text
 
 from domain.platforms.port import BalanceOpKind, NewAccount
+from domain.trading.models import TradingServer
 from domain.trading.push import follow_stream
 from domain.trading.servers import ServerConfig, platform_for, upsert_server
-from domain.trading.models import TradingServer
 from tests.conftest import unique
 from tests.platforms.conftest import MANAGER_LOGIN, SimServer
 from tests.trading.conftest import SECRET
@@ -33,7 +33,7 @@ def sidecar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
 
 async def _stored(session_factory: Any, server_id: int, ids: list[int], column: str = "deal_id") -> list[int]:
     async with session_factory() as s:
-        return list(await s.scalars(text(f"SELECT deal_id FROM trading_deals WHERE server_id = :s AND "  # noqa: S608
+        return list(await s.scalars(text(f"SELECT deal_id FROM trading_deals WHERE server_id = :s AND "
                                          f"{column} = ANY(:d) ORDER BY deal_id"), {"s": server_id, "d": ids}))
 
 
