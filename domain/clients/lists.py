@@ -15,12 +15,16 @@ process for a minute: the next pages and the same search again are one statement
 count, the page is read one of three ways, each bounded:
 - one word, no other filter, at most ALONE tokens: those tokens' clients, newest first, from the token
   index alone (created_at rides in it); its total is exact;
-- with filters or several words, the rarest word at most CHECKED tokens: its clients, each checked on
-  its row (the other words, filters, scope); its total is exact;
+- with filters or several words, the rarest word at most CHECKED tokens: its clients sorted newest
+  first from the token index, each then checked on its row (the other words, filters, scope) until a
+  page matches; its total is exact;
 - otherwise every word is common: the newest clients (through the filters' index, or the
   (created_at, id) INCLUDE (search_tokens) index without visiting the table) walked until a page
-  matches; a common word is in one client of ALONE / ~3 per million or more, so the walk is short. Its
-  total would read up to every client: null, as the connection's description allows.
+  matches. Without filters a common word is in about one client in a hundred or more at a million, so
+  the walk is short. With filters that the word's clients seldom meet the walk reads every client the
+  filters keep (1M clients, a desk's 18,000 active ones without "anna": 230 ms): no index holds a
+  word with the filters. Its total would read up to every client: null, as the connection's
+  description allows.
 """
 
 from __future__ import annotations
@@ -139,11 +143,12 @@ WALLETS_SQL = ("LEFT JOIN LATERAL (SELECT a.id, a.currency, b.balance, b.held FR
 
 # Token rows a word's prefix range may hold for its clients to be the page's candidates: alone (one
 # word, no other filter) they are sorted from the token index only (about 0.1 us a row); checked
-# (filters, scope or more words) each candidate's row is read (a few us). Beyond, the word is in at
-# least one client of ALONE / (a few tokens each) per million, and a walk of the newest clients finds
-# a page sooner.
+# (filters, scope or more words) each candidate's row is read in turn (3-10 us at 1M clients; 827
+# candidates of which none met a desk and status: 2.8 ms, where the walk of that desk's clients took
+# 360 ms for a word of 5,000 tokens). Beyond, a walk of the newest clients finds a page sooner.
 ALONE = 20_000
-CHECKED = 2_000
+CHECKED = 10_000
+MORE = 2**62  # a word's count past its cap
 _TOP = "\U0010ffff"  # above every character: [word, word + _TOP) is every token starting with word (C collation)
 
 # The query's words (normalised in SQL as the tokens are: migration 0070) and how many token rows each
@@ -176,8 +181,12 @@ async def _words(conn: asyncpg.Connection, text: str) -> Words:
     seen = _words_seen.get(text)
     if seen is not None and now - seen[0] < WORDS_TTL_S:
         return seen[1]
-    rows = await conn.fetch(WORDS_SQL, text, ALONE + 1, CHECKED + 1, _TOP)
-    counts = {r[0]: int(r[1]) for r in rows}
+    alone = max(ALONE, CHECKED) + 1
+    rows = await conn.fetch(WORDS_SQL, text, alone, CHECKED + 1, _TOP)
+    cap = alone if len(rows) == 1 else CHECKED + 1
+    # A count that reached its cap says only "more" (a word left alone below may have been counted
+    # with the lower cap of several words).
+    counts = {r[0]: int(r[1]) if int(r[1]) < cap else MORE for r in rows}
     # A word that starts another one adds nothing (whatever starts the longer starts it too).
     kept = [(w, n) for w, n in counts.items() if not any(o != w and o.startswith(w) for o in counts)]
     words = Words(sorted(kept, key=lambda wn: (wn[1], wn[0])))
@@ -197,12 +206,15 @@ def _way(where: list[str], words: Words | None) -> str:
     return "checked" if n <= CHECKED else "walk"
 
 
-def _checked(span: str, where_sql: str) -> str:
+def _checked(span: str, where_sql: str, order: str = "") -> str:
     """The clients of the rarest word's tokens (`span`) that meet `where_sql`, each read by its key: the
     lateral subquery (OFFSET 0: not flattened) keeps the planner from hashing a scan of every client
-    for the other conditions (at 10k clients it did: 4.3 ms of 4.9)."""
-    return (f"(SELECT DISTINCT client_id FROM client_search_tokens WHERE {span}) t CROSS JOIN LATERAL "  # noqa: S608
-            f"(SELECT id, created_at FROM clients WHERE id = t.client_id AND {where_sql} OFFSET 0) c")
+    for the other conditions (at 10k clients it did: 4.3 ms of 4.9). With `order` (the keyset's, on
+    the tokens' created_at and client_id) the candidates are sorted from the token index first and
+    checked in that order, so a page stops the checks."""
+    return (f"(SELECT DISTINCT created_at, client_id FROM client_search_tokens WHERE {span} {order}) t "  # noqa: S608
+            f"CROSS JOIN LATERAL (SELECT id, created_at FROM clients WHERE id = t.client_id AND {where_sql} "
+            "OFFSET 0) c")
 
 
 def _page_sql(where: list[str], params: list[Any], words: Words | None, page: PageRequest,
@@ -229,6 +241,7 @@ def _page_sql(where: list[str], params: list[Any], words: Words | None, page: Pa
             on_tokens += f" AND (created_at, client_id) {op} ({a}, {b})"
     fetch = bind(page.fetch)
     where_sql = " AND ".join(conds) or "true"
+    tokens_order = f"ORDER BY created_at {order}, client_id {order}"
     if way == "plain":
         return f"SELECT {SQL_COLUMNS} FROM clients WHERE {where_sql} {keyset} LIMIT {fetch}", bound  # noqa: S608
     if way == "alone":
@@ -238,7 +251,8 @@ def _page_sql(where: list[str], params: list[Any], words: Words | None, page: Pa
                f"WHERE {span}{on_tokens}) t ORDER BY created_at {order}, client_id {order} LIMIT {fetch}")
     elif way == "checked":
         # The rarest word's few clients, each checked on its row: the other words, the filters, the scope.
-        ids = f"SELECT id FROM {_checked(span, where_sql)} {keyset} LIMIT {fetch}"  # noqa: S608
+        ids = (f"SELECT c.id FROM {_checked(span + on_tokens, where_sql, tokens_order)} "  # noqa: S608
+               f"ORDER BY t.created_at {order}, t.client_id {order} LIMIT {fetch}")
     else:
         # Every word common: the newest clients walked until a page matches (without filters through
         # (created_at, id) INCLUDE (search_tokens), not visiting the table).
