@@ -25,6 +25,13 @@ from tests.reporting.world import DAY0, deal_rollup, ingest, make_world, random_
 ACTOR = system_actor("tests.reporting")
 
 
+async def client_rollup(session_factory: Any, user_ids: list[int]) -> list[tuple[Any, ...]]:
+    async with session_factory() as s:
+        return [tuple(r) for r in (await s.execute(text(
+            "SELECT user_id, day, deals, volume_lots, net_revenue_usd, deposits, deposits_usd, withdrawals_usd "
+            "FROM reporting_client_daily WHERE user_id = ANY(:u) ORDER BY 1, 2"), {"u": user_ids})).all()]
+
+
 async def _rebuild(session_factory: Any, since: Any, until: Any) -> rollups.RebuildResult:
     return await in_transaction(session_factory, lambda s: rollups.rebuild(s, ACTOR, since, until))
 
@@ -47,12 +54,23 @@ async def test_incremental_rollups_equal_a_rebuild_from_raw_deals(session_factor
     await sweep(session_factory)
     await sweep(session_factory)
     incremental = await deal_rollup(session_factory, world.server_id)
-    # then the rollups hold every priced buy/sell deal once
+    per_client = await client_rollup(session_factory, world.user_ids)
+    # then the rollups hold every priced buy/sell deal once, and each client's deals (of its own accounts)
     trades = [d for d in world.deals if d.action in (0, 1)]
     assert sum(r[5] for r in incremental) == len(trades)
+    owner = dict(zip(world.logins, world.user_ids, strict=True))
+    per_user: dict[int, int] = {}
+    for d in trades:
+        if d.login in owner:
+            per_user[owner[d.login]] = per_user.get(owner[d.login], 0) + 1
+    assert {u: sum(r[2] for r in per_client if r[0] == u) for u in per_user} == per_user
+    # the client rollup's net revenue is the revenue rollup's, for the deals with an account
+    assert sum(r[4] for r in per_client) == sum(r[8] + r[9] + r[10] + r[11] + r[13] for r in incremental
+                                                if r[4] in (world.desk, world.other_desk))
     # and a rebuild of the period from the raw deals gives the same rows
     await _rebuild(session_factory, DAY0 - timedelta(days=1), DAY0 + timedelta(days=4))
     assert await deal_rollup(session_factory, world.server_id) == incremental
+    assert await client_rollup(session_factory, world.user_ids) == per_client
     # and a sweep after the rebuild adds nothing again
     await sweep(session_factory)
     assert await deal_rollup(session_factory, world.server_id) == incremental
@@ -125,6 +143,10 @@ async def test_money_rollups_equal_a_rebuild_and_count_first_deposits_once(sessi
         return money, ftd
 
     money, ftd = await mine()
+    clients_before = await client_rollup(session_factory, world.user_ids)
+    assert [(r[0], r[5], r[6], r[7]) for r in clients_before] == [
+        (u, 2, Decimal(200 + 20 * i + 1), Decimal({0: 30, 1: "12.5"}.get(i, 0)))
+        for i, u in enumerate(world.user_ids[:4])]
     deposits = [r for r in money if r[1] == "deposit"]
     withdrawals = [r for r in money if r[1] == "withdrawal"]
     assert sum(r[6] for r in deposits) == 8
@@ -135,6 +157,7 @@ async def test_money_rollups_equal_a_rebuild_and_count_first_deposits_once(sessi
     today = ftd[0][2]
     await _rebuild(session_factory, today, today + timedelta(days=1))
     assert await mine() == (money, ftd)
+    assert await client_rollup(session_factory, world.user_ids) == clients_before
 
 
 async def _withdraw(session: Any, *, user_id: int, amount: Decimal) -> None:
