@@ -145,7 +145,7 @@ async def test_money_rollups_equal_a_rebuild_and_count_first_deposits_once(sessi
     money, ftd = await mine()
     clients_before = await client_rollup(session_factory, world.user_ids)
     assert [(r[0], r[5], r[6], r[7]) for r in clients_before] == [
-        (u, 2, Decimal(200 + 20 * i + 1), Decimal({0: 30, 1: "12.5"}.get(i, 0)))
+        (u, 2, Decimal(200 + 20 * i + 1), {0: Decimal(30), 1: Decimal("12.5")}.get(i, Decimal(0)))
         for i, u in enumerate(world.user_ids[:4])]
     deposits = [r for r in money if r[1] == "deposit"]
     withdrawals = [r for r in money if r[1] == "withdrawal"]
