@@ -47,6 +47,7 @@ FIELDS = """fragment F on Node { __typename id
   ... on RiskAlertType { databaseId measure } ... on RiskFlagType { databaseId detector }
   ... on LeverageRequest { databaseId toLeverage } ... on Transfer { databaseId tradingAccountId }
   ... on WalletTransaction { databaseId amount } ... on Notification { databaseId kind readAt }
+  ... on Device { databaseId tokenLastFour }
   ... on TradingServer { databaseId name } ... on IngestionError { databaseId tradingServerId }
   ... on AuditEvent { databaseId action } ... on Announcement { databaseId title }
   ... on SettlementReport { databaseId provider } ... on PaymentMethodConfig { databaseId code }
@@ -139,7 +140,9 @@ async def owned_objects(session_factory: Any, settings: Any, uid: int) -> dict[s
             {"x": uuid.uuid4(), "u": uid, "w": wallet, "s": str(server), "l": login, "k": uuid.uuid4().hex})
         notification = await s.scalar(text("INSERT INTO notifications (user_id, kind, message) VALUES "
                                            "(:u, 'node-test', 'node-test') RETURNING id"), {"u": uid})
-        return {"Wallet": wallet, "Payment": payment.id, "Notification": int(notification), "Dispute": int(dispute), "TradingAccount": int(account or 0),
+        push_device = await s.scalar(text("INSERT INTO push_devices (user_id, platform, token) VALUES "
+                                          "(:u, 'web', :t) RETURNING id"), {"u": uid, "t": f"node-{uuid.uuid4().hex}"})
+        return {"Wallet": wallet, "Payment": payment.id, "Notification": int(notification), "Device": int(push_device), "Dispute": int(dispute), "TradingAccount": int(account or 0),
                 "Session": int(device), "ApiToken": token.token.id, "MyClient": int(record),
                 "IbApplication": int(application), "ClientDocument": int(document),
                 "LeverageRequest": int(leverage), "Transfer": int(transfer), "WalletTransaction": int(posting)}
@@ -178,7 +181,7 @@ IB_TYPES = {"IbPayout": ("ib.read", "ib.payouts"), "IbReferralLink": (), "IbMana
             "IbDispute": ("ib.read", "ib.manage_plans"), "IbCommissionLine": ()}
 IB_PERMISSIONS = {"ib.read", "ib.payouts", "ib.manage_network", "ib.manage_plans"}
 ROUND_TRIPPED = {"Wallet", "Payment", "Dispute", "TradingAccount", "Session", "ApiToken", "MyClient", "IbApplication",
-                 "ClientDocument", "LeverageRequest", "Transfer", "WalletTransaction", "Notification", *STAFF_TYPES, *IB_TYPES,
+                 "ClientDocument", "LeverageRequest", "Transfer", "WalletTransaction", "Notification", "Device", *STAFF_TYPES, *IB_TYPES,
                  *PUBLIC_TYPES, "IbTreeMember", "ScreeningHit"}
 
 

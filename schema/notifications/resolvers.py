@@ -1,0 +1,75 @@
+"""Devices that take push (and, below, notification preferences): the caller's own only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
+from strawberry.types import Info
+
+from domain.notifications import devices
+from schema.context import Context
+from schema.errors import declares_errors, payload_or_errors
+from schema.node import key_of, node_type
+from schema.notifications.types import Device, DevicePayload, RegisterDeviceInput, RemoveDevicePayload
+from schema.permissions import IsAuthenticated
+
+Ctx = Info[Context, Any]
+
+
+@strawberry.type
+class NotificationQueries:
+    @strawberry.field(permission_classes=[IsAuthenticated], description="Your devices that take push.")
+    async def my_devices(self, info: Ctx) -> list[Device]:
+        ctx = info.context
+        async with ctx.session() as session:
+            rows = await devices.list_for(session, ctx.actor.user_id or -1)
+        return [Device.from_row(r, ctx.actor.session_id) for r in rows]
+
+
+@strawberry.type
+class NotificationMutations:
+    @declares_errors("INVALID_APP_VERSION", "INVALID_DEVICE_TOKEN", "INVALID_LANGUAGE")
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Register this app install for push (again: the same token updates it). It is "
+                                     "removed when this session signs out or the provider says the token is dead.")
+    async def register_my_device(self, info: Ctx, input: RegisterDeviceInput) -> DevicePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> DevicePayload:
+            row = await devices.register(session, ctx.actor, platform=devices.Platform(input.platform.value),
+                                         token=input.token, app_version=input.app_version, language=input.language)
+            return DevicePayload(device=Device.from_row(row, ctx.actor.session_id))
+
+        async def work() -> DevicePayload:
+            return await ctx.transaction(txn)
+
+        return await payload_or_errors(work, lambda e: DevicePayload(errors=e))
+
+    @declares_errors("INVALID_ID", "NOT_FOUND")
+    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Stop push to one of your devices.")
+    async def remove_my_device(self, info: Ctx, id: strawberry.ID) -> RemoveDevicePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> RemoveDevicePayload:
+            await devices.remove(session, ctx.actor, key_of(id, "Device", raw=False))
+            return RemoveDevicePayload(removed=True)
+
+        async def work() -> RemoveDevicePayload:
+            return await ctx.transaction(txn)
+
+        return await payload_or_errors(work, lambda e: RemoveDevicePayload(errors=e))
+
+
+@node_type("Device")
+async def _device_nodes(ctx: Context, keys: Sequence[int]) -> list[Device | None]:
+    """Your own devices, as myDevices."""
+    async with ctx.session() as session:
+        rows = {r.id: r for r in await devices.owned_by_ids(session, ctx.actor.user_id or -1, keys)}
+    return [Device.from_row(r, ctx.actor.session_id) if (r := rows.get(k)) else None for k in keys]
+
+
+QUERIES = (NotificationQueries,)
+MUTATIONS = (NotificationMutations,)
