@@ -111,6 +111,7 @@ import tests.tenancy.cases_aml_reports  # noqa: E402
 import tests.tenancy.cases_clients  # noqa: E402
 import tests.tenancy.cases_ib  # noqa: E402
 import tests.tenancy.cases_money  # noqa: E402
+import tests.tenancy.cases_notifications  # noqa: E402
 import tests.tenancy.cases_payments  # noqa: E402
 import tests.tenancy.cases_reconciliation  # noqa: E402
 import tests.tenancy.cases_records  # noqa: E402
@@ -118,5 +119,4 @@ import tests.tenancy.cases_regulatory  # noqa: E402
 import tests.tenancy.cases_reporting  # noqa: E402
 import tests.tenancy.cases_retention  # noqa: E402
 import tests.tenancy.cases_risk  # noqa: E402
-import tests.tenancy.cases_notifications  # noqa: E402
 import tests.tenancy.cases_webhooks  # noqa: E402,F401
