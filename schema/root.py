@@ -546,21 +546,31 @@ def _resolve_once(plan: OncePlan, decisions: dict[tuple[str, str], bool], source
     return (once.unchecked if allowed else once.checked)(source, info, **kwargs)
 
 
-def _weak_helpers(executor: weakref.ref[_Executor]) -> GraphQLResolveInfoHelpers:
+class _WeakHelpers:
     """graphql-core's resolver helpers (`info.async_helpers`) without a strong reference to the
-    executor. Resolvers call them only while the operation runs, when the executor is alive."""
+    executor. Resolvers call them only while the operation runs, when the executor is alive. (An
+    object with two methods rather than two closures: a running subscription's resolve info keeps
+    them for as long as it runs.)"""
 
-    def gather(values: Sequence[Any]) -> Any:
-        live = executor()
+    __slots__ = ("_executor",)
+
+    def __init__(self, executor: weakref.ref[_Executor]) -> None:
+        self._executor = executor
+
+    def gather(self, values: Sequence[Any]) -> Any:
+        live = self._executor()
         return live.gather_async_work(values) if live is not None else gather_with_cancel(*values)
 
-    def track(values: Sequence[Any]) -> None:
-        live = executor()
+    def track(self, values: Sequence[Any]) -> None:
+        live = self._executor()
         if live is None:  # cannot happen while a resolver runs; never drop the work unobserved
             raise RuntimeError("the operation's executor is gone")
         live.track_async_work(values)
 
-    return GraphQLResolveInfoHelpers(gather=gather, track=track)
+
+def _weak_helpers(executor: weakref.ref[_Executor]) -> GraphQLResolveInfoHelpers:
+    helpers = _WeakHelpers(executor)
+    return GraphQLResolveInfoHelpers(gather=helpers.gather, track=helpers.track)
 
 
 class _Rows:

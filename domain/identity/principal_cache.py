@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
 import time
 from collections.abc import Callable
@@ -63,7 +64,8 @@ class PrincipalCache:
         self._sync_lock = asyncio.Lock()
         self._sync_asked = 0  # sync() calls so far
         self._sync_done = 0  # sync() calls answered by a round trip begun after them
-        self._watchers: dict[int, set[Callable[[], None]]] = {}
+        # a list, not a set: a user has a socket or two, and an empty set alone is 216 bytes
+        self._watchers: dict[int, list[Callable[[], None]]] = {}
 
     @property
     def live(self) -> bool:
@@ -135,16 +137,17 @@ class PrincipalCache:
     def watch(self, user_id: int, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` (cheap, synchronous) whenever what is known about `user_id` may have
         changed; returns the function that stops watching."""
-        self._watchers.setdefault(user_id, set()).add(callback)
+        callbacks = self._watchers.setdefault(user_id, [])
+        if callback not in callbacks:
+            callbacks.append(callback)
+        return functools.partial(self._unwatch, user_id, callback)  # lighter than a closure and its cells
 
-        def unwatch() -> None:
-            callbacks = self._watchers.get(user_id)
-            if callbacks is not None:
-                callbacks.discard(callback)
-                if not callbacks:
-                    del self._watchers[user_id]
-
-        return unwatch
+    def _unwatch(self, user_id: int, callback: Callable[[], None]) -> None:
+        callbacks = self._watchers.get(user_id)
+        if callbacks is not None and callback in callbacks:
+            callbacks.remove(callback)
+            if not callbacks:
+                del self._watchers[user_id]
 
     async def sync(self) -> None:
         """Return once every notification committed before the call has been applied: the
