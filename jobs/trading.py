@@ -5,6 +5,11 @@ refuses a second job with the same id while one is queued or running, so a serve
 pulls. arq's job keys are not namespaced by queue, so the id carries the queue name: deployments (or
 test runs) sharing a Redis, whose server ids repeat, never block each other's pulls. The pull job
 keeps no result (keep_result=0), otherwise its stored result would block the next enqueue.
+
+A server whose platform pushes its deals (port.DealStream: MT4 through its sidecar) is also followed:
+the same tick enqueues one `follow_deals` per such server ("follow:<queue>:<id>"), which ingests the
+stream for FOLLOW_SECONDS (fill to stored well under a second) and ends; the pulls go on beside it as
+the safety net, cheap while the stream keeps the cursor current.
 """
 
 from __future__ import annotations
@@ -16,16 +21,18 @@ import structlog
 from arq import cron, func
 from sqlalchemy import text
 
-from domain.platforms.port import TradingPlatform
+from domain.platforms.port import DealStream, TradingPlatform
 from domain.shared.db import SessionFactory, utcnow
 from domain.shared.settings import Settings
 from domain.trading import puller, servers
 from domain.trading.positions import reconcile_positions
+from domain.trading.push import follow_stream
 
 log = structlog.get_logger(__name__)
 WorkerCtx = dict[str, Any]
 GAP_LOOKBACK = timedelta(hours=24)
 GAP_PERIOD = timedelta(hours=1)
+FOLLOW_SECONDS = 55.0
 
 
 def _every(seconds: int) -> set[int]:
@@ -61,6 +68,22 @@ def pull_job_id(settings: Settings, server_id: int) -> str:
     return f"pull:{settings.queue_name}:{server_id}"
 
 
+async def follow_deals(ctx: WorkerCtx, server_id: int, seconds: float = FOLLOW_SECONDS) -> dict[str, Any]:
+    """Ingest a pushing server's deals as they arrive, for `seconds`."""
+    platform = await _platform(ctx, server_id)
+    result = await follow_stream(ctx["session_factory"], server_id, platform, seconds=seconds)
+    log.info("trading.follow", server_id=server_id, pushed=result.pushed, pulled=result.pulled,
+             reconnects=result.reconnects, errors=result.errors[-3:])  # fmt: skip
+    return {"pushed": result.pushed, "pulled": result.pulled, "reconnects": result.reconnects}
+
+
+async def _pushes(ctx: WorkerCtx, server_id: int) -> bool:
+    try:
+        return isinstance(await _platform(ctx, server_id), DealStream)
+    except Exception:  # an unknown platform, an unreadable password: its pull job reports it
+        return False
+
+
 async def schedule_pulls(ctx: WorkerCtx) -> int:
     async with ctx["session_factory"]() as session:
         due = await servers.due_server_ids(session)
@@ -69,6 +92,9 @@ async def schedule_pulls(ctx: WorkerCtx) -> int:
         await ctx["redis"].enqueue_job(
             "pull_deals", server_id, _job_id=pull_job_id(settings, server_id), _queue_name=settings.queue_name
         )
+        if await _pushes(ctx, server_id):
+            await ctx["redis"].enqueue_job("follow_deals", server_id, _queue_name=settings.queue_name,
+                                           _job_id=f"follow:{settings.queue_name}:{server_id}")
     return len(due)
 
 
@@ -115,6 +141,7 @@ async def maintain_deal_partitions(ctx: WorkerCtx) -> int:
 
 FUNCTIONS: list[Any] = [
     func(pull_deals, keep_result=0, timeout=600),
+    func(follow_deals, keep_result=0, timeout=FOLLOW_SECONDS + 60),
     schedule_pulls,
     snapshot_positions,
     verify_deal_gaps,

@@ -12,12 +12,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from arq.connections import RedisSettings, create_pool
 from sqlalchemy import text
 
 from domain.platforms.port import BalanceOpKind, NewAccount
 from domain.trading.models import TradingServer
 from domain.trading.push import follow_stream
 from domain.trading.servers import ServerConfig, platform_for, upsert_server
+from jobs.trading import follow_deals, schedule_pulls
 from tests.conftest import unique
 from tests.platforms.conftest import MANAGER_LOGIN, SimServer
 from tests.trading.conftest import SECRET
@@ -76,3 +78,24 @@ async def test_pushed_deals_are_stored_within_a_second_and_the_pull_catches_up(
         count = await s.scalar(text("SELECT count(*) FROM trading_deals WHERE server_id = :s AND login = :l"),
                                {"s": server_id, "l": login})
     assert count == 1 + 3 + 3  # the deposit, three opens, three closes: each once
+
+
+async def test_the_worker_follows_a_pushing_server_beside_its_pulls(
+        session_factory: Any, settings: Any, sidecar: SimServer) -> None:
+    key = settings.secret_key.get_secret_value()
+    async with session_factory() as s, s.begin():
+        server_id = await upsert_server(s, key, ServerConfig(unique("follow"), sidecar.base_url, MANAGER_LOGIN,
+                                                             sidecar.password, platform="mt4"))
+    redis = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    ctx: dict[str, Any] = {"session_factory": session_factory, "settings": settings, "redis": redis}
+    try:
+        assert await schedule_pulls(ctx) >= 1
+        follow_id = f"follow:{settings.queue_name}:{server_id}"
+        assert await redis.enqueue_job("follow_deals", server_id, _job_id=follow_id,
+                                       _queue_name=settings.queue_name) is None  # already queued by the tick
+        followed = await follow_deals(ctx, server_id, seconds=1.0)
+        assert followed["pulled"] >= 1 and followed["reconnects"] == 0  # its first pull, then the stream
+    finally:
+        for platform in ctx.get("trading_platforms", {}).values():
+            await platform[1].aclose()
+        await redis.aclose()
