@@ -164,6 +164,20 @@ STAND_INS: tuple[StandIn, ...] = (
     StandIn("mt4_sidecar", 5, ("secret",),
             env={"MT4_SIDECAR_SECRET": "{secret}", "MT4_SIDECAR_DATA_DIR": "{data}/simulators/mt4-sidecar",
                  "MT4_SIDECAR_RATE": "2"}),
+    # Push: FCM HTTP v1 (a service account's key, the stand-in checks its signature) and APNs over HTTP/2 (h2c).
+    StandIn("fcm", 6, ("service_account_rsa_key",),
+            env={"FCM_PROJECT_ID": "forexcrm-dev", "FCM_CLIENT_EMAIL": "push@forexcrm-dev.iam.gserviceaccount.com",
+                 "FCM_PRIVATE_KEY": "{service_account_rsa_key}"},
+            api_env={"FOREXCRM_PUSH_FCM_PROJECT_ID": "forexcrm-dev", "FOREXCRM_PUSH_FCM_BASE_URL": "{url}",
+                     "FOREXCRM_PUSH_FCM_TOKEN_URI": "{url}/token",
+                     "FOREXCRM_PUSH_FCM_CLIENT_EMAIL": "push@forexcrm-dev.iam.gserviceaccount.com",
+                     "FOREXCRM_PUSH_FCM_PRIVATE_KEY": "{service_account_rsa_key}"}),
+    StandIn("apns", 7, ("auth_ec_key",),
+            env={"APNS_TEAM_ID": "FXCRMTEAM1", "APNS_KEY_ID": "FXCRMKEY01", "APNS_TOPIC": "com.forexcrm.app",
+                 "APNS_PRIVATE_KEY": "{auth_ec_key}"},
+            api_env={"FOREXCRM_PUSH_APNS_BASE_URL": "{url}", "FOREXCRM_PUSH_APNS_TEAM_ID": "FXCRMTEAM1",
+                     "FOREXCRM_PUSH_APNS_KEY_ID": "FXCRMKEY01", "FOREXCRM_PUSH_APNS_TOPIC": "com.forexcrm.app",
+                     "FOREXCRM_PUSH_APNS_PRIVATE_KEY": "{auth_ec_key}"}),
 )
 
 
@@ -183,6 +197,23 @@ class StartedStandIns:
         return {p.name: p.base_url for p in self.processes}
 
 
+def _generated(name: str) -> str:
+    """A fresh secret: a private key in PEM for a key name (FCM's service account: RSA; APNs' auth key: P-256),
+    else random hex."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if name.endswith("_rsa_key"):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif name.endswith("_ec_key"):
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        return secrets.token_hex(24)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
 def _stand_in_secrets(folder: Path, stand_ins: Sequence[StandIn]) -> dict[str, dict[str, str]]:
     """Each stand-in's secrets, generated once per data folder and kept there (mode 0600)."""
     path = folder / "secrets.json"
@@ -192,7 +223,7 @@ def _stand_in_secrets(folder: Path, stand_ins: Sequence[StandIn]) -> dict[str, d
         mine = stored.setdefault(s.name, {})
         for name in s.secrets:
             if name not in mine:
-                mine[name], changed = secrets.token_hex(24), True
+                mine[name], changed = _generated(name), True
     if changed:
         path.touch(mode=0o600)
         path.write_bytes(orjson.dumps(stored, option=orjson.OPT_INDENT_2))

@@ -238,6 +238,23 @@ class Settings(BaseSettings):
         5.0, 300.0, 1800.0, 7200.0, 18000.0, *[36000.0] * 7])
     # After a rotation the previous secret still signs (a second signature) for this long.
     webhook_secret_overlap_s: int = 86400
+    # Push (domain/notifications/push): FCM HTTP v1 through a service account (its client e-mail and private key,
+    # the key a secret from the environment, never logged) and APNs with a token-auth key (.p8, ES256). A provider
+    # with no project/team set is off: its devices' deliveries are logged as skipped.
+    push_fcm_project_id: str = ""
+    push_fcm_base_url: str = "https://fcm.googleapis.com"
+    push_fcm_token_uri: str = "https://oauth2.googleapis.com/token"  # noqa: S105 (a URL)
+    push_fcm_client_email: str = ""
+    push_fcm_private_key: SecretStr = SecretStr("")
+    push_apns_base_url: str = "https://api.push.apple.com"
+    push_apns_team_id: str = ""
+    push_apns_key_id: str = ""
+    push_apns_private_key: SecretStr = SecretStr("")
+    push_apns_topic: str = ""  # the iOS app's bundle id
+    push_timeout_s: float = 10.0
+    push_ttl_s: int = 86400  # after this the provider stops trying to reach an offline device
+    # Seconds before each retry of a push answered 429/5xx (a longer Retry-After wins); then it is failed.
+    push_retry_schedule_s: list[float] = Field(default_factory=lambda: [2.0, 10.0, 60.0, 300.0, 1800.0])
 
     def portal_link(self, path: str, token: str) -> str:
         """An e-mailed link: `<portal>/<path>?token=<token>`."""

@@ -27,6 +27,24 @@ def _accepts(port: int) -> bool:
         return False
 
 
+async def _push_once(settings: Settings) -> dict[str, str]:
+    import time
+    import uuid
+
+    from domain.notifications.push.port import PushMessage
+    from domain.notifications.push.providers import configured
+
+    out = {}
+    for name, port in configured(settings).items():
+        try:
+            result = await port.send(PushMessage(token="ab" * 32, title="t", body="b", message_id=str(uuid.uuid4()),
+                                                 expires_at=int(time.time()) + 60))
+            out[name] = result.outcome.value
+        finally:
+            await port.aclose()
+    return out
+
+
 def test_stand_ins_start_hand_their_settings_to_the_api_and_stop(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     base = free_ports(len(STAND_INS))
@@ -68,6 +86,11 @@ def test_stand_ins_start_hand_their_settings_to_the_api_and_stop(tmp_path: Path,
         asyncio.run(mt4.verify(sidecar, timeout_s=5))
         with pytest.raises(PlatformAuthFailed):
             asyncio.run(mt4.verify(registry.Connection(sidecar.base_url, 1000, "wrong"), timeout_s=5))
+        # FCM and APNs: the adapters built from the handed settings push through the stand-ins (signed requests).
+        for key, value in env.items():
+            if key.startswith("FOREXCRM_PUSH_"):
+                monkeypatch.setenv(key, value)
+        assert asyncio.run(_push_once(Settings())) == {"fcm": "sent", "apns": "sent"}
     finally:
         stop_processes(started.processes)
     assert all(p.returncode is not None for p in started.processes)
