@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.regulatory.errors import ReportPriceMissing
 from domain.shared.db import driver
 
-# $1 the day, $2 the close (the next day's first instant).
+# $1 the day, $2 the close (the next day's first instant). The deals since the close are summed once per
+# position in one pass (the time index), not looked up per open position: a lateral per position read all of
+# its login's deals since the close each time (100k positions, 4 h of a 1M-deal day after the close: 18.7 s).
 _OPEN = """
 SELECT CAST($1 AS date) AS business_date, p.server_id, p.position_id, u.uti, p.account_id, p.login, p.symbol, p.side,
        p.volume + coalesce(later.vout, 0) - coalesce(later.vin, 0) AS volume,
@@ -32,11 +34,11 @@ SELECT CAST($1 AS date) AS business_date, p.server_id, p.position_id, u.uti, p.a
 FROM trading_positions p
 JOIN trading_accounts ta ON ta.id = p.account_id AND ta.account_type = 'real'
 JOIN regulatory_utis u ON u.server_id = p.server_id AND u.position_id = p.position_id
-LEFT JOIN LATERAL (
-    SELECT sum(d.volume) FILTER (WHERE d.entry = 0) AS vin, sum(d.volume) FILTER (WHERE d.entry <> 0) AS vout
-    FROM trading_deals d
-    WHERE d.server_id = p.server_id AND d.login = p.login AND d.time >= $2 AND d.position_id = p.position_id
-      AND d.action IN (0, 1)) later ON true
+LEFT JOIN (
+    SELECT d.server_id, d.login, d.position_id, sum(d.volume) FILTER (WHERE d.entry = 0) AS vin,
+           sum(d.volume) FILTER (WHERE d.entry <> 0) AS vout
+    FROM trading_deals d WHERE d.time >= $2 AND d.action IN (0, 1) GROUP BY 1, 2, 3) later
+    ON later.server_id = p.server_id AND later.login = p.login AND later.position_id = p.position_id
 WHERE p.volume > 0 AND (p.opened_at IS NULL OR p.opened_at < $2)
 """
 
