@@ -1,12 +1,14 @@
 // Staff operations in a real browser, lean (after the IB portal's specs, so the demo IB network exists):
 //   IB network: a client's IB application approved on the IB network page; the new IB moved under a demo IB
 //     (with its downline, from now); the demo IB then moved under the new one: refused as a cycle
-//     (IB_TREE_CYCLE) beside the New parent field, and nothing moves.
+//     (IB_TREE_CYCLE) beside the New parent field, and nothing moves;
+//   roles: a privileged role granted to a staff member waits for a second administrator (four eyes), who sees
+//     who asked and approves it; the member's roles then show it.
 // Every page visited passes an axe check.
-import { expect, test } from "@playwright/test";
+import { expect, test, type Locator, type Page } from "@playwright/test";
 import { register, uniqueEmail } from "./client-helpers";
-import { expectAccessible, portalUrl, screenshot } from "./fixtures";
-import { createStaff, firstStaffSignIn, staffApi, unique } from "./staff-helpers";
+import { expectAccessible, screenshot } from "./fixtures";
+import { createStaff, firstStaffSignIn, staffApi, unique, withStepUp } from "./staff-helpers";
 
 test("IB network: an application approved, the new IB moved under another parent, a cycle refused beside the field", async ({ browser }) => {
   test.setTimeout(120_000);
@@ -77,4 +79,57 @@ test("IB network: an application approved, the new IB moved under another parent
   await expectAccessible(page);
   await screenshot(page, "staff-ib-move", "Staff: an IB move refused as a cycle beside the new parent");
   await context.close();
+});
+
+/** The Roles page's entry of staff member `name`: the list is oldest first, so the newest is on a later page. */
+async function staffEntry(page: Page, name: string): Promise<Locator> {
+  const entry = page.getByRole("listitem", { name: new RegExp(`^${name}\\b`) });
+  const next = page.getByRole("navigation", { name: "Staff members" }).getByRole("button", { name: "Next" });
+  await expect(async () => {
+    if ((await entry.count()) === 0 && (await next.isEnabled())) await next.click();
+    await expect(entry).toBeVisible({ timeout: 2_000 });
+  }).toPass({ timeout: 60_000 });
+  return entry;
+}
+
+test("roles: a privileged role granted to a staff member waits for a second administrator, who approves it", async ({ browser }) => {
+  test.setTimeout(120_000);
+  const ada = unique("ops-ada");
+  const ben = unique("ops-ben");
+  const carl = unique("ops-carl");
+  const carlName = `Carl Grant ${Date.now().toString(36)}`;
+  createStaff(ada, "Ada Grants", ["administrator"]);
+  createStaff(ben, "Ben Grants", ["administrator"]);
+  createStaff(carl, carlName, ["dealer"]);
+
+  const adaContext = await browser.newContext();
+  const a = await adaContext.newPage();
+  const adaSecret = await firstStaffSignIn(a, ada);
+  await a.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Roles", exact: true }).click();
+  await expect(a.getByRole("heading", { exact: true, name: "Roles and permissions" })).toBeVisible();
+  const member = await staffEntry(a, carlName);
+  await member.getByLabel(`Grant a role to ${carlName}`).selectOption("finance");
+  await member.getByRole("button", { name: "Grant", exact: true }).click();
+  const recorded = member.getByText(/Recorded as request #\d+: it applies once a second staff member approves it\./);
+  await withStepUp(a, adaSecret, recorded);
+  const id = (await recorded.textContent())!.match(/#(\d+)/)![1];
+  // Not granted yet.
+  await expect(member.getByRole("list", { name: `Roles of ${carlName}` })).not.toContainText("finance");
+  await expectAccessible(a);
+  await adaContext.close();
+
+  // A second administrator sees who asked and approves: the role applies.
+  const benContext = await browser.newContext();
+  const b = await benContext.newPage();
+  const benSecret = await firstStaffSignIn(b, ben);
+  await b.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Roles", exact: true }).click();
+  const pending = b.getByTestId("pending-change").filter({ has: b.getByRole("heading", { name: new RegExp(`#${id}\\b`) }) });
+  await expect(pending).toContainText("finance");
+  await expect(pending.getByTestId("requested-by")).toContainText("Requested by Ada Grants");
+  await pending.getByRole("button", { name: `Approve request #${id}` }).click();
+  await withStepUp(b, benSecret, b.getByText("Approved: the change applies now."));
+  const granted = await staffEntry(b, carlName);
+  await expect(granted.getByRole("list", { name: `Roles of ${carlName}` })).toContainText("finance");
+  await expectAccessible(b);
+  await benContext.close();
 });

@@ -84,7 +84,7 @@ export function Roles() {
   const { t } = useI18n();
   const [{ data, error, fetching }, refetch] = useQuery({ query: RolesEditQuery });
   const [usersCursor, setUsersCursor] = useState<Cursor>({ first: 25 });
-  const [users] = useQuery({ query: StaffUsersQuery, variables: usersCursor });
+  const [users, refetchUsers] = useQuery({ query: StaffUsersQuery, variables: usersCursor });
   const [changesCursor, setChangesCursor] = useState<Cursor>({ first: 25 });
   const [changes, refetchChanges] = useQuery({ query: PendingChangesQuery, variables: changesCursor });
   // A decided change leaves the waiting list: what became of it is told above the list.
@@ -101,6 +101,7 @@ export function Roles() {
     if (message) setDecided(message);
     refetch({ requestPolicy: "network-only" });
     refetchChanges({ requestPolicy: "network-only" });
+    refetchUsers({ requestPolicy: "network-only" }); // a grant applied (at once or on approval) shows in the member's roles
   };
   return (
     <>
