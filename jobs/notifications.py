@@ -14,6 +14,9 @@ import structlog
 from sqlalchemy import select
 
 from domain.identity.models import User
+from domain.notifications import delivery
+from domain.notifications.push import providers
+from domain.notifications.push.port import PushPort
 from domain.shared.settings import Settings
 from infra.logging import mask_email
 from infra.metrics import JOBS
@@ -63,7 +66,12 @@ async def send_email(ctx: dict[str, Any], event_id: int, topic: str, payload: di
 
 
 async def deliver_notification(ctx: dict[str, Any], event_id: int, topic: str, payload: dict[str, Any]) -> None:
-    """Security notifications are also emailed; others are only live (the subscription)."""
+    """Push to the user's devices (one job per device); security notifications are also emailed."""
+    queue = ctx["settings"].queue_name
+    for delivery_id in await delivery.plan(ctx["session_factory"], event_id, int(payload["user_id"]),
+                                           str(payload["kind"])):
+        await ctx["redis"].enqueue_job("send_push", delivery_id, _push_fields(payload), _queue_name=queue,
+                                       _job_id=f"push:{queue}:{delivery_id}:1")
     if not str(payload.get("kind", "")).startswith("security."):
         return
     async with ctx["session_factory"]() as session:
@@ -73,4 +81,28 @@ async def deliver_notification(ctx: dict[str, Any], event_id: int, topic: str, p
     JOBS.labels("deliver_notification", "ok").inc()
 
 
-FUNCTIONS = [send_email, deliver_notification]
+def _push_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a push may carry: the notification's own kind, text and details (the user's own data)."""
+    return {k: payload[k] for k in ("kind", "message", "details", "notification_id") if k in payload}
+
+
+def _ports(ctx: dict[str, Any]) -> dict[str, PushPort]:
+    found = ctx.get("push_ports")
+    if found is None:
+        found = ctx["push_ports"] = providers.configured(ctx["settings"])
+    return dict(found)
+
+
+async def send_push(ctx: dict[str, Any], delivery_id: int, notification: dict[str, Any]) -> str:
+    """arq job: one delivery to one device; a 429/5xx answer schedules the next attempt after the backoff."""
+    settings: Settings = ctx["settings"]
+    attempt = await delivery.send(ctx["session_factory"], settings, _ports(ctx), delivery_id, notification)
+    if attempt.retry_in_s is not None:
+        await ctx["redis"].enqueue_job("send_push", delivery_id, notification, _queue_name=settings.queue_name,
+                                       _defer_by=attempt.retry_in_s,
+                                       _job_id=f"push:{settings.queue_name}:{delivery_id}:{time.time_ns()}")
+    JOBS.labels("send_push", attempt.status or "claimed_elsewhere").inc()
+    return attempt.status
+
+
+FUNCTIONS = [send_email, deliver_notification, send_push]
