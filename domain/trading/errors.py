@@ -43,3 +43,9 @@ class IngestionErrorNotFound(NotFound):
 
 class IngestionErrorResolved(Conflict):
     code = "TRADING_INGESTION_ERROR_RESOLVED"
+
+
+class InvalidMarginLevels(ValidationFailed):
+    """Margin alert levels out of range, or a stop-out level not below the warning level (nothing was saved)."""
+
+    code = "TRADING_INVALID_MARGIN_LEVELS"

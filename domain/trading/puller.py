@@ -21,7 +21,7 @@ from domain.platforms.errors import PlatformAuthFailed, PlatformProtocolError
 from domain.platforms.port import DealCursor, DealPage, TradingPlatform, ms_from_utc, utc_from_ms
 from domain.shared.db import SessionFactory, utcnow
 from domain.shared.errors import ExternalServiceUnavailable
-from domain.trading import accounts, instruments, live, servers
+from domain.trading import accounts, instruments, live, margin_alerts, servers
 from domain.trading.ingestion import BatchResult, ingest_batch
 
 PAGE_SIZE = 1000
@@ -127,6 +127,7 @@ async def _ingest_page(
             await _advance_cursor(session, server_id, page.next_cursor)
         if batch.inserted:
             await live.announce_states(session, owned, states)
+            await margin_alerts.evaluate(session, server_id, owned, states)
     return batch
 
 

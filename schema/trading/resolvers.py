@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -21,7 +22,7 @@ from domain.platforms import registry as platform_registry
 from domain.shared.actor import ActorKind
 from domain.shared.errors import NotFound
 from domain.shared.pagination import decode_id_cursor
-from domain.trading import admin, instruments, positions, queries, servers
+from domain.trading import admin, instruments, margin_alerts, positions, queries, servers
 from domain.trading.directory import refresh_platforms
 from domain.trading.errors import TradingAccountNotFound
 from domain.trading.live import TOPIC_ACCOUNT_STATE
@@ -38,6 +39,8 @@ from schema.trading.types import (
     IngestionErrorPayload,
     IngestionErrorType,
     InstrumentType,
+    MarginAlertLevels,
+    MarginAlertLevelsPayload,
     PositionType,
     TradingAccountStateUpdate,
     TradingAccountType,
@@ -130,6 +133,15 @@ class TradingQueries:
         sid = query_key(server_id, "TradingServer", field="serverId")
         async with info.context.session() as session:
             return [InstrumentType.from_row(i) for i in await instruments.list_instruments(session, sid)]
+
+    @strawberry.field(permission_classes=[Requires("trading.read")],
+                      description="A server's margin alert levels (the defaults, 100 and 50, until staff set them).")
+    async def margin_alert_levels(self, info: Info[Context, Any], server_id: AnyId) -> MarginAlertLevels:
+        sid = query_key(server_id, "TradingServer", field="serverId")
+        async with info.context.session() as session:
+            await servers.get_server(session, sid)  # TRADING_SERVER_NOT_FOUND
+            lv = await margin_alerts.levels_of(session, sid)
+        return MarginAlertLevels.of(sid, lv.warning, lv.stop_out)
 
     @strawberry.field(permission_classes=[IsAuthenticated.or_token("profile.read")])
     async def trading_account(self, info: Info[Context, Any], id: AnyId) -> TradingAccountType:
@@ -271,6 +283,28 @@ class TradingMutations:
             return await ctx.transaction(txn)
 
         return await payload_or_errors(work, lambda e: IngestionErrorPayload(errors=e))
+
+    @declares_errors("INVALID_ID", "NOT_FOUND", "TRADING_INVALID_MARGIN_LEVELS", "TRADING_SERVER_NOT_FOUND")
+    @strawberry.mutation(permission_classes=[Requires("trading.manage")],
+                         description="Set a server's margin alert levels (percent): its clients are notified when "
+                                     "their margin level falls below the warning level and below the stop-out level "
+                                     "(which must be lower). Audited.")
+    async def set_margin_alert_levels(
+        self, info: Info[Context, Any], server_id: AnyId, warning_level: Decimal, stop_out_level: Decimal
+    ) -> MarginAlertLevelsPayload:
+        ctx = info.context
+
+        async def work() -> MarginAlertLevelsPayload:
+            sid = key_of(server_id, "TradingServer", field="serverId")
+
+            async def txn(session: AsyncSession) -> MarginAlertLevelsPayload:
+                lv = await margin_alerts.set_levels(session, ctx.actor, sid, warning=warning_level,
+                                                    stop_out=stop_out_level)
+                return MarginAlertLevelsPayload(margin_alert_levels=MarginAlertLevels.of(sid, lv.warning, lv.stop_out))
+
+            return await ctx.transaction(txn)
+
+        return await payload_or_errors(work, lambda e: MarginAlertLevelsPayload(errors=e))
 
 
 def _state_update(event: Event) -> TradingAccountStateUpdate:

@@ -294,3 +294,22 @@ class TradingServerPayload:
 class IngestionErrorPayload:
     ingestion_error: IngestionErrorType | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="A trading server's margin alert levels (percent of margin level = equity / margin x "
+                             "100): owners are notified below the warning level, and again below the stop-out level.")
+class MarginAlertLevels:
+    server_id: strawberry.ID = strawberry.field(description="The trading server's global ID.")
+    warning_level: Decimal
+    stop_out_level: Decimal
+
+    @classmethod
+    def of(cls, server_id: int, warning: Decimal, stop_out: Decimal) -> MarginAlertLevels:
+        return cls(server_id=global_id("TradingServer", server_id), warning_level=warning,
+                   stop_out_level=stop_out)
+
+
+@strawberry.type
+class MarginAlertLevelsPayload:
+    margin_alert_levels: MarginAlertLevels | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
