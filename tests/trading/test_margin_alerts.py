@@ -1,6 +1,6 @@
 """Margin alerts from ingested account states: one notification per crossing below the warning level (and one
 for the stop-out), nothing more while the level stays below, again after a recovery; duplicate and concurrent
-ingestion of the same state notify once; only the owner hears of it. Staff set the levels (audited); bad levels
+ingestion of the same state notify once (and the deal pull evaluates the server's figures); only the owner hears of it. Staff set the levels (audited); bad levels
 are refused with a typed error and change nothing."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import asyncio
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 import strawberry
 from sqlalchemy import text
@@ -16,16 +17,18 @@ from strawberry.extensions import MaskErrors
 from strawberry.tools import merge_types
 
 from domain.platforms.port import AccountState
-from domain.shared.actor import Actor, ActorKind
+from domain.shared.actor import Actor, ActorKind, system_actor
 from domain.shared.db import utcnow
 from domain.trading import margin_alerts
 from domain.trading.live import LiveState, OwnedAccount
+from domain.trading.puller import pull_server
 from schema.errors import should_mask
 from schema.node import global_id
 from schema.trading.resolvers import MUTATIONS, QUERIES
 from tests.conftest import unique
 from tests.graphql_exec import run_as
-from tests.trading.conftest import new_server
+from tests.platforms.conftest import SimServer, new_funded_account
+from tests.trading.conftest import new_server, sim_platform
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +180,32 @@ async def test_staff_set_levels_and_bad_levels_change_nothing(
     account = await _account(session_factory, server_id, owner, 7201)
     assert await _ingest(session_factory, account, "1100", "1000") == 1
     assert (await _notes(session_factory, owner))[0][1]["threshold"] == "120"
+
+
+async def test_the_deal_pull_alerts_from_the_servers_figures(session_factory: Any, trading_sim: SimServer) -> None:
+    """End to end: a trade on the simulator, the pull stores its deal and evaluates the account's fresh figures."""
+    platform = sim_platform(trading_sim)
+    try:
+        server_id = await new_server(session_factory, trading_sim.base_url, trading_sim.password)
+        login = await new_funded_account(platform, "2500")
+        await pull_server(session_factory, server_id, platform)  # registers the account
+        owner = await _user(session_factory)
+        async with session_factory() as session, session.begin():
+            await session.execute(text("UPDATE trading_accounts SET user_id = :u WHERE server_id = :s AND login = :l"),
+                                  {"u": owner, "s": server_id, "l": login})
+            # A level no open position can meet: the first margin in use is below the warning level.
+            await margin_alerts.set_levels(session, system_actor("test"), server_id, warning=Decimal(10_000),
+                                           stop_out=Decimal(50))
+        async with httpx.AsyncClient(base_url=trading_sim.base_url, timeout=20) as sim:
+            traded = await sim.post("/sim/trade", json={"login": login, "symbol": "EURUSD", "side": "buy",
+                                                        "lots": "0.1"})
+            assert traded.status_code == 200, traded.text
+        await pull_server(session_factory, server_id, platform)
+        await pull_server(session_factory, server_id, platform)  # nothing new: nothing more
+        state = await platform.get_account_state(login)
+        notes = await _notes(session_factory, owner)
+        assert [k for k, _ in notes] == [margin_alerts.MARGIN_WARNING]
+        assert notes[0][1]["login"] == str(login) and notes[0][1]["threshold"] == "10000"
+        assert notes[0][1]["margin"] == str(state.margin.quantize(Decimal("0.01")))
+    finally:
+        await platform.aclose()
