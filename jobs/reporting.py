@@ -2,7 +2,9 @@
 
 Every few seconds: the deal batches announced in the outbox and not added yet, each in its own
 transaction (claimed by the statement that adds it, so overlapping sweeps and retries add it once),
-then the deposit and withdrawal entries not counted yet (claimed per entry).
+then the batches' per-client sums folded into `reporting_client_daily` (appended by the statement that adds a
+batch, one upsert per client x day for all of them), then the deposit and withdrawal entries not counted yet
+(claimed per entry).
 
 Twice a minute: the scheduled reports that are due, each run once (domain/reporting/schedules.py)."""
 
@@ -26,16 +28,29 @@ MAX_RUNS_PER_TICK = 100
 
 
 async def sweep(factory: SessionFactory, *, batches: int = BATCHES_PER_SWEEP) -> dict[str, int]:
+    added = await apply_batches(factory, batches=batches)
+    clients = await sweep_clients(factory)
+    money = await in_transaction(factory, lambda s: rollups.sweep_money(s))
+    if added or clients or money.entries:
+        log.info("reporting.sweep", batches=added, client_deltas=clients, entries=money.entries,
+                 first_deposits=money.first_deposits)
+    return {"batches": added, "client_deltas": clients, "entries": money.entries}
+
+
+async def apply_batches(factory: SessionFactory, *, batches: int = BATCHES_PER_SWEEP) -> int:
+    """The batches announced and not added yet (at most `batches`), each in its own transaction."""
     async with factory() as session:
         pending = await rollups.pending_batches(session, batches)
     added = 0
     for batch in pending:
         done = await in_transaction(factory, partial(rollups.apply_batch, batch=batch))
         added += done is not None
-    money = await in_transaction(factory, lambda s: rollups.sweep_money(s))
-    if added or money.entries:
-        log.info("reporting.sweep", batches=added, entries=money.entries, first_deposits=money.first_deposits)
-    return {"batches": added, "entries": money.entries}
+    return added
+
+
+async def sweep_clients(factory: SessionFactory) -> int:
+    """Fold the batches' per-client sums into `reporting_client_daily`; how many sums were folded."""
+    return (await in_transaction(factory, lambda s: rollups.sweep_client_deals(s))).deltas
 
 
 async def reporting_sweep(ctx: WorkerCtx) -> dict[str, int]:

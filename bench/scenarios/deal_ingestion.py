@@ -29,7 +29,7 @@ from domain.shared.settings import Settings
 from domain.trading.accounts import AccountSpec, register_accounts
 from domain.trading.ingestion import _STAGE_COLUMNS, ingest_batch, stage_record
 from domain.trading.servers import ServerConfig, upsert_server
-from jobs.reporting import sweep as reporting_sweep
+from jobs.reporting import apply_batches, sweep_clients
 from sandbox.serving import free_port
 
 BATCH = 5_000
@@ -122,15 +122,20 @@ async def _ingest(database_url: str, deals: list[Deal], *, server: str = "bench"
         await engine.dispose()
 
 
-async def _rollups(database_url: str) -> tuple[float, int]:
+async def _rollups(database_url: str) -> tuple[float, float, int, int]:
+    """The worker's sweep (jobs/reporting.py) over the ingested batches: the per-batch rollup, then the
+    per-client sweep folding the sums the batches appended (timed apart)."""
     settings = Settings(database_url=database_url)
     engine = create_engine(database_url, settings, pool_size=2)
     factory = create_session_factory(engine)
     try:
         started, batches = time.perf_counter(), 0
-        while added := (await reporting_sweep(factory))["batches"]:
+        while added := await apply_batches(factory):
             batches += added
-        return time.perf_counter() - started, batches
+        deal_s = time.perf_counter() - started
+        started = time.perf_counter()
+        client_deltas = await sweep_clients(factory)
+        return deal_s, time.perf_counter() - started, batches, client_deltas
     finally:
         await engine.dispose()
 
@@ -180,7 +185,7 @@ async def run(*, quick: bool) -> dict[str, Any]:
         ingest_s, inserted, events = await _ingest(database_url, deals)
         # Reporting's rollups: the worker adds each ingested batch (jobs/reporting.py), timed here on its
         # own over the same batches; ingestion + that = the cost of keeping them current.
-        rollup_s, rollup_batches = await _rollups(database_url)
+        rollup_s, client_s, rollup_batches, client_deltas = await _rollups(database_url)
         again_s, again_inserted, again_events = await _ingest(database_url, deals[:BATCH])
     pull = await _pull_rate(quick)
     ingest_rate, copy_rate = n / ingest_s, n / copy_s
@@ -195,6 +200,10 @@ async def run(*, quick: bool) -> dict[str, Any]:
         "rollups": {"seconds": round(rollup_s, 3), "batches": rollup_batches,
                     "ingest_plus_rollups_deals_per_s": round(n / (ingest_s + rollup_s))},
         "rollup_overhead": round(rollup_s / ingest_s, 3),
+        # The per-client rollup, swept in the background every few seconds (one upsert per client x day).
+        "client_sweep": {"seconds": round(client_s, 3), "deltas": client_deltas,
+                         "overhead": round(client_s / ingest_s, 3)},
+        "rollup_overhead_with_client_sweep": round((rollup_s + client_s) / ingest_s, 3),
         "rollup_overhead_target": 0.10,
         "reingest_one_batch": {"seconds": round(again_s, 3), "inserted": again_inserted, "events": again_events},
         "adapter_pull": pull,

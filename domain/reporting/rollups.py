@@ -35,9 +35,14 @@ without a rate is counted in `unpriced` and adds nothing):
   (`reporting_lp_commissions`, USD; none configured: 0), on every deal;
 - net revenue: markup + commission + fee + swap + B-book P&L - LP cost.
 
-Per client (`reporting_client_daily`, per user and day): the same batch statement adds each client's deals,
-volume and net revenue (an unpriced deal adds 0), and the money sweep its deposits and withdrawals in USD:
-what lifetime value, cohorts, IB return, geography and attribution read (domain/reporting/clients.py).
+Per client (`reporting_client_daily`, per user and day): the batch statement only appends its per client x
+day sums (deals, volume, net revenue; an unpriced deal adds 0) to `reporting_client_deltas` (no index, no
+conflict check); `sweep_client_deals`, run by the same worker sweep every few seconds, folds them in with one
+upsert per client x day and deletes them in the same statement (exactly once). Upserted in the batch
+statement, the per-client rows doubled the rollups' cost per batch (bench deal_ingestion). The money sweep
+adds deposits and withdrawals in USD. Lifetime value, cohorts, IB return, geography and attribution read this
+table (domain/reporting/clients.py), so they lag the deals by up to one sweep interval (jobs/reporting.py,
+every 5 s).
 """
 
 from __future__ import annotations
@@ -115,7 +120,7 @@ _CLIENT_DEAL_COLUMNS = "user_id, day, deals, volume_lots, net_revenue_usd"
 
 # One ingested batch (the `trading.deals_ingested` event's key range, pruned by time partition),
 # claimed in `reporting_batches` by the same statement: a batch adds to the rollups once. Its facts are
-# computed once for both rollups.
+# computed once for both rollups; its per-client sums are only appended, for the sweep to fold in.
 _DEAL_BATCH = f"""
 WITH claimed AS (
     INSERT INTO reporting_batches (batch_id) VALUES ($2) ON CONFLICT DO NOTHING RETURNING batch_id
@@ -128,14 +133,39 @@ WITH claimed AS (
     ON CONFLICT (day, server_id, symbol, grp, book, desk) DO UPDATE SET {_DEAL_ADD}
     RETURNING 1
 ), per_client AS (
-    INSERT INTO reporting_client_daily AS r ({_CLIENT_DEAL_COLUMNS})
-    {_CLIENT_DEAL_SUMS.format(facts="facts")}
-    ON CONFLICT (user_id, day) DO UPDATE SET deals = r.deals + excluded.deals,
-        volume_lots = r.volume_lots + excluded.volume_lots,
-        net_revenue_usd = r.net_revenue_usd + excluded.net_revenue_usd
+    INSERT INTO reporting_client_deltas ({_CLIENT_DEAL_COLUMNS}) {_CLIENT_DEAL_SUMS.format(facts="facts")}
 )
 SELECT (SELECT count(*) FROM claimed) AS fresh, (SELECT count(*) FROM up) AS rows
 """  # noqa: S608 - constant SQL fragments
+
+# The appended per-client sums, deleted by the statement that folds them in (one upsert per client x day,
+# in key order): a sweep racing this one waits and finds them gone, a failed one leaves them.
+_CLIENT_SWEEP = f"""
+WITH taken AS (
+    DELETE FROM reporting_client_deltas RETURNING {_CLIENT_DEAL_COLUMNS}
+), up AS (
+    INSERT INTO reporting_client_daily AS r ({_CLIENT_DEAL_COLUMNS})
+    SELECT user_id, day, sum(deals), sum(volume_lots), sum(net_revenue_usd) FROM taken
+    GROUP BY user_id, day ORDER BY user_id, day
+    ON CONFLICT (user_id, day) DO UPDATE SET deals = r.deals + excluded.deals,
+        volume_lots = r.volume_lots + excluded.volume_lots,
+        net_revenue_usd = r.net_revenue_usd + excluded.net_revenue_usd
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM taken) AS deltas, (SELECT count(*) FROM up) AS rows
+"""  # noqa: S608 - constant SQL fragments
+
+
+@dataclass(frozen=True)
+class ClientSweepResult:
+    deltas: int
+    rows: int
+
+
+async def sweep_client_deals(session: AsyncSession) -> ClientSweepResult:
+    """Fold the per-client sums appended by the batches added so far into `reporting_client_daily`, once each."""
+    row = await (await driver(session)).fetchrow(_CLIENT_SWEEP)
+    return ClientSweepResult(int(row["deltas"]), int(row["rows"]))
 
 
 async def apply_batch(session: AsyncSession, batch: DealBatch) -> int | None:
@@ -298,6 +328,9 @@ async def rebuild(session: AsyncSession, actor: Actor, since: date, until: date)
             await apply_batch(session, batch)
     await conn.execute("INSERT INTO reporting_batches (batch_id) SELECT DISTINCT batch_id FROM trading_deals "
                        "WHERE time >= $1 AND time < $2 ON CONFLICT DO NOTHING", t0, t1)
+    # Queued batches are added per client before the period is recomputed (else the sweep would add their
+    # deals in the period a second time); the lock above keeps a concurrent sweep waiting.
+    await sweep_client_deals(session)
     await conn.execute("DELETE FROM reporting_deal_daily WHERE day >= $1 AND day < $2", since, until)
     await conn.execute("DELETE FROM reporting_client_daily WHERE day >= $1 AND day < $2", since, until)
     deal_rows = int((await conn.execute(_DEAL_REBUILD, t0, t1)).split()[-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -19,7 +20,7 @@ from domain.reporting import rollups
 from domain.reporting.errors import ReportPeriodInvalid
 from domain.shared.actor import system_actor
 from domain.shared.db import in_transaction
-from jobs.reporting import sweep
+from jobs.reporting import apply_batches, sweep, sweep_clients
 from tests.reporting.world import DAY0, deal_rollup, ingest, make_world, random_deals
 
 ACTOR = system_actor("tests.reporting")
@@ -87,6 +88,34 @@ async def test_a_rebuild_adds_batches_the_worker_has_not_seen_once(session_facto
     # then the batch is counted once
     assert await deal_rollup(session_factory, world.server_id) == rebuilt
     assert sum(r[5] for r in rebuilt) == sum(1 for d in world.deals if d.action in (0, 1))
+
+
+async def test_the_client_sweep_counts_each_queued_batch_once(session_factory: Any) -> None:
+    # given batches added to the revenue rollup, their per-client figures queued for the sweep
+    world = await make_world(session_factory)
+    rng = random.Random(11)
+    for size in (30, 25):
+        await ingest(session_factory, world, random_deals(world, rng, size))
+    await apply_batches(session_factory)
+    assert await client_rollup(session_factory, world.user_ids) == []
+    # when two sweeps race, then a third finds nothing left
+    await asyncio.gather(sweep_clients(session_factory), sweep_clients(session_factory))
+    swept = await client_rollup(session_factory, world.user_ids)
+    await sweep_clients(session_factory)
+    assert await client_rollup(session_factory, world.user_ids) == swept
+    # then each client's deals are counted once, as a rebuild from the raw deals counts them
+    owner = dict(zip(world.logins, world.user_ids, strict=True))
+    assert sum(r[2] for r in swept) == sum(1 for d in world.deals if d.action in (0, 1) and d.login in owner)
+    await _rebuild(session_factory, DAY0 - timedelta(days=1), DAY0 + timedelta(days=4))
+    assert await client_rollup(session_factory, world.user_ids) == swept
+    # and a batch still queued when its period is rebuilt is counted once (the rebuild takes it first)
+    await ingest(session_factory, world, random_deals(world, rng, 20))
+    await apply_batches(session_factory)
+    await _rebuild(session_factory, DAY0 - timedelta(days=1), DAY0 + timedelta(days=4))
+    rebuilt = await client_rollup(session_factory, world.user_ids)
+    await sweep(session_factory)
+    assert await client_rollup(session_factory, world.user_ids) == rebuilt
+    assert sum(r[2] for r in rebuilt) == sum(1 for d in world.deals if d.action in (0, 1) and d.login in owner)
 
 
 async def test_revenue_components_follow_the_book_markup_and_rate(session_factory: Any) -> None:
