@@ -9,11 +9,19 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types import Info
 
-from domain.notifications import devices
+from domain.notifications import devices, preferences
 from schema.context import Context
 from schema.errors import declares_errors, payload_or_errors
 from schema.node import key_of, node_type
-from schema.notifications.types import Device, DevicePayload, RegisterDeviceInput, RemoveDevicePayload
+from schema.notifications.types import (
+    Device,
+    DevicePayload,
+    NotificationChannel,
+    NotificationPreference,
+    NotificationPreferencePayload,
+    RegisterDeviceInput,
+    RemoveDevicePayload,
+)
 from schema.permissions import IsAuthenticated
 
 Ctx = Info[Context, Any]
@@ -27,6 +35,14 @@ class NotificationQueries:
         async with ctx.session() as session:
             rows = await devices.list_for(session, ctx.actor.user_id or -1)
         return [Device.from_row(r, ctx.actor.session_id) for r in rows]
+
+    @strawberry.field(permission_classes=[IsAuthenticated],
+                      description="Every notification kind on every channel: on unless you turned it off.")
+    async def my_notification_preferences(self, info: Ctx) -> list[NotificationPreference]:
+        ctx = info.context
+        async with ctx.session() as session:
+            found = await preferences.list_for(session, ctx.actor.user_id or -1)
+        return [_preference(p) for p in found]
 
 
 @strawberry.type
@@ -61,6 +77,29 @@ class NotificationMutations:
             return await ctx.transaction(txn)
 
         return await payload_or_errors(work, lambda e: RemoveDevicePayload(errors=e))
+
+    @declares_errors("NOTIFICATION_MANDATORY", "UNKNOWN_NOTIFICATION_KIND")
+    @strawberry.mutation(permission_classes=[IsAuthenticated],
+                         description="Turn one kind of notification on or off on one channel (a mandatory one "
+                                     "cannot be turned off).")
+    async def set_my_notification_preference(self, info: Ctx, kind: str, channel: NotificationChannel,
+                                             enabled: bool) -> NotificationPreferencePayload:
+        ctx = info.context
+
+        async def txn(session: AsyncSession) -> NotificationPreferencePayload:
+            made = await preferences.set_preference(session, ctx.actor, kind, preferences.Channel(channel.value),
+                                                    enabled)
+            return NotificationPreferencePayload(preference=_preference(made))
+
+        async def work() -> NotificationPreferencePayload:
+            return await ctx.transaction(txn)
+
+        return await payload_or_errors(work, lambda e: NotificationPreferencePayload(errors=e))
+
+
+def _preference(p: preferences.Preference) -> NotificationPreference:
+    return NotificationPreference(kind=p.kind, channel=NotificationChannel(p.channel.value), enabled=p.enabled,
+                                  mandatory=p.mandatory)
 
 
 @node_type("Device")

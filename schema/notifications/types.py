@@ -55,3 +55,24 @@ class DevicePayload:
 class RemoveDevicePayload:
     removed: bool | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.enum(description="Where a notification reaches you.")
+class NotificationChannel(Enum):
+    PUSH = "push"
+    EMAIL = "email"
+    IN_APP = "in_app"
+
+
+@strawberry.type(description="Whether you get one kind of notification on one channel.")
+class NotificationPreference:
+    kind: str
+    channel: NotificationChannel
+    enabled: bool
+    mandatory: bool = strawberry.field(description="A security or regulatory notice: it cannot be turned off.")
+
+
+@strawberry.type
+class NotificationPreferencePayload:
+    preference: NotificationPreference | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
