@@ -14,6 +14,9 @@ const DIMENSIONS: Record<ScheduledReport, string[]> = {
   REVENUE: ["SYMBOL", "ASSET_CLASS", "SERVER", "GROUP", "BOOK", "DESK"],
   MONEY_FLOW: ["METHOD", "CURRENCY", "COUNTRY", "DESK"],
   FUNNEL: ["CAMPAIGN", "SOURCE", "COUNTRY", "IB"],
+  CLIENTS: ["COUNTRY", "REGION", "CAMPAIGN", "SOURCE", "IB"],
+  COHORTS: ["FIRST_DEPOSIT_MONTH"],
+  IB_RETURN: ["IB"],
 };
 const PERIODS: ReportPeriod[] = ["LAST_DAY", "LAST_7_DAYS", "LAST_30_DAYS", "LAST_WEEK", "LAST_MONTH"];
 const INTERVALS: ReportInterval[] = ["DAILY", "WEEKLY", "MONTHLY"];
