@@ -109,12 +109,12 @@ _DEAL_COLUMNS = ("day, server_id, symbol, grp, book, desk, deals, volume_lots, n
                  "commission_usd, fee_usd, swap_usd, client_pnl_usd, bbook_pnl_usd, unpriced, lp_cost_usd")
 _DEAL_ADD = ", ".join(f"{c} = r.{c} + excluded.{c}" for c in _DEAL_COLUMNS.split(", ")[6:])
 
-# Per client and day (deals without an account are in no client's figures); ordered so that two batches
-# touching the same clients (one client trading on two servers) lock their rows in the same order.
+# Per client and day (deals without an account are in no client's figures). Only plain inserts use it (the
+# batch's deltas, a rebuild's emptied days): unordered; the sweep's upsert orders its rows.
 _CLIENT_DEAL_SUMS = """
 SELECT user_id, day, count(*), sum(volume),
     sum(COALESCE(markup_usd + commission_usd + fee_usd + swap_usd + bbook_pnl_usd, 0) - lp_cost_usd)
-FROM {facts} f WHERE user_id IS NOT NULL GROUP BY user_id, day ORDER BY user_id, day
+FROM {facts} f WHERE user_id IS NOT NULL GROUP BY user_id, day
 """
 _CLIENT_DEAL_COLUMNS = "user_id, day, deals, volume_lots, net_revenue_usd"
 
