@@ -10,7 +10,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+import orjson
 import structlog
+from arq import cron
 from sqlalchemy import select
 
 from domain.identity.models import User
@@ -105,4 +107,20 @@ async def send_push(ctx: dict[str, Any], delivery_id: int, notification: dict[st
     return attempt.status
 
 
-FUNCTIONS = [send_email, deliver_notification, send_push]
+async def push_sweep(ctx: dict[str, Any]) -> int:
+    """Deliveries whose job was lost are enqueued again (the deferred job is a convenience, the sweep the
+    guarantee); the claim in `delivery.send` keeps a duplicate job from sending twice."""
+    settings: Settings = ctx["settings"]
+    found = await delivery.due(ctx["session_factory"], settings)
+    for delivery_id, payload in found:
+        fields = _push_fields(orjson.loads(payload) if isinstance(payload, str) else payload)
+        await ctx["redis"].enqueue_job("send_push", delivery_id, fields, _queue_name=settings.queue_name,
+                                       _job_id=f"push:{settings.queue_name}:{delivery_id}:sweep:{int(time.time())}")
+    return len(found)
+
+
+def cron_jobs(settings: Settings) -> list[Any]:
+    return [cron(push_sweep, second={15}, unique=True)]
+
+
+FUNCTIONS = [send_email, deliver_notification, send_push, push_sweep]

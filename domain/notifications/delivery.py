@@ -100,3 +100,18 @@ async def _log(session_factory: SessionFactory, delivery_id: int, status: str, r
             "UPDATE push_deliveries SET status = $2, provider_status = $3, provider_answer = $4, "
             "provider_message_id = $5, updated_at = now() WHERE id = $1",
             delivery_id, status, result.status or None, result.answer[:500] or None, result.provider_message_id)
+
+
+async def due(session_factory: SessionFactory, settings: Settings, *, limit: int = 500) -> list[tuple[int, Any]]:
+    """Deliveries whose job was lost (a Redis flush, a crash between the plan and the enqueue): pending a minute
+    after planning, retrying past the longest backoff, or sending past the lease; with their notification (the
+    outbox event's payload, kept until the daily purge)."""
+    wait = timedelta(seconds=max(settings.push_retry_schedule_s, default=0.0) + 60)
+    async with session_factory() as session:
+        rows = await (await driver(session)).fetch(
+            "SELECT x.id, o.payload FROM push_deliveries x JOIN outbox o ON o.id = x.event_id "
+            "WHERE (x.status = 'pending' AND x.updated_at < now() - interval '1 minute') "
+            "OR (x.status = 'retrying' AND x.updated_at < now() - $1::interval) "
+            "OR (x.status = 'sending' AND x.updated_at < now() - $2::interval) ORDER BY x.id LIMIT $3",
+            wait, LEASE, limit)
+    return [(int(r["id"]), r["payload"]) for r in rows]
