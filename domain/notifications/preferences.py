@@ -24,6 +24,8 @@ class Channel(StrEnum):
 KINDS: dict[str, bool] = {
     "payment.deposit_credited": False,
     "webhook_endpoint_disabled": False,
+    "trading.margin_warning": False,
+    "trading.margin_stop_out": True,  # positions were closed: the client is always told
     "security.password_changed": True,
     "security.email_changed": True,
     "security.refresh_reuse": True,

@@ -14,6 +14,14 @@ TEXTS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Deposit credited", "Your deposit {reference} of {amount} was credited."),
         "es": ("Depósito acreditado", "Su depósito {reference} de {amount} fue acreditado."),
     },
+    "trading.margin_warning": {
+        "en": ("Margin warning", "Account {login}: margin level {margin_level}%."),
+        "es": ("Aviso de margen", "Cuenta {login}: nivel de margen {margin_level}%."),
+    },
+    "trading.margin_stop_out": {
+        "en": ("Stop out", "Account {login}: margin level {margin_level}%, positions are being closed."),
+        "es": ("Stop out", "Cuenta {login}: nivel de margen {margin_level}%, se están cerrando posiciones."),
+    },
     "security.password_changed": {
         "en": ("Security notice", "Your password was changed."),
         "es": ("Aviso de seguridad", "Su contraseña fue cambiada."),
@@ -54,4 +62,5 @@ def render(kind: str, language: str, message: str, details: dict[str, str]) -> t
                                      decimal_quantization=False)
         except (InvalidOperation, ValueError, UnknownLocaleError):
             amount = f"{amount} {details['currency']}"
-    return texts[0], texts[1].format(amount=amount, reference=details.get("reference", ""))
+    fields = {"reference": "", "login": "", "margin_level": "", **details, "amount": amount}
+    return texts[0], texts[1].format(**fields)

@@ -34,6 +34,8 @@ async def test_preferences(http: httpx.AsyncClient, session_factory: Any) -> Non
     assert listed[("payment.deposit_credited", "PUSH")] == {"kind": "payment.deposit_credited", "channel": "PUSH",
                                                            "enabled": True, "mandatory": False}
     assert listed[("security.password_changed", "EMAIL")]["mandatory"] is True
+    assert listed[("trading.margin_stop_out", "PUSH")]["mandatory"] is True
+    assert listed[("trading.margin_warning", "PUSH")]["mandatory"] is False
 
     off = (await alice(SET, {"k": "payment.deposit_credited", "c": "PUSH", "e": False}))["data"][
         "setMyNotificationPreference"]
