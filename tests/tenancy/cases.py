@@ -119,4 +119,5 @@ import tests.tenancy.cases_regulatory  # noqa: E402
 import tests.tenancy.cases_reporting  # noqa: E402
 import tests.tenancy.cases_retention  # noqa: E402
 import tests.tenancy.cases_risk  # noqa: E402
+import tests.tenancy.cases_trading  # noqa: E402
 import tests.tenancy.cases_webhooks  # noqa: E402,F401

@@ -171,3 +171,10 @@ async def document_link(env: Env) -> Probe:
         doc = await s.scalar(text("SELECT id FROM client_documents WHERE client_id = :c"), {"c": cid})
     return Probe("mutation($d: ID!) { documentViewLink(documentId: $d) { link { url } errors { code } } }",
                  {"d": str(doc)}, secrets=["/documents/"])
+
+
+@case("Mutation.openClientProfileChanges")
+async def open_profile_changes(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    return Probe("mutation($c: ID!) { openClientProfileChanges(clientId: $c) { changes { actorUserId } "
+                 "hasMore errors { code } } }", {"c": str(cid)}, secrets=["Ownerclient"])

@@ -19,3 +19,16 @@ async def remove_device(env: Env) -> Probe:
                                          "(:u, 'android', :t) RETURNING id"), {"u": env.owner_id, "t": token}))
     return Probe("mutation($i: ID!) { removeMyDevice(id: $i) { removed errors { code } } }",
                  {"i": str(global_id("Device", device))}, secrets=[token[-12:]])
+
+
+@case("Mutation.markNotificationRead")
+async def mark_notification_read(env: Env) -> Probe:
+    message = "secret-notification-text"
+    async with env.session_factory() as s, s.begin():
+        nid = int(await s.scalar(text("INSERT INTO notifications (user_id, kind, message) VALUES "
+                                      "(:u, 'payments.deposit_credited', :m) RETURNING id"),
+                                 {"u": env.owner_id, "m": message}))
+    from schema.node import global_id
+
+    return Probe("mutation($i: ID!) { markNotificationRead(id: $i) { notification { message } unreadCount "
+                 "errors { code } } }", {"i": str(global_id("Notification", nid))}, secrets=[message])

@@ -66,3 +66,20 @@ async def sign_off_client_money(env: Env) -> Probe:
     run_id, _, _ = await _break(env)
     return Probe("mutation($i: ID!) { signOffClientMoney(runId: $i, note: \"x\") { signOff { signedAt lines {"
                  " currency requirement } } errors { code } } }", {"i": str(run_id)})
+
+
+@case("Query.bankStatementEntries")
+async def bank_statement_entries(env: Env) -> Probe:
+    from sqlalchemy import text
+
+    remittance = f"secret-remittance-{uuid.uuid4().hex[:8]}"
+    async with env.session_factory() as s, s.begin():
+        sid = int(await s.scalar(text(
+            "INSERT INTO bank_statements (iban, statement_id, version, message_id, sha256, entry_count) VALUES "
+            "('CY17002001280000001200527600', :st, '08', :m, repeat('0', 64), 1) RETURNING id"),
+            {"st": f"ten-{uuid.uuid4().hex[:12]}", "m": f"ten-{uuid.uuid4().hex[:12]}"}))
+        await s.execute(text(
+            "INSERT INTO bank_statement_entries (statement_id, line_no, amount, currency, credit, status, "
+            "remittance) VALUES (:s, 1, 12.34, 'EUR', true, 'BOOK', :r)"), {"s": sid, "r": remittance})
+    return Probe("query($s: ID!) { bankStatementEntries(statementId: $s) { nodes { lineNo amount remittance } } }",
+                 {"s": str(sid)}, secrets=[remittance])

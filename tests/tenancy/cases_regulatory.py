@@ -65,3 +65,10 @@ async def set_instrument_reporting(env: Env) -> Probe:
                  "mifirReportable: false) { instrument { symbol underlyingIsin } errors { code } } }",
                  {"s": str(sid)}, secrets=["DE0008469008"])
 
+
+
+@case("Query.regulatoryCollateral")
+async def collateral(env: Env) -> Probe:
+    cid = await _owner_client(env)
+    return Probe("query($c: ID!) { regulatoryCollateral(businessDate: \"2026-01-02\", clientId: $c) { "
+                 "portfolioCode login } }", {"c": str(cid)})

@@ -27,7 +27,8 @@ from tests.tenancy.discovery import fields_taking_ids
 DISCOVERED = sorted(fields_taking_ids(build_schema(Settings())._schema))
 REFUSALS = {"UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "SESSION_NOT_FOUND"}
 # Fields whose objects belong to no client, so to no desk: desk staff with the permission may read them.
-NOT_DESK_SCOPED = {"Query.instruments": "a trading server's symbols are the same for every desk"}
+NOT_DESK_SCOPED = {"Query.instruments": "a trading server's symbols are the same for every desk",
+                   "Query.marginAlertLevels": "a trading server's margin alert levels are the same for every desk"}
 
 
 def test_every_id_field_has_a_case() -> None:
