@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,8 +87,16 @@ FROM per GROUP BY key
 """
 
 
+class _Summed:
+    """Figures added field by field (a key's line, a subtree, the total)."""
+
+    def add(self, other: Self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
 @dataclass
-class ClientFigures:
+class ClientFigures(_Summed):
     registrations: int = 0
     first_deposits: int = 0
     first_deposits_usd: Decimal = ZERO
@@ -105,9 +113,6 @@ class ClientFigures:
     def net_deposits_usd(self) -> Decimal:
         return self.deposits_usd - self.withdrawals_usd
 
-    def add(self, other: ClientFigures) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 @dataclass
@@ -256,7 +261,7 @@ _SUBTREE = "(SELECT s.descendant_id FROM ib_closure s WHERE s.ancestor_id = :ib 
 
 
 @dataclass
-class IbFigures:
+class IbFigures(_Summed):
     clients: int = 0
     new_clients: int = 0
     trading_clients: int = 0
@@ -279,9 +284,6 @@ class IbFigures:
         return (self.net_revenue_usd / self.commissions_usd).quantize(Decimal("0.0001")) \
             if self.commissions_usd else None
 
-    def add(self, other: IbFigures) -> None:
-        for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 @dataclass

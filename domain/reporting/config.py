@@ -19,6 +19,17 @@ MAX_PIPS = Decimal(1000)
 MAX_PER_LOT = Decimal(10_000)
 
 
+def _bounded(value: Decimal, maximum: Decimal, *, places: int) -> Decimal | None:
+    """`value` when it is finite, within 0..maximum and has at most `places` decimals; None otherwise."""
+    try:
+        number = Decimal(value)
+        if number.is_finite() and 0 <= number <= maximum and number == number.quantize(Decimal(1).scaleb(-places)):
+            return number
+    except (InvalidOperation, ValueError):
+        pass
+    return None
+
+
 @dataclass(frozen=True)
 class SpreadMarkup:
     server_id: int
@@ -31,12 +42,8 @@ async def set_spread_markup(session: AsyncSession, actor: Actor, server_id: int,
     grp = group.strip()
     if not grp or len(grp) > 64:
         raise ReportMarkupInvalid("a group is 1 to 64 characters", field="group")
-    try:
-        pips = Decimal(markup_pips)
-        valid = pips.is_finite() and 0 <= pips <= MAX_PIPS and pips == pips.quantize(Decimal("0.0001"))
-    except (InvalidOperation, ValueError):
-        valid = False
-    if not valid:
+    pips = _bounded(markup_pips, MAX_PIPS, places=4)
+    if pips is None:
         raise ReportMarkupInvalid(f"a markup is 0 to {MAX_PIPS} pips, at most 4 decimals", field="markupPips")
     if await session.scalar(text("SELECT 1 FROM trading_servers WHERE id = :s"), {"s": server_id}) is None:
         raise ReportServerNotFound("trading server not found", field="serverId")
@@ -66,12 +73,8 @@ async def set_lp_commission(session: AsyncSession, actor: Actor, server_id: int,
     sym = symbol.strip()
     if not sym or len(sym) > 32:
         raise ReportLpCommissionInvalid("a symbol is 1 to 32 characters", field="symbol")
-    try:
-        usd = Decimal(per_lot_usd)
-        valid = usd.is_finite() and 0 <= usd <= MAX_PER_LOT and usd == usd.quantize(Decimal("0.00000001"))
-    except (InvalidOperation, ValueError):
-        valid = False
-    if not valid:
+    usd = _bounded(per_lot_usd, MAX_PER_LOT, places=8)
+    if usd is None:
         raise ReportLpCommissionInvalid(f"a commission is 0 to {MAX_PER_LOT} USD per lot, at most 8 decimals",
                                         field="perLotUsd")
     if await session.scalar(text("SELECT 1 FROM trading_servers WHERE id = :s"), {"s": server_id}) is None:
