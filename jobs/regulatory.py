@@ -1,7 +1,8 @@
-"""Regulatory report jobs: at 01:30 UTC build the previous day's EMIR REFIT reports (T+1), at 01:40 its MiFIR
-transaction reports; also enqueued on demand for one day (`build_emir_reports`, `build_mifir_reports`, day as ISO
-date) and on a staff member's request (rebuildRegulatoryReports, through the outbox: `rebuild_regulatory_reports`,
-by regime; a MiFIR rebuild may be the corrections of the rejected transactions only).
+"""Regulatory report jobs: at 00:05 UTC capture the previous day's close for its EMIR valuations, at 01:30 build
+the previous day's EMIR REFIT reports (T+1), at 01:40 its MiFIR transaction reports; also enqueued on demand
+for one day (`build_emir_reports`, `build_mifir_reports`, day as ISO date) and on a staff member's request
+(rebuildRegulatoryReports, through the outbox: `rebuild_regulatory_reports`, by regime; a MiFIR rebuild may be
+the corrections of the rejected transactions only).
 
 Survives running twice: a second run of a day supersedes the first run's files (kept, never overwritten), and
 a run killed half way commits nothing (one transaction; part blobs it put are deleted on failure, or stay
@@ -43,6 +44,19 @@ async def build_emir_reports(ctx: WorkerCtx, day: str | None = None, reason: str
     return {"day": when.isoformat(), "files": [f.id for f in files], "records": sum(f.records for f in files)}
 
 
+async def capture_emir_close(ctx: WorkerCtx, day: str | None = None) -> dict[str, Any]:
+    """Capture a day's close for its EMIR valuations (default: yesterday, UTC) minutes after it, so that the
+    01:30 build values the positions open at the close at the close's prices, including those closed since."""
+    when = date.fromisoformat(day) if day else utcnow().date() - timedelta(days=1)
+    try:
+        captured = await in_transaction(ctx["session_factory"], lambda s: build.capture_close(s, when))
+    except DomainError as error:
+        log.warning("emir close not captured", day=when.isoformat(), code=error.code, message=error.message)
+        return {"day": when.isoformat(), "error": error.code}
+    return {"day": when.isoformat(), "positions": captured.positions, "portfolios": captured.portfolios,
+            "fresh": captured.fresh}
+
+
 async def build_mifir_reports(ctx: WorkerCtx, day: str | None = None, reason: str = "",
                               corrections: bool = False) -> dict[str, Any]:
     """Build one day's MiFIR transaction reports (default: yesterday, UTC), or its corrections."""
@@ -72,9 +86,13 @@ async def rebuild_emir_reports(ctx: WorkerCtx, event_id: int, topic: str, payloa
     return await rebuild_regulatory_reports(ctx, event_id, topic, payload)
 
 
-FUNCTIONS: list[Any] = [build_emir_reports, build_mifir_reports, rebuild_regulatory_reports, rebuild_emir_reports]
+FUNCTIONS: list[Any] = [capture_emir_close, build_emir_reports, build_mifir_reports, rebuild_regulatory_reports,
+                        rebuild_emir_reports]
 
 
 def cron_jobs(settings: Settings) -> list[Any]:
-    return [cron(build_emir_reports, hour={1}, minute={30}, second={0}, unique=True),
+    # The close is captured five minutes after midnight: deals of the day's last seconds are ingested by then, and
+    # the deals since are taken back from each position's volume.
+    return [cron(capture_emir_close, hour={0}, minute={5}, second={0}, unique=True),
+            cron(build_emir_reports, hour={1}, minute={30}, second={0}, unique=True),
             cron(build_mifir_reports, hour={1}, minute={40}, second={0}, unique=True)]

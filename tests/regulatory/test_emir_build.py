@@ -165,9 +165,11 @@ async def test_the_daily_job_builds_a_day_and_is_declared_as_a_cron(session_fact
                               {"i": done["files"][0]}) == "superseded"
         assert await s.scalar(text("SELECT status FROM regulatory_report_files WHERE id = :i"),
                               {"i": again["files"][0]}) == "built"
-    assert regulatory.build_emir_reports in job_functions()
+    assert regulatory.build_emir_reports in job_functions() and regulatory.capture_emir_close in job_functions()
     crons = regulatory.cron_jobs(settings)
-    assert [c.coroutine for c in crons] == [regulatory.build_emir_reports, regulatory.build_mifir_reports]
+    assert [c.coroutine for c in crons] == [regulatory.capture_emir_close, regulatory.build_emir_reports,
+                                            regulatory.build_mifir_reports]
+    assert [(c.hour, c.minute) for c in crons] == [({0}, {5}), ({1}, {30}), ({1}, {40})]  # the close, then T+1
 
 
 @pytest.mark.parametrize("failure", ["schema", "instrument"])

@@ -354,3 +354,40 @@ def test_the_underlying_element_per_asset_class_fits_the_schema() -> None:
     assert _valuations(doc) == [(f"{LEI}S1P3", "12.34568", "false", "USD", "S1L1000"),
                                 (f"{LEI}S1P4", "0", "true", "USD", None)]
     assert doc.xpath("//a:ValtnUpd//a:NoPrtfl/text()", namespaces=NS) == ["NOAP"]
+
+
+async def test_the_close_job_values_a_position_closed_before_the_build_at_the_close_price(
+        session_factory: Any, settings: Settings) -> None:
+    """The 00:05 close job captures what stands at the close; by the 01:30 build the position is closed (its row
+    gone) and the price has moved: the day still reports the position's valuation, at the price of the close."""
+    from jobs.regulatory import capture_emir_close
+
+    w = await world(session_factory)
+    await _configure(session_factory, w)
+    d = _far_day()
+    uti = f"{LEI}S{w.server_id}P301"
+    try:
+        await deal(session_factory, w, "ivan", deal_id=31, position_id=301, at=at(d, 15), entry=0, action=0,
+                   volume="1", price="1.085")
+        await _position(session_factory, w, "ivan", 301, symbol="EURUSD", side="BUY", volume="1", in_volume="1",
+                        open_price="1.085", opened=at(d, 15))
+        await _price(session_factory, w, "EURUSD", "1.09", at(d, 23, 59))
+        done = await capture_emir_close({"session_factory": session_factory, "settings": settings}, d.isoformat())
+        assert done.get("fresh") is True, done
+        # after the close: the position is closed at 1.095 and the price moves on before the build
+        nxt = d + timedelta(days=1)
+        await deal(session_factory, w, "ivan", deal_id=32, position_id=301, at=at(nxt, 0, 30), entry=1, action=1,
+                   volume="1", price="1.095")
+        await _position(session_factory, w, "ivan", 301, symbol="EURUSD", side="BUY", volume="0", in_volume="1",
+                        open_price="1.085", opened=at(d, 15))
+        await _price(session_factory, w, "EURUSD", "1.20", at(nxt, 1, 0))
+        built = await _build(session_factory, settings, d)
+        doc = etree.fromstring((await _document(session_factory, settings, built[0].id))[0])
+        assert report_schema().validate(doc), report_schema().error_log
+        # valued at the close's 1.09: the client's long gains 500, the broker reports it negative
+        assert [(u, amount, sign) for u, amount, sign, _c, _p in _valuations(doc)] == [(uti, "500", "false")]
+        # a second run of the close job keeps what was captured
+        again = await capture_emir_close({"session_factory": session_factory, "settings": settings}, d.isoformat())
+        assert again["fresh"] is False
+    finally:
+        await _cleanup(session_factory, w)

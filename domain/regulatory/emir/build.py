@@ -220,14 +220,22 @@ def _regime(cfg: config.RegulatorySettings, day: date) -> files_parts.Regime[wri
                                            ln.volume_after, list(ln.deal_ids)))
 
 
-async def build_day(session: AsyncSession, settings: Settings, store: BlobStore, actor: Actor, day: date, *,
-                    reason: str = "", part_size: int = writer.PART_SIZE) -> list[BuiltFile]:
-    """Build (or rebuild) a day's EMIR reports; answers the files written (none when nothing was traded)."""
+async def capture_close(session: AsyncSession, day: date) -> valuation.Captured:
+    """Capture a day's close just after it (the close job, minutes past midnight UTC): positions and prices as
+    they stand then, before the next day's trading closes positions (their rows go) or moves prices; the day's
+    build, hours later, reports what was captured. A day captured already answers what was kept."""
     cfg = await config.required(session)
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext('regulatory:emir:' || :d))"),
                           {"d": day.isoformat()})
     await _assign_utis(session, cfg.reporting_lei, day)
-    close = await valuation.capture(session, day, day_bounds(day)[1])
+    return await valuation.capture(session, day, day_bounds(day)[1])
+
+
+async def build_day(session: AsyncSession, settings: Settings, store: BlobStore, actor: Actor, day: date, *,
+                    reason: str = "", part_size: int = writer.PART_SIZE) -> list[BuiltFile]:
+    """Build (or rebuild) a day's EMIR reports; answers the files written (none when nothing was traded)."""
+    cfg = await config.required(session)
+    close = await capture_close(session, day)  # the close job's capture when it ran; else the day's close now
     look = Lookups(session, cfg)
     await look.load_instruments()
     parts = files_parts.PartWriter(session, settings, store, actor, _regime(cfg, day), day, reason)

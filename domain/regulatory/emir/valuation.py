@@ -1,6 +1,8 @@
-"""What a day's close was, captured the first time the day is built (the CRM keeps only current positions and
-prices): each open position's mark-to-market value (one EMIR VALU report each) and each collateral portfolio's
-margin and equity. A rebuild of the day reads what was captured, never today's positions or prices.
+"""What a day's close was, captured once (the CRM keeps only current positions and prices): by the close job five
+minutes after midnight UTC (jobs/regulatory.capture_emir_close), or else when the day is first built. Each open
+position's mark-to-market value (one EMIR VALU report each) and each collateral portfolio's margin and equity.
+A rebuild of the day reads what was captured, never today's positions or prices. A position closed entirely
+between the close and its capture (its row gone) is not valued: the close job keeps that window to minutes.
 
 - Open at the close: a real account's position with volume once the deals after the close are taken back (a
   position opened after the close has none; one partly closed since has its volume at the close), reported
