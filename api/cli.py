@@ -287,6 +287,8 @@ def _banner(settings: Settings, api_url: str, creds: dict[str, str], stand_ins: 
                     "(sign in, startTotpEnrollment, confirmTotpEnrollment); until then staff hold no permission")
             else:
                 say(f"  client sign-in: {email}")
+        if sum(1 for _email, role in DEMO_USERS if role) > 1:
+            say("  four eyes:      a step one staff member asks for is approved by the other")
         say(f"  IB sign-in:     {' and '.join(DEMO_IBS)} (an IB and its sub-IB; the demo client is the sub-IB's)")
         say(f"  passwords:      {credentials_path(settings.data_dir).resolve()} (generated once, mode 0600)")
     for name, url in stand_ins.items():

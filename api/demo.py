@@ -49,7 +49,11 @@ CLIENT_EMAIL = "client@demo.example.com"
 IB_EMAIL = "ib@demo.example.com"
 SUB_IB_EMAIL = "subib@demo.example.com"
 # Who may sign in: (email, staff role or None). The IB and the sub-IB sign in as clients do.
-DEMO_USERS = ((ADMIN_EMAIL, "administrator"), (CLIENT_EMAIL, None))
+# A second administrator: every four-eyes step (staff and role changes, scenario activation, goAML approval,
+# erasure, client-money sign-off) needs someone other than who asked, so the demo can try them through the API.
+OFFICER_EMAIL = "officer@demo.example.com"
+DEMO_STAFF = ((ADMIN_EMAIL, "administrator", "Demo Admin"), (OFFICER_EMAIL, "administrator", "Demo Officer"))
+DEMO_USERS = (*((email, role) for email, role, _name in DEMO_STAFF), (CLIENT_EMAIL, None))
 DEMO_IBS = (IB_EMAIL, SUB_IB_EMAIL)
 
 PLAN_NAME = "Demo hybrid plan"
@@ -105,16 +109,17 @@ async def ensure_demo_data(settings: Settings, database_url: str, simulators: li
 
 
 async def _users(factory: SessionFactory, settings: Settings, creds: dict[str, str]) -> dict[str, int]:
-    """The admin (a staff user with the administrator role) and the IBs; the demo client registers
+    """The two administrators (staff users with the administrator role) and the IBs; the demo client registers
     later (through the sub-IB's referral code)."""
     actor = system_actor("demo-data")
     ids: dict[str, int] = {}
 
     async def txn(session: AsyncSession) -> None:
-        for email, role in ((ADMIN_EMAIL, "administrator"), *((e, None) for e in DEMO_IBS)):
+        names = {email: name for email, _role, name in DEMO_STAFF} | {IB_EMAIL: "Demo IB", SUB_IB_EMAIL: "Demo Sub-IB"}
+        for email, role in (*((e, r) for e, r, _n in DEMO_STAFF), *((e, None) for e in DEMO_IBS)):
             uid = await session.scalar(select(User.id).where(User.email_normalized == email))
             if uid is None:
-                name = {ADMIN_EMAIL: "Demo Admin", IB_EMAIL: "Demo IB", SUB_IB_EMAIL: "Demo Sub-IB"}[email]
+                name = names[email]
                 user = await create_user(session, settings, actor, email=email, password=creds[email],
                                          display_name=name, is_staff=role is not None, is_client=role is None)
                 if role:

@@ -150,8 +150,8 @@ async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(t
                     await asyncio.sleep(1)
                 first = next((c for c in counts if c > 0), 0)
                 assert counts[-1] > first > 0, counts  # ingested, then kept ingesting
-                # The admin, the client, the IB and its sub-IB.
-                assert await conn.fetchval("SELECT count(*) FROM users WHERE email LIKE '%@demo.example.com'") == 4
+                # The two administrators (four eyes), the client, the IB and its sub-IB.
+                assert await conn.fetchval("SELECT count(*) FROM users WHERE email LIKE '%@demo.example.com'") == 5
                 # The API and worker connect as the runtime role, which owns no table (api/dbroles.py).
                 assert await conn.fetchval("SELECT current_user") == RUNTIME_ROLE
                 assert await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = 'forexcrm' "
@@ -175,6 +175,7 @@ async def test_run_command_serves_queries_and_subscriptions_then_stops_cleanly(t
     # The banner: who signs in, the 2FA enrolment, where the passwords are (never the passwords).
     banner = " ".join(stderr.decode().split())
     assert "admin@demo.example.com" in banner and "client@demo.example.com" in banner
+    assert "officer@demo.example.com" in banner and "four eyes" in banner
     assert "ib@demo.example.com" in banner and "subib@demo.example.com" in banner
     assert "two-factor" in banner and "demo-credentials.json" in banner
     for password in json.loads((data_dir / "demo-credentials.json").read_text()).values():
