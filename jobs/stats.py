@@ -56,7 +56,9 @@ class QueueStats:
 async def read_queue_stats(redis: Redis, queue_name: str) -> QueueStats:
     """One round trip; a dead worker's stale `running` field is dropped here."""
     now = time.time()
-    now_ms = int(now * 1000)
+    # Rounded as arq rounds a job's score (timestamp_ms): a floor put a job enqueued in the same millisecond,
+    # past its half, among the deferred ones.
+    now_ms = round(now * 1000)
     pipe = redis.pipeline(transaction=False)
     # arq scores a job by when it may run and removes it only when it finishes: the due ones include
     # those running now.
