@@ -8,10 +8,16 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+import strawberry
+from sqlalchemy import text
+from strawberry.extensions import MaskErrors
+from strawberry.tools import merge_types
 
 from domain.platforms.mt5 import MT5Platform
 from domain.platforms.port import Deal, DealCursor
 from domain.trading.servers import ServerConfig, upsert_server
+from schema.errors import should_mask
+from schema.trading.resolvers import MUTATIONS, QUERIES
 from tests.conftest import unique
 from tests.platforms.conftest import MANAGER_LOGIN, SimServer
 
@@ -61,3 +67,21 @@ async def all_sim_deals(platform: MT5Platform) -> list[Deal]:
         cursor = page.next_cursor
         if not page.has_more or not page.deals:
             return deals
+
+
+@pytest.fixture(scope="module")
+def trading_schema() -> strawberry.Schema:
+    """The trading queries and mutations, errors masked as the API masks them."""
+    return strawberry.Schema(
+        query=merge_types("Query", QUERIES), mutation=merge_types("Mutation", MUTATIONS),
+        extensions=[MaskErrors(should_mask_error=should_mask)],  # type: ignore[list-item]
+    )
+
+
+async def new_client_user(session_factory: Any) -> int:
+    """A bare client user (no client record): the owner of accounts a test links by hand."""
+    async with session_factory() as session, session.begin():
+        uid = await session.scalar(text(
+            "INSERT INTO users (email, email_normalized, is_client) VALUES (:e, :e, true) RETURNING id"),
+            {"e": unique("u") + "@example.com"})
+    return int(uid)

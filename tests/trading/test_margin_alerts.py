@@ -10,11 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 import strawberry
 from sqlalchemy import text
-from strawberry.extensions import MaskErrors
-from strawberry.tools import merge_types
 
 from domain.platforms.port import AccountState
 from domain.shared.actor import Actor, ActorKind, system_actor
@@ -22,29 +19,10 @@ from domain.shared.db import utcnow
 from domain.trading import margin_alerts
 from domain.trading.live import LiveState, OwnedAccount
 from domain.trading.puller import pull_server
-from schema.errors import should_mask
 from schema.node import global_id
-from schema.trading.resolvers import MUTATIONS, QUERIES
-from tests.conftest import unique
 from tests.graphql_exec import run_as
 from tests.platforms.conftest import SimServer, new_funded_account
-from tests.trading.conftest import new_server, sim_platform
-
-
-@pytest.fixture(scope="module")
-def schema() -> strawberry.Schema:
-    return strawberry.Schema(
-        query=merge_types("Query", QUERIES), mutation=merge_types("Mutation", MUTATIONS),
-        extensions=[MaskErrors(should_mask_error=should_mask)],  # type: ignore[list-item]
-    )
-
-
-async def _user(session_factory: Any) -> int:
-    async with session_factory() as session, session.begin():
-        uid = await session.scalar(text(
-            "INSERT INTO users (email, email_normalized, is_client) VALUES (:e, :e, true) RETURNING id"),
-            {"e": unique("u") + "@example.com"})
-    return int(uid)
+from tests.trading.conftest import new_client_user, new_server, sim_platform
 
 
 async def _account(session_factory: Any, server_id: int, user_id: int, login: int) -> OwnedAccount:
@@ -82,7 +60,7 @@ async def _events(session_factory: Any, user_id: int) -> int:
 
 async def test_one_alert_per_crossing_and_only_to_the_owner(session_factory: Any) -> None:
     server_id = await new_server(session_factory, "http://127.0.0.1:9", "pw-unused-1A!")
-    owner, other = await _user(session_factory), await _user(session_factory)
+    owner, other = await new_client_user(session_factory), await new_client_user(session_factory)
     account = await _account(session_factory, server_id, owner, 7001)
     await _account(session_factory, server_id, other, 7002)
 
@@ -117,7 +95,7 @@ async def test_one_alert_per_crossing_and_only_to_the_owner(session_factory: Any
 
 async def test_duplicate_and_concurrent_ingestion_alert_once(session_factory: Any) -> None:
     server_id = await new_server(session_factory, "http://127.0.0.1:9", "pw-unused-1A!")
-    owner = await _user(session_factory)
+    owner = await new_client_user(session_factory)
     account = await _account(session_factory, server_id, owner, 7101)
     # The same state in one batch twice, then in eight concurrent transactions.
     async with session_factory() as session, session.begin():
@@ -139,13 +117,13 @@ GET = "query($s: ID!) { marginAlertLevels(serverId: $s) { warningLevel stopOutLe
 
 
 async def test_staff_set_levels_and_bad_levels_change_nothing(
-    schema: strawberry.Schema, runtime: Any, session_factory: Any,
+    trading_schema: strawberry.Schema, runtime: Any, session_factory: Any,
 ) -> None:
     server_id = await new_server(session_factory, "http://127.0.0.1:9", "pw-unused-1A!")
     sid = global_id("TradingServer", server_id)
-    staff = Actor(ActorKind.STAFF, user_id=await _user(session_factory),
+    staff = Actor(ActorKind.STAFF, user_id=await new_client_user(session_factory),
                   permissions=frozenset({"trading.manage", "trading.read"}))
-    got = await run_as(schema, runtime, staff, GET, s=sid)
+    got = await run_as(trading_schema, runtime, staff, GET, s=sid)
     assert got.errors is None and got.data["marginAlertLevels"] == {"warningLevel": "100", "stopOutLevel": "50"}
 
     async def audits() -> int:
@@ -157,26 +135,26 @@ async def test_staff_set_levels_and_bad_levels_change_nothing(
     for w, o, field in (("80", "90", "stopOutLevel"), ("80", "80", "stopOutLevel"), ("0", "0", "warningLevel"),
                         ("120", "-5", "stopOutLevel"), ("120.001", "50", "warningLevel"),
                         ("20000", "50", "warningLevel")):
-        refused = await run_as(schema, runtime, staff, SET, s=sid, w=w, o=o)
+        refused = await run_as(trading_schema, runtime, staff, SET, s=sid, w=w, o=o)
         assert refused.errors is None, refused.errors
         payload = refused.data["setMarginAlertLevels"]
         assert payload == {"marginAlertLevels": None,
                            "errors": [{"code": "TRADING_INVALID_MARGIN_LEVELS", "field": field}]}, (w, o)
-    missing = await run_as(schema, runtime, staff, SET, s=global_id("TradingServer", 987654321), w="120", o="60")
+    missing = await run_as(trading_schema, runtime, staff, SET, s=global_id("TradingServer", 987654321), w="120", o="60")
     assert missing.data["setMarginAlertLevels"]["errors"][0]["code"] == "TRADING_SERVER_NOT_FOUND"
     client = Actor(ActorKind.CLIENT, user_id=staff.user_id)
-    forbidden = await run_as(schema, runtime, client, SET, s=sid, w="120", o="60")
+    forbidden = await run_as(trading_schema, runtime, client, SET, s=sid, w="120", o="60")
     assert forbidden.data is None and forbidden.errors[0].extensions == {"code": "FORBIDDEN"}
-    assert (await run_as(schema, runtime, client, GET, s=sid)).data is None
+    assert (await run_as(trading_schema, runtime, client, GET, s=sid)).data is None
     assert await audits() == 0
-    assert (await run_as(schema, runtime, staff, GET, s=sid)).data["marginAlertLevels"]["warningLevel"] == "100"
+    assert (await run_as(trading_schema, runtime, staff, GET, s=sid)).data["marginAlertLevels"]["warningLevel"] == "100"
 
-    done = await run_as(schema, runtime, staff, SET, s=sid, w="120", o="60.5")
+    done = await run_as(trading_schema, runtime, staff, SET, s=sid, w="120", o="60.5")
     assert done.errors is None and done.data["setMarginAlertLevels"] == {
         "marginAlertLevels": {"serverId": sid, "warningLevel": "120", "stopOutLevel": "60.5"}, "errors": []}
     assert await audits() == 1
     # The new levels apply to the next ingestion: 110% is now below the warning level.
-    owner = await _user(session_factory)
+    owner = await new_client_user(session_factory)
     account = await _account(session_factory, server_id, owner, 7201)
     assert await _ingest(session_factory, account, "1100", "1000") == 1
     assert (await _notes(session_factory, owner))[0][1]["threshold"] == "120"
@@ -189,7 +167,7 @@ async def test_the_deal_pull_alerts_from_the_servers_figures(session_factory: An
         server_id = await new_server(session_factory, trading_sim.base_url, trading_sim.password)
         login = await new_funded_account(platform, "2500")
         await pull_server(session_factory, server_id, platform)  # registers the account
-        owner = await _user(session_factory)
+        owner = await new_client_user(session_factory)
         async with session_factory() as session, session.begin():
             await session.execute(text("UPDATE trading_accounts SET user_id = :u WHERE server_id = :s AND login = :l"),
                                   {"u": owner, "s": server_id, "l": login})
